@@ -1,0 +1,21 @@
+# Project-wide helpers: warnings, sanitizers and small target constructors.
+add_library(svckit_warnings INTERFACE)
+target_compile_options(svckit_warnings INTERFACE -Wall -Wextra -Werror -Wpedantic)
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  # GCC 12 reports false positives inside coroutine frames of Boost.Asio.
+  target_compile_options(svckit_warnings INTERFACE -Wno-mismatched-new-delete)
+endif()
+
+if(SVCKIT_SANITIZE)
+  add_compile_options(-fsanitize=${SVCKIT_SANITIZE} -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=${SVCKIT_SANITIZE})
+endif()
+
+# svckit_test(NAME SOURCES... [LABELS l]) : one GoogleTest executable registered with CTest.
+function(svckit_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE svckit::testing GTest::gtest GTest::gmock GTest::gtest_main svckit_warnings)
+  include(GoogleTest)
+  gtest_discover_tests(${name} PROPERTIES LABELS "${ARG_LABELS}" DISCOVERY_TIMEOUT 30)
+endfunction()

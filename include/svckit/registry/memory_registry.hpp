@@ -1,0 +1,66 @@
+// MemoryRegistry: the in-process registry (memory://) and the heart of svckitd.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <list>
+#include <memory>
+#include <mutex>
+
+#include "svckit/registry/registry.hpp"
+#include "svckit/registry/registry_store.hpp"
+
+namespace svckit {
+
+struct MemoryRegistryOptions {
+  RegistryStoreOptions store;
+  /// Concurrent waiting watches; one more gets limit_exceeded. Default: 10000.
+  std::size_t max_watchers = 10'000;
+};
+
+/// Thread-safe: one mutex guards the store; waiting watches park on timers of their own
+/// executor and are woken by posting to it.
+/// REQUIRES: watch() is awaited from a strand or a single-threaded executor (wake-ups are posted
+/// to that executor and must not run concurrently with the waiting coroutine).
+/// Waiting uses real Asio timers; TTL logic uses the injected TimeSource. Expiry happens only when
+/// sweep() is called (svckitd calls it every `sweep_interval`).
+class MemoryRegistry final : public Registry {
+ public:
+  MemoryRegistry(const TimeSource& time, MemoryRegistryOptions options);
+  ~MemoryRegistry() override;
+
+  Awaitable<Result<ServiceInstance>> register_instance(ServiceInstance instance) override;
+  Awaitable<Result<void>> deregister(std::string service, std::string id) override;
+  Awaitable<Result<void>> renew(std::string service, std::string id) override;
+  Awaitable<Result<void>> set_status(std::string service, std::string id, InstanceStatus status) override;
+  Awaitable<Result<ServiceInstance>> get(std::string service, std::string id) override;
+  Awaitable<Result<std::vector<ServiceInstance>>> list(std::string service, InstanceFilter filter) override;
+  Awaitable<Result<std::vector<ServiceSummary>>> list_services() override;
+  Awaitable<Result<WatchResult>> watch(WatchRequest request) override;
+
+  /// Synchronous twins for composition roots and tests.
+  Result<ServiceInstance> register_now(ServiceInstance instance);
+  std::size_t sweep();
+  std::uint64_t index() const;
+  std::size_t watcher_count() const;
+  std::size_t instance_count() const;
+  std::vector<ServiceSummary> services_now() const;
+
+  /// From now on every waiting and future watch answers at once (for graceful shutdown).
+  void release_watchers();
+
+  std::vector<ServiceInstance> persistent_instances(std::uint64_t* version) const;
+  std::uint64_t persistent_version() const;
+  Result<void> restore(const std::vector<ServiceInstance>& instances, std::uint64_t index);
+
+ private:
+  struct Waiter;
+  void notify_locked();
+
+  mutable std::mutex mutex_;
+  RegistryStore store_;                         // guarded by mutex_
+  std::list<std::shared_ptr<Waiter>> waiters_;  // guarded by mutex_
+  bool released_ = false;                       // guarded by mutex_
+  MemoryRegistryOptions options_;
+};
+
+}  // namespace svckit

@@ -1,0 +1,86 @@
+// RegistryStore: the registry's state machine, with no I/O and no locking. The memory backend
+// and svckitd wrap it; tests drive it with a SimulatedClock.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "svckit/core/result.hpp"
+#include "svckit/core/service_instance.hpp"
+#include "svckit/core/time_source.hpp"
+#include "svckit/registry/registry.hpp"
+
+namespace svckit {
+
+struct RegistryStoreOptions {
+  /// How long an expired (down) TTL instance stays listed before it is removed. Default: 30s.
+  std::chrono::milliseconds expiry_grace{30'000};
+  /// Registering one more new id in a full service fails with limit_exceeded. Default: 10000.
+  std::size_t max_instances_per_service = 10'000;
+  /// Change events kept for watchers that resume from an index; older ones get a reset. Default: 8192.
+  std::size_t event_history = 8192;
+};
+
+/// Thread-compatible (callers lock). Every mutation that changes what a reader can observe
+/// increments index() by one and appends exactly one event.
+class RegistryStore {
+ public:
+  RegistryStore(const TimeSource& time, RegistryStoreOptions options);
+
+  /// Validates, then inserts or replaces. Re-registering identical data only refreshes the heartbeat.
+  Result<ServiceInstance> upsert(ServiceInstance instance);
+  Result<void> remove(const std::string& service, const std::string& id);
+  Result<void> renew(const std::string& service, const std::string& id);
+  Result<void> set_status(const std::string& service, const std::string& id, InstanceStatus status);
+  Result<ServiceInstance> get(const std::string& service, const std::string& id) const;
+  std::vector<ServiceInstance> list(const std::string& service, const InstanceFilter& filter) const;
+  std::vector<ServiceSummary> services() const;
+
+  /// Marks TTL instances whose heartbeat is older than their ttl as down (event `expired`) and
+  /// removes those down for longer than expiry_grace (event `deregistered`). Returns the number of events.
+  std::size_t sweep();
+
+  /// Changes after `after_index` for `service` (empty = all), without waiting.
+  WatchResult collect(const std::string& service, std::uint64_t after_index) const;
+  /// True when collect() would return a reset or at least one event.
+  static bool has_changes(const WatchResult& result) { return result.reset || !result.events.empty(); }
+
+  std::uint64_t index() const { return index_; }
+  std::size_t instance_count() const;
+  std::size_t instance_count(const std::string& service) const;
+
+  /// Persistent (ttl == 0) instances, for snapshot files; version changes whenever they do.
+  std::vector<ServiceInstance> persistent_instances() const;
+  std::uint64_t persistent_version() const { return persistent_version_; }
+  /// Loads a snapshot into an empty store; the index continues from `index`. Invalid records
+  /// fail the whole restore and leave the store empty.
+  Result<void> restore(const std::vector<ServiceInstance>& instances, std::uint64_t index);
+
+ private:
+  struct Entry {
+    ServiceInstance instance;
+    SteadyTime heartbeat;                  // monotonic twin of instance.last_heartbeat
+    std::optional<SteadyTime> expired_at;  // set while down because of TTL
+    InstanceStatus status_before_expiry = InstanceStatus::healthy;
+  };
+  using Service = std::map<std::string, Entry>;
+
+  Entry* find(const std::string& service, const std::string& id);
+  const Entry* find(const std::string& service, const std::string& id) const;
+  void emit(EventType type, const ServiceInstance& instance, std::optional<InstanceStatus> previous = {});
+  Error not_found(const std::string& service, const std::string& id) const;
+
+  const TimeSource& time_;
+  RegistryStoreOptions options_;
+  std::map<std::string, Service> services_;
+  std::deque<RegistryEvent> history_;
+  std::uint64_t index_ = 1;          // starts at 1 so that 0 always means "give me a snapshot"
+  std::uint64_t history_floor_ = 1;  // events with index > history_floor_ are in history_
+  std::uint64_t persistent_version_ = 0;
+};
+
+}  // namespace svckit

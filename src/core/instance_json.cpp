@@ -1,0 +1,184 @@
+#include "svckit/core/instance_json.hpp"
+
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "svckit/core/duration.hpp"
+
+namespace svckit {
+namespace {
+
+using nlohmann::json;
+
+Error type_error(std::string_view field, std::string_view expected) {
+  return make_error(ErrorCode::invalid_argument, std::string(field) + " must be " + std::string(expected),
+                    std::string(field));
+}
+
+Result<std::string> get_string(const json& v, std::string_view field) {
+  if (!v.is_string()) return type_error(field, "a string");
+  return v.get<std::string>();
+}
+
+Result<int> get_int(const json& v, std::string_view field, std::int64_t lo, std::int64_t hi) {
+  if (!v.is_number_integer()) return type_error(field, "an integer");
+  const auto n = v.get<std::int64_t>();
+  if (v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(hi)) {
+    return make_error(ErrorCode::invalid_argument,
+                      std::string(field) + " must be in " + std::to_string(lo) + ".." + std::to_string(hi),
+                      std::string(field));
+  }
+  if (n < lo || n > hi) {
+    return make_error(ErrorCode::invalid_argument,
+                      std::string(field) + " must be in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got " +
+                          std::to_string(n),
+                      std::string(field));
+  }
+  return static_cast<int>(n);
+}
+
+}  // namespace
+
+std::string format_rfc3339(SystemTime time) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  return buf;
+}
+
+Result<SystemTime> parse_rfc3339(std::string_view text, std::string_view field) {
+  std::tm tm{};
+  int millis = 0;
+  char zulu = 0;
+  std::string copy(text);
+  int consumed = 0;
+  const int n = std::sscanf(copy.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                            &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &millis, &zulu, &consumed);
+  if (n != 8 || zulu != 'Z' || static_cast<std::size_t>(consumed) != copy.size()) {
+    return make_error(ErrorCode::invalid_argument,
+                      std::string(field) + " must be an RFC 3339 UTC time like 2026-01-02T03:04:05.000Z",
+                      std::string(field));
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  const std::time_t secs = timegm(&tm);
+  return SystemTime{} + std::chrono::seconds(secs) + std::chrono::milliseconds(millis);
+}
+
+Result<nlohmann::json> parse_json(std::string_view text) {
+  json out = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (out.is_discarded()) {
+    // Re-parse with exceptions only to get the position for the message; input is small (bounded by limits).
+    try {
+      const json discarded = json::parse(text);
+      (void)discarded;
+    } catch (const json::parse_error& e) {
+      return make_error(ErrorCode::invalid_argument,
+                        "malformed JSON at byte " + std::to_string(e.byte) + ": " + e.what(), "body");
+    }
+    return make_error(ErrorCode::invalid_argument, "malformed JSON", "body");
+  }
+  return out;
+}
+
+nlohmann::json to_json(const ServiceInstance& in) {
+  json j{
+      {"service", in.service},
+      {"id", in.id},
+      {"host", in.host},
+      {"port", in.port},
+      {"scheme", in.scheme},
+      {"weight", in.weight},
+      {"zone", in.zone},
+      {"tags", in.tags},
+      {"metadata", in.metadata},
+      {"status", std::string(to_string(in.status))},
+      {"health_check_path", in.health_check_path},
+      {"ttl", format_duration(in.ttl)},
+      {"registered_at", format_rfc3339(in.registered_at)},
+      {"last_heartbeat", format_rfc3339(in.last_heartbeat)},
+  };
+  return j;
+}
+
+Result<ServiceInstance> instance_from_json(const nlohmann::json& j) {
+  if (!j.is_object()) return type_error("body", "a JSON object");
+  ServiceInstance in;
+  for (const auto& [key, v] : j.items()) {
+    if (key == "service" || key == "id" || key == "host" || key == "scheme" || key == "zone" ||
+        key == "health_check_path") {
+      auto s = get_string(v, key);
+      if (!s) return s.error();
+      std::string& target = key == "service"  ? in.service
+                            : key == "id"     ? in.id
+                            : key == "host"   ? in.host
+                            : key == "scheme" ? in.scheme
+                            : key == "zone"   ? in.zone
+                                              : in.health_check_path;
+      target = std::move(*s);
+    } else if (key == "port") {
+      auto p = get_int(v, key, 1, 65535);
+      if (!p) return p.error();
+      in.port = *p;
+    } else if (key == "weight") {
+      auto w = get_int(v, key, InstanceLimits::kMinWeight, InstanceLimits::kMaxWeight);
+      if (!w) return w.error();
+      in.weight = *w;
+    } else if (key == "tags") {
+      if (!v.is_array()) return type_error(key, "an array of strings");
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        auto s = get_string(v[i], "tags[" + std::to_string(i) + "]");
+        if (!s) return s.error();
+        in.tags.push_back(std::move(*s));
+      }
+    } else if (key == "metadata") {
+      if (!v.is_object()) return type_error(key, "an object of strings");
+      for (const auto& [mk, mv] : v.items()) {
+        auto s = get_string(mv, "metadata." + mk);
+        if (!s) return s.error();
+        in.metadata.emplace(mk, std::move(*s));
+      }
+    } else if (key == "status") {
+      auto s = get_string(v, key);
+      if (!s) return s.error();
+      auto st = parse_instance_status(*s);
+      if (!st) {
+        return make_error(ErrorCode::invalid_argument,
+                          "status must be one of starting, healthy, unhealthy, maintenance, down; got '" + *s + "'",
+                          "status");
+      }
+      in.status = *st;
+    } else if (key == "ttl") {
+      if (v.is_number_integer()) {
+        auto secs = get_int(v, key, 0, 86400);
+        if (!secs) return secs.error();
+        in.ttl = std::chrono::seconds(*secs);
+      } else {
+        auto s = get_string(v, key);
+        if (!s) return type_error(key, "a duration string like \"30s\" or an integer number of seconds");
+        auto d = parse_duration(*s, key);
+        if (!d) return d.error();
+        in.ttl = *d;
+      }
+    } else if (key == "registered_at" || key == "last_heartbeat") {
+      auto s = get_string(v, key);
+      if (!s) return s.error();
+      auto t = parse_rfc3339(*s, key);
+      if (!t) return t.error();
+      (key == "registered_at" ? in.registered_at : in.last_heartbeat) = *t;
+    } else {
+      return make_error(ErrorCode::invalid_argument, "unknown field '" + key + "'", key);
+    }
+  }
+  if (in.service.empty()) return make_error(ErrorCode::invalid_argument, "service is required", "service");
+  if (in.host.empty()) return make_error(ErrorCode::invalid_argument, "host is required", "host");
+  if (in.port == 0) return make_error(ErrorCode::invalid_argument, "port is required", "port");
+  in.normalize();
+  return in;
+}
+
+}  // namespace svckit

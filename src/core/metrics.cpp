@@ -1,0 +1,143 @@
+#include "svckit/core/metrics.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+namespace svckit {
+namespace {
+
+void add_double(std::atomic<double>& target, double d) noexcept {
+  double old = target.load(std::memory_order_relaxed);
+  while (!target.compare_exchange_weak(old, old + d, std::memory_order_relaxed)) {
+  }
+}
+
+std::string format_number(double v) {
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  char buf[32];
+  for (int precision : {15, 17}) {  // shortest form that reads back exactly
+    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
+
+std::string escape_label(const std::string& v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void Gauge::add(double d) noexcept { add_double(value_, d); }
+
+Histogram::Histogram(std::vector<double> bounds)
+    : bounds_(std::move(bounds)), counts_(new std::atomic<std::uint64_t>[bounds_.size() + 1]) {
+  for (std::size_t i = 0; i <= bounds_.size(); ++i) counts_[i].store(0);
+}
+
+void Histogram::observe(double v) noexcept {
+  std::size_t i = 0;
+  while (i < bounds_.size() && v > bounds_[i]) ++i;
+  counts_[i].fetch_add(1, std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+  add_double(sum_, v);
+}
+
+std::vector<double> default_latency_buckets() {
+  return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+}
+
+std::string FamilyBase::header() const {
+  const char* type = type_ == MetricType::counter ? "counter" : type_ == MetricType::gauge ? "gauge" : "histogram";
+  return "# HELP " + name_ + " " + help_ + "\n# TYPE " + name_ + " " + type + "\n";
+}
+
+std::string FamilyBase::labels(const std::vector<std::string>& values, const std::string& extra) const {
+  if (values.empty() && extra.empty()) return {};
+  std::string out = "{";
+  for (std::size_t i = 0; i < values.size() && i < label_names_.size(); ++i) {
+    if (i > 0) out += ',';
+    out += label_names_[i] + "=\"" + escape_label(values[i]) + "\"";
+  }
+  if (!extra.empty()) {
+    if (!values.empty()) out += ',';
+    out += extra;
+  }
+  out += '}';
+  return out;
+}
+
+template <class M>
+void Family<M>::render(std::string& out) const {
+  std::lock_guard lock(mutex_);
+  out += header();
+  for (const auto& [values, m] : series_) {
+    if constexpr (std::is_same_v<M, Counter>) {
+      out += name_ + labels(values) + " " + std::to_string(m->value()) + "\n";
+    } else if constexpr (std::is_same_v<M, Gauge>) {
+      out += name_ + labels(values) + " " + format_number(m->value()) + "\n";
+    } else {
+      std::uint64_t cumulative = 0;
+      for (std::size_t i = 0; i <= m->bounds().size(); ++i) {
+        cumulative += m->bucket_count(i);
+        const double le = i < m->bounds().size() ? m->bounds()[i] : INFINITY;
+        out += name_ + "_bucket" + labels(values, "le=\"" + format_number(le) + "\"") + " " +
+               std::to_string(cumulative) + "\n";
+      }
+      out += name_ + "_sum" + labels(values) + " " + format_number(m->sum()) + "\n";
+      out += name_ + "_count" + labels(values) + " " + std::to_string(m->count()) + "\n";
+    }
+  }
+}
+
+template class Family<Counter>;
+template class Family<Gauge>;
+template class Family<Histogram>;
+
+template <class M>
+Family<M>& MetricsRegistry::add(const std::string& name, const std::string& help, std::vector<std::string> labels,
+                                MetricType type, std::vector<double> bounds) {
+  std::lock_guard lock(mutex_);
+  for (auto& f : families_) {
+    if (f->name() == name) return dynamic_cast<Family<M>&>(*f);
+  }
+  auto family = std::make_unique<Family<M>>(name, help, std::move(labels), type, std::move(bounds));
+  auto& ref = *family;
+  families_.push_back(std::move(family));
+  return ref;
+}
+
+Family<Counter>& MetricsRegistry::counter(const std::string& name, const std::string& help,
+                                          std::vector<std::string> labels) {
+  return add<Counter>(name, help, std::move(labels), MetricType::counter, {});
+}
+Family<Gauge>& MetricsRegistry::gauge(const std::string& name, const std::string& help,
+                                      std::vector<std::string> labels) {
+  return add<Gauge>(name, help, std::move(labels), MetricType::gauge, {});
+}
+Family<Histogram>& MetricsRegistry::histogram(const std::string& name, const std::string& help,
+                                              std::vector<std::string> labels, std::vector<double> bounds) {
+  return add<Histogram>(name, help, std::move(labels), MetricType::histogram, std::move(bounds));
+}
+
+std::string MetricsRegistry::render_prometheus() const {
+  std::lock_guard lock(mutex_);
+  std::string out;
+  for (const auto& f : families_) f->render(out);
+  return out;
+}
+
+}  // namespace svckit

@@ -1,0 +1,46 @@
+#include "svckit/core/result.hpp"
+
+#include <array>
+
+namespace svckit {
+namespace {
+constexpr std::array<std::pair<ErrorCode, std::string_view>, 9> kNames{{
+    {ErrorCode::invalid_argument, "invalid_argument"},
+    {ErrorCode::not_found, "not_found"},
+    {ErrorCode::limit_exceeded, "limit_exceeded"},
+    {ErrorCode::payload_too_large, "payload_too_large"},
+    {ErrorCode::unavailable, "unavailable"},
+    {ErrorCode::timeout, "timeout"},
+    {ErrorCode::cancelled, "cancelled"},
+    {ErrorCode::protocol, "protocol"},
+    {ErrorCode::internal, "internal"},
+}};
+}  // namespace
+
+std::string_view to_string(ErrorCode code) noexcept {
+  for (const auto& [c, name] : kNames) {
+    if (c == code) return name;
+  }
+  return "internal";
+}
+
+ErrorCode error_code_from_string(std::string_view name) noexcept {
+  for (const auto& [c, n] : kNames) {
+    if (n == name) return c;
+  }
+  return ErrorCode::internal;
+}
+
+std::string Error::describe() const {
+  std::string out{to_string(code)};
+  out += ": ";
+  out += message;
+  if (!field.empty()) {
+    out += " (field: ";
+    out += field;
+    out += ")";
+  }
+  return out;
+}
+
+}  // namespace svckit

@@ -1,0 +1,129 @@
+#include "svckit/core/service_instance.hpp"
+
+#include <algorithm>
+#include <array>
+
+namespace svckit {
+namespace {
+
+constexpr std::array<std::pair<InstanceStatus, std::string_view>, 5> kStatusNames{{
+    {InstanceStatus::starting, "starting"},
+    {InstanceStatus::healthy, "healthy"},
+    {InstanceStatus::unhealthy, "unhealthy"},
+    {InstanceStatus::maintenance, "maintenance"},
+    {InstanceStatus::down, "down"},
+}};
+
+bool is_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+
+Result<void> validate_identifier(std::string_view value, std::string_view field, std::string_view what,
+                                 std::string_view extra_chars) {
+  auto fail = [&](std::string message) {
+    return make_error(ErrorCode::invalid_argument, std::string(what) + " " + message, std::string(field));
+  };
+  if (value.empty()) return fail("must not be empty");
+  if (value.size() > InstanceLimits::kMaxNameLength) {
+    return fail("is longer than " + std::to_string(InstanceLimits::kMaxNameLength) + " characters");
+  }
+  if (!is_alnum(value.front())) return fail("must start with a letter or digit");
+  for (char c : value) {
+    if (!is_alnum(c) && extra_chars.find(c) == std::string_view::npos) {
+      return fail("contains '" + std::string(1, c) + "'; allowed: letters, digits and '" + std::string(extra_chars) +
+                  "'");
+    }
+  }
+  return {};
+}
+
+bool valid_host_char(char c) { return is_alnum(c) || c == '.' || c == '-' || c == ':' || c == '_' || c == '%'; }
+
+}  // namespace
+
+std::string_view to_string(InstanceStatus status) noexcept {
+  for (const auto& [s, name] : kStatusNames) {
+    if (s == status) return name;
+  }
+  return "down";
+}
+
+std::optional<InstanceStatus> parse_instance_status(std::string_view text) noexcept {
+  for (const auto& [s, name] : kStatusNames) {
+    if (name == text) return s;
+  }
+  return std::nullopt;
+}
+
+std::string ServiceInstance::base_url() const {
+  const bool ipv6 = host.find(':') != std::string::npos;
+  std::string url = scheme + "://";
+  url += ipv6 ? "[" + host + "]" : host;
+  url += ":" + std::to_string(port);
+  return url;
+}
+
+bool ServiceInstance::has_tag(std::string_view tag) const { return std::binary_search(tags.begin(), tags.end(), tag); }
+
+void ServiceInstance::normalize() {
+  if (id.empty() && !host.empty() && port > 0) id = host + ":" + std::to_string(port);
+  std::sort(tags.begin(), tags.end());
+  tags.erase(std::unique(tags.begin(), tags.end()), tags.end());
+}
+
+Result<void> validate_service_name(std::string_view name, std::string_view field) {
+  return validate_identifier(name, field, "service name", "._-");
+}
+
+Result<void> validate_instance_id(std::string_view id, std::string_view field) {
+  return validate_identifier(id, field, "instance id", "._-:");
+}
+
+Result<void> validate(const ServiceInstance& in) {
+  if (auto r = validate_service_name(in.service); !r) return r;
+  if (auto r = validate_instance_id(in.id); !r) return r;
+  if (in.host.empty()) return make_error(ErrorCode::invalid_argument, "host must not be empty", "host");
+  if (in.host.size() > 253 || !std::all_of(in.host.begin(), in.host.end(), valid_host_char)) {
+    return make_error(ErrorCode::invalid_argument, "host '" + in.host + "' is not a host name or IP address", "host");
+  }
+  if (in.port < 1 || in.port > 65535) {
+    return make_error(ErrorCode::invalid_argument, "port must be in 1..65535, got " + std::to_string(in.port), "port");
+  }
+  if (in.scheme != "http" && in.scheme != "https") {
+    return make_error(ErrorCode::invalid_argument, "scheme must be 'http' or 'https', got '" + in.scheme + "'",
+                      "scheme");
+  }
+  if (in.weight < InstanceLimits::kMinWeight || in.weight > InstanceLimits::kMaxWeight) {
+    return make_error(ErrorCode::invalid_argument, "weight must be in 0..10000, got " + std::to_string(in.weight),
+                      "weight");
+  }
+  if (!in.zone.empty()) {
+    if (auto r = validate_identifier(in.zone, "zone", "zone", "._-"); !r) return r;
+  }
+  if (in.tags.size() > InstanceLimits::kMaxTags) {
+    return make_error(ErrorCode::invalid_argument, "at most 64 tags are allowed", "tags");
+  }
+  for (const auto& tag : in.tags) {
+    if (tag.empty() || tag.size() > InstanceLimits::kMaxTagLength || tag.find(',') != std::string::npos) {
+      return make_error(ErrorCode::invalid_argument, "tag '" + tag + "' must be 1..128 characters without ','", "tags");
+    }
+  }
+  if (in.metadata.size() > InstanceLimits::kMaxMetadataEntries) {
+    return make_error(ErrorCode::invalid_argument, "at most 64 metadata entries are allowed", "metadata");
+  }
+  for (const auto& [key, value] : in.metadata) {
+    if (auto r = validate_identifier(key, "metadata." + key, "metadata key", "._-/"); !r) return r;
+    if (value.size() > InstanceLimits::kMaxMetadataValueLength) {
+      return make_error(ErrorCode::invalid_argument, "metadata value is longer than 1024 characters",
+                        "metadata." + key);
+    }
+  }
+  if (!in.health_check_path.empty() && in.health_check_path.front() != '/') {
+    return make_error(ErrorCode::invalid_argument, "health_check_path must start with '/'", "health_check_path");
+  }
+  if (in.ttl.count() < 0) return make_error(ErrorCode::invalid_argument, "ttl must not be negative", "ttl");
+  if (in.ttl.count() > 0 && in.ttl < std::chrono::seconds(1)) {
+    return make_error(ErrorCode::invalid_argument, "ttl must be at least 1s (or 0 for persistent)", "ttl");
+  }
+  return {};
+}
+
+}  // namespace svckit

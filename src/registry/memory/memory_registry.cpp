@@ -1,0 +1,186 @@
+#include "svckit/registry/memory_registry.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace svckit {
+
+namespace asio = boost::asio;
+
+struct MemoryRegistry::Waiter {
+  explicit Waiter(const asio::any_io_executor& ex) : timer(ex) {}
+  asio::steady_timer timer;
+  bool fired = false;  // guarded by the registry mutex
+};
+
+MemoryRegistry::MemoryRegistry(const TimeSource& time, MemoryRegistryOptions options)
+    : store_(time, options.store), options_(options) {}
+
+MemoryRegistry::~MemoryRegistry() = default;
+
+void MemoryRegistry::notify_locked() {
+  for (auto& w : waiters_) {
+    if (w->fired) continue;
+    w->fired = true;
+    asio::post(w->timer.get_executor(), [w] { w->timer.cancel(); });
+  }
+}
+
+Result<ServiceInstance> MemoryRegistry::register_now(ServiceInstance instance) {
+  std::lock_guard lock(mutex_);
+  const auto before = store_.index();
+  auto r = store_.upsert(std::move(instance));
+  if (store_.index() != before) notify_locked();
+  return r;
+}
+
+Awaitable<Result<ServiceInstance>> MemoryRegistry::register_instance(ServiceInstance instance) {
+  co_return register_now(std::move(instance));
+}
+
+Awaitable<Result<void>> MemoryRegistry::deregister(std::string service, std::string id) {
+  std::lock_guard lock(mutex_);
+  auto r = store_.remove(service, id);
+  if (r) notify_locked();
+  co_return r;
+}
+
+Awaitable<Result<void>> MemoryRegistry::renew(std::string service, std::string id) {
+  std::lock_guard lock(mutex_);
+  const auto before = store_.index();
+  auto r = store_.renew(service, id);
+  if (store_.index() != before) notify_locked();
+  co_return r;
+}
+
+Awaitable<Result<void>> MemoryRegistry::set_status(std::string service, std::string id, InstanceStatus status) {
+  std::lock_guard lock(mutex_);
+  const auto before = store_.index();
+  auto r = store_.set_status(service, id, status);
+  if (store_.index() != before) notify_locked();
+  co_return r;
+}
+
+Awaitable<Result<ServiceInstance>> MemoryRegistry::get(std::string service, std::string id) {
+  std::lock_guard lock(mutex_);
+  co_return store_.get(service, id);
+}
+
+Awaitable<Result<std::vector<ServiceInstance>>> MemoryRegistry::list(std::string service, InstanceFilter filter) {
+  std::lock_guard lock(mutex_);
+  co_return store_.list(service, filter);
+}
+
+Awaitable<Result<std::vector<ServiceSummary>>> MemoryRegistry::list_services() {
+  std::lock_guard lock(mutex_);
+  co_return store_.services();
+}
+
+Awaitable<Result<WatchResult>> MemoryRegistry::watch(WatchRequest request) {
+  const auto executor = co_await asio::this_coro::executor;
+  const auto deadline = std::chrono::steady_clock::now() + request.wait;
+  // Removes this watch's waiter from the list on every exit, including frame destruction.
+  struct Parked {
+    MemoryRegistry& registry;
+    std::shared_ptr<Waiter> waiter;
+    std::list<std::shared_ptr<Waiter>>::iterator position;
+    void unpark_locked() {
+      if (waiter) registry.waiters_.erase(position);
+      waiter.reset();
+    }
+    ~Parked() {
+      if (!waiter) return;
+      std::lock_guard lock(registry.mutex_);
+      unpark_locked();
+    }
+  } parked{*this, nullptr, {}};
+
+  for (;;) {
+    {
+      std::lock_guard lock(mutex_);
+      parked.unpark_locked();
+      if (request.cancel && request.cancel->cancelled()) {
+        co_return make_error(ErrorCode::cancelled, "watch cancelled");
+      }
+      auto result = store_.collect(request.service, request.after_index);
+      if (RegistryStore::has_changes(result) || released_ || std::chrono::steady_clock::now() >= deadline) {
+        co_return result;
+      }
+      if (waiters_.size() >= options_.max_watchers) {
+        co_return make_error(ErrorCode::limit_exceeded,
+                             "too many concurrent watches (max " + std::to_string(options_.max_watchers) + ")", "wait");
+      }
+      parked.waiter = std::make_shared<Waiter>(executor);
+      parked.waiter->timer.expires_at(deadline);
+      waiters_.push_front(parked.waiter);
+      parked.position = waiters_.begin();
+    }
+    auto waiter = parked.waiter;
+    if (request.cancel) {
+      std::weak_ptr<Waiter> weak = waiter;
+      const bool hooked = request.cancel->set_hook([weak] {
+        if (auto w = weak.lock()) asio::post(w->timer.get_executor(), [w] { w->timer.cancel(); });
+      });
+      if (!hooked) continue;  // already cancelled: the loop answers `cancelled`
+    }
+    boost::system::error_code ec;
+    co_await waiter->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (request.cancel) request.cancel->clear_hook();
+  }
+}
+
+std::size_t MemoryRegistry::sweep() {
+  std::lock_guard lock(mutex_);
+  const auto n = store_.sweep();
+  if (n > 0) notify_locked();
+  return n;
+}
+
+std::uint64_t MemoryRegistry::index() const {
+  std::lock_guard lock(mutex_);
+  return store_.index();
+}
+
+std::size_t MemoryRegistry::watcher_count() const {
+  std::lock_guard lock(mutex_);
+  return waiters_.size();
+}
+
+std::size_t MemoryRegistry::instance_count() const {
+  std::lock_guard lock(mutex_);
+  return store_.instance_count();
+}
+
+std::vector<ServiceSummary> MemoryRegistry::services_now() const {
+  std::lock_guard lock(mutex_);
+  return store_.services();
+}
+
+void MemoryRegistry::release_watchers() {
+  std::lock_guard lock(mutex_);
+  released_ = true;
+  notify_locked();
+}
+
+std::vector<ServiceInstance> MemoryRegistry::persistent_instances(std::uint64_t* version) const {
+  std::lock_guard lock(mutex_);
+  if (version != nullptr) *version = store_.persistent_version();
+  return store_.persistent_instances();
+}
+
+std::uint64_t MemoryRegistry::persistent_version() const {
+  std::lock_guard lock(mutex_);
+  return store_.persistent_version();
+}
+
+Result<void> MemoryRegistry::restore(const std::vector<ServiceInstance>& instances, std::uint64_t index) {
+  std::lock_guard lock(mutex_);
+  auto r = store_.restore(instances, index);
+  if (r) notify_locked();
+  return r;
+}
+
+}  // namespace svckit

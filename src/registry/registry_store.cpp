@@ -1,0 +1,259 @@
+#include "svckit/registry/registry_store.hpp"
+
+#include <algorithm>
+
+namespace svckit {
+
+bool InstanceFilter::matches(const ServiceInstance& in) const {
+  if (status && in.status != *status) return false;
+  if (!zone.empty() && in.zone != zone) return false;
+  for (const auto& tag : tags) {
+    if (!in.has_tag(tag)) return false;
+  }
+  for (const auto& [key, value] : metadata) {
+    auto it = in.metadata.find(key);
+    if (it == in.metadata.end() || it->second != value) return false;
+  }
+  return true;
+}
+
+namespace {
+constexpr std::array<std::pair<EventType, std::string_view>, 5> kEventNames{{
+    {EventType::registered, "registered"},
+    {EventType::deregistered, "deregistered"},
+    {EventType::status_changed, "status_changed"},
+    {EventType::updated, "updated"},
+    {EventType::expired, "expired"},
+}};
+
+bool same_except_times(ServiceInstance a, const ServiceInstance& b) {
+  a.registered_at = b.registered_at;
+  a.last_heartbeat = b.last_heartbeat;
+  return a == b;
+}
+}  // namespace
+
+std::string_view to_string(EventType type) noexcept {
+  for (const auto& [t, name] : kEventNames) {
+    if (t == type) return name;
+  }
+  return "updated";
+}
+
+std::optional<EventType> parse_event_type(std::string_view text) noexcept {
+  for (const auto& [t, name] : kEventNames) {
+    if (name == text) return t;
+  }
+  return std::nullopt;
+}
+
+RegistryStore::RegistryStore(const TimeSource& time, RegistryStoreOptions options) : time_(time), options_(options) {
+  if (options_.event_history == 0) options_.event_history = 1;
+}
+
+RegistryStore::Entry* RegistryStore::find(const std::string& service, const std::string& id) {
+  auto s = services_.find(service);
+  if (s == services_.end()) return nullptr;
+  auto e = s->second.find(id);
+  return e == s->second.end() ? nullptr : &e->second;
+}
+
+const RegistryStore::Entry* RegistryStore::find(const std::string& service, const std::string& id) const {
+  return const_cast<RegistryStore*>(this)->find(service, id);
+}
+
+Error RegistryStore::not_found(const std::string& service, const std::string& id) const {
+  if (services_.find(service) == services_.end()) {
+    return make_error(ErrorCode::not_found, "service '" + service + "' has no instances", "service");
+  }
+  return make_error(ErrorCode::not_found, "service '" + service + "' has no instance '" + id + "'", "id");
+}
+
+void RegistryStore::emit(EventType type, const ServiceInstance& instance, std::optional<InstanceStatus> previous) {
+  ++index_;
+  history_.push_back(RegistryEvent{index_, type, instance, previous});
+  while (history_.size() > options_.event_history) {
+    history_floor_ = history_.front().index;
+    history_.pop_front();
+  }
+  if (instance.persistent()) ++persistent_version_;
+}
+
+Result<ServiceInstance> RegistryStore::upsert(ServiceInstance in) {
+  in.normalize();
+  if (auto v = validate(in); !v) return v.error();
+  const auto now = time_.system_now();
+  in.last_heartbeat = now;
+  if (Entry* existing = find(in.service, in.id)) {
+    in.registered_at = existing->instance.registered_at;
+    existing->heartbeat = time_.steady_now();
+    existing->expired_at.reset();
+    const bool changed = !same_except_times(in, existing->instance);
+    existing->instance = in;
+    if (changed) emit(EventType::updated, in);
+    return in;
+  }
+  auto& service = services_[in.service];
+  if (service.size() >= options_.max_instances_per_service) {
+    if (service.empty()) services_.erase(in.service);
+    return make_error(ErrorCode::limit_exceeded,
+                      "service '" + in.service + "' already has the maximum of " +
+                          std::to_string(options_.max_instances_per_service) + " instances",
+                      "id");
+  }
+  in.registered_at = now;
+  service.emplace(in.id, Entry{in, time_.steady_now(), std::nullopt, in.status});
+  emit(EventType::registered, in);
+  return in;
+}
+
+Result<void> RegistryStore::remove(const std::string& service, const std::string& id) {
+  auto s = services_.find(service);
+  if (s == services_.end() || s->second.find(id) == s->second.end()) return not_found(service, id);
+  auto node = s->second.extract(id);
+  if (s->second.empty()) services_.erase(s);
+  emit(EventType::deregistered, node.mapped().instance);
+  return {};
+}
+
+Result<void> RegistryStore::renew(const std::string& service, const std::string& id) {
+  Entry* e = find(service, id);
+  if (e == nullptr) return not_found(service, id);
+  e->heartbeat = time_.steady_now();
+  e->instance.last_heartbeat = time_.system_now();
+  if (e->expired_at) {
+    e->expired_at.reset();
+    e->instance.status = e->status_before_expiry;
+    emit(EventType::status_changed, e->instance, InstanceStatus::down);
+  }
+  return {};
+}
+
+Result<void> RegistryStore::set_status(const std::string& service, const std::string& id, InstanceStatus status) {
+  Entry* e = find(service, id);
+  if (e == nullptr) return not_found(service, id);
+  e->expired_at.reset();
+  if (e->instance.status == status) return {};
+  const auto previous = e->instance.status;
+  e->instance.status = status;
+  emit(EventType::status_changed, e->instance, previous);
+  return {};
+}
+
+Result<ServiceInstance> RegistryStore::get(const std::string& service, const std::string& id) const {
+  const Entry* e = find(service, id);
+  if (e == nullptr) return not_found(service, id);
+  return e->instance;
+}
+
+std::vector<ServiceInstance> RegistryStore::list(const std::string& service, const InstanceFilter& filter) const {
+  std::vector<ServiceInstance> out;
+  auto s = services_.find(service);
+  if (s == services_.end()) return out;
+  out.reserve(s->second.size());
+  for (const auto& [id, e] : s->second) {
+    if (filter.matches(e.instance)) out.push_back(e.instance);
+  }
+  return out;
+}
+
+std::vector<ServiceSummary> RegistryStore::services() const {
+  std::vector<ServiceSummary> out;
+  out.reserve(services_.size());
+  for (const auto& [name, instances] : services_) {
+    ServiceSummary summary{name, instances.size(), 0};
+    for (const auto& [id, e] : instances) {
+      if (e.instance.status == InstanceStatus::healthy) ++summary.healthy;
+    }
+    out.push_back(std::move(summary));
+  }
+  return out;
+}
+
+std::size_t RegistryStore::sweep() {
+  const auto now = time_.steady_now();
+  const auto start = index_;
+  std::vector<std::pair<std::string, std::string>> to_remove;
+  for (auto& [name, instances] : services_) {
+    for (auto& [id, e] : instances) {
+      if (e.instance.persistent()) continue;
+      if (e.expired_at) {
+        if (now - *e.expired_at >= options_.expiry_grace) to_remove.emplace_back(name, id);
+      } else if (now - e.heartbeat > e.instance.ttl) {
+        e.expired_at = now;
+        e.status_before_expiry = e.instance.status;
+        e.instance.status = InstanceStatus::down;
+        emit(EventType::expired, e.instance, e.status_before_expiry);
+        if (options_.expiry_grace.count() == 0) to_remove.emplace_back(name, id);
+      }
+    }
+  }
+  for (const auto& [service, id] : to_remove) (void)remove(service, id);
+  return static_cast<std::size_t>(index_ - start);
+}
+
+WatchResult RegistryStore::collect(const std::string& service, std::uint64_t after_index) const {
+  WatchResult out;
+  out.index = index_;
+  if (after_index == 0 || after_index > index_ || after_index < history_floor_) {
+    out.reset = true;
+    auto add = [&](const Service& instances) {
+      for (const auto& [id, e] : instances) out.snapshot.push_back(e.instance);
+    };
+    if (service.empty()) {
+      for (const auto& [name, instances] : services_) add(instances);
+    } else if (auto s = services_.find(service); s != services_.end()) {
+      add(s->second);
+    }
+    return out;
+  }
+  // history_ holds indices history_floor_+1 .. index_, consecutively.
+  for (auto i = static_cast<std::size_t>(after_index - history_floor_); i < history_.size(); ++i) {
+    const auto& ev = history_[i];
+    if (service.empty() || ev.instance.service == service) out.events.push_back(ev);
+  }
+  return out;
+}
+
+std::size_t RegistryStore::instance_count() const {
+  std::size_t n = 0;
+  for (const auto& [name, instances] : services_) n += instances.size();
+  return n;
+}
+
+std::size_t RegistryStore::instance_count(const std::string& service) const {
+  auto s = services_.find(service);
+  return s == services_.end() ? 0 : s->second.size();
+}
+
+std::vector<ServiceInstance> RegistryStore::persistent_instances() const {
+  std::vector<ServiceInstance> out;
+  for (const auto& [name, instances] : services_) {
+    for (const auto& [id, e] : instances) {
+      if (e.instance.persistent()) out.push_back(e.instance);
+    }
+  }
+  return out;
+}
+
+Result<void> RegistryStore::restore(const std::vector<ServiceInstance>& instances, std::uint64_t index) {
+  std::map<std::string, Service> loaded;
+  const auto now = time_.steady_now();
+  for (std::size_t i = 0; i < instances.size(); ++i) {
+    auto in = instances[i];
+    in.normalize();
+    if (auto v = validate(in); !v) {
+      auto err = v.error();
+      err.message = "snapshot record " + std::to_string(i) + ": " + err.message;
+      return err;
+    }
+    loaded[in.service].emplace(in.id, Entry{in, now, std::nullopt, in.status});
+  }
+  services_ = std::move(loaded);
+  history_.clear();
+  index_ = index + 1;
+  history_floor_ = index_;
+  return {};
+}
+
+}  // namespace svckit

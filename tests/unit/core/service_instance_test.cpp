@@ -1,0 +1,134 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "svckit/core/duration.hpp"
+#include "svckit/core/instance_json.hpp"
+#include "svckit/core/service_instance.hpp"
+
+namespace svckit {
+namespace {
+
+ServiceInstance valid() {
+  ServiceInstance in;
+  in.service = "product-service";
+  in.host = "10.0.0.5";
+  in.port = 8080;
+  in.normalize();
+  return in;
+}
+
+TEST(ServiceInstance, DefaultsAndBaseUrl) {
+  auto in = valid();
+  EXPECT_EQ(in.id, "10.0.0.5:8080");
+  EXPECT_EQ(in.weight, 100);
+  EXPECT_EQ(in.status, InstanceStatus::healthy);
+  EXPECT_EQ(in.base_url(), "http://10.0.0.5:8080");
+  in.host = "::1";
+  in.scheme = "https";
+  EXPECT_EQ(in.base_url(), "https://[::1]:8080");
+  EXPECT_TRUE(validate(in).ok());
+}
+
+struct BadCase {
+  const char* name;
+  std::function<void(ServiceInstance&)> mutate;
+  const char* field;
+};
+
+class ServiceInstanceValidation : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(ServiceInstanceValidation, NamesTheField) {
+  auto in = valid();
+  GetParam().mutate(in);
+  auto r = validate(in);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::invalid_argument);
+  EXPECT_EQ(r.error().field, GetParam().field) << r.error().describe();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    All, ServiceInstanceValidation,
+    ::testing::Values(BadCase{"empty_name", [](auto& i) { i.service = ""; }, "service"},
+                      BadCase{"bad_char", [](auto& i) { i.service = "a/b"; }, "service"},
+                      BadCase{"leading_dash", [](auto& i) { i.service = "-a"; }, "service"},
+                      BadCase{"long_name", [](auto& i) { i.service = std::string(129, 'a'); }, "service"},
+                      BadCase{"port_zero", [](auto& i) { i.port = 0; }, "port"},
+                      BadCase{"port_high", [](auto& i) { i.port = 65536; }, "port"},
+                      BadCase{"weight_negative", [](auto& i) { i.weight = -1; }, "weight"},
+                      BadCase{"weight_high", [](auto& i) { i.weight = 10001; }, "weight"},
+                      BadCase{"scheme", [](auto& i) { i.scheme = "ftp"; }, "scheme"},
+                      BadCase{"host_space", [](auto& i) { i.host = "a b"; }, "host"},
+                      BadCase{"id_space", [](auto& i) { i.id = "a b"; }, "id"},
+                      BadCase{"tag_comma", [](auto& i) { i.tags = {"a,b"}; }, "tags"},
+                      BadCase{"ttl_small", [](auto& i) { i.ttl = std::chrono::milliseconds(10); }, "ttl"},
+                      BadCase{"check_path", [](auto& i) { i.health_check_path = "health"; }, "health_check_path"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(InstanceJson, RoundTripKeepsEveryField) {
+  auto in = valid();
+  in.zone = "eu-1";
+  in.tags = {"v2", "canary"};
+  in.metadata = {{"version", "1.2.3"}};
+  in.status = InstanceStatus::maintenance;
+  in.ttl = std::chrono::seconds(30);
+  in.health_check_path = "/health";
+  in.registered_at = SystemTime{} + std::chrono::milliseconds(1767225600123);
+  in.last_heartbeat = in.registered_at + std::chrono::seconds(5);
+  in.normalize();
+  auto back = instance_from_json(to_json(in));
+  ASSERT_TRUE(back.ok()) << back.error().describe();
+  EXPECT_EQ(*back, in);
+  EXPECT_EQ(to_json(in)["registered_at"], "2026-01-01T00:00:00.123Z");
+}
+
+TEST(InstanceJson, RejectsWrongTypesAndUnknownFields) {
+  struct Case {
+    const char* body;
+    const char* field;
+  };
+  for (const auto& c :
+       {Case{R"({"service":"a","host":"h","port":"80"})", "port"},
+        Case{R"({"service":"a","host":"h","port":70000})", "port"},
+        Case{R"({"service":"a","host":"h","port":-5})", "port"}, Case{R"({"service":"a","host":"h"})", "port"},
+        Case{R"({"host":"h","port":80})", "service"},
+        Case{R"({"service":"a","host":"h","port":80,"weight":1.5})", "weight"},
+        Case{R"({"service":"a","host":"h","port":80,"status":"sleeping"})", "status"},
+        Case{R"({"service":"a","host":"h","port":80,"tags":[1]})", "tags[0]"},
+        Case{R"({"service":"a","host":"h","port":80,"metadata":{"k":1}})", "metadata.k"},
+        Case{R"({"service":"a","host":"h","port":80,"ttl":"soon"})", "ttl"},
+        Case{R"({"service":"a","host":"h","port":80,"colour":"red"})", "colour"}, Case{R"([1,2])", "body"}}) {
+    auto j = parse_json(c.body);
+    ASSERT_TRUE(j.ok());
+    auto r = instance_from_json(*j);
+    ASSERT_FALSE(r.ok()) << c.body;
+    EXPECT_EQ(r.error().field, c.field) << c.body << " -> " << r.error().describe();
+  }
+}
+
+TEST(InstanceJson, MalformedJsonNamesTheOffset) {
+  auto r = parse_json(R"({"service": )");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().field, "body");
+  EXPECT_NE(r.error().message.find("byte"), std::string::npos);
+}
+
+TEST(Duration, ParsesAndFormats) {
+  EXPECT_EQ(*parse_duration("250ms", "x"), std::chrono::milliseconds(250));
+  EXPECT_EQ(*parse_duration("30s", "x"), std::chrono::seconds(30));
+  EXPECT_EQ(*parse_duration("30", "x"), std::chrono::seconds(30));
+  EXPECT_EQ(*parse_duration("2m", "x"), std::chrono::minutes(2));
+  EXPECT_EQ(*parse_duration("1h", "x"), std::chrono::hours(1));
+  for (const char* bad : {"", "s", "-1s", "1.5s", "10d", "99999999999999h"}) {
+    auto r = parse_duration(bad, "wait");
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().field, "wait");
+  }
+  EXPECT_EQ(format_duration(std::chrono::milliseconds(1500)), "1500ms");
+  EXPECT_EQ(format_duration(std::chrono::seconds(30)), "30s");
+  EXPECT_EQ(format_duration(std::chrono::minutes(2)), "2m");
+  EXPECT_EQ(format_duration(std::chrono::milliseconds(0)), "0s");
+}
+
+}  // namespace
+}  // namespace svckit

@@ -1,0 +1,140 @@
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "svckit/registry/memory_registry.hpp"
+#include "svckit/testing/co_assert.hpp"
+#include "svckit/testing/simulated_clock.hpp"
+
+namespace svckit {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+ServiceInstance make(const std::string& service, int port) {
+  ServiceInstance in;
+  in.service = service;
+  in.host = "127.0.0.1";
+  in.port = port;
+  return in;
+}
+
+class MemoryRegistryTest : public ::testing::Test {
+ protected:
+  template <class F>
+  void run(F&& body) {
+    bool done = false;
+    asio::co_spawn(
+        io,
+        [&]() -> Awaitable<void> {
+          co_await body();
+          done = true;
+        },
+        asio::detached);
+    io.run_for(10s);  // bound only: every test finishes through events long before
+    ASSERT_TRUE(done);
+  }
+
+  testing::SimulatedClock clock;
+  MemoryRegistry registry{clock, MemoryRegistryOptions{{}, 2}};
+  asio::io_context io;
+};
+
+TEST_F(MemoryRegistryTest, WatchWithoutWaitAnswersAtOnce) {
+  run([&]() -> Awaitable<void> {
+    auto r = co_await registry.watch({"", 0, 0ms});
+    EXPECT_TRUE(r.ok() && r->reset);
+    r = co_await registry.watch(WatchRequest{"", r->index, 0ms, nullptr});
+    EXPECT_TRUE(r.ok() && !r->reset && r->events.empty());
+  });
+}
+
+TEST_F(MemoryRegistryTest, WaitingWatchWakesOnRegistrationOfItsService) {
+  std::vector<EventType> seen;
+  run([&]() -> Awaitable<void> {
+    // Registration of another service must not end the watch; one of "a" must.
+    asio::post(io, [&] {
+      EXPECT_TRUE(registry.register_now(make("b", 1)).ok());
+      asio::post(io, [&] { EXPECT_TRUE(registry.register_now(make("a", 1)).ok()); });
+    });
+    auto r = co_await registry.watch({"a", registry.index(), 60s, nullptr});
+    EXPECT_TRUE(r.ok());
+    for (const auto& e : r->events) seen.push_back(e.type);
+    EXPECT_EQ(r->index, 3u);
+    EXPECT_EQ(registry.watcher_count(), 0u);
+  });
+  EXPECT_EQ(seen, std::vector<EventType>{EventType::registered});
+}
+
+TEST_F(MemoryRegistryTest, CancelEndsAWaitingWatch) {
+  auto token = std::make_shared<CancelToken>();
+  run([&]() -> Awaitable<void> {
+    asio::post(io, [&] { token->cancel(); });
+    auto r = co_await registry.watch({"", registry.index(), 60s, token});
+    SVCKIT_CO_ASSERT_TRUE(!r.ok());
+    EXPECT_EQ(r.error().code, ErrorCode::cancelled);
+  });
+  EXPECT_EQ(registry.watcher_count(), 0u);
+}
+
+TEST_F(MemoryRegistryTest, ReleaseWatchersAnswersEveryWaiter) {
+  int answered = 0;
+  for (int i = 0; i < 2; ++i) {
+    asio::co_spawn(
+        io,
+        [&]() -> Awaitable<void> {
+          auto r = co_await registry.watch({"", registry.index(), 60s, nullptr});
+          if (r.ok() && !r->reset && r->events.empty()) ++answered;
+        },
+        asio::detached);
+  }
+  asio::post(io, [&] { asio::post(io, [&] { registry.release_watchers(); }); });
+  io.run_for(10s);
+  EXPECT_EQ(answered, 2);
+}
+
+TEST_F(MemoryRegistryTest, TooManyWatchersIsLimitExceeded) {
+  Result<WatchResult> third = make_error(ErrorCode::internal, "not run");
+  for (int i = 0; i < 2; ++i) {
+    asio::co_spawn(
+        io,
+        [&]() -> Awaitable<void> {
+          (void)co_await registry.watch({"", registry.index(), 60s, nullptr});
+        },
+        asio::detached);
+  }
+  asio::co_spawn(
+      io,
+      [&]() -> Awaitable<void> {
+        third = co_await registry.watch({"", registry.index(), 60s, nullptr});
+        registry.release_watchers();
+      },
+      asio::detached);
+  io.run_for(10s);
+  ASSERT_FALSE(third.ok());
+  EXPECT_EQ(third.error().code, ErrorCode::limit_exceeded);
+}
+
+TEST_F(MemoryRegistryTest, SweepWakesWatchersWithExpiry) {
+  auto in = make("a", 1);
+  in.ttl = 2s;
+  ASSERT_TRUE(registry.register_now(in).ok());
+  run([&]() -> Awaitable<void> {
+    asio::post(io, [&] {
+      clock.advance(3s);
+      registry.sweep();
+    });
+    auto r = co_await registry.watch({"a", 2, 60s});
+    SVCKIT_CO_ASSERT_TRUE(r.ok());
+    SVCKIT_CO_ASSERT_EQ(r->events.size(), 1u);
+    EXPECT_EQ(r->events[0].type, EventType::expired);
+  });
+}
+
+}  // namespace
+}  // namespace svckit

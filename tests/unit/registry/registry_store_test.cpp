@@ -1,0 +1,216 @@
+#include <gtest/gtest.h>
+
+#include "svckit/registry/registry_store.hpp"
+#include "svckit/testing/simulated_clock.hpp"
+
+namespace svckit {
+namespace {
+
+using namespace std::chrono_literals;
+
+ServiceInstance make(const std::string& service, int port, std::chrono::milliseconds ttl = 0ms) {
+  ServiceInstance in;
+  in.service = service;
+  in.host = "127.0.0.1";
+  in.port = port;
+  in.ttl = ttl;
+  return in;
+}
+
+class RegistryStoreTest : public ::testing::Test {
+ protected:
+  testing::SimulatedClock clock;
+  RegistryStore store{clock, RegistryStoreOptions{10s, 3, 100}};
+};
+
+TEST_F(RegistryStoreTest, RegisterAssignsIdTimesAndIndex) {
+  auto r = store.upsert(make("a", 80));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->id, "127.0.0.1:80");
+  EXPECT_EQ(r->registered_at, clock.system_now());
+  EXPECT_EQ(store.index(), 2u);
+  clock.advance(5s);
+  // Identical re-registration refreshes the heartbeat without an event.
+  auto again = store.upsert(make("a", 80));
+  EXPECT_EQ(store.index(), 2u);
+  EXPECT_EQ(again->registered_at + 5s, again->last_heartbeat);
+  // A changed field is an `updated` event.
+  auto changed = make("a", 80);
+  changed.weight = 5;
+  ASSERT_TRUE(store.upsert(changed).ok());
+  auto w = store.collect("", 2);
+  ASSERT_EQ(w.events.size(), 1u);
+  EXPECT_EQ(w.events[0].type, EventType::updated);
+  EXPECT_EQ(w.events[0].instance.weight, 5);
+}
+
+TEST_F(RegistryStoreTest, InvalidRegistrationLeavesStoreUnchanged) {
+  auto bad = make("a", 80);
+  bad.weight = 20000;
+  auto r = store.upsert(bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().field, "weight");
+  EXPECT_EQ(store.index(), 1u);
+  EXPECT_EQ(store.instance_count(), 0u);
+}
+
+TEST_F(RegistryStoreTest, MaxInstancesPerService) {
+  for (int p = 1; p <= 3; ++p) ASSERT_TRUE(store.upsert(make("a", p)).ok());
+  auto r = store.upsert(make("a", 4));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::limit_exceeded);
+  EXPECT_TRUE(store.upsert(make("a", 1)).ok()) << "updating an existing id is not a new instance";
+  EXPECT_TRUE(store.upsert(make("b", 1)).ok());
+}
+
+TEST_F(RegistryStoreTest, TtlExpiryMarksDownThenRemovesAfterGrace) {
+  ASSERT_TRUE(store.upsert(make("a", 80, 3s)).ok());
+  ASSERT_TRUE(store.upsert(make("a", 81)).ok());  // persistent
+  clock.advance(3s);
+  EXPECT_EQ(store.sweep(), 0u) << "exactly ttl old is still alive";
+  clock.advance(1ms);
+  EXPECT_EQ(store.sweep(), 1u);
+  auto expired = store.get("a", "127.0.0.1:80");
+  ASSERT_TRUE(expired.ok());
+  EXPECT_EQ(expired->status, InstanceStatus::down);
+  clock.advance(9s);
+  EXPECT_EQ(store.sweep(), 0u);
+  clock.advance(1s);
+  EXPECT_EQ(store.sweep(), 1u);
+  EXPECT_FALSE(store.get("a", "127.0.0.1:80").ok());
+  EXPECT_TRUE(store.get("a", "127.0.0.1:81").ok()) << "persistent instances never expire";
+  clock.advance(24h);
+  EXPECT_EQ(store.sweep(), 0u);
+
+  auto w = store.collect("a", 3);
+  ASSERT_EQ(w.events.size(), 2u);
+  EXPECT_EQ(w.events[0].type, EventType::expired);
+  EXPECT_EQ(w.events[0].previous_status, InstanceStatus::healthy);
+  EXPECT_EQ(w.events[1].type, EventType::deregistered);
+}
+
+TEST_F(RegistryStoreTest, HeartbeatKeepsAliveAndRevivesExpired) {
+  auto in = make("a", 80, 3s);
+  in.status = InstanceStatus::starting;
+  ASSERT_TRUE(store.upsert(in).ok());
+  for (int i = 0; i < 10; ++i) {
+    clock.advance(2s);
+    ASSERT_TRUE(store.renew("a", "127.0.0.1:80").ok());
+    EXPECT_EQ(store.sweep(), 0u);
+  }
+  clock.advance(4s);
+  EXPECT_EQ(store.sweep(), 1u);
+  ASSERT_TRUE(store.renew("a", "127.0.0.1:80").ok());
+  EXPECT_EQ(store.get("a", "127.0.0.1:80")->status, InstanceStatus::starting) << "status before expiry comes back";
+  auto w = store.collect("a", 2);
+  ASSERT_EQ(w.events.size(), 2u);
+  EXPECT_EQ(w.events[1].type, EventType::status_changed);
+  EXPECT_EQ(w.events[1].previous_status, InstanceStatus::down);
+  EXPECT_EQ(store.renew("a", "nope").error().code, ErrorCode::not_found);
+}
+
+TEST_F(RegistryStoreTest, FiltersByStatusTagsMetadataZone) {
+  auto a = make("s", 1);
+  a.tags = {"v2", "canary"};
+  a.zone = "z1";
+  a.metadata = {{"version", "2"}};
+  auto b = make("s", 2);
+  b.tags = {"v2"};
+  b.zone = "z2";
+  b.status = InstanceStatus::unhealthy;
+  auto c = make("s", 3);
+  for (const auto& in : {a, b, c}) ASSERT_TRUE(store.upsert(in).ok());
+
+  auto ports = [&](const InstanceFilter& f) {
+    std::vector<int> out;
+    for (const auto& in : store.list("s", f)) out.push_back(in.port);
+    return out;
+  };
+  EXPECT_EQ(ports({}), (std::vector<int>{1, 2, 3}));
+  auto filter = [](auto&& set) {
+    InstanceFilter f;
+    set(f);
+    return f;
+  };
+  EXPECT_EQ(ports(filter([](auto& f) { f.status = InstanceStatus::healthy; })), (std::vector<int>{1, 3}));
+  EXPECT_EQ(ports(filter([](auto& f) { f.tags = {"v2"}; })), (std::vector<int>{1, 2}));
+  EXPECT_EQ(ports(filter([](auto& f) { f.tags = {"v2", "canary"}; })), (std::vector<int>{1}));
+  EXPECT_EQ(ports(filter([](auto& f) { f.metadata = {{"version", "2"}}; })), (std::vector<int>{1}));
+  EXPECT_EQ(ports(filter([](auto& f) { f.metadata = {{"version", "3"}}; })), (std::vector<int>{}));
+  EXPECT_EQ(ports(filter([](auto& f) { f.zone = "z2"; })), (std::vector<int>{2}));
+  EXPECT_TRUE(store.list("unknown", {}).empty());
+
+  auto services = store.services();
+  ASSERT_EQ(services.size(), 1u);
+  EXPECT_EQ(services[0].instances, 3u);
+  EXPECT_EQ(services[0].healthy, 2u);
+}
+
+TEST_F(RegistryStoreTest, WatchDeliversOrderedEventsPerServiceAndResets) {
+  auto first = store.collect("", 0);
+  EXPECT_TRUE(first.reset);
+  EXPECT_EQ(first.index, 1u);
+
+  ASSERT_TRUE(store.upsert(make("a", 1)).ok());                                         // 1
+  ASSERT_TRUE(store.upsert(make("b", 1)).ok());                                         // 2
+  ASSERT_TRUE(store.set_status("a", "127.0.0.1:1", InstanceStatus::maintenance).ok());  // 3
+  ASSERT_TRUE(store.set_status("a", "127.0.0.1:1", InstanceStatus::maintenance).ok());  // no change
+  ASSERT_TRUE(store.remove("a", "127.0.0.1:1").ok());                                   // 4
+
+  auto all = store.collect("", 0);
+  EXPECT_TRUE(all.reset);
+  EXPECT_EQ(all.snapshot.size(), 1u);
+
+  auto events = store.collect("", 2);
+  ASSERT_EQ(events.events.size(), 3u);
+  EXPECT_EQ(events.index, 5u);
+  for (std::size_t i = 0; i < events.events.size(); ++i) EXPECT_EQ(events.events[i].index, i + 3);
+
+  auto only_a = store.collect("a", 2);
+  ASSERT_EQ(only_a.events.size(), 2u);
+  EXPECT_EQ(only_a.events[0].type, EventType::status_changed);
+  EXPECT_EQ(only_a.events[0].previous_status, InstanceStatus::healthy);
+  EXPECT_EQ(only_a.events[1].type, EventType::deregistered);
+
+  EXPECT_FALSE(RegistryStore::has_changes(store.collect("", 5)));
+  EXPECT_TRUE(store.collect("", 99).reset) << "an index from the future (registry restarted) resets";
+}
+
+TEST(RegistryStoreHistory, TrimmedHistoryResetsSlowWatchers) {
+  testing::SimulatedClock clock;
+  RegistryStore store(clock, RegistryStoreOptions{10s, 1000, 4});
+  for (int p = 1; p <= 10; ++p) ASSERT_TRUE(store.upsert(make("a", p)).ok());
+  EXPECT_TRUE(store.collect("", 6).reset);
+  auto recent = store.collect("", 7);
+  EXPECT_FALSE(recent.reset);
+  ASSERT_EQ(recent.events.size(), 4u);
+  EXPECT_EQ(recent.events.front().index, 8u);
+}
+
+TEST(RegistryStoreRestore, ContinuesIndexAndRejectsBadRecords) {
+  testing::SimulatedClock clock;
+  RegistryStore store(clock, {});
+  ASSERT_TRUE(store.restore({make("a", 1), make("b", 2)}, 41).ok());
+  EXPECT_EQ(store.index(), 42u);
+  EXPECT_EQ(store.instance_count(), 2u);
+  EXPECT_TRUE(store.collect("", 40).reset);
+
+  RegistryStore other(clock, {});
+  auto r = other.restore({make("a", 1), make("b", 70000)}, 1);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().field, "port");
+  EXPECT_EQ(other.instance_count(), 0u);
+}
+
+TEST(RegistryStorePersistence, VersionMovesOnlyForPersistentInstances) {
+  testing::SimulatedClock clock;
+  RegistryStore store(clock, {});
+  ASSERT_TRUE(store.upsert(make("a", 1, 5s)).ok());
+  EXPECT_EQ(store.persistent_version(), 0u);
+  ASSERT_TRUE(store.upsert(make("a", 2)).ok());
+  EXPECT_EQ(store.persistent_version(), 1u);
+  EXPECT_EQ(store.persistent_instances().size(), 1u);
+}
+
+}  // namespace
+}  // namespace svckit
