@@ -183,6 +183,7 @@ std::size_t RegistryStore::sweep() {
         e.expired_at = now;
         e.status_before_expiry = e.instance.status;
         e.instance.status = InstanceStatus::down;
+        ++expirations_total_;
         emit(EventType::expired, e.instance, e.status_before_expiry);
         if (options_.expiry_grace.count() == 0) to_remove.emplace_back(name, id);
       }

@@ -43,6 +43,7 @@ class MemoryRegistry final : public Registry {
   std::uint64_t index() const;
   std::size_t watcher_count() const;
   std::size_t instance_count() const;
+  std::uint64_t expirations_total() const;
   std::vector<ServiceSummary> services_now() const;
 
   /// From now on every waiting and future watch answers at once (for graceful shutdown).

@@ -50,6 +50,8 @@ class RegistryStore {
   static bool has_changes(const WatchResult& result) { return result.reset || !result.events.empty(); }
 
   std::uint64_t index() const { return index_; }
+  /// Instances marked down by sweep() since construction.
+  std::uint64_t expirations_total() const { return expirations_total_; }
   std::size_t instance_count() const;
   std::size_t instance_count(const std::string& service) const;
 
@@ -81,6 +83,7 @@ class RegistryStore {
   std::uint64_t index_ = 1;          // starts at 1 so that 0 always means "give me a snapshot"
   std::uint64_t history_floor_ = 1;  // events with index > history_floor_ are in history_
   std::uint64_t persistent_version_ = 0;
+  std::uint64_t expirations_total_ = 0;
 };
 
 }  // namespace svckit

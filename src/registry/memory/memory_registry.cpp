@@ -154,6 +154,11 @@ std::size_t MemoryRegistry::instance_count() const {
   return store_.instance_count();
 }
 
+std::uint64_t MemoryRegistry::expirations_total() const {
+  std::lock_guard lock(mutex_);
+  return store_.expirations_total();
+}
+
 std::vector<ServiceSummary> MemoryRegistry::services_now() const {
   std::lock_guard lock(mutex_);
   return store_.services();

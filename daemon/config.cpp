@@ -1,0 +1,196 @@
+#include "daemon/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <functional>
+
+#include "svckit/core/duration.hpp"
+
+namespace svckit::daemon {
+namespace {
+
+using Setter = std::function<Result<void>(SvckitdConfig&, const std::string& value, const std::string& field)>;
+
+Error bad_value(const std::string& field, const std::string& value, const std::string& expected) {
+  return make_error(ErrorCode::invalid_argument, "'" + value + "' is not " + expected, field);
+}
+
+template <class Int>
+Setter integer(Int SvckitdConfig::*member, std::uint64_t lo, std::uint64_t hi) {
+  return [=](SvckitdConfig& c, const std::string& v, const std::string& field) -> Result<void> {
+    std::uint64_t n = 0;
+    auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc{} || ptr != v.data() + v.size() || n < lo || n > hi) {
+      return bad_value(field, v, "an integer in " + std::to_string(lo) + ".." + std::to_string(hi));
+    }
+    c.*member = static_cast<Int>(n);
+    return {};
+  };
+}
+
+Setter duration(std::chrono::milliseconds SvckitdConfig::*member, std::chrono::milliseconds min) {
+  return [=](SvckitdConfig& c, const std::string& v, const std::string& field) -> Result<void> {
+    auto d = parse_duration(v, field);
+    if (!d) return d.error();
+    if (*d < min) return bad_value(field, v, "a duration of at least " + format_duration(min));
+    c.*member = *d;
+    return {};
+  };
+}
+
+Setter text(std::string SvckitdConfig::*member) {
+  return [=](SvckitdConfig& c, const std::string& v, const std::string&) -> Result<void> {
+    c.*member = v;
+    return {};
+  };
+}
+
+Setter path(std::filesystem::path SvckitdConfig::*member) {
+  return [=](SvckitdConfig& c, const std::string& v, const std::string&) -> Result<void> {
+    c.*member = v;
+    return {};
+  };
+}
+
+Result<void> set_listen(SvckitdConfig& c, const std::string& v, const std::string& field) {
+  const auto colon = v.rfind(':');
+  if (colon == std::string::npos || colon == 0) return bad_value(field, v, "an address:port like 127.0.0.1:8500");
+  SvckitdConfig copy = c;
+  copy.address = v.substr(0, colon);
+  if (copy.address.size() > 2 && copy.address.front() == '[')
+    copy.address = copy.address.substr(1, copy.address.size() - 2);
+  auto r = integer(&SvckitdConfig::port, 0, 65535)(copy, v.substr(colon + 1), field);
+  if (!r) return r;
+  c = copy;
+  return {};
+}
+
+Result<void> set_log_level(SvckitdConfig& c, const std::string& v, const std::string& field) {
+  for (const char* level : {"trace", "debug", "info", "warn", "error", "off"}) {
+    if (v == level) {
+      c.log_level = v;
+      return {};
+    }
+  }
+  return bad_value(field, v, "one of trace, debug, info, warn, error, off");
+}
+
+const std::vector<std::pair<std::string, Setter>>& table() {
+  using namespace std::chrono_literals;
+  static const std::vector<std::pair<std::string, Setter>> kTable = {
+      {"listen", set_listen},
+      {"address", text(&SvckitdConfig::address)},
+      {"port", integer(&SvckitdConfig::port, 0, 65535)},
+      {"port_file", path(&SvckitdConfig::port_file)},
+      {"threads", integer(&SvckitdConfig::threads, 0, 256)},
+      {"log_level", set_log_level},
+      {"snapshot_file", path(&SvckitdConfig::snapshot_file)},
+      {"snapshot_interval", duration(&SvckitdConfig::snapshot_interval, 10ms)},
+      {"sweep_interval", duration(&SvckitdConfig::sweep_interval, 10ms)},
+      {"expiry_grace", duration(&SvckitdConfig::expiry_grace, 0ms)},
+      {"shutdown_timeout", duration(&SvckitdConfig::shutdown_timeout, 0ms)},
+      {"watch.default_wait", duration(&SvckitdConfig::default_wait, 0ms)},
+      {"watch.max_wait", duration(&SvckitdConfig::max_wait, 0ms)},
+      {"limits.max_body_bytes", integer(&SvckitdConfig::max_body_bytes, 1024, std::uint64_t{1} << 30)},
+      {"limits.max_header_bytes", integer(&SvckitdConfig::max_header_bytes, 1024, std::uint64_t{1} << 20)},
+      {"limits.max_instances_per_service", integer(&SvckitdConfig::max_instances_per_service, 1, 10'000'000)},
+      {"limits.max_watchers", integer(&SvckitdConfig::max_watchers, 0, 10'000'000)},
+      {"limits.max_connections", integer(&SvckitdConfig::max_connections, 1, 10'000'000)},
+      {"limits.event_history", integer(&SvckitdConfig::event_history, 1, 10'000'000)},
+  };
+  return kTable;
+}
+
+Result<void> flatten(const YAML::Node& node, const std::string& prefix,
+                     std::vector<std::pair<std::string, std::string>>& out, const std::string& source) {
+  if (!node.IsMap()) {
+    return make_error(ErrorCode::invalid_argument, source + ": expected a mapping of settings",
+                      prefix.empty() ? "config" : prefix);
+  }
+  for (const auto& kv : node) {
+    const auto key = prefix.empty() ? kv.first.as<std::string>() : prefix + "." + kv.first.as<std::string>();
+    if (kv.second.IsMap()) {
+      if (auto r = flatten(kv.second, key, out, source); !r) return r;
+    } else if (kv.second.IsScalar()) {
+      out.emplace_back(key, kv.second.as<std::string>());
+    } else if (kv.second.IsNull()) {
+      out.emplace_back(key, "");
+    } else {
+      return make_error(ErrorCode::invalid_argument, source + ": " + key + " must be a single value", key);
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+const std::vector<std::string>& setting_keys() {
+  static const std::vector<std::string> kKeys = [] {
+    std::vector<std::string> keys;
+    for (const auto& [k, s] : table()) keys.push_back(k);
+    return keys;
+  }();
+  return kKeys;
+}
+
+std::string env_name(const std::string& key) {
+  std::string out = "SVCKITD_";
+  for (char c : key) out += c == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+Result<void> apply_setting(SvckitdConfig& config, const std::string& key, const std::string& value,
+                           const std::string& source) {
+  for (const auto& [k, setter] : table()) {
+    if (k != key) continue;
+    auto r = setter(config, value, key);
+    if (!r) {
+      auto e = r.error();
+      e.message = source + ": " + key + ": " + e.message;
+      return e;
+    }
+    return {};
+  }
+  return make_error(ErrorCode::invalid_argument, source + ": unknown setting '" + key + "'", key);
+}
+
+Result<void> apply_yaml(SvckitdConfig& config, const std::string& yaml_text, const std::string& source) {
+  std::vector<std::pair<std::string, std::string>> settings;
+  try {
+    const YAML::Node root = YAML::Load(yaml_text);
+    if (root.IsNull()) return {};
+    if (auto r = flatten(root, "", settings, source); !r) return r;
+  } catch (const YAML::Exception& e) {
+    return make_error(ErrorCode::invalid_argument,
+                      source + ": YAML error at line " + std::to_string(e.mark.line + 1) + ": " + e.msg, "config");
+  }
+  SvckitdConfig copy = config;
+  for (const auto& [key, value] : settings) {
+    if (auto r = apply_setting(copy, key, value, source); !r) return r;
+  }
+  config = copy;
+  return {};
+}
+
+Result<void> apply_env(SvckitdConfig& config, const std::function<const char*(const char*)>& getenv) {
+  SvckitdConfig copy = config;
+  for (const auto& key : setting_keys()) {
+    const auto name = env_name(key);
+    if (const char* value = getenv(name.c_str())) {
+      if (auto r = apply_setting(copy, key, value, "environment " + name); !r) return r;
+    }
+  }
+  config = copy;
+  return {};
+}
+
+Result<void> validate(const SvckitdConfig& c) {
+  if (c.default_wait > c.max_wait) {
+    return make_error(ErrorCode::invalid_argument, "watch.default_wait must not exceed watch.max_wait",
+                      "watch.default_wait");
+  }
+  return {};
+}
+
+}  // namespace svckit::daemon

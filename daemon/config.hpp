@@ -1,0 +1,57 @@
+// svckitd configuration: defaults, then a YAML file, then SVCKITD_* environment variables, then flags.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "svckit/core/result.hpp"
+
+namespace svckit::daemon {
+
+struct SvckitdConfig {
+  std::string address = "127.0.0.1";                   // listen address. Default: loopback.
+  std::uint16_t port = 8500;                           // Default: 8500; 0 = any free port.
+  std::filesystem::path port_file;                     // written with the bound port once listening. Default: none.
+  unsigned threads = 0;                                // I/O threads. Default: 0 = number of cores.
+  std::string log_level = "info";                      // trace, debug, info, warn, error, off.
+  std::filesystem::path snapshot_file;                 // persistent registrations survive restarts. Default: none.
+  std::chrono::milliseconds snapshot_interval{1000};   // how often a changed snapshot is written.
+  std::chrono::milliseconds sweep_interval{1000};      // TTL expiry check period.
+  std::chrono::milliseconds expiry_grace{30'000};      // expired instances stay listed as down this long.
+  std::chrono::milliseconds shutdown_timeout{10'000};  // bound on draining in-flight requests.
+  std::chrono::milliseconds default_wait{30'000};      // watch wait when ?wait= is absent.
+  std::chrono::milliseconds max_wait{300'000};         // longest accepted ?wait=.
+  std::size_t max_body_bytes = 1 << 20;
+  std::size_t max_header_bytes = 16 << 10;
+  std::size_t max_instances_per_service = 10'000;
+  std::size_t max_watchers = 10'000;
+  std::size_t max_connections = 10'000;
+  std::size_t event_history = 8192;
+};
+
+/// Sets one setting by its YAML key ("limits.max_watchers"); errors name the key and the source.
+Result<void> apply_setting(SvckitdConfig& config, const std::string& key, const std::string& value,
+                           const std::string& source);
+
+/// Every YAML key, in documentation order.
+const std::vector<std::string>& setting_keys();
+
+/// Environment variable for a key: "limits.max_watchers" -> "SVCKITD_LIMITS_MAX_WATCHERS".
+std::string env_name(const std::string& key);
+
+/// Applies a YAML document (nested maps of scalars). Unknown keys and non-scalar values are errors;
+/// on error `config` is unchanged.
+Result<void> apply_yaml(SvckitdConfig& config, const std::string& yaml_text, const std::string& source);
+
+/// Applies SVCKITD_* variables found through `getenv`. On error `config` is unchanged.
+Result<void> apply_env(SvckitdConfig& config, const std::function<const char*(const char*)>& getenv);
+
+/// Checks cross-field rules (e.g. default_wait <= max_wait).
+Result<void> validate(const SvckitdConfig& config);
+
+}  // namespace svckit::daemon

@@ -1,0 +1,225 @@
+#include "daemon/registry_api.hpp"
+
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+#include "svckit/core/duration.hpp"
+#include "svckit/core/instance_json.hpp"
+#include "svckit/registry/registry_json.hpp"
+
+namespace svckit::daemon {
+
+using http::Awaitable;
+using http::Response;
+using http::RouteContext;
+using http::Status;
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kIndexHeader = "X-Svckit-Index";
+
+Response ok(const json& body) { return http::json_response(Status::ok, body); }
+
+Result<void> check_path_ids(const RouteContext& ctx) {
+  if (auto r = validate_service_name(ctx.params.at("service")); !r) return r;
+  if (auto it = ctx.params.find("id"); it != ctx.params.end()) {
+    if (auto r = validate_instance_id(it->second); !r) return r;
+  }
+  return {};
+}
+
+Result<json> json_body(const http::Request& request) {
+  if (request.body().empty()) return make_error(ErrorCode::invalid_argument, "a JSON body is required", "body");
+  return parse_json(request.body());
+}
+
+}  // namespace
+
+RegistryApi::RegistryApi(MemoryRegistry& registry, MetricsRegistry& metrics, RegistryApiOptions options)
+    : registry_(registry),
+      metrics_(metrics),
+      options_(options),
+      registrations_(metrics.counter("svckit_registrations_total", "Successful registrations.").get()),
+      deregistrations_(metrics.counter("svckit_deregistrations_total", "Successful deregistrations.").get()),
+      discoveries_(metrics.counter("svckit_discoveries_total", "Discovery reads (get, list, watch).").get()),
+      heartbeats_(metrics.counter("svckit_heartbeats_total", "Accepted heartbeats.").get()),
+      requests_(metrics.counter("svckit_http_requests_total", "HTTP requests by route, method and code.",
+                                {"route", "method", "code"})),
+      latency_(metrics.histogram("svckit_http_request_duration_seconds", "HTTP request latency by route.", {"route"})),
+      instances_active_(metrics.gauge("svckit_instances_active", "Registered instances by service.", {"service"})),
+      watchers_active_(metrics.gauge("svckit_watchers_active", "Watches waiting for a change.").get()) {
+  add_routes();
+}
+
+void RegistryApi::add_routes() {
+  using V = http::Verb;
+  auto bind = [this](auto method) {
+    return [this, method](RouteContext& ctx) -> Awaitable<Response> { return (this->*method)(ctx); };
+  };
+  router_.add(V::post, "/v1/instances", bind(&RegistryApi::register_instance));
+  router_.add(V::get, "/v1/services", bind(&RegistryApi::list_services));
+  router_.add(V::get, "/v1/services/{service}/instances", bind(&RegistryApi::list_instances));
+  router_.add(V::get, "/v1/services/{service}/instances/{id}", bind(&RegistryApi::get_instance));
+  router_.add(V::delete_, "/v1/services/{service}/instances/{id}", bind(&RegistryApi::deregister));
+  router_.add(V::put, "/v1/services/{service}/instances/{id}/heartbeat", bind(&RegistryApi::heartbeat));
+  router_.add(V::put, "/v1/services/{service}/instances/{id}/status", bind(&RegistryApi::set_status));
+  router_.add(V::get, "/v1/watch", bind(&RegistryApi::watch));
+  router_.add(V::get, "/healthz", [](RouteContext&) -> Awaitable<Response> { co_return ok(json{{"status", "ok"}}); });
+  router_.add(V::get, "/metrics", [this](RouteContext&) -> Awaitable<Response> { co_return metrics_text(); });
+}
+
+Awaitable<Response> RegistryApi::handle(http::Request& request) {
+  const auto start = std::chrono::steady_clock::now();
+  std::string route;
+  Response response = co_await router_.dispatch(request, route);
+  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+  requests_.with({route, std::string(request.method_string()), std::to_string(response.result_int())}).inc();
+  latency_.with({route}).observe(elapsed.count());
+  co_return response;
+}
+
+Awaitable<Response> RegistryApi::register_instance(RouteContext& ctx) {
+  auto body = json_body(ctx.request);
+  if (!body) co_return http::error_response(body.error());
+  auto instance = instance_from_json(*body);
+  if (!instance) co_return http::error_response(instance.error());
+  auto stored = co_await registry_.register_instance(std::move(*instance));
+  if (!stored) co_return http::error_response(stored.error());
+  registrations_.inc();
+  co_return ok(to_json(*stored));
+}
+
+Awaitable<Response> RegistryApi::deregister(RouteContext& ctx) {
+  if (auto r = check_path_ids(ctx); !r) co_return http::error_response(r.error());
+  auto r = co_await registry_.deregister(ctx.params.at("service"), ctx.params.at("id"));
+  if (!r) co_return http::error_response(r.error());
+  deregistrations_.inc();
+  co_return ok(json{{"deregistered", true}});
+}
+
+Awaitable<Response> RegistryApi::heartbeat(RouteContext& ctx) {
+  if (auto r = check_path_ids(ctx); !r) co_return http::error_response(r.error());
+  auto r = co_await registry_.renew(ctx.params.at("service"), ctx.params.at("id"));
+  if (!r) co_return http::error_response(r.error());
+  heartbeats_.inc();
+  co_return ok(json{{"renewed", true}});
+}
+
+Awaitable<Response> RegistryApi::set_status(RouteContext& ctx) {
+  if (auto r = check_path_ids(ctx); !r) co_return http::error_response(r.error());
+  auto body = json_body(ctx.request);
+  if (!body) co_return http::error_response(body.error());
+  if (!body->is_object() || !body->contains("status") || !(*body)["status"].is_string()) {
+    co_return http::error_response(
+        make_error(ErrorCode::invalid_argument, "body must be {\"status\": \"<status>\"}", "status"));
+  }
+  for (const auto& [key, v] : body->items()) {
+    if (key != "status") {
+      co_return http::error_response(make_error(ErrorCode::invalid_argument, "unknown field '" + key + "'", key));
+    }
+  }
+  const auto text = (*body)["status"].get<std::string>();
+  const auto status = parse_instance_status(text);
+  if (!status) {
+    co_return http::error_response(make_error(
+        ErrorCode::invalid_argument,
+        "status must be one of starting, healthy, unhealthy, maintenance, down; got '" + text + "'", "status"));
+  }
+  auto r = co_await registry_.set_status(ctx.params.at("service"), ctx.params.at("id"), *status);
+  if (!r) co_return http::error_response(r.error());
+  co_return ok(json{{"status", text}});
+}
+
+Awaitable<Response> RegistryApi::get_instance(RouteContext& ctx) {
+  if (auto r = check_path_ids(ctx); !r) co_return http::error_response(r.error());
+  discoveries_.inc();
+  auto r = co_await registry_.get(ctx.params.at("service"), ctx.params.at("id"));
+  if (!r) co_return http::error_response(r.error());
+  co_return ok(to_json(*r));
+}
+
+Result<WatchRequest> RegistryApi::watch_request(const http::Target& target, std::string service) const {
+  WatchRequest request(std::move(service), 0, options_.default_wait);
+  if (const auto* index = target.param("index")) {
+    std::uint64_t n = 0;
+    auto [ptr, ec] = std::from_chars(index->data(), index->data() + index->size(), n);
+    if (ec != std::errc{} || ptr != index->data() + index->size()) {
+      return make_error(ErrorCode::invalid_argument, "index must be a non-negative integer", "index");
+    }
+    request.after_index = n;
+  }
+  if (const auto* wait = target.param("wait")) {
+    auto d = parse_duration(*wait, "wait");
+    if (!d) return d.error();
+    request.wait = std::min(*d, options_.max_wait);
+  }
+  return request;
+}
+
+Awaitable<Response> RegistryApi::list_instances(RouteContext& ctx) {
+  if (auto r = check_path_ids(ctx); !r) co_return http::error_response(r.error());
+  auto filter = filter_from_query(ctx.target.query);
+  if (!filter) co_return http::error_response(filter.error());
+  discoveries_.inc();
+  const auto& service = ctx.params.at("service");
+  std::uint64_t index = registry_.index();
+  if (ctx.target.param("index") != nullptr) {  // blocking query: answer when the service changes
+    auto request = watch_request(ctx.target, service);
+    if (!request) co_return http::error_response(request.error());
+    if (request->after_index != 0) {
+      auto waited = co_await registry_.watch(std::move(*request));
+      if (!waited) co_return http::error_response(waited.error());
+      index = waited->index;
+    }
+  }
+  auto list = co_await registry_.list(service, std::move(*filter));
+  if (!list) co_return http::error_response(list.error());
+  json instances = json::array();
+  for (const auto& in : *list) instances.push_back(to_json(in));
+  auto res = ok(json{{"service", service}, {"index", index}, {"instances", std::move(instances)}});
+  res.set(kIndexHeader, std::to_string(index));
+  co_return res;
+}
+
+Awaitable<Response> RegistryApi::list_services(RouteContext&) {
+  discoveries_.inc();
+  const auto index = registry_.index();
+  auto services = co_await registry_.list_services();
+  if (!services) co_return http::error_response(services.error());
+  json items = json::array();
+  for (const auto& s : *services) items.push_back(to_json(s));
+  auto res = ok(json{{"index", index}, {"services", std::move(items)}});
+  res.set(kIndexHeader, std::to_string(index));
+  co_return res;
+}
+
+Awaitable<Response> RegistryApi::watch(RouteContext& ctx) {
+  std::string service;
+  if (const auto* s = ctx.target.param("service"); s != nullptr && !s->empty()) {
+    if (auto r = validate_service_name(*s); !r) co_return http::error_response(r.error());
+    service = *s;
+  }
+  auto request = watch_request(ctx.target, service);
+  if (!request) co_return http::error_response(request.error());
+  discoveries_.inc();
+  auto result = co_await registry_.watch(std::move(*request));
+  if (!result) co_return http::error_response(result.error());
+  auto res = ok(to_json(*result));
+  res.set(kIndexHeader, std::to_string(result->index));
+  co_return res;
+}
+
+Response RegistryApi::metrics_text() {
+  instances_active_.clear();
+  for (const auto& s : registry_.services_now()) {
+    instances_active_.with({s.name}).set(static_cast<double>(s.instances));
+  }
+  watchers_active_.set(static_cast<double>(registry_.watcher_count()));
+  Response res{Status::ok, 11};
+  res.set(http::beast_http::field::content_type, "text/plain; version=0.0.4");
+  res.body() = metrics_.render_prometheus();
+  return res;
+}
+
+}  // namespace svckit::daemon

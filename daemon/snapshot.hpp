@@ -1,0 +1,22 @@
+// Snapshot file of persistent (ttl = 0) registrations, so they survive a svckitd restart.
+#pragma once
+
+#include <filesystem>
+#include <vector>
+
+#include "svckit/core/result.hpp"
+#include "svckit/core/service_instance.hpp"
+
+namespace svckit::daemon {
+
+struct Snapshot {
+  std::uint64_t index = 0;
+  std::vector<ServiceInstance> instances;
+};
+
+/// Writes atomically: a temporary file in the same folder, fsync, rename.
+Result<void> save_snapshot(const std::filesystem::path& file, const Snapshot& snapshot);
+/// A missing file is an empty snapshot; a damaged one is an error naming the file and field.
+Result<Snapshot> load_snapshot(const std::filesystem::path& file);
+
+}  // namespace svckit::daemon

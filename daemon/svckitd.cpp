@@ -1,0 +1,144 @@
+#include "daemon/svckitd.hpp"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <thread>
+
+#include "daemon/snapshot.hpp"
+
+namespace svckit::daemon {
+
+namespace asio = boost::asio;
+
+namespace {
+MemoryRegistryOptions registry_options(const SvckitdConfig& c) {
+  MemoryRegistryOptions o;
+  o.store.expiry_grace = c.expiry_grace;
+  o.store.max_instances_per_service = c.max_instances_per_service;
+  o.store.event_history = c.event_history;
+  o.max_watchers = c.max_watchers;
+  return o;
+}
+
+http::ServerOptions server_options(const SvckitdConfig& c) {
+  http::ServerOptions o;
+  o.address = c.address;
+  o.port = c.port;
+  o.max_body_bytes = c.max_body_bytes;
+  o.max_header_bytes = c.max_header_bytes;
+  o.max_connections = c.max_connections;
+  o.idle_timeout = std::max(o.idle_timeout, c.max_wait + std::chrono::seconds(5));
+  return o;
+}
+
+http::Awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, d);
+  boost::system::error_code ec;
+  co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+}  // namespace
+
+Svckitd::Svckitd(SvckitdConfig config)
+    : config_(std::move(config)),
+      registry_(time_, registry_options(config_)),
+      api_(registry_, metrics_, RegistryApiOptions{config_.default_wait, config_.max_wait}),
+      server_(io_, server_options(config_), [this](http::Request& r) { return api_.handle(r); }),
+      signals_(io_, SIGINT, SIGTERM),
+      control_(asio::make_strand(io_)),
+      expirations_(
+          metrics_.counter("svckit_expirations_total", "Instances marked down because their TTL ran out.").get()) {}
+
+Svckitd::~Svckitd() = default;
+
+Result<void> Svckitd::start() {
+  if (!config_.snapshot_file.empty()) {
+    auto snapshot = load_snapshot(config_.snapshot_file);
+    if (!snapshot) return snapshot.error();
+    if (auto r = registry_.restore(snapshot->instances, snapshot->index); !r) return r;
+    snapshot_version_ = registry_.persistent_version();
+    spdlog::info("event=snapshot_restored file={} instances={}", config_.snapshot_file.string(),
+                 snapshot->instances.size());
+  }
+  if (auto r = server_.listen(); !r) return r;
+  signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
+    if (ec) return;
+    spdlog::info("event=signal signal={}", signal);
+    request_shutdown();
+  });
+  asio::co_spawn(control_, sweep_loop(), asio::detached);
+  if (!config_.snapshot_file.empty()) asio::co_spawn(control_, snapshot_loop(), asio::detached);
+  spdlog::info("event=listening address={} port={}", config_.address, server_.port());
+  return {};
+}
+
+void Svckitd::run() {
+  const unsigned threads = config_.threads != 0 ? config_.threads : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::thread> pool;
+  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([this] { io_.run(); });
+  io_.run();
+  for (auto& t : pool) t.join();
+}
+
+void Svckitd::request_shutdown() {
+  asio::post(control_, [this] {
+    if (stopping_) return;
+    stopping_ = true;
+    asio::co_spawn(control_, shutdown_sequence(), asio::detached);
+  });
+}
+
+http::Awaitable<void> Svckitd::shutdown_sequence() {
+  spdlog::info("event=shutdown_begin connections={}", server_.connections());
+  boost::system::error_code ec;
+  signals_.cancel(ec);
+  server_.begin_shutdown();
+  registry_.release_watchers();
+  const auto deadline = std::chrono::steady_clock::now() + config_.shutdown_timeout;
+  while (server_.connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+    co_await sleep_for(std::chrono::milliseconds(5));
+  }
+  if (!config_.snapshot_file.empty()) {
+    if (auto r = write_snapshot_if_changed(); !r)
+      spdlog::error("event=snapshot_failed error=\"{}\"", r.error().describe());
+  }
+  spdlog::info("event=shutdown_done connections_left={}", server_.connections());
+  io_.stop();
+}
+
+http::Awaitable<void> Svckitd::sweep_loop() {
+  while (!stopping_) {
+    co_await sleep_for(config_.sweep_interval);
+    const auto before = registry_.expirations_total();
+    if (registry_.sweep() > 0) {
+      const auto expired = registry_.expirations_total() - before;
+      expirations_.inc(expired);
+      if (expired > 0) spdlog::info("event=instances_expired count={}", expired);
+    }
+  }
+}
+
+Result<void> Svckitd::write_snapshot_if_changed() {
+  std::uint64_t version = 0;
+  auto instances = registry_.persistent_instances(&version);
+  if (version == snapshot_version_) return {};
+  Snapshot snapshot{registry_.index(), std::move(instances)};
+  if (auto r = save_snapshot(config_.snapshot_file, snapshot); !r) return r;
+  snapshot_version_ = version;
+  return {};
+}
+
+http::Awaitable<void> Svckitd::snapshot_loop() {
+  while (!stopping_) {
+    co_await sleep_for(config_.snapshot_interval);
+    if (stopping_) break;
+    if (auto r = write_snapshot_if_changed(); !r)
+      spdlog::error("event=snapshot_failed error=\"{}\"", r.error().describe());
+  }
+}
+
+}  // namespace svckit::daemon

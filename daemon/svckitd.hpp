@@ -1,0 +1,52 @@
+// Svckitd: the composition root of the daemon. Wires the registry, the HTTP API, the sweeper,
+// the snapshot writer and graceful shutdown.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/strand.hpp>
+#include <memory>
+
+#include "daemon/config.hpp"
+#include "daemon/registry_api.hpp"
+#include "svckit/core/metrics.hpp"
+#include "svckit/core/time_source.hpp"
+#include "svckit/http/server.hpp"
+#include "svckit/registry/memory_registry.hpp"
+
+namespace svckit::daemon {
+
+class Svckitd {
+ public:
+  explicit Svckitd(SvckitdConfig config);
+  ~Svckitd();
+
+  /// Restores the snapshot, binds the port and starts the background loops. Nothing runs yet.
+  Result<void> start();
+  std::uint16_t port() const { return server_.port(); }
+  /// Runs the I/O threads until shutdown has completed (SIGINT/SIGTERM or request_shutdown()).
+  void run();
+  /// Thread-safe: begins a graceful shutdown.
+  void request_shutdown();
+
+ private:
+  http::Awaitable<void> sweep_loop();
+  http::Awaitable<void> snapshot_loop();
+  http::Awaitable<void> shutdown_sequence();
+  Result<void> write_snapshot_if_changed();
+
+  SvckitdConfig config_;
+  RealTimeSource time_;
+  boost::asio::io_context io_;
+  MetricsRegistry metrics_;
+  MemoryRegistry registry_;
+  RegistryApi api_;
+  http::HttpServer server_;
+  boost::asio::signal_set signals_;
+  boost::asio::strand<boost::asio::io_context::executor_type> control_;  // runs sweep, snapshot, shutdown
+  Counter& expirations_;
+  std::uint64_t snapshot_version_ = ~std::uint64_t{0};  // only touched on control_
+  bool stopping_ = false;                               // only touched on control_
+};
+
+}  // namespace svckit::daemon

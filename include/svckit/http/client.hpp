@@ -1,0 +1,66 @@
+// HttpClient: HTTP/1.1 requests over pooled keep-alive connections (one pool per host:port).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include "svckit/core/cancel_token.hpp"
+#include "svckit/http/types.hpp"
+#include "svckit/http/url.hpp"
+
+namespace svckit::http {
+
+struct ClientOptions {
+  std::chrono::milliseconds connect_timeout{2'000};  // Default: 2s.
+  std::size_t max_idle_per_endpoint = 32;            // Default: 32 idle connections kept per host:port.
+  std::chrono::milliseconds idle_timeout{30'000};    // Default: 30s; older idle connections are closed.
+  std::size_t max_requests_per_connection = 0;       // Default: 0 = unlimited.
+  std::size_t max_response_bytes = 64 << 20;         // Default: 64 MiB; larger bodies fail with payload_too_large.
+};
+
+struct ClientStats {
+  std::uint64_t requests = 0;
+  std::uint64_t connections_opened = 0;
+  std::uint64_t connections_reused = 0;
+  std::uint64_t stale_retries = 0;  // a reused connection had been closed by the peer: retried once on a new one
+};
+
+/// Thread-safety: send() may be called concurrently; the pool is locked briefly. Connections are
+/// bound to the client's executor: call send() from coroutines running on it (or a strand of it).
+/// The client must outlive every send() it started.
+class HttpClient {
+ public:
+  HttpClient(boost::asio::any_io_executor executor, ClientOptions options = {});
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  /// Sends `request` (Host, Content-Length and keep-alive are filled in) and reads the response
+  /// within `timeout` (connect included). Errors: timeout, unavailable (connect/reset), cancelled,
+  /// payload_too_large, protocol. A reused connection that the server had closed is retried once.
+  Awaitable<Result<Response>> send(HostPort endpoint, Request request, std::chrono::milliseconds timeout,
+                                   std::shared_ptr<CancelToken> cancel = nullptr);
+
+  /// Closes every idle pooled connection.
+  void close_idle();
+  ClientStats stats() const;
+
+ private:
+  struct Connection;
+  std::shared_ptr<Connection> take_idle(const std::string& key);
+  void give_back(const std::string& key, std::shared_ptr<Connection> connection);
+
+  boost::asio::any_io_executor executor_;
+  ClientOptions options_;
+  mutable std::mutex mutex_;
+  std::map<std::string, std::vector<std::shared_ptr<Connection>>> idle_;  // guarded by mutex_
+  std::atomic<std::uint64_t> requests_{0}, opened_{0}, reused_{0}, stale_retries_{0};
+};
+
+}  // namespace svckit::http

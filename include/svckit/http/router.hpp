@@ -1,0 +1,47 @@
+// Router: maps "METHOD /v1/services/{service}/instances/{id}" patterns to handlers.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "svckit/http/types.hpp"
+#include "svckit/http/url.hpp"
+
+namespace svckit::http {
+
+using PathParams = std::map<std::string, std::string>;
+
+struct RouteContext {
+  Request& request;
+  Target target;             // decoded path and query
+  PathParams params;         // {name} segments
+  const std::string& route;  // the pattern that matched, e.g. "/v1/services/{service}" (for metrics)
+};
+
+using RouteHandler = std::function<Awaitable<Response>(RouteContext&)>;
+
+/// Immutable after set-up: add() routes before serving; dispatch() is then thread-safe.
+class Router {
+ public:
+  void add(Verb method, std::string pattern, RouteHandler handler);
+
+  /// Calls the matching handler. No matching path: 404; path matches but not the method: 405 with
+  /// Allow; undecodable target: 400. All errors have JSON bodies. `route` receives the pattern
+  /// matched (or "unmatched") for metrics.
+  Awaitable<Response> dispatch(Request& request, std::string& route) const;
+
+ private:
+  struct Route {
+    Verb method;
+    std::string pattern;
+    std::vector<std::string> segments;
+    RouteHandler handler;
+  };
+  static bool match(const Route& route, const std::vector<std::string>& segments, PathParams& params);
+
+  std::vector<Route> routes_;
+};
+
+}  // namespace svckit::http

@@ -1,0 +1,70 @@
+// HttpServer: a keep-alive HTTP/1.1 server on Boost.Beast, one coroutine per connection, each on
+// its own strand, so any number of threads may run the io_context.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "svckit/http/types.hpp"
+
+namespace svckit::http {
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";               // Default: loopback only.
+  std::uint16_t port = 0;                          // Default: 0 = any free port (see HttpServer::port()).
+  std::size_t max_body_bytes = 1 << 20;            // Default: 1 MiB; larger bodies get 413.
+  std::size_t max_header_bytes = 16 << 10;         // Default: 16 KiB; larger headers get 431.
+  std::chrono::milliseconds read_timeout{30'000};  // Default: 30s to receive a request once it starts.
+  std::chrono::milliseconds idle_timeout{75'000};  // Default: 75s of keep-alive silence closes.
+  std::size_t max_connections = 10'000;            // Default: 10000; more are closed at once.
+};
+
+/// Handles one request. Runs on the connection's strand; may co_await (long polls are fine).
+/// Must not throw (an exception becomes a 500 and is logged).
+using Handler = std::function<Awaitable<Response>(Request&)>;
+
+/// Thread-safety: listen(), port(), begin_shutdown() and the counters may be called from any thread.
+class HttpServer {
+ public:
+  HttpServer(boost::asio::io_context& io, ServerOptions options, Handler handler);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  /// Binds, listens and starts accepting. Errors name the address.
+  Result<void> listen();
+  std::uint16_t port() const { return port_.load(); }
+
+  /// Graceful shutdown, step one: stop accepting, close idle keep-alive connections, and answer
+  /// in-flight requests with "Connection: close". Call release on long polls separately.
+  void begin_shutdown();
+  bool shutting_down() const { return shutting_down_.load(); }
+  std::size_t connections() const;
+  std::uint64_t requests_served() const { return requests_.load(); }
+
+ private:
+  struct Connection;
+  Awaitable<void> accept_loop();
+  Awaitable<void> serve(boost::asio::ip::tcp::socket socket);
+  void close_if_idle(const std::shared_ptr<Connection>& connection);
+
+  boost::asio::io_context& io_;
+  ServerOptions options_;
+  Handler handler_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::atomic<std::uint16_t> port_{0};
+  std::atomic<bool> shutting_down_{false};
+  std::atomic<std::uint64_t> requests_{0};
+  mutable std::mutex mutex_;
+  std::unordered_map<Connection*, std::weak_ptr<Connection>> connections_;  // guarded by mutex_
+};
+
+}  // namespace svckit::http

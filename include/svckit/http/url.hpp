@@ -1,0 +1,43 @@
+// Parsing of request targets (path + query) and of backend URLs (scheme://host:port,host:port/path?query).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "svckit/core/result.hpp"
+
+namespace svckit::http {
+
+struct HostPort {
+  std::string host;
+  std::uint16_t port = 0;
+  friend bool operator==(const HostPort&, const HostPort&) = default;
+};
+
+/// "/v1/x?a=1&b=%20" -> path "/v1/x", query {a:1, b:" "} (percent- and '+'-decoded; repeated keys kept).
+struct Target {
+  std::string path;
+  std::multimap<std::string, std::string> query;
+
+  /// First value of a query parameter, or nullptr.
+  const std::string* param(const std::string& key) const;
+};
+Result<Target> parse_target(std::string_view target);
+
+/// "svckitd://127.0.0.1:8500,127.0.0.1:8501/prefix?x=y". `default_port` fills hosts without one.
+struct BackendUrl {
+  std::string scheme;
+  std::vector<HostPort> hosts;
+  std::string path;
+  std::multimap<std::string, std::string> query;
+};
+Result<BackendUrl> parse_backend_url(std::string_view url, std::uint16_t default_port);
+
+/// Percent-encodes a path segment or query value.
+std::string url_encode(std::string_view text);
+Result<std::string> url_decode(std::string_view text, bool plus_is_space);
+
+}  // namespace svckit::http

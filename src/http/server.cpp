@@ -1,0 +1,176 @@
+#include "svckit/http/server.hpp"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <nlohmann/json.hpp>
+
+namespace svckit::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+
+struct HttpServer::Connection {
+  explicit Connection(tcp::socket socket) : stream(std::move(socket)) {}
+  beast::tcp_stream stream;
+  bool idle = true;  // only touched on the connection's strand
+};
+
+HttpServer::HttpServer(asio::io_context& io, ServerOptions options, Handler handler)
+    : io_(io), options_(std::move(options)), handler_(std::move(handler)), acceptor_(io) {}
+
+HttpServer::~HttpServer() = default;
+
+Result<void> HttpServer::listen() {
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(options_.address, ec);
+  if (ec) {
+    return make_error(ErrorCode::invalid_argument, "'" + options_.address + "' is not an IP address", "listen");
+  }
+  const tcp::endpoint endpoint(address, options_.port);
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return make_error(
+        ErrorCode::unavailable,
+        "cannot listen on " + options_.address + ":" + std::to_string(options_.port) + ": " + ec.message(), "listen");
+  }
+  port_ = acceptor_.local_endpoint().port();
+  asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);
+  return {};
+}
+
+Awaitable<void> HttpServer::accept_loop() {
+  for (;;) {
+    boost::system::error_code ec;
+    auto socket =
+        co_await acceptor_.async_accept(asio::make_strand(io_), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
+    if (ec) {
+      spdlog::warn("accept failed: {}", ec.message());
+      continue;
+    }
+    if (connections() >= options_.max_connections) {
+      spdlog::warn("connection limit {} reached; closing new connection", options_.max_connections);
+      socket.close(ec);
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    const auto executor = socket.get_executor();
+    asio::co_spawn(executor, serve(std::move(socket)), asio::detached);
+  }
+}
+
+Awaitable<void> HttpServer::serve(tcp::socket socket) {
+  auto connection = std::make_shared<Connection>(std::move(socket));
+  {
+    std::lock_guard lock(mutex_);
+    connections_.emplace(connection.get(), connection);
+  }
+  struct Unregister {
+    HttpServer& server;
+    Connection* key;
+    ~Unregister() {
+      std::lock_guard lock(server.mutex_);
+      server.connections_.erase(key);
+    }
+  } unregister{*this, connection.get()};
+
+  auto& stream = connection->stream;
+  beast::flat_buffer buffer;
+  for (;;) {
+    if (shutting_down_) break;
+    beast_http::request_parser<beast_http::string_body> parser;
+    parser.body_limit(options_.max_body_bytes);
+    parser.header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
+    connection->idle = true;
+    stream.expires_after(buffer.size() > 0 ? options_.read_timeout : options_.idle_timeout);
+    boost::system::error_code ec;
+    co_await beast_http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    connection->idle = false;
+    if (ec) {
+      std::optional<Error> answer;
+      if (ec == beast_http::error::body_limit) {
+        answer =
+            make_error(ErrorCode::payload_too_large,
+                       "request body is larger than " + std::to_string(options_.max_body_bytes) + " bytes", "body");
+      } else if (ec == beast_http::error::header_limit) {
+        answer = make_error(ErrorCode::payload_too_large,
+                            "request headers are larger than " + std::to_string(options_.max_header_bytes) + " bytes",
+                            "headers");
+      } else if (ec.category() == beast_http::make_error_code(beast_http::error::bad_target).category() &&
+                 ec != beast_http::error::end_of_stream && ec != beast_http::error::partial_message) {
+        answer = make_error(ErrorCode::invalid_argument, "malformed HTTP request: " + ec.message(), "request");
+      }
+      if (answer) {
+        auto res = error_response(*answer);
+        if (ec == beast_http::error::header_limit) res.result(Status::request_header_fields_too_large);
+        res.keep_alive(false);
+        stream.expires_after(options_.read_timeout);
+        co_await beast_http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+      }
+      break;
+    }
+    Request request = parser.release();
+    Response response;
+    try {
+      response = co_await handler_(request);
+    } catch (const std::exception& e) {
+      spdlog::error("handler for {} {} threw: {}", std::string(request.method_string()), std::string(request.target()),
+                    e.what());
+      response = error_response(make_error(ErrorCode::internal, "internal error"));
+    }
+    ++requests_;
+    const bool keep_alive = request.keep_alive() && !shutting_down_;
+    response.version(request.version());
+    response.keep_alive(keep_alive);
+    response.prepare_payload();
+    stream.expires_after(options_.read_timeout);
+    co_await beast_http::async_write(stream, response, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || !keep_alive) break;
+  }
+  boost::system::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream.close();
+}
+
+void HttpServer::close_if_idle(const std::shared_ptr<Connection>& connection) {
+  asio::post(connection->stream.get_executor(), [connection] {
+    if (connection->idle) connection->stream.cancel();
+  });
+}
+
+void HttpServer::begin_shutdown() {
+  if (shutting_down_.exchange(true)) return;
+  asio::post(acceptor_.get_executor(), [this] {
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+  });
+  std::vector<std::shared_ptr<Connection>> open;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [key, weak] : connections_) {
+      if (auto c = weak.lock()) open.push_back(std::move(c));
+    }
+  }
+  for (const auto& c : open) close_if_idle(c);
+}
+
+std::size_t HttpServer::connections() const {
+  std::lock_guard lock(mutex_);
+  return connections_.size();
+}
+
+}  // namespace svckit::http
