@@ -1,0 +1,269 @@
+// svckit: command-line client for any svckit registry. See docs/cli.md.
+//
+// Exit codes: 0 success; 1 other failure; 2 bad usage or invalid input; 3 not found;
+// 4 registry unavailable or timed out.
+#include <utility>  // before Asio 1.74 awaitable.hpp
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <cstdlib>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/output.hpp"
+#include "svckit/core/duration.hpp"
+#include "svckit/core/instance_json.hpp"
+#include "svckit/registry/plugin_registry.hpp"
+#include "svckit/registry/registry_json.hpp"
+
+namespace {
+
+namespace asio = boost::asio;
+using namespace svckit;
+
+int exit_code_for(const Error& e) {
+  switch (e.code) {
+    case ErrorCode::invalid_argument:
+    case ErrorCode::payload_too_large:
+      return 2;
+    case ErrorCode::not_found:
+      return 3;
+    case ErrorCode::unavailable:
+    case ErrorCode::timeout:
+      return 4;
+    default:
+      return 1;
+  }
+}
+
+int report(const Error& e) {
+  std::cerr << "svckit: " << e.message << (e.field.empty() ? "" : " [" + e.field + "]") << "\n";
+  return exit_code_for(e);
+}
+
+struct Options {
+  std::string registry;
+  bool json = false;
+  // register
+  ServiceInstance instance;
+  std::vector<std::string> tags;
+  std::vector<std::string> meta;
+  std::string status_text;
+  std::string ttl_text = "0s";
+  // positional
+  std::string service;
+  std::string id;
+  // filters
+  std::vector<std::string> filter_tags;
+  std::vector<std::string> filter_meta;
+  std::string filter_status;
+  std::string filter_zone;
+  // watch
+  int count = 0;
+  std::string watch_timeout;
+};
+
+Result<std::map<std::string, std::string>> parse_pairs(const std::vector<std::string>& pairs,
+                                                       const std::string& field) {
+  std::map<std::string, std::string> out;
+  for (const auto& p : pairs) {
+    const auto eq = p.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return make_error(ErrorCode::invalid_argument, "expected key=value, got '" + p + "'", field);
+    }
+    out[p.substr(0, eq)] = p.substr(eq + 1);
+  }
+  return out;
+}
+
+Result<InstanceStatus> parse_status(const std::string& text) {
+  auto s = parse_instance_status(text);
+  if (!s) {
+    return make_error(ErrorCode::invalid_argument,
+                      "status must be one of starting, healthy, unhealthy, maintenance, down; got '" + text + "'",
+                      "status");
+  }
+  return *s;
+}
+
+Awaitable<int> run_command(const std::string& command, Options& o, Registry& registry) {
+  if (command == "register") {
+    auto ttl = parse_duration(o.ttl_text, "ttl");
+    if (!ttl) co_return report(ttl.error());
+    o.instance.ttl = *ttl;
+    o.instance.tags = o.tags;
+    auto meta = parse_pairs(o.meta, "meta");
+    if (!meta) co_return report(meta.error());
+    o.instance.metadata = *meta;
+    if (!o.status_text.empty()) {
+      auto s = parse_status(o.status_text);
+      if (!s) co_return report(s.error());
+      o.instance.status = *s;
+    }
+    o.instance.normalize();
+    if (auto v = validate(o.instance); !v) co_return report(v.error());
+    auto r = co_await registry.register_instance(o.instance);
+    if (!r) co_return report(r.error());
+    if (o.json) {
+      std::cout << to_json(*r).dump(2) << "\n";
+    } else {
+      std::cout << "registered " << r->service << "/" << r->id << " at " << r->base_url() << "\n";
+    }
+    co_return 0;
+  }
+  if (command == "deregister" || command == "heartbeat") {
+    auto r = command == "deregister" ? co_await registry.deregister(o.service, o.id)
+                                     : co_await registry.renew(o.service, o.id);
+    if (!r) co_return report(r.error());
+    if (!o.json) std::cout << command << " " << o.service << "/" << o.id << ": ok\n";
+    if (o.json) std::cout << "{\"ok\":true}\n";
+    co_return 0;
+  }
+  if (command == "status") {
+    auto s = parse_status(o.status_text);
+    if (!s) co_return report(s.error());
+    auto r = co_await registry.set_status(o.service, o.id, *s);
+    if (!r) co_return report(r.error());
+    if (o.json) {
+      std::cout << "{\"status\":\"" << o.status_text << "\"}\n";
+    } else {
+      std::cout << o.service << "/" << o.id << " is now " << o.status_text << "\n";
+    }
+    co_return 0;
+  }
+  if (command == "services") {
+    auto r = co_await registry.list_services();
+    if (!r) co_return report(r.error());
+    cli::print_services(std::cout, *r, o.json);
+    co_return 0;
+  }
+  if (command == "instances") {
+    InstanceFilter filter;
+    if (!o.filter_status.empty()) {
+      auto s = parse_status(o.filter_status);
+      if (!s) co_return report(s.error());
+      filter.status = *s;
+    }
+    filter.tags = o.filter_tags;
+    filter.zone = o.filter_zone;
+    auto meta = parse_pairs(o.filter_meta, "meta");
+    if (!meta) co_return report(meta.error());
+    filter.metadata = *meta;
+    auto r = co_await registry.list(o.service, std::move(filter));
+    if (!r) co_return report(r.error());
+    cli::print_instances(std::cout, *r, o.json);
+    co_return 0;
+  }
+  if (command == "get") {
+    auto r = co_await registry.get(o.service, o.id);
+    if (!r) co_return report(r.error());
+    if (o.json) {
+      std::cout << to_json(*r).dump(2) << "\n";
+    } else {
+      cli::print_instances(std::cout, {*r}, false);
+    }
+    co_return 0;
+  }
+  if (command == "watch") {
+    std::chrono::milliseconds limit{0};
+    if (!o.watch_timeout.empty()) {
+      auto d = parse_duration(o.watch_timeout, "timeout");
+      if (!d) co_return report(d.error());
+      limit = *d;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    std::uint64_t index = 0;
+    int printed = 0;
+    for (;;) {
+      auto wait = std::chrono::milliseconds(30'000);
+      if (limit.count() > 0) {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) co_return 0;
+        wait = std::min(wait, left);
+      }
+      auto r = co_await registry.watch({o.service, index, index == 0 ? std::chrono::milliseconds(0) : wait});
+      if (!r) co_return report(r.error());
+      if (r->reset) {
+        for (const auto& in : r->snapshot) {
+          cli::print_event(std::cout, RegistryEvent{r->index, EventType::registered, in, {}}, o.json);
+          if (o.count > 0 && ++printed >= o.count) co_return 0;
+        }
+      }
+      for (const auto& e : r->events) {
+        cli::print_event(std::cout, e, o.json);
+        if (o.count > 0 && ++printed >= o.count) co_return 0;
+      }
+      index = r->index;
+    }
+  }
+  co_return report(make_error(ErrorCode::invalid_argument, "unknown command " + command, "command"));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"svckit - register, inspect and watch services in a svckit registry"};
+  app.require_subcommand(1);
+  app.fallthrough();  // --json and --registry may follow the subcommand
+  Options o;
+  const char* env_registry = std::getenv("SVCKIT_REGISTRY");
+  o.registry = env_registry != nullptr ? env_registry : "svckitd://127.0.0.1:8500";
+  app.add_option("-r,--registry", o.registry, "registry URL (env SVCKIT_REGISTRY; default svckitd://127.0.0.1:8500)");
+  app.add_flag("--json", o.json, "machine-readable JSON output");
+
+  auto* reg = app.add_subcommand("register", "register an instance");
+  reg->add_option("-s,--service", o.instance.service, "service name")->required();
+  reg->add_option("--host", o.instance.host, "host or IP")->required();
+  reg->add_option("-p,--port", o.instance.port, "port")->required();
+  reg->add_option("--id", o.instance.id, "instance id (default host:port)");
+  reg->add_option("--scheme", o.instance.scheme, "http or https");
+  reg->add_option("--weight", o.instance.weight, "0..10000 (default 100)");
+  reg->add_option("--zone", o.instance.zone, "zone");
+  reg->add_option("--tag", o.tags, "tag (repeatable)");
+  reg->add_option("--meta", o.meta, "metadata key=value (repeatable)");
+  reg->add_option("--status", o.status_text, "initial status (default healthy)");
+  reg->add_option("--ttl", o.ttl_text, "heartbeat TTL, e.g. 30s (default 0s = persistent)");
+  reg->add_option("--check-path", o.instance.health_check_path, "health-check path, e.g. /health");
+
+  auto add_target = [&](CLI::App* sub) {
+    sub->add_option("service", o.service, "service name")->required();
+    sub->add_option("id", o.id, "instance id")->required();
+  };
+  add_target(app.add_subcommand("deregister", "remove an instance"));
+  add_target(app.add_subcommand("heartbeat", "renew an instance's TTL"));
+  auto* status = app.add_subcommand("status", "set an instance's status");
+  add_target(status);
+  status->add_option("status", o.status_text, "starting, healthy, unhealthy, maintenance or down")->required();
+  app.add_subcommand("services", "list services");
+  auto* instances = app.add_subcommand("instances", "list a service's instances");
+  instances->add_option("service", o.service, "service name")->required();
+  instances->add_option("--status", o.filter_status, "only this status");
+  instances->add_option("--tag", o.filter_tags, "only instances with this tag (repeatable)");
+  instances->add_option("--zone", o.filter_zone, "only this zone");
+  instances->add_option("--meta", o.filter_meta, "only instances with metadata key=value (repeatable)");
+  add_target(app.add_subcommand("get", "show one instance"));
+  auto* watch = app.add_subcommand("watch", "print changes as they happen");
+  watch->add_option("service", o.service, "only this service");
+  watch->add_option("-n,--count", o.count, "exit after this many events");
+  watch->add_option("--timeout", o.watch_timeout, "exit after this long, e.g. 30s");
+
+  CLI11_PARSE(app, argc, argv);
+  const std::string command = app.get_subcommands().front()->get_name();
+
+  asio::io_context io;
+  RealTimeSource time;
+  RealRandom random;
+  RegistryPlugins::Builder builder;
+  register_builtin_plugins(builder);
+  const auto plugins = std::move(builder).build();
+  auto registry = plugins.create(o.registry, RegistryDeps{io.get_executor(), time, random});
+  if (!registry) return report(registry.error());
+
+  int code = 1;
+  asio::co_spawn(io, run_command(command, o, **registry),
+                 [&](std::exception_ptr e, int result) { code = e ? 1 : result; });
+  io.run();
+  return code;
+}

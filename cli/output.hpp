@@ -1,0 +1,18 @@
+// Table and JSON rendering for the svckit CLI.
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "svckit/registry/registry.hpp"
+
+namespace svckit::cli {
+
+/// Left-aligned columns separated by two spaces; the first row is the header.
+void print_table(std::ostream& out, const std::vector<std::vector<std::string>>& rows);
+void print_instances(std::ostream& out, const std::vector<ServiceInstance>& instances, bool json);
+void print_services(std::ostream& out, const std::vector<ServiceSummary>& services, bool json);
+void print_event(std::ostream& out, const RegistryEvent& event, bool json);
+
+}  // namespace svckit::cli

@@ -1,0 +1,59 @@
+// Registry backends chosen by URL ("memory://", "svckitd://127.0.0.1:8500", ...). Built once by a
+// Builder, then frozen: no static-initialiser registration, no global state.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "svckit/core/random.hpp"
+#include "svckit/core/time_source.hpp"
+#include "svckit/http/url.hpp"
+#include "svckit/registry/registry.hpp"
+
+namespace svckit {
+
+/// What a backend may use. Referenced objects must outlive the created registry.
+struct RegistryDeps {
+  boost::asio::any_io_executor executor;  // where the backend's I/O and timers run
+  const TimeSource& time;
+  Random& random;
+};
+
+using RegistryFactory =
+    std::function<Result<std::unique_ptr<Registry>>(const http::BackendUrl& url, const RegistryDeps& deps)>;
+
+/// Immutable after build(); create() is thread-safe.
+class RegistryPlugins {
+ public:
+  class Builder {
+   public:
+    /// Adds a backend for `scheme`; `default_port` fills hosts given without one.
+    Builder& add(std::string scheme, std::uint16_t default_port, RegistryFactory factory);
+    RegistryPlugins build() &&;
+
+   private:
+    friend class RegistryPlugins;
+    std::map<std::string, std::pair<std::uint16_t, RegistryFactory>> factories_;
+  };
+
+  /// Parses `url` and creates the backend. Unknown schemes list the known ones.
+  Result<std::unique_ptr<Registry>> create(std::string_view url, const RegistryDeps& deps) const;
+  std::vector<std::string> schemes() const;
+
+ private:
+  std::map<std::string, std::pair<std::uint16_t, RegistryFactory>> factories_;
+};
+
+/// Adds memory:// and svckitd://. Later issues add etcd://, consul://, redis://, dns+srv://, file://.
+void register_builtin_plugins(RegistryPlugins::Builder& builder);
+
+/// memory:// options: ?sweep=1s (TTL sweep period; default 1s), ?grace=30s (expiry grace).
+RegistryFactory memory_registry_factory();
+/// svckitd://host:port[,host:port...] options: ?timeout=5s (per request, default 5s).
+RegistryFactory svckitd_registry_factory();
+
+}  // namespace svckit

@@ -1,0 +1,315 @@
+#include "svckit/discovery/discovery_client.hpp"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+namespace svckit {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+DiscoveryClient::DiscoveryClient(asio::any_io_executor executor, Registry& registry, Random& random,
+                                 DiscoveryOptions options, MetricsRegistry* metrics)
+    : executor_(executor),
+      registry_(registry),
+      random_(random),
+      options_(options),
+      catalog_(std::make_shared<const Catalog>()),
+      retry_timer_(executor),
+      heartbeat_timer_(executor) {
+  if (metrics != nullptr) {
+    watch_errors_metric_ =
+        &metrics->counter("svckit_discovery_watch_errors_total", "Failed registry watch calls.").get();
+    empty_rejected_metric_ = &metrics
+                                  ->counter("svckit_discovery_empty_push_rejected_total",
+                                            "Snapshots that would have emptied a known service; not applied.")
+                                  .get();
+    heartbeat_failures_metric_ =
+        &metrics->counter("svckit_discovery_heartbeat_failures_total", "Failed heartbeats.").get();
+  }
+}
+
+DiscoveryClient::~DiscoveryClient() = default;
+
+void DiscoveryClient::start() {
+  if (started_ || stopping_) return;
+  started_ = true;
+  ++loops_running_;
+  asio::co_spawn(executor_, watch_loop(), asio::detached);
+}
+
+Awaitable<bool> DiscoveryClient::wait_synced(std::chrono::milliseconds timeout) {
+  co_return co_await synced_event_.wait(timeout);
+}
+
+std::chrono::milliseconds DiscoveryClient::jittered(std::chrono::milliseconds base) {
+  // Full jitter in [base/2, base]: spreads reconnect storms after a registry restart.
+  const auto half = base.count() / 2;
+  return std::chrono::milliseconds(half +
+                                   static_cast<std::int64_t>(random_.uniform(static_cast<std::uint64_t>(half) + 1)));
+}
+
+Awaitable<void> DiscoveryClient::sleep(asio::steady_timer& timer, std::chrono::milliseconds d) {
+  timer.expires_after(d);
+  boost::system::error_code ec;
+  co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+Awaitable<void> DiscoveryClient::watch_loop() {
+  auto backoff = options_.retry_initial;
+  while (!stopping_) {
+    const auto after = index_.load();
+    auto result = co_await registry_.watch({"", after, after == 0 ? 0ms : options_.watch_wait, watch_cancel_});
+    if (stopping_) break;
+    if (!result) {
+      reachable_ = false;
+      ++watch_errors_;
+      if (watch_errors_metric_ != nullptr) watch_errors_metric_->inc();
+      spdlog::warn("event=watch_failed error=\"{}\" retry_in_ms={} cached_services={}", result.error().describe(),
+                   backoff.count(), catalog_.load()->size());
+      co_await sleep(retry_timer_, jittered(backoff));
+      backoff = std::min(backoff * 2, options_.retry_max);
+      continue;
+    }
+    if (!reachable_) spdlog::info("event=watch_connected index={}", result->index);
+    reachable_ = true;
+    backoff = options_.retry_initial;
+    apply(*result);
+  }
+  if (--loops_running_ == 0) loops_done_.set();
+}
+
+void DiscoveryClient::apply(const WatchResult& result) {
+  Catalog next = *catalog_.load();
+  std::vector<RegistryEvent> changes;
+  if (result.reset) {
+    apply_reset(result, next, changes);
+  } else {
+    std::map<std::string, Instances> touched;
+    for (const auto& event : result.events) {
+      const auto& name = event.instance.service;
+      auto it = touched.find(name);
+      if (it == touched.end()) {
+        Instances start;
+        if (stale_services_.erase(name) == 0) {
+          if (auto found = next.find(name); found != next.end()) start = *found->second;
+        }
+        it = touched.emplace(name, std::move(start)).first;
+      }
+      auto& list = it->second;
+      auto pos = std::find_if(list.begin(), list.end(), [&](const auto& in) { return in.id == event.instance.id; });
+      if (event.type == EventType::deregistered) {
+        if (pos != list.end()) list.erase(pos);
+      } else if (pos != list.end()) {
+        *pos = event.instance;
+      } else {
+        list.push_back(event.instance);
+      }
+      changes.push_back(event);
+    }
+    for (auto& [name, list] : touched) {
+      if (list.empty()) {
+        next.erase(name);
+      } else {
+        std::sort(list.begin(), list.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+        next[name] = std::make_shared<const Instances>(std::move(list));
+      }
+    }
+  }
+  index_ = result.index;
+  publish(std::move(next));
+  if (!synced_) {
+    synced_ = true;
+    synced_event_.set();
+  }
+  notify(changes);
+}
+
+void DiscoveryClient::apply_reset(const WatchResult& result, Catalog& next, std::vector<RegistryEvent>& changes) {
+  std::map<std::string, Instances> fresh;
+  for (const auto& in : result.snapshot) fresh[in.service].push_back(in);
+  Catalog rebuilt;
+  for (auto& [name, list] : fresh) {
+    std::sort(list.begin(), list.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+    rebuilt[name] = std::make_shared<const Instances>(std::move(list));
+  }
+  // Diff old against new so that handlers see what changed.
+  for (const auto& [name, old_list] : next) {
+    auto now = rebuilt.find(name);
+    if (now == rebuilt.end()) {
+      if (options_.empty_push_protection && !old_list->empty()) {
+        ++empty_rejected_;
+        if (empty_rejected_metric_ != nullptr) empty_rejected_metric_->inc();
+        spdlog::warn("event=empty_push_rejected service={} kept_instances={}", name, old_list->size());
+        rebuilt[name] = old_list;
+        stale_services_.insert(name);
+        continue;
+      }
+      for (const auto& in : *old_list) changes.push_back(RegistryEvent{result.index, EventType::deregistered, in, {}});
+      continue;
+    }
+    for (const auto& in : *old_list) {
+      auto match = std::find_if(now->second->begin(), now->second->end(), [&](const auto& x) { return x.id == in.id; });
+      if (match == now->second->end()) {
+        changes.push_back(RegistryEvent{result.index, EventType::deregistered, in, {}});
+      } else if (match->status != in.status) {
+        changes.push_back(RegistryEvent{result.index, EventType::status_changed, *match, in.status});
+      } else if (!(*match == in)) {
+        changes.push_back(RegistryEvent{result.index, EventType::updated, *match, {}});
+      }
+    }
+  }
+  for (const auto& [name, list] : rebuilt) {
+    auto old = next.find(name);
+    for (const auto& in : *list) {
+      const bool known = old != next.end() && std::any_of(old->second->begin(), old->second->end(),
+                                                          [&](const auto& x) { return x.id == in.id; });
+      if (!known) changes.push_back(RegistryEvent{result.index, EventType::registered, in, {}});
+    }
+    if (stale_services_.count(name) != 0 && old != next.end() && list != old->second) stale_services_.erase(name);
+  }
+  next = std::move(rebuilt);
+}
+
+void DiscoveryClient::publish(Catalog next) { catalog_.store(std::make_shared<const Catalog>(std::move(next))); }
+
+void DiscoveryClient::notify(const std::vector<RegistryEvent>& changes) {
+  if (handlers_.empty()) return;
+  const auto handlers = handlers_;  // a handler may remove itself
+  for (const auto& event : changes) {
+    for (const auto& [id, handler] : handlers) handler(event);
+  }
+}
+
+std::vector<ServiceInstance> DiscoveryClient::discover(const std::string& service, const InstanceFilter& filter) const {
+  const auto catalog = catalog_.load();
+  auto it = catalog->find(service);
+  if (it == catalog->end()) return {};
+  if (filter.empty()) return *it->second;
+  std::vector<ServiceInstance> out;
+  for (const auto& in : *it->second) {
+    if (filter.matches(in)) out.push_back(in);
+  }
+  return out;
+}
+
+Awaitable<Result<std::vector<ServiceInstance>>> DiscoveryClient::discover_async(std::string service) {
+  if (synced_) co_return discover(service);
+  co_return co_await registry_.list(std::move(service), InstanceFilter{});
+}
+
+Result<std::string> DiscoveryClient::service_url(const std::string& service) const {
+  const auto catalog = catalog_.load();
+  auto it = catalog->find(service);
+  if (it != catalog->end()) {
+    const auto& list = *it->second;
+    std::size_t healthy = 0;
+    for (const auto& in : list) healthy += in.status == InstanceStatus::healthy && in.weight > 0 ? 1 : 0;
+    if (healthy > 0) {
+      auto pick = round_robin_.fetch_add(1, std::memory_order_relaxed) % healthy;
+      for (const auto& in : list) {
+        if (in.status != InstanceStatus::healthy || in.weight == 0) continue;
+        if (pick-- == 0) return in.base_url();
+      }
+    }
+  }
+  return make_error(ErrorCode::not_found, "no healthy instance of '" + service + "'", "service");
+}
+
+std::vector<std::string> DiscoveryClient::services() const {
+  std::vector<std::string> out;
+  for (const auto& [name, list] : *catalog_.load()) out.push_back(name);
+  return out;
+}
+
+std::uint64_t DiscoveryClient::on_event(EventHandler handler) {
+  handlers_.emplace_back(next_handler_id_, std::move(handler));
+  return next_handler_id_++;
+}
+
+void DiscoveryClient::remove_handler(std::uint64_t id) {
+  handlers_.erase(std::remove_if(handlers_.begin(), handlers_.end(), [&](const auto& h) { return h.first == id; }),
+                  handlers_.end());
+}
+
+Awaitable<Result<ServiceInstance>> DiscoveryClient::register_self(ServiceInstance instance) {
+  if (stopping_) co_return make_error(ErrorCode::cancelled, "discovery client is shutting down");
+  auto stored = co_await registry_.register_instance(instance);
+  if (!stored) co_return stored;
+  self_ = *stored;
+  if (!heartbeat_running_ && stored->ttl.count() > 0) {
+    heartbeat_running_ = true;
+    ++loops_running_;
+    asio::co_spawn(executor_, heartbeat_loop(), asio::detached);
+  }
+  co_return stored;
+}
+
+Awaitable<void> DiscoveryClient::heartbeat_loop() {
+  while (!stopping_ && self_) {
+    const auto interval = options_.heartbeat_interval.count() > 0 ? options_.heartbeat_interval : self_->ttl / 3;
+    co_await sleep(heartbeat_timer_, interval);
+    if (stopping_ || !self_) break;
+    auto r = co_await registry_.renew(self_->service, self_->id);
+    if (r || stopping_ || !self_) continue;
+    ++heartbeat_failures_;
+    if (heartbeat_failures_metric_ != nullptr) heartbeat_failures_metric_->inc();
+    if (r.error().code == ErrorCode::not_found) {
+      // The registry lost us (restart without snapshot, or we expired): register again.
+      auto again = co_await registry_.register_instance(*self_);
+      if (again) {
+        ++reregistrations_;
+        spdlog::info("event=reregistered service={} id={}", self_->service, self_->id);
+      }
+    } else {
+      spdlog::warn("event=heartbeat_failed service={} id={} error=\"{}\"", self_->service, self_->id,
+                   r.error().describe());
+    }
+  }
+  heartbeat_running_ = false;
+  if (--loops_running_ == 0) loops_done_.set();
+}
+
+Awaitable<Result<void>> DiscoveryClient::update_status(InstanceStatus status) {
+  if (!self_) co_return make_error(ErrorCode::not_found, "this process is not registered", "service");
+  auto r = co_await registry_.set_status(self_->service, self_->id, status);
+  if (r) self_->status = status;
+  co_return r;
+}
+
+Awaitable<Result<void>> DiscoveryClient::deregister_self() {
+  if (!self_) co_return Result<void>{};
+  const auto me = *self_;
+  self_.reset();  // stops the heartbeat loop
+  heartbeat_timer_.cancel();
+  co_return co_await registry_.deregister(me.service, me.id);
+}
+
+Awaitable<void> DiscoveryClient::shutdown(std::chrono::milliseconds drain) {
+  if (self_) {
+    if (auto r = co_await update_status(InstanceStatus::maintenance); !r) {
+      spdlog::warn("event=drain_status_failed error=\"{}\"", r.error().describe());
+    }
+    if (drain.count() > 0) {
+      asio::steady_timer drain_timer(executor_);
+      co_await sleep(drain_timer, drain);
+    }
+    if (auto r = co_await deregister_self(); !r) {
+      spdlog::warn("event=deregister_failed error=\"{}\"", r.error().describe());
+    }
+  }
+  stopping_ = true;
+  watch_cancel_->cancel();
+  retry_timer_.cancel();
+  heartbeat_timer_.cancel();
+  if (loops_running_ > 0) (void)co_await loops_done_.wait(std::chrono::seconds(30));
+}
+
+DiscoveryStats DiscoveryClient::stats() const {
+  return DiscoveryStats{index_.load(),          synced_.load(),         reachable_.load(),
+                        watch_errors_.load(),   empty_rejected_.load(), heartbeat_failures_.load(),
+                        reregistrations_.load()};
+}
+
+}  // namespace svckit

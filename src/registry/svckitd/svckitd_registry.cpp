@@ -1,0 +1,144 @@
+// svckitd:// : the Registry interface over svckitd's HTTP API, with pooled keep-alive connections,
+// long-poll watches and fail-over across the listed daemons.
+#include <atomic>
+#include <nlohmann/json.hpp>
+
+#include "svckit/core/duration.hpp"
+#include "svckit/core/instance_json.hpp"
+#include "svckit/http/client.hpp"
+#include "svckit/registry/plugin_registry.hpp"
+#include "svckit/registry/registry_json.hpp"
+
+namespace svckit {
+namespace {
+
+using nlohmann::json;
+namespace bh = boost::beast::http;
+
+class SvckitdRegistry final : public Registry {
+ public:
+  SvckitdRegistry(const RegistryDeps& deps, std::vector<http::HostPort> endpoints, std::chrono::milliseconds timeout)
+      : client_(deps.executor), endpoints_(std::move(endpoints)), timeout_(timeout) {}
+
+  Awaitable<Result<ServiceInstance>> register_instance(ServiceInstance instance) override {
+    auto r = co_await call(http::Verb::post, "/v1/instances", to_json(instance).dump(), timeout_);
+    if (!r) co_return r.error();
+    co_return instance_from_json(*r);
+  }
+
+  Awaitable<Result<void>> deregister(std::string service, std::string id) override {
+    auto r = co_await call(http::Verb::delete_, instance_path(service, id), "", timeout_);
+    if (!r) co_return r.error();
+    co_return Result<void>{};
+  }
+
+  Awaitable<Result<void>> renew(std::string service, std::string id) override {
+    auto r = co_await call(http::Verb::put, instance_path(service, id) + "/heartbeat", "", timeout_);
+    if (!r) co_return r.error();
+    co_return Result<void>{};
+  }
+
+  Awaitable<Result<void>> set_status(std::string service, std::string id, InstanceStatus status) override {
+    const auto body = json{{"status", std::string(to_string(status))}}.dump();
+    auto r = co_await call(http::Verb::put, instance_path(service, id) + "/status", body, timeout_);
+    if (!r) co_return r.error();
+    co_return Result<void>{};
+  }
+
+  Awaitable<Result<ServiceInstance>> get(std::string service, std::string id) override {
+    auto r = co_await call(http::Verb::get, instance_path(service, id), "", timeout_);
+    if (!r) co_return r.error();
+    co_return instance_from_json(*r);
+  }
+
+  Awaitable<Result<std::vector<ServiceInstance>>> list(std::string service, InstanceFilter filter) override {
+    auto target = "/v1/services/" + http::url_encode(service) + "/instances";
+    const auto query = filter_to_query(filter);
+    if (!query.empty()) target += "?" + query;
+    auto r = co_await call(http::Verb::get, target, "", timeout_);
+    if (!r) co_return r.error();
+    co_return instances_from_json(*r, "instances");
+  }
+
+  Awaitable<Result<std::vector<ServiceSummary>>> list_services() override {
+    auto r = co_await call(http::Verb::get, "/v1/services", "", timeout_);
+    if (!r) co_return r.error();
+    if (!r->contains("services") || !(*r)["services"].is_array()) {
+      co_return make_error(ErrorCode::protocol, "svckitd answered without a services array", "services");
+    }
+    std::vector<ServiceSummary> out;
+    for (const auto& item : (*r)["services"]) {
+      auto s = summary_from_json(item);
+      if (!s) co_return s.error();
+      out.push_back(std::move(*s));
+    }
+    co_return out;
+  }
+
+  Awaitable<Result<WatchResult>> watch(WatchRequest request) override {
+    std::string target = "/v1/watch?index=" + std::to_string(request.after_index) +
+                         "&wait=" + std::to_string(request.wait.count()) + "ms";
+    if (!request.service.empty()) target += "&service=" + http::url_encode(request.service);
+    // The server answers at `wait`; allow for transfer time on top.
+    auto r = co_await call(http::Verb::get, target, "", request.wait + timeout_, request.cancel);
+    if (!r) co_return r.error();
+    co_return watch_result_from_json(*r);
+  }
+
+ private:
+  static std::string instance_path(const std::string& service, const std::string& id) {
+    return "/v1/services/" + http::url_encode(service) + "/instances/" + http::url_encode(id);
+  }
+
+  /// Sends to the preferred daemon; on connection failure tries the others once each and
+  /// remembers the one that answered.
+  Awaitable<Result<json>> call(http::Verb method, std::string target, std::string body,
+                               std::chrono::milliseconds timeout, std::shared_ptr<CancelToken> cancel = nullptr) {
+    Error last = make_error(ErrorCode::unavailable, "no svckitd endpoints configured");
+    const std::size_t first = preferred_.load();
+    for (std::size_t i = 0; i < endpoints_.size(); ++i) {
+      const std::size_t k = (first + i) % endpoints_.size();
+      http::Request req{method, target, 11};
+      if (!body.empty()) {
+        req.set(bh::field::content_type, "application/json");
+        req.body() = body;
+      }
+      auto res = co_await client_.send(endpoints_[k], std::move(req), timeout, cancel);
+      if (!res) {
+        last = res.error();
+        if (last.code != ErrorCode::unavailable) co_return last;
+        continue;  // connection-level failure: fail over
+      }
+      preferred_ = k;
+      if (res->result_int() >= 400) co_return http::error_from_response(*res);
+      auto parsed = json::parse(res->body(), nullptr, false);
+      if (parsed.is_discarded()) co_return make_error(ErrorCode::protocol, "svckitd answered with invalid JSON");
+      co_return parsed;
+    }
+    co_return last;
+  }
+
+  http::HttpClient client_;
+  std::vector<http::HostPort> endpoints_;
+  std::chrono::milliseconds timeout_;
+  std::atomic<std::size_t> preferred_{0};
+};
+
+}  // namespace
+
+RegistryFactory svckitd_registry_factory() {
+  return [](const http::BackendUrl& url, const RegistryDeps& deps) -> Result<std::unique_ptr<Registry>> {
+    if (url.hosts.empty()) {
+      return make_error(ErrorCode::invalid_argument, "svckitd:// needs at least one host:port", "registry");
+    }
+    std::chrono::milliseconds timeout{5000};
+    if (auto it = url.query.find("timeout"); it != url.query.end()) {
+      auto d = parse_duration(it->second, "timeout");
+      if (!d) return d.error();
+      timeout = *d;
+    }
+    return std::unique_ptr<Registry>(std::make_unique<SvckitdRegistry>(deps, url.hosts, timeout));
+  };
+}
+
+}  // namespace svckit
