@@ -1,10 +1,11 @@
 // memory:// : an in-process MemoryRegistry that sweeps its own TTLs.
+#include <utility>  // before Asio 1.74 awaitable.hpp
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <utility>  // before Asio 1.74 awaitable.hpp
 
 #include "svckit/core/duration.hpp"
 #include "svckit/registry/memory_registry.hpp"
