@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -154,7 +155,8 @@ Result<ChildProcess> start_listening_binary(std::vector<std::string> argv, const
   static int counter = 0;
   const auto port_file = dir / ("port-" + std::to_string(getpid()) + "-" + std::to_string(++counter));
   std::filesystem::remove(port_file);
-  argv.insert(argv.end(), {"--port", "0", "--port-file", port_file.string()});
+  if (std::find(argv.begin(), argv.end(), "--port") == argv.end()) argv.insert(argv.end(), {"--port", "0"});
+  argv.insert(argv.end(), {"--port-file", port_file.string()});
   const auto log = dir / (std::filesystem::path(argv[0]).filename().string() + ".log");
   auto child = ChildProcess::spawn(argv, log);
   if (!child) return child.error();

@@ -66,8 +66,9 @@ int free_port();
 /// True when a TCP connect to 127.0.0.1:port succeeds.
 bool port_open(int port);
 
-/// Starts a binary that takes `--port 0 --port-file F` (svckitd, demo services) and waits until
-/// it wrote its port and accepts connections. Returns the port through `port`.
+/// Starts a binary that takes `--port P --port-file F` (svckitd, demo services) and waits until
+/// it wrote its port and accepts connections. Adds `--port 0` unless argv has a --port. Returns the
+/// port through `port`.
 Result<ChildProcess> start_listening_binary(std::vector<std::string> argv, const std::filesystem::path& dir, int& port,
                                             std::chrono::milliseconds timeout = std::chrono::seconds(20));
 

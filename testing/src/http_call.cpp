@@ -1,0 +1,96 @@
+#include "svckit/testing/http_call.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+
+namespace svckit::testing {
+namespace {
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+}  // namespace
+
+std::string HttpAnswer::header(const std::string& name) const {
+  const auto needle = "\r\n" + lower(name) + ":";
+  const auto hay = lower(raw_headers);
+  const auto pos = hay.find(needle);
+  if (pos == std::string::npos) return {};
+  const auto start = pos + needle.size();
+  const auto end = raw_headers.find("\r\n", start);
+  auto value = raw_headers.substr(start, end - start);
+  value.erase(0, value.find_first_not_of(' '));
+  return value;
+}
+
+HttpAnswer raw_http(int port, const std::string& bytes, std::chrono::milliseconds timeout) {
+  HttpAnswer answer;
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return answer;
+  }
+  std::size_t sent = 0;
+  while (sent < bytes.size()) {
+    const auto n = send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;  // the server may answer and close before reading everything (413)
+    sent += static_cast<std::size_t>(n);
+  }
+  shutdown(fd, SHUT_WR);
+  std::string data;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buf[65536];
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+    const auto n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    data.append(buf, static_cast<std::size_t>(n));
+    // Stop at the end of the first response when Content-Length says so.
+    const auto head_end = data.find("\r\n\r\n");
+    if (head_end != std::string::npos) {
+      HttpAnswer probe;
+      probe.raw_headers = data.substr(0, head_end + 2);
+      const auto cl = probe.header("Content-Length");
+      if (!cl.empty() && data.size() >= head_end + 4 + std::stoul(cl)) break;
+    }
+  }
+  close(fd);
+  const auto head_end = data.find("\r\n\r\n");
+  if (data.rfind("HTTP/1.", 0) != 0 || head_end == std::string::npos) return answer;
+  answer.status = std::atoi(data.c_str() + 9);
+  answer.raw_headers = data.substr(0, head_end + 2);
+  answer.body = data.substr(head_end + 4);
+  const auto cl = answer.header("Content-Length");
+  if (!cl.empty()) answer.body.resize(std::min(answer.body.size(), std::stoul(cl)));
+  return answer;
+}
+
+HttpAnswer http_call(int port, const std::string& method, const std::string& target, const std::string& body,
+                     const std::vector<std::string>& extra_headers, std::chrono::milliseconds timeout) {
+  std::string request = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+  for (const auto& h : extra_headers) request += h + "\r\n";
+  if (!body.empty() || method == "POST" || method == "PUT") {
+    request += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  request += "\r\n" + body;
+  return raw_http(port, request, timeout);
+}
+
+}  // namespace svckit::testing

@@ -1,0 +1,72 @@
+// libFuzzer target for everything svckitd decodes from the network: JSON bodies (instances,
+// status changes, watch answers), request targets and query strings, durations and backend URLs.
+// The invariant: no crash, and the API never answers 5xx to bad input.
+#include <utility>  // before Asio 1.74 awaitable.hpp
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <cstdint>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <string_view>
+
+#include "daemon/registry_api.hpp"
+#include "svckit/core/duration.hpp"
+#include "svckit/core/instance_json.hpp"
+#include "svckit/http/url.hpp"
+#include "svckit/registry/registry_json.hpp"
+
+namespace {
+
+struct Fixture {
+  svckit::RealTimeSource time;
+  svckit::MetricsRegistry metrics;
+  svckit::MemoryRegistry registry{time, {}};
+  svckit::daemon::RegistryApi api{
+      registry, metrics, {std::chrono::milliseconds(0), std::chrono::milliseconds(0)}};  // no waiting
+  boost::asio::io_context io;
+};
+
+void send(Fixture& f, svckit::http::Verb verb, std::string target, std::string_view body) {
+  svckit::http::Request request{verb, target, 11};
+  request.body() = std::string(body);
+  int status = 0;
+  boost::asio::co_spawn(
+      f.io,
+      [&]() -> svckit::http::Awaitable<void> {
+        auto response = co_await f.api.handle(request);
+        status = response.result_int();
+      },
+      boost::asio::detached);
+  f.io.restart();
+  f.io.run();
+  if (status >= 500 || status == 0) std::abort();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  static Fixture fixture;
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+
+  if (auto json = svckit::parse_json(text)) {
+    (void)svckit::instance_from_json(*json);
+    (void)svckit::watch_result_from_json(*json);
+    (void)svckit::instances_from_json(*json, "instances");
+  }
+  if (auto target = svckit::http::parse_target(text)) (void)svckit::filter_from_query(target->query);
+  (void)svckit::http::parse_backend_url(text, 8500);
+  (void)svckit::parse_duration(text, "fuzz");
+  (void)svckit::parse_rfc3339(text, "fuzz");
+
+  send(fixture, svckit::http::Verb::post, "/v1/instances", text);
+  send(fixture, svckit::http::Verb::put, "/v1/services/a/instances/b/status", text);
+  std::string target = "/v1/services/a/instances?";
+  target.append(text.substr(0, 256));
+  for (char& c : target) {
+    if (c == ' ' || c == '\r' || c == '\n' || c == '\0') c = '_';
+  }
+  send(fixture, svckit::http::Verb::get, target, {});
+  return 0;
+}

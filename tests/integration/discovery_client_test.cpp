@@ -1,0 +1,145 @@
+// DiscoveryClient over the svckitd:// backend against a real svckitd: cache kept fresh by the
+// watch, self-registration with heartbeat, static stability while svckitd is down, recovery and
+// re-registration after it comes back, graceful drain.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include "svckit/discovery/discovery_client.hpp"
+#include "svckit/registry/plugin_registry.hpp"
+#include "svckit/testing/fake_random.hpp"
+#include "svckit/testing/io_thread.hpp"
+#include "svckitd_process.hpp"
+
+namespace svckit::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class DiscoveryOverSvckitd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    daemon = SvckitdProcess::start(dir.path(), {"--sweep-interval", "100ms", "--expiry-grace", "1s"});
+    ASSERT_NE(daemon, nullptr);
+    RegistryPlugins::Builder builder;
+    register_builtin_plugins(builder);
+    plugins = std::make_unique<RegistryPlugins>(std::move(builder).build());
+    auto r = plugins->create(daemon->url() + "?timeout=2s", RegistryDeps{io.executor(), time, random});
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+    registry = std::move(*r);
+    DiscoveryOptions options;
+    options.watch_wait = 2s;
+    options.retry_initial = 20ms;
+    options.retry_max = 200ms;
+    client = std::make_unique<DiscoveryClient>(io.executor(), *registry, random, options);
+  }
+
+  void TearDown() override {
+    if (client) io.run([&] { return client->shutdown(0ms); });
+    io.stop();
+  }
+
+  ServiceInstance me(int port, std::chrono::milliseconds ttl) {
+    ServiceInstance in;
+    in.service = "orders";
+    in.host = "127.0.0.1";
+    in.port = port;
+    in.ttl = ttl;
+    return in;
+  }
+
+  TempDir dir;
+  std::unique_ptr<SvckitdProcess> daemon;
+  RealTimeSource time;
+  FakeRandom random;
+  IoThread io;
+  std::unique_ptr<RegistryPlugins> plugins;
+  std::unique_ptr<Registry> registry;
+  std::unique_ptr<DiscoveryClient> client;
+};
+
+TEST_F(DiscoveryOverSvckitd, CacheFollowsChangesMadeByAnotherProcess) {
+  std::vector<EventType> seen;
+  io.run([&]() -> Awaitable<void> {
+    client->on_event([&](const RegistryEvent& e) { seen.push_back(e.type); });
+    client->start();
+    EXPECT_TRUE(co_await client->wait_synced(5s));
+  });
+  ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("payments", 7001)).status, 200);
+  ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("payments", 7002)).status, 200);
+  ASSERT_TRUE(wait_until([&] { return client->discover("payments").size() == 2; }, 5s));
+
+  std::set<std::string> urls;
+  for (int i = 0; i < 4; ++i) urls.insert(*client->service_url("payments"));
+  EXPECT_EQ(urls, (std::set<std::string>{"http://127.0.0.1:7001", "http://127.0.0.1:7002"})) << "round robin";
+
+  daemon->call("PUT", "/v1/services/payments/instances/127.0.0.1:7001/status", R"({"status":"unhealthy"})");
+  ASSERT_TRUE(wait_until([&] { return client->discover("payments")[0].status == InstanceStatus::unhealthy; }, 5s));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(*client->service_url("payments"), "http://127.0.0.1:7002");
+
+  daemon->call("DELETE", "/v1/services/payments/instances/127.0.0.1:7002");
+  ASSERT_TRUE(wait_until([&] { return client->discover("payments").size() == 1; }, 5s));
+  EXPECT_EQ(client->service_url("payments").error().code, ErrorCode::not_found);
+  io.run([&]() -> Awaitable<void> { co_return; });  // handlers ran on the io thread before this
+  EXPECT_EQ(seen, (std::vector<EventType>{EventType::registered, EventType::registered, EventType::status_changed,
+                                          EventType::deregistered}));
+}
+
+TEST_F(DiscoveryOverSvckitd, StaticStabilityThenRecoveryAndReregistration) {
+  const int daemon_port = daemon->port;
+  io.run([&]() -> Awaitable<void> {
+    client->start();
+    EXPECT_TRUE(co_await client->wait_synced(5s));
+    auto r = co_await client->register_self(me(9100, 1500ms));
+    EXPECT_TRUE(r.ok());
+  });
+  ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("catalog", 7100)).status, 200);
+  ASSERT_TRUE(wait_until([&] { return client->discover("catalog").size() == 1; }, 5s));
+
+  // The registry dies: the cache keeps serving the last known instances.
+  daemon->process.stop(SIGKILL);
+  ASSERT_TRUE(wait_until([&] { return client->stats().watch_errors > 0; }, 10s));
+  EXPECT_EQ(client->discover("catalog").size(), 1u);
+  EXPECT_EQ(*client->service_url("catalog"), "http://127.0.0.1:7100");
+
+  // It comes back empty on the same port (no snapshot). The client reconnects by itself; the empty
+  // snapshot does not wipe "catalog" (empty-push protection); our own heartbeat re-registers us.
+  daemon = SvckitdProcess::start(dir.path(), {"--port", std::to_string(daemon_port)});
+  ASSERT_NE(daemon, nullptr);
+  ASSERT_TRUE(wait_until([&] { return client->stats().registry_reachable; }, 10s));
+  EXPECT_EQ(client->discover("catalog").size(), 1u);
+  EXPECT_GE(client->stats().empty_pushes_rejected, 1u);
+  ASSERT_TRUE(
+      wait_until([&] { return daemon->json("GET", "/v1/services/orders/instances")["instances"].size() == 1; }, 10s));
+  EXPECT_GE(client->stats().reregistrations, 1u);
+  ASSERT_TRUE(wait_until([&] { return client->discover("orders").size() == 1; }, 5s)) << "our own record seen again";
+}
+
+TEST_F(DiscoveryOverSvckitd, ShutdownDrainsThenDeregisters) {
+  io.run([&]() -> Awaitable<void> {
+    client->start();
+    (void)co_await client->wait_synced(5s);
+    (void)co_await client->register_self(me(9200, 10s));
+  });
+  std::vector<std::string> statuses;
+  const auto path = std::string("/v1/services/orders/instances/127.0.0.1:9200");
+  std::thread observer([&] {
+    wait_until(
+        [&] {
+          auto j = daemon->json("GET", path);
+          const std::string s = j.contains("status") ? j["status"].get<std::string>() : "gone";
+          if (statuses.empty() || statuses.back() != s) statuses.push_back(s);
+          return s == "gone";
+        },
+        10s);
+  });
+  io.run([&] { return client->shutdown(300ms); });
+  observer.join();
+  client.reset();
+  ASSERT_GE(statuses.size(), 2u);
+  EXPECT_EQ(statuses.back(), "gone");
+  EXPECT_NE(std::find(statuses.begin(), statuses.end(), "maintenance"), statuses.end())
+      << "callers see maintenance during the drain before the instance disappears";
+}
+
+}  // namespace
+}  // namespace svckit::testing
