@@ -148,6 +148,10 @@ Awaitable<Result<Response>> HttpClient::send(HostPort endpoint, Request request,
     }
     ++connection->requests;
     Response response = parser.release();
+    if (response.body().size() > options_.max_response_bytes) {
+      // Beast 1.74 does not apply body_limit in eager mode when header and body arrive in one read.
+      co_return make_error(ErrorCode::payload_too_large, "response body over the configured limit (" + key + ")");
+    }
     if (response.keep_alive()) give_back(key, std::move(connection));
     co_return response;
   }

@@ -125,6 +125,15 @@ Awaitable<void> HttpServer::serve(tcp::socket socket) {
     }
     Request request = parser.release();
     Response response;
+    if (request.body().size() > options_.max_body_bytes) {
+      // Beast 1.74 may skip body_limit in eager mode when header and body arrive in one read.
+      response = error_response(
+          make_error(ErrorCode::payload_too_large,
+                     "request body is larger than " + std::to_string(options_.max_body_bytes) + " bytes", "body"));
+      response.keep_alive(false);
+      co_await beast_http::async_write(stream, response, asio::redirect_error(asio::use_awaitable, ec));
+      break;
+    }
     try {
       response = co_await handler_(request);
     } catch (const std::exception& e) {

@@ -43,6 +43,8 @@ inline Error make_error(ErrorCode code, std::string message, std::string field =
 template <class T>
 class [[nodiscard]] Result {
  public:
+  /// An `internal` error until assigned (needed by generic code such as std::future).
+  Result() : v_(std::in_place_index<1>, Error{ErrorCode::internal, "result not set", {}}) {}
   Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}      // NOLINT(google-explicit-constructor)
   Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT(google-explicit-constructor)
 

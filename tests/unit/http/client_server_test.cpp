@@ -1,0 +1,101 @@
+// HttpClient against HttpServer in one process (loopback, port 0).
+#include <gtest/gtest.h>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "svckit/http/client.hpp"
+#include "svckit/http/server.hpp"
+#include "svckit/testing/io_thread.hpp"
+#include "svckit/testing/process.hpp"
+
+namespace svckit::http {
+namespace {
+
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+
+class ClientServer : public ::testing::Test {
+ protected:
+  void start(ServerOptions options = {}) {
+    server = std::make_unique<HttpServer>(io.io(), options, [this](Request& req) -> Awaitable<Response> {
+      if (req.target() == "/slow") {
+        asio::steady_timer t(co_await asio::this_coro::executor, 2s);
+        co_await t.async_wait(asio::use_awaitable);
+      }
+      Response res{Status::ok, 11};
+      res.body() = req.target() == "/big" ? std::string(4096, 'x') : std::string(req.target());
+      co_return res;
+    });
+    ASSERT_TRUE(server->listen().ok());
+  }
+
+  Result<Response> get(HttpClient& client, const std::string& target, std::chrono::milliseconds timeout = 5s,
+                       std::shared_ptr<CancelToken> cancel = nullptr) {
+    return io.run([&]() {
+      return client.send({"127.0.0.1", server->port()}, Request{Verb::get, target, 11}, timeout, cancel);
+    });
+  }
+
+  testing::IoThread io;
+  std::unique_ptr<HttpServer> server;
+};
+
+TEST_F(ClientServer, KeepAliveConnectionIsReused) {
+  start();
+  HttpClient client(io.executor());
+  for (int i = 0; i < 10; ++i) {
+    auto r = get(client, "/n" + std::to_string(i));
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+    EXPECT_EQ(r->body(), "/n" + std::to_string(i));
+  }
+  EXPECT_EQ(client.stats().connections_opened, 1u);
+  EXPECT_EQ(client.stats().connections_reused, 9u);
+  EXPECT_EQ(server->requests_served(), 10u);
+}
+
+TEST_F(ClientServer, ConnectionClosedByServerIsRetriedOnceTransparently) {
+  ServerOptions options;
+  options.idle_timeout = 50ms;
+  start(options);
+  HttpClient client(io.executor());
+  ASSERT_TRUE(get(client, "/a").ok());
+  ASSERT_TRUE(svckit::testing::wait_until([&] { return server->connections() == 0; },
+                                          5s));  // server dropped the idle connection
+  auto r = get(client, "/b");
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  EXPECT_EQ(client.stats().stale_retries, 1u);
+  EXPECT_EQ(client.stats().connections_opened, 2u);
+}
+
+TEST_F(ClientServer, TimeoutCancelAndLimits) {
+  start();
+  ClientOptions options;
+  options.max_response_bytes = 1024;
+  HttpClient client(io.executor(), options);
+  auto slow = get(client, "/slow", 100ms);
+  ASSERT_FALSE(slow.ok());
+  EXPECT_EQ(slow.error().code, ErrorCode::timeout);
+
+  auto big = get(client, "/big");
+  ASSERT_FALSE(big.ok());
+  EXPECT_EQ(big.error().code, ErrorCode::payload_too_large);
+
+  auto token = std::make_shared<CancelToken>();
+  std::thread canceller([&] {
+    svckit::testing::wait_until([&] { return server->connections() > 0; }, 5s);
+    token->cancel();
+  });
+  auto cancelled = get(client, "/slow", 5s, token);
+  canceller.join();
+  ASSERT_FALSE(cancelled.ok());
+  EXPECT_EQ(cancelled.error().code, ErrorCode::cancelled);
+
+  HttpClient refused(io.executor());
+  auto r = io.run([&] { return refused.send({"127.0.0.1", 1}, Request{Verb::get, "/", 11}, 1s); });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::unavailable);
+}
+
+}  // namespace
+}  // namespace svckit::http
