@@ -18,7 +18,7 @@ namespace asio = boost::asio;
 class ClientServer : public ::testing::Test {
  protected:
   void start(ServerOptions options = {}) {
-    server = std::make_unique<HttpServer>(io.io(), options, [this](Request& req) -> Awaitable<Response> {
+    server = std::make_unique<HttpServer>(io.io(), options, [](Request& req) -> Awaitable<Response> {
       if (req.target() == "/slow") {
         asio::steady_timer t(co_await asio::this_coro::executor, 2s);
         co_await t.async_wait(asio::use_awaitable);
