@@ -173,11 +173,18 @@ Awaitable<Response> RegistryApi::list_instances(RouteContext& ctx) {
       index = waited->index;
     }
   }
-  auto list = co_await registry_.list(service, std::move(*filter));
-  if (!list) co_return http::error_response(list.error());
-  json instances = json::array();
-  for (const auto& in : *list) instances.push_back(to_json(in));
-  auto res = ok(json{{"service", service}, {"index", index}, {"instances", std::move(instances)}});
+  // Serialised straight from the store under its lock: no copies, no JSON DOM (10k instances ~ 3 MB).
+  std::string body = "{\"instances\":[";
+  bool first = true;
+  index = registry_.for_each(service, *filter, [&](const ServiceInstance& in) {
+    if (!first) body += ',';
+    first = false;
+    append_json(body, in);
+  });
+  body += "],\"index\":" + std::to_string(index) + ",\"service\":" + json(service).dump() + "}";
+  Response res{Status::ok, 11};
+  res.set(http::beast_http::field::content_type, "application/json");
+  res.body() = std::move(body);
   res.set(kIndexHeader, std::to_string(index));
   co_return res;
 }

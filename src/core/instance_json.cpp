@@ -105,6 +105,94 @@ nlohmann::json to_json(const ServiceInstance& in) {
   return j;
 }
 
+namespace {
+
+void append_string(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20) {
+      out += "\\u00";
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    } else {
+      out += c;  // UTF-8 passes through, as nlohmann::json::dump() does
+    }
+  }
+  out += '"';
+}
+
+void append_key(std::string& out, std::string_view key) {
+  out += '"';
+  out += key;
+  out += "\":";
+}
+
+}  // namespace
+
+void append_json(std::string& out, const ServiceInstance& in) {
+  // Keys in lexicographic order, matching nlohmann::json's std::map ordering used by to_json().
+  out += '{';
+  append_key(out, "health_check_path");
+  append_string(out, in.health_check_path);
+  out += ',';
+  append_key(out, "host");
+  append_string(out, in.host);
+  out += ',';
+  append_key(out, "id");
+  append_string(out, in.id);
+  out += ',';
+  append_key(out, "last_heartbeat");
+  append_string(out, format_rfc3339(in.last_heartbeat));
+  out += ',';
+  append_key(out, "metadata");
+  out += '{';
+  bool first = true;
+  for (const auto& [k, v] : in.metadata) {
+    if (!first) out += ',';
+    first = false;
+    append_string(out, k);
+    out += ':';
+    append_string(out, v);
+  }
+  out += "},";
+  append_key(out, "port");
+  out += std::to_string(in.port);
+  out += ',';
+  append_key(out, "registered_at");
+  append_string(out, format_rfc3339(in.registered_at));
+  out += ',';
+  append_key(out, "scheme");
+  append_string(out, in.scheme);
+  out += ',';
+  append_key(out, "service");
+  append_string(out, in.service);
+  out += ',';
+  append_key(out, "status");
+  append_string(out, to_string(in.status));
+  out += ',';
+  append_key(out, "tags");
+  out += '[';
+  for (std::size_t i = 0; i < in.tags.size(); ++i) {
+    if (i > 0) out += ',';
+    append_string(out, in.tags[i]);
+  }
+  out += "],";
+  append_key(out, "ttl");
+  append_string(out, format_duration(in.ttl));
+  out += ',';
+  append_key(out, "weight");
+  out += std::to_string(in.weight);
+  out += ',';
+  append_key(out, "zone");
+  append_string(out, in.zone);
+  out += '}';
+}
+
 Result<ServiceInstance> instance_from_json(const nlohmann::json& j) {
   if (!j.is_object()) return type_error("body", "a JSON object");
   ServiceInstance in;

@@ -148,13 +148,18 @@ Result<ServiceInstance> RegistryStore::get(const std::string& service, const std
 
 std::vector<ServiceInstance> RegistryStore::list(const std::string& service, const InstanceFilter& filter) const {
   std::vector<ServiceInstance> out;
-  auto s = services_.find(service);
-  if (s == services_.end()) return out;
-  out.reserve(s->second.size());
-  for (const auto& [id, e] : s->second) {
-    if (filter.matches(e.instance)) out.push_back(e.instance);
-  }
+  out.reserve(instance_count(service));
+  for_each(service, filter, [&](const ServiceInstance& in) { out.push_back(in); });
   return out;
+}
+
+void RegistryStore::for_each(const std::string& service, const InstanceFilter& filter,
+                             const std::function<void(const ServiceInstance&)>& visit) const {
+  auto s = services_.find(service);
+  if (s == services_.end()) return;
+  for (const auto& [id, e] : s->second) {
+    if (filter.matches(e.instance)) visit(e.instance);
+  }
 }
 
 std::vector<ServiceSummary> RegistryStore::services() const {

@@ -11,6 +11,10 @@ namespace svckit {
 /// Full record, including times (RFC 3339, UTC, milliseconds) and ttl ("30s").
 nlohmann::json to_json(const ServiceInstance& instance);
 
+/// Appends the same JSON object as to_json() (keys in the same sorted order) without building a
+/// DOM: the fast path for large list responses.
+void append_json(std::string& out, const ServiceInstance& instance);
+
 /// Strict decoding: unknown fields and wrong types are errors naming the field.
 /// Times are optional on input. The result is normalized but not validated.
 Result<ServiceInstance> instance_from_json(const nlohmann::json& json);

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -39,6 +40,9 @@ class RegistryStore {
   Result<ServiceInstance> get(const std::string& service, const std::string& id) const;
   std::vector<ServiceInstance> list(const std::string& service, const InstanceFilter& filter) const;
   std::vector<ServiceSummary> services() const;
+  /// Calls `visit` for each instance of `service` matching `filter`, in id order, without copying.
+  void for_each(const std::string& service, const InstanceFilter& filter,
+                const std::function<void(const ServiceInstance&)>& visit) const;
 
   /// Marks TTL instances whose heartbeat is older than their ttl as down (event `expired`) and
   /// removes those down for longer than expiry_grace (event `deregistered`). Returns the number of events.

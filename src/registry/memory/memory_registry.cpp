@@ -159,6 +159,13 @@ std::uint64_t MemoryRegistry::expirations_total() const {
   return store_.expirations_total();
 }
 
+std::uint64_t MemoryRegistry::for_each(const std::string& service, const InstanceFilter& filter,
+                                       const std::function<void(const ServiceInstance&)>& visit) const {
+  std::lock_guard lock(mutex_);
+  store_.for_each(service, filter, visit);
+  return store_.index();
+}
+
 std::vector<ServiceSummary> MemoryRegistry::services_now() const {
   std::lock_guard lock(mutex_);
   return store_.services();

@@ -82,6 +82,23 @@ TEST(InstanceJson, RoundTripKeepsEveryField) {
   EXPECT_EQ(to_json(in)["registered_at"], "2026-01-01T00:00:00.123Z");
 }
 
+TEST(InstanceJson, FastWriterMatchesTheDomWriter) {
+  auto in = valid();
+  in.zone = "eu-1";
+  in.tags = {"a\"quote", "back\\slash"};
+  in.metadata = {{"k", "line\nbreak\tand \x01 control, caf\xc3\xa9"}};
+  in.ttl = std::chrono::milliseconds(1500);
+  in.health_check_path = "/health";
+  std::string fast;
+  append_json(fast, in);
+  const auto parsed = nlohmann::json::parse(fast);
+  EXPECT_EQ(parsed, to_json(in));
+  EXPECT_EQ(fast.find('\n'), std::string::npos) << "control characters are escaped";
+  auto back = instance_from_json(parsed);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->metadata, in.metadata);
+}
+
 TEST(InstanceJson, RejectsWrongTypesAndUnknownFields) {
   struct Case {
     const char* body;

@@ -1,0 +1,386 @@
+// Registry benchmark: svckitd against etcd (v3 JSON API), same workload, same client, one run.
+// Started by bench/registry_bench.sh, which launches both servers on free loopback ports.
+//
+// Workload: register N instances (each with its own TTL lease on etcd), renew each once, list all
+// N, then measure watch propagation: one client registers, another (already watching) sees it.
+#include <utility>  // before Asio 1.74 awaitable.hpp
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include "svckit/core/async_event.hpp"
+#include "svckit/http/client.hpp"
+
+namespace asio = boost::asio;
+using namespace svckit;
+using svckit::http::Awaitable;
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+namespace {
+
+std::string base64(std::string_view in) {
+  static constexpr char kTable[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
+                       static_cast<unsigned char>(in[i + 2]);
+    out += {kTable[v >> 18], kTable[(v >> 12) & 63], kTable[(v >> 6) & 63], kTable[v & 63]};
+  }
+  if (i + 1 == in.size()) {
+    const unsigned v = static_cast<unsigned char>(in[i]) << 16;
+    out += {kTable[v >> 18], kTable[(v >> 12) & 63], '=', '='};
+  } else if (i + 2 == in.size()) {
+    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
+    out += {kTable[v >> 18], kTable[(v >> 12) & 63], kTable[(v >> 6) & 63], '='};
+  }
+  return out;
+}
+
+std::string instance_json(int i, const std::string& service) {
+  return json{{"service", service},
+              {"id", "i-" + std::to_string(i)},
+              {"host", "10.1.0." + std::to_string(i % 250)},
+              {"port", 10000 + i % 50000},
+              {"ttl", "60s"},
+              {"tags", {"bench", "v1"}},
+              {"metadata", {{"version", "1.2.3"}}}}
+      .dump();
+}
+
+/// Counts records in a list answer without decoding it: the figure is the server's answer time
+/// (query + serialisation + transfer), the same for both systems; client-side decoding is not included.
+std::size_t count(const std::string& body, const std::string& marker) {
+  std::size_t n = 0;
+  for (auto pos = body.find(marker); pos != std::string::npos; pos = body.find(marker, pos + 1)) ++n;
+  return n;
+}
+
+struct Figures {
+  double registrations_per_s = 0, heartbeats_per_s = 0, lists_per_s = 0, list_ms = 0, watch_p50_ms = 0,
+         watch_p99_ms = 0;
+  long rss_mb = 0;              // with N instances registered, before the list load
+  long rss_after_lists_mb = 0;  // after many concurrent full lists (allocator high-water mark)
+};
+
+/// The operations each system needs; both implemented over the same pooled HttpClient.
+class Target {
+ public:
+  virtual ~Target() = default;
+  virtual Awaitable<bool> register_instance(int i) = 0;
+  virtual Awaitable<bool> heartbeat(int i) = 0;
+  virtual Awaitable<std::size_t> list_all() = 0;
+};
+
+Awaitable<Result<http::Response>> post(http::HttpClient& client, http::HostPort ep, http::Verb verb, std::string target,
+                                       std::string body) {
+  http::Request req{verb, target, 11};
+  req.set(http::beast_http::field::content_type, "application/json");
+  req.body() = std::move(body);
+  co_return co_await client.send(ep, std::move(req), std::chrono::seconds(30));
+}
+
+class SvckitdTarget final : public Target {
+ public:
+  SvckitdTarget(http::HttpClient& c, http::HostPort ep) : client_(c), ep_(std::move(ep)) {}
+  Awaitable<bool> register_instance(int i) override {
+    auto r = co_await post(client_, ep_, http::Verb::post, "/v1/instances", instance_json(i, "bench"));
+    co_return r && r->result_int() == 200;
+  }
+  Awaitable<bool> heartbeat(int i) override {
+    auto r = co_await post(client_, ep_, http::Verb::put,
+                           "/v1/services/bench/instances/i-" + std::to_string(i) + "/heartbeat", "");
+    co_return r && r->result_int() == 200;
+  }
+  Awaitable<std::size_t> list_all() override {
+    auto r = co_await post(client_, ep_, http::Verb::get, "/v1/services/bench/instances", "");
+    if (!r) co_return 0;
+    co_return count(r->body(), "\"id\":");
+  }
+
+ private:
+  http::HttpClient& client_;
+  http::HostPort ep_;
+};
+
+class EtcdTarget final : public Target {
+ public:
+  EtcdTarget(http::HttpClient& c, http::HostPort ep, int n) : client_(c), ep_(std::move(ep)), leases_(n) {}
+  Awaitable<bool> register_instance(int i) override {
+    auto lease = co_await post(client_, ep_, http::Verb::post, "/v3/lease/grant", R"({"TTL":60})");
+    if (!lease || lease->result_int() != 200) co_return false;
+    const auto id = json::parse(lease->body())["ID"].get<std::string>();
+    leases_[static_cast<std::size_t>(i)] = id;
+    const auto body = json{
+        {"key", base64("/svckit/bench/i-" + std::to_string(i))},
+        {"value", base64(instance_json(i, "bench"))},
+        {"lease", id}}.dump();
+    auto r = co_await post(client_, ep_, http::Verb::post, "/v3/kv/put", body);
+    co_return r && r->result_int() == 200;
+  }
+  Awaitable<bool> heartbeat(int i) override {
+    const auto body = json{{"ID", leases_[static_cast<std::size_t>(i)]}}.dump();
+    auto r = co_await post(client_, ep_, http::Verb::post, "/v3/lease/keepalive", body);
+    co_return r && r->result_int() == 200;
+  }
+  Awaitable<std::size_t> list_all() override {
+    const auto body = json{{"key", base64("/svckit/bench/")}, {"range_end", base64("/svckit/bench0")}}.dump();
+    auto r = co_await post(client_, ep_, http::Verb::post, "/v3/kv/range", body);
+    if (!r) co_return 0;
+    co_return count(r->body(), "\"value\":");
+  }
+
+ private:
+  http::HttpClient& client_;
+  http::HostPort ep_;
+  std::vector<std::string> leases_;
+};
+
+/// Runs `op(i)` for i in [0, n) with `concurrency` coroutines; returns operations per second.
+double run_parallel(asio::io_context& io, int n, int concurrency, const std::function<Awaitable<bool>(int)>& op) {
+  std::atomic<int> next{0}, failures{0}, done{0};
+  const auto start = Clock::now();
+  for (int w = 0; w < concurrency; ++w) {
+    asio::co_spawn(
+        io,
+        [&]() -> Awaitable<void> {
+          for (int i = next++; i < n; i = next++) {
+            if (!co_await op(i)) ++failures;
+          }
+          ++done;
+        },
+        asio::detached);
+  }
+  io.restart();
+  io.run();
+  const std::chrono::duration<double> took = Clock::now() - start;
+  if (failures > 0) std::cerr << "  (" << failures << " operations failed)\n";
+  return n / took.count();
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+}
+
+long rss_mb(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6) / 1024;
+  }
+  return -1;
+}
+
+/// svckitd watch propagation: a long-poll loop sees each registration made by another connection.
+std::vector<double> svckitd_watch_latency(const http::HostPort& ep, int rounds) {
+  asio::io_context io;
+  http::HttpClient watcher(io.get_executor()), writer(io.get_executor());
+  std::vector<double> out;
+  asio::co_spawn(
+      io,
+      [&]() -> Awaitable<void> {
+        auto first = co_await post(watcher, ep, http::Verb::get, "/v1/watch?service=watched&index=0", "");
+        auto index = json::parse(first->body())["index"].get<std::uint64_t>();
+        for (int i = 0; i < rounds; ++i) {
+          const auto t0 = Clock::now();
+          std::optional<Clock::time_point> seen;
+          AsyncEvent written;
+          asio::co_spawn(
+              io,
+              [&]() -> Awaitable<void> {
+                (void)co_await post(writer, ep, http::Verb::post, "/v1/instances", instance_json(i, "watched"));
+                written.set();
+              },
+              asio::detached);
+          while (!seen) {
+            auto r = co_await post(watcher, ep, http::Verb::get,
+                                   "/v1/watch?service=watched&wait=10s&index=" + std::to_string(index), "");
+            if (!r) co_return;
+            auto j = json::parse(r->body());
+            index = j["index"].get<std::uint64_t>();
+            for (const auto& e : j["events"]) {
+              if (e["instance"]["id"] == "i-" + std::to_string(i)) seen = Clock::now();
+            }
+          }
+          (void)co_await written.wait(std::chrono::seconds(10));
+          out.push_back(std::chrono::duration<double, std::milli>(*seen - t0).count());
+        }
+      },
+      asio::detached);
+  io.run();
+  return out;
+}
+
+/// etcd watch propagation: a streaming /v3/watch on a raw socket sees each put.
+std::vector<double> etcd_watch_latency(const http::HostPort& ep, int rounds) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  inet_pton(AF_INET, ep.host.c_str(), &addr.sin_addr);
+  addr.sin_port = htons(ep.port);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return {};
+  const auto body =
+      json{{"create_request", {{"key", base64("/svckit/watched/")}, {"range_end", base64("/svckit/watched0")}}}}.dump();
+  const auto request = "POST /v3/watch HTTP/1.1\r\nHost: etcd\r\nContent-Type: application/json\r\nContent-Length: " +
+                       std::to_string(body.size()) + "\r\n\r\n" + body;
+  (void)!write(fd, request.data(), request.size());
+
+  std::mutex mutex;
+  std::map<std::string, Clock::time_point> seen;  // base64 key -> arrival
+  std::atomic<bool> stop{false};
+  std::thread reader([&] {
+    std::string stream;
+    char buf[65536];
+    std::size_t scanned = 0;
+    while (!stop) {
+      const auto n = read(fd, buf, sizeof buf);
+      if (n <= 0) break;
+      const auto now = Clock::now();
+      stream.append(buf, static_cast<std::size_t>(n));
+      for (auto pos = stream.find("\"key\":\"", scanned); pos != std::string::npos;
+           pos = stream.find("\"key\":\"", pos + 1)) {
+        const auto end = stream.find('"', pos + 7);
+        if (end == std::string::npos) break;
+        std::lock_guard lock(mutex);
+        seen.emplace(stream.substr(pos + 7, end - pos - 7), now);
+        scanned = end;
+      }
+    }
+  });
+
+  asio::io_context io;
+  http::HttpClient writer(io.get_executor());
+  std::vector<double> out;
+  asio::co_spawn(
+      io,
+      [&]() -> Awaitable<void> {
+        asio::steady_timer pause(io);
+        for (int i = 0; i < rounds; ++i) {
+          const auto key = base64("/svckit/watched/i-" + std::to_string(i));
+          const auto t0 = Clock::now();
+          const auto put = json{{"key", key}, {"value", base64(instance_json(i, "watched"))}}.dump();
+          (void)co_await post(writer, ep, http::Verb::post, "/v3/kv/put", put);
+          for (int spin = 0; spin < 10000; ++spin) {  // the reader thread records the arrival time
+            {
+              std::lock_guard lock(mutex);
+              if (auto it = seen.find(key); it != seen.end()) {
+                out.push_back(std::chrono::duration<double, std::milli>(it->second - t0).count());
+                break;
+              }
+            }
+            pause.expires_after(std::chrono::microseconds(50));
+            co_await pause.async_wait(asio::use_awaitable);
+          }
+        }
+      },
+      asio::detached);
+  io.run();
+  stop = true;
+  shutdown(fd, SHUT_RDWR);
+  close(fd);
+  reader.join();
+  return out;
+}
+
+Figures measure(Target& target, asio::io_context& io, int n, int concurrency, int pid,
+                const std::function<std::vector<double>()>& watch) {
+  Figures f;
+  f.registrations_per_s = run_parallel(io, n, concurrency, [&](int i) { return target.register_instance(i); });
+  f.heartbeats_per_s = run_parallel(io, n, concurrency, [&](int i) { return target.heartbeat(i); });
+  f.rss_mb = rss_mb(pid);
+  std::size_t listed = 0;
+  const int lists = 50;
+  std::vector<double> single;
+  for (int k = 0; k < lists; ++k) {
+    const auto t0 = Clock::now();
+    asio::co_spawn(
+        io, [&]() -> Awaitable<void> { listed = co_await target.list_all(); }, asio::detached);
+    io.restart();
+    io.run();
+    single.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  if (listed != static_cast<std::size_t>(n)) std::cerr << "  (list returned " << listed << " of " << n << ")\n";
+  f.list_ms = percentile(single, 0.5);
+  f.lists_per_s = run_parallel(io, 200, concurrency, [&](int) -> Awaitable<bool> {
+    co_return co_await target.list_all() == static_cast<std::size_t>(n);
+  });
+  f.rss_after_lists_mb = rss_mb(pid);
+  auto lat = watch();
+  f.watch_p50_ms = percentile(lat, 0.5);
+  f.watch_p99_ms = percentile(lat, 0.99);
+  return f;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"svckit registry benchmark: svckitd vs etcd"};
+  int svckitd_port = 0, etcd_port = 0, svckitd_pid = 0, etcd_pid = 0, n = 10000, concurrency = 32, rounds = 300;
+  app.add_option("--svckitd-port", svckitd_port)->required();
+  app.add_option("--svckitd-pid", svckitd_pid)->required();
+  app.add_option("--etcd-port", etcd_port);
+  app.add_option("--etcd-pid", etcd_pid);
+  app.add_option("--instances", n, "instances to register (default 10000)");
+  app.add_option("--concurrency", concurrency, "concurrent requests (default 32)");
+  app.add_option("--watch-rounds", rounds, "watch propagation samples (default 300)");
+  CLI11_PARSE(app, argc, argv);
+
+  asio::io_context io;
+  http::ClientOptions options;
+  options.max_idle_per_endpoint = static_cast<std::size_t>(concurrency);
+  http::HttpClient client(io.get_executor(), options);
+
+  std::cout << "workload: " << n << " instances, " << concurrency << " concurrent requests, " << rounds
+            << " watch samples, loopback\n";
+  const http::HostPort svckitd_ep{"127.0.0.1", static_cast<std::uint16_t>(svckitd_port)};
+  SvckitdTarget svckitd(client, svckitd_ep);
+  const auto a =
+      measure(svckitd, io, n, concurrency, svckitd_pid, [&] { return svckitd_watch_latency(svckitd_ep, rounds); });
+  Figures b;
+  if (etcd_port != 0) {
+    const http::HostPort etcd_ep{"127.0.0.1", static_cast<std::uint16_t>(etcd_port)};
+    EtcdTarget etcd(client, etcd_ep, n);
+    b = measure(etcd, io, n, concurrency, etcd_pid, [&] { return etcd_watch_latency(etcd_ep, rounds); });
+  }
+  auto row = [&](const char* name, double x, double y, const char* fmt) {
+    char line[200];
+    std::snprintf(line, sizeof line, fmt, name, x, y);
+    std::cout << line;
+  };
+  std::cout << "\n| metric | svckitd | etcd 3.4 |\n| --- | ---: | ---: |\n";
+  row("registrations/s", a.registrations_per_s, b.registrations_per_s, "| %s | %.0f | %.0f |\n");
+  row("heartbeats/s", a.heartbeats_per_s, b.heartbeats_per_s, "| %s | %.0f | %.0f |\n");
+  row("list all instances, p50 ms", a.list_ms, b.list_ms, "| %s | %.2f | %.2f |\n");
+  row("list queries/s (all instances each)", a.lists_per_s, b.lists_per_s, "| %s | %.0f | %.0f |\n");
+  row("watch propagation p50 ms", a.watch_p50_ms, b.watch_p50_ms, "| %s | %.3f | %.3f |\n");
+  row("watch propagation p99 ms", a.watch_p99_ms, b.watch_p99_ms, "| %s | %.3f | %.3f |\n");
+  row("resident memory MB with all instances", static_cast<double>(a.rss_mb), static_cast<double>(b.rss_mb),
+      "| %s | %.0f | %.0f |\n");
+  row("resident memory MB after the list load", static_cast<double>(a.rss_after_lists_mb),
+      static_cast<double>(b.rss_after_lists_mb), "| %s | %.0f | %.0f |\n");
+  std::cout << "\ngoals: watch p99 < 5 ms: " << (a.watch_p99_ms < 5 ? "met" : "MISSED") << "; list of " << n
+            << " < 10 ms: " << (a.list_ms < 10 ? "met" : "MISSED")
+            << "; svckitd RSS < 64 MB: " << (a.rss_mb >= 0 && a.rss_mb < 64 ? "met" : "MISSED") << "\n";
+  return 0;
+}

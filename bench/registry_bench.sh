@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Registry benchmark: starts svckitd and etcd (Debian's etcd-server) on free loopback ports with
+# data in a temporary folder, runs the same workload against both, prints figures side by side,
+# and stops exactly the processes it started. Extra args go to registry_bench (e.g. --instances 1000).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup
+scripts/build >/dev/null
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+build/daemon/svckitd --port 0 --port-file "$work/svckitd.port" --threads 2 --log-level warn \
+  --set limits.max_instances_per_service=20000 >"$work/svckitd.log" 2>&1 &
+svckitd_pid=$!
+pids+=("$svckitd_pid")
+
+etcd_port=$(free_port)
+peer_port=$(free_port)
+etcd --data-dir "$work/etcd" --listen-client-urls "http://127.0.0.1:$etcd_port" \
+  --advertise-client-urls "http://127.0.0.1:$etcd_port" --listen-peer-urls "http://127.0.0.1:$peer_port" \
+  --log-level error >"$work/etcd.log" 2>&1 &
+etcd_pid=$!
+pids+=("$etcd_pid")
+
+for _ in $(seq 1 400); do
+  [ -s "$work/svckitd.port" ] && curl -s -o /dev/null -X POST "http://127.0.0.1:$etcd_port/v3/kv/range" -d '{"key":"AA=="}' && break
+  sleep 0.05
+done
+echo "svckitd $(build/daemon/svckitd --help | head -1 | cut -c1-40)...; $(etcd --version | head -1)"
+build/bench/registry_bench --svckitd-port "$(cat "$work/svckitd.port")" --svckitd-pid "$svckitd_pid" \
+  --etcd-port "$etcd_port" --etcd-pid "$etcd_pid" "$@"
