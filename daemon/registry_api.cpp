@@ -212,7 +212,9 @@ Awaitable<Response> RegistryApi::watch(RouteContext& ctx) {
   discoveries_.inc();
   auto result = co_await registry_.watch(std::move(*request));
   if (!result) co_return http::error_response(result.error());
-  auto res = ok(to_json(*result));
+  Response res{Status::ok, 11};
+  res.set(http::beast_http::field::content_type, "application/json");
+  append_json(res.body(), *result);
   res.set(kIndexHeader, std::to_string(result->index));
   co_return res;
 }

@@ -13,6 +13,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 
 namespace svckit::http {
 
@@ -20,18 +21,52 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 
-struct HttpServer::Connection {
+namespace {
+struct Connection {
   explicit Connection(tcp::socket socket) : stream(std::move(socket)) {}
   beast::tcp_stream stream;
   bool idle = true;  // only touched on the connection's strand
 };
+}  // namespace
+
+/// Everything the connection coroutines touch; they hold it by shared_ptr.
+struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
+  Impl(asio::io_context& io, ServerOptions options, Handler handler)
+      : io_(io), options_(std::move(options)), handler_(std::move(handler)), acceptor_(io) {}
+
+  Result<void> listen();
+  Awaitable<void> accept_loop();
+  Awaitable<void> serve(tcp::socket socket);
+  void begin_shutdown(bool cancel_busy);
+  std::size_t connections() const {
+    std::lock_guard lock(mutex_);
+    return connections_.size();
+  }
+
+  asio::io_context& io_;
+  ServerOptions options_;
+  Handler handler_;
+  tcp::acceptor acceptor_;
+  std::atomic<std::uint16_t> port_{0};
+  std::atomic<bool> shutting_down_{false};
+  std::atomic<std::uint64_t> requests_{0};
+  mutable std::mutex mutex_;
+  std::unordered_map<Connection*, std::weak_ptr<Connection>> connections_;  // guarded by mutex_
+};
 
 HttpServer::HttpServer(asio::io_context& io, ServerOptions options, Handler handler)
-    : io_(io), options_(std::move(options)), handler_(std::move(handler)), acceptor_(io) {}
+    : impl_(std::make_shared<Impl>(io, std::move(options), std::move(handler))) {}
 
-HttpServer::~HttpServer() = default;
+HttpServer::~HttpServer() { impl_->begin_shutdown(/*cancel_busy=*/true); }
 
-Result<void> HttpServer::listen() {
+Result<void> HttpServer::listen() { return impl_->listen(); }
+std::uint16_t HttpServer::port() const { return impl_->port_.load(); }
+void HttpServer::begin_shutdown() { impl_->begin_shutdown(/*cancel_busy=*/false); }
+bool HttpServer::shutting_down() const { return impl_->shutting_down_.load(); }
+std::size_t HttpServer::connections() const { return impl_->connections(); }
+std::uint64_t HttpServer::requests_served() const { return impl_->requests_.load(); }
+
+Result<void> HttpServer::Impl::listen() {
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(options_.address, ec);
   if (ec) {
@@ -48,11 +83,12 @@ Result<void> HttpServer::listen() {
         "cannot listen on " + options_.address + ":" + std::to_string(options_.port) + ": " + ec.message(), "listen");
   }
   port_ = acceptor_.local_endpoint().port();
-  asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);
+  asio::co_spawn(
+      acceptor_.get_executor(), [self = shared_from_this()] { return self->accept_loop(); }, asio::detached);
   return {};
 }
 
-Awaitable<void> HttpServer::accept_loop() {
+Awaitable<void> HttpServer::Impl::accept_loop() {
   for (;;) {
     boost::system::error_code ec;
     auto socket =
@@ -69,24 +105,26 @@ Awaitable<void> HttpServer::accept_loop() {
     }
     socket.set_option(tcp::no_delay(true), ec);
     const auto executor = socket.get_executor();
-    asio::co_spawn(executor, serve(std::move(socket)), asio::detached);
+    asio::co_spawn(
+        executor, [self = shared_from_this(), s = std::move(socket)]() mutable { return self->serve(std::move(s)); },
+        asio::detached);
   }
 }
 
-Awaitable<void> HttpServer::serve(tcp::socket socket) {
+Awaitable<void> HttpServer::Impl::serve(tcp::socket socket) {
   auto connection = std::make_shared<Connection>(std::move(socket));
   {
     std::lock_guard lock(mutex_);
     connections_.emplace(connection.get(), connection);
   }
   struct Unregister {
-    HttpServer& server;
+    std::shared_ptr<Impl> server;  // keeps the shared state alive even if the HttpServer is gone
     Connection* key;
     ~Unregister() {
-      std::lock_guard lock(server.mutex_);
-      server.connections_.erase(key);
+      std::lock_guard lock(server->mutex_);
+      server->connections_.erase(key);
     }
-  } unregister{*this, connection.get()};
+  } unregister{shared_from_this(), connection.get()};
 
   auto& stream = connection->stream;
   beast::flat_buffer buffer;
@@ -155,17 +193,11 @@ Awaitable<void> HttpServer::serve(tcp::socket socket) {
   stream.close();
 }
 
-void HttpServer::close_if_idle(const std::shared_ptr<Connection>& connection) {
-  asio::post(connection->stream.get_executor(), [connection] {
-    if (connection->idle) connection->stream.cancel();
-  });
-}
-
-void HttpServer::begin_shutdown() {
-  if (shutting_down_.exchange(true)) return;
-  asio::post(acceptor_.get_executor(), [this] {
+void HttpServer::Impl::begin_shutdown(bool cancel_busy) {
+  shutting_down_ = true;
+  asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
     boost::system::error_code ec;
-    acceptor_.close(ec);
+    self->acceptor_.close(ec);
   });
   std::vector<std::shared_ptr<Connection>> open;
   {
@@ -174,12 +206,11 @@ void HttpServer::begin_shutdown() {
       if (auto c = weak.lock()) open.push_back(std::move(c));
     }
   }
-  for (const auto& c : open) close_if_idle(c);
-}
-
-std::size_t HttpServer::connections() const {
-  std::lock_guard lock(mutex_);
-  return connections_.size();
+  for (const auto& c : open) {
+    asio::post(c->stream.get_executor(), [c, cancel_busy] {
+      if (c->idle || cancel_busy) c->stream.cancel();
+    });
+  }
 }
 
 }  // namespace svckit::http

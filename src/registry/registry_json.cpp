@@ -28,6 +28,29 @@ json to_json(const WatchResult& r) {
   return j;
 }
 
+void append_json(std::string& out, const WatchResult& r) {
+  // Keys in lexicographic order, as nlohmann::json would print them.
+  out += "{\"events\":[";
+  for (std::size_t i = 0; i < r.events.size(); ++i) {
+    const auto& e = r.events[i];
+    if (i > 0) out += ',';
+    out += "{\"index\":" + std::to_string(e.index) + ",\"instance\":";
+    append_json(out, e.instance);
+    if (e.previous_status) out += ",\"previous_status\":\"" + std::string(to_string(*e.previous_status)) + "\"";
+    out += ",\"type\":\"" + std::string(to_string(e.type)) + "\"}";
+  }
+  out += "],\"index\":" + std::to_string(r.index);
+  if (r.reset) {
+    out += ",\"instances\":[";
+    for (std::size_t i = 0; i < r.snapshot.size(); ++i) {
+      if (i > 0) out += ',';
+      append_json(out, r.snapshot[i]);
+    }
+    out += ']';
+  }
+  out += r.reset ? ",\"reset\":true}" : ",\"reset\":false}";
+}
+
 json to_json(const ServiceSummary& s) {
   return json{{"name", s.name}, {"instances", s.instances}, {"healthy", s.healthy}};
 }

@@ -8,7 +8,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_map>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -32,6 +31,8 @@ struct ServerOptions {
 using Handler = std::function<Awaitable<Response>(Request&)>;
 
 /// Thread-safety: listen(), port(), begin_shutdown() and the counters may be called from any thread.
+/// Lifetime: the HttpServer may be destroyed before its io_context; connections still open then
+/// are cancelled and finish without touching it (their shared state outlives the server object).
 class HttpServer {
  public:
   HttpServer(boost::asio::io_context& io, ServerOptions options, Handler handler);
@@ -41,30 +42,18 @@ class HttpServer {
 
   /// Binds, listens and starts accepting. Errors name the address.
   Result<void> listen();
-  std::uint16_t port() const { return port_.load(); }
+  std::uint16_t port() const;
 
   /// Graceful shutdown, step one: stop accepting, close idle keep-alive connections, and answer
-  /// in-flight requests with "Connection: close". Call release on long polls separately.
+  /// in-flight requests with "Connection: close". Release long polls separately.
   void begin_shutdown();
-  bool shutting_down() const { return shutting_down_.load(); }
+  bool shutting_down() const;
   std::size_t connections() const;
-  std::uint64_t requests_served() const { return requests_.load(); }
+  std::uint64_t requests_served() const;
 
  private:
-  struct Connection;
-  Awaitable<void> accept_loop();
-  Awaitable<void> serve(boost::asio::ip::tcp::socket socket);
-  void close_if_idle(const std::shared_ptr<Connection>& connection);
-
-  boost::asio::io_context& io_;
-  ServerOptions options_;
-  Handler handler_;
-  boost::asio::ip::tcp::acceptor acceptor_;
-  std::atomic<std::uint16_t> port_{0};
-  std::atomic<bool> shutting_down_{false};
-  std::atomic<std::uint64_t> requests_{0};
-  mutable std::mutex mutex_;
-  std::unordered_map<Connection*, std::weak_ptr<Connection>> connections_;  // guarded by mutex_
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
 };
 
 }  // namespace svckit::http

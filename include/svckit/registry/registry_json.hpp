@@ -12,6 +12,9 @@ nlohmann::json to_json(const RegistryEvent& event);
 nlohmann::json to_json(const WatchResult& result);
 nlohmann::json to_json(const ServiceSummary& summary);
 
+/// Same JSON as to_json(result).dump(), written without a DOM (snapshots can hold 10k+ instances).
+void append_json(std::string& out, const WatchResult& result);
+
 Result<RegistryEvent> event_from_json(const nlohmann::json& json);
 Result<WatchResult> watch_result_from_json(const nlohmann::json& json);
 Result<ServiceSummary> summary_from_json(const nlohmann::json& json);

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
+#include "svckit/registry/registry_json.hpp"
 #include "svckit/registry/registry_store.hpp"
 #include "svckit/testing/simulated_clock.hpp"
 
@@ -210,6 +213,35 @@ TEST(RegistryStorePersistence, VersionMovesOnlyForPersistentInstances) {
   ASSERT_TRUE(store.upsert(make("a", 2)).ok());
   EXPECT_EQ(store.persistent_version(), 1u);
   EXPECT_EQ(store.persistent_instances().size(), 1u);
+}
+
+}  // namespace
+}  // namespace svckit
+
+namespace svckit {
+namespace {
+
+TEST(RegistryJson, FastWatchWriterMatchesDomAndRoundTrips) {
+  testing::SimulatedClock clock;
+  RegistryStore store(clock, {});
+  ASSERT_TRUE(store.upsert(make("a", 1)).ok());
+  ASSERT_TRUE(store.set_status("a", "127.0.0.1:1", InstanceStatus::maintenance).ok());
+  for (const auto& result : {store.collect("", 0), store.collect("", 1)}) {
+    std::string fast;
+    append_json(fast, result);
+    const auto parsed = nlohmann::json::parse(fast);
+    EXPECT_EQ(parsed, to_json(result));
+    auto back = watch_result_from_json(parsed);
+    ASSERT_TRUE(back.ok()) << back.error().describe();
+    EXPECT_EQ(back->reset, result.reset);
+    EXPECT_EQ(back->snapshot, result.snapshot);
+    ASSERT_EQ(back->events.size(), result.events.size());
+    for (std::size_t i = 0; i < result.events.size(); ++i) {
+      EXPECT_EQ(back->events[i].index, result.events[i].index);
+      EXPECT_EQ(back->events[i].previous_status, result.events[i].previous_status);
+      EXPECT_EQ(back->events[i].instance, result.events[i].instance);
+    }
+  }
 }
 
 }  // namespace
