@@ -35,6 +35,37 @@ Result<void> validate_identifier(std::string_view value, std::string_view field,
   return {};
 }
 
+/// RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF (what JSON encoders require).
+bool valid_utf8(std::string_view text) {
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    std::size_t extra = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the first continuation byte
+    if (c < 0x80) {
+      extra = 0;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      extra = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      extra = 2;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      extra = 3;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return false;
+    }
+    if (text.size() - i <= extra) return false;
+    for (std::size_t k = 1; k <= extra; ++k) {
+      const auto b = static_cast<unsigned char>(text[i + k]);
+      if (k == 1 ? (b < lo || b > hi) : (b & 0xC0) != 0x80) return false;
+    }
+    i += extra + 1;
+  }
+  return true;
+}
+
 bool valid_host_char(char c) { return is_alnum(c) || c == '.' || c == '-' || c == ':' || c == '_' || c == '%'; }
 
 }  // namespace
@@ -102,7 +133,8 @@ Result<void> validate(const ServiceInstance& in) {
     return make_error(ErrorCode::invalid_argument, "at most 64 tags are allowed", "tags");
   }
   for (const auto& tag : in.tags) {
-    if (tag.empty() || tag.size() > InstanceLimits::kMaxTagLength || tag.find(',') != std::string::npos) {
+    if (tag.empty() || tag.size() > InstanceLimits::kMaxTagLength || tag.find(',') != std::string::npos ||
+        !valid_utf8(tag)) {
       return make_error(ErrorCode::invalid_argument, "tag '" + tag + "' must be 1..128 characters without ','", "tags");
     }
   }
@@ -111,13 +143,17 @@ Result<void> validate(const ServiceInstance& in) {
   }
   for (const auto& [key, value] : in.metadata) {
     if (auto r = validate_identifier(key, "metadata." + key, "metadata key", "._-/"); !r) return r;
+    if (!valid_utf8(value)) {
+      return make_error(ErrorCode::invalid_argument, "metadata value is not valid UTF-8", "metadata." + key);
+    }
     if (value.size() > InstanceLimits::kMaxMetadataValueLength) {
       return make_error(ErrorCode::invalid_argument, "metadata value is longer than 1024 characters",
                         "metadata." + key);
     }
   }
-  if (!in.health_check_path.empty() && in.health_check_path.front() != '/') {
-    return make_error(ErrorCode::invalid_argument, "health_check_path must start with '/'", "health_check_path");
+  if (!in.health_check_path.empty() && (in.health_check_path.front() != '/' || !valid_utf8(in.health_check_path))) {
+    return make_error(ErrorCode::invalid_argument, "health_check_path must be a UTF-8 path starting with '/'",
+                      "health_check_path");
   }
   if (in.ttl.count() < 0) return make_error(ErrorCode::invalid_argument, "ttl must not be negative", "ttl");
   if (in.ttl.count() > 0 && in.ttl < std::chrono::seconds(1)) {

@@ -7,7 +7,8 @@ namespace svckit::http {
 Response json_response(Status status, const nlohmann::json& body) {
   Response res{status, 11};
   res.set(beast_http::field::content_type, "application/json");
-  res.body() = body.dump();
+  // Error messages may quote client input: invalid UTF-8 is replaced (U+FFFD), never a throw.
+  res.body() = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   res.prepare_payload();
   return res;
 }

@@ -28,6 +28,8 @@ TEST(ServiceInstance, DefaultsAndBaseUrl) {
   in.scheme = "https";
   EXPECT_EQ(in.base_url(), "https://[::1]:8080");
   EXPECT_TRUE(validate(in).ok());
+  in.metadata = {{"city", "M\xc3\xbcnchen \xe2\x82\xac \xf0\x9f\x98\x80"}};  // 2-, 3- and 4-byte UTF-8
+  EXPECT_TRUE(validate(in).ok());
 }
 
 struct BadCase {
@@ -61,6 +63,17 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCase{"host_space", [](auto& i) { i.host = "a b"; }, "host"},
                       BadCase{"id_space", [](auto& i) { i.id = "a b"; }, "id"},
                       BadCase{"tag_comma", [](auto& i) { i.tags = {"a,b"}; }, "tags"},
+                      BadCase{"tag_bad_utf8", [](auto& i) { i.tags = {"caf\xc3"}; }, "tags"},
+                      BadCase{"meta_overlong_utf8",
+                              [](auto& i) {
+                                i.metadata = {{"k", "\xc0\xaf"}};
+                              },
+                              "metadata.k"},
+                      BadCase{"meta_surrogate",
+                              [](auto& i) {
+                                i.metadata = {{"k", "\xed\xa0\x80"}};
+                              },
+                              "metadata.k"},
                       BadCase{"ttl_small", [](auto& i) { i.ttl = std::chrono::milliseconds(10); }, "ttl"},
                       BadCase{"check_path", [](auto& i) { i.health_check_path = "health"; }, "health_check_path"}),
     [](const auto& info) { return std::string(info.param.name); });
