@@ -39,15 +39,57 @@ Result<int> get_int(const json& v, std::string_view field, std::int64_t lo, std:
 
 }  // namespace
 
-std::string format_rfc3339(SystemTime time) {
+namespace {
+
+/// Writes "YYYY-MM-DDTHH:MM:SS.mmmZ" (24 chars) without gmtime/snprintf: list answers write two
+/// per instance, and this is ~10x faster. Days to civil date: H. Hinnant's algorithm.
+void append_rfc3339(std::string& out, SystemTime time) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
-  return buf;
+  auto days = ms / 86'400'000;
+  auto ms_of_day = ms % 86'400'000;
+  if (ms_of_day < 0) {
+    ms_of_day += 86'400'000;
+    --days;
+  }
+  const auto z = days + 719'468;
+  const auto era = (z >= 0 ? z : z - 146'096) / 146'097;
+  const auto doe = z - era * 146'097;
+  const auto yoe = (doe - doe / 1460 + doe / 36'524 - doe / 146'096) / 365;
+  const auto doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const auto mp = (5 * doy + 2) / 153;
+  const auto day = doy - (153 * mp + 2) / 5 + 1;
+  const auto month = mp < 10 ? mp + 3 : mp - 9;
+  const auto year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  char buf[24];
+  auto put = [&](int pos, long long value, int width) {
+    for (int i = width - 1; i >= 0; --i) {
+      buf[pos + i] = static_cast<char>('0' + value % 10);
+      value /= 10;
+    }
+  };
+  put(0, year, 4);
+  buf[4] = '-';
+  put(5, month, 2);
+  buf[7] = '-';
+  put(8, day, 2);
+  buf[10] = 'T';
+  put(11, ms_of_day / 3'600'000, 2);
+  buf[13] = ':';
+  put(14, ms_of_day / 60'000 % 60, 2);
+  buf[16] = ':';
+  put(17, ms_of_day / 1000 % 60, 2);
+  buf[19] = '.';
+  put(20, ms_of_day % 1000, 3);
+  buf[23] = 'Z';
+  out.append(buf, sizeof buf);
+}
+
+}  // namespace
+
+std::string format_rfc3339(SystemTime time) {
+  std::string out;
+  append_rfc3339(out, time);
+  return out;
 }
 
 Result<SystemTime> parse_rfc3339(std::string_view text, std::string_view field) {
@@ -110,19 +152,22 @@ namespace {
 void append_string(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   out += '"';
-  for (char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
+  std::size_t run = 0;  // start of the pending run of bytes that need no escaping
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto u = static_cast<unsigned char>(text[i]);
+    if (u >= 0x20 && u != '"' && u != '\\') continue;  // UTF-8 passes through, as in nlohmann::json::dump()
+    out.append(text.data() + run, i - run);
+    run = i + 1;
+    if (u == '"' || u == '\\') {
       out += '\\';
-      out += c;
-    } else if (u < 0x20) {
+      out += static_cast<char>(u);
+    } else {
       out += "\\u00";
       out += kHex[u >> 4];
       out += kHex[u & 15];
-    } else {
-      out += c;  // UTF-8 passes through, as nlohmann::json::dump() does
     }
   }
+  out.append(text.data() + run, text.size() - run);
   out += '"';
 }
 
@@ -147,7 +192,9 @@ void append_json(std::string& out, const ServiceInstance& in) {
   append_string(out, in.id);
   out += ',';
   append_key(out, "last_heartbeat");
-  append_string(out, format_rfc3339(in.last_heartbeat));
+  out += '"';
+  append_rfc3339(out, in.last_heartbeat);
+  out += '"';
   out += ',';
   append_key(out, "metadata");
   out += '{';
@@ -164,7 +211,9 @@ void append_json(std::string& out, const ServiceInstance& in) {
   out += std::to_string(in.port);
   out += ',';
   append_key(out, "registered_at");
-  append_string(out, format_rfc3339(in.registered_at));
+  out += '"';
+  append_rfc3339(out, in.registered_at);
+  out += '"';
   out += ',';
   append_key(out, "scheme");
   append_string(out, in.scheme);

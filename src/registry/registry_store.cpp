@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "svckit/core/instance_json.hpp"
+
 namespace svckit {
 
 bool InstanceFilter::matches(const ServiceInstance& in) const {
@@ -47,6 +49,11 @@ std::optional<EventType> parse_event_type(std::string_view text) noexcept {
   return std::nullopt;
 }
 
+void RegistryStore::Entry::refresh_json() {
+  json.clear();
+  append_json(json, instance);
+}
+
 RegistryStore::RegistryStore(const TimeSource& time, RegistryStoreOptions options) : time_(time), options_(options) {
   if (options_.event_history == 0) options_.event_history = 1;
 }
@@ -90,6 +97,7 @@ Result<ServiceInstance> RegistryStore::upsert(ServiceInstance in) {
     existing->expired_at.reset();
     const bool changed = !same_except_times(in, existing->instance);
     existing->instance = in;
+    existing->refresh_json();
     if (changed) emit(EventType::updated, in);
     return in;
   }
@@ -102,7 +110,7 @@ Result<ServiceInstance> RegistryStore::upsert(ServiceInstance in) {
                       "id");
   }
   in.registered_at = now;
-  service.emplace(in.id, Entry{in, time_.steady_now(), std::nullopt, in.status});
+  service.emplace(in.id, Entry(in, time_.steady_now()));
   emit(EventType::registered, in);
   return in;
 }
@@ -126,6 +134,7 @@ Result<void> RegistryStore::renew(const std::string& service, const std::string&
     e->instance.status = e->status_before_expiry;
     emit(EventType::status_changed, e->instance, InstanceStatus::down);
   }
+  e->refresh_json();
   return {};
 }
 
@@ -136,6 +145,7 @@ Result<void> RegistryStore::set_status(const std::string& service, const std::st
   if (e->instance.status == status) return {};
   const auto previous = e->instance.status;
   e->instance.status = status;
+  e->refresh_json();
   emit(EventType::status_changed, e->instance, previous);
   return {};
 }
@@ -149,16 +159,17 @@ Result<ServiceInstance> RegistryStore::get(const std::string& service, const std
 std::vector<ServiceInstance> RegistryStore::list(const std::string& service, const InstanceFilter& filter) const {
   std::vector<ServiceInstance> out;
   out.reserve(instance_count(service));
-  for_each(service, filter, [&](const ServiceInstance& in) { out.push_back(in); });
+  for_each(service, filter, [&](const ServiceInstance& in, const std::string&) { out.push_back(in); });
   return out;
 }
 
-void RegistryStore::for_each(const std::string& service, const InstanceFilter& filter,
-                             const std::function<void(const ServiceInstance&)>& visit) const {
+void RegistryStore::for_each(
+    const std::string& service, const InstanceFilter& filter,
+    const std::function<void(const ServiceInstance& instance, const std::string& json)>& visit) const {
   auto s = services_.find(service);
   if (s == services_.end()) return;
   for (const auto& [id, e] : s->second) {
-    if (filter.matches(e.instance)) visit(e.instance);
+    if (filter.matches(e.instance)) visit(e.instance, e.json);
   }
 }
 
@@ -188,6 +199,7 @@ std::size_t RegistryStore::sweep() {
         e.expired_at = now;
         e.status_before_expiry = e.instance.status;
         e.instance.status = InstanceStatus::down;
+        e.refresh_json();
         ++expirations_total_;
         emit(EventType::expired, e.instance, e.status_before_expiry);
         if (options_.expiry_grace.count() == 0) to_remove.emplace_back(name, id);
@@ -253,7 +265,7 @@ Result<void> RegistryStore::restore(const std::vector<ServiceInstance>& instance
       err.message = "snapshot record " + std::to_string(i) + ": " + err.message;
       return err;
     }
-    loaded[in.service].emplace(in.id, Entry{in, now, std::nullopt, in.status});
+    loaded[in.service].emplace(in.id, Entry(in, now));
   }
   services_ = std::move(loaded);
   history_.clear();

@@ -43,12 +43,13 @@ class MemoryRegistry final : public Registry {
   std::uint64_t index() const;
   std::size_t watcher_count() const;
   std::size_t instance_count() const;
+  std::size_t instance_count(const std::string& service) const;
   std::uint64_t expirations_total() const;
   std::vector<ServiceSummary> services_now() const;
   /// Visits matching instances under the registry lock (keep `visit` short: it blocks writers).
   /// Returns the index the visited state belongs to.
   std::uint64_t for_each(const std::string& service, const InstanceFilter& filter,
-                         const std::function<void(const ServiceInstance&)>& visit) const;
+                         const std::function<void(const ServiceInstance&, const std::string& json)>& visit) const;
 
   /// From now on every waiting and future watch answers at once (for graceful shutdown).
   void release_watchers();

@@ -40,9 +40,10 @@ class RegistryStore {
   Result<ServiceInstance> get(const std::string& service, const std::string& id) const;
   std::vector<ServiceInstance> list(const std::string& service, const InstanceFilter& filter) const;
   std::vector<ServiceSummary> services() const;
-  /// Calls `visit` for each instance of `service` matching `filter`, in id order, without copying.
+  /// Calls `visit` for each instance of `service` matching `filter`, in id order, without copying;
+  /// `json` is the instance's JSON object (as append_json writes it), kept up to date by the store.
   void for_each(const std::string& service, const InstanceFilter& filter,
-                const std::function<void(const ServiceInstance&)>& visit) const;
+                const std::function<void(const ServiceInstance& instance, const std::string& json)>& visit) const;
 
   /// Marks TTL instances whose heartbeat is older than their ttl as down (event `expired`) and
   /// removes those down for longer than expiry_grace (event `deregistered`). Returns the number of events.
@@ -68,10 +69,15 @@ class RegistryStore {
 
  private:
   struct Entry {
+    Entry(ServiceInstance in, SteadyTime now) : instance(std::move(in)), heartbeat(now) { refresh_json(); }
+    /// Re-encodes `json`; call after every change to `instance`.
+    void refresh_json();
+
     ServiceInstance instance;
     SteadyTime heartbeat;                  // monotonic twin of instance.last_heartbeat
     std::optional<SteadyTime> expired_at;  // set while down because of TTL
     InstanceStatus status_before_expiry = InstanceStatus::healthy;
+    std::string json;  // append_json(instance), cached: a full list is one copy per instance
   };
   using Service = std::map<std::string, Entry>;
 

@@ -154,13 +154,19 @@ std::size_t MemoryRegistry::instance_count() const {
   return store_.instance_count();
 }
 
+std::size_t MemoryRegistry::instance_count(const std::string& service) const {
+  std::lock_guard lock(mutex_);
+  return store_.instance_count(service);
+}
+
 std::uint64_t MemoryRegistry::expirations_total() const {
   std::lock_guard lock(mutex_);
   return store_.expirations_total();
 }
 
-std::uint64_t MemoryRegistry::for_each(const std::string& service, const InstanceFilter& filter,
-                                       const std::function<void(const ServiceInstance&)>& visit) const {
+std::uint64_t MemoryRegistry::for_each(
+    const std::string& service, const InstanceFilter& filter,
+    const std::function<void(const ServiceInstance&, const std::string& json)>& visit) const {
   std::lock_guard lock(mutex_);
   store_.for_each(service, filter, visit);
   return store_.index();

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <ctime>
+
 #include <nlohmann/json.hpp>
 
 #include "svckit/core/duration.hpp"
@@ -110,6 +112,25 @@ TEST(InstanceJson, FastWriterMatchesTheDomWriter) {
   auto back = instance_from_json(parsed);
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(back->metadata, in.metadata);
+}
+
+TEST(InstanceJson, Rfc3339MatchesGmtimeAndRoundTrips) {
+  std::uint64_t x = 12345;
+  for (int i = 0; i < 2000; ++i) {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    const auto ms = static_cast<std::int64_t>(x >> 24) % 7'258'118'400'000;  // 1970 .. 2200
+    const SystemTime t = SystemTime{} + std::chrono::milliseconds(ms);
+    const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char expected[64];
+    std::snprintf(expected, sizeof expected, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+    ASSERT_EQ(format_rfc3339(t), expected);
+    auto back = parse_rfc3339(expected, "t");
+    ASSERT_TRUE(back.ok());
+    ASSERT_EQ(*back, t);
+  }
 }
 
 TEST(InstanceJson, RejectsWrongTypesAndUnknownFields) {

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "svckit/core/instance_json.hpp"
 #include "svckit/registry/registry_json.hpp"
 #include "svckit/registry/registry_store.hpp"
 #include "svckit/testing/simulated_clock.hpp"
@@ -242,6 +243,44 @@ TEST(RegistryJson, FastWatchWriterMatchesDomAndRoundTrips) {
       EXPECT_EQ(back->events[i].instance, result.events[i].instance);
     }
   }
+}
+
+}  // namespace
+}  // namespace svckit
+
+namespace svckit {
+namespace {
+
+TEST(RegistryStoreJsonCache, FollowsEveryKindOfChange) {
+  testing::SimulatedClock clock;
+  RegistryStore store(clock, RegistryStoreOptions{10s, 100, 100});
+  auto check = [&] {
+    int seen = 0;
+    store.for_each("a", {}, [&](const ServiceInstance& in, const std::string& json) {
+      std::string expected;
+      append_json(expected, in);
+      EXPECT_EQ(json, expected);
+      ++seen;
+    });
+    return seen;
+  };
+  ASSERT_TRUE(store.upsert(make("a", 1, 2s)).ok());
+  EXPECT_EQ(check(), 1);
+  auto changed = make("a", 1, 2s);
+  changed.weight = 7;
+  ASSERT_TRUE(store.upsert(changed).ok());
+  check();
+  clock.advance(1s);
+  ASSERT_TRUE(store.renew("a", "127.0.0.1:1").ok());
+  check();
+  ASSERT_TRUE(store.set_status("a", "127.0.0.1:1", InstanceStatus::maintenance).ok());
+  check();
+  clock.advance(3s);
+  store.sweep();
+  EXPECT_EQ(store.get("a", "127.0.0.1:1")->status, InstanceStatus::down);
+  check();
+  ASSERT_TRUE(store.renew("a", "127.0.0.1:1").ok());
+  check();
 }
 
 }  // namespace
