@@ -17,6 +17,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -71,7 +72,12 @@ std::string instance_json(int i, const std::string& service) {
 /// (query + serialisation + transfer), the same for both systems; client-side decoding is not included.
 std::size_t count(const std::string& body, const std::string& marker) {
   std::size_t n = 0;
-  for (auto pos = body.find(marker); pos != std::string::npos; pos = body.find(marker, pos + 1)) ++n;
+  const char* p = body.data();
+  const char* end = body.data() + body.size();
+  while (const void* hit = memmem(p, static_cast<std::size_t>(end - p), marker.data(), marker.size())) {
+    ++n;
+    p = static_cast<const char*>(hit) + marker.size();
+  }
   return n;
 }
 

@@ -18,7 +18,11 @@ using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 struct HttpClient::Connection {
-  explicit Connection(const asio::any_io_executor& ex) : stream(ex) {}
+  explicit Connection(const asio::any_io_executor& ex) : stream(ex) {
+    // Beast reads at most (capacity - size) bytes per call: a small buffer turns a 3 MB answer
+    // into thousands of 512-byte reads.
+    buffer.reserve(64 * 1024);
+  }
   beast::tcp_stream stream;
   beast::flat_buffer buffer;
   std::size_t requests = 0;
