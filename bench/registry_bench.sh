@@ -33,6 +33,6 @@ for _ in $(seq 1 400); do
   [ -s "$work/svckitd.port" ] && curl -s -o /dev/null -X POST "http://127.0.0.1:$etcd_port/v3/kv/range" -d '{"key":"AA=="}' && break
   sleep 0.05
 done
-echo "svckitd $(build/daemon/svckitd --help | head -1 | cut -c1-40)...; $(etcd --version | head -1)"
+echo "peer: $(etcd --version | head -1), via its v3 JSON gateway; $(nproc) cores"
 build/bench/registry_bench --svckitd-port "$(cat "$work/svckitd.port")" --svckitd-pid "$svckitd_pid" \
   --etcd-port "$etcd_port" --etcd-pid "$etcd_pid" "$@"
