@@ -47,6 +47,7 @@ Svckitd::Svckitd(SvckitdConfig config)
     : config_(std::move(config)),
       registry_(time_, registry_options(config_)),
       api_(registry_, metrics_, RegistryApiOptions{config_.default_wait, config_.max_wait}),
+      io_(),
       server_(io_, server_options(config_), [this](http::Request& r) { return api_.handle(r); }),
       signals_(io_, SIGINT, SIGTERM),
       control_(asio::make_strand(io_)),

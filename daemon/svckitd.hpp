@@ -35,12 +35,14 @@ class Svckitd {
   http::Awaitable<void> shutdown_sequence();
   Result<void> write_snapshot_if_changed();
 
+  // Order matters for destruction: the io_context goes before the registry and the API (coroutine
+  // frames it destroys still reference them), and after the I/O objects bound to it.
   SvckitdConfig config_;
   RealTimeSource time_;
-  boost::asio::io_context io_;
   MetricsRegistry metrics_;
   MemoryRegistry registry_;
   RegistryApi api_;
+  boost::asio::io_context io_;
   http::HttpServer server_;
   boost::asio::signal_set signals_;
   boost::asio::strand<boost::asio::io_context::executor_type> control_;  // runs sweep, snapshot, shutdown
