@@ -9,7 +9,7 @@ namespace svckit {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
-DiscoveryClient::DiscoveryClient(asio::any_io_executor executor, Registry& registry, Random& random,
+DiscoveryClient::DiscoveryClient(const asio::any_io_executor& executor, Registry& registry, Random& random,
                                  DiscoveryOptions options, MetricsRegistry* metrics)
     : executor_(executor),
       registry_(registry),

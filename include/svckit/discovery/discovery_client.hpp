@@ -49,7 +49,7 @@ class DiscoveryClient {
  public:
   using EventHandler = std::function<void(const RegistryEvent&)>;
 
-  DiscoveryClient(boost::asio::any_io_executor executor, Registry& registry, Random& random,
+  DiscoveryClient(const boost::asio::any_io_executor& executor, Registry& registry, Random& random,
                   DiscoveryOptions options = {}, MetricsRegistry* metrics = nullptr);
   ~DiscoveryClient();
   DiscoveryClient(const DiscoveryClient&) = delete;
