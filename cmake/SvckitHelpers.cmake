@@ -6,6 +6,11 @@ if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
   target_compile_options(svckit_warnings INTERFACE -Wno-mismatched-new-delete)
 endif()
 
+if(SVCKIT_SANITIZE MATCHES "thread" AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  # Asio uses std::atomic_thread_fence, which GCC's TSan cannot model; it warns on every use.
+  target_compile_options(svckit_warnings INTERFACE -Wno-tsan)
+endif()
+
 if(SVCKIT_SANITIZE)
   add_compile_options(-fsanitize=${SVCKIT_SANITIZE} -fno-omit-frame-pointer)
   add_link_options(-fsanitize=${SVCKIT_SANITIZE})

@@ -1,10 +1,10 @@
 #include "svckit/core/result.hpp"
 
-#include <array>
+#include "core/enum_names.hpp"
 
 namespace svckit {
 namespace {
-constexpr std::array<std::pair<ErrorCode, std::string_view>, 9> kNames{{
+constexpr detail::EnumNames<ErrorCode, 9> kNames{{
     {ErrorCode::invalid_argument, "invalid_argument"},
     {ErrorCode::not_found, "not_found"},
     {ErrorCode::limit_exceeded, "limit_exceeded"},
@@ -17,18 +17,10 @@ constexpr std::array<std::pair<ErrorCode, std::string_view>, 9> kNames{{
 }};
 }  // namespace
 
-std::string_view to_string(ErrorCode code) noexcept {
-  for (const auto& [c, name] : kNames) {
-    if (c == code) return name;
-  }
-  return "internal";
-}
+std::string_view to_string(ErrorCode code) noexcept { return detail::name_of(kNames, code); }
 
 ErrorCode error_code_from_string(std::string_view name) noexcept {
-  for (const auto& [c, n] : kNames) {
-    if (n == name) return c;
-  }
-  return ErrorCode::internal;
+  return detail::parse_name(kNames, name).value_or(ErrorCode::internal);
 }
 
 std::string Error::describe() const {

@@ -1,12 +1,13 @@
 #include "svckit/core/service_instance.hpp"
 
 #include <algorithm>
-#include <array>
+
+#include "core/enum_names.hpp"
 
 namespace svckit {
 namespace {
 
-constexpr std::array<std::pair<InstanceStatus, std::string_view>, 5> kStatusNames{{
+constexpr detail::EnumNames<InstanceStatus, 5> kStatusNames{{
     {InstanceStatus::starting, "starting"},
     {InstanceStatus::healthy, "healthy"},
     {InstanceStatus::unhealthy, "unhealthy"},
@@ -70,18 +71,10 @@ bool valid_host_char(char c) { return is_alnum(c) || c == '.' || c == '-' || c =
 
 }  // namespace
 
-std::string_view to_string(InstanceStatus status) noexcept {
-  for (const auto& [s, name] : kStatusNames) {
-    if (s == status) return name;
-  }
-  return "down";
-}
+std::string_view to_string(InstanceStatus status) noexcept { return detail::name_of(kStatusNames, status); }
 
 std::optional<InstanceStatus> parse_instance_status(std::string_view text) noexcept {
-  for (const auto& [s, name] : kStatusNames) {
-    if (name == text) return s;
-  }
-  return std::nullopt;
+  return detail::parse_name(kStatusNames, text);
 }
 
 std::string ServiceInstance::base_url() const {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/enum_names.hpp"
 #include "svckit/core/instance_json.hpp"
 
 namespace svckit {
@@ -20,7 +21,7 @@ bool InstanceFilter::matches(const ServiceInstance& in) const {
 }
 
 namespace {
-constexpr std::array<std::pair<EventType, std::string_view>, 5> kEventNames{{
+constexpr detail::EnumNames<EventType, 5> kEventNames{{
     {EventType::registered, "registered"},
     {EventType::deregistered, "deregistered"},
     {EventType::status_changed, "status_changed"},
@@ -35,18 +36,10 @@ bool same_except_times(ServiceInstance a, const ServiceInstance& b) {
 }
 }  // namespace
 
-std::string_view to_string(EventType type) noexcept {
-  for (const auto& [t, name] : kEventNames) {
-    if (t == type) return name;
-  }
-  return "updated";
-}
+std::string_view to_string(EventType type) noexcept { return detail::name_of(kEventNames, type); }
 
 std::optional<EventType> parse_event_type(std::string_view text) noexcept {
-  for (const auto& [t, name] : kEventNames) {
-    if (name == text) return t;
-  }
-  return std::nullopt;
+  return detail::parse_name(kEventNames, text);
 }
 
 void RegistryStore::Entry::refresh_json() {

@@ -7,6 +7,7 @@
 #include "svckit/core/duration.hpp"
 #include "svckit/core/instance_json.hpp"
 #include "svckit/core/service_instance.hpp"
+#include "svckit/registry/registry.hpp"
 
 namespace svckit {
 namespace {
@@ -79,6 +80,22 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCase{"ttl_small", [](auto& i) { i.ttl = std::chrono::milliseconds(10); }, "ttl"},
                       BadCase{"check_path", [](auto& i) { i.health_check_path = "health"; }, "health_check_path"}),
     [](const auto& info) { return std::string(info.param.name); });
+
+TEST(EnumNames, EveryEnumeratorHasANameThatParsesBack) {
+  for (int i = 0; i <= static_cast<int>(InstanceStatus::down); ++i) {
+    const auto s = static_cast<InstanceStatus>(i);
+    EXPECT_EQ(parse_instance_status(to_string(s)), s);
+  }
+  for (int i = 0; i <= static_cast<int>(EventType::expired); ++i) {
+    const auto t = static_cast<EventType>(i);
+    EXPECT_EQ(parse_event_type(to_string(t)), t);
+  }
+  for (int i = 0; i <= static_cast<int>(ErrorCode::internal); ++i) {
+    const auto c = static_cast<ErrorCode>(i);
+    EXPECT_NE(to_string(c), "unknown");
+    EXPECT_EQ(error_code_from_string(to_string(c)), c);
+  }
+}
 
 TEST(InstanceJson, RoundTripKeepsEveryField) {
   auto in = valid();
