@@ -1,6 +1,7 @@
 // DiscoveryClient logic against a scripted Registry: what it does with snapshots, events, errors.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <deque>
 
 #include "svckit/discovery/discovery_client.hpp"
@@ -65,8 +66,8 @@ class ScriptedRegistry final : public Registry {
   }
   Awaitable<Result<std::vector<ServiceSummary>>> list_services() override { return memory_.list_services(); }
 
-  int watch_calls = 0;
-  int renewals = 0;
+  std::atomic<int> watch_calls{0};  // read by the test thread
+  std::atomic<int> renewals{0};
   MemoryRegistry memory_;
 
  private:
