@@ -112,19 +112,17 @@ Result<SystemTime> parse_rfc3339(std::string_view text, std::string_view field) 
 }
 
 Result<nlohmann::json> parse_json(std::string_view text) {
-  json out = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (out.is_discarded()) {
-    // Re-parse with exceptions only to get the position for the message; input is small (bounded by limits).
-    try {
-      const json discarded = json::parse(text);
-      (void)discarded;
-    } catch (const json::parse_error& e) {
-      return make_error(ErrorCode::invalid_argument,
-                        "malformed JSON at byte " + std::to_string(e.byte) + ": " + e.what(), "body");
-    }
-    return make_error(ErrorCode::invalid_argument, "malformed JSON", "body");
+  // nlohmann reports *where* input is malformed only through exceptions; they stay inside this
+  // function. Every json::exception (parse_error, and out_of_range for numbers such as 4E440)
+  // becomes an invalid_argument naming the body.
+  try {
+    return json::parse(text);
+  } catch (const json::parse_error& e) {
+    return make_error(ErrorCode::invalid_argument,
+                      "malformed JSON at byte " + std::to_string(e.byte) + ": " + e.what(), "body");
+  } catch (const json::exception& e) {
+    return make_error(ErrorCode::invalid_argument, std::string("unreadable JSON: ") + e.what(), "body");
   }
-  return out;
 }
 
 nlohmann::json to_json(const ServiceInstance& in) {
