@@ -118,8 +118,8 @@ Result<nlohmann::json> parse_json(std::string_view text) {
   try {
     return json::parse(text);
   } catch (const json::parse_error& e) {
-    return make_error(ErrorCode::invalid_argument,
-                      "malformed JSON at byte " + std::to_string(e.byte) + ": " + e.what(), "body");
+    return make_error(ErrorCode::invalid_argument, "malformed JSON at byte " + std::to_string(e.byte) + ": " + e.what(),
+                      "body");
   } catch (const json::exception& e) {
     return make_error(ErrorCode::invalid_argument, std::string("unreadable JSON: ") + e.what(), "body");
   }

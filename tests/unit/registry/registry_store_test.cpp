@@ -216,12 +216,6 @@ TEST(RegistryStorePersistence, VersionMovesOnlyForPersistentInstances) {
   EXPECT_EQ(store.persistent_instances().size(), 1u);
 }
 
-}  // namespace
-}  // namespace svckit
-
-namespace svckit {
-namespace {
-
 TEST(RegistryJson, FastWatchWriterMatchesDomAndRoundTrips) {
   testing::SimulatedClock clock;
   RegistryStore store(clock, {});
@@ -244,12 +238,6 @@ TEST(RegistryJson, FastWatchWriterMatchesDomAndRoundTrips) {
     }
   }
 }
-
-}  // namespace
-}  // namespace svckit
-
-namespace svckit {
-namespace {
 
 TEST(RegistryStoreJsonCache, FollowsEveryKindOfChange) {
   testing::SimulatedClock clock;
