@@ -1,0 +1,23 @@
+// HostSet: an immutable snapshot of one service's instances, as balancers see them.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "svckit/core/service_instance.hpp"
+
+namespace svckit {
+
+/// Built once per discovery update and shared read-only by every pick (no lock on the pick path).
+struct HostSet {
+  std::vector<ServiceInstance> hosts;   // sorted by id
+  std::vector<std::uint32_t> healthy;   // indices of healthy hosts with weight > 0
+  std::vector<std::uint32_t> routable;  // indices of hosts with weight > 0, any status (panic mode)
+  std::uint64_t version = 0;
+
+  /// Sorts by id and classifies. Weight 0 means "registered, no traffic": never in either list.
+  static std::shared_ptr<const HostSet> make(std::vector<ServiceInstance> instances, std::uint64_t version = 0);
+};
+
+}  // namespace svckit

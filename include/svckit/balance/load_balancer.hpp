@@ -1,0 +1,90 @@
+// LoadBalancer: picks an instance from a HostSet. Policies are pure logic (an injected Random,
+// no clock reads, no threads) chosen by name through BalancerPlugins.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "svckit/balance/host_set.hpp"
+#include "svckit/core/random.hpp"
+#include "svckit/core/result.hpp"
+
+namespace svckit {
+
+/// Live load of one host, kept across host-set updates (by instance id) for load-aware policies.
+struct HostLoad {
+  std::atomic<std::int64_t> active{0};  // requests in flight
+};
+
+struct PickRequest {
+  std::optional<std::uint64_t> hash;                  // key for ring_hash / maglev (see hash_key())
+  const std::vector<std::string>* exclude = nullptr;  // instance ids already tried (retry elsewhere)
+};
+
+struct Pick {
+  const ServiceInstance* instance = nullptr;  // valid while `hosts` is held
+  std::shared_ptr<const HostSet> hosts;       // keeps the snapshot alive
+  std::shared_ptr<HostLoad> load;             // for on_start/on_finish bookkeeping by the caller
+  bool panic = false;                         // healthy share below the threshold: all hosts used
+};
+
+struct BalancerOptions {
+  /// Envoy semantics: below this healthy share (healthy / hosts with weight > 0), balance across all
+  /// hosts instead of overloading the few healthy ones. 0 disables panic mode. Default: 0.5.
+  double panic_threshold = 0.5;
+  /// ring_hash: points on the ring for a host of weight 100 (scaled by weight, at least 1). Fixed
+  /// per host, not per ring, so removing a host moves only its own keys. Default: 256.
+  std::size_t ring_points_per_host = 256;
+  /// maglev: lookup table size; must be prime. Default: 65537.
+  std::size_t maglev_table_size = 65537;
+};
+
+/// Thread-safety: update() and pick() may run concurrently from any threads; pick() is lock-free
+/// for every policy (it reads an immutable state through an atomic shared_ptr).
+class LoadBalancer {
+ public:
+  virtual ~LoadBalancer() = default;
+  virtual std::string_view name() const = 0;
+  /// Installs a new snapshot; builds the policy's tables.
+  virtual void update(std::shared_ptr<const HostSet> hosts) = 0;
+  /// not_found: no host with weight > 0; unavailable: every candidate is excluded.
+  virtual Result<Pick> pick(const PickRequest& request) = 0;
+};
+
+/// Stable 64-bit hash of a key (FNV-1a with a 64-bit finaliser): same value on every platform.
+std::uint64_t hash_key(std::string_view key) noexcept;
+
+using BalancerFactory = std::function<std::unique_ptr<LoadBalancer>(const BalancerOptions&, Random&)>;
+
+/// Built once by a Builder, then frozen; create() is thread-safe.
+class BalancerPlugins {
+ public:
+  class Builder {
+   public:
+    Builder& add(std::string name, BalancerFactory factory);
+    BalancerPlugins build() &&;
+
+   private:
+    friend class BalancerPlugins;
+    std::map<std::string, BalancerFactory> factories_;
+  };
+  /// Unknown names are invalid_argument listing the known policies.
+  Result<std::unique_ptr<LoadBalancer>> create(std::string_view name, const BalancerOptions& options,
+                                               Random& random) const;
+  std::vector<std::string> names() const;
+
+ private:
+  std::map<std::string, BalancerFactory> factories_;
+};
+
+/// round_robin, random, weighted_random, least_request, ring_hash, maglev.
+void register_builtin_balancers(BalancerPlugins::Builder& builder);
+
+}  // namespace svckit

@@ -1,0 +1,26 @@
+// random: a uniformly random candidate from the injected Random.
+#include "balance/policies.hpp"
+#include "balance/snapshot_balancer.hpp"
+
+namespace svckit::balance_detail {
+namespace {
+
+class RandomPick final : public SnapshotBalancer<Candidates> {
+ public:
+  RandomPick(const BalancerOptions& options, Random& random) : SnapshotBalancer(options), random_(random) {}
+  std::string_view name() const override { return "random"; }
+
+ private:
+  std::size_t choose(const Candidates& state, const PickRequest&) override {
+    return static_cast<std::size_t>(random_.uniform(state.indices.size()));
+  }
+  Random& random_;
+};
+
+}  // namespace
+
+std::unique_ptr<LoadBalancer> make_random(const BalancerOptions& options, Random& random) {
+  return std::make_unique<RandomPick>(options, random);
+}
+
+}  // namespace svckit::balance_detail

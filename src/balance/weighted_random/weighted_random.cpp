@@ -1,0 +1,42 @@
+// weighted_random: a candidate with probability weight / total weight (prefix sums, binary search).
+#include <algorithm>
+
+#include "balance/policies.hpp"
+#include "balance/snapshot_balancer.hpp"
+
+namespace svckit::balance_detail {
+namespace {
+
+struct WeightedState : Candidates {
+  std::vector<std::uint64_t> prefix;  // prefix[i] = sum of weights of indices[0..i]
+};
+
+class WeightedRandom final : public SnapshotBalancer<WeightedState> {
+ public:
+  WeightedRandom(const BalancerOptions& options, Random& random) : SnapshotBalancer(options), random_(random) {}
+  std::string_view name() const override { return "weighted_random"; }
+
+ private:
+  void build(WeightedState& state) override {
+    std::uint64_t total = 0;
+    state.prefix.reserve(state.indices.size());
+    for (auto index : state.indices) {
+      total += static_cast<std::uint64_t>(state.hosts->hosts[index].weight);
+      state.prefix.push_back(total);
+    }
+  }
+  std::size_t choose(const WeightedState& state, const PickRequest&) override {
+    const auto r = random_.uniform(state.prefix.back());
+    return static_cast<std::size_t>(std::upper_bound(state.prefix.begin(), state.prefix.end(), r) -
+                                    state.prefix.begin());
+  }
+  Random& random_;
+};
+
+}  // namespace
+
+std::unique_ptr<LoadBalancer> make_weighted_random(const BalancerOptions& options, Random& random) {
+  return std::make_unique<WeightedRandom>(options, random);
+}
+
+}  // namespace svckit::balance_detail
