@@ -72,10 +72,11 @@ Awaitable<void> DiscoveryClient::watch_loop() {
       backoff = std::min(backoff * 2, options_.retry_max);
       continue;
     }
-    if (!reachable_) spdlog::info("event=watch_connected index={}", result->index);
-    reachable_ = true;
+    const bool reconnected = !reachable_;
     backoff = options_.retry_initial;
     apply(*result);
+    reachable_ = true;  // after apply(): whoever sees it also sees the cache it reflects
+    if (reconnected) spdlog::info("event=watch_connected index={}", result->index);
   }
   if (--loops_running_ == 0) loops_done_.set();
 }
@@ -117,8 +118,8 @@ void DiscoveryClient::apply(const WatchResult& result) {
       }
     }
   }
-  index_ = result.index;
   publish(std::move(next));
+  index_ = result.index;  // after publish(): stats().index never runs ahead of the cache
   if (!synced_) {
     synced_ = true;
     synced_event_.set();

@@ -2,7 +2,6 @@
 #pragma once
 
 #include <cstdint>
-#include <mutex>
 #include <random>
 
 namespace svckit {
@@ -19,18 +18,18 @@ class Random {
   double uniform01() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
 };
 
-/// mt19937_64 seeded from std::random_device. Thread-safe (internally locked).
+/// SplitMix64 with one state per thread, each seeded from std::random_device. Thread-safe without
+/// locks (balancers call it on every pick, from every thread). Not for cryptography.
 class RealRandom final : public Random {
  public:
-  RealRandom() : engine_(std::random_device{}()) {}
   std::uint64_t next_u64() override {
-    std::lock_guard lock(mutex_);
-    return engine_();
+    thread_local std::uint64_t state =
+        (static_cast<std::uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
+    std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
   }
-
- private:
-  std::mutex mutex_;
-  std::mt19937_64 engine_;
 };
 
 }  // namespace svckit

@@ -181,7 +181,7 @@ TEST_F(DiscoveryClientTest, RegistryErrorsKeepTheCacheAndBackOff) {
   EXPECT_FALSE(client->stats().registry_reachable);
   EXPECT_EQ(client->discover("a").size(), 1u) << "static stability";
   push_and_wait(events(6, {}), 6);
-  EXPECT_TRUE(client->stats().registry_reachable);
+  EXPECT_TRUE(testing::wait_until([&] { return client->stats().registry_reachable; }, 5s));
 }
 
 TEST_F(DiscoveryClientTest, HeartbeatRenewsAndReregistersWhenForgotten) {
