@@ -53,7 +53,7 @@ void BM_Pick(benchmark::State& state) {
   state.SetLabel(kNames[kPolicy]);
 }
 
-#define PICK_BENCH(N) \
+#define PICK_BENCH(N)                                              \
   BENCHMARK(BM_Pick<N>)->Arg(3)->Arg(100)->Arg(10000)->Threads(1); \
   BENCHMARK(BM_Pick<N>)->Arg(3)->Arg(100)->Arg(10000)->Threads(2)
 PICK_BENCH(0);

@@ -34,7 +34,7 @@ class SnapshotBalancer : public LoadBalancer {
   }
 
   Result<Pick> pick(const PickRequest& request) final {
-    const auto state = state_.load();
+    auto state = state_.load();
     if (!state || state->indices.empty()) {
       return make_error(ErrorCode::not_found, "no instance can take traffic", "service");
     }
@@ -47,7 +47,9 @@ class SnapshotBalancer : public LoadBalancer {
           std::find(request.exclude->begin(), request.exclude->end(), instance.id) != request.exclude->end()) {
         continue;
       }
-      return Pick{&instance, state->hosts, state->loads[index], state->panic};
+      Pick pick{&instance, state->loads[index].get(), state->panic, nullptr};
+      pick.snapshot = std::move(state);  // the state owns hosts and loads
+      return pick;
     }
     return make_error(ErrorCode::unavailable, "every instance was already tried", "exclude");
   }

@@ -29,10 +29,10 @@ struct PickRequest {
 };
 
 struct Pick {
-  const ServiceInstance* instance = nullptr;  // valid while `hosts` is held
-  std::shared_ptr<const HostSet> hosts;       // keeps the snapshot alive
-  std::shared_ptr<HostLoad> load;             // for on_start/on_finish bookkeeping by the caller
-  bool panic = false;                         // healthy share below the threshold: all hosts used
+  const ServiceInstance* instance = nullptr;  // valid while `snapshot` is held
+  HostLoad* load = nullptr;                   // the host's live load (callers count requests in flight)
+  bool panic = false;                         // healthy share below the threshold: all hosts were used
+  std::shared_ptr<const void> snapshot;       // keeps instance and load alive (one reference count per pick)
 };
 
 struct BalancerOptions {

@@ -127,7 +127,11 @@ TEST_F(Balancers, PanicModeSpreadsOverAllHostsWhenTooFewAreHealthy) {
   EXPECT_EQ(seen.size(), 4u);
   EXPECT_TRUE(lb->pick({})->panic);
   // Balancing never rewrites the instances' own health.
-  EXPECT_EQ(lb->pick({})->hosts->hosts[1].status, InstanceStatus::unhealthy);
+  for (int i = 0; i < 4; ++i) {
+    auto p = lb->pick({});
+    EXPECT_EQ(p->instance->status,
+              p->instance->id == "10.0.0.1:8080" ? InstanceStatus::healthy : InstanceStatus::unhealthy);
+  }
 
   list[1].status = InstanceStatus::healthy;  // 50%: not below the threshold
   lb->update(HostSet::make(list));
@@ -164,7 +168,7 @@ TEST_F(Balancers, LeastRequestPrefersLessLoadedHosts) {
   lb->update(HostSet::make(hosts(4)));
   // Load host 1 heavily and host 2 a little; hosts 3 and 4 are idle.
   auto p1 = lb->pick({});
-  std::map<std::string, std::shared_ptr<HostLoad>> loads;
+  std::map<std::string, HostLoad*> loads;  // owned by the balancer, kept across updates
   for (int i = 0; i < 200; ++i) {
     auto p = lb->pick({});
     loads[p->instance->id] = p->load;
