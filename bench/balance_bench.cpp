@@ -37,7 +37,8 @@ RealRandom random_source;  // thread-safe and lock-free
 
 template <int kPolicy>
 void BM_Pick(benchmark::State& state) {
-  static const char* kNames[] = {"round_robin", "random", "weighted_random", "least_request", "ring_hash", "maglev"};
+  static const char* kNames[] = {"round_robin", "random", "weighted_random",     "least_request",
+                                 "ring_hash",   "maglev", "weighted_round_robin"};
   static std::unique_ptr<LoadBalancer> lb;  // shared by the benchmark's threads
   if (state.thread_index() == 0) {
     lb = make(kNames[kPolicy], random_source);
@@ -62,6 +63,7 @@ PICK_BENCH(2);
 PICK_BENCH(3);
 PICK_BENCH(4);
 PICK_BENCH(5);
+PICK_BENCH(6);
 
 void BM_Rebuild(benchmark::State& state, const char* policy) {
   auto lb = make(policy, random_source);
@@ -75,6 +77,7 @@ void BM_Rebuild(benchmark::State& state, const char* policy) {
 BENCHMARK_CAPTURE(BM_Rebuild, round_robin, "round_robin")->Arg(1000)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Rebuild, ring_hash, "ring_hash")->Arg(1000)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Rebuild, maglev, "maglev")->Arg(1000)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Rebuild, weighted_round_robin, "weighted_round_robin")->Arg(1000)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -45,6 +45,7 @@ void register_builtin_balancers(BalancerPlugins::Builder& builder) {
   using namespace balance_detail;
   builder.add("round_robin", make_round_robin)
       .add("random", make_random)
+      .add("weighted_round_robin", make_weighted_round_robin)
       .add("weighted_random", make_weighted_random)
       .add("least_request", make_least_request)
       .add("ring_hash", make_ring_hash)

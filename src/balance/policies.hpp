@@ -7,6 +7,7 @@ namespace svckit::balance_detail {
 
 std::unique_ptr<LoadBalancer> make_round_robin(const BalancerOptions& options, Random& random);
 std::unique_ptr<LoadBalancer> make_random(const BalancerOptions& options, Random& random);
+std::unique_ptr<LoadBalancer> make_weighted_round_robin(const BalancerOptions& options, Random& random);
 std::unique_ptr<LoadBalancer> make_weighted_random(const BalancerOptions& options, Random& random);
 std::unique_ptr<LoadBalancer> make_least_request(const BalancerOptions& options, Random& random);
 std::unique_ptr<LoadBalancer> make_ring_hash(const BalancerOptions& options, Random& random);

@@ -84,7 +84,7 @@ class BalancerPlugins {
   std::map<std::string, BalancerFactory> factories_;
 };
 
-/// round_robin, random, weighted_random, least_request, ring_hash, maglev.
+/// round_robin, random, weighted_round_robin (smooth), weighted_random, least_request, ring_hash, maglev.
 void register_builtin_balancers(BalancerPlugins::Builder& builder);
 
 }  // namespace svckit

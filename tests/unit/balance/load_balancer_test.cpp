@@ -68,7 +68,7 @@ TEST_F(Balancers, EveryPolicyIsRegisteredAndUnknownNamesAreRejected) {
   register_builtin_balancers(builder);
   auto plugins = std::move(builder).build();
   EXPECT_EQ(plugins.names(), (std::vector<std::string>{"least_request", "maglev", "random", "ring_hash", "round_robin",
-                                                       "weighted_random"}));
+                                                       "weighted_random", "weighted_round_robin"}));
   auto bad = plugins.create("fastest", {}, random);
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().field, "policy");
@@ -90,7 +90,8 @@ TEST_F(Balancers, RoundRobinCyclesOverHealthyHostsAndSkipsWeightZero) {
 }
 
 TEST_F(Balancers, NoRoutableHostIsNotFound) {
-  for (const char* name : {"round_robin", "random", "weighted_random", "least_request", "ring_hash", "maglev"}) {
+  for (const char* name :
+       {"round_robin", "random", "weighted_round_robin", "weighted_random", "least_request", "ring_hash", "maglev"}) {
     auto lb = make(name);
     EXPECT_EQ(lb->pick({}).error().code, ErrorCode::not_found) << name << " before any update";
     lb->update(HostSet::make({host(1, 0)}));
@@ -99,7 +100,8 @@ TEST_F(Balancers, NoRoutableHostIsNotFound) {
 }
 
 TEST_F(Balancers, ExcludedHostsAreNeverPickedByAnyPolicy) {
-  for (const char* name : {"round_robin", "random", "weighted_random", "least_request", "ring_hash", "maglev"}) {
+  for (const char* name :
+       {"round_robin", "random", "weighted_round_robin", "weighted_random", "least_request", "ring_hash", "maglev"}) {
     auto lb = make(name);
     lb->update(HostSet::make(hosts(4)));
     const std::vector<std::string> tried{"10.0.0.1:8080", "10.0.0.3:8080"};
@@ -152,6 +154,33 @@ TEST_F(Balancers, WeightedRandomFollowsWeights) {
   const auto seen = count(*lb, n);
   const double chi = chi_square(seen, {{"10.0.0.1:8080", 0.1}, {"10.0.0.2:8080", 0.3}, {"10.0.0.3:8080", 0.6}}, n);
   EXPECT_LT(chi, 13.8) << "chi-square, 2 degrees of freedom, p = 0.001";
+}
+
+TEST_F(Balancers, SmoothWeightedRoundRobinIsNginxsSequence) {
+  auto lb = make("weighted_round_robin");
+  lb->update(HostSet::make({host(1, 500), host(2, 100), host(3, 100)}));  // nginx's example: 5:1:1
+  std::string seq;
+  for (int i = 0; i < 14; ++i) seq += lb->pick({})->instance->id.substr(7, 1);
+  EXPECT_EQ(seq, "11213111121311") << "a a b a c a a, twice: exact shares, no bursts";
+}
+
+TEST_F(Balancers, SmoothWeightedRoundRobinSharesAreExactEveryCycle) {
+  auto lb = make("weighted_round_robin");
+  lb->update(HostSet::make({host(1, 300), host(2, 200), host(3, 100), host(4, 0)}));
+  for (int cycle = 0; cycle < 3; ++cycle) {
+    auto seen = count(*lb, 6);  // one cycle = (3 + 2 + 1) picks
+    EXPECT_EQ(seen["10.0.0.1:8080"], 3);
+    EXPECT_EQ(seen["10.0.0.2:8080"], 2);
+    EXPECT_EQ(seen["10.0.0.3:8080"], 1);
+    EXPECT_EQ(seen.count("10.0.0.4:8080"), 0u);
+  }
+  // Co-prime large weights exceed the precomputed schedule: the live algorithm gives the same shares.
+  auto big = make("weighted_round_robin");
+  big->update(HostSet::make(
+      {host(1, 9973), host(2, 9967), host(3, 9949), host(4, 9941), host(5, 9931), host(6, 9929), host(7, 9923)}));
+  auto seen = count(*big, 69613);  // exactly one cycle: the sum of the weights
+  EXPECT_EQ(seen["10.0.0.1:8080"], 9973);
+  EXPECT_EQ(seen["10.0.0.7:8080"], 9923);
 }
 
 TEST_F(Balancers, RandomIsUniform) {
