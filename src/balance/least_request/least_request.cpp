@@ -15,8 +15,9 @@ class LeastRequest final : public SnapshotBalancer<Candidates> {
   std::size_t choose(const Candidates& state, const PickRequest&) override {
     const auto n = state.indices.size();
     if (n == 1) return 0;
-    const auto a = static_cast<std::size_t>(random_.uniform(n));
-    auto b = static_cast<std::size_t>(random_.uniform(n - 1));
+    const auto r = random_.next_u64();  // one draw, two 32-bit halves
+    const auto a = static_cast<std::size_t>((r & 0xffffffffU) % n);
+    auto b = static_cast<std::size_t>((r >> 32) % (n - 1));
     if (b >= a) ++b;  // two distinct candidates
     // a wins when (active_a + 1) / weight_a <= (active_b + 1) / weight_b, without division.
     const auto cost = [&](std::size_t pos, std::size_t other) {
