@@ -26,10 +26,12 @@ std::shared_ptr<const HostSet> make_hosts(int n, int changed = -1) {
   return HostSet::make(std::move(list));
 }
 
+RealTimeSource real_time;
+
 std::unique_ptr<LoadBalancer> make(const std::string& policy, Random& random) {
   BalancerPlugins::Builder builder;
   register_builtin_balancers(builder);
-  auto created = std::move(builder).build().create(policy, {}, random);
+  auto created = std::move(builder).build().create(policy, {}, {random, real_time});
   return std::move(created.value());
 }
 
@@ -37,8 +39,8 @@ RealRandom random_source;  // thread-safe and lock-free
 
 template <int kPolicy>
 void BM_Pick(benchmark::State& state) {
-  static const char* kNames[] = {"round_robin", "random", "weighted_random",     "least_request",
-                                 "ring_hash",   "maglev", "weighted_round_robin"};
+  static const char* kNames[] = {"round_robin", "random", "weighted_random",      "least_request",
+                                 "ring_hash",   "maglev", "weighted_round_robin", "peak_ewma"};
   static std::unique_ptr<LoadBalancer> lb;  // shared by the benchmark's threads
   if (state.thread_index() == 0) {
     lb = make(kNames[kPolicy], random_source);
@@ -64,6 +66,7 @@ PICK_BENCH(3);
 PICK_BENCH(4);
 PICK_BENCH(5);
 PICK_BENCH(6);
+PICK_BENCH(7);
 
 void BM_Rebuild(benchmark::State& state, const char* policy) {
   auto lb = make(policy, random_source);

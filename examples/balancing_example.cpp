@@ -6,6 +6,7 @@
 
 int main() {
   svckit::RealRandom random;
+  svckit::RealTimeSource time;
   svckit::BalancerPlugins::Builder builder;
   svckit::register_builtin_balancers(builder);
   const svckit::BalancerPlugins policies = std::move(builder).build();
@@ -23,7 +24,7 @@ int main() {
   const auto hosts = svckit::HostSet::make(instances);  // immutable snapshot, shared by every pick
 
   // least_request: the caller reports requests in flight through Pick::load.
-  auto least = std::move(policies.create("least_request", {}, random).value());
+  auto least = std::move(policies.create("least_request", {}, {random, time}).value());
   least->update(hosts);
   auto pick = least->pick({});
   if (!pick) return 1;
@@ -39,7 +40,7 @@ int main() {
   std::cout << "retry         -> " << other->instance->base_url() << "\n";
 
   // Consistent hashing: the same user always lands on the same instance while it is up.
-  auto maglev = std::move(policies.create("maglev", {}, random).value());
+  auto maglev = std::move(policies.create("maglev", {}, {random, time}).value());
   maglev->update(hosts);
   svckit::PickRequest by_user;
   by_user.hash = svckit::hash_key("user-42");

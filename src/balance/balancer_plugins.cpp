@@ -14,7 +14,7 @@ BalancerPlugins BalancerPlugins::Builder::build() && {
 }
 
 Result<std::unique_ptr<LoadBalancer>> BalancerPlugins::create(std::string_view name, const BalancerOptions& options,
-                                                              Random& random) const {
+                                                              const BalancerDeps& deps) const {
   auto it = factories_.find(std::string(name));
   if (it == factories_.end()) {
     std::string known;
@@ -32,7 +32,7 @@ Result<std::unique_ptr<LoadBalancer>> BalancerPlugins::create(std::string_view n
     if (!prime)
       return make_error(ErrorCode::invalid_argument, "maglev_table_size must be a prime >= 3", "maglev_table_size");
   }
-  return it->second(options, random);
+  return it->second(options, deps);
 }
 
 std::vector<std::string> BalancerPlugins::names() const {
@@ -48,6 +48,7 @@ void register_builtin_balancers(BalancerPlugins::Builder& builder) {
       .add("weighted_round_robin", make_weighted_round_robin)
       .add("weighted_random", make_weighted_random)
       .add("least_request", make_least_request)
+      .add("peak_ewma", make_peak_ewma)
       .add("ring_hash", make_ring_hash)
       .add("maglev", make_maglev);
 }

@@ -15,12 +15,15 @@
 #include "svckit/balance/host_set.hpp"
 #include "svckit/core/random.hpp"
 #include "svckit/core/result.hpp"
+#include "svckit/core/time_source.hpp"
 
 namespace svckit {
 
 /// Live load of one host, kept across host-set updates (by instance id) for load-aware policies.
 struct HostLoad {
-  std::atomic<std::int64_t> active{0};  // requests in flight
+  std::atomic<std::int64_t> active{0};         // requests in flight
+  std::atomic<double> latency_ewma_ns{0};      // peak_ewma: peak-sensitive moving average of latency
+  std::atomic<std::int64_t> sampled_at_ns{0};  // steady time of the last latency sample
 };
 
 struct PickRequest {
@@ -44,6 +47,14 @@ struct BalancerOptions {
   std::size_t ring_points_per_host = 256;
   /// maglev: lookup table size; must be prime. Default: 65537.
   std::size_t maglev_table_size = 65537;
+  /// peak_ewma: how fast old latency samples fade (Finagle's decay time). Default: 10s.
+  std::chrono::milliseconds peak_ewma_decay{10'000};
+};
+
+/// What a policy may use. Referenced objects must outlive the balancer.
+struct BalancerDeps {
+  Random& random;
+  const TimeSource& time;
 };
 
 /// Thread-safety: update() and pick() may run concurrently from any threads; pick() is lock-free
@@ -56,12 +67,14 @@ class LoadBalancer {
   virtual void update(std::shared_ptr<const HostSet> hosts) = 0;
   /// not_found: no host with weight > 0; unavailable: every candidate is excluded.
   virtual Result<Pick> pick(const PickRequest& request) = 0;
+  /// Reports how a picked request went (latency-aware policies learn from it; others ignore it).
+  virtual void record(const Pick& /*pick*/, std::chrono::nanoseconds /*latency*/) {}
 };
 
 /// Stable 64-bit hash of a key (FNV-1a with a 64-bit finaliser): same value on every platform.
 std::uint64_t hash_key(std::string_view key) noexcept;
 
-using BalancerFactory = std::function<std::unique_ptr<LoadBalancer>(const BalancerOptions&, Random&)>;
+using BalancerFactory = std::function<std::unique_ptr<LoadBalancer>(const BalancerOptions&, const BalancerDeps&)>;
 
 /// Built once by a Builder, then frozen; create() is thread-safe.
 class BalancerPlugins {
@@ -77,14 +90,15 @@ class BalancerPlugins {
   };
   /// Unknown names are invalid_argument listing the known policies.
   Result<std::unique_ptr<LoadBalancer>> create(std::string_view name, const BalancerOptions& options,
-                                               Random& random) const;
+                                               const BalancerDeps& deps) const;
   std::vector<std::string> names() const;
 
  private:
   std::map<std::string, BalancerFactory> factories_;
 };
 
-/// round_robin, random, weighted_round_robin (smooth), weighted_random, least_request, ring_hash, maglev.
+/// round_robin, random, weighted_round_robin (smooth), weighted_random, least_request, peak_ewma,
+/// ring_hash, maglev.
 void register_builtin_balancers(BalancerPlugins::Builder& builder);
 
 }  // namespace svckit

@@ -31,8 +31,8 @@ class LeastRequest final : public SnapshotBalancer<Candidates> {
 
 }  // namespace
 
-std::unique_ptr<LoadBalancer> make_least_request(const BalancerOptions& options, Random& random) {
-  return std::make_unique<LeastRequest>(options, random);
+std::unique_ptr<LoadBalancer> make_least_request(const BalancerOptions& options, const BalancerDeps& deps) {
+  return std::make_unique<LeastRequest>(options, deps.random);
 }
 
 }  // namespace svckit::balance_detail

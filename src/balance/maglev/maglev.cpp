@@ -66,8 +66,8 @@ class Maglev final : public SnapshotBalancer<MaglevState> {
 
 }  // namespace
 
-std::unique_ptr<LoadBalancer> make_maglev(const BalancerOptions& options, Random& random) {
-  return std::make_unique<Maglev>(options, random);
+std::unique_ptr<LoadBalancer> make_maglev(const BalancerOptions& options, const BalancerDeps& deps) {
+  return std::make_unique<Maglev>(options, deps.random);
 }
 
 }  // namespace svckit::balance_detail

@@ -19,8 +19,8 @@ class RandomPick final : public SnapshotBalancer<Candidates> {
 
 }  // namespace
 
-std::unique_ptr<LoadBalancer> make_random(const BalancerOptions& options, Random& random) {
-  return std::make_unique<RandomPick>(options, random);
+std::unique_ptr<LoadBalancer> make_random(const BalancerOptions& options, const BalancerDeps& deps) {
+  return std::make_unique<RandomPick>(options, deps.random);
 }
 
 }  // namespace svckit::balance_detail

@@ -62,8 +62,8 @@ class RingHash final : public SnapshotBalancer<RingState> {
 
 }  // namespace
 
-std::unique_ptr<LoadBalancer> make_ring_hash(const BalancerOptions& options, Random& random) {
-  return std::make_unique<RingHash>(options, random);
+std::unique_ptr<LoadBalancer> make_ring_hash(const BalancerOptions& options, const BalancerDeps& deps) {
+  return std::make_unique<RingHash>(options, deps.random);
 }
 
 }  // namespace svckit::balance_detail

@@ -19,7 +19,7 @@ class RoundRobin final : public SnapshotBalancer<Candidates> {
 
 }  // namespace
 
-std::unique_ptr<LoadBalancer> make_round_robin(const BalancerOptions& options, Random&) {
+std::unique_ptr<LoadBalancer> make_round_robin(const BalancerOptions& options, const BalancerDeps&) {
   return std::make_unique<RoundRobin>(options);
 }
 

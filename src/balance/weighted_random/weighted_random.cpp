@@ -35,8 +35,8 @@ class WeightedRandom final : public SnapshotBalancer<WeightedState> {
 
 }  // namespace
 
-std::unique_ptr<LoadBalancer> make_weighted_random(const BalancerOptions& options, Random& random) {
-  return std::make_unique<WeightedRandom>(options, random);
+std::unique_ptr<LoadBalancer> make_weighted_random(const BalancerOptions& options, const BalancerDeps& deps) {
+  return std::make_unique<WeightedRandom>(options, deps.random);
 }
 
 }  // namespace svckit::balance_detail

@@ -72,7 +72,7 @@ class SmoothWeightedRoundRobin final : public SnapshotBalancer<SmoothState> {
 
 }  // namespace
 
-std::unique_ptr<LoadBalancer> make_weighted_round_robin(const BalancerOptions& options, Random&) {
+std::unique_ptr<LoadBalancer> make_weighted_round_robin(const BalancerOptions& options, const BalancerDeps&) {
   return std::make_unique<SmoothWeightedRoundRobin>(options);
 }
 

@@ -7,6 +7,7 @@
 
 #include "svckit/balance/load_balancer.hpp"
 #include "svckit/testing/fake_random.hpp"
+#include "svckit/testing/simulated_clock.hpp"
 
 namespace svckit {
 namespace {
@@ -34,7 +35,7 @@ class Balancers : public ::testing::Test {
     BalancerPlugins::Builder builder;
     register_builtin_balancers(builder);
     auto plugins = std::move(builder).build();
-    auto lb = plugins.create(name, options, random);
+    auto lb = plugins.create(name, options, {random, clock});
     EXPECT_TRUE(lb.ok()) << (lb.ok() ? "" : lb.error().describe());
     return std::move(*lb);
   }
@@ -50,6 +51,8 @@ class Balancers : public ::testing::Test {
   }
 
   testing::FakeRandom random{7};
+  testing::SimulatedClock clock;
+  bool slow = true;
 };
 
 /// Pearson chi-square statistic of observed counts against expected shares.
@@ -67,14 +70,14 @@ TEST_F(Balancers, EveryPolicyIsRegisteredAndUnknownNamesAreRejected) {
   BalancerPlugins::Builder builder;
   register_builtin_balancers(builder);
   auto plugins = std::move(builder).build();
-  EXPECT_EQ(plugins.names(), (std::vector<std::string>{"least_request", "maglev", "random", "ring_hash", "round_robin",
-                                                       "weighted_random", "weighted_round_robin"}));
-  auto bad = plugins.create("fastest", {}, random);
+  EXPECT_EQ(plugins.names(), (std::vector<std::string>{"least_request", "maglev", "peak_ewma", "random", "ring_hash",
+                                                       "round_robin", "weighted_random", "weighted_round_robin"}));
+  auto bad = plugins.create("fastest", {}, {random, clock});
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().field, "policy");
   BalancerOptions not_prime;
   not_prime.maglev_table_size = 65536;
-  EXPECT_EQ(plugins.create("maglev", not_prime, random).error().field, "maglev_table_size");
+  EXPECT_EQ(plugins.create("maglev", not_prime, {random, clock}).error().field, "maglev_table_size");
 }
 
 TEST_F(Balancers, RoundRobinCyclesOverHealthyHostsAndSkipsWeightZero) {
@@ -90,8 +93,8 @@ TEST_F(Balancers, RoundRobinCyclesOverHealthyHostsAndSkipsWeightZero) {
 }
 
 TEST_F(Balancers, NoRoutableHostIsNotFound) {
-  for (const char* name :
-       {"round_robin", "random", "weighted_round_robin", "weighted_random", "least_request", "ring_hash", "maglev"}) {
+  for (const char* name : {"round_robin", "random", "weighted_round_robin", "weighted_random", "least_request",
+                           "peak_ewma", "ring_hash", "maglev"}) {
     auto lb = make(name);
     EXPECT_EQ(lb->pick({}).error().code, ErrorCode::not_found) << name << " before any update";
     lb->update(HostSet::make({host(1, 0)}));
@@ -100,8 +103,8 @@ TEST_F(Balancers, NoRoutableHostIsNotFound) {
 }
 
 TEST_F(Balancers, ExcludedHostsAreNeverPickedByAnyPolicy) {
-  for (const char* name :
-       {"round_robin", "random", "weighted_round_robin", "weighted_random", "least_request", "ring_hash", "maglev"}) {
+  for (const char* name : {"round_robin", "random", "weighted_round_robin", "weighted_random", "least_request",
+                           "peak_ewma", "ring_hash", "maglev"}) {
     auto lb = make(name);
     lb->update(HostSet::make(hosts(4)));
     const std::vector<std::string> tried{"10.0.0.1:8080", "10.0.0.3:8080"};
@@ -212,6 +215,42 @@ TEST_F(Balancers, LeastRequestPrefersLessLoadedHosts) {
   lb->update(HostSet::make(hosts(5)));
   EXPECT_EQ(count(*lb, 5'000).count("10.0.0.1:8080"), 0u);
   (void)p1;
+}
+
+TEST_F(Balancers, PeakEwmaMovesTrafficAwayFromASlowHostAndBackWhenItRecovers) {
+  using namespace std::chrono_literals;
+  auto lb = make("peak_ewma");
+  lb->update(HostSet::make(hosts(3)));
+  // Learn: host 1 answers in 200 ms, hosts 2 and 3 in 2 ms.
+  auto feed = [&](int rounds) {
+    for (int i = 0; i < rounds; ++i) {
+      auto p = lb->pick({});
+      ASSERT_TRUE(p.ok());
+      const bool slow_host = p->instance->id == "10.0.0.1:8080" && slow;
+      clock.advance(10ms);
+      lb->record(*p, slow_host ? 200ms : 2ms);
+    }
+  };
+  feed(300);
+  auto seen = count(*lb, 3'000);
+  EXPECT_LT(seen["10.0.0.1:8080"], 3'000 / 20) << "the slow host gets under 5% (it only wins pairs against itself)";
+
+  // Host 1 recovers to 2 ms while the others, now carrying the load, slow to 3 ms: as host 1's old
+  // 200 ms peak decays (10 s decay, one probe a second), traffic moves back to it.
+  slow = false;
+  const std::vector<std::string> others{"10.0.0.2:8080", "10.0.0.3:8080"};
+  const std::vector<std::string> first{"10.0.0.1:8080"};
+  for (int i = 0; i < 60; ++i) {
+    clock.advance(1s);
+    PickRequest probe;
+    probe.exclude = &others;
+    lb->record(*lb->pick(probe), 2ms);
+    PickRequest rest;
+    rest.exclude = &first;
+    lb->record(*lb->pick(rest), 3ms);
+  }
+  seen = count(*lb, 3'000);
+  EXPECT_GT(seen["10.0.0.1:8080"], 3'000 / 2) << "it wins every pair it is in: about 2/3 of the picks";
 }
 
 std::map<std::uint64_t, std::string> assign(LoadBalancer& lb, int keys) {
