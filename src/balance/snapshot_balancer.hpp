@@ -20,6 +20,18 @@ struct Candidates {
 
 Candidates make_candidates(std::shared_ptr<const HostSet> hosts, double panic_threshold, const Candidates* previous);
 
+/// Power of two choices: draws two distinct positions in [0, n) with one random number and returns
+/// `a` when prefer(a, b), else `b`. REQUIRES: n >= 1.
+template <class Prefer>
+std::size_t best_of_two(Random& random, std::size_t n, Prefer prefer) {
+  if (n == 1) return 0;
+  const auto r = random.next_u64();  // two 32-bit halves
+  const auto a = static_cast<std::size_t>((r & 0xffffffffU) % n);
+  auto b = static_cast<std::size_t>((r >> 32) % (n - 1));
+  if (b >= a) ++b;
+  return prefer(a, b) ? a : b;
+}
+
 template <class State>
 class SnapshotBalancer : public LoadBalancer {
  public:

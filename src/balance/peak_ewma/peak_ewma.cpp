@@ -40,19 +40,13 @@ class PeakEwma final : public SnapshotBalancer<Candidates> {
 
  private:
   std::size_t choose(const Candidates& state, const PickRequest&) override {
-    const auto n = state.indices.size();
-    if (n == 1) return 0;
-    const auto r = random_.next_u64();
-    const auto a = static_cast<std::size_t>((r & 0xffffffffU) % n);
-    auto b = static_cast<std::size_t>((r >> 32) % (n - 1));
-    if (b >= a) ++b;
     const auto cost = [&](std::size_t pos) {
       const auto& load = *state.loads[state.indices[pos]];
       const double active = static_cast<double>(load.active.load(std::memory_order_relaxed));
       return load.latency_ewma_ns.load(std::memory_order_relaxed) * (active + 1.0) /
              static_cast<double>(state.hosts->hosts[state.indices[pos]].weight);
     };
-    return cost(a) <= cost(b) ? a : b;
+    return best_of_two(random_, state.indices.size(), [&](std::size_t a, std::size_t b) { return cost(a) <= cost(b); });
   }
 
   Random& random_;

@@ -38,7 +38,6 @@ class ScriptedRegistry final : public Registry {
   }
 
   Awaitable<Result<WatchResult>> watch(WatchRequest request) override {
-    ++watch_calls;
     while (answers_.empty()) {
       wake_ = AsyncEvent{};
       request.cancel->set_hook([this] { wake_.set(); });
@@ -66,7 +65,6 @@ class ScriptedRegistry final : public Registry {
   }
   Awaitable<Result<std::vector<ServiceSummary>>> list_services() override { return memory_.list_services(); }
 
-  std::atomic<int> watch_calls{0};  // read by the test thread
   std::atomic<int> renewals{0};
   MemoryRegistry memory_;
 
