@@ -1,5 +1,7 @@
 #include "svckit/balance/subset.hpp"
 
+#include <algorithm>
+
 namespace svckit {
 namespace {
 
@@ -35,9 +37,10 @@ Result<std::shared_ptr<const HostSet>> select_subset(const std::vector<ServiceIn
 }
 
 std::shared_ptr<const HostSet> prefer_zone(const std::vector<ServiceInstance>& instances,
-                                           const ZonePreference& preference, bool* spilled, std::uint64_t version) {
+                                           const ZonePreference& preference, bool* spilled, std::uint64_t version,
+                                           const std::vector<std::string>& ejected) {
   if (spilled != nullptr) *spilled = false;
-  if (preference.local_zone.empty()) return HostSet::make(instances, version);
+  if (preference.local_zone.empty()) return HostSet::make(instances, version, ejected);
   std::vector<ServiceInstance> local;
   std::size_t healthy = 0, routable = 0;
   for (const auto& in : instances) {
@@ -45,13 +48,13 @@ std::shared_ptr<const HostSet> prefer_zone(const std::vector<ServiceInstance>& i
     local.push_back(in);
     if (in.weight <= 0) continue;
     ++routable;
-    if (in.status == InstanceStatus::healthy) ++healthy;
+    if (in.status == InstanceStatus::healthy && !std::binary_search(ejected.begin(), ejected.end(), in.id)) ++healthy;
   }
   const bool enough = healthy >= std::max<std::size_t>(1, preference.min_healthy) &&
                       static_cast<double>(healthy) >= preference.min_healthy_share * static_cast<double>(routable);
-  if (enough) return HostSet::make(std::move(local), version);
+  if (enough) return HostSet::make(std::move(local), version, ejected);
   if (spilled != nullptr) *spilled = true;
-  return HostSet::make(instances, version);
+  return HostSet::make(instances, version, ejected);
 }
 
 }  // namespace svckit

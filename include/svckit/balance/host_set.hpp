@@ -12,12 +12,16 @@ namespace svckit {
 /// Built once per discovery update and shared read-only by every pick (no lock on the pick path).
 struct HostSet {
   std::vector<ServiceInstance> hosts;   // sorted by id
-  std::vector<std::uint32_t> healthy;   // indices of healthy hosts with weight > 0
+  std::vector<std::uint32_t> healthy;   // indices of healthy, not ejected hosts with weight > 0
   std::vector<std::uint32_t> routable;  // indices of hosts with weight > 0, any status (panic mode)
+  std::size_t ejected = 0;              // routable hosts left out of `healthy` by outlier detection
   std::uint64_t version = 0;
 
   /// Sorts by id and classifies. Weight 0 means "registered, no traffic": never in either list.
-  static std::shared_ptr<const HostSet> make(std::vector<ServiceInstance> instances, std::uint64_t version = 0);
+  /// `ejected` (sorted ids, from outlier detection) are treated as unhealthy for balancing only:
+  /// the instances' own status is never rewritten.
+  static std::shared_ptr<const HostSet> make(std::vector<ServiceInstance> instances, std::uint64_t version = 0,
+                                             const std::vector<std::string>& ejected = {});
 };
 
 }  // namespace svckit

@@ -1,5 +1,5 @@
-// LoadBalancer: picks an instance from a HostSet. Policies are pure logic (an injected Random,
-// no clock reads, no threads) chosen by name through BalancerPlugins.
+// LoadBalancer: picks an instance from a HostSet. Policies are pure logic (an injected Random and
+// TimeSource, no threads of their own) chosen by name through BalancerPlugins.
 #pragma once
 
 #include <atomic>
@@ -49,12 +49,30 @@ struct BalancerOptions {
   std::size_t maglev_table_size = 65537;
   /// peak_ewma: how fast old latency samples fade (Finagle's decay time). Default: 10s.
   std::chrono::milliseconds peak_ewma_decay{10'000};
+  /// Slow start (Envoy's slow_start_config): a host that joins after the first update, or turns
+  /// healthy again, gets weight × max(min_weight_percent, (age / window)^(1 / aggression)) until
+  /// `slow_start_window` has passed. 0 disables it. Applies to weighted_round_robin,
+  /// weighted_random, least_request and peak_ewma; the hash policies (ring_hash, maglev) keep full
+  /// weights so that keys do not move while a host ramps up. Default: off.
+  std::chrono::milliseconds slow_start_window{0};
+  double slow_start_aggression = 1.0;         // > 0; 1 = linear ramp. Default: 1.
+  double slow_start_min_weight_percent = 10;  // floor of the ramp, in percent. Default: 10.
+};
+
+/// What a balancer is doing now, for metrics and status pages.
+struct BalancerState {
+  std::size_t hosts = 0;       // instances in the snapshot
+  std::size_t routable = 0;    // weight > 0, any status
+  std::size_t healthy = 0;     // weight > 0, healthy and not ejected
+  std::size_t candidates = 0;  // what picks choose from (healthy, or routable in panic)
+  std::size_t slow_start = 0;  // hosts still ramping up
+  bool panic = false;
 };
 
 /// What a policy may use. Referenced objects must outlive the balancer.
 struct BalancerDeps {
   Random& random;
-  const TimeSource& time;
+  const TimeSource& time;  // read by peak_ewma on record() and, while a host ramps up, on pick()
 };
 
 /// Thread-safety: update() and pick() may run concurrently from any threads; pick() is lock-free
@@ -69,6 +87,8 @@ class LoadBalancer {
   virtual Result<Pick> pick(const PickRequest& request) = 0;
   /// Reports how a picked request went (latency-aware policies learn from it; others ignore it).
   virtual void record(const Pick& /*pick*/, std::chrono::nanoseconds /*latency*/) {}
+  /// The current snapshot's counts and panic flag. Thread-safe, lock-free.
+  virtual BalancerState state() const = 0;
 };
 
 /// Stable 64-bit hash of a key (FNV-1a with a 64-bit finaliser): same value on every platform.

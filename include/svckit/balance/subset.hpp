@@ -34,8 +34,9 @@ struct ZonePreference {
 
 /// The local zone's instances when it has the healthy capacity, else all of them. `spilled` tells
 /// which happened (for metrics and logs).
+/// `ejected` (sorted ids) count as unhealthy, as in HostSet::make.
 std::shared_ptr<const HostSet> prefer_zone(const std::vector<ServiceInstance>& instances,
                                            const ZonePreference& preference, bool* spilled = nullptr,
-                                           std::uint64_t version = 0);
+                                           std::uint64_t version = 0, const std::vector<std::string>& ejected = {});
 
 }  // namespace svckit

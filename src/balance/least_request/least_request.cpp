@@ -8,7 +8,8 @@ namespace {
 
 class LeastRequest final : public SnapshotBalancer<Candidates> {
  public:
-  LeastRequest(const BalancerOptions& options, Random& random) : SnapshotBalancer(options), random_(random) {}
+  LeastRequest(const BalancerOptions& options, const BalancerDeps& deps)
+      : SnapshotBalancer(options, deps), random_(deps.random) {}
   std::string_view name() const override { return "least_request"; }
 
  private:
@@ -16,7 +17,7 @@ class LeastRequest final : public SnapshotBalancer<Candidates> {
     // a wins when (active_a + 1) / weight_a <= (active_b + 1) / weight_b, without division.
     const auto cost = [&](std::size_t pos, std::size_t other) {
       const auto active = state.loads[state.indices[pos]]->active.load(std::memory_order_relaxed);
-      return static_cast<double>(active + 1) * state.hosts->hosts[state.indices[other]].weight;
+      return static_cast<double>(active + 1) * state.effective_weight[state.indices[other]];
     };
     return best_of_two(random_, state.indices.size(),
                        [&](std::size_t a, std::size_t b) { return cost(a, b) <= cost(b, a); });
@@ -27,7 +28,7 @@ class LeastRequest final : public SnapshotBalancer<Candidates> {
 }  // namespace
 
 std::unique_ptr<LoadBalancer> make_least_request(const BalancerOptions& options, const BalancerDeps& deps) {
-  return std::make_unique<LeastRequest>(options, deps.random);
+  return std::make_unique<LeastRequest>(options, deps);
 }
 
 }  // namespace svckit::balance_detail

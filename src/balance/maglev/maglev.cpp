@@ -16,7 +16,8 @@ struct MaglevState : Candidates {
 
 class Maglev final : public SnapshotBalancer<MaglevState> {
  public:
-  Maglev(const BalancerOptions& options, Random& random) : SnapshotBalancer(options), random_(random) {}
+  Maglev(const BalancerOptions& options, const BalancerDeps& deps)
+      : SnapshotBalancer(options, deps), random_(deps.random) {}
   std::string_view name() const override { return "maglev"; }
 
  private:
@@ -67,7 +68,7 @@ class Maglev final : public SnapshotBalancer<MaglevState> {
 }  // namespace
 
 std::unique_ptr<LoadBalancer> make_maglev(const BalancerOptions& options, const BalancerDeps& deps) {
-  return std::make_unique<Maglev>(options, deps.random);
+  return std::make_unique<Maglev>(options, deps);
 }
 
 }  // namespace svckit::balance_detail

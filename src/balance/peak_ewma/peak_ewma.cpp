@@ -18,7 +18,7 @@ std::int64_t to_ns(SteadyTime t) {
 class PeakEwma final : public SnapshotBalancer<Candidates> {
  public:
   PeakEwma(const BalancerOptions& options, const BalancerDeps& deps)
-      : SnapshotBalancer(options), random_(deps.random), time_(deps.time) {}
+      : SnapshotBalancer(options, deps), random_(deps.random) {}
   std::string_view name() const override { return "peak_ewma"; }
 
   void record(const Pick& pick, std::chrono::nanoseconds latency) override {
@@ -44,13 +44,12 @@ class PeakEwma final : public SnapshotBalancer<Candidates> {
       const auto& load = *state.loads[state.indices[pos]];
       const double active = static_cast<double>(load.active.load(std::memory_order_relaxed));
       return load.latency_ewma_ns.load(std::memory_order_relaxed) * (active + 1.0) /
-             static_cast<double>(state.hosts->hosts[state.indices[pos]].weight);
+             state.effective_weight[state.indices[pos]];
     };
     return best_of_two(random_, state.indices.size(), [&](std::size_t a, std::size_t b) { return cost(a) <= cost(b); });
   }
 
   Random& random_;
-  const TimeSource& time_;
 };
 
 }  // namespace

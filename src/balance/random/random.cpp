@@ -7,7 +7,8 @@ namespace {
 
 class RandomPick final : public SnapshotBalancer<Candidates> {
  public:
-  RandomPick(const BalancerOptions& options, Random& random) : SnapshotBalancer(options), random_(random) {}
+  RandomPick(const BalancerOptions& options, const BalancerDeps& deps)
+      : SnapshotBalancer(options, deps), random_(deps.random) {}
   std::string_view name() const override { return "random"; }
 
  private:
@@ -20,7 +21,7 @@ class RandomPick final : public SnapshotBalancer<Candidates> {
 }  // namespace
 
 std::unique_ptr<LoadBalancer> make_random(const BalancerOptions& options, const BalancerDeps& deps) {
-  return std::make_unique<RandomPick>(options, deps.random);
+  return std::make_unique<RandomPick>(options, deps);
 }
 
 }  // namespace svckit::balance_detail

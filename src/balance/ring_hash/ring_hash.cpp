@@ -20,7 +20,8 @@ constexpr int kBucketShift = 48;  // 65536 buckets: a lookup searches ~points/65
 
 class RingHash final : public SnapshotBalancer<RingState> {
  public:
-  RingHash(const BalancerOptions& options, Random& random) : SnapshotBalancer(options), random_(random) {}
+  RingHash(const BalancerOptions& options, const BalancerDeps& deps)
+      : SnapshotBalancer(options, deps), random_(deps.random) {}
   std::string_view name() const override { return "ring_hash"; }
 
  private:
@@ -63,7 +64,7 @@ class RingHash final : public SnapshotBalancer<RingState> {
 }  // namespace
 
 std::unique_ptr<LoadBalancer> make_ring_hash(const BalancerOptions& options, const BalancerDeps& deps) {
-  return std::make_unique<RingHash>(options, deps.random);
+  return std::make_unique<RingHash>(options, deps);
 }
 
 }  // namespace svckit::balance_detail

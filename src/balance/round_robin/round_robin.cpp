@@ -19,8 +19,8 @@ class RoundRobin final : public SnapshotBalancer<Candidates> {
 
 }  // namespace
 
-std::unique_ptr<LoadBalancer> make_round_robin(const BalancerOptions& options, const BalancerDeps&) {
-  return std::make_unique<RoundRobin>(options);
+std::unique_ptr<LoadBalancer> make_round_robin(const BalancerOptions& options, const BalancerDeps& deps) {
+  return std::make_unique<RoundRobin>(options, deps);
 }
 
 }  // namespace svckit::balance_detail

@@ -1,5 +1,6 @@
 // weighted_random: a candidate with probability weight / total weight (prefix sums, binary search).
 #include <algorithm>
+#include <cmath>
 
 #include "balance/policies.hpp"
 #include "balance/snapshot_balancer.hpp"
@@ -13,7 +14,8 @@ struct WeightedState : Candidates {
 
 class WeightedRandom final : public SnapshotBalancer<WeightedState> {
  public:
-  WeightedRandom(const BalancerOptions& options, Random& random) : SnapshotBalancer(options), random_(random) {}
+  WeightedRandom(const BalancerOptions& options, const BalancerDeps& deps)
+      : SnapshotBalancer(options, deps), random_(deps.random) {}
   std::string_view name() const override { return "weighted_random"; }
 
  private:
@@ -21,7 +23,8 @@ class WeightedRandom final : public SnapshotBalancer<WeightedState> {
     std::uint64_t total = 0;
     state.prefix.reserve(state.indices.size());
     for (auto index : state.indices) {
-      total += static_cast<std::uint64_t>(state.hosts->hosts[index].weight);
+      total +=
+          std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::llround(state.effective_weight[index] * 100.0)));
       state.prefix.push_back(total);
     }
   }
@@ -36,7 +39,7 @@ class WeightedRandom final : public SnapshotBalancer<WeightedState> {
 }  // namespace
 
 std::unique_ptr<LoadBalancer> make_weighted_random(const BalancerOptions& options, const BalancerDeps& deps) {
-  return std::make_unique<WeightedRandom>(options, deps.random);
+  return std::make_unique<WeightedRandom>(options, deps);
 }
 
 }  // namespace svckit::balance_detail

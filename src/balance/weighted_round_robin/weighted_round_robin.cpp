@@ -3,6 +3,7 @@
 // out, never bursts. The whole cycle (sum of weights / gcd picks) is precomputed at update, so a
 // pick is one atomic increment and one lookup. A cycle longer than kMaxSchedule falls back to the
 // live algorithm under a mutex.
+#include <cmath>
 #include <mutex>
 #include <numeric>
 
@@ -43,7 +44,7 @@ class SmoothWeightedRoundRobin final : public SnapshotBalancer<SmoothState> {
   void build(SmoothState& state) override {
     std::int64_t g = 0;
     for (auto index : state.indices) {
-      state.weights.push_back(state.hosts->hosts[index].weight);
+      state.weights.push_back(std::max<std::int64_t>(1, std::llround(state.effective_weight[index])));
       g = std::gcd(g, state.weights.back());
     }
     if (g == 0) return;
@@ -72,8 +73,8 @@ class SmoothWeightedRoundRobin final : public SnapshotBalancer<SmoothState> {
 
 }  // namespace
 
-std::unique_ptr<LoadBalancer> make_weighted_round_robin(const BalancerOptions& options, const BalancerDeps&) {
-  return std::make_unique<SmoothWeightedRoundRobin>(options);
+std::unique_ptr<LoadBalancer> make_weighted_round_robin(const BalancerOptions& options, const BalancerDeps& deps) {
+  return std::make_unique<SmoothWeightedRoundRobin>(options, deps);
 }
 
 }  // namespace svckit::balance_detail
