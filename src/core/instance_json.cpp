@@ -126,6 +126,8 @@ Result<nlohmann::json> parse_json(std::string_view text) {
 }
 
 nlohmann::json to_json(const ServiceInstance& in) {
+  json checks = json::array();
+  for (const auto& c : in.checks) checks.push_back(to_json(c));
   json j{
       {"service", in.service},
       {"id", in.id},
@@ -138,6 +140,7 @@ nlohmann::json to_json(const ServiceInstance& in) {
       {"metadata", in.metadata},
       {"status", std::string(to_string(in.status))},
       {"health_check_path", in.health_check_path},
+      {"checks", checks},
       {"ttl", format_duration(in.ttl)},
       {"registered_at", format_rfc3339(in.registered_at)},
       {"last_heartbeat", format_rfc3339(in.last_heartbeat)},
@@ -180,6 +183,13 @@ void append_key(std::string& out, std::string_view key) {
 void append_json(std::string& out, const ServiceInstance& in) {
   // Keys in lexicographic order, matching nlohmann::json's std::map ordering used by to_json().
   out += '{';
+  append_key(out, "checks");
+  out += '[';
+  for (std::size_t i = 0; i < in.checks.size(); ++i) {
+    if (i > 0) out += ',';
+    out += to_json(in.checks[i]).dump();  // rare: the DOM is fine here
+  }
+  out += "],";
   append_key(out, "health_check_path");
   append_string(out, in.health_check_path);
   out += ',';
@@ -255,6 +265,16 @@ Result<ServiceInstance> instance_from_json(const nlohmann::json& j) {
                             : key == "zone"   ? in.zone
                                               : in.health_check_path;
       target = std::move(*s);
+    } else if (key == "checks") {
+      if (!v.is_array()) return type_error(key, "an array of check objects");
+      if (v.size() > HealthCheckLimits::kMaxChecks) {
+        return make_error(ErrorCode::invalid_argument, "at most 8 checks are allowed", "checks");
+      }
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        auto check = health_check_from_json(v[i], "checks[" + std::to_string(i) + "]");
+        if (!check) return check.error();
+        in.checks.push_back(std::move(*check));
+      }
     } else if (key == "port") {
       auto p = get_int(v, key, 1, 65535);
       if (!p) return p.error();

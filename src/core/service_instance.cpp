@@ -148,6 +148,12 @@ Result<void> validate(const ServiceInstance& in) {
     return make_error(ErrorCode::invalid_argument, "health_check_path must be a UTF-8 path starting with '/'",
                       "health_check_path");
   }
+  if (in.checks.size() > HealthCheckLimits::kMaxChecks) {
+    return make_error(ErrorCode::invalid_argument, "at most 8 checks are allowed", "checks");
+  }
+  for (std::size_t i = 0; i < in.checks.size(); ++i) {
+    if (auto r = validate(in.checks[i], "checks[" + std::to_string(i) + "]"); !r) return r;
+  }
   if (in.ttl.count() < 0) return make_error(ErrorCode::invalid_argument, "ttl must not be negative", "ttl");
   if (in.ttl.count() > 0 && in.ttl < std::chrono::seconds(1)) {
     return make_error(ErrorCode::invalid_argument, "ttl must be at least 1s (or 0 for persistent)", "ttl");

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "svckit/core/health_check_spec.hpp"
 #include "svckit/core/result.hpp"
 #include "svckit/core/time_source.hpp"
 
@@ -43,7 +44,8 @@ struct ServiceInstance {
   std::vector<std::string> tags;  // kept sorted and unique by normalize()
   std::map<std::string, std::string> metadata;
   InstanceStatus status = InstanceStatus::healthy;
-  std::string health_check_path;     // e.g. "/health"; empty = none
+  std::string health_check_path;     // e.g. "/health"; informational (checks below are what runs)
+  std::vector<HealthCheckSpec> checks;  // active checks svckitd runs for this instance (at most 8)
   std::chrono::milliseconds ttl{0};  // 0 = persistent until deregistered
   SystemTime registered_at{};
   SystemTime last_heartbeat{};
