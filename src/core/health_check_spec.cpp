@@ -56,6 +56,8 @@ Result<std::string> get_string(const json& v, const std::string& field) {
 
 }  // namespace
 
+HealthCheckSpec::HealthCheckSpec() { expected_statuses.push_back(StatusRange{}); }
+
 bool HealthCheckSpec::status_expected(int status) const {
   for (const auto& r : expected_statuses) {
     if (status >= r.low && status <= r.high) return true;
@@ -152,8 +154,10 @@ Result<HealthCheckSpec> health_check_from_json(const json& j, const std::string&
     } else if (key == "interval" || key == "timeout" || key == "jitter" || key == "no_traffic_interval") {
       auto d = get_duration(v, field);
       if (!d) return d.error();
-      (key == "interval" ? s.interval : key == "timeout" ? s.timeout : key == "jitter" ? s.jitter
-                                                                                       : s.no_traffic_interval) = *d;
+      (key == "interval"  ? s.interval
+       : key == "timeout" ? s.timeout
+       : key == "jitter"  ? s.jitter
+                          : s.no_traffic_interval) = *d;
     } else if (key == "healthy_threshold" || key == "unhealthy_threshold") {
       if (!v.is_number_integer() || v.get<std::int64_t>() < 1 || v.get<std::int64_t>() > 100) {
         return field_error(field, "must be an integer in 1..100");

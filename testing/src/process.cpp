@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -50,7 +51,10 @@ Result<ChildProcess> ChildProcess::spawn(const std::vector<std::string>& argv, c
       }
     }
     for (const auto& e : extra_env) putenv(const_cast<char*>(e.c_str()));
-    execv(args[0], args.data());
+    execvp(args[0], args.data());  // PATH search for names like "redis-server"
+    const char* what = "exec failed: ";
+    (void)!::write(2, what, std::strlen(what));
+    (void)!::write(2, args[0], std::strlen(args[0]));
     _exit(127);
   }
   ChildProcess child;

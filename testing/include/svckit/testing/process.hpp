@@ -24,7 +24,8 @@ class ChildProcess {
   ChildProcess& operator=(const ChildProcess&) = delete;
   ~ChildProcess();
 
-  /// fork + exec of argv; stdout and stderr go to `log_file` (appended) when given.
+  /// fork + exec of argv (argv[0] searched in PATH when it has no slash); stdout and stderr go to `log_file` (appended)
+  /// when given.
   static Result<ChildProcess> spawn(const std::vector<std::string>& argv, const std::filesystem::path& log_file = {},
                                     const std::vector<std::string>& extra_env = {});
 

@@ -1,0 +1,25 @@
+// Real servers from Debian packages, started on free loopback ports with their data in a TempDir
+// the caller owns, and stopped (by pid) when the returned process is destroyed.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+
+#include "svckit/testing/process.hpp"
+
+namespace svckit::testing {
+
+/// redis-server on 127.0.0.1:`port` (chosen here), no persistence; ready when it answers PING.
+Result<ChildProcess> start_redis(const std::filesystem::path& dir, int& port);
+
+/// PostgreSQL (initdb + postgres in the foreground, trust auth, user "postgres") on
+/// 127.0.0.1:`port`; ready when it accepts a connection and answers SELECT 1. As root, runs as the
+/// `postgres` user (initdb refuses root) and hands `dir` to it.
+Result<ChildProcess> start_postgres(const std::filesystem::path& dir, int& port);
+
+/// Sends a raw RESP/SQL-free probe: true when a TCP connect to 127.0.0.1:port succeeds and the
+/// server answers `request` with a reply starting with `expected` within `timeout`.
+bool tcp_probe(int port, const std::string& request, const std::string& expected,
+               std::chrono::milliseconds timeout = std::chrono::milliseconds(500));
+
+}  // namespace svckit::testing

@@ -1,0 +1,128 @@
+#include "svckit/testing/servers.hpp"
+
+#include <arpa/inet.h>
+#include <libpq-fe.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <glob.h>
+#include <cstring>
+
+namespace svckit::testing {
+namespace {
+
+std::filesystem::path postgres_bin(const std::string& name) {
+  glob_t g{};
+  std::filesystem::path found;
+  if (glob(("/usr/lib/postgresql/*/bin/" + name).c_str(), 0, nullptr, &g) == 0 && g.gl_pathc > 0) {
+    found = g.gl_pathv[g.gl_pathc - 1];  // newest version
+  }
+  globfree(&g);
+  return found;
+}
+
+/// As root: argv run as `user` through setpriv (an exec, no extra process to outlive a kill).
+std::vector<std::string> as_user(const passwd* user, std::vector<std::string> argv) {
+  if (user == nullptr) return argv;
+  std::vector<std::string> out{"setpriv", "--reuid=" + std::to_string(user->pw_uid),
+                               "--regid=" + std::to_string(user->pw_gid), "--init-groups", "--"};
+  out.insert(out.end(), argv.begin(), argv.end());
+  return out;
+}
+
+void chown_tree(const std::filesystem::path& dir, const passwd* user) {
+  if (user == nullptr) return;
+  if (::chown(dir.c_str(), user->pw_uid, user->pw_gid) != 0) return;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    (void)::lchown(entry.path().c_str(), user->pw_uid, user->pw_gid);
+  }
+}
+
+bool postgres_answers(int port) {
+  const auto conninfo =
+      "host=127.0.0.1 port=" + std::to_string(port) + " user=postgres dbname=postgres connect_timeout=2";
+  PGconn* conn = PQconnectdb(conninfo.c_str());
+  bool ok = false;
+  if (PQstatus(conn) == CONNECTION_OK) {
+    PGresult* r = PQexec(conn, "SELECT 1");
+    ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    PQclear(r);
+  }
+  PQfinish(conn);
+  return ok;
+}
+
+}  // namespace
+
+bool tcp_probe(int port, const std::string& request, const std::string& expected, std::chrono::milliseconds timeout) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string reply;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
+    pollfd p{fd, POLLIN, 0};
+    char buf[256];
+    while (reply.size() < expected.size() && ::poll(&p, 1, static_cast<int>(timeout.count())) == 1) {
+      const auto n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      reply.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  ::close(fd);
+  return reply.rfind(expected, 0) == 0;
+}
+
+Result<ChildProcess> start_redis(const std::filesystem::path& dir, int& port) {
+  port = free_port();
+  auto child = ChildProcess::spawn({"redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1", "--save", "",
+                                    "--appendonly", "no", "--dir", dir.string()},
+                                   dir / "redis.log");
+  if (!child) return child.error();
+  const bool ready =
+      wait_until([&] { return !child->running() || tcp_probe(port, "PING\r\n", "+PONG"); }, std::chrono::seconds(20));
+  if (!ready || !child->running()) {
+    return make_error(ErrorCode::unavailable, "redis-server did not start; log:\n" + read_file(dir / "redis.log"));
+  }
+  return std::move(*child);
+}
+
+Result<ChildProcess> start_postgres(const std::filesystem::path& dir, int& port) {
+  const auto initdb = postgres_bin("initdb");
+  const auto postgres = postgres_bin("postgres");
+  if (initdb.empty() || postgres.empty()) {
+    return make_error(ErrorCode::unavailable, "PostgreSQL binaries not found under /usr/lib/postgresql/*/bin");
+  }
+  const passwd* user = ::geteuid() == 0 ? ::getpwnam("postgres") : nullptr;
+  if (::geteuid() == 0 && user == nullptr) return make_error(ErrorCode::unavailable, "no 'postgres' user to run as");
+  const auto data = dir / "pgdata";
+  std::filesystem::create_directories(data);
+  chown_tree(dir, user);
+  auto init = ChildProcess::spawn(as_user(user, {initdb.string(), "-D", data.string(), "-A", "trust", "-U", "postgres",
+                                                 "--no-sync", "-E", "UTF8", "--locale=C"}),
+                                  dir / "initdb.log");
+  if (!init) return init.error();
+  const int status = init->wait_exit(std::chrono::seconds(120));
+  if (status != 0) return make_error(ErrorCode::unavailable, "initdb failed; log:\n" + read_file(dir / "initdb.log"));
+
+  port = free_port();
+  auto child =
+      ChildProcess::spawn(as_user(user, {postgres.string(), "-D", data.string(), "-p", std::to_string(port), "-k",
+                                         dir.string(), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"}),
+                          dir / "postgres.log");
+  if (!child) return child.error();
+  const bool ready = wait_until([&] { return !child->running() || (port_open(port) && postgres_answers(port)); },
+                                std::chrono::seconds(60));
+  if (!ready || !child->running()) {
+    return make_error(ErrorCode::unavailable, "postgres did not start; log:\n" + read_file(dir / "postgres.log"));
+  }
+  return std::move(*child);
+}
+
+}  // namespace svckit::testing
