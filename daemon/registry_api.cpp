@@ -48,7 +48,7 @@ RegistryApi::RegistryApi(MemoryRegistry& registry, MetricsRegistry& metrics, Reg
                                 {"route", "method", "code"})),
       latency_(metrics.histogram("svckit_http_request_duration_seconds", "HTTP request latency by route.", {"route"})),
       instances_active_(metrics.gauge("svckit_instances_active", "Registered instances by service.", {"service"})),
-      watchers_active_(metrics.gauge("svckit_watchers_active", "Watches waiting for a change.").get()) {
+      watchers_active_(metrics.gauge("svckit_watchers_active", "Watches waiting for a change (incl. svckitd's health follower).").get()) {
   add_routes();
 }
 
@@ -84,6 +84,9 @@ Awaitable<Response> RegistryApi::register_instance(RouteContext& ctx) {
   if (!body) co_return http::error_response(body.error());
   auto instance = instance_from_json(*body);
   if (!instance) co_return http::error_response(instance.error());
+  if (registration_check_) {
+    if (auto r = registration_check_(*instance); !r) co_return http::error_response(r.error());
+  }
   auto stored = co_await registry_.register_instance(std::move(*instance));
   if (!stored) co_return http::error_response(stored.error());
   registrations_.inc();

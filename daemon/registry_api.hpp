@@ -22,6 +22,12 @@ class RegistryApi {
   /// Entry point for HttpServer: routes, records per-route request metrics and latency.
   http::Awaitable<http::Response> handle(http::Request& request);
 
+  /// Set-up only (before serving): more routes, and a check every registration must pass.
+  http::Router& router() { return router_; }
+  void set_registration_check(std::function<Result<void>(const ServiceInstance&)> check) {
+    registration_check_ = std::move(check);
+  }
+
  private:
   void add_routes();
   http::Awaitable<http::Response> register_instance(http::RouteContext& ctx);
@@ -41,6 +47,7 @@ class RegistryApi {
   MetricsRegistry& metrics_;
   RegistryApiOptions options_;
   http::Router router_;
+  std::function<Result<void>(const ServiceInstance&)> registration_check_;
   Counter& registrations_;
   Counter& deregistrations_;
   Counter& discoveries_;

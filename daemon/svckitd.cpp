@@ -36,6 +36,12 @@ http::ServerOptions server_options(const SvckitdConfig& c) {
   return o;
 }
 
+HealthCheckers builtin_checkers() {
+  HealthCheckers::Builder builder;
+  register_builtin_health_checkers(builder);
+  return std::move(builder).build();
+}
+
 http::Awaitable<void> sleep_for(std::chrono::milliseconds d) {
   asio::steady_timer timer(co_await asio::this_coro::executor, d);
   boost::system::error_code ec;
@@ -45,14 +51,19 @@ http::Awaitable<void> sleep_for(std::chrono::milliseconds d) {
 
 Svckitd::Svckitd(SvckitdConfig config)
     : config_(std::move(config)),
+      checkers_(builtin_checkers()),
       registry_(time_, registry_options(config_)),
       api_(registry_, metrics_, RegistryApiOptions{config_.default_wait, config_.max_wait}),
       io_(),
       server_(io_, server_options(config_), [this](http::Request& r) { return api_.handle(r); }),
       signals_(io_, SIGINT, SIGTERM),
       control_(asio::make_strand(io_)),
+      health_(registry_, metrics_, io_, checkers_, time_, random_),
       expirations_(
-          metrics_.counter("svckit_expirations_total", "Instances marked down because their TTL ran out.").get()) {}
+          metrics_.counter("svckit_expirations_total", "Instances marked down because their TTL ran out.").get()) {
+  health_.add_routes(api_.router());
+  api_.set_registration_check([this](const ServiceInstance& in) { return health_.supported(in); });
+}
 
 Svckitd::~Svckitd() = default;
 
@@ -71,6 +82,7 @@ Result<void> Svckitd::start() {
     spdlog::info("event=signal signal={}", signal);
     request_shutdown();
   });
+  health_.start();
   asio::co_spawn(control_, sweep_loop(), asio::detached);
   if (!config_.snapshot_file.empty()) asio::co_spawn(control_, snapshot_loop(), asio::detached);
   spdlog::info("event=listening address={} port={}", config_.address, server_.port());
@@ -97,6 +109,7 @@ http::Awaitable<void> Svckitd::shutdown_sequence() {
   spdlog::info("event=shutdown_begin connections={}", server_.connections());
   boost::system::error_code ec;
   signals_.cancel(ec);
+  health_.stop();
   server_.begin_shutdown();
   registry_.release_watchers();
   const auto deadline = std::chrono::steady_clock::now() + config_.shutdown_timeout;

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "daemon/config.hpp"
+#include "daemon/health_checks.hpp"
 #include "daemon/registry_api.hpp"
 #include "svckit/core/metrics.hpp"
 #include "svckit/core/time_source.hpp"
@@ -39,6 +40,8 @@ class Svckitd {
   // frames it destroys still reference them), and after the I/O objects bound to it.
   SvckitdConfig config_;
   RealTimeSource time_;
+  RealRandom random_;
+  HealthCheckers checkers_;
   MetricsRegistry metrics_;
   MemoryRegistry registry_;
   RegistryApi api_;
@@ -46,6 +49,7 @@ class Svckitd {
   http::HttpServer server_;
   boost::asio::signal_set signals_;
   boost::asio::strand<boost::asio::io_context::executor_type> control_;  // runs sweep, snapshot, shutdown
+  InstanceHealthChecks health_;
   Counter& expirations_;
   std::uint64_t snapshot_version_ = ~std::uint64_t{0};  // only touched on control_
   bool stopping_ = false;                               // only touched on control_

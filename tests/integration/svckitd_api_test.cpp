@@ -134,9 +134,10 @@ TEST_F(SvckitdApi, LimitsAnswer429) {
 TEST_F(SvckitdApi, WatchLongPollAnswersOnChangeWithIndexHeader) {
   const auto index = std::stoull(daemon->call("GET", "/v1/services").header("X-Svckit-Index"));
   std::thread registrar([&] {
-    // Registers once the watch is parked (the daemon reports it in its metrics).
+    // Registers once the watch is parked (the daemon reports it in its metrics; the other watcher
+    // is svckitd's own health-check follower).
     wait_until(
-        [&] { return daemon->call("GET", "/metrics").body.find("svckit_watchers_active 1") != std::string::npos; },
+        [&] { return daemon->call("GET", "/metrics").body.find("svckit_watchers_active 2") != std::string::npos; },
         std::chrono::seconds(10));
     daemon->call("POST", "/v1/instances", instance_body("product", 9000));
   });
@@ -164,13 +165,17 @@ TEST_F(SvckitdApi, MetricsExposeCountersByRouteAndCode) {
   const auto text = daemon->call("GET", "/metrics").body;
   for (const char* line :
        {"svckit_registrations_total 1\n", "svckit_heartbeats_total 1\n", "svckit_discoveries_total 1\n",
-        "svckit_instances_active{service=\"product\"} 1\n", "svckit_watchers_active 0\n",
+        "svckit_instances_active{service=\"product\"} 1\n",
         "svckit_http_requests_total{route=\"/v1/instances\",method=\"POST\",code=\"200\"} 1\n",
         "svckit_http_requests_total{route=\"/v1/instances\",method=\"POST\",code=\"400\"} 1\n",
         "svckit_http_request_duration_seconds_count{route=\"/v1/instances\"} 2\n", "svckit_expirations_total 0\n",
         "svckit_deregistrations_total 0\n"}) {
     EXPECT_NE(text.find(line), std::string::npos) << "missing: " << line;
   }
+  // svckitd's own health-check follower is the one watcher (it parks right after start-up).
+  EXPECT_TRUE(testing::wait_until(
+      [&] { return daemon->call("GET", "/metrics").body.find("svckit_watchers_active 1\n") != std::string::npos; },
+      std::chrono::seconds(5)));
 }
 
 }  // namespace

@@ -1,0 +1,57 @@
+// InstanceHealthChecks: svckitd's active health checking. Follows the registry (a watch over every
+// service), runs the checks each registration carries (HealthMonitor) and writes the verdict into
+// the instance's status, so every watcher sees it. Serves GET /v1/health[/{service}].
+//
+// Status rules: a check owns healthy/unhealthy only. It never overrides maintenance, down (TTL
+// expired) or draining decisions the instance or an operator made; a re-registration that resets
+// the status to healthy is corrected at once when the checks say otherwise.
+// Thread-safety: start()/stop() from the control strand; the rest runs on its own strand.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/strand.hpp>
+#include <memory>
+#include <set>
+
+#include "svckit/core/metrics.hpp"
+#include "svckit/health/health_monitor.hpp"
+#include "svckit/http/router.hpp"
+#include "svckit/registry/memory_registry.hpp"
+
+namespace svckit::daemon {
+
+class InstanceHealthChecks {
+ public:
+  InstanceHealthChecks(MemoryRegistry& registry, MetricsRegistry& metrics, boost::asio::io_context& io,
+                       const HealthCheckers& checkers, const TimeSource& time, Random& random);
+  ~InstanceHealthChecks();
+
+  /// Adds the /v1/health routes (before serving).
+  void add_routes(http::Router& router);
+  /// Registration-time check: every check type must have a checker (invalid_argument naming checks[i].type).
+  Result<void> supported(const ServiceInstance& instance) const;
+  void start();
+  void stop();
+
+ private:
+  http::Awaitable<void> follow_registry();
+  void apply(const ServiceInstance& instance);
+  void on_change(const HealthChange& change);
+  void on_result(const std::string& service, const std::string& type, const CheckResult& result);
+  http::Awaitable<void> write_status(std::string service, std::string id, HealthState state, std::string reason);
+  http::Awaitable<http::Response> get_health(http::RouteContext& ctx);
+  http::Awaitable<http::Response> list_health(http::RouteContext& ctx);
+
+  MemoryRegistry& registry_;
+  const HealthCheckers& checkers_;
+  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  std::shared_ptr<CancelToken> cancel_ = std::make_shared<CancelToken>();
+  Family<Counter>& checks_total_;
+  Family<Histogram>& check_duration_;
+  Family<Counter>& changes_total_;
+  HealthMonitor monitor_;
+  std::set<std::pair<std::string, std::string>> watched_;  // only touched on strand_
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace svckit::daemon
