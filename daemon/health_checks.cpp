@@ -25,8 +25,8 @@ InstanceHealthChecks::InstanceHealthChecks(MemoryRegistry& registry, MetricsRegi
       strand_(asio::make_strand(io)),
       checks_total_(metrics.counter("svckit_health_checks_total", "Active health checks run, by result.",
                                     {"service", "type", "result"})),
-      check_duration_(metrics.histogram("svckit_health_check_duration_seconds", "Active health check latency.",
-                                        {"type"})),
+      check_duration_(
+          metrics.histogram("svckit_health_check_duration_seconds", "Active health check latency.", {"type"})),
       changes_total_(metrics.counter("svckit_health_status_changes_total",
                                      "Instance health changes decided by active checks.", {"service", "to"})),
       monitor_(
@@ -133,8 +133,8 @@ Awaitable<void> InstanceHealthChecks::write_status(std::string service, std::str
   if (!current) co_return;  // deregistered meanwhile
   const auto from = current->status;
   const auto to = state == HealthState::healthy ? InstanceStatus::healthy : InstanceStatus::unhealthy;
-  const bool owned = from == InstanceStatus::healthy || from == InstanceStatus::unhealthy ||
-                     from == InstanceStatus::starting;
+  const bool owned =
+      from == InstanceStatus::healthy || from == InstanceStatus::unhealthy || from == InstanceStatus::starting;
   if (!owned || from == to) co_return;
   if (auto r = co_await registry_.set_status(service, id, to); !r) co_return;
   changes_total_.with({service, std::string(to_string(to))}).inc();

@@ -48,7 +48,9 @@ RegistryApi::RegistryApi(MemoryRegistry& registry, MetricsRegistry& metrics, Reg
                                 {"route", "method", "code"})),
       latency_(metrics.histogram("svckit_http_request_duration_seconds", "HTTP request latency by route.", {"route"})),
       instances_active_(metrics.gauge("svckit_instances_active", "Registered instances by service.", {"service"})),
-      watchers_active_(metrics.gauge("svckit_watchers_active", "Watches waiting for a change (incl. svckitd's health follower).").get()) {
+      watchers_active_(
+          metrics.gauge("svckit_watchers_active", "Watches waiting for a change (incl. svckitd's health follower).")
+              .get()) {
   add_routes();
 }
 

@@ -125,7 +125,7 @@ struct HealthMonitor::Shared {
     return std::chrono::milliseconds(random.uniform(static_cast<std::uint64_t>(spec.jitter.count())));
   }
 
-  /// Records a loop's result; returns how long the loop sleeps before its next check.
+  /// Records a loop's result; returns the time from this check's start to the next one's.
   std::chrono::milliseconds record(const Loop& loop, CheckResult result) {
     std::optional<HealthChange> change;
     std::string service;
@@ -167,6 +167,9 @@ asio::awaitable<void> run_loop(std::shared_ptr<HealthMonitor::Shared> shared, st
     co_await loop->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
   while (!loop->stopped) {
+    // Fixed rate: the next check starts `interval` after this one started (at once when a check
+    // took longer), so a hung instance turns unhealthy within interval × threshold + timeout.
+    const auto started = std::chrono::steady_clock::now();
     CheckResult result;
     try {
       result = co_await loop->checker->check(loop->target, loop->spec);
@@ -177,7 +180,7 @@ asio::awaitable<void> run_loop(std::shared_ptr<HealthMonitor::Shared> shared, st
     if (loop->stopped) break;
     const auto next = shared->record(*loop, std::move(result));
     if (loop->stopped) break;
-    loop->timer.expires_after(next);
+    loop->timer.expires_at(started + next);
     co_await loop->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
 }

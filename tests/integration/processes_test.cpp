@@ -41,7 +41,8 @@ TEST(Processes, CliRegistersAnotherProcessDiscoversAndWatches) {
       ChildProcess::spawn({SVCKIT_CLI_BIN, "--registry", reg, "watch", "product", "--count", "1", "--json"}, watch_out);
   ASSERT_TRUE(watcher.ok());
   ASSERT_TRUE(wait_until(
-      [&] { return daemon->call("GET", "/metrics").body.find("svckit_watchers_active 2") != std::string::npos; }, 10s));  // + the health follower
+      [&] { return daemon->call("GET", "/metrics").body.find("svckit_watchers_active 2") != std::string::npos; },
+      10s));  // + the health follower
 
   auto r = run_cli(dir.path(), {"--registry", reg, "register", "-s", "product", "--host", "127.0.0.1", "-p", "8081",
                                 "--tag", "v2", "--meta", "version=1.4", "--ttl", "30s"});
@@ -143,7 +144,8 @@ TEST(Processes, SigtermReleasesWatchersAndExitsCleanly) {
   HttpAnswer answer;
   std::thread watcher([&] { answer = daemon->call("GET", "/v1/watch?index=1&wait=60s"); });
   ASSERT_TRUE(wait_until(
-      [&] { return daemon->call("GET", "/metrics").body.find("svckit_watchers_active 2") != std::string::npos; }, 10s));  // + the health follower
+      [&] { return daemon->call("GET", "/metrics").body.find("svckit_watchers_active 2") != std::string::npos; },
+      10s));  // + the health follower
   const auto start = std::chrono::steady_clock::now();
   const int status = daemon->process.stop(SIGTERM, 10s);
   watcher.join();

@@ -163,13 +163,12 @@ TEST_F(SvckitdApi, MetricsExposeCountersByRouteAndCode) {
   daemon->call("PUT", "/v1/services/product/instances/127.0.0.1:8081/heartbeat");
   daemon->call("GET", "/v1/services/product/instances");
   const auto text = daemon->call("GET", "/metrics").body;
-  for (const char* line :
-       {"svckit_registrations_total 1\n", "svckit_heartbeats_total 1\n", "svckit_discoveries_total 1\n",
-        "svckit_instances_active{service=\"product\"} 1\n",
-        "svckit_http_requests_total{route=\"/v1/instances\",method=\"POST\",code=\"200\"} 1\n",
-        "svckit_http_requests_total{route=\"/v1/instances\",method=\"POST\",code=\"400\"} 1\n",
-        "svckit_http_request_duration_seconds_count{route=\"/v1/instances\"} 2\n", "svckit_expirations_total 0\n",
-        "svckit_deregistrations_total 0\n"}) {
+  for (const char* line : {"svckit_registrations_total 1\n", "svckit_heartbeats_total 1\n",
+                           "svckit_discoveries_total 1\n", "svckit_instances_active{service=\"product\"} 1\n",
+                           "svckit_http_requests_total{route=\"/v1/instances\",method=\"POST\",code=\"200\"} 1\n",
+                           "svckit_http_requests_total{route=\"/v1/instances\",method=\"POST\",code=\"400\"} 1\n",
+                           "svckit_http_request_duration_seconds_count{route=\"/v1/instances\"} 2\n",
+                           "svckit_expirations_total 0\n", "svckit_deregistrations_total 0\n"}) {
     EXPECT_NE(text.find(line), std::string::npos) << "missing: " << line;
   }
   // svckitd's own health-check follower is the one watcher (it parks right after start-up).

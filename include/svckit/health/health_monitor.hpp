@@ -1,8 +1,9 @@
 // HealthMonitor: runs the active checks of a set of instances, keeps per-check state and history,
 // aggregates per service, and reports status changes.
 //
-// Each check runs in its own loop on its own strand of the given executor: check, record, sleep
-// interval (no_traffic_interval while the instance gets no traffic) + uniform [0, jitter). An
+// Each check runs in its own loop on its own strand of the given executor, at a fixed rate: a
+// check starts every interval (no_traffic_interval while the instance gets no traffic) + uniform
+// [0, jitter), measured from the previous check's start; the first starts within [0, jitter). An
 // instance is healthy when every one of its checks is, unhealthy when any is, unknown before that.
 // Thread-safety: every method may be called from any thread. Callbacks run on a check's strand,
 // outside the monitor's lock; they must not block.
