@@ -54,11 +54,16 @@ class SnapshotBalancer : public LoadBalancer {
   }
 
   Result<Pick> pick(const PickRequest& request) final {
-    auto state = state_.load();
-    if (!state || state->indices.empty()) {
+    auto& cached = current();
+    const State* state = cached.get();
+    if (state == nullptr || state->indices.empty()) {
       return make_error(ErrorCode::not_found, "no instance can take traffic", "service");
     }
-    if (state->refresh_at_ns != std::numeric_limits<std::int64_t>::max()) state = refresh_if_due(std::move(state));
+    std::shared_ptr<const State> refreshed;
+    if (state->refresh_at_ns != std::numeric_limits<std::int64_t>::max()) {
+      refreshed = refresh_if_due();
+      if (refreshed) state = refreshed.get();
+    }
     const std::size_t n = state->indices.size();
     const std::size_t first = choose(*state, request) % n;
     for (std::size_t k = 0; k < n; ++k) {  // walk on from the choice past hosts already tried
@@ -69,7 +74,8 @@ class SnapshotBalancer : public LoadBalancer {
         continue;
       }
       Pick pick{&instance, state->loads[index].get(), state->panic, nullptr};
-      pick.snapshot = std::move(state);  // the state owns hosts and loads
+      // The state owns hosts and loads: one reference count per pick keeps them alive.
+      pick.snapshot = refreshed ? std::shared_ptr<const void>(std::move(refreshed)) : cached;
       return pick;
     }
     return make_error(ErrorCode::unavailable, "every instance was already tried", "exclude");
@@ -102,23 +108,56 @@ class SnapshotBalancer : public LoadBalancer {
     auto next = std::make_shared<State>();
     static_cast<Candidates&>(*next) = make_candidates(std::move(hosts), options_, previous.get(), time_.steady_now());
     build(*next);
+    const State* raw = next.get();
     state_.store(std::move(next));
+    latest_.store(raw, std::memory_order_release);  // after the state: readers then load it or a newer one
   }
 
-  /// While hosts ramp up, weights change with time: one picker rebuilds the state when it is due;
-  /// the others go on with the state they hold.
-  std::shared_ptr<const State> refresh_if_due(std::shared_ptr<const State> state) {
-    if (time_.steady_now().time_since_epoch().count() < state->refresh_at_ns) return state;
+  /// While hosts ramp up, weights change with time: one picker rebuilds the state when it is due
+  /// and returns it; the others (and every pick before it is due) return null.
+  std::shared_ptr<const State> refresh_if_due() {
+    auto state = state_.load();
+    if (!state || time_.steady_now().time_since_epoch().count() < state->refresh_at_ns) return nullptr;
     std::unique_lock lock(write_mutex_, std::try_to_lock);
-    if (!lock.owns_lock()) return state;
-    auto current = state_.load();
-    if (current == state) install(state->hosts, state);
-    current = state_.load();
-    return current && !current->indices.empty() ? current : state;
+    if (!lock.owns_lock() || state_.load() != state) return nullptr;
+    install(state->hosts, state);
+    auto next = state_.load();
+    return next && !next->indices.empty() ? next : nullptr;
+  }
+
+  /// Each thread keeps its own reference to the latest state of the last few balancers it used
+  /// and compares it with `latest_`: a pick reads one atomic nobody writes on the hot path instead
+  /// of taking std::atomic<shared_ptr>'s internal lock (libstdc++ 12). The comparison cannot be
+  /// fooled by a reused address: the entry's reference keeps its state alive, so no other state
+  /// (of this or any balancer) can live there. An entry keeps a replaced state alive until its
+  /// thread picks from this balancer again (or uses four others).
+  struct CacheEntry {
+    const void* owner = nullptr;
+    std::shared_ptr<const State> state;
+  };
+  static constexpr std::size_t kCacheEntries = 4;
+  struct ThreadCache {
+    CacheEntry entries[kCacheEntries];
+    std::size_t next_victim = 0;
+  };
+
+  const std::shared_ptr<const State>& current() const {
+    thread_local ThreadCache tc;
+    CacheEntry* entry = nullptr;
+    for (auto& e : tc.entries) {
+      if (e.owner == this) entry = &e;
+    }
+    if (entry == nullptr) {
+      entry = &tc.entries[tc.next_victim++ % kCacheEntries];
+      *entry = CacheEntry{this, nullptr};
+    }
+    if (entry->state.get() != latest_.load(std::memory_order_acquire)) entry->state = state_.load();
+    return entry->state;
   }
 
   std::atomic<std::shared_ptr<const State>> state_;
-  std::mutex write_mutex_;  // serialises update() and slow-start refreshes
+  std::atomic<const State*> latest_{nullptr};  // state_'s pointer, for the per-thread caches
+  std::mutex write_mutex_;                     // serialises update() and slow-start refreshes
 };
 
 }  // namespace svckit::balance_detail

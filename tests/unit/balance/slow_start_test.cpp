@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <thread>
 
 #include "svckit/balance/load_balancer.hpp"
 #include "svckit/testing/fake_random.hpp"
@@ -144,6 +145,52 @@ TEST(HostSetEjection, EjectedHostsAreUnhealthyForBalancingOnly) {
   EXPECT_EQ(set->ejected, 1u);
   EXPECT_EQ(set->hosts[1].id, "10.0.0.2:8080");
   EXPECT_EQ(set->hosts[1].status, InstanceStatus::healthy) << "the instance's own status is untouched";
+}
+
+}  // namespace
+}  // namespace svckit
+
+namespace svckit {
+namespace {
+
+// Picks on several threads while another thread keeps replacing the host set: every pick is a
+// live instance of some published set, and once updates stop every thread sees the last one at
+// once (the per-thread snapshot caches never serve a stale state).
+TEST(SnapshotCaches, ConcurrentPicksSeeEveryUpdate) {
+  testing::SimulatedClock clock;
+  RealRandom random;
+  BalancerPlugins::Builder builder;
+  register_builtin_balancers(builder);
+  const auto plugins = std::move(builder).build();
+  for (const char* policy : {"round_robin", "least_request", "maglev"}) {
+    auto lb = std::move(plugins.create(policy, {}, {random, clock}).value());
+    const auto a = HostSet::make({host(1), host(2)});
+    const auto b = HostSet::make({host(3), host(4)});
+    lb->update(a);
+    std::atomic<bool> done{false};
+    std::atomic<int> bad{0};
+    std::atomic<int> stale{0};
+    std::vector<std::thread> pickers;
+    for (int t = 0; t < 2; ++t) {
+      pickers.emplace_back([&] {
+        PickRequest request;
+        std::uint64_t key = 1;
+        while (!done) {
+          request.hash = key++;
+          auto p = lb->pick(request);
+          if (!p.ok() || p->instance->id.rfind("10.0.0.", 0) != 0) ++bad;
+        }
+        // `done` was set after the last update: this thread's cache must not serve an older set.
+        if (lb->pick({})->instance->id != "10.0.0.5:8080") ++stale;
+      });
+    }
+    for (int i = 0; i < 200; ++i) lb->update(i % 2 == 0 ? b : a);
+    lb->update(HostSet::make({host(5)}));
+    done = true;
+    for (auto& t : pickers) t.join();
+    EXPECT_EQ(bad, 0) << policy;
+    EXPECT_EQ(stale, 0) << policy;
+  }
 }
 
 }  // namespace
