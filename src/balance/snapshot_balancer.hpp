@@ -31,14 +31,25 @@ struct Candidates {
 Candidates make_candidates(std::shared_ptr<const HostSet> hosts, const BalancerOptions& options,
                            const Candidates* previous, SteadyTime now);
 
+/// Maps 32 random bits onto [0, n) with a multiply instead of a division (Lemire). REQUIRES: n < 2^32.
+inline std::size_t scale32(std::uint64_t bits32, std::size_t n) {
+  return static_cast<std::size_t>((bits32 * static_cast<std::uint64_t>(n)) >> 32);
+}
+
+/// The same for 64 random bits and any 64-bit n.
+inline std::uint64_t scale64(std::uint64_t bits, std::uint64_t n) {
+  __extension__ using u128 = unsigned __int128;
+  return static_cast<std::uint64_t>((static_cast<u128>(bits) * n) >> 64);
+}
+
 /// Power of two choices: draws two distinct positions in [0, n) with one random number and returns
 /// `a` when prefer(a, b), else `b`. REQUIRES: n >= 1.
 template <class Prefer>
 std::size_t best_of_two(Random& random, std::size_t n, Prefer prefer) {
   if (n == 1) return 0;
   const auto r = random.next_u64();  // two 32-bit halves
-  const auto a = static_cast<std::size_t>((r & 0xffffffffU) % n);
-  auto b = static_cast<std::size_t>((r >> 32) % (n - 1));
+  const auto a = scale32(r & 0xffffffffU, n);
+  auto b = scale32(r >> 32, n - 1);
   if (b >= a) ++b;
   return prefer(a, b) ? a : b;
 }
@@ -65,9 +76,11 @@ class SnapshotBalancer : public LoadBalancer {
       if (refreshed) state = refreshed.get();
     }
     const std::size_t n = state->indices.size();
-    const std::size_t first = choose(*state, request) % n;
+    std::size_t position = choose(*state, request);
+    if (position >= n) position %= n;  // only round robin's counter needs the division
     for (std::size_t k = 0; k < n; ++k) {  // walk on from the choice past hosts already tried
-      const auto index = state->indices[(first + k) % n];
+      const auto index = state->indices[position];
+      if (++position == n) position = 0;
       const auto& instance = state->hosts->hosts[index];
       if (request.exclude != nullptr &&
           std::find(request.exclude->begin(), request.exclude->end(), instance.id) != request.exclude->end()) {

@@ -60,7 +60,7 @@ class Maglev final : public SnapshotBalancer<MaglevState> {
 
   std::size_t choose(const MaglevState& state, const PickRequest& request) override {
     const auto h = request.hash ? *request.hash : random_.next_u64();
-    return state.table[h % state.table.size()];
+    return state.table[scale64(h, state.table.size())];
   }
   Random& random_;
 };

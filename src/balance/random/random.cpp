@@ -13,7 +13,7 @@ class RandomPick final : public SnapshotBalancer<Candidates> {
 
  private:
   std::size_t choose(const Candidates& state, const PickRequest&) override {
-    return static_cast<std::size_t>(random_.uniform(state.indices.size()));
+    return scale32(random_.next_u64() >> 32, state.indices.size());
   }
   Random& random_;
 };

@@ -29,7 +29,7 @@ class WeightedRandom final : public SnapshotBalancer<WeightedState> {
     }
   }
   std::size_t choose(const WeightedState& state, const PickRequest&) override {
-    const auto r = random_.uniform(state.prefix.back());
+    const auto r = scale64(random_.next_u64(), state.prefix.back());
     return static_cast<std::size_t>(std::upper_bound(state.prefix.begin(), state.prefix.end(), r) -
                                     state.prefix.begin());
   }
