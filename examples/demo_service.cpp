@@ -35,6 +35,7 @@ struct Settings {
   std::uint16_t port = 0;
   std::string port_file;
   std::string ttl = "10s";
+  std::string check_every = "0s";  // 0s = register without an active health check
   std::string call_every = "2s";
   std::string drain = "1s";
   std::string zone;
@@ -66,13 +67,15 @@ int main(int argc, char** argv) {
   app.add_option("--call-every", s.call_every, "how often to call the peer (0s = never)");
   app.add_option("--drain", s.drain, "maintenance period before deregistering on shutdown");
   app.add_option("--zone", s.zone, "zone to register in");
+  app.add_option("--check-every", s.check_every, "let the registry check GET /health this often (0s = no check)");
   CLI11_PARSE(app, argc, argv);
   spdlog::set_pattern("%H:%M:%S.%e " + s.name + " %v");
 
   auto ttl = parse_duration(s.ttl, "ttl");
   auto every = parse_duration(s.call_every, "call-every");
   auto drain = parse_duration(s.drain, "drain");
-  for (const auto* r : {&ttl, &every, &drain}) {
+  auto check_every = parse_duration(s.check_every, "check-every");
+  for (const auto* r : {&ttl, &every, &drain, &check_every}) {
     if (!*r) {
       std::cerr << r->error().describe() << "\n";
       return 2;
@@ -129,6 +132,12 @@ int main(int argc, char** argv) {
         self.ttl = *ttl;
         self.zone = s.zone;
         self.health_check_path = "/health";
+        if (check_every->count() > 0) {
+          HealthCheckSpec check;  // http GET /health, 200-299
+          check.interval = *check_every;
+          check.timeout = std::min(*check_every, std::chrono::milliseconds(1000));
+          self.checks = {check};
+        }
         auto registered = co_await discovery.register_self(self);
         if (!registered) {
           spdlog::error("registration failed: {}", registered.error().describe());

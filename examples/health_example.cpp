@@ -29,12 +29,11 @@ int main() {
   svckit::HealthCheckers::Builder builder;
   svckit::register_builtin_health_checkers(builder);
   const auto checkers = std::move(builder).build();
-  svckit::HealthMonitor monitor(io.get_executor(), checkers, time, random, {},
-                                [&](const svckit::HealthChange& change) {
-                                  std::cout << change.id << ": " << to_string(change.from) << " -> "
-                                            << to_string(change.to) << " (" << change.reason << ")\n";
-                                  io.stop();  // one change is all this example waits for
-                                });
+  svckit::HealthMonitor monitor(io.get_executor(), checkers, time, random, {}, [&](const svckit::HealthChange& change) {
+    std::cout << change.id << ": " << to_string(change.from) << " -> " << to_string(change.to) << " (" << change.reason
+              << ")\n";
+    io.stop();  // one change is all this example waits for
+  });
   svckit::ServiceInstance instance;
   instance.service = "product-service";
   instance.host = "127.0.0.1";

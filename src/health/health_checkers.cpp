@@ -1,3 +1,5 @@
+#include <charconv>
+
 #include "health/checkers/checkers.hpp"
 #include "svckit/health/health_checker.hpp"
 
@@ -13,7 +15,10 @@ CheckTarget CheckTarget::of(const ServiceInstance& instance, const HealthCheckSp
     t.host = spec.target.substr(0, colon);
     if (t.host.size() > 2 && t.host.front() == '[' && t.host.back() == ']')
       t.host = t.host.substr(1, t.host.size() - 2);
-    t.port = std::stoi(spec.target.substr(colon + 1));
+    const auto port = std::string_view(spec.target).substr(colon + 1);
+    int value = 0;  // 0 (never connectable) when not validated and not a number
+    std::from_chars(port.data(), port.data() + port.size(), value);
+    t.port = value;
   }
   return t;
 }

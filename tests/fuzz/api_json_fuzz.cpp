@@ -1,5 +1,5 @@
 // libFuzzer target for everything svckitd decodes from the network: JSON bodies (instances,
-// status changes, watch answers), request targets and query strings, durations and backend URLs.
+// health checks, status changes, watch answers), request targets and query strings, durations and backend URLs.
 // The invariant: no crash, and the API never answers 5xx to bad input.
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
@@ -13,6 +13,7 @@
 
 #include "daemon/registry_api.hpp"
 #include "svckit/core/duration.hpp"
+#include "svckit/core/health_check_spec.hpp"
 #include "svckit/core/instance_json.hpp"
 #include "svckit/http/url.hpp"
 #include "svckit/registry/registry_json.hpp"
@@ -51,7 +52,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view text(reinterpret_cast<const char*>(data), size);
 
   if (auto json = svckit::parse_json(text)) {
-    (void)svckit::instance_from_json(*json);
+    if (auto instance = svckit::instance_from_json(*json)) (void)svckit::validate(*instance);
+    if (auto check = svckit::health_check_from_json(*json, "check")) (void)svckit::validate(*check, "check");
     (void)svckit::watch_result_from_json(*json);
     (void)svckit::instances_from_json(*json, "instances");
   }
