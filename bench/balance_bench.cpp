@@ -6,6 +6,7 @@
 #include <benchmark/benchmark.h>
 
 #include "svckit/balance/load_balancer.hpp"
+#include "svckit/health/outlier_detector.hpp"
 
 namespace {
 
@@ -81,6 +82,26 @@ BENCHMARK_CAPTURE(BM_Rebuild, round_robin, "round_robin")->Arg(1000)->Unit(bench
 BENCHMARK_CAPTURE(BM_Rebuild, ring_hash, "ring_hash")->Arg(1000)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Rebuild, maglev, "maglev")->Arg(1000)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Rebuild, weighted_round_robin, "weighted_round_robin")->Arg(1000)->Unit(benchmark::kMillisecond);
+
+// What a client pays per call for passive outlier detection: one report() (a mutex and a lookup by
+// instance id), on one thread and with two threads reporting on different hosts.
+void BM_OutlierReport(benchmark::State& state) {
+  static std::unique_ptr<OutlierDetector> detector;
+  static std::vector<std::string> ids;
+  if (state.thread_index() == 0) {
+    ids.clear();
+    for (int i = 0; i < state.range(0); ++i) ids.push_back("host-" + std::to_string(i));
+    detector = std::make_unique<OutlierDetector>(OutlierOptions{}, real_time, random_source);
+    detector->set_hosts(ids);
+  }
+  std::size_t i = static_cast<std::size_t>(state.thread_index());
+  for (auto _ : state) {
+    detector->report(ids[i % ids.size()], CallOutcome::success);
+    i += 2;
+  }
+}
+BENCHMARK(BM_OutlierReport)->Arg(100)->Threads(1);
+BENCHMARK(BM_OutlierReport)->Arg(100)->Threads(2);
 
 }  // namespace
 
