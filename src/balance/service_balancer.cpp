@@ -27,19 +27,21 @@ ServiceBalancer::ServiceBalancer(std::string service, ServiceBalancerOptions opt
   if (metrics != nullptr) {
     const std::vector<std::string> labels{service_};
     Metrics m{};
-    m.panic = &metrics->gauge("svckit_lb_panic", "1 while the healthy share is below the panic threshold",
-                              {"service"}).with(labels);
+    m.panic = &metrics->gauge("svckit_lb_panic", "1 while the healthy share is below the panic threshold", {"service"})
+                   .with(labels);
     m.hosts = &metrics->gauge("svckit_lb_hosts", "Instances the balancer sees", {"service"}).with(labels);
-    m.healthy = &metrics->gauge("svckit_lb_healthy_hosts", "Healthy, not ejected instances with weight > 0",
-                                {"service"}).with(labels);
-    m.spilled = &metrics->gauge("svckit_lb_zone_spillover", "1 while traffic spills out of the local zone",
-                                {"service"}).with(labels);
+    m.healthy =
+        &metrics->gauge("svckit_lb_healthy_hosts", "Healthy, not ejected instances with weight > 0", {"service"})
+             .with(labels);
+    m.spilled = &metrics->gauge("svckit_lb_zone_spillover", "1 while traffic spills out of the local zone", {"service"})
+                     .with(labels);
     m.slow_start = &metrics->gauge("svckit_lb_slow_start_hosts", "Instances ramping up", {"service"}).with(labels);
-    m.ejected = &metrics->gauge("svckit_outlier_ejected_hosts", "Instances ejected by outlier detection",
-                                {"service"}).with(labels);
+    m.ejected = &metrics->gauge("svckit_outlier_ejected_hosts", "Instances ejected by outlier detection", {"service"})
+                     .with(labels);
     m.ejections = &metrics->counter("svckit_outlier_ejections_total", "Enforced ejections", {"service", "reason"});
-    m.unejections = &metrics->counter("svckit_outlier_unejections_total", "Instances returned after an ejection",
-                                      {"service"}).with(labels);
+    m.unejections =
+        &metrics->counter("svckit_outlier_unejections_total", "Instances returned after an ejection", {"service"})
+             .with(labels);
     metrics_ = m;
   }
   if (options_.outlier) {
@@ -93,7 +95,7 @@ void ServiceBalancer::publish_locked() {
 }
 
 void ServiceBalancer::rebuild_if_ejections_changed() {
-  if (!outlier_) return;
+  if (!outlier_ || outlier_->generation() == built_generation_.load()) return;  // the common case: no lock
   std::lock_guard lock(mutex_);
   if (outlier_->generation() != built_generation_) rebuild_locked();
 }

@@ -71,13 +71,14 @@ class SnapshotBalancer : public LoadBalancer {
       return make_error(ErrorCode::not_found, "no instance can take traffic", "service");
     }
     std::shared_ptr<const State> refreshed;
-    if (state->refresh_at_ns != std::numeric_limits<std::int64_t>::max()) {
+    if (state->refresh_at_ns != std::numeric_limits<std::int64_t>::max() &&
+        time_.steady_now().time_since_epoch().count() >= state->refresh_at_ns) {
       refreshed = refresh_if_due();
       if (refreshed) state = refreshed.get();
     }
     const std::size_t n = state->indices.size();
     std::size_t position = choose(*state, request);
-    if (position >= n) position %= n;  // only round robin's counter needs the division
+    if (position >= n) position %= n;      // only round robin's counter needs the division
     for (std::size_t k = 0; k < n; ++k) {  // walk on from the choice past hosts already tried
       const auto index = state->indices[position];
       if (++position == n) position = 0;

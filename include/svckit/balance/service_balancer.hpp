@@ -6,6 +6,7 @@
 // active_check_passed() may run concurrently from any thread (a mutex serialises rebuilds).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -23,8 +24,8 @@ namespace svckit {
 struct ServiceBalancerOptions {
   std::string policy = "round_robin";  // a name known to the BalancerPlugins
   BalancerOptions balancer;
-  SubsetPolicy subset;       // default: no filter
-  ZonePreference zone;       // default: no local zone
+  SubsetPolicy subset;                    // default: no filter
+  ZonePreference zone;                    // default: no local zone
   std::optional<OutlierOptions> outlier;  // nullopt: no passive outlier detection
 };
 
@@ -78,7 +79,7 @@ class ServiceBalancer {
   mutable std::mutex mutex_;
   std::vector<ServiceInstance> instances_;  // the subset, before ejections and zone
   std::uint64_t version_ = 0;
-  std::uint64_t built_generation_ = 0;
+  std::atomic<std::uint64_t> built_generation_{0};  // the outlier generation the policy was built for
   bool spilled_ = false;
 };
 
