@@ -1,6 +1,6 @@
 // SnapshotBalancer: what every policy shares — the panic decision, per-host load carried across
-// updates, slow start, exclusion of hosts already tried, and a lock-free pick over an immutable
-// state.
+// updates, slow start, exclusion of hosts already tried, and a pick over an immutable state that
+// takes no lock except on a thread's first pick after an update.
 #pragma once
 
 #include <algorithm>
@@ -61,7 +61,7 @@ class SnapshotBalancer : public LoadBalancer {
 
   void update(std::shared_ptr<const HostSet> hosts) final {
     std::lock_guard lock(write_mutex_);
-    install(std::move(hosts), state_.load());
+    install(std::move(hosts), load_state());
   }
 
   Result<Pick> pick(const PickRequest& request) final {
@@ -97,7 +97,7 @@ class SnapshotBalancer : public LoadBalancer {
 
   BalancerState state() const final {
     BalancerState out;
-    const auto state = state_.load();
+    const auto state = load_state();
     if (!state) return out;
     out.hosts = state->hosts->hosts.size();
     out.routable = state->hosts->routable.size();
@@ -123,25 +123,29 @@ class SnapshotBalancer : public LoadBalancer {
     static_cast<Candidates&>(*next) = make_candidates(std::move(hosts), options_, previous.get(), time_.steady_now());
     build(*next);
     const State* raw = next.get();
-    state_.store(std::move(next));
+    std::shared_ptr<const State> published = std::move(next);
+    {
+      std::lock_guard lock(state_mutex_);
+      state_.swap(published);  // the replaced state is released after the lock, by `published`
+    }
     latest_.store(raw, std::memory_order_release);  // after the state: readers then load it or a newer one
   }
 
   /// While hosts ramp up, weights change with time: one picker rebuilds the state when it is due
   /// and returns it; the others (and every pick before it is due) return null.
   std::shared_ptr<const State> refresh_if_due() {
-    auto state = state_.load();
+    auto state = load_state();
     if (!state || time_.steady_now().time_since_epoch().count() < state->refresh_at_ns) return nullptr;
     std::unique_lock lock(write_mutex_, std::try_to_lock);
-    if (!lock.owns_lock() || state_.load() != state) return nullptr;
+    if (!lock.owns_lock() || load_state() != state) return nullptr;
     install(state->hosts, state);
-    auto next = state_.load();
+    auto next = load_state();
     return next && !next->indices.empty() ? next : nullptr;
   }
 
   /// Each thread keeps its own reference to the latest state of the last few balancers it used
   /// and compares it with `latest_`: a pick reads one atomic nobody writes on the hot path instead
-  /// of taking std::atomic<shared_ptr>'s internal lock (libstdc++ 12). The comparison cannot be
+  /// of copying the shared state under a lock. The comparison cannot be
   /// fooled by a reused address: the entry's reference keeps its state alive, so no other state
   /// (of this or any balancer) can live there. An entry keeps a replaced state alive until its
   /// thread picks from this balancer again (or uses four others).
@@ -165,11 +169,19 @@ class SnapshotBalancer : public LoadBalancer {
       entry = &tc.entries[tc.next_victim++ % kCacheEntries];
       *entry = CacheEntry{this, nullptr};
     }
-    if (entry->state.get() != latest_.load(std::memory_order_acquire)) entry->state = state_.load();
+    if (entry->state.get() != latest_.load(std::memory_order_acquire)) entry->state = load_state();
     return entry->state;
   }
 
-  std::atomic<std::shared_ptr<const State>> state_;
+  std::shared_ptr<const State> load_state() const {
+    std::lock_guard lock(state_mutex_);
+    return state_;
+  }
+
+  // Not std::atomic<shared_ptr>: libstdc++ 12 unlocks its load() with a relaxed store, a data race
+  // (TSan reports it against a concurrent store).
+  mutable std::mutex state_mutex_;
+  std::shared_ptr<const State> state_;         // guarded by state_mutex_
   std::atomic<const State*> latest_{nullptr};  // state_'s pointer, for the per-thread caches
   std::mutex write_mutex_;                     // serialises update() and slow-start refreshes
 };

@@ -67,7 +67,7 @@ Awaitable<void> DiscoveryClient::watch_loop() {
       ++watch_errors_;
       if (watch_errors_metric_ != nullptr) watch_errors_metric_->inc();
       spdlog::warn("event=watch_failed error=\"{}\" retry_in_ms={} cached_services={}", result.error().describe(),
-                   backoff.count(), catalog_.load()->size());
+                   backoff.count(), current_catalog()->size());
       co_await sleep(retry_timer_, jittered(backoff));
       backoff = std::min(backoff * 2, options_.retry_max);
       continue;
@@ -82,7 +82,7 @@ Awaitable<void> DiscoveryClient::watch_loop() {
 }
 
 void DiscoveryClient::apply(const WatchResult& result) {
-  Catalog next = *catalog_.load();
+  Catalog next = *current_catalog();
   std::vector<RegistryEvent> changes;
   if (result.reset) {
     apply_reset(result, next, changes);
@@ -173,7 +173,16 @@ void DiscoveryClient::apply_reset(const WatchResult& result, Catalog& next, std:
   next = std::move(rebuilt);
 }
 
-void DiscoveryClient::publish(Catalog next) { catalog_.store(std::make_shared<const Catalog>(std::move(next))); }
+std::shared_ptr<const DiscoveryClient::Catalog> DiscoveryClient::current_catalog() const {
+  std::lock_guard lock(catalog_mutex_);
+  return catalog_;
+}
+
+void DiscoveryClient::publish(Catalog next) {
+  auto published = std::make_shared<const Catalog>(std::move(next));
+  std::lock_guard lock(catalog_mutex_);
+  catalog_.swap(published);  // the old catalog is released after the lock, by `published`
+}
 
 void DiscoveryClient::notify(const std::vector<RegistryEvent>& changes) {
   if (handlers_.empty()) return;
@@ -184,7 +193,7 @@ void DiscoveryClient::notify(const std::vector<RegistryEvent>& changes) {
 }
 
 std::vector<ServiceInstance> DiscoveryClient::discover(const std::string& service, const InstanceFilter& filter) const {
-  const auto catalog = catalog_.load();
+  const auto catalog = current_catalog();
   auto it = catalog->find(service);
   if (it == catalog->end()) return {};
   if (filter.empty()) return *it->second;
@@ -201,7 +210,7 @@ Awaitable<Result<std::vector<ServiceInstance>>> DiscoveryClient::discover_async(
 }
 
 Result<std::string> DiscoveryClient::service_url(const std::string& service) const {
-  const auto catalog = catalog_.load();
+  const auto catalog = current_catalog();
   auto it = catalog->find(service);
   if (it != catalog->end()) {
     const auto& list = *it->second;
@@ -220,7 +229,7 @@ Result<std::string> DiscoveryClient::service_url(const std::string& service) con
 
 std::vector<std::string> DiscoveryClient::services() const {
   std::vector<std::string> out;
-  for (const auto& [name, list] : *catalog_.load()) out.push_back(name);
+  for (const auto& [name, list] : *current_catalog()) out.push_back(name);
   return out;
 }
 

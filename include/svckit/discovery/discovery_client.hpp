@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 
@@ -40,8 +41,10 @@ struct DiscoveryStats {
   std::uint64_t reregistrations = 0;  // heartbeat found us gone (registry restarted) and registered again
 };
 
-/// Threading: discover(), service_url(), services() and stats() are thread-safe and lock-free on the
-/// read path (an immutable snapshot behind an atomic shared_ptr). Everything else must be called from
+/// Threading: discover(), service_url(), services() and stats() are thread-safe; they copy a
+/// reference to an immutable snapshot under a mutex held for a few nanoseconds (libstdc++ 12's
+/// std::atomic<shared_ptr> unlocks a load with a relaxed store: a data race TSan reports, so it is
+/// not used here). Everything else must be called from
 /// coroutines on `executor`, which must be a strand or a single-threaded io_context.
 /// Lifetime: call shutdown() (or stop the io_context) before destroying the client; the registry
 /// must outlive it.
@@ -100,7 +103,9 @@ class DiscoveryClient {
   Random& random_;
   DiscoveryOptions options_;
 
-  std::atomic<std::shared_ptr<const Catalog>> catalog_;
+  std::shared_ptr<const Catalog> current_catalog() const;
+  mutable std::mutex catalog_mutex_;
+  std::shared_ptr<const Catalog> catalog_;  // guarded by catalog_mutex_; the Catalog itself is immutable
   mutable std::atomic<std::uint64_t> round_robin_{0};
   std::atomic<std::uint64_t> index_{0};
   std::atomic<bool> synced_{false};
