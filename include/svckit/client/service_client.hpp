@@ -1,0 +1,184 @@
+// ServiceClient: call services by name. One client per process, created at start-up, shared by
+// every caller. A call goes through one pipeline: bulkhead → service circuit breaker → per attempt
+// (pick an instance — never one already tried, never one whose own breaker is open — with a
+// timeout of min(per_try, what the deadline leaves), over pooled keep-alive connections) → retry
+// on another instance for retryable failures while the retry budget and the deadline allow →
+// fallback. Every outcome feeds the outlier detector, the balancer's latency statistics, the
+// breakers and the budget.
+//
+// Three ways to reach a service, per service, by configuration alone: discovery + client-side
+// balancing (default), a static URL list, or a gateway (`{gateway}/{service}{path}`).
+//
+// Thread-safety: every method may be called from any coroutine on the client's executor (or a
+// strand of it); configuration updates may come from any thread.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "svckit/balance/service_balancer.hpp"
+#include "svckit/core/metrics.hpp"
+#include "svckit/discovery/discovery_client.hpp"
+#include "svckit/http/client.hpp"
+#include "svckit/resilience/backoff.hpp"
+#include "svckit/resilience/circuit_breaker.hpp"
+
+namespace svckit {
+
+enum class CallErrorKind {
+  timeout,
+  connect,
+  no_instances,
+  circuit_open,
+  http_status,
+  budget_exhausted,
+  bulkhead_full,
+  rate_limited,
+  cancelled,
+  invalid_argument
+};
+std::string_view to_string(CallErrorKind kind) noexcept;
+
+/// What a failed call came to. Thrown by call(), returned by try_call().
+class ServiceCallError : public std::runtime_error {
+ public:
+  ServiceCallError(CallErrorKind kind, std::string message, std::string service, std::string instance = {},
+                   int status = 0, int attempts = 0);
+  CallErrorKind kind;
+  std::string service;
+  std::string instance;  // the last instance tried, if any
+  int status;            // HTTP status for http_status
+  int attempts;
+};
+
+/// Retry policy of a call. Retries go to another instance whenever one exists.
+struct RetryPolicy {
+  int max_attempts = 3;  // including the first
+  BackoffPolicy backoff{BackoffKind::full_jitter, std::chrono::milliseconds(25), std::chrono::milliseconds(1000), 2.0};
+  std::set<int> retry_on_statuses{502, 503, 504};  // plus connect errors, resets and timeouts
+  bool retry_non_idempotent = false;               // POST/PATCH retried only when the call says so
+};
+
+/// Settings of one service (merged over the client's defaults, see ServiceClientOptions).
+struct ServiceConfig {
+  std::chrono::milliseconds timeout{10'000};         // overall deadline of a call
+  std::chrono::milliseconds per_try_timeout{3'000};  // one attempt
+  RetryPolicy retry;
+  CircuitBreakerOptions service_breaker;   // short-circuits the whole service (→ fallback)
+  CircuitBreakerOptions instance_breaker;  // takes one instance out of the pick set
+  std::uint32_t max_concurrent_calls = 0;  // bulkhead; 0 = unlimited
+  double retry_budget_max_tokens = 10;     // gRPC A6 token bucket shared by retries (and hedges)
+  double retry_budget_token_ratio = 0.1;
+  ServiceBalancerOptions balancing = [] {
+    ServiceBalancerOptions b;
+    b.policy = "least_request";
+    b.outlier = OutlierOptions{};
+    return b;
+  }();
+  std::vector<std::string> static_urls;  // non-empty: call these, not discovery ("http://h:p")
+};
+
+struct ServiceClientOptions {
+  ServiceConfig defaults;
+  std::map<std::string, ServiceConfig> services;  // per-service overrides (whole configs)
+  std::string gateway_url;                        // non-empty: services without static URLs go through the gateway
+  http::ClientOptions pool;
+};
+
+/// Per call; unset fields come from the service's config.
+struct CallOptions {
+  CallOptions() = default;                         // not an aggregate (GCC 12 coroutine note in registry/registry.hpp)
+  std::multimap<std::string, std::string> params;  // query parameters, URL-encoded by the client
+  std::string body;
+  std::string content_type;  // default application/json when body is set
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::optional<std::chrono::milliseconds> timeout;
+  std::optional<int> max_attempts;
+  std::optional<bool> retry_non_idempotent;
+  std::optional<std::string> hash_key;  // ring_hash / maglev key
+  /// Called when the call fails for good (or the service breaker is open): its answer is returned.
+  std::function<std::optional<http::Response>(const ServiceCallError&)> fallback;
+};
+
+struct CallResult {
+  std::optional<http::Response> response;
+  std::optional<ServiceCallError> error;
+  int attempts = 0;
+  std::string instance;  // who answered
+  /// A response below 400 (or a fallback's answer). An http_status error keeps the response too.
+  bool ok() const { return response.has_value() && !error.has_value(); }
+};
+
+/// One call of a call_all() batch.
+struct CallSpec {
+  CallSpec() = default;  // not an aggregate (GCC 12 coroutine note in registry/registry.hpp)
+  CallSpec(std::string s, http::Verb m, std::string p, CallOptions o = CallOptions{})
+      : service(std::move(s)), method(m), path(std::move(p)), options(std::move(o)) {}
+  std::string service;
+  http::Verb method = http::Verb::get;
+  std::string path;
+  CallOptions options;
+};
+
+struct ServiceClientStats {
+  std::uint64_t total_calls = 0, successful_calls = 0, failed_calls = 0, retries = 0, fallbacks = 0;
+  std::uint64_t breaker_trips = 0, budget_exhausted = 0;
+  std::map<CallErrorKind, std::uint64_t> failures_by_kind;
+  std::int64_t in_flight = 0;
+};
+
+class ServiceClient {
+ public:
+  struct Deps {
+    boost::asio::any_io_executor executor;
+    DiscoveryClient* discovery = nullptr;  // may be null when every service is static or gatewayed
+    const BalancerPlugins& balancers;
+    Random& random;
+    const TimeSource& time;
+    MetricsRegistry* metrics = nullptr;
+  };
+  /// Errors: invalid options (field named, e.g. "services.orders.retry.backoff.cap").
+  static Result<std::unique_ptr<ServiceClient>> create(ServiceClientOptions options, Deps deps);
+  ~ServiceClient();
+
+  Awaitable<CallResult> try_call(std::string service, http::Verb method, std::string path, CallOptions options = {});
+  /// As try_call, but a failure throws ServiceCallError.
+  Awaitable<http::Response> call(std::string service, http::Verb method, std::string path, CallOptions options = {});
+  /// Runs every call concurrently (Python's asyncio.gather); results in the order given.
+  Awaitable<std::vector<CallResult>> call_all(std::vector<CallSpec> calls);
+  /// Blocking facade for code that is not async. Must not be called from a thread running the
+  /// client's executor (it would wait for itself).
+  CallResult call_sync(std::string service, http::Verb method, std::string path, CallOptions options = {});
+
+  /// Replaces one service's config at run time (new calls use it; breakers and budget restart).
+  Result<void> update_service_config(const std::string& service, ServiceConfig config);
+  /// Stops accepting calls (cancelled), waits up to `drain` for calls in flight, closes the pool.
+  Awaitable<void> shutdown(std::chrono::milliseconds drain);
+  ServiceClientStats stats() const;
+
+  struct ServiceState;
+
+ private:
+  ServiceClient(ServiceClientOptions options, Deps deps);
+  std::shared_ptr<ServiceState> state_for(const std::string& service);
+  Awaitable<CallResult> run(std::shared_ptr<ServiceState> state, http::Verb method, std::string target,
+                            CallOptions options);
+
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// GET `path` on `service` through an application-owned client; throws ServiceCallError.
+Awaitable<http::Response> call_service(ServiceClient& client, std::string service, std::string path);
+
+/// Validates a ServiceConfig; errors name the field under `prefix`.
+Result<void> validate(const ServiceConfig& config, const std::string& prefix);
+
+}  // namespace svckit

@@ -1,0 +1,493 @@
+#include "svckit/client/service_client.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "client/service_state.hpp"
+#include "svckit/resilience/deadline.hpp"
+
+namespace svckit {
+
+namespace asio = boost::asio;
+
+std::string_view to_string(CallErrorKind kind) noexcept {
+  switch (kind) {
+    case CallErrorKind::timeout:
+      return "timeout";
+    case CallErrorKind::connect:
+      return "connect";
+    case CallErrorKind::no_instances:
+      return "no_instances";
+    case CallErrorKind::circuit_open:
+      return "circuit_open";
+    case CallErrorKind::http_status:
+      return "http_status";
+    case CallErrorKind::budget_exhausted:
+      return "budget_exhausted";
+    case CallErrorKind::bulkhead_full:
+      return "bulkhead_full";
+    case CallErrorKind::rate_limited:
+      return "rate_limited";
+    case CallErrorKind::cancelled:
+      return "cancelled";
+    case CallErrorKind::invalid_argument:
+      return "invalid_argument";
+  }
+  return "unknown";
+}
+
+ServiceCallError::ServiceCallError(CallErrorKind k, std::string message, std::string svc, std::string inst, int st,
+                                   int att)
+    : std::runtime_error(std::move(message)),
+      kind(k),
+      service(std::move(svc)),
+      instance(std::move(inst)),
+      status(st),
+      attempts(att) {}
+
+Result<void> validate(const ServiceConfig& c, const std::string& prefix) {
+  const auto named = [&](Error e, const std::string& section) {
+    e.field = prefix + section + e.field;
+    e.message = e.field + ": " + e.message;
+    return e;
+  };
+  const auto bad = [&](const std::string& field, const std::string& why) {
+    return make_error(ErrorCode::invalid_argument, prefix + field + " " + why, prefix + field);
+  };
+  if (c.timeout.count() <= 0) return bad("timeout", "must be > 0");
+  if (c.per_try_timeout.count() <= 0) return bad("per_try_timeout", "must be > 0");
+  if (c.retry.max_attempts < 1 || c.retry.max_attempts > 10) return bad("retry.max_attempts", "must be in 1..10");
+  if (auto r = validate(c.retry.backoff); !r) return named(r.error(), "retry.backoff.");
+  if (auto r = validate(c.service_breaker); !r) return named(r.error(), "service_breaker.");
+  if (auto r = validate(c.instance_breaker); !r) return named(r.error(), "instance_breaker.");
+  if (!(c.retry_budget_max_tokens >= 1 && c.retry_budget_max_tokens <= 1000)) {
+    return bad("retry_budget_max_tokens", "must be in 1..1000");
+  }
+  if (!(c.retry_budget_token_ratio > 0 && c.retry_budget_token_ratio <= 1)) {
+    return bad("retry_budget_token_ratio", "must be in (0, 1]");
+  }
+  if (c.balancing.outlier) {
+    if (auto r = validate(*c.balancing.outlier); !r) return named(r.error(), "balancing.outlier.");
+  }
+  for (std::size_t i = 0; i < c.static_urls.size(); ++i) {
+    auto url = http::parse_backend_url(c.static_urls[i], 80);
+    if (!url || url->scheme != "http" || url->hosts.empty()) {
+      return bad("static_urls[" + std::to_string(i) + "]", "must be http://host:port");
+    }
+  }
+  return {};
+}
+
+struct ServiceClient::Impl {
+  Impl(ServiceClientOptions o, Deps d) : options(std::move(o)), deps(std::move(d)), http(deps.executor, options.pool) {}
+
+  ServiceClientOptions options;
+  Deps deps;
+  http::HttpClient http;
+  std::mutex mutex;  // guards services and options.services
+  std::map<std::string, std::shared_ptr<ServiceState>> services;
+  std::atomic<bool> shutting_down{false};
+  std::atomic<std::int64_t> in_flight{0};
+  std::atomic<std::uint64_t> total{0}, succeeded{0}, failed{0}, retries{0}, fallbacks{0}, trips{0}, exhausted{0};
+  std::mutex kinds_mutex;
+  std::map<CallErrorKind, std::uint64_t> kinds;
+  std::atomic<std::uint64_t> trace_counter{1};
+};
+
+Result<std::unique_ptr<ServiceClient>> ServiceClient::create(ServiceClientOptions options, Deps deps) {
+  if (auto r = validate(options.defaults, "defaults."); !r) return r.error();
+  for (const auto& [name, config] : options.services) {
+    if (auto r = validate_service_name(name, "services"); !r) return r.error();
+    if (auto r = validate(config, "services." + name + "."); !r) return r.error();
+  }
+  if (!options.gateway_url.empty()) {
+    auto url = http::parse_backend_url(options.gateway_url, 80);
+    if (!url || url->scheme != "http" || url->hosts.size() != 1) {
+      return make_error(ErrorCode::invalid_argument, "gateway_url must be http://host:port[/prefix]", "gateway_url");
+    }
+  }
+  return std::unique_ptr<ServiceClient>(new ServiceClient(std::move(options), std::move(deps)));
+}
+
+ServiceClient::ServiceClient(ServiceClientOptions options, Deps deps)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(deps))) {}
+
+ServiceClient::~ServiceClient() = default;
+
+std::shared_ptr<ServiceClient::ServiceState> ServiceClient::state_for(const std::string& service) {
+  std::lock_guard lock(impl_->mutex);
+  auto& slot = impl_->services[service];
+  if (slot) return slot;
+  auto it = impl_->options.services.find(service);
+  const ServiceConfig& config = it != impl_->options.services.end() ? it->second : impl_->options.defaults;
+  auto on_trip = [impl = impl_.get(), service](const BreakerTransition& t) {
+    if (t.to == BreakerState::open) ++impl->trips;
+    spdlog::warn("event=breaker_transition service={} from={} to={} reason=\"{}\"", service, to_string(t.from),
+                 to_string(t.to), t.reason);
+  };
+  auto state = std::make_shared<ServiceState>(service, config, impl_->deps.time, on_trip);
+  if (!config.static_urls.empty()) {
+    state->mode = ServiceState::Mode::static_urls;
+  } else if (!impl_->options.gateway_url.empty()) {
+    state->mode = ServiceState::Mode::gateway;
+    auto url = http::parse_backend_url(impl_->options.gateway_url, 80);  // validated at create()
+    state->gateway = url->hosts.front();
+    state->gateway_prefix = url->path == "/" ? "" : url->path;
+  }
+  if (state->mode != ServiceState::Mode::gateway) {
+    auto balancer = ServiceBalancer::create(service, config.balancing, impl_->deps.balancers,
+                                            {impl_->deps.random, impl_->deps.time}, impl_->deps.metrics);
+    if (balancer) state->balancer = std::move(*balancer);
+  }
+  if (state->mode == ServiceState::Mode::static_urls && state->balancer) {
+    std::vector<ServiceInstance> instances;
+    for (const auto& u : config.static_urls) {
+      auto url = http::parse_backend_url(u, 80);
+      for (const auto& hp : url->hosts) {
+        ServiceInstance in;
+        in.service = service;
+        in.host = hp.host;
+        in.port = hp.port;
+        in.normalize();
+        instances.push_back(std::move(in));
+      }
+    }
+    state->balancer->update(std::move(instances));
+  }
+  slot = state;
+  return state;
+}
+
+Result<void> ServiceClient::update_service_config(const std::string& service, ServiceConfig config) {
+  if (auto r = validate_service_name(service, "service"); !r) return r;
+  if (auto r = validate(config, "services." + service + "."); !r) return r;
+  std::lock_guard lock(impl_->mutex);
+  impl_->options.services[service] = std::move(config);
+  impl_->services.erase(service);  // the next call builds fresh state; calls in flight keep theirs
+  return {};
+}
+
+namespace {
+
+bool idempotent(http::Verb v) {
+  return v == http::Verb::get || v == http::Verb::head || v == http::Verb::put || v == http::Verb::delete_ ||
+         v == http::Verb::options || v == http::Verb::trace;
+}
+
+std::string build_target(const std::string& path, const std::multimap<std::string, std::string>& params) {
+  std::string target = path.empty() || path.front() != '/' ? "/" + path : path;
+  char sep = target.find('?') == std::string::npos ? '?' : '&';
+  for (const auto& [k, v] : params) {
+    target += sep;
+    target += http::url_encode(k) + "=" + http::url_encode(v);
+    sep = '&';
+  }
+  return target;
+}
+
+Awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, d);
+  boost::system::error_code ec;
+  co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+}  // namespace
+
+Awaitable<CallResult> ServiceClient::try_call(std::string service, http::Verb method, std::string path,
+                                              CallOptions options) {
+  auto& impl = *impl_;
+  ++impl.total;
+  CallResult result;
+  if (auto valid = validate_service_name(service, "service"); !valid) {
+    result.error.emplace(CallErrorKind::invalid_argument, valid.error().message, service);
+  } else if (impl.shutting_down) {
+    result.error.emplace(CallErrorKind::cancelled, "the client is shutting down", service);
+  } else {
+    impl.in_flight.fetch_add(1);
+    auto state = state_for(service);
+    result = co_await run(state, method, build_target(path, options.params), options);
+    impl.in_flight.fetch_sub(1);
+  }
+  if (!result.ok() && result.error && options.fallback && result.error->kind != CallErrorKind::invalid_argument) {
+    if (auto answer = options.fallback(*result.error)) {
+      ++impl.fallbacks;
+      result.response = std::move(*answer);
+      result.error.reset();
+    }
+  }
+  if (result.ok()) {
+    ++impl.succeeded;
+  } else {
+    ++impl.failed;
+    std::lock_guard lock(impl.kinds_mutex);
+    ++impl.kinds[result.error ? result.error->kind : CallErrorKind::http_status];
+  }
+  co_return result;
+}
+
+Awaitable<http::Response> ServiceClient::call(std::string service, http::Verb method, std::string path,
+                                              CallOptions options) {
+  auto result = co_await try_call(std::move(service), method, std::move(path), std::move(options));
+  if (result.error) throw *result.error;
+  co_return std::move(*result.response);
+}
+
+Awaitable<std::vector<CallResult>> ServiceClient::call_all(std::vector<CallSpec> calls) {
+  // Completions land on one strand, where the waiting coroutine also runs: no lock needed.
+  auto strand = asio::make_strand(impl_->deps.executor);
+  co_await asio::post(strand, asio::use_awaitable);
+  struct Batch {
+    explicit Batch(const asio::strand<asio::any_io_executor>& s, std::size_t n) : results(n), left(n), done(s) {
+      done.expires_at(asio::steady_timer::time_point::max());
+    }
+    std::vector<CallResult> results;
+    std::size_t left;
+    asio::steady_timer done;
+  };
+  auto batch = std::make_shared<Batch>(strand, calls.size());
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    auto& c = calls[i];
+    asio::co_spawn(impl_->deps.executor, try_call(std::move(c.service), c.method, std::move(c.path), std::move(c.options)),
+                   asio::bind_executor(strand, [batch, i](std::exception_ptr error, CallResult result) {
+                     if (error) {
+                       result.error.emplace(CallErrorKind::cancelled, "the call ended with an exception", "");
+                     }
+                     batch->results[i] = std::move(result);
+                     if (--batch->left == 0) batch->done.cancel();
+                   }));
+  }
+  if (batch->left > 0) {
+    boost::system::error_code ec;
+    co_await batch->done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  co_return std::move(batch->results);
+}
+
+CallResult ServiceClient::call_sync(std::string service, http::Verb method, std::string path, CallOptions options) {
+  return asio::co_spawn(impl_->deps.executor,
+                        try_call(std::move(service), method, std::move(path), std::move(options)), asio::use_future)
+      .get();
+}
+
+Awaitable<http::Response> call_service(ServiceClient& client, std::string service, std::string path) {
+  co_return co_await client.call(std::move(service), http::Verb::get, std::move(path));
+}
+
+Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, http::Verb method, std::string target,
+                                         CallOptions options) {
+  auto& impl = *impl_;
+  const auto& cfg = state->config;
+  const auto& time = impl.deps.time;
+  constexpr std::chrono::milliseconds kMargin{2}, kMinAttempt{1};
+  CallResult result;
+  const auto fail = [&](CallErrorKind kind, std::string message, std::string instance = {}, int status = 0) {
+    result.error.emplace(kind, std::move(message), state->name, std::move(instance), status, result.attempts);
+  };
+
+  if (cfg.max_concurrent_calls > 0 && !state->bulkhead.try_enter()) {
+    fail(CallErrorKind::bulkhead_full,
+         state->name + ": " + std::to_string(cfg.max_concurrent_calls) + " calls already in flight");
+    co_return result;
+  }
+  struct BulkheadExit {
+    ServiceState& s;
+    bool entered;
+    ~BulkheadExit() {
+      if (entered) s.bulkhead.leave();
+    }
+  } bulkhead_exit{*state, cfg.max_concurrent_calls > 0};
+
+  auto service_permit = state->service_breaker.acquire();
+  if (!service_permit) {
+    fail(CallErrorKind::circuit_open, state->name + ": " + service_permit.error().message);
+    co_return result;
+  }
+  const auto started = time.steady_now();
+  const auto deadline = Deadline::after(started, options.timeout.value_or(cfg.timeout));
+  const int max_attempts = std::max(1, options.max_attempts.value_or(cfg.retry.max_attempts));
+  const bool may_retry = idempotent(method) || options.retry_non_idempotent.value_or(cfg.retry.retry_non_idempotent);
+  Backoff backoff(cfg.retry.backoff, impl.deps.random);
+  std::vector<std::string> tried;
+  state->budget.call_started();
+
+  // Discovery mode: feed the balancer when the registry moved since it last did.
+  if (state->mode == ServiceState::Mode::discovery && impl.deps.discovery != nullptr && state->balancer) {
+    const auto index = impl.deps.discovery->stats().index;
+    if (state->applied_index.exchange(index) != index) {
+      state->balancer->update(impl.deps.discovery->discover(state->name), index);
+    }
+  }
+
+  const std::string trace_id = [&] {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "00-%016llx%016llx-%016llx-01",
+                  static_cast<unsigned long long>(impl.deps.random.next_u64()),
+                  static_cast<unsigned long long>(impl.deps.random.next_u64()),
+                  static_cast<unsigned long long>(impl.deps.random.next_u64() | 1));
+    return std::string(buf);
+  }();
+
+  for (int attempt = 1; attempt <= max_attempts; ++attempt) {
+    if (attempt > 1) {
+      if (!may_retry) break;
+      const auto delay = backoff.next();
+      if (!deadline.allows_retry_after(delay, time.steady_now(), kMargin, kMinAttempt)) {
+        if (!result.error || result.error->kind != CallErrorKind::http_status) {
+          fail(CallErrorKind::timeout, state->name + ": the deadline leaves no room for another attempt",
+               result.instance);
+        }
+        break;
+      }
+      if (!state->budget.try_start_retry()) {
+        ++impl.exhausted;
+        fail(CallErrorKind::budget_exhausted, state->name + ": retry budget exhausted", result.instance);
+        break;
+      }
+      ++impl.retries;
+      co_await sleep_for(delay);
+      state->budget.retry_finished();
+    }
+    // Where this attempt goes.
+    http::HostPort endpoint;
+    std::string request_target = target;
+    Pick pick;
+    CircuitBreaker* instance_breaker = nullptr;
+    CircuitBreaker::Permit instance_permit;
+    if (state->mode == ServiceState::Mode::gateway) {
+      endpoint = state->gateway;
+      request_target = state->gateway_prefix + "/" + state->name + target;
+    } else {
+      if (!state->balancer) {
+        fail(CallErrorKind::no_instances, state->name + ": no balancer");
+        break;
+      }
+      std::vector<std::string> skip = tried;
+      bool chosen = false;
+      for (int guard = 0; guard < 64 && !chosen; ++guard) {
+        PickRequest request;
+        if (options.hash_key) request.hash = hash_key(*options.hash_key);
+        request.exclude = &skip;
+        auto picked = state->balancer->pick(request);
+        if (!picked && picked.error().code == ErrorCode::unavailable && skip.size() > tried.size()) {
+          break;  // every candidate left has its breaker open
+        }
+        if (!picked && picked.error().code == ErrorCode::unavailable) {
+          skip.clear();  // every instance was tried: go round again
+          tried.clear();
+          continue;
+        }
+        if (!picked) break;
+        auto& breaker = state->instance_breaker(picked->instance->id, time);
+        auto permit = breaker.acquire();
+        if (!permit) {
+          skip.push_back(picked->instance->id);
+          continue;
+        }
+        pick = std::move(*picked);
+        instance_breaker = &breaker;
+        instance_permit = *permit;
+        chosen = true;
+      }
+      if (!chosen) {
+        fail(skip.empty() ? CallErrorKind::no_instances : CallErrorKind::circuit_open,
+             state->name + (skip.empty() ? ": no instance can take traffic" : ": every instance's breaker is open"));
+        break;
+      }
+      endpoint = http::HostPort{pick.instance->host, static_cast<std::uint16_t>(pick.instance->port)};
+      result.instance = pick.instance->id;
+    }
+    const auto attempt_timeout = deadline.attempt_timeout(cfg.per_try_timeout, time.steady_now(), kMargin, kMinAttempt);
+    if (!attempt_timeout) {
+      if (instance_breaker) instance_breaker->release(instance_permit);
+      fail(CallErrorKind::timeout, state->name + ": deadline exceeded", result.instance);
+      break;
+    }
+    http::Request request{method, request_target, 11};
+    for (const auto& [name, value] : options.headers) request.set(name, value);
+    request.set(std::string(kDeadlineHeader), std::to_string(deadline.remaining(time.steady_now()).count()));
+    if (request.find("traceparent") == request.end()) request.set("traceparent", trace_id);
+    if (!options.body.empty()) {
+      request.set(http::beast_http::field::content_type,
+                  options.content_type.empty() ? "application/json" : options.content_type);
+      request.body() = options.body;
+    }
+    ++result.attempts;
+    if (pick.load) pick.load->active.fetch_add(1, std::memory_order_relaxed);
+    const auto sent_at = time.steady_now();
+    auto answer = co_await impl.http.send(endpoint, std::move(request), *attempt_timeout);
+    const auto latency = time.steady_now() - sent_at;
+    if (pick.load) pick.load->active.fetch_sub(1, std::memory_order_relaxed);
+
+    const int status = answer ? static_cast<int>(answer->result_int()) : 0;
+    const auto outcome = outcome_from_status(status);
+    const bool retryable =
+        !answer ? answer.error().code != ErrorCode::cancelled && answer.error().code != ErrorCode::payload_too_large
+                : cfg.retry.retry_on_statuses.count(status) > 0;
+    if (state->balancer && pick.instance) state->balancer->report(pick, outcome, latency);
+    if (instance_breaker) instance_breaker->record(instance_permit, outcome == CallOutcome::success, latency);
+    state->budget.record_attempt(!retryable);
+    spdlog::debug("event=attempt service={} instance={} attempt={} status={} latency_us={}", state->name,
+                  result.instance, result.attempts, status,
+                  std::chrono::duration_cast<std::chrono::microseconds>(latency).count());
+    if (!answer) {
+      const auto code = answer.error().code;
+      fail(code == ErrorCode::timeout     ? CallErrorKind::timeout
+           : code == ErrorCode::cancelled ? CallErrorKind::cancelled
+                                          : CallErrorKind::connect,
+           state->name + " (" + result.instance + "): " + answer.error().message, result.instance);
+      if (!retryable) break;
+      tried.push_back(result.instance);
+      continue;
+    }
+    if (status >= 400) {
+      fail(CallErrorKind::http_status, state->name + " answered HTTP " + std::to_string(status), result.instance,
+           status);
+    } else {
+      result.error.reset();
+    }
+    result.response = std::move(*answer);
+    if (!retryable) break;
+    if (attempt < max_attempts) result.response.reset();  // try again elsewhere
+    tried.push_back(result.instance);
+  }
+  state->budget.call_finished();
+  if (result.response && result.response->result_int() < 400) result.error.reset();
+  const bool succeeded = !result.error;
+  state->service_breaker.record(*service_permit, succeeded, time.steady_now() - started);
+  if (result.error && result.response && result.error->kind != CallErrorKind::http_status) result.response.reset();
+  co_return result;
+}
+
+Awaitable<void> ServiceClient::shutdown(std::chrono::milliseconds drain) {
+  impl_->shutting_down = true;
+  const auto until = std::chrono::steady_clock::now() + drain;
+  while (impl_->in_flight.load() > 0 && std::chrono::steady_clock::now() < until) {
+    co_await sleep_for(std::chrono::milliseconds(5));
+  }
+  impl_->http.close_idle();
+}
+
+ServiceClientStats ServiceClient::stats() const {
+  ServiceClientStats s;
+  s.total_calls = impl_->total;
+  s.successful_calls = impl_->succeeded;
+  s.failed_calls = impl_->failed;
+  s.retries = impl_->retries;
+  s.fallbacks = impl_->fallbacks;
+  s.breaker_trips = impl_->trips;
+  s.budget_exhausted = impl_->exhausted;
+  s.in_flight = impl_->in_flight;
+  std::lock_guard lock(impl_->kinds_mutex);
+  s.failures_by_kind = impl_->kinds;
+  return s;
+}
+
+}  // namespace svckit

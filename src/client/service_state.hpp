@@ -1,0 +1,44 @@
+// Per-service state of a ServiceClient: mode, balancer, breakers, budget, bulkhead.
+#pragma once
+
+#include <mutex>
+
+#include "svckit/client/service_client.hpp"
+#include "svckit/resilience/limiters.hpp"
+#include "svckit/resilience/retry_budget.hpp"
+
+namespace svckit {
+
+struct ServiceClient::ServiceState {
+  enum class Mode { discovery, static_urls, gateway };
+
+  ServiceState(std::string service, ServiceConfig cfg, const TimeSource& time, CircuitBreaker::Callback on_trip)
+      : name(std::move(service)),
+        config(std::move(cfg)),
+        service_breaker(config.service_breaker, time, std::move(on_trip)),
+        budget(TokenBucketBudgetOptions{config.retry_budget_max_tokens, config.retry_budget_token_ratio}),
+        bulkhead(config.max_concurrent_calls) {}
+
+  /// The breaker of one instance (created on first use).
+  CircuitBreaker& instance_breaker(const std::string& id, const TimeSource& time) {
+    std::lock_guard lock(mutex);
+    auto& slot = instance_breakers[id];
+    if (!slot) slot = std::make_unique<CircuitBreaker>(config.instance_breaker, time);
+    return *slot;
+  }
+
+  const std::string name;
+  const ServiceConfig config;
+  Mode mode = Mode::discovery;
+  std::unique_ptr<ServiceBalancer> balancer;  // discovery and static modes
+  std::atomic<std::uint64_t> applied_index{~std::uint64_t{0}};
+  http::HostPort gateway;  // gateway mode
+  std::string gateway_prefix;
+  CircuitBreaker service_breaker;
+  TokenBucketBudget budget;
+  Bulkhead bulkhead;
+  std::mutex mutex;  // guards instance_breakers
+  std::map<std::string, std::unique_ptr<CircuitBreaker>> instance_breakers;
+};
+
+}  // namespace svckit

@@ -1,0 +1,276 @@
+// ServiceClient against real HTTP servers (in-process FaultServers, and demo_service processes):
+// retries land elsewhere, hung instances are cut and ejected, breakers open and recover, the
+// deadline holds, a killed instance costs no failed idempotent call, and all three ways to reach
+// a service work.
+#include "svckit/client/service_client.hpp"
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <nlohmann/json.hpp>
+
+#include "svckit/registry/memory_registry.hpp"
+#include "svckit/testing/fault_server.hpp"
+#include "svckit/testing/io_thread.hpp"
+#include "svckit/testing/process.hpp"
+
+namespace svckit {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::FaultServer;
+
+BalancerPlugins builtin_balancers() {
+  BalancerPlugins::Builder b;
+  register_builtin_balancers(b);
+  return std::move(b).build();
+}
+
+class Client : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (int i = 0; i < 3; ++i) servers.push_back(std::make_unique<FaultServer>(io.io(), "s" + std::to_string(i)));
+  }
+  void TearDown() override {
+    client.reset();
+    io.stop();
+  }
+  /// A client whose service "orders" is the three servers (static URLs).
+  void make(ServiceConfig config, std::string gateway = {}, DiscoveryClient* discovery = nullptr) {
+    if (config.static_urls.empty() && gateway.empty() && discovery == nullptr) {
+      for (const auto& s : servers) config.static_urls.push_back(s->url());
+    }
+    ServiceClientOptions options;
+    options.services["orders"] = config;
+    options.gateway_url = std::move(gateway);
+    auto created = ServiceClient::create(options, {io.executor(), discovery, balancers, random, time, &metrics});
+    ASSERT_TRUE(created.ok()) << created.error().describe();
+    client = std::move(*created);
+  }
+  static ServiceConfig config() {
+    ServiceConfig c;
+    c.balancing.policy = "round_robin";
+    c.retry.backoff.base = 1ms;
+    c.retry.backoff.cap = 5ms;
+    return c;
+  }
+  CallResult call(http::Verb verb = http::Verb::get, CallOptions options = CallOptions{}) {
+    return io.run([&]() { return client->try_call("orders", verb, "/x", options); });
+  }
+  static std::string server_of(const CallResult& r) {
+    return nlohmann::json::parse(r.response->body(), nullptr, false).value("server", "");
+  }
+
+  testing::IoThread io;
+  RealRandom random;
+  RealTimeSource time;
+  BalancerPlugins balancers = builtin_balancers();
+  MetricsRegistry metrics;
+  std::vector<std::unique_ptr<FaultServer>> servers;
+  std::unique_ptr<ServiceClient> client;
+};
+
+TEST_F(Client, RetriesLandOnAnotherInstanceAndCarryDeadlineAndTrace) {
+  servers[1]->answer_status(503);
+  auto c = config();
+  c.balancing.outlier.reset();     // keep the failing server in rotation: every third pick
+  c.retry_budget_token_ratio = 1;  // one success pays for one retry (the default 0.1 would throttle)
+  make(c);
+  for (int i = 0; i < 30; ++i) {
+    auto r = call();
+    ASSERT_TRUE(r.ok()) << (r.error ? r.error->what() : "");
+    EXPECT_NE(server_of(r), "s1");
+    EXPECT_LE(r.attempts, 2);
+  }
+  // Every answer from s1 cost exactly one retry, which went elsewhere (round robin's shared
+  // counter moves on retries too, so s1's share is about, not exactly, a third).
+  EXPECT_EQ(static_cast<std::uint64_t>(servers[1]->hits()), client->stats().retries);
+  EXPECT_GE(servers[1]->hits(), 5);
+  EXPECT_EQ(client->stats().successful_calls, 30u);
+  const auto deadline = std::stoi(servers[0]->last_header("X-Svckit-Deadline-Ms"));
+  EXPECT_GT(deadline, 9000);
+  EXPECT_LE(deadline, 10000);
+  EXPECT_EQ(servers[0]->last_header("traceparent").substr(0, 3), "00-");
+  EXPECT_EQ(servers[0]->last_header("traceparent").size(), 55u);
+}
+
+TEST_F(Client, TheRetryBudgetStopsRetriesFromMultiplyingAnOutage) {
+  for (auto& s : servers) s->answer_status(503);
+  auto c = config();
+  c.balancing.outlier.reset();
+  make(c);
+  int attempts = 0;
+  for (int i = 0; i < 20; ++i) attempts += call().attempts;
+  // gRPC A6 defaults: 10 tokens, retries while > 5; each failed attempt takes one. Without the
+  // budget: 60 attempts. With it: 5 tokens' worth of retries before it closes, then 1 per call.
+  EXPECT_LE(attempts, 20 + 6);
+  EXPECT_GT(client->stats().budget_exhausted, 10u);
+  EXPECT_EQ(client->stats().failures_by_kind.at(CallErrorKind::budget_exhausted), client->stats().budget_exhausted);
+}
+
+TEST_F(Client, NonIdempotentCallsAreRetriedOnlyWhenAllowed) {
+  for (auto& s : servers) s->answer_status(503);
+  make(config());
+  auto post = call(http::Verb::post);
+  ASSERT_TRUE(post.error.has_value());
+  EXPECT_EQ(post.error->kind, CallErrorKind::http_status);
+  EXPECT_EQ(post.error->status, 503);
+  EXPECT_EQ(post.attempts, 1);
+
+  CallOptions allow;
+  allow.retry_non_idempotent = true;
+  auto retried = call(http::Verb::post, allow);
+  EXPECT_EQ(retried.attempts, 3);
+  EXPECT_EQ(retried.error->kind, CallErrorKind::http_status);
+}
+
+TEST_F(Client, HungInstanceIsCutAtThePerTryTimeoutAndEjected) {
+  servers[0]->hang(true);
+  auto c = config();
+  c.per_try_timeout = 150ms;
+  make(c);
+  for (int i = 0; i < 30; ++i) {
+    const auto started = std::chrono::steady_clock::now();
+    auto r = call();
+    ASSERT_TRUE(r.ok()) << (r.error ? r.error->what() : "");
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 1s) << "cut at the per-try timeout, then retried";
+  }
+  // Five local failures in a row eject it (Envoy's consecutive_5xx counts them): no more traffic.
+  EXPECT_EQ(servers[0]->hits(), 5);
+  EXPECT_NE(metrics.render_prometheus().find("svckit_outlier_ejected_hosts{service=\"orders\"} 1"), std::string::npos);
+}
+
+TEST_F(Client, ServiceBreakerOpensFallsBackAndRecovers) {
+  for (auto& s : servers) s->answer_status(500);  // not retryable, but a failure
+  auto c = config();
+  c.service_breaker.sliding_window_size = 5;
+  c.service_breaker.minimum_number_of_calls = 5;
+  c.service_breaker.wait_duration_in_open_state = 200ms;
+  c.service_breaker.permitted_number_of_calls_in_half_open_state = 2;
+  c.balancing.outlier.reset();
+  make(c);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(call().error->kind, CallErrorKind::http_status);
+  const int hits = servers[0]->hits() + servers[1]->hits() + servers[2]->hits();
+  auto refused = call();
+  ASSERT_TRUE(refused.error.has_value());
+  EXPECT_EQ(refused.error->kind, CallErrorKind::circuit_open);
+  EXPECT_EQ(servers[0]->hits() + servers[1]->hits() + servers[2]->hits(), hits) << "short-circuited";
+
+  CallOptions with_fallback;
+  with_fallback.fallback = [](const ServiceCallError& e) -> std::optional<http::Response> {
+    const nlohmann::json body{{"server", "fallback"}, {"because", std::string(to_string(e.kind))}};
+    return http::json_response(http::Status::ok, body);
+  };
+  auto fb = call(http::Verb::get, with_fallback);
+  ASSERT_TRUE(fb.ok());
+  EXPECT_EQ(server_of(fb), "fallback");
+
+  for (auto& s : servers) s->answer_status(200);
+  ASSERT_TRUE(testing::wait_until([&] { return call().ok(); }, 5s)) << "half-open probes close it again";
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(call().ok());
+  EXPECT_EQ(client->stats().breaker_trips, 1u);
+  EXPECT_EQ(client->stats().fallbacks, 1u);
+}
+
+TEST_F(Client, TheOverallDeadlineHoldsWhenEverythingIsSlow) {
+  for (auto& s : servers) s->delay_ms(400);
+  auto c = config();
+  c.timeout = 500ms;
+  c.per_try_timeout = 300ms;
+  c.balancing.outlier.reset();
+  make(c);
+  const auto started = std::chrono::steady_clock::now();
+  auto r = call();
+  const auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_TRUE(r.error.has_value());
+  EXPECT_EQ(r.error->kind, CallErrorKind::timeout);
+  EXPECT_EQ(r.attempts, 2) << "300 ms, then what the deadline left";
+  EXPECT_GE(took, 480ms);
+  EXPECT_LT(took, 800ms);
+}
+
+TEST_F(Client, GatewayModeSendsServiceAndPathToTheGateway) {
+  ServiceConfig c = config();
+  make(c, servers[2]->url() + "/gw");
+  auto r = call();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(servers[2]->last_target(), "/gw/orders/x");
+}
+
+TEST_F(Client, DiscoveryModeFollowsTheRegistry) {
+  MemoryRegistry registry(time, {});
+  DiscoveryClient discovery(io.executor(), registry, random, {});
+  for (int i = 0; i < 2; ++i) {
+    ServiceInstance in;
+    in.service = "orders";
+    in.host = "127.0.0.1";
+    in.port = servers[static_cast<std::size_t>(i)]->port();
+    in.normalize();
+    ASSERT_TRUE(registry.register_now(in).ok());
+  }
+  io.run([&]() -> Awaitable<bool> {
+    discovery.start();
+    co_return co_await discovery.wait_synced(5s);
+  });
+  make(config(), {}, &discovery);
+  std::set<std::string> seen;
+  for (int i = 0; i < 10; ++i) seen.insert(server_of(call()));
+  EXPECT_EQ(seen, (std::set<std::string>{"s0", "s1"}));
+
+  const std::string gone = "127.0.0.1:" + std::to_string(servers[0]->port());
+  ASSERT_TRUE(io.run([&]() -> Awaitable<Result<void>> { return registry.deregister("orders", gone); }).ok());
+  ASSERT_TRUE(testing::wait_until([&] { return discovery.discover("orders").size() == 1; }, 5s));
+  const int before = servers[0]->hits();
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(server_of(call()), "s1");
+  EXPECT_EQ(servers[0]->hits(), before);
+  io.run([&]() { return discovery.shutdown(0ms); });
+}
+
+TEST_F(Client, OptionsAreValidatedNamingTheField) {
+  ServiceClientOptions options;
+  options.services["orders"].retry.backoff.cap = 0ms;
+  auto r = ServiceClient::create(options, {io.executor(), nullptr, balancers, random, time, nullptr});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().field, "services.orders.retry.backoff.cap");
+  ServiceClientOptions ftp;
+  ftp.defaults.static_urls = {"ftp://x"};
+  EXPECT_EQ(ServiceClient::create(ftp, {io.executor(), nullptr, balancers, random, time, nullptr}).error().field,
+            "defaults.static_urls[0]");
+}
+
+TEST(ClientProcesses, AKilledInstanceUnderLoadCostsNoFailedIdempotentCall) {
+  testing::TempDir dir;
+  std::vector<testing::ChildProcess> services;
+  ServiceConfig c;
+  c.balancing.policy = "round_robin";
+  c.retry.backoff.base = 1ms;
+  c.retry.backoff.cap = 5ms;
+  for (int i = 0; i < 3; ++i) {
+    int port = 0;
+    auto child = testing::start_listening_binary({DEMO_SERVICE_BIN, "--name", "hello", "--registry", "memory://"},
+                                                 dir.path(), port);
+    ASSERT_TRUE(child.ok()) << child.error().message;
+    services.push_back(std::move(*child));
+    c.static_urls.push_back("http://127.0.0.1:" + std::to_string(port));
+  }
+  testing::IoThread io;
+  RealRandom random;
+  RealTimeSource time;
+  const auto balancers = builtin_balancers();
+  ServiceClientOptions options;
+  options.services["hello"] = c;
+  auto client = std::move(ServiceClient::create(options, {io.executor(), nullptr, balancers, random, time}).value());
+  int failed = 0;
+  for (int i = 0; i < 300; ++i) {
+    if (i == 100) services[1].stop(SIGKILL);
+    auto r = io.run([&]() { return client->try_call("hello", http::Verb::get, "/hello"); });
+    failed += r.ok() ? 0 : 1;
+  }
+  EXPECT_EQ(failed, 0);
+  EXPECT_GE(client->stats().retries, 1u);
+  client.reset();
+  io.stop();
+}
+
+}  // namespace
+}  // namespace svckit
