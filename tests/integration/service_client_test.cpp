@@ -226,6 +226,36 @@ TEST_F(Client, DiscoveryModeFollowsTheRegistry) {
   io.run([&]() { return discovery.shutdown(0ms); });
 }
 
+TEST_F(Client, CallAllRunsConcurrentlyAndCallSyncBlocks) {
+  for (auto& s : servers) s->delay_ms(200);
+  make(config());
+  std::vector<CallSpec> batch;
+  for (int i = 0; i < 6; ++i) batch.emplace_back("orders", http::Verb::get, "/item/" + std::to_string(i));
+  batch.emplace_back("no-such-service!", http::Verb::get, "/");
+  const auto started = std::chrono::steady_clock::now();
+  auto results = io.run([&]() { return client->call_all(batch); });
+  const auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_EQ(results.size(), 7u);
+  for (int i = 0; i < 6; ++i) EXPECT_TRUE(results[static_cast<std::size_t>(i)].ok()) << i;
+  EXPECT_EQ(results[6].error->kind, CallErrorKind::invalid_argument) << "results keep the order given";
+  EXPECT_LT(took, 550ms) << "six 200 ms calls side by side, not one after another (1.2 s)";
+
+  for (auto& s : servers) s->delay_ms(0);
+  auto sync = client->call_sync("orders", http::Verb::get, "/x");  // from the test thread, not the io thread
+  EXPECT_TRUE(sync.ok());
+  auto thrown = io.run([&]() -> Awaitable<std::string> {
+    try {
+      co_await call_service(*client, "orders", "/x");
+      for (auto& s : servers) s->answer_status(404);
+      co_await call_service(*client, "orders", "/missing");
+      co_return "no throw";
+    } catch (const ServiceCallError& e) {
+      co_return std::string(to_string(e.kind)) + " " + std::to_string(e.status) + " " + e.service;
+    }
+  });
+  EXPECT_EQ(thrown, "http_status 404 orders");
+}
+
 TEST_F(Client, OptionsAreValidatedNamingTheField) {
   ServiceClientOptions options;
   options.services["orders"].retry.backoff.cap = 0ms;
