@@ -6,10 +6,10 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/strand.hpp>
-#include <boost/asio/use_future.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
 
 #include "client/service_state.hpp"
 #include "svckit/resilience/deadline.hpp"
@@ -255,7 +255,8 @@ Awaitable<std::vector<CallResult>> ServiceClient::call_all(std::vector<CallSpec>
   auto batch = std::make_shared<Batch>(strand, calls.size());
   for (std::size_t i = 0; i < calls.size(); ++i) {
     auto& c = calls[i];
-    asio::co_spawn(impl_->deps.executor, try_call(std::move(c.service), c.method, std::move(c.path), std::move(c.options)),
+    asio::co_spawn(impl_->deps.executor,
+                   try_call(std::move(c.service), c.method, std::move(c.path), std::move(c.options)),
                    asio::bind_executor(strand, [batch, i](std::exception_ptr error, CallResult result) {
                      if (error) {
                        result.error.emplace(CallErrorKind::cancelled, "the call ended with an exception", "");
@@ -272,8 +273,8 @@ Awaitable<std::vector<CallResult>> ServiceClient::call_all(std::vector<CallSpec>
 }
 
 CallResult ServiceClient::call_sync(std::string service, http::Verb method, std::string path, CallOptions options) {
-  return asio::co_spawn(impl_->deps.executor,
-                        try_call(std::move(service), method, std::move(path), std::move(options)), asio::use_future)
+  return asio::co_spawn(impl_->deps.executor, try_call(std::move(service), method, std::move(path), std::move(options)),
+                        asio::use_future)
       .get();
 }
 

@@ -1,0 +1,84 @@
+// ServiceClient configuration: YAML, then the seeds' environment variables, merged per service;
+// errors name the source and key and apply nothing.
+#include "svckit/client/client_config.hpp"
+
+#include <gtest/gtest.h>
+
+namespace svckit {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(ClientConfig, YamlThenEnvironmentWithPerServiceOverridesOnTopOfDefaults) {
+  ClientConfigLoader loader;
+  ASSERT_TRUE(loader
+                  .add_yaml(R"(
+defaults:
+  timeout: 5s
+  retry: {max_attempts: 2, backoff: decorrelated_jitter, statuses: [503]}
+  circuit_breaker: {window: time_based, size: 30, open_wait: 10s}
+services:
+  user-service:
+    urls: [http://10.0.0.1:8001, http://10.0.0.2:8001]
+    policy: ring_hash
+)",
+                            "client.yaml")
+                  .ok());
+  ASSERT_TRUE(loader
+                  .add_env({{"DEFAULT_TIMEOUT", "30"},
+                            {"DEFAULT_RETRY_TIMES", "4"},
+                            {"DEFAULT_RETRY_DELAY", "250ms"},
+                            {"CB_FAILURE_THRESHOLD", "5"},
+                            {"CB_RECOVERY_TIMEOUT", "60"},
+                            {"MODEL_SERVICE_URL", "http://127.0.0.1:9000"},
+                            {"MODEL_SERVICE_TIMEOUT", "120s"},
+                            {"DATABASE_URL", "postgres://db/orders"},
+                            {"PIP_DEFAULT_TIMEOUT", "not a service"},
+                            {"GATEWAY_URL", "http://gw:8080"}})
+                  .ok());
+  auto built = loader.build();
+  ASSERT_TRUE(built.ok()) << built.error().describe();
+  const auto& o = *built;
+  EXPECT_EQ(o.gateway_url, "http://gw:8080");
+  EXPECT_EQ(o.defaults.timeout, 30s) << "environment over YAML";
+  EXPECT_EQ(o.defaults.retry.max_attempts, 5) << "4 retries after the first attempt";
+  EXPECT_EQ(o.defaults.retry.backoff.kind, BackoffKind::decorrelated_jitter);
+  EXPECT_EQ(o.defaults.retry.backoff.base, 250ms);
+  EXPECT_EQ(o.defaults.retry.retry_on_statuses, std::set<int>{503});
+  EXPECT_EQ(o.defaults.service_breaker.window, CircuitBreakerOptions::Window::count_based);
+  EXPECT_EQ(o.defaults.service_breaker.sliding_window_size, 5u);
+  EXPECT_EQ(o.defaults.service_breaker.failure_rate_threshold, 100);
+  EXPECT_EQ(o.defaults.service_breaker.wait_duration_in_open_state, 60s);
+
+  ASSERT_EQ(o.services.size(), 2u) << "DATABASE_URL and PIP_DEFAULT_TIMEOUT are not services";
+  const auto& user = o.services.at("user-service");
+  EXPECT_EQ(user.static_urls.size(), 2u);
+  EXPECT_EQ(user.balancing.policy, "ring_hash");
+  EXPECT_EQ(user.timeout, 30s) << "the final default reaches services that do not set their own";
+  const auto& model = o.services.at("model-service");
+  EXPECT_EQ(model.static_urls, std::vector<std::string>{"http://127.0.0.1:9000"});
+  EXPECT_EQ(model.timeout, 120s);
+}
+
+TEST(ClientConfig, ErrorsNameSourceAndKeyAndApplyNothing) {
+  ClientConfigLoader loader;
+  auto r = loader.add_env({{"DEFAULT_RETRY_TIMES", "many"}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().field, "environment DEFAULT_RETRY_TIMES");
+  r = loader.add_yaml("services:\n  orders:\n    timeout: soon\n", "client.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().field, "client.yaml: services.orders.timeout");
+  r = loader.add_yaml("defaults:\n  colour: red\n", "client.yaml");
+  EXPECT_EQ(r.error().field, "client.yaml: defaults.colour");
+  r = loader.add_yaml("defaults: [1, 2\n", "client.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("YAML error at line"), std::string::npos);
+  r = loader.add_yaml("defaults:\n  retry: {max_attempts: 3}\n  circuit_breaker: {failure_rate: 0}\n", "c.yaml");
+  ASSERT_TRUE(r.ok()) << "values parse; the range is checked when the options are built";
+  auto built = loader.build();
+  ASSERT_FALSE(built.ok());
+  EXPECT_EQ(built.error().field, "defaults.service_breaker.failure_rate_threshold");
+}
+
+}  // namespace
+}  // namespace svckit
