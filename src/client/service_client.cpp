@@ -87,7 +87,61 @@ Result<void> validate(const ServiceConfig& c, const std::string& prefix) {
 }
 
 struct ServiceClient::Impl {
-  Impl(ServiceClientOptions o, Deps d) : options(std::move(o)), deps(std::move(d)), http(deps.executor, options.pool) {}
+  Impl(ServiceClientOptions o, Deps d) : options(std::move(o)), deps(std::move(d)), http(deps.executor, options.pool) {
+    if (auto* m = deps.metrics) {
+      calls = &m->counter("svckit_client_calls_total", "Calls by final result (ok or the failure kind).",
+                          {"service", "result"});
+      retries_family = &m->counter("svckit_client_retries_total", "Retries (attempts after the first).", {"service"});
+      hedges_family = &m->counter("svckit_client_hedges_total", "Hedged attempts started.", {"service"});
+      fallbacks_family = &m->counter("svckit_client_fallbacks_total", "Answers given by a fallback.", {"service"});
+      budget_family =
+          &m->counter("svckit_client_retry_budget_exhausted_total", "Retries refused by the budget.", {"service"});
+      duration_family =
+          &m->histogram("svckit_client_call_duration_seconds", "Call latency, retries included.", {"service"});
+      in_flight_family = &m->gauge("svckit_client_in_flight", "Calls in flight.", {"service"});
+      breaker_family =
+          &m->gauge("svckit_client_breaker_state",
+                    "Service breaker: 0 closed, 1 open, 2 half_open, 3 disabled, 4 forced_open.", {"service"});
+      transitions_family =
+          &m->counter("svckit_client_breaker_transitions_total", "Service breaker transitions.", {"service", "to"});
+      pool_family = &m->gauge("svckit_client_pool_connections",
+                              "Pool connections: opened (total), reused (total), idle (now).", {"kind"});
+    }
+  }
+
+  ClientSeries series_for(const std::string& service) {
+    ClientSeries s;
+    if (deps.metrics == nullptr) return s;
+    const std::vector<std::string> l{service};
+    s.ok = &calls->with({service, "ok"});
+    s.retries = &retries_family->with(l);
+    s.hedges = &hedges_family->with(l);
+    s.fallbacks = &fallbacks_family->with(l);
+    s.budget_exhausted = &budget_family->with(l);
+    s.duration = &duration_family->with(l);
+    s.in_flight = &in_flight_family->with(l);
+    s.breaker_state = &breaker_family->with(l);
+    return s;
+  }
+
+  void publish_pool() {
+    if (pool_family == nullptr) return;
+    const auto p = http.stats();
+    pool_family->with({"opened"}).set(static_cast<double>(p.connections_opened));
+    pool_family->with({"reused"}).set(static_cast<double>(p.connections_reused));
+    pool_family->with({"idle"}).set(static_cast<double>(p.idle));
+  }
+
+  Family<Counter>* calls = nullptr;
+  Family<Counter>* retries_family = nullptr;
+  Family<Counter>* hedges_family = nullptr;
+  Family<Counter>* fallbacks_family = nullptr;
+  Family<Counter>* budget_family = nullptr;
+  Family<Histogram>* duration_family = nullptr;
+  Family<Gauge>* in_flight_family = nullptr;
+  Family<Gauge>* breaker_family = nullptr;
+  Family<Counter>* transitions_family = nullptr;
+  Family<Gauge>* pool_family = nullptr;
 
   ServiceClientOptions options;
   Deps deps;
@@ -96,7 +150,8 @@ struct ServiceClient::Impl {
   std::map<std::string, std::shared_ptr<ServiceState>> services;
   std::atomic<bool> shutting_down{false};
   std::atomic<std::int64_t> in_flight{0};
-  std::atomic<std::uint64_t> total{0}, succeeded{0}, failed{0}, retries{0}, fallbacks{0}, trips{0}, exhausted{0};
+  std::atomic<std::uint64_t> total{0}, succeeded{0}, failed{0}, retries{0}, hedges{0}, fallbacks{0}, trips{0},
+      exhausted{0};
   std::mutex kinds_mutex;
   std::map<CallErrorKind, std::uint64_t> kinds;
   std::atomic<std::uint64_t> trace_counter{1};
@@ -130,10 +185,15 @@ std::shared_ptr<ServiceClient::ServiceState> ServiceClient::state_for(const std:
   const ServiceConfig& config = it != impl_->options.services.end() ? it->second : impl_->options.defaults;
   auto on_trip = [impl = impl_.get(), service](const BreakerTransition& t) {
     if (t.to == BreakerState::open) ++impl->trips;
+    if (impl->breaker_family != nullptr) {
+      impl->breaker_family->with({service}).set(static_cast<double>(static_cast<int>(t.to)));
+      impl->transitions_family->with({service, std::string(to_string(t.to))}).inc();
+    }
     spdlog::warn("event=breaker_transition service={} from={} to={} reason=\"{}\"", service, to_string(t.from),
                  to_string(t.to), t.reason);
   };
   auto state = std::make_shared<ServiceState>(service, config, impl_->deps.time, on_trip);
+  state->series = impl_->series_for(service);
   if (!config.static_urls.empty()) {
     state->mode = ServiceState::Mode::static_urls;
   } else if (!impl_->options.gateway_url.empty()) {
@@ -213,14 +273,30 @@ Awaitable<CallResult> ServiceClient::try_call(std::string service, http::Verb me
   } else {
     impl.in_flight.fetch_add(1);
     auto state = state_for(service);
+    const auto& series = state->series;
+    if (series.in_flight != nullptr) series.in_flight->add(1);
+    const auto started = std::chrono::steady_clock::now();
     result = co_await run(state, method, build_target(path, options.params), options);
+    if (series.duration != nullptr) {
+      series.duration->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      series.in_flight->add(-1);
+    }
     impl.in_flight.fetch_sub(1);
-  }
-  if (!result.ok() && result.error && options.fallback && result.error->kind != CallErrorKind::invalid_argument) {
-    if (auto answer = options.fallback(*result.error)) {
-      ++impl.fallbacks;
-      result.response = std::move(*answer);
-      result.error.reset();
+    if (!result.ok() && result.error && options.fallback) {
+      if (auto answer = options.fallback(*result.error)) {
+        ++impl.fallbacks;
+        if (series.fallbacks != nullptr) series.fallbacks->inc();
+        result.response = std::move(*answer);
+        result.error.reset();
+      }
+    }
+    if (impl.calls != nullptr) {
+      if (result.ok()) {
+        series.ok->inc();
+      } else {
+        impl.calls->with({service, std::string(to_string(result.error->kind))}).inc();
+      }
+      impl.publish_pool();
     }
   }
   if (result.ok()) {
@@ -349,10 +425,12 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
       }
       if (!state->budget.try_start_retry()) {
         ++impl.exhausted;
+        if (state->series.budget_exhausted != nullptr) state->series.budget_exhausted->inc();
         fail(CallErrorKind::budget_exhausted, state->name + ": retry budget exhausted", result.instance);
         break;
       }
       ++impl.retries;
+      if (state->series.retries != nullptr) state->series.retries->inc();
       co_await sleep_for(delay);
       state->budget.retry_finished();
     }
@@ -482,6 +560,8 @@ ServiceClientStats ServiceClient::stats() const {
   s.successful_calls = impl_->succeeded;
   s.failed_calls = impl_->failed;
   s.retries = impl_->retries;
+  s.hedges = impl_->hedges;
+  s.pool = impl_->http.stats();
   s.fallbacks = impl_->fallbacks;
   s.breaker_trips = impl_->trips;
   s.budget_exhausted = impl_->exhausted;

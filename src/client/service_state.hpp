@@ -9,6 +9,18 @@
 
 namespace svckit {
 
+/// Prometheus series of one service, looked up once (null members when there is no registry).
+struct ClientSeries {
+  Counter* ok = nullptr;
+  Counter* retries = nullptr;
+  Counter* hedges = nullptr;
+  Counter* fallbacks = nullptr;
+  Counter* budget_exhausted = nullptr;
+  Histogram* duration = nullptr;
+  Gauge* in_flight = nullptr;
+  Gauge* breaker_state = nullptr;
+};
+
 struct ServiceClient::ServiceState {
   enum class Mode { discovery, static_urls, gateway };
 
@@ -29,6 +41,7 @@ struct ServiceClient::ServiceState {
 
   const std::string name;
   const ServiceConfig config;
+  ClientSeries series;
   Mode mode = Mode::discovery;
   std::unique_ptr<ServiceBalancer> balancer;  // discovery and static modes
   std::atomic<std::uint64_t> applied_index{~std::uint64_t{0}};

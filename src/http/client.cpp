@@ -86,7 +86,12 @@ void HttpClient::close_idle() {
 }
 
 ClientStats HttpClient::stats() const {
-  return ClientStats{requests_.load(), opened_.load(), reused_.load(), stale_retries_.load()};
+  std::uint64_t idle = 0;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [key, list] : idle_) idle += list.size();
+  }
+  return ClientStats{requests_.load(), opened_.load(), reused_.load(), stale_retries_.load(), idle};
 }
 
 Awaitable<Result<Response>> HttpClient::send(HostPort endpoint, Request request, std::chrono::milliseconds timeout,

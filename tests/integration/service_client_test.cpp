@@ -170,6 +170,16 @@ TEST_F(Client, ServiceBreakerOpensFallsBackAndRecovers) {
   for (int i = 0; i < 5; ++i) EXPECT_TRUE(call().ok());
   EXPECT_EQ(client->stats().breaker_trips, 1u);
   EXPECT_EQ(client->stats().fallbacks, 1u);
+  const auto text = metrics.render_prometheus();
+  for (const char* line :
+       {"svckit_client_breaker_transitions_total{service=\"orders\",to=\"open\"} 1\n",
+        "svckit_client_breaker_state{service=\"orders\"} 0\n",
+        "svckit_client_calls_total{service=\"orders\",result=\"circuit_open\"} ",
+        "svckit_client_calls_total{service=\"orders\",result=\"http_status\"} 5\n",
+        "svckit_client_fallbacks_total{service=\"orders\"} 1\n", "svckit_client_in_flight{service=\"orders\"} 0\n"}) {
+    EXPECT_NE(text.find(line), std::string::npos) << "missing " << line;
+  }
+  EXPECT_GT(client->stats().pool.connections_reused, 0u) << "keep-alive connections are reused";
 }
 
 TEST_F(Client, TheOverallDeadlineHoldsWhenEverythingIsSlow) {

@@ -127,11 +127,14 @@ struct CallSpec {
   CallOptions options;
 };
 
+/// get_metrics(): the same figures are Prometheus series (svckit_client_*) when a MetricsRegistry
+/// is given.
 struct ServiceClientStats {
-  std::uint64_t total_calls = 0, successful_calls = 0, failed_calls = 0, retries = 0, fallbacks = 0;
+  std::uint64_t total_calls = 0, successful_calls = 0, failed_calls = 0, retries = 0, hedges = 0, fallbacks = 0;
   std::uint64_t breaker_trips = 0, budget_exhausted = 0;
   std::map<CallErrorKind, std::uint64_t> failures_by_kind;
   std::int64_t in_flight = 0;
+  http::ClientStats pool;  // connections opened / reused / idle, requests sent
 };
 
 class ServiceClient {
@@ -162,6 +165,7 @@ class ServiceClient {
   /// Stops accepting calls (cancelled), waits up to `drain` for calls in flight, closes the pool.
   Awaitable<void> shutdown(std::chrono::milliseconds drain);
   ServiceClientStats stats() const;
+  ServiceClientStats get_metrics() const { return stats(); }
 
   struct ServiceState;
 

@@ -29,6 +29,7 @@ struct ClientStats {
   std::uint64_t connections_opened = 0;
   std::uint64_t connections_reused = 0;
   std::uint64_t stale_retries = 0;  // a reused connection had been closed by the peer: retried once on a new one
+  std::uint64_t idle = 0;           // connections pooled now, waiting for a request
 };
 
 /// Thread-safety: send() may be called concurrently; the pool is locked briefly. Connections are
