@@ -14,6 +14,9 @@
 #include "client/service_state.hpp"
 #include "svckit/resilience/deadline.hpp"
 
+#include <strings.h>
+#include <nlohmann/json.hpp>
+
 namespace svckit {
 
 namespace asio = boost::asio;
@@ -77,6 +80,15 @@ Result<void> validate(const ServiceConfig& c, const std::string& prefix) {
   if (c.balancing.outlier) {
     if (auto r = validate(*c.balancing.outlier); !r) return named(r.error(), "balancing.outlier.");
   }
+  if (c.hedging.enabled && c.hedging.delay.count() <= 0) return bad("hedging.delay", "must be > 0");
+  if (!(c.rate_limit_per_second >= 0)) return bad("rate_limit_per_second", "must be >= 0");
+  if (!(c.rate_limit_burst >= 0)) return bad("rate_limit_burst", "must be >= 0");
+  if (!(c.faults.delay_percent >= 0 && c.faults.delay_percent <= 100))
+    return bad("faults.delay_percent", "must be in 0..100");
+  if (!(c.faults.abort_percent >= 0 && c.faults.abort_percent <= 100))
+    return bad("faults.abort_percent", "must be in 0..100");
+  if (c.faults.abort_status < 100 || c.faults.abort_status > 599)
+    return bad("faults.abort_status", "must be in 100..599");
   for (std::size_t i = 0; i < c.static_urls.size(); ++i) {
     auto url = http::parse_backend_url(c.static_urls[i], 80);
     if (!url || url->scheme != "http" || url->hosts.empty()) {
@@ -85,6 +97,36 @@ Result<void> validate(const ServiceConfig& c, const std::string& prefix) {
   }
   return {};
 }
+
+namespace {
+
+constexpr std::chrono::milliseconds kMargin{2}, kMinAttempt{1};
+
+/// Where one attempt goes.
+struct Route {
+  http::HostPort endpoint;
+  std::string target;
+  std::string instance;  // instance id, or "gateway"
+  Pick pick;
+  CircuitBreaker* breaker = nullptr;
+  CircuitBreaker::Permit permit;
+};
+
+/// What one attempt came to.
+struct Attempt {
+  Result<http::Response> answer = make_error(ErrorCode::cancelled, "not sent");
+  std::chrono::nanoseconds latency{0};
+  bool retryable = false;
+  std::string instance;
+};
+
+Awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, d);
+  boost::system::error_code ec;
+  co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+}  // namespace
 
 struct ServiceClient::Impl {
   Impl(ServiceClientOptions o, Deps d) : options(std::move(o)), deps(std::move(d)), http(deps.executor, options.pool) {
@@ -122,6 +164,198 @@ struct ServiceClient::Impl {
     s.in_flight = &in_flight_family->with(l);
     s.breaker_state = &breaker_family->with(l);
     return s;
+  }
+
+  /// Discovery mode: feed the balancer when the registry moved since it last did.
+  void refresh_from_discovery(ServiceClient::ServiceState& state) {
+    if (state.mode != ServiceClient::ServiceState::Mode::discovery || deps.discovery == nullptr || !state.balancer) {
+      return;
+    }
+    const auto index = deps.discovery->stats().index;
+    if (state.applied_index.exchange(index) != index)
+      state.balancer->update(deps.discovery->discover(state.name), index);
+  }
+
+  /// W3C traceparent: the caller's when given in the headers, else a new trace.
+  std::string traceparent(const CallOptions& options) {
+    for (const auto& [name, value] : options.headers) {
+      if (name.size() == 11 && strncasecmp(name.c_str(), "traceparent", 11) == 0) return value;
+    }
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "00-%016llx%016llx-%016llx-01",
+                  static_cast<unsigned long long>(deps.random.next_u64()),
+                  static_cast<unsigned long long>(deps.random.next_u64()),
+                  static_cast<unsigned long long>(deps.random.next_u64() | 1));
+    return buf;
+  }
+
+  bool take_retry_token(ServiceClient::ServiceState& state) {
+    if (state.budget.try_start_retry()) return true;
+    ++exhausted;
+    if (state.series.budget_exhausted != nullptr) state.series.budget_exhausted->inc();
+    return false;
+  }
+
+  /// Where an attempt goes: the gateway, or an instance not tried yet whose breaker lets it through.
+  std::optional<Route> choose_route(ServiceClient::ServiceState& state, const std::string& target,
+                                    const CallOptions& options, std::vector<std::string>& tried, CallErrorKind& why) {
+    Route route;
+    if (state.mode == ServiceClient::ServiceState::Mode::gateway) {
+      route.endpoint = state.gateway;
+      route.target = state.gateway_prefix + "/" + state.name + target;
+      route.instance = "gateway";
+      return route;
+    }
+    why = CallErrorKind::no_instances;
+    if (!state.balancer) return std::nullopt;
+    std::vector<std::string> skip = tried;
+    for (int guard = 0; guard < 64; ++guard) {
+      PickRequest request;
+      if (options.hash_key) request.hash = hash_key(*options.hash_key);
+      request.exclude = &skip;
+      auto picked = state.balancer->pick(request);
+      if (!picked && picked.error().code == ErrorCode::unavailable) {
+        if (skip.size() > tried.size()) {  // what is left has its breaker open
+          why = CallErrorKind::circuit_open;
+          return std::nullopt;
+        }
+        skip.clear();  // every instance was tried: go round again
+        tried.clear();
+        continue;
+      }
+      if (!picked) return std::nullopt;
+      auto& breaker = state.instance_breaker(picked->instance->id, deps.time);
+      auto permit = breaker.acquire();
+      if (!permit) {
+        skip.push_back(picked->instance->id);
+        continue;
+      }
+      route.endpoint = http::HostPort{picked->instance->host, static_cast<std::uint16_t>(picked->instance->port)};
+      route.target = target;
+      route.instance = picked->instance->id;
+      route.pick = std::move(*picked);
+      route.breaker = &breaker;
+      route.permit = *permit;
+      return route;
+    }
+    return std::nullopt;
+  }
+
+  http::Request make_request(http::Verb method, const std::string& target, const CallOptions& options,
+                             const Deadline& deadline, const std::string& trace) {
+    http::Request request{method, target, 11};
+    for (const auto& [name, value] : options.headers) request.set(name, value);
+    request.set(std::string(kDeadlineHeader), std::to_string(deadline.remaining(deps.time.steady_now()).count()));
+    request.set("traceparent", trace);
+    if (!options.body.empty()) {
+      request.set(http::beast_http::field::content_type,
+                  options.content_type.empty() ? "application/json" : options.content_type);
+      request.body() = options.body;
+    }
+    return request;
+  }
+
+  /// One attempt on one route; its outcome feeds the balancer, the instance breaker and the budget.
+  Awaitable<Attempt> send_attempt(ServiceClient::ServiceState& state, Route route, http::Request request,
+                                  std::chrono::milliseconds timeout, std::shared_ptr<CancelToken> cancel) {
+    const auto& cfg = state.config;
+    Attempt out;
+    out.instance = route.instance;
+    if (route.pick.load) route.pick.load->active.fetch_add(1, std::memory_order_relaxed);
+    const auto sent_at = deps.time.steady_now();
+    const auto& faults = cfg.faults;
+    if (faults.delay_percent > 0 && deps.random.uniform01() * 100 < faults.delay_percent)
+      co_await sleep_for(faults.delay);
+    if (faults.abort_percent > 0 && deps.random.uniform01() * 100 < faults.abort_percent) {
+      const nlohmann::json body{{"error", {{"code", "fault_injected"}, {"message", "fault injection abort"}}}};
+      out.answer = http::json_response(static_cast<http::Status>(faults.abort_status), body);
+    } else {
+      out.answer = co_await http.send(route.endpoint, std::move(request), timeout, std::move(cancel));
+    }
+    out.latency = deps.time.steady_now() - sent_at;
+    if (route.pick.load) route.pick.load->active.fetch_sub(1, std::memory_order_relaxed);
+    const bool cancelled = !out.answer && out.answer.error().code == ErrorCode::cancelled;
+    const int status = out.answer ? static_cast<int>(out.answer->result_int()) : 0;
+    out.retryable = !out.answer ? !cancelled && out.answer.error().code != ErrorCode::payload_too_large
+                                : cfg.retry.retry_on_statuses.count(status) > 0;
+    if (cancelled) {  // a hedge's loser: no verdict on the instance
+      if (route.breaker) route.breaker->release(route.permit);
+      co_return out;
+    }
+    const auto outcome = outcome_from_status(status);
+    if (state.balancer && route.pick.instance) state.balancer->report(route.pick, outcome, out.latency);
+    if (route.breaker) route.breaker->record(route.permit, outcome == CallOutcome::success, out.latency);
+    state.budget.record_attempt(!out.retryable);
+    spdlog::debug("event=attempt service={} instance={} status={} latency_us={}", state.name, out.instance, status,
+                  std::chrono::duration_cast<std::chrono::microseconds>(out.latency).count());
+    co_return out;
+  }
+
+  /// The primary attempt, plus a hedge to another instance if it has not answered after the
+  /// hedging delay (budget permitting). The first good answer wins; the other attempt is cancelled.
+  Awaitable<Attempt> hedged_attempt(ServiceClient::ServiceState& state, Route primary, http::Request request,
+                                    std::chrono::milliseconds timeout, const std::string& target,
+                                    const CallOptions& options, std::vector<std::string>& tried, CallResult& result) {
+    auto strand = asio::make_strand(deps.executor);
+    co_await asio::post(strand, asio::use_awaitable);
+    struct Race {
+      explicit Race(const asio::strand<asio::any_io_executor>& s) : wake(s) {}
+      std::vector<std::optional<Attempt>> done;
+      std::vector<std::shared_ptr<CancelToken>> cancels;
+      asio::steady_timer wake;
+      int running = 0;
+    };
+    auto race = std::make_shared<Race>(strand);
+    const auto launch = [&](Route route, http::Request req) {
+      const std::size_t slot = race->done.size();
+      race->done.emplace_back();
+      race->cancels.push_back(std::make_shared<CancelToken>());
+      ++race->running;
+      ++result.attempts;
+      asio::co_spawn(deps.executor, send_attempt(state, std::move(route), std::move(req), timeout, race->cancels[slot]),
+                     asio::bind_executor(strand, [race, slot](std::exception_ptr, Attempt a) {
+                       race->done[slot] = std::move(a);
+                       --race->running;
+                       race->wake.cancel();
+                     }));
+    };
+    const auto good = [](const Attempt& a) { return a.answer && !a.retryable; };
+    const auto winner = [&]() -> std::optional<std::size_t> {
+      for (std::size_t i = 0; i < race->done.size(); ++i) {
+        if (race->done[i] && good(*race->done[i])) return i;
+      }
+      return std::nullopt;
+    };
+    tried.push_back(primary.instance);
+    launch(std::move(primary), request);
+    // Wait for the hedging delay (or the primary's answer).
+    race->wake.expires_after(state.config.hedging.delay);
+    boost::system::error_code ec;
+    co_await race->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (!winner() && race->running > 0 && take_retry_token(state)) {
+      CallErrorKind why = CallErrorKind::no_instances;
+      auto second = choose_route(state, target, options, tried, why);
+      if (second) {
+        ++hedges;
+        if (state.series.hedges != nullptr) state.series.hedges->inc();
+        tried.push_back(second->instance);
+        launch(std::move(*second), request);
+      }
+      state.budget.retry_finished();
+    }
+    while (!winner() && race->running > 0) {
+      race->wake.expires_at(asio::steady_timer::time_point::max());
+      co_await race->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    const auto won = winner();
+    for (std::size_t i = 0; i < race->cancels.size(); ++i) {
+      if (!won || i != *won) race->cancels[i]->cancel();  // the loser stops; its permit is released
+    }
+    if (won) co_return std::move(*race->done[*won]);
+    for (auto it = race->done.rbegin(); it != race->done.rend(); ++it) {  // none good: the latest verdict
+      if (*it) co_return std::move(**it);
+    }
+    co_return Attempt{};
   }
 
   void publish_pool() {
@@ -194,6 +428,15 @@ std::shared_ptr<ServiceClient::ServiceState> ServiceClient::state_for(const std:
   };
   auto state = std::make_shared<ServiceState>(service, config, impl_->deps.time, on_trip);
   state->series = impl_->series_for(service);
+  if (config.rate_limit_per_second > 0) {
+    const double burst = config.rate_limit_burst > 0 ? config.rate_limit_burst : config.rate_limit_per_second;
+    state->rate_limiter =
+        std::make_unique<TokenBucket>(config.rate_limit_per_second, std::max(1.0, burst), impl_->deps.time);
+  }
+  if (config.adaptive_throttling) {
+    state->throttle =
+        std::make_unique<AdaptiveThrottle>(AdaptiveThrottleOptions{}, impl_->deps.time, impl_->deps.random);
+  }
   if (!config.static_urls.empty()) {
     state->mode = ServiceState::Mode::static_urls;
   } else if (!impl_->options.gateway_url.empty()) {
@@ -251,12 +494,6 @@ std::string build_target(const std::string& path, const std::multimap<std::strin
     sep = '&';
   }
   return target;
-}
-
-Awaitable<void> sleep_for(std::chrono::milliseconds d) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, d);
-  boost::system::error_code ec;
-  co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
 }
 
 }  // namespace
@@ -354,6 +591,14 @@ CallResult ServiceClient::call_sync(std::string service, http::Verb method, std:
       .get();
 }
 
+std::optional<Deadline> incoming_deadline(const http::Request& request, SteadyTime now) {
+  auto it = request.find(std::string(kDeadlineHeader));
+  if (it == request.end()) return std::nullopt;
+  auto budget = parse_deadline_header(std::string_view(it->value().data(), it->value().size()));
+  if (!budget) return std::nullopt;
+  return Deadline::after(now, *budget);
+}
+
 Awaitable<http::Response> call_service(ServiceClient& client, std::string service, std::string path) {
   co_return co_await client.call(std::move(service), http::Verb::get, std::move(path));
 }
@@ -363,12 +608,12 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
   auto& impl = *impl_;
   const auto& cfg = state->config;
   const auto& time = impl.deps.time;
-  constexpr std::chrono::milliseconds kMargin{2}, kMinAttempt{1};
   CallResult result;
   const auto fail = [&](CallErrorKind kind, std::string message, std::string instance = {}, int status = 0) {
     result.error.emplace(kind, std::move(message), state->name, std::move(instance), status, result.attempts);
   };
 
+  // Admission: bulkhead, rate limiter, adaptive throttling, service breaker.
   if (cfg.max_concurrent_calls > 0 && !state->bulkhead.try_enter()) {
     fail(CallErrorKind::bulkhead_full,
          state->name + ": " + std::to_string(cfg.max_concurrent_calls) + " calls already in flight");
@@ -381,36 +626,32 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
       if (entered) s.bulkhead.leave();
     }
   } bulkhead_exit{*state, cfg.max_concurrent_calls > 0};
-
+  if (state->rate_limiter && !state->rate_limiter->try_acquire()) {
+    fail(CallErrorKind::rate_limited, state->name + ": client-side rate limit reached");
+    co_return result;
+  }
+  if (state->throttle && !state->throttle->allow()) {
+    fail(CallErrorKind::rate_limited, state->name + ": rejected locally by adaptive throttling (backend overloaded)");
+    co_return result;
+  }
   auto service_permit = state->service_breaker.acquire();
   if (!service_permit) {
     fail(CallErrorKind::circuit_open, state->name + ": " + service_permit.error().message);
     co_return result;
   }
+
   const auto started = time.steady_now();
-  const auto deadline = Deadline::after(started, options.timeout.value_or(cfg.timeout));
+  auto deadline = Deadline::after(started, options.timeout.value_or(cfg.timeout));
+  if (options.deadline) deadline = deadline.earliest(*options.deadline);
   const int max_attempts = std::max(1, options.max_attempts.value_or(cfg.retry.max_attempts));
   const bool may_retry = idempotent(method) || options.retry_non_idempotent.value_or(cfg.retry.retry_non_idempotent);
+  const bool hedge =
+      may_retry && options.hedge.value_or(cfg.hedging.enabled) && state->mode != ServiceState::Mode::gateway;
   Backoff backoff(cfg.retry.backoff, impl.deps.random);
   std::vector<std::string> tried;
   state->budget.call_started();
-
-  // Discovery mode: feed the balancer when the registry moved since it last did.
-  if (state->mode == ServiceState::Mode::discovery && impl.deps.discovery != nullptr && state->balancer) {
-    const auto index = impl.deps.discovery->stats().index;
-    if (state->applied_index.exchange(index) != index) {
-      state->balancer->update(impl.deps.discovery->discover(state->name), index);
-    }
-  }
-
-  const std::string trace_id = [&] {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "00-%016llx%016llx-%016llx-01",
-                  static_cast<unsigned long long>(impl.deps.random.next_u64()),
-                  static_cast<unsigned long long>(impl.deps.random.next_u64()),
-                  static_cast<unsigned long long>(impl.deps.random.next_u64() | 1));
-    return std::string(buf);
-  }();
+  impl.refresh_from_discovery(*state);
+  const std::string trace = impl.traceparent(options);
 
   for (int attempt = 1; attempt <= max_attempts; ++attempt) {
     if (attempt > 1) {
@@ -423,9 +664,7 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
         }
         break;
       }
-      if (!state->budget.try_start_retry()) {
-        ++impl.exhausted;
-        if (state->series.budget_exhausted != nullptr) state->series.budget_exhausted->inc();
+      if (!impl.take_retry_token(*state)) {
         fail(CallErrorKind::budget_exhausted, state->name + ": retry budget exhausted", result.instance);
         break;
       }
@@ -434,113 +673,52 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
       co_await sleep_for(delay);
       state->budget.retry_finished();
     }
-    // Where this attempt goes.
-    http::HostPort endpoint;
-    std::string request_target = target;
-    Pick pick;
-    CircuitBreaker* instance_breaker = nullptr;
-    CircuitBreaker::Permit instance_permit;
-    if (state->mode == ServiceState::Mode::gateway) {
-      endpoint = state->gateway;
-      request_target = state->gateway_prefix + "/" + state->name + target;
-    } else {
-      if (!state->balancer) {
-        fail(CallErrorKind::no_instances, state->name + ": no balancer");
-        break;
-      }
-      std::vector<std::string> skip = tried;
-      bool chosen = false;
-      for (int guard = 0; guard < 64 && !chosen; ++guard) {
-        PickRequest request;
-        if (options.hash_key) request.hash = hash_key(*options.hash_key);
-        request.exclude = &skip;
-        auto picked = state->balancer->pick(request);
-        if (!picked && picked.error().code == ErrorCode::unavailable && skip.size() > tried.size()) {
-          break;  // every candidate left has its breaker open
-        }
-        if (!picked && picked.error().code == ErrorCode::unavailable) {
-          skip.clear();  // every instance was tried: go round again
-          tried.clear();
-          continue;
-        }
-        if (!picked) break;
-        auto& breaker = state->instance_breaker(picked->instance->id, time);
-        auto permit = breaker.acquire();
-        if (!permit) {
-          skip.push_back(picked->instance->id);
-          continue;
-        }
-        pick = std::move(*picked);
-        instance_breaker = &breaker;
-        instance_permit = *permit;
-        chosen = true;
-      }
-      if (!chosen) {
-        fail(skip.empty() ? CallErrorKind::no_instances : CallErrorKind::circuit_open,
-             state->name + (skip.empty() ? ": no instance can take traffic" : ": every instance's breaker is open"));
-        break;
-      }
-      endpoint = http::HostPort{pick.instance->host, static_cast<std::uint16_t>(pick.instance->port)};
-      result.instance = pick.instance->id;
-    }
-    const auto attempt_timeout = deadline.attempt_timeout(cfg.per_try_timeout, time.steady_now(), kMargin, kMinAttempt);
-    if (!attempt_timeout) {
-      if (instance_breaker) instance_breaker->release(instance_permit);
+    const auto timeout = deadline.attempt_timeout(cfg.per_try_timeout, time.steady_now(), kMargin, kMinAttempt);
+    if (!timeout) {
       fail(CallErrorKind::timeout, state->name + ": deadline exceeded", result.instance);
       break;
     }
-    http::Request request{method, request_target, 11};
-    for (const auto& [name, value] : options.headers) request.set(name, value);
-    request.set(std::string(kDeadlineHeader), std::to_string(deadline.remaining(time.steady_now()).count()));
-    if (request.find("traceparent") == request.end()) request.set("traceparent", trace_id);
-    if (!options.body.empty()) {
-      request.set(http::beast_http::field::content_type,
-                  options.content_type.empty() ? "application/json" : options.content_type);
-      request.body() = options.body;
+    CallErrorKind why = CallErrorKind::no_instances;
+    auto route = impl.choose_route(*state, target, options, tried, why);
+    if (!route) {
+      fail(why, state->name + (why == CallErrorKind::circuit_open ? ": every instance's breaker is open"
+                                                                  : ": no instance can take traffic"));
+      break;
     }
-    ++result.attempts;
-    if (pick.load) pick.load->active.fetch_add(1, std::memory_order_relaxed);
-    const auto sent_at = time.steady_now();
-    auto answer = co_await impl.http.send(endpoint, std::move(request), *attempt_timeout);
-    const auto latency = time.steady_now() - sent_at;
-    if (pick.load) pick.load->active.fetch_sub(1, std::memory_order_relaxed);
-
-    const int status = answer ? static_cast<int>(answer->result_int()) : 0;
-    const auto outcome = outcome_from_status(status);
-    const bool retryable =
-        !answer ? answer.error().code != ErrorCode::cancelled && answer.error().code != ErrorCode::payload_too_large
-                : cfg.retry.retry_on_statuses.count(status) > 0;
-    if (state->balancer && pick.instance) state->balancer->report(pick, outcome, latency);
-    if (instance_breaker) instance_breaker->record(instance_permit, outcome == CallOutcome::success, latency);
-    state->budget.record_attempt(!retryable);
-    spdlog::debug("event=attempt service={} instance={} attempt={} status={} latency_us={}", state->name,
-                  result.instance, result.attempts, status,
-                  std::chrono::duration_cast<std::chrono::microseconds>(latency).count());
-    if (!answer) {
-      const auto code = answer.error().code;
+    auto request = impl.make_request(method, route->target, options, deadline, trace);
+    Attempt done;
+    if (hedge) {
+      done = co_await impl.hedged_attempt(*state, std::move(*route), request, *timeout, target, options, tried, result);
+    } else {
+      ++result.attempts;
+      done = co_await impl.send_attempt(*state, std::move(*route), std::move(request), *timeout, nullptr);
+    }
+    result.instance = done.instance;
+    if (!done.answer) {
+      const auto code = done.answer.error().code;
       fail(code == ErrorCode::timeout     ? CallErrorKind::timeout
            : code == ErrorCode::cancelled ? CallErrorKind::cancelled
                                           : CallErrorKind::connect,
-           state->name + " (" + result.instance + "): " + answer.error().message, result.instance);
-      if (!retryable) break;
-      tried.push_back(result.instance);
+           state->name + " (" + done.instance + "): " + done.answer.error().message, done.instance);
+      if (!done.retryable) break;
+      tried.push_back(done.instance);
       continue;
     }
+    const int status = static_cast<int>(done.answer->result_int());
     if (status >= 400) {
-      fail(CallErrorKind::http_status, state->name + " answered HTTP " + std::to_string(status), result.instance,
-           status);
+      fail(CallErrorKind::http_status, state->name + " answered HTTP " + std::to_string(status), done.instance, status);
     } else {
       result.error.reset();
     }
-    result.response = std::move(*answer);
-    if (!retryable) break;
+    result.response = std::move(*done.answer);
+    if (!done.retryable) break;
     if (attempt < max_attempts) result.response.reset();  // try again elsewhere
-    tried.push_back(result.instance);
+    tried.push_back(done.instance);
   }
   state->budget.call_finished();
   if (result.response && result.response->result_int() < 400) result.error.reset();
-  const bool succeeded = !result.error;
-  state->service_breaker.record(*service_permit, succeeded, time.steady_now() - started);
+  state->service_breaker.record(*service_permit, !result.error, time.steady_now() - started);
+  if (state->throttle) state->throttle->record(!result.error || result.error->kind == CallErrorKind::http_status);
   if (result.error && result.response && result.error->kind != CallErrorKind::http_status) result.response.reset();
   co_return result;
 }

@@ -50,7 +50,9 @@ struct ServiceClient::ServiceState {
   CircuitBreaker service_breaker;
   TokenBucketBudget budget;
   Bulkhead bulkhead;
-  std::mutex mutex;  // guards instance_breakers
+  std::unique_ptr<TokenBucket> rate_limiter;   // null: unlimited
+  std::unique_ptr<AdaptiveThrottle> throttle;  // null: off
+  std::mutex mutex;                            // guards instance_breakers
   std::map<std::string, std::unique_ptr<CircuitBreaker>> instance_breakers;
 };
 

@@ -266,6 +266,74 @@ TEST_F(Client, CallAllRunsConcurrentlyAndCallSyncBlocks) {
   EXPECT_EQ(thrown, "http_status 404 orders");
 }
 
+TEST_F(Client, HedgingAnswersFromTheFastInstanceAndCancelsTheSlowOne) {
+  servers[0]->delay_ms(600);
+  auto c = config();
+  c.hedging.enabled = true;
+  c.hedging.delay = 30ms;
+  c.retry_budget_token_ratio = 1;
+  make(c);
+  for (int i = 0; i < 9; ++i) {
+    const auto started = std::chrono::steady_clock::now();
+    auto r = call();
+    ASSERT_TRUE(r.ok()) << (r.error ? r.error->what() : "");
+    EXPECT_NE(server_of(r), "s0");
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 400ms) << "the hedge answered, not the slow primary";
+  }
+  EXPECT_GE(client->stats().hedges, 3u);
+  EXPECT_EQ(client->stats().failed_calls, 0u);
+  // Cancelled losers are no verdict on the slow instance: it is neither ejected nor broken.
+  EXPECT_NE(metrics.render_prometheus().find("svckit_outlier_ejected_hosts{service=\"orders\"} 0"), std::string::npos);
+
+  const int before = servers[1]->hits() + servers[2]->hits();
+  auto post = call(http::Verb::post);  // not idempotent: never hedged
+  EXPECT_LE(servers[1]->hits() + servers[2]->hits() - before, 1);
+  (void)post;
+}
+
+TEST_F(Client, RateLimitFaultInjectionAndTheCallersDeadline) {
+  auto c = config();
+  c.rate_limit_per_second = 0.001;  // no refill during the test
+  c.rate_limit_burst = 5;
+  make(c);
+  int ok = 0, limited = 0;
+  for (int i = 0; i < 10; ++i) {
+    auto r = call();
+    ok += r.ok() ? 1 : 0;
+    limited += r.error && r.error->kind == CallErrorKind::rate_limited ? 1 : 0;
+  }
+  EXPECT_EQ(ok, 5);
+  EXPECT_EQ(limited, 5);
+
+  auto faulty = config();
+  for (const auto& srv : servers) faulty.static_urls.push_back(srv->url());
+  faulty.faults.abort_percent = 100;
+  faulty.faults.abort_status = 503;
+  ASSERT_TRUE(client->update_service_config("orders", faulty).ok());
+  const int hits = servers[0]->hits() + servers[1]->hits() + servers[2]->hits();
+  auto r = call();
+  ASSERT_TRUE(r.error.has_value());
+  EXPECT_EQ(r.error->status, 503) << r.error->what();
+  EXPECT_EQ(servers[0]->hits() + servers[1]->hits() + servers[2]->hits(), hits) << "injected: nothing was sent";
+
+  auto slow = faulty;
+  slow.faults = FaultInjection{};
+  slow.balancing.outlier.reset();
+  ASSERT_TRUE(client->update_service_config("orders", slow).ok());
+  for (auto& srv : servers) srv->delay_ms(1000);
+  http::Request incoming{http::Verb::get, "/api", 11};
+  incoming.set(std::string(kDeadlineHeader), "300");
+  CallOptions within;
+  within.deadline = incoming_deadline(incoming, time.steady_now());
+  ASSERT_TRUE(within.deadline.has_value());
+  const auto started = std::chrono::steady_clock::now();
+  auto late = call(http::Verb::get, within);
+  EXPECT_EQ(late.error->kind, CallErrorKind::timeout);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 700ms) << "the caller's 300 ms, not the service's 10 s";
+  incoming.set(std::string(kDeadlineHeader), "soon");
+  EXPECT_FALSE(incoming_deadline(incoming, time.steady_now()).has_value());
+}
+
 TEST_F(Client, OptionsAreValidatedNamingTheField) {
   ServiceClientOptions options;
   options.services["orders"].retry.backoff.cap = 0ms;

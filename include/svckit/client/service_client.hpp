@@ -29,6 +29,7 @@
 #include "svckit/http/client.hpp"
 #include "svckit/resilience/backoff.hpp"
 #include "svckit/resilience/circuit_breaker.hpp"
+#include "svckit/resilience/deadline.hpp"
 
 namespace svckit {
 
@@ -66,6 +67,23 @@ struct RetryPolicy {
   bool retry_non_idempotent = false;               // POST/PATCH retried only when the call says so
 };
 
+/// Hedging: when an idempotent attempt has not answered after `delay`, a second attempt goes to
+/// another instance; the first good answer wins and the other is cancelled. Hedges draw on the
+/// same retry budget as retries.
+struct HedgingPolicy {
+  bool enabled = false;
+  std::chrono::milliseconds delay{50};
+};
+
+/// Fault injection (Envoy's fault filter, Polly's Simmy): rehearse failures in staging. Off by
+/// default. Percentages are 0..100, rolled per attempt with the injected Random.
+struct FaultInjection {
+  double delay_percent = 0;
+  std::chrono::milliseconds delay{0};
+  double abort_percent = 0;  // answer `abort_status` without calling
+  int abort_status = 503;
+};
+
 /// Settings of one service (merged over the client's defaults, see ServiceClientOptions).
 struct ServiceConfig {
   std::chrono::milliseconds timeout{10'000};         // overall deadline of a call
@@ -83,6 +101,11 @@ struct ServiceConfig {
     return b;
   }();
   std::vector<std::string> static_urls;  // non-empty: call these, not discovery ("http://h:p")
+  HedgingPolicy hedging;
+  double rate_limit_per_second = 0;  // client-side token bucket; 0 = unlimited
+  double rate_limit_burst = 0;       // 0 = one second's worth
+  bool adaptive_throttling = false;  // Google SRE client-side throttling (K = 2, 2-minute window)
+  FaultInjection faults;
 };
 
 struct ServiceClientOptions {
@@ -103,6 +126,10 @@ struct CallOptions {
   std::optional<int> max_attempts;
   std::optional<bool> retry_non_idempotent;
   std::optional<std::string> hash_key;  // ring_hash / maglev key
+  std::optional<bool> hedge;            // override the service's hedging.enabled
+  /// The caller's own deadline (e.g. from incoming_deadline() of the request being served): the
+  /// call never outlives it.
+  std::optional<Deadline> deadline;
   /// Called when the call fails for good (or the service breaker is open): its answer is returned.
   std::function<std::optional<http::Response>(const ServiceCallError&)> fallback;
 };
@@ -178,6 +205,10 @@ class ServiceClient {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+/// The deadline a caller sent with `request` (X-Svckit-Deadline-Ms), measured from `now`; nullopt
+/// when absent or malformed (a malformed header never fails the request it came with).
+std::optional<Deadline> incoming_deadline(const http::Request& request, SteadyTime now);
 
 /// GET `path` on `service` through an application-owned client; throws ServiceCallError.
 Awaitable<http::Response> call_service(ServiceClient& client, std::string service, std::string path);
