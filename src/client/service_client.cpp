@@ -181,12 +181,18 @@ struct ServiceClient::Impl {
     for (const auto& [name, value] : options.headers) {
       if (name.size() == 11 && strncasecmp(name.c_str(), "traceparent", 11) == 0) return value;
     }
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "00-%016llx%016llx-%016llx-01",
-                  static_cast<unsigned long long>(deps.random.next_u64()),
-                  static_cast<unsigned long long>(deps.random.next_u64()),
-                  static_cast<unsigned long long>(deps.random.next_u64() | 1));
-    return buf;
+    // "00-<32 hex trace id>-<16 hex span id>-01", written by hand (snprintf showed in profiles).
+    std::string out = "00-";
+    out.reserve(55);
+    const auto hex = [&out](std::uint64_t v) {
+      for (int shift = 60; shift >= 0; shift -= 4) out += "0123456789abcdef"[(v >> shift) & 0xf];
+    };
+    hex(deps.random.next_u64());
+    hex(deps.random.next_u64());
+    out += '-';
+    hex(deps.random.next_u64() | 1);
+    out += "-01";
+    return out;
   }
 
   bool take_retry_token(ServiceClient::ServiceState& state) {

@@ -57,6 +57,7 @@ void CircuitBreaker::transition_locked(BreakerState to, std::string_view reason,
   state_since_ = time_.steady_now();
   calls_.clear();
   for (auto& b : buckets_) b = Bucket{};
+  total_calls_ = total_failures_ = total_slow_ = 0;
   probes_issued_ = probes_done_ = probe_failures_ = probe_slow_ = 0;
   probes_out_.clear();
   out.push_back({from, to, epoch_, reason});
@@ -139,7 +140,16 @@ Result<CircuitBreaker::Permit> CircuitBreaker::acquire() {
 void CircuitBreaker::add_locked(Outcome outcome) {
   if (options_.window == CircuitBreakerOptions::Window::count_based) {
     calls_.push_back(outcome);
-    while (calls_.size() > options_.sliding_window_size) calls_.pop_front();
+    total_calls_ += 1;
+    total_failures_ += outcome.failed ? 1 : 0;
+    total_slow_ += outcome.slow ? 1 : 0;
+    if (calls_.size() > options_.sliding_window_size) {
+      const auto old = calls_.front();
+      calls_.pop_front();
+      total_calls_ -= 1;
+      total_failures_ -= old.failed ? 1 : 0;
+      total_slow_ -= old.slow ? 1 : 0;
+    }
     return;
   }
   const auto second = std::chrono::duration_cast<std::chrono::seconds>(time_.steady_now().time_since_epoch()).count();
@@ -151,14 +161,10 @@ void CircuitBreaker::add_locked(Outcome outcome) {
 }
 
 CircuitBreaker::Rates CircuitBreaker::rates_locked() const {
-  std::uint32_t calls = 0, failures = 0, slow = 0;
-  if (options_.window == CircuitBreakerOptions::Window::count_based) {
-    for (const auto& c : calls_) {
-      ++calls;
-      failures += c.failed ? 1 : 0;
-      slow += c.slow ? 1 : 0;
-    }
-  } else {
+  // Count-based: running totals, O(1). Time-based: one pass over the (at most 3600) buckets.
+  std::uint32_t calls = total_calls_, failures = total_failures_, slow = total_slow_;
+  if (options_.window == CircuitBreakerOptions::Window::time_based) {
+    calls = failures = slow = 0;
     const auto now = std::chrono::duration_cast<std::chrono::seconds>(time_.steady_now().time_since_epoch()).count();
     for (const auto& b : buckets_) {
       if (b.calls == 0 || now - b.second >= static_cast<std::int64_t>(buckets_.size())) continue;

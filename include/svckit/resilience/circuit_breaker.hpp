@@ -112,8 +112,9 @@ class CircuitBreaker {
   BreakerState state_ = BreakerState::closed;
   std::uint64_t epoch_ = 1;
   SteadyTime state_since_{};
-  std::deque<Outcome> calls_;    // count-based window
-  std::vector<Bucket> buckets_;  // time-based window, one per second (ring)
+  std::deque<Outcome> calls_;                                            // count-based window
+  std::uint32_t total_calls_ = 0, total_failures_ = 0, total_slow_ = 0;  // over calls_, kept as it slides
+  std::vector<Bucket> buckets_;                                          // time-based window, one per second (ring)
   // half-open
   std::uint32_t probes_issued_ = 0;
   std::uint32_t probes_done_ = 0, probe_failures_ = 0, probe_slow_ = 0;

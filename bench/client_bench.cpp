@@ -1,0 +1,199 @@
+// Client benchmark: the same upstreams called (a) through ServiceClient (static URLs + balancing
+// + breakers + retry budget + pool), (b) by a raw keep-alive Beast loop with the same number of
+// connections, (c) with a new connection per call — the pattern svckit replaces. Prints calls/s
+// and p50/p99 per mode; bench/client_bench.sh adds wrk as the ceiling and prints them side by side.
+//
+//   build/bench/client_bench --upstream 127.0.0.1:8081 --upstream 127.0.0.1:8082 --connections 16 --seconds 5
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <cstdio>
+
+#include "svckit/client/service_client.hpp"
+
+namespace {
+
+namespace asio = boost::asio;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+struct Figures {
+  double calls_per_second = 0;
+  double p50_us = 0, p99_us = 0;
+  std::uint64_t errors = 0;
+};
+
+struct Run {
+  Clock::time_point until;
+  std::vector<std::vector<double>> latencies;  // per worker, microseconds
+  std::uint64_t errors = 0;
+};
+
+Figures summarise(Run& run, std::chrono::duration<double> elapsed) {
+  std::vector<double> all;
+  for (auto& l : run.latencies) all.insert(all.end(), l.begin(), l.end());
+  Figures f;
+  f.errors = run.errors;
+  if (all.empty()) return f;
+  std::sort(all.begin(), all.end());
+  f.calls_per_second = static_cast<double>(all.size()) / elapsed.count();
+  f.p50_us = all[all.size() / 2];
+  f.p99_us = all[std::min(all.size() - 1, all.size() * 99 / 100)];
+  return f;
+}
+
+bhttp::request<bhttp::empty_body> plain_get(const svckit::http::HostPort& hp) {
+  bhttp::request<bhttp::empty_body> req{bhttp::verb::get, "/", 11};
+  req.set(bhttp::field::host, hp.host + ":" + std::to_string(hp.port));
+  return req;
+}
+
+/// (b) one keep-alive connection per worker, requests back to back.
+asio::awaitable<void> raw_worker(svckit::http::HostPort hp, Run& run, std::size_t w) {
+  auto ex = co_await asio::this_coro::executor;
+  tcp::socket socket(ex);
+  tcp::resolver resolver(ex);
+  co_await asio::async_connect(socket,
+                               co_await resolver.async_resolve(hp.host, std::to_string(hp.port), asio::use_awaitable),
+                               asio::use_awaitable);
+  socket.set_option(tcp::no_delay(true));
+  boost::beast::flat_buffer buffer;
+  auto req = plain_get(hp);
+  while (Clock::now() < run.until) {
+    const auto t0 = Clock::now();
+    boost::system::error_code ec;
+    co_await bhttp::async_write(socket, req, asio::redirect_error(asio::use_awaitable, ec));
+    bhttp::response<bhttp::string_body> res;
+    if (!ec) co_await bhttp::async_read(socket, buffer, res, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      ++run.errors;
+      co_return;
+    }
+    run.latencies[w].push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+  }
+}
+
+/// (c) a new connection for every call.
+asio::awaitable<void> fresh_worker(svckit::http::HostPort hp, Run& run, std::size_t w) {
+  auto ex = co_await asio::this_coro::executor;
+  tcp::resolver resolver(ex);
+  const auto endpoints = co_await resolver.async_resolve(hp.host, std::to_string(hp.port), asio::use_awaitable);
+  auto req = plain_get(hp);
+  req.set(bhttp::field::connection, "close");
+  while (Clock::now() < run.until) {
+    const auto t0 = Clock::now();
+    boost::system::error_code ec;
+    tcp::socket socket(ex);
+    co_await asio::async_connect(socket, endpoints, asio::redirect_error(asio::use_awaitable, ec));
+    boost::beast::flat_buffer buffer;
+    bhttp::response<bhttp::string_body> res;
+    if (!ec) co_await bhttp::async_write(socket, req, asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec) co_await bhttp::async_read(socket, buffer, res, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      ++run.errors;
+      continue;
+    }
+    run.latencies[w].push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+  }
+}
+
+/// (a) ServiceClient.
+asio::awaitable<void> client_worker(svckit::ServiceClient& client, Run& run, std::size_t w) {
+  while (Clock::now() < run.until) {
+    const auto t0 = Clock::now();
+    auto r = co_await client.try_call("upstream", svckit::http::Verb::get, "/");
+    if (!r.ok()) {
+      ++run.errors;
+      continue;
+    }
+    run.latencies[w].push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+  }
+}
+
+template <class Spawn>
+Figures measure(std::size_t workers, double seconds, Spawn spawn) {
+  asio::io_context io(1);
+  Run run;
+  run.latencies.resize(workers);
+  for (auto& l : run.latencies) l.reserve(1 << 16);
+  const auto started = Clock::now();
+  run.until = started + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  for (std::size_t w = 0; w < workers; ++w) spawn(io, run, w);
+  io.run();
+  return summarise(run, Clock::now() - started);
+}
+
+void print(const char* mode, const Figures& f) {
+  std::printf("%-28s %10.0f calls/s   p50 %7.1f us   p99 %7.1f us   errors %llu\n", mode, f.calls_per_second, f.p50_us,
+              f.p99_us, static_cast<unsigned long long>(f.errors));
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ServiceClient vs raw keep-alive vs connection per call"};
+  std::vector<std::string> upstreams;
+  std::size_t connections = 16;
+  double seconds = 5;
+  app.add_option("--upstream", upstreams, "host:port of an upstream (repeat)")->required();
+  app.add_option("--connections", connections, "concurrent workers (and connections)");
+  app.add_option("--seconds", seconds, "duration of each mode");
+  std::string modes = "bac";
+  app.add_option("--modes", modes, "which modes to run, in order (default: bac)");
+  CLI11_PARSE(app, argc, argv);
+
+  std::vector<svckit::http::HostPort> hosts;
+  svckit::ServiceConfig config;
+  config.balancing.policy = "round_robin";
+  for (const auto& u : upstreams) {
+    auto url = svckit::http::parse_backend_url("http://" + u, 80);
+    if (!url) {
+      std::fprintf(stderr, "--upstream %s: %s\n", u.c_str(), url.error().message.c_str());
+      return 2;
+    }
+    hosts.push_back(url->hosts.front());
+    config.static_urls.push_back("http://" + u);
+  }
+
+  if (modes.find('b') != std::string::npos)
+    print("(b) raw keep-alive Beast", measure(connections, seconds, [&](asio::io_context& io, Run& run, std::size_t w) {
+            asio::co_spawn(io, raw_worker(hosts[w % hosts.size()], run, w), asio::detached);
+          }));
+
+  svckit::RealRandom random;
+  svckit::RealTimeSource time;
+  svckit::BalancerPlugins::Builder builder;
+  svckit::register_builtin_balancers(builder);
+  const auto balancers = std::move(builder).build();
+  if (modes.find('a') != std::string::npos) {
+    asio::io_context io(1);
+    svckit::ServiceClientOptions options;
+    options.services["upstream"] = config;
+    auto client = std::move(
+        svckit::ServiceClient::create(options, {io.get_executor(), nullptr, balancers, random, time}).value());
+    Run run;
+    run.latencies.resize(connections);
+    const auto started = Clock::now();
+    run.until = started + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+    for (std::size_t w = 0; w < connections; ++w) asio::co_spawn(io, client_worker(*client, run, w), asio::detached);
+    io.run();
+    print("(a) ServiceClient", summarise(run, Clock::now() - started));
+  }
+
+  if (modes.find('c') != std::string::npos)
+    print("(c) new connection per call",
+          measure(connections, seconds, [&](asio::io_context& io, Run& run, std::size_t w) {
+            asio::co_spawn(io, fresh_worker(hosts[w % hosts.size()], run, w), asio::detached);
+          }));
+  return 0;
+}
