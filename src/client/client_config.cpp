@@ -124,6 +124,15 @@ Result<void> apply(ServiceConfig& c, const std::string& key, const std::string& 
     auto d = to_double(v, where);
     if (!d) return d.error();
     (key == "circuit_breaker.failure_rate" ? cb.failure_rate_threshold : cb.slow_call_rate_threshold) = *d;
+  } else if (key == "adaptive_concurrency") {
+    if (v == "off")
+      c.adaptive_concurrency = ServiceConfig::AdaptiveConcurrency::off;
+    else if (v == "aimd")
+      c.adaptive_concurrency = ServiceConfig::AdaptiveConcurrency::aimd;
+    else if (v == "gradient2")
+      c.adaptive_concurrency = ServiceConfig::AdaptiveConcurrency::gradient2;
+    else
+      return bad(where, "must be off, aimd or gradient2");
   } else if (key == "policy") {
     c.balancing.policy = v;
   } else if (key == "urls") {

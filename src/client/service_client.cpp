@@ -439,6 +439,11 @@ std::shared_ptr<ServiceClient::ServiceState> ServiceClient::state_for(const std:
     state->rate_limiter =
         std::make_unique<TokenBucket>(config.rate_limit_per_second, std::max(1.0, burst), impl_->deps.time);
   }
+  if (config.adaptive_concurrency == ServiceConfig::AdaptiveConcurrency::aimd) {
+    state->adaptive = std::make_unique<AdaptiveLimiter>(std::make_unique<AimdLimit>(AimdOptions{}));
+  } else if (config.adaptive_concurrency == ServiceConfig::AdaptiveConcurrency::gradient2) {
+    state->adaptive = std::make_unique<AdaptiveLimiter>(std::make_unique<Gradient2Limit>(Gradient2Options{}));
+  }
   if (config.adaptive_throttling) {
     state->throttle =
         std::make_unique<AdaptiveThrottle>(AdaptiveThrottleOptions{}, impl_->deps.time, impl_->deps.random);
@@ -632,6 +637,28 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
       if (entered) s.bulkhead.leave();
     }
   } bulkhead_exit{*state, cfg.max_concurrent_calls > 0};
+  // The adaptive limit learns from every admitted call: its latency, and whether it was dropped.
+  struct AdaptiveRelease {
+    AdaptiveLimiter* limiter = nullptr;
+    int in_flight = 0;
+    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+    const CallResult* result = nullptr;
+    ~AdaptiveRelease() {
+      if (limiter == nullptr) return;
+      const auto& e = result->error;
+      const bool dropped = e && (e->kind == CallErrorKind::timeout || e->status == 429 || e->status == 503);
+      limiter->release(std::chrono::steady_clock::now() - started, in_flight, dropped);
+    }
+  } adaptive_release;
+  if (state->adaptive) {
+    if (!state->adaptive->try_acquire(adaptive_release.in_flight)) {
+      fail(CallErrorKind::bulkhead_full, state->name + ": adaptive concurrency limit (" +
+                                             std::to_string(static_cast<int>(state->adaptive->limit())) + ") reached");
+      co_return result;
+    }
+    adaptive_release.limiter = state->adaptive.get();
+    adaptive_release.result = &result;
+  }
   if (state->rate_limiter && !state->rate_limiter->try_acquire()) {
     fail(CallErrorKind::rate_limited, state->name + ": client-side rate limit reached");
     co_return result;

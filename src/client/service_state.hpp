@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "svckit/client/service_client.hpp"
+#include "svckit/resilience/adaptive_limit.hpp"
 #include "svckit/resilience/limiters.hpp"
 #include "svckit/resilience/retry_budget.hpp"
 
@@ -52,6 +53,7 @@ struct ServiceClient::ServiceState {
   Bulkhead bulkhead;
   std::unique_ptr<TokenBucket> rate_limiter;   // null: unlimited
   std::unique_ptr<AdaptiveThrottle> throttle;  // null: off
+  std::unique_ptr<AdaptiveLimiter> adaptive;   // null: off
   std::mutex mutex;                            // guards instance_breakers
   std::map<std::string, std::unique_ptr<CircuitBreaker>> instance_breakers;
 };

@@ -334,6 +334,23 @@ TEST_F(Client, RateLimitFaultInjectionAndTheCallersDeadline) {
   EXPECT_FALSE(incoming_deadline(incoming, time.steady_now()).has_value());
 }
 
+TEST_F(Client, AdaptiveConcurrencyAdmitsUpToItsLearnedLimit) {
+  for (auto& srv : servers) srv->delay_ms(150);
+  auto c = config();
+  c.adaptive_concurrency = ServiceConfig::AdaptiveConcurrency::aimd;  // starts at 20
+  make(c);
+  std::vector<CallSpec> burst;
+  for (int i = 0; i < 40; ++i) burst.emplace_back("orders", http::Verb::get, "/x");
+  auto results = io.run([&]() { return client->call_all(burst); });
+  int ok = 0, refused = 0;
+  for (const auto& r : results) {
+    ok += r.ok() ? 1 : 0;
+    refused += r.error && r.error->kind == CallErrorKind::bulkhead_full ? 1 : 0;
+  }
+  EXPECT_EQ(ok, 20);
+  EXPECT_EQ(refused, 20);
+}
+
 TEST_F(Client, OptionsAreValidatedNamingTheField) {
   ServiceClientOptions options;
   options.services["orders"].retry.backoff.cap = 0ms;

@@ -105,6 +105,8 @@ struct ServiceConfig {
   double rate_limit_per_second = 0;  // client-side token bucket; 0 = unlimited
   double rate_limit_burst = 0;       // 0 = one second's worth
   bool adaptive_throttling = false;  // Google SRE client-side throttling (K = 2, 2-minute window)
+  /// Learned limit of calls in flight (Netflix concurrency-limits defaults); over it: bulkhead_full.
+  enum class AdaptiveConcurrency { off, aimd, gradient2 } adaptive_concurrency = AdaptiveConcurrency::off;
   FaultInjection faults;
 };
 
