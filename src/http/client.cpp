@@ -17,6 +17,11 @@ namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
+struct HttpClient::CachedAddress {
+  tcp::resolver::results_type results;
+  Clock::time_point expires;
+};
+
 struct HttpClient::Connection {
   explicit Connection(const asio::any_io_executor& ex) : stream(ex) {
     // Beast reads at most (capacity - size) bytes per call: a small buffer turns a 3 MB answer
@@ -83,6 +88,7 @@ void HttpClient::give_back(const std::string& key, std::shared_ptr<Connection> c
 void HttpClient::close_idle() {
   std::lock_guard lock(mutex_);
   idle_.clear();
+  dns_.clear();
 }
 
 ClientStats HttpClient::stats() const {
@@ -91,7 +97,8 @@ ClientStats HttpClient::stats() const {
     std::lock_guard lock(mutex_);
     for (const auto& [key, list] : idle_) idle += list.size();
   }
-  return ClientStats{requests_.load(), opened_.load(), reused_.load(), stale_retries_.load(), idle};
+  return ClientStats{requests_.load(),      opened_.load(), reused_.load(),
+                     stale_retries_.load(), idle,           dns_lookups_.load()};
 }
 
 Awaitable<Result<Response>> HttpClient::send(HostPort endpoint, Request request, std::chrono::milliseconds timeout,
@@ -109,10 +116,27 @@ Awaitable<Result<Response>> HttpClient::send(HostPort endpoint, Request request,
     boost::system::error_code ec;
     if (!reused) {
       connection = std::make_shared<Connection>(executor_);
-      tcp::resolver resolver(executor_);
-      auto results = co_await resolver.async_resolve(endpoint.host, std::to_string(endpoint.port),
-                                                     asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) co_return make_error(ErrorCode::unavailable, "cannot resolve " + endpoint.host + ": " + ec.message());
+      std::shared_ptr<const CachedAddress> cached;
+      {
+        std::lock_guard lock(mutex_);
+        auto it = dns_.find(key);
+        if (it != dns_.end() && Clock::now() < it->second->expires) cached = it->second;
+      }
+      tcp::resolver::results_type results;
+      if (cached) {
+        results = cached->results;
+      } else {
+        tcp::resolver resolver(executor_);
+        ++dns_lookups_;
+        results = co_await resolver.async_resolve(endpoint.host, std::to_string(endpoint.port),
+                                                  asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) co_return make_error(ErrorCode::unavailable, "cannot resolve " + endpoint.host + ": " + ec.message());
+        if (options_.dns_ttl.count() > 0) {
+          auto entry = std::make_shared<const CachedAddress>(CachedAddress{results, Clock::now() + options_.dns_ttl});
+          std::lock_guard lock(mutex_);
+          dns_[key] = std::move(entry);
+        }
+      }
       const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
       connection->stream.expires_after(std::min(remaining, options_.connect_timeout));
       co_await connection->stream.async_connect(results, asio::redirect_error(asio::use_awaitable, ec));

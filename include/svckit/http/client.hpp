@@ -22,6 +22,7 @@ struct ClientOptions {
   std::chrono::milliseconds idle_timeout{30'000};    // Default: 30s; older idle connections are closed.
   std::size_t max_requests_per_connection = 0;       // Default: 0 = unlimited.
   std::size_t max_response_bytes = 64 << 20;         // Default: 64 MiB; larger bodies fail with payload_too_large.
+  std::chrono::milliseconds dns_ttl{30'000};         // Default: 30s; resolved addresses are reused this long.
 };
 
 struct ClientStats {
@@ -30,6 +31,7 @@ struct ClientStats {
   std::uint64_t connections_reused = 0;
   std::uint64_t stale_retries = 0;  // a reused connection had been closed by the peer: retried once on a new one
   std::uint64_t idle = 0;           // connections pooled now, waiting for a request
+  std::uint64_t dns_lookups = 0;    // resolver calls (the rest came from the DNS cache)
 };
 
 /// Thread-safety: send() may be called concurrently; the pool is locked briefly. Connections are
@@ -61,7 +63,9 @@ class HttpClient {
   ClientOptions options_;
   mutable std::mutex mutex_;
   std::map<std::string, std::vector<std::shared_ptr<Connection>>> idle_;  // guarded by mutex_
-  std::atomic<std::uint64_t> requests_{0}, opened_{0}, reused_{0}, stale_retries_{0};
+  struct CachedAddress;
+  std::map<std::string, std::shared_ptr<const CachedAddress>> dns_;  // guarded by mutex_
+  std::atomic<std::uint64_t> requests_{0}, opened_{0}, reused_{0}, stale_retries_{0}, dns_lookups_{0};
 };
 
 }  // namespace svckit::http

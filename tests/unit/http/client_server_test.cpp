@@ -54,6 +54,27 @@ TEST_F(ClientServer, KeepAliveConnectionIsReused) {
   EXPECT_EQ(server->requests_served(), 10u);
 }
 
+TEST_F(ClientServer, ResolvedAddressesAreCachedForTheDnsTtl) {
+  start();
+  ClientOptions options;
+  options.max_idle_per_endpoint = 0;  // every request opens a new connection
+  options.dns_ttl = 100ms;
+  HttpClient client(io.executor(), options);
+  auto via_name = [&] {
+    return io.run([&]() { return client.send({"localhost", server->port()}, Request{Verb::get, "/", 11}, 5s); });
+  };
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(via_name().ok());
+  EXPECT_EQ(client.stats().connections_opened, 3u);
+  EXPECT_EQ(client.stats().dns_lookups, 1u) << "one lookup, then the cache";
+  ASSERT_TRUE(svckit::testing::wait_until(
+      [&] {
+        (void)via_name();
+        return client.stats().dns_lookups == 2u;
+      },
+      5s))
+      << "looked up again after the TTL";
+}
+
 TEST_F(ClientServer, ConnectionClosedByServerIsRetriedOnceTransparently) {
   ServerOptions options;
   options.idle_timeout = 50ms;
