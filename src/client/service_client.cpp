@@ -262,8 +262,11 @@ struct ServiceClient::Impl {
   }
 
   /// One attempt on one route; its outcome feeds the balancer, the instance breaker and the budget.
-  Awaitable<Attempt> send_attempt(ServiceClient::ServiceState& state, Route route, http::Request request,
-                                  std::chrono::milliseconds timeout, std::shared_ptr<CancelToken> cancel) {
+  /// `state` is shared: a hedge's loser may still be running after its call returned.
+  Awaitable<Attempt> send_attempt(std::shared_ptr<ServiceClient::ServiceState> state_ptr, Route route,
+                                  http::Request request, std::chrono::milliseconds timeout,
+                                  std::shared_ptr<CancelToken> cancel) {
+    auto& state = *state_ptr;
     const auto& cfg = state.config;
     Attempt out;
     out.instance = route.instance;
@@ -299,9 +302,10 @@ struct ServiceClient::Impl {
 
   /// The primary attempt, plus a hedge to another instance if it has not answered after the
   /// hedging delay (budget permitting). The first good answer wins; the other attempt is cancelled.
-  Awaitable<Attempt> hedged_attempt(ServiceClient::ServiceState& state, Route primary, http::Request request,
-                                    std::chrono::milliseconds timeout, const std::string& target,
+  Awaitable<Attempt> hedged_attempt(std::shared_ptr<ServiceClient::ServiceState> state_ptr, Route primary,
+                                    http::Request request, std::chrono::milliseconds timeout, const std::string& target,
                                     const CallOptions& options, std::vector<std::string>& tried, CallResult& result) {
+    auto& state = *state_ptr;
     auto strand = asio::make_strand(deps.executor);
     co_await asio::post(strand, asio::use_awaitable);
     struct Race {
@@ -318,10 +322,13 @@ struct ServiceClient::Impl {
       race->cancels.push_back(std::make_shared<CancelToken>());
       ++race->running;
       ++result.attempts;
-      asio::co_spawn(deps.executor, send_attempt(state, std::move(route), std::move(req), timeout, race->cancels[slot]),
-                     asio::bind_executor(strand, [race, slot](std::exception_ptr, Attempt a) {
+      ++in_flight;  // a loser outlives its call: shutdown() waits for it too
+      asio::co_spawn(deps.executor,
+                     send_attempt(state_ptr, std::move(route), std::move(req), timeout, race->cancels[slot]),
+                     asio::bind_executor(strand, [this, race, slot](std::exception_ptr, Attempt a) {
                        race->done[slot] = std::move(a);
                        --race->running;
+                       --in_flight;
                        race->wake.cancel();
                      }));
     };
@@ -332,7 +339,8 @@ struct ServiceClient::Impl {
       }
       return std::nullopt;
     };
-    tried.push_back(primary.instance);
+    const std::string primary_instance = primary.instance;
+    tried.push_back(primary_instance);
     launch(std::move(primary), request);
     // Wait for the hedging delay (or the primary's answer).
     race->wake.expires_after(state.config.hedging.delay);
@@ -341,6 +349,10 @@ struct ServiceClient::Impl {
     if (!winner() && race->running > 0 && take_retry_token(state)) {
       CallErrorKind why = CallErrorKind::no_instances;
       auto second = choose_route(state, target, options, tried, why);
+      if (second && second->instance == primary_instance) {  // no other instance: no hedge
+        if (second->breaker) second->breaker->release(second->permit);
+        second.reset();
+      }
       if (second) {
         ++hedges;
         if (state.series.hedges != nullptr) state.series.hedges->inc();
@@ -397,11 +409,25 @@ struct ServiceClient::Impl {
   std::atomic<std::uint64_t> trace_counter{1};
 };
 
+namespace {
+Result<void> check_policy(const ServiceConfig& config, const BalancerPlugins& balancers, const std::string& prefix) {
+  const auto names = balancers.names();
+  if (std::find(names.begin(), names.end(), config.balancing.policy) != names.end()) return {};
+  std::string known;
+  for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
+  const auto field = prefix + "balancing.policy";
+  return make_error(ErrorCode::invalid_argument,
+                    field + " '" + config.balancing.policy + "' is not a known policy (" + known + ")", field);
+}
+}  // namespace
+
 Result<std::unique_ptr<ServiceClient>> ServiceClient::create(ServiceClientOptions options, Deps deps) {
   if (auto r = validate(options.defaults, "defaults."); !r) return r.error();
+  if (auto r = check_policy(options.defaults, deps.balancers, "defaults."); !r) return r.error();
   for (const auto& [name, config] : options.services) {
     if (auto r = validate_service_name(name, "services"); !r) return r.error();
     if (auto r = validate(config, "services." + name + "."); !r) return r.error();
+    if (auto r = check_policy(config, deps.balancers, "services." + name + "."); !r) return r.error();
   }
   if (!options.gateway_url.empty()) {
     auto url = http::parse_backend_url(options.gateway_url, 80);
@@ -483,6 +509,7 @@ std::shared_ptr<ServiceClient::ServiceState> ServiceClient::state_for(const std:
 Result<void> ServiceClient::update_service_config(const std::string& service, ServiceConfig config) {
   if (auto r = validate_service_name(service, "service"); !r) return r;
   if (auto r = validate(config, "services." + service + "."); !r) return r;
+  if (auto r = check_policy(config, impl_->deps.balancers, "services." + service + "."); !r) return r;
   std::lock_guard lock(impl_->mutex);
   impl_->options.services[service] = std::move(config);
   impl_->services.erase(service);  // the next call builds fresh state; calls in flight keep theirs
@@ -721,10 +748,10 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
     auto request = impl.make_request(method, route->target, options, deadline, trace);
     Attempt done;
     if (hedge) {
-      done = co_await impl.hedged_attempt(*state, std::move(*route), request, *timeout, target, options, tried, result);
+      done = co_await impl.hedged_attempt(state, std::move(*route), request, *timeout, target, options, tried, result);
     } else {
       ++result.attempts;
-      done = co_await impl.send_attempt(*state, std::move(*route), std::move(request), *timeout, nullptr);
+      done = co_await impl.send_attempt(state, std::move(*route), std::move(request), *timeout, nullptr);
     }
     result.instance = done.instance;
     if (!done.answer) {

@@ -357,6 +357,10 @@ TEST_F(Client, OptionsAreValidatedNamingTheField) {
   auto r = ServiceClient::create(options, {io.executor(), nullptr, balancers, random, time, nullptr});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().field, "services.orders.retry.backoff.cap");
+  ServiceClientOptions unknown;
+  unknown.services["orders"].balancing.policy = "fastest";
+  EXPECT_EQ(ServiceClient::create(unknown, {io.executor(), nullptr, balancers, random, time, nullptr}).error().field,
+            "services.orders.balancing.policy");
   ServiceClientOptions ftp;
   ftp.defaults.static_urls = {"ftp://x"};
   EXPECT_EQ(ServiceClient::create(ftp, {io.executor(), nullptr, balancers, random, time, nullptr}).error().field,

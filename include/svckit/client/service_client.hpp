@@ -11,6 +11,8 @@
 //
 // Thread-safety: every method may be called from any coroutine on the client's executor (or a
 // strand of it); configuration updates may come from any thread.
+// Lifetime: co_await shutdown() (or stop the executor) before destroying the client — a hedge's
+// cancelled loser may still be finishing after its call returned, and shutdown() waits for it.
 #pragma once
 
 #include <chrono>
