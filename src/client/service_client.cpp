@@ -777,8 +777,16 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
   }
   state->budget.call_finished();
   if (result.response && result.response->result_int() < 400) result.error.reset();
-  state->service_breaker.record(*service_permit, !result.error, time.steady_now() - started);
-  if (state->throttle) state->throttle->record(!result.error || result.error->kind == CallErrorKind::http_status);
+  // A 4xx is the caller's problem, not the service's: it neither trips the breaker nor counts as
+  // a refusal for adaptive throttling (which only 429/503 and no answer at all do).
+  const bool service_failed =
+      result.error && !(result.error->kind == CallErrorKind::http_status && result.error->status < 500);
+  state->service_breaker.record(*service_permit, !service_failed, time.steady_now() - started);
+  if (state->throttle) {
+    const bool refused = result.error && (result.error->kind != CallErrorKind::http_status ||
+                                          result.error->status == 429 || result.error->status == 503);
+    state->throttle->record(!refused);
+  }
   if (result.error && result.response && result.error->kind != CallErrorKind::http_status) result.response.reset();
   co_return result;
 }

@@ -182,6 +182,22 @@ TEST_F(Client, ServiceBreakerOpensFallsBackAndRecovers) {
   EXPECT_GT(client->stats().pool.connections_reused, 0u) << "keep-alive connections are reused";
 }
 
+TEST_F(Client, ClientErrorsDoNotTripTheServiceBreaker) {
+  for (auto& srv : servers) srv->answer_status(404);
+  auto c = config();
+  c.service_breaker.sliding_window_size = 5;
+  c.service_breaker.minimum_number_of_calls = 5;
+  make(c);
+  for (int i = 0; i < 20; ++i) {
+    auto r = call();
+    ASSERT_TRUE(r.error.has_value());
+    EXPECT_EQ(r.error->kind, CallErrorKind::http_status) << "never circuit_open: 404 is not the service failing";
+    EXPECT_EQ(r.error->status, 404);
+    EXPECT_EQ(r.attempts, 1) << "404 is not retried";
+  }
+  EXPECT_EQ(client->stats().breaker_trips, 0u);
+}
+
 TEST_F(Client, TheOverallDeadlineHoldsWhenEverythingIsSlow) {
   for (auto& s : servers) s->delay_ms(400);
   auto c = config();
