@@ -91,8 +91,8 @@ Result<void> validate(const ServiceConfig& c, const std::string& prefix) {
     return bad("faults.abort_status", "must be in 100..599");
   for (std::size_t i = 0; i < c.static_urls.size(); ++i) {
     auto url = http::parse_backend_url(c.static_urls[i], 80);
-    if (!url || url->scheme != "http" || url->hosts.empty()) {
-      return bad("static_urls[" + std::to_string(i) + "]", "must be http://host:port");
+    if (!url || (url->scheme != "http" && url->scheme != "https") || url->hosts.empty()) {
+      return bad("static_urls[" + std::to_string(i) + "]", "must be http(s)://host:port");
     }
   }
   return {};
@@ -236,7 +236,8 @@ struct ServiceClient::Impl {
         skip.push_back(picked->instance->id);
         continue;
       }
-      route.endpoint = http::HostPort{picked->instance->host, static_cast<std::uint16_t>(picked->instance->port)};
+      route.endpoint = http::HostPort{picked->instance->host, static_cast<std::uint16_t>(picked->instance->port),
+                                      picked->instance->scheme == "https"};
       route.target = target;
       route.instance = picked->instance->id;
       route.pick = std::move(*picked);
@@ -431,8 +432,8 @@ Result<std::unique_ptr<ServiceClient>> ServiceClient::create(ServiceClientOption
   }
   if (!options.gateway_url.empty()) {
     auto url = http::parse_backend_url(options.gateway_url, 80);
-    if (!url || url->scheme != "http" || url->hosts.size() != 1) {
-      return make_error(ErrorCode::invalid_argument, "gateway_url must be http://host:port[/prefix]", "gateway_url");
+    if (!url || (url->scheme != "http" && url->scheme != "https") || url->hosts.size() != 1) {
+      return make_error(ErrorCode::invalid_argument, "gateway_url must be http(s)://host:port[/prefix]", "gateway_url");
     }
   }
   return std::unique_ptr<ServiceClient>(new ServiceClient(std::move(options), std::move(deps)));
@@ -480,6 +481,7 @@ std::shared_ptr<ServiceClient::ServiceState> ServiceClient::state_for(const std:
     state->mode = ServiceState::Mode::gateway;
     auto url = http::parse_backend_url(impl_->options.gateway_url, 80);  // validated at create()
     state->gateway = url->hosts.front();
+    state->gateway.tls = url->scheme == "https";
     state->gateway_prefix = url->path == "/" ? "" : url->path;
   }
   if (state->mode != ServiceState::Mode::gateway) {
@@ -496,6 +498,7 @@ std::shared_ptr<ServiceClient::ServiceState> ServiceClient::state_for(const std:
         in.service = service;
         in.host = hp.host;
         in.port = hp.port;
+        in.scheme = url->scheme;
         in.normalize();
         instances.push_back(std::move(in));
       }

@@ -2,3 +2,4 @@
 // every other file only sees declarations, which keeps the build fast on small machines).
 #include <boost/asio/impl/src.hpp>
 #include <boost/beast/src.hpp>
+#include <boost/asio/ssl/impl/src.hpp>

@@ -3,12 +3,16 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <optional>
 
 namespace svckit::http {
 
@@ -22,13 +26,25 @@ struct HttpClient::CachedAddress {
   Clock::time_point expires;
 };
 
+struct HttpClient::Tls {
+  asio::ssl::context context{asio::ssl::context::tls_client};
+};
+
 struct HttpClient::Connection {
-  explicit Connection(const asio::any_io_executor& ex) : stream(ex) {
+  Connection(const asio::any_io_executor& ex, asio::ssl::context* tls) {
+    if (tls != nullptr) {
+      secure.emplace(ex, *tls);
+    } else {
+      plain.emplace(ex);
+    }
     // Beast reads at most (capacity - size) bytes per call: a small buffer turns a 3 MB answer
     // into thousands of 512-byte reads.
     buffer.reserve(64 * 1024);
   }
-  beast::tcp_stream stream;
+  /// The TCP layer (under TLS when there is TLS): timeouts, cancel, connect, liveness.
+  beast::tcp_stream& tcp() { return secure ? secure->next_layer() : *plain; }
+  std::optional<beast::tcp_stream> plain;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
   beast::flat_buffer buffer;
   std::size_t requests = 0;
   Clock::time_point idle_since{};
@@ -36,7 +52,19 @@ struct HttpClient::Connection {
 
 namespace {
 
-std::string pool_key(const HostPort& ep) { return ep.host + ":" + std::to_string(ep.port); }
+std::string pool_key(const HostPort& ep) {
+  return (ep.tls ? "https://" : "") + ep.host + ":" + std::to_string(ep.port);
+}
+
+/// Writes the request and reads the response on a plain or a TLS stream.
+template <class Stream>
+Awaitable<boost::system::error_code> round_trip(Stream& stream, Request& request, beast::flat_buffer& buffer,
+                                                beast_http::response_parser<beast_http::string_body>& parser) {
+  boost::system::error_code ec;
+  co_await beast_http::async_write(stream, request, asio::redirect_error(asio::use_awaitable, ec));
+  if (!ec) co_await beast_http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+  co_return ec;
+}
 
 Error from_asio(const boost::system::error_code& ec, const HostPort& ep, bool cancelled) {
   const auto where = " (" + pool_key(ep) + ")";
@@ -72,7 +100,7 @@ std::shared_ptr<HttpClient::Connection> HttpClient::take_idle(const std::string&
   while (!it->second.empty()) {
     auto c = std::move(it->second.back());
     it->second.pop_back();
-    if (now - c->idle_since < options_.idle_timeout && c->stream.socket().is_open()) return c;
+    if (now - c->idle_since < options_.idle_timeout && c->tcp().socket().is_open()) return c;
   }
   return nullptr;
 }
@@ -101,12 +129,38 @@ ClientStats HttpClient::stats() const {
                      stale_retries_.load(), idle,           dns_lookups_.load()};
 }
 
+std::shared_ptr<HttpClient::Tls> HttpClient::tls_context(Error& error) {
+  std::lock_guard lock(mutex_);
+  if (tls_) return tls_;
+  auto tls = std::make_shared<Tls>();
+  boost::system::error_code ec;
+  if (options_.ca_file.empty()) {
+    tls->context.set_default_verify_paths(ec);
+  } else {
+    tls->context.load_verify_file(options_.ca_file, ec);
+  }
+  if (ec) {
+    error = make_error(ErrorCode::invalid_argument,
+                       "ca_file '" + options_.ca_file + "' cannot be loaded: " + ec.message(), "ca_file");
+    return nullptr;
+  }
+  tls->context.set_verify_mode(options_.verify_peer ? asio::ssl::verify_peer : asio::ssl::verify_none);
+  tls_ = tls;
+  return tls_;
+}
+
 Awaitable<Result<Response>> HttpClient::send(HostPort endpoint, Request request, std::chrono::milliseconds timeout,
                                              std::shared_ptr<CancelToken> cancel) {
   ++requests_;
   const auto deadline = Clock::now() + timeout;
   const auto key = pool_key(endpoint);
-  request.set(beast_http::field::host, key);
+  std::shared_ptr<Tls> tls;
+  if (endpoint.tls) {
+    Error error;
+    tls = tls_context(error);
+    if (!tls) co_return error;
+  }
+  request.set(beast_http::field::host, endpoint.host + ":" + std::to_string(endpoint.port));
   request.keep_alive(true);
   request.prepare_payload();
 
@@ -115,7 +169,7 @@ Awaitable<Result<Response>> HttpClient::send(HostPort endpoint, Request request,
     const bool reused = connection != nullptr;
     boost::system::error_code ec;
     if (!reused) {
-      connection = std::make_shared<Connection>(executor_);
+      connection = std::make_shared<Connection>(executor_, tls ? &tls->context : nullptr);
       std::shared_ptr<const CachedAddress> cached;
       {
         std::lock_guard lock(mutex_);
@@ -138,13 +192,30 @@ Awaitable<Result<Response>> HttpClient::send(HostPort endpoint, Request request,
         }
       }
       const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      connection->stream.expires_after(std::min(remaining, options_.connect_timeout));
-      co_await connection->stream.async_connect(results, asio::redirect_error(asio::use_awaitable, ec));
+      connection->tcp().expires_after(std::min(remaining, options_.connect_timeout));
+      co_await connection->tcp().async_connect(results, asio::redirect_error(asio::use_awaitable, ec));
       if (ec) {
         if (ec == beast::error::timeout) co_return make_error(ErrorCode::timeout, "connect to " + key + " timed out");
         co_return make_error(ErrorCode::unavailable, "cannot connect to " + key + ": " + ec.message());
       }
-      connection->stream.socket().set_option(tcp::no_delay(true), ec);
+      connection->tcp().socket().set_option(tcp::no_delay(true), ec);
+      if (connection->secure) {
+        auto* ssl = connection->secure->native_handle();
+        if (SSL_set_tlsext_host_name(ssl, endpoint.host.c_str()) != 1) {  // SNI
+          co_return make_error(ErrorCode::unavailable, "TLS: cannot set the server name for " + key);
+        }
+        if (options_.verify_peer) {
+          connection->secure->set_verify_callback(asio::ssl::host_name_verification(endpoint.host));
+        }
+        connection->tcp().expires_at(deadline);
+        co_await connection->secure->async_handshake(asio::ssl::stream_base::client,
+                                                     asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) {
+          if (ec == beast::error::timeout)
+            co_return make_error(ErrorCode::timeout, "TLS handshake with " + key + " timed out");
+          co_return make_error(ErrorCode::unavailable, "TLS handshake with " + key + " failed: " + ec.message());
+        }
+      }
       ++opened_;
     } else {
       ++reused_;
@@ -152,7 +223,7 @@ Awaitable<Result<Response>> HttpClient::send(HostPort endpoint, Request request,
     if (cancel) {
       std::weak_ptr<Connection> weak = connection;
       const bool hooked = cancel->set_hook([weak] {
-        if (auto c = weak.lock()) asio::post(c->stream.get_executor(), [c] { c->stream.cancel(); });
+        if (auto c = weak.lock()) asio::post(c->tcp().get_executor(), [c] { c->tcp().cancel(); });
       });
       if (!hooked) co_return make_error(ErrorCode::cancelled, "request cancelled");
     }
@@ -163,13 +234,13 @@ Awaitable<Result<Response>> HttpClient::send(HostPort endpoint, Request request,
       }
     } clear_hook{cancel.get()};
 
-    connection->stream.expires_at(deadline);
-    co_await beast_http::async_write(connection->stream, request, asio::redirect_error(asio::use_awaitable, ec));
+    connection->tcp().expires_at(deadline);
     beast_http::response_parser<beast_http::string_body> parser;
     parser.body_limit(options_.max_response_bytes);
-    if (!ec) {
-      co_await beast_http::async_read(connection->stream, connection->buffer, parser,
-                                      asio::redirect_error(asio::use_awaitable, ec));
+    if (connection->secure) {
+      ec = co_await round_trip(*connection->secure, request, connection->buffer, parser);
+    } else {
+      ec = co_await round_trip(*connection->plain, request, connection->buffer, parser);
     }
     if (ec) {
       const bool cancelled = cancel && cancel->cancelled();

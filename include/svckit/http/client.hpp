@@ -23,6 +23,11 @@ struct ClientOptions {
   std::size_t max_requests_per_connection = 0;       // Default: 0 = unlimited.
   std::size_t max_response_bytes = 64 << 20;         // Default: 64 MiB; larger bodies fail with payload_too_large.
   std::chrono::milliseconds dns_ttl{30'000};         // Default: 30s; resolved addresses are reused this long.
+  /// TLS (endpoints with tls = true): CA certificates to trust, PEM. Default: the system's.
+  std::string ca_file;
+  /// Default: true. Verify the peer's certificate chain and that it names the host. Turn off only
+  /// for local experiments.
+  bool verify_peer = true;
 };
 
 struct ClientStats {
@@ -45,8 +50,10 @@ class HttpClient {
   HttpClient& operator=(const HttpClient&) = delete;
 
   /// Sends `request` (Host, Content-Length and keep-alive are filled in) and reads the response
-  /// within `timeout` (connect included). Errors: timeout, unavailable (connect/reset), cancelled,
-  /// payload_too_large, protocol. A reused connection that the server had closed is retried once.
+  /// within `timeout` (connect and TLS handshake included). Errors: timeout, unavailable
+  /// (connect/reset/TLS handshake or certificate refused), cancelled, payload_too_large, protocol,
+  /// invalid_argument (an unreadable ca_file). A reused connection that the server had closed is
+  /// retried once.
   Awaitable<Result<Response>> send(HostPort endpoint, Request request, std::chrono::milliseconds timeout,
                                    std::shared_ptr<CancelToken> cancel = nullptr);
 
@@ -64,6 +71,9 @@ class HttpClient {
   mutable std::mutex mutex_;
   std::map<std::string, std::vector<std::shared_ptr<Connection>>> idle_;  // guarded by mutex_
   struct CachedAddress;
+  struct Tls;
+  std::shared_ptr<Tls> tls_context(Error& error);                    // created on first use
+  std::shared_ptr<Tls> tls_;                                         // guarded by mutex_
   std::map<std::string, std::shared_ptr<const CachedAddress>> dns_;  // guarded by mutex_
   std::atomic<std::uint64_t> requests_{0}, opened_{0}, reused_{0}, stale_retries_{0}, dns_lookups_{0};
 };

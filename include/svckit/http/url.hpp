@@ -14,6 +14,7 @@ namespace svckit::http {
 struct HostPort {
   std::string host;
   std::uint16_t port = 0;
+  bool tls = false;  // HttpClient: https (TLS with certificate and host name verification)
   friend bool operator==(const HostPort&, const HostPort&) = default;
 };
 
