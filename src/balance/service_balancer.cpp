@@ -59,7 +59,7 @@ ServiceBalancer::ServiceBalancer(std::string service, ServiceBalancerOptions opt
   }
 }
 
-void ServiceBalancer::update(std::vector<ServiceInstance> instances, std::uint64_t version) {
+void ServiceBalancer::update(const std::vector<ServiceInstance>& instances, std::uint64_t version) {
   auto subset = select_subset(instances, options_.subset, version);
   std::lock_guard lock(mutex_);
   instances_ = subset ? (*subset)->hosts : std::vector<ServiceInstance>{};

@@ -144,7 +144,7 @@ Result<void> apply(ServiceConfig& c, const std::string& key, const std::string& 
 }
 
 void flatten(const YAML::Node& node, const std::string& prefix, std::vector<std::pair<std::string, std::string>>& out) {
-  if (node.IsMap()) {
+  if (node.IsMap()) {  // NOLINT(bugprone-branch-clone): map, sequence and scalar differ
     for (const auto& kv : node)
       flatten(kv.second, prefix.empty() ? kv.first.as<std::string>() : prefix + "." + kv.first.as<std::string>(), out);
   } else if (node.IsSequence()) {

@@ -129,7 +129,8 @@ Awaitable<void> sleep_for(std::chrono::milliseconds d) {
 }  // namespace
 
 struct ServiceClient::Impl {
-  Impl(ServiceClientOptions o, Deps d) : options(std::move(o)), deps(std::move(d)), http(deps.executor, options.pool) {
+  Impl(ServiceClientOptions o, Deps d)  // NOLINT(performance-unnecessary-value-param): moved in
+      : options(std::move(o)), deps(std::move(d)), http(deps.executor, options.pool) {
     if (auto* m = deps.metrics) {
       calls = &m->counter("svckit_client_calls_total", "Calls by final result (ok or the failure kind).",
                           {"service", "result"});
@@ -317,7 +318,7 @@ struct ServiceClient::Impl {
       int running = 0;
     };
     auto race = std::make_shared<Race>(strand);
-    const auto launch = [&](Route route, http::Request req) {
+    const auto launch = [&](Route route, http::Request req) {  // NOLINT(performance-unnecessary-value-param): moved in
       const std::size_t slot = race->done.size();
       race->done.emplace_back();
       race->cancels.push_back(std::make_shared<CancelToken>());
@@ -439,6 +440,7 @@ Result<std::unique_ptr<ServiceClient>> ServiceClient::create(ServiceClientOption
   return std::unique_ptr<ServiceClient>(new ServiceClient(std::move(options), std::move(deps)));
 }
 
+// NOLINTNEXTLINE(performance-unnecessary-value-param): both are moved into Impl
 ServiceClient::ServiceClient(ServiceClientOptions options, Deps deps)
     : impl_(std::make_unique<Impl>(std::move(options), std::move(deps))) {}
 
@@ -466,6 +468,7 @@ std::shared_ptr<ServiceClient::ServiceState> ServiceClient::state_for(const std:
     state->rate_limiter =
         std::make_unique<TokenBucket>(config.rate_limit_per_second, std::max(1.0, burst), impl_->deps.time);
   }
+  // NOLINTNEXTLINE(bugprone-branch-clone): the branches build different limit types
   if (config.adaptive_concurrency == ServiceConfig::AdaptiveConcurrency::aimd) {
     state->adaptive = std::make_unique<AdaptiveLimiter>(std::make_unique<AimdLimit>(AimdOptions{}));
   } else if (config.adaptive_concurrency == ServiceConfig::AdaptiveConcurrency::gradient2) {
@@ -509,7 +512,9 @@ std::shared_ptr<ServiceClient::ServiceState> ServiceClient::state_for(const std:
   return state;
 }
 
-Result<void> ServiceClient::update_service_config(const std::string& service, ServiceConfig config) {
+Result<void> ServiceClient::update_service_config(
+    const std::string& service,
+    ServiceConfig config) {  // NOLINT(performance-unnecessary-value-param): moved in
   if (auto r = validate_service_name(service, "service"); !r) return r;
   if (auto r = validate(config, "services." + service + "."); !r) return r;
   if (auto r = check_policy(config, impl_->deps.balancers, "services." + service + "."); !r) return r;
@@ -569,7 +574,7 @@ Awaitable<CallResult> ServiceClient::try_call(std::string service, http::Verb me
       }
     }
     if (impl.calls != nullptr) {
-      if (result.ok()) {
+      if (result.ok()) {  // NOLINT(bugprone-branch-clone): different series
         series.ok->inc();
       } else {
         impl.calls->with({service, std::string(to_string(result.error->kind))}).inc();
@@ -626,6 +631,7 @@ Awaitable<std::vector<CallResult>> ServiceClient::call_all(std::vector<CallSpec>
   co_return std::move(batch->results);
 }
 
+// NOLINTNEXTLINE(performance-unnecessary-value-param): moved into the coroutine
 CallResult ServiceClient::call_sync(std::string service, http::Verb method, std::string path, CallOptions options) {
   return asio::co_spawn(impl_->deps.executor, try_call(std::move(service), method, std::move(path), std::move(options)),
                         asio::use_future)
@@ -650,6 +656,7 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
   const auto& cfg = state->config;
   const auto& time = impl.deps.time;
   CallResult result;
+  // NOLINTNEXTLINE(performance-unnecessary-value-param): moved into the error
   const auto fail = [&](CallErrorKind kind, std::string message, std::string instance = {}, int status = 0) {
     result.error.emplace(kind, std::move(message), state->name, std::move(instance), status, result.attempts);
   };

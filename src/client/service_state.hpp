@@ -25,6 +25,7 @@ struct ClientSeries {
 struct ServiceClient::ServiceState {
   enum class Mode { discovery, static_urls, gateway };
 
+  // NOLINTNEXTLINE(performance-unnecessary-value-param): moved in
   ServiceState(std::string service, ServiceConfig cfg, const TimeSource& time, CircuitBreaker::Callback on_trip)
       : name(std::move(service)),
         config(std::move(cfg)),

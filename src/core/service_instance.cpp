@@ -19,7 +19,7 @@ bool is_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') 
 
 Result<void> validate_identifier(std::string_view value, std::string_view field, std::string_view what,
                                  std::string_view extra_chars) {
-  auto fail = [&](std::string message) {
+  auto fail = [&](const std::string& message) {
     return make_error(ErrorCode::invalid_argument, std::string(what) + " " + message, std::string(field));
   };
   if (value.empty()) return fail("must not be empty");

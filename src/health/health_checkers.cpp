@@ -26,7 +26,8 @@ CheckTarget CheckTarget::of(const ServiceInstance& instance, const HealthCheckSp
 namespace {
 class CustomChecker final : public HealthChecker {
  public:
-  explicit CustomChecker(CustomCheck check) : check_(std::move(check)) {}
+  explicit CustomChecker(CustomCheck check)  // NOLINT(performance-unnecessary-value-param): moved
+      : check_(std::move(check)) {}
   boost::asio::awaitable<CheckResult> check(const CheckTarget& target, const HealthCheckSpec& spec) override {
     return check_(target, spec);
   }

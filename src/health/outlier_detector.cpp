@@ -29,7 +29,7 @@ std::string_view to_string(EjectionReason reason) noexcept {
 }
 
 Result<void> validate(const OutlierOptions& o) {
-  const auto bad = [](std::string field, std::string why) {
+  const auto bad = [](const std::string& field, const std::string& why) {
     return make_error(ErrorCode::invalid_argument, field + " " + why, field);
   };
   if (o.interval.count() <= 0) return bad("interval", "must be > 0");
@@ -54,7 +54,7 @@ Result<void> validate(const OutlierOptions& o) {
 }
 
 OutlierDetector::OutlierDetector(OutlierOptions options, const TimeSource& time, Random& random, Callback on_event)
-    : options_(std::move(options)),
+    : options_(options),
       time_(time),
       random_(random),
       on_event_(std::move(on_event)),

@@ -39,7 +39,7 @@ struct HttpClient::Connection {
     }
     // Beast reads at most (capacity - size) bytes per call: a small buffer turns a 3 MB answer
     // into thousands of 512-byte reads.
-    buffer.reserve(64 * 1024);
+    buffer.reserve(std::size_t{64} * 1024);
   }
   /// The TCP layer (under TLS when there is TLS): timeouts, cancel, connect, liveness.
   beast::tcp_stream& tcp() { return secure ? secure->next_layer() : *plain; }
@@ -88,7 +88,7 @@ bool peer_closed(const boost::system::error_code& ec) {
 }  // namespace
 
 HttpClient::HttpClient(asio::any_io_executor executor, ClientOptions options)
-    : executor_(std::move(executor)), options_(options) {}
+    : executor_(std::move(executor)), options_(std::move(options)) {}
 
 HttpClient::~HttpClient() = default;
 
@@ -237,7 +237,7 @@ Awaitable<Result<Response>> HttpClient::send(HostPort endpoint, Request request,
     connection->tcp().expires_at(deadline);
     beast_http::response_parser<beast_http::string_body> parser;
     parser.body_limit(options_.max_response_bytes);
-    if (connection->secure) {
+    if (connection->secure) {  // NOLINT(bugprone-branch-clone): same call, different stream types
       ec = co_await round_trip(*connection->secure, request, connection->buffer, parser);
     } else {
       ec = co_await round_trip(*connection->plain, request, connection->buffer, parser);

@@ -38,7 +38,7 @@ class ServiceBalancer {
                                                          MetricsRegistry* metrics = nullptr);
 
   /// The service's instances as discovery sees them now (any status; balancing decides).
-  void update(std::vector<ServiceInstance> instances, std::uint64_t version = 0);
+  void update(const std::vector<ServiceInstance>& instances, std::uint64_t version = 0);
   Result<Pick> pick(const PickRequest& request = {}) { return balancer_->pick(request); }
   /// After a call made on `pick`: teaches latency-aware policies and the outlier detector.
   /// (Requests in flight are the caller's to count, through pick.load->active.)

@@ -150,7 +150,8 @@ struct CallResult {
 /// One call of a call_all() batch.
 struct CallSpec {
   CallSpec() = default;  // not an aggregate (GCC 12 coroutine note in registry/registry.hpp)
-  CallSpec(std::string s, http::Verb m, std::string p, CallOptions o = CallOptions{})
+  CallSpec(std::string s, http::Verb m, std::string p,
+           CallOptions o = CallOptions{})  // NOLINT(performance-unnecessary-value-param): moved in
       : service(std::move(s)), method(m), path(std::move(p)), options(std::move(o)) {}
   std::string service;
   http::Verb method = http::Verb::get;
@@ -180,7 +181,7 @@ class ServiceClient {
   };
   /// Errors: invalid options (field named, e.g. "services.orders.retry.backoff.cap").
   static Result<std::unique_ptr<ServiceClient>> create(ServiceClientOptions options, Deps deps);
-  ~ServiceClient();
+  ~ServiceClient();  // NOLINT(performance-trivially-destructible): Impl is incomplete here
 
   Awaitable<CallResult> try_call(std::string service, http::Verb method, std::string path, CallOptions options = {});
   /// As try_call, but a failure throws ServiceCallError.

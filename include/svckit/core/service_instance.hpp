@@ -44,9 +44,9 @@ struct ServiceInstance {
   std::vector<std::string> tags;  // kept sorted and unique by normalize()
   std::map<std::string, std::string> metadata;
   InstanceStatus status = InstanceStatus::healthy;
-  std::string health_check_path;     // e.g. "/health"; informational (checks below are what runs)
+  std::string health_check_path;        // e.g. "/health"; informational (checks below are what runs)
   std::vector<HealthCheckSpec> checks;  // active checks svckitd runs for this instance (at most 8)
-  std::chrono::milliseconds ttl{0};  // 0 = persistent until deregistered
+  std::chrono::milliseconds ttl{0};     // 0 = persistent until deregistered
   SystemTime registered_at{};
   SystemTime last_heartbeat{};
 

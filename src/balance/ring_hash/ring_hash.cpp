@@ -4,6 +4,8 @@
 // N hosts moves exactly the keys that host owned (about 1/N) and no other key.
 #include <algorithm>
 
+#include <cmath>
+
 #include "balance/policies.hpp"
 #include "balance/snapshot_balancer.hpp"
 
@@ -30,7 +32,8 @@ class RingHash final : public SnapshotBalancer<RingState> {
     std::vector<std::pair<std::uint64_t, std::uint32_t>> ring;
     for (std::uint32_t pos = 0; pos < state.indices.size(); ++pos) {
       const auto& host = state.hosts->hosts[state.indices[pos]];
-      const auto points = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(per_weight_unit * host.weight + 0.5));
+      const auto points =
+          std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::llround(per_weight_unit * host.weight)));
       for (std::uint64_t k = 0; k < points; ++k) ring.emplace_back(hash_key(host.id + "_" + std::to_string(k)), pos);
     }
     std::sort(ring.begin(), ring.end());

@@ -14,7 +14,7 @@ namespace svckit::health_detail {
 namespace {
 
 namespace bhttp = boost::beast::http;
-constexpr std::size_t kMaxBody = 64 * 1024;
+constexpr std::size_t kMaxBody = std::size_t{64} * 1024;
 
 class HttpChecker final : public HealthChecker {
  public:
@@ -38,7 +38,7 @@ class HttpChecker final : public HealthChecker {
     boost::beast::flat_buffer buffer;
     bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(kMaxBody);
-    if (spec.body_contains.empty()) {
+    if (spec.body_contains.empty()) {  // NOLINT(bugprone-branch-clone): header only vs whole message
       co_await bhttp::async_read_header(conn->socket(), buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
     } else {
       co_await bhttp::async_read(conn->socket(), buffer, parser, asio::redirect_error(asio::use_awaitable, ec));

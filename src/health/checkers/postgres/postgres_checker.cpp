@@ -97,6 +97,7 @@ class PostgresChecker final : public HealthChecker {
     s->conn = PQconnectStartParams(keys.data(), values.data(), 0);
     if (s->conn == nullptr || PQstatus(s->conn) == CONNECTION_BAD) co_return s->result(false, s->error());
 
+    // NOLINTNEXTLINE(bugprone-infinite-loop): PQconnectPoll in the increment moves it on
     for (auto poll = PGRES_POLLING_WRITING; poll != PGRES_POLLING_OK; poll = PQconnectPoll(s->conn)) {
       if (poll == PGRES_POLLING_FAILED) co_return s->result(false, s->error());
       if (!co_await s->wait(poll == PGRES_POLLING_READING ? Wait::wait_read : Wait::wait_write)) {
@@ -106,6 +107,7 @@ class PostgresChecker final : public HealthChecker {
     if (PQsetnonblocking(s->conn, 1) != 0 || PQsendQuery(s->conn, "SELECT 1") == 0) {
       co_return s->result(false, s->error());
     }
+    // NOLINTNEXTLINE(bugprone-infinite-loop): PQflush in the increment moves it on
     for (int flushed = PQflush(s->conn); flushed != 0; flushed = PQflush(s->conn)) {
       if (flushed < 0 || !co_await s->wait(Wait::wait_write)) co_return s->result(false, "send: " + s->error());
     }
