@@ -72,8 +72,12 @@ void InstanceHealthChecks::apply(const ServiceInstance& instance) {
   // A re-registration resets the status to what the instance said: put the checks' verdict back.
   const auto health = monitor_.instance(instance.service, instance.id);
   if (!health) return;
-  const bool wrong = (health->state == HealthState::unhealthy && instance.status == InstanceStatus::healthy) ||
-                     (health->state == HealthState::healthy && instance.status == InstanceStatus::unhealthy);
+  // (A re-registration as "starting" counts too: with the checks' state unchanged no transition
+  // would ever come, and the instance would stay out of rotation.)
+  const bool owned = instance.status == InstanceStatus::healthy || instance.status == InstanceStatus::unhealthy ||
+                     instance.status == InstanceStatus::starting;
+  const auto verdict = health->state == HealthState::healthy ? InstanceStatus::healthy : InstanceStatus::unhealthy;
+  const bool wrong = owned && health->state != HealthState::unknown && instance.status != verdict;
   if (wrong) {
     asio::co_spawn(strand_, write_status(instance.service, instance.id, health->state, "re-registered"),
                    asio::detached);

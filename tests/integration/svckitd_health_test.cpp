@@ -164,6 +164,11 @@ TEST(SvckitdHealth, ChecksNeverOverrideMaintenanceAndBadCheckersAreRejected) {
   ASSERT_EQ(daemon->call("POST", "/v1/instances", checked_instance(closed, "healthy")).status, 200);
   EXPECT_TRUE(wait_until(
       [&] { return daemon->json("GET", "/v1/services/api/instances/" + id)["status"] == "unhealthy"; }, 10s));
+  // Re-registered as "starting" (a restart): the known verdict is written back at once, rather
+  // than waiting for a transition that will not come.
+  ASSERT_EQ(daemon->call("POST", "/v1/instances", checked_instance(closed, "starting")).status, 200);
+  EXPECT_TRUE(wait_until(
+      [&] { return daemon->json("GET", "/v1/services/api/instances/" + id)["status"] == "unhealthy"; }, 10s));
   EXPECT_NE(daemon->call("GET", "/metrics")
                 .body.find("svckit_health_checks_total{service=\"api\",type=\"http\",result=\"fail\"}"),
             std::string::npos);
