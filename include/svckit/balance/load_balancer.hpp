@@ -75,8 +75,9 @@ struct BalancerDeps {
   const TimeSource& time;  // read by peak_ewma on record() and, while a host ramps up, on pick()
 };
 
-/// Thread-safety: update() and pick() may run concurrently from any threads; pick() is lock-free
-/// for every policy (it reads an immutable state through an atomic shared_ptr).
+/// Thread-safety: update() and pick() may run concurrently from any threads; pick() takes no lock
+/// except on a thread's first pick after an update (it reads a per-thread cached reference to an
+/// immutable state), for every policy.
 class LoadBalancer {
  public:
   virtual ~LoadBalancer() = default;
@@ -87,7 +88,7 @@ class LoadBalancer {
   virtual Result<Pick> pick(const PickRequest& request) = 0;
   /// Reports how a picked request went (latency-aware policies learn from it; others ignore it).
   virtual void record(const Pick& /*pick*/, std::chrono::nanoseconds /*latency*/) {}
-  /// The current snapshot's counts and panic flag. Thread-safe, lock-free.
+  /// The current snapshot's counts and panic flag. Thread-safe.
   virtual BalancerState state() const = 0;
 };
 

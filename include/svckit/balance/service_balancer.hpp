@@ -2,8 +2,9 @@
 // subset → outlier ejections → zone preference → balancing policy — plus its metrics. This is what
 // ServiceClient and the gateway hold per service; discovery feeds update(), calls feed report().
 //
-// Thread-safety: pick() is lock-free (the policy's snapshot); update(), report(), tick() and
-// active_check_passed() may run concurrently from any thread (a mutex serialises rebuilds).
+// Thread-safety: pick() reads the policy's snapshot without a lock (see LoadBalancer); update(),
+// report(), tick() and active_check_passed() may run concurrently from any thread (a mutex
+// serialises rebuilds).
 #pragma once
 
 #include <atomic>
