@@ -46,7 +46,8 @@ int main() {
   svckit::register_builtin_balancers(policies);
   const auto balancers = std::move(policies).build();
   // One client for the whole process (no discovery here: every service has a URL or none).
-  auto client = svckit::ServiceClient::create(*options, {io.get_executor(), nullptr, balancers, random, time, &metrics});
+  auto client =
+      svckit::ServiceClient::create(*options, {io.get_executor(), nullptr, balancers, random, time, &metrics});
   if (!client) return 1;
   auto& services = **client;
 

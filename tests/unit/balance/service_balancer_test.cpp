@@ -40,7 +40,8 @@ class ServiceBalancerTest : public ::testing::Test {
   std::string metric(const std::string& series) {
     const auto text = metrics.render_prometheus();
     const auto at = text.find(series + " ");
-    return at == std::string::npos ? "" : text.substr(at + series.size() + 1, text.find('\n', at) - at - series.size() - 1);
+    return at == std::string::npos ? ""
+                                   : text.substr(at + series.size() + 1, text.find('\n', at) - at - series.size() - 1);
   }
 
   BalancerPlugins plugins = [] {
