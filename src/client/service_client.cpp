@@ -4,6 +4,7 @@
 
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -24,6 +25,7 @@ namespace asio = boost::asio;
 namespace {
 
 constexpr std::chrono::milliseconds kMargin{2}, kMinAttempt{1};
+constexpr std::chrono::seconds kTickEvery{1};
 
 /// Where one attempt goes.
 struct Route {
@@ -43,17 +45,16 @@ struct Attempt {
   std::string instance;
 };
 
-Awaitable<void> sleep_for(std::chrono::milliseconds d) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, d);
-  boost::system::error_code ec;
-  co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-}
-
 }  // namespace
 
 struct ServiceClient::Impl {
   Impl(ServiceClientOptions o, Deps d)  // NOLINT(performance-unnecessary-value-param): moved in
-      : options(std::move(o)), deps(std::move(d)), http(deps.executor, options.pool) {
+      : options(std::move(o)),
+        deps(std::move(d)),
+        owned_http(deps.transport != nullptr ? nullptr
+                                             : std::make_unique<http::HttpClient>(deps.executor, options.pool)),
+        http(deps.transport != nullptr ? *deps.transport : *owned_http),
+        sleeper(deps.sleeper != nullptr ? *deps.sleeper : real_sleeper) {
     if (auto* m = deps.metrics) {
       calls = &m->counter("svckit_client_calls_total", "Calls by final result (ok or the failure kind).",
                           {"service", "result"});
@@ -98,6 +99,17 @@ struct ServiceClient::Impl {
     const auto index = deps.discovery->stats().index;
     if (state.applied_index.exchange(index) != index)
       state.balancer->update(deps.discovery->discover(state.name), index);
+  }
+
+  /// Outlier intervals and un-ejections: ticked from the call path, at most once a second, by
+  /// whichever call finds it due (no timer to own, and a simulation's virtual clock drives it).
+  void tick_balancer(ServiceClient::ServiceState& state) {
+    if (!state.balancer) return;
+    const auto now = deps.time.steady_now().time_since_epoch().count();
+    auto due = state.next_tick_ns.load(std::memory_order_relaxed);
+    if (now < due) return;
+    const auto next = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(kTickEvery).count();
+    if (state.next_tick_ns.compare_exchange_strong(due, next)) state.balancer->tick();
   }
 
   /// W3C traceparent: the caller's when given in the headers, else a new trace.
@@ -199,7 +211,7 @@ struct ServiceClient::Impl {
     const auto sent_at = deps.time.steady_now();
     const auto& faults = cfg.faults;
     if (faults.delay_percent > 0 && deps.random.uniform01() * 100 < faults.delay_percent)
-      co_await sleep_for(faults.delay);
+      co_await sleeper.sleep_for(faults.delay, cancel.get());
     if (faults.abort_percent > 0 && deps.random.uniform01() * 100 < faults.abort_percent) {
       const nlohmann::json body{{"error", {{"code", "fault_injected"}, {"message", "fault injection abort"}}}};
       out.answer = http::json_response(static_cast<http::Status>(faults.abort_status), body);
@@ -227,19 +239,44 @@ struct ServiceClient::Impl {
 
   /// The primary attempt, plus a hedge to another instance if it has not answered after the
   /// hedging delay (budget permitting). The first good answer wins; the other attempt is cancelled.
+  /// The race runs as its own coroutine on a strand, where every completion lands too: a
+  /// coroutine's resumptions go through its own executor, so a strand it merely posted to would
+  /// not serialise them.
   Awaitable<Attempt> hedged_attempt(std::shared_ptr<ServiceClient::ServiceState> state_ptr, Route primary,
                                     http::Request request, std::chrono::milliseconds timeout, const std::string& target,
                                     const CallOptions& options, std::vector<std::string>& tried, CallResult& result) {
-    auto& state = *state_ptr;
     auto strand = asio::make_strand(deps.executor);
-    co_await asio::post(strand, asio::use_awaitable);
-    struct Race {
-      explicit Race(const asio::strand<asio::any_io_executor>& s) : wake(s) {}
-      std::vector<std::optional<Attempt>> done;
-      std::vector<std::shared_ptr<CancelToken>> cancels;
-      asio::steady_timer wake;
-      int running = 0;
-    };
+    co_return co_await asio::co_spawn(strand,
+                                      hedge_race(strand, std::move(state_ptr), std::move(primary), std::move(request),
+                                                 timeout, target, options, tried, result),
+                                      asio::use_awaitable);
+  }
+
+  struct Race {
+    explicit Race(const asio::strand<asio::any_io_executor>& s) : wake(s) {
+      wake.expires_at(asio::steady_timer::time_point::max());
+    }
+    std::vector<std::optional<Attempt>> done;
+    std::vector<std::shared_ptr<CancelToken>> cancels;
+    asio::steady_timer wake;  // an event: cancel() wakes the race (strand only, so never lost)
+    int running = 0;
+    bool delay_over = false;
+    std::shared_ptr<CancelToken> delay_cancel = std::make_shared<CancelToken>();
+  };
+
+  static Awaitable<void> hedge_delay(Sleeper& sleeper, std::chrono::milliseconds delay,
+                                     std::shared_ptr<Race> race) {  // NOLINT: owned by the coroutine
+    co_await sleeper.sleep_for(delay, race->delay_cancel.get());
+    race->delay_over = true;
+    race->wake.cancel();
+  }
+
+  // NOLINTNEXTLINE(performance-unnecessary-value-param): owned by the coroutine
+  Awaitable<Attempt> hedge_race(asio::strand<asio::any_io_executor> strand,
+                                std::shared_ptr<ServiceClient::ServiceState> state_ptr, Route primary,
+                                http::Request request, std::chrono::milliseconds timeout, const std::string& target,
+                                const CallOptions& options, std::vector<std::string>& tried, CallResult& result) {
+    auto& state = *state_ptr;
     auto race = std::make_shared<Race>(strand);
     const auto launch = [&](Route route, http::Request req) {  // NOLINT(performance-unnecessary-value-param): moved in
       const std::size_t slot = race->done.size();
@@ -264,13 +301,16 @@ struct ServiceClient::Impl {
       }
       return std::nullopt;
     };
+    const auto wait = [&]() -> Awaitable<void> {
+      boost::system::error_code ec;
+      race->wake.expires_at(asio::steady_timer::time_point::max());
+      co_await race->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    };
     const std::string primary_instance = primary.instance;
     tried.push_back(primary_instance);
     launch(std::move(primary), request);
-    // Wait for the hedging delay (or the primary's answer).
-    race->wake.expires_after(state.config.hedging.delay);
-    boost::system::error_code ec;
-    co_await race->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    asio::co_spawn(strand, hedge_delay(sleeper, state.config.hedging.delay, race), asio::detached);
+    while (!winner() && race->running > 0 && !race->delay_over) co_await wait();
     if (!winner() && race->running > 0 && take_retry_token(state)) {
       CallErrorKind why = CallErrorKind::no_instances;
       auto second = choose_route(state, target, options, tried, why);
@@ -286,10 +326,8 @@ struct ServiceClient::Impl {
       }
       state.budget.retry_finished();
     }
-    while (!winner() && race->running > 0) {
-      race->wake.expires_at(asio::steady_timer::time_point::max());
-      co_await race->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    }
+    while (!winner() && race->running > 0) co_await wait();
+    race->delay_cancel->cancel();
     const auto won = winner();
     for (std::size_t i = 0; i < race->cancels.size(); ++i) {
       if (!won || i != *won) race->cancels[i]->cancel();  // the loser stops; its permit is released
@@ -322,7 +360,10 @@ struct ServiceClient::Impl {
 
   ServiceClientOptions options;
   Deps deps;
-  http::HttpClient http;
+  std::unique_ptr<http::HttpClient> owned_http;  // null when deps.transport is given
+  http::Transport& http;
+  AsioSleeper real_sleeper;
+  Sleeper& sleeper;
   std::mutex mutex;  // guards services and options.services
   std::map<std::string, std::shared_ptr<ServiceState>> services;
   std::atomic<bool> shutting_down{false};
@@ -481,10 +522,10 @@ Awaitable<CallResult> ServiceClient::try_call(std::string service, http::Verb me
     auto state = state_for(service);
     const auto& series = state->series;
     if (series.in_flight != nullptr) series.in_flight->add(1);
-    const auto started = std::chrono::steady_clock::now();
+    const auto started = impl.deps.time.steady_now();
     result = co_await run(state, method, build_target(path, options.params), options);
     if (series.duration != nullptr) {
-      series.duration->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      series.duration->observe(std::chrono::duration<double>(impl.deps.time.steady_now() - started).count());
       series.in_flight->add(-1);
     }
     impl.in_flight.fetch_sub(1);
@@ -522,10 +563,13 @@ Awaitable<http::Response> ServiceClient::call(std::string service, http::Verb me
   co_return std::move(*result.response);
 }
 
-Awaitable<std::vector<CallResult>> ServiceClient::call_all(std::vector<CallSpec> calls) {
-  // Completions land on one strand, where the waiting coroutine also runs: no lock needed.
-  auto strand = asio::make_strand(impl_->deps.executor);
-  co_await asio::post(strand, asio::use_awaitable);
+namespace {
+
+/// call_all's body. Runs as its own coroutine on `strand`, where every completion lands too, so
+/// the batch needs no lock and the done event is never lost.
+// NOLINTNEXTLINE(performance-unnecessary-value-param): owned by the coroutine
+Awaitable<std::vector<CallResult>> gather(ServiceClient& client, asio::any_io_executor executor,
+                                          asio::strand<asio::any_io_executor> strand, std::vector<CallSpec> calls) {
   struct Batch {
     explicit Batch(const asio::strand<asio::any_io_executor>& s, std::size_t n) : results(n), left(n), done(s) {
       done.expires_at(asio::steady_timer::time_point::max());
@@ -537,8 +581,7 @@ Awaitable<std::vector<CallResult>> ServiceClient::call_all(std::vector<CallSpec>
   auto batch = std::make_shared<Batch>(strand, calls.size());
   for (std::size_t i = 0; i < calls.size(); ++i) {
     auto& c = calls[i];
-    asio::co_spawn(impl_->deps.executor,
-                   try_call(std::move(c.service), c.method, std::move(c.path), std::move(c.options)),
+    asio::co_spawn(executor, client.try_call(std::move(c.service), c.method, std::move(c.path), std::move(c.options)),
                    asio::bind_executor(strand, [batch, i](std::exception_ptr error, CallResult result) {
                      if (error) {
                        result.error.emplace(CallErrorKind::cancelled, "the call ended with an exception", "");
@@ -547,11 +590,19 @@ Awaitable<std::vector<CallResult>> ServiceClient::call_all(std::vector<CallSpec>
                      if (--batch->left == 0) batch->done.cancel();
                    }));
   }
-  if (batch->left > 0) {
+  while (batch->left > 0) {
     boost::system::error_code ec;
     co_await batch->done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
   co_return std::move(batch->results);
+}
+
+}  // namespace
+
+Awaitable<std::vector<CallResult>> ServiceClient::call_all(std::vector<CallSpec> calls) {
+  auto strand = asio::make_strand(impl_->deps.executor);
+  co_return co_await asio::co_spawn(strand, gather(*this, impl_->deps.executor, strand, std::move(calls)),
+                                    asio::use_awaitable);
 }
 
 // NOLINTNEXTLINE(performance-unnecessary-value-param): moved into the coroutine
@@ -599,17 +650,18 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
   } bulkhead_exit{*state, cfg.max_concurrent_calls > 0};
   // The adaptive limit learns from every admitted call: its latency, and whether it was dropped.
   struct AdaptiveRelease {
+    const TimeSource& time;
     AdaptiveLimiter* limiter = nullptr;
     int in_flight = 0;
-    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+    SteadyTime started;
     const CallResult* result = nullptr;
     ~AdaptiveRelease() {
       if (limiter == nullptr) return;
       const auto& e = result->error;
       const bool dropped = e && (e->kind == CallErrorKind::timeout || e->status == 429 || e->status == 503);
-      limiter->release(std::chrono::steady_clock::now() - started, in_flight, dropped);
+      limiter->release(time.steady_now() - started, in_flight, dropped);
     }
-  } adaptive_release;
+  } adaptive_release{time, nullptr, 0, time.steady_now(), nullptr};
   if (state->adaptive) {
     if (!state->adaptive->try_acquire(adaptive_release.in_flight)) {
       fail(CallErrorKind::bulkhead_full, state->name + ": adaptive concurrency limit (" +
@@ -644,6 +696,7 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
   std::vector<std::string> tried;
   state->budget.call_started();
   impl.refresh_from_discovery(*state);
+  impl.tick_balancer(*state);
   const std::string trace = impl.traceparent(options);
 
   for (int attempt = 1; attempt <= max_attempts; ++attempt) {
@@ -663,7 +716,7 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
       }
       ++impl.retries;
       if (state->series.retries != nullptr) state->series.retries->inc();
-      co_await sleep_for(delay);
+      co_await impl.sleeper.sleep_for(delay);
       state->budget.retry_finished();
     }
     const auto timeout = deadline.attempt_timeout(cfg.per_try_timeout, time.steady_now(), kMargin, kMinAttempt);
@@ -726,9 +779,10 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
 
 Awaitable<void> ServiceClient::shutdown(std::chrono::milliseconds drain) {
   impl_->shutting_down = true;
-  const auto until = std::chrono::steady_clock::now() + drain;
-  while (impl_->in_flight.load() > 0 && std::chrono::steady_clock::now() < until) {
-    co_await sleep_for(std::chrono::milliseconds(5));
+  const auto& time = impl_->deps.time;
+  const auto until = time.steady_now() + drain;
+  while (impl_->in_flight.load() > 0 && time.steady_now() < until) {
+    co_await impl_->sleeper.sleep_for(std::chrono::milliseconds(5));
   }
   impl_->http.close_idle();
 }

@@ -47,7 +47,8 @@ struct ServiceClient::ServiceState {
   Mode mode = Mode::discovery;
   std::unique_ptr<ServiceBalancer> balancer;  // discovery and static modes
   std::atomic<std::uint64_t> applied_index{~std::uint64_t{0}};
-  http::HostPort gateway;  // gateway mode
+  std::atomic<std::int64_t> next_tick_ns{0};  // when the balancer's outlier detector is next ticked
+  http::HostPort gateway;                     // gateway mode
   std::string gateway_prefix;
   CircuitBreaker service_breaker;
   TokenBucketBudget budget;

@@ -1,5 +1,6 @@
 #include "svckit/http/client.hpp"
 
+#include <algorithm>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -12,7 +13,10 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <deque>
 #include <optional>
+
+#include "svckit/core/sleeper.hpp"
 
 namespace svckit::http {
 
@@ -30,8 +34,21 @@ struct HttpClient::Tls {
   asio::ssl::context context{asio::ssl::context::tls_client};
 };
 
+struct HttpClient::Endpoint {
+  std::mutex mutex;
+  std::vector<std::shared_ptr<Connection>> idle;  // guarded by mutex
+  std::size_t open = 0;                           // guarded by mutex: connections alive, busy or idle
+  std::deque<WakeableWait> waiters;               // guarded by mutex: requests waiting for a connection
+  void wake_one_locked() {
+    if (waiters.empty()) return;
+    waiters.front().wake();
+    waiters.pop_front();
+  }
+};
+
 struct HttpClient::Connection {
-  Connection(const asio::any_io_executor& ex, asio::ssl::context* tls) {
+  Connection(const asio::any_io_executor& ex, asio::ssl::context* tls, std::shared_ptr<Endpoint> owner)
+      : home(std::move(owner)) {
     if (tls != nullptr) {
       secure.emplace(ex, *tls);
     } else {
@@ -41,13 +58,27 @@ struct HttpClient::Connection {
     // into thousands of 512-byte reads.
     buffer.reserve(std::size_t{64} * 1024);
   }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  /// Gives the endpoint's slot back. Never destroy a connection while holding home->mutex.
+  ~Connection() {
+    std::lock_guard lock(home->mutex);
+    --home->open;
+    home->wake_one_locked();
+  }
   /// The TCP layer (under TLS when there is TLS): timeouts, cancel, connect, liveness.
   beast::tcp_stream& tcp() { return secure ? secure->next_layer() : *plain; }
+  std::shared_ptr<Endpoint> home;
   std::optional<beast::tcp_stream> plain;
   std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
   beast::flat_buffer buffer;
   std::size_t requests = 0;
   Clock::time_point idle_since{};
+};
+
+/// What acquire() hands out: a pooled connection, or a reserved slot to open a new one.
+struct HttpClient::Slot {
+  std::shared_ptr<Connection> reused;  // null: open a new connection (the slot is counted in `open`)
 };
 
 namespace {
@@ -92,41 +123,97 @@ HttpClient::HttpClient(asio::any_io_executor executor, ClientOptions options)
 
 HttpClient::~HttpClient() = default;
 
-std::shared_ptr<HttpClient::Connection> HttpClient::take_idle(const std::string& key) {
+std::shared_ptr<HttpClient::Endpoint> HttpClient::endpoint_for(const std::string& key) {
   std::lock_guard lock(mutex_);
-  auto it = idle_.find(key);
-  if (it == idle_.end()) return nullptr;
-  const auto now = Clock::now();
-  while (!it->second.empty()) {
-    auto c = std::move(it->second.back());
-    it->second.pop_back();
-    if (now - c->idle_since < options_.idle_timeout && c->tcp().socket().is_open()) return c;
-  }
-  return nullptr;
+  auto& slot = endpoints_[key];
+  if (!slot) slot = std::make_shared<Endpoint>();
+  return slot;
 }
 
-void HttpClient::give_back(const std::string& key, std::shared_ptr<Connection> connection) {
+Awaitable<Result<HttpClient::Slot>> HttpClient::acquire(std::shared_ptr<Endpoint> endpoint, bool allow_idle,
+                                                        Clock::time_point deadline) {
+  for (;;) {
+    std::vector<std::shared_ptr<Connection>> stale;  // destroyed after the lock is released
+    std::optional<WakeableWait> wait;
+    {
+      std::lock_guard lock(endpoint->mutex);
+      const auto now = Clock::now();
+      while (allow_idle && !endpoint->idle.empty()) {
+        auto c = std::move(endpoint->idle.back());
+        endpoint->idle.pop_back();
+        if (now - c->idle_since < options_.idle_timeout && c->tcp().socket().is_open()) co_return Slot{std::move(c)};
+        stale.push_back(std::move(c));
+      }
+      // Stale connections still count in `open` until destroyed: they leave with the lock.
+      const std::size_t leaving = stale.size();
+      if (options_.max_connections_per_endpoint == 0 ||
+          endpoint->open - leaving < options_.max_connections_per_endpoint) {
+        ++endpoint->open;
+        co_return Slot{};
+      }
+      if (endpoint->waiters.size() >= options_.max_pending_per_endpoint) {
+        co_return make_error(ErrorCode::limit_exceeded,
+                             std::to_string(endpoint->waiters.size()) + " requests already wait for a connection");
+      }
+      wait.emplace(executor_);
+      endpoint->waiters.push_back(*wait);
+    }
+    stale.clear();
+    ++pool_waits_;
+    if (!co_await wait->wait_until(deadline)) {
+      std::lock_guard lock(endpoint->mutex);
+      auto& w = endpoint->waiters;
+      w.erase(std::remove_if(w.begin(), w.end(), [&](const WakeableWait& x) { return x.same(*wait); }), w.end());
+      co_return make_error(ErrorCode::timeout, "no free connection within the deadline (max_connections_per_endpoint " +
+                                                   std::to_string(options_.max_connections_per_endpoint) + ")");
+    }
+  }
+}
+
+void HttpClient::give_back(Endpoint& endpoint, std::shared_ptr<Connection> connection) {
   if (options_.max_requests_per_connection != 0 && connection->requests >= options_.max_requests_per_connection) return;
   connection->idle_since = Clock::now();
-  std::lock_guard lock(mutex_);
-  auto& pool = idle_[key];
-  if (pool.size() < options_.max_idle_per_endpoint) pool.push_back(std::move(connection));
+  std::lock_guard lock(endpoint.mutex);
+  if (endpoint.idle.size() >= options_.max_idle_per_endpoint) return;  // destroyed by the caller, unlocked
+  endpoint.idle.push_back(std::move(connection));
+  endpoint.wake_one_locked();
 }
 
 void HttpClient::close_idle() {
-  std::lock_guard lock(mutex_);
-  idle_.clear();
-  dns_.clear();
+  std::vector<std::shared_ptr<Endpoint>> endpoints;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [key, e] : endpoints_) endpoints.push_back(e);
+    dns_.clear();
+  }
+  for (const auto& e : endpoints) {
+    std::vector<std::shared_ptr<Connection>> closing;
+    {
+      std::lock_guard lock(e->mutex);
+      closing.swap(e->idle);
+    }
+  }
 }
 
 ClientStats HttpClient::stats() const {
-  std::uint64_t idle = 0;
+  ClientStats out;
+  std::vector<std::shared_ptr<Endpoint>> endpoints;
   {
     std::lock_guard lock(mutex_);
-    for (const auto& [key, list] : idle_) idle += list.size();
+    for (const auto& [key, e] : endpoints_) endpoints.push_back(e);
   }
-  return ClientStats{requests_.load(),      opened_.load(), reused_.load(),
-                     stale_retries_.load(), idle,           dns_lookups_.load()};
+  for (const auto& e : endpoints) {
+    std::lock_guard lock(e->mutex);
+    out.idle += e->idle.size();
+    out.open += e->open;
+  }
+  out.requests = requests_.load();
+  out.connections_opened = opened_.load();
+  out.connections_reused = reused_.load();
+  out.stale_retries = stale_retries_.load();
+  out.dns_lookups = dns_lookups_.load();
+  out.pool_waits = pool_waits_.load();
+  return out;
 }
 
 std::shared_ptr<HttpClient::Tls> HttpClient::tls_context(Error& error) {
@@ -154,6 +241,7 @@ Awaitable<Result<Response>> HttpClient::send(HostPort endpoint, Request request,
   ++requests_;
   const auto deadline = Clock::now() + timeout;
   const auto key = pool_key(endpoint);
+  const auto pool = endpoint_for(key);
   std::shared_ptr<Tls> tls;
   if (endpoint.tls) {
     Error error;
@@ -165,11 +253,13 @@ Awaitable<Result<Response>> HttpClient::send(HostPort endpoint, Request request,
   request.prepare_payload();
 
   for (int attempt = 0; attempt < 2; ++attempt) {
-    auto connection = attempt == 0 ? take_idle(key) : nullptr;
+    auto slot = co_await acquire(pool, attempt == 0, deadline);
+    if (!slot) co_return slot.error();
+    auto connection = std::move(slot->reused);
     const bool reused = connection != nullptr;
     boost::system::error_code ec;
     if (!reused) {
-      connection = std::make_shared<Connection>(executor_, tls ? &tls->context : nullptr);
+      connection = std::make_shared<Connection>(executor_, tls ? &tls->context : nullptr, pool);
       std::shared_ptr<const CachedAddress> cached;
       {
         std::lock_guard lock(mutex_);
@@ -256,7 +346,7 @@ Awaitable<Result<Response>> HttpClient::send(HostPort endpoint, Request request,
       // Beast 1.74 does not apply body_limit in eager mode when header and body arrive in one read.
       co_return make_error(ErrorCode::payload_too_large, "response body over the configured limit (" + key + ")");
     }
-    if (response.keep_alive()) give_back(key, std::move(connection));
+    if (response.keep_alive()) give_back(*pool, std::move(connection));
     co_return response;
   }
   co_return make_error(ErrorCode::unavailable, "connection to " + key + " closed twice in a row");

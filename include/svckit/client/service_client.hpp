@@ -27,6 +27,7 @@
 
 #include "svckit/balance/service_balancer.hpp"
 #include "svckit/core/metrics.hpp"
+#include "svckit/core/sleeper.hpp"
 #include "svckit/discovery/discovery_client.hpp"
 #include "svckit/http/client.hpp"
 #include "svckit/resilience/backoff.hpp"
@@ -178,6 +179,10 @@ class ServiceClient {
     Random& random;
     const TimeSource& time;
     MetricsRegistry* metrics = nullptr;
+    /// Null: the client's own HttpClient (options.pool). A simulation passes its own transport.
+    http::Transport* transport = nullptr;
+    /// Null: real time (AsioSleeper). Must pair with `time`: a simulation passes both.
+    Sleeper* sleeper = nullptr;
   };
   /// Errors: invalid options (field named, e.g. "services.orders.retry.backoff.cap").
   static Result<std::unique_ptr<ServiceClient>> create(ServiceClientOptions options, Deps deps);

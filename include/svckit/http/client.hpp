@@ -11,18 +11,23 @@
 #include <boost/asio/any_io_executor.hpp>
 
 #include "svckit/core/cancel_token.hpp"
-#include "svckit/http/types.hpp"
-#include "svckit/http/url.hpp"
+#include "svckit/http/transport.hpp"
 
 namespace svckit::http {
 
 struct ClientOptions {
   std::chrono::milliseconds connect_timeout{2'000};  // Default: 2s.
   std::size_t max_idle_per_endpoint = 32;            // Default: 32 idle connections kept per host:port.
-  std::chrono::milliseconds idle_timeout{30'000};    // Default: 30s; older idle connections are closed.
-  std::size_t max_requests_per_connection = 0;       // Default: 0 = unlimited.
-  std::size_t max_response_bytes = 64 << 20;         // Default: 64 MiB; larger bodies fail with payload_too_large.
-  std::chrono::milliseconds dns_ttl{30'000};         // Default: 30s; resolved addresses are reused this long.
+  /// Default: 1024 (Envoy's max_connections); 0 = unlimited. Open connections (busy + idle) per
+  /// host:port; a request over it waits for one to come free, within its timeout.
+  std::size_t max_connections_per_endpoint = 1024;
+  /// Default: 1024 (Envoy's max_pending_requests). Requests waiting for a connection per
+  /// host:port; one more fails at once with limit_exceeded.
+  std::size_t max_pending_per_endpoint = 1024;
+  std::chrono::milliseconds idle_timeout{30'000};  // Default: 30s; older idle connections are closed.
+  std::size_t max_requests_per_connection = 0;     // Default: 0 = unlimited.
+  std::size_t max_response_bytes = 64 << 20;       // Default: 64 MiB; larger bodies fail with payload_too_large.
+  std::chrono::milliseconds dns_ttl{30'000};       // Default: 30s; resolved addresses are reused this long.
   /// TLS (endpoints with tls = true): CA certificates to trust, PEM. Default: the system's.
   std::string ca_file;
   /// Default: true. Verify the peer's certificate chain and that it names the host. Turn off only
@@ -30,19 +35,10 @@ struct ClientOptions {
   bool verify_peer = true;
 };
 
-struct ClientStats {
-  std::uint64_t requests = 0;
-  std::uint64_t connections_opened = 0;
-  std::uint64_t connections_reused = 0;
-  std::uint64_t stale_retries = 0;  // a reused connection had been closed by the peer: retried once on a new one
-  std::uint64_t idle = 0;           // connections pooled now, waiting for a request
-  std::uint64_t dns_lookups = 0;    // resolver calls (the rest came from the DNS cache)
-};
-
-/// Thread-safety: send() may be called concurrently; the pool is locked briefly. Connections are
+/// Thread-safety: send() may be called concurrently; each endpoint's pool is locked briefly. Connections are
 /// bound to the client's executor: call send() from coroutines running on it (or a strand of it).
 /// The client must outlive every send() it started.
-class HttpClient {
+class HttpClient final : public Transport {
  public:
   HttpClient(boost::asio::any_io_executor executor, ClientOptions options = {});
   ~HttpClient();
@@ -52,30 +48,37 @@ class HttpClient {
   /// Sends `request` (Host, Content-Length and keep-alive are filled in) and reads the response
   /// within `timeout` (connect and TLS handshake included). Errors: timeout, unavailable
   /// (connect/reset/TLS handshake or certificate refused), cancelled, payload_too_large, protocol,
-  /// invalid_argument (an unreadable ca_file). A reused connection that the server had closed is
-  /// retried once.
+  /// invalid_argument (an unreadable ca_file), limit_exceeded (max_pending_per_endpoint requests
+  /// already wait for a connection). A reused connection that the server had closed is retried
+  /// once. Waiting for a free connection counts against `timeout`.
   Awaitable<Result<Response>> send(HostPort endpoint, Request request, std::chrono::milliseconds timeout,
-                                   std::shared_ptr<CancelToken> cancel = nullptr);
+                                   std::shared_ptr<CancelToken> cancel = nullptr) override;
 
   /// Closes every idle pooled connection.
-  void close_idle();
-  ClientStats stats() const;
+  void close_idle() override;
+  ClientStats stats() const override;
 
  private:
   struct Connection;
-  std::shared_ptr<Connection> take_idle(const std::string& key);
-  void give_back(const std::string& key, std::shared_ptr<Connection> connection);
+  struct Endpoint;
+  struct Slot;
+  std::shared_ptr<Endpoint> endpoint_for(const std::string& key);
+  /// An idle connection (reused), or the right to open a new one, waiting within the deadline when
+  /// the endpoint is at max_connections_per_endpoint.
+  Awaitable<Result<Slot>> acquire(std::shared_ptr<Endpoint> endpoint, bool allow_idle,
+                                  std::chrono::steady_clock::time_point deadline);
+  void give_back(Endpoint& endpoint, std::shared_ptr<Connection> connection);
 
   boost::asio::any_io_executor executor_;
   ClientOptions options_;
   mutable std::mutex mutex_;
-  std::map<std::string, std::vector<std::shared_ptr<Connection>>> idle_;  // guarded by mutex_
+  std::map<std::string, std::shared_ptr<Endpoint>> endpoints_;  // guarded by mutex_
   struct CachedAddress;
   struct Tls;
   std::shared_ptr<Tls> tls_context(Error& error);                    // created on first use
   std::shared_ptr<Tls> tls_;                                         // guarded by mutex_
   std::map<std::string, std::shared_ptr<const CachedAddress>> dns_;  // guarded by mutex_
-  std::atomic<std::uint64_t> requests_{0}, opened_{0}, reused_{0}, stale_retries_{0}, dns_lookups_{0};
+  std::atomic<std::uint64_t> requests_{0}, opened_{0}, reused_{0}, stale_retries_{0}, dns_lookups_{0}, pool_waits_{0};
 };
 
 }  // namespace svckit::http

@@ -2,7 +2,9 @@
 // balancing). Each host keeps a moving average of its latency that jumps up to any slower sample at
 // once (peak) and decays towards faster ones over `peak_ewma_decay`; the cost of a host is that
 // average times (requests in flight + 1) / weight, and the cheaper of two random candidates wins.
-// Hosts without samples cost 0, so new instances are tried promptly.
+// Hosts without samples cost 0, so new instances are tried promptly. As in Finagle, the average
+// also fades with the time since its last sample when a cost is read: a host that was slow once
+// and has been avoided since gets tried again instead of being shunned for good.
 #include <cmath>
 
 #include "balance/policies.hpp"
@@ -40,10 +42,14 @@ class PeakEwma final : public SnapshotBalancer<Candidates> {
 
  private:
   std::size_t choose(const Candidates& state, const PickRequest&) override {
+    const auto now = to_ns(time_.steady_now());
+    const double decay_ns = std::max(1.0, static_cast<double>(options_.peak_ewma_decay.count()) * 1e6);
     const auto cost = [&](std::size_t pos) {
       const auto& load = *state.loads[state.indices[pos]];
       const double active = static_cast<double>(load.active.load(std::memory_order_relaxed));
-      return load.latency_ewma_ns.load(std::memory_order_relaxed) * (active + 1.0) /
+      const auto idle_ns =
+          static_cast<double>(std::max<std::int64_t>(0, now - load.sampled_at_ns.load(std::memory_order_relaxed)));
+      return load.latency_ewma_ns.load(std::memory_order_relaxed) * std::exp(-idle_ns / decay_ns) * (active + 1.0) /
              state.effective_weight[state.indices[pos]];
     };
     return best_of_two(random_, state.indices.size(), [&](std::size_t a, std::size_t b) { return cost(a) <= cost(b); });

@@ -1,8 +1,10 @@
 // HttpClient against HttpServer in one process (loopback, port 0).
 #include <gtest/gtest.h>
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
 
 #include "svckit/http/client.hpp"
 #include "svckit/http/server.hpp"
@@ -19,6 +21,10 @@ class ClientServer : public ::testing::Test {
  protected:
   void start(ServerOptions options = {}) {
     server = std::make_unique<HttpServer>(io.io(), options, [](Request& req) -> Awaitable<Response> {
+      if (req.target() == "/pause") {
+        asio::steady_timer t(co_await asio::this_coro::executor, 100ms);
+        co_await t.async_wait(asio::use_awaitable);
+      }
       if (req.target() == "/slow") {
         asio::steady_timer t(co_await asio::this_coro::executor, 2s);
         co_await t.async_wait(asio::use_awaitable);
@@ -73,6 +79,53 @@ TEST_F(ClientServer, ResolvedAddressesAreCachedForTheDnsTtl) {
       },
       5s))
       << "looked up again after the TTL";
+}
+
+TEST_F(ClientServer, ConnectionsPerEndpointAreCappedAndRequestsWaitForOne) {
+  start();
+  ClientOptions options;
+  options.max_connections_per_endpoint = 2;
+  HttpClient client(io.executor(), options);
+  std::vector<std::future<Result<Response>>> pending;
+  for (int i = 0; i < 6; ++i) {
+    pending.push_back(asio::co_spawn(io.executor(),
+                                     client.send({"127.0.0.1", server->port()}, Request{Verb::get, "/pause", 11}, 5s),
+                                     asio::use_future));
+  }
+  for (auto& f : pending) {
+    auto r = f.get();
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+  }
+  const auto stats = client.stats();
+  EXPECT_EQ(stats.connections_opened, 2u);  // six requests, two connections
+  EXPECT_EQ(stats.connections_reused, 4u);
+  EXPECT_GE(stats.pool_waits, 4u);
+  EXPECT_EQ(stats.open, 2u);
+  EXPECT_EQ(stats.idle, 2u);
+}
+
+TEST_F(ClientServer, FullPoolRefusesPastMaxPendingAndTimesOutWaiters) {
+  start();
+  ClientOptions options;
+  options.max_connections_per_endpoint = 1;
+  options.max_pending_per_endpoint = 1;
+  HttpClient client(io.executor(), options);
+  const HostPort at{"127.0.0.1", server->port()};
+  auto busy = asio::co_spawn(io.executor(), client.send(at, Request{Verb::get, "/slow", 11}, 5s), asio::use_future);
+  ASSERT_TRUE(svckit::testing::wait_until([&] { return client.stats().open == 1; }, 5s));
+  auto waiter = asio::co_spawn(io.executor(), client.send(at, Request{Verb::get, "/", 11}, 200ms), asio::use_future);
+  ASSERT_TRUE(svckit::testing::wait_until([&] { return client.stats().pool_waits == 1; }, 5s));
+  auto refused = get(client, "/", 5s);  // a second waiter is one too many
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::limit_exceeded);
+  auto timed_out = waiter.get();
+  ASSERT_FALSE(timed_out.ok());
+  EXPECT_EQ(timed_out.error().code, ErrorCode::timeout);
+  EXPECT_NE(timed_out.error().message.find("no free connection"), std::string::npos);
+  auto first = busy.get();
+  ASSERT_TRUE(first.ok()) << first.error().describe();
+  EXPECT_TRUE(get(client, "/after", 5s).ok()) << "the slot came back";
+  EXPECT_EQ(client.stats().connections_opened, 1u);
 }
 
 TEST_F(ClientServer, ConnectionClosedByServerIsRetriedOnceTransparently) {

@@ -1,0 +1,39 @@
+// Transport: what sends one HTTP request to one endpoint. HttpClient is the real one (pooled
+// keep-alive sockets); a simulation plugs in its own, so the ServiceClient pipeline above it can
+// run without sockets in virtual time.
+#pragma once
+
+#include <chrono>
+#include <memory>
+
+#include "svckit/core/cancel_token.hpp"
+#include "svckit/http/types.hpp"
+#include "svckit/http/url.hpp"
+
+namespace svckit::http {
+
+struct ClientStats {
+  std::uint64_t requests = 0;
+  std::uint64_t connections_opened = 0;
+  std::uint64_t connections_reused = 0;
+  std::uint64_t stale_retries = 0;  // a reused connection had been closed by the peer: retried once on a new one
+  std::uint64_t idle = 0;           // connections pooled now, waiting for a request
+  std::uint64_t dns_lookups = 0;    // resolver calls (the rest came from the DNS cache)
+  std::uint64_t pool_waits = 0;     // requests that waited for a connection (max_connections_per_endpoint reached)
+  std::uint64_t open = 0;           // connections open now (idle + busy)
+};
+
+/// Implementations state their thread-safety.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  /// Sends `request` to `endpoint` and reads the answer within `timeout`. Errors: timeout,
+  /// unavailable (connect, reset, refused), cancelled (`cancel` fired), payload_too_large, protocol.
+  virtual Awaitable<Result<Response>> send(HostPort endpoint, Request request, std::chrono::milliseconds timeout,
+                                           std::shared_ptr<CancelToken> cancel = nullptr) = 0;
+  virtual ClientStats stats() const = 0;
+  /// Closes idle connections (shutdown).
+  virtual void close_idle() = 0;
+};
+
+}  // namespace svckit::http
