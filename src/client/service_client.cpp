@@ -202,7 +202,7 @@ struct ServiceClient::Impl {
   /// `state` is shared: a hedge's loser may still be running after its call returned.
   Awaitable<Attempt> send_attempt(std::shared_ptr<ServiceClient::ServiceState> state_ptr, Route route,
                                   http::Request request, std::chrono::milliseconds timeout,
-                                  std::shared_ptr<CancelToken> cancel) {
+                                  std::shared_ptr<CancelToken> cancel, const http::BodySink* sink = nullptr) {
     auto& state = *state_ptr;
     const auto& cfg = state.config;
     Attempt out;
@@ -210,11 +210,21 @@ struct ServiceClient::Impl {
     if (route.pick.load) route.pick.load->active.fetch_add(1, std::memory_order_relaxed);
     const auto sent_at = deps.time.steady_now();
     const auto& faults = cfg.faults;
+    bool streamed = false;  // body bytes reached the caller's sink: never retried
     if (faults.delay_percent > 0 && deps.random.uniform01() * 100 < faults.delay_percent)
       co_await sleeper.sleep_for(faults.delay, cancel.get());
     if (faults.abort_percent > 0 && deps.random.uniform01() * 100 < faults.abort_percent) {
       const nlohmann::json body{{"error", {{"code", "fault_injected"}, {"message", "fault injection abort"}}}};
       out.answer = http::json_response(static_cast<http::Status>(faults.abort_status), body);
+    } else if (sink != nullptr) {
+      std::uint64_t delivered = 0;
+      http::BodySink counting = [&delivered, sink](std::string_view piece) {
+        delivered += piece.size();
+        return (*sink)(piece);
+      };
+      out.answer =
+          co_await http.send_streaming(route.endpoint, std::move(request), timeout, std::move(cancel), counting);
+      streamed = delivered > 0;
     } else {
       out.answer = co_await http.send(route.endpoint, std::move(request), timeout, std::move(cancel));
     }
@@ -222,7 +232,7 @@ struct ServiceClient::Impl {
     if (route.pick.load) route.pick.load->active.fetch_sub(1, std::memory_order_relaxed);
     const bool cancelled = !out.answer && out.answer.error().code == ErrorCode::cancelled;
     const int status = out.answer ? static_cast<int>(out.answer->result_int()) : 0;
-    out.retryable = !out.answer ? !cancelled && out.answer.error().code != ErrorCode::payload_too_large
+    out.retryable = !out.answer ? !cancelled && !streamed && out.answer.error().code != ErrorCode::payload_too_large
                                 : cfg.retry.retry_on_statuses.count(status) > 0;
     if (cancelled) {  // a hedge's loser: no verdict on the instance
       if (route.breaker) route.breaker->release(route.permit);
@@ -690,8 +700,8 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
   if (options.deadline) deadline = deadline.earliest(*options.deadline);
   const int max_attempts = std::max(1, options.max_attempts.value_or(cfg.retry.max_attempts));
   const bool may_retry = idempotent(method) || options.retry_non_idempotent.value_or(cfg.retry.retry_non_idempotent);
-  const bool hedge =
-      may_retry && options.hedge.value_or(cfg.hedging.enabled) && state->mode != ServiceState::Mode::gateway;
+  const bool hedge = may_retry && options.hedge.value_or(cfg.hedging.enabled) &&
+                     state->mode != ServiceState::Mode::gateway && !options.on_body;
   Backoff backoff(cfg.retry.backoff, impl.deps.random);
   std::vector<std::string> tried;
   state->budget.call_started();
@@ -737,7 +747,8 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
       done = co_await impl.hedged_attempt(state, std::move(*route), request, *timeout, target, options, tried, result);
     } else {
       ++result.attempts;
-      done = co_await impl.send_attempt(state, std::move(*route), std::move(request), *timeout, nullptr);
+      done = co_await impl.send_attempt(state, std::move(*route), std::move(request), *timeout, nullptr,
+                                        options.on_body ? &options.on_body : nullptr);
     }
     result.instance = done.instance;
     if (!done.answer) {

@@ -9,11 +9,13 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <deque>
+#include <limits>
 #include <optional>
 
 #include "svckit/core/sleeper.hpp"
@@ -83,17 +85,76 @@ struct HttpClient::Slot {
 
 namespace {
 
+constexpr std::size_t kStreamChunk = std::size_t{64} * 1024;
+
 std::string pool_key(const HostPort& ep) {
   return (ep.tls ? "https://" : "") + ep.host + ":" + std::to_string(ep.port);
 }
 
-/// Writes the request and reads the response on a plain or a TLS stream.
+/// What one exchange on one connection came to.
+struct Exchange {
+  Response response;
+  bool got_some = false;  // any byte of the answer arrived (a stale connection is ruled out)
+  bool keep_alive = false;
+  std::optional<Error> sink;  // the body sink refused a piece
+};
+
+/// Writes the request and reads the whole response on a plain or a TLS stream.
 template <class Stream>
 Awaitable<boost::system::error_code> round_trip(Stream& stream, Request& request, beast::flat_buffer& buffer,
-                                                beast_http::response_parser<beast_http::string_body>& parser) {
+                                                std::size_t limit, Exchange& out) {
   boost::system::error_code ec;
   co_await beast_http::async_write(stream, request, asio::redirect_error(asio::use_awaitable, ec));
-  if (!ec) co_await beast_http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return ec;
+  beast_http::response_parser<beast_http::string_body> parser;
+  parser.body_limit(limit);
+  co_await beast_http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+  out.got_some = parser.got_some();
+  if (ec) co_return ec;
+  out.keep_alive = parser.keep_alive();
+  out.response = parser.release();
+  co_return ec;
+}
+
+/// As round_trip, but a body below status 400 goes to `sink` through a fixed buffer.
+template <class Stream>
+Awaitable<boost::system::error_code> round_trip_streaming(Stream& stream, Request& request, beast::flat_buffer& buffer,
+                                                          std::size_t limit, const BodySink& sink, Exchange& out) {
+  boost::system::error_code ec;
+  co_await beast_http::async_write(stream, request, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return ec;
+  beast_http::response_parser<beast_http::buffer_body> head;
+  // Not boost::none: Beast 1.74 compares `len_ > body_limit_` on the optional, so "no limit"
+  // refuses every body with a Content-Length.
+  head.body_limit(std::numeric_limits<std::uint64_t>::max());
+  co_await beast_http::async_read_header(stream, buffer, head, asio::redirect_error(asio::use_awaitable, ec));
+  out.got_some = head.got_some();
+  if (ec) co_return ec;
+  if (head.get().result_int() >= 400) {  // an error answer: buffered (bounded), for the caller to read
+    beast_http::response_parser<beast_http::string_body> rest(std::move(head));
+    rest.body_limit(limit);
+    co_await beast_http::async_read(stream, buffer, rest, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return ec;
+    out.keep_alive = rest.keep_alive();
+    out.response = rest.release();
+    co_return ec;
+  }
+  std::vector<char> chunk(kStreamChunk);
+  while (!head.is_done()) {
+    head.get().body().data = chunk.data();
+    head.get().body().size = chunk.size();
+    co_await beast_http::async_read(stream, buffer, head, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == beast_http::error::need_buffer) ec = {};
+    if (ec) co_return ec;
+    const std::size_t n = chunk.size() - head.get().body().size;
+    if (n == 0) continue;
+    if (auto taken = sink(std::string_view(chunk.data(), n)); !taken) {
+      out.sink = taken.error();
+      co_return asio::error::operation_aborted;
+    }
+  }
+  out.keep_alive = head.keep_alive();
+  out.response = Response(std::move(head.release().base()));
   co_return ec;
 }
 
@@ -238,6 +299,18 @@ std::shared_ptr<HttpClient::Tls> HttpClient::tls_context(Error& error) {
 
 Awaitable<Result<Response>> HttpClient::send(HostPort endpoint, Request request, std::chrono::milliseconds timeout,
                                              std::shared_ptr<CancelToken> cancel) {
+  return exchange(std::move(endpoint), std::move(request), timeout, std::move(cancel), nullptr);
+}
+
+Awaitable<Result<Response>> HttpClient::send_streaming(HostPort endpoint, Request request,
+                                                       std::chrono::milliseconds timeout,
+                                                       std::shared_ptr<CancelToken> cancel, BodySink sink) {
+  co_return co_await exchange(std::move(endpoint), std::move(request), timeout, std::move(cancel), &sink);
+}
+
+// NOLINTNEXTLINE(performance-unnecessary-value-param): owned by the coroutine
+Awaitable<Result<Response>> HttpClient::exchange(HostPort endpoint, Request request, std::chrono::milliseconds timeout,
+                                                 std::shared_ptr<CancelToken> cancel, const BodySink* sink) {
   ++requests_;
   const auto deadline = Clock::now() + timeout;
   const auto key = pool_key(endpoint);
@@ -325,29 +398,36 @@ Awaitable<Result<Response>> HttpClient::send(HostPort endpoint, Request request,
     } clear_hook{cancel.get()};
 
     connection->tcp().expires_at(deadline);
-    beast_http::response_parser<beast_http::string_body> parser;
-    parser.body_limit(options_.max_response_bytes);
-    if (connection->secure) {  // NOLINT(bugprone-branch-clone): same call, different stream types
-      ec = co_await round_trip(*connection->secure, request, connection->buffer, parser);
+    Exchange done;
+    const auto limit = options_.max_response_bytes;
+    auto& buffer = connection->buffer;
+    // NOLINTBEGIN(bugprone-branch-clone): same calls, different stream types
+    if (sink != nullptr && connection->secure) {
+      ec = co_await round_trip_streaming(*connection->secure, request, buffer, limit, *sink, done);
+    } else if (sink != nullptr) {
+      ec = co_await round_trip_streaming(*connection->plain, request, buffer, limit, *sink, done);
+    } else if (connection->secure) {
+      ec = co_await round_trip(*connection->secure, request, buffer, limit, done);
     } else {
-      ec = co_await round_trip(*connection->plain, request, connection->buffer, parser);
+      ec = co_await round_trip(*connection->plain, request, buffer, limit, done);
     }
+    // NOLINTEND(bugprone-branch-clone)
+    if (done.sink) co_return *done.sink;  // the connection is dropped: the rest of the body is unread
     if (ec) {
       const bool cancelled = cancel && cancel->cancelled();
-      if (reused && !cancelled && peer_closed(ec) && !parser.got_some() && Clock::now() < deadline) {
+      if (reused && !cancelled && peer_closed(ec) && !done.got_some && Clock::now() < deadline) {
         ++stale_retries_;
         continue;  // the server closed an idle connection just before we used it
       }
       co_return from_asio(ec, endpoint, cancelled);
     }
     ++connection->requests;
-    Response response = parser.release();
-    if (response.body().size() > options_.max_response_bytes) {
+    if (done.response.body().size() > options_.max_response_bytes) {
       // Beast 1.74 does not apply body_limit in eager mode when header and body arrive in one read.
       co_return make_error(ErrorCode::payload_too_large, "response body over the configured limit (" + key + ")");
     }
-    if (response.keep_alive()) give_back(*pool, std::move(connection));
-    co_return response;
+    if (done.keep_alive) give_back(*pool, std::move(connection));
+    co_return std::move(done.response);
   }
   co_return make_error(ErrorCode::unavailable, "connection to " + key + " closed twice in a row");
 }

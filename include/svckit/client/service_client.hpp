@@ -135,6 +135,12 @@ struct CallOptions {
   /// The caller's own deadline (e.g. from incoming_deadline() of the request being served): the
   /// call never outlives it.
   std::optional<Deadline> deadline;
+  /// Streams the body of a good answer (status below 400) to this callable as it arrives, through
+  /// a 64 KiB buffer, instead of into the Response (whose body then stays empty): bodies of any
+  /// size in bounded memory; max_response_bytes does not apply to them. It runs on an I/O thread;
+  /// an error it returns fails the call. An attempt that delivered bytes is never retried, and
+  /// streamed calls are not hedged (two answers cannot share one sink).
+  http::BodySink on_body;
   /// Called when the call fails for good (or the service breaker is open): its answer is returned.
   std::function<std::optional<http::Response>(const ServiceCallError&)> fallback;
 };

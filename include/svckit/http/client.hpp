@@ -54,6 +54,12 @@ class HttpClient final : public Transport {
   Awaitable<Result<Response>> send(HostPort endpoint, Request request, std::chrono::milliseconds timeout,
                                    std::shared_ptr<CancelToken> cancel = nullptr) override;
 
+  /// Streams a body of any size through a 64 KiB buffer (max_response_bytes does not apply to it).
+  /// A reset mid-body fails the call; a reused connection found closed before any byte of the
+  /// answer is retried once, as in send().
+  Awaitable<Result<Response>> send_streaming(HostPort endpoint, Request request, std::chrono::milliseconds timeout,
+                                             std::shared_ptr<CancelToken> cancel, BodySink sink) override;
+
   /// Closes every idle pooled connection.
   void close_idle() override;
   ClientStats stats() const override;
@@ -68,6 +74,8 @@ class HttpClient final : public Transport {
   Awaitable<Result<Slot>> acquire(std::shared_ptr<Endpoint> endpoint, bool allow_idle,
                                   std::chrono::steady_clock::time_point deadline);
   void give_back(Endpoint& endpoint, std::shared_ptr<Connection> connection);
+  Awaitable<Result<Response>> exchange(HostPort endpoint, Request request, std::chrono::milliseconds timeout,
+                                       std::shared_ptr<CancelToken> cancel, const BodySink* sink);
 
   boost::asio::any_io_executor executor_;
   ClientOptions options_;

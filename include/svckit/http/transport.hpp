@@ -4,7 +4,9 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <string_view>
 
 #include "svckit/core/cancel_token.hpp"
 #include "svckit/http/types.hpp"
@@ -23,6 +25,10 @@ struct ClientStats {
   std::uint64_t open = 0;           // connections open now (idle + busy)
 };
 
+/// Receives a response body piece by piece, as it arrives (on the I/O thread: keep it short). An
+/// error stops the transfer and closes the connection; send_streaming() then fails with it.
+using BodySink = std::function<Result<void>(std::string_view chunk)>;
+
 /// Implementations state their thread-safety.
 class Transport {
  public:
@@ -31,6 +37,13 @@ class Transport {
   /// unavailable (connect, reset, refused), cancelled (`cancel` fired), payload_too_large, protocol.
   virtual Awaitable<Result<Response>> send(HostPort endpoint, Request request, std::chrono::milliseconds timeout,
                                            std::shared_ptr<CancelToken> cancel = nullptr) = 0;
+  /// As send(), but the body of an answer below 400 goes to `sink` as it arrives instead of into
+  /// memory (the returned Response has headers and an empty body); answers of 400 and above are
+  /// buffered as usual (bounded), so callers can read the error. `timeout` bounds the whole
+  /// transfer. The default implementation buffers, then hands the body over in one piece.
+  virtual Awaitable<Result<Response>> send_streaming(HostPort endpoint, Request request,
+                                                     std::chrono::milliseconds timeout,
+                                                     std::shared_ptr<CancelToken> cancel, BodySink sink);
   virtual ClientStats stats() const = 0;
   /// Closes idle connections (shutdown).
   virtual void close_idle() = 0;
