@@ -635,7 +635,7 @@ Awaitable<http::Response> call_service(ServiceClient& client, std::string servic
 }
 
 Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, http::Verb method, std::string target,
-                                         CallOptions options) {
+                                         const CallOptions& options) {
   auto& impl = *impl_;
   const auto& cfg = state->config;
   const auto& time = impl.deps.time;

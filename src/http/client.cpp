@@ -1,14 +1,15 @@
 #include "svckit/http/client.hpp"
 
 #include <algorithm>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
@@ -48,9 +49,14 @@ struct HttpClient::Endpoint {
   }
 };
 
-struct HttpClient::Connection {
+/// One pooled connection. Timeouts come from a lazy watchdog rather than a timer per operation
+/// (Beast's tcp_stream arms one per read and write): arm() only records the deadline, and the
+/// timer, armed once, fires at most once per deadline period — when it finds the deadline passed
+/// on a busy connection, it shuts the socket down, which fails the operation in progress or the
+/// next one whatever the interleaving (a bare cancel() could land before the operation starts).
+struct HttpClient::Connection : std::enable_shared_from_this<Connection> {
   Connection(const asio::any_io_executor& ex, asio::ssl::context* tls, std::shared_ptr<Endpoint> owner)
-      : home(std::move(owner)) {
+      : home(std::move(owner)), watchdog(ex) {
     if (tls != nullptr) {
       secure.emplace(ex, *tls);
     } else {
@@ -68,14 +74,70 @@ struct HttpClient::Connection {
     --home->open;
     home->wake_one_locked();
   }
-  /// The TCP layer (under TLS when there is TLS): timeouts, cancel, connect, liveness.
-  beast::tcp_stream& tcp() { return secure ? secure->next_layer() : *plain; }
+  tcp::socket& socket() { return secure ? secure->next_layer() : *plain; }
+
+  /// The operations from now on must end by `deadline`.
+  void arm(Clock::time_point deadline) {
+    std::lock_guard lock(watch_mutex);
+    watch_deadline = deadline;
+    busy = true;
+    if (!watching || deadline < timer_at) {  // a sooner deadline than the timer's: set it again
+      watching = true;
+      start_watch_locked();
+    }
+  }
+  /// Between requests: the watchdog lets the connection be (and stops at its next wake-up).
+  void disarm() {
+    std::lock_guard lock(watch_mutex);
+    busy = false;
+  }
+  /// Ends whatever is in progress (cancel, timeout): the connection is not reused.
+  void abort(bool by_timeout) {
+    if (by_timeout) timed_out = true;
+    boost::system::error_code ec;
+    socket().shutdown(tcp::socket::shutdown_both, ec);
+    socket().cancel(ec);
+  }
+
   std::shared_ptr<Endpoint> home;
-  std::optional<beast::tcp_stream> plain;
-  std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
+  std::optional<tcp::socket> plain;
+  std::optional<beast::ssl_stream<tcp::socket>> secure;
   beast::flat_buffer buffer;
   std::size_t requests = 0;
   Clock::time_point idle_since{};
+  std::atomic<bool> timed_out{false};
+
+ private:
+  void start_watch_locked() {
+    timer_at = watch_deadline;
+    watchdog.expires_at(watch_deadline);  // a wait still pending completes as aborted, and is ignored
+    watchdog.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+      auto self = weak.lock();
+      if (!self || ec) return;  // destroyed
+      self->on_watch();
+    });
+  }
+  void on_watch() {
+    std::unique_lock lock(watch_mutex);
+    if (!busy) {
+      watching = false;
+      return;
+    }
+    if (Clock::now() < watch_deadline) {
+      start_watch_locked();  // the deadline moved on since the timer was set
+      return;
+    }
+    watching = false;
+    lock.unlock();
+    abort(true);
+  }
+
+  asio::steady_timer watchdog;
+  std::mutex watch_mutex;
+  Clock::time_point watch_deadline{};  // guarded by watch_mutex
+  bool busy = false;                   // guarded by watch_mutex
+  bool watching = false;               // guarded by watch_mutex: the timer has a wait pending
+  Clock::time_point timer_at{};        // guarded by watch_mutex: when that wait ends
 };
 
 /// What acquire() hands out: a pooled connection, or a reserved slot to open a new one.
@@ -202,7 +264,7 @@ Awaitable<Result<HttpClient::Slot>> HttpClient::acquire(std::shared_ptr<Endpoint
       while (allow_idle && !endpoint->idle.empty()) {
         auto c = std::move(endpoint->idle.back());
         endpoint->idle.pop_back();
-        if (now - c->idle_since < options_.idle_timeout && c->tcp().socket().is_open()) co_return Slot{std::move(c)};
+        if (now - c->idle_since < options_.idle_timeout && c->socket().is_open()) co_return Slot{std::move(c)};
         stale.push_back(std::move(c));
       }
       // Stale connections still count in `open` until destroyed: they leave with the lock.
@@ -354,14 +416,13 @@ Awaitable<Result<Response>> HttpClient::exchange(HostPort endpoint, Request requ
           dns_[key] = std::move(entry);
         }
       }
-      const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      connection->tcp().expires_after(std::min(remaining, options_.connect_timeout));
-      co_await connection->tcp().async_connect(results, asio::redirect_error(asio::use_awaitable, ec));
+      connection->arm(std::min(deadline, Clock::now() + options_.connect_timeout));
+      co_await asio::async_connect(connection->socket(), results, asio::redirect_error(asio::use_awaitable, ec));
       if (ec) {
-        if (ec == beast::error::timeout) co_return make_error(ErrorCode::timeout, "connect to " + key + " timed out");
+        if (connection->timed_out) co_return make_error(ErrorCode::timeout, "connect to " + key + " timed out");
         co_return make_error(ErrorCode::unavailable, "cannot connect to " + key + ": " + ec.message());
       }
-      connection->tcp().socket().set_option(tcp::no_delay(true), ec);
+      connection->socket().set_option(tcp::no_delay(true), ec);
       if (connection->secure) {
         auto* ssl = connection->secure->native_handle();
         if (SSL_set_tlsext_host_name(ssl, endpoint.host.c_str()) != 1) {  // SNI
@@ -370,11 +431,11 @@ Awaitable<Result<Response>> HttpClient::exchange(HostPort endpoint, Request requ
         if (options_.verify_peer) {
           connection->secure->set_verify_callback(asio::ssl::host_name_verification(endpoint.host));
         }
-        connection->tcp().expires_at(deadline);
+        connection->arm(deadline);
         co_await connection->secure->async_handshake(asio::ssl::stream_base::client,
                                                      asio::redirect_error(asio::use_awaitable, ec));
         if (ec) {
-          if (ec == beast::error::timeout)
+          if (connection->timed_out)
             co_return make_error(ErrorCode::timeout, "TLS handshake with " + key + " timed out");
           co_return make_error(ErrorCode::unavailable, "TLS handshake with " + key + " failed: " + ec.message());
         }
@@ -386,7 +447,7 @@ Awaitable<Result<Response>> HttpClient::exchange(HostPort endpoint, Request requ
     if (cancel) {
       std::weak_ptr<Connection> weak = connection;
       const bool hooked = cancel->set_hook([weak] {
-        if (auto c = weak.lock()) asio::post(c->tcp().get_executor(), [c] { c->tcp().cancel(); });
+        if (auto c = weak.lock()) c->abort(false);
       });
       if (!hooked) co_return make_error(ErrorCode::cancelled, "request cancelled");
     }
@@ -397,7 +458,7 @@ Awaitable<Result<Response>> HttpClient::exchange(HostPort endpoint, Request requ
       }
     } clear_hook{cancel.get()};
 
-    connection->tcp().expires_at(deadline);
+    connection->arm(deadline);
     Exchange done;
     const auto limit = options_.max_response_bytes;
     auto& buffer = connection->buffer;
@@ -415,12 +476,15 @@ Awaitable<Result<Response>> HttpClient::exchange(HostPort endpoint, Request requ
     if (done.sink) co_return *done.sink;  // the connection is dropped: the rest of the body is unread
     if (ec) {
       const bool cancelled = cancel && cancel->cancelled();
+      if (connection->timed_out && !cancelled)
+        co_return make_error(ErrorCode::timeout, "request timed out (" + key + ")");
       if (reused && !cancelled && peer_closed(ec) && !done.got_some && Clock::now() < deadline) {
         ++stale_retries_;
         continue;  // the server closed an idle connection just before we used it
       }
       co_return from_asio(ec, endpoint, cancelled);
     }
+    connection->disarm();
     ++connection->requests;
     if (done.response.body().size() > options_.max_response_bytes) {
       // Beast 1.74 does not apply body_limit in eager mode when header and body arrive in one read.

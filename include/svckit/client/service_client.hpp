@@ -215,8 +215,9 @@ class ServiceClient {
  private:
   ServiceClient(ServiceClientOptions options, Deps deps);
   std::shared_ptr<ServiceState> state_for(const std::string& service);
+  /// `options` must outlive the call (try_call's frame owns it).
   Awaitable<CallResult> run(std::shared_ptr<ServiceState> state, http::Verb method, std::string target,
-                            CallOptions options);
+                            const CallOptions& options);
 
   struct Impl;
   std::unique_ptr<Impl> impl_;
