@@ -1,11 +1,13 @@
 // Example for docs/client.md: call services by name with one shared ServiceClient — configured
 // the way the seeds' services are (environment variables), with call, call_all, error handling
-// with a fallback, a per-service override at run time, and metrics.
+// with a fallback, a per-service override at run time, a streamed download, and metrics.
 #include <utility>  // before Asio 1.74 awaitable.hpp, which uses std::exchange without it
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -83,7 +85,24 @@ int main() {
         if (!services.update_service_config("user-service", slow_user)) co_return;
         auto again = co_await services.try_call("user-service", http::Verb::get, "/users/7");
 
-        // 5. Metrics: get_metrics(), and the same as Prometheus series.
+        // 5. Large bodies: stream them (64 KiB pieces, bounded memory) instead of buffering.
+        const auto path = std::filesystem::temp_directory_path() / "svckit-example-download.json";
+        std::ofstream file(path, std::ios::binary);
+        svckit::CallOptions download;
+        download.timeout = 5min;
+        download.on_body = [&file](std::string_view piece) -> svckit::Result<void> {
+          if (!file.write(piece.data(), static_cast<std::streamsize>(piece.size()))) {
+            return svckit::make_error(svckit::ErrorCode::unavailable, "cannot write the download", "on_body");
+          }
+          return {};
+        };
+        auto streamed = co_await services.try_call("user-service", http::Verb::get, "/users/42", download);
+        file.close();
+        std::cout << "streamed " << std::filesystem::file_size(path) << " bytes to " << path << "\n";
+        std::filesystem::remove(path);
+        if (!streamed.ok()) co_return;
+
+        // 6. Metrics: get_metrics(), and the same as Prometheus series.
         const auto m = services.get_metrics();
         std::cout << "calls " << m.total_calls << ", ok " << m.successful_calls << ", fallbacks " << m.fallbacks
                   << ", connections opened " << m.pool.connections_opened << "\n";
