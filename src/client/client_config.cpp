@@ -133,6 +133,28 @@ Result<void> apply(ServiceConfig& c, const std::string& key, const std::string& 
       c.adaptive_concurrency = ServiceConfig::AdaptiveConcurrency::gradient2;
     else
       return bad(where, "must be off, aimd or gradient2");
+  } else if (key == "retry_budget.mode") {
+    if (v != "token_bucket" && v != "concurrency") return bad(where, "must be token_bucket or concurrency");
+    c.retry_budget_mode = v == "token_bucket" ? ServiceConfig::RetryBudgetMode::token_bucket
+                                              : ServiceConfig::RetryBudgetMode::concurrency;
+  } else if (key == "retry_budget.max_tokens" || key == "retry_budget.token_ratio" || key == "retry_budget.percent") {
+    auto d = to_double(v, where);
+    if (!d) return d.error();
+    (key == "retry_budget.max_tokens"    ? c.retry_budget_max_tokens
+     : key == "retry_budget.token_ratio" ? c.retry_budget_token_ratio
+                                         : c.retry_budget_percent) = *d;
+  } else if (key == "retry_budget.min_concurrency") {
+    auto n = to_int(v, where, 0, 100'000);
+    if (!n) return n.error();
+    c.retry_budget_min_concurrency = static_cast<std::uint32_t>(*n);
+  } else if (key == "hedging.enabled") {
+    auto b = to_bool(v, where);
+    if (!b) return b.error();
+    c.hedging.enabled = *b;
+  } else if (key == "hedging.delay") {
+    auto d = to_duration(v, where);
+    if (!d) return d.error();
+    c.hedging.delay = *d;
   } else if (key == "policy") {
     c.balancing.policy = v;
   } else if (key == "urls") {

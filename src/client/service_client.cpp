@@ -132,7 +132,7 @@ struct ServiceClient::Impl {
   }
 
   bool take_retry_token(ServiceClient::ServiceState& state) {
-    if (state.budget.try_start_retry()) return true;
+    if (state.budget->try_start_retry()) return true;
     ++exhausted;
     if (state.series.budget_exhausted != nullptr) state.series.budget_exhausted->inc();
     return false;
@@ -241,7 +241,7 @@ struct ServiceClient::Impl {
     const auto outcome = outcome_from_status(status);
     if (state.balancer && route.pick.instance) state.balancer->report(route.pick, outcome, out.latency);
     if (route.breaker) route.breaker->record(route.permit, outcome == CallOutcome::success, out.latency);
-    state.budget.record_attempt(!out.retryable);
+    state.budget->record_attempt(!out.retryable);
     spdlog::debug("event=attempt service={} instance={} status={} latency_us={}", state.name, out.instance, status,
                   std::chrono::duration_cast<std::chrono::microseconds>(out.latency).count());
     co_return out;
@@ -288,21 +288,23 @@ struct ServiceClient::Impl {
                                 const CallOptions& options, std::vector<std::string>& tried, CallResult& result) {
     auto& state = *state_ptr;
     auto race = std::make_shared<Race>(strand);
-    const auto launch = [&](Route route, http::Request req) {  // NOLINT(performance-unnecessary-value-param): moved in
+    // NOLINTNEXTLINE(performance-unnecessary-value-param): moved in
+    const auto launch = [&](Route route, http::Request req, bool is_hedge) {
       const std::size_t slot = race->done.size();
       race->done.emplace_back();
       race->cancels.push_back(std::make_shared<CancelToken>());
       ++race->running;
       ++result.attempts;
       ++in_flight;  // a loser outlives its call: shutdown() waits for it too
-      asio::co_spawn(deps.executor,
-                     send_attempt(state_ptr, std::move(route), std::move(req), timeout, race->cancels[slot]),
-                     asio::bind_executor(strand, [this, race, slot](std::exception_ptr, Attempt a) {
-                       race->done[slot] = std::move(a);
-                       --race->running;
-                       --in_flight;
-                       race->wake.cancel();
-                     }));
+      asio::co_spawn(
+          deps.executor, send_attempt(state_ptr, std::move(route), std::move(req), timeout, race->cancels[slot]),
+          asio::bind_executor(strand, [this, race, slot, is_hedge, state_ptr](std::exception_ptr, Attempt a) {
+            if (is_hedge) state_ptr->budget->retry_finished();  // the hedge held a retry slot
+            race->done[slot] = std::move(a);
+            --race->running;
+            --in_flight;
+            race->wake.cancel();
+          }));
     };
     const auto good = [](const Attempt& a) { return a.answer && !a.retryable; };
     const auto winner = [&]() -> std::optional<std::size_t> {
@@ -318,7 +320,7 @@ struct ServiceClient::Impl {
     };
     const std::string primary_instance = primary.instance;
     tried.push_back(primary_instance);
-    launch(std::move(primary), request);
+    launch(std::move(primary), request, false);
     asio::co_spawn(strand, hedge_delay(sleeper, state.config.hedging.delay, race), asio::detached);
     while (!winner() && race->running > 0 && !race->delay_over) co_await wait();
     if (!winner() && race->running > 0 && take_retry_token(state)) {
@@ -332,9 +334,10 @@ struct ServiceClient::Impl {
         ++hedges;
         if (state.series.hedges != nullptr) state.series.hedges->inc();
         tried.push_back(second->instance);
-        launch(std::move(*second), request);
+        launch(std::move(*second), request, true);
+      } else {
+        state.budget->retry_finished();  // no hedge after all
       }
-      state.budget.retry_finished();
     }
     while (!winner() && race->running > 0) co_await wait();
     race->delay_cancel->cancel();
@@ -704,12 +707,23 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
                      state->mode != ServiceState::Mode::gateway && !options.on_body;
   Backoff backoff(cfg.retry.backoff, impl.deps.random);
   std::vector<std::string> tried;
-  state->budget.call_started();
+  state->budget->call_started();
   impl.refresh_from_discovery(*state);
   impl.tick_balancer(*state);
   const std::string trace = impl.traceparent(options);
 
+  // A retry holds a slot of the budget from its backoff to its end (Envoy counts retries in flight).
+  struct RetrySlot {
+    RetryBudget& budget;
+    bool held = false;
+    void release() {
+      if (held) budget.retry_finished();
+      held = false;
+    }
+    ~RetrySlot() { release(); }
+  } retry_slot{*state->budget};
   for (int attempt = 1; attempt <= max_attempts; ++attempt) {
+    retry_slot.release();
     if (attempt > 1) {
       if (!may_retry) break;
       const auto delay = backoff.next();
@@ -724,10 +738,10 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
         fail(CallErrorKind::budget_exhausted, state->name + ": retry budget exhausted", result.instance);
         break;
       }
+      retry_slot.held = true;
       ++impl.retries;
       if (state->series.retries != nullptr) state->series.retries->inc();
       co_await impl.sleeper.sleep_for(delay);
-      state->budget.retry_finished();
     }
     const auto timeout = deadline.attempt_timeout(cfg.per_try_timeout, time.steady_now(), kMargin, kMinAttempt);
     if (!timeout) {
@@ -772,7 +786,8 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
     if (attempt < max_attempts) result.response.reset();  // try again elsewhere
     tried.push_back(done.instance);
   }
-  state->budget.call_finished();
+  retry_slot.release();
+  state->budget->call_finished();
   if (result.response && result.response->result_int() < 400) result.error.reset();
   // A 4xx is the caller's problem, not the service's: it neither trips the breaker nor counts as
   // a refusal for adaptive throttling (which only 429/503 and no answer at all do).

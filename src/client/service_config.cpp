@@ -56,6 +56,10 @@ Result<void> validate(const ServiceConfig& c, const std::string& prefix) {
   if (!(c.retry_budget_max_tokens >= 1 && c.retry_budget_max_tokens <= 1000)) {
     return bad("retry_budget_max_tokens", "must be in 1..1000");
   }
+  if (!(c.retry_budget_percent > 0 && c.retry_budget_percent <= 100)) {
+    return bad("retry_budget_percent", "must be a percentage in (0, 100]");
+  }
+  if (c.retry_budget_min_concurrency > 100'000) return bad("retry_budget_min_concurrency", "must be at most 100000");
   if (!(c.retry_budget_token_ratio > 0 && c.retry_budget_token_ratio <= 1)) {
     return bad("retry_budget_token_ratio", "must be in (0, 1]");
   }

@@ -30,8 +30,17 @@ struct ServiceClient::ServiceState {
       : name(std::move(service)),
         config(std::move(cfg)),
         service_breaker(config.service_breaker, time, std::move(on_trip)),
-        budget(TokenBucketBudgetOptions{config.retry_budget_max_tokens, config.retry_budget_token_ratio}),
+        budget(make_budget(config)),
         bulkhead(config.max_concurrent_calls) {}
+
+  static std::unique_ptr<RetryBudget> make_budget(const ServiceConfig& c) {
+    if (c.retry_budget_mode == ServiceConfig::RetryBudgetMode::concurrency) {
+      return std::make_unique<ConcurrencyBudget>(
+          ConcurrencyBudgetOptions{c.retry_budget_percent, c.retry_budget_min_concurrency});
+    }
+    return std::make_unique<TokenBucketBudget>(
+        TokenBucketBudgetOptions{c.retry_budget_max_tokens, c.retry_budget_token_ratio});
+  }
 
   /// The breaker of one instance (created on first use).
   CircuitBreaker& instance_breaker(const std::string& id, const TimeSource& time) {
@@ -51,7 +60,7 @@ struct ServiceClient::ServiceState {
   http::HostPort gateway;                     // gateway mode
   std::string gateway_prefix;
   CircuitBreaker service_breaker;
-  TokenBucketBudget budget;
+  const std::unique_ptr<RetryBudget> budget;
   Bulkhead bulkhead;
   std::unique_ptr<TokenBucket> rate_limiter;   // null: unlimited
   std::unique_ptr<AdaptiveThrottle> throttle;  // null: off

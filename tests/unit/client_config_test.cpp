@@ -80,5 +80,41 @@ TEST(ClientConfig, ErrorsNameSourceAndKeyAndApplyNothing) {
   EXPECT_EQ(built.error().field, "defaults.service_breaker.failure_rate_threshold");
 }
 
+TEST(ClientConfig, RetryBudgetModeAndHedgingFromYaml) {
+  ClientConfigLoader loader;
+  ASSERT_TRUE(loader
+                  .add_yaml(R"(
+defaults:
+  retry_budget: {max_tokens: 20, token_ratio: 0.5}
+  hedging: {enabled: true, delay: 30ms}
+services:
+  search:
+    retry_budget: {mode: concurrency, percent: 10, min_concurrency: 5}
+)",
+                            "client.yaml")
+                  .ok());
+  auto built = loader.build();
+  ASSERT_TRUE(built.ok()) << built.error().describe();
+  EXPECT_EQ(built->defaults.retry_budget_mode, ServiceConfig::RetryBudgetMode::token_bucket);
+  EXPECT_EQ(built->defaults.retry_budget_max_tokens, 20);
+  EXPECT_EQ(built->defaults.retry_budget_token_ratio, 0.5);
+  EXPECT_TRUE(built->defaults.hedging.enabled);
+  EXPECT_EQ(built->defaults.hedging.delay, 30ms);
+  const auto& search = built->services.at("search");
+  EXPECT_EQ(search.retry_budget_mode, ServiceConfig::RetryBudgetMode::concurrency);
+  EXPECT_EQ(search.retry_budget_percent, 10);
+  EXPECT_EQ(search.retry_budget_min_concurrency, 5u);
+  EXPECT_TRUE(search.hedging.enabled) << "per-service settings sit on top of the defaults";
+
+  ClientConfigLoader bad;
+  auto r = bad.add_yaml("defaults:\n  retry_budget: {mode: unlimited}\n", "client.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().field, "client.yaml: defaults.retry_budget.mode");
+  ASSERT_TRUE(bad.add_yaml("defaults:\n  retry_budget: {percent: 150}\n", "client.yaml").ok());
+  auto invalid = bad.build();
+  ASSERT_FALSE(invalid.ok());
+  EXPECT_EQ(invalid.error().field, "defaults.retry_budget_percent");
+}
+
 }  // namespace
 }  // namespace svckit

@@ -11,6 +11,9 @@
 //             statuses: [502, 503, 504], non_idempotent: false}
 //     circuit_breaker: {window: count_based, size: 100, minimum_calls: 100, failure_rate: 50,
 //                       slow_rate: 100, slow_call: 60s, open_wait: 60s, half_open_calls: 10}
+//     retry_budget: {mode: token_bucket, max_tokens: 10, token_ratio: 0.1,    (gRPC A6)
+//                    percent: 20, min_concurrency: 3}                        (mode: concurrency, Envoy)
+//     hedging: {enabled: false, delay: 50ms}
 //   services:
 //     model-service: {urls: [http://10.0.0.7:9000], timeout: 30s}
 //

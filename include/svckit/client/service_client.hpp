@@ -95,8 +95,15 @@ struct ServiceConfig {
   CircuitBreakerOptions service_breaker;   // short-circuits the whole service (→ fallback)
   CircuitBreakerOptions instance_breaker;  // takes one instance out of the pick set
   std::uint32_t max_concurrent_calls = 0;  // bulkhead; 0 = unlimited
-  double retry_budget_max_tokens = 10;     // gRPC A6 token bucket shared by retries (and hedges)
+  /// The retry budget shared by retries and hedges, per service. token_bucket: gRPC A6 (a failed
+  /// attempt takes a token, a good one gives back token_ratio; retries while tokens > max / 2).
+  /// concurrency: Envoy's retry_budget (retries in flight <= max(min_concurrency, percent % of the
+  /// calls in flight)).
+  enum class RetryBudgetMode { token_bucket, concurrency } retry_budget_mode = RetryBudgetMode::token_bucket;
+  double retry_budget_max_tokens = 10;
   double retry_budget_token_ratio = 0.1;
+  double retry_budget_percent = 20;
+  std::uint32_t retry_budget_min_concurrency = 3;
   ServiceBalancerOptions balancing = [] {
     ServiceBalancerOptions b;
     b.policy = "least_request";

@@ -96,6 +96,33 @@ TEST(FleetSimulation, RetryBudgetKeepsRetriesBoundedInAFullOutage) {
   EXPECT_GT(r.budget_exhausted, 1900u);
 }
 
+TEST(FleetSimulation, ConcurrencyBudgetCapsRetriesInFlightAtAShareOfTheCalls) {
+  // Envoy's budget: retries in flight <= max(3, 20% of calls in flight). 2,000 calls/s that each
+  // wait 50 ms for a 503 keep ~100 calls in flight: ~20 retries may be in flight, each lasting
+  // ~50 ms, so about 400 retries/s can start — 0.2 per call, against 2 per call without a budget.
+  auto s = four_instances("outage-concurrency-budget");
+  for (auto& i : s.instances) {
+    i.error_rate = 1.0;
+    i.latency = 50ms;
+    i.slow_factor = 1;
+  }
+  for (auto* b : {&s.config.service_breaker, &s.config.instance_breaker}) {
+    b->window = CircuitBreakerOptions::Window::time_based;
+    b->sliding_window_size = 3600;
+    b->minimum_number_of_calls = 1'000'000;
+  }
+  s.config.balancing.outlier.reset();
+  s.config.retry_budget_mode = ServiceConfig::RetryBudgetMode::concurrency;
+  s.calls_per_second = 2000;
+  s.duration = 5s;
+  const auto r = simulate_fleet(s);
+  std::cout << r.to_text();
+  EXPECT_EQ(r.failed, r.calls);
+  EXPECT_GT(r.retries_per_call, 0.05);
+  EXPECT_LT(r.retries_per_call, 0.35);
+  EXPECT_GT(r.budget_exhausted, r.calls / 2);
+}
+
 TEST(FleetSimulation, HungInstanceIsCutAtThePerTryTimeoutAndEjected) {
   auto s = four_instances("hung");
   s.instances[0].hangs_at = 2s;
