@@ -66,6 +66,27 @@ Result<void> set_listen(SvckitdConfig& c, const std::string& v, const std::strin
   return {};
 }
 
+Result<void> set_gateway_port(SvckitdConfig& c, const std::string& v, const std::string& field) {
+  if (v == "off") {
+    c.gateway_port = -1;
+    return {};
+  }
+  return integer(&SvckitdConfig::gateway_port, 0, 65535)(c, v, field);
+}
+
+Setter boolean(bool SvckitdConfig::*member) {
+  return [=](SvckitdConfig& c, const std::string& v, const std::string& field) -> Result<void> {
+    if (v == "true" || v == "on" || v == "yes" || v == "1") {
+      c.*member = true;
+    } else if (v == "false" || v == "off" || v == "no" || v == "0") {
+      c.*member = false;
+    } else {
+      return bad_value(field, v, "true or false");
+    }
+    return {};
+  };
+}
+
 Result<void> set_log_level(SvckitdConfig& c, const std::string& v, const std::string& field) {
   for (const char* level : {"trace", "debug", "info", "warn", "error", "off"}) {
     if (v == level) {
@@ -98,6 +119,15 @@ const std::vector<std::pair<std::string, Setter>>& table() {
       {"limits.max_watchers", integer(&SvckitdConfig::max_watchers, 0, 10'000'000)},
       {"limits.max_connections", integer(&SvckitdConfig::max_connections, 1, 10'000'000)},
       {"limits.event_history", integer(&SvckitdConfig::event_history, 1, 10'000'000)},
+      {"gateway.port", set_gateway_port},
+      {"gateway.port_file", path(&SvckitdConfig::gateway_port_file)},
+      {"gateway.max_body_bytes", integer(&SvckitdConfig::gateway_max_body_bytes, 1024, std::uint64_t{1} << 32)},
+      {"gateway.max_response_bytes", integer(&SvckitdConfig::gateway_max_response_bytes, 1024, std::uint64_t{1} << 32)},
+      {"gateway.timeout", duration(&SvckitdConfig::gateway_timeout, 1ms)},
+      {"gateway.per_try_timeout", duration(&SvckitdConfig::gateway_per_try_timeout, 1ms)},
+      {"gateway.max_attempts", integer(&SvckitdConfig::gateway_max_attempts, 1, 10)},
+      {"gateway.policy", text(&SvckitdConfig::gateway_policy)},
+      {"gateway.access_log", boolean(&SvckitdConfig::gateway_access_log)},
   };
   return kTable;
 }

@@ -32,6 +32,16 @@ struct SvckitdConfig {
   std::size_t max_watchers = 10'000;
   std::size_t max_connections = 10'000;
   std::size_t event_history = 8192;
+  // Gateway (a second listener on the same address): /{service}/{path} to healthy instances.
+  std::int32_t gateway_port = -1;                             // -1 = off (default); 0 = any free port.
+  std::filesystem::path gateway_port_file;                    // written with the gateway's bound port.
+  std::size_t gateway_max_body_bytes = 8 << 20;               // request bodies; larger get 413.
+  std::size_t gateway_max_response_bytes = 64 << 20;          // upstream answers; larger get 502.
+  std::chrono::milliseconds gateway_timeout{30'000};          // a request's deadline (a caller's sooner one wins).
+  std::chrono::milliseconds gateway_per_try_timeout{10'000};  // one upstream attempt.
+  unsigned gateway_max_attempts = 3;                          // idempotent methods only.
+  std::string gateway_policy = "least_request";               // a balancing policy.
+  bool gateway_access_log = false;
 };
 
 /// Sets one setting by its YAML key ("limits.max_watchers"); errors name the key and the source.

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   flag("--port", "port", "port to listen on; 0 picks a free one");
   flag("--port-file", "port_file", "file to write the bound port to once listening");
   flag("--threads", "threads", "I/O threads (0 = number of cores)");
+  flag("--gateway-port", "gateway.port", "serve the gateway (/{service}/{path}) on this port; 0 picks one; off");
   flag("--log-level", "log_level", "trace, debug, info, warn, error, off");
   flag("--snapshot-file", "snapshot_file", "keep persistent registrations in this file across restarts");
   flag("--sweep-interval", "sweep_interval", "how often TTL expiry is checked (e.g. 1s)");
@@ -71,6 +72,11 @@ int main(int argc, char** argv) {
   svckit::daemon::Svckitd daemon(config);
   if (auto r = daemon.start(); !r) return fail(r.error());
   std::cout << "svckitd listening on http://" << config.address << ":" << daemon.port() << std::endl;
+  if (daemon.gateway_port() != 0) {
+    std::cout << "svckitd gateway on http://" << config.address << ":" << daemon.gateway_port() << "/{service}/{path}"
+              << std::endl;
+    if (!config.gateway_port_file.empty()) std::ofstream(config.gateway_port_file) << daemon.gateway_port() << "\n";
+  }
   if (!config.port_file.empty()) {
     std::ofstream(config.port_file) << daemon.port() << "\n";
   }

@@ -36,6 +36,28 @@ http::ServerOptions server_options(const SvckitdConfig& c) {
   return o;
 }
 
+BalancerPlugins builtin_balancers() {
+  BalancerPlugins::Builder builder;
+  register_builtin_balancers(builder);
+  return std::move(builder).build();
+}
+
+GatewayOptions gateway_options(const SvckitdConfig& c) {
+  GatewayOptions o;
+  o.address = c.address;
+  o.port = static_cast<std::uint16_t>(std::max(0, c.gateway_port));
+  o.max_body_bytes = c.gateway_max_body_bytes;
+  o.max_response_bytes = c.gateway_max_response_bytes;
+  o.max_header_bytes = c.max_header_bytes;
+  o.max_connections = c.max_connections;
+  o.timeout = c.gateway_timeout;
+  o.per_try_timeout = c.gateway_per_try_timeout;
+  o.max_attempts = static_cast<int>(c.gateway_max_attempts);
+  o.policy = c.gateway_policy;
+  o.access_log = c.gateway_access_log;
+  return o;
+}
+
 HealthCheckers builtin_checkers() {
   HealthCheckers::Builder builder;
   register_builtin_health_checkers(builder);
@@ -54,6 +76,7 @@ Svckitd::Svckitd(SvckitdConfig config)
       checkers_(builtin_checkers()),
       registry_(time_, registry_options(config_)),
       api_(registry_, metrics_, RegistryApiOptions{config_.default_wait, config_.max_wait}),
+      balancers_(builtin_balancers()),
       io_(),
       server_(io_, server_options(config_), [this](http::Request& r) { return api_.handle(r); }),
       signals_(io_, SIGINT, SIGTERM),
@@ -75,6 +98,13 @@ Result<void> Svckitd::start() {
     snapshot_version_ = registry_.persistent_version();
     spdlog::info("event=snapshot_restored file={} instances={}", config_.snapshot_file.string(),
                  snapshot->instances.size());
+  }
+  if (config_.gateway_port >= 0) {
+    auto gateway = Gateway::create(io_, registry_, metrics_, balancers_, random_, time_, gateway_options(config_));
+    if (!gateway) return gateway.error();
+    gateway_ = std::move(*gateway);
+    if (auto r = gateway_->start(); !r) return r;
+    spdlog::info("event=gateway_listening address={} port={}", config_.address, gateway_->port());
   }
   if (auto r = server_.listen(); !r) return r;
   signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
@@ -111,16 +141,22 @@ http::Awaitable<void> Svckitd::shutdown_sequence() {
   signals_.cancel(ec);
   health_.stop();
   server_.begin_shutdown();
+  if (gateway_) {
+    gateway_->begin_shutdown();
+    co_await gateway_->stop_following();  // its watch would otherwise be released below
+  }
   registry_.release_watchers();
   const auto deadline = std::chrono::steady_clock::now() + config_.shutdown_timeout;
-  while (server_.connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+  const auto open = [this] { return server_.connections() + (gateway_ ? gateway_->connections() : 0); };
+  while (open() > 0 && std::chrono::steady_clock::now() < deadline) {
     co_await sleep_for(std::chrono::milliseconds(5));
   }
+  if (gateway_) co_await gateway_->shutdown();  // after the drain: requests in flight used its client
   if (!config_.snapshot_file.empty()) {
     if (auto r = write_snapshot_if_changed(); !r)
       spdlog::error("event=snapshot_failed error=\"{}\"", r.error().describe());
   }
-  spdlog::info("event=shutdown_done connections_left={}", server_.connections());
+  spdlog::info("event=shutdown_done connections_left={}", open());
   io_.stop();
 }
 

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "daemon/config.hpp"
+#include "daemon/gateway.hpp"
 #include "daemon/health_checks.hpp"
 #include "daemon/registry_api.hpp"
 #include "svckit/core/metrics.hpp"
@@ -25,6 +26,8 @@ class Svckitd {
   /// Restores the snapshot, binds the port and starts the background loops. Nothing runs yet.
   Result<void> start();
   std::uint16_t port() const { return server_.port(); }
+  /// The gateway's port; 0 when the gateway is off.
+  std::uint16_t gateway_port() const { return gateway_ ? gateway_->port() : 0; }
   /// Runs the I/O threads until shutdown has completed (SIGINT/SIGTERM or request_shutdown()).
   void run();
   /// Thread-safe: begins a graceful shutdown.
@@ -45,8 +48,10 @@ class Svckitd {
   MetricsRegistry metrics_;
   MemoryRegistry registry_;
   RegistryApi api_;
+  BalancerPlugins balancers_;
   boost::asio::io_context io_;
   http::HttpServer server_;
+  std::unique_ptr<Gateway> gateway_;  // null when gateway.port is off
   boost::asio::signal_set signals_;
   boost::asio::strand<boost::asio::io_context::executor_type> control_;  // runs sweep, snapshot, shutdown
   InstanceHealthChecks health_;

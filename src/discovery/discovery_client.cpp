@@ -60,8 +60,16 @@ Awaitable<void> DiscoveryClient::watch_loop() {
   auto backoff = options_.retry_initial;
   while (!stopping_) {
     const auto after = index_.load();
+    const auto asked = std::chrono::steady_clock::now();
     auto result = co_await registry_.watch({"", after, after == 0 ? 0ms : options_.watch_wait, watch_cancel_});
     if (stopping_) break;
+    // A long poll that comes back at once with nothing new (a registry shutting down, a proxy
+    // that does not hold requests) must not turn into a busy loop: wait a little (Consul's rule).
+    if (result && after != 0 && result->events.empty() && !result->reset && result->index == after &&
+        std::chrono::steady_clock::now() - asked < options_.watch_wait / 10) {
+      co_await sleep(retry_timer_, jittered(options_.retry_initial));
+      if (stopping_) break;
+    }
     if (!result) {
       reachable_ = false;
       ++watch_errors_;
@@ -231,6 +239,12 @@ std::vector<std::string> DiscoveryClient::services() const {
   std::vector<std::string> out;
   for (const auto& [name, list] : *current_catalog()) out.push_back(name);
   return out;
+}
+
+std::size_t DiscoveryClient::instance_count(const std::string& service) const {
+  const auto catalog = current_catalog();
+  const auto it = catalog->find(service);
+  return it == catalog->end() ? 0 : it->second->size();
 }
 
 std::uint64_t DiscoveryClient::on_event(EventHandler handler) {

@@ -31,7 +31,7 @@ struct Connection {
 
 /// Everything the connection coroutines touch; they hold it by shared_ptr.
 struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::io_context& io, ServerOptions options, Handler handler)
+  Impl(asio::io_context& io, ServerOptions options, ContextHandler handler)
       : io_(io), options_(std::move(options)), handler_(std::move(handler)), acceptor_(io) {}
 
   Result<void> listen();
@@ -45,7 +45,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
 
   asio::io_context& io_;
   ServerOptions options_;
-  Handler handler_;
+  ContextHandler handler_;
   tcp::acceptor acceptor_;
   std::atomic<std::uint16_t> port_{0};
   std::atomic<bool> shutting_down_{false};
@@ -54,8 +54,13 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
   std::unordered_map<Connection*, std::weak_ptr<Connection>> connections_;  // guarded by mutex_
 };
 
-HttpServer::HttpServer(asio::io_context& io, ServerOptions options, Handler handler)
+HttpServer::HttpServer(asio::io_context& io, ServerOptions options, ContextHandler handler)
     : impl_(std::make_shared<Impl>(io, std::move(options), std::move(handler))) {}
+
+HttpServer::HttpServer(asio::io_context& io, ServerOptions options, Handler handler)
+    : HttpServer(
+          io, std::move(options),
+          ContextHandler([h = std::move(handler)](Request& request, const RequestContext&) { return h(request); })) {}
 
 HttpServer::~HttpServer() { impl_->begin_shutdown(/*cancel_busy=*/true); }
 
@@ -127,6 +132,15 @@ Awaitable<void> HttpServer::Impl::serve(tcp::socket socket) {
   } unregister{shared_from_this(), connection.get()};
 
   auto& stream = connection->stream;
+  RequestContext context;
+  {
+    boost::system::error_code ec;
+    const auto peer = stream.socket().remote_endpoint(ec);
+    if (!ec) {
+      context.remote_address = peer.address().to_string();
+      context.remote_port = peer.port();
+    }
+  }
   beast::flat_buffer buffer;
   for (;;) {
     if (shutting_down_) break;
@@ -173,7 +187,7 @@ Awaitable<void> HttpServer::Impl::serve(tcp::socket socket) {
       break;
     }
     try {
-      response = co_await handler_(request);
+      response = co_await handler_(request, context);
     } catch (const std::exception& e) {
       spdlog::error("handler for {} {} threw: {}", std::string(request.method_string()), std::string(request.target()),
                     e.what());

@@ -78,6 +78,8 @@ class DiscoveryClient {
   /// base_url() of a healthy instance, round robin. not_found when none is healthy.
   Result<std::string> service_url(const std::string& service) const;
   std::vector<std::string> services() const;
+  /// Cached instances of `service`, any status, without copying them (0 for an unknown service).
+  std::size_t instance_count(const std::string& service) const;
 
   /// Handlers run on the client's executor for every change applied to the cache. Returns an id.
   std::uint64_t on_event(EventHandler handler);

@@ -30,12 +30,20 @@ struct ServerOptions {
 /// Must not throw (an exception becomes a 500 and is logged).
 using Handler = std::function<Awaitable<Response>(Request&)>;
 
+/// Who sent a request (for X-Forwarded-For and access logs).
+struct RequestContext {
+  std::string remote_address;  // empty when the socket could not tell
+  std::uint16_t remote_port = 0;
+};
+using ContextHandler = std::function<Awaitable<Response>(Request&, const RequestContext&)>;
+
 /// Thread-safety: listen(), port(), begin_shutdown() and the counters may be called from any thread.
 /// Lifetime: the HttpServer may be destroyed before its io_context; connections still open then
 /// are cancelled and finish without touching it (their shared state outlives the server object).
 class HttpServer {
  public:
   HttpServer(boost::asio::io_context& io, ServerOptions options, Handler handler);
+  HttpServer(boost::asio::io_context& io, ServerOptions options, ContextHandler handler);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

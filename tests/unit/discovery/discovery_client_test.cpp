@@ -38,6 +38,7 @@ class ScriptedRegistry final : public Registry {
   }
 
   Awaitable<Result<WatchResult>> watch(WatchRequest request) override {
+    ++watch_calls;
     while (answers_.empty()) {
       wake_ = AsyncEvent{};
       request.cancel->set_hook([this] { wake_.set(); });
@@ -66,6 +67,7 @@ class ScriptedRegistry final : public Registry {
   Awaitable<Result<std::vector<ServiceSummary>>> list_services() override { return memory_.list_services(); }
 
   std::atomic<int> renewals{0};
+  std::atomic<int> watch_calls{0};
   MemoryRegistry memory_;
 
  private:
@@ -117,6 +119,38 @@ class DiscoveryClientTest : public ::testing::Test {
   testing::IoThread io;
   std::unique_ptr<DiscoveryClient> client;
 };
+
+TEST(DiscoveryClientLoop, ALongPollAnsweredAtOnceWithNothingNewIsNotRepeatedInABusyLoop) {
+  testing::SimulatedClock clock;
+  testing::FakeRandom random;
+  ScriptedRegistry registry{clock};
+  testing::IoThread io;
+  DiscoveryOptions options;
+  options.retry_initial = 100ms;  // the pause after an empty early answer (jittered)
+  DiscoveryClient client(io.executor(), registry, random, options);
+  io.run([&]() -> Awaitable<void> {
+    client.start();
+    registry.push(snapshot(5, {make("a", 1)}));
+    co_return;
+  });
+  ASSERT_TRUE(testing::wait_until([&] { return client.stats().index == 5u; }, 5s));
+  const auto started = std::chrono::steady_clock::now();
+  const int before = registry.watch_calls;
+  io.run([&]() -> Awaitable<void> {
+    for (int i = 0; i < 3; ++i) {  // what a registry shutting down answers: no change, at once
+      WatchResult nothing;
+      nothing.index = 5;
+      registry.push(nothing);
+    }
+    co_return;
+  });
+  ASSERT_TRUE(testing::wait_until([&] { return registry.watch_calls >= before + 3; }, 5s));
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 100ms)
+      << "two empty answers before the third call, each followed by a pause of >= 50 ms";
+  EXPECT_EQ(client.discover("a").size(), 1u);
+  io.run([&] { return client.shutdown(0ms); });
+  io.stop();
+}
 
 TEST_F(DiscoveryClientTest, AppliesSnapshotThenEventsInOrder) {
   std::vector<std::string> seen;

@@ -1,0 +1,156 @@
+// svckitd's gateway against a real svckitd process and in-process upstreams (FaultServer):
+// routing by name, balancing, retries elsewhere, 503/504/404 with JSON bodies, header hygiene,
+// metrics, graceful shutdown with a request in flight.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <future>
+
+#include "svckit/testing/fault_server.hpp"
+#include "svckit/testing/io_thread.hpp"
+#include "svckitd_process.hpp"
+
+namespace svckit::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class Gateway : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto port_file = dir.path() / "gateway.port";
+    daemon =
+        SvckitdProcess::start(dir.path(), {"--gateway-port", "0", "--set", "gateway.port_file=" + port_file.string(),
+                                           "--set", "gateway.access_log=true"});
+    ASSERT_NE(daemon, nullptr);
+    ASSERT_TRUE(wait_until([&] { return read_file(port_file).find('\n') != std::string::npos; }, 10s));
+    gateway = std::atoi(read_file(port_file).c_str());
+    ASSERT_GT(gateway, 0);
+    for (int i = 0; i < 3; ++i) upstreams.push_back(std::make_unique<FaultServer>(io.io(), "u" + std::to_string(i)));
+  }
+  void TearDown() override { io.stop(); }
+
+  void add(const std::string& service, int port) {
+    ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body(service, port)).status, 200);
+  }
+  /// The gateway learns of registrations through its watch: wait until a call gets through.
+  void wait_routable(const std::string& service) {
+    ASSERT_TRUE(wait_until([&] { return http_call(gateway, "GET", "/" + service + "/ready").status == 200; }, 10s));
+  }
+
+  TempDir dir;
+  std::unique_ptr<SvckitdProcess> daemon;
+  int gateway = 0;
+  IoThread io;
+  std::vector<std::unique_ptr<FaultServer>> upstreams;
+};
+
+TEST_F(Gateway, RoutesByNameBalancesAndForwardsPathAndQuery) {
+  for (const auto& u : upstreams) add("orders", u->port());
+  wait_routable("orders");
+  for (int i = 0; i < 60; ++i) {
+    auto r = http_call(gateway, "GET", "/orders/items/7?x=1");
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+  for (const auto& u : upstreams) {
+    EXPECT_GE(u->hits(), 10) << u->name() << " got too few of 60+ requests";
+  }
+  const auto& last = *std::max_element(upstreams.begin(), upstreams.end(),
+                                       [](const auto& a, const auto& b) { return a->hits() < b->hits(); });
+  EXPECT_EQ(last->last_target(), "/items/7?x=1");
+  auto root = http_call(gateway, "GET", "/orders");
+  EXPECT_EQ(root.status, 200) << "a bare /{service} goes to the service's /";
+}
+
+TEST_F(Gateway, RetriesAnotherInstanceWhenOneRefusesOrFails) {
+  add("orders", upstreams[0]->port());
+  add("orders", free_port());  // nobody listens: connection refused
+  upstreams[1]->answer_status(503);
+  add("orders", upstreams[1]->port());
+  wait_routable("orders");
+  for (int i = 0; i < 30; ++i) {
+    auto r = http_call(gateway, "GET", "/orders/x");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_NE(r.body.find("\"u0\""), std::string::npos) << r.body;
+  }
+}
+
+TEST_F(Gateway, ErrorsAreJsonNamingTheService) {
+  auto none = http_call(gateway, "GET", "/nobody/x");
+  EXPECT_EQ(none.status, 503);
+  EXPECT_EQ(none.header("Retry-After"), "1");
+  auto body = nlohmann::json::parse(none.body, nullptr, false);
+  EXPECT_EQ(body["error"]["code"], "no_instances");
+  EXPECT_EQ(body["error"]["service"], "nobody");
+
+  EXPECT_EQ(http_call(gateway, "GET", "/").status, 404);
+  auto bad = http_call(gateway, "GET", "/bad%20name/x");
+  EXPECT_EQ(bad.status, 400) << bad.body;
+
+  add("dead", free_port());
+  ASSERT_TRUE(wait_until([&] { return http_call(gateway, "GET", "/dead/x").status == 502; }, 10s));
+  auto dead = nlohmann::json::parse(http_call(gateway, "GET", "/dead/x").body, nullptr, false);
+  EXPECT_EQ(dead["error"]["code"], "bad_gateway");
+  EXPECT_EQ(dead["error"]["service"], "dead");
+}
+
+TEST_F(Gateway, TheCallersDeadlineGives504InTime) {
+  add("slow", upstreams[0]->port());
+  wait_routable("slow");
+  upstreams[0]->delay_ms(3000);
+  const auto started = std::chrono::steady_clock::now();
+  auto r = http_call(gateway, "GET", "/slow/x", {}, {"X-Svckit-Deadline-Ms: 300"});
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(r.status, 504) << r.body;
+  EXPECT_LT(took, 1500ms);
+  EXPECT_GE(took, 250ms);
+}
+
+TEST_F(Gateway, HopByHopHeadersGoAndForwardingHeadersCome) {
+  add("orders", upstreams[0]->port());
+  wait_routable("orders");
+  auto r = http_call(gateway, "GET", "/orders/x", {},
+                     {"Connection: keep-alive, X-Secret", "X-Secret: 42", "Keep-Alive: timeout=5",
+                      "Proxy-Authorization: Basic Zm9vOmJhcg==", "X-Forwarded-For: 10.1.2.3",
+                      "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "X-Kept: yes"});
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto& u = *upstreams[0];
+  EXPECT_EQ(u.last_header("X-Secret"), "");
+  EXPECT_EQ(u.last_header("Keep-Alive"), "");
+  EXPECT_EQ(u.last_header("Proxy-Authorization"), "");
+  EXPECT_EQ(u.last_header("X-Kept"), "yes");
+  EXPECT_EQ(u.last_header("X-Forwarded-For"), "10.1.2.3, 127.0.0.1");
+  EXPECT_EQ(u.last_header("X-Forwarded-Proto"), "http");
+  EXPECT_EQ(u.last_header("X-Forwarded-Host"), "127.0.0.1");  // the Host the caller sent
+  EXPECT_EQ(u.last_header("traceparent"), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+  const auto budget = std::atoi(u.last_header("X-Svckit-Deadline-Ms").c_str());
+  EXPECT_GT(budget, 25'000);  // the gateway's 30 s deadline, less what has passed
+  EXPECT_LE(budget, 30'000);
+}
+
+TEST_F(Gateway, RequestsAreCountedPerServiceAndCode) {
+  add("orders", upstreams[0]->port());
+  wait_routable("orders");
+  upstreams[0]->answer_status(404);
+  EXPECT_EQ(http_call(gateway, "GET", "/orders/missing").status, 404) << "the upstream's own answer is passed on";
+  (void)http_call(gateway, "GET", "/unknown-service/x");
+  const auto metrics = daemon->call("GET", "/metrics").body;
+  EXPECT_NE(metrics.find(R"(svckit_gateway_requests_total{service="orders",code="404"} 1)"), std::string::npos);
+  EXPECT_NE(metrics.find(R"(svckit_gateway_requests_total{service="_unknown",code="503"})"), std::string::npos);
+  EXPECT_NE(metrics.find(R"(svckit_gateway_request_duration_seconds_count{service="orders"})"), std::string::npos);
+}
+
+TEST_F(Gateway, GracefulShutdownLetsARequestInFlightFinish) {
+  add("orders", upstreams[0]->port());
+  wait_routable("orders");
+  upstreams[0]->delay_ms(600);
+  auto in_flight = std::async(std::launch::async, [&] { return http_call(gateway, "GET", "/orders/slow"); });
+  ASSERT_TRUE(wait_until([&] { return upstreams[0]->hits() >= 2; }, 5s));  // the ready probe + this one
+  const int status = daemon->process.stop(SIGTERM, 10s);
+  const auto answer = in_flight.get();
+  EXPECT_EQ(answer.status, 200) << answer.body;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << "\n" << read_file(dir.path() / "svckitd.log");
+}
+
+}  // namespace
+}  // namespace svckit::testing
