@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# Gateway benchmark: svckitd's gateway against HAProxy and nginx as equivalent round-robin
+# keep-alive reverse proxies over the same two upstreams (two nginx processes answering a small
+# fixed body), on free loopback ports. Equal resources: 1 worker thread/process each, then 2.
+# Each configuration is driven by the same wrk settings in alternating rounds (A B C A B C ...);
+# the table shows the median over rounds and the ratios svckitd/HAProxy and svckitd/nginx. Then
+# one upstream is killed mid-load under each proxy and the failed requests wrk saw are counted.
+# Stops exactly what it started.
+#   bench/gateway_bench.sh [--rounds 3] [--seconds 5] [--connections 64]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup --bench
+# The packages may have started system-wide instances: this benchmark runs its own.
+for s in haproxy nginx; do
+  if command -v service >/dev/null && service "$s" status >/dev/null 2>&1; then service "$s" stop >/dev/null 2>&1 || true; fi
+done
+scripts/build >/dev/null
+rounds=3
+seconds=5
+connections=64
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rounds) rounds="$2"; shift 2 ;;
+    --seconds) seconds="$2"; shift 2 ;;
+    --connections) connections="$2"; shift 2 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+
+work=$(mktemp -d)
+declare -A pid=()
+stop() {  # stop <name>
+  local p="${pid[$1]:-}"
+  [ -n "$p" ] || return 0
+  kill -TERM "$p" 2>/dev/null || true
+  wait "$p" 2>/dev/null || true
+  unset "pid[$1]"
+}
+cleanup() {
+  for name in "${!pid[@]}"; do stop "$name"; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+wait_port() {
+  for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$1$2" && return 0; sleep 0.05; done
+  echo "nothing answers on port $1" >&2
+  exit 1
+}
+
+up1=$(free_port)
+up2=$(free_port)
+start_upstream() {  # start_upstream <n> <port>
+  mkdir -p "$work/up$1"
+  cat >"$work/up$1/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/up$1/nginx.pid;
+error_log $work/up$1/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 60s;
+  server { listen 127.0.0.1:$2; location / { default_type application/json; return 200 '{"ok":true}'; } }
+}
+CONF
+  nginx -c "$work/up$1/nginx.conf" -p "$work/up$1" &
+  pid[up$1]=$!
+  wait_port "$2" /
+}
+start_upstream 1 "$up1"
+start_upstream 2 "$up2"
+
+start_proxies() {  # start_proxies <threads>
+  local t=$1
+  hp=$(free_port)
+  cat >"$work/haproxy.cfg" <<CONF
+global
+  nbthread $t
+  maxconn 10000
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 30s
+  timeout server 30s
+  option http-keep-alive
+  http-reuse always
+  retries 2
+  option redispatch
+  retry-on conn-failure empty-response response-timeout 502 503 504
+frontend bench
+  bind 127.0.0.1:$hp
+  default_backend upstreams
+backend upstreams
+  balance roundrobin
+  server u1 127.0.0.1:$up1 check inter 1s fall 2 rise 2
+  server u2 127.0.0.1:$up2 check inter 1s fall 2 rise 2
+CONF
+  haproxy -W -db -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
+  pid[haproxy]=$!
+  np=$(free_port)
+  mkdir -p "$work/proxy"
+  cat >"$work/proxy/nginx.conf" <<CONF
+worker_processes $t;
+daemon off;
+pid $work/proxy/nginx.pid;
+error_log $work/proxy/error.log warn;
+events { worker_connections 10000; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  upstream upstreams { server 127.0.0.1:$up1; server 127.0.0.1:$up2; keepalive 64; }
+  server {
+    listen 127.0.0.1:$np;
+    location / {
+      proxy_pass http://upstreams;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_next_upstream error timeout http_502 http_503 http_504;
+    }
+  }
+}
+CONF
+  nginx -c "$work/proxy/nginx.conf" -p "$work/proxy" &
+  pid[nginxproxy]=$!
+  sp=$(free_port)
+  gp=$(free_port)
+  build/daemon/svckitd --port "$sp" --gateway-port "$gp" --threads "$t" --log-level warn >"$work/svckitd.log" 2>&1 &
+  pid[svckitd]=$!
+  wait_port "$sp" /healthz
+  for u in "$up1" "$up2"; do
+    curl -s -o /dev/null -X POST "http://127.0.0.1:$sp/v1/instances" \
+      -d "{\"service\":\"bench\",\"host\":\"127.0.0.1\",\"port\":$u}"
+  done
+  wait_port "$hp" /
+  wait_port "$np" /
+  wait_port "$gp" /bench/
+}
+stop_proxies() { stop haproxy; stop nginxproxy; stop svckitd; }
+
+# run_wrk <url> <seconds> -> "rps p50_us p99_us non2xx errors"
+run_wrk() {
+  wrk -t1 -c"$connections" -d"${2}s" --latency "$1" 2>&1 | awk '
+    function us(v) { if (v ~ /us$/) return v+0; if (v ~ /ms$/) return v*1000; if (v ~ /s$/) return v*1000000; return v }
+    /Requests\/sec/ {rps=$2}
+    /^ +50%/ {p50=us($2)}
+    /^ +99%/ {p99=us($2)}
+    /Non-2xx or 3xx responses/ {bad=$5}
+    /Socket errors/ {gsub(",", ""); err=$4+$6+$8+$10}
+    END {printf "%.0f %.1f %.1f %d %d\n", rps, p50, p99, bad+0, err+0}'
+}
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+echo "upstreams: 2 × $(nginx -v 2>&1) (1 worker each); proxies: $(haproxy -v | head -1 | cut -d' ' -f1-3), nginx, svckitd gateway"
+echo "wrk: 1 thread, $connections connections, ${seconds}s per run, $rounds rounds (A B C A B C ...); $(nproc) cores"
+for threads in 1 2; do
+  start_proxies "$threads"
+  : >"$work/results"
+  for r in $(seq 1 "$rounds"); do
+    for p in haproxy nginx svckitd; do
+      case $p in
+        haproxy) url="http://127.0.0.1:$hp/" ;;
+        nginx) url="http://127.0.0.1:$np/" ;;
+        svckitd) url="http://127.0.0.1:$gp/bench/" ;;
+      esac
+      echo "$p $(run_wrk "$url" "$seconds")" >>"$work/results"
+    done
+  done
+  echo
+  echo "threads/processes per proxy: $threads"
+  printf "  %-10s %12s %10s %10s %8s\n" proxy "requests/s" "p50 us" "p99 us" failed
+  for p in haproxy nginx svckitd; do
+    rps=$(awk -v p=$p '$1==p {print $2}' "$work/results" | median)
+    p50=$(awk -v p=$p '$1==p {print $3}' "$work/results" | median)
+    p99=$(awk -v p=$p '$1==p {print $4}' "$work/results" | median)
+    bad=$(awk -v p=$p '$1==p {s+=$5+$6} END {print s+0}' "$work/results")
+    printf "  %-10s %12.0f %10.1f %10.1f %8d\n" "$p" "$rps" "$p50" "$p99" "$bad"
+    eval "rps_$p=$rps; p99_$p=$p99"
+  done
+  awk -v a="$rps_svckitd" -v h="$rps_haproxy" -v n="$rps_nginx" -v pa="$p99_svckitd" -v ph="$p99_haproxy" -v pn="$p99_nginx" \
+    'BEGIN {printf "  svckitd/HAProxy: throughput %.2fx, p99 %.2fx;  svckitd/nginx: throughput %.2fx, p99 %.2fx\n", a/h, pa/ph, a/n, pa/pn}'
+  if [ "$threads" = 1 ]; then
+    echo
+    echo "one upstream killed (SIGKILL) 2 s into a 6 s run, restarted after:"
+    for p in haproxy nginx svckitd; do
+      case $p in
+        haproxy) url="http://127.0.0.1:$hp/" ;;
+        nginx) url="http://127.0.0.1:$np/" ;;
+        svckitd) url="http://127.0.0.1:$gp/bench/" ;;
+      esac
+      run_wrk "$url" 6 >"$work/kill.out" &
+      wrk_pid=$!
+      sleep 2
+      kill -KILL "${pid[up2]}"; wait "${pid[up2]}" 2>/dev/null || true; unset "pid[up2]"
+      wait "$wrk_pid"
+      read -r rps p50 p99 bad err <"$work/kill.out"
+      printf "  %-10s %8d non-2xx + %d socket errors of %.0f requests\n" "$p" "$bad" "$err" "$(awk -v r="$rps" 'BEGIN {print r*6}')"
+      start_upstream 2 "$up2"
+      sleep 2.5  # HAProxy's check (inter 1s, rise 2) sees it back before the next run
+    done
+  fi
+  stop_proxies
+done

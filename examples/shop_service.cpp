@@ -1,0 +1,196 @@
+// shop_service: the demo topology of `scripts/run`, after the seeds' tutorial — product-service,
+// user-service and order-service, each instance a process that registers itself (TTL heartbeat,
+// an HTTP health check svckitd runs) and shuts down gracefully. order-service calls the other two
+// by name through one ServiceClient: discovery + balancing, retries on another instance, breakers,
+// a fallback for user-service.
+//
+//   shop_service --role product --registry svckitd://127.0.0.1:8500
+//   shop_service --role order   --registry svckitd://127.0.0.1:8500   GET /orders/{id}?product=&user=
+#include <utility>  // before Asio 1.74 awaitable.hpp
+
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "svckit/client/service_client.hpp"
+#include "svckit/core/duration.hpp"
+#include "svckit/discovery/discovery_client.hpp"
+#include "svckit/http/router.hpp"
+#include "svckit/http/server.hpp"
+#include "svckit/registry/plugin_registry.hpp"
+
+namespace asio = boost::asio;
+using namespace svckit;
+using nlohmann::json;
+
+namespace {
+
+json parse(const http::Response& r) { return json::parse(r.body(), nullptr, false); }
+
+/// order-service's two calls, side by side; a missing user is answered by a fallback.
+Awaitable<http::Response> place_order(ServiceClient& services, const std::string& order, const std::string& product,
+                                      const std::string& user, const std::string& me) {
+  std::vector<CallSpec> calls;
+  calls.emplace_back("product-service", http::Verb::get, "/products/" + product);
+  CallOptions with_fallback;
+  with_fallback.fallback = [user](const ServiceCallError& e) -> std::optional<http::Response> {
+    spdlog::warn("user-service unavailable ({}): answering from the fallback", e.what());
+    return http::json_response(http::Status::ok, json{{"id", user}, {"name", "guest"}, {"fallback", true}});
+  };
+  calls.emplace_back("user-service", http::Verb::get, "/users/" + user, std::move(with_fallback));
+  auto answers = co_await services.call_all(std::move(calls));
+  if (!answers[0].ok()) {  // no product, no order
+    const auto& e = *answers[0].error;
+    co_return http::json_response(http::Status::service_unavailable,
+                                  json{{"error", {{"code", to_string(e.kind)}, {"message", e.what()}}}});
+  }
+  const json body{{"order", order},
+                  {"served_by", me},
+                  {"product", parse(*answers[0].response)},
+                  {"user", parse(*answers[1].response)},
+                  {"attempts", answers[0].attempts + answers[1].attempts}};
+  co_return http::json_response(http::Status::ok, body);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"svckit demo shop: product-service, user-service, order-service"};
+  std::string role = "product";
+  std::string registry_url = "svckitd://127.0.0.1:8500";
+  std::uint16_t port = 0;
+  std::string port_file;
+  std::string ttl_text = "6s";
+  std::string check_text = "2s";
+  std::string drain_text = "1s";
+  app.add_option("--role", role, "product, user or order")->check(CLI::IsMember({"product", "user", "order"}));
+  app.add_option("--registry", registry_url, "registry URL");
+  app.add_option("--port", port, "HTTP port (0 = any free port)");
+  app.add_option("--port-file", port_file, "write the bound port here once registered");
+  app.add_option("--ttl", ttl_text, "registration TTL (heartbeat every third of it)");
+  app.add_option("--check-every", check_text, "let the registry check GET /health this often (0s = no check)");
+  app.add_option("--drain", drain_text, "maintenance period before deregistering on shutdown");
+  CLI11_PARSE(app, argc, argv);
+  const std::string name = role + "-service";
+  spdlog::set_pattern("%H:%M:%S.%e " + name + " %l %v");
+  auto ttl = parse_duration(ttl_text, "ttl");
+  auto check_every = parse_duration(check_text, "check-every");
+  auto drain = parse_duration(drain_text, "drain");
+  for (const auto* r : {&ttl, &check_every, &drain}) {
+    if (!*r) {
+      std::cerr << "shop_service: " << r->error().describe() << "\n";
+      return 2;
+    }
+  }
+
+  asio::io_context io;  // one thread: DiscoveryClient is confined to it
+  RealTimeSource time;
+  RealRandom random;
+  RegistryPlugins::Builder registries;
+  register_builtin_plugins(registries);
+  const auto plugins = std::move(registries).build();
+  auto registry = plugins.create(registry_url, RegistryDeps{io.get_executor(), time, random});
+  if (!registry) {
+    std::cerr << "shop_service: " << registry.error().describe() << "\n";
+    return 2;
+  }
+  DiscoveryClient discovery(io.get_executor(), **registry, random);
+  BalancerPlugins::Builder policies;
+  register_builtin_balancers(policies);
+  const auto balancers = std::move(policies).build();
+  ServiceClientOptions options;
+  options.defaults.timeout = std::chrono::seconds(3);
+  options.defaults.per_try_timeout = std::chrono::seconds(1);
+  options.defaults.retry_budget_mode = ServiceConfig::RetryBudgetMode::concurrency;
+  auto client = ServiceClient::create(options, {io.get_executor(), &discovery, balancers, random, time});
+  if (!client) {
+    std::cerr << "shop_service: " << client.error().describe() << "\n";
+    return 2;
+  }
+  auto& services = **client;
+
+  std::string me;  // this instance's id, once registered
+  http::Router router;
+  router.add(http::Verb::get, "/health", [](http::RouteContext&) -> Awaitable<http::Response> {
+    co_return http::json_response(http::Status::ok, json{{"status", "ok"}});
+  });
+  router.add(http::Verb::get, "/products/{id}", [&](http::RouteContext& c) -> Awaitable<http::Response> {
+    const auto& id = c.params.at("id");
+    co_return http::json_response(http::Status::ok,
+                                  json{{"id", id}, {"name", "product " + id}, {"price_cents", 999}, {"instance", me}});
+  });
+  router.add(http::Verb::get, "/users/{id}", [&](http::RouteContext& c) -> Awaitable<http::Response> {
+    const auto& id = c.params.at("id");
+    co_return http::json_response(http::Status::ok, json{{"id", id}, {"name", "user " + id}, {"instance", me}});
+  });
+  router.add(http::Verb::get, "/orders/{id}", [&](http::RouteContext& c) -> Awaitable<http::Response> {
+    // Named strings, not temporaries inside the co_await expression: GCC 12 destroys those twice
+    // (docs/architecture.md, "Known compiler traps").
+    const std::string product = c.target.param("product") ? *c.target.param("product") : "1";
+    const std::string user = c.target.param("user") ? *c.target.param("user") : "1";
+    const std::string order = c.params.at("id");
+    co_return co_await place_order(services, order, product, user, me);
+  });
+  http::ServerOptions server_options;
+  server_options.port = port;
+  http::HttpServer server(io, server_options, [&](http::Request& r) -> Awaitable<http::Response> {
+    std::string route;
+    co_return co_await router.dispatch(r, route);
+  });
+  if (auto r = server.listen(); !r) {
+    std::cerr << "shop_service: " << r.error().describe() << "\n";
+    return 2;
+  }
+
+  asio::co_spawn(
+      io,
+      [&]() -> Awaitable<void> {
+        discovery.start();
+        ServiceInstance self;
+        self.service = name;
+        self.host = "127.0.0.1";
+        self.port = server.port();
+        self.ttl = *ttl;
+        self.health_check_path = "/health";
+        if (check_every->count() > 0) {
+          HealthCheckSpec check;  // http GET /health, 200-299
+          check.interval = *check_every;
+          check.timeout = std::min(*check_every, std::chrono::milliseconds(1000));
+          self.checks = {check};
+        }
+        auto registered = co_await discovery.register_self(self);
+        if (!registered) {
+          spdlog::error("registration failed: {}", registered.error().describe());
+          io.stop();
+          co_return;
+        }
+        me = registered->id;
+        (void)co_await discovery.wait_synced(std::chrono::seconds(5));
+        spdlog::info("registered as {} at {}", me, registered->base_url());
+        if (!port_file.empty()) std::ofstream(port_file) << server.port() << "\n";
+      },
+      asio::detached);
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int) {
+    if (ec) return;
+    asio::co_spawn(
+        io,
+        [&]() -> Awaitable<void> {
+          spdlog::info("shutting down: maintenance, drain {}, deregister", drain_text);
+          co_await discovery.shutdown(*drain);  // callers stop picking us, then we leave the registry
+          server.begin_shutdown();
+          co_await services.shutdown(std::chrono::seconds(2));
+          io.stop();
+        },
+        asio::detached);
+  });
+  io.run();
+  return 0;
+}
