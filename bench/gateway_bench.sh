@@ -78,7 +78,7 @@ start_proxies() {  # start_proxies <threads>
   cat >"$work/haproxy.cfg" <<CONF
 global
   nbthread $t
-  maxconn 10000
+  maxconn 4096
 defaults
   mode http
   timeout connect 2s
@@ -98,6 +98,8 @@ backend upstreams
   server u2 127.0.0.1:$up2 check inter 1s fall 2 rise 2
 CONF
   haproxy -W -db -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
+  sleep 0.2
+  kill -0 $! 2>/dev/null || { echo "haproxy did not start:"; cat "$work/haproxy.log"; exit 1; }
   pid[haproxy]=$!
   np=$(free_port)
   mkdir -p "$work/proxy"
@@ -106,7 +108,7 @@ worker_processes $t;
 daemon off;
 pid $work/proxy/nginx.pid;
 error_log $work/proxy/error.log warn;
-events { worker_connections 10000; }
+events { worker_connections 4096; }
 http {
   access_log off;
   keepalive_requests 1000000;
@@ -192,6 +194,7 @@ for threads in 1 2; do
       run_wrk "$url" 6 >"$work/kill.out" &
       wrk_pid=$!
       sleep 2
+      pkill -KILL -P "${pid[up2]}" || true  # the worker that holds the connections, then the master
       kill -KILL "${pid[up2]}"; wait "${pid[up2]}" 2>/dev/null || true; unset "pid[up2]"
       wait "$wrk_pid"
       read -r rps p50 p99 bad err <"$work/kill.out"

@@ -126,6 +126,7 @@ const std::vector<std::pair<std::string, Setter>>& table() {
       {"gateway.timeout", duration(&SvckitdConfig::gateway_timeout, 1ms)},
       {"gateway.per_try_timeout", duration(&SvckitdConfig::gateway_per_try_timeout, 1ms)},
       {"gateway.max_attempts", integer(&SvckitdConfig::gateway_max_attempts, 1, 10)},
+      {"gateway.retry_budget_percent", integer(&SvckitdConfig::gateway_retry_budget_percent, 1, 100)},
       {"gateway.policy", text(&SvckitdConfig::gateway_policy)},
       {"gateway.access_log", boolean(&SvckitdConfig::gateway_access_log)},
   };

@@ -40,6 +40,7 @@ struct SvckitdConfig {
   std::chrono::milliseconds gateway_timeout{30'000};          // a request's deadline (a caller's sooner one wins).
   std::chrono::milliseconds gateway_per_try_timeout{10'000};  // one upstream attempt.
   unsigned gateway_max_attempts = 3;                          // idempotent methods only.
+  unsigned gateway_retry_budget_percent = 50;                 // retries in flight <= max(3, this % of requests).
   std::string gateway_policy = "least_request";               // a balancing policy.
   bool gateway_access_log = false;
 };

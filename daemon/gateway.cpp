@@ -6,6 +6,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 
 #include <strings.h>
 
@@ -25,6 +26,9 @@ ServiceClientOptions client_options(const GatewayOptions& o) {
   // Envoy's budget, not gRPC A6's: a proxy sees every client's failures, and a token bucket that
   // a few bad instances drain would refuse the retries that hide them.
   c.defaults.retry_budget_mode = ServiceConfig::RetryBudgetMode::concurrency;
+  // 50%, not Envoy's 20%: when one of two instances dies, half the requests in flight fail at the
+  // same instant (their connections are reset) and all of them deserve their one retry.
+  c.defaults.retry_budget_percent = o.retry_budget_percent;
   c.pool.max_response_bytes = o.max_response_bytes;
   return c;
 }
@@ -118,9 +122,14 @@ Result<std::unique_ptr<Gateway>> Gateway::create(asio::io_context& io, Registry&
   return gateway;
 }
 
+namespace {
+std::atomic<std::uint64_t> next_gateway_id{1};
+}  // namespace
+
 Gateway::Gateway(asio::io_context& io, Registry& registry, MetricsRegistry& metrics, Random& random,
                  const TimeSource& time, GatewayOptions options)
-    : options_(std::move(options)),
+    : id_(next_gateway_id.fetch_add(1)),
+      options_(std::move(options)),
       time_(time),
       metrics_(metrics),
       discovery_strand_(asio::make_strand(io.get_executor())),
@@ -146,6 +155,21 @@ http::Awaitable<void> Gateway::stop_following() {
 }
 
 http::Awaitable<void> Gateway::shutdown() { co_await client_->shutdown(std::chrono::milliseconds(0)); }
+
+Gateway::Series& Gateway::series_for(const std::string& service, unsigned code) {
+  // Family::with() locks and builds label vectors; each I/O thread keeps the series it has used.
+  // Series live as long as the registry, and labels are bounded (known services, real codes). The
+  // key starts with this gateway's process-unique id: a later gateway at the same address (tests)
+  // must not find an earlier one's series.
+  thread_local std::unordered_map<std::string, Series> cache;
+  std::string key = std::to_string(id_) + '/' + service + '/' + std::to_string(code);
+  auto it = cache.find(key);
+  if (it == cache.end()) {
+    Series made{&requests_.with({service, std::to_string(code)}), &duration_.with({service})};
+    it = cache.emplace(std::move(key), made).first;
+  }
+  return it->second;
+}
 
 http::Awaitable<http::Response> Gateway::handle(http::Request& request, const http::RequestContext& context) {
   const auto started = time_.steady_now();
@@ -219,8 +243,9 @@ http::Awaitable<http::Response> Gateway::handle(http::Request& request, const ht
     }
   }
   const auto elapsed = std::chrono::duration<double>(time_.steady_now() - started);
-  requests_.with({label, std::to_string(response.result_int())}).inc();
-  duration_.with({label}).observe(elapsed.count());
+  auto& series = series_for(label, response.result_int());
+  series.requests->inc();
+  series.duration->observe(elapsed.count());
   if (options_.access_log) {
     spdlog::info(
         "event=access remote={} method={} target=\"{}\" service={} status={} instance={} attempts={} ms={:.3f}",

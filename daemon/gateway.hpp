@@ -33,6 +33,7 @@ struct GatewayOptions {
   std::chrono::milliseconds timeout{30'000};          // a request's deadline unless the caller sends a sooner one
   std::chrono::milliseconds per_try_timeout{10'000};  // one upstream attempt
   int max_attempts = 3;                               // idempotent requests only
+  double retry_budget_percent = 50;                   // retries in flight <= max(3, this % of requests in flight)
   std::string policy = "least_request";
   bool access_log = false;
 };
@@ -62,9 +63,16 @@ class Gateway {
   http::Awaitable<http::Response> handle(http::Request& request, const http::RequestContext& context);
 
  private:
+  struct Series {
+    Counter* requests;
+    Histogram* duration;
+  };
+  Series& series_for(const std::string& service, unsigned code);
+
   Gateway(boost::asio::io_context& io, Registry& registry, MetricsRegistry& metrics, Random& random,
           const TimeSource& time, GatewayOptions options);
 
+  const std::uint64_t id_;
   GatewayOptions options_;
   const TimeSource& time_;
   MetricsRegistry& metrics_;

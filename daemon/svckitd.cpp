@@ -53,6 +53,7 @@ GatewayOptions gateway_options(const SvckitdConfig& c) {
   o.timeout = c.gateway_timeout;
   o.per_try_timeout = c.gateway_per_try_timeout;
   o.max_attempts = static_cast<int>(c.gateway_max_attempts);
+  o.retry_budget_percent = c.gateway_retry_budget_percent;
   o.policy = c.gateway_policy;
   o.access_log = c.gateway_access_log;
   return o;

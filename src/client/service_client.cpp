@@ -42,6 +42,7 @@ struct Attempt {
   Result<http::Response> answer = make_error(ErrorCode::cancelled, "not sent");
   std::chrono::nanoseconds latency{0};
   bool retryable = false;
+  bool not_sent = false;  // failed before the request left: retried for any method, outside the budget
   std::string instance;
 };
 
@@ -231,6 +232,7 @@ struct ServiceClient::Impl {
     out.latency = deps.time.steady_now() - sent_at;
     if (route.pick.load) route.pick.load->active.fetch_sub(1, std::memory_order_relaxed);
     const bool cancelled = !out.answer && out.answer.error().code == ErrorCode::cancelled;
+    out.not_sent = !out.answer && !cancelled && out.answer.error().field == http::kNotSent;
     const int status = out.answer ? static_cast<int>(out.answer->result_int()) : 0;
     out.retryable = !out.answer ? !cancelled && !streamed && out.answer.error().code != ErrorCode::payload_too_large
                                 : cfg.retry.retry_on_statuses.count(status) > 0;
@@ -722,10 +724,11 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
     }
     ~RetrySlot() { release(); }
   } retry_slot{*state->budget};
+  bool transparent = false;  // the last attempt never left: its retry is gRPC's transparent retry
   for (int attempt = 1; attempt <= max_attempts; ++attempt) {
     retry_slot.release();
     if (attempt > 1) {
-      if (!may_retry) break;
+      if (!may_retry && !transparent) break;
       const auto delay = backoff.next();
       if (!deadline.allows_retry_after(delay, time.steady_now(), kMargin, kMinAttempt)) {
         if (!result.error || result.error->kind != CallErrorKind::http_status) {
@@ -734,11 +737,13 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
         }
         break;
       }
-      if (!impl.take_retry_token(*state)) {
-        fail(CallErrorKind::budget_exhausted, state->name + ": retry budget exhausted", result.instance);
-        break;
+      if (!transparent) {
+        if (!impl.take_retry_token(*state)) {
+          fail(CallErrorKind::budget_exhausted, state->name + ": retry budget exhausted", result.instance);
+          break;
+        }
+        retry_slot.held = true;
       }
-      retry_slot.held = true;
       ++impl.retries;
       if (state->series.retries != nullptr) state->series.retries->inc();
       co_await impl.sleeper.sleep_for(delay);
@@ -765,6 +770,7 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
                                         options.on_body ? &options.on_body : nullptr);
     }
     result.instance = done.instance;
+    transparent = done.not_sent;
     if (!done.answer) {
       const auto code = done.answer.error().code;
       fail(code == ErrorCode::timeout     ? CallErrorKind::timeout

@@ -409,7 +409,10 @@ Awaitable<Result<Response>> HttpClient::exchange(HostPort endpoint, Request requ
         ++dns_lookups_;
         results = co_await resolver.async_resolve(endpoint.host, std::to_string(endpoint.port),
                                                   asio::redirect_error(asio::use_awaitable, ec));
-        if (ec) co_return make_error(ErrorCode::unavailable, "cannot resolve " + endpoint.host + ": " + ec.message());
+        if (ec) {
+          co_return make_error(ErrorCode::unavailable, "cannot resolve " + endpoint.host + ": " + ec.message(),
+                               std::string(kNotSent));
+        }
         if (options_.dns_ttl.count() > 0) {
           auto entry = std::make_shared<const CachedAddress>(CachedAddress{results, Clock::now() + options_.dns_ttl});
           std::lock_guard lock(mutex_);
@@ -419,8 +422,11 @@ Awaitable<Result<Response>> HttpClient::exchange(HostPort endpoint, Request requ
       connection->arm(std::min(deadline, Clock::now() + options_.connect_timeout));
       co_await asio::async_connect(connection->socket(), results, asio::redirect_error(asio::use_awaitable, ec));
       if (ec) {
-        if (connection->timed_out) co_return make_error(ErrorCode::timeout, "connect to " + key + " timed out");
-        co_return make_error(ErrorCode::unavailable, "cannot connect to " + key + ": " + ec.message());
+        if (connection->timed_out) {
+          co_return make_error(ErrorCode::timeout, "connect to " + key + " timed out", std::string(kNotSent));
+        }
+        co_return make_error(ErrorCode::unavailable, "cannot connect to " + key + ": " + ec.message(),
+                             std::string(kNotSent));
       }
       connection->socket().set_option(tcp::no_delay(true), ec);
       if (connection->secure) {

@@ -54,7 +54,7 @@ class SimTransport final : public http::Transport {
     if (dead || flapped) {
       co_await time_.sleep_for(kRefusedAfter, cancel.get());
       ++report.failed;
-      co_return make_error(ErrorCode::unavailable, "connection refused (" + in.name + ")");
+      co_return make_error(ErrorCode::unavailable, "connection refused (" + in.name + ")", std::string(http::kNotSent));
     }
     if (hung) {
       if (!co_await time_.sleep_for(timeout, cancel.get())) co_return make_error(ErrorCode::cancelled, "cancelled");

@@ -124,6 +124,23 @@ TEST_F(Client, NonIdempotentCallsAreRetriedOnlyWhenAllowed) {
   EXPECT_EQ(retried.error->kind, CallErrorKind::http_status);
 }
 
+TEST_F(Client, ARequestThatNeverLeftIsRetriedForAnyMethodOutsideTheBudget) {
+  auto c = config();
+  c.static_urls = {"http://127.0.0.1:" + std::to_string(testing::free_port()), servers[0]->url()};  // refused, ok
+  c.balancing.outlier.reset();    // keep the refusing instance in rotation
+  c.retry_budget_max_tokens = 1;  // a budget that would allow no retry at all
+  make(c);
+  int retried = 0;
+  for (int i = 0; i < 10; ++i) {
+    auto post = call(http::Verb::post);  // not idempotent: only a request that never left may go again
+    ASSERT_TRUE(post.ok()) << (post.error ? post.error->what() : "");
+    retried += post.attempts - 1;
+  }
+  EXPECT_GE(retried, 4);  // round robin: about every other call met the refusing instance first
+  EXPECT_EQ(client->stats().budget_exhausted, 0u);
+  EXPECT_EQ(servers[0]->hits(), 10);
+}
+
 TEST_F(Client, HungInstanceIsCutAtThePerTryTimeoutAndEjected) {
   servers[0]->hang(true);
   auto c = config();

@@ -29,12 +29,18 @@ struct ClientStats {
 /// error stops the transfer and closes the connection; send_streaming() then fails with it.
 using BodySink = std::function<Result<void>(std::string_view chunk)>;
 
+/// Error::field of a failure that happened before any byte of the request left (name resolution,
+/// connection refused or timed out): the server cannot have acted on it, so a retry is safe for any
+/// method and costs the server nothing (gRPC's "transparent retry").
+inline constexpr std::string_view kNotSent = "not_sent";
+
 /// Implementations state their thread-safety.
 class Transport {
  public:
   virtual ~Transport() = default;
   /// Sends `request` to `endpoint` and reads the answer within `timeout`. Errors: timeout,
-  /// unavailable (connect, reset, refused), cancelled (`cancel` fired), payload_too_large, protocol.
+  /// unavailable (connect, reset, refused), cancelled (`cancel` fired), payload_too_large, protocol;
+  /// field kNotSent when the request never left.
   virtual Awaitable<Result<Response>> send(HostPort endpoint, Request request, std::chrono::milliseconds timeout,
                                            std::shared_ptr<CancelToken> cancel = nullptr) = 0;
   /// As send(), but the body of an answer below 400 goes to `sink` as it arrives instead of into
