@@ -194,8 +194,11 @@ for threads in 1 2; do
       run_wrk "$url" 6 >"$work/kill.out" &
       wrk_pid=$!
       sleep 2
-      pkill -KILL -P "${pid[up2]}" || true  # the worker that holds the connections, then the master
-      kill -KILL "${pid[up2]}"; wait "${pid[up2]}" 2>/dev/null || true; unset "pid[up2]"
+      workers=$(pgrep -P "${pid[up2]}" || true)  # the worker holds the connections: it dies too
+      kill -KILL "${pid[up2]}" $workers 2>/dev/null || true
+      wait "${pid[up2]}" 2>/dev/null || true
+      unset "pid[up2]"
+      for w in $workers; do while kill -0 "$w" 2>/dev/null; do sleep 0.05; done; done
       wait "$wrk_pid"
       read -r rps p50 p99 bad err <"$work/kill.out"
       printf "  %-10s %8d non-2xx + %d socket errors of %.0f requests\n" "$p" "$bad" "$err" "$(awk -v r="$rps" 'BEGIN {print r*6}')"
