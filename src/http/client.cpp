@@ -19,6 +19,7 @@
 #include <limits>
 #include <optional>
 
+#include "http/watchdog.hpp"
 #include "svckit/core/sleeper.hpp"
 
 namespace svckit::http {
@@ -49,14 +50,11 @@ struct HttpClient::Endpoint {
   }
 };
 
-/// One pooled connection. Timeouts come from a lazy watchdog rather than a timer per operation
-/// (Beast's tcp_stream arms one per read and write): arm() only records the deadline, and the
-/// timer, armed once, fires at most once per deadline period — when it finds the deadline passed
-/// on a busy connection, it shuts the socket down, which fails the operation in progress or the
-/// next one whatever the interleaving (a bare cancel() could land before the operation starts).
-struct HttpClient::Connection : std::enable_shared_from_this<Connection> {
+/// One pooled connection. Timeouts come from a lazy Watchdog (watchdog.hpp) rather than a timer
+/// per operation; a timeout or a cancel shuts the socket down.
+struct HttpClient::Connection {
   Connection(const asio::any_io_executor& ex, asio::ssl::context* tls, std::shared_ptr<Endpoint> owner)
-      : home(std::move(owner)), watchdog(ex) {
+      : home(std::move(owner)) {
     if (tls != nullptr) {
       secure.emplace(ex, *tls);
     } else {
@@ -76,21 +74,6 @@ struct HttpClient::Connection : std::enable_shared_from_this<Connection> {
   }
   tcp::socket& socket() { return secure ? secure->next_layer() : *plain; }
 
-  /// The operations from now on must end by `deadline`.
-  void arm(Clock::time_point deadline) {
-    std::lock_guard lock(watch_mutex);
-    watch_deadline = deadline;
-    busy = true;
-    if (!watching || deadline < timer_at) {  // a sooner deadline than the timer's: set it again
-      watching = true;
-      start_watch_locked();
-    }
-  }
-  /// Between requests: the watchdog lets the connection be (and stops at its next wake-up).
-  void disarm() {
-    std::lock_guard lock(watch_mutex);
-    busy = false;
-  }
   /// Ends whatever is in progress (cancel, timeout): the connection is not reused.
   void abort(bool by_timeout) {
     if (by_timeout) timed_out = true;
@@ -98,46 +81,17 @@ struct HttpClient::Connection : std::enable_shared_from_this<Connection> {
     socket().shutdown(tcp::socket::shutdown_both, ec);
     socket().cancel(ec);
   }
+  void arm(Clock::time_point deadline) { watchdog->arm(deadline); }
+  void disarm() { watchdog->disarm(); }
 
   std::shared_ptr<Endpoint> home;
   std::optional<tcp::socket> plain;
   std::optional<beast::ssl_stream<tcp::socket>> secure;
+  std::shared_ptr<detail::Watchdog> watchdog;  // set right after construction (it needs a weak_ptr to us)
   beast::flat_buffer buffer;
   std::size_t requests = 0;
   Clock::time_point idle_since{};
   std::atomic<bool> timed_out{false};
-
- private:
-  void start_watch_locked() {
-    timer_at = watch_deadline;
-    watchdog.expires_at(watch_deadline);  // a wait still pending completes as aborted, and is ignored
-    watchdog.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
-      auto self = weak.lock();
-      if (!self || ec) return;  // destroyed
-      self->on_watch();
-    });
-  }
-  void on_watch() {
-    std::unique_lock lock(watch_mutex);
-    if (!busy) {
-      watching = false;
-      return;
-    }
-    if (Clock::now() < watch_deadline) {
-      start_watch_locked();  // the deadline moved on since the timer was set
-      return;
-    }
-    watching = false;
-    lock.unlock();
-    abort(true);
-  }
-
-  asio::steady_timer watchdog;
-  std::mutex watch_mutex;
-  Clock::time_point watch_deadline{};  // guarded by watch_mutex
-  bool busy = false;                   // guarded by watch_mutex
-  bool watching = false;               // guarded by watch_mutex: the timer has a wait pending
-  Clock::time_point timer_at{};        // guarded by watch_mutex: when that wait ends
 };
 
 /// What acquire() hands out: a pooled connection, or a reserved slot to open a new one.
@@ -395,6 +349,9 @@ Awaitable<Result<Response>> HttpClient::exchange(HostPort endpoint, Request requ
     boost::system::error_code ec;
     if (!reused) {
       connection = std::make_shared<Connection>(executor_, tls ? &tls->context : nullptr, pool);
+      connection->watchdog = detail::Watchdog::make(executor_, [weak = std::weak_ptr<Connection>(connection)] {
+        if (auto c = weak.lock()) c->abort(true);
+      });
       std::shared_ptr<const CachedAddress> cached;
       {
         std::lock_guard lock(mutex_);

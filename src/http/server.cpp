@@ -8,12 +8,13 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
+
+#include "http/watchdog.hpp"
 
 namespace svckit::http {
 
@@ -22,10 +23,14 @@ namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 
 namespace {
+using Clock = std::chrono::steady_clock;
+
+/// One accepted connection. Its socket's executor is a strand; the watchdog's timer runs there too.
 struct Connection {
-  explicit Connection(tcp::socket socket) : stream(std::move(socket)) {}
-  beast::tcp_stream stream;
-  bool idle = true;  // only touched on the connection's strand
+  explicit Connection(tcp::socket s) : socket(std::move(s)) {}
+  tcp::socket socket;
+  std::shared_ptr<detail::Watchdog> watchdog;  // read/idle/write deadlines, lazily (watchdog.hpp)
+  bool idle = true;                            // only touched on the connection's strand
 };
 }  // namespace
 
@@ -118,6 +123,15 @@ Awaitable<void> HttpServer::Impl::accept_loop() {
 
 Awaitable<void> HttpServer::Impl::serve(tcp::socket socket) {
   auto connection = std::make_shared<Connection>(std::move(socket));
+  connection->watchdog =
+      detail::Watchdog::make(connection->socket.get_executor(), [weak = std::weak_ptr<Connection>(connection)] {
+        if (auto c = weak.lock()) {  // a deadline passed: end the operation in progress
+          boost::system::error_code ec;
+          c->socket.shutdown(tcp::socket::shutdown_both, ec);
+          c->socket.cancel(ec);
+        }
+      });
+  const auto arm = [&connection](std::chrono::milliseconds d) { connection->watchdog->arm(Clock::now() + d); };
   {
     std::lock_guard lock(mutex_);
     connections_.emplace(connection.get(), connection);
@@ -131,11 +145,11 @@ Awaitable<void> HttpServer::Impl::serve(tcp::socket socket) {
     }
   } unregister{shared_from_this(), connection.get()};
 
-  auto& stream = connection->stream;
+  auto& stream = connection->socket;
   RequestContext context;
   {
     boost::system::error_code ec;
-    const auto peer = stream.socket().remote_endpoint(ec);
+    const auto peer = stream.remote_endpoint(ec);
     if (!ec) {
       context.remote_address = peer.address().to_string();
       context.remote_port = peer.port();
@@ -147,11 +161,17 @@ Awaitable<void> HttpServer::Impl::serve(tcp::socket socket) {
     beast_http::request_parser<beast_http::string_body> parser;
     parser.body_limit(options_.max_body_bytes);
     parser.header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
-    connection->idle = true;
-    stream.expires_after(buffer.size() > 0 ? options_.read_timeout : options_.idle_timeout);
     boost::system::error_code ec;
+    if (buffer.size() == 0) {  // keep-alive silence: idle_timeout until the next request's first byte
+      connection->idle = true;
+      arm(options_.idle_timeout);
+      co_await stream.async_wait(tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+      connection->idle = false;
+      if (ec || shutting_down_) break;
+    }
+    // A request has begun: all of it within read_timeout, however slowly it trickles (Slowloris).
+    arm(options_.read_timeout);
     co_await beast_http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
-    connection->idle = false;
     if (ec) {
       std::optional<Error> answer;
       if (ec == beast_http::error::body_limit) {
@@ -170,11 +190,12 @@ Awaitable<void> HttpServer::Impl::serve(tcp::socket socket) {
         auto res = error_response(*answer);
         if (ec == beast_http::error::header_limit) res.result(Status::request_header_fields_too_large);
         res.keep_alive(false);
-        stream.expires_after(options_.read_timeout);
+        arm(options_.read_timeout);
         co_await beast_http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
       }
       break;
     }
+    connection->watchdog->disarm();  // the handler may take long (long polls): no deadline while it runs
     Request request = parser.release();
     Response response;
     if (request.body().size() > options_.max_body_bytes) {
@@ -183,6 +204,7 @@ Awaitable<void> HttpServer::Impl::serve(tcp::socket socket) {
           make_error(ErrorCode::payload_too_large,
                      "request body is larger than " + std::to_string(options_.max_body_bytes) + " bytes", "body"));
       response.keep_alive(false);
+      arm(options_.read_timeout);
       co_await beast_http::async_write(stream, response, asio::redirect_error(asio::use_awaitable, ec));
       break;
     }
@@ -198,13 +220,14 @@ Awaitable<void> HttpServer::Impl::serve(tcp::socket socket) {
     response.version(request.version());
     response.keep_alive(keep_alive);
     response.prepare_payload();
-    stream.expires_after(options_.read_timeout);
+    arm(options_.read_timeout);
     co_await beast_http::async_write(stream, response, asio::redirect_error(asio::use_awaitable, ec));
     if (ec || !keep_alive) break;
   }
+  connection->watchdog->stop();
   boost::system::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  stream.close();
+  stream.shutdown(tcp::socket::shutdown_send, ignored);
+  stream.close(ignored);
 }
 
 void HttpServer::Impl::begin_shutdown(bool cancel_busy) {
@@ -221,8 +244,9 @@ void HttpServer::Impl::begin_shutdown(bool cancel_busy) {
     }
   }
   for (const auto& c : open) {
-    asio::post(c->stream.get_executor(), [c, cancel_busy] {
-      if (c->idle || cancel_busy) c->stream.cancel();
+    asio::post(c->socket.get_executor(), [c, cancel_busy] {
+      boost::system::error_code ec;
+      if (c->idle || cancel_busy) c->socket.cancel(ec);
     });
   }
 }

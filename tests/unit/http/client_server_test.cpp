@@ -2,12 +2,15 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
+#include <boost/asio/write.hpp>
 
 #include "svckit/http/client.hpp"
 #include "svckit/http/server.hpp"
+#include "svckit/testing/http_call.hpp"
 #include "svckit/testing/io_thread.hpp"
 #include "svckit/testing/process.hpp"
 
@@ -140,6 +143,28 @@ TEST_F(ClientServer, ConnectionClosedByServerIsRetriedOnceTransparently) {
   ASSERT_TRUE(r.ok()) << r.error().describe();
   EXPECT_EQ(client.stats().stale_retries, 1u);
   EXPECT_EQ(client.stats().connections_opened, 2u);
+}
+
+TEST_F(ClientServer, ARequestThatStallsHalfWayIsDroppedAtTheReadTimeout) {
+  ServerOptions options;
+  options.read_timeout = 100ms;
+  options.idle_timeout = 60s;
+  start(options);
+  // Half a request head, then silence (the socket stays open for writing): the server's watchdog
+  // ends the read after read_timeout and closes the connection; our blocking read sees the close.
+  asio::io_context blocking;
+  asio::ip::tcp::socket socket(blocking);
+  socket.connect({asio::ip::make_address("127.0.0.1"), server->port()});
+  const auto started = std::chrono::steady_clock::now();
+  asio::write(socket, asio::buffer(std::string("GET / HTTP/1.1\r\nHost: x\r\n")));
+  char byte = 0;
+  boost::system::error_code ec;
+  const auto n = socket.read_some(asio::buffer(&byte, 1), ec);
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(n, 0u);
+  EXPECT_TRUE(ec) << "closed by the server";
+  EXPECT_GE(took, 90ms);
+  EXPECT_LT(took, 5s);
 }
 
 TEST_F(ClientServer, TimeoutCancelAndLimits) {
