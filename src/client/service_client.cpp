@@ -300,7 +300,7 @@ struct ServiceClient::Impl {
       ++in_flight;  // a loser outlives its call: shutdown() waits for it too
       asio::co_spawn(
           deps.executor, send_attempt(state_ptr, std::move(route), std::move(req), timeout, race->cancels[slot]),
-          asio::bind_executor(strand, [this, race, slot, is_hedge, state_ptr](std::exception_ptr, Attempt a) {
+          asio::bind_executor(strand, [this, race, slot, is_hedge, state_ptr](const std::exception_ptr&, Attempt a) {
             if (is_hedge) state_ptr->budget->retry_finished();  // the hedge held a retry slot
             race->done[slot] = std::move(a);
             --race->running;
@@ -485,7 +485,7 @@ std::shared_ptr<ServiceClient::ServiceState> ServiceClient::state_for(const std:
         instances.push_back(std::move(in));
       }
     }
-    state->balancer->update(std::move(instances));
+    state->balancer->update(instances);
   }
   slot = state;
   return state;
@@ -597,7 +597,7 @@ Awaitable<std::vector<CallResult>> gather(ServiceClient& client, asio::any_io_ex
   for (std::size_t i = 0; i < calls.size(); ++i) {
     auto& c = calls[i];
     asio::co_spawn(executor, client.try_call(std::move(c.service), c.method, std::move(c.path), std::move(c.options)),
-                   asio::bind_executor(strand, [batch, i](std::exception_ptr error, CallResult result) {
+                   asio::bind_executor(strand, [batch, i](const std::exception_ptr& error, CallResult result) {
                      if (error) {
                        result.error.emplace(CallErrorKind::cancelled, "the call ended with an exception", "");
                      }

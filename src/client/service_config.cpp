@@ -29,9 +29,9 @@ std::string_view to_string(CallErrorKind kind) noexcept {
   return "unknown";
 }
 
-ServiceCallError::ServiceCallError(CallErrorKind k, std::string message, std::string svc, std::string inst, int st,
-                                   int att)
-    : std::runtime_error(std::move(message)),
+ServiceCallError::ServiceCallError(CallErrorKind k, const std::string& message, std::string svc, std::string inst,
+                                   int st, int att)
+    : std::runtime_error(message),
       kind(k),
       service(std::move(svc)),
       instance(std::move(inst)),

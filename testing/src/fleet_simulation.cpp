@@ -171,7 +171,8 @@ FleetReport simulate_fleet(const FleetScenario& scenario) {
   std::sort(latencies_ms.begin(), latencies_ms.end());
   const auto at = [&](double q) {
     if (latencies_ms.empty()) return 0.0;
-    return latencies_ms[std::min(latencies_ms.size() - 1, static_cast<std::size_t>(q * latencies_ms.size()))];
+    return latencies_ms[std::min(latencies_ms.size() - 1,
+                                 static_cast<std::size_t>(q * static_cast<double>(latencies_ms.size())))];
   };
   report.p50_ms = at(0.50);
   report.p99_ms = at(0.99);

@@ -53,7 +53,7 @@ std::string_view to_string(CallErrorKind kind) noexcept;
 /// What a failed call came to. Thrown by call(), returned by try_call().
 class ServiceCallError : public std::runtime_error {
  public:
-  ServiceCallError(CallErrorKind kind, std::string message, std::string service, std::string instance = {},
+  ServiceCallError(CallErrorKind kind, const std::string& message, std::string service, std::string instance = {},
                    int status = 0, int attempts = 0);
   CallErrorKind kind;
   std::string service;

@@ -41,7 +41,7 @@ struct ClientOptions {
 class HttpClient final : public Transport {
  public:
   HttpClient(boost::asio::any_io_executor executor, ClientOptions options = {});
-  ~HttpClient();
+  ~HttpClient() override;
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
