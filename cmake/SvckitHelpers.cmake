@@ -17,10 +17,16 @@ if(SVCKIT_SANITIZE)
 endif()
 
 # svckit_test(NAME SOURCES... [LABELS l]) : one GoogleTest executable registered with CTest.
+# SERIAL: the binary's tests measure promised timings (e.g. "unhealthy within 900 ms"); ctest runs
+# them alone, never next to a compile-heavy neighbour on a 2-core runner.
 function(svckit_test name)
-  cmake_parse_arguments(ARG "" "" "SOURCES;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "SERIAL" "" "SOURCES;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE svckit::testing GTest::gtest GTest::gmock GTest::gtest_main svckit_warnings)
   include(GoogleTest)
-  gtest_discover_tests(${name} PROPERTIES LABELS "${ARG_LABELS}" DISCOVERY_TIMEOUT 30)
+  set(serial FALSE)
+  if(ARG_SERIAL)
+    set(serial TRUE)
+  endif()
+  gtest_discover_tests(${name} PROPERTIES LABELS "${ARG_LABELS}" RUN_SERIAL ${serial} DISCOVERY_TIMEOUT 30)
 endfunction()
