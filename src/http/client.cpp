@@ -198,7 +198,8 @@ bool peer_closed(const boost::system::error_code& ec) {
 HttpClient::HttpClient(asio::any_io_executor executor, ClientOptions options)
     : executor_(std::move(executor)), options_(std::move(options)) {}
 
-HttpClient::~HttpClient() = default;
+// Idle connections hold their endpoint (home) and the endpoint holds them: break the cycle.
+HttpClient::~HttpClient() { close_idle(); }
 
 std::shared_ptr<HttpClient::Endpoint> HttpClient::endpoint_for(const std::string& key) {
   std::lock_guard lock(mutex_);
