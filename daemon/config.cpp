@@ -1,5 +1,7 @@
 #include "daemon/config.hpp"
 
+#include <optional>
+
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
@@ -121,7 +123,15 @@ const std::vector<std::pair<std::string, Setter>>& table() {
       {"limits.event_history", integer(&SvckitdConfig::event_history, 1, 10'000'000)},
       {"gateway.port", set_gateway_port},
       {"gateway.port_file", path(&SvckitdConfig::gateway_port_file)},
-      {"gateway.max_body_bytes", integer(&SvckitdConfig::gateway_max_body_bytes, 1024, std::uint64_t{1} << 32)},
+      {"gateway.threads", integer(&SvckitdConfig::gateway_threads, 0, 256)},
+      {"gateway.max_body_bytes", integer(&SvckitdConfig::gateway_max_body_bytes, 1024, std::uint64_t{1} << 40)},
+      {"gateway.buffer_request_bytes",
+       integer(&SvckitdConfig::gateway_buffer_request_bytes, 0, std::uint64_t{1} << 30)},
+      {"gateway.buffer_response_bytes",
+       integer(&SvckitdConfig::gateway_buffer_response_bytes, 0, std::uint64_t{1} << 30)},
+      {"gateway.tunnel_idle_timeout", duration(&SvckitdConfig::gateway_tunnel_idle_timeout, 1ms)},
+      {"gateway.service_paths", boolean(&SvckitdConfig::gateway_service_paths)},
+      {"gateway.reload_interval", duration(&SvckitdConfig::gateway_reload_interval, 0ms)},
       {"gateway.max_response_bytes", integer(&SvckitdConfig::gateway_max_response_bytes, 1024, std::uint64_t{1} << 32)},
       {"gateway.timeout", duration(&SvckitdConfig::gateway_timeout, 1ms)},
       {"gateway.per_try_timeout", duration(&SvckitdConfig::gateway_per_try_timeout, 1ms)},
@@ -134,15 +144,18 @@ const std::vector<std::pair<std::string, Setter>>& table() {
 }
 
 Result<void> flatten(const YAML::Node& node, const std::string& prefix,
-                     std::vector<std::pair<std::string, std::string>>& out, const std::string& source) {
+                     std::vector<std::pair<std::string, std::string>>& out, std::optional<YAML::Node>& routes,
+                     const std::string& source) {
   if (!node.IsMap()) {
     return make_error(ErrorCode::invalid_argument, source + ": expected a mapping of settings",
                       prefix.empty() ? "config" : prefix);
   }
   for (const auto& kv : node) {
     const auto key = prefix.empty() ? kv.first.as<std::string>() : prefix + "." + kv.first.as<std::string>();
-    if (kv.second.IsMap()) {
-      if (auto r = flatten(kv.second, key, out, source); !r) return r;
+    if (key == "gateway.routes") {  // the one list among the settings
+      routes = kv.second;
+    } else if (kv.second.IsMap()) {
+      if (auto r = flatten(kv.second, key, out, routes, source); !r) return r;
     } else if (kv.second.IsScalar()) {
       out.emplace_back(key, kv.second.as<std::string>());
     } else if (kv.second.IsNull()) {
@@ -188,15 +201,23 @@ Result<void> apply_setting(SvckitdConfig& config, const std::string& key, const 
 
 Result<void> apply_yaml(SvckitdConfig& config, const std::string& yaml_text, const std::string& source) {
   std::vector<std::pair<std::string, std::string>> settings;
+  std::optional<std::vector<GatewayRoute>> routes;
   try {
     const YAML::Node root = YAML::Load(yaml_text);
     if (root.IsNull()) return {};
-    if (auto r = flatten(root, "", settings, source); !r) return r;
+    std::optional<YAML::Node> routes_node;
+    if (auto r = flatten(root, "", settings, routes_node, source); !r) return r;
+    if (routes_node) {
+      auto parsed = parse_routes(*routes_node, source);
+      if (!parsed) return parsed.error();
+      routes = std::move(*parsed);
+    }
   } catch (const YAML::Exception& e) {
     return make_error(ErrorCode::invalid_argument,
                       source + ": YAML error at line " + std::to_string(e.mark.line + 1) + ": " + e.msg, "config");
   }
   SvckitdConfig copy = config;
+  if (routes) copy.gateway_routes = std::move(*routes);
   for (const auto& [key, value] : settings) {
     if (auto r = apply_setting(copy, key, value, source); !r) return r;
   }

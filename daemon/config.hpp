@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/gateway_routes.hpp"
 #include "svckit/core/result.hpp"
 
 namespace svckit::daemon {
@@ -33,15 +34,23 @@ struct SvckitdConfig {
   std::size_t max_connections = 10'000;
   std::size_t event_history = 8192;
   // Gateway (a second listener on the same address): /{service}/{path} to healthy instances.
-  std::int32_t gateway_port = -1;                             // -1 = off (default); 0 = any free port.
-  std::filesystem::path gateway_port_file;                    // written with the gateway's bound port.
-  std::size_t gateway_max_body_bytes = 8 << 20;               // request bodies; larger get 413.
-  std::size_t gateway_max_response_bytes = 64 << 20;          // upstream answers; larger get 502.
-  std::chrono::milliseconds gateway_timeout{30'000};          // a request's deadline (a caller's sooner one wins).
-  std::chrono::milliseconds gateway_per_try_timeout{10'000};  // one upstream attempt.
-  unsigned gateway_max_attempts = 3;                          // idempotent methods only.
-  unsigned gateway_retry_budget_percent = 50;                 // retries in flight <= max(3, this % of requests).
-  std::string gateway_policy = "least_request";               // a balancing policy.
+  std::int32_t gateway_port = -1;                                  // -1 = off (default); 0 = any free port.
+  std::filesystem::path gateway_port_file;                         // written with the gateway's bound port.
+  unsigned gateway_threads = 0;                                    // gateway I/O threads; 0 = number of cores.
+  std::uint64_t gateway_max_body_bytes = 1ULL << 30;               // request bodies (streamed); larger get 413.
+  std::size_t gateway_buffer_request_bytes = 64 << 10;             // request bodies up to this are retryable.
+  std::size_t gateway_buffer_response_bytes = 64 << 10;            // answers up to this are relayed in one write.
+  std::chrono::milliseconds gateway_tunnel_idle_timeout{300'000};  // WebSocket tunnels with no traffic close.
+  bool gateway_service_paths = true;                               // route /{service}/{path} when no route matches.
+  std::vector<GatewayRoute> gateway_routes;                        // gateway.routes (YAML only); hot-reloaded.
+  std::chrono::milliseconds gateway_reload_interval{1000};         // config file check for route changes; 0 = off.
+  std::filesystem::path config_file;                               // the YAML file (set by main), for reloads.
+  std::size_t gateway_max_response_bytes = 64 << 20;               // upstream error answers; larger get 502.
+  std::chrono::milliseconds gateway_timeout{30'000};               // a request's deadline (a caller's sooner one wins).
+  std::chrono::milliseconds gateway_per_try_timeout{10'000};       // one upstream attempt.
+  unsigned gateway_max_attempts = 3;                               // idempotent methods only.
+  unsigned gateway_retry_budget_percent = 50;                      // retries in flight <= max(3, this % of requests).
+  std::string gateway_policy = "least_request";                    // a balancing policy.
   bool gateway_access_log = false;
 };
 
@@ -55,8 +64,8 @@ const std::vector<std::string>& setting_keys();
 /// Environment variable for a key: "limits.max_watchers" -> "SVCKITD_LIMITS_MAX_WATCHERS".
 std::string env_name(const std::string& key);
 
-/// Applies a YAML document (nested maps of scalars). Unknown keys and non-scalar values are errors;
-/// on error `config` is unchanged.
+/// Applies a YAML document (nested maps of scalars, and the gateway.routes list). Unknown keys and
+/// non-scalar values are errors; on error `config` is unchanged.
 Result<void> apply_yaml(SvckitdConfig& config, const std::string& yaml_text, const std::string& source);
 
 /// Applies SVCKITD_* variables found through `getenv`. On error `config` is unchanged.

@@ -3,17 +3,35 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <charconv>
 #include <nlohmann/json.hpp>
+#include <thread>
 #include <unordered_map>
 
-#include <strings.h>
+#include "daemon/gateway_internal.hpp"
+#include "daemon/proxy_headers.hpp"
+#include "svckit/http/client.hpp"
 
 namespace svckit::daemon {
 
 namespace asio = boost::asio;
 namespace beast_http = http::beast_http;
+
+/// One I/O thread: its io_context, listener and upstream pool.
+struct Gateway::Worker {
+  Worker(Gateway& gateway, const http::ServerOptions& server_options, const http::ClientOptions& pool_options)
+      : server(io, server_options,
+               http::StreamHandler([&gateway, this](http::ServerExchange& e) { return gateway.serve(*this, e); })),
+        pool(io.get_executor(), pool_options) {}
+  asio::io_context io{1};
+  asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(io);
+  http::HttpServer server;
+  http::HttpClient pool;
+  std::thread thread;
+};
 
 namespace {
 
@@ -40,43 +58,11 @@ http::ServerOptions server_options(const GatewayOptions& o) {
   s.max_body_bytes = o.max_body_bytes;
   s.max_header_bytes = o.max_header_bytes;
   s.max_connections = o.max_connections;
+  s.reuse_port = true;
   return s;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
-/// RFC 9110 7.6.1: hop-by-hop fields, plus any the Connection header names.
-bool hop_by_hop(std::string_view name, std::string_view connection_header) {
-  for (const char* h : {"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
-                        "te", "trailer", "transfer-encoding", "upgrade"}) {
-    if (iequals(name, h)) return true;
-  }
-  std::size_t start = 0;
-  while (start < connection_header.size()) {
-    auto comma = connection_header.find(',', start);
-    if (comma == std::string_view::npos) comma = connection_header.size();
-    auto token = connection_header.substr(start, comma - start);
-    while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
-    while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
-    if (!token.empty() && iequals(name, token)) return true;
-    start = comma + 1;
-  }
-  return false;
-}
-
 std::string_view view(boost::beast::string_view s) { return {s.data(), s.size()}; }
-
-http::Response gateway_error(http::Status status, std::string_view code, const std::string& message,
-                             const std::string& service) {
-  const nlohmann::json body{{"error", {{"code", code}, {"message", message}, {"service", service}}}};
-  auto response = http::json_response(status, body);
-  if (status == http::Status::service_unavailable || status == http::Status::too_many_requests) {
-    response.set(beast_http::field::retry_after, "1");
-  }
-  return response;
-}
 
 /// A failed call as the gateway answers it: 502 bad upstream answer or reset, 503 nothing to send
 /// it to (no instance, breaker open, budget, limits), 504 deadline.
@@ -103,7 +89,19 @@ http::Response from_call_error(const ServiceCallError& e, const std::string& ser
   return gateway_error(http::Status::service_unavailable, to_string(e.kind), e.what(), service);
 }
 
+std::atomic<std::uint64_t> next_gateway_id{1};
+
 }  // namespace
+
+http::Response gateway_error(http::Status status, std::string_view code, const std::string& message,
+                             const std::string& service) {
+  const nlohmann::json body{{"error", {{"code", code}, {"message", message}, {"service", service}}}};
+  auto response = http::json_response(status, body);
+  if (status == http::Status::service_unavailable || status == http::Status::too_many_requests) {
+    response.set(beast_http::field::retry_after, "1");
+  }
+  return response;
+}
 
 Result<std::unique_ptr<Gateway>> Gateway::create(asio::io_context& io, Registry& registry, MetricsRegistry& metrics,
                                                  const BalancerPlugins& balancers, Random& random,
@@ -122,10 +120,6 @@ Result<std::unique_ptr<Gateway>> Gateway::create(asio::io_context& io, Registry&
   return gateway;
 }
 
-namespace {
-std::atomic<std::uint64_t> next_gateway_id{1};
-}  // namespace
-
 Gateway::Gateway(asio::io_context& io, Registry& registry, MetricsRegistry& metrics, Random& random,
                  const TimeSource& time, GatewayOptions options)
     : id_(next_gateway_id.fetch_add(1)),
@@ -134,27 +128,90 @@ Gateway::Gateway(asio::io_context& io, Registry& registry, MetricsRegistry& metr
       metrics_(metrics),
       discovery_strand_(asio::make_strand(io.get_executor())),
       discovery_(discovery_strand_, registry, random, DiscoveryOptions{}, &metrics),
-      server_(io, server_options(options_),
-              http::ContextHandler([this](http::Request& request, const http::RequestContext& context) {
-                return handle(request, context);
-              })),
       requests_(metrics.counter("svckit_gateway_requests_total", "Gateway requests by service and status code.",
                                 {"service", "code"})),
       duration_(metrics.histogram("svckit_gateway_request_duration_seconds",
-                                  "Gateway request latency, retries included.", {"service"})) {}
+                                  "Gateway request latency, retries included.", {"service"})),
+      tunnels_(
+          metrics.counter("svckit_gateway_tunnels_total", "Upgraded (WebSocket) connections passed through.").with({})),
+      routes_(std::make_shared<const RouteTable>(options_.routes)) {}
 
-Gateway::~Gateway() = default;
+Gateway::~Gateway() { stop_workers(); }
 
 Result<void> Gateway::start() {
   discovery_.start();
-  return server_.listen();
+  const unsigned threads = options_.threads != 0 ? options_.threads : std::max(1U, std::thread::hardware_concurrency());
+  auto listen = server_options(options_);
+  const auto pool = client_options(options_).pool;
+  for (unsigned i = 0; i < threads; ++i) {
+    // The first worker binds the port (maybe a free one); the others share it (SO_REUSEPORT).
+    workers_.push_back(std::make_unique<Worker>(*this, listen, pool));
+    if (auto r = workers_.back()->server.listen(); !r) return r;
+    listen.port = workers_.back()->server.port();
+  }
+  port_ = listen.port;
+  for (auto& worker : workers_) {
+    worker->thread = std::thread([w = worker.get()] { w->io.run(); });
+  }
+  return {};
+}
+
+void Gateway::begin_shutdown() {
+  shutting_down_ = true;
+  for (auto& worker : workers_) worker->server.begin_shutdown();
+  close_tunnels();
+}
+
+std::size_t Gateway::connections() const {
+  std::size_t n = 0;
+  for (const auto& worker : workers_) n += worker->server.connections();
+  return n;
+}
+
+void Gateway::set_routes(RouteTable routes) {
+  auto table = std::make_shared<const RouteTable>(std::move(routes));
+  {
+    std::lock_guard lock(routes_mutex_);
+    routes_ = std::move(table);
+  }
+  routes_version_.fetch_add(1, std::memory_order_release);
+}
+
+std::shared_ptr<const RouteTable> Gateway::routes() {
+  // Each thread keeps the table it last saw and only takes the lock when the version moved.
+  struct Cached {
+    std::uint64_t gateway = 0;
+    std::uint64_t version = 0;
+    std::shared_ptr<const RouteTable> table;
+  };
+  thread_local Cached cached;
+  const auto version = routes_version_.load(std::memory_order_acquire);
+  if (cached.gateway != id_ || cached.version != version || !cached.table) {
+    std::lock_guard lock(routes_mutex_);
+    cached = Cached{id_, version, routes_};
+  }
+  return cached.table;
 }
 
 http::Awaitable<void> Gateway::stop_following() {
   co_await asio::co_spawn(discovery_strand_, discovery_.shutdown(std::chrono::milliseconds(0)), asio::use_awaitable);
 }
 
-http::Awaitable<void> Gateway::shutdown() { co_await client_->shutdown(std::chrono::milliseconds(0)); }
+http::Awaitable<void> Gateway::shutdown() {
+  co_await client_->shutdown(std::chrono::milliseconds(0));
+  stop_workers();
+}
+
+void Gateway::stop_workers() {
+  for (auto& worker : workers_) {
+    worker->work.reset();
+    worker->pool.close_idle();
+  }
+  for (auto& worker : workers_) {
+    worker->io.stop();
+    if (worker->thread.joinable()) worker->thread.join();
+  }
+}
 
 Gateway::Series& Gateway::series_for(const std::string& service, unsigned code) {
   // Family::with() locks and builds label vectors; each I/O thread keeps the series it has used.
@@ -171,88 +228,114 @@ Gateway::Series& Gateway::series_for(const std::string& service, unsigned code) 
   return it->second;
 }
 
-http::Awaitable<http::Response> Gateway::handle(http::Request& request, const http::RequestContext& context) {
+http::Awaitable<void> Gateway::serve(Worker& worker, http::ServerExchange& exchange) {
   const auto started = time_.steady_now();
-  // /{service}/{rest...}: the service is the first segment; the rest (with the query) goes upstream.
-  const std::string_view target = view(request.target());
-  std::string service;
-  std::string rest = "/";
-  if (target.size() > 1 && target.front() == '/') {
-    const auto end = target.find_first_of("/?", 1);
-    service = std::string(target.substr(1, end == std::string_view::npos ? std::string_view::npos : end - 1));
-    if (end != std::string_view::npos)
-      rest = target[end] == '?' ? "/" + std::string(target.substr(end)) : std::string(target.substr(end));
+  const auto& head = exchange.head();
+  const std::string_view target = view(head.target());
+  Outcome out;
+  std::optional<http::Response> refusal;
+  const auto table = routes();
+  const auto route = match_route(*table, view(head[beast_http::field::host]), target);
+  if (!route || route->service.empty()) {
+    refusal = gateway_error(
+        http::Status::not_found, "not_found",
+        table->service_paths ? "no route matches; route requests as /{service}/{path}" : "no route matches", "");
+  } else if (auto valid = validate_service_name(route->service, "service"); !valid) {
+    refusal = gateway_error(http::Status::bad_request, "invalid_argument", valid.error().message, route->service);
+  } else if (head.method() == http::Verb::unknown) {
+    refusal = gateway_error(http::Status::not_implemented, "not_implemented",
+                            "method " + std::string(head.method_string()) + " is not supported", route->service);
+  } else if (discovery_.instance_count(route->service) == 0) {
+    refusal = gateway_error(http::Status::service_unavailable, "no_instances",
+                            route->service + ": no instance is registered", route->service);
   }
-  http::Response response;
-  std::string instance;
-  int attempts = 0;
-  std::string label = "_unknown";  // metrics name only services the registry knows (bounded labels)
-  if (service.empty()) {
-    response = gateway_error(http::Status::not_found, "not_found", "route requests as /{service}/{path}", "");
-  } else if (auto valid = validate_service_name(service, "service"); !valid) {
-    response = gateway_error(http::Status::bad_request, "invalid_argument", valid.error().message, service);
-  } else if (request.method() == http::Verb::unknown) {
-    response = gateway_error(http::Status::not_implemented, "not_implemented",
-                             "method " + std::string(request.method_string()) + " is not supported", service);
-  } else if (discovery_.instance_count(service) == 0) {
-    response = gateway_error(http::Status::service_unavailable, "no_instances", service + ": no instance is registered",
-                             service);
+  if (refusal) {
+    out.status = refusal->result_int();
+    (void)co_await exchange.respond(std::move(*refusal));
   } else {
-    label = service;
-    CallOptions call;
-    std::string connection;  // every Connection field, joined: each may name more hop-by-hop fields
-    for (auto [it, end] = request.equal_range(beast_http::field::connection); it != end; ++it) {
-      connection += std::string(view(it->value())) + ",";
-    }
-    std::string forwarded_for;
-    for (const auto& field : request) {
-      const std::string_view name = view(field.name_string());
-      const auto id = field.name();
-      if (hop_by_hop(name, connection) || id == beast_http::field::host || id == beast_http::field::content_length ||
-          id == beast_http::field::content_type || iequals(name, kDeadlineHeader)) {
-        continue;
-      }
-      if (iequals(name, "x-forwarded-for")) {
-        forwarded_for = std::string(view(field.value())) + ", ";
-        continue;
-      }
-      call.headers.emplace_back(std::string(name), std::string(view(field.value())));
-    }
-    call.headers.emplace_back("X-Forwarded-For", forwarded_for + context.remote_address);
-    call.headers.emplace_back("X-Forwarded-Proto", "http");
-    if (const auto host = view(request[beast_http::field::host]); !host.empty()) {
-      call.headers.emplace_back("X-Forwarded-Host", std::string(host));
-    }
-    call.content_type = std::string(view(request[beast_http::field::content_type]));
-    call.body = std::move(request.body());
-    call.deadline = incoming_deadline(request, started);
-    auto result = co_await client_->try_call(service, request.method(), rest, std::move(call));
-    attempts = result.attempts;
-    instance = result.instance;
-    if (result.response) {  // a good answer, or the upstream's own error answer: passed on
-      response = std::move(*result.response);
-      std::string upstream_connection;
-      for (auto [it, end] = response.equal_range(beast_http::field::connection); it != end; ++it) {
-        upstream_connection += std::string(view(it->value())) + ",";
-      }
-      for (auto it = response.begin(); it != response.end();) {
-        it = hop_by_hop(view(it->name_string()), upstream_connection) ? response.erase(it) : std::next(it);
-      }
+    out.label = route->service;
+    if (wants_upgrade(head)) {
+      co_await tunnel(exchange, *route, out);
     } else {
-      response = from_call_error(*result.error, service);
+      co_await proxy(worker, exchange, *route, out);
     }
   }
   const auto elapsed = std::chrono::duration<double>(time_.steady_now() - started);
-  auto& series = series_for(label, response.result_int());
+  auto& series = series_for(out.label, out.status);
   series.requests->inc();
   series.duration->observe(elapsed.count());
   if (options_.access_log) {
     spdlog::info(
         "event=access remote={} method={} target=\"{}\" service={} status={} instance={} attempts={} ms={:.3f}",
-        context.remote_address, std::string(request.method_string()), std::string(target), label, response.result_int(),
-        instance, attempts, elapsed.count() * 1000);
+        exchange.context().remote_address, std::string(head.method_string()), std::string(target), out.label,
+        out.status, out.instance, out.attempts, elapsed.count() * 1000);
   }
-  co_return response;
+}
+
+http::Awaitable<void> Gateway::proxy(Worker& worker, http::ServerExchange& exchange, const RouteMatch& route,
+                                     Outcome& out) {
+  const auto started = time_.steady_now();
+  const auto& head = exchange.head();
+  CallOptions call;
+  call.transport = &worker.pool;
+  call.headers = upstream_fields(head, exchange.context().remote_address);
+  call.content_type = std::string(view(head[beast_http::field::content_type]));
+  call.deadline = incoming_deadline(head, started);
+  call.streaming.buffer_up_to = options_.buffer_response_bytes;
+  std::optional<std::uint64_t> length;
+  if (head.has_content_length()) {  // the parser has checked it is a number
+    const auto text = view(head[beast_http::field::content_length]);
+    std::uint64_t n = 0;
+    std::from_chars(text.data(), text.data() + text.size(), n);
+    length = n;
+  }
+  const bool has_body = head.chunked() || (length && *length > 0);
+  if (has_body && length && *length <= options_.buffer_request_bytes) {
+    // Small: read first, so a failed attempt can be sent again elsewhere.
+    for (;;) {
+      auto piece = co_await exchange.read_body();
+      if (!piece) {
+        const bool too_large = piece.error().code == ErrorCode::payload_too_large;
+        out.status = too_large ? 413 : 400;
+        (void)co_await exchange.respond(
+            gateway_error(too_large ? http::Status::payload_too_large : http::Status::bad_request,
+                          too_large ? "payload_too_large" : "invalid_argument", piece.error().message, route.service));
+        co_return;
+      }
+      if (piece->empty()) break;
+      call.body.append(*piece);
+    }
+  } else if (has_body) {
+    if (length) call.headers.emplace_back("Content-Length", std::to_string(*length));
+    call.streaming.request_body = [&exchange] { return exchange.read_body(); };
+  }
+  call.streaming.on_head = [&exchange, &out](const http::Response& upstream_head) {
+    out.status = upstream_head.result_int();
+    http::Response relayed(upstream_head.base());
+    strip_hop_by_hop(relayed);
+    return exchange.write_head(std::move(relayed));
+  };
+  call.streaming.on_body = [&exchange](std::string_view piece) { return exchange.write_body(piece); };
+
+  auto result = co_await client_->try_call(route.service, head.method(), route.path, std::move(call));
+  out.attempts = result.attempts;
+  out.instance = result.instance;
+  if (exchange.head_sent()) {  // streamed: the status is on the wire already
+    if (result.ok() && co_await exchange.finish()) co_return;
+    // Cut mid-body: the client sees the connection close before the end (a proxy cannot do better).
+    spdlog::warn("event=gateway_stream_cut service={} instance={} error=\"{}\"", route.service, out.instance,
+                 result.error ? result.error->what() : "writing to the client failed");
+    co_return;
+  }
+  http::Response response;
+  if (result.response) {  // a good answer, or the upstream's own error answer: passed on
+    response = std::move(*result.response);
+    strip_hop_by_hop(response);
+  } else {
+    response = from_call_error(*result.error, route.service);
+  }
+  out.status = response.result_int();
+  (void)co_await exchange.respond(std::move(response));
 }
 
 }  // namespace svckit::daemon

@@ -1,19 +1,31 @@
-// Gateway: svckitd's reverse proxy. Routes /{service}/{rest...} to a healthy instance of that
-// service through the same ServiceClient the SDK uses (balancing, outlier ejection, breakers,
-// retries with a budget, deadlines) — not a second copy of that code — fed by a DiscoveryClient
-// that follows svckitd's own registry.
+// Gateway: svckitd's reverse proxy. Routes requests — by Host/path-prefix routes from the config,
+// else as /{service}/{rest...} — to a healthy instance of a service through the same ServiceClient
+// the SDK uses (balancing, outlier ejection, breakers, retries with a budget, deadlines), not a
+// second copy of that code, fed by a DiscoveryClient that follows svckitd's own registry.
 //
-// Threading: requests run on the HTTP server's per-connection strands, on every I/O thread; the
-// client's picks read host-set snapshots without locks. Lifetime: co_await shutdown() before
-// destroying it.
+// Bodies stream both ways: a request body up to buffer_request_bytes is read first (so the request
+// can be retried elsewhere); a larger or chunked one is relayed as it arrives and the request is
+// then retried only if it failed before its body was touched. An answer with a Content-Length up
+// to buffer_response_bytes is relayed in one write; larger ones stream. WebSocket (any Upgrade)
+// handshakes are passed through and the two connections spliced.
+//
+// Threading: `threads` workers, each an io_context on its own thread with its own listener on the
+// shared port (SO_REUSEPORT), its own connections and its own upstream pool. Balancing, breakers
+// and budgets are shared (one ServiceClient); picks read host-set snapshots without locks, and
+// routes are an immutable table swapped by set_routes() (readers take no lock unless it changed).
+// Lifetime: begin_shutdown(), stop_following(), drain, co_await shutdown(), then destroy.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include <boost/asio/strand.hpp>
 
+#include "daemon/gateway_routes.hpp"
 #include "svckit/balance/load_balancer.hpp"
 #include "svckit/client/service_client.hpp"
 #include "svckit/core/metrics.hpp"
@@ -26,16 +38,21 @@ namespace svckit::daemon {
 struct GatewayOptions {
   std::string address = "127.0.0.1";
   std::uint16_t port = 0;
-  std::size_t max_body_bytes = 8 << 20;       // request bodies (buffered); larger get 413
-  std::size_t max_response_bytes = 64 << 20;  // upstream answers (buffered); larger get 502
+  unsigned threads = 0;                          // I/O threads; 0 = one per core
+  std::uint64_t max_body_bytes = 1ULL << 30;     // a request body, streamed or not; larger get 413
+  std::size_t buffer_request_bytes = 64 << 10;   // bodies up to this (with a Content-Length) are retryable
+  std::size_t buffer_response_bytes = 64 << 10;  // answers up to this are relayed in one write
+  std::size_t max_response_bytes = 64 << 20;     // error answers (>= 400, buffered); larger get 502
   std::size_t max_header_bytes = 16 << 10;
-  std::size_t max_connections = 10'000;
-  std::chrono::milliseconds timeout{30'000};          // a request's deadline unless the caller sends a sooner one
-  std::chrono::milliseconds per_try_timeout{10'000};  // one upstream attempt
-  int max_attempts = 3;                               // idempotent requests only
-  double retry_budget_percent = 50;                   // retries in flight <= max(3, this % of requests in flight)
+  std::size_t max_connections = 10'000;                    // per thread
+  std::chrono::milliseconds timeout{30'000};               // a request's deadline, body transfer included
+  std::chrono::milliseconds per_try_timeout{10'000};       // one upstream attempt
+  std::chrono::milliseconds tunnel_idle_timeout{300'000};  // a WebSocket tunnel with no byte either way closes
+  int max_attempts = 3;                                    // idempotent requests only
+  double retry_budget_percent = 50;                        // retries in flight <= max(3, this % of requests in flight)
   std::string policy = "least_request";
   bool access_log = false;
+  RouteTable routes;
 };
 
 class Gateway {
@@ -48,29 +65,47 @@ class Gateway {
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;
 
-  /// Starts following the registry and listens. Errors name the address.
+  /// Starts following the registry, listens on every worker and starts their threads. Errors name
+  /// the address.
   Result<void> start();
-  std::uint16_t port() const { return server_.port(); }
-  std::size_t connections() const { return server_.connections(); }
-  /// Stops accepting; requests in flight finish (answered with Connection: close).
-  void begin_shutdown() { server_.begin_shutdown(); }
+  std::uint16_t port() const { return port_; }
+  /// Open client connections, all workers.
+  std::size_t connections() const;
+  /// Stops accepting; requests in flight finish (answered with Connection: close); tunnels close.
+  void begin_shutdown();
   /// Stops following the registry; routing goes on with the instances last seen.
   http::Awaitable<void> stop_following();
-  /// After the connections drained: stops the client.
+  /// After the connections drained: stops the client and the worker threads.
   http::Awaitable<void> shutdown();
 
-  /// Answers one proxied request (public for tests of the mapping; the server calls it).
-  http::Awaitable<http::Response> handle(http::Request& request, const http::RequestContext& context);
+  /// Replaces the routes (hot reload). Thread-safe; requests already routed are not affected.
+  void set_routes(RouteTable routes);
+
+  struct Tunnel;  // a spliced WebSocket connection pair (gateway_tunnel.cpp)
 
  private:
+  struct Worker;
   struct Series {
     Counter* requests;
     Histogram* duration;
   };
+  struct Outcome {  // what one proxied request came to, for metrics and the access log
+    unsigned status = 0;
+    std::string label = "_unknown";
+    std::string instance;
+    int attempts = 0;
+  };
   Series& series_for(const std::string& service, unsigned code);
+  std::shared_ptr<const RouteTable> routes();
 
   Gateway(boost::asio::io_context& io, Registry& registry, MetricsRegistry& metrics, Random& random,
           const TimeSource& time, GatewayOptions options);
+
+  http::Awaitable<void> serve(Worker& worker, http::ServerExchange& exchange);
+  http::Awaitable<void> proxy(Worker& worker, http::ServerExchange& exchange, const RouteMatch& route, Outcome& out);
+  http::Awaitable<void> tunnel(http::ServerExchange& exchange, const RouteMatch& route, Outcome& out);
+  void stop_workers();
+  void close_tunnels();
 
   const std::uint64_t id_;
   GatewayOptions options_;
@@ -79,9 +114,19 @@ class Gateway {
   boost::asio::strand<boost::asio::any_io_executor> discovery_strand_;
   DiscoveryClient discovery_;
   std::unique_ptr<ServiceClient> client_;
-  http::HttpServer server_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::uint16_t port_ = 0;
   Family<Counter>& requests_;
   Family<Histogram>& duration_;
+  Counter& tunnels_;
+
+  std::mutex routes_mutex_;
+  std::shared_ptr<const RouteTable> routes_;      // guarded by routes_mutex_
+  std::atomic<std::uint64_t> routes_version_{1};  // bumped after routes_ changes
+
+  std::mutex tunnels_mutex_;
+  std::vector<std::weak_ptr<Tunnel>> open_tunnels_;  // guarded by tunnels_mutex_; closed by begin_shutdown()
+  std::atomic<bool> shutting_down_{false};
 };
 
 }  // namespace svckit::daemon

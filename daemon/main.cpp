@@ -65,6 +65,7 @@ int main(int argc, char** argv) {
     if (auto r = svckit::daemon::apply_setting(config, key, value, "command line"); !r) return fail(r.error());
   }
   if (auto r = svckit::daemon::validate(config); !r) return fail(r.error());
+  config.config_file = config_file;
 
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %l svckitd %v");
   spdlog::set_level(spdlog::level::from_str(config.log_level));

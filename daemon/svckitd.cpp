@@ -1,5 +1,8 @@
 #include "daemon/svckitd.hpp"
 
+#include <fstream>
+#include <sstream>
+
 #include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -56,6 +59,11 @@ GatewayOptions gateway_options(const SvckitdConfig& c) {
   o.retry_budget_percent = c.gateway_retry_budget_percent;
   o.policy = c.gateway_policy;
   o.access_log = c.gateway_access_log;
+  o.threads = c.gateway_threads;
+  o.buffer_request_bytes = c.gateway_buffer_request_bytes;
+  o.buffer_response_bytes = c.gateway_buffer_response_bytes;
+  o.tunnel_idle_timeout = c.gateway_tunnel_idle_timeout;
+  o.routes = RouteTable{c.gateway_routes, c.gateway_service_paths};
   return o;
 }
 
@@ -81,10 +89,13 @@ Svckitd::Svckitd(SvckitdConfig config)
       io_(),
       server_(io_, server_options(config_), [this](http::Request& r) { return api_.handle(r); }),
       signals_(io_, SIGINT, SIGTERM),
+      hangup_(io_, SIGHUP),
       control_(asio::make_strand(io_)),
       health_(registry_, metrics_, io_, checkers_, time_, random_),
       expirations_(
-          metrics_.counter("svckit_expirations_total", "Instances marked down because their TTL ran out.").get()) {
+          metrics_.counter("svckit_expirations_total", "Instances marked down because their TTL ran out.").get()),
+      reloads_(metrics_.counter("svckit_gateway_route_reloads_total",
+                                "Reloads of gateway.routes from the config file, by result.", {"result"})) {
   health_.add_routes(api_.router());
   api_.set_registration_check([this](const ServiceInstance& in) { return health_.supported(in); });
 }
@@ -105,7 +116,13 @@ Result<void> Svckitd::start() {
     if (!gateway) return gateway.error();
     gateway_ = std::move(*gateway);
     if (auto r = gateway_->start(); !r) return r;
-    spdlog::info("event=gateway_listening address={} port={}", config_.address, gateway_->port());
+    spdlog::info("event=gateway_listening address={} port={} routes={}", config_.address, gateway_->port(),
+                 config_.gateway_routes.size());
+    if (!config_.config_file.empty()) {
+      config_stamp_ = file_stamp(config_.config_file);
+      wait_for_hangup();
+      if (config_.gateway_reload_interval.count() > 0) asio::co_spawn(control_, reload_loop(), asio::detached);
+    }
   }
   if (auto r = server_.listen(); !r) return r;
   signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
@@ -140,6 +157,7 @@ http::Awaitable<void> Svckitd::shutdown_sequence() {
   spdlog::info("event=shutdown_begin connections={}", server_.connections());
   boost::system::error_code ec;
   signals_.cancel(ec);
+  hangup_.cancel(ec);
   health_.stop();
   server_.begin_shutdown();
   if (gateway_) {
@@ -171,6 +189,58 @@ http::Awaitable<void> Svckitd::sweep_loop() {
       if (expired > 0) spdlog::info("event=instances_expired count={}", expired);
     }
   }
+}
+
+std::string Svckitd::file_stamp(const std::filesystem::path& file) {
+  std::error_code ec;
+  const auto time = std::filesystem::last_write_time(file, ec);
+  const auto size = std::filesystem::file_size(file, ec);
+  if (ec) return "missing";
+  return std::to_string(time.time_since_epoch().count()) + "/" + std::to_string(size);
+}
+
+void Svckitd::wait_for_hangup() {
+  hangup_.async_wait([this](const boost::system::error_code& ec, int) {
+    if (ec) return;
+    asio::post(control_, [this] {
+      if (stopping_) return;
+      reload_routes("SIGHUP");
+      wait_for_hangup();
+    });
+  });
+}
+
+http::Awaitable<void> Svckitd::reload_loop() {
+  while (!stopping_) {
+    co_await sleep_for(config_.gateway_reload_interval);
+    if (stopping_) break;
+    auto stamp = file_stamp(config_.config_file);
+    if (stamp == config_stamp_) continue;
+    config_stamp_ = std::move(stamp);
+    reload_routes("file changed");
+  }
+}
+
+void Svckitd::reload_routes(const char* why) {
+  // The whole file must parse and validate; only gateway.routes is applied (other settings need a
+  // restart). On any error the routes in force stay.
+  std::ifstream in(config_.config_file);
+  std::stringstream text;
+  text << in.rdbuf();
+  SvckitdConfig fresh;
+  auto applied = in ? apply_yaml(fresh, text.str(), config_.config_file.string())
+                    : Result<void>(make_error(ErrorCode::invalid_argument,
+                                              "cannot read " + config_.config_file.string(), "config"));
+  if (applied) applied = validate(fresh);
+  if (!applied) {
+    reloads_.with({"error"}).inc();
+    spdlog::error("event=routes_reload_failed why=\"{}\" error=\"{}\" (the routes in force stay)", why,
+                  applied.error().describe());
+    return;
+  }
+  reloads_.with({"ok"}).inc();
+  spdlog::info("event=routes_reloaded why=\"{}\" routes={}", why, fresh.gateway_routes.size());
+  gateway_->set_routes(RouteTable{fresh.gateway_routes, config_.gateway_service_paths});
 }
 
 Result<void> Svckitd::write_snapshot_if_changed() {

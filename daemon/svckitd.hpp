@@ -38,6 +38,11 @@ class Svckitd {
   http::Awaitable<void> snapshot_loop();
   http::Awaitable<void> shutdown_sequence();
   Result<void> write_snapshot_if_changed();
+  /// Gateway routes hot reload: on SIGHUP, and when the config file's size or mtime changes.
+  http::Awaitable<void> reload_loop();
+  void wait_for_hangup();
+  void reload_routes(const char* why);
+  static std::string file_stamp(const std::filesystem::path& file);
 
   // Order matters for destruction: the io_context goes before the registry and the API (coroutine
   // frames it destroys still reference them), and after the I/O objects bound to it.
@@ -53,9 +58,12 @@ class Svckitd {
   http::HttpServer server_;
   std::unique_ptr<Gateway> gateway_;  // null when gateway.port is off
   boost::asio::signal_set signals_;
+  boost::asio::signal_set hangup_;                                       // SIGHUP: reload gateway.routes
   boost::asio::strand<boost::asio::io_context::executor_type> control_;  // runs sweep, snapshot, shutdown
   InstanceHealthChecks health_;
   Counter& expirations_;
+  Family<Counter>& reloads_;
+  std::string config_stamp_;                            // only touched on control_
   std::uint64_t snapshot_version_ = ~std::uint64_t{0};  // only touched on control_
   bool stopping_ = false;                               // only touched on control_
 };

@@ -27,6 +27,9 @@ namespace {
 constexpr std::chrono::milliseconds kMargin{2}, kMinAttempt{1};
 constexpr std::chrono::seconds kTickEvery{1};
 
+/// A caller's synchronous body sink, awaited like the transport's asynchronous ones.
+Awaitable<Result<void>> feed_sink(const http::BodySink* sink, std::string_view piece) { co_return (*sink)(piece); }
+
 /// Where one attempt goes.
 struct Route {
   http::HostPort endpoint;
@@ -188,9 +191,10 @@ struct ServiceClient::Impl {
   http::Request make_request(http::Verb method, const std::string& target, const CallOptions& options,
                              const Deadline& deadline, const std::string& trace) {
     http::Request request{method, target, 11};
-    for (const auto& [name, value] : options.headers) request.set(name, value);
+    for (const auto& [name, value] : options.headers) request.insert(name, value);  // repeated fields stay
     request.set(std::string(kDeadlineHeader), std::to_string(deadline.remaining(deps.time.steady_now()).count()));
     request.set("traceparent", trace);
+    if (!options.content_type.empty()) request.set(http::beast_http::field::content_type, options.content_type);
     if (!options.body.empty()) {
       request.set(http::beast_http::field::content_type,
                   options.content_type.empty() ? "application/json" : options.content_type);
@@ -203,7 +207,9 @@ struct ServiceClient::Impl {
   /// `state` is shared: a hedge's loser may still be running after its call returned.
   Awaitable<Attempt> send_attempt(std::shared_ptr<ServiceClient::ServiceState> state_ptr, Route route,
                                   http::Request request, std::chrono::milliseconds timeout,
-                                  std::shared_ptr<CancelToken> cancel, const http::BodySink* sink = nullptr) {
+                                  std::shared_ptr<CancelToken> cancel, http::Transport* via,
+                                  const http::Streaming* streaming = nullptr) {
+    http::Transport& transport = via != nullptr ? *via : http;
     auto& state = *state_ptr;
     const auto& cfg = state.config;
     Attempt out;
@@ -211,23 +217,38 @@ struct ServiceClient::Impl {
     if (route.pick.load) route.pick.load->active.fetch_add(1, std::memory_order_relaxed);
     const auto sent_at = deps.time.steady_now();
     const auto& faults = cfg.faults;
-    bool streamed = false;  // body bytes reached the caller's sink: never retried
+    bool streamed = false;  // body bytes left the source or reached a sink: never retried
     if (faults.delay_percent > 0 && deps.random.uniform01() * 100 < faults.delay_percent)
       co_await sleeper.sleep_for(faults.delay, cancel.get());
     if (faults.abort_percent > 0 && deps.random.uniform01() * 100 < faults.abort_percent) {
       const nlohmann::json body{{"error", {{"code", "fault_injected"}, {"message", "fault injection abort"}}}};
       out.answer = http::json_response(static_cast<http::Status>(faults.abort_status), body);
-    } else if (sink != nullptr) {
-      std::uint64_t delivered = 0;
-      http::BodySink counting = [&delivered, sink](std::string_view piece) {
-        delivered += piece.size();
-        return (*sink)(piece);
-      };
-      out.answer =
-          co_await http.send_streaming(route.endpoint, std::move(request), timeout, std::move(cancel), counting);
-      streamed = delivered > 0;
+    } else if (streaming != nullptr && streaming->active()) {
+      // Any byte pulled from the source or handed to a sink makes the attempt unrepeatable.
+      http::Streaming counted;
+      counted.buffer_up_to = streaming->buffer_up_to;
+      if (streaming->request_body) {
+        counted.request_body = [&streamed, inner = &streaming->request_body] {
+          streamed = true;
+          return (*inner)();
+        };
+      }
+      if (streaming->on_head) {
+        counted.on_head = [&streamed, inner = &streaming->on_head](const http::Response& head) {
+          streamed = true;
+          return (*inner)(head);
+        };
+      }
+      if (streaming->on_body) {
+        counted.on_body = [&streamed, inner = &streaming->on_body](std::string_view piece) {
+          streamed = true;
+          return (*inner)(piece);
+        };
+      }
+      out.answer = co_await transport.send_streaming(route.endpoint, std::move(request), timeout, std::move(cancel),
+                                                     std::move(counted));
     } else {
-      out.answer = co_await http.send(route.endpoint, std::move(request), timeout, std::move(cancel));
+      out.answer = co_await transport.send(route.endpoint, std::move(request), timeout, std::move(cancel));
     }
     out.latency = deps.time.steady_now() - sent_at;
     if (route.pick.load) route.pick.load->active.fetch_sub(1, std::memory_order_relaxed);
@@ -299,7 +320,8 @@ struct ServiceClient::Impl {
       ++result.attempts;
       ++in_flight;  // a loser outlives its call: shutdown() waits for it too
       asio::co_spawn(
-          deps.executor, send_attempt(state_ptr, std::move(route), std::move(req), timeout, race->cancels[slot]),
+          deps.executor,
+          send_attempt(state_ptr, std::move(route), std::move(req), timeout, race->cancels[slot], options.transport),
           asio::bind_executor(strand, [this, race, slot, is_hedge, state_ptr](const std::exception_ptr&, Attempt a) {
             if (is_hedge) state_ptr->budget->retry_finished();  // the hedge held a retry slot
             race->done[slot] = std::move(a);
@@ -424,6 +446,24 @@ ServiceClient::ServiceClient(ServiceClientOptions options, Deps deps)
     : impl_(std::make_unique<Impl>(std::move(options), std::move(deps))) {}
 
 ServiceClient::~ServiceClient() = default;
+
+Result<ServiceClient::Endpoint> ServiceClient::pick_endpoint(const std::string& service, const std::string& path,
+                                                             const std::vector<std::string>& exclude) {
+  if (auto valid = validate_service_name(service, "service"); !valid) return valid.error();
+  auto state = state_for(service);
+  impl_->refresh_from_discovery(*state);
+  std::vector<std::string> tried = exclude;
+  CallErrorKind why = CallErrorKind::no_instances;
+  const CallOptions none;
+  auto route = impl_->choose_route(*state, path, none, tried, why);
+  if (!route) {
+    return make_error(ErrorCode::unavailable,
+                      service + (why == CallErrorKind::circuit_open ? ": every instance's breaker is open"
+                                                                    : ": no instance can take traffic"));
+  }
+  if (route->breaker != nullptr) route->breaker->release(route->permit);  // a tunnel is not a call: no verdict
+  return Endpoint{route->endpoint, route->target, route->instance};
+}
 
 std::shared_ptr<ServiceClient::ServiceState> ServiceClient::state_for(const std::string& service) {
   std::lock_guard lock(impl_->mutex);
@@ -706,13 +746,17 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
   const int max_attempts = std::max(1, options.max_attempts.value_or(cfg.retry.max_attempts));
   const bool may_retry = idempotent(method) || options.retry_non_idempotent.value_or(cfg.retry.retry_non_idempotent);
   const bool hedge = may_retry && options.hedge.value_or(cfg.hedging.enabled) &&
-                     state->mode != ServiceState::Mode::gateway && !options.on_body;
+                     state->mode != ServiceState::Mode::gateway && !options.on_body && !options.streaming.active();
   Backoff backoff(cfg.retry.backoff, impl.deps.random);
   std::vector<std::string> tried;
   state->budget->call_started();
   impl.refresh_from_discovery(*state);
   impl.tick_balancer(*state);
   const std::string trace = impl.traceparent(options);
+  http::Streaming streaming = options.streaming;
+  if (options.on_body) {
+    streaming.on_body = [sink = &options.on_body](std::string_view piece) { return feed_sink(sink, piece); };
+  }
 
   // A retry holds a slot of the budget from its backoff to its end (Envoy counts retries in flight).
   struct RetrySlot {
@@ -767,7 +811,7 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
     } else {
       ++result.attempts;
       done = co_await impl.send_attempt(state, std::move(*route), std::move(request), *timeout, nullptr,
-                                        options.on_body ? &options.on_body : nullptr);
+                                        options.transport, streaming.active() ? &streaming : nullptr);
     }
     result.instance = done.instance;
     transparent = done.not_sent;

@@ -111,19 +111,62 @@ std::string pool_key(const HostPort& ep) {
 struct Exchange {
   Response response;
   bool got_some = false;  // any byte of the answer arrived (a stale connection is ruled out)
+  bool pulled = false;    // the request body source was pulled: the request cannot be sent again
   bool keep_alive = false;
-  std::optional<Error> sink;  // the body sink refused a piece
+  std::optional<Error> sink;  // a streaming callback (source, head or body sink) failed
 };
+
+/// Writes a request whose body comes from `source`, piece by piece (Beast's buffer_body relay).
+template <class Stream>
+Awaitable<boost::system::error_code> write_streamed(Stream& stream, Request& request, const BodySource& source,
+                                                    Exchange& out) {
+  beast_http::request<beast_http::buffer_body> head(request.base());  // a copy: a stale connection resends it
+  if (!head.has_content_length()) head.chunked(true);
+  head.body().data = nullptr;
+  head.body().more = true;
+  beast_http::request_serializer<beast_http::buffer_body> serializer(head);
+  boost::system::error_code ec;
+  co_await beast_http::async_write_header(stream, serializer, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return ec;
+  for (;;) {
+    out.pulled = true;
+    auto piece = co_await source();
+    if (!piece) {
+      out.sink = piece.error();
+      co_return asio::error::operation_aborted;
+    }
+    head.body().data = piece->empty() ? nullptr : const_cast<char*>(piece->data());  // NOLINT: Beast's API
+    head.body().size = piece->size();
+    head.body().more = !piece->empty();
+    co_await beast_http::async_write(stream, serializer, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == beast_http::error::need_buffer) ec = {};
+    if (ec || piece->empty()) co_return ec;
+  }
+}
+
+/// Writes the request (its own body, or one streamed from a source).
+template <class Stream>
+Awaitable<boost::system::error_code> write_request(Stream& stream, Request& request, const Streaming* streaming,
+                                                   Exchange& out) {
+  if (streaming != nullptr && streaming->request_body) {
+    co_return co_await write_streamed(stream, request, streaming->request_body, out);
+  }
+  boost::system::error_code ec;
+  co_await beast_http::async_write(stream, request, asio::redirect_error(asio::use_awaitable, ec));
+  co_return ec;
+}
 
 /// Writes the request and reads the whole response on a plain or a TLS stream.
 template <class Stream>
 Awaitable<boost::system::error_code> round_trip(Stream& stream, Request& request, beast::flat_buffer& buffer,
                                                 std::size_t limit, Exchange& out) {
   boost::system::error_code ec;
+  const bool head_request = request.method() == beast_http::verb::head;
   co_await beast_http::async_write(stream, request, asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return ec;
   beast_http::response_parser<beast_http::string_body> parser;
   parser.body_limit(limit);
+  parser.skip(head_request);  // an answer to HEAD has a Content-Length but no body
   co_await beast_http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
   out.got_some = parser.got_some();
   if (ec) co_return ec;
@@ -132,21 +175,26 @@ Awaitable<boost::system::error_code> round_trip(Stream& stream, Request& request
   co_return ec;
 }
 
-/// As round_trip, but a body below status 400 goes to `sink` through a fixed buffer.
+/// As round_trip, but streamed: the request body from the source, and the head and body of an
+/// answer below 400 to the sinks, through a fixed buffer.
 template <class Stream>
 Awaitable<boost::system::error_code> round_trip_streaming(Stream& stream, Request& request, beast::flat_buffer& buffer,
-                                                          std::size_t limit, const BodySink& sink, Exchange& out) {
-  boost::system::error_code ec;
-  co_await beast_http::async_write(stream, request, asio::redirect_error(asio::use_awaitable, ec));
+                                                          std::size_t limit, const Streaming& streaming,
+                                                          Exchange& out) {
+  const bool head_request = request.method() == beast_http::verb::head;
+  auto ec = co_await write_request(stream, request, &streaming, out);
   if (ec) co_return ec;
   beast_http::response_parser<beast_http::buffer_body> head;
   // Not boost::none: Beast 1.74 compares `len_ > body_limit_` on the optional, so "no limit"
   // refuses every body with a Content-Length.
   head.body_limit(std::numeric_limits<std::uint64_t>::max());
+  head.skip(head_request);
   co_await beast_http::async_read_header(stream, buffer, head, asio::redirect_error(asio::use_awaitable, ec));
   out.got_some = head.got_some();
   if (ec) co_return ec;
-  if (head.get().result_int() >= 400) {  // an error answer: buffered (bounded), for the caller to read
+  const auto length = head.content_length();
+  const bool small = length && *length <= streaming.buffer_up_to;
+  if (head.get().result_int() >= 400 || !streaming.on_body || small) {  // buffered (bounded)
     beast_http::response_parser<beast_http::string_body> rest(std::move(head));
     rest.body_limit(limit);
     co_await beast_http::async_read(stream, buffer, rest, asio::redirect_error(asio::use_awaitable, ec));
@@ -154,6 +202,13 @@ Awaitable<boost::system::error_code> round_trip_streaming(Stream& stream, Reques
     out.keep_alive = rest.keep_alive();
     out.response = rest.release();
     co_return ec;
+  }
+  if (streaming.on_head) {
+    const Response copy(head.get().base());
+    if (auto taken = co_await streaming.on_head(copy); !taken) {
+      out.sink = taken.error();
+      co_return asio::error::operation_aborted;
+    }
   }
   std::vector<char> chunk(kStreamChunk);
   while (!head.is_done()) {
@@ -164,7 +219,7 @@ Awaitable<boost::system::error_code> round_trip_streaming(Stream& stream, Reques
     if (ec) co_return ec;
     const std::size_t n = chunk.size() - head.get().body().size;
     if (n == 0) continue;
-    if (auto taken = sink(std::string_view(chunk.data(), n)); !taken) {
+    if (auto taken = co_await streaming.on_body(std::string_view(chunk.data(), n)); !taken) {
       out.sink = taken.error();
       co_return asio::error::operation_aborted;
     }
@@ -319,15 +374,16 @@ Awaitable<Result<Response>> HttpClient::send(HostPort endpoint, Request request,
   return exchange(std::move(endpoint), std::move(request), timeout, std::move(cancel), nullptr);
 }
 
+// NOLINTNEXTLINE(performance-unnecessary-value-param): owned by the coroutine
 Awaitable<Result<Response>> HttpClient::send_streaming(HostPort endpoint, Request request,
                                                        std::chrono::milliseconds timeout,
-                                                       std::shared_ptr<CancelToken> cancel, BodySink sink) {
-  co_return co_await exchange(std::move(endpoint), std::move(request), timeout, std::move(cancel), &sink);
+                                                       std::shared_ptr<CancelToken> cancel, Streaming streaming) {
+  co_return co_await exchange(std::move(endpoint), std::move(request), timeout, std::move(cancel), &streaming);
 }
 
 // NOLINTNEXTLINE(performance-unnecessary-value-param): owned by the coroutine
 Awaitable<Result<Response>> HttpClient::exchange(HostPort endpoint, Request request, std::chrono::milliseconds timeout,
-                                                 std::shared_ptr<CancelToken> cancel, const BodySink* sink) {
+                                                 std::shared_ptr<CancelToken> cancel, const Streaming* streaming) {
   ++requests_;
   const auto deadline = Clock::now() + timeout;
   const auto key = pool_key(endpoint);
@@ -340,7 +396,8 @@ Awaitable<Result<Response>> HttpClient::exchange(HostPort endpoint, Request requ
   }
   request.set(beast_http::field::host, endpoint.host + ":" + std::to_string(endpoint.port));
   request.keep_alive(true);
-  request.prepare_payload();
+  const bool streamed_request = streaming != nullptr && streaming->request_body;
+  if (!streamed_request) request.prepare_payload();  // a streamed body keeps its Content-Length or goes chunked
 
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto slot = co_await acquire(pool, attempt == 0, deadline);
@@ -427,10 +484,10 @@ Awaitable<Result<Response>> HttpClient::exchange(HostPort endpoint, Request requ
     const auto limit = options_.max_response_bytes;
     auto& buffer = connection->buffer;
     // NOLINTBEGIN(bugprone-branch-clone): same calls, different stream types
-    if (sink != nullptr && connection->secure) {
-      ec = co_await round_trip_streaming(*connection->secure, request, buffer, limit, *sink, done);
-    } else if (sink != nullptr) {
-      ec = co_await round_trip_streaming(*connection->plain, request, buffer, limit, *sink, done);
+    if (streaming != nullptr && connection->secure) {
+      ec = co_await round_trip_streaming(*connection->secure, request, buffer, limit, *streaming, done);
+    } else if (streaming != nullptr) {
+      ec = co_await round_trip_streaming(*connection->plain, request, buffer, limit, *streaming, done);
     } else if (connection->secure) {
       ec = co_await round_trip(*connection->secure, request, buffer, limit, done);
     } else {
@@ -442,7 +499,7 @@ Awaitable<Result<Response>> HttpClient::exchange(HostPort endpoint, Request requ
       const bool cancelled = cancel && cancel->cancelled();
       if (connection->timed_out && !cancelled)
         co_return make_error(ErrorCode::timeout, "request timed out (" + key + ")");
-      if (reused && !cancelled && peer_closed(ec) && !done.got_some && Clock::now() < deadline) {
+      if (reused && !cancelled && peer_closed(ec) && !done.got_some && !done.pulled && Clock::now() < deadline) {
         ++stale_retries_;
         continue;  // the server closed an idle connection just before we used it
       }

@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
-#include "http/watchdog.hpp"
+#include "http/server_connection.hpp"
 
 namespace svckit::http {
 
@@ -22,22 +22,17 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 
-namespace {
 using Clock = std::chrono::steady_clock;
-
-/// One accepted connection. Its socket's executor is a strand; the watchdog's timer runs there too.
-struct Connection {
-  explicit Connection(tcp::socket s) : socket(std::move(s)) {}
-  tcp::socket socket;
-  std::shared_ptr<detail::Watchdog> watchdog;  // read/idle/write deadlines, lazily (watchdog.hpp)
-  bool idle = true;                            // only touched on the connection's strand
-};
-}  // namespace
+using Connection = detail::ServerConnection;
 
 /// Everything the connection coroutines touch; they hold it by shared_ptr.
 struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::io_context& io, ServerOptions options, ContextHandler handler)
-      : io_(io), options_(std::move(options)), handler_(std::move(handler)), acceptor_(io) {}
+  Impl(asio::io_context& io, ServerOptions options, ContextHandler handler, StreamHandler stream_handler)
+      : io_(io),
+        options_(std::move(options)),
+        handler_(std::move(handler)),
+        stream_handler_(std::move(stream_handler)),
+        acceptor_(io) {}
 
   Result<void> listen();
   Awaitable<void> accept_loop();
@@ -51,6 +46,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
   asio::io_context& io_;
   ServerOptions options_;
   ContextHandler handler_;
+  StreamHandler stream_handler_;  // set instead of handler_ for a streaming server
   tcp::acceptor acceptor_;
   std::atomic<std::uint16_t> port_{0};
   std::atomic<bool> shutting_down_{false};
@@ -60,7 +56,10 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
 };
 
 HttpServer::HttpServer(asio::io_context& io, ServerOptions options, ContextHandler handler)
-    : impl_(std::make_shared<Impl>(io, std::move(options), std::move(handler))) {}
+    : impl_(std::make_shared<Impl>(io, std::move(options), std::move(handler), nullptr)) {}
+
+HttpServer::HttpServer(asio::io_context& io, ServerOptions options, StreamHandler handler)
+    : impl_(std::make_shared<Impl>(io, std::move(options), nullptr, std::move(handler))) {}
 
 HttpServer::HttpServer(asio::io_context& io, ServerOptions options, Handler handler)
     : HttpServer(
@@ -85,6 +84,9 @@ Result<void> HttpServer::Impl::listen() {
   const tcp::endpoint endpoint(address, options_.port);
   acceptor_.open(endpoint.protocol(), ec);
   if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec && options_.reuse_port) {
+    acceptor_.set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true), ec);
+  }
   if (!ec) acceptor_.bind(endpoint, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
@@ -156,7 +158,12 @@ Awaitable<void> HttpServer::Impl::serve(tcp::socket socket) {
     }
   }
   beast::flat_buffer buffer;
-  for (;;) {
+  if (stream_handler_) {
+    co_await detail::serve_streaming(
+        *connection, buffer, context,
+        detail::StreamingServerState{options_, stream_handler_, shutting_down_, requests_});
+  }
+  for (; !stream_handler_;) {
     if (shutting_down_) break;
     beast_http::request_parser<beast_http::string_body> parser;
     parser.body_limit(options_.max_body_bytes);

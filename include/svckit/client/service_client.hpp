@@ -148,6 +148,15 @@ struct CallOptions {
   /// an error it returns fails the call. An attempt that delivered bytes is never retried, and
   /// streamed calls are not hedged (two answers cannot share one sink).
   http::BodySink on_body;
+  /// For proxies (svckitd's gateway): the request body pulled from a source as it is sent (set its
+  /// Content-Length in `headers` when known, else it goes chunked), and a good answer's head and
+  /// body handed to asynchronous sinks with back-pressure. The same rule as on_body: an attempt
+  /// that pulled or delivered a byte is never retried (a failure before that still is), and such
+  /// calls are not hedged.
+  http::Streaming streaming;
+  /// Sends this call's attempts through this transport instead of the client's own pool (a proxy
+  /// with one pool per I/O thread). Must outlive the call, and any hedge it starts.
+  http::Transport* transport = nullptr;
   /// Called when the call fails for good (or the service breaker is open): its answer is returned.
   std::function<std::optional<http::Response>(const ServiceCallError&)> fallback;
 };
@@ -209,6 +218,18 @@ class ServiceClient {
   /// Blocking facade for code that is not async. Must not be called from a thread running the
   /// client's executor (it would wait for itself).
   CallResult call_sync(std::string service, http::Verb method, std::string path, CallOptions options = {});
+
+  /// Where a connection that outlives one call (a WebSocket tunnel) should go: an instance chosen
+  /// by the same balancer, health, outlier and breaker rules as a call's first attempt, never one
+  /// in `exclude` (instance ids); in gateway mode, the gateway. `target` is the path to request
+  /// there. Errors: invalid_argument (bad name), unavailable (no instance can take it).
+  struct Endpoint {
+    http::HostPort endpoint;
+    std::string target;
+    std::string instance;
+  };
+  Result<Endpoint> pick_endpoint(const std::string& service, const std::string& path,
+                                 const std::vector<std::string>& exclude = {});
 
   /// Replaces one service's config at run time (new calls use it; breakers and budget restart).
   Result<void> update_service_config(const std::string& service, ServiceConfig config);

@@ -54,11 +54,13 @@ class HttpClient final : public Transport {
   Awaitable<Result<Response>> send(HostPort endpoint, Request request, std::chrono::milliseconds timeout,
                                    std::shared_ptr<CancelToken> cancel = nullptr) override;
 
-  /// Streams a body of any size through a 64 KiB buffer (max_response_bytes does not apply to it).
-  /// A reset mid-body fails the call; a reused connection found closed before any byte of the
-  /// answer is retried once, as in send().
+  using Transport::send_streaming;
+  /// Streams bodies of any size through a 64 KiB buffer (max_response_bytes does not apply to
+  /// them), each way. A reset mid-body fails the call; a reused connection found closed before any
+  /// byte of the answer arrived is retried once, as in send(), unless the request body source was
+  /// already pulled.
   Awaitable<Result<Response>> send_streaming(HostPort endpoint, Request request, std::chrono::milliseconds timeout,
-                                             std::shared_ptr<CancelToken> cancel, BodySink sink) override;
+                                             std::shared_ptr<CancelToken> cancel, Streaming streaming) override;
 
   /// Closes every idle pooled connection.
   void close_idle() override;
@@ -75,7 +77,7 @@ class HttpClient final : public Transport {
                                   std::chrono::steady_clock::time_point deadline);
   void give_back(Endpoint& endpoint, std::shared_ptr<Connection> connection);
   Awaitable<Result<Response>> exchange(HostPort endpoint, Request request, std::chrono::milliseconds timeout,
-                                       std::shared_ptr<CancelToken> cancel, const BodySink* sink);
+                                       std::shared_ptr<CancelToken> cancel, const Streaming* streaming);
 
   boost::asio::any_io_executor executor_;
   ClientOptions options_;

@@ -24,6 +24,9 @@ struct ServerOptions {
   std::chrono::milliseconds read_timeout{30'000};  // Default: 30s to receive a request once it starts.
   std::chrono::milliseconds idle_timeout{75'000};  // Default: 75s of keep-alive silence closes.
   std::size_t max_connections = 10'000;            // Default: 10000; more are closed at once.
+  /// Default: false. SO_REUSEPORT: several servers (one per I/O thread) listen on one port and the
+  /// kernel spreads connections across them.
+  bool reuse_port = false;
 };
 
 /// Handles one request. Runs on the connection's strand; may co_await (long polls are fine).
@@ -37,6 +40,38 @@ struct RequestContext {
 };
 using ContextHandler = std::function<Awaitable<Response>(Request&, const RequestContext&)>;
 
+/// One request whose body is still on the wire, for handlers that stream (svckitd's gateway): the
+/// handler reads the body piece by piece and answers whole (respond) or streamed (write_head,
+/// write_body..., finish). Use it only from the handler's coroutine (the connection's strand).
+/// The connection is kept alive afterwards only if the body was read to its end and the answer
+/// finished; otherwise it is closed.
+class ServerExchange {
+ public:
+  virtual ~ServerExchange() = default;
+  /// The request line and headers (the body is empty: read it with read_body()).
+  virtual const Request& head() const = 0;
+  virtual const RequestContext& context() const = 0;
+  /// The next piece of the body (at most 64 KiB), empty at its end. Each read within read_timeout;
+  /// more than max_body_bytes in all fails with payload_too_large (field "body"). The view stays
+  /// valid until the next call.
+  virtual Awaitable<Result<std::string_view>> read_body() = 0;
+  /// Sends a whole answer; only before write_head().
+  virtual Awaitable<Result<void>> respond(Response response) = 0;
+  /// Starts a streamed answer. A Content-Length in the head is kept, otherwise the body goes
+  /// chunked; answers to HEAD and 1xx/204/304 answers get no body.
+  virtual Awaitable<Result<void>> write_head(Response head) = 0;
+  /// Each write within read_timeout (a reader that stops reading is cut off).
+  virtual Awaitable<Result<void>> write_body(std::string_view piece) = 0;
+  virtual Awaitable<Result<void>> finish() = 0;
+  virtual bool head_sent() const = 0;
+  /// Protocol upgrades (after a 101 went out): the raw socket, with the connection's timeouts
+  /// lifted, and the bytes the server had already read past the request head. The connection is
+  /// closed when the handler returns.
+  virtual boost::asio::ip::tcp::socket& take_socket(std::string& already_read) = 0;
+};
+/// Must not throw.
+using StreamHandler = std::function<Awaitable<void>(ServerExchange&)>;
+
 /// Thread-safety: listen(), port(), begin_shutdown() and the counters may be called from any thread.
 /// Lifetime: the HttpServer may be destroyed before its io_context; connections still open then
 /// are cancelled and finish without touching it (their shared state outlives the server object).
@@ -44,6 +79,8 @@ class HttpServer {
  public:
   HttpServer(boost::asio::io_context& io, ServerOptions options, Handler handler);
   HttpServer(boost::asio::io_context& io, ServerOptions options, ContextHandler handler);
+  /// A server whose handler streams bodies (max_body_bytes still bounds each request's body).
+  HttpServer(boost::asio::io_context& io, ServerOptions options, StreamHandler handler);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

@@ -29,6 +29,28 @@ struct ClientStats {
 /// error stops the transfer and closes the connection; send_streaming() then fails with it.
 using BodySink = std::function<Result<void>(std::string_view chunk)>;
 
+/// Pulls the next piece of a request body that is sent as it is produced (a proxy relaying an
+/// upload). An empty piece ends the body; the view must stay valid until the next pull. An error
+/// aborts the request (the connection is dropped).
+using BodySource = std::function<Awaitable<Result<std::string_view>>()>;
+/// Receives the head of an answer below 400 (its body empty) before any of its body; may co_await
+/// (a proxy writes it downstream). An error stops the transfer.
+using HeadSink = std::function<Awaitable<Result<void>>(const Response& head)>;
+/// As BodySink, but awaited: the next piece is read from the socket only after it finished
+/// (back-pressure from a slow consumer to the producer).
+using AsyncBodySink = std::function<Awaitable<Result<void>>(std::string_view chunk)>;
+
+/// The streamed parts of one exchange. Every member is optional.
+struct Streaming {
+  BodySource request_body;  // null: the Request's own body is sent
+  HeadSink on_head;
+  AsyncBodySink on_body;  // null: bodies are buffered into the Response as usual
+  /// Answers whose Content-Length is at most this are read whole into the Response instead (no
+  /// on_head/on_body): a proxy then relays a small answer in one write rather than three.
+  std::uint64_t buffer_up_to = 0;
+  bool active() const { return request_body || on_head || on_body; }
+};
+
 /// Error::field of a failure that happened before any byte of the request left (name resolution,
 /// connection refused or timed out): the server cannot have acted on it, so a retry is safe for any
 /// method and costs the server nothing (gRPC's "transparent retry").
@@ -46,10 +68,17 @@ class Transport {
   /// As send(), but the body of an answer below 400 goes to `sink` as it arrives instead of into
   /// memory (the returned Response has headers and an empty body); answers of 400 and above are
   /// buffered as usual (bounded), so callers can read the error. `timeout` bounds the whole
-  /// transfer. The default implementation buffers, then hands the body over in one piece.
+  /// transfer.
+  Awaitable<Result<Response>> send_streaming(HostPort endpoint, Request request, std::chrono::milliseconds timeout,
+                                             std::shared_ptr<CancelToken> cancel, BodySink sink);
+  /// The general form: the request body from `streaming.request_body` (the Request then carries
+  /// only the head: a Content-Length field is kept, otherwise the body is sent chunked), an
+  /// answer's head to `on_head` and its body to `on_body`, with back-pressure. A failure after the
+  /// source was pulled is never retried inside the transport. The default implementation (for
+  /// simulations) drains the source into memory, sends, then hands the answer over in one piece.
   virtual Awaitable<Result<Response>> send_streaming(HostPort endpoint, Request request,
                                                      std::chrono::milliseconds timeout,
-                                                     std::shared_ptr<CancelToken> cancel, BodySink sink);
+                                                     std::shared_ptr<CancelToken> cancel, Streaming streaming);
   virtual ClientStats stats() const = 0;
   /// Closes idle connections (shutdown).
   virtual void close_idle() = 0;

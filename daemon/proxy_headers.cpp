@@ -1,0 +1,94 @@
+#include "daemon/proxy_headers.hpp"
+
+#include <strings.h>
+
+#include "svckit/resilience/deadline.hpp"
+
+namespace svckit::daemon {
+
+namespace beast_http = http::beast_http;
+
+namespace {
+std::string_view view(boost::beast::string_view s) { return {s.data(), s.size()}; }
+
+bool has_token(std::string_view list, std::string_view token) {
+  std::size_t start = 0;
+  while (start < list.size()) {
+    auto comma = list.find(',', start);
+    if (comma == std::string_view::npos) comma = list.size();
+    auto item = list.substr(start, comma - start);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (!item.empty() && iequals(item, token)) return true;
+    start = comma + 1;
+  }
+  return false;
+}
+
+bool upgrade_field(std::string_view name) { return iequals(name, "connection") || iequals(name, "upgrade"); }
+}  // namespace
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+bool hop_by_hop(std::string_view name, std::string_view connection_tokens) {
+  for (const char* h : {"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+                        "te", "trailer", "transfer-encoding", "upgrade"}) {
+    if (iequals(name, h)) return true;
+  }
+  return has_token(connection_tokens, name);
+}
+
+std::string connection_tokens(const beast_http::fields& fields) {
+  std::string out;
+  for (auto [it, end] = fields.equal_range(beast_http::field::connection); it != end; ++it) {
+    out += std::string(view(it->value())) + ",";
+  }
+  return out;
+}
+
+bool wants_upgrade(const http::Request& head) {
+  return has_token(connection_tokens(head), "upgrade") && !head[beast_http::field::upgrade].empty();
+}
+
+std::vector<std::pair<std::string, std::string>> upstream_fields(const http::Request& head,
+                                                                 const std::string& remote_address, bool keep_upgrade) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const auto connection = connection_tokens(head);
+  std::string forwarded_for;
+  for (const auto& field : head) {
+    const std::string_view name = view(field.name_string());
+    const auto id = field.name();
+    if (keep_upgrade && upgrade_field(name)) {
+      out.emplace_back(std::string(name), std::string(view(field.value())));
+      continue;
+    }
+    if (hop_by_hop(name, connection) || id == beast_http::field::host || id == beast_http::field::content_length ||
+        id == beast_http::field::content_type || iequals(name, kDeadlineHeader)) {
+      continue;
+    }
+    if (iequals(name, "x-forwarded-for")) {
+      forwarded_for += std::string(view(field.value())) + ", ";
+      continue;
+    }
+    out.emplace_back(std::string(name), std::string(view(field.value())));
+  }
+  out.emplace_back("X-Forwarded-For", forwarded_for + remote_address);
+  out.emplace_back("X-Forwarded-Proto", "http");
+  if (const auto host = view(head[beast_http::field::host]); !host.empty()) {
+    out.emplace_back("X-Forwarded-Host", std::string(host));
+  }
+  return out;
+}
+
+void strip_hop_by_hop(http::Response& response, bool keep_upgrade) {
+  const auto connection = connection_tokens(response);
+  for (auto it = response.begin(); it != response.end();) {
+    const auto name = view(it->name_string());
+    const bool keep = keep_upgrade && upgrade_field(name);
+    it = !keep && hop_by_hop(name, connection) ? response.erase(it) : std::next(it);
+  }
+}
+
+}  // namespace svckit::daemon

@@ -1,0 +1,34 @@
+// Header hygiene for a reverse proxy (RFC 9110 7.6.1): what crosses a hop and what does not.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "svckit/http/types.hpp"
+
+namespace svckit::daemon {
+
+bool iequals(std::string_view a, std::string_view b);
+
+/// Hop-by-hop: the fixed list, plus any field the Connection header names (`connection_tokens`).
+bool hop_by_hop(std::string_view name, std::string_view connection_tokens);
+
+/// Every Connection field's value, joined with commas.
+std::string connection_tokens(const http::beast_http::fields& fields);
+
+/// A request asking for a protocol upgrade (WebSocket): Connection names "upgrade" and Upgrade is set.
+bool wants_upgrade(const http::Request& head);
+
+/// The request's end-to-end fields for the upstream (Host, Content-Length, Content-Type and the
+/// deadline header left out: the client sets them), with X-Forwarded-For/-Proto/-Host appended. `keep_upgrade`
+/// keeps Connection: upgrade and Upgrade (a WebSocket handshake).
+std::vector<std::pair<std::string, std::string>> upstream_fields(const http::Request& head,
+                                                                 const std::string& remote_address,
+                                                                 bool keep_upgrade = false);
+
+/// Removes hop-by-hop fields from an upstream answer; `keep_upgrade` keeps those of a 101.
+void strip_hop_by_hop(http::Response& response, bool keep_upgrade = false);
+
+}  // namespace svckit::daemon

@@ -1,0 +1,37 @@
+// Internal to http/: one accepted server connection, and the loop that serves a StreamHandler on it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+
+#include "http/watchdog.hpp"
+#include "svckit/http/server.hpp"
+
+namespace svckit::http::detail {
+
+/// One accepted connection. Its socket's executor is a strand; the watchdog's timer runs there too.
+struct ServerConnection {
+  explicit ServerConnection(boost::asio::ip::tcp::socket s) : socket(std::move(s)) {}
+  boost::asio::ip::tcp::socket socket;
+  std::shared_ptr<Watchdog> watchdog;  // read/idle/write deadlines, lazily (watchdog.hpp)
+  bool idle = true;                    // only touched on the connection's strand
+  void arm(std::chrono::milliseconds d) { watchdog->arm(Watchdog::Clock::now() + d); }
+};
+
+/// What the streaming loop needs from its server.
+struct StreamingServerState {
+  const ServerOptions& options;
+  const StreamHandler& handler;
+  const std::atomic<bool>& shutting_down;
+  std::atomic<std::uint64_t>& requests;
+};
+
+/// Serves requests on `connection` with a StreamHandler until the connection ends.
+Awaitable<void> serve_streaming(ServerConnection& connection, boost::beast::flat_buffer& buffer,
+                                const RequestContext& context, StreamingServerState server);
+
+}  // namespace svckit::http::detail

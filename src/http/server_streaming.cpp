@@ -1,0 +1,245 @@
+#include <optional>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "http/server_connection.hpp"
+
+namespace svckit::http::detail {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr std::size_t kPiece = std::size_t{64} * 1024;
+
+bool bodiless(Status status) {
+  const auto code = static_cast<unsigned>(status);
+  return code / 100 == 1 || code == 204 || code == 304;
+}
+
+Error write_failed(const boost::system::error_code& ec) {
+  return make_error(ErrorCode::unavailable, "cannot write to the client: " + ec.message(), "response");
+}
+
+class Exchange final : public ServerExchange {
+ public:
+  Exchange(ServerConnection& c, beast::flat_buffer& buffer, const RequestContext& context,
+           const StreamingServerState& server, beast_http::request_parser<beast_http::buffer_body>& parser)
+      : c_(c), buffer_(buffer), context_(context), server_(server), parser_(parser) {
+    head_ = Request(parser.get().base());
+  }
+
+  const Request& head() const override { return head_; }
+  const RequestContext& context() const override { return context_; }
+  bool head_sent() const override { return answer_ != Answer::none; }
+
+  Awaitable<Result<std::string_view>> read_body() override {
+    if (piece_.empty()) piece_.resize(kPiece);
+    while (!parser_.is_done()) {
+      parser_.get().body().data = piece_.data();
+      parser_.get().body().size = piece_.size();
+      boost::system::error_code ec;
+      c_.arm(server_.options.read_timeout);
+      co_await beast_http::async_read(c_.socket, buffer_, parser_, asio::redirect_error(asio::use_awaitable, ec));
+      c_.watchdog->disarm();
+      if (ec == beast_http::error::need_buffer) ec = {};
+      if (ec) {
+        broken_ = true;
+        co_return make_error(ErrorCode::unavailable, "reading the request body failed: " + ec.message(), "body");
+      }
+      const std::size_t n = piece_.size() - parser_.get().body().size;
+      body_read_ += n;
+      if (body_read_ > server_.options.max_body_bytes) {
+        broken_ = true;
+        co_return make_error(ErrorCode::payload_too_large,
+                             "request body is larger than " + std::to_string(server_.options.max_body_bytes) + " bytes",
+                             "body");
+      }
+      if (n > 0) co_return std::string_view(piece_.data(), n);
+    }
+    co_return std::string_view{};
+  }
+
+  Awaitable<Result<void>> respond(Response response) override {
+    if (answer_ != Answer::none) co_return make_error(ErrorCode::internal, "an answer was already started", "response");
+    answer_ = Answer::done;
+    response.version(head_.version());
+    if (response.result() != Status::switching_protocols) response.keep_alive(keep_alive());  // 101 keeps Upgrade
+    response.prepare_payload();
+    boost::system::error_code ec;
+    c_.arm(server_.options.read_timeout);
+    co_await beast_http::async_write(c_.socket, response, asio::redirect_error(asio::use_awaitable, ec));
+    c_.watchdog->disarm();
+    if (ec) {
+      broken_ = true;
+      co_return write_failed(ec);
+    }
+    co_return Result<void>{};
+  }
+
+  Awaitable<Result<void>> write_head(Response head) override {
+    if (answer_ != Answer::none) co_return make_error(ErrorCode::internal, "an answer was already started", "response");
+    const bool no_body = head_.method() == Verb::head || bodiless(head.result());
+    answer_ = no_body ? Answer::done : Answer::streaming;
+    out_.emplace(std::move(head.base()));
+    out_->version(head_.version());
+    out_->keep_alive(keep_alive());
+    if (!no_body && !out_->has_content_length()) out_->chunked(true);
+    out_->body().data = nullptr;
+    out_->body().more = !no_body;
+    serializer_.emplace(*out_);
+    boost::system::error_code ec;
+    c_.arm(server_.options.read_timeout);
+    co_await beast_http::async_write_header(c_.socket, *serializer_, asio::redirect_error(asio::use_awaitable, ec));
+    c_.watchdog->disarm();
+    if (ec) {
+      broken_ = true;
+      co_return write_failed(ec);
+    }
+    co_return Result<void>{};
+  }
+
+  Awaitable<Result<void>> write_body(std::string_view piece) override {
+    if (answer_ != Answer::streaming) co_return make_error(ErrorCode::internal, "no streamed answer open", "response");
+    if (piece.empty()) co_return Result<void>{};
+    co_return co_await write_piece(piece, true);
+  }
+
+  Awaitable<Result<void>> finish() override {
+    if (answer_ != Answer::streaming) co_return Result<void>{};
+    auto written = co_await write_piece({}, false);
+    answer_ = Answer::done;
+    co_return written;
+  }
+
+  tcp::socket& take_socket(std::string& already_read) override {
+    upgraded_ = true;
+    c_.watchdog->stop();
+    const auto data = buffer_.data();
+    already_read.assign(static_cast<const char*>(data.data()), data.size());
+    buffer_.consume(buffer_.size());
+    return c_.socket;
+  }
+
+  /// The connection can serve another request.
+  bool reusable() const {
+    return !broken_ && !upgraded_ && answer_ == Answer::done && parser_.is_done() && keep_alive();
+  }
+
+ private:
+  enum class Answer { none, streaming, done };
+
+  /// Only a request read to its end leaves the connection fit for the next one.
+  bool keep_alive() const {
+    return head_.keep_alive() && !server_.shutting_down && !broken_ && !upgraded_ && parser_.is_done();
+  }
+
+  Awaitable<Result<void>> write_piece(std::string_view piece, bool more) {
+    out_->body().data = piece.empty() ? nullptr : const_cast<char*>(piece.data());  // NOLINT: Beast's API
+    out_->body().size = piece.size();
+    out_->body().more = more;
+    boost::system::error_code ec;
+    c_.arm(server_.options.read_timeout);
+    co_await beast_http::async_write(c_.socket, *serializer_, asio::redirect_error(asio::use_awaitable, ec));
+    c_.watchdog->disarm();
+    if (ec == beast_http::error::need_buffer) ec = {};
+    if (ec) {
+      broken_ = true;
+      co_return write_failed(ec);
+    }
+    co_return Result<void>{};
+  }
+
+  ServerConnection& c_;
+  beast::flat_buffer& buffer_;
+  const RequestContext& context_;
+  const StreamingServerState& server_;
+  beast_http::request_parser<beast_http::buffer_body>& parser_;
+  Request head_;
+  std::vector<char> piece_;
+  std::uint64_t body_read_ = 0;
+  Answer answer_ = Answer::none;
+  bool broken_ = false;
+  bool upgraded_ = false;
+  std::optional<beast_http::response<beast_http::buffer_body>> out_;
+  std::optional<beast_http::response_serializer<beast_http::buffer_body>> serializer_;
+};
+
+}  // namespace
+
+Awaitable<void> serve_streaming(ServerConnection& connection, beast::flat_buffer& buffer, const RequestContext& context,
+                                StreamingServerState server) {
+  auto& stream = connection.socket;
+  for (;;) {
+    if (server.shutting_down) co_return;
+    beast_http::request_parser<beast_http::buffer_body> parser;
+    // Not boost::none (Beast 1.74 compares the optional); the Exchange counts the body itself.
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    parser.header_limit(static_cast<std::uint32_t>(server.options.max_header_bytes));
+    boost::system::error_code ec;
+    if (buffer.size() == 0) {  // keep-alive silence: idle_timeout until the next request's first byte
+      connection.idle = true;
+      connection.arm(server.options.idle_timeout);
+      co_await stream.async_wait(tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+      connection.idle = false;
+      if (ec || server.shutting_down) co_return;
+    }
+    connection.arm(server.options.read_timeout);
+    co_await beast_http::async_read_header(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      std::optional<Error> answer;
+      if (ec == beast_http::error::header_limit) {
+        answer = make_error(
+            ErrorCode::payload_too_large,
+            "request headers are larger than " + std::to_string(server.options.max_header_bytes) + " bytes", "headers");
+      } else if (ec.category() == beast_http::make_error_code(beast_http::error::bad_target).category() &&
+                 ec != beast_http::error::end_of_stream && ec != beast_http::error::partial_message) {
+        answer = make_error(ErrorCode::invalid_argument, "malformed HTTP request: " + ec.message(), "request");
+      }
+      if (answer) {
+        auto res = error_response(*answer);
+        if (ec == beast_http::error::header_limit) res.result(Status::request_header_fields_too_large);
+        res.keep_alive(false);
+        res.prepare_payload();
+        co_await beast_http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+      }
+      co_return;
+    }
+    connection.watchdog->disarm();  // the handler sets deadlines per read and write
+    Exchange exchange(connection, buffer, context, server, parser);
+    if (const auto length = parser.content_length(); length && *length > server.options.max_body_bytes) {
+      auto res = error_response(make_error(
+          ErrorCode::payload_too_large,
+          "request body is larger than " + std::to_string(server.options.max_body_bytes) + " bytes", "body"));
+      (void)co_await exchange.respond(std::move(res));
+      co_return;  // the body is unread: the connection closes
+    }
+    bool threw = false;
+    try {
+      co_await server.handler(exchange);
+    } catch (const std::exception& e) {
+      spdlog::error("streaming handler for {} {} threw: {}", std::string(exchange.head().method_string()),
+                    std::string(exchange.head().target()), e.what());
+      threw = true;
+    }
+    if (threw) {  // no co_await inside a catch block
+      if (!exchange.head_sent()) {
+        (void)co_await exchange.respond(error_response(make_error(ErrorCode::internal, "internal error")));
+      }
+      co_return;
+    }
+    ++server.requests;
+    if (!exchange.reusable()) co_return;
+  }
+}
+
+}  // namespace svckit::http::detail
