@@ -1,0 +1,295 @@
+// svckitd's gateway beyond small request/answer pairs, against a real svckitd process: bodies of
+// 64 MiB streamed each way in bounded memory, retryable small bodies, WebSocket pass-through, and
+// routes by Host and path prefix reloaded from the config file without dropping connections.
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/websocket.hpp>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "svckit/http/client.hpp"
+#include "svckit/http/server.hpp"
+#include "svckit/testing/body_server.hpp"
+#include "svckit/testing/fault_server.hpp"
+#include "svckit/testing/io_thread.hpp"
+#include "svckitd_process.hpp"
+
+namespace svckit::testing {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+
+constexpr std::uint64_t kBig = std::uint64_t{64} << 20;
+
+std::uint64_t peak_rss_kib(pid_t pid) {  // VmHWM: the resident-set high-water mark
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6));
+  }
+  return 0;
+}
+
+/// An upstream that reads any body piece by piece and answers {"bytes","sum","chunked"}.
+class UploadSink {
+ public:
+  explicit UploadSink(asio::io_context& io) : server_(io, options(), http::StreamHandler(&UploadSink::count)) {
+    EXPECT_TRUE(server_.listen());
+  }
+  std::uint16_t port() const { return server_.port(); }
+
+ private:
+  static http::ServerOptions options() {
+    http::ServerOptions o;
+    o.max_body_bytes = std::uint64_t{1} << 34;
+    return o;
+  }
+  static http::Awaitable<void> count(http::ServerExchange& exchange) {
+    std::uint64_t bytes = 0, sum = 0;
+    for (;;) {
+      auto piece = co_await exchange.read_body();
+      if (!piece) {
+        (void)co_await exchange.respond(http::error_response(piece.error()));
+        co_return;
+      }
+      if (piece->empty()) break;
+      bytes += piece->size();
+      for (const char c : *piece) sum += static_cast<unsigned char>(c);
+    }
+    const nlohmann::json body{{"bytes", bytes}, {"sum", sum}, {"chunked", exchange.head().chunked()}};
+    (void)co_await exchange.respond(http::json_response(http::Status::ok, body));
+  }
+  http::HttpServer server_;
+};
+
+class GatewayStreaming : public ::testing::Test {
+ protected:
+  void start(std::vector<std::string> args = {}) {
+    const auto port_file = dir.path() / "gateway.port";
+    args.insert(args.end(), {"--gateway-port", "0", "--set", "gateway.port_file=" + port_file.string()});
+    daemon = SvckitdProcess::start(dir.path(), args);
+    ASSERT_NE(daemon, nullptr);
+    ASSERT_TRUE(wait_until([&] { return read_file(port_file).find('\n') != std::string::npos; }, 10s));
+    gateway = std::atoi(read_file(port_file).c_str());
+    ASSERT_GT(gateway, 0);
+  }
+  void add(const std::string& service, int port) {
+    ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body(service, port)).status, 200);
+  }
+  void wait_routable(const std::string& path) {
+    ASSERT_TRUE(wait_until([&] { return http_call(gateway, "GET", path).status == 200; }, 10s)) << path;
+  }
+  http::HostPort gateway_endpoint() const { return {"127.0.0.1", static_cast<std::uint16_t>(gateway), false}; }
+
+  TempDir dir;
+  std::unique_ptr<SvckitdProcess> daemon;
+  int gateway = 0;
+  IoThread io;
+};
+
+TEST_F(GatewayStreaming, A64MiBUploadAndDownloadCrossTheGatewayInBoundedMemory) {
+  start();
+  UploadSink sink(io.io());
+  BodyServer source(io.io());
+  source.body_bytes(kBig);
+  add("sink", sink.port());
+  add("source", source.port());
+  wait_routable("/sink/warm-up");
+  http::HttpClient client(io.executor());
+  const auto before = peak_rss_kib(daemon->process.pid());
+
+  // Upload, chunked (no Content-Length): 1024 pieces of 64 KiB pulled as the socket takes them.
+  std::string piece(std::size_t{64} * 1024, 'y');
+  std::uint64_t pulled = 0;
+  http::Streaming upload;
+  upload.request_body = [&]() -> http::Awaitable<Result<std::string_view>> {
+    if (pulled == kBig) co_return std::string_view{};
+    pulled += piece.size();
+    co_return std::string_view(piece);
+  };
+  http::Request post{http::Verb::post, "/sink/upload", 11};
+  auto answer = io.run([&] { return client.send_streaming(gateway_endpoint(), post, 60s, nullptr, upload); });
+  ASSERT_TRUE(answer) << answer.error().message;
+  ASSERT_EQ(answer->result_int(), 200) << answer->body();
+  const auto counted = nlohmann::json::parse(answer->body());
+  EXPECT_EQ(counted["bytes"], kBig);
+  EXPECT_EQ(counted["sum"], kBig * static_cast<unsigned char>('y'));
+  EXPECT_EQ(counted["chunked"], true) << "a body of unknown length stays chunked upstream";
+
+  // Download: counted as it arrives.
+  std::uint64_t received = 0;
+  http::BodySink count = [&](std::string_view part) -> Result<void> {
+    received += part.size();
+    return {};
+  };
+  http::Request get{http::Verb::get, "/source/file", 11};
+  auto download = io.run([&] { return client.send_streaming(gateway_endpoint(), get, 60s, nullptr, count); });
+  ASSERT_TRUE(download) << download.error().message;
+  EXPECT_EQ(download->result_int(), 200);
+  EXPECT_EQ(received, kBig);
+
+  const auto grew_kib = peak_rss_kib(daemon->process.pid()) - before;
+  EXPECT_LT(grew_kib, 16u * 1024) << "svckitd's peak RSS grew by " << grew_kib << " KiB for 128 MiB relayed";
+  std::cout << "svckitd peak RSS growth for 64 MiB up + 64 MiB down: " << grew_kib << " KiB\n";
+}
+
+TEST_F(GatewayStreaming, ASmallBodyIsRetriedOnAnotherInstanceAndALargeOneIsCapped) {
+  start({"--set", "gateway.max_body_bytes=1048576"});
+  UploadSink sink(io.io());
+  FaultServer refusing(io.io(), "refusing");
+  refusing.answer_status(503);
+  add("sink", sink.port());
+  add("sink", refusing.port());
+  wait_routable("/sink/warm-up");
+  const std::string body(10'000, 'z');
+  for (int i = 0; i < 10; ++i) {
+    auto r = http_call(gateway, "PUT", "/sink/put", body);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(nlohmann::json::parse(r.body)["bytes"], body.size()) << "the retry carried the whole body";
+  }
+  EXPECT_GT(refusing.hits(), 0);
+  auto big = http_call(gateway, "PUT", "/sink/put", std::string(2 << 20, 'z'));
+  EXPECT_EQ(big.status, 413) << big.body;
+}
+
+/// A WebSocket upstream: echoes every message with "echo:" before it; notes the handshake's headers.
+class EchoServer {
+ public:
+  explicit EchoServer(asio::io_context& io) : acceptor_(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+    asio::co_spawn(io, accept_loop(), asio::detached);
+  }
+  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+  std::string forwarded_for() const {
+    std::lock_guard lock(mutex_);
+    return forwarded_for_;
+  }
+
+ private:
+  http::Awaitable<void> accept_loop() {
+    for (;;) {
+      boost::system::error_code ec;
+      auto socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return;
+      asio::co_spawn(acceptor_.get_executor(), session(std::move(socket)), asio::detached);
+    }
+  }
+  http::Awaitable<void> session(tcp::socket socket) {
+    boost::system::error_code ec;
+    beast::flat_buffer buffer;
+    http::Request request;
+    co_await http::beast_http::async_read(socket, buffer, request, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+    if (!beast::websocket::is_upgrade(request)) {  // readiness probes
+      http::Response ok{http::Status::ok, 11};
+      ok.body() = "ready";
+      ok.prepare_payload();
+      co_await http::beast_http::async_write(socket, ok, asio::redirect_error(asio::use_awaitable, ec));
+      co_return;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      forwarded_for_ = std::string(request["X-Forwarded-For"]);
+    }
+    beast::websocket::stream<tcp::socket> ws(std::move(socket));
+    co_await ws.async_accept(request, asio::redirect_error(asio::use_awaitable, ec));
+    for (; !ec;) {
+      beast::flat_buffer message;
+      co_await ws.async_read(message, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
+      const std::string echo = "echo:" + beast::buffers_to_string(message.data());
+      co_await ws.async_write(asio::buffer(echo), asio::redirect_error(asio::use_awaitable, ec));
+    }
+  }
+  tcp::acceptor acceptor_;
+  mutable std::mutex mutex_;
+  std::string forwarded_for_;
+};
+
+TEST_F(GatewayStreaming, AWebSocketSessionPassesThroughTheGateway) {
+  start();
+  EchoServer echo(io.io());
+  add("chat", echo.port());
+  wait_routable("/chat/ready");
+
+  asio::io_context local;
+  beast::websocket::stream<tcp::socket> ws(local);
+  ws.next_layer().connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<std::uint16_t>(gateway)));
+  ws.handshake("127.0.0.1:" + std::to_string(gateway), "/chat/socket");
+  for (const std::string& text : std::vector<std::string>{"hello", "second", std::string(100'000, 'w')}) {
+    ws.write(asio::buffer(text));
+    beast::flat_buffer reply;
+    ws.read(reply);
+    EXPECT_EQ(beast::buffers_to_string(reply.data()), "echo:" + text);
+  }
+  ws.close(beast::websocket::close_code::normal);
+  EXPECT_EQ(echo.forwarded_for(), "127.0.0.1");
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const auto metrics = daemon->call("GET", "/metrics").body;
+        return metrics.find(R"(svckit_gateway_requests_total{service="chat",code="101"} 1)") != std::string::npos &&
+               metrics.find("svckit_gateway_tunnels_total 1") != std::string::npos;
+      },
+      5s))
+      << daemon->call("GET", "/metrics").body;
+}
+
+TEST_F(GatewayStreaming, RoutesByHostAndPrefixReloadWithoutDroppingConnections) {
+  const auto config = dir.path() / "svckitd.yaml";
+  const auto write_config = [&](const std::string& routes) {
+    std::ofstream(config) << "gateway:\n  reload_interval: 50ms\n  service_paths: false\n  routes:\n" << routes;
+  };
+  write_config(
+      "    - prefix: /api/orders\n      service: orders\n"
+      "    - host: '*.shop.test'\n      service: shop\n      strip_prefix: false\n");
+  start({"--config", config.string()});
+  FaultServer orders(io.io(), "orders"), shop(io.io(), "shop");
+  add("orders", orders.port());
+  add("shop", shop.port());
+  wait_routable("/api/orders/ready");
+
+  EXPECT_EQ(http_call(gateway, "GET", "/api/orders/items/1?q=2").status, 200);
+  EXPECT_EQ(orders.last_target(), "/items/1?q=2") << "the prefix is stripped";
+  const auto by_host =
+      raw_http(gateway, "GET /cart/3 HTTP/1.1\r\nHost: www.shop.test:8080\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(by_host.status, 200) << by_host.body;
+  EXPECT_EQ(shop.last_target(), "/cart/3");
+  EXPECT_EQ(http_call(gateway, "GET", "/orders/items/1").status, 404) << "service_paths is off";
+  EXPECT_EQ(http_call(gateway, "GET", "/api/ordersx").status, 404) << "prefixes match whole segments";
+
+  // One keep-alive connection across both reloads.
+  http::HttpClient client(io.executor());
+  const auto get = [&](const std::string& target) {
+    http::Request request{http::Verb::get, target, 11};
+    auto r = io.run([&] { return client.send(gateway_endpoint(), request, 5s); });
+    return r ? static_cast<int>(r->result_int()) : -1;
+  };
+  EXPECT_EQ(get("/api/orders/a"), 200);
+
+  write_config("    - prefix: /api/orders\n      service: bad name\n");  // invalid: the routes in force stay
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return daemon->call("GET", "/metrics").body.find(R"(svckit_gateway_route_reloads_total{result="error"} 1)") !=
+               std::string::npos;
+      },
+      10s));
+  EXPECT_EQ(get("/api/orders/b"), 200);
+
+  write_config("    - prefix: /v2/orders\n      service: orders\n");
+  ASSERT_TRUE(wait_until([&] { return get("/v2/orders/c") == 200; }, 10s));
+  EXPECT_EQ(orders.last_target(), "/c");
+  EXPECT_EQ(get("/api/orders/d"), 404) << "the old route is gone";
+  EXPECT_EQ(client.stats().connections_opened, 1u) << "the reloads kept the connection";
+}
+
+}  // namespace
+}  // namespace svckit::testing
