@@ -128,7 +128,9 @@ CONF
   pid[nginxproxy]=$!
   sp=$(free_port)
   gp=$(free_port)
-  build/daemon/svckitd --port "$sp" --gateway-port "$gp" --threads "$t" --log-level warn >"$work/svckitd.log" 2>&1 &
+  # The gateway's t I/O threads do the proxying; svckitd's own single thread serves the registry.
+  build/daemon/svckitd --port "$sp" --gateway-port "$gp" --threads 1 --set gateway.threads="$t" --log-level warn \
+    >"$work/svckitd.log" 2>&1 &
   pid[svckitd]=$!
   wait_port "$sp" /healthz
   for u in "$up1" "$up2"; do
