@@ -6,7 +6,6 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <charconv>
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <unordered_map>
@@ -282,14 +281,8 @@ http::Awaitable<void> Gateway::proxy(Worker& worker, http::ServerExchange& excha
   call.content_type = std::string(view(head[beast_http::field::content_type]));
   call.deadline = incoming_deadline(head, started);
   call.streaming.buffer_up_to = options_.buffer_response_bytes;
-  std::optional<std::uint64_t> length;
-  if (head.has_content_length()) {  // the parser has checked it is a number
-    const auto text = view(head[beast_http::field::content_length]);
-    std::uint64_t n = 0;
-    std::from_chars(text.data(), text.data() + text.size(), n);
-    length = n;
-  }
-  const bool has_body = head.chunked() || (length && *length > 0);
+  const auto length = exchange.content_length();
+  const bool has_body = exchange.chunked() || (length && *length > 0);
   if (has_body && length && *length <= options_.buffer_request_bytes) {
     // Small: read first, so a failed attempt can be sent again elsewhere.
     for (;;) {

@@ -48,11 +48,11 @@ std::string connection_tokens(const beast_http::fields& fields) {
   return out;
 }
 
-bool wants_upgrade(const http::Request& head) {
+bool wants_upgrade(const http::RequestHead& head) {
   return has_token(connection_tokens(head), "upgrade") && !head[beast_http::field::upgrade].empty();
 }
 
-std::vector<std::pair<std::string, std::string>> upstream_fields(const http::Request& head,
+std::vector<std::pair<std::string, std::string>> upstream_fields(const http::RequestHead& head,
                                                                  const std::string& remote_address, bool keep_upgrade) {
   std::vector<std::pair<std::string, std::string>> out;
   const auto connection = connection_tokens(head);
@@ -65,7 +65,7 @@ std::vector<std::pair<std::string, std::string>> upstream_fields(const http::Req
       continue;
     }
     if (hop_by_hop(name, connection) || id == beast_http::field::host || id == beast_http::field::content_length ||
-        id == beast_http::field::content_type || iequals(name, kDeadlineHeader)) {
+        id == beast_http::field::content_type || id == beast_http::field::expect || iequals(name, kDeadlineHeader)) {
       continue;
     }
     if (iequals(name, "x-forwarded-for")) {

@@ -19,12 +19,12 @@ bool hop_by_hop(std::string_view name, std::string_view connection_tokens);
 std::string connection_tokens(const http::beast_http::fields& fields);
 
 /// A request asking for a protocol upgrade (WebSocket): Connection names "upgrade" and Upgrade is set.
-bool wants_upgrade(const http::Request& head);
+bool wants_upgrade(const http::RequestHead& head);
 
 /// The request's end-to-end fields for the upstream (Host, Content-Length, Content-Type and the
-/// deadline header left out: the client sets them), with X-Forwarded-For/-Proto/-Host appended. `keep_upgrade`
-/// keeps Connection: upgrade and Upgrade (a WebSocket handshake).
-std::vector<std::pair<std::string, std::string>> upstream_fields(const http::Request& head,
+/// deadline header left out: the client sets them; Expect too: the gateway answers 100-continue), with
+/// X-Forwarded-For/-Proto/-Host appended. `keep_upgrade` keeps Connection: upgrade and Upgrade (a WebSocket handshake).
+std::vector<std::pair<std::string, std::string>> upstream_fields(const http::RequestHead& head,
                                                                  const std::string& remote_address,
                                                                  bool keep_upgrade = false);
 

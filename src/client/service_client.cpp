@@ -667,7 +667,7 @@ CallResult ServiceClient::call_sync(std::string service, http::Verb method, std:
       .get();
 }
 
-std::optional<Deadline> incoming_deadline(const http::Request& request, SteadyTime now) {
+std::optional<Deadline> incoming_deadline(const http::RequestHead& request, SteadyTime now) {
   auto it = request.find(std::string(kDeadlineHeader));
   if (it == request.end()) return std::nullopt;
   auto budget = parse_deadline_header(std::string_view(it->value().data(), it->value().size()));

@@ -1,9 +1,11 @@
+#include <strings.h>
 #include <optional>
 #include <vector>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
@@ -34,16 +36,34 @@ class Exchange final : public ServerExchange {
  public:
   Exchange(ServerConnection& c, beast::flat_buffer& buffer, const RequestContext& context,
            const StreamingServerState& server, beast_http::request_parser<beast_http::buffer_body>& parser)
-      : c_(c), buffer_(buffer), context_(context), server_(server), parser_(parser) {
-    head_ = Request(parser.get().base());
-  }
+      : c_(c), buffer_(buffer), context_(context), server_(server), parser_(parser), head_(parser.get().base()) {}
 
-  const Request& head() const override { return head_; }
+  const RequestHead& head() const override { return head_; }
+  std::optional<std::uint64_t> content_length() const override {
+    const auto n = parser_.content_length();
+    return n ? std::optional<std::uint64_t>(*n) : std::nullopt;
+  }
+  bool chunked() const override { return parser_.chunked(); }
   const RequestContext& context() const override { return context_; }
   bool head_sent() const override { return answer_ != Answer::none; }
 
   Awaitable<Result<std::string_view>> read_body() override {
-    if (piece_.empty()) piece_.resize(kPiece);
+    if (piece_.empty()) {  // the first read
+      piece_.resize(kPiece);
+      if (answer_ == Answer::none && !parser_.is_done() && expects_continue()) {
+        // The client waits for this before it sends the body (RFC 9110 10.1.1).
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        boost::system::error_code ec;
+        c_.arm(server_.options.read_timeout);
+        co_await asio::async_write(c_.socket, asio::buffer(kContinue.data(), kContinue.size()),
+                                   asio::redirect_error(asio::use_awaitable, ec));
+        c_.watchdog->disarm();
+        if (ec) {
+          broken_ = true;
+          co_return write_failed(ec);
+        }
+      }
+    }
     while (!parser_.is_done()) {
       parser_.get().body().data = piece_.data();
       parser_.get().body().size = piece_.size();
@@ -74,7 +94,14 @@ class Exchange final : public ServerExchange {
     answer_ = Answer::done;
     response.version(head_.version());
     if (response.result() != Status::switching_protocols) response.keep_alive(keep_alive());  // 101 keeps Upgrade
-    response.prepare_payload();
+    if (head_.method() == Verb::head) {
+      // The head of the answer a GET would get: a Content-Length already there (a relayed answer)
+      // stays; the body is never sent.
+      if (!response.has_content_length() && !response.chunked()) response.prepare_payload();
+      response.body().clear();
+    } else {
+      response.prepare_payload();
+    }
     boost::system::error_code ec;
     c_.arm(server_.options.read_timeout);
     co_await beast_http::async_write(c_.socket, response, asio::redirect_error(asio::use_awaitable, ec));
@@ -138,9 +165,14 @@ class Exchange final : public ServerExchange {
  private:
   enum class Answer { none, streaming, done };
 
+  bool expects_continue() const {
+    const auto expect = head_[beast_http::field::expect];
+    return expect.size() == 12 && strncasecmp(expect.data(), "100-continue", 12) == 0;
+  }
+
   /// Only a request read to its end leaves the connection fit for the next one.
   bool keep_alive() const {
-    return head_.keep_alive() && !server_.shutting_down && !broken_ && !upgraded_ && parser_.is_done();
+    return parser_.keep_alive() && !server_.shutting_down && !broken_ && !upgraded_ && parser_.is_done();
   }
 
   Awaitable<Result<void>> write_piece(std::string_view piece, bool more) {
@@ -164,7 +196,7 @@ class Exchange final : public ServerExchange {
   const RequestContext& context_;
   const StreamingServerState& server_;
   beast_http::request_parser<beast_http::buffer_body>& parser_;
-  Request head_;
+  const RequestHead& head_;  // the parser's: read_body() fills only the body
   std::vector<char> piece_;
   std::uint64_t body_read_ = 0;
   Answer answer_ = Answer::none;

@@ -1,5 +1,6 @@
 // libFuzzer target for everything svckitd decodes from the network: JSON bodies (instances,
-// health checks, status changes, watch answers), request targets and query strings, durations and backend URLs.
+// health checks, status changes, watch answers), request targets and query strings, durations, backend URLs,
+// and svckitd's YAML config with the gateway's routes.
 // The invariant: no crash, and the API never answers 5xx to bad input.
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
@@ -11,6 +12,8 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
+#include "daemon/config.hpp"
+#include "daemon/gateway_routes.hpp"
 #include "daemon/registry_api.hpp"
 #include "svckit/core/duration.hpp"
 #include "svckit/core/health_check_spec.hpp"
@@ -61,6 +64,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)svckit::http::parse_backend_url(text, 8500);
   (void)svckit::parse_duration(text, "fuzz");
   (void)svckit::parse_rfc3339(text, "fuzz");
+
+  // svckitd's config file, gateway routes included, and routing by the table it yields.
+  svckit::daemon::SvckitdConfig config;
+  if (svckit::daemon::apply_yaml(config, std::string(text), "fuzz.yaml")) {
+    const svckit::daemon::RouteTable table{config.gateway_routes, config.gateway_service_paths};
+    (void)svckit::daemon::match_route(table, text.substr(0, 64), text);
+  }
 
   send(fixture, svckit::http::Verb::post, "/v1/instances", text);
   send(fixture, svckit::http::Verb::put, "/v1/services/a/instances/b/status", text);

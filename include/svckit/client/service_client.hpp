@@ -253,7 +253,7 @@ class ServiceClient {
 
 /// The deadline a caller sent with `request` (X-Svckit-Deadline-Ms), measured from `now`; nullopt
 /// when absent or malformed (a malformed header never fails the request it came with).
-std::optional<Deadline> incoming_deadline(const http::Request& request, SteadyTime now);
+std::optional<Deadline> incoming_deadline(const http::RequestHead& request, SteadyTime now);
 
 /// GET `path` on `service` through an application-owned client; throws ServiceCallError.
 Awaitable<http::Response> call_service(ServiceClient& client, std::string service, std::string path);

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include <boost/asio/io_context.hpp>
@@ -49,7 +50,10 @@ class ServerExchange {
  public:
   virtual ~ServerExchange() = default;
   /// The request line and headers (the body is empty: read it with read_body()).
-  virtual const Request& head() const = 0;
+  virtual const RequestHead& head() const = 0;
+  /// The body's framing, as parsed: a Content-Length (nullopt when chunked or absent), chunked.
+  virtual std::optional<std::uint64_t> content_length() const = 0;
+  virtual bool chunked() const = 0;
   virtual const RequestContext& context() const = 0;
   /// The next piece of the body (at most 64 KiB), empty at its end. Each read within read_timeout;
   /// more than max_body_bytes in all fails with payload_too_large (field "body"). The view stays

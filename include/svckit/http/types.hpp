@@ -14,6 +14,7 @@ namespace svckit::http {
 
 namespace beast_http = boost::beast::http;
 using Request = beast_http::request<beast_http::string_body>;
+using RequestHead = beast_http::request_header<>;  // request line and fields, no body
 using Response = beast_http::response<beast_http::string_body>;
 using Status = beast_http::status;
 using Verb = beast_http::verb;
