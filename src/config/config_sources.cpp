@@ -1,0 +1,188 @@
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "svckit/config/config_source.hpp"
+
+extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX
+
+namespace svckit::config {
+
+namespace {
+
+using nlohmann::json;
+
+/// A YAML scalar as JSON: plain scalars may be null, bools or numbers; quoted ones are strings.
+json scalar(const YAML::Node& node) {
+  const auto& text = node.Scalar();
+  if (node.Tag() == "!") return text;  // quoted
+  if (text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL") return nullptr;
+  if (text == "true" || text == "True" || text == "TRUE") return true;
+  if (text == "false" || text == "False" || text == "FALSE") return false;
+  char* end = nullptr;
+  errno = 0;
+  const long long i = std::strtoll(text.c_str(), &end, 10);
+  if (errno == 0 && end != nullptr && *end == '\0') return i;
+  const double d = std::strtod(text.c_str(), &end);
+  if (end != nullptr && *end == '\0' && text.find_first_not_of("0123456789+-.eE") == std::string::npos) return d;
+  return text;
+}
+
+json to_json(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map: {
+      json out = json::object();
+      for (const auto& kv : node) out[kv.first.as<std::string>()] = to_json(kv.second);
+      return out;
+    }
+    case YAML::NodeType::Sequence: {
+      json out = json::array();
+      for (const auto& item : node) out.push_back(to_json(item));
+      return out;
+    }
+    case YAML::NodeType::Scalar:
+      return scalar(node);
+    default:
+      return nullptr;
+  }
+}
+
+class FileSource final : public ConfigSource {
+ public:
+  FileSource(std::filesystem::path path, bool optional) : path_(std::move(path)), optional_(optional) {}
+  std::string name() const override { return "file:" + path_.string(); }
+
+  Result<json> load() override {
+    std::ifstream in(path_);
+    if (!in) {
+      if (optional_ && !std::filesystem::exists(path_)) return json::object();
+      return make_error(ErrorCode::unavailable, name() + ": cannot be read", "file");
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    const auto ext = path_.extension().string();
+    if (ext == ".json") {
+      auto parsed = json::parse(text.str(), nullptr, false);
+      if (parsed.is_discarded()) return make_error(ErrorCode::invalid_argument, name() + ": not valid JSON", "file");
+      if (!parsed.is_object()) return make_error(ErrorCode::invalid_argument, name() + ": must be an object", "file");
+      return parsed;
+    }
+    if (ext != ".yaml" && ext != ".yml") {
+      return make_error(ErrorCode::invalid_argument, name() + ": unknown format (use .yaml, .yml or .json)", "file");
+    }
+    try {
+      const auto root = YAML::Load(text.str());
+      if (root.IsNull()) return json::object();
+      if (!root.IsMap()) return make_error(ErrorCode::invalid_argument, name() + ": must be a mapping", "file");
+      return to_json(root);
+    } catch (const YAML::Exception& e) {
+      return make_error(ErrorCode::invalid_argument,
+                        name() + ": YAML error at line " + std::to_string(e.mark.line + 1) + ": " + e.msg, "file");
+    }
+  }
+
+  /// The content's hash: an edit within the file system's timestamp granularity (or one that
+  /// keeps the size) is still seen. Config files are small; reading one per poll is cheap.
+  std::string stamp() const override {
+    std::ifstream in(path_);
+    if (!in) return "missing";
+    std::stringstream text;
+    text << in.rdbuf();
+    return std::to_string(std::hash<std::string>{}(text.str()));
+  }
+
+ private:
+  std::filesystem::path path_;
+  bool optional_;
+};
+
+class EnvSource final : public ConfigSource {
+ public:
+  EnvSource(std::string prefix, std::function<std::vector<std::pair<std::string, std::string>>()> all)
+      : prefix_(std::move(prefix)), all_(std::move(all)) {}
+  std::string name() const override { return "env:" + prefix_; }
+
+  Result<json> load() override {
+    json out = json::object();
+    for (const auto& [variable, value] : all_()) {
+      if (variable.size() <= prefix_.size() || variable.compare(0, prefix_.size(), prefix_) != 0) continue;
+      std::string rest = variable.substr(prefix_.size());
+      std::transform(rest.begin(), rest.end(), rest.begin(), [](unsigned char c) { return std::tolower(c); });
+      json* at = &out;
+      std::size_t start = 0;
+      for (;;) {
+        const auto sep = rest.find("__", start);
+        const auto part = rest.substr(start, sep == std::string::npos ? std::string::npos : sep - start);
+        if (part.empty()) return make_error(ErrorCode::invalid_argument, variable + ": empty key level", variable);
+        if (sep == std::string::npos) {
+          json parsed = value;
+          try {
+            parsed = scalar(YAML::Load(value));
+          } catch (const YAML::Exception&) {  // not a YAML scalar: the text itself
+          }
+          (*at)[part] = parsed;
+          break;
+        }
+        if (!(*at)[part].is_object()) (*at)[part] = json::object();
+        at = &(*at)[part];
+        start = sep + 2;
+      }
+    }
+    return out;
+  }
+
+  std::string stamp() const override {
+    std::string seen;
+    for (const auto& [variable, value] : all_()) {
+      if (variable.compare(0, prefix_.size(), prefix_) == 0) seen += variable + '=' + value + '\n';
+    }
+    return std::to_string(std::hash<std::string>{}(seen));
+  }
+
+ private:
+  std::string prefix_;
+  std::function<std::vector<std::pair<std::string, std::string>>()> all_;
+};
+
+class StaticSource final : public ConfigSource {
+ public:
+  StaticSource(std::string name, json values) : name_(std::move(name)), values_(std::move(values)) {}
+  std::string name() const override { return name_; }
+  Result<json> load() override { return values_; }
+  std::string stamp() const override { return "static"; }
+
+ private:
+  std::string name_;
+  json values_;
+};
+
+}  // namespace
+
+std::unique_ptr<ConfigSource> file_source(std::filesystem::path path, bool optional) {
+  return std::make_unique<FileSource>(std::move(path), optional);
+}
+
+std::unique_ptr<ConfigSource> env_source(std::string prefix,
+                                         std::function<std::vector<std::pair<std::string, std::string>>()> all) {
+  return std::make_unique<EnvSource>(std::move(prefix), std::move(all));
+}
+
+std::vector<std::pair<std::string, std::string>> process_environment() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    const std::string entry(*e);
+    const auto eq = entry.find('=');
+    if (eq != std::string::npos) out.emplace_back(entry.substr(0, eq), entry.substr(eq + 1));
+  }
+  return out;
+}
+
+std::unique_ptr<ConfigSource> static_source(std::string name, nlohmann::json values) {
+  return std::make_unique<StaticSource>(std::move(name), std::move(values));
+}
+
+}  // namespace svckit::config
