@@ -43,8 +43,8 @@ int main() {
 
   const auto stats = products.stats();
   std::printf("entries=%zu hits=%llu misses=%llu loads=%llu hit_rate=%.2f database_reads=%d missing=%s\n",
-              stats.entries, static_cast<unsigned long long>(stats.hits),
-              static_cast<unsigned long long>(stats.misses), static_cast<unsigned long long>(stats.loads),
-              stats.hit_rate(), database_reads, missing ? "found" : missing.error().message.c_str());
+              stats.entries, static_cast<unsigned long long>(stats.hits), static_cast<unsigned long long>(stats.misses),
+              static_cast<unsigned long long>(stats.loads), stats.hit_rate(), database_reads,
+              missing ? "found" : missing.error().message.c_str());
   return stats.entries == 100 && database_reads == 101 && !missing ? 0 : 1;
 }

@@ -1,12 +1,17 @@
 #include "svckit/config/config_manager.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <map>
 
+#include "svckit/config/follow_changes.hpp"
 #include "svckit/testing/process.hpp"
 #include "svckit/testing/simulated_clock.hpp"
+#include "svckit/testing/virtual_time.hpp"
 
 namespace svckit::config {
 namespace {
@@ -188,6 +193,41 @@ TEST_F(Config, SourcesReportTheirOwnErrors) {
   ConfigOptions o;
   o.history = 0;
   EXPECT_EQ(ConfigManager::create(std::move(none), o, clock).error().field, "history");
+}
+
+TEST(ConfigFollow, PollsInVirtualTimeAppliesEditsAndReportsABrokenFileOnce) {
+  TempDir dir;
+  const auto file = dir.path() / "app.yaml";
+  write(file, "level: info\n");
+  boost::asio::io_context io;
+  testing::VirtualTime time(io);
+  std::vector<std::unique_ptr<ConfigSource>> sources;
+  sources.push_back(file_source(file));
+  auto config = ConfigManager::create(std::move(sources), ConfigOptions{}, time).value();
+  std::vector<std::string> errors;
+  CancelToken stop;
+  boost::asio::co_spawn(
+      io,
+      follow_changes(
+          *config, time, std::chrono::seconds(1), [&](const Error& e) { errors.push_back(e.message); }, stop),
+      boost::asio::detached);
+  const auto start = time.steady_now();
+  time.run_until(start + std::chrono::milliseconds(1500));
+  EXPECT_EQ(config->snapshot()->version(), 1u);
+  write(file, "level: debug\n");
+  time.run_until(start + std::chrono::milliseconds(2500));
+  EXPECT_EQ(config->get<std::string>("level", ""), "debug");
+  write(file, "level: [\n");
+  time.run_until(start + std::chrono::seconds(6));
+  EXPECT_EQ(errors.size(), 1u) << "four failed polls, one report";
+  EXPECT_EQ(config->get<std::string>("level", ""), "debug");
+  write(file, "level: warn\n");
+  time.run_until(start + std::chrono::seconds(7));
+  EXPECT_EQ(config->get<std::string>("level", ""), "warn");
+  EXPECT_EQ(config->snapshot()->version(), 3u);
+  stop.cancel();
+  time.run_until(start + std::chrono::seconds(8));
+  EXPECT_EQ(time.sleepers(), 0u) << "the loop ended";
 }
 
 }  // namespace
