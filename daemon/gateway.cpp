@@ -90,6 +90,40 @@ http::Response from_call_error(const ServiceCallError& e, const std::string& ser
 
 std::atomic<std::uint64_t> next_gateway_id{1};
 
+// The client's side of a relay failing (it hung up, or stopped reading) is not the upstream's
+// fault: such errors are reported as `cancelled`, which the ServiceClient records as no verdict on
+// the instance (no outlier strike, no breaker failure) and never retries.
+Error client_gone(const Error& e) {
+  return make_error(ErrorCode::cancelled, "the client went away: " + e.message, e.field);
+}
+
+/// A streamed request body past max_body_bytes is the client's fault too: `too_large` tells the
+/// gateway to answer 413.
+http::Awaitable<Result<std::string_view>> pull_body(http::ServerExchange& exchange, bool& too_large) {
+  auto piece = co_await exchange.read_body();
+  if (!piece) {
+    too_large = piece.error().code == ErrorCode::payload_too_large;
+    co_return client_gone(piece.error());
+  }
+  co_return piece;
+}
+
+http::Awaitable<Result<void>> relay_head(http::ServerExchange& exchange, const http::Response& upstream,
+                                         unsigned& status) {
+  status = upstream.result_int();
+  http::Response relayed(upstream.base());
+  strip_hop_by_hop(relayed);
+  auto written = co_await exchange.write_head(std::move(relayed));
+  if (!written) co_return client_gone(written.error());
+  co_return written;
+}
+
+http::Awaitable<Result<void>> relay_body(http::ServerExchange& exchange, std::string_view piece) {
+  auto written = co_await exchange.write_body(piece);
+  if (!written) co_return client_gone(written.error());
+  co_return written;
+}
+
 }  // namespace
 
 http::Response gateway_error(http::Status status, std::string_view code, const std::string& message,
@@ -282,6 +316,7 @@ http::Awaitable<void> Gateway::proxy(Worker& worker, http::ServerExchange& excha
   call.deadline = incoming_deadline(head, started);
   call.streaming.buffer_up_to = options_.buffer_response_bytes;
   const auto length = exchange.content_length();
+  bool too_large = false;  // a streamed body went past max_body_bytes
   const bool has_body = exchange.chunked() || (length && *length > 0);
   if (has_body && length && *length <= options_.buffer_request_bytes) {
     // Small: read first, so a failed attempt can be sent again elsewhere.
@@ -300,15 +335,12 @@ http::Awaitable<void> Gateway::proxy(Worker& worker, http::ServerExchange& excha
     }
   } else if (has_body) {
     if (length) call.headers.emplace_back("Content-Length", std::to_string(*length));
-    call.streaming.request_body = [&exchange] { return exchange.read_body(); };
+    call.streaming.request_body = [&exchange, &too_large] { return pull_body(exchange, too_large); };
   }
   call.streaming.on_head = [&exchange, &out](const http::Response& upstream_head) {
-    out.status = upstream_head.result_int();
-    http::Response relayed(upstream_head.base());
-    strip_hop_by_hop(relayed);
-    return exchange.write_head(std::move(relayed));
+    return relay_head(exchange, upstream_head, out.status);
   };
-  call.streaming.on_body = [&exchange](std::string_view piece) { return exchange.write_body(piece); };
+  call.streaming.on_body = [&exchange](std::string_view piece) { return relay_body(exchange, piece); };
 
   auto result = co_await client_->try_call(route.service, head.method(), route.path, std::move(call));
   out.attempts = result.attempts;
@@ -321,7 +353,11 @@ http::Awaitable<void> Gateway::proxy(Worker& worker, http::ServerExchange& excha
     co_return;
   }
   http::Response response;
-  if (result.response) {  // a good answer, or the upstream's own error answer: passed on
+  if (too_large) {
+    response = gateway_error(http::Status::payload_too_large, "payload_too_large",
+                             "request body is larger than " + std::to_string(options_.max_body_bytes) + " bytes",
+                             route.service);
+  } else if (result.response) {  // a good answer, or the upstream's own error answer: passed on
     response = std::move(*result.response);
     strip_hop_by_hop(response);
   } else {

@@ -162,6 +162,36 @@ TEST_F(GatewayStreaming, ASmallBodyIsRetriedOnAnotherInstanceAndALargeOneIsCappe
   EXPECT_EQ(big.status, 413) << big.body;
 }
 
+TEST_F(GatewayStreaming, AnOversizeStreamedUploadIs413AndNotHeldAgainstTheInstances) {
+  start({"--set", "gateway.max_body_bytes=1048576"});
+  UploadSink a(io.io()), b(io.io());
+  add("sink", a.port());
+  add("sink", b.port());
+  wait_routable("/sink/warm-up");
+  // Chunked, so the cap is found mid-stream, after the upstream got part of it.
+  http::HttpClient client(io.executor());
+  std::string piece(std::size_t{64} * 1024, 'c');
+  for (int round = 0; round < 12; ++round) {  // 6 per instance: more than the 5 failures that eject
+    std::size_t pulled = 0;
+    http::Streaming upload;
+    upload.request_body = [&]() -> http::Awaitable<Result<std::string_view>> {
+      if (pulled == 32) co_return std::string_view{};  // 2 MiB
+      ++pulled;
+      co_return std::string_view(piece);
+    };
+    http::Request post{http::Verb::post, "/sink/chunked", 11};
+    auto answer = io.run([&] { return client.send_streaming(gateway_endpoint(), post, 10s, nullptr, upload); });
+    if (answer) {  // the gateway may close before the whole body was sent: then the write fails instead
+      EXPECT_EQ(answer->result_int(), 413) << answer->body();
+    }
+  }
+  const auto metrics = daemon->call("GET", "/metrics").body;
+  EXPECT_NE(metrics.find(R"(svckit_gateway_requests_total{service="sink",code="413"} 12)"), std::string::npos)
+      << metrics;
+  EXPECT_EQ(metrics.find(R"(svckit_outlier_ejections_total{service="sink")"), std::string::npos)
+      << "the client's fault is no strike against an instance";
+}
+
 TEST_F(GatewayStreaming, ExpectContinueIsAnsweredAndHeadKeepsTheContentLength) {
   start();
   UploadSink sink(io.io());
