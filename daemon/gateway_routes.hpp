@@ -9,7 +9,7 @@
 
 #include "svckit/core/result.hpp"
 
-namespace YAML {
+namespace YAML {  // NOLINT(readability-identifier-naming): yaml-cpp's name
 class Node;
 }
 

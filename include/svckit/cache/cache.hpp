@@ -59,7 +59,9 @@ struct CacheStats {
   std::chrono::nanoseconds load_time{0};  // total time spent in loaders
   std::size_t entries = 0;
   std::size_t bytes = 0;
-  double hit_rate() const { return hits + misses == 0 ? 0.0 : static_cast<double>(hits) / (hits + misses); }
+  double hit_rate() const {
+    return hits + misses == 0 ? 0.0 : static_cast<double>(hits) / static_cast<double>(hits + misses);
+  }
 };
 
 template <class K, class V, class Hash = std::hash<K>>

@@ -222,6 +222,7 @@ TEST(Cache, ShardedCacheStaysWithinItsBoundUnderConcurrentUse) {
   auto& c = **made;
   EXPECT_EQ(c.options().shards, 16u);
   std::vector<std::thread> threads;
+  threads.reserve(2);
   for (int t = 0; t < 2; ++t) {
     threads.emplace_back([&c, t] {
       for (int i = 0; i < 50'000; ++i) {
