@@ -192,6 +192,23 @@ TEST_F(GatewayStreaming, AnOversizeStreamedUploadIs413AndNotHeldAgainstTheInstan
       << "the client's fault is no strike against an instance";
 }
 
+TEST_F(GatewayStreaming, AnUpstreamResetMidAnswerIsRetriedOnAnotherInstance) {
+  start();
+  BodyServer resetting(io.io());
+  resetting.body_bytes(1000);
+  resetting.reset_after(10);  // headers and 10 bytes, then a TCP reset
+  FaultServer healthy(io.io(), "healthy");
+  add("orders", resetting.port());
+  add("orders", healthy.port());
+  wait_routable("/orders/warm-up");
+  for (int i = 0; i < 20; ++i) {
+    auto r = http_call(gateway, "GET", "/orders/x");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_NE(r.body.find("healthy"), std::string::npos) << "never the cut answer: " << r.body.substr(0, 40);
+  }
+  EXPECT_GT(resetting.requests(), 0) << "the resetting instance was tried";
+}
+
 TEST_F(GatewayStreaming, ExpectContinueIsAnsweredAndHeadKeepsTheContentLength) {
   start();
   UploadSink sink(io.io());
