@@ -19,7 +19,7 @@ int main() {
   std::vector<std::unique_ptr<cfg::ConfigSource>> sources;
   sources.push_back(cfg::static_source("defaults", {{"database", {{"pool", 4}, {"timeout_ms", 500}}}}));
   sources.push_back(cfg::file_source(file));
-  sources.push_back(cfg::env_source("APP_", cfg::process_environment));  // APP_DATABASE__POOL=20
+  sources.push_back(cfg::env_source("APP_", svckit::process_environment));  // APP_DATABASE__POOL=20
   const cfg::ConfigValidator pool_in_range = [](const nlohmann::json& tree) -> svckit::Result<void> {
     const int pool = tree["database"].value("pool", 0);
     if (pool < 1 || pool > 100) {

@@ -8,8 +8,6 @@
 
 #include "svckit/core/duration.hpp"
 
-extern char** environ;
-
 namespace svckit {
 namespace {
 
@@ -293,16 +291,6 @@ Result<ServiceClientOptions> ClientConfigLoader::build() const {
     if (auto r = validate(config, "services." + name + "."); !r) return r.error();
   }
   return options;
-}
-
-std::vector<std::pair<std::string, std::string>> process_environment() {
-  std::vector<std::pair<std::string, std::string>> out;
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    const std::string entry(*e);
-    const auto eq = entry.find('=');
-    if (eq != std::string::npos) out.emplace_back(entry.substr(0, eq), entry.substr(eq + 1));
-  }
-  return out;
 }
 
 }  // namespace svckit

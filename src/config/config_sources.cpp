@@ -8,8 +8,6 @@
 
 #include "svckit/config/config_source.hpp"
 
-extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX
-
 namespace svckit::config {
 
 namespace {
@@ -169,16 +167,6 @@ std::unique_ptr<ConfigSource> file_source(std::filesystem::path path, bool optio
 std::unique_ptr<ConfigSource> env_source(std::string prefix,
                                          std::function<std::vector<std::pair<std::string, std::string>>()> all) {
   return std::make_unique<EnvSource>(std::move(prefix), std::move(all));
-}
-
-std::vector<std::pair<std::string, std::string>> process_environment() {
-  std::vector<std::pair<std::string, std::string>> out;
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    const std::string entry(*e);
-    const auto eq = entry.find('=');
-    if (eq != std::string::npos) out.emplace_back(entry.substr(0, eq), entry.substr(eq + 1));
-  }
-  return out;
 }
 
 std::unique_ptr<ConfigSource> static_source(std::string name, nlohmann::json values) {

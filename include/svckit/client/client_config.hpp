@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "svckit/client/service_client.hpp"
+#include "svckit/core/environment.hpp"  // process_environment(), for add_env
 
 namespace svckit {
 
@@ -53,8 +54,5 @@ class ClientConfigLoader {
   std::vector<Setting> settings_;
   std::string gateway_url_;
 };
-
-/// The current process environment as NAME=value pairs (composition roots pass it to add_env).
-std::vector<std::pair<std::string, std::string>> process_environment();
 
 }  // namespace svckit

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "svckit/core/environment.hpp"
 #include "svckit/core/result.hpp"
 
 namespace svckit::config {
@@ -34,12 +35,9 @@ std::unique_ptr<ConfigSource> file_source(std::filesystem::path path, bool optio
 
 /// Environment overrides: PREFIX + KEY with "__" between levels — APP_DATABASE__POOL_SIZE=20 sets
 /// database.pool_size (lower-cased). Values are read as YAML scalars: 20 is a number, true a bool.
-/// `getenv_all` lists the environment (tests pass their own).
+/// `getenv_all` lists the environment: svckit::process_environment, or a test's own.
 std::unique_ptr<ConfigSource> env_source(std::string prefix,
                                          std::function<std::vector<std::pair<std::string, std::string>>()> getenv_all);
-/// The process environment (environ).
-std::vector<std::pair<std::string, std::string>> process_environment();
-
 /// Fixed values (defaults, tests).
 std::unique_ptr<ConfigSource> static_source(std::string name, nlohmann::json values);
 
