@@ -180,25 +180,9 @@ Awaitable<void> HttpServer::Impl::serve(tcp::socket socket) {
     arm(options_.read_timeout);
     co_await beast_http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
-      std::optional<Error> answer;
-      if (ec == beast_http::error::body_limit) {
-        answer =
-            make_error(ErrorCode::payload_too_large,
-                       "request body is larger than " + std::to_string(options_.max_body_bytes) + " bytes", "body");
-      } else if (ec == beast_http::error::header_limit) {
-        answer = make_error(ErrorCode::payload_too_large,
-                            "request headers are larger than " + std::to_string(options_.max_header_bytes) + " bytes",
-                            "headers");
-      } else if (ec.category() == beast_http::make_error_code(beast_http::error::bad_target).category() &&
-                 ec != beast_http::error::end_of_stream && ec != beast_http::error::partial_message) {
-        answer = make_error(ErrorCode::invalid_argument, "malformed HTTP request: " + ec.message(), "request");
-      }
-      if (answer) {
-        auto res = error_response(*answer);
-        if (ec == beast_http::error::header_limit) res.result(Status::request_header_fields_too_large);
-        res.keep_alive(false);
+      if (auto answer = detail::answer_unreadable(ec, options_)) {
         arm(options_.read_timeout);
-        co_await beast_http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+        co_await beast_http::async_write(stream, *answer, asio::redirect_error(asio::use_awaitable, ec));
       }
       break;
     }
@@ -236,6 +220,31 @@ Awaitable<void> HttpServer::Impl::serve(tcp::socket socket) {
   stream.shutdown(tcp::socket::shutdown_send, ignored);
   stream.close(ignored);
 }
+
+namespace detail {
+
+std::optional<Response> answer_unreadable(const boost::system::error_code& ec, const ServerOptions& options) {
+  std::optional<Error> error;
+  if (ec == beast_http::error::body_limit) {
+    error = make_error(ErrorCode::payload_too_large,
+                       "request body is larger than " + std::to_string(options.max_body_bytes) + " bytes", "body");
+  } else if (ec == beast_http::error::header_limit) {
+    error =
+        make_error(ErrorCode::payload_too_large,
+                   "request headers are larger than " + std::to_string(options.max_header_bytes) + " bytes", "headers");
+  } else if (ec.category() == beast_http::make_error_code(beast_http::error::bad_target).category() &&
+             ec != beast_http::error::end_of_stream && ec != beast_http::error::partial_message) {
+    error = make_error(ErrorCode::invalid_argument, "malformed HTTP request: " + ec.message(), "request");
+  }
+  if (!error) return std::nullopt;
+  auto response = error_response(*error);
+  if (ec == beast_http::error::header_limit) response.result(Status::request_header_fields_too_large);
+  response.keep_alive(false);
+  response.prepare_payload();
+  return response;
+}
+
+}  // namespace detail
 
 void HttpServer::Impl::begin_shutdown(bool cancel_busy) {
   shutting_down_ = true;

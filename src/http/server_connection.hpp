@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -21,6 +22,11 @@ struct ServerConnection {
   bool idle = true;                    // only touched on the connection's strand
   void arm(std::chrono::milliseconds d) { watchdog->arm(Watchdog::Clock::now() + d); }
 };
+
+/// The answer to a request that could not be read: 413 (body over max_body_bytes), 431 (headers
+/// over max_header_bytes), 400 (malformed), all with Connection: close; nullopt when the peer
+/// just went away or timed out (nothing to answer).
+std::optional<Response> answer_unreadable(const boost::system::error_code& ec, const ServerOptions& options);
 
 /// What the streaming loop needs from its server.
 struct StreamingServerState {

@@ -228,21 +228,8 @@ Awaitable<void> serve_streaming(ServerConnection& connection, beast::flat_buffer
     connection.arm(server.options.read_timeout);
     co_await beast_http::async_read_header(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
-      std::optional<Error> answer;
-      if (ec == beast_http::error::header_limit) {
-        answer = make_error(
-            ErrorCode::payload_too_large,
-            "request headers are larger than " + std::to_string(server.options.max_header_bytes) + " bytes", "headers");
-      } else if (ec.category() == beast_http::make_error_code(beast_http::error::bad_target).category() &&
-                 ec != beast_http::error::end_of_stream && ec != beast_http::error::partial_message) {
-        answer = make_error(ErrorCode::invalid_argument, "malformed HTTP request: " + ec.message(), "request");
-      }
-      if (answer) {
-        auto res = error_response(*answer);
-        if (ec == beast_http::error::header_limit) res.result(Status::request_header_fields_too_large);
-        res.keep_alive(false);
-        res.prepare_payload();
-        co_await beast_http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+      if (auto answer = answer_unreadable(ec, server.options)) {
+        co_await beast_http::async_write(stream, *answer, asio::redirect_error(asio::use_awaitable, ec));
       }
       co_return;
     }
