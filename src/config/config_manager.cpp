@@ -136,7 +136,7 @@ Result<std::unique_ptr<ConfigManager>> ConfigManager::create(std::vector<std::un
   std::unique_ptr<ConfigManager> manager(
       new ConfigManager(std::move(sources), std::move(options), time, std::move(validators)));
   std::lock_guard lock(manager->sources_mutex_);
-  auto tree = manager->build();
+  auto tree = manager->build(manager->read_stamps());
   if (!tree) return tree.error();
   manager->apply(std::move(*tree), "load");
   return manager;
@@ -150,10 +150,18 @@ ConfigManager::ConfigManager(std::vector<std::unique_ptr<ConfigSource>> sources,
       stamps_(sources_.size()),
       validators_(std::move(validators)) {}
 
-Result<json> ConfigManager::build() {
+std::vector<std::string> ConfigManager::read_stamps() const {
+  std::vector<std::string> stamps;
+  stamps.reserve(sources_.size());
+  for (const auto& source : sources_) stamps.push_back(source->stamp());
+  return stamps;
+}
+
+Result<json> ConfigManager::build(std::vector<std::string> stamps) {
+  // Stamps read before the content: an edit in between shows as a change at the next check.
+  stamps_ = std::move(stamps);
   json merged = json::object();
   for (std::size_t i = 0; i < sources_.size(); ++i) {
-    stamps_[i] = sources_[i]->stamp();
     auto layer = sources_[i]->load();
     if (!layer) return layer.error();
     merge_into(merged, *layer);
@@ -195,7 +203,11 @@ std::shared_ptr<const ConfigSnapshot> ConfigManager::snapshot() const {
 
 Result<bool> ConfigManager::reload(const std::string& reason) {
   std::lock_guard sources(sources_mutex_);
-  auto tree = build();
+  return reload_locked(read_stamps(), reason);
+}
+
+Result<bool> ConfigManager::reload_locked(std::vector<std::string> stamps, const std::string& reason) {
+  auto tree = build(std::move(stamps));
   if (!tree) {
     std::lock_guard lock(mutex_);
     last_error_ = tree.error().describe();
@@ -205,16 +217,14 @@ Result<bool> ConfigManager::reload(const std::string& reason) {
 }
 
 Result<bool> ConfigManager::reload_if_changed() {
-  std::string changed;
-  {
-    std::lock_guard sources(sources_mutex_);
-    for (std::size_t i = 0; i < sources_.size() && changed.empty(); ++i) {
-      const auto stamp = sources_[i]->stamp();
-      if (stamp.empty() || stamp != stamps_[i]) changed = sources_[i]->name();
+  std::lock_guard sources(sources_mutex_);
+  auto stamps = read_stamps();  // each source's stamp read once per check, and reused for the reload
+  for (std::size_t i = 0; i < sources_.size(); ++i) {
+    if (stamps[i].empty() || stamps[i] != stamps_[i]) {
+      return reload_locked(std::move(stamps), "reload: " + sources_[i]->name() + " changed");
     }
   }
-  if (changed.empty()) return false;
-  return reload("reload: " + changed + " changed");
+  return false;
 }
 
 std::vector<ConfigVersion> ConfigManager::history() const {

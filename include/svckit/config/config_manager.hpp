@@ -135,7 +135,10 @@ class ConfigManager {
   };
   ConfigManager(std::vector<std::unique_ptr<ConfigSource>> sources, ConfigOptions options, const TimeSource& time,
                 std::vector<ConfigValidator> validators);
-  Result<nlohmann::json> build();  // merge + expand + validate; sources_mutex_ held
+  // The rest run with sources_mutex_ held.
+  std::vector<std::string> read_stamps() const;
+  Result<nlohmann::json> build(std::vector<std::string> stamps);  // merge + expand + validate
+  Result<bool> reload_locked(std::vector<std::string> stamps, const std::string& reason);
   bool apply(nlohmann::json tree, const std::string& reason);
 
   ConfigOptions options_;
