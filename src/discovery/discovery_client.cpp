@@ -27,6 +27,8 @@ DiscoveryClient::DiscoveryClient(const asio::any_io_executor& executor, Registry
                                   .get();
     heartbeat_failures_metric_ =
         &metrics->counter("svckit_discovery_heartbeat_failures_total", "Failed heartbeats.").get();
+    instances_metric_ = &metrics->gauge("svckit_discovery_instances",
+                                        "Instances of each service in the discovery cache (any status).", {"service"});
   }
 }
 
@@ -188,6 +190,12 @@ std::shared_ptr<const DiscoveryClient::Catalog> DiscoveryClient::current_catalog
 
 void DiscoveryClient::publish(Catalog next) {
   auto published = std::make_shared<const Catalog>(std::move(next));
+  if (instances_metric_ != nullptr) {
+    for (const auto& [name, list] : *published) instances_metric_->with({name}).set(static_cast<double>(list->size()));
+    for (const auto& [name, list] : *current_catalog()) {
+      if (published->count(name) == 0) instances_metric_->with({name}).set(0);
+    }
+  }
   std::lock_guard lock(catalog_mutex_);
   catalog_.swap(published);  // the old catalog is released after the lock, by `published`
 }

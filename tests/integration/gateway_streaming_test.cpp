@@ -13,6 +13,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/websocket.hpp>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "svckit/http/client.hpp"
@@ -83,8 +84,10 @@ class GatewayStreaming : public ::testing::Test {
     gateway = std::atoi(read_file(port_file).c_str());
     ASSERT_GT(gateway, 0);
   }
+  /// Registers an instance and waits until the gateway can route to it.
   void add(const std::string& service, int port) {
     ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body(service, port)).status, 200);
+    ASSERT_TRUE(daemon->wait_discovered(service, ++added_[service])) << service;
   }
   void wait_routable(const std::string& path) {
     ASSERT_TRUE(wait_until([&] { return http_call(gateway, "GET", path).status == 200; }, 10s)) << path;
@@ -95,6 +98,9 @@ class GatewayStreaming : public ::testing::Test {
   std::unique_ptr<SvckitdProcess> daemon;
   int gateway = 0;
   IoThread io;
+
+ private:
+  std::map<std::string, int> added_;
 };
 
 TEST_F(GatewayStreaming, A64MiBUploadAndDownloadCrossTheGatewayInBoundedMemory) {

@@ -5,6 +5,7 @@
 
 #include <csignal>
 #include <future>
+#include <map>
 
 #include "svckit/testing/fault_server.hpp"
 #include "svckit/testing/io_thread.hpp"
@@ -30,8 +31,10 @@ class Gateway : public ::testing::Test {
   }
   void TearDown() override { io.stop(); }
 
+  /// Registers an instance and waits until the gateway can route to it.
   void add(const std::string& service, int port) {
     ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body(service, port)).status, 200);
+    ASSERT_TRUE(daemon->wait_discovered(service, ++added_[service])) << service;
   }
   /// The gateway learns of registrations through its watch: wait until a call gets through.
   void wait_routable(const std::string& service) {
@@ -43,6 +46,9 @@ class Gateway : public ::testing::Test {
   int gateway = 0;
   IoThread io;
   std::vector<std::unique_ptr<FaultServer>> upstreams;
+
+ private:
+  std::map<std::string, int> added_;
 };
 
 TEST_F(Gateway, RoutesByNameBalancesAndForwardsPathAndQuery) {

@@ -35,6 +35,14 @@ struct SvckitdProcess {
     return http_call(port, method, target, body);
   }
 
+  /// Waits until the gateway's discovery cache, which follows the registry by a watch, holds `count`
+  /// instances of `service` (so the next request can be routed to each of them).
+  bool wait_discovered(const std::string& service, int count) const {
+    const std::string line = "svckit_discovery_instances{service=\"" + service + "\"} " + std::to_string(count) + "\n";
+    return wait_until([&] { return call("GET", "/metrics").body.find(line) != std::string::npos; },
+                      std::chrono::seconds(10));
+  }
+
   nlohmann::json json(const std::string& method, const std::string& target, const std::string& body = {}) const {
     return nlohmann::json::parse(call(method, target, body).body, nullptr, false);
   }

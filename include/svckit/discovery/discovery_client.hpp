@@ -132,6 +132,7 @@ class DiscoveryClient {
   Counter* watch_errors_metric_ = nullptr;
   Counter* empty_rejected_metric_ = nullptr;
   Counter* heartbeat_failures_metric_ = nullptr;
+  Family<Gauge>* instances_metric_ = nullptr;
 };
 
 }  // namespace svckit
