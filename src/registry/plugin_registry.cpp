@@ -42,6 +42,7 @@ std::vector<std::string> RegistryPlugins::schemes() const {
 void register_builtin_plugins(RegistryPlugins::Builder& builder) {
   builder.add("memory", 0, memory_registry_factory());
   builder.add("svckitd", 8500, svckitd_registry_factory());
+  builder.add("redis", 6379, redis_registry_factory());
 }
 
 }  // namespace svckit

@@ -80,7 +80,7 @@ bool tcp_probe(int port, const std::string& request, const std::string& expected
 }
 
 Result<ChildProcess> start_redis(const std::filesystem::path& dir, int& port) {
-  port = free_port();
+  if (port == 0) port = free_port();
   auto child = ChildProcess::spawn({"redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1", "--save", "",
                                     "--appendonly", "no", "--dir", dir.string()},
                                    dir / "redis.log");

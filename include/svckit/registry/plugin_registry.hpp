@@ -48,12 +48,17 @@ class RegistryPlugins {
   std::map<std::string, std::pair<std::uint16_t, RegistryFactory>> factories_;
 };
 
-/// Adds memory:// and svckitd://. Later issues add etcd://, consul://, redis://, dns+srv://, file://.
+/// Adds memory://, svckitd:// and redis://. Later issues add etcd://, consul://, dns+srv://, file://.
 void register_builtin_plugins(RegistryPlugins::Builder& builder);
 
 /// memory:// options: ?sweep=1s (TTL sweep period; default 1s), ?grace=30s (expiry grace).
 RegistryFactory memory_registry_factory();
 /// svckitd://host:port[,host:port...] options: ?timeout=5s (per request, default 5s).
 RegistryFactory svckitd_registry_factory();
+/// redis://host:port/db options: ?user=, ?password_env=NAME | ?password_file=PATH (AUTH), ?timeout=5s,
+/// ?prefix=svckit (key prefix, used as a cluster hash tag), ?sweep=1s (TTL sweep period),
+/// ?grace=30s (how long an expired instance stays listed as down), ?max_instances=10000 (per service),
+/// ?history=8192 (events kept for watchers that resume from an index).
+RegistryFactory redis_registry_factory();
 
 }  // namespace svckit

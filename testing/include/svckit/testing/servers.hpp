@@ -9,7 +9,8 @@
 
 namespace svckit::testing {
 
-/// redis-server on 127.0.0.1:`port` (chosen here), no persistence; ready when it answers PING.
+/// redis-server on 127.0.0.1:`port` (chosen here when 0; pass the old port to restart a stopped
+/// server where its clients expect it), no persistence; ready when it answers PING.
 Result<ChildProcess> start_redis(const std::filesystem::path& dir, int& port);
 
 /// PostgreSQL (initdb + postgres in the foreground, trust auth, user "postgres") on

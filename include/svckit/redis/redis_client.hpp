@@ -1,0 +1,89 @@
+// RedisClient: a small coroutine Redis client over Asio, for every svckit part that stores state in
+// Redis (registry backend, and later locks, queues, cache tier). hiredis does the RESP work (it
+// formats commands and parses replies); the sockets, deadlines and pooling are Asio's and ours.
+#pragma once
+
+#include <utility>  // before Asio 1.74 awaitable.hpp, which uses std::exchange without it
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "svckit/core/cancel_token.hpp"
+#include "svckit/core/result.hpp"
+#include "svckit/http/url.hpp"
+
+namespace svckit::redis {
+
+template <class T>
+using Awaitable = boost::asio::awaitable<T>;
+
+/// One decoded reply. Redis error replies never appear here: they come back as Error values.
+struct Reply {
+  enum class Kind { nil, string, status, integer, array };
+  Kind kind = Kind::nil;
+  std::string text;  // string and status replies
+  long long integer = 0;
+  std::vector<Reply> elements;
+
+  bool is_nil() const { return kind == Kind::nil; }
+};
+
+struct RedisOptions {
+  http::HostPort server{"127.0.0.1", 6379, false};
+  std::string username;  // Redis 6 ACL user; empty = the default user
+  std::string password;  // empty = no AUTH. Never logged.
+  int database = 0;
+  std::chrono::milliseconds connect_timeout{2000};
+  /// Per command, from write to the whole reply. Blocking commands add their own block time.
+  std::chrono::milliseconds command_timeout{5000};
+  /// Connections kept open between commands; more are opened when commands overlap.
+  std::size_t max_idle_connections = 8;
+};
+
+/// Reads `?user=`, `?password_env=NAME` / `?password_file=PATH` (secrets never sit in the URL),
+/// `?timeout=` and the database from the path ("/0") of a `redis://host:port/db` URL.
+Result<RedisOptions> redis_options_from_url(const http::BackendUrl& url);
+
+/// A Lua script run with EVALSHA; loaded (SCRIPT LOAD) on first use and again after NOSCRIPT
+/// (a restarted or flushed server).
+struct RedisScript {
+  std::string source;
+};
+
+/// Thread-safe: any coroutine on any thread may call it. Each command takes an idle connection
+/// (or opens one) for its whole round trip, so overlapping commands never share a socket.
+/// A connection that failed or timed out is closed, never reused.
+/// Errors: unavailable (connect/IO failure, LOADING, READONLY), timeout, cancelled, protocol
+/// (unparseable reply); a Redis error reply becomes `internal` with Redis's message, except the
+/// prefixes our scripts use: "NOT_FOUND " -> not_found, "LIMIT " -> limit_exceeded,
+/// "INVALID " -> invalid_argument, "CONFLICT " -> unavailable (retry).
+class RedisClient {
+ public:
+  RedisClient(boost::asio::any_io_executor executor, RedisOptions options);
+  ~RedisClient();
+  RedisClient(const RedisClient&) = delete;
+  RedisClient& operator=(const RedisClient&) = delete;
+
+  Awaitable<Result<Reply>> command(std::vector<std::string> args);
+  /// For commands that wait server-side (XREAD BLOCK ms, BLPOP): the deadline is
+  /// command_timeout + `blocks_for`; `cancel` (optional) aborts the wait by closing the connection.
+  Awaitable<Result<Reply>> blocking_command(std::vector<std::string> args, std::chrono::milliseconds blocks_for,
+                                            std::shared_ptr<CancelToken> cancel = nullptr);
+  Awaitable<Result<Reply>> eval(const RedisScript& script, std::vector<std::string> keys,
+                                std::vector<std::string> args);
+
+  const RedisOptions& options() const;
+  /// Connections opened since construction (for tests and metrics).
+  std::uint64_t connections_opened() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace svckit::redis

@@ -1,0 +1,168 @@
+#include "svckit/redis/redis_client.hpp"
+
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+
+#include "redis/redis_connection.hpp"
+#include "svckit/core/duration.hpp"
+#include "svckit/core/environment.hpp"
+
+namespace svckit::redis {
+
+namespace asio = boost::asio;
+using detail::RedisConnection;
+
+struct RedisClient::Impl {
+  Impl(asio::any_io_executor ex, RedisOptions opts) : executor(std::move(ex)), options(std::move(opts)) {}
+
+  std::shared_ptr<RedisConnection> acquire() {
+    {
+      std::lock_guard lock(mutex);
+      if (!idle.empty()) {
+        auto connection = std::move(idle.back());
+        idle.pop_back();
+        return connection;
+      }
+    }
+    return std::make_shared<RedisConnection>(executor);
+  }
+
+  void release(std::shared_ptr<RedisConnection> connection) {
+    if (connection->broken() || !connection->is_open()) return;
+    std::lock_guard lock(mutex);
+    if (idle.size() < options.max_idle_connections) idle.push_back(std::move(connection));
+  }
+
+  /// Runs on the connection's strand: opens it when new, then one round trip.
+  static Awaitable<Result<Reply>> on_connection(std::shared_ptr<Impl> self, std::shared_ptr<RedisConnection> connection,
+                                                std::vector<std::string> args, std::chrono::milliseconds timeout,
+                                                std::shared_ptr<CancelToken> cancel) {
+    if (!connection->is_open()) {
+      self->opened.fetch_add(1, std::memory_order_relaxed);
+      auto opened = co_await connection->open(self->options);
+      if (!opened) co_return opened.error();
+    }
+    co_return co_await connection->round_trip(args, timeout, cancel);
+  }
+
+  Awaitable<Result<Reply>> run(std::vector<std::string> args, std::chrono::milliseconds timeout,
+                               std::shared_ptr<CancelToken> cancel) {
+    auto connection = acquire();
+    auto task = on_connection(shared_self(), connection, std::move(args), timeout, std::move(cancel));
+    auto reply = co_await asio::co_spawn(connection->strand(), std::move(task), asio::use_awaitable);
+    release(std::move(connection));
+    co_return reply;
+  }
+
+  std::shared_ptr<Impl> shared_self() { return self_ref.lock(); }
+
+  Result<std::string> cached_sha(const std::string& source) {
+    std::lock_guard lock(mutex);
+    auto it = script_shas.find(source);
+    if (it == script_shas.end()) return make_error(ErrorCode::not_found, "not loaded");
+    return it->second;
+  }
+
+  asio::any_io_executor executor;
+  RedisOptions options;
+  std::weak_ptr<Impl> self_ref;
+  std::atomic<std::uint64_t> opened{0};
+  std::mutex mutex;
+  std::vector<std::shared_ptr<RedisConnection>> idle;  // guarded by mutex
+  std::map<std::string, std::string> script_shas;      // source -> SHA1, guarded by mutex
+};
+
+RedisClient::RedisClient(asio::any_io_executor executor, RedisOptions options)
+    : impl_(std::make_shared<Impl>(std::move(executor), std::move(options))) {
+  impl_->self_ref = impl_;
+}
+
+RedisClient::~RedisClient() = default;
+
+Awaitable<Result<Reply>> RedisClient::command(std::vector<std::string> args) {
+  auto impl = impl_;
+  co_return co_await impl->run(std::move(args), impl->options.command_timeout, nullptr);
+}
+
+Awaitable<Result<Reply>> RedisClient::blocking_command(std::vector<std::string> args,
+                                                       std::chrono::milliseconds blocks_for,
+                                                       std::shared_ptr<CancelToken> cancel) {
+  auto impl = impl_;
+  co_return co_await impl->run(std::move(args), impl->options.command_timeout + blocks_for, std::move(cancel));
+}
+
+Awaitable<Result<Reply>> RedisClient::eval(const RedisScript& script, std::vector<std::string> keys,
+                                           std::vector<std::string> args) {
+  auto impl = impl_;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto sha = impl->cached_sha(script.source);
+    if (!sha) {
+      std::vector<std::string> load{"SCRIPT", "LOAD", script.source};
+      auto loaded = co_await impl->run(std::move(load), impl->options.command_timeout, nullptr);
+      if (!loaded) co_return loaded.error();
+      std::lock_guard lock(impl->mutex);
+      impl->script_shas[script.source] = loaded->text;
+      sha = loaded->text;
+    }
+    std::vector<std::string> call{"EVALSHA", *sha, std::to_string(keys.size())};
+    call.insert(call.end(), keys.begin(), keys.end());
+    call.insert(call.end(), args.begin(), args.end());
+    auto reply = co_await impl->run(std::move(call), impl->options.command_timeout, nullptr);
+    if (reply || reply.error().message.find("NOSCRIPT") == std::string::npos) co_return reply;
+    std::lock_guard lock(impl->mutex);  // the server lost its script cache (restart, SCRIPT FLUSH)
+    impl->script_shas.erase(script.source);
+  }
+  co_return make_error(ErrorCode::unavailable, "redis: the script could not be loaded");
+}
+
+const RedisOptions& RedisClient::options() const { return impl_->options; }
+
+std::uint64_t RedisClient::connections_opened() const { return impl_->opened.load(std::memory_order_relaxed); }
+
+Result<RedisOptions> redis_options_from_url(const http::BackendUrl& url) {
+  RedisOptions options;
+  if (url.hosts.size() != 1) {
+    return make_error(ErrorCode::invalid_argument, "a redis URL names exactly one host:port", "registry");
+  }
+  options.server = url.hosts.front();
+  const std::string db = url.path.empty() || url.path == "/" ? "0" : url.path.substr(1);
+  char* end = nullptr;
+  const long parsed = std::strtol(db.c_str(), &end, 10);
+  if (db.empty() || *end != '\0' || parsed < 0 || parsed > 1'000'000) {
+    return make_error(ErrorCode::invalid_argument, "redis database must be a number, got '" + db + "'", "database");
+  }
+  options.database = static_cast<int>(parsed);
+  for (const auto& [key, value] : url.query) {
+    if (key == "user") {
+      options.username = value;
+    } else if (key == "password_env") {
+      const auto env = process_environment();
+      auto it = std::find_if(env.begin(), env.end(), [&](const auto& kv) { return kv.first == value; });
+      if (it == env.end() || it->second.empty()) {
+        return make_error(ErrorCode::invalid_argument, "environment variable " + value + " is not set", "password_env");
+      }
+      options.password = it->second;
+    } else if (key == "password_file") {
+      std::ifstream in(value);
+      if (!in) return make_error(ErrorCode::invalid_argument, "cannot read " + value, "password_file");
+      std::ostringstream text;
+      text << in.rdbuf();
+      options.password = text.str();
+      while (!options.password.empty() && (options.password.back() == '\n' || options.password.back() == '\r')) {
+        options.password.pop_back();
+      }
+    } else if (key == "timeout") {
+      auto timeout = parse_duration(value, "timeout");
+      if (!timeout) return timeout.error();
+      options.command_timeout = *timeout;
+    }
+  }
+  return options;
+}
+
+}  // namespace svckit::redis
