@@ -214,7 +214,9 @@ Awaitable<boost::system::error_code> round_trip_streaming(Stream& stream, Reques
   while (!head.is_done()) {
     head.get().body().data = chunk.data();
     head.get().body().size = chunk.size();
-    co_await beast_http::async_read(stream, buffer, head, asio::redirect_error(asio::use_awaitable, ec));
+    // read_some, not read: read() waits until the 64 KiB piece is full, which holds back a stream
+    // of small messages (an etcd watch, server-sent events) until it ends.
+    co_await beast_http::async_read_some(stream, buffer, head, asio::redirect_error(asio::use_awaitable, ec));
     if (ec == beast_http::error::need_buffer) ec = {};
     if (ec) co_return ec;
     const std::size_t n = chunk.size() - head.get().body().size;

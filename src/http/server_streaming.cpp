@@ -69,7 +69,8 @@ class Exchange final : public ServerExchange {
       parser_.get().body().size = piece_.size();
       boost::system::error_code ec;
       c_.arm(server_.options.read_timeout);
-      co_await beast_http::async_read(c_.socket, buffer_, parser_, asio::redirect_error(asio::use_awaitable, ec));
+      // read_some: hand over what arrived instead of waiting for a full 64 KiB piece.
+      co_await beast_http::async_read_some(c_.socket, buffer_, parser_, asio::redirect_error(asio::use_awaitable, ec));
       c_.watchdog->disarm();
       if (ec == beast_http::error::need_buffer) ec = {};
       if (ec) {
