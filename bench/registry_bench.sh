@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Registry benchmark: starts svckitd and etcd (Debian's etcd-server) on free loopback ports with
+# Registry benchmark: starts svckitd, etcd (Debian's etcd-server) and redis-server on free loopback ports with
 # data in a temporary folder, runs the same workload against both, prints figures side by side,
 # and stops exactly the processes it started. Extra args go to registry_bench (e.g. --instances 1000).
 set -euo pipefail
@@ -29,10 +29,19 @@ etcd --data-dir "$work/etcd" --listen-client-urls "http://127.0.0.1:$etcd_port" 
 etcd_pid=$!
 pids+=("$etcd_pid")
 
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >"$work/redis.log" 2>&1 &
+redis_pid=$!
+pids+=("$redis_pid")
+
 for _ in $(seq 1 400); do
   [ -s "$work/svckitd.port" ] && curl -s -o /dev/null -X POST "http://127.0.0.1:$etcd_port/v3/kv/range" -d '{"key":"AA=="}' && break
   sleep 0.05
 done
-echo "peer: $(etcd --version | head -1), via its v3 JSON gateway; $(nproc) cores"
+for _ in $(seq 1 200); do
+  redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
+  sleep 0.05
+done
+echo "peers: $(etcd --version | head -1), via its v3 JSON gateway; $(redis-server --version | cut -d' ' -f1-3) through redis://; $(nproc) cores"
 build/bench/registry_bench --svckitd-port "$(cat "$work/svckitd.port")" --svckitd-pid "$svckitd_pid" \
-  --etcd-port "$etcd_port" --etcd-pid "$etcd_pid" "$@"
+  --etcd-port "$etcd_port" --etcd-pid "$etcd_pid" --redis-port "$redis_port" --redis-pid "$redis_pid" "$@"

@@ -1,6 +1,5 @@
 #include "svckit/redis/redis_client.hpp"
 
-#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fstream>
@@ -141,12 +140,15 @@ Result<RedisOptions> redis_options_from_url(const http::BackendUrl& url) {
     if (key == "user") {
       options.username = value;
     } else if (key == "password_env") {
-      const auto env = process_environment();
-      auto it = std::find_if(env.begin(), env.end(), [&](const auto& kv) { return kv.first == value; });
-      if (it == env.end() || it->second.empty()) {
-        return make_error(ErrorCode::invalid_argument, "environment variable " + value + " is not set", "password_env");
+      const std::string& name = value;
+      std::string found;
+      for (const auto& [variable, setting] : process_environment()) {
+        if (variable == name) found = setting;
       }
-      options.password = it->second;
+      if (found.empty()) {
+        return make_error(ErrorCode::invalid_argument, "environment variable " + name + " is not set", "password_env");
+      }
+      options.password = std::move(found);
     } else if (key == "password_file") {
       std::ifstream in(value);
       if (!in) return make_error(ErrorCode::invalid_argument, "cannot read " + value, "password_file");

@@ -178,7 +178,7 @@ Awaitable<Result<Reply>> RedisConnection::round_trip(const std::vector<std::stri
   co_await asio::async_write(socket_, asio::buffer(formatted, static_cast<std::size_t>(size)),
                              asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return io_failure("write", ec);
-  std::vector<char> buffer(16 * 1024);
+  std::vector<char> buffer(std::size_t{16} * 1024);
   for (;;) {
     void* raw = nullptr;
     if (redisReaderGetReply(reader_.get(), &raw) != REDIS_OK) {

@@ -7,6 +7,20 @@
 
 namespace svckit {
 
+std::vector<ServiceSummary> summarize(const std::vector<ServiceInstance>& instances) {
+  std::map<std::string, ServiceSummary> by_name;
+  for (const auto& in : instances) {
+    auto& summary = by_name[in.service];
+    summary.name = in.service;
+    ++summary.instances;
+    if (in.status == InstanceStatus::healthy) ++summary.healthy;
+  }
+  std::vector<ServiceSummary> out;
+  out.reserve(by_name.size());
+  for (auto& [name, summary] : by_name) out.push_back(std::move(summary));
+  return out;
+}
+
 bool InstanceFilter::matches(const ServiceInstance& in) const {
   if (status && in.status != *status) return false;
   if (!zone.empty() && in.zone != zone) return false;

@@ -93,6 +93,53 @@ Result<ChildProcess> start_redis(const std::filesystem::path& dir, int& port) {
   return std::move(*child);
 }
 
+namespace {
+const std::string kEtcdProbe =
+    "POST /v3/kv/range HTTP/1.1\r\nHost: etcd\r\nContent-Type: application/json\r\nContent-Length: 14\r\n"
+    "Connection: close\r\n\r\n{\"key\":\"AA==\"}";
+}  // namespace
+
+bool etcd_answers(int port) { return tcp_probe(port, kEtcdProbe, "HTTP/1.1 200"); }
+
+Result<ChildProcess> start_etcd_node(const EtcdNode& node, const std::filesystem::path& dir) {
+  std::vector<std::string> argv{"etcd",
+                                "--name",
+                                node.name,
+                                "--data-dir",
+                                (dir / node.name).string(),
+                                "--listen-client-urls",
+                                "http://127.0.0.1:" + std::to_string(node.client_port),
+                                "--advertise-client-urls",
+                                "http://127.0.0.1:" + std::to_string(node.client_port),
+                                "--listen-peer-urls",
+                                "http://127.0.0.1:" + std::to_string(node.peer_port),
+                                "--initial-advertise-peer-urls",
+                                "http://127.0.0.1:" + std::to_string(node.peer_port),
+                                "--log-level",
+                                "warn",
+                                "--logger",
+                                "zap"};
+  if (!node.initial_cluster.empty()) {
+    argv.insert(argv.end(), {"--initial-cluster", node.initial_cluster, "--initial-cluster-state", "new"});
+  } else {
+    argv.insert(argv.end(), {"--initial-cluster", node.name + "=http://127.0.0.1:" + std::to_string(node.peer_port)});
+  }
+  return ChildProcess::spawn(argv, dir / (node.name + ".log"));
+}
+
+Result<ChildProcess> start_etcd(const std::filesystem::path& dir, int& port) {
+  if (port == 0) port = free_port();
+  static int counter = 0;
+  const EtcdNode node{"etcd" + std::to_string(counter++), port, free_port(), ""};
+  auto child = start_etcd_node(node, dir);
+  if (!child) return child.error();
+  const bool ready = wait_until([&] { return !child->running() || etcd_answers(port); }, std::chrono::seconds(30));
+  if (!ready || !child->running()) {
+    return make_error(ErrorCode::unavailable, "etcd did not start; log:\n" + read_file(dir / (node.name + ".log")));
+  }
+  return std::move(*child);
+}
+
 Result<ChildProcess> start_postgres(const std::filesystem::path& dir, int& port) {
   const auto initdb = postgres_bin("initdb");
   const auto postgres = postgres_bin("postgres");

@@ -10,6 +10,7 @@
 #include "svckit/testing/fake_random.hpp"
 #include "svckit/testing/io_thread.hpp"
 #include "svckit/testing/servers.hpp"
+#include "test_instance.hpp"
 
 namespace svckit::testing {
 namespace {
@@ -33,12 +34,7 @@ class RedisRegistryTest : public ::testing::Test {
                            RegistryDeps{io.executor(), time, random});
   }
   static ServiceInstance instance(const std::string& service, int port, std::chrono::milliseconds ttl = 0ms) {
-    ServiceInstance in;
-    in.service = service;
-    in.host = "127.0.0.1";
-    in.port = port;
-    in.ttl = ttl;
-    return in;
+    return test_instance(service, port, ttl);
   }
 
   TempDir dir;

@@ -12,6 +12,7 @@
 #include "svckit/testing/fake_random.hpp"
 #include "svckit/testing/io_thread.hpp"
 #include "svckit/testing/servers.hpp"
+#include "test_instance.hpp"
 #include "svckitd_process.hpp"
 
 namespace svckit::testing {
@@ -57,6 +58,7 @@ struct Backend {
 struct BackendCase {
   std::string name;
   std::function<void(Backend&, const std::filesystem::path&)> start;
+  // NOLINTNEXTLINE(readability-identifier-naming): the name GoogleTest looks up
   friend void PrintTo(const BackendCase& c, std::ostream* os) { *os << c.name; }
 };
 
@@ -76,6 +78,16 @@ void start_redis_backend(Backend& b, const std::filesystem::path& dir) {
   ASSERT_TRUE(server) << server.error().message;
   b.server = std::move(*server);
   b.url = "redis://127.0.0.1:" + std::to_string(port) + "/0?sweep=" + kSweep + "&grace=" + kGrace;
+}
+
+void start_etcd_backend(Backend& b, const std::filesystem::path& dir) {
+  int port = 0;
+  auto server = start_etcd(dir, port);
+  ASSERT_TRUE(server) << server.error().message;
+  b.server = std::move(*server);
+  // etcd leases are whole seconds with a floor of about 2s, so its grace must be longer than
+  // the 600ms the others use for an expired instance to be seen as down before it goes.
+  b.url = "etcd://127.0.0.1:" + std::to_string(port) + "?grace=3s";
 }
 
 class RegistryConformance : public ::testing::TestWithParam<BackendCase> {
@@ -112,12 +124,7 @@ class RegistryConformance : public ::testing::TestWithParam<BackendCase> {
   }
 
   static ServiceInstance instance(const std::string& service, int port, std::chrono::milliseconds ttl = 0ms) {
-    ServiceInstance in;
-    in.service = service;
-    in.host = "127.0.0.1";
-    in.port = port;
-    in.ttl = ttl;
-    return in;
+    return test_instance(service, port, ttl);
   }
 
   Result<ServiceInstance> add(Registry& r, ServiceInstance in) {
@@ -402,15 +409,16 @@ TEST_P(RegistryConformance, AWaitingWatchCanBeCancelled) {
 }
 
 TEST_P(RegistryConformance, ManyClientsRegisterConcurrentlyAndNothingIsLost) {
-  constexpr int kClients = 8;
-  constexpr int kEach = 25;
+  constexpr std::size_t kClients = 8;
+  constexpr std::size_t kEach = 25;
   const auto start = index_now();
   std::vector<Registry*> registries;
-  for (int c = 0; c < kClients; ++c) registries.push_back(&open());
+  registries.reserve(kClients);
+  for (std::size_t c = 0; c < kClients; ++c) registries.push_back(&open());
   std::vector<std::future<Result<ServiceInstance>>> pending;
-  for (int i = 0; i < kEach; ++i) {
-    for (int c = 0; c < kClients; ++c) {
-      auto in = instance("orders", 10'000 + c * 100 + i);
+  for (std::size_t i = 0; i < kEach; ++i) {
+    for (std::size_t c = 0; c < kClients; ++c) {
+      auto in = instance("orders", static_cast<int>(10'000 + c * 100 + i));
       pending.push_back(boost::asio::co_spawn(
           io.io(),
           [r = registries[c], in]() -> Awaitable<Result<ServiceInstance>> {
@@ -423,7 +431,7 @@ TEST_P(RegistryConformance, ManyClientsRegisterConcurrentlyAndNothingIsLost) {
     auto r = p.get();
     EXPECT_TRUE(r) << r.error().message;
   }
-  EXPECT_EQ(list("orders").size(), static_cast<std::size_t>(kClients * kEach));
+  EXPECT_EQ(list("orders").size(), kClients * kEach);
   const auto events = events_after(start, kClients * kEach);
   std::set<std::string> ids;
   std::set<std::uint64_t> indices;
@@ -432,13 +440,14 @@ TEST_P(RegistryConformance, ManyClientsRegisterConcurrentlyAndNothingIsLost) {
     ids.insert(e.instance.id);
     indices.insert(e.index);
   }
-  EXPECT_EQ(ids.size(), static_cast<std::size_t>(kClients * kEach)) << "every registration, once";
+  EXPECT_EQ(ids.size(), kClients * kEach) << "every registration, once";
   EXPECT_EQ(indices.size(), events.size()) << "no two changes share an index";
 }
 
 INSTANTIATE_TEST_SUITE_P(All, RegistryConformance,
                          ::testing::Values(BackendCase{"memory", start_memory}, BackendCase{"svckitd", start_svckitd},
-                                           BackendCase{"redis", start_redis_backend}),
+                                           BackendCase{"redis", start_redis_backend},
+                                           BackendCase{"etcd", start_etcd_backend}),
                          [](const auto& info) { return info.param.name; });
 
 }  // namespace

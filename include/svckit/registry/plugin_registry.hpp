@@ -48,7 +48,7 @@ class RegistryPlugins {
   std::map<std::string, std::pair<std::uint16_t, RegistryFactory>> factories_;
 };
 
-/// Adds memory://, svckitd:// and redis://. Later issues add etcd://, consul://, dns+srv://, file://.
+/// Adds memory://, svckitd://, redis:// and etcd://. Later: consul://, dns+srv://, file://.
 void register_builtin_plugins(RegistryPlugins::Builder& builder);
 
 /// memory:// options: ?sweep=1s (TTL sweep period; default 1s), ?grace=30s (expiry grace).
@@ -60,5 +60,10 @@ RegistryFactory svckitd_registry_factory();
 /// ?grace=30s (how long an expired instance stays listed as down), ?max_instances=10000 (per service),
 /// ?history=8192 (events kept for watchers that resume from an index).
 RegistryFactory redis_registry_factory();
+/// etcd://host:port[,host:port...] (etcd v3 JSON API) options: ?user= with ?password_env=NAME |
+/// ?password_file=PATH (etcd auth), ?tls=true (https with verification), ?timeout=5s,
+/// ?prefix=/svckit (key prefix), ?grace=30s (how long an expired instance stays listed as down),
+/// ?max_instances=10000 (per service).
+RegistryFactory etcd_registry_factory();
 
 }  // namespace svckit

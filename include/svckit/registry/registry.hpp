@@ -58,6 +58,10 @@ struct ServiceSummary {
   std::size_t healthy = 0;
 };
 
+/// One summary per service (by name), counting instances and healthy ones: what list_services()
+/// answers for backends that read instances and count them.
+std::vector<ServiceSummary> summarize(const std::vector<ServiceInstance>& instances);
+
 struct WatchRequest {
   WatchRequest() = default;
   WatchRequest(std::string service_name, std::uint64_t after, std::chrono::milliseconds wait_for,

@@ -147,17 +147,9 @@ class RedisRegistry final : public Registry {
   Awaitable<Result<std::vector<ServiceSummary>>> list_services() override {
     auto snapshot = co_await read_snapshot("");
     if (!snapshot) co_return snapshot.error();
-    std::map<std::string, ServiceSummary> by_name;
-    for (const auto& in : snapshot->instances) {
-      auto& summary = by_name[in.service];
-      summary.name = in.service;
-      ++summary.instances;
-      if (in.status == InstanceStatus::healthy) ++summary.healthy;
-    }
-    std::vector<ServiceSummary> out;
-    for (auto& [name, summary] : by_name) out.push_back(std::move(summary));
-    co_return out;
+    co_return summarize(snapshot->instances);
   }
+
 
   Awaitable<Result<WatchResult>> watch(WatchRequest request) override;
 
@@ -337,10 +329,10 @@ Result<std::size_t> count_param(const http::BackendUrl& url, const std::string& 
 
 RegistryFactory redis_registry_factory() {
   return [](const http::BackendUrl& url, const RegistryDeps& deps) -> Result<std::unique_ptr<Registry>> {
-    static const std::set<std::string> known{"user",  "password_env", "password_file", "timeout", "prefix",
-                                             "sweep", "grace",        "max_instances", "history"};
+    static const std::set<std::string> kKnown{"user",  "password_env", "password_file", "timeout", "prefix",
+                                              "sweep", "grace",        "max_instances", "history"};
     for (const auto& [key, value] : url.query) {
-      if (known.count(key) == 0) return make_error(ErrorCode::invalid_argument, "unknown redis:// option", key);
+      if (kKnown.count(key) == 0) return make_error(ErrorCode::invalid_argument, "unknown redis:// option", key);
     }
     auto redis_options = redis::redis_options_from_url(url);
     if (!redis_options) return redis_options.error();

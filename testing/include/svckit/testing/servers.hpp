@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <string>
 
 #include "svckit/testing/process.hpp"
 
@@ -12,6 +13,21 @@ namespace svckit::testing {
 /// redis-server on 127.0.0.1:`port` (chosen here when 0; pass the old port to restart a stopped
 /// server where its clients expect it), no persistence; ready when it answers PING.
 Result<ChildProcess> start_redis(const std::filesystem::path& dir, int& port);
+
+/// One etcd member. `initial_cluster` empty: a single-node cluster of its own.
+struct EtcdNode {
+  std::string name;
+  int client_port = 0;
+  int peer_port = 0;
+  std::string initial_cluster;  // "n1=http://127.0.0.1:Q1,n2=..." for a multi-node cluster
+};
+
+/// Starts one etcd member with its data under dir/<name> (not waiting for it to be ready).
+Result<ChildProcess> start_etcd_node(const EtcdNode& node, const std::filesystem::path& dir);
+/// True when etcd on 127.0.0.1:port answers a v3 range request (it has a leader).
+bool etcd_answers(int port);
+/// A single-node etcd on 127.0.0.1:`port` (chosen here when 0); ready when it answers.
+Result<ChildProcess> start_etcd(const std::filesystem::path& dir, int& port);
 
 /// PostgreSQL (initdb + postgres in the foreground, trust auth, user "postgres") on
 /// 127.0.0.1:`port`; ready when it accepts a connection and answers SELECT 1. As root, runs as the

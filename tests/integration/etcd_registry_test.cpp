@@ -1,0 +1,149 @@
+// What etcd:// adds beyond the conformance suite: a 3-node cluster on loopback survives the loss
+// of its leader with no registration lost and a watcher resuming from its revision; URL options.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "svckit/http/client.hpp"
+#include "svckit/registry/plugin_registry.hpp"
+#include "svckit/testing/fake_random.hpp"
+#include "svckit/testing/io_thread.hpp"
+#include "svckit/testing/servers.hpp"
+#include "test_instance.hpp"
+
+namespace svckit::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class EtcdRegistryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    RegistryPlugins::Builder builder;
+    register_builtin_plugins(builder);
+    plugins = std::make_unique<RegistryPlugins>(std::move(builder).build());
+  }
+  void TearDown() override { io.stop(); }
+
+  Result<std::unique_ptr<Registry>> open(const std::string& url) {
+    return plugins->create(url, RegistryDeps{io.executor(), time, random});
+  }
+  static ServiceInstance instance(int port) { return test_instance("orders", port); }
+
+  TempDir dir;
+  RealTimeSource time;
+  FakeRandom random;
+  IoThread io;
+  std::unique_ptr<RegistryPlugins> plugins;
+};
+
+TEST_F(EtcdRegistryTest, BadUrlOptionsAreRefusedNamingTheOption) {
+  EXPECT_EQ(open("etcd://127.0.0.1:1?colour=blue").error().field, "colour");
+  EXPECT_EQ(open("etcd://127.0.0.1:1?grace=later").error().field, "grace");
+  EXPECT_EQ(open("etcd://127.0.0.1:1?prefix=no-slash").error().field, "prefix");
+  EXPECT_EQ(open("etcd://127.0.0.1:1?user=root").error().field, "user") << "a user needs a password source";
+  EXPECT_EQ(open("etcd://127.0.0.1:1?tls=maybe").error().field, "tls");
+  EXPECT_TRUE(open("etcd://127.0.0.1:1,127.0.0.1:2?prefix=/team-a&grace=5s"));
+}
+
+TEST_F(EtcdRegistryTest, AThreeNodeClusterLosesItsLeaderAndNothingIsLost) {
+  std::vector<EtcdNode> nodes;
+  std::string cluster;
+  for (int i = 0; i < 3; ++i) {
+    nodes.push_back(EtcdNode{"n" + std::to_string(i), free_port(), free_port(), ""});
+    cluster += (i ? "," : "") + nodes.back().name + "=http://127.0.0.1:" + std::to_string(nodes.back().peer_port);
+  }
+  std::vector<ChildProcess> members;
+  std::string url = "etcd://";
+  for (auto& node : nodes) {
+    node.initial_cluster = cluster;
+    auto child = start_etcd_node(node, dir.path());
+    ASSERT_TRUE(child) << child.error().message;
+    members.push_back(std::move(*child));
+    url += (url.size() > 7 ? "," : "") + std::string("127.0.0.1:") + std::to_string(node.client_port);
+  }
+  for (const auto& node : nodes) {
+    ASSERT_TRUE(wait_until([&] { return etcd_answers(node.client_port); }, 30s)) << node.name;
+  }
+  auto made = open(url + "?timeout=2s");
+  ASSERT_TRUE(made) << made.error().message;
+  Registry& registry = **made;
+
+  const auto start = io.run([&]() -> Awaitable<Result<WatchResult>> {
+    co_return co_await registry.watch({"", 0, 0ms});
+  });
+  ASSERT_TRUE(start);
+  // During an election a call may fail with `unavailable`: the caller retries, as a heartbeat would.
+  const auto register_port = [&](int port) {
+    return wait_until(
+        [&] {
+          return io
+              .run([&]() -> Awaitable<Result<ServiceInstance>> {
+                co_return co_await registry.register_instance(instance(port));
+              })
+              .ok();
+        },
+        30s);
+  };
+  for (int port = 9000; port < 9020; ++port) ASSERT_TRUE(register_port(port)) << port;
+
+  // Find the leader and kill it.
+  std::size_t leader = nodes.size();
+  std::string statuses;
+  http::HttpClient client(io.executor());
+  for (std::size_t i = 0; i < nodes.size() && leader == nodes.size(); ++i) {
+    http::Request request{http::Verb::post, "/v3/maintenance/status", 11};
+    request.body() = "{}";
+    request.prepare_payload();
+    const http::HostPort member{"127.0.0.1", static_cast<std::uint16_t>(nodes[i].client_port), false};
+    auto answer = io.run([&] { return client.send(member, request, 5s); });
+    if (!answer) continue;
+    statuses += answer->body() + "\n";
+    const auto status = nlohmann::json::parse(answer->body(), nullptr, false);
+    if (!status.is_object() || !status.contains("header") || !status["header"].is_object()) continue;
+    const auto& header = status["header"];
+    if (status.value("leader", std::string("?")) == header.value("member_id", std::string("!"))) leader = i;
+  }
+  ASSERT_LT(leader, nodes.size()) << "no member says it leads:\n" << statuses;
+  members[leader].stop(SIGKILL);
+  for (int port = 9020; port < 9040; ++port) ASSERT_TRUE(register_port(port)) << port << " after the leader died";
+
+  // The watcher resumes from its revision and sees each of the 40 registrations once.
+  std::map<std::string, int> seen;
+  std::uint64_t index = start->index;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto r = io.run([&]() -> Awaitable<Result<WatchResult>> {
+          co_return co_await registry.watch({"", index, 1s});
+        });
+        if (!r) return false;
+        EXPECT_FALSE(r->reset);
+        for (const auto& e : r->events) ++seen[e.instance.id];
+        index = r->index;
+        return seen.size() == 40;
+      },
+      60s));
+  for (const auto& [id, times] : seen) EXPECT_EQ(times, 1) << id;
+
+  // The dead member comes back with its data and catches up.
+  auto back = start_etcd_node(nodes[leader], dir.path());
+  ASSERT_TRUE(back) << back.error().message;
+  members[leader] = std::move(*back);
+  ASSERT_TRUE(wait_until([&] { return etcd_answers(nodes[leader].client_port); }, 30s));
+  auto only = open("etcd://127.0.0.1:" + std::to_string(nodes[leader].client_port));
+  ASSERT_TRUE(only);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto list = io.run([&]() -> Awaitable<Result<std::vector<ServiceInstance>>> {
+          co_return co_await (*only)->list("orders", {});
+        });
+        return list && list->size() == 40;
+      },
+      30s));
+}
+
+}  // namespace
+}  // namespace svckit::testing
