@@ -140,10 +140,18 @@ TEST_F(Gateway, RequestsAreCountedPerServiceAndCode) {
   upstreams[0]->answer_status(404);
   EXPECT_EQ(http_call(gateway, "GET", "/orders/missing").status, 404) << "the upstream's own answer is passed on";
   (void)http_call(gateway, "GET", "/unknown-service/x");
-  const auto metrics = daemon->call("GET", "/metrics").body;
-  EXPECT_NE(metrics.find(R"(svckit_gateway_requests_total{service="orders",code="404"} 1)"), std::string::npos);
-  EXPECT_NE(metrics.find(R"(svckit_gateway_requests_total{service="_unknown",code="503"})"), std::string::npos);
-  EXPECT_NE(metrics.find(R"(svckit_gateway_request_duration_seconds_count{service="orders"})"), std::string::npos);
+  // A request is counted when its answer has been written, so the client can read /metrics a moment
+  // before the count lands (CI under TSan did): wait for it.
+  std::string metrics;
+  const bool counted = wait_until(
+      [&] {
+        metrics = daemon->call("GET", "/metrics").body;
+        return metrics.find(R"(svckit_gateway_requests_total{service="orders",code="404"} 1)") != std::string::npos &&
+               metrics.find(R"(svckit_gateway_requests_total{service="_unknown",code="503"} 1)") != std::string::npos &&
+               metrics.find(R"(svckit_gateway_request_duration_seconds_count{service="orders"})") != std::string::npos;
+      },
+      10s);
+  EXPECT_TRUE(counted) << metrics;
 }
 
 TEST_F(Gateway, GracefulShutdownLetsARequestInFlightFinish) {
