@@ -12,8 +12,8 @@
 #include "svckit/testing/fake_random.hpp"
 #include "svckit/testing/io_thread.hpp"
 #include "svckit/testing/servers.hpp"
-#include "test_instance.hpp"
 #include "svckitd_process.hpp"
+#include "test_instance.hpp"
 
 namespace svckit::testing {
 namespace {

@@ -150,7 +150,6 @@ class RedisRegistry final : public Registry {
     co_return summarize(snapshot->instances);
   }
 
-
   Awaitable<Result<WatchResult>> watch(WatchRequest request) override;
 
  private:
