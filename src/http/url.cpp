@@ -1,6 +1,10 @@
 #include "svckit/http/url.hpp"
 
 #include <charconv>
+#include <fstream>
+#include <iterator>
+
+#include "svckit/core/environment.hpp"
 
 namespace svckit::http {
 namespace {
@@ -155,6 +159,24 @@ Result<BackendUrl> parse_backend_url(std::string_view url, std::uint16_t default
     authority = comma == std::string_view::npos ? std::string_view{} : authority.substr(comma + 1);
   }
   return out;
+}
+
+Result<std::string> backend_url_secret(const BackendUrl& url) {
+  if (auto it = url.query.find("password_env"); it != url.query.end()) {
+    for (const auto& [name, value] : process_environment()) {
+      if (name == it->second && !value.empty()) return value;
+    }
+    return make_error(ErrorCode::invalid_argument, "environment variable " + it->second + " is not set",
+                      "password_env");
+  }
+  if (auto it = url.query.find("password_file"); it != url.query.end()) {
+    std::ifstream in(it->second);
+    if (!in) return make_error(ErrorCode::invalid_argument, "cannot read " + it->second, "password_file");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    return text;
+  }
+  return std::string{};
 }
 
 }  // namespace svckit::http

@@ -2,14 +2,11 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <fstream>
 #include <map>
 #include <mutex>
-#include <sstream>
 
 #include "redis/redis_connection.hpp"
 #include "svckit/core/duration.hpp"
-#include "svckit/core/environment.hpp"
 
 namespace svckit::redis {
 
@@ -136,28 +133,12 @@ Result<RedisOptions> redis_options_from_url(const http::BackendUrl& url) {
     return make_error(ErrorCode::invalid_argument, "redis database must be a number, got '" + db + "'", "database");
   }
   options.database = static_cast<int>(parsed);
+  auto password = http::backend_url_secret(url);
+  if (!password) return password.error();
+  options.password = std::move(*password);
   for (const auto& [key, value] : url.query) {
     if (key == "user") {
       options.username = value;
-    } else if (key == "password_env") {
-      const std::string& name = value;
-      std::string found;
-      for (const auto& [variable, setting] : process_environment()) {
-        if (variable == name) found = setting;
-      }
-      if (found.empty()) {
-        return make_error(ErrorCode::invalid_argument, "environment variable " + name + " is not set", "password_env");
-      }
-      options.password = std::move(found);
-    } else if (key == "password_file") {
-      std::ifstream in(value);
-      if (!in) return make_error(ErrorCode::invalid_argument, "cannot read " + value, "password_file");
-      std::ostringstream text;
-      text << in.rdbuf();
-      options.password = text.str();
-      while (!options.password.empty() && (options.password.back() == '\n' || options.password.back() == '\r')) {
-        options.password.pop_back();
-      }
     } else if (key == "timeout") {
       auto timeout = parse_duration(value, "timeout");
       if (!timeout) return timeout.error();

@@ -36,6 +36,10 @@ struct BackendUrl {
   std::multimap<std::string, std::string> query;
 };
 Result<BackendUrl> parse_backend_url(std::string_view url, std::uint16_t default_port);
+/// The password a backend URL points at: `?password_env=NAME` (that variable, which must be set and
+/// non-empty) or `?password_file=PATH` (its content, trailing newlines dropped); empty when neither
+/// is given. Secrets never sit in the URL itself. Errors name the option.
+Result<std::string> backend_url_secret(const BackendUrl& url);
 
 /// Percent-encodes a path segment or query value.
 std::string url_encode(std::string_view text);

@@ -9,13 +9,11 @@
 // from a revision, so they resume exactly after a disconnect or a leader change.
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
-#include <fstream>
 #include <map>
 #include <set>
 
 #include "registry/etcd/etcd_client.hpp"
 #include "svckit/core/duration.hpp"
-#include "svckit/core/environment.hpp"
 #include "svckit/core/instance_json.hpp"
 #include "svckit/registry/plugin_registry.hpp"
 
@@ -513,24 +511,6 @@ Awaitable<Result<WatchResult>> EtcdRegistry::watch(WatchRequest request) {
   co_return streamed.error();
 }
 
-Result<std::string> secret(const http::BackendUrl& url) {
-  if (auto it = url.query.find("password_env"); it != url.query.end()) {
-    for (const auto& [name, value] : process_environment()) {
-      if (name == it->second && !value.empty()) return value;
-    }
-    return make_error(ErrorCode::invalid_argument, "environment variable " + it->second + " is not set",
-                      "password_env");
-  }
-  if (auto it = url.query.find("password_file"); it != url.query.end()) {
-    std::ifstream in(it->second);
-    if (!in) return make_error(ErrorCode::invalid_argument, "cannot read " + it->second, "password_file");
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-    return text;
-  }
-  return std::string{};
-}
-
 }  // namespace
 
 RegistryFactory etcd_registry_factory() {
@@ -572,7 +552,7 @@ RegistryFactory etcd_registry_factory() {
         options.max_instances_per_service = n;
       }
     }
-    auto password = secret(url);
+    auto password = http::backend_url_secret(url);
     if (!password) return password.error();
     etcd_options.password = *password;
     if (!etcd_options.user.empty() && etcd_options.password.empty()) {
