@@ -6,6 +6,12 @@ if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
   target_compile_options(svckit_warnings INTERFACE -Wno-mismatched-new-delete)
 endif()
 
+if(CMAKE_UNITY_BUILD AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  # In a unity batch no .cpp is the main file, so GCC takes file-local types (anonymous namespaces,
+  # coroutine-local structs) in class members for header code and warns.
+  target_compile_options(svckit_warnings INTERFACE -Wno-subobject-linkage)
+endif()
+
 if(SVCKIT_SANITIZE MATCHES "thread" AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
   # Asio uses std::atomic_thread_fence, which GCC's TSan cannot model; it warns on every use.
   target_compile_options(svckit_warnings INTERFACE -Wno-tsan)

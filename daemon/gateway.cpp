@@ -61,8 +61,6 @@ http::ServerOptions server_options(const GatewayOptions& o) {
   return s;
 }
 
-std::string_view view(boost::beast::string_view s) { return {s.data(), s.size()}; }
-
 /// A failed call as the gateway answers it: 502 bad upstream answer or reset, 503 nothing to send
 /// it to (no instance, breaker open, budget, limits), 504 deadline.
 http::Response from_call_error(const ServiceCallError& e, const std::string& service) {
@@ -264,11 +262,11 @@ Gateway::Series& Gateway::series_for(const std::string& service, unsigned code) 
 http::Awaitable<void> Gateway::serve(Worker& worker, http::ServerExchange& exchange) {
   const auto started = time_.steady_now();
   const auto& head = exchange.head();
-  const std::string_view target = view(head.target());
+  const std::string_view target = head.target();
   Outcome out;
   std::optional<http::Response> refusal;
   const auto table = routes();
-  const auto route = match_route(*table, view(head[beast_http::field::host]), target);
+  const auto route = match_route(*table, head[beast_http::field::host], target);
   if (!route || route->service.empty()) {
     refusal = gateway_error(
         http::Status::not_found, "not_found",
@@ -312,7 +310,7 @@ http::Awaitable<void> Gateway::proxy(Worker& worker, http::ServerExchange& excha
   CallOptions call;
   call.transport = &worker.pool;
   call.headers = upstream_fields(head, exchange.context().remote_address);
-  call.content_type = std::string(view(head[beast_http::field::content_type]));
+  call.content_type = std::string(head[beast_http::field::content_type]);
   call.deadline = incoming_deadline(head, started);
   call.streaming.buffer_up_to = options_.buffer_response_bytes;
   const auto length = exchange.content_length();

@@ -9,7 +9,6 @@ namespace svckit::daemon {
 namespace beast_http = http::beast_http;
 
 namespace {
-std::string_view view(boost::beast::string_view s) { return {s.data(), s.size()}; }
 
 bool has_token(std::string_view list, std::string_view token) {
   std::size_t start = 0;
@@ -43,7 +42,7 @@ bool hop_by_hop(std::string_view name, std::string_view connection_tokens) {
 std::string connection_tokens(const beast_http::fields& fields) {
   std::string out;
   for (auto [it, end] = fields.equal_range(beast_http::field::connection); it != end; ++it) {
-    out += std::string(view(it->value())) + ",";
+    out += std::string(it->value()) + ",";
   }
   return out;
 }
@@ -58,10 +57,10 @@ std::vector<std::pair<std::string, std::string>> upstream_fields(const http::Req
   const auto connection = connection_tokens(head);
   std::string forwarded_for;
   for (const auto& field : head) {
-    const std::string_view name = view(field.name_string());
+    const std::string_view name = field.name_string();
     const auto id = field.name();
     if (keep_upgrade && upgrade_field(name)) {
-      out.emplace_back(std::string(name), std::string(view(field.value())));
+      out.emplace_back(std::string(name), std::string(field.value()));
       continue;
     }
     if (hop_by_hop(name, connection) || id == beast_http::field::host || id == beast_http::field::content_length ||
@@ -69,14 +68,14 @@ std::vector<std::pair<std::string, std::string>> upstream_fields(const http::Req
       continue;
     }
     if (iequals(name, "x-forwarded-for")) {
-      forwarded_for += std::string(view(field.value())) + ", ";
+      forwarded_for += std::string(field.value()) + ", ";
       continue;
     }
-    out.emplace_back(std::string(name), std::string(view(field.value())));
+    out.emplace_back(std::string(name), std::string(field.value()));
   }
   out.emplace_back("X-Forwarded-For", forwarded_for + remote_address);
   out.emplace_back("X-Forwarded-Proto", "http");
-  if (const auto host = view(head[beast_http::field::host]); !host.empty()) {
+  if (const auto host = head[beast_http::field::host]; !host.empty()) {
     out.emplace_back("X-Forwarded-Host", std::string(host));
   }
   return out;
@@ -85,7 +84,7 @@ std::vector<std::pair<std::string, std::string>> upstream_fields(const http::Req
 void strip_hop_by_hop(http::Response& response, bool keep_upgrade) {
   const auto connection = connection_tokens(response);
   for (auto it = response.begin(); it != response.end();) {
-    const auto name = view(it->name_string());
+    const auto name = it->name_string();
     const bool keep = keep_upgrade && upgrade_field(name);
     it = !keep && hop_by_hop(name, connection) ? response.erase(it) : std::next(it);
   }

@@ -1,6 +1,6 @@
 #include "svckit/core/environment.hpp"
 
-extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX
+#include <unistd.h>  // environ (with _GNU_SOURCE, which g++ defines)
 
 namespace svckit {
 

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "svckit/core/duration.hpp"
 #include "svckit/core/environment.hpp"
 
 namespace svckit::http {
@@ -159,6 +160,26 @@ Result<BackendUrl> parse_backend_url(std::string_view url, std::uint16_t default
     authority = comma == std::string_view::npos ? std::string_view{} : authority.substr(comma + 1);
   }
   return out;
+}
+
+Result<std::chrono::milliseconds> backend_url_duration(const BackendUrl& url, const std::string& key,
+                                                       std::chrono::milliseconds fallback) {
+  auto it = url.query.find(key);
+  if (it == url.query.end()) return fallback;
+  return parse_duration(it->second, key);
+}
+
+Result<std::size_t> backend_url_count(const BackendUrl& url, const std::string& key, std::size_t fallback,
+                                      std::size_t max) {
+  auto it = url.query.find(key);
+  if (it == url.query.end()) return fallback;
+  std::size_t value = 0;
+  const auto& text = it->second;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc{} || ptr != text.data() + text.size() || value == 0 || value > max) {
+    return make_error(ErrorCode::invalid_argument, key + " must be a number from 1 to " + std::to_string(max), key);
+  }
+  return value;
 }
 
 Result<std::string> backend_url_secret(const BackendUrl& url) {

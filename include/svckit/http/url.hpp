@@ -1,6 +1,8 @@
 // Parsing of request targets (path + query) and of backend URLs (scheme://host:port,host:port/path?query).
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -41,6 +43,12 @@ Result<BackendUrl> parse_backend_url(std::string_view url, std::uint16_t default
 /// is given. Secrets never sit in the URL itself. Errors name the option.
 Result<std::string> backend_url_secret(const BackendUrl& url);
 
+/// `?key=<duration>` (e.g. 500ms, 30s) or `fallback` when absent; errors name the option.
+Result<std::chrono::milliseconds> backend_url_duration(const BackendUrl& url, const std::string& key,
+                                                       std::chrono::milliseconds fallback);
+/// `?key=<count>` in 1..max, or `fallback` when absent; errors name the option.
+Result<std::size_t> backend_url_count(const BackendUrl& url, const std::string& key, std::size_t fallback,
+                                      std::size_t max = 10'000'000);
 /// Percent-encodes a path segment or query value.
 std::string url_encode(std::string_view text);
 Result<std::string> url_decode(std::string_view text, bool plus_is_space);

@@ -544,12 +544,9 @@ RegistryFactory etcd_registry_factory() {
         }
         options.prefix = value;
       } else if (key == "max_instances") {
-        char* end = nullptr;
-        const auto n = std::strtoull(value.c_str(), &end, 10);
-        if (value.empty() || *end != '\0' || n == 0) {
-          return make_error(ErrorCode::invalid_argument, "max_instances must be a positive number", key);
-        }
-        options.max_instances_per_service = n;
+        auto n = http::backend_url_count(url, key, options.max_instances_per_service);
+        if (!n) return n.error();
+        options.max_instances_per_service = *n;
       }
     }
     auto password = http::backend_url_secret(url);

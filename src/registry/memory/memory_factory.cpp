@@ -72,21 +72,14 @@ class SweepingMemoryRegistry final : public Registry {
   std::chrono::milliseconds period_;
 };
 
-Result<std::chrono::milliseconds> duration_param(const http::BackendUrl& url, const std::string& key,
-                                                 std::chrono::milliseconds fallback) {
-  auto it = url.query.find(key);
-  if (it == url.query.end()) return fallback;
-  return parse_duration(it->second, key);
-}
-
 }  // namespace
 
 RegistryFactory memory_registry_factory() {
   return [](const http::BackendUrl& url, const RegistryDeps& deps) -> Result<std::unique_ptr<Registry>> {
-    auto sweep = duration_param(url, "sweep", std::chrono::seconds(1));
+    auto sweep = http::backend_url_duration(url, "sweep", std::chrono::seconds(1));
     if (!sweep) return sweep.error();
     MemoryRegistryOptions options;
-    auto grace = duration_param(url, "grace", options.store.expiry_grace);
+    auto grace = http::backend_url_duration(url, "grace", options.store.expiry_grace);
     if (!grace) return grace.error();
     options.store.expiry_grace = *grace;
     return std::unique_ptr<Registry>(std::make_unique<SweepingMemoryRegistry>(deps, options, *sweep));

@@ -306,24 +306,6 @@ Awaitable<Result<WatchResult>> RedisRegistry::watch(WatchRequest request) {
   }
 }
 
-Result<std::chrono::milliseconds> duration_param(const http::BackendUrl& url, const std::string& key,
-                                                 std::chrono::milliseconds fallback) {
-  auto it = url.query.find(key);
-  if (it == url.query.end()) return fallback;
-  return parse_duration(it->second, key);
-}
-
-Result<std::size_t> count_param(const http::BackendUrl& url, const std::string& key, std::size_t fallback) {
-  auto it = url.query.find(key);
-  if (it == url.query.end()) return fallback;
-  char* end = nullptr;
-  const auto value = std::strtoull(it->second.c_str(), &end, 10);
-  if (it->second.empty() || *end != '\0' || value == 0 || value > 10'000'000) {
-    return make_error(ErrorCode::invalid_argument, key + " must be a number from 1 to 10000000", key);
-  }
-  return static_cast<std::size_t>(value);
-}
-
 }  // namespace
 
 RegistryFactory redis_registry_factory() {
@@ -342,13 +324,13 @@ RegistryFactory redis_registry_factory() {
       }
       options.prefix = "{" + it->second + "}";
     }
-    auto sweep = duration_param(url, "sweep", options.sweep_interval);
+    auto sweep = http::backend_url_duration(url, "sweep", options.sweep_interval);
     if (!sweep) return sweep.error();
-    auto grace = duration_param(url, "grace", options.expiry_grace);
+    auto grace = http::backend_url_duration(url, "grace", options.expiry_grace);
     if (!grace) return grace.error();
-    auto max_instances = count_param(url, "max_instances", options.max_instances_per_service);
+    auto max_instances = http::backend_url_count(url, "max_instances", options.max_instances_per_service);
     if (!max_instances) return max_instances.error();
-    auto history = count_param(url, "history", options.event_history);
+    auto history = http::backend_url_count(url, "history", options.event_history);
     if (!history) return history.error();
     options.sweep_interval = *sweep;
     options.expiry_grace = *grace;

@@ -13,7 +13,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-ServiceInstance host(int n, std::string zone = "a", InstanceStatus status = InstanceStatus::healthy) {
+ServiceInstance zoned_host(int n, std::string zone = "a", InstanceStatus status = InstanceStatus::healthy) {
   ServiceInstance in;
   in.service = "orders";
   in.host = "10.0.0." + std::to_string(n);
@@ -58,7 +58,7 @@ TEST_F(ServiceBalancerTest, FailingHostIsEjectedRoutedAroundAndReturnsAfterItsEj
   ServiceBalancerOptions options;
   options.outlier = OutlierOptions{};
   auto sb = make(options);
-  sb->update({host(1), host(2), host(3)});
+  sb->update({zoned_host(1), zoned_host(2), zoned_host(3)});
   for (int i = 0; i < 5; ++i) {
     Pick pick;
     do pick = *sb->pick();
@@ -82,7 +82,7 @@ TEST_F(ServiceBalancerTest, ZoneSpillsOverWhenItsOnlyHostIsEjectedAndComesBackOn
   options.zone.local_zone = "a";
   options.outlier = OutlierOptions{};
   auto sb = make(options);
-  sb->update({host(1, "a"), host(2, "b"), host(3, "b")});
+  sb->update({zoned_host(1, "a"), zoned_host(2, "b"), zoned_host(3, "b")});
   EXPECT_EQ(picked(*sb), std::set<std::string>{"10.0.0.1:80"});
   EXPECT_FALSE(sb->spilled_over());
 
@@ -102,8 +102,8 @@ TEST_F(ServiceBalancerTest, PanicAndSubsetShowInStateAndMetrics) {
   options.subset.filter.tags = {"v2"};
   options.subset.fallback = SubsetPolicy::Fallback::fail;
   auto sb = make(options);
-  std::vector<ServiceInstance> list{host(1), host(2, "a", InstanceStatus::unhealthy),
-                                    host(3, "a", InstanceStatus::unhealthy), host(4)};
+  std::vector<ServiceInstance> list{zoned_host(1), zoned_host(2, "a", InstanceStatus::unhealthy),
+                                    zoned_host(3, "a", InstanceStatus::unhealthy), zoned_host(4)};
   for (int i = 0; i < 3; ++i) list[static_cast<std::size_t>(i)].tags = {"v2"};
   sb->update(list);  // subset: hosts 1-3, one of three healthy
   EXPECT_TRUE(sb->state().panic);

@@ -13,7 +13,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-ServiceInstance host(int n, InstanceStatus status = InstanceStatus::healthy) {
+ServiceInstance slow_host(int n, InstanceStatus status = InstanceStatus::healthy) {
   ServiceInstance in;
   in.service = "s";
   in.host = "10.0.0." + std::to_string(n);
@@ -52,10 +52,10 @@ class SlowStart : public ::testing::Test {
 
 TEST_F(SlowStart, NewHostRampsLinearlyFromTheFloorToFullWeight) {
   auto lb = make("weighted_round_robin");
-  lb->update(HostSet::make({host(1), host(2)}));
+  lb->update(HostSet::make({slow_host(1), slow_host(2)}));
   EXPECT_EQ(lb->state().slow_start, 0u) << "hosts of the first update are not new";
 
-  lb->update(HostSet::make({host(1), host(2), host(3)}));
+  lb->update(HostSet::make({slow_host(1), slow_host(2), slow_host(3)}));
   EXPECT_EQ(lb->state().slow_start, 1u);
   // Weights 100, 100 and 10 (the 10% floor): one pick in 21.
   EXPECT_EQ(picks_of_new_host(*lb, 21 * 10), 10);
@@ -71,20 +71,20 @@ TEST_F(SlowStart, NewHostRampsLinearlyFromTheFloorToFullWeight) {
 TEST_F(SlowStart, AggressionBendsTheCurve) {
   options.slow_start_aggression = 2.0;  // (age/window)^(1/2): 0.25 of the window gives 50%
   auto lb = make("weighted_round_robin");
-  lb->update(HostSet::make({host(1), host(2)}));
-  lb->update(HostSet::make({host(1), host(2), host(3)}));
+  lb->update(HostSet::make({slow_host(1), slow_host(2)}));
+  lb->update(HostSet::make({slow_host(1), slow_host(2), slow_host(3)}));
   clock.advance(2500ms);
   EXPECT_EQ(picks_of_new_host(*lb, 25 * 4), 20);
 }
 
 TEST_F(SlowStart, HostTurningHealthyAgainRampsAgain) {
   auto lb = make("weighted_round_robin");
-  lb->update(HostSet::make({host(1), host(2), host(3)}));
+  lb->update(HostSet::make({slow_host(1), slow_host(2), slow_host(3)}));
   EXPECT_EQ(picks_of_new_host(*lb, 30), 10);
-  lb->update(HostSet::make({host(1), host(2), host(3, InstanceStatus::unhealthy)}));
+  lb->update(HostSet::make({slow_host(1), slow_host(2), slow_host(3, InstanceStatus::unhealthy)}));
   EXPECT_EQ(picks_of_new_host(*lb, 30), 0);
   clock.advance(1s);
-  lb->update(HostSet::make({host(1), host(2), host(3)}));
+  lb->update(HostSet::make({slow_host(1), slow_host(2), slow_host(3)}));
   EXPECT_EQ(lb->state().slow_start, 1u);
   EXPECT_EQ(picks_of_new_host(*lb, 21 * 5), 5);  // back at the floor
 }
@@ -92,8 +92,8 @@ TEST_F(SlowStart, HostTurningHealthyAgainRampsAgain) {
 TEST_F(SlowStart, WeightedPoliciesShiftLoadTowardsTheRampingHostOverTime) {
   for (const char* name : {"weighted_random", "least_request", "peak_ewma"}) {
     auto lb = make(name);
-    lb->update(HostSet::make({host(1), host(2)}));
-    lb->update(HostSet::make({host(1), host(2), host(3)}));
+    lb->update(HostSet::make({slow_host(1), slow_host(2)}));
+    lb->update(HostSet::make({slow_host(1), slow_host(2), slow_host(3)}));
     int early = picks_of_new_host(*lb, 30'000);
     clock.advance(10s);
     int late = picks_of_new_host(*lb, 30'000);
@@ -107,8 +107,8 @@ TEST_F(SlowStart, WeightedPoliciesShiftLoadTowardsTheRampingHostOverTime) {
 TEST_F(SlowStart, HashPoliciesKeepFullWeightSoKeysDoNotMove) {
   for (const char* name : {"ring_hash", "maglev"}) {
     auto lb = make(name);
-    lb->update(HostSet::make({host(1), host(2)}));
-    lb->update(HostSet::make({host(1), host(2), host(3)}));
+    lb->update(HostSet::make({slow_host(1), slow_host(2)}));
+    lb->update(HostSet::make({slow_host(1), slow_host(2), slow_host(3)}));
     std::map<std::uint64_t, std::string> before;
     for (std::uint64_t k = 0; k < 2000; ++k) {
       PickRequest r;
@@ -127,9 +127,10 @@ TEST_F(SlowStart, HashPoliciesKeepFullWeightSoKeysDoNotMove) {
 TEST_F(SlowStart, StateReportsCountsAndPanic) {
   auto lb = make("round_robin");
   EXPECT_EQ(lb->state().hosts, 0u);
-  auto drained = host(4);
+  auto drained = slow_host(4);
   drained.weight = 0;
-  lb->update(HostSet::make({host(1), host(2, InstanceStatus::unhealthy), host(3, InstanceStatus::unhealthy), drained}));
+  lb->update(HostSet::make(
+      {slow_host(1), slow_host(2, InstanceStatus::unhealthy), slow_host(3, InstanceStatus::unhealthy), drained}));
   auto s = lb->state();
   EXPECT_EQ(s.hosts, 4u);
   EXPECT_EQ(s.routable, 3u);
@@ -139,7 +140,7 @@ TEST_F(SlowStart, StateReportsCountsAndPanic) {
 }
 
 TEST(HostSetEjection, EjectedHostsAreUnhealthyForBalancingOnly) {
-  auto set = HostSet::make({host(3), host(1), host(2)}, 7, {"10.0.0.2:8080"});
+  auto set = HostSet::make({slow_host(3), slow_host(1), slow_host(2)}, 7, {"10.0.0.2:8080"});
   EXPECT_EQ(set->healthy.size(), 2u);
   EXPECT_EQ(set->routable.size(), 3u);
   EXPECT_EQ(set->ejected, 1u);
@@ -164,8 +165,8 @@ TEST(SnapshotCaches, ConcurrentPicksSeeEveryUpdate) {
   const auto plugins = std::move(builder).build();
   for (const char* policy : {"round_robin", "least_request", "maglev"}) {
     auto lb = std::move(plugins.create(policy, {}, {random, clock}).value());
-    const auto a = HostSet::make({host(1), host(2)});
-    const auto b = HostSet::make({host(3), host(4)});
+    const auto a = HostSet::make({slow_host(1), slow_host(2)});
+    const auto b = HostSet::make({slow_host(3), slow_host(4)});
     lb->update(a);
     std::atomic<bool> done{false};
     std::atomic<int> bad{0};
@@ -185,7 +186,7 @@ TEST(SnapshotCaches, ConcurrentPicksSeeEveryUpdate) {
       });
     }
     for (int i = 0; i < 200; ++i) lb->update(i % 2 == 0 ? b : a);
-    lb->update(HostSet::make({host(5)}));
+    lb->update(HostSet::make({slow_host(5)}));
     done = true;
     for (auto& t : pickers) t.join();
     EXPECT_EQ(bad, 0) << policy;

@@ -16,7 +16,7 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
-ServiceInstance make(const std::string& service, int port) {
+ServiceInstance memory_instance(const std::string& service, int port) {
   ServiceInstance in;
   in.service = service;
   in.host = "127.0.0.1";
@@ -59,8 +59,8 @@ TEST_F(MemoryRegistryTest, WaitingWatchWakesOnRegistrationOfItsService) {
   run([&]() -> Awaitable<void> {
     // Registration of another service must not end the watch; one of "a" must.
     asio::post(io, [&] {
-      EXPECT_TRUE(registry.register_now(make("b", 1)).ok());
-      asio::post(io, [&] { EXPECT_TRUE(registry.register_now(make("a", 1)).ok()); });
+      EXPECT_TRUE(registry.register_now(memory_instance("b", 1)).ok());
+      asio::post(io, [&] { EXPECT_TRUE(registry.register_now(memory_instance("a", 1)).ok()); });
     });
     auto r = co_await registry.watch({"a", registry.index(), 60s, nullptr});
     EXPECT_TRUE(r.ok());
@@ -121,7 +121,7 @@ TEST_F(MemoryRegistryTest, TooManyWatchersIsLimitExceeded) {
 }
 
 TEST_F(MemoryRegistryTest, SweepWakesWatchersWithExpiry) {
-  auto in = make("a", 1);
+  auto in = memory_instance("a", 1);
   in.ttl = 2s;
   ASSERT_TRUE(registry.register_now(in).ok());
   run([&]() -> Awaitable<void> {

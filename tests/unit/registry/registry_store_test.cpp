@@ -12,7 +12,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-ServiceInstance make(const std::string& service, int port, std::chrono::milliseconds ttl = 0ms) {
+ServiceInstance store_instance(const std::string& service, int port, std::chrono::milliseconds ttl = 0ms) {
   ServiceInstance in;
   in.service = service;
   in.host = "127.0.0.1";
@@ -28,18 +28,18 @@ class RegistryStoreTest : public ::testing::Test {
 };
 
 TEST_F(RegistryStoreTest, RegisterAssignsIdTimesAndIndex) {
-  auto r = store.upsert(make("a", 80));
+  auto r = store.upsert(store_instance("a", 80));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->id, "127.0.0.1:80");
   EXPECT_EQ(r->registered_at, clock.system_now());
   EXPECT_EQ(store.index(), 2u);
   clock.advance(5s);
   // Identical re-registration refreshes the heartbeat without an event.
-  auto again = store.upsert(make("a", 80));
+  auto again = store.upsert(store_instance("a", 80));
   EXPECT_EQ(store.index(), 2u);
   EXPECT_EQ(again->registered_at + 5s, again->last_heartbeat);
   // A changed field is an `updated` event.
-  auto changed = make("a", 80);
+  auto changed = store_instance("a", 80);
   changed.weight = 5;
   ASSERT_TRUE(store.upsert(changed).ok());
   auto w = store.collect("", 2);
@@ -49,7 +49,7 @@ TEST_F(RegistryStoreTest, RegisterAssignsIdTimesAndIndex) {
 }
 
 TEST_F(RegistryStoreTest, InvalidRegistrationLeavesStoreUnchanged) {
-  auto bad = make("a", 80);
+  auto bad = store_instance("a", 80);
   bad.weight = 20000;
   auto r = store.upsert(bad);
   ASSERT_FALSE(r.ok());
@@ -59,17 +59,17 @@ TEST_F(RegistryStoreTest, InvalidRegistrationLeavesStoreUnchanged) {
 }
 
 TEST_F(RegistryStoreTest, MaxInstancesPerService) {
-  for (int p = 1; p <= 3; ++p) ASSERT_TRUE(store.upsert(make("a", p)).ok());
-  auto r = store.upsert(make("a", 4));
+  for (int p = 1; p <= 3; ++p) ASSERT_TRUE(store.upsert(store_instance("a", p)).ok());
+  auto r = store.upsert(store_instance("a", 4));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ErrorCode::limit_exceeded);
-  EXPECT_TRUE(store.upsert(make("a", 1)).ok()) << "updating an existing id is not a new instance";
-  EXPECT_TRUE(store.upsert(make("b", 1)).ok());
+  EXPECT_TRUE(store.upsert(store_instance("a", 1)).ok()) << "updating an existing id is not a new instance";
+  EXPECT_TRUE(store.upsert(store_instance("b", 1)).ok());
 }
 
 TEST_F(RegistryStoreTest, TtlExpiryMarksDownThenRemovesAfterGrace) {
-  ASSERT_TRUE(store.upsert(make("a", 80, 3s)).ok());
-  ASSERT_TRUE(store.upsert(make("a", 81)).ok());  // persistent
+  ASSERT_TRUE(store.upsert(store_instance("a", 80, 3s)).ok());
+  ASSERT_TRUE(store.upsert(store_instance("a", 81)).ok());  // persistent
   clock.advance(3s);
   EXPECT_EQ(store.sweep(), 0u) << "exactly ttl old is still alive";
   clock.advance(1ms);
@@ -94,7 +94,7 @@ TEST_F(RegistryStoreTest, TtlExpiryMarksDownThenRemovesAfterGrace) {
 }
 
 TEST_F(RegistryStoreTest, HeartbeatKeepsAliveAndRevivesExpired) {
-  auto in = make("a", 80, 3s);
+  auto in = store_instance("a", 80, 3s);
   in.status = InstanceStatus::starting;
   ASSERT_TRUE(store.upsert(in).ok());
   for (int i = 0; i < 10; ++i) {
@@ -114,15 +114,15 @@ TEST_F(RegistryStoreTest, HeartbeatKeepsAliveAndRevivesExpired) {
 }
 
 TEST_F(RegistryStoreTest, FiltersByStatusTagsMetadataZone) {
-  auto a = make("s", 1);
+  auto a = store_instance("s", 1);
   a.tags = {"v2", "canary"};
   a.zone = "z1";
   a.metadata = {{"version", "2"}};
-  auto b = make("s", 2);
+  auto b = store_instance("s", 2);
   b.tags = {"v2"};
   b.zone = "z2";
   b.status = InstanceStatus::unhealthy;
-  auto c = make("s", 3);
+  auto c = store_instance("s", 3);
   for (const auto& in : {a, b, c}) ASSERT_TRUE(store.upsert(in).ok());
 
   auto ports = [&](const InstanceFilter& f) {
@@ -155,8 +155,8 @@ TEST_F(RegistryStoreTest, WatchDeliversOrderedEventsPerServiceAndResets) {
   EXPECT_TRUE(first.reset);
   EXPECT_EQ(first.index, 1u);
 
-  ASSERT_TRUE(store.upsert(make("a", 1)).ok());                                         // 1
-  ASSERT_TRUE(store.upsert(make("b", 1)).ok());                                         // 2
+  ASSERT_TRUE(store.upsert(store_instance("a", 1)).ok());                               // 1
+  ASSERT_TRUE(store.upsert(store_instance("b", 1)).ok());                               // 2
   ASSERT_TRUE(store.set_status("a", "127.0.0.1:1", InstanceStatus::maintenance).ok());  // 3
   ASSERT_TRUE(store.set_status("a", "127.0.0.1:1", InstanceStatus::maintenance).ok());  // no change
   ASSERT_TRUE(store.remove("a", "127.0.0.1:1").ok());                                   // 4
@@ -183,7 +183,7 @@ TEST_F(RegistryStoreTest, WatchDeliversOrderedEventsPerServiceAndResets) {
 TEST(RegistryStoreHistory, TrimmedHistoryResetsSlowWatchers) {
   testing::SimulatedClock clock;
   RegistryStore store(clock, RegistryStoreOptions{10s, 1000, 4});
-  for (int p = 1; p <= 10; ++p) ASSERT_TRUE(store.upsert(make("a", p)).ok());
+  for (int p = 1; p <= 10; ++p) ASSERT_TRUE(store.upsert(store_instance("a", p)).ok());
   EXPECT_TRUE(store.collect("", 6).reset);
   auto recent = store.collect("", 7);
   EXPECT_FALSE(recent.reset);
@@ -194,13 +194,13 @@ TEST(RegistryStoreHistory, TrimmedHistoryResetsSlowWatchers) {
 TEST(RegistryStoreRestore, ContinuesIndexAndRejectsBadRecords) {
   testing::SimulatedClock clock;
   RegistryStore store(clock, {});
-  ASSERT_TRUE(store.restore({make("a", 1), make("b", 2)}, 41).ok());
+  ASSERT_TRUE(store.restore({store_instance("a", 1), store_instance("b", 2)}, 41).ok());
   EXPECT_EQ(store.index(), 42u);
   EXPECT_EQ(store.instance_count(), 2u);
   EXPECT_TRUE(store.collect("", 40).reset);
 
   RegistryStore other(clock, {});
-  auto r = other.restore({make("a", 1), make("b", 70000)}, 1);
+  auto r = other.restore({store_instance("a", 1), store_instance("b", 70000)}, 1);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().field, "port");
   EXPECT_EQ(other.instance_count(), 0u);
@@ -209,9 +209,9 @@ TEST(RegistryStoreRestore, ContinuesIndexAndRejectsBadRecords) {
 TEST(RegistryStorePersistence, VersionMovesOnlyForPersistentInstances) {
   testing::SimulatedClock clock;
   RegistryStore store(clock, {});
-  ASSERT_TRUE(store.upsert(make("a", 1, 5s)).ok());
+  ASSERT_TRUE(store.upsert(store_instance("a", 1, 5s)).ok());
   EXPECT_EQ(store.persistent_version(), 0u);
-  ASSERT_TRUE(store.upsert(make("a", 2)).ok());
+  ASSERT_TRUE(store.upsert(store_instance("a", 2)).ok());
   EXPECT_EQ(store.persistent_version(), 1u);
   EXPECT_EQ(store.persistent_instances().size(), 1u);
 }
@@ -219,7 +219,7 @@ TEST(RegistryStorePersistence, VersionMovesOnlyForPersistentInstances) {
 TEST(RegistryJson, FastWatchWriterMatchesDomAndRoundTrips) {
   testing::SimulatedClock clock;
   RegistryStore store(clock, {});
-  ASSERT_TRUE(store.upsert(make("a", 1)).ok());
+  ASSERT_TRUE(store.upsert(store_instance("a", 1)).ok());
   ASSERT_TRUE(store.set_status("a", "127.0.0.1:1", InstanceStatus::maintenance).ok());
   for (const auto& result : {store.collect("", 0), store.collect("", 1)}) {
     std::string fast;
@@ -252,9 +252,9 @@ TEST(RegistryStoreJsonCache, FollowsEveryKindOfChange) {
     });
     return seen;
   };
-  ASSERT_TRUE(store.upsert(make("a", 1, 2s)).ok());
+  ASSERT_TRUE(store.upsert(store_instance("a", 1, 2s)).ok());
   EXPECT_EQ(check(), 1);
-  auto changed = make("a", 1, 2s);
+  auto changed = store_instance("a", 1, 2s);
   changed.weight = 7;
   ASSERT_TRUE(store.upsert(changed).ok());
   check();
