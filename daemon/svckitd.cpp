@@ -67,6 +67,14 @@ GatewayOptions gateway_options(const SvckitdConfig& c) {
   return o;
 }
 
+ConsulApiOptions consul_options(const SvckitdConfig& c) {
+  ConsulApiOptions o;
+  const bool wildcard = c.address == "0.0.0.0" || c.address == "::" || c.address.empty();
+  o.node.address = wildcard ? "127.0.0.1" : c.address;
+  o.max_wait = c.max_wait;
+  return o;
+}
+
 HealthCheckers builtin_checkers() {
   HealthCheckers::Builder builder;
   register_builtin_health_checkers(builder);
@@ -92,11 +100,15 @@ Svckitd::Svckitd(SvckitdConfig config)
       hangup_(io_, SIGHUP),
       control_(asio::make_strand(io_)),
       health_(registry_, metrics_, io_, checkers_, time_, random_),
+      consul_(
+          registry_, time_, [this](const ServiceInstance& in) { return health_.supported(in); },
+          consul_options(config_)),
       expirations_(
           metrics_.counter("svckit_expirations_total", "Instances marked down because their TTL ran out.").get()),
       reloads_(metrics_.counter("svckit_gateway_route_reloads_total",
                                 "Reloads of gateway.routes from the config file, by result.", {"result"})) {
   health_.add_routes(api_.router());
+  consul_.add_routes(api_.router());
   api_.set_registration_check([this](const ServiceInstance& in) { return health_.supported(in); });
 }
 
@@ -188,6 +200,7 @@ http::Awaitable<void> Svckitd::sweep_loop() {
       expirations_.inc(expired);
       if (expired > 0) spdlog::info("event=instances_expired count={}", expired);
     }
+    co_await consul_.reap();
   }
 }
 

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "daemon/config.hpp"
+#include "daemon/consul_api.hpp"
 #include "daemon/gateway.hpp"
 #include "daemon/health_checks.hpp"
 #include "daemon/registry_api.hpp"
@@ -61,6 +62,7 @@ class Svckitd {
   boost::asio::signal_set hangup_;                                       // SIGHUP: reload gateway.routes
   boost::asio::strand<boost::asio::io_context::executor_type> control_;  // runs sweep, snapshot, shutdown
   InstanceHealthChecks health_;
+  ConsulApi consul_;
   Counter& expirations_;
   Family<Counter>& reloads_;
   std::string config_stamp_;                            // only touched on control_

@@ -1,5 +1,3 @@
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
@@ -7,47 +5,13 @@
 #include <sstream>
 
 #include "svckit/config/config_source.hpp"
+#include "svckit/core/structured_text.hpp"
 
 namespace svckit::config {
 
 namespace {
 
 using nlohmann::json;
-
-/// A YAML scalar as JSON: plain scalars may be null, bools or numbers; quoted ones are strings.
-json scalar(const YAML::Node& node) {
-  const auto& text = node.Scalar();
-  if (node.Tag() == "!") return text;  // quoted
-  if (text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL") return nullptr;
-  if (text == "true" || text == "True" || text == "TRUE") return true;
-  if (text == "false" || text == "False" || text == "FALSE") return false;
-  char* end = nullptr;
-  errno = 0;
-  const long long i = std::strtoll(text.c_str(), &end, 10);
-  if (errno == 0 && end != nullptr && *end == '\0') return i;
-  const double d = std::strtod(text.c_str(), &end);
-  if (end != nullptr && *end == '\0' && text.find_first_not_of("0123456789+-.eE") == std::string::npos) return d;
-  return text;
-}
-
-json to_json(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Map: {
-      json out = json::object();
-      for (const auto& kv : node) out[kv.first.as<std::string>()] = to_json(kv.second);
-      return out;
-    }
-    case YAML::NodeType::Sequence: {
-      json out = json::array();
-      for (const auto& item : node) out.push_back(to_json(item));
-      return out;
-    }
-    case YAML::NodeType::Scalar:
-      return scalar(node);
-    default:
-      return nullptr;
-  }
-}
 
 class FileSource final : public ConfigSource {
  public:
@@ -62,25 +26,11 @@ class FileSource final : public ConfigSource {
     }
     std::stringstream text;
     text << in.rdbuf();
-    const auto ext = path_.extension().string();
-    if (ext == ".json") {
-      auto parsed = json::parse(text.str(), nullptr, false);
-      if (parsed.is_discarded()) return make_error(ErrorCode::invalid_argument, name() + ": not valid JSON", "file");
-      if (!parsed.is_object()) return make_error(ErrorCode::invalid_argument, name() + ": must be an object", "file");
-      return parsed;
-    }
-    if (ext != ".yaml" && ext != ".yml") {
-      return make_error(ErrorCode::invalid_argument, name() + ": unknown format (use .yaml, .yml or .json)", "file");
-    }
-    try {
-      const auto root = YAML::Load(text.str());
-      if (root.IsNull()) return json::object();
-      if (!root.IsMap()) return make_error(ErrorCode::invalid_argument, name() + ": must be a mapping", "file");
-      return to_json(root);
-    } catch (const YAML::Exception& e) {
-      return make_error(ErrorCode::invalid_argument,
-                        name() + ": YAML error at line " + std::to_string(e.mark.line + 1) + ": " + e.msg, "file");
-    }
+    auto parsed = parse_structured(text.str(), structured_format_of(path_.string()), name());
+    if (!parsed) return parsed.error();
+    if (parsed->is_null()) return json::object();
+    if (!parsed->is_object()) return make_error(ErrorCode::invalid_argument, name() + ": must be a mapping", "file");
+    return parsed;
   }
 
   /// The content's hash: an edit within the file system's timestamp granularity (or one that
@@ -117,12 +67,7 @@ class EnvSource final : public ConfigSource {
         const auto part = rest.substr(start, sep == std::string::npos ? std::string::npos : sep - start);
         if (part.empty()) return make_error(ErrorCode::invalid_argument, variable + ": empty key level", variable);
         if (sep == std::string::npos) {
-          json parsed = value;
-          try {
-            parsed = scalar(YAML::Load(value));
-          } catch (const YAML::Exception&) {  // not a YAML scalar: the text itself
-          }
-          (*at)[part] = parsed;
+          (*at)[part] = yaml_scalar(value);
           break;
         }
         if (!(*at)[part].is_object()) (*at)[part] = json::object();

@@ -44,6 +44,8 @@ void register_builtin_plugins(RegistryPlugins::Builder& builder) {
   builder.add("svckitd", 8500, svckitd_registry_factory());
   builder.add("redis", 6379, redis_registry_factory());
   builder.add("etcd", 2379, etcd_registry_factory());
+  builder.add("consul", 8500, consul_registry_factory());
+  builder.add("file", 0, file_registry_factory());
 }
 
 }  // namespace svckit

@@ -48,7 +48,7 @@ class RegistryPlugins {
   std::map<std::string, std::pair<std::uint16_t, RegistryFactory>> factories_;
 };
 
-/// Adds memory://, svckitd://, redis:// and etcd://. Later: consul://, dns+srv://, file://.
+/// Adds memory://, svckitd://, redis://, etcd://, consul:// and file://. Later: dns+srv://.
 void register_builtin_plugins(RegistryPlugins::Builder& builder);
 
 /// memory:// options: ?sweep=1s (TTL sweep period; default 1s), ?grace=30s (expiry grace).
@@ -65,5 +65,12 @@ RegistryFactory redis_registry_factory();
 /// ?prefix=/svckit (key prefix), ?grace=30s (how long an expired instance stays listed as down),
 /// ?max_instances=10000 (per service).
 RegistryFactory etcd_registry_factory();
+/// consul://host:port[,host:port...] (Consul's HTTP API; also svckitd's Consul-compatible API)
+/// options: ?token_env=NAME | ?token_file=PATH (ACL token), ?tls=true, ?dc= (datacenter),
+/// ?timeout=5s, ?grace=30s (DeregisterCriticalServiceAfter of a TTL instance's check).
+RegistryFactory consul_registry_factory();
+/// file:///absolute/path.yaml (or .json): a read-only static list, reloaded on change (inotify);
+/// a file that does not parse or validate keeps the last good content. No options.
+RegistryFactory file_registry_factory();
 
 }  // namespace svckit

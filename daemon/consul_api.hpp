@@ -1,0 +1,76 @@
+// ConsulApi: the subset of Consul's HTTP API svckitd speaks, so that a service with any Consul
+// client (Go, Java, Python, Node) registers and discovers against svckitd with no Consul installed.
+// It is a view over svckitd's one registry: a Consul registration is a svckit instance (mapping in
+// svckit/registry/consul_json.hpp), its checks run in svckitd's health checker, and native and
+// Consul clients see the same instances.
+//
+//   PUT /v1/agent/service/register           PUT /v1/agent/service/deregister/:id
+//   PUT /v1/agent/check/{pass,warn,fail}/:id PUT /v1/agent/check/update/:id
+//   PUT /v1/agent/service/maintenance/:id    GET /v1/agent/services, /v1/agent/service/:id
+//   GET /v1/catalog/services                 GET /v1/catalog/service/:name
+//   GET /v1/health/service/:name             GET /v1/status/leader, /v1/agent/self
+//
+// Reads answer X-Consul-Index (svckitd's registry index) and are blocking queries with ?index=
+// and ?wait= (default 5m, at most svckitd's max wait). Thread-safety: routes are added before
+// serving; handlers are thread-safe; reap() runs on one strand.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
+#include <utility>
+
+#include "svckit/http/router.hpp"
+#include "svckit/registry/consul_json.hpp"
+#include "svckit/registry/memory_registry.hpp"
+
+namespace svckit::daemon {
+
+struct ConsulApiOptions {
+  consul::Node node;
+  std::chrono::milliseconds default_wait{300'000};  // Consul's default for a blocking query
+  std::chrono::milliseconds max_wait{300'000};
+};
+
+class ConsulApi {
+ public:
+  using RegistrationCheck = std::function<Result<void>(const ServiceInstance&)>;
+
+  ConsulApi(MemoryRegistry& registry, const TimeSource& time, RegistrationCheck check, ConsulApiOptions options);
+
+  void add_routes(http::Router& router);
+
+  /// DeregisterCriticalServiceAfter: removes instances that have not been healthy for longer than
+  /// their registration allowed. Call periodically from one strand (svckitd's sweep loop).
+  http::Awaitable<void> reap();
+
+ private:
+  http::Awaitable<http::Response> register_service(http::RouteContext& ctx);
+  http::Awaitable<http::Response> deregister_service(http::RouteContext& ctx);
+  http::Awaitable<http::Response> update_check(http::RouteContext& ctx, std::string status);
+  http::Awaitable<http::Response> maintenance(http::RouteContext& ctx);
+  http::Awaitable<http::Response> agent_services(http::RouteContext& ctx);
+  http::Awaitable<http::Response> agent_service(http::RouteContext& ctx);
+  http::Awaitable<http::Response> catalog_services(http::RouteContext& ctx);
+  http::Awaitable<http::Response> catalog_service(http::RouteContext& ctx);
+  http::Awaitable<http::Response> health_service(http::RouteContext& ctx);
+
+  /// Blocks per ?index=/?wait= until `service` (empty = any) changes; returns the index to answer with.
+  http::Awaitable<Result<std::uint64_t>> block(const http::Target& target, const std::string& service);
+  /// Every instance whose Consul ID is `id` (IDs are unique per agent in Consul, per service in svckit).
+  std::vector<ServiceInstance> find_by_id(const std::string& id) const;
+  /// The instance and the position of `check_id` among its checks (0 = the TTL check when it has one).
+  std::optional<std::pair<ServiceInstance, std::size_t>> find_check(const std::string& check_id) const;
+  std::vector<ServiceInstance> all_instances() const;
+  std::vector<ServiceInstance> instances_of(const std::string& service, const http::Target& target,
+                                            bool passing_only) const;
+
+  MemoryRegistry& registry_;
+  const TimeSource& time_;
+  RegistrationCheck check_;
+  ConsulApiOptions options_;
+  std::map<std::pair<std::string, std::string>, SteadyTime> critical_since_;  // only touched by reap()
+};
+
+}  // namespace svckit::daemon
