@@ -1,7 +1,7 @@
-// Registry benchmark: svckitd against etcd (v3 JSON API) and svckit's redis:// backend, same
-// workload, one run. Started by bench/registry_bench.sh, which launches the servers on free
-// loopback ports. svckitd and etcd are driven over raw HTTP; redis:// through svckit's Registry
-// interface (Lua script per change, event stream for watches), since that is how it is used.
+// Registry benchmark: svckitd and etcd over their own HTTP APIs, and each svckit backend through
+// the Registry interface (how applications use them: svckitd://, etcd://, redis://, consul://),
+// same workload, one run, side by side. Started by bench/registry_bench.sh, which launches the
+// servers on free loopback ports.
 //
 // Workload: register N instances (each with its own TTL lease on etcd), renew each once, list all
 // N, then measure watch propagation: one client registers, another (already watching) sees it.
@@ -87,8 +87,21 @@ std::size_t count(const std::string& body, const std::string& marker) {
 struct Figures {
   double registrations_per_s = 0, heartbeats_per_s = 0, lists_per_s = 0, list_ms = 0, watch_p50_ms = 0,
          watch_p99_ms = 0;
-  long rss_mb = 0;              // with N instances registered, before the list load
-  long rss_after_lists_mb = 0;  // after many concurrent full lists (allocator high-water mark)
+  double rss_mb = 0;              // with N instances registered, before the list load (-1: unknown)
+  double rss_after_lists_mb = 0;  // after many concurrent full lists (allocator high-water mark)
+};
+
+/// Runs `io` until `finished()`. Not io.run(): a pooled keep-alive connection keeps work pending
+/// (its watchdog timer), so run() would not return while the client holds idle connections.
+void run_until(asio::io_context& io, const std::function<bool()>& finished) {
+  io.restart();
+  while (!finished()) io.run_one();
+}
+
+/// Sets its flag when destroyed: marks a coroutine finished on every path out of it.
+struct SetOnExit {
+  bool& flag;
+  ~SetOnExit() { flag = true; }
 };
 
 /// The operations each system needs; both implemented over the same pooled HttpClient.
@@ -176,20 +189,23 @@ ServiceInstance bench_instance(int i, const std::string& service) {
   return in;
 }
 
-/// Any registry URL through svckit's Registry interface (here: redis://).
+/// Any registry URL through svckit's Registry interface. Its own service names, so that the
+/// svckitd:// column does not re-register what the raw svckitd column registered.
+constexpr const char* kService = "registry-bench";
+constexpr const char* kWatched = "registry-watched";
 class RegistryTarget final : public Target {
  public:
   explicit RegistryTarget(Registry& registry) : registry_(registry) {}
   Awaitable<bool> register_instance(int i) override {
-    auto r = co_await registry_.register_instance(bench_instance(i, "bench"));
+    auto r = co_await registry_.register_instance(bench_instance(i, kService));
     co_return r.ok();
   }
   Awaitable<bool> heartbeat(int i) override {
-    auto r = co_await registry_.renew("bench", "i-" + std::to_string(i));
+    auto r = co_await registry_.renew(kService, "i-" + std::to_string(i));
     co_return r.ok();
   }
   Awaitable<std::size_t> list_all() override {
-    auto r = co_await registry_.list("bench", InstanceFilter{});
+    auto r = co_await registry_.list(kService, InstanceFilter{});
     co_return r ? r->size() : 0;
   }
 
@@ -197,14 +213,16 @@ class RegistryTarget final : public Target {
   Registry& registry_;
 };
 
-/// Watch propagation through the Registry interface: a watcher waiting on "watched" sees each
+/// Watch propagation through the Registry interface: a watcher waiting on kWatched sees each
 /// registration made by another client of the same backend.
 std::vector<double> registry_watch_latency(asio::io_context& io, Registry& watcher, Registry& writer, int rounds) {
   std::vector<double> out;
+  bool finished = false;
   asio::co_spawn(
       io,
       [&]() -> Awaitable<void> {
-        auto first = co_await watcher.watch({"watched", 0, std::chrono::milliseconds(0)});
+        const SetOnExit exit{finished};
+        auto first = co_await watcher.watch({kWatched, 0, std::chrono::milliseconds(0)});
         if (!first) co_return;
         auto index = first->index;
         for (int i = 0; i < rounds; ++i) {
@@ -214,12 +232,12 @@ std::vector<double> registry_watch_latency(asio::io_context& io, Registry& watch
           asio::co_spawn(
               io,
               [&]() -> Awaitable<void> {
-                (void)co_await writer.register_instance(bench_instance(i, "watched"));
+                (void)co_await writer.register_instance(bench_instance(i, kWatched));
                 written.set();
               },
               asio::detached);
           while (!seen) {
-            auto r = co_await watcher.watch({"watched", index, std::chrono::seconds(10)});
+            auto r = co_await watcher.watch({kWatched, index, std::chrono::seconds(10)});
             if (!r) co_return;
             index = r->index;
             for (const auto& e : r->events) {
@@ -234,8 +252,7 @@ std::vector<double> registry_watch_latency(asio::io_context& io, Registry& watch
         }
       },
       asio::detached);
-  io.restart();
-  io.run();
+  run_until(io, [&] { return finished; });
   return out;
 }
 
@@ -254,8 +271,7 @@ double run_parallel(asio::io_context& io, int n, int concurrency, const std::fun
         },
         asio::detached);
   }
-  io.restart();
-  io.run();
+  run_until(io, [&] { return done == concurrency; });
   const std::chrono::duration<double> took = Clock::now() - start;
   if (failures > 0) std::cerr << "  (" << failures << " operations failed)\n";
   return n / took.count();
@@ -281,9 +297,11 @@ std::vector<double> svckitd_watch_latency(const http::HostPort& ep, int rounds) 
   asio::io_context io;
   http::HttpClient watcher(io.get_executor()), writer(io.get_executor());
   std::vector<double> out;
+  bool finished = false;
   asio::co_spawn(
       io,
       [&]() -> Awaitable<void> {
+        const SetOnExit exit{finished};
         auto first = co_await post(watcher, ep, http::Verb::get, "/v1/watch?service=watched&index=0", "");
         auto index = json::parse(first->body())["index"].get<std::uint64_t>();
         for (int i = 0; i < rounds; ++i) {
@@ -312,7 +330,7 @@ std::vector<double> svckitd_watch_latency(const http::HostPort& ep, int rounds) 
         }
       },
       asio::detached);
-  io.run();
+  run_until(io, [&] { return finished; });
   return out;
 }
 
@@ -356,9 +374,11 @@ std::vector<double> etcd_watch_latency(const http::HostPort& ep, int rounds) {
   asio::io_context io;
   http::HttpClient writer(io.get_executor());
   std::vector<double> out;
+  bool finished = false;
   asio::co_spawn(
       io,
       [&]() -> Awaitable<void> {
+        const SetOnExit exit{finished};
         asio::steady_timer pause(io);
         for (int i = 0; i < rounds; ++i) {
           const auto key = base64("/svckit/watched/i-" + std::to_string(i));
@@ -379,7 +399,7 @@ std::vector<double> etcd_watch_latency(const http::HostPort& ep, int rounds) {
         }
       },
       asio::detached);
-  io.run();
+  run_until(io, [&] { return finished; });
   stop = true;
   shutdown(fd, SHUT_RDWR);
   close(fd);
@@ -392,16 +412,21 @@ Figures measure(Target& target, asio::io_context& io, int n, int concurrency, in
   Figures f;
   f.registrations_per_s = run_parallel(io, n, concurrency, [&](int i) { return target.register_instance(i); });
   f.heartbeats_per_s = run_parallel(io, n, concurrency, [&](int i) { return target.heartbeat(i); });
-  f.rss_mb = rss_mb(pid);
+  f.rss_mb = static_cast<double>(rss_mb(pid));
   std::size_t listed = 0;
   const int lists = 50;
   std::vector<double> single;
   for (int k = 0; k < lists; ++k) {
     const auto t0 = Clock::now();
+    bool finished = false;
     asio::co_spawn(
-        io, [&]() -> Awaitable<void> { listed = co_await target.list_all(); }, asio::detached);
-    io.restart();
-    io.run();
+        io,
+        [&]() -> Awaitable<void> {
+          listed = co_await target.list_all();
+          finished = true;
+        },
+        asio::detached);
+    run_until(io, [&] { return finished; });
     single.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
   }
   if (listed != static_cast<std::size_t>(n)) std::cerr << "  (list returned " << listed << " of " << n << ")\n";
@@ -409,7 +434,7 @@ Figures measure(Target& target, asio::io_context& io, int n, int concurrency, in
   f.lists_per_s = run_parallel(io, 200, concurrency, [&](int) -> Awaitable<bool> {
     co_return co_await target.list_all() == static_cast<std::size_t>(n);
   });
-  f.rss_after_lists_mb = rss_mb(pid);
+  f.rss_after_lists_mb = static_cast<double>(rss_mb(pid));
   auto lat = watch();
   f.watch_p50_ms = percentile(lat, 0.5);
   f.watch_p99_ms = percentile(lat, 0.99);
@@ -419,15 +444,15 @@ Figures measure(Target& target, asio::io_context& io, int n, int concurrency, in
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"svckit registry benchmark: svckitd vs etcd vs redis://"};
+  CLI::App app{"svckit registry benchmark: svckitd and etcd over their APIs, every backend through Registry"};
   int svckitd_port = 0, etcd_port = 0, svckitd_pid = 0, etcd_pid = 0, n = 10000, concurrency = 32, rounds = 300;
-  int redis_port = 0, redis_pid = 0;
+  std::vector<std::string> registries;
   app.add_option("--svckitd-port", svckitd_port)->required();
   app.add_option("--svckitd-pid", svckitd_pid)->required();
   app.add_option("--etcd-port", etcd_port);
   app.add_option("--etcd-pid", etcd_pid);
-  app.add_option("--redis-port", redis_port);
-  app.add_option("--redis-pid", redis_pid);
+  app.add_option("--registry", registries, "name,url,pid: a backend measured through the Registry interface")
+      ->take_all();
   app.add_option("--instances", n, "instances to register (default 10000)");
   app.add_option("--concurrency", concurrency, "concurrent requests (default 32)");
   app.add_option("--watch-rounds", rounds, "watch propagation samples (default 300)");
@@ -450,43 +475,56 @@ int main(int argc, char** argv) {
     EtcdTarget etcd(client, etcd_ep, n);
     b = measure(etcd, io, n, concurrency, etcd_pid, [&] { return etcd_watch_latency(etcd_ep, rounds); });
   }
-  Figures c;
-  if (redis_port != 0) {
-    RealTimeSource time;
-    RealRandom random;
-    RegistryPlugins::Builder builder;
-    register_builtin_plugins(builder);
-    const auto plugins = std::move(builder).build();
-    const auto url = "redis://127.0.0.1:" + std::to_string(redis_port) + "/0?max_instances=" + std::to_string(n + 1);
+  std::vector<std::pair<std::string, Figures>> columns{{"svckitd (HTTP API)", a}};
+  if (etcd_port != 0) columns.emplace_back("etcd 3.4 (v3 JSON API)", b);
+  // Every svckit backend through the Registry interface, as an application uses it.
+  RealTimeSource time;
+  RealRandom random;
+  RegistryPlugins::Builder builder;
+  register_builtin_plugins(builder);
+  const auto plugins = std::move(builder).build();
+  for (const auto& spec : registries) {
+    const auto first = spec.find(',');
+    const auto second = spec.find(',', first + 1);
+    if (first == std::string::npos || second == std::string::npos) {
+      std::cerr << "--registry wants name,url,pid; got " << spec << "\n";
+      return 2;
+    }
+    const auto name = spec.substr(0, first);
+    const auto url = spec.substr(first + 1, second - first - 1);
+    const int pid = std::atoi(spec.c_str() + second + 1);
     auto registry = plugins.create(url, RegistryDeps{io.get_executor(), time, random});
     auto writer = plugins.create(url, RegistryDeps{io.get_executor(), time, random});
     if (!registry || !writer) {
-      std::cerr << "cannot open " << url << "\n";
+      std::cerr << "cannot open " << url << ": " << (registry ? writer.error() : registry.error()).describe() << "\n";
       return 1;
     }
-    RegistryTarget redis(**registry);
-    c = measure(redis, io, n, concurrency, redis_pid,
-                [&] { return registry_watch_latency(io, **registry, **writer, rounds); });
+    RegistryTarget target(**registry);
+    columns.emplace_back(name, measure(target, io, n, concurrency, pid,
+                                       [&] { return registry_watch_latency(io, **registry, **writer, rounds); }));
   }
-  auto row = [&](const char* name, double x, double y, double z, const char* fmt) {
-    char line[240];
-    std::snprintf(line, sizeof line, fmt, name, x, y, z);
-    std::cout << line;
+  std::cout << "\n| metric |";
+  for (const auto& [name, f] : columns) std::cout << " " << name << " |";
+  std::cout << "\n| --- |";
+  for (std::size_t i = 0; i < columns.size(); ++i) std::cout << " ---: |";
+  std::cout << "\n";
+  auto row = [&](const char* metric, double Figures::*field, int decimals) {
+    std::cout << "| " << metric << " |";
+    for (const auto& [name, f] : columns) {
+      char cell[64];
+      std::snprintf(cell, sizeof cell, " %.*f |", decimals, f.*field);
+      std::cout << cell;
+    }
+    std::cout << "\n";
   };
-  std::cout << "\n| metric | svckitd | etcd 3.4 | redis:// (Redis 7) |\n| --- | ---: | ---: | ---: |\n";
-  row("registrations/s", a.registrations_per_s, b.registrations_per_s, c.registrations_per_s,
-      "| %s | %.0f | %.0f | %.0f |\n");
-  row("heartbeats/s", a.heartbeats_per_s, b.heartbeats_per_s, c.heartbeats_per_s, "| %s | %.0f | %.0f | %.0f |\n");
-  row("list all instances, p50 ms", a.list_ms, b.list_ms, c.list_ms, "| %s | %.2f | %.2f | %.2f |\n");
-  row("list queries/s (all instances each)", a.lists_per_s, b.lists_per_s, c.lists_per_s,
-      "| %s | %.0f | %.0f | %.0f |\n");
-  row("watch propagation p50 ms", a.watch_p50_ms, b.watch_p50_ms, c.watch_p50_ms, "| %s | %.3f | %.3f | %.3f |\n");
-  row("watch propagation p99 ms", a.watch_p99_ms, b.watch_p99_ms, c.watch_p99_ms, "| %s | %.3f | %.3f | %.3f |\n");
-  row("resident memory MB with all instances", static_cast<double>(a.rss_mb), static_cast<double>(b.rss_mb),
-      static_cast<double>(c.rss_mb), "| %s | %.0f | %.0f | %.0f |\n");
-  row("resident memory MB after the list load", static_cast<double>(a.rss_after_lists_mb),
-      static_cast<double>(b.rss_after_lists_mb), static_cast<double>(c.rss_after_lists_mb),
-      "| %s | %.0f | %.0f | %.0f |\n");
+  row("registrations/s", &Figures::registrations_per_s, 0);
+  row("heartbeats/s", &Figures::heartbeats_per_s, 0);
+  row("list all instances, p50 ms", &Figures::list_ms, 2);
+  row("list queries/s (all instances each)", &Figures::lists_per_s, 0);
+  row("watch propagation p50 ms", &Figures::watch_p50_ms, 3);
+  row("watch propagation p99 ms", &Figures::watch_p99_ms, 3);
+  row("resident memory MB with all instances", &Figures::rss_mb, 0);
+  row("resident memory MB after the list load", &Figures::rss_after_lists_mb, 0);
   std::cout << "\ngoals: watch p99 < 5 ms: " << (a.watch_p99_ms < 5 ? "met" : "MISSED") << "; list of " << n
             << " < 10 ms: " << (a.list_ms < 10 ? "met" : "MISSED")
             << "; svckitd RSS < 64 MB: " << (a.rss_mb >= 0 && a.rss_mb < 64 ? "met" : "MISSED") << "\n";

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Registry benchmark: starts svckitd, etcd (Debian's etcd-server) and redis-server on free loopback ports with
-# data in a temporary folder, runs the same workload against both, prints figures side by side,
-# and stops exactly the processes it started. Extra args go to registry_bench (e.g. --instances 1000).
+# Registry benchmark: starts svckitd (twice: one per API under test), etcd (Debian's etcd-server)
+# and redis-server on free loopback ports with data in a temporary folder, runs the same workload
+# against each, prints figures side by side, and stops exactly the processes it started. Extra args go to registry_bench (e.g. --instances 1000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup
@@ -21,6 +21,12 @@ build/daemon/svckitd --port 0 --port-file "$work/svckitd.port" --threads 2 --log
 svckitd_pid=$!
 pids+=("$svckitd_pid")
 
+# A second svckitd, empty, for the consul:// column (its Consul-compatible API).
+build/daemon/svckitd --port 0 --port-file "$work/consul.port" --threads 2 --log-level warn \
+  --set limits.max_instances_per_service=20000 >"$work/consul.log" 2>&1 &
+consul_pid=$!
+pids+=("$consul_pid")
+
 etcd_port=$(free_port)
 peer_port=$(free_port)
 etcd --data-dir "$work/etcd" --listen-client-urls "http://127.0.0.1:$etcd_port" \
@@ -35,7 +41,7 @@ redis_pid=$!
 pids+=("$redis_pid")
 
 for _ in $(seq 1 400); do
-  [ -s "$work/svckitd.port" ] && curl -s -o /dev/null -X POST "http://127.0.0.1:$etcd_port/v3/kv/range" -d '{"key":"AA=="}' && break
+  [ -s "$work/svckitd.port" ] && [ -s "$work/consul.port" ] && curl -s -o /dev/null -X POST "http://127.0.0.1:$etcd_port/v3/kv/range" -d '{"key":"AA=="}' && break
   sleep 0.05
 done
 for _ in $(seq 1 200); do
@@ -43,5 +49,10 @@ for _ in $(seq 1 200); do
   sleep 0.05
 done
 echo "peers: $(etcd --version | head -1), via its v3 JSON gateway; $(redis-server --version | cut -d' ' -f1-3) through redis://; $(nproc) cores"
-build/bench/registry_bench --svckitd-port "$(cat "$work/svckitd.port")" --svckitd-pid "$svckitd_pid" \
-  --etcd-port "$etcd_port" --etcd-pid "$etcd_pid" --redis-port "$redis_port" --redis-pid "$redis_pid" "$@"
+svckitd_port=$(cat "$work/svckitd.port")
+build/bench/registry_bench --svckitd-port "$svckitd_port" --svckitd-pid "$svckitd_pid" \
+  --etcd-port "$etcd_port" --etcd-pid "$etcd_pid" \
+  --registry "svckitd://,svckitd://127.0.0.1:$svckitd_port?timeout=10s,$svckitd_pid" \
+  "etcd://,etcd://127.0.0.1:$etcd_port?prefix=/svckit-registry&max_instances=20000,$etcd_pid" \
+  "redis://,redis://127.0.0.1:$redis_port/0?max_instances=20000,$redis_pid" \
+  "consul:// (svckitd),consul://127.0.0.1:$(cat "$work/consul.port")?timeout=10s,$consul_pid" "$@"

@@ -104,21 +104,45 @@ std::vector<ServiceInstance> ConsulApi::all_instances() const {
 }
 
 std::vector<ServiceInstance> ConsulApi::find_by_id(const std::string& id) const {
+  // Visits the records in place (no copy of the registry): a heartbeat of one of 10k instances
+  // costs string compares, not 10k instance copies.
   std::vector<ServiceInstance> out;
-  for (auto& in : all_instances()) {
-    if (in.id == id) out.push_back(std::move(in));
+  for (const auto& s : registry_.services_now()) {
+    registry_.for_each(s.name, {}, [&](const ServiceInstance& in, const std::string&) {
+      if (in.id == id) out.push_back(in);
+    });
   }
   return out;
 }
 
 std::optional<std::pair<ServiceInstance, std::size_t>> ConsulApi::find_check(const std::string& check_id) const {
-  for (auto& in : all_instances()) {
+  auto position_in = [&](const ServiceInstance& in) -> std::optional<std::size_t> {
     const auto ids = consul::check_ids(in);
     for (std::size_t i = 0; i < ids.size(); ++i) {
-      if (ids[i] == check_id) return std::pair{std::move(in), i};
+      if (ids[i] == check_id) return i;
+    }
+    return std::nullopt;
+  };
+  // Consul's default IDs name the service: "service:<id>" or "service:<id>:<n>".
+  if (check_id.starts_with("service:")) {
+    const auto rest = check_id.substr(8);
+    std::vector<std::string> candidates{rest};
+    if (const auto colon = rest.rfind(':'); colon != std::string::npos) candidates.push_back(rest.substr(0, colon));
+    for (const auto& id : candidates) {
+      for (auto& in : find_by_id(id)) {
+        if (auto at = position_in(in)) return std::pair{std::move(in), *at};
+      }
     }
   }
-  return std::nullopt;
+  // Custom check IDs: look through every instance.
+  std::optional<std::pair<ServiceInstance, std::size_t>> found;
+  for (const auto& s : registry_.services_now()) {
+    registry_.for_each(s.name, {}, [&](const ServiceInstance& in, const std::string&) {
+      if (found || in.metadata.count(consul::kCheckIdsMeta) == 0) return;
+      if (auto at = position_in(in)) found = std::pair{in, *at};
+    });
+  }
+  return found;
 }
 
 Awaitable<Response> ConsulApi::register_service(RouteContext& ctx) {
@@ -318,19 +342,21 @@ Awaitable<void> ConsulApi::reap() {
   const auto now = time_.steady_now();
   std::map<std::pair<std::string, std::string>, SteadyTime> still;
   std::vector<ServiceInstance> doomed;
-  for (const auto& in : all_instances()) {
-    auto it = in.metadata.find(consul::kDeregisterAfterMeta);
-    if (it == in.metadata.end() || !critical(in.status)) continue;
-    auto after = consul::parse_go_duration(it->second, it->first);
-    if (!after) continue;
-    const auto key = std::pair{in.service, in.id};
-    auto known = critical_since_.find(key);
-    const auto since = known == critical_since_.end() ? now : known->second;
-    if (now - since >= *after) {
-      doomed.push_back(in);
-    } else {
-      still.emplace(key, since);
-    }
+  for (const auto& s : registry_.services_now()) {
+    registry_.for_each(s.name, {}, [&](const ServiceInstance& in, const std::string&) {
+      auto it = in.metadata.find(consul::kDeregisterAfterMeta);
+      if (it == in.metadata.end() || !critical(in.status)) return;
+      auto after = consul::parse_go_duration(it->second, it->first);
+      if (!after) return;
+      const auto key = std::pair{in.service, in.id};
+      auto known = critical_since_.find(key);
+      const auto since = known == critical_since_.end() ? now : known->second;
+      if (now - since >= *after) {
+        doomed.push_back(in);
+      } else {
+        still.emplace(key, since);
+      }
+    });
   }
   critical_since_ = std::move(still);
   for (const auto& in : doomed) {

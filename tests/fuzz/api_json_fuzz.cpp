@@ -1,6 +1,7 @@
 // libFuzzer target for everything svckitd decodes from the network: JSON bodies (instances,
 // health checks, status changes, watch answers), request targets and query strings, durations, backend URLs,
-// and svckitd's YAML config with the gateway's routes.
+// svckitd's YAML config with the gateway's routes, the Consul-compatible API's registrations and
+// queries (and the Consul answers consul:// reads), and the YAML/JSON of file:// registries.
 // The invariant: no crash, and the API never answers 5xx to bad input.
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
@@ -13,12 +14,15 @@
 #include <string_view>
 
 #include "daemon/config.hpp"
+#include "daemon/consul_api.hpp"
 #include "daemon/gateway_routes.hpp"
 #include "daemon/registry_api.hpp"
 #include "svckit/core/duration.hpp"
 #include "svckit/core/health_check_spec.hpp"
 #include "svckit/core/instance_json.hpp"
+#include "svckit/core/structured_text.hpp"
 #include "svckit/http/url.hpp"
+#include "svckit/registry/consul_json.hpp"
 #include "svckit/registry/registry_json.hpp"
 
 namespace {
@@ -29,7 +33,15 @@ struct Fixture {
   svckit::MemoryRegistry registry{time, {}};
   svckit::daemon::RegistryApi api{
       registry, metrics, {std::chrono::milliseconds(0), std::chrono::milliseconds(0)}};  // no waiting
+  svckit::daemon::ConsulApi consul{registry, time, nullptr, consul_options()};
   boost::asio::io_context io;
+
+  Fixture() { consul.add_routes(api.router()); }
+  static svckit::daemon::ConsulApiOptions consul_options() {
+    svckit::daemon::ConsulApiOptions o;
+    o.default_wait = o.max_wait = std::chrono::milliseconds(0);  // no waiting
+    return o;
+  }
 };
 
 void send(Fixture& f, svckit::http::Verb verb, std::string target, std::string_view body) {
@@ -59,7 +71,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (auto check = svckit::health_check_from_json(*json, "check")) (void)svckit::validate(*check, "check");
     (void)svckit::watch_result_from_json(*json);
     (void)svckit::instances_from_json(*json, "instances");
+    (void)svckit::consul::instance_from_registration(*json, svckit::consul::Node{});
+    (void)svckit::consul::instance_from_health_entry(*json);
   }
+  (void)svckit::consul::parse_go_duration(text, "fuzz");
+  (void)svckit::parse_structured(text, "yaml", "fuzz");
   if (auto target = svckit::http::parse_target(text)) (void)svckit::filter_from_query(target->query);
   (void)svckit::http::parse_backend_url(text, 8500);
   (void)svckit::parse_duration(text, "fuzz");
@@ -75,6 +91,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   send(fixture, svckit::http::Verb::post, "/v1/instances", text);
   send(fixture, svckit::http::Verb::put, "/v1/services/a/instances/b/status", text);
   std::string target = "/v1/services/a/instances?";
+  target.append(text.substr(0, 256));
+  for (char& c : target) {
+    if (c == ' ' || c == '\r' || c == '\n' || c == '\0') c = '_';
+  }
+  send(fixture, svckit::http::Verb::get, target, {});
+  send(fixture, svckit::http::Verb::put, "/v1/agent/service/register", text);
+  send(fixture, svckit::http::Verb::put, "/v1/agent/check/update/service:a", text);
+  target = "/v1/health/service/a?";
   target.append(text.substr(0, 256));
   for (char& c : target) {
     if (c == ' ' || c == '\r' || c == '\n' || c == '\0') c = '_';

@@ -1,5 +1,6 @@
 // What etcd:// adds beyond the conformance suite: a 3-node cluster on loopback survives the loss
-// of its leader with no registration lost and a watcher resuming from its revision; URL options.
+// of its leader with no registration lost and a watcher resuming from its revision; a
+// DiscoveryClient keeps routing while etcd is down entirely and converges after; URL options.
 #include <gtest/gtest.h>
 
 #include <csignal>
@@ -7,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "svckit/discovery/discovery_client.hpp"
 #include "svckit/http/client.hpp"
 #include "svckit/registry/plugin_registry.hpp"
 #include "svckit/testing/fake_random.hpp"
@@ -143,6 +145,54 @@ TEST_F(EtcdRegistryTest, AThreeNodeClusterLosesItsLeaderAndNothingIsLost) {
         return list && list->size() == 40;
       },
       30s));
+}
+
+TEST_F(EtcdRegistryTest, DiscoveryKeepsRoutingWhileEtcdIsDownAndConvergesAfter) {
+  const EtcdNode node{"solo", free_port(), free_port(), ""};
+  auto server = start_etcd_node(node, dir.path());
+  ASSERT_TRUE(server) << server.error().message;
+  ASSERT_TRUE(wait_until([&] { return etcd_answers(node.client_port); }, 30s));
+  const auto url = "etcd://127.0.0.1:" + std::to_string(node.client_port) + "?timeout=1s&grace=3s";
+  auto made = open(url);
+  ASSERT_TRUE(made) << made.error().message;
+  auto registry = std::move(*made);
+  auto writer = open(url);
+  ASSERT_TRUE(writer);
+  DiscoveryOptions options;
+  options.watch_wait = 2s;
+  options.retry_initial = 20ms;
+  options.retry_max = 200ms;
+  auto client = std::make_unique<DiscoveryClient>(io.executor(), *registry, random, options);
+  io.run([&]() -> Awaitable<void> {
+    client->start();
+    EXPECT_TRUE(co_await client->wait_synced(5s));
+    auto r = co_await client->register_self(test_instance("orders", 9100, 3s));
+    EXPECT_TRUE(r.ok());
+    auto other = co_await (*writer)->register_instance(test_instance("catalog", 7100));
+    EXPECT_TRUE(other.ok());
+  });
+  ASSERT_TRUE(wait_until([&] { return client->discover("catalog").size() == 1; }, 5s));
+
+  // etcd gone entirely: calls keep being routed to the last known instances.
+  server->stop(SIGKILL);
+  ASSERT_TRUE(wait_until([&] { return client->stats().watch_errors > 0; }, 10s));
+  EXPECT_EQ(client->discover("catalog").size(), 1u) << "the last known instances keep being served";
+  EXPECT_EQ(*client->service_url("catalog"), "http://127.0.0.1:7100");
+
+  // Back with its data on the same port: the watch resumes from its revision and sees what
+  // happens next; our own record is there (kept alive, or registered again by the heartbeat).
+  auto back = start_etcd_node(node, dir.path());
+  ASSERT_TRUE(back) << back.error().message;
+  server = std::move(back);
+  ASSERT_TRUE(wait_until([&] { return etcd_answers(node.client_port); }, 30s));
+  ASSERT_TRUE(wait_until([&] { return client->stats().registry_reachable; }, 10s));
+  io.run([&]() -> Awaitable<void> {
+    auto late = co_await (*writer)->register_instance(test_instance("catalog", 7101));
+    EXPECT_TRUE(late.ok()) << late.error().message;
+  });
+  ASSERT_TRUE(wait_until([&] { return client->discover("catalog").size() == 2; }, 10s));
+  ASSERT_TRUE(wait_until([&] { return client->discover("orders").size() == 1; }, 10s)) << "our own record";
+  io.run([&] { return client->shutdown(0ms); });
 }
 
 }  // namespace

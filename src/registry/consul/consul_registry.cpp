@@ -72,11 +72,14 @@ class ConsulRegistry final : public Registry {
   Awaitable<Result<ServiceInstance>> register_instance(ServiceInstance in) override {
     in.normalize();
     if (auto r = validate(in); !r) co_return r.error();
-    auto current = co_await find(in.service, in.id);
-    if (!current && current.error().code != ErrorCode::not_found) co_return current.error();
-    in.registered_at = current ? current->instance.registered_at : time_.system_now();
-    if (in.registered_at == SystemTime{}) in.registered_at = time_.system_now();
-    in.registered_at = std::chrono::time_point_cast<std::chrono::milliseconds>(in.registered_at);
+    // The agent's record of this ID (one small read, not the service's list): it keeps the
+    // registration time across re-registrations.
+    auto current = co_await agent_lookup(in.service, in.id);
+    if (!current) co_return current.error();
+    in.registered_at = *current ? (*current)->registered_at : SystemTime{};
+    if (in.registered_at == SystemTime{}) {
+      in.registered_at = std::chrono::time_point_cast<std::chrono::milliseconds>(time_.system_now());
+    }
     {
       std::lock_guard lock(mutex_);
       registered_[{in.service, in.id}] = in;
@@ -85,15 +88,16 @@ class ConsulRegistry final : public Registry {
     auto res = co_await call(http::Verb::put, "/v1/agent/service/register", std::move(body));
     if (!res) co_return res.error();
     // Read it back: the registration time is the store's (svckitd keeps its own).
-    auto stored = co_await find(in.service, in.id);
-    if (stored) in = std::move(stored->instance);
+    auto stored = co_await agent_lookup(in.service, in.id);
+    if (stored && *stored && (*stored)->registered_at != SystemTime{}) in.registered_at = (*stored)->registered_at;
     in.last_heartbeat = time_.system_now();
     co_return in;
   }
 
   Awaitable<Result<void>> deregister(std::string service, std::string id) override {
-    auto current = co_await find(service, id);
+    auto current = co_await agent_lookup(service, id);
     if (!current) co_return current.error();
+    if (!*current) co_return not_found(service, id);
     auto res = co_await call(http::Verb::put, "/v1/agent/service/deregister/" + http::url_encode(id), "");
     if (!res) co_return res.error();
     std::lock_guard lock(mutex_);
@@ -102,20 +106,39 @@ class ConsulRegistry final : public Registry {
   }
 
   Awaitable<Result<void>> renew(std::string service, std::string id) override {
+    std::optional<ServiceInstance> mine;
+    {
+      std::lock_guard lock(mutex_);
+      if (auto it = registered_.find({service, id}); it != registered_.end()) mine = it->second;
+    }
+    if (mine) {
+      // This client's own instance: the TTL check's ID follows from how it registered it (TTL
+      // check first), so a heartbeat is one call, whatever the size of the service.
+      if (mine->ttl.count() == 0) {
+        auto current = co_await agent_lookup(service, id);
+        if (!current) co_return current.error();
+        if (!*current) co_return not_found(service, id);
+        co_return Result<void>{};
+      }
+      const auto check = mine->checks.empty() ? "service:" + id : "service:" + id + ":1";
+      auto r = co_await update_ttl_check(check, keep_on_renew(mine->status));
+      if (!r && r.error().code == ErrorCode::not_found) co_return not_found(service, id);
+      co_return r;
+    }
     auto current = co_await find(service, id);
     if (!current) co_return current.error();
     if (current->ttl_check.empty()) co_return Result<void>{};  // persistent: nothing runs out
-    // Keep the status: a pass for healthy (and for an expired one, which comes back), a fail that
-    // names the status otherwise.
-    const auto status = current->instance.status;
-    const bool pass = status == InstanceStatus::healthy || status == InstanceStatus::down;
-    co_return co_await update_ttl_check(current->ttl_check, pass ? InstanceStatus::healthy : status);
+    co_return co_await update_ttl_check(current->ttl_check, keep_on_renew(current->instance.status));
   }
 
   Awaitable<Result<void>> set_status(std::string service, std::string id, InstanceStatus status) override {
     auto current = co_await find(service, id);
     if (!current) co_return current.error();
     const auto before = current->instance.status;
+    {
+      std::lock_guard lock(mutex_);
+      if (auto it = registered_.find({service, id}); it != registered_.end()) it->second.status = status;
+    }
     if (before == status) co_return Result<void>{};
     const auto path_id = http::url_encode(id);
     if (status == InstanceStatus::maintenance || before == InstanceStatus::maintenance) {
@@ -179,6 +202,16 @@ class ConsulRegistry final : public Registry {
   Awaitable<Result<std::pair<std::uint64_t, State>>> read_all(std::uint64_t index, std::chrono::milliseconds wait,
                                                               std::shared_ptr<CancelToken> cancel);
   Awaitable<Result<Entry>> find(const std::string& service, const std::string& id);
+  /// GET /v1/agent/service/:id: the agent's record of one ID (empty when it has none, or when the
+  /// ID belongs to another service). No health: use find() for the status.
+  Awaitable<Result<std::optional<ServiceInstance>>> agent_lookup(const std::string& service, const std::string& id);
+  static Error not_found(const std::string& service, const std::string& id) {
+    return make_error(ErrorCode::not_found, "no instance '" + id + "' of service '" + service + "'", "id");
+  }
+  /// A heartbeat keeps the status: a pass for healthy (and for an expired one, which comes back).
+  static InstanceStatus keep_on_renew(InstanceStatus s) {
+    return s == InstanceStatus::down ? InstanceStatus::healthy : s;
+  }
   /// One service's state, or every service's when `scope` is empty.
   Awaitable<Result<std::pair<std::uint64_t, State>>> read_scope(const std::string& scope, std::uint64_t index,
                                                                 std::chrono::milliseconds wait,
@@ -294,6 +327,23 @@ Awaitable<Result<Entry>> ConsulRegistry::find(const std::string& service, const 
     if (e.instance.id == id) co_return std::move(e);
   }
   co_return make_error(ErrorCode::not_found, "no instance '" + id + "' of service '" + service + "'", "id");
+}
+
+Awaitable<Result<std::optional<ServiceInstance>>> ConsulRegistry::agent_lookup(const std::string& service,
+                                                                               const std::string& id) {
+  if (auto r = validate_service_name(service); !r) co_return r.error();
+  auto res = co_await call(http::Verb::get, "/v1/agent/service/" + http::url_encode(id), "");
+  if (!res) {
+    if (res.error().code == ErrorCode::not_found) co_return std::optional<ServiceInstance>{};
+    co_return res.error();
+  }
+  const auto parsed = json::parse(res->body(), nullptr, false);
+  if (!parsed.is_object()) co_return make_error(ErrorCode::protocol, "consul: agent service answer is not an object");
+  json entry = json::object();
+  entry["Service"] = parsed;
+  auto in = consul::instance_from_health_entry(entry);
+  if (!in || in->service != service) co_return std::optional<ServiceInstance>{};
+  co_return std::optional<ServiceInstance>(std::move(*in));
 }
 
 /// The events that turn `before` into `after`, each with `index`.
