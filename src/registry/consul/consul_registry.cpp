@@ -401,7 +401,7 @@ Awaitable<Result<WatchResult>> ConsulRegistry::watch(WatchRequest request) {
     states.push_back(state);
     if (states.size() > kStatesPerScope) states.pop_front();
   };
-  auto reset = [&](std::pair<std::uint64_t, State> state) {
+  auto reset = [&](const std::pair<std::uint64_t, State>& state) {
     WatchResult out;
     out.index = state.first;
     out.reset = true;
@@ -423,7 +423,7 @@ Awaitable<Result<WatchResult>> ConsulRegistry::watch(WatchRequest request) {
     auto now = co_await read_scope(scope, 0, std::chrono::milliseconds(0), request.cancel);
     if (!now) co_return now.error();
     // No state of our own at that index: usable as the base only if nothing changed since.
-    if (request.after_index == 0 || now->first != request.after_index) co_return reset(std::move(*now));
+    if (request.after_index == 0 || now->first != request.after_index) co_return reset(*now);
     base = std::move(*now);
     remember(*base);
   }
@@ -439,7 +439,7 @@ Awaitable<Result<WatchResult>> ConsulRegistry::watch(WatchRequest request) {
     }
     auto next = co_await read_scope(scope, index, left, request.cancel);
     if (!next) co_return next.error();
-    if (next->first < request.after_index) co_return reset(std::move(*next));  // Consul: index went backwards
+    if (next->first < request.after_index) co_return reset(*next);  // Consul: index went backwards
     auto events = differences(base->second, next->second, next->first);
     if (!events.empty()) {
       WatchResult out;
