@@ -332,6 +332,20 @@ TEST_P(RegistryConformance, ATtlInstanceExpiresWithoutHeartbeatsAndARenewBringsI
   EXPECT_EQ(get("orders", "127.0.0.1:9001").error().code, ErrorCode::not_found);
 }
 
+TEST_P(RegistryConformance, AHeartbeatKeepsTheStatusItFinds) {
+  ASSERT_TRUE(add(instance("orders", 9001, 5s)));
+  ASSERT_TRUE(set_status("orders", "127.0.0.1:9001", InstanceStatus::maintenance));
+  auto renewed = renew("orders", "127.0.0.1:9001");
+  ASSERT_TRUE(renewed) << renewed.error().message;
+  EXPECT_EQ(get("orders", "127.0.0.1:9001")->status, InstanceStatus::maintenance);
+  ASSERT_TRUE(set_status("orders", "127.0.0.1:9001", InstanceStatus::unhealthy));
+  ASSERT_TRUE(renew("orders", "127.0.0.1:9001"));
+  EXPECT_EQ(get("orders", "127.0.0.1:9001")->status, InstanceStatus::unhealthy);
+  ASSERT_TRUE(set_status("orders", "127.0.0.1:9001", InstanceStatus::healthy));
+  ASSERT_TRUE(renew("orders", "127.0.0.1:9001"));
+  EXPECT_EQ(get("orders", "127.0.0.1:9001")->status, InstanceStatus::healthy);
+}
+
 TEST_P(RegistryConformance, AWatchDeliversEveryChangeInOrderExactlyOnceFromAnyIndex) {
   const auto start = index_now();
   std::vector<std::string> expected;

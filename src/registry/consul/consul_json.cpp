@@ -596,7 +596,7 @@ Result<ServiceInstance> instance_from_health_entry(const json& entry) {
     in.normalize();
     return in;
   } catch (const json::exception& e) {
-    return make_error(ErrorCode::unavailable, std::string("unexpected Consul health entry: ") + e.what(), "Service");
+    return make_error(ErrorCode::protocol, std::string("unexpected Consul health entry: ") + e.what(), "Service");
   }
 }
 

@@ -208,9 +208,11 @@ class ConsulRegistry final : public Registry {
   static Error not_found(const std::string& service, const std::string& id) {
     return make_error(ErrorCode::not_found, "no instance '" + id + "' of service '" + service + "'", "id");
   }
-  /// A heartbeat keeps the status: a pass for healthy (and for an expired one, which comes back).
+  /// A heartbeat keeps the status: a pass for healthy, for an expired one (which comes back) and
+  /// under maintenance (which the maintenance check carries, not the TTL check); a fail naming
+  /// the status otherwise.
   static InstanceStatus keep_on_renew(InstanceStatus s) {
-    return s == InstanceStatus::down ? InstanceStatus::healthy : s;
+    return s == InstanceStatus::down || s == InstanceStatus::maintenance ? InstanceStatus::healthy : s;
   }
   /// One service's state, or every service's when `scope` is empty.
   Awaitable<Result<std::pair<std::uint64_t, State>>> read_scope(const std::string& scope, std::uint64_t index,

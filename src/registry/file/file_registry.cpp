@@ -22,7 +22,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <filesystem>
 #include <fstream>
@@ -98,7 +100,9 @@ Result<std::vector<ServiceInstance>> load_instance_file(const std::filesystem::p
 /// the FileRegistry by the time it takes to see its descriptor closed.
 struct FileState {
   FileState(const RegistryDeps& deps, std::filesystem::path file)
-      : path(std::move(file)), store(deps.time, MemoryRegistryOptions{}), descriptor(deps.executor) {}
+      : path(std::move(file)),
+        store(deps.time, MemoryRegistryOptions{}),
+        descriptor(asio::make_strand(deps.executor)) {}
 
   /// Applies the file's content as the difference to what is loaded. Returns the changes made.
   Awaitable<Result<std::size_t>> reload() {
@@ -139,7 +143,7 @@ struct FileState {
 
   std::filesystem::path path;
   MemoryRegistry store;
-  asio::posix::stream_descriptor descriptor;
+  asio::posix::stream_descriptor descriptor;  // on a strand: follow() and the close run there
 };
 
 Awaitable<void> follow(std::shared_ptr<FileState> state) {
@@ -171,8 +175,12 @@ class FileRegistry final : public Registry {
  public:
   explicit FileRegistry(std::shared_ptr<FileState> state) : state_(std::move(state)) {}
   ~FileRegistry() override {
-    boost::system::error_code ec;
-    state_->descriptor.close(ec);  // ends follow()
+    // Closed on the executor that runs follow(), not from the destroying thread: a descriptor is
+    // not safe to close while another thread completes a read on it. Ends follow().
+    asio::post(state_->descriptor.get_executor(), [state = state_] {
+      boost::system::error_code ec;
+      state->descriptor.close(ec);
+    });
   }
 
   Awaitable<Result<ServiceInstance>> register_instance(ServiceInstance) override { co_return read_only(); }
@@ -225,7 +233,7 @@ RegistryFactory file_registry_factory() {
       return make_error(ErrorCode::unavailable, "cannot watch " + dir, "registry");
     }
     state->descriptor.assign(fd);
-    asio::co_spawn(deps.executor, follow(state), asio::detached);
+    asio::co_spawn(state->descriptor.get_executor(), follow(state), asio::detached);  // its strand
     return std::unique_ptr<Registry>(std::make_unique<FileRegistry>(std::move(state)));
   };
 }
