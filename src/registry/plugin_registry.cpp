@@ -46,6 +46,8 @@ void register_builtin_plugins(RegistryPlugins::Builder& builder) {
   builder.add("etcd", 2379, etcd_registry_factory());
   builder.add("consul", 8500, consul_registry_factory());
   builder.add("file", 0, file_registry_factory());
+  builder.add("dns+srv", 53, dns_srv_registry_factory());
+  builder.add("dns", 53, dns_registry_factory());
 }
 
 }  // namespace svckit

@@ -1,6 +1,7 @@
 #include "svckit/registry/registry_store.hpp"
 
 #include <algorithm>
+#include <set>
 
 #include "core/enum_names.hpp"
 #include "svckit/core/instance_json.hpp"
@@ -120,6 +121,50 @@ Result<ServiceInstance> RegistryStore::upsert(ServiceInstance in) {
   service.emplace(in.id, Entry(in, time_.steady_now()));
   emit(EventType::registered, in);
   return in;
+}
+
+Result<std::size_t> RegistryStore::replace(const std::string& service, std::vector<ServiceInstance> wanted) {
+  std::map<std::string, std::set<std::string>> ids;  // service -> ids wanted
+  for (auto& in : wanted) {
+    in.normalize();
+    if (auto v = validate(in); !v) return v.error();
+    if (!service.empty() && in.service != service) {
+      return make_error(ErrorCode::invalid_argument, "instance '" + in.id + "' belongs to another service", "service");
+    }
+    if (!ids[in.service].insert(in.id).second) {
+      return make_error(ErrorCode::invalid_argument, "instance '" + in.id + "' is listed twice", "id");
+    }
+  }
+  for (const auto& [name, wanted_ids] : ids) {
+    if (wanted_ids.size() > options_.max_instances_per_service) {
+      return make_error(ErrorCode::limit_exceeded,
+                        "service '" + name + "' would have more than the maximum of " +
+                            std::to_string(options_.max_instances_per_service) + " instances",
+                        "id");
+    }
+  }
+  const auto before = index_;
+  std::vector<std::pair<std::string, std::string>> gone;
+  for (const auto& [name, instances] : services_) {
+    if (!service.empty() && name != service) continue;
+    const auto wanted_here = ids.find(name);
+    for (const auto& [id, entry] : instances) {
+      if (wanted_here == ids.end() || wanted_here->second.count(id) == 0) gone.emplace_back(name, id);
+    }
+  }
+  for (const auto& [name, id] : gone) (void)remove(name, id);  // first: frees room under the limit
+  for (auto& in : wanted) {
+    if (const Entry* existing = find(in.service, in.id)) {
+      auto status_only = in;
+      status_only.status = existing->instance.status;
+      if (same_except_times(status_only, existing->instance)) {
+        (void)set_status(in.service, in.id, in.status);  // no event when the status is the same too
+        continue;
+      }
+    }
+    (void)upsert(std::move(in));  // validated and within the limit: cannot fail
+  }
+  return static_cast<std::size_t>(index_ - before);
 }
 
 Result<void> RegistryStore::remove(const std::string& service, const std::string& id) {

@@ -10,6 +10,9 @@
 
 #include <glob.h>
 #include <cstring>
+#include <fstream>
+
+#include "svckit/dns/dns_message.hpp"
 
 namespace svckit::testing {
 namespace {
@@ -77,6 +80,41 @@ bool tcp_probe(int port, const std::string& request, const std::string& expected
   }
   ::close(fd);
   return reply.rfind(expected, 0) == 0;
+}
+
+bool dns_answers(int port, std::chrono::milliseconds timeout) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const auto query = dns::encode_query(0x5eed, "probe.invalid", dns::RecordType::a);
+  bool answered = false;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::send(fd, query.data(), query.size(), 0) == static_cast<ssize_t>(query.size())) {
+    pollfd p{fd, POLLIN, 0};
+    char buf[512];
+    answered = ::poll(&p, 1, static_cast<int>(timeout.count())) == 1 && ::recv(fd, buf, sizeof buf, 0) > 0;
+  }
+  ::close(fd);
+  return answered;
+}
+
+Result<ChildProcess> start_dnsmasq(const std::filesystem::path& dir, const std::string& records, int& port) {
+  if (port == 0) port = free_port();
+  const auto conf = dir / "dnsmasq.conf";
+  std::ofstream(conf) << records << "\n";
+  auto child = ChildProcess::spawn({"dnsmasq", "--no-daemon", "--no-resolv", "--no-hosts",
+                                    "--port=" + std::to_string(port), "--listen-address=127.0.0.1", "--bind-interfaces",
+                                    "--pid-file=" + (dir / "dnsmasq.pid").string(), "--conf-file=" + conf.string()},
+                                   dir / "dnsmasq.log");
+  if (!child) return child.error();
+  const bool ready = wait_until([&] { return !child->running() || dns_answers(port); }, std::chrono::seconds(20));
+  if (!ready || !child->running()) {
+    return make_error(ErrorCode::unavailable, "dnsmasq did not start; log:\n" + read_file(dir / "dnsmasq.log"));
+  }
+  return std::move(*child);
 }
 
 Result<ChildProcess> start_redis(const std::filesystem::path& dir, int& port) {

@@ -1,7 +1,8 @@
 // libFuzzer target for everything svckitd decodes from the network: JSON bodies (instances,
 // health checks, status changes, watch answers), request targets and query strings, durations, backend URLs,
 // svckitd's YAML config with the gateway's routes, the Consul-compatible API's registrations and
-// queries (and the Consul answers consul:// reads), and the YAML/JSON of file:// registries.
+// queries (and the Consul answers consul:// reads), the YAML/JSON of file:// registries, and the
+// DNS messages dns+srv:// / dns:// decode.
 // The invariant: no crash, and the API never answers 5xx to bad input.
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
@@ -21,6 +22,7 @@
 #include "svckit/core/health_check_spec.hpp"
 #include "svckit/core/instance_json.hpp"
 #include "svckit/core/structured_text.hpp"
+#include "svckit/dns/dns_message.hpp"
 #include "svckit/http/url.hpp"
 #include "svckit/registry/consul_json.hpp"
 #include "svckit/registry/registry_json.hpp"
@@ -78,6 +80,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)svckit::parse_structured(text, "yaml", "fuzz");
   if (auto target = svckit::http::parse_target(text)) (void)svckit::filter_from_query(target->query);
   (void)svckit::http::parse_backend_url(text, 8500);
+  (void)svckit::dns::validate_name(text, "fuzz");
+  if (auto message = svckit::dns::decode_message(text)) {
+    for (const auto& r : message->answers) {
+      if (r.name.size() > 256 || r.target.size() > 256) std::abort();  // names are bounded
+    }
+  }
   (void)svckit::parse_duration(text, "fuzz");
   (void)svckit::parse_rfc3339(text, "fuzz");
 

@@ -39,6 +39,8 @@ class MemoryRegistry final : public Registry {
 
   /// Synchronous twins for composition roots and tests.
   Result<ServiceInstance> register_now(ServiceInstance instance);
+  /// RegistryStore::replace under the lock: watchers see the whole change at once.
+  Result<std::size_t> replace_now(const std::string& service, std::vector<ServiceInstance> wanted);
   std::size_t sweep();
   std::uint64_t index() const;
   std::size_t watcher_count() const;

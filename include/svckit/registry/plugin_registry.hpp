@@ -48,7 +48,7 @@ class RegistryPlugins {
   std::map<std::string, std::pair<std::uint16_t, RegistryFactory>> factories_;
 };
 
-/// Adds memory://, svckitd://, redis://, etcd://, consul:// and file://. Later: dns+srv://.
+/// Adds memory://, svckitd://, redis://, etcd://, consul://, file://, dns+srv:// and dns://.
 void register_builtin_plugins(RegistryPlugins::Builder& builder);
 
 /// memory:// options: ?sweep=1s (TTL sweep period; default 1s), ?grace=30s (expiry grace).
@@ -72,5 +72,13 @@ RegistryFactory consul_registry_factory();
 /// file:///absolute/path.yaml (or .json): a read-only static list, reloaded on change (inotify);
 /// a file that does not parse or validate keeps the last good content. No options.
 RegistryFactory file_registry_factory();
+/// dns+srv://[server:port,...]/_http._tcp.{service}.example (SRV records) and
+/// dns://[server:port,...]/{service}.example:PORT (A/AAAA records): read-only, each service
+/// resolved when first asked for and again when its TTL runs out; no server: /etc/resolv.conf.
+/// Options: ?min_ttl=1s, ?max_ttl=30s (re-resolution clamps), ?negative_ttl=5s (no SOA given),
+/// ?timeout=2s, ?attempts=2, ?scheme=http, ?services=a,b (resolved at start), ?service=NAME (a
+/// fixed name without {service}), ?max_services=1000. See docs/registry-dns.md.
+RegistryFactory dns_srv_registry_factory();
+RegistryFactory dns_registry_factory();
 
 }  // namespace svckit

@@ -39,6 +39,12 @@ class RegistryStore {
   Result<void> set_status(const std::string& service, const std::string& id, InstanceStatus status);
   Result<ServiceInstance> get(const std::string& service, const std::string& id) const;
   std::vector<ServiceInstance> list(const std::string& service, const InstanceFilter& filter) const;
+  /// Makes the instances of `service` (empty: of every service) exactly `wanted`, with one event
+  /// per difference: registered, updated, status_changed (only the status differs), deregistered.
+  /// All or nothing: every instance is validated (and must belong to `service` when one is given,
+  /// and be listed once) and the instance limit checked before anything changes. Returns the
+  /// number of events. For mirrors of an outside source of truth (file://, dns://).
+  Result<std::size_t> replace(const std::string& service, std::vector<ServiceInstance> wanted);
   std::vector<ServiceSummary> services() const;
   /// Calls `visit` for each instance of `service` matching `filter`, in id order, without copying;
   /// `json` is the instance's JSON object (as append_json writes it), kept up to date by the store.

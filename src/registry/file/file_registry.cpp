@@ -105,40 +105,10 @@ struct FileState {
         descriptor(asio::make_strand(deps.executor)) {}
 
   /// Applies the file's content as the difference to what is loaded. Returns the changes made.
-  Awaitable<Result<std::size_t>> reload() {
+  Result<std::size_t> reload() {
     auto loaded = load_instance_file(path);
-    if (!loaded) co_return loaded.error();
-    std::size_t changes = 0;
-    std::set<std::pair<std::string, std::string>> wanted;
-    for (auto& in : *loaded) {
-      wanted.emplace(in.service, in.id);
-      auto current = co_await store.get(in.service, in.id);
-      if (current) {
-        auto a = *current;
-        auto b = in;
-        a.registered_at = b.registered_at = {};
-        a.last_heartbeat = b.last_heartbeat = {};
-        if (a == b) continue;
-        a.status = b.status;
-        if (a == b) {  // only the status changed: a status change, not an update
-          auto set = co_await store.set_status(in.service, in.id, in.status);
-          if (set) ++changes;
-          continue;
-        }
-      }
-      if (store.register_now(std::move(in))) ++changes;
-    }
-    for (const auto& summary : store.services_now()) {
-      std::vector<std::string> gone;
-      store.for_each(summary.name, {}, [&](const ServiceInstance& in, const std::string&) {
-        if (wanted.count({in.service, in.id}) == 0) gone.push_back(in.id);
-      });
-      for (const auto& id : gone) {
-        auto removed = co_await store.deregister(summary.name, id);
-        if (removed) ++changes;
-      }
-    }
-    co_return changes;
+    if (!loaded) return loaded.error();
+    return store.replace_now("", std::move(*loaded));
   }
 
   std::filesystem::path path;
@@ -161,7 +131,7 @@ Awaitable<void> follow(std::shared_ptr<FileState> state) {
       offset += sizeof(inotify_event) + event->len;
     }
     if (!ours) continue;
-    auto applied = co_await state->reload();
+    auto applied = state->reload();
     if (!applied) {
       spdlog::error("event=registry_file_rejected file={} error=\"{}\" (the last good content stays)",
                     state->path.string(), applied.error().describe());
@@ -222,9 +192,7 @@ RegistryFactory file_registry_factory() {
     // a clear error at start-up.
     auto first = load_instance_file(path);
     if (!first) return first.error();
-    for (auto& in : *first) {
-      if (auto r = state->store.register_now(std::move(in)); !r) return r.error();
-    }
+    if (auto r = state->store.replace_now("", std::move(*first)); !r) return r.error();
     const int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (fd < 0) return make_error(ErrorCode::unavailable, "inotify_init1 failed", "registry");
     const auto dir = path.parent_path().string();

@@ -37,6 +37,13 @@ Result<ServiceInstance> MemoryRegistry::register_now(ServiceInstance instance) {
   return r;
 }
 
+Result<std::size_t> MemoryRegistry::replace_now(const std::string& service, std::vector<ServiceInstance> wanted) {
+  std::lock_guard lock(mutex_);
+  auto r = store_.replace(service, std::move(wanted));
+  if (r && *r > 0) notify_locked();
+  return r;
+}
+
 Awaitable<Result<ServiceInstance>> MemoryRegistry::register_instance(ServiceInstance instance) {
   co_return register_now(std::move(instance));
 }

@@ -180,6 +180,46 @@ TEST_F(RegistryStoreTest, WatchDeliversOrderedEventsPerServiceAndResets) {
   EXPECT_TRUE(store.collect("", 99).reset) << "an index from the future (registry restarted) resets";
 }
 
+TEST_F(RegistryStoreTest, ReplaceAppliesOnlyTheDifferenceAllOrNothing) {
+  ASSERT_TRUE(store.upsert(store_instance("a", 80)));
+  ASSERT_TRUE(store.upsert(store_instance("a", 81)));
+  ASSERT_TRUE(store.upsert(store_instance("b", 90)));
+  const auto start = store.index();
+
+  auto same_status_changed = store_instance("a", 80);
+  same_status_changed.status = InstanceStatus::maintenance;
+  auto reweighted = store_instance("a", 82);
+  reweighted.weight = 7;
+  auto r = store.replace("a", {same_status_changed, reweighted});  // 81 goes, 82 comes, 80 changes status
+  ASSERT_TRUE(r) << r.error().describe();
+  EXPECT_EQ(*r, 3u);
+  const auto changes = store.collect("", start);
+  ASSERT_EQ(changes.events.size(), 3u);
+  EXPECT_EQ(changes.events[0].type, EventType::deregistered);
+  EXPECT_EQ(changes.events[0].instance.id, "127.0.0.1:81");
+  EXPECT_EQ(changes.events[1].type, EventType::status_changed);
+  EXPECT_EQ(changes.events[2].type, EventType::registered);
+  EXPECT_EQ(store.instance_count("b"), 1u) << "another service is out of scope";
+
+  EXPECT_EQ(*store.replace("a", {same_status_changed, reweighted}), 0u) << "the same content is no change";
+  const auto before = store.index();
+  auto bad = store_instance("a", 84);
+  bad.weight = -1;
+  EXPECT_EQ(store.replace("a", {store_instance("a", 83), bad}).error().field, "weight");
+  EXPECT_EQ(store.replace("a", {store_instance("b", 91)}).error().field, "service");
+  EXPECT_EQ(store.replace("a", {store_instance("a", 83), store_instance("a", 83)}).error().field, "id");
+  EXPECT_EQ(store
+                .replace("a", {store_instance("a", 1), store_instance("a", 2), store_instance("a", 3),
+                               store_instance("a", 4)})
+                .error()
+                .code,
+            ErrorCode::limit_exceeded);
+  EXPECT_EQ(store.index(), before) << "a refused replacement changes nothing";
+
+  EXPECT_EQ(*store.replace("", {}), 3u) << "every service in scope: all removed";
+  EXPECT_EQ(store.instance_count(), 0u);
+}
+
 TEST(RegistryStoreHistory, TrimmedHistoryResetsSlowWatchers) {
   testing::SimulatedClock clock;
   RegistryStore store(clock, RegistryStoreOptions{10s, 1000, 4});

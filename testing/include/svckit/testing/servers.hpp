@@ -34,6 +34,14 @@ Result<ChildProcess> start_etcd(const std::filesystem::path& dir, int& port);
 /// `postgres` user (initdb refuses root) and hands `dir` to it.
 Result<ChildProcess> start_postgres(const std::filesystem::path& dir, int& port);
 
+/// dnsmasq answering from `records` only (conf lines: srv-host=, host-record=, local=/domain/ for
+/// NXDOMAIN, local-ttl=...) on 127.0.0.1:`port`, UDP and TCP (chosen here when 0; pass the old port
+/// to restart it where its clients expect it); ready when it answers a query. The conf file is
+/// written to dir/dnsmasq.conf.
+Result<ChildProcess> start_dnsmasq(const std::filesystem::path& dir, const std::string& records, int& port);
+/// True when a DNS server on 127.0.0.1:port (UDP) answers a query within `timeout`.
+bool dns_answers(int port, std::chrono::milliseconds timeout = std::chrono::milliseconds(300));
+
 /// Sends a raw RESP/SQL-free probe: true when a TCP connect to 127.0.0.1:port succeeds and the
 /// server answers `request` with a reply starting with `expected` within `timeout`.
 bool tcp_probe(int port, const std::string& request, const std::string& expected,
