@@ -19,6 +19,7 @@
 #include <limits>
 #include <optional>
 
+#include "http/tls_context.hpp"
 #include "http/watchdog.hpp"
 #include "svckit/core/sleeper.hpp"
 
@@ -35,7 +36,7 @@ struct HttpClient::CachedAddress {
 };
 
 struct HttpClient::Tls {
-  asio::ssl::context context{asio::ssl::context::tls_client};
+  std::shared_ptr<asio::ssl::context> context;
 };
 
 struct HttpClient::Endpoint {
@@ -351,23 +352,24 @@ ClientStats HttpClient::stats() const {
   return out;
 }
 
+ClientOptions client_options_for(const TlsFiles& tls) {
+  ClientOptions options;
+  options.ca_file = tls.ca_file;
+  options.cert_file = tls.cert_file;
+  options.key_file = tls.key_file;
+  return options;
+}
+
 std::shared_ptr<HttpClient::Tls> HttpClient::tls_context(Error& error) {
   std::lock_guard lock(mutex_);
   if (tls_) return tls_;
-  auto tls = std::make_shared<Tls>();
-  boost::system::error_code ec;
-  if (options_.ca_file.empty()) {
-    tls->context.set_default_verify_paths(ec);
-  } else {
-    tls->context.load_verify_file(options_.ca_file, ec);
-  }
-  if (ec) {
-    error = make_error(ErrorCode::invalid_argument,
-                       "ca_file '" + options_.ca_file + "' cannot be loaded: " + ec.message(), "ca_file");
+  auto context =
+      detail::make_client_tls_context(options_.ca_file, options_.cert_file, options_.key_file, options_.verify_peer);
+  if (!context) {
+    error = context.error();
     return nullptr;
   }
-  tls->context.set_verify_mode(options_.verify_peer ? asio::ssl::verify_peer : asio::ssl::verify_none);
-  tls_ = tls;
+  tls_ = std::make_shared<Tls>(Tls{std::move(*context)});
   return tls_;
 }
 
@@ -408,7 +410,7 @@ Awaitable<Result<Response>> HttpClient::exchange(HostPort endpoint, Request requ
     const bool reused = connection != nullptr;
     boost::system::error_code ec;
     if (!reused) {
-      connection = std::make_shared<Connection>(executor_, tls ? &tls->context : nullptr, pool);
+      connection = std::make_shared<Connection>(executor_, tls ? tls->context.get() : nullptr, pool);
       connection->watchdog = detail::Watchdog::make(executor_, [weak = std::weak_ptr<Connection>(connection)] {
         if (auto c = weak.lock()) c->abort(true);
       });

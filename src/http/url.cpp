@@ -182,6 +182,33 @@ Result<std::size_t> backend_url_count(const BackendUrl& url, const std::string& 
   return value;
 }
 
+Result<TlsFiles> backend_url_tls(const BackendUrl& url, bool enabled_by_default) {
+  TlsFiles out;
+  out.enabled = enabled_by_default;
+  if (auto it = url.query.find("tls"); it != url.query.end()) {
+    if (it->second != "true" && it->second != "false") {
+      return make_error(ErrorCode::invalid_argument, "tls must be true or false", "tls");
+    }
+    out.enabled = it->second == "true";
+  }
+  const std::pair<const char*, std::string*> files[] = {
+      {"ca_file", &out.ca_file}, {"cert_file", &out.cert_file}, {"key_file", &out.key_file}};
+  for (const auto& [key, field] : files) {
+    auto it = url.query.find(key);
+    if (it == url.query.end()) continue;
+    if (!out.enabled) return make_error(ErrorCode::invalid_argument, std::string(key) + " needs tls=true", key);
+    if (!std::ifstream(it->second)) {
+      return make_error(ErrorCode::invalid_argument, "cannot read " + it->second, key);
+    }
+    *field = it->second;
+  }
+  if (out.cert_file.empty() != out.key_file.empty()) {
+    return make_error(ErrorCode::invalid_argument, "a client certificate needs both cert_file and key_file",
+                      out.cert_file.empty() ? "cert_file" : "key_file");
+  }
+  return out;
+}
+
 Result<std::string> backend_url_secret(const BackendUrl& url) {
   if (auto it = url.query.find("password_env"); it != url.query.end()) {
     for (const auto& [name, value] : process_environment()) {

@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 
+#include "http/tls_context.hpp"
 #include "redis/redis_connection.hpp"
 #include "svckit/core/duration.hpp"
 
@@ -28,6 +29,16 @@ struct RedisClient::Impl {
     return std::make_shared<RedisConnection>(executor);
   }
 
+  /// The TLS context, made on first use (an unreadable file fails every command, naming it).
+  Result<std::shared_ptr<asio::ssl::context>> tls_context() {
+    std::lock_guard lock(mutex);
+    if (tls) return tls;
+    auto context = http::detail::make_client_tls_context(options.tls.ca_file, options.tls.cert_file,
+                                                         options.tls.key_file, /*verify_peer=*/true);
+    if (context) tls = *context;
+    return context;
+  }
+
   void release(std::shared_ptr<RedisConnection> connection) {
     if (connection->broken() || !connection->is_open()) return;
     std::lock_guard lock(mutex);
@@ -39,8 +50,14 @@ struct RedisClient::Impl {
                                                 std::vector<std::string> args, std::chrono::milliseconds timeout,
                                                 std::shared_ptr<CancelToken> cancel) {
     if (!connection->is_open()) {
+      std::shared_ptr<asio::ssl::context> tls;
+      if (self->options.tls.enabled) {
+        auto context = self->tls_context();
+        if (!context) co_return context.error();
+        tls = std::move(*context);
+      }
       self->opened.fetch_add(1, std::memory_order_relaxed);
-      auto opened = co_await connection->open(self->options);
+      auto opened = co_await connection->open(self->options, std::move(tls));
       if (!opened) co_return opened.error();
     }
     co_return co_await connection->round_trip(args, timeout, cancel);
@@ -70,6 +87,7 @@ struct RedisClient::Impl {
   std::atomic<std::uint64_t> opened{0};
   std::mutex mutex;
   std::vector<std::shared_ptr<RedisConnection>> idle;  // guarded by mutex
+  std::shared_ptr<asio::ssl::context> tls;             // guarded by mutex
   std::map<std::string, std::string> script_shas;      // source -> SHA1, guarded by mutex
 };
 
@@ -136,6 +154,10 @@ Result<RedisOptions> redis_options_from_url(const http::BackendUrl& url) {
   auto password = http::backend_url_secret(url);
   if (!password) return password.error();
   options.password = std::move(*password);
+  auto tls = http::backend_url_tls(url, url.scheme == "rediss");
+  if (!tls) return tls.error();
+  options.tls = std::move(*tls);
+  options.server.tls = options.tls.enabled;
   for (const auto& [key, value] : url.query) {
     if (key == "user") {
       options.username = value;

@@ -5,6 +5,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <cstdlib>
@@ -95,7 +96,20 @@ Result<Reply> RedisConnection::io_failure(const std::string& what, const boost::
   return make_error(ErrorCode::unavailable, "redis: " + what + ": " + ec.message());
 }
 
-Awaitable<Result<void>> RedisConnection::open(const RedisOptions& options) {
+Awaitable<void> RedisConnection::write_all(asio::const_buffer data, boost::system::error_code& ec) {
+  if (tls_) {
+    co_await asio::async_write(*tls_, data, asio::redirect_error(asio::use_awaitable, ec));
+  } else {
+    co_await asio::async_write(socket_, data, asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+Awaitable<std::size_t> RedisConnection::read_some(asio::mutable_buffer data, boost::system::error_code& ec) {
+  if (tls_) co_return co_await tls_->async_read_some(data, asio::redirect_error(asio::use_awaitable, ec));
+  co_return co_await socket_.async_read_some(data, asio::redirect_error(asio::use_awaitable, ec));
+}
+
+Awaitable<Result<void>> RedisConnection::open(const RedisOptions& options, std::shared_ptr<asio::ssl::context> tls) {
   arm(options.connect_timeout);
   boost::system::error_code ec;
   tcp::resolver resolver(strand_);
@@ -108,6 +122,23 @@ Awaitable<Result<void>> RedisConnection::open(const RedisOptions& options) {
     co_return failed.error();
   }
   socket_.set_option(tcp::no_delay(true), ec);
+  if (tls) {
+    tls_context_ = std::move(tls);
+    tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *tls_context_);
+    const auto& host = options.server.host;
+    if (SSL_set_tlsext_host_name(tls_->native_handle(), host.c_str()) != 1) {  // SNI
+      broken_ = true;
+      co_return make_error(ErrorCode::unavailable, "redis: TLS: cannot set the server name " + host);
+    }
+    tls_->set_verify_callback(asio::ssl::host_name_verification(host));
+    arm(options.connect_timeout);
+    co_await tls_->async_handshake(asio::ssl::stream_base::client, asio::redirect_error(asio::use_awaitable, ec));
+    deadline_.cancel();
+    if (ec) {
+      auto failed = io_failure("TLS handshake with " + host + ":" + std::to_string(options.server.port), ec);
+      co_return failed.error();
+    }
+  }
   open_ = true;
   if (!options.password.empty()) {
     std::vector<std::string> auth{"AUTH"};
@@ -175,8 +206,7 @@ Awaitable<Result<Reply>> RedisConnection::round_trip(const std::vector<std::stri
 
   arm(timeout);
   boost::system::error_code ec;
-  co_await asio::async_write(socket_, asio::buffer(formatted, static_cast<std::size_t>(size)),
-                             asio::redirect_error(asio::use_awaitable, ec));
+  co_await write_all(asio::buffer(formatted, static_cast<std::size_t>(size)), ec);
   if (ec) co_return io_failure("write", ec);
   std::vector<char> buffer(std::size_t{16} * 1024);
   for (;;) {
@@ -190,8 +220,7 @@ Awaitable<Result<Reply>> RedisConnection::round_trip(const std::vector<std::stri
       const std::unique_ptr<redisReply, void (*)(void*)> reply(static_cast<redisReply*>(raw), freeReplyObject);
       co_return convert(*reply);
     }
-    const auto n = co_await socket_.async_read_some(asio::buffer(buffer.data(), buffer.size()),
-                                                    asio::redirect_error(asio::use_awaitable, ec));
+    const auto n = co_await read_some(asio::buffer(buffer.data(), buffer.size()), ec);
     if (ec) co_return io_failure("read", ec);
     redisReaderFeed(reader_.get(), buffer.data(), n);
   }

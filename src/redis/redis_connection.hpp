@@ -6,6 +6,8 @@
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <memory>
@@ -30,8 +32,9 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   /// True once an I/O error, timeout or cancellation left the connection in an unknown state.
   bool broken() const { return broken_; }
 
-  /// Connects, then AUTH and SELECT as the options say.
-  Awaitable<Result<void>> open(const RedisOptions& options);
+  /// Connects (and with `tls`, completes a TLS handshake checking the server's name), then AUTH
+  /// and SELECT as the options say.
+  Awaitable<Result<void>> open(const RedisOptions& options, std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
   /// Sends one command and reads its reply within `timeout`. `cancel` (optional) closes the socket.
   Awaitable<Result<Reply>> round_trip(const std::vector<std::string>& args, std::chrono::milliseconds timeout,
                                       const std::shared_ptr<CancelToken>& cancel = nullptr);
@@ -39,9 +42,13 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
  private:
   Result<Reply> io_failure(const std::string& what, const boost::system::error_code& ec);
   void arm(std::chrono::milliseconds timeout);
+  Awaitable<void> write_all(boost::asio::const_buffer data, boost::system::error_code& ec);
+  Awaitable<std::size_t> read_some(boost::asio::mutable_buffer data, boost::system::error_code& ec);
 
   Strand strand_;
   boost::asio::ip::tcp::socket socket_;
+  std::shared_ptr<boost::asio::ssl::context> tls_context_;                        // kept alive while tls_ uses it
+  std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls_;  // over socket_, when TLS
   boost::asio::steady_timer deadline_;
   std::unique_ptr<redisReader, void (*)(redisReader*)> reader_;
   std::chrono::milliseconds armed_for_{0};

@@ -117,6 +117,76 @@ Result<ChildProcess> start_dnsmasq(const std::filesystem::path& dir, const std::
   return std::move(*child);
 }
 
+namespace {
+bool run_tool(const std::vector<std::string>& argv, const std::filesystem::path& log) {
+  auto child = ChildProcess::spawn(argv, log);
+  return child.ok() && child->wait_exit(std::chrono::seconds(60)) == 0;
+}
+}  // namespace
+
+Result<TestPki> make_test_pki(const std::filesystem::path& dir, const std::string& server_names) {
+  TestPki pki{dir / "ca.pem", dir / "server.pem", dir / "server.key", dir / "client.pem", dir / "client.key"};
+  const auto log = dir / "openssl.log";
+  const std::vector<std::string> key{"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"};
+  auto request = [&](const std::filesystem::path& key_out, const std::filesystem::path& out, const std::string& subject,
+                     bool self_signed) {
+    std::vector<std::string> argv{"openssl", "req"};
+    if (self_signed) argv.insert(argv.end(), {"-x509", "-days", "2"});
+    argv.insert(argv.end(), key.begin(), key.end());
+    argv.insert(argv.end(), {"-keyout", key_out.string(), "-out", out.string(), "-subj", subject});
+    return run_tool(argv, log);
+  };
+  auto sign = [&](const std::filesystem::path& csr, const std::filesystem::path& out, const std::string& extensions) {
+    const auto ext = dir / (out.filename().string() + ".ext");
+    std::ofstream(ext) << extensions << "\n";
+    return run_tool(
+        {"openssl", "x509", "-req", "-in", csr.string(), "-CA", pki.ca.string(), "-CAkey", (dir / "ca.key").string(),
+         "-CAcreateserial", "-out", out.string(), "-days", "2", "-extfile", ext.string()},
+        log);
+  };
+  const bool made = request(dir / "ca.key", pki.ca, "/CN=svckit test CA", true) &&
+                    request(pki.server_key, dir / "server.csr", "/CN=localhost", false) &&
+                    sign(dir / "server.csr", pki.server_cert, "subjectAltName=" + server_names) &&
+                    request(pki.client_key, dir / "client.csr", "/CN=svckit-test-client", false) &&
+                    sign(dir / "client.csr", pki.client_cert, "extendedKeyUsage=clientAuth");
+  if (!made) return make_error(ErrorCode::internal, "openssl failed:\n" + read_file(log));
+  return pki;
+}
+
+Result<ChildProcess> start_redis_tls(const std::filesystem::path& dir, const TestPki& pki, bool require_client_cert,
+                                     int& port) {
+  if (port == 0) port = free_port();
+  auto child = ChildProcess::spawn({"redis-server",
+                                    "--port",
+                                    "0",
+                                    "--tls-port",
+                                    std::to_string(port),
+                                    "--bind",
+                                    "127.0.0.1",
+                                    "--save",
+                                    "",
+                                    "--appendonly",
+                                    "no",
+                                    "--dir",
+                                    dir.string(),
+                                    "--tls-cert-file",
+                                    pki.server_cert.string(),
+                                    "--tls-key-file",
+                                    pki.server_key.string(),
+                                    "--tls-ca-cert-file",
+                                    pki.ca.string(),
+                                    "--tls-auth-clients",
+                                    require_client_cert ? "yes" : "optional"},
+                                   dir / "redis.log");
+  if (!child) return child.error();
+  const bool ready = wait_until([&] { return !child->running() || port_open(port); }, std::chrono::seconds(20));
+  if (!ready || !child->running()) {
+    return make_error(ErrorCode::unavailable,
+                      "redis-server (TLS) did not start; log:\n" + read_file(dir / "redis.log"));
+  }
+  return std::move(*child);
+}
+
 Result<ChildProcess> start_redis(const std::filesystem::path& dir, int& port) {
   if (port == 0) port = free_port();
   auto child = ChildProcess::spawn({"redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1", "--save", "",
@@ -140,15 +210,17 @@ const std::string kEtcdProbe =
 bool etcd_answers(int port) { return tcp_probe(port, kEtcdProbe, "HTTP/1.1 200"); }
 
 Result<ChildProcess> start_etcd_node(const EtcdNode& node, const std::filesystem::path& dir) {
+  const std::string client_url =
+      (node.tls ? "https" : "http") + std::string("://127.0.0.1:") + std::to_string(node.client_port);
   std::vector<std::string> argv{"etcd",
                                 "--name",
                                 node.name,
                                 "--data-dir",
                                 (dir / node.name).string(),
                                 "--listen-client-urls",
-                                "http://127.0.0.1:" + std::to_string(node.client_port),
+                                client_url,
                                 "--advertise-client-urls",
-                                "http://127.0.0.1:" + std::to_string(node.client_port),
+                                client_url,
                                 "--listen-peer-urls",
                                 "http://127.0.0.1:" + std::to_string(node.peer_port),
                                 "--initial-advertise-peer-urls",
@@ -157,6 +229,10 @@ Result<ChildProcess> start_etcd_node(const EtcdNode& node, const std::filesystem
                                 "warn",
                                 "--logger",
                                 "zap"};
+  if (node.tls) {
+    argv.insert(argv.end(), {"--cert-file", node.tls->server_cert.string(), "--key-file", node.tls->server_key.string(),
+                             "--client-cert-auth", "--trusted-ca-file", node.tls->ca.string()});
+  }
   if (!node.initial_cluster.empty()) {
     argv.insert(argv.end(), {"--initial-cluster", node.initial_cluster, "--initial-cluster-state", "new"});
   } else {
@@ -165,13 +241,15 @@ Result<ChildProcess> start_etcd_node(const EtcdNode& node, const std::filesystem
   return ChildProcess::spawn(argv, dir / (node.name + ".log"));
 }
 
-Result<ChildProcess> start_etcd(const std::filesystem::path& dir, int& port) {
+Result<ChildProcess> start_etcd(const std::filesystem::path& dir, int& port, const TestPki* tls) {
   if (port == 0) port = free_port();
   static int counter = 0;
-  const EtcdNode node{"etcd" + std::to_string(counter++), port, free_port(), ""};
+  const EtcdNode node{"etcd" + std::to_string(counter++), port, free_port(), "", tls};
   auto child = start_etcd_node(node, dir);
   if (!child) return child.error();
-  const bool ready = wait_until([&] { return !child->running() || etcd_answers(port); }, std::chrono::seconds(30));
+  const bool ready =
+      wait_until([&] { return !child->running() || (tls != nullptr ? port_open(port) : etcd_answers(port)); },
+                 std::chrono::seconds(30));
   if (!ready || !child->running()) {
     return make_error(ErrorCode::unavailable, "etcd did not start; log:\n" + read_file(dir / (node.name + ".log")));
   }

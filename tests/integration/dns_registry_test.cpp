@@ -165,6 +165,26 @@ TEST_F(DnsRegistryTest, ChangedRecordsArriveAsEventsAndTheLastAnswerStaysWhileDn
   EXPECT_EQ(ids(r, "orders"), (std::set<std::string>{"127.0.0.11:8080", "127.0.0.13:8082", "127.0.0.14:8084"}));
 }
 
+TEST_F(DnsRegistryTest, AnAnswerTooLargeForUdpComesOverTcp) {
+  // 100 SRV records with their addresses: ~9 KB, far over the 1232 bytes offered over UDP, so
+  // dnsmasq truncates and the resolver asks again over TCP.
+  std::string records = kRecords;
+  for (int i = 1; i <= 100; ++i) {
+    const auto target = "big-" + std::to_string(i) + ".svc.test";
+    records += "\nsrv-host=_http._tcp.big.svc.test," + target + ",8080,0,10";
+    records += "\nhost-record=" + target + ",127.0.1." + std::to_string(i);
+  }
+  dnsmasq.stop(SIGTERM);
+  auto restarted = start_dnsmasq(dir.path(), records, port);
+  ASSERT_TRUE(restarted) << restarted.error().describe();
+  dnsmasq = std::move(*restarted);
+  auto made = open("dns+srv://" + server() + "/_http._tcp.{service}.svc.test");
+  ASSERT_TRUE(made) << made.error().describe();
+  const auto big = ids(**made, "big");
+  EXPECT_EQ(big.size(), 100u);
+  EXPECT_EQ(big.count("127.0.1.100:8080"), 1u);
+}
+
 TEST_F(DnsRegistryTest, ADiscoveryClientFollowsTheServicesNamedInTheUrl) {
   // DiscoveryClient watches every service; DNS cannot enumerate them, so the URL names them.
   auto made = open("dns+srv://" + server() + "/_http._tcp.{service}.svc.test?services=orders,payments");

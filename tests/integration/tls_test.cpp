@@ -9,17 +9,13 @@
 #include "svckit/http/client.hpp"
 #include "svckit/testing/io_thread.hpp"
 #include "svckit/testing/process.hpp"
+#include "svckit/testing/servers.hpp"
 
 namespace svckit {
 namespace {
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
-
-bool run(const std::vector<std::string>& argv, const fs::path& log) {
-  auto child = testing::ChildProcess::spawn(argv, log);
-  return child.ok() && child->wait_exit(60s) == 0;
-}
 
 constexpr const char* kServer = R"PY(
 import http.server, ssl, sys
@@ -47,27 +43,8 @@ class Tls : public ::testing::Test {
  protected:
   void SetUp() override {
     const auto d = dir.path();
-    const auto log = d / "openssl.log";
-    const std::vector<std::string> ec{"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"};
-    auto with = [&](std::vector<std::string> argv, const std::vector<std::string>& more) {
-      argv.insert(argv.begin() + 2, more.begin(), more.end());
-      return argv;
-    };
-    ASSERT_TRUE(run(with({"openssl", "req", "-x509", "-keyout", (d / "ca.key").string(), "-out",
-                          (d / "ca.pem").string(), "-days", "2", "-subj", "/CN=svckit test CA"},
-                         ec),
-                    log))
-        << testing::read_file(log);
-    ASSERT_TRUE(run(with({"openssl", "req", "-keyout", (d / "server.key").string(), "-out", (d / "server.csr").string(),
-                          "-subj", "/CN=localhost"},
-                         ec),
-                    log));
-    std::ofstream(d / "ext.cnf") << "subjectAltName=DNS:localhost\n";
-    ASSERT_TRUE(run({"openssl", "x509", "-req", "-in", (d / "server.csr").string(), "-CA", (d / "ca.pem").string(),
-                     "-CAkey", (d / "ca.key").string(), "-CAcreateserial", "-out", (d / "server.pem").string(), "-days",
-                     "2", "-extfile", (d / "ext.cnf").string()},
-                    log))
-        << testing::read_file(log);
+    auto pki = testing::make_test_pki(d, "DNS:localhost");  // not 127.0.0.1: a name check is tested
+    ASSERT_TRUE(pki) << pki.error().describe();
     std::ofstream(d / "server.py") << kServer;
     auto child = testing::ChildProcess::spawn({"python3", (d / "server.py").string(), (d / "server.pem").string(),
                                                (d / "server.key").string(), (d / "port").string()},

@@ -30,10 +30,17 @@ struct ClientOptions {
   std::chrono::milliseconds dns_ttl{30'000};       // Default: 30s; resolved addresses are reused this long.
   /// TLS (endpoints with tls = true): CA certificates to trust, PEM. Default: the system's.
   std::string ca_file;
+  /// A client certificate chain and its key, PEM, for servers that ask for one (mutual TLS, e.g.
+  /// etcd with --client-cert-auth). Both or neither.
+  std::string cert_file;
+  std::string key_file;
   /// Default: true. Verify the peer's certificate chain and that it names the host. Turn off only
   /// for local experiments.
   bool verify_peer = true;
 };
+
+/// Options that trust and present the files of a backend URL's TLS settings (backend_url_tls).
+ClientOptions client_options_for(const TlsFiles& tls);
 
 /// Thread-safety: send() may be called concurrently; each endpoint's pool is locked briefly. Connections are
 /// bound to the client's executor: call send() from coroutines running on it (or a strand of it).

@@ -43,6 +43,18 @@ Result<BackendUrl> parse_backend_url(std::string_view url, std::uint16_t default
 /// is given. Secrets never sit in the URL itself. Errors name the option.
 Result<std::string> backend_url_secret(const BackendUrl& url);
 
+/// TLS settings of a backend URL.
+struct TlsFiles {
+  bool enabled = false;
+  std::string ca_file;    // PEM certificates to trust; empty = the system's store
+  std::string cert_file;  // client certificate chain, PEM (mutual TLS), with key_file
+  std::string key_file;   // its private key, PEM. Never logged.
+};
+/// `?tls=true|false` (default: `enabled_by_default`, e.g. for rediss://), `?ca_file=`,
+/// `?cert_file=` with `?key_file=` (both or neither). The files must be readable, and need TLS on.
+/// Errors name the option.
+Result<TlsFiles> backend_url_tls(const BackendUrl& url, bool enabled_by_default = false);
+
 /// `?key=<duration>` (e.g. 500ms, 30s) or `fallback` when absent; errors name the option.
 Result<std::chrono::milliseconds> backend_url_duration(const BackendUrl& url, const std::string& key,
                                                        std::chrono::milliseconds fallback);

@@ -43,10 +43,15 @@ struct RedisOptions {
   std::chrono::milliseconds command_timeout{5000};
   /// Connections kept open between commands; more are opened when commands overlap.
   std::size_t max_idle_connections = 8;
+  /// rediss:// (or ?tls=true): TLS, verifying the server's certificate chain and that it names
+  /// server.host; ca_file to trust a private CA; cert_file + key_file when the server asks for a
+  /// client certificate (redis-server --tls-auth-clients).
+  http::TlsFiles tls;
 };
 
 /// Reads `?user=`, `?password_env=NAME` / `?password_file=PATH` (secrets never sit in the URL),
-/// `?timeout=` and the database from the path ("/0") of a `redis://host:port/db` URL.
+/// `?timeout=`, the TLS options (`rediss://` or `?tls=true`, `?ca_file=`, `?cert_file=`,
+/// `?key_file=`) and the database from the path ("/0") of a `redis[s]://host:port/db` URL.
 Result<RedisOptions> redis_options_from_url(const http::BackendUrl& url);
 
 /// A Lua script run with EVALSHA; loaded (SCRIPT LOAD) on first use and again after NOSCRIPT

@@ -48,25 +48,28 @@ class RegistryPlugins {
   std::map<std::string, std::pair<std::uint16_t, RegistryFactory>> factories_;
 };
 
-/// Adds memory://, svckitd://, redis://, etcd://, consul://, file://, dns+srv:// and dns://.
+/// Adds memory://, svckitd://, redis://, rediss://, etcd://, consul://, file://, dns+srv:// and dns://.
 void register_builtin_plugins(RegistryPlugins::Builder& builder);
 
 /// memory:// options: ?sweep=1s (TTL sweep period; default 1s), ?grace=30s (expiry grace).
 RegistryFactory memory_registry_factory();
 /// svckitd://host:port[,host:port...] options: ?timeout=5s (per request, default 5s).
 RegistryFactory svckitd_registry_factory();
-/// redis://host:port/db options: ?user=, ?password_env=NAME | ?password_file=PATH (AUTH), ?timeout=5s,
+/// redis://host:port/db and rediss:// (TLS) options: ?user=, ?password_env=NAME | ?password_file=PATH
+/// (AUTH), ?tls=true, ?ca_file=, ?cert_file= + ?key_file= (client certificate), ?timeout=5s,
 /// ?prefix=svckit (key prefix, used as a cluster hash tag), ?sweep=1s (TTL sweep period),
 /// ?grace=30s (how long an expired instance stays listed as down), ?max_instances=10000 (per service),
 /// ?history=8192 (events kept for watchers that resume from an index).
 RegistryFactory redis_registry_factory();
 /// etcd://host:port[,host:port...] (etcd v3 JSON API) options: ?user= with ?password_env=NAME |
-/// ?password_file=PATH (etcd auth), ?tls=true (https with verification), ?timeout=5s,
+/// ?password_file=PATH (etcd auth), ?tls=true (https with verification) with ?ca_file=, ?cert_file= +
+/// ?key_file= (client certificates, etcd --client-cert-auth), ?timeout=5s,
 /// ?prefix=/svckit (key prefix), ?grace=30s (how long an expired instance stays listed as down),
 /// ?max_instances=10000 (per service).
 RegistryFactory etcd_registry_factory();
 /// consul://host:port[,host:port...] (Consul's HTTP API; also svckitd's Consul-compatible API)
-/// options: ?token_env=NAME | ?token_file=PATH (ACL token), ?tls=true, ?dc= (datacenter),
+/// options: ?token_env=NAME | ?token_file=PATH (ACL token), ?tls=true with ?ca_file=, ?cert_file= +
+/// ?key_file=, ?dc= (datacenter),
 /// ?timeout=5s, ?grace=30s (DeregisterCriticalServiceAfter of a TTL instance's check).
 RegistryFactory consul_registry_factory();
 /// file:///absolute/path.yaml (or .json): a read-only static list, reloaded on change (inotify);

@@ -33,6 +33,7 @@ struct ConsulOptions {
   std::string datacenter;
   std::chrono::milliseconds timeout{5'000};
   std::chrono::milliseconds deregister_after{30'000};  // DeregisterCriticalServiceAfter of the TTL check
+  http::TlsFiles tls;
 };
 
 using Key = std::pair<std::string, std::string>;  // service, id
@@ -67,7 +68,9 @@ Error error_from(const http::Response& res, const std::string& what) {
 class ConsulRegistry final : public Registry {
  public:
   ConsulRegistry(const RegistryDeps& deps, ConsulOptions options)
-      : http_(std::make_shared<http::HttpClient>(deps.executor)), options_(std::move(options)), time_(deps.time) {}
+      : http_(std::make_shared<http::HttpClient>(deps.executor, http::client_options_for(options.tls))),
+        options_(std::move(options)),
+        time_(deps.time) {}
 
   Awaitable<Result<ServiceInstance>> register_instance(ServiceInstance in) override {
     in.normalize();
@@ -460,7 +463,8 @@ Awaitable<Result<WatchResult>> ConsulRegistry::watch(WatchRequest request) {
 
 RegistryFactory consul_registry_factory() {
   return [](const http::BackendUrl& url, const RegistryDeps& deps) -> Result<std::unique_ptr<Registry>> {
-    static const std::set<std::string> kKnown = {"tls", "timeout", "grace", "dc", "token_env", "token_file"};
+    static const std::set<std::string> kKnown = {"tls",        "timeout", "grace",     "dc",      "token_env",
+                                                 "token_file", "ca_file", "cert_file", "key_file"};
     for (const auto& [key, value] : url.query) {
       if (kKnown.count(key) == 0) return make_error(ErrorCode::invalid_argument, "unknown consul:// option", key);
     }
@@ -469,12 +473,10 @@ RegistryFactory consul_registry_factory() {
     }
     ConsulOptions options;
     options.endpoints = url.hosts;
-    if (auto it = url.query.find("tls"); it != url.query.end()) {
-      if (it->second != "true" && it->second != "false") {
-        return make_error(ErrorCode::invalid_argument, "tls must be true or false", "tls");
-      }
-      for (auto& e : options.endpoints) e.tls = it->second == "true";
-    }
+    auto tls = http::backend_url_tls(url);
+    if (!tls) return tls.error();
+    for (auto& e : options.endpoints) e.tls = tls->enabled;
+    options.tls = *tls;
     auto timeout = http::backend_url_duration(url, "timeout", options.timeout);
     if (!timeout) return timeout.error();
     options.timeout = *timeout;

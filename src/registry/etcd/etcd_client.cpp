@@ -91,7 +91,7 @@ Error error_from_etcd(int http_status, const std::string& body) {
 }
 
 EtcdClient::EtcdClient(const boost::asio::any_io_executor& executor, EtcdOptions options)
-    : http_(executor), options_(std::move(options)) {}
+    : http_(executor, http::client_options_for(options.tls)), options_(std::move(options)) {}
 
 http::Request EtcdClient::request(const std::string& path, const std::string& body) {
   http::Request req{http::Verb::post, path, 11};

@@ -26,6 +26,7 @@ struct EtcdOptions {
   std::chrono::milliseconds timeout{5000};
   std::string user;      // etcd auth (empty = none)
   std::string password;  // never logged
+  http::TlsFiles tls;    // ?tls=true with ?ca_file=, ?cert_file= + ?key_file= (client certificates)
 };
 
 /// Thread-safe. Errors: unavailable when no endpoint answers (each is tried once per call),

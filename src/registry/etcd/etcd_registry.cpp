@@ -515,8 +515,9 @@ Awaitable<Result<WatchResult>> EtcdRegistry::watch(WatchRequest request) {
 
 RegistryFactory etcd_registry_factory() {
   return [](const http::BackendUrl& url, const RegistryDeps& deps) -> Result<std::unique_ptr<Registry>> {
-    static const std::set<std::string> kKnown{"user",   "password_env", "password_file", "timeout",
-                                              "prefix", "grace",        "max_instances", "tls"};
+    static const std::set<std::string> kKnown{"user",    "password_env", "password_file", "timeout",
+                                              "prefix",  "grace",        "max_instances", "tls",
+                                              "ca_file", "cert_file",    "key_file"};
     for (const auto& [key, value] : url.query) {
       if (kKnown.count(key) == 0) return make_error(ErrorCode::invalid_argument, "unknown etcd:// option", key);
     }
@@ -524,12 +525,10 @@ RegistryFactory etcd_registry_factory() {
       return make_error(ErrorCode::invalid_argument, "etcd:// needs at least one host:port", "registry");
     etcd::EtcdOptions etcd_options;
     etcd_options.endpoints = url.hosts;
-    if (auto it = url.query.find("tls"); it != url.query.end()) {
-      if (it->second != "true" && it->second != "false") {
-        return make_error(ErrorCode::invalid_argument, "tls must be true or false", "tls");
-      }
-      for (auto& e : etcd_options.endpoints) e.tls = it->second == "true";
-    }
+    auto tls = http::backend_url_tls(url);
+    if (!tls) return tls.error();
+    for (auto& e : etcd_options.endpoints) e.tls = tls->enabled;
+    etcd_options.tls = *tls;
     EtcdRegistryOptions options;
     for (const auto& [key, value] : url.query) {
       if (key == "timeout" || key == "grace") {

@@ -310,8 +310,9 @@ Awaitable<Result<WatchResult>> RedisRegistry::watch(WatchRequest request) {
 
 RegistryFactory redis_registry_factory() {
   return [](const http::BackendUrl& url, const RegistryDeps& deps) -> Result<std::unique_ptr<Registry>> {
-    static const std::set<std::string> kKnown{"user",  "password_env", "password_file", "timeout", "prefix",
-                                              "sweep", "grace",        "max_instances", "history"};
+    static const std::set<std::string> kKnown{"user",  "password_env",  "password_file", "timeout",  "prefix",
+                                              "tls",   "ca_file",       "cert_file",     "key_file", "sweep",
+                                              "grace", "max_instances", "history"};
     for (const auto& [key, value] : url.query) {
       if (kKnown.count(key) == 0) return make_error(ErrorCode::invalid_argument, "unknown redis:// option", key);
     }

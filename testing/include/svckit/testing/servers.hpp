@@ -10,6 +10,21 @@
 
 namespace svckit::testing {
 
+/// A throw-away PKI made with the openssl CLI in `dir`: a CA, a server certificate whose
+/// subjectAltName is `server_names`, and a client certificate (CN "svckit-test-client"), all
+/// signed by the CA; P-256 keys, valid two days.
+struct TestPki {
+  std::filesystem::path ca, server_cert, server_key, client_cert, client_key;
+};
+Result<TestPki> make_test_pki(const std::filesystem::path& dir,
+                              const std::string& server_names = "DNS:localhost,IP:127.0.0.1");
+
+/// redis-server speaking TLS only on 127.0.0.1:`port` (chosen when 0) with `pki`'s server
+/// certificate; `require_client_cert`: --tls-auth-clients yes (else optional). Ready when the
+/// port accepts connections.
+Result<ChildProcess> start_redis_tls(const std::filesystem::path& dir, const TestPki& pki, bool require_client_cert,
+                                     int& port);
+
 /// redis-server on 127.0.0.1:`port` (chosen here when 0; pass the old port to restart a stopped
 /// server where its clients expect it), no persistence; ready when it answers PING.
 Result<ChildProcess> start_redis(const std::filesystem::path& dir, int& port);
@@ -19,15 +34,18 @@ struct EtcdNode {
   std::string name;
   int client_port = 0;
   int peer_port = 0;
-  std::string initial_cluster;  // "n1=http://127.0.0.1:Q1,n2=..." for a multi-node cluster
+  std::string initial_cluster;   // "n1=http://127.0.0.1:Q1,n2=..." for a multi-node cluster
+  const TestPki* tls = nullptr;  // clients over https with this server certificate, and must
+                                 // present a client certificate signed by its CA
 };
 
 /// Starts one etcd member with its data under dir/<name> (not waiting for it to be ready).
 Result<ChildProcess> start_etcd_node(const EtcdNode& node, const std::filesystem::path& dir);
 /// True when etcd on 127.0.0.1:port answers a v3 range request (it has a leader).
 bool etcd_answers(int port);
-/// A single-node etcd on 127.0.0.1:`port` (chosen here when 0); ready when it answers.
-Result<ChildProcess> start_etcd(const std::filesystem::path& dir, int& port);
+/// A single-node etcd on 127.0.0.1:`port` (chosen here when 0); ready when it answers (with
+/// `tls`: when the port accepts connections).
+Result<ChildProcess> start_etcd(const std::filesystem::path& dir, int& port, const TestPki* tls = nullptr);
 
 /// PostgreSQL (initdb + postgres in the foreground, trust auth, user "postgres") on
 /// 127.0.0.1:`port`; ready when it accepts a connection and answers SELECT 1. As root, runs as the
