@@ -8,8 +8,8 @@
 namespace svckit::dns {
 namespace {
 
-constexpr std::size_t header_size = 12;
-constexpr std::size_t max_name_length = 253;
+constexpr std::size_t kHeaderSize = 12;
+constexpr std::size_t kMaxNameLength = 253;
 
 Error malformed(const std::string& what) { return make_error(ErrorCode::protocol, "malformed DNS message: " + what); }
 
@@ -73,7 +73,7 @@ class Reader {
       for (std::size_t i = 0; i < len; ++i) {
         out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(bytes_[at + 1 + i]))));
       }
-      if (out.size() > max_name_length + 2) return fail();
+      if (out.size() > kMaxNameLength + 2) return fail();
       at += 1 + len;
     }
   }
@@ -179,7 +179,7 @@ Result<void> validate_name(std::string_view name, const std::string& field) {
   };
   if (!name.empty() && name.back() == '.') name.remove_suffix(1);
   if (name.empty()) return bad("it is empty");
-  if (name.size() > max_name_length) return bad("longer than 253 characters");
+  if (name.size() > kMaxNameLength) return bad("longer than 253 characters");
   std::size_t label = 0;
   for (const char c : name) {
     if (c == '.') {
@@ -197,7 +197,7 @@ Result<void> validate_name(std::string_view name, const std::string& field) {
 
 std::string encode_query(std::uint16_t id, std::string_view name, RecordType type, std::uint16_t udp_payload) {
   std::string out;
-  out.reserve(header_size + name.size() + 2 + 4 + 11);
+  out.reserve(kHeaderSize + name.size() + 2 + 4 + 11);
   put16(out, id);
   put16(out, 0x0100);  // standard query, recursion desired
   put16(out, 1);       // one question
@@ -226,7 +226,7 @@ std::string encode_query(std::uint16_t id, std::string_view name, RecordType typ
 }
 
 Result<Message> decode_message(std::string_view bytes) {
-  if (bytes.size() < header_size) return malformed("shorter than a header");
+  if (bytes.size() < kHeaderSize) return malformed("shorter than a header");
   Reader in(bytes);
   Message m;
   m.id = in.u16();
