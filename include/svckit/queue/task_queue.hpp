@@ -1,0 +1,86 @@
+// TaskQueue: where tasks are enqueued and where workers lease them. Backends: in memory
+// (MemoryTaskQueue, below: one process, for tests and single-process apps); Redis next (the same
+// transitions as atomic Lua scripts). Workers: worker_pool.hpp.
+#pragma once
+
+#include <utility>  // before Asio 1.74 awaitable.hpp
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <list>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "svckit/core/sleeper.hpp"
+#include "svckit/queue/task_store.hpp"
+
+namespace svckit::queue {
+
+template <class T>
+using Awaitable = boost::asio::awaitable<T>;
+
+/// Thread-safety: implementations are thread-safe. Errors: those of TaskStore's methods, and
+/// unavailable when the backend cannot be reached.
+class TaskQueue {
+ public:
+  virtual ~TaskQueue() = default;
+
+  virtual Awaitable<Result<TaskRecord>> enqueue(TaskSpec spec) = 0;
+  /// The next due task of `queue`, leased to `worker`; waits up to `wait` for one (nullopt then).
+  virtual Awaitable<Result<std::optional<TaskRecord>>> fetch(std::string queue, std::string worker,
+                                                             std::chrono::milliseconds wait) = 0;
+  /// Heartbeat: extends the lease; returns when it now runs out. not_found: the lease was lost.
+  virtual Awaitable<Result<SystemTime>> renew(std::string id, std::string worker) = 0;
+  virtual Awaitable<Result<void>> complete(std::string id, std::string worker, nlohmann::json result) = 0;
+  virtual Awaitable<Result<TaskState>> fail(std::string id, std::string worker, std::string error, bool retryable) = 0;
+
+  virtual Awaitable<Result<TaskRecord>> get(std::string id) = 0;
+  virtual Awaitable<Result<std::vector<TaskRecord>>> list(std::string queue, TaskState state, std::size_t limit) = 0;
+  virtual Awaitable<Result<std::map<TaskState, std::size_t>>> counts(std::string queue) = 0;
+  virtual Awaitable<Result<void>> run_now(std::string id) = 0;
+  virtual Awaitable<Result<void>> remove(std::string id) = 0;
+  virtual Awaitable<Result<void>> pause(std::string queue) = 0;
+  virtual Awaitable<Result<void>> resume(std::string queue) = 0;
+
+  /// The lease a fetched task gets (workers heartbeat at a third of it).
+  virtual std::chrono::milliseconds lease() const = 0;
+};
+
+/// TaskStore under a mutex. A waiting fetch parks on a WakeableWait and is woken by anything that
+/// may make a task due (enqueue, run_now, resume, a failure that retries) or by the next
+/// scheduled task's time; expired leases are recovered and finished tasks swept on each fetch.
+/// Waiting uses real Asio timers on the fetching coroutine's executor; task times use `time`.
+class MemoryTaskQueue final : public TaskQueue {
+ public:
+  MemoryTaskQueue(const TimeSource& time, Random& random, TaskStoreOptions options = {});
+
+  Awaitable<Result<TaskRecord>> enqueue(TaskSpec spec) override;
+  Awaitable<Result<std::optional<TaskRecord>>> fetch(std::string queue, std::string worker,
+                                                     std::chrono::milliseconds wait) override;
+  Awaitable<Result<SystemTime>> renew(std::string id, std::string worker) override;
+  Awaitable<Result<void>> complete(std::string id, std::string worker, nlohmann::json result) override;
+  Awaitable<Result<TaskState>> fail(std::string id, std::string worker, std::string error, bool retryable) override;
+  Awaitable<Result<TaskRecord>> get(std::string id) override;
+  Awaitable<Result<std::vector<TaskRecord>>> list(std::string queue, TaskState state, std::size_t limit) override;
+  Awaitable<Result<std::map<TaskState, std::size_t>>> counts(std::string queue) override;
+  Awaitable<Result<void>> run_now(std::string id) override;
+  Awaitable<Result<void>> remove(std::string id) override;
+  Awaitable<Result<void>> pause(std::string queue) override;
+  Awaitable<Result<void>> resume(std::string queue) override;
+  std::chrono::milliseconds lease() const override { return options_.lease; }
+
+  std::uint64_t redeliveries() const;
+
+ private:
+  void wake_all_locked();
+
+  const TimeSource& time_;
+  TaskStoreOptions options_;
+  mutable std::mutex mutex_;
+  TaskStore store_;                  // guarded by mutex_
+  std::list<WakeableWait> waiters_;  // guarded by mutex_
+};
+
+}  // namespace svckit::queue

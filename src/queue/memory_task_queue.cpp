@@ -1,0 +1,119 @@
+#include <utility>  // before Asio 1.74 awaitable.hpp
+
+#include <boost/asio/this_coro.hpp>
+
+#include "svckit/queue/task_queue.hpp"
+
+namespace svckit::queue {
+
+namespace asio = boost::asio;
+
+MemoryTaskQueue::MemoryTaskQueue(const TimeSource& time, Random& random, TaskStoreOptions options)
+    : time_(time), options_(options), store_(time, random, options) {}
+
+void MemoryTaskQueue::wake_all_locked() {
+  for (const auto& w : waiters_) w.wake();
+}
+
+Awaitable<Result<TaskRecord>> MemoryTaskQueue::enqueue(TaskSpec spec) {
+  std::lock_guard lock(mutex_);
+  auto r = store_.enqueue(std::move(spec));
+  if (r) wake_all_locked();
+  co_return r;
+}
+
+Awaitable<Result<std::optional<TaskRecord>>> MemoryTaskQueue::fetch(std::string queue, std::string worker,
+                                                                    std::chrono::milliseconds wait) {
+  const auto executor = co_await asio::this_coro::executor;
+  const auto give_up = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    std::optional<WakeableWait> parked;
+    std::list<WakeableWait>::iterator position;
+    auto until = give_up;
+    {
+      std::lock_guard lock(mutex_);
+      if (store_.recover_expired() > 0) wake_all_locked();  // retried tasks may be due for others
+      store_.sweep();
+      if (auto task = store_.fetch(queue, worker)) co_return std::optional<TaskRecord>(std::move(*task));
+      if (std::chrono::steady_clock::now() >= give_up) co_return std::optional<TaskRecord>{};
+      if (auto due = store_.next_due(queue)) {  // wake up when the next scheduled task is due
+        until = std::min(
+            until, std::chrono::steady_clock::now() +
+                       std::chrono::duration_cast<std::chrono::steady_clock::duration>(*due - time_.system_now()));
+      }
+      // An active task's lease may run out while we wait: look again by then at the latest.
+      until = std::min(until, std::chrono::steady_clock::now() + options_.lease);
+      parked.emplace(executor);
+      position = waiters_.insert(waiters_.end(), *parked);
+    }
+    co_await parked->wait_until(until);
+    std::lock_guard lock(mutex_);
+    waiters_.erase(position);
+  }
+}
+
+Awaitable<Result<SystemTime>> MemoryTaskQueue::renew(std::string id, std::string worker) {
+  std::lock_guard lock(mutex_);
+  co_return store_.renew(id, worker);
+}
+
+Awaitable<Result<void>> MemoryTaskQueue::complete(std::string id, std::string worker, nlohmann::json result) {
+  std::lock_guard lock(mutex_);
+  co_return store_.complete(id, worker, std::move(result));
+}
+
+Awaitable<Result<TaskState>> MemoryTaskQueue::fail(std::string id, std::string worker, std::string error,
+                                                   bool retryable) {
+  std::lock_guard lock(mutex_);
+  auto r = store_.fail(id, worker, error, retryable);
+  if (r && *r == TaskState::retry) wake_all_locked();  // its backoff may be zero
+  co_return r;
+}
+
+Awaitable<Result<TaskRecord>> MemoryTaskQueue::get(std::string id) {
+  std::lock_guard lock(mutex_);
+  co_return store_.get(id);
+}
+
+Awaitable<Result<std::vector<TaskRecord>>> MemoryTaskQueue::list(std::string queue, TaskState state,
+                                                                 std::size_t limit) {
+  std::lock_guard lock(mutex_);
+  co_return store_.list(queue, state, limit);
+}
+
+Awaitable<Result<std::map<TaskState, std::size_t>>> MemoryTaskQueue::counts(std::string queue) {
+  std::lock_guard lock(mutex_);
+  co_return store_.counts(queue);
+}
+
+Awaitable<Result<void>> MemoryTaskQueue::run_now(std::string id) {
+  std::lock_guard lock(mutex_);
+  auto r = store_.run_now(id);
+  if (r) wake_all_locked();
+  co_return r;
+}
+
+Awaitable<Result<void>> MemoryTaskQueue::remove(std::string id) {
+  std::lock_guard lock(mutex_);
+  co_return store_.remove(id);
+}
+
+Awaitable<Result<void>> MemoryTaskQueue::pause(std::string queue) {
+  std::lock_guard lock(mutex_);
+  store_.pause(queue);
+  co_return Result<void>{};
+}
+
+Awaitable<Result<void>> MemoryTaskQueue::resume(std::string queue) {
+  std::lock_guard lock(mutex_);
+  store_.resume(queue);
+  wake_all_locked();
+  co_return Result<void>{};
+}
+
+std::uint64_t MemoryTaskQueue::redeliveries() const {
+  std::lock_guard lock(mutex_);
+  return store_.redeliveries();
+}
+
+}  // namespace svckit::queue
