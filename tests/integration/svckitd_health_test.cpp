@@ -42,6 +42,9 @@ class StatusWatcher {
     stop_ = true;
     thread_.join();
   }
+  /// True once the first watch answer (the snapshot) arrived: later changes come as events. Wait
+  /// for it before registering, or a slow start would fold the first changes into the snapshot.
+  bool synced() const { return synced_; }
   /// First time `id` was seen with `status` at or after `since`.
   std::optional<Clock::time_point> seen(const std::string& id, const std::string& status, Clock::time_point since) {
     std::lock_guard lock(mutex_);
@@ -64,6 +67,7 @@ class StatusWatcher {
         changes_.push_back({now, {e["instance"]["id"].get<std::string>(), e["instance"]["status"].get<std::string>()}});
       }
       index = std::stoull(answer.header("X-Svckit-Index"));
+      synced_ = true;
     }
   }
 
@@ -71,6 +75,7 @@ class StatusWatcher {
   std::mutex mutex_;
   std::vector<std::pair<Clock::time_point, std::pair<std::string, std::string>>> changes_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> synced_{false};
   std::thread thread_;
 };
 
@@ -92,6 +97,7 @@ TEST(SvckitdHealth, StoppedAndKilledInstancesTurnUnhealthyInTimeAndComeBack) {
     ports.push_back(port);
   }
   StatusWatcher watcher(*daemon);
+  ASSERT_TRUE(wait_until([&] { return watcher.synced(); }, 10s));
   const auto registered = Clock::now();
   std::vector<std::string> ids;
   for (int port : ports) {
