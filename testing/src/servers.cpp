@@ -187,11 +187,13 @@ Result<ChildProcess> start_redis_tls(const std::filesystem::path& dir, const Tes
   return std::move(*child);
 }
 
-Result<ChildProcess> start_redis(const std::filesystem::path& dir, int& port) {
+Result<ChildProcess> start_redis(const std::filesystem::path& dir, int& port, const std::vector<std::string>& extra) {
   if (port == 0) port = free_port();
-  auto child = ChildProcess::spawn({"redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1", "--save", "",
-                                    "--appendonly", "no", "--dir", dir.string()},
-                                   dir / "redis.log");
+  std::vector<std::string> argv{"redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1",
+                                "--save",       "",       "--appendonly",       "no",     "--dir",
+                                dir.string()};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  auto child = ChildProcess::spawn(argv, dir / "redis.log");
   if (!child) return child.error();
   const bool ready =
       wait_until([&] { return !child->running() || tcp_probe(port, "PING\r\n", "+PONG"); }, std::chrono::seconds(20));

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "svckit/testing/process.hpp"
 
@@ -26,8 +27,10 @@ Result<ChildProcess> start_redis_tls(const std::filesystem::path& dir, const Tes
                                      int& port);
 
 /// redis-server on 127.0.0.1:`port` (chosen here when 0; pass the old port to restart a stopped
-/// server where its clients expect it), no persistence; ready when it answers PING.
-Result<ChildProcess> start_redis(const std::filesystem::path& dir, int& port);
+/// server where its clients expect it), no persistence unless `extra` (more redis-server options,
+/// later ones win: e.g. {"--appendonly", "yes"}) asks for it; ready when it answers PING.
+Result<ChildProcess> start_redis(const std::filesystem::path& dir, int& port,
+                                 const std::vector<std::string>& extra = {});
 
 /// One etcd member. `initial_cluster` empty: a single-node cluster of its own.
 struct EtcdNode {

@@ -1,0 +1,355 @@
+// One suite, every TaskQueue backend: memory and Redis (a real redis-server) must make the same
+// transitions. Time is a SimulatedClock shared by test and queue (the Redis scripts take the
+// client's time), so leases, delays, backoffs, unique windows and retention are exact; fetches do
+// not wait (wait 0), so no real timer is involved.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <ostream>
+
+#include "svckit/queue/redis_task_queue.hpp"
+#include "svckit/redis/redis_client.hpp"
+#include "svckit/testing/fake_random.hpp"
+#include "svckit/testing/io_thread.hpp"
+#include "svckit/testing/servers.hpp"
+#include "svckit/testing/simulated_clock.hpp"
+
+namespace svckit::queue {
+namespace {
+
+using namespace std::chrono_literals;
+
+/// One redis-server for the whole suite; each test gets its own key prefix.
+class SharedRedis {
+ public:
+  static SharedRedis& get() {
+    static SharedRedis redis;
+    return redis;
+  }
+  int port = 0;
+  std::string error;
+
+ private:
+  SharedRedis() {
+    auto started = testing::start_redis(dir_.path(), port);
+    if (started) {
+      server_ = std::move(*started);
+    } else {
+      error = started.error().message;
+    }
+  }
+  testing::TempDir dir_;
+  testing::ChildProcess server_;
+};
+
+enum class Backend { memory, redis };
+void PrintTo(Backend backend, std::ostream* out) { *out << (backend == Backend::memory ? "memory" : "redis"); }
+
+class TaskQueueConformance : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    options.lease = 10s;
+    options.retry_backoff = {BackoffKind::full_jitter, 1000ms, 8000ms, 2.0};
+    options.retention = 1h;
+    open();
+  }
+  void open() {
+    if (GetParam() == Backend::memory) {
+      queue = std::make_unique<MemoryTaskQueue>(clock, random, options);
+      return;
+    }
+    auto& redis = SharedRedis::get();
+    ASSERT_TRUE(redis.error.empty()) << redis.error;
+    redis::RedisOptions ro;
+    ro.server = {"127.0.0.1", static_cast<std::uint16_t>(redis.port), false};
+    client = std::make_unique<redis::RedisClient>(io.executor(), ro);
+    RedisTaskQueueOptions o;
+    o.store = options;
+    o.prefix = std::string("{test-") + ::testing::UnitTest::GetInstance()->current_test_info()->name() + "}";
+    queue = std::make_unique<RedisTaskQueue>(*client, clock, random, o);
+  }
+
+  TaskRecord enqueue(TaskSpec s) {
+    auto r = io.run([&]() -> Awaitable<Result<TaskRecord>> { co_return co_await queue->enqueue(s); });
+    EXPECT_TRUE(r) << r.error().describe();
+    return r ? *r : TaskRecord{};
+  }
+  Result<TaskRecord> try_enqueue(TaskSpec s) {
+    return io.run([&]() -> Awaitable<Result<TaskRecord>> { co_return co_await queue->enqueue(s); });
+  }
+  std::optional<TaskRecord> fetch(const std::string& worker, const std::string& q = "default") {
+    auto r = io.run([&]() -> Awaitable<Result<std::optional<TaskRecord>>> {
+      co_return co_await queue->fetch(q, worker, std::chrono::milliseconds(0));
+    });
+    EXPECT_TRUE(r) << r.error().describe();
+    return r ? *r : std::nullopt;
+  }
+  Result<TaskRecord> get(const std::string& id) {
+    return io.run([&]() -> Awaitable<Result<TaskRecord>> { co_return co_await queue->get(id); });
+  }
+  Result<void> complete(const std::string& id, const std::string& worker, nlohmann::json result = {}) {
+    return io.run(
+        [&]() -> Awaitable<Result<void>> { co_return co_await queue->complete(id, worker, std::move(result)); });
+  }
+  Result<TaskState> fail(const std::string& id, const std::string& worker, bool retryable = true) {
+    return io.run(
+        [&]() -> Awaitable<Result<TaskState>> { co_return co_await queue->fail(id, worker, "it broke", retryable); });
+  }
+  Result<SystemTime> renew(const std::string& id, const std::string& worker) {
+    return io.run([&]() -> Awaitable<Result<SystemTime>> { co_return co_await queue->renew(id, worker); });
+  }
+  std::map<TaskState, std::size_t> counts(const std::string& q = "default") {
+    auto r =
+        io.run([&]() -> Awaitable<Result<std::map<TaskState, std::size_t>>> { co_return co_await queue->counts(q); });
+    EXPECT_TRUE(r) << r.error().describe();
+    return r ? *r : std::map<TaskState, std::size_t>{};
+  }
+  template <class F>
+  auto admin(F f) {
+    return io.run([&]() -> Awaitable<Result<void>> { co_return co_await f(*queue); });
+  }
+  static TaskSpec spec(const std::string& name, Priority priority = Priority::medium, int max_retries = 3) {
+    TaskSpec s;
+    s.name = name;
+    s.payload = {{"name", name}};
+    s.priority = priority;
+    s.max_retries = max_retries;
+    return s;
+  }
+
+  testing::SimulatedClock clock;
+  testing::FakeRandom random;
+  TaskStoreOptions options;
+  testing::IoThread io;
+  std::unique_ptr<redis::RedisClient> client;
+  std::unique_ptr<TaskQueue> queue;
+};
+
+TEST_P(TaskQueueConformance, ATaskIsLeasedRunAndKeptWithItsResult) {
+  const auto task = enqueue(spec("resize"));
+  EXPECT_EQ(task.state, TaskState::pending);
+  EXPECT_EQ(task.spec.payload["name"], "resize");
+  const auto leased = fetch("w1");
+  ASSERT_TRUE(leased);
+  EXPECT_EQ(leased->id, task.id);
+  EXPECT_EQ(leased->state, TaskState::active);
+  EXPECT_EQ(leased->attempts, 1);
+  EXPECT_EQ(leased->worker, "w1");
+  EXPECT_EQ(leased->lease_until, clock.system_now() + 10s);
+  EXPECT_EQ(leased->spec.payload, task.spec.payload);
+  EXPECT_FALSE(fetch("w2")) << "one task, leased once";
+  clock.advance(4s);
+  auto renewed = renew(task.id, "w1");
+  ASSERT_TRUE(renewed) << renewed.error().describe();
+  EXPECT_EQ(*renewed, clock.system_now() + 10s);
+  EXPECT_EQ(renew(task.id, "w2").error().code, ErrorCode::not_found) << "only the holder renews";
+  ASSERT_TRUE(complete(task.id, "w1", {{"width", 640}}));
+  const auto done = get(task.id);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->state, TaskState::succeeded);
+  EXPECT_EQ(done->result["width"], 640);
+  EXPECT_EQ(done->finished_at, clock.system_now());
+  EXPECT_EQ(complete(task.id, "w1").error().code, ErrorCode::not_found) << "completed once";
+  EXPECT_EQ(counts(), (std::map<TaskState, std::size_t>{{TaskState::succeeded, 1}}));
+  EXPECT_EQ(get("no-such-task").error().code, ErrorCode::not_found);
+}
+
+TEST_P(TaskQueueConformance, StrictPrioritiesAndFifoWithinAPriority) {
+  options.strict_priority = true;
+  open();
+  const auto low = enqueue(spec("low", Priority::low)).id;
+  const auto medium1 = enqueue(spec("m1")).id;
+  const auto high = enqueue(spec("high", Priority::high)).id;
+  const auto medium2 = enqueue(spec("m2")).id;
+  for (const auto& expected : {high, medium1, medium2, low}) {
+    const auto got = fetch("w");
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->id, expected) << got->spec.name;
+  }
+  EXPECT_FALSE(fetch("w"));
+}
+
+TEST_P(TaskQueueConformance, WeightedPrioritiesServeEveryLevelInProportion) {
+  for (int i = 0; i < 300; ++i) {
+    enqueue(spec("h", Priority::high));
+    enqueue(spec("m", Priority::medium));
+    enqueue(spec("l", Priority::low));
+  }
+  std::map<std::string, int> served;
+  for (int i = 0; i < 200; ++i) {
+    const auto got = fetch("w");
+    ASSERT_TRUE(got);
+    ++served[got->spec.name];
+  }
+  // 6:3:1 of 200 is 120:60:20; the bounds are ±4 standard deviations.
+  EXPECT_NEAR(served["h"], 120, 28);
+  EXPECT_NEAR(served["m"], 60, 26);
+  EXPECT_NEAR(served["l"], 20, 17);
+  EXPECT_GT(served["l"], 0) << "low never starves";
+}
+
+TEST_P(TaskQueueConformance, DelayedAndScheduledTasksWaitForTheirTime) {
+  auto delayed = spec("later");
+  delayed.delay = 5s;
+  const auto a = enqueue(delayed);
+  EXPECT_EQ(a.state, TaskState::scheduled);
+  EXPECT_EQ(a.run_at, clock.system_now() + 5s);
+  auto at = spec("at");
+  at.run_at = clock.system_now() + 8s;
+  const auto b = enqueue(at);
+  EXPECT_EQ(counts()[TaskState::scheduled], 2u);
+  EXPECT_FALSE(fetch("w"));
+  clock.advance(4999ms);
+  EXPECT_FALSE(fetch("w"));
+  clock.advance(1ms);
+  auto first = fetch("w");
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->id, a.id);
+  EXPECT_FALSE(fetch("w"));
+  clock.advance(3s);
+  auto second = fetch("w");
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->id, b.id);
+}
+
+TEST_P(TaskQueueConformance, AnExpiredLeaseIsAFailedAttemptAndAnotherWorkerGetsTheTask) {
+  const auto id = enqueue(spec("job")).id;
+  ASSERT_TRUE(fetch("dies"));
+  clock.advance(10s);  // the lease runs out; the retry backoff (full jitter ≤ 1 s) follows
+  std::optional<TaskRecord> again;
+  for (int i = 0; i < 11 && !again; ++i) {
+    again = fetch("survivor");
+    if (!again) clock.advance(100ms);
+  }
+  ASSERT_TRUE(again) << "recovered and retried within the first backoff (≤ 1 s)";
+  EXPECT_EQ(again->id, id);
+  EXPECT_EQ(again->attempts, 2);
+  EXPECT_NE(get(id)->last_error.find("lease expired"), std::string::npos);
+  EXPECT_EQ(complete(id, "dies").error().code, ErrorCode::not_found) << "the dead worker's late result is refused";
+  ASSERT_TRUE(complete(id, "survivor"));
+  EXPECT_EQ(get(id)->state, TaskState::succeeded);
+  if (auto* redis_queue = dynamic_cast<RedisTaskQueue*>(queue.get())) {
+    auto redeliveries =
+        io.run([&]() -> Awaitable<Result<std::uint64_t>> { co_return co_await redis_queue->redeliveries("default"); });
+    EXPECT_EQ(*redeliveries, 1u);
+  } else {
+    EXPECT_EQ(dynamic_cast<MemoryTaskQueue&>(*queue).redeliveries(), 1u);
+  }
+}
+
+TEST_P(TaskQueueConformance, ATimeoutEndsTheAttemptEvenWhileTheWorkerRenews) {
+  auto s = spec("slow");
+  s.timeout = 3s;
+  const auto id = enqueue(s).id;
+  const auto leased = fetch("w");
+  ASSERT_TRUE(leased);
+  ASSERT_TRUE(leased->deadline);
+  EXPECT_EQ(*leased->deadline, clock.system_now() + 3s);
+  clock.advance(2s);
+  ASSERT_TRUE(renew(id, "w"));
+  clock.advance(1s);
+  EXPECT_EQ(renew(id, "w").error().code, ErrorCode::timeout);
+  // The next fetch recovers it as a failed attempt (taking it at once if its backoff drew 0 ms).
+  const auto other = fetch("other");
+  const auto after = get(id);
+  EXPECT_EQ(after->state, other ? TaskState::active : TaskState::retry);
+  EXPECT_NE(after->last_error.find("timeout"), std::string::npos);
+  EXPECT_EQ(complete(id, "w").error().code, ErrorCode::not_found) << "the timed-out attempt cannot complete";
+}
+
+TEST_P(TaskQueueConformance, FailuresBackOffWithJitterThenGoDeadAndRunNowRevivesThem) {
+  const auto id = enqueue(spec("flaky", Priority::medium, 2)).id;
+  for (int attempt = 1; attempt <= 2; ++attempt) {
+    ASSERT_TRUE(fetch("w")) << attempt;
+    auto state = fail(id, "w");
+    ASSERT_TRUE(state);
+    EXPECT_EQ(*state, TaskState::retry);
+    const auto waiting = get(id);
+    // retry n waits uniformly in [0, min(8 s, 1 s × 2^(n-1))]
+    const auto ceiling = std::chrono::milliseconds(1000 << (attempt - 1));
+    EXPECT_GE(waiting->run_at, clock.system_now());
+    EXPECT_LE(waiting->run_at, clock.system_now() + ceiling);
+    clock.advance(ceiling);
+  }
+  ASSERT_TRUE(fetch("w"));
+  EXPECT_EQ(*fail(id, "w"), TaskState::dead) << "the first attempt and 2 retries used";
+  EXPECT_EQ(get(id)->attempts, 3);
+  EXPECT_EQ(counts()[TaskState::dead], 1u);
+  ASSERT_TRUE(admin([&](TaskQueue& q) { return q.run_now(id); }));
+  const auto revived = fetch("w");
+  ASSERT_TRUE(revived);
+  EXPECT_EQ(revived->attempts, 1) << "a dead task run again starts counting anew";
+  EXPECT_EQ(*fail(id, "w", false), TaskState::failed) << "not retryable: failed at once";
+  EXPECT_EQ(counts(), (std::map<TaskState, std::size_t>{{TaskState::failed, 1}}));
+}
+
+TEST_P(TaskQueueConformance, AUniqueKeyRefusesDuplicatesWithinItsWindow) {
+  auto s = spec("report");
+  s.unique_key = "daily-2026-12-02";
+  s.unique_for = 60s;
+  const auto first = enqueue(s);
+  auto again = try_enqueue(s);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, ErrorCode::limit_exceeded);
+  EXPECT_EQ(again.error().field, "unique_key");
+  EXPECT_NE(again.error().message.find(first.id), std::string::npos) << "names the holder";
+  auto other_queue = s;
+  other_queue.queue = "other";
+  EXPECT_TRUE(try_enqueue(other_queue)) << "keys are per queue";
+  clock.advance(60s);
+  EXPECT_TRUE(try_enqueue(s)) << "the window passed";
+}
+
+TEST_P(TaskQueueConformance, PauseResumeRemoveAndListsByState) {
+  const auto a = enqueue(spec("a")).id;
+  const auto b = enqueue(spec("b")).id;
+  ASSERT_TRUE(admin([](TaskQueue& q) { return q.pause("default"); }));
+  EXPECT_FALSE(fetch("w")) << "paused";
+  ASSERT_TRUE(admin([](TaskQueue& q) { return q.resume("default"); }));
+  const auto running = fetch("w");
+  ASSERT_TRUE(running);
+  EXPECT_EQ(running->id, a);
+  auto refused = admin([&](TaskQueue& q) { return q.remove(a); });
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::invalid_argument) << "a running task is not removed";
+  auto pending = io.run([&]() -> Awaitable<Result<std::vector<TaskRecord>>> {
+    co_return co_await queue->list("default", TaskState::pending, 10);
+  });
+  ASSERT_TRUE(pending);
+  ASSERT_EQ(pending->size(), 1u);
+  EXPECT_EQ(pending->front().id, b);
+  ASSERT_TRUE(admin([&](TaskQueue& q) { return q.remove(b); }));
+  EXPECT_EQ(get(b).error().code, ErrorCode::not_found);
+  EXPECT_EQ(admin([&](TaskQueue& q) { return q.remove(b); }).error().code, ErrorCode::not_found);
+  EXPECT_EQ(counts(), (std::map<TaskState, std::size_t>{{TaskState::active, 1}}));
+}
+
+TEST_P(TaskQueueConformance, FinishedTasksAreSweptAfterTheirRetention) {
+  const auto id = enqueue(spec("once")).id;
+  ASSERT_TRUE(fetch("w"));
+  ASSERT_TRUE(complete(id, "w"));
+  clock.advance(59min);
+  EXPECT_FALSE(fetch("w"));  // a fetch sweeps
+  EXPECT_TRUE(get(id)) << "kept for the retention";
+  clock.advance(1min);
+  EXPECT_FALSE(fetch("w"));
+  EXPECT_EQ(get(id).error().code, ErrorCode::not_found);
+}
+
+TEST_P(TaskQueueConformance, BadTasksAreRefusedNamingTheField) {
+  auto s = spec("x");
+  s.queue = "no spaces";
+  auto r = try_enqueue(s);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().field, "queue");
+  s = spec("x");
+  s.max_retries = 101;
+  EXPECT_EQ(try_enqueue(s).error().field, "max_retries");
+  EXPECT_TRUE(counts().empty()) << "nothing was stored";
+}
+
+INSTANTIATE_TEST_SUITE_P(All, TaskQueueConformance, ::testing::Values(Backend::memory, Backend::redis),
+                         [](const auto& info) { return info.param == Backend::memory ? "memory" : "redis"; });
+
+}  // namespace
+}  // namespace svckit::queue
