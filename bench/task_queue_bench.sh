@@ -2,15 +2,15 @@
 # Task queue benchmark: svckit's RedisTaskQueue against BullMQ (npm, installed here with `npm ci`
 # from bench/npm/package-lock.json) on one redis-server (noeviction, no persistence) started on a
 # free loopback port, same number of tasks, same concurrency, same producers, a no-op handler.
-# Each side runs on a freshly flushed server; figures side by side. Extra args: TASKS CONCURRENCY PRODUCERS.
+# Each side runs on a freshly flushed server; figures side by side, best of 2 rounds per side.
+# Args: configurations CONCURRENCY:PRODUCERS (default: 16:8 64:32); TASKS=N (default 20000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup
 scripts/build >/dev/null
 (cd bench/npm && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-tasks="${1:-20000}"
-concurrency="${2:-16}"
-producers="${3:-8}"
+tasks="${TASKS:-20000}"
+configs="${*:-16:8 64:32}"  # concurrency:producers
 work=$(mktemp -d)
 redis_pid=
 cleanup() {
@@ -23,21 +23,27 @@ redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --maxmemo
   --dir "$work" >"$work/redis.log" 2>&1 &
 redis_pid=$!
 for _ in $(seq 1 200); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
-echo "$(redis-server --version | cut -d' ' -f1-3); node $(node --version); $(nproc) cores; $tasks tasks, concurrency $concurrency, $producers producers"
-results=()
-for round in 1 2; do
-  redis-cli -p "$port" flushall >/dev/null
-  out=$(build/bench/task_queue_bench --redis-port "$port" --tasks "$tasks" --concurrency "$concurrency" --producers "$producers")
-  echo "round $round: $out" | head -1
-  results+=("$(echo "$out" | sed -n 's/^RESULT svckit //p')")
-  redis-cli -p "$port" flushall >/dev/null
-  out=$(node bench/npm/bullmq_bench.js "$port" "$tasks" "$concurrency" "$producers")
-  echo "round $round: $out" | head -1
-  results+=("$(echo "$out" | sed -n 's/^RESULT bullmq //p')")
-done
-python3 - "${results[@]}" <<'PY'
+echo "$(redis-server --version | cut -d' ' -f1-3); node $(node --version); $(nproc) cores; $tasks tasks per run"
+for config in $configs; do
+  concurrency="${config%%:*}"
+  producers="${config##*:}"
+  results=()
+  for round in 1 2; do
+    redis-cli -p "$port" flushall >/dev/null
+    out=$(build/bench/task_queue_bench --redis-port "$port" --tasks "$tasks" --concurrency "$concurrency" --producers "$producers")
+    echo "round $round: $(echo "$out" | head -1)"
+    results+=("$(echo "$out" | sed -n 's/^RESULT svckit //p')")
+    redis-cli -p "$port" flushall >/dev/null
+    out=$(node bench/npm/bullmq_bench.js "$port" "$tasks" "$concurrency" "$producers")
+    echo "round $round: $(echo "$out" | head -1)"
+    results+=("$(echo "$out" | sed -n 's/^RESULT bullmq //p')")
+  done
+  python3 - "$concurrency" "$producers" "${results[@]}" <<'PY'
 import sys
-v = list(map(float, sys.argv[1:]))
+c, p = sys.argv[1], sys.argv[2]
+v = list(map(float, sys.argv[3:]))
 svckit, bull = max(v[0], v[2]), max(v[1], v[3])
-print(f"best of 2: svckit {svckit:.0f} tasks/s, BullMQ {bull:.0f} tasks/s: svckit/BullMQ = {svckit / bull:.2f}x (goal >= 2x)")
+print(f"concurrency {c}, {p} producers, best of 2: svckit {svckit:.0f} tasks/s, BullMQ {bull:.0f} tasks/s: "
+      f"svckit/BullMQ = {svckit / bull:.2f}x (goal >= 2x)")
 PY
+done

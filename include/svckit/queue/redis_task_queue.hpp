@@ -70,8 +70,7 @@ class RedisTaskQueue final : public TaskQueue {
   std::vector<std::string> common_args();
   std::string queue_key(const std::string& queue, const char* suffix) const;
   Awaitable<std::vector<Result<redis::Reply>>> flush_enqueues(std::vector<std::vector<std::string>> tasks);
-  Awaitable<std::vector<Result<redis::Reply>>> flush_fetches(std::vector<std::pair<std::string, std::string>> asks);
-  Awaitable<std::vector<Result<redis::Reply>>> flush_completions(std::vector<std::vector<std::string>> done);
+  Awaitable<std::vector<Result<redis::Reply>>> flush_worker_ops(std::vector<std::vector<std::string>> ops);
 
   struct Doorbell;
   std::shared_ptr<Doorbell> doorbell(const std::string& queue);
@@ -83,8 +82,8 @@ class RedisTaskQueue final : public TaskQueue {
   RedisTaskQueueOptions options_;
   // Each gives every item its own part of the script's reply (or the call's error).
   GroupCommit<std::vector<std::string>, Result<redis::Reply>> enqueues_;
-  GroupCommit<std::pair<std::string, std::string>, Result<redis::Reply>> fetches_;  // (queue, worker)
-  GroupCommit<std::vector<std::string>, Result<redis::Reply>> completions_;
+  // Fetches and completions share batches: ("f", queue, worker, "") and ("c", id, worker, result).
+  GroupCommit<std::vector<std::string>, Result<redis::Reply>> worker_ops_;
   std::mutex doorbells_mutex_;
   std::map<std::string, std::shared_ptr<Doorbell>> doorbells_;  // guarded by doorbells_mutex_
 };

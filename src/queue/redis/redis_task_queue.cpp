@@ -25,9 +25,9 @@ const RedisScript& script(const char* body) {
   // One RedisScript per body, built once (EVALSHA keys on the source's SHA).
   static const std::map<const char*, RedisScript> scripts = [] {
     std::map<const char*, RedisScript> all;
-    for (const char* b : {redis_scripts::kEnqueue, redis_scripts::kFetch, redis_scripts::kRenew,
-                          redis_scripts::kComplete, redis_scripts::kFail, redis_scripts::kRunNow,
-                          redis_scripts::kRemove, redis_scripts::kCounts, redis_scripts::kList}) {
+    for (const char* b :
+         {redis_scripts::kEnqueue, redis_scripts::kWorkerOps, redis_scripts::kRenew, redis_scripts::kFail,
+          redis_scripts::kRunNow, redis_scripts::kRemove, redis_scripts::kCounts, redis_scripts::kList}) {
       all.emplace(b, RedisScript{std::string(redis_scripts::kCommon) + b});
     }
     return all;
@@ -120,10 +120,8 @@ RedisTaskQueue::RedisTaskQueue(redis::RedisClient& client, const TimeSource& tim
       options_(std::move(options)),
       enqueues_([this](std::vector<std::vector<std::string>> b) { return flush_enqueues(std::move(b)); },
                 options_.max_batch),
-      fetches_([this](std::vector<std::pair<std::string, std::string>> b) { return flush_fetches(std::move(b)); },
-               options_.max_batch),
-      completions_([this](std::vector<std::vector<std::string>> b) { return flush_completions(std::move(b)); },
-                   options_.max_batch) {}
+      worker_ops_([this](std::vector<std::vector<std::string>> b) { return flush_worker_ops(std::move(b)); },
+                  options_.max_batch) {}
 
 namespace {
 
@@ -165,21 +163,22 @@ Awaitable<std::vector<Result<Reply>>> RedisTaskQueue::flush_enqueues(std::vector
   co_return split(reply, tasks.size(), 2);
 }
 
-Awaitable<std::vector<Result<Reply>>> RedisTaskQueue::flush_fetches(
-    std::vector<std::pair<std::string, std::string>> asks) {
+Awaitable<std::vector<Result<Reply>>> RedisTaskQueue::flush_worker_ops(std::vector<std::vector<std::string>> ops) {
   const auto& o = options_.store;
   auto args = common_args();
   append_policy(args, o.retry_backoff);
   append(args, std::to_string(o.lease.count()), std::string(o.strict_priority ? "1" : "0"),
          std::to_string(o.weights[0]), std::to_string(o.weights[1]), std::to_string(o.weights[2]),
          std::to_string(o.retention.count()), std::to_string(o.max_dead), std::to_string(o.dead_max_age.count()),
-         std::to_string(asks.size()));
-  for (auto& [queue, worker] : asks) append(args, std::move(queue), std::move(worker));
+         std::to_string(ops.size()));
+  for (auto& op : ops) {
+    for (auto& field : op) args.push_back(std::move(field));
+  }
   const auto now = args[1];
   std::vector<std::string> keys;
-  auto reply = co_await client_.eval(script(redis_scripts::kFetch), std::move(keys), std::move(args));
-  auto parts = split(reply, asks.size(), 0);
-  // Each part learns the time the script ran at (for the wait until the next due task).
+  auto reply = co_await client_.eval(script(redis_scripts::kWorkerOps), std::move(keys), std::move(args));
+  auto parts = split(reply, ops.size(), 0);
+  // Each part learns the time the script ran at (a fetch waits from it until the next due task).
   for (auto& part : parts) {
     if (part) {
       Reply at;
@@ -189,17 +188,6 @@ Awaitable<std::vector<Result<Reply>>> RedisTaskQueue::flush_fetches(
     }
   }
   co_return parts;
-}
-
-Awaitable<std::vector<Result<Reply>>> RedisTaskQueue::flush_completions(std::vector<std::vector<std::string>> done) {
-  auto args = common_args();
-  args.push_back(std::to_string(done.size()));
-  for (auto& fields : done) {
-    for (auto& f : fields) args.push_back(std::move(f));
-  }
-  std::vector<std::string> keys;
-  auto reply = co_await client_.eval(script(redis_scripts::kComplete), std::move(keys), std::move(args));
-  co_return split(reply, done.size(), 1);
 }
 
 std::vector<std::string> RedisTaskQueue::common_args() {
@@ -287,8 +275,9 @@ Awaitable<Result<std::optional<TaskRecord>>> RedisTaskQueue::fetch(std::string q
       std::lock_guard lock(bell->mutex);
       rings_before = bell->rings;
     }
-    std::pair<std::string, std::string> ask{queue, worker};
-    auto reply = co_await fetches_.submit(std::move(ask));
+    std::vector<std::string> ask;
+    append(ask, std::string("f"), queue, worker, std::string());
+    auto reply = co_await worker_ops_.submit(std::move(ask));
     auto status = status_of(reply);
     if (!status) co_return status.error();
     if (*status == 0) {
@@ -364,9 +353,9 @@ Awaitable<Result<SystemTime>> RedisTaskQueue::renew(std::string id, std::string 
 }
 
 Awaitable<Result<void>> RedisTaskQueue::complete(std::string id, std::string worker, nlohmann::json result) {
-  std::vector<std::string> fields;
-  append(fields, id, std::move(worker), result.is_null() ? std::string() : result.dump());
-  auto reply = co_await completions_.submit(std::move(fields));
+  std::vector<std::string> op;
+  append(op, std::string("c"), id, std::move(worker), result.is_null() ? std::string() : result.dump());
+  auto reply = co_await worker_ops_.submit(std::move(op));
   auto status = status_of(reply);
   if (!status) co_return status.error();
   if (*status == 1) co_return not_held(id);

@@ -4,7 +4,8 @@
 //
 // Keys (P = the prefix, one hash tag, so a Redis Cluster keeps them in one slot; Q = a queue):
 //   P:t:<id>          hash  the task: q name payload prio max_retries timeout ukey ufor state attempts
-//                           enq run_at worker lease deadline result error fin prev_delay (times: ms)
+//                           enq run_at worker lease deadline result error fin prev_delay (times: ms;
+//                           a field not set yet is absent and reads as empty / 0)
 //   P:q:Q:ready:<0-2> list  pending ids per priority (high, medium, low), fetched from the left
 //   P:q:Q:scheduled   zset  id -> run_at          P:q:Q:retry  zset id -> run_at
 //   P:q:Q:active      zset  id -> min(lease, deadline)
@@ -121,10 +122,16 @@ for i = 0, tonumber(ARGV[4]) - 1 do
   else
     local state = 'pending'
     if run_at > now then state = 'scheduled' end
-    redis.call('HSET', tk(id), 'q', q, 'name', ARGV[b + 2], 'payload', ARGV[b + 3], 'prio', prio,
-               'max_retries', ARGV[b + 5], 'timeout', ARGV[b + 6], 'ukey', ukey, 'ufor', ufor,
-               'attempts', 0, 'enq', now, 'run_at', run_at, 'worker', '', 'lease', 0, 'deadline', '',
-               'result', '', 'error', '', 'fin', 0, 'prev_delay', 0, 'state', state)
+    -- Only what is set: absent fields read as empty/0 (fewer fields: less work per task).
+    if ukey ~= '' then
+      redis.call('HSET', tk(id), 'q', q, 'name', ARGV[b + 2], 'payload', ARGV[b + 3], 'prio', prio,
+                 'max_retries', ARGV[b + 5], 'timeout', ARGV[b + 6], 'enq', now, 'run_at', run_at,
+                 'state', state, 'ukey', ukey, 'ufor', ufor)
+    else
+      redis.call('HSET', tk(id), 'q', q, 'name', ARGV[b + 2], 'payload', ARGV[b + 3], 'prio', prio,
+                 'max_retries', ARGV[b + 5], 'timeout', ARGV[b + 6], 'enq', now, 'run_at', run_at,
+                 'state', state)
+    end
     table.insert(out, 0)
     table.insert(out, state)
     if state == 'scheduled' then
@@ -139,12 +146,14 @@ for q in pairs(woken) do wake(q) end
 return out
 )lua";
 
-// ARGV[4..7] backoff policy, then lease strict w_high w_medium w_low retention max_dead
-// dead_max_age n, then n × (q worker): a batch of fetches (a worker pool's idle loops share one
-// round trip). Per queue, once: recovers expired leases, promotes due tasks, sweeps old ones (each
-// bounded per call). Then leases one task per request. Reply per request: {0, id, HGETALL...} or
-// {1, next_due} (next_due -1: nothing scheduled) when nothing is due or the queue is paused.
-inline constexpr const char* kFetch = R"lua(
+// The workers' operations, batched: ARGV[4..7] backoff policy, then lease strict w_high w_medium
+// w_low retention max_dead dead_max_age n, then n × (kind a b c):
+//   kind 'c' (complete): a = id, b = worker, c = result      → reply {0} or {1} not held
+//   kind 'f' (fetch):    a = queue, b = worker               → reply {0, id, HGETALL...} or
+//                        {1, next_due} (next_due -1: nothing scheduled; nothing due or paused)
+// applied in order (a pool's completions and idle loops share one round trip). Per queue fetched
+// from, once: recovers expired leases, promotes due tasks, sweeps old ones (each bounded per call).
+inline constexpr const char* kWorkerOps = R"lua(
 local policy = policy_from(4)
 local lease, strict = tonumber(ARGV[8]), ARGV[9] == '1'
 local weights = {tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])}
@@ -196,11 +205,27 @@ local function next_due(q)
   end
   return due
 end
-local function lease_one(q, worker)
-  if redis.call('EXISTS', qk(q, 'paused')) == 1 then return {1, next_due(q)} end
-  local lengths, total = {}, 0
+-- Per queue, read once per call: paused, the pending lengths (kept current as tasks are leased)
+-- and the next due time, so a batch of asks costs its leases, not its size.
+local queues = {}
+local function queue_state(q)
+  local st = queues[q]
+  if st then return st end
+  st = {paused = redis.call('EXISTS', qk(q, 'paused')) == 1, lengths = {}}
   for level = 0, 2 do
-    lengths[level] = redis.call('LLEN', qk(q, 'ready:' .. level))
+    if st.paused then st.lengths[level] = 0 else st.lengths[level] = redis.call('LLEN', qk(q, 'ready:' .. level)) end
+  end
+  queues[q] = st
+  return st
+end
+local function nothing(q, st)
+  if not st.due then st.due = next_due(q) end
+  return {1, st.due}
+end
+local function lease_one(q, worker)
+  local st = queue_state(q)
+  local lengths, total = st.lengths, 0
+  for level = 0, 2 do
     if lengths[level] > 0 then total = total + weights[level + 1] end
   end
   local pick = -1
@@ -214,7 +239,8 @@ local function lease_one(q, worker)
       end
     end
   end
-  if pick < 0 then return {1, next_due(q)} end
+  if pick < 0 then return nothing(q, st) end
+  lengths[pick] = lengths[pick] - 1
   local id = redis.call('LPOP', qk(q, 'ready:' .. pick))
   local t = tk(id)
   local fields = redis.call('HGETALL', t)
@@ -233,19 +259,35 @@ local function lease_one(q, worker)
   if deadline ~= '' then score = math.min(until_ms, deadline) end
   redis.call('ZADD', qk(q, 'active'), score, id)
   local reply = {0, id}
-  for i = 1, #fields, 2 do
-    local value = changed[fields[i]]
-    if value == nil then value = fields[i + 1] end
-    table.insert(reply, fields[i])
+  for name, value in pairs(changed) do
+    table.insert(reply, name)
     table.insert(reply, tostring(value))
+  end
+  for i = 1, #fields, 2 do
+    if changed[fields[i]] == nil then
+      table.insert(reply, fields[i])
+      table.insert(reply, fields[i + 1])
+    end
   end
   return reply
 end
+local function complete(id, worker, result)
+  local task = held(id, worker)
+  if not task then return {1} end
+  redis.call('ZREM', qk(task.q, 'active'), id)
+  finish(id, task.q, 'succeeded', 'result', result)
+  return {0}
+end
 local maintained, out = {}, {}
 for i = 0, tonumber(ARGV[16]) - 1 do
-  local q, worker = ARGV[17 + 2 * i], ARGV[18 + 2 * i]
-  if not maintained[q] then maintain(q); maintained[q] = true end
-  table.insert(out, lease_one(q, worker))
+  local b = 17 + 4 * i
+  if ARGV[b] == 'c' then
+    table.insert(out, complete(ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]))
+  else
+    local q = ARGV[b + 1]
+    if not maintained[q] then maintain(q); maintained[q] = true end
+    table.insert(out, lease_one(q, ARGV[b + 2]))
+  end
 end
 return out
 )lua";
@@ -262,24 +304,6 @@ local score = until_ms
 if task.deadline then score = math.min(until_ms, task.deadline) end
 redis.call('ZADD', qk(task.q, 'active'), score, id)
 return {0, until_ms}
-)lua";
-
-// ARGV[4] = n, then n × (id worker result): a batch of completions. Reply per task: 0, or 1 when
-// `worker` does not hold it (any more).
-inline constexpr const char* kComplete = R"lua(
-local out = {}
-for i = 0, tonumber(ARGV[4]) - 1 do
-  local id, worker = ARGV[5 + 3 * i], ARGV[6 + 3 * i]
-  local task = held(id, worker)
-  if task then
-    redis.call('ZREM', qk(task.q, 'active'), id)
-    finish(id, task.q, 'succeeded', 'result', ARGV[7 + 3 * i])
-    table.insert(out, 0)
-  else
-    table.insert(out, 1)
-  end
-end
-return out
 )lua";
 
 // ARGV[4..7] backoff policy, then id worker error retryable(0/1). Reply {0, state} or {1}.
