@@ -1,14 +1,17 @@
 // The seeds' task queue in svckit: enqueue_task with a priority, a worker pool with a typed
-// handler, retries with backoff and a dead-letter (dead) set. In memory here; the same TaskQueue
-// interface will have a Redis backend. Run as a test (example_task_queue); docs/task-queue.md shows it.
+// handler, retries with backoff and a dead-letter (dead) set, and a periodic task. In memory here;
+// RedisTaskQueue is the same TaskQueue across processes. Run as a test (example_task_queue);
+// docs/task-queue.md shows it.
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_future.hpp>
 #include <cstdio>
 #include <thread>
 
+#include "svckit/queue/periodic.hpp"
 #include "svckit/queue/worker_pool.hpp"
 
 namespace asio = boost::asio;
@@ -52,6 +55,22 @@ int main() {
     spec.max_retries = 2;
     return asio::co_spawn(io, queue.enqueue(spec), asio::use_future).get();
   };
+  // A periodic task: a digest every 200 ms (in production: Schedule::cron("0 8 * * 1-5")).
+  std::atomic<int> digests{0};
+  pool.handle("send_digest",
+              [&](const svckit::queue::TaskRecord&, svckit::CancelToken&) -> Awaitable<svckit::Result<nlohmann::json>> {
+                ++digests;
+                co_return nlohmann::json{};
+              });
+  svckit::AsioSleeper sleeper;
+  svckit::queue::PeriodicScheduler scheduler(queue, time, sleeper);
+  svckit::queue::TaskSpec digest;
+  digest.queue = "emails";
+  digest.name = "send_digest";
+  if (!scheduler.add({"digest", *svckit::queue::Schedule::every(std::chrono::milliseconds(200)), digest})) return 1;
+  svckit::CancelToken stop_scheduler;
+  auto scheduling = asio::co_spawn(io, scheduler.run(stop_scheduler), asio::use_future);
+
   auto urgent = enqueue({{"to", "ops@example.com"}, {"subject", "disk full"}}, svckit::queue::Priority::high);
   auto doomed = enqueue({{"to", ""}, {"subject", "lost"}}, svckit::queue::Priority::low);
   if (!urgent || !doomed) return 1;
@@ -61,15 +80,18 @@ int main() {
     return asio::co_spawn(io, queue.get(id), asio::use_future).get()->state;
   };
   for (int i = 0; i < 500 && (state_of(urgent->id) != svckit::queue::TaskState::succeeded ||
-                              state_of(doomed->id) != svckit::queue::TaskState::dead);
+                              state_of(doomed->id) != svckit::queue::TaskState::dead || digests < 2);
        ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));  // an example may poll; tests wait on events
   }
   const auto dead = asio::co_spawn(io, queue.get(doomed->id), asio::use_future).get();
   std::printf("sent %d email(s); the failing one is %s after %d attempts: %s\n", sent.load(),
               std::string(to_string(dead->state)).c_str(), dead->attempts, dead->last_error.c_str());
+  std::printf("%d periodic digest(s) sent\n", digests.load());
+  asio::post(io, [&] { stop_scheduler.cancel(); });
+  scheduling.get();
   asio::co_spawn(io, pool.stop(std::chrono::seconds(1)), asio::use_future).get();
   work.reset();
   thread.join();
-  return sent == 1 && dead->state == svckit::queue::TaskState::dead && dead->attempts == 3 ? 0 : 1;
+  return sent == 1 && dead->state == svckit::queue::TaskState::dead && dead->attempts == 3 && digests >= 2 ? 0 : 1;
 }
