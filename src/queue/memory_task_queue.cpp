@@ -33,7 +33,12 @@ Awaitable<Result<std::optional<TaskRecord>>> MemoryTaskQueue::fetch(std::string 
     {
       std::lock_guard lock(mutex_);
       if (store_.recover_expired() > 0) wake_all_locked();  // retried tasks may be due for others
-      store_.sweep();
+      // Retention is in hours and unique keys are checked on enqueue: sweeping (it walks every
+      // unique key) once a second is enough.
+      if (const auto now = time_.system_now(); now >= next_sweep_ || now < next_sweep_ - std::chrono::seconds(1)) {
+        store_.sweep();
+        next_sweep_ = now + std::chrono::seconds(1);
+      }
       if (auto task = store_.fetch(queue, worker)) co_return std::optional<TaskRecord>(std::move(*task));
       if (std::chrono::steady_clock::now() >= give_up) co_return std::optional<TaskRecord>{};
       if (auto due = store_.next_due(queue)) {  // wake up when the next scheduled task is due

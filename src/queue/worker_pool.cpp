@@ -27,6 +27,7 @@ struct WorkerPool::State {
   std::atomic<std::size_t> loops{0};
   std::mutex mutex;
   std::set<std::shared_ptr<CancelToken>> running;  // guarded by mutex: tokens of running handlers
+  std::optional<WakeableWait> all_ended;           // guarded by mutex: stop() waits; the last loop wakes it
   std::atomic<std::uint64_t> fetched{0}, succeeded{0}, retried{0}, dead{0}, failed{0}, lost{0};
 };
 
@@ -61,16 +62,22 @@ void WorkerPool::start() {
 
 Awaitable<void> WorkerPool::stop(std::chrono::milliseconds drain) {
   state_->stopping = true;
-  const auto cut = Steady::now() + drain;
-  bool cancelled = false;
-  while (state_->loops.load() > 0) {
-    if (!cancelled && Steady::now() >= cut) {
-      cancelled = true;
+  const auto executor = co_await asio::this_coro::executor;
+  // Two waits for the last loop to end: until the drain time, then (running handlers cancelled)
+  // for good. A WakeableWait is one-shot, so each phase parks a fresh one under the lock.
+  for (int phase = 0; phase < 2; ++phase) {
+    std::optional<WakeableWait> parked;
+    {
       std::lock_guard lock(state_->mutex);
-      for (const auto& token : state_->running) token->cancel();
+      if (state_->loops.load() == 0) co_return;
+      if (phase == 1) {
+        for (const auto& token : state_->running) token->cancel();
+      }
+      state_->all_ended.emplace(executor);
+      parked = state_->all_ended;
     }
-    const std::chrono::nanoseconds tick = std::chrono::milliseconds(10);
-    co_await state_->sleeper.sleep_for(tick);
+    const auto until = phase == 0 ? Steady::now() + drain : Steady::now() + std::chrono::hours(24 * 365);
+    co_await parked->wait_until(until);
   }
 }
 
@@ -96,7 +103,8 @@ Awaitable<void> WorkerPool::worker_loop(std::shared_ptr<State> state) {
     state->fetched.fetch_add(1);
     co_await run_one(state, std::move(**next));
   }
-  state->loops.fetch_sub(1);
+  std::lock_guard lock(state->mutex);
+  if (state->loops.fetch_sub(1) == 1 && state->all_ended) state->all_ended->wake();
 }
 
 Awaitable<void> WorkerPool::heartbeat(std::shared_ptr<State> state, std::string id, std::shared_ptr<CancelToken> done,

@@ -50,7 +50,8 @@ class TaskQueue {
 
 /// TaskStore under a mutex. A waiting fetch parks on a WakeableWait and is woken by anything that
 /// may make a task due (enqueue, run_now, resume, a failure that retries) or by the next
-/// scheduled task's time; expired leases are recovered and finished tasks swept on each fetch.
+/// scheduled task's time; expired leases are recovered on each fetch, finished tasks swept (at
+/// most once a second).
 /// Waiting uses real Asio timers on the fetching coroutine's executor; task times use `time`.
 class MemoryTaskQueue final : public TaskQueue {
  public:
@@ -80,6 +81,7 @@ class MemoryTaskQueue final : public TaskQueue {
   TaskStoreOptions options_;
   mutable std::mutex mutex_;
   TaskStore store_;                  // guarded by mutex_
+  SystemTime next_sweep_{};          // guarded by mutex_
   std::list<WakeableWait> waiters_;  // guarded by mutex_
 };
 

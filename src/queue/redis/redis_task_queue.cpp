@@ -23,7 +23,7 @@ using redis::Reply;
 
 const RedisScript& script(const char* body) {
   // One RedisScript per body, built once (EVALSHA keys on the source's SHA).
-  static const std::map<const char*, RedisScript> scripts = [] {
+  static const std::map<const char*, RedisScript> kScripts = [] {
     std::map<const char*, RedisScript> all;
     for (const char* b :
          {redis_scripts::kEnqueue, redis_scripts::kWorkerOps, redis_scripts::kRenew, redis_scripts::kFail,
@@ -32,7 +32,7 @@ const RedisScript& script(const char* body) {
     }
     return all;
   }();
-  return scripts.at(body);
+  return kScripts.at(body);
 }
 
 long long ms_of(SystemTime t) {
@@ -125,19 +125,24 @@ RedisTaskQueue::RedisTaskQueue(redis::RedisClient& client, const TimeSource& tim
 
 namespace {
 
-/// Splits a batched script's flat reply into `n` parts of `width` elements each (width 1: the
-/// element itself; 0: nested arrays, one per item); a failed call gives every item its error.
+/// Splits a batched script's reply into one part per item: `width` consecutive elements made an
+/// array, or (width 0) the reply's nested arrays, one per item. A failed call gives every item its
+/// error.
 std::vector<Result<Reply>> split(const Result<Reply>& reply, std::size_t n, std::size_t width) {
   std::vector<Result<Reply>> out;
   out.reserve(n);
   const bool whole =
       reply && reply->kind == Reply::Kind::array && reply->elements.size() == (width == 0 ? n : n * width);
+  std::optional<Error> failure;
+  if (!reply) {
+    failure = reply.error();
+  } else if (!whole) {
+    failure = protocol("a batched script answered " + std::to_string(reply->elements.size()) + " elements for " +
+                       std::to_string(n) + " items");
+  }
   for (std::size_t i = 0; i < n; ++i) {
-    if (!reply) {
-      out.emplace_back(reply.error());
-    } else if (!whole) {
-      out.emplace_back(protocol("a batched script answered " + std::to_string(reply->elements.size()) +
-                                " elements for " + std::to_string(n) + " items"));
+    if (failure) {
+      out.emplace_back(*failure);
     } else if (width == 0) {
       out.emplace_back(reply->elements[i]);
     } else {
