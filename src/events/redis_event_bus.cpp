@@ -42,7 +42,7 @@ struct RedisEventBus::Context {
 namespace {
 
 // KEYS[1] the stream; ARGV: envelope JSON, max_pending. Reply {0, entry id} or {1, length}.
-const RedisScript kPublish{R"lua(
+const RedisScript publish_script{R"lua(
 local length = redis.call('XLEN', KEYS[1])
 if length >= tonumber(ARGV[2]) then return {1, length} end
 return {0, redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])}
@@ -50,7 +50,7 @@ return {0, redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])}
 
 // KEYS[1] the stream, KEYS[2] the dead-letter stream; ARGV: group, entry id, envelope JSON, error,
 // deliveries, max dead letters. Records the dead letter and acknowledges the entry in one step.
-const RedisScript kDeadLetter{R"lua(
+const RedisScript dead_letter_script{R"lua(
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[3], 'error', ARGV[4], 'deliveries', ARGV[5])
 if ARGV[1] ~= '' then redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) end
 return 0
@@ -58,7 +58,7 @@ return 0
 
 // KEYS[1] the stream: drops the entries every group has acknowledged (those before each group's
 // first pending entry, or up to its last delivered one). Returns how many went.
-const RedisScript kTrim{R"lua(
+const RedisScript trim_script{R"lua(
 local function less(a, b)
   local am, as = string.match(a, '^(%d+)-(%d+)$')
   local bm, bs = string.match(b, '^(%d+)-(%d+)$')
@@ -225,7 +225,7 @@ class RedisSubscription final : public Subscription {
     const auto envelope = entry.fields.count("e") != 0 ? entry.fields.at("e") : std::string();
     auto args = strings(s.options.group, entry.id, envelope, error, std::to_string(deliveries),
                         std::to_string(s.context->options.max_dead_letters));
-    auto r = co_await s.context->client.eval(kDeadLetter, std::move(keys), std::move(args));
+    auto r = co_await s.context->client.eval(dead_letter_script, std::move(keys), std::move(args));
     if (!r) spdlog::warn("event=dead_letter_failed entry={} error=\"{}\"", entry.id, r.error().describe());
   }
 
@@ -409,7 +409,7 @@ class RedisSubscription final : public Subscription {
         next_trim = Steady::now() + std::chrono::seconds(10);
         auto keys = strings(s->stream);
         std::vector<std::string> no_args;
-        (void)co_await s->context->client.eval(kTrim, std::move(keys), std::move(no_args));
+        (void)co_await s->context->client.eval(trim_script, std::move(keys), std::move(no_args));
       }
     }
     loop_ended(*s);
@@ -482,7 +482,7 @@ Awaitable<Result<std::string>> RedisEventBus::publish(Event event) {
   if (event.time == SystemTime{}) event.time = context_->time.system_now();
   auto keys = strings(context_->stream(event.type));
   auto args = strings(to_json(event).dump(), std::to_string(context_->options.max_pending));
-  auto reply = co_await context_->client.eval(kPublish, std::move(keys), std::move(args));
+  auto reply = co_await context_->client.eval(publish_script, std::move(keys), std::move(args));
   if (!reply) co_return reply.error();
   if (reply->elements.size() < 2) co_return make_error(ErrorCode::protocol, "publish: unexpected reply");
   if (reply->elements[0].integer == 1) {
