@@ -23,8 +23,8 @@ int main() {
   svckit::RealTimeSource time;
   svckit::RealRandom random;
   svckit::AsioSleeper sleeper;
+  asio::io_context io;  // outlives the bus
   svckit::events::MemoryEventBus bus(time, random, sleeper);
-  asio::io_context io;
   auto work = asio::make_work_guard(io);
   std::thread thread([&] { io.run(); });
 

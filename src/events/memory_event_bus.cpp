@@ -73,7 +73,9 @@ struct MemoryEventBus::Channel {
   void push(Pending p) {
     levels[static_cast<std::size_t>(p.event.priority)].push_back(std::move(p));
     ++size;
-    if (!waiters.empty()) waiters.front().wake();
+    // Every parked loop looks (one woken loop may still be on its way out of the list, and a
+    // second event must not wait for its timeout); those that find nothing park again.
+    for (const auto& w : waiters) w.wake();
   }
   std::optional<Pending> pop() {
     for (auto& level : levels) {

@@ -42,9 +42,15 @@ struct RedisEventBus::Context {
 namespace {
 
 // KEYS[1] the stream; ARGV: envelope JSON, max_pending. Reply {0, entry id} or {1, length}.
+// A full stream refuses while a group still holds entries in it; a stream only listeners read
+// (no group) drops its older half instead (listeners that far behind miss those).
 const RedisScript publish_script{R"lua(
 local length = redis.call('XLEN', KEYS[1])
-if length >= tonumber(ARGV[2]) then return {1, length} end
+local limit = tonumber(ARGV[2])
+if length >= limit then
+  if #redis.call('XINFO', 'GROUPS', KEYS[1]) > 0 then return {1, length} end
+  redis.call('XTRIM', KEYS[1], 'MAXLEN', math.floor(limit / 2))
+end
 return {0, redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])}
 )lua"};
 

@@ -59,8 +59,8 @@ class MemoryEventBusTest : public ::testing::Test {
   RealTimeSource time;
   testing::FakeRandom random;
   AsioSleeper sleeper;
+  testing::IoThread io;  // before the bus: the bus (its parked loops' timers) goes first
   MemoryEventBus bus{time, random, sleeper};
-  testing::IoThread io;
   std::mutex mutex;
 };
 

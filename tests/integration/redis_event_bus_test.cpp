@@ -174,6 +174,30 @@ TEST_F(RedisEventBusTest, ARepublishedIdIsHandledOnceWithinTheWindow) {
   EXPECT_EQ(sub->stats().duplicates, 1u);
 }
 
+TEST_F(RedisEventBusTest, AFullStreamRefusesWhileAGroupHoldsItsEntriesAndListenerStreamsDropTheirOldest) {
+  start_redis();
+  RedisEventBusOptions small;
+  small.max_pending = 10;
+  RedisEventBus bounded(*client, time, random, sleeper, small);
+  auto publish_to = [&](const std::string& type) {
+    Event e;
+    e.type = type;
+    return io.run([&]() -> Awaitable<Result<std::string>> { co_return co_await bounded.publish(e); });
+  };
+  // "news": no group reads it: it never refuses, it keeps at most max_pending entries
+  for (int i = 0; i < 25; ++i) ASSERT_TRUE(publish_to("news.item")) << i;
+  auto length = command({"XLEN", bounded.stream_of("news.item")});
+  ASSERT_TRUE(length);
+  EXPECT_LE(length->integer, 10);
+  // "bills": a group that has not acknowledged anything holds every entry: the 11th is refused
+  ASSERT_TRUE(command({"XGROUP", "CREATE", bounded.stream_of("bills.due"), "slow", "$", "MKSTREAM"}));
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(publish_to("bills.due")) << i;
+  auto refused = publish_to("bills.due");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::limit_exceeded);
+  EXPECT_EQ(refused.error().field, "max_pending");
+}
+
 TEST_F(RedisEventBusTest, ARedisRestartWithAofMidStreamLosesNoConfirmedEvent) {
   const std::vector<std::string> aof{"--appendonly", "yes", "--appendfsync", "always"};
   start_redis(aof);

@@ -94,7 +94,8 @@ struct MemoryEventBusOptions {
 };
 
 /// In one process. Each group and each listener has a queue (high before medium before low,
-/// FIFO within a level); its members' delivery loops take from it. Thread-safe.
+/// FIFO within a level); its members' delivery loops take from it. Thread-safe. Destroy the bus
+/// before the io_contexts its subscriptions run on (parked loops hold timers of those contexts).
 class MemoryEventBus final : public EventBus {
  public:
   MemoryEventBus(const TimeSource& time, Random& random, Sleeper& sleeper, MemoryEventBusOptions options = {});

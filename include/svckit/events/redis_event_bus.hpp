@@ -20,7 +20,9 @@ namespace svckit::events {
 
 struct RedisEventBusOptions {
   std::string prefix = "{svckit-events}";
-  std::size_t max_pending = 100'000;  // entries per stream; more: publish → limit_exceeded
+  /// Entries per stream. A full stream refuses a publish (limit_exceeded) while a group holds
+  /// entries in it; a stream no group reads drops its older half (listeners read as they go).
+  std::size_t max_pending = 100'000;
   std::size_t max_dead_letters = 10'000;
   /// A consumer's pending entry idle this long is taken over by another member (the consumer is
   /// presumed dead). Handlers running longer keep theirs by touching them every claim_idle / 3.
