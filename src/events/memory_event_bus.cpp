@@ -250,12 +250,7 @@ MemoryEventBus::~MemoryEventBus() = default;
 
 Awaitable<Result<std::string>> MemoryEventBus::publish(Event event) {
   if (auto v = validate(event); !v) co_return v.error();
-  if (event.id.empty()) {
-    char id[33];
-    std::snprintf(id, sizeof id, "%016llx%016llx", static_cast<unsigned long long>(state_->random.next_u64()),
-                  static_cast<unsigned long long>(state_->random.next_u64()));
-    event.id = id;
-  }
+  if (event.id.empty()) event.id = random_hex_id(state_->random);
   if (event.time == SystemTime{}) event.time = state_->time.system_now();
   std::lock_guard lock(state_->mutex);
   std::vector<Channel*> to;

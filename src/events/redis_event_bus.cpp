@@ -479,12 +479,7 @@ std::string RedisEventBus::stream_of(std::string_view type) const { return conte
 
 Awaitable<Result<std::string>> RedisEventBus::publish(Event event) {
   if (auto v = validate(event); !v) co_return v.error();
-  if (event.id.empty()) {
-    char id[33];
-    std::snprintf(id, sizeof id, "%016llx%016llx", static_cast<unsigned long long>(context_->random.next_u64()),
-                  static_cast<unsigned long long>(context_->random.next_u64()));
-    event.id = id;
-  }
+  if (event.id.empty()) event.id = random_hex_id(context_->random);
   if (event.time == SystemTime{}) event.time = context_->time.system_now();
   auto keys = strings(context_->stream(event.type));
   auto args = strings(to_json(event).dump(), std::to_string(context_->options.max_pending));

@@ -41,13 +41,6 @@ Result<void> validate(const TaskStoreOptions& o) {
 TaskStore::TaskStore(const TimeSource& time, Random& random, TaskStoreOptions options)
     : time_(time), random_(random), options_(options) {}
 
-std::string TaskStore::new_id() {
-  char text[33];
-  std::snprintf(text, sizeof text, "%016llx%016llx", static_cast<unsigned long long>(random_.next_u64()),
-                static_cast<unsigned long long>(random_.next_u64()));
-  return text;
-}
-
 Result<TaskRecord> TaskStore::enqueue(TaskSpec spec) {
   if (auto v = validate(spec); !v) return v.error();
   const auto now = time_.system_now();
@@ -59,8 +52,8 @@ Result<TaskRecord> TaskStore::enqueue(TaskSpec spec) {
     }
   }
   TaskRecord task;
-  task.id = new_id();
-  while (tasks_.count(task.id) != 0) task.id = new_id();
+  task.id = random_hex_id(random_);
+  while (tasks_.count(task.id) != 0) task.id = random_hex_id(random_);
   task.enqueued_at = now;
   task.run_at = spec.run_at ? *spec.run_at : now + spec.delay;
   task.spec = std::move(spec);

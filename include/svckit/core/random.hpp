@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <random>
+#include <string>
 
 namespace svckit {
 
@@ -31,5 +33,14 @@ class RealRandom final : public Random {
     return z ^ (z >> 31);
   }
 };
+
+/// 128 random bits as 32 hex digits: ids of tasks and events (unique in practice; not secret).
+inline std::string random_hex_id(Random& random) {
+  const auto high = static_cast<unsigned long long>(random.next_u64());
+  const auto low = static_cast<unsigned long long>(random.next_u64());
+  char text[33];
+  std::snprintf(text, sizeof text, "%016llx%016llx", high, low);
+  return text;
+}
 
 }  // namespace svckit

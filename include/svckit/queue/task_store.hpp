@@ -103,7 +103,6 @@ class TaskStore {
   void detach(const TaskRecord& task);
   TaskState after_failure(TaskRecord& task, const std::string& error, bool retryable);
   TaskRecord* active_of(const std::string& id, const std::string& worker, Error& error);
-  std::string new_id();
 
   const TimeSource& time_;
   Random& random_;

@@ -226,9 +226,7 @@ Awaitable<Result<TaskRecord>> RedisTaskQueue::enqueue(TaskSpec spec) {
   if (auto v = validate(spec); !v) co_return v.error();
   const auto now = time_.system_now();
   const auto run_at = spec.run_at ? *spec.run_at : now + spec.delay;
-  char id[33];
-  std::snprintf(id, sizeof id, "%016llx%016llx", static_cast<unsigned long long>(random_.next_u64()),
-                static_cast<unsigned long long>(random_.next_u64()));
+  const std::string id = random_hex_id(random_);
   std::vector<std::string> fields;
   fields.reserve(10);
   append(fields, std::string(id), spec.queue, spec.name, spec.payload.dump(),
