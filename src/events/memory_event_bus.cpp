@@ -223,9 +223,11 @@ class MemorySubscription final : public Subscription {
       if (next->deliveries >= s->options.max_deliveries || handled.error().code == ErrorCode::invalid_argument) {
         spdlog::warn("event=event_dead_lettered type={} id={} group={} deliveries={} error=\"{}\"", next->event.type,
                      next->event.id, s->channel->group, next->deliveries, handled.error().describe());
-        s->dead_lettered.fetch_add(1);
-        std::lock_guard lock(s->state->mutex);
-        dead_letter(*s, std::move(*next), handled.error().describe());
+        {
+          std::lock_guard lock(s->state->mutex);
+          dead_letter(*s, std::move(*next), handled.error().describe());
+        }
+        s->dead_lettered.fetch_add(1);  // after the store: a reader who sees the count finds the letter
         continue;
       }
       s->retried.fetch_add(1);

@@ -226,13 +226,17 @@ class RedisSubscription final : public Subscription {
   static Awaitable<void> dead_letter(Shared& s, const Entry& entry, const std::string& error, int deliveries) {
     spdlog::warn("event=event_dead_lettered stream={} group={} entry={} deliveries={} error=\"{}\"", s.stream,
                  s.options.group, entry.id, deliveries, error);
-    s.dead_lettered.fetch_add(1);
     auto keys = strings(s.stream, s.context->dead_stream(s.options.group));
     const auto envelope = entry.fields.count("e") != 0 ? entry.fields.at("e") : std::string();
     auto args = strings(s.options.group, entry.id, envelope, error, std::to_string(deliveries),
                         std::to_string(s.context->options.max_dead_letters));
     auto r = co_await s.context->client.eval(dead_letter_script, std::move(keys), std::move(args));
-    if (!r) spdlog::warn("event=dead_letter_failed entry={} error=\"{}\"", entry.id, r.error().describe());
+    if (!r) {
+      // Not acknowledged either: the entry stays pending and is dead-lettered again on its next delivery.
+      spdlog::warn("event=dead_letter_failed entry={} error=\"{}\"", entry.id, r.error().describe());
+      co_return;
+    }
+    s.dead_lettered.fetch_add(1);  // after the store: a reader who sees the count finds the letter
   }
 
   /// Keeps a pending entry ours while its handler runs (resets its idle time; no new delivery).

@@ -203,6 +203,20 @@ Result<ChildProcess> start_redis(const std::filesystem::path& dir, int& port, co
   return std::move(*child);
 }
 
+Result<ChildProcess> start_nats(const std::filesystem::path& dir, int& port) {
+  if (port == 0) port = free_port();
+  auto child = ChildProcess::spawn(
+      {"nats-server", "-a", "127.0.0.1", "-p", std::to_string(port), "-js", "-sd", (dir / "js").string()},
+      dir / "nats.log");
+  if (!child) return child.error();
+  const bool ready =
+      wait_until([&] { return !child->running() || tcp_probe(port, "PING\r\n", "INFO"); }, std::chrono::seconds(20));
+  if (!ready || !child->running()) {
+    return make_error(ErrorCode::unavailable, "nats-server did not start; log:\n" + read_file(dir / "nats.log"));
+  }
+  return std::move(*child);
+}
+
 namespace {
 const std::string kEtcdProbe =
     "POST /v3/kv/range HTTP/1.1\r\nHost: etcd\r\nContent-Type: application/json\r\nContent-Length: 14\r\n"

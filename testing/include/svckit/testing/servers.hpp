@@ -26,6 +26,10 @@ Result<TestPki> make_test_pki(const std::filesystem::path& dir,
 Result<ChildProcess> start_redis_tls(const std::filesystem::path& dir, const TestPki& pki, bool require_client_cert,
                                      int& port);
 
+/// nats-server with JetStream (store under `dir`/js) on 127.0.0.1:`port` (chosen here when 0; pass
+/// the old port to restart it with its data); ready when it answers INFO.
+Result<ChildProcess> start_nats(const std::filesystem::path& dir, int& port);
+
 /// redis-server on 127.0.0.1:`port` (chosen here when 0; pass the old port to restart a stopped
 /// server where its clients expect it), no persistence unless `extra` (more redis-server options,
 /// later ones win: e.g. {"--appendonly", "yes"}) asks for it; ready when it answers PING.
