@@ -17,6 +17,8 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "svckit/core/completion.hpp"
+
 namespace svckit::events {
 
 namespace asio = boost::asio;
@@ -62,13 +64,7 @@ int deliveries_of(natsMsg* msg) {
 
 }  // namespace
 
-/// One publish waiting for its PubAck.
-struct PendingPublish {
-  explicit PendingPublish(const asio::any_io_executor& executor) : done(executor) {}
-  WakeableWait done;
-  std::mutex mutex;
-  std::optional<Result<void>> result;  // guarded by mutex
-};
+using PendingPublish = Completion<Result<void>>;  // one publish waiting for its PubAck
 
 struct NatsEventBus::Context {
   Context(const TimeSource& t, Random& r, Sleeper& s, NatsEventBusOptions o)
@@ -158,9 +154,8 @@ struct NatsEventBus::Context {
     }
     // The PubAck or cnats's own timeout wakes us; the extra second only guards against neither.
     const auto deadline = Steady::now() + options.publish_timeout + std::chrono::seconds(1);
-    co_await waiter->done.wait_until(deadline);
-    std::lock_guard lock(waiter->mutex);
-    if (waiter->result) co_return *waiter->result;
+    auto result = co_await waiter->wait_until(deadline);
+    if (result) co_return *result;
     forget(id, waiter);
     co_return make_error(ErrorCode::unavailable, "nats publish: no confirmation within " +
                                                      std::to_string(options.publish_timeout.count()) + " ms");
@@ -191,14 +186,12 @@ struct NatsEventBus::Context {
       }
     }
     if (waiter) {
-      std::lock_guard lock(waiter->mutex);
       if (ack != nullptr) {
-        waiter->result = Result<void>{};
+        waiter->set(Result<void>{});
       } else {
-        waiter->result = error != nullptr ? publish_error(error->Err, error->ErrCode, error->ErrText)
-                                          : make_error(ErrorCode::unavailable, "nats publish: no acknowledgement");
+        waiter->set(error != nullptr ? publish_error(error->Err, error->ErrCode, error->ErrText)
+                                     : make_error(ErrorCode::unavailable, "nats publish: no acknowledgement"));
       }
-      waiter->done.wake();
     }
     natsMsg_Destroy(msg);
   }

@@ -217,6 +217,49 @@ Result<ChildProcess> start_nats(const std::filesystem::path& dir, int& port) {
   return std::move(*child);
 }
 
+Result<void> start_rabbitmq(const std::filesystem::path& dir, RabbitMq& server) {
+  if (server.port == 0) server.port = free_port();
+  if (server.epmd_port == 0) server.epmd_port = free_port();
+  if (server.dist_port == 0) server.dist_port = free_port();
+  const auto epmd_port = std::to_string(server.epmd_port);
+  if (!server.epmd.running()) {
+    auto epmd = ChildProcess::spawn({"epmd", "-port", epmd_port, "-address", "127.0.0.1"}, dir / "epmd.log");
+    if (!epmd) return epmd.error();
+    server.epmd = std::move(*epmd);
+    if (!wait_until([&] { return port_open(server.epmd_port); }, std::chrono::seconds(10))) {
+      return make_error(ErrorCode::unavailable, "epmd did not start; log:\n" + read_file(dir / "epmd.log"));
+    }
+  }
+  const auto node = "rabbit-" + std::to_string(server.port);
+  // RUNNING_UNDER_SYSTEMD: the script execs the VM (no signal-forwarding shell in between).
+  const std::vector<std::string> env{"HOME=" + dir.string(),
+                                     "ERL_EPMD_PORT=" + epmd_port,
+                                     "RUNNING_UNDER_SYSTEMD=true",
+                                     "RABBITMQ_NODE_PORT=" + std::to_string(server.port),
+                                     "RABBITMQ_NODE_IP_ADDRESS=127.0.0.1",
+                                     "RABBITMQ_NODENAME=" + node + "@localhost",
+                                     "RABBITMQ_DIST_PORT=" + std::to_string(server.dist_port),
+                                     "RABBITMQ_MNESIA_BASE=" + (dir / "mnesia").string(),
+                                     "RABBITMQ_LOG_BASE=" + (dir / "log").string(),
+                                     "RABBITMQ_FEATURE_FLAGS_FILE=" + (dir / "feature_flags").string(),
+                                     "RABBITMQ_ENABLED_PLUGINS_FILE=" + (dir / "enabled_plugins").string(),
+                                     "RABBITMQ_CONFIG_FILE=" + (dir / "rabbitmq").string(),
+                                     "RABBITMQ_ADVANCED_CONFIG_FILE=" + (dir / "advanced.config").string()};
+  auto broker = ChildProcess::spawn({"/usr/lib/rabbitmq/bin/rabbitmq-server"}, dir / "rabbitmq.log", env);
+  if (!broker) return broker.error();
+  server.broker = std::move(*broker);
+  // AMQP 0-9-1 protocol header → the broker answers connection.start: a method frame on channel 0.
+  const std::string header("AMQP\0\0\x09\x01", 8);
+  const std::string start_frame("\x01\x00\x00", 3);
+  const bool ready = wait_until([&] { return !server.broker.running() || tcp_probe(server.port, header, start_frame); },
+                                std::chrono::seconds(60));
+  if (!ready || !server.broker.running()) {
+    return make_error(ErrorCode::unavailable,
+                      "rabbitmq-server did not start; log:\n" + read_file(dir / "rabbitmq.log"));
+  }
+  return {};
+}
+
 namespace {
 const std::string kEtcdProbe =
     "POST /v3/kv/range HTTP/1.1\r\nHost: etcd\r\nContent-Type: application/json\r\nContent-Length: 14\r\n"

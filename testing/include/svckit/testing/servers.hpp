@@ -26,6 +26,20 @@ Result<TestPki> make_test_pki(const std::filesystem::path& dir,
 Result<ChildProcess> start_redis_tls(const std::filesystem::path& dir, const TestPki& pki, bool require_client_cert,
                                      int& port);
 
+/// A RabbitMQ node of the test's own: its epmd on a free port, node rabbit-<port>@localhost, data
+/// under the directory. Destroying it kills both.
+struct RabbitMq {
+  ChildProcess epmd;
+  ChildProcess broker;  // the Erlang VM itself (SIGTERM: a clean shutdown; SIGKILL: a crash)
+  int port = 0;         // AMQP
+  int epmd_port = 0;
+  int dist_port = 0;
+};
+/// Starts (or, after broker.stop(), restarts with its data and port) the node on 127.0.0.1:port
+/// (chosen when 0), with epmd if it is not running; ready when it answers the AMQP handshake
+/// (10–20 s). RabbitMQ 3.10 from Debian, run as the current user (HOME = dir).
+Result<void> start_rabbitmq(const std::filesystem::path& dir, RabbitMq& server);
+
 /// nats-server with JetStream (store under `dir`/js) on 127.0.0.1:`port` (chosen here when 0; pass
 /// the old port to restart it with its data); ready when it answers INFO.
 Result<ChildProcess> start_nats(const std::filesystem::path& dir, int& port);
