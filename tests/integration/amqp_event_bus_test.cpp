@@ -36,7 +36,7 @@ class AmqpEventBusTest : public ::testing::Test {
     bus.reset();
   }
   std::unique_ptr<AmqpEventBus> connect_bus(std::size_t max_pending = 1'000'000, std::uint16_t prefetch = 256) {
-    auto o = AmqpEventBusOptions::from_url("amqp://guest:guest@127.0.0.1:" + std::to_string(rabbit.port) + "/");
+    auto o = AmqpEventBusOptions::from_url("amqp://127.0.0.1:" + std::to_string(rabbit.port) + "/%2F?user=guest");
     EXPECT_TRUE(o) << o.error().describe();
     o->publish_timeout = 1s;
     o->max_pending = max_pending;
@@ -211,21 +211,33 @@ TEST_F(AmqpEventBusTest, ABrokerCrashAndRestartMidStreamLosesNoConfirmedEvent) {
 }
 
 TEST(AmqpEventBusOptionsTest, UrlsParseAndBadOnesNameTheField) {
-  auto o = AmqpEventBusOptions::from_url("amqp://app:secret@mq.local:5673/orders");
-  ASSERT_TRUE(o);
+  ::setenv("SVCKIT_TEST_MQ_PASSWORD", "secret", 1);
+  auto o = AmqpEventBusOptions::from_url(
+      "amqp://mq.local:5673/orders?user=app&password_env=SVCKIT_TEST_MQ_PASSWORD&prefetch=16&timeout=2s");
+  ASSERT_TRUE(o) << o.error().describe();
   EXPECT_EQ(o->user, "app");
   EXPECT_EQ(o->password, "secret");
   EXPECT_EQ(o->host, "mq.local");
   EXPECT_EQ(o->port, 5673);
   EXPECT_EQ(o->vhost, "orders");
+  EXPECT_EQ(o->prefetch, 16);
+  EXPECT_EQ(o->publish_timeout, std::chrono::seconds(2));
   auto plain = AmqpEventBusOptions::from_url("amqp://mq/%2F");
   ASSERT_TRUE(plain);
   EXPECT_EQ(plain->port, 5672);
   EXPECT_EQ(plain->vhost, "/");
-  for (const char* bad : {"http://mq", "amqp://:5672", "amqp://mq:99999", "amqp://mq:x"}) {
-    auto r = AmqpEventBusOptions::from_url(bad);
-    ASSERT_FALSE(r) << bad;
-    EXPECT_EQ(r.error().field, "url") << bad;
+  const std::vector<std::pair<std::string, std::string>> bad{
+      {"http://mq", "url"},
+      {"amqp://app:secret@mq", "url"},
+      {"amqp://mq:99999", "url"},
+      {"amqp://mq?prefetch=0", "prefetch"},
+      {"amqp://mq?timeout=soon", "timeout"},
+      {"amqp://mq?password_env=SVCKIT_TEST_UNSET_VARIABLE", "password_env"},
+      {"amqp://mq?heartbeat=5", "heartbeat"}};
+  for (const auto& [url, field] : bad) {
+    auto r = AmqpEventBusOptions::from_url(url);
+    ASSERT_FALSE(r) << url;
+    EXPECT_EQ(r.error().field, field) << url << ": " << r.error().describe();
   }
 }
 

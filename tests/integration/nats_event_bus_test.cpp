@@ -10,6 +10,7 @@
 #include <mutex>
 #include <set>
 
+#include "svckit/events/event_bus_url.hpp"
 #include "svckit/events/nats_event_bus.hpp"
 #include "svckit/testing/fake_random.hpp"
 #include "svckit/testing/io_thread.hpp"
@@ -210,6 +211,37 @@ TEST_F(NatsEventBusTest, AServerRestartMidStreamLosesNoConfirmedEvent) {
       30s))
       << "handled " << count(handled) << " of " << confirmed.size();
   EXPECT_GE(bus->reconnects(), 1u);
+}
+
+TEST_F(NatsEventBusTest, ConnectEventBusPicksTheBackendByUrl) {
+  const auto url = "nats://127.0.0.1:" + std::to_string(port) + "?prefix=byurl&stream=BYURL&timeout=2s";
+  auto by_url = connect_event_bus(url, io.executor(), time, random, sleeper);
+  ASSERT_TRUE(by_url) << by_url.error().describe();
+  std::multiset<std::string> handled;
+  auto s = (*by_url)->subscribe(io.executor(), options("audit.*", "auditors"), recorder(handled));
+  ASSERT_TRUE(s) << s.error().describe();
+  Event e;
+  e.type = "audit.login";
+  auto id = io.run([&]() -> Awaitable<Result<std::string>> { co_return co_await (*by_url)->publish(e); });
+  ASSERT_TRUE(id) << id.error().describe();
+  ASSERT_TRUE(testing::wait_until([&] { return count(handled) == 1; }, 10s));
+  io.run([&]() -> Awaitable<void> { co_await (*s)->close(); });
+  s->reset();
+  by_url->reset();
+
+  auto memory = connect_event_bus("memory://", io.executor(), time, random, sleeper);
+  ASSERT_TRUE(memory);
+  const std::vector<std::pair<std::string, std::string>> bad{
+      {"kafka://127.0.0.1:9092", "url"}, {"nats://", "url"}, {"nats://127.0.0.1:1?timeout=soon", "timeout"}};
+  for (const auto& [text, field] : bad) {
+    auto r = connect_event_bus(text, io.executor(), time, random, sleeper);
+    ASSERT_FALSE(r) << text;
+    EXPECT_EQ(r.error().field, field) << text << ": " << r.error().describe();
+  }
+  const int closed = testing::free_port();
+  auto down = connect_event_bus("nats://127.0.0.1:" + std::to_string(closed), io.executor(), time, random, sleeper);
+  ASSERT_FALSE(down);
+  EXPECT_EQ(down.error().code, ErrorCode::unavailable) << down.error().describe();
 }
 
 }  // namespace

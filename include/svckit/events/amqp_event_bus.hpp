@@ -43,7 +43,9 @@ struct AmqpEventBusOptions {
   std::uint16_t prefetch = 256;       // deliveries a member holds unacknowledged
   std::chrono::milliseconds connect_timeout{2'000};
 
-  /// amqp://user:password@host:port/vhost (every part optional; vhost "%2F" = "/"). Errors name `url`.
+  /// amqp://host[:port][/vhost] with ?user=, ?password_env=NAME or ?password_file=PATH (secrets
+  /// never sit in the URL), ?prefix=, ?prefetch=, ?timeout= (publish). Errors name the option
+  /// (`url` for the URL itself).
   static Result<AmqpEventBusOptions> from_url(std::string_view url);
 };
 

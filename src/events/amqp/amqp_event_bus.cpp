@@ -21,6 +21,7 @@
 
 #include "events/amqp/amqp_connection.hpp"
 #include "svckit/core/completion.hpp"
+#include "svckit/http/url.hpp"
 
 namespace svckit::events {
 
@@ -67,38 +68,39 @@ std::chrono::milliseconds next_pause(std::chrono::milliseconds pause) {
 }  // namespace
 
 Result<AmqpEventBusOptions> AmqpEventBusOptions::from_url(std::string_view url) {
+  if (url.substr(0, url.find('?')).find('@') != std::string_view::npos) {
+    return make_error(ErrorCode::invalid_argument,
+                      "credentials go in ?user= and ?password_env= / ?password_file=, not in the URL", "url");
+  }
+  auto parsed = http::parse_backend_url(url, 5672);
+  if (!parsed) return parsed.error();
+  if (parsed->scheme != "amqp") return make_error(ErrorCode::invalid_argument, "expected amqp://host:port", "url");
+  if (parsed->hosts.size() != 1) return make_error(ErrorCode::invalid_argument, "expected one host", "url");
   AmqpEventBusOptions o;
-  constexpr std::string_view scheme = "amqp://";
-  if (url.substr(0, scheme.size()) != scheme) {
-    return make_error(ErrorCode::invalid_argument, "expected amqp://user:password@host:port/vhost", "url");
+  o.host = parsed->hosts.front().host;
+  o.port = parsed->hosts.front().port;
+  if (parsed->path.size() > 1) {
+    auto vhost = http::url_decode(std::string_view(parsed->path).substr(1), false);
+    if (!vhost) return make_error(ErrorCode::invalid_argument, vhost.error().message, "url");
+    o.vhost = *vhost;
   }
-  auto rest = url.substr(scheme.size());
-  const auto slash = rest.find('/');
-  auto authority = rest.substr(0, slash);
-  if (slash != std::string_view::npos) {
-    const auto vhost = rest.substr(slash + 1);
-    if (!vhost.empty()) o.vhost = vhost == "%2F" || vhost == "%2f" ? std::string("/") : std::string(vhost);
-  }
-  if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
-    const auto userinfo = authority.substr(0, at);
-    authority = authority.substr(at + 1);
-    const auto colon = userinfo.find(':');
-    o.user = std::string(userinfo.substr(0, colon));
-    if (colon != std::string_view::npos) o.password = std::string(userinfo.substr(colon + 1));
-  }
-  const auto colon = authority.rfind(':');
-  o.host = std::string(authority.substr(0, colon));
-  if (colon != std::string_view::npos) {
-    int port = 0;
-    const auto text = authority.substr(colon + 1);
-    for (char c : text) {
-      if (c < '0' || c > '9' || port > 65535) return make_error(ErrorCode::invalid_argument, "bad port", "url");
-      port = port * 10 + (c - '0');
+  if (auto it = parsed->query.find("user"); it != parsed->query.end()) o.user = it->second;
+  auto secret = http::backend_url_secret(*parsed);
+  if (!secret) return secret.error();
+  if (!secret->empty()) o.password = *secret;
+  if (auto it = parsed->query.find("prefix"); it != parsed->query.end()) o.prefix = it->second;
+  auto prefetch = http::backend_url_count(*parsed, "prefetch", o.prefetch, 65535);
+  if (!prefetch) return prefetch.error();
+  o.prefetch = static_cast<std::uint16_t>(*prefetch);
+  auto timeout = http::backend_url_duration(*parsed, "timeout", o.publish_timeout);
+  if (!timeout) return timeout.error();
+  o.publish_timeout = *timeout;
+  for (const auto& [key, value] : parsed->query) {
+    if (key != "user" && key != "password_env" && key != "password_file" && key != "prefix" && key != "prefetch" &&
+        key != "timeout") {
+      return make_error(ErrorCode::invalid_argument, "unknown option ?" + key + "=", key);
     }
-    if (text.empty() || port == 0 || port > 65535) return make_error(ErrorCode::invalid_argument, "bad port", "url");
-    o.port = static_cast<std::uint16_t>(port);
   }
-  if (o.host.empty()) return make_error(ErrorCode::invalid_argument, "no host", "url");
   return o;
 }
 
@@ -634,16 +636,17 @@ class AmqpSubscription final : public Subscription {
         Backoff backoff(o.retry_backoff, *s->random);
         for (int i = 0; i < deliveries; ++i) delay = backoff.next();  // retry n waits like the n-th
       }
+      // The slot is free while the event waits: the subscription's other events go on.
+      finished(*s);
       const std::chrono::nanoseconds wait = delay;
       co_await s->sleeper->sleep_for(wait);
-      bool closing = false;
       {
         std::lock_guard lock(s->mutex);
-        closing = s->closing;
-      }
-      if (closing) {  // not retried here: back to the group
-        settle(*s, d, Settle::requeue);
-        break;
+        if (s->closing) {  // not retried here: back to the group (close() no longer waits for it)
+          s->settles.emplace_back(d.generation, d.tag, Settle::requeue);
+          co_return;
+        }
+        ++s->running;  // may exceed concurrency for this one retry
       }
     }
     finished(*s);

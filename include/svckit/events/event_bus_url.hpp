@@ -1,0 +1,23 @@
+// connect_event_bus: an EventBus chosen by URL — how composition roots (services, the CLI, the
+// examples) pick a backend without naming its class.
+//
+//   memory://                                      MemoryEventBus (one process)
+//   redis://host:port[/db][?prefix=&user=&password_env=&tls=...]   RedisEventBus on its own client
+//   nats://host:port[,host:port...][?prefix=&stream=&timeout=]     NatsEventBus (JetStream)
+//   amqp://host:port[/vhost][?user=&password_env=&prefix=&prefetch=&timeout=]   AmqpEventBus
+#pragma once
+
+#include <string_view>
+
+#include "svckit/events/event_bus.hpp"
+
+namespace svckit::events {
+
+/// Connects (a broker: declares its topology) and returns the bus. Errors: invalid_argument naming
+/// the option (`url` for the URL itself, e.g. an unknown scheme), unavailable when the broker does
+/// not answer (redis:// connects lazily: its first publish tells). `executor` runs the Redis
+/// client's I/O. time, random and sleeper must outlive the bus.
+Result<std::unique_ptr<EventBus>> connect_event_bus(std::string_view url, boost::asio::any_io_executor executor,
+                                                    const TimeSource& time, Random& random, Sleeper& sleeper);
+
+}  // namespace svckit::events
