@@ -49,38 +49,79 @@ long long number(const std::string& text) {
 Error protocol(const std::string& what) { return make_error(ErrorCode::protocol, "redis task queue: " + what); }
 
 /// A task from its id and HGETALL's flat field/value list.
+// The task hash's fields (see redis_task_scripts.hpp), by position.
+enum class TaskField : std::size_t {
+  q,
+  name,
+  payload,
+  prio,
+  max_retries,
+  timeout,
+  ukey,
+  ufor,
+  state,
+  attempts,
+  enq,
+  run_at,
+  worker,
+  lease,
+  deadline,
+  result,
+  error,
+  fin
+};
+constexpr std::size_t kTaskFieldCount = 18;
+constexpr std::string_view kTaskFields[kTaskFieldCount] = {
+    "q",        "name", "payload", "prio",   "max_retries", "timeout",  "ukey",   "ufor",  "state",
+    "attempts", "enq",  "run_at",  "worker", "lease",       "deadline", "result", "error", "fin"};
+
 Result<TaskRecord> decode_task(const std::string& id, const std::vector<Reply>& fields, std::size_t from = 0) {
-  std::map<std::string, std::string> f;
-  for (std::size_t i = from; i + 1 < fields.size(); i += 2) f[fields[i].text] = fields[i + 1].text;
-  if (f.count("q") == 0 || f.count("state") == 0) return protocol("task " + id + " has no queue or state");
+  // The hash's fields, in whatever order HGETALL gives them (a field not set is absent: empty / 0).
+  const std::string* f[kTaskFieldCount] = {};
+  for (std::size_t i = from; i + 1 < fields.size(); i += 2) {
+    const auto& name = fields[i].text;
+    for (std::size_t k = 0; k < kTaskFieldCount; ++k) {
+      if (name == kTaskFields[k]) {
+        f[k] = &fields[i + 1].text;
+        break;
+      }
+    }
+  }
+  static const std::string none;
+  auto get = [&](TaskField k) -> const std::string& {
+    const auto* v = f[static_cast<std::size_t>(k)];
+    return v != nullptr ? *v : none;
+  };
+  if (get(TaskField::q).empty() || get(TaskField::state).empty())
+    return protocol("task " + id + " has no queue or state");
   TaskRecord task;
   task.id = id;
-  task.spec.queue = f["q"];
-  task.spec.name = f["name"];
-  auto payload = parse_json(f["payload"]);
+  task.spec.queue = get(TaskField::q);
+  task.spec.name = get(TaskField::name);
+  auto payload = parse_json(get(TaskField::payload));
   if (!payload) return protocol("task " + id + " payload: " + payload.error().message);
   task.spec.payload = std::move(*payload);
-  task.spec.priority = static_cast<Priority>(std::clamp(number(f["prio"]), 0LL, 2LL));
-  task.spec.max_retries = static_cast<int>(number(f["max_retries"]));
-  task.spec.timeout = std::chrono::milliseconds(number(f["timeout"]));
-  task.spec.unique_key = f["ukey"];
-  task.spec.unique_for = std::chrono::milliseconds(number(f["ufor"]));
-  auto state = parse_task_state(f["state"]);
-  if (!state) return protocol("task " + id + " has state '" + f["state"] + "'");
-  task.state = *state;
-  task.attempts = static_cast<int>(number(f["attempts"]));
-  task.enqueued_at = time_of(number(f["enq"]));
-  task.run_at = time_of(number(f["run_at"]));
-  task.worker = f["worker"];
-  task.lease_until = time_of(number(f["lease"]));
-  if (!f["deadline"].empty()) task.deadline = time_of(number(f["deadline"]));
-  if (!f["result"].empty()) {
-    auto result = parse_json(f["result"]);
-    if (!result) return protocol("task " + id + " result: " + result.error().message);
-    task.result = std::move(*result);
+  task.spec.priority = static_cast<Priority>(std::clamp(number(get(TaskField::prio)), 0LL, 2LL));
+  task.spec.max_retries = static_cast<int>(number(get(TaskField::max_retries)));
+  task.spec.timeout = std::chrono::milliseconds(number(get(TaskField::timeout)));
+  task.spec.unique_key = get(TaskField::ukey);
+  task.spec.unique_for = std::chrono::milliseconds(number(get(TaskField::ufor)));
+  auto parsed_state = parse_task_state(get(TaskField::state));
+  if (!parsed_state) return protocol("task " + id + " has state '" + get(TaskField::state) + "'");
+  task.state = *parsed_state;
+  task.attempts = static_cast<int>(number(get(TaskField::attempts)));
+  task.enqueued_at = time_of(number(get(TaskField::enq)));
+  task.run_at = time_of(number(get(TaskField::run_at)));
+  task.worker = get(TaskField::worker);
+  task.lease_until = time_of(number(get(TaskField::lease)));
+  if (!get(TaskField::deadline).empty()) task.deadline = time_of(number(get(TaskField::deadline)));
+  if (!get(TaskField::result).empty()) {
+    auto parsed = parse_json(get(TaskField::result));
+    if (!parsed) return protocol("task " + id + " result: " + parsed.error().message);
+    task.result = std::move(*parsed);
   }
-  task.last_error = f["error"];
-  task.finished_at = time_of(number(f["fin"]));
+  task.last_error = get(TaskField::error);
+  task.finished_at = time_of(number(get(TaskField::fin)));
   return task;
 }
 
@@ -128,7 +169,7 @@ namespace {
 /// Splits a batched script's reply into one part per item: `width` consecutive elements made an
 /// array, or (width 0) the reply's nested arrays, one per item. A failed call gives every item its
 /// error.
-std::vector<Result<Reply>> split(const Result<Reply>& reply, std::size_t n, std::size_t width) {
+std::vector<Result<Reply>> split(Result<Reply> reply, std::size_t n, std::size_t width) {
   std::vector<Result<Reply>> out;
   out.reserve(n);
   const bool whole =
@@ -144,11 +185,12 @@ std::vector<Result<Reply>> split(const Result<Reply>& reply, std::size_t n, std:
     if (failure) {
       out.emplace_back(*failure);
     } else if (width == 0) {
-      out.emplace_back(reply->elements[i]);
+      out.emplace_back(std::move(reply->elements[i]));
     } else {
       Reply part;
       part.kind = Reply::Kind::array;
-      for (std::size_t k = 0; k < width; ++k) part.elements.push_back(reply->elements[i * width + k]);
+      part.elements.reserve(width);
+      for (std::size_t k = 0; k < width; ++k) part.elements.push_back(std::move(reply->elements[i * width + k]));
       out.emplace_back(std::move(part));
     }
   }
@@ -165,7 +207,7 @@ Awaitable<std::vector<Result<Reply>>> RedisTaskQueue::flush_enqueues(std::vector
   }
   std::vector<std::string> keys;
   auto reply = co_await client_.eval(script(redis_scripts::kEnqueue), std::move(keys), std::move(args));
-  co_return split(reply, tasks.size(), 2);
+  co_return split(std::move(reply), tasks.size(), 2);
 }
 
 Awaitable<std::vector<Result<Reply>>> RedisTaskQueue::flush_worker_ops(std::vector<std::vector<std::string>> ops) {
@@ -182,7 +224,7 @@ Awaitable<std::vector<Result<Reply>>> RedisTaskQueue::flush_worker_ops(std::vect
   const auto now = args[1];
   std::vector<std::string> keys;
   auto reply = co_await client_.eval(script(redis_scripts::kWorkerOps), std::move(keys), std::move(args));
-  auto parts = split(reply, ops.size(), 0);
+  auto parts = split(std::move(reply), ops.size(), 0);
   // Each part learns the time the script ran at (a fetch waits from it until the next due task).
   for (auto& part : parts) {
     if (part) {
