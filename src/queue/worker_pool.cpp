@@ -88,20 +88,25 @@ WorkerPoolStats WorkerPool::stats() const {
 
 Awaitable<void> WorkerPool::worker_loop(std::shared_ptr<State> state) {
   auto backoff = std::chrono::milliseconds(50);
-  while (!state->stopping) {
-    auto next = co_await state->queue.fetch(state->options.queue, state->options.worker_id, state->options.poll_wait);
-    if (!next) {
-      spdlog::warn("event=task_fetch_failed queue={} error=\"{}\" retry_in_ms={}", state->options.queue,
-                   next.error().describe(), backoff.count());
-      const std::chrono::nanoseconds pause = backoff;
-      co_await state->sleeper.sleep_for(pause);
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
-      continue;
+  std::optional<TaskRecord> task;  // leased by the last completion, if it brought one
+  while (!state->stopping || task) {
+    if (!task) {
+      auto next = co_await state->queue.fetch(state->options.queue, state->options.worker_id, state->options.poll_wait);
+      if (!next) {
+        spdlog::warn("event=task_fetch_failed queue={} error=\"{}\" retry_in_ms={}", state->options.queue,
+                     next.error().describe(), backoff.count());
+        const std::chrono::nanoseconds pause = backoff;
+        co_await state->sleeper.sleep_for(pause);
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+        continue;
+      }
+      backoff = std::chrono::milliseconds(50);
+      if (!*next) continue;  // nothing due within poll_wait
+      task = std::move(*next);
     }
-    backoff = std::chrono::milliseconds(50);
-    if (!*next) continue;  // nothing due within poll_wait
     state->fetched.fetch_add(1);
-    co_await run_one(state, std::move(**next));
+    TaskRecord current = std::move(*task);
+    task = co_await run_one(state, std::move(current));
   }
   std::lock_guard lock(state->mutex);
   if (state->loops.fetch_sub(1) == 1 && state->all_ended) state->all_ended->wake();
@@ -139,14 +144,14 @@ Awaitable<void> WorkerPool::cancel_at_timeout(std::shared_ptr<State> state, std:
   }
 }
 
-Awaitable<void> WorkerPool::run_one(std::shared_ptr<State> state, TaskRecord task) {
+Awaitable<std::optional<TaskRecord>> WorkerPool::run_one(std::shared_ptr<State> state, TaskRecord task) {
   const auto& worker = state->options.worker_id;
   auto handler = state->handlers.find(task.spec.name);
   if (handler == state->handlers.end()) {
     const auto error = "no handler is registered for '" + task.spec.name + "'";
     auto failed = co_await state->queue.fail(task.id, worker, error, false);
     if (failed) state->failed.fetch_add(1);
-    co_return;
+    co_return std::nullopt;
   }
   auto cancel = std::make_shared<CancelToken>();
   // One token per waiter: a CancelToken has one hook, and each sleep takes it.
@@ -171,13 +176,23 @@ Awaitable<void> WorkerPool::run_one(std::shared_ptr<State> state, TaskRecord tas
     state->running.erase(cancel);
   }
   if (result) {
+    // While running, the completion also leases this loop's next task (one round trip per task).
+    if (!state->stopping) {
+      auto next = co_await state->queue.complete_and_fetch(task.id, worker, std::move(*result), state->options.queue);
+      if (!next) {
+        spdlog::warn("event=task_result_refused id={} error=\"{}\"", task.id, next.error().describe());
+        co_return std::nullopt;
+      }
+      state->succeeded.fetch_add(1);
+      co_return std::move(*next);
+    }
     auto completed = co_await state->queue.complete(task.id, worker, std::move(*result));
     if (completed) {
       state->succeeded.fetch_add(1);
     } else {
       spdlog::warn("event=task_result_refused id={} error=\"{}\"", task.id, completed.error().describe());
     }
-    co_return;
+    co_return std::nullopt;
   }
   const bool retryable = result.error().code != ErrorCode::invalid_argument;
   const auto reason = *timed_out ? "timeout: the handler ran past " + std::to_string(task.spec.timeout.count()) + "ms"
@@ -185,11 +200,12 @@ Awaitable<void> WorkerPool::run_one(std::shared_ptr<State> state, TaskRecord tas
   auto after = co_await state->queue.fail(task.id, worker, reason, retryable);
   if (!after) {
     spdlog::warn("event=task_failure_refused id={} error=\"{}\"", task.id, after.error().describe());
-    co_return;
+    co_return std::nullopt;
   }
   if (*after == TaskState::retry) state->retried.fetch_add(1);
   if (*after == TaskState::dead) state->dead.fetch_add(1);
   if (*after == TaskState::failed) state->failed.fetch_add(1);
+  co_return std::nullopt;
 }
 
 }  // namespace svckit::queue

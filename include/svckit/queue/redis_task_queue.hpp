@@ -51,6 +51,9 @@ class RedisTaskQueue final : public TaskQueue {
                                                      std::chrono::milliseconds wait) override;
   Awaitable<Result<SystemTime>> renew(std::string id, std::string worker) override;
   Awaitable<Result<void>> complete(std::string id, std::string worker, nlohmann::json result) override;
+  /// One worker operation: the completion and the next lease in the same script run.
+  Awaitable<Result<std::optional<TaskRecord>>> complete_and_fetch(std::string id, std::string worker,
+                                                                  nlohmann::json result, std::string queue) override;
   Awaitable<Result<TaskState>> fail(std::string id, std::string worker, std::string error, bool retryable) override;
   Awaitable<Result<TaskRecord>> get(std::string id) override;
   /// Pending tasks in fetch order (high first), the others by their time (due, lease end, finish).

@@ -34,6 +34,19 @@ class TaskQueue {
   /// Heartbeat: extends the lease; returns when it now runs out. not_found: the lease was lost.
   virtual Awaitable<Result<SystemTime>> renew(std::string id, std::string worker) = 0;
   virtual Awaitable<Result<void>> complete(std::string id, std::string worker, nlohmann::json result) = 0;
+  /// complete(), then — when the result was taken — the next due task of `queue` leased to the same
+  /// worker, without waiting (nullopt: none due now). Errors are complete()'s. A backend that can
+  /// do both in one round trip overrides it (Redis: one script; BullMQ's "finish returns the next
+  /// job"); this default makes two calls.
+  virtual Awaitable<Result<std::optional<TaskRecord>>> complete_and_fetch(std::string id, std::string worker,
+                                                                          nlohmann::json result, std::string queue) {
+    auto done = co_await complete(std::move(id), worker, std::move(result));
+    if (!done) co_return done.error();
+    const std::chrono::milliseconds no_wait{0};
+    auto next = co_await fetch(std::move(queue), std::move(worker), no_wait);
+    if (!next) co_return std::optional<TaskRecord>{};  // completed; the worker's own fetch will see the error
+    co_return std::move(*next);
+  }
   virtual Awaitable<Result<TaskState>> fail(std::string id, std::string worker, std::string error, bool retryable) = 0;
 
   virtual Awaitable<Result<TaskRecord>> get(std::string id) = 0;

@@ -79,7 +79,8 @@ class WorkerPool {
  private:
   struct State;
   static Awaitable<void> worker_loop(std::shared_ptr<State> state);
-  static Awaitable<void> run_one(std::shared_ptr<State> state, TaskRecord task);
+  /// Runs the task and reports its outcome; returns the next task when completing it leased one.
+  static Awaitable<std::optional<TaskRecord>> run_one(std::shared_ptr<State> state, TaskRecord task);
   static Awaitable<void> heartbeat(std::shared_ptr<State> state, std::string id, std::shared_ptr<CancelToken> done,
                                    std::shared_ptr<CancelToken> cancel);
   static Awaitable<void> cancel_at_timeout(std::shared_ptr<State> state, std::chrono::milliseconds timeout,

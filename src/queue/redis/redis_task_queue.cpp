@@ -407,6 +407,26 @@ Awaitable<Result<void>> RedisTaskQueue::complete(std::string id, std::string wor
   co_return Result<void>{};
 }
 
+Awaitable<Result<std::optional<TaskRecord>>> RedisTaskQueue::complete_and_fetch(std::string id, std::string worker,
+                                                                                nlohmann::json result,
+                                                                                std::string /*queue: the task's own*/) {
+  std::vector<std::string> op;
+  append(op, std::string("n"), id, std::move(worker), result.is_null() ? std::string() : result.dump());
+  auto reply = co_await worker_ops_.submit(std::move(op));
+  auto status = status_of(reply);
+  if (!status) co_return status.error();
+  if (*status == 1) co_return not_held(id);
+  if (reply->elements.size() < 2 || reply->elements[1].kind != Reply::Kind::array ||
+      reply->elements[1].elements.empty()) {
+    co_return protocol("complete-and-fetch answered no lease reply");
+  }
+  const auto& lease = reply->elements[1];
+  if (lease.elements[0].integer != 0) co_return std::optional<TaskRecord>{};  // none due now
+  auto task = decode_task(text_at(lease, 1), lease.elements, 2);
+  if (!task) co_return task.error();
+  co_return std::optional<TaskRecord>(std::move(*task));
+}
+
 Awaitable<Result<TaskState>> RedisTaskQueue::fail(std::string id, std::string worker, std::string error,
                                                   bool retryable) {
   auto args = common_args();

@@ -149,6 +149,7 @@ return out
 // The workers' operations, batched: ARGV[4..7] backoff policy, then lease strict w_high w_medium
 // w_low retention max_dead dead_max_age n, then n × (kind a b c):
 //   kind 'c' (complete): a = id, b = worker, c = result      → reply {0} or {1} not held
+//   kind 'n' (complete + fetch): a = id, b = worker, c = result → {1} or {0, fetch's reply}
 //   kind 'f' (fetch):    a = queue, b = worker               → reply {0, id, HGETALL...} or
 //                        {1, next_due} (next_due -1: nothing scheduled; nothing due or paused)
 // applied in order (a pool's completions and idle loops share one round trip). Per queue fetched
@@ -279,10 +280,22 @@ local function complete(id, worker, result)
   return {0}
 end
 local maintained, out = {}, {}
+-- complete, then the next task of the same queue for the same worker: {1} not held, else
+-- {0, lease_one's reply}
+local function complete_next(id, worker, result)
+  local task = held(id, worker)
+  if not task then return {1} end
+  redis.call('ZREM', qk(task.q, 'active'), id)
+  finish(id, task.q, 'succeeded', 'result', result)
+  if not maintained[task.q] then maintain(task.q); maintained[task.q] = true end
+  return {0, lease_one(task.q, worker)}
+end
 for i = 0, tonumber(ARGV[16]) - 1 do
   local b = 17 + 4 * i
   if ARGV[b] == 'c' then
     table.insert(out, complete(ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]))
+  elseif ARGV[b] == 'n' then
+    table.insert(out, complete_next(ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]))
   else
     local q = ARGV[b + 1]
     if not maintained[q] then maintain(q); maintained[q] = true end
