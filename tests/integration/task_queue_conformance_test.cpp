@@ -154,6 +154,41 @@ TEST_P(TaskQueueConformance, ATaskIsLeasedRunAndKeptWithItsResult) {
   EXPECT_EQ(get("no-such-task").error().code, ErrorCode::not_found);
 }
 
+TEST_P(TaskQueueConformance, ACompletionLeasesTheWorkersNextTaskInTheSameStep) {
+  options.strict_priority = true;
+  open();
+  const auto first = enqueue(spec("first", Priority::high)).id;
+  const auto second = enqueue(spec("second")).id;
+  const auto leased = fetch("w1");
+  ASSERT_TRUE(leased);
+  ASSERT_EQ(leased->id, first);
+  auto complete_and_fetch = [&](const std::string& id, const std::string& worker) {
+    return io.run([&]() -> Awaitable<Result<std::optional<TaskRecord>>> {
+      nlohmann::json result = {{"ok", true}};  // named: no braced lists inside co_await (GCC 12)
+      const std::string queue_name = "default";
+      co_return co_await queue->complete_and_fetch(id, worker, std::move(result), queue_name);
+    });
+  };
+  EXPECT_EQ(complete_and_fetch(first, "w2").error().code, ErrorCode::not_found) << "only the holder completes";
+  auto next = complete_and_fetch(first, "w1");
+  ASSERT_TRUE(next) << next.error().describe();
+  ASSERT_TRUE(*next) << "the next due task comes with the completion";
+  EXPECT_EQ((*next)->id, second);
+  EXPECT_EQ((*next)->state, TaskState::active);
+  EXPECT_EQ((*next)->worker, "w1");
+  EXPECT_EQ((*next)->attempts, 1);
+  EXPECT_EQ((*next)->lease_until, clock.system_now() + 10s);
+  EXPECT_EQ(get(first)->state, TaskState::succeeded);
+  EXPECT_EQ(get(first)->result["ok"], true);
+  ASSERT_TRUE(admin([&](TaskQueue& q) { return q.pause("default"); }));
+  enqueue(spec("third"));
+  auto none = complete_and_fetch(second, "w1");
+  ASSERT_TRUE(none) << none.error().describe();
+  EXPECT_FALSE(*none) << "a paused queue gives no next task; the completion still counts";
+  EXPECT_EQ(get(second)->state, TaskState::succeeded);
+  EXPECT_EQ(counts()[TaskState::pending], 1u);
+}
+
 TEST_P(TaskQueueConformance, StrictPrioritiesAndFifoWithinAPriority) {
   options.strict_priority = true;
   open();
