@@ -30,7 +30,7 @@ class RedisEventBusWithClient final : public EventBus {
   RedisEventBus bus_;
 };
 
-std::string query(const http::BackendUrl& url, const std::string& key, std::string fallback) {
+std::string query(const http::BackendUrl& url, const std::string& key, const std::string& fallback) {
   auto it = url.query.find(key);
   return it == url.query.end() ? fallback : it->second;
 }

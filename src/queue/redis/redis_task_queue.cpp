@@ -87,10 +87,10 @@ Result<TaskRecord> decode_task(const std::string& id, const std::vector<Reply>& 
       }
     }
   }
-  static const std::string none;
+  static const std::string kNone;
   auto get = [&](TaskField k) -> const std::string& {
     const auto* v = f[static_cast<std::size_t>(k)];
-    return v != nullptr ? *v : none;
+    return v != nullptr ? *v : kNone;
   };
   if (get(TaskField::q).empty() || get(TaskField::state).empty())
     return protocol("task " + id + " has no queue or state");
