@@ -84,6 +84,10 @@ struct NatsEventBus::Context {
   std::mutex mutex;
   std::unordered_multimap<std::string, std::shared_ptr<PendingPublish>> pending;  // by Nats-Msg-Id
   std::atomic<std::uint64_t> reconnects{0};
+  std::atomic<bool> closing{false};  // the bus is being destroyed: a disconnect is expected
+  std::mutex closed_mutex;
+  std::condition_variable closed_cv;
+  bool closed = false;  // guarded by closed_mutex: cnats ran the closed callback (its last)
 
   std::string subject_of(std::string_view type) const { return options.prefix + ".ev." + std::string(type); }
   std::string dead_stream() const { return options.stream + "_DEAD"; }
@@ -196,7 +200,16 @@ struct NatsEventBus::Context {
     natsMsg_Destroy(msg);
   }
 
-  static void on_disconnected(natsConnection*, void*) { spdlog::warn("event=nats_disconnected"); }
+  static void on_disconnected(natsConnection*, void* closure) {
+    if (!static_cast<Context*>(closure)->closing) spdlog::warn("event=nats_disconnected");
+  }
+  /// cnats's last callback for the connection (its callbacks run in order on one thread).
+  static void on_closed(natsConnection*, void* closure) {
+    auto* self = static_cast<Context*>(closure);
+    std::lock_guard lock(self->closed_mutex);
+    self->closed = true;
+    self->closed_cv.notify_all();
+  }
   static void on_reconnected(natsConnection*, void* closure) {
     auto* self = static_cast<Context*>(closure);
     self->reconnects.fetch_add(1);
@@ -397,6 +410,9 @@ Result<std::unique_ptr<NatsEventBus>> NatsEventBus::connect(const TimeSource& ti
   if (options.prefix.empty() || options.prefix.find_first_of(".*> ") != std::string::npos) {
     return make_error(ErrorCode::invalid_argument, "a single subject token", "prefix");
   }
+  // cnats's threads log: create spdlog's registry here, not first on one of them (its lazy
+  // initialisation inside libspdlog is invisible to ThreadSanitizer).
+  (void)spdlog::default_logger_raw();
   auto context = std::make_shared<Context>(time, random, sleeper, std::move(options));
   auto& o = context->options;
   natsOptions* opts = nullptr;
@@ -411,6 +427,7 @@ Result<std::unique_ptr<NatsEventBus>> NatsEventBus::connect(const TimeSource& ti
   natsOptions_SetReconnectBufSize(opts, o.reconnect_buffer_bytes);
   natsOptions_SetDisconnectedCB(opts, &Context::on_disconnected, context.get());
   natsOptions_SetReconnectedCB(opts, &Context::on_reconnected, context.get());
+  natsOptions_SetClosedCB(opts, &Context::on_closed, context.get());
   const natsStatus s = natsConnection_Connect(&context->connection, opts);
   if (s != NATS_OK) {
     return make_error(ErrorCode::unavailable,
@@ -433,9 +450,13 @@ Result<std::unique_ptr<NatsEventBus>> NatsEventBus::connect(const TimeSource& ti
 NatsEventBus::NatsEventBus(std::shared_ptr<Context> context) : context_(std::move(context)) {}
 
 NatsEventBus::~NatsEventBus() {
+  context_->closing = true;
   context_->blocking.join();
-  // Publishes still waiting complete as failed through cnats's callbacks while it closes.
+  // Publishes still waiting complete as failed through cnats's callbacks while it closes. Its
+  // connection callbacks hold the Context: wait for the last one (closed) before it can go.
   natsConnection_Close(context_->connection);
+  std::unique_lock lock(context_->closed_mutex);
+  context_->closed_cv.wait_for(lock, std::chrono::seconds(5), [&] { return context_->closed; });
 }
 
 std::uint64_t NatsEventBus::reconnects() const { return context_->reconnects.load(); }

@@ -708,6 +708,9 @@ Result<std::unique_ptr<AmqpEventBus>> AmqpEventBus::connect(const TimeSource& ti
     return make_error(ErrorCode::invalid_argument, "a single word", "prefix");
   }
   if (options.prefetch == 0) return make_error(ErrorCode::invalid_argument, "at least 1", "prefetch");
+  // Our threads log: create spdlog's registry here, not first on two of them at once (its lazy
+  // initialisation inside libspdlog is invisible to ThreadSanitizer).
+  (void)spdlog::default_logger_raw();
   auto publisher = std::make_unique<Publisher>(options);
   auto connection = AmqpConnection::open(options);
   if (!connection) return connection.error();
