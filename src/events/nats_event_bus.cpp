@@ -482,6 +482,26 @@ Awaitable<Result<std::string>> NatsEventBus::publish(Event event) {
   co_return id;
 }
 
+Result<std::string> NatsEventBus::publish_unconfirmed(Event event) {
+  if (event.id.empty()) {
+    std::lock_guard lock(context_->mutex);
+    event.id = random_hex_id(context_->random);
+  }
+  event.time = context_->time.system_now();
+  if (auto valid = validate(event); !valid) return valid.error();
+  const auto subject = context_->subject_of(event.type);
+  const auto body = to_json(event).dump();
+  natsMsg* raw = nullptr;
+  if (natsMsg_Create(&raw, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size())) != NATS_OK) {
+    return make_error(ErrorCode::internal, "nats: cannot create the message");
+  }
+  MsgPtr msg(raw);
+  natsMsgHeader_Set(msg.get(), kMsgId, event.id.c_str());
+  const natsStatus s = natsConnection_PublishMsg(context_->connection, msg.get());
+  if (s != NATS_OK) return publish_error(s, static_cast<jsErrCode>(0), nats_GetLastError(nullptr));
+  return event.id;
+}
+
 Result<std::unique_ptr<Subscription>> NatsEventBus::subscribe(asio::any_io_executor executor, SubscribeOptions options,
                                                               EventHandler handler) {
   if (auto valid = events::validate(options); !valid) return valid.error();

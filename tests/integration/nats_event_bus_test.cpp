@@ -213,6 +213,26 @@ TEST_F(NatsEventBusTest, AServerRestartMidStreamLosesNoConfirmedEvent) {
   EXPECT_GE(bus->reconnects(), 1u);
 }
 
+TEST_F(NatsEventBusTest, AnUnconfirmedPublishIsFireAndForgetYetStoredForTheGroup) {
+  std::multiset<std::string> handled;
+  ASSERT_TRUE(subscribe(options("metrics.*", "collectors"), recorder(handled)));
+  std::set<std::string> sent;
+  for (int i = 0; i < 50; ++i) {
+    Event e;
+    e.type = "metrics.cpu";
+    e.data = {{"load", i}};
+    auto id = bus->publish_unconfirmed(e);
+    ASSERT_TRUE(id) << id.error().describe();
+    sent.insert(*id);
+  }
+  ASSERT_TRUE(testing::wait_until([&] { return count(handled) == 50; }, 10s)) << count(handled);
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(std::set<std::string>(handled.begin(), handled.end()), sent);
+  Event bad;
+  bad.type = "Metrics";
+  EXPECT_EQ(bus->publish_unconfirmed(bad).error().field, "type");
+}
+
 TEST_F(NatsEventBusTest, ConnectEventBusPicksTheBackendByUrl) {
   const auto url = "nats://127.0.0.1:" + std::to_string(port) + "?prefix=byurl&stream=BYURL&timeout=2s";
   auto by_url = connect_event_bus(url, io.executor(), time, random, sleeper);

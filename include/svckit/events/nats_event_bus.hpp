@@ -55,6 +55,12 @@ class NatsEventBus final : public EventBus {
   ~NatsEventBus() override;
 
   Awaitable<Result<std::string>> publish(Event event) override;
+  /// Fire and forget: a core NATS publish, handed to cnats's buffer without waiting for the
+  /// broker. The stream still stores it when it arrives (subscribers get it as usual), but nothing
+  /// confirms that it did: lost if the connection drops before it is written out. For telemetry-
+  /// like events where publish latency matters more than delivery. Errors: validation (naming the
+  /// field), limit_exceeded when cnats's buffer is full, unavailable when the connection is closed.
+  Result<std::string> publish_unconfirmed(Event event);
   /// Declares the consumer and subscribes before returning (one round trip each; ready() at once).
   Result<std::unique_ptr<Subscription>> subscribe(boost::asio::any_io_executor executor, SubscribeOptions options,
                                                   EventHandler handler) override;
