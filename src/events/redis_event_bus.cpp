@@ -87,11 +87,6 @@ if not minid then return 0 end
 return redis.call('XTRIM', KEYS[1], 'MINID', minid)
 )lua"};
 
-template <class... T>
-std::vector<std::string> strings(T&&... parts) {
-  return std::vector<std::string>{std::string(std::forward<T>(parts))...};
-}
-
 /// One stream entry: its id and the envelope in field "e" (plus the dead-letter fields).
 struct Entry {
   std::string id;
@@ -219,17 +214,17 @@ class RedisSubscription final : public Subscription {
   }
 
   static Awaitable<Result<Reply>> ack(Shared& s, const std::string& id) {
-    auto args = strings("XACK", s.stream, s.options.group, id);
+    auto args = redis::command_args("XACK", s.stream, s.options.group, id);
     co_return co_await s.context->client.command(std::move(args));
   }
 
   static Awaitable<void> dead_letter(Shared& s, const Entry& entry, const std::string& error, int deliveries) {
     spdlog::warn("event=event_dead_lettered stream={} group={} entry={} deliveries={} error=\"{}\"", s.stream,
                  s.options.group, entry.id, deliveries, error);
-    auto keys = strings(s.stream, s.context->dead_stream(s.options.group));
+    auto keys = redis::command_args(s.stream, s.context->dead_stream(s.options.group));
     const auto envelope = entry.fields.count("e") != 0 ? entry.fields.at("e") : std::string();
-    auto args = strings(s.options.group, entry.id, envelope, error, std::to_string(deliveries),
-                        std::to_string(s.context->options.max_dead_letters));
+    auto args = redis::command_args(s.options.group, entry.id, envelope, error, std::to_string(deliveries),
+                                    std::to_string(s.context->options.max_dead_letters));
     auto r = co_await s.context->client.eval(dead_letter_script, std::move(keys), std::move(args));
     if (!r) {
       // Not acknowledged either: the entry stays pending and is dead-lettered again on its next delivery.
@@ -247,7 +242,7 @@ class RedisSubscription final : public Subscription {
     for (;;) {  // not `while (co_await ...)`: that shape miscompiles with GCC 12
       const bool slept = co_await s->context->sleeper.sleep_for(every, ended);
       if (!slept) break;
-      auto args = strings("XCLAIM", s->stream, s->options.group, consumer, "0", id, "JUSTID");
+      auto args = redis::command_args("XCLAIM", s->stream, s->options.group, consumer, "0", id, "JUSTID");
       (void)co_await s->context->client.command(std::move(args));
     }
   }
@@ -304,7 +299,7 @@ class RedisSubscription final : public Subscription {
 
   /// XGROUP CREATE (at the stream's end the first time; from its start after Redis lost it).
   static Awaitable<Result<void>> declare(Shared& s, const char* from) {
-    auto args = strings("XGROUP", "CREATE", s.stream, s.options.group, from, "MKSTREAM");
+    auto args = redis::command_args("XGROUP", "CREATE", s.stream, s.options.group, from, "MKSTREAM");
     auto r = co_await s.context->client.command(std::move(args));
     if (!r && r.error().message.find("BUSYGROUP") == std::string::npos) co_return r.error();
     co_return Result<void>{};
@@ -346,7 +341,7 @@ class RedisSubscription final : public Subscription {
         }
         auto retry = retries[i];
         retries.erase(retries.begin() + static_cast<std::ptrdiff_t>(i));
-        auto args = strings("XCLAIM", s->stream, o.group, consumer, "0", retry.id);
+        auto args = redis::command_args("XCLAIM", s->stream, o.group, consumer, "0", retry.id);
         auto claimed = co_await s->context->client.command(std::move(args));
         if (!claimed) continue;  // Redis away: the entry stays pending; a member reclaims it later
         const int deliveries = retry.deliveries + 1;
@@ -358,12 +353,13 @@ class RedisSubscription final : public Subscription {
       // 2. entries of members that died (idle past claim_idle)
       if (Steady::now() >= next_claim) {
         next_claim = Steady::now() + bus.claim_idle / 2;
-        auto args = strings("XAUTOCLAIM", s->stream, o.group, consumer, std::to_string(bus.claim_idle.count()), "0-0",
-                            "COUNT", std::to_string(bus.batch));
+        auto args =
+            redis::command_args("XAUTOCLAIM", s->stream, o.group, consumer, std::to_string(bus.claim_idle.count()),
+                                "0-0", "COUNT", std::to_string(bus.batch));
         auto claimed = co_await s->context->client.command(std::move(args));
         if (claimed && claimed->elements.size() >= 2) {
           for (const auto& entry : entries_of(claimed->elements[1])) {
-            auto count_args = strings("XPENDING", s->stream, o.group, entry.id, entry.id, "1");
+            auto count_args = redis::command_args("XPENDING", s->stream, o.group, entry.id, entry.id, "1");
             auto pending = co_await s->context->client.command(std::move(count_args));
             int deliveries = 1;
             if (pending && !pending->elements.empty() && pending->elements[0].elements.size() >= 4) {
@@ -380,8 +376,8 @@ class RedisSubscription final : public Subscription {
         block = std::min(block, std::max(std::chrono::milliseconds(1),
                                          std::chrono::duration_cast<std::chrono::milliseconds>(r.due - Steady::now())));
       }
-      auto args = strings("XREADGROUP", "GROUP", o.group, consumer, "COUNT", std::to_string(bus.batch), "BLOCK",
-                          std::to_string(block.count()), "STREAMS", s->stream, ">");
+      auto args = redis::command_args("XREADGROUP", "GROUP", o.group, consumer, "COUNT", std::to_string(bus.batch),
+                                      "BLOCK", std::to_string(block.count()), "STREAMS", s->stream, ">");
       auto read = co_await s->context->client.blocking_command(std::move(args), block, cancel);
       if (!read) {
         if (s->stopping) break;
@@ -417,7 +413,7 @@ class RedisSubscription final : public Subscription {
       }
       if (Steady::now() >= next_trim) {
         next_trim = Steady::now() + std::chrono::seconds(10);
-        auto keys = strings(s->stream);
+        auto keys = redis::command_args(s->stream);
         std::vector<std::string> no_args;
         (void)co_await s->context->client.eval(trim_script, std::move(keys), std::move(no_args));
       }
@@ -432,7 +428,7 @@ class RedisSubscription final : public Subscription {
     std::string last;  // the last entry read; first: the stream's end at subscribe time
     auto pause = std::chrono::milliseconds(50);
     while (!s->stopping && last.empty()) {
-      auto args = strings("XREVRANGE", s->stream, "+", "-", "COUNT", "1");
+      auto args = redis::command_args("XREVRANGE", s->stream, "+", "-", "COUNT", "1");
       auto r = co_await s->context->client.command(std::move(args));
       if (r) {
         last = !r->elements.empty() && !r->elements[0].elements.empty() ? r->elements[0].elements[0].text : "0-0";
@@ -445,8 +441,8 @@ class RedisSubscription final : public Subscription {
     }
     while (!s->stopping) {
       const std::chrono::milliseconds block(1000);
-      auto args = strings("XREAD", "COUNT", std::to_string(bus.batch), "BLOCK", std::to_string(block.count()),
-                          "STREAMS", s->stream, last);
+      auto args = redis::command_args("XREAD", "COUNT", std::to_string(bus.batch), "BLOCK",
+                                      std::to_string(block.count()), "STREAMS", s->stream, last);
       auto read = co_await s->context->client.blocking_command(std::move(args), block, cancel);
       if (!read) {
         if (s->stopping) break;
@@ -485,8 +481,8 @@ Awaitable<Result<std::string>> RedisEventBus::publish(Event event) {
   if (auto v = validate(event); !v) co_return v.error();
   if (event.id.empty()) event.id = random_hex_id(context_->random);
   if (event.time == SystemTime{}) event.time = context_->time.system_now();
-  auto keys = strings(context_->stream(event.type));
-  auto args = strings(to_json(event).dump(), std::to_string(context_->options.max_pending));
+  auto keys = redis::command_args(context_->stream(event.type));
+  auto args = redis::command_args(to_json(event).dump(), std::to_string(context_->options.max_pending));
   auto reply = co_await context_->client.eval(publish_script, std::move(keys), std::move(args));
   if (!reply) co_return reply.error();
   if (reply->elements.size() < 2) co_return make_error(ErrorCode::protocol, "publish: unexpected reply");
@@ -519,7 +515,7 @@ Result<std::unique_ptr<Subscription>> RedisEventBus::subscribe(asio::any_io_exec
 }
 
 Awaitable<Result<std::vector<DeadLetter>>> RedisEventBus::dead_letters(std::string group, std::size_t limit) {
-  auto args = strings("XRANGE", context_->dead_stream(group), "-", "+", "COUNT", std::to_string(limit));
+  auto args = redis::command_args("XRANGE", context_->dead_stream(group), "-", "+", "COUNT", std::to_string(limit));
   auto reply = co_await context_->client.command(std::move(args));
   if (!reply) co_return reply.error();
   std::vector<DeadLetter> out;

@@ -33,12 +33,6 @@ struct Count {
 };
 void from_json(const nlohmann::json& j, Count& out) { out.n = j.at("n").get<long long>(); }
 
-/// Built outside co_await expressions (GCC 12 mishandles braced lists of strings inside them).
-template <class... T>
-std::vector<std::string> command(T&&... parts) {
-  return std::vector<std::string>{std::string(std::forward<T>(parts))...};
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -70,7 +64,7 @@ int main(int argc, char** argv) {
   WorkerPool pool(io.get_executor(), queue, random, pool_options);
 
   pool.handle<Count>("count", [&](Count args, CancelToken&) -> Awaitable<Result<nlohmann::json>> {
-    auto trace = command("HINCRBY", "{crash}:runs", std::to_string(args.n), "1");
+    auto trace = redis::command_args("HINCRBY", "{crash}:runs", std::to_string(args.n), "1");
     auto traced = co_await client.command(std::move(trace));
     if (!traced) co_return traced.error();
     co_return nlohmann::json{{"n", args.n}, {"by", worker_id}};
@@ -78,14 +72,14 @@ int main(int argc, char** argv) {
   AsioSleeper sleeper;
   pool.handle("slow", [&](const TaskRecord& task, CancelToken& cancel) -> Awaitable<Result<nlohmann::json>> {
     if (task.attempts == 1) {
-      auto mark = command("SET", "{crash}:started:" + task.id, worker_id);
+      auto mark = redis::command_args("SET", "{crash}:started:" + task.id, worker_id);
       auto marked = co_await client.command(std::move(mark));
       if (!marked) co_return marked.error();
       const std::chrono::nanoseconds forever = std::chrono::hours(1);
       co_await sleeper.sleep_for(forever, &cancel);
       co_return make_error(ErrorCode::cancelled, "stopped");
     }
-    auto count = command("INCR", "{crash}:finished:" + task.id);
+    auto count = redis::command_args("INCR", "{crash}:finished:" + task.id);
     auto finished = co_await client.command(std::move(count));
     if (!finished) co_return finished.error();
     co_return nlohmann::json{{"by", worker_id}};

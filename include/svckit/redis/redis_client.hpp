@@ -54,6 +54,14 @@ struct RedisOptions {
 /// `?key_file=`) and the database from the path ("/0") of a `redis[s]://host:port/db` URL.
 Result<RedisOptions> redis_options_from_url(const http::BackendUrl& url);
 
+/// A command's argument list from strings and string literals: command_args("XACK", stream, group,
+/// id). Build it outside co_await expressions — GCC 12 rejects a braced list of strings inside one
+/// ("array used as initializer").
+template <class... T>
+std::vector<std::string> command_args(T&&... parts) {
+  return std::vector<std::string>{std::string(std::forward<T>(parts))...};
+}
+
 /// A Lua script run with EVALSHA; loaded (SCRIPT LOAD) on first use and again after NOSCRIPT
 /// (a restarted or flushed server).
 struct RedisScript {

@@ -41,13 +41,6 @@ struct RedisRegistryOptions {
   std::size_t event_history = 8192;
 };
 
-/// Builds an argument list outside coroutine frames: GCC 12 rejects a braced list of strings
-/// inside a co_await expression ("array used as initializer").
-template <class... T>
-std::vector<std::string> strings(T&&... parts) {
-  return std::vector<std::string>{std::string(std::forward<T>(parts))...};
-}
-
 SystemTime from_ms(long long ms) { return SystemTime(std::chrono::milliseconds(ms)); }
 
 /// The instance JSON kept in Redis: everything but status and times (those live in the state string).
@@ -95,8 +88,8 @@ class RedisRegistry final : public Registry {
     auto s = state_;
     auto reply = co_await s->redis.eval(
         s->register_script, s->instance_keys(in.service),
-        strings(in.service, in.id, stable_json(in), to_string(in.status), std::to_string(in.ttl.count()),
-                std::to_string(s->options.max_instances_per_service), s->history()));
+        redis::command_args(in.service, in.id, stable_json(in), to_string(in.status), std::to_string(in.ttl.count()),
+                            std::to_string(s->options.max_instances_per_service), s->history()));
     if (!reply) co_return reply.error();
     if (reply->elements.size() != 2) co_return make_error(ErrorCode::protocol, "redis registry: bad register reply");
     in.registered_at = from_ms(reply->elements[0].integer);
@@ -106,27 +99,27 @@ class RedisRegistry final : public Registry {
 
   Awaitable<Result<void>> deregister(std::string service, std::string id) override {
     auto s = state_;
-    co_return done(
-        co_await s->redis.eval(s->deregister_script, s->instance_keys(service), strings(service, id, s->history())));
+    co_return done(co_await s->redis.eval(s->deregister_script, s->instance_keys(service),
+                                          redis::command_args(service, id, s->history())));
   }
 
   Awaitable<Result<void>> renew(std::string service, std::string id) override {
     auto s = state_;
-    co_return done(
-        co_await s->redis.eval(s->renew_script, s->instance_keys(service), strings(service, id, s->history())));
+    co_return done(co_await s->redis.eval(s->renew_script, s->instance_keys(service),
+                                          redis::command_args(service, id, s->history())));
   }
 
   Awaitable<Result<void>> set_status(std::string service, std::string id, InstanceStatus status) override {
     auto s = state_;
     co_return done(co_await s->redis.eval(s->status_script, s->instance_keys(service),
-                                          strings(service, id, to_string(status), s->history())));
+                                          redis::command_args(service, id, to_string(status), s->history())));
   }
 
   Awaitable<Result<ServiceInstance>> get(std::string service, std::string id) override {
     auto s = state_;
-    auto json = co_await s->redis.command(strings("HGET", s->key("json:" + service), id));
+    auto json = co_await s->redis.command(redis::command_args("HGET", s->key("json:" + service), id));
     if (!json) co_return json.error();
-    auto state = co_await s->redis.command(strings("HGET", s->key("state:" + service), id));
+    auto state = co_await s->redis.command(redis::command_args("HGET", s->key("state:" + service), id));
     if (!state) co_return state.error();
     if (json->is_nil() || state->is_nil()) {
       co_return make_error(ErrorCode::not_found, "no instance '" + id + "' of service '" + service + "'", "id");
@@ -193,9 +186,9 @@ class RedisRegistry final : public Registry {
 
   Awaitable<Result<Snapshot>> read_snapshot(const std::string& service) {
     auto s = state_;
-    auto reply =
-        co_await s->redis.eval(s->snapshot_script, strings(s->key("services"), s->key("index"), s->key("events")),
-                               strings(s->options.prefix, service));
+    auto reply = co_await s->redis.eval(s->snapshot_script,
+                                        redis::command_args(s->key("services"), s->key("index"), s->key("events")),
+                                        redis::command_args(s->options.prefix, service));
     if (!reply) co_return reply.error();
     if (reply->elements.size() != 3) co_return make_error(ErrorCode::protocol, "redis registry: bad snapshot reply");
     Snapshot out;
@@ -247,8 +240,9 @@ class RedisRegistry final : public Registry {
       if (s->stopped) break;
       auto swept = co_await s->redis.eval(
           s->sweep_script,
-          strings(s->key("services"), s->key("ttl"), s->key("gone"), s->key("index"), s->key("events")),
-          strings(s->options.prefix, std::to_string(s->options.expiry_grace.count()), "1000", s->history()));
+          redis::command_args(s->key("services"), s->key("ttl"), s->key("gone"), s->key("index"), s->key("events")),
+          redis::command_args(s->options.prefix, std::to_string(s->options.expiry_grace.count()), "1000",
+                              s->history()));
       if (!swept && !s->stopped) spdlog::debug("event=redis_registry_sweep_failed error={}", swept.error().message);
     }
   }
@@ -264,7 +258,8 @@ Awaitable<Result<WatchResult>> RedisRegistry::watch(WatchRequest request) {
   for (;;) {
     // Can the log still answer from `after`? Not if the index went backwards (data lost) or the
     // stream was trimmed past it.
-    auto bounds = co_await s->redis.eval(s->bounds_script, strings(s->key("index"), s->key("events")), strings());
+    auto bounds = co_await s->redis.eval(s->bounds_script, redis::command_args(s->key("index"), s->key("events")),
+                                         redis::command_args());
     if (!bounds) co_return bounds.error();
     if (bounds->elements.size() != 2) co_return make_error(ErrorCode::protocol, "redis registry: bad bounds reply");
     const auto index = static_cast<std::uint64_t>(bounds->elements[0].integer);
@@ -274,10 +269,10 @@ Awaitable<Result<WatchResult>> RedisRegistry::watch(WatchRequest request) {
     }
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    auto read = left.count() > 0
-                    ? strings("XREAD", "COUNT", "1000", "BLOCK", std::to_string(left.count()), "STREAMS",
-                              s->key("events"), std::to_string(after) + "-0")
-                    : strings("XREAD", "COUNT", "1000", "STREAMS", s->key("events"), std::to_string(after) + "-0");
+    auto read = left.count() > 0 ? redis::command_args("XREAD", "COUNT", "1000", "BLOCK", std::to_string(left.count()),
+                                                       "STREAMS", s->key("events"), std::to_string(after) + "-0")
+                                 : redis::command_args("XREAD", "COUNT", "1000", "STREAMS", s->key("events"),
+                                                       std::to_string(after) + "-0");
     Result<Reply> reply = make_error(ErrorCode::internal, "not read");
     if (left.count() > 0) {
       reply = co_await s->redis.blocking_command(std::move(read), left, request.cancel);
