@@ -1,5 +1,7 @@
 #include "svckit/core/structured_text.hpp"
 
+#include "core/toml_text.hpp"
+
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
@@ -53,8 +55,10 @@ Result<json> parse_structured(std::string_view text, std::string_view format, co
     if (parsed.is_discarded()) return make_error(ErrorCode::invalid_argument, source + ": not valid JSON", "file");
     return parsed;
   }
+  if (format == "toml") return parse_toml(text, source);
   if (format != "yaml") {
-    return make_error(ErrorCode::invalid_argument, source + ": unknown format (use .yaml, .yml or .json)", "file");
+    return make_error(ErrorCode::invalid_argument, source + ": unknown format (use .yaml, .yml, .json or .toml)",
+                      "file");
   }
   try {
     return to_json(YAML::Load(std::string(text)));
@@ -70,6 +74,7 @@ std::string structured_format_of(const std::string& path) {
   };
   if (ends(".json")) return "json";
   if (ends(".yaml") || ends(".yml")) return "yaml";
+  if (ends(".toml")) return "toml";
   return {};
 }
 

@@ -1,7 +1,8 @@
 // libFuzzer target for everything svckitd decodes from the network: JSON bodies (instances,
 // health checks, status changes, watch answers), request targets and query strings, durations, backend URLs,
 // svckitd's YAML config with the gateway's routes, the Consul-compatible API's registrations and
-// queries (and the Consul answers consul:// reads), the YAML/JSON of file:// registries, and the
+// queries (and the Consul answers consul:// reads), the YAML/JSON of file:// registries, TOML
+// config files, and the
 // DNS messages dns+srv:// / dns:// decode.
 // The invariant: no crash, and the API never answers 5xx to bad input.
 #include <utility>  // before Asio 1.74 awaitable.hpp
@@ -78,6 +79,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   (void)svckit::consul::parse_go_duration(text, "fuzz");
   (void)svckit::parse_structured(text, "yaml", "fuzz");
+  (void)svckit::parse_structured(text, "toml", "fuzz");
   if (auto target = svckit::http::parse_target(text)) (void)svckit::filter_from_query(target->query);
   (void)svckit::http::parse_backend_url(text, 8500);
   (void)svckit::dns::validate_name(text, "fuzz");

@@ -1,5 +1,5 @@
-// YAML and JSON documents read into nlohmann::json, one way for every file svckit reads (config
-// sources, the file:// registry). Pure functions.
+// YAML, JSON and TOML documents read into nlohmann::json, one way for every file svckit reads
+// (config sources, the file:// registry). Pure functions.
 #pragma once
 
 #include <string>
@@ -11,12 +11,13 @@
 
 namespace svckit {
 
-/// A document as JSON. `format` is "json" or "yaml" (YAML plain scalars are typed: null, bools,
-/// numbers; quoted scalars stay strings). An empty YAML document is null. Errors are
-/// invalid_argument naming `source` and, for YAML, the line.
+/// A document as JSON. `format` is "json", "yaml" (YAML plain scalars are typed: null, bools,
+/// numbers; quoted scalars stay strings; an empty YAML document is null) or "toml" (dates and
+/// times as their text). Errors are invalid_argument naming `source` and, for YAML and TOML, the
+/// line.
 Result<nlohmann::json> parse_structured(std::string_view text, std::string_view format, const std::string& source);
 
-/// "json" for *.json, "yaml" for *.yaml / *.yml, empty otherwise.
+/// "json" for *.json, "yaml" for *.yaml / *.yml, "toml" for *.toml, empty otherwise.
 std::string structured_format_of(const std::string& path);
 
 /// One YAML scalar typed as above; text that is not a YAML scalar is returned as a string.

@@ -76,6 +76,35 @@ TEST_F(Config, LaterSourcesOverrideEarlierKeyByKey) {
   EXPECT_EQ(c->get<std::string>("name", ""), "shop");
 }
 
+TEST_F(Config, ATomlFileIsASourceLikeYamlAndABrokenOneNamesItsLine) {
+  file = dir.path() / "app.toml";
+  write(file,
+        "name = \"shop\"\nport = \"8080\"\n\n[database]\npool = 10\ntimeout = 2.5\n"
+        "hosts = [\"a\", \"b\"]\nsince = 2026-12-02T10:00:00Z\n\n[feature]\nbeta = true\n");
+  auto c = make();
+  ASSERT_NE(c, nullptr);
+  auto s = c->snapshot();
+  EXPECT_EQ(s->get<int>("database.pool", 0), 10);
+  EXPECT_DOUBLE_EQ(s->get<double>("database.timeout", 0), 2.5);
+  EXPECT_EQ(s->get<std::string>("database.url", ""), "postgres://localhost") << "defaults survive";
+  EXPECT_EQ(s->get<std::string>("port", ""), "8080") << "a TOML string stays a string";
+  EXPECT_TRUE(s->get<bool>("feature.beta", false));
+  EXPECT_EQ(s->get<std::vector<std::string>>("database.hosts", {}), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(s->get<std::string>("database.since", ""), "2026-12-02T10:00:00Z");
+  write(file, "name = \"shop\"\n[database\npool = 11\n");
+  auto broken = c->reload_if_changed();
+  ASSERT_FALSE(broken);
+  EXPECT_NE(broken.error().message.find("line 2"), std::string::npos) << broken.error().message;
+  EXPECT_NE(broken.error().message.find("app.toml"), std::string::npos) << broken.error().message;
+  EXPECT_EQ(c->snapshot()->get<int>("database.pool", 0), 10) << "the last good snapshot stays";
+  // A raw control character (found by the fuzzer: it tripped toml++'s date-time reader).
+  const char with_control[] = "name = \"shop\"\nsince = 2026-12-02T\x01\x00\x00%10:00Z\n";
+  write(file, std::string(with_control, sizeof with_control - 1));
+  auto control = c->reload_if_changed();
+  ASSERT_FALSE(control);
+  EXPECT_NE(control.error().message.find("line 2: control character 1"), std::string::npos) << control.error().message;
+}
+
 TEST_F(Config, VariablesExpandWithDefaultsAndAnUnsetOneNamesTheKey) {
   write(file, "db:\n  url: postgres://${DB_HOST:-localhost}:${DB_PORT}/app\n  note: costs $${PRICE}\n");
   env.vars["DB_PORT"] = "5433";
