@@ -199,6 +199,7 @@ class RedisSubscription final : public Subscription {
     std::optional<WakeableWait> ended;   // guarded by mutex
     std::optional<DedupeWindow> dedupe;  // guarded by mutex
     std::atomic<std::uint64_t> delivered{0}, handled{0}, retried{0}, dead_lettered{0}, duplicates{0};
+    std::atomic<std::uint64_t> ack_failures{0};
     std::atomic<std::size_t> ready_loops{0};  // loops whose group is declared / start position known
   };
 
@@ -277,7 +278,15 @@ class RedisSubscription final : public Subscription {
       s->handled.fetch_add(1);
       if (!o.group.empty()) {
         auto acked = co_await ack(*s, entry.id);
-        if (!acked) spdlog::warn("event=event_ack_failed entry={} error=\"{}\"", entry.id, acked.error().describe());
+        if (!acked) {
+          // The entry stays pending and is handled again (at least once). During an outage every
+          // ack fails: logged at the 1st, 2nd, 4th, 8th... failure, with the count.
+          const auto failures = s->ack_failures.fetch_add(1) + 1;
+          if ((failures & (failures - 1)) == 0) {
+            spdlog::warn("event=event_ack_failed entry={} failures={} error=\"{}\"", entry.id, failures,
+                         acked.error().describe());
+          }
+        }
       }
       co_return std::nullopt;
     }
