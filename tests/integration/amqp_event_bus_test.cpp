@@ -1,8 +1,9 @@
 // AmqpEventBus against a real RabbitMQ node (Debian's rabbitmq-server, started per test): a
 // consumer group shares the events while a listener gets every one (and, with a window, handles a
-// re-published id once); failures retry into the group's dead letters and a full group refuses publishes; a broker
-// crash (SIGKILL) and restart mid-stream loses no confirmed event. One node start costs ~10 s, so
-// each test checks several things.
+// re-published id once); failures retry into the group's dead letters, a full group refuses
+// publishes and a high-priority event overtakes a backlog; a broker crash (SIGKILL) and restart
+// mid-stream loses no confirmed event. One node start costs ~10 s, so each test checks several
+// things.
 #include <gtest/gtest.h>
 
 #include <boost/asio/post.hpp>
@@ -132,7 +133,7 @@ TEST_F(AmqpEventBusTest, AGroupSharesTheEventsAListenerGetsEveryOneAndARepublish
   EXPECT_EQ(bus->subscribe(io.executor(), options("*.created", "g"), recorder(a)).error().field, "pattern");
 }
 
-TEST_F(AmqpEventBusTest, FailuresRetryIntoTheDeadLettersAndAFullGroupRefusesPublishes) {
+TEST_F(AmqpEventBusTest, FailuresRetryIntoTheDeadLettersAFullGroupRefusesAndHighPriorityOvertakes) {
   std::atomic<int> calls{0};
   auto o = options("ledger.*", "posting");
   o.max_deliveries = 3;
@@ -176,6 +177,38 @@ TEST_F(AmqpEventBusTest, FailuresRetryIntoTheDeadLettersAndAFullGroupRefusesPubl
   EXPECT_EQ(refused.error().code, ErrorCode::limit_exceeded) << refused.error().describe();
   release = true;
   ASSERT_TRUE(testing::wait_until([&] { return started.load() == 6; }, 10s)) << started.load();
+
+  // A backlog is served by priority: while the member holds its one event, three low ones and
+  // then a high one queue up; the high one is handled next.
+  std::vector<std::string> order;
+  std::atomic<bool> hold{true};
+  ASSERT_TRUE(subscribe(*small, options("jobs.*", "ordered"), [&](const Event& e) -> Awaitable<Result<void>> {
+    while (hold && e.data.value("first", false)) co_await sleeper.sleep_for(std::chrono::milliseconds(5));
+    std::lock_guard lock(mutex);
+    order.push_back(e.data.value("name", std::string()));
+    co_return Result<void>{};
+  }));
+  auto publish_job = [&](const std::string& name, Priority priority, bool first) {
+    Event e;
+    e.type = "jobs.run";
+    e.priority = priority;
+    e.data = {{"name", name}, {"first", first}};
+    return io.run([&]() -> Awaitable<Result<std::string>> { co_return co_await small->publish(e); });
+  };
+  ASSERT_TRUE(publish_job("first", Priority::medium, true));
+  for (const char* name : {"low-1", "low-2", "low-3"}) ASSERT_TRUE(publish_job(name, Priority::low, false));
+  ASSERT_TRUE(publish_job("urgent", Priority::high, false));
+  hold = false;
+  ASSERT_TRUE(testing::wait_until(
+      [&] {
+        std::lock_guard lock(mutex);
+        return order.size() == 5;
+      },
+      10s));
+  {
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(order, (std::vector<std::string>{"first", "urgent", "low-1", "low-2", "low-3"}));
+  }
   for (auto& s : subscriptions) io.run([&]() -> Awaitable<void> { co_await s->close(); });
   subscriptions.clear();
 }
