@@ -138,6 +138,26 @@ struct NatsEventBus::Context {
     return add(dead);
   }
 
+  /// The event as a message to publish: fills its id (when empty) and time (when unset), validates
+  /// it, and sets Nats-Msg-Id (the broker de-duplicates by it).
+  Result<MsgPtr> message_for(Event& event) {
+    if (event.id.empty()) {
+      std::lock_guard lock(mutex);
+      event.id = random_hex_id(random);
+    }
+    if (event.time == SystemTime{}) event.time = time.system_now();
+    if (auto valid = validate(event); !valid) return valid.error();
+    const auto subject = subject_of(event.type);
+    const auto body = to_json(event).dump();
+    natsMsg* raw = nullptr;
+    if (natsMsg_Create(&raw, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size())) != NATS_OK) {
+      return make_error(ErrorCode::internal, "nats: cannot create the message");
+    }
+    MsgPtr msg(raw);
+    natsMsgHeader_Set(msg.get(), kMsgId, event.id.c_str());
+    return msg;
+  }
+
   /// Publishes `msg` (taking it) and waits for its PubAck, on the caller's executor.
   Awaitable<Result<void>> publish(MsgPtr msg, std::string id) {
     const auto executor = co_await asio::this_coro::executor;
@@ -466,42 +486,18 @@ NatsEventBus::~NatsEventBus() {
 std::uint64_t NatsEventBus::reconnects() const { return context_->reconnects.load(); }
 
 Awaitable<Result<std::string>> NatsEventBus::publish(Event event) {
-  if (event.id.empty()) {
-    std::lock_guard lock(context_->mutex);
-    event.id = random_hex_id(context_->random);
-  }
-  event.time = context_->time.system_now();
-  if (auto valid = validate(event); !valid) co_return valid.error();
-  const auto subject = context_->subject_of(event.type);
-  const auto body = to_json(event).dump();
-  natsMsg* raw = nullptr;
-  if (natsMsg_Create(&raw, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size())) != NATS_OK) {
-    co_return make_error(ErrorCode::internal, "nats: cannot create the message");
-  }
-  MsgPtr msg(raw);
-  natsMsgHeader_Set(msg.get(), kMsgId, event.id.c_str());
+  auto msg = context_->message_for(event);
+  if (!msg) co_return msg.error();
   auto id = event.id;
-  auto stored = co_await context_->publish(std::move(msg), id);
+  auto stored = co_await context_->publish(std::move(*msg), id);
   if (!stored) co_return stored.error();
   co_return id;
 }
 
 Result<std::string> NatsEventBus::publish_unconfirmed(Event event) {
-  if (event.id.empty()) {
-    std::lock_guard lock(context_->mutex);
-    event.id = random_hex_id(context_->random);
-  }
-  event.time = context_->time.system_now();
-  if (auto valid = validate(event); !valid) return valid.error();
-  const auto subject = context_->subject_of(event.type);
-  const auto body = to_json(event).dump();
-  natsMsg* raw = nullptr;
-  if (natsMsg_Create(&raw, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size())) != NATS_OK) {
-    return make_error(ErrorCode::internal, "nats: cannot create the message");
-  }
-  MsgPtr msg(raw);
-  natsMsgHeader_Set(msg.get(), kMsgId, event.id.c_str());
-  const natsStatus s = natsConnection_PublishMsg(context_->connection, msg.get());
+  auto msg = context_->message_for(event);
+  if (!msg) return msg.error();
+  const natsStatus s = natsConnection_PublishMsg(context_->connection, msg->get());
   if (s != NATS_OK) return publish_error(s, static_cast<jsErrCode>(0), nats_GetLastError(nullptr));
   return event.id;
 }

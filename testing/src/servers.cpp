@@ -82,6 +82,20 @@ bool tcp_probe(int port, const std::string& request, const std::string& expected
   return reply.rfind(expected, 0) == 0;
 }
 
+namespace {
+
+/// Waits until `answers` (or the process ended); unavailable with `what` and its log otherwise.
+Result<void> wait_started(ChildProcess& child, const std::function<bool()>& answers, const std::string& what,
+                          const std::filesystem::path& log, std::chrono::seconds timeout) {
+  const bool ready = wait_until([&] { return !child.running() || answers(); }, timeout);
+  if (!ready || !child.running()) {
+    return make_error(ErrorCode::unavailable, what + " did not start; log:\n" + read_file(log));
+  }
+  return {};
+}
+
+}  // namespace
+
 bool dns_answers(int port, std::chrono::milliseconds timeout) {
   const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
   if (fd < 0) return false;
@@ -110,10 +124,9 @@ Result<ChildProcess> start_dnsmasq(const std::filesystem::path& dir, const std::
                                     "--pid-file=" + (dir / "dnsmasq.pid").string(), "--conf-file=" + conf.string()},
                                    dir / "dnsmasq.log");
   if (!child) return child.error();
-  const bool ready = wait_until([&] { return !child->running() || dns_answers(port); }, std::chrono::seconds(20));
-  if (!ready || !child->running()) {
-    return make_error(ErrorCode::unavailable, "dnsmasq did not start; log:\n" + read_file(dir / "dnsmasq.log"));
-  }
+  auto started = wait_started(
+      *child, [&] { return dns_answers(port); }, "dnsmasq", dir / "dnsmasq.log", std::chrono::seconds(20));
+  if (!started) return started.error();
   return std::move(*child);
 }
 
@@ -179,11 +192,9 @@ Result<ChildProcess> start_redis_tls(const std::filesystem::path& dir, const Tes
                                     require_client_cert ? "yes" : "optional"},
                                    dir / "redis.log");
   if (!child) return child.error();
-  const bool ready = wait_until([&] { return !child->running() || port_open(port); }, std::chrono::seconds(20));
-  if (!ready || !child->running()) {
-    return make_error(ErrorCode::unavailable,
-                      "redis-server (TLS) did not start; log:\n" + read_file(dir / "redis.log"));
-  }
+  auto started = wait_started(
+      *child, [&] { return port_open(port); }, "redis-server (TLS)", dir / "redis.log", std::chrono::seconds(20));
+  if (!started) return started.error();
   return std::move(*child);
 }
 
@@ -195,11 +206,10 @@ Result<ChildProcess> start_redis(const std::filesystem::path& dir, int& port, co
   argv.insert(argv.end(), extra.begin(), extra.end());
   auto child = ChildProcess::spawn(argv, dir / "redis.log");
   if (!child) return child.error();
-  const bool ready =
-      wait_until([&] { return !child->running() || tcp_probe(port, "PING\r\n", "+PONG"); }, std::chrono::seconds(20));
-  if (!ready || !child->running()) {
-    return make_error(ErrorCode::unavailable, "redis-server did not start; log:\n" + read_file(dir / "redis.log"));
-  }
+  auto started = wait_started(
+      *child, [&] { return tcp_probe(port, "PING\r\n", "+PONG"); }, "redis-server", dir / "redis.log",
+      std::chrono::seconds(20));
+  if (!started) return started.error();
   return std::move(*child);
 }
 
@@ -209,11 +219,10 @@ Result<ChildProcess> start_nats(const std::filesystem::path& dir, int& port) {
       {"nats-server", "-a", "127.0.0.1", "-p", std::to_string(port), "-js", "-sd", (dir / "js").string()},
       dir / "nats.log");
   if (!child) return child.error();
-  const bool ready =
-      wait_until([&] { return !child->running() || tcp_probe(port, "PING\r\n", "INFO"); }, std::chrono::seconds(20));
-  if (!ready || !child->running()) {
-    return make_error(ErrorCode::unavailable, "nats-server did not start; log:\n" + read_file(dir / "nats.log"));
-  }
+  auto started = wait_started(
+      *child, [&] { return tcp_probe(port, "PING\r\n", "INFO"); }, "nats-server", dir / "nats.log",
+      std::chrono::seconds(20));
+  if (!started) return started.error();
   return std::move(*child);
 }
 
@@ -226,9 +235,9 @@ Result<void> start_rabbitmq(const std::filesystem::path& dir, RabbitMq& server) 
     auto epmd = ChildProcess::spawn({"epmd", "-port", epmd_port, "-address", "127.0.0.1"}, dir / "epmd.log");
     if (!epmd) return epmd.error();
     server.epmd = std::move(*epmd);
-    if (!wait_until([&] { return port_open(server.epmd_port); }, std::chrono::seconds(10))) {
-      return make_error(ErrorCode::unavailable, "epmd did not start; log:\n" + read_file(dir / "epmd.log"));
-    }
+    auto started = wait_started(
+        server.epmd, [&] { return port_open(server.epmd_port); }, "epmd", dir / "epmd.log", std::chrono::seconds(10));
+    if (!started) return started.error();
   }
   const auto node = "rabbit-" + std::to_string(server.port);
   // RUNNING_UNDER_SYSTEMD: the script execs the VM (no signal-forwarding shell in between).
@@ -251,13 +260,9 @@ Result<void> start_rabbitmq(const std::filesystem::path& dir, RabbitMq& server) 
   // AMQP 0-9-1 protocol header → the broker answers connection.start: a method frame on channel 0.
   const std::string header("AMQP\0\0\x09\x01", 8);
   const std::string start_frame("\x01\x00\x00", 3);
-  const bool ready = wait_until([&] { return !server.broker.running() || tcp_probe(server.port, header, start_frame); },
-                                std::chrono::seconds(60));
-  if (!ready || !server.broker.running()) {
-    return make_error(ErrorCode::unavailable,
-                      "rabbitmq-server did not start; log:\n" + read_file(dir / "rabbitmq.log"));
-  }
-  return {};
+  return wait_started(
+      server.broker, [&] { return tcp_probe(server.port, header, start_frame); }, "rabbitmq-server",
+      dir / "rabbitmq.log", std::chrono::seconds(60));
 }
 
 namespace {
@@ -306,12 +311,10 @@ Result<ChildProcess> start_etcd(const std::filesystem::path& dir, int& port, con
   const EtcdNode node{"etcd" + std::to_string(counter++), port, free_port(), "", tls};
   auto child = start_etcd_node(node, dir);
   if (!child) return child.error();
-  const bool ready =
-      wait_until([&] { return !child->running() || (tls != nullptr ? port_open(port) : etcd_answers(port)); },
-                 std::chrono::seconds(30));
-  if (!ready || !child->running()) {
-    return make_error(ErrorCode::unavailable, "etcd did not start; log:\n" + read_file(dir / (node.name + ".log")));
-  }
+  auto started = wait_started(
+      *child, [&] { return tls != nullptr ? port_open(port) : etcd_answers(port); }, "etcd", dir / (node.name + ".log"),
+      std::chrono::seconds(30));
+  if (!started) return started.error();
   return std::move(*child);
 }
 
@@ -339,11 +342,10 @@ Result<ChildProcess> start_postgres(const std::filesystem::path& dir, int& port)
                                          dir.string(), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"}),
                           dir / "postgres.log");
   if (!child) return child.error();
-  const bool ready = wait_until([&] { return !child->running() || (port_open(port) && postgres_answers(port)); },
-                                std::chrono::seconds(60));
-  if (!ready || !child->running()) {
-    return make_error(ErrorCode::unavailable, "postgres did not start; log:\n" + read_file(dir / "postgres.log"));
-  }
+  auto started = wait_started(
+      *child, [&] { return port_open(port) && postgres_answers(port); }, "postgres", dir / "postgres.log",
+      std::chrono::seconds(60));
+  if (!started) return started.error();
   return std::move(*child);
 }
 

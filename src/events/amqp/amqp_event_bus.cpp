@@ -733,7 +733,7 @@ Awaitable<Result<std::string>> AmqpEventBus::publish(Event event) {
     std::lock_guard lock(mutex_);
     event.id = random_hex_id(random_);
   }
-  event.time = time_.system_now();
+  if (event.time == SystemTime{}) event.time = time_.system_now();
   if (auto valid = validate(event); !valid) co_return valid.error();
   Publisher::Request r;
   r.exchange = options_.prefix + "." + namespace_of(event.type);
