@@ -63,6 +63,31 @@ struct RedisClient::Impl {
     co_return co_await connection->round_trip(args, timeout, cancel);
   }
 
+  /// Runs on the connection's strand: opens it, subscribes, then reads messages until it ends.
+  static Awaitable<Result<void>> subscribed(std::shared_ptr<Impl> self, std::shared_ptr<RedisConnection> connection,
+                                            std::vector<std::string> channels, MessageHandler on_message,
+                                            std::shared_ptr<CancelToken> cancel, std::function<void()> on_subscribed,
+                                            std::chrono::milliseconds idle_timeout) {
+    std::vector<std::string> args{"SUBSCRIBE"};
+    args.insert(args.end(), channels.begin(), channels.end());
+    // The first confirmation comes back as SUBSCRIBE's reply, the others as the next replies.
+    auto confirmed = co_await on_connection(self, connection, std::move(args), self->options.command_timeout, cancel);
+    if (!confirmed) co_return confirmed.error();
+    for (std::size_t i = 1; i < channels.size(); ++i) {
+      auto next = co_await connection->next_reply(self->options.command_timeout, cancel);
+      if (!next) co_return next.error();
+    }
+    if (on_subscribed) on_subscribed();
+    for (;;) {
+      auto reply = co_await connection->next_reply(idle_timeout, cancel);
+      if (!reply) co_return reply.error();
+      const auto& e = reply->elements;
+      if (reply->kind == Reply::Kind::array && e.size() == 3 && e[0].text == "message") {
+        on_message(e[1].text, e[2].text);
+      }
+    }
+  }
+
   Awaitable<Result<Reply>> run(std::vector<std::string> args, std::chrono::milliseconds timeout,
                                std::shared_ptr<CancelToken> cancel) {
     auto connection = acquire();
@@ -108,6 +133,18 @@ Awaitable<Result<Reply>> RedisClient::blocking_command(std::vector<std::string> 
                                                        std::shared_ptr<CancelToken> cancel) {
   auto impl = impl_;
   co_return co_await impl->run(std::move(args), impl->options.command_timeout + blocks_for, std::move(cancel));
+}
+
+Awaitable<Result<void>> RedisClient::subscribe(std::vector<std::string> channels, MessageHandler on_message,
+                                               std::shared_ptr<CancelToken> cancel, std::function<void()> on_subscribed,
+                                               std::chrono::milliseconds idle_timeout) {
+  auto impl = impl_;
+  if (channels.empty()) co_return make_error(ErrorCode::invalid_argument, "subscribe needs a channel", "channels");
+  // A connection of its own, never returned to the pool (it is in subscribe mode).
+  auto connection = std::make_shared<RedisConnection>(impl->executor);
+  auto task = Impl::subscribed(impl, connection, std::move(channels), std::move(on_message), std::move(cancel),
+                               std::move(on_subscribed), idle_timeout);
+  co_return co_await asio::co_spawn(connection->strand(), std::move(task), asio::use_awaitable);
 }
 
 Awaitable<Result<Reply>> RedisClient::eval(const RedisScript& script, std::vector<std::string> keys,

@@ -179,7 +179,16 @@ Awaitable<Result<Reply>> RedisConnection::round_trip(const std::vector<std::stri
   const int size = redisFormatCommandArgv(&formatted, static_cast<int>(argv.size()), argv.data(), lengths.data());
   if (size < 0) co_return make_error(ErrorCode::internal, "redis: cannot format the command");
   const std::unique_ptr<char, void (*)(void*)> owned(formatted, std::free);
+  co_return co_await exchange(std::string_view(formatted, static_cast<std::size_t>(size)), timeout, cancel);
+}
 
+Awaitable<Result<Reply>> RedisConnection::next_reply(std::chrono::milliseconds timeout,
+                                                     const std::shared_ptr<CancelToken>& cancel) {
+  co_return co_await exchange(std::string_view(), timeout, cancel);
+}
+
+Awaitable<Result<Reply>> RedisConnection::exchange(std::string_view request, std::chrono::milliseconds timeout,
+                                                   const std::shared_ptr<CancelToken>& cancel) {
   // The hook may fire after this round trip ended (and the connection went back to the pool):
   // it then finds another generation and leaves the socket alone.
   const auto generation = ++generation_;
@@ -206,8 +215,10 @@ Awaitable<Result<Reply>> RedisConnection::round_trip(const std::vector<std::stri
 
   arm(timeout);
   boost::system::error_code ec;
-  co_await write_all(asio::buffer(formatted, static_cast<std::size_t>(size)), ec);
-  if (ec) co_return io_failure("write", ec);
+  if (!request.empty()) {
+    co_await write_all(asio::buffer(request.data(), request.size()), ec);
+    if (ec) co_return io_failure("write", ec);
+  }
   std::vector<char> buffer(std::size_t{16} * 1024);
   for (;;) {
     void* raw = nullptr;

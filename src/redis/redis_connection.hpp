@@ -38,8 +38,14 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   /// Sends one command and reads its reply within `timeout`. `cancel` (optional) closes the socket.
   Awaitable<Result<Reply>> round_trip(const std::vector<std::string>& args, std::chrono::milliseconds timeout,
                                       const std::shared_ptr<CancelToken>& cancel = nullptr);
+  /// Reads the next reply without sending anything (pub/sub messages after SUBSCRIBE).
+  Awaitable<Result<Reply>> next_reply(std::chrono::milliseconds timeout,
+                                      const std::shared_ptr<CancelToken>& cancel = nullptr);
 
  private:
+  /// Writes `request` (formatted RESP; empty: nothing) and reads one reply.
+  Awaitable<Result<Reply>> exchange(std::string_view request, std::chrono::milliseconds timeout,
+                                    const std::shared_ptr<CancelToken>& cancel);
   Result<Reply> io_failure(const std::string& what, const boost::system::error_code& ec);
   void arm(std::chrono::milliseconds timeout);
   Awaitable<void> write_all(boost::asio::const_buffer data, boost::system::error_code& ec);

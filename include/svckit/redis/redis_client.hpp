@@ -9,6 +9,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -89,6 +90,17 @@ class RedisClient {
                                             std::shared_ptr<CancelToken> cancel = nullptr);
   Awaitable<Result<Reply>> eval(const RedisScript& script, std::vector<std::string> keys,
                                 std::vector<std::string> args);
+
+  /// A message published to a subscribed channel.
+  using MessageHandler = std::function<void(const std::string& channel, const std::string& message)>;
+  /// Opens a connection of its own, SUBSCRIBEs to `channels`, calls `on_subscribed` (optional) once
+  /// the server confirmed them, then `on_message` for every message, until `cancel` fires (returns
+  /// cancelled) or the connection fails (unavailable) or stays silent for `idle_timeout` (timeout;
+  /// a silent connection may be a dead one: reconnect). Handlers run on the connection's strand
+  /// and must not block. Messages published while no subscription is open are lost (pub/sub).
+  Awaitable<Result<void>> subscribe(std::vector<std::string> channels, MessageHandler on_message,
+                                    std::shared_ptr<CancelToken> cancel, std::function<void()> on_subscribed = {},
+                                    std::chrono::milliseconds idle_timeout = std::chrono::minutes(5));
 
   const RedisOptions& options() const;
   /// Connections opened since construction (for tests and metrics).

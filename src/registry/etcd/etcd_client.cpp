@@ -58,6 +58,35 @@ Result<std::string> base64_decode(std::string_view in) {
   return out;
 }
 
+Result<EtcdOptions> etcd_options_from_url(const http::BackendUrl& url) {
+  if (url.hosts.empty()) return make_error(ErrorCode::invalid_argument, "etcd:// needs at least one host:port", "url");
+  EtcdOptions options;
+  options.endpoints = url.hosts;
+  auto tls = http::backend_url_tls(url);
+  if (!tls) return tls.error();
+  for (auto& e : options.endpoints) e.tls = tls->enabled;
+  options.tls = *tls;
+  auto timeout = http::backend_url_duration(url, "timeout", options.timeout);
+  if (!timeout) return timeout.error();
+  options.timeout = *timeout;
+  if (auto user = url.query.find("user"); user != url.query.end()) options.user = user->second;
+  auto password = http::backend_url_secret(url);
+  if (!password) return password.error();
+  options.password = *password;
+  if (!options.user.empty() && options.password.empty()) {
+    return make_error(ErrorCode::invalid_argument, "user needs password_env or password_file", "user");
+  }
+  return options;
+}
+
+std::int64_t json_int(const nlohmann::json& j, const char* key) {
+  if (!j.is_object() || !j.contains(key)) return 0;
+  const auto& v = j[key];
+  if (v.is_number_integer()) return v.get<std::int64_t>();
+  if (v.is_string()) return std::strtoll(v.get<std::string>().c_str(), nullptr, 10);
+  return 0;
+}
+
 std::string prefix_end(std::string prefix) {
   prefix.back() = static_cast<char>(prefix.back() + 1);  // prefixes here end in '/', never 0xFF
   return prefix;

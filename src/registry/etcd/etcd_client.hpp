@@ -18,6 +18,8 @@ using http::Awaitable;
 
 std::string base64_encode(std::string_view in);
 Result<std::string> base64_decode(std::string_view in);
+/// An int64 field of an etcd answer (the gateway sends them as strings); 0 when missing.
+std::int64_t json_int(const nlohmann::json& j, const char* key);
 /// The first key after every key that starts with `prefix` (etcd's range_end for a prefix).
 std::string prefix_end(std::string prefix);
 
@@ -59,6 +61,10 @@ class EtcdClient {
   mutable std::mutex token_mutex_;
   std::string token_;  // guarded by token_mutex_
 };
+
+/// The connection part of an etcd:// URL: its hosts, `?timeout=`, `?user=` with `?password_env=` /
+/// `?password_file=`, and the TLS options. Other options are the caller's to check.
+Result<EtcdOptions> etcd_options_from_url(const http::BackendUrl& url);
 
 /// Maps an etcd error answer ({"error": ..., "code": N, "message": ...}) to an Error.
 Error error_from_etcd(int http_status, const std::string& body);

@@ -39,14 +39,6 @@ struct Record {
   std::int64_t mod_revision = 0;
 };
 
-std::int64_t as_int(const json& j, const char* key) {
-  if (!j.contains(key)) return 0;
-  const auto& v = j[key];
-  if (v.is_number_integer()) return v.get<std::int64_t>();
-  if (v.is_string()) return std::strtoll(v.get<std::string>().c_str(), nullptr, 10);
-  return 0;
-}
-
 std::int64_t lease_seconds(std::chrono::milliseconds d) { return std::max<std::int64_t>(1, (d.count() + 999) / 1000); }
 
 class EtcdRegistry final : public Registry {
@@ -103,7 +95,7 @@ class EtcdRegistry final : public Registry {
     r.instance = std::move(*in);
     r.lease = parsed->value("lease", "0");
     r.alive_lease = parsed->value("alive", "0");
-    r.mod_revision = as_int(kv, "mod_revision");
+    r.mod_revision = etcd::json_int(kv, "mod_revision");
     return r;
   }
   static std::string encode_record(const ServiceInstance& in, const std::string& lease, const std::string& alive) {
@@ -144,7 +136,7 @@ class EtcdRegistry final : public Registry {
     auto answer = co_await etcd_->call("/v3/lease/grant", body);
     if (!answer) co_return answer.error();
     if (!answer->contains("ID")) co_return make_error(ErrorCode::protocol, "etcd: lease grant without an ID");
-    co_return std::to_string(as_int(*answer, "ID"));
+    co_return std::to_string(etcd::json_int(*answer, "ID"));
   }
   /// True when the lease is still alive (and now renewed).
   Awaitable<Result<bool>> keep_alive(const std::string& lease) {
@@ -156,7 +148,7 @@ class EtcdRegistry final : public Registry {
       co_return answer.error();
     }
     const auto& result = answer->contains("result") ? (*answer)["result"] : *answer;
-    co_return as_int(result, "TTL") > 0;
+    co_return etcd::json_int(result, "TTL") > 0;
   }
   Awaitable<void> revoke(const std::string& lease) {
     if (lease == "0") co_return;
@@ -210,7 +202,7 @@ Awaitable<Result<ServiceInstance>> EtcdRegistry::register_instance(ServiceInstan
       counting["count_only"] = true;
       auto count = co_await etcd_->call("/v3/kv/range", counting);
       if (!count) co_return count.error();
-      if (static_cast<std::size_t>(as_int(*count, "count")) >= options_.max_instances_per_service) {
+      if (static_cast<std::size_t>(etcd::json_int(*count, "count")) >= options_.max_instances_per_service) {
         co_return make_error(ErrorCode::limit_exceeded,
                              "service '" + in.service + "' already has the maximum of " +
                                  std::to_string(options_.max_instances_per_service) + " instances",
@@ -339,7 +331,7 @@ Awaitable<Result<EtcdRegistry::Snapshot>> EtcdRegistry::snapshot(const std::stri
   auto answer = co_await etcd_->call("/v3/kv/txn", body);
   if (!answer) co_return answer.error();
   Snapshot out;
-  out.revision = as_int((*answer)["header"], "revision");
+  out.revision = etcd::json_int((*answer)["header"], "revision");
   const auto& responses = (*answer)["responses"];
   std::set<std::string> alive_keys;
   for (const auto& kv : responses[1]["response_range"].value("kvs", json::array())) {
@@ -457,7 +449,7 @@ Awaitable<Result<WatchResult>> EtcdRegistry::watch(WatchRequest request) {
   probe["count_only"] = true;
   auto current = co_await etcd_->call("/v3/kv/range", probe);
   if (!current) co_return current.error();
-  const auto revision = as_int((*current)["header"], "revision");
+  const auto revision = etcd::json_int((*current)["header"], "revision");
   WatchResult out;
   out.index = request.after_index;
   if (revision < after) {  // the store went back in time (restored, or another cluster): start over
@@ -476,14 +468,14 @@ Awaitable<Result<WatchResult>> EtcdRegistry::watch(WatchRequest request) {
   EtcdClient::MessageSink sink = [&](json message) -> Awaitable<Result<void>> {
     if (message.contains("error")) co_return etcd::error_from_etcd(500, message.dump());
     const json result = message.contains("result") ? message["result"] : message;
-    if (as_int(result, "compact_revision") > 0) {
+    if (etcd::json_int(result, "compact_revision") > 0) {
       compacted = true;
       co_return make_error(ErrorCode::cancelled, "compacted");
     }
     if (result.value("canceled", false)) co_return make_error(ErrorCode::unavailable, "etcd cancelled the watch");
     const auto events = result.value("events", json::array());
     std::map<std::int64_t, std::vector<json>> by_revision;
-    for (const auto& e : events) by_revision[as_int(e["kv"], "mod_revision")].push_back(e);
+    for (const auto& e : events) by_revision[etcd::json_int(e["kv"], "mod_revision")].push_back(e);
     for (const auto& [rev, group] : by_revision) {
       auto translated = co_await translate(group, rev);
       if (!translated) co_return translated.error();
@@ -523,20 +515,14 @@ RegistryFactory etcd_registry_factory() {
     }
     if (url.hosts.empty())
       return make_error(ErrorCode::invalid_argument, "etcd:// needs at least one host:port", "registry");
-    etcd::EtcdOptions etcd_options;
-    etcd_options.endpoints = url.hosts;
-    auto tls = http::backend_url_tls(url);
-    if (!tls) return tls.error();
-    for (auto& e : etcd_options.endpoints) e.tls = tls->enabled;
-    etcd_options.tls = *tls;
+    auto etcd_options = etcd::etcd_options_from_url(url);
+    if (!etcd_options) return etcd_options.error();
     EtcdRegistryOptions options;
     for (const auto& [key, value] : url.query) {
-      if (key == "timeout" || key == "grace") {
+      if (key == "grace") {
         auto d = parse_duration(value, key);
         if (!d) return d.error();
-        (key == "timeout" ? etcd_options.timeout : options.expiry_grace) = *d;
-      } else if (key == "user") {
-        etcd_options.user = value;
+        options.expiry_grace = *d;
       } else if (key == "prefix") {
         if (value.empty() || value.front() != '/' || value.back() == '/') {
           return make_error(ErrorCode::invalid_argument, "prefix must start with '/' and not end with one", "prefix");
@@ -548,13 +534,7 @@ RegistryFactory etcd_registry_factory() {
         options.max_instances_per_service = *n;
       }
     }
-    auto password = http::backend_url_secret(url);
-    if (!password) return password.error();
-    etcd_options.password = *password;
-    if (!etcd_options.user.empty() && etcd_options.password.empty()) {
-      return make_error(ErrorCode::invalid_argument, "user needs password_env or password_file", "user");
-    }
-    return std::unique_ptr<Registry>(std::make_unique<EtcdRegistry>(deps, std::move(etcd_options), options));
+    return std::unique_ptr<Registry>(std::make_unique<EtcdRegistry>(deps, std::move(*etcd_options), options));
   };
 }
 

@@ -1,0 +1,20 @@
+// A lock backend by URL, for composition roots:
+//   memory://
+//   redis://host:6379/0?prefix=svckit:&recheck=3s   (and rediss://, ?user=&password_env=, TLS options)
+//   etcd://h1:2379,h2:2379?prefix=/svckit/locks     (?timeout=, ?user=&password_env=, TLS options)
+#pragma once
+
+#include <string_view>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include "svckit/coord/lock_backend.hpp"
+#include "svckit/core/sleeper.hpp"
+
+namespace svckit::coord {
+
+/// The backend owns its client. `time` and `sleeper` must outlive it. Errors name the option.
+Result<std::shared_ptr<LockBackend>> connect_lock_backend(std::string_view url, boost::asio::any_io_executor executor,
+                                                          const TimeSource& time, Sleeper& sleeper);
+
+}  // namespace svckit::coord
