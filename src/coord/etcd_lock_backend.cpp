@@ -22,8 +22,8 @@ std::int64_t ttl_seconds(std::chrono::milliseconds lease) {
 
 /// The key that must go before `mine` may hold: for an exclusive lock the newest key created
 /// before it, for a shared one the newest writer's. Empty: none — it holds.
-Awaitable<Result<std::pair<std::string, std::int64_t>>> predecessor(etcd::EtcdClient& etcd, const std::string& dir,
-                                                                    std::int64_t my_revision, LockMode mode) {
+Awaitable<Result<std::string>> predecessor(etcd::EtcdClient& etcd, const std::string& dir, std::int64_t my_revision,
+                                           LockMode mode) {
   json body{{"key", base64_encode(dir)},
             {"range_end", base64_encode(etcd::prefix_end(dir))},
             {"max_create_revision", std::to_string(my_revision - 1)},
@@ -35,21 +35,23 @@ Awaitable<Result<std::pair<std::string, std::int64_t>>> predecessor(etcd::EtcdCl
   }
   auto answer = co_await etcd.call("/v3/kv/range", body);
   if (!answer) co_return answer.error();
-  const auto revision = json_int((*answer)["header"], "revision");
   for (const auto& kv : answer->value("kvs", json::array())) {
     auto value = base64_decode(kv.value("value", ""));
     if (mode == LockMode::shared && (!value || *value != "exclusive")) continue;
     auto key = base64_decode(kv.value("key", ""));
     if (!key) co_return make_error(ErrorCode::protocol, "etcd: a key that is not base64");
-    co_return std::pair(*key, revision);
+    co_return *key;
   }
-  co_return std::pair(std::string(), revision);
+  co_return std::string();
 }
 
-/// Waits until `key` is deleted (after `revision`), `timeout` passes (returns false) or `cancel`.
-Awaitable<Result<bool>> wait_deleted(etcd::EtcdClient& etcd, const std::string& key, std::int64_t revision,
-                                     std::chrono::milliseconds timeout, std::shared_ptr<CancelToken> cancel) {
-  const json create{{"key", base64_encode(key)}, {"start_revision", std::to_string(revision + 1)}};
+/// Waits until `key` is deleted, `timeout` passes (returns false) or `cancel` fires. The watch
+/// starts at the current revision (etcd delivers a watch that starts in the past only on its
+/// 100 ms catch-up tick, which made every hand-over ~100 ms), and once etcd confirmed it, one
+/// read checks that the key did not go before the watch began.
+Awaitable<Result<bool>> wait_deleted(etcd::EtcdClient& etcd, const std::string& key, std::chrono::milliseconds timeout,
+                                     std::shared_ptr<CancelToken> cancel) {
+  const json create{{"key", base64_encode(key)}};
   const json body{{"create_request", create}};
   bool deleted = false;
   etcd::EtcdClient::MessageSink sink = [&](json message) -> Awaitable<Result<void>> {
@@ -59,18 +61,22 @@ Awaitable<Result<bool>> wait_deleted(etcd::EtcdClient& etcd, const std::string& 
       co_return make_error(ErrorCode::unavailable, "etcd ended the watch");  // look again
     }
     for (const auto& e : result.value("events", json::array())) {
-      if (e.value("type", "") == "DELETE") {
-        deleted = true;
-        co_return make_error(ErrorCode::cancelled, "deleted");
-      }
+      if (e.value("type", "") == "DELETE") deleted = true;
     }
+    if (!deleted && result.value("created", false)) {
+      const json probe{{"key", base64_encode(key)}, {"count_only", true}};
+      auto present = co_await etcd.call("/v3/kv/range", probe);
+      if (!present) co_return present.error();
+      deleted = json_int(*present, "count") == 0;
+    }
+    if (deleted) co_return make_error(ErrorCode::cancelled, "deleted");
     co_return Result<void>{};
   };
   auto streamed = co_await etcd.stream("/v3/watch", body, timeout, cancel, sink);
   if (deleted) co_return true;
   if (streamed || streamed.error().code == ErrorCode::timeout) co_return false;
   if (streamed.error().code == ErrorCode::unavailable && streamed.error().message == "etcd ended the watch") {
-    co_return true;  // compacted or cancelled by etcd: check the predecessor again
+    co_return true;  // cancelled by etcd: check the predecessor again
   }
   co_return streamed.error();
 }
@@ -133,7 +139,7 @@ Awaitable<Result<HeldLock>> EtcdLockBackend::acquire(AcquireRequest request) {
       co_await revoke(*etcd, lease);
       co_return before.error();
     }
-    if (before->first.empty()) {
+    if (before->empty()) {
       HeldLock held;
       held.name = request.name;
       held.mode = request.mode;
@@ -162,7 +168,7 @@ Awaitable<Result<HeldLock>> EtcdLockBackend::acquire(AcquireRequest request) {
     }
     const auto watch_for = std::min(
         keep_alive_every, std::chrono::duration_cast<std::chrono::milliseconds>(request.wait_until - now + 1ms));
-    auto deleted = co_await wait_deleted(*etcd, before->first, before->second, watch_for, request.cancel);
+    auto deleted = co_await wait_deleted(*etcd, *before, watch_for, request.cancel);
     if (!deleted) {
       co_await revoke(*etcd, lease);
       co_return deleted.error();

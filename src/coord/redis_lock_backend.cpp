@@ -159,15 +159,16 @@ Awaitable<void> run_subscriber(std::shared_ptr<RedisLockBackend::State> state) {
   auto backoff = 100ms;
   while (!state->stop->cancelled()) {
     std::vector<std::string> channels{state->channel()};
-    auto ended = co_await state->redis->subscribe(
-        std::move(channels),
-        [weak = std::weak_ptr(state)](const std::string&, const std::string& name) {
-          if (auto s = weak.lock()) s->wake(name);
-        },
-        state->stop,
-        [weak = std::weak_ptr(state)] {
-          if (auto s = weak.lock()) s->wake("");
-        });
+    // Named, not built inside the co_await (GCC 12 destroys such temporaries twice).
+    redis::RedisClient::MessageHandler on_message = [weak = std::weak_ptr(state)](const std::string&,
+                                                                                  const std::string& name) {
+      if (auto s = weak.lock()) s->wake(name);
+    };
+    std::function<void()> on_subscribed = [weak = std::weak_ptr(state)] {
+      if (auto s = weak.lock()) s->wake("");
+    };
+    auto ended = co_await state->redis->subscribe(std::move(channels), std::move(on_message), state->stop,
+                                                  std::move(on_subscribed));
     if (state->stop->cancelled()) break;
     if (!ended && ended.error().code != ErrorCode::timeout) {
       spdlog::warn("event=lock_subscription_lost backend=redis error=\"{}\" retry_in_ms={}", ended.error().message,
