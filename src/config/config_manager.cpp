@@ -266,6 +266,16 @@ void ConfigManager::unsubscribe(std::uint64_t id) {
   callbacks_.erase(id);
 }
 
+std::vector<std::filesystem::path> ConfigManager::files() const {
+  std::lock_guard lock(sources_mutex_);
+  std::vector<std::filesystem::path> out;
+  for (const auto& source : sources_) {
+    auto mine = source->files();
+    out.insert(out.end(), mine.begin(), mine.end());
+  }
+  return out;
+}
+
 std::string ConfigManager::last_error() const {
   std::lock_guard lock(mutex_);
   return last_error_;

@@ -42,6 +42,7 @@ class FileSource final : public ConfigSource {
     text << in.rdbuf();
     return std::to_string(std::hash<std::string>{}(text.str()));
   }
+  std::vector<std::filesystem::path> files() const override { return {path_}; }
 
  private:
   std::filesystem::path path_;

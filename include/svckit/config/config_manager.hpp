@@ -125,6 +125,9 @@ class ConfigManager {
   std::uint64_t on_change(ChangeCallback callback);
   void unsubscribe(std::uint64_t id);
 
+  /// The files the sources read (for inotify).
+  std::vector<std::filesystem::path> files() const;
+
   /// The last reload error ("" after a successful one), for health endpoints.
   std::string last_error() const;
 
@@ -143,7 +146,7 @@ class ConfigManager {
 
   ConfigOptions options_;
   const TimeSource& time_;
-  std::mutex sources_mutex_;  // one load at a time
+  mutable std::mutex sources_mutex_;  // one load at a time
   std::vector<std::unique_ptr<ConfigSource>> sources_;
   std::vector<std::string> stamps_;  // guarded by sources_mutex_
   std::vector<ConfigValidator> validators_;

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -27,6 +28,8 @@ class ConfigSource {
   /// Changes whenever the content may have changed (file: a hash of its content). Empty: unknown, so
   /// every reload_if_changed() reads it again.
   virtual std::string stamp() const { return {}; }
+  /// Files this source reads (follow_changes watches them with inotify); none by default.
+  virtual std::vector<std::filesystem::path> files() const { return {}; }
 };
 
 /// A YAML (.yaml, .yml) or JSON (.json) file. A missing file is an error unless `optional`

@@ -1,0 +1,16 @@
+// The RemoteConfigBackend implementations, made by connect_config_backend from a parsed URL.
+#pragma once
+
+#include "svckit/config/remote_config.hpp"
+#include "svckit/http/url.hpp"
+
+namespace svckit::config::detail {
+
+Result<std::unique_ptr<RemoteConfigBackend>> etcd_config_backend(const http::BackendUrl& url,
+                                                                 const boost::asio::any_io_executor& executor);
+Result<std::unique_ptr<RemoteConfigBackend>> redis_config_backend(const http::BackendUrl& url,
+                                                                  const boost::asio::any_io_executor& executor);
+Result<std::unique_ptr<RemoteConfigBackend>> http_config_backend(const http::BackendUrl& url,
+                                                                 const boost::asio::any_io_executor& executor);
+
+}  // namespace svckit::config::detail
