@@ -103,12 +103,15 @@ Svckitd::Svckitd(SvckitdConfig config)
       consul_(
           registry_, time_, [this](const ServiceInstance& in) { return health_.supported(in); },
           consul_options(config_)),
+      config_store_(time_),
+      config_api_(config_store_, config_.default_wait, config_.max_wait),
       expirations_(
           metrics_.counter("svckit_expirations_total", "Instances marked down because their TTL ran out.").get()),
       reloads_(metrics_.counter("svckit_gateway_route_reloads_total",
                                 "Reloads of gateway.routes from the config file, by result.", {"result"})) {
   health_.add_routes(api_.router());
   consul_.add_routes(api_.router());
+  config_api_.add_routes(api_.router());
   api_.set_registration_check([this](const ServiceInstance& in) { return health_.supported(in); });
 }
 
@@ -122,6 +125,9 @@ Result<void> Svckitd::start() {
     snapshot_version_ = registry_.persistent_version();
     spdlog::info("event=snapshot_restored file={} instances={}", config_.snapshot_file.string(),
                  snapshot->instances.size());
+  }
+  if (!config_.snapshot_file.empty()) {
+    if (auto r = restore_config_store(); !r) return r;
   }
   if (config_.gateway_port >= 0) {
     auto gateway = Gateway::create(io_, registry_, metrics_, balancers_, random_, time_, gateway_options(config_));
@@ -177,6 +183,7 @@ http::Awaitable<void> Svckitd::shutdown_sequence() {
     co_await gateway_->stop_following();  // its watch would otherwise be released below
   }
   registry_.release_watchers();
+  config_store_.release_waiters();
   const auto deadline = std::chrono::steady_clock::now() + config_.shutdown_timeout;
   const auto open = [this] { return server_.connections() + (gateway_ ? gateway_->connections() : 0); };
   while (open() > 0 && std::chrono::steady_clock::now() < deadline) {
@@ -254,6 +261,37 @@ void Svckitd::reload_routes(const char* why) {
   reloads_.with({"ok"}).inc();
   spdlog::info("event=routes_reloaded why=\"{}\" routes={}", why, fresh.gateway_routes.size());
   gateway_->set_routes(RouteTable{fresh.gateway_routes, config_.gateway_service_paths});
+}
+
+/// The config store lives beside the registry snapshot: read at start, rewritten (atomically) on
+/// every change, so the embedded config source survives a restart like persistent registrations.
+Result<void> Svckitd::restore_config_store() {
+  const auto path = std::filesystem::path(config_.snapshot_file.string() + ".config.json");
+  if (std::filesystem::exists(path)) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    auto saved = nlohmann::json::parse(text.str(), nullptr, false);
+    if (auto r = config_store_.restore(saved); !r) {
+      return make_error(ErrorCode::invalid_argument, path.string() + ": " + r.error().message, "snapshot_file");
+    }
+    spdlog::info("event=config_store_restored file={} version={}", path.string(), config_store_.current().version);
+  }
+  config_store_.on_change([path, this](const ConfigStore::Version&) {
+    const auto temporary = path.string() + ".tmp";
+    {
+      std::ofstream out(temporary, std::ios::trunc);
+      out << config_store_.save().dump() << "\n";
+      if (!out) {
+        spdlog::error("event=config_store_write_failed file={}", temporary);
+        return;
+      }
+    }
+    std::error_code ec;
+    std::filesystem::rename(temporary, path, ec);
+    if (ec) spdlog::error("event=config_store_write_failed file={} error=\"{}\"", path.string(), ec.message());
+  });
+  return {};
 }
 
 Result<void> Svckitd::write_snapshot_if_changed() {

@@ -8,6 +8,8 @@
 #include <memory>
 
 #include "daemon/config.hpp"
+#include "daemon/config_api.hpp"
+#include "daemon/config_store.hpp"
 #include "daemon/consul_api.hpp"
 #include "daemon/gateway.hpp"
 #include "daemon/health_checks.hpp"
@@ -39,6 +41,7 @@ class Svckitd {
   http::Awaitable<void> snapshot_loop();
   http::Awaitable<void> shutdown_sequence();
   Result<void> write_snapshot_if_changed();
+  Result<void> restore_config_store();
   /// Gateway routes hot reload: on SIGHUP, and when the config file's size or mtime changes.
   http::Awaitable<void> reload_loop();
   void wait_for_hangup();
@@ -63,6 +66,8 @@ class Svckitd {
   boost::asio::strand<boost::asio::io_context::executor_type> control_;  // runs sweep, snapshot, shutdown
   InstanceHealthChecks health_;
   ConsulApi consul_;
+  ConfigStore config_store_;  // persisted beside the snapshot file (<snapshot>.config.json) when there is one
+  ConfigApi config_api_;
   Counter& expirations_;
   Family<Counter>& reloads_;
   std::string config_stamp_;                            // only touched on control_

@@ -2,8 +2,8 @@
 // health checks, status changes, watch answers), request targets and query strings, durations, backend URLs,
 // svckitd's YAML config with the gateway's routes, the Consul-compatible API's registrations and
 // queries (and the Consul answers consul:// reads), the YAML/JSON of file:// registries, TOML
-// config files, and the
-// DNS messages dns+srv:// / dns:// decode.
+// config files, svckitd's config API (keys, documents, long-poll queries), the flat keys of remote
+// config stores, and the DNS messages dns+srv:// / dns:// decode.
 // The invariant: no crash, and the API never answers 5xx to bad input.
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
@@ -16,9 +16,12 @@
 #include <string_view>
 
 #include "daemon/config.hpp"
+#include "daemon/config_api.hpp"
+#include "daemon/config_store.hpp"
 #include "daemon/consul_api.hpp"
 #include "daemon/gateway_routes.hpp"
 #include "daemon/registry_api.hpp"
+#include "svckit/config/remote_config.hpp"
 #include "svckit/core/duration.hpp"
 #include "svckit/core/health_check_spec.hpp"
 #include "svckit/core/instance_json.hpp"
@@ -37,9 +40,14 @@ struct Fixture {
   svckit::daemon::RegistryApi api{
       registry, metrics, {std::chrono::milliseconds(0), std::chrono::milliseconds(0)}};  // no waiting
   svckit::daemon::ConsulApi consul{registry, time, nullptr, consul_options()};
+  svckit::daemon::ConfigStore config_store{time};
+  svckit::daemon::ConfigApi config_api{config_store, std::chrono::milliseconds(0), std::chrono::milliseconds(0)};
   boost::asio::io_context io;
 
-  Fixture() { consul.add_routes(api.router()); }
+  Fixture() {
+    consul.add_routes(api.router());
+    config_api.add_routes(api.router());
+  }
   static svckit::daemon::ConsulApiOptions consul_options() {
     svckit::daemon::ConsulApiOptions o;
     o.default_wait = o.max_wait = std::chrono::milliseconds(0);  // no waiting
@@ -114,5 +122,31 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (c == ' ' || c == '\r' || c == '\n' || c == '\0') c = '_';
   }
   send(fixture, svckit::http::Verb::get, target, {});
+
+  // svckitd's config API (keys and documents from the network) and the flat keys of remote
+  // config stores (etcd keys, Redis hash fields).
+  (void)fixture.config_store.replace(nlohmann::json::object());  // each input starts from an empty document
+  std::string key(text.substr(0, 64));
+  for (char& c : key) {
+    if (c == '/' || c == '?' || c == '#' || c == '%' || c == ' ' || c == '\r' || c == '\n' || c == '\0') c = '_';
+  }
+  send(fixture, svckit::http::Verb::put, "/v1/config/keys/" + (key.empty() ? std::string("k") : key), text);
+  send(fixture, svckit::http::Verb::put, "/v1/config", text);
+  target = "/v1/config?";
+  target.append(text.substr(0, 128));
+  for (char& c : target) {
+    if (c == ' ' || c == '\r' || c == '\n' || c == '\0') c = '_';
+  }
+  send(fixture, svckit::http::Verb::get, target, {});
+  std::vector<std::pair<std::string, std::string>> flat;
+  for (std::size_t at = 0; at < text.size() && flat.size() < 32;) {
+    const auto end = std::min(text.find('\n', at), text.size());
+    const auto line = text.substr(at, end - at);
+    const auto eq = line.find('=');
+    flat.emplace_back(std::string(line.substr(0, eq)),
+                      eq == std::string_view::npos ? "" : std::string(line.substr(eq + 1)));
+    at = end + 1;
+  }
+  (void)svckit::config::tree_from_flat(flat, "fuzz");
   return 0;
 }

@@ -105,6 +105,7 @@ class RemoteConfig : public std::enable_shared_from_this<RemoteConfig> {
 };
 
 /// A backend by URL:
+///   svckitd://host:8500[,host2:8500]    svckitd's config store (/v1/config), long-polled
 ///   etcd://h1:2379,h2:2379/app/config   keys under /app/config/: database/pool -> database.pool
 ///   redis://host:6379/0?key=app:config&channel=app:config:changed   a hash: field database.pool
 ///   http://host:port/path/app.json (https://…)?interval=5s   polled with If-None-Match

@@ -10,6 +10,8 @@ Result<std::unique_ptr<RemoteConfigBackend>> etcd_config_backend(const http::Bac
                                                                  const boost::asio::any_io_executor& executor);
 Result<std::unique_ptr<RemoteConfigBackend>> redis_config_backend(const http::BackendUrl& url,
                                                                   const boost::asio::any_io_executor& executor);
+Result<std::unique_ptr<RemoteConfigBackend>> svckitd_config_backend(const http::BackendUrl& url,
+                                                                    const boost::asio::any_io_executor& executor);
 Result<std::unique_ptr<RemoteConfigBackend>> http_config_backend(const http::BackendUrl& url,
                                                                  const boost::asio::any_io_executor& executor);
 

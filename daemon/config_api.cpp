@@ -1,0 +1,146 @@
+#include "daemon/config_api.hpp"
+
+#include "svckit/core/duration.hpp"
+#include "svckit/core/instance_json.hpp"
+
+namespace svckit::daemon {
+
+using http::Response;
+using http::RouteContext;
+using http::Status;
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kConfigVersionHeader = "X-Svckit-Config-Version";
+
+std::string etag_of(std::uint64_t version) { return "\"" + std::to_string(version) + "\""; }
+
+Response version_response(Status status, std::uint64_t version) {
+  auto response = http::json_response(status, json{{"version", version}});
+  response.set(kConfigVersionHeader, std::to_string(version));
+  return response;
+}
+
+Result<json> config_body(const http::Request& request) {
+  if (request.body().empty()) return make_error(ErrorCode::invalid_argument, "a JSON body is required", "body");
+  return parse_json(request.body());
+}
+
+Result<std::uint64_t> parse_version(const std::string& text, const std::string& field) {
+  char* end = nullptr;
+  const auto value = std::strtoull(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || text.front() == '-') {
+    return make_error(ErrorCode::invalid_argument, field + " must be a version number", field);
+  }
+  return static_cast<std::uint64_t>(value);
+}
+
+}  // namespace
+
+void ConfigApi::add_routes(http::Router& router) {
+  const auto bind = [this](auto method) {
+    return [this, method](RouteContext& ctx) -> http::Awaitable<Response> { return (this->*method)(ctx); };
+  };
+  using V = http::Verb;
+  router.add(V::get, "/v1/config", bind(&ConfigApi::get_document));
+  router.add(V::put, "/v1/config", bind(&ConfigApi::replace_document));
+  router.add(V::get, "/v1/config/keys/{key}", bind(&ConfigApi::get_key));
+  router.add(V::put, "/v1/config/keys/{key}", bind(&ConfigApi::put_key));
+  router.add(V::delete_, "/v1/config/keys/{key}", bind(&ConfigApi::delete_key));
+  router.add(V::get, "/v1/config/history", bind(&ConfigApi::history));
+  router.add(V::post, "/v1/config/rollback/{version}", bind(&ConfigApi::rollback));
+}
+
+http::Awaitable<Response> ConfigApi::get_document(RouteContext& ctx) {
+  auto now = store_.current();
+  if (const auto* index = ctx.target.param("index")) {
+    auto after = parse_version(*index, "index");
+    if (!after) co_return http::error_response(after.error());
+    auto wait = default_wait_;
+    if (const auto* w = ctx.target.param("wait")) {
+      auto parsed = parse_duration(*w, "wait");
+      if (!parsed) co_return http::error_response(parsed.error());
+      wait = std::min(*parsed, max_wait_);
+    }
+    if (now.version <= *after) {
+      (void)co_await store_.wait_newer(*after, std::chrono::steady_clock::now() + wait);
+      now = store_.current();
+    }
+    if (now.version <= *after) {  // the wait ran out: nothing new
+      Response unchanged{Status::not_modified, 11};
+      unchanged.set(http::beast_http::field::etag, etag_of(now.version));
+      unchanged.set(kConfigVersionHeader, std::to_string(now.version));
+      co_return unchanged;
+    }
+  }
+  const auto etag = etag_of(now.version);
+  if (ctx.request[http::beast_http::field::if_none_match] == etag) {
+    Response unchanged{Status::not_modified, 11};
+    unchanged.set(http::beast_http::field::etag, etag);
+    unchanged.set(kConfigVersionHeader, std::to_string(now.version));
+    co_return unchanged;
+  }
+  auto response = http::json_response(Status::ok, *now.tree);
+  response.set(http::beast_http::field::etag, etag);
+  response.set(kConfigVersionHeader, std::to_string(now.version));
+  co_return response;
+}
+
+http::Awaitable<Response> ConfigApi::replace_document(RouteContext& ctx) {
+  auto body = config_body(ctx.request);
+  if (!body) co_return http::error_response(body.error());
+  auto version = store_.replace(std::move(*body));
+  if (!version) co_return http::error_response(version.error());
+  co_return version_response(Status::ok, *version);
+}
+
+http::Awaitable<Response> ConfigApi::get_key(RouteContext& ctx) {
+  const auto& key = ctx.params.at("key");
+  auto parts = ConfigStore::parse_key(key);
+  if (!parts) co_return http::error_response(parts.error());
+  const auto now = store_.current();
+  const json* node = now.tree.get();
+  for (const auto& part : *parts) {
+    if (!node->is_object() || !node->contains(part)) {
+      co_return http::error_response(make_error(ErrorCode::not_found, "key '" + key + "' is not set", "key"));
+    }
+    node = &(*node)[part];
+  }
+  auto response = http::json_response(Status::ok, json{{"key", key}, {"value", *node}, {"version", now.version}});
+  response.set(kConfigVersionHeader, std::to_string(now.version));
+  co_return response;
+}
+
+http::Awaitable<Response> ConfigApi::put_key(RouteContext& ctx) {
+  auto body = config_body(ctx.request);
+  if (!body) co_return http::error_response(body.error());
+  auto version = store_.put(ctx.params.at("key"), std::move(*body));
+  if (!version) co_return http::error_response(version.error());
+  co_return version_response(Status::ok, *version);
+}
+
+http::Awaitable<Response> ConfigApi::delete_key(RouteContext& ctx) {
+  auto version = store_.remove(ctx.params.at("key"));
+  if (!version) co_return http::error_response(version.error());
+  co_return version_response(Status::ok, *version);
+}
+
+http::Awaitable<Response> ConfigApi::history(RouteContext&) {
+  json versions = json::array();
+  for (const auto& v : store_.history()) {
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(v.applied_at.time_since_epoch()).count();
+    versions.push_back(json{{"version", v.version}, {"applied_at", seconds}, {"reason", v.reason}});
+  }
+  co_return http::json_response(Status::ok, json{{"versions", versions}});
+}
+
+http::Awaitable<Response> ConfigApi::rollback(RouteContext& ctx) {
+  auto target = parse_version(ctx.params.at("version"), "version");
+  if (!target) co_return http::error_response(target.error());
+  auto version = store_.rollback(*target);
+  if (!version) co_return http::error_response(version.error());
+  co_return version_response(Status::ok, *version);
+}
+
+}  // namespace svckit::daemon

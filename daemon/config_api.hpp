@@ -1,0 +1,41 @@
+// svckitd's config API over a ConfigStore:
+//   GET    /v1/config                     the document; ETag "<version>" (If-None-Match -> 304);
+//                                         ?index=N&wait=30s waits for a version above N (watch)
+//   PUT    /v1/config                     replaces the document (a JSON object)
+//   GET    /v1/config/keys/{key}          {"key","value","version"}
+//   PUT    /v1/config/keys/{key}          body = the JSON value; -> {"version"}
+//   DELETE /v1/config/keys/{key}          -> {"version"}
+//   GET    /v1/config/history             {"versions":[{"version","applied_at","reason"}]}
+//   POST   /v1/config/rollback/{version}  the old document as a new version -> {"version"}
+// Errors are JSON bodies naming the field (key, body, version, index, wait).
+#pragma once
+
+#include <chrono>
+
+#include "daemon/config_store.hpp"
+#include "svckit/http/router.hpp"
+
+namespace svckit::daemon {
+
+/// Thread-safe once its routes are added (the store is).
+class ConfigApi {
+ public:
+  ConfigApi(ConfigStore& store, std::chrono::milliseconds default_wait, std::chrono::milliseconds max_wait)
+      : store_(store), default_wait_(default_wait), max_wait_(max_wait) {}
+  void add_routes(http::Router& router);
+
+ private:
+  http::Awaitable<http::Response> get_document(http::RouteContext& ctx);
+  http::Awaitable<http::Response> replace_document(http::RouteContext& ctx);
+  http::Awaitable<http::Response> get_key(http::RouteContext& ctx);
+  http::Awaitable<http::Response> put_key(http::RouteContext& ctx);
+  http::Awaitable<http::Response> delete_key(http::RouteContext& ctx);
+  http::Awaitable<http::Response> history(http::RouteContext& ctx);
+  http::Awaitable<http::Response> rollback(http::RouteContext& ctx);
+
+  ConfigStore& store_;
+  std::chrono::milliseconds default_wait_;
+  std::chrono::milliseconds max_wait_;
+};
+
+}  // namespace svckit::daemon

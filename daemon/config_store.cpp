@@ -1,0 +1,166 @@
+#include "daemon/config_store.hpp"
+
+#include <boost/asio/this_coro.hpp>
+
+namespace svckit::daemon {
+
+using nlohmann::json;
+
+ConfigStore::ConfigStore(const TimeSource& time, std::size_t history)
+    : time_(time), keep_(std::max<std::size_t>(history, 1)) {
+  history_.push_back(Version{0, time_.system_now(), "empty", std::make_shared<const json>(json::object())});
+}
+
+Result<std::vector<std::string>> ConfigStore::parse_key(const std::string& key) {
+  std::vector<std::string> parts;
+  std::string part;
+  const auto bad = [&](const std::string& why) {
+    return make_error(ErrorCode::invalid_argument, "key '" + key + "': " + why, "key");
+  };
+  if (key.empty() || key.size() > 256) return bad("1 to 256 characters");
+  for (const char c : key) {
+    if (c == '.') {
+      if (part.empty()) return bad("an empty part");
+      parts.push_back(std::move(part));
+      part.clear();
+      continue;
+    }
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    if (!ok) return bad("parts are letters, digits, '_' and '-', joined by '.'");
+    part += c;
+  }
+  if (part.empty()) return bad("an empty part");
+  parts.push_back(std::move(part));
+  if (parts.size() > 16) return bad("at most 16 levels");
+  return parts;
+}
+
+ConfigStore::Version ConfigStore::current() const {
+  std::lock_guard lock(mutex_);
+  return history_.back();
+}
+
+Result<std::uint64_t> ConfigStore::commit(json tree, std::string reason) {
+  Version added;
+  std::list<WakeableWait> woken;
+  std::function<void(const Version&)> changed;
+  {
+    std::lock_guard lock(mutex_);
+    added = Version{history_.back().version + 1, time_.system_now(), std::move(reason),
+                    std::make_shared<const json>(std::move(tree))};
+    history_.push_back(added);
+    if (history_.size() > keep_) history_.erase(history_.begin());
+    woken.swap(waiters_);
+    changed = changed_;
+  }
+  for (auto& w : woken) w.wake();
+  if (changed) changed(added);
+  return added.version;
+}
+
+Result<std::uint64_t> ConfigStore::put(const std::string& key, json value) {
+  auto parts = parse_key(key);
+  if (!parts) return parts.error();
+  json tree = *current().tree;
+  json* node = &tree;
+  for (std::size_t i = 0; i + 1 < parts->size(); ++i) {
+    auto& child = (*node)[(*parts)[i]];
+    if (child.is_null()) child = json::object();
+    if (!child.is_object()) {
+      return make_error(ErrorCode::invalid_argument, "key '" + key + "': '" + (*parts)[i] + "' holds a value", "key");
+    }
+    node = &child;
+  }
+  (*node)[parts->back()] = std::move(value);
+  return commit(std::move(tree), "put " + key);
+}
+
+Result<std::uint64_t> ConfigStore::replace(json document) {
+  if (!document.is_object())
+    return make_error(ErrorCode::invalid_argument, "the document must be a JSON object", "body");
+  return commit(std::move(document), "replace");
+}
+
+Result<std::uint64_t> ConfigStore::remove(const std::string& key) {
+  auto parts = parse_key(key);
+  if (!parts) return parts.error();
+  json tree = *current().tree;
+  json* node = &tree;
+  for (std::size_t i = 0; i + 1 < parts->size(); ++i) {
+    if (!node->is_object() || !node->contains((*parts)[i])) {
+      return make_error(ErrorCode::not_found, "key '" + key + "' is not set", "key");
+    }
+    node = &(*node)[(*parts)[i]];
+  }
+  if (!node->is_object() || node->erase(parts->back()) == 0) {
+    return make_error(ErrorCode::not_found, "key '" + key + "' is not set", "key");
+  }
+  return commit(std::move(tree), "delete " + key);
+}
+
+Result<std::uint64_t> ConfigStore::rollback(std::uint64_t version) {
+  std::shared_ptr<const json> tree;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& v : history_) {
+      if (v.version == version) tree = v.tree;
+    }
+  }
+  if (!tree) {
+    return make_error(ErrorCode::not_found, "version " + std::to_string(version) + " is not kept", "version");
+  }
+  return commit(*tree, "rollback to " + std::to_string(version));
+}
+
+std::vector<ConfigStore::Version> ConfigStore::history() const {
+  std::lock_guard lock(mutex_);
+  return history_;
+}
+
+boost::asio::awaitable<std::uint64_t> ConfigStore::wait_newer(std::uint64_t after,
+                                                              std::chrono::steady_clock::time_point until) {
+  const WakeableWait wait(co_await boost::asio::this_coro::executor);
+  {
+    std::lock_guard lock(mutex_);
+    if (history_.back().version > after || released_) co_return history_.back().version;
+    waiters_.push_back(wait);
+  }
+  (void)co_await wait.wait_until(until);
+  std::lock_guard lock(mutex_);
+  waiters_.remove_if([&](const WakeableWait& w) { return w.same(wait); });
+  co_return history_.back().version;
+}
+
+void ConfigStore::release_waiters() {
+  std::list<WakeableWait> woken;
+  {
+    std::lock_guard lock(mutex_);
+    released_ = true;
+    woken.swap(waiters_);
+  }
+  for (auto& w : woken) w.wake();
+}
+
+void ConfigStore::on_change(std::function<void(const Version&)> callback) {
+  std::lock_guard lock(mutex_);
+  changed_ = std::move(callback);
+}
+
+json ConfigStore::save() const {
+  const auto now = current();
+  return json{{"version", now.version}, {"config", *now.tree}};
+}
+
+Result<void> ConfigStore::restore(const json& saved) {
+  if (!saved.is_object() || !saved.value("version", json()).is_number_unsigned() ||
+      !saved.value("config", json()).is_object()) {
+    return make_error(ErrorCode::invalid_argument, "not a saved svckitd config store", "config_store");
+  }
+  std::lock_guard lock(mutex_);
+  history_.clear();
+  history_.push_back(Version{saved["version"].get<std::uint64_t>(), time_.system_now(), "load",
+                             std::make_shared<const json>(saved["config"])});
+  return {};
+}
+
+}  // namespace svckit::daemon
