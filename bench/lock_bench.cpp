@@ -60,7 +60,9 @@ void report(const std::string& backend, const std::string& phase, int workers, s
     all.insert(all.end(), p.acquire_ms.begin(), p.acquire_ms.end());
   }
   std::sort(all.begin(), all.end());
-  const auto at = [&](double q) { return all.empty() ? 0.0 : all[static_cast<std::size_t>(q * (all.size() - 1))]; };
+  const auto at = [&](double q) {
+    return all.empty() ? 0.0 : all[static_cast<std::size_t>(q * static_cast<double>(all.size() - 1))];
+  };
   std::printf(
       "RESULT svckit %s %s workers=%d pairs_per_s=%.0f acquire_p50_ms=%.2f acquire_p99_ms=%.2f acquire_max_ms=%.1f "
       "errors=%llu\n",

@@ -220,7 +220,7 @@ std::string RemoteConfig::last_error() const {
 }
 
 Result<std::unique_ptr<RemoteConfigBackend>> connect_config_backend(const std::string& url,
-                                                                    boost::asio::any_io_executor executor) {
+                                                                    const boost::asio::any_io_executor& executor) {
   const auto scheme = url.substr(0, url.find("://"));
   const std::uint16_t port = scheme == "etcd"      ? 2379
                              : scheme == "svckitd" ? 8500

@@ -22,7 +22,8 @@ namespace {
 
 // KEYS: lock, readers, writers, fence. ARGV: owner, lease ms, claim ms (0: a try, no claim).
 // Returns {1, fencing token} or {0, ms until a holder's lease ends}.
-const redis::RedisScript kAcquireExclusive{SVCKIT_LOCK_NOW R"(
+const redis::RedisScript& acquire_exclusive_script() {
+  static const redis::RedisScript kScript{SVCKIT_LOCK_NOW R"(
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 if redis.call('ZCARD', KEYS[2]) == 0 and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   redis.call('ZREM', KEYS[3], ARGV[1])
@@ -40,9 +41,12 @@ if ttl < 0 then
 end
 return {0, ttl}
 )"};
+  return kScript;
+}
 
 // KEYS: lock, readers, writers, fence. ARGV: owner, lease ms.
-const redis::RedisScript kAcquireShared{SVCKIT_LOCK_NOW R"(
+const redis::RedisScript& acquire_shared_script() {
+  static const redis::RedisScript kScript{SVCKIT_LOCK_NOW R"(
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 if redis.call('EXISTS', KEYS[1]) == 0 and redis.call('ZCARD', KEYS[3]) == 0 then
   redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
@@ -57,18 +61,24 @@ if ttl < 0 then
 end
 return {0, ttl}
 )"};
+  return kScript;
+}
 
 // KEYS: lock. ARGV: owner, lease ms. 1 = extended, 0 = not held by this owner.
-const redis::RedisScript kExtendExclusive{R"(
+const redis::RedisScript& extend_exclusive_script() {
+  static const redis::RedisScript kScript{R"(
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return 1
 end
 return 0
 )"};
+  return kScript;
+}
 
 // KEYS: readers. ARGV: owner, lease ms.
-const redis::RedisScript kExtendShared{SVCKIT_LOCK_NOW R"(
+const redis::RedisScript& extend_shared_script() {
+  static const redis::RedisScript kScript{SVCKIT_LOCK_NOW R"(
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if score and tonumber(score) > now then
   redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
@@ -78,9 +88,12 @@ if score and tonumber(score) > now then
 end
 return 0
 )"};
+  return kScript;
+}
 
 // KEYS: lock. ARGV: owner, channel, name. Compare-and-delete, then wake the waiters.
-const redis::RedisScript kReleaseExclusive{R"(
+const redis::RedisScript& release_exclusive_script() {
+  static const redis::RedisScript kScript{R"(
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
   redis.call('PUBLISH', ARGV[2], ARGV[3])
@@ -88,15 +101,20 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 )"};
+  return kScript;
+}
 
 // KEYS: readers or writers (a reader's hold, or a waiting writer's claim). ARGV: owner, channel, name.
-const redis::RedisScript kReleaseMember{R"(
+const redis::RedisScript& release_member_script() {
+  static const redis::RedisScript kScript{R"(
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
   redis.call('PUBLISH', ARGV[2], ARGV[3])
   return 1
 end
 return 0
 )"};
+  return kScript;
+}
 
 #undef SVCKIT_LOCK_NOW
 
@@ -188,7 +206,7 @@ Awaitable<Result<HeldLock>> give_up(RedisLockBackend::State& state, bool claimed
   if (claimed) {
     std::vector<std::string> claim_keys{state.keys(request.name)[2]};
     std::vector<std::string> args{request.owner, state.channel(), request.name};
-    (void)co_await state.redis->eval(kReleaseMember, std::move(claim_keys), std::move(args));
+    (void)co_await state.redis->eval(release_member_script(), std::move(claim_keys), std::move(args));
   }
   co_return error;
 }
@@ -234,8 +252,8 @@ Awaitable<Result<HeldLock>> RedisLockBackend::acquire(AcquireRequest request) {
     std::vector<std::string> args{request.owner, lease};
     if (exclusive) args.push_back(try_only ? "0" : std::to_string(claim_ms.count()));
     auto script_keys = keys;
-    auto reply = co_await state->redis->eval(exclusive ? kAcquireExclusive : kAcquireShared, std::move(script_keys),
-                                             std::move(args));
+    auto reply = co_await state->redis->eval(exclusive ? acquire_exclusive_script() : acquire_shared_script(),
+                                             std::move(script_keys), std::move(args));
     if (!reply) {
       state->remove_waiter(request.name, wake);
       Error error = reply.error();
@@ -291,8 +309,8 @@ Awaitable<Result<void>> RedisLockBackend::extend(const HeldLock& held, std::chro
   const bool exclusive = held.mode == LockMode::exclusive;
   std::vector<std::string> script_keys{exclusive ? keys[0] : keys[1]};
   std::vector<std::string> args{held.owner, std::to_string(lease.count())};
-  auto reply = co_await state->redis->eval(exclusive ? kExtendExclusive : kExtendShared, std::move(script_keys),
-                                           std::move(args));
+  auto reply = co_await state->redis->eval(exclusive ? extend_exclusive_script() : extend_shared_script(),
+                                           std::move(script_keys), std::move(args));
   if (!reply) co_return reply.error();
   if (reply->integer != 1) {
     co_return make_error(ErrorCode::not_found, "lock " + held.name + " is no longer held by this owner", "name");
@@ -306,8 +324,8 @@ Awaitable<Result<void>> RedisLockBackend::release(const HeldLock& held) {
   const bool exclusive = held.mode == LockMode::exclusive;
   std::vector<std::string> script_keys{exclusive ? keys[0] : keys[1]};
   std::vector<std::string> args{held.owner, state->channel(), held.name};
-  auto reply = co_await state->redis->eval(exclusive ? kReleaseExclusive : kReleaseMember, std::move(script_keys),
-                                           std::move(args));
+  auto reply = co_await state->redis->eval(exclusive ? release_exclusive_script() : release_member_script(),
+                                           std::move(script_keys), std::move(args));
   if (!reply) co_return reply.error();
   co_return Result<void>{};
 }

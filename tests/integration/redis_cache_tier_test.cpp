@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/use_future.hpp>
 
 #include "svckit/testing/fake_random.hpp"
@@ -143,7 +142,7 @@ TEST_F(RedisCacheTierTest, ConcurrentMissesOnOneKeyLoadItOnce) {
 TEST_F(RedisCacheTierTest, AnUpdateInOneProcessDropsTheOthersL1Copy) {
   Node a(io.executor(), port, random, time);
   Node b(io.executor(), port, random, time);
-  boost::asio::co_spawn(io.io(), b.tier.follow_invalidations(stop), boost::asio::detached);
+  auto following = boost::asio::co_spawn(io.io(), b.tier.follow_invalidations(stop), boost::asio::use_future);
   ASSERT_EQ(get(b, "sku-2", "b")->price, 42);  // b holds it in L1
   // b's subscription must be up before a publishes (pub/sub keeps no history).
   ASSERT_TRUE(wait_until(
@@ -167,6 +166,8 @@ TEST_F(RedisCacheTierTest, AnUpdateInOneProcessDropsTheOthersL1Copy) {
   loads = 0;
   EXPECT_EQ(get(b, "sku-2", "b")->price, 42) << "gone from both tiers: loaded again";
   EXPECT_EQ(loads, 1);
+  stop->cancel();  // the loop uses b.tier: end it before b goes
+  following.wait();
 }
 
 TEST_F(RedisCacheTierTest, WithRedisGoneTheLoaderServesAndNothingFails) {

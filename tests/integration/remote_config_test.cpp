@@ -4,8 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
+#include <boost/asio/use_future.hpp>
 #include <fstream>
+#include <future>
 #include <mutex>
 
 #include "svckit/config/follow_changes.hpp"
@@ -27,8 +28,10 @@ using testing::wait_until;
 class RemoteConfigTest : public ::testing::Test {
  protected:
   void TearDown() override {
+    // The loops use the managers: end them before the fixture's members go.
     stop->cancel();
     follow_stop.cancel();
+    for (auto& f : loops) f.wait();
     io.stop();
   }
 
@@ -44,26 +47,27 @@ class RemoteConfigTest : public ::testing::Test {
   }
 
   /// defaults < remote; follows the remote and reloads on its changes; records the changes.
-  std::unique_ptr<ConfigManager> manage(const std::shared_ptr<RemoteConfig>& remote) {
+  ConfigManager& manage(const std::shared_ptr<RemoteConfig>& remote) {
     std::vector<std::unique_ptr<ConfigSource>> sources;
     sources.push_back(static_source("defaults", json{{"database", {{"pool", 4}, {"timeout_ms", 500}}}}));
     sources.push_back(remote->source());
     auto made = ConfigManager::create(std::move(sources), ConfigOptions{}, time);
     EXPECT_TRUE(made) << made.error().message;
-    auto config = std::move(*made);
+    managers.push_back(std::move(*made));
+    auto& config = managers.back();
     config->on_change([this](const ConfigSnapshot&, const std::vector<ConfigChange>& changes) {
       std::lock_guard lock(mutex);
       for (const auto& c : changes) {
         seen.push_back(c.key + ": " + (c.before ? c.before->dump() : "-") + " -> " + (c.after ? c.after->dump() : "-"));
       }
     });
-    boost::asio::co_spawn(io.io(), remote->follow(stop), boost::asio::detached);
+    loops.push_back(boost::asio::co_spawn(io.io(), remote->follow(stop), boost::asio::use_future));
     FollowOptions follow;
     follow.interval = 1h;  // only the remote's signal reloads
     follow.remotes = {remote};
-    boost::asio::co_spawn(io.io(), follow_changes(*config, sleeper, std::move(follow), follow_stop),
-                          boost::asio::detached);
-    return config;
+    loops.push_back(boost::asio::co_spawn(io.io(), follow_changes(*config, sleeper, std::move(follow), follow_stop),
+                                          boost::asio::use_future));
+    return *config;
   }
   bool saw(const std::string& change) {
     return wait_until(
@@ -88,6 +92,8 @@ class RemoteConfigTest : public ::testing::Test {
   CancelToken follow_stop;
   std::mutex mutex;
   std::vector<std::string> seen;
+  std::vector<std::unique_ptr<ConfigManager>> managers;
+  std::vector<std::future<void>> loops;
 };
 
 bool etcdctl(int port, const std::vector<std::string>& args) {
@@ -111,8 +117,8 @@ TEST_F(RemoteConfigTest, AnEtcdPrefixIsALayerThatReloadsOnAWatchAndAStartWhileEt
   auto remote = open(url, options);
   ASSERT_TRUE(remote);
   EXPECT_FALSE(remote->from_cache());
-  auto config = manage(remote);
-  auto snapshot = config->snapshot();
+  auto& config = manage(remote);
+  auto snapshot = config.snapshot();
   EXPECT_EQ(snapshot->get<int>("database.pool", 0), 10) << "JSON values are typed";
   EXPECT_EQ(snapshot->get<int>("database.timeout_ms", 0), 500) << "the defaults layer below";
   EXPECT_EQ(snapshot->get<std::string>("database.url", ""), "postgres://db/shop") << "non-JSON text is a string";
@@ -165,8 +171,8 @@ TEST_F(RemoteConfigTest, ARedisHashIsALayerThatReloadsOnItsChannelAndABrokenWrit
   ASSERT_TRUE(command({"HSET", "app:config", "database.pool", "10", "database.url", "postgres://db/shop"}));
   auto remote = open("redis://127.0.0.1:" + std::to_string(port) + "?key=app:config");
   ASSERT_TRUE(remote);
-  auto config = manage(remote);
-  EXPECT_EQ(config->get<int>("database.pool", 0), 10);
+  auto& config = manage(remote);
+  EXPECT_EQ(config.get<int>("database.pool", 0), 10);
 
   ASSERT_TRUE(command({"HSET", "app:config", "database.pool", "30"}));
   ASSERT_TRUE(command({"PUBLISH", "app:config:changed", "database.pool"}));
@@ -177,7 +183,7 @@ TEST_F(RemoteConfigTest, ARedisHashIsALayerThatReloadsOnItsChannelAndABrokenWrit
   ASSERT_TRUE(command({"PUBLISH", "app:config:changed", "x"}));
   ASSERT_TRUE(wait_until([&] { return !remote->last_error().empty(); }, 10s));
   EXPECT_NE(remote->last_error().find("database.pool"), std::string::npos) << remote->last_error();
-  EXPECT_EQ(config->get<int>("database.pool", 0), 30);
+  EXPECT_EQ(config.get<int>("database.pool", 0), 30);
   ASSERT_TRUE(command({"HDEL", "app:config", "database.pool.max"}));
   ASSERT_TRUE(command({"HSET", "app:config", "database.pool", "40"}));
   ASSERT_TRUE(command({"PUBLISH", "app:config:changed", "x"}));
@@ -209,8 +215,8 @@ TEST_F(RemoteConfigTest, AnHttpDocumentIsPolledWithETagsAndAnUnchangedOneCostsA3
   auto remote = open("http://127.0.0.1:" + std::to_string(server.port()) + "/app.json?interval=50ms");
   ASSERT_TRUE(remote);
   EXPECT_EQ(remote->version(), "\"v1\"");
-  auto config = manage(remote);
-  EXPECT_EQ(config->get<int>("database.pool", 0), 10);
+  auto& config = manage(remote);
+  EXPECT_EQ(config.get<int>("database.pool", 0), 10);
   ASSERT_TRUE(wait_until([&] { return not_modified >= 3; }, 10s)) << "polls answered 304";
   {
     std::lock_guard lock(doc_mutex);
@@ -231,11 +237,12 @@ TEST_F(RemoteConfigTest, AFileRenamedIntoPlaceIsReloadedByInotifyNotByThePoll) {
   sources.push_back(file_source(file));
   auto made = ConfigManager::create(std::move(sources), ConfigOptions{}, time);
   ASSERT_TRUE(made);
-  auto& config = **made;
+  managers.push_back(std::move(*made));
+  auto& config = *managers.back();
   FollowOptions follow;
   follow.interval = 1h;
-  boost::asio::co_spawn(io.io(), follow_changes(config, sleeper, std::move(follow), follow_stop),
-                        boost::asio::detached);
+  loops.push_back(boost::asio::co_spawn(io.io(), follow_changes(config, sleeper, std::move(follow), follow_stop),
+                                        boost::asio::use_future));
   // An editor's save: write a new file, rename it over the old one. (follow_changes looks once
   // after installing its watch, so a change racing its start is not missed either.)
   const auto next = dir.path() / "app.yaml.new";

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
+#include <boost/asio/use_future.hpp>
 #include <future>
 
 #include "svckit/config/config_manager.hpp"
@@ -126,7 +126,7 @@ TEST_F(SvckitdConfigTest, SvckitdIsARemoteSourceAndAStartWhileItIsDownUsesTheCac
   ASSERT_TRUE(config);
   EXPECT_EQ((*config)->get<int>("database.pool", 0), 10);
   auto stop = std::make_shared<CancelToken>();
-  boost::asio::co_spawn(io.io(), (*remote)->follow(stop), boost::asio::detached);
+  auto following = boost::asio::co_spawn(io.io(), (*remote)->follow(stop), boost::asio::use_future);
   ASSERT_EQ(d->json("PUT", "/v1/config/keys/database.pool", "20")["version"], 2);
   ASSERT_TRUE(wait_until([&] { return (*remote)->version() == "2"; }, 10s)) << "the long poll brings it";
   EXPECT_TRUE((*config)->reload_if_changed());
@@ -138,6 +138,7 @@ TEST_F(SvckitdConfigTest, SvckitdIsARemoteSourceAndAStartWhileItIsDownUsesTheCac
   EXPECT_TRUE((*cold)->from_cache());
   EXPECT_EQ((*cold)->tree()["database"]["pool"], 20);
   stop->cancel();
+  following.wait();
   io.stop();
 }
 

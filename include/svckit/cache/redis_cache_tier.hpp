@@ -66,7 +66,8 @@ class RedisCacheTier {
   /// entry), and with "" after the subscription was re-established (messages may have been missed
   /// meanwhile: L1 is cleared). Set before follow_invalidations runs.
   void on_invalidate(std::function<void(const std::string& key)> drop);
-  /// Keeps the invalidation subscription open (reconnecting) until `stop`. Co_spawn it once.
+  /// Keeps the invalidation subscription open (reconnecting) until `stop`. Co_spawn it once; the
+  /// tier must outlive it (cancel `stop` and wait for it before destroying the tier).
   Awaitable<void> follow_invalidations(std::shared_ptr<CancelToken> stop);
 
   RedisTierStats stats() const;

@@ -112,7 +112,7 @@ class RemoteConfig : public std::enable_shared_from_this<RemoteConfig> {
 /// Values in etcd and Redis are JSON when they parse as JSON (20, true, {"a":1}), strings
 /// otherwise. Errors name the option.
 Result<std::unique_ptr<RemoteConfigBackend>> connect_config_backend(const std::string& url,
-                                                                    boost::asio::any_io_executor executor);
+                                                                    const boost::asio::any_io_executor& executor);
 
 /// Builds a nested tree from flat keys ("database.pool" or "database/pool") with values that are
 /// JSON when they parse, strings otherwise. Errors: a key that is both a value and a parent.
