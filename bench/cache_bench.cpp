@@ -161,7 +161,7 @@ int main(int argc, char** argv) {
                   100 * hit_rate(trace, size, Eviction::lru, true));
     }
   }
-  std::printf("throughput, 10,000-entry LRU (svckit: 16 shards), %zu ops per thread:\n", std::size_t{3'000'000});
+  std::printf("throughput, 10,000-entry LRU (svckit: 64 shards), %zu ops per thread:\n", std::size_t{3'000'000});
   for (const unsigned threads : {1U, 2U}) throughput(threads);
   return 0;
 }

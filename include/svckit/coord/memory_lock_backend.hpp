@@ -13,7 +13,9 @@
 namespace svckit::coord {
 
 /// Thread-safe. Waits sleep on `sleeper` and are woken by releases (VirtualTime in tests makes
-/// every wait deterministic); `time` and `sleeper` must outlive it.
+/// every wait deterministic); `time` and `sleeper` must outlive it. A name's entry is kept after
+/// its last holder goes (its fencing counter must never restart): memory grows with the number
+/// of distinct names, ~100 bytes each.
 class MemoryLockBackend final : public LockBackend {
  public:
   MemoryLockBackend(const TimeSource& time, Sleeper& sleeper) : time_(time), sleeper_(sleeper) {}

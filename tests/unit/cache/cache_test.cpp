@@ -220,7 +220,7 @@ TEST(Cache, ShardedCacheStaysWithinItsBoundUnderConcurrentUse) {
   o.tinylfu_admission = true;
   auto made = Cache<int, int>::create(o, clock);
   auto& c = **made;
-  EXPECT_EQ(c.options().shards, 16u);
+  EXPECT_EQ(c.options().shards, 64u);
   std::vector<std::thread> threads;
   threads.reserve(2);
   for (int t = 0; t < 2; ++t) {
