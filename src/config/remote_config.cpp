@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -164,36 +165,33 @@ Awaitable<void> RemoteConfig::follow(std::shared_ptr<CancelToken> stop) {
   auto delay = options_.retry;
   bool read_now = from_cache();
   while (!stop->cancelled()) {
+    std::optional<Error> failure;
     if (!read_now) {
       const auto seen = version();
       auto changed = co_await backend_->wait_change(seen, options_.resync, stop);
       if (stop->cancelled()) break;
-      if (!changed) {
-        fail(changed.error());
-        const auto pause = std::chrono::duration_cast<std::chrono::nanoseconds>(delay);
-        const bool slept = co_await sleeper_.sleep_for(pause, stop.get());
-        if (!slept) break;
-        delay = std::min(delay * 2, options_.max_retry);
-        read_now = true;
+      if (!changed) failure = changed.error();
+    }
+    if (!failure) {
+      auto content = co_await backend_->read();
+      if (stop->cancelled()) break;
+      if (content) {
+        delay = options_.retry;
+        read_now = false;
+        if (apply(std::move(*content))) {
+          spdlog::info("event=config_remote_changed source={} version={}", backend_->name(), version());
+        }
         continue;
       }
+      failure = content.error();
     }
-    auto content = co_await backend_->read();
-    if (stop->cancelled()) break;
-    if (!content) {
-      fail(content.error());
-      const auto pause = std::chrono::duration_cast<std::chrono::nanoseconds>(delay);
-      const bool slept = co_await sleeper_.sleep_for(pause, stop.get());
-      if (!slept) break;
-      delay = std::min(delay * 2, options_.max_retry);
-      read_now = true;
-      continue;
-    }
-    delay = options_.retry;
-    read_now = false;
-    if (apply(std::move(*content))) {
-      spdlog::info("event=config_remote_changed source={} version={}", backend_->name(), version());
-    }
+    // The store could not be reached: wait (doubling), then read again before watching.
+    fail(*failure);
+    const auto pause = std::chrono::duration_cast<std::chrono::nanoseconds>(delay);
+    const bool slept = co_await sleeper_.sleep_for(pause, stop.get());
+    if (!slept) break;
+    delay = std::min(delay * 2, options_.max_retry);
+    read_now = true;
   }
 }
 

@@ -22,8 +22,7 @@ namespace {
 
 // KEYS: lock, readers, writers, fence. ARGV: owner, lease ms, claim ms (0: a try, no claim).
 // Returns {1, fencing token} or {0, ms until a holder's lease ends}.
-const redis::RedisScript& acquire_exclusive_script() {
-  static const redis::RedisScript kScript{SVCKIT_LOCK_NOW R"(
+constexpr const char* kAcquireExclusiveLua = SVCKIT_LOCK_NOW R"(
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 if redis.call('ZCARD', KEYS[2]) == 0 and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   redis.call('ZREM', KEYS[3], ARGV[1])
@@ -40,13 +39,10 @@ if ttl < 0 then
   ttl = last[2] and (tonumber(last[2]) - now) or 1
 end
 return {0, ttl}
-)"};
-  return kScript;
-}
+)";
 
 // KEYS: lock, readers, writers, fence. ARGV: owner, lease ms.
-const redis::RedisScript& acquire_shared_script() {
-  static const redis::RedisScript kScript{SVCKIT_LOCK_NOW R"(
+constexpr const char* kAcquireSharedLua = SVCKIT_LOCK_NOW R"(
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 if redis.call('EXISTS', KEYS[1]) == 0 and redis.call('ZCARD', KEYS[3]) == 0 then
   redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
@@ -60,25 +56,19 @@ if ttl < 0 then
   ttl = first[2] and (tonumber(first[2]) - now) or 1
 end
 return {0, ttl}
-)"};
-  return kScript;
-}
+)";
 
 // KEYS: lock. ARGV: owner, lease ms. 1 = extended, 0 = not held by this owner.
-const redis::RedisScript& extend_exclusive_script() {
-  static const redis::RedisScript kScript{R"(
+constexpr const char* kExtendExclusiveLua = R"(
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return 1
 end
 return 0
-)"};
-  return kScript;
-}
+)";
 
 // KEYS: readers. ARGV: owner, lease ms.
-const redis::RedisScript& extend_shared_script() {
-  static const redis::RedisScript kScript{SVCKIT_LOCK_NOW R"(
+constexpr const char* kExtendSharedLua = SVCKIT_LOCK_NOW R"(
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if score and tonumber(score) > now then
   redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
@@ -87,36 +77,38 @@ if score and tonumber(score) > now then
   return 1
 end
 return 0
-)"};
-  return kScript;
-}
+)";
 
 // KEYS: lock. ARGV: owner, channel, name. Compare-and-delete, then wake the waiters.
-const redis::RedisScript& release_exclusive_script() {
-  static const redis::RedisScript kScript{R"(
+constexpr const char* kReleaseExclusiveLua = R"(
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
   redis.call('PUBLISH', ARGV[2], ARGV[3])
   return 1
 end
 return 0
-)"};
-  return kScript;
-}
+)";
 
 // KEYS: readers or writers (a reader's hold, or a waiting writer's claim). ARGV: owner, channel, name.
-const redis::RedisScript& release_member_script() {
-  static const redis::RedisScript kScript{R"(
+constexpr const char* kReleaseMemberLua = R"(
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
   redis.call('PUBLISH', ARGV[2], ARGV[3])
   return 1
 end
 return 0
-)"};
-  return kScript;
-}
+)";
 
 #undef SVCKIT_LOCK_NOW
+
+/// The scripts, each loaded once per server (EVALSHA by its source's SHA).
+struct LockScripts {
+  redis::RedisScript acquire_exclusive{kAcquireExclusiveLua};
+  redis::RedisScript acquire_shared{kAcquireSharedLua};
+  redis::RedisScript extend_exclusive{kExtendExclusiveLua};
+  redis::RedisScript extend_shared{kExtendSharedLua};
+  redis::RedisScript release_exclusive{kReleaseExclusiveLua};
+  redis::RedisScript release_member{kReleaseMemberLua};
+};
 
 }  // namespace
 
@@ -131,6 +123,7 @@ struct RedisLockBackend::State {
   const TimeSource& time;
   Sleeper& sleeper;
   RedisLockOptions options;
+  const LockScripts scripts;
   std::string channel() const { return options.prefix + "lock:released"; }
   std::vector<std::string> keys(const std::string& name) const {
     const auto base = options.prefix + "lock:{" + name + "}";
@@ -206,7 +199,7 @@ Awaitable<Result<HeldLock>> give_up(RedisLockBackend::State& state, bool claimed
   if (claimed) {
     std::vector<std::string> claim_keys{state.keys(request.name)[2]};
     std::vector<std::string> args{request.owner, state.channel(), request.name};
-    (void)co_await state.redis->eval(release_member_script(), std::move(claim_keys), std::move(args));
+    (void)co_await state.redis->eval(state.scripts.release_member, std::move(claim_keys), std::move(args));
   }
   co_return error;
 }
@@ -252,8 +245,9 @@ Awaitable<Result<HeldLock>> RedisLockBackend::acquire(AcquireRequest request) {
     std::vector<std::string> args{request.owner, lease};
     if (exclusive) args.push_back(try_only ? "0" : std::to_string(claim_ms.count()));
     auto script_keys = keys;
-    auto reply = co_await state->redis->eval(exclusive ? acquire_exclusive_script() : acquire_shared_script(),
-                                             std::move(script_keys), std::move(args));
+    auto reply =
+        co_await state->redis->eval(exclusive ? state->scripts.acquire_exclusive : state->scripts.acquire_shared,
+                                    std::move(script_keys), std::move(args));
     if (!reply) {
       state->remove_waiter(request.name, wake);
       Error error = reply.error();
@@ -309,7 +303,7 @@ Awaitable<Result<void>> RedisLockBackend::extend(const HeldLock& held, std::chro
   const bool exclusive = held.mode == LockMode::exclusive;
   std::vector<std::string> script_keys{exclusive ? keys[0] : keys[1]};
   std::vector<std::string> args{held.owner, std::to_string(lease.count())};
-  auto reply = co_await state->redis->eval(exclusive ? extend_exclusive_script() : extend_shared_script(),
+  auto reply = co_await state->redis->eval(exclusive ? state->scripts.extend_exclusive : state->scripts.extend_shared,
                                            std::move(script_keys), std::move(args));
   if (!reply) co_return reply.error();
   if (reply->integer != 1) {
@@ -324,7 +318,7 @@ Awaitable<Result<void>> RedisLockBackend::release(const HeldLock& held) {
   const bool exclusive = held.mode == LockMode::exclusive;
   std::vector<std::string> script_keys{exclusive ? keys[0] : keys[1]};
   std::vector<std::string> args{held.owner, state->channel(), held.name};
-  auto reply = co_await state->redis->eval(exclusive ? release_exclusive_script() : release_member_script(),
+  auto reply = co_await state->redis->eval(exclusive ? state->scripts.release_exclusive : state->scripts.release_member,
                                            std::move(script_keys), std::move(args));
   if (!reply) co_return reply.error();
   co_return Result<void>{};

@@ -9,10 +9,16 @@
 #include <unistd.h>
 
 #include <glob.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 #include <cstring>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "svckit/dns/dns_message.hpp"
+#include "svckit/http/client.hpp"
 
 namespace svckit::testing {
 namespace {
@@ -316,6 +322,59 @@ Result<ChildProcess> start_etcd(const std::filesystem::path& dir, int& port, con
       std::chrono::seconds(30));
   if (!started) return started.error();
   return std::move(*child);
+}
+
+Result<EtcdCluster> start_etcd_cluster(const std::filesystem::path& dir, int size) {
+  EtcdCluster cluster;
+  std::string initial;
+  for (int i = 0; i < size; ++i) {
+    cluster.nodes.push_back(EtcdNode{"n" + std::to_string(i), free_port(), free_port(), ""});
+    initial += (i ? "," : "") + cluster.nodes.back().name +
+               "=http://127.0.0.1:" + std::to_string(cluster.nodes.back().peer_port);
+  }
+  for (auto& node : cluster.nodes) {
+    node.initial_cluster = initial;
+    auto child = start_etcd_node(node, dir);
+    if (!child) return child.error();
+    cluster.members.push_back(std::move(*child));
+    cluster.endpoints +=
+        (cluster.endpoints.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(node.client_port);
+  }
+  for (std::size_t i = 0; i < cluster.nodes.size(); ++i) {
+    const auto& node = cluster.nodes[i];
+    auto started = wait_started(
+        cluster.members[i], [&] { return etcd_answers(node.client_port); }, "etcd member " + node.name,
+        dir / (node.name + ".log"), std::chrono::seconds(30));
+    if (!started) return started.error();
+  }
+  return cluster;
+}
+
+std::size_t etcd_leader(const EtcdCluster& cluster) {
+  // Through svckit's HTTP client: etcd's gateway cancels a request whose client half-closes.
+  boost::asio::io_context io;
+  http::HttpClient client(io.get_executor());
+  std::vector<std::string> bodies(cluster.nodes.size());
+  boost::asio::co_spawn(
+      io,
+      [&]() -> http::Awaitable<void> {
+        for (std::size_t i = 0; i < cluster.nodes.size(); ++i) {
+          http::Request request{http::Verb::post, "/v3/maintenance/status", 11};
+          request.body() = "{}";
+          request.prepare_payload();
+          const http::HostPort member{"127.0.0.1", static_cast<std::uint16_t>(cluster.nodes[i].client_port), false};
+          auto answer = co_await client.send(member, std::move(request), std::chrono::seconds(5));
+          if (answer && answer->result_int() == 200) bodies[i] = answer->body();
+        }
+      },
+      boost::asio::detached);
+  io.run();
+  for (std::size_t i = 0; i < bodies.size(); ++i) {
+    const auto status = nlohmann::json::parse(bodies[i], nullptr, false);
+    if (!status.is_object() || !status.contains("header") || !status["header"].is_object()) continue;
+    if (status.value("leader", std::string("?")) == status["header"].value("member_id", std::string("!"))) return i;
+  }
+  return cluster.nodes.size();
 }
 
 Result<ChildProcess> start_postgres(const std::filesystem::path& dir, int& port) {

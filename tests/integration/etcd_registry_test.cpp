@@ -52,24 +52,9 @@ TEST_F(EtcdRegistryTest, BadUrlOptionsAreRefusedNamingTheOption) {
 }
 
 TEST_F(EtcdRegistryTest, AThreeNodeClusterLosesItsLeaderAndNothingIsLost) {
-  std::vector<EtcdNode> nodes;
-  std::string cluster;
-  for (int i = 0; i < 3; ++i) {
-    nodes.push_back(EtcdNode{"n" + std::to_string(i), free_port(), free_port(), ""});
-    cluster += (i ? "," : "") + nodes.back().name + "=http://127.0.0.1:" + std::to_string(nodes.back().peer_port);
-  }
-  std::vector<ChildProcess> members;
-  std::string url = "etcd://";
-  for (auto& node : nodes) {
-    node.initial_cluster = cluster;
-    auto child = start_etcd_node(node, dir.path());
-    ASSERT_TRUE(child) << child.error().message;
-    members.push_back(std::move(*child));
-    url += (url.size() > 7 ? "," : "") + std::string("127.0.0.1:") + std::to_string(node.client_port);
-  }
-  for (const auto& node : nodes) {
-    ASSERT_TRUE(wait_until([&] { return etcd_answers(node.client_port); }, 30s)) << node.name;
-  }
+  auto cluster = start_etcd_cluster(dir.path(), 3);
+  ASSERT_TRUE(cluster) << cluster.error().message;
+  const std::string url = "etcd://" + cluster->endpoints;
   auto made = open(url + "?timeout=2s");
   ASSERT_TRUE(made) << made.error().message;
   Registry& registry = **made;
@@ -93,24 +78,9 @@ TEST_F(EtcdRegistryTest, AThreeNodeClusterLosesItsLeaderAndNothingIsLost) {
   for (int port = 9000; port < 9020; ++port) ASSERT_TRUE(register_port(port)) << port;
 
   // Find the leader and kill it.
-  std::size_t leader = nodes.size();
-  std::string statuses;
-  http::HttpClient client(io.executor());
-  for (std::size_t i = 0; i < nodes.size() && leader == nodes.size(); ++i) {
-    http::Request request{http::Verb::post, "/v3/maintenance/status", 11};
-    request.body() = "{}";
-    request.prepare_payload();
-    const http::HostPort member{"127.0.0.1", static_cast<std::uint16_t>(nodes[i].client_port), false};
-    auto answer = io.run([&] { return client.send(member, request, 5s); });
-    if (!answer) continue;
-    statuses += answer->body() + "\n";
-    const auto status = nlohmann::json::parse(answer->body(), nullptr, false);
-    if (!status.is_object() || !status.contains("header") || !status["header"].is_object()) continue;
-    const auto& header = status["header"];
-    if (status.value("leader", std::string("?")) == header.value("member_id", std::string("!"))) leader = i;
-  }
-  ASSERT_LT(leader, nodes.size()) << "no member says it leads:\n" << statuses;
-  members[leader].stop(SIGKILL);
+  const auto leader = etcd_leader(*cluster);
+  ASSERT_LT(leader, cluster->nodes.size()) << "no member says it leads";
+  cluster->members[leader].stop(SIGKILL);
   for (int port = 9020; port < 9040; ++port) ASSERT_TRUE(register_port(port)) << port << " after the leader died";
 
   // The watcher resumes from its revision and sees each of the 40 registrations once.
@@ -131,11 +101,12 @@ TEST_F(EtcdRegistryTest, AThreeNodeClusterLosesItsLeaderAndNothingIsLost) {
   for (const auto& [id, times] : seen) EXPECT_EQ(times, 1) << id;
 
   // The dead member comes back with its data and catches up.
-  auto back = start_etcd_node(nodes[leader], dir.path());
+  const auto& dead = cluster->nodes[leader];
+  auto back = start_etcd_node(dead, dir.path());
   ASSERT_TRUE(back) << back.error().message;
-  members[leader] = std::move(*back);
-  ASSERT_TRUE(wait_until([&] { return etcd_answers(nodes[leader].client_port); }, 30s));
-  auto only = open("etcd://127.0.0.1:" + std::to_string(nodes[leader].client_port));
+  cluster->members[leader] = std::move(*back);
+  ASSERT_TRUE(wait_until([&] { return etcd_answers(dead.client_port); }, 30s));
+  auto only = open("etcd://127.0.0.1:" + std::to_string(dead.client_port));
   ASSERT_TRUE(only);
   ASSERT_TRUE(wait_until(
       [&] {

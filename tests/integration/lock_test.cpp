@@ -264,42 +264,16 @@ TEST_F(EtcdLockTest, SharedAndExclusiveAndReentrant) {
 }
 
 TEST_F(EtcdLockTest, ThreeProcessesOnAThreeNodeClusterLoseNoUpdateWhenTheLeaderIsKilled) {
-  std::vector<testing::EtcdNode> nodes;
-  std::string cluster;
-  for (int i = 0; i < 3; ++i) {
-    nodes.push_back(testing::EtcdNode{"n" + std::to_string(i), testing::free_port(), testing::free_port(), ""});
-    cluster += (i ? "," : "") + nodes.back().name + "=http://127.0.0.1:" + std::to_string(nodes.back().peer_port);
-  }
-  std::vector<ChildProcess> members;
-  std::string cluster_url = "etcd://";
-  for (auto& node : nodes) {
-    node.initial_cluster = cluster;
-    auto child = testing::start_etcd_node(node, dir.path());
-    ASSERT_TRUE(child) << child.error().message;
-    members.push_back(std::move(*child));
-    cluster_url += (cluster_url.size() > 7 ? "," : "") + std::string("127.0.0.1:") + std::to_string(node.client_port);
-  }
-  for (const auto& node : nodes) {
-    ASSERT_TRUE(wait_until([&] { return testing::etcd_answers(node.client_port); }, 30s)) << node.name;
-  }
+  auto cluster = testing::start_etcd_cluster(dir.path(), 3);
+  ASSERT_TRUE(cluster) << cluster.error().message;
   bool killed = false;
-  count_under_the_lock(cluster_url + "?timeout=2s", 3, 40, 3000, [&] {
+  count_under_the_lock("etcd://" + cluster->endpoints + "?timeout=2s", 3, 40, 3000, [&] {
     // Once the contention is under way, kill the leader.
     ASSERT_TRUE(wait_until([&] { return lines_as_numbers(read_file(dir.path() / "tokens")).size() >= 15; }, 60s));
-    http::HttpClient client(io.executor());
-    for (std::size_t i = 0; i < nodes.size() && !killed; ++i) {
-      http::Request request{http::Verb::post, "/v3/maintenance/status", 11};
-      request.body() = "{}";
-      request.prepare_payload();
-      const http::HostPort member{"127.0.0.1", static_cast<std::uint16_t>(nodes[i].client_port), false};
-      auto answer = io.run([&] { return client.send(member, request, 5s); });
-      if (!answer) continue;
-      const auto status = nlohmann::json::parse(answer->body(), nullptr, false);
-      if (!status.is_object() || !status.contains("header")) continue;
-      if (status.value("leader", std::string("?")) == status["header"].value("member_id", std::string("!"))) {
-        members[i].stop(SIGKILL);
-        killed = true;
-      }
+    const auto leader = testing::etcd_leader(*cluster);
+    if (leader < cluster->nodes.size()) {
+      cluster->members[leader].stop(SIGKILL);
+      killed = true;
     }
   });
   EXPECT_TRUE(killed) << "no member said it leads";

@@ -64,6 +64,17 @@ struct EtcdNode {
 Result<ChildProcess> start_etcd_node(const EtcdNode& node, const std::filesystem::path& dir);
 /// True when etcd on 127.0.0.1:port answers a v3 range request (it has a leader).
 bool etcd_answers(int port);
+/// A cluster of etcd members on free loopback ports, their data under the directory.
+struct EtcdCluster {
+  std::vector<EtcdNode> nodes;
+  std::vector<ChildProcess> members;  // members[i] runs nodes[i]
+  std::string endpoints;              // "127.0.0.1:P1,127.0.0.1:P2,..." (for etcd:// URLs)
+};
+/// Starts `size` members; ready when every one answers (it has a leader).
+Result<EtcdCluster> start_etcd_cluster(const std::filesystem::path& dir, int size);
+/// The index of the member that says it leads (/v3/maintenance/status), or nodes.size() when none.
+std::size_t etcd_leader(const EtcdCluster& cluster);
+
 /// A single-node etcd on 127.0.0.1:`port` (chosen here when 0); ready when it answers (with
 /// `tls`: when the port accepts connections).
 Result<ChildProcess> start_etcd(const std::filesystem::path& dir, int& port, const TestPki* tls = nullptr);
