@@ -1,5 +1,7 @@
 #include "svckit/testing/servers.hpp"
 
+#include <utility>  // before Asio 1.74 awaitable.hpp
+
 #include <arpa/inet.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
