@@ -16,6 +16,20 @@ using namespace std::chrono_literals;
 
 namespace {
 
+/// A name as one key segment: "a/b" must not live under "a/" (a range over "a/" would see it).
+/// Names never contain '%' (validate_lock_name), so the encoding is one-to-one.
+std::string key_segment(const std::string& name) {
+  std::string out;
+  for (const char c : name) {
+    if (c == '/') {
+      out += "%2F";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 std::int64_t ttl_seconds(std::chrono::milliseconds lease) {
   return std::max<std::int64_t>(1, (lease.count() + 999) / 1000);
 }
@@ -115,7 +129,7 @@ Awaitable<Result<HeldLock>> EtcdLockBackend::acquire(AcquireRequest request) {
   const auto lease = std::to_string(lease_id);
   char hex[24];
   std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(lease_id));
-  const auto dir = options_.prefix + "/" + request.name + "/";
+  const auto dir = options_.prefix + "/" + key_segment(request.name) + "/";
   const auto key = dir + hex;
 
   // Created only if absent (a fresh lease makes a fresh key); the txn's revision is its create revision.

@@ -151,6 +151,12 @@ class LockTest : public ::testing::Test {
     EXPECT_FALSE(acquire(*two, "job", LockOptions{}));
     ASSERT_TRUE(release(*first));
     EXPECT_TRUE(acquire(*two, "job", LockOptions{}));
+
+    // Names that extend each other are different locks ("a/b" is not inside "a").
+    auto leaf = acquire(*one, "tree/leaf", LockOptions{});
+    ASSERT_TRUE(leaf);
+    EXPECT_TRUE(acquire(*two, "tree", LockOptions{})) << "tree/leaf does not hold tree";
+    EXPECT_FALSE(acquire(*two, "tree/leaf", LockOptions{}));
   }
 
   testing::TempDir dir;
