@@ -3,10 +3,12 @@
 // from Redis; an update or invalidation in one process drops the others' L1 copies by pub/sub.
 // When Redis is unreachable the tier steps aside: reads go to the loader, nothing fails.
 //
-//   RedisCacheTier tier(redis, {.name = "products"});
+//   RedisTierOptions options;
+//   options.name = "products";
+//   RedisCacheTier tier(redis, options, random);
 //   TieredCache<Product> products(*local, tier);
-//   co_spawn(ex, tier.follow_invalidations(stop), detached);
-//   auto p = co_await products.get_or_load("sku-42", load_product);   // Awaitable<Result<Product>>
+//   co_spawn(ex, tier.follow_invalidations(stop), detached);    // cancel + wait before `tier` goes
+//   auto p = co_await products.get_or_load(sku, load_product);  // Awaitable<Result<Product>>
 #pragma once
 
 #include <utility>  // before Asio 1.74 awaitable.hpp

@@ -1,11 +1,15 @@
 // RemoteConfig: a configuration layer kept in a remote store — an etcd prefix (watched), a Redis
-// hash (pub/sub notification), an HTTP endpoint (polled with ETag) — with a local file cache of
-// the last good content, so a service starts while the store is down.
+// hash (pub/sub notification), an HTTP endpoint (polled with ETag), svckitd's config store (long
+// poll) — with a local file cache of the last good content, so a service starts while the store
+// is down.
 //
-//   auto remote = co_await RemoteConfig::open(connect_config_backend(url, executor), options, sleeper);
-//   sources.push_back((*remote)->source());          // a ConfigSource layer like a file
-//   co_spawn(executor, (*remote)->follow(stop), detached);  // keeps it current
-//   ... follow_changes(config, sleeper, 1s, on_error, stop, {remote.get()}) applies changes at once
+//   auto backend = connect_config_backend("etcd://etcd:2379/shop/config", executor);  // Result<...>
+//   auto remote = co_await RemoteConfig::open(std::move(*backend), options, sleeper);
+//   sources.push_back((*remote)->source());                    // a ConfigSource layer like a file
+//   co_spawn(executor, (*remote)->follow(stop), detached);     // keeps it current
+//   FollowOptions follow;
+//   follow.remotes = {*remote};                                // its changes reload at once
+//   co_spawn(executor, follow_changes(*config, sleeper, follow, follow_stop), detached);
 //
 // Thread-safety: every member may be called from any thread; the ConfigSource view reads the
 // content under a lock.

@@ -2,8 +2,10 @@
 // shared (read/write) and reentrant locks with a wait timeout, a lease renewed by a watchdog while
 // the holder lives, a fencing token per acquisition, loss notification and metrics.
 //
-//   auto lock = co_await locks.acquire("orders:42", {.wait = 5s});
-//   if (!lock) return lock.error();                     // timeout: someone else holds it
+//   LockOptions wait;  // named: GCC 12 mishandles braced temporaries inside co_await
+//   wait.wait = 5s;
+//   auto lock = co_await locks.acquire(name, wait);
+//   if (!lock) co_return lock.error();                  // timeout: someone else holds it
 //   co_await store.write(data, lock->fencing_token());  // the store refuses older tokens
 //   co_await lock->release();                           // or let the Lock go out of scope
 //
