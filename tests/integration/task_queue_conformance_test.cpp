@@ -47,6 +47,9 @@ void PrintTo(Backend backend, std::ostream* out) { *out << (backend == Backend::
 
 class TaskQueueConformance : public ::testing::TestWithParam<Backend> {
  protected:
+  // Background loops (claims, heartbeats) use the client and the queue or bus: the io thread
+  // stops before those members go.
+  void TearDown() override { io.stop(); }
   void SetUp() override {
     options.lease = 10s;
     options.retry_backoff = {BackoffKind::full_jitter, 1000ms, 8000ms, 2.0};

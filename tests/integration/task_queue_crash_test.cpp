@@ -26,6 +26,9 @@ constexpr int kScale = 1;
 
 class TaskQueueCrashTest : public ::testing::Test {
  protected:
+  // Background loops (claims, heartbeats) use the client and the queue or bus: the io thread
+  // stops before those members go.
+  void TearDown() override { io.stop(); }
   void start_redis(const std::vector<std::string>& extra = {}) {
     auto started = testing::start_redis(dir.path(), port, extra);
     ASSERT_TRUE(started) << started.error().message;
