@@ -68,9 +68,10 @@ std::shared_ptr<FileWatch> watch_files(const asio::any_io_executor& executor,
     auto directory = file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path();
     auto it = by_directory.find(directory.string());
     if (it == by_directory.end()) {
-      const int wd = ::inotify_add_watch(
-          fd, directory.c_str(),
-          IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB | IN_MODIFY);
+      // Not IN_MODIFY: it fires at the truncation and at every write of an in-place save, so a
+      // reload could read a half-written file; IN_CLOSE_WRITE comes once the writer is done.
+      const int wd = ::inotify_add_watch(fd, directory.c_str(),
+                                         IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE);
       if (wd < 0) {
         spdlog::warn("event=config_inotify_failed directory={} (polling only)", directory.string());
         continue;
