@@ -119,6 +119,7 @@ const std::vector<std::pair<std::string, Setter>>& table() {
       {"limits.max_header_bytes", integer(&SvckitdConfig::max_header_bytes, 1024, std::uint64_t{1} << 20)},
       {"limits.max_instances_per_service", integer(&SvckitdConfig::max_instances_per_service, 1, 10'000'000)},
       {"limits.max_watchers", integer(&SvckitdConfig::max_watchers, 0, 10'000'000)},
+      {"limits.max_watchers_per_peer", integer(&SvckitdConfig::max_watchers_per_peer, 0, 10'000'000)},
       {"limits.max_connections", integer(&SvckitdConfig::max_connections, 1, 10'000'000)},
       {"limits.event_history", integer(&SvckitdConfig::event_history, 1, 10'000'000)},
       {"gateway.port", set_gateway_port},

@@ -30,7 +30,8 @@ struct SvckitdConfig {
   std::size_t max_body_bytes = 1 << 20;
   std::size_t max_header_bytes = 16 << 10;
   std::size_t max_instances_per_service = 10'000;
-  std::size_t max_watchers = 10'000;
+  std::size_t max_watchers = 10'000;          // long polls at once: watches, blocking queries, config watches.
+  std::size_t max_watchers_per_peer = 1'000;  // of those, from one client address.
   std::size_t max_connections = 10'000;
   std::size_t event_history = 8192;
   // Gateway (a second listener on the same address): /{service}/{path} to healthy instances.

@@ -63,8 +63,10 @@ http::Awaitable<Response> ConfigApi::get_document(RouteContext& ctx) {
       if (!parsed) co_return http::error_response(parsed.error());
       wait = std::min(*parsed, max_wait_);
     }
-    if (now.version <= *after) {
-      (void)co_await store_.wait_newer(*after, std::chrono::steady_clock::now() + wait);
+    if (now.version <= *after && wait.count() > 0) {
+      auto slot = watches_.take(ctx.peer());
+      if (!slot) co_return http::error_response(slot.error());
+      (void)co_await store_.wait_newer(*after, std::chrono::steady_clock::now() + wait, ctx.client_gone());
       now = store_.current();
     }
     if (now.version <= *after) {  // the wait ran out: nothing new

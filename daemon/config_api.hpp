@@ -13,6 +13,7 @@
 #include <chrono>
 
 #include "daemon/config_store.hpp"
+#include "daemon/watch_slots.hpp"
 #include "svckit/http/router.hpp"
 
 namespace svckit::daemon {
@@ -20,8 +21,10 @@ namespace svckit::daemon {
 /// Thread-safe once its routes are added (the store is).
 class ConfigApi {
  public:
-  ConfigApi(ConfigStore& store, std::chrono::milliseconds default_wait, std::chrono::milliseconds max_wait)
-      : store_(store), default_wait_(default_wait), max_wait_(max_wait) {}
+  /// `watches` admits the long-poll watches (?index=); it must outlive the API.
+  ConfigApi(ConfigStore& store, WatchSlots& watches, std::chrono::milliseconds default_wait,
+            std::chrono::milliseconds max_wait)
+      : store_(store), watches_(watches), default_wait_(default_wait), max_wait_(max_wait) {}
   void add_routes(http::Router& router);
 
  private:
@@ -34,6 +37,7 @@ class ConfigApi {
   http::Awaitable<http::Response> rollback(http::RouteContext& ctx);
 
   ConfigStore& store_;
+  WatchSlots& watches_;
   std::chrono::milliseconds default_wait_;
   std::chrono::milliseconds max_wait_;
 };

@@ -118,14 +118,18 @@ std::vector<ConfigStore::Version> ConfigStore::history() const {
 }
 
 boost::asio::awaitable<std::uint64_t> ConfigStore::wait_newer(std::uint64_t after,
-                                                              std::chrono::steady_clock::time_point until) {
+                                                              std::chrono::steady_clock::time_point until,
+                                                              std::shared_ptr<CancelToken> cancel) {
   const WakeableWait wait(co_await boost::asio::this_coro::executor);
   {
     std::lock_guard lock(mutex_);
     if (history_.back().version > after || released_) co_return history_.back().version;
     waiters_.push_back(wait);
   }
-  (void)co_await wait.wait_until(until);
+  // A cancel (the client went away) wakes the wait like a change would.
+  const bool hooked = !cancel || cancel->set_hook([wait] { wait.wake(); });
+  if (hooked) (void)co_await wait.wait_until(until);
+  if (cancel) cancel->clear_hook();
   std::lock_guard lock(mutex_);
   waiters_.remove_if([&](const WakeableWait& w) { return w.same(wait); });
   co_return history_.back().version;

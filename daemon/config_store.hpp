@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "svckit/core/cancel_token.hpp"
 #include "svckit/core/result.hpp"
 #include "svckit/core/sleeper.hpp"
 #include "svckit/core/time_source.hpp"
@@ -49,8 +50,10 @@ class ConfigStore {
   /// Oldest first; at most `history` versions.
   std::vector<Version> history() const;
 
-  /// Returns when the version is above `after`, or at `until`: the version then.
-  boost::asio::awaitable<std::uint64_t> wait_newer(std::uint64_t after, std::chrono::steady_clock::time_point until);
+  /// Returns when the version is above `after`, at `until`, or when `cancel` (optional) is
+  /// cancelled: the version then.
+  boost::asio::awaitable<std::uint64_t> wait_newer(std::uint64_t after, std::chrono::steady_clock::time_point until,
+                                                   std::shared_ptr<CancelToken> cancel = nullptr);
 
   /// Shutdown: ends every wait now and makes later ones return at once (long polls answer 304).
   void release_waiters();

@@ -64,8 +64,8 @@ bool critical(InstanceStatus s) { return s != InstanceStatus::healthy && s != In
 }  // namespace
 
 ConsulApi::ConsulApi(MemoryRegistry& registry, const TimeSource& time, RegistrationCheck check,
-                     ConsulApiOptions options)
-    : registry_(registry), time_(time), check_(std::move(check)), options_(std::move(options)) {}
+                     ConsulApiOptions options, WatchSlots& watches)
+    : registry_(registry), time_(time), check_(std::move(check)), options_(std::move(options)), watches_(watches) {}
 
 void ConsulApi::add_routes(http::Router& router) {
   using V = http::Verb;
@@ -168,13 +168,27 @@ Awaitable<Response> ConsulApi::register_service(RouteContext& ctx) {
   co_return empty_ok();
 }
 
+Result<ServiceInstance> ConsulApi::one_by_id(const std::string& id) const {
+  auto found = find_by_id(id);
+  if (found.empty()) return make_error(ErrorCode::not_found, "Unknown service ID '" + id + "'", "id");
+  if (found.size() > 1) {
+    // Consul's IDs are unique per agent, and registrations through this API keep them so; the
+    // native API allows one ID in several services. Acting on all of them would touch services
+    // the caller never named: refuse, naming them.
+    std::string services;
+    for (const auto& in : found) services += (services.empty() ? "" : ", ") + in.service;
+    return invalid("service ID '" + id + "' is used by several services (" + services +
+                       "); use /v1/services/{service}/instances/{id}",
+                   "id");
+  }
+  return std::move(found.front());
+}
+
 Awaitable<Response> ConsulApi::deregister_service(RouteContext& ctx) {
   const auto& id = ctx.params.at("id");
-  const auto found = find_by_id(id);
-  if (found.empty()) {
-    co_return http::error_response(make_error(ErrorCode::not_found, "Unknown service ID '" + id + "'", "id"));
-  }
-  for (const auto& in : found) {
+  const auto one = one_by_id(id);
+  if (!one) co_return http::error_response(one.error());
+  for (const auto& in : {*one}) {
     auto r = co_await registry_.deregister(in.service, in.id);
     if (!r && r.error().code != ErrorCode::not_found) co_return http::error_response(r.error());
   }
@@ -236,11 +250,9 @@ Awaitable<Response> ConsulApi::maintenance(RouteContext& ctx) {
   if (enable == nullptr || (*enable != "true" && *enable != "false")) {
     co_return http::error_response(invalid("enable must be true or false", "enable"));
   }
-  const auto found = find_by_id(id);
-  if (found.empty()) {
-    co_return http::error_response(make_error(ErrorCode::not_found, "Unknown service ID '" + id + "'", "id"));
-  }
-  for (const auto& in : found) {
+  const auto one = one_by_id(id);
+  if (!one) co_return http::error_response(one.error());
+  for (const auto& in : {*one}) {
     InstanceStatus target = InstanceStatus::maintenance;
     if (*enable == "false") {
       if (in.status != InstanceStatus::maintenance) continue;
@@ -271,7 +283,8 @@ Awaitable<Response> ConsulApi::agent_service(RouteContext& ctx) {
   co_return consul_json(consul::agent_service(found.front(), options_.node), index);
 }
 
-Awaitable<Result<std::uint64_t>> ConsulApi::block(const http::Target& target, const std::string& service) {
+Awaitable<Result<std::uint64_t>> ConsulApi::block(const RouteContext& ctx, const std::string& service) {
+  const auto& target = ctx.target;
   if (auto r = refuse_filter(target); !r) co_return r.error();
   const auto* index_text = target.param("index");
   if (index_text == nullptr) co_return registry_.index();
@@ -286,8 +299,10 @@ Awaitable<Result<std::uint64_t>> ConsulApi::block(const http::Target& target, co
     if (!d) co_return d.error();
     wait = std::min(*d, options_.max_wait);
   }
-  if (after == 0) co_return registry_.index();
-  auto waited = co_await registry_.watch({service, after, wait});
+  if (after == 0 || wait.count() == 0) co_return registry_.index();
+  auto slot = watches_.take(ctx.peer());
+  if (!slot) co_return slot.error();
+  auto waited = co_await registry_.watch({service, after, wait, ctx.client_gone()});
   if (!waited) co_return waited.error();
   co_return registry_.index();
 }
@@ -303,7 +318,7 @@ std::vector<ServiceInstance> ConsulApi::instances_of(const std::string& service,
 }
 
 Awaitable<Response> ConsulApi::catalog_services(RouteContext& ctx) {
-  auto index = co_await block(ctx.target, "");
+  auto index = co_await block(ctx, "");
   if (!index) co_return http::error_response(index.error());
   json out = json::object();
   for (const auto& s : registry_.services_now()) {
@@ -318,7 +333,7 @@ Awaitable<Response> ConsulApi::catalog_services(RouteContext& ctx) {
 
 Awaitable<Response> ConsulApi::catalog_service(RouteContext& ctx) {
   const auto& service = ctx.params.at("service");
-  auto index = co_await block(ctx.target, service);
+  auto index = co_await block(ctx, service);
   if (!index) co_return http::error_response(index.error());
   json out = json::array();
   for (const auto& in : instances_of(service, ctx.target, false)) {
@@ -329,7 +344,7 @@ Awaitable<Response> ConsulApi::catalog_service(RouteContext& ctx) {
 
 Awaitable<Response> ConsulApi::health_service(RouteContext& ctx) {
   const auto& service = ctx.params.at("service");
-  auto index = co_await block(ctx.target, service);
+  auto index = co_await block(ctx, service);
   if (!index) co_return http::error_response(index.error());
   json out = json::array();
   for (const auto& in : instances_of(service, ctx.target, flag(ctx.target, "passing"))) {

@@ -21,6 +21,7 @@
 #include <optional>
 #include <utility>
 
+#include "daemon/watch_slots.hpp"
 #include "svckit/http/router.hpp"
 #include "svckit/registry/consul_json.hpp"
 #include "svckit/registry/memory_registry.hpp"
@@ -37,7 +38,9 @@ class ConsulApi {
  public:
   using RegistrationCheck = std::function<Result<void>(const ServiceInstance&)>;
 
-  ConsulApi(MemoryRegistry& registry, const TimeSource& time, RegistrationCheck check, ConsulApiOptions options);
+  /// `watches` admits blocking queries; it must outlive the API.
+  ConsulApi(MemoryRegistry& registry, const TimeSource& time, RegistrationCheck check, ConsulApiOptions options,
+            WatchSlots& watches);
 
   void add_routes(http::Router& router);
 
@@ -57,9 +60,12 @@ class ConsulApi {
   http::Awaitable<http::Response> health_service(http::RouteContext& ctx);
 
   /// Blocks per ?index=/?wait= until `service` (empty = any) changes; returns the index to answer with.
-  http::Awaitable<Result<std::uint64_t>> block(const http::Target& target, const std::string& service);
+  http::Awaitable<Result<std::uint64_t>> block(const http::RouteContext& ctx, const std::string& service);
   /// Every instance whose Consul ID is `id` (IDs are unique per agent in Consul, per service in svckit).
   std::vector<ServiceInstance> find_by_id(const std::string& id) const;
+  /// The one instance whose ID is `id`: not_found when none, invalid_argument (naming the
+  /// services) when the native API gave the ID to several services.
+  Result<ServiceInstance> one_by_id(const std::string& id) const;
   /// The instance and the position of `check_id` among its checks (0 = the TTL check when it has one).
   std::optional<std::pair<ServiceInstance, std::size_t>> find_check(const std::string& check_id) const;
   std::vector<ServiceInstance> all_instances() const;
@@ -70,6 +76,7 @@ class ConsulApi {
   const TimeSource& time_;
   RegistrationCheck check_;
   ConsulApiOptions options_;
+  WatchSlots& watches_;
   std::map<std::pair<std::string, std::string>, SteadyTime> critical_since_;  // only touched by reap()
 };
 

@@ -95,12 +95,16 @@ Error client_gone(const Error& e) {
   return make_error(ErrorCode::cancelled, "the client went away: " + e.message, e.field);
 }
 
-/// A streamed request body past max_body_bytes is the client's fault too: `too_large` tells the
-/// gateway to answer 413.
-http::Awaitable<Result<std::string_view>> pull_body(http::ServerExchange& exchange, bool& too_large) {
+/// What went wrong with a streamed request body, if it was the client's fault: past
+/// max_body_bytes (413) or malformed chunked framing (400).
+enum class BodyFault { none, too_large, malformed };
+
+/// Reads a streamed request body for the upstream; a failure is the client's, never the instance's.
+http::Awaitable<Result<std::string_view>> pull_body(http::ServerExchange& exchange, BodyFault& fault) {
   auto piece = co_await exchange.read_body();
   if (!piece) {
-    too_large = piece.error().code == ErrorCode::payload_too_large;
+    if (piece.error().code == ErrorCode::payload_too_large) fault = BodyFault::too_large;
+    if (piece.error().code == ErrorCode::invalid_argument) fault = BodyFault::malformed;
     co_return client_gone(piece.error());
   }
   co_return piece;
@@ -314,7 +318,7 @@ http::Awaitable<void> Gateway::proxy(Worker& worker, http::ServerExchange& excha
   call.deadline = incoming_deadline(head, started);
   call.streaming.buffer_up_to = options_.buffer_response_bytes;
   const auto length = exchange.content_length();
-  bool too_large = false;  // a streamed body went past max_body_bytes
+  BodyFault fault = BodyFault::none;  // a streamed body went past max_body_bytes or was malformed
   const bool has_body = exchange.chunked() || (length && *length > 0);
   if (has_body && length && *length <= options_.buffer_request_bytes) {
     // Small: read first, so a failed attempt can be sent again elsewhere.
@@ -333,7 +337,7 @@ http::Awaitable<void> Gateway::proxy(Worker& worker, http::ServerExchange& excha
     }
   } else if (has_body) {
     if (length) call.headers.emplace_back("Content-Length", std::to_string(*length));
-    call.streaming.request_body = [&exchange, &too_large] { return pull_body(exchange, too_large); };
+    call.streaming.request_body = [&exchange, &fault] { return pull_body(exchange, fault); };
   }
   call.streaming.on_head = [&exchange, &out](const http::Response& upstream_head) {
     return relay_head(exchange, upstream_head, out.status);
@@ -351,10 +355,13 @@ http::Awaitable<void> Gateway::proxy(Worker& worker, http::ServerExchange& excha
     co_return;
   }
   http::Response response;
-  if (too_large) {
+  if (fault == BodyFault::too_large) {
     response = gateway_error(http::Status::payload_too_large, "payload_too_large",
                              "request body is larger than " + std::to_string(options_.max_body_bytes) + " bytes",
                              route.service);
+  } else if (fault == BodyFault::malformed) {
+    response = gateway_error(http::Status::bad_request, "invalid_argument",
+                             result.error ? result.error->what() : "malformed request body", route.service);
   } else if (result.response) {  // a good answer, or the upstream's own error answer: passed on
     response = std::move(*result.response);
     strip_hop_by_hop(response);

@@ -82,5 +82,5 @@ int main(int argc, char** argv) {
     std::ofstream(config.port_file) << daemon.port() << "\n";
   }
   daemon.run();
-  return 0;
+  return daemon.exit_code();
 }

@@ -1,5 +1,7 @@
 #include "daemon/registry_api.hpp"
 
+#include <optional>
+
 #include <charconv>
 #include <nlohmann/json.hpp>
 
@@ -36,9 +38,11 @@ Result<json> json_body(const http::Request& request) {
 
 }  // namespace
 
-RegistryApi::RegistryApi(MemoryRegistry& registry, MetricsRegistry& metrics, RegistryApiOptions options)
+RegistryApi::RegistryApi(MemoryRegistry& registry, MetricsRegistry& metrics, RegistryApiOptions options,
+                         WatchSlots& watches)
     : registry_(registry),
       metrics_(metrics),
+      watches_(watches),
       options_(options),
       registrations_(metrics.counter("svckit_registrations_total", "Successful registrations.").get()),
       deregistrations_(metrics.counter("svckit_deregistrations_total", "Successful deregistrations.").get()),
@@ -67,14 +71,43 @@ void RegistryApi::add_routes() {
   router_.add(V::put, "/v1/services/{service}/instances/{id}/heartbeat", bind(&RegistryApi::heartbeat));
   router_.add(V::put, "/v1/services/{service}/instances/{id}/status", bind(&RegistryApi::set_status));
   router_.add(V::get, "/v1/watch", bind(&RegistryApi::watch));
-  router_.add(V::get, "/healthz", [](RouteContext&) -> Awaitable<Response> { co_return ok(json{{"status", "ok"}}); });
+  router_.add(V::get, "/healthz", [this](RouteContext&) -> Awaitable<Response> {
+    if (storage_failure_) {
+      if (auto failing = storage_failure_()) {
+        co_return http::json_response(
+            http::Status::service_unavailable,
+            json{{"status", "failing"}, {"checks", {{"storage", {{"status", "failing"}, {"error", failing->message}}}}}});
+      }
+    }
+    co_return ok(json{{"status", "ok"}});
+  });
   router_.add(V::get, "/metrics", [this](RouteContext&) -> Awaitable<Response> { co_return metrics_text(); });
 }
 
-Awaitable<Response> RegistryApi::handle(http::Request& request) {
+Awaitable<Response> RegistryApi::handle(http::Request& request, const http::RequestContext* connection) {
   const auto start = std::chrono::steady_clock::now();
   std::string route;
-  Response response = co_await router_.dispatch(request, route);
+  const bool write = request.method() != http::Verb::get && request.method() != http::Verb::head;
+  Response response;
+  if (write && sync_ && storage_failure_ && storage_failure_() && request.target().starts_with("/v1/config")) {
+    // Storage is failing: a config change would be applied but not stored. Try once more first.
+    if (auto synced = co_await sync_(); !synced) {
+      response = http::error_response(make_error(
+          ErrorCode::unavailable, "persistent storage is failing, nothing was changed: " + synced.error().message,
+          "snapshot_file"));
+      route = "storage_failing";
+    }
+  }
+  if (route.empty()) response = co_await router_.dispatch(request, route, connection);
+  if (write && sync_ && response.result_int() < 300) {
+    if (auto synced = co_await sync_(); !synced) {
+      // Applied in memory but not stored: not acknowledged (it may not survive a restart).
+      response = http::error_response(
+          make_error(ErrorCode::unavailable,
+                     "the change could not be stored and is not acknowledged (retry it): " + synced.error().message,
+                     "snapshot_file"));
+    }
+  }
   const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
   requests_.with({route, std::string(request.method_string()), std::to_string(response.result_int())}).inc();
   latency_.with({route}).observe(elapsed.count());
@@ -173,7 +206,7 @@ Awaitable<Response> RegistryApi::list_instances(RouteContext& ctx) {
     auto request = watch_request(ctx.target, service);
     if (!request) co_return http::error_response(request.error());
     if (request->after_index != 0) {
-      auto waited = co_await registry_.watch(std::move(*request));
+      auto waited = co_await parked_watch(ctx, std::move(*request));
       if (!waited) co_return http::error_response(waited.error());
       index = waited->index;
     }
@@ -218,13 +251,24 @@ Awaitable<Response> RegistryApi::watch(RouteContext& ctx) {
   auto request = watch_request(ctx.target, service);
   if (!request) co_return http::error_response(request.error());
   discoveries_.inc();
-  auto result = co_await registry_.watch(std::move(*request));
+  auto result = co_await parked_watch(ctx, std::move(*request));
   if (!result) co_return http::error_response(result.error());
   Response res{Status::ok, 11};
   res.set(http::beast_http::field::content_type, "application/json");
   append_json(res.body(), *result);
   res.set(kIndexHeader, std::to_string(result->index));
   co_return res;
+}
+
+Awaitable<Result<WatchResult>> RegistryApi::parked_watch(const RouteContext& ctx, WatchRequest request) {
+  std::optional<WatchSlots::Ticket> slot;
+  if (request.wait.count() > 0 && request.after_index != 0) {  // it may park
+    auto taken = watches_.take(ctx.peer());
+    if (!taken) co_return taken.error();
+    slot.emplace(std::move(*taken));
+    request.cancel = ctx.client_gone();
+  }
+  co_return co_await registry_.watch(std::move(request));
 }
 
 Response RegistryApi::metrics_text() {

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 
+#include "daemon/watch_slots.hpp"
 #include "svckit/core/metrics.hpp"
 #include "svckit/http/router.hpp"
 #include "svckit/registry/memory_registry.hpp"
@@ -17,15 +19,25 @@ struct RegistryApiOptions {
 /// Thread-safe once constructed (the router is immutable; the registry and metrics are thread-safe).
 class RegistryApi {
  public:
-  RegistryApi(MemoryRegistry& registry, MetricsRegistry& metrics, RegistryApiOptions options);
+  /// `watches` admits the long polls (watches and blocking lists); it must outlive the API.
+  RegistryApi(MemoryRegistry& registry, MetricsRegistry& metrics, RegistryApiOptions options, WatchSlots& watches);
 
   /// Entry point for HttpServer: routes, records per-route request metrics and latency.
-  http::Awaitable<http::Response> handle(http::Request& request);
+  http::Awaitable<http::Response> handle(http::Request& request, const http::RequestContext* connection = nullptr);
 
   /// Set-up only (before serving): more routes, and a check every registration must pass.
   http::Router& router() { return router_; }
   void set_registration_check(std::function<Result<void>(const ServiceInstance&)> check) {
     registration_check_ = std::move(check);
+  }
+  /// Set-up only: storage for persistent state. Every successful write (any method but GET/HEAD)
+  /// awaits `sync` before it is answered; a failed sync turns the answer into 503 (not
+  /// acknowledged). While `failure` reports an error, config writes are refused up front (after
+  /// one more sync attempt), and /healthz answers 503 naming it.
+  void set_storage(std::function<http::Awaitable<Result<void>>()> sync,
+                   std::function<std::optional<Error>()> failure) {
+    sync_ = std::move(sync);
+    storage_failure_ = std::move(failure);
   }
 
  private:
@@ -43,11 +55,18 @@ class RegistryApi {
   /// Reads ?index= and ?wait= (bounded by max_wait).
   Result<WatchRequest> watch_request(const http::Target& target, std::string service) const;
 
+  /// Parks `request` for the client of `ctx`: a watch slot is taken for the wait, and the watch
+  /// ends at once if the client closes its connection.
+  http::Awaitable<Result<WatchResult>> parked_watch(const http::RouteContext& ctx, WatchRequest request);
+
   MemoryRegistry& registry_;
   MetricsRegistry& metrics_;
+  WatchSlots& watches_;
   RegistryApiOptions options_;
   http::Router router_;
   std::function<Result<void>(const ServiceInstance&)> registration_check_;
+  std::function<http::Awaitable<Result<void>>()> sync_;
+  std::function<std::optional<Error>()> storage_failure_;
   Counter& registrations_;
   Counter& deregistrations_;
   Counter& discoveries_;

@@ -14,7 +14,7 @@ struct Snapshot {
   std::vector<ServiceInstance> instances;
 };
 
-/// Writes atomically: a temporary file in the same folder, fsync, rename.
+/// Writes durably: a temporary file in the same folder, fsync, rename, fsync of the folder.
 Result<void> save_snapshot(const std::filesystem::path& file, const Snapshot& snapshot);
 /// A missing file is an empty snapshot; a damaged one is an error naming the file and field.
 Result<Snapshot> load_snapshot(const std::filesystem::path& file);

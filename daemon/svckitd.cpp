@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "daemon/snapshot.hpp"
+#include "svckit/core/instance_json.hpp"
 
 namespace svckit::daemon {
 
@@ -24,7 +25,9 @@ MemoryRegistryOptions registry_options(const SvckitdConfig& c) {
   o.store.expiry_grace = c.expiry_grace;
   o.store.max_instances_per_service = c.max_instances_per_service;
   o.store.event_history = c.event_history;
-  o.max_watchers = c.max_watchers;
+  // Long polls from clients are admitted by WatchSlots (limits.max_watchers); the registry's own
+  // bound leaves room for svckitd's internal followers (health checks, the gateway's discovery).
+  o.max_watchers = c.max_watchers + 16;
   return o;
 }
 
@@ -92,19 +95,21 @@ Svckitd::Svckitd(SvckitdConfig config)
     : config_(std::move(config)),
       checkers_(builtin_checkers()),
       registry_(time_, registry_options(config_)),
-      api_(registry_, metrics_, RegistryApiOptions{config_.default_wait, config_.max_wait}),
+      watches_(config_.max_watchers, config_.max_watchers_per_peer),
+      api_(registry_, metrics_, RegistryApiOptions{config_.default_wait, config_.max_wait}, watches_),
       balancers_(builtin_balancers()),
       io_(),
-      server_(io_, server_options(config_), [this](http::Request& r) { return api_.handle(r); }),
+      server_(io_, server_options(config_),
+              [this](http::Request& r, const http::RequestContext& c) { return api_.handle(r, &c); }),
       signals_(io_, SIGINT, SIGTERM),
       hangup_(io_, SIGHUP),
       control_(asio::make_strand(io_)),
       health_(registry_, metrics_, io_, checkers_, time_, random_),
       consul_(
           registry_, time_, [this](const ServiceInstance& in) { return health_.supported(in); },
-          consul_options(config_)),
+          consul_options(config_), watches_),
       config_store_(time_),
-      config_api_(config_store_, config_.default_wait, config_.max_wait),
+      config_api_(config_store_, watches_, config_.default_wait, config_.max_wait),
       expirations_(
           metrics_.counter("svckit_expirations_total", "Instances marked down because their TTL ran out.").get()),
       reloads_(metrics_.counter("svckit_gateway_route_reloads_total",
@@ -122,12 +127,15 @@ Result<void> Svckitd::start() {
     auto snapshot = load_snapshot(config_.snapshot_file);
     if (!snapshot) return snapshot.error();
     if (auto r = registry_.restore(snapshot->instances, snapshot->index); !r) return r;
-    snapshot_version_ = registry_.persistent_version();
     spdlog::info("event=snapshot_restored file={} instances={}", config_.snapshot_file.string(),
                  snapshot->instances.size());
   }
   if (!config_.snapshot_file.empty()) {
     if (auto r = restore_config_store(); !r) return r;
+    persister_ = std::make_unique<Persister>(registry_, config_store_, config_.snapshot_file, metrics_);
+    // A snapshot that cannot be written at start is a configuration error, not a later surprise.
+    if (auto r = persister_->write_changed(); !r) return r;
+    api_.set_storage([this] { return persister_->sync(); }, [this] { return persister_->failure(); });
   }
   if (config_.gateway_port >= 0) {
     auto gateway = Gateway::create(io_, registry_, metrics_, balancers_, random_, time_, gateway_options(config_));
@@ -150,7 +158,7 @@ Result<void> Svckitd::start() {
   });
   health_.start();
   asio::co_spawn(control_, sweep_loop(), asio::detached);
-  if (!config_.snapshot_file.empty()) asio::co_spawn(control_, snapshot_loop(), asio::detached);
+  if (persister_) asio::co_spawn(control_, snapshot_loop(), asio::detached);
   spdlog::info("event=listening address={} port={}", config_.address, server_.port());
   return {};
 }
@@ -190,9 +198,11 @@ http::Awaitable<void> Svckitd::shutdown_sequence() {
     co_await sleep_for(std::chrono::milliseconds(5));
   }
   if (gateway_) co_await gateway_->shutdown();  // after the drain: requests in flight used its client
-  if (!config_.snapshot_file.empty()) {
-    if (auto r = write_snapshot_if_changed(); !r)
-      spdlog::error("event=snapshot_failed error=\"{}\"", r.error().describe());
+  if (persister_) {
+    if (auto r = persister_->write_changed(); !r) {
+      spdlog::error("event=final_snapshot_failed error=\"{}\"", r.error().describe());
+      exit_code_ = 1;
+    }
   }
   spdlog::info("event=shutdown_done connections_left={}", open());
   io_.stop();
@@ -263,44 +273,20 @@ void Svckitd::reload_routes(const char* why) {
   gateway_->set_routes(RouteTable{fresh.gateway_routes, config_.gateway_service_paths});
 }
 
-/// The config store lives beside the registry snapshot: read at start, rewritten (atomically) on
-/// every change, so the embedded config source survives a restart like persistent registrations.
+/// The config store lives beside the registry snapshot: read at start, and written with it by the
+/// Persister, so the embedded config source survives a restart like persistent registrations.
 Result<void> Svckitd::restore_config_store() {
   const auto path = std::filesystem::path(config_.snapshot_file.string() + ".config.json");
   if (std::filesystem::exists(path)) {
     std::ifstream in(path);
     std::stringstream text;
     text << in.rdbuf();
-    auto saved = nlohmann::json::parse(text.str(), nullptr, false);
+    auto saved = parse_json_or_discarded(text.str());
     if (auto r = config_store_.restore(saved); !r) {
       return make_error(ErrorCode::invalid_argument, path.string() + ": " + r.error().message, "snapshot_file");
     }
     spdlog::info("event=config_store_restored file={} version={}", path.string(), config_store_.current().version);
   }
-  config_store_.on_change([path, this](const ConfigStore::Version&) {
-    const auto temporary = path.string() + ".tmp";
-    {
-      std::ofstream out(temporary, std::ios::trunc);
-      out << config_store_.save().dump() << "\n";
-      if (!out) {
-        spdlog::error("event=config_store_write_failed file={}", temporary);
-        return;
-      }
-    }
-    std::error_code ec;
-    std::filesystem::rename(temporary, path, ec);
-    if (ec) spdlog::error("event=config_store_write_failed file={} error=\"{}\"", path.string(), ec.message());
-  });
-  return {};
-}
-
-Result<void> Svckitd::write_snapshot_if_changed() {
-  std::uint64_t version = 0;
-  auto instances = registry_.persistent_instances(&version);
-  if (version == snapshot_version_) return {};
-  Snapshot snapshot{registry_.index(), std::move(instances)};
-  if (auto r = save_snapshot(config_.snapshot_file, snapshot); !r) return r;
-  snapshot_version_ = version;
   return {};
 }
 
@@ -308,8 +294,9 @@ http::Awaitable<void> Svckitd::snapshot_loop() {
   while (!stopping_) {
     co_await sleep_for(config_.snapshot_interval);
     if (stopping_) break;
-    if (auto r = write_snapshot_if_changed(); !r)
-      spdlog::error("event=snapshot_failed error=\"{}\"", r.error().describe());
+    // Registrations are stored as they are acknowledged; this catches what changed without an
+    // API write (health checks moving a persistent instance's status) and retries after a failure.
+    (void)persister_->write_changed();
   }
 }
 

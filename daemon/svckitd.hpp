@@ -11,6 +11,7 @@
 #include "daemon/config_api.hpp"
 #include "daemon/config_store.hpp"
 #include "daemon/consul_api.hpp"
+#include "daemon/persister.hpp"
 #include "daemon/gateway.hpp"
 #include "daemon/health_checks.hpp"
 #include "daemon/registry_api.hpp"
@@ -35,12 +36,14 @@ class Svckitd {
   void run();
   /// Thread-safe: begins a graceful shutdown.
   void request_shutdown();
+  /// After run(): 0, or 1 when the final write of persistent state failed at shutdown
+  /// (acknowledged writes may be missing from disk).
+  int exit_code() const { return exit_code_; }
 
  private:
   http::Awaitable<void> sweep_loop();
   http::Awaitable<void> snapshot_loop();
   http::Awaitable<void> shutdown_sequence();
-  Result<void> write_snapshot_if_changed();
   Result<void> restore_config_store();
   /// Gateway routes hot reload: on SIGHUP, and when the config file's size or mtime changes.
   http::Awaitable<void> reload_loop();
@@ -56,6 +59,7 @@ class Svckitd {
   HealthCheckers checkers_;
   MetricsRegistry metrics_;
   MemoryRegistry registry_;
+  WatchSlots watches_;
   RegistryApi api_;
   BalancerPlugins balancers_;
   boost::asio::io_context io_;
@@ -68,10 +72,11 @@ class Svckitd {
   ConsulApi consul_;
   ConfigStore config_store_;  // persisted beside the snapshot file (<snapshot>.config.json) when there is one
   ConfigApi config_api_;
+  std::unique_ptr<Persister> persister_;  // null without a snapshot file
   Counter& expirations_;
   Family<Counter>& reloads_;
   std::string config_stamp_;                            // only touched on control_
-  std::uint64_t snapshot_version_ = ~std::uint64_t{0};  // only touched on control_
+  int exit_code_ = 0;                                   // set by the shutdown sequence
   bool stopping_ = false;                               // only touched on control_
 };
 

@@ -1,4 +1,5 @@
 #include "svckit/config/remote_config.hpp"
+#include "svckit/core/instance_json.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -35,7 +36,7 @@ Result<RemoteContent> read_cache(const std::filesystem::path& path) {
   if (!in) return make_error(ErrorCode::not_found, "no cache file " + path.string());
   std::stringstream text;
   text << in.rdbuf();
-  auto parsed = json::parse(text.str(), nullptr, false);
+  auto parsed = parse_json_or_discarded(text.str());
   if (!parsed.is_object() || !parsed.contains("tree") || !parsed["tree"].is_object() ||
       !parsed.value("version", json()).is_string()) {
     return make_error(ErrorCode::invalid_argument, "cache file " + path.string() + " is not a svckit config cache");
@@ -62,7 +63,7 @@ void write_cache(const std::filesystem::path& path, const std::string& source, c
 
 /// A value as JSON when it parses as JSON, otherwise the text itself.
 json leaf_value(const std::string& text) {
-  auto parsed = json::parse(text, nullptr, false);
+  auto parsed = parse_json_or_discarded(text);
   if (parsed.is_discarded()) return text;
   return parsed;
 }

@@ -111,7 +111,36 @@ Result<SystemTime> parse_rfc3339(std::string_view text, std::string_view field) 
   return SystemTime{} + std::chrono::seconds(secs) + std::chrono::milliseconds(millis);
 }
 
-Result<nlohmann::json> parse_json(std::string_view text) {
+std::optional<std::size_t> json_too_deep_at(std::string_view text, std::size_t max_depth) {
+  std::size_t depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // the escaped character, whatever it is
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return i;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return std::nullopt;
+}
+
+Result<nlohmann::json> parse_json(std::string_view text, std::size_t max_depth) {
+  if (const auto at = json_too_deep_at(text, max_depth)) {
+    return make_error(ErrorCode::invalid_argument,
+                      "JSON nested deeper than " + std::to_string(max_depth) + " levels at byte " + std::to_string(*at),
+                      "body");
+  }
   // nlohmann reports *where* input is malformed only through exceptions; they stay inside this
   // function. Every json::exception (parse_error, and out_of_range for numbers such as 4E440)
   // becomes an invalid_argument naming the body.
@@ -123,6 +152,11 @@ Result<nlohmann::json> parse_json(std::string_view text) {
   } catch (const json::exception& e) {
     return make_error(ErrorCode::invalid_argument, std::string("unreadable JSON: ") + e.what(), "body");
   }
+}
+
+nlohmann::json parse_json_or_discarded(std::string_view text, std::size_t max_depth) {
+  if (json_too_deep_at(text, max_depth)) return json(json::value_t::discarded);
+  return json::parse(text, nullptr, false);
 }
 
 nlohmann::json to_json(const ServiceInstance& in) {

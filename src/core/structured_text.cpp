@@ -1,4 +1,5 @@
 #include "svckit/core/structured_text.hpp"
+#include "svckit/core/instance_json.hpp"
 
 #include "core/toml_text.hpp"
 
@@ -51,8 +52,8 @@ json to_json(const YAML::Node& node) {
 
 Result<json> parse_structured(std::string_view text, std::string_view format, const std::string& source) {
   if (format == "json") {
-    auto parsed = json::parse(text, nullptr, false);
-    if (parsed.is_discarded()) return make_error(ErrorCode::invalid_argument, source + ": not valid JSON", "file");
+    auto parsed = parse_json(text);
+    if (!parsed) return make_error(ErrorCode::invalid_argument, source + ": " + parsed.error().message, "file");
     return parsed;
   }
   if (format == "toml") return parse_toml(text, source);

@@ -3,6 +3,7 @@
 // publisher waiting on its own executor. The blocking JetStream management calls (declare,
 // consumer creation, dead-letter reads) run on the caller's thread or a one-thread pool.
 #include "svckit/events/nats_event_bus.hpp"
+#include "svckit/core/instance_json.hpp"
 
 #include <nats/nats.h>
 #include <spdlog/spdlog.h>
@@ -376,7 +377,7 @@ class NatsSubscription final : public Subscription {
     s->delivered.fetch_add(1);
     const int deliveries = deliveries_of(msg.get());
     const std::string envelope(natsMsg_GetData(msg.get()), static_cast<std::size_t>(natsMsg_GetDataLength(msg.get())));
-    auto json = nlohmann::json::parse(envelope, nullptr, false);
+    auto json = parse_json_or_discarded(envelope);
     auto event = json.is_discarded() ? Result<Event>(make_error(ErrorCode::invalid_argument, "not JSON"))
                                      : event_from_json(json);
     if (!event) {  // not an envelope: retrying cannot help
@@ -606,7 +607,7 @@ Result<std::vector<DeadLetter>> read_dead_letters(Context& c, const std::string&
     }
     DeadLetter letter;
     const std::string body(natsMsg_GetData(msg.get()), static_cast<std::size_t>(natsMsg_GetDataLength(msg.get())));
-    auto json = nlohmann::json::parse(body, nullptr, false);
+    auto json = parse_json_or_discarded(body);
     if (!json.is_discarded()) {
       if (auto e = event_from_json(json)) letter.event = std::move(*e);
     }

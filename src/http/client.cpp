@@ -15,6 +15,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <sys/socket.h>
+#include <cerrno>
 #include <deque>
 #include <limits>
 #include <optional>
@@ -74,6 +76,19 @@ struct HttpClient::Connection {
     home->wake_one_locked();
   }
   tcp::socket& socket() { return secure ? secure->next_layer() : *plain; }
+
+  /// A pooled connection may carry nothing between exchanges. Bytes already buffered past the
+  /// last answer, or waiting on the socket (a server that wrote a second answer, or more than its
+  /// Content-Length), would be read as the next caller's answer; an end of stream means the server
+  /// closed it. Either way the connection must not be reused. For TLS only the buffered bytes are
+  /// checked: a TLS 1.3 server may send session tickets that are not answer bytes.
+  bool clean_for_reuse() {
+    if (buffer.size() != 0) return false;
+    if (secure) return true;
+    char byte = 0;
+    const auto n = ::recv(socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
 
   /// Ends whatever is in progress (cancel, timeout): the connection is not reused.
   void abort(bool by_timeout) {
@@ -277,7 +292,9 @@ Awaitable<Result<HttpClient::Slot>> HttpClient::acquire(std::shared_ptr<Endpoint
       while (allow_idle && !endpoint->idle.empty()) {
         auto c = std::move(endpoint->idle.back());
         endpoint->idle.pop_back();
-        if (now - c->idle_since < options_.idle_timeout && c->socket().is_open()) co_return Slot{std::move(c)};
+        if (now - c->idle_since < options_.idle_timeout && c->socket().is_open() && c->clean_for_reuse()) {
+          co_return Slot{std::move(c)};
+        }
         stale.push_back(std::move(c));
       }
       // Stale connections still count in `open` until destroyed: they leave with the lock.
@@ -515,7 +532,9 @@ Awaitable<Result<Response>> HttpClient::exchange(HostPort endpoint, Request requ
       // Beast 1.74 does not apply body_limit in eager mode when header and body arrive in one read.
       co_return make_error(ErrorCode::payload_too_large, "response body over the configured limit (" + key + ")");
     }
-    if (done.keep_alive) give_back(*pool, std::move(connection));
+    // Bytes left after the framed answer: the server broke the framing, and reusing the
+    // connection would hand them to the next caller as its answer.
+    if (done.keep_alive && connection->buffer.size() == 0) give_back(*pool, std::move(connection));
     co_return std::move(done.response);
   }
   co_return make_error(ErrorCode::unavailable, "connection to " + key + " closed twice in a row");

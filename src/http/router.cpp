@@ -40,7 +40,7 @@ bool Router::match(const Route& route, const std::vector<std::string>& segments,
   return true;
 }
 
-Awaitable<Response> Router::dispatch(Request& request, std::string& route) const {
+Awaitable<Response> Router::dispatch(Request& request, std::string& route, const RequestContext* connection) const {
   route = "unmatched";
   auto target = parse_target(request.target());
   if (!target) co_return error_response(target.error());
@@ -55,7 +55,7 @@ Awaitable<Response> Router::dispatch(Request& request, std::string& route) const
       continue;
     }
     route = r.pattern;
-    RouteContext context{request, std::move(*target), std::move(params), r.pattern};
+    RouteContext context{request, std::move(*target), std::move(params), r.pattern, connection};
     co_return co_await r.handler(context);
   }
   if (!allow.empty()) {

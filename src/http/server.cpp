@@ -12,8 +12,15 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <nlohmann/json.hpp>
-#include <unordered_map>
+#include <sys/socket.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cctype>
+#include <unordered_map>
+#include <vector>
+
+#include "http/body_reader.hpp"
 #include "http/server_connection.hpp"
 
 namespace svckit::http {
@@ -178,11 +185,15 @@ Awaitable<void> HttpServer::Impl::serve(tcp::socket socket) {
     }
     // A request has begun: all of it within read_timeout, however slowly it trickles (Slowloris).
     arm(options_.read_timeout);
-    co_await beast_http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) {
-      if (auto answer = detail::answer_unreadable(ec, options_)) {
+    co_await beast_http::async_read_header(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    std::optional<Response> refused;
+    if (!ec) refused = detail::refuse_framing(parser.get().base());  // before any body byte is parsed
+    while (!ec && !refused && !parser.is_done()) ec = co_await detail::read_body_some(stream, buffer, parser);
+    if (ec) refused = detail::answer_unreadable(ec, options_);
+    if (ec || refused) {
+      if (refused) {
         arm(options_.read_timeout);
-        co_await beast_http::async_write(stream, *answer, asio::redirect_error(asio::use_awaitable, ec));
+        co_await beast_http::async_write(stream, *refused, asio::redirect_error(asio::use_awaitable, ec));
       }
       break;
     }
@@ -199,12 +210,28 @@ Awaitable<void> HttpServer::Impl::serve(tcp::socket socket) {
       co_await beast_http::async_write(stream, response, asio::redirect_error(asio::use_awaitable, ec));
       break;
     }
+    // The close watch is started only by handlers that ask for it (long polls), and stopped
+    // (its wait cancelled) once the handler returns.
+    std::shared_ptr<CancelToken> gone;
+    context.watch_close = [&gone, &connection] {
+      if (!gone) {
+        gone = std::make_shared<CancelToken>();
+        asio::co_spawn(connection->socket.get_executor(), detail::watch_for_close(connection, gone), asio::detached);
+      }
+      return gone;
+    };
     try {
       response = co_await handler_(request, context);
     } catch (const std::exception& e) {
       spdlog::error("handler for {} {} threw: {}", std::string(request.method_string()), std::string(request.target()),
                     e.what());
       response = error_response(make_error(ErrorCode::internal, "internal error"));
+    }
+    context.watch_close = nullptr;
+    if (gone) {
+      boost::system::error_code ignored;
+      stream.cancel(ignored);  // ends the close watch's wait (no other operation is pending)
+      if (gone->cancelled()) break;  // the client is gone: nobody to answer
     }
     ++requests_;
     const bool keep_alive = request.keep_alive() && !shutting_down_;
@@ -222,6 +249,76 @@ Awaitable<void> HttpServer::Impl::serve(tcp::socket socket) {
 }
 
 namespace detail {
+
+namespace {
+
+bool iequal(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+Response refuse(Status status, ErrorCode code, const std::string& message, const std::string& field) {
+  auto response = error_response(make_error(code, message, field));
+  response.result(status);
+  response.keep_alive(false);
+  response.prepare_payload();
+  return response;
+}
+
+}  // namespace
+
+std::optional<Response> refuse_framing(const RequestHead& head) {
+  if (head.version() >= 11 && head.find(beast_http::field::host) == head.end()) {
+    return refuse(Status::bad_request, ErrorCode::invalid_argument, "an HTTP/1.1 request must carry a Host header",
+                  "Host");
+  }
+  std::vector<std::string_view> codings;  // every Transfer-Encoding field, in order
+  for (auto it = head.find(beast_http::field::transfer_encoding);
+       it != head.end() && it->name() == beast_http::field::transfer_encoding; ++it) {
+    std::string_view value = it->value();
+    while (!value.empty()) {
+      const auto comma = value.find(',');
+      const auto coding = trim(value.substr(0, comma));
+      const auto semicolon = coding.find(';');  // transfer parameters
+      if (!coding.empty()) codings.push_back(trim(coding.substr(0, semicolon)));
+      value = comma == std::string_view::npos ? std::string_view{} : value.substr(comma + 1);
+    }
+  }
+  if (head.count(beast_http::field::transfer_encoding) == 0) return std::nullopt;
+  if (codings.empty() || !iequal(codings.back(), "chunked")) {
+    return refuse(Status::bad_request, ErrorCode::invalid_argument,
+                  "Transfer-Encoding must end with chunked in a request (RFC 9112 6.3)", "Transfer-Encoding");
+  }
+  codings.pop_back();
+  const auto twice = std::find_if(codings.begin(), codings.end(), [](auto c) { return iequal(c, "chunked"); });
+  if (twice != codings.end()) {
+    return refuse(Status::bad_request, ErrorCode::invalid_argument, "chunked may be applied only once",
+                  "Transfer-Encoding");
+  }
+  if (!codings.empty()) {
+    return refuse(Status::not_implemented, ErrorCode::invalid_argument,
+                  "transfer coding '" + std::string(codings.front()) + "' is not supported", "Transfer-Encoding");
+  }
+  return std::nullopt;
+}
+
+Awaitable<void> watch_for_close(std::shared_ptr<ServerConnection> connection, std::shared_ptr<CancelToken> gone) {
+  boost::system::error_code ec;
+  co_await connection->socket.async_wait(tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return;  // stopped: the handler returned
+  char byte = 0;
+  const auto n = ::recv(connection->socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  // 0: an orderly close; < 0 other than "nothing yet": a reset. Bytes: a pipelined request, the
+  // client is still there.
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) gone->cancel();
+}
 
 std::optional<Response> answer_unreadable(const boost::system::error_code& ec, const ServerOptions& options) {
   std::optional<Error> error;

@@ -28,6 +28,17 @@ struct ServerConnection {
 /// just went away or timed out (nothing to answer).
 std::optional<Response> answer_unreadable(const boost::system::error_code& ec, const ServerOptions& options);
 
+/// A request head whose framing cannot be trusted, answered and followed by a close (its body,
+/// if any, is never parsed as a request — RFC 9112 6.1 and 6.3, request smuggling):
+/// a Transfer-Encoding whose final coding is not `chunked`, or `chunked` twice → 400; another
+/// coding before `chunked` (gzip, deflate, ...) → 501; an HTTP/1.1 request without Host → 400.
+/// nullopt when the head is fine.
+std::optional<Response> refuse_framing(const RequestHead& head);
+
+/// Waits until the client's side of `connection` becomes readable, and cancels `gone` if that was
+/// its close or a reset (not a pipelined request). Ends quietly when the wait is cancelled.
+Awaitable<void> watch_for_close(std::shared_ptr<ServerConnection> connection, std::shared_ptr<CancelToken> gone);
+
 /// What the streaming loop needs from its server.
 struct StreamingServerState {
   const ServerOptions& options;

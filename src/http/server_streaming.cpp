@@ -11,6 +11,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "http/body_reader.hpp"
 #include "http/server_connection.hpp"
 
 namespace svckit::http::detail {
@@ -70,11 +71,15 @@ class Exchange final : public ServerExchange {
       boost::system::error_code ec;
       c_.arm(server_.options.read_timeout);
       // read_some: hand over what arrived instead of waiting for a full 64 KiB piece.
-      co_await beast_http::async_read_some(c_.socket, buffer_, parser_, asio::redirect_error(asio::use_awaitable, ec));
+      ec = co_await read_body_some(c_.socket, buffer_, parser_);
       c_.watchdog->disarm();
-      if (ec == beast_http::error::need_buffer) ec = {};
       if (ec) {
         broken_ = true;
+        if (ec.category() == beast_http::make_error_code(beast_http::error::bad_chunk).category() &&
+            ec != beast_http::error::end_of_stream && ec != beast_http::error::partial_message) {
+          // The client's framing is wrong (a bad chunk size, a bare LF): its fault, a 400.
+          co_return make_error(ErrorCode::invalid_argument, "malformed request body: " + ec.message(), "body");
+        }
         co_return make_error(ErrorCode::unavailable, "reading the request body failed: " + ec.message(), "body");
       }
       const std::size_t n = piece_.size() - parser_.get().body().size;
@@ -232,6 +237,10 @@ Awaitable<void> serve_streaming(ServerConnection& connection, beast::flat_buffer
       if (auto answer = answer_unreadable(ec, server.options)) {
         co_await beast_http::async_write(stream, *answer, asio::redirect_error(asio::use_awaitable, ec));
       }
+      co_return;
+    }
+    if (auto refused = refuse_framing(parser.get().base())) {
+      co_await beast_http::async_write(stream, *refused, asio::redirect_error(asio::use_awaitable, ec));
       co_return;
     }
     connection.watchdog->disarm();  // the handler sets deadlines per read and write

@@ -1,4 +1,5 @@
 #include "svckit/http/types.hpp"
+#include "svckit/core/instance_json.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -44,7 +45,7 @@ Response error_response(const Error& error) {
 }
 
 Error error_from_response(const Response& response) {
-  auto body = nlohmann::json::parse(response.body(), nullptr, false);
+  auto body = parse_json_or_discarded(response.body());
   if (body.is_object() && body.contains("error") && body["error"].is_object()) {
     const auto& e = body["error"];
     Error out;

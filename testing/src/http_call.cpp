@@ -32,7 +32,7 @@ std::string HttpAnswer::header(const std::string& name) const {
   return value;
 }
 
-HttpAnswer raw_http(int port, const std::string& bytes, std::chrono::milliseconds timeout) {
+HttpAnswer raw_http(int port, const std::string& bytes, std::chrono::milliseconds timeout, bool half_close) {
   HttpAnswer answer;
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -49,7 +49,7 @@ HttpAnswer raw_http(int port, const std::string& bytes, std::chrono::millisecond
     if (n <= 0) break;  // the server may answer and close before reading everything (413)
     sent += static_cast<std::size_t>(n);
   }
-  shutdown(fd, SHUT_WR);
+  if (half_close) shutdown(fd, SHUT_WR);
   std::string data;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   char buf[65536];
@@ -82,6 +82,45 @@ HttpAnswer raw_http(int port, const std::string& bytes, std::chrono::millisecond
   return answer;
 }
 
+std::string raw_exchange(int port, const std::string& bytes, std::chrono::milliseconds timeout) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  std::string data;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {  // NOLINT
+    close(fd);
+    return data;
+  }
+  std::size_t sent = 0;
+  while (sent < bytes.size()) {
+    const auto n = send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += static_cast<std::size_t>(n);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buf[65536];
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+    const auto n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    data.append(buf, static_cast<std::size_t>(n));
+  }
+  close(fd);
+  return data;
+}
+
+int count_responses(const std::string& bytes) {
+  int n = 0;
+  for (auto at = bytes.find("HTTP/1.1 "); at != std::string::npos; at = bytes.find("HTTP/1.1 ", at + 1)) ++n;
+  return n;
+}
+
 HttpAnswer http_call(int port, const std::string& method, const std::string& target, const std::string& body,
                      const std::vector<std::string>& extra_headers, std::chrono::milliseconds timeout) {
   std::string request = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
@@ -90,7 +129,7 @@ HttpAnswer http_call(int port, const std::string& method, const std::string& tar
     request += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   }
   request += "\r\n" + body;
-  return raw_http(port, request, timeout);
+  return raw_http(port, request, timeout, /*half_close=*/false);
 }
 
 }  // namespace svckit::testing

@@ -44,8 +44,11 @@ TEST_F(ConsulApi, AnHttpCheckedServiceTurnsPassingFailsAndIsSeenByNativeClientsT
                           {"Tags", {"v1", "primary"}},
                           {"Meta", {{"version", "1.4"}}},
                           {"Check", {{"HTTP", web.url() + "/health"}, {"Interval", "100ms"}, {"Timeout", "1s"}}}};
+  web.answer_status(503);  // the first check runs at once: fail it, so "critical until it passes" is seen
   ASSERT_EQ(put("/v1/agent/service/register", registration).status, 200);
+  ASSERT_TRUE(wait_until([&] { return web.hits() >= 1; }, 10s));
   EXPECT_EQ(passing("web"), 0u) << "a check starts critical until it passes";
+  web.answer_status(200);
   ASSERT_TRUE(wait_until([&] { return passing("web") == 1; }, 10s));
 
   const auto answer = daemon->call("GET", "/v1/health/service/web?passing&tag=v1");

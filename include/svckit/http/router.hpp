@@ -18,6 +18,14 @@ struct RouteContext {
   Target target;             // decoded path and query
   PathParams params;         // {name} segments
   const std::string& route;  // the pattern that matched, e.g. "/v1/services/{service}" (for metrics)
+  const RequestContext* connection = nullptr;  // who sent it; null when dispatched without one
+
+  /// The connection's close token (RequestContext::watch_close), or null when there is none.
+  std::shared_ptr<CancelToken> client_gone() const {
+    return connection != nullptr && connection->watch_close ? connection->watch_close() : nullptr;
+  }
+  /// The peer's address, empty when unknown.
+  std::string peer() const { return connection != nullptr ? connection->remote_address : std::string(); }
 };
 
 using RouteHandler = std::function<Awaitable<Response>(RouteContext&)>;
@@ -30,7 +38,8 @@ class Router {
   /// Calls the matching handler. No matching path: 404; path matches but not the method: 405 with
   /// Allow; undecodable target: 400. All errors have JSON bodies. `route` receives the pattern
   /// matched (or "unmatched") for metrics.
-  Awaitable<Response> dispatch(Request& request, std::string& route) const;
+  /// `connection` (optional) reaches the handler as RouteContext::connection.
+  Awaitable<Response> dispatch(Request& request, std::string& route, const RequestContext* connection = nullptr) const;
 
  private:
   struct Route {

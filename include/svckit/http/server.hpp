@@ -34,11 +34,6 @@ struct ServerOptions {
 /// Must not throw (an exception becomes a 500 and is logged).
 using Handler = std::function<Awaitable<Response>(Request&)>;
 
-/// Who sent a request (for X-Forwarded-For and access logs).
-struct RequestContext {
-  std::string remote_address;  // empty when the socket could not tell
-  std::uint16_t remote_port = 0;
-};
 using ContextHandler = std::function<Awaitable<Response>(Request&, const RequestContext&)>;
 
 /// One request whose body is still on the wire, for handlers that stream (svckitd's gateway): the
@@ -56,8 +51,9 @@ class ServerExchange {
   virtual bool chunked() const = 0;
   virtual const RequestContext& context() const = 0;
   /// The next piece of the body (at most 64 KiB), empty at its end. Each read within read_timeout;
-  /// more than max_body_bytes in all fails with payload_too_large (field "body"). The view stays
-  /// valid until the next call.
+  /// more than max_body_bytes in all fails with payload_too_large (field "body"), a body whose
+  /// chunked framing is malformed with invalid_argument (field "body"), a peer that went away or
+  /// stalled with unavailable. The view stays valid until the next call.
   virtual Awaitable<Result<std::string_view>> read_body() = 0;
   /// Sends a whole answer; only before write_head().
   virtual Awaitable<Result<void>> respond(Response response) = 0;

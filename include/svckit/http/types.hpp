@@ -4,10 +4,15 @@
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
 #include <boost/asio/awaitable.hpp>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <nlohmann/json_fwd.hpp>
 
+#include "svckit/core/cancel_token.hpp"
 #include "svckit/core/result.hpp"
 
 namespace svckit::http {
@@ -21,6 +26,19 @@ using Verb = beast_http::verb;
 
 template <class T>
 using Awaitable = boost::asio::awaitable<T>;
+
+/// Who sent a request (for X-Forwarded-For, access logs and per-client limits), and a way to learn
+/// that the client went away while its request is being handled.
+struct RequestContext {
+  std::string remote_address;  // empty when the socket could not tell
+  std::uint16_t remote_port = 0;
+  /// Starts watching the connection for the client's close, and returns a token that is
+  /// cancelled when it closes (or resets) before the answer is written — long polls pass it on
+  /// so an abandoned wait ends at once and frees its slot. Created on the first call; later calls
+  /// return the same token. Unset (empty function) when the server cannot watch (streaming).
+  /// Call it only from the handler's coroutine.
+  std::function<std::shared_ptr<CancelToken>()> watch_close;
+};
 
 /// A JSON response with Content-Type set.
 Response json_response(Status status, const nlohmann::json& body);

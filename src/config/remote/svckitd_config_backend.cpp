@@ -3,6 +3,7 @@
 // newer version exists. The embedded default remote source: no other server needed.
 #include "config/remote/remote_backends.hpp"
 #include "svckit/http/client.hpp"
+#include "svckit/core/instance_json.hpp"
 
 namespace svckit::config::detail {
 
@@ -24,7 +25,7 @@ class SvckitdConfigBackend final : public RemoteConfigBackend {
     if (response->result_int() != 200) {
       co_return make_error(ErrorCode::unavailable, name() + " answered " + std::to_string(response->result_int()));
     }
-    auto tree = nlohmann::json::parse(response->body(), nullptr, false);
+    auto tree = parse_json_or_discarded(response->body());
     if (!tree.is_object()) co_return make_error(ErrorCode::protocol, name() + ": the config is not a JSON object");
     co_return RemoteContent{std::move(tree), std::string(response->base()["X-Svckit-Config-Version"])};
   }

@@ -3,6 +3,7 @@
 // subscription (consumes, acknowledges). Coroutines talk to them through locked queues: a publish
 // waits on a Completion; a handler's outcome goes back as an acknowledgement request.
 #include "svckit/events/amqp_event_bus.hpp"
+#include "svckit/core/instance_json.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -593,7 +594,7 @@ class AmqpSubscription final : public Subscription {
   static Awaitable<void> handle(std::shared_ptr<Shared> s, Delivery d) {
     auto& o = s->options;
     s->delivered.fetch_add(1);
-    auto json = nlohmann::json::parse(d.body, nullptr, false);
+    auto json = parse_json_or_discarded(d.body);
     auto event = json.is_discarded() ? Result<Event>(make_error(ErrorCode::invalid_argument, "not JSON"))
                                      : event_from_json(json);
     int deliveries = d.redelivered ? 2 : 1;
@@ -679,7 +680,7 @@ Result<std::vector<DeadLetter>> read_dead_letters(const AmqpEventBusOptions& o, 
     const amqp_rpc_reply_t read = amqp_read_message(c.state(), amqp::kChannel, &message, 0);
     if (read.reply_type != AMQP_RESPONSE_NORMAL) return make_error(ErrorCode::unavailable, "amqp: reading " + queue);
     DeadLetter letter;
-    auto json = nlohmann::json::parse(amqp::to_string(message.body), nullptr, false);
+    auto json = parse_json_or_discarded(amqp::to_string(message.body));
     if (!json.is_discarded()) {
       if (auto e = event_from_json(json)) letter.event = std::move(*e);
     }

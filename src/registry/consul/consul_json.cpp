@@ -105,6 +105,9 @@ Result<ParsedCheck> parse_check(const json& object, const std::string& where) {
     if (key == "ttl") {
       auto d = duration_of(*value, field);
       if (!d) return d.error();
+      // A TTL of 0 would leave the instance waiting forever for a pass it can never time out
+      // (Consul refuses it too: a TTL check needs TTL > 0).
+      if (d->count() <= 0) return invalid("must be greater than 0 (a TTL check needs a time to live)", field);
       check.ttl = *d;
     } else if (key == "http") {
       auto url = string_of(*value, field);

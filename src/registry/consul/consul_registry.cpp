@@ -17,6 +17,7 @@
 #include <set>
 
 #include "svckit/http/client.hpp"
+#include "svckit/core/instance_json.hpp"
 #include "svckit/http/url.hpp"
 #include "svckit/registry/consul_json.hpp"
 #include "svckit/registry/plugin_registry.hpp"
@@ -287,7 +288,7 @@ Awaitable<Result<Answer>> ConsulRegistry::read_service(const std::string& servic
   if (index > 0) target += "?index=" + std::to_string(index) + "&wait=" + consul::go_duration(wait);
   auto res = co_await call(http::Verb::get, target, "", index > 0 ? wait : std::chrono::milliseconds(0), cancel);
   if (!res) co_return res.error();
-  const auto parsed = json::parse(res->body(), nullptr, false);
+  const auto parsed = parse_json_or_discarded(res->body());
   if (!parsed.is_array()) co_return make_error(ErrorCode::protocol, "consul: health answer is not an array");
   Answer out;
   out.index = consul_index(*res);
@@ -312,7 +313,7 @@ Awaitable<Result<std::pair<std::uint64_t, State>>> ConsulRegistry::read_all(std:
   if (index > 0) target += "?index=" + std::to_string(index) + "&wait=" + consul::go_duration(wait);
   auto res = co_await call(http::Verb::get, target, "", index > 0 ? wait : std::chrono::milliseconds(0), cancel);
   if (!res) co_return res.error();
-  const auto parsed = json::parse(res->body(), nullptr, false);
+  const auto parsed = parse_json_or_discarded(res->body());
   if (!parsed.is_object()) co_return make_error(ErrorCode::protocol, "consul: catalog answer is not an object");
   std::pair<std::uint64_t, State> out{consul_index(*res), {}};
   for (const auto& [service, tags] : parsed.items()) {
@@ -342,7 +343,7 @@ Awaitable<Result<std::optional<ServiceInstance>>> ConsulRegistry::agent_lookup(c
     if (res.error().code == ErrorCode::not_found) co_return std::optional<ServiceInstance>{};
     co_return res.error();
   }
-  const auto parsed = json::parse(res->body(), nullptr, false);
+  const auto parsed = parse_json_or_discarded(res->body());
   if (!parsed.is_object()) co_return make_error(ErrorCode::protocol, "consul: agent service answer is not an object");
   json entry = json::object();
   entry["Service"] = parsed;

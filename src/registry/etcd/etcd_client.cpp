@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "svckit/core/instance_json.hpp"
+
 namespace svckit::etcd {
 
 using nlohmann::json;
@@ -93,7 +95,7 @@ std::string prefix_end(std::string prefix) {
 }
 
 Error error_from_etcd(int http_status, const std::string& body) {
-  const auto parsed = json::parse(body, nullptr, false);
+  const auto parsed = parse_json_or_discarded(body);
   std::string message = "etcd answered HTTP " + std::to_string(http_status);
   int code = -1;
   if (parsed.is_object()) {
@@ -143,7 +145,7 @@ Awaitable<Result<void>> EtcdClient::authenticate(const http::HostPort& endpoint)
   auto answer = co_await http_.send(endpoint, std::move(req), options_.timeout);
   if (!answer) co_return answer.error();
   if (answer->result_int() != 200) co_return error_from_etcd(static_cast<int>(answer->result_int()), answer->body());
-  const auto parsed = json::parse(answer->body(), nullptr, false);
+  const auto parsed = parse_json_or_discarded(answer->body());
   if (!parsed.is_object() || !parsed.contains("token")) {
     co_return make_error(ErrorCode::protocol, "etcd: authenticate answered without a token");
   }
@@ -204,7 +206,7 @@ Awaitable<Result<http::Response>> EtcdClient::send(const std::string& path, cons
 Awaitable<Result<json>> EtcdClient::call(const std::string& path, const json& body) {
   auto answer = co_await send(path, body.dump(), options_.timeout, nullptr, nullptr);
   if (!answer) co_return answer.error();
-  auto parsed = json::parse(answer->body(), nullptr, false);
+  auto parsed = parse_json_or_discarded(answer->body());
   if (parsed.is_discarded()) co_return make_error(ErrorCode::protocol, "etcd answered with invalid JSON");
   co_return parsed;
 }
@@ -220,7 +222,7 @@ Awaitable<Result<void>> EtcdClient::stream(const std::string& path, const json& 
       const std::string line = pending->substr(0, end);
       pending->erase(0, end + 1);
       if (line.find_first_not_of(" \r\t") == std::string::npos) continue;
-      auto message = json::parse(line, nullptr, false);
+      auto message = parse_json_or_discarded(line);
       if (message.is_discarded()) co_return make_error(ErrorCode::protocol, "etcd streamed invalid JSON");
       auto handled = co_await on_message(std::move(message));
       if (!handled) {

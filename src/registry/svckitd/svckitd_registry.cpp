@@ -111,7 +111,7 @@ class SvckitdRegistry final : public Registry {
       }
       preferred_ = k;
       if (res->result_int() >= 400) co_return http::error_from_response(*res);
-      auto parsed = json::parse(res->body(), nullptr, false);
+      auto parsed = parse_json_or_discarded(res->body());
       if (parsed.is_discarded()) co_return make_error(ErrorCode::protocol, "svckitd answered with invalid JSON");
       co_return parsed;
     }

@@ -1,0 +1,286 @@
+// svckitd attacked the way an outsider would: raw sockets with smuggled or malformed framing,
+// JSON nested past any sane depth, Consul registrations that could never become healthy, IDs that
+// name several services. Each test failed on the code before its fix.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "svckit/testing/fault_server.hpp"
+#include "svckit/testing/io_thread.hpp"
+#include "svckitd_process.hpp"
+
+namespace svckit::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string nested(std::size_t depth, const std::string& open, const std::string& close, const std::string& inner) {
+  std::string out;
+  out.reserve(depth * (open.size() + close.size()) + inner.size());
+  for (std::size_t i = 0; i < depth; ++i) out += open;
+  out += inner;
+  for (std::size_t i = 0; i < depth; ++i) out += close;
+  return out;
+}
+
+/// A request written on its own connection, which stays open (a parked long poll) until close().
+/// `from` picks the client's loopback source address, so one test can be several peers.
+class OpenRequest {
+ public:
+  OpenRequest(int port, const std::string& request, const std::string& from = "127.0.0.1") {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in source{};
+    source.sin_family = AF_INET;
+    ::inet_pton(AF_INET, from.c_str(), &source.sin_addr);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(static_cast<std::uint16_t>(port));
+    ::inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    ok_ = ::bind(fd_, reinterpret_cast<sockaddr*>(&source), sizeof source) == 0 &&           // NOLINT
+          ::connect(fd_, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0 &&               // NOLINT
+          ::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size());
+  }
+  ~OpenRequest() { close(); }
+  OpenRequest(const OpenRequest&) = delete;
+  OpenRequest& operator=(const OpenRequest&) = delete;
+  bool ok() const { return ok_; }
+  /// The status of the answer, once its head arrived (0 when none came within `timeout`).
+  int status(std::chrono::milliseconds timeout = 10s) {
+    std::string data;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (data.find("\r\n\r\n") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      char buf[4096];
+      const auto n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      data.append(buf, static_cast<std::size_t>(n));
+    }
+    return data.rfind("HTTP/1.", 0) == 0 ? std::atoi(data.c_str() + 9) : 0;
+  }
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+  bool ok_ = false;
+};
+
+std::string get_request(const std::string& target) {
+  return "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+}
+
+class Hardening : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto port_file = dir.path() / "gateway.port";
+    daemon = SvckitdProcess::start(dir.path(), {"--gateway-port", "0", "--set",
+                                                "gateway.port_file=" + port_file.string()});
+    ASSERT_NE(daemon, nullptr);
+    ASSERT_TRUE(wait_until([&] { return read_file(port_file).find('\n') != std::string::npos; }, 10s));
+    gateway = std::atoi(read_file(port_file).c_str());
+  }
+  void TearDown() override { io.stop(); }
+
+  bool alive() const { return daemon->call("GET", "/healthz").status == 200; }
+
+  TempDir dir;
+  std::unique_ptr<SvckitdProcess> daemon;
+  int gateway = 0;
+  IoThread io;
+};
+
+// Before: 200, and the next GET /v1/config overflowed the stack while serialising (SIGSEGV).
+TEST_F(Hardening, DeeplyNestedJsonIsRefusedEverywhereItComesIn) {
+  const auto deep = nested(60'000, "[", "]", "1");  // ~120 KB, under the body limit
+  const std::vector<std::pair<std::string, std::string>> targets{
+      {"PUT", "/v1/config"},
+      {"PUT", "/v1/config/keys/app.deep"},
+      {"POST", "/v1/instances"},
+      {"PUT", "/v1/agent/service/register"},
+  };
+  for (const auto& [method, target] : targets) {
+    auto r = daemon->call(method, target, method == "PUT" && target == "/v1/config" ? R"({"a":)" + deep + "}" : deep);
+    EXPECT_EQ(r.status, 400) << method << " " << target << ": " << r.body.substr(0, 300);
+    EXPECT_NE(r.body.find("nested deeper than 64 levels"), std::string::npos) << r.body.substr(0, 300);
+    EXPECT_NE(r.body.find(R"("field":"body")"), std::string::npos) << r.body.substr(0, 300);
+  }
+  // 64 levels are fine, and everything still serialises.
+  ASSERT_EQ(daemon->call("PUT", "/v1/config/keys/app.ok", nested(63, "[", "]", "1")).status, 200);
+  EXPECT_EQ(daemon->call("GET", "/v1/config").status, 200);
+  EXPECT_EQ(daemon->json("GET", "/v1/config/history")["versions"].size(), 2u) << "no refused write was applied";
+  EXPECT_TRUE(alive());
+}
+
+// Before: "Transfer-Encoding: gzip" made the body look empty, and the body ran as a second request
+// (a hidden DELETE removed the instance).
+TEST_F(Hardening, TransferEncodingThatDoesNotEndInChunkedIsRefusedAndTheConnectionClosed) {
+  ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("product", 8081)).status, 200);
+  const std::string hidden = "DELETE /v1/services/product/instances/127.0.0.1:8081 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  struct Case {
+    std::string coding;
+    int status;
+  };
+  for (const auto& c : std::vector<Case>{{"gzip", 400}, {"chunked, identity", 400}, {"identity", 400},
+                                         {"gzip, chunked", 501}, {"chunked, chunked", 400}}) {
+    const std::string smuggler = "POST /v1/instances HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                                 "Transfer-Encoding: " +
+                                 c.coding + "\r\n\r\n" + hidden;
+    const auto answer = raw_exchange(daemon->port, smuggler);
+    EXPECT_EQ(count_responses(answer), 1) << c.coding << ":\n" << answer;
+    EXPECT_EQ(answer.rfind("HTTP/1.1 " + std::to_string(c.status), 0), 0u) << c.coding << ":\n" << answer;
+    EXPECT_NE(answer.find("Transfer-Encoding"), std::string::npos) << "the error names the field";
+    EXPECT_NE(answer.find("Connection: close"), std::string::npos) << answer;
+  }
+  EXPECT_EQ(daemon->call("GET", "/v1/services/product/instances/127.0.0.1:8081").status, 200) << "no hidden DELETE ran";
+}
+
+TEST_F(Hardening, AnHttp11RequestWithoutHostIs400) {
+  const auto answer = raw_exchange(daemon->port, "GET /v1/services HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer;
+  EXPECT_NE(answer.find("Host"), std::string::npos) << answer;
+  const auto old = raw_exchange(daemon->port, "GET /v1/services HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(old.rfind("HTTP/1.0 200", 0), 0u) << "HTTP/1.0 has no Host requirement:\n" << old;
+}
+
+TEST_F(Hardening, TheGatewayNeverForwardsASmuggledRequest) {
+  FaultServer orders(io.io(), "orders");
+  FaultServer secret(io.io(), "secret");
+  ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("orders", orders.port())).status, 200);
+  ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("secret", secret.port())).status, 200);
+  ASSERT_TRUE(daemon->wait_discovered("orders", 1));
+  ASSERT_TRUE(daemon->wait_discovered("secret", 1));
+  const std::string hidden = "GET /secret/admin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  for (const std::string coding : {"gzip", "chunked, identity"}) {
+    const auto answer = raw_exchange(
+        gateway, "POST /orders/x HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: " + coding + "\r\n\r\n" + hidden);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << coding << ":\n" << answer;
+    EXPECT_EQ(count_responses(answer), 1) << answer;
+  }
+  EXPECT_EQ(secret.hits(), 0) << "the hidden request reached another service";
+  EXPECT_EQ(orders.hits(), 0);
+}
+
+// Before: 503 {"code":"shutting_down","message":"the client went away ..."}; a bare-LF body got
+// no answer at all.
+TEST_F(Hardening, AMalformedChunkedBodyThroughTheGatewayIs400) {
+  FaultServer orders(io.io(), "orders");
+  ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("orders", orders.port())).status, 200);
+  ASSERT_TRUE(daemon->wait_discovered("orders", 1));
+  const std::string head = "POST /orders/x HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (const std::string body : {"ZZ\r\nabc\r\n0\r\n\r\n", "3\nabc\n0\n\n", "3\r\nabcdef\r\n0\r\n\r\n"}) {
+    const auto answer = raw_exchange(gateway, head + body);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << "body " << body << ":\n" << answer;
+    EXPECT_NE(answer.find("invalid_argument"), std::string::npos) << answer;
+  }
+}
+
+// Before: accepted, and the instance stayed `starting` for good with no check that could pass.
+TEST_F(Hardening, AConsulTtlCheckOfZeroIsRefused) {
+  for (const std::string ttl : {"0s", "0", "-5s"}) {
+    auto r = daemon->call("PUT", "/v1/agent/service/register",
+                          R"({"Name":"web","ID":"web-1","Port":80,"Check":{"TTL":")" + ttl + R"("}})");
+    EXPECT_EQ(r.status, 400) << ttl << ": " << r.body;
+    EXPECT_NE(r.body.find("TTL"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(daemon->call("GET", "/v1/agent/service/web-1").status, 404);
+}
+
+// Before: one Consul deregister by ID removed the instances of both services.
+TEST_F(Hardening, AConsulIdSharedByTwoServicesIsNeverActedOnBlindly) {
+  ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("alpha", 9000, R"(,"id":"shared")")).status, 200);
+  ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("beta", 9000, R"(,"id":"shared")")).status, 200);
+  auto r = daemon->call("PUT", "/v1/agent/service/deregister/shared");
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("alpha, beta"), std::string::npos) << r.body;
+  EXPECT_EQ(daemon->call("GET", "/v1/services/alpha/instances/shared").status, 200);
+  EXPECT_EQ(daemon->call("GET", "/v1/services/beta/instances/shared").status, 200);
+  ASSERT_EQ(daemon->call("DELETE", "/v1/services/beta/instances/shared").status, 200);
+  EXPECT_EQ(daemon->call("PUT", "/v1/agent/service/deregister/shared").status, 200) << "unique again";
+  EXPECT_EQ(daemon->call("GET", "/v1/services/alpha/instances/shared").status, 404);
+}
+
+class WatchLimits : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    daemon = SvckitdProcess::start(dir.path(), {"--set", "limits.max_watchers=100", "--set",
+                                                "limits.max_watchers_per_peer=60"});
+    ASSERT_NE(daemon, nullptr);
+    index = daemon->call("GET", "/v1/services").header("X-Svckit-Index");
+  }
+  /// Parked watches whose count the daemon reports (the registry's own follower is one more).
+  bool parked(int n) {
+    return wait_until(
+        [&] {
+          return daemon->call("GET", "/metrics").body.find("svckit_watchers_active " + std::to_string(n + 1) + "\n") !=
+                 std::string::npos;
+        },
+        10s);
+  }
+
+  TempDir dir;
+  std::unique_ptr<SvckitdProcess> daemon;
+  std::string index;
+};
+
+// Before: each abandoned watch kept its slot for its whole wait (up to 5 min), so 100 closed
+// sockets locked everyone out with 429.
+TEST_F(WatchLimits, AWatchWhoseClientClosedReleasesItsSlotAtOnce) {
+  {
+    std::vector<std::unique_ptr<OpenRequest>> abandoned;
+    for (int i = 0; i < 50; ++i) {
+      const std::string from = i < 25 ? "127.0.0.2" : "127.0.0.3";
+      abandoned.push_back(std::make_unique<OpenRequest>(
+          daemon->port, get_request("/v1/watch?index=" + index + "&wait=5m"), from));
+      ASSERT_TRUE(abandoned.back()->ok());
+    }
+    for (int i = 0; i < 50; ++i) {
+      abandoned.push_back(std::make_unique<OpenRequest>(
+          daemon->port, get_request("/v1/health/service/web?index=" + index + "&wait=5m"), "127.0.0.4"));
+    }
+    ASSERT_TRUE(parked(100));
+    EXPECT_EQ(http_call(daemon->port, "GET", "/v1/watch?index=" + index + "&wait=50ms").status, 429);
+  }  // every socket closes here
+  ASSERT_TRUE(parked(0)) << "the closed watches let go of their slots";
+  EXPECT_EQ(http_call(daemon->port, "GET", "/v1/watch?index=" + index + "&wait=50ms").status, 200);
+}
+
+// Before: config watches were not counted at all (3,000 parked with a limit of 100).
+TEST_F(WatchLimits, ConfigWatchesCountAgainstTheSameLimit) {
+  std::vector<std::unique_ptr<OpenRequest>> held;
+  for (int i = 0; i < 100; ++i) {
+    held.push_back(std::make_unique<OpenRequest>(daemon->port, get_request("/v1/config?index=0&wait=5m"),
+                                                 i % 2 == 0 ? "127.0.0.2" : "127.0.0.3"));
+  }
+  ASSERT_TRUE(wait_until(
+      [&] { return http_call(daemon->port, "GET", "/v1/config?index=0&wait=50ms").status == 429; }, 10s));
+  auto refused = http_call(daemon->port, "GET", "/v1/watch?index=" + index + "&wait=50ms");
+  EXPECT_EQ(refused.status, 429);
+  EXPECT_NE(refused.body.find("limits.max_watchers"), std::string::npos) << refused.body;
+  held.clear();
+  EXPECT_TRUE(wait_until(
+      [&] { return http_call(daemon->port, "GET", "/v1/config?index=0&wait=50ms").status == 304; }, 10s));
+}
+
+TEST_F(WatchLimits, OneClientCannotTakeEverySlot) {
+  std::vector<std::unique_ptr<OpenRequest>> greedy;
+  for (int i = 0; i < 60; ++i) {
+    greedy.push_back(std::make_unique<OpenRequest>(
+        daemon->port, get_request("/v1/watch?index=" + index + "&wait=5m"), "127.0.0.2"));
+  }
+  ASSERT_TRUE(parked(60));
+  // The 61st from the same address is refused at once; another address still gets in.
+  OpenRequest one_more(daemon->port, get_request("/v1/watch?index=" + index + "&wait=5m"), "127.0.0.2");
+  EXPECT_EQ(one_more.status(), 429);
+  EXPECT_EQ(http_call(daemon->port, "GET", "/v1/watch?index=" + index + "&wait=50ms").status, 200)
+      << "127.0.0.1 is another peer";
+}
+
+}  // namespace
+}  // namespace svckit::testing
