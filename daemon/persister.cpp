@@ -5,10 +5,12 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 
 #include <spdlog/spdlog.h>
 
 #include "daemon/snapshot.hpp"
+#include "svckit/core/instance_json.hpp"
 
 namespace svckit::daemon {
 
@@ -74,7 +76,6 @@ Persister::Persister(MemoryRegistry& registry, ConfigStore& config, std::filesys
 }
 
 bool Persister::dirty() const {
-  std::lock_guard lock(mutex_);
   return registry_.persistent_version() != registry_written_ || config_.current().version != config_written_;
 }
 
@@ -87,12 +88,7 @@ Result<void> Persister::write_changed() {
   std::lock_guard lock(mutex_);
   const auto started = std::chrono::steady_clock::now();
   Result<void> result;
-  std::uint64_t version = 0;
-  auto instances = registry_.persistent_instances(&version);
-  if (version != registry_written_) {
-    result = save_snapshot(snapshot_file_, Snapshot{registry_.index(), std::move(instances)});
-    if (result) registry_written_ = version;
-  }
+  if (registry_.persistent_version() != registry_written_) result = write_registry_locked();
   const auto config = config_.current();
   if (result && config.version != config_written_) {
     result = write_file_durably(config_file_, config_.save().dump() + "\n");
@@ -101,6 +97,7 @@ Result<void> Persister::write_changed() {
   write_seconds_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   writes_.with({result ? "ok" : "error"}).inc();
   healthy_.set(result ? 1 : 0);
+  std::lock_guard failure_lock(failure_mutex_);
   if (!result) {
     if (!failure_) spdlog::error("event=persist_failed error=\"{}\"", result.error().describe());
     failure_ = result.error();
@@ -111,8 +108,99 @@ Result<void> Persister::write_changed() {
   return result;
 }
 
+Result<void> Persister::write_registry_locked() {
+  const auto log_file = std::filesystem::path(snapshot_file_.string() + ".log");
+  if (!compacted_ || log_bytes_ > std::max<std::size_t>(snapshot_bytes_, std::size_t{1} << 20)) {
+    // Compaction: the whole state as the snapshot, then an empty log (in that order: a crash
+    // between the two replays the old log over the new snapshot, which changes nothing). The
+    // change set is taken first: what changes after it is in the snapshot and logged again.
+    registry_.take_persistent_changes([](const std::string&, const std::string&, const std::string*) {}, nullptr);
+    std::uint64_t version = 0;
+    std::uint64_t index = 0;
+    const auto records = registry_.persistent_json(&version, &index);
+    if (auto r = save_snapshot_json(snapshot_file_, index, records); !r) return r;
+    if (auto r = write_file_durably(log_file, ""); !r) return r;
+    snapshot_bytes_ = records.size();
+    log_bytes_ = 0;
+    compacted_ = true;
+    registry_written_ = version;
+    return {};
+  }
+  std::string lines;
+  std::uint64_t index = 0;
+  const auto version = registry_.take_persistent_changes(
+      [&](const std::string& service, const std::string& id, const std::string* json) {
+        if (json != nullptr) {
+          lines += R"({"put":)" + *json + "}\n";
+        } else {
+          lines += nlohmann::json{{"delete", {{"service", service}, {"id", id}}}}.dump() + "\n";
+        }
+      },
+      &index);
+  if (lines.empty()) {
+    registry_written_ = version;
+    return {};
+  }
+  lines += R"({"index":)" + std::to_string(index) + "}\n";
+  const int fd = ::open(log_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  bool ok = fd >= 0;
+  std::size_t written = 0;
+  while (ok && written < lines.size()) {
+    const auto n = ::write(fd, lines.data() + written, lines.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    written += static_cast<std::size_t>(n);
+  }
+  ok = ok && written == lines.size() && ::fdatasync(fd) == 0;
+  auto e = ok ? Error{} : io_failure("cannot append to", log_file);
+  if (fd >= 0) ::close(fd);
+  if (!ok) {
+    // The changes taken are not on disk: the next write compacts (the whole state, whatever
+    // part of a line this one left; a torn line is skipped at start).
+    compacted_ = false;
+    return e;
+  }
+  log_bytes_ += lines.size();
+  registry_written_ = version;
+  return {};
+}
+
+Result<Snapshot> load_persistent_state(const std::filesystem::path& snapshot_file) {
+  auto snapshot = load_snapshot(snapshot_file);
+  if (!snapshot) return snapshot;
+  const auto log_file = std::filesystem::path(snapshot_file.string() + ".log");
+  std::ifstream in(log_file);
+  if (!in) return snapshot;
+  std::map<std::pair<std::string, std::string>, ServiceInstance> state;
+  for (auto& instance : snapshot->instances) state.emplace(std::pair{instance.service, instance.id}, std::move(instance));
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    const auto entry = parse_json_or_discarded(line);
+    if (in.eof() && (entry.is_discarded() || !entry.is_object())) break;  // torn by a crash mid-append
+    const auto where = log_file.string() + " line " + std::to_string(number);
+    if (!entry.is_object()) {
+      return make_error(ErrorCode::invalid_argument, where + ": not a svckitd log entry", "snapshot_file");
+    }
+    if (entry.contains("index") && entry["index"].is_number_unsigned()) {
+      snapshot->index = std::max(snapshot->index, entry["index"].get<std::uint64_t>());
+    }
+    if (entry.contains("put")) {
+      auto instance = instance_from_json(entry["put"]);
+      if (!instance) return make_error(ErrorCode::invalid_argument, where + ": " + instance.error().message, "snapshot_file");
+      state[{instance->service, instance->id}] = std::move(*instance);
+    } else if (entry.contains("delete") && entry["delete"].is_object()) {
+      state.erase({entry["delete"].value("service", ""), entry["delete"].value("id", "")});
+    }
+  }
+  snapshot->instances.clear();
+  for (auto& [key, instance] : state) snapshot->instances.push_back(std::move(instance));
+  return snapshot;
+}
+
 std::optional<Error> Persister::failure() const {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(failure_mutex_);
   return failure_;
 }
 

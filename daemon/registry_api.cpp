@@ -98,8 +98,9 @@ Awaitable<Response> RegistryApi::handle(http::Request& request, const http::Requ
       route = "storage_failing";
     }
   }
+  const std::uint64_t mark = write && change_mark_ ? change_mark_() : 0;
   if (route.empty()) response = co_await router_.dispatch(request, route, connection);
-  if (write && sync_ && response.result_int() < 300) {
+  if (write && sync_ && response.result_int() < 300 && change_mark_() != mark) {
     if (auto synced = co_await sync_(); !synced) {
       // Applied in memory but not stored: not acknowledged (it may not survive a restart).
       response = http::error_response(

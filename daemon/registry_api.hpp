@@ -30,13 +30,15 @@ class RegistryApi {
   void set_registration_check(std::function<Result<void>(const ServiceInstance&)> check) {
     registration_check_ = std::move(check);
   }
-  /// Set-up only: storage for persistent state. Every successful write (any method but GET/HEAD)
-  /// awaits `sync` before it is answered; a failed sync turns the answer into 503 (not
-  /// acknowledged). While `failure` reports an error, config writes are refused up front (after
-  /// one more sync attempt), and /healthz answers 503 naming it.
-  void set_storage(std::function<http::Awaitable<Result<void>>()> sync,
+  /// Set-up only: storage for persistent state. A successful write (any method but GET/HEAD)
+  /// during which `mark` changed (persistent state changed) awaits `sync` before it is answered;
+  /// a failed sync turns the answer into 503 (not acknowledged). While `failure` reports an error,
+  /// config writes are refused up front (after one more sync attempt), and /healthz answers 503
+  /// naming it.
+  void set_storage(std::function<http::Awaitable<Result<void>>()> sync, std::function<std::uint64_t()> mark,
                    std::function<std::optional<Error>()> failure) {
     sync_ = std::move(sync);
+    change_mark_ = std::move(mark);
     storage_failure_ = std::move(failure);
   }
 
@@ -66,6 +68,7 @@ class RegistryApi {
   http::Router router_;
   std::function<Result<void>(const ServiceInstance&)> registration_check_;
   std::function<http::Awaitable<Result<void>>()> sync_;
+  std::function<std::uint64_t()> change_mark_;
   std::function<std::optional<Error>()> storage_failure_;
   Counter& registrations_;
   Counter& deregistrations_;

@@ -17,6 +17,17 @@ Result<void> save_snapshot(const std::filesystem::path& file, const Snapshot& sn
   return write_file_durably(file, text);
 }
 
+Result<void> save_snapshot_json(const std::filesystem::path& file, std::uint64_t index, const std::string& records) {
+  std::string text;
+  text.reserve(records.size() + 64);
+  text += "{\"format\":1,\"index\":";
+  text += std::to_string(index);
+  text += ",\"instances\":[\n";
+  text += records;
+  text += "\n]}\n";
+  return write_file_durably(file, text);
+}
+
 Result<Snapshot> load_snapshot(const std::filesystem::path& file) {
   std::ifstream in(file);
   if (!in) return Snapshot{};

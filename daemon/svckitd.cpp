@@ -124,7 +124,7 @@ Svckitd::~Svckitd() = default;
 
 Result<void> Svckitd::start() {
   if (!config_.snapshot_file.empty()) {
-    auto snapshot = load_snapshot(config_.snapshot_file);
+    auto snapshot = load_persistent_state(config_.snapshot_file);
     if (!snapshot) return snapshot.error();
     if (auto r = registry_.restore(snapshot->instances, snapshot->index); !r) return r;
     spdlog::info("event=snapshot_restored file={} instances={}", config_.snapshot_file.string(),
@@ -132,10 +132,12 @@ Result<void> Svckitd::start() {
   }
   if (!config_.snapshot_file.empty()) {
     if (auto r = restore_config_store(); !r) return r;
+    registry_.track_persistent_changes();
     persister_ = std::make_unique<Persister>(registry_, config_store_, config_.snapshot_file, metrics_);
     // A snapshot that cannot be written at start is a configuration error, not a later surprise.
     if (auto r = persister_->write_changed(); !r) return r;
-    api_.set_storage([this] { return persister_->sync(); }, [this] { return persister_->failure(); });
+    api_.set_storage([this] { return persister_->sync(); }, [this] { return persister_->change_mark(); },
+                     [this] { return persister_->failure(); });
   }
   if (config_.gateway_port >= 0) {
     auto gateway = Gateway::create(io_, registry_, metrics_, balancers_, random_, time_, gateway_options(config_));

@@ -92,6 +92,16 @@ void RegistryStore::emit(EventType type, const ServiceInstance& instance, std::o
     history_.pop_front();
   }
   if (instance.persistent()) ++persistent_version_;
+  if (track_changes_) changed_.emplace(instance.service, instance.id);
+}
+
+void RegistryStore::take_changes(
+    const std::function<void(const std::string&, const std::string&, const std::string*)>& visit) {
+  for (const auto& [service, id] : changed_) {
+    const Entry* e = find(service, id);
+    visit(service, id, e != nullptr && e->instance.persistent() ? &e->json : nullptr);
+  }
+  changed_.clear();
 }
 
 Result<ServiceInstance> RegistryStore::upsert(ServiceInstance in) {
@@ -294,6 +304,18 @@ std::size_t RegistryStore::instance_count() const {
 std::size_t RegistryStore::instance_count(const std::string& service) const {
   auto s = services_.find(service);
   return s == services_.end() ? 0 : s->second.size();
+}
+
+void RegistryStore::append_persistent_json(std::string& out) const {
+  bool first = true;
+  for (const auto& [name, instances] : services_) {
+    for (const auto& [id, e] : instances) {
+      if (!e.instance.persistent()) continue;
+      if (!first) out += ",\n";
+      first = false;
+      out += e.json;
+    }
+  }
 }
 
 std::vector<ServiceInstance> RegistryStore::persistent_instances() const {

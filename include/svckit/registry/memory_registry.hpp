@@ -58,6 +58,20 @@ class MemoryRegistry final : public Registry {
 
   std::vector<ServiceInstance> persistent_instances(std::uint64_t* version) const;
   std::uint64_t persistent_version() const;
+  /// The persistent instances as JSON records separated by ",\n" (no DOM: the store's cached
+  /// records are copied under the lock), with their version and the registry index.
+  std::string persistent_json(std::uint64_t* version, std::uint64_t* index) const;
+  /// Change tracking for incremental persistence (RegistryStore::track_changes / take_changes),
+  /// under the lock; take_persistent_changes also sets `index` and returns the persistent version.
+  void track_persistent_changes();
+  std::uint64_t take_persistent_changes(
+      const std::function<void(const std::string& service, const std::string& id, const std::string* json)>& visit,
+      std::uint64_t* index);
+  /// Visits each persistent instance's (service, id, cached JSON record) under the lock; returns
+  /// the persistent version and sets `index`.
+  std::uint64_t for_each_persistent(
+      const std::function<void(const std::string& service, const std::string& id, const std::string& json)>& visit,
+      std::uint64_t* index) const;
   Result<void> restore(const std::vector<ServiceInstance>& instances, std::uint64_t index);
 
  private:

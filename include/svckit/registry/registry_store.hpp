@@ -6,6 +6,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <set>
 #include <optional>
 #include <string>
 #include <vector>
@@ -68,7 +69,16 @@ class RegistryStore {
 
   /// Persistent (ttl == 0) instances, for snapshot files; version changes whenever they do.
   std::vector<ServiceInstance> persistent_instances() const;
+  /// The cached JSON records of the persistent instances, comma-separated (a JSON array's inside).
+  void append_persistent_json(std::string& out) const;
   std::uint64_t persistent_version() const { return persistent_version_; }
+  /// From now on, remember which (service, id) changed, for take_changes(). Off by default (the
+  /// set would grow with nobody taking it).
+  void track_changes() { track_changes_ = true; }
+  /// The keys changed since the last call, each with its current persistent record's JSON, or
+  /// null when it is gone or no longer persistent. Clears the set.
+  void take_changes(const std::function<void(const std::string& service, const std::string& id,
+                                             const std::string* json)>& visit);
   /// Loads a snapshot into an empty store; the index continues from `index`. Invalid records
   /// fail the whole restore and leave the store empty.
   Result<void> restore(const std::vector<ServiceInstance>& instances, std::uint64_t index);
@@ -100,6 +110,8 @@ class RegistryStore {
   std::uint64_t history_floor_ = 1;  // events with index > history_floor_ are in history_
   std::uint64_t persistent_version_ = 0;
   std::uint64_t expirations_total_ = 0;
+  bool track_changes_ = false;
+  std::set<std::pair<std::string, std::string>> changed_;  // filled while track_changes_
 };
 
 }  // namespace svckit

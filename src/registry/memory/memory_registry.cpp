@@ -196,6 +196,42 @@ std::vector<ServiceInstance> MemoryRegistry::persistent_instances(std::uint64_t*
   return store_.persistent_instances();
 }
 
+std::string MemoryRegistry::persistent_json(std::uint64_t* version, std::uint64_t* index) const {
+  std::string out;
+  std::lock_guard lock(mutex_);
+  if (version != nullptr) *version = store_.persistent_version();
+  if (index != nullptr) *index = store_.index();
+  store_.append_persistent_json(out);
+  return out;
+}
+
+std::uint64_t MemoryRegistry::for_each_persistent(
+    const std::function<void(const std::string&, const std::string&, const std::string&)>& visit,
+    std::uint64_t* index) const {
+  std::lock_guard lock(mutex_);
+  if (index != nullptr) *index = store_.index();
+  for (const auto& s : store_.services()) {
+    store_.for_each(s.name, {}, [&](const ServiceInstance& in, const std::string& json) {
+      if (in.persistent()) visit(in.service, in.id, json);
+    });
+  }
+  return store_.persistent_version();
+}
+
+void MemoryRegistry::track_persistent_changes() {
+  std::lock_guard lock(mutex_);
+  store_.track_changes();
+}
+
+std::uint64_t MemoryRegistry::take_persistent_changes(
+    const std::function<void(const std::string&, const std::string&, const std::string*)>& visit,
+    std::uint64_t* index) {
+  std::lock_guard lock(mutex_);
+  if (index != nullptr) *index = store_.index();
+  store_.take_changes(visit);
+  return store_.persistent_version();
+}
+
 std::uint64_t MemoryRegistry::persistent_version() const {
   std::lock_guard lock(mutex_);
   return store_.persistent_version();
