@@ -343,6 +343,8 @@ std::optional<Response> answer_unreadable(const boost::system::error_code& ec, c
 
 }  // namespace detail
 
+std::optional<Response> check_request_framing(const RequestHead& head) { return detail::refuse_framing(head); }
+
 void HttpServer::Impl::begin_shutdown(bool cancel_busy) {
   shutting_down_ = true;
   asio::post(acceptor_.get_executor(), [self = shared_from_this()] {

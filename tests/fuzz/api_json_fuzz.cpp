@@ -27,6 +27,10 @@
 #include "svckit/core/instance_json.hpp"
 #include "svckit/core/structured_text.hpp"
 #include "svckit/dns/dns_message.hpp"
+#include <boost/beast/http/parser.hpp>
+
+#include "src/http/body_reader.hpp"
+#include "svckit/http/server.hpp"
 #include "svckit/http/url.hpp"
 #include "svckit/registry/consul_json.hpp"
 #include "svckit/registry/registry_json.hpp"
@@ -87,6 +91,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)svckit::consul::instance_from_registration(*json, svckit::consul::Node{});
     (void)svckit::consul::instance_from_health_entry(*json);
   }
+  // Raw HTTP framing as the API server and the gateway see it: the request line and headers
+  // (Transfer-Encoding, Host), and the chunked body lines a stalled parser is left with.
+  {
+    svckit::http::beast_http::request_parser<svckit::http::beast_http::string_body> parser;
+    parser.header_limit(16 << 10);
+    parser.body_limit(1 << 20);
+    boost::system::error_code ec;
+    parser.eager(false);
+    const auto used = parser.put(boost::asio::buffer(text.data(), text.size()), ec);
+    if (parser.is_header_done()) {
+      if (auto refused = svckit::http::check_request_framing(parser.get().base())) {
+        if (refused->result_int() < 400 || refused->result_int() >= 600) std::abort();
+      }
+      if (parser.chunked() && used <= text.size()) {
+        (void)svckit::http::detail::stalled_line_is_malformed(text.substr(used));
+      }
+    }
+  }
+  if (svckit::json_too_deep_at(text).has_value() && svckit::parse_json(text)) std::abort();  // depth is bounded
   (void)svckit::consul::parse_go_duration(text, "fuzz");
   (void)svckit::parse_structured(text, "yaml", "fuzz");
   (void)svckit::parse_structured(text, "toml", "fuzz");

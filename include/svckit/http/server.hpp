@@ -69,6 +69,12 @@ class ServerExchange {
   /// closed when the handler returns.
   virtual boost::asio::ip::tcp::socket& take_socket(std::string& already_read) = 0;
 };
+/// The check HttpServer applies to every request head before reading its body: a
+/// Transfer-Encoding whose last coding is not chunked (or chunked twice) → 400, another coding →
+/// 501, an HTTP/1.1 request without Host → 400 (each answer closes the connection: the body is
+/// never parsed as a request — RFC 9112, request smuggling). nullopt when the head is fine.
+std::optional<Response> check_request_framing(const RequestHead& head);
+
 /// Must not throw.
 using StreamHandler = std::function<Awaitable<void>(ServerExchange&)>;
 
