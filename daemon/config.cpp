@@ -76,6 +76,28 @@ Result<void> set_gateway_port(SvckitdConfig& c, const std::string& v, const std:
   return integer(&SvckitdConfig::gateway_port, 0, 65535)(c, v, field);
 }
 
+/// A comma-separated list of IP addresses (IPv4 dotted or IPv6), spaces allowed around items.
+Result<void> set_trusted_proxies(SvckitdConfig& c, const std::string& v, const std::string& field) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= v.size()) {
+    auto comma = v.find(',', start);
+    if (comma == std::string::npos) comma = v.size();
+    auto item = v.substr(start, comma - start);
+    item.erase(0, item.find_first_not_of(' '));
+    item.erase(item.find_last_not_of(' ') + 1);
+    if (!item.empty()) {
+      const bool ip = item.find_first_not_of("0123456789abcdefABCDEF.:") == std::string::npos &&
+                      (item.find('.') != std::string::npos || item.find(':') != std::string::npos);
+      if (!ip) return bad_value(field, item, "an IP address (a comma-separated list of them)");
+      out.push_back(item);
+    }
+    start = comma + 1;
+  }
+  c.gateway_trusted_proxies = std::move(out);
+  return {};
+}
+
 Setter boolean(bool SvckitdConfig::*member) {
   return [=](SvckitdConfig& c, const std::string& v, const std::string& field) -> Result<void> {
     if (v == "true" || v == "on" || v == "yes" || v == "1") {
@@ -137,6 +159,9 @@ const std::vector<std::pair<std::string, Setter>>& table() {
       {"gateway.timeout", duration(&SvckitdConfig::gateway_timeout, 1ms)},
       {"gateway.per_try_timeout", duration(&SvckitdConfig::gateway_per_try_timeout, 1ms)},
       {"gateway.max_attempts", integer(&SvckitdConfig::gateway_max_attempts, 1, 10)},
+      {"gateway.trusted_proxies", set_trusted_proxies},
+      {"health.min_interval", duration(&SvckitdConfig::health_min_interval, 10ms)},
+      {"health.allow_any_target", boolean(&SvckitdConfig::health_allow_any_target)},
       {"gateway.retry_budget_percent", integer(&SvckitdConfig::gateway_retry_budget_percent, 1, 100)},
       {"gateway.policy", text(&SvckitdConfig::gateway_policy)},
       {"gateway.access_log", boolean(&SvckitdConfig::gateway_access_log)},

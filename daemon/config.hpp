@@ -53,6 +53,12 @@ struct SvckitdConfig {
   unsigned gateway_retry_budget_percent = 50;                      // retries in flight <= max(3, this % of requests).
   std::string gateway_policy = "least_request";                    // a balancing policy.
   bool gateway_access_log = false;
+  std::chrono::milliseconds health_min_interval{1000};  // health.min_interval: shortest check interval accepted.
+  bool health_allow_any_target = false;                 // health.allow_any_target: checks may probe other hosts.
+  /// gateway.trusted_proxies: peers (IP addresses, comma-separated) whose X-Forwarded-Host/-Proto/
+  /// -Port/-Prefix, X-Real-IP and Forwarded headers are passed on; from anyone else they are
+  /// replaced by the gateway's own. Default: none.
+  std::vector<std::string> gateway_trusted_proxies;
 };
 
 /// Sets one setting by its YAML key ("limits.max_watchers"); errors name the key and the source.

@@ -47,6 +47,10 @@ ServiceClientOptions client_options(const GatewayOptions& o) {
   // same instant (their connections are reset) and all of them deserve their one retry.
   c.defaults.retry_budget_percent = o.retry_budget_percent;
   c.pool.max_response_bytes = o.max_response_bytes;
+  // An application's own 500 is an answer, passed on as it is: only gateway failures (connect
+  // errors, timeouts, 502/503/504) count towards the breakers, so one client calling a path that
+  // answers 500 cannot open a service's breaker for everyone.
+  c.defaults.breaker_counts = ServiceConfig::BreakerCounts::gateway_failures;
   return c;
 }
 
@@ -313,7 +317,8 @@ http::Awaitable<void> Gateway::proxy(Worker& worker, http::ServerExchange& excha
   const auto& head = exchange.head();
   CallOptions call;
   call.transport = &worker.pool;
-  call.headers = upstream_fields(head, exchange.context().remote_address);
+  const auto& peer = exchange.context().remote_address;
+  call.headers = upstream_fields(head, peer, /*keep_upgrade=*/false, trusted_peer(peer));
   call.content_type = std::string(head[beast_http::field::content_type]);
   call.deadline = incoming_deadline(head, started);
   call.streaming.buffer_up_to = options_.buffer_response_bytes;

@@ -16,6 +16,8 @@
 // Lifetime: begin_shutdown(), stop_following(), drain, co_await shutdown(), then destroy.
 #pragma once
 
+#include <algorithm>
+
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -52,6 +54,7 @@ struct GatewayOptions {
   double retry_budget_percent = 50;                        // retries in flight <= max(3, this % of requests in flight)
   std::string policy = "least_request";
   bool access_log = false;
+  std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-* headers are kept (see SvckitdConfig)
   RouteTable routes;
 };
 
@@ -103,6 +106,11 @@ class Gateway {
 
   http::Awaitable<void> serve(Worker& worker, http::ServerExchange& exchange);
   http::Awaitable<void> proxy(Worker& worker, http::ServerExchange& exchange, const RouteMatch& route, Outcome& out);
+  /// The peer is one of options_.trusted_proxies (its X-Forwarded-* headers are passed on).
+  bool trusted_peer(const std::string& address) const {
+    return std::find(options_.trusted_proxies.begin(), options_.trusted_proxies.end(), address) !=
+           options_.trusted_proxies.end();
+  }
   http::Awaitable<void> tunnel(http::ServerExchange& exchange, const RouteMatch& route, Outcome& out);
   void stop_workers();
   void close_tunnels();

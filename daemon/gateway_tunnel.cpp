@@ -118,7 +118,8 @@ http::Awaitable<void> Gateway::tunnel(http::ServerExchange& exchange, const Rout
                                                            asio::redirect_error(asio::use_awaitable, ec));
     if (!ec) co_await asio::async_connect(tunnel->upstream, addresses, asio::redirect_error(asio::use_awaitable, ec));
     http::Request handshake{head.method(), picked->target, 11};
-    for (const auto& [name, value] : upstream_fields(head, exchange.context().remote_address, true)) {
+    const auto& peer = exchange.context().remote_address;
+    for (const auto& [name, value] : upstream_fields(head, peer, true, trusted_peer(peer))) {
       handshake.insert(name, value);
     }
     handshake.set(beast_http::field::host, picked->endpoint.host + ":" + std::to_string(picked->endpoint.port));

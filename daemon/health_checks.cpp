@@ -1,5 +1,7 @@
 #include "daemon/health_checks.hpp"
 
+#include "svckit/core/duration.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -36,7 +38,41 @@ InstanceHealthChecks::InstanceHealthChecks(MemoryRegistry& registry, MetricsRegi
 
 InstanceHealthChecks::~InstanceHealthChecks() { monitor_.stop(); }
 
+namespace {
+
+bool loopback(std::string_view host) {
+  return host == "localhost" || host.starts_with("127.") || host == "::1" || host == "[::1]";
+}
+
+/// The host part of "host:port" / "[v6]:port".
+std::string_view host_of(std::string_view target) {
+  if (target.starts_with('[')) return target.substr(0, target.find(']') + 1);
+  return target.substr(0, target.rfind(':'));
+}
+
+}  // namespace
+
 Result<void> InstanceHealthChecks::supported(const ServiceInstance& instance) const {
+  for (std::size_t i = 0; i < instance.checks.size(); ++i) {
+    const auto& check = instance.checks[i];
+    const auto where = "checks[" + std::to_string(i) + "]";
+    if (check.interval < policy_.min_interval) {
+      return make_error(ErrorCode::invalid_argument,
+                        where + ".interval must be at least " + format_duration(policy_.min_interval) +
+                            " (svckitd's health.min_interval)",
+                        where + ".interval");
+    }
+    if (!policy_.allow_any_target && !check.target.empty()) {
+      const auto host = host_of(check.target);
+      const bool own = host == instance.host || (loopback(host) && loopback(instance.host));
+      if (!own) {
+        return make_error(ErrorCode::invalid_argument,
+                          where + ".target '" + check.target + "' is not the instance's own host " + instance.host +
+                              " (svckitd's health.allow_any_target opens this)",
+                          where + ".target");
+      }
+    }
+  }
   for (std::size_t i = 0; i < instance.checks.size(); ++i) {
     if (!checkers_.find(instance.checks[i].type)) {
       const auto field = "checks[" + std::to_string(i) + "].type";

@@ -20,6 +20,16 @@
 
 namespace svckit::daemon {
 
+/// What registrations may ask svckitd to probe (an open registry must not become a port scanner
+/// or a load generator aimed at other hosts).
+struct CheckPolicy {
+  /// Default: 1s. A check's interval below it is refused (400, field checks[i].interval).
+  std::chrono::milliseconds min_interval{1000};
+  /// Default: false: a check's `target` must be the instance's own host (any loopback name counts
+  /// as the same when the instance's host is loopback too). true lets checks probe any host:port.
+  bool allow_any_target = false;
+};
+
 class InstanceHealthChecks {
  public:
   InstanceHealthChecks(MemoryRegistry& registry, MetricsRegistry& metrics, boost::asio::io_context& io,
@@ -28,8 +38,11 @@ class InstanceHealthChecks {
 
   /// Adds the /v1/health routes (before serving).
   void add_routes(http::Router& router);
-  /// Registration-time check: every check type must have a checker (invalid_argument naming checks[i].type).
+  /// Registration-time check: every check type must have a checker (invalid_argument naming
+  /// checks[i].type), and each check must fit the CheckPolicy (checks[i].interval, checks[i].target).
   Result<void> supported(const ServiceInstance& instance) const;
+  /// Set-up only (before serving).
+  void set_policy(CheckPolicy policy) { policy_ = policy; }
   void start();
   void stop();
 
@@ -52,6 +65,7 @@ class InstanceHealthChecks {
   HealthMonitor monitor_;
   std::set<std::pair<std::string, std::string>> watched_;  // only touched on strand_
   std::atomic<bool> stopping_{false};
+  CheckPolicy policy_;
 };
 
 }  // namespace svckit::daemon

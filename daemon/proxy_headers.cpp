@@ -25,6 +25,15 @@ bool has_token(std::string_view list, std::string_view token) {
 }
 
 bool upgrade_field(std::string_view name) { return iequals(name, "connection") || iequals(name, "upgrade"); }
+
+/// Fields in which a proxy states facts about the original request.
+bool forwarding_claim(std::string_view name) {
+  for (const char* h :
+       {"x-forwarded-host", "x-forwarded-proto", "x-forwarded-port", "x-forwarded-prefix", "x-real-ip", "forwarded"}) {
+    if (iequals(name, h)) return true;
+  }
+  return false;
+}
 }  // namespace
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -52,10 +61,13 @@ bool wants_upgrade(const http::RequestHead& head) {
 }
 
 std::vector<std::pair<std::string, std::string>> upstream_fields(const http::RequestHead& head,
-                                                                 const std::string& remote_address, bool keep_upgrade) {
+                                                                 const std::string& remote_address, bool keep_upgrade,
+                                                                 bool trusted_peer) {
   std::vector<std::pair<std::string, std::string>> out;
   const auto connection = connection_tokens(head);
   std::string forwarded_for;
+  bool kept_proto = false;
+  bool kept_host = false;
   for (const auto& field : head) {
     const std::string_view name = field.name_string();
     const auto id = field.name();
@@ -71,11 +83,16 @@ std::vector<std::pair<std::string, std::string>> upstream_fields(const http::Req
       forwarded_for += std::string(field.value()) + ", ";
       continue;
     }
+    if (forwarding_claim(name)) {
+      if (!trusted_peer) continue;  // a client's word about the original request is not taken
+      kept_proto = kept_proto || iequals(name, "x-forwarded-proto");
+      kept_host = kept_host || iequals(name, "x-forwarded-host");
+    }
     out.emplace_back(std::string(name), std::string(field.value()));
   }
   out.emplace_back("X-Forwarded-For", forwarded_for + remote_address);
-  out.emplace_back("X-Forwarded-Proto", "http");
-  if (const auto host = head[beast_http::field::host]; !host.empty()) {
+  if (!kept_proto) out.emplace_back("X-Forwarded-Proto", "http");
+  if (const auto host = head[beast_http::field::host]; !host.empty() && !kept_host) {
     out.emplace_back("X-Forwarded-Host", std::string(host));
   }
   return out;

@@ -23,10 +23,14 @@ bool wants_upgrade(const http::RequestHead& head);
 
 /// The request's end-to-end fields for the upstream (Host, Content-Length, Content-Type and the
 /// deadline header left out: the client sets them; Expect too: the gateway answers 100-continue), with
-/// X-Forwarded-For/-Proto/-Host appended. `keep_upgrade` keeps Connection: upgrade and Upgrade (a WebSocket handshake).
+/// X-Forwarded-For appended to (the client's chain, then its address) and X-Forwarded-Proto/-Host set.
+/// X-Forwarded-Host/-Proto/-Port/-Prefix, X-Real-IP and Forwarded from the client are dropped
+/// (a client could otherwise claim another host or https) unless `trusted_peer` (the peer is a
+/// configured trusted proxy), in which case they pass and the gateway's own are added only where
+/// missing. `keep_upgrade` keeps Connection: upgrade and Upgrade (a WebSocket handshake).
 std::vector<std::pair<std::string, std::string>> upstream_fields(const http::RequestHead& head,
                                                                  const std::string& remote_address,
-                                                                 bool keep_upgrade = false);
+                                                                 bool keep_upgrade = false, bool trusted_peer = false);
 
 /// Removes hop-by-hop fields from an upstream answer; `keep_upgrade` keeps those of a 101.
 void strip_hop_by_hop(http::Response& response, bool keep_upgrade = false);

@@ -62,6 +62,7 @@ GatewayOptions gateway_options(const SvckitdConfig& c) {
   o.retry_budget_percent = c.gateway_retry_budget_percent;
   o.policy = c.gateway_policy;
   o.access_log = c.gateway_access_log;
+  o.trusted_proxies = c.gateway_trusted_proxies;
   o.threads = c.gateway_threads;
   o.buffer_request_bytes = c.gateway_buffer_request_bytes;
   o.buffer_response_bytes = c.gateway_buffer_response_bytes;
@@ -114,6 +115,7 @@ Svckitd::Svckitd(SvckitdConfig config)
           metrics_.counter("svckit_expirations_total", "Instances marked down because their TTL ran out.").get()),
       reloads_(metrics_.counter("svckit_gateway_route_reloads_total",
                                 "Reloads of gateway.routes from the config file, by result.", {"result"})) {
+  health_.set_policy(CheckPolicy{config_.health_min_interval, config_.health_allow_any_target});
   health_.add_routes(api_.router());
   consul_.add_routes(api_.router());
   config_api_.add_routes(api_.router());

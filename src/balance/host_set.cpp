@@ -12,7 +12,7 @@ std::shared_ptr<const HostSet> HostSet::make(std::vector<ServiceInstance> instan
   set->version = version;
   for (std::uint32_t i = 0; i < set->hosts.size(); ++i) {
     const auto& h = set->hosts[i];
-    if (h.weight <= 0) continue;
+    if (h.weight <= 0 || h.status == InstanceStatus::maintenance) continue;
     set->routable.push_back(i);
     if (h.status != InstanceStatus::healthy) continue;
     if (std::binary_search(ejected.begin(), ejected.end(), h.id)) {

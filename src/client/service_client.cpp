@@ -453,7 +453,10 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
   // A 4xx is the caller's problem, not the service's: it neither trips the breaker nor counts as
   // a refusal for adaptive throttling (which only 429/503 and no answer at all do).
   const bool service_failed =
-      result.error && !(result.error->kind == CallErrorKind::http_status && result.error->status < 500);
+      result.error && !(result.error->kind == CallErrorKind::http_status &&
+                        (result.error->status < 500 ||
+                         (cfg.breaker_counts == ServiceConfig::BreakerCounts::gateway_failures &&
+                          outcome_from_status(result.error->status) != CallOutcome::http_gateway_failure)));
   state->service_breaker.record(*service_permit, !service_failed, time.steady_now() - started);
   if (state->throttle) {
     const bool refused = result.error && (result.error->kind != CallErrorKind::http_status ||

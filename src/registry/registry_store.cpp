@@ -114,9 +114,12 @@ Result<ServiceInstance> RegistryStore::upsert(ServiceInstance in) {
     existing->heartbeat = time_.steady_now();
     existing->expired_at.reset();
     const bool changed = !same_except_times(in, existing->instance);
+    const bool was_persistent = existing->instance.persistent();
     existing->instance = in;
     existing->refresh_json();
     if (changed) emit(EventType::updated, in);
+    // Persistent -> TTL: the snapshot must drop it (emit only counts the new, TTL record).
+    if (changed && was_persistent && !in.persistent()) ++persistent_version_;
     return in;
   }
   auto& service = services_[in.service];

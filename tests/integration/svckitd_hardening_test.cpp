@@ -206,6 +206,102 @@ TEST_F(Hardening, AConsulIdSharedByTwoServicesIsNeverActedOnBlindly) {
   EXPECT_EQ(daemon->call("GET", "/v1/services/alpha/instances/shared").status, 404);
 }
 
+// Before: 30 requests to a path that answers 500 opened the service's breaker and everyone got
+// 503 for 60 s. The gateway's breakers now count gateway failures only (connect errors, timeouts,
+// 502/503/504), like Envoy's consecutive_gateway_failure.
+TEST_F(Hardening, ApplicationErrorsFromOneClientDoNotOpenTheGatewaysBreaker) {
+  FaultServer orders(io.io(), "orders");
+  ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("orders", orders.port())).status, 200);
+  ASSERT_TRUE(daemon->wait_discovered("orders", 1));
+  orders.answer_status(500);
+  for (int i = 0; i < 150; ++i) ASSERT_EQ(http_call(gateway, "GET", "/orders/broken").status, 500) << i;
+  orders.answer_status(200);
+  auto after = http_call(gateway, "GET", "/orders/fine");
+  EXPECT_EQ(after.status, 200) << after.body;
+}
+
+// Before: a client's X-Forwarded-Host/-Proto reached the upstream ahead of the gateway's own.
+TEST_F(Hardening, ForwardedHeadersFromAClientAreReplacedByTheGateways) {
+  FaultServer orders(io.io(), "orders");
+  ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("orders", orders.port())).status, 200);
+  ASSERT_TRUE(daemon->wait_discovered("orders", 1));
+  auto r = http_call(gateway, "GET", "/orders/x", "",
+                     {"X-Forwarded-Host: evil.example", "X-Forwarded-Proto: https", "X-Real-IP: 10.9.9.9",
+                      "Forwarded: for=10.9.9.9;proto=https", "X-Forwarded-For: 10.9.9.9"});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(orders.last_header("X-Forwarded-Host"), "127.0.0.1");
+  EXPECT_EQ(orders.last_header("X-Forwarded-Proto"), "http");
+  EXPECT_EQ(orders.last_header("X-Real-IP"), "");
+  EXPECT_EQ(orders.last_header("Forwarded"), "");
+  EXPECT_EQ(orders.last_header("X-Forwarded-For"), "10.9.9.9, 127.0.0.1") << "the chain is appended to";
+}
+
+TEST(HardeningTrustedProxy, ATrustedProxysForwardedHeadersPassThrough) {
+  TempDir dir;
+  const auto port_file = dir.path() / "gateway.port";
+  auto daemon = SvckitdProcess::start(dir.path(), {"--gateway-port", "0", "--set", "gateway.port_file=" +
+                                                   port_file.string(), "--set", "gateway.trusted_proxies=127.0.0.1"});
+  ASSERT_NE(daemon, nullptr);
+  ASSERT_TRUE(wait_until([&] { return read_file(port_file).find('\n') != std::string::npos; }, 10s));
+  const int gateway = std::atoi(read_file(port_file).c_str());
+  IoThread io;
+  FaultServer orders(io.io(), "orders");
+  ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("orders", orders.port())).status, 200);
+  ASSERT_TRUE(daemon->wait_discovered("orders", 1));
+  ASSERT_EQ(http_call(gateway, "GET", "/orders/x", "", {"X-Forwarded-Host: shop.example", "X-Forwarded-Proto: https"})
+                .status,
+            200);
+  EXPECT_EQ(orders.last_header("X-Forwarded-Host"), "shop.example");
+  EXPECT_EQ(orders.last_header("X-Forwarded-Proto"), "https");
+  EXPECT_EQ(daemon->call("PUT", "/v1/config/keys/x", "1").status, 200);
+  io.stop();
+}
+
+// Before: with fewer than half healthy, ~2/3 of the traffic went to instances in maintenance or
+// down, and a service whose only instance was in maintenance was still served by it.
+TEST_F(Hardening, TheGatewayNeverRoutesToAnInstanceInMaintenance) {
+  FaultServer live(io.io(), "live");
+  FaultServer drained(io.io(), "drained");
+  ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("orders", live.port())).status, 200);
+  // Registered drained, so the gateway's discovery knows its status as soon as it counts it.
+  auto r = daemon->call("POST", "/v1/instances", instance_body("orders", drained.port(), R"(,"status":"maintenance")"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_TRUE(daemon->wait_discovered("orders", 2));
+  for (int i = 0; i < 40; ++i) ASSERT_EQ(http_call(gateway, "GET", "/orders/x").status, 200);
+  EXPECT_EQ(drained.hits(), 0);
+  ASSERT_EQ(daemon->call("PUT", "/v1/services/orders/instances/127.0.0.1:" + std::to_string(live.port()) + "/status",
+                         R"({"status":"maintenance"})")
+                .status,
+            200);
+  ASSERT_TRUE(wait_until([&] { return http_call(gateway, "GET", "/orders/x").status == 503; }, 10s))
+      << "every instance drained: nothing to route to";
+  EXPECT_EQ(drained.hits(), 0);
+}
+
+// Before: any registration could make svckitd probe any host every 10 ms.
+TEST(HardeningChecks, ChecksAreLimitedToTheInstancesOwnHostAndAMinimumInterval) {
+  TempDir dir;
+  auto daemon = SvckitdProcess::start(dir.path(), {"--set", "health.min_interval=1s"});
+  ASSERT_NE(daemon, nullptr);
+  auto fast = daemon->call("POST", "/v1/instances",
+                           instance_body("a", 80, R"(,"checks":[{"type":"http","path":"/h","interval":"10ms","timeout":"5ms"}])"));
+  EXPECT_EQ(fast.status, 400) << fast.body;
+  EXPECT_NE(fast.body.find("checks[0].interval"), std::string::npos) << fast.body;
+  auto elsewhere = daemon->call(
+      "POST", "/v1/instances",
+      instance_body("a", 80, R"(,"checks":[{"type":"tcp","target":"10.1.2.3:22","interval":"5s","timeout":"1s"}])"));
+  EXPECT_EQ(elsewhere.status, 400) << elsewhere.body;
+  EXPECT_NE(elsewhere.body.find("checks[0].target"), std::string::npos) << elsewhere.body;
+  auto consul = daemon->call("PUT", "/v1/agent/service/register",
+                             R"({"Name":"b","Address":"127.0.0.1","Port":81,"Check":{"HTTP":"http://169.254.169.254:80/latest","Interval":"5s"}})");
+  EXPECT_EQ(consul.status, 400) << consul.body;
+  auto own = daemon->call(
+      "POST", "/v1/instances",
+      instance_body("a", 80, R"(,"checks":[{"type":"tcp","target":"localhost:80","interval":"5s","timeout":"1s"}])"));
+  EXPECT_EQ(own.status, 200) << "a loopback name for a loopback instance is its own host: " << own.body;
+  EXPECT_EQ(daemon->json("GET", "/v1/services")["services"].size(), 1u) << "refused registrations changed nothing";
+}
+
 class WatchLimits : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -94,6 +94,12 @@ struct ServiceConfig {
   RetryPolicy retry;
   CircuitBreakerOptions service_breaker;   // short-circuits the whole service (→ fallback)
   CircuitBreakerOptions instance_breaker;  // takes one instance out of the pick set
+  /// Which HTTP answers count as failures for both breakers (connect errors, resets and timeouts
+  /// always do; 4xx never). Default: all 5xx. {502, 503, 504} counts only gateway failures — an
+  /// instance that is down or overloaded — not an application's own 500 (Envoy's
+  /// consecutive_gateway_failure; svckitd's gateway uses it, so one client calling a path that
+  /// answers 500 cannot open the breaker for everyone).
+  enum class BreakerCounts { all_5xx, gateway_failures } breaker_counts = BreakerCounts::all_5xx;
   std::uint32_t max_concurrent_calls = 0;  // bulkhead; 0 = unlimited
   /// The retry budget shared by retries and hedges, per service. token_bucket: gRPC A6 (a failed
   /// attempt takes a token, a good one gives back token_ratio; retries while tokens > max / 2).

@@ -122,6 +122,36 @@ TEST_F(Balancers, ExcludedHostsAreNeverPickedByAnyPolicy) {
   }
 }
 
+// Maintenance is an operator's drain: no traffic, in panic mode neither, and it does not count
+// towards the panic threshold. Before: ~2/3 of panic traffic went to drained or down hosts, and a
+// service whose only instance was in maintenance was still served by it.
+TEST_F(Balancers, InstancesInMaintenanceGetNoTrafficEvenInPanic) {
+  BalancerOptions options;  // threshold 50%
+  for (const auto& name : std::vector<std::string>{"round_robin", "random", "least_request", "ring_hash", "maglev"}) {
+    auto lb = make(name, options);
+    std::vector<ServiceInstance> list{host(1), host(2, 100, InstanceStatus::maintenance),
+                                      host(3, 100, InstanceStatus::maintenance)};
+    lb->update(HostSet::make(list));
+    for (int i = 0; i < 30; ++i) {
+      auto p = lb->pick({});
+      ASSERT_TRUE(p.ok()) << name;
+      EXPECT_EQ(p->instance->id, "10.0.0.1:8080") << name;
+      EXPECT_FALSE(p->panic) << name << ": one healthy of one routable is 100%";
+    }
+    list[0].status = InstanceStatus::unhealthy;  // 0 healthy: panic, over the unhealthy one only
+    list.push_back(host(4, 100, InstanceStatus::unhealthy));
+    lb->update(HostSet::make(list));
+    for (int i = 0; i < 30; ++i) {
+      auto p = lb->pick({});
+      ASSERT_TRUE(p.ok()) << name;
+      EXPECT_TRUE(p->panic) << name;
+      EXPECT_NE(p->instance->status, InstanceStatus::maintenance) << name;
+    }
+    lb->update(HostSet::make({host(5, 100, InstanceStatus::maintenance)}));
+    EXPECT_FALSE(lb->pick({}).ok()) << name << ": a service whose only instance is drained has nothing to pick";
+  }
+}
+
 TEST_F(Balancers, PanicModeSpreadsOverAllHostsWhenTooFewAreHealthy) {
   BalancerOptions options;  // threshold 50%
   auto lb = make("round_robin", options);
