@@ -4,6 +4,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
 #include <charconv>
 #include <functional>
 
@@ -74,6 +75,29 @@ Result<void> set_gateway_port(SvckitdConfig& c, const std::string& v, const std:
     return {};
   }
   return integer(&SvckitdConfig::gateway_port, 0, 65535)(c, v, field);
+}
+
+/// A comma-separated list of host names (lower-cased; letters, digits, '-', '.').
+Result<void> set_allowed_hosts(SvckitdConfig& c, const std::string& v, const std::string& field) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= v.size()) {
+    auto comma = v.find(',', start);
+    if (comma == std::string::npos) comma = v.size();
+    auto item = v.substr(start, comma - start);
+    item.erase(0, item.find_first_not_of(' '));
+    item.erase(item.find_last_not_of(' ') + 1);
+    for (auto& ch : item) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (!item.empty()) {
+      if (item.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-.") != std::string::npos) {
+        return bad_value(field, item, "a host name (a comma-separated list of them, without ports)");
+      }
+      out.push_back(item);
+    }
+    start = comma + 1;
+  }
+  c.api_allowed_hosts = std::move(out);
+  return {};
 }
 
 /// A comma-separated list of IP addresses (IPv4 dotted or IPv6), spaces allowed around items.
@@ -160,6 +184,7 @@ const std::vector<std::pair<std::string, Setter>>& table() {
       {"gateway.per_try_timeout", duration(&SvckitdConfig::gateway_per_try_timeout, 1ms)},
       {"gateway.max_attempts", integer(&SvckitdConfig::gateway_max_attempts, 1, 10)},
       {"gateway.trusted_proxies", set_trusted_proxies},
+      {"api.allowed_hosts", set_allowed_hosts},
       {"health.min_interval", duration(&SvckitdConfig::health_min_interval, 10ms)},
       {"health.allow_any_target", boolean(&SvckitdConfig::health_allow_any_target)},
       {"gateway.retry_budget_percent", integer(&SvckitdConfig::gateway_retry_budget_percent, 1, 100)},

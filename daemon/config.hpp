@@ -53,6 +53,7 @@ struct SvckitdConfig {
   unsigned gateway_retry_budget_percent = 50;                      // retries in flight <= max(3, this % of requests).
   std::string gateway_policy = "least_request";                    // a balancing policy.
   bool gateway_access_log = false;
+  std::vector<std::string> api_allowed_hosts;  // api.allowed_hosts: DNS names the API answers to (besides IPs, localhost).
   std::chrono::milliseconds health_min_interval{1000};  // health.min_interval: shortest check interval accepted.
   bool health_allow_any_target = false;                 // health.allow_any_target: checks may probe other hosts.
   /// gateway.trusted_proxies: peers (IP addresses, comma-separated) whose X-Forwarded-Host/-Proto/

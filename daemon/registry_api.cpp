@@ -1,5 +1,7 @@
 #include "daemon/registry_api.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <optional>
 
 #include <charconv>
@@ -84,11 +86,80 @@ void RegistryApi::add_routes() {
   router_.add(V::get, "/metrics", [this](RouteContext&) -> Awaitable<Response> { co_return metrics_text(); });
 }
 
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+/// "host:port" / "[v6]:port" / "host" → host, lower case.
+std::string host_part(std::string_view authority) {
+  if (authority.starts_with('[')) return lower(authority.substr(0, authority.find(']') + 1));
+  const auto colon = authority.rfind(':');
+  return lower(colon == std::string_view::npos ? authority : authority.substr(0, colon));
+}
+
+bool ip_literal(const std::string& host) {
+  if (host.starts_with('[')) return true;  // IPv6 in brackets
+  if (host.empty() || host.find_first_not_of("0123456789.") != std::string::npos) return false;
+  return std::count(host.begin(), host.end(), '.') == 3;
+}
+
+Response refusal(http::Status status, const std::string& message, const std::string& field) {
+  auto response = http::error_response(make_error(ErrorCode::invalid_argument, message, field));
+  response.result(status);
+  return response;
+}
+
+}  // namespace
+
+std::optional<Response> refuse_browser_attack(const http::Request& request,
+                                              const std::vector<std::string>& allowed_hosts) {
+  const auto host_header = request[http::beast_http::field::host];
+  if (!host_header.empty()) {  // (HTTP/1.0 may omit it; HTTP/1.1 without one never gets here)
+    const auto host = host_part(host_header);
+    const bool allowed = ip_literal(host) || host == "localhost" ||
+                         std::find(allowed_hosts.begin(), allowed_hosts.end(), host) != allowed_hosts.end();
+    if (!allowed) {
+      return refusal(http::Status::forbidden,
+                     "Host '" + std::string(host_header) +
+                         "' is not an address of svckitd; add the name to api.allowed_hosts to use it",
+                     "Host");
+    }
+  }
+  const auto method = request.method();
+  if (method == http::Verb::get || method == http::Verb::head || method == http::Verb::options) return std::nullopt;
+  const auto origin = request[http::beast_http::field::origin];
+  if (!origin.empty()) {
+    const auto scheme_end = origin.find("://");
+    const auto authority = scheme_end == std::string_view::npos ? origin : origin.substr(scheme_end + 3);
+    if (lower(authority) != lower(host_header)) {
+      return refusal(http::Status::forbidden,
+                     "a write from the page of another origin (" + std::string(origin) + ") is refused", "Origin");
+    }
+  }
+  const auto type = lower(request[http::beast_http::field::content_type]);
+  for (const char* simple : {"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"}) {
+    if (type.starts_with(simple)) {
+      return refusal(http::Status::unsupported_media_type,
+                     "Content-Type " + std::string(simple) + " is refused on writes; send application/json",
+                     "Content-Type");
+    }
+  }
+  return std::nullopt;
+}
+
 Awaitable<Response> RegistryApi::handle(http::Request& request, const http::RequestContext* connection) {
   const auto start = std::chrono::steady_clock::now();
   std::string route;
   const bool write = request.method() != http::Verb::get && request.method() != http::Verb::head;
   Response response;
+  if (auto refused = refuse_browser_attack(request, options_.allowed_hosts)) {
+    response = std::move(*refused);
+    route = "refused";
+  }
   if (write && sync_ && storage_failure_ && storage_failure_() && request.target().starts_with("/v1/config")) {
     // Storage is failing: a config change would be applied but not stored. Try once more first.
     if (auto synced = co_await sync_(); !synced) {

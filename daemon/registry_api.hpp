@@ -3,6 +3,8 @@
 
 #include <chrono>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "daemon/watch_slots.hpp"
 #include "svckit/core/metrics.hpp"
@@ -14,7 +16,20 @@ namespace svckit::daemon {
 struct RegistryApiOptions {
   std::chrono::milliseconds default_wait{30'000};
   std::chrono::milliseconds max_wait{300'000};
+  /// Host names (without port) the API answers to besides IP literals and "localhost". A browser
+  /// page can reach svckitd through a DNS name an attacker controls (DNS rebinding) but never
+  /// through an IP literal, so names must be listed. Default: none.
+  std::vector<std::string> allowed_hosts;
 };
+
+/// The browser defences of svckitd's API, in the order applied (nullopt: the request may pass):
+/// a Host that is neither an IP literal, "localhost" nor in `allowed_hosts` → 403 (field Host);
+/// a write (not GET/HEAD/OPTIONS) from a page of another origin (an Origin header whose host:port
+/// is not the Host) → 403 (field Origin); a write whose Content-Type is one a cross-origin page
+/// can send without asking (text/plain, application/x-www-form-urlencoded, multipart/form-data)
+/// → 415 (field Content-Type).
+std::optional<http::Response> refuse_browser_attack(const http::Request& request,
+                                                    const std::vector<std::string>& allowed_hosts);
 
 /// Thread-safe once constructed (the router is immutable; the registry and metrics are thread-safe).
 class RegistryApi {

@@ -43,7 +43,7 @@ struct Fixture {
   svckit::MemoryRegistry registry{time, {}};
   svckit::daemon::WatchSlots watches{100, 10};
   svckit::daemon::RegistryApi api{
-      registry, metrics, {std::chrono::milliseconds(0), std::chrono::milliseconds(0)}, watches};  // no waiting
+      registry, metrics, {std::chrono::milliseconds(0), std::chrono::milliseconds(0), {}}, watches};  // no waiting
   svckit::daemon::ConsulApi consul{registry, time, nullptr, consul_options(), watches};
   svckit::daemon::ConfigStore config_store{time};
   svckit::daemon::ConfigApi config_api{config_store, watches, std::chrono::milliseconds(0),

@@ -302,6 +302,34 @@ TEST(HardeningChecks, ChecksAreLimitedToTheInstancesOwnHostAndAMinimumInterval) 
   EXPECT_EQ(daemon->json("GET", "/v1/services")["services"].size(), 1u) << "refused registrations changed nothing";
 }
 
+// Before: a cross-origin text/plain POST was accepted (CSRF) and any Host was (DNS rebinding).
+TEST_F(Hardening, BrowserPagesCannotWriteAndRebindingNamesAreRefused) {
+  const auto body = instance_body("web", 8080);
+  auto plain = raw_http(daemon->port, "POST /v1/instances HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
+                                      "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body,
+                        10s, false);
+  EXPECT_EQ(plain.status, 415) << plain.body;
+  EXPECT_NE(plain.body.find("Content-Type"), std::string::npos) << plain.body;
+  auto cross = http_call(daemon->port, "DELETE", "/v1/services/web/instances/x", "", {"Origin: http://evil.example"});
+  EXPECT_EQ(cross.status, 403) << cross.body;
+  EXPECT_NE(cross.body.find("Origin"), std::string::npos) << cross.body;
+  auto rebound = raw_http(daemon->port, "GET /v1/services HTTP/1.1\r\nHost: attacker.example:8500\r\nConnection: close\r\n\r\n",
+                          10s, false);
+  EXPECT_EQ(rebound.status, 403) << rebound.body;
+  EXPECT_NE(rebound.body.find("api.allowed_hosts"), std::string::npos) << rebound.body;
+  // Same-origin pages, IP literals, localhost and JSON writes work as before.
+  const auto authority = "127.0.0.1:" + std::to_string(daemon->port);
+  auto same_origin = raw_http(daemon->port, "POST /v1/instances HTTP/1.1\r\nHost: " + authority + "\r\nOrigin: http://" +
+                                                authority + "\r\nContent-Type: application/json\r\nContent-Length: " +
+                                                std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body,
+                              10s, false);
+  EXPECT_EQ(same_origin.status, 200) << same_origin.body;
+  EXPECT_EQ(http_call(daemon->port, "POST", "/v1/instances", body).status, 200);
+  auto local = raw_http(daemon->port, "GET /v1/services HTTP/1.1\r\nHost: localhost:8500\r\nConnection: close\r\n\r\n", 10s, false);
+  EXPECT_EQ(local.status, 200) << local.body;
+  EXPECT_EQ(daemon->json("GET", "/v1/services")["services"].size(), 1u) << "refused writes changed nothing";
+}
+
 class WatchLimits : public ::testing::Test {
  protected:
   void SetUp() override {
