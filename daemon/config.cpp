@@ -167,6 +167,8 @@ const std::vector<std::pair<std::string, Setter>>& table() {
       {"limits.max_watchers", integer(&SvckitdConfig::max_watchers, 0, 10'000'000)},
       {"limits.max_watchers_per_peer", integer(&SvckitdConfig::max_watchers_per_peer, 0, 10'000'000)},
       {"limits.max_connections", integer(&SvckitdConfig::max_connections, 1, 10'000'000)},
+      {"limits.max_connections_per_peer", integer(&SvckitdConfig::max_connections_per_peer, 0, 10'000'000)},
+      {"limits.idle_timeout", duration(&SvckitdConfig::idle_timeout, 10ms)},
       {"limits.event_history", integer(&SvckitdConfig::event_history, 1, 10'000'000)},
       {"gateway.port", set_gateway_port},
       {"gateway.port_file", path(&SvckitdConfig::gateway_port_file)},

@@ -33,6 +33,8 @@ struct SvckitdConfig {
   std::size_t max_watchers = 10'000;          // long polls at once: watches, blocking queries, config watches.
   std::size_t max_watchers_per_peer = 1'000;  // of those, from one client address.
   std::size_t max_connections = 10'000;
+  std::size_t max_connections_per_peer = 1'000;       // API connections from one client address.
+  std::chrono::milliseconds idle_timeout{75'000};     // API keep-alive silence between requests.
   std::size_t event_history = 8192;
   // Gateway (a second listener on the same address): /{service}/{path} to healthy instances.
   std::int32_t gateway_port = -1;                                  // -1 = off (default); 0 = any free port.

@@ -38,7 +38,10 @@ http::ServerOptions server_options(const SvckitdConfig& c) {
   o.max_body_bytes = c.max_body_bytes;
   o.max_header_bytes = c.max_header_bytes;
   o.max_connections = c.max_connections;
-  o.idle_timeout = std::max(o.idle_timeout, c.max_wait + std::chrono::seconds(5));
+  o.max_connections_per_peer = c.max_connections_per_peer;
+  // Only the silence between requests: a long poll in progress is not idle (the connection's
+  // deadlines are lifted while a handler waits), so the idle timeout need not outlast max_wait.
+  o.idle_timeout = c.idle_timeout;
   return o;
 }
 

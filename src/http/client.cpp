@@ -211,6 +211,9 @@ Awaitable<boost::system::error_code> round_trip_streaming(Stream& stream, Reques
   const auto length = head.content_length();
   const bool small = length && *length <= streaming.buffer_up_to;
   if (head.get().result_int() >= 400 || !streaming.on_body || small) {  // buffered (bounded)
+    // The limit is checked against the Content-Length before a byte of the body is read (Beast
+    // checks body_limit only when it parses the header, and this parser's was unlimited).
+    if (length && *length > limit) co_return beast_http::error::body_limit;
     beast_http::response_parser<beast_http::string_body> rest(std::move(head));
     rest.body_limit(limit);
     co_await beast_http::async_read(stream, buffer, rest, asio::redirect_error(asio::use_awaitable, ec));

@@ -43,7 +43,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
 
   Result<void> listen();
   Awaitable<void> accept_loop();
-  Awaitable<void> serve(tcp::socket socket);
+  /// `peer`: the client's address as counted in per_peer_ by the accept loop.
+  Awaitable<void> serve(tcp::socket socket, std::string peer);
   void begin_shutdown(bool cancel_busy);
   std::size_t connections() const {
     std::lock_guard lock(mutex_);
@@ -60,6 +61,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
   std::atomic<std::uint64_t> requests_{0};
   mutable std::mutex mutex_;
   std::unordered_map<Connection*, std::weak_ptr<Connection>> connections_;  // guarded by mutex_
+  std::unordered_map<std::string, std::size_t> per_peer_;                   // guarded by mutex_
 };
 
 HttpServer::HttpServer(asio::io_context& io, ServerOptions options, ContextHandler handler)
@@ -122,15 +124,35 @@ Awaitable<void> HttpServer::Impl::accept_loop() {
       socket.close(ec);
       continue;
     }
+    std::string address;
+    {
+      // Counted here, before serve() runs, so a burst of accepts cannot overshoot the cap;
+      // serve()'s Unregister gives the count back.
+      const auto peer = socket.remote_endpoint(ec);
+      address = ec ? std::string() : peer.address().to_string();
+      std::lock_guard lock(mutex_);
+      auto& count = per_peer_[address];
+      if (options_.max_connections_per_peer != 0 && count >= options_.max_connections_per_peer) {
+        spdlog::warn("connection limit per peer {} reached for {}; closing new connection",
+                     options_.max_connections_per_peer, address);
+        if (count == 0) per_peer_.erase(address);
+        socket.close(ec);
+        continue;
+      }
+      ++count;
+    }
     socket.set_option(tcp::no_delay(true), ec);
     const auto executor = socket.get_executor();
     asio::co_spawn(
-        executor, [self = shared_from_this(), s = std::move(socket)]() mutable { return self->serve(std::move(s)); },
+        executor,
+        [self = shared_from_this(), s = std::move(socket), a = std::move(address)]() mutable {
+          return self->serve(std::move(s), std::move(a));
+        },
         asio::detached);
   }
 }
 
-Awaitable<void> HttpServer::Impl::serve(tcp::socket socket) {
+Awaitable<void> HttpServer::Impl::serve(tcp::socket socket, std::string peer) {
   auto connection = std::make_shared<Connection>(std::move(socket));
   connection->watchdog =
       detail::Watchdog::make(connection->socket.get_executor(), [weak = std::weak_ptr<Connection>(connection)] {
@@ -141,6 +163,14 @@ Awaitable<void> HttpServer::Impl::serve(tcp::socket socket) {
         }
       });
   const auto arm = [&connection](std::chrono::milliseconds d) { connection->watchdog->arm(Clock::now() + d); };
+  auto& stream = connection->socket;
+  RequestContext context;
+  {
+    boost::system::error_code ec;
+    const auto endpoint = stream.remote_endpoint(ec);
+    context.remote_address = std::move(peer);
+    if (!ec) context.remote_port = endpoint.port();
+  }
   {
     std::lock_guard lock(mutex_);
     connections_.emplace(connection.get(), connection);
@@ -148,22 +178,14 @@ Awaitable<void> HttpServer::Impl::serve(tcp::socket socket) {
   struct Unregister {
     std::shared_ptr<Impl> server;  // keeps the shared state alive even if the HttpServer is gone
     Connection* key;
+    std::string peer;
     ~Unregister() {
       std::lock_guard lock(server->mutex_);
       server->connections_.erase(key);
+      auto it = server->per_peer_.find(peer);
+      if (it != server->per_peer_.end() && --it->second == 0) server->per_peer_.erase(it);
     }
-  } unregister{shared_from_this(), connection.get()};
-
-  auto& stream = connection->socket;
-  RequestContext context;
-  {
-    boost::system::error_code ec;
-    const auto peer = stream.remote_endpoint(ec);
-    if (!ec) {
-      context.remote_address = peer.address().to_string();
-      context.remote_port = peer.port();
-    }
-  }
+  } unregister{shared_from_this(), connection.get(), context.remote_address};
   beast::flat_buffer buffer;
   if (stream_handler_) {
     co_await detail::serve_streaming(
@@ -310,14 +332,17 @@ std::optional<Response> refuse_framing(const RequestHead& head) {
 }
 
 Awaitable<void> watch_for_close(std::shared_ptr<ServerConnection> connection, std::shared_ptr<CancelToken> gone) {
-  boost::system::error_code ec;
-  co_await connection->socket.async_wait(tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return;  // stopped: the handler returned
-  char byte = 0;
-  const auto n = ::recv(connection->socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  // 0: an orderly close; < 0 other than "nothing yet": a reset. Bytes: a pipelined request, the
-  // client is still there.
-  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) gone->cancel();
+  for (;;) {
+    boost::system::error_code ec;
+    co_await connection->socket.async_wait(tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;  // stopped: the handler returned
+    char byte = 0;
+    const auto n = ::recv(connection->socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0) co_return;  // a pipelined request: the client is still there
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;  // not ready after all
+    gone->cancel();  // 0: an orderly close; any other error: a reset
+    co_return;
+  }
 }
 
 std::optional<Response> answer_unreadable(const boost::system::error_code& ec, const ServerOptions& options) {

@@ -40,14 +40,16 @@ class OpenRequest {
     to.sin_family = AF_INET;
     to.sin_port = htons(static_cast<std::uint16_t>(port));
     ::inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-    ok_ = ::bind(fd_, reinterpret_cast<sockaddr*>(&source), sizeof source) == 0 &&           // NOLINT
-          ::connect(fd_, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0 &&               // NOLINT
-          ::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size());
+    ok_ = ::bind(fd_, reinterpret_cast<sockaddr*>(&source), sizeof source) == 0 &&  // NOLINT
+          ::connect(fd_, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0 &&      // NOLINT
+          (request.empty() ||
+           ::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
   }
   ~OpenRequest() { close(); }
   OpenRequest(const OpenRequest&) = delete;
   OpenRequest& operator=(const OpenRequest&) = delete;
   bool ok() const { return ok_; }
+  int fd() const { return fd_; }
   /// The status of the answer, once its head arrived (0 when none came within `timeout`).
   int status(std::chrono::milliseconds timeout = 10s) {
     std::string data;
@@ -330,6 +332,36 @@ TEST_F(Hardening, BrowserPagesCannotWriteAndRebindingNamesAreRefused) {
   EXPECT_EQ(daemon->json("GET", "/v1/services")["services"].size(), 1u) << "refused writes changed nothing";
 }
 
+bool closed_by_server(int fd, std::chrono::milliseconds within) {
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(within.count())) <= 0) return false;
+  char byte = 0;
+  return ::recv(fd, &byte, 1, MSG_DONTWAIT) == 0;
+}
+
+// Before: the API held idle connections for 305 s (its idle timeout was tied to the longest long
+// poll), and with max_connections 50, 50 idle sockets locked everyone out.
+TEST(HardeningConnections, OneClientCannotHoldEveryConnectionAndIdleOnesCloseOnTheirOwnTimeout) {
+  TempDir dir;
+  auto daemon = SvckitdProcess::start(dir.path(), {"--set", "limits.max_connections=50", "--set",
+                                                   "limits.max_connections_per_peer=10", "--set",
+                                                   "limits.idle_timeout=300ms"});
+  ASSERT_NE(daemon, nullptr);
+  std::vector<std::unique_ptr<OpenRequest>> idle;
+  for (int i = 0; i < 10; ++i) {
+    idle.push_back(std::make_unique<OpenRequest>(daemon->port, "", "127.0.0.2"));
+    ASSERT_TRUE(idle.back()->ok());
+  }
+  OpenRequest eleventh(daemon->port, "", "127.0.0.2");
+  EXPECT_TRUE(closed_by_server(eleventh.fd(), 5000ms)) << "the 11th from one address is closed at once";
+  EXPECT_EQ(daemon->call("GET", "/healthz").status, 200) << "another address is served";
+  // The idle ones close after limits.idle_timeout; a long poll longer than that is not idle.
+  const auto index = daemon->call("GET", "/v1/services").header("X-Svckit-Index");
+  OpenRequest poll(daemon->port, get_request("/v1/watch?index=" + index + "&wait=1500ms"), "127.0.0.3");
+  EXPECT_TRUE(closed_by_server(idle.front()->fd(), 5000ms)) << "idle past limits.idle_timeout";
+  EXPECT_EQ(poll.status(5s), 200) << "the long poll outlived the idle timeout and was answered";
+}
+
 class WatchLimits : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -388,8 +420,10 @@ TEST_F(WatchLimits, ConfigWatchesCountAgainstTheSameLimit) {
   EXPECT_EQ(refused.status, 429);
   EXPECT_NE(refused.body.find("limits.max_watchers"), std::string::npos) << refused.body;
   held.clear();
+  int last = 0;
   EXPECT_TRUE(wait_until(
-      [&] { return http_call(daemon->port, "GET", "/v1/config?index=0&wait=50ms").status == 304; }, 10s));
+      [&] { return (last = http_call(daemon->port, "GET", "/v1/config?index=0&wait=50ms").status) == 304; }, 10s))
+      << last;
 }
 
 TEST_F(WatchLimits, OneClientCannotTakeEverySlot) {

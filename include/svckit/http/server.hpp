@@ -25,6 +25,9 @@ struct ServerOptions {
   std::chrono::milliseconds read_timeout{30'000};  // Default: 30s to receive a request once it starts.
   std::chrono::milliseconds idle_timeout{75'000};  // Default: 75s of keep-alive silence closes.
   std::size_t max_connections = 10'000;            // Default: 10000; more are closed at once.
+  /// Default: 0 = no cap. Connections from one client address; more from it are closed at once, so
+  /// one client holding idle sockets cannot use up max_connections for everyone.
+  std::size_t max_connections_per_peer = 0;
   /// Default: false. SO_REUSEPORT: several servers (one per I/O thread) listen on one port and the
   /// kernel spreads connections across them.
   bool reuse_port = false;

@@ -194,5 +194,25 @@ TEST(HttpClientFraming, BytesThatArriveWhileAConnectionIsIdleRetireIt) {
   EXPECT_EQ(client.stats().connections_reused, 1u) << "a clean connection is still reused";
 }
 
+// Before: an error answer's Content-Length was not held against max_response_bytes until its body
+// had been read (100 MB of RSS per request through the gateway); here the body never comes, so the
+// old client waited for it until the timeout.
+TEST(HttpClientFraming, AnErrorAnswerOverTheLimitFailsBeforeItsBodyIsRead) {
+  testing::RawServer upstream([](const std::string&, int) {
+    return std::string("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 104857600\r\n\r\npartial");
+  });
+  testing::IoThread io;
+  ClientOptions options;
+  options.max_response_bytes = 1024;
+  HttpClient client(io.executor(), options);
+  Streaming streaming;
+  streaming.on_body = [](std::string_view) -> Awaitable<Result<void>> { co_return Result<void>{}; };
+  auto r = io.run([&] {
+    return client.send_streaming({"127.0.0.1", upstream.port()}, Request{Verb::get, "/", 11}, 10s, nullptr, streaming);
+  });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::payload_too_large) << r.error().describe();
+}
+
 }  // namespace
 }  // namespace svckit::http
