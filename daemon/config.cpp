@@ -169,6 +169,8 @@ const std::vector<std::pair<std::string, Setter>>& table() {
       {"limits.max_connections", integer(&SvckitdConfig::max_connections, 1, 10'000'000)},
       {"limits.max_connections_per_peer", integer(&SvckitdConfig::max_connections_per_peer, 0, 10'000'000)},
       {"limits.idle_timeout", duration(&SvckitdConfig::idle_timeout, 10ms)},
+      {"limits.max_buffered_response_bytes",
+       integer(&SvckitdConfig::max_buffered_response_bytes, 1 << 20, std::uint64_t{1} << 40)},
       {"limits.event_history", integer(&SvckitdConfig::event_history, 1, 10'000'000)},
       {"gateway.port", set_gateway_port},
       {"gateway.port_file", path(&SvckitdConfig::gateway_port_file)},

@@ -34,6 +34,7 @@ struct SvckitdConfig {
   std::size_t max_watchers_per_peer = 1'000;  // of those, from one client address.
   std::size_t max_connections = 10'000;
   std::size_t max_connections_per_peer = 1'000;       // API connections from one client address.
+  std::size_t max_buffered_response_bytes = 256 << 20;  // API answers held while written, all clients.
   std::chrono::milliseconds idle_timeout{75'000};     // API keep-alive silence between requests.
   std::size_t event_history = 8192;
   // Gateway (a second listener on the same address): /{service}/{path} to healthy instances.

@@ -39,6 +39,7 @@ http::ServerOptions server_options(const SvckitdConfig& c) {
   o.max_header_bytes = c.max_header_bytes;
   o.max_connections = c.max_connections;
   o.max_connections_per_peer = c.max_connections_per_peer;
+  o.max_buffered_response_bytes = c.max_buffered_response_bytes;
   // Only the silence between requests: a long poll in progress is not idle (the connection's
   // deadlines are lifted while a handler waits), so the idle timeout need not outlast max_wait.
   o.idle_timeout = c.idle_timeout;

@@ -59,6 +59,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
   std::atomic<std::uint16_t> port_{0};
   std::atomic<bool> shutting_down_{false};
   std::atomic<std::uint64_t> requests_{0};
+  std::atomic<std::size_t> buffered_{0};  // bytes of answers being written (max_buffered_response_bytes)
   mutable std::mutex mutex_;
   std::unordered_map<Connection*, std::weak_ptr<Connection>> connections_;  // guarded by mutex_
   std::unordered_map<std::string, std::size_t> per_peer_;                   // guarded by mutex_
@@ -257,11 +258,32 @@ Awaitable<void> HttpServer::Impl::serve(tcp::socket socket, std::string peer) {
     }
     ++requests_;
     const bool keep_alive = request.keep_alive() && !shutting_down_;
+    // A large answer is written only within the memory budget for answers in flight.
+    std::size_t held = 0;
+    constexpr std::size_t kAlwaysAllowed = std::size_t{64} * 1024;
+    if (const auto size = response.body().size(); options_.max_buffered_response_bytes != 0 && size > kAlwaysAllowed) {
+      if (buffered_.fetch_add(size) + size > options_.max_buffered_response_bytes) {
+        buffered_.fetch_sub(size);
+        response = error_response(make_error(
+            ErrorCode::unavailable,
+            "too many large answers are being written to other clients; retry (" + std::to_string(size) + " bytes)",
+            "request"));
+        response.set(beast_http::field::retry_after, "1");
+      } else {
+        held = size;
+      }
+    }
+    struct GiveBack {
+      std::atomic<std::size_t>& buffered;
+      std::size_t held;
+      ~GiveBack() { buffered.fetch_sub(held); }
+    } give_back{buffered_, held};
     response.version(request.version());
     response.keep_alive(keep_alive);
     response.prepare_payload();
     arm(options_.read_timeout);
     co_await beast_http::async_write(stream, response, asio::redirect_error(asio::use_awaitable, ec));
+    response = Response{};  // the memory goes with the budget
     if (ec || !keep_alive) break;
   }
   connection->watchdog->stop();

@@ -3,6 +3,9 @@
 // name several services. Each test failed on the code before its fix.
 #include <gtest/gtest.h>
 
+#include <iostream>
+#include <thread>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -360,6 +363,61 @@ TEST(HardeningConnections, OneClientCannotHoldEveryConnectionAndIdleOnesCloseOnT
   OpenRequest poll(daemon->port, get_request("/v1/watch?index=" + index + "&wait=1500ms"), "127.0.0.3");
   EXPECT_TRUE(closed_by_server(idle.front()->fd(), 5000ms)) << "idle past limits.idle_timeout";
   EXPECT_EQ(poll.status(5s), 200) << "the long poll outlived the idle timeout and was answered";
+}
+
+long rss_kb(pid_t pid) {
+  const auto status = read_file("/proc/" + std::to_string(pid) + "/status");
+  const auto at = status.find("VmRSS:");
+  return at == std::string::npos ? -1 : std::atol(status.c_str() + at + 6);
+}
+
+// Before: 200 clients that asked for a 7 MB list and never read raised svckitd's RSS from 151 MB
+// to 1.5 GB. Answers held while written now share limits.max_buffered_response_bytes; past it a
+// large answer is a 503 (Retry-After) instead of more memory.
+TEST(HardeningMemory, SlowReadersOfALargeListCannotGrowMemoryPastTheBudget) {
+  TempDir dir;
+  constexpr long kBudgetMb = 32;
+  auto daemon = SvckitdProcess::start(
+      dir.path(), {"--set", "limits.max_buffered_response_bytes=" + std::to_string(kBudgetMb << 20), "--set",
+                   "limits.max_instances_per_service=5000", "--set", "limits.max_body_bytes=1048576"});
+  ASSERT_NE(daemon, nullptr);
+  std::string metadata;
+  for (int m = 0; m < 32; ++m) metadata += std::string(m == 0 ? "" : ",") + R"("k)" + std::to_string(m) + R"(":")" + std::string(200, 'v') + "\"";
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 4; ++w) {
+    writers.emplace_back([&, w] {
+      for (int i = w; i < 1500; i += 4) {
+        (void)daemon->call("POST", "/v1/instances", instance_body("big", 10000 + i, R"(,"metadata":{)" + metadata + "}"));
+      }
+    });
+  }
+  for (auto& t : writers) t.join();
+  const auto list = daemon->call("GET", "/v1/services/big/instances");
+  ASSERT_EQ(list.status, 200);
+  ASSERT_GT(list.body.size(), 9u << 20) << "a list of about 10 MB";
+  const long before = rss_kb(daemon->process.pid());
+  std::vector<std::unique_ptr<OpenRequest>> readers;
+  for (int i = 0; i < 150; ++i) {
+    readers.push_back(std::make_unique<OpenRequest>(daemon->port, get_request("/v1/services/big/instances"),
+                                                    "127.0.0." + std::to_string(2 + i % 50)));
+  }
+  // Every reader has its answer's first bytes waiting (a held 200 or a 503): all were served.
+  int refused = 0;
+  for (auto& r : readers) {
+    pollfd p{r->fd(), POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, 20000), 1);
+    char head[13] = {};
+    (void)::recv(r->fd(), head, 12, MSG_PEEK);
+    if (std::string(head) == "HTTP/1.1 503") ++refused;
+  }
+  const long after = rss_kb(daemon->process.pid());
+  std::cout << "svckitd RSS " << before / 1024 << " MB -> " << after / 1024 << " MB with 150 readers of a "
+            << list.body.size() / (1 << 20) << " MB list that never read (" << refused << " got 503)\n";
+  EXPECT_GT(refused, 0) << "past the budget, large answers are refused";
+  // The bound: the budget, plus what the I/O threads build before the budget is asked (an answer
+  // each, with its growth) and the allocator keeps for reuse — not a 10 MB answer per reader.
+  EXPECT_LT(after - before, (kBudgetMb + 128) * 1024) << "RSS grew from " << before << " kB to " << after << " kB";
+  EXPECT_EQ(daemon->call("GET", "/healthz").status, 200) << "small answers always pass";
 }
 
 class WatchLimits : public ::testing::Test {
