@@ -113,8 +113,14 @@ Awaitable<int> run_command(const std::string& command, Options& o, Registry& reg
     co_return 0;
   }
   if (command == "deregister" || command == "heartbeat") {
-    auto r = command == "deregister" ? co_await registry.deregister(o.service, o.id)
-                                     : co_await registry.renew(o.service, o.id);
+    // Not `cond ? co_await a : co_await b`: GCC 12 destroys the temporaries of such an expression
+    // twice (free(): invalid pointer on every run).
+    Result<void> r;
+    if (command == "deregister") {
+      r = co_await registry.deregister(o.service, o.id);
+    } else {
+      r = co_await registry.renew(o.service, o.id);
+    }
     if (!r) co_return report(r.error());
     if (!o.json) std::cout << command << " " << o.service << "/" << o.id << ": ok\n";
     if (o.json) std::cout << "{\"ok\":true}\n";

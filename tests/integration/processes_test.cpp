@@ -64,6 +64,21 @@ TEST(Processes, CliRegistersAnotherProcessDiscoversAndWatches) {
   auto table = run_cli(dir.path(), {"--registry", reg, "services"});
   EXPECT_NE(table.output.find("product  1          1"), std::string::npos) << table.output;
 
+  // heartbeat and deregister (before: both aborted with free(): invalid pointer, exit 134).
+  auto beat = run_cli(dir.path(), {"--registry", reg, "heartbeat", "product", "127.0.0.1:8081"});
+  EXPECT_EQ(beat.exit_code, 0) << beat.output;
+  EXPECT_NE(beat.output.find("heartbeat product/127.0.0.1:8081: ok"), std::string::npos) << beat.output;
+  auto gone = run_cli(dir.path(), {"--registry", reg, "heartbeat", "product", "nope"});
+  EXPECT_EQ(gone.exit_code, 3) << gone.output;
+  EXPECT_NE(gone.output.find("nope"), std::string::npos) << "names what was not found: " << gone.output;
+  auto removed = run_cli(dir.path(), {"--registry", reg, "deregister", "product", "127.0.0.1:8081"});
+  EXPECT_EQ(removed.exit_code, 0) << removed.output;
+  EXPECT_EQ(run_cli(dir.path(), {"--registry", reg, "deregister", "product", "127.0.0.1:8081"}).exit_code, 3);
+  ASSERT_EQ(run_cli(dir.path(), {"--registry", reg, "register", "-s", "product", "--host", "127.0.0.1", "-p", "8081",
+                                 "--ttl", "30s"})
+                .exit_code,
+            0);
+
   // Exit codes scripts rely on.
   EXPECT_EQ(run_cli(dir.path(), {"--registry", reg, "get", "product", "nope"}).exit_code, 3);
   EXPECT_EQ(run_cli(dir.path(), {"--registry", reg, "status", "product", "127.0.0.1:8081", "asleep"}).exit_code, 2);
