@@ -66,7 +66,10 @@ http::Awaitable<Response> ConfigApi::get_document(RouteContext& ctx) {
     if (now.version <= *after && wait.count() > 0) {
       auto slot = watches_.take(ctx.peer());
       if (!slot) co_return http::error_response(slot.error());
-      (void)co_await store_.wait_newer(*after, std::chrono::steady_clock::now() + wait, ctx.client_gone());
+      // Named before the co_await (GCC 12 may destroy temporaries of a co_await expression twice).
+      const auto until = std::chrono::steady_clock::now() + wait;
+      auto gone = ctx.client_gone();
+      (void)co_await store_.wait_newer(*after, until, std::move(gone));
       now = store_.current();
     }
     if (now.version <= *after) {  // the wait ran out: nothing new

@@ -302,7 +302,8 @@ Awaitable<Result<std::uint64_t>> ConsulApi::block(const RouteContext& ctx, const
   if (after == 0 || wait.count() == 0) co_return registry_.index();
   auto slot = watches_.take(ctx.peer());
   if (!slot) co_return slot.error();
-  auto waited = co_await registry_.watch({service, after, wait, ctx.client_gone()});
+  WatchRequest request(service, after, wait, ctx.client_gone());  // named: no temporaries in the co_await
+  auto waited = co_await registry_.watch(std::move(request));
   if (!waited) co_return waited.error();
   co_return registry_.index();
 }
