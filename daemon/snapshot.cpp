@@ -10,13 +10,6 @@
 
 namespace svckit::daemon {
 
-Result<void> save_snapshot(const std::filesystem::path& file, const Snapshot& snapshot) {
-  nlohmann::json instances = nlohmann::json::array();
-  for (const auto& in : snapshot.instances) instances.push_back(to_json(in));
-  const auto text = nlohmann::json{{"format", 1}, {"index", snapshot.index}, {"instances", instances}}.dump(1);
-  return write_file_durably(file, text);
-}
-
 Result<void> save_snapshot_json(const std::filesystem::path& file, std::uint64_t index, const std::string& records) {
   std::string text;
   text.reserve(records.size() + 64);

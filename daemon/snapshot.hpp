@@ -14,9 +14,8 @@ struct Snapshot {
   std::vector<ServiceInstance> instances;
 };
 
-/// Writes durably: a temporary file in the same folder, fsync, rename, fsync of the folder.
-Result<void> save_snapshot(const std::filesystem::path& file, const Snapshot& snapshot);
-/// The same file from records already in JSON (MemoryRegistry::persistent_json): no DOM.
+/// Writes the snapshot file from records already in JSON (MemoryRegistry::persistent_json, no
+/// DOM), durably: a temporary file in the same folder, fsync, rename, fsync of the folder.
 Result<void> save_snapshot_json(const std::filesystem::path& file, std::uint64_t index, const std::string& records);
 /// A missing file is an empty snapshot; a damaged one is an error naming the file and field.
 Result<Snapshot> load_snapshot(const std::filesystem::path& file);

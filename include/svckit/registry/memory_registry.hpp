@@ -67,11 +67,6 @@ class MemoryRegistry final : public Registry {
   std::uint64_t take_persistent_changes(
       const std::function<void(const std::string& service, const std::string& id, const std::string* json)>& visit,
       std::uint64_t* index);
-  /// Visits each persistent instance's (service, id, cached JSON record) under the lock; returns
-  /// the persistent version and sets `index`.
-  std::uint64_t for_each_persistent(
-      const std::function<void(const std::string& service, const std::string& id, const std::string& json)>& visit,
-      std::uint64_t* index) const;
   Result<void> restore(const std::vector<ServiceInstance>& instances, std::uint64_t index);
 
  private:

@@ -205,19 +205,6 @@ std::string MemoryRegistry::persistent_json(std::uint64_t* version, std::uint64_
   return out;
 }
 
-std::uint64_t MemoryRegistry::for_each_persistent(
-    const std::function<void(const std::string&, const std::string&, const std::string&)>& visit,
-    std::uint64_t* index) const {
-  std::lock_guard lock(mutex_);
-  if (index != nullptr) *index = store_.index();
-  for (const auto& s : store_.services()) {
-    store_.for_each(s.name, {}, [&](const ServiceInstance& in, const std::string& json) {
-      if (in.persistent()) visit(in.service, in.id, json);
-    });
-  }
-  return store_.persistent_version();
-}
-
 void MemoryRegistry::track_persistent_changes() {
   std::lock_guard lock(mutex_);
   store_.track_changes();
