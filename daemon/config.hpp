@@ -33,9 +33,9 @@ struct SvckitdConfig {
   std::size_t max_watchers = 10'000;          // long polls at once: watches, blocking queries, config watches.
   std::size_t max_watchers_per_peer = 1'000;  // of those, from one client address.
   std::size_t max_connections = 10'000;
-  std::size_t max_connections_per_peer = 1'000;       // API connections from one client address.
+  std::size_t max_connections_per_peer = 1'000;         // API connections from one client address.
   std::size_t max_buffered_response_bytes = 256 << 20;  // API answers held while written, all clients.
-  std::chrono::milliseconds idle_timeout{75'000};     // API keep-alive silence between requests.
+  std::chrono::milliseconds idle_timeout{75'000};       // API keep-alive silence between requests.
   std::size_t event_history = 8192;
   // Gateway (a second listener on the same address): /{service}/{path} to healthy instances.
   std::int32_t gateway_port = -1;                                  // -1 = off (default); 0 = any free port.
@@ -56,7 +56,8 @@ struct SvckitdConfig {
   unsigned gateway_retry_budget_percent = 50;                      // retries in flight <= max(3, this % of requests).
   std::string gateway_policy = "least_request";                    // a balancing policy.
   bool gateway_access_log = false;
-  std::vector<std::string> api_allowed_hosts;  // api.allowed_hosts: DNS names the API answers to (besides IPs, localhost).
+  std::vector<std::string>
+      api_allowed_hosts;  // api.allowed_hosts: DNS names the API answers to (besides IPs, localhost).
   std::chrono::milliseconds health_min_interval{1000};  // health.min_interval: shortest check interval accepted.
   bool health_allow_any_target = false;                 // health.allow_any_target: checks may probe other hosts.
   /// gateway.trusted_proxies: peers (IP addresses, comma-separated) whose X-Forwarded-Host/-Proto/

@@ -172,7 +172,8 @@ Result<Snapshot> load_persistent_state(const std::filesystem::path& snapshot_fil
   std::ifstream in(log_file);
   if (!in) return snapshot;
   std::map<std::pair<std::string, std::string>, ServiceInstance> state;
-  for (auto& instance : snapshot->instances) state.emplace(std::pair{instance.service, instance.id}, std::move(instance));
+  for (auto& instance : snapshot->instances)
+    state.emplace(std::pair{instance.service, instance.id}, std::move(instance));
   std::string line;
   int number = 0;
   while (std::getline(in, line)) {
@@ -188,7 +189,8 @@ Result<Snapshot> load_persistent_state(const std::filesystem::path& snapshot_fil
     }
     if (entry.contains("put")) {
       auto instance = instance_from_json(entry["put"]);
-      if (!instance) return make_error(ErrorCode::invalid_argument, where + ": " + instance.error().message, "snapshot_file");
+      if (!instance)
+        return make_error(ErrorCode::invalid_argument, where + ": " + instance.error().message, "snapshot_file");
       state[{instance->service, instance->id}] = std::move(*instance);
     } else if (entry.contains("delete") && entry["delete"].is_object()) {
       state.erase({entry["delete"].value("service", ""), entry["delete"].value("id", "")});

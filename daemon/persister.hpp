@@ -60,14 +60,14 @@ class Persister {
   ConfigStore& config_;
   const std::filesystem::path snapshot_file_;
   const std::filesystem::path config_file_;
-  mutable std::mutex mutex_;                               // serialises writes
+  mutable std::mutex mutex_;  // serialises writes
   // Read without the lock by dirty(): a writer never waits for the lock held during an fsync.
   std::atomic<std::uint64_t> registry_written_{~std::uint64_t{0}};
   std::atomic<std::uint64_t> config_written_{~std::uint64_t{0}};
-  std::size_t log_bytes_ = 0;                              // guarded by mutex_
-  std::size_t snapshot_bytes_ = 0;                         // guarded by mutex_
-  bool compacted_ = false;                                 // guarded by mutex_: the first write compacts
-  std::optional<Error> failure_;                           // guarded by failure_mutex_
+  std::size_t log_bytes_ = 0;       // guarded by mutex_
+  std::size_t snapshot_bytes_ = 0;  // guarded by mutex_
+  bool compacted_ = false;          // guarded by mutex_: the first write compacts
+  std::optional<Error> failure_;    // guarded by failure_mutex_
   mutable std::mutex failure_mutex_;
   Family<Counter>& writes_;
   Gauge& healthy_;

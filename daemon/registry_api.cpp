@@ -78,7 +78,8 @@ void RegistryApi::add_routes() {
       if (auto failing = storage_failure_()) {
         co_return http::json_response(
             http::Status::service_unavailable,
-            json{{"status", "failing"}, {"checks", {{"storage", {{"status", "failing"}, {"error", failing->message}}}}}});
+            json{{"status", "failing"},
+                 {"checks", {{"storage", {{"status", "failing"}, {"error", failing->message}}}}}});
       }
     }
     co_return ok(json{{"status", "ok"}});
@@ -163,9 +164,9 @@ Awaitable<Response> RegistryApi::handle(http::Request& request, const http::Requ
   if (write && sync_ && storage_failure_ && storage_failure_() && request.target().starts_with("/v1/config")) {
     // Storage is failing: a config change would be applied but not stored. Try once more first.
     if (auto synced = co_await sync_(); !synced) {
-      response = http::error_response(make_error(
-          ErrorCode::unavailable, "persistent storage is failing, nothing was changed: " + synced.error().message,
-          "snapshot_file"));
+      response = http::error_response(
+          make_error(ErrorCode::unavailable,
+                     "persistent storage is failing, nothing was changed: " + synced.error().message, "snapshot_file"));
       route = "storage_failing";
     }
   }

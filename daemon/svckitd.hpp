@@ -11,9 +11,9 @@
 #include "daemon/config_api.hpp"
 #include "daemon/config_store.hpp"
 #include "daemon/consul_api.hpp"
-#include "daemon/persister.hpp"
 #include "daemon/gateway.hpp"
 #include "daemon/health_checks.hpp"
+#include "daemon/persister.hpp"
 #include "daemon/registry_api.hpp"
 #include "svckit/core/metrics.hpp"
 #include "svckit/core/time_source.hpp"
@@ -75,9 +75,9 @@ class Svckitd {
   std::unique_ptr<Persister> persister_;  // null without a snapshot file
   Counter& expirations_;
   Family<Counter>& reloads_;
-  std::string config_stamp_;                            // only touched on control_
-  int exit_code_ = 0;                                   // set by the shutdown sequence
-  bool stopping_ = false;                               // only touched on control_
+  std::string config_stamp_;  // only touched on control_
+  int exit_code_ = 0;         // set by the shutdown sequence
+  bool stopping_ = false;     // only touched on control_
 };
 
 }  // namespace svckit::daemon

@@ -84,8 +84,8 @@ class WatchSlots {
   const std::size_t total_;
   const std::size_t per_peer_;
   mutable std::mutex mutex_;
-  std::size_t in_use_ = 0;                                   // guarded by mutex_
-  std::map<std::string, std::size_t> per_peer_count_;        // guarded by mutex_
+  std::size_t in_use_ = 0;                             // guarded by mutex_
+  std::map<std::string, std::size_t> per_peer_count_;  // guarded by mutex_
 };
 
 }  // namespace svckit::daemon

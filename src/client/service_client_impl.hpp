@@ -269,8 +269,9 @@ struct ServiceClient::Impl {
     const auto outcome = outcome_from_status(status);
     if (state.balancer && route.pick.instance) state.balancer->report(route.pick, outcome, out.latency);
     if (route.breaker) {
-      const bool counted = outcome == CallOutcome::local_failure || outcome == CallOutcome::http_gateway_failure ||
-                           (outcome == CallOutcome::http_5xx && cfg.breaker_counts == ServiceConfig::BreakerCounts::all_5xx);
+      const bool counted =
+          outcome == CallOutcome::local_failure || outcome == CallOutcome::http_gateway_failure ||
+          (outcome == CallOutcome::http_5xx && cfg.breaker_counts == ServiceConfig::BreakerCounts::all_5xx);
       route.breaker->record(route.permit, !counted, out.latency);
     }
     state.budget->record_attempt(!out.retryable);

@@ -37,7 +37,7 @@ inline bool stalled_line_is_malformed(std::string_view pending) {
 /// the socket's.
 template <class Parser>
 Awaitable<boost::system::error_code> read_body_some(boost::asio::ip::tcp::socket& socket,
-                                                     boost::beast::flat_buffer& buffer, Parser& parser) {
+                                                    boost::beast::flat_buffer& buffer, Parser& parser) {
   namespace asio = boost::asio;
   for (;;) {
     boost::system::error_code ec;
@@ -53,8 +53,8 @@ Awaitable<boost::system::error_code> read_body_some(boost::asio::ip::tcp::socket
         co_return beast_http::error::bad_chunk;
       }
     }
-    const auto n = co_await socket.async_read_some(buffer.prepare(64 * 1024),
-                                                   asio::redirect_error(asio::use_awaitable, ec));
+    const auto n =
+        co_await socket.async_read_some(buffer.prepare(64 * 1024), asio::redirect_error(asio::use_awaitable, ec));
     buffer.commit(n);
     if (ec == asio::error::eof) {
       parser.put_eof(ec);

@@ -1,5 +1,6 @@
 #include "svckit/http/client.hpp"
 
+#include <sys/socket.h>
 #include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -15,7 +16,6 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
-#include <sys/socket.h>
 #include <cerrno>
 #include <deque>
 #include <limits>

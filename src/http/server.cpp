@@ -1,6 +1,7 @@
 #include "svckit/http/server.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
@@ -12,11 +13,10 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <nlohmann/json.hpp>
-#include <sys/socket.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cctype>
+#include <cerrno>
 #include <unordered_map>
 #include <vector>
 
@@ -253,7 +253,7 @@ Awaitable<void> HttpServer::Impl::serve(tcp::socket socket, std::string peer) {
     context.watch_close = nullptr;
     if (gone) {
       boost::system::error_code ignored;
-      stream.cancel(ignored);  // ends the close watch's wait (no other operation is pending)
+      stream.cancel(ignored);        // ends the close watch's wait (no other operation is pending)
       if (gone->cancelled()) break;  // the client is gone: nobody to answer
     }
     ++requests_;

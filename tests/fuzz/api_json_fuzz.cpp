@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
+#include <boost/beast/http/parser.hpp>
 #include "daemon/config.hpp"
 #include "daemon/config_api.hpp"
 #include "daemon/config_store.hpp"
@@ -27,7 +28,6 @@
 #include "svckit/core/instance_json.hpp"
 #include "svckit/core/structured_text.hpp"
 #include "svckit/dns/dns_message.hpp"
-#include <boost/beast/http/parser.hpp>
 
 #include "src/http/body_reader.hpp"
 #include "svckit/http/server.hpp"

@@ -36,7 +36,8 @@ TEST(SvckitdDurability, AcknowledgedWritesSurviveKillNineAtRandomPoints) {
     // Everything acknowledged so far is there after the restart.
     const auto listed = daemon->json("GET", "/v1/services/keep/instances");
     std::set<std::string> present;
-    for (const auto& in : listed.value("instances", nlohmann::json::array())) present.insert(in["id"].get<std::string>());
+    for (const auto& in : listed.value("instances", nlohmann::json::array()))
+      present.insert(in["id"].get<std::string>());
     for (const auto& id : acknowledged) ASSERT_EQ(present.count(id), 1u) << "cycle " << cycle << ": lost " << id;
     const auto config = daemon->json("GET", "/v1/config");
     for (const auto& key : config_acknowledged) {

@@ -44,7 +44,7 @@ class OpenRequest {
     to.sin_port = htons(static_cast<std::uint16_t>(port));
     ::inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
     ok_ = ::bind(fd_, reinterpret_cast<sockaddr*>(&source), sizeof source) == 0 &&  // NOLINT
-          ::connect(fd_, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0 &&      // NOLINT
+          ::connect(fd_, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0 &&       // NOLINT
           (request.empty() ||
            ::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
   }
@@ -77,16 +77,14 @@ class OpenRequest {
   bool ok_ = false;
 };
 
-std::string get_request(const std::string& target) {
-  return "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
-}
+std::string get_request(const std::string& target) { return "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"; }
 
 class Hardening : public ::testing::Test {
  protected:
   void SetUp() override {
     const auto port_file = dir.path() / "gateway.port";
-    daemon = SvckitdProcess::start(dir.path(), {"--gateway-port", "0", "--set",
-                                                "gateway.port_file=" + port_file.string()});
+    daemon =
+        SvckitdProcess::start(dir.path(), {"--gateway-port", "0", "--set", "gateway.port_file=" + port_file.string()});
     ASSERT_NE(daemon, nullptr);
     ASSERT_TRUE(wait_until([&] { return read_file(port_file).find('\n') != std::string::npos; }, 10s));
     gateway = std::atoi(read_file(port_file).c_str());
@@ -132,11 +130,15 @@ TEST_F(Hardening, TransferEncodingThatDoesNotEndInChunkedIsRefusedAndTheConnecti
     std::string coding;
     int status;
   };
-  for (const auto& c : std::vector<Case>{{"gzip", 400}, {"chunked, identity", 400}, {"identity", 400},
-                                         {"gzip, chunked", 501}, {"chunked, chunked", 400}}) {
-    const std::string smuggler = "POST /v1/instances HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                                 "Transfer-Encoding: " +
-                                 c.coding + "\r\n\r\n" + hidden;
+  for (const auto& c : std::vector<Case>{{"gzip", 400},
+                                         {"chunked, identity", 400},
+                                         {"identity", 400},
+                                         {"gzip, chunked", 501},
+                                         {"chunked, chunked", 400}}) {
+    const std::string smuggler =
+        "POST /v1/instances HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: " +
+        c.coding + "\r\n\r\n" + hidden;
     const auto answer = raw_exchange(daemon->port, smuggler);
     EXPECT_EQ(count_responses(answer), 1) << c.coding << ":\n" << answer;
     EXPECT_EQ(answer.rfind("HTTP/1.1 " + std::to_string(c.status), 0), 0u) << c.coding << ":\n" << answer;
@@ -244,8 +246,9 @@ TEST_F(Hardening, ForwardedHeadersFromAClientAreReplacedByTheGateways) {
 TEST(HardeningTrustedProxy, ATrustedProxysForwardedHeadersPassThrough) {
   TempDir dir;
   const auto port_file = dir.path() / "gateway.port";
-  auto daemon = SvckitdProcess::start(dir.path(), {"--gateway-port", "0", "--set", "gateway.port_file=" +
-                                                   port_file.string(), "--set", "gateway.trusted_proxies=127.0.0.1"});
+  auto daemon =
+      SvckitdProcess::start(dir.path(), {"--gateway-port", "0", "--set", "gateway.port_file=" + port_file.string(),
+                                         "--set", "gateway.trusted_proxies=127.0.0.1"});
   ASSERT_NE(daemon, nullptr);
   ASSERT_TRUE(wait_until([&] { return read_file(port_file).find('\n') != std::string::npos; }, 10s));
   const int gateway = std::atoi(read_file(port_file).c_str());
@@ -253,9 +256,9 @@ TEST(HardeningTrustedProxy, ATrustedProxysForwardedHeadersPassThrough) {
   FaultServer orders(io.io(), "orders");
   ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("orders", orders.port())).status, 200);
   ASSERT_TRUE(daemon->wait_discovered("orders", 1));
-  ASSERT_EQ(http_call(gateway, "GET", "/orders/x", "", {"X-Forwarded-Host: shop.example", "X-Forwarded-Proto: https"})
-                .status,
-            200);
+  ASSERT_EQ(
+      http_call(gateway, "GET", "/orders/x", "", {"X-Forwarded-Host: shop.example", "X-Forwarded-Proto: https"}).status,
+      200);
   EXPECT_EQ(orders.last_header("X-Forwarded-Host"), "shop.example");
   EXPECT_EQ(orders.last_header("X-Forwarded-Proto"), "https");
   EXPECT_EQ(daemon->call("PUT", "/v1/config/keys/x", "1").status, 200);
@@ -274,8 +277,9 @@ TEST_F(Hardening, TheGatewayNeverRoutesToAnInstanceInMaintenance) {
   ASSERT_TRUE(daemon->wait_discovered("orders", 2));
   for (int i = 0; i < 40; ++i) ASSERT_EQ(http_call(gateway, "GET", "/orders/x").status, 200);
   EXPECT_EQ(drained.hits(), 0);
-  ASSERT_EQ(daemon->call("PUT", "/v1/services/orders/instances/127.0.0.1:" + std::to_string(live.port()) + "/status",
-                         R"({"status":"maintenance"})")
+  ASSERT_EQ(daemon
+                ->call("PUT", "/v1/services/orders/instances/127.0.0.1:" + std::to_string(live.port()) + "/status",
+                       R"({"status":"maintenance"})")
                 .status,
             200);
   ASSERT_TRUE(wait_until([&] { return http_call(gateway, "GET", "/orders/x").status == 503; }, 10s))
@@ -288,8 +292,9 @@ TEST(HardeningChecks, ChecksAreLimitedToTheInstancesOwnHostAndAMinimumInterval) 
   TempDir dir;
   auto daemon = SvckitdProcess::start(dir.path(), {"--set", "health.min_interval=1s"});
   ASSERT_NE(daemon, nullptr);
-  auto fast = daemon->call("POST", "/v1/instances",
-                           instance_body("a", 80, R"(,"checks":[{"type":"http","path":"/h","interval":"10ms","timeout":"5ms"}])"));
+  auto fast = daemon->call(
+      "POST", "/v1/instances",
+      instance_body("a", 80, R"(,"checks":[{"type":"http","path":"/h","interval":"10ms","timeout":"5ms"}])"));
   EXPECT_EQ(fast.status, 400) << fast.body;
   EXPECT_NE(fast.body.find("checks[0].interval"), std::string::npos) << fast.body;
   auto elsewhere = daemon->call(
@@ -297,8 +302,9 @@ TEST(HardeningChecks, ChecksAreLimitedToTheInstancesOwnHostAndAMinimumInterval) 
       instance_body("a", 80, R"(,"checks":[{"type":"tcp","target":"10.1.2.3:22","interval":"5s","timeout":"1s"}])"));
   EXPECT_EQ(elsewhere.status, 400) << elsewhere.body;
   EXPECT_NE(elsewhere.body.find("checks[0].target"), std::string::npos) << elsewhere.body;
-  auto consul = daemon->call("PUT", "/v1/agent/service/register",
-                             R"({"Name":"b","Address":"127.0.0.1","Port":81,"Check":{"HTTP":"http://169.254.169.254:80/latest","Interval":"5s"}})");
+  auto consul = daemon->call(
+      "PUT", "/v1/agent/service/register",
+      R"({"Name":"b","Address":"127.0.0.1","Port":81,"Check":{"HTTP":"http://169.254.169.254:80/latest","Interval":"5s"}})");
   EXPECT_EQ(consul.status, 400) << consul.body;
   auto own = daemon->call(
       "POST", "/v1/instances",
@@ -310,27 +316,33 @@ TEST(HardeningChecks, ChecksAreLimitedToTheInstancesOwnHostAndAMinimumInterval) 
 // Before: a cross-origin text/plain POST was accepted (CSRF) and any Host was (DNS rebinding).
 TEST_F(Hardening, BrowserPagesCannotWriteAndRebindingNamesAreRefused) {
   const auto body = instance_body("web", 8080);
-  auto plain = raw_http(daemon->port, "POST /v1/instances HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
-                                      "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body,
+  auto plain = raw_http(daemon->port,
+                        "POST /v1/instances HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
+                        "Content-Length: " +
+                            std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body,
                         10s, false);
   EXPECT_EQ(plain.status, 415) << plain.body;
   EXPECT_NE(plain.body.find("Content-Type"), std::string::npos) << plain.body;
   auto cross = http_call(daemon->port, "DELETE", "/v1/services/web/instances/x", "", {"Origin: http://evil.example"});
   EXPECT_EQ(cross.status, 403) << cross.body;
   EXPECT_NE(cross.body.find("Origin"), std::string::npos) << cross.body;
-  auto rebound = raw_http(daemon->port, "GET /v1/services HTTP/1.1\r\nHost: attacker.example:8500\r\nConnection: close\r\n\r\n",
-                          10s, false);
+  auto rebound =
+      raw_http(daemon->port, "GET /v1/services HTTP/1.1\r\nHost: attacker.example:8500\r\nConnection: close\r\n\r\n",
+               10s, false);
   EXPECT_EQ(rebound.status, 403) << rebound.body;
   EXPECT_NE(rebound.body.find("api.allowed_hosts"), std::string::npos) << rebound.body;
   // Same-origin pages, IP literals, localhost and JSON writes work as before.
   const auto authority = "127.0.0.1:" + std::to_string(daemon->port);
-  auto same_origin = raw_http(daemon->port, "POST /v1/instances HTTP/1.1\r\nHost: " + authority + "\r\nOrigin: http://" +
-                                                authority + "\r\nContent-Type: application/json\r\nContent-Length: " +
-                                                std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body,
-                              10s, false);
+  auto same_origin =
+      raw_http(daemon->port,
+               "POST /v1/instances HTTP/1.1\r\nHost: " + authority + "\r\nOrigin: http://" + authority +
+                   "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+                   "\r\nConnection: close\r\n\r\n" + body,
+               10s, false);
   EXPECT_EQ(same_origin.status, 200) << same_origin.body;
   EXPECT_EQ(http_call(daemon->port, "POST", "/v1/instances", body).status, 200);
-  auto local = raw_http(daemon->port, "GET /v1/services HTTP/1.1\r\nHost: localhost:8500\r\nConnection: close\r\n\r\n", 10s, false);
+  auto local = raw_http(daemon->port, "GET /v1/services HTTP/1.1\r\nHost: localhost:8500\r\nConnection: close\r\n\r\n",
+                        10s, false);
   EXPECT_EQ(local.status, 200) << local.body;
   EXPECT_EQ(daemon->json("GET", "/v1/services")["services"].size(), 1u) << "refused writes changed nothing";
 }
@@ -346,9 +358,9 @@ bool closed_by_server(int fd, std::chrono::milliseconds within) {
 // poll), and with max_connections 50, 50 idle sockets locked everyone out.
 TEST(HardeningConnections, OneClientCannotHoldEveryConnectionAndIdleOnesCloseOnTheirOwnTimeout) {
   TempDir dir;
-  auto daemon = SvckitdProcess::start(dir.path(), {"--set", "limits.max_connections=50", "--set",
-                                                   "limits.max_connections_per_peer=10", "--set",
-                                                   "limits.idle_timeout=300ms"});
+  auto daemon =
+      SvckitdProcess::start(dir.path(), {"--set", "limits.max_connections=50", "--set",
+                                         "limits.max_connections_per_peer=10", "--set", "limits.idle_timeout=300ms"});
   ASSERT_NE(daemon, nullptr);
   std::vector<std::unique_ptr<OpenRequest>> idle;
   for (int i = 0; i < 10; ++i) {
@@ -382,12 +394,14 @@ TEST(HardeningMemory, SlowReadersOfALargeListCannotGrowMemoryPastTheBudget) {
                    "limits.max_instances_per_service=5000", "--set", "limits.max_body_bytes=1048576"});
   ASSERT_NE(daemon, nullptr);
   std::string metadata;
-  for (int m = 0; m < 32; ++m) metadata += std::string(m == 0 ? "" : ",") + R"("k)" + std::to_string(m) + R"(":")" + std::string(200, 'v') + "\"";
+  for (int m = 0; m < 32; ++m)
+    metadata += std::string(m == 0 ? "" : ",") + R"("k)" + std::to_string(m) + R"(":")" + std::string(200, 'v') + "\"";
   std::vector<std::thread> writers;
   for (int w = 0; w < 4; ++w) {
     writers.emplace_back([&, w] {
       for (int i = w; i < 1500; i += 4) {
-        (void)daemon->call("POST", "/v1/instances", instance_body("big", 10000 + i, R"(,"metadata":{)" + metadata + "}"));
+        (void)daemon->call("POST", "/v1/instances",
+                           instance_body("big", 10000 + i, R"(,"metadata":{)" + metadata + "}"));
       }
     });
   }
@@ -423,8 +437,8 @@ TEST(HardeningMemory, SlowReadersOfALargeListCannotGrowMemoryPastTheBudget) {
 class WatchLimits : public ::testing::Test {
  protected:
   void SetUp() override {
-    daemon = SvckitdProcess::start(dir.path(), {"--set", "limits.max_watchers=100", "--set",
-                                                "limits.max_watchers_per_peer=60"});
+    daemon = SvckitdProcess::start(dir.path(),
+                                   {"--set", "limits.max_watchers=100", "--set", "limits.max_watchers_per_peer=60"});
     ASSERT_NE(daemon, nullptr);
     index = daemon->call("GET", "/v1/services").header("X-Svckit-Index");
   }
@@ -450,8 +464,8 @@ TEST_F(WatchLimits, AWatchWhoseClientClosedReleasesItsSlotAtOnce) {
     std::vector<std::unique_ptr<OpenRequest>> abandoned;
     for (int i = 0; i < 50; ++i) {
       const std::string from = i < 25 ? "127.0.0.2" : "127.0.0.3";
-      abandoned.push_back(std::make_unique<OpenRequest>(
-          daemon->port, get_request("/v1/watch?index=" + index + "&wait=5m"), from));
+      abandoned.push_back(
+          std::make_unique<OpenRequest>(daemon->port, get_request("/v1/watch?index=" + index + "&wait=5m"), from));
       ASSERT_TRUE(abandoned.back()->ok());
     }
     for (int i = 0; i < 50; ++i) {
@@ -472,8 +486,8 @@ TEST_F(WatchLimits, ConfigWatchesCountAgainstTheSameLimit) {
     held.push_back(std::make_unique<OpenRequest>(daemon->port, get_request("/v1/config?index=0&wait=5m"),
                                                  i % 2 == 0 ? "127.0.0.2" : "127.0.0.3"));
   }
-  ASSERT_TRUE(wait_until(
-      [&] { return http_call(daemon->port, "GET", "/v1/config?index=0&wait=50ms").status == 429; }, 10s));
+  ASSERT_TRUE(
+      wait_until([&] { return http_call(daemon->port, "GET", "/v1/config?index=0&wait=50ms").status == 429; }, 10s));
   auto refused = http_call(daemon->port, "GET", "/v1/watch?index=" + index + "&wait=50ms");
   EXPECT_EQ(refused.status, 429);
   EXPECT_NE(refused.body.find("limits.max_watchers"), std::string::npos) << refused.body;
@@ -487,8 +501,8 @@ TEST_F(WatchLimits, ConfigWatchesCountAgainstTheSameLimit) {
 TEST_F(WatchLimits, OneClientCannotTakeEverySlot) {
   std::vector<std::unique_ptr<OpenRequest>> greedy;
   for (int i = 0; i < 60; ++i) {
-    greedy.push_back(std::make_unique<OpenRequest>(
-        daemon->port, get_request("/v1/watch?index=" + index + "&wait=5m"), "127.0.0.2"));
+    greedy.push_back(
+        std::make_unique<OpenRequest>(daemon->port, get_request("/v1/watch?index=" + index + "&wait=5m"), "127.0.0.2"));
   }
   ASSERT_TRUE(parked(60));
   // The 61st from the same address is refused at once; another address still gets in.

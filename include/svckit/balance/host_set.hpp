@@ -11,12 +11,12 @@ namespace svckit {
 
 /// Built once per discovery update and shared read-only by every pick (no lock on the pick path).
 struct HostSet {
-  std::vector<ServiceInstance> hosts;   // sorted by id
-  std::vector<std::uint32_t> healthy;   // indices of healthy, not ejected hosts with weight > 0
+  std::vector<ServiceInstance> hosts;  // sorted by id
+  std::vector<std::uint32_t> healthy;  // indices of healthy, not ejected hosts with weight > 0
   /// Indices of hosts with weight > 0 that are not in maintenance (panic mode may use unhealthy,
   /// starting or down hosts, never one an operator drained).
   std::vector<std::uint32_t> routable;
-  std::size_t ejected = 0;              // routable hosts left out of `healthy` by outlier detection
+  std::size_t ejected = 0;  // routable hosts left out of `healthy` by outlier detection
   std::uint64_t version = 0;
 
   /// Sorts by id and classifies. Weight 0 means "registered, no traffic", and maintenance an

@@ -15,9 +15,9 @@ using PathParams = std::map<std::string, std::string>;
 
 struct RouteContext {
   Request& request;
-  Target target;             // decoded path and query
-  PathParams params;         // {name} segments
-  const std::string& route;  // the pattern that matched, e.g. "/v1/services/{service}" (for metrics)
+  Target target;                               // decoded path and query
+  PathParams params;                           // {name} segments
+  const std::string& route;                    // the pattern that matched, e.g. "/v1/services/{service}" (for metrics)
   const RequestContext* connection = nullptr;  // who sent it; null when dispatched without one
 
   /// The connection's close token (RequestContext::watch_close), or null when there is none.

@@ -4,13 +4,13 @@
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <string>
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <nlohmann/json_fwd.hpp>
+#include <string>
 
 #include "svckit/core/cancel_token.hpp"
 #include "svckit/core/result.hpp"

@@ -6,8 +6,8 @@
 #include <deque>
 #include <functional>
 #include <map>
-#include <set>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -77,8 +77,8 @@ class RegistryStore {
   void track_changes() { track_changes_ = true; }
   /// The keys changed since the last call, each with its current persistent record's JSON, or
   /// null when it is gone or no longer persistent. Clears the set.
-  void take_changes(const std::function<void(const std::string& service, const std::string& id,
-                                             const std::string* json)>& visit);
+  void take_changes(
+      const std::function<void(const std::string& service, const std::string& id, const std::string* json)>& visit);
   /// Loads a snapshot into an empty store; the index continues from `index`. Invalid records
   /// fail the whole restore and leave the store empty.
   Result<void> restore(const std::vector<ServiceInstance>& instances, std::uint64_t index);

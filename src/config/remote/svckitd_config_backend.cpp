@@ -2,8 +2,8 @@
 // its version; changes arrive by long polls (?index=<version>&wait=) that svckitd answers when a
 // newer version exists. The embedded default remote source: no other server needed.
 #include "config/remote/remote_backends.hpp"
-#include "svckit/http/client.hpp"
 #include "svckit/core/instance_json.hpp"
+#include "svckit/http/client.hpp"
 
 namespace svckit::config::detail {
 

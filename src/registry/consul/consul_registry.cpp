@@ -16,8 +16,8 @@
 #include <mutex>
 #include <set>
 
-#include "svckit/http/client.hpp"
 #include "svckit/core/instance_json.hpp"
+#include "svckit/http/client.hpp"
 #include "svckit/http/url.hpp"
 #include "svckit/registry/consul_json.hpp"
 #include "svckit/registry/plugin_registry.hpp"

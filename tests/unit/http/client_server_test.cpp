@@ -160,9 +160,8 @@ std::string answer_with(const std::string& body) {
 // Content-Length): those bytes must never be read as the next caller's answer. Before the fix the
 // pooled connection went back with them buffered and every later answer was shifted by one.
 TEST(HttpClientFraming, BytesAfterAFramedAnswerAreNeverHandedToTheNextCaller) {
-  testing::RawServer upstream([](const std::string& head, int) {
-    return answer_with(target_of(head)) + answer_with("/injected");
-  });
+  testing::RawServer upstream(
+      [](const std::string& head, int) { return answer_with(target_of(head)) + answer_with("/injected"); });
   testing::IoThread io;
   HttpClient client(io.executor());
   for (const std::string target : {"/a", "/b", "/c"}) {

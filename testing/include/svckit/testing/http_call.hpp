@@ -28,7 +28,8 @@ HttpAnswer raw_http(int port, const std::string& bytes, std::chrono::millisecond
 
 /// Writes raw bytes (without half-closing) and returns every byte the server sends until it closes
 /// the connection or `timeout` passes — for tests that count the answers one write produced.
-std::string raw_exchange(int port, const std::string& bytes, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+std::string raw_exchange(int port, const std::string& bytes,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
 /// How many HTTP responses (status lines) `bytes` holds.
 int count_responses(const std::string& bytes);

@@ -8,9 +8,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <string>
 #include <mutex>
 #include <set>
+#include <string>
 #include <thread>
 
 namespace svckit::testing {
