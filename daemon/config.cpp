@@ -77,49 +77,39 @@ Result<void> set_gateway_port(SvckitdConfig& c, const std::string& v, const std:
   return integer(&SvckitdConfig::gateway_port, 0, 65535)(c, v, field);
 }
 
-/// A comma-separated list of host names (lower-cased; letters, digits, '-', '.').
-Result<void> set_allowed_hosts(SvckitdConfig& c, const std::string& v, const std::string& field) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start <= v.size()) {
-    auto comma = v.find(',', start);
-    if (comma == std::string::npos) comma = v.size();
-    auto item = v.substr(start, comma - start);
-    item.erase(0, item.find_first_not_of(' '));
-    item.erase(item.find_last_not_of(' ') + 1);
-    for (auto& ch : item) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    if (!item.empty()) {
-      if (item.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-.") != std::string::npos) {
-        return bad_value(field, item, "a host name (a comma-separated list of them, without ports)");
+/// A comma-separated list whose items (spaces around them trimmed, empty ones skipped) each pass
+/// `valid`; `expected` describes an item for the error.
+Setter list(std::vector<std::string> SvckitdConfig::*member, bool (*valid)(std::string& item), std::string expected) {
+  return [=](SvckitdConfig& c, const std::string& v, const std::string& field) -> Result<void> {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    while (start <= v.size()) {
+      auto comma = v.find(',', start);
+      if (comma == std::string::npos) comma = v.size();
+      auto item = v.substr(start, comma - start);
+      item.erase(0, item.find_first_not_of(' '));
+      item.erase(item.find_last_not_of(' ') + 1);
+      if (!item.empty()) {
+        if (!valid(item)) return bad_value(field, item, expected);
+        out.push_back(item);
       }
-      out.push_back(item);
+      start = comma + 1;
     }
-    start = comma + 1;
-  }
-  c.api_allowed_hosts = std::move(out);
-  return {};
+    c.*member = std::move(out);
+    return {};
+  };
 }
 
-/// A comma-separated list of IP addresses (IPv4 dotted or IPv6), spaces allowed around items.
-Result<void> set_trusted_proxies(SvckitdConfig& c, const std::string& v, const std::string& field) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start <= v.size()) {
-    auto comma = v.find(',', start);
-    if (comma == std::string::npos) comma = v.size();
-    auto item = v.substr(start, comma - start);
-    item.erase(0, item.find_first_not_of(' '));
-    item.erase(item.find_last_not_of(' ') + 1);
-    if (!item.empty()) {
-      const bool ip = item.find_first_not_of("0123456789abcdefABCDEF.:") == std::string::npos &&
-                      (item.find('.') != std::string::npos || item.find(':') != std::string::npos);
-      if (!ip) return bad_value(field, item, "an IP address (a comma-separated list of them)");
-      out.push_back(item);
-    }
-    start = comma + 1;
-  }
-  c.gateway_trusted_proxies = std::move(out);
-  return {};
+/// A host name, lower-cased in place: letters, digits, '-', '.'.
+bool host_name(std::string& item) {
+  for (auto& ch : item) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return item.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-.") == std::string::npos;
+}
+
+/// An IP address literal (IPv4 dotted or IPv6).
+bool ip_address(std::string& item) {
+  return item.find_first_not_of("0123456789abcdefABCDEF.:") == std::string::npos &&
+         (item.find('.') != std::string::npos || item.find(':') != std::string::npos);
 }
 
 Setter boolean(bool SvckitdConfig::*member) {
@@ -187,8 +177,10 @@ const std::vector<std::pair<std::string, Setter>>& table() {
       {"gateway.timeout", duration(&SvckitdConfig::gateway_timeout, 1ms)},
       {"gateway.per_try_timeout", duration(&SvckitdConfig::gateway_per_try_timeout, 1ms)},
       {"gateway.max_attempts", integer(&SvckitdConfig::gateway_max_attempts, 1, 10)},
-      {"gateway.trusted_proxies", set_trusted_proxies},
-      {"api.allowed_hosts", set_allowed_hosts},
+      {"gateway.trusted_proxies",
+       list(&SvckitdConfig::gateway_trusted_proxies, ip_address, "an IP address (a comma-separated list of them)")},
+      {"api.allowed_hosts", list(&SvckitdConfig::api_allowed_hosts, host_name,
+                                 "a host name (a comma-separated list of them, without ports)")},
       {"health.min_interval", duration(&SvckitdConfig::health_min_interval, 10ms)},
       {"health.allow_any_target", boolean(&SvckitdConfig::health_allow_any_target)},
       {"gateway.retry_budget_percent", integer(&SvckitdConfig::gateway_retry_budget_percent, 1, 100)},

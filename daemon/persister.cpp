@@ -86,6 +86,9 @@ http::Awaitable<Result<void>> Persister::sync() {
 
 Result<void> Persister::write_changed() {
   std::lock_guard lock(mutex_);
+  // Nothing changed since the last successful write (a failed one leaves its change dirty): no I/O,
+  // and nothing counted — the periodic loop calls this every snapshot_interval.
+  if (!dirty()) return {};
   const auto started = std::chrono::steady_clock::now();
   Result<void> result;
   if (registry_.persistent_version() != registry_written_) result = write_registry_locked();

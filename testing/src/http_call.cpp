@@ -18,6 +18,27 @@ std::string lower(std::string s) {
   return s;
 }
 
+/// A connection to 127.0.0.1:port with `bytes` written (as many as the server took: it may answer
+/// and close before reading everything, e.g. 413); -1 when the connect failed.
+int connect_and_send(int port, const std::string& bytes) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {  // NOLINT
+    close(fd);
+    return -1;
+  }
+  std::size_t sent = 0;
+  while (sent < bytes.size()) {
+    const auto n = send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += static_cast<std::size_t>(n);
+  }
+  return fd;
+}
+
 }  // namespace
 
 std::string HttpAnswer::header(const std::string& name) const {
@@ -34,21 +55,8 @@ std::string HttpAnswer::header(const std::string& name) const {
 
 HttpAnswer raw_http(int port, const std::string& bytes, std::chrono::milliseconds timeout, bool half_close) {
   HttpAnswer answer;
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return answer;
-  }
-  std::size_t sent = 0;
-  while (sent < bytes.size()) {
-    const auto n = send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) break;  // the server may answer and close before reading everything (413)
-    sent += static_cast<std::size_t>(n);
-  }
+  const int fd = connect_and_send(port, bytes);
+  if (fd < 0) return answer;
   if (half_close) shutdown(fd, SHUT_WR);
   std::string data;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -83,22 +91,9 @@ HttpAnswer raw_http(int port, const std::string& bytes, std::chrono::millisecond
 }
 
 std::string raw_exchange(int port, const std::string& bytes, std::chrono::milliseconds timeout) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
   std::string data;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {  // NOLINT
-    close(fd);
-    return data;
-  }
-  std::size_t sent = 0;
-  while (sent < bytes.size()) {
-    const auto n = send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) break;
-    sent += static_cast<std::size_t>(n);
-  }
+  const int fd = connect_and_send(port, bytes);
+  if (fd < 0) return data;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   char buf[65536];
   for (;;) {
