@@ -56,7 +56,11 @@ RegistryApi::RegistryApi(MemoryRegistry& registry, MetricsRegistry& metrics, Reg
       instances_active_(metrics.gauge("svckit_instances_active", "Registered instances by service.", {"service"})),
       watchers_active_(
           metrics.gauge("svckit_watchers_active", "Watches waiting for a change (incl. svckitd's health follower).")
-              .get()) {
+              .get()),
+      long_polls_(metrics
+                      .gauge("svckit_long_polls_active",
+                             "Client long polls holding a watch slot (watches, blocking queries, config watches).")
+                      .get()) {
   add_routes();
 }
 
@@ -350,6 +354,7 @@ Response RegistryApi::metrics_text() {
     instances_active_.with({s.name}).set(static_cast<double>(s.instances));
   }
   watchers_active_.set(static_cast<double>(registry_.watcher_count()));
+  long_polls_.set(static_cast<double>(watches_.in_use()));
   Response res{Status::ok, 11};
   res.set(http::beast_http::field::content_type, "text/plain; version=0.0.4");
   res.body() = metrics_.render_prometheus();

@@ -93,6 +93,7 @@ class RegistryApi {
   Family<Histogram>& latency_;
   Family<Gauge>& instances_active_;
   Gauge& watchers_active_;
+  Gauge& long_polls_;
 };
 
 }  // namespace svckit::daemon
