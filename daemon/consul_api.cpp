@@ -61,6 +61,12 @@ bool has_tags(const ServiceInstance& in, const http::Target& target) {
 
 bool critical(InstanceStatus s) { return s != InstanceStatus::healthy && s != InstanceStatus::maintenance; }
 
+/// An IPv4 caller on a dual-stack listener shows as ::ffff:a.b.c.d: store the IPv4 address.
+std::string caller_host(std::string peer) {
+  if (peer.starts_with("::ffff:") && peer.find('.') != std::string::npos) return peer.substr(7);
+  return peer;
+}
+
 }  // namespace
 
 ConsulApi::ConsulApi(MemoryRegistry& registry, const TimeSource& time, RegistrationCheck check,
@@ -81,6 +87,7 @@ void ConsulApi::add_routes(http::Router& router) {
   router.add(V::put, "/v1/agent/service/maintenance/{id}", bind(&ConsulApi::maintenance));
   router.add(V::get, "/v1/agent/services", bind(&ConsulApi::agent_services));
   router.add(V::get, "/v1/agent/service/{id}", bind(&ConsulApi::agent_service));
+  router.add(V::get, "/v1/agent/checks", bind(&ConsulApi::agent_checks));
   router.add(V::get, "/v1/catalog/services", bind(&ConsulApi::catalog_services));
   router.add(V::get, "/v1/catalog/service/{service}", bind(&ConsulApi::catalog_service));
   router.add(V::get, "/v1/health/service/{service}", bind(&ConsulApi::health_service));
@@ -148,7 +155,11 @@ std::optional<std::pair<ServiceInstance, std::size_t>> ConsulApi::find_check(con
 Awaitable<Response> ConsulApi::register_service(RouteContext& ctx) {
   auto body = parse_json(ctx.request.body());
   if (!body) co_return http::error_response(body.error());
-  auto instance = consul::instance_from_registration(*body, options_.node);
+  // Without Address the service is on the caller's machine (Consul: the agent's node address,
+  // and a Consul agent runs on the service's machine), never on svckitd's.
+  auto node = options_.node;
+  if (auto peer = ctx.peer(); !peer.empty()) node.address = caller_host(std::move(peer));
+  auto instance = consul::instance_from_registration(*body, node);
   if (!instance) co_return http::error_response(instance.error());
   if (check_) {
     if (auto r = check_(*instance); !r) co_return http::error_response(r.error());
@@ -283,6 +294,21 @@ Awaitable<Response> ConsulApi::agent_service(RouteContext& ctx) {
   co_return consul_json(consul::agent_service(found.front(), options_.node), index);
 }
 
+Awaitable<Response> ConsulApi::agent_checks(RouteContext& ctx) {
+  if (auto r = refuse_filter(ctx.target); !r) co_return http::error_response(r.error());
+  const auto index = registry_.index();
+  json out = json::object();
+  for (const auto& in : all_instances()) {
+    for (auto& check : consul::service_checks(in, options_.node, index)) {
+      check.erase("CreateIndex");  // the agent endpoint has no raft indexes
+      check.erase("ModifyIndex");
+      const auto id = check["CheckID"].get<std::string>();
+      out[id] = std::move(check);
+    }
+  }
+  co_return consul_json(out, index);
+}
+
 Awaitable<Result<std::uint64_t>> ConsulApi::block(const RouteContext& ctx, const std::string& service) {
   const auto& target = ctx.target;
   if (auto r = refuse_filter(target); !r) co_return r.error();
@@ -361,7 +387,11 @@ Awaitable<void> ConsulApi::reap() {
   for (const auto& s : registry_.services_now()) {
     registry_.for_each(s.name, {}, [&](const ServiceInstance& in, const std::string&) {
       auto it = in.metadata.find(consul::kDeregisterAfterMeta);
-      if (it == in.metadata.end() || !critical(in.status)) return;
+      if (it == in.metadata.end()) return;
+      const bool failing = in.status == InstanceStatus::maintenance
+                               ? verdict_ && verdict_(in.service, in.id) == HealthState::unhealthy
+                               : critical(in.status);
+      if (!failing) return;
       auto after = consul::parse_go_duration(it->second, it->first);
       if (!after) return;
       const auto key = std::pair{in.service, in.id};

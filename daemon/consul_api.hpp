@@ -7,8 +7,11 @@
 //   PUT /v1/agent/service/register           PUT /v1/agent/service/deregister/:id
 //   PUT /v1/agent/check/{pass,warn,fail}/:id PUT /v1/agent/check/update/:id
 //   PUT /v1/agent/service/maintenance/:id    GET /v1/agent/services, /v1/agent/service/:id
-//   GET /v1/catalog/services                 GET /v1/catalog/service/:name
+//   GET /v1/agent/checks                     GET /v1/catalog/services, /v1/catalog/service/:name
 //   GET /v1/health/service/:name             GET /v1/status/leader, /v1/agent/self
+//
+// A registration without Address gets the caller's address (Consul uses its agent's node address,
+// which is the service's own machine when the agent runs there, as Consul agents do).
 //
 // Reads answer X-Consul-Index (svckitd's registry index) and are blocking queries with ?index=
 // and ?wait= (default 5m, at most svckitd's max wait). Thread-safety: routes are added before
@@ -22,6 +25,7 @@
 #include <utility>
 
 #include "daemon/watch_slots.hpp"
+#include "svckit/health/check_tracker.hpp"
 #include "svckit/http/router.hpp"
 #include "svckit/registry/consul_json.hpp"
 #include "svckit/registry/memory_registry.hpp"
@@ -37,15 +41,23 @@ struct ConsulApiOptions {
 class ConsulApi {
  public:
   using RegistrationCheck = std::function<Result<void>(const ServiceInstance&)>;
+  /// The active checks' verdict on (service, id) whatever the instance's status says (it stays
+  /// `maintenance` while its checks fail); unknown before the first verdict or without checks.
+  using CheckVerdict = std::function<HealthState(const std::string& service, const std::string& id)>;
 
   /// `watches` admits blocking queries; it must outlive the API.
   ConsulApi(MemoryRegistry& registry, const TimeSource& time, RegistrationCheck check, ConsulApiOptions options,
             WatchSlots& watches);
 
   void add_routes(http::Router& router);
+  /// Set-up only (before serving). Without it an instance in maintenance is never reaped.
+  void set_check_verdict(CheckVerdict verdict) { verdict_ = std::move(verdict); }
 
-  /// DeregisterCriticalServiceAfter: removes instances that have not been healthy for longer than
-  /// their registration allowed. Call periodically from one strand (svckitd's sweep loop).
+  /// DeregisterCriticalServiceAfter: removes instances whose own checks have been critical for
+  /// longer than their registration allowed — in maintenance too (as Consul does: the maintenance
+  /// check itself does not count, the service's checks do), so a process killed after it entered
+  /// maintenance does not stay registered forever. Call periodically from one strand (svckitd's
+  /// sweep loop).
   http::Awaitable<void> reap();
 
  private:
@@ -55,6 +67,7 @@ class ConsulApi {
   http::Awaitable<http::Response> maintenance(http::RouteContext& ctx);
   http::Awaitable<http::Response> agent_services(http::RouteContext& ctx);
   http::Awaitable<http::Response> agent_service(http::RouteContext& ctx);
+  http::Awaitable<http::Response> agent_checks(http::RouteContext& ctx);
   http::Awaitable<http::Response> catalog_services(http::RouteContext& ctx);
   http::Awaitable<http::Response> catalog_service(http::RouteContext& ctx);
   http::Awaitable<http::Response> health_service(http::RouteContext& ctx);
@@ -75,6 +88,7 @@ class ConsulApi {
   MemoryRegistry& registry_;
   const TimeSource& time_;
   RegistrationCheck check_;
+  CheckVerdict verdict_;
   ConsulApiOptions options_;
   WatchSlots& watches_;
   std::map<std::pair<std::string, std::string>, SteadyTime> critical_since_;  // only touched by reap()

@@ -85,6 +85,11 @@ Result<void> InstanceHealthChecks::supported(const ServiceInstance& instance) co
   return {};
 }
 
+HealthState InstanceHealthChecks::verdict(const std::string& service, const std::string& id) const {
+  const auto health = monitor_.instance(service, id);
+  return health ? health->state : HealthState::unknown;
+}
+
 void InstanceHealthChecks::start() { asio::co_spawn(strand_, follow_registry(), asio::detached); }
 
 void InstanceHealthChecks::stop() {

@@ -41,6 +41,9 @@ class InstanceHealthChecks {
   /// Registration-time check: every check type must have a checker (invalid_argument naming
   /// checks[i].type), and each check must fit the CheckPolicy (checks[i].interval, checks[i].target).
   Result<void> supported(const ServiceInstance& instance) const;
+  /// The checks' verdict on an instance, whatever its status says (maintenance keeps its status
+  /// while checks fail); unknown without checks or before the first verdict. Thread-safe.
+  HealthState verdict(const std::string& service, const std::string& id) const;
   /// Set-up only (before serving).
   void set_policy(CheckPolicy policy) { policy_ = policy; }
   void start();

@@ -122,6 +122,8 @@ Svckitd::Svckitd(SvckitdConfig config)
                                 "Reloads of gateway.routes from the config file, by result.", {"result"})) {
   health_.set_policy(CheckPolicy{config_.health_min_interval, config_.health_allow_any_target});
   health_.add_routes(api_.router());
+  consul_.set_check_verdict(
+      [this](const std::string& service, const std::string& id) { return health_.verdict(service, id); });
   consul_.add_routes(api_.router());
   config_api_.add_routes(api_.router());
   api_.set_registration_check([this](const ServiceInstance& in) { return health_.supported(in); });

@@ -3,6 +3,9 @@
 // X-Consul-Index, DeregisterCriticalServiceAfter, and 400s that name the field.
 #include <gtest/gtest.h>
 
+#include <boost/asio/connect.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <future>
 
 #include "svckit/testing/fault_server.hpp"
@@ -93,7 +96,7 @@ TEST_F(ConsulApi, ATtlCheckIsKeptPassingByPassesAndDeregisterCriticalServiceAfte
   const json registration{
       {"Name", "job"}, {"Port", 9100}, {"Check", {{"TTL", "1s"}, {"DeregisterCriticalServiceAfter", "1500ms"}}}};
   ASSERT_EQ(put("/v1/agent/service/register", registration).status, 200);
-  EXPECT_EQ(get("/v1/agent/services")["job"]["Address"], "127.0.0.1") << "ID defaults to Name, Address to the agent's";
+  EXPECT_EQ(get("/v1/agent/services")["job"]["Address"], "127.0.0.1") << "ID defaults to Name, Address to the caller's";
   EXPECT_EQ(passing("job"), 0u);
   ASSERT_EQ(put("/v1/agent/check/pass/service:job").status, 200);
   EXPECT_EQ(passing("job"), 1u);
@@ -107,6 +110,64 @@ TEST_F(ConsulApi, ATtlCheckIsKeptPassingByPassesAndDeregisterCriticalServiceAfte
   EXPECT_EQ(get("/v1/health/service/job").size(), 1u) << "critical, not yet removed";
   ASSERT_TRUE(wait_until([&] { return get("/v1/health/service/job").empty(); }, 10s));
   EXPECT_FALSE(get("/v1/agent/services").contains("job"));
+}
+
+TEST_F(ConsulApi, AnInstanceKilledInMaintenanceIsRemovedOnceItsOwnCheckHasBeenCriticalLongEnough) {
+  // The usual shutdown is maintenance -> drain -> deregister; a SIGKILL or OOM skips the last step.
+  start({"--sweep-interval", "50ms"});
+  auto dying = std::make_unique<FaultServer>(io.io(), "dying");
+  FaultServer alive(io.io(), "alive");
+  auto registration = [](const char* id, const FaultServer& web) {
+    return json{{"ID", id},
+                {"Name", "web"},
+                {"Port", web.port()},
+                {"Check",
+                 {{"HTTP", web.url() + "/health"}, {"Interval", "50ms"}, {"DeregisterCriticalServiceAfter", "500ms"}}}};
+  };
+  ASSERT_EQ(put("/v1/agent/service/register", registration("web-1", *dying)).status, 200);
+  ASSERT_EQ(put("/v1/agent/service/register", registration("web-2", alive)).status, 200);
+  ASSERT_TRUE(wait_until([&] { return passing("web") == 2; }, 10s));
+  for (const char* id : {"web-1", "web-2"}) {
+    ASSERT_EQ(put(std::string("/v1/agent/service/maintenance/") + id + "?enable=true&reason=deploy").status, 200);
+  }
+  const auto checks = get("/v1/agent/checks");
+  ASSERT_TRUE(checks.contains("_service_maintenance:web-1")) << checks.dump();
+  EXPECT_EQ(checks["_service_maintenance:web-1"]["Status"], "critical");
+  EXPECT_EQ(checks["service:web-1"]["ServiceID"], "web-1");
+  EXPECT_EQ(checks["service:web-1"]["Type"], "http");
+
+  dying.reset();  // killed while in maintenance: its HTTP check now fails
+  ASSERT_TRUE(wait_until([&] { return !get("/v1/agent/services").contains("web-1"); }, 10s))
+      << "a dead instance in maintenance must not stay registered for good";
+  const auto hits = alive.hits();
+  ASSERT_TRUE(wait_until([&] { return alive.hits() >= hits + 12; }, 10s));  // > 500 ms of passing checks
+  const auto left = get("/v1/agent/services");
+  ASSERT_TRUE(left.contains("web-2")) << "maintenance with a passing check is kept: " << left.dump();
+  EXPECT_EQ(get("/v1/services/web/instances/web-2")["status"], "maintenance");
+  EXPECT_FALSE(get("/v1/agent/checks").contains("_service_maintenance:web-1"));
+}
+
+TEST_F(ConsulApi, ARegistrationWithoutAddressGetsTheCallersAddressNotSvckitds) {
+  start();
+  // Call from 127.0.0.2 (any 127/8 address is loopback): svckitd's own node address is 127.0.0.1.
+  boost::asio::io_context ctx;
+  boost::asio::ip::tcp::socket socket(ctx);
+  socket.open(boost::asio::ip::tcp::v4());
+  socket.bind({boost::asio::ip::make_address("127.0.0.2"), 0});
+  socket.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<std::uint16_t>(daemon->port)});
+  const std::string body = json{{"Name", "remote"}, {"Port", 8080}}.dump();
+  const std::string request =
+      "PUT /v1/agent/service/register HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+      "Content-Type: application/json\r\nConnection: close\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  boost::asio::write(socket, boost::asio::buffer(request));
+  std::string answer;
+  boost::system::error_code ec;
+  boost::asio::read(socket, boost::asio::dynamic_buffer(answer), ec);
+  ASSERT_TRUE(answer.starts_with("HTTP/1.1 200")) << answer;
+  EXPECT_EQ(get("/v1/agent/service/remote")["Address"], "127.0.0.2");
+  EXPECT_EQ(get("/v1/catalog/service/remote")[0]["ServiceAddress"], "127.0.0.2");
+  EXPECT_EQ(get("/v1/services/remote/instances/remote")["host"], "127.0.0.2");
 }
 
 TEST_F(ConsulApi, ABlockingQueryWaitsForAChangeOfItsServiceAndAnswersTheNewIndex) {

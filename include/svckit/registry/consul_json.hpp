@@ -72,6 +72,10 @@ nlohmann::json meta_of(const ServiceInstance& instance);
 
 nlohmann::json agent_service(const ServiceInstance& instance, const Node& node);  // /v1/agent/services values
 nlohmann::json catalog_entry(const ServiceInstance& instance, const Node& node, std::uint64_t index);
+/// The instance's checks as Consul shows them (GET /v1/agent/checks values, the Checks of a health
+/// entry without serfHealth): the TTL check, one per HTTP/TCP check, and the maintenance check
+/// while the instance is in maintenance.
+nlohmann::json service_checks(const ServiceInstance& instance, const Node& node, std::uint64_t index);
 nlohmann::json health_entry(const ServiceInstance& instance, const Node& node, std::uint64_t index);
 
 /// One element of GET /v1/health/service/:name -> instance (the consul:// backend's view). The

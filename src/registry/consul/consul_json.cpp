@@ -499,6 +499,21 @@ json catalog_entry(const ServiceInstance& in, const Node& node, std::uint64_t in
               {"ModifyIndex", index}};
 }
 
+json service_checks(const ServiceInstance& in, const Node& node, std::uint64_t index) {
+  json checks = json::array();
+  const auto ids = check_ids(in);
+  std::size_t n = 0;
+  if (in.ttl.count() > 0) checks.push_back(check_json(in, node, ids[n++], "ttl", index));
+  for (const auto& spec : in.checks) checks.push_back(check_json(in, node, ids[n++], spec.type, index));
+  if (in.status == InstanceStatus::maintenance) {
+    auto m = check_json(in, node, maintenance_check_id(in.id), "maintenance", index);
+    m["Name"] = "Service Maintenance Mode";
+    m["Notes"] = "Maintenance mode is enabled for this service";
+    checks.push_back(std::move(m));
+  }
+  return checks;
+}
+
 json health_entry(const ServiceInstance& in, const Node& node, std::uint64_t index) {
   json checks = json::array();
   checks.push_back(json{{"Node", node.name},
@@ -513,15 +528,7 @@ json health_entry(const ServiceInstance& in, const Node& node, std::uint64_t ind
                         {"Type", ""},
                         {"CreateIndex", index},
                         {"ModifyIndex", index}});
-  const auto ids = check_ids(in);
-  std::size_t n = 0;
-  if (in.ttl.count() > 0) checks.push_back(check_json(in, node, ids[n++], "ttl", index));
-  for (const auto& spec : in.checks) checks.push_back(check_json(in, node, ids[n++], spec.type, index));
-  if (in.status == InstanceStatus::maintenance) {
-    auto m = check_json(in, node, maintenance_check_id(in.id), "maintenance", index);
-    m["Name"] = "Service Maintenance Mode";
-    checks.push_back(std::move(m));
-  }
+  for (auto& c : service_checks(in, node, index)) checks.push_back(std::move(c));
   json service = agent_service(in, node);
   service.erase("Datacenter");
   return json{{"Node", json{{"ID", node.id},
