@@ -5,6 +5,7 @@
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <cstdlib>
@@ -51,6 +52,8 @@ struct Options {
   std::vector<std::string> meta;
   std::string status_text;
   std::string ttl_text = "0s";
+  std::string check_path;
+  std::string check_interval_text = "10s";
   // positional
   std::string service;
   std::string id;
@@ -96,10 +99,26 @@ Awaitable<int> run_command(const std::string& command, Options& o, Registry& reg
     auto meta = parse_pairs(o.meta, "meta");
     if (!meta) co_return report(meta.error());
     o.instance.metadata = *meta;
+    if (!o.check_path.empty()) {  // a real HTTP check that svckitd (or whoever runs checks) runs
+      auto interval = parse_duration(o.check_interval_text, "check-interval");
+      if (!interval) co_return report(interval.error());
+      HealthCheckSpec check;
+      check.type = "http";
+      check.path = o.check_path;
+      check.interval = *interval;
+      check.timeout = std::min(check.timeout, *interval);
+      if (auto v = validate(check, "check"); !v) co_return report(v.error());
+      o.instance.checks.push_back(std::move(check));
+      o.instance.health_check_path = o.check_path;
+      o.instance.status = InstanceStatus::starting;  // until the first check passes
+    }
     if (!o.status_text.empty()) {
       auto s = parse_status(o.status_text);
       if (!s) co_return report(s.error());
       o.instance.status = *s;
+    }
+    if (o.instance.port == 0) {  // before normalize(), which derives the id from host:port
+      co_return report(make_error(ErrorCode::invalid_argument, "port must be 1..65535", "port"));
     }
     o.instance.normalize();
     if (auto v = validate(o.instance); !v) co_return report(v.error());
@@ -231,7 +250,10 @@ int main(int argc, char** argv) {
   reg->add_option("--meta", o.meta, "metadata key=value (repeatable)");
   reg->add_option("--status", o.status_text, "initial status (default healthy)");
   reg->add_option("--ttl", o.ttl_text, "heartbeat TTL, e.g. 30s (default 0s = persistent)");
-  reg->add_option("--check-path", o.instance.health_check_path, "health-check path, e.g. /health");
+  reg->add_option("--check-path", o.check_path,
+                  "add an HTTP health check of this path, e.g. /health (the instance starts as 'starting' and "
+                  "turns healthy when a check passes)");
+  reg->add_option("--check-interval", o.check_interval_text, "how often the check runs (default 10s)");
 
   auto add_target = [&](CLI::App* sub) {
     sub->add_option("service", o.service, "service name")->required();
@@ -255,7 +277,12 @@ int main(int argc, char** argv) {
   watch->add_option("-n,--count", o.count, "exit after this many events");
   watch->add_option("--timeout", o.watch_timeout, "exit after this long, e.g. 30s");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help / --version exit 0; every usage error is 2, the documented code (not CLI11's own).
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   const std::string command = app.get_subcommands().front()->get_name();
 
   asio::io_context io;
@@ -268,8 +295,12 @@ int main(int argc, char** argv) {
   if (!registry) return report(registry.error());
 
   int code = 1;
-  asio::co_spawn(io, run_command(command, o, **registry),
-                 [&](std::exception_ptr e, int result) { code = e ? 1 : result; });
+  // The command is all there is to do: stop at its end (pooled connections and their idle timers
+  // would otherwise keep the loop alive for seconds).
+  asio::co_spawn(io, run_command(command, o, **registry), [&](std::exception_ptr e, int result) {
+    code = e ? 1 : result;
+    io.stop();
+  });
   io.run();
   return code;
 }

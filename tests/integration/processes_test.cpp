@@ -7,27 +7,13 @@
 
 #include <fstream>
 
+#include "cli_process.hpp"
 #include "svckitd_process.hpp"
 
 namespace svckit::testing {
 namespace {
 
 using namespace std::chrono_literals;
-
-struct CliResult {
-  int exit_code = -1;
-  std::string output;
-};
-
-CliResult run_cli(const std::filesystem::path& dir, std::vector<std::string> args) {
-  args.insert(args.begin(), SVCKIT_CLI_BIN);
-  const auto out = dir / "cli.out";
-  std::filesystem::remove(out);
-  auto child = ChildProcess::spawn(args, out);
-  if (!child) return {};
-  const int status = child->wait_exit(30s);
-  return {status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(out)};
-}
 
 TEST(Processes, CliRegistersAnotherProcessDiscoversAndWatches) {
   TempDir dir;
@@ -38,7 +24,7 @@ TEST(Processes, CliRegistersAnotherProcessDiscoversAndWatches) {
   // A watcher process, started first, must see the registration.
   const auto watch_out = dir.path() / "watch.out";
   auto watcher =
-      ChildProcess::spawn({SVCKIT_CLI_BIN, "--registry", reg, "watch", "product", "--count", "1", "--json"}, watch_out);
+      ChildProcess::spawn({cli_binary(), "--registry", reg, "watch", "product", "--count", "1", "--json"}, watch_out);
   ASSERT_TRUE(watcher.ok());
   ASSERT_TRUE(wait_until(
       [&] { return daemon->call("GET", "/metrics").body.find("svckit_watchers_active 2") != std::string::npos; },
