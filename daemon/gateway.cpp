@@ -318,7 +318,7 @@ http::Awaitable<void> Gateway::proxy(Worker& worker, http::ServerExchange& excha
   CallOptions call;
   call.transport = &worker.pool;
   const auto& peer = exchange.context().remote_address;
-  call.headers = upstream_fields(head, peer, /*keep_upgrade=*/false, trusted_peer(peer));
+  call.headers = upstream_fields(head, Forwarding{peer, route.stripped_prefix, false, trusted_peer(peer)});
   call.content_type = std::string(head[beast_http::field::content_type]);
   call.deadline = incoming_deadline(head, started);
   call.streaming.buffer_up_to = options_.buffer_response_bytes;

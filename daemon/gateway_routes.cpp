@@ -96,16 +96,21 @@ std::optional<RouteMatch> match_route(const RouteTable& table, std::string_view 
       if (!host_matches(route.host, name)) continue;
       const auto rest = strip(target, route.prefix);
       if (!rest) continue;
-      RouteMatch match{route.service, std::string(route.strip_prefix ? *rest : target), true};
+      RouteMatch match{route.service, std::string(route.strip_prefix ? *rest : target), true, {}};
       if (match.path.empty() || match.path.front() != '/') match.path.insert(0, "/");
+      if (route.strip_prefix) {
+        match.stripped_prefix = route.prefix;
+        while (!match.stripped_prefix.empty() && match.stripped_prefix.back() == '/') match.stripped_prefix.pop_back();
+      }
       return match;
     }
   }
   if (!table.service_paths || target.size() < 2 || target.front() != '/') return std::nullopt;
   // /{service}/{rest...}: the service is the first segment; the rest (with the query) goes upstream.
   const auto end = target.find_first_of("/?", 1);
-  RouteMatch match{std::string(target.substr(1, end == std::string_view::npos ? std::string_view::npos : end - 1)), "/",
-                   false};
+  RouteMatch match{
+      std::string(target.substr(1, end == std::string_view::npos ? std::string_view::npos : end - 1)), "/", false, {}};
+  match.stripped_prefix = "/" + match.service;
   if (end != std::string_view::npos)
     match.path = target[end] == '?' ? "/" + std::string(target.substr(end)) : std::string(target.substr(end));
   return match;

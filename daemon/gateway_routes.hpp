@@ -37,6 +37,9 @@ struct RouteMatch {
   std::string service;
   std::string path;  // what goes upstream: path and query
   bool by_route = false;
+  /// The prefix removed from the path ("/{service}", or a route's prefix when it strips it; no
+  /// trailing slash); empty when nothing was removed. Sent upstream as X-Forwarded-Prefix.
+  std::string stripped_prefix;
 };
 
 /// Parses a gateway.routes YAML sequence. Errors name the entry and field ("gateway.routes[1].service").

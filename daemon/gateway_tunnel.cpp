@@ -119,7 +119,8 @@ http::Awaitable<void> Gateway::tunnel(http::ServerExchange& exchange, const Rout
     if (!ec) co_await asio::async_connect(tunnel->upstream, addresses, asio::redirect_error(asio::use_awaitable, ec));
     http::Request handshake{head.method(), picked->target, 11};
     const auto& peer = exchange.context().remote_address;
-    for (const auto& [name, value] : upstream_fields(head, peer, true, trusted_peer(peer))) {
+    for (const auto& [name, value] :
+         upstream_fields(head, Forwarding{peer, route.stripped_prefix, true, trusted_peer(peer)})) {
       handshake.insert(name, value);
     }
     handshake.set(beast_http::field::host, picked->endpoint.host + ":" + std::to_string(picked->endpoint.port));

@@ -61,13 +61,15 @@ bool wants_upgrade(const http::RequestHead& head) {
 }
 
 std::vector<std::pair<std::string, std::string>> upstream_fields(const http::RequestHead& head,
-                                                                 const std::string& remote_address, bool keep_upgrade,
-                                                                 bool trusted_peer) {
+                                                                 const Forwarding& forwarding) {
+  const bool keep_upgrade = forwarding.keep_upgrade;
+  const bool trusted_peer = forwarding.trusted_peer;
   std::vector<std::pair<std::string, std::string>> out;
   const auto connection = connection_tokens(head);
   std::string forwarded_for;
   bool kept_proto = false;
   bool kept_host = false;
+  std::string prefix;  // a trusted proxy's X-Forwarded-Prefix, then ours
   for (const auto& field : head) {
     const std::string_view name = field.name_string();
     const auto id = field.name();
@@ -85,12 +87,19 @@ std::vector<std::pair<std::string, std::string>> upstream_fields(const http::Req
     }
     if (forwarding_claim(name)) {
       if (!trusted_peer) continue;  // a client's word about the original request is not taken
+      if (iequals(name, "x-forwarded-prefix")) {
+        prefix = field.value();
+        continue;
+      }
       kept_proto = kept_proto || iequals(name, "x-forwarded-proto");
       kept_host = kept_host || iequals(name, "x-forwarded-host");
     }
     out.emplace_back(std::string(name), std::string(field.value()));
   }
-  out.emplace_back("X-Forwarded-For", forwarded_for + remote_address);
+  out.emplace_back("X-Forwarded-For", forwarded_for + std::string(forwarding.remote_address));
+  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  prefix += forwarding.prefix;
+  if (!prefix.empty()) out.emplace_back("X-Forwarded-Prefix", std::move(prefix));
   if (!kept_proto) out.emplace_back("X-Forwarded-Proto", "http");
   if (const auto host = head[beast_http::field::host]; !host.empty() && !kept_host) {
     out.emplace_back("X-Forwarded-Host", std::string(host));

@@ -21,16 +21,25 @@ std::string connection_tokens(const http::beast_http::fields& fields);
 /// A request asking for a protocol upgrade (WebSocket): Connection names "upgrade" and Upgrade is set.
 bool wants_upgrade(const http::RequestHead& head);
 
+/// How the request reached the gateway, for the X-Forwarded-* fields.
+struct Forwarding {
+  std::string_view remote_address;  // the client's address (appended to X-Forwarded-For)
+  /// The path prefix the gateway removed ("/orders" of /orders/api/x), sent as X-Forwarded-Prefix
+  /// so frameworks that build absolute URLs (redirects) put it back. Empty: nothing was removed.
+  std::string_view prefix;
+  bool keep_upgrade = false;  // keep Connection: upgrade and Upgrade (a WebSocket handshake)
+  bool trusted_peer = false;  // the peer is a configured trusted proxy
+};
+
 /// The request's end-to-end fields for the upstream (Host, Content-Length, Content-Type and the
 /// deadline header left out: the client sets them; Expect too: the gateway answers 100-continue), with
-/// X-Forwarded-For appended to (the client's chain, then its address) and X-Forwarded-Proto/-Host set.
-/// X-Forwarded-Host/-Proto/-Port/-Prefix, X-Real-IP and Forwarded from the client are dropped
-/// (a client could otherwise claim another host or https) unless `trusted_peer` (the peer is a
-/// configured trusted proxy), in which case they pass and the gateway's own are added only where
-/// missing. `keep_upgrade` keeps Connection: upgrade and Upgrade (a WebSocket handshake).
+/// X-Forwarded-For appended to (the client's chain, then its address) and X-Forwarded-Proto/-Host
+/// and -Prefix set. X-Forwarded-Host/-Proto/-Port/-Prefix, X-Real-IP and Forwarded from the client are
+/// dropped (a client could otherwise claim another host or https) unless the peer is trusted, in
+/// which case they pass, the gateway's own Proto/Host are added only where missing, and its prefix
+/// is appended to the one received (a proxy in front removed /a, the gateway /b: "/a/b").
 std::vector<std::pair<std::string, std::string>> upstream_fields(const http::RequestHead& head,
-                                                                 const std::string& remote_address,
-                                                                 bool keep_upgrade = false, bool trusted_peer = false);
+                                                                 const Forwarding& forwarding);
 
 /// Removes hop-by-hop fields from an upstream answer; `keep_upgrade` keeps those of a 101.
 void strip_hop_by_hop(http::Response& response, bool keep_upgrade = false);

@@ -166,5 +166,26 @@ TEST_F(Gateway, GracefulShutdownLetsARequestInFlightFinish) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << "\n" << read_file(dir.path() / "svckitd.log");
 }
 
+// A real framework's redirect behind the gateway: Flask (with werkzeug's ProxyFix) builds its
+// trailing-slash redirect from X-Forwarded-Prefix/-Host, so it points back through the gateway.
+TEST_F(Gateway, AFlaskAppBehindTheGatewayRedirectsWithThePrefixTheGatewayRemoved) {
+  const std::string python = "/usr/bin/python3";
+  ASSERT_EQ(std::system((python + " -c 'import flask' 2>/dev/null").c_str()), 0)
+      << "python3-flask is missing: run scripts/setup";
+  const auto port_file = dir.path() / "flask.port";
+  auto app = ChildProcess::spawn({python, std::string(SVCKIT_PYTHON_DIR) + "/flask_prefix_app.py", port_file.string()},
+                                 dir.path() / "flask.log");
+  ASSERT_TRUE(app) << app.error().message;
+  ASSERT_TRUE(wait_until([&] { return !read_file(port_file).empty(); }, 20s)) << read_file(dir.path() / "flask.log");
+  add("pyweb", std::atoi(read_file(port_file).c_str()));
+  ASSERT_TRUE(wait_until([&] { return http_call(gateway, "GET", "/pyweb/health").status == 200; }, 10s));
+
+  const auto moved = http_call(gateway, "GET", "/pyweb/items");
+  EXPECT_EQ(moved.status, 308) << moved.body;
+  EXPECT_EQ(moved.header("Location"), "http://127.0.0.1/pyweb/items/") << "the Host the client sent, the prefix";
+  const auto items = nlohmann::json::parse(http_call(gateway, "GET", "/pyweb/items/").body, nullptr, false);
+  EXPECT_EQ(items["self"], "/pyweb/items/") << "url_for() includes the prefix too";
+}
+
 }  // namespace
 }  // namespace svckit::testing

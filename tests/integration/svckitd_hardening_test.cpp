@@ -234,8 +234,9 @@ TEST_F(Hardening, ForwardedHeadersFromAClientAreReplacedByTheGateways) {
   ASSERT_TRUE(daemon->wait_discovered("orders", 1));
   auto r = http_call(gateway, "GET", "/orders/x", "",
                      {"X-Forwarded-Host: evil.example", "X-Forwarded-Proto: https", "X-Real-IP: 10.9.9.9",
-                      "Forwarded: for=10.9.9.9;proto=https", "X-Forwarded-For: 10.9.9.9"});
+                      "Forwarded: for=10.9.9.9;proto=https", "X-Forwarded-For: 10.9.9.9", "X-Forwarded-Prefix: /evil"});
   ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(orders.last_header("X-Forwarded-Prefix"), "/orders") << "the prefix the gateway removed, only";
   EXPECT_EQ(orders.last_header("X-Forwarded-Host"), "127.0.0.1");
   EXPECT_EQ(orders.last_header("X-Forwarded-Proto"), "http");
   EXPECT_EQ(orders.last_header("X-Real-IP"), "");
@@ -256,9 +257,11 @@ TEST(HardeningTrustedProxy, ATrustedProxysForwardedHeadersPassThrough) {
   FaultServer orders(io.io(), "orders");
   ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("orders", orders.port())).status, 200);
   ASSERT_TRUE(daemon->wait_discovered("orders", 1));
-  ASSERT_EQ(
-      http_call(gateway, "GET", "/orders/x", "", {"X-Forwarded-Host: shop.example", "X-Forwarded-Proto: https"}).status,
-      200);
+  ASSERT_EQ(http_call(gateway, "GET", "/orders/x", "",
+                      {"X-Forwarded-Host: shop.example", "X-Forwarded-Proto: https", "X-Forwarded-Prefix: /shop/"})
+                .status,
+            200);
+  EXPECT_EQ(orders.last_header("X-Forwarded-Prefix"), "/shop/orders") << "the proxy's prefix, then the gateway's";
   EXPECT_EQ(orders.last_header("X-Forwarded-Host"), "shop.example");
   EXPECT_EQ(orders.last_header("X-Forwarded-Proto"), "https");
   EXPECT_EQ(daemon->call("PUT", "/v1/config/keys/x", "1").status, 200);

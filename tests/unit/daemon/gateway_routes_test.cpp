@@ -35,6 +35,7 @@ TEST(GatewayRoutes, FirstMatchingRouteWinsByHostAndWholeSegmentPrefix) {
   EXPECT_EQ(m->service, "api-v1");
   EXPECT_EQ(m->path, "/users/7?x=1");
   EXPECT_TRUE(m->by_route);
+  EXPECT_EQ(m->stripped_prefix, "/v1") << "sent upstream as X-Forwarded-Prefix";
 
   m = match_route(t, "api.example.com", "/v1?x=1");
   ASSERT_TRUE(m);
@@ -44,6 +45,7 @@ TEST(GatewayRoutes, FirstMatchingRouteWinsByHostAndWholeSegmentPrefix) {
   ASSERT_TRUE(m);
   EXPECT_EQ(m->service, "shop");
   EXPECT_EQ(m->path, "/cart") << "strip_prefix: false keeps the path";
+  EXPECT_EQ(m->stripped_prefix, "") << "nothing removed, no prefix";
   EXPECT_EQ(match_route(t, "shop.test", "/cart")->service, "cart") << "*.shop.test does not match shop.test itself";
 
   EXPECT_EQ(match_route(t, "other", "/orders/1")->path, "/1");
@@ -58,6 +60,7 @@ TEST(GatewayRoutes, ServicePathsAreTheDefaultAndCanBeTurnedOff) {
   EXPECT_EQ(m->service, "payments");
   EXPECT_EQ(m->path, "/charge?id=3");
   EXPECT_FALSE(m->by_route);
+  EXPECT_EQ(m->stripped_prefix, "/payments");
   EXPECT_EQ(match_route(t, "", "/payments?id=3")->path, "/?id=3");
   EXPECT_FALSE(match_route(t, "", "/"));
   t.service_paths = false;
