@@ -34,7 +34,7 @@ Result<double> to_double(const std::string& v, const std::string& where) {
   return bad(where, "must be a number, got '" + v + "'");
 }
 
-/// "30" (seconds, as the seeds' services write it) or a duration ("30s", "500ms").
+/// "30" (seconds, as Python services usually write it) or a duration ("30s", "500ms").
 Result<std::chrono::milliseconds> to_duration(const std::string& v, const std::string& where) {
   if (!v.empty() &&
       std::all_of(v.begin(), v.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
@@ -254,16 +254,25 @@ Result<void> ClientConfigLoader::add_env(const std::vector<std::pair<std::string
       added.push_back({service, "urls", value, where});
     }
   }
-  // <SERVICE>_TIMEOUT only for services configured somewhere (a URL, YAML): plenty of unrelated
-  // variables end in _TIMEOUT (PIP_DEFAULT_TIMEOUT=180) and must not become services.
+  // <SERVICE>_TIMEOUT: for a service configured somewhere (a URL, YAML) a bad value is an error.
+  // Otherwise it applies to the service of that name when it is discovered (JAVA_SERVICE_TIMEOUT=30
+  // with java-service found through the registry) — but plenty of unrelated variables end in
+  // _TIMEOUT (PIP_DEFAULT_TIMEOUT=180, TMOUT-like settings in other units): one whose value is
+  // not a valid timeout is not ours and is left alone, never an error.
   std::set<std::string> known;
   for (const auto& setting : settings_) known.insert(setting.service);
   for (const auto& setting : added) known.insert(setting.service);
   for (const auto& [name, value] : env) {
-    if (!ends_with(name, "_TIMEOUT") || name == "DEFAULT_TIMEOUT") continue;
+    if (!ends_with(name, "_TIMEOUT") || name == "DEFAULT_TIMEOUT" || name == "CB_RECOVERY_TIMEOUT") continue;
     const auto service = service_name_from_env(name.substr(0, name.size() - 8));
-    if (known.count(service) == 0) continue;
-    added.push_back({service, "timeout", value, "environment " + name});
+    Setting setting{service, "timeout", value, "environment " + name};
+    if (known.count(service) == 0) {
+      ServiceConfig probe;
+      const bool ours = validate_service_name(service, name) && apply(probe, setting.key, value, setting.source) &&
+                        validate(probe, "services." + service + ".");
+      if (!ours) continue;
+    }
+    added.push_back(std::move(setting));
   }
   ServiceConfig probe;
   for (const auto& s : added) {

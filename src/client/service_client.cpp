@@ -300,6 +300,14 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
   const auto fail = [&](CallErrorKind kind, std::string message, std::string instance = {}, int status = 0) {
     result.error.emplace(kind, std::move(message), state->name, std::move(instance), status, result.attempts);
   };
+  // When a retry is cut short, the error still says what failed: "...; attempt 2 failed: <why>".
+  const auto cause = [&]() -> std::string {
+    if (!result.error) return {};
+    std::string why = result.error->what();
+    if (why.starts_with(state->name + ": ")) why.erase(0, state->name.size() + 2);
+    return "; attempt " + std::to_string(result.attempts) + " failed: " + why;
+  };
+  const auto status_so_far = [&] { return result.error ? result.error->status : 0; };
 
   // Admission: bulkhead, rate limiter, adaptive throttling, service breaker.
   if (cfg.max_concurrent_calls > 0 && !state->bulkhead.try_enter()) {
@@ -387,14 +395,15 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
       const auto delay = backoff.next();
       if (!deadline.allows_retry_after(delay, time.steady_now(), kMargin, kMinAttempt)) {
         if (!result.error || result.error->kind != CallErrorKind::http_status) {
-          fail(CallErrorKind::timeout, state->name + ": the deadline leaves no room for another attempt",
-               result.instance);
+          fail(CallErrorKind::timeout, state->name + ": the deadline leaves no room for another attempt" + cause(),
+               result.instance, status_so_far());
         }
         break;
       }
       if (!transparent) {
         if (!impl.take_retry_token(*state)) {
-          fail(CallErrorKind::budget_exhausted, state->name + ": retry budget exhausted", result.instance);
+          fail(CallErrorKind::budget_exhausted, state->name + ": retry budget exhausted" + cause(), result.instance,
+               status_so_far());
           break;
         }
         retry_slot.held = true;

@@ -100,7 +100,20 @@ TEST_F(Client, TheRetryBudgetStopsRetriesFromMultiplyingAnOutage) {
   c.balancing.outlier.reset();
   make(c);
   int attempts = 0;
-  for (int i = 0; i < 20; ++i) attempts += call().attempts;
+  std::string last_error;
+  int last_status = 0;
+  for (int i = 0; i < 20; ++i) {
+    const auto r = call();
+    attempts += r.attempts;
+    if (r.error) {
+      last_error = r.error->what();
+      last_status = r.error->status;
+    }
+  }
+  // The caller (or its fallback) learns what failed, not only that retries were cut.
+  EXPECT_NE(last_error.find("retry budget exhausted; attempt 1 failed: "), std::string::npos) << last_error;
+  EXPECT_NE(last_error.find("503"), std::string::npos) << last_error;
+  EXPECT_EQ(last_status, 503);
   // gRPC A6 defaults: 10 tokens, retries while > 5; each failed attempt takes one. Without the
   // budget: 60 attempts. With it: 5 tokens' worth of retries before it closes, then 1 per call.
   EXPECT_LE(attempts, 20 + 6);

@@ -1,4 +1,4 @@
-// ServiceClient configuration: YAML, then the seeds' environment variables, merged per service;
+// ServiceClient configuration: YAML, then the environment variables services already use, merged per service;
 // errors name the source and key and apply nothing.
 #include "svckit/client/client_config.hpp"
 
@@ -34,6 +34,7 @@ services:
                             {"MODEL_SERVICE_TIMEOUT", "120s"},
                             {"DATABASE_URL", "postgres://db/orders"},
                             {"PIP_DEFAULT_TIMEOUT", "not a service"},
+                            {"JAVA_SERVICE_TIMEOUT", "45"},
                             {"GATEWAY_URL", "http://gw:8080"}})
                   .ok());
   auto built = loader.build();
@@ -50,7 +51,9 @@ services:
   EXPECT_EQ(o.defaults.service_breaker.failure_rate_threshold, 100);
   EXPECT_EQ(o.defaults.service_breaker.wait_duration_in_open_state, 60s);
 
-  ASSERT_EQ(o.services.size(), 2u) << "DATABASE_URL and PIP_DEFAULT_TIMEOUT are not services";
+  ASSERT_EQ(o.services.size(), 3u) << "DATABASE_URL and PIP_DEFAULT_TIMEOUT are not services";
+  EXPECT_EQ(o.services.at("java-service").timeout, 45s) << "a service found only through discovery gets its timeout";
+  EXPECT_TRUE(o.services.at("java-service").static_urls.empty());
   const auto& user = o.services.at("user-service");
   EXPECT_EQ(user.static_urls.size(), 2u);
   EXPECT_EQ(user.balancing.policy, "ring_hash");

@@ -17,12 +17,14 @@
 //   services:
 //     model-service: {urls: [http://10.0.0.7:9000], timeout: 30s}
 //
-// Environment (the seeds' names): GATEWAY_URL, DEFAULT_TIMEOUT (seconds or a duration),
+// Environment (the names Python services commonly use): GATEWAY_URL, DEFAULT_TIMEOUT (seconds or a duration),
 // DEFAULT_RETRY_TIMES (retries after the first attempt), DEFAULT_RETRY_DELAY (backoff base),
 // CB_FAILURE_THRESHOLD (N failures in a row open the service breaker), CB_RECOVERY_TIMEOUT,
 // <SERVICE>_URL (comma-separated http:// URLs; MODEL_SERVICE_URL configures "model-service";
 // values that are not http(s) URLs — DATABASE_URL=postgres://… — are left alone) and
-// <SERVICE>_TIMEOUT.
+// <SERVICE>_TIMEOUT (also for a service only found through discovery: JAVA_SERVICE_TIMEOUT=30
+// sets java-service's timeout; for a service configured nowhere else, a value that is not a valid
+// timeout is someone else's variable and is ignored).
 // Errors name the source and the key (e.g. "environment DEFAULT_RETRY_TIMES", "client.yaml:
 // services.model-service.timeout"); on error nothing is applied.
 #pragma once
