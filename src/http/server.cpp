@@ -76,6 +76,13 @@ HttpServer::HttpServer(asio::io_context& io, ServerOptions options, Handler hand
           io, std::move(options),
           ContextHandler([h = std::move(handler)](Request& request, const RequestContext&) { return h(request); })) {}
 
+HttpServer::HttpServer(asio::io_context& io, ServerOptions options, const Router& router)
+    : HttpServer(io, std::move(options),
+                 ContextHandler([&router](Request& request, const RequestContext& context) -> Awaitable<Response> {
+                   std::string route;  // lives in this frame while dispatch runs
+                   co_return co_await router.dispatch(request, route, &context);
+                 })) {}
+
 HttpServer::~HttpServer() { impl_->begin_shutdown(/*cancel_busy=*/true); }
 
 Result<void> HttpServer::listen() { return impl_->listen(); }

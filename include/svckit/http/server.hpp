@@ -13,6 +13,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include "svckit/http/router.hpp"
 #include "svckit/http/types.hpp"
 
 namespace svckit::http {
@@ -93,6 +94,8 @@ class HttpServer {
  public:
   HttpServer(boost::asio::io_context& io, ServerOptions options, Handler handler);
   HttpServer(boost::asio::io_context& io, ServerOptions options, ContextHandler handler);
+  /// Serves `router`'s routes (it must outlive the server); handlers see RouteContext::connection.
+  HttpServer(boost::asio::io_context& io, ServerOptions options, const Router& router);
   /// A server whose handler streams bodies (max_body_bytes still bounds each request's body).
   HttpServer(boost::asio::io_context& io, ServerOptions options, StreamHandler handler);
   ~HttpServer();
