@@ -1,5 +1,5 @@
 // Example for docs/client.md: call services by name with one shared ServiceClient — configured
-// the way the seeds' services are (environment variables), with call, call_all, error handling
+// the way twelve-factor services are (environment variables), with call, call_all, error handling
 // with a fallback, a per-service override at run time, a streamed download, and metrics.
 #include <utility>  // before Asio 1.74 awaitable.hpp, which uses std::exchange without it
 
@@ -30,7 +30,7 @@ int main() {
   });
   if (!users.listen()) return 1;
 
-  // Configuration as the seeds write it: USER_SERVICE_URL, DEFAULT_TIMEOUT, CB_FAILURE_THRESHOLD...
+  // Configuration from environment variables: USER_SERVICE_URL, DEFAULT_TIMEOUT, CB_FAILURE_THRESHOLD...
   // (a real service passes svckit::process_environment(), and may add_yaml() a file first).
   svckit::ClientConfigLoader config;
   auto env = config.add_env({{"USER_SERVICE_URL", "http://127.0.0.1:" + std::to_string(users.port())},

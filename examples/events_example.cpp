@@ -1,8 +1,7 @@
-// The seeds' publish_event(event_type, data, target_service, priority) in svckit: a consumer group
-// sharing "orders.*" events, a broadcast listener (audit) that gets every event, a targeted event,
-// and a handler that keeps failing until its event lands in the group's dead letters. In memory
-// here (MemoryEventBus); broker backends implement the same EventBus. Run as a test
-// (example_events); docs/events.md shows it.
+// publish_event(event_type, data, target_service, priority) — the shape of Python service SDKs — in svckit: a consumer
+// group sharing "orders.*" events, a broadcast listener (audit) that gets every event, a targeted event, and a handler
+// that keeps failing until its event lands in the group's dead letters. In memory here (MemoryEventBus); broker
+// backends implement the same EventBus. Run as a test (example_events); docs/events.md shows it.
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
 #include <atomic>

@@ -1,4 +1,4 @@
-// Distributed locks, as docs/locks.md shows them: the `async with acquire_lock(name)` of the seeds
+// Distributed locks, as docs/locks.md shows them: Python's `async with acquire_lock(name):`
 // is `with_lock`; every write to the protected store carries the lock's fencing token, and the
 // store refuses a token older than one it has seen. Runs on memory:// — swap the URL for
 // redis://host:6379 or etcd://h1:2379,h2:2379 and nothing else changes.

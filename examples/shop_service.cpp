@@ -1,4 +1,4 @@
-// shop_service: the demo topology of `scripts/run`, after the seeds' tutorial — product-service,
+// shop_service: the demo topology of `scripts/run`, the classic microservices tutorial shop — product-service,
 // user-service and order-service, each instance a process that registers itself (TTL heartbeat,
 // an HTTP health check svckitd runs) and shuts down gracefully. order-service calls the other two
 // by name through one ServiceClient: discovery + balancing, retries on another instance, breakers,

@@ -1,4 +1,4 @@
-// The seeds' task queue in svckit: enqueue_task with a priority, a worker pool with a typed
+// A task queue in the shape Python workers know (Celery, RQ): enqueue_task with a priority, a worker pool with a typed
 // handler, retries with backoff and a dead-letter (dead) set, and a periodic task. In memory here;
 // RedisTaskQueue is the same TaskQueue across processes. Run as a test (example_task_queue);
 // docs/task-queue.md shows it.

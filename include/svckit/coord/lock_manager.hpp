@@ -122,7 +122,7 @@ class LockManager {
   Awaitable<Result<std::vector<Lock>>> acquire_all(std::vector<std::string> names, LockOptions options);
 
   /// Runs `body(lock)` (a coroutine returning Awaitable<Result<void>>) while holding `name`, then
-  /// releases it: the seeds' `async with acquire_lock(name):`. Returns the acquire error, the
+  /// releases it: Python's `async with acquire_lock(name):`. Returns the acquire error, the
   /// body's error, or not_found when the lock was lost before the body ended.
   template <class Body>
   Awaitable<Result<void>> with_lock(std::string name, LockOptions options, Body body) {

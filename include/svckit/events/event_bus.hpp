@@ -84,7 +84,7 @@ class EventBus {
   virtual Awaitable<Result<std::vector<DeadLetter>>> dead_letters(std::string group, std::size_t limit) = 0;
 };
 
-/// The seeds' publish_event(event_type, data, target_service, priority).
+/// publish_event(event_type, data, target_service, priority): the shape of Python service SDKs.
 Awaitable<Result<std::string>> publish_event(EventBus& bus, std::string type, nlohmann::json data,
                                              std::string target = {}, Priority priority = Priority::medium);
 
