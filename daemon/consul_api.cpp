@@ -384,25 +384,28 @@ Awaitable<void> ConsulApi::reap() {
   const auto now = time_.steady_now();
   std::map<std::pair<std::string, std::string>, SteadyTime> still;
   std::vector<ServiceInstance> doomed;
+  std::vector<ServiceInstance> candidates;  // copied out: the verdict is asked outside the registry's lock
   for (const auto& s : registry_.services_now()) {
     registry_.for_each(s.name, {}, [&](const ServiceInstance& in, const std::string&) {
-      auto it = in.metadata.find(consul::kDeregisterAfterMeta);
-      if (it == in.metadata.end()) return;
-      const bool failing = in.status == InstanceStatus::maintenance
-                               ? verdict_ && verdict_(in.service, in.id) == HealthState::unhealthy
-                               : critical(in.status);
-      if (!failing) return;
-      auto after = consul::parse_go_duration(it->second, it->first);
-      if (!after) return;
-      const auto key = std::pair{in.service, in.id};
-      auto known = critical_since_.find(key);
-      const auto since = known == critical_since_.end() ? now : known->second;
-      if (now - since >= *after) {
-        doomed.push_back(in);
-      } else {
-        still.emplace(key, since);
-      }
+      if (in.metadata.count(consul::kDeregisterAfterMeta) == 0) return;
+      if (in.status == InstanceStatus::maintenance || critical(in.status)) candidates.push_back(in);
     });
+  }
+  for (auto& in : candidates) {
+    const bool failing =
+        in.status != InstanceStatus::maintenance || (verdict_ && verdict_(in.service, in.id) == HealthState::unhealthy);
+    if (!failing) continue;
+    const auto& text = in.metadata.at(consul::kDeregisterAfterMeta);
+    auto after = consul::parse_go_duration(text, consul::kDeregisterAfterMeta);
+    if (!after) continue;
+    auto key = std::pair{in.service, in.id};
+    auto known = critical_since_.find(key);
+    const auto since = known == critical_since_.end() ? now : known->second;
+    if (now - since >= *after) {
+      doomed.push_back(std::move(in));
+    } else {
+      still.emplace(std::move(key), since);
+    }
   }
   critical_since_ = std::move(still);
   for (const auto& in : doomed) {
