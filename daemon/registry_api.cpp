@@ -196,6 +196,9 @@ Awaitable<Response> RegistryApi::register_instance(RouteContext& ctx) {
   if (!body) co_return http::error_response(body.error());
   auto instance = instance_from_json(*body);
   if (!instance) co_return http::error_response(instance.error());
+  // With checks and no status, nothing vouches for the instance until its first check passes
+  // (as Consul's checks start critical): it starts out of rotation.
+  if (!instance->checks.empty() && !body->contains("status")) instance->status = InstanceStatus::starting;
   if (registration_check_) {
     if (auto r = registration_check_(*instance); !r) co_return http::error_response(r.error());
   }

@@ -287,7 +287,6 @@ void append_json(std::string& out, const ServiceInstance& in) {
 Result<ServiceInstance> instance_from_json(const nlohmann::json& j) {
   if (!j.is_object()) return type_error("body", "a JSON object");
   ServiceInstance in;
-  bool status_given = false;
   for (const auto& [key, v] : j.items()) {
     if (key == "service" || key == "id" || key == "host" || key == "scheme" || key == "zone" ||
         key == "health_check_path") {
@@ -342,7 +341,6 @@ Result<ServiceInstance> instance_from_json(const nlohmann::json& j) {
                           "status");
       }
       in.status = *st;
-      status_given = true;
     } else if (key == "ttl") {
       if (v.is_number_integer()) {
         auto secs = get_int(v, key, 0, 86400);
@@ -368,8 +366,6 @@ Result<ServiceInstance> instance_from_json(const nlohmann::json& j) {
   if (in.service.empty()) return make_error(ErrorCode::invalid_argument, "service is required", "service");
   if (in.host.empty()) return make_error(ErrorCode::invalid_argument, "host is required", "host");
   if (in.port == 0) return make_error(ErrorCode::invalid_argument, "port is required", "port");
-  // With checks and no status, nothing vouches for the instance until its first check passes.
-  if (!status_given && !in.checks.empty()) in.status = InstanceStatus::starting;
   in.normalize();
   return in;
 }

@@ -108,6 +108,17 @@ INSTANTIATE_TEST_SUITE_P(
         BadRequest{"bad_method", "PATCH", "/v1/services", "", 405, "method"}),
     [](const auto& info) { return std::string(info.param.name); });
 
+TEST_F(SvckitdApi, ARegistrationWithChecksAndNoStatusStartsOutOfRotation) {
+  const std::string check = R"(,"checks":[{"type":"tcp","interval":"1s","timeout":"1s"}])";
+  auto unproven = nlohmann::json::parse(daemon->call("POST", "/v1/instances", instance_body("db", 1, check)).body);
+  EXPECT_EQ(unproven["status"], "starting") << "nothing vouches for it until a check passes";
+  auto vouched = nlohmann::json::parse(
+      daemon->call("POST", "/v1/instances", instance_body("db", 2, check + R"(,"status":"healthy")")).body);
+  EXPECT_EQ(vouched["status"], "healthy") << "an explicit status is kept";
+  auto unchecked = nlohmann::json::parse(daemon->call("POST", "/v1/instances", instance_body("db", 3)).body);
+  EXPECT_EQ(unchecked["status"], "healthy");
+}
+
 TEST_F(SvckitdApi, OversizedBodyIs413AndOversizedHeadersAre431) {
   auto big = daemon->call("POST", "/v1/instances",
                           instance_body("product", 8081, R"(,"zone":")" + std::string(8000, 'a') + "\""));

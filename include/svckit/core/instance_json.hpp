@@ -18,9 +18,7 @@ nlohmann::json to_json(const ServiceInstance& instance);
 void append_json(std::string& out, const ServiceInstance& instance);
 
 /// Strict decoding: unknown fields and wrong types are errors naming the field.
-/// Times are optional on input. The result is normalized but not validated. Without a `status`
-/// the instance is `healthy`, or `starting` when it carries checks (out of rotation until its
-/// first check passes, like Consul's checks that start critical).
+/// Times are optional on input. The result is normalized but not validated.
 Result<ServiceInstance> instance_from_json(const nlohmann::json& json);
 
 /// How deep JSON from outside may nest (objects and arrays). Everything svckit serialises is
