@@ -1,18 +1,30 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
+# One export set per component, so find_package(svckit COMPONENTS core) loads (and demands the
+# third-party libraries of) only what was asked for. See cmake/svckitConfig.cmake.in.
+set(_svckit_cmake_dir ${CMAKE_INSTALL_LIBDIR}/cmake/svckit)
 install(DIRECTORY include/svckit DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(TARGETS svckit svckit_asio EXPORT svckitTargets
-        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
-        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
-        INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+foreach(component core redis nats amqp postgres svckit)
+  if(component STREQUAL "core")
+    set(_targets svckit_asio svckit_core)
+  elseif(component STREQUAL "svckit")
+    set(_targets svckit)
+  else()
+    set(_targets svckit_${component})
+  endif()
+  install(TARGETS ${_targets} EXPORT svckit-${component}
+          ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+          INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  install(EXPORT svckit-${component} NAMESPACE svckit:: FILE svckit-${component}-targets.cmake
+          DESTINATION ${_svckit_cmake_dir})
+endforeach()
 install(TARGETS svckitd svckit_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-install(EXPORT svckitTargets NAMESPACE svckit:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/svckit)
 configure_package_config_file(cmake/svckitConfig.cmake.in
   ${CMAKE_CURRENT_BINARY_DIR}/svckitConfig.cmake
-  INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/svckit)
+  INSTALL_DESTINATION ${_svckit_cmake_dir})
 write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/svckitConfigVersion.cmake
   COMPATIBILITY SameMinorVersion)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/svckitConfig.cmake
               ${CMAKE_CURRENT_BINARY_DIR}/svckitConfigVersion.cmake
-        DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/svckit)
+        DESTINATION ${_svckit_cmake_dir})

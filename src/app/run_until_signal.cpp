@@ -1,15 +1,17 @@
+#include <utility>  // before Asio 1.74 awaitable.hpp, which uses std::exchange without it
+
 #include "svckit/app/run_until_signal.hpp"
 
 #include <csignal>
 #include <functional>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
 
 #include "svckit/client/service_client.hpp"
 #include "svckit/discovery/discovery_client.hpp"

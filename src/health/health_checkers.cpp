@@ -63,11 +63,8 @@ std::vector<std::string> HealthCheckers::types() const {
   return out;
 }
 
-void register_builtin_health_checkers(HealthCheckers::Builder& builder) {
-  builder.add("http", health_detail::make_http_checker())
-      .add("tcp", health_detail::make_tcp_checker())
-      .add("redis", health_detail::make_redis_checker())
-      .add("postgres", health_detail::make_postgres_checker());
+void register_core_health_checkers(HealthCheckers::Builder& builder) {
+  builder.add("http", health_detail::make_http_checker()).add("tcp", health_detail::make_tcp_checker());
 }
 
 }  // namespace svckit

@@ -39,11 +39,9 @@ std::vector<std::string> RegistryPlugins::schemes() const {
   return out;
 }
 
-void register_builtin_plugins(RegistryPlugins::Builder& builder) {
+void register_core_plugins(RegistryPlugins::Builder& builder) {
   builder.add("memory", 0, memory_registry_factory());
   builder.add("svckitd", 8500, svckitd_registry_factory());
-  builder.add("redis", 6379, redis_registry_factory());
-  builder.add("rediss", 6379, redis_registry_factory());
   builder.add("etcd", 2379, etcd_registry_factory());
   builder.add("consul", 8500, consul_registry_factory());
   builder.add("file", 0, file_registry_factory());

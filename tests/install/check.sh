@@ -1,14 +1,36 @@
 #!/usr/bin/env bash
-# Installs the build tree into a temporary prefix and builds + runs a separate project against it
-# with find_package(svckit). Usage: check.sh BUILD_DIR CONSUMER_SOURCE_DIR
+# Installs the build tree into a temporary prefix and builds + runs separate projects against it
+# with find_package(svckit): the whole package (CONSUMER_SOURCE_DIR), and one component alone
+# (core_consumer) on a machine where pkg-config finds none of the other components' libraries.
+# Usage: check.sh BUILD_DIR CONSUMER_SOURCE_DIR
 set -euo pipefail
 build="$1"
 consumer="$2"
+here="$(cd "$(dirname "$0")" && pwd)"
 prefix=$(mktemp -d)
 trap 'rm -rf "$prefix"' EXIT
 cmake --install "$build" --prefix "$prefix" >/dev/null
 test -x "$prefix/bin/svckitd" && test -x "$prefix/bin/svckit"
+launcher="$(command -v ccache || true)"
 cmake -S "$consumer" -B "$prefix/consumer-build" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" \
-  -DCMAKE_CXX_COMPILER_LAUNCHER="$(command -v ccache || true)" >/dev/null
+  -DCMAKE_CXX_COMPILER_LAUNCHER="$launcher" >/dev/null
 cmake --build "$prefix/consumer-build" >/dev/null
 "$prefix/consumer-build/consumer"
+
+# One component, no client libraries visible to pkg-config.
+mkdir -p "$prefix/no-pkgconfig"
+PKG_CONFIG_LIBDIR="$prefix/no-pkgconfig" PKG_CONFIG_PATH="" cmake -S "$here/core_consumer" \
+  -B "$prefix/core-build" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_CXX_COMPILER_LAUNCHER="$launcher" >/dev/null
+cmake --build "$prefix/core-build" >/dev/null
+if nm -C "$prefix/core-build/core_consumer" | grep -qE ' (redisConnect|natsConnection_Connect|amqp_new_connection|PQconnectdb)'; then
+  echo "check.sh: the core consumer links a client library it did not ask for" >&2
+  exit 1
+fi
+"$prefix/core-build/core_consumer" >/dev/null
+if PKG_CONFIG_LIBDIR="$prefix/no-pkgconfig" PKG_CONFIG_PATH="" cmake -S "$here/redis_consumer" \
+  -B "$prefix/redis-build" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" >"$prefix/redis.log" 2>&1; then
+  echo "check.sh: COMPONENTS redis configured without hiredis" >&2
+  exit 1
+fi
+grep -q "needs hiredis" "$prefix/redis.log" || { cat "$prefix/redis.log" >&2; exit 1; }
+echo "check.sh: full package and core-only consumer built and ran; redis without hiredis refused"

@@ -61,6 +61,9 @@ class HealthCheckers {
 
 /// http (GET path; expected statuses, body substring, Host header), tcp (connect), redis (PING,
 /// AUTH with params.password), postgres (SELECT 1 through libpq; params dbname, user, password).
+/// Part of svckit::svckit (it needs the redis and postgres components).
 void register_builtin_health_checkers(HealthCheckers::Builder& builder);
+/// http and tcp only: svckit::core, no third-party client library.
+void register_core_health_checkers(HealthCheckers::Builder& builder);
 
 }  // namespace svckit

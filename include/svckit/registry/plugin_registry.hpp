@@ -49,7 +49,13 @@ class RegistryPlugins {
 };
 
 /// Adds memory://, svckitd://, redis://, rediss://, etcd://, consul://, file://, dns+srv:// and dns://.
+/// Part of svckit::svckit (the umbrella target: every component).
 void register_builtin_plugins(RegistryPlugins::Builder& builder);
+/// memory://, svckitd://, etcd://, consul://, file://, dns+srv:// and dns:// — the backends of
+/// svckit::core, which needs no third-party client library.
+void register_core_plugins(RegistryPlugins::Builder& builder);
+/// redis:// and rediss:// (svckit::redis, hiredis).
+void register_redis_plugins(RegistryPlugins::Builder& builder);
 
 /// memory:// options: ?sweep=1s (TTL sweep period; default 1s), ?grace=30s (expiry grace).
 RegistryFactory memory_registry_factory();

@@ -336,4 +336,9 @@ RegistryFactory redis_registry_factory() {
   };
 }
 
+void register_redis_plugins(RegistryPlugins::Builder& builder) {
+  builder.add("redis", 6379, redis_registry_factory());
+  builder.add("rediss", 6379, redis_registry_factory());
+}
+
 }  // namespace svckit
