@@ -1,5 +1,8 @@
 #include "daemon/config_store.hpp"
 
+#include <algorithm>
+#include <optional>
+
 #include <boost/asio/this_coro.hpp>
 
 namespace svckit::daemon {
@@ -42,7 +45,6 @@ ConfigStore::Version ConfigStore::current() const {
 
 Result<std::uint64_t> ConfigStore::commit(json tree, std::string reason) {
   Version added;
-  std::list<WakeableWait> woken;
   std::function<void(const Version&)> changed;
   {
     std::lock_guard lock(mutex_);
@@ -50,10 +52,9 @@ Result<std::uint64_t> ConfigStore::commit(json tree, std::string reason) {
                     std::make_shared<const json>(std::move(tree))};
     history_.push_back(added);
     if (history_.size() > keep_) history_.erase(history_.begin());
-    woken.swap(waiters_);
     changed = changed_;
   }
-  for (auto& w : woken) w.wake();
+  waiters_.notify_all();  // after the version is in: a woken poll reads it
   if (changed) changed(added);
   return added.version;
 }
@@ -120,30 +121,25 @@ std::vector<ConfigStore::Version> ConfigStore::history() const {
 boost::asio::awaitable<std::uint64_t> ConfigStore::wait_newer(std::uint64_t after,
                                                               std::chrono::steady_clock::time_point until,
                                                               std::shared_ptr<CancelToken> cancel) {
-  const WakeableWait wait(co_await boost::asio::this_coro::executor);
+  std::optional<WaitList::Ticket> ticket;
   {
+    // Parked under the store's lock: a commit after this check finds the ticket.
     std::lock_guard lock(mutex_);
-    if (history_.back().version > after || released_) co_return history_.back().version;
-    waiters_.push_back(wait);
+    if (history_.back().version > after || waiters_.closed()) co_return history_.back().version;
+    ticket.emplace(waiters_.park());
   }
-  // A cancel (the client went away) wakes the wait like a change would.
-  const bool hooked = !cancel || cancel->set_hook([wait] { wait.wake(); });
-  if (hooked) (void)co_await wait.wait_until(until);
+  // A cancel (the client went away) wakes this wait like a change would.
+  const bool hooked = !cancel || cancel->set_hook(ticket->waker());
+  if (hooked) {
+    const auto left = std::max(until - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration::zero());
+    (void)co_await ticket->wait_for(left, sleeper_);
+  }
   if (cancel) cancel->clear_hook();
   std::lock_guard lock(mutex_);
-  waiters_.remove_if([&](const WakeableWait& w) { return w.same(wait); });
   co_return history_.back().version;
 }
 
-void ConfigStore::release_waiters() {
-  std::list<WakeableWait> woken;
-  {
-    std::lock_guard lock(mutex_);
-    released_ = true;
-    woken.swap(waiters_);
-  }
-  for (auto& w : woken) w.wake();
-}
+void ConfigStore::release_waiters() { waiters_.close(); }
 
 void ConfigStore::on_change(std::function<void(const Version&)> callback) {
   std::lock_guard lock(mutex_);

@@ -21,6 +21,7 @@
 #include "svckit/core/result.hpp"
 #include "svckit/core/sleeper.hpp"
 #include "svckit/core/time_source.hpp"
+#include "svckit/core/wait_list.hpp"
 
 namespace svckit::daemon {
 
@@ -73,8 +74,8 @@ class ConfigStore {
   const std::size_t keep_;
   mutable std::mutex mutex_;
   std::vector<Version> history_;                 // guarded by mutex_; back() is current
-  std::list<WakeableWait> waiters_;              // guarded by mutex_
-  bool released_ = false;                        // guarded by mutex_
+  WaitList waiters_;                             // long polls; closed by release_waiters()
+  AsioSleeper sleeper_;                          // their deadlines are steady_clock time points
   std::function<void(const Version&)> changed_;  // guarded by mutex_
 };
 

@@ -6,17 +6,18 @@
 #include <vector>
 
 #include "svckit/core/sleeper.hpp"
+#include "svckit/core/wait_list.hpp"
 
 namespace svckit::cache {
 
 using namespace std::chrono_literals;
 
-/// One load in progress; callers asking for the same key wait for it.
+/// One load in progress; callers asking for the same key wait for it. Finished (waiters closed)
+/// exactly once, however the leader's load ends.
 struct RedisCacheTier::Flight {
   std::mutex mutex;
-  bool done = false;                           // guarded by mutex
-  Result<std::string> result = std::string();  // guarded by mutex
-  std::vector<WakeableWait> waiters;           // guarded by mutex
+  Result<std::string> result = std::string();  // guarded by mutex; final once waiters is closed
+  WaitList waiters;
 };
 
 RedisCacheTier::RedisCacheTier(std::shared_ptr<redis::RedisClient> redis, RedisTierOptions options, Random& random)
@@ -64,35 +65,39 @@ Awaitable<Result<std::string>> RedisCacheTier::get_or_load(const std::string& ke
     flight = slot;
   }
   if (!leader) {
-    const WakeableWait wait(co_await boost::asio::this_coro::executor);
-    {
-      std::lock_guard lock(flight->mutex);
-      if (flight->done) co_return flight->result;
-      flight->waiters.push_back(wait);
-    }
-    (void)co_await wait.wait_until(std::chrono::steady_clock::now() + 24h);
+    auto ticket = flight->waiters.park();
+    if (!flight->waiters.closed()) (void)co_await ticket.wait_for(24h, sleeper_);
     std::lock_guard lock(flight->mutex);
     co_return flight->result;
   }
 
+  // The leader finishes the flight on every exit — a loader that throws too (before: its flight
+  // stayed, and every later load of the key waited 24 h for it).
+  struct Finish {
+    RedisCacheTier& tier;
+    const std::string& key;
+    std::shared_ptr<Flight> flight;
+    Result<std::string> result =
+        make_error(ErrorCode::internal, "the load of this key failed with an exception", "loader");
+    ~Finish() {
+      {
+        std::lock_guard lock(tier.mutex_);
+        tier.flights_.erase(key);
+      }
+      {
+        std::lock_guard lock(flight->mutex);
+        flight->result = std::move(result);
+      }
+      flight->waiters.close();
+    }
+  } finish{*this, key, flight};
   loads_.fetch_add(1, std::memory_order_relaxed);
   auto loaded = co_await loader(key);
   if (loaded && redis_up) {
     auto stored = co_await redis_->command(set_command(key, *loaded));
     if (!stored) errors_.fetch_add(1, std::memory_order_relaxed);
   }
-  std::vector<WakeableWait> woken;
-  {
-    std::lock_guard lock(mutex_);
-    flights_.erase(key);
-  }
-  {
-    std::lock_guard lock(flight->mutex);
-    flight->done = true;
-    flight->result = loaded;
-    woken.swap(flight->waiters);
-  }
-  for (auto& w : woken) w.wake();
+  finish.result = loaded;
   co_return loaded;
 }
 

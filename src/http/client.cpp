@@ -24,6 +24,7 @@
 #include "http/tls_context.hpp"
 #include "http/watchdog.hpp"
 #include "svckit/core/sleeper.hpp"
+#include "svckit/core/wait_list.hpp"
 
 namespace svckit::http {
 
@@ -45,12 +46,10 @@ struct HttpClient::Endpoint {
   std::mutex mutex;
   std::vector<std::shared_ptr<Connection>> idle;  // guarded by mutex
   std::size_t open = 0;                           // guarded by mutex: connections alive, busy or idle
-  std::deque<WakeableWait> waiters;               // guarded by mutex: requests waiting for a connection
-  void wake_one_locked() {
-    if (waiters.empty()) return;
-    waiters.front().wake();
-    waiters.pop_front();
-  }
+  WaitList waiters;                               // requests waiting for a connection (own lock)
+  /// A connection came free (or a slot): the oldest waiter still waiting gets it; one that timed
+  /// out as it was picked takes it anyway, one destroyed first passes it on (WaitList).
+  void wake_one_locked() { waiters.notify_one(); }
 };
 
 /// One pooled connection. Timeouts come from a lazy Watchdog (watchdog.hpp) rather than a timer
@@ -288,7 +287,7 @@ Awaitable<Result<HttpClient::Slot>> HttpClient::acquire(std::shared_ptr<Endpoint
                                                         Clock::time_point deadline) {
   for (;;) {
     std::vector<std::shared_ptr<Connection>> stale;  // destroyed after the lock is released
-    std::optional<WakeableWait> wait;
+    std::optional<WaitList::Ticket> ticket;
     {
       std::lock_guard lock(endpoint->mutex);
       const auto now = Clock::now();
@@ -307,19 +306,17 @@ Awaitable<Result<HttpClient::Slot>> HttpClient::acquire(std::shared_ptr<Endpoint
         ++endpoint->open;
         co_return Slot{};
       }
-      if (endpoint->waiters.size() >= options_.max_pending_per_endpoint) {
+      const auto waiting = endpoint->waiters.waiting();
+      if (waiting >= options_.max_pending_per_endpoint) {
         co_return make_error(ErrorCode::limit_exceeded,
-                             std::to_string(endpoint->waiters.size()) + " requests already wait for a connection");
+                             std::to_string(waiting) + " requests already wait for a connection");
       }
-      wait.emplace(executor_);
-      endpoint->waiters.push_back(*wait);
+      ticket.emplace(endpoint->waiters.park());  // under the endpoint's lock: no give_back slips past
     }
     stale.clear();
     ++pool_waits_;
-    if (!co_await wait->wait_until(deadline)) {
-      std::lock_guard lock(endpoint->mutex);
-      auto& w = endpoint->waiters;
-      w.erase(std::remove_if(w.begin(), w.end(), [&](const WakeableWait& x) { return x.same(*wait); }), w.end());
+    const auto left = std::max(deadline - Clock::now(), Clock::duration::zero());
+    if (!co_await ticket->wait_for(left, sleeper_)) {
       co_return make_error(ErrorCode::timeout, "no free connection within the deadline (max_connections_per_endpoint " +
                                                    std::to_string(options_.max_connections_per_endpoint) + ")");
     }

@@ -139,6 +139,41 @@ TEST_F(RedisCacheTierTest, ConcurrentMissesOnOneKeyLoadItOnce) {
   EXPECT_EQ(a.tier.stats().loads, 1u);
 }
 
+// Before: a leader whose loader threw left its flight behind, and every later load of the key
+// (and the callers already waiting) waited 24 h.
+TEST_F(RedisCacheTierTest, ALoaderThatThrowsReleasesItsWaitersAndTheNextLoadRunsAgain) {
+  Node a(io.executor(), port, random, time);
+  std::atomic<int> attempts{0};
+  const WakeableWait gate(io.executor());  // holds the leader's load until the follower waits
+  RedisCacheTier::StringLoader throwing = [&](const std::string&) -> Awaitable<Result<std::string>> {
+    ++attempts;
+    co_await gate.wait_until(std::chrono::steady_clock::now() + 10s);
+    throw std::runtime_error("database driver crashed");
+  };
+  const std::string key = "cursed";
+  auto leader = boost::asio::co_spawn(io.io(), a.tier.get_or_load(key, throwing), boost::asio::use_future);
+  ASSERT_TRUE(wait_until([&] { return attempts.load() == 1; }, 10s));
+  auto follower = boost::asio::co_spawn(io.io(), a.tier.get_or_load(key, throwing), boost::asio::use_future);
+  // The follower's miss and its joining the flight run in one handler on the one I/O thread: once
+  // the miss is counted, the leader cannot finish before the follower waits.
+  ASSERT_TRUE(wait_until([&] { return a.tier.stats().misses == 2; }, 10s));
+  gate.wake();
+  EXPECT_THROW(leader.get(), std::runtime_error);
+  ASSERT_EQ(follower.wait_for(10s), std::future_status::ready) << "the follower is released at once";
+  const auto followed = follower.get();
+  ASSERT_FALSE(followed);
+  EXPECT_EQ(followed.error().code, ErrorCode::internal);
+  EXPECT_EQ(attempts, 1) << "the follower shared the leader's load";
+
+  RedisCacheTier::StringLoader fine = [&](const std::string&) -> Awaitable<Result<std::string>> {
+    ++attempts;
+    co_return std::string("blessed");
+  };
+  auto again = boost::asio::co_spawn(io.io(), a.tier.get_or_load(key, fine), boost::asio::use_future);
+  ASSERT_EQ(again.wait_for(10s), std::future_status::ready) << "no flight was left behind";
+  EXPECT_EQ(again.get().value(), "blessed");
+}
+
 TEST_F(RedisCacheTierTest, AnUpdateInOneProcessDropsTheOthersL1Copy) {
   Node a(io.executor(), port, random, time);
   Node b(io.executor(), port, random, time);

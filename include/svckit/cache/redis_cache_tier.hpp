@@ -27,6 +27,7 @@
 
 #include "svckit/cache/cache.hpp"
 #include "svckit/core/random.hpp"
+#include "svckit/core/sleeper.hpp"
 #include "svckit/redis/redis_client.hpp"
 
 namespace svckit::cache {
@@ -88,6 +89,7 @@ class RedisCacheTier {
   const std::string origin_;  // this process's id in invalidation messages (its own are skipped)
   mutable std::mutex mutex_;
   std::map<std::string, std::shared_ptr<Flight>> flights_;  // guarded by mutex_
+  AsioSleeper sleeper_;                                     // followers of a flight wait on it
   std::function<void(const std::string&)> drop_;            // guarded by mutex_
   std::atomic<std::uint64_t> hits_{0}, misses_{0}, loads_{0}, errors_{0}, invalidations_{0};
 };

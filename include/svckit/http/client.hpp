@@ -11,6 +11,7 @@
 #include <boost/asio/any_io_executor.hpp>
 
 #include "svckit/core/cancel_token.hpp"
+#include "svckit/core/sleeper.hpp"
 #include "svckit/http/transport.hpp"
 
 namespace svckit::http {
@@ -96,6 +97,7 @@ class HttpClient final : public Transport {
   std::shared_ptr<Tls> tls_;                                         // guarded by mutex_
   std::map<std::string, std::shared_ptr<const CachedAddress>> dns_;  // guarded by mutex_
   std::atomic<std::uint64_t> requests_{0}, opened_{0}, reused_{0}, stale_retries_{0}, dns_lookups_{0}, pool_waits_{0};
+  AsioSleeper sleeper_;  // waits for a free connection (deadlines are steady_clock time points)
 };
 
 }  // namespace svckit::http

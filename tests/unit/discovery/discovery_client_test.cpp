@@ -40,7 +40,7 @@ class ScriptedRegistry final : public Registry {
   Awaitable<Result<WatchResult>> watch(WatchRequest request) override {
     ++watch_calls;
     while (answers_.empty()) {
-      wake_ = AsyncEvent{};
+      wake_.reset();
       request.cancel->set_hook([this] { wake_.set(); });
       (void)co_await wake_.wait(10s);
       if (request.cancel->cancelled()) co_return make_error(ErrorCode::cancelled, "cancelled");
