@@ -1,19 +1,16 @@
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
-#include <boost/asio/this_coro.hpp>
+#include <algorithm>
+#include <optional>
 
 #include "svckit/queue/task_queue.hpp"
 
 namespace svckit::queue {
 
-namespace asio = boost::asio;
-
 MemoryTaskQueue::MemoryTaskQueue(const TimeSource& time, Random& random, TaskStoreOptions options)
     : time_(time), options_(options), store_(time, random, options) {}
 
-void MemoryTaskQueue::wake_all_locked() {
-  for (const auto& w : waiters_) w.wake();
-}
+void MemoryTaskQueue::wake_all_locked() { waiters_.notify_all(); }
 
 Awaitable<Result<TaskRecord>> MemoryTaskQueue::enqueue(TaskSpec spec) {
   std::lock_guard lock(mutex_);
@@ -24,11 +21,9 @@ Awaitable<Result<TaskRecord>> MemoryTaskQueue::enqueue(TaskSpec spec) {
 
 Awaitable<Result<std::optional<TaskRecord>>> MemoryTaskQueue::fetch(std::string queue, std::string worker,
                                                                     std::chrono::milliseconds wait) {
-  const auto executor = co_await asio::this_coro::executor;
   const auto give_up = std::chrono::steady_clock::now() + wait;
   for (;;) {
-    std::optional<WakeableWait> parked;
-    std::list<WakeableWait>::iterator position;
+    std::optional<WaitList::Ticket> ticket;  // leaves the line however this coroutine ends
     auto until = give_up;
     {
       std::lock_guard lock(mutex_);
@@ -48,12 +43,10 @@ Awaitable<Result<std::optional<TaskRecord>>> MemoryTaskQueue::fetch(std::string 
       }
       // An active task's lease may run out while we wait: look again by then at the latest.
       until = std::min(until, std::chrono::steady_clock::now() + options_.lease);
-      parked.emplace(executor);
-      position = waiters_.insert(waiters_.end(), *parked);
+      ticket.emplace(waiters_.park());  // under mutex_: an enqueue after the fetch above finds it
     }
-    co_await parked->wait_until(until);
-    std::lock_guard lock(mutex_);
-    waiters_.erase(position);
+    const auto left = std::max(until - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration::zero());
+    (void)co_await ticket->wait_for(left, sleeper_);
   }
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "svckit/core/sleeper.hpp"
+#include "svckit/core/wait_list.hpp"
 #include "svckit/queue/task_store.hpp"
 
 namespace svckit::queue {
@@ -61,7 +62,7 @@ class TaskQueue {
   virtual std::chrono::milliseconds lease() const = 0;
 };
 
-/// TaskStore under a mutex. A waiting fetch parks on a WakeableWait and is woken by anything that
+/// TaskStore under a mutex. A waiting fetch parks on a WaitList and is woken by anything that
 /// may make a task due (enqueue, run_now, resume, a failure that retries) or by the next
 /// scheduled task's time; expired leases are recovered on each fetch, finished tasks swept (at
 /// most once a second).
@@ -93,9 +94,10 @@ class MemoryTaskQueue final : public TaskQueue {
   const TimeSource& time_;
   TaskStoreOptions options_;
   mutable std::mutex mutex_;
-  TaskStore store_;                  // guarded by mutex_
-  SystemTime next_sweep_{};          // guarded by mutex_
-  std::list<WakeableWait> waiters_;  // guarded by mutex_
+  TaskStore store_;          // guarded by mutex_
+  SystemTime next_sweep_{};  // guarded by mutex_
+  WaitList waiters_;         // fetches waiting for a task; parked under mutex_
+  AsioSleeper sleeper_;      // their deadlines are steady_clock time points
 };
 
 }  // namespace svckit::queue
