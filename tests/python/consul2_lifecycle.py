@@ -10,6 +10,7 @@ import http.server
 import sys
 import threading
 import time
+import urllib.request
 
 import consul
 
@@ -89,7 +90,10 @@ def main():
     waiter = threading.Thread(target=block)
     started = time.monotonic()
     waiter.start()
-    time.sleep(0.2)  # the query must be parked (nothing else changes py-job meanwhile)
+    # Parked, as svckitd's own gauge says (no sleep): then it must not return before a change.
+    metrics = "http://127.0.0.1:%d/metrics" % port
+    wait_for("the blocking query parked",
+             lambda: "svckit_long_polls_active 1\n" in urllib.request.urlopen(metrics, timeout=5).read().decode())
     expect(waiter.is_alive(), "the blocking query returned before any change")
     c.agent.check.ttl_pass("service:py-job-1")
     waiter.join(10)
