@@ -183,6 +183,8 @@ const std::vector<std::pair<std::string, Setter>>& table() {
                                  "a host name (a comma-separated list of them, without ports)")},
       {"health.min_interval", duration(&SvckitdConfig::health_min_interval, 10ms)},
       {"health.allow_any_target", boolean(&SvckitdConfig::health_allow_any_target)},
+      {"metrics.series_expiry", duration(&SvckitdConfig::metrics_series_expiry, 0ms)},
+      {"metrics.max_series_per_family", integer(&SvckitdConfig::metrics_max_series_per_family, 1, 10'000'000)},
       {"gateway.retry_budget_percent", integer(&SvckitdConfig::gateway_retry_budget_percent, 1, 100)},
       {"gateway.policy", text(&SvckitdConfig::gateway_policy)},
       {"gateway.access_log", boolean(&SvckitdConfig::gateway_access_log)},

@@ -60,6 +60,9 @@ struct SvckitdConfig {
       api_allowed_hosts;  // api.allowed_hosts: DNS names the API answers to (besides IPs, localhost).
   std::chrono::milliseconds health_min_interval{1000};  // health.min_interval: shortest check interval accepted.
   bool health_allow_any_target = false;                 // health.allow_any_target: checks may probe other hosts.
+  std::chrono::milliseconds metrics_series_expiry{
+      300'000};                                        // metrics.series_expiry: a gone service's series; 0 = keep.
+  std::size_t metrics_max_series_per_family = 10'000;  // metrics.max_series_per_family: then "_overflow".
   /// gateway.trusted_proxies: peers (IP addresses, comma-separated) whose X-Forwarded-Host/-Proto/
   /// -Port/-Prefix, X-Real-IP and Forwarded headers are passed on; from anyone else they are
   /// replaced by the gateway's own. Default: none.

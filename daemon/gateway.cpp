@@ -253,16 +253,23 @@ void Gateway::stop_workers() {
 }
 
 Gateway::Series& Gateway::series_for(const std::string& service, unsigned code) {
-  // Family::with() locks and builds label vectors; each I/O thread keeps the series it has used.
-  // Series live as long as the registry, and labels are bounded (known services, real codes). The
+  // Family::handle() locks and builds label vectors; each I/O thread keeps the series it has used
+  // and looks them up again once the registry removed series (a gone service's series expire, see
+  // MetricExpiry). The cache is emptied then too, so names that stopped coming do not pile up. The
   // key starts with this gateway's process-unique id: a later gateway at the same address (tests)
   // must not find an earlier one's series.
   thread_local std::unordered_map<std::string, Series> cache;
+  thread_local std::uint64_t cache_generation = 0;
+  const auto generation = metrics_.generation();
+  if (generation != cache_generation || cache.size() >= 4096) {  // bounded: names can come from the network
+    cache.clear();
+    cache_generation = generation;
+  }
   std::string key = std::to_string(id_) + '/' + service + '/' + std::to_string(code);
   auto it = cache.find(key);
   if (it == cache.end()) {
-    Series made{&requests_.with({service, std::to_string(code)}), &duration_.with({service})};
-    it = cache.emplace(std::move(key), made).first;
+    Series made{requests_.handle({service, std::to_string(code)}), duration_.handle({service}), generation};
+    it = cache.emplace(std::move(key), std::move(made)).first;
   }
   return it->second;
 }

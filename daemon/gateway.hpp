@@ -89,8 +89,9 @@ class Gateway {
  private:
   struct Worker;
   struct Series {
-    Counter* requests;
-    Histogram* duration;
+    std::shared_ptr<Counter> requests;
+    std::shared_ptr<Histogram> duration;
+    std::uint64_t generation;  // MetricsRegistry::generation() when looked up
   };
   struct Outcome {  // what one proxied request came to, for metrics and the access log
     unsigned status = 0;

@@ -99,6 +99,8 @@ http::Awaitable<void> sleep_for(std::chrono::milliseconds d) {
 Svckitd::Svckitd(SvckitdConfig config)
     : config_(std::move(config)),
       checkers_(builtin_checkers()),
+      metrics_(MetricsOptions{config_.metrics_max_series_per_family}),
+      metric_expiry_(metrics_, time_, config_.metrics_series_expiry),
       registry_(time_, registry_options(config_)),
       watches_(config_.max_watchers, config_.max_watchers_per_peer),
       api_(registry_, metrics_, RegistryApiOptions{config_.default_wait, config_.max_wait, config_.api_allowed_hosts},
@@ -229,6 +231,13 @@ http::Awaitable<void> Svckitd::sweep_loop() {
       if (expired > 0) spdlog::info("event=instances_expired count={}", expired);
     }
     co_await consul_.reap();
+    LabelValues live;
+    for (const auto& s : registry_.services_now()) {
+      if (s.instances > 0) live.insert(s.name);
+    }
+    if (const auto expired = metric_expiry_.sweep(live); !expired.empty()) {
+      spdlog::info("event=metric_series_expired services={}", expired.size());
+    }
   }
 }
 

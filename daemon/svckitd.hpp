@@ -13,6 +13,7 @@
 #include "daemon/consul_api.hpp"
 #include "daemon/gateway.hpp"
 #include "daemon/health_checks.hpp"
+#include "daemon/metric_expiry.hpp"
 #include "daemon/persister.hpp"
 #include "daemon/registry_api.hpp"
 #include "svckit/core/metrics.hpp"
@@ -58,6 +59,7 @@ class Svckitd {
   RealRandom random_;
   HealthCheckers checkers_;
   MetricsRegistry metrics_;
+  MetricExpiry metric_expiry_;  // only touched on control_
   MemoryRegistry registry_;
   WatchSlots watches_;
   RegistryApi api_;

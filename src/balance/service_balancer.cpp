@@ -25,23 +25,18 @@ ServiceBalancer::ServiceBalancer(std::string service, ServiceBalancerOptions opt
                                  MetricsRegistry* metrics)
     : service_(std::move(service)), options_(std::move(options)), balancer_(std::move(balancer)) {
   if (metrics != nullptr) {
-    const std::vector<std::string> labels{service_};
     Metrics m{};
-    m.panic = &metrics->gauge("svckit_lb_panic", "1 while the healthy share is below the panic threshold", {"service"})
-                   .with(labels);
-    m.hosts = &metrics->gauge("svckit_lb_hosts", "Instances the balancer sees", {"service"}).with(labels);
+    m.panic = &metrics->gauge("svckit_lb_panic", "1 while the healthy share is below the panic threshold", {"service"});
+    m.hosts = &metrics->gauge("svckit_lb_hosts", "Instances the balancer sees", {"service"});
     m.healthy =
-        &metrics->gauge("svckit_lb_healthy_hosts", "Healthy, not ejected instances with weight > 0", {"service"})
-             .with(labels);
-    m.spilled = &metrics->gauge("svckit_lb_zone_spillover", "1 while traffic spills out of the local zone", {"service"})
-                     .with(labels);
-    m.slow_start = &metrics->gauge("svckit_lb_slow_start_hosts", "Instances ramping up", {"service"}).with(labels);
-    m.ejected = &metrics->gauge("svckit_outlier_ejected_hosts", "Instances ejected by outlier detection", {"service"})
-                     .with(labels);
+        &metrics->gauge("svckit_lb_healthy_hosts", "Healthy, not ejected instances with weight > 0", {"service"});
+    m.spilled =
+        &metrics->gauge("svckit_lb_zone_spillover", "1 while traffic spills out of the local zone", {"service"});
+    m.slow_start = &metrics->gauge("svckit_lb_slow_start_hosts", "Instances ramping up", {"service"});
+    m.ejected = &metrics->gauge("svckit_outlier_ejected_hosts", "Instances ejected by outlier detection", {"service"});
     m.ejections = &metrics->counter("svckit_outlier_ejections_total", "Enforced ejections", {"service", "reason"});
     m.unejections =
-        &metrics->counter("svckit_outlier_unejections_total", "Instances returned after an ejection", {"service"})
-             .with(labels);
+        &metrics->counter("svckit_outlier_unejections_total", "Instances returned after an ejection", {"service"});
     metrics_ = m;
   }
   if (options_.outlier) {
@@ -52,7 +47,7 @@ ServiceBalancer::ServiceBalancer(std::string service, ServiceBalancerOptions opt
         if (metrics_) metrics_->ejections->with({service_, std::string(to_string(e.reason))}).inc();
       } else {
         spdlog::info("event=outlier_unejected service={} instance={}", service_, e.id);
-        if (metrics_) metrics_->unejections->inc();
+        if (metrics_) metrics_->unejections->with({service_}).inc();
       }
     };
     outlier_ = std::make_unique<OutlierDetector>(*options_.outlier, deps.time, deps.random, on_event);
@@ -86,12 +81,13 @@ void ServiceBalancer::rebuild_locked() {
 void ServiceBalancer::publish_locked() {
   if (!metrics_) return;
   const auto s = balancer_->state();
-  metrics_->panic->set(s.panic ? 1 : 0);
-  metrics_->hosts->set(static_cast<double>(s.hosts));
-  metrics_->healthy->set(static_cast<double>(s.healthy));
-  metrics_->spilled->set(spilled_ ? 1 : 0);
-  metrics_->slow_start->set(static_cast<double>(s.slow_start));
-  metrics_->ejected->set(outlier_ ? static_cast<double>(outlier_->stats().ejected) : 0);
+  const std::vector<std::string> labels{service_};
+  metrics_->panic->with(labels).set(s.panic ? 1 : 0);
+  metrics_->hosts->with(labels).set(static_cast<double>(s.hosts));
+  metrics_->healthy->with(labels).set(static_cast<double>(s.healthy));
+  metrics_->spilled->with(labels).set(spilled_ ? 1 : 0);
+  metrics_->slow_start->with(labels).set(static_cast<double>(s.slow_start));
+  metrics_->ejected->with(labels).set(outlier_ ? static_cast<double>(outlier_->stats().ejected) : 0);
 }
 
 void ServiceBalancer::rebuild_if_ejections_changed() {

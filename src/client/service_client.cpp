@@ -92,7 +92,7 @@ std::shared_ptr<ServiceClient::ServiceState> ServiceClient::state_for(const std:
                  to_string(t.to), t.reason);
   };
   auto state = std::make_shared<ServiceState>(service, config, impl_->deps.time, on_trip);
-  state->series = impl_->series_for(service);
+  impl_->series_of(*state);
   if (config.rate_limit_per_second > 0) {
     const double burst = config.rate_limit_burst > 0 ? config.rate_limit_burst : config.rate_limit_per_second;
     state->rate_limiter =
@@ -186,11 +186,12 @@ Awaitable<CallResult> ServiceClient::try_call(std::string service, http::Verb me
   } else {
     impl.in_flight.fetch_add(1);
     auto state = state_for(service);
-    const auto& series = state->series;
-    if (series.in_flight != nullptr) series.in_flight->add(1);
+    const auto series_ptr = impl.series_of(*state);
+    const ClientSeries& series = *series_ptr;
+    if (series.in_flight) series.in_flight->add(1);
     const auto started = impl.deps.time.steady_now();
     result = co_await run(state, method, build_target(path, options.params), options);
-    if (series.duration != nullptr) {
+    if (series.duration) {
       series.duration->observe(std::chrono::duration<double>(impl.deps.time.steady_now() - started).count());
       series.in_flight->add(-1);
     }
@@ -198,7 +199,7 @@ Awaitable<CallResult> ServiceClient::try_call(std::string service, http::Verb me
     if (!result.ok() && result.error && options.fallback) {
       if (auto answer = options.fallback(*result.error)) {
         ++impl.fallbacks;
-        if (series.fallbacks != nullptr) series.fallbacks->inc();
+        if (series.fallbacks) series.fallbacks->inc();
         result.response = std::move(*answer);
         result.error.reset();
       }
@@ -409,7 +410,7 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
         retry_slot.held = true;
       }
       ++impl.retries;
-      if (state->series.retries != nullptr) state->series.retries->inc();
+      if (auto series = impl.series_of(*state); series->retries) series->retries->inc();
       co_await impl.sleeper.sleep_for(delay);
     }
     const auto timeout = deadline.attempt_timeout(cfg.per_try_timeout, time.steady_now(), kMargin, kMinAttempt);

@@ -85,19 +85,26 @@ struct ServiceClient::Impl {
     }
   }
 
-  ClientSeries series_for(const std::string& service) {
-    ClientSeries s;
-    if (deps.metrics == nullptr) return s;
-    const std::vector<std::string> l{service};
-    s.ok = &calls->with({service, "ok"});
-    s.retries = &retries_family->with(l);
-    s.hedges = &hedges_family->with(l);
-    s.fallbacks = &fallbacks_family->with(l);
-    s.budget_exhausted = &budget_family->with(l);
-    s.duration = &duration_family->with(l);
-    s.in_flight = &in_flight_family->with(l);
-    s.breaker_state = &breaker_family->with(l);
-    return s;
+  /// The service's series, looked up again when the registry removed series since (one atomic
+  /// load on the common path).
+  std::shared_ptr<const ClientSeries> series_of(ServiceClient::ServiceState& state) {
+    const std::uint64_t generation = deps.metrics == nullptr ? 0 : deps.metrics->generation();
+    auto current = state.series.load(std::memory_order_acquire);
+    if (current && state.series_generation.load(std::memory_order_acquire) == generation) return current;
+    auto made = std::make_shared<ClientSeries>();
+    if (deps.metrics != nullptr) {
+      const std::vector<std::string> l{state.name};
+      made->ok = calls->handle({state.name, "ok"});
+      made->retries = retries_family->handle(l);
+      made->hedges = hedges_family->handle(l);
+      made->fallbacks = fallbacks_family->handle(l);
+      made->budget_exhausted = budget_family->handle(l);
+      made->duration = duration_family->handle(l);
+      made->in_flight = in_flight_family->handle(l);
+    }
+    state.series.store(made, std::memory_order_release);
+    state.series_generation.store(generation, std::memory_order_release);
+    return made;
   }
 
   /// Discovery mode: feed the balancer when the registry moved since it last did.
@@ -143,7 +150,7 @@ struct ServiceClient::Impl {
   bool take_retry_token(ServiceClient::ServiceState& state) {
     if (state.budget->try_start_retry()) return true;
     ++exhausted;
-    if (state.series.budget_exhausted != nullptr) state.series.budget_exhausted->inc();
+    if (auto series = series_of(state); series->budget_exhausted) series->budget_exhausted->inc();
     return false;
   }
 
@@ -366,7 +373,7 @@ struct ServiceClient::Impl {
       }
       if (second) {
         ++hedges;
-        if (state.series.hedges != nullptr) state.series.hedges->inc();
+        if (auto series = series_of(state); series->hedges) series->hedges->inc();
         tried.push_back(second->instance);
         launch(std::move(*second), request, true);
       } else {

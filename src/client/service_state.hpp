@@ -1,6 +1,8 @@
 // Per-service state of a ServiceClient: mode, balancer, breakers, budget, bulkhead.
 #pragma once
 
+#include <atomic>
+#include <memory>
 #include <mutex>
 
 #include "svckit/client/service_client.hpp"
@@ -10,16 +12,17 @@
 
 namespace svckit {
 
-/// Prometheus series of one service, looked up once (null members when there is no registry).
+/// Prometheus series of one service (null members when there is no registry). Looked up once and
+/// again after the registry removed series (MetricsRegistry::generation() moved): handles keep a
+/// removed series alive for the calls still using it.
 struct ClientSeries {
-  Counter* ok = nullptr;
-  Counter* retries = nullptr;
-  Counter* hedges = nullptr;
-  Counter* fallbacks = nullptr;
-  Counter* budget_exhausted = nullptr;
-  Histogram* duration = nullptr;
-  Gauge* in_flight = nullptr;
-  Gauge* breaker_state = nullptr;
+  std::shared_ptr<Counter> ok;
+  std::shared_ptr<Counter> retries;
+  std::shared_ptr<Counter> hedges;
+  std::shared_ptr<Counter> fallbacks;
+  std::shared_ptr<Counter> budget_exhausted;
+  std::shared_ptr<Histogram> duration;
+  std::shared_ptr<Gauge> in_flight;
 };
 
 struct ServiceClient::ServiceState {
@@ -52,7 +55,8 @@ struct ServiceClient::ServiceState {
 
   const std::string name;
   const ServiceConfig config;
-  ClientSeries series;
+  std::atomic<std::shared_ptr<const ClientSeries>> series;  // set by ServiceClient::Impl::series_of
+  std::atomic<std::uint64_t> series_generation{0};          // the registry generation it was made for
   Mode mode = Mode::discovery;
   std::unique_ptr<ServiceBalancer> balancer;  // discovery and static modes
   std::atomic<std::uint64_t> applied_index{~std::uint64_t{0}};

@@ -80,25 +80,83 @@ std::string FamilyBase::labels(const std::vector<std::string>& values, const std
   return out;
 }
 
+int FamilyBase::label_index(std::string_view label) const {
+  for (std::size_t i = 0; i < label_names_.size(); ++i) {
+    if (label_names_[i] == label) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+template <class M>
+void Family<M>::render_one(std::string& out, const std::vector<std::string>& values, const M& m) const {
+  if constexpr (std::is_same_v<M, Counter>) {
+    out += name_ + labels(values) + " " + std::to_string(m.value()) + "\n";
+  } else if constexpr (std::is_same_v<M, Gauge>) {
+    out += name_ + labels(values) + " " + format_number(m.value()) + "\n";
+  } else {
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i <= m.bounds().size(); ++i) {
+      cumulative += m.bucket_count(i);
+      const double le = i < m.bounds().size() ? m.bounds()[i] : INFINITY;
+      out += name_ + "_bucket" + labels(values, "le=\"" + format_number(le) + "\"") + " " + std::to_string(cumulative) +
+             "\n";
+    }
+    out += name_ + "_sum" + labels(values) + " " + format_number(m.sum()) + "\n";
+    out += name_ + "_count" + labels(values) + " " + std::to_string(m.count()) + "\n";
+  }
+}
+
 template <class M>
 void Family<M>::render(std::string& out) const {
   std::lock_guard lock(mutex_);
   out += header();
-  for (const auto& [values, m] : series_) {
-    if constexpr (std::is_same_v<M, Counter>) {
-      out += name_ + labels(values) + " " + std::to_string(m->value()) + "\n";
-    } else if constexpr (std::is_same_v<M, Gauge>) {
-      out += name_ + labels(values) + " " + format_number(m->value()) + "\n";
+  for (const auto& [values, m] : series_) render_one(out, values, *m);
+  if (overflow_) render_one(out, std::vector<std::string>(label_names_.size(), kOverflowLabelValue), *overflow_);
+}
+
+template <class M>
+std::size_t Family<M>::remove_series(std::string_view label, const LabelValues& values) {
+  const int index = label_index(label);
+  std::lock_guard lock(mutex_);
+  retired_.clear();  // removed one pass ago: any with() reference to them has long been used
+  if (index < 0) return 0;
+  std::size_t removed = 0;
+  for (auto it = series_.begin(); it != series_.end();) {
+    if (values.count(it->first[static_cast<std::size_t>(index)]) > 0) {
+      retired_.push_back(std::move(it->second));
+      it = series_.erase(it);
+      ++removed;
     } else {
-      std::uint64_t cumulative = 0;
-      for (std::size_t i = 0; i <= m->bounds().size(); ++i) {
-        cumulative += m->bucket_count(i);
-        const double le = i < m->bounds().size() ? m->bounds()[i] : INFINITY;
-        out += name_ + "_bucket" + labels(values, "le=\"" + format_number(le) + "\"") + " " +
-               std::to_string(cumulative) + "\n";
-      }
-      out += name_ + "_sum" + labels(values) + " " + format_number(m->sum()) + "\n";
-      out += name_ + "_count" + labels(values) + " " + std::to_string(m->count()) + "\n";
+      ++it;
+    }
+  }
+  if (overflow_ && values.count(kOverflowLabelValue) > 0) {
+    retired_.push_back(std::move(overflow_));
+    overflow_.reset();
+    ++removed;
+  }
+  return removed;
+}
+
+template <class M>
+void Family<M>::add_activity(std::string_view label, std::map<std::string, double, std::less<>>& out) const {
+  const int index = label_index(label);
+  if (index < 0) return;
+  std::lock_guard lock(mutex_);
+  for (const auto& [values, m] : series_) {
+    double figure = 0;
+    if constexpr (std::is_same_v<M, Histogram>) {
+      figure = static_cast<double>(m->count());
+    } else {
+      figure = static_cast<double>(m->value());
+    }
+    out[values[static_cast<std::size_t>(index)]] += figure;
+  }
+  if (overflow_) {
+    if constexpr (std::is_same_v<M, Histogram>) {
+      out[kOverflowLabelValue] += static_cast<double>(overflow_->count());
+    } else {
+      out[kOverflowLabelValue] += static_cast<double>(overflow_->value());
     }
   }
 }
@@ -114,7 +172,8 @@ Family<M>& MetricsRegistry::add(const std::string& name, const std::string& help
   for (auto& f : families_) {
     if (f->name() == name) return dynamic_cast<Family<M>&>(*f);
   }
-  auto family = std::make_unique<Family<M>>(name, help, std::move(labels), type, std::move(bounds));
+  auto family = std::make_unique<Family<M>>(name, help, std::move(labels), type, std::move(bounds),
+                                            options_.max_series_per_family);
   auto& ref = *family;
   families_.push_back(std::move(family));
   return ref;
@@ -138,6 +197,28 @@ std::string MetricsRegistry::render_prometheus() const {
   std::string out;
   for (const auto& f : families_) f->render(out);
   return out;
+}
+
+std::size_t MetricsRegistry::remove_series(std::string_view label, const LabelValues& values) {
+  std::lock_guard lock(mutex_);
+  std::size_t removed = 0;
+  for (const auto& f : families_) removed += f->remove_series(label, values);
+  if (removed > 0) generation_.fetch_add(1, std::memory_order_acq_rel);
+  return removed;
+}
+
+std::map<std::string, double, std::less<>> MetricsRegistry::label_activity(std::string_view label) const {
+  std::lock_guard lock(mutex_);
+  std::map<std::string, double, std::less<>> out;
+  for (const auto& f : families_) f->add_activity(label, out);
+  return out;
+}
+
+std::size_t MetricsRegistry::series_count() const {
+  std::lock_guard lock(mutex_);
+  std::size_t n = 0;
+  for (const auto& f : families_) n += f->series_count();
+  return n;
 }
 
 }  // namespace svckit

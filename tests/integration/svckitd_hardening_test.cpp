@@ -443,6 +443,61 @@ TEST(HardeningMemory, SlowReadersOfALargeListCannotGrowMemoryPastTheBudget) {
   EXPECT_EQ(daemon->call("GET", "/healthz").status, 200) << "small answers always pass";
 }
 
+// Before: the series of a deregistered service stayed in /metrics for good (2,000 services grew it
+// from 56 KB to 6.8 MB), and a family had no bound at all.
+TEST(HardeningCardinality, AGoneServicesSeriesExpireAndAFamilyHasABound) {
+  TempDir dir;
+  IoThread io;
+  FaultServer upstream(io.io(), "upstream");
+  const auto port_file = dir.path() / "gateway.port";
+  auto daemon =
+      SvckitdProcess::start(dir.path(), {"--gateway-port", "0", "--set", "gateway.port_file=" + port_file.string(),
+                                         "--set", "metrics.series_expiry=300ms", "--set",
+                                         "metrics.max_series_per_family=150", "--set", "sweep_interval=50ms"});
+  ASSERT_NE(daemon, nullptr);
+  ASSERT_TRUE(wait_until([&] { return read_file(port_file).find('\n') != std::string::npos; }, 10s));
+  const int gateway = std::atoi(read_file(port_file).c_str());
+  const auto baseline = daemon->call("GET", "/metrics").body.size();
+  constexpr int kServices = 200;
+  const auto name = [](int i) { return "svc-" + std::to_string(i); };
+  for (int i = 0; i < kServices; ++i) {
+    ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body(name(i), upstream.port())).status, 200);
+  }
+  for (int i = 0; i < kServices; ++i) {
+    ASSERT_TRUE(wait_until([&] { return http_call(gateway, "GET", "/" + name(i) + "/x").status == 200; }, 10s))
+        << name(i);
+  }
+  const auto busy = daemon->call("GET", "/metrics").body;
+  EXPECT_NE(busy.find("service=\"_overflow\""), std::string::npos) << "200 services, 150 series per family";
+  EXPECT_NE(busy.find("service=\"svc-0\""), std::string::npos);
+  for (int i = 0; i < kServices; ++i) {
+    ASSERT_EQ(
+        daemon->call("DELETE", "/v1/services/" + name(i) + "/instances/127.0.0.1:" + std::to_string(upstream.port()))
+            .status,
+        200);
+  }
+  std::string text;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        text = daemon->call("GET", "/metrics").body;
+        return text.find("svc-") == std::string::npos && text.find("_overflow") == std::string::npos;
+      },
+      15s))
+      << "series of gone services are still exported";
+  std::cout << "/metrics: " << baseline << " bytes at start, " << busy.size() << " with " << kServices
+            << " services called through the gateway, " << text.size() << " after they left\n";
+  EXPECT_LT(text.size(), busy.size() / 20) << text;  // what is left: the API route series
+  // A service that comes back gets fresh series.
+  ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("svc-7", upstream.port())).status, 200);
+  ASSERT_TRUE(wait_until([&] { return http_call(gateway, "GET", "/svc-7/x").status == 200; }, 10s));
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return daemon->call("GET", "/metrics")
+                   .body.find("svckit_gateway_requests_total{service=\"svc-7\",code=\"200\"} 1\n") != std::string::npos;
+      },
+      5s));
+}
+
 class WatchLimits : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -60,15 +60,17 @@ class ServiceBalancer {
   void rebuild_if_ejections_changed();
   void publish_locked();
 
+  /// Families, not series: a series is looked up on each (rare) update, so a service whose series
+  /// were removed (MetricsRegistry::remove_series) gets them back on its next change.
   struct Metrics {
-    Gauge* panic;
-    Gauge* hosts;
-    Gauge* healthy;
-    Gauge* spilled;
-    Gauge* slow_start;
-    Gauge* ejected;
+    Family<Gauge>* panic;
+    Family<Gauge>* hosts;
+    Family<Gauge>* healthy;
+    Family<Gauge>* spilled;
+    Family<Gauge>* slow_start;
+    Family<Gauge>* ejected;
     Family<Counter>* ejections;
-    Counter* unejections;
+    Family<Counter>* unejections;
   };
 
   const std::string service_;

@@ -1,9 +1,20 @@
 // Prometheus-style metrics: counters, gauges and histograms grouped in labelled families.
 //
 // Thread-safety: every type here is thread-safe. Updating an existing series is lock-free
-// (atomics); `Family::with()` takes a mutex only to find or create the series, so hot paths
-// should look a series up once and keep the reference (references stay valid for the life
-// of the registry, until `Family::clear()`).
+// (atomics); `Family::with()` takes a mutex only to find or create the series.
+//
+// Series lifetime: a series lives until it is removed — by `Family::clear()` (at once) or by
+// `MetricsRegistry::remove_series()` (per-service series of services that are gone). A removed
+// series is freed no earlier than the next removal pass, so a reference used at once
+// (`family.with({...}).inc()`) is always safe. Code that keeps a series across calls keeps a
+// `handle()` (shared ownership: never dangles) and looks it up again when
+// `MetricsRegistry::generation()` moved (its series may have been removed; updates to a removed
+// series are no longer exported).
+//
+// Cardinality: each family holds at most `MetricsOptions::max_series_per_family` series (the
+// OpenTelemetry SDK's cardinality limit). Past it, updates for new label sets go to one overflow
+// series whose every label reads "_overflow", so a flood of label values (service names from the
+// network) cannot grow memory or the exposition without bound.
 #pragma once
 
 #include <atomic>
@@ -11,7 +22,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace svckit {
@@ -58,12 +71,30 @@ std::vector<double> default_latency_buckets();
 
 enum class MetricType { counter, gauge, histogram };
 
+using LabelValues = std::set<std::string, std::less<>>;
+
+/// The value used for every label of a family's overflow series.
+inline constexpr const char* kOverflowLabelValue = "_overflow";
+
 class FamilyBase {
  public:
-  FamilyBase(std::string name, std::string help, std::vector<std::string> label_names, MetricType type)
-      : name_(std::move(name)), help_(std::move(help)), label_names_(std::move(label_names)), type_(type) {}
+  FamilyBase(std::string name, std::string help, std::vector<std::string> label_names, MetricType type,
+             std::size_t max_series)
+      : name_(std::move(name)),
+        help_(std::move(help)),
+        label_names_(std::move(label_names)),
+        type_(type),
+        max_series_(max_series) {}
   virtual ~FamilyBase() = default;
   virtual void render(std::string& out) const = 0;
+  /// Removes the series whose label `label` reads one of `values` (none when the family has no
+  /// such label). Frees the series removed by the previous call. Returns how many were removed.
+  virtual std::size_t remove_series(std::string_view label, const LabelValues& values) = 0;
+  /// Adds, per value of `label`, an activity figure: the sum over its series of the counter or
+  /// gauge value or the histogram count. Unchanged between two calls = no update in between
+  /// (barring updates that cancel out).
+  virtual void add_activity(std::string_view label, std::map<std::string, double, std::less<>>& out) const = 0;
+  virtual std::size_t series_count() const = 0;
   const std::string& name() const { return name_; }
 
  protected:
@@ -72,8 +103,12 @@ class FamilyBase {
 
   std::string name_;
   std::string help_;
+  /// Index of `label` in label_names_, or -1.
+  int label_index(std::string_view label) const;
+
   std::vector<std::string> label_names_;
   MetricType type_;
+  std::size_t max_series_;
 };
 
 /// All series of one metric name. REQUIRES: with() gets exactly label_names.size() values.
@@ -81,26 +116,44 @@ template <class M>
 class Family final : public FamilyBase {
  public:
   Family(std::string name, std::string help, std::vector<std::string> label_names, MetricType type,
-         std::vector<double> bounds = {})
-      : FamilyBase(std::move(name), std::move(help), std::move(label_names), type), bounds_(std::move(bounds)) {}
+         std::vector<double> bounds = {}, std::size_t max_series = 10'000)
+      : FamilyBase(std::move(name), std::move(help), std::move(label_names), type, max_series),
+        bounds_(std::move(bounds)) {}
 
-  M& with(const std::vector<std::string>& label_values) {
+  /// The series for these label values (created on first use; the overflow series once the
+  /// family is full). See the lifetime rules at the top of this header.
+  M& with(const std::vector<std::string>& label_values) { return *handle(label_values); }
+  M& get() { return with({}); }
+  /// Shared ownership of the series: stays valid after the series is removed.
+  std::shared_ptr<M> handle(const std::vector<std::string>& label_values) {
     std::lock_guard lock(mutex_);
     auto it = series_.find(label_values);
-    if (it == series_.end()) it = series_.emplace(label_values, make()).first;
-    return *it->second;
+    if (it != series_.end()) return it->second;
+    if (series_.size() >= max_series_ && !label_values.empty()) {
+      if (!overflow_) overflow_ = make();
+      return overflow_;
+    }
+    return series_.emplace(label_values, make()).first->second;
   }
-  M& get() { return with({}); }
 
   /// Drops every series (e.g. before re-publishing per-service gauges). Invalidates references.
   void clear() {
     std::lock_guard lock(mutex_);
     series_.clear();
+    overflow_.reset();
   }
 
   void render(std::string& out) const override;
+  std::size_t remove_series(std::string_view label, const LabelValues& values) override;
+  void add_activity(std::string_view label, std::map<std::string, double, std::less<>>& out) const override;
+  std::size_t series_count() const override {
+    std::lock_guard lock(mutex_);
+    return series_.size() + (overflow_ ? 1 : 0);
+  }
 
  private:
+  void render_one(std::string& out, const std::vector<std::string>& values, const M& m) const;
+
   std::unique_ptr<M> make() const {
     if constexpr (std::is_same_v<M, Histogram>) {
       return std::make_unique<M>(bounds_);
@@ -111,13 +164,22 @@ class Family final : public FamilyBase {
 
   std::vector<double> bounds_;
   mutable std::mutex mutex_;
-  std::map<std::vector<std::string>, std::unique_ptr<M>> series_;
+  std::map<std::vector<std::string>, std::shared_ptr<M>> series_;
+  std::shared_ptr<M> overflow_;              // null until the family first overflows
+  std::vector<std::shared_ptr<M>> retired_;  // removed by the last remove_series(), freed by the next
+};
+
+struct MetricsOptions {
+  /// Series per family before new label sets share the overflow series.
+  std::size_t max_series_per_family = 10'000;
 };
 
 /// Owns metric families and renders them in the Prometheus text exposition format (0.0.4).
 /// Creating a family with a name already in use returns the existing one.
 class MetricsRegistry {
  public:
+  explicit MetricsRegistry(MetricsOptions options = {}) : options_(options) {}
+
   Family<Counter>& counter(const std::string& name, const std::string& help, std::vector<std::string> labels = {});
   Family<Gauge>& gauge(const std::string& name, const std::string& help, std::vector<std::string> labels = {});
   Family<Histogram>& histogram(const std::string& name, const std::string& help, std::vector<std::string> labels = {},
@@ -125,13 +187,25 @@ class MetricsRegistry {
 
   std::string render_prometheus() const;
 
+  /// Removes, in every family, the series whose label `label` reads one of `values` (e.g. every
+  /// series of services that are gone) and bumps generation() when any was removed. One call is
+  /// one removal pass (see the lifetime rules above). Returns how many were removed.
+  std::size_t remove_series(std::string_view label, const LabelValues& values);
+  /// Per value of `label` across all families: an activity figure (see FamilyBase::add_activity).
+  std::map<std::string, double, std::less<>> label_activity(std::string_view label) const;
+  /// Moves whenever remove_series() removed something: holders of handles look them up again.
+  std::uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
+  std::size_t series_count() const;
+
  private:
   template <class M>
   Family<M>& add(const std::string& name, const std::string& help, std::vector<std::string> labels, MetricType type,
                  std::vector<double> bounds);
 
+  const MetricsOptions options_;
   mutable std::mutex mutex_;
   std::vector<std::unique_ptr<FamilyBase>> families_;
+  std::atomic<std::uint64_t> generation_{0};
 };
 
 extern template class Family<Counter>;

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
+#include "daemon/metric_expiry.hpp"
 #include "svckit/core/metrics.hpp"
+#include "svckit/testing/simulated_clock.hpp"
 
 namespace svckit {
 namespace {
@@ -32,6 +34,95 @@ TEST(Metrics, SameNameReturnsSameFamily) {
   EXPECT_EQ(&a, &b);
   a.get().inc();
   EXPECT_EQ(b.get().value(), 1u);
+}
+
+TEST(Metrics, AFullFamilySendsNewLabelSetsToOneOverflowSeries) {
+  MetricsRegistry metrics(MetricsOptions{3});
+  auto& requests = metrics.counter("req_total", "r", {"service", "code"});
+  for (int i = 0; i < 50; ++i) requests.with({"s" + std::to_string(i), "200"}).inc();
+  requests.with({"s0", "200"}).inc();  // an existing series still counts on its own
+  EXPECT_EQ(requests.series_count(), 4u);
+  const auto text = metrics.render_prometheus();
+  EXPECT_NE(text.find("req_total{service=\"s0\",code=\"200\"} 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("req_total{service=\"_overflow\",code=\"_overflow\"} 47\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("s49"), std::string::npos);
+  // The overflow series is one more label value: its activity is seen and it can be removed.
+  EXPECT_EQ(metrics.label_activity("service").at(kOverflowLabelValue), 47.0);
+  EXPECT_EQ(metrics.remove_series("service", {kOverflowLabelValue}), 1u);
+  EXPECT_EQ(metrics.render_prometheus().find("_overflow"), std::string::npos);
+  // A family without labels has one series whatever the limit.
+  metrics.counter("plain_total", "p").get().inc();
+  EXPECT_NE(metrics.render_prometheus().find("plain_total 1\n"), std::string::npos);
+}
+
+TEST(Metrics, RemoveSeriesDropsEveryFamilysSeriesOfThoseValuesAndMovesTheGeneration) {
+  MetricsRegistry metrics;
+  auto& calls = metrics.counter("calls_total", "c", {"service", "result"});
+  auto& latency = metrics.histogram("latency_seconds", "l", {"service"});
+  auto& routes = metrics.counter("route_total", "r", {"route"});
+  calls.with({"a", "ok"}).inc();
+  calls.with({"b", "ok"}).inc();
+  latency.with({"a"}).observe(0.1);
+  routes.with({"a"}).inc();  // another label that happens to read "a": kept
+  const auto held = calls.handle({"a", "ok"});
+  const auto before = metrics.generation();
+  EXPECT_EQ(metrics.remove_series("service", {"a", "zzz"}), 2u);
+  EXPECT_NE(metrics.generation(), before);
+  const auto text = metrics.render_prometheus();
+  EXPECT_EQ(text.find("service=\"a\""), std::string::npos) << text;
+  EXPECT_NE(text.find("calls_total{service=\"b\",result=\"ok\"} 1"), std::string::npos);
+  EXPECT_NE(text.find("route_total{route=\"a\"} 1"), std::string::npos);
+  held->inc();  // a handle outlives removal (the update is no longer exported)
+  EXPECT_EQ(held->value(), 2u);
+  EXPECT_EQ(calls.with({"a", "ok"}).value(), 0u);  // a new series starts from zero
+  // Nothing removed: the generation stays.
+  const auto now = metrics.generation();
+  EXPECT_EQ(metrics.remove_series("service", {"nobody"}), 0u);
+  EXPECT_EQ(metrics.generation(), now);
+}
+
+TEST(MetricExpiry, RemovesAGoneServicesSeriesOnlyAfterTheyStayedUnchangedForTheWholeWindow) {
+  using namespace std::chrono_literals;
+  MetricsRegistry metrics;
+  testing::SimulatedClock clock;
+  daemon::MetricExpiry expiry(metrics, clock, 5min);
+  auto& calls = metrics.counter("calls_total", "c", {"service"});
+  auto& hosts = metrics.gauge("hosts", "h", {"service"});
+  calls.with({"live"}).inc();
+  calls.with({"gone"}).inc();
+  calls.with({"routed"}).inc();  // reached by URL: never registered, but busy
+  calls.with({"_unknown"}).inc();
+  hosts.with({"gone"}).set(3);
+  const LabelValues live{"live"};
+  EXPECT_TRUE(expiry.sweep(live).empty());
+  clock.advance(4min);
+  calls.with({"routed"}).inc();
+  EXPECT_TRUE(expiry.sweep(live).empty());
+  clock.advance(2min);  // "gone" unchanged for 6 min; "routed" changed 2 min ago
+  EXPECT_EQ(expiry.sweep(live), std::vector<std::string>{"gone"});
+  const auto text = metrics.render_prometheus();
+  EXPECT_EQ(text.find("\"gone\""), std::string::npos) << text;
+  EXPECT_NE(text.find("calls_total{service=\"live\"} 1"), std::string::npos);
+  EXPECT_NE(text.find("calls_total{service=\"routed\"} 2"), std::string::npos);
+  EXPECT_NE(text.find("calls_total{service=\"_unknown\"} 1"), std::string::npos);
+  clock.advance(2min);  // "routed" unchanged for 4 min
+  EXPECT_TRUE(expiry.sweep(live).empty());
+  clock.advance(1min);  // 5 min; "live" is registered: kept however idle
+  EXPECT_EQ(expiry.sweep(live), std::vector<std::string>{"routed"});
+  clock.advance(1h);
+  EXPECT_TRUE(expiry.sweep(live).empty());
+  EXPECT_NE(metrics.render_prometheus().find("calls_total{service=\"live\"} 1"), std::string::npos);
+}
+
+TEST(MetricExpiry, ZeroKeepsEverything) {
+  MetricsRegistry metrics;
+  testing::SimulatedClock clock;
+  daemon::MetricExpiry expiry(metrics, clock, std::chrono::nanoseconds(0));
+  metrics.counter("calls_total", "c", {"service"}).with({"gone"}).inc();
+  EXPECT_TRUE(expiry.sweep({}).empty());
+  clock.advance(std::chrono::hours(24));
+  EXPECT_TRUE(expiry.sweep({}).empty());
+  EXPECT_NE(metrics.render_prometheus().find("gone"), std::string::npos);
 }
 
 }  // namespace
