@@ -16,12 +16,12 @@
 #include <optional>
 
 #include "svckit/core/service_instance.hpp"
+#include "svckit/core/wait_list.hpp"
 #include "svckit/events/event_bus.hpp"
 
 namespace svckit::events {
 
 namespace asio = boost::asio;
-using Steady = std::chrono::steady_clock;
 
 Result<void> validate(const SubscribeOptions& o) {
   if (auto r = validate_pattern(o.pattern); !r) return r;
@@ -65,7 +65,7 @@ struct MemoryEventBus::Channel {
   std::string service;                        // "" = any target
   std::array<std::deque<Pending>, 3> levels;  // high, medium, low
   std::size_t size = 0;
-  std::list<WakeableWait> waiters;  // delivery loops waiting for an event
+  WaitList waiters;  // delivery loops waiting for an event
   std::size_t members = 0;
   std::deque<DeadLetter> dead;
   std::optional<DedupeWindow> dedupe;
@@ -73,9 +73,7 @@ struct MemoryEventBus::Channel {
   void push(Pending p) {
     levels[static_cast<std::size_t>(p.event.priority)].push_back(std::move(p));
     ++size;
-    // Every parked loop looks (one woken loop may still be on its way out of the list, and a
-    // second event must not wait for its timeout); those that find nothing park again.
-    for (const auto& w : waiters) w.wake();
+    waiters.notify_one();  // a loop that was woken but gone passes the wake-up on
   }
   std::optional<Pending> pop() {
     for (auto& level : levels) {
@@ -131,17 +129,16 @@ class MemorySubscription final : public Subscription {
   }
 
   Awaitable<void> close() override {
-    const auto executor = co_await asio::this_coro::executor;
-    std::optional<WakeableWait> ended;
-    {
-      leave(*shared_);
-      std::lock_guard lock(shared_->state->mutex);
-      if (shared_->loops == 0) co_return;
-      shared_->ended.emplace(executor);
-      ended = shared_->ended;
+    leave(*shared_);
+    for (;;) {
+      std::optional<WaitList::Ticket> ended;
+      {
+        std::lock_guard lock(shared_->state->mutex);
+        if (shared_->loops == 0) co_return;
+        ended.emplace(shared_->ended.park());  // under the lock: the last loop's close() is not missed
+      }
+      if (co_await ended->wait_for(std::chrono::hours(1), shared_->state->sleeper)) co_return;
     }
-    const auto far = Steady::now() + std::chrono::hours(24 * 365);
-    co_await ended->wait_until(far);
   }
 
   bool ready() const override { return true; }
@@ -158,8 +155,8 @@ class MemorySubscription final : public Subscription {
     SubscribeOptions options;
     EventHandler handler;
     std::atomic<bool> stopping{false};
-    std::size_t loops = 0;              // guarded by state->mutex
-    std::optional<WakeableWait> ended;  // guarded by state->mutex: close() waits for the last loop
+    std::size_t loops = 0;  // guarded by state->mutex
+    WaitList ended;         // close() waits here; closed when the last loop ends
     std::atomic<std::uint64_t> delivered{0}, handled{0}, retried{0}, dead_lettered{0}, duplicates{0};
   };
 
@@ -169,7 +166,7 @@ class MemorySubscription final : public Subscription {
     if (s.stopping.exchange(true)) return;
     --s.channel->members;
     if (s.channel->group.empty()) s.state->listeners.remove(s.channel);
-    for (const auto& w : s.channel->waiters) w.wake();
+    s.channel->waiters.notify_all();  // this subscription's loops stop; the group's others park again
   }
 
   /// Puts a failed event back after its backoff (the loop goes on meanwhile).
@@ -189,23 +186,17 @@ class MemorySubscription final : public Subscription {
     const auto executor = co_await asio::this_coro::executor;
     while (!s->stopping) {
       std::optional<Pending> next;
-      std::optional<WakeableWait> parked;
-      std::list<WakeableWait>::iterator position;
+      std::optional<WaitList::Ticket> parked;
       bool duplicate = false;
       {
         std::lock_guard lock(s->state->mutex);
         next = s->channel->pop();
         if (next && next->deliveries == 0 && s->channel->dedupe) duplicate = s->channel->dedupe->seen(next->event.id);
-        if (!next) {
-          parked.emplace(executor);
-          position = s->channel->waiters.insert(s->channel->waiters.end(), *parked);
-        }
+        if (!next) parked.emplace(s->channel->waiters.park());  // under the lock: no push is missed
       }
       if (parked) {
-        const auto until = Steady::now() + std::chrono::seconds(1);
-        co_await parked->wait_until(until);
-        std::lock_guard lock(s->state->mutex);
-        s->channel->waiters.erase(position);
+        // Woken by a push or by leave(); the timeout only bounds a wait nothing ends.
+        (void)co_await parked->wait_for(std::chrono::minutes(1), s->state->sleeper);
         continue;
       }
       s->delivered.fetch_add(1);
@@ -237,7 +228,7 @@ class MemorySubscription final : public Subscription {
       asio::co_spawn(executor, requeue_later(s, std::move(*next), delay), asio::detached);
     }
     std::lock_guard lock(s->state->mutex);
-    if (--s->loops == 0 && s->ended) s->ended->wake();
+    if (--s->loops == 0) s->ended.close();
   }
 
   std::shared_ptr<Shared> shared_;

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "svckit/core/group_commit.hpp"
+#include "svckit/core/sleeper.hpp"
 #include "svckit/queue/task_queue.hpp"
 #include "svckit/redis/redis_client.hpp"
 
@@ -83,6 +84,7 @@ class RedisTaskQueue final : public TaskQueue {
   const TimeSource& time_;
   Random& random_;
   RedisTaskQueueOptions options_;
+  AsioSleeper sleeper_;  // a fetch's wait for a doorbell token (real time, like Redis' BLPOP)
   // Each gives every item its own part of the script's reply (or the call's error).
   GroupCommit<std::vector<std::string>, Result<redis::Reply>> enqueues_;
   // Fetches and completions share batches: ("f", queue, worker, "") and ("c", id, worker, result).

@@ -9,10 +9,10 @@
 #include <boost/asio/this_coro.hpp>
 #include <charconv>
 #include <cstdio>
-#include <list>
 
 #include "queue/redis/redis_task_scripts.hpp"
 #include "svckit/core/instance_json.hpp"
+#include "svckit/core/wait_list.hpp"
 
 namespace svckit::queue {
 namespace {
@@ -295,9 +295,9 @@ Awaitable<Result<TaskRecord>> RedisTaskQueue::enqueue(TaskSpec spec) {
 
 struct RedisTaskQueue::Doorbell {
   std::mutex mutex;
-  std::list<WakeableWait> waiters;  // guarded by mutex: the fetches waiting for a token
-  bool listening = false;           // guarded by mutex: a listener runs
-  std::uint64_t rings = 0;          // guarded by mutex: tokens seen so far
+  WaitList waiters;         // the fetches waiting for a token (parked under mutex)
+  bool listening = false;   // guarded by mutex: a listener runs
+  std::uint64_t rings = 0;  // guarded by mutex: tokens seen so far
   std::shared_ptr<CancelToken> closed = std::make_shared<CancelToken>();  // the queue is gone
 };
 
@@ -311,6 +311,7 @@ std::shared_ptr<RedisTaskQueue::Doorbell> RedisTaskQueue::doorbell(const std::st
 Awaitable<Result<std::optional<TaskRecord>>> RedisTaskQueue::fetch(std::string queue, std::string worker,
                                                                    std::chrono::milliseconds wait) {
   const auto& o = options_.store;
+  // Waits run on sleeper_ (real time), so the give-up time is on the real steady clock too.
   const auto give_up = std::chrono::steady_clock::now() + wait;
   const auto executor = co_await asio::this_coro::executor;
   auto bell = doorbell(queue);
@@ -338,23 +339,19 @@ Awaitable<Result<std::optional<TaskRecord>>> RedisTaskQueue::fetch(std::string q
     auto block = std::min(left, o.lease);
     const long long next_due = reply->elements.size() > 1 ? reply->elements[1].integer : -1;
     if (next_due >= 0) block = std::min(block, std::chrono::milliseconds(std::max(1LL, next_due - now_ms)));
-    WakeableWait parked(executor);
-    std::list<WakeableWait>::iterator position;
+    std::optional<WaitList::Ticket> parked;
     bool start_listener = false;
     {
       std::lock_guard lock(bell->mutex);
       if (bell->rings != rings_before) continue;
-      position = bell->waiters.insert(bell->waiters.end(), parked);
+      parked.emplace(bell->waiters.park());
       start_listener = !bell->listening;
       bell->listening = true;
     }
     if (start_listener) {
       asio::co_spawn(executor, listen(bell, client_, queue_key(queue, "wake")), asio::detached);
     }
-    const auto until = std::chrono::steady_clock::now() + block;
-    co_await parked.wait_until(until);
-    std::lock_guard lock(bell->mutex);
-    bell->waiters.erase(position);
+    (void)co_await parked->wait_for(block, sleeper_);
   }
 }
 
@@ -369,11 +366,11 @@ Awaitable<void> RedisTaskQueue::listen(std::shared_ptr<Doorbell> bell, redis::Re
     const bool rang = token && !token->is_nil();
     if (rang) {
       ++bell->rings;
-      for (const auto& waiter : bell->waiters) waiter.wake();
+      bell->waiters.notify_all();  // every waiting fetch looks again
     }
     // Stop when nobody waits, the queue is gone, or Redis failed (the waiters' own timers end
     // their waits; their next fetch reports the error and the next wait starts a listener).
-    if (bell->waiters.empty() || bell->closed->cancelled() || !token) {
+    if (bell->waiters.waiting() == 0 || bell->closed->cancelled() || !token) {
       bell->listening = false;
       co_return;
     }
