@@ -499,6 +499,14 @@ ServiceClientStats ServiceClient::stats() const {
   s.breaker_trips = impl_->trips;
   s.budget_exhausted = impl_->exhausted;
   s.in_flight = impl_->in_flight;
+  {
+    std::lock_guard lock(impl_->mutex);
+    for (const auto& [name, state] : impl_->services) {
+      if (!state) continue;
+      std::lock_guard state_lock(state->mutex);
+      s.instance_breakers += state->instance_breakers.size();
+    }
+  }
   std::lock_guard lock(impl_->kinds_mutex);
   s.failures_by_kind = impl_->kinds;
   return s;

@@ -39,7 +39,7 @@ struct Route {
   std::string target;
   std::string instance;  // instance id, or "gateway"
   Pick pick;
-  CircuitBreaker* breaker = nullptr;
+  std::shared_ptr<CircuitBreaker> breaker;
   CircuitBreaker::Permit permit;
 };
 
@@ -113,8 +113,11 @@ struct ServiceClient::Impl {
       return;
     }
     const auto index = deps.discovery->stats().index;
-    if (state.applied_index.exchange(index) != index)
-      state.balancer->update(deps.discovery->discover(state.name), index);
+    if (state.applied_index.exchange(index) != index) {
+      const auto instances = deps.discovery->discover(state.name);
+      state.balancer->update(instances, index);
+      state.prune_instance_breakers(instances);
+    }
   }
 
   /// Outlier intervals and un-ejections: ticked from the call path, at most once a second, by
@@ -182,8 +185,8 @@ struct ServiceClient::Impl {
         continue;
       }
       if (!picked) return std::nullopt;
-      auto& breaker = state.instance_breaker(picked->instance->id, deps.time);
-      auto permit = breaker.acquire();
+      auto breaker = state.instance_breaker(picked->instance->id, deps.time);
+      auto permit = breaker->acquire();
       if (!permit) {
         skip.push_back(picked->instance->id);
         continue;
@@ -193,7 +196,7 @@ struct ServiceClient::Impl {
       route.target = target;
       route.instance = picked->instance->id;
       route.pick = std::move(*picked);
-      route.breaker = &breaker;
+      route.breaker = std::move(breaker);
       route.permit = *permit;
       return route;
     }

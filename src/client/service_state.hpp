@@ -4,6 +4,8 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <string_view>
+#include <unordered_set>
 
 #include "svckit/client/service_client.hpp"
 #include "svckit/resilience/adaptive_limit.hpp"
@@ -45,12 +47,24 @@ struct ServiceClient::ServiceState {
         TokenBucketBudgetOptions{c.retry_budget_max_tokens, c.retry_budget_token_ratio});
   }
 
-  /// The breaker of one instance (created on first use).
-  CircuitBreaker& instance_breaker(const std::string& id, const TimeSource& time) {
+  /// The breaker of one instance (created on first use). Shared: an attempt keeps its breaker
+  /// even when the instance leaves meanwhile.
+  std::shared_ptr<CircuitBreaker> instance_breaker(const std::string& id, const TimeSource& time) {
     std::lock_guard lock(mutex);
     auto& slot = instance_breakers[id];
-    if (!slot) slot = std::make_unique<CircuitBreaker>(config.instance_breaker, time);
-    return *slot;
+    if (!slot) slot = std::make_shared<CircuitBreaker>(config.instance_breaker, time);
+    return slot;
+  }
+
+  /// Forgets the breakers of instances that are no longer among `instances` (discovery moved on):
+  /// the map does not grow with instance churn. One that comes back starts closed.
+  void prune_instance_breakers(const std::vector<ServiceInstance>& instances) {
+    std::unordered_set<std::string_view> present;
+    for (const auto& in : instances) present.insert(in.id);
+    std::lock_guard lock(mutex);
+    for (auto it = instance_breakers.begin(); it != instance_breakers.end();) {
+      it = present.count(it->first) > 0 ? std::next(it) : instance_breakers.erase(it);
+    }
   }
 
   const std::string name;
@@ -70,7 +84,7 @@ struct ServiceClient::ServiceState {
   std::unique_ptr<AdaptiveThrottle> throttle;  // null: off
   std::unique_ptr<AdaptiveLimiter> adaptive;   // null: off
   std::mutex mutex;                            // guards instance_breakers
-  std::map<std::string, std::unique_ptr<CircuitBreaker>> instance_breakers;
+  std::map<std::string, std::shared_ptr<CircuitBreaker>> instance_breakers;
 };
 
 }  // namespace svckit

@@ -272,6 +272,7 @@ TEST_F(Client, DiscoveryModeFollowsTheRegistry) {
   std::set<std::string> seen;
   for (int i = 0; i < 10; ++i) seen.insert(server_of(call()));
   EXPECT_EQ(seen, (std::set<std::string>{"s0", "s1"}));
+  EXPECT_EQ(client->stats().instance_breakers, 2u);
 
   const std::string gone = "127.0.0.1:" + std::to_string(servers[0]->port());
   ASSERT_TRUE(io.run([&]() -> Awaitable<Result<void>> { return registry.deregister("orders", gone); }).ok());
@@ -279,6 +280,8 @@ TEST_F(Client, DiscoveryModeFollowsTheRegistry) {
   const int before = servers[0]->hits();
   for (int i = 0; i < 10; ++i) EXPECT_EQ(server_of(call()), "s1");
   EXPECT_EQ(servers[0]->hits(), before);
+  // Before: the breaker of every instance ever called stayed (the map grew with instance churn).
+  EXPECT_EQ(client->stats().instance_breakers, 1u) << "the breaker of the instance that left is gone";
   io.run([&]() { return discovery.shutdown(0ms); });
 }
 

@@ -195,7 +195,8 @@ struct ServiceClientStats {
   std::uint64_t breaker_trips = 0, budget_exhausted = 0;
   std::map<CallErrorKind, std::uint64_t> failures_by_kind;
   std::int64_t in_flight = 0;
-  http::ClientStats pool;  // connections opened / reused / idle, requests sent
+  std::size_t instance_breakers = 0;  // held now; those of instances that left discovery are dropped
+  http::ClientStats pool;             // connections opened / reused / idle, requests sent
 };
 
 class ServiceClient {
