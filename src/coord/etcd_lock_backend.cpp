@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "registry/etcd/etcd_client.hpp"
+#include "svckit/etcd/etcd_client.hpp"
 
 namespace svckit::coord {
 

@@ -2,10 +2,10 @@
 
 #include <set>
 
-#include "registry/etcd/etcd_client.hpp"
 #include "svckit/coord/etcd_lock_backend.hpp"
 #include "svckit/coord/memory_lock_backend.hpp"
 #include "svckit/coord/redis_lock_backend.hpp"
+#include "svckit/etcd/etcd_client.hpp"
 #include "svckit/http/url.hpp"
 
 namespace svckit::coord {

@@ -1,4 +1,4 @@
-#include "registry/etcd/etcd_client.hpp"
+#include "svckit/etcd/etcd_client.hpp"
 
 #include <array>
 

@@ -101,7 +101,7 @@ nlohmann::json to_json(const Event& event) {
                         {"type", event.type},
                         {"source", event.source},
                         {"target", event.target},
-                        {"priority", std::string(queue::to_string(event.priority))},
+                        {"priority", std::string(svckit::to_string(event.priority))},
                         {"time", format_rfc3339(event.time)},
                         {"traceparent", event.traceparent},
                         {"data", event.data}};
@@ -116,7 +116,7 @@ Result<Event> event_from_json(const nlohmann::json& json) {
   event.target = read_string(json, "target");
   event.traceparent = read_string(json, "traceparent");
   if (auto p = json.find("priority"); p != json.end()) {
-    auto priority = p->is_string() ? queue::parse_priority(p->get<std::string>()) : std::nullopt;
+    auto priority = p->is_string() ? svckit::parse_priority(p->get<std::string>()) : std::nullopt;
     if (!priority) return bad("priority must be high, medium or low", "priority");
     event.priority = *priority;
   }

@@ -6,12 +6,6 @@
 namespace svckit::queue {
 namespace {
 
-constexpr detail::EnumNames<Priority, 3> kPriorityNames{{
-    {Priority::high, "high"},
-    {Priority::medium, "medium"},
-    {Priority::low, "low"},
-}};
-
 constexpr detail::EnumNames<TaskState, 7> kStateNames{{
     {TaskState::pending, "pending"},
     {TaskState::scheduled, "scheduled"},
@@ -26,10 +20,6 @@ constexpr std::size_t kMaxPayloadBytes = std::size_t{512} * 1024;
 
 }  // namespace
 
-std::string_view to_string(Priority priority) noexcept { return detail::name_of(kPriorityNames, priority); }
-std::optional<Priority> parse_priority(std::string_view text) noexcept {
-  return detail::parse_name(kPriorityNames, text);
-}
 std::string_view to_string(TaskState state) noexcept { return detail::name_of(kStateNames, state); }
 std::optional<TaskState> parse_task_state(std::string_view text) noexcept {
   return detail::parse_name(kStateNames, text);

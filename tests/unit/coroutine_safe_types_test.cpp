@@ -1,6 +1,7 @@
-// The types scripts/check-coroutine-traps lets appear brace-initialised inside a co_await
-// expression: each declares a constructor, so it is not an aggregate, and GCC 12 destroys its
-// temporaries once. If one of these asserts fails, the type became an aggregate again.
+// Compiled with the unit tests (static_asserts only). The types scripts/check-coroutine-traps lets
+// appear brace-initialised inside a co_await expression: each declares a constructor, so it is not
+// an aggregate, and GCC 12 destroys its temporaries once. If one of these asserts fails, the type became an aggregate
+// again.
 #include <type_traits>
 
 #include "svckit/client/service_client.hpp"

@@ -11,7 +11,7 @@
 #include "svckit/coord/lock_backend.hpp"
 
 namespace svckit::etcd {
-class EtcdClient;
+class EtcdClient;  // svckit/etcd/etcd_client.hpp
 }
 
 namespace svckit::coord {

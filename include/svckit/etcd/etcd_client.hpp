@@ -1,5 +1,6 @@
 // EtcdClient: etcd's v3 JSON API (the grpc-gateway every etcd 3.4+ serves on its client port) over
-// svckit's pooled HttpClient. Keys and values travel base64-encoded; int64s as strings.
+// svckit's pooled HttpClient. Keys and values travel base64-encoded; int64s as strings. Shared by
+// the etcd:// registry, lock backend (EtcdLockBackend takes one) and remote config source.
 #pragma once
 
 #include <utility>  // before Asio 1.74 awaitable.hpp

@@ -11,13 +11,13 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "svckit/core/priority.hpp"  // events and tasks share high / medium / low
 #include "svckit/core/result.hpp"
 #include "svckit/core/time_source.hpp"
-#include "svckit/queue/task.hpp"  // Priority: events and tasks share high / medium / low
 
 namespace svckit::events {
 
-using queue::Priority;
+using svckit::Priority;
 
 /// One event. publish() fills `id` (when empty) and `time`.
 struct Event {

@@ -15,14 +15,14 @@
 #include <string>
 #include <string_view>
 
+#include "svckit/core/priority.hpp"
 #include "svckit/core/result.hpp"
 #include "svckit/core/time_source.hpp"
 
 namespace svckit::queue {
 
-enum class Priority { high, medium, low };
-std::string_view to_string(Priority priority) noexcept;
-std::optional<Priority> parse_priority(std::string_view text) noexcept;
+using svckit::parse_priority;
+using svckit::Priority;  // shared with events (svckit/core/priority.hpp)
 
 enum class TaskState { pending, scheduled, active, retry, succeeded, failed, dead };
 std::string_view to_string(TaskState state) noexcept;

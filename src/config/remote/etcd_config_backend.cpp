@@ -1,7 +1,7 @@
 // etcd://h1:2379,h2:2379/app/config — the keys under /app/config/ (database/pool ->
 // database.pool); the version is the store revision of the read; changes arrive by a watch.
 #include "config/remote/remote_backends.hpp"
-#include "registry/etcd/etcd_client.hpp"
+#include "svckit/etcd/etcd_client.hpp"
 
 namespace svckit::config::detail {
 

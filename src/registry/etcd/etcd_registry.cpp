@@ -12,9 +12,9 @@
 #include <map>
 #include <set>
 
-#include "registry/etcd/etcd_client.hpp"
 #include "svckit/core/duration.hpp"
 #include "svckit/core/instance_json.hpp"
+#include "svckit/etcd/etcd_client.hpp"
 #include "svckit/registry/plugin_registry.hpp"
 
 namespace svckit {
