@@ -17,17 +17,14 @@ Result<std::unique_ptr<RemoteConfigBackend>> connect_config_backend(const std::s
                                                    : 6379;
   auto parsed = http::parse_backend_url(url, port);
   if (!parsed) return parsed.error();
-  static const std::set<std::string> kConnection{"user", "password_env", "password_file", "timeout",
-                                                 "tls",  "ca_file",      "cert_file",     "key_file"};
-  const std::set<std::string> own = scheme == "redis" || scheme == "rediss" ? std::set<std::string>{"key", "channel"}
-                                    : scheme == "http" || scheme == "https" ? std::set<std::string>{"interval"}
-                                                                            : std::set<std::string>{};
-  for (const auto& [key, value] : parsed->query) {
-    const bool http_scheme = scheme == "http" || scheme == "https" || scheme == "svckitd";
-    if (own.count(key) == 0 && (http_scheme || kConnection.count(key) == 0)) {
-      return make_error(ErrorCode::invalid_argument, "unknown config source option", key);
-    }
-  }
+  const auto checked =
+      scheme == "redis" || scheme == "rediss"
+          ? http::check_url_options(*parsed, "redis:// config source", http::kConnectionOptions, {"key", "channel"})
+      : scheme == "http" || scheme == "https"
+          ? http::check_url_options(*parsed, "http(s):// config source", {"interval"})
+      : scheme == "svckitd" ? http::check_url_options(*parsed, "svckitd:// config source", {})
+                            : http::check_url_options(*parsed, "etcd:// config source", http::kConnectionOptions);
+  if (!checked) return checked.error();
   if (scheme == "etcd") return detail::etcd_config_backend(*parsed, executor);
   if (scheme == "redis" || scheme == "rediss") return detail::redis_config_backend(*parsed, executor);
   if (scheme == "http" || scheme == "https") return detail::http_config_backend(*parsed, executor);

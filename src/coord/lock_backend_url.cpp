@@ -10,16 +10,7 @@
 
 namespace svckit::coord {
 
-namespace {
-
-Result<void> known_options(const http::BackendUrl& url, const std::set<std::string>& known) {
-  for (const auto& [key, value] : url.query) {
-    if (known.count(key) == 0) return make_error(ErrorCode::invalid_argument, "unknown lock backend option", key);
-  }
-  return {};
-}
-
-}  // namespace
+namespace {}  // namespace
 
 Result<std::shared_ptr<LockBackend>> connect_lock_backend(std::string_view url, boost::asio::any_io_executor executor,
                                                           const TimeSource& time, Sleeper& sleeper) {
@@ -28,8 +19,8 @@ Result<std::shared_ptr<LockBackend>> connect_lock_backend(std::string_view url, 
   if (scheme == "redis" || scheme == "rediss") {
     auto parsed = http::parse_backend_url(url, 6379);
     if (!parsed) return parsed.error();
-    if (auto ok = known_options(*parsed, {"user", "password_env", "password_file", "timeout", "tls", "ca_file",
-                                          "cert_file", "key_file", "prefix", "recheck"});
+    if (auto ok =
+            http::check_url_options(*parsed, "redis:// lock backend", http::kConnectionOptions, {"prefix", "recheck"});
         !ok) {
       return ok.error();
     }
@@ -47,9 +38,7 @@ Result<std::shared_ptr<LockBackend>> connect_lock_backend(std::string_view url, 
   if (scheme == "etcd") {
     auto parsed = http::parse_backend_url(url, 2379);
     if (!parsed) return parsed.error();
-    if (auto ok = known_options(*parsed, {"user", "password_env", "password_file", "timeout", "tls", "ca_file",
-                                          "cert_file", "key_file", "prefix"});
-        !ok) {
+    if (auto ok = http::check_url_options(*parsed, "etcd:// lock backend", http::kConnectionOptions, {"prefix"}); !ok) {
       return ok.error();
     }
     auto options = etcd::etcd_options_from_url(*parsed);

@@ -51,6 +51,7 @@ Result<std::unique_ptr<EventBus>> connect_event_bus(std::string_view url, boost:
   if (scheme == "nats") {
     auto parsed = http::parse_backend_url(url, 4222);
     if (!parsed) return parsed.error();
+    if (auto ok = http::check_url_options(*parsed, "nats://", {"prefix", "stream", "timeout"}); !ok) return ok.error();
     NatsEventBusOptions o;
     o.servers.clear();
     for (const auto& h : parsed->hosts) o.servers.push_back("nats://" + h.host + ":" + std::to_string(h.port));
@@ -67,6 +68,9 @@ Result<std::unique_ptr<EventBus>> connect_event_bus(std::string_view url, boost:
   if (scheme == "redis" || scheme == "rediss") {
     auto parsed = http::parse_backend_url(url, 6379);
     if (!parsed) return parsed.error();
+    if (auto ok = http::check_url_options(*parsed, "redis:// event bus", http::kConnectionOptions, {"prefix"}); !ok) {
+      return ok.error();
+    }
     auto options = redis::redis_options_from_url(*parsed);
     if (!options) return options.error();
     RedisEventBusOptions o;

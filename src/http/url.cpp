@@ -1,5 +1,6 @@
 #include "svckit/http/url.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <iterator>
@@ -160,6 +161,26 @@ Result<BackendUrl> parse_backend_url(std::string_view url, std::uint16_t default
     authority = comma == std::string_view::npos ? std::string_view{} : authority.substr(comma + 1);
   }
   return out;
+}
+
+Result<void> check_url_options(const BackendUrl& url, std::string_view what, const std::vector<std::string_view>& known,
+                               const std::vector<std::string_view>& also) {
+  const auto listed = [&](const std::string& key) {
+    return std::find(known.begin(), known.end(), key) != known.end() ||
+           std::find(also.begin(), also.end(), key) != also.end();
+  };
+  for (const auto& [key, value] : url.query) {
+    if (listed(key)) continue;
+    std::string names;
+    for (const auto* list : {&known, &also}) {
+      for (const auto name : *list) names += (names.empty() ? "" : ", ") + std::string(name);
+    }
+    return make_error(ErrorCode::invalid_argument,
+                      "unknown " + std::string(what) + " option ?" + key + "= (" +
+                          (names.empty() ? std::string("it takes none") : "known: " + names) + ")",
+                      key);
+  }
+  return {};
 }
 
 Result<std::chrono::milliseconds> backend_url_duration(const BackendUrl& url, const std::string& key,

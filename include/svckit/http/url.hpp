@@ -55,6 +55,16 @@ struct TlsFiles {
 /// Errors name the option.
 Result<TlsFiles> backend_url_tls(const BackendUrl& url, bool enabled_by_default = false);
 
+/// The connection options every client library reads from a backend URL: secrets
+/// (backend_url_secret), TLS files (backend_url_tls) and the timeout.
+inline const std::vector<std::string_view> kConnectionOptions = {"user", "password_env", "password_file", "timeout",
+                                                                 "tls",  "ca_file",      "cert_file",     "key_file"};
+/// The one check every backend URL goes through: an option that is in neither list is refused,
+/// naming it ("unknown redis:// option ?prefx= (known: ...)", field = the option), so a typo never
+/// passes silently. `what` names the URL kind in the message.
+Result<void> check_url_options(const BackendUrl& url, std::string_view what, const std::vector<std::string_view>& known,
+                               const std::vector<std::string_view>& also = {});
+
 /// `?key=<duration>` (e.g. 500ms, 30s) or `fallback` when absent; errors name the option.
 Result<std::chrono::milliseconds> backend_url_duration(const BackendUrl& url, const std::string& key,
                                                        std::chrono::milliseconds fallback);

@@ -96,11 +96,10 @@ Result<AmqpEventBusOptions> AmqpEventBusOptions::from_url(std::string_view url) 
   auto timeout = http::backend_url_duration(*parsed, "timeout", o.publish_timeout);
   if (!timeout) return timeout.error();
   o.publish_timeout = *timeout;
-  for (const auto& [key, value] : parsed->query) {
-    if (key != "user" && key != "password_env" && key != "password_file" && key != "prefix" && key != "prefetch" &&
-        key != "timeout") {
-      return make_error(ErrorCode::invalid_argument, "unknown option ?" + key + "=", key);
-    }
+  if (auto ok = http::check_url_options(*parsed, "amqp://",
+                                        {"user", "password_env", "password_file", "prefix", "prefetch", "timeout"});
+      !ok) {
+    return ok.error();
   }
   return o;
 }

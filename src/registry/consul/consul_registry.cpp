@@ -464,10 +464,11 @@ Awaitable<Result<WatchResult>> ConsulRegistry::watch(WatchRequest request) {
 
 RegistryFactory consul_registry_factory() {
   return [](const http::BackendUrl& url, const RegistryDeps& deps) -> Result<std::unique_ptr<Registry>> {
-    static const std::set<std::string> kKnown = {"tls",        "timeout", "grace",     "dc",      "token_env",
-                                                 "token_file", "ca_file", "cert_file", "key_file"};
-    for (const auto& [key, value] : url.query) {
-      if (kKnown.count(key) == 0) return make_error(ErrorCode::invalid_argument, "unknown consul:// option", key);
+    if (auto ok = http::check_url_options(
+            url, "consul://",
+            {"tls", "timeout", "grace", "dc", "token_env", "token_file", "ca_file", "cert_file", "key_file"});
+        !ok) {
+      return ok.error();
     }
     if (url.hosts.empty()) {
       return make_error(ErrorCode::invalid_argument, "consul:// needs at least one host:port", "registry");

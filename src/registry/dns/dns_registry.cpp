@@ -330,10 +330,11 @@ Result<std::vector<http::HostPort>> system_nameservers() {
 }
 
 Result<DnsOptions> dns_options(const http::BackendUrl& url, bool srv) {
-  static const std::set<std::string> kKnown{"timeout", "attempts", "min_ttl", "max_ttl",     "negative_ttl",
-                                            "service", "services", "scheme",  "max_services"};
-  for (const auto& [key, value] : url.query) {
-    if (kKnown.count(key) == 0) return make_error(ErrorCode::invalid_argument, "unknown option", key);
+  if (auto ok = http::check_url_options(url, srv ? "dns+srv://" : "dns://",
+                                        {"timeout", "attempts", "min_ttl", "max_ttl", "negative_ttl", "service",
+                                         "services", "scheme", "max_services"});
+      !ok) {
+    return ok.error();
   }
   DnsOptions o;
   o.srv = srv;

@@ -507,11 +507,10 @@ Awaitable<Result<WatchResult>> EtcdRegistry::watch(WatchRequest request) {
 
 RegistryFactory etcd_registry_factory() {
   return [](const http::BackendUrl& url, const RegistryDeps& deps) -> Result<std::unique_ptr<Registry>> {
-    static const std::set<std::string> kKnown{"user",    "password_env", "password_file", "timeout",
-                                              "prefix",  "grace",        "max_instances", "tls",
-                                              "ca_file", "cert_file",    "key_file"};
-    for (const auto& [key, value] : url.query) {
-      if (kKnown.count(key) == 0) return make_error(ErrorCode::invalid_argument, "unknown etcd:// option", key);
+    if (auto ok =
+            http::check_url_options(url, "etcd://", http::kConnectionOptions, {"prefix", "grace", "max_instances"});
+        !ok) {
+      return ok.error();
     }
     if (url.hosts.empty())
       return make_error(ErrorCode::invalid_argument, "etcd:// needs at least one host:port", "registry");

@@ -176,9 +176,7 @@ class FileRegistry final : public Registry {
 
 RegistryFactory file_registry_factory() {
   return [](const http::BackendUrl& url, const RegistryDeps& deps) -> Result<std::unique_ptr<Registry>> {
-    for (const auto& [key, value] : url.query) {
-      return make_error(ErrorCode::invalid_argument, "file:// takes no options", key);
-    }
+    if (auto ok = http::check_url_options(url, "file://", {}); !ok) return ok.error();
     if (!url.hosts.empty() && !url.hosts.front().host.empty()) {
       return make_error(ErrorCode::invalid_argument, "use file:///absolute/path (three slashes)", "registry");
     }

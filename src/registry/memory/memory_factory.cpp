@@ -76,6 +76,7 @@ class SweepingMemoryRegistry final : public Registry {
 
 RegistryFactory memory_registry_factory() {
   return [](const http::BackendUrl& url, const RegistryDeps& deps) -> Result<std::unique_ptr<Registry>> {
+    if (auto ok = http::check_url_options(url, "memory://", {"sweep", "grace"}); !ok) return ok.error();
     auto sweep = http::backend_url_duration(url, "sweep", std::chrono::seconds(1));
     if (!sweep) return sweep.error();
     MemoryRegistryOptions options;

@@ -305,11 +305,10 @@ Awaitable<Result<WatchResult>> RedisRegistry::watch(WatchRequest request) {
 
 RegistryFactory redis_registry_factory() {
   return [](const http::BackendUrl& url, const RegistryDeps& deps) -> Result<std::unique_ptr<Registry>> {
-    static const std::set<std::string> kKnown{"user",  "password_env",  "password_file", "timeout",  "prefix",
-                                              "tls",   "ca_file",       "cert_file",     "key_file", "sweep",
-                                              "grace", "max_instances", "history"};
-    for (const auto& [key, value] : url.query) {
-      if (kKnown.count(key) == 0) return make_error(ErrorCode::invalid_argument, "unknown redis:// option", key);
+    if (auto ok = http::check_url_options(url, "redis://", http::kConnectionOptions,
+                                          {"prefix", "sweep", "grace", "max_instances", "history"});
+        !ok) {
+      return ok.error();
     }
     auto redis_options = redis::redis_options_from_url(url);
     if (!redis_options) return redis_options.error();

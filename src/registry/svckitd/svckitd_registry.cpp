@@ -128,6 +128,7 @@ class SvckitdRegistry final : public Registry {
 
 RegistryFactory svckitd_registry_factory() {
   return [](const http::BackendUrl& url, const RegistryDeps& deps) -> Result<std::unique_ptr<Registry>> {
+    if (auto ok = http::check_url_options(url, "svckitd://", {"timeout"}); !ok) return ok.error();
     if (url.hosts.empty()) {
       return make_error(ErrorCode::invalid_argument, "svckitd:// needs at least one host:port", "registry");
     }
