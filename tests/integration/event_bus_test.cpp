@@ -139,7 +139,13 @@ TEST_F(MemoryEventBusTest, RepublishedIdsAreDeduplicatedWithinTheWindow) {
   e.data = {{"n", "42"}};
   ASSERT_TRUE(publish(e));
   ASSERT_TRUE(publish(e));  // a publisher's retry
-  ASSERT_TRUE(testing::wait_until([&] { return logged(all) == 2 && (*with)->stats().delivered == 2; }, 10s));
+  // delivered counts first, duplicates after the window was asked: wait for both.
+  ASSERT_TRUE(testing::wait_until(
+      [&] {
+        const auto s = (*with)->stats();
+        return logged(all) == 2 && s.delivered == 2 && s.duplicates + logged(deduped) == 2;
+      },
+      10s));
   EXPECT_EQ(logged(deduped), 1u);
   EXPECT_EQ((*with)->stats().duplicates, 1u);
 }
