@@ -41,20 +41,19 @@ struct Loop {
         spec(std::move(spec_)),
         target(std::move(target_)),
         checker(std::move(checker_)),
-        strand(asio::make_strand(executor)),
-        timer(strand) {}
+        strand(asio::make_strand(executor)) {}
   const std::string key;
   const std::size_t index;
   const HealthCheckSpec spec;
   const CheckTarget target;
   const std::shared_ptr<HealthChecker> checker;
   asio::strand<asio::any_io_executor> strand;
-  asio::steady_timer timer;  // only touched on `strand`
+  CancelToken wake;  // ends the loop's sleep when it is stopped
   std::atomic<bool> stopped{false};
 
-  void stop(const std::shared_ptr<Loop>& self) {
+  void stop() {
     stopped = true;
-    asio::post(strand, [self] { self->timer.cancel(); });
+    wake.cancel();
   }
 };
 
@@ -99,18 +98,26 @@ InstanceHealth snapshot(const Entry& e) {
 
 struct HealthMonitor::Shared {
   Shared(asio::any_io_executor ex, const HealthCheckers& c, const TimeSource& t, Random& r, HealthMonitorOptions o,
-         ChangeCallback change, ResultCallback result)
+         ChangeCallback change, ResultCallback result, Sleeper* s)
       : executor(std::move(ex)),
         checkers(c),
         time(t),
+        sleeper(s != nullptr ? *s : real_sleeper),
+        injected_sleeper(s != nullptr),
         random(r),
         options(o),
         on_change(std::move(change)),
         on_result(std::move(result)) {}
 
+  /// The loops' pacing clock: the injected TimeSource with an injected Sleeper, else real time.
+  SteadyTime pace_now() const { return injected_sleeper ? time.steady_now() : std::chrono::steady_clock::now(); }
+
   asio::any_io_executor executor;
   const HealthCheckers& checkers;
   const TimeSource& time;
+  AsioSleeper real_sleeper;
+  Sleeper& sleeper;
+  const bool injected_sleeper;
   Random& random;
   const HealthMonitorOptions options;
   const ChangeCallback on_change;
@@ -161,15 +168,11 @@ namespace {
 
 asio::awaitable<void> run_loop(std::shared_ptr<HealthMonitor::Shared> shared, std::shared_ptr<Loop> loop,
                                std::chrono::milliseconds first_delay) {
-  boost::system::error_code ec;
-  if (first_delay.count() > 0) {
-    loop->timer.expires_after(first_delay);
-    co_await loop->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
+  if (first_delay.count() > 0) (void)co_await shared->sleeper.sleep_for(first_delay, &loop->wake);
   while (!loop->stopped) {
     // Fixed rate: the next check starts `interval` after this one started (at once when a check
     // took longer), so a hung instance turns unhealthy within interval × threshold + timeout.
-    const auto started = std::chrono::steady_clock::now();
+    const auto started = shared->pace_now();
     CheckResult result;
     try {
       result = co_await loop->checker->check(loop->target, loop->spec);
@@ -180,8 +183,8 @@ asio::awaitable<void> run_loop(std::shared_ptr<HealthMonitor::Shared> shared, st
     if (loop->stopped) break;
     const auto next = shared->record(*loop, std::move(result));
     if (loop->stopped) break;
-    loop->timer.expires_at(started + next);
-    co_await loop->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    const auto wait = started + next - shared->pace_now();
+    if (wait.count() > 0) (void)co_await shared->sleeper.sleep_for(wait, &loop->wake);
   }
 }
 
@@ -189,9 +192,9 @@ asio::awaitable<void> run_loop(std::shared_ptr<HealthMonitor::Shared> shared, st
 
 HealthMonitor::HealthMonitor(asio::any_io_executor executor, const HealthCheckers& checkers, const TimeSource& time,
                              Random& random, HealthMonitorOptions options, ChangeCallback on_change,
-                             ResultCallback on_result)
+                             ResultCallback on_result, Sleeper* sleeper)
     : shared_(std::make_shared<Shared>(std::move(executor), checkers, time, random, options, std::move(on_change),
-                                       std::move(on_result))) {}
+                                       std::move(on_result), sleeper)) {}
 
 HealthMonitor::~HealthMonitor() { stop(); }
 
@@ -236,7 +239,7 @@ Result<void> HealthMonitor::watch(const ServiceInstance& instance) {
     }
     new_loops = e.loops;
   }
-  for (auto& loop : old_loops) loop->stop(loop);
+  for (auto& loop : old_loops) loop->stop();
   for (std::size_t i = 0; i < new_loops.size(); ++i) {
     asio::co_spawn(new_loops[i]->strand, run_loop(shared_, new_loops[i], delays[i]), asio::detached);
   }
@@ -252,7 +255,7 @@ void HealthMonitor::unwatch(const std::string& service, const std::string& id) {
     loops = std::move(it->second.loops);
     shared_->entries.erase(it);
   }
-  for (auto& loop : loops) loop->stop(loop);
+  for (auto& loop : loops) loop->stop();
 }
 
 void HealthMonitor::mark_traffic(const std::string& service, const std::string& id) {
@@ -271,7 +274,7 @@ void HealthMonitor::stop() {
     }
     shared_->entries.clear();
   }
-  for (auto& loop : loops) loop->stop(loop);
+  for (auto& loop : loops) loop->stop();
 }
 
 std::optional<InstanceHealth> HealthMonitor::instance(const std::string& service, const std::string& id) const {

@@ -7,8 +7,16 @@
 
 namespace svckit::queue {
 
-MemoryTaskQueue::MemoryTaskQueue(const TimeSource& time, Random& random, TaskStoreOptions options)
-    : time_(time), options_(options), store_(time, random, options) {}
+MemoryTaskQueue::MemoryTaskQueue(const TimeSource& time, Random& random, TaskStoreOptions options, Sleeper* sleeper)
+    : time_(time),
+      options_(options),
+      store_(time, random, options),
+      sleeper_(sleeper != nullptr ? *sleeper : real_sleeper_),
+      injected_sleeper_(sleeper != nullptr) {}
+
+SteadyTime MemoryTaskQueue::wait_clock_now() const {
+  return injected_sleeper_ ? time_.steady_now() : std::chrono::steady_clock::now();
+}
 
 void MemoryTaskQueue::wake_all_locked() { waiters_.notify_all(); }
 
@@ -21,7 +29,7 @@ Awaitable<Result<TaskRecord>> MemoryTaskQueue::enqueue(TaskSpec spec) {
 
 Awaitable<Result<std::optional<TaskRecord>>> MemoryTaskQueue::fetch(std::string queue, std::string worker,
                                                                     std::chrono::milliseconds wait) {
-  const auto give_up = std::chrono::steady_clock::now() + wait;
+  const auto give_up = wait_clock_now() + wait;
   for (;;) {
     std::optional<WaitList::Ticket> ticket;  // leaves the line however this coroutine ends
     auto until = give_up;
@@ -35,17 +43,16 @@ Awaitable<Result<std::optional<TaskRecord>>> MemoryTaskQueue::fetch(std::string 
         next_sweep_ = now + std::chrono::seconds(1);
       }
       if (auto task = store_.fetch(queue, worker)) co_return std::optional<TaskRecord>(std::move(*task));
-      if (std::chrono::steady_clock::now() >= give_up) co_return std::optional<TaskRecord>{};
+      const auto now = wait_clock_now();
+      if (now >= give_up) co_return std::optional<TaskRecord>{};
       if (auto due = store_.next_due(queue)) {  // wake up when the next scheduled task is due
-        until = std::min(
-            until, std::chrono::steady_clock::now() +
-                       std::chrono::duration_cast<std::chrono::steady_clock::duration>(*due - time_.system_now()));
+        until = std::min(until, now + std::chrono::duration_cast<SteadyTime::duration>(*due - time_.system_now()));
       }
       // An active task's lease may run out while we wait: look again by then at the latest.
-      until = std::min(until, std::chrono::steady_clock::now() + options_.lease);
+      until = std::min(until, now + options_.lease);
       ticket.emplace(waiters_.park());  // under mutex_: an enqueue after the fetch above finds it
     }
-    const auto left = std::max(until - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration::zero());
+    const auto left = std::max(until - wait_clock_now(), SteadyTime::duration::zero());
     (void)co_await ticket->wait_for(left, sleeper_);
   }
 }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "svckit/core/random.hpp"
+#include "svckit/core/sleeper.hpp"
 #include "svckit/core/time_source.hpp"
 #include "svckit/health/health_checker.hpp"
 
@@ -68,10 +69,12 @@ class HealthMonitor {
   /// Called after every check (for metrics): service, check type, result.
   using ResultCallback = std::function<void(const std::string&, const std::string&, const CheckResult&)>;
 
-  /// `checkers`, `time` and `random` must outlive the monitor.
+  /// `checkers`, `time`, `random` (and `sleeper`) must outlive the monitor. The loops wait
+  /// between checks on `sleeper` when one is given — then `time` must be its clock
+  /// (testing::VirtualTime is both) — else on real Asio timers in real time.
   HealthMonitor(boost::asio::any_io_executor executor, const HealthCheckers& checkers, const TimeSource& time,
                 Random& random, HealthMonitorOptions options = {}, ChangeCallback on_change = {},
-                ResultCallback on_result = {});
+                ResultCallback on_result = {}, Sleeper* sleeper = nullptr);
   ~HealthMonitor();  // stop()
   HealthMonitor(const HealthMonitor&) = delete;
   HealthMonitor& operator=(const HealthMonitor&) = delete;

@@ -66,10 +66,12 @@ class TaskQueue {
 /// may make a task due (enqueue, run_now, resume, a failure that retries) or by the next
 /// scheduled task's time; expired leases are recovered on each fetch, finished tasks swept (at
 /// most once a second).
-/// Waiting uses real Asio timers on the fetching coroutine's executor; task times use `time`.
+/// Task times use `time`. A fetch waits on `sleeper` when one is given — then `time` must be its
+/// clock (testing::VirtualTime is both), and a whole fetch, its wait included, runs in that time;
+/// without one it waits on real Asio timers and real steady time.
 class MemoryTaskQueue final : public TaskQueue {
  public:
-  MemoryTaskQueue(const TimeSource& time, Random& random, TaskStoreOptions options = {});
+  MemoryTaskQueue(const TimeSource& time, Random& random, TaskStoreOptions options = {}, Sleeper* sleeper = nullptr);
 
   Awaitable<Result<TaskRecord>> enqueue(TaskSpec spec) override;
   Awaitable<Result<std::optional<TaskRecord>>> fetch(std::string queue, std::string worker,
@@ -90,14 +92,18 @@ class MemoryTaskQueue final : public TaskQueue {
 
  private:
   void wake_all_locked();
+  /// The waits' clock: the injected TimeSource with an injected Sleeper, else real steady time.
+  SteadyTime wait_clock_now() const;
 
   const TimeSource& time_;
   TaskStoreOptions options_;
   mutable std::mutex mutex_;
-  TaskStore store_;          // guarded by mutex_
-  SystemTime next_sweep_{};  // guarded by mutex_
-  WaitList waiters_;         // fetches waiting for a task; parked under mutex_
-  AsioSleeper sleeper_;      // their deadlines are steady_clock time points
+  TaskStore store_;           // guarded by mutex_
+  SystemTime next_sweep_{};   // guarded by mutex_
+  WaitList waiters_;          // fetches waiting for a task; parked under mutex_
+  AsioSleeper real_sleeper_;  // when none is injected
+  Sleeper& sleeper_;          // fetches wait on it
+  const bool injected_sleeper_;
 };
 
 }  // namespace svckit::queue
