@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the build tree into a temporary prefix and builds + runs separate projects against it
-# with find_package(svckit): the whole package (CONSUMER_SOURCE_DIR), and one component alone
+# with find_package(svckit): the whole package (CONSUMER_SOURCE_DIR), a user's tests on
+# svckit::testing (testing_consumer), and one component alone
 # (core_consumer) on a machine where pkg-config finds none of the other components' libraries.
 # Usage: check.sh BUILD_DIR CONSUMER_SOURCE_DIR
 set -euo pipefail
@@ -16,6 +17,12 @@ cmake -S "$consumer" -B "$prefix/consumer-build" -G Ninja -DCMAKE_PREFIX_PATH="$
   -DCMAKE_CXX_COMPILER_LAUNCHER="$launcher" >/dev/null
 cmake --build "$prefix/consumer-build" >/dev/null
 "$prefix/consumer-build/consumer"
+
+# A user's tests on svckit::testing (the installed helpers and headers).
+cmake -S "$here/testing_consumer" -B "$prefix/testing-build" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" \
+  -DCMAKE_CXX_COMPILER_LAUNCHER="$launcher" >/dev/null
+cmake --build "$prefix/testing-build" >/dev/null
+"$prefix/testing-build/testing_consumer" >/dev/null
 
 # One component, no client libraries visible to pkg-config.
 mkdir -p "$prefix/no-pkgconfig"
@@ -33,4 +40,4 @@ if PKG_CONFIG_LIBDIR="$prefix/no-pkgconfig" PKG_CONFIG_PATH="" cmake -S "$here/r
   exit 1
 fi
 grep -q "needs hiredis" "$prefix/redis.log" || { cat "$prefix/redis.log" >&2; exit 1; }
-echo "check.sh: full package and core-only consumer built and ran; redis without hiredis refused"
+echo "check.sh: full package, svckit::testing and core-only consumers built and ran; redis without hiredis refused"
