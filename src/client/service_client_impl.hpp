@@ -31,7 +31,9 @@ constexpr std::chrono::milliseconds kMargin{2}, kMinAttempt{1};
 constexpr std::chrono::seconds kTickEvery{1};
 
 /// A caller's synchronous body sink, awaited like the transport's asynchronous ones.
-Awaitable<Result<void>> feed_sink(const http::BodySink* sink, std::string_view piece) { co_return (*sink)(piece); }
+inline Awaitable<Result<void>> feed_sink(const http::BodySink* sink, std::string_view piece) {
+  co_return (*sink)(piece);
+}
 
 /// Where one attempt goes.
 struct Route {
