@@ -184,10 +184,15 @@ const std::vector<std::pair<std::string, Setter>>& table() {
       {"health.min_interval", duration(&SvckitdConfig::health_min_interval, 10ms)},
       {"health.allow_any_target", boolean(&SvckitdConfig::health_allow_any_target)},
       {"metrics.series_expiry", duration(&SvckitdConfig::metrics_series_expiry, 0ms)},
+      {"limits.write_rate_per_peer", integer(&SvckitdConfig::write_rate_per_peer, 0, 10'000'000)},
+      {"limits.write_burst_per_peer", integer(&SvckitdConfig::write_burst_per_peer, 0, 10'000'000)},
+      {"limits.max_tracked_peers", integer(&SvckitdConfig::max_tracked_peers, 1, 10'000'000)},
+      {"audit.file", text(&SvckitdConfig::audit_file)},
       {"metrics.max_series_per_family", integer(&SvckitdConfig::metrics_max_series_per_family, 1, 10'000'000)},
       {"gateway.retry_budget_percent", integer(&SvckitdConfig::gateway_retry_budget_percent, 1, 100)},
       {"gateway.policy", text(&SvckitdConfig::gateway_policy)},
       {"gateway.access_log", boolean(&SvckitdConfig::gateway_access_log)},
+      {"gateway.access_log_file", text(&SvckitdConfig::gateway_access_log_file)},
   };
   return kTable;
 }

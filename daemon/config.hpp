@@ -56,10 +56,15 @@ struct SvckitdConfig {
   unsigned gateway_retry_budget_percent = 50;                      // retries in flight <= max(3, this % of requests).
   std::string gateway_policy = "least_request";                    // a balancing policy.
   bool gateway_access_log = false;
+  std::string gateway_access_log_file;  // gateway.access_log_file: a JSON line per request; "-" = stderr.
   std::vector<std::string>
       api_allowed_hosts;  // api.allowed_hosts: DNS names the API answers to (besides IPs, localhost).
   std::chrono::milliseconds health_min_interval{1000};  // health.min_interval: shortest check interval accepted.
   bool health_allow_any_target = false;                 // health.allow_any_target: checks may probe other hosts.
+  double write_rate_per_peer = 0;          // limits.write_rate_per_peer: API writes/s per client address; 0 = off.
+  double write_burst_per_peer = 0;         // limits.write_burst_per_peer: 0 = 2 x the rate.
+  std::size_t max_tracked_peers = 10'000;  // limits.max_tracked_peers: rate buckets kept (least recently seen go).
+  std::string audit_file;                  // audit.file: a JSON line per API write; "-" = stderr; "" = off.
   std::chrono::milliseconds metrics_series_expiry{
       300'000};                                        // metrics.series_expiry: a gone service's series; 0 = keep.
   std::size_t metrics_max_series_per_family = 10'000;  // metrics.max_series_per_family: then "_overflow".

@@ -6,6 +6,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <unordered_map>
@@ -252,6 +253,31 @@ void Gateway::stop_workers() {
   }
 }
 
+namespace {
+
+/// The gateway's access log line for one request (outside the coroutine: no brace-initialised
+/// temporaries in a coroutine frame).
+nlohmann::json access_line(SystemTime now, const std::string& remote, const http::RequestHead& head,
+                           const std::string& service, unsigned status, const std::string& upstream, int attempts,
+                           double seconds) {
+  const std::string_view target = head.target();
+  nlohmann::json line{{"time", utc_timestamp(now)},
+                      {"remote", remote},
+                      {"method", std::string(head.method_string())},
+                      {"path", std::string(target.substr(0, target.find('?')))},
+                      {"service", service},
+                      {"status", status},
+                      {"upstream", upstream},
+                      {"attempts", attempts},
+                      {"duration_ms", std::round(seconds * 1e6) / 1e3}};
+  // W3C traceparent "00-<32 hex trace id>-<16 hex span id>-<flags>": its trace id.
+  const std::string_view trace = head["traceparent"];
+  if (trace.size() >= 55 && trace[2] == '-') line["trace_id"] = std::string(trace.substr(3, 32));
+  return line;
+}
+
+}  // namespace
+
 Gateway::Series& Gateway::series_for(const std::string& service, unsigned code) {
   // Family::handle() locks and builds label vectors; each I/O thread keeps the series it has used
   // and looks them up again once the registry removed series (a gone service's series expire, see
@@ -315,6 +341,10 @@ http::Awaitable<void> Gateway::serve(Worker& worker, http::ServerExchange& excha
         "event=access remote={} method={} target=\"{}\" service={} status={} instance={} attempts={} ms={:.3f}",
         exchange.context().remote_address, std::string(head.method_string()), std::string(target), out.label,
         out.status, out.instance, out.attempts, elapsed.count() * 1000);
+  }
+  if (options_.access_log_lines != nullptr) {
+    options_.access_log_lines->write(access_line(time_.system_now(), exchange.context().remote_address, head, out.label,
+                                                 out.status, out.instance, out.attempts, elapsed.count()));
   }
 }
 

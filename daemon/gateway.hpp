@@ -28,6 +28,7 @@
 #include <boost/asio/strand.hpp>
 
 #include "daemon/gateway_routes.hpp"
+#include "daemon/json_lines.hpp"
 #include "svckit/balance/load_balancer.hpp"
 #include "svckit/client/service_client.hpp"
 #include "svckit/core/metrics.hpp"
@@ -54,6 +55,9 @@ struct GatewayOptions {
   double retry_budget_percent = 50;                        // retries in flight <= max(3, this % of requests in flight)
   std::string policy = "least_request";
   bool access_log = false;
+  /// gateway.access_log_file: one JSON line per request (time, remote, method, path, service,
+  /// status, upstream, attempts, duration_ms, trace_id); null = none. Must outlive the gateway.
+  JsonLines* access_log_lines = nullptr;
   std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-* headers are kept (see SvckitdConfig)
   RouteTable routes;
 };

@@ -5,25 +5,20 @@
 #include <algorithm>
 #include <cctype>
 
+#include "daemon/ascii.hpp"
 #include "svckit/registry/registry.hpp"
 
 namespace svckit::daemon {
 
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
-
 /// "Example.com:8080" -> "example.com"; "[::1]:80" -> "[::1]".
 std::string host_only(std::string_view host) {
   if (!host.empty() && host.front() == '[') {
     const auto end = host.find(']');
-    return lower(host.substr(0, end == std::string_view::npos ? host.size() : end + 1));
+    return ascii_lower(host.substr(0, end == std::string_view::npos ? host.size() : end + 1));
   }
-  return lower(host.substr(0, host.find(':')));
+  return ascii_lower(host.substr(0, host.find(':')));
 }
 
 bool host_matches(const std::string& pattern, const std::string& host) {
@@ -65,7 +60,7 @@ Result<std::vector<GatewayRoute>> parse_routes(const YAML::Node& node, const std
       if (!kv.second.IsScalar()) return route_error(source, field, "must be a single value");
       const auto value = kv.second.as<std::string>();
       if (key == "host") {
-        route.host = lower(value);
+        route.host = ascii_lower(value);
         if (route.host.find_first_of(" /:") != std::string::npos)
           return route_error(source, field, "'" + value + "' is not a host name (no port, no path)");
       } else if (key == "prefix") {

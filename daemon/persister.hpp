@@ -23,6 +23,7 @@
 #include "daemon/snapshot.hpp"
 #include "svckit/core/group_commit.hpp"
 #include "svckit/core/metrics.hpp"
+#include "svckit/http/types.hpp"
 #include "svckit/registry/memory_registry.hpp"
 
 namespace svckit::daemon {

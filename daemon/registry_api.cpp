@@ -7,6 +7,7 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
+#include "daemon/ascii.hpp"
 #include "svckit/core/duration.hpp"
 #include "svckit/core/instance_json.hpp"
 #include "svckit/registry/registry_json.hpp"
@@ -60,7 +61,11 @@ RegistryApi::RegistryApi(MemoryRegistry& registry, MetricsRegistry& metrics, Reg
       long_polls_(metrics
                       .gauge("svckit_long_polls_active",
                              "Client long polls holding a watch slot (watches, blocking queries, config watches).")
-                      .get()) {
+                      .get()),
+      throttled_(metrics
+                     .counter("svckit_api_writes_throttled_total",
+                              "API writes refused with 429 by the per-client write rate (limits.write_rate_per_peer).")
+                     .get()) {
   add_routes();
 }
 
@@ -93,17 +98,11 @@ void RegistryApi::add_routes() {
 
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 /// "host:port" / "[v6]:port" / "host" → host, lower case.
 std::string host_part(std::string_view authority) {
-  if (authority.starts_with('[')) return lower(authority.substr(0, authority.find(']') + 1));
+  if (authority.starts_with('[')) return ascii_lower(authority.substr(0, authority.find(']') + 1));
   const auto colon = authority.rfind(':');
-  return lower(colon == std::string_view::npos ? authority : authority.substr(0, colon));
+  return ascii_lower(colon == std::string_view::npos ? authority : authority.substr(0, colon));
 }
 
 bool ip_literal(const std::string& host) {
@@ -140,12 +139,12 @@ std::optional<Response> refuse_browser_attack(const http::Request& request,
   if (!origin.empty()) {
     const auto scheme_end = origin.find("://");
     const auto authority = scheme_end == std::string_view::npos ? origin : origin.substr(scheme_end + 3);
-    if (lower(authority) != lower(host_header)) {
+    if (ascii_lower(authority) != ascii_lower(host_header)) {
       return refusal(http::Status::forbidden,
                      "a write from the page of another origin (" + std::string(origin) + ") is refused", "Origin");
     }
   }
-  const auto type = lower(request[http::beast_http::field::content_type]);
+  const auto type = ascii_lower(request[http::beast_http::field::content_type]);
   for (const char* simple : {"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"}) {
     if (type.starts_with(simple)) {
       return refusal(http::Status::unsupported_media_type,
@@ -159,11 +158,23 @@ std::optional<Response> refuse_browser_attack(const http::Request& request,
 Awaitable<Response> RegistryApi::handle(http::Request& request, const http::RequestContext* connection) {
   const auto start = std::chrono::steady_clock::now();
   std::string route;
-  const bool write = request.method() != http::Verb::get && request.method() != http::Verb::head;
+  const bool write = request.method() != http::Verb::get && request.method() != http::Verb::head &&
+                     request.method() != http::Verb::options;
+  const std::string peer = connection != nullptr ? connection->remote_address : std::string();
   Response response;
   if (auto refused = refuse_browser_attack(request, options_.allowed_hosts)) {
     response = std::move(*refused);
     route = "refused";
+  }
+  if (write && route.empty() && write_limiter_ != nullptr) {
+    if (const auto wait = write_limiter_->admit(peer)) {
+      throttled_.inc();
+      response = http::error_response(make_error(
+          ErrorCode::limit_exceeded, "too many writes from " + peer + " (limits.write_rate_per_peer); retry later",
+          "limits.write_rate_per_peer"));
+      response.set(http::beast_http::field::retry_after, std::to_string((wait->count() + 999) / 1000));
+      route = "throttled";
+    }
   }
   if (write && sync_ && storage_failure_ && storage_failure_() && request.target().starts_with("/v1/config")) {
     // Storage is failing: a config change would be applied but not stored. Try once more first.
@@ -188,6 +199,16 @@ Awaitable<Response> RegistryApi::handle(http::Request& request, const http::Requ
   const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
   requests_.with({route, std::string(request.method_string()), std::to_string(response.result_int())}).inc();
   latency_.with({route}).observe(elapsed.count());
+  if (write && audit_ != nullptr) {
+    const std::string_view target = request.target();
+    AuditEntry entry;
+    entry.peer = peer;
+    entry.method = std::string(request.method_string());
+    entry.path = std::string(target.substr(0, target.find('?')));
+    entry.route = route;
+    entry.status = response.result_int();
+    audit_->record(entry);
+  }
   co_return response;
 }
 

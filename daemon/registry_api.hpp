@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "daemon/audit_log.hpp"
+#include "daemon/peer_rate_limiter.hpp"
 #include "daemon/watch_slots.hpp"
 #include "svckit/core/metrics.hpp"
 #include "svckit/http/router.hpp"
@@ -57,6 +59,14 @@ class RegistryApi {
     storage_failure_ = std::move(failure);
   }
 
+  /// Set-up only: writes (any method but GET/HEAD/OPTIONS) are admitted per client address by
+  /// `limiter` (429 + Retry-After past its rate), and recorded, accepted or refused, in `audit`.
+  /// Either may be null (off); both must outlive the API.
+  void set_write_controls(PeerRateLimiter* limiter, AuditLog* audit) {
+    write_limiter_ = limiter;
+    audit_ = audit;
+  }
+
  private:
   void add_routes();
   http::Awaitable<http::Response> register_instance(http::RouteContext& ctx);
@@ -85,6 +95,8 @@ class RegistryApi {
   std::function<http::Awaitable<Result<void>>()> sync_;
   std::function<std::uint64_t()> change_mark_;
   std::function<std::optional<Error>()> storage_failure_;
+  PeerRateLimiter* write_limiter_ = nullptr;
+  AuditLog* audit_ = nullptr;
   Counter& registrations_;
   Counter& deregistrations_;
   Counter& discoveries_;
@@ -94,6 +106,7 @@ class RegistryApi {
   Family<Gauge>& instances_active_;
   Gauge& watchers_active_;
   Gauge& long_polls_;
+  Counter& throttled_;
 };
 
 }  // namespace svckit::daemon

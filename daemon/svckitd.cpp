@@ -103,6 +103,8 @@ Svckitd::Svckitd(SvckitdConfig config)
       metric_expiry_(metrics_, time_, config_.metrics_series_expiry),
       registry_(time_, registry_options(config_)),
       watches_(config_.max_watchers, config_.max_watchers_per_peer),
+      write_limiter_(
+          PeerRateLimits{config_.write_rate_per_peer, config_.write_burst_per_peer, config_.max_tracked_peers}, time_),
       api_(registry_, metrics_, RegistryApiOptions{config_.default_wait, config_.max_wait, config_.api_allowed_hosts},
            watches_),
       balancers_(builtin_balancers()),
@@ -134,6 +136,18 @@ Svckitd::Svckitd(SvckitdConfig config)
 Svckitd::~Svckitd() = default;
 
 Result<void> Svckitd::start() {
+  if (!config_.audit_file.empty()) {
+    auto lines = JsonLines::open(config_.audit_file, "audit.file");
+    if (!lines) return lines.error();
+    audit_lines_ = std::move(*lines);
+    audit_ = std::make_unique<AuditLog>(*audit_lines_, time_);
+  }
+  if (!config_.gateway_access_log_file.empty()) {
+    auto lines = JsonLines::open(config_.gateway_access_log_file, "gateway.access_log_file");
+    if (!lines) return lines.error();
+    access_lines_ = std::move(*lines);
+  }
+  api_.set_write_controls(write_limiter_.enabled() ? &write_limiter_ : nullptr, audit_.get());
   if (!config_.snapshot_file.empty()) {
     auto snapshot = load_persistent_state(config_.snapshot_file);
     if (!snapshot) return snapshot.error();
@@ -151,7 +165,9 @@ Result<void> Svckitd::start() {
                      [this] { return persister_->failure(); });
   }
   if (config_.gateway_port >= 0) {
-    auto gateway = Gateway::create(io_, registry_, metrics_, balancers_, random_, time_, gateway_options(config_));
+    auto options = gateway_options(config_);
+    options.access_log_lines = access_lines_.get();
+    auto gateway = Gateway::create(io_, registry_, metrics_, balancers_, random_, time_, std::move(options));
     if (!gateway) return gateway.error();
     gateway_ = std::move(*gateway);
     if (auto r = gateway_->start(); !r) return r;

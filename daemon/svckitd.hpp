@@ -62,6 +62,10 @@ class Svckitd {
   MetricExpiry metric_expiry_;  // only touched on control_
   MemoryRegistry registry_;
   WatchSlots watches_;
+  PeerRateLimiter write_limiter_;            // limits.write_rate_per_peer (off at 0)
+  std::unique_ptr<JsonLines> audit_lines_;   // audit.file; null when off
+  std::unique_ptr<AuditLog> audit_;          // over audit_lines_
+  std::unique_ptr<JsonLines> access_lines_;  // gateway.access_log_file; null when off
   RegistryApi api_;
   BalancerPlugins balancers_;
   boost::asio::io_context io_;

@@ -6,6 +6,9 @@
 #include <csignal>
 #include <future>
 #include <map>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "svckit/testing/fault_server.hpp"
 #include "svckit/testing/io_thread.hpp"
@@ -22,7 +25,8 @@ class Gateway : public ::testing::Test {
     const auto port_file = dir.path() / "gateway.port";
     daemon =
         SvckitdProcess::start(dir.path(), {"--gateway-port", "0", "--set", "gateway.port_file=" + port_file.string(),
-                                           "--set", "gateway.access_log=true"});
+                                           "--set", "gateway.access_log=true", "--set",
+                                           "gateway.access_log_file=" + (dir.path() / "access.log").string()});
     ASSERT_NE(daemon, nullptr);
     ASSERT_TRUE(wait_until([&] { return read_file(port_file).find('\n') != std::string::npos; }, 10s));
     gateway = std::atoi(read_file(port_file).c_str());
@@ -152,6 +156,37 @@ TEST_F(Gateway, RequestsAreCountedPerServiceAndCode) {
       },
       10s);
   EXPECT_TRUE(counted) << metrics;
+}
+
+TEST_F(Gateway, TheAccessLogIsOneJsonLinePerRequestWithItsTraceIdAndNoQuery) {
+  add("orders", upstreams[0]->port());
+  wait_routable("orders");
+  upstreams[0]->answer_status(404);
+  const auto answer = http_call(gateway, "GET", "/orders/items/7?api_key=s3cret", {},
+                                {"traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"});
+  ASSERT_EQ(answer.status, 404);
+  nlohmann::json found;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        std::istringstream in(read_file(dir.path() / "access.log"));
+        for (std::string text; std::getline(in, text);) {
+          auto line = nlohmann::json::parse(text, nullptr, false);
+          if (line.is_object() && line.value("path", "") == "/orders/items/7") found = line;
+        }
+        return found.is_object();
+      },
+      5s))
+      << read_file(dir.path() / "access.log");
+  EXPECT_EQ(found["method"], "GET");
+  EXPECT_EQ(found["service"], "orders");
+  EXPECT_EQ(found["status"], 404);
+  EXPECT_EQ(found["upstream"], "127.0.0.1:" + std::to_string(upstreams[0]->port()));
+  EXPECT_EQ(found["attempts"], 1);
+  EXPECT_EQ(found["remote"], "127.0.0.1");
+  EXPECT_EQ(found["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_TRUE(found["duration_ms"].is_number());
+  EXPECT_TRUE(found["time"].get<std::string>().ends_with("Z"));
+  EXPECT_EQ(read_file(dir.path() / "access.log").find("s3cret"), std::string::npos) << "no query in the log";
 }
 
 TEST_F(Gateway, GracefulShutdownLetsARequestInFlightFinish) {

@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <iostream>
+#include <sstream>
 #include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -55,6 +58,11 @@ class OpenRequest {
   int fd() const { return fd_; }
   /// The status of the answer, once its head arrived (0 when none came within `timeout`).
   int status(std::chrono::milliseconds timeout = 10s) {
+    const auto data = head(timeout);
+    return data.rfind("HTTP/1.", 0) == 0 ? std::atoi(data.c_str() + 9) : 0;
+  }
+  /// What arrived until the answer's head was complete (empty when nothing came within `timeout`).
+  std::string head(std::chrono::milliseconds timeout = 10s) {
     std::string data;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (data.find("\r\n\r\n") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
@@ -65,7 +73,7 @@ class OpenRequest {
       if (n <= 0) break;
       data.append(buf, static_cast<std::size_t>(n));
     }
-    return data.rfind("HTTP/1.", 0) == 0 ? std::atoi(data.c_str() + 9) : 0;
+    return data;
   }
   void close() {
     if (fd_ >= 0) ::close(fd_);
@@ -496,6 +504,64 @@ TEST(HardeningCardinality, AGoneServicesSeriesExpireAndAFamilyHasABound) {
                    .body.find("svckit_gateway_requests_total{service=\"svc-7\",code=\"200\"} 1\n") != std::string::npos;
       },
       5s));
+}
+
+std::string post_request(const std::string& target, const std::string& body) {
+  return "POST " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+// Before: one client could write as fast as it liked, and no write left a trace.
+TEST(HardeningWrites, AClientOverItsWriteRateGets429WhileOthersWriteAndEveryWriteIsAudited) {
+  TempDir dir;
+  const auto audit = dir.path() / "audit.log";
+  auto daemon =
+      SvckitdProcess::start(dir.path(), {"--set", "limits.write_rate_per_peer=5", "--set",
+                                         "limits.write_burst_per_peer=5", "--set", "audit.file=" + audit.string()});
+  ASSERT_NE(daemon, nullptr);
+  const auto body = [](int port) { return instance_body("orders", port, R"(,"metadata":{"api_key":"s3cret-value"})"); };
+  for (int i = 0; i < 5; ++i) {
+    OpenRequest r(daemon->port, post_request("/v1/instances", body(9000 + i)), "127.0.0.2");
+    ASSERT_EQ(r.status(), 200) << i;
+  }
+  OpenRequest flood(daemon->port, post_request("/v1/instances", body(9100)), "127.0.0.2");
+  const auto head = flood.head();
+  ASSERT_EQ(head.rfind("HTTP/1.1 429", 0), 0u) << head;
+  EXPECT_NE(head.find("Retry-After: 1\r\n"), std::string::npos) << head;
+  OpenRequest other(daemon->port, post_request("/v1/instances", body(9200)), "127.0.0.3");
+  EXPECT_EQ(other.status(), 200) << "another client is unaffected";
+  OpenRequest read(daemon->port, get_request("/v1/services/orders/instances?token=abc"), "127.0.0.2");
+  EXPECT_EQ(read.status(), 200) << "reads are not rate limited";
+  OpenRequest bad(daemon->port, post_request("/v1/instances?token=abc", "{"), "127.0.0.3");
+  EXPECT_EQ(bad.status(), 400);
+  EXPECT_NE(daemon->call("GET", "/metrics").body.find("svckit_api_writes_throttled_total 1\n"), std::string::npos);
+
+  // One JSON line per write, accepted or refused; never a body or a query.
+  std::vector<nlohmann::json> lines;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        lines.clear();
+        std::istringstream in(read_file(audit));
+        for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line, nullptr, false));
+        return lines.size() == 8;
+      },
+      5s))
+      << read_file(audit);
+  const auto text = read_file(audit);
+  EXPECT_EQ(text.find("s3cret"), std::string::npos) << "no body in the audit log";
+  EXPECT_EQ(text.find("token=abc"), std::string::npos) << "no query in the audit log";
+  const auto& throttled = lines[5];
+  EXPECT_EQ(throttled["peer"], "127.0.0.2");
+  EXPECT_EQ(throttled["method"], "POST");
+  EXPECT_EQ(throttled["path"], "/v1/instances");
+  EXPECT_EQ(throttled["route"], "throttled");
+  EXPECT_EQ(throttled["status"], 429);
+  EXPECT_EQ(throttled["result"], "refused");
+  EXPECT_EQ(lines[0]["result"], "accepted");
+  EXPECT_EQ(lines[0]["route"], "/v1/instances");
+  EXPECT_EQ(lines[7]["status"], 400);
+  EXPECT_EQ(lines[7]["path"], "/v1/instances");
+  EXPECT_TRUE(lines[0]["time"].get<std::string>().ends_with("Z")) << lines[0];
 }
 
 class WatchLimits : public ::testing::Test {
