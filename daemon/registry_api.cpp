@@ -373,10 +373,22 @@ Awaitable<Result<WatchResult>> RegistryApi::parked_watch(const RouteContext& ctx
 }
 
 Response RegistryApi::metrics_text() {
-  instances_active_.clear();
+  // Scrapes may run at once on several threads: set the live services' gauges, then remove those
+  // of services that are gone (a removed series outlives the removal pass, so a concurrent scrape
+  // that still sets it writes to live memory). Clearing the family first freed the series another
+  // scrape was setting.
+  LabelValues live;
   for (const auto& s : registry_.services_now()) {
     instances_active_.with({s.name}).set(static_cast<double>(s.instances));
+    live.insert(s.name);
   }
+  std::map<std::string, double, std::less<>> shown;
+  instances_active_.add_activity("service", shown);
+  LabelValues gone;
+  for (const auto& [name, value] : shown) {
+    if (live.count(name) == 0) gone.insert(name);
+  }
+  if (!gone.empty()) instances_active_.remove_series("service", gone);
   watchers_active_.set(static_cast<double>(registry_.watcher_count()));
   long_polls_.set(static_cast<double>(watches_.in_use()));
   Response res{Status::ok, 11};

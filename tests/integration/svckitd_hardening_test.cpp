@@ -3,6 +3,7 @@
 // name several services. Each test failed on the code before its fix.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -504,6 +505,44 @@ TEST(HardeningCardinality, AGoneServicesSeriesExpireAndAFamilyHasABound) {
                    .body.find("svckit_gateway_requests_total{service=\"svc-7\",code=\"200\"} 1\n") != std::string::npos;
       },
       5s));
+}
+
+// Before: each /metrics scrape cleared the per-service instance gauges and set them again, so a
+// scrape running at the same time as another (clients scraping at once) could set a gauge the other
+// had just freed.
+TEST(HardeningMetrics, ConcurrentScrapesWhileServicesComeAndGo) {
+  TempDir dir;
+  auto daemon = SvckitdProcess::start(dir.path(), {});
+  ASSERT_NE(daemon, nullptr);
+  std::atomic<bool> done{false};
+  std::atomic<int> failed{0};
+  std::vector<std::thread> scrapers;
+  for (int t = 0; t < 3; ++t) {
+    scrapers.emplace_back([&] {
+      while (!done) {
+        if (daemon->call("GET", "/metrics").status != 200) ++failed;
+      }
+    });
+  }
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 40; ++i) {
+      ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("churn-" + std::to_string(i), 7000 + i)).status,
+                200);
+    }
+    for (int i = 0; i < 40; ++i) {
+      ASSERT_EQ(daemon
+                    ->call("DELETE", "/v1/services/churn-" + std::to_string(i) +
+                                         "/instances/127.0.0.1:" + std::to_string(7000 + i))
+                    .status,
+                200);
+    }
+  }
+  done = true;
+  for (auto& t : scrapers) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(daemon->call("GET", "/healthz").status, 200);
+  EXPECT_EQ(daemon->call("GET", "/metrics").body.find("svckit_instances_active{service=\"churn-"), std::string::npos)
+      << "gone services' gauges are removed";
 }
 
 std::string post_request(const std::string& target, const std::string& body) {
