@@ -234,7 +234,28 @@ Result<ChildProcess> start_nats(const std::filesystem::path& dir, int& port) {
   return std::move(*child);
 }
 
+namespace {
+Result<void> start_rabbitmq_once(const std::filesystem::path& dir, RabbitMq& server);
+}  // namespace
+
 Result<void> start_rabbitmq(const std::filesystem::path& dir, RabbitMq& server) {
+  const bool fresh = server.port == 0 && server.dist_port == 0;
+  for (int attempt = 1;; ++attempt) {
+    auto started = start_rabbitmq_once(dir, server);
+    // A port found free was taken by another process (a parallel test) before the broker bound
+    // it: a fresh node tries again on new ports; a restart keeps its ports and reports the error.
+    const bool port_taken = !started && (started.error().message.find("could not bind") != std::string::npos ||
+                                         started.error().message.find("eaddrinuse") != std::string::npos);
+    if (started || !fresh || !port_taken || attempt == 3) return started;
+    server.broker = ChildProcess{};
+    server.port = 0;
+    server.dist_port = 0;
+  }
+}
+
+namespace {
+
+Result<void> start_rabbitmq_once(const std::filesystem::path& dir, RabbitMq& server) {
   if (server.port == 0) server.port = free_port();
   if (server.epmd_port == 0) server.epmd_port = free_port();
   if (server.dist_port == 0) server.dist_port = free_port();
@@ -272,6 +293,8 @@ Result<void> start_rabbitmq(const std::filesystem::path& dir, RabbitMq& server) 
       server.broker, [&] { return tcp_probe(server.port, header, start_frame); }, "rabbitmq-server",
       dir / "rabbitmq.log", std::chrono::seconds(60));
 }
+
+}  // namespace
 
 namespace {
 const std::string kEtcdProbe =
