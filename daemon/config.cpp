@@ -8,7 +8,9 @@
 #include <charconv>
 #include <functional>
 
+#include "daemon/acl_rules.hpp"
 #include "svckit/core/duration.hpp"
+#include "svckit/core/instance_json.hpp"
 
 namespace svckit::daemon {
 namespace {
@@ -135,6 +137,25 @@ Result<void> set_log_level(SvckitdConfig& c, const std::string& v, const std::st
   return bad_value(field, v, "one of trace, debug, info, warn, error, off");
 }
 
+Result<void> set_bootstrap_token(SvckitdConfig& c, const std::string& v, const std::string& field) {
+  if (!v.empty() && (v.size() < 16 || v.size() > 256)) {
+    return make_error(ErrorCode::invalid_argument, "a token secret must be 16 to 256 bytes (the value is not shown)",
+                      field);
+  }
+  c.acl_bootstrap_token = v;
+  return {};
+}
+
+Result<void> set_anonymous_rules(SvckitdConfig& c, const std::string& v, const std::string& field) {
+  if (!v.empty()) {
+    auto doc = parse_json(v);
+    if (!doc) return make_error(ErrorCode::invalid_argument, "must be JSON rules: " + doc.error().message, field);
+    if (auto rules = AclRules::parse(*doc, field); !rules) return rules.error();
+  }
+  c.acl_anonymous_rules = v;
+  return {};
+}
+
 const std::vector<std::pair<std::string, Setter>>& table() {
   using namespace std::chrono_literals;
   static const std::vector<std::pair<std::string, Setter>> kTable = {
@@ -193,6 +214,11 @@ const std::vector<std::pair<std::string, Setter>>& table() {
       {"gateway.policy", text(&SvckitdConfig::gateway_policy)},
       {"gateway.access_log", boolean(&SvckitdConfig::gateway_access_log)},
       {"gateway.access_log_file", text(&SvckitdConfig::gateway_access_log_file)},
+      {"acl.enabled", boolean(&SvckitdConfig::acl_enabled)},
+      {"acl.bootstrap_token_file", path(&SvckitdConfig::acl_bootstrap_token_file)},
+      {"acl.bootstrap_token", set_bootstrap_token},
+      {"acl.anonymous_rules", set_anonymous_rules},
+      {"acl.tokens_file", path(&SvckitdConfig::acl_tokens_file)},
   };
   return kTable;
 }

@@ -72,6 +72,12 @@ struct SvckitdConfig {
   /// -Port/-Prefix, X-Real-IP and Forwarded headers are passed on; from anyone else they are
   /// replaced by the gateway's own. Default: none.
   std::vector<std::string> gateway_trusted_proxies;
+  // ACLs (Consul's token model): see docs/security.md.
+  bool acl_enabled = false;                        // acl.enabled: every API request is authorized by its token.
+  std::filesystem::path acl_bootstrap_token_file;  // acl.bootstrap_token_file: the first management token's secret.
+  std::string acl_bootstrap_token;                 // acl.bootstrap_token (better: SVCKITD_ACL_BOOTSTRAP_TOKEN). Secret.
+  std::string acl_anonymous_rules;                 // acl.anonymous_rules: JSON rules for requests without a token.
+  std::filesystem::path acl_tokens_file;           // acl.tokens_file: default <snapshot_file>.acl.json; none: memory.
 };
 
 /// Sets one setting by its YAML key ("limits.max_watchers"); errors name the key and the source.

@@ -1,5 +1,6 @@
 #include "daemon/config_api.hpp"
 
+#include "daemon/acl_guard.hpp"
 #include "svckit/core/duration.hpp"
 #include "svckit/core/instance_json.hpp"
 
@@ -54,6 +55,7 @@ void ConfigApi::add_routes(http::Router& router) {
 
 http::Awaitable<Response> ConfigApi::get_document(RouteContext& ctx) {
   auto now = store_.current();
+  bool unseen_change = false;  // versions came, none changing what this caller may read
   if (const auto* index = ctx.target.param("index")) {
     auto after = parse_version(*index, "index");
     if (!after) co_return http::error_response(after.error());
@@ -68,11 +70,24 @@ http::Awaitable<Response> ConfigApi::get_document(RouteContext& ctx) {
       if (!slot) co_return http::error_response(slot.error());
       // Named before the co_await (GCC 12 may destroy temporaries of a co_await expression twice).
       const auto until = std::chrono::steady_clock::now() + wait;
-      auto gone = ctx.client_gone();
-      (void)co_await store_.wait_newer(*after, until, std::move(gone));
-      now = store_.current();
+      // A caller that may read only part of the document waits on through versions that change
+      // nothing it can see (they would tell it that keys it cannot read changed).
+      const auto* who = acl_principal(ctx);
+      const bool partial = who != nullptr && !who->rules->keys_under("", Access::read);
+      const auto seen = partial ? visible_config(ctx, *now.tree, "") : json();
+      auto waited_for = *after;
+      while (true) {
+        auto cancel = long_poll_cancel(ctx);
+        (void)co_await store_.wait_newer(waited_for, until, std::move(cancel));
+        now = store_.current();
+        if (auto refused = refuse_if_revoked(ctx)) co_return std::move(*refused);
+        if (now.version <= waited_for || std::chrono::steady_clock::now() >= until) break;
+        if (!partial || visible_config(ctx, *now.tree, "") != seen) break;
+        waited_for = now.version;
+      }
+      unseen_change = partial && now.version > *after && visible_config(ctx, *now.tree, "") == seen;
     }
-    if (now.version <= *after) {  // the wait ran out: nothing new
+    if (now.version <= *after || unseen_change) {  // the wait ran out: nothing new (for this caller)
       Response unchanged{Status::not_modified, 11};
       unchanged.set(http::beast_http::field::etag, etag_of(now.version));
       unchanged.set(kConfigVersionHeader, std::to_string(now.version));
@@ -86,7 +101,7 @@ http::Awaitable<Response> ConfigApi::get_document(RouteContext& ctx) {
     unchanged.set(kConfigVersionHeader, std::to_string(now.version));
     co_return unchanged;
   }
-  auto response = http::json_response(Status::ok, *now.tree);
+  auto response = http::json_response(Status::ok, visible_config(ctx, *now.tree, ""));
   response.set(http::beast_http::field::etag, etag);
   response.set(kConfigVersionHeader, std::to_string(now.version));
   co_return response;
@@ -112,7 +127,9 @@ http::Awaitable<Response> ConfigApi::get_key(RouteContext& ctx) {
     }
     node = &(*node)[part];
   }
-  auto response = http::json_response(Status::ok, json{{"key", key}, {"value", *node}, {"version", now.version}});
+  auto value = visible_config(ctx, *node, key);
+  auto response =
+      http::json_response(Status::ok, json{{"key", key}, {"value", std::move(value)}, {"version", now.version}});
   response.set(kConfigVersionHeader, std::to_string(now.version));
   co_return response;
 }

@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "daemon/acl_guard.hpp"
 #include "svckit/core/instance_json.hpp"
 
 namespace svckit::daemon {
@@ -161,11 +162,15 @@ Awaitable<Response> ConsulApi::register_service(RouteContext& ctx) {
   if (auto peer = ctx.peer(); !peer.empty()) node.address = caller_host(std::move(peer));
   auto instance = consul::instance_from_registration(*body, node);
   if (!instance) co_return http::error_response(instance.error());
+  if (auto refused = require_service(ctx, instance->service, Access::write)) co_return std::move(*refused);
   if (check_) {
     if (auto r = check_(*instance); !r) co_return http::error_response(r.error());
   }
   // Consul IDs are unique per agent: the same ID under another name replaces that registration.
   const auto previous = find_by_id(instance->id);
+  for (const auto& old : previous) {  // replacing them deregisters them: that needs write there too
+    if (auto refused = require_service(ctx, old.service, Access::write)) co_return std::move(*refused);
+  }
   const auto service = instance->service;
   const auto id = instance->id;
   auto stored = co_await registry_.register_instance(std::move(*instance));
@@ -177,6 +182,11 @@ Awaitable<Response> ConsulApi::register_service(RouteContext& ctx) {
   }
   spdlog::debug("event=consul_register service={} id={}", service, id);
   co_return empty_ok();
+}
+
+Response ConsulApi::refusal_or_error(const RouteContext& ctx, const Error& error) {
+  if (error.code == ErrorCode::not_found) return not_found_or_denied(ctx, error, Access::write);
+  return http::error_response(error);
 }
 
 Result<ServiceInstance> ConsulApi::one_by_id(const std::string& id) const {
@@ -198,7 +208,8 @@ Result<ServiceInstance> ConsulApi::one_by_id(const std::string& id) const {
 Awaitable<Response> ConsulApi::deregister_service(RouteContext& ctx) {
   const auto& id = ctx.params.at("id");
   const auto one = one_by_id(id);
-  if (!one) co_return http::error_response(one.error());
+  if (!one) co_return refusal_or_error(ctx, one.error());
+  if (auto refused = require_service(ctx, one->service, Access::write)) co_return std::move(*refused);
   for (const auto& in : {*one}) {
     auto r = co_await registry_.deregister(in.service, in.id);
     if (!r && r.error().code != ErrorCode::not_found) co_return http::error_response(r.error());
@@ -227,9 +238,11 @@ Awaitable<Response> ConsulApi::update_check(RouteContext& ctx, std::string actio
   }
   auto found = find_check(check_id);
   if (!found) {
-    co_return http::error_response(make_error(ErrorCode::not_found, "Unknown check ID '" + check_id + "'", "check_id"));
+    co_return not_found_or_denied(
+        ctx, make_error(ErrorCode::not_found, "Unknown check ID '" + check_id + "'", "check_id"), Access::write);
   }
   const auto& [in, position] = *found;
+  if (auto refused = require_service(ctx, in.service, Access::write)) co_return std::move(*refused);
   if (in.ttl.count() == 0 || position != 0) {
     co_return http::error_response(invalid("check '" + check_id + "' is not a TTL check", "check_id"));
   }
@@ -262,7 +275,8 @@ Awaitable<Response> ConsulApi::maintenance(RouteContext& ctx) {
     co_return http::error_response(invalid("enable must be true or false", "enable"));
   }
   const auto one = one_by_id(id);
-  if (!one) co_return http::error_response(one.error());
+  if (!one) co_return refusal_or_error(ctx, one.error());
+  if (auto refused = require_service(ctx, one->service, Access::write)) co_return std::move(*refused);
   for (const auto& in : {*one}) {
     InstanceStatus target = InstanceStatus::maintenance;
     if (*enable == "false") {
@@ -280,7 +294,9 @@ Awaitable<Response> ConsulApi::agent_services(RouteContext& ctx) {
   if (auto r = refuse_filter(ctx.target); !r) co_return http::error_response(r.error());
   const auto index = registry_.index();
   json out = json::object();
-  for (const auto& in : all_instances()) out[in.id] = consul::agent_service(in, options_.node);
+  for (const auto& in : all_instances()) {
+    if (may_access_service(ctx, in.service, Access::read)) out[in.id] = consul::agent_service(in, options_.node);
+  }
   co_return consul_json(out, index);
 }
 
@@ -288,9 +304,10 @@ Awaitable<Response> ConsulApi::agent_service(RouteContext& ctx) {
   const auto index = registry_.index();
   const auto found = find_by_id(ctx.params.at("id"));
   if (found.empty()) {
-    co_return http::error_response(
-        make_error(ErrorCode::not_found, "Unknown service ID '" + ctx.params.at("id") + "'", "id"));
+    co_return not_found_or_denied(
+        ctx, make_error(ErrorCode::not_found, "Unknown service ID '" + ctx.params.at("id") + "'", "id"), Access::read);
   }
+  if (auto refused = require_service(ctx, found.front().service, Access::read)) co_return std::move(*refused);
   co_return consul_json(consul::agent_service(found.front(), options_.node), index);
 }
 
@@ -299,6 +316,7 @@ Awaitable<Response> ConsulApi::agent_checks(RouteContext& ctx) {
   const auto index = registry_.index();
   json out = json::object();
   for (const auto& in : all_instances()) {
+    if (!may_access_service(ctx, in.service, Access::read)) continue;
     for (auto& check : consul::service_checks(in, options_.node, index)) {
       check.erase("CreateIndex");  // the agent endpoint has no raft indexes
       check.erase("ModifyIndex");
@@ -328,8 +346,10 @@ Awaitable<Result<std::uint64_t>> ConsulApi::block(const RouteContext& ctx, const
   if (after == 0 || wait.count() == 0) co_return registry_.index();
   auto slot = watches_.take(ctx.peer());
   if (!slot) co_return slot.error();
-  WatchRequest request(service, after, wait, ctx.client_gone());  // named: no temporaries in the co_await
+  WatchRequest request(service, after, wait, long_poll_cancel(ctx));  // named: no temporaries in the co_await
   auto waited = co_await registry_.watch(std::move(request));
+  if (refuse_if_revoked(ctx))
+    co_return make_error(ErrorCode::unauthenticated, "ACL not found: the token was revoked", "token");
   if (!waited) co_return waited.error();
   co_return registry_.index();
 }
@@ -344,18 +364,47 @@ std::vector<ServiceInstance> ConsulApi::instances_of(const std::string& service,
   return out;
 }
 
-Awaitable<Response> ConsulApi::catalog_services(RouteContext& ctx) {
-  auto index = co_await block(ctx, "");
-  if (!index) co_return http::error_response(index.error());
+json ConsulApi::catalog_json(const RouteContext& ctx) const {
   json out = json::object();
   for (const auto& s : registry_.services_now()) {
+    if (!may_access_service(ctx, s.name, Access::read)) continue;
     std::set<std::string> tags;
     registry_.for_each(s.name, {}, [&](const ServiceInstance& in, const std::string&) {
       tags.insert(in.tags.begin(), in.tags.end());
     });
     out[s.name] = tags;
   }
-  co_return consul_json(out, *index);
+  return out;
+}
+
+Awaitable<Response> ConsulApi::catalog_services(RouteContext& ctx) {
+  const auto* who = acl_principal(ctx);
+  const bool partial = who != nullptr && !who->rules->services_under("", Access::read);
+  if (!partial) {
+    auto index = co_await block(ctx, "");
+    if (!index) co_return http::error_response(index.error());
+    co_return consul_json(catalog_json(ctx), *index);
+  }
+  // A caller that may read only some services waits on through changes it would not see: each
+  // further wait is a blocking query from the index reached, for the time left.
+  const auto seen = catalog_json(ctx);
+  auto wait = std::min(options_.default_wait, options_.max_wait);
+  if (const auto* w = ctx.target.param("wait")) {
+    if (auto d = consul::parse_go_duration(*w, "wait")) wait = std::min(*d, options_.max_wait);
+  }
+  const auto until = std::chrono::steady_clock::now() + wait;
+  auto index = co_await block(ctx, "");
+  while (index && ctx.target.param("index") != nullptr && catalog_json(ctx) == seen) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    ctx.target.query.erase("index");
+    ctx.target.query.emplace("index", std::to_string(*index));
+    ctx.target.query.erase("wait");
+    ctx.target.query.emplace("wait", std::to_string(left.count()) + "ms");
+    index = co_await block(ctx, "");
+  }
+  if (!index) co_return http::error_response(index.error());
+  co_return consul_json(catalog_json(ctx), *index);
 }
 
 Awaitable<Response> ConsulApi::catalog_service(RouteContext& ctx) {

@@ -79,6 +79,10 @@ class ConsulApi {
   /// The one instance whose ID is `id`: not_found when none, invalid_argument (naming the
   /// services) when the native API gave the ID to several services.
   Result<ServiceInstance> one_by_id(const std::string& id) const;
+  /// not_found becomes the ACL refusal for callers that may not read every service.
+  static http::Response refusal_or_error(const http::RouteContext& ctx, const Error& error);
+  /// service name → its tags, for the services the caller may read.
+  nlohmann::json catalog_json(const http::RouteContext& ctx) const;
   /// The instance and the position of `check_id` among its checks (0 = the TTL check when it has one).
   std::optional<std::pair<ServiceInstance, std::size_t>> find_check(const std::string& check_id) const;
   std::vector<ServiceInstance> all_instances() const;

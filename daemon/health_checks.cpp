@@ -11,6 +11,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
 
+#include "daemon/acl_guard.hpp"
 #include "svckit/core/instance_json.hpp"
 
 namespace svckit::daemon {
@@ -226,9 +227,11 @@ void InstanceHealthChecks::add_routes(http::Router& router) {
              [this](http::RouteContext& ctx) -> Awaitable<Response> { return get_health(ctx); });
 }
 
-Awaitable<Response> InstanceHealthChecks::list_health(http::RouteContext&) {
+Awaitable<Response> InstanceHealthChecks::list_health(http::RouteContext& ctx) {
   json services = json::array();
-  for (const auto& s : monitor_.services()) services.push_back(to_json(s));
+  for (const auto& s : monitor_.services()) {
+    if (may_access_service(ctx, s.service, Access::read)) services.push_back(to_json(s));
+  }
   const json body{{"services", std::move(services)}};
   co_return http::json_response(http::Status::ok, body);
 }

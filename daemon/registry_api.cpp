@@ -203,6 +203,7 @@ Awaitable<Response> RegistryApi::handle(http::Request& request, const http::Requ
     const std::string_view target = request.target();
     AuditEntry entry;
     entry.peer = peer;
+    if (acl_ != nullptr) entry.token = acl_->accessor_of(request);
     entry.method = std::string(request.method_string());
     entry.path = std::string(target.substr(0, target.find('?')));
     entry.route = route;
@@ -217,6 +218,7 @@ Awaitable<Response> RegistryApi::register_instance(RouteContext& ctx) {
   if (!body) co_return http::error_response(body.error());
   auto instance = instance_from_json(*body);
   if (!instance) co_return http::error_response(instance.error());
+  if (auto refused = require_service(ctx, instance->service, Access::write)) co_return std::move(*refused);
   // With checks and no status, nothing vouches for the instance until its first check passes
   // (as Consul's checks start critical): it starts out of rotation.
   if (!instance->checks.empty() && !body->contains("status")) instance->status = InstanceStatus::starting;
@@ -308,6 +310,7 @@ Awaitable<Response> RegistryApi::list_instances(RouteContext& ctx) {
     if (!request) co_return http::error_response(request.error());
     if (request->after_index != 0) {
       auto waited = co_await parked_watch(ctx, std::move(*request));
+      if (auto refused = refuse_if_revoked(ctx)) co_return std::move(*refused);
       if (!waited) co_return http::error_response(waited.error());
       index = waited->index;
     }
@@ -331,13 +334,15 @@ Awaitable<Response> RegistryApi::list_instances(RouteContext& ctx) {
   co_return res;
 }
 
-Awaitable<Response> RegistryApi::list_services(RouteContext&) {
+Awaitable<Response> RegistryApi::list_services(RouteContext& ctx) {
   discoveries_.inc();
   const auto index = registry_.index();
   auto services = co_await registry_.list_services();
   if (!services) co_return http::error_response(services.error());
   json items = json::array();
-  for (const auto& s : *services) items.push_back(to_json(s));
+  for (const auto& s : *services) {
+    if (may_access_service(ctx, s.name, Access::read)) items.push_back(to_json(s));
+  }
   auto res = ok(json{{"index", index}, {"services", std::move(items)}});
   res.set(kIndexHeader, std::to_string(index));
   co_return res;
@@ -347,12 +352,28 @@ Awaitable<Response> RegistryApi::watch(RouteContext& ctx) {
   std::string service;
   if (const auto* s = ctx.target.param("service"); s != nullptr && !s->empty()) {
     if (auto r = validate_service_name(*s); !r) co_return http::error_response(r.error());
+    if (auto refused = require_service(ctx, *s, Access::read)) co_return std::move(*refused);
     service = *s;
   }
   auto request = watch_request(ctx.target, service);
   if (!request) co_return http::error_response(request.error());
   discoveries_.inc();
-  auto result = co_await parked_watch(ctx, std::move(*request));
+  // A caller that may not read every service sees only the events it may read, and its watch
+  // waits on through changes it would not see (until its wait runs out).
+  const bool filtered =
+      service.empty() && acl_principal(ctx) != nullptr && !acl_principal(ctx)->rules->services_under("", Access::read);
+  const auto deadline = std::chrono::steady_clock::now() + request->wait;
+  auto result = co_await parked_watch(ctx, *request);
+  while (filtered && result) {
+    filter_watch_result(ctx, *result);
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (result->reset || !result->events.empty() || left.count() <= 0 || refuse_if_revoked(ctx)) break;
+    request->after_index = result->index;
+    request->wait = left;
+    result = co_await parked_watch(ctx, *request);
+  }
+  if (auto refused = refuse_if_revoked(ctx)) co_return std::move(*refused);
   if (!result) co_return http::error_response(result.error());
   Response res{Status::ok, 11};
   res.set(http::beast_http::field::content_type, "application/json");
@@ -361,13 +382,20 @@ Awaitable<Response> RegistryApi::watch(RouteContext& ctx) {
   co_return res;
 }
 
+void RegistryApi::filter_watch_result(const RouteContext& ctx, WatchResult& result) {
+  std::erase_if(result.events,
+                [&](const RegistryEvent& e) { return !may_access_service(ctx, e.instance.service, Access::read); });
+  std::erase_if(result.snapshot,
+                [&](const ServiceInstance& in) { return !may_access_service(ctx, in.service, Access::read); });
+}
+
 Awaitable<Result<WatchResult>> RegistryApi::parked_watch(const RouteContext& ctx, WatchRequest request) {
   std::optional<WatchSlots::Ticket> slot;
   if (request.wait.count() > 0 && request.after_index != 0) {  // it may park
     auto taken = watches_.take(ctx.peer());
     if (!taken) co_return taken.error();
     slot.emplace(std::move(*taken));
-    request.cancel = ctx.client_gone();
+    request.cancel = long_poll_cancel(ctx);
   }
   co_return co_await registry_.watch(std::move(request));
 }

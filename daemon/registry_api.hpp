@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/acl_guard.hpp"
 #include "daemon/audit_log.hpp"
 #include "daemon/peer_rate_limiter.hpp"
 #include "daemon/watch_slots.hpp"
@@ -66,6 +67,13 @@ class RegistryApi {
     write_limiter_ = limiter;
     audit_ = audit;
   }
+  /// Set-up only: ACLs. `guard` becomes the router's guard (call after every route was added:
+  /// routes the guard has no rule for are refused) and names the token in the audit log. It must
+  /// outlive the API.
+  void set_acl(const AclGuard* guard) {
+    acl_ = guard;
+    router_.set_guard([guard](http::RouteContext& ctx) { return (*guard)(ctx); });
+  }
 
  private:
   void add_routes();
@@ -84,6 +92,8 @@ class RegistryApi {
 
   /// Parks `request` for the client of `ctx`: a watch slot is taken for the wait, and the watch
   /// ends at once if the client closes its connection.
+  /// Drops the events and snapshot entries of services the caller may not read.
+  static void filter_watch_result(const http::RouteContext& ctx, WatchResult& result);
   http::Awaitable<Result<WatchResult>> parked_watch(const http::RouteContext& ctx, WatchRequest request);
 
   MemoryRegistry& registry_;
@@ -97,6 +107,7 @@ class RegistryApi {
   std::function<std::optional<Error>()> storage_failure_;
   PeerRateLimiter* write_limiter_ = nullptr;
   AuditLog* audit_ = nullptr;
+  const AclGuard* acl_ = nullptr;
   Counter& registrations_;
   Counter& deregistrations_;
   Counter& discoveries_;

@@ -148,6 +148,14 @@ Result<void> Svckitd::start() {
     access_lines_ = std::move(*lines);
   }
   api_.set_write_controls(write_limiter_.enabled() ? &write_limiter_ : nullptr, audit_.get());
+  if (config_.acl_enabled) {
+    if (auto r = start_acl(); !r) return r;
+  } else if (config_.address != "127.0.0.1" && config_.address != "::1" && config_.address != "localhost") {
+    spdlog::warn(
+        "event=api_unprotected address={} (anyone who can reach this address can change the registry and the "
+        "configuration: set acl.enabled, or listen on 127.0.0.1)",
+        config_.address);
+  }
   if (!config_.snapshot_file.empty()) {
     auto snapshot = load_persistent_state(config_.snapshot_file);
     if (!snapshot) return snapshot.error();
@@ -307,6 +315,66 @@ void Svckitd::reload_routes(const char* why) {
   reloads_.with({"ok"}).inc();
   spdlog::info("event=routes_reloaded why=\"{}\" routes={}", why, fresh.gateway_routes.size());
   gateway_->set_routes(RouteTable{fresh.gateway_routes, config_.gateway_service_paths});
+}
+
+namespace {
+std::string trimmed(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+}  // namespace
+
+/// ACLs: the token store (persisted beside the snapshot unless acl.tokens_file says otherwise),
+/// the bootstrap token at first start, the token API and the guard on every route.
+Result<void> Svckitd::start_acl() {
+  auto file = config_.acl_tokens_file;
+  if (file.empty() && !config_.snapshot_file.empty()) file = config_.snapshot_file.string() + ".acl.json";
+  acl_tokens_ = std::make_unique<AclTokenStore>(file, time_);
+  if (auto r = acl_tokens_->load(); !r) return r;
+  std::string secret = config_.acl_bootstrap_token;
+  if (secret.empty() && !config_.acl_bootstrap_token_file.empty()) {
+    std::ifstream in(config_.acl_bootstrap_token_file);
+    if (!in) {
+      return make_error(ErrorCode::invalid_argument, "cannot read " + config_.acl_bootstrap_token_file.string(),
+                        "acl.bootstrap_token_file");
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    secret = trimmed(text.str());
+  }
+  if (!acl_tokens_->bootstrapped()) {
+    if (secret.empty()) {
+      return make_error(ErrorCode::invalid_argument,
+                        "acl.enabled needs a first management token: set acl.bootstrap_token_file (or "
+                        "SVCKITD_ACL_BOOTSTRAP_TOKEN) to a secret of 16 to 256 bytes",
+                        "acl.bootstrap_token_file");
+    }
+    auto made = acl_tokens_->bootstrap(secret);
+    if (!made) return made.error();
+    spdlog::info("event=acl_bootstrapped tokens_file=\"{}\"", file.string());
+  } else if (!secret.empty()) {
+    spdlog::info("event=acl_bootstrap_skipped reason=\"the token store was bootstrapped before\"");
+  }
+  AclRules anonymous;
+  if (!config_.acl_anonymous_rules.empty()) {
+    auto doc = parse_json(config_.acl_anonymous_rules);
+    if (!doc) return make_error(ErrorCode::invalid_argument, doc.error().message, "acl.anonymous_rules");
+    auto rules = AclRules::parse(*doc, "acl.anonymous_rules");
+    if (!rules) return rules.error();
+    anonymous = std::move(*rules);
+  }
+  acl_guard_ = std::make_unique<AclGuard>(*acl_tokens_, std::move(anonymous), metrics_);
+  acl_api_ = std::make_unique<AclApi>(*acl_tokens_);
+  acl_api_->add_routes(api_.router());
+  api_.set_acl(acl_guard_.get());
+  if (auto missing = AclGuard::uncovered(api_.router()); !missing.empty()) {  // a route added without a rule
+    std::string names;
+    for (const auto& m : missing) names += (names.empty() ? "" : ", ") + m;
+    return make_error(ErrorCode::internal, "routes without an ACL rule (they would be refused): " + names,
+                      "acl.enabled");
+  }
+  spdlog::info("event=acl_enabled tokens={}", acl_tokens_->size());
+  return {};
 }
 
 /// The config store lives beside the registry snapshot: read at start, and written with it by the

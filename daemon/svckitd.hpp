@@ -7,6 +7,8 @@
 #include <boost/asio/strand.hpp>
 #include <memory>
 
+#include "daemon/acl_api.hpp"
+#include "daemon/acl_guard.hpp"
 #include "daemon/config.hpp"
 #include "daemon/config_api.hpp"
 #include "daemon/config_store.hpp"
@@ -46,6 +48,7 @@ class Svckitd {
   http::Awaitable<void> snapshot_loop();
   http::Awaitable<void> shutdown_sequence();
   Result<void> restore_config_store();
+  Result<void> start_acl();
   /// Gateway routes hot reload: on SIGHUP, and when the config file's size or mtime changes.
   http::Awaitable<void> reload_loop();
   void wait_for_hangup();
@@ -62,10 +65,13 @@ class Svckitd {
   MetricExpiry metric_expiry_;  // only touched on control_
   MemoryRegistry registry_;
   WatchSlots watches_;
-  PeerRateLimiter write_limiter_;            // limits.write_rate_per_peer (off at 0)
-  std::unique_ptr<JsonLines> audit_lines_;   // audit.file; null when off
-  std::unique_ptr<AuditLog> audit_;          // over audit_lines_
-  std::unique_ptr<JsonLines> access_lines_;  // gateway.access_log_file; null when off
+  PeerRateLimiter write_limiter_;              // limits.write_rate_per_peer (off at 0)
+  std::unique_ptr<JsonLines> audit_lines_;     // audit.file; null when off
+  std::unique_ptr<AuditLog> audit_;            // over audit_lines_
+  std::unique_ptr<JsonLines> access_lines_;    // gateway.access_log_file; null when off
+  std::unique_ptr<AclTokenStore> acl_tokens_;  // these three: null unless acl.enabled
+  std::unique_ptr<AclGuard> acl_guard_;
+  std::unique_ptr<AclApi> acl_api_;
   RegistryApi api_;
   BalancerPlugins balancers_;
   boost::asio::io_context io_;

@@ -4,7 +4,7 @@
 
 namespace svckit {
 namespace {
-constexpr detail::EnumNames<ErrorCode, 9> kNames{{
+constexpr detail::EnumNames<ErrorCode, 11> kNames{{
     {ErrorCode::invalid_argument, "invalid_argument"},
     {ErrorCode::not_found, "not_found"},
     {ErrorCode::limit_exceeded, "limit_exceeded"},
@@ -14,6 +14,8 @@ constexpr detail::EnumNames<ErrorCode, 9> kNames{{
     {ErrorCode::cancelled, "cancelled"},
     {ErrorCode::protocol, "protocol"},
     {ErrorCode::internal, "internal"},
+    {ErrorCode::unauthenticated, "unauthenticated"},
+    {ErrorCode::permission_denied, "permission_denied"},
 }};
 }  // namespace
 

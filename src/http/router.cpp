@@ -24,6 +24,13 @@ void Router::add(Verb method, std::string pattern, RouteHandler handler) {
   routes_.push_back(Route{method, std::move(pattern), std::move(segments), std::move(handler)});
 }
 
+std::vector<std::pair<Verb, std::string>> Router::routes() const {
+  std::vector<std::pair<Verb, std::string>> out;
+  out.reserve(routes_.size());
+  for (const auto& r : routes_) out.emplace_back(r.method, r.pattern);
+  return out;
+}
+
 bool Router::match(const Route& route, const std::vector<std::string>& segments, PathParams& params) {
   if (route.segments.size() != segments.size()) return false;
   PathParams found;
@@ -55,7 +62,10 @@ Awaitable<Response> Router::dispatch(Request& request, std::string& route, const
       continue;
     }
     route = r.pattern;
-    RouteContext context{request, std::move(*target), std::move(params), r.pattern, connection};
+    RouteContext context{request, std::move(*target), std::move(params), r.pattern, connection, nullptr};
+    if (guard_) {
+      if (auto refused = guard_(context)) co_return std::move(*refused);
+    }
     co_return co_await r.handler(context);
   }
   if (!allow.empty()) {

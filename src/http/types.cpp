@@ -34,6 +34,10 @@ Status status_for(ErrorCode code) noexcept {
       return Status::bad_gateway;
     case ErrorCode::internal:
       return Status::internal_server_error;
+    case ErrorCode::unauthenticated:
+      return Status::unauthorized;
+    case ErrorCode::permission_denied:
+      return Status::forbidden;
   }
   return Status::internal_server_error;
 }
@@ -57,6 +61,8 @@ Error error_from_response(const Response& response) {
   const auto code = response.result_int();
   ErrorCode kind = code == 404   ? ErrorCode::not_found
                    : code == 400 ? ErrorCode::invalid_argument
+                   : code == 401 ? ErrorCode::unauthenticated
+                   : code == 403 ? ErrorCode::permission_denied
                    : code == 413 ? ErrorCode::payload_too_large
                    : code == 429 ? ErrorCode::limit_exceeded
                    : code == 503 ? ErrorCode::unavailable

@@ -20,6 +20,8 @@ enum class ErrorCode {
   cancelled,          // the caller cancelled the operation
   protocol,           // the peer answered something we cannot understand
   internal,           // a bug or an unexpected state
+  unauthenticated,    // no credential, or one svckitd does not know (HTTP 401)
+  permission_denied,  // a known credential that does not grant the access asked for (HTTP 403)
 };
 
 std::string_view to_string(ErrorCode code) noexcept;

@@ -45,7 +45,8 @@ Response json_response(Status status, const nlohmann::json& body);
 /// {"error":{"code":...,"message":...,"field":...}} with the status that fits error.code.
 Response error_response(const Error& error);
 /// HTTP status for an error code: invalid_argument 400, not_found 404, payload_too_large 413,
-/// limit_exceeded 429, unavailable 503, timeout 504, cancelled 499, protocol 502, internal 500.
+/// limit_exceeded 429, unavailable 503, timeout 504, cancelled 499, protocol 502, internal 500,
+/// unauthenticated 401, permission_denied 403.
 Status status_for(ErrorCode code) noexcept;
 /// Reads {"error":{...}} from a response body; falls back to the status line.
 Error error_from_response(const Response& response);
