@@ -1,0 +1,332 @@
+// svckitd with ACLs on, tried from outside: every endpoint against every kind of caller (no
+// token, an unknown one, a revoked one, a read-only one, one that writes another prefix, a
+// management token), with the registry, configuration and token state compared after every
+// refused request; filtered lists and watches; revocation ending long polls; tokens surviving a
+// restart; the audit log naming accessors, never secrets.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <future>
+
+#include "svckitd_process.hpp"
+
+namespace svckit::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+constexpr const char* kRoot = "root-secret-0123456789abcdef";
+
+enum class Who { none, unknown, revoked, reader, other, root };
+enum class Need { open, filtered, self, read, write };  // read/write: of "web" services or "app" keys
+
+const char* name(Who w) {
+  switch (w) {
+    case Who::none:
+      return "no token";
+    case Who::unknown:
+      return "unknown token";
+    case Who::revoked:
+      return "revoked token";
+    case Who::reader:
+      return "read-only token";
+    case Who::other:
+      return "token for another prefix";
+    case Who::root:
+      return "management token";
+  }
+  return "?";
+}
+
+/// The documented status for a caller and what the endpoint needs.
+int expected(Who who, Need need) {
+  if (need == Need::open) return 200;
+  switch (who) {
+    case Who::unknown:
+    case Who::revoked:
+      return 401;
+    case Who::none:
+      return need == Need::filtered ? 200 : 401;
+    case Who::reader:
+      return need == Need::write ? 403 : 200;
+    case Who::other:
+      return need == Need::filtered || need == Need::self ? 200 : 403;
+    case Who::root:
+      return 200;
+  }
+  return 0;
+}
+
+class SvckitdAcl : public ::testing::Test {
+ protected:
+  void SetUp() override { start(); }
+
+  void start(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args{"--snapshot-file", (dir.path() / "registry.json").string(),
+                                  "--set",           "acl.enabled=true",
+                                  "--set",           std::string("acl.bootstrap_token=") + kRoot,
+                                  "--set",           "audit.file=" + (dir.path() / "audit.log").string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    daemon = SvckitdProcess::start(dir.path(), args);
+    ASSERT_NE(daemon, nullptr);
+  }
+
+  HttpAnswer as(const std::string& secret, const std::string& method, const std::string& target,
+                const std::string& body = {}, std::chrono::milliseconds timeout = 10s) const {
+    std::vector<std::string> headers;
+    if (!secret.empty()) headers.push_back("X-Svckit-Token: " + secret);
+    return http_call(daemon->port, method, target, body, headers, timeout);
+  }
+
+  /// A new token with `rules`; returns {accessor, secret}.
+  std::pair<std::string, std::string> token(const std::string& rules) {
+    const auto made = as(kRoot, "PUT", "/v1/acl/token", R"({"Description": "test", "Rules": )" + rules + "}");
+    EXPECT_EQ(made.status, 200) << made.body;
+    const auto j = json::parse(made.body, nullptr, false);
+    return {j.value("AccessorID", ""), j.value("SecretID", "")};
+  }
+
+  /// Everything a refused request must leave as it was, read with the management token.
+  std::string state() const {
+    std::string out;
+    for (const char* target : {"/v1/services", "/v1/services/web/instances", "/v1/services/other-api/instances",
+                               "/v1/config", "/v1/config/history", "/v1/acl/tokens", "/v1/agent/checks"}) {
+      const auto a = as(kRoot, "GET", target);
+      out += std::string(target) + " " + std::to_string(a.status) + " " + a.body + "\n";
+    }
+    return out;
+  }
+
+  TempDir dir;
+  std::unique_ptr<SvckitdProcess> daemon;
+};
+
+TEST_F(SvckitdAcl, EveryEndpointAnswersEveryKindOfCallerAsDocumentedAndRefusalsChangeNothing) {
+  // The world: web-1 (native), cweb-1 (Consul, TTL check), other-api-1, config {app: {x: 1}}.
+  ASSERT_EQ(as(kRoot, "POST", "/v1/instances", instance_body("web", 9001, R"(,"id":"web-1")")).status, 200);
+  ASSERT_EQ(as(kRoot, "POST", "/v1/instances", instance_body("other-api", 9002, R"(,"id":"other-api-1")")).status, 200);
+  ASSERT_EQ(as(kRoot, "PUT", "/v1/agent/service/register",
+               R"({"Name": "web", "ID": "cweb-1", "Port": 9003, "Check": {"TTL": "300s"}})")
+                .status,
+            200);
+  ASSERT_EQ(as(kRoot, "PUT", "/v1/config", R"({"app": {"x": 1}, "other": {"y": 2}})").status, 200);
+
+  const auto reader =
+      token(R"({"service_prefix": {"": "read"}, "key_prefix": {"": "read"}, "operator": "read", "acl": "read"})");
+  const auto other = token(R"({"service_prefix": {"other-": "write"}, "key_prefix": {"other": "write"}})");
+  const auto revoked = token(R"({"service_prefix": {"": "write"}})");
+  const auto victim = token(R"({"service_prefix": {"": "read"}})");
+  ASSERT_EQ(as(kRoot, "DELETE", "/v1/acl/token/" + revoked.first).status, 200);
+
+  struct Endpoint {
+    std::string method;
+    std::string target;
+    std::string body;
+    Need need;
+    std::string hidden;  // for filtered answers: a word a caller without read must not see
+  };
+  const std::vector<Endpoint> endpoints{
+      {"POST", "/v1/instances", instance_body("web", 9004, R"(,"id":"web-2")"), Need::write, ""},
+      {"GET", "/v1/services", "", Need::filtered, "web"},
+      {"GET", "/v1/services/web/instances", "", Need::read, ""},
+      {"GET", "/v1/services/web/instances/web-1", "", Need::read, ""},
+      {"PUT", "/v1/services/web/instances/web-1/heartbeat", "", Need::write, ""},
+      {"PUT", "/v1/services/web/instances/web-1/status", R"({"status": "healthy"})", Need::write, ""},
+      {"GET", "/v1/watch?service=web", "", Need::read, ""},
+      {"GET", "/v1/watch", "", Need::filtered, "web"},
+      {"GET", "/healthz", "", Need::open, ""},
+      {"GET", "/metrics", "", Need::read, ""},  // operator read
+      {"GET", "/v1/health", "", Need::filtered, "web"},
+      {"GET", "/v1/health/web", "", Need::read, ""},
+      {"GET", "/v1/config", "", Need::filtered, "app"},
+      {"PUT", "/v1/config", R"({"app": {"x": 2}, "other": {"y": 2}})", Need::write, ""},
+      {"GET", "/v1/config/keys/app.x", "", Need::read, ""},
+      {"PUT", "/v1/config/keys/app.y", "3", Need::write, ""},
+      {"DELETE", "/v1/config/keys/app.y", "", Need::write, ""},
+      {"GET", "/v1/config/history", "", Need::read, ""},
+      {"POST", "/v1/config/rollback/1", "", Need::write, ""},
+      {"PUT", "/v1/agent/service/register", R"({"Name": "web", "ID": "cweb-2", "Port": 9005})", Need::write, ""},
+      {"PUT", "/v1/agent/check/pass/service:cweb-1", "", Need::write, ""},
+      {"PUT", "/v1/agent/check/warn/service:cweb-1", "", Need::write, ""},
+      {"PUT", "/v1/agent/check/fail/service:cweb-1", "", Need::write, ""},
+      {"PUT", "/v1/agent/check/update/service:cweb-1", R"({"Status": "passing"})", Need::write, ""},
+      {"PUT", "/v1/agent/service/maintenance/cweb-1?enable=false", "", Need::write, ""},
+      {"GET", "/v1/agent/services", "", Need::filtered, "web"},
+      {"GET", "/v1/agent/service/cweb-1", "", Need::read, ""},
+      {"GET", "/v1/agent/checks", "", Need::filtered, "web"},
+      {"GET", "/v1/catalog/services", "", Need::filtered, "web"},
+      {"GET", "/v1/catalog/service/web", "", Need::read, ""},
+      {"GET", "/v1/health/service/web", "", Need::read, ""},
+      {"GET", "/v1/status/leader", "", Need::open, ""},
+      {"GET", "/v1/agent/self", "", Need::read, ""},  // operator read
+      {"PUT", "/v1/acl/token", R"({"Description": "made in the matrix"})", Need::write, ""},
+      {"GET", "/v1/acl/tokens", "", Need::read, ""},
+      {"GET", "/v1/acl/token/self", "", Need::self, ""},
+      {"GET", "/v1/acl/token/" + reader.first, "", Need::read, ""},
+      {"DELETE", "/v1/acl/token/" + victim.first, "", Need::write, ""},
+      {"DELETE", "/v1/services/web/instances/web-2", "", Need::write, ""},
+      {"PUT", "/v1/agent/service/deregister/cweb-2", "", Need::write, ""},
+  };
+  const std::vector<std::pair<Who, std::string>> callers{{Who::none, ""},
+                                                         {Who::unknown, "no-such-token-0123456789"},
+                                                         {Who::revoked, revoked.second},
+                                                         {Who::reader, reader.second},
+                                                         {Who::other, other.second}};
+  for (const auto& e : endpoints) {
+    for (const auto& [who, secret] : callers) {
+      const auto before = state();
+      const auto answer = as(secret, e.method, e.target, e.body);
+      const int want = expected(who, e.need);
+      EXPECT_EQ(answer.status, want) << e.method << " " << e.target << " as " << name(who) << ": " << answer.body;
+      if (answer.status == 401) {
+        EXPECT_NE(answer.header("WWW-Authenticate"), "") << e.target;
+        EXPECT_EQ(json::parse(answer.body, nullptr, false)["error"]["code"], "unauthenticated") << e.target;
+      }
+      if (answer.status == 403) {
+        EXPECT_EQ(json::parse(answer.body, nullptr, false)["error"]["code"], "permission_denied") << e.target;
+      }
+      if (want >= 400 || e.method == "GET") {
+        EXPECT_EQ(state(), before) << e.method << " " << e.target << " as " << name(who) << " changed the state";
+      }
+      if (e.need == Need::filtered && (who == Who::none || who == Who::other)) {
+        EXPECT_EQ(answer.body.find(e.hidden), std::string::npos)
+            << e.target << " as " << name(who) << " shows what it may not read: " << answer.body;
+      }
+      if (e.need == Need::filtered && who == Who::reader &&
+          as(kRoot, e.method, e.target).body.find(e.hidden) != std::string::npos) {
+        EXPECT_NE(answer.body.find(e.hidden), std::string::npos) << e.target << " hides too much: " << answer.body;
+      }
+      for (const auto& s : {reader.second, other.second, revoked.second, std::string(kRoot)}) {
+        if (e.target.find("/v1/acl/token") == 0 && e.method == "PUT") continue;
+        EXPECT_EQ(answer.body.find(s), std::string::npos) << "a secret in the answer to " << e.target;
+      }
+    }
+    // Then the management token, in order: each write succeeds.
+    const auto answer = as(kRoot, e.method, e.target, e.body);
+    EXPECT_EQ(answer.status, 200) << e.method << " " << e.target << " as the management token: " << answer.body;
+  }
+
+  // The token of another prefix writes there, and only there.
+  EXPECT_EQ(
+      as(other.second, "POST", "/v1/instances", instance_body("other-api", 9006, R"(,"id":"other-api-2")")).status,
+      200);
+  EXPECT_EQ(as(other.second, "PUT", "/v1/config/keys/other.z", "5").status, 200);
+  const auto visible = json::parse(as(other.second, "GET", "/v1/config").body, nullptr, false);
+  EXPECT_EQ(visible, json::parse(R"({"other": {"y": 2, "z": 5}})")) << "only the keys it may read";
+
+  // The audit log names tokens by accessor, never by secret.
+  const auto audit = read_file(dir.path() / "audit.log");
+  EXPECT_NE(audit.find(R"("token":"anonymous")"), std::string::npos);
+  EXPECT_NE(audit.find(R"("token":"unknown")"), std::string::npos);
+  EXPECT_NE(audit.find(R"("token":")" + other.first + "\""), std::string::npos);
+  const auto log = read_file(dir.path() / "svckitd.log");
+  for (const auto& s : {reader.second, other.second, revoked.second, std::string(kRoot)}) {
+    EXPECT_EQ(audit.find(s), std::string::npos) << "a secret in the audit log";
+    EXPECT_EQ(log.find(s), std::string::npos) << "a secret in svckitd's log";
+  }
+}
+
+TEST_F(SvckitdAcl, RevokingATokenEndsItsLongPollsAtOnce) {
+  ASSERT_EQ(as(kRoot, "POST", "/v1/instances", instance_body("web", 9001, R"(,"id":"web-1")")).status, 200);
+  const auto reader = token(R"({"service_prefix": {"": "read"}, "key_prefix": {"": "read"}})");
+  const auto index = as(kRoot, "GET", "/v1/services/web/instances").header("X-Svckit-Index");
+  const auto version = as(kRoot, "GET", "/v1/config").header("X-Svckit-Config-Version");
+  const std::string secret = reader.second;
+  auto list = std::async(std::launch::async, [&] {
+    return as(secret, "GET", "/v1/services/web/instances?index=" + index + "&wait=60s", "", 90s);
+  });
+  auto config = std::async(std::launch::async,
+                           [&] { return as(secret, "GET", "/v1/config?index=" + version + "&wait=60s", "", 90s); });
+  auto consul = std::async(std::launch::async, [&] {
+    return as(secret, "GET", "/v1/catalog/services?index=" + index + "&wait=60s", "", 90s);
+  });
+  ASSERT_TRUE(wait_until(
+      [&] { return as(kRoot, "GET", "/metrics").body.find("svckit_long_polls_active 3") != std::string::npos; }, 10s));
+  const auto revoked_at = std::chrono::steady_clock::now();
+  ASSERT_EQ(as(kRoot, "DELETE", "/v1/acl/token/" + reader.first).status, 200);
+  for (auto* poll : {&list, &config, &consul}) {
+    ASSERT_EQ(poll->wait_for(10s), std::future_status::ready);
+    const auto answer = poll->get();
+    EXPECT_EQ(answer.status, 401) << answer.body;
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - revoked_at, 10s);
+  EXPECT_EQ(as(secret, "GET", "/v1/services/web/instances").status, 401);
+}
+
+TEST_F(SvckitdAcl, AWatchSeesAndWakesOnlyForWhatItsTokenMayRead) {
+  ASSERT_EQ(as(kRoot, "POST", "/v1/instances", instance_body("web", 9001, R"(,"id":"web-1")")).status, 200);
+  const auto web_reader = token(R"({"service_prefix": {"web": "read"}, "key_prefix": {"app": "read"}})");
+  const auto first = json::parse(as(web_reader.second, "GET", "/v1/watch").body, nullptr, false);
+  ASSERT_TRUE(first["reset"].get<bool>());
+  const auto index = std::to_string(first["index"].get<std::uint64_t>());
+  const auto version = as(kRoot, "GET", "/v1/config").header("X-Svckit-Config-Version");
+  const std::string secret = web_reader.second;
+  auto watch = std::async(std::launch::async,
+                          [&] { return as(secret, "GET", "/v1/watch?index=" + index + "&wait=60s", "", 90s); });
+  auto config = std::async(std::launch::async,
+                           [&] { return as(secret, "GET", "/v1/config?index=" + version + "&wait=60s", "", 90s); });
+  ASSERT_TRUE(wait_until(
+      [&] { return as(kRoot, "GET", "/metrics").body.find("svckit_long_polls_active 2") != std::string::npos; }, 10s));
+  // Changes it may not read: the polls keep waiting.
+  ASSERT_EQ(as(kRoot, "POST", "/v1/instances", instance_body("hidden", 9002, R"(,"id":"hidden-1")")).status, 200);
+  ASSERT_EQ(as(kRoot, "PUT", "/v1/config/keys/secret.password", R"("hunter2")").status, 200);
+  EXPECT_EQ(watch.wait_for(300ms), std::future_status::timeout) << "woke for a service it may not read";
+  EXPECT_EQ(config.wait_for(0ms), std::future_status::timeout) << "woke for a key it may not read";
+  // Changes it may read wake them, and show only those.
+  ASSERT_EQ(as(kRoot, "POST", "/v1/instances", instance_body("web", 9003, R"(,"id":"web-2")")).status, 200);
+  ASSERT_EQ(as(kRoot, "PUT", "/v1/config/keys/app.mode", R"("blue")").status, 200);
+  ASSERT_EQ(watch.wait_for(10s), std::future_status::ready);
+  const auto woke = watch.get();
+  EXPECT_EQ(woke.status, 200);
+  EXPECT_NE(woke.body.find("web-2"), std::string::npos) << woke.body;
+  EXPECT_EQ(woke.body.find("hidden"), std::string::npos) << woke.body;
+  ASSERT_EQ(config.wait_for(10s), std::future_status::ready);
+  const auto doc = config.get();
+  EXPECT_EQ(doc.status, 200);
+  EXPECT_EQ(json::parse(doc.body, nullptr, false), json::parse(R"({"app": {"mode": "blue"}})")) << doc.body;
+}
+
+TEST_F(SvckitdAcl, TokensSurviveARestartAndTheRevokedBootstrapTokenStaysRevoked) {
+  const auto ops = token(R"({"service_prefix": {"": "write"}, "acl": "write"})");
+  const auto boot = json::parse(as(kRoot, "GET", "/v1/acl/token/self").body, nullptr, false);
+  ASSERT_EQ(as(ops.second, "DELETE", "/v1/acl/token/" + boot["AccessorID"].get<std::string>()).status, 200);
+  EXPECT_EQ(as(kRoot, "GET", "/v1/acl/tokens").status, 401);
+  daemon.reset();
+  start();  // the same bootstrap secret is configured again
+  EXPECT_EQ(as(kRoot, "GET", "/v1/acl/tokens").status, 401) << "the bootstrap happens once";
+  EXPECT_EQ(as(ops.second, "GET", "/v1/acl/tokens").status, 200);
+  const auto acl_file = read_file(dir.path() / "registry.json.acl.json");
+  EXPECT_EQ(acl_file.find(ops.second), std::string::npos) << "only digests on disk";
+  EXPECT_NE(acl_file.find(ops.first), std::string::npos);
+}
+
+TEST(SvckitdAclStart, ACLsWithoutAFirstTokenRefuseToStartNamingTheSetting) {
+  TempDir dir;
+  auto child = ChildProcess::spawn({SVCKITD_BIN, "--port", "0", "--set", "acl.enabled=true"}, dir.path() / "out.log");
+  ASSERT_TRUE(child.ok());
+  const int status = child->wait_exit(10s);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+  EXPECT_NE(read_file(dir.path() / "out.log").find("acl.bootstrap_token_file"), std::string::npos);
+  auto bad_rules = ChildProcess::spawn({SVCKITD_BIN, "--port", "0", "--set", "acl.anonymous_rules={\"service\": 1}"},
+                                       dir.path() / "out2.log");
+  ASSERT_TRUE(bad_rules.ok());
+  EXPECT_EQ(WEXITSTATUS(bad_rules->wait_exit(10s)), 2);
+  EXPECT_NE(read_file(dir.path() / "out2.log").find("acl.anonymous_rules.service"), std::string::npos);
+}
+
+TEST(SvckitdAclStart, AnonymousRulesOpenWhatTheySayAndNothingElse) {
+  TempDir dir;
+  auto daemon = SvckitdProcess::start(
+      dir.path(), {"--set", "acl.enabled=true", "--set", std::string("acl.bootstrap_token=") + kRoot, "--set",
+                   R"(acl.anonymous_rules={"service_prefix": {"": "read"}})"});
+  ASSERT_NE(daemon, nullptr);
+  EXPECT_EQ(daemon->call("GET", "/v1/services/web/instances").status, 200);
+  EXPECT_EQ(daemon->call("POST", "/v1/instances", instance_body("web", 9001)).status, 401);
+  EXPECT_EQ(daemon->call("GET", "/v1/config").body, "{}");
+  EXPECT_EQ(daemon->call("GET", "/metrics").status, 401);
+}
+
+}  // namespace
+}  // namespace svckit::testing
