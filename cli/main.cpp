@@ -9,6 +9,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -237,6 +238,13 @@ int main(int argc, char** argv) {
   o.registry = env_registry != nullptr ? env_registry : "svckitd://127.0.0.1:8500";
   app.add_option("-r,--registry", o.registry, "registry URL (env SVCKIT_REGISTRY; default svckitd://127.0.0.1:8500)");
   app.add_flag("--json", o.json, "machine-readable JSON output");
+  std::string token;
+  std::string token_file;
+  app.add_option("--token", token,
+                 "ACL token for svckitd or Consul (env SVCKIT_TOKEN / CONSUL_HTTP_TOKEN; prefer --token-file: "
+                 "a flag shows in the process list)");
+  app.add_option("--token-file", token_file,
+                 "file holding the ACL token (env SVCKIT_TOKEN_FILE / CONSUL_HTTP_TOKEN_FILE)");
 
   auto* reg = app.add_subcommand("register", "register an instance");
   reg->add_option("-s,--service", o.instance.service, "service name")->required();
@@ -284,6 +292,18 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   const std::string command = app.get_subcommands().front()->get_name();
+  if (!token_file.empty()) {
+    std::ifstream in(token_file);
+    if (!in) return report(make_error(ErrorCode::invalid_argument, "cannot read " + token_file, "token-file"));
+    std::getline(in, token);
+    while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
+  }
+  if (!token.empty()) {
+    // The registry backends read the token where Consul's tools do: hand it to them there, for
+    // this process only.
+    ::setenv("SVCKIT_TOKEN", token.c_str(), 1);
+    ::setenv("CONSUL_HTTP_TOKEN", token.c_str(), 1);
+  }
 
   asio::io_context io;
   RealTimeSource time;

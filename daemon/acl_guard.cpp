@@ -219,10 +219,16 @@ std::optional<Response> require_service(const RouteContext& ctx, const std::stri
   return denied(*acl_principal(ctx), permission("service", need), service);
 }
 
-Response not_found_or_denied(const RouteContext& ctx, const Error& not_found, Access need) {
+std::optional<Response> require_found_service(const RouteContext& ctx, const std::string* service, Access need,
+                                              const Error& not_found) {
   const auto* who = acl_principal(ctx);
-  if (who == nullptr || who->rules->services_under("", Access::read)) return http::error_response(not_found);
-  return denied(*who, permission("service", need), "");
+  if (service == nullptr || !may_access_service(ctx, *service, Access::read)) {
+    if (who != nullptr && who->anonymous() && !who->rules->services_under("", Access::read)) {
+      return denied(*who, permission("service", need), "");
+    }
+    return http::error_response(not_found);
+  }
+  return require_service(ctx, *service, need);
 }
 
 bool may_access_key(const RouteContext& ctx, const std::string& key, Access need) {

@@ -56,9 +56,12 @@ const AclPrincipal* acl_principal(const http::RouteContext& ctx);
 bool may_access_service(const http::RouteContext& ctx, const std::string& service, Access need);
 /// nullopt when allowed; otherwise the 401/403 answer naming the permission.
 std::optional<http::Response> require_service(const http::RouteContext& ctx, const std::string& service, Access need);
-/// For "not found" answers: only a caller that may read every service learns that something does
-/// not exist; others get the refusal they would get if it did.
-http::Response not_found_or_denied(const http::RouteContext& ctx, const Error& not_found, Access need);
+/// For resources found by an ID that names no service (Consul's service and check IDs), with
+/// `service` the one found (null: none). A service the caller may not read is answered as if the
+/// ID were unknown — `not_found` (401 instead for a caller without a token that may not read every
+/// service) — so IDs probe nothing; one it may read but lacks `need` on gets 403.
+std::optional<http::Response> require_found_service(const http::RouteContext& ctx, const std::string* service,
+                                                    Access need, const Error& not_found);
 bool may_access_key(const http::RouteContext& ctx, const std::string& key, Access need);
 /// The configuration document as the caller may read it: keys it may not read are left out.
 nlohmann::json visible_config(const http::RouteContext& ctx, const nlohmann::json& tree, const std::string& prefix);

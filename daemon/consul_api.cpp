@@ -184,9 +184,12 @@ Awaitable<Response> ConsulApi::register_service(RouteContext& ctx) {
   co_return empty_ok();
 }
 
-Response ConsulApi::refusal_or_error(const RouteContext& ctx, const Error& error) {
-  if (error.code == ErrorCode::not_found) return not_found_or_denied(ctx, error, Access::write);
-  return http::error_response(error);
+std::optional<Response> ConsulApi::refusal_by_id(const RouteContext& ctx, const std::string& id,
+                                                 const Result<ServiceInstance>& found, Access need) {
+  const auto unknown = make_error(ErrorCode::not_found, "Unknown service ID '" + id + "'", "id");
+  if (found) return require_found_service(ctx, &found->service, need, unknown);
+  if (found.error().code == ErrorCode::not_found) return require_found_service(ctx, nullptr, need, unknown);
+  return http::error_response(found.error());
 }
 
 Result<ServiceInstance> ConsulApi::one_by_id(const std::string& id) const {
@@ -208,8 +211,7 @@ Result<ServiceInstance> ConsulApi::one_by_id(const std::string& id) const {
 Awaitable<Response> ConsulApi::deregister_service(RouteContext& ctx) {
   const auto& id = ctx.params.at("id");
   const auto one = one_by_id(id);
-  if (!one) co_return refusal_or_error(ctx, one.error());
-  if (auto refused = require_service(ctx, one->service, Access::write)) co_return std::move(*refused);
+  if (auto refused = refusal_by_id(ctx, id, one, Access::write)) co_return std::move(*refused);
   for (const auto& in : {*one}) {
     auto r = co_await registry_.deregister(in.service, in.id);
     if (!r && r.error().code != ErrorCode::not_found) co_return http::error_response(r.error());
@@ -237,12 +239,11 @@ Awaitable<Response> ConsulApi::update_check(RouteContext& ctx, std::string actio
     }
   }
   auto found = find_check(check_id);
-  if (!found) {
-    co_return not_found_or_denied(
-        ctx, make_error(ErrorCode::not_found, "Unknown check ID '" + check_id + "'", "check_id"), Access::write);
+  const auto unknown = make_error(ErrorCode::not_found, "Unknown check ID '" + check_id + "'", "check_id");
+  if (auto refused = require_found_service(ctx, found ? &found->first.service : nullptr, Access::write, unknown)) {
+    co_return std::move(*refused);
   }
   const auto& [in, position] = *found;
-  if (auto refused = require_service(ctx, in.service, Access::write)) co_return std::move(*refused);
   if (in.ttl.count() == 0 || position != 0) {
     co_return http::error_response(invalid("check '" + check_id + "' is not a TTL check", "check_id"));
   }
@@ -275,8 +276,7 @@ Awaitable<Response> ConsulApi::maintenance(RouteContext& ctx) {
     co_return http::error_response(invalid("enable must be true or false", "enable"));
   }
   const auto one = one_by_id(id);
-  if (!one) co_return refusal_or_error(ctx, one.error());
-  if (auto refused = require_service(ctx, one->service, Access::write)) co_return std::move(*refused);
+  if (auto refused = refusal_by_id(ctx, id, one, Access::write)) co_return std::move(*refused);
   for (const auto& in : {*one}) {
     InstanceStatus target = InstanceStatus::maintenance;
     if (*enable == "false") {
@@ -303,11 +303,11 @@ Awaitable<Response> ConsulApi::agent_services(RouteContext& ctx) {
 Awaitable<Response> ConsulApi::agent_service(RouteContext& ctx) {
   const auto index = registry_.index();
   const auto found = find_by_id(ctx.params.at("id"));
-  if (found.empty()) {
-    co_return not_found_or_denied(
-        ctx, make_error(ErrorCode::not_found, "Unknown service ID '" + ctx.params.at("id") + "'", "id"), Access::read);
+  const auto unknown = make_error(ErrorCode::not_found, "Unknown service ID '" + ctx.params.at("id") + "'", "id");
+  if (auto refused =
+          require_found_service(ctx, found.empty() ? nullptr : &found.front().service, Access::read, unknown)) {
+    co_return std::move(*refused);
   }
-  if (auto refused = require_service(ctx, found.front().service, Access::read)) co_return std::move(*refused);
   co_return consul_json(consul::agent_service(found.front(), options_.node), index);
 }
 

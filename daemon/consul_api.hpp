@@ -24,6 +24,7 @@
 #include <optional>
 #include <utility>
 
+#include "daemon/acl_rules.hpp"
 #include "daemon/watch_slots.hpp"
 #include "svckit/health/check_tracker.hpp"
 #include "svckit/http/router.hpp"
@@ -79,8 +80,10 @@ class ConsulApi {
   /// The one instance whose ID is `id`: not_found when none, invalid_argument (naming the
   /// services) when the native API gave the ID to several services.
   Result<ServiceInstance> one_by_id(const std::string& id) const;
-  /// not_found becomes the ACL refusal for callers that may not read every service.
-  static http::Response refusal_or_error(const http::RouteContext& ctx, const Error& error);
+  /// The answer that stops a request on an instance found by ID (nullopt: go on): its error, or
+  /// the ACL's (require_found_service).
+  static std::optional<http::Response> refusal_by_id(const http::RouteContext& ctx, const std::string& id,
+                                                     const Result<ServiceInstance>& found, Access need);
   /// service name → its tags, for the services the caller may read.
   nlohmann::json catalog_json(const http::RouteContext& ctx) const;
   /// The instance and the position of `check_id` among its checks (0 = the TTL check when it has one).

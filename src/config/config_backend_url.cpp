@@ -4,6 +4,7 @@
 
 #include "config/remote/remote_backends.hpp"
 #include "svckit/config/remote_config.hpp"
+#include "svckit/http/url_token.hpp"
 
 namespace svckit::config {
 
@@ -22,7 +23,7 @@ Result<std::unique_ptr<RemoteConfigBackend>> connect_config_backend(const std::s
           ? http::check_url_options(*parsed, "redis:// config source", http::kConnectionOptions, {"key", "channel"})
       : scheme == "http" || scheme == "https"
           ? http::check_url_options(*parsed, "http(s):// config source", {"interval"})
-      : scheme == "svckitd" ? http::check_url_options(*parsed, "svckitd:// config source", {})
+      : scheme == "svckitd" ? http::check_url_options(*parsed, "svckitd:// config source", http::kTokenOptions)
                             : http::check_url_options(*parsed, "etcd:// config source", http::kConnectionOptions);
   if (!checked) return checked.error();
   if (scheme == "etcd") return detail::etcd_config_backend(*parsed, executor);

@@ -6,9 +6,16 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <fstream>
 #include <future>
 
+#include "cli_process.hpp"
+#include "svckit/config/remote_config.hpp"
+#include "svckit/registry/plugin_registry.hpp"
+#include "svckit/testing/fake_random.hpp"
+#include "svckit/testing/io_thread.hpp"
 #include "svckitd_process.hpp"
+#include "test_instance.hpp"
 
 namespace svckit::testing {
 namespace {
@@ -19,7 +26,9 @@ using nlohmann::json;
 constexpr const char* kRoot = "root-secret-0123456789abcdef";
 
 enum class Who { none, unknown, revoked, reader, other, root };
-enum class Need { open, filtered, self, read, write };  // read/write: of "web" services or "app" keys
+// read/write: of "web" services or "app" keys; by_id_*: of the "web" instance behind a Consul ID,
+// which a caller that may not read "web" is told does not exist (404).
+enum class Need { open, filtered, self, read, write, by_id_read, by_id_write };
 
 const char* name(Who w) {
   switch (w) {
@@ -42,6 +51,9 @@ const char* name(Who w) {
 /// The documented status for a caller and what the endpoint needs.
 int expected(Who who, Need need) {
   if (need == Need::open) return 200;
+  if (who == Who::other && (need == Need::by_id_read || need == Need::by_id_write)) return 404;
+  if (need == Need::by_id_read) need = Need::read;
+  if (need == Need::by_id_write) need = Need::write;
   switch (who) {
     case Who::unknown:
     case Who::revoked:
@@ -147,13 +159,13 @@ TEST_F(SvckitdAcl, EveryEndpointAnswersEveryKindOfCallerAsDocumentedAndRefusalsC
       {"GET", "/v1/config/history", "", Need::read, ""},
       {"POST", "/v1/config/rollback/1", "", Need::write, ""},
       {"PUT", "/v1/agent/service/register", R"({"Name": "web", "ID": "cweb-2", "Port": 9005})", Need::write, ""},
-      {"PUT", "/v1/agent/check/pass/service:cweb-1", "", Need::write, ""},
-      {"PUT", "/v1/agent/check/warn/service:cweb-1", "", Need::write, ""},
-      {"PUT", "/v1/agent/check/fail/service:cweb-1", "", Need::write, ""},
-      {"PUT", "/v1/agent/check/update/service:cweb-1", R"({"Status": "passing"})", Need::write, ""},
-      {"PUT", "/v1/agent/service/maintenance/cweb-1?enable=false", "", Need::write, ""},
+      {"PUT", "/v1/agent/check/pass/service:cweb-1", "", Need::by_id_write, ""},
+      {"PUT", "/v1/agent/check/warn/service:cweb-1", "", Need::by_id_write, ""},
+      {"PUT", "/v1/agent/check/fail/service:cweb-1", "", Need::by_id_write, ""},
+      {"PUT", "/v1/agent/check/update/service:cweb-1", R"({"Status": "passing"})", Need::by_id_write, ""},
+      {"PUT", "/v1/agent/service/maintenance/cweb-1?enable=false", "", Need::by_id_write, ""},
       {"GET", "/v1/agent/services", "", Need::filtered, "web"},
-      {"GET", "/v1/agent/service/cweb-1", "", Need::read, ""},
+      {"GET", "/v1/agent/service/cweb-1", "", Need::by_id_read, ""},
       {"GET", "/v1/agent/checks", "", Need::filtered, "web"},
       {"GET", "/v1/catalog/services", "", Need::filtered, "web"},
       {"GET", "/v1/catalog/service/web", "", Need::read, ""},
@@ -166,7 +178,7 @@ TEST_F(SvckitdAcl, EveryEndpointAnswersEveryKindOfCallerAsDocumentedAndRefusalsC
       {"GET", "/v1/acl/token/" + reader.first, "", Need::read, ""},
       {"DELETE", "/v1/acl/token/" + victim.first, "", Need::write, ""},
       {"DELETE", "/v1/services/web/instances/web-2", "", Need::write, ""},
-      {"PUT", "/v1/agent/service/deregister/cweb-2", "", Need::write, ""},
+      {"PUT", "/v1/agent/service/deregister/cweb-2", "", Need::by_id_write, ""},
   };
   const std::vector<std::pair<Who, std::string>> callers{{Who::none, ""},
                                                          {Who::unknown, "no-such-token-0123456789"},
@@ -299,6 +311,90 @@ TEST_F(SvckitdAcl, TokensSurviveARestartAndTheRevokedBootstrapTokenStaysRevoked)
   const auto acl_file = read_file(dir.path() / "registry.json.acl.json");
   EXPECT_EQ(acl_file.find(ops.second), std::string::npos) << "only digests on disk";
   EXPECT_NE(acl_file.find(ops.first), std::string::npos);
+}
+
+TEST_F(SvckitdAcl, SvckitsOwnClientsSendTheirTokens) {
+  const auto web = token(R"({"service_prefix": {"web": "write"}, "key_prefix": {"app": "read"}})");
+  const auto token_file = dir.path() / "web.token";
+  std::ofstream(token_file) << web.second << "\n";
+  IoThread io;
+  RealTimeSource time;
+  FakeRandom random;
+  RegistryPlugins::Builder builder;
+  register_builtin_plugins(builder);
+  const auto plugins = std::move(builder).build();
+  const auto base = "://127.0.0.1:" + std::to_string(daemon->port);
+  for (const std::string scheme : {"svckitd", "consul"}) {
+    auto with =
+        plugins.create(scheme + base + "?token_file=" + token_file.string(), RegistryDeps{io.executor(), time, random});
+    ASSERT_TRUE(with) << with.error().describe();
+    auto without = plugins.create(scheme + base, RegistryDeps{io.executor(), time, random});
+    ASSERT_TRUE(without) << without.error().describe();
+    auto instance = test_instance("web", 9100);
+    instance.id = scheme + "-1";
+    const auto stored = io.run(
+        [&]() -> Awaitable<Result<ServiceInstance>> { co_return co_await (*with)->register_instance(instance); });
+    EXPECT_TRUE(stored) << scheme << ": " << stored.error().describe();
+    const auto refused = io.run(
+        [&]() -> Awaitable<Result<ServiceInstance>> { co_return co_await (*without)->register_instance(instance); });
+    ASSERT_FALSE(refused) << scheme;
+    EXPECT_TRUE(refused.error().code == ErrorCode::unauthenticated ||
+                refused.error().code == ErrorCode::permission_denied)
+        << scheme << ": " << refused.error().describe();
+  }
+  auto missing = plugins.create("svckitd" + base + "?token_file=" + (dir.path() / "nope").string(),
+                                RegistryDeps{io.executor(), time, random});
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().field, "token_file");
+
+  // The remote config source: the document as the token may read it; nothing without a token.
+  ASSERT_EQ(as(kRoot, "PUT", "/v1/config", R"({"app": {"mode": "blue"}, "secret": {"password": "x"}})").status, 200);
+  auto config_with =
+      config::connect_config_backend("svckitd" + base + "?token_file=" + token_file.string(), io.executor());
+  ASSERT_TRUE(config_with) << config_with.error().describe();
+  const auto read =
+      io.run([&]() -> Awaitable<Result<config::RemoteContent>> { co_return co_await (*config_with)->read(); });
+  ASSERT_TRUE(read) << read.error().describe();
+  EXPECT_EQ(read->tree, json::parse(R"({"app": {"mode": "blue"}})"));
+  auto config_without = config::connect_config_backend("svckitd" + base, io.executor());
+  ASSERT_TRUE(config_without);
+  const auto refused_read =
+      io.run([&]() -> Awaitable<Result<config::RemoteContent>> { co_return co_await (*config_without)->read(); });
+  ASSERT_TRUE(refused_read) << "anonymous reads are filtered, not refused: " << refused_read.error().describe();
+  EXPECT_EQ(refused_read->tree, json::object());
+
+  // The CLI: --token-file, and refused without.
+  const auto cli_url = "svckitd" + base;
+  const auto listed =
+      run_cli(dir.path(), {"--registry", cli_url, "--token-file", token_file.string(), "instances", "web"});
+  EXPECT_EQ(listed.exit_code, 0) << listed.output;
+  EXPECT_NE(listed.output.find("svckitd-1"), std::string::npos) << listed.output;
+  const auto refused = run_cli(dir.path(), {"--registry", cli_url, "instances", "web"});
+  EXPECT_NE(refused.exit_code, 0) << refused.output;
+  EXPECT_NE(refused.output.find("token"), std::string::npos) << refused.output;
+  EXPECT_EQ(refused.output.find(web.second), std::string::npos);
+}
+
+TEST_F(SvckitdAcl, TheNpmConsulClientWorksWithATokenAndIsRefusedWithout) {
+  ASSERT_TRUE(std::filesystem::exists(std::filesystem::path(SVCKIT_NPM_DIR) / "node_modules" / "consul"));
+  ASSERT_EQ(as(kRoot, "POST", "/v1/instances", instance_body("npm-web", 9200, R"(,"id":"npm-web-1")")).status, 200);
+  const auto reader = token(R"({"service_prefix": {"npm-": "read"}})");
+  const auto node = [&](const std::string& log, const std::vector<std::string>& extra) {
+    const auto out = dir.path() / log;
+    std::vector<std::string> argv{"node", std::string(SVCKIT_NPM_DIR) + "/consul_client.js"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    auto child = ChildProcess::spawn(argv, out);
+    EXPECT_TRUE(child) << child.error().message;
+    const int status = child ? child->wait_exit(30s) : -1;
+    return std::pair{WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(out)};
+  };
+  const auto port = std::to_string(daemon->port);
+  const auto [ok_code, ok_text] = node("with-token.log", {"--token=" + reader.second, port, "discover", "npm-web"});
+  EXPECT_EQ(ok_code, 0) << ok_text;
+  EXPECT_NE(ok_text.find("npm-web-1"), std::string::npos) << ok_text;
+  const auto [no_code, no_text] = node("without.log", {port, "discover", "npm-web"});
+  EXPECT_NE(no_code, 0) << no_text;
+  EXPECT_NE(no_text.find("unauthorized"), std::string::npos) << no_text;
 }
 
 TEST(SvckitdAclStart, ACLsWithoutAFirstTokenRefuseToStartNamingTheSetting) {

@@ -5,12 +5,21 @@
 //                                                              then waits until it is passing)
 //   node consul_client.js PORT discover NAME                   (passing instances + catalog)
 //   node consul_client.js PORT deregister ID
+//   node consul_client.js --token=SECRET PORT ...               (every request carries the ACL token)
 "use strict";
 const Consul = require("consul");
 
 async function main() {
-  const [port, verb, ...args] = process.argv.slice(2);
-  const consul = new Consul({ host: "127.0.0.1", port: Number(port) });
+  let argv = process.argv.slice(2);
+  let token = "";
+  if (argv.length > 0 && argv[0].startsWith("--token=")) {
+    token = argv[0].slice("--token=".length);
+    argv = argv.slice(1);
+  }
+  const [port, verb, ...args] = argv;
+  const options = { host: "127.0.0.1", port: Number(port) };
+  if (token) options.defaults = { token };
+  const consul = new Consul(options);
   if (verb === "register") {
     const [name, id, servicePort] = args;
     await consul.agent.service.register({

@@ -4,6 +4,7 @@
 #include "config/remote/remote_backends.hpp"
 #include "svckit/core/instance_json.hpp"
 #include "svckit/http/client.hpp"
+#include "svckit/http/url_token.hpp"
 
 namespace svckit::config::detail {
 
@@ -11,8 +12,9 @@ namespace {
 
 class SvckitdConfigBackend final : public RemoteConfigBackend {
  public:
-  SvckitdConfigBackend(const boost::asio::any_io_executor& executor, std::vector<http::HostPort> hosts)
-      : http_(std::make_shared<http::HttpClient>(executor)), hosts_(std::move(hosts)) {}
+  SvckitdConfigBackend(const boost::asio::any_io_executor& executor, std::vector<http::HostPort> hosts,
+                       std::string token)
+      : http_(std::make_shared<http::HttpClient>(executor)), hosts_(std::move(hosts)), token_(std::move(token)) {}
 
   std::string name() const override {
     return "svckitd://" + hosts_.front().host + ":" + std::to_string(hosts_.front().port);
@@ -50,6 +52,7 @@ class SvckitdConfigBackend final : public RemoteConfigBackend {
     Result<http::Response> last = make_error(ErrorCode::unavailable, "no host");
     for (const auto& host : hosts_) {
       http::Request request{http::Verb::get, target, 11};
+      if (!token_.empty()) request.set(boost::beast::http::field::authorization, "Bearer " + token_);
       last = co_await client->send(host, std::move(request), timeout, cancel);
       if (last || last.error().code == ErrorCode::cancelled) co_return last;
     }
@@ -58,6 +61,7 @@ class SvckitdConfigBackend final : public RemoteConfigBackend {
 
   std::shared_ptr<http::HttpClient> http_;
   std::vector<http::HostPort> hosts_;
+  std::string token_;  // ACL token; empty: none sent
 };
 
 }  // namespace
@@ -65,7 +69,10 @@ class SvckitdConfigBackend final : public RemoteConfigBackend {
 Result<std::unique_ptr<RemoteConfigBackend>> svckitd_config_backend(const http::BackendUrl& url,
                                                                     const boost::asio::any_io_executor& executor) {
   if (url.hosts.empty()) return make_error(ErrorCode::invalid_argument, "svckitd:// needs a host:port", "url");
-  return std::unique_ptr<RemoteConfigBackend>(std::make_unique<SvckitdConfigBackend>(executor, url.hosts));
+  auto token = http::backend_url_token(url, "SVCKIT_TOKEN");
+  if (!token) return token.error();
+  return std::unique_ptr<RemoteConfigBackend>(
+      std::make_unique<SvckitdConfigBackend>(executor, url.hosts, std::move(*token)));
 }
 
 }  // namespace svckit::config::detail

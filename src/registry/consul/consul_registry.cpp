@@ -19,6 +19,7 @@
 #include "svckit/core/instance_json.hpp"
 #include "svckit/http/client.hpp"
 #include "svckit/http/url.hpp"
+#include "svckit/http/url_token.hpp"
 #include "svckit/registry/consul_json.hpp"
 #include "svckit/registry/plugin_registry.hpp"
 
@@ -62,7 +63,9 @@ Error error_from(const http::Response& res, const std::string& what) {
   const auto body = res.body().substr(0, 300);
   if (code == 404) return make_error(ErrorCode::not_found, what + ": " + body);
   if (code == 400) return make_error(ErrorCode::invalid_argument, what + ": " + body);
-  if (code == 403 || code == 401) return make_error(ErrorCode::unavailable, what + ": the ACL token was refused");
+  if (code == 401)
+    return make_error(ErrorCode::unauthenticated, what + ": no ACL token, or one the server does not know");
+  if (code == 403) return make_error(ErrorCode::permission_denied, what + ": the ACL token does not allow this");
   return make_error(ErrorCode::unavailable, what + ": HTTP " + std::to_string(code) + " " + body);
 }
 
@@ -486,18 +489,10 @@ RegistryFactory consul_registry_factory() {
     if (!grace) return grace.error();
     options.deregister_after = *grace;
     if (auto it = url.query.find("dc"); it != url.query.end()) options.datacenter = it->second;
-    // The ACL token, like every secret, from the environment or a file (never in the URL).
-    http::BackendUrl secret_source;
-    if (auto it = url.query.find("token_env"); it != url.query.end())
-      secret_source.query.emplace("password_env", it->second);
-    if (auto it = url.query.find("token_file"); it != url.query.end())
-      secret_source.query.emplace("password_file", it->second);
-    auto token = http::backend_url_secret(secret_source);
-    if (!token) {
-      auto e = token.error();
-      e.field = e.field == "password_env" ? "token_env" : "token_file";
-      return e;
-    }
+    // The ACL token, like every secret, from the environment or a file (never in the URL);
+    // CONSUL_HTTP_TOKEN / CONSUL_HTTP_TOKEN_FILE as Consul's own tools read them.
+    auto token = http::backend_url_token(url, "CONSUL_HTTP_TOKEN");
+    if (!token) return token.error();
     options.token = *token;
     return std::unique_ptr<Registry>(std::make_unique<ConsulRegistry>(deps, std::move(options)));
   };

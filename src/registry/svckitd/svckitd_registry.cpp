@@ -6,6 +6,7 @@
 #include "svckit/core/duration.hpp"
 #include "svckit/core/instance_json.hpp"
 #include "svckit/http/client.hpp"
+#include "svckit/http/url_token.hpp"
 #include "svckit/registry/plugin_registry.hpp"
 #include "svckit/registry/registry_json.hpp"
 
@@ -17,8 +18,9 @@ namespace bh = boost::beast::http;
 
 class SvckitdRegistry final : public Registry {
  public:
-  SvckitdRegistry(const RegistryDeps& deps, std::vector<http::HostPort> endpoints, std::chrono::milliseconds timeout)
-      : client_(deps.executor), endpoints_(std::move(endpoints)), timeout_(timeout) {}
+  SvckitdRegistry(const RegistryDeps& deps, std::vector<http::HostPort> endpoints, std::chrono::milliseconds timeout,
+                  std::string token)
+      : client_(deps.executor), endpoints_(std::move(endpoints)), timeout_(timeout), token_(std::move(token)) {}
 
   Awaitable<Result<ServiceInstance>> register_instance(ServiceInstance instance) override {
     auto r = co_await call(http::Verb::post, "/v1/instances", to_json(instance).dump(), timeout_);
@@ -99,6 +101,7 @@ class SvckitdRegistry final : public Registry {
     for (std::size_t i = 0; i < endpoints_.size(); ++i) {
       const std::size_t k = (first + i) % endpoints_.size();
       http::Request req{method, target, 11};
+      if (!token_.empty()) req.set(bh::field::authorization, "Bearer " + token_);
       if (!body.empty()) {
         req.set(bh::field::content_type, "application/json");
         req.body() = body;
@@ -121,6 +124,7 @@ class SvckitdRegistry final : public Registry {
   http::HttpClient client_;
   std::vector<http::HostPort> endpoints_;
   std::chrono::milliseconds timeout_;
+  std::string token_;  // ACL token (svckitd's acl.enabled); empty: none sent. Never logged.
   std::atomic<std::size_t> preferred_{0};
 };
 
@@ -128,7 +132,7 @@ class SvckitdRegistry final : public Registry {
 
 RegistryFactory svckitd_registry_factory() {
   return [](const http::BackendUrl& url, const RegistryDeps& deps) -> Result<std::unique_ptr<Registry>> {
-    if (auto ok = http::check_url_options(url, "svckitd://", {"timeout"}); !ok) return ok.error();
+    if (auto ok = http::check_url_options(url, "svckitd://", {"timeout"}, http::kTokenOptions); !ok) return ok.error();
     if (url.hosts.empty()) {
       return make_error(ErrorCode::invalid_argument, "svckitd:// needs at least one host:port", "registry");
     }
@@ -138,7 +142,9 @@ RegistryFactory svckitd_registry_factory() {
       if (!d) return d.error();
       timeout = *d;
     }
-    return std::unique_ptr<Registry>(std::make_unique<SvckitdRegistry>(deps, url.hosts, timeout));
+    auto token = http::backend_url_token(url, "SVCKIT_TOKEN");
+    if (!token) return token.error();
+    return std::unique_ptr<Registry>(std::make_unique<SvckitdRegistry>(deps, url.hosts, timeout, std::move(*token)));
   };
 }
 
