@@ -3,7 +3,8 @@
 // svckitd's YAML config with the gateway's routes, the Consul-compatible API's registrations and
 // queries (and the Consul answers consul:// reads), the YAML/JSON of file:// registries, TOML
 // config files, svckitd's config API (keys, documents, long-poll queries), the flat keys of remote
-// config stores, and the DNS messages dns+srv:// / dns:// decode.
+// config stores, the DNS messages dns+srv:// / dns:// decode, and ACLs: rules documents, token
+// creation bodies and the token headers every request may carry.
 // The invariant: no crash, and the API never answers 5xx to bad input.
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
@@ -16,6 +17,8 @@
 #include <string_view>
 
 #include <boost/beast/http/parser.hpp>
+#include "daemon/acl_api.hpp"
+#include "daemon/acl_guard.hpp"
 #include "daemon/config.hpp"
 #include "daemon/config_api.hpp"
 #include "daemon/config_store.hpp"
@@ -61,20 +64,57 @@ struct Fixture {
   }
 };
 
-void send(Fixture& f, svckit::http::Verb verb, std::string target, std::string_view body) {
+constexpr const char* kRootSecret = "fuzz-root-secret-0123456789";
+
+/// svckitd's API with ACLs on: the guard, the token API and a management token.
+struct AclFixture {
+  svckit::RealTimeSource time;
+  svckit::MetricsRegistry metrics;
+  svckit::MemoryRegistry registry{time, {}};
+  svckit::daemon::WatchSlots watches{100, 10};
+  svckit::daemon::RegistryApi api{
+      registry, metrics, {std::chrono::milliseconds(0), std::chrono::milliseconds(0), {}}, watches};
+  svckit::daemon::AclTokenStore tokens{{}, time};
+  svckit::daemon::AclGuard guard{tokens, svckit::daemon::AclRules{}, metrics};
+  svckit::daemon::AclApi acl_api{tokens};
+
+  AclFixture() {
+    (void)tokens.bootstrap(kRootSecret);
+    acl_api.add_routes(api.router());
+    api.set_acl(&guard);
+  }
+};
+
+template <class F>
+void send(F& f, boost::asio::io_context& io, svckit::http::Verb verb, std::string target, std::string_view body,
+          const std::vector<std::pair<std::string, std::string>>& headers = {}) {
   svckit::http::Request request{verb, target, 11};
+  for (const auto& [name, value] : headers) request.set(name, value);
   request.body() = std::string(body);
   int status = 0;
   boost::asio::co_spawn(
-      f.io,
+      io,
       [&]() -> svckit::http::Awaitable<void> {
         auto response = co_await f.api.handle(request);
         status = response.result_int();
       },
       boost::asio::detached);
-  f.io.restart();
-  f.io.run();
+  io.restart();
+  io.run();
   if (status >= 500 || status == 0) std::abort();
+}
+
+void send(Fixture& f, svckit::http::Verb verb, std::string target, std::string_view body) {
+  send(f, f.io, verb, std::move(target), body);
+}
+
+/// Header values cannot hold CR, LF or NUL: replaced, the rest kept.
+std::string header_safe(std::string_view text) {
+  std::string out(text.substr(0, 512));
+  for (char& c : out) {
+    if (c == '\r' || c == '\n' || c == '\0') c = '_';
+  }
+  return out;
 }
 
 }  // namespace
@@ -173,5 +213,36 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     at = end + 1;
   }
   (void)svckit::config::tree_from_flat(flat, "fuzz");
+
+  // ACLs: rules documents round-trip and resolve any name; token bodies; token headers and
+  // ?token= on every kind of request, never a 5xx.
+  if (auto json = svckit::parse_json(text)) {
+    if (auto rules = svckit::daemon::AclRules::parse(*json)) {
+      auto again = svckit::daemon::AclRules::parse(rules->to_json());
+      if (!again || again->to_json() != rules->to_json()) std::abort();
+      const auto name = text.substr(0, 64);
+      (void)rules->service(name);
+      (void)rules->key(name);
+      (void)rules->services_under(name, svckit::daemon::Access::read);
+      (void)rules->keys_under(name, svckit::daemon::Access::write);
+    }
+    (void)svckit::daemon::AclApi::parse_create(*json);
+  }
+  static AclFixture acl;
+  static boost::asio::io_context acl_io;
+  const auto secret = header_safe(text);
+  using H = std::vector<std::pair<std::string, std::string>>;
+  send(acl, acl_io, svckit::http::Verb::get, "/v1/services", {}, H{{"Authorization", secret}});
+  send(acl, acl_io, svckit::http::Verb::get, "/v1/services/a/instances", {}, H{{"X-Svckit-Token", secret}});
+  send(acl, acl_io, svckit::http::Verb::post, "/v1/instances", text, H{{"X-Consul-Token", secret}});
+  target = "/v1/catalog/services?token=";
+  target.append(text.substr(0, 128));
+  for (char& c : target) {
+    if (c == ' ' || c == '\r' || c == '\n' || c == '\0' || c == '#') c = '_';
+  }
+  send(acl, acl_io, svckit::http::Verb::get, target, {});
+  if (acl.tokens.size() < 1000) {
+    send(acl, acl_io, svckit::http::Verb::put, "/v1/acl/token", text, H{{"X-Svckit-Token", kRootSecret}});
+  }
   return 0;
 }
