@@ -34,6 +34,9 @@ int exit_code_for(const Error& e) {
     case ErrorCode::unavailable:
     case ErrorCode::timeout:
       return 4;
+    case ErrorCode::unauthenticated:
+    case ErrorCode::permission_denied:
+      return 5;
     default:
       return 1;
   }

@@ -370,7 +370,7 @@ TEST_F(SvckitdAcl, SvckitsOwnClientsSendTheirTokens) {
   EXPECT_EQ(listed.exit_code, 0) << listed.output;
   EXPECT_NE(listed.output.find("svckitd-1"), std::string::npos) << listed.output;
   const auto refused = run_cli(dir.path(), {"--registry", cli_url, "instances", "web"});
-  EXPECT_NE(refused.exit_code, 0) << refused.output;
+  EXPECT_EQ(refused.exit_code, 5) << refused.output;
   EXPECT_NE(refused.output.find("token"), std::string::npos) << refused.output;
   EXPECT_EQ(refused.output.find(web.second), std::string::npos);
 }
@@ -395,6 +395,19 @@ TEST_F(SvckitdAcl, TheNpmConsulClientWorksWithATokenAndIsRefusedWithout) {
   const auto [no_code, no_text] = node("without.log", {port, "discover", "npm-web"});
   EXPECT_NE(no_code, 0) << no_text;
   EXPECT_NE(no_text.find("unauthorized"), std::string::npos) << no_text;
+}
+
+TEST_F(SvckitdAcl, TheSecurityPagesProgramRegistersWithItsTokenAndIsRefusedWithout) {
+  const auto billing = token(R"({"service": {"billing": "write"}})");
+  const auto token_file = dir.path() / "billing.token";
+  std::ofstream(token_file) << billing.second << "\n";
+  const auto out = dir.path() / "acl_example.log";
+  auto child =
+      ChildProcess::spawn({ACL_EXAMPLE_BIN, "127.0.0.1:" + std::to_string(daemon->port), token_file.string()}, out);
+  ASSERT_TRUE(child);
+  const int status = child->wait_exit(30s);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << read_file(out);
+  EXPECT_NE(read_file(out).find("billing has 1 instance"), std::string::npos) << read_file(out);
 }
 
 TEST(SvckitdAclStart, ACLsWithoutAFirstTokenRefuseToStartNamingTheSetting) {
