@@ -21,6 +21,13 @@ build/daemon/svckitd --port 0 --port-file "$work/svckitd.port" --threads 2 --log
 svckitd_pid=$!
 pids+=("$svckitd_pid")
 
+# A third svckitd, with ACLs on, for the svckitd:// column's twin: what authorization costs.
+acl_root=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+SVCKITD_ACL_BOOTSTRAP_TOKEN="$acl_root" build/daemon/svckitd --port 0 --port-file "$work/acl.port" --threads 2 \
+  --log-level warn --set limits.max_instances_per_service=20000 --set acl.enabled=true >"$work/acl.log" 2>&1 &
+acl_pid=$!
+pids+=("$acl_pid")
+
 # A second svckitd, empty, for the consul:// column (its Consul-compatible API).
 build/daemon/svckitd --port 0 --port-file "$work/consul.port" --threads 2 --log-level warn \
   --set limits.max_instances_per_service=20000 >"$work/consul.log" 2>&1 &
@@ -41,7 +48,7 @@ redis_pid=$!
 pids+=("$redis_pid")
 
 for _ in $(seq 1 400); do
-  [ -s "$work/svckitd.port" ] && [ -s "$work/consul.port" ] && curl -s -o /dev/null -X POST "http://127.0.0.1:$etcd_port/v3/kv/range" -d '{"key":"AA=="}' && break
+  [ -s "$work/svckitd.port" ] && [ -s "$work/consul.port" ] && [ -s "$work/acl.port" ] && curl -s -o /dev/null -X POST "http://127.0.0.1:$etcd_port/v3/kv/range" -d '{"key":"AA=="}' && break
   sleep 0.05
 done
 for _ in $(seq 1 200); do
@@ -50,9 +57,17 @@ for _ in $(seq 1 200); do
 done
 echo "peers: $(etcd --version | head -1), via its v3 JSON gateway; $(redis-server --version | cut -d' ' -f1-3) through redis://; $(nproc) cores"
 svckitd_port=$(cat "$work/svckitd.port")
+acl_port=$(cat "$work/acl.port")
+# The client's token may write the services named registry-* (the ones measured) and read every service.
+BENCH_TOKEN=$(curl -s -X PUT "http://127.0.0.1:$acl_port/v1/acl/token" -H "X-Svckit-Token: $acl_root" \
+  -H "Content-Type: application/json" \
+  -d '{"Description": "bench", "Rules": {"service_prefix": {"": "read", "registry-": "write"}}}' |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["SecretID"])')
+export BENCH_TOKEN
 build/bench/registry_bench --svckitd-port "$svckitd_port" --svckitd-pid "$svckitd_pid" \
   --etcd-port "$etcd_port" --etcd-pid "$etcd_pid" \
   --registry "svckitd://,svckitd://127.0.0.1:$svckitd_port?timeout=10s,$svckitd_pid" \
   "etcd://,etcd://127.0.0.1:$etcd_port?prefix=/svckit-registry&max_instances=20000,$etcd_pid" \
   "redis://,redis://127.0.0.1:$redis_port/0?max_instances=20000,$redis_pid" \
+  "svckitd:// ACLs on,svckitd://127.0.0.1:$acl_port?timeout=10s&token_env=BENCH_TOKEN,$acl_pid" \
   "consul:// (svckitd),consul://127.0.0.1:$(cat "$work/consul.port")?timeout=10s,$consul_pid" "$@"
