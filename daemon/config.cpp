@@ -214,6 +214,10 @@ const std::vector<std::pair<std::string, Setter>>& table() {
       {"gateway.policy", text(&SvckitdConfig::gateway_policy)},
       {"gateway.access_log", boolean(&SvckitdConfig::gateway_access_log)},
       {"gateway.access_log_file", text(&SvckitdConfig::gateway_access_log_file)},
+      {"tls.cert_file", text(&SvckitdConfig::tls_cert_file)},
+      {"tls.key_file", text(&SvckitdConfig::tls_key_file)},
+      {"tls.client_ca_file", text(&SvckitdConfig::tls_client_ca_file)},
+      {"tls.reload_interval", duration(&SvckitdConfig::tls_reload_interval, 0ms)},
       {"acl.enabled", boolean(&SvckitdConfig::acl_enabled)},
       {"acl.bootstrap_token_file", path(&SvckitdConfig::acl_bootstrap_token_file)},
       {"acl.bootstrap_token", set_bootstrap_token},
@@ -318,6 +322,14 @@ Result<void> apply_env(SvckitdConfig& config, const std::function<const char*(co
 }
 
 Result<void> validate(const SvckitdConfig& c) {
+  if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
+    return make_error(ErrorCode::invalid_argument, "TLS needs both tls.cert_file and tls.key_file",
+                      c.tls_cert_file.empty() ? "tls.cert_file" : "tls.key_file");
+  }
+  if (!c.tls_client_ca_file.empty() && c.tls_cert_file.empty()) {
+    return make_error(ErrorCode::invalid_argument, "tls.client_ca_file needs tls.cert_file and tls.key_file",
+                      "tls.client_ca_file");
+  }
   if (c.default_wait > c.max_wait) {
     return make_error(ErrorCode::invalid_argument, "watch.default_wait must not exceed watch.max_wait",
                       "watch.default_wait");

@@ -72,6 +72,11 @@ struct SvckitdConfig {
   /// -Port/-Prefix, X-Real-IP and Forwarded headers are passed on; from anyone else they are
   /// replaced by the gateway's own. Default: none.
   std::vector<std::string> gateway_trusted_proxies;
+  // TLS on the API listener: see docs/security.md.
+  std::string tls_cert_file;                            // tls.cert_file: PEM chain; with tls.key_file turns TLS on.
+  std::string tls_key_file;                             // tls.key_file: its PEM key. Never logged.
+  std::string tls_client_ca_file;                       // tls.client_ca_file: clients must show a cert it signed.
+  std::chrono::milliseconds tls_reload_interval{5000};  // tls.reload_interval: certificate files checked; 0 = off.
   // ACLs (Consul's token model): see docs/security.md.
   bool acl_enabled = false;                        // acl.enabled: every API request is authorized by its token.
   std::filesystem::path acl_bootstrap_token_file;  // acl.bootstrap_token_file: the first management token's secret.

@@ -150,11 +150,21 @@ Result<void> Svckitd::start() {
   api_.set_write_controls(write_limiter_.enabled() ? &write_limiter_ : nullptr, audit_.get());
   if (config_.acl_enabled) {
     if (auto r = start_acl(); !r) return r;
-  } else if (config_.address != "127.0.0.1" && config_.address != "::1" && config_.address != "localhost") {
+  }
+  if (!config_.tls_cert_file.empty()) {
+    auto tls = http::TlsServerContext::create(http::TlsServerFiles{config_.tls_cert_file, config_.tls_key_file,
+                                                                   config_.tls_client_ca_file, "tls.cert_file",
+                                                                   "tls.key_file", "tls.client_ca_file"});
+    if (!tls) return tls.error();
+    tls_ = std::move(*tls);
+    server_.set_tls(tls_);
+  }
+  const bool loopback = config_.address == "127.0.0.1" || config_.address == "::1" || config_.address == "localhost";
+  if (!loopback && (!config_.acl_enabled || !tls_)) {
     spdlog::warn(
-        "event=api_unprotected address={} (anyone who can reach this address can change the registry and the "
-        "configuration: set acl.enabled, or listen on 127.0.0.1)",
-        config_.address);
+        "event=api_unprotected address={} acl={} tls={} (on this address: without ACLs anyone who reaches it can "
+        "change the registry and the configuration; without TLS tokens and data cross the network in clear)",
+        config_.address, config_.acl_enabled, tls_ != nullptr);
   }
   if (!config_.snapshot_file.empty()) {
     auto snapshot = load_persistent_state(config_.snapshot_file);
@@ -196,7 +206,8 @@ Result<void> Svckitd::start() {
   health_.start();
   asio::co_spawn(control_, sweep_loop(), asio::detached);
   if (persister_) asio::co_spawn(control_, snapshot_loop(), asio::detached);
-  spdlog::info("event=listening address={} port={}", config_.address, server_.port());
+  if (tls_ && config_.tls_reload_interval.count() > 0) asio::co_spawn(control_, tls_reload_loop(), asio::detached);
+  spdlog::info("event=listening address={} port={} tls={}", config_.address, server_.port(), tls_ != nullptr);
   return {};
 }
 
@@ -392,6 +403,20 @@ Result<void> Svckitd::restore_config_store() {
     spdlog::info("event=config_store_restored file={} version={}", path.string(), config_store_.current().version);
   }
   return {};
+}
+
+http::Awaitable<void> Svckitd::tls_reload_loop() {
+  while (!stopping_) {
+    co_await sleep_for(config_.tls_reload_interval);
+    if (stopping_) break;
+    auto reloaded = tls_->reload_if_changed();
+    if (!reloaded) {
+      spdlog::error("event=tls_reload_failed error=\"{}\" (the certificate in force stays)",
+                    reloaded.error().describe());
+    } else if (*reloaded) {
+      spdlog::info("event=tls_reloaded cert_file={}", config_.tls_cert_file);
+    }
+  }
 }
 
 http::Awaitable<void> Svckitd::snapshot_loop() {

@@ -21,6 +21,7 @@
 #include "svckit/core/metrics.hpp"
 #include "svckit/core/time_source.hpp"
 #include "svckit/http/server.hpp"
+#include "svckit/http/tls_server.hpp"
 #include "svckit/registry/memory_registry.hpp"
 
 namespace svckit::daemon {
@@ -49,6 +50,8 @@ class Svckitd {
   http::Awaitable<void> shutdown_sequence();
   Result<void> restore_config_store();
   Result<void> start_acl();
+  /// tls.reload_interval: picks up a rotated certificate (new connections get it).
+  http::Awaitable<void> tls_reload_loop();
   /// Gateway routes hot reload: on SIGHUP, and when the config file's size or mtime changes.
   http::Awaitable<void> reload_loop();
   void wait_for_hangup();
@@ -72,6 +75,7 @@ class Svckitd {
   std::unique_ptr<AclTokenStore> acl_tokens_;  // these three: null unless acl.enabled
   std::unique_ptr<AclGuard> acl_guard_;
   std::unique_ptr<AclApi> acl_api_;
+  std::shared_ptr<http::TlsServerContext> tls_;  // null without tls.cert_file
   RegistryApi api_;
   BalancerPlugins balancers_;
   boost::asio::io_context io_;

@@ -35,9 +35,8 @@ inline bool stalled_line_is_malformed(std::string_view pending) {
 /// bytes), finished, or failed. need_buffer (a buffer_body piece is full) is reported as success.
 /// Errors: Beast's (bad_chunk for the framing above, partial_message at an early end of stream) or
 /// the socket's.
-template <class Parser>
-Awaitable<boost::system::error_code> read_body_some(boost::asio::ip::tcp::socket& socket,
-                                                    boost::beast::flat_buffer& buffer, Parser& parser) {
+template <class Stream, class Parser>
+Awaitable<boost::system::error_code> read_body_some(Stream& socket, boost::beast::flat_buffer& buffer, Parser& parser) {
   namespace asio = boost::asio;
   for (;;) {
     boost::system::error_code ec;

@@ -6,6 +6,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -17,11 +18,13 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
 #include "http/body_reader.hpp"
 #include "http/server_connection.hpp"
+#include "svckit/http/tls_server.hpp"
 
 namespace svckit::http {
 
@@ -45,6 +48,13 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
   Awaitable<void> accept_loop();
   /// `peer`: the client's address as counted in per_peer_ by the accept loop.
   Awaitable<void> serve(tcp::socket socket, std::string peer);
+  /// Reads requests from `stream` (the plain socket or TLS over it) and answers them until the
+  /// connection ends.
+  template <class Stream>
+  Awaitable<void> request_loop(Stream& stream, std::shared_ptr<Connection> connection, RequestContext& context,
+                               beast::flat_buffer& buffer);
+  /// TLS: refuses plain HTTP (a plain 400), then the handshake within read_timeout. False: closed.
+  Awaitable<bool> tls_handshake(asio::ssl::stream<tcp::socket&>& stream, Connection& connection);
   void begin_shutdown(bool cancel_busy);
   std::size_t connections() const {
     std::lock_guard lock(mutex_);
@@ -86,6 +96,7 @@ HttpServer::HttpServer(asio::io_context& io, ServerOptions options, const Router
 HttpServer::~HttpServer() { impl_->begin_shutdown(/*cancel_busy=*/true); }
 
 Result<void> HttpServer::listen() { return impl_->listen(); }
+void HttpServer::set_tls(std::shared_ptr<TlsServerContext> tls) { impl_->options_.tls = std::move(tls); }
 std::uint16_t HttpServer::port() const { return impl_->port_.load(); }
 void HttpServer::begin_shutdown() { impl_->begin_shutdown(/*cancel_busy=*/false); }
 bool HttpServer::shutting_down() const { return impl_->shutting_down_.load(); }
@@ -93,6 +104,9 @@ std::size_t HttpServer::connections() const { return impl_->connections(); }
 std::uint64_t HttpServer::requests_served() const { return impl_->requests_.load(); }
 
 Result<void> HttpServer::Impl::listen() {
+  if (options_.tls && stream_handler_) {
+    return make_error(ErrorCode::invalid_argument, "TLS is not available on a streaming server yet", "tls");
+  }
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(options_.address, ec);
   if (ec) {
@@ -170,12 +184,10 @@ Awaitable<void> HttpServer::Impl::serve(tcp::socket socket, std::string peer) {
           c->socket.cancel(ec);
         }
       });
-  const auto arm = [&connection](std::chrono::milliseconds d) { connection->watchdog->arm(Clock::now() + d); };
-  auto& stream = connection->socket;
   RequestContext context;
   {
     boost::system::error_code ec;
-    const auto endpoint = stream.remote_endpoint(ec);
+    const auto endpoint = connection->socket.remote_endpoint(ec);
     context.remote_address = std::move(peer);
     if (!ec) context.remote_port = endpoint.port();
   }
@@ -199,8 +211,47 @@ Awaitable<void> HttpServer::Impl::serve(tcp::socket socket, std::string peer) {
     co_await detail::serve_streaming(
         *connection, buffer, context,
         detail::StreamingServerState{options_, stream_handler_, shutting_down_, requests_});
+  } else if (options_.tls) {
+    const auto tls_context = options_.tls->current();  // this connection's for its whole life
+    asio::ssl::stream<tcp::socket&> tls(connection->socket, *tls_context);
+    if (co_await tls_handshake(tls, *connection)) co_await request_loop(tls, connection, context, buffer);
+  } else {
+    co_await request_loop(connection->socket, connection, context, buffer);
   }
-  for (; !stream_handler_;) {
+  connection->watchdog->stop();
+  boost::system::error_code ignored;
+  connection->socket.shutdown(tcp::socket::shutdown_send, ignored);
+  connection->socket.close(ignored);
+}
+
+Awaitable<bool> HttpServer::Impl::tls_handshake(asio::ssl::stream<tcp::socket&>& stream, Connection& connection) {
+  boost::system::error_code ec;
+  connection.arm(options_.read_timeout);
+  co_await connection.socket.async_wait(tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return false;
+  unsigned char first = 0;
+  const auto n = ::recv(connection.socket.native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 1 && first != 0x16 && std::isalpha(first)) {  // not a TLS handshake record: plain HTTP
+    auto refused = error_response(make_error(
+        ErrorCode::invalid_argument, "this port speaks TLS: use https:// (a plain HTTP request was sent)", "scheme"));
+    refused.keep_alive(false);
+    refused.prepare_payload();
+    co_await beast_http::async_write(connection.socket, refused, asio::redirect_error(asio::use_awaitable, ec));
+    co_return false;
+  }
+  co_await stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    spdlog::debug("event=tls_handshake_failed error=\"{}\"", ec.message());
+    co_return false;
+  }
+  co_return true;
+}
+
+template <class Stream>
+Awaitable<void> HttpServer::Impl::request_loop(Stream& stream, std::shared_ptr<Connection> connection,
+                                               RequestContext& context, beast::flat_buffer& buffer) {
+  const auto arm = [&connection](std::chrono::milliseconds d) { connection->watchdog->arm(Clock::now() + d); };
+  for (;;) {
     if (shutting_down_) break;
     beast_http::request_parser<beast_http::string_body> parser;
     parser.body_limit(options_.max_body_bytes);
@@ -209,7 +260,16 @@ Awaitable<void> HttpServer::Impl::serve(tcp::socket socket, std::string peer) {
     if (buffer.size() == 0) {  // keep-alive silence: idle_timeout until the next request's first byte
       connection->idle = true;
       arm(options_.idle_timeout);
-      co_await stream.async_wait(tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+      if constexpr (std::is_same_v<Stream, tcp::socket>) {
+        co_await stream.async_wait(tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+      } else {
+        // TLS: the request may already sit decrypted, or read but not yet decrypted, inside the
+        // TLS layer (it often arrives with the handshake's last flight), where the socket's
+        // readiness cannot see it: read its first bytes instead.
+        const auto n =
+            co_await stream.async_read_some(buffer.prepare(16 * 1024), asio::redirect_error(asio::use_awaitable, ec));
+        buffer.commit(n);
+      }
       connection->idle = false;
       if (ec || shutting_down_) break;
     }
@@ -260,8 +320,8 @@ Awaitable<void> HttpServer::Impl::serve(tcp::socket socket, std::string peer) {
     context.watch_close = nullptr;
     if (gone) {
       boost::system::error_code ignored;
-      stream.cancel(ignored);        // ends the close watch's wait (no other operation is pending)
-      if (gone->cancelled()) break;  // the client is gone: nobody to answer
+      connection->socket.cancel(ignored);  // ends the close watch's wait (no other operation is pending)
+      if (gone->cancelled()) break;        // the client is gone: nobody to answer
     }
     ++requests_;
     const bool keep_alive = request.keep_alive() && !shutting_down_;
@@ -293,10 +353,6 @@ Awaitable<void> HttpServer::Impl::serve(tcp::socket socket, std::string peer) {
     response = Response{};  // the memory goes with the budget
     if (ec || !keep_alive) break;
   }
-  connection->watchdog->stop();
-  boost::system::error_code ignored;
-  stream.shutdown(tcp::socket::shutdown_send, ignored);
-  stream.close(ignored);
 }
 
 namespace detail {

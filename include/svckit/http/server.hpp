@@ -18,6 +18,8 @@
 
 namespace svckit::http {
 
+class TlsServerContext;
+
 struct ServerOptions {
   std::string address = "127.0.0.1";               // Default: loopback only.
   std::uint16_t port = 0;                          // Default: 0 = any free port (see HttpServer::port()).
@@ -37,6 +39,10 @@ struct ServerOptions {
   /// Default: false. SO_REUSEPORT: several servers (one per I/O thread) listen on one port and the
   /// kernel spreads connections across them.
   bool reuse_port = false;
+  /// Default: null = plain HTTP. When set, every connection speaks TLS with the context's current
+  /// certificate; a plain HTTP request gets a plain 400 naming https and is closed. Buffered
+  /// handlers only: a streaming server (StreamHandler) refuses it at listen().
+  std::shared_ptr<TlsServerContext> tls;
 };
 
 /// Handles one request. Runs on the connection's strand; may co_await (long polls are fine).
@@ -102,6 +108,8 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
+  /// Set-up only (before listen): serve TLS with `tls` (ServerOptions::tls).
+  void set_tls(std::shared_ptr<TlsServerContext> tls);
   /// Binds, listens and starts accepting. Errors name the address.
   Result<void> listen();
   std::uint16_t port() const;

@@ -19,8 +19,11 @@ namespace bh = boost::beast::http;
 class SvckitdRegistry final : public Registry {
  public:
   SvckitdRegistry(const RegistryDeps& deps, std::vector<http::HostPort> endpoints, std::chrono::milliseconds timeout,
-                  std::string token)
-      : client_(deps.executor), endpoints_(std::move(endpoints)), timeout_(timeout), token_(std::move(token)) {}
+                  std::string token, const http::TlsFiles& tls)
+      : client_(deps.executor, http::client_options_for(tls)),
+        endpoints_(std::move(endpoints)),
+        timeout_(timeout),
+        token_(std::move(token)) {}
 
   Awaitable<Result<ServiceInstance>> register_instance(ServiceInstance instance) override {
     auto r = co_await call(http::Verb::post, "/v1/instances", to_json(instance).dump(), timeout_);
@@ -132,7 +135,11 @@ class SvckitdRegistry final : public Registry {
 
 RegistryFactory svckitd_registry_factory() {
   return [](const http::BackendUrl& url, const RegistryDeps& deps) -> Result<std::unique_ptr<Registry>> {
-    if (auto ok = http::check_url_options(url, "svckitd://", {"timeout"}, http::kTokenOptions); !ok) return ok.error();
+    if (auto ok = http::check_url_options(url, "svckitd://", {"timeout", "tls", "ca_file", "cert_file", "key_file"},
+                                          http::kTokenOptions);
+        !ok) {
+      return ok.error();
+    }
     if (url.hosts.empty()) {
       return make_error(ErrorCode::invalid_argument, "svckitd:// needs at least one host:port", "registry");
     }
@@ -144,7 +151,14 @@ RegistryFactory svckitd_registry_factory() {
     }
     auto token = http::backend_url_token(url, "SVCKIT_TOKEN");
     if (!token) return token.error();
-    return std::unique_ptr<Registry>(std::make_unique<SvckitdRegistry>(deps, url.hosts, timeout, std::move(*token)));
+    // svckitd with tls.cert_file: ?tls=true, and ?ca_file= for a private CA (?cert_file= +
+    // ?key_file= when it asks for client certificates).
+    auto tls = http::backend_url_tls(url);
+    if (!tls) return tls.error();
+    auto endpoints = url.hosts;
+    for (auto& e : endpoints) e.tls = tls->enabled;
+    return std::unique_ptr<Registry>(
+        std::make_unique<SvckitdRegistry>(deps, std::move(endpoints), timeout, std::move(*token), *tls));
   };
 }
 
