@@ -11,6 +11,8 @@
 #include <thread>
 #include <unordered_map>
 
+#include "daemon/ascii.hpp"
+#include "daemon/gateway_access.hpp"
 #include "daemon/gateway_internal.hpp"
 #include "daemon/proxy_headers.hpp"
 #include "svckit/http/client.hpp"
@@ -174,7 +176,18 @@ Gateway::Gateway(asio::io_context& io, Registry& registry, MetricsRegistry& metr
                                   "Gateway request latency, retries included.", {"service"})),
       tunnels_(
           metrics.counter("svckit_gateway_tunnels_total", "Upgraded (WebSocket) connections passed through.").with({})),
-      routes_(std::make_shared<const RouteTable>(options_.routes)) {}
+      routes_(with_limiters(options_.routes, time)) {}
+
+std::shared_ptr<const RouteTable> Gateway::with_limiters(RouteTable table, const TimeSource& time) {
+  table.limiters.clear();
+  for (const auto& route : table.routes) {
+    const auto& limit = route.limit;
+    table.limiters.push_back(limit.per_second > 0 ? std::make_shared<PeerRateLimiter>(
+                                                        PeerRateLimits{limit.per_second, limit.burst, limit.max_clients}, time)
+                                                  : nullptr);
+  }
+  return std::make_shared<const RouteTable>(std::move(table));
+}
 
 Gateway::~Gateway() { stop_workers(); }
 
@@ -209,7 +222,7 @@ std::size_t Gateway::connections() const {
 }
 
 void Gateway::set_routes(RouteTable routes) {
-  auto table = std::make_shared<const RouteTable>(std::move(routes));
+  auto table = with_limiters(std::move(routes), time_);
   {
     std::lock_guard lock(routes_mutex_);
     routes_ = std::move(table);
@@ -259,7 +272,7 @@ namespace {
 /// temporaries in a coroutine frame).
 nlohmann::json access_line(SystemTime now, const std::string& remote, const http::RequestHead& head,
                            const std::string& service, unsigned status, const std::string& upstream, int attempts,
-                           double seconds) {
+                           double seconds, const std::string& client) {
   const std::string_view target = head.target();
   nlohmann::json line{{"time", utc_timestamp(now)},
                       {"remote", remote},
@@ -270,6 +283,7 @@ nlohmann::json access_line(SystemTime now, const std::string& remote, const http
                       {"upstream", upstream},
                       {"attempts", attempts},
                       {"duration_ms", std::round(seconds * 1e6) / 1e3}};
+  if (!client.empty()) line["client"] = client;  // the authenticated caller: API key name, JWT sub
   // W3C traceparent "00-<32 hex trace id>-<16 hex span id>-<flags>": its trace id.
   const std::string_view trace = head["traceparent"];
   if (trace.size() >= 55 && trace[2] == '-') line["trace_id"] = std::string(trace.substr(3, 32));
@@ -306,6 +320,7 @@ http::Awaitable<void> Gateway::serve(Worker& worker, http::ServerExchange& excha
   const std::string_view target = head.target();
   Outcome out;
   std::optional<http::Response> refusal;
+  AccessGrant grant;
   const auto table = routes();
   const auto route = match_route(*table, head[beast_http::field::host], target);
   if (!route || route->service.empty()) {
@@ -317,6 +332,10 @@ http::Awaitable<void> Gateway::serve(Worker& worker, http::ServerExchange& excha
   } else if (head.method() == http::Verb::unknown) {
     refusal = gateway_error(http::Status::not_implemented, "not_implemented",
                             "method " + std::string(head.method_string()) + " is not supported", route->service);
+  } else if (out.label = route->service; route->by_route &&
+             (refusal = check_access(table->routes[route->route_index], table->limiters[route->route_index].get(),
+                                     head, exchange.context().remote_address, time_.system_now(), grant))) {
+    // refused: no credential, a bad one, or over the route's rate (nothing went upstream)
   } else if (discovery_.instance_count(route->service) == 0) {
     refusal = gateway_error(http::Status::service_unavailable, "no_instances",
                             route->service + ": no instance is registered", route->service);
@@ -326,10 +345,11 @@ http::Awaitable<void> Gateway::serve(Worker& worker, http::ServerExchange& excha
     (void)co_await exchange.respond(std::move(*refusal));
   } else {
     out.label = route->service;
+    out.identity = grant.identity;
     if (wants_upgrade(head)) {
       co_await tunnel(exchange, *route, out);
     } else {
-      co_await proxy(worker, exchange, *route, out);
+      co_await proxy(worker, exchange, *route, grant, out);
     }
   }
   const auto elapsed = std::chrono::duration<double>(time_.steady_now() - started);
@@ -344,18 +364,25 @@ http::Awaitable<void> Gateway::serve(Worker& worker, http::ServerExchange& excha
   }
   if (options_.access_log_lines != nullptr) {
     options_.access_log_lines->write(access_line(time_.system_now(), exchange.context().remote_address, head, out.label,
-                                                 out.status, out.instance, out.attempts, elapsed.count()));
+                                                 out.status, out.instance, out.attempts, elapsed.count(),
+                                                 out.identity));
   }
 }
 
 http::Awaitable<void> Gateway::proxy(Worker& worker, http::ServerExchange& exchange, const RouteMatch& route,
-                                     Outcome& out) {
+                                     const AccessGrant& grant, Outcome& out) {
   const auto started = time_.steady_now();
   const auto& head = exchange.head();
   CallOptions call;
   call.transport = &worker.pool;
   const auto& peer = exchange.context().remote_address;
   call.headers = upstream_fields(head, Forwarding{peer, route.stripped_prefix, false, trusted_peer(peer)});
+  // Credentials stay here once verified, and a client never sets a header the gateway vouches for.
+  std::erase_if(call.headers, [&grant](const auto& field) {
+    return std::any_of(grant.drop_headers.begin(), grant.drop_headers.end(),
+                       [&field](const std::string& name) { return ascii_lower(name) == ascii_lower(field.first); });
+  });
+  call.headers.insert(call.headers.end(), grant.add_headers.begin(), grant.add_headers.end());
   call.content_type = std::string(head[beast_http::field::content_type]);
   call.deadline = incoming_deadline(head, started);
   call.streaming.buffer_up_to = options_.buffer_response_bytes;

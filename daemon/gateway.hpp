@@ -27,6 +27,7 @@
 
 #include <boost/asio/strand.hpp>
 
+#include "daemon/gateway_access.hpp"
 #include "daemon/gateway_routes.hpp"
 #include "daemon/json_lines.hpp"
 #include "svckit/balance/load_balancer.hpp"
@@ -102,6 +103,7 @@ class Gateway {
     std::string label = "_unknown";
     std::string instance;
     int attempts = 0;
+    std::string identity;  // who the route's authentication said called (API key name, JWT sub)
   };
   Series& series_for(const std::string& service, unsigned code);
   std::shared_ptr<const RouteTable> routes();
@@ -110,7 +112,10 @@ class Gateway {
           const TimeSource& time, GatewayOptions options);
 
   http::Awaitable<void> serve(Worker& worker, http::ServerExchange& exchange);
-  http::Awaitable<void> proxy(Worker& worker, http::ServerExchange& exchange, const RouteMatch& route, Outcome& out);
+  http::Awaitable<void> proxy(Worker& worker, http::ServerExchange& exchange, const RouteMatch& route,
+                              const AccessGrant& grant, Outcome& out);
+  /// The table with a rate limiter for each route that has a rate_limit.
+  static std::shared_ptr<const RouteTable> with_limiters(RouteTable table, const TimeSource& time);
   /// The peer is one of options_.trusted_proxies (its X-Forwarded-* headers are passed on).
   bool trusted_peer(const std::string& address) const {
     return std::find(options_.trusted_proxies.begin(), options_.trusted_proxies.end(), address) !=

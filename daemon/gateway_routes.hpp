@@ -2,11 +2,15 @@
 // then by the default /{service}/{rest...} form. Pure functions; a RouteTable is immutable.
 #pragma once
 
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "daemon/jwt.hpp"
 #include "svckit/core/result.hpp"
 
 namespace YAML {  // NOLINT(readability-identifier-naming): yaml-cpp's name
@@ -14,6 +18,30 @@ class Node;
 }
 
 namespace svckit::daemon {
+
+/// Who may call a route. Immutable once parsed (keys loaded), shared by the route's copies.
+struct RouteAuth {
+  enum class Kind { none, jwt, api_key };
+  Kind kind = Kind::none;
+  std::vector<JwtKey> jwt_keys;  // jwt: from jwt_keys_file (JWKS or PEM) or jwt_secret_file (HS256)
+  JwtChecks jwt_checks;          // jwt_issuer, jwt_audience, jwt_leeway
+  /// jwt_forward_claims "sub=X-User-Id,scope=X-Scopes": a verified claim → a header to the
+  /// upstream (a client's own header of that name is always dropped).
+  std::vector<std::pair<std::string, std::string>> forward_claims;
+  std::string api_key_header = "X-Api-Key";           // api_key: the header carrying the key
+  std::map<std::string, std::string> api_key_names;  // SHA-256 of a key → its name (api_keys_file)
+  /// forward_authorization: pass the client's Authorization (or API key header) upstream.
+  /// Default false: dropped once verified.
+  bool forward_credentials = false;
+};
+
+/// rate_limit (requests/s), rate_limit_burst, rate_limit_by: peer (default), api_key, claim:<name>.
+struct RouteLimit {
+  double per_second = 0;  // 0 = none
+  double burst = 0;       // 0 = 2 x per_second
+  std::string by = "peer";
+  std::size_t max_clients = 10'000;  // rate_limit_clients: buckets kept (least recently seen go)
+};
 
 /// One configured route. YAML:  gateway.routes: [{host: shop.example.com, prefix: /api, service: x}]
 struct GatewayRoute {
@@ -25,12 +53,19 @@ struct GatewayRoute {
   std::string service;
   /// Default true: the prefix is removed before the request goes upstream (/api/x -> /x).
   bool strip_prefix = true;
+  std::shared_ptr<const RouteAuth> auth;  // null: anyone may call it
+  RouteLimit limit;
 };
+
+class PeerRateLimiter;
 
 struct RouteTable {
   std::vector<GatewayRoute> routes;  // tried in order: the first match wins
   /// Default true: requests no route matched are routed as /{service}/{rest...}.
   bool service_paths = true;
+  /// One per route, set by the gateway when it takes the table (null: the route has no
+  /// rate_limit). A reload starts every client's bucket full again.
+  std::vector<std::shared_ptr<PeerRateLimiter>> limiters;
 };
 
 struct RouteMatch {
@@ -40,6 +75,7 @@ struct RouteMatch {
   /// The prefix removed from the path ("/{service}", or a route's prefix when it strips it; no
   /// trailing slash); empty when nothing was removed. Sent upstream as X-Forwarded-Prefix.
   std::string stripped_prefix;
+  std::size_t route_index = 0;  // with by_route: which of the table's routes
 };
 
 /// Parses a gateway.routes YAML sequence. Errors name the entry and field ("gateway.routes[1].service").

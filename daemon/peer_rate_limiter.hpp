@@ -29,7 +29,10 @@ class PeerRateLimiter {
 
   bool enabled() const { return limits_.per_second > 0; }
   /// Takes one token of `peer`'s bucket. nullopt: admitted; else how long until a token is there.
-  std::optional<std::chrono::milliseconds> admit(const std::string& peer);
+  /// `remaining` (optional): the whole tokens left in the bucket afterwards.
+  std::optional<std::chrono::milliseconds> admit(const std::string& peer, double* remaining = nullptr);
+  /// The bucket size: requests a client may make at once.
+  double burst() const { return burst_; }
   std::uint64_t refused() const;
   std::uint64_t evicted() const;
   std::size_t peers() const;

@@ -22,7 +22,7 @@ gateway:
 )",
                                   "test.yaml");
   EXPECT_TRUE(applied) << applied.error().message;
-  return RouteTable{c.gateway_routes, true};
+  return RouteTable{c.gateway_routes, true, {}};
 }
 
 TEST(GatewayRoutes, FirstMatchingRouteWinsByHostAndWholeSegmentPrefix) {
@@ -80,7 +80,7 @@ TEST(GatewayRoutes, BadRoutesNameTheEntryAndFieldAndChangeNothing) {
   };
   for (const auto& [yaml, field] : cases) {
     SvckitdConfig c;
-    c.gateway_routes.push_back(GatewayRoute{"", "/", "kept", true});
+    c.gateway_routes.push_back(GatewayRoute{"", "/", "kept", true, nullptr, {}});
     const auto applied = apply_yaml(c, yaml, "bad.yaml");
     ASSERT_FALSE(applied) << yaml;
     EXPECT_EQ(applied.error().field, field) << applied.error().message;

@@ -1,0 +1,78 @@
+#include "daemon/gateway_access.hpp"
+
+#include <cmath>
+
+#include "daemon/acl_tokens.hpp"
+#include "daemon/ascii.hpp"
+#include "daemon/gateway_internal.hpp"
+
+namespace svckit::daemon {
+
+namespace {
+
+http::Response unauthorized(const GatewayRoute& route, const std::string& message, bool jwt) {
+  auto response = gateway_error(http::Status::unauthorized, "unauthenticated", message, route.service);
+  // RFC 6750: a bare challenge when no credential came, error="invalid_token" for a bad one.
+  std::string challenge = jwt ? "Bearer realm=\"svckit-gateway\"" : "ApiKey realm=\"svckit-gateway\"";
+  if (jwt && message != "no token") challenge += ", error=\"invalid_token\"";
+  response.set(http::beast_http::field::www_authenticate, challenge);
+  return response;
+}
+
+std::string claim_text(const nlohmann::json& value) {
+  return value.is_string() ? value.get<std::string>() : value.dump();
+}
+
+}  // namespace
+
+std::optional<http::Response> check_access(const GatewayRoute& route, PeerRateLimiter* limiter,
+                                           const http::RequestHead& head, const std::string& peer, SystemTime now,
+                                           AccessGrant& grant) {
+  std::string client = peer;
+  if (const auto* auth = route.auth.get()) {
+    for (const auto& [claim, header] : auth->forward_claims) grant.drop_headers.push_back(header);
+    if (auth->kind == RouteAuth::Kind::jwt) {
+      const std::string_view header = head[http::beast_http::field::authorization];
+      if (header.size() < 7 || ascii_lower(header.substr(0, 7)) != "bearer ") return unauthorized(route, "no token", true);
+      auto claims = verify_jwt(header.substr(7), auth->jwt_keys, auth->jwt_checks, now);
+      if (!claims) return unauthorized(route, claims.error().message, true);
+      for (const auto& [claim, name] : auth->forward_claims) {
+        if (claims->contains(claim)) grant.add_headers.emplace_back(name, claim_text((*claims)[claim]));
+      }
+      grant.identity = claims->contains("sub") ? claim_text((*claims)["sub"]) : std::string();
+      if (!auth->forward_credentials) grant.drop_headers.emplace_back("Authorization");
+      if (route.limit.by.starts_with("claim:")) {
+        const auto name = route.limit.by.substr(6);
+        client = claims->contains(name) ? "claim:" + claim_text((*claims)[name]) : "claim-missing:" + peer;
+      }
+    } else if (auth->kind == RouteAuth::Kind::api_key) {
+      const std::string_view key = head[auth->api_key_header];
+      if (key.empty()) return unauthorized(route, "no API key (" + auth->api_key_header + ")", false);
+      const auto found = auth->api_key_names.find(AclTokenStore::digest(key));
+      if (found == auth->api_key_names.end()) return unauthorized(route, "unknown API key", false);
+      grant.identity = found->second;
+      if (!auth->forward_credentials) grant.drop_headers.push_back(auth->api_key_header);
+      if (route.limit.by == "api_key") client = "key:" + found->second;
+    }
+  }
+  if (limiter != nullptr) {
+    double remaining = 0;
+    if (const auto wait = limiter->admit(client, &remaining)) {
+      auto response = gateway_error(http::Status::too_many_requests, "rate_limited",
+                                    "over this route's rate of " + std::to_string(route.limit.per_second) +
+                                        " requests/s per client; retry later",
+                                    route.service);
+      const auto seconds = std::max<std::int64_t>(1, (wait->count() + 999) / 1000);
+      response.set(http::beast_http::field::retry_after, std::to_string(seconds));
+      // draft-ietf-httpapi-ratelimit-headers: the quota, what is left of it, when it refills.
+      response.set("RateLimit-Limit", std::to_string(static_cast<std::int64_t>(limiter->burst())));
+      response.set("RateLimit-Remaining", "0");
+      response.set("RateLimit-Reset", std::to_string(seconds));
+      return response;
+    }
+    (void)remaining;
+  }
+  return std::nullopt;
+}
+
+}  // namespace svckit::daemon
