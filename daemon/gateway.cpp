@@ -182,9 +182,10 @@ std::shared_ptr<const RouteTable> Gateway::with_limiters(RouteTable table, const
   table.limiters.clear();
   for (const auto& route : table.routes) {
     const auto& limit = route.limit;
-    table.limiters.push_back(limit.per_second > 0 ? std::make_shared<PeerRateLimiter>(
-                                                        PeerRateLimits{limit.per_second, limit.burst, limit.max_clients}, time)
-                                                  : nullptr);
+    table.limiters.push_back(
+        limit.per_second > 0
+            ? std::make_shared<PeerRateLimiter>(PeerRateLimits{limit.per_second, limit.burst, limit.max_clients}, time)
+            : nullptr);
   }
   return std::make_shared<const RouteTable>(std::move(table));
 }
@@ -332,10 +333,12 @@ http::Awaitable<void> Gateway::serve(Worker& worker, http::ServerExchange& excha
   } else if (head.method() == http::Verb::unknown) {
     refusal = gateway_error(http::Status::not_implemented, "not_implemented",
                             "method " + std::string(head.method_string()) + " is not supported", route->service);
-  } else if (out.label = route->service; route->by_route &&
-             (refusal = check_access(table->routes[route->route_index], table->limiters[route->route_index].get(),
-                                     head, exchange.context().remote_address, time_.system_now(), grant))) {
-    // refused: no credential, a bad one, or over the route's rate (nothing went upstream)
+  } else if (route->by_route &&
+             (refusal = check_access(table->routes[route->route_index], table->limiters[route->route_index].get(), head,
+                                     exchange.context().remote_address, time_.system_now(), grant))) {
+    // Refused: no credential, a bad one, or over the route's rate; nothing went upstream. A
+    // configured route's service is a bounded label (a name from a path is not: see series_for).
+    out.label = route->service;
   } else if (discovery_.instance_count(route->service) == 0) {
     refusal = gateway_error(http::Status::service_unavailable, "no_instances",
                             route->service + ": no instance is registered", route->service);

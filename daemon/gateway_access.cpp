@@ -33,7 +33,8 @@ std::optional<http::Response> check_access(const GatewayRoute& route, PeerRateLi
     for (const auto& [claim, header] : auth->forward_claims) grant.drop_headers.push_back(header);
     if (auth->kind == RouteAuth::Kind::jwt) {
       const std::string_view header = head[http::beast_http::field::authorization];
-      if (header.size() < 7 || ascii_lower(header.substr(0, 7)) != "bearer ") return unauthorized(route, "no token", true);
+      if (header.size() < 7 || ascii_lower(header.substr(0, 7)) != "bearer ")
+        return unauthorized(route, "no token", true);
       auto claims = verify_jwt(header.substr(7), auth->jwt_keys, auth->jwt_checks, now);
       if (!claims) return unauthorized(route, claims.error().message, true);
       for (const auto& [claim, name] : auth->forward_claims) {
@@ -58,10 +59,10 @@ std::optional<http::Response> check_access(const GatewayRoute& route, PeerRateLi
   if (limiter != nullptr) {
     double remaining = 0;
     if (const auto wait = limiter->admit(client, &remaining)) {
-      auto response = gateway_error(http::Status::too_many_requests, "rate_limited",
-                                    "over this route's rate of " + std::to_string(route.limit.per_second) +
-                                        " requests/s per client; retry later",
-                                    route.service);
+      auto response = gateway_error(
+          http::Status::too_many_requests, "rate_limited",
+          "over this route's rate of " + std::to_string(route.limit.per_second) + " requests/s per client; retry later",
+          route.service);
       const auto seconds = std::max<std::int64_t>(1, (wait->count() + 999) / 1000);
       response.set(http::beast_http::field::retry_after, std::to_string(seconds));
       // draft-ietf-httpapi-ratelimit-headers: the quota, what is left of it, when it refills.

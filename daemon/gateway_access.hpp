@@ -17,8 +17,8 @@ namespace svckit::daemon {
 /// What an admitted request carries upstream besides its own headers.
 struct AccessGrant {
   std::vector<std::pair<std::string, std::string>> add_headers;  // verified claims
-  std::vector<std::string> drop_headers;  // credentials, and client copies of the claim headers
-  std::string identity;                   // for the access log: the key's name, the JWT's sub
+  std::vector<std::string> drop_headers;                         // credentials, and client copies of the claim headers
+  std::string identity;                                          // for the access log: the key's name, the JWT's sub
 };
 
 /// nullopt: admitted (`grant` filled in). Otherwise the answer: 401 with WWW-Authenticate (no, bad

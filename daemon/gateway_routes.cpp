@@ -112,8 +112,9 @@ Result<void> apply_access_key(GatewayRoute& route, RouteAuth& auth, const std::s
       std::string name, secret, extra;
       words >> name >> secret;
       if (secret.size() < 16 || (words >> extra)) {
-        return route_error(source, field,
-                           value + " line " + std::to_string(number) + ": expected '<name> <key>' with a key of 16+ bytes");
+        return route_error(
+            source, field,
+            value + " line " + std::to_string(number) + ": expected '<name> <key>' with a key of 16+ bytes");
       }
       auth.api_key_names[AclTokenStore::digest(secret)] = name;
     }
@@ -218,7 +219,10 @@ std::optional<RouteMatch> match_route(const RouteTable& table, std::string_view 
       if (!host_matches(route.host, name)) continue;
       const auto rest = strip(target, route.prefix);
       if (!rest) continue;
-      RouteMatch match{route.service, std::string(route.strip_prefix ? *rest : target), true, {},
+      RouteMatch match{route.service,
+                       std::string(route.strip_prefix ? *rest : target),
+                       true,
+                       {},
                        static_cast<std::size_t>(&route - table.routes.data())};
       if (match.path.empty() || match.path.front() != '/') match.path.insert(0, "/");
       if (route.strip_prefix) {
@@ -231,8 +235,11 @@ std::optional<RouteMatch> match_route(const RouteTable& table, std::string_view 
   if (!table.service_paths || target.size() < 2 || target.front() != '/') return std::nullopt;
   // /{service}/{rest...}: the service is the first segment; the rest (with the query) goes upstream.
   const auto end = target.find_first_of("/?", 1);
-  RouteMatch match{
-      std::string(target.substr(1, end == std::string_view::npos ? std::string_view::npos : end - 1)), "/", false, {}, 0};
+  RouteMatch match{std::string(target.substr(1, end == std::string_view::npos ? std::string_view::npos : end - 1)),
+                   "/",
+                   false,
+                   {},
+                   0};
   match.stripped_prefix = "/" + match.service;
   if (end != std::string_view::npos)
     match.path = target[end] == '?' ? "/" + std::string(target.substr(end)) : std::string(target.substr(end));

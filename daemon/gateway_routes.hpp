@@ -28,7 +28,7 @@ struct RouteAuth {
   /// jwt_forward_claims "sub=X-User-Id,scope=X-Scopes": a verified claim → a header to the
   /// upstream (a client's own header of that name is always dropped).
   std::vector<std::pair<std::string, std::string>> forward_claims;
-  std::string api_key_header = "X-Api-Key";           // api_key: the header carrying the key
+  std::string api_key_header = "X-Api-Key";          // api_key: the header carrying the key
   std::map<std::string, std::string> api_key_names;  // SHA-256 of a key → its name (api_keys_file)
   /// forward_authorization: pass the client's Authorization (or API key header) upstream.
   /// Default false: dropped once verified.

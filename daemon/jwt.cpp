@@ -136,8 +136,8 @@ bool verify_signature(const JwtKey& key, std::string_view signed_part, const std
     std::array<unsigned char, EVP_MAX_MD_SIZE> mac{};
     std::size_t len = 0;
     if (EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key.secret.data(), key.secret.size(),
-                  reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size(), mac.data(), mac.size(),
-                  &len) == nullptr) {
+                  reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size(), mac.data(),
+                  mac.size(), &len) == nullptr) {
       return false;
     }
     return len == signature.size() && CRYPTO_memcmp(mac.data(), signature.data(), len) == 0;

@@ -23,8 +23,8 @@ namespace svckit::daemon {
 
 /// One verification key. Immutable; thread-safe to share.
 struct JwtKey {
-  std::string kid;  // empty: matches any token's kid
-  std::string alg;  // "HS256", "RS256" or "ES256"
+  std::string kid;                          // empty: matches any token's kid
+  std::string alg;                          // "HS256", "RS256" or "ES256"
   std::shared_ptr<evp_pkey_st> public_key;  // RS256 / ES256
   std::string secret;                       // HS256. Never logged.
 };
@@ -36,8 +36,8 @@ Result<std::vector<JwtKey>> load_jwt_keys(const std::filesystem::path& file, con
 Result<std::vector<JwtKey>> load_jwt_secret(const std::filesystem::path& file, const std::string& field);
 
 struct JwtChecks {
-  std::string issuer;    // required `iss` when set
-  std::string audience;  // required in `aud` (a string or an array) when set
+  std::string issuer;               // required `iss` when set
+  std::string audience;             // required in `aud` (a string or an array) when set
   std::chrono::seconds leeway{60};  // clock skew allowed for exp and nbf
   bool require_exp = true;
 };

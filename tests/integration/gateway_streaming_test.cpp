@@ -2,6 +2,7 @@
 // 64 MiB streamed each way in bounded memory, retryable small bodies, WebSocket pass-through, and
 // routes by Host and path prefix reloaded from the config file without dropping connections.
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -72,6 +73,29 @@ class UploadSink {
   }
   http::HttpServer server_;
 };
+
+/// An HS256 JWT (RFC 7519) signed with `secret`, as an identity provider would issue it.
+std::string hs256_token(const nlohmann::json& claims, const std::string& secret) {
+  const auto b64url = [](std::string_view bytes) {
+    static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    std::string out;
+    unsigned value = 0;
+    int bits = 0;
+    for (const char c : bytes) {
+      value = (value << 8) | static_cast<unsigned char>(c);
+      bits += 8;
+      while (bits >= 6) out += kAlphabet[(value >> (bits -= 6)) & 0x3f];
+    }
+    if (bits > 0) out += kAlphabet[(value << (6 - bits)) & 0x3f];
+    return out;
+  };
+  const auto signed_part = b64url(R"({"alg":"HS256","typ":"JWT"})") + "." + b64url(claims.dump());
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  std::size_t len = 0;
+  EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, secret.data(), secret.size(),
+            reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size(), mac, sizeof mac, &len);
+  return signed_part + "." + b64url(std::string_view(reinterpret_cast<char*>(mac), len));
+}
 
 class GatewayStreaming : public ::testing::Test {
  protected:
@@ -371,6 +395,82 @@ TEST_F(GatewayStreaming, RoutesByHostAndPrefixReloadWithoutDroppingConnections) 
   EXPECT_EQ(orders.last_target(), "/c");
   EXPECT_EQ(get("/api/orders/d"), 404) << "the old route is gone";
   EXPECT_EQ(client.stats().connections_opened, 1u) << "the reloads kept the connection";
+}
+
+TEST_F(GatewayStreaming, RoutesAuthenticateCallersForwardTheirIdentityAndLimitEachOne) {
+  const std::string secret = "the-identity-providers-hs256-secret";
+  std::ofstream(dir.path() / "jwt.secret") << secret << "\n";
+  std::ofstream(dir.path() / "api.keys")
+      << "# name key\nreporting reporting-key-0123456789\nbilling billing-key-0123456789\n";
+  const auto config = dir.path() / "svckitd.yaml";
+  std::ofstream(config) << "gateway:\n  service_paths: false\n  access_log_file: "
+                        << (dir.path() / "access.log").string() << "\n  routes:\n"
+                        << "    - prefix: /orders\n      service: orders\n      auth: jwt\n"
+                        << "      jwt_secret_file: " << (dir.path() / "jwt.secret").string() << "\n"
+                        << "      jwt_issuer: https://id.shop.test\n      jwt_audience: orders\n"
+                        << "      jwt_forward_claims: sub=X-User-Id,tenant=X-Tenant\n"
+                        << "    - prefix: /reports\n      service: reports\n      auth: api_key\n"
+                        << "      api_keys_file: " << (dir.path() / "api.keys").string() << "\n"
+                        << "      rate_limit: 1\n      rate_limit_burst: 3\n      rate_limit_by: api_key\n";
+  start({"--config", config.string()});
+  FaultServer orders(io.io(), "orders"), reports(io.io(), "reports");
+  add("orders", orders.port());
+  add("reports", reports.port());
+
+  // JWT: nothing reaches the upstream without a valid token.
+  const auto now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  nlohmann::json claims{
+      {"sub", "alice"}, {"tenant", "acme"}, {"iss", "https://id.shop.test"}, {"aud", "orders"}, {"exp", now + 300}};
+  const auto bearer = [](const std::string& t) { return std::vector<std::string>{"Authorization: Bearer " + t}; };
+  const auto missing = http_call(gateway, "GET", "/orders/1");
+  EXPECT_EQ(missing.status, 401) << missing.body;
+  EXPECT_NE(missing.header("WWW-Authenticate").find("Bearer"), std::string::npos);
+  auto expired = claims;
+  expired["exp"] = now - 3600;
+  auto other_audience = claims;
+  other_audience["aud"] = "billing";
+  for (const auto& bad : {hs256_token(expired, secret), hs256_token(other_audience, secret),
+                          hs256_token(claims, "another-secret-of-the-same-length!!"), std::string("not.a.jwt")}) {
+    const auto refused = http_call(gateway, "GET", "/orders/1", "", bearer(bad));
+    EXPECT_EQ(refused.status, 401) << refused.body;
+    EXPECT_NE(refused.header("WWW-Authenticate").find("invalid_token"), std::string::npos);
+  }
+  EXPECT_EQ(orders.hits(), 0) << "the upstream never saw an unauthenticated request";
+  auto headers = bearer(hs256_token(claims, secret));
+  headers.push_back("X-User-Id: mallory");  // a client cannot claim an identity itself
+  const auto ok = http_call(gateway, "GET", "/orders/1", "", headers);
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(orders.hits(), 1);
+  EXPECT_EQ(orders.last_header("x-user-id"), "alice");
+  EXPECT_EQ(orders.last_header("x-tenant"), "acme");
+  EXPECT_EQ(orders.last_header("authorization"), "") << "the credential stays at the gateway";
+
+  // API keys with a rate per key: reporting goes over its 3, billing is unaffected.
+  EXPECT_EQ(http_call(gateway, "GET", "/reports/x").status, 401);
+  EXPECT_EQ(http_call(gateway, "GET", "/reports/x", "", {"X-Api-Key: a-key-nobody-was-given"}).status, 401);
+  int admitted = 0;
+  HttpAnswer limited;
+  for (int i = 0; i < 6; ++i) {
+    const auto a = http_call(gateway, "GET", "/reports/x", "", {"X-Api-Key: reporting-key-0123456789"});
+    if (a.status == 200) ++admitted;
+    if (a.status == 429) limited = a;
+  }
+  EXPECT_LE(admitted, 4) << "a burst of 3 (and at most one refill during the loop)";
+  ASSERT_EQ(limited.status, 429) << limited.body;
+  EXPECT_NE(limited.header("Retry-After"), "");
+  EXPECT_EQ(limited.header("RateLimit-Limit"), "3");
+  EXPECT_EQ(limited.header("RateLimit-Remaining"), "0");
+  EXPECT_EQ(http_call(gateway, "GET", "/reports/x", "", {"X-Api-Key: billing-key-0123456789"}).status, 200);
+  EXPECT_EQ(reports.last_header("x-api-key"), "");
+
+  // The access log names who called, never their credential.
+  ASSERT_TRUE(wait_until(
+      [&] { return read_file(dir.path() / "access.log").find("\"client\":\"billing\"") != std::string::npos; }, 5s));
+  const auto log = read_file(dir.path() / "access.log");
+  EXPECT_NE(log.find("\"client\":\"alice\""), std::string::npos) << log;
+  EXPECT_EQ(log.find("reporting-key-0123456789"), std::string::npos);
+  EXPECT_EQ(log.find(secret), std::string::npos);
 }
 
 }  // namespace

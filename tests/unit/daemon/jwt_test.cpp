@@ -114,7 +114,8 @@ class Jwt : public ::testing::Test {
   }
   json claims(std::int64_t exp_in = 300) const {
     const auto now = std::chrono::duration_cast<std::chrono::seconds>(clock.system_now().time_since_epoch()).count();
-    return json{{"sub", "alice"}, {"iss", "https://auth.example"}, {"aud", {"orders", "billing"}}, {"exp", now + exp_in}};
+    return json{
+        {"sub", "alice"}, {"iss", "https://auth.example"}, {"aud", {"orders", "billing"}}, {"exp", now + exp_in}};
   }
   Result<json> verify(const std::string& t) const { return verify_jwt(t, keys, checks, clock.system_now()); }
 
