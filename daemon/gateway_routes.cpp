@@ -72,6 +72,7 @@ Result<void> apply_access_key(GatewayRoute& route, RouteAuth& auth, const std::s
   } else if (key == "jwt_keys_file" || key == "jwt_secret_file") {
     auto keys = key == "jwt_keys_file" ? load_jwt_keys(value, field) : load_jwt_secret(value, field);
     if (!keys) return route_error(source, field, keys.error().message);
+    auth.files.push_back(value);
     auth.jwt_keys.insert(auth.jwt_keys.end(), keys->begin(), keys->end());
   } else if (key == "jwt_issuer") {
     auth.jwt_checks.issuer = value;
@@ -103,6 +104,7 @@ Result<void> apply_access_key(GatewayRoute& route, RouteAuth& auth, const std::s
   } else if (key == "api_keys_file") {
     std::ifstream in(value);
     if (!in) return route_error(source, field, "cannot read " + value);
+    auth.files.push_back(value);
     std::string line;
     int number = 0;
     while (std::getline(in, line)) {
@@ -210,6 +212,14 @@ Result<std::vector<GatewayRoute>> parse_routes(const YAML::Node& node, const std
     routes.push_back(std::move(route));
   }
   return routes;
+}
+
+std::vector<std::string> route_key_files(const std::vector<GatewayRoute>& routes) {
+  std::vector<std::string> out;
+  for (const auto& route : routes) {
+    if (route.auth) out.insert(out.end(), route.auth->files.begin(), route.auth->files.end());
+  }
+  return out;
 }
 
 std::optional<RouteMatch> match_route(const RouteTable& table, std::string_view host, std::string_view target) {

@@ -33,6 +33,9 @@ struct RouteAuth {
   /// forward_authorization: pass the client's Authorization (or API key header) upstream.
   /// Default false: dropped once verified.
   bool forward_credentials = false;
+  /// The key files read (jwt_keys_file, jwt_secret_file, api_keys_file): svckitd reloads the routes
+  /// when one of them changes, as when the config file does.
+  std::vector<std::string> files;
 };
 
 /// rate_limit (requests/s), rate_limit_burst, rate_limit_by: peer (default), api_key, claim:<name>.
@@ -77,6 +80,9 @@ struct RouteMatch {
   std::string stripped_prefix;
   std::size_t route_index = 0;  // with by_route: which of the table's routes
 };
+
+/// Every key file the routes' authentication read (RouteAuth::files).
+std::vector<std::string> route_key_files(const std::vector<GatewayRoute>& routes);
 
 /// Parses a gateway.routes YAML sequence. Errors name the entry and field ("gateway.routes[1].service").
 Result<std::vector<GatewayRoute>> parse_routes(const YAML::Node& node, const std::string& source);

@@ -192,7 +192,8 @@ Result<void> Svckitd::start() {
     spdlog::info("event=gateway_listening address={} port={} routes={}", config_.address, gateway_->port(),
                  config_.gateway_routes.size());
     if (!config_.config_file.empty()) {
-      config_stamp_ = file_stamp(config_.config_file);
+      key_files_ = route_key_files(config_.gateway_routes);
+      config_stamp_ = routes_stamp();
       wait_for_hangup();
       if (config_.gateway_reload_interval.count() > 0) asio::co_spawn(control_, reload_loop(), asio::detached);
     }
@@ -276,6 +277,12 @@ http::Awaitable<void> Svckitd::sweep_loop() {
   }
 }
 
+std::string Svckitd::routes_stamp() const {
+  std::string stamp = file_stamp(config_.config_file);
+  for (const auto& file : key_files_) stamp += ";" + file_stamp(file);
+  return stamp;
+}
+
 std::string Svckitd::file_stamp(const std::filesystem::path& file) {
   std::error_code ec;
   const auto time = std::filesystem::last_write_time(file, ec);
@@ -299,7 +306,7 @@ http::Awaitable<void> Svckitd::reload_loop() {
   while (!stopping_) {
     co_await sleep_for(config_.gateway_reload_interval);
     if (stopping_) break;
-    auto stamp = file_stamp(config_.config_file);
+    auto stamp = routes_stamp();
     if (stamp == config_stamp_) continue;
     config_stamp_ = std::move(stamp);
     reload_routes("file changed");
@@ -325,6 +332,7 @@ void Svckitd::reload_routes(const char* why) {
   }
   reloads_.with({"ok"}).inc();
   spdlog::info("event=routes_reloaded why=\"{}\" routes={}", why, fresh.gateway_routes.size());
+  key_files_ = route_key_files(fresh.gateway_routes);
   gateway_->set_routes(RouteTable{fresh.gateway_routes, config_.gateway_service_paths, {}});
 }
 

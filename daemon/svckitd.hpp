@@ -57,6 +57,8 @@ class Svckitd {
   void wait_for_hangup();
   void reload_routes(const char* why);
   static std::string file_stamp(const std::filesystem::path& file);
+  /// The config file's stamp and those of the key files its routes read (JWKS, secrets, API keys).
+  std::string routes_stamp() const;
 
   // Order matters for destruction: the io_context goes before the registry and the API (coroutine
   // frames it destroys still reference them), and after the I/O objects bound to it.
@@ -91,9 +93,10 @@ class Svckitd {
   std::unique_ptr<Persister> persister_;  // null without a snapshot file
   Counter& expirations_;
   Family<Counter>& reloads_;
-  std::string config_stamp_;  // only touched on control_
-  int exit_code_ = 0;         // set by the shutdown sequence
-  bool stopping_ = false;     // only touched on control_
+  std::string config_stamp_;            // only touched on control_
+  std::vector<std::string> key_files_;  // the routes' key files; only touched on control_
+  int exit_code_ = 0;                   // set by the shutdown sequence
+  bool stopping_ = false;               // only touched on control_
 };
 
 }  // namespace svckit::daemon

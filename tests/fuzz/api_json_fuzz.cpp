@@ -4,7 +4,7 @@
 // queries (and the Consul answers consul:// reads), the YAML/JSON of file:// registries, TOML
 // config files, svckitd's config API (keys, documents, long-poll queries), the flat keys of remote
 // config stores, the DNS messages dns+srv:// / dns:// decode, and ACLs: rules documents, token
-// creation bodies and the token headers every request may carry.
+// creation bodies and the token headers every request may carry; the gateway's JWT verifier.
 // The invariant: no crash, and the API never answers 5xx to bad input.
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
@@ -24,6 +24,7 @@
 #include "daemon/config_store.hpp"
 #include "daemon/consul_api.hpp"
 #include "daemon/gateway_routes.hpp"
+#include "daemon/jwt.hpp"
 #include "daemon/registry_api.hpp"
 #include "svckit/config/remote_config.hpp"
 #include "svckit/core/duration.hpp"
@@ -227,6 +228,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       (void)rules->keys_under(name, svckit::daemon::Access::write);
     }
     (void)svckit::daemon::AclApi::parse_create(*json);
+  }
+  // JWTs as the gateway sees them: any text must be refused cleanly, never accepted.
+  {
+    static const std::vector<svckit::daemon::JwtKey> keys{
+        svckit::daemon::JwtKey{"", "HS256", nullptr, "fuzz-secret-of-thirty-two-bytes-at-least"}};
+    if (svckit::daemon::verify_jwt(text, keys, svckit::daemon::JwtChecks{}, std::chrono::system_clock::now())) {
+      std::abort();  // no input forges an HMAC
+    }
+    if (auto decoded = svckit::daemon::base64url_decode(text)) {
+      if (svckit::daemon::base64url_encode(*decoded) != text) std::abort();  // canonical round trip
+    }
   }
   static AclFixture acl;
   static boost::asio::io_context acl_io;

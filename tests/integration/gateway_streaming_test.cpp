@@ -471,6 +471,16 @@ TEST_F(GatewayStreaming, RoutesAuthenticateCallersForwardTheirIdentityAndLimitEa
   EXPECT_NE(log.find("\"client\":\"alice\""), std::string::npos) << log;
   EXPECT_EQ(log.find("reporting-key-0123456789"), std::string::npos);
   EXPECT_EQ(log.find(secret), std::string::npos);
+
+  // The identity provider rotates its secret: the key file is reloaded without a restart.
+  const std::string rotated = "the-identity-providers-next-secret!!";
+  std::ofstream(dir.path() / "jwt.secret.new") << rotated << "\n";
+  std::filesystem::rename(dir.path() / "jwt.secret.new", dir.path() / "jwt.secret");
+  ASSERT_TRUE(wait_until(
+      [&] { return http_call(gateway, "GET", "/orders/2", "", bearer(hs256_token(claims, rotated))).status == 200; },
+      10s));
+  EXPECT_EQ(http_call(gateway, "GET", "/orders/3", "", bearer(hs256_token(claims, secret))).status, 401)
+      << "tokens signed with the old secret no longer pass";
 }
 
 }  // namespace
