@@ -5,6 +5,8 @@
 # Each configuration is driven by the same wrk settings in alternating rounds (A B C A B C ...);
 # the table shows the median over rounds and the ratios svckitd/HAProxy and svckitd/nginx. Then
 # one upstream is killed mid-load under each proxy and the failed requests wrk saw are counted.
+# The gateway is also measured on a route with JWT authentication (HS256, claims forwarded) and a
+# rate limit per JWT subject (set high enough never to refuse), to show what they cost.
 # Stops exactly what it started.
 #   bench/gateway_bench.sh [--rounds 3] [--seconds 5] [--connections 64]
 set -euo pipefail
@@ -128,13 +130,36 @@ CONF
   pid[nginxproxy]=$!
   sp=$(free_port)
   gp=$(free_port)
+  head -c 48 /dev/urandom | base64 | tr -d '\n' >"$work/jwt.secret"
+  cat >"$work/svckitd.yaml" <<CONF
+gateway:
+  routes:
+    - prefix: /auth
+      service: bench
+      auth: jwt
+      jwt_secret_file: $work/jwt.secret
+      jwt_audience: bench
+      jwt_forward_claims: sub=X-User-Id
+      rate_limit: 10000000
+      rate_limit_by: claim:sub
+CONF
+  token=$(python3 - "$work/jwt.secret" <<'PY'
+import base64, hashlib, hmac, json, sys, time
+secret = open(sys.argv[1], "rb").read().rstrip(b"\n")
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=")
+part = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()) + b"." + b64(json.dumps(
+    {"sub": "bench-user", "aud": "bench", "exp": int(time.time()) + 3600}).encode())
+print((part + b"." + b64(hmac.new(secret, part, hashlib.sha256).digest())).decode())
+PY
+)
   # The gateway's t I/O threads do the proxying; svckitd's own single thread serves the registry.
-  build/daemon/svckitd --port "$sp" --gateway-port "$gp" --threads 1 --set gateway.threads="$t" --log-level warn \
+  build/daemon/svckitd --config "$work/svckitd.yaml" --port "$sp" --gateway-port "$gp" --threads 1 \
+    --set gateway.threads="$t" --log-level warn \
     >"$work/svckitd.log" 2>&1 &
   pid[svckitd]=$!
   wait_port "$sp" /healthz
   for u in "$up1" "$up2"; do
-    curl -s -o /dev/null -X POST "http://127.0.0.1:$sp/v1/instances" \
+    curl -s -o /dev/null -X POST "http://127.0.0.1:$sp/v1/instances" -H "Content-Type: application/json" \
       -d "{\"service\":\"bench\",\"host\":\"127.0.0.1\",\"port\":$u}"
   done
   wait_port "$hp" /
@@ -143,9 +168,11 @@ CONF
 }
 stop_proxies() { stop haproxy; stop nginxproxy; stop svckitd; }
 
-# run_wrk <url> <seconds> -> "rps p50_us p99_us non2xx errors"
+# run_wrk <url> <seconds> [header] -> "rps p50_us p99_us non2xx errors"
 run_wrk() {
-  wrk -t1 -c"$connections" -d"${2}s" --latency "$1" 2>&1 | awk '
+  local header=()
+  [ $# -ge 3 ] && header=(-H "$3")
+  wrk -t1 -c"$connections" -d"${2}s" --latency "${header[@]}" "$1" 2>&1 | awk '
     function us(v) { if (v ~ /us$/) return v+0; if (v ~ /ms$/) return v*1000; if (v ~ /s$/) return v*1000000; return v }
     /Requests\/sec/ {rps=$2}
     /^ +50%/ {p50=us($2)}
@@ -162,26 +189,33 @@ for threads in 1 2; do
   start_proxies "$threads"
   : >"$work/results"
   for r in $(seq 1 "$rounds"); do
-    for p in haproxy nginx svckitd; do
+    for p in haproxy nginx svckitd svckitd+jwt; do
       case $p in
         haproxy) url="http://127.0.0.1:$hp/" ;;
         nginx) url="http://127.0.0.1:$np/" ;;
         svckitd) url="http://127.0.0.1:$gp/bench/" ;;
+        svckitd+jwt) url="http://127.0.0.1:$gp/auth/" ;;
       esac
-      echo "$p $(run_wrk "$url" "$seconds")" >>"$work/results"
+      if [ "$p" = svckitd+jwt ]; then
+        echo "$p $(run_wrk "$url" "$seconds" "Authorization: Bearer $token")" >>"$work/results"
+      else
+        echo "$p $(run_wrk "$url" "$seconds")" >>"$work/results"
+      fi
     done
   done
   echo
   echo "threads/processes per proxy: $threads"
   printf "  %-10s %12s %10s %10s %8s\n" proxy "requests/s" "p50 us" "p99 us" failed
-  for p in haproxy nginx svckitd; do
+  for p in haproxy nginx svckitd svckitd+jwt; do
     rps=$(awk -v p=$p '$1==p {print $2}' "$work/results" | median)
     p50=$(awk -v p=$p '$1==p {print $3}' "$work/results" | median)
     p99=$(awk -v p=$p '$1==p {print $4}' "$work/results" | median)
     bad=$(awk -v p=$p '$1==p {s+=$5+$6} END {print s+0}' "$work/results")
     printf "  %-10s %12.0f %10.1f %10.1f %8d\n" "$p" "$rps" "$p50" "$p99" "$bad"
-    eval "rps_$p=$rps; p99_$p=$p99"
+    eval "rps_${p/+/_}=$rps; p99_${p/+/_}=$p99"
   done
+  awk -v a="$rps_svckitd_jwt" -v b="$rps_svckitd" -v pa="$p99_svckitd_jwt" -v pb="$p99_svckitd" \
+    'BEGIN {printf "  JWT + rate limit on/off: throughput %.2fx (goal >= 0.90), p99 %.2fx\n", a/b, pa/pb}'
   awk -v a="$rps_svckitd" -v h="$rps_haproxy" -v n="$rps_nginx" -v pa="$p99_svckitd" -v ph="$p99_haproxy" -v pn="$p99_nginx" \
     'BEGIN {printf "  svckitd/HAProxy: throughput %.2fx, p99 %.2fx;  svckitd/nginx: throughput %.2fx, p99 %.2fx\n", a/h, pa/ph, a/n, pa/pn}'
   if [ "$threads" = 1 ]; then

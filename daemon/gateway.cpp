@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/strand.hpp>
@@ -180,7 +181,9 @@ Gateway::Gateway(asio::io_context& io, Registry& registry, MetricsRegistry& metr
 
 std::shared_ptr<const RouteTable> Gateway::with_limiters(RouteTable table, const TimeSource& time) {
   table.limiters.clear();
+  table.guarded_services.clear();
   for (const auto& route : table.routes) {
+    if (route.auth || route.limit.per_second > 0) table.guarded_services.push_back(route.service);
     const auto& limit = route.limit;
     table.limiters.push_back(
         limit.per_second > 0
@@ -333,6 +336,11 @@ http::Awaitable<void> Gateway::serve(Worker& worker, http::ServerExchange& excha
   } else if (head.method() == http::Verb::unknown) {
     refusal = gateway_error(http::Status::not_implemented, "not_implemented",
                             "method " + std::string(head.method_string()) + " is not supported", route->service);
+  } else if (!route->by_route && std::find(table->guarded_services.begin(), table->guarded_services.end(),
+                                           route->service) != table->guarded_services.end()) {
+    // Guarded by a route's authentication or rate limit: the default form would go around it.
+    refusal = gateway_error(http::Status::not_found, "not_found",
+                            "no route matches; " + route->service + " is reached through its configured routes", "");
   } else if (route->by_route &&
              (refusal = check_access(table->routes[route->route_index], table->limiters[route->route_index].get(), head,
                                      exchange.context().remote_address, time_.system_now(), grant))) {

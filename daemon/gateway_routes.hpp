@@ -69,6 +69,9 @@ struct RouteTable {
   /// One per route, set by the gateway when it takes the table (null: the route has no
   /// rate_limit). A reload starts every client's bucket full again.
   std::vector<std::shared_ptr<PeerRateLimiter>> limiters;
+  /// Services some route guards (auth or rate_limit), set by the gateway with the limiters: the
+  /// /{service}/{path} form does not reach them, or it would go around the guard.
+  std::vector<std::string> guarded_services;
 };
 
 struct RouteMatch {

@@ -71,7 +71,7 @@ GatewayOptions gateway_options(const SvckitdConfig& c) {
   o.buffer_request_bytes = c.gateway_buffer_request_bytes;
   o.buffer_response_bytes = c.gateway_buffer_response_bytes;
   o.tunnel_idle_timeout = c.gateway_tunnel_idle_timeout;
-  o.routes = RouteTable{c.gateway_routes, c.gateway_service_paths, {}};
+  o.routes = RouteTable{c.gateway_routes, c.gateway_service_paths, {}, {}};
   return o;
 }
 
@@ -333,7 +333,7 @@ void Svckitd::reload_routes(const char* why) {
   reloads_.with({"ok"}).inc();
   spdlog::info("event=routes_reloaded why=\"{}\" routes={}", why, fresh.gateway_routes.size());
   key_files_ = route_key_files(fresh.gateway_routes);
-  gateway_->set_routes(RouteTable{fresh.gateway_routes, config_.gateway_service_paths, {}});
+  gateway_->set_routes(RouteTable{fresh.gateway_routes, config_.gateway_service_paths, {}, {}});
 }
 
 namespace {

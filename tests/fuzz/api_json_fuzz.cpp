@@ -168,7 +168,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // svckitd's config file, gateway routes included, and routing by the table it yields.
   svckit::daemon::SvckitdConfig config;
   if (svckit::daemon::apply_yaml(config, std::string(text), "fuzz.yaml")) {
-    const svckit::daemon::RouteTable table{config.gateway_routes, config.gateway_service_paths, {}};
+    const svckit::daemon::RouteTable table{config.gateway_routes, config.gateway_service_paths, {}, {}};
     (void)svckit::daemon::match_route(table, text.substr(0, 64), text);
   }
 

@@ -405,7 +405,7 @@ TEST_F(GatewayStreaming, RoutesAuthenticateCallersForwardTheirIdentityAndLimitEa
   const auto config = dir.path() / "svckitd.yaml";
   std::ofstream(config) << "gateway:\n  service_paths: false\n  access_log_file: "
                         << (dir.path() / "access.log").string() << "\n  routes:\n"
-                        << "    - prefix: /orders\n      service: orders\n      auth: jwt\n"
+                        << "    - prefix: /api/orders\n      service: orders\n      auth: jwt\n"
                         << "      jwt_secret_file: " << (dir.path() / "jwt.secret").string() << "\n"
                         << "      jwt_issuer: https://id.shop.test\n      jwt_audience: orders\n"
                         << "      jwt_forward_claims: sub=X-User-Id,tenant=X-Tenant\n"
@@ -423,7 +423,7 @@ TEST_F(GatewayStreaming, RoutesAuthenticateCallersForwardTheirIdentityAndLimitEa
   nlohmann::json claims{
       {"sub", "alice"}, {"tenant", "acme"}, {"iss", "https://id.shop.test"}, {"aud", "orders"}, {"exp", now + 300}};
   const auto bearer = [](const std::string& t) { return std::vector<std::string>{"Authorization: Bearer " + t}; };
-  const auto missing = http_call(gateway, "GET", "/orders/1");
+  const auto missing = http_call(gateway, "GET", "/api/orders/1");
   EXPECT_EQ(missing.status, 401) << missing.body;
   EXPECT_NE(missing.header("WWW-Authenticate").find("Bearer"), std::string::npos);
   auto expired = claims;
@@ -432,14 +432,16 @@ TEST_F(GatewayStreaming, RoutesAuthenticateCallersForwardTheirIdentityAndLimitEa
   other_audience["aud"] = "billing";
   for (const auto& bad : {hs256_token(expired, secret), hs256_token(other_audience, secret),
                           hs256_token(claims, "another-secret-of-the-same-length!!"), std::string("not.a.jwt")}) {
-    const auto refused = http_call(gateway, "GET", "/orders/1", "", bearer(bad));
+    const auto refused = http_call(gateway, "GET", "/api/orders/1", "", bearer(bad));
     EXPECT_EQ(refused.status, 401) << refused.body;
     EXPECT_NE(refused.header("WWW-Authenticate").find("invalid_token"), std::string::npos);
   }
+  const auto around = http_call(gateway, "GET", "/orders/1");  // the /{service}/{path} form
+  EXPECT_EQ(around.status, 404) << "a guarded service is not reachable around its route: " << around.body;
   EXPECT_EQ(orders.hits(), 0) << "the upstream never saw an unauthenticated request";
   auto headers = bearer(hs256_token(claims, secret));
   headers.push_back("X-User-Id: mallory");  // a client cannot claim an identity itself
-  const auto ok = http_call(gateway, "GET", "/orders/1", "", headers);
+  const auto ok = http_call(gateway, "GET", "/api/orders/1", "", headers);
   EXPECT_EQ(ok.status, 200) << ok.body;
   EXPECT_EQ(orders.hits(), 1);
   EXPECT_EQ(orders.last_header("x-user-id"), "alice");
@@ -477,9 +479,11 @@ TEST_F(GatewayStreaming, RoutesAuthenticateCallersForwardTheirIdentityAndLimitEa
   std::ofstream(dir.path() / "jwt.secret.new") << rotated << "\n";
   std::filesystem::rename(dir.path() / "jwt.secret.new", dir.path() / "jwt.secret");
   ASSERT_TRUE(wait_until(
-      [&] { return http_call(gateway, "GET", "/orders/2", "", bearer(hs256_token(claims, rotated))).status == 200; },
+      [&] {
+        return http_call(gateway, "GET", "/api/orders/2", "", bearer(hs256_token(claims, rotated))).status == 200;
+      },
       10s));
-  EXPECT_EQ(http_call(gateway, "GET", "/orders/3", "", bearer(hs256_token(claims, secret))).status, 401)
+  EXPECT_EQ(http_call(gateway, "GET", "/api/orders/3", "", bearer(hs256_token(claims, secret))).status, 401)
       << "tokens signed with the old secret no longer pass";
 }
 

@@ -22,7 +22,7 @@ gateway:
 )",
                                   "test.yaml");
   EXPECT_TRUE(applied) << applied.error().message;
-  return RouteTable{c.gateway_routes, true, {}};
+  return RouteTable{c.gateway_routes, true, {}, {}};
 }
 
 TEST(GatewayRoutes, FirstMatchingRouteWinsByHostAndWholeSegmentPrefix) {
