@@ -134,6 +134,8 @@ CONF
   cat >"$work/svckitd.yaml" <<CONF
 gateway:
   routes:
+    - prefix: /plain
+      service: bench
     - prefix: /auth
       service: bench
       auth: jwt
@@ -164,7 +166,9 @@ PY
   done
   wait_port "$hp" /
   wait_port "$np" /
-  wait_port "$gp" /bench/
+  wait_port "$gp" /plain/
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$gp/plain/")" = 200 ] ||
+    { echo "the gateway does not reach the upstreams:"; cat "$work/svckitd.log"; exit 1; }
 }
 stop_proxies() { stop haproxy; stop nginxproxy; stop svckitd; }
 
@@ -193,7 +197,7 @@ for threads in 1 2; do
       case $p in
         haproxy) url="http://127.0.0.1:$hp/" ;;
         nginx) url="http://127.0.0.1:$np/" ;;
-        svckitd) url="http://127.0.0.1:$gp/bench/" ;;
+        svckitd) url="http://127.0.0.1:$gp/plain/" ;;
         svckitd+jwt) url="http://127.0.0.1:$gp/auth/" ;;
       esac
       if [ "$p" = svckitd+jwt ]; then
@@ -225,7 +229,7 @@ for threads in 1 2; do
       case $p in
         haproxy) url="http://127.0.0.1:$hp/" ;;
         nginx) url="http://127.0.0.1:$np/" ;;
-        svckitd) url="http://127.0.0.1:$gp/bench/" ;;
+        svckitd) url="http://127.0.0.1:$gp/plain/" ;;
       esac
       run_wrk "$url" 6 >"$work/kill.out" &
       wrk_pid=$!

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cstdlib>
 #include <fstream>
@@ -167,6 +168,8 @@ Result<void> finish_access(GatewayRoute& route, RouteAuth& auth, const std::stri
   if (route.limit.by.starts_with("claim:") && auth.kind != Kind::jwt) {
     return route_error(source, where + ".rate_limit_by", "claim:<name> needs auth: jwt");
   }
+  static std::atomic<std::uint64_t> next_id{1};
+  auth.id = next_id.fetch_add(1);
   if (auth.kind != Kind::none) route.auth = std::make_shared<const RouteAuth>(std::move(auth));
   return {};
 }

@@ -36,6 +36,9 @@ struct RouteAuth {
   /// The key files read (jwt_keys_file, jwt_secret_file, api_keys_file): svckitd reloads the routes
   /// when one of them changes, as when the config file does.
   std::vector<std::string> files;
+  /// Unique per parse: the gateway's per-thread cache of verified tokens is valid for one id only,
+  /// so a reload (new keys) never serves a token verified with the old ones.
+  std::uint64_t id = 0;
 };
 
 /// rate_limit (requests/s), rate_limit_burst, rate_limit_by: peer (default), api_key, claim:<name>.

@@ -244,6 +244,36 @@ TEST_F(Jwt, TheGatewayAdmitsVerifiedCallsForwardsClaimsAndLimitsEachClient) {
             std::string::npos);
 }
 
+TEST_F(Jwt, AVerifiedTokenIsRememberedOnlyUntilItExpiresAndOnlyForTheKeysThatVerifiedIt) {
+  const auto route_with = [&](std::vector<JwtKey> route_keys, std::uint64_t id) {
+    GatewayRoute route;
+    route.service = "orders";
+    auto auth = std::make_shared<RouteAuth>();
+    auth->kind = RouteAuth::Kind::jwt;
+    auth->jwt_keys = std::move(route_keys);
+    auth->jwt_checks = checks;
+    auth->id = id;
+    route.auth = auth;
+    return route;
+  };
+  const auto before = route_with(keys, 1001);
+  http::RequestHead head;
+  head.set(http::beast_http::field::authorization, "Bearer " + token({{"alg", "RS256"}}, claims(120), rsa.get()));
+  AccessGrant grant;
+  EXPECT_FALSE(check_access(before, nullptr, head, "p", clock.system_now(), grant));
+  EXPECT_FALSE(check_access(before, nullptr, head, "p", clock.system_now(), grant)) << "again, from the cache";
+  // The keys were rotated (a reload makes a new RouteAuth): the same token must verify again.
+  const auto after = route_with(*load_jwt_secret(dir.path() / "secret", "f"), 1002);
+  auto rotated = check_access(after, nullptr, head, "p", clock.system_now(), grant);
+  ASSERT_TRUE(rotated);
+  EXPECT_EQ(rotated->result_int(), 401);
+  // The remembered token still expires.
+  clock.advance(std::chrono::seconds(120 + 61));
+  auto expired = check_access(before, nullptr, head, "p", clock.system_now(), grant);
+  ASSERT_TRUE(expired) << "a cached token past exp + leeway";
+  EXPECT_EQ(expired->result_int(), 401);
+}
+
 TEST_F(Jwt, ApiKeyRoutesKnowTheirKeysByDigest) {
   GatewayRoute route;
   route.service = "reports";
