@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/output.hpp"
+#include "cli/token_commands.hpp"
 #include "svckit/core/duration.hpp"
 #include "svckit/core/instance_json.hpp"
 #include "svckit/registry/plugin_registry.hpp"
@@ -283,6 +284,13 @@ int main(int argc, char** argv) {
   instances->add_option("--zone", o.filter_zone, "only this zone");
   instances->add_option("--meta", o.filter_meta, "only instances with metadata key=value (repeatable)");
   add_target(app.add_subcommand("get", "show one instance"));
+  cli::TokenRequest token_request;
+  auto* tokens = app.add_subcommand("token", "manage svckitd's ACL tokens: create, list, read, revoke, self");
+  tokens->add_option("action", token_request.action, "create, list, read, revoke or self")->required();
+  tokens->add_option("accessor", token_request.accessor, "the token's AccessorID (read, revoke)");
+  tokens->add_option("--description", token_request.description, "create: what the token is for");
+  tokens->add_option("--rules", token_request.rules,
+                     "create: JSON rules, e.g. '{\"service\": {\"web\": \"write\"}}', or @file");
   auto* watch = app.add_subcommand("watch", "print changes as they happen");
   watch->add_option("service", o.service, "only this service");
   watch->add_option("-n,--count", o.count, "exit after this many events");
@@ -306,6 +314,31 @@ int main(int argc, char** argv) {
     // this process only.
     ::setenv("SVCKIT_TOKEN", token.c_str(), 1);
     ::setenv("CONSUL_HTTP_TOKEN", token.c_str(), 1);
+  }
+
+  if (command == "token") {
+    token_request.registry = o.registry;
+    asio::io_context token_io;
+    int token_code = 1;
+    asio::co_spawn(token_io, cli::run_token_request(token_request, token_io.get_executor()),
+                   [&](std::exception_ptr e, Result<nlohmann::json> answer) {
+                     if (e || !answer) {
+                       token_code =
+                           report(e ? make_error(ErrorCode::internal, "the token command failed") : answer.error());
+                     } else {
+                       token_code = 0;
+                       if (o.json || answer->contains("revoked")) {
+                         std::cout << answer->dump() << "\n";
+                       } else if (answer->is_array()) {
+                         for (const auto& t : *answer) std::cout << cli::describe_token(t) << "\n";
+                       } else {
+                         std::cout << cli::describe_token(*answer);
+                       }
+                     }
+                     token_io.stop();
+                   });
+    token_io.run();
+    return token_code;
   }
 
   asio::io_context io;

@@ -167,10 +167,20 @@ Awaitable<Response> RegistryApi::handle(http::Request& request, const http::Requ
     route = "refused";
   }
   if (write && route.empty() && write_limiter_ != nullptr) {
-    if (const auto wait = write_limiter_->admit(peer)) {
+    // With ACLs, a known token has its own bucket wherever it calls from (several services behind
+    // one NAT address do not share one); requests without one are counted by address.
+    std::string client = "peer:" + peer;
+    std::string who = peer;
+    if (acl_ != nullptr) {
+      if (auto accessor = acl_->accessor_of(request); accessor != "anonymous" && accessor != "unknown") {
+        client = "token:" + accessor;
+        who = "token " + accessor;
+      }
+    }
+    if (const auto wait = write_limiter_->admit(client)) {
       throttled_.inc();
       response = http::error_response(make_error(
-          ErrorCode::limit_exceeded, "too many writes from " + peer + " (limits.write_rate_per_peer); retry later",
+          ErrorCode::limit_exceeded, "too many writes from " + who + " (limits.write_rate_per_peer); retry later",
           "limits.write_rate_per_peer"));
       response.set(http::beast_http::field::retry_after, std::to_string((wait->count() + 999) / 1000));
       route = "throttled";

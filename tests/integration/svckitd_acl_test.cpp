@@ -373,6 +373,28 @@ TEST_F(SvckitdAcl, SvckitsOwnClientsSendTheirTokens) {
   EXPECT_EQ(refused.exit_code, 5) << refused.output;
   EXPECT_NE(refused.output.find("token"), std::string::npos) << refused.output;
   EXPECT_EQ(refused.output.find(web.second), std::string::npos);
+
+  // Token management from the CLI: create, list, revoke — and refused without a token.
+  const auto root_file = dir.path() / "root.token";
+  std::ofstream(root_file) << kRoot << "\n";
+  const auto made = run_cli(
+      dir.path(), {"--registry", cli_url, "--token-file", root_file.string(), "token", "create", "--description",
+                   "ci deploys", "--rules", R"({"service_prefix": {"deploy-": "write"}})", "--json"});
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  const auto created = json::parse(made.output.substr(0, made.output.find('\n')), nullptr, false);
+  ASSERT_TRUE(created.contains("SecretID")) << made.output;
+  const auto accessor = created["AccessorID"].get<std::string>();
+  const auto listed_tokens =
+      run_cli(dir.path(), {"--registry", cli_url, "--token-file", root_file.string(), "token", "list"});
+  EXPECT_EQ(listed_tokens.exit_code, 0) << listed_tokens.output;
+  EXPECT_NE(listed_tokens.output.find("ci deploys"), std::string::npos) << listed_tokens.output;
+  EXPECT_EQ(listed_tokens.output.find(created["SecretID"].get<std::string>()), std::string::npos) << "never a secret";
+  const auto revoked =
+      run_cli(dir.path(), {"--registry", cli_url, "--token-file", root_file.string(), "token", "revoke", accessor});
+  EXPECT_EQ(revoked.exit_code, 0) << revoked.output;
+  EXPECT_EQ(as(created["SecretID"].get<std::string>(), "GET", "/v1/acl/token/self").status, 401);
+  const auto anonymous = run_cli(dir.path(), {"--registry", cli_url, "token", "list"});
+  EXPECT_EQ(anonymous.exit_code, 5) << anonymous.output;
 }
 
 TEST_F(SvckitdAcl, TheNpmConsulClientWorksWithATokenAndIsRefusedWithout) {
@@ -408,6 +430,27 @@ TEST_F(SvckitdAcl, TheSecurityPagesProgramRegistersWithItsTokenAndIsRefusedWitho
   const int status = child->wait_exit(30s);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << read_file(out);
   EXPECT_NE(read_file(out).find("billing has 1 instance"), std::string::npos) << read_file(out);
+}
+
+TEST(SvckitdAclStart, TheWriteRateIsCountedPerTokenSoTokensBehindOneAddressDoNotShareIt) {
+  TempDir dir;
+  auto daemon = SvckitdProcess::start(
+      dir.path(), {"--set", "acl.enabled=true", "--set", std::string("acl.bootstrap_token=") + kRoot, "--set",
+                   "limits.write_rate_per_peer=1", "--set", "limits.write_burst_per_peer=2"});
+  ASSERT_NE(daemon, nullptr);
+  const auto write = [&](const std::string& secret, const std::string& target, const std::string& body) {
+    return http_call(daemon->port, "PUT", target, body, {"X-Svckit-Token: " + secret}).status;
+  };
+  // The root token's first write makes a second token (from the same address, 127.0.0.1).
+  const auto made = http_call(daemon->port, "PUT", "/v1/acl/token", R"({"Rules": {"service_prefix": {"": "write"}}})",
+                              {"X-Svckit-Token: " + std::string(kRoot)});
+  ASSERT_EQ(made.status, 200) << made.body;
+  const auto other = nlohmann::json::parse(made.body)["SecretID"].get<std::string>();
+  int limited = 0;
+  for (int i = 0; i < 4; ++i) limited += write(kRoot, "/v1/config/keys/k" + std::to_string(i), "1") == 429;
+  EXPECT_GE(limited, 2) << "the root token is over its rate";
+  EXPECT_EQ(write(other, "/v1/services/web/instances/x/heartbeat", ""), 404) << "the other token is not throttled";
+  EXPECT_NE(write("", "/v1/config/keys/anon", "1"), 429) << "requests without a token have the address's bucket";
 }
 
 TEST(SvckitdAclStart, ACLsWithoutAFirstTokenRefuseToStartNamingTheSetting) {

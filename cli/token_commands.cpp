@@ -1,0 +1,95 @@
+#include "cli/token_commands.hpp"
+
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+#include "svckit/core/instance_json.hpp"
+#include "svckit/http/client.hpp"
+#include "svckit/http/url.hpp"
+#include "svckit/http/url_token.hpp"
+
+namespace svckit::cli {
+
+using nlohmann::json;
+
+namespace {
+
+Error invalid(std::string message, std::string field) {
+  return make_error(ErrorCode::invalid_argument, std::move(message), std::move(field));
+}
+
+/// The create body (built outside the coroutine: no brace-initialised temporaries in its frame).
+Result<std::string> create_body(const TokenRequest& r) {
+  std::string text = r.rules.empty() ? std::string("{}") : r.rules;
+  if (text.starts_with('@')) {
+    std::ifstream in(text.substr(1));
+    if (!in) return invalid("cannot read " + text.substr(1), "rules");
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  auto rules = parse_json(text);
+  if (!rules) return invalid("--rules must be JSON rules: " + rules.error().message, "rules");
+  return json{{"Description", r.description}, {"Rules", std::move(*rules)}}.dump();
+}
+
+}  // namespace
+
+http::Awaitable<Result<json>> run_token_request(TokenRequest request, boost::asio::any_io_executor executor) {
+  auto url = http::parse_backend_url(request.registry, 8500);
+  if (!url) co_return url.error();
+  if (url->scheme != "svckitd" || url->hosts.empty()) {
+    co_return invalid("token commands talk to svckitd: use --registry svckitd://host:port", "registry");
+  }
+  auto tls = http::backend_url_tls(*url);
+  if (!tls) co_return tls.error();
+  auto token = http::backend_url_token(*url, "SVCKIT_TOKEN");
+  if (!token) co_return token.error();
+  http::Verb verb = http::Verb::get;
+  std::string target;
+  std::string body;
+  if (request.action == "create") {
+    verb = http::Verb::put;
+    target = "/v1/acl/token";
+    auto made = create_body(request);
+    if (!made) co_return made.error();
+    body = std::move(*made);
+  } else if (request.action == "list") {
+    target = "/v1/acl/tokens";
+  } else if (request.action == "self") {
+    target = "/v1/acl/token/self";
+  } else if (request.action == "read" || request.action == "revoke") {
+    if (request.accessor.empty()) co_return invalid("give the token's AccessorID", "accessor");
+    verb = request.action == "read" ? http::Verb::get : http::Verb::delete_;
+    target = "/v1/acl/token/" + http::url_encode(request.accessor);
+  } else {
+    co_return invalid("unknown token action '" + request.action + "' (create, list, read, revoke, self)", "action");
+  }
+  http::HttpClient client(executor, http::client_options_for(*tls));
+  http::Request req{verb, target, 11};
+  if (!token->empty()) req.set(http::beast_http::field::authorization, "Bearer " + *token);
+  if (!body.empty()) {
+    req.set(http::beast_http::field::content_type, "application/json");
+    req.body() = std::move(body);
+  }
+  auto endpoint = url->hosts.front();
+  endpoint.tls = tls->enabled;
+  auto answer = co_await client.send(endpoint, std::move(req), std::chrono::seconds(10));
+  if (!answer) co_return answer.error();
+  if (answer->result_int() >= 300) co_return http::error_from_response(*answer);
+  if (request.action == "revoke") co_return json{{"revoked", request.accessor}};
+  auto parsed = parse_json(answer->body());
+  if (!parsed) co_return make_error(ErrorCode::protocol, "svckitd answered with invalid JSON");
+  co_return std::move(*parsed);
+}
+
+std::string describe_token(const json& token) {
+  std::ostringstream out;
+  out << "AccessorID:  " << token.value("AccessorID", "") << "\n";
+  if (token.contains("SecretID")) out << "SecretID:    " << token.value("SecretID", "") << "   (shown once)\n";
+  out << "Description: " << token.value("Description", "") << "\n";
+  out << "Created:     " << token.value("CreateTime", "") << "\n";
+  out << "Rules:       " << token.value("Rules", json::object()).dump() << "\n";
+  return out.str();
+}
+
+}  // namespace svckit::cli
