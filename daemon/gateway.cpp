@@ -276,7 +276,7 @@ namespace {
 /// temporaries in a coroutine frame).
 nlohmann::json access_line(SystemTime now, const std::string& remote, const http::RequestHead& head,
                            const std::string& service, unsigned status, const std::string& upstream, int attempts,
-                           double seconds, const std::string& client) {
+                           double seconds, const std::string& client, const std::string& route, std::uint64_t bytes) {
   const std::string_view target = head.target();
   nlohmann::json line{{"time", utc_timestamp(now)},
                       {"remote", remote},
@@ -288,6 +288,8 @@ nlohmann::json access_line(SystemTime now, const std::string& remote, const http
                       {"attempts", attempts},
                       {"duration_ms", std::round(seconds * 1e6) / 1e3}};
   if (!client.empty()) line["client"] = client;  // the authenticated caller: API key name, JWT sub
+  if (!route.empty()) line["route"] = route;
+  line["bytes"] = bytes;
   // W3C traceparent "00-<32 hex trace id>-<16 hex span id>-<flags>": its trace id.
   const std::string_view trace = head["traceparent"];
   if (trace.size() >= 55 && trace[2] == '-') line["trace_id"] = std::string(trace.substr(3, 32));
@@ -327,6 +329,12 @@ http::Awaitable<void> Gateway::serve(Worker& worker, http::ServerExchange& excha
   AccessGrant grant;
   const auto table = routes();
   const auto route = match_route(*table, head[beast_http::field::host], target);
+  if (route && route->by_route) {
+    const auto& r = table->routes[route->route_index];
+    out.route = r.host + r.prefix;
+  } else if (route) {
+    out.route = "/{service}";
+  }
   if (!route || route->service.empty()) {
     refusal = gateway_error(
         http::Status::not_found, "not_found",
@@ -353,6 +361,7 @@ http::Awaitable<void> Gateway::serve(Worker& worker, http::ServerExchange& excha
   }
   if (refusal) {
     out.status = refusal->result_int();
+    out.bytes = refusal->body().size();
     (void)co_await exchange.respond(std::move(*refusal));
   } else {
     out.label = route->service;
@@ -375,8 +384,8 @@ http::Awaitable<void> Gateway::serve(Worker& worker, http::ServerExchange& excha
   }
   if (options_.access_log_lines != nullptr) {
     options_.access_log_lines->write(access_line(time_.system_now(), exchange.context().remote_address, head, out.label,
-                                                 out.status, out.instance, out.attempts, elapsed.count(),
-                                                 out.identity));
+                                                 out.status, out.instance, out.attempts, elapsed.count(), out.identity,
+                                                 out.route, out.bytes));
   }
 }
 
@@ -422,7 +431,10 @@ http::Awaitable<void> Gateway::proxy(Worker& worker, http::ServerExchange& excha
   call.streaming.on_head = [&exchange, &out](const http::Response& upstream_head) {
     return relay_head(exchange, upstream_head, out.status);
   };
-  call.streaming.on_body = [&exchange](std::string_view piece) { return relay_body(exchange, piece); };
+  call.streaming.on_body = [&exchange, &out](std::string_view piece) {
+    out.bytes += piece.size();
+    return relay_body(exchange, piece);
+  };
 
   auto result = co_await client_->try_call(route.service, head.method(), route.path, std::move(call));
   out.attempts = result.attempts;
@@ -449,6 +461,7 @@ http::Awaitable<void> Gateway::proxy(Worker& worker, http::ServerExchange& excha
     response = from_call_error(*result.error, route.service);
   }
   out.status = response.result_int();
+  out.bytes = response.body().size();
   (void)co_await exchange.respond(std::move(response));
 }
 

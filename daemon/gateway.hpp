@@ -103,7 +103,9 @@ class Gateway {
     std::string label = "_unknown";
     std::string instance;
     int attempts = 0;
-    std::string identity;  // who the route's authentication said called (API key name, JWT sub)
+    std::string identity;     // who the route's authentication said called (API key name, JWT sub)
+    std::string route;        // the configured route ("host/prefix"), or "/{service}" for the default form
+    std::uint64_t bytes = 0;  // body bytes answered to the client
   };
   Series& series_for(const std::string& service, unsigned code);
   std::shared_ptr<const RouteTable> routes();

@@ -471,6 +471,7 @@ TEST_F(GatewayStreaming, RoutesAuthenticateCallersForwardTheirIdentityAndLimitEa
       [&] { return read_file(dir.path() / "access.log").find("\"client\":\"billing\"") != std::string::npos; }, 5s));
   const auto log = read_file(dir.path() / "access.log");
   EXPECT_NE(log.find("\"client\":\"alice\""), std::string::npos) << log;
+  EXPECT_NE(log.find("\"route\":\"/api/orders\""), std::string::npos) << log;
   EXPECT_EQ(log.find("reporting-key-0123456789"), std::string::npos);
   EXPECT_EQ(log.find(secret), std::string::npos);
 

@@ -185,6 +185,8 @@ TEST_F(Gateway, TheAccessLogIsOneJsonLinePerRequestWithItsTraceIdAndNoQuery) {
   EXPECT_EQ(found["remote"], "127.0.0.1");
   EXPECT_EQ(found["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
   EXPECT_TRUE(found["duration_ms"].is_number());
+  EXPECT_EQ(found["bytes"], answer.body.size());
+  EXPECT_EQ(found["route"], "/{service}");
   EXPECT_TRUE(found["time"].get<std::string>().ends_with("Z"));
   EXPECT_EQ(read_file(dir.path() / "access.log").find("s3cret"), std::string::npos) << "no query in the log";
 }
