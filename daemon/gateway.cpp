@@ -367,7 +367,7 @@ http::Awaitable<void> Gateway::serve(Worker& worker, http::ServerExchange& excha
     out.label = route->service;
     out.identity = grant.identity;
     if (wants_upgrade(head)) {
-      co_await tunnel(exchange, *route, out);
+      co_await tunnel(exchange, *route, grant, out);
     } else {
       co_await proxy(worker, exchange, *route, grant, out);
     }
@@ -398,11 +398,7 @@ http::Awaitable<void> Gateway::proxy(Worker& worker, http::ServerExchange& excha
   const auto& peer = exchange.context().remote_address;
   call.headers = upstream_fields(head, Forwarding{peer, route.stripped_prefix, false, trusted_peer(peer)});
   // Credentials stay here once verified, and a client never sets a header the gateway vouches for.
-  std::erase_if(call.headers, [&grant](const auto& field) {
-    return std::any_of(grant.drop_headers.begin(), grant.drop_headers.end(),
-                       [&field](const std::string& name) { return ascii_lower(name) == ascii_lower(field.first); });
-  });
-  call.headers.insert(call.headers.end(), grant.add_headers.begin(), grant.add_headers.end());
+  apply_grant(call.headers, grant);
   call.content_type = std::string(head[beast_http::field::content_type]);
   call.deadline = incoming_deadline(head, started);
   call.streaming.buffer_up_to = options_.buffer_response_bytes;

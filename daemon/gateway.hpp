@@ -123,7 +123,8 @@ class Gateway {
     return std::find(options_.trusted_proxies.begin(), options_.trusted_proxies.end(), address) !=
            options_.trusted_proxies.end();
   }
-  http::Awaitable<void> tunnel(http::ServerExchange& exchange, const RouteMatch& route, Outcome& out);
+  http::Awaitable<void> tunnel(http::ServerExchange& exchange, const RouteMatch& route, const AccessGrant& grant,
+                               Outcome& out);
   void stop_workers();
   void close_tunnels();
 

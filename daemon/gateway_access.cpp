@@ -1,5 +1,6 @@
 #include "daemon/gateway_access.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <unordered_map>
@@ -119,6 +120,15 @@ std::optional<http::Response> check_access(const GatewayRoute& route, PeerRateLi
     (void)remaining;
   }
   return std::nullopt;
+}
+
+void apply_grant(std::vector<std::pair<std::string, std::string>>& fields, const AccessGrant& grant) {
+  std::erase_if(fields, [&grant](const auto& field) {
+    const auto name = ascii_lower(field.first);
+    return std::any_of(grant.drop_headers.begin(), grant.drop_headers.end(),
+                       [&name](const std::string& dropped) { return ascii_lower(dropped) == name; });
+  });
+  fields.insert(fields.end(), grant.add_headers.begin(), grant.add_headers.end());
 }
 
 }  // namespace svckit::daemon

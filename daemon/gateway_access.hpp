@@ -28,4 +28,8 @@ std::optional<http::Response> check_access(const GatewayRoute& route, PeerRateLi
                                            const http::RequestHead& head, const std::string& peer, SystemTime now,
                                            AccessGrant& grant);
 
+/// The headers going upstream with the grant applied: `drop_headers` removed (names compared
+/// case-insensitively), `add_headers` appended. For proxied requests and WebSocket handshakes alike.
+void apply_grant(std::vector<std::pair<std::string, std::string>>& fields, const AccessGrant& grant);
+
 }  // namespace svckit::daemon

@@ -84,7 +84,8 @@ http::Awaitable<void> watch_idle(std::shared_ptr<Gateway::Tunnel> tunnel, std::c
 
 }  // namespace
 
-http::Awaitable<void> Gateway::tunnel(http::ServerExchange& exchange, const RouteMatch& route, Outcome& out) {
+http::Awaitable<void> Gateway::tunnel(http::ServerExchange& exchange, const RouteMatch& route, const AccessGrant& grant,
+                                      Outcome& out) {
   const auto& head = exchange.head();
   const auto executor = co_await asio::this_coro::executor;  // the client connection's strand
   std::vector<std::string> tried;
@@ -119,10 +120,9 @@ http::Awaitable<void> Gateway::tunnel(http::ServerExchange& exchange, const Rout
     if (!ec) co_await asio::async_connect(tunnel->upstream, addresses, asio::redirect_error(asio::use_awaitable, ec));
     http::Request handshake{head.method(), picked->target, 11};
     const auto& peer = exchange.context().remote_address;
-    for (const auto& [name, value] :
-         upstream_fields(head, Forwarding{peer, route.stripped_prefix, true, trusted_peer(peer)})) {
-      handshake.insert(name, value);
-    }
+    auto fields = upstream_fields(head, Forwarding{peer, route.stripped_prefix, true, trusted_peer(peer)});
+    apply_grant(fields, grant);  // as for proxied requests: verified claims in, credentials out
+    for (const auto& [name, value] : fields) handshake.insert(name, value);
     handshake.set(beast_http::field::host, picked->endpoint.host + ":" + std::to_string(picked->endpoint.port));
     if (!ec)
       co_await beast_http::async_write(tunnel->upstream, handshake, asio::redirect_error(asio::use_awaitable, ec));

@@ -274,6 +274,17 @@ TEST_F(Jwt, AVerifiedTokenIsRememberedOnlyUntilItExpiresAndOnlyForTheKeysThatVer
   EXPECT_EQ(expired->result_int(), 401);
 }
 
+TEST(GatewayGrant, UpstreamHeadersLoseCredentialsAndForgedClaimsAndGainVerifiedOnes) {
+  std::vector<std::pair<std::string, std::string>> fields{
+      {"authorization", "Bearer x"}, {"x-user-id", "mallory"}, {"Accept", "*/*"}, {"X-USER-ID", "again"}};
+  AccessGrant grant;
+  grant.drop_headers = {"Authorization", "X-User-Id"};
+  grant.add_headers = {{"X-User-Id", "alice"}};
+  apply_grant(fields, grant);
+  const std::vector<std::pair<std::string, std::string>> want{{"Accept", "*/*"}, {"X-User-Id", "alice"}};
+  EXPECT_EQ(fields, want);
+}
+
 TEST_F(Jwt, ApiKeyRoutesKnowTheirKeysByDigest) {
   GatewayRoute route;
   route.service = "reports";
