@@ -76,16 +76,18 @@ http::Awaitable<Response> ConfigApi::get_document(RouteContext& ctx) {
       const bool partial = who != nullptr && !who->rules->keys_under("", Access::read);
       const auto seen = partial ? visible_config(ctx, *now.tree, "") : json();
       auto waited_for = *after;
+      bool seen_changed = false;  // the newest version changes what this caller may read
       while (true) {
         auto cancel = long_poll_cancel(ctx);
         (void)co_await store_.wait_newer(waited_for, until, std::move(cancel));
         now = store_.current();
         if (auto refused = refuse_if_revoked(ctx)) co_return std::move(*refused);
-        if (now.version <= waited_for || std::chrono::steady_clock::now() >= until) break;
-        if (!partial || visible_config(ctx, *now.tree, "") != seen) break;
+        if (now.version <= waited_for) break;  // the wait ran out or was cut
+        seen_changed = !partial || visible_config(ctx, *now.tree, "") != seen;
+        if (seen_changed || std::chrono::steady_clock::now() >= until) break;
         waited_for = now.version;
       }
-      unseen_change = partial && now.version > *after && visible_config(ctx, *now.tree, "") == seen;
+      unseen_change = partial && now.version > *after && !seen_changed;
     }
     if (now.version <= *after || unseen_change) {  // the wait ran out: nothing new (for this caller)
       Response unchanged{Status::not_modified, 11};

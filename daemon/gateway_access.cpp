@@ -103,8 +103,7 @@ std::optional<http::Response> check_access(const GatewayRoute& route, PeerRateLi
     }
   }
   if (limiter != nullptr) {
-    double remaining = 0;
-    if (const auto wait = limiter->admit(client, &remaining)) {
+    if (const auto wait = limiter->admit(client)) {
       auto response = gateway_error(
           http::Status::too_many_requests, "rate_limited",
           "over this route's rate of " + std::to_string(route.limit.per_second) + " requests/s per client; retry later",
@@ -117,7 +116,6 @@ std::optional<http::Response> check_access(const GatewayRoute& route, PeerRateLi
       response.set("RateLimit-Reset", std::to_string(seconds));
       return response;
     }
-    (void)remaining;
   }
   return std::nullopt;
 }

@@ -5,6 +5,7 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
@@ -239,6 +240,7 @@ Result<std::vector<JwtKey>> load_jwt_keys(const std::filesystem::path& file, con
       keys.push_back(std::move(k));
     }
     BIO_free(bio);
+    ERR_clear_error();  // the read that ended the loop left "no start line" on this thread's queue
   } else {
     auto doc = parse_json(*text);
     if (!doc || !doc->is_object() || !(*doc)["keys"].is_array()) {

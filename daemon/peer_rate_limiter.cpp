@@ -8,7 +8,7 @@ namespace svckit::daemon {
 PeerRateLimiter::PeerRateLimiter(PeerRateLimits limits, const TimeSource& time)
     : limits_(limits), burst_(limits.burst > 0 ? limits.burst : std::max(1.0, 2 * limits.per_second)), time_(time) {}
 
-std::optional<std::chrono::milliseconds> PeerRateLimiter::admit(const std::string& peer, double* remaining) {
+std::optional<std::chrono::milliseconds> PeerRateLimiter::admit(const std::string& peer) {
   if (!enabled()) return std::nullopt;
   const auto now = time_.steady_now();
   std::lock_guard lock(mutex_);
@@ -30,10 +30,8 @@ std::optional<std::chrono::milliseconds> PeerRateLimiter::admit(const std::strin
   bucket.last = now;
   if (bucket.tokens >= 1) {
     bucket.tokens -= 1;
-    if (remaining != nullptr) *remaining = std::floor(bucket.tokens);
     return std::nullopt;
   }
-  if (remaining != nullptr) *remaining = 0;
   ++refused_;
   const double seconds = (1 - bucket.tokens) / limits_.per_second;
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::ceil(seconds * 1000)));

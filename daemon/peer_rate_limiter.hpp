@@ -29,8 +29,7 @@ class PeerRateLimiter {
 
   bool enabled() const { return limits_.per_second > 0; }
   /// Takes one token of `peer`'s bucket. nullopt: admitted; else how long until a token is there.
-  /// `remaining` (optional): the whole tokens left in the bucket afterwards.
-  std::optional<std::chrono::milliseconds> admit(const std::string& peer, double* remaining = nullptr);
+  std::optional<std::chrono::milliseconds> admit(const std::string& peer);
   /// The bucket size: requests a client may make at once.
   double burst() const { return burst_; }
   std::uint64_t refused() const;

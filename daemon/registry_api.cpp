@@ -161,6 +161,12 @@ Awaitable<Response> RegistryApi::handle(http::Request& request, const http::Requ
   const bool write = request.method() != http::Verb::get && request.method() != http::Verb::head &&
                      request.method() != http::Verb::options;
   const std::string peer = connection != nullptr ? connection->remote_address : std::string();
+  // The caller's token accessor, resolved (a SHA-256 and a lookup) at most once per request here.
+  std::optional<std::string> accessor;
+  const auto token_accessor = [&]() -> const std::string& {
+    if (!accessor) accessor = acl_->accessor_of(request);
+    return *accessor;
+  };
   Response response;
   if (auto refused = refuse_browser_attack(request, options_.allowed_hosts)) {
     response = std::move(*refused);
@@ -171,11 +177,9 @@ Awaitable<Response> RegistryApi::handle(http::Request& request, const http::Requ
     // one NAT address do not share one); requests without one are counted by address.
     std::string client = "peer:" + peer;
     std::string who = peer;
-    if (acl_ != nullptr) {
-      if (auto accessor = acl_->accessor_of(request); accessor != "anonymous" && accessor != "unknown") {
-        client = "token:" + accessor;
-        who = "token " + accessor;
-      }
+    if (acl_ != nullptr && token_accessor() != "anonymous" && token_accessor() != "unknown") {
+      client = "token:" + token_accessor();
+      who = "token " + token_accessor();
     }
     if (const auto wait = write_limiter_->admit(client)) {
       throttled_.inc();
@@ -213,7 +217,7 @@ Awaitable<Response> RegistryApi::handle(http::Request& request, const http::Requ
     const std::string_view target = request.target();
     AuditEntry entry;
     entry.peer = peer;
-    if (acl_ != nullptr) entry.token = acl_->accessor_of(request);
+    if (acl_ != nullptr) entry.token = token_accessor();
     entry.method = std::string(request.method_string());
     entry.path = std::string(target.substr(0, target.find('?')));
     entry.route = route;
