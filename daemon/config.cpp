@@ -218,6 +218,9 @@ const std::vector<std::pair<std::string, Setter>>& table() {
       {"tls.key_file", text(&SvckitdConfig::tls_key_file)},
       {"tls.client_ca_file", text(&SvckitdConfig::tls_client_ca_file)},
       {"tls.reload_interval", duration(&SvckitdConfig::tls_reload_interval, 0ms)},
+      {"gateway.tls.cert_file", text(&SvckitdConfig::gateway_tls_cert_file)},
+      {"gateway.tls.key_file", text(&SvckitdConfig::gateway_tls_key_file)},
+      {"gateway.tls.client_ca_file", text(&SvckitdConfig::gateway_tls_client_ca_file)},
       {"acl.enabled", boolean(&SvckitdConfig::acl_enabled)},
       {"acl.bootstrap_token_file", path(&SvckitdConfig::acl_bootstrap_token_file)},
       {"acl.bootstrap_token", set_bootstrap_token},
@@ -329,6 +332,16 @@ Result<void> validate(const SvckitdConfig& c) {
   if (!c.tls_client_ca_file.empty() && c.tls_cert_file.empty()) {
     return make_error(ErrorCode::invalid_argument, "tls.client_ca_file needs tls.cert_file and tls.key_file",
                       "tls.client_ca_file");
+  }
+  if (c.gateway_tls_cert_file.empty() != c.gateway_tls_key_file.empty()) {
+    return make_error(ErrorCode::invalid_argument,
+                      "gateway TLS needs both gateway.tls.cert_file and gateway.tls.key_file",
+                      c.gateway_tls_cert_file.empty() ? "gateway.tls.cert_file" : "gateway.tls.key_file");
+  }
+  if (!c.gateway_tls_client_ca_file.empty() && c.gateway_tls_cert_file.empty()) {
+    return make_error(ErrorCode::invalid_argument,
+                      "gateway.tls.client_ca_file needs gateway.tls.cert_file and gateway.tls.key_file",
+                      "gateway.tls.client_ca_file");
   }
   if (c.default_wait > c.max_wait) {
     return make_error(ErrorCode::invalid_argument, "watch.default_wait must not exceed watch.max_wait",

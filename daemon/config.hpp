@@ -77,6 +77,9 @@ struct SvckitdConfig {
   std::string tls_key_file;                             // tls.key_file: its PEM key. Never logged.
   std::string tls_client_ca_file;                       // tls.client_ca_file: clients must show a cert it signed.
   std::chrono::milliseconds tls_reload_interval{5000};  // tls.reload_interval: certificate files checked; 0 = off.
+  std::string gateway_tls_cert_file;       // gateway.tls.cert_file: with gateway.tls.key_file, HTTPS on the gateway.
+  std::string gateway_tls_key_file;        // gateway.tls.key_file. Never logged.
+  std::string gateway_tls_client_ca_file;  // gateway.tls.client_ca_file: gateway clients must show a cert it signed.
   // ACLs (Consul's token model): see docs/security.md.
   bool acl_enabled = false;                        // acl.enabled: every API request is authorized by its token.
   std::filesystem::path acl_bootstrap_token_file;  // acl.bootstrap_token_file: the first management token's secret.

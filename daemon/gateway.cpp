@@ -66,6 +66,7 @@ http::ServerOptions server_options(const GatewayOptions& o) {
   s.max_header_bytes = o.max_header_bytes;
   s.max_connections = o.max_connections;
   s.reuse_port = true;
+  s.tls = o.tls;
   return s;
 }
 
@@ -396,7 +397,7 @@ http::Awaitable<void> Gateway::proxy(Worker& worker, http::ServerExchange& excha
   CallOptions call;
   call.transport = &worker.pool;
   const auto& peer = exchange.context().remote_address;
-  call.headers = upstream_fields(head, Forwarding{peer, route.stripped_prefix, false, trusted_peer(peer)});
+  call.headers = upstream_fields(head, Forwarding{peer, route.stripped_prefix, false, trusted_peer(peer), options_.tls != nullptr});
   // Credentials stay here once verified, and a client never sets a header the gateway vouches for.
   apply_grant(call.headers, grant);
   call.content_type = std::string(head[beast_http::field::content_type]);

@@ -61,6 +61,8 @@ struct GatewayOptions {
   JsonLines* access_log_lines = nullptr;
   std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-* headers are kept (see SvckitdConfig)
   RouteTable routes;
+  /// Null: plain HTTP. Set: every worker's listener speaks TLS with it (X-Forwarded-Proto: https).
+  std::shared_ptr<http::TlsServerContext> tls;
 };
 
 class Gateway {

@@ -18,6 +18,7 @@
 #include "daemon/gateway_internal.hpp"
 #include "daemon/proxy_headers.hpp"
 #include "svckit/core/async_event.hpp"
+#include "svckit/http/upgraded_stream.hpp"
 
 namespace svckit::daemon {
 
@@ -31,7 +32,7 @@ struct Gateway::Tunnel : std::enable_shared_from_this<Tunnel> {
   explicit Tunnel(const asio::any_io_executor& ex) : executor(ex), upstream(ex), idle(ex) {}
   asio::any_io_executor executor;
   tcp::socket upstream;
-  tcp::socket* downstream = nullptr;  // the server's socket, valid while the handler runs
+  http::UpgradedStream* downstream = nullptr;  // the client's connection, valid while the handler runs
   asio::steady_timer idle;
   Clock::time_point last_activity = Clock::now();
   bool timed_out = false;
@@ -46,26 +47,46 @@ struct Gateway::Tunnel : std::enable_shared_from_this<Tunnel> {
     boost::system::error_code ec;
     upstream.shutdown(tcp::socket::shutdown_both, ec);
     upstream.close(ec);
-    if (downstream != nullptr && !finished) downstream->shutdown(tcp::socket::shutdown_both, ec);
+    if (downstream != nullptr && !finished) downstream->abort();
   }
 };
 
 namespace {
 
+// The two ends of a tunnel: the upstream's socket and the client's connection (plain or TLS).
+http::Awaitable<std::size_t> tunnel_read(tcp::socket& from, asio::mutable_buffer into, boost::system::error_code& ec) {
+  co_return co_await from.async_read_some(into, asio::redirect_error(asio::use_awaitable, ec));
+}
+http::Awaitable<std::size_t> tunnel_read(http::UpgradedStream& from, asio::mutable_buffer into,
+                                         boost::system::error_code& ec) {
+  co_return co_await from.read_some(into, ec);
+}
+http::Awaitable<void> tunnel_write(tcp::socket& to, asio::const_buffer data, boost::system::error_code& ec) {
+  co_await asio::async_write(to, data, asio::redirect_error(asio::use_awaitable, ec));
+}
+http::Awaitable<void> tunnel_write(http::UpgradedStream& to, asio::const_buffer data, boost::system::error_code& ec) {
+  co_await to.write(data, ec);
+}
+http::Awaitable<void> tunnel_half_close(tcp::socket& to) {
+  boost::system::error_code ignored;
+  to.shutdown(tcp::socket::shutdown_send, ignored);
+  co_return;
+}
+http::Awaitable<void> tunnel_half_close(http::UpgradedStream& to) { co_await to.shutdown_send(); }
+
 /// Copies bytes from `from` to `to` until `from` ends or a write fails, then half-closes `to`.
-http::Awaitable<void> pump(tcp::socket& from, tcp::socket& to, Clock::time_point& last_activity) {
+template <class From, class To>
+http::Awaitable<void> pump(From& from, To& to, Clock::time_point& last_activity) {
   std::vector<char> buffer(std::size_t{16} * 1024);
   for (;;) {
     boost::system::error_code ec;
-    const std::size_t n =
-        co_await from.async_read_some(asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
+    const std::size_t n = co_await tunnel_read(from, asio::buffer(buffer), ec);
     if (ec) break;
     last_activity = Clock::now();
-    co_await asio::async_write(to, asio::buffer(buffer.data(), n), asio::redirect_error(asio::use_awaitable, ec));
+    co_await tunnel_write(to, asio::buffer(buffer.data(), n), ec);
     if (ec) break;
   }
-  boost::system::error_code ignored;
-  to.shutdown(tcp::socket::shutdown_send, ignored);
+  co_await tunnel_half_close(to);
 }
 
 /// Closes the tunnel after `limit` without a byte either way.
@@ -120,7 +141,8 @@ http::Awaitable<void> Gateway::tunnel(http::ServerExchange& exchange, const Rout
     if (!ec) co_await asio::async_connect(tunnel->upstream, addresses, asio::redirect_error(asio::use_awaitable, ec));
     http::Request handshake{head.method(), picked->target, 11};
     const auto& peer = exchange.context().remote_address;
-    auto fields = upstream_fields(head, Forwarding{peer, route.stripped_prefix, true, trusted_peer(peer)});
+    auto fields = upstream_fields(
+        head, Forwarding{peer, route.stripped_prefix, true, trusted_peer(peer), options_.tls != nullptr});
     apply_grant(fields, grant);  // as for proxied requests: verified claims in, credentials out
     for (const auto& [name, value] : fields) handshake.insert(name, value);
     handshake.set(beast_http::field::host, picked->endpoint.host + ":" + std::to_string(picked->endpoint.port));
@@ -151,7 +173,7 @@ http::Awaitable<void> Gateway::tunnel(http::ServerExchange& exchange, const Rout
     if (!co_await exchange.respond(std::move(response))) co_return;
 
     std::string early;  // bytes the client sent right behind its handshake
-    tunnel->downstream = &exchange.take_socket(early);
+    tunnel->downstream = &exchange.take_stream(early);
     {
       std::lock_guard lock(tunnels_mutex_);
       std::erase_if(open_tunnels_, [](const std::weak_ptr<Tunnel>& t) { return t.expired(); });
@@ -163,8 +185,8 @@ http::Awaitable<void> Gateway::tunnel(http::ServerExchange& exchange, const Rout
       co_await asio::async_write(tunnel->upstream, asio::buffer(early), asio::redirect_error(asio::use_awaitable, ec));
     }
     if (upstream_buffer.size() > 0) {
-      co_await asio::async_write(*tunnel->downstream, upstream_buffer.data(),
-                                 asio::redirect_error(asio::use_awaitable, ec));
+      const auto pending = upstream_buffer.data();
+      co_await tunnel->downstream->write(asio::const_buffer(pending.data(), pending.size()), ec);
     }
     tunnel->last_activity = Clock::now();
     asio::co_spawn(executor, watch_idle(tunnel, options_.tunnel_idle_timeout), asio::detached);

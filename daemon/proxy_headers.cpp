@@ -100,7 +100,7 @@ std::vector<std::pair<std::string, std::string>> upstream_fields(const http::Req
   while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
   prefix += forwarding.prefix;
   if (!prefix.empty()) out.emplace_back("X-Forwarded-Prefix", std::move(prefix));
-  if (!kept_proto) out.emplace_back("X-Forwarded-Proto", "http");
+  if (!kept_proto) out.emplace_back("X-Forwarded-Proto", forwarding.https ? "https" : "http");
   if (const auto host = head[beast_http::field::host]; !host.empty() && !kept_host) {
     out.emplace_back("X-Forwarded-Host", std::string(host));
   }

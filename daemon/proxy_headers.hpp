@@ -29,6 +29,7 @@ struct Forwarding {
   std::string_view prefix;
   bool keep_upgrade = false;  // keep Connection: upgrade and Upgrade (a WebSocket handshake)
   bool trusted_peer = false;  // the peer is a configured trusted proxy
+  bool https = false;         // the client reached the gateway over TLS (X-Forwarded-Proto: https)
 };
 
 /// The request's end-to-end fields for the upstream (Host, Content-Length, Content-Type and the

@@ -159,7 +159,20 @@ Result<void> Svckitd::start() {
     tls_ = std::move(*tls);
     server_.set_tls(tls_);
   }
+  if (!config_.gateway_tls_cert_file.empty()) {
+    auto tls = http::TlsServerContext::create(http::TlsServerFiles{
+        config_.gateway_tls_cert_file, config_.gateway_tls_key_file, config_.gateway_tls_client_ca_file,
+        "gateway.tls.cert_file", "gateway.tls.key_file", "gateway.tls.client_ca_file"});
+    if (!tls) return tls.error();
+    gateway_tls_ = std::move(*tls);
+  }
   const bool loopback = config_.address == "127.0.0.1" || config_.address == "::1" || config_.address == "localhost";
+  if (!loopback && config_.gateway_port >= 0 && !gateway_tls_) {
+    spdlog::warn(
+        "event=gateway_unencrypted address={} (on this address the gateway's clients send their requests and "
+        "credentials in clear: set gateway.tls.cert_file and gateway.tls.key_file)",
+        config_.address);
+  }
   if (!loopback && (!config_.acl_enabled || !tls_)) {
     spdlog::warn(
         "event=api_unprotected address={} acl={} tls={} (on this address: without ACLs anyone who reaches it can "
@@ -185,12 +198,13 @@ Result<void> Svckitd::start() {
   if (config_.gateway_port >= 0) {
     auto options = gateway_options(config_);
     options.access_log_lines = access_lines_.get();
+    options.tls = gateway_tls_;
     auto gateway = Gateway::create(io_, registry_, metrics_, balancers_, random_, time_, std::move(options));
     if (!gateway) return gateway.error();
     gateway_ = std::move(*gateway);
     if (auto r = gateway_->start(); !r) return r;
-    spdlog::info("event=gateway_listening address={} port={} routes={}", config_.address, gateway_->port(),
-                 config_.gateway_routes.size());
+    spdlog::info("event=gateway_listening address={} port={} routes={} tls={}", config_.address, gateway_->port(),
+                 config_.gateway_routes.size(), gateway_tls_ != nullptr);
     if (!config_.config_file.empty()) {
       key_files_ = route_key_files(config_.gateway_routes);
       config_stamp_ = routes_stamp();
@@ -207,7 +221,8 @@ Result<void> Svckitd::start() {
   health_.start();
   asio::co_spawn(control_, sweep_loop(), asio::detached);
   if (persister_) asio::co_spawn(control_, snapshot_loop(), asio::detached);
-  if (tls_ && config_.tls_reload_interval.count() > 0) asio::co_spawn(control_, tls_reload_loop(), asio::detached);
+  if ((tls_ || gateway_tls_) && config_.tls_reload_interval.count() > 0)
+    asio::co_spawn(control_, tls_reload_loop(), asio::detached);
   spdlog::info("event=listening address={} port={} tls={}", config_.address, server_.port(), tls_ != nullptr);
   return {};
 }
@@ -417,12 +432,17 @@ http::Awaitable<void> Svckitd::tls_reload_loop() {
   while (!stopping_) {
     co_await sleep_for(config_.tls_reload_interval);
     if (stopping_) break;
-    auto reloaded = tls_->reload_if_changed();
-    if (!reloaded) {
-      spdlog::error("event=tls_reload_failed error=\"{}\" (the certificate in force stays)",
-                    reloaded.error().describe());
-    } else if (*reloaded) {
-      spdlog::info("event=tls_reloaded cert_file={}", config_.tls_cert_file);
+    const std::pair<http::TlsServerContext*, const std::string*> contexts[] = {
+        {tls_.get(), &config_.tls_cert_file}, {gateway_tls_.get(), &config_.gateway_tls_cert_file}};
+    for (const auto& [context, cert_file] : contexts) {
+      if (context == nullptr) continue;
+      auto reloaded = context->reload_if_changed();
+      if (!reloaded) {
+        spdlog::error("event=tls_reload_failed error=\"{}\" (the certificate in force stays)",
+                      reloaded.error().describe());
+      } else if (*reloaded) {
+        spdlog::info("event=tls_reloaded cert_file={}", *cert_file);
+      }
     }
   }
 }

@@ -77,7 +77,8 @@ class Svckitd {
   std::unique_ptr<AclTokenStore> acl_tokens_;  // these three: null unless acl.enabled
   std::unique_ptr<AclGuard> acl_guard_;
   std::unique_ptr<AclApi> acl_api_;
-  std::shared_ptr<http::TlsServerContext> tls_;  // null without tls.cert_file
+  std::shared_ptr<http::TlsServerContext> tls_;          // null without tls.cert_file
+  std::shared_ptr<http::TlsServerContext> gateway_tls_;  // null without gateway.tls.cert_file
   RegistryApi api_;
   BalancerPlugins balancers_;
   boost::asio::io_context io_;

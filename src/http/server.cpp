@@ -104,9 +104,6 @@ std::size_t HttpServer::connections() const { return impl_->connections(); }
 std::uint64_t HttpServer::requests_served() const { return impl_->requests_.load(); }
 
 Result<void> HttpServer::Impl::listen() {
-  if (options_.tls && stream_handler_) {
-    return make_error(ErrorCode::invalid_argument, "TLS is not available on a streaming server yet", "tls");
-  }
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(options_.address, ec);
   if (ec) {
@@ -207,14 +204,21 @@ Awaitable<void> HttpServer::Impl::serve(tcp::socket socket, std::string peer) {
     }
   } unregister{shared_from_this(), connection.get(), context.remote_address};
   beast::flat_buffer buffer;
-  if (stream_handler_) {
+  if (options_.tls) {
+    const auto tls_context = options_.tls->current();  // this connection's for its whole life
+    asio::ssl::stream<tcp::socket&> tls(connection->socket, *tls_context);
+    const bool ready = co_await tls_handshake(tls, *connection);  // false: refused or failed, closed below
+    if (ready && stream_handler_) {
+      co_await detail::serve_streaming(
+          tls, *connection, buffer, context,
+          detail::StreamingServerState{options_, stream_handler_, shutting_down_, requests_});
+    } else if (ready) {
+      co_await request_loop(tls, connection, context, buffer);
+    }
+  } else if (stream_handler_) {
     co_await detail::serve_streaming(
         *connection, buffer, context,
         detail::StreamingServerState{options_, stream_handler_, shutting_down_, requests_});
-  } else if (options_.tls) {
-    const auto tls_context = options_.tls->current();  // this connection's for its whole life
-    asio::ssl::stream<tcp::socket&> tls(connection->socket, *tls_context);
-    if (co_await tls_handshake(tls, *connection)) co_await request_loop(tls, connection, context, buffer);
   } else {
     co_await request_loop(connection->socket, connection, context, buffer);
   }
@@ -260,16 +264,7 @@ Awaitable<void> HttpServer::Impl::request_loop(Stream& stream, std::shared_ptr<C
     if (buffer.size() == 0) {  // keep-alive silence: idle_timeout until the next request's first byte
       connection->idle = true;
       arm(options_.idle_timeout);
-      if constexpr (std::is_same_v<Stream, tcp::socket>) {
-        co_await stream.async_wait(tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
-      } else {
-        // TLS: the request may already sit decrypted, or read but not yet decrypted, inside the
-        // TLS layer (it often arrives with the handshake's last flight), where the socket's
-        // readiness cannot see it: read its first bytes instead.
-        const auto n =
-            co_await stream.async_read_some(buffer.prepare(16 * 1024), asio::redirect_error(asio::use_awaitable, ec));
-        buffer.commit(n);
-      }
+      ec = co_await detail::await_next_request(stream, buffer);
       connection->idle = false;
       if (ec || shutting_down_) break;
     }

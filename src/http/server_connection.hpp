@@ -5,8 +5,13 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <type_traits>
+#include <utility>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 
 #include "http/watchdog.hpp"
@@ -39,6 +44,24 @@ std::optional<Response> refuse_framing(const RequestHead& head);
 /// its close or a reset (not a pipelined request). Ends quietly when the wait is cancelled.
 Awaitable<void> watch_for_close(std::shared_ptr<ServerConnection> connection, std::shared_ptr<CancelToken> gone);
 
+/// Waits through keep-alive silence for the next request's first byte (the caller arms the idle
+/// deadline). On a plain socket, readiness; under TLS the request may already sit decrypted, or
+/// read but not yet decrypted, inside the TLS layer (it often arrives with the handshake's last
+/// flight), where the socket's readiness cannot see it: its first bytes are read into `buffer`.
+template <class Stream>
+Awaitable<boost::system::error_code> await_next_request(Stream& stream, boost::beast::flat_buffer& buffer) {
+  namespace asio = boost::asio;
+  boost::system::error_code ec;
+  if constexpr (std::is_same_v<Stream, asio::ip::tcp::socket>) {
+    co_await stream.async_wait(asio::ip::tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+  } else {
+    const auto n =
+        co_await stream.async_read_some(buffer.prepare(16 * 1024), asio::redirect_error(asio::use_awaitable, ec));
+    buffer.commit(n);
+  }
+  co_return ec;
+}
+
 /// What the streaming loop needs from its server.
 struct StreamingServerState {
   const ServerOptions& options;
@@ -49,6 +72,10 @@ struct StreamingServerState {
 
 /// Serves requests on `connection` with a StreamHandler until the connection ends.
 Awaitable<void> serve_streaming(ServerConnection& connection, boost::beast::flat_buffer& buffer,
+                                const RequestContext& context, StreamingServerState server);
+/// The same over `tls`, a TLS session (its handshake done) on the connection's socket.
+Awaitable<void> serve_streaming(boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>& tls,
+                                ServerConnection& connection, boost::beast::flat_buffer& buffer,
                                 const RequestContext& context, StreamingServerState server);
 
 }  // namespace svckit::http::detail

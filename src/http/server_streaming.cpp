@@ -1,9 +1,11 @@
 #include <strings.h>
 #include <optional>
+#include <type_traits>
 #include <vector>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/buffer_body.hpp>
@@ -13,6 +15,7 @@
 
 #include "http/body_reader.hpp"
 #include "http/server_connection.hpp"
+#include "svckit/http/upgraded_stream.hpp"
 
 namespace svckit::http::detail {
 
@@ -33,11 +36,50 @@ Error write_failed(const boost::system::error_code& ec) {
   return make_error(ErrorCode::unavailable, "cannot write to the client: " + ec.message(), "response");
 }
 
+/// The connection after an upgrade: `Stream` is the socket or the TLS stream over it.
+template <class Stream>
+class Upgraded final : public UpgradedStream {
+ public:
+  explicit Upgraded(Stream& stream) : stream_(stream) {}
+  Awaitable<std::size_t> read_some(asio::mutable_buffer into, boost::system::error_code& ec) override {
+    co_return co_await stream_.async_read_some(into, asio::redirect_error(asio::use_awaitable, ec));
+  }
+  Awaitable<void> write(asio::const_buffer data, boost::system::error_code& ec) override {
+    co_await asio::async_write(stream_, data, asio::redirect_error(asio::use_awaitable, ec));
+  }
+  Awaitable<void> shutdown_send() override {
+    boost::system::error_code ignored;
+    if constexpr (!std::is_same_v<Stream, tcp::socket>) {
+      // close_notify, so the client sees a clean end, not a truncated stream. The client's own
+      // close_notify is not waited for (the other direction's read may be in flight): marked as
+      // received, SSL_shutdown completes once ours is written.
+      SSL* ssl = stream_.native_handle();
+      SSL_set_shutdown(ssl, SSL_get_shutdown(ssl) | SSL_RECEIVED_SHUTDOWN);
+      co_await stream_.async_shutdown(asio::redirect_error(asio::use_awaitable, ignored));
+    }
+    beast::get_lowest_layer(stream_).shutdown(tcp::socket::shutdown_send, ignored);
+  }
+  void abort() override {
+    boost::system::error_code ignored;
+    beast::get_lowest_layer(stream_).shutdown(tcp::socket::shutdown_both, ignored);
+  }
+
+ private:
+  Stream& stream_;
+};
+
+template <class Stream>
 class Exchange final : public ServerExchange {
  public:
-  Exchange(ServerConnection& c, beast::flat_buffer& buffer, const RequestContext& context,
+  Exchange(Stream& stream, ServerConnection& c, beast::flat_buffer& buffer, const RequestContext& context,
            const StreamingServerState& server, beast_http::request_parser<beast_http::buffer_body>& parser)
-      : c_(c), buffer_(buffer), context_(context), server_(server), parser_(parser), head_(parser.get().base()) {}
+      : stream_(stream),
+        c_(c),
+        buffer_(buffer),
+        context_(context),
+        server_(server),
+        parser_(parser),
+        head_(parser.get().base()) {}
 
   const RequestHead& head() const override { return head_; }
   std::optional<std::uint64_t> content_length() const override {
@@ -56,7 +98,7 @@ class Exchange final : public ServerExchange {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         boost::system::error_code ec;
         c_.arm(server_.options.read_timeout);
-        co_await asio::async_write(c_.socket, asio::buffer(kContinue.data(), kContinue.size()),
+        co_await asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
                                    asio::redirect_error(asio::use_awaitable, ec));
         c_.watchdog->disarm();
         if (ec) {
@@ -71,7 +113,7 @@ class Exchange final : public ServerExchange {
       boost::system::error_code ec;
       c_.arm(server_.options.read_timeout);
       // read_some: hand over what arrived instead of waiting for a full 64 KiB piece.
-      ec = co_await read_body_some(c_.socket, buffer_, parser_);
+      ec = co_await read_body_some(stream_, buffer_, parser_);
       c_.watchdog->disarm();
       if (ec) {
         broken_ = true;
@@ -110,7 +152,7 @@ class Exchange final : public ServerExchange {
     }
     boost::system::error_code ec;
     c_.arm(server_.options.read_timeout);
-    co_await beast_http::async_write(c_.socket, response, asio::redirect_error(asio::use_awaitable, ec));
+    co_await beast_http::async_write(stream_, response, asio::redirect_error(asio::use_awaitable, ec));
     c_.watchdog->disarm();
     if (ec) {
       broken_ = true;
@@ -132,7 +174,7 @@ class Exchange final : public ServerExchange {
     serializer_.emplace(*out_);
     boost::system::error_code ec;
     c_.arm(server_.options.read_timeout);
-    co_await beast_http::async_write_header(c_.socket, *serializer_, asio::redirect_error(asio::use_awaitable, ec));
+    co_await beast_http::async_write_header(stream_, *serializer_, asio::redirect_error(asio::use_awaitable, ec));
     c_.watchdog->disarm();
     if (ec) {
       broken_ = true;
@@ -154,13 +196,14 @@ class Exchange final : public ServerExchange {
     co_return written;
   }
 
-  tcp::socket& take_socket(std::string& already_read) override {
+  UpgradedStream& take_stream(std::string& already_read) override {
     upgraded_ = true;
     c_.watchdog->stop();
     const auto data = buffer_.data();
     already_read.assign(static_cast<const char*>(data.data()), data.size());
     buffer_.consume(buffer_.size());
-    return c_.socket;
+    if (!upgraded_stream_) upgraded_stream_.emplace(stream_);
+    return *upgraded_stream_;
   }
 
   /// The connection can serve another request.
@@ -187,7 +230,7 @@ class Exchange final : public ServerExchange {
     out_->body().more = more;
     boost::system::error_code ec;
     c_.arm(server_.options.read_timeout);
-    co_await beast_http::async_write(c_.socket, *serializer_, asio::redirect_error(asio::use_awaitable, ec));
+    co_await beast_http::async_write(stream_, *serializer_, asio::redirect_error(asio::use_awaitable, ec));
     c_.watchdog->disarm();
     if (ec == beast_http::error::need_buffer) ec = {};
     if (ec) {
@@ -197,6 +240,7 @@ class Exchange final : public ServerExchange {
     co_return Result<void>{};
   }
 
+  Stream& stream_;
   ServerConnection& c_;
   beast::flat_buffer& buffer_;
   const RequestContext& context_;
@@ -210,13 +254,12 @@ class Exchange final : public ServerExchange {
   bool upgraded_ = false;
   std::optional<beast_http::response<beast_http::buffer_body>> out_;
   std::optional<beast_http::response_serializer<beast_http::buffer_body>> serializer_;
+  std::optional<Upgraded<Stream>> upgraded_stream_;
 };
 
-}  // namespace
-
-Awaitable<void> serve_streaming(ServerConnection& connection, beast::flat_buffer& buffer, const RequestContext& context,
-                                StreamingServerState server) {
-  auto& stream = connection.socket;
+template <class Stream>
+Awaitable<void> serve_streaming_on(Stream& stream, ServerConnection& connection, beast::flat_buffer& buffer,
+                                   const RequestContext& context, StreamingServerState server) {
   for (;;) {
     if (server.shutting_down) co_return;
     beast_http::request_parser<beast_http::buffer_body> parser;
@@ -227,7 +270,7 @@ Awaitable<void> serve_streaming(ServerConnection& connection, beast::flat_buffer
     if (buffer.size() == 0) {  // keep-alive silence: idle_timeout until the next request's first byte
       connection.idle = true;
       connection.arm(server.options.idle_timeout);
-      co_await stream.async_wait(tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+      ec = co_await detail::await_next_request(stream, buffer);
       connection.idle = false;
       if (ec || server.shutting_down) co_return;
     }
@@ -244,7 +287,7 @@ Awaitable<void> serve_streaming(ServerConnection& connection, beast::flat_buffer
       co_return;
     }
     connection.watchdog->disarm();  // the handler sets deadlines per read and write
-    Exchange exchange(connection, buffer, context, server, parser);
+    Exchange<Stream> exchange(stream, connection, buffer, context, server, parser);
     if (const auto length = parser.content_length(); length && *length > server.options.max_body_bytes) {
       auto res = error_response(make_error(
           ErrorCode::payload_too_large,
@@ -269,6 +312,19 @@ Awaitable<void> serve_streaming(ServerConnection& connection, beast::flat_buffer
     ++server.requests;
     if (!exchange.reusable()) co_return;
   }
+}
+
+}  // namespace
+
+Awaitable<void> serve_streaming(ServerConnection& connection, beast::flat_buffer& buffer, const RequestContext& context,
+                                StreamingServerState server) {
+  co_await serve_streaming_on(connection.socket, connection, buffer, context, server);
+}
+
+Awaitable<void> serve_streaming(asio::ssl::stream<tcp::socket&>& tls, ServerConnection& connection,
+                                beast::flat_buffer& buffer, const RequestContext& context,
+                                StreamingServerState server) {
+  co_await serve_streaming_on(tls, connection, buffer, context, server);
 }
 
 }  // namespace svckit::http::detail

@@ -433,4 +433,20 @@ Result<ChildProcess> start_postgres(const std::filesystem::path& dir, int& port)
   return std::move(*child);
 }
 
+http::ClientOptions trusting(const std::filesystem::path& ca, const std::filesystem::path& cert,
+                             const std::filesystem::path& key) {
+  http::ClientOptions o;
+  o.ca_file = ca.string();
+  o.cert_file = cert.string();
+  o.key_file = key.string();
+  return o;
+}
+
+void rotate_server_certificate(const TestPki& in_use, const TestPki& next) {
+  std::filesystem::copy_file(next.server_cert, in_use.server_cert.string() + ".new");
+  std::filesystem::copy_file(next.server_key, in_use.server_key.string() + ".new");
+  std::filesystem::rename(in_use.server_key.string() + ".new", in_use.server_key);
+  std::filesystem::rename(in_use.server_cert.string() + ".new", in_use.server_cert);
+}
+
 }  // namespace svckit::testing

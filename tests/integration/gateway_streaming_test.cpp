@@ -22,6 +22,8 @@
 #include "svckit/testing/body_server.hpp"
 #include "svckit/testing/fault_server.hpp"
 #include "svckit/testing/io_thread.hpp"
+#include "svckit/testing/upload_sink.hpp"
+#include "svckit/testing/websocket_echo.hpp"
 #include "svckitd_process.hpp"
 
 namespace svckit::testing {
@@ -41,38 +43,6 @@ std::uint64_t peak_rss_kib(pid_t pid) {  // VmHWM: the resident-set high-water m
   }
   return 0;
 }
-
-/// An upstream that reads any body piece by piece and answers {"bytes","sum","chunked"}.
-class UploadSink {
- public:
-  explicit UploadSink(asio::io_context& io) : server_(io, options(), http::StreamHandler(&UploadSink::count)) {
-    EXPECT_TRUE(server_.listen());
-  }
-  std::uint16_t port() const { return server_.port(); }
-
- private:
-  static http::ServerOptions options() {
-    http::ServerOptions o;
-    o.max_body_bytes = std::uint64_t{1} << 34;
-    return o;
-  }
-  static http::Awaitable<void> count(http::ServerExchange& exchange) {
-    std::uint64_t bytes = 0, sum = 0;
-    for (;;) {
-      auto piece = co_await exchange.read_body();
-      if (!piece) {
-        (void)co_await exchange.respond(http::error_response(piece.error()));
-        co_return;
-      }
-      if (piece->empty()) break;
-      bytes += piece->size();
-      for (const char c : *piece) sum += static_cast<unsigned char>(c);
-    }
-    const nlohmann::json body{{"bytes", bytes}, {"sum", sum}, {"chunked", exchange.chunked()}};
-    (void)co_await exchange.respond(http::json_response(http::Status::ok, body));
-  }
-  http::HttpServer server_;
-};
 
 /// An HS256 JWT (RFC 7519) signed with `secret`, as an identity provider would issue it.
 std::string hs256_token(const nlohmann::json& claims, const std::string& secret) {
@@ -268,62 +238,9 @@ TEST_F(GatewayStreaming, ExpectContinueIsAnsweredAndHeadKeepsTheContentLength) {
   EXPECT_EQ(head.body, "") << "no body after a HEAD";
 }
 
-/// A WebSocket upstream: echoes every message with "echo:" before it; notes the handshake's headers.
-class EchoServer {
- public:
-  explicit EchoServer(asio::io_context& io) : acceptor_(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
-    asio::co_spawn(io, accept_loop(), asio::detached);
-  }
-  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
-  std::string forwarded_for() const {
-    std::lock_guard lock(mutex_);
-    return forwarded_for_;
-  }
-
- private:
-  http::Awaitable<void> accept_loop() {
-    for (;;) {
-      boost::system::error_code ec;
-      auto socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) co_return;
-      asio::co_spawn(acceptor_.get_executor(), session(std::move(socket)), asio::detached);
-    }
-  }
-  http::Awaitable<void> session(tcp::socket socket) {
-    boost::system::error_code ec;
-    beast::flat_buffer buffer;
-    http::Request request;
-    co_await http::beast_http::async_read(socket, buffer, request, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return;
-    if (!beast::websocket::is_upgrade(request)) {  // readiness probes
-      http::Response ok{http::Status::ok, 11};
-      ok.body() = "ready";
-      ok.prepare_payload();
-      co_await http::beast_http::async_write(socket, ok, asio::redirect_error(asio::use_awaitable, ec));
-      co_return;
-    }
-    {
-      std::lock_guard lock(mutex_);
-      forwarded_for_ = std::string(request["X-Forwarded-For"]);
-    }
-    beast::websocket::stream<tcp::socket> ws(std::move(socket));
-    co_await ws.async_accept(request, asio::redirect_error(asio::use_awaitable, ec));
-    for (; !ec;) {
-      beast::flat_buffer message;
-      co_await ws.async_read(message, asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) break;
-      const std::string echo = "echo:" + beast::buffers_to_string(message.data());
-      co_await ws.async_write(asio::buffer(echo), asio::redirect_error(asio::use_awaitable, ec));
-    }
-  }
-  tcp::acceptor acceptor_;
-  mutable std::mutex mutex_;
-  std::string forwarded_for_;
-};
-
 TEST_F(GatewayStreaming, AWebSocketSessionPassesThroughTheGateway) {
   start();
-  EchoServer echo(io.io());
+  WebSocketEchoServer echo(io.io());
   add("chat", echo.port());
   wait_routable("/chat/ready");
 

@@ -46,14 +46,6 @@ class SvckitdTls : public ::testing::Test {
     });
   }
 
-  static http::ClientOptions trusting(const fs::path& ca, const fs::path& cert = {}, const fs::path& key = {}) {
-    http::ClientOptions o;
-    o.ca_file = ca.string();
-    o.cert_file = cert.string();
-    o.key_file = key.string();
-    return o;
-  }
-
   TempDir dir;
   IoThread io;
   TestPki pki;
@@ -119,11 +111,7 @@ TEST_F(SvckitdTls, ARotatedCertificateIsPickedUpAndOpenConnectionsKeepWorking) {
   fs::create_directories(dir.path() / "next-pki");
   auto next = make_test_pki(dir.path() / "next-pki");
   ASSERT_TRUE(next) << next.error().describe();
-  // Replace the files the way a certificate manager does: write aside, then rename over.
-  fs::copy_file(next->server_cert, pki.server_cert.string() + ".new");
-  fs::copy_file(next->server_key, pki.server_key.string() + ".new");
-  fs::rename(pki.server_key.string() + ".new", pki.server_key);
-  fs::rename(pki.server_cert.string() + ".new", pki.server_cert);
+  rotate_server_certificate(pki, *next);  // written aside, renamed over, as a certificate manager does
 
   http::HttpClient trusts_new(io.executor(), trusting(next->ca));
   ASSERT_TRUE(wait_until([&] { return get(trusts_new).ok(); }, 10s)) << read_file(dir.path() / "svckitd.log");

@@ -19,6 +19,7 @@
 namespace svckit::http {
 
 class TlsServerContext;
+class UpgradedStream;
 
 struct ServerOptions {
   std::string address = "127.0.0.1";               // Default: loopback only.
@@ -40,8 +41,7 @@ struct ServerOptions {
   /// kernel spreads connections across them.
   bool reuse_port = false;
   /// Default: null = plain HTTP. When set, every connection speaks TLS with the context's current
-  /// certificate; a plain HTTP request gets a plain 400 naming https and is closed. Buffered
-  /// handlers only: a streaming server (StreamHandler) refuses it at listen().
+  /// certificate; a plain HTTP request gets a plain 400 naming https and is closed.
   std::shared_ptr<TlsServerContext> tls;
 };
 
@@ -79,10 +79,10 @@ class ServerExchange {
   virtual Awaitable<Result<void>> write_body(std::string_view piece) = 0;
   virtual Awaitable<Result<void>> finish() = 0;
   virtual bool head_sent() const = 0;
-  /// Protocol upgrades (after a 101 went out): the raw socket, with the connection's timeouts
-  /// lifted, and the bytes the server had already read past the request head. The connection is
-  /// closed when the handler returns.
-  virtual boost::asio::ip::tcp::socket& take_socket(std::string& already_read) = 0;
+  /// Protocol upgrades (after a 101 went out): the connection as a byte stream (TLS included when
+  /// the listener speaks it), with the connection's timeouts lifted, and the bytes the server had
+  /// already read past the request head. The connection is closed when the handler returns.
+  virtual UpgradedStream& take_stream(std::string& already_read) = 0;
 };
 /// The check HttpServer applies to every request head before reading its body: a
 /// Transfer-Encoding whose last coding is not chunked (or chunked twice) → 400, another coding →

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "svckit/http/client.hpp"
 #include "svckit/testing/process.hpp"
 
 namespace svckit::testing {
@@ -19,6 +20,12 @@ struct TestPki {
 };
 Result<TestPki> make_test_pki(const std::filesystem::path& dir,
                               const std::string& server_names = "DNS:localhost,IP:127.0.0.1");
+/// HttpClient options trusting `ca` only, presenting `cert` + `key` when given (mutual TLS).
+http::ClientOptions trusting(const std::filesystem::path& ca, const std::filesystem::path& cert = {},
+                             const std::filesystem::path& key = {});
+/// Puts `next`'s server certificate and key in place of `in_use`'s the way a certificate manager
+/// does: written aside, then renamed over (the key first).
+void rotate_server_certificate(const TestPki& in_use, const TestPki& next);
 
 /// redis-server speaking TLS only on 127.0.0.1:`port` (chosen when 0) with `pki`'s server
 /// certificate; `require_client_cert`: --tls-auth-clients yes (else optional). Ready when the
