@@ -166,6 +166,8 @@ const std::vector<std::pair<std::string, Setter>>& table() {
       {"threads", integer(&SvckitdConfig::threads, 0, 256)},
       {"log_level", set_log_level},
       {"snapshot_file", path(&SvckitdConfig::snapshot_file)},
+      {"store", text(&SvckitdConfig::store)},
+      {"store_start_timeout", duration(&SvckitdConfig::store_start_timeout, 0ms)},
       {"snapshot_interval", duration(&SvckitdConfig::snapshot_interval, 10ms)},
       {"sweep_interval", duration(&SvckitdConfig::sweep_interval, 10ms)},
       {"expiry_grace", duration(&SvckitdConfig::expiry_grace, 0ms)},
@@ -342,6 +344,15 @@ Result<void> validate(const SvckitdConfig& c) {
     return make_error(ErrorCode::invalid_argument,
                       "gateway.tls.client_ca_file needs gateway.tls.cert_file and gateway.tls.key_file",
                       "gateway.tls.client_ca_file");
+  }
+  if (!c.store.empty() && !c.store.starts_with("etcd://")) {
+    return make_error(ErrorCode::invalid_argument,
+                      "store must be an etcd:// URL (cluster mode) or empty (the embedded store)", "store");
+  }
+  if (!c.store.empty() && !c.snapshot_file.empty()) {
+    return make_error(ErrorCode::invalid_argument,
+                      "snapshot_file is for the embedded store; with store: etcd://... etcd keeps the registry",
+                      "snapshot_file");
   }
   if (c.default_wait > c.max_wait) {
     return make_error(ErrorCode::invalid_argument, "watch.default_wait must not exceed watch.max_wait",

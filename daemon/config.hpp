@@ -15,12 +15,15 @@
 namespace svckit::daemon {
 
 struct SvckitdConfig {
-  std::string address = "127.0.0.1";                   // listen address. Default: loopback.
-  std::uint16_t port = 8500;                           // Default: 8500; 0 = any free port.
-  std::filesystem::path port_file;                     // written with the bound port once listening. Default: none.
-  unsigned threads = 0;                                // I/O threads. Default: 0 = number of cores.
-  std::string log_level = "info";                      // trace, debug, info, warn, error, off.
-  std::filesystem::path snapshot_file;                 // persistent registrations survive restarts. Default: none.
+  std::string address = "127.0.0.1";    // listen address. Default: loopback.
+  std::uint16_t port = 8500;            // Default: 8500; 0 = any free port.
+  std::filesystem::path port_file;      // written with the bound port once listening. Default: none.
+  unsigned threads = 0;                 // I/O threads. Default: 0 = number of cores.
+  std::string log_level = "info";       // trace, debug, info, warn, error, off.
+  std::filesystem::path snapshot_file;  // persistent registrations survive restarts. Default: none.
+  std::string store;  // store: empty = embedded (memory + snapshot_file); etcd://... = cluster mode (cluster_store.hpp)
+  std::chrono::milliseconds store_start_timeout{
+      30'000};                                         // store.start_timeout: how long a node waits for etcd at start
   std::chrono::milliseconds snapshot_interval{1000};   // how often a changed snapshot is written.
   std::chrono::milliseconds sweep_interval{1000};      // TTL expiry check period.
   std::chrono::milliseconds expiry_grace{30'000};      // expired instances stay listed as down this long.

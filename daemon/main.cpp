@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   flag("--gateway-port", "gateway.port", "serve the gateway (/{service}/{path}) on this port; 0 picks one; off");
   flag("--log-level", "log_level", "trace, debug, info, warn, error, off");
   flag("--snapshot-file", "snapshot_file", "keep persistent registrations in this file across restarts");
+  flag("--store", "store", "cluster mode: keep the registry in etcd (etcd://h1:p1,h2:p2?prefix=/svckit)");
   flag("--sweep-interval", "sweep_interval", "how often TTL expiry is checked (e.g. 1s)");
   flag("--expiry-grace", "expiry_grace", "how long expired instances stay listed as down (e.g. 30s)");
   std::vector<std::string> sets;

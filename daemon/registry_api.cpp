@@ -224,6 +224,7 @@ Awaitable<Response> RegistryApi::handle(http::Request& request, const http::Requ
     entry.status = response.result_int();
     audit_->record(entry);
   }
+  if (stale_ && stale_()) response.set("X-Svckit-Stale", "true");
   co_return response;
 }
 

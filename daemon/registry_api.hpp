@@ -60,6 +60,10 @@ class RegistryApi {
     storage_failure_ = std::move(failure);
   }
 
+  /// Set-up only: while `stale()` says so (cluster mode, etcd unreachable), every answer carries
+  /// `X-Svckit-Stale: true` (it comes from this node's cache, which may be behind).
+  void set_staleness(std::function<bool()> stale) { stale_ = std::move(stale); }
+
   /// Set-up only: writes (any method but GET/HEAD/OPTIONS) are admitted per client address by
   /// `limiter` (429 + Retry-After past its rate), and recorded, accepted or refused, in `audit`.
   /// Either may be null (off); both must outlive the API.
@@ -105,6 +109,7 @@ class RegistryApi {
   std::function<http::Awaitable<Result<void>>()> sync_;
   std::function<std::uint64_t()> change_mark_;
   std::function<std::optional<Error>()> storage_failure_;
+  std::function<bool()> stale_;
   PeerRateLimiter* write_limiter_ = nullptr;
   AuditLog* audit_ = nullptr;
   const AclGuard* acl_ = nullptr;

@@ -10,6 +10,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
 #include <thread>
 
 #include "daemon/snapshot.hpp"
@@ -179,6 +180,9 @@ Result<void> Svckitd::start() {
         "change the registry and the configuration; without TLS tokens and data cross the network in clear)",
         config_.address, config_.acl_enabled, tls_ != nullptr);
   }
+  if (!config_.store.empty()) {
+    if (auto r = start_cluster_store(); !r) return r;
+  }
   if (!config_.snapshot_file.empty()) {
     auto snapshot = load_persistent_state(config_.snapshot_file);
     if (!snapshot) return snapshot.error();
@@ -260,6 +264,13 @@ http::Awaitable<void> Svckitd::shutdown_sequence() {
   const auto open = [this] { return server_.connections() + (gateway_ ? gateway_->connections() : 0); };
   while (open() > 0 && std::chrono::steady_clock::now() < deadline) {
     co_await sleep_for(std::chrono::milliseconds(5));
+  }
+  if (cluster_) {
+    cluster_->stop();
+    (void)co_await cluster_followed_.wait(std::chrono::seconds(5));
+    while (!cluster_->idle() && std::chrono::steady_clock::now() < deadline) {
+      co_await sleep_for(std::chrono::milliseconds(5));
+    }
   }
   if (gateway_) co_await gateway_->shutdown();  // after the drain: requests in flight used its client
   if (persister_) {
@@ -426,6 +437,39 @@ Result<void> Svckitd::restore_config_store() {
     spdlog::info("event=config_store_restored file={} version={}", path.string(), config_store_.current().version);
   }
   return {};
+}
+
+Result<void> Svckitd::start_cluster_store() {
+  auto store =
+      ClusterStore::create(config_.store, registry_, RegistryDeps{io_.get_executor(), time_, random_}, metrics_);
+  if (!store) return store.error();
+  cluster_ = std::move(*store);
+  registry_.set_write_through(cluster_.get());
+  api_.set_staleness([this] { return !cluster_->connected(); });
+  // The node serves once its cache holds etcd's state: run the load here, before any listener.
+  auto loaded = asio::co_spawn(io_, load_cluster_store(), asio::use_future);
+  while (loaded.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    io_.run_one_for(std::chrono::milliseconds(50));
+  }
+  io_.restart();
+  if (auto r = loaded.get(); !r) return r;
+  asio::co_spawn(io_, follow_cluster_store(), asio::detached);
+  return {};
+}
+
+http::Awaitable<Result<void>> Svckitd::load_cluster_store() {
+  const auto deadline = std::chrono::steady_clock::now() + config_.store_start_timeout;
+  for (;;) {
+    auto loaded = co_await cluster_->load();
+    if (loaded || std::chrono::steady_clock::now() >= deadline) co_return loaded;
+    spdlog::warn("event=cluster_store_waiting store={} error=\"{}\"", config_.store, loaded.error().describe());
+    co_await sleep_for(std::chrono::milliseconds(500));
+  }
+}
+
+http::Awaitable<void> Svckitd::follow_cluster_store() {
+  co_await cluster_->follow();
+  cluster_followed_.set();
 }
 
 http::Awaitable<void> Svckitd::tls_reload_loop() {

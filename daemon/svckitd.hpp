@@ -9,6 +9,7 @@
 
 #include "daemon/acl_api.hpp"
 #include "daemon/acl_guard.hpp"
+#include "daemon/cluster_store.hpp"
 #include "daemon/config.hpp"
 #include "daemon/config_api.hpp"
 #include "daemon/config_store.hpp"
@@ -18,6 +19,7 @@
 #include "daemon/metric_expiry.hpp"
 #include "daemon/persister.hpp"
 #include "daemon/registry_api.hpp"
+#include "svckit/core/async_event.hpp"
 #include "svckit/core/metrics.hpp"
 #include "svckit/core/time_source.hpp"
 #include "svckit/http/server.hpp"
@@ -52,6 +54,10 @@ class Svckitd {
   Result<void> start_acl();
   /// tls.reload_interval: picks up a rotated certificate (new connections get it).
   http::Awaitable<void> tls_reload_loop();
+  /// Cluster mode: the registry in etcd, this node's registry its cache (cluster_store.hpp).
+  Result<void> start_cluster_store();
+  http::Awaitable<Result<void>> load_cluster_store();
+  http::Awaitable<void> follow_cluster_store();
   /// Gateway routes hot reload: on SIGHUP, and when the config file's size or mtime changes.
   http::Awaitable<void> reload_loop();
   void wait_for_hangup();
@@ -83,7 +89,9 @@ class Svckitd {
   BalancerPlugins balancers_;
   boost::asio::io_context io_;
   http::HttpServer server_;
-  std::unique_ptr<Gateway> gateway_;  // null when gateway.port is off
+  std::unique_ptr<Gateway> gateway_;       // null when gateway.port is off
+  std::unique_ptr<ClusterStore> cluster_;  // null with the embedded store (store: empty)
+  AsyncEvent cluster_followed_;            // set when cluster_->follow() has returned
   boost::asio::signal_set signals_;
   boost::asio::signal_set hangup_;                                       // SIGHUP: reload gateway.routes
   boost::asio::strand<boost::asio::io_context::executor_type> control_;  // runs sweep, snapshot, shutdown

@@ -85,7 +85,12 @@ Error RegistryStore::not_found(const std::string& service, const std::string& id
 }
 
 void RegistryStore::emit(EventType type, const ServiceInstance& instance, std::optional<InstanceStatus> previous) {
-  ++index_;
+  record(index_ + 1, type, instance, previous);
+}
+
+void RegistryStore::record(std::uint64_t index, EventType type, const ServiceInstance& instance,
+                           std::optional<InstanceStatus> previous) {
+  index_ = index;
   history_.push_back(RegistryEvent{index_, type, instance, previous});
   while (history_.size() > options_.event_history) {
     history_floor_ = history_.front().index;
@@ -278,6 +283,7 @@ std::size_t RegistryStore::sweep() {
 WatchResult RegistryStore::collect(const std::string& service, std::uint64_t after_index) const {
   WatchResult out;
   out.index = index_;
+  if (replicated_ && after_index > index_) return out;  // this copy is behind the source: wait
   if (after_index == 0 || after_index > index_ || after_index < history_floor_) {
     out.reset = true;
     auto add = [&](const Service& instances) {
@@ -290,10 +296,12 @@ WatchResult RegistryStore::collect(const std::string& service, std::uint64_t aft
     }
     return out;
   }
-  // history_ holds indices history_floor_+1 .. index_, consecutively.
-  for (auto i = static_cast<std::size_t>(after_index - history_floor_); i < history_.size(); ++i) {
-    const auto& ev = history_[i];
-    if (service.empty() || ev.instance.service == service) out.events.push_back(ev);
+  // history_ holds the events after history_floor_ in index order (consecutive indices unless
+  // replicated, where the source's numbering has gaps and one index may carry several events).
+  const auto first = std::partition_point(history_.begin(), history_.end(),
+                                          [after_index](const RegistryEvent& ev) { return ev.index <= after_index; });
+  for (auto it = first; it != history_.end(); ++it) {
+    if (service.empty() || it->instance.service == service) out.events.push_back(*it);
   }
   return out;
 }

@@ -17,6 +17,18 @@ struct MemoryRegistryOptions {
   std::size_t max_watchers = 10'000;
 };
 
+/// Where the writes of a MemoryRegistry that caches a shared store go (svckitd's cluster mode:
+/// etcd). Each call returns once the write is stored there; the change reaches the cache through
+/// the feed that calls apply_replicated(). Thread-safe.
+class RegistryWriteThrough {
+ public:
+  virtual ~RegistryWriteThrough() = default;
+  virtual Awaitable<Result<ServiceInstance>> register_instance(ServiceInstance instance) = 0;
+  virtual Awaitable<Result<void>> deregister(std::string service, std::string id) = 0;
+  virtual Awaitable<Result<void>> renew(std::string service, std::string id) = 0;
+  virtual Awaitable<Result<void>> set_status(std::string service, std::string id, InstanceStatus status) = 0;
+};
+
 /// Thread-safe: one mutex guards the store; waiting watches park on timers of their own
 /// executor and are woken by posting to it.
 /// REQUIRES: watch() is awaited from a strand or a single-threaded executor (wake-ups are posted
@@ -53,6 +65,15 @@ class MemoryRegistry final : public Registry {
   std::uint64_t for_each(const std::string& service, const InstanceFilter& filter,
                          const std::function<void(const ServiceInstance&, const std::string& json)>& visit) const;
 
+  /// Replication (svckitd's cluster mode): from now on register/deregister/renew/set_status go to
+  /// `writer` (which must outlive the registry) and this registry is a cache fed with
+  /// apply_replicated()/load_replicated() (RegistryStore's); sweep() finds nothing to expire.
+  /// Set-up only, before the first call.
+  void set_write_through(RegistryWriteThrough* writer) { writer_ = writer; }
+  bool write_through() const { return writer_ != nullptr; }
+  void apply_replicated(std::uint64_t index, const std::vector<RegistryEvent>& events);
+  void load_replicated(const std::vector<ServiceInstance>& instances, std::uint64_t index);
+
   /// From now on every waiting and future watch answers at once (for graceful shutdown).
   void release_watchers();
 
@@ -78,6 +99,7 @@ class MemoryRegistry final : public Registry {
   std::list<std::shared_ptr<Waiter>> waiters_;  // guarded by mutex_
   bool released_ = false;                       // guarded by mutex_
   MemoryRegistryOptions options_;
+  RegistryWriteThrough* writer_ = nullptr;  // set before use, then read only
 };
 
 }  // namespace svckit

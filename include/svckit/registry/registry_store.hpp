@@ -83,6 +83,21 @@ class RegistryStore {
   /// fail the whole restore and leave the store empty.
   Result<void> restore(const std::vector<ServiceInstance>& instances, std::uint64_t index);
 
+  /// Replication: the store as the cache of an outside registry that numbers its own changes
+  /// (svckitd over etcd: the index is etcd's revision). The source's events at `index` (> index())
+  /// are applied as they are — each instance put or removed as its event says and the event kept
+  /// with its type — and index() becomes `index`: several events may share one index (one revision
+  /// of the source). No validation or limits (the source checked them) and no expiry here (the
+  /// source expires instances: sweep() finds nothing to do). An `index` not above index() is
+  /// ignored (a redelivery).
+  void apply_replicated(std::uint64_t index, const std::vector<RegistryEvent>& events);
+  /// Replication: the source's whole state at `index` (the first load, or a reset after the source
+  /// compacted the history a resume needed). Watchers from before it get a reset. From the first
+  /// call on, a watch from an index above index() waits (this copy is behind the source) instead
+  /// of getting a reset.
+  void load_replicated(const std::vector<ServiceInstance>& instances, std::uint64_t index);
+  bool replicated() const { return replicated_; }
+
  private:
   struct Entry {
     Entry(ServiceInstance in, SteadyTime now) : instance(std::move(in)), heartbeat(now) { refresh_json(); }
@@ -100,6 +115,9 @@ class RegistryStore {
   Entry* find(const std::string& service, const std::string& id);
   const Entry* find(const std::string& service, const std::string& id) const;
   void emit(EventType type, const ServiceInstance& instance, std::optional<InstanceStatus> previous = {});
+  /// Appends an event at `index` (>= index_) and makes it the index.
+  void record(std::uint64_t index, EventType type, const ServiceInstance& instance,
+              std::optional<InstanceStatus> previous);
   Error not_found(const std::string& service, const std::string& id) const;
 
   const TimeSource& time_;
@@ -107,10 +125,11 @@ class RegistryStore {
   std::map<std::string, Service> services_;
   std::deque<RegistryEvent> history_;
   std::uint64_t index_ = 1;          // starts at 1 so that 0 always means "give me a snapshot"
-  std::uint64_t history_floor_ = 1;  // events with index > history_floor_ are in history_
+  std::uint64_t history_floor_ = 1;  // events with index > history_floor_ are in history_ (in index order)
   std::uint64_t persistent_version_ = 0;
   std::uint64_t expirations_total_ = 0;
   bool track_changes_ = false;
+  bool replicated_ = false;
   std::set<std::pair<std::string, std::string>> changed_;  // filled while track_changes_
 };
 

@@ -45,10 +45,25 @@ Result<std::size_t> MemoryRegistry::replace_now(const std::string& service, std:
 }
 
 Awaitable<Result<ServiceInstance>> MemoryRegistry::register_instance(ServiceInstance instance) {
+  if (writer_ != nullptr) co_return co_await writer_->register_instance(std::move(instance));
   co_return register_now(std::move(instance));
 }
 
+void MemoryRegistry::apply_replicated(std::uint64_t index, const std::vector<RegistryEvent>& events) {
+  std::lock_guard lock(mutex_);
+  const auto before = store_.index();
+  store_.apply_replicated(index, events);
+  if (store_.index() != before) notify_locked();
+}
+
+void MemoryRegistry::load_replicated(const std::vector<ServiceInstance>& instances, std::uint64_t index) {
+  std::lock_guard lock(mutex_);
+  store_.load_replicated(instances, index);
+  notify_locked();
+}
+
 Awaitable<Result<void>> MemoryRegistry::deregister(std::string service, std::string id) {
+  if (writer_ != nullptr) co_return co_await writer_->deregister(std::move(service), std::move(id));
   std::lock_guard lock(mutex_);
   auto r = store_.remove(service, id);
   if (r) notify_locked();
@@ -56,6 +71,7 @@ Awaitable<Result<void>> MemoryRegistry::deregister(std::string service, std::str
 }
 
 Awaitable<Result<void>> MemoryRegistry::renew(std::string service, std::string id) {
+  if (writer_ != nullptr) co_return co_await writer_->renew(std::move(service), std::move(id));
   std::lock_guard lock(mutex_);
   const auto before = store_.index();
   auto r = store_.renew(service, id);
@@ -64,6 +80,7 @@ Awaitable<Result<void>> MemoryRegistry::renew(std::string service, std::string i
 }
 
 Awaitable<Result<void>> MemoryRegistry::set_status(std::string service, std::string id, InstanceStatus status) {
+  if (writer_ != nullptr) co_return co_await writer_->set_status(std::move(service), std::move(id), status);
   std::lock_guard lock(mutex_);
   const auto before = store_.index();
   auto r = store_.set_status(service, id, status);
@@ -140,6 +157,7 @@ Awaitable<Result<WatchResult>> MemoryRegistry::watch(WatchRequest request) {
 }
 
 std::size_t MemoryRegistry::sweep() {
+  if (writer_ != nullptr) return 0;  // a cache: the shared store expires instances
   std::lock_guard lock(mutex_);
   const auto n = store_.sweep();
   if (n > 0) notify_locked();

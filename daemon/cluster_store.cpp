@@ -1,0 +1,189 @@
+#include "daemon/cluster_store.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <map>
+
+#include "svckit/http/url.hpp"
+
+namespace svckit::daemon {
+
+namespace {
+
+constexpr std::chrono::milliseconds kWatchWait{30'000};    // one etcd watch, then another
+constexpr std::chrono::milliseconds kCatchUpLimit{5'000};  // a write waits this long for the cache
+constexpr std::chrono::milliseconds kRetryFirst{100};      // after a failed watch, doubling...
+constexpr std::chrono::milliseconds kRetryMost{2'000};     // ...up to this
+
+Error store_error(Error e) {
+  e.field = "store";
+  return e;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ClusterStore>> ClusterStore::create(const std::string& url, MemoryRegistry& cache,
+                                                           const RegistryDeps& deps, MetricsRegistry& metrics) {
+  if (!url.starts_with("etcd://")) {
+    return make_error(ErrorCode::invalid_argument, "store must be an etcd:// URL (or empty: the embedded store)",
+                      "store");
+  }
+  auto parsed = http::parse_backend_url(url, 2379);
+  if (!parsed) return store_error(parsed.error());
+  auto remote = etcd_registry_factory()(*parsed, deps);
+  if (!remote) return store_error(remote.error());
+  auto options = etcd::etcd_options_from_url(*parsed);
+  if (!options) return store_error(options.error());
+  std::string prefix = "/svckit";
+  for (const auto& [key, value] : parsed->query) {
+    if (key == "prefix") prefix = value;
+  }
+  auto etcd = std::make_unique<etcd::EtcdClient>(deps.executor, std::move(*options));
+  return std::unique_ptr<ClusterStore>(
+      new ClusterStore(url, std::move(*remote), std::move(etcd), std::move(prefix), cache, metrics));
+}
+
+ClusterStore::ClusterStore(std::string url, std::unique_ptr<Registry> remote, std::unique_ptr<etcd::EtcdClient> etcd,
+                           std::string prefix, MemoryRegistry& cache, MetricsRegistry& metrics)
+    : url_(std::move(url)),
+      remote_(std::move(remote)),
+      etcd_(std::move(etcd)),
+      prefix_(std::move(prefix)),
+      cache_(cache),
+      connected_gauge_(
+          metrics
+              .gauge("svckit_cluster_store_connected", "1 while svckitd follows the registry in etcd; 0: stale cache")
+              .get()),
+      revision_gauge_(
+          metrics.gauge("svckit_cluster_store_revision", "The etcd revision this node's cache has applied.").get()),
+      resets_(metrics
+                  .counter("svckit_cluster_store_reloads_total",
+                           "Full reloads of the registry from etcd (start, and history compacted past a resume).")
+                  .get()) {}
+
+ClusterStore::~ClusterStore() { stop(); }
+
+void ClusterStore::stop() {
+  stopped_ = true;
+  cancel_->cancel();
+  progress_.notify_all();
+}
+
+void ClusterStore::applied_to(std::uint64_t revision) {
+  if (revision > applied_.load()) applied_ = revision;
+  revision_gauge_.set(static_cast<double>(applied_.load()));
+  progress_.notify_all();
+}
+
+void ClusterStore::set_connected(bool connected) {
+  if (connected_.exchange(connected) != connected) {
+    if (connected) {
+      spdlog::info("event=cluster_store_connected store={} revision={}", url_, applied_.load());
+    } else {
+      spdlog::warn(
+          "event=cluster_store_disconnected store={} (reads are served from this node's cache; writes "
+          "fail with 503 until etcd answers)",
+          url_);
+    }
+  }
+  connected_gauge_.set(connected ? 1 : 0);
+}
+
+Awaitable<Result<void>> ClusterStore::load() {
+  auto all = co_await remote_->watch(WatchRequest("", 0, std::chrono::milliseconds(0)));
+  if (!all) co_return store_error(all.error());
+  cache_.load_replicated(all->snapshot, all->index);
+  resets_.inc();
+  applied_to(all->index);
+  set_connected(true);
+  spdlog::info("event=cluster_store_loaded store={} instances={} revision={}", url_, all->snapshot.size(), all->index);
+  co_return Result<void>{};
+}
+
+Awaitable<void> ClusterStore::follow() {
+  auto retry = kRetryFirst;
+  while (!stopped_) {
+    // After a failure, a watch that answers at once first: it tells that etcd is back without
+    // waiting for a change (a long watch would only return with one).
+    const auto wait = connected_.load() ? kWatchWait : std::chrono::milliseconds(0);
+    auto changes = co_await remote_->watch(WatchRequest("", applied_.load(), wait, cancel_));
+    if (stopped_) break;
+    if (!changes) {
+      set_connected(false);
+      spdlog::debug("event=cluster_store_watch_failed error=\"{}\"", changes.error().describe());
+      (void)co_await sleeper_.sleep_for(retry, cancel_.get());
+      retry = std::min(retry * 2, kRetryMost);
+      continue;
+    }
+    retry = kRetryFirst;
+    set_connected(true);
+    if (changes->reset) {  // etcd compacted the history we needed, or went back in time
+      spdlog::warn("event=cluster_store_reload store={} from_revision={} to_revision={}", url_, applied_.load(),
+                   changes->index);
+      cache_.load_replicated(changes->snapshot, changes->index);
+      resets_.inc();
+    } else {
+      std::map<std::uint64_t, std::vector<RegistryEvent>> by_revision;
+      for (auto& e : changes->events) by_revision[e.index].push_back(std::move(e));
+      for (const auto& [revision, events] : by_revision) cache_.apply_replicated(revision, events);
+    }
+    applied_to(changes->index);
+  }
+}
+
+Awaitable<void> ClusterStore::catch_up() {
+  // What etcd holds now (a read of nothing: the header's revision) is at least the write just made.
+  nlohmann::json probe{{"key", etcd::base64_encode(prefix_ + "/")},
+                       {"range_end", etcd::base64_encode(etcd::prefix_end(prefix_ + "/"))},
+                       {"count_only", true}};
+  auto answer = co_await etcd_->call("/v3/kv/range", probe);
+  if (!answer) co_return;  // stored all the same; the cache follows when etcd answers again
+  const auto target = static_cast<std::uint64_t>(etcd::json_int((*answer)["header"], "revision"));
+  const auto deadline = std::chrono::steady_clock::now() + kCatchUpLimit;
+  while (applied_.load() < target && !stopped_) {
+    auto ticket = progress_.park();
+    if (applied_.load() >= target) break;
+    const auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero() || !co_await ticket.wait_for(left, sleeper_)) {
+      spdlog::warn("event=cluster_store_lagging applied={} wanted={}", applied_.load(), target);
+      break;
+    }
+  }
+}
+
+Awaitable<Result<ServiceInstance>> ClusterStore::register_instance(ServiceInstance instance) {
+  const WriteInProgress in_progress(writes_);
+  auto stored = co_await remote_->register_instance(std::move(instance));
+  if (!stored) co_return stored.error();
+  co_await catch_up();
+  co_return stored;
+}
+
+Awaitable<Result<void>> ClusterStore::deregister(std::string service, std::string id) {
+  const WriteInProgress in_progress(writes_);
+  auto removed = co_await remote_->deregister(std::move(service), std::move(id));
+  if (!removed) co_return removed.error();
+  co_await catch_up();
+  co_return removed;
+}
+
+Awaitable<Result<void>> ClusterStore::renew(std::string service, std::string id) {
+  const WriteInProgress in_progress(writes_);
+  // Lease keep-alives: no revision (so nothing to wait for), unless an expired instance came back.
+  auto renewed = co_await remote_->renew(std::move(service), std::move(id));
+  if (!renewed) co_return renewed.error();
+  co_return renewed;
+}
+
+Awaitable<Result<void>> ClusterStore::set_status(std::string service, std::string id, InstanceStatus status) {
+  const WriteInProgress in_progress(writes_);
+  // Every node's health checks report the same verdicts: only a change is written.
+  auto current = co_await cache_.get(service, id);
+  if (current && current->status == status) co_return Result<void>{};
+  auto changed = co_await remote_->set_status(std::move(service), std::move(id), status);
+  if (!changed) co_return changed.error();
+  co_await catch_up();
+  co_return changed;
+}
+
+}  // namespace svckit::daemon

@@ -1,0 +1,94 @@
+// ClusterStore: svckitd's registry kept in etcd (cluster mode, `store: etcd://h1:p1,h2:p2,...`), so
+// several svckitd nodes over one etcd cluster serve one registry and any of them may go away.
+//
+// Writes go to etcd through the etcd:// registry (its key layout, its leases: a TTL instance's
+// heartbeat is a lease keep-alive, which etcd's leader answers without a raft write, and expiry is
+// etcd deleting the lease's key — exactly once in the cluster). Each node's MemoryRegistry is a
+// cache of that state, fed by one etcd watch: lists, gets and long polls are answered locally, and
+// the registry index is etcd's revision, so a client may move to another node mid-watch and go on
+// from its index. A write is answered once etcd stored it and this node's cache has applied it
+// (read your writes on the node that answered).
+//
+// When etcd is unreachable, reads go on from the cache (connected() false, the metric
+// svckit_cluster_store_connected 0, /healthz failing) and writes fail with `unavailable` (503):
+// nothing is acknowledged that etcd did not store.
+//
+// Thread-safety: the RegistryWriteThrough calls may come from any thread; follow() runs as one
+// coroutine.
+#pragma once
+
+#include <utility>  // before Asio 1.74 awaitable.hpp
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "svckit/core/cancel_token.hpp"
+#include "svckit/core/metrics.hpp"
+#include "svckit/core/sleeper.hpp"
+#include "svckit/core/wait_list.hpp"
+#include "svckit/etcd/etcd_client.hpp"
+#include "svckit/registry/memory_registry.hpp"
+#include "svckit/registry/plugin_registry.hpp"
+
+namespace svckit::daemon {
+
+class ClusterStore final : public RegistryWriteThrough {
+ public:
+  /// `url`: an etcd:// URL (hosts, TLS and auth options as for the etcd:// registry, `?prefix=`).
+  /// Errors name the setting `store`. `cache` must outlive the store.
+  static Result<std::unique_ptr<ClusterStore>> create(const std::string& url, MemoryRegistry& cache,
+                                                      const RegistryDeps& deps, MetricsRegistry& metrics);
+  ~ClusterStore() override;
+
+  /// Loads etcd's whole registry into the cache (before the node serves). Errors: etcd unreachable.
+  Awaitable<Result<void>> load();
+  /// Follows etcd's changes into the cache until stop(), reconnecting after failures.
+  Awaitable<void> follow();
+  /// Ends follow() (its watch is cancelled). Any thread.
+  void stop();
+
+  bool connected() const { return connected_.load(); }
+  /// No write in progress (shutdown waits for this after stop(): a write's frame refers to the store).
+  bool idle() const { return writes_.load() == 0; }
+  /// The etcd revision the cache has applied.
+  std::uint64_t applied() const { return applied_.load(); }
+  const std::string& url() const { return url_; }
+
+  Awaitable<Result<ServiceInstance>> register_instance(ServiceInstance instance) override;
+  Awaitable<Result<void>> deregister(std::string service, std::string id) override;
+  Awaitable<Result<void>> renew(std::string service, std::string id) override;
+  Awaitable<Result<void>> set_status(std::string service, std::string id, InstanceStatus status) override;
+
+ private:
+  ClusterStore(std::string url, std::unique_ptr<Registry> remote, std::unique_ptr<etcd::EtcdClient> etcd,
+               std::string prefix, MemoryRegistry& cache, MetricsRegistry& metrics);
+  /// Waits (at most a few seconds) until the cache has applied what etcd holds now: after a write,
+  /// the write itself.
+  Awaitable<void> catch_up();
+  void applied_to(std::uint64_t revision);
+  void set_connected(bool connected);
+  struct WriteInProgress {
+    explicit WriteInProgress(std::atomic<int>& n) : count(n) { ++count; }
+    ~WriteInProgress() { --count; }
+    std::atomic<int>& count;
+  };
+
+  const std::string url_;
+  std::unique_ptr<Registry> remote_;        // the etcd:// registry: every write goes through it
+  std::unique_ptr<etcd::EtcdClient> etcd_;  // for the revision a write must wait for
+  const std::string prefix_;                // the registry's keys: prefix_ + "/..."
+  MemoryRegistry& cache_;
+  AsioSleeper sleeper_;
+  WaitList progress_;  // woken whenever applied_ moves
+  std::atomic<std::uint64_t> applied_{0};
+  std::atomic<bool> connected_{false};
+  std::atomic<bool> stopped_{false};
+  std::atomic<int> writes_{0};  // write calls in progress
+  std::shared_ptr<CancelToken> cancel_ = std::make_shared<CancelToken>();
+  Gauge& connected_gauge_;
+  Gauge& revision_gauge_;
+  Counter& resets_;
+};
+
+}  // namespace svckit::daemon
