@@ -87,8 +87,9 @@ std::size_t count(const std::string& body, const std::string& marker) {
 struct Figures {
   double registrations_per_s = 0, heartbeats_per_s = 0, lists_per_s = 0, list_ms = 0, watch_p50_ms = 0,
          watch_p99_ms = 0;
-  double rss_mb = 0;              // with N instances registered, before the list load (-1: unknown)
-  double rss_after_lists_mb = 0;  // after many concurrent full lists (allocator high-water mark)
+  double rss_mb = 0;                      // with N instances registered, before the list load (-1: unknown)
+  double rss_after_lists_mb = 0;          // after many concurrent full lists (allocator high-water mark)
+  double etcd_writes_per_heartbeat = -1;  // raft proposals etcd committed per heartbeat (-1: not on etcd)
 };
 
 /// Runs `io` until `finished()`. Not io.run(): a pooled keep-alive connection keeps work pending
@@ -103,6 +104,29 @@ struct SetOnExit {
   bool& flag;
   ~SetOnExit() { flag = true; }
 };
+
+/// etcd's count of committed raft proposals (its /metrics), or -1 when it cannot be read.
+double etcd_proposals(http::HttpClient& client, asio::io_context& io, int etcd_port) {
+  if (etcd_port == 0) return -1;
+  double value = -1;
+  bool finished = false;
+  asio::co_spawn(
+      io,
+      [&]() -> Awaitable<void> {
+        SetOnExit done{finished};
+        const http::HostPort etcd{"127.0.0.1", static_cast<std::uint16_t>(etcd_port)};
+        http::Request metrics{http::Verb::get, "/metrics", 11};
+        auto r = co_await client.send(etcd, std::move(metrics), std::chrono::seconds(5));
+        if (!r) co_return;
+        const std::string_view body = r->body();
+        const std::string_view name = "\netcd_server_proposals_committed_total ";
+        const auto at = body.find(name);
+        if (at != std::string_view::npos) value = std::atof(std::string(body.substr(at + name.size(), 32)).c_str());
+      },
+      asio::detached);
+  run_until(io, [&] { return finished; });
+  return value;
+}
 
 /// The operations each system needs; both implemented over the same pooled HttpClient.
 class Target {
@@ -407,11 +431,14 @@ std::vector<double> etcd_watch_latency(const http::HostPort& ep, int rounds) {
   return out;
 }
 
+/// `proposals`: etcd's committed raft proposals now (-1: this target does not store in etcd).
 Figures measure(Target& target, asio::io_context& io, int n, int concurrency, int pid,
-                const std::function<std::vector<double>()>& watch) {
+                const std::function<std::vector<double>()>& watch, const std::function<double()>& proposals) {
   Figures f;
   f.registrations_per_s = run_parallel(io, n, concurrency, [&](int i) { return target.register_instance(i); });
+  const double before = proposals();
   f.heartbeats_per_s = run_parallel(io, n, concurrency, [&](int i) { return target.heartbeat(i); });
+  if (before >= 0) f.etcd_writes_per_heartbeat = (proposals() - before) / n;
   f.rss_mb = static_cast<double>(rss_mb(pid));
   std::size_t listed = 0;
   const int lists = 50;
@@ -451,7 +478,9 @@ int main(int argc, char** argv) {
   app.add_option("--svckitd-pid", svckitd_pid)->required();
   app.add_option("--etcd-port", etcd_port);
   app.add_option("--etcd-pid", etcd_pid);
-  app.add_option("--registry", registries, "name,url,pid: a backend measured through the Registry interface")
+  app.add_option("--registry", registries,
+                 "name,url,pid[,writer_url][,etcd]: a backend measured through the Registry interface; the watch "
+                 "samples write through writer_url when given (another node); etcd: it stores in the --etcd-port etcd")
       ->take_all();
   app.add_option("--instances", n, "instances to register (default 10000)");
   app.add_option("--concurrency", concurrency, "concurrent requests (default 32)");
@@ -467,13 +496,16 @@ int main(int argc, char** argv) {
             << " watch samples, loopback\n";
   const http::HostPort svckitd_ep{"127.0.0.1", static_cast<std::uint16_t>(svckitd_port)};
   SvckitdTarget svckitd(client, svckitd_ep);
-  const auto a =
-      measure(svckitd, io, n, concurrency, svckitd_pid, [&] { return svckitd_watch_latency(svckitd_ep, rounds); });
+  const auto no_etcd = [] { return -1.0; };
+  const auto etcd_count = [&] { return etcd_proposals(client, io, etcd_port); };
+  const auto a = measure(
+      svckitd, io, n, concurrency, svckitd_pid, [&] { return svckitd_watch_latency(svckitd_ep, rounds); }, no_etcd);
   Figures b;
   if (etcd_port != 0) {
     const http::HostPort etcd_ep{"127.0.0.1", static_cast<std::uint16_t>(etcd_port)};
     EtcdTarget etcd(client, etcd_ep, n);
-    b = measure(etcd, io, n, concurrency, etcd_pid, [&] { return etcd_watch_latency(etcd_ep, rounds); });
+    b = measure(
+        etcd, io, n, concurrency, etcd_pid, [&] { return etcd_watch_latency(etcd_ep, rounds); }, etcd_count);
   }
   std::vector<std::pair<std::string, Figures>> columns{{"svckitd (HTTP API)", a}};
   if (etcd_port != 0) columns.emplace_back("etcd 3.4 (v3 JSON API)", b);
@@ -493,15 +525,29 @@ int main(int argc, char** argv) {
     const auto name = spec.substr(0, first);
     const auto url = spec.substr(first + 1, second - first - 1);
     const int pid = std::atoi(spec.c_str() + second + 1);
+    std::string writer_url = url;
+    bool on_etcd = false;
+    for (auto at = spec.find(',', second + 1); at != std::string::npos;) {
+      const auto next = spec.find(',', at + 1);
+      const auto field = spec.substr(at + 1, next == std::string::npos ? std::string::npos : next - at - 1);
+      if (field == "etcd") {
+        on_etcd = true;
+      } else {
+        writer_url = field;
+      }
+      at = next;
+    }
     auto registry = plugins.create(url, RegistryDeps{io.get_executor(), time, random});
-    auto writer = plugins.create(url, RegistryDeps{io.get_executor(), time, random});
+    auto writer = plugins.create(writer_url, RegistryDeps{io.get_executor(), time, random});
     if (!registry || !writer) {
       std::cerr << "cannot open " << url << ": " << (registry ? writer.error() : registry.error()).describe() << "\n";
       return 1;
     }
     RegistryTarget target(**registry);
-    columns.emplace_back(name, measure(target, io, n, concurrency, pid,
-                                       [&] { return registry_watch_latency(io, **registry, **writer, rounds); }));
+    columns.emplace_back(name, measure(
+                                   target, io, n, concurrency, pid,
+                                   [&] { return registry_watch_latency(io, **registry, **writer, rounds); },
+                                   on_etcd ? std::function<double()>(etcd_count) : std::function<double()>(no_etcd)));
   }
   std::cout << "\n| metric |";
   for (const auto& [name, f] : columns) std::cout << " " << name << " |";
@@ -525,6 +571,13 @@ int main(int argc, char** argv) {
   row("watch propagation p99 ms", &Figures::watch_p99_ms, 3);
   row("resident memory MB with all instances", &Figures::rss_mb, 0);
   row("resident memory MB after the list load", &Figures::rss_after_lists_mb, 0);
+  row("etcd raft writes per heartbeat (-1: not on etcd)", &Figures::etcd_writes_per_heartbeat, 3);
+  for (const auto& [name, f] : columns) {
+    if (f.etcd_writes_per_heartbeat < 0) continue;
+    // 10,000 instances at TTL 30 s heartbeat every 10 s (a third of the TTL): 1,000 heartbeats/s.
+    std::printf("etcd writes/s for 10,000 instances at TTL 30 s through %s: %.1f\n", name.c_str(),
+                1000.0 * f.etcd_writes_per_heartbeat);
+  }
   std::cout << "\ngoals: watch p99 < 5 ms: " << (a.watch_p99_ms < 5 ? "met" : "MISSED") << "; list of " << n
             << " < 10 ms: " << (a.list_ms < 10 ? "met" : "MISSED")
             << "; svckitd RSS < 64 MB: " << (a.rss_mb >= 0 && a.rss_mb < 64 ? "met" : "MISSED") << "\n";

@@ -13,6 +13,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "cli/daemon_request.hpp"
 #include "cli/output.hpp"
 #include "cli/token_commands.hpp"
 #include "svckit/core/duration.hpp"
@@ -291,6 +292,7 @@ int main(int argc, char** argv) {
   tokens->add_option("--description", token_request.description, "create: what the token is for");
   tokens->add_option("--rules", token_request.rules,
                      "create: JSON rules, e.g. '{\"service\": {\"web\": \"write\"}}', or @file");
+  app.add_subcommand("members", "list svckitd's nodes (cluster mode), the checks each runs, and the store");
   auto* watch = app.add_subcommand("watch", "print changes as they happen");
   watch->add_option("service", o.service, "only this service");
   watch->add_option("-n,--count", o.count, "exit after this many events");
@@ -316,6 +318,25 @@ int main(int argc, char** argv) {
     ::setenv("CONSUL_HTTP_TOKEN", token.c_str(), 1);
   }
 
+  if (command == "members") {
+    asio::io_context members_io;
+    int members_code = 1;
+    asio::co_spawn(members_io,
+                   cli::daemon_request(o.registry, http::Verb::get, "/v1/cluster/members", {}, "members",
+                                       members_io.get_executor()),
+                   [&](std::exception_ptr e, Result<nlohmann::json> answer) {
+                     if (e || !answer) {
+                       members_code =
+                           report(e ? make_error(ErrorCode::internal, "the members command failed") : answer.error());
+                     } else {
+                       members_code = 0;
+                       cli::print_members(std::cout, *answer, o.json);
+                     }
+                     members_io.stop();
+                   });
+    members_io.run();
+    return members_code;
+  }
   if (command == "token") {
     token_request.registry = o.registry;
     asio::io_context token_io;

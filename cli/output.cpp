@@ -73,4 +73,25 @@ void print_event(std::ostream& out, const RegistryEvent& event, bool json) {
   out << std::endl;
 }
 
+void print_members(std::ostream& out, const nlohmann::json& answer, bool json) {
+  if (json) {
+    out << answer.dump() << "\n";
+    return;
+  }
+  std::vector<std::vector<std::string>> rows{{"NODE", "API", "GATEWAY", "CHECKED", "STARTED"}};
+  for (const auto& m : answer.value("members", nlohmann::json::array())) {
+    rows.push_back({m.value("name", "") + (m.value("self", false) ? " *" : ""), m.value("api", ""),
+                    m.value("gateway", "").empty() ? "-" : m.value("gateway", ""),
+                    std::to_string(m.value("checked_instances", 0)), m.value("started", "-")});
+  }
+  print_table(out, rows);
+  if (answer.contains("store")) {
+    const auto& store = answer["store"];
+    out << "store: " << store.value("url", "") << (store.value("connected", false) ? " (connected" : " (NOT connected")
+        << ", revision " << store.value("revision", 0) << ")\n";
+  } else {
+    out << "store: embedded (one node)\n";
+  }
+}
+
 }  // namespace svckit::cli

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "svckit/registry/registry.hpp"
 
 namespace svckit::cli {
@@ -14,5 +16,8 @@ void print_table(std::ostream& out, const std::vector<std::vector<std::string>>&
 void print_instances(std::ostream& out, const std::vector<ServiceInstance>& instances, bool json);
 void print_services(std::ostream& out, const std::vector<ServiceSummary>& services, bool json);
 void print_event(std::ostream& out, const RegistryEvent& event, bool json);
+/// svckitd's GET /v1/cluster/members answer: the nodes (name, API, gateway, instances whose checks
+/// each runs, the one answering marked *), then the store and its connection.
+void print_members(std::ostream& out, const nlohmann::json& answer, bool json);
 
 }  // namespace svckit::cli

@@ -1,5 +1,7 @@
 #include "cli/token_commands.hpp"
 
+#include "cli/daemon_request.hpp"
+
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -35,15 +37,6 @@ Result<std::string> create_body(const TokenRequest& r) {
 }  // namespace
 
 http::Awaitable<Result<json>> run_token_request(TokenRequest request, boost::asio::any_io_executor executor) {
-  auto url = http::parse_backend_url(request.registry, 8500);
-  if (!url) co_return url.error();
-  if (url->scheme != "svckitd" || url->hosts.empty()) {
-    co_return invalid("token commands talk to svckitd: use --registry svckitd://host:port", "registry");
-  }
-  auto tls = http::backend_url_tls(*url);
-  if (!tls) co_return tls.error();
-  auto token = http::backend_url_token(*url, "SVCKIT_TOKEN");
-  if (!token) co_return token.error();
   http::Verb verb = http::Verb::get;
   std::string target;
   std::string body;
@@ -64,22 +57,11 @@ http::Awaitable<Result<json>> run_token_request(TokenRequest request, boost::asi
   } else {
     co_return invalid("unknown token action '" + request.action + "' (create, list, read, revoke, self)", "action");
   }
-  http::HttpClient client(executor, http::client_options_for(*tls));
-  http::Request req{verb, target, 11};
-  if (!token->empty()) req.set(http::beast_http::field::authorization, "Bearer " + *token);
-  if (!body.empty()) {
-    req.set(http::beast_http::field::content_type, "application/json");
-    req.body() = std::move(body);
-  }
-  auto endpoint = url->hosts.front();
-  endpoint.tls = tls->enabled;
-  auto answer = co_await client.send(endpoint, std::move(req), std::chrono::seconds(10));
+  auto answer = co_await daemon_request(request.registry, verb, std::move(target), std::move(body), "token commands",
+                                        std::move(executor));
   if (!answer) co_return answer.error();
-  if (answer->result_int() >= 300) co_return http::error_from_response(*answer);
   if (request.action == "revoke") co_return json{{"revoked", request.accessor}};
-  auto parsed = parse_json(answer->body());
-  if (!parsed) co_return make_error(ErrorCode::protocol, "svckitd answered with invalid JSON");
-  co_return std::move(*parsed);
+  co_return std::move(*answer);
 }
 
 std::string describe_token(const json& token) {

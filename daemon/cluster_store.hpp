@@ -54,6 +54,9 @@ class ClusterStore final : public RegistryWriteThrough {
   /// The etcd revision the cache has applied.
   std::uint64_t applied() const { return applied_.load(); }
   const std::string& url() const { return url_; }
+  /// The etcd client and key prefix the store uses (cluster membership shares them).
+  etcd::EtcdClient& etcd() { return *etcd_; }
+  const std::string& prefix() const { return prefix_; }
 
   Awaitable<Result<ServiceInstance>> register_instance(ServiceInstance instance) override;
   Awaitable<Result<void>> deregister(std::string service, std::string id) override;

@@ -168,6 +168,8 @@ const std::vector<std::pair<std::string, Setter>>& table() {
       {"snapshot_file", path(&SvckitdConfig::snapshot_file)},
       {"store", text(&SvckitdConfig::store)},
       {"store_start_timeout", duration(&SvckitdConfig::store_start_timeout, 0ms)},
+      {"cluster.node_name", text(&SvckitdConfig::cluster_node_name)},
+      {"cluster.member_ttl", duration(&SvckitdConfig::cluster_member_ttl, 2000ms)},
       {"snapshot_interval", duration(&SvckitdConfig::snapshot_interval, 10ms)},
       {"sweep_interval", duration(&SvckitdConfig::sweep_interval, 10ms)},
       {"expiry_grace", duration(&SvckitdConfig::expiry_grace, 0ms)},

@@ -21,15 +21,17 @@ struct SvckitdConfig {
   unsigned threads = 0;                 // I/O threads. Default: 0 = number of cores.
   std::string log_level = "info";       // trace, debug, info, warn, error, off.
   std::filesystem::path snapshot_file;  // persistent registrations survive restarts. Default: none.
-  std::string store;  // store: empty = embedded (memory + snapshot_file); etcd://... = cluster mode (cluster_store.hpp)
-  std::chrono::milliseconds store_start_timeout{
-      30'000};                                         // store.start_timeout: how long a node waits for etcd at start
-  std::chrono::milliseconds snapshot_interval{1000};   // how often a changed snapshot is written.
-  std::chrono::milliseconds sweep_interval{1000};      // TTL expiry check period.
-  std::chrono::milliseconds expiry_grace{30'000};      // expired instances stay listed as down this long.
-  std::chrono::milliseconds shutdown_timeout{10'000};  // bound on draining in-flight requests.
-  std::chrono::milliseconds default_wait{30'000};      // watch wait when ?wait= is absent.
-  std::chrono::milliseconds max_wait{300'000};         // longest accepted ?wait=.
+  // store: empty = embedded (memory + snapshot_file); etcd://... = cluster mode (cluster_store.hpp).
+  std::string store;
+  std::chrono::milliseconds store_start_timeout{30'000};  // how long a cluster node waits for etcd at start
+  std::string cluster_node_name;                          // cluster.node_name: default the API's address:port
+  std::chrono::milliseconds cluster_member_ttl{3000};     // cluster.member_ttl: a dead node's checks move after it
+  std::chrono::milliseconds snapshot_interval{1000};      // how often a changed snapshot is written.
+  std::chrono::milliseconds sweep_interval{1000};         // TTL expiry check period.
+  std::chrono::milliseconds expiry_grace{30'000};         // expired instances stay listed as down this long.
+  std::chrono::milliseconds shutdown_timeout{10'000};     // bound on draining in-flight requests.
+  std::chrono::milliseconds default_wait{30'000};         // watch wait when ?wait= is absent.
+  std::chrono::milliseconds max_wait{300'000};            // longest accepted ?wait=.
   std::size_t max_body_bytes = 1 << 20;
   std::size_t max_header_bytes = 16 << 10;
   std::size_t max_instances_per_service = 10'000;

@@ -109,7 +109,15 @@ http::Awaitable<Response> ConfigApi::get_document(RouteContext& ctx) {
   co_return response;
 }
 
+std::optional<Response> ConfigApi::refused_write() const {
+  if (refuse_writes_.empty()) return std::nullopt;
+  return http::json_response(
+      Status::not_implemented,
+      nlohmann::json{{"error", {{"code", "not_implemented"}, {"message", refuse_writes_}, {"field", "store"}}}});
+}
+
 http::Awaitable<Response> ConfigApi::replace_document(RouteContext& ctx) {
+  if (auto refused = refused_write()) co_return std::move(*refused);
   auto body = config_body(ctx.request);
   if (!body) co_return http::error_response(body.error());
   auto version = store_.replace(std::move(*body));
@@ -137,6 +145,7 @@ http::Awaitable<Response> ConfigApi::get_key(RouteContext& ctx) {
 }
 
 http::Awaitable<Response> ConfigApi::put_key(RouteContext& ctx) {
+  if (auto refused = refused_write()) co_return std::move(*refused);
   auto body = config_body(ctx.request);
   if (!body) co_return http::error_response(body.error());
   auto version = store_.put(ctx.params.at("key"), std::move(*body));
@@ -145,6 +154,7 @@ http::Awaitable<Response> ConfigApi::put_key(RouteContext& ctx) {
 }
 
 http::Awaitable<Response> ConfigApi::delete_key(RouteContext& ctx) {
+  if (auto refused = refused_write()) co_return std::move(*refused);
   auto version = store_.remove(ctx.params.at("key"));
   if (!version) co_return http::error_response(version.error());
   co_return version_response(Status::ok, *version);
@@ -160,6 +170,7 @@ http::Awaitable<Response> ConfigApi::history(RouteContext&) {
 }
 
 http::Awaitable<Response> ConfigApi::rollback(RouteContext& ctx) {
+  if (auto refused = refused_write()) co_return std::move(*refused);
   auto target = parse_version(ctx.params.at("version"), "version");
   if (!target) co_return http::error_response(target.error());
   auto version = store_.rollback(*target);

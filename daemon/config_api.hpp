@@ -10,6 +10,8 @@
 // Errors are JSON bodies naming the field (key, body, version, index, wait).
 #pragma once
 
+#include <optional>
+
 #include <chrono>
 
 #include "daemon/config_store.hpp"
@@ -26,8 +28,12 @@ class ConfigApi {
             std::chrono::milliseconds max_wait)
       : store_(store), watches_(watches), default_wait_(default_wait), max_wait_(max_wait) {}
   void add_routes(http::Router& router);
+  /// Set-up only. Cluster mode: the document is this node's alone (not yet in etcd), so writes are
+  /// refused with 501 naming `store` rather than applied where other nodes would not see them.
+  void refuse_writes(std::string why) { refuse_writes_ = std::move(why); }
 
  private:
+  std::optional<http::Response> refused_write() const;
   http::Awaitable<http::Response> get_document(http::RouteContext& ctx);
   http::Awaitable<http::Response> replace_document(http::RouteContext& ctx);
   http::Awaitable<http::Response> get_key(http::RouteContext& ctx);
@@ -40,6 +46,7 @@ class ConfigApi {
   WatchSlots& watches_;
   std::chrono::milliseconds default_wait_;
   std::chrono::milliseconds max_wait_;
+  std::string refuse_writes_;  // non-empty: writes get 501 with this message
 };
 
 }  // namespace svckit::daemon

@@ -397,7 +397,8 @@ http::Awaitable<void> Gateway::proxy(Worker& worker, http::ServerExchange& excha
   CallOptions call;
   call.transport = &worker.pool;
   const auto& peer = exchange.context().remote_address;
-  call.headers = upstream_fields(head, Forwarding{peer, route.stripped_prefix, false, trusted_peer(peer), options_.tls != nullptr});
+  call.headers = upstream_fields(
+      head, Forwarding{peer, route.stripped_prefix, false, trusted_peer(peer), options_.tls != nullptr});
   // Credentials stay here once verified, and a client never sets a header the gateway vouches for.
   apply_grant(call.headers, grant);
   call.content_type = std::string(head[beast_http::field::content_type]);

@@ -6,6 +6,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -99,18 +100,41 @@ void InstanceHealthChecks::stop() {
   monitor_.stop();
 }
 
+void InstanceHealthChecks::ownership_changed() {
+  asio::post(strand_, [this] {
+    if (stopping_) return;
+    const auto known = known_;  // apply() updates it
+    for (const auto& [key, instance] : known) apply(instance);
+  });
+}
+
+void InstanceHealthChecks::forget(const std::string& service, const std::string& id) {
+  const auto key = std::make_pair(service, id);
+  known_.erase(key);
+  if (watched_.erase(key) > 0) monitor_.unwatch(service, id);
+  checked_ = watched_.size();
+}
+
 void InstanceHealthChecks::apply(const ServiceInstance& instance) {
   const auto key = std::make_pair(instance.service, instance.id);
-  if (instance.checks.empty()) {
+  if (instance.checks.empty() || (owns_ && !owns_(instance.service, instance.id))) {
+    if (instance.checks.empty()) {
+      known_.erase(key);
+    } else {
+      known_.insert_or_assign(key, instance);  // another node checks it, for now
+    }
     if (watched_.erase(key) > 0) monitor_.unwatch(instance.service, instance.id);
+    checked_ = watched_.size();
     return;
   }
+  if (owns_) known_.insert_or_assign(key, instance);
   if (auto r = monitor_.watch(instance); !r) {
     spdlog::warn("event=health_check_rejected service={} instance={} error=\"{}\"", instance.service, instance.id,
                  r.error().describe());
     return;
   }
   watched_.insert(key);
+  checked_ = watched_.size();
   // A re-registration resets the status to what the instance said: put the checks' verdict back.
   const auto health = monitor_.instance(instance.service, instance.id);
   if (!health) return;
@@ -140,20 +164,19 @@ Awaitable<void> InstanceHealthChecks::follow_registry() {
     if (result->reset) {
       std::set<std::pair<std::string, std::string>> present;
       for (const auto& in : result->snapshot) present.emplace(in.service, in.id);
-      for (auto it = watched_.begin(); it != watched_.end();) {
-        if (present.count(*it) == 0) {
-          monitor_.unwatch(it->first, it->second);
-          it = watched_.erase(it);
-        } else {
-          ++it;
-        }
+      std::vector<std::pair<std::string, std::string>> gone;
+      for (const auto& key : watched_) {
+        if (present.count(key) == 0) gone.push_back(key);
       }
+      for (const auto& [key, instance] : known_) {
+        if (present.count(key) == 0) gone.push_back(key);
+      }
+      for (const auto& [service, id] : gone) forget(service, id);
       for (const auto& in : result->snapshot) apply(in);
     }
     for (const auto& event : result->events) {
       if (event.type == EventType::deregistered) {
-        watched_.erase({event.instance.service, event.instance.id});
-        monitor_.unwatch(event.instance.service, event.instance.id);
+        forget(event.instance.service, event.instance.id);
       } else {
         apply(event.instance);
       }

@@ -10,6 +10,8 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
+#include <functional>
+#include <map>
 #include <memory>
 #include <set>
 
@@ -46,12 +48,22 @@ class InstanceHealthChecks {
   HealthState verdict(const std::string& service, const std::string& id) const;
   /// Set-up only (before serving).
   void set_policy(CheckPolicy policy) { policy_ = policy; }
+  /// Cluster mode, set-up only: this node runs the checks only of the instances `owns` says are
+  /// its own (rendezvous over the live nodes); verdict() knows only those. Empty: all of them.
+  using Ownership = std::function<bool(const std::string& service, const std::string& id)>;
+  void set_ownership(Ownership owns) { owns_ = std::move(owns); }
+  /// The owners may have moved (a node joined or left): starts the checks of the instances this
+  /// node now owns and stops the others. Any thread.
+  void ownership_changed();
+  /// Instances whose checks run here.
+  std::size_t checked_instances() const { return checked_.load(); }
   void start();
   void stop();
 
  private:
   http::Awaitable<void> follow_registry();
   void apply(const ServiceInstance& instance);
+  void forget(const std::string& service, const std::string& id);
   void on_change(const HealthChange& change);
   void on_result(const std::string& service, const std::string& type, const CheckResult& result);
   http::Awaitable<void> write_status(std::string service, std::string id, HealthState state, std::string reason);
@@ -67,6 +79,11 @@ class InstanceHealthChecks {
   Family<Counter>& changes_total_;
   HealthMonitor monitor_;
   std::set<std::pair<std::string, std::string>> watched_;  // only touched on strand_
+  /// Cluster mode: every instance with checks, owned here or not (to re-evaluate on a member
+  /// change). Only touched on strand_.
+  std::map<std::pair<std::string, std::string>, ServiceInstance> known_;
+  Ownership owns_;
+  std::atomic<std::size_t> checked_{0};
   std::atomic<bool> stopping_{false};
   CheckPolicy policy_;
 };

@@ -127,6 +127,8 @@ Svckitd::Svckitd(SvckitdConfig config)
                                 "Reloads of gateway.routes from the config file, by result.", {"result"})) {
   health_.set_policy(CheckPolicy{config_.health_min_interval, config_.health_allow_any_target});
   health_.add_routes(api_.router());
+  api_.router().add(http::Verb::get, "/v1/cluster/members",
+                    [this](http::RouteContext& ctx) { return list_members(ctx); });
   consul_.set_check_verdict(
       [this](const std::string& service, const std::string& id) { return health_.verdict(service, id); });
   consul_.add_routes(api_.router());
@@ -222,6 +224,7 @@ Result<void> Svckitd::start() {
     spdlog::info("event=signal signal={}", signal);
     request_shutdown();
   });
+  if (cluster_) join_cluster();  // before the checks start: they run only for this node's share
   health_.start();
   asio::co_spawn(control_, sweep_loop(), asio::detached);
   if (persister_) asio::co_spawn(control_, snapshot_loop(), asio::detached);
@@ -264,6 +267,10 @@ http::Awaitable<void> Svckitd::shutdown_sequence() {
   const auto open = [this] { return server_.connections() + (gateway_ ? gateway_->connections() : 0); };
   while (open() > 0 && std::chrono::steady_clock::now() < deadline) {
     co_await sleep_for(std::chrono::milliseconds(5));
+  }
+  if (members_) {
+    members_->stop();  // leaving revokes its lease: the others take over its checks at once
+    (void)co_await members_left_.wait(std::chrono::seconds(5));
   }
   if (cluster_) {
     cluster_->stop();
@@ -446,6 +453,9 @@ Result<void> Svckitd::start_cluster_store() {
   cluster_ = std::move(*store);
   registry_.set_write_through(cluster_.get());
   api_.set_staleness([this] { return !cluster_->connected(); });
+  config_api_.refuse_writes(
+      "the config store is not shared between cluster nodes yet: in cluster mode keep configuration in etcd and "
+      "read it with the etcd:// config source");
   // The node serves once its cache holds etcd's state: run the load here, before any listener.
   auto loaded = asio::co_spawn(io_, load_cluster_store(), asio::use_future);
   while (loaded.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
@@ -465,6 +475,62 @@ http::Awaitable<Result<void>> Svckitd::load_cluster_store() {
     spdlog::warn("event=cluster_store_waiting store={} error=\"{}\"", config_.store, loaded.error().describe());
     co_await sleep_for(std::chrono::milliseconds(500));
   }
+}
+
+void Svckitd::join_cluster() {
+  ClusterMember self;
+  self.api = config_.address + ":" + std::to_string(server_.port());
+  self.name = config_.cluster_node_name.empty() ? self.api : config_.cluster_node_name;
+  if (gateway_) self.gateway = config_.address + ":" + std::to_string(gateway_->port());
+  self.started = format_rfc3339(time_.system_now());
+  members_ = std::make_unique<ClusterMembers>(cluster_->etcd(), cluster_->prefix(), std::move(self),
+                                              config_.cluster_member_ttl, [this] { health_.ownership_changed(); });
+  health_.set_ownership(
+      [this](const std::string& service, const std::string& id) { return members_->owns(service + "/" + id); });
+  asio::co_spawn(io_, run_membership(), asio::detached);
+}
+
+http::Awaitable<void> Svckitd::run_membership() {
+  co_await members_->run();
+  members_left_.set();
+}
+
+http::Awaitable<http::Response> Svckitd::list_members(http::RouteContext&) {
+  using nlohmann::json;
+  std::map<std::string, std::size_t> checks;  // instances with checks, by the node that checks them
+  if (members_) {
+    for (const auto& service : registry_.services_now()) {
+      registry_.for_each(service.name, InstanceFilter{}, [&](const ServiceInstance& in, const std::string&) {
+        if (!in.checks.empty()) ++checks[members_->owner(in.service + "/" + in.id)];
+      });
+    }
+  }
+  json members = json::array();
+  if (members_) {
+    for (const auto& m : members_->members()) {
+      members.push_back({{"name", m.name},
+                         {"api", m.api},
+                         {"gateway", m.gateway},
+                         {"started", m.started},
+                         {"checked_instances", checks[m.name]},
+                         {"self", m.name == members_->self().name}});
+    }
+  } else {
+    const auto api = config_.address + ":" + std::to_string(server_.port());
+    members.push_back({{"name", api},
+                       {"api", api},
+                       {"gateway", gateway_ ? config_.address + ":" + std::to_string(gateway_->port()) : ""},
+                       {"checked_instances", health_.checked_instances()},
+                       {"self", true}});
+  }
+  json body{{"mode", cluster_ ? "cluster" : "embedded"}, {"members", std::move(members)}};
+  if (cluster_) {
+    body["store"] = {{"url", cluster_->url()},
+                     {"connected", cluster_->connected()},
+                     {"revision", cluster_->applied()},
+                     {"checked_here", health_.checked_instances()}};
+  }
+  co_return http::json_response(http::Status::ok, body);
 }
 
 http::Awaitable<void> Svckitd::follow_cluster_store() {

@@ -9,6 +9,7 @@
 
 #include "daemon/acl_api.hpp"
 #include "daemon/acl_guard.hpp"
+#include "daemon/cluster_members.hpp"
 #include "daemon/cluster_store.hpp"
 #include "daemon/config.hpp"
 #include "daemon/config_api.hpp"
@@ -58,6 +59,9 @@ class Svckitd {
   Result<void> start_cluster_store();
   http::Awaitable<Result<void>> load_cluster_store();
   http::Awaitable<void> follow_cluster_store();
+  void join_cluster();
+  http::Awaitable<void> run_membership();
+  http::Awaitable<http::Response> list_members(http::RouteContext& ctx);
   /// Gateway routes hot reload: on SIGHUP, and when the config file's size or mtime changes.
   http::Awaitable<void> reload_loop();
   void wait_for_hangup();
@@ -89,9 +93,11 @@ class Svckitd {
   BalancerPlugins balancers_;
   boost::asio::io_context io_;
   http::HttpServer server_;
-  std::unique_ptr<Gateway> gateway_;       // null when gateway.port is off
-  std::unique_ptr<ClusterStore> cluster_;  // null with the embedded store (store: empty)
-  AsyncEvent cluster_followed_;            // set when cluster_->follow() has returned
+  std::unique_ptr<Gateway> gateway_;         // null when gateway.port is off
+  std::unique_ptr<ClusterStore> cluster_;    // null with the embedded store (store: empty)
+  AsyncEvent cluster_followed_;              // set when cluster_->follow() has returned
+  std::unique_ptr<ClusterMembers> members_;  // cluster mode: the nodes, and who checks which instance
+  AsyncEvent members_left_;                  // set when members_->run() has returned (its lease revoked)
   boost::asio::signal_set signals_;
   boost::asio::signal_set hangup_;                                       // SIGHUP: reload gateway.routes
   boost::asio::strand<boost::asio::io_context::executor_type> control_;  // runs sweep, snapshot, shutdown

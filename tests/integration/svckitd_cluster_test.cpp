@@ -10,8 +10,14 @@
 
 #include <csignal>
 #include <future>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
 
+#include "cli_process.hpp"
+#include "svckit/testing/fault_server.hpp"
+#include "svckit/testing/io_thread.hpp"
 #include "svckit/testing/servers.hpp"
 #include "svckitd_process.hpp"
 
@@ -37,9 +43,15 @@ class ClusterMode : public ::testing::Test {
   std::string store_url() const {
     return "etcd://127.0.0.1:" + std::to_string(etcd_node.client_port) + "?prefix=/cluster-test";
   }
-  std::unique_ptr<SvckitdProcess> node(const std::string& name) {
+  std::unique_ptr<SvckitdProcess> node(const std::string& name, std::vector<std::string> extra = {}) {
     fs::create_directories(dir.path() / name);
-    return SvckitdProcess::start(dir.path() / name, {"--store", store_url(), "--log-level", "debug"});
+    std::vector<std::string> args{"--store", store_url(), "--log-level", "debug", "--set", "cluster.node_name=" + name};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return SvckitdProcess::start(dir.path() / name, args);
+  }
+  static json members(const SvckitdProcess& n) { return n.json("GET", "/v1/cluster/members"); }
+  static std::size_t checked_here(const SvckitdProcess& n) {
+    return members(n)["store"].value("checked_here", std::size_t{0});
   }
   static std::vector<std::string> ids(const SvckitdProcess& n, const std::string& service) {
     std::vector<std::string> out;
@@ -102,6 +114,11 @@ TEST_F(ClusterMode, TwoNodesServeOneRegistryIndexedByEtcdRevisions) {
   ASSERT_EQ(b->call("PUT", "/v1/services/orders/instances/o2/status", R"({"status":"maintenance"})").status, 200);
   ASSERT_TRUE(wait_until([&] { return status_of(*a, "orders", "o2") == "maintenance"; }, 5s));
 
+  // The config store is not shared yet: a write is refused rather than kept on one node.
+  const auto config_write = a->call("PUT", "/v1/config/keys/feature", "true");
+  EXPECT_EQ(config_write.status, 501) << config_write.body;
+  EXPECT_NE(config_write.body.find(R"("field":"store")"), std::string::npos) << config_write.body;
+
   // A node started later loads the whole registry before it serves.
   auto c = node("c");
   ASSERT_TRUE(c);
@@ -115,6 +132,7 @@ TEST_F(ClusterMode, HeartbeatsToAnyNodeKeepATtlInstanceAliveAndItExpiresEverywhe
   ASSERT_TRUE(a && b);
   ASSERT_EQ(a->call("POST", "/v1/instances", instance_body("pay", 9100, R"(,"id":"p1","ttl":"2s")")).status, 200);
   ASSERT_EQ(a->call("PUT", "/v1/services/pay/instances/p1/status", R"({"status":"healthy"})").status, 200);
+  ASSERT_TRUE(wait_until([&] { return status_of(*b, "pay", "p1") == "healthy"; }, 5s)) << "B follows A's write";
   // Heartbeats to B only, for three TTLs: alive on both nodes all along.
   const auto until = std::chrono::steady_clock::now() + 6s;
   while (std::chrono::steady_clock::now() < until) {
@@ -152,6 +170,217 @@ TEST_F(ClusterMode, ANodeCutOffFromEtcdServesReadsMarkedStaleRefusesWritesAndCat
       << read_file(dir.path() / "a" / "svckitd.log");
   ASSERT_EQ(a->call("POST", "/v1/instances", instance_body("cart", 9201, R"(,"id":"c2")")).status, 200);
   EXPECT_EQ(ids(*a, "cart"), (std::vector<std::string>{"c1", "c2"}));
+}
+
+TEST_F(ClusterMode, EachInstanceIsCheckedByOneNodeAndADeadNodesShareMovesToTheOthers) {
+  constexpr int kInstances = 16;
+  const std::vector<std::string> ttl{"--set", "cluster.member_ttl=2s"};
+  auto a = node("node-a", ttl);
+  auto b = node("node-b", ttl);
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(wait_until([&] { return members(*a)["members"].size() == 2 && members(*b)["members"].size() == 2; }, 10s))
+      << members(*a).dump();
+  IoThread io;
+  std::vector<std::unique_ptr<FaultServer>> upstreams;
+  for (int i = 0; i < kInstances; ++i) {
+    upstreams.push_back(std::make_unique<FaultServer>(io.io(), "u" + std::to_string(i)));
+    const auto body = instance_body("inv", upstreams.back()->port(),
+                                    R"(,"id":"i)" + std::to_string(i) +
+                                        R"(","checks":[{"type":"http","path":"/health","interval":"1s",)"
+                                        R"("timeout":"500ms","unhealthy_threshold":1,"healthy_threshold":1}])");
+    ASSERT_EQ(a->call("POST", "/v1/instances", body).status, 200);
+  }
+  // Every instance checked, each by one node: the shares add up, and both nodes have one.
+  ASSERT_TRUE(wait_until([&] { return checked_here(*a) + checked_here(*b) == kInstances; }, 10s))
+      << members(*a).dump() << members(*b).dump();
+  EXPECT_GT(checked_here(*a), 0u);
+  EXPECT_GT(checked_here(*b), 0u);
+  const auto listed = members(*a);
+  std::size_t listed_total = 0;
+  for (const auto& m : listed["members"]) listed_total += m.value("checked_instances", std::size_t{0});
+  EXPECT_EQ(listed_total, std::size_t{kInstances}) << listed.dump();
+  const auto cli =
+      run_cli(dir.path(),
+              {"--registry", "svckitd://127.0.0.1:" + std::to_string(b->port) + ",127.0.0.1:" + std::to_string(a->port),
+               "members"});
+  EXPECT_EQ(cli.exit_code, 0) << cli.output;
+  EXPECT_NE(cli.output.find("node-a"), std::string::npos) << cli.output;
+  EXPECT_NE(cli.output.find("node-b *"), std::string::npos) << cli.output;
+  EXPECT_NE(cli.output.find("(connected"), std::string::npos) << cli.output;
+
+  // node-b dies without leaving: when its lease runs out, node-a takes over all the checks.
+  const auto b_share = checked_here(*b);
+  const auto killed = std::chrono::steady_clock::now();
+  b->process.stop(SIGKILL);
+  ASSERT_TRUE(wait_until([&] { return checked_here(*a) == kInstances; }, 15s)) << members(*a).dump();
+  std::cout << "node-b's " << b_share << " instances moved to node-a "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - killed).count()
+            << " ms after SIGKILL (member_ttl 2s, check interval 1s)\n";
+  // The checks really run there: an upstream that starts failing turns unhealthy.
+  for (const auto& u : upstreams) u->answer_status(500);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const auto listed_now = a->json("GET", "/v1/services/inv/instances");
+        for (const auto& in : listed_now.value("instances", json::array())) {
+          if (in.value("status", "") != "unhealthy") return false;
+        }
+        return true;
+      },
+      10s))
+      << a->call("GET", "/v1/services/inv/instances").body;
+}
+
+/// A client that knows every node: each call goes to the node it last reached, and on a failed
+/// connection or a 503 to the next one (as svckitd:// and the CLI do), until `give_up`.
+class FailoverClient {
+ public:
+  explicit FailoverClient(std::vector<int> ports) : ports_(std::move(ports)) {}
+  HttpAnswer call(const std::string& method, const std::string& target, const std::string& body = {},
+                  std::chrono::milliseconds timeout = 10s, std::chrono::milliseconds give_up = 15s) {
+    const auto deadline = std::chrono::steady_clock::now() + give_up;
+    HttpAnswer answer;
+    for (;;) {
+      answer = http_call(ports_[current_], method, target, body, {}, timeout);
+      if (answer.status != 0 && answer.status != 503) return answer;
+      ++failovers_;
+      current_ = (current_ + 1) % ports_.size();
+      if (std::chrono::steady_clock::now() >= deadline) return answer;
+      std::this_thread::sleep_for(50ms);  // a retry's pause, as a client backs off
+    }
+  }
+  int failovers() const { return failovers_; }
+
+ private:
+  std::vector<int> ports_;
+  std::size_t current_ = 0;
+  int failovers_ = 0;
+};
+
+TEST(ClusterFailover, ANodeThenTheEtcdLeaderDieUnderLoadAndNothingAcknowledgedIsLostOrSeenTwice) {
+  TempDir dir;
+  auto etcd = start_etcd_cluster(dir.path(), 3);
+  ASSERT_TRUE(etcd) << etcd.error().describe();
+  const auto store = "etcd://" + etcd->endpoints + "?prefix=/failover";
+  std::vector<std::unique_ptr<SvckitdProcess>> nodes;
+  std::vector<int> apis, gateways;
+  for (int i = 0; i < 3; ++i) {
+    const auto name = "node-" + std::to_string(i);
+    fs::create_directories(dir.path() / name);
+    const auto port_file = dir.path() / name / "gateway.port";
+    nodes.push_back(SvckitdProcess::start(
+        dir.path() / name, {"--store", store, "--gateway-port", "0", "--set", "gateway.port_file=" + port_file.string(),
+                            "--set", "cluster.node_name=" + name, "--set", "cluster.member_ttl=2s"}));
+    ASSERT_TRUE(nodes.back());
+    ASSERT_TRUE(wait_until([&] { return read_file(port_file).find('\n') != std::string::npos; }, 10s));
+    apis.push_back(nodes.back()->port);
+    gateways.push_back(std::atoi(read_file(port_file).c_str()));
+  }
+  IoThread io;
+  FaultServer web1(io.io(), "web-1"), web2(io.io(), "web-2");
+  const std::string checks = R"(,"checks":[{"type":"http","path":"/health","interval":"1s","timeout":"500ms"}])";
+  ASSERT_EQ(nodes[0]->call("POST", "/v1/instances", instance_body("web", web1.port(), R"(,"id":"w1")" + checks)).status,
+            200);
+  ASSERT_EQ(nodes[0]->call("POST", "/v1/instances", instance_body("web", web2.port(), R"(,"id":"w2")" + checks)).status,
+            200);
+  for (const auto& n : nodes) ASSERT_TRUE(n->wait_discovered("web", 2));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        std::size_t total = 0;
+        for (const auto& n : nodes) total += n->json("GET", "/v1/cluster/members")["store"].value("checked_here", 0);
+        return total == 2;
+      },
+      10s));
+  const auto start_index = nodes[0]->call("GET", "/v1/services/load/instances").header("X-Svckit-Index");
+
+  std::atomic<bool> stop{false};
+  // Writer: persistent registrations one after another, each retried until a node acknowledges it.
+  std::vector<std::string> acknowledged;  // read once the writer is done
+  std::atomic<std::size_t> acked{0};
+  std::thread writer([&] {
+    FailoverClient client(apis);
+    for (int i = 0; !stop; ++i) {
+      const auto id = "r" + std::to_string(i);
+      if (client.call("POST", "/v1/instances", instance_body("load", 10000 + i, R"(,"id":")" + id + "\"")).status ==
+          200) {
+        acknowledged.push_back(id);
+        ++acked;
+      }
+    }
+  });
+  // Watcher: long polls from its index, moving to another node when its node goes away.
+  std::vector<std::pair<std::uint64_t, std::string>> seen;  // (index, id) of each registration event
+  std::string watch_index = start_index;
+  std::thread watcher([&] {
+    FailoverClient client({apis[1], apis[2], apis[0]});  // starts on the node that will die
+    while (!stop) {
+      const auto answer = client.call("GET", "/v1/watch?service=load&wait=1s&index=" + watch_index, {}, 10s);
+      if (answer.status != 200) continue;
+      const auto body = json::parse(answer.body, nullptr, false);
+      ASSERT_FALSE(body.value("reset", false)) << "a resumed watch never starts over: " << answer.body;
+      for (const auto& e : body.value("events", json::array())) {
+        if (e.value("type", "") == "registered") {
+          seen.emplace_back(e.value("index", std::uint64_t{0}), e["instance"].value("id", ""));
+        }
+      }
+      watch_index = answer.header("X-Svckit-Index");
+    }
+  });
+  // Gateway reader: idempotent GETs through whichever gateway answers.
+  int gets = 0;
+  int failed_gets = 0;
+  std::thread reader([&] {
+    FailoverClient client({gateways[1], gateways[0], gateways[2]});
+    while (!stop) {
+      const auto answer = client.call("GET", "/web/item", {}, 5s, 10s);
+      ++gets;
+      if (answer.status != 200) ++failed_gets;
+    }
+  });
+
+  const auto wait_for_acks = [&](std::size_t more) {
+    const auto target = acked.load() + more;
+    return wait_until([&] { return acked.load() >= target; }, 20s);
+  };
+  EXPECT_TRUE(wait_for_acks(30));
+  nodes[1]->process.stop(SIGKILL);  // node-1: the watcher's and the reader's first node
+  const auto killed = std::chrono::steady_clock::now();
+  EXPECT_TRUE(wait_for_acks(30));
+  const auto leader = etcd_leader(*etcd);
+  ASSERT_LT(leader, etcd->members.size());
+  etcd->members[leader].stop(SIGKILL);
+  EXPECT_TRUE(wait_for_acks(30));
+  // The dead node's checks resumed on the others within two intervals after its lease ran out.
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return nodes[0]->json("GET", "/v1/cluster/members")["store"].value("checked_here", 0) +
+                   nodes[2]->json("GET", "/v1/cluster/members")["store"].value("checked_here", 0) ==
+               2;
+      },
+      10s));
+  std::cout << "checks of node-1 resumed elsewhere "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - killed).count()
+            << " ms after its SIGKILL (member_ttl 2s)\n";
+  stop = true;
+  writer.join();
+  watcher.join();
+  reader.join();
+
+  // Nothing acknowledged is lost: every node that is up lists every acknowledged registration.
+  for (const int i : {0, 2}) {
+    std::set<std::string> listed;
+    for (const auto& in : nodes[i]->json("GET", "/v1/services/load/instances").value("instances", json::array())) {
+      listed.insert(in.value("id", ""));
+    }
+    for (const auto& id : acknowledged) EXPECT_EQ(listed.count(id), 1u) << id << " missing on node-" << i;
+  }
+  // The watcher saw each registration exactly once, in index order, across its failovers.
+  std::map<std::string, int> times;
+  for (const auto& [index, id] : seen) ++times[id];
+  for (const auto& id : acknowledged) EXPECT_EQ(times[id], 1) << id;
+  for (std::size_t k = 1; k < seen.size(); ++k) EXPECT_LT(seen[k - 1].first, seen[k].first) << k;
+  EXPECT_EQ(failed_gets, 0) << "of " << gets << " gateway GETs";
+  std::cout << acknowledged.size() << " registrations acknowledged, " << seen.size() << " seen by the watcher, " << gets
+            << " gateway GETs (" << failed_gets << " failed)\n";
 }
 
 TEST(ClusterModeStart, AStoreThatIsNotEtcdOrBesideASnapshotFileIsRefusedNamingTheSetting) {

@@ -1,0 +1,48 @@
+#include "cli/daemon_request.hpp"
+
+#include "svckit/core/instance_json.hpp"
+#include "svckit/http/client.hpp"
+#include "svckit/http/url.hpp"
+#include "svckit/http/url_token.hpp"
+
+namespace svckit::cli {
+
+http::Awaitable<Result<nlohmann::json>> daemon_request(std::string registry, http::Verb verb, std::string target,
+                                                       std::string body, std::string command,
+                                                       boost::asio::any_io_executor executor) {
+  auto url = http::parse_backend_url(registry, 8500);
+  if (!url) co_return url.error();
+  if (url->scheme != "svckitd" || url->hosts.empty()) {
+    co_return make_error(ErrorCode::invalid_argument,
+                         command + " talks to svckitd: use --registry svckitd://host:port[,host:port]", "registry");
+  }
+  auto tls = http::backend_url_tls(*url);
+  if (!tls) co_return tls.error();
+  auto token = http::backend_url_token(*url, "SVCKIT_TOKEN");
+  if (!token) co_return token.error();
+  http::HttpClient client(executor, http::client_options_for(*tls));
+  Error last = make_error(ErrorCode::unavailable, "no svckitd host given");
+  for (auto endpoint : url->hosts) {
+    http::Request request{verb, target, 11};
+    if (!token->empty()) request.set(http::beast_http::field::authorization, "Bearer " + *token);
+    if (!body.empty()) {
+      request.set(http::beast_http::field::content_type, "application/json");
+      request.body() = body;
+    }
+    endpoint.tls = tls->enabled;
+    auto answer = co_await client.send(endpoint, std::move(request), std::chrono::seconds(10));
+    if (!answer) {
+      last = answer.error();
+      if (last.code == ErrorCode::unavailable || last.code == ErrorCode::timeout) continue;  // the next node
+      co_return last;
+    }
+    if (answer->result_int() >= 300) co_return http::error_from_response(*answer);
+    if (answer->body().empty()) co_return nlohmann::json();
+    auto parsed = parse_json(answer->body());
+    if (!parsed) co_return make_error(ErrorCode::protocol, "svckitd answered with invalid JSON");
+    co_return std::move(*parsed);
+  }
+  co_return last;
+}
+
+}  // namespace svckit::cli
