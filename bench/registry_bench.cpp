@@ -498,12 +498,14 @@ int main(int argc, char** argv) {
   SvckitdTarget svckitd(client, svckitd_ep);
   const auto no_etcd = [] { return -1.0; };
   const auto etcd_count = [&] { return etcd_proposals(client, io, etcd_port); };
+  std::cerr << "measuring svckitd (HTTP API)\n";
   const auto a = measure(
       svckitd, io, n, concurrency, svckitd_pid, [&] { return svckitd_watch_latency(svckitd_ep, rounds); }, no_etcd);
   Figures b;
   if (etcd_port != 0) {
     const http::HostPort etcd_ep{"127.0.0.1", static_cast<std::uint16_t>(etcd_port)};
     EtcdTarget etcd(client, etcd_ep, n);
+    std::cerr << "measuring etcd (v3 JSON API)\n";
     b = measure(
         etcd, io, n, concurrency, etcd_pid, [&] { return etcd_watch_latency(etcd_ep, rounds); }, etcd_count);
   }
@@ -544,6 +546,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     RegistryTarget target(**registry);
+    std::cerr << "measuring " << name << "\n";
     columns.emplace_back(name, measure(
                                    target, io, n, concurrency, pid,
                                    [&] { return registry_watch_latency(io, **registry, **writer, rounds); },

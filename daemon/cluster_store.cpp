@@ -5,6 +5,7 @@
 #include <map>
 
 #include "svckit/http/url.hpp"
+#include "svckit/registry/change_stream.hpp"
 
 namespace svckit::daemon {
 
@@ -100,7 +101,46 @@ Awaitable<Result<void>> ClusterStore::load() {
   co_return Result<void>{};
 }
 
+void ClusterStore::apply(WatchResult changes) {
+  if (changes.reset) {  // the first load, etcd compacted the history we needed, or went back in time
+    if (applied_.load() != 0) {
+      spdlog::warn("event=cluster_store_reload store={} from_revision={} to_revision={}", url_, applied_.load(),
+                   changes.index);
+    }
+    cache_.load_replicated(changes.snapshot, changes.index);
+    resets_.inc();
+  } else {
+    std::map<std::uint64_t, std::vector<RegistryEvent>> by_revision;
+    for (auto& e : changes.events) by_revision[e.index].push_back(std::move(e));
+    for (const auto& [revision, events] : by_revision) cache_.apply_replicated(revision, events);
+  }
+  applied_to(changes.index);
+}
+
 Awaitable<void> ClusterStore::follow() {
+  auto* stream = dynamic_cast<ChangeStream*>(remote_.get());
+  if (stream == nullptr) {  // a backend without a long-lived subscription: one watch after another
+    co_await follow_by_watches();
+    co_return;
+  }
+  auto retry = kRetryFirst;
+  while (!stopped_) {
+    ChangeStream::Sink sink = [this, &retry](WatchResult batch) -> Awaitable<Result<void>> {
+      set_connected(true);
+      retry = kRetryFirst;
+      apply(std::move(batch));
+      co_return Result<void>{};
+    };
+    auto ended = co_await stream->follow(applied_.load(), cancel_, sink);
+    if (stopped_) break;
+    set_connected(false);
+    spdlog::debug("event=cluster_store_watch_failed error=\"{}\"", ended ? "ended" : ended.error().describe());
+    (void)co_await sleeper_.sleep_for(retry, cancel_.get());
+    retry = std::min(retry * 2, kRetryMost);
+  }
+}
+
+Awaitable<void> ClusterStore::follow_by_watches() {
   auto retry = kRetryFirst;
   while (!stopped_) {
     // After a failure, a watch that answers at once first: it tells that etcd is back without
@@ -117,35 +157,32 @@ Awaitable<void> ClusterStore::follow() {
     }
     retry = kRetryFirst;
     set_connected(true);
-    if (changes->reset) {  // etcd compacted the history we needed, or went back in time
-      spdlog::warn("event=cluster_store_reload store={} from_revision={} to_revision={}", url_, applied_.load(),
-                   changes->index);
-      cache_.load_replicated(changes->snapshot, changes->index);
-      resets_.inc();
-    } else {
-      std::map<std::uint64_t, std::vector<RegistryEvent>> by_revision;
-      for (auto& e : changes->events) by_revision[e.index].push_back(std::move(e));
-      for (const auto& [revision, events] : by_revision) cache_.apply_replicated(revision, events);
-    }
-    applied_to(changes->index);
+    apply(std::move(*changes));
   }
 }
 
-Awaitable<void> ClusterStore::catch_up() {
-  // What etcd holds now (a read of nothing: the header's revision) is at least the write just made.
-  nlohmann::json probe{{"key", etcd::base64_encode(prefix_ + "/")},
-                       {"range_end", etcd::base64_encode(etcd::prefix_end(prefix_ + "/"))},
-                       {"count_only", true}};
-  auto answer = co_await etcd_->call("/v3/kv/range", probe);
-  if (!answer) co_return;  // stored all the same; the cache follows when etcd answers again
-  const auto target = static_cast<std::uint64_t>(etcd::json_int((*answer)["header"], "revision"));
+Awaitable<void> ClusterStore::catch_up(const std::string& service, const std::string& id, bool removed) {
+  // The revision of the write just made: the instance record's (the etcd:// registry's layout,
+  // P/i/<service>/<id>) — not etcd's head, which other users of the same etcd move too. A removal
+  // has no record left to ask: wait until the cache no longer holds the instance.
+  std::uint64_t target = 0;
+  if (!removed) {
+    const nlohmann::json probe{{"key", etcd::base64_encode(prefix_ + "/i/" + service + "/" + id)}};
+    auto answer = co_await etcd_->call("/v3/kv/range", probe);
+    if (!answer) co_return;  // stored all the same; the cache follows when etcd answers again
+    const auto kvs = answer->value("kvs", nlohmann::json::array());
+    if (kvs.empty()) co_return;  // gone meanwhile: nothing to wait for
+    target = static_cast<std::uint64_t>(etcd::json_int(kvs[0], "mod_revision"));
+  }
+  const auto done = [&] { return removed ? !cache_.contains(service, id) : applied_.load() >= target; };
   const auto deadline = std::chrono::steady_clock::now() + kCatchUpLimit;
-  while (applied_.load() < target && !stopped_) {
+  while (!done() && !stopped_) {
     auto ticket = progress_.park();
-    if (applied_.load() >= target) break;
+    if (done()) break;
     const auto left = deadline - std::chrono::steady_clock::now();
     if (left <= std::chrono::steady_clock::duration::zero() || !co_await ticket.wait_for(left, sleeper_)) {
-      spdlog::warn("event=cluster_store_lagging applied={} wanted={}", applied_.load(), target);
+      spdlog::warn("event=cluster_store_lagging applied={} wanted={} service={} instance={}", applied_.load(), target,
+                   service, id);
       break;
     }
   }
@@ -155,15 +192,15 @@ Awaitable<Result<ServiceInstance>> ClusterStore::register_instance(ServiceInstan
   const WriteInProgress in_progress(writes_);
   auto stored = co_await remote_->register_instance(std::move(instance));
   if (!stored) co_return stored.error();
-  co_await catch_up();
+  co_await catch_up(stored->service, stored->id, false);
   co_return stored;
 }
 
 Awaitable<Result<void>> ClusterStore::deregister(std::string service, std::string id) {
   const WriteInProgress in_progress(writes_);
-  auto removed = co_await remote_->deregister(std::move(service), std::move(id));
+  auto removed = co_await remote_->deregister(service, id);
   if (!removed) co_return removed.error();
-  co_await catch_up();
+  co_await catch_up(service, id, true);
   co_return removed;
 }
 
@@ -180,9 +217,9 @@ Awaitable<Result<void>> ClusterStore::set_status(std::string service, std::strin
   // Every node's health checks report the same verdicts: only a change is written.
   auto current = co_await cache_.get(service, id);
   if (current && current->status == status) co_return Result<void>{};
-  auto changed = co_await remote_->set_status(std::move(service), std::move(id), status);
+  auto changed = co_await remote_->set_status(service, id, status);
   if (!changed) co_return changed.error();
-  co_await catch_up();
+  co_await catch_up(service, id, false);
   co_return changed;
 }
 

@@ -66,9 +66,12 @@ class ClusterStore final : public RegistryWriteThrough {
  private:
   ClusterStore(std::string url, std::unique_ptr<Registry> remote, std::unique_ptr<etcd::EtcdClient> etcd,
                std::string prefix, MemoryRegistry& cache, MetricsRegistry& metrics);
-  /// Waits (at most a few seconds) until the cache has applied what etcd holds now: after a write,
-  /// the write itself.
-  Awaitable<void> catch_up();
+  /// After a write of (service, id): waits (at most a few seconds) until the cache has applied it.
+  Awaitable<void> catch_up(const std::string& service, const std::string& id, bool removed);
+  /// Applies one batch (or a reset) from etcd to the cache.
+  void apply(WatchResult changes);
+  /// follow() for a backend without ChangeStream: one watch after another.
+  Awaitable<void> follow_by_watches();
   void applied_to(std::uint64_t revision);
   void set_connected(bool connected);
   struct WriteInProgress {

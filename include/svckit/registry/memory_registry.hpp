@@ -58,6 +58,7 @@ class MemoryRegistry final : public Registry {
   std::size_t watcher_count() const;
   std::size_t instance_count() const;
   std::size_t instance_count(const std::string& service) const;
+  bool contains(const std::string& service, const std::string& id) const;
   std::uint64_t expirations_total() const;
   std::vector<ServiceSummary> services_now() const;
   /// Visits matching instances under the registry lock (keep `visit` short: it blocks writers).

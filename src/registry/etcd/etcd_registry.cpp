@@ -15,6 +15,7 @@
 #include "svckit/core/duration.hpp"
 #include "svckit/core/instance_json.hpp"
 #include "svckit/etcd/etcd_client.hpp"
+#include "svckit/registry/change_stream.hpp"
 #include "svckit/registry/plugin_registry.hpp"
 
 namespace svckit {
@@ -41,7 +42,7 @@ struct Record {
 
 std::int64_t lease_seconds(std::chrono::milliseconds d) { return std::max<std::int64_t>(1, (d.count() + 999) / 1000); }
 
-class EtcdRegistry final : public Registry {
+class EtcdRegistry final : public Registry, public ChangeStream {
  public:
   EtcdRegistry(const RegistryDeps& deps, etcd::EtcdOptions etcd_options, EtcdRegistryOptions options)
       : etcd_(std::make_shared<EtcdClient>(deps.executor, std::move(etcd_options))),
@@ -56,6 +57,10 @@ class EtcdRegistry final : public Registry {
   Awaitable<Result<std::vector<ServiceInstance>>> list(std::string service, InstanceFilter filter) override;
   Awaitable<Result<std::vector<ServiceSummary>>> list_services() override;
   Awaitable<Result<WatchResult>> watch(WatchRequest request) override;
+  /// One etcd watch stream over the prefix for as long as it lasts (a synced etcd watcher: each
+  /// change is sent as it is committed); a compaction past `after_index` gives a reset and the
+  /// stream goes on from it.
+  Awaitable<Result<void>> follow(std::uint64_t after_index, std::shared_ptr<CancelToken> cancel, Sink sink) override;
 
  private:
   struct Snapshot {
@@ -501,6 +506,68 @@ Awaitable<Result<WatchResult>> EtcdRegistry::watch(WatchRequest request) {
   if (enough || streamed) co_return out;
   if (streamed.error().code == ErrorCode::timeout) co_return out;  // the wait ran out
   co_return streamed.error();
+}
+
+Awaitable<Result<void>> EtcdRegistry::follow(std::uint64_t after_index, std::shared_ptr<CancelToken> cancel,
+                                             Sink sink) {
+  auto after = static_cast<std::int64_t>(after_index);
+  for (;;) {
+    if (after == 0) {  // from nothing: the state now, then the changes after it
+      auto all = co_await snapshot("");
+      if (!all) co_return all.error();
+      WatchResult reset;
+      reset.reset = true;
+      reset.index = static_cast<std::uint64_t>(all->revision);
+      reset.snapshot = std::move(all->instances);
+      if (auto taken = co_await sink(std::move(reset)); !taken) co_return taken;
+      after = all->revision;
+    }
+    bool compacted = false;
+    json create{{"key", base64_encode(options_.prefix + "/")},
+                {"range_end", base64_encode(etcd::prefix_end(options_.prefix + "/"))},
+                {"start_revision", std::to_string(after + 1)},
+                {"prev_kv", true}};
+    json body{{"create_request", create}};
+    EtcdClient::MessageSink on_message = [&](json message) -> Awaitable<Result<void>> {
+      if (message.contains("error")) co_return etcd::error_from_etcd(500, message.dump());
+      const json result = message.contains("result") ? message["result"] : message;
+      if (etcd::json_int(result, "compact_revision") > 0) {
+        compacted = true;
+        co_return make_error(ErrorCode::cancelled, "compacted");
+      }
+      if (result.value("canceled", false)) co_return make_error(ErrorCode::unavailable, "etcd cancelled the watch");
+      const auto events = result.value("events", json::array());
+      if (events.empty()) {
+        WatchResult progress;
+        // Created: open, nothing delivered yet. A progress notice: everything up to its revision was sent.
+        progress.index =
+            result.value("created", false)
+                ? static_cast<std::uint64_t>(after)
+                : static_cast<std::uint64_t>(std::max(after, etcd::json_int(result["header"], "revision")));
+        after = static_cast<std::int64_t>(progress.index);
+        co_return co_await sink(std::move(progress));
+      }
+      std::map<std::int64_t, std::vector<json>> by_revision;
+      for (const auto& e : events) by_revision[etcd::json_int(e["kv"], "mod_revision")].push_back(e);
+      for (const auto& [rev, group] : by_revision) {
+        auto translated = co_await translate(group, rev);
+        if (!translated) co_return translated.error();
+        WatchResult batch;
+        batch.index = static_cast<std::uint64_t>(rev);
+        batch.events = std::move(*translated);
+        after = rev;
+        if (auto taken = co_await sink(std::move(batch)); !taken) co_return taken;
+      }
+      co_return Result<void>{};
+    };
+    auto streamed = co_await etcd_->stream("/v3/watch", body, std::chrono::hours(24 * 365), cancel, on_message);
+    if (compacted) {  // the history after `after` is gone: start over from the state now
+      after = 0;
+      continue;
+    }
+    if (streamed) co_return make_error(ErrorCode::unavailable, "etcd ended the watch stream");
+    co_return streamed.error();
+  }
 }
 
 }  // namespace

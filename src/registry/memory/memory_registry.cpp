@@ -156,6 +156,11 @@ Awaitable<Result<WatchResult>> MemoryRegistry::watch(WatchRequest request) {
   }
 }
 
+bool MemoryRegistry::contains(const std::string& service, const std::string& id) const {
+  std::lock_guard lock(mutex_);
+  return store_.get(service, id).ok();
+}
+
 std::size_t MemoryRegistry::sweep() {
   if (writer_ != nullptr) return 0;  // a cache: the shared store expires instances
   std::lock_guard lock(mutex_);
