@@ -127,6 +127,27 @@ class EtcdRegistry final : public Registry, public ChangeStream {
   }
   static json del(const std::string& key) { return json{{"key", base64_encode(key)}}; }
 
+  /// A /v3/watch request over the whole prefix from the revision after `after`, with prev_kv.
+  json watch_body(std::int64_t after) const {
+    const json create{{"key", base64_encode(options_.prefix + "/")},
+                      {"range_end", base64_encode(etcd::prefix_end(options_.prefix + "/"))},
+                      {"start_revision", std::to_string(after + 1)},
+                      {"prev_kv", true}};
+    return json{{"create_request", create}};
+  }
+  /// One message of a watch stream: its result, or the error that ends the stream (etcd's error,
+  /// `compacted` set when the history asked for is gone, or a watch etcd cancelled).
+  static Result<json> open_watch_message(json message, bool& compacted) {
+    if (message.contains("error")) return etcd::error_from_etcd(500, message.dump());
+    json result = message.contains("result") ? std::move(message["result"]) : std::move(message);
+    if (etcd::json_int(result, "compact_revision") > 0) {
+      compacted = true;
+      return make_error(ErrorCode::cancelled, "compacted");
+    }
+    if (result.value("canceled", false)) return make_error(ErrorCode::unavailable, "etcd cancelled the watch");
+    return result;
+  }
+
   Awaitable<Result<std::optional<Record>>> read_record(const std::string& service, const std::string& id) {
     auto answer = co_await etcd_->call("/v3/kv/range", range(record_key(service, id)));
     if (!answer) co_return answer.error();
@@ -465,19 +486,11 @@ Awaitable<Result<WatchResult>> EtcdRegistry::watch(WatchRequest request) {
 
   bool compacted = false;
   bool enough = false;
-  json create{{"key", base64_encode(options_.prefix + "/")},
-              {"range_end", base64_encode(etcd::prefix_end(options_.prefix + "/"))},
-              {"start_revision", std::to_string(after + 1)},
-              {"prev_kv", true}};
-  json body{{"create_request", create}};
+  const json body = watch_body(after);
   EtcdClient::MessageSink sink = [&](json message) -> Awaitable<Result<void>> {
-    if (message.contains("error")) co_return etcd::error_from_etcd(500, message.dump());
-    const json result = message.contains("result") ? message["result"] : message;
-    if (etcd::json_int(result, "compact_revision") > 0) {
-      compacted = true;
-      co_return make_error(ErrorCode::cancelled, "compacted");
-    }
-    if (result.value("canceled", false)) co_return make_error(ErrorCode::unavailable, "etcd cancelled the watch");
+    auto opened = open_watch_message(std::move(message), compacted);
+    if (!opened) co_return opened.error();
+    const json& result = *opened;
     const auto events = result.value("events", json::array());
     std::map<std::int64_t, std::vector<json>> by_revision;
     for (const auto& e : events) by_revision[etcd::json_int(e["kv"], "mod_revision")].push_back(e);
@@ -523,19 +536,11 @@ Awaitable<Result<void>> EtcdRegistry::follow(std::uint64_t after_index, std::sha
       after = all->revision;
     }
     bool compacted = false;
-    json create{{"key", base64_encode(options_.prefix + "/")},
-                {"range_end", base64_encode(etcd::prefix_end(options_.prefix + "/"))},
-                {"start_revision", std::to_string(after + 1)},
-                {"prev_kv", true}};
-    json body{{"create_request", create}};
+    const json body = watch_body(after);
     EtcdClient::MessageSink on_message = [&](json message) -> Awaitable<Result<void>> {
-      if (message.contains("error")) co_return etcd::error_from_etcd(500, message.dump());
-      const json result = message.contains("result") ? message["result"] : message;
-      if (etcd::json_int(result, "compact_revision") > 0) {
-        compacted = true;
-        co_return make_error(ErrorCode::cancelled, "compacted");
-      }
-      if (result.value("canceled", false)) co_return make_error(ErrorCode::unavailable, "etcd cancelled the watch");
+      auto opened = open_watch_message(std::move(message), compacted);
+      if (!opened) co_return opened.error();
+      const json& result = *opened;
       const auto events = result.value("events", json::array());
       if (events.empty()) {
         WatchResult progress;
