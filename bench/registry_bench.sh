@@ -42,10 +42,28 @@ etcd --data-dir "$work/etcd" --listen-client-urls "http://127.0.0.1:$etcd_port" 
 etcd_pid=$!
 pids+=("$etcd_pid")
 
-# Cluster mode: three svckitd nodes over that etcd (their own key prefix).
+# An etcd for the etcd:// column and one for cluster mode: each column's raft writes are counted
+# etcd-wide, so none may see another's (an earlier column's leases expiring are raft writes too).
+start_etcd() {  # start_etcd <name> <client port>; its pid in started_pid
+  local peer
+  peer=$(free_port)
+  etcd --name "$1" --data-dir "$work/$1" --listen-client-urls "http://127.0.0.1:$2" \
+    --advertise-client-urls "http://127.0.0.1:$2" --listen-peer-urls "http://127.0.0.1:$peer" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$peer" --initial-cluster "$1=http://127.0.0.1:$peer" \
+    --log-level error >"$work/$1.log" 2>&1 &
+  started_pid=$!
+  pids+=("$started_pid")
+}
+registry_etcd_port=$(free_port)
+start_etcd etcd-registry "$registry_etcd_port"
+registry_etcd_pid=$started_pid
+cluster_etcd_port=$(free_port)
+start_etcd etcd-cluster "$cluster_etcd_port"
+
+# Cluster mode: three svckitd nodes over their etcd.
 for node in n1 n2 n3; do
   build/daemon/svckitd --port 0 --port-file "$work/$node.port" --threads 2 --log-level warn \
-    --store "etcd://127.0.0.1:$etcd_port?prefix=/svckit-cluster&max_instances=20000&timeout=10s" \
+    --store "etcd://127.0.0.1:$cluster_etcd_port?prefix=/svckit-cluster&max_instances=20000&timeout=10s" \
     --set store_start_timeout=20s --set "cluster.node_name=$node" >"$work/$node.log" 2>&1 &
   pids+=("$!")
   eval "${node}_pid=$!"
@@ -58,7 +76,8 @@ pids+=("$redis_pid")
 
 for _ in $(seq 1 400); do
   [ -s "$work/svckitd.port" ] && [ -s "$work/consul.port" ] && [ -s "$work/acl.port" ] && [ -s "$work/n1.port" ] &&
-    [ -s "$work/n2.port" ] && [ -s "$work/n3.port" ] && curl -s -o /dev/null -X POST "http://127.0.0.1:$etcd_port/v3/kv/range" -d '{"key":"AA=="}' && break
+    [ -s "$work/n2.port" ] && [ -s "$work/n3.port" ] && curl -s -o /dev/null -X POST "http://127.0.0.1:$etcd_port/v3/kv/range" -d '{"key":"AA=="}' &&
+    curl -s -o /dev/null -X POST "http://127.0.0.1:$registry_etcd_port/v3/kv/range" -d '{"key":"AA=="}' && break
   sleep 0.05
 done
 for _ in $(seq 1 200); do
@@ -77,8 +96,8 @@ export BENCH_TOKEN
 build/bench/registry_bench --svckitd-port "$svckitd_port" --svckitd-pid "$svckitd_pid" \
   --etcd-port "$etcd_port" --etcd-pid "$etcd_pid" \
   --registry "svckitd://,svckitd://127.0.0.1:$svckitd_port?timeout=10s,$svckitd_pid" \
-  "etcd://,etcd://127.0.0.1:$etcd_port?prefix=/svckit-registry&max_instances=20000,$etcd_pid,etcd" \
+  "etcd://,etcd://127.0.0.1:$registry_etcd_port?prefix=/svckit-registry&max_instances=20000,$registry_etcd_pid,etcd=$registry_etcd_port" \
   "redis://,redis://127.0.0.1:$redis_port/0?max_instances=20000,$redis_pid" \
   "svckitd:// ACLs on,svckitd://127.0.0.1:$acl_port?timeout=10s&token_env=BENCH_TOKEN,$acl_pid" \
   "consul:// (svckitd),consul://127.0.0.1:$(cat "$work/consul.port")?timeout=10s,$consul_pid" \
-  "svckitd cluster (3 nodes; watch across nodes),svckitd://127.0.0.1:$(cat "$work/n1.port")?timeout=10s,$n1_pid,svckitd://127.0.0.1:$(cat "$work/n2.port")?timeout=10s,etcd" "$@"
+  "svckitd cluster (3 nodes; watch across nodes),svckitd://127.0.0.1:$(cat "$work/n1.port")?timeout=10s,$n1_pid,svckitd://127.0.0.1:$(cat "$work/n2.port")?timeout=10s,etcd=$cluster_etcd_port" "$@"

@@ -109,18 +109,17 @@ http::Awaitable<Response> ConfigApi::get_document(RouteContext& ctx) {
   co_return response;
 }
 
-std::optional<Response> ConfigApi::refused_write() const {
-  if (refuse_writes_.empty()) return std::nullopt;
-  return http::json_response(
-      Status::not_implemented,
-      nlohmann::json{{"error", {{"code", "not_implemented"}, {"message", refuse_writes_}, {"field", "store"}}}});
+http::Awaitable<Result<std::uint64_t>> ConfigApi::write(Drafter drafter) {
+  if (writer_) co_return co_await writer_(std::move(drafter));
+  auto draft = drafter();
+  if (!draft) co_return draft.error();
+  co_return store_.commit(std::move(*draft));
 }
 
 http::Awaitable<Response> ConfigApi::replace_document(RouteContext& ctx) {
-  if (auto refused = refused_write()) co_return std::move(*refused);
   auto body = config_body(ctx.request);
   if (!body) co_return http::error_response(body.error());
-  auto version = store_.replace(std::move(*body));
+  auto version = co_await write([&] { return store_.draft_replace(*body); });
   if (!version) co_return http::error_response(version.error());
   co_return version_response(Status::ok, *version);
 }
@@ -145,17 +144,17 @@ http::Awaitable<Response> ConfigApi::get_key(RouteContext& ctx) {
 }
 
 http::Awaitable<Response> ConfigApi::put_key(RouteContext& ctx) {
-  if (auto refused = refused_write()) co_return std::move(*refused);
   auto body = config_body(ctx.request);
   if (!body) co_return http::error_response(body.error());
-  auto version = store_.put(ctx.params.at("key"), std::move(*body));
+  const auto& key = ctx.params.at("key");
+  auto version = co_await write([&] { return store_.draft_put(key, *body); });
   if (!version) co_return http::error_response(version.error());
   co_return version_response(Status::ok, *version);
 }
 
 http::Awaitable<Response> ConfigApi::delete_key(RouteContext& ctx) {
-  if (auto refused = refused_write()) co_return std::move(*refused);
-  auto version = store_.remove(ctx.params.at("key"));
+  const auto& key = ctx.params.at("key");
+  auto version = co_await write([&] { return store_.draft_remove(key); });
   if (!version) co_return http::error_response(version.error());
   co_return version_response(Status::ok, *version);
 }
@@ -170,10 +169,10 @@ http::Awaitable<Response> ConfigApi::history(RouteContext&) {
 }
 
 http::Awaitable<Response> ConfigApi::rollback(RouteContext& ctx) {
-  if (auto refused = refused_write()) co_return std::move(*refused);
   auto target = parse_version(ctx.params.at("version"), "version");
   if (!target) co_return http::error_response(target.error());
-  auto version = store_.rollback(*target);
+  const auto wanted = *target;
+  auto version = co_await write([&] { return store_.draft_rollback(wanted); });
   if (!version) co_return http::error_response(version.error());
   co_return version_response(Status::ok, *version);
 }

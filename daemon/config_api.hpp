@@ -10,7 +10,7 @@
 // Errors are JSON bodies naming the field (key, body, version, index, wait).
 #pragma once
 
-#include <optional>
+#include <functional>
 
 #include <chrono>
 
@@ -28,12 +28,16 @@ class ConfigApi {
             std::chrono::milliseconds max_wait)
       : store_(store), watches_(watches), default_wait_(default_wait), max_wait_(max_wait) {}
   void add_routes(http::Router& router);
-  /// Set-up only. Cluster mode: the document is this node's alone (not yet in etcd), so writes are
-  /// refused with 501 naming `store` rather than applied where other nodes would not see them.
-  void refuse_writes(std::string why) { refuse_writes_ = std::move(why); }
+  /// A change against the store's current version (ConfigStore::draft_*), made again on a retry.
+  using Drafter = std::function<Result<ConfigStore::Draft>()>;
+  /// Where a change goes and its new version: by default committed to the store here; cluster mode
+  /// stores it in etcd (config_replica.hpp), and the store follows.
+  using Writer = std::function<http::Awaitable<Result<std::uint64_t>>(Drafter)>;
+  /// Set-up only.
+  void set_writer(Writer writer) { writer_ = std::move(writer); }
 
  private:
-  std::optional<http::Response> refused_write() const;
+  http::Awaitable<Result<std::uint64_t>> write(Drafter drafter);
   http::Awaitable<http::Response> get_document(http::RouteContext& ctx);
   http::Awaitable<http::Response> replace_document(http::RouteContext& ctx);
   http::Awaitable<http::Response> get_key(http::RouteContext& ctx);
@@ -46,7 +50,7 @@ class ConfigApi {
   WatchSlots& watches_;
   std::chrono::milliseconds default_wait_;
   std::chrono::milliseconds max_wait_;
-  std::string refuse_writes_;  // non-empty: writes get 501 with this message
+  Writer writer_;  // empty: commit here
 };
 
 }  // namespace svckit::daemon

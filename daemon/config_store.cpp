@@ -43,13 +43,13 @@ ConfigStore::Version ConfigStore::current() const {
   return history_.back();
 }
 
-Result<std::uint64_t> ConfigStore::commit(json tree, std::string reason) {
+Result<std::uint64_t> ConfigStore::commit(Draft draft) {
   Version added;
   std::function<void(const Version&)> changed;
   {
     std::lock_guard lock(mutex_);
-    added = Version{history_.back().version + 1, time_.system_now(), std::move(reason),
-                    std::make_shared<const json>(std::move(tree))};
+    added = Version{history_.back().version + 1, time_.system_now(), std::move(draft.reason),
+                    std::make_shared<const json>(std::move(draft.tree))};
     history_.push_back(added);
     if (history_.size() > keep_) history_.erase(history_.begin());
     changed = changed_;
@@ -59,7 +59,55 @@ Result<std::uint64_t> ConfigStore::commit(json tree, std::string reason) {
   return added.version;
 }
 
+void ConfigStore::apply_replicated(Version version) {
+  std::function<void(const Version&)> changed;
+  {
+    std::lock_guard lock(mutex_);
+    if (version.version <= history_.back().version) return;  // already here
+    history_.push_back(version);
+    if (history_.size() > keep_) history_.erase(history_.begin());
+    changed = changed_;
+  }
+  waiters_.notify_all();
+  if (changed) changed(version);
+}
+
+void ConfigStore::load_replicated(std::vector<Version> versions) {
+  if (versions.empty()) return;
+  std::sort(versions.begin(), versions.end(), [](const auto& a, const auto& b) { return a.version < b.version; });
+  if (versions.size() > keep_) versions.erase(versions.begin(), versions.end() - static_cast<std::ptrdiff_t>(keep_));
+  {
+    std::lock_guard lock(mutex_);
+    history_ = std::move(versions);
+  }
+  waiters_.notify_all();
+}
+
 Result<std::uint64_t> ConfigStore::put(const std::string& key, json value) {
+  auto draft = draft_put(key, std::move(value));
+  if (!draft) return draft.error();
+  return commit(std::move(*draft));
+}
+
+Result<std::uint64_t> ConfigStore::replace(json document) {
+  auto draft = draft_replace(std::move(document));
+  if (!draft) return draft.error();
+  return commit(std::move(*draft));
+}
+
+Result<std::uint64_t> ConfigStore::remove(const std::string& key) {
+  auto draft = draft_remove(key);
+  if (!draft) return draft.error();
+  return commit(std::move(*draft));
+}
+
+Result<std::uint64_t> ConfigStore::rollback(std::uint64_t version) {
+  auto draft = draft_rollback(version);
+  if (!draft) return draft.error();
+  return commit(std::move(*draft));
+}
+
+Result<ConfigStore::Draft> ConfigStore::draft_put(const std::string& key, json value) const {
   auto parts = parse_key(key);
   if (!parts) return parts.error();
   json tree = *current().tree;
@@ -73,16 +121,16 @@ Result<std::uint64_t> ConfigStore::put(const std::string& key, json value) {
     node = &child;
   }
   (*node)[parts->back()] = std::move(value);
-  return commit(std::move(tree), "put " + key);
+  return Draft{std::move(tree), "put " + key};
 }
 
-Result<std::uint64_t> ConfigStore::replace(json document) {
+Result<ConfigStore::Draft> ConfigStore::draft_replace(json document) const {
   if (!document.is_object())
     return make_error(ErrorCode::invalid_argument, "the document must be a JSON object", "body");
-  return commit(std::move(document), "replace");
+  return Draft{std::move(document), "replace"};
 }
 
-Result<std::uint64_t> ConfigStore::remove(const std::string& key) {
+Result<ConfigStore::Draft> ConfigStore::draft_remove(const std::string& key) const {
   auto parts = parse_key(key);
   if (!parts) return parts.error();
   json tree = *current().tree;
@@ -96,10 +144,10 @@ Result<std::uint64_t> ConfigStore::remove(const std::string& key) {
   if (!node->is_object() || node->erase(parts->back()) == 0) {
     return make_error(ErrorCode::not_found, "key '" + key + "' is not set", "key");
   }
-  return commit(std::move(tree), "delete " + key);
+  return Draft{std::move(tree), "delete " + key};
 }
 
-Result<std::uint64_t> ConfigStore::rollback(std::uint64_t version) {
+Result<ConfigStore::Draft> ConfigStore::draft_rollback(std::uint64_t version) const {
   std::shared_ptr<const json> tree;
   {
     std::lock_guard lock(mutex_);
@@ -110,7 +158,7 @@ Result<std::uint64_t> ConfigStore::rollback(std::uint64_t version) {
   if (!tree) {
     return make_error(ErrorCode::not_found, "version " + std::to_string(version) + " is not kept", "version");
   }
-  return commit(*tree, "rollback to " + std::to_string(version));
+  return Draft{*tree, "rollback to " + std::to_string(version)};
 }
 
 std::vector<ConfigStore::Version> ConfigStore::history() const {

@@ -48,6 +48,25 @@ class ConfigStore {
   Result<std::uint64_t> remove(const std::string& key);
   /// Applies `version`'s document again as a new version. not_found when it is no longer kept.
   Result<std::uint64_t> rollback(std::uint64_t version);
+
+  /// A change computed against the current version and not applied yet: the document it makes and
+  /// why. The draft_* twins of put/replace/remove/rollback check the same things; commit() applies
+  /// one as the next version. (Cluster mode stores drafts in etcd instead: config_replica.hpp.)
+  struct Draft {
+    nlohmann::json tree;
+    std::string reason;
+  };
+  Result<Draft> draft_put(const std::string& key, nlohmann::json value) const;
+  Result<Draft> draft_replace(nlohmann::json document) const;
+  Result<Draft> draft_remove(const std::string& key) const;
+  Result<Draft> draft_rollback(std::uint64_t version) const;
+  Result<std::uint64_t> commit(Draft draft);
+
+  /// Replication (cluster mode): a version made on another node, kept as it is when it is newer
+  /// than the current one; wakes the waits and calls on_change like a local commit.
+  void apply_replicated(Version version);
+  /// Replication: the history as the shared store holds it (any order), replacing this one.
+  void load_replicated(std::vector<Version> versions);
   /// Oldest first; at most `history` versions.
   std::vector<Version> history() const;
 
@@ -68,8 +87,6 @@ class ConfigStore {
   static Result<std::vector<std::string>> parse_key(const std::string& key);
 
  private:
-  Result<std::uint64_t> commit(nlohmann::json tree, std::string reason);  // mutex_ not held
-
   const TimeSource& time_;
   const std::size_t keep_;
   mutable std::mutex mutex_;

@@ -272,6 +272,10 @@ http::Awaitable<void> Svckitd::shutdown_sequence() {
     members_->stop();  // leaving revokes its lease: the others take over its checks at once
     (void)co_await members_left_.wait(std::chrono::seconds(5));
   }
+  if (config_replica_) {
+    config_replica_->stop();
+    (void)co_await config_followed_.wait(std::chrono::seconds(5));
+  }
   if (cluster_) {
     cluster_->stop();
     (void)co_await cluster_followed_.wait(std::chrono::seconds(5));
@@ -453,9 +457,8 @@ Result<void> Svckitd::start_cluster_store() {
   cluster_ = std::move(*store);
   registry_.set_write_through(cluster_.get());
   api_.set_staleness([this] { return !cluster_->connected(); });
-  config_api_.refuse_writes(
-      "the config store is not shared between cluster nodes yet: in cluster mode keep configuration in etcd and "
-      "read it with the etcd:// config source");
+  config_replica_ = std::make_unique<ConfigReplica>(cluster_->etcd(), cluster_->prefix(), config_store_, time_, 64);
+  config_api_.set_writer([this](ConfigApi::Drafter drafter) { return config_replica_->write(std::move(drafter)); });
   // The node serves once its cache holds etcd's state: run the load here, before any listener.
   auto loaded = asio::co_spawn(io_, load_cluster_store(), asio::use_future);
   while (loaded.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
@@ -464,6 +467,7 @@ Result<void> Svckitd::start_cluster_store() {
   io_.restart();
   if (auto r = loaded.get(); !r) return r;
   asio::co_spawn(io_, follow_cluster_store(), asio::detached);
+  asio::co_spawn(io_, follow_config_replica(), asio::detached);
   return {};
 }
 
@@ -471,6 +475,7 @@ http::Awaitable<Result<void>> Svckitd::load_cluster_store() {
   const auto deadline = std::chrono::steady_clock::now() + config_.store_start_timeout;
   for (;;) {
     auto loaded = co_await cluster_->load();
+    if (loaded) loaded = co_await config_replica_->load();
     if (loaded || std::chrono::steady_clock::now() >= deadline) co_return loaded;
     spdlog::warn("event=cluster_store_waiting store={} error=\"{}\"", config_.store, loaded.error().describe());
     co_await sleep_for(std::chrono::milliseconds(500));
@@ -531,6 +536,11 @@ http::Awaitable<http::Response> Svckitd::list_members(http::RouteContext&) {
                      {"checked_here", health_.checked_instances()}};
   }
   co_return http::json_response(http::Status::ok, body);
+}
+
+http::Awaitable<void> Svckitd::follow_config_replica() {
+  co_await config_replica_->follow();
+  config_followed_.set();
 }
 
 http::Awaitable<void> Svckitd::follow_cluster_store() {

@@ -13,6 +13,7 @@
 #include "daemon/cluster_store.hpp"
 #include "daemon/config.hpp"
 #include "daemon/config_api.hpp"
+#include "daemon/config_replica.hpp"
 #include "daemon/config_store.hpp"
 #include "daemon/consul_api.hpp"
 #include "daemon/gateway.hpp"
@@ -59,6 +60,7 @@ class Svckitd {
   Result<void> start_cluster_store();
   http::Awaitable<Result<void>> load_cluster_store();
   http::Awaitable<void> follow_cluster_store();
+  http::Awaitable<void> follow_config_replica();
   void join_cluster();
   http::Awaitable<void> run_membership();
   http::Awaitable<http::Response> list_members(http::RouteContext& ctx);
@@ -93,11 +95,13 @@ class Svckitd {
   BalancerPlugins balancers_;
   boost::asio::io_context io_;
   http::HttpServer server_;
-  std::unique_ptr<Gateway> gateway_;         // null when gateway.port is off
-  std::unique_ptr<ClusterStore> cluster_;    // null with the embedded store (store: empty)
-  AsyncEvent cluster_followed_;              // set when cluster_->follow() has returned
-  std::unique_ptr<ClusterMembers> members_;  // cluster mode: the nodes, and who checks which instance
-  AsyncEvent members_left_;                  // set when members_->run() has returned (its lease revoked)
+  std::unique_ptr<Gateway> gateway_;               // null when gateway.port is off
+  std::unique_ptr<ClusterStore> cluster_;          // null with the embedded store (store: empty)
+  AsyncEvent cluster_followed_;                    // set when cluster_->follow() has returned
+  std::unique_ptr<ClusterMembers> members_;        // cluster mode: the nodes, and who checks which instance
+  AsyncEvent members_left_;                        // set when members_->run() has returned (its lease revoked)
+  std::unique_ptr<ConfigReplica> config_replica_;  // cluster mode: the config store in etcd
+  AsyncEvent config_followed_;                     // set when config_replica_->follow() has returned
   boost::asio::signal_set signals_;
   boost::asio::signal_set hangup_;                                       // SIGHUP: reload gateway.routes
   boost::asio::strand<boost::asio::io_context::executor_type> control_;  // runs sweep, snapshot, shutdown

@@ -16,10 +16,13 @@
 #include <thread>
 
 #include "cli_process.hpp"
+#include "svckit/registry/plugin_registry.hpp"
+#include "svckit/testing/fake_random.hpp"
 #include "svckit/testing/fault_server.hpp"
 #include "svckit/testing/io_thread.hpp"
 #include "svckit/testing/servers.hpp"
 #include "svckitd_process.hpp"
+#include "test_instance.hpp"
 
 namespace svckit::testing {
 namespace {
@@ -114,16 +117,65 @@ TEST_F(ClusterMode, TwoNodesServeOneRegistryIndexedByEtcdRevisions) {
   ASSERT_EQ(b->call("PUT", "/v1/services/orders/instances/o2/status", R"({"status":"maintenance"})").status, 200);
   ASSERT_TRUE(wait_until([&] { return status_of(*a, "orders", "o2") == "maintenance"; }, 5s));
 
-  // The config store is not shared yet: a write is refused rather than kept on one node.
-  const auto config_write = a->call("PUT", "/v1/config/keys/feature", "true");
-  EXPECT_EQ(config_write.status, 501) << config_write.body;
-  EXPECT_NE(config_write.body.find(R"("field":"store")"), std::string::npos) << config_write.body;
-
   // A node started later loads the whole registry before it serves.
   auto c = node("c");
   ASSERT_TRUE(c);
   EXPECT_EQ(ids(*c, "orders"), std::vector<std::string>{"o2"});
   EXPECT_EQ(status_of(*c, "orders", "o2"), "maintenance");
+}
+
+TEST_F(ClusterMode, TheConfigStoreIsOneDocumentWithOneHistoryAndLongPollsOnEveryNode) {
+  auto a = node("a");
+  auto b = node("b");
+  ASSERT_TRUE(a && b);
+  // A long poll on B answers with a change written on A (it waits if it came first).
+  auto poll = std::async(std::launch::async,
+                         [&] { return http_call(b->port, "GET", "/v1/config?index=0&wait=20s", {}, {}, 30s); });
+  const auto put = a->call("PUT", "/v1/config/keys/db.pool", "8");
+  ASSERT_EQ(put.status, 200) << put.body;
+  EXPECT_EQ(json::parse(put.body)["version"], 1);
+  EXPECT_EQ(a->json("GET", "/v1/config/keys/db.pool")["value"], 8) << "read your writes on the node that answered";
+  const auto woke = poll.get();
+  ASSERT_EQ(woke.status, 200) << woke.body;
+  EXPECT_EQ(woke.header("X-Svckit-Config-Version"), "1");
+  EXPECT_EQ(json::parse(woke.body)["db"]["pool"], 8);
+
+  // Writes from both nodes at once: every one lands, each a version of its own, none lost.
+  auto writes = [](const SvckitdProcess& n, const std::string& prefix) {
+    int ok = 0;
+    for (int i = 0; i < 10; ++i)
+      ok += n.call("PUT", "/v1/config/keys/" + prefix + std::to_string(i), "true").status == 200;
+    return ok;
+  };
+  auto from_a = std::async(std::launch::async, writes, std::cref(*a), "a");
+  auto from_b = std::async(std::launch::async, writes, std::cref(*b), "b");
+  EXPECT_EQ(from_a.get(), 10);
+  EXPECT_EQ(from_b.get(), 10);
+  ASSERT_TRUE(wait_until([&] { return a->json("GET", "/v1/config") == b->json("GET", "/v1/config"); }, 5s));
+  const auto doc = a->json("GET", "/v1/config");
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(doc.value("a" + std::to_string(i), false), true) << i;
+    EXPECT_EQ(doc.value("b" + std::to_string(i), false), true) << i;
+  }
+  const auto history = b->json("GET", "/v1/config/history")["versions"];
+  ASSERT_EQ(history.size(), 22u) << history.dump();  // the empty version 0 the store began with, then 21
+  for (std::size_t k = 0; k < history.size(); ++k) EXPECT_EQ(history[k]["version"], k) << history.dump();
+
+  // A rollback on B is the next version everywhere; a node started later loads it.
+  const auto rolled = b->call("POST", "/v1/config/rollback/1");
+  ASSERT_EQ(rolled.status, 200) << rolled.body;
+  EXPECT_EQ(json::parse(rolled.body)["version"], 22);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return a->json("GET", "/v1/config") == json{{"db", {{"pool", 8}}}};
+      },
+      5s))
+      << a->call("GET", "/v1/config").body;
+  auto c = node("c");
+  ASSERT_TRUE(c);
+  const auto loaded = c->call("GET", "/v1/config");
+  EXPECT_EQ(loaded.header("X-Svckit-Config-Version"), "22");
+  EXPECT_EQ(json::parse(loaded.body), (json{{"db", {{"pool", 8}}}}));
 }
 
 TEST_F(ClusterMode, HeartbeatsToAnyNodeKeepATtlInstanceAliveAndItExpiresEverywhere) {
@@ -381,6 +433,35 @@ TEST(ClusterFailover, ANodeThenTheEtcdLeaderDieUnderLoadAndNothingAcknowledgedIs
   EXPECT_EQ(failed_gets, 0) << "of " << gets << " gateway GETs";
   std::cout << acknowledged.size() << " registrations acknowledged, " << seen.size() << " seen by the watcher, " << gets
             << " gateway GETs (" << failed_gets << " failed)\n";
+}
+
+TEST(ClusterClient, ASvckitdUrlOfSeveralNodesMovesPastOneThatAnswers503) {
+  TempDir dir;
+  auto daemon = SvckitdProcess::start(dir.path());
+  ASSERT_TRUE(daemon);
+  IoThread io;
+  FaultServer cut_off(io.io(), "cut-off");  // a node that cannot store writes now
+  cut_off.answer_status(503);
+  RealTimeSource time;
+  FakeRandom random;
+  RegistryPlugins::Builder builder;
+  register_builtin_plugins(builder);
+  const auto plugins = std::move(builder).build();
+  auto registry = plugins.create(
+      "svckitd://127.0.0.1:" + std::to_string(cut_off.port()) + ",127.0.0.1:" + std::to_string(daemon->port),
+      RegistryDeps{io.executor(), time, random});
+  ASSERT_TRUE(registry) << registry.error().describe();
+  const auto stored = io.run([&]() -> Awaitable<Result<ServiceInstance>> {
+    co_return co_await (*registry)->register_instance(test_instance("web", 9000));
+  });
+  ASSERT_TRUE(stored) << stored.error().describe();
+  EXPECT_EQ(cut_off.hits(), 1) << "asked first, answered 503";
+  EXPECT_EQ(daemon->json("GET", "/v1/services/web/instances")["instances"].size(), 1u) << "the next node took it";
+  const auto again = io.run([&]() -> Awaitable<Result<std::vector<ServiceInstance>>> {
+    co_return co_await (*registry)->list("web", InstanceFilter{});
+  });
+  ASSERT_TRUE(again);
+  EXPECT_EQ(cut_off.hits(), 1) << "the node that answered is asked first from then on";
 }
 
 TEST(ClusterModeStart, AStoreThatIsNotEtcdOrBesideASnapshotFileIsRefusedNamingTheSetting) {

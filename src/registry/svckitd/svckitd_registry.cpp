@@ -95,8 +95,9 @@ class SvckitdRegistry final : public Registry {
     return "/v1/services/" + http::url_encode(service) + "/instances/" + http::url_encode(id);
   }
 
-  /// Sends to the preferred daemon; on connection failure tries the others once each and
-  /// remembers the one that answered.
+  /// Sends to the preferred daemon; on connection failure, or a 503 (a cluster node cut off from
+  /// its store, or one shutting down: every operation here may be repeated), tries the others once
+  /// each and remembers the one that answered.
   Awaitable<Result<json>> call(http::Verb method, std::string target, std::string body,
                                std::chrono::milliseconds timeout, std::shared_ptr<CancelToken> cancel = nullptr) {
     Error last = make_error(ErrorCode::unavailable, "no svckitd endpoints configured");
@@ -114,6 +115,10 @@ class SvckitdRegistry final : public Registry {
         last = res.error();
         if (last.code != ErrorCode::unavailable) co_return last;
         continue;  // connection-level failure: fail over
+      }
+      if (res->result_int() == 503 && i + 1 < endpoints_.size()) {
+        last = http::error_from_response(*res);
+        continue;  // this node cannot serve it now: another may
       }
       preferred_ = k;
       if (res->result_int() >= 400) co_return http::error_from_response(*res);
