@@ -2,6 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/this_coro.hpp>
+
 #include <map>
 
 #include "svckit/http/url.hpp"
@@ -9,12 +13,15 @@
 
 namespace svckit::daemon {
 
+namespace asio = boost::asio;
+
 namespace {
 
 constexpr std::chrono::milliseconds kWatchWait{30'000};    // one etcd watch, then another
 constexpr std::chrono::milliseconds kCatchUpLimit{5'000};  // a write waits this long for the cache
 constexpr std::chrono::milliseconds kRetryFirst{100};      // after a failed watch, doubling...
 constexpr std::chrono::milliseconds kRetryMost{2'000};     // ...up to this
+constexpr std::chrono::milliseconds kProbeEvery{3'000};    // etcd asked this often beside the stream
 
 Error store_error(Error e) {
   e.field = "store";
@@ -67,6 +74,8 @@ ClusterStore::~ClusterStore() { stop(); }
 void ClusterStore::stop() {
   stopped_ = true;
   cancel_->cancel();
+  std::lock_guard lock(stream_mutex_);
+  if (stream_cancel_) stream_cancel_->cancel();
   progress_.notify_all();
 }
 
@@ -123,21 +132,49 @@ Awaitable<void> ClusterStore::follow() {
     co_await follow_by_watches();
     co_return;
   }
+  const auto executor = co_await asio::this_coro::executor;
+  asio::co_spawn(executor, probe_loop(), asio::detached);
   auto retry = kRetryFirst;
   while (!stopped_) {
+    auto stream_cancel = std::make_shared<CancelToken>();
+    {
+      std::lock_guard lock(stream_mutex_);
+      stream_cancel_ = stream_cancel;
+    }
+    if (stopped_) break;
     ChangeStream::Sink sink = [this, &retry](WatchResult batch) -> Awaitable<Result<void>> {
       set_connected(true);
       retry = kRetryFirst;
       apply(std::move(batch));
       co_return Result<void>{};
     };
-    auto ended = co_await stream->follow(applied_.load(), cancel_, sink);
+    auto ended = co_await stream->follow(applied_.load(), stream_cancel, sink);
     if (stopped_) break;
     set_connected(false);
     spdlog::debug("event=cluster_store_watch_failed error=\"{}\"", ended ? "ended" : ended.error().describe());
     (void)co_await sleeper_.sleep_for(retry, cancel_.get());
     retry = std::min(retry * 2, kRetryMost);
   }
+  (void)co_await probe_done_.wait(std::chrono::seconds(10));  // its frame refers to this store
+}
+
+Awaitable<void> ClusterStore::probe_loop() {
+  const nlohmann::json probe{{"key", etcd::base64_encode(prefix_ + "/")},
+                             {"range_end", etcd::base64_encode(etcd::prefix_end(prefix_ + "/"))},
+                             {"count_only", true}};
+  while (!stopped_) {
+    (void)co_await sleeper_.sleep_for(kProbeEvery, cancel_.get());
+    if (stopped_) break;
+    auto answered = co_await etcd_->call("/v3/kv/range", probe);
+    if (answered || stopped_) continue;
+    if (connected_.load()) {
+      spdlog::warn("event=cluster_store_probe_failed error=\"{}\" (re-opening the watch)", answered.error().describe());
+    }
+    set_connected(false);
+    std::lock_guard lock(stream_mutex_);
+    if (stream_cancel_) stream_cancel_->cancel();
+  }
+  probe_done_.set();
 }
 
 Awaitable<void> ClusterStore::follow_by_watches() {

@@ -21,8 +21,10 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 
+#include "svckit/core/async_event.hpp"
 #include "svckit/core/cancel_token.hpp"
 #include "svckit/core/metrics.hpp"
 #include "svckit/core/sleeper.hpp"
@@ -72,6 +74,10 @@ class ClusterStore final : public RegistryWriteThrough {
   void apply(WatchResult changes);
   /// follow() for a backend without ChangeStream: one watch after another.
   Awaitable<void> follow_by_watches();
+  /// Beside a long-lived watch stream: asks etcd something every few seconds; when it does not
+  /// answer, the cache is marked stale and the stream is re-opened (a silent network partition
+  /// would otherwise leave the stream waiting forever, the cache unmarked).
+  Awaitable<void> probe_loop();
   void applied_to(std::uint64_t revision);
   void set_connected(bool connected);
   struct WriteInProgress {
@@ -92,6 +98,9 @@ class ClusterStore final : public RegistryWriteThrough {
   std::atomic<bool> stopped_{false};
   std::atomic<int> writes_{0};  // write calls in progress
   std::shared_ptr<CancelToken> cancel_ = std::make_shared<CancelToken>();
+  std::mutex stream_mutex_;
+  std::shared_ptr<CancelToken> stream_cancel_;  // guarded by stream_mutex_: the open watch stream's
+  AsyncEvent probe_done_;                       // set when probe_loop() has returned
   Gauge& connected_gauge_;
   Gauge& revision_gauge_;
   Counter& resets_;

@@ -224,6 +224,27 @@ TEST_F(ClusterMode, ANodeCutOffFromEtcdServesReadsMarkedStaleRefusesWritesAndCat
   EXPECT_EQ(ids(*a, "cart"), (std::vector<std::string>{"c1", "c2"}));
 }
 
+TEST_F(ClusterMode, ASilentPartitionFromEtcdIsNoticedAndReadsAreMarkedStale) {
+  auto a = node("a");
+  ASSERT_TRUE(a);
+  ASSERT_EQ(a->call("POST", "/v1/instances", instance_body("cart", 9300, R"(,"id":"s1")")).status, 200);
+  // SIGSTOP: etcd's sockets stay open and nothing answers — no reset tells the node.
+  ASSERT_EQ(::kill(etcd.pid(), SIGSTOP), 0);
+  const auto stopped = std::chrono::steady_clock::now();
+  const bool noticed =
+      wait_until([&] { return a->call("GET", "/v1/services/cart/instances").header("X-Svckit-Stale") == "true"; }, 20s);
+  const auto took = std::chrono::steady_clock::now() - stopped;
+  ::kill(etcd.pid(), SIGCONT);
+  ASSERT_TRUE(noticed) << read_file(dir.path() / "a" / "svckitd.log");
+  std::cout << "a silent partition noticed after "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms\n";
+  EXPECT_EQ(ids(*a, "cart"), std::vector<std::string>{"s1"}) << "reads go on from the cache";
+  ASSERT_TRUE(
+      wait_until([&] { return a->call("GET", "/v1/services/cart/instances").header("X-Svckit-Stale").empty(); }, 20s));
+  ASSERT_EQ(a->call("POST", "/v1/instances", instance_body("cart", 9301, R"(,"id":"s2")")).status, 200);
+  EXPECT_EQ(ids(*a, "cart"), (std::vector<std::string>{"s1", "s2"}));
+}
+
 TEST_F(ClusterMode, EachInstanceIsCheckedByOneNodeAndADeadNodesShareMovesToTheOthers) {
   constexpr int kInstances = 16;
   const std::vector<std::string> ttl{"--set", "cluster.member_ttl=2s"};
