@@ -269,8 +269,10 @@ http::Awaitable<void> Svckitd::shutdown_sequence() {
     co_await sleep_for(std::chrono::milliseconds(5));
   }
   if (members_) {
-    members_->stop();  // leaving revokes its lease: the others take over its checks at once
-    (void)co_await members_left_.wait(std::chrono::seconds(5));
+    // Leaving revokes its lease: the others take over its checks at once. The waits below outlast
+    // an etcd call in flight (its timeout, 5 s by default): those frames refer to the objects.
+    members_->stop();
+    (void)co_await members_left_.wait(std::chrono::seconds(15));
   }
   if (config_replica_) {
     config_replica_->stop();
@@ -278,7 +280,7 @@ http::Awaitable<void> Svckitd::shutdown_sequence() {
   }
   if (cluster_) {
     cluster_->stop();
-    (void)co_await cluster_followed_.wait(std::chrono::seconds(5));
+    (void)co_await cluster_followed_.wait(std::chrono::seconds(15));
     while (!cluster_->idle() && std::chrono::steady_clock::now() < deadline) {
       co_await sleep_for(std::chrono::milliseconds(5));
     }
