@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon/ascii.hpp"
+#include "daemon/instance_list_body.hpp"
 #include "svckit/core/duration.hpp"
 #include "svckit/core/instance_json.hpp"
 #include "svckit/registry/registry_json.hpp"
@@ -330,18 +331,20 @@ Awaitable<Response> RegistryApi::list_instances(RouteContext& ctx) {
       index = waited->index;
     }
   }
-  // Each instance's JSON is cached in the store: a full list is one copy per instance under the
-  // lock (10k instances ~ 3 MB in a few ms), no record copies, no JSON DOM.
+  // Each instance's JSON is cached in the store, shared and immutable: a list takes one pointer per
+  // instance under the lock (no record copies, no JSON DOM). A large one is written piece by piece
+  // as the client reads (InstanceListBody), so slow readers hold pointers, not copies of the text.
+  auto records = registry_.json_records(service, *filter);
+  index = records.index;
+  std::string suffix = "],\"index\":" + std::to_string(index) + ",\"service\":" + json(service).dump() + "}";
   std::string body;
-  body.reserve(64 + 400 * registry_.instance_count(service));  // ~350 bytes per instance: one allocation
-  body += "{\"instances\":[";
-  bool first = true;
-  index = registry_.for_each(service, *filter, [&](const ServiceInstance&, const std::string& json) {
-    if (!first) body += ',';
-    first = false;
-    body += json;
-  });
-  body += "],\"index\":" + std::to_string(index) + ",\"service\":" + json(service).dump() + "}";
+  auto streamed = std::make_unique<InstanceListBody>(std::move(records.records), suffix);
+  if (streamed->size() > InstanceListBody::kPieceBytes && ctx.connection != nullptr && ctx.connection->stream_body) {
+    ctx.connection->stream_body(std::move(streamed));
+  } else {
+    body.reserve(streamed->size());
+    for (auto piece = streamed->next(); !piece.empty(); piece = streamed->next()) body += piece;
+  }
   Response res{Status::ok, 11};
   res.set(http::beast_http::field::content_type, "application/json");
   res.body() = std::move(body);

@@ -9,7 +9,9 @@
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -53,6 +55,12 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
   template <class Stream>
   Awaitable<void> request_loop(Stream& stream, std::shared_ptr<Connection> connection, RequestContext& context,
                                beast::flat_buffer& buffer);
+  /// Writes `head` with a Content-Length of source.size(), then (with_body) the source's pieces,
+  /// each within read_timeout. False when the connection cannot go on (a write failed, or the
+  /// source did not produce exactly its size).
+  template <class Stream>
+  Awaitable<bool> write_streamed(Stream& stream, Connection& connection, Response head, AnswerSource& source,
+                                 bool with_body);
   /// TLS: refuses plain HTTP (a plain 400), then the handshake within read_timeout. False: closed.
   Awaitable<bool> tls_handshake(asio::ssl::stream<tcp::socket&>& stream, Connection& connection);
   void begin_shutdown(bool cancel_busy);
@@ -305,6 +313,8 @@ Awaitable<void> HttpServer::Impl::request_loop(Stream& stream, std::shared_ptr<C
       }
       return gone;
     };
+    std::unique_ptr<AnswerSource> source;  // a streamed answer's body (AnswerSource)
+    context.stream_body = [&source](std::unique_ptr<AnswerSource> s) { source = std::move(s); };
     try {
       response = co_await handler_(request, context);
     } catch (const std::exception& e) {
@@ -313,6 +323,8 @@ Awaitable<void> HttpServer::Impl::request_loop(Stream& stream, std::shared_ptr<C
       response = error_response(make_error(ErrorCode::internal, "internal error"));
     }
     context.watch_close = nullptr;
+    context.stream_body = nullptr;
+    if (source && !response.body().empty()) source.reset();  // a wrapper replaced the handler's answer
     if (gone) {
       boost::system::error_code ignored;
       connection->socket.cancel(ignored);  // ends the close watch's wait (no other operation is pending)
@@ -320,12 +332,15 @@ Awaitable<void> HttpServer::Impl::request_loop(Stream& stream, std::shared_ptr<C
     }
     ++requests_;
     const bool keep_alive = request.keep_alive() && !shutting_down_;
-    // A large answer is written only within the memory budget for answers in flight.
+    // A large answer is written only within the memory budget for answers in flight (a streamed
+    // one holds its source's bytes, not its whole body).
     std::size_t held = 0;
     constexpr std::size_t kAlwaysAllowed = std::size_t{64} * 1024;
-    if (const auto size = response.body().size(); options_.max_buffered_response_bytes != 0 && size > kAlwaysAllowed) {
+    const auto size = source ? source->held_bytes() : response.body().size();
+    if (options_.max_buffered_response_bytes != 0 && size > kAlwaysAllowed) {
       if (buffered_.fetch_add(size) + size > options_.max_buffered_response_bytes) {
         buffered_.fetch_sub(size);
+        source.reset();
         response = error_response(make_error(
             ErrorCode::unavailable,
             "too many large answers are being written to other clients; retry (" + std::to_string(size) + " bytes)",
@@ -342,12 +357,45 @@ Awaitable<void> HttpServer::Impl::request_loop(Stream& stream, std::shared_ptr<C
     } give_back{buffered_, held};
     response.version(request.version());
     response.keep_alive(keep_alive);
+    if (source) {
+      if (!co_await write_streamed(stream, *connection, std::move(response), *source, request.method() != Verb::head))
+        break;
+      source.reset();  // the memory goes with the budget
+      if (!keep_alive) break;
+      continue;
+    }
     response.prepare_payload();
     arm(options_.read_timeout);
     co_await beast_http::async_write(stream, response, asio::redirect_error(asio::use_awaitable, ec));
     response = Response{};  // the memory goes with the budget
     if (ec || !keep_alive) break;
   }
+}
+
+template <class Stream>
+Awaitable<bool> HttpServer::Impl::write_streamed(Stream& stream, Connection& connection, Response head,
+                                                 AnswerSource& source, bool with_body) {
+  beast_http::response<beast_http::empty_body> header{std::move(head.base())};
+  header.content_length(source.size());
+  beast_http::response_serializer<beast_http::empty_body> serializer{header};
+  boost::system::error_code ec;
+  connection.arm(options_.read_timeout);
+  co_await beast_http::async_write_header(stream, serializer, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return false;
+  if (!with_body) co_return true;
+  std::uint64_t sent = 0;
+  for (auto piece = source.next(); !piece.empty(); piece = source.next()) {
+    connection.arm(options_.read_timeout);  // a reader that stops reading is cut off
+    co_await asio::async_write(stream, asio::buffer(piece.data(), piece.size()),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return false;
+    sent += piece.size();
+  }
+  if (sent != source.size()) {
+    spdlog::error("event=streamed_body_mismatch promised={} sent={}", source.size(), sent);
+    co_return false;
+  }
+  co_return true;
 }
 
 namespace detail {

@@ -58,8 +58,11 @@ std::optional<EventType> parse_event_type(std::string_view text) noexcept {
 }
 
 void RegistryStore::Entry::refresh_json() {
-  json.clear();
-  append_json(json, instance);
+  // A reader may hold the current record (a list being streamed): it keeps that one and this entry
+  // gets a new one. Copies are taken only under the registry's lock, so a count of 1 here stays 1.
+  if (json == nullptr || json.use_count() != 1) json = std::make_shared<std::string>();
+  json->clear();
+  append_json(*json, instance);
 }
 
 RegistryStore::RegistryStore(const TimeSource& time, RegistryStoreOptions options) : time_(time), options_(options) {
@@ -104,7 +107,7 @@ void RegistryStore::take_changes(
     const std::function<void(const std::string&, const std::string&, const std::string*)>& visit) {
   for (const auto& [service, id] : changed_) {
     const Entry* e = find(service, id);
-    visit(service, id, e != nullptr && e->instance.persistent() ? &e->json : nullptr);
+    visit(service, id, e != nullptr && e->instance.persistent() ? e->json.get() : nullptr);
   }
   changed_.clear();
 }
@@ -239,8 +242,20 @@ void RegistryStore::for_each(
   auto s = services_.find(service);
   if (s == services_.end()) return;
   for (const auto& [id, e] : s->second) {
-    if (filter.matches(e.instance)) visit(e.instance, e.json);
+    if (filter.matches(e.instance)) visit(e.instance, *e.json);
   }
+}
+
+std::vector<std::shared_ptr<const std::string>> RegistryStore::json_records(const std::string& service,
+                                                                            const InstanceFilter& filter) const {
+  std::vector<std::shared_ptr<const std::string>> out;
+  auto s = services_.find(service);
+  if (s == services_.end()) return out;
+  out.reserve(s->second.size());
+  for (const auto& [id, e] : s->second) {
+    if (filter.matches(e.instance)) out.push_back(e.json);
+  }
+  return out;
 }
 
 std::vector<ServiceSummary> RegistryStore::services() const {
@@ -324,7 +339,7 @@ void RegistryStore::append_persistent_json(std::string& out) const {
       if (!e.instance.persistent()) continue;
       if (!first) out += ",\n";
       first = false;
-      out += e.json;
+      out += *e.json;
     }
   }
 }

@@ -9,6 +9,8 @@
 
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "svckit/http/client.hpp"
 #include "svckit/registry/plugin_registry.hpp"
 #include "svckit/testing/fake_random.hpp"
@@ -82,6 +84,23 @@ TEST_F(SvckitdTls, ServesHttpsToClientsThatTrustItsCaAndRefusesPlainHttp) {
     co_return co_await (*registry)->register_instance(test_instance("web", 9000));
   });
   EXPECT_TRUE(stored) << stored.error().describe();
+
+  // A list larger than one 64 KiB piece is streamed, inside TLS like in clear.
+  const auto registered = io.run([&]() -> Awaitable<int> {
+    int n = 0;
+    for (int i = 0; i < 400; ++i) {
+      auto instance = test_instance("big", 10000 + i);
+      instance.metadata["pad"] = std::string(300, 'p');
+      if (co_await (*registry)->register_instance(std::move(instance))) ++n;
+    }
+    co_return n;
+  });
+  ASSERT_EQ(registered, 400);
+  auto list = get(client, "/v1/services/big/instances");
+  ASSERT_TRUE(list) << list.error().describe();
+  ASSERT_EQ(list->result_int(), 200);
+  EXPECT_GT(list->body().size(), 400u * 300);
+  EXPECT_EQ(nlohmann::json::parse(list->body())["instances"].size(), 400u);
 }
 
 TEST_F(SvckitdTls, MutualTlsRefusesClientsWithoutACertificateFromItsCa) {

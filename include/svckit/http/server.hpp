@@ -31,7 +31,8 @@ struct ServerOptions {
   std::size_t max_connections = 10'000;            // Default: 10000; more are closed at once.
   /// Default: 0 = no cap. Bytes of answers held in memory while they are written, over all
   /// connections: an answer over 64 KiB that would pass it gets 503 (Retry-After: 1) instead, so
-  /// clients that ask for large answers and never read them cannot grow memory without bound.
+  /// clients that ask for large answers and never read them cannot grow memory without bound. A
+  /// streamed answer (RequestContext::stream_body) counts its source's held_bytes().
   /// (Each write must also finish within read_timeout, or the connection is cut.)
   std::size_t max_buffered_response_bytes = 0;
   /// Default: 0 = no cap. Connections from one client address; more from it are closed at once, so

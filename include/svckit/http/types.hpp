@@ -11,6 +11,7 @@
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <string_view>
 
 #include "svckit/core/cancel_token.hpp"
 #include "svckit/core/result.hpp"
@@ -29,6 +30,22 @@ using Awaitable = boost::asio::awaitable<T>;
 
 /// Who sent a request (for X-Forwarded-For, access logs and per-client limits), and a way to learn
 /// that the client went away while its request is being handled.
+/// An answer's body produced piece by piece while it is written, so a large answer costs the
+/// server one piece per connection instead of the whole text (svckitd's instance lists: a slow or
+/// stalled reader holds a few bytes per instance, not a copy of the list). Used from the
+/// connection's strand only.
+class AnswerSource {
+ public:
+  virtual ~AnswerSource() = default;
+  /// The body's length in bytes (sent as the Content-Length; next() must produce exactly this).
+  virtual std::uint64_t size() const = 0;
+  /// Memory this source holds while it is written (counted against the server's
+  /// max_buffered_response_bytes like a buffered answer's body).
+  virtual std::size_t held_bytes() const = 0;
+  /// The next piece, valid until the next call; empty at the end.
+  virtual std::string_view next() = 0;
+};
+
 struct RequestContext {
   std::string remote_address;  // empty when the socket could not tell
   std::uint16_t remote_port = 0;
@@ -38,6 +55,11 @@ struct RequestContext {
   /// return the same token. Unset (empty function) when the server cannot watch (streaming).
   /// Call it only from the handler's coroutine.
   std::function<std::shared_ptr<CancelToken>()> watch_close;
+  /// Set by HttpServer for buffered handlers: the answer the handler returns (its status and
+  /// headers; its body must be empty) gets its body from `source`, written piece by piece as the
+  /// client reads. Unset when the server cannot stream (then build the body whole). Call it only
+  /// from the handler's coroutine, at most once per request.
+  std::function<void(std::unique_ptr<AnswerSource> source)> stream_body;
 };
 
 /// A JSON response with Content-Type set.

@@ -65,6 +65,13 @@ class MemoryRegistry final : public Registry {
   /// Returns the index the visited state belongs to.
   std::uint64_t for_each(const std::string& service, const InstanceFilter& filter,
                          const std::function<void(const ServiceInstance&, const std::string& json)>& visit) const;
+  /// The matching instances' JSON records (RegistryStore::json_records: shared, immutable, one
+  /// pointer each) and the index they belong to, taken under the lock.
+  struct JsonRecords {
+    std::vector<std::shared_ptr<const std::string>> records;
+    std::uint64_t index = 0;
+  };
+  JsonRecords json_records(const std::string& service, const InstanceFilter& filter) const;
 
   /// Replication (svckitd's cluster mode): from now on register/deregister/renew/set_status go to
   /// `writer` (which must outlive the registry) and this registry is a cache fed with

@@ -6,6 +6,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -51,6 +52,11 @@ class RegistryStore {
   /// `json` is the instance's JSON object (as append_json writes it), kept up to date by the store.
   void for_each(const std::string& service, const InstanceFilter& filter,
                 const std::function<void(const ServiceInstance& instance, const std::string& json)>& visit) const;
+  /// The cached JSON records of `service`'s instances matching `filter`, in id order, shared: a
+  /// record is immutable (a change makes a new one), so a reader may hold them after the lock —
+  /// svckitd streams large lists from them with one pointer per instance, not a copy of the text.
+  std::vector<std::shared_ptr<const std::string>> json_records(const std::string& service,
+                                                               const InstanceFilter& filter) const;
 
   /// Marks TTL instances whose heartbeat is older than their ttl as down (event `expired`) and
   /// removes those down for longer than expiry_grace (event `deregistered`). Returns the number of events.
@@ -108,7 +114,10 @@ class RegistryStore {
     SteadyTime heartbeat;                  // monotonic twin of instance.last_heartbeat
     std::optional<SteadyTime> expired_at;  // set while down because of TTL
     InstanceStatus status_before_expiry = InstanceStatus::healthy;
-    std::string json;  // append_json(instance), cached: a full list is one copy per instance
+    /// append_json(instance), cached (a full list is one copy per instance); replaced, never
+    /// changed in place, so readers holding it keep a consistent record.
+    /// (Rewritten in place only while nobody else holds it: use_count 1 under the caller's lock.)
+    std::shared_ptr<std::string> json;
   };
   using Service = std::map<std::string, Entry>;
 

@@ -202,6 +202,12 @@ std::uint64_t MemoryRegistry::for_each(
   return store_.index();
 }
 
+MemoryRegistry::JsonRecords MemoryRegistry::json_records(const std::string& service,
+                                                         const InstanceFilter& filter) const {
+  std::lock_guard lock(mutex_);
+  return {store_.json_records(service, filter), store_.index()};
+}
+
 std::vector<ServiceSummary> MemoryRegistry::services_now() const {
   std::lock_guard lock(mutex_);
   return store_.services();
