@@ -191,9 +191,12 @@ Awaitable<Response> RegistryApi::handle(http::Request& request, const http::Requ
       route = "throttled";
     }
   }
-  if (write && sync_ && storage_failure_ && storage_failure_() && request.target().starts_with("/v1/config")) {
-    // Storage is failing: a config change would be applied but not stored. Try once more first.
-    if (auto synced = co_await sync_(); !synced) {
+  if (write && route.empty() && sync_ && storage_failure_ && storage_failure_()) {
+    // Storage is failing: try once more first (the disk may be back). If it still fails, a config
+    // change is refused here and a persistent registration or deregistration by the registry
+    // (MemoryRegistry::set_persistent_write_refusal), so neither is applied without being stored;
+    // heartbeats and TTL instances need no disk and go on.
+    if (auto synced = co_await sync_(); !synced && request.target().starts_with("/v1/config")) {
       response = http::error_response(
           make_error(ErrorCode::unavailable,
                      "persistent storage is failing, nothing was changed: " + synced.error().message, "snapshot_file"));

@@ -200,6 +200,12 @@ Result<void> Svckitd::start() {
     if (auto r = persister_->write_changed(); !r) return r;
     api_.set_storage([this] { return persister_->sync(); }, [this] { return persister_->change_mark(); },
                      [this] { return persister_->failure(); });
+    registry_.set_persistent_write_refusal([this]() -> std::optional<Error> {
+      auto failing = persister_->failure();
+      if (!failing) return std::nullopt;
+      return make_error(ErrorCode::unavailable,
+                        "persistent storage is failing, nothing was changed: " + failing->message, "snapshot_file");
+    });
   }
   if (config_.gateway_port >= 0) {
     auto options = gateway_options(config_);

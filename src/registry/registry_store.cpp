@@ -144,6 +144,19 @@ Result<ServiceInstance> RegistryStore::upsert(ServiceInstance in) {
   return in;
 }
 
+bool RegistryStore::upsert_changes_persistent(ServiceInstance in) const {
+  in.normalize();
+  const Entry* existing = find(in.service, in.id);
+  if (existing == nullptr) return in.persistent();
+  if (!in.persistent() && !existing->instance.persistent()) return false;
+  return !same_except_times(std::move(in), existing->instance);
+}
+
+bool RegistryStore::holds_persistent(const std::string& service, const std::string& id) const {
+  const Entry* e = find(service, id);
+  return e != nullptr && e->instance.persistent();
+}
+
 Result<std::size_t> RegistryStore::replace(const std::string& service, std::vector<ServiceInstance> wanted) {
   std::map<std::string, std::set<std::string>> ids;  // service -> ids wanted
   for (auto& in : wanted) {

@@ -101,6 +101,19 @@ TEST(SvckitdDurability, AWriteThatCannotBeStoredIs503AndHealthzAndTheMetricSaySo
       << "a config change that cannot be stored is not applied";
   EXPECT_EQ(daemon->call("PUT", "/v1/services/ttl/instances/127.0.0.1:2/heartbeat").status, 200)
       << "TTL instances live in memory only: their heartbeats need no disk";
+  // Once the failure is known, a persistent write is refused before it is applied.
+  auto not_applied = daemon->call("POST", "/v1/instances", persistent("e", 6));
+  EXPECT_EQ(not_applied.status, 503) << not_applied.body;
+  EXPECT_NE(not_applied.body.find("nothing was changed"), std::string::npos) << not_applied.body;
+  EXPECT_NE(not_applied.body.find("snapshot_file"), std::string::npos) << not_applied.body;
+  EXPECT_EQ(daemon->call("GET", "/v1/services/keep/instances/e").status, 404);
+  EXPECT_EQ(daemon->call("DELETE", "/v1/services/keep/instances/a").status, 503);
+  EXPECT_EQ(daemon->call("GET", "/v1/services/keep/instances/a").status, 200) << "a refused deregistration";
+  auto consul = daemon->call("PUT", "/v1/agent/service/register", R"({"Name":"keep","ID":"f","Port":7})");
+  EXPECT_EQ(consul.status, 503) << consul.body;
+  EXPECT_EQ(daemon->call("GET", "/v1/services/keep/instances/f").status, 404);
+  EXPECT_EQ(daemon->call("POST", "/v1/instances", instance_body("ttl", 8, R"(,"ttl":"30s")")).status, 200)
+      << "a TTL registration needs no disk";
 
   std::filesystem::create_directories(folder);  // back again: the next write stores everything
   EXPECT_EQ(daemon->call("POST", "/v1/instances", persistent("c", 4)).status, 200);

@@ -2,9 +2,11 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 #include "svckit/registry/registry.hpp"
 #include "svckit/registry/registry_store.hpp"
@@ -82,6 +84,15 @@ class MemoryRegistry final : public Registry {
   void apply_replicated(std::uint64_t index, const std::vector<RegistryEvent>& events);
   void load_replicated(const std::vector<ServiceInstance>& instances, std::uint64_t index);
 
+  /// Set-up only, before the first call. While `refusal` returns an error (svckitd: its persistent
+  /// storage is failing), a registration that would change a persistent (TTL-less) record and a
+  /// deregistration of one are refused with that error before anything changes, so a write that
+  /// cannot be stored is not applied either. Heartbeats, status changes and TTL instances, which
+  /// live in memory only, are not affected. `refusal` is called under the registry lock.
+  void set_persistent_write_refusal(std::function<std::optional<Error>()> refusal) {
+    persistent_refusal_ = std::move(refusal);
+  }
+
   /// From now on every waiting and future watch answers at once (for graceful shutdown).
   void release_watchers();
 
@@ -107,7 +118,8 @@ class MemoryRegistry final : public Registry {
   std::list<std::shared_ptr<Waiter>> waiters_;  // guarded by mutex_
   bool released_ = false;                       // guarded by mutex_
   MemoryRegistryOptions options_;
-  RegistryWriteThrough* writer_ = nullptr;  // set before use, then read only
+  RegistryWriteThrough* writer_ = nullptr;                    // set before use, then read only
+  std::function<std::optional<Error>()> persistent_refusal_;  // set before use, then read only
 };
 
 }  // namespace svckit

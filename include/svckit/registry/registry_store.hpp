@@ -78,6 +78,11 @@ class RegistryStore {
   /// The cached JSON records of the persistent instances, comma-separated (a JSON array's inside).
   void append_persistent_json(std::string& out) const;
   std::uint64_t persistent_version() const { return persistent_version_; }
+  /// Whether upsert(instance) would change the persistent records: a new or changed persistent
+  /// instance, or a persistent one turning into a TTL one (re-registering identical data does not).
+  bool upsert_changes_persistent(ServiceInstance instance) const;
+  /// Whether remove(service, id) would drop a persistent record.
+  bool holds_persistent(const std::string& service, const std::string& id) const;
   /// From now on, remember which (service, id) changed, for take_changes(). Off by default (the
   /// set would grow with nobody taking it).
   void track_changes() { track_changes_ = true; }

@@ -31,6 +31,9 @@ void MemoryRegistry::notify_locked() {
 
 Result<ServiceInstance> MemoryRegistry::register_now(ServiceInstance instance) {
   std::lock_guard lock(mutex_);
+  if (persistent_refusal_ && store_.upsert_changes_persistent(instance)) {
+    if (auto refused = persistent_refusal_()) return *refused;
+  }
   const auto before = store_.index();
   auto r = store_.upsert(std::move(instance));
   if (store_.index() != before) notify_locked();
@@ -65,6 +68,9 @@ void MemoryRegistry::load_replicated(const std::vector<ServiceInstance>& instanc
 Awaitable<Result<void>> MemoryRegistry::deregister(std::string service, std::string id) {
   if (writer_ != nullptr) co_return co_await writer_->deregister(std::move(service), std::move(id));
   std::lock_guard lock(mutex_);
+  if (persistent_refusal_ && store_.holds_persistent(service, id)) {
+    if (auto refused = persistent_refusal_()) co_return *refused;
+  }
   auto r = store_.remove(service, id);
   if (r) notify_locked();
   co_return r;

@@ -71,6 +71,34 @@ TEST_F(MemoryRegistryTest, WaitingWatchWakesOnRegistrationOfItsService) {
   EXPECT_EQ(seen, std::vector<EventType>{EventType::registered});
 }
 
+TEST_F(MemoryRegistryTest, APersistentWriteRefusedByTheGateChangesNothing) {
+  auto ttl = memory_instance("t", 2);
+  ttl.ttl = 5s;
+  ASSERT_TRUE(registry.register_now(memory_instance("a", 1)).ok());
+  ASSERT_TRUE(registry.register_now(ttl).ok());
+  bool failing = true;
+  registry.set_persistent_write_refusal([&]() -> std::optional<Error> {
+    if (!failing) return std::nullopt;
+    return make_error(ErrorCode::unavailable, "disk gone", "snapshot_file");
+  });
+  const auto version = registry.persistent_version();
+  auto refused = registry.register_now(memory_instance("a", 3));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::unavailable);
+  EXPECT_EQ(refused.error().field, "snapshot_file");
+  EXPECT_TRUE(registry.register_now(memory_instance("a", 1)).ok()) << "identical data changes nothing";
+  run([&]() -> Awaitable<void> {
+    auto gone = co_await registry.deregister("a", "127.0.0.1:1");
+    EXPECT_FALSE(gone.ok());
+    EXPECT_TRUE((co_await registry.renew("t", "127.0.0.1:2")).ok()) << "memory-only";
+  });
+  EXPECT_FALSE(registry.contains("a", "127.0.0.1:3"));
+  EXPECT_TRUE(registry.contains("a", "127.0.0.1:1"));
+  EXPECT_EQ(registry.persistent_version(), version);
+  failing = false;
+  EXPECT_TRUE(registry.register_now(memory_instance("a", 3)).ok());
+}
+
 TEST_F(MemoryRegistryTest, CancelEndsAWaitingWatch) {
   auto token = std::make_shared<CancelToken>();
   run([&]() -> Awaitable<void> {

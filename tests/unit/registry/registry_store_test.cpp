@@ -256,6 +256,25 @@ TEST(RegistryStorePersistence, VersionMovesOnlyForPersistentInstances) {
   EXPECT_EQ(store.persistent_instances().size(), 1u);
 }
 
+TEST(RegistryStorePersistence, TellsWhetherAWriteWouldChangeThePersistentRecords) {
+  testing::SimulatedClock clock;
+  RegistryStore store(clock, {});
+  EXPECT_TRUE(store.upsert_changes_persistent(store_instance("a", 1)));
+  EXPECT_FALSE(store.upsert_changes_persistent(store_instance("a", 1, 5s)));
+  ASSERT_TRUE(store.upsert(store_instance("a", 1)).ok());
+  EXPECT_FALSE(store.upsert_changes_persistent(store_instance("a", 1))) << "identical data";
+  auto tagged = store_instance("a", 1);
+  tagged.tags = {"v2"};
+  EXPECT_TRUE(store.upsert_changes_persistent(tagged));
+  EXPECT_TRUE(store.upsert_changes_persistent(store_instance("a", 1, 5s))) << "persistent -> TTL";
+  EXPECT_TRUE(store.holds_persistent("a", "127.0.0.1:1"));
+  ASSERT_TRUE(store.upsert(store_instance("a", 2, 5s)).ok());
+  EXPECT_FALSE(store.holds_persistent("a", "127.0.0.1:2"));
+  EXPECT_FALSE(store.upsert_changes_persistent(store_instance("a", 2, 9s))) << "TTL -> TTL";
+  EXPECT_TRUE(store.upsert_changes_persistent(store_instance("a", 2))) << "TTL -> persistent";
+  EXPECT_FALSE(store.holds_persistent("a", "nope"));
+}
+
 TEST(RegistryJson, FastWatchWriterMatchesDomAndRoundTrips) {
   testing::SimulatedClock clock;
   RegistryStore store(clock, {});
