@@ -58,6 +58,15 @@ ServiceClient::ServiceClient(ServiceClientOptions options, Deps deps)
 
 ServiceClient::~ServiceClient() = default;
 
+// NOLINTNEXTLINE(performance-unnecessary-value-param): both are moved in
+ServiceClient::Impl::Impl(ServiceClientOptions o, Deps d)
+    : options(std::move(o)),
+      deps(std::move(d)),
+      families(deps.metrics),
+      owned_http(deps.transport != nullptr ? nullptr : std::make_unique<http::HttpClient>(deps.executor, options.pool)),
+      http(deps.transport != nullptr ? *deps.transport : *owned_http),
+      sleeper(deps.sleeper != nullptr ? *deps.sleeper : real_sleeper) {}
+
 Result<ServiceClient::Endpoint> ServiceClient::pick_endpoint(const std::string& service, const std::string& path,
                                                              const std::vector<std::string>& exclude) {
   if (auto valid = validate_service_name(service, "service"); !valid) return valid.error();
@@ -84,9 +93,9 @@ std::shared_ptr<ServiceClient::ServiceState> ServiceClient::state_for(const std:
   const ServiceConfig& config = it != impl_->options.services.end() ? it->second : impl_->options.defaults;
   auto on_trip = [impl = impl_.get(), service](const BreakerTransition& t) {
     if (t.to == BreakerState::open) ++impl->trips;
-    if (impl->breaker_family != nullptr) {
-      impl->breaker_family->with({service}).set(static_cast<double>(static_cast<int>(t.to)));
-      impl->transitions_family->with({service, std::string(to_string(t.to))}).inc();
+    if (impl->families.breaker != nullptr) {
+      impl->families.breaker->with({service}).set(static_cast<double>(static_cast<int>(t.to)));
+      impl->families.transitions->with({service, std::string(to_string(t.to))}).inc();
     }
     spdlog::warn("event=breaker_transition service={} from={} to={} reason=\"{}\"", service, to_string(t.from),
                  to_string(t.to), t.reason);
@@ -204,11 +213,11 @@ Awaitable<CallResult> ServiceClient::try_call(std::string service, http::Verb me
         result.error.reset();
       }
     }
-    if (impl.calls != nullptr) {
+    if (impl.families.calls != nullptr) {
       if (result.ok()) {  // NOLINT(bugprone-branch-clone): different series
         series.ok->inc();
       } else {
-        impl.calls->with({service, std::string(to_string(result.error->kind))}).inc();
+        impl.families.calls->with({service, std::string(to_string(result.error->kind))}).inc();
       }
       impl.publish_pool();
     }
@@ -310,53 +319,9 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
   };
   const auto status_so_far = [&] { return result.error ? result.error->status : 0; };
 
-  // Admission: bulkhead, rate limiter, adaptive throttling, service breaker.
-  if (cfg.max_concurrent_calls > 0 && !state->bulkhead.try_enter()) {
-    fail(CallErrorKind::bulkhead_full,
-         state->name + ": " + std::to_string(cfg.max_concurrent_calls) + " calls already in flight");
-    co_return result;
-  }
-  struct BulkheadExit {
-    ServiceState& s;
-    bool entered;
-    ~BulkheadExit() {
-      if (entered) s.bulkhead.leave();
-    }
-  } bulkhead_exit{*state, cfg.max_concurrent_calls > 0};
-  // The adaptive limit learns from every admitted call: its latency, and whether it was dropped.
-  struct AdaptiveRelease {
-    const TimeSource& time;
-    AdaptiveLimiter* limiter = nullptr;
-    int in_flight = 0;
-    SteadyTime started;
-    const CallResult* result = nullptr;
-    ~AdaptiveRelease() {
-      if (limiter == nullptr) return;
-      const auto& e = result->error;
-      const bool dropped = e && (e->kind == CallErrorKind::timeout || e->status == 429 || e->status == 503);
-      limiter->release(time.steady_now() - started, in_flight, dropped);
-    }
-  } adaptive_release{time, nullptr, 0, time.steady_now(), nullptr};
-  if (state->adaptive) {
-    if (!state->adaptive->try_acquire(adaptive_release.in_flight)) {
-      fail(CallErrorKind::bulkhead_full, state->name + ": adaptive concurrency limit (" +
-                                             std::to_string(static_cast<int>(state->adaptive->limit())) + ") reached");
-      co_return result;
-    }
-    adaptive_release.limiter = state->adaptive.get();
-    adaptive_release.result = &result;
-  }
-  if (state->rate_limiter && !state->rate_limiter->try_acquire()) {
-    fail(CallErrorKind::rate_limited, state->name + ": client-side rate limit reached");
-    co_return result;
-  }
-  if (state->throttle && !state->throttle->allow()) {
-    fail(CallErrorKind::rate_limited, state->name + ": rejected locally by adaptive throttling (backend overloaded)");
-    co_return result;
-  }
-  auto service_permit = state->service_breaker.acquire();
-  if (!service_permit) {
-    fail(CallErrorKind::circuit_open, state->name + ": " + service_permit.error().message);
+  CallAdmission admission(*state, time);
+  if (auto refused = admission.enter()) {
+    fail(refused->kind, std::move(refused->message));
     co_return result;
   }
 
@@ -460,19 +425,7 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
   retry_slot.release();
   state->budget->call_finished();
   if (result.response && result.response->result_int() < 400) result.error.reset();
-  // A 4xx is the caller's problem, not the service's: it neither trips the breaker nor counts as
-  // a refusal for adaptive throttling (which only 429/503 and no answer at all do).
-  const bool service_failed =
-      result.error && !(result.error->kind == CallErrorKind::http_status &&
-                        (result.error->status < 500 ||
-                         (cfg.breaker_counts == ServiceConfig::BreakerCounts::gateway_failures &&
-                          outcome_from_status(result.error->status) != CallOutcome::http_gateway_failure)));
-  state->service_breaker.record(*service_permit, !service_failed, time.steady_now() - started);
-  if (state->throttle) {
-    const bool refused = result.error && (result.error->kind != CallErrorKind::http_status ||
-                                          result.error->status == 429 || result.error->status == 503);
-    state->throttle->record(!refused);
-  }
+  admission.finish(result);
   if (result.error && result.response && result.error->kind != CallErrorKind::http_status) result.response.reset();
   co_return result;
 }
