@@ -37,50 +37,60 @@ std::string query(const http::BackendUrl& url, const std::string& key, const std
 
 }  // namespace
 
-Result<std::unique_ptr<EventBus>> connect_event_bus(std::string_view url, boost::asio::any_io_executor executor,
-                                                    const TimeSource& time, Random& random, Sleeper& sleeper) {
-  if (url == "memory://") return std::unique_ptr<EventBus>(std::make_unique<MemoryEventBus>(time, random, sleeper));
-  const auto scheme = url.substr(0, url.find("://"));
-  if (scheme == "amqp") {
-    auto options = AmqpEventBusOptions::from_url(url);
-    if (!options) return options.error();
-    auto bus = AmqpEventBus::connect(time, random, sleeper, std::move(*options));
-    if (!bus) return bus.error();
-    return std::unique_ptr<EventBus>(std::move(*bus));
-  }
-  if (scheme == "nats") {
-    auto parsed = http::parse_backend_url(url, 4222);
-    if (!parsed) return parsed.error();
-    if (auto ok = http::check_url_options(*parsed, "nats://", {"prefix", "stream", "timeout"}); !ok) return ok.error();
-    NatsEventBusOptions o;
-    o.servers.clear();
-    for (const auto& h : parsed->hosts) o.servers.push_back("nats://" + h.host + ":" + std::to_string(h.port));
-    if (o.servers.empty()) return make_error(ErrorCode::invalid_argument, "no host", "url");
-    o.prefix = query(*parsed, "prefix", o.prefix);
-    o.stream = query(*parsed, "stream", o.stream);
-    auto timeout = http::backend_url_duration(*parsed, "timeout", o.publish_timeout);
-    if (!timeout) return timeout.error();
-    o.publish_timeout = *timeout;
-    auto bus = NatsEventBus::connect(time, random, sleeper, std::move(o));
-    if (!bus) return bus.error();
-    return std::unique_ptr<EventBus>(std::move(*bus));
-  }
-  if (scheme == "redis" || scheme == "rediss") {
-    auto parsed = http::parse_backend_url(url, 6379);
-    if (!parsed) return parsed.error();
-    if (auto ok = http::check_url_options(*parsed, "redis:// event bus", http::kConnectionOptions, {"prefix"}); !ok) {
-      return ok.error();
-    }
-    auto options = redis::redis_options_from_url(*parsed);
+void register_builtin_event_buses(EventBusPlugins::Builder& builder) {
+  using Product = std::unique_ptr<EventBus>;
+  builder.add("memory",
+              {0, {}, [](const http::BackendUrl& url, std::string_view, const EventBusDeps& deps) -> Result<Product> {
+                 if (!url.hosts.empty() || !url.path.empty()) {
+                   return make_error(ErrorCode::invalid_argument, "memory:// takes no host or path", "url");
+                 }
+                 return Product(std::make_unique<MemoryEventBus>(deps.time, deps.random, deps.sleeper));
+               }});
+  builder.add("amqp", {5672,
+                       {"user", "password_env", "password_file", "prefix", "prefetch", "timeout"},
+                       [](const http::BackendUrl&, std::string_view text, const EventBusDeps& deps) -> Result<Product> {
+                         auto options = AmqpEventBusOptions::from_url(text);
+                         if (!options) return options.error();
+                         auto bus = AmqpEventBus::connect(deps.time, deps.random, deps.sleeper, std::move(*options));
+                         if (!bus) return bus.error();
+                         return Product(std::move(*bus));
+                       }});
+  builder.add("nats", {4222,
+                       {"prefix", "stream", "timeout"},
+                       [](const http::BackendUrl& url, std::string_view, const EventBusDeps& deps) -> Result<Product> {
+                         NatsEventBusOptions o;
+                         o.servers.clear();
+                         for (const auto& h : url.hosts)
+                           o.servers.push_back("nats://" + h.host + ":" + std::to_string(h.port));
+                         if (o.servers.empty()) return make_error(ErrorCode::invalid_argument, "no host", "url");
+                         o.prefix = query(url, "prefix", o.prefix);
+                         o.stream = query(url, "stream", o.stream);
+                         auto timeout = http::backend_url_duration(url, "timeout", o.publish_timeout);
+                         if (!timeout) return timeout.error();
+                         o.publish_timeout = *timeout;
+                         auto bus = NatsEventBus::connect(deps.time, deps.random, deps.sleeper, std::move(o));
+                         if (!bus) return bus.error();
+                         return Product(std::move(*bus));
+                       }});
+  const auto redis = [](const http::BackendUrl& url, std::string_view, const EventBusDeps& deps) -> Result<Product> {
+    auto options = redis::redis_options_from_url(url);
     if (!options) return options.error();
     RedisEventBusOptions o;
-    o.prefix = query(*parsed, "prefix", o.prefix);
-    auto client = std::make_unique<redis::RedisClient>(std::move(executor), std::move(*options));
-    return std::unique_ptr<EventBus>(
-        std::make_unique<RedisEventBusWithClient>(std::move(client), time, random, sleeper, std::move(o)));
+    o.prefix = query(url, "prefix", o.prefix);
+    auto client = std::make_unique<redis::RedisClient>(deps.executor, std::move(*options));
+    return Product(std::make_unique<RedisEventBusWithClient>(std::move(client), deps.time, deps.random, deps.sleeper,
+                                                             std::move(o)));
+  };
+  for (const char* scheme : {"redis", "rediss"}) {
+    builder.add(scheme, {6379, http::url_options(http::kConnectionOptions, {"prefix"}), redis});
   }
-  return make_error(ErrorCode::invalid_argument,
-                    "'" + std::string(url) + "': expected memory://, redis://, nats:// or amqp://", "url");
+}
+
+Result<std::unique_ptr<EventBus>> connect_event_bus(std::string_view url, boost::asio::any_io_executor executor,
+                                                    const TimeSource& time, Random& random, Sleeper& sleeper) {
+  EventBusPlugins::Builder builder("event bus");
+  register_builtin_event_buses(builder);
+  return std::move(builder).build().create(url, EventBusDeps{std::move(executor), time, random, sleeper});
 }
 
 }  // namespace svckit::events

@@ -31,6 +31,7 @@
 #include "svckit/config/config_source.hpp"
 #include "svckit/core/cancel_token.hpp"
 #include "svckit/core/sleeper.hpp"
+#include "svckit/http/plugin_table.hpp"
 
 namespace svckit::config {
 
@@ -108,7 +109,18 @@ class RemoteConfig : public std::enable_shared_from_this<RemoteConfig> {
   std::function<void()> changed_;  // guarded by mutex_
 };
 
-/// A backend by URL:
+/// What a remote config backend may use.
+struct RemoteConfigDeps {
+  boost::asio::any_io_executor executor;  // runs the backend client's I/O
+};
+
+/// Remote config backends by URL scheme (http::PluginTable: unknown schemes and options refused).
+using RemoteConfigPlugins = http::PluginTable<std::unique_ptr<RemoteConfigBackend>, RemoteConfigDeps>;
+
+/// Adds svckitd://, etcd://, redis://, rediss://, http:// and https://.
+void register_builtin_config_backends(RemoteConfigPlugins::Builder& builder);
+
+/// A backend by URL (the built-in backends):
 ///   svckitd://host:8500[,host2:8500]    svckitd's config store (/v1/config), long-polled
 ///   etcd://h1:2379,h2:2379/app/config   keys under /app/config/: database/pool -> database.pool
 ///   redis://host:6379/0?key=app:config&channel=app:config:changed   a hash: field database.pool

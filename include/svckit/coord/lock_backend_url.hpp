@@ -10,10 +10,25 @@
 
 #include "svckit/coord/lock_backend.hpp"
 #include "svckit/core/sleeper.hpp"
+#include "svckit/http/plugin_table.hpp"
 
 namespace svckit::coord {
 
+/// What a lock backend may use. Referenced objects must outlive the backend.
+struct LockBackendDeps {
+  boost::asio::any_io_executor executor;  // runs the backend client's I/O
+  const TimeSource& time;
+  Sleeper& sleeper;
+};
+
+/// Lock backends by URL scheme (http::PluginTable: unknown schemes and options refused).
+using LockBackendPlugins = http::PluginTable<std::shared_ptr<LockBackend>, LockBackendDeps>;
+
+/// Adds memory://, redis://, rediss:// and etcd://.
+void register_builtin_lock_backends(LockBackendPlugins::Builder& builder);
+
 /// The backend owns its client. `time` and `sleeper` must outlive it. Errors name the option.
+/// Uses the built-in backends (register_builtin_lock_backends).
 Result<std::shared_ptr<LockBackend>> connect_lock_backend(std::string_view url, boost::asio::any_io_executor executor,
                                                           const TimeSource& time, Sleeper& sleeper);
 

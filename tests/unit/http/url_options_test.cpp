@@ -11,6 +11,7 @@
 #include "svckit/core/sleeper.hpp"
 #include "svckit/core/time_source.hpp"
 #include "svckit/events/event_bus_url.hpp"
+#include "svckit/http/plugin_table.hpp"
 #include "svckit/http/url.hpp"
 #include "svckit/registry/plugin_registry.hpp"
 
@@ -64,12 +65,13 @@ TEST(UrlOptions, EveryConnectorRefusesATypoBeforeConnecting) {
     const auto option = url.substr(url.find('?') + 1, url.find('=') - url.find('?') - 1);
     expect_refused(outcome(registries.create(url, deps)), option, url);
   }
-  for (const std::string url :
-       {"redis://127.0.0.1:1?prefx=a", "nats://127.0.0.1:1?strem=s", "amqp://127.0.0.1:1?prefetc=1"}) {
+  for (const std::string url : {"redis://127.0.0.1:1?prefx=a", "rediss://127.0.0.1:1?prefx=a",
+                                "nats://127.0.0.1:1?strem=s", "amqp://127.0.0.1:1?prefetc=1", "memory://?prefix=a"}) {
     const auto option = url.substr(url.find('?') + 1, url.find('=') - url.find('?') - 1);
     expect_refused(outcome(events::connect_event_bus(url, io.get_executor(), time, random, sleeper)), option, url);
   }
-  for (const std::string url : {"redis://127.0.0.1:1?rechek=1s", "etcd://127.0.0.1:1?prefx=/a"}) {
+  for (const std::string url :
+       {"redis://127.0.0.1:1?rechek=1s", "etcd://127.0.0.1:1?prefx=/a", "memory://?recheck=1s"}) {
     const auto option = url.substr(url.find('?') + 1, url.find('=') - url.find('?') - 1);
     expect_refused(outcome(coord::connect_lock_backend(url, io.get_executor(), time, sleeper)), option, url);
   }
@@ -78,6 +80,34 @@ TEST(UrlOptions, EveryConnectorRefusesATypoBeforeConnecting) {
     const auto option = url.substr(url.find('?') + 1, url.find('=') - url.find('?') - 1);
     expect_refused(outcome(config::connect_config_backend(url, io.get_executor())), option, url);
   }
+}
+
+TEST(PluginTable, ChecksSchemeAndOptionsBeforeTheFactoryRuns) {
+  struct Deps {
+    int calls = 0;
+  };
+  using Table = http::PluginTable<std::string, Deps*>;
+  Table::Builder builder("widget");
+  builder.add("wx", {7000, {"size"}, [](const http::BackendUrl& url, std::string_view text, Deps* const& deps) {
+                       ++deps->calls;
+                       return Result<std::string>(std::string(text) + " port " + std::to_string(url.hosts.at(0).port));
+                     }});
+  const auto table = std::move(builder).build();
+  Deps deps;
+  auto made = table.create("wx://h?size=2", &deps);
+  ASSERT_TRUE(made.ok()) << made.error().describe();
+  EXPECT_EQ(*made, "wx://h?size=2 port 7000") << "the default port fills a host without one";
+  auto typo = table.create("wx://h?sise=2", &deps);
+  ASSERT_FALSE(typo.ok());
+  EXPECT_EQ(typo.error().field, "sise");
+  EXPECT_NE(typo.error().message.find("wx:// widget"), std::string::npos) << typo.error().message;
+  auto unknown = table.create("zz://h", &deps);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().field, "url");
+  EXPECT_NE(unknown.error().message.find("expected wx://"), std::string::npos) << unknown.error().message;
+  EXPECT_FALSE(table.create("no scheme", &deps).ok());
+  EXPECT_EQ(deps.calls, 1) << "refused URLs never reach the factory";
+  EXPECT_EQ(table.schemes(), std::vector<std::string>{"wx"});
 }
 
 }  // namespace
