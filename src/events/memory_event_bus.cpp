@@ -17,6 +17,7 @@
 
 #include "svckit/core/service_instance.hpp"
 #include "svckit/core/wait_list.hpp"
+#include "svckit/events/delivery_policy.hpp"
 #include "svckit/events/event_bus.hpp"
 
 namespace svckit::events {
@@ -68,7 +69,7 @@ struct MemoryEventBus::Channel {
   WaitList waiters;  // delivery loops waiting for an event
   std::size_t members = 0;
   std::deque<DeadLetter> dead;
-  std::optional<DedupeWindow> dedupe;
+  std::shared_ptr<SharedDedupeWindow> dedupe;  // shared by the members (null: none)
 
   void push(Pending p) {
     levels[static_cast<std::size_t>(p.event.priority)].push_back(std::move(p));
@@ -112,18 +113,14 @@ class MemorySubscription final : public Subscription {
  public:
   MemorySubscription(std::shared_ptr<MemoryEventBus::State> state, std::shared_ptr<MemoryEventBus::Channel> channel,
                      SubscribeOptions options, EventHandler handler)
-      : shared_(std::make_shared<Shared>()) {
-    shared_->state = std::move(state);
-    shared_->channel = std::move(channel);
-    shared_->options = std::move(options);
-    shared_->handler = std::move(handler);
-  }
+      : shared_(
+            std::make_shared<Shared>(std::move(state), std::move(channel), std::move(options), std::move(handler))) {}
   /// Without close(): stops the loops (they end at their next look, within a second) and leaves.
   ~MemorySubscription() override { leave(*shared_); }
 
   void start(const asio::any_io_executor& executor) {
-    shared_->loops = shared_->options.concurrency;
-    for (std::size_t i = 0; i < shared_->options.concurrency; ++i) {
+    shared_->loops = shared_->policy.options().concurrency;
+    for (std::size_t i = 0; i < shared_->policy.options().concurrency; ++i) {
       asio::co_spawn(asio::make_strand(executor), deliver(shared_), asio::detached);
     }
   }
@@ -143,21 +140,23 @@ class MemorySubscription final : public Subscription {
 
   bool ready() const override { return true; }
 
-  SubscriptionStats stats() const override {
-    return {shared_->delivered.load(), shared_->handled.load(), shared_->retried.load(), shared_->dead_lettered.load(),
-            shared_->duplicates.load()};
-  }
+  SubscriptionStats stats() const override { return shared_->policy.stats(); }
 
  private:
   struct Shared {
+    Shared(std::shared_ptr<MemoryEventBus::State> st, std::shared_ptr<MemoryEventBus::Channel> ch,
+           SubscribeOptions options, EventHandler h)
+        : state(std::move(st)),
+          channel(std::move(ch)),
+          policy(state->time, state->random.next_u64(), std::move(options), channel->dedupe),
+          handler(std::move(h)) {}
     std::shared_ptr<MemoryEventBus::State> state;
     std::shared_ptr<MemoryEventBus::Channel> channel;
-    SubscribeOptions options;
+    DeliveryPolicy policy;  // the group's dedupe window is the channel's
     EventHandler handler;
     std::atomic<bool> stopping{false};
     std::size_t loops = 0;  // guarded by state->mutex
     WaitList ended;         // close() waits here; closed when the last loop ends
-    std::atomic<std::uint64_t> delivered{0}, handled{0}, retried{0}, dead_lettered{0}, duplicates{0};
   };
 
   /// Once: no more deliveries; the group keeps its queue, a listener's goes.
@@ -187,11 +186,9 @@ class MemorySubscription final : public Subscription {
     while (!s->stopping) {
       std::optional<Pending> next;
       std::optional<WaitList::Ticket> parked;
-      bool duplicate = false;
       {
         std::lock_guard lock(s->state->mutex);
         next = s->channel->pop();
-        if (next && next->deliveries == 0 && s->channel->dedupe) duplicate = s->channel->dedupe->seen(next->event.id);
         if (!next) parked.emplace(s->channel->waiters.park());  // under the lock: no push is missed
       }
       if (parked) {
@@ -199,33 +196,21 @@ class MemorySubscription final : public Subscription {
         (void)co_await parked->wait_for(std::chrono::minutes(1), s->state->sleeper);
         continue;
       }
-      s->delivered.fetch_add(1);
-      if (duplicate) {
-        s->duplicates.fetch_add(1);
-        continue;
-      }
+      if (s->policy.screen(next->event, next->deliveries + 1) != DeliveryPolicy::Screen::deliver) continue;
       auto handled = co_await s->handler(next->event);
-      if (handled) {
-        s->handled.fetch_add(1);
-        continue;
-      }
       ++next->deliveries;
-      // invalid_argument: the event itself is wrong — retrying cannot help.
-      if (next->deliveries >= s->options.max_deliveries || handled.error().code == ErrorCode::invalid_argument) {
+      const auto verdict = s->policy.after(handled, next->deliveries);
+      if (verdict.kind == DeliveryPolicy::Verdict::Kind::dead_letter) {
         spdlog::warn("event=event_dead_lettered type={} id={} group={} deliveries={} error=\"{}\"", next->event.type,
-                     next->event.id, s->channel->group, next->deliveries, handled.error().describe());
+                     next->event.id, s->channel->group, next->deliveries, verdict.reason);
         {
           std::lock_guard lock(s->state->mutex);
-          dead_letter(*s, std::move(*next), handled.error().describe());
+          dead_letter(*s, std::move(*next), verdict.reason);
         }
-        s->dead_lettered.fetch_add(1);  // after the store: a reader who sees the count finds the letter
-        continue;
+        s->policy.dead_lettered();  // after the store: a reader who sees the count finds the letter
+      } else if (verdict.kind == DeliveryPolicy::Verdict::Kind::retry) {
+        asio::co_spawn(executor, requeue_later(s, std::move(*next), verdict.delay), asio::detached);
       }
-      s->retried.fetch_add(1);
-      Backoff backoff(s->options.retry_backoff, s->state->random);
-      auto delay = backoff.next();
-      for (int i = 1; i < next->deliveries; ++i) delay = backoff.next();  // retry n waits like the n-th
-      asio::co_spawn(executor, requeue_later(s, std::move(*next), delay), asio::detached);
     }
     std::lock_guard lock(s->state->mutex);
     if (--s->loops == 0) s->ended.close();
@@ -292,7 +277,7 @@ Result<std::unique_ptr<Subscription>> MemoryEventBus::subscribe(asio::any_io_exe
     channel->pattern = options.pattern;
     channel->service = options.service;
     if (options.dedupe_window.count() > 0 && !channel->dedupe) {
-      channel->dedupe.emplace(state_->time, options.dedupe_window);
+      channel->dedupe = std::make_shared<SharedDedupeWindow>(state_->time, options.dedupe_window);
     }
     ++channel->members;
   }

@@ -19,6 +19,7 @@
 #include <unordered_map>
 
 #include "svckit/core/completion.hpp"
+#include "svckit/events/delivery_policy.hpp"
 
 namespace svckit::events {
 
@@ -259,11 +260,10 @@ class NatsSubscription final : public Subscription {
     asio::any_io_executor executor;
     std::mutex mutex;
     std::condition_variable slot_freed;
-    std::size_t running = 0;             // guarded by mutex: handlers in flight
-    bool stopping = false;               // guarded by mutex
-    std::optional<WakeableWait> ended;   // guarded by mutex: close() waits for running == 0
-    std::optional<DedupeWindow> dedupe;  // guarded by mutex
-    std::atomic<std::uint64_t> delivered{0}, handled{0}, retried{0}, dead_lettered{0}, duplicates{0};
+    std::size_t running = 0;               // guarded by mutex: handlers in flight
+    bool stopping = false;                 // guarded by mutex
+    std::optional<WakeableWait> ended;     // guarded by mutex: close() waits for running == 0
+    std::optional<DeliveryPolicy> policy;  // set before the first delivery
   };
 
   NatsSubscription(std::shared_ptr<Shared> shared, natsSubscription* sub) : shared_(std::move(shared)), sub_(sub) {}
@@ -286,10 +286,7 @@ class NatsSubscription final : public Subscription {
     co_await ended->wait_until(far);
   }
 
-  SubscriptionStats stats() const override {
-    return {shared_->delivered.load(), shared_->handled.load(), shared_->retried.load(), shared_->dead_lettered.load(),
-            shared_->duplicates.load()};
-  }
+  SubscriptionStats stats() const override { return shared_->policy->stats(); }
   bool ready() const override { return true; }
 
   /// cnats's delivery callback (the subscription's own thread): waits for a free handler slot, then
@@ -369,32 +366,22 @@ class NatsSubscription final : public Subscription {
       co_return;
     }
     natsMsg_Term(msg, nullptr);
-    s.dead_lettered.fetch_add(1);  // after the store: a reader who sees the count finds the letter
+    s.policy->dead_lettered();  // after the store: a reader who sees the count finds the letter
   }
 
   static Awaitable<void> handle(std::shared_ptr<Shared> s, std::shared_ptr<natsMsg> msg) {
-    auto& o = s->options;
-    s->delivered.fetch_add(1);
     const int deliveries = deliveries_of(msg.get());
     const std::string envelope(natsMsg_GetData(msg.get()), static_cast<std::size_t>(natsMsg_GetDataLength(msg.get())));
     auto json = parse_json_or_discarded(envelope);
     auto event = json.is_discarded() ? Result<Event>(make_error(ErrorCode::invalid_argument, "not JSON"))
                                      : event_from_json(json);
     if (!event) {  // not an envelope: retrying cannot help
-      const auto why = "undecodable: " + event.error().describe();
       const auto no_id = header(msg.get(), kMsgId);
-      co_await dead_letter(*s, msg.get(), envelope, why, deliveries, no_id);
+      co_await dead_letter(*s, msg.get(), envelope, s->policy->undecodable(event.error()), deliveries, no_id);
       finished(*s);
       co_return;
     }
-    const bool wanted = event->target.empty() || o.service.empty() || event->target == o.service;
-    bool repeated = false;
-    if (wanted && deliveries == 1 && s->dedupe) {
-      std::lock_guard lock(s->mutex);
-      repeated = s->dedupe->seen(event->id);
-    }
-    if (!wanted || repeated) {
-      if (repeated) s->duplicates.fetch_add(1);
+    if (s->policy->screen(*event, deliveries) != DeliveryPolicy::Screen::deliver) {
       natsMsg_Ack(msg.get(), nullptr);
       finished(*s);
       co_return;
@@ -404,21 +391,13 @@ class NatsSubscription final : public Subscription {
     asio::co_spawn(executor, keep_alive(s, msg, done), asio::detached);
     auto handled = co_await s->handler(*event);
     done->cancel();
-    if (handled) {
-      s->handled.fetch_add(1);
+    const auto verdict = s->policy->after(handled, deliveries);
+    if (verdict.kind == DeliveryPolicy::Verdict::Kind::ack) {
       natsMsg_Ack(msg.get(), nullptr);
-    } else if (deliveries >= o.max_deliveries || handled.error().code == ErrorCode::invalid_argument) {
-      const auto why = handled.error().describe();
-      co_await dead_letter(*s, msg.get(), envelope, why, deliveries, event->id);
+    } else if (verdict.kind == DeliveryPolicy::Verdict::Kind::dead_letter) {
+      co_await dead_letter(*s, msg.get(), envelope, verdict.reason, deliveries, event->id);
     } else {
-      s->retried.fetch_add(1);
-      std::chrono::milliseconds delay{0};
-      {
-        std::lock_guard lock(s->context->mutex);
-        Backoff backoff(o.retry_backoff, s->context->random);
-        for (int i = 0; i < deliveries; ++i) delay = backoff.next();  // retry n waits like the n-th
-      }
-      natsMsg_NakWithDelay(msg.get(), delay.count() * kNanosPerMs, nullptr);
+      natsMsg_NakWithDelay(msg.get(), verdict.delay.count(), nullptr);  // cnats takes milliseconds
     }
     finished(*s);
   }
@@ -511,7 +490,10 @@ Result<std::unique_ptr<Subscription>> NatsEventBus::subscribe(asio::any_io_execu
   shared->context = context_;
   shared->executor = std::move(executor);
   shared->handler = std::move(handler);
-  if (options.dedupe_window.count() > 0) shared->dedupe.emplace(c.time, options.dedupe_window);
+  {
+    std::lock_guard lock(c.mutex);
+    shared->policy.emplace(c.time, c.random.next_u64(), options);
+  }
   shared->options = std::move(options);
   const auto& o = shared->options;
   const auto filter = c.subject_of(o.pattern);

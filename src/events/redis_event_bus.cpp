@@ -14,6 +14,7 @@
 #include <optional>
 
 #include "svckit/core/instance_json.hpp"
+#include "svckit/events/delivery_policy.hpp"
 
 namespace svckit::events {
 
@@ -130,9 +131,7 @@ class RedisSubscription final : public Subscription {
     shared_->handler = std::move(handler);
     shared_->consumer = std::move(consumer);
     shared_->stream = shared_->context->stream(shared_->options.pattern);
-    if (shared_->options.dedupe_window.count() > 0) {
-      shared_->dedupe.emplace(shared_->context->time, shared_->options.dedupe_window);
-    }
+    shared_->policy.emplace(shared_->context->time, shared_->context->random.next_u64(), shared_->options);
   }
   ~RedisSubscription() override {
     shared_->stopping = true;
@@ -174,10 +173,7 @@ class RedisSubscription final : public Subscription {
 
   bool ready() const override { return shared_->ready_loops.load() == shared_->cancels.size(); }
 
-  SubscriptionStats stats() const override {
-    return {shared_->delivered.load(), shared_->handled.load(), shared_->retried.load(), shared_->dead_lettered.load(),
-            shared_->duplicates.load()};
-  }
+  SubscriptionStats stats() const override { return shared_->policy->stats(); }
 
  private:
   struct Retry {
@@ -195,10 +191,9 @@ class RedisSubscription final : public Subscription {
     // One per loop (a CancelToken holds one waiter's hook): aborts its blocking read or pause.
     std::vector<std::shared_ptr<CancelToken>> cancels;  // filled by start(), then read-only
     std::mutex mutex;
-    std::size_t loops = 0;               // guarded by mutex
-    std::optional<WakeableWait> ended;   // guarded by mutex
-    std::optional<DedupeWindow> dedupe;  // guarded by mutex
-    std::atomic<std::uint64_t> delivered{0}, handled{0}, retried{0}, dead_lettered{0}, duplicates{0};
+    std::size_t loops = 0;                 // guarded by mutex
+    std::optional<WakeableWait> ended;     // guarded by mutex
+    std::optional<DeliveryPolicy> policy;  // set by the constructor
     std::atomic<std::uint64_t> ack_failures{0};
     std::atomic<std::size_t> ready_loops{0};  // loops whose group is declared / start position known
   };
@@ -206,12 +201,6 @@ class RedisSubscription final : public Subscription {
   static void loop_ended(Shared& s) {
     std::lock_guard lock(s.mutex);
     if (--s.loops == 0 && s.ended) s.ended->wake();
-  }
-
-  static bool duplicate(Shared& s, const Event& e) {
-    if (!s.dedupe) return false;
-    std::lock_guard lock(s.mutex);
-    return s.dedupe->seen(e.id);
   }
 
   static Awaitable<Result<Reply>> ack(Shared& s, const std::string& id) {
@@ -232,7 +221,7 @@ class RedisSubscription final : public Subscription {
       spdlog::warn("event=dead_letter_failed entry={} error=\"{}\"", entry.id, r.error().describe());
       co_return;
     }
-    s.dead_lettered.fetch_add(1);  // after the store: a reader who sees the count finds the letter
+    s.policy->dead_lettered();  // after the store: a reader who sees the count finds the letter
   }
 
   /// Keeps a pending entry ours while its handler runs (resets its idle time; no new delivery).
@@ -252,17 +241,12 @@ class RedisSubscription final : public Subscription {
   static Awaitable<std::optional<Retry>> process(std::shared_ptr<Shared> s, const std::string& consumer,
                                                  const Entry& entry, int deliveries) {
     auto& o = s->options;
-    s->delivered.fetch_add(1);
     auto event = decode(entry);
     if (!event) {  // not an envelope: retrying cannot help
-      const auto why = "undecodable: " + event.error().describe();
-      co_await dead_letter(*s, entry, why, deliveries);
+      co_await dead_letter(*s, entry, s->policy->undecodable(event.error()), deliveries);
       co_return std::nullopt;
     }
-    const bool wanted = pattern_matches(o.pattern, event->type) &&
-                        (event->target.empty() || o.service.empty() || event->target == o.service);
-    if (!wanted || (deliveries == 1 && duplicate(*s, *event))) {
-      if (wanted) s->duplicates.fetch_add(1);
+    if (s->policy->screen(*event, deliveries) != DeliveryPolicy::Screen::deliver) {
       if (!o.group.empty()) (void)co_await ack(*s, entry.id);
       co_return std::nullopt;
     }
@@ -274,8 +258,8 @@ class RedisSubscription final : public Subscription {
     }
     auto handled = co_await s->handler(*event);
     if (done) done->cancel();
-    if (handled) {
-      s->handled.fetch_add(1);
+    const auto verdict = s->policy->after(handled, deliveries);
+    if (verdict.kind == DeliveryPolicy::Verdict::Kind::ack) {
       if (!o.group.empty()) {
         auto acked = co_await ack(*s, entry.id);
         if (!acked) {
@@ -290,19 +274,14 @@ class RedisSubscription final : public Subscription {
       }
       co_return std::nullopt;
     }
-    if (deliveries >= o.max_deliveries || handled.error().code == ErrorCode::invalid_argument) {
-      const auto why = handled.error().describe();
-      co_await dead_letter(*s, entry, why, deliveries);
+    if (verdict.kind == DeliveryPolicy::Verdict::Kind::dead_letter) {
+      co_await dead_letter(*s, entry, verdict.reason, deliveries);
       co_return std::nullopt;
     }
-    s->retried.fetch_add(1);
-    Backoff backoff(o.retry_backoff, s->context->random);
-    auto delay = backoff.next();
-    for (int i = 1; i < deliveries; ++i) delay = backoff.next();  // retry n waits like the n-th
     Retry retry;
     retry.id = entry.id;
     retry.deliveries = deliveries;
-    retry.due = Steady::now() + delay;
+    retry.due = Steady::now() + verdict.delay;
     co_return retry;
   }
 

@@ -146,6 +146,8 @@ TEST_F(NatsEventBusTest, FailuresRetryIntoTheDeadLetterStream) {
   std::atomic<int> calls{0};
   auto o = options("ledger.*", "posting");
   o.max_deliveries = 3;
+  // A whole-millisecond delay: NAK-with-delay once took it as nanoseconds x 10^6 (20 ms -> 5.5 h).
+  o.retry_backoff = {BackoffKind::fixed, 20ms, 20ms, 1.0};
   auto* sub = subscribe(o, [&](const Event&) -> Awaitable<Result<void>> {
     ++calls;
     co_return make_error(ErrorCode::unavailable, "ledger locked");

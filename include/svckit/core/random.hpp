@@ -34,6 +34,22 @@ class RealRandom final : public Random {
   }
 };
 
+/// SplitMix64 from a given seed: one object's own deterministic stream (seed it from an injected
+/// Random, so tests stay reproducible). Not thread-safe.
+class SeededRandom final : public Random {
+ public:
+  explicit SeededRandom(std::uint64_t seed) : state_(seed) {}
+  std::uint64_t next_u64() override {
+    std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+
+ private:
+  std::uint64_t state_;
+};
+
 /// 128 random bits as 32 hex digits: ids of tasks and events (unique in practice; not secret).
 inline std::string random_hex_id(Random& random) {
   const auto high = static_cast<unsigned long long>(random.next_u64());

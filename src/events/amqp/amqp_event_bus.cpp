@@ -22,6 +22,7 @@
 
 #include "events/amqp/amqp_connection.hpp"
 #include "svckit/core/completion.hpp"
+#include "svckit/events/delivery_policy.hpp"
 #include "svckit/http/url.hpp"
 
 namespace svckit::events {
@@ -347,7 +348,6 @@ class AmqpSubscription final : public Subscription {
  public:
   struct Shared : std::enable_shared_from_this<Shared> {
     const TimeSource* time = nullptr;
-    Random* random = nullptr;  // guarded by mutex
     Sleeper* sleeper = nullptr;
     AmqpEventBus::Publisher* publisher = nullptr;
     AmqpEventBusOptions bus;
@@ -364,8 +364,7 @@ class AmqpSubscription final : public Subscription {
     bool closing = false;                                                   // guarded by mutex
     bool finished = false;                                                  // guarded by mutex: thread may end
     std::optional<WakeableWait> ended;                                      // guarded by mutex
-    std::optional<DedupeWindow> dedupe;                                     // guarded by mutex
-    std::atomic<std::uint64_t> delivered{0}, handled{0}, retried{0}, dead_lettered{0}, duplicates{0};
+    std::optional<DeliveryPolicy> policy;                                   // set before the first delivery
     std::atomic<std::uint64_t> reconnects{0};
   };
 
@@ -405,10 +404,7 @@ class AmqpSubscription final : public Subscription {
     shared_->wakeup.notify_all();
   }
 
-  SubscriptionStats stats() const override {
-    return {shared_->delivered.load(), shared_->handled.load(), shared_->retried.load(), shared_->dead_lettered.load(),
-            shared_->duplicates.load()};
-  }
+  SubscriptionStats stats() const override { return shared_->policy->stats(); }
   bool ready() const override { return true; }
 
   /// Declares the queue (and the group's dead-letter queue) and binds it; returns the queue name.
@@ -587,55 +583,37 @@ class AmqpSubscription final : public Subscription {
       co_return;
     }
     settle(s, d, Settle::ack);
-    s.dead_lettered.fetch_add(1);  // after the store: a reader who sees the count finds the letter
+    s.policy->dead_lettered();  // after the store: a reader who sees the count finds the letter
   }
 
   static Awaitable<void> handle(std::shared_ptr<Shared> s, Delivery d) {
-    auto& o = s->options;
-    s->delivered.fetch_add(1);
     auto json = parse_json_or_discarded(d.body);
     auto event = json.is_discarded() ? Result<Event>(make_error(ErrorCode::invalid_argument, "not JSON"))
                                      : event_from_json(json);
     int deliveries = d.redelivered ? 2 : 1;
     if (!event) {  // not an envelope: retrying cannot help
-      const auto why = "undecodable: " + event.error().describe();
       const std::string no_id;
-      co_await dead_letter(*s, d, why, deliveries, no_id);
+      co_await dead_letter(*s, d, s->policy->undecodable(event.error()), deliveries, no_id);
       finished(*s);
       co_return;
     }
-    const bool wanted = pattern_matches(o.pattern, event->type) &&
-                        (event->target.empty() || o.service.empty() || event->target == o.service);
-    bool repeated = false;
-    if (wanted && s->dedupe) {
-      std::lock_guard lock(s->mutex);
-      repeated = s->dedupe->seen(event->id);
-    }
-    if (!wanted || repeated) {
-      if (repeated) s->duplicates.fetch_add(1);
+    if (s->policy->screen(*event, deliveries) != DeliveryPolicy::Screen::deliver) {
       settle(*s, d, Settle::ack);
       finished(*s);
       co_return;
     }
     for (;; ++deliveries) {
       auto handled = co_await s->handler(*event);
-      if (handled) {
-        s->handled.fetch_add(1);
+      const auto verdict = s->policy->after(handled, deliveries);
+      if (verdict.kind == DeliveryPolicy::Verdict::Kind::ack) {
         settle(*s, d, Settle::ack);
         break;
       }
-      if (deliveries >= o.max_deliveries || handled.error().code == ErrorCode::invalid_argument) {
-        const auto why = handled.error().describe();
-        co_await dead_letter(*s, d, why, deliveries, event->id);
+      if (verdict.kind == DeliveryPolicy::Verdict::Kind::dead_letter) {
+        co_await dead_letter(*s, d, verdict.reason, deliveries, event->id);
         break;
       }
-      s->retried.fetch_add(1);
-      std::chrono::milliseconds delay{0};
-      {
-        std::lock_guard lock(s->mutex);
-        Backoff backoff(o.retry_backoff, *s->random);
-        for (int i = 0; i < deliveries; ++i) delay = backoff.next();  // retry n waits like the n-th
-      }
+      const std::chrono::milliseconds delay = verdict.delay;
       // The slot is free while the event waits: the subscription's other events go on.
       finished(*s);
       const std::chrono::nanoseconds wait = delay;
@@ -757,7 +735,6 @@ Result<std::unique_ptr<Subscription>> AmqpEventBus::subscribe(asio::any_io_execu
   }
   auto s = std::make_shared<AmqpSubscription::Shared>();
   s->time = &time_;
-  s->random = &random_;
   s->sleeper = &sleeper_;
   s->publisher = publisher_.get();
   s->bus = options_;
@@ -765,7 +742,7 @@ Result<std::unique_ptr<Subscription>> AmqpEventBus::subscribe(asio::any_io_execu
   s->handler = std::move(handler);
   s->exchange = options_.prefix + "." + ns;
   if (!options.group.empty()) s->queue = options_.prefix + ".group." + options.group;
-  if (options.dedupe_window.count() > 0) s->dedupe.emplace(time_, options.dedupe_window);
+  s->policy.emplace(time_, random_.next_u64(), options);
   s->options = std::move(options);
   auto connection = AmqpConnection::open(options_);
   if (!connection) return connection.error();

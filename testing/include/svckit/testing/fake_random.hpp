@@ -12,7 +12,7 @@ namespace svckit::testing {
 /// Thread-safe. Values pushed with script() come first, in order; afterwards SplitMix64(seed).
 class FakeRandom final : public Random {
  public:
-  explicit FakeRandom(std::uint64_t seed = 42) : state_(seed) {}
+  explicit FakeRandom(std::uint64_t seed = 42) : stream_(seed) {}
 
   void script(std::uint64_t value) {
     std::lock_guard lock(mutex_);
@@ -26,16 +26,13 @@ class FakeRandom final : public Random {
       scripted_.pop_front();
       return v;
     }
-    std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    return stream_.next_u64();
   }
 
  private:
   std::mutex mutex_;
   std::deque<std::uint64_t> scripted_;
-  std::uint64_t state_;
+  SeededRandom stream_;  // guarded by mutex_
 };
 
 }  // namespace svckit::testing
