@@ -15,13 +15,17 @@ using namespace std::chrono_literals;
 
 DiscoveryClient::DiscoveryClient(const asio::any_io_executor& executor, Registry& registry, Random& random,
                                  DiscoveryOptions options, MetricsRegistry* metrics)
+    : DiscoveryClient(executor, registry, real_time_, random, real_sleeper_, options, metrics) {}
+
+DiscoveryClient::DiscoveryClient(const asio::any_io_executor& executor, Registry& registry, const TimeSource& time,
+                                 Random& random, Sleeper& sleeper, DiscoveryOptions options, MetricsRegistry* metrics)
     : executor_(executor),
       registry_(registry),
+      time_(time),
       random_(random),
+      sleeper_(sleeper),
       options_(options),
-      catalog_(std::make_shared<const Catalog>()),
-      retry_timer_(executor),
-      heartbeat_timer_(executor) {
+      catalog_(std::make_shared<const Catalog>()) {
   if (metrics != nullptr) {
     watch_errors_metric_ =
         &metrics->counter("svckit_discovery_watch_errors_total", "Failed registry watch calls.").get();
@@ -56,24 +60,22 @@ std::chrono::milliseconds DiscoveryClient::jittered(std::chrono::milliseconds ba
                                    static_cast<std::int64_t>(random_.uniform(static_cast<std::uint64_t>(half) + 1)));
 }
 
-Awaitable<void> DiscoveryClient::sleep(asio::steady_timer& timer, std::chrono::milliseconds d) {
-  timer.expires_after(d);
-  boost::system::error_code ec;
-  co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+Awaitable<void> DiscoveryClient::sleep(CancelToken* stop, std::chrono::milliseconds d) {
+  (void)co_await sleeper_.sleep_for(d, stop);
 }
 
 Awaitable<void> DiscoveryClient::watch_loop() {
   auto backoff = options_.retry_initial;
   while (!stopping_) {
     const auto after = index_.load();
-    const auto asked = std::chrono::steady_clock::now();
+    const auto asked = time_.steady_now();
     auto result = co_await registry_.watch({"", after, after == 0 ? 0ms : options_.watch_wait, watch_cancel_});
     if (stopping_) break;
     // A long poll that comes back at once with nothing new (a registry shutting down, a proxy
     // that does not hold requests) must not turn into a busy loop: wait a little (Consul's rule).
     if (result && after != 0 && result->events.empty() && !result->reset && result->index == after &&
-        std::chrono::steady_clock::now() - asked < options_.watch_wait / 10) {
-      co_await sleep(retry_timer_, jittered(options_.retry_initial));
+        time_.steady_now() - asked < options_.watch_wait / 10) {
+      co_await sleep(watch_cancel_.get(), jittered(options_.retry_initial));
       if (stopping_) break;
     }
     if (!result) {
@@ -82,7 +84,7 @@ Awaitable<void> DiscoveryClient::watch_loop() {
       if (watch_errors_metric_ != nullptr) watch_errors_metric_->inc();
       spdlog::warn("event=watch_failed error=\"{}\" retry_in_ms={} cached_services={}", result.error().describe(),
                    backoff.count(), current_catalog()->size());
-      co_await sleep(retry_timer_, jittered(backoff));
+      co_await sleep(watch_cancel_.get(), jittered(backoff));
       backoff = std::min(backoff * 2, options_.retry_max);
       continue;
     }
@@ -274,6 +276,8 @@ Awaitable<Result<ServiceInstance>> DiscoveryClient::register_self(ServiceInstanc
   auto stored = co_await registry_.register_instance(instance);
   if (!stored) co_return stored;
   self_ = *stored;
+  // A deregistration cancelled the last token; the loop (still running, or the new one) waits on this.
+  if (!heartbeat_cancel_ || heartbeat_cancel_->cancelled()) heartbeat_cancel_ = std::make_shared<CancelToken>();
   if (!heartbeat_running_ && stored->ttl.count() > 0) {
     heartbeat_running_ = true;
     ++loops_running_;
@@ -285,7 +289,8 @@ Awaitable<Result<ServiceInstance>> DiscoveryClient::register_self(ServiceInstanc
 Awaitable<void> DiscoveryClient::heartbeat_loop() {
   while (!stopping_ && self_) {
     const auto interval = options_.heartbeat_interval.count() > 0 ? options_.heartbeat_interval : self_->ttl / 3;
-    co_await sleep(heartbeat_timer_, interval);
+    const auto stop = heartbeat_cancel_;  // replaced by a register_self after a deregistration
+    co_await sleep(stop.get(), interval);
     if (stopping_ || !self_) break;
     auto r = co_await registry_.renew(self_->service, self_->id);
     if (r || stopping_ || !self_) continue;
@@ -318,7 +323,7 @@ Awaitable<Result<void>> DiscoveryClient::deregister_self() {
   if (!self_) co_return Result<void>{};
   const auto me = *self_;
   self_.reset();  // stops the heartbeat loop
-  heartbeat_timer_.cancel();
+  if (heartbeat_cancel_) heartbeat_cancel_->cancel();
   co_return co_await registry_.deregister(me.service, me.id);
 }
 
@@ -328,8 +333,7 @@ Awaitable<void> DiscoveryClient::shutdown(std::chrono::milliseconds drain) {
       spdlog::warn("event=drain_status_failed error=\"{}\"", r.error().describe());
     }
     if (drain.count() > 0) {
-      asio::steady_timer drain_timer(executor_);
-      co_await sleep(drain_timer, drain);
+      co_await sleep(nullptr, drain);
     }
     if (auto r = co_await deregister_self(); !r) {
       spdlog::warn("event=deregister_failed error=\"{}\"", r.error().describe());
@@ -337,8 +341,7 @@ Awaitable<void> DiscoveryClient::shutdown(std::chrono::milliseconds drain) {
   }
   stopping_ = true;
   watch_cancel_->cancel();
-  retry_timer_.cancel();
-  heartbeat_timer_.cancel();
+  if (heartbeat_cancel_) heartbeat_cancel_->cancel();
   if (loops_running_ > 0) (void)co_await loops_done_.wait(std::chrono::seconds(30));
 }
 

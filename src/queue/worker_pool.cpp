@@ -15,14 +15,15 @@ namespace asio = boost::asio;
 using Steady = std::chrono::steady_clock;
 
 struct WorkerPool::State {
-  State(asio::any_io_executor ex, TaskQueue& q, WorkerPoolOptions o)
-      : executor(std::move(ex)), queue(q), options(std::move(o)) {}
+  State(asio::any_io_executor ex, TaskQueue& q, WorkerPoolOptions o, Sleeper* injected)
+      : executor(std::move(ex)), queue(q), options(std::move(o)), sleeper(injected != nullptr ? *injected : real) {}
 
   asio::any_io_executor executor;
   TaskQueue& queue;
   WorkerPoolOptions options;
   std::map<std::string, TaskHandler> handlers;  // filled before start(), then read-only
-  AsioSleeper sleeper;
+  AsioSleeper real;
+  Sleeper& sleeper;
   std::atomic<bool> stopping{false};
   std::atomic<std::size_t> loops{0};
   std::mutex mutex;
@@ -31,7 +32,8 @@ struct WorkerPool::State {
   std::atomic<std::uint64_t> fetched{0}, succeeded{0}, retried{0}, dead{0}, failed{0}, lost{0};
 };
 
-WorkerPool::WorkerPool(asio::any_io_executor executor, TaskQueue& queue, Random& random, WorkerPoolOptions options)
+WorkerPool::WorkerPool(asio::any_io_executor executor, TaskQueue& queue, Random& random, WorkerPoolOptions options,
+                       Sleeper* sleeper)
     : executor_(std::move(executor)), options_(std::move(options)) {
   if (options_.worker_id.empty()) {
     char id[24];
@@ -40,7 +42,7 @@ WorkerPool::WorkerPool(asio::any_io_executor executor, TaskQueue& queue, Random&
     options_.worker_id = id;
   }
   if (options_.concurrency == 0) options_.concurrency = 1;
-  state_ = std::make_shared<State>(executor_, queue, options_);
+  state_ = std::make_shared<State>(executor_, queue, options_, sleeper);
 }
 
 WorkerPool::~WorkerPool() {

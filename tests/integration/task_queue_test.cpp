@@ -1,6 +1,7 @@
 // MemoryTaskQueue with WorkerPools on a two-thread io_context: many tasks across workers each done
 // exactly once; retries into the dead set; non-retryable failures; a worker that vanished leaves
-// its task to be recovered after the lease; a handler cancelled at its timeout.
+// its task to be recovered after the lease. Timeouts and heartbeats: tests/unit/queue/worker_pool_test.cpp
+// (virtual time).
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -156,38 +157,6 @@ TEST_F(TaskQueueTest, AVanishedWorkersTaskIsRecoveredAfterItsLeaseAndDoneOnce) {
   EXPECT_EQ(record.result["attempt"], 2);
   auto late = run([&]() -> Awaitable<Result<void>> { co_return co_await queue.complete(id, "ghost", {}); });
   EXPECT_FALSE(late) << "the ghost's late result is refused";
-  run([&] { return pool.stop(1s); });
-}
-
-TEST_F(TaskQueueTest, AHandlerIsCancelledAtItsTimeoutWhileHeartbeatsKeepLongOnesAlive) {
-  MemoryTaskQueue queue(time, random, fast(1s));
-  WorkerPool pool(io.get_executor(), queue, random, {"default", 2, "w"});
-  AsioSleeper sleeper;
-  pool.handle("sleepy", [&](const TaskRecord& task, CancelToken& cancel) -> Awaitable<Result<nlohmann::json>> {
-    const auto ms = task.spec.payload.at("ms").get<int>();
-    const std::chrono::nanoseconds nap = std::chrono::milliseconds(ms);
-    CancelToken* const token = &cancel;
-    const bool slept = co_await sleeper.sleep_for(nap, token);
-    if (!slept) {
-      co_return make_error(ErrorCode::cancelled, "cancelled");
-    }
-    co_return nlohmann::json{{"slept", ms}};
-  });
-  pool.start();
-  auto slow = spec("sleepy", {{"ms", 10'000}}, 0);
-  slow.timeout = 200ms;
-  const auto timed_out = enqueue(queue, slow).id;
-  const auto long_one = enqueue(queue, spec("sleepy", {{"ms", 3200}})).id;  // over 3 leases of 1 s
-  // The timed-out task ends dead either way: cancelled by the pool at 200 ms, or recovered by the
-  // queue at its deadline, whichever comes first.
-  ASSERT_TRUE(testing::wait_until(
-      [&] { return get(queue, timed_out).state == TaskState::dead && pool.stats().succeeded == 1; }, 20s))
-      << to_string(get(queue, timed_out).state) << " " << to_string(get(queue, long_one).state) << " "
-      << get(queue, long_one).attempts << " " << get(queue, timed_out).last_error;
-  EXPECT_NE(get(queue, timed_out).last_error.find("timeout"), std::string::npos) << get(queue, timed_out).last_error;
-  const auto kept = get(queue, long_one);
-  EXPECT_EQ(kept.state, TaskState::succeeded);
-  EXPECT_EQ(kept.attempts, 1) << "heartbeats kept its lease: never redelivered";
   run([&] { return pool.stop(1s); });
 }
 

@@ -11,11 +11,11 @@
 #include <set>
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "svckit/core/async_event.hpp"
 #include "svckit/core/metrics.hpp"
 #include "svckit/core/random.hpp"
+#include "svckit/core/sleeper.hpp"
 #include "svckit/core/time_source.hpp"
 #include "svckit/registry/registry.hpp"
 
@@ -52,8 +52,14 @@ class DiscoveryClient {
  public:
   using EventHandler = std::function<void(const RegistryEvent&)>;
 
+  /// Real time: the watch's pacing, retry backoff and heartbeats run on the real clock.
   DiscoveryClient(const boost::asio::any_io_executor& executor, Registry& registry, Random& random,
                   DiscoveryOptions options = {}, MetricsRegistry* metrics = nullptr);
+  /// Injected time: pacing is measured on `time` and every wait (retry backoff, busy-loop guard,
+  /// heartbeat interval, drain) runs on `sleeper`, so a simulation drives the client in virtual
+  /// time. `time` and `sleeper` must outlive the client and pair with one clock.
+  DiscoveryClient(const boost::asio::any_io_executor& executor, Registry& registry, const TimeSource& time,
+                  Random& random, Sleeper& sleeper, DiscoveryOptions options = {}, MetricsRegistry* metrics = nullptr);
   ~DiscoveryClient();
   DiscoveryClient(const DiscoveryClient&) = delete;
   DiscoveryClient& operator=(const DiscoveryClient&) = delete;
@@ -93,7 +99,8 @@ class DiscoveryClient {
 
   Awaitable<void> watch_loop();
   Awaitable<void> heartbeat_loop();
-  Awaitable<void> sleep(boost::asio::steady_timer& timer, std::chrono::milliseconds d);
+  /// Sleeps on the injected sleeper; `stop` (may be null) ends it early.
+  Awaitable<void> sleep(CancelToken* stop, std::chrono::milliseconds d);
   void apply(const WatchResult& result);
   void apply_reset(const WatchResult& result, Catalog& next, std::vector<RegistryEvent>& changes);
   void publish(Catalog next);
@@ -102,7 +109,11 @@ class DiscoveryClient {
 
   boost::asio::any_io_executor executor_;
   Registry& registry_;
+  RealTimeSource real_time_;
+  AsioSleeper real_sleeper_;
+  const TimeSource& time_;
   Random& random_;
+  Sleeper& sleeper_;
   DiscoveryOptions options_;
 
   std::shared_ptr<const Catalog> current_catalog() const;
@@ -121,9 +132,8 @@ class DiscoveryClient {
   bool heartbeat_running_ = false;
   bool stopping_ = false;
   int loops_running_ = 0;
-  std::shared_ptr<CancelToken> watch_cancel_ = std::make_shared<CancelToken>();
-  boost::asio::steady_timer retry_timer_;
-  boost::asio::steady_timer heartbeat_timer_;
+  std::shared_ptr<CancelToken> watch_cancel_ = std::make_shared<CancelToken>();  // the watch and its retry waits
+  std::shared_ptr<CancelToken> heartbeat_cancel_;                                // the running heartbeat loop's waits
   AsyncEvent synced_event_;
   AsyncEvent loops_done_;
   std::vector<std::pair<std::uint64_t, EventHandler>> handlers_;

@@ -20,6 +20,7 @@
 #include <string>
 
 #include "svckit/core/cancel_token.hpp"
+#include "svckit/core/sleeper.hpp"
 #include "svckit/queue/task_queue.hpp"
 
 namespace svckit::queue {
@@ -44,7 +45,11 @@ struct WorkerPoolStats {
 /// executor: each worker loop runs on a strand of its own). The queue must outlive the pool.
 class WorkerPool {
  public:
-  WorkerPool(boost::asio::any_io_executor executor, TaskQueue& queue, Random& random, WorkerPoolOptions options);
+  /// `sleeper` (may be null: real time) runs the heartbeats, the timeout cancellation and the
+  /// fetch-failure backoff; it must outlive the pool (testing::VirtualTime runs a pool in virtual
+  /// time).
+  WorkerPool(boost::asio::any_io_executor executor, TaskQueue& queue, Random& random, WorkerPoolOptions options,
+             Sleeper* sleeper = nullptr);
   ~WorkerPool();
 
   void handle(std::string name, TaskHandler handler);

@@ -3,11 +3,12 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <functional>
-#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
 
+#include "svckit/core/sleeper.hpp"
+#include "svckit/core/wait_list.hpp"
 #include "svckit/registry/registry.hpp"
 #include "svckit/registry/registry_store.hpp"
 
@@ -31,15 +32,18 @@ class RegistryWriteThrough {
   virtual Awaitable<Result<void>> set_status(std::string service, std::string id, InstanceStatus status) = 0;
 };
 
-/// Thread-safe: one mutex guards the store; waiting watches park on timers of their own
-/// executor and are woken by posting to it.
-/// REQUIRES: watch() is awaited from a strand or a single-threaded executor (wake-ups are posted
-/// to that executor and must not run concurrently with the waiting coroutine).
-/// Waiting uses real Asio timers; TTL logic uses the injected TimeSource. Expiry happens only when
-/// sweep() is called (svckitd calls it every `sweep_interval`).
+/// Thread-safe: one mutex guards the store; waiting watches park in a WaitList (a watch whose
+/// coroutine is destroyed leaves it at once) and wait on the injected Sleeper, so TTLs and long
+/// polls both run on the injected clock (a simulation drives them in virtual time). Expiry happens
+/// only when sweep() is called (svckitd calls it every `sweep_interval`).
 class MemoryRegistry final : public Registry {
  public:
+  /// Long polls wait in real time (an AsioSleeper, deadlines on the real clock) whatever `time`
+  /// is; TTLs follow `time`.
   MemoryRegistry(const TimeSource& time, MemoryRegistryOptions options);
+  /// Long polls wait on `sleeper` with deadlines on `time`, so the two must pair (e.g.
+  /// testing::VirtualTime for both). Both must outlive the registry.
+  MemoryRegistry(const TimeSource& time, Sleeper& sleeper, MemoryRegistryOptions options);
   ~MemoryRegistry() override;
 
   Awaitable<Result<ServiceInstance>> register_instance(ServiceInstance instance) override;
@@ -110,13 +114,16 @@ class MemoryRegistry final : public Registry {
   Result<void> restore(const std::vector<ServiceInstance>& instances, std::uint64_t index);
 
  private:
-  struct Waiter;
   void notify_locked();
 
+  RealTimeSource real_time_;
+  AsioSleeper real_sleeper_;
+  const TimeSource& wait_time_;  // the clock long-poll deadlines are measured on (pairs with sleeper_)
+  Sleeper& sleeper_;
   mutable std::mutex mutex_;
-  RegistryStore store_;                         // guarded by mutex_
-  std::list<std::shared_ptr<Waiter>> waiters_;  // guarded by mutex_
-  bool released_ = false;                       // guarded by mutex_
+  RegistryStore store_;    // guarded by mutex_
+  WaitList waiters_;       // parked under mutex_ (a change after a collect() is never missed)
+  bool released_ = false;  // guarded by mutex_
   MemoryRegistryOptions options_;
   RegistryWriteThrough* writer_ = nullptr;                    // set before use, then read only
   std::function<std::optional<Error>()> persistent_refusal_;  // set before use, then read only

@@ -1,33 +1,16 @@
 #include "svckit/registry/memory_registry.hpp"
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
-
 namespace svckit {
 
-namespace asio = boost::asio;
-
-struct MemoryRegistry::Waiter {
-  explicit Waiter(const asio::any_io_executor& ex) : timer(ex) {}
-  asio::steady_timer timer;
-  bool fired = false;  // guarded by the registry mutex
-};
-
 MemoryRegistry::MemoryRegistry(const TimeSource& time, MemoryRegistryOptions options)
-    : store_(time, options.store), options_(options) {}
+    : wait_time_(real_time_), sleeper_(real_sleeper_), store_(time, options.store), options_(options) {}
+
+MemoryRegistry::MemoryRegistry(const TimeSource& time, Sleeper& sleeper, MemoryRegistryOptions options)
+    : wait_time_(time), sleeper_(sleeper), store_(time, options.store), options_(options) {}
 
 MemoryRegistry::~MemoryRegistry() = default;
 
-void MemoryRegistry::notify_locked() {
-  for (auto& w : waiters_) {
-    if (w->fired) continue;
-    w->fired = true;
-    asio::post(w->timer.get_executor(), [w] { w->timer.cancel(); });
-  }
-}
+void MemoryRegistry::notify_locked() { waiters_.notify_all(); }
 
 Result<ServiceInstance> MemoryRegistry::register_now(ServiceInstance instance) {
   std::lock_guard lock(mutex_);
@@ -110,54 +93,24 @@ Awaitable<Result<std::vector<ServiceSummary>>> MemoryRegistry::list_services() {
 }
 
 Awaitable<Result<WatchResult>> MemoryRegistry::watch(WatchRequest request) {
-  const auto executor = co_await asio::this_coro::executor;
-  const auto deadline = std::chrono::steady_clock::now() + request.wait;
-  // Removes this watch's waiter from the list on every exit, including frame destruction.
-  struct Parked {
-    MemoryRegistry& registry;
-    std::shared_ptr<Waiter> waiter;
-    std::list<std::shared_ptr<Waiter>>::iterator position;
-    void unpark_locked() {
-      if (waiter) registry.waiters_.erase(position);
-      waiter.reset();
-    }
-    ~Parked() {
-      if (!waiter) return;
-      std::lock_guard lock(registry.mutex_);
-      unpark_locked();
-    }
-  } parked{*this, nullptr, {}};
-
+  const auto deadline = wait_time_.steady_now() + request.wait;
   for (;;) {
+    std::optional<WaitList::Ticket> ticket;  // leaves the list on every exit, frame destruction too
     {
       std::lock_guard lock(mutex_);
-      parked.unpark_locked();
       if (request.cancel && request.cancel->cancelled()) {
         co_return make_error(ErrorCode::cancelled, "watch cancelled");
       }
       auto result = store_.collect(request.service, request.after_index);
-      if (RegistryStore::has_changes(result) || released_ || std::chrono::steady_clock::now() >= deadline) {
-        co_return result;
-      }
-      if (waiters_.size() >= options_.max_watchers) {
+      if (RegistryStore::has_changes(result) || released_ || wait_time_.steady_now() >= deadline) co_return result;
+      if (waiters_.waiting() >= options_.max_watchers) {
         co_return make_error(ErrorCode::limit_exceeded,
                              "too many concurrent watches (max " + std::to_string(options_.max_watchers) + ")", "wait");
       }
-      parked.waiter = std::make_shared<Waiter>(executor);
-      parked.waiter->timer.expires_at(deadline);
-      waiters_.push_front(parked.waiter);
-      parked.position = waiters_.begin();
+      ticket.emplace(waiters_.park());  // under the lock: a change after collect() wakes it
     }
-    auto waiter = parked.waiter;
-    if (request.cancel) {
-      std::weak_ptr<Waiter> weak = waiter;
-      const bool hooked = request.cancel->set_hook([weak] {
-        if (auto w = weak.lock()) asio::post(w->timer.get_executor(), [w] { w->timer.cancel(); });
-      });
-      if (!hooked) continue;  // already cancelled: the loop answers `cancelled`
-    }
-    boost::system::error_code ec;
-    co_await waiter->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (request.cancel && !request.cancel->set_hook(ticket->waker())) continue;  // cancelled: answered above
+    (void)co_await ticket->wait_for(deadline - wait_time_.steady_now(), sleeper_);
     if (request.cancel) request.cancel->clear_hook();
   }
 }
@@ -180,10 +133,7 @@ std::uint64_t MemoryRegistry::index() const {
   return store_.index();
 }
 
-std::size_t MemoryRegistry::watcher_count() const {
-  std::lock_guard lock(mutex_);
-  return waiters_.size();
-}
+std::size_t MemoryRegistry::watcher_count() const { return waiters_.waiting(); }
 
 std::size_t MemoryRegistry::instance_count() const {
   std::lock_guard lock(mutex_);

@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 #include <deque>
 
 #include "svckit/discovery/discovery_client.hpp"
@@ -10,6 +13,7 @@
 #include "svckit/testing/io_thread.hpp"
 #include "svckit/testing/process.hpp"
 #include "svckit/testing/simulated_clock.hpp"
+#include "svckit/testing/virtual_time.hpp"
 
 namespace svckit {
 namespace {
@@ -121,35 +125,38 @@ class DiscoveryClientTest : public ::testing::Test {
 };
 
 TEST(DiscoveryClientLoop, ALongPollAnsweredAtOnceWithNothingNewIsNotRepeatedInABusyLoop) {
-  testing::SimulatedClock clock;
+  // In virtual time: the pauses are measured on the injected clock, not asserted on the wall clock.
+  boost::asio::io_context io;
+  testing::VirtualTime time(io);
   testing::FakeRandom random;
-  ScriptedRegistry registry{clock};
-  testing::IoThread io;
+  ScriptedRegistry registry{time};
   DiscoveryOptions options;
-  options.retry_initial = 100ms;  // the pause after an empty early answer (jittered)
-  DiscoveryClient client(io.executor(), registry, random, options);
-  io.run([&]() -> Awaitable<void> {
-    client.start();
-    registry.push(snapshot(5, {make("a", 1)}));
-    co_return;
-  });
-  ASSERT_TRUE(testing::wait_until([&] { return client.stats().index == 5u; }, 5s));
-  const auto started = std::chrono::steady_clock::now();
-  const int before = registry.watch_calls;
-  io.run([&]() -> Awaitable<void> {
-    for (int i = 0; i < 3; ++i) {  // what a registry shutting down answers: no change, at once
-      WatchResult nothing;
-      nothing.index = 5;
-      registry.push(nothing);
-    }
-    co_return;
-  });
-  ASSERT_TRUE(testing::wait_until([&] { return registry.watch_calls >= before + 3; }, 5s));
-  EXPECT_GE(std::chrono::steady_clock::now() - started, 100ms)
-      << "two empty answers before the third call, each followed by a pause of >= 50 ms";
+  options.retry_initial = 100ms;  // the pause after an empty early answer (jittered in [50, 100] ms)
+  DiscoveryClient client(io.get_executor(), registry, time, random, time, options);
+  registry.push(snapshot(5, {make("a", 1)}));
+  for (int i = 0; i < 3; ++i) {  // what a registry shutting down answers: no change, at once
+    WatchResult nothing;
+    nothing.index = 5;
+    registry.push(nothing);
+  }
+  const auto started = time.steady_now();
+  client.start();
+  time.run_until(started + 10s);
+  EXPECT_EQ(registry.watch_calls, 5) << "the snapshot, three empty answers, then a waiting watch";
+  const auto paused = time.steady_now() - started;
+  EXPECT_GE(paused, 150ms) << "each empty early answer is followed by a pause of >= 50 ms";
+  EXPECT_LE(paused, 300ms);
   EXPECT_EQ(client.discover("a").size(), 1u);
-  io.run([&] { return client.shutdown(0ms); });
-  io.stop();
+  bool down = false;
+  boost::asio::co_spawn(
+      io,
+      [&]() -> Awaitable<void> {
+        co_await client.shutdown(0ms);
+        down = true;
+      },
+      boost::asio::detached);
+  time.run_until(time.steady_now() + 1s);
+  EXPECT_TRUE(down);
 }
 
 TEST_F(DiscoveryClientTest, AppliesSnapshotThenEventsInOrder) {

@@ -9,6 +9,7 @@
 #include "svckit/registry/memory_registry.hpp"
 #include "svckit/testing/co_assert.hpp"
 #include "svckit/testing/simulated_clock.hpp"
+#include "svckit/testing/virtual_time.hpp"
 
 namespace svckit {
 namespace {
@@ -162,6 +163,71 @@ TEST_F(MemoryRegistryTest, SweepWakesWatchersWithExpiry) {
     SVCKIT_CO_ASSERT_EQ(r->events.size(), 1u);
     EXPECT_EQ(r->events[0].type, EventType::expired);
   });
+}
+
+TEST(MemoryRegistryVirtualTime, ALongPollEndsAtItsDeadlineOnTheInjectedClockAndAChangeWakesIt) {
+  asio::io_context io;
+  testing::VirtualTime time(io);
+  MemoryRegistry registry(time, time, MemoryRegistryOptions{});
+  std::optional<Result<WatchResult>> first, second;
+  asio::co_spawn(
+      io,
+      [&]() -> Awaitable<void> {
+        first = co_await registry.watch({"a", registry.index(), 30s, nullptr});
+      },
+      asio::detached);
+  const auto start = time.steady_now();
+  time.run_until(start + 1h);
+  ASSERT_TRUE(first.has_value());
+  ASSERT_TRUE(first->ok());
+  EXPECT_TRUE((*first)->events.empty());
+  EXPECT_EQ(time.steady_now() - start, 30s) << "the wait ends at its deadline, in virtual time";
+
+  asio::co_spawn(
+      io,
+      [&]() -> Awaitable<void> {
+        second = co_await registry.watch({"a", registry.index(), 60s, nullptr});
+      },
+      asio::detached);
+  time.run_until(time.steady_now());
+  EXPECT_EQ(registry.watcher_count(), 1u);
+  const auto parked_at = time.steady_now();
+  ASSERT_TRUE(registry.register_now(memory_instance("a", 1)).ok());
+  time.run_until(time.steady_now());
+  ASSERT_TRUE(second.has_value());
+  ASSERT_TRUE(second->ok());
+  EXPECT_EQ((*second)->events.size(), 1u);
+  EXPECT_EQ(time.steady_now(), parked_at) << "woken by the change, not by its deadline";
+  EXPECT_EQ(registry.watcher_count(), 0u);
+}
+
+TEST(MemoryRegistryWatchers, AWatchWhoseCoroutineIsDestroyedLeavesNothingBehind) {
+  testing::SimulatedClock clock;
+  MemoryRegistry registry(clock, MemoryRegistryOptions{{}, 1});
+  {
+    asio::io_context io;
+    asio::co_spawn(
+        io,
+        [&]() -> Awaitable<void> {
+          (void)co_await registry.watch({"", registry.index(), 60s, nullptr});
+        },
+        asio::detached);
+    io.poll();
+    EXPECT_EQ(registry.watcher_count(), 1u);
+  }  // the io_context goes with the suspended watch in it
+  EXPECT_EQ(registry.watcher_count(), 0u);
+  EXPECT_TRUE(registry.register_now(memory_instance("a", 1)).ok()) << "nothing points at the dead coroutine";
+  asio::io_context io;
+  std::optional<Result<WatchResult>> again;
+  asio::co_spawn(
+      io,
+      [&]() -> Awaitable<void> {
+        again = co_await registry.watch({"", registry.index(), 10ms, nullptr});
+      },
+      asio::detached);
+  io.run_for(5s);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_TRUE(again->ok()) << "its slot (max_watchers 1) is free again: " << again->error().describe();
 }
 
 }  // namespace
