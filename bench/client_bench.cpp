@@ -53,14 +53,14 @@ Figures summarise(Run& run, std::chrono::duration<double> elapsed) {
   return f;
 }
 
-bhttp::request<bhttp::empty_body> plain_get(const svckit::http::HostPort& hp) {
+bhttp::request<bhttp::empty_body> plain_get(const svckit::net::HostPort& hp) {
   bhttp::request<bhttp::empty_body> req{bhttp::verb::get, "/", 11};
   req.set(bhttp::field::host, hp.host + ":" + std::to_string(hp.port));
   return req;
 }
 
 /// (b) one keep-alive connection per worker, requests back to back.
-asio::awaitable<void> raw_worker(svckit::http::HostPort hp, Run& run, std::size_t w) {
+asio::awaitable<void> raw_worker(svckit::net::HostPort hp, Run& run, std::size_t w) {
   auto ex = co_await asio::this_coro::executor;
   tcp::socket socket(ex);
   tcp::resolver resolver(ex);
@@ -86,7 +86,7 @@ asio::awaitable<void> raw_worker(svckit::http::HostPort hp, Run& run, std::size_
 }
 
 /// (c) a new connection for every call.
-asio::awaitable<void> fresh_worker(svckit::http::HostPort hp, Run& run, std::size_t w) {
+asio::awaitable<void> fresh_worker(svckit::net::HostPort hp, Run& run, std::size_t w) {
   auto ex = co_await asio::this_coro::executor;
   tcp::resolver resolver(ex);
   const auto endpoints = co_await resolver.async_resolve(hp.host, std::to_string(hp.port), asio::use_awaitable);
@@ -157,11 +157,11 @@ int main(int argc, char** argv) {
   app.add_option("--modes", modes, "which modes to run, in order (default: bac)");
   CLI11_PARSE(app, argc, argv);
 
-  std::vector<svckit::http::HostPort> hosts;
+  std::vector<svckit::net::HostPort> hosts;
   svckit::ServiceConfig config;
   config.balancing.policy = "round_robin";
   for (const auto& u : upstreams) {
-    auto url = svckit::http::parse_backend_url("http://" + u, 80);
+    auto url = svckit::net::parse_backend_url("http://" + u, 80);
     if (!url) {
       std::fprintf(stderr, "--upstream %s: %s\n", u.c_str(), url.error().message.c_str());
       return 2;

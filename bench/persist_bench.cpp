@@ -64,7 +64,7 @@ double measure(const std::string& system, int port, int round, int n, int concur
   http::ClientOptions options;
   options.max_idle_per_endpoint = static_cast<std::size_t>(concurrency);
   http::HttpClient client(io.get_executor(), options);
-  const http::HostPort ep{"127.0.0.1", static_cast<std::uint16_t>(port)};
+  const net::HostPort ep{"127.0.0.1", static_cast<std::uint16_t>(port)};
   std::atomic<int> next{0}, failed{0}, finished{0};
   const auto started = Clock::now();
   for (int c = 0; c < concurrency; ++c) {

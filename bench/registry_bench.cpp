@@ -114,7 +114,7 @@ double etcd_proposals(http::HttpClient& client, asio::io_context& io, int etcd_p
       io,
       [&]() -> Awaitable<void> {
         SetOnExit done{finished};
-        const http::HostPort etcd{"127.0.0.1", static_cast<std::uint16_t>(etcd_port)};
+        const net::HostPort etcd{"127.0.0.1", static_cast<std::uint16_t>(etcd_port)};
         http::Request metrics{http::Verb::get, "/metrics", 11};
         auto r = co_await client.send(etcd, std::move(metrics), std::chrono::seconds(5));
         if (!r) co_return;
@@ -137,7 +137,7 @@ class Target {
   virtual Awaitable<std::size_t> list_all() = 0;
 };
 
-Awaitable<Result<http::Response>> post(http::HttpClient& client, http::HostPort ep, http::Verb verb, std::string target,
+Awaitable<Result<http::Response>> post(http::HttpClient& client, net::HostPort ep, http::Verb verb, std::string target,
                                        std::string body) {
   http::Request req{verb, target, 11};
   req.set(http::beast_http::field::content_type, "application/json");
@@ -147,7 +147,7 @@ Awaitable<Result<http::Response>> post(http::HttpClient& client, http::HostPort 
 
 class SvckitdTarget final : public Target {
  public:
-  SvckitdTarget(http::HttpClient& c, http::HostPort ep) : client_(c), ep_(std::move(ep)) {}
+  SvckitdTarget(http::HttpClient& c, net::HostPort ep) : client_(c), ep_(std::move(ep)) {}
   Awaitable<bool> register_instance(int i) override {
     auto r = co_await post(client_, ep_, http::Verb::post, "/v1/instances", instance_json(i, "bench"));
     co_return r && r->result_int() == 200;
@@ -165,12 +165,12 @@ class SvckitdTarget final : public Target {
 
  private:
   http::HttpClient& client_;
-  http::HostPort ep_;
+  net::HostPort ep_;
 };
 
 class EtcdTarget final : public Target {
  public:
-  EtcdTarget(http::HttpClient& c, http::HostPort ep, int n) : client_(c), ep_(std::move(ep)), leases_(n) {}
+  EtcdTarget(http::HttpClient& c, net::HostPort ep, int n) : client_(c), ep_(std::move(ep)), leases_(n) {}
   Awaitable<bool> register_instance(int i) override {
     auto lease = co_await post(client_, ep_, http::Verb::post, "/v3/lease/grant", R"({"TTL":60})");
     if (!lease || lease->result_int() != 200) co_return false;
@@ -197,7 +197,7 @@ class EtcdTarget final : public Target {
 
  private:
   http::HttpClient& client_;
-  http::HostPort ep_;
+  net::HostPort ep_;
   std::vector<std::string> leases_;
 };
 
@@ -317,7 +317,7 @@ long rss_mb(int pid) {
 }
 
 /// svckitd watch propagation: a long-poll loop sees each registration made by another connection.
-std::vector<double> svckitd_watch_latency(const http::HostPort& ep, int rounds) {
+std::vector<double> svckitd_watch_latency(const net::HostPort& ep, int rounds) {
   asio::io_context io;
   http::HttpClient watcher(io.get_executor()), writer(io.get_executor());
   std::vector<double> out;
@@ -359,7 +359,7 @@ std::vector<double> svckitd_watch_latency(const http::HostPort& ep, int rounds) 
 }
 
 /// etcd watch propagation: a streaming /v3/watch on a raw socket sees each put.
-std::vector<double> etcd_watch_latency(const http::HostPort& ep, int rounds) {
+std::vector<double> etcd_watch_latency(const net::HostPort& ep, int rounds) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -495,7 +495,7 @@ int main(int argc, char** argv) {
 
   std::cout << "workload: " << n << " instances, " << concurrency << " concurrent requests, " << rounds
             << " watch samples, loopback\n";
-  const http::HostPort svckitd_ep{"127.0.0.1", static_cast<std::uint16_t>(svckitd_port)};
+  const net::HostPort svckitd_ep{"127.0.0.1", static_cast<std::uint16_t>(svckitd_port)};
   SvckitdTarget svckitd(client, svckitd_ep);
   const auto no_etcd = [] { return -1.0; };
   const auto etcd_count = [&] { return etcd_proposals(client, io, etcd_port); };
@@ -504,7 +504,7 @@ int main(int argc, char** argv) {
       svckitd, io, n, concurrency, svckitd_pid, [&] { return svckitd_watch_latency(svckitd_ep, rounds); }, no_etcd);
   Figures b;
   if (etcd_port != 0) {
-    const http::HostPort etcd_ep{"127.0.0.1", static_cast<std::uint16_t>(etcd_port)};
+    const net::HostPort etcd_ep{"127.0.0.1", static_cast<std::uint16_t>(etcd_port)};
     EtcdTarget etcd(client, etcd_ep, n);
     std::cerr << "measuring etcd (v3 JSON API)\n";
     b = measure(

@@ -2,23 +2,23 @@
 
 #include "svckit/core/instance_json.hpp"
 #include "svckit/http/client.hpp"
-#include "svckit/http/url.hpp"
-#include "svckit/http/url_token.hpp"
+#include "svckit/net/backend_url.hpp"
+#include "svckit/net/url_token.hpp"
 
 namespace svckit::cli {
 
 http::Awaitable<Result<nlohmann::json>> daemon_request(std::string registry, http::Verb verb, std::string target,
                                                        std::string body, std::string command,
                                                        boost::asio::any_io_executor executor) {
-  auto url = http::parse_backend_url(registry, 8500);
+  auto url = net::parse_backend_url(registry, 8500);
   if (!url) co_return url.error();
   if (url->scheme != "svckitd" || url->hosts.empty()) {
     co_return make_error(ErrorCode::invalid_argument,
                          command + " talks to svckitd: use --registry svckitd://host:port[,host:port]", "registry");
   }
-  auto tls = http::backend_url_tls(*url);
+  auto tls = net::backend_url_tls(*url);
   if (!tls) co_return tls.error();
-  auto token = http::backend_url_token(*url, "SVCKIT_TOKEN");
+  auto token = net::backend_url_token(*url, "SVCKIT_TOKEN");
   if (!token) co_return token.error();
   http::HttpClient client(executor, http::client_options_for(*tls));
   Error last = make_error(ErrorCode::unavailable, "no svckitd host given");

@@ -8,8 +8,8 @@
 
 #include "svckit/core/instance_json.hpp"
 #include "svckit/http/client.hpp"
-#include "svckit/http/url.hpp"
-#include "svckit/http/url_token.hpp"
+#include "svckit/net/backend_url.hpp"
+#include "svckit/net/url_token.hpp"
 
 namespace svckit::cli {
 
@@ -53,7 +53,7 @@ http::Awaitable<Result<json>> run_token_request(TokenRequest request, boost::asi
   } else if (request.action == "read" || request.action == "revoke") {
     if (request.accessor.empty()) co_return invalid("give the token's AccessorID", "accessor");
     verb = request.action == "read" ? http::Verb::get : http::Verb::delete_;
-    target = "/v1/acl/token/" + http::url_encode(request.accessor);
+    target = "/v1/acl/token/" + net::url_encode(request.accessor);
   } else {
     co_return invalid("unknown token action '" + request.action + "' (create, list, read, revoke, self)", "action");
   }

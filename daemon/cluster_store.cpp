@@ -8,7 +8,7 @@
 
 #include <map>
 
-#include "svckit/http/url.hpp"
+#include "svckit/net/backend_url.hpp"
 #include "svckit/registry/change_stream.hpp"
 
 namespace svckit::daemon {
@@ -36,7 +36,7 @@ Result<std::unique_ptr<ClusterStore>> ClusterStore::create(const std::string& ur
     return make_error(ErrorCode::invalid_argument, "store must be an etcd:// URL (or empty: the embedded store)",
                       "store");
   }
-  auto parsed = http::parse_backend_url(url, 2379);
+  auto parsed = net::parse_backend_url(url, 2379);
   if (!parsed) return store_error(parsed.error());
   auto remote = etcd_registry_factory()(*parsed, deps);
   if (!remote) return store_error(remote.error());

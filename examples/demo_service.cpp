@@ -46,7 +46,7 @@ struct Settings {
 Awaitable<Result<json>> call_peer(DiscoveryClient& discovery, http::HttpClient& client, const std::string& peer) {
   auto url = discovery.service_url(peer);
   if (!url) co_return url.error();
-  auto parsed = http::parse_backend_url(*url, 80);
+  auto parsed = net::parse_backend_url(*url, 80);
   if (!parsed) co_return parsed.error();
   http::Request request{http::Verb::get, "/hello", 11};
   auto response = co_await client.send(parsed->hosts.front(), std::move(request), std::chrono::seconds(2));

@@ -98,8 +98,8 @@ std::optional<Route> ServiceClient::Impl::choose_route(ServiceClient::ServiceSta
       skip.push_back(picked->instance->id);
       continue;
     }
-    route.endpoint = http::HostPort{picked->instance->host, static_cast<std::uint16_t>(picked->instance->port),
-                                    picked->instance->scheme == "https"};
+    route.endpoint = net::HostPort{picked->instance->host, static_cast<std::uint16_t>(picked->instance->port),
+                                   picked->instance->scheme == "https"};
     route.target = target;
     route.instance = picked->instance->id;
     route.pick = std::move(*picked);

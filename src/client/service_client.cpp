@@ -44,7 +44,7 @@ Result<std::unique_ptr<ServiceClient>> ServiceClient::create(ServiceClientOption
     if (auto r = check_policy(config, deps.balancers, "services." + name + "."); !r) return r.error();
   }
   if (!options.gateway_url.empty()) {
-    auto url = http::parse_backend_url(options.gateway_url, 80);
+    auto url = net::parse_backend_url(options.gateway_url, 80);
     if (!url || (url->scheme != "http" && url->scheme != "https") || url->hosts.size() != 1) {
       return make_error(ErrorCode::invalid_argument, "gateway_url must be http(s)://host:port[/prefix]", "gateway_url");
     }
@@ -121,7 +121,7 @@ std::shared_ptr<ServiceClient::ServiceState> ServiceClient::state_for(const std:
     state->mode = ServiceState::Mode::static_urls;
   } else if (!impl_->options.gateway_url.empty()) {
     state->mode = ServiceState::Mode::gateway;
-    auto url = http::parse_backend_url(impl_->options.gateway_url, 80);  // validated at create()
+    auto url = net::parse_backend_url(impl_->options.gateway_url, 80);  // validated at create()
     state->gateway = url->hosts.front();
     state->gateway.tls = url->scheme == "https";
     state->gateway_prefix = url->path == "/" ? "" : url->path;
@@ -134,7 +134,7 @@ std::shared_ptr<ServiceClient::ServiceState> ServiceClient::state_for(const std:
   if (state->mode == ServiceState::Mode::static_urls && state->balancer) {
     std::vector<ServiceInstance> instances;
     for (const auto& u : config.static_urls) {
-      auto url = http::parse_backend_url(u, 80);
+      auto url = net::parse_backend_url(u, 80);
       for (const auto& hp : url->hosts) {
         ServiceInstance in;
         in.service = service;
@@ -175,7 +175,7 @@ std::string build_target(const std::string& path, const std::multimap<std::strin
   char sep = target.find('?') == std::string::npos ? '?' : '&';
   for (const auto& [k, v] : params) {
     target += sep;
-    target += http::url_encode(k) + "=" + http::url_encode(v);
+    target += net::url_encode(k) + "=" + net::url_encode(v);
     sep = '&';
   }
   return target;

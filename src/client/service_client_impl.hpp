@@ -29,7 +29,7 @@ Awaitable<Result<void>> feed_sink(const http::BodySink* sink, std::string_view p
 
 /// Where one attempt goes.
 struct Route {
-  http::HostPort endpoint;
+  net::HostPort endpoint;
   std::string target;
   std::string instance;  // instance id, or "gateway"
   Pick pick;

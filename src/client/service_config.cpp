@@ -76,7 +76,7 @@ Result<void> validate(const ServiceConfig& c, const std::string& prefix) {
   if (c.faults.abort_status < 100 || c.faults.abort_status > 599)
     return bad("faults.abort_status", "must be in 100..599");
   for (std::size_t i = 0; i < c.static_urls.size(); ++i) {
-    auto url = http::parse_backend_url(c.static_urls[i], 80);
+    auto url = net::parse_backend_url(c.static_urls[i], 80);
     if (!url || (url->scheme != "http" && url->scheme != "https") || url->hosts.empty()) {
       return bad("static_urls[" + std::to_string(i) + "]", "must be http(s)://host:port");
     }

@@ -75,7 +75,7 @@ struct ServiceClient::ServiceState {
   std::unique_ptr<ServiceBalancer> balancer;  // discovery and static modes
   std::atomic<std::uint64_t> applied_index{~std::uint64_t{0}};
   std::atomic<std::int64_t> next_tick_ns{0};  // when the balancer's outlier detector is next ticked
-  http::HostPort gateway;                     // gateway mode
+  net::HostPort gateway;                      // gateway mode
   std::string gateway_prefix;
   CircuitBreaker service_breaker;
   const std::unique_ptr<RetryBudget> budget;

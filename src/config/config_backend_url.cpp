@@ -2,22 +2,22 @@
 // (svckit::svckit), since it reaches every backend, Redis's too.
 #include "config/remote/remote_backends.hpp"
 #include "svckit/config/remote_config.hpp"
-#include "svckit/http/url_token.hpp"
+#include "svckit/net/url_token.hpp"
 
 namespace svckit::config {
 
 void register_builtin_config_backends(RemoteConfigPlugins::Builder& builder) {
   using Backend =
-      Result<std::unique_ptr<RemoteConfigBackend>> (*)(const http::BackendUrl&, const boost::asio::any_io_executor&);
+      Result<std::unique_ptr<RemoteConfigBackend>> (*)(const net::BackendUrl&, const boost::asio::any_io_executor&);
   const auto entry = [](std::uint16_t port, std::vector<std::string_view> options, Backend backend) {
     return RemoteConfigPlugins::Entry{port, std::move(options),
-                                      [backend](const http::BackendUrl& url, std::string_view,
+                                      [backend](const net::BackendUrl& url, std::string_view,
                                                 const RemoteConfigDeps& deps) { return backend(url, deps.executor); }};
   };
-  builder.add("svckitd", entry(8500, http::kTokenOptions, detail::svckitd_config_backend));
-  builder.add("etcd", entry(2379, http::kConnectionOptions, detail::etcd_config_backend));
+  builder.add("svckitd", entry(8500, net::kTokenOptions, detail::svckitd_config_backend));
+  builder.add("etcd", entry(2379, net::kConnectionOptions, detail::etcd_config_backend));
   for (const char* scheme : {"redis", "rediss"}) {
-    builder.add(scheme, entry(6379, http::url_options(http::kConnectionOptions, {"key", "channel"}),
+    builder.add(scheme, entry(6379, net::url_options(net::kConnectionOptions, {"key", "channel"}),
                               detail::redis_config_backend));
   }
   builder.add("http", entry(80, {"interval"}, detail::http_config_backend));

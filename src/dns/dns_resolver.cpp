@@ -149,8 +149,8 @@ asio::awaitable<Result<Message>> Resolver::query(std::string name, RecordType ty
   co_return last;
 }
 
-std::vector<http::HostPort> nameservers_from_resolv_conf(std::string_view text) {
-  std::vector<http::HostPort> out;
+std::vector<net::HostPort> nameservers_from_resolv_conf(std::string_view text) {
+  std::vector<net::HostPort> out;
   std::istringstream lines{std::string(text)};
   std::string line;
   while (std::getline(lines, line)) {

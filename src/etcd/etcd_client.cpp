@@ -60,19 +60,19 @@ Result<std::string> base64_decode(std::string_view in) {
   return out;
 }
 
-Result<EtcdOptions> etcd_options_from_url(const http::BackendUrl& url) {
+Result<EtcdOptions> etcd_options_from_url(const net::BackendUrl& url) {
   if (url.hosts.empty()) return make_error(ErrorCode::invalid_argument, "etcd:// needs at least one host:port", "url");
   EtcdOptions options;
   options.endpoints = url.hosts;
-  auto tls = http::backend_url_tls(url);
+  auto tls = net::backend_url_tls(url);
   if (!tls) return tls.error();
   for (auto& e : options.endpoints) e.tls = tls->enabled;
   options.tls = *tls;
-  auto timeout = http::backend_url_duration(url, "timeout", options.timeout);
+  auto timeout = net::backend_url_duration(url, "timeout", options.timeout);
   if (!timeout) return timeout.error();
   options.timeout = *timeout;
   if (auto user = url.query.find("user"); user != url.query.end()) options.user = user->second;
-  auto password = http::backend_url_secret(url);
+  auto password = net::backend_url_secret(url);
   if (!password) return password.error();
   options.password = *password;
   if (!options.user.empty() && options.password.empty()) {
@@ -136,7 +136,7 @@ http::Request EtcdClient::request(const std::string& path, const std::string& bo
   return req;
 }
 
-Awaitable<Result<void>> EtcdClient::authenticate(const http::HostPort& endpoint) {
+Awaitable<Result<void>> EtcdClient::authenticate(const net::HostPort& endpoint) {
   const auto body = json{{"name", options_.user}, {"password", options_.password}}.dump();
   http::Request req{http::Verb::post, "/v3/auth/authenticate", 11};
   req.set(bh::field::content_type, "application/json");

@@ -3,7 +3,7 @@
 #include "svckit/events/amqp_event_bus.hpp"
 #include "svckit/events/nats_event_bus.hpp"
 #include "svckit/events/redis_event_bus.hpp"
-#include "svckit/http/url.hpp"
+#include "svckit/net/backend_url.hpp"
 
 namespace svckit::events {
 
@@ -30,7 +30,7 @@ class RedisEventBusWithClient final : public EventBus {
   RedisEventBus bus_;
 };
 
-std::string query(const http::BackendUrl& url, const std::string& key, const std::string& fallback) {
+std::string query(const net::BackendUrl& url, const std::string& key, const std::string& fallback) {
   auto it = url.query.find(key);
   return it == url.query.end() ? fallback : it->second;
 }
@@ -40,7 +40,7 @@ std::string query(const http::BackendUrl& url, const std::string& key, const std
 void register_builtin_event_buses(EventBusPlugins::Builder& builder) {
   using Product = std::unique_ptr<EventBus>;
   builder.add("memory",
-              {0, {}, [](const http::BackendUrl& url, std::string_view, const EventBusDeps& deps) -> Result<Product> {
+              {0, {}, [](const net::BackendUrl& url, std::string_view, const EventBusDeps& deps) -> Result<Product> {
                  if (!url.hosts.empty() || !url.path.empty()) {
                    return make_error(ErrorCode::invalid_argument, "memory:// takes no host or path", "url");
                  }
@@ -48,7 +48,7 @@ void register_builtin_event_buses(EventBusPlugins::Builder& builder) {
                }});
   builder.add("amqp", {5672,
                        {"user", "password_env", "password_file", "prefix", "prefetch", "timeout"},
-                       [](const http::BackendUrl&, std::string_view text, const EventBusDeps& deps) -> Result<Product> {
+                       [](const net::BackendUrl&, std::string_view text, const EventBusDeps& deps) -> Result<Product> {
                          auto options = AmqpEventBusOptions::from_url(text);
                          if (!options) return options.error();
                          auto bus = AmqpEventBus::connect(deps.time, deps.random, deps.sleeper, std::move(*options));
@@ -57,7 +57,7 @@ void register_builtin_event_buses(EventBusPlugins::Builder& builder) {
                        }});
   builder.add("nats", {4222,
                        {"prefix", "stream", "timeout"},
-                       [](const http::BackendUrl& url, std::string_view, const EventBusDeps& deps) -> Result<Product> {
+                       [](const net::BackendUrl& url, std::string_view, const EventBusDeps& deps) -> Result<Product> {
                          NatsEventBusOptions o;
                          o.servers.clear();
                          for (const auto& h : url.hosts)
@@ -65,14 +65,14 @@ void register_builtin_event_buses(EventBusPlugins::Builder& builder) {
                          if (o.servers.empty()) return make_error(ErrorCode::invalid_argument, "no host", "url");
                          o.prefix = query(url, "prefix", o.prefix);
                          o.stream = query(url, "stream", o.stream);
-                         auto timeout = http::backend_url_duration(url, "timeout", o.publish_timeout);
+                         auto timeout = net::backend_url_duration(url, "timeout", o.publish_timeout);
                          if (!timeout) return timeout.error();
                          o.publish_timeout = *timeout;
                          auto bus = NatsEventBus::connect(deps.time, deps.random, deps.sleeper, std::move(o));
                          if (!bus) return bus.error();
                          return Product(std::move(*bus));
                        }});
-  const auto redis = [](const http::BackendUrl& url, std::string_view, const EventBusDeps& deps) -> Result<Product> {
+  const auto redis = [](const net::BackendUrl& url, std::string_view, const EventBusDeps& deps) -> Result<Product> {
     auto options = redis::redis_options_from_url(url);
     if (!options) return options.error();
     RedisEventBusOptions o;
@@ -82,7 +82,7 @@ void register_builtin_event_buses(EventBusPlugins::Builder& builder) {
                                                              std::move(o)));
   };
   for (const char* scheme : {"redis", "rediss"}) {
-    builder.add(scheme, {6379, http::url_options(http::kConnectionOptions, {"prefix"}), redis});
+    builder.add(scheme, {6379, net::url_options(net::kConnectionOptions, {"prefix"}), redis});
   }
 }
 

@@ -21,10 +21,10 @@
 #include <limits>
 #include <optional>
 
-#include "http/tls_context.hpp"
 #include "http/watchdog.hpp"
 #include "svckit/core/sleeper.hpp"
 #include "svckit/core/wait_list.hpp"
+#include "svckit/net/tls_context.hpp"
 
 namespace svckit::http {
 
@@ -118,7 +118,7 @@ namespace {
 
 constexpr std::size_t kStreamChunk = std::size_t{64} * 1024;
 
-std::string pool_key(const HostPort& ep) {
+std::string pool_key(const net::HostPort& ep) {
   return (ep.tls ? "https://" : "") + ep.host + ":" + std::to_string(ep.port);
 }
 
@@ -249,7 +249,7 @@ Awaitable<boost::system::error_code> round_trip_streaming(Stream& stream, Reques
   co_return ec;
 }
 
-Error from_asio(const boost::system::error_code& ec, const HostPort& ep, bool cancelled) {
+Error from_asio(const boost::system::error_code& ec, const net::HostPort& ep, bool cancelled) {
   const auto where = " (" + pool_key(ep) + ")";
   if (cancelled) return make_error(ErrorCode::cancelled, "request cancelled" + where);
   if (ec == beast::error::timeout) return make_error(ErrorCode::timeout, "request timed out" + where);
@@ -369,7 +369,7 @@ ClientStats HttpClient::stats() const {
   return out;
 }
 
-ClientOptions client_options_for(const TlsFiles& tls) {
+ClientOptions client_options_for(const net::TlsFiles& tls) {
   ClientOptions options;
   options.ca_file = tls.ca_file;
   options.cert_file = tls.cert_file;
@@ -381,7 +381,7 @@ std::shared_ptr<HttpClient::Tls> HttpClient::tls_context(Error& error) {
   std::lock_guard lock(mutex_);
   if (tls_) return tls_;
   auto context =
-      detail::make_client_tls_context(options_.ca_file, options_.cert_file, options_.key_file, options_.verify_peer);
+      net::make_client_tls_context(options_.ca_file, options_.cert_file, options_.key_file, options_.verify_peer);
   if (!context) {
     error = context.error();
     return nullptr;
@@ -390,21 +390,22 @@ std::shared_ptr<HttpClient::Tls> HttpClient::tls_context(Error& error) {
   return tls_;
 }
 
-Awaitable<Result<Response>> HttpClient::send(HostPort endpoint, Request request, std::chrono::milliseconds timeout,
+Awaitable<Result<Response>> HttpClient::send(net::HostPort endpoint, Request request, std::chrono::milliseconds timeout,
                                              std::shared_ptr<CancelToken> cancel) {
   return exchange(std::move(endpoint), std::move(request), timeout, std::move(cancel), nullptr);
 }
 
 // NOLINTNEXTLINE(performance-unnecessary-value-param): owned by the coroutine
-Awaitable<Result<Response>> HttpClient::send_streaming(HostPort endpoint, Request request,
+Awaitable<Result<Response>> HttpClient::send_streaming(net::HostPort endpoint, Request request,
                                                        std::chrono::milliseconds timeout,
                                                        std::shared_ptr<CancelToken> cancel, Streaming streaming) {
   co_return co_await exchange(std::move(endpoint), std::move(request), timeout, std::move(cancel), &streaming);
 }
 
 // NOLINTNEXTLINE(performance-unnecessary-value-param): owned by the coroutine
-Awaitable<Result<Response>> HttpClient::exchange(HostPort endpoint, Request request, std::chrono::milliseconds timeout,
-                                                 std::shared_ptr<CancelToken> cancel, const Streaming* streaming) {
+Awaitable<Result<Response>> HttpClient::exchange(net::HostPort endpoint, Request request,
+                                                 std::chrono::milliseconds timeout, std::shared_ptr<CancelToken> cancel,
+                                                 const Streaming* streaming) {
   ++requests_;
   const auto deadline = Clock::now() + timeout;
   const auto key = pool_key(endpoint);

@@ -7,7 +7,7 @@ Awaitable<Result<void>> feed(const BodySink* sink, std::string_view piece) { co_
 }  // namespace
 
 // NOLINTNEXTLINE(performance-unnecessary-value-param): owned by the coroutine
-Awaitable<Result<Response>> Transport::send_streaming(HostPort endpoint, Request request,
+Awaitable<Result<Response>> Transport::send_streaming(net::HostPort endpoint, Request request,
                                                       std::chrono::milliseconds timeout,
                                                       std::shared_ptr<CancelToken> cancel, BodySink sink) {
   Streaming streaming;
@@ -18,7 +18,7 @@ Awaitable<Result<Response>> Transport::send_streaming(HostPort endpoint, Request
 }
 
 // NOLINTNEXTLINE(performance-unnecessary-value-param): owned by the coroutine
-Awaitable<Result<Response>> Transport::send_streaming(HostPort endpoint, Request request,
+Awaitable<Result<Response>> Transport::send_streaming(net::HostPort endpoint, Request request,
                                                       std::chrono::milliseconds timeout,
                                                       std::shared_ptr<CancelToken> cancel, Streaming streaming) {
   if (streaming.request_body) {

@@ -5,9 +5,9 @@
 #include <map>
 #include <mutex>
 
-#include "http/tls_context.hpp"
 #include "redis/redis_connection.hpp"
 #include "svckit/core/duration.hpp"
+#include "svckit/net/tls_context.hpp"
 
 namespace svckit::redis {
 
@@ -33,8 +33,8 @@ struct RedisClient::Impl {
   Result<std::shared_ptr<asio::ssl::context>> tls_context() {
     std::lock_guard lock(mutex);
     if (tls) return tls;
-    auto context = http::detail::make_client_tls_context(options.tls.ca_file, options.tls.cert_file,
-                                                         options.tls.key_file, /*verify_peer=*/true);
+    auto context = net::make_client_tls_context(options.tls.ca_file, options.tls.cert_file, options.tls.key_file,
+                                                /*verify_peer=*/true);
     if (context) tls = *context;
     return context;
   }
@@ -175,7 +175,7 @@ const RedisOptions& RedisClient::options() const { return impl_->options; }
 
 std::uint64_t RedisClient::connections_opened() const { return impl_->opened.load(std::memory_order_relaxed); }
 
-Result<RedisOptions> redis_options_from_url(const http::BackendUrl& url) {
+Result<RedisOptions> redis_options_from_url(const net::BackendUrl& url) {
   RedisOptions options;
   if (url.hosts.size() != 1) {
     return make_error(ErrorCode::invalid_argument, "a redis URL names exactly one host:port", "registry");
@@ -188,10 +188,10 @@ Result<RedisOptions> redis_options_from_url(const http::BackendUrl& url) {
     return make_error(ErrorCode::invalid_argument, "redis database must be a number, got '" + db + "'", "database");
   }
   options.database = static_cast<int>(parsed);
-  auto password = http::backend_url_secret(url);
+  auto password = net::backend_url_secret(url);
   if (!password) return password.error();
   options.password = std::move(*password);
-  auto tls = http::backend_url_tls(url, url.scheme == "rediss");
+  auto tls = net::backend_url_tls(url, url.scheme == "rediss");
   if (!tls) return tls.error();
   options.tls = std::move(*tls);
   options.server.tls = options.tls.enabled;

@@ -24,7 +24,7 @@ Result<std::unique_ptr<Registry>> RegistryPlugins::create(std::string_view url, 
     return make_error(ErrorCode::invalid_argument,
                       "unsupported registry URL '" + std::string(url) + "'; known backends: " + known, "registry");
   }
-  auto parsed = http::parse_backend_url(url, it->second.first);
+  auto parsed = net::parse_backend_url(url, it->second.first);
   if (!parsed) {
     auto e = parsed.error();
     e.field = "registry";

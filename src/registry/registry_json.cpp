@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "svckit/core/instance_json.hpp"
-#include "svckit/http/url.hpp"
+#include "svckit/net/backend_url.hpp"
 
 namespace svckit {
 
@@ -154,7 +154,7 @@ std::string filter_to_query(const InstanceFilter& f) {
   std::string q;
   auto add = [&](const std::string& key, const std::string& value) {
     if (!q.empty()) q += '&';
-    q += http::url_encode(key) + "=" + http::url_encode(value);
+    q += net::url_encode(key) + "=" + net::url_encode(value);
   };
   if (f.status) add("status", std::string(to_string(*f.status)));
   for (const auto& t : f.tags) add("tag", t);

@@ -34,7 +34,7 @@ class SimTransport final : public http::Transport {
   }
 
   // NOLINTNEXTLINE(performance-unnecessary-value-param): the interface's signature
-  http::Awaitable<Result<http::Response>> send(http::HostPort endpoint, http::Request /*request*/, milliseconds timeout,
+  http::Awaitable<Result<http::Response>> send(net::HostPort endpoint, http::Request /*request*/, milliseconds timeout,
                                                std::shared_ptr<CancelToken> cancel) override {
     ++requests_;
     const auto i = index_of(endpoint.host);

@@ -387,7 +387,7 @@ std::size_t etcd_leader(const EtcdCluster& cluster) {
           http::Request request{http::Verb::post, "/v3/maintenance/status", 11};
           request.body() = "{}";
           request.prepare_payload();
-          const http::HostPort member{"127.0.0.1", static_cast<std::uint16_t>(cluster.nodes[i].client_port), false};
+          const net::HostPort member{"127.0.0.1", static_cast<std::uint16_t>(cluster.nodes[i].client_port), false};
           auto answer = co_await client.send(member, std::move(request), std::chrono::seconds(5));
           if (answer && answer->result_int() == 200) bodies[i] = answer->body();
         }

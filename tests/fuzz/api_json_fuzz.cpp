@@ -155,7 +155,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)svckit::parse_structured(text, "yaml", "fuzz");
   (void)svckit::parse_structured(text, "toml", "fuzz");
   if (auto target = svckit::http::parse_target(text)) (void)svckit::filter_from_query(target->query);
-  (void)svckit::http::parse_backend_url(text, 8500);
+  (void)svckit::net::parse_backend_url(text, 8500);
   (void)svckit::dns::validate_name(text, "fuzz");
   if (auto message = svckit::dns::decode_message(text)) {
     for (const auto& r : message->answers) {

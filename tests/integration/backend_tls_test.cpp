@@ -78,7 +78,7 @@ TEST_F(BackendTls, RedissVerifiesTheServerAndPresentsTheClientCertificate) {
   EXPECT_EQ(anonymous.error().code, ErrorCode::unavailable) << anonymous.error().describe();
 
   // The client directly, by name: the certificate names localhost and 127.0.0.1, not 127.0.0.2.
-  auto options = redis::redis_options_from_url(*http::parse_backend_url(base + files(true), 6379));
+  auto options = redis::redis_options_from_url(*net::parse_backend_url(base + files(true), 6379));
   ASSERT_TRUE(options) << options.error().describe();
   EXPECT_TRUE(options->tls.enabled);
   options->server.host = "localhost";

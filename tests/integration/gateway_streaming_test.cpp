@@ -86,7 +86,7 @@ class GatewayStreaming : public ::testing::Test {
   void wait_routable(const std::string& path) {
     ASSERT_TRUE(wait_until([&] { return http_call(gateway, "GET", path).status == 200; }, 10s)) << path;
   }
-  http::HostPort gateway_endpoint() const { return {"127.0.0.1", static_cast<std::uint16_t>(gateway), false}; }
+  net::HostPort gateway_endpoint() const { return {"127.0.0.1", static_cast<std::uint16_t>(gateway), false}; }
 
   TempDir dir;
   std::unique_ptr<SvckitdProcess> daemon;

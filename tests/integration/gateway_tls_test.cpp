@@ -61,7 +61,7 @@ class GatewayTls : public ::testing::Test {
   Result<http::Response> get(http::HttpClient& client, const std::string& target) {
     return io.run([&]() { return client.send(endpoint(), http::Request{http::Verb::get, target, 11}, 10s); });
   }
-  http::HostPort endpoint() const { return {"127.0.0.1", gateway, true}; }
+  net::HostPort endpoint() const { return {"127.0.0.1", gateway, true}; }
 
   TempDir dir;
   IoThread io;

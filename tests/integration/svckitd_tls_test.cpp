@@ -43,7 +43,7 @@ class SvckitdTls : public ::testing::Test {
 
   Result<http::Response> get(http::HttpClient& client, const std::string& target = "/healthz") {
     return io.run([&]() {
-      return client.send(http::HostPort{"127.0.0.1", static_cast<std::uint16_t>(daemon->port), true},
+      return client.send(net::HostPort{"127.0.0.1", static_cast<std::uint16_t>(daemon->port), true},
                          http::Request{http::Verb::get, target, 11}, 5s);
     });
   }

@@ -59,7 +59,7 @@ class Tls : public ::testing::Test {
   Result<http::Response> get(http::ClientOptions options, const std::string& host) {
     http::HttpClient client(io.executor(), options);
     return io.run([&]() {
-      return client.send(http::HostPort{host, port, true}, http::Request{http::Verb::get, "/", 11}, 5s);
+      return client.send(net::HostPort{host, port, true}, http::Request{http::Verb::get, "/", 11}, 5s);
     });
   }
 

@@ -231,7 +231,7 @@ class ServiceClient {
   /// in `exclude` (instance ids); in gateway mode, the gateway. `target` is the path to request
   /// there. Errors: invalid_argument (bad name), unavailable (no instance can take it).
   struct Endpoint {
-    http::HostPort endpoint;
+    net::HostPort endpoint;
     std::string target;
     std::string instance;
   };

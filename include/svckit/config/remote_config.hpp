@@ -31,7 +31,7 @@
 #include "svckit/config/config_source.hpp"
 #include "svckit/core/cancel_token.hpp"
 #include "svckit/core/sleeper.hpp"
-#include "svckit/http/plugin_table.hpp"
+#include "svckit/net/plugin_table.hpp"
 
 namespace svckit::config {
 
@@ -114,8 +114,8 @@ struct RemoteConfigDeps {
   boost::asio::any_io_executor executor;  // runs the backend client's I/O
 };
 
-/// Remote config backends by URL scheme (http::PluginTable: unknown schemes and options refused).
-using RemoteConfigPlugins = http::PluginTable<std::unique_ptr<RemoteConfigBackend>, RemoteConfigDeps>;
+/// Remote config backends by URL scheme (net::PluginTable: unknown schemes and options refused).
+using RemoteConfigPlugins = net::PluginTable<std::unique_ptr<RemoteConfigBackend>, RemoteConfigDeps>;
 
 /// Adds svckitd://, etcd://, redis://, rediss://, http:// and https://.
 void register_builtin_config_backends(RemoteConfigPlugins::Builder& builder);

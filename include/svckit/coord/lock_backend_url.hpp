@@ -10,7 +10,7 @@
 
 #include "svckit/coord/lock_backend.hpp"
 #include "svckit/core/sleeper.hpp"
-#include "svckit/http/plugin_table.hpp"
+#include "svckit/net/plugin_table.hpp"
 
 namespace svckit::coord {
 
@@ -21,8 +21,8 @@ struct LockBackendDeps {
   Sleeper& sleeper;
 };
 
-/// Lock backends by URL scheme (http::PluginTable: unknown schemes and options refused).
-using LockBackendPlugins = http::PluginTable<std::shared_ptr<LockBackend>, LockBackendDeps>;
+/// Lock backends by URL scheme (net::PluginTable: unknown schemes and options refused).
+using LockBackendPlugins = net::PluginTable<std::shared_ptr<LockBackend>, LockBackendDeps>;
 
 /// Adds memory://, redis://, rediss:// and etcd://.
 void register_builtin_lock_backends(LockBackendPlugins::Builder& builder);

@@ -15,12 +15,12 @@
 
 #include "svckit/core/random.hpp"
 #include "svckit/dns/dns_message.hpp"
-#include "svckit/http/url.hpp"
+#include "svckit/net/backend_url.hpp"
 
 namespace svckit::dns {
 
 struct ResolverOptions {
-  std::vector<http::HostPort> servers;      // IP addresses; tried in order. REQUIRES: not empty
+  std::vector<net::HostPort> servers;       // IP addresses; tried in order. REQUIRES: not empty
   std::chrono::milliseconds timeout{2000};  // per server and attempt
   std::size_t attempts = 2;                 // rounds over all servers
 };
@@ -47,6 +47,6 @@ class Resolver {
 
 /// The `nameserver` addresses of resolv.conf text (port 53), in order; comments and other lines
 /// are skipped.
-std::vector<http::HostPort> nameservers_from_resolv_conf(std::string_view text);
+std::vector<net::HostPort> nameservers_from_resolv_conf(std::string_view text);
 
 }  // namespace svckit::dns

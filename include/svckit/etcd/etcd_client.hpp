@@ -25,11 +25,11 @@ std::int64_t json_int(const nlohmann::json& j, const char* key);
 std::string prefix_end(std::string prefix);
 
 struct EtcdOptions {
-  std::vector<http::HostPort> endpoints;  // tried in turn; the one that answered is preferred
+  std::vector<net::HostPort> endpoints;  // tried in turn; the one that answered is preferred
   std::chrono::milliseconds timeout{5000};
   std::string user;      // etcd auth (empty = none)
   std::string password;  // never logged
-  http::TlsFiles tls;    // ?tls=true with ?ca_file=, ?cert_file= + ?key_file= (client certificates)
+  net::TlsFiles tls;     // ?tls=true with ?ca_file=, ?cert_file= + ?key_file= (client certificates)
 };
 
 /// Thread-safe. Errors: unavailable when no endpoint answers (each is tried once per call),
@@ -53,7 +53,7 @@ class EtcdClient {
   Awaitable<Result<http::Response>> send(const std::string& path, const std::string& body,
                                          std::chrono::milliseconds timeout, std::shared_ptr<CancelToken> cancel,
                                          http::Streaming* streaming);
-  Awaitable<Result<void>> authenticate(const http::HostPort& endpoint);
+  Awaitable<Result<void>> authenticate(const net::HostPort& endpoint);
   http::Request request(const std::string& path, const std::string& body);
 
   http::HttpClient http_;
@@ -65,7 +65,7 @@ class EtcdClient {
 
 /// The connection part of an etcd:// URL: its hosts, `?timeout=`, `?user=` with `?password_env=` /
 /// `?password_file=`, and the TLS options. Other options are the caller's to check.
-Result<EtcdOptions> etcd_options_from_url(const http::BackendUrl& url);
+Result<EtcdOptions> etcd_options_from_url(const net::BackendUrl& url);
 
 /// Maps an etcd error answer ({"error": ..., "code": N, "message": ...}) to an Error.
 Error error_from_etcd(int http_status, const std::string& body);

@@ -10,7 +10,7 @@
 #include <string_view>
 
 #include "svckit/events/event_bus.hpp"
-#include "svckit/http/plugin_table.hpp"
+#include "svckit/net/plugin_table.hpp"
 
 namespace svckit::events {
 
@@ -22,8 +22,8 @@ struct EventBusDeps {
   Sleeper& sleeper;
 };
 
-/// Event-bus backends by URL scheme (http::PluginTable: unknown schemes and options refused).
-using EventBusPlugins = http::PluginTable<std::unique_ptr<EventBus>, EventBusDeps>;
+/// Event-bus backends by URL scheme (net::PluginTable: unknown schemes and options refused).
+using EventBusPlugins = net::PluginTable<std::unique_ptr<EventBus>, EventBusDeps>;
 
 /// Adds memory://, redis://, rediss://, nats:// and amqp://. A composition root may add its own
 /// backends to the same Builder.

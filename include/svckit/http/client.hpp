@@ -41,7 +41,7 @@ struct ClientOptions {
 };
 
 /// Options that trust and present the files of a backend URL's TLS settings (backend_url_tls).
-ClientOptions client_options_for(const TlsFiles& tls);
+ClientOptions client_options_for(const net::TlsFiles& tls);
 
 /// Thread-safety: send() may be called concurrently; each endpoint's pool is locked briefly. Connections are
 /// bound to the client's executor: call send() from coroutines running on it (or a strand of it).
@@ -59,7 +59,7 @@ class HttpClient final : public Transport {
   /// invalid_argument (an unreadable ca_file), limit_exceeded (max_pending_per_endpoint requests
   /// already wait for a connection). A reused connection that the server had closed is retried
   /// once. Waiting for a free connection counts against `timeout`.
-  Awaitable<Result<Response>> send(HostPort endpoint, Request request, std::chrono::milliseconds timeout,
+  Awaitable<Result<Response>> send(net::HostPort endpoint, Request request, std::chrono::milliseconds timeout,
                                    std::shared_ptr<CancelToken> cancel = nullptr) override;
 
   using Transport::send_streaming;
@@ -67,7 +67,7 @@ class HttpClient final : public Transport {
   /// them), each way. A reset mid-body fails the call; a reused connection found closed before any
   /// byte of the answer arrived is retried once, as in send(), unless the request body source was
   /// already pulled.
-  Awaitable<Result<Response>> send_streaming(HostPort endpoint, Request request, std::chrono::milliseconds timeout,
+  Awaitable<Result<Response>> send_streaming(net::HostPort endpoint, Request request, std::chrono::milliseconds timeout,
                                              std::shared_ptr<CancelToken> cancel, Streaming streaming) override;
 
   /// Closes every idle pooled connection.
@@ -84,7 +84,7 @@ class HttpClient final : public Transport {
   Awaitable<Result<Slot>> acquire(std::shared_ptr<Endpoint> endpoint, bool allow_idle,
                                   std::chrono::steady_clock::time_point deadline);
   void give_back(Endpoint& endpoint, std::shared_ptr<Connection> connection);
-  Awaitable<Result<Response>> exchange(HostPort endpoint, Request request, std::chrono::milliseconds timeout,
+  Awaitable<Result<Response>> exchange(net::HostPort endpoint, Request request, std::chrono::milliseconds timeout,
                                        std::shared_ptr<CancelToken> cancel, const Streaming* streaming);
 
   boost::asio::any_io_executor executor_;

@@ -10,7 +10,7 @@
 
 #include "svckit/core/cancel_token.hpp"
 #include "svckit/http/types.hpp"
-#include "svckit/http/url.hpp"
+#include "svckit/net/backend_url.hpp"
 
 namespace svckit::http {
 
@@ -63,20 +63,20 @@ class Transport {
   /// Sends `request` to `endpoint` and reads the answer within `timeout`. Errors: timeout,
   /// unavailable (connect, reset, refused), cancelled (`cancel` fired), payload_too_large, protocol;
   /// field kNotSent when the request never left.
-  virtual Awaitable<Result<Response>> send(HostPort endpoint, Request request, std::chrono::milliseconds timeout,
+  virtual Awaitable<Result<Response>> send(net::HostPort endpoint, Request request, std::chrono::milliseconds timeout,
                                            std::shared_ptr<CancelToken> cancel = nullptr) = 0;
   /// As send(), but the body of an answer below 400 goes to `sink` as it arrives instead of into
   /// memory (the returned Response has headers and an empty body); answers of 400 and above are
   /// buffered as usual (bounded), so callers can read the error. `timeout` bounds the whole
   /// transfer.
-  Awaitable<Result<Response>> send_streaming(HostPort endpoint, Request request, std::chrono::milliseconds timeout,
+  Awaitable<Result<Response>> send_streaming(net::HostPort endpoint, Request request, std::chrono::milliseconds timeout,
                                              std::shared_ptr<CancelToken> cancel, BodySink sink);
   /// The general form: the request body from `streaming.request_body` (the Request then carries
   /// only the head: a Content-Length field is kept, otherwise the body is sent chunked), an
   /// answer's head to `on_head` and its body to `on_body`, with back-pressure. A failure after the
   /// source was pulled is never retried inside the transport. The default implementation (for
   /// simulations) drains the source into memory, sends, then hands the answer over in one piece.
-  virtual Awaitable<Result<Response>> send_streaming(HostPort endpoint, Request request,
+  virtual Awaitable<Result<Response>> send_streaming(net::HostPort endpoint, Request request,
                                                      std::chrono::milliseconds timeout,
                                                      std::shared_ptr<CancelToken> cancel, Streaming streaming);
   virtual ClientStats stats() const = 0;

@@ -16,7 +16,7 @@
 
 #include "svckit/core/cancel_token.hpp"
 #include "svckit/core/result.hpp"
-#include "svckit/http/url.hpp"
+#include "svckit/net/backend_url.hpp"
 
 namespace svckit::redis {
 
@@ -35,7 +35,7 @@ struct Reply {
 };
 
 struct RedisOptions {
-  http::HostPort server{"127.0.0.1", 6379, false};
+  net::HostPort server{"127.0.0.1", 6379, false};
   std::string username;  // Redis 6 ACL user; empty = the default user
   std::string password;  // empty = no AUTH. Never logged.
   int database = 0;
@@ -47,13 +47,13 @@ struct RedisOptions {
   /// rediss:// (or ?tls=true): TLS, verifying the server's certificate chain and that it names
   /// server.host; ca_file to trust a private CA; cert_file + key_file when the server asks for a
   /// client certificate (redis-server --tls-auth-clients).
-  http::TlsFiles tls;
+  net::TlsFiles tls;
 };
 
 /// Reads `?user=`, `?password_env=NAME` / `?password_file=PATH` (secrets never sit in the URL),
 /// `?timeout=`, the TLS options (`rediss://` or `?tls=true`, `?ca_file=`, `?cert_file=`,
 /// `?key_file=`) and the database from the path ("/0") of a `redis[s]://host:port/db` URL.
-Result<RedisOptions> redis_options_from_url(const http::BackendUrl& url);
+Result<RedisOptions> redis_options_from_url(const net::BackendUrl& url);
 
 /// A command's argument list from strings and string literals: command_args("XACK", stream, group,
 /// id). Build it outside co_await expressions — GCC 12 rejects a braced list of strings inside one

@@ -11,7 +11,7 @@
 
 #include "svckit/core/random.hpp"
 #include "svckit/core/time_source.hpp"
-#include "svckit/http/url.hpp"
+#include "svckit/net/backend_url.hpp"
 #include "svckit/registry/registry.hpp"
 
 namespace svckit {
@@ -24,7 +24,7 @@ struct RegistryDeps {
 };
 
 using RegistryFactory =
-    std::function<Result<std::unique_ptr<Registry>>(const http::BackendUrl& url, const RegistryDeps& deps)>;
+    std::function<Result<std::unique_ptr<Registry>>(const net::BackendUrl& url, const RegistryDeps& deps)>;
 
 /// Immutable after build(); create() is thread-safe.
 class RegistryPlugins {

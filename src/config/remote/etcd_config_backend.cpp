@@ -67,7 +67,7 @@ class EtcdConfigBackend final : public RemoteConfigBackend {
 
 }  // namespace
 
-Result<std::unique_ptr<RemoteConfigBackend>> etcd_config_backend(const http::BackendUrl& url,
+Result<std::unique_ptr<RemoteConfigBackend>> etcd_config_backend(const net::BackendUrl& url,
                                                                  const boost::asio::any_io_executor& executor) {
   auto options = etcd::etcd_options_from_url(url);
   if (!options) return options.error();

@@ -18,7 +18,7 @@ std::string format_of(const std::string& content_type, const std::string& path) 
 
 class HttpConfigBackend final : public RemoteConfigBackend {
  public:
-  HttpConfigBackend(const boost::asio::any_io_executor& executor, http::HostPort endpoint, std::string target,
+  HttpConfigBackend(const boost::asio::any_io_executor& executor, net::HostPort endpoint, std::string target,
                     std::chrono::milliseconds interval)
       : http_(std::make_shared<http::HttpClient>(executor)),
         endpoint_(std::move(endpoint)),
@@ -70,7 +70,7 @@ class HttpConfigBackend final : public RemoteConfigBackend {
 
  private:
   std::shared_ptr<http::HttpClient> http_;
-  http::HostPort endpoint_;
+  net::HostPort endpoint_;
   std::string target_;
   std::chrono::milliseconds interval_;
   std::mutex mutex_;
@@ -79,10 +79,10 @@ class HttpConfigBackend final : public RemoteConfigBackend {
 
 }  // namespace
 
-Result<std::unique_ptr<RemoteConfigBackend>> http_config_backend(const http::BackendUrl& url,
+Result<std::unique_ptr<RemoteConfigBackend>> http_config_backend(const net::BackendUrl& url,
                                                                  const boost::asio::any_io_executor& executor) {
   if (url.hosts.size() != 1) return make_error(ErrorCode::invalid_argument, "an http URL names one host", "url");
-  auto interval = http::backend_url_duration(url, "interval", std::chrono::seconds(5));
+  auto interval = net::backend_url_duration(url, "interval", std::chrono::seconds(5));
   if (!interval) return interval.error();
   auto endpoint = url.hosts.front();
   endpoint.tls = url.scheme == "https";

@@ -89,7 +89,7 @@ class RedisConfigBackend final : public RemoteConfigBackend {
 
 }  // namespace
 
-Result<std::unique_ptr<RemoteConfigBackend>> redis_config_backend(const http::BackendUrl& url,
+Result<std::unique_ptr<RemoteConfigBackend>> redis_config_backend(const net::BackendUrl& url,
                                                                   const boost::asio::any_io_executor& executor) {
   auto options = redis::redis_options_from_url(url);
   if (!options) return options.error();

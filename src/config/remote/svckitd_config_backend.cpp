@@ -4,7 +4,7 @@
 #include "config/remote/remote_backends.hpp"
 #include "svckit/core/instance_json.hpp"
 #include "svckit/http/client.hpp"
-#include "svckit/http/url_token.hpp"
+#include "svckit/net/url_token.hpp"
 
 namespace svckit::config::detail {
 
@@ -12,7 +12,7 @@ namespace {
 
 class SvckitdConfigBackend final : public RemoteConfigBackend {
  public:
-  SvckitdConfigBackend(const boost::asio::any_io_executor& executor, std::vector<http::HostPort> hosts,
+  SvckitdConfigBackend(const boost::asio::any_io_executor& executor, std::vector<net::HostPort> hosts,
                        std::string token)
       : http_(std::make_shared<http::HttpClient>(executor)), hosts_(std::move(hosts)), token_(std::move(token)) {}
 
@@ -35,7 +35,7 @@ class SvckitdConfigBackend final : public RemoteConfigBackend {
   Awaitable<Result<bool>> wait_change(const std::string& version, std::chrono::milliseconds timeout,
                                       std::shared_ptr<CancelToken> cancel) override {
     const auto target =
-        "/v1/config?index=" + http::url_encode(version) + "&wait=" + std::to_string(timeout.count()) + "ms";
+        "/v1/config?index=" + net::url_encode(version) + "&wait=" + std::to_string(timeout.count()) + "ms";
     const auto deadline = timeout + std::chrono::seconds(5);
     auto response = co_await get(target, deadline, std::move(cancel));
     if (!response) co_return response.error();
@@ -60,16 +60,16 @@ class SvckitdConfigBackend final : public RemoteConfigBackend {
   }
 
   std::shared_ptr<http::HttpClient> http_;
-  std::vector<http::HostPort> hosts_;
+  std::vector<net::HostPort> hosts_;
   std::string token_;  // ACL token; empty: none sent
 };
 
 }  // namespace
 
-Result<std::unique_ptr<RemoteConfigBackend>> svckitd_config_backend(const http::BackendUrl& url,
+Result<std::unique_ptr<RemoteConfigBackend>> svckitd_config_backend(const net::BackendUrl& url,
                                                                     const boost::asio::any_io_executor& executor) {
   if (url.hosts.empty()) return make_error(ErrorCode::invalid_argument, "svckitd:// needs a host:port", "url");
-  auto token = http::backend_url_token(url, "SVCKIT_TOKEN");
+  auto token = net::backend_url_token(url, "SVCKIT_TOKEN");
   if (!token) return token.error();
   return std::unique_ptr<RemoteConfigBackend>(
       std::make_unique<SvckitdConfigBackend>(executor, url.hosts, std::move(*token)));

@@ -23,7 +23,7 @@
 #include "events/amqp/amqp_connection.hpp"
 #include "svckit/core/completion.hpp"
 #include "svckit/events/delivery_policy.hpp"
-#include "svckit/http/url.hpp"
+#include "svckit/net/backend_url.hpp"
 
 namespace svckit::events {
 
@@ -74,7 +74,7 @@ Result<AmqpEventBusOptions> AmqpEventBusOptions::from_url(std::string_view url) 
     return make_error(ErrorCode::invalid_argument,
                       "credentials go in ?user= and ?password_env= / ?password_file=, not in the URL", "url");
   }
-  auto parsed = http::parse_backend_url(url, 5672);
+  auto parsed = net::parse_backend_url(url, 5672);
   if (!parsed) return parsed.error();
   if (parsed->scheme != "amqp") return make_error(ErrorCode::invalid_argument, "expected amqp://host:port", "url");
   if (parsed->hosts.size() != 1) return make_error(ErrorCode::invalid_argument, "expected one host", "url");
@@ -82,23 +82,23 @@ Result<AmqpEventBusOptions> AmqpEventBusOptions::from_url(std::string_view url) 
   o.host = parsed->hosts.front().host;
   o.port = parsed->hosts.front().port;
   if (parsed->path.size() > 1) {
-    auto vhost = http::url_decode(std::string_view(parsed->path).substr(1), false);
+    auto vhost = net::url_decode(std::string_view(parsed->path).substr(1), false);
     if (!vhost) return make_error(ErrorCode::invalid_argument, vhost.error().message, "url");
     o.vhost = *vhost;
   }
   if (auto it = parsed->query.find("user"); it != parsed->query.end()) o.user = it->second;
-  auto secret = http::backend_url_secret(*parsed);
+  auto secret = net::backend_url_secret(*parsed);
   if (!secret) return secret.error();
   if (!secret->empty()) o.password = *secret;
   if (auto it = parsed->query.find("prefix"); it != parsed->query.end()) o.prefix = it->second;
-  auto prefetch = http::backend_url_count(*parsed, "prefetch", o.prefetch, 65535);
+  auto prefetch = net::backend_url_count(*parsed, "prefetch", o.prefetch, 65535);
   if (!prefetch) return prefetch.error();
   o.prefetch = static_cast<std::uint16_t>(*prefetch);
-  auto timeout = http::backend_url_duration(*parsed, "timeout", o.publish_timeout);
+  auto timeout = net::backend_url_duration(*parsed, "timeout", o.publish_timeout);
   if (!timeout) return timeout.error();
   o.publish_timeout = *timeout;
-  if (auto ok = http::check_url_options(*parsed, "amqp://",
-                                        {"user", "password_env", "password_file", "prefix", "prefetch", "timeout"});
+  if (auto ok = net::check_url_options(*parsed, "amqp://",
+                                       {"user", "password_env", "password_file", "prefix", "prefetch", "timeout"});
       !ok) {
     return ok.error();
   }

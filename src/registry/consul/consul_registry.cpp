@@ -18,8 +18,8 @@
 
 #include "svckit/core/instance_json.hpp"
 #include "svckit/http/client.hpp"
-#include "svckit/http/url.hpp"
-#include "svckit/http/url_token.hpp"
+#include "svckit/net/backend_url.hpp"
+#include "svckit/net/url_token.hpp"
 #include "svckit/registry/consul_json.hpp"
 #include "svckit/registry/plugin_registry.hpp"
 
@@ -30,12 +30,12 @@ namespace bh = http::beast_http;
 using nlohmann::json;
 
 struct ConsulOptions {
-  std::vector<http::HostPort> endpoints;
+  std::vector<net::HostPort> endpoints;
   std::string token;  // X-Consul-Token (ACL)
   std::string datacenter;
   std::chrono::milliseconds timeout{5'000};
   std::chrono::milliseconds deregister_after{30'000};  // DeregisterCriticalServiceAfter of the TTL check
-  http::TlsFiles tls;
+  net::TlsFiles tls;
 };
 
 using Key = std::pair<std::string, std::string>;  // service, id
@@ -105,7 +105,7 @@ class ConsulRegistry final : public Registry {
     auto current = co_await agent_lookup(service, id);
     if (!current) co_return current.error();
     if (!*current) co_return not_found(service, id);
-    auto res = co_await call(http::Verb::put, "/v1/agent/service/deregister/" + http::url_encode(id), "");
+    auto res = co_await call(http::Verb::put, "/v1/agent/service/deregister/" + net::url_encode(id), "");
     if (!res) co_return res.error();
     std::lock_guard lock(mutex_);
     registered_.erase({service, id});
@@ -147,7 +147,7 @@ class ConsulRegistry final : public Registry {
       if (auto it = registered_.find({service, id}); it != registered_.end()) it->second.status = status;
     }
     if (before == status) co_return Result<void>{};
-    const auto path_id = http::url_encode(id);
+    const auto path_id = net::url_encode(id);
     if (status == InstanceStatus::maintenance || before == InstanceStatus::maintenance) {
       const std::string enable = status == InstanceStatus::maintenance ? "true" : "false";
       auto res = co_await call(http::Verb::put,
@@ -227,7 +227,7 @@ class ConsulRegistry final : public Registry {
                                                                 std::shared_ptr<CancelToken> cancel);
   std::string with_dc(std::string target) const {
     if (options_.datacenter.empty()) return target;
-    return target + (target.find('?') == std::string::npos ? "?" : "&") + "dc=" + http::url_encode(options_.datacenter);
+    return target + (target.find('?') == std::string::npos ? "?" : "&") + "dc=" + net::url_encode(options_.datacenter);
   }
 
   std::shared_ptr<http::HttpClient> http_;
@@ -277,9 +277,9 @@ Awaitable<Result<http::Response>> ConsulRegistry::call(http::Verb verb, const st
 Awaitable<Result<void>> ConsulRegistry::update_ttl_check(const std::string& check_id, InstanceStatus status) {
   const std::string verb = status == InstanceStatus::healthy ? "pass" : "fail";
   const std::string note = std::string(consul::kStatusOutputPrefix) + std::string(to_string(status));
-  auto res = co_await call(
-      http::Verb::put, "/v1/agent/check/" + verb + "/" + http::url_encode(check_id) + "?note=" + http::url_encode(note),
-      "");
+  auto res =
+      co_await call(http::Verb::put,
+                    "/v1/agent/check/" + verb + "/" + net::url_encode(check_id) + "?note=" + net::url_encode(note), "");
   if (!res) co_return res.error();
   co_return Result<void>{};
 }
@@ -287,7 +287,7 @@ Awaitable<Result<void>> ConsulRegistry::update_ttl_check(const std::string& chec
 Awaitable<Result<Answer>> ConsulRegistry::read_service(const std::string& service, std::uint64_t index,
                                                        std::chrono::milliseconds wait,
                                                        std::shared_ptr<CancelToken> cancel) {
-  std::string target = "/v1/health/service/" + http::url_encode(service);
+  std::string target = "/v1/health/service/" + net::url_encode(service);
   if (index > 0) target += "?index=" + std::to_string(index) + "&wait=" + consul::go_duration(wait);
   auto res = co_await call(http::Verb::get, target, "", index > 0 ? wait : std::chrono::milliseconds(0), cancel);
   if (!res) co_return res.error();
@@ -341,7 +341,7 @@ Awaitable<Result<Entry>> ConsulRegistry::find(const std::string& service, const 
 Awaitable<Result<std::optional<ServiceInstance>>> ConsulRegistry::agent_lookup(const std::string& service,
                                                                                const std::string& id) {
   if (auto r = validate_service_name(service); !r) co_return r.error();
-  auto res = co_await call(http::Verb::get, "/v1/agent/service/" + http::url_encode(id), "");
+  auto res = co_await call(http::Verb::get, "/v1/agent/service/" + net::url_encode(id), "");
   if (!res) {
     if (res.error().code == ErrorCode::not_found) co_return std::optional<ServiceInstance>{};
     co_return res.error();
@@ -466,8 +466,8 @@ Awaitable<Result<WatchResult>> ConsulRegistry::watch(WatchRequest request) {
 }  // namespace
 
 RegistryFactory consul_registry_factory() {
-  return [](const http::BackendUrl& url, const RegistryDeps& deps) -> Result<std::unique_ptr<Registry>> {
-    if (auto ok = http::check_url_options(
+  return [](const net::BackendUrl& url, const RegistryDeps& deps) -> Result<std::unique_ptr<Registry>> {
+    if (auto ok = net::check_url_options(
             url, "consul://",
             {"tls", "timeout", "grace", "dc", "token_env", "token_file", "ca_file", "cert_file", "key_file"});
         !ok) {
@@ -478,20 +478,20 @@ RegistryFactory consul_registry_factory() {
     }
     ConsulOptions options;
     options.endpoints = url.hosts;
-    auto tls = http::backend_url_tls(url);
+    auto tls = net::backend_url_tls(url);
     if (!tls) return tls.error();
     for (auto& e : options.endpoints) e.tls = tls->enabled;
     options.tls = *tls;
-    auto timeout = http::backend_url_duration(url, "timeout", options.timeout);
+    auto timeout = net::backend_url_duration(url, "timeout", options.timeout);
     if (!timeout) return timeout.error();
     options.timeout = *timeout;
-    auto grace = http::backend_url_duration(url, "grace", options.deregister_after);
+    auto grace = net::backend_url_duration(url, "grace", options.deregister_after);
     if (!grace) return grace.error();
     options.deregister_after = *grace;
     if (auto it = url.query.find("dc"); it != url.query.end()) options.datacenter = it->second;
     // The ACL token, like every secret, from the environment or a file (never in the URL);
     // CONSUL_HTTP_TOKEN / CONSUL_HTTP_TOKEN_FILE as Consul's own tools read them.
-    auto token = http::backend_url_token(url, "CONSUL_HTTP_TOKEN");
+    auto token = net::backend_url_token(url, "CONSUL_HTTP_TOKEN");
     if (!token) return token.error();
     options.token = *token;
     return std::unique_ptr<Registry>(std::make_unique<ConsulRegistry>(deps, std::move(options)));

@@ -317,7 +317,7 @@ class DnsRegistry final : public Registry {
   std::shared_ptr<DnsState> state_;
 };
 
-Result<std::vector<http::HostPort>> system_nameservers() {
+Result<std::vector<net::HostPort>> system_nameservers() {
   std::ifstream in("/etc/resolv.conf");
   std::stringstream text;
   text << in.rdbuf();
@@ -329,10 +329,10 @@ Result<std::vector<http::HostPort>> system_nameservers() {
   return servers;
 }
 
-Result<DnsOptions> dns_options(const http::BackendUrl& url, bool srv) {
-  if (auto ok = http::check_url_options(url, srv ? "dns+srv://" : "dns://",
-                                        {"timeout", "attempts", "min_ttl", "max_ttl", "negative_ttl", "service",
-                                         "services", "scheme", "max_services"});
+Result<DnsOptions> dns_options(const net::BackendUrl& url, bool srv) {
+  if (auto ok = net::check_url_options(url, srv ? "dns+srv://" : "dns://",
+                                       {"timeout", "attempts", "min_ttl", "max_ttl", "negative_ttl", "service",
+                                        "services", "scheme", "max_services"});
       !ok) {
     return ok.error();
   }
@@ -375,12 +375,12 @@ Result<DnsOptions> dns_options(const http::BackendUrl& url, bool srv) {
     }
     o.scheme = it->second;
   }
-  auto timeout = http::backend_url_duration(url, "timeout", 2s);
-  auto attempts = http::backend_url_count(url, "attempts", 2, 10);
-  auto min_ttl = http::backend_url_duration(url, "min_ttl", 1s);
-  auto max_ttl = http::backend_url_duration(url, "max_ttl", 30s);
-  auto negative = http::backend_url_duration(url, "negative_ttl", 5s);
-  auto max_services = http::backend_url_count(url, "max_services", 1000, 100'000);
+  auto timeout = net::backend_url_duration(url, "timeout", 2s);
+  auto attempts = net::backend_url_count(url, "attempts", 2, 10);
+  auto min_ttl = net::backend_url_duration(url, "min_ttl", 1s);
+  auto max_ttl = net::backend_url_duration(url, "max_ttl", 30s);
+  auto negative = net::backend_url_duration(url, "negative_ttl", 5s);
+  auto max_services = net::backend_url_count(url, "max_services", 1000, 100'000);
   for (const auto* r : {&timeout, &min_ttl, &max_ttl, &negative}) {
     if (!*r) return r->error();
   }
@@ -420,7 +420,7 @@ Result<DnsOptions> dns_options(const http::BackendUrl& url, bool srv) {
 }
 
 RegistryFactory dns_factory(bool srv) {
-  return [srv](const http::BackendUrl& url, const RegistryDeps& deps) -> Result<std::unique_ptr<Registry>> {
+  return [srv](const net::BackendUrl& url, const RegistryDeps& deps) -> Result<std::unique_ptr<Registry>> {
     auto options = dns_options(url, srv);
     if (!options) return options.error();
     const auto preload = options->preload;

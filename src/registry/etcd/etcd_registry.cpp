@@ -578,9 +578,8 @@ Awaitable<Result<void>> EtcdRegistry::follow(std::uint64_t after_index, std::sha
 }  // namespace
 
 RegistryFactory etcd_registry_factory() {
-  return [](const http::BackendUrl& url, const RegistryDeps& deps) -> Result<std::unique_ptr<Registry>> {
-    if (auto ok =
-            http::check_url_options(url, "etcd://", http::kConnectionOptions, {"prefix", "grace", "max_instances"});
+  return [](const net::BackendUrl& url, const RegistryDeps& deps) -> Result<std::unique_ptr<Registry>> {
+    if (auto ok = net::check_url_options(url, "etcd://", net::kConnectionOptions, {"prefix", "grace", "max_instances"});
         !ok) {
       return ok.error();
     }
@@ -600,7 +599,7 @@ RegistryFactory etcd_registry_factory() {
         }
         options.prefix = value;
       } else if (key == "max_instances") {
-        auto n = http::backend_url_count(url, key, options.max_instances_per_service);
+        auto n = net::backend_url_count(url, key, options.max_instances_per_service);
         if (!n) return n.error();
         options.max_instances_per_service = *n;
       }

@@ -175,8 +175,8 @@ class FileRegistry final : public Registry {
 }  // namespace
 
 RegistryFactory file_registry_factory() {
-  return [](const http::BackendUrl& url, const RegistryDeps& deps) -> Result<std::unique_ptr<Registry>> {
-    if (auto ok = http::check_url_options(url, "file://", {}); !ok) return ok.error();
+  return [](const net::BackendUrl& url, const RegistryDeps& deps) -> Result<std::unique_ptr<Registry>> {
+    if (auto ok = net::check_url_options(url, "file://", {}); !ok) return ok.error();
     if (!url.hosts.empty() && !url.hosts.front().host.empty()) {
       return make_error(ErrorCode::invalid_argument, "use file:///absolute/path (three slashes)", "registry");
     }

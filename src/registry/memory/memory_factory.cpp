@@ -75,12 +75,12 @@ class SweepingMemoryRegistry final : public Registry {
 }  // namespace
 
 RegistryFactory memory_registry_factory() {
-  return [](const http::BackendUrl& url, const RegistryDeps& deps) -> Result<std::unique_ptr<Registry>> {
-    if (auto ok = http::check_url_options(url, "memory://", {"sweep", "grace"}); !ok) return ok.error();
-    auto sweep = http::backend_url_duration(url, "sweep", std::chrono::seconds(1));
+  return [](const net::BackendUrl& url, const RegistryDeps& deps) -> Result<std::unique_ptr<Registry>> {
+    if (auto ok = net::check_url_options(url, "memory://", {"sweep", "grace"}); !ok) return ok.error();
+    auto sweep = net::backend_url_duration(url, "sweep", std::chrono::seconds(1));
     if (!sweep) return sweep.error();
     MemoryRegistryOptions options;
-    auto grace = http::backend_url_duration(url, "grace", options.store.expiry_grace);
+    auto grace = net::backend_url_duration(url, "grace", options.store.expiry_grace);
     if (!grace) return grace.error();
     options.store.expiry_grace = *grace;
     return std::unique_ptr<Registry>(std::make_unique<SweepingMemoryRegistry>(deps, options, *sweep));

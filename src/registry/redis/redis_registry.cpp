@@ -304,9 +304,9 @@ Awaitable<Result<WatchResult>> RedisRegistry::watch(WatchRequest request) {
 }  // namespace
 
 RegistryFactory redis_registry_factory() {
-  return [](const http::BackendUrl& url, const RegistryDeps& deps) -> Result<std::unique_ptr<Registry>> {
-    if (auto ok = http::check_url_options(url, "redis://", http::kConnectionOptions,
-                                          {"prefix", "sweep", "grace", "max_instances", "history"});
+  return [](const net::BackendUrl& url, const RegistryDeps& deps) -> Result<std::unique_ptr<Registry>> {
+    if (auto ok = net::check_url_options(url, "redis://", net::kConnectionOptions,
+                                         {"prefix", "sweep", "grace", "max_instances", "history"});
         !ok) {
       return ok.error();
     }
@@ -319,13 +319,13 @@ RegistryFactory redis_registry_factory() {
       }
       options.prefix = "{" + it->second + "}";
     }
-    auto sweep = http::backend_url_duration(url, "sweep", options.sweep_interval);
+    auto sweep = net::backend_url_duration(url, "sweep", options.sweep_interval);
     if (!sweep) return sweep.error();
-    auto grace = http::backend_url_duration(url, "grace", options.expiry_grace);
+    auto grace = net::backend_url_duration(url, "grace", options.expiry_grace);
     if (!grace) return grace.error();
-    auto max_instances = http::backend_url_count(url, "max_instances", options.max_instances_per_service);
+    auto max_instances = net::backend_url_count(url, "max_instances", options.max_instances_per_service);
     if (!max_instances) return max_instances.error();
-    auto history = http::backend_url_count(url, "history", options.event_history);
+    auto history = net::backend_url_count(url, "history", options.event_history);
     if (!history) return history.error();
     options.sweep_interval = *sweep;
     options.expiry_grace = *grace;

@@ -6,7 +6,7 @@
 #include "svckit/core/duration.hpp"
 #include "svckit/core/instance_json.hpp"
 #include "svckit/http/client.hpp"
-#include "svckit/http/url_token.hpp"
+#include "svckit/net/url_token.hpp"
 #include "svckit/registry/plugin_registry.hpp"
 #include "svckit/registry/registry_json.hpp"
 
@@ -18,8 +18,8 @@ namespace bh = boost::beast::http;
 
 class SvckitdRegistry final : public Registry {
  public:
-  SvckitdRegistry(const RegistryDeps& deps, std::vector<http::HostPort> endpoints, std::chrono::milliseconds timeout,
-                  std::string token, const http::TlsFiles& tls)
+  SvckitdRegistry(const RegistryDeps& deps, std::vector<net::HostPort> endpoints, std::chrono::milliseconds timeout,
+                  std::string token, const net::TlsFiles& tls)
       : client_(deps.executor, http::client_options_for(tls)),
         endpoints_(std::move(endpoints)),
         timeout_(timeout),
@@ -57,7 +57,7 @@ class SvckitdRegistry final : public Registry {
   }
 
   Awaitable<Result<std::vector<ServiceInstance>>> list(std::string service, InstanceFilter filter) override {
-    auto target = "/v1/services/" + http::url_encode(service) + "/instances";
+    auto target = "/v1/services/" + net::url_encode(service) + "/instances";
     const auto query = filter_to_query(filter);
     if (!query.empty()) target += "?" + query;
     auto r = co_await call(http::Verb::get, target, "", timeout_);
@@ -83,7 +83,7 @@ class SvckitdRegistry final : public Registry {
   Awaitable<Result<WatchResult>> watch(WatchRequest request) override {
     std::string target = "/v1/watch?index=" + std::to_string(request.after_index) +
                          "&wait=" + std::to_string(request.wait.count()) + "ms";
-    if (!request.service.empty()) target += "&service=" + http::url_encode(request.service);
+    if (!request.service.empty()) target += "&service=" + net::url_encode(request.service);
     // The server answers at `wait`; allow for transfer time on top.
     auto r = co_await call(http::Verb::get, target, "", request.wait + timeout_, request.cancel);
     if (!r) co_return r.error();
@@ -92,7 +92,7 @@ class SvckitdRegistry final : public Registry {
 
  private:
   static std::string instance_path(const std::string& service, const std::string& id) {
-    return "/v1/services/" + http::url_encode(service) + "/instances/" + http::url_encode(id);
+    return "/v1/services/" + net::url_encode(service) + "/instances/" + net::url_encode(id);
   }
 
   /// Sends to the preferred daemon; on connection failure, or a 503 (a cluster node cut off from
@@ -130,7 +130,7 @@ class SvckitdRegistry final : public Registry {
   }
 
   http::HttpClient client_;
-  std::vector<http::HostPort> endpoints_;
+  std::vector<net::HostPort> endpoints_;
   std::chrono::milliseconds timeout_;
   std::string token_;  // ACL token (svckitd's acl.enabled); empty: none sent. Never logged.
   std::atomic<std::size_t> preferred_{0};
@@ -139,9 +139,9 @@ class SvckitdRegistry final : public Registry {
 }  // namespace
 
 RegistryFactory svckitd_registry_factory() {
-  return [](const http::BackendUrl& url, const RegistryDeps& deps) -> Result<std::unique_ptr<Registry>> {
-    if (auto ok = http::check_url_options(url, "svckitd://", {"timeout", "tls", "ca_file", "cert_file", "key_file"},
-                                          http::kTokenOptions);
+  return [](const net::BackendUrl& url, const RegistryDeps& deps) -> Result<std::unique_ptr<Registry>> {
+    if (auto ok = net::check_url_options(url, "svckitd://", {"timeout", "tls", "ca_file", "cert_file", "key_file"},
+                                         net::kTokenOptions);
         !ok) {
       return ok.error();
     }
@@ -154,11 +154,11 @@ RegistryFactory svckitd_registry_factory() {
       if (!d) return d.error();
       timeout = *d;
     }
-    auto token = http::backend_url_token(url, "SVCKIT_TOKEN");
+    auto token = net::backend_url_token(url, "SVCKIT_TOKEN");
     if (!token) return token.error();
     // svckitd with tls.cert_file: ?tls=true, and ?ca_file= for a private CA (?cert_file= +
     // ?key_file= when it asks for client certificates).
-    auto tls = http::backend_url_tls(url);
+    auto tls = net::backend_url_tls(url);
     if (!tls) return tls.error();
     auto endpoints = url.hosts;
     for (auto& e : endpoints) e.tls = tls->enabled;

@@ -114,7 +114,7 @@ TEST_F(ClientServer, FullPoolRefusesPastMaxPendingAndTimesOutWaiters) {
   options.max_connections_per_endpoint = 1;
   options.max_pending_per_endpoint = 1;
   HttpClient client(io.executor(), options);
-  const HostPort at{"127.0.0.1", server->port()};
+  const net::HostPort at{"127.0.0.1", server->port()};
   auto busy = asio::co_spawn(io.executor(), client.send(at, Request{Verb::get, "/slow", 11}, 5s), asio::use_future);
   ASSERT_TRUE(svckit::testing::wait_until([&] { return client.stats().open == 1; }, 5s));
   auto waiter = asio::co_spawn(io.executor(), client.send(at, Request{Verb::get, "/", 11}, 200ms), asio::use_future);
@@ -176,7 +176,7 @@ TEST(HttpClientFraming, BytesThatArriveWhileAConnectionIsIdleRetireIt) {
   testing::RawServer upstream([](const std::string& head, int) { return answer_with(target_of(head)); });
   testing::IoThread io;
   HttpClient client(io.executor());
-  const HostPort at{"127.0.0.1", upstream.port()};
+  const net::HostPort at{"127.0.0.1", upstream.port()};
   auto get_target = [&](const std::string& target) {
     return io.run([&] { return client.send(at, Request{Verb::get, target, 11}, 5s); });
   };

@@ -1,5 +1,5 @@
 // Every backend URL refuses an option it does not know, naming it: registries, event buses, lock
-// backends and remote config sources all go through http::check_url_options. Before, a typo in a
+// backends and remote config sources all go through net::check_url_options. Before, a typo in a
 // nats://, redis:// event bus or svckitd:// / memory:// registry URL was ignored silently.
 #include <gtest/gtest.h>
 
@@ -11,8 +11,8 @@
 #include "svckit/core/sleeper.hpp"
 #include "svckit/core/time_source.hpp"
 #include "svckit/events/event_bus_url.hpp"
-#include "svckit/http/plugin_table.hpp"
-#include "svckit/http/url.hpp"
+#include "svckit/net/backend_url.hpp"
+#include "svckit/net/plugin_table.hpp"
 #include "svckit/registry/plugin_registry.hpp"
 
 namespace svckit {
@@ -32,21 +32,21 @@ Result<void> outcome(const Result<T>& r) {
 }
 
 TEST(UrlOptions, TheMessageNamesTheOptionAndListsTheKnownOnes) {
-  auto url = http::parse_backend_url("redis://127.0.0.1:6379?prefx=a", 6379);
+  auto url = net::parse_backend_url("redis://127.0.0.1:6379?prefx=a", 6379);
   ASSERT_TRUE(url.ok());
-  auto r = http::check_url_options(*url, "redis://", http::kConnectionOptions, {"prefix"});
+  auto r = net::check_url_options(*url, "redis://", net::kConnectionOptions, {"prefix"});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().field, "prefx");
   EXPECT_NE(r.error().message.find("unknown redis:// option ?prefx="), std::string::npos) << r.error().message;
   EXPECT_NE(r.error().message.find("prefix"), std::string::npos);
-  auto none = http::parse_backend_url("file:///etc/x.yaml?reload=1", 0);
+  auto none = net::parse_backend_url("file:///etc/x.yaml?reload=1", 0);
   ASSERT_TRUE(none.ok());
-  auto refused = http::check_url_options(*none, "file://", {});
+  auto refused = net::check_url_options(*none, "file://", {});
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.error().message.find("it takes none"), std::string::npos) << refused.error().message;
-  auto fine = http::parse_backend_url("redis://127.0.0.1?prefix=a&timeout=1s", 6379);
+  auto fine = net::parse_backend_url("redis://127.0.0.1?prefix=a&timeout=1s", 6379);
   ASSERT_TRUE(fine.ok());
-  EXPECT_TRUE(http::check_url_options(*fine, "redis://", http::kConnectionOptions, {"prefix"}).ok());
+  EXPECT_TRUE(net::check_url_options(*fine, "redis://", net::kConnectionOptions, {"prefix"}).ok());
 }
 
 TEST(UrlOptions, EveryConnectorRefusesATypoBeforeConnecting) {
@@ -86,9 +86,9 @@ TEST(PluginTable, ChecksSchemeAndOptionsBeforeTheFactoryRuns) {
   struct Deps {
     int calls = 0;
   };
-  using Table = http::PluginTable<std::string, Deps*>;
+  using Table = net::PluginTable<std::string, Deps*>;
   Table::Builder builder("widget");
-  builder.add("wx", {7000, {"size"}, [](const http::BackendUrl& url, std::string_view text, Deps* const& deps) {
+  builder.add("wx", {7000, {"size"}, [](const net::BackendUrl& url, std::string_view text, Deps* const& deps) {
                        ++deps->calls;
                        return Result<std::string>(std::string(text) + " port " + std::to_string(url.hosts.at(0).port));
                      }});

@@ -1,6 +1,6 @@
-#include "http/tls_context.hpp"
+#include "svckit/net/tls_context.hpp"
 
-namespace svckit::http::detail {
+namespace svckit::net {
 
 namespace asio = boost::asio;
 
@@ -34,4 +34,4 @@ Result<std::shared_ptr<asio::ssl::context>> make_client_tls_context(const std::s
   return context;
 }
 
-}  // namespace svckit::http::detail
+}  // namespace svckit::net

@@ -1,11 +1,11 @@
-#include "svckit/http/url_token.hpp"
+#include "svckit/net/url_token.hpp"
 
 #include <fstream>
 #include <iterator>
 
 #include "svckit/core/environment.hpp"
 
-namespace svckit::http {
+namespace svckit::net {
 namespace {
 
 std::optional<std::string> variable(std::string_view name) {
@@ -38,4 +38,4 @@ Result<std::string> backend_url_token(const BackendUrl& url, std::string_view de
   return std::string{};
 }
 
-}  // namespace svckit::http
+}  // namespace svckit::net

@@ -15,9 +15,9 @@
 #include <utility>
 #include <vector>
 
-#include "svckit/http/url.hpp"
+#include "svckit/net/backend_url.hpp"
 
-namespace svckit::http {
+namespace svckit::net {
 
 /// Immutable after build(); create() is thread-safe. `Product` is what a factory returns (e.g. a
 /// std::unique_ptr of the family's interface); `Deps` what it may use.
@@ -89,4 +89,4 @@ inline std::vector<std::string_view> url_options(std::vector<std::string_view> o
   return options;
 }
 
-}  // namespace svckit::http
+}  // namespace svckit::net

@@ -1,4 +1,4 @@
-// Client TLS contexts, shared by the HTTP client and the Redis client (internal to the library).
+// Client TLS contexts, shared by the HTTP client and the Redis client.
 #pragma once
 
 #include <boost/asio/ssl/context.hpp>
@@ -7,7 +7,7 @@
 
 #include "svckit/core/result.hpp"
 
-namespace svckit::http::detail {
+namespace svckit::net {
 
 /// A TLS client context that trusts `ca_file` (empty: the system's store), presents `cert_file`
 /// and `key_file` when given (mutual TLS), and verifies the peer's chain unless `verify_peer` is
@@ -17,4 +17,4 @@ Result<std::shared_ptr<boost::asio::ssl::context>> make_client_tls_context(const
                                                                            const std::string& key_file,
                                                                            bool verify_peer);
 
-}  // namespace svckit::http::detail
+}  // namespace svckit::net

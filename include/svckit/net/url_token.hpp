@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "svckit/core/result.hpp"
-#include "svckit/http/url.hpp"
+#include "svckit/net/backend_url.hpp"
 
-namespace svckit::http {
+namespace svckit::net {
 
 /// The URL options backend_url_token reads.
 inline const std::vector<std::string_view> kTokenOptions = {"token_env", "token_file"};
@@ -19,4 +19,4 @@ inline const std::vector<std::string_view> kTokenOptions = {"token_env", "token_
 /// (no token is sent). A secret is never read from the URL itself. Errors name the option.
 Result<std::string> backend_url_token(const BackendUrl& url, std::string_view default_env);
 
-}  // namespace svckit::http
+}  // namespace svckit::net
