@@ -111,10 +111,11 @@ class MemorySubscription final : public Subscription {
   struct Shared;  // the loops' state, shared with them (below)
 
  public:
+  /// `dedupe`: the channel's window, taken under the bus's lock (null: none).
   MemorySubscription(std::shared_ptr<MemoryEventBus::State> state, std::shared_ptr<MemoryEventBus::Channel> channel,
-                     SubscribeOptions options, EventHandler handler)
-      : shared_(
-            std::make_shared<Shared>(std::move(state), std::move(channel), std::move(options), std::move(handler))) {}
+                     std::shared_ptr<SharedDedupeWindow> dedupe, SubscribeOptions options, EventHandler handler)
+      : shared_(std::make_shared<Shared>(std::move(state), std::move(channel), std::move(dedupe), std::move(options),
+                                         std::move(handler))) {}
   /// Without close(): stops the loops (they end at their next look, within a second) and leaves.
   ~MemorySubscription() override { leave(*shared_); }
 
@@ -145,10 +146,10 @@ class MemorySubscription final : public Subscription {
  private:
   struct Shared {
     Shared(std::shared_ptr<MemoryEventBus::State> st, std::shared_ptr<MemoryEventBus::Channel> ch,
-           SubscribeOptions options, EventHandler h)
+           std::shared_ptr<SharedDedupeWindow> dedupe, SubscribeOptions options, EventHandler h)
         : state(std::move(st)),
           channel(std::move(ch)),
-          policy(state->time, state->random.next_u64(), std::move(options), channel->dedupe),
+          policy(state->time, state->random.next_u64(), std::move(options), std::move(dedupe)),
           handler(std::move(h)) {}
     std::shared_ptr<MemoryEventBus::State> state;
     std::shared_ptr<MemoryEventBus::Channel> channel;
@@ -256,6 +257,7 @@ Result<std::unique_ptr<Subscription>> MemoryEventBus::subscribe(asio::any_io_exe
                                                                 SubscribeOptions options, EventHandler handler) {
   if (auto v = validate(options); !v) return v.error();
   std::shared_ptr<Channel> channel;
+  std::shared_ptr<SharedDedupeWindow> dedupe;
   {
     std::lock_guard lock(state_->mutex);
     if (options.group.empty()) {
@@ -279,9 +281,11 @@ Result<std::unique_ptr<Subscription>> MemoryEventBus::subscribe(asio::any_io_exe
     if (options.dedupe_window.count() > 0 && !channel->dedupe) {
       channel->dedupe = std::make_shared<SharedDedupeWindow>(state_->time, options.dedupe_window);
     }
+    dedupe = channel->dedupe;
     ++channel->members;
   }
-  auto subscription = std::make_unique<MemorySubscription>(state_, channel, std::move(options), std::move(handler));
+  auto subscription =
+      std::make_unique<MemorySubscription>(state_, channel, std::move(dedupe), std::move(options), std::move(handler));
   subscription->start(executor);
   return std::unique_ptr<Subscription>(std::move(subscription));
 }
