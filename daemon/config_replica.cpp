@@ -12,7 +12,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr int kDraftAttempts = 8;                               // drafts tried against newer versions
+constexpr std::chrono::milliseconds kWriteLimit{10'000};        // how long a write keeps drafting while others win
 constexpr std::chrono::milliseconds kReplicaReachLimit{5'000};  // how long a write waits for its version here
 constexpr std::chrono::milliseconds kReplicaRetryFirst{100};    // after a failed watch, doubling...
 constexpr std::chrono::milliseconds kReplicaRetryMost{2'000};   // ...up to this
@@ -105,14 +105,21 @@ http::Awaitable<void> ConfigReplica::follow() {
 
 http::Awaitable<bool> ConfigReplica::reach(std::uint64_t version) {
   const auto until = std::chrono::steady_clock::now() + kReplicaReachLimit;
-  while (store_.current().version < version && std::chrono::steady_clock::now() < until && !stopped_) {
-    (void)co_await store_.wait_newer(store_.current().version, until, cancel_);
+  while (store_.current().version < version && std::chrono::steady_clock::now() < until && !stopped_ &&
+         !store_.waiters_released()) {
+    // No cancel token here: cancel_ carries the follow stream's hook (a token has one), which a
+    // concurrent write must not replace. Shutdown's release_waiters() ends this wait.
+    (void)co_await store_.wait_newer(store_.current().version, until, nullptr);
   }
   co_return store_.current().version >= version;
 }
 
 http::Awaitable<Result<std::uint64_t>> ConfigReplica::write(ConfigApi::Drafter drafter) {
-  for (int attempt = 0; attempt < kDraftAttempts; ++attempt) {
+  // Another node's win is progress, so drafting again is bounded by time, not by a count: under
+  // contention from busier nodes a write lands once they pause (8 attempts once failed a write
+  // while another node wrote 10 in a row).
+  const auto until = std::chrono::steady_clock::now() + kWriteLimit;
+  while (!stopped_ && std::chrono::steady_clock::now() < until) {
     const auto base = store_.current().version;
     auto draft = drafter();
     if (!draft) co_return draft.error();

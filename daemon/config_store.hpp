@@ -77,6 +77,7 @@ class ConfigStore {
 
   /// Shutdown: ends every wait now and makes later ones return at once (long polls answer 304).
   void release_waiters();
+  bool waiters_released() const { return waiters_.closed(); }
 
   /// Called after every new version (outside the lock) — persistence.
   void on_change(std::function<void(const Version&)> callback);
