@@ -119,7 +119,7 @@ http::Awaitable<Result<std::uint64_t>> ConfigReplica::write(ConfigApi::Drafter d
   // contention from busier nodes a write lands once they pause (8 attempts once failed a write
   // while another node wrote 10 in a row).
   const auto until = std::chrono::steady_clock::now() + kWriteLimit;
-  while (!stopped_ && std::chrono::steady_clock::now() < until) {
+  while (!stopped_ && !store_.waiters_released() && std::chrono::steady_clock::now() < until) {
     const auto base = store_.current().version;
     auto draft = drafter();
     if (!draft) co_return draft.error();
