@@ -58,11 +58,13 @@ std::optional<EventType> parse_event_type(std::string_view text) noexcept {
 }
 
 void RegistryStore::Entry::refresh_json() {
-  // A reader may hold the current record (a list being streamed): it keeps that one and this entry
-  // gets a new one. Copies are taken only under the registry's lock, so a count of 1 here stays 1.
-  if (json == nullptr || json.use_count() != 1) json = std::make_shared<std::string>();
-  json->clear();
-  append_json(*json, instance);
+  // Always a new record, never a rewrite in place: a reader streaming a list drops its copy outside
+  // the registry's lock, and use_count() is a relaxed load, so seeing 1 here does not order that
+  // reader's last read before our write (ThreadSanitizer caught exactly that race).
+  auto fresh = std::make_shared<std::string>();
+  fresh->reserve(json != nullptr ? json->size() + 32 : 256);
+  append_json(*fresh, instance);
+  json = std::move(fresh);
 }
 
 RegistryStore::RegistryStore(const TimeSource& time, RegistryStoreOptions options) : time_(time), options_(options) {

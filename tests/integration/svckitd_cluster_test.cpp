@@ -6,6 +6,9 @@
 // etcd is back.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
+
 #include <sys/wait.h>
 
 #include <csignal>
@@ -301,7 +304,14 @@ TEST_F(ClusterMode, EachInstanceIsCheckedByOneNodeAndADeadNodesShareMovesToTheOt
         return true;
       },
       10s))
-      << a->call("GET", "/v1/services/inv/instances").body;
+      << a->call("GET", "/v1/services/inv/instances").body << "\nnode-a's log (tail):\n"
+      << [&] {
+           std::ifstream in(dir.path() / "node-a" / "svckitd.log");
+           const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+           const auto report = text.find("WARNING: ThreadSanitizer");
+           if (report != std::string::npos) return text.substr(report);
+           return text.substr(text.size() > 6000 ? text.size() - 6000 : 0);
+         }();
 }
 
 /// A client that knows every node: each call goes to the node it last reached, and on a failed

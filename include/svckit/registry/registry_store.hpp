@@ -121,7 +121,6 @@ class RegistryStore {
     InstanceStatus status_before_expiry = InstanceStatus::healthy;
     /// append_json(instance), cached (a full list is one copy per instance); replaced, never
     /// changed in place, so readers holding it keep a consistent record.
-    /// (Rewritten in place only while nobody else holds it: use_count 1 under the caller's lock.)
     std::shared_ptr<std::string> json;
   };
   using Service = std::map<std::string, Entry>;
