@@ -156,6 +156,17 @@ std::optional<Response> refuse_browser_attack(const http::Request& request,
   return std::nullopt;
 }
 
+namespace {
+
+/// Heartbeats (native and Consul TTL check updates): frequent writes that never touch the disk.
+bool memory_only_write(const http::Request& request) {
+  const std::string_view target = request.target();
+  const auto path = target.substr(0, target.find('?'));
+  return path.ends_with("/heartbeat") || path.starts_with("/v1/agent/check/");
+}
+
+}  // namespace
+
 Awaitable<Response> RegistryApi::handle(http::Request& request, const http::RequestContext* connection) {
   const auto start = std::chrono::steady_clock::now();
   std::string route;
@@ -191,11 +202,12 @@ Awaitable<Response> RegistryApi::handle(http::Request& request, const http::Requ
       route = "throttled";
     }
   }
-  if (write && route.empty() && sync_ && storage_failure_ && storage_failure_()) {
+  if (write && route.empty() && sync_ && storage_failure_ && storage_failure_() && !memory_only_write(request)) {
     // Storage is failing: try once more first (the disk may be back). If it still fails, a config
     // change is refused here and a persistent registration or deregistration by the registry
-    // (MemoryRegistry::set_persistent_write_refusal), so neither is applied without being stored;
-    // heartbeats and TTL instances need no disk and go on.
+    // (MemoryRegistry::set_persistent_write_refusal), so neither is applied without being stored.
+    // Heartbeats need no disk and do not retry: after a failure the retry rewrites the whole
+    // snapshot, too much to do for each of thousands of heartbeats a second.
     if (auto synced = co_await sync_(); !synced && request.target().starts_with("/v1/config")) {
       response = http::error_response(
           make_error(ErrorCode::unavailable,
