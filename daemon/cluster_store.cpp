@@ -10,6 +10,7 @@
 
 #include "svckit/net/backend_url.hpp"
 #include "svckit/registry/change_stream.hpp"
+#include "svckit/registry/mirror_writes.hpp"
 
 namespace svckit::daemon {
 
@@ -22,6 +23,7 @@ constexpr std::chrono::milliseconds kCatchUpLimit{5'000};  // a write waits this
 constexpr std::chrono::milliseconds kRetryFirst{100};      // after a failed watch, doubling...
 constexpr std::chrono::milliseconds kRetryMost{2'000};     // ...up to this
 constexpr std::chrono::milliseconds kProbeEvery{3'000};    // etcd asked this often beside the stream
+constexpr std::chrono::milliseconds kReapEvery{1'000};     // expired records looked at this often
 
 Error store_error(Error e) {
   e.field = "store";
@@ -67,6 +69,10 @@ ClusterStore::ClusterStore(std::string url, std::unique_ptr<Registry> remote, st
       resets_(metrics
                   .counter("svckit_cluster_store_reloads_total",
                            "Full reloads of the registry from etcd (start, and history compacted past a resume).")
+                  .get()),
+      reaped_(metrics
+                  .counter("svckit_cluster_expired_removed_total",
+                           "Records of expired instances this node removed from etcd once their grace had passed.")
                   .get()) {}
 
 ClusterStore::~ClusterStore() { stop(); }
@@ -110,7 +116,69 @@ Awaitable<Result<void>> ClusterStore::load() {
   co_return Result<void>{};
 }
 
+void ClusterStore::set_ownership(std::function<bool(const std::string& service, const std::string& id)> owns) {
+  std::lock_guard lock(expiry_mutex_);
+  owns_ = std::move(owns);
+}
+
+std::size_t ClusterStore::expiring() const {
+  std::lock_guard lock(expiry_mutex_);
+  return expiring_.size();
+}
+
+void ClusterStore::track_expiries(const WatchResult& changes) {
+  const auto* mirror = dynamic_cast<const MirrorWrites*>(remote_.get());
+  if (mirror == nullptr) return;  // the backend removes expired records itself
+  const auto due = std::chrono::steady_clock::now() + mirror->expiry_grace();
+  std::lock_guard lock(expiry_mutex_);
+  if (changes.reset) {
+    // When they expired is not known: a full grace from now. An instance down for another reason
+    // (its checks) is left alone by remove_expired, which finds it alive.
+    expiring_.clear();
+    for (const auto& in : changes.snapshot) {
+      if (!in.persistent() && in.status == InstanceStatus::down) expiring_[{in.service, in.id}] = due;
+    }
+    return;
+  }
+  for (const auto& e : changes.events) {
+    const std::pair key{e.instance.service, e.instance.id};
+    if (e.type == EventType::expired) expiring_[key] = due;
+    if (e.type == EventType::deregistered) expiring_.erase(key);
+  }
+}
+
+Awaitable<void> ClusterStore::reap_loop(MirrorWrites& mirror) {
+  while (!stopped_) {
+    (void)co_await sleeper_.sleep_for(kReapEvery, cancel_.get());
+    if (stopped_ || !connected_.load()) continue;
+    std::vector<std::pair<std::string, std::string>> mine;
+    {
+      std::lock_guard lock(expiry_mutex_);
+      const auto now = std::chrono::steady_clock::now();
+      for (const auto& [key, due] : expiring_) {
+        // Not this node's: its owner removes it (the deregistration that follows drops it here);
+        // kept, so that it is removed should this node become its owner.
+        if (due <= now && (!owns_ || owns_(key.first, key.second))) mine.push_back(key);
+      }
+    }
+    for (const auto& [service, id] : mine) {
+      if (stopped_) break;
+      auto removed = co_await mirror.remove_expired(service, id);
+      if (!removed) {
+        spdlog::debug("event=cluster_expired_remove_failed service={} instance={} error=\"{}\"", service, id,
+                      removed.error().describe());
+        break;  // etcd is away: the next round tries again
+      }
+      if (*removed) reaped_.inc();
+      std::lock_guard lock(expiry_mutex_);
+      expiring_.erase({service, id});  // removed, or alive again / persistent / gone: nothing due
+    }
+  }
+  reap_done_.set();
+}
+
 void ClusterStore::apply(WatchResult changes) {
+  track_expiries(changes);
   if (changes.reset) {  // the first load, etcd compacted the history we needed, or went back in time
     if (applied_.load() != 0) {
       spdlog::warn("event=cluster_store_reload store={} from_revision={} to_revision={}", url_, applied_.load(),
@@ -134,6 +202,11 @@ Awaitable<void> ClusterStore::follow() {
   }
   const auto executor = co_await asio::this_coro::executor;
   asio::co_spawn(executor, probe_loop(), asio::detached);
+  if (auto* mirror = dynamic_cast<MirrorWrites*>(remote_.get())) {
+    asio::co_spawn(executor, reap_loop(*mirror), asio::detached);
+  } else {
+    reap_done_.set();
+  }
   auto retry = kRetryFirst;
   while (!stopped_) {
     auto stream_cancel = std::make_shared<CancelToken>();
@@ -155,7 +228,8 @@ Awaitable<void> ClusterStore::follow() {
     (void)co_await sleeper_.sleep_for(retry, cancel_.get());
     retry = std::min(retry * 2, kRetryMost);
   }
-  (void)co_await probe_done_.wait(std::chrono::seconds(10));  // its frame refers to this store
+  (void)co_await probe_done_.wait(std::chrono::seconds(10));  // their frames refer to this store
+  (void)co_await reap_done_.wait(std::chrono::seconds(10));
 }
 
 Awaitable<void> ClusterStore::probe_loop() {
@@ -211,6 +285,11 @@ Awaitable<void> ClusterStore::catch_up(const std::string& service, const std::st
     if (kvs.empty()) co_return;  // gone meanwhile: nothing to wait for
     target = static_cast<std::uint64_t>(etcd::json_int(kvs[0], "mod_revision"));
   }
+  co_await wait_applied(target, service, id, removed);
+}
+
+Awaitable<void> ClusterStore::wait_applied(std::uint64_t target, const std::string& service, const std::string& id,
+                                           bool removed) {
   const auto done = [&] { return removed ? !cache_.contains(service, id) : applied_.load() >= target; };
   const auto deadline = std::chrono::steady_clock::now() + kCatchUpLimit;
   while (!done() && !stopped_) {
@@ -227,6 +306,19 @@ Awaitable<void> ClusterStore::catch_up(const std::string& service, const std::st
 
 Awaitable<Result<ServiceInstance>> ClusterStore::register_instance(ServiceInstance instance) {
   const WriteInProgress in_progress(writes_);
+  instance.normalize();
+  auto* mirror = dynamic_cast<MirrorWrites*>(remote_.get());
+  if (mirror != nullptr && !cache_.contains(instance.service, instance.id)) {
+    // New to this node's cache: no read of etcd first, and written together with the
+    // registrations that arrive meanwhile. If another node registered it after all, etcd's
+    // guard leaves that record alone and the usual path below updates it.
+    auto stored = co_await mirror->register_new(instance, cache_.instance_count(instance.service));
+    if (!stored) co_return stored.error();
+    if (!stored->existed) {
+      co_await wait_applied(stored->index, stored->instance.service, stored->instance.id, false);
+      co_return std::move(stored->instance);
+    }
+  }
   auto stored = co_await remote_->register_instance(std::move(instance));
   if (!stored) co_return stored.error();
   co_await catch_up(stored->service, stored->id, false);

@@ -20,6 +20,8 @@
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
 #include <atomic>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -31,6 +33,7 @@
 #include "svckit/core/wait_list.hpp"
 #include "svckit/etcd/etcd_client.hpp"
 #include "svckit/registry/memory_registry.hpp"
+#include "svckit/registry/mirror_writes.hpp"
 #include "svckit/registry/plugin_registry.hpp"
 
 namespace svckit::daemon {
@@ -53,6 +56,11 @@ class ClusterStore final : public RegistryWriteThrough {
   bool connected() const { return connected_.load(); }
   /// No write in progress (shutdown waits for this after stop(): a write's frame refers to the store).
   bool idle() const { return writes_.load() == 0; }
+  /// Which node removes an expired instance's record once its grace has passed (the one that owns
+  /// its health checks); until set, this node does. Any thread.
+  void set_ownership(std::function<bool(const std::string& service, const std::string& id)> owns);
+  /// Expired instances waiting for their grace to pass (this node tracks every one).
+  std::size_t expiring() const;
   /// The etcd revision the cache has applied.
   std::uint64_t applied() const { return applied_.load(); }
   const std::string& url() const { return url_; }
@@ -70,10 +78,18 @@ class ClusterStore final : public RegistryWriteThrough {
                std::string prefix, MemoryRegistry& cache, MetricsRegistry& metrics);
   /// After a write of (service, id): waits (at most a few seconds) until the cache has applied it.
   Awaitable<void> catch_up(const std::string& service, const std::string& id, bool removed);
+  /// Waits (at most a few seconds) until the cache applied `target` (or, `removed`, no longer
+  /// holds the instance).
+  Awaitable<void> wait_applied(std::uint64_t target, const std::string& service, const std::string& id, bool removed);
   /// Applies one batch (or a reset) from etcd to the cache.
   void apply(WatchResult changes);
   /// follow() for a backend without ChangeStream: one watch after another.
   Awaitable<void> follow_by_watches();
+  /// Removes the records of instances expired for longer than the grace (the ones this node owns),
+  /// every second until stop(): with MirrorWrites, etcd does not remove them itself.
+  Awaitable<void> reap_loop(MirrorWrites& mirror);
+  /// Notes expiries (and removals) from one batch or reset, for reap_loop.
+  void track_expiries(const WatchResult& changes);
   /// Beside a long-lived watch stream: asks etcd something every few seconds; when it does not
   /// answer, the cache is marked stale and the stream is re-opened (a silent network partition
   /// would otherwise leave the stream waiting forever, the cache unmarked).
@@ -101,9 +117,15 @@ class ClusterStore final : public RegistryWriteThrough {
   std::mutex stream_mutex_;
   std::shared_ptr<CancelToken> stream_cancel_;  // guarded by stream_mutex_: the open watch stream's
   AsyncEvent probe_done_;                       // set when probe_loop() has returned
+  AsyncEvent reap_done_;                        // set when reap_loop() has returned (or never ran)
+  mutable std::mutex expiry_mutex_;
+  // guarded by expiry_mutex_: when each expired instance's record is due for removal
+  std::map<std::pair<std::string, std::string>, std::chrono::steady_clock::time_point> expiring_;
+  std::function<bool(const std::string&, const std::string&)> owns_;  // guarded by expiry_mutex_
   Gauge& connected_gauge_;
   Gauge& revision_gauge_;
   Counter& resets_;
+  Counter& reaped_;
 };
 
 }  // namespace svckit::daemon

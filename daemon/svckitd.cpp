@@ -500,6 +500,9 @@ void Svckitd::join_cluster() {
                                               config_.cluster_member_ttl, [this] { health_.ownership_changed(); });
   health_.set_ownership(
       [this](const std::string& service, const std::string& id) { return members_->owns(service + "/" + id); });
+  // The node that checks an instance also removes its record once it has been expired for the grace.
+  cluster_->set_ownership(
+      [this](const std::string& service, const std::string& id) { return members_->owns(service + "/" + id); });
   asio::co_spawn(io_, run_membership(), asio::detached);
 }
 

@@ -8,8 +8,14 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/this_coro.hpp>
+
+#include "svckit/core/async_event.hpp"
 #include "svckit/discovery/discovery_client.hpp"
 #include "svckit/http/client.hpp"
+#include "svckit/registry/mirror_writes.hpp"
 #include "svckit/registry/plugin_registry.hpp"
 #include "svckit/testing/fake_random.hpp"
 #include "svckit/testing/io_thread.hpp"
@@ -164,6 +170,102 @@ TEST_F(EtcdRegistryTest, DiscoveryKeepsRoutingWhileEtcdIsDownAndConvergesAfter) 
   ASSERT_TRUE(wait_until([&] { return client->discover("catalog").size() == 2; }, 10s));
   ASSERT_TRUE(wait_until([&] { return client->discover("orders").size() == 1; }, 10s)) << "our own record";
   io.run([&] { return client->shutdown(0ms); });
+}
+
+/// `n` registrations through register_new at once on `io`, ids "m<i % distinct>".
+std::vector<Result<MirrorWrites::Stored>> register_all_at_once(IoThread& io, MirrorWrites& mirror, int n, int distinct) {
+  return io.run([&]() -> Awaitable<std::vector<Result<MirrorWrites::Stored>>> {
+    auto results = std::make_shared<std::vector<Result<MirrorWrites::Stored>>>(
+        n, make_error(ErrorCode::internal, "not run"));
+    auto left = std::make_shared<int>(n);
+    auto done = std::make_shared<AsyncEvent>();
+    const auto executor = co_await boost::asio::this_coro::executor;
+    for (int i = 0; i < n; ++i) {
+      auto in = test_instance("mirrored", 9000 + i);
+      in.id = "m" + std::to_string(i % distinct);
+      in.ttl = 2s;
+      boost::asio::co_spawn(
+          executor,
+          [](MirrorWrites& m, ServiceInstance one, std::shared_ptr<std::vector<Result<MirrorWrites::Stored>>> out,
+             int at, std::shared_ptr<int> count, std::shared_ptr<AsyncEvent> all) -> Awaitable<void> {
+            (*out)[static_cast<std::size_t>(at)] = co_await m.register_new(std::move(one), 0);
+            if (--*count == 0) all->set();
+          }(mirror, in, results, i, left, done),
+          boost::asio::detached);
+    }
+    (void)co_await done->wait(30s);
+    co_return std::move(*results);
+  });
+}
+
+// What svckitd's cluster mode writes through: registrations of new instances grouped into one etcd
+// transaction each guarded on its own, TTL records without the lease that would remove them, and
+// their removal once expired — by one caller, only while still expired.
+TEST_F(EtcdRegistryTest, MirrorWritesGroupRegistrationsGuardEachAndRemoveExpiredRecordsOnce) {
+  auto cluster = start_etcd_cluster(dir.path(), 1);
+  ASSERT_TRUE(cluster) << cluster.error().message;
+  auto made = open("etcd://" + cluster->endpoints + "?prefix=/mirror&grace=1s");
+  ASSERT_TRUE(made) << made.error().message;
+  auto* mirror = dynamic_cast<MirrorWrites*>(made->get());
+  ASSERT_NE(mirror, nullptr);
+  Registry& registry = **made;
+  EXPECT_EQ(mirror->expiry_grace(), 1s);
+
+  // 48 at once, of 40 distinct ids: each id stored once; the 8 repeats find it existing.
+  const auto results = register_all_at_once(io, *mirror, 48, 40);
+  int stored = 0;
+  int existed = 0;
+  for (const auto& r : results) {
+    ASSERT_TRUE(r) << r.error().describe();
+    EXPECT_GT(r->index, 0u);
+    (r->existed ? existed : stored)++;
+  }
+  EXPECT_EQ(stored, 40);
+  EXPECT_EQ(existed, 8);
+  const auto list = io.run([&]() -> Awaitable<Result<std::vector<ServiceInstance>>> {
+    co_return co_await registry.list("mirrored", {});
+  });
+  ASSERT_TRUE(list);
+  EXPECT_EQ(list->size(), 40u);
+  // The limit is checked against the caller's count, not read from etcd.
+  auto over = test_instance("mirrored", 9999);
+  over.id = "over";
+  const auto refused = io.run([&]() -> Awaitable<Result<MirrorWrites::Stored>> {
+    co_return co_await mirror->register_new(over, 10'000);
+  });
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::limit_exceeded);
+
+  // m0 is kept alive by heartbeats (a record without lease R renews fine); m1 is not and expires.
+  const auto status = [&](const std::string& id) {
+    auto got = io.run([&]() -> Awaitable<Result<ServiceInstance>> { co_return co_await registry.get("mirrored", id); });
+    return got ? std::string(to_string(got->status)) : std::string("gone");
+  };
+  const auto remove = [&](const std::string& id) {
+    return io.run([&]() -> Awaitable<Result<bool>> { co_return co_await mirror->remove_expired("mirrored", id); });
+  };
+  EXPECT_FALSE(*remove("m1")) << "alive: nothing to remove";
+  ASSERT_TRUE(wait_until(
+      [&] {
+        EXPECT_TRUE(io.run([&]() -> Awaitable<Result<void>> { co_return co_await registry.renew("mirrored", "m0"); }));
+        return status("m1") == "down";
+      },
+      20s));
+  EXPECT_NE(status("m0"), "down");
+  EXPECT_NE(status("m0"), "gone");
+  EXPECT_EQ(status("m1"), "down") << "expired records stay listed until removed";
+  EXPECT_FALSE(*remove("m0")) << "renewed: stays";
+  EXPECT_TRUE(*remove("m1"));
+  EXPECT_FALSE(*remove("m1")) << "once";
+  EXPECT_EQ(status("m1"), "gone");
+  // A persistent record is never removed as expired.
+  auto kept = test_instance("mirrored", 9500);
+  kept.id = "persistent";
+  ASSERT_TRUE(io.run([&]() -> Awaitable<Result<MirrorWrites::Stored>> {
+    co_return co_await mirror->register_new(kept, 0);
+  }));
+  EXPECT_FALSE(*remove("persistent"));
+  EXPECT_NE(status("persistent"), "gone");
 }
 
 }  // namespace

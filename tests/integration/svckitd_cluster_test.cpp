@@ -47,7 +47,7 @@ class ClusterMode : public ::testing::Test {
     ASSERT_TRUE(wait_until([&] { return etcd_answers(etcd_node.client_port); }, 30s));
   }
   std::string store_url() const {
-    return "etcd://127.0.0.1:" + std::to_string(etcd_node.client_port) + "?prefix=/cluster-test";
+    return "etcd://127.0.0.1:" + std::to_string(etcd_node.client_port) + "?prefix=/cluster-test" + store_options;
   }
   std::unique_ptr<SvckitdProcess> node(const std::string& name, std::vector<std::string> extra = {}) {
     fs::create_directories(dir.path() / name);
@@ -74,9 +74,16 @@ class ClusterMode : public ::testing::Test {
     return n.json("GET", "/v1/services/" + service + "/instances/" + id).value("status", "");
   }
 
+  static double metric(const SvckitdProcess& n, const std::string& name) {
+    const auto metrics = n.call("GET", "/metrics").body;
+    const auto at = metrics.find("\n" + name + " ");
+    return at == std::string::npos ? -1 : std::atof(metrics.c_str() + at + name.size() + 2);
+  }
+
   TempDir dir;
   EtcdNode etcd_node;
   ChildProcess etcd;
+  std::string store_options;  // more of the store URL's query, "&grace=2s"
 };
 
 TEST_F(ClusterMode, TwoNodesServeOneRegistryIndexedByEtcdRevisions) {
@@ -182,6 +189,7 @@ TEST_F(ClusterMode, TheConfigStoreIsOneDocumentWithOneHistoryAndLongPollsOnEvery
 }
 
 TEST_F(ClusterMode, HeartbeatsToAnyNodeKeepATtlInstanceAliveAndItExpiresEverywhere) {
+  store_options = "&grace=2s";
   auto a = node("a");
   auto b = node("b");
   ASSERT_TRUE(a && b);
@@ -200,6 +208,13 @@ TEST_F(ClusterMode, HeartbeatsToAnyNodeKeepATtlInstanceAliveAndItExpiresEverywhe
   ASSERT_TRUE(
       wait_until([&] { return status_of(*a, "pay", "p1") == "down" && status_of(*b, "pay", "p1") == "down"; }, 15s))
       << a->call("GET", "/v1/services/pay/instances").body;
+  // After the grace (2 s) one node — the one that owns its checks — removes the record for all.
+  ASSERT_TRUE(wait_until([&] { return ids(*a, "pay").empty() && ids(*b, "pay").empty(); }, 15s))
+      << a->call("GET", "/v1/services/pay/instances").body;
+  EXPECT_EQ(metric(*a, "svckit_cluster_expired_removed_total") + metric(*b, "svckit_cluster_expired_removed_total"), 1);
+  // Registered again, it is new again: stored, listed healthy on both nodes.
+  ASSERT_EQ(b->call("POST", "/v1/instances", instance_body("pay", 9100, R"(,"id":"p1","ttl":"2s")")).status, 200);
+  ASSERT_TRUE(wait_until([&] { return ids(*a, "pay").size() == 1; }, 5s));
 }
 
 TEST_F(ClusterMode, ANodeCutOffFromEtcdServesReadsMarkedStaleRefusesWritesAndCatchesUp) {

@@ -7,6 +7,8 @@
 // when it had expired (event `status_changed`). When lease R runs out too (grace), etcd deletes the
 // record (event `deregistered`). The registry index is etcd's revision; watches are etcd watches
 // from a revision, so they resume exactly after a disconnect or a leader change.
+// A mirror of the whole registry (svckitd's cluster mode, through MirrorWrites) writes TTL records
+// with no lease R ("lease": "0") and removes them itself once their grace has passed.
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
 #include <map>
@@ -15,7 +17,10 @@
 #include "svckit/core/duration.hpp"
 #include "svckit/core/instance_json.hpp"
 #include "svckit/etcd/etcd_client.hpp"
+#include "svckit/etcd/group_commit.hpp"
+#include "svckit/etcd/lease_pool.hpp"
 #include "svckit/registry/change_stream.hpp"
+#include "svckit/registry/mirror_writes.hpp"
 #include "svckit/registry/plugin_registry.hpp"
 
 namespace svckit {
@@ -42,10 +47,20 @@ struct Record {
 
 std::int64_t lease_seconds(std::chrono::milliseconds d) { return std::max<std::int64_t>(1, (d.count() + 999) / 1000); }
 
-class EtcdRegistry final : public Registry, public ChangeStream {
+Awaitable<Result<std::string>> grant_lease(std::shared_ptr<EtcdClient> etcd, std::chrono::milliseconds ttl) {
+  const json body{{"TTL", std::to_string(lease_seconds(ttl))}};
+  auto answer = co_await etcd->call("/v3/lease/grant", body);
+  if (!answer) co_return answer.error();
+  if (!answer->contains("ID")) co_return make_error(ErrorCode::protocol, "etcd: lease grant without an ID");
+  co_return std::to_string(etcd::json_int(*answer, "ID"));
+}
+
+class EtcdRegistry final : public Registry, public ChangeStream, public MirrorWrites {
  public:
   EtcdRegistry(const RegistryDeps& deps, etcd::EtcdOptions etcd_options, EtcdRegistryOptions options)
       : etcd_(std::make_shared<EtcdClient>(deps.executor, std::move(etcd_options))),
+        group_(*etcd_),
+        leases_(deps.executor, etcd_),
         options_(std::move(options)),
         time_(deps.time) {}
 
@@ -61,6 +76,13 @@ class EtcdRegistry final : public Registry, public ChangeStream {
   /// change is sent as it is committed); a compaction past `after_index` gives a reset and the
   /// stream goes on from it.
   Awaitable<Result<void>> follow(std::uint64_t after_index, std::shared_ptr<CancelToken> cancel, Sink sink) override;
+  /// The record (with no lease R: lease "0") and its alive key under a pooled lease A, in one
+  /// nested transaction guarded by "the record does not exist" (create revision 0), grouped with
+  /// the registrations that arrive meanwhile.
+  Awaitable<Result<Stored>> register_new(ServiceInstance in, std::size_t instances_now) override;
+  /// Deletes P/i/<service>/<id> if it is a TTL record unchanged since read and P/a is absent.
+  Awaitable<Result<bool>> remove_expired(std::string service, std::string id) override;
+  std::chrono::milliseconds expiry_grace() const override { return options_.expiry_grace; }
 
  private:
   struct Snapshot {
@@ -157,13 +179,7 @@ class EtcdRegistry final : public Registry, public ChangeStream {
     co_return std::optional<Record>(std::move(*r));
   }
 
-  Awaitable<Result<std::string>> grant(std::chrono::milliseconds ttl) {
-    const json body{{"TTL", std::to_string(lease_seconds(ttl))}};
-    auto answer = co_await etcd_->call("/v3/lease/grant", body);
-    if (!answer) co_return answer.error();
-    if (!answer->contains("ID")) co_return make_error(ErrorCode::protocol, "etcd: lease grant without an ID");
-    co_return std::to_string(etcd::json_int(*answer, "ID"));
-  }
+  Awaitable<Result<std::string>> grant(std::chrono::milliseconds ttl) { co_return co_await grant_lease(etcd_, ttl); }
   /// True when the lease is still alive (and now renewed).
   Awaitable<Result<bool>> keep_alive(const std::string& lease) {
     if (lease == "0") co_return false;
@@ -198,6 +214,8 @@ class EtcdRegistry final : public Registry, public ChangeStream {
   Awaitable<Result<std::vector<RegistryEvent>>> translate(const std::vector<json>& events, std::int64_t revision);
 
   std::shared_ptr<EtcdClient> etcd_;
+  etcd::GroupCommit group_;  // register_new's transactions
+  etcd::LeasePool leases_;   // register_new's leases
   EtcdRegistryOptions options_;
   const TimeSource& time_;
 };
@@ -268,6 +286,64 @@ Awaitable<Result<ServiceInstance>> EtcdRegistry::register_instance(ServiceInstan
   co_return make_error(ErrorCode::unavailable, "etcd registry: the record kept changing under the registration");
 }
 
+Awaitable<Result<MirrorWrites::Stored>> EtcdRegistry::register_new(ServiceInstance in, std::size_t instances_now) {
+  in.normalize();
+  if (auto valid = validate(in); !valid) co_return valid.error();
+  if (instances_now >= options_.max_instances_per_service) {
+    co_return make_error(ErrorCode::limit_exceeded,
+                         "service '" + in.service + "' already has the maximum of " +
+                             std::to_string(options_.max_instances_per_service) + " instances",
+                         "id");
+  }
+  const auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(time_.system_now());
+  in.registered_at = now;
+  in.last_heartbeat = now;
+  std::string alive = "0";
+  if (!in.persistent()) {
+    // A lease granted ahead: a grant is a raft write, and the pool keeps it off this path.
+    auto a = co_await leases_.take(std::chrono::seconds(lease_seconds(in.ttl)));
+    if (!a) co_return a.error();
+    alive = *a;
+  }
+  const auto key = record_key(in.service, in.id);
+  json ops = json::array({json{{"request_put", put(key, encode_record(in, "0", alive), "0")}}});
+  if (!in.persistent()) {
+    ops.push_back(json{{"request_put", put(alive_key(in.service, in.id), "", alive)}});
+  } else {
+    ops.push_back(json{{"request_delete_range", del(alive_key(in.service, in.id))}});
+  }
+  json absent = json::array();  // the guard: no record of it yet
+  absent.push_back(
+      json{{"key", base64_encode(key)}, {"target", "CREATE"}, {"result", "EQUAL"}, {"create_revision", "0"}});
+  auto done = co_await group_.commit(key, std::move(absent), std::move(ops));
+  if (!done || !done->succeeded) co_await revoke(alive);  // not written (or not known to be)
+  if (!done) co_return done.error();
+  Stored stored;
+  stored.existed = !done->succeeded;
+  stored.index = static_cast<std::uint64_t>(done->revision);
+  stored.instance = std::move(in);
+  co_return stored;
+}
+
+Awaitable<Result<bool>> EtcdRegistry::remove_expired(std::string service, std::string id) {
+  auto existing = co_await read_record(service, id);
+  if (!existing) co_return existing.error();
+  if (!*existing || (**existing).instance.persistent()) co_return false;
+  const auto key = record_key(service, id);
+  const json compare = json::array(
+      {json{{"key", base64_encode(key)},
+            {"target", "MOD"},
+            {"result", "EQUAL"},
+            {"mod_revision", std::to_string((**existing).mod_revision)}},
+       json{{"key", base64_encode(alive_key(service, id))}, {"target", "CREATE"}, {"result", "EQUAL"}, {"create_revision", "0"}}});
+  const json body{{"compare", compare}, {"success", json::array({json{{"request_delete_range", del(key)}}})}};
+  auto answer = co_await etcd_->call("/v3/kv/txn", body);
+  if (!answer) co_return answer.error();
+  if (!answer->value("succeeded", false)) co_return false;
+  co_await revoke((**existing).lease);  // a record written by register_instance has one
+  co_return true;
+}
+
 Awaitable<Result<void>> EtcdRegistry::deregister(std::string service, std::string id) {
   auto existing = co_await read_record(service, id);
   if (!existing) co_return existing.error();
@@ -289,7 +365,9 @@ Awaitable<Result<void>> EtcdRegistry::renew(std::string service, std::string id)
     co_return make_error(ErrorCode::not_found, "no instance '" + id + "' of service '" + service + "'", "id");
   auto record = **existing;
   if (record.instance.persistent()) co_return Result<void>{};
-  auto record_alive = co_await keep_alive(record.lease);
+  // A record without lease R (MirrorWrites::register_new) lasts until its mirror removes it.
+  Result<bool> record_alive = true;
+  if (record.lease != "0") record_alive = co_await keep_alive(record.lease);
   if (!record_alive) co_return record_alive.error();
   if (!*record_alive) {
     co_return make_error(ErrorCode::not_found, "instance '" + id + "' of service '" + service + "' has expired", "id");
