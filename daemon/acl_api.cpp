@@ -103,7 +103,13 @@ Awaitable<Response> AclApi::create(RouteContext& ctx) {
   if (!body) co_return http::error_response(body.error());
   auto request = parse_create(*body);
   if (!request) co_return http::error_response(request.error());
-  auto created = tokens_.create(std::move(request->description), std::move(request->rules), std::move(request->secret));
+  Result<AclTokenStore::Created> created = make_error(ErrorCode::internal, "not created");
+  if (replica_ != nullptr) {
+    created = co_await replica_->create(std::move(request->description), std::move(request->rules),
+                                        std::move(request->secret));
+  } else {
+    created = tokens_.create(std::move(request->description), std::move(request->rules), std::move(request->secret));
+  }
   if (!created) co_return http::error_response(created.error());
   auto out = token_json(created->token);
   out["SecretID"] = created->secret;
@@ -139,7 +145,13 @@ Awaitable<Response> AclApi::read(RouteContext& ctx) {
 }
 
 Awaitable<Response> AclApi::revoke(RouteContext& ctx) {
-  if (auto r = tokens_.revoke(ctx.params.at("accessor")); !r) co_return http::error_response(r.error());
+  Result<void> r;
+  if (replica_ != nullptr) {
+    r = co_await replica_->revoke(ctx.params.at("accessor"));
+  } else {
+    r = tokens_.revoke(ctx.params.at("accessor"));
+  }
+  if (!r) co_return http::error_response(r.error());
   co_return http::json_response(http::Status::ok, json(true));
 }
 

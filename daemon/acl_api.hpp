@@ -9,6 +9,7 @@
 // only in the answer that created it (only its SHA-256 digest is kept).
 #pragma once
 
+#include "daemon/acl_replica.hpp"
 #include "daemon/acl_tokens.hpp"
 #include "svckit/http/router.hpp"
 
@@ -19,6 +20,9 @@ class AclApi {
  public:
   explicit AclApi(AclTokenStore& tokens) : tokens_(tokens) {}
   void add_routes(http::Router& router);
+  /// Cluster mode: creations and revocations are stored in etcd through `replica` (null: in the
+  /// store itself). Set-up only.
+  void set_replica(AclReplica* replica) { replica_ = replica; }
 
   /// A token-creation body → description, rules and optional secret. Errors name the field.
   struct Request {
@@ -36,6 +40,7 @@ class AclApi {
   http::Awaitable<http::Response> revoke(http::RouteContext& ctx);
 
   AclTokenStore& tokens_;
+  AclReplica* replica_ = nullptr;
 };
 
 }  // namespace svckit::daemon

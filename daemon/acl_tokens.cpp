@@ -118,21 +118,39 @@ Result<void> AclTokenStore::load() {
   }
   std::unique_lock lock(mutex_);
   for (const auto& t : (*doc)["tokens"]) {
-    if (!t.is_object() || !t.contains("accessor") || !t["accessor"].is_string() || !t.contains("secret_sha256") ||
-        !t["secret_sha256"].is_string()) {
-      return acl_error(ErrorCode::invalid_argument, where + ": a token lacks accessor or secret_sha256");
-    }
-    auto rules = AclRules::parse(t.value("rules", json::object()), "rules");
-    if (!rules) return acl_error(ErrorCode::invalid_argument, where + ": " + rules.error().message);
-    AclTokenInfo info{t["accessor"].get<std::string>(), t.value("description", ""), std::move(*rules),
-                      t.value("created", std::int64_t{0})};
-    auto digest = t["secret_sha256"].get<std::string>();
-    accessor_by_digest_[digest] = info.accessor;
-    auto accessor = info.accessor;
-    by_accessor_[accessor] = make_entry(std::move(info), std::move(digest));
+    auto token = stored_from_json(t, where);
+    if (!token) return token.error();
+    accessor_by_digest_[token->secret_digest] = token->info.accessor;
+    auto accessor = token->info.accessor;
+    by_accessor_[accessor] = make_entry(std::move(token->info), std::move(token->secret_digest));
   }
   bootstrapped_ = doc->value("bootstrapped", !by_accessor_.empty());
   return {};
+}
+
+json AclTokenStore::stored_json(const Stored& token) {
+  return json{{"accessor", token.info.accessor},
+              {"secret_sha256", token.secret_digest},
+              {"description", token.info.description},
+              {"rules", token.info.rules.to_json()},
+              {"created", token.info.created_unix}};
+}
+
+Result<AclTokenStore::Stored> AclTokenStore::stored_from_json(const json& t, const std::string& where) {
+  if (!t.is_object() || !t.contains("accessor") || !t["accessor"].is_string() || !t.contains("secret_sha256") ||
+      !t["secret_sha256"].is_string()) {
+    return acl_error(ErrorCode::invalid_argument, where + ": a token lacks accessor or secret_sha256");
+  }
+  auto rules = AclRules::parse(t.value("rules", json::object()), "rules");
+  if (!rules) return acl_error(ErrorCode::invalid_argument, where + ": " + rules.error().message);
+  const auto& description = t.value("description", json(""));
+  const auto& created = t.value("created", json(0));
+  if (!description.is_string() || !created.is_number_integer()) {
+    return acl_error(ErrorCode::invalid_argument, where + ": a token's description or created time is malformed");
+  }
+  return Stored{AclTokenInfo{t["accessor"].get<std::string>(), description.get<std::string>(), std::move(*rules),
+                             created.get<std::int64_t>()},
+                t["secret_sha256"].get<std::string>()};
 }
 
 Result<void> AclTokenStore::store_locked() const {
@@ -141,13 +159,7 @@ Result<void> AclTokenStore::store_locked() const {
   std::vector<const Entry*> sorted;
   for (const auto& [_, e] : by_accessor_) sorted.push_back(&e);
   std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->info.accessor < b->info.accessor; });
-  for (const auto* e : sorted) {
-    tokens.push_back(json{{"accessor", e->info.accessor},
-                          {"secret_sha256", e->secret_digest},
-                          {"description", e->info.description},
-                          {"rules", e->info.rules.to_json()},
-                          {"created", e->info.created_unix}});
-  }
+  for (const auto* e : sorted) tokens.push_back(stored_json(Stored{e->info, e->secret_digest}));
   const json doc{{"version", 1}, {"bootstrapped", bootstrapped_}, {"tokens", std::move(tokens)}};
   return write_file_durably(file_, doc.dump(1) + "\n");
 }
@@ -168,18 +180,26 @@ bool AclTokenStore::bootstrapped() const {
 }
 
 Result<AclTokenStore::Created> AclTokenStore::create(std::string description, AclRules rules, std::string secret) {
+  std::unique_lock lock(mutex_);
+  return insert_locked(std::move(description), std::move(rules), std::move(secret));
+}
+
+Result<std::pair<AclTokenStore::Stored, AclTokenStore::Created>> AclTokenStore::draft_create(std::string description,
+                                                                                             AclRules rules,
+                                                                                             std::string secret) const {
+  std::shared_lock lock(mutex_);
+  return draft_locked(std::move(description), std::move(rules), std::move(secret));
+}
+
+Result<std::pair<AclTokenStore::Stored, AclTokenStore::Created>> AclTokenStore::draft_locked(std::string description,
+                                                                                             AclRules rules,
+                                                                                             std::string secret) const {
   if (description.size() > kMaxDescription) {
     return acl_error(ErrorCode::invalid_argument, "longer than 1024 bytes", "Description");
   }
   if (!secret.empty() && (secret.size() < 16 || secret.size() > kMaxSecret)) {
     return acl_error(ErrorCode::invalid_argument, "a secret must be 16 to 256 bytes", "SecretID");
   }
-  std::unique_lock lock(mutex_);
-  return insert_locked(std::move(description), std::move(rules), std::move(secret));
-}
-
-Result<AclTokenStore::Created> AclTokenStore::insert_locked(std::string description, AclRules rules,
-                                                            std::string secret) {
   if (by_accessor_.size() >= kMaxTokens) {
     return acl_error(ErrorCode::limit_exceeded, "the store holds 100,000 tokens already; revoke some first");
   }
@@ -194,6 +214,19 @@ Result<AclTokenStore::Created> AclTokenStore::insert_locked(std::string descript
   } while (by_accessor_.count(accessor) != 0);
   const auto created = std::chrono::duration_cast<std::chrono::seconds>(time_.system_now().time_since_epoch()).count();
   AclTokenInfo info{accessor, std::move(description), std::move(rules), created};
+  Stored stored{info, std::move(digest)};  // a copy first: the Created below takes `info` over
+  return std::make_pair(std::move(stored), Created{std::move(info), std::move(secret)});
+}
+
+Result<AclTokenStore::Created> AclTokenStore::insert_locked(std::string description, AclRules rules,
+                                                            std::string secret) {
+  auto draft = draft_locked(std::move(description), std::move(rules), std::move(secret));
+  if (!draft) return draft.error();
+  auto& [stored_token, made] = *draft;
+  const auto accessor = stored_token.info.accessor;
+  const auto digest = stored_token.secret_digest;
+  auto info = made.token;
+  secret = made.secret;
   const bool was_bootstrapped = bootstrapped_;
   by_accessor_[accessor] = make_entry(info, digest);
   accessor_by_digest_[digest] = accessor;
@@ -207,24 +240,97 @@ Result<AclTokenStore::Created> AclTokenStore::insert_locked(std::string descript
   return Created{std::move(info), std::move(secret)};
 }
 
-Result<void> AclTokenStore::revoke(const std::string& accessor) {
+Result<void> AclTokenStore::check_revoke(const std::string& accessor) const {
+  std::shared_lock lock(mutex_);
+  return check_revoke_locked(accessor);
+}
+
+Result<void> AclTokenStore::check_revoke_locked(const std::string& accessor) const {
+  auto it = by_accessor_.find(accessor);
+  if (it == by_accessor_.end()) {
+    return acl_error(ErrorCode::not_found, "no token with AccessorID '" + accessor + "'", "AccessorID");
+  }
+  if (grants_acl_write(it->second.info)) {
+    const auto managers = std::count_if(by_accessor_.begin(), by_accessor_.end(),
+                                        [](const auto& kv) { return grants_acl_write(kv.second.info); });
+    if (managers == 1) {
+      return acl_error(ErrorCode::invalid_argument,
+                       "this is the last token with acl write: revoking it would leave nobody able to manage "
+                       "tokens; create another first",
+                       "AccessorID");
+    }
+  }
+  return {};
+}
+
+void AclTokenStore::load_replicated(std::vector<Stored> tokens, bool bootstrapped) {
+  std::vector<std::shared_ptr<const AclPrincipal>> gone;
+  {
+    std::unique_lock lock(mutex_);
+    std::unordered_map<std::string, Entry> next;
+    std::unordered_map<std::string, std::string> digests;
+    for (auto& t : tokens) {
+      auto old = by_accessor_.find(t.info.accessor);
+      digests[t.secret_digest] = t.info.accessor;
+      if (old != by_accessor_.end() && old->second.secret_digest == t.secret_digest &&
+          old->second.info.rules.to_json() == t.info.rules.to_json()) {
+        next[t.info.accessor] = std::move(old->second);  // unchanged: its principal (and long polls) stay
+        next[t.info.accessor].info = std::move(t.info);
+      } else {
+        auto accessor = t.info.accessor;
+        next[accessor] = make_entry(std::move(t.info), std::move(t.secret_digest));
+      }
+    }
+    for (auto& [accessor, e] : by_accessor_) {
+      if (e.principal && !next.contains(accessor)) gone.push_back(e.principal);
+    }
+    by_accessor_ = std::move(next);
+    accessor_by_digest_ = std::move(digests);
+    bootstrapped_ = bootstrapped;
+  }
+  for (const auto& p : gone) p->revocation->revoke();
+}
+
+void AclTokenStore::apply_put(Stored token) {
+  std::shared_ptr<const AclPrincipal> replaced;
+  {
+    std::unique_lock lock(mutex_);
+    auto accessor = token.info.accessor;
+    if (auto old = by_accessor_.find(accessor); old != by_accessor_.end()) {
+      accessor_by_digest_.erase(old->second.secret_digest);
+      replaced = old->second.principal;
+    }
+    accessor_by_digest_[token.secret_digest] = accessor;
+    by_accessor_[accessor] = make_entry(std::move(token.info), std::move(token.secret_digest));
+    bootstrapped_ = true;
+  }
+  if (replaced) replaced->revocation->revoke();  // its rules may have changed: long polls ask again
+}
+
+void AclTokenStore::apply_delete(const std::string& accessor) {
   std::shared_ptr<const AclPrincipal> principal;
   {
     std::unique_lock lock(mutex_);
     auto it = by_accessor_.find(accessor);
-    if (it == by_accessor_.end()) {
-      return acl_error(ErrorCode::not_found, "no token with AccessorID '" + accessor + "'", "AccessorID");
-    }
-    if (grants_acl_write(it->second.info)) {
-      const auto managers = std::count_if(by_accessor_.begin(), by_accessor_.end(),
-                                          [](const auto& kv) { return grants_acl_write(kv.second.info); });
-      if (managers == 1) {
-        return acl_error(ErrorCode::invalid_argument,
-                         "this is the last token with acl write: revoking it would leave nobody able to manage "
-                         "tokens; create another first",
-                         "AccessorID");
-      }
-    }
+    if (it == by_accessor_.end()) return;
+    accessor_by_digest_.erase(it->second.secret_digest);
+    principal = it->second.principal;
+    by_accessor_.erase(it);
+  }
+  principal->revocation->revoke();
+}
+
+void AclTokenStore::mark_bootstrapped() {
+  std::unique_lock lock(mutex_);
+  bootstrapped_ = true;
+}
+
+Result<void> AclTokenStore::revoke(const std::string& accessor) {
+  std::shared_ptr<const AclPrincipal> principal;
+  {
+    std::unique_lock lock(mutex_);
+    if (auto ok = check_revoke_locked(accessor); !ok) return ok;
+    auto it = by_accessor_.find(accessor);
     auto entry = std::move(it->second);
     by_accessor_.erase(it);
     accessor_by_digest_.erase(entry.secret_digest);

@@ -81,6 +81,27 @@ class AclTokenStore {
   std::vector<AclTokenInfo> list() const;
   std::size_t size() const;
 
+  /// A token as kept (in the file, or in etcd in cluster mode): never its secret, only the digest.
+  struct Stored {
+    AclTokenInfo info;
+    std::string secret_digest;
+  };
+  static nlohmann::json stored_json(const Stored& token);
+  /// Errors name `where` (the file, or the etcd key).
+  static Result<Stored> stored_from_json(const nlohmann::json& doc, const std::string& where);
+
+  /// What create() would add, checked against this store but not added: for a store kept
+  /// elsewhere (cluster mode writes it to etcd and applies it when it comes back).
+  Result<std::pair<Stored, Created>> draft_create(std::string description, AclRules rules, std::string secret) const;
+  /// What revoke() checks, without revoking.
+  Result<void> check_revoke(const std::string& accessor) const;
+  /// Replication (cluster mode): the whole set at once (tokens gone are revoked), one token added
+  /// or replaced, one removed (revoked: its long polls end), and the bootstrapped mark.
+  void load_replicated(std::vector<Stored> tokens, bool bootstrapped);
+  void apply_put(Stored token);
+  void apply_delete(const std::string& accessor);
+  void mark_bootstrapped();
+
   static std::string digest(std::string_view secret);
   /// 128 random bits from the system's CSPRNG, as a UUID (8-4-4-4-12 hex).
   static std::string random_uuid();
@@ -93,6 +114,8 @@ class AclTokenStore {
   };
   Result<void> store_locked() const;  // writes file_ (unique lock held)
   Result<Created> insert_locked(std::string description, AclRules rules, std::string secret);
+  Result<std::pair<Stored, Created>> draft_locked(std::string description, AclRules rules, std::string secret) const;
+  Result<void> check_revoke_locked(const std::string& accessor) const;
   static Entry make_entry(AclTokenInfo info, std::string digest);
 
   const std::filesystem::path file_;

@@ -351,6 +351,11 @@ Result<void> validate(const SvckitdConfig& c) {
     return make_error(ErrorCode::invalid_argument,
                       "store must be an etcd:// URL (cluster mode) or empty (the embedded store)", "store");
   }
+  if (!c.store.empty() && !c.acl_tokens_file.empty()) {
+    return make_error(ErrorCode::invalid_argument,
+                      "acl.tokens_file is for the embedded store; with store: etcd://... the tokens live in etcd",
+                      "acl.tokens_file");
+  }
   if (!c.store.empty() && !c.snapshot_file.empty()) {
     return make_error(ErrorCode::invalid_argument,
                       "snapshot_file is for the embedded store; with store: etcd://... etcd keeps the registry",

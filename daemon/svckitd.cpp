@@ -151,7 +151,7 @@ Result<void> Svckitd::start() {
     access_lines_ = std::move(*lines);
   }
   api_.set_write_controls(write_limiter_.enabled() ? &write_limiter_ : nullptr, audit_.get());
-  if (config_.acl_enabled) {
+  if (config_.acl_enabled && config_.store.empty()) {  // in cluster mode: once the store is reached
     if (auto r = start_acl(); !r) return r;
   }
   if (!config_.tls_cert_file.empty()) {
@@ -184,6 +184,9 @@ Result<void> Svckitd::start() {
   }
   if (!config_.store.empty()) {
     if (auto r = start_cluster_store(); !r) return r;
+    if (config_.acl_enabled) {
+      if (auto r = start_acl(); !r) return r;
+    }
   }
   if (!config_.snapshot_file.empty()) {
     auto snapshot = load_persistent_state(config_.snapshot_file);
@@ -283,6 +286,10 @@ http::Awaitable<void> Svckitd::shutdown_sequence() {
   if (config_replica_) {
     config_replica_->stop();
     (void)co_await config_followed_.wait(std::chrono::seconds(5));
+  }
+  if (acl_replica_) {
+    acl_replica_->stop();
+    (void)co_await acl_followed_.wait(std::chrono::seconds(5));
   }
   if (cluster_) {
     cluster_->stop();
@@ -393,8 +400,15 @@ std::string trimmed(std::string text) {
 Result<void> Svckitd::start_acl() {
   auto file = config_.acl_tokens_file;
   if (file.empty() && !config_.snapshot_file.empty()) file = config_.snapshot_file.string() + ".acl.json";
-  acl_tokens_ = std::make_unique<AclTokenStore>(file, time_);
-  if (auto r = acl_tokens_->load(); !r) return r;
+  acl_tokens_ = std::make_unique<AclTokenStore>(cluster_ ? std::filesystem::path() : file, time_);
+  if (cluster_) {  // the tokens live in etcd, shared by every node
+    file = cluster_->url();
+    acl_replica_ = std::make_unique<AclReplica>(cluster_->etcd(), cluster_->prefix(), *acl_tokens_);
+    if (auto r = run_at_start(acl_replica_->load()); !r) return r;
+    asio::co_spawn(io_, follow_acl_replica(), asio::detached);
+  } else if (auto r = acl_tokens_->load(); !r) {
+    return r;
+  }
   std::string secret = config_.acl_bootstrap_token;
   if (secret.empty() && !config_.acl_bootstrap_token_file.empty()) {
     std::ifstream in(config_.acl_bootstrap_token_file);
@@ -413,9 +427,9 @@ Result<void> Svckitd::start_acl() {
                         "SVCKITD_ACL_BOOTSTRAP_TOKEN) to a secret of 16 to 256 bytes",
                         "acl.bootstrap_token_file");
     }
-    auto made = acl_tokens_->bootstrap(secret);
+    auto made = acl_replica_ ? run_at_start(acl_replica_->bootstrap(secret)) : acl_tokens_->bootstrap(secret);
     if (!made) return made.error();
-    spdlog::info("event=acl_bootstrapped tokens_file=\"{}\"", file.string());
+    if (*made) spdlog::info("event=acl_bootstrapped tokens_file=\"{}\"", file.string());
   } else if (!secret.empty()) {
     spdlog::info("event=acl_bootstrap_skipped reason=\"the token store was bootstrapped before\"");
   }
@@ -429,6 +443,7 @@ Result<void> Svckitd::start_acl() {
   }
   acl_guard_ = std::make_unique<AclGuard>(*acl_tokens_, std::move(anonymous), metrics_);
   acl_api_ = std::make_unique<AclApi>(*acl_tokens_);
+  acl_api_->set_replica(acl_replica_.get());
   acl_api_->add_routes(api_.router());
   api_.set_acl(acl_guard_.get());
   if (auto missing = AclGuard::uncovered(api_.router()); !missing.empty()) {  // a route added without a rule
@@ -547,6 +562,21 @@ http::Awaitable<http::Response> Svckitd::list_members(http::RouteContext&) {
                      {"checked_here", health_.checked_instances()}};
   }
   co_return http::json_response(http::Status::ok, body);
+}
+
+template <typename T>
+T Svckitd::run_at_start(http::Awaitable<T> work) {
+  auto done = asio::co_spawn(io_, std::move(work), asio::use_future);
+  while (done.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    io_.run_one_for(std::chrono::milliseconds(50));
+  }
+  io_.restart();
+  return done.get();
+}
+
+http::Awaitable<void> Svckitd::follow_acl_replica() {
+  co_await acl_replica_->follow();
+  acl_followed_.set();
 }
 
 http::Awaitable<void> Svckitd::follow_config_replica() {

@@ -9,6 +9,7 @@
 
 #include "daemon/acl_api.hpp"
 #include "daemon/acl_guard.hpp"
+#include "daemon/acl_replica.hpp"
 #include "daemon/cluster_members.hpp"
 #include "daemon/cluster_store.hpp"
 #include "daemon/config.hpp"
@@ -61,6 +62,10 @@ class Svckitd {
   http::Awaitable<Result<void>> load_cluster_store();
   http::Awaitable<void> follow_cluster_store();
   http::Awaitable<void> follow_config_replica();
+  http::Awaitable<void> follow_acl_replica();
+  /// Runs `work` to its end on io_ before the node serves (start-up only).
+  template <typename T>
+  T run_at_start(http::Awaitable<T> work);
   void join_cluster();
   http::Awaitable<void> run_membership();
   http::Awaitable<http::Response> list_members(http::RouteContext& ctx);
@@ -89,6 +94,8 @@ class Svckitd {
   std::unique_ptr<AclTokenStore> acl_tokens_;  // these three: null unless acl.enabled
   std::unique_ptr<AclGuard> acl_guard_;
   std::unique_ptr<AclApi> acl_api_;
+  std::unique_ptr<AclReplica> acl_replica_;              // cluster mode with acl.enabled: the tokens in etcd
+  AsyncEvent acl_followed_;                              // set when acl_replica_->follow() has returned
   std::shared_ptr<http::TlsServerContext> tls_;          // null without tls.cert_file
   std::shared_ptr<http::TlsServerContext> gateway_tls_;  // null without gateway.tls.cert_file
   RegistryApi api_;

@@ -173,10 +173,11 @@ TEST_F(EtcdRegistryTest, DiscoveryKeepsRoutingWhileEtcdIsDownAndConvergesAfter) 
 }
 
 /// `n` registrations through register_new at once on `io`, ids "m<i % distinct>".
-std::vector<Result<MirrorWrites::Stored>> register_all_at_once(IoThread& io, MirrorWrites& mirror, int n, int distinct) {
+std::vector<Result<MirrorWrites::Stored>> register_all_at_once(IoThread& io, MirrorWrites& mirror, int n,
+                                                               int distinct) {
   return io.run([&]() -> Awaitable<std::vector<Result<MirrorWrites::Stored>>> {
-    auto results = std::make_shared<std::vector<Result<MirrorWrites::Stored>>>(
-        n, make_error(ErrorCode::internal, "not run"));
+    auto results =
+        std::make_shared<std::vector<Result<MirrorWrites::Stored>>>(n, make_error(ErrorCode::internal, "not run"));
     auto left = std::make_shared<int>(n);
     auto done = std::make_shared<AsyncEvent>();
     const auto executor = co_await boost::asio::this_coro::executor;
@@ -222,17 +223,15 @@ TEST_F(EtcdRegistryTest, MirrorWritesGroupRegistrationsGuardEachAndRemoveExpired
   }
   EXPECT_EQ(stored, 40);
   EXPECT_EQ(existed, 8);
-  const auto list = io.run([&]() -> Awaitable<Result<std::vector<ServiceInstance>>> {
-    co_return co_await registry.list("mirrored", {});
-  });
+  const auto list = io.run(
+      [&]() -> Awaitable<Result<std::vector<ServiceInstance>>> { co_return co_await registry.list("mirrored", {}); });
   ASSERT_TRUE(list);
   EXPECT_EQ(list->size(), 40u);
   // The limit is checked against the caller's count, not read from etcd.
   auto over = test_instance("mirrored", 9999);
   over.id = "over";
-  const auto refused = io.run([&]() -> Awaitable<Result<MirrorWrites::Stored>> {
-    co_return co_await mirror->register_new(over, 10'000);
-  });
+  const auto refused = io.run(
+      [&]() -> Awaitable<Result<MirrorWrites::Stored>> { co_return co_await mirror->register_new(over, 10'000); });
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, ErrorCode::limit_exceeded);
 
@@ -261,9 +260,8 @@ TEST_F(EtcdRegistryTest, MirrorWritesGroupRegistrationsGuardEachAndRemoveExpired
   // A persistent record is never removed as expired.
   auto kept = test_instance("mirrored", 9500);
   kept.id = "persistent";
-  ASSERT_TRUE(io.run([&]() -> Awaitable<Result<MirrorWrites::Stored>> {
-    co_return co_await mirror->register_new(kept, 0);
-  }));
+  ASSERT_TRUE(
+      io.run([&]() -> Awaitable<Result<MirrorWrites::Stored>> { co_return co_await mirror->register_new(kept, 0); }));
   EXPECT_FALSE(*remove("persistent"));
   EXPECT_NE(status("persistent"), "gone");
 }

@@ -217,6 +217,81 @@ TEST_F(ClusterMode, HeartbeatsToAnyNodeKeepATtlInstanceAliveAndItExpiresEverywhe
   ASSERT_TRUE(wait_until([&] { return ids(*a, "pay").size() == 1; }, 5s));
 }
 
+TEST_F(ClusterMode, AclTokensLiveInEtcdAndHoldOnEveryNode) {
+  const std::string root = "cluster-root-secret-0123456789";
+  const std::vector<std::string> acl{"--set", "acl.enabled=true", "--set", "acl.bootstrap_token=" + root};
+  auto a = node("a", acl);
+  auto b = node("b", acl);  // the same bootstrap secret: the cluster is bootstrapped once
+  ASSERT_TRUE(a && b);
+  const auto as = [](const SvckitdProcess& n, const std::string& secret, const std::string& method,
+                     const std::string& target, const std::string& body = {}) {
+    return http_call(n.port, method, target, body, {"X-Svckit-Token: " + secret}, 30s);
+  };
+  const auto tokens = [&](const SvckitdProcess& n) {
+    return json::parse(as(n, root, "GET", "/v1/acl/tokens").body, nullptr, false);
+  };
+  ASSERT_EQ(tokens(*a).size(), 1u) << tokens(*a);
+  ASSERT_EQ(tokens(*b), tokens(*a)) << "one bootstrap token, on both nodes";
+  const auto root_accessor = tokens(*a)[0].value("AccessorID", "");
+
+  // A token made on node a holds on node b, with its rules.
+  const auto made = as(*a, root, "PUT", "/v1/acl/token",
+                       R"({"Description": "pay", "Rules": {"service_prefix": {"pay": "write", "": "read"}}})");
+  ASSERT_EQ(made.status, 200) << made.body;
+  const auto pay = json::parse(made.body);
+  const std::string secret = pay["SecretID"];
+  const std::string accessor = pay["AccessorID"];
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return as(*b, secret, "POST", "/v1/instances", instance_body("pay", 9100, R"(,"id":"p1")")).status == 200;
+      },
+      5s));
+  EXPECT_EQ(as(*b, secret, "POST", "/v1/instances", instance_body("orders", 9101)).status, 403);
+  // Checked cluster-wide: the same secret for a second token, on the other node, is refused.
+  const auto again = as(*b, root, "PUT", "/v1/acl/token", R"({"Description": "copy", "SecretID": ")" + secret + "\"}");
+  EXPECT_EQ(again.status, 400) << again.body;
+  // Tokens made on both nodes at once all land (a node whose copy was behind checks again).
+  std::vector<std::future<HttpAnswer>> racing;
+  for (int i = 0; i < 12; ++i) {
+    const auto& n = i % 2 == 0 ? *a : *b;
+    racing.push_back(std::async(std::launch::async, [&, i, port = n.port] {
+      return http_call(
+          port, "PUT", "/v1/acl/token",
+          R"({"Description": "racer )" + std::to_string(i) + R"(", "Rules": {"service_prefix": {"": "read"}}})",
+          {"X-Svckit-Token: " + root}, 30s);
+    }));
+  }
+  for (auto& r : racing) {
+    const auto answer = r.get();
+    EXPECT_EQ(answer.status, 200) << answer.body;
+  }
+  ASSERT_TRUE(wait_until([&] { return tokens(*a).size() == 14 && tokens(*b).size() == 14; }, 5s)) << tokens(*b);
+
+  // A long poll on node b with the token ends when node a revokes it; b refuses it after.
+  const auto index = as(*b, root, "GET", "/v1/services/pay/instances").header("X-Svckit-Index");
+  auto poll = std::async(std::launch::async, [&] {
+    return http_call(b->port, "GET", "/v1/services/pay/instances?index=" + index + "&wait=60s", "",
+                     {"X-Svckit-Token: " + secret}, 90s);
+  });
+  ASSERT_TRUE(wait_until(
+      [&] { return as(*b, root, "GET", "/metrics").body.find("\nsvckit_long_polls_active 1\n") != std::string::npos; },
+      10s));
+  ASSERT_EQ(as(*a, root, "DELETE", "/v1/acl/token/" + accessor).status, 200);
+  ASSERT_EQ(poll.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(poll.get().status, 401);
+  EXPECT_EQ(as(*b, secret, "GET", "/v1/services/pay/instances").status, 401);
+  // The last management token cannot be revoked, from either node.
+  EXPECT_EQ(as(*b, root, "DELETE", "/v1/acl/token/" + root_accessor).status, 400);
+
+  // A node started later with another bootstrap secret loads the cluster's tokens and adds none.
+  const std::string other = "another-root-secret-0123456789";
+  auto c = node("c", {"--set", "acl.enabled=true", "--set", "acl.bootstrap_token=" + other});
+  ASSERT_TRUE(c);
+  EXPECT_EQ(as(*c, other, "GET", "/v1/acl/tokens").status, 401);
+  EXPECT_EQ(tokens(*c), tokens(*a));
+  EXPECT_EQ(tokens(*c).size(), 13u);
+}
+
 TEST_F(ClusterMode, ANodeCutOffFromEtcdServesReadsMarkedStaleRefusesWritesAndCatchesUp) {
   auto a = node("a");
   ASSERT_TRUE(a);
@@ -511,7 +586,7 @@ TEST(ClusterClient, ASvckitdUrlOfSeveralNodesMovesPastOneThatAnswers503) {
   EXPECT_EQ(cut_off.hits(), 1) << "the node that answered is asked first from then on";
 }
 
-TEST(ClusterModeStart, AStoreThatIsNotEtcdOrBesideASnapshotFileIsRefusedNamingTheSetting) {
+TEST(ClusterModeStart, AStoreThatIsNotEtcdOrBesideASnapshotOrTokensFileIsRefusedNamingTheSetting) {
   TempDir dir;
   auto other =
       ChildProcess::spawn({SVCKITD_BIN, "--port", "0", "--store", "redis://127.0.0.1:1"}, dir.path() / "a.log");
@@ -524,6 +599,13 @@ TEST(ClusterModeStart, AStoreThatIsNotEtcdOrBesideASnapshotFileIsRefusedNamingTh
   ASSERT_TRUE(both);
   EXPECT_EQ(WEXITSTATUS(both->wait_exit(10s)), 2);
   EXPECT_NE(read_file(dir.path() / "b.log").find("[snapshot_file]"), std::string::npos);
+  auto tokens_file = ChildProcess::spawn({SVCKITD_BIN, "--port", "0", "--store", "etcd://127.0.0.1:1", "--set",
+                                          "acl.tokens_file=" + (dir.path() / "t.json").string()},
+                                         dir.path() / "t.log");
+  ASSERT_TRUE(tokens_file);
+  EXPECT_EQ(WEXITSTATUS(tokens_file->wait_exit(10s)), 2);
+  EXPECT_NE(read_file(dir.path() / "t.log").find("[acl.tokens_file]"), std::string::npos)
+      << read_file(dir.path() / "t.log");
   auto unreachable = ChildProcess::spawn(
       {SVCKITD_BIN, "--port", "0", "--store", "etcd://127.0.0.1:1", "--set", "store_start_timeout=1s"},
       dir.path() / "c.log");

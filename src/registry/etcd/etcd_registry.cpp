@@ -330,12 +330,14 @@ Awaitable<Result<bool>> EtcdRegistry::remove_expired(std::string service, std::s
   if (!existing) co_return existing.error();
   if (!*existing || (**existing).instance.persistent()) co_return false;
   const auto key = record_key(service, id);
-  const json compare = json::array(
-      {json{{"key", base64_encode(key)},
-            {"target", "MOD"},
-            {"result", "EQUAL"},
-            {"mod_revision", std::to_string((**existing).mod_revision)}},
-       json{{"key", base64_encode(alive_key(service, id))}, {"target", "CREATE"}, {"result", "EQUAL"}, {"create_revision", "0"}}});
+  const json compare = json::array({json{{"key", base64_encode(key)},
+                                         {"target", "MOD"},
+                                         {"result", "EQUAL"},
+                                         {"mod_revision", std::to_string((**existing).mod_revision)}},
+                                    json{{"key", base64_encode(alive_key(service, id))},
+                                         {"target", "CREATE"},
+                                         {"result", "EQUAL"},
+                                         {"create_revision", "0"}}});
   const json body{{"compare", compare}, {"success", json::array({json{{"request_delete_range", del(key)}}})}};
   auto answer = co_await etcd_->call("/v3/kv/txn", body);
   if (!answer) co_return answer.error();
