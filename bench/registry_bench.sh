@@ -42,28 +42,43 @@ etcd --data-dir "$work/etcd" --listen-client-urls "http://127.0.0.1:$etcd_port" 
 etcd_pid=$!
 pids+=("$etcd_pid")
 
-# An etcd for the etcd:// column and one for cluster mode: each column's raft writes are counted
-# etcd-wide, so none may see another's (an earlier column's leases expiring are raft writes too).
-start_etcd() {  # start_etcd <name> <client port>; its pid in started_pid
-  local peer
-  peer=$(free_port)
-  etcd --name "$1" --data-dir "$work/$1" --listen-client-urls "http://127.0.0.1:$2" \
-    --advertise-client-urls "http://127.0.0.1:$2" --listen-peer-urls "http://127.0.0.1:$peer" \
-    --initial-advertise-peer-urls "http://127.0.0.1:$peer" --initial-cluster "$1=http://127.0.0.1:$peer" \
-    --log-level error >"$work/$1.log" 2>&1 &
-  started_pid=$!
-  pids+=("$started_pid")
+# An etcd cluster for the etcd:// column and one for cluster mode, of REGISTRY_BENCH_ETCD_MEMBERS
+# members each (default 3, as in production): each column's raft writes are counted etcd-wide, so
+# none may see another's (an earlier column's leases expiring are raft writes too).
+members=${REGISTRY_BENCH_ETCD_MEMBERS:-3}
+start_etcd() {  # start_etcd <name>: endpoints in started_endpoints, first member's port/pid in started_port/pid
+  local i initial="" ports=() peers=()
+  for i in $(seq 1 "$members"); do
+    ports+=("$(free_port)")
+    peers+=("$(free_port)")
+    initial+="${initial:+,}$1-$i=http://127.0.0.1:${peers[$((i - 1))]}"
+  done
+  started_endpoints=""
+  started_pid=""
+  for i in $(seq 1 "$members"); do
+    local client=${ports[$((i - 1))]} peer=${peers[$((i - 1))]}
+    etcd --name "$1-$i" --data-dir "$work/$1-$i" --listen-client-urls "http://127.0.0.1:$client" \
+      --advertise-client-urls "http://127.0.0.1:$client" --listen-peer-urls "http://127.0.0.1:$peer" \
+      --initial-advertise-peer-urls "http://127.0.0.1:$peer" --initial-cluster "$initial" \
+      --initial-cluster-state new --log-level error >"$work/$1-$i.log" 2>&1 &
+    pids+=("$!")
+    [ -n "$started_pid" ] || started_pid=$!
+    started_endpoints+="${started_endpoints:+,}127.0.0.1:$client"
+  done
+  started_port=${ports[0]}
 }
-registry_etcd_port=$(free_port)
-start_etcd etcd-registry "$registry_etcd_port"
+start_etcd etcd-registry
+registry_etcd_port=$started_port
 registry_etcd_pid=$started_pid
-cluster_etcd_port=$(free_port)
-start_etcd etcd-cluster "$cluster_etcd_port"
+registry_etcd_endpoints=$started_endpoints
+start_etcd etcd-cluster
+cluster_etcd_port=$started_port
+cluster_etcd_endpoints=$started_endpoints
 
 # Cluster mode: three svckitd nodes over their etcd.
 for node in n1 n2 n3; do
   build/daemon/svckitd --port 0 --port-file "$work/$node.port" --threads 2 --log-level warn \
-    --store "etcd://127.0.0.1:$cluster_etcd_port?prefix=/svckit-cluster&max_instances=20000&timeout=10s" \
+    --store "etcd://$cluster_etcd_endpoints?prefix=/svckit-cluster&max_instances=20000&timeout=10s" \
     --set store_start_timeout=20s --set "cluster.node_name=$node" >"$work/$node.log" 2>&1 &
   pids+=("$!")
   eval "${node}_pid=$!"
@@ -84,7 +99,7 @@ for _ in $(seq 1 200); do
   redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
   sleep 0.05
 done
-echo "peers: $(etcd --version | head -1), via its v3 JSON gateway; $(redis-server --version | cut -d' ' -f1-3) through redis://; $(nproc) cores"
+echo "peers: $(etcd --version | head -1) ($members members per etcd cluster), via its v3 JSON gateway; $(redis-server --version | cut -d' ' -f1-3) through redis://; $(nproc) cores"
 svckitd_port=$(cat "$work/svckitd.port")
 acl_port=$(cat "$work/acl.port")
 # The client's token may write the services named registry-* (the ones measured) and read every service.
@@ -96,7 +111,7 @@ export BENCH_TOKEN
 build/bench/registry_bench --svckitd-port "$svckitd_port" --svckitd-pid "$svckitd_pid" \
   --etcd-port "$etcd_port" --etcd-pid "$etcd_pid" \
   --registry "svckitd://,svckitd://127.0.0.1:$svckitd_port?timeout=10s,$svckitd_pid" \
-  "etcd://,etcd://127.0.0.1:$registry_etcd_port?prefix=/svckit-registry&max_instances=20000,$registry_etcd_pid,etcd=$registry_etcd_port" \
+  "etcd://,etcd://$registry_etcd_endpoints?prefix=/svckit-registry&max_instances=20000,$registry_etcd_pid,etcd=$registry_etcd_port" \
   "redis://,redis://127.0.0.1:$redis_port/0?max_instances=20000,$redis_pid" \
   "svckitd:// ACLs on,svckitd://127.0.0.1:$acl_port?timeout=10s&token_env=BENCH_TOKEN,$acl_pid" \
   "consul:// (svckitd),consul://127.0.0.1:$(cat "$work/consul.port")?timeout=10s,$consul_pid" \

@@ -10,19 +10,27 @@ namespace {
 
 constexpr std::chrono::milliseconds kAclWriteLimit{10'000};  // how long a write retries while others win
 constexpr std::chrono::milliseconds kAclReachLimit{5'000};   // how long a write waits for its revision here
-constexpr std::chrono::milliseconds kAclRetryFirst{100};     // after a failed watch, doubling...
-constexpr std::chrono::milliseconds kAclRetryMost{2'000};    // ...up to this
 
 Error acl_store_error(std::string message) { return make_error(ErrorCode::unavailable, std::move(message), "store"); }
 
 }  // namespace
 
 AclReplica::AclReplica(etcd::EtcdClient& etcd, const std::string& prefix, AclTokenStore& tokens)
-    : etcd_(etcd), prefix_(prefix + "/acl/"), generation_key_(prefix + "/acl/generation"), tokens_(tokens) {}
+    : etcd_(etcd),
+      prefix_(prefix + "/acl/"),
+      generation_key_(prefix + "/acl/generation"),
+      tokens_(tokens),
+      follower_(
+          etcd, prefix_, [this](const json& events) { apply_events(events); },
+          [this]() -> http::Awaitable<Result<std::int64_t>> {
+            auto loaded = co_await load();
+            if (!loaded) co_return loaded.error();
+            co_return revision_.load();
+          }) {}
 
 void AclReplica::stop() {
   stopped_ = true;
-  cancel_->cancel();
+  follower_.stop();
   progress_.notify_all();
 }
 
@@ -92,40 +100,20 @@ http::Awaitable<Result<void>> AclReplica::load() {
   co_return Result<void>{};
 }
 
-http::Awaitable<void> AclReplica::follow() {
-  auto retry = kAclRetryFirst;
-  while (!stopped_) {
-    bool compacted = false;
-    const json create{{"key", etcd::base64_encode(prefix_)},
-                      {"range_end", etcd::base64_encode(etcd::prefix_end(prefix_))},
-                      {"start_revision", std::to_string(revision_.load() + 1)}};
-    const json body{{"create_request", create}};
-    etcd::EtcdClient::MessageSink on_message = [&](json message) -> http::Awaitable<Result<void>> {
-      retry = kAclRetryFirst;
-      if (message.contains("error")) co_return etcd::error_from_etcd(500, message.dump());
-      const json result = message.contains("result") ? message["result"] : message;
-      if (etcd::json_int(result, "compact_revision") > 0) {
-        compacted = true;
-        co_return make_error(ErrorCode::cancelled, "compacted");
-      }
-      std::int64_t revision = 0;
-      for (const auto& e : result.value("events", json::array())) {
-        apply_event(e["kv"], e.value("type", "PUT") == "DELETE");
-        revision = std::max(revision, etcd::json_int(e["kv"], "mod_revision"));
-      }
-      // etcd sends a transaction's events together: the copy is whole at `revision`.
-      if (revision > 0) advanced(revision);
-      co_return Result<void>{};
-    };
-    auto ended = co_await etcd_.stream("/v3/watch", body, std::chrono::hours(24 * 365), cancel_, on_message);
-    if (stopped_) break;
-    if (compacted) {  // the changes after ours are gone from etcd's history: read the whole set
-      if (auto reloaded = co_await load(); reloaded) continue;
-    }
-    spdlog::debug("event=acl_replica_watch_failed error=\"{}\"", ended ? "ended" : ended.error().describe());
-    (void)co_await sleeper_.sleep_for(retry, cancel_.get());
-    retry = std::min(retry * 2, kAclRetryMost);
+void AclReplica::reopen() {
+  spdlog::info("event=acl_replica_reopened reason=\"etcd left a probe unanswered\"");
+  follower_.reopen();
+}
+
+http::Awaitable<void> AclReplica::follow() { co_await follower_.run(revision_.load()); }
+
+void AclReplica::apply_events(const json& events) {
+  std::int64_t revision = 0;
+  for (const auto& e : events) {
+    apply_event(e["kv"], e.value("type", "PUT") == "DELETE");
+    revision = std::max(revision, etcd::json_int(e["kv"], "mod_revision"));
   }
+  advanced(revision);  // etcd sends a transaction's events together: the copy is whole at `revision`
 }
 
 http::Awaitable<bool> AclReplica::reach(std::int64_t revision) {

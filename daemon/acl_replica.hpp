@@ -26,6 +26,7 @@
 #include "svckit/core/sleeper.hpp"
 #include "svckit/core/wait_list.hpp"
 #include "svckit/etcd/etcd_client.hpp"
+#include "svckit/etcd/prefix_follower.hpp"
 
 namespace svckit::daemon {
 
@@ -40,6 +41,10 @@ class AclReplica {
   /// Follows P/acl/ into the store until stop(), reconnecting after failures.
   http::Awaitable<void> follow();
   void stop();
+  /// Opens the watch again (etcd stopped answering: the stream may wait forever on a dead link).
+  void reopen();
+  /// Reads everything again, then follows (etcd went back in time: restored from a backup).
+  void reload() { follower_.reload(); }
 
   /// AclTokenStore::create / revoke / bootstrap, stored in etcd. Errors as the store's, plus
   /// `unavailable` (503) when etcd did not answer or the tokens kept changing on other nodes.
@@ -54,6 +59,7 @@ class AclReplica {
   http::Awaitable<Result<bool>> guarded_write(nlohmann::json ops, std::int64_t generation_revision);
   /// Applies one watch event (or a loaded key) to the store.
   void apply_event(const nlohmann::json& kv, bool deleted);
+  void apply_events(const nlohmann::json& events);
   /// Waits (a few seconds at most) until this copy has applied `revision`.
   http::Awaitable<bool> reach(std::int64_t revision);
   void advanced(std::int64_t revision);
@@ -63,12 +69,12 @@ class AclReplica {
   const std::string generation_key_;  // P/acl/generation
   AclTokenStore& tokens_;
   AsioSleeper sleeper_;
-  std::shared_ptr<CancelToken> cancel_ = std::make_shared<CancelToken>();
   std::atomic<bool> stopped_{false};
   std::atomic<std::int64_t> revision_{0};    // the etcd revision this copy has applied
   std::atomic<std::int64_t> generation_{0};  // the mod revision of P/acl/generation applied here (0: none)
   std::atomic<std::int64_t> count_{0};       // P/acl/generation's value applied here
   WaitList progress_;                        // woken whenever revision_ moves
+  etcd::PrefixFollower follower_;
 };
 
 }  // namespace svckit::daemon

@@ -240,15 +240,50 @@ Awaitable<void> ClusterStore::probe_loop() {
     (void)co_await sleeper_.sleep_for(kProbeEvery, cancel_.get());
     if (stopped_) break;
     auto answered = co_await etcd_->call("/v3/kv/range", probe);
-    if (answered || stopped_) continue;
+    if (stopped_) break;
+    if (answered) {
+      co_await check_not_rewound(answered->value("header", nlohmann::json::object()));
+      continue;
+    }
     if (connected_.load()) {
       spdlog::warn("event=cluster_store_probe_failed error=\"{}\" (re-opening the watch)", answered.error().describe());
     }
     set_connected(false);
+    for (const auto& hook : probe_hooks_) hook();
     std::lock_guard lock(stream_mutex_);
     if (stream_cancel_) stream_cancel_->cancel();
   }
   probe_done_.set();
+}
+
+Awaitable<void> ClusterStore::check_not_rewound(const nlohmann::json& header) {
+  const auto id = static_cast<std::uint64_t>(etcd::json_int(header, "cluster_id"));
+  const auto revision = static_cast<std::uint64_t>(etcd::json_int(header, "revision"));
+  std::uint64_t seen = 0;
+  cluster_id_.compare_exchange_strong(seen, id);  // the first answer names the cluster
+  const bool other_cluster = seen != 0 && id != 0 && id != seen;
+  if (!other_cluster && revision >= applied_.load()) co_return;
+  spdlog::error(
+      "event=cluster_store_rewound store={} revision={} applied={} cluster_id_changed={} (etcd was restored from a "
+      "backup or replaced: reloading everything; watches from later indexes get a reset)",
+      url_, revision, applied_.load(), other_cluster);
+  auto all = co_await remote_->watch(WatchRequest("", 0, std::chrono::milliseconds(0)));
+  if (!all) co_return;  // the next probe tries again
+  cluster_id_ = id;
+  WatchResult reset;
+  reset.reset = true;
+  reset.index = all->index;
+  reset.snapshot = std::move(all->snapshot);
+  track_expiries(reset);
+  cache_.load_replicated(reset.snapshot, reset.index);
+  resets_.inc();
+  applied_ = reset.index;  // backwards: applied_to() only moves forward
+  applied_to(reset.index);
+  {
+    std::lock_guard lock(stream_mutex_);
+    if (stream_cancel_) stream_cancel_->cancel();  // the stream waits for revisions from before
+  }
+  for (const auto& hook : rewound_hooks_) hook();
 }
 
 Awaitable<void> ClusterStore::follow_by_watches() {

@@ -25,6 +25,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "svckit/core/async_event.hpp"
 #include "svckit/core/cancel_token.hpp"
@@ -59,6 +60,13 @@ class ClusterStore final : public RegistryWriteThrough {
   /// Which node removes an expired instance's record once its grace has passed (the one that owns
   /// its health checks); until set, this node does. Any thread.
   void set_ownership(std::function<bool(const std::string& service, const std::string& id)> owns);
+  /// Set-up only: `hook` runs (on the probe's coroutine) each time etcd leaves a probe unanswered —
+  /// the other streams a node keeps open on etcd (config, ACL tokens) are re-opened by it.
+  void on_probe_failed(std::function<void()> hook) { probe_hooks_.push_back(std::move(hook)); }
+  /// Set-up only: `hook` runs when the probe finds etcd went back in time (restored from a backup:
+  /// its revision is below what this node applied, or its cluster id changed) — the other copies
+  /// a node keeps (config, ACL tokens) are read again by it. The registry cache is reloaded too.
+  void on_store_rewound(std::function<void()> hook) { rewound_hooks_.push_back(std::move(hook)); }
   /// Expired instances waiting for their grace to pass (this node tracks every one).
   std::size_t expiring() const;
   /// The etcd revision the cache has applied.
@@ -94,6 +102,8 @@ class ClusterStore final : public RegistryWriteThrough {
   /// answer, the cache is marked stale and the stream is re-opened (a silent network partition
   /// would otherwise leave the stream waiting forever, the cache unmarked).
   Awaitable<void> probe_loop();
+  /// After a probe's answer: etcd went back in time (or is another cluster) -> reload everything.
+  Awaitable<void> check_not_rewound(const nlohmann::json& header);
   void applied_to(std::uint64_t revision);
   void set_connected(bool connected);
   struct WriteInProgress {
@@ -115,9 +125,12 @@ class ClusterStore final : public RegistryWriteThrough {
   std::atomic<int> writes_{0};  // write calls in progress
   std::shared_ptr<CancelToken> cancel_ = std::make_shared<CancelToken>();
   std::mutex stream_mutex_;
-  std::shared_ptr<CancelToken> stream_cancel_;  // guarded by stream_mutex_: the open watch stream's
-  AsyncEvent probe_done_;                       // set when probe_loop() has returned
-  AsyncEvent reap_done_;                        // set when reap_loop() has returned (or never ran)
+  std::shared_ptr<CancelToken> stream_cancel_;        // guarded by stream_mutex_: the open watch stream's
+  AsyncEvent probe_done_;                             // set when probe_loop() has returned
+  std::vector<std::function<void()>> probe_hooks_;    // set-up only
+  std::vector<std::function<void()>> rewound_hooks_;  // set-up only
+  std::atomic<std::uint64_t> cluster_id_{0};          // etcd's, as first seen (0: not yet)
+  AsyncEvent reap_done_;                              // set when reap_loop() has returned (or never ran)
   mutable std::mutex expiry_mutex_;
   // guarded by expiry_mutex_: when each expired instance's record is due for removal
   std::map<std::pair<std::string, std::string>, std::chrono::steady_clock::time_point> expiring_;

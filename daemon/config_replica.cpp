@@ -14,18 +14,27 @@ namespace {
 
 constexpr std::chrono::milliseconds kWriteLimit{10'000};        // how long a write keeps drafting while others win
 constexpr std::chrono::milliseconds kReplicaReachLimit{5'000};  // how long a write waits for its version here
-constexpr std::chrono::milliseconds kReplicaRetryFirst{100};    // after a failed watch, doubling...
-constexpr std::chrono::milliseconds kReplicaRetryMost{2'000};   // ...up to this
 
 }  // namespace
 
 ConfigReplica::ConfigReplica(etcd::EtcdClient& etcd, const std::string& prefix, ConfigStore& store,
                              const TimeSource& time, std::size_t keep)
-    : etcd_(etcd), prefix_(prefix + "/config/v/"), store_(store), time_(time), keep_(keep) {}
+    : etcd_(etcd),
+      prefix_(prefix + "/config/v/"),
+      store_(store),
+      time_(time),
+      keep_(keep),
+      follower_(
+          etcd, prefix_, [this](const json& events) { apply_events(events); },
+          [this]() -> http::Awaitable<Result<std::int64_t>> {
+            auto loaded = co_await load();
+            if (!loaded) co_return loaded.error();
+            co_return revision_;
+          }) {}
 
 void ConfigReplica::stop() {
   stopped_ = true;
-  cancel_->cancel();
+  follower_.stop();
 }
 
 std::string ConfigReplica::version_key(std::uint64_t version) const {
@@ -64,51 +73,31 @@ http::Awaitable<Result<void>> ConfigReplica::load() {
   co_return Result<void>{};
 }
 
-http::Awaitable<void> ConfigReplica::follow() {
-  auto retry = kReplicaRetryFirst;
-  while (!stopped_) {
-    bool compacted = false;
-    const json create{{"key", etcd::base64_encode(prefix_)},
-                      {"range_end", etcd::base64_encode(etcd::prefix_end(prefix_))},
-                      {"start_revision", std::to_string(revision_ + 1)}};
-    const json body{{"create_request", create}};
-    etcd::EtcdClient::MessageSink on_message = [&](json message) -> http::Awaitable<Result<void>> {
-      retry = kReplicaRetryFirst;
-      if (message.contains("error")) co_return etcd::error_from_etcd(500, message.dump());
-      const json result = message.contains("result") ? message["result"] : message;
-      if (etcd::json_int(result, "compact_revision") > 0) {
-        compacted = true;
-        co_return make_error(ErrorCode::cancelled, "compacted");
-      }
-      for (const auto& e : result.value("events", json::array())) {
-        revision_ = std::max(revision_, etcd::json_int(e["kv"], "mod_revision"));
-        if (e.value("type", "PUT") == "DELETE") continue;  // a version leaving the kept history
-        auto version = decode(e["kv"]);
-        if (!version) {
-          spdlog::warn("event=config_replica_bad_version error=\"{}\"", version.error().describe());
-          continue;
-        }
-        store_.apply_replicated(std::move(*version));
-      }
-      co_return Result<void>{};
-    };
-    auto ended = co_await etcd_.stream("/v3/watch", body, std::chrono::hours(24 * 365), cancel_, on_message);
-    if (stopped_) break;
-    if (compacted) {  // the versions after ours are gone from etcd's history: read what is kept
-      if (auto reloaded = co_await load(); reloaded) continue;
+void ConfigReplica::apply_events(const json& events) {
+  for (const auto& e : events) {
+    if (e.value("type", "PUT") == "DELETE") continue;  // a version leaving the kept history
+    auto version = decode(e["kv"]);
+    if (!version) {
+      spdlog::warn("event=config_replica_bad_version error=\"{}\"", version.error().describe());
+      continue;
     }
-    spdlog::debug("event=config_replica_watch_failed error=\"{}\"", ended ? "ended" : ended.error().describe());
-    (void)co_await sleeper_.sleep_for(retry, cancel_.get());
-    retry = std::min(retry * 2, kReplicaRetryMost);
+    store_.apply_replicated(std::move(*version));
   }
 }
+
+void ConfigReplica::reopen() {
+  spdlog::info("event=config_replica_reopened reason=\"etcd left a probe unanswered\"");
+  follower_.reopen();
+}
+
+http::Awaitable<void> ConfigReplica::follow() { co_await follower_.run(revision_); }
 
 http::Awaitable<bool> ConfigReplica::reach(std::uint64_t version) {
   const auto until = std::chrono::steady_clock::now() + kReplicaReachLimit;
   while (store_.current().version < version && std::chrono::steady_clock::now() < until && !stopped_ &&
          !store_.waiters_released()) {
-    // No cancel token here: cancel_ carries the follow stream's hook (a token has one), which a
-    // concurrent write must not replace. Shutdown's release_waiters() ends this wait.
+    // No cancel token here (a token has one hook, and concurrent writes would replace each
+    // other's): shutdown's release_waiters() ends this wait.
     (void)co_await store_.wait_newer(store_.current().version, until, nullptr);
   }
   co_return store_.current().version >= version;

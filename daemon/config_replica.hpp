@@ -25,6 +25,7 @@
 #include "svckit/core/cancel_token.hpp"
 #include "svckit/core/sleeper.hpp"
 #include "svckit/etcd/etcd_client.hpp"
+#include "svckit/etcd/prefix_follower.hpp"
 
 namespace svckit::daemon {
 
@@ -39,6 +40,10 @@ class ConfigReplica {
   /// Follows the versions into the store until stop(), reconnecting after failures.
   http::Awaitable<void> follow();
   void stop();
+  /// Opens the watch again (etcd stopped answering: the stream may wait forever on a dead link).
+  void reopen();
+  /// Reads everything again, then follows (etcd went back in time: restored from a backup).
+  void reload() { follower_.reload(); }
   /// ConfigApi's writer: stores the drafted change as the next version.
   http::Awaitable<Result<std::uint64_t>> write(ConfigApi::Drafter drafter);
 
@@ -47,16 +52,16 @@ class ConfigReplica {
   Result<ConfigStore::Version> decode(const nlohmann::json& kv) const;
   /// Waits (a few seconds at most) until the store's version is at least `version`.
   http::Awaitable<bool> reach(std::uint64_t version);
+  void apply_events(const nlohmann::json& events);
 
   etcd::EtcdClient& etcd_;
   const std::string prefix_;  // P/config/v/
   ConfigStore& store_;
   const TimeSource& time_;
   const std::size_t keep_;
-  AsioSleeper sleeper_;
-  std::shared_ptr<CancelToken> cancel_ = std::make_shared<CancelToken>();
   std::atomic<bool> stopped_{false};
-  std::int64_t revision_ = 0;  // the etcd revision followed up to; only touched by load()/follow()
+  std::int64_t revision_ = 0;  // the etcd revision load() read at
+  etcd::PrefixFollower follower_;
 };
 
 }  // namespace svckit::daemon

@@ -404,6 +404,8 @@ Result<void> Svckitd::start_acl() {
   if (cluster_) {  // the tokens live in etcd, shared by every node
     file = cluster_->url();
     acl_replica_ = std::make_unique<AclReplica>(cluster_->etcd(), cluster_->prefix(), *acl_tokens_);
+    cluster_->on_probe_failed([this] { acl_replica_->reopen(); });
+    cluster_->on_store_rewound([this] { acl_replica_->reload(); });
     if (auto r = run_at_start(acl_replica_->load()); !r) return r;
     asio::co_spawn(io_, follow_acl_replica(), asio::detached);
   } else if (auto r = acl_tokens_->load(); !r) {
@@ -482,6 +484,8 @@ Result<void> Svckitd::start_cluster_store() {
   api_.set_staleness([this] { return !cluster_->connected(); });
   config_replica_ = std::make_unique<ConfigReplica>(cluster_->etcd(), cluster_->prefix(), config_store_, time_, 64);
   config_api_.set_writer([this](ConfigApi::Drafter drafter) { return config_replica_->write(std::move(drafter)); });
+  cluster_->on_probe_failed([this] { config_replica_->reopen(); });
+  cluster_->on_store_rewound([this] { config_replica_->reload(); });
   // The node serves once its cache holds etcd's state: run the load here, before any listener.
   auto loaded = asio::co_spawn(io_, load_cluster_store(), asio::use_future);
   while (loaded.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {

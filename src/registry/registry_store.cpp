@@ -313,7 +313,8 @@ std::size_t RegistryStore::sweep() {
 WatchResult RegistryStore::collect(const std::string& service, std::uint64_t after_index) const {
   WatchResult out;
   out.index = index_;
-  if (replicated_ && after_index > index_) return out;  // this copy is behind the source: wait
+  // This copy is behind the source: wait — unless the index is from before the source went back.
+  if (replicated_ && after_index > index_ && after_index > rewound_from_) return out;
   if (after_index == 0 || after_index > index_ || after_index < history_floor_) {
     out.reset = true;
     auto add = [&](const Service& instances) {

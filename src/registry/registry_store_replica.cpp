@@ -34,6 +34,7 @@ void RegistryStore::load_replicated(const std::vector<ServiceInstance>& instance
   for (const auto& in : instances) loaded[in.service].insert_or_assign(in.id, Entry(in, now));
   services_ = std::move(loaded);
   history_.clear();
+  if (index < index_) rewound_from_ = std::max(rewound_from_, index_);
   index_ = index;
   history_floor_ = index;
   ++persistent_version_;

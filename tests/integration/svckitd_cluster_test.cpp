@@ -332,10 +332,59 @@ TEST_F(ClusterMode, ASilentPartitionFromEtcdIsNoticedAndReadsAreMarkedStale) {
   std::cout << "a silent partition noticed after "
             << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms\n";
   EXPECT_EQ(ids(*a, "cart"), std::vector<std::string>{"s1"}) << "reads go on from the cache";
+  // The config store's watch stream is opened again too (on a dead link it would wait forever).
+  EXPECT_NE(read_file(dir.path() / "a" / "svckitd.log").find("event=config_replica_reopened"), std::string::npos);
   ASSERT_TRUE(
       wait_until([&] { return a->call("GET", "/v1/services/cart/instances").header("X-Svckit-Stale").empty(); }, 20s));
   ASSERT_EQ(a->call("POST", "/v1/instances", instance_body("cart", 9301, R"(,"id":"s2")")).status, 200);
   EXPECT_EQ(ids(*a, "cart"), (std::vector<std::string>{"s1", "s2"}));
+  ASSERT_EQ(a->call("PUT", "/v1/config/keys/cart.mode", R"("blue")").status, 200);
+  EXPECT_EQ(a->json("GET", "/v1/config").value("cart", json::object()).value("mode", ""), "blue");
+}
+
+TEST_F(ClusterMode, AnEtcdRestoredFromABackupIsNoticedAndTheNodeReloadsEverything) {
+  auto a = node("a");
+  ASSERT_TRUE(a);
+  ASSERT_EQ(a->call("POST", "/v1/instances", instance_body("cart", 9300, R"(,"id":"kept")")).status, 200);
+  ASSERT_EQ(a->call("PUT", "/v1/config/keys/cart.mode", R"("backup")").status, 200);
+  const auto endpoint = "127.0.0.1:" + std::to_string(etcd_node.client_port);
+  const auto backup = (dir.path() / "backup.db").string();
+  auto save = ChildProcess::spawn({"etcdctl", "--endpoints", endpoint, "snapshot", "save", backup},
+                                  dir.path() / "save.log", {"ETCDCTL_API=3"});
+  ASSERT_TRUE(save);
+  ASSERT_EQ(WEXITSTATUS(save->wait_exit(30s)), 0) << read_file(dir.path() / "save.log");
+  // Written after the backup: gone once etcd is restored from it.
+  ASSERT_EQ(a->call("POST", "/v1/instances", instance_body("cart", 9301, R"(,"id":"lost-1")")).status, 200);
+  ASSERT_EQ(a->call("POST", "/v1/instances", instance_body("cart", 9302, R"(,"id":"lost-2")")).status, 200);
+  ASSERT_EQ(a->call("PUT", "/v1/config/keys/cart.mode", R"("later")").status, 200);
+  const auto later = a->call("GET", "/v1/services/cart/instances").header("X-Svckit-Index");
+
+  etcd.stop(SIGKILL);
+  fs::remove_all(dir.path() / etcd_node.name);
+  const auto peer = "http://127.0.0.1:" + std::to_string(etcd_node.peer_port);
+  auto restore = ChildProcess::spawn(
+      {"etcdctl", "snapshot", "restore", backup, "--data-dir", (dir.path() / etcd_node.name).string(), "--name",
+       etcd_node.name, "--initial-cluster", etcd_node.name + "=" + peer, "--initial-advertise-peer-urls", peer},
+      dir.path() / "restore.log", {"ETCDCTL_API=3"});
+  ASSERT_TRUE(restore);
+  ASSERT_EQ(WEXITSTATUS(restore->wait_exit(30s)), 0) << read_file(dir.path() / "restore.log");
+  start_store();
+
+  // The node notices (its probe: etcd's revision is below what it applied) and reloads.
+  ASSERT_TRUE(wait_until([&] { return ids(*a, "cart") == std::vector<std::string>{"kept"}; }, 20s))
+      << a->call("GET", "/v1/services/cart/instances").body << read_file(dir.path() / "a" / "svckitd.log");
+  EXPECT_NE(read_file(dir.path() / "a" / "svckitd.log").find("event=cluster_store_rewound"), std::string::npos);
+  ASSERT_TRUE(wait_until(
+      [&] { return a->json("GET", "/v1/config").value("cart", json::object()).value("mode", "") == "backup"; }, 20s))
+      << a->call("GET", "/v1/config").body;
+  // A watch from an index of the lost timeline gets the whole state at once, not a wait.
+  const auto watched = a->call("GET", "/v1/watch?index=" + later + "&wait=20s");
+  ASSERT_EQ(watched.status, 200);
+  const auto body = json::parse(watched.body, nullptr, false);
+  EXPECT_TRUE(body.value("reset", false)) << watched.body;
+  // And writes go on.
+  ASSERT_EQ(a->call("POST", "/v1/instances", instance_body("cart", 9303, R"(,"id":"after")")).status, 200);
+  EXPECT_EQ(ids(*a, "cart"), (std::vector<std::string>{"after", "kept"}));
 }
 
 TEST_F(ClusterMode, EachInstanceIsCheckedByOneNodeAndADeadNodesShareMovesToTheOthers) {

@@ -105,7 +105,9 @@ class RegistryStore {
   /// Replication: the source's whole state at `index` (the first load, or a reset after the source
   /// compacted the history a resume needed). Watchers from before it get a reset. From the first
   /// call on, a watch from an index above index() waits (this copy is behind the source) instead
-  /// of getting a reset.
+  /// of getting a reset — unless the source went back in time (a load at an index below this
+  /// copy's: its store was restored from a backup): then a watch from any index up to the highest
+  /// this copy had reached gets a reset, since those indexes name states the source no longer has.
   void load_replicated(const std::vector<ServiceInstance>& instances, std::uint64_t index);
   bool replicated() const { return replicated_; }
 
@@ -138,6 +140,7 @@ class RegistryStore {
   std::map<std::string, Service> services_;
   std::deque<RegistryEvent> history_;
   std::uint64_t index_ = 1;          // starts at 1 so that 0 always means "give me a snapshot"
+  std::uint64_t rewound_from_ = 0;   // replicated: the highest index reached before the source went back
   std::uint64_t history_floor_ = 1;  // events with index > history_floor_ are in history_ (in index order)
   std::uint64_t persistent_version_ = 0;
   std::uint64_t expirations_total_ = 0;
