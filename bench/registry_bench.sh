@@ -70,7 +70,6 @@ start_etcd() {  # start_etcd <name>: endpoints in started_endpoints, first membe
 start_etcd etcd-registry
 registry_etcd_port=$started_port
 registry_etcd_pid=$started_pid
-registry_etcd_endpoints=$started_endpoints
 start_etcd etcd-cluster
 cluster_etcd_port=$started_port
 cluster_etcd_endpoints=$started_endpoints
@@ -111,7 +110,7 @@ export BENCH_TOKEN
 build/bench/registry_bench --svckitd-port "$svckitd_port" --svckitd-pid "$svckitd_pid" \
   --etcd-port "$etcd_port" --etcd-pid "$etcd_pid" \
   --registry "svckitd://,svckitd://127.0.0.1:$svckitd_port?timeout=10s,$svckitd_pid" \
-  "etcd://,etcd://$registry_etcd_endpoints?prefix=/svckit-registry&max_instances=20000,$registry_etcd_pid,etcd=$registry_etcd_port" \
+  "etcd://,etcd://127.0.0.1:$registry_etcd_port?prefix=/svckit-registry&max_instances=20000,$registry_etcd_pid,etcd=$registry_etcd_port" \
   "redis://,redis://127.0.0.1:$redis_port/0?max_instances=20000,$redis_pid" \
   "svckitd:// ACLs on,svckitd://127.0.0.1:$acl_port?timeout=10s&token_env=BENCH_TOKEN,$acl_pid" \
   "consul:// (svckitd),consul://127.0.0.1:$(cat "$work/consul.port")?timeout=10s,$consul_pid" \

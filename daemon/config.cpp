@@ -11,6 +11,7 @@
 #include "daemon/acl_rules.hpp"
 #include "svckit/core/duration.hpp"
 #include "svckit/core/instance_json.hpp"
+#include "svckit/dns/dns_message.hpp"
 
 namespace svckit::daemon {
 namespace {
@@ -68,6 +69,32 @@ Result<void> set_listen(SvckitdConfig& c, const std::string& v, const std::strin
   auto r = integer(&SvckitdConfig::port, 0, 65535)(copy, v.substr(colon + 1), field);
   if (!r) return r;
   c = copy;
+  return {};
+}
+
+Result<void> set_dns_port(SvckitdConfig& c, const std::string& v, const std::string& field) {
+  if (v == "off") {
+    c.dns_port = -1;
+    return {};
+  }
+  return integer(&SvckitdConfig::dns_port, 0, 65535)(c, v, field);
+}
+
+Result<void> set_dns_domain(SvckitdConfig& c, const std::string& v, const std::string& field) {
+  auto domain = v;
+  if (!domain.empty() && domain.back() == '.') domain.pop_back();
+  for (auto& ch : domain) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (auto valid = dns::validate_name(domain, field); !valid) return valid.error();
+  c.dns_domain = domain;
+  return {};
+}
+
+Result<void> set_dns_seconds(std::chrono::seconds SvckitdConfig::*member, SvckitdConfig& c, const std::string& v,
+                             const std::string& field) {
+  auto d = parse_duration(v, field);
+  if (!d) return d.error();
+  if (d->count() < 0 || *d > std::chrono::hours(24 * 7)) return bad_value(field, v, "a duration from 0s to 7 days");
+  c.*member = std::chrono::duration_cast<std::chrono::seconds>(*d);
   return {};
 }
 
@@ -187,6 +214,16 @@ const std::vector<std::pair<std::string, Setter>>& table() {
       {"limits.max_buffered_response_bytes",
        integer(&SvckitdConfig::max_buffered_response_bytes, 1 << 20, std::uint64_t{1} << 40)},
       {"limits.event_history", integer(&SvckitdConfig::event_history, 1, 10'000'000)},
+      {"dns.port", set_dns_port},
+      {"dns.address", text(&SvckitdConfig::dns_address)},
+      {"dns.domain", set_dns_domain},
+      {"dns.ttl", [](SvckitdConfig& c, const std::string& v,
+                     const std::string& f) { return set_dns_seconds(&SvckitdConfig::dns_ttl, c, v, f); }},
+      {"dns.negative_ttl",
+       [](SvckitdConfig& c, const std::string& v, const std::string& f) {
+         return set_dns_seconds(&SvckitdConfig::dns_negative_ttl, c, v, f);
+       }},
+      {"dns.port_file", path(&SvckitdConfig::dns_port_file)},
       {"gateway.port", set_gateway_port},
       {"gateway.port_file", path(&SvckitdConfig::gateway_port_file)},
       {"gateway.threads", integer(&SvckitdConfig::gateway_threads, 0, 256)},

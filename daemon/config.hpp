@@ -43,12 +43,18 @@ struct SvckitdConfig {
   std::chrono::milliseconds idle_timeout{75'000};       // API keep-alive silence between requests.
   std::size_t event_history = 8192;
   // Gateway (a second listener on the same address): /{service}/{path} to healthy instances.
-  std::int32_t gateway_port = -1;                                  // -1 = off (default); 0 = any free port.
-  std::filesystem::path gateway_port_file;                         // written with the gateway's bound port.
-  unsigned gateway_threads = 0;                                    // gateway I/O threads; 0 = number of cores.
-  std::uint64_t gateway_max_body_bytes = 1ULL << 30;               // request bodies (streamed); larger get 413.
-  std::size_t gateway_buffer_request_bytes = 64 << 10;             // request bodies up to this are retryable.
-  std::size_t gateway_buffer_response_bytes = 64 << 10;            // answers up to this are relayed in one write.
+  std::int32_t gateway_port = -1;                        // -1 = off (default); 0 = any free port.
+  std::filesystem::path gateway_port_file;               // written with the gateway's bound port.
+  std::int32_t dns_port = -1;                            // DNS interface: -1 = off (default); 0 = any free port.
+  std::string dns_address;                               // empty: the API's address
+  std::string dns_domain = "svckit";                     // names are <service>.service.<domain>
+  std::chrono::seconds dns_ttl{5};                       // TTL of the records answered
+  std::chrono::seconds dns_negative_ttl{5};              // SOA MINIMUM: caching of "no such name"
+  std::filesystem::path dns_port_file;                   // written with the DNS port once bound
+  unsigned gateway_threads = 0;                          // gateway I/O threads; 0 = number of cores.
+  std::uint64_t gateway_max_body_bytes = 1ULL << 30;     // request bodies (streamed); larger get 413.
+  std::size_t gateway_buffer_request_bytes = 64 << 10;   // request bodies up to this are retryable.
+  std::size_t gateway_buffer_response_bytes = 64 << 10;  // answers up to this are relayed in one write.
   std::chrono::milliseconds gateway_tunnel_idle_timeout{300'000};  // WebSocket tunnels with no traffic close.
   bool gateway_service_paths = true;                               // route /{service}/{path} when no route matches.
   std::vector<GatewayRoute> gateway_routes;                        // gateway.routes (YAML only); hot-reloaded.

@@ -79,6 +79,11 @@ int main(int argc, char** argv) {
               << std::endl;
     if (!config.gateway_port_file.empty()) std::ofstream(config.gateway_port_file) << daemon.gateway_port() << "\n";
   }
+  if (daemon.dns_port() != 0) {
+    std::cout << "svckitd DNS on " << (config.dns_address.empty() ? config.address : config.dns_address) << ":"
+              << daemon.dns_port() << " (udp, tcp): <service>.service." << config.dns_domain << std::endl;
+    if (!config.dns_port_file.empty()) std::ofstream(config.dns_port_file) << daemon.dns_port() << "\n";
+  }
   if (!config.port_file.empty()) {
     std::ofstream(config.port_file) << daemon.port() << "\n";
   }

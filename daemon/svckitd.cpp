@@ -227,6 +227,16 @@ Result<void> Svckitd::start() {
       if (config_.gateway_reload_interval.count() > 0) asio::co_spawn(control_, reload_loop(), asio::detached);
     }
   }
+  if (config_.dns_port >= 0) {
+    DnsOptions dns;
+    dns.address = config_.dns_address.empty() ? config_.address : config_.dns_address;
+    dns.port = static_cast<std::uint16_t>(config_.dns_port);
+    dns.domain = config_.dns_domain;
+    dns.ttl = config_.dns_ttl;
+    dns.negative_ttl = config_.dns_negative_ttl;
+    dns_ = std::make_unique<DnsServer>(io_, registry_, std::move(dns), metrics_);
+    if (auto r = dns_->start(); !r) return r;
+  }
   if (auto r = server_.listen(); !r) return r;
   signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
     if (ec) return;
@@ -265,6 +275,7 @@ http::Awaitable<void> Svckitd::shutdown_sequence() {
   signals_.cancel(ec);
   hangup_.cancel(ec);
   health_.stop();
+  if (dns_) dns_->stop();
   server_.begin_shutdown();
   if (gateway_) {
     gateway_->begin_shutdown();

@@ -17,6 +17,7 @@
 #include "daemon/config_replica.hpp"
 #include "daemon/config_store.hpp"
 #include "daemon/consul_api.hpp"
+#include "daemon/dns_server.hpp"
 #include "daemon/gateway.hpp"
 #include "daemon/health_checks.hpp"
 #include "daemon/metric_expiry.hpp"
@@ -41,6 +42,7 @@ class Svckitd {
   std::uint16_t port() const { return server_.port(); }
   /// The gateway's port; 0 when the gateway is off.
   std::uint16_t gateway_port() const { return gateway_ ? gateway_->port() : 0; }
+  std::uint16_t dns_port() const { return dns_ ? dns_->port() : 0; }
   /// Runs the I/O threads until shutdown has completed (SIGINT/SIGTERM or request_shutdown()).
   void run();
   /// Thread-safe: begins a graceful shutdown.
@@ -103,6 +105,7 @@ class Svckitd {
   boost::asio::io_context io_;
   http::HttpServer server_;
   std::unique_ptr<Gateway> gateway_;               // null when gateway.port is off
+  std::unique_ptr<DnsServer> dns_;                 // null when dns.port is off
   std::unique_ptr<ClusterStore> cluster_;          // null with the embedded store (store: empty)
   AsyncEvent cluster_followed_;                    // set when cluster_->follow() has returned
   std::unique_ptr<ClusterMembers> members_;        // cluster mode: the nodes, and who checks which instance

@@ -96,11 +96,12 @@ class Reader {
   bool ok_ = true;
 };
 
-Result<Record> read_record(Reader& in) {
+Result<Record> read_record(Reader& in, std::uint16_t* record_class = nullptr) {
   Record r;
   r.name = in.name();
   r.type = in.u16();
-  in.u16();  // class (IN; the OPT record puts its payload size here)
+  const auto klass = in.u16();  // IN; the OPT record puts its payload size here
+  if (record_class != nullptr) *record_class = klass;
   r.ttl = in.u32();
   const auto length = in.u16();
   if (!in.ok()) return malformed("record header cut short");
@@ -162,6 +163,8 @@ std::string rcode_name(std::uint8_t rcode) {
       return "NXDOMAIN";
     case Rcode::refused:
       return "REFUSED";
+    case Rcode::not_implemented:
+      return "NOTIMP";
   }
   return "RCODE" + std::to_string(rcode);
 }
@@ -225,6 +228,133 @@ std::string encode_query(std::uint16_t id, std::string_view name, RecordType typ
   return out;
 }
 
+namespace {
+
+void put32(std::string& out, std::uint32_t v) {
+  put16(out, static_cast<std::uint16_t>(v >> 16));
+  put16(out, static_cast<std::uint16_t>(v & 0xffff));
+}
+
+void put_name(std::string& out, std::string_view name) {
+  if (!name.empty() && name.back() == '.') name.remove_suffix(1);
+  std::size_t start = 0;
+  while (start < name.size()) {
+    const auto dot = std::min(name.find('.', start), name.size());
+    out.push_back(static_cast<char>(dot - start));
+    out.append(name.substr(start, dot - start));
+    start = dot + 1;
+  }
+  out.push_back('\0');
+}
+
+/// One record in wire form; empty when it cannot be encoded (an address that does not parse).
+std::string encode_record(const Record& r) {
+  std::string rdata;
+  switch (static_cast<RecordType>(r.type)) {
+    case RecordType::a:
+    case RecordType::aaaa: {
+      const bool v4 = r.type == static_cast<std::uint16_t>(RecordType::a);
+      unsigned char bytes[16];
+      if (inet_pton(v4 ? AF_INET : AF_INET6, r.address.c_str(), bytes) != 1) return {};
+      rdata.assign(reinterpret_cast<const char*>(bytes), v4 ? 4 : 16);
+      break;
+    }
+    case RecordType::srv:
+      put16(rdata, r.priority);
+      put16(rdata, r.weight);
+      put16(rdata, r.port);
+      put_name(rdata, r.target);
+      break;
+    case RecordType::cname:
+      put_name(rdata, r.target);
+      break;
+    case RecordType::soa:
+      put_name(rdata, r.target);
+      put_name(rdata, "hostmaster." + r.target);
+      put32(rdata, 1);      // serial
+      put32(rdata, 3600);   // refresh
+      put32(rdata, 600);    // retry
+      put32(rdata, 86400);  // expire
+      put32(rdata, r.negative_ttl);
+      break;
+    default:
+      return {};
+  }
+  std::string out;
+  put_name(out, r.name);
+  put16(out, r.type);
+  put16(out, 1);  // IN
+  put32(out, r.ttl);
+  put16(out, static_cast<std::uint16_t>(rdata.size()));
+  out += rdata;
+  return out;
+}
+
+}  // namespace
+
+std::string encode_response(const Message& query, std::uint8_t rcode, const std::vector<Record>& answers,
+                            const std::vector<Record>& authority, const std::vector<Record>& additional,
+                            std::size_t limit) {
+  const auto encode_all = [](const std::vector<Record>& records) {
+    std::vector<std::string> out;
+    for (const auto& r : records) {
+      if (auto wire = encode_record(r); !wire.empty()) out.push_back(std::move(wire));
+    }
+    return out;
+  };
+  auto an = encode_all(answers);
+  const auto ns = encode_all(authority);
+  auto ar = encode_all(additional);
+  std::string question;
+  if (!query.question_name.empty() || query.question_type != 0) {
+    put_name(question, query.question_name);
+    put16(question, query.question_type);
+    put16(question, query.question_class);
+  }
+  std::string opt;
+  if (query.edns_payload != 0) {  // OPT: root, type 41, our payload size, no extended rcode
+    opt.push_back('\0');
+    put16(opt, static_cast<std::uint16_t>(RecordType::opt));
+    put16(opt, 1232);
+    put32(opt, 0);
+    put16(opt, 0);
+  }
+  const auto size_of = [](const std::vector<std::string>& v) {
+    std::size_t n = 0;
+    for (const auto& s : v) n += s.size();
+    return n;
+  };
+  bool truncated = false;
+  const auto total = [&] {
+    return kHeaderSize + question.size() + size_of(an) + size_of(ns) + size_of(ar) + opt.size();
+  };
+  if (total() > limit) ar.clear();  // optional (RFC 2181 9): dropping them needs no TC
+  while (total() > limit && !an.empty()) {
+    an.pop_back();
+    truncated = true;
+  }
+  std::string out;
+  out.reserve(total());
+  put16(out, query.id);
+  std::uint16_t flags = 0x8000 | 0x0400;  // a response, authoritative
+  flags |= static_cast<std::uint16_t>((query.opcode & 0x0f) << 11);
+  if (query.recursion_desired) flags |= 0x0100;
+  if (truncated) flags |= 0x0200;
+  flags |= rcode & 0x0f;
+  put16(out, flags);
+  put16(out, question.empty() ? 0 : 1);
+  put16(out, static_cast<std::uint16_t>(an.size()));
+  put16(out, static_cast<std::uint16_t>(ns.size()));
+  put16(out, static_cast<std::uint16_t>(ar.size() + (opt.empty() ? 0 : 1)));
+  out += question;
+  const std::vector<std::string>* sections[] = {&an, &ns, &ar};
+  for (const auto* section : sections) {
+    for (const auto& r : *section) out += r;
+  }
+  out += opt;
+  return out;
+}
+
 Result<Message> decode_message(std::string_view bytes) {
   if (bytes.size() < kHeaderSize) return malformed("shorter than a header");
   Reader in(bytes);
@@ -234,6 +364,8 @@ Result<Message> decode_message(std::string_view bytes) {
   m.response = (flags & 0x8000) != 0;
   m.truncated = (flags & 0x0200) != 0;
   m.rcode = static_cast<std::uint8_t>(flags & 0x000f);
+  m.opcode = static_cast<std::uint8_t>((flags >> 11) & 0x0f);
+  m.recursion_desired = (flags & 0x0100) != 0;
   const auto questions = in.u16();
   const auto answers = in.u16();
   const auto authority = in.u16();
@@ -242,7 +374,7 @@ Result<Message> decode_message(std::string_view bytes) {
   if (questions == 1) {
     m.question_name = in.name();
     m.question_type = in.u16();
-    in.u16();  // class
+    m.question_class = in.u16();
     if (!in.ok()) return malformed("question cut short");
   }
   // Each record takes at least 11 bytes: counts beyond what the bytes can hold are lies.
@@ -252,8 +384,12 @@ Result<Message> decode_message(std::string_view bytes) {
       {answers, &m.answers}, {authority, &m.authority}, {additional, &m.additional}};
   for (const auto& [count, section] : sections) {
     for (std::uint16_t i = 0; i < count; ++i) {
-      auto record = read_record(in);
+      std::uint16_t klass = 0;
+      auto record = read_record(in, &klass);
       if (!record) return record.error();
+      if (record->type == static_cast<std::uint16_t>(RecordType::opt)) {
+        m.edns_payload = std::max<std::uint16_t>(klass, 512);  // RFC 6891 6.2.5: below 512 means 512
+      }
       section->push_back(std::move(*record));
     }
   }

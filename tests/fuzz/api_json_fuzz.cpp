@@ -3,9 +3,9 @@
 // svckitd's YAML config with the gateway's routes, the Consul-compatible API's registrations and
 // queries (and the Consul answers consul:// reads), the YAML/JSON of file:// registries, TOML
 // config files, svckitd's config API (keys, documents, long-poll queries), the flat keys of remote
-// config stores, the DNS messages dns+srv:// / dns:// decode, and ACLs: rules documents, token
-// creation bodies and the token headers every request may carry; the gateway's JWT verifier.
-// The invariant: no crash, and the API never answers 5xx to bad input.
+// config stores, the DNS messages dns+srv:// / dns:// decode and svckitd's DNS interface answers, and ACLs: rules
+// documents, token creation bodies and the token headers every request may carry; the gateway's JWT verifier. The
+// invariant: no crash, and the API never answers 5xx to bad input.
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
 #include <boost/asio/co_spawn.hpp>
@@ -23,6 +23,7 @@
 #include "daemon/config_api.hpp"
 #include "daemon/config_store.hpp"
 #include "daemon/consul_api.hpp"
+#include "daemon/dns_server.hpp"
 #include "daemon/gateway_routes.hpp"
 #include "daemon/jwt.hpp"
 #include "daemon/registry_api.hpp"
@@ -53,10 +54,19 @@ struct Fixture {
   svckit::daemon::ConfigApi config_api{config_store, watches, std::chrono::milliseconds(0),
                                        std::chrono::milliseconds(0)};
   boost::asio::io_context io;
+  svckit::daemon::DnsServer dns{io, registry, {}, metrics};  // answer() only: never started
 
   Fixture() {
     consul.add_routes(api.router());
     config_api.add_routes(api.router());
+    for (int i = 0; i < 40; ++i) {  // enough for a DNS answer that must be cut to fit UDP
+      svckit::ServiceInstance in;
+      in.service = "web";
+      in.host = i % 2 == 0 ? "10.0.0." + std::to_string(i + 1) : "fd00::" + std::to_string(i + 1);
+      in.port = 8000 + i;
+      in.tags = {"v2"};
+      (void)registry.register_now(in);
+    }
   }
   static svckit::daemon::ConsulApiOptions consul_options() {
     svckit::daemon::ConsulApiOptions o;
@@ -161,6 +171,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const auto& r : message->answers) {
       if (r.name.size() > 256 || r.target.size() > 256) std::abort();  // names are bounded
     }
+  }
+  // svckitd's DNS interface: any datagram gets a decodable answer within the UDP size, or none.
+  for (const bool udp : {true, false}) {
+    const auto answer = fixture.dns.answer(text, 512, udp);
+    if (answer.empty()) continue;
+    if ((udp && answer.size() > 4096) || !svckit::dns::decode_message(answer)) std::abort();
   }
   (void)svckit::parse_duration(text, "fuzz");
   (void)svckit::parse_rfc3339(text, "fuzz");

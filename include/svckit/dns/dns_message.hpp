@@ -16,7 +16,14 @@ namespace svckit::dns {
 enum class RecordType : std::uint16_t { a = 1, cname = 5, soa = 6, aaaa = 28, srv = 33, opt = 41 };
 
 /// Response codes a resolver tells apart (RFC 1035 4.1.1); others are kept as their number.
-enum class Rcode : std::uint8_t { no_error = 0, format_error = 1, server_failure = 2, name_error = 3, refused = 5 };
+enum class Rcode : std::uint8_t {
+  no_error = 0,
+  format_error = 1,
+  server_failure = 2,
+  name_error = 3,
+  not_implemented = 4,
+  refused = 5
+};
 std::string rcode_name(std::uint8_t rcode);
 
 /// One resource record. Names are lower case without the trailing dot.
@@ -34,6 +41,10 @@ struct Message {
   std::uint16_t id = 0;
   bool response = false;
   bool truncated = false;
+  std::uint8_t opcode = 0;  // 0: a standard query
+  bool recursion_desired = false;
+  std::uint16_t question_class = 1;  // IN
+  std::uint16_t edns_payload = 0;    // the UDP size an OPT record offers; 0: no OPT record
   std::uint8_t rcode = 0;
   std::string question_name;  // empty when the message carries no question
   std::uint16_t question_type = 0;
@@ -54,6 +65,16 @@ Result<void> validate_name(std::string_view name, const std::string& field);
 /// (1232: the DNS flag day 2020 size that avoids IP fragmentation).
 /// REQUIRES: validate_name(name) succeeded.
 std::string encode_query(std::uint16_t id, std::string_view name, RecordType type, std::uint16_t udp_payload = 1232);
+
+/// An authoritative answer to `query` (its id, question and recursion flag echoed): `rcode` and
+/// the three sections, names uncompressed, with an OPT record when the query had one. When the
+/// encoding would exceed `limit` bytes, additional records are dropped first, then answers from the
+/// end — and then the TC flag is set (RFC 2181 9: the client asks again over TCP). A/AAAA records take
+/// `address` in text form; SRV takes priority, weight, port and target; SOA takes `target` as the
+/// primary name server and `negative_ttl` as its MINIMUM.
+std::string encode_response(const Message& query, std::uint8_t rcode, const std::vector<Record>& answers,
+                            const std::vector<Record>& authority, const std::vector<Record>& additional,
+                            std::size_t limit);
 
 /// Decodes a whole message. Never reads out of bounds; compression pointers must point backwards
 /// (no loops); records of types it does not need (and the OPT record) are skipped. Errors are

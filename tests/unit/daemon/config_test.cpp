@@ -57,6 +57,10 @@ TEST(SvckitdConfig, ErrorsNameTheKeyAndLeaveConfigUnchanged) {
   EXPECT_EQ(apply_setting(c, "sweep_interval", "1ms", "flag").error().field, "sweep_interval");
   EXPECT_EQ(apply_setting(c, "log_level", "loud", "flag").error().field, "log_level");
   EXPECT_EQ(apply_setting(c, "listen", "nocolon", "flag").error().field, "listen");
+  EXPECT_EQ(apply_setting(c, "dns.port", "70000", "flag").error().field, "dns.port");
+  EXPECT_EQ(apply_setting(c, "dns.domain", "bad domain", "flag").error().field, "dns.domain");
+  EXPECT_EQ(apply_setting(c, "dns.ttl", "-1s", "flag").error().field, "dns.ttl");
+  EXPECT_EQ(apply_setting(c, "dns.negative_ttl", "30d", "flag").error().field, "dns.negative_ttl");
 
   std::map<std::string, std::string> env{{"SVCKITD_PORT", "-1"}};
   auto e = apply_env(c, [&](const char* n) {

@@ -1,0 +1,132 @@
+// svckitd's DNS interface from outside: svckit's own dns+srv:// backend (a real stub resolver over
+// UDP, retrying over TCP when an answer is truncated) pointed at a running svckitd finds the healthy
+// instances registered over HTTP, loses one as soon as it turns unhealthy, and gets a 60-instance
+// answer whole over TCP; raw datagrams that are not DNS get FORMERR or nothing, and svckitd goes on.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <set>
+
+#include "svckit/dns/dns_message.hpp"
+#include "svckit/registry/plugin_registry.hpp"
+#include "svckit/testing/fake_random.hpp"
+#include "svckit/testing/io_thread.hpp"
+#include "svckitd_process.hpp"
+#include "test_instance.hpp"
+
+namespace svckit::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+/// One UDP datagram to 127.0.0.1:`port` and the answer (empty after 2 s of silence).
+std::string udp_exchange(int port, const std::string& datagram) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<std::uint16_t>(port));
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval timeout{2, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  (void)::sendto(fd, datagram.data(), datagram.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  std::string answer(4096, '\0');
+  const auto n = ::recv(fd, answer.data(), answer.size(), 0);
+  ::close(fd);
+  answer.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  return answer;
+}
+
+class SvckitdDns : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    daemon = SvckitdProcess::start(
+        dir.path(), {"--set", "dns.port=0", "--set", "dns.port_file=" + (dir.path() / "dns.port").string(), "--set",
+                     "dns.ttl=1s", "--set", "dns.negative_ttl=1s"});
+    ASSERT_NE(daemon, nullptr);
+    ASSERT_TRUE(wait_until([&] { return !read_file(dir.path() / "dns.port").empty(); }, 10s));
+    dns_port = std::stoi(read_file(dir.path() / "dns.port"));
+    RegistryPlugins::Builder builder;
+    register_builtin_plugins(builder);
+    plugins = std::make_unique<RegistryPlugins>(std::move(builder).build());
+  }
+  void TearDown() override { io.stop(); }
+
+  std::set<int> srv_ports(Registry& registry, const std::string& service) {
+    auto list = io.run(
+        [&]() -> Awaitable<Result<std::vector<ServiceInstance>>> { co_return co_await registry.list(service, {}); });
+    std::set<int> out;
+    if (list) {
+      for (const auto& in : *list) out.insert(in.port);
+    }
+    return out;
+  }
+
+  TempDir dir;
+  std::unique_ptr<SvckitdProcess> daemon;
+  int dns_port = 0;
+  RealTimeSource time;
+  FakeRandom random;
+  IoThread io;
+  std::unique_ptr<RegistryPlugins> plugins;
+};
+
+TEST_F(SvckitdDns, DnsSrvClientsFindHealthyInstancesAndLoseOneThatTurnsUnhealthy) {
+  for (int port : {9101, 9102, 9103}) {
+    ASSERT_EQ(daemon
+                  ->call("POST", "/v1/instances",
+                         instance_body("web", port, ",\"id\":\"w" + std::to_string(port) + "\",\"tags\":[\"v2\"]"))
+                  .status,
+              200);
+  }
+  auto made = plugins->create("dns+srv://127.0.0.1:" + std::to_string(dns_port) +
+                                  "/{service}.service.svckit?min_ttl=100ms&max_ttl=1s&timeout=1s",
+                              RegistryDeps{io.executor(), time, random});
+  ASSERT_TRUE(made) << made.error().describe();
+  auto& registry = **made;
+  EXPECT_EQ(srv_ports(registry, "web"), (std::set<int>{9101, 9102, 9103}));
+  for (const auto& in : io.run([&]() -> Awaitable<Result<std::vector<ServiceInstance>>> {
+                            co_return co_await registry.list("web", {});
+                          }).value()) {
+    EXPECT_EQ(in.host, "127.0.0.1") << "the SRV target's address came along";
+  }
+  ASSERT_EQ(daemon->call("PUT", "/v1/services/web/instances/w9102/status", R"({"status":"unhealthy"})").status, 200);
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return srv_ports(registry, "web") == std::set<int>{9101, 9103};
+      },
+      5s))
+      << "an unhealthy instance leaves the answer within a TTL";
+
+  // 60 instances do not fit 512 bytes: the resolver gets TC over UDP and asks again over TCP.
+  for (int i = 0; i < 60; ++i) {
+    ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("big", 7000 + i)).status, 200);
+  }
+  EXPECT_EQ(srv_ports(registry, "big").size(), 60u);
+  const auto cut = dns::decode_message(
+      udp_exchange(dns_port, dns::encode_query(7, "big.service.svckit", dns::RecordType::srv, 512)));
+  ASSERT_TRUE(cut);
+  EXPECT_TRUE(cut->truncated);
+}
+
+TEST_F(SvckitdDns, DatagramsThatAreNotQueriesGetFormerrOrNothingAndTheServerGoesOn) {
+  const auto formerr = dns::decode_message(udp_exchange(dns_port, std::string("\x01\x02\x00\x00\x00\x05", 6)));
+  ASSERT_TRUE(formerr);
+  EXPECT_EQ(formerr->id, 0x0102);
+  EXPECT_EQ(formerr->rcode, static_cast<std::uint8_t>(dns::Rcode::format_error));
+  EXPECT_TRUE(udp_exchange(dns_port, "\x01").empty());
+  EXPECT_TRUE(udp_exchange(dns_port, std::string(3000, '\xff')).size() < 600) << "a huge datagram: a short answer";
+  ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("web", 9101)).status, 200);
+  const auto fine =
+      dns::decode_message(udp_exchange(dns_port, dns::encode_query(9, "web.service.svckit", dns::RecordType::a)));
+  ASSERT_TRUE(fine);
+  ASSERT_EQ(fine->answers.size(), 1u);
+  EXPECT_EQ(fine->answers[0].address, "127.0.0.1");
+  EXPECT_NE(daemon->call("GET", "/metrics").body.find("svckit_dns_malformed_total"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace svckit::testing
