@@ -94,6 +94,7 @@ DnsServer::DnsServer(asio::io_context& io, const MemoryRegistry& registry, DnsOp
       registry_(registry),
       options_(std::move(options)),
       suffix_("." + options_.domain),
+      strand_(asio::make_strand(io)),
       udp_(io),
       tcp_(io),
       queries_udp_(metrics.counter("svckit_dns_queries_udp_total", "DNS queries answered over UDP.").get()),
@@ -102,40 +103,57 @@ DnsServer::DnsServer(asio::io_context& io, const MemoryRegistry& registry, DnsOp
           metrics.counter("svckit_dns_truncated_total", "DNS answers cut to the UDP size and flagged TC.").get()),
       malformed_(metrics.counter("svckit_dns_malformed_total", "DNS queries answered FORMERR or dropped.").get()) {}
 
-DnsServer::~DnsServer() { stop(); }
+DnsServer::~DnsServer() {
+  stopped_ = true;
+  close_sockets();  // the io_context no longer runs the loops (svckitd destroys this after run())
+}
 
 Result<void> DnsServer::start() {
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(options_.address, ec);
   if (ec) return make_error(ErrorCode::invalid_argument, "not an IP address: " + options_.address, "dns.address");
-  const asio::ip::udp::endpoint udp_at(address, options_.port);
-  udp_.open(udp_at.protocol(), ec);
-  if (!ec) udp_.bind(udp_at, ec);
-  if (ec) {
-    return make_error(ErrorCode::invalid_argument,
-                      "cannot bind UDP " + options_.address + ":" + std::to_string(options_.port) + ": " + ec.message(),
-                      "dns.port");
+  // UDP first, then TCP on the port UDP got. With port 0 another process may hold that TCP port:
+  // pick again (a few times) rather than fail.
+  for (int attempt = 0;; ++attempt) {
+    const asio::ip::udp::endpoint udp_at(address, options_.port);
+    udp_.open(udp_at.protocol(), ec);
+    if (!ec) udp_.bind(udp_at, ec);
+    if (ec) {
+      boost::system::error_code ignored;
+      udp_.close(ignored);
+      return make_error(
+          ErrorCode::invalid_argument,
+          "cannot bind UDP " + options_.address + ":" + std::to_string(options_.port) + ": " + ec.message(),
+          "dns.port");
+    }
+    port_ = udp_.local_endpoint().port();
+    const asio::ip::tcp::endpoint tcp_at(address, port_);
+    tcp_.open(tcp_at.protocol(), ec);
+    if (!ec) tcp_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) tcp_.bind(tcp_at, ec);
+    if (!ec) tcp_.listen(asio::socket_base::max_listen_connections, ec);
+    if (!ec) break;
+    close_sockets();
+    if (options_.port != 0 || attempt >= 20) {
+      return make_error(ErrorCode::invalid_argument,
+                        "cannot bind TCP " + options_.address + ":" + std::to_string(port_) + ": " + ec.message(),
+                        "dns.port");
+    }
   }
-  port_ = udp_.local_endpoint().port();
-  const asio::ip::tcp::endpoint tcp_at(address, port_);
-  tcp_.open(tcp_at.protocol(), ec);
-  if (!ec) tcp_.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) tcp_.bind(tcp_at, ec);
-  if (!ec) tcp_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    udp_.close();
-    return make_error(ErrorCode::invalid_argument,
-                      "cannot bind TCP " + options_.address + ":" + std::to_string(port_) + ": " + ec.message(),
-                      "dns.port");
-  }
-  asio::co_spawn(io_, serve_udp(), asio::detached);
-  asio::co_spawn(io_, accept_tcp(), asio::detached);
+  asio::co_spawn(strand_, serve_udp(), asio::detached);
+  asio::co_spawn(strand_, accept_tcp(), asio::detached);
   spdlog::info("event=dns_listening address={} port={} domain={}", options_.address, port_, options_.domain);
   return {};
 }
 
 void DnsServer::stop() {
   if (stopped_.exchange(true)) return;
+  // On the strand the UDP and accept loops run on: a socket is not to be closed while another
+  // thread starts an operation on it.
+  asio::post(strand_, [this] { close_sockets(); });
+}
+
+void DnsServer::close_sockets() {
   boost::system::error_code ignored;
   udp_.close(ignored);
   tcp_.close(ignored);

@@ -18,7 +18,7 @@
 // other than QUERY NOTIMP; a query that is a response is dropped.
 //
 // Thread-safety: answer() from any thread (it reads the registry under its lock); start() and
-// stop() from the composition root.
+// stop() from the composition root; destroy it only once the io_context no longer runs it.
 #pragma once
 
 #include <utility>  // before Asio 1.74 awaitable.hpp
@@ -27,6 +27,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/udp.hpp>
+#include <boost/asio/strand.hpp>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -56,7 +57,7 @@ class DnsServer {
 
   /// Binds UDP and TCP. Errors name dns.port (in use, no permission) or dns.address.
   Result<void> start();
-  /// Closes both sockets; queries in flight end.
+  /// Closes both sockets (on the loops' strand, soon after); queries in flight end.
   void stop();
   std::uint16_t port() const { return port_; }
 
@@ -68,11 +69,13 @@ class DnsServer {
   http::Awaitable<void> serve_udp();
   http::Awaitable<void> accept_tcp();
   http::Awaitable<void> serve_tcp(boost::asio::ip::tcp::socket socket);
+  void close_sockets();
 
   boost::asio::io_context& io_;
   const MemoryRegistry& registry_;
   const DnsOptions options_;
-  const std::string suffix_;  // "." + domain
+  const std::string suffix_;                                            // "." + domain
+  boost::asio::strand<boost::asio::io_context::executor_type> strand_;  // the UDP and accept loops
   boost::asio::ip::udp::socket udp_;
   boost::asio::ip::tcp::acceptor tcp_;
   std::uint16_t port_ = 0;

@@ -1,7 +1,8 @@
 // svckitd's DNS interface from outside: svckit's own dns+srv:// backend (a real stub resolver over
 // UDP, retrying over TCP when an answer is truncated) pointed at a running svckitd finds the healthy
 // instances registered over HTTP, loses one as soon as it turns unhealthy, and gets a 60-instance
-// answer whole over TCP; raw datagrams that are not DNS get FORMERR or nothing, and svckitd goes on.
+// answer whole over TCP; dig from dnsutils gets the same answers over UDP and TCP; raw datagrams that are not DNS get
+// FORMERR or nothing, and svckitd goes on.
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -9,7 +10,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <set>
+
+#include <sys/wait.h>
 
 #include "svckit/dns/dns_message.hpp"
 #include "svckit/registry/plugin_registry.hpp"
@@ -88,11 +92,10 @@ TEST_F(SvckitdDns, DnsSrvClientsFindHealthyInstancesAndLoseOneThatTurnsUnhealthy
   ASSERT_TRUE(made) << made.error().describe();
   auto& registry = **made;
   EXPECT_EQ(srv_ports(registry, "web"), (std::set<int>{9101, 9102, 9103}));
-  for (const auto& in : io.run([&]() -> Awaitable<Result<std::vector<ServiceInstance>>> {
-                            co_return co_await registry.list("web", {});
-                          }).value()) {
-    EXPECT_EQ(in.host, "127.0.0.1") << "the SRV target's address came along";
-  }
+  const auto listed =
+      io.run([&]() -> Awaitable<Result<std::vector<ServiceInstance>>> { co_return co_await registry.list("web", {}); });
+  ASSERT_TRUE(listed);
+  for (const auto& in : *listed) EXPECT_EQ(in.host, "127.0.0.1") << "the SRV target's address came along";
   ASSERT_EQ(daemon->call("PUT", "/v1/services/web/instances/w9102/status", R"({"status":"unhealthy"})").status, 200);
   EXPECT_TRUE(wait_until(
       [&] {
@@ -110,6 +113,34 @@ TEST_F(SvckitdDns, DnsSrvClientsFindHealthyInstancesAndLoseOneThatTurnsUnhealthy
       udp_exchange(dns_port, dns::encode_query(7, "big.service.svckit", dns::RecordType::srv, 512)));
   ASSERT_TRUE(cut);
   EXPECT_TRUE(cut->truncated);
+}
+
+TEST_F(SvckitdDns, DigFromDnsutilsGetsSrvAndAddressAnswersOverUdpAndTcp) {
+  ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("web", 9101, R"(,"id":"a","tags":["v2"])")).status,
+            200);
+  ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("web", 9102, R"(,"id":"b")")).status, 200);
+  int runs = 0;
+  const auto dig = [&](std::vector<std::string> args) {
+    const auto out = dir.path() / ("dig" + std::to_string(runs++) + ".out");
+    args.insert(args.begin(), {"dig", "@127.0.0.1", "-p", std::to_string(dns_port), "+short", "+time=2", "+tries=1"});
+    auto child = ChildProcess::spawn(args, out);
+    EXPECT_TRUE(child);
+    if (!child) return std::string();
+    EXPECT_EQ(WEXITSTATUS(child->wait_exit(20s)), 0) << read_file(out);
+    return read_file(out);
+  };
+  const auto srv = dig({"web.service.svckit", "SRV"});
+  EXPECT_NE(srv.find("1 100 9101 7f000001.addr.svckit."), std::string::npos) << srv;
+  EXPECT_NE(srv.find("1 100 9102 7f000001.addr.svckit."), std::string::npos) << srv;
+  EXPECT_EQ(dig({"+tcp", "v2.web.service.svckit", "SRV"}), "1 100 9101 7f000001.addr.svckit.\n");
+  EXPECT_EQ(dig({"7f000001.addr.svckit", "A"}), "127.0.0.1\n");
+  EXPECT_EQ(dig({"nope.service.svckit", "SRV"}), "") << "NXDOMAIN: nothing to print";
+  // 60 instances over plain 512-byte UDP: dig sees TC and asks again over TCP by itself.
+  for (int i = 0; i < 60; ++i) {
+    ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("big", 7000 + i)).status, 200);
+  }
+  const auto big = dig({"+noedns", "big.service.svckit", "SRV"});
+  EXPECT_EQ(std::count(big.begin(), big.end(), '\n'), 60) << big;
 }
 
 TEST_F(SvckitdDns, DatagramsThatAreNotQueriesGetFormerrOrNothingAndTheServerGoesOn) {
