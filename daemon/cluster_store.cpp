@@ -80,6 +80,7 @@ ClusterStore::~ClusterStore() { stop(); }
 void ClusterStore::stop() {
   stopped_ = true;
   cancel_->cancel();
+  reap_cancel_->cancel();
   std::lock_guard lock(stream_mutex_);
   if (stream_cancel_) stream_cancel_->cancel();
   progress_.notify_all();
@@ -149,7 +150,7 @@ void ClusterStore::track_expiries(const WatchResult& changes) {
 
 Awaitable<void> ClusterStore::reap_loop(MirrorWrites& mirror) {
   while (!stopped_) {
-    (void)co_await sleeper_.sleep_for(kReapEvery, cancel_.get());
+    (void)co_await sleeper_.sleep_for(kReapEvery, reap_cancel_.get());
     if (stopped_ || !connected_.load()) continue;
     std::vector<std::pair<std::string, std::string>> mine;
     {
