@@ -81,6 +81,7 @@ void ClusterStore::stop() {
   stopped_ = true;
   cancel_->cancel();
   reap_cancel_->cancel();
+  probe_cancel_->cancel();
   std::lock_guard lock(stream_mutex_);
   if (stream_cancel_) stream_cancel_->cancel();
   progress_.notify_all();
@@ -238,7 +239,7 @@ Awaitable<void> ClusterStore::probe_loop() {
                              {"range_end", etcd::base64_encode(etcd::prefix_end(prefix_ + "/"))},
                              {"count_only", true}};
   while (!stopped_) {
-    (void)co_await sleeper_.sleep_for(kProbeEvery, cancel_.get());
+    (void)co_await sleeper_.sleep_for(kProbeEvery, probe_cancel_.get());
     if (stopped_) break;
     auto answered = co_await etcd_->call("/v3/kv/range", probe);
     if (stopped_) break;

@@ -131,8 +131,9 @@ class ClusterStore final : public RegistryWriteThrough {
   std::vector<std::function<void()>> rewound_hooks_;  // set-up only
   std::atomic<std::uint64_t> cluster_id_{0};          // etcd's, as first seen (0: not yet)
   AsyncEvent reap_done_;                              // set when reap_loop() has returned (or never ran)
-  // reap_loop's own (a token wakes one sleep: probe_loop and follow() sleep on cancel_)
+  // One token per loop that sleeps (a token wakes one sleep): follow()'s retries use cancel_.
   std::shared_ptr<CancelToken> reap_cancel_ = std::make_shared<CancelToken>();
+  std::shared_ptr<CancelToken> probe_cancel_ = std::make_shared<CancelToken>();
   mutable std::mutex expiry_mutex_;
   // guarded by expiry_mutex_: when each expired instance's record is due for removal
   std::map<std::pair<std::string, std::string>, std::chrono::steady_clock::time_point> expiring_;
