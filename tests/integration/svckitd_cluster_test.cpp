@@ -14,6 +14,7 @@
 #include <csignal>
 #include <future>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -532,16 +533,19 @@ TEST(ClusterFailover, ANodeThenTheEtcdLeaderDieUnderLoadAndNothingAcknowledgedIs
   });
   // Watcher: long polls from its index, moving to another node when its node goes away.
   std::vector<std::pair<std::uint64_t, std::string>> seen;  // (index, id) of each registration event
+  std::mutex seen_mutex;                                    // guards seen while the watcher runs
+  std::atomic<bool> stop_watching{false};                   // after the writer: once it saw them all
   std::string watch_index = start_index;
   std::thread watcher([&] {
     FailoverClient client({apis[1], apis[2], apis[0]});  // starts on the node that will die
-    while (!stop) {
+    while (!stop_watching) {
       const auto answer = client.call("GET", "/v1/watch?service=load&wait=1s&index=" + watch_index, {}, 10s);
       if (answer.status != 200) continue;
       const auto body = json::parse(answer.body, nullptr, false);
       ASSERT_FALSE(body.value("reset", false)) << "a resumed watch never starts over: " << answer.body;
       for (const auto& e : body.value("events", json::array())) {
         if (e.value("type", "") == "registered") {
+          const std::lock_guard lock(seen_mutex);
           seen.emplace_back(e.value("index", std::uint64_t{0}), e["instance"].value("id", ""));
         }
       }
@@ -584,9 +588,18 @@ TEST(ClusterFailover, ANodeThenTheEtcdLeaderDieUnderLoadAndNothingAcknowledgedIs
             << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - killed).count()
             << " ms after its SIGKILL (member_ttl 2s)\n";
   stop = true;
-  writer.join();
-  watcher.join();
+  writer.join();  // its last call may be acknowledged after `stop`: the watcher goes on until it saw it
   reader.join();
+  const auto last = acknowledged.empty() ? std::string() : acknowledged.back();
+  EXPECT_TRUE(wait_until(
+      [&] {
+        const std::lock_guard lock(seen_mutex);
+        return std::any_of(seen.begin(), seen.end(), [&](const auto& s) { return s.second == last; });
+      },
+      20s))
+      << "the watcher never saw " << last;
+  stop_watching = true;
+  watcher.join();
 
   // Nothing acknowledged is lost: every node that is up lists every acknowledged registration.
   for (const int i : {0, 2}) {
