@@ -18,6 +18,19 @@ void put16(std::string& out, std::uint16_t v) {
   out.push_back(static_cast<char>(v & 0xff));
 }
 
+/// A name as labels (no compression), ending in the root label.
+void put_name(std::string& out, std::string_view name) {
+  if (!name.empty() && name.back() == '.') name.remove_suffix(1);
+  std::size_t start = 0;
+  while (start < name.size()) {
+    const auto dot = std::min(name.find('.', start), name.size());
+    out.push_back(static_cast<char>(dot - start));
+    out.append(name.substr(start, dot - start));
+    start = dot + 1;
+  }
+  out.push_back('\0');
+}
+
 /// Reads a message front to back; every read checks the bounds.
 class Reader {
  public:
@@ -207,15 +220,7 @@ std::string encode_query(std::uint16_t id, std::string_view name, RecordType typ
   put16(out, 0);
   put16(out, 0);
   put16(out, 1);  // one additional record: OPT
-  if (!name.empty() && name.back() == '.') name.remove_suffix(1);
-  std::size_t start = 0;
-  while (start <= name.size()) {
-    const auto dot = std::min(name.find('.', start), name.size());
-    out.push_back(static_cast<char>(dot - start));
-    out.append(name.substr(start, dot - start));
-    start = dot + 1;
-  }
-  out.push_back('\0');
+  put_name(out, name);
   put16(out, static_cast<std::uint16_t>(type));
   put16(out, 1);  // class IN
   // OPT: root name, type 41, class = payload size, TTL 0 (no extended rcode, version 0), no data.
@@ -233,18 +238,6 @@ namespace {
 void put32(std::string& out, std::uint32_t v) {
   put16(out, static_cast<std::uint16_t>(v >> 16));
   put16(out, static_cast<std::uint16_t>(v & 0xffff));
-}
-
-void put_name(std::string& out, std::string_view name) {
-  if (!name.empty() && name.back() == '.') name.remove_suffix(1);
-  std::size_t start = 0;
-  while (start < name.size()) {
-    const auto dot = std::min(name.find('.', start), name.size());
-    out.push_back(static_cast<char>(dot - start));
-    out.append(name.substr(start, dot - start));
-    start = dot + 1;
-  }
-  out.push_back('\0');
 }
 
 /// One record in wire form; empty when it cannot be encoded (an address that does not parse).
