@@ -24,6 +24,8 @@ constexpr std::chrono::milliseconds kRetryFirst{100};      // after a failed wat
 constexpr std::chrono::milliseconds kRetryMost{2'000};     // ...up to this
 constexpr std::chrono::milliseconds kProbeEvery{3'000};    // etcd asked this often beside the stream
 constexpr std::chrono::milliseconds kReapEvery{1'000};     // expired records looked at this often
+constexpr std::chrono::milliseconds kLivenessEvery{250};   // held TTLs and leases looked at this often
+constexpr std::size_t kExpireAtOnce = 512;                 // alive keys deleted per round at most
 
 Error store_error(Error e) {
   e.field = "store";
@@ -60,6 +62,7 @@ ClusterStore::ClusterStore(std::string url, std::unique_ptr<Registry> remote, st
       etcd_(std::move(etcd)),
       prefix_(std::move(prefix)),
       cache_(cache),
+      leases_(*etcd_),
       connected_gauge_(
           metrics
               .gauge("svckit_cluster_store_connected", "1 while svckitd follows the registry in etcd; 0: stale cache")
@@ -73,7 +76,22 @@ ClusterStore::ClusterStore(std::string url, std::unique_ptr<Registry> remote, st
       reaped_(metrics
                   .counter("svckit_cluster_expired_removed_total",
                            "Records of expired instances this node removed from etcd once their grace had passed.")
-                  .get()) {}
+                  .get()),
+      moved_(metrics
+                 .counter("svckit_cluster_liveness_taken_over_total",
+                          "Heartbeats that made this node the holder of an instance's liveness (one etcd write each).")
+                 .get()),
+      expired_here_(metrics
+                        .counter("svckit_cluster_expired_total",
+                                 "TTL instances whose heartbeats stopped, expired by this node (their holder).")
+                        .get()) {
+  mirror_ = dynamic_cast<MirrorWrites*>(remote_.get());
+  if (mirror_ != nullptr) {
+    mirror_->observe_alive([this](const std::string& service, const std::string& id, std::uint64_t revision) {
+      held_.observe({service, id}, revision);
+    });
+  }
+}
 
 ClusterStore::~ClusterStore() { stop(); }
 
@@ -82,6 +100,7 @@ void ClusterStore::stop() {
   cancel_->cancel();
   reap_cancel_->cancel();
   probe_cancel_->cancel();
+  liveness_cancel_->cancel();
   std::lock_guard lock(stream_mutex_);
   if (stream_cancel_) stream_cancel_->cancel();
   progress_.notify_all();
@@ -186,6 +205,7 @@ void ClusterStore::apply(WatchResult changes) {
       spdlog::warn("event=cluster_store_reload store={} from_revision={} to_revision={}", url_, applied_.load(),
                    changes.index);
     }
+    if (applied_.load() != 0) release_held();  // the changes in between were not seen
     cache_.load_replicated(changes.snapshot, changes.index);
     resets_.inc();
   } else {
@@ -204,10 +224,12 @@ Awaitable<void> ClusterStore::follow() {
   }
   const auto executor = co_await asio::this_coro::executor;
   asio::co_spawn(executor, probe_loop(), asio::detached);
-  if (auto* mirror = dynamic_cast<MirrorWrites*>(remote_.get())) {
-    asio::co_spawn(executor, reap_loop(*mirror), asio::detached);
+  if (mirror_ != nullptr) {
+    asio::co_spawn(executor, reap_loop(*mirror_), asio::detached);
+    asio::co_spawn(executor, liveness_loop(*mirror_), asio::detached);
   } else {
     reap_done_.set();
+    liveness_done_.set();
   }
   auto retry = kRetryFirst;
   while (!stopped_) {
@@ -232,6 +254,7 @@ Awaitable<void> ClusterStore::follow() {
   }
   (void)co_await probe_done_.wait(std::chrono::seconds(10));  // their frames refer to this store
   (void)co_await reap_done_.wait(std::chrono::seconds(10));
+  (void)co_await liveness_done_.wait(std::chrono::seconds(10));
 }
 
 Awaitable<void> ClusterStore::probe_loop() {
@@ -277,6 +300,7 @@ Awaitable<void> ClusterStore::check_not_rewound(const nlohmann::json& header) {
   reset.index = all->index;
   reset.snapshot = std::move(all->snapshot);
   track_expiries(reset);
+  release_held();
   cache_.load_replicated(reset.snapshot, reset.index);
   resets_.inc();
   applied_ = reset.index;  // backwards: applied_to() only moves forward
@@ -344,22 +368,50 @@ Awaitable<void> ClusterStore::wait_applied(std::uint64_t target, const std::stri
 Awaitable<Result<ServiceInstance>> ClusterStore::register_instance(ServiceInstance instance) {
   const WriteInProgress in_progress(writes_);
   instance.normalize();
-  auto* mirror = dynamic_cast<MirrorWrites*>(remote_.get());
-  if (mirror != nullptr && !cache_.contains(instance.service, instance.id)) {
-    // New to this node's cache: no read of etcd first, and written together with the
-    // registrations that arrive meanwhile. If another node registered it after all, etcd's
-    // guard leaves that record alone and the usual path below updates it.
-    auto stored = co_await mirror->register_new(instance, cache_.instance_count(instance.service));
-    if (!stored) co_return stored.error();
-    if (!stored->existed) {
-      co_await wait_applied(stored->index, stored->instance.service, stored->instance.id, false);
-      co_return std::move(stored->instance);
-    }
-  }
+  if (mirror_ != nullptr) co_return co_await register_held(*mirror_, std::move(instance));
   auto stored = co_await remote_->register_instance(std::move(instance));
   if (!stored) co_return stored.error();
   co_await catch_up(stored->service, stored->id, false);
   co_return stored;
+}
+
+Awaitable<Result<ServiceInstance>> ClusterStore::register_held(MirrorWrites& mirror, ServiceInstance instance) {
+  std::string lease = "0";
+  if (!instance.persistent()) {
+    auto granted = co_await leases_.lease_for(instance.ttl);
+    if (!granted) co_return granted.error();
+    lease = std::move(*granted);
+  }
+  const HeldLiveness::Key key{instance.service, instance.id};
+  const auto ttl = instance.ttl;
+  held_.begin(key);
+  Result<MirrorWrites::Stored> stored = make_error(ErrorCode::internal, "not written");
+  if (!cache_.contains(instance.service, instance.id)) {
+    // New to this node's cache: no read of etcd first, and written together with the
+    // registrations that arrive meanwhile. If another node registered it after all, etcd's
+    // guard leaves that record alone and replace() below updates it.
+    stored = co_await mirror.register_new(instance, cache_.instance_count(instance.service), lease);
+  }
+  if (!stored || stored->existed) stored = co_await mirror.replace(std::move(instance), lease);
+  if (!stored) {
+    held_.abandon(key);
+    co_return stored.error();
+  }
+  if (stored->unchanged) {  // the same registration again: a heartbeat
+    held_.abandon(key);
+    auto renewed = co_await renew_held(mirror, key.first, key.second);
+    if (!renewed) co_return renewed.error();
+    stored->instance.last_heartbeat =
+        std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+    co_return std::move(stored->instance);
+  }
+  if (stored->instance.persistent()) {
+    held_.abandon(key);
+  } else {
+    held_.settle(key, stored->index, ttl, std::chrono::steady_clock::now());
+  }
+  co_await wait_applied(stored->index, key.first, key.second, false);
+  co_return std::move(stored->instance);
 }
 
 Awaitable<Result<void>> ClusterStore::deregister(std::string service, std::string id) {
@@ -372,10 +424,81 @@ Awaitable<Result<void>> ClusterStore::deregister(std::string service, std::strin
 
 Awaitable<Result<void>> ClusterStore::renew(std::string service, std::string id) {
   const WriteInProgress in_progress(writes_);
+  if (mirror_ != nullptr) co_return co_await renew_held(*mirror_, std::move(service), std::move(id));
   // Lease keep-alives: no revision (so nothing to wait for), unless an expired instance came back.
   auto renewed = co_await remote_->renew(std::move(service), std::move(id));
   if (!renewed) co_return renewed.error();
   co_return renewed;
+}
+
+Awaitable<Result<void>> ClusterStore::renew_held(MirrorWrites& mirror, std::string service, std::string id) {
+  if (!connected_.load()) {
+    // Cut off from etcd this node could neither keep its leases alive nor expire anything.
+    co_return make_error(ErrorCode::unavailable, "the cluster store (etcd) is unreachable from this node", "store");
+  }
+  const HeldLiveness::Key key{service, id};
+  if (held_.heartbeat(key, std::chrono::steady_clock::now())) co_return Result<void>{};
+  auto current = co_await cache_.get(service, id);
+  if (!current) co_return current.error();  // not_found, named
+  if (current->persistent()) co_return Result<void>{};
+  // Held by another node (or expired, or by nobody since this node's cache was reloaded): the
+  // alive key moves under this node's lease.
+  auto lease = co_await leases_.lease_for(current->ttl);
+  if (!lease) co_return lease.error();
+  held_.begin(key);
+  auto written = co_await mirror.hold_alive(service, id, *lease);
+  if (!written || !*written) {
+    held_.abandon(key);
+    if (!written) co_return written.error();
+    co_return make_error(ErrorCode::not_found, "no instance '" + id + "' of service '" + service + "'", "id");
+  }
+  held_.settle(key, **written, current->ttl, std::chrono::steady_clock::now());
+  moved_.inc();
+  co_await wait_applied(**written, service, id, false);  // an expired one is listed alive again
+  co_return Result<void>{};
+}
+
+void ClusterStore::release_held() {
+  // Unkept, the leases run out on their own, and etcd deletes the keys still under them — no
+  // earlier than their instances' TTL. Heartbeats meanwhile move their instances to new leases.
+  leases_.forget_all();
+  held_.clear();
+}
+
+Awaitable<void> ClusterStore::liveness_loop(MirrorWrites& mirror) {
+  while (!stopped_) {
+    (void)co_await sleeper_.sleep_for(kLivenessEvery, liveness_cancel_.get());
+    if (stopped_) break;
+    if (!connected_.load()) continue;
+    (void)co_await leases_.keep_alive_due();
+    auto due = held_.take_due(std::chrono::steady_clock::now(), kExpireAtOnce);
+    if (!due.empty() && !stopped_) co_await expire_held(mirror, std::move(due));
+  }
+  liveness_done_.set();
+}
+
+Awaitable<void> ClusterStore::expire_held(MirrorWrites& mirror, std::vector<HeldLiveness::Due> due) {
+  // All at once: etcd::GroupCommit puts them into a few transactions.
+  auto left = std::make_shared<std::atomic<std::size_t>>(due.size());
+  auto all_done = std::make_shared<AsyncEvent>();
+  const auto executor = co_await asio::this_coro::executor;
+  for (auto& one : due) {
+    asio::co_spawn(
+        executor,
+        [](ClusterStore& self, MirrorWrites& m, HeldLiveness::Due d, std::shared_ptr<std::atomic<std::size_t>> count,
+           std::shared_ptr<AsyncEvent> done) -> Awaitable<void> {
+          auto deleted = co_await m.expire_alive(d.key.first, d.key.second, d.revision);
+          if (!deleted) {
+            self.held_.kept(d.key, std::chrono::steady_clock::now() + kReapEvery);  // etcd away: again later
+          } else {
+            self.held_.expired(d.key, d.revision);  // deleted, or another node wrote it since
+            if (*deleted) self.expired_here_.inc();
+          }
+          if (--*count == 0) done->set();
+        }(*this, mirror, std::move(one), left, all_done),
+        asio::detached);
+  }
+  (void)co_await all_done->wait(std::chrono::seconds(30));
 }
 
 Awaitable<Result<void>> ClusterStore::set_status(std::string service, std::string id, InstanceStatus status) {

@@ -1,9 +1,15 @@
 // ClusterStore: svckitd's registry kept in etcd (cluster mode, `store: etcd://h1:p1,h2:p2,...`), so
 // several svckitd nodes over one etcd cluster serve one registry and any of them may go away.
 //
-// Writes go to etcd through the etcd:// registry (its key layout, its leases: a TTL instance's
-// heartbeat is a lease keep-alive, which etcd's leader answers without a raft write, and expiry is
-// etcd deleting the lease's key — exactly once in the cluster). Each node's MemoryRegistry is a
+// Writes go to etcd through the etcd:// registry (its key layout). A TTL instance's liveness is held
+// by one node at a time (HeldLiveness): its alive key lives under that node's lease for the TTL
+// (etcd::BucketLeases, one lease per TTL for all the instances the node holds), the node answers
+// its heartbeats from memory — no etcd write, no read — and deletes the alive key when a TTL
+// passed without one (a guarded delete: exactly once in the cluster). A heartbeat reaching another
+// node moves the instance there (one write). A node that dies stops keeping its leases alive, and
+// etcd deletes their keys no earlier than each instance's TTL after its last heartbeat. Registering
+// costs one transaction shared with the registrations arriving meanwhile, and no lease grant.
+// Each node's MemoryRegistry is a
 // cache of that state, fed by one etcd watch: lists, gets and long polls are answered locally, and
 // the registry index is etcd's revision, so a client may move to another node mid-watch and go on
 // from its index. A write is answered once etcd stored it and this node's cache has applied it
@@ -27,11 +33,13 @@
 #include <string>
 #include <vector>
 
+#include "daemon/held_liveness.hpp"
 #include "svckit/core/async_event.hpp"
 #include "svckit/core/cancel_token.hpp"
 #include "svckit/core/metrics.hpp"
 #include "svckit/core/sleeper.hpp"
 #include "svckit/core/wait_list.hpp"
+#include "svckit/etcd/bucket_leases.hpp"
 #include "svckit/etcd/etcd_client.hpp"
 #include "svckit/registry/memory_registry.hpp"
 #include "svckit/registry/mirror_writes.hpp"
@@ -69,6 +77,8 @@ class ClusterStore final : public RegistryWriteThrough {
   void on_store_rewound(std::function<void()> hook) { rewound_hooks_.push_back(std::move(hook)); }
   /// Expired instances waiting for their grace to pass (this node tracks every one).
   std::size_t expiring() const;
+  /// TTL instances whose liveness this node holds (their heartbeats are answered here).
+  std::size_t held() const { return held_.held(); }
   /// The etcd revision the cache has applied.
   std::uint64_t applied() const { return applied_.load(); }
   const std::string& url() const { return url_; }
@@ -96,6 +106,17 @@ class ClusterStore final : public RegistryWriteThrough {
   /// Removes the records of instances expired for longer than the grace (the ones this node owns),
   /// every second until stop(): with MirrorWrites, etcd does not remove them itself.
   Awaitable<void> reap_loop(MirrorWrites& mirror);
+  /// Keeps this node's leases alive and deletes the alive keys of the instances it holds whose TTL
+  /// ran out, every 250 ms until stop().
+  Awaitable<void> liveness_loop(MirrorWrites& mirror);
+  /// Deletes the alive keys of `due` (grouped into few transactions), then returns.
+  Awaitable<void> expire_held(MirrorWrites& mirror, std::vector<HeldLiveness::Due> due);
+  /// register_instance() with MirrorWrites: the alive key under this node's lease.
+  Awaitable<Result<ServiceInstance>> register_held(MirrorWrites& mirror, ServiceInstance instance);
+  /// renew() with MirrorWrites: answered here when this node holds the instance, else moved here.
+  Awaitable<Result<void>> renew_held(MirrorWrites& mirror, std::string service, std::string id);
+  /// This node lost track of what it holds (its cache was reloaded): lets go of everything.
+  void release_held();
   /// Notes expiries (and removals) from one batch or reset, for reap_loop.
   void track_expiries(const WatchResult& changes);
   /// Beside a long-lived watch stream: asks etcd something every few seconds; when it does not
@@ -114,6 +135,7 @@ class ClusterStore final : public RegistryWriteThrough {
 
   const std::string url_;
   std::unique_ptr<Registry> remote_;        // the etcd:// registry: every write goes through it
+  MirrorWrites* mirror_ = nullptr;          // remote_'s MirrorWrites (etcd://: always)
   std::unique_ptr<etcd::EtcdClient> etcd_;  // for the revision a write must wait for
   const std::string prefix_;                // the registry's keys: prefix_ + "/..."
   MemoryRegistry& cache_;
@@ -134,6 +156,10 @@ class ClusterStore final : public RegistryWriteThrough {
   // One token per loop that sleeps (a token wakes one sleep): follow()'s retries use cancel_.
   std::shared_ptr<CancelToken> reap_cancel_ = std::make_shared<CancelToken>();
   std::shared_ptr<CancelToken> probe_cancel_ = std::make_shared<CancelToken>();
+  std::shared_ptr<CancelToken> liveness_cancel_ = std::make_shared<CancelToken>();
+  AsyncEvent liveness_done_;  // set when liveness_loop() has returned (or never ran)
+  etcd::BucketLeases leases_;
+  HeldLiveness held_;
   mutable std::mutex expiry_mutex_;
   // guarded by expiry_mutex_: when each expired instance's record is due for removal
   std::map<std::pair<std::string, std::string>, std::chrono::steady_clock::time_point> expiring_;
@@ -142,6 +168,8 @@ class ClusterStore final : public RegistryWriteThrough {
   Gauge& revision_gauge_;
   Counter& resets_;
   Counter& reaped_;
+  Counter& moved_;
+  Counter& expired_here_;
 };
 
 }  // namespace svckit::daemon

@@ -574,7 +574,8 @@ http::Awaitable<http::Response> Svckitd::list_members(http::RouteContext&) {
     body["store"] = {{"url", cluster_->url()},
                      {"connected", cluster_->connected()},
                      {"revision", cluster_->applied()},
-                     {"checked_here", health_.checked_instances()}};
+                     {"checked_here", health_.checked_instances()},
+                     {"held_here", cluster_->held()}};
   }
   co_return http::json_response(http::Status::ok, body);
 }

@@ -14,7 +14,10 @@
 
 #include "svckit/core/async_event.hpp"
 #include "svckit/discovery/discovery_client.hpp"
+#include "svckit/etcd/bucket_leases.hpp"
+#include "svckit/etcd/etcd_client.hpp"
 #include "svckit/http/client.hpp"
+#include "svckit/net/backend_url.hpp"
 #include "svckit/registry/mirror_writes.hpp"
 #include "svckit/registry/plugin_registry.hpp"
 #include "svckit/testing/fake_random.hpp"
@@ -173,8 +176,8 @@ TEST_F(EtcdRegistryTest, DiscoveryKeepsRoutingWhileEtcdIsDownAndConvergesAfter) 
 }
 
 /// `n` registrations through register_new at once on `io`, ids "m<i % distinct>".
-std::vector<Result<MirrorWrites::Stored>> register_all_at_once(IoThread& io, MirrorWrites& mirror, int n,
-                                                               int distinct) {
+std::vector<Result<MirrorWrites::Stored>> register_all_at_once(IoThread& io, MirrorWrites& mirror, int n, int distinct,
+                                                               const std::string& lease) {
   return io.run([&]() -> Awaitable<std::vector<Result<MirrorWrites::Stored>>> {
     auto results =
         std::make_shared<std::vector<Result<MirrorWrites::Stored>>>(n, make_error(ErrorCode::internal, "not run"));
@@ -188,10 +191,11 @@ std::vector<Result<MirrorWrites::Stored>> register_all_at_once(IoThread& io, Mir
       boost::asio::co_spawn(
           executor,
           [](MirrorWrites& m, ServiceInstance one, std::shared_ptr<std::vector<Result<MirrorWrites::Stored>>> out,
-             int at, std::shared_ptr<int> count, std::shared_ptr<AsyncEvent> all) -> Awaitable<void> {
-            (*out)[static_cast<std::size_t>(at)] = co_await m.register_new(std::move(one), 0);
+             int at, std::shared_ptr<int> count, std::shared_ptr<AsyncEvent> all,
+             std::string alive) -> Awaitable<void> {
+            (*out)[static_cast<std::size_t>(at)] = co_await m.register_new(std::move(one), 0, std::move(alive));
             if (--*count == 0) all->set();
-          }(mirror, in, results, i, left, done),
+          }(mirror, in, results, i, left, done, lease),
           boost::asio::detached);
     }
     (void)co_await done->wait(30s);
@@ -200,9 +204,10 @@ std::vector<Result<MirrorWrites::Stored>> register_all_at_once(IoThread& io, Mir
 }
 
 // What svckitd's cluster mode writes through: registrations of new instances grouped into one etcd
-// transaction each guarded on its own, TTL records without the lease that would remove them, and
-// their removal once expired — by one caller, only while still expired.
-TEST_F(EtcdRegistryTest, MirrorWritesGroupRegistrationsGuardEachAndRemoveExpiredRecordsOnce) {
+// transaction each guarded on its own, alive keys under a lease the caller holds for many
+// instances, expiry by the caller (guarded by the write it made), a move to another lease, and the
+// removal of expired records — by one caller, only while still expired.
+TEST_F(EtcdRegistryTest, MirrorWritesGroupRegistrationsHoldLivenessAndRemoveExpiredRecordsOnce) {
   auto cluster = start_etcd_cluster(dir.path(), 1);
   ASSERT_TRUE(cluster) << cluster.error().message;
   auto made = open("etcd://" + cluster->endpoints + "?prefix=/mirror&grace=1s");
@@ -211,15 +216,30 @@ TEST_F(EtcdRegistryTest, MirrorWritesGroupRegistrationsGuardEachAndRemoveExpired
   ASSERT_NE(mirror, nullptr);
   Registry& registry = **made;
   EXPECT_EQ(mirror->expiry_grace(), 1s);
+  auto url = net::parse_backend_url("etcd://" + cluster->endpoints, 2379);
+  ASSERT_TRUE(url);
+  auto options = etcd::etcd_options_from_url(*url);
+  ASSERT_TRUE(options);
+  etcd::EtcdClient etcd(io.executor(), *options);
+  etcd::BucketLeases leases(etcd);
+  // Long enough for the whole test, though nobody keeps it alive.
+  const auto lease = io.run([&]() -> Awaitable<Result<std::string>> { co_return co_await leases.lease_for(60s); });
+  ASSERT_TRUE(lease) << lease.error().describe();
+  const auto short_lease = io.run([&]() -> Awaitable<Result<std::string>> { co_return co_await leases.lease_for(1s); });
+  ASSERT_TRUE(short_lease) << short_lease.error().describe();
+  EXPECT_EQ(leases.count(), 2u);
+  EXPECT_NE(*lease, *short_lease);
 
   // 48 at once, of 40 distinct ids: each id stored once; the 8 repeats find it existing.
-  const auto results = register_all_at_once(io, *mirror, 48, 40);
+  const auto results = register_all_at_once(io, *mirror, 48, 40, *lease);
   int stored = 0;
   int existed = 0;
+  std::map<std::string, std::uint64_t> written;
   for (const auto& r : results) {
     ASSERT_TRUE(r) << r.error().describe();
     EXPECT_GT(r->index, 0u);
     (r->existed ? existed : stored)++;
+    if (!r->existed) written[r->instance.id] = r->index;
   }
   EXPECT_EQ(stored, 40);
   EXPECT_EQ(existed, 8);
@@ -230,38 +250,74 @@ TEST_F(EtcdRegistryTest, MirrorWritesGroupRegistrationsGuardEachAndRemoveExpired
   // The limit is checked against the caller's count, not read from etcd.
   auto over = test_instance("mirrored", 9999);
   over.id = "over";
-  const auto refused = io.run(
-      [&]() -> Awaitable<Result<MirrorWrites::Stored>> { co_return co_await mirror->register_new(over, 10'000); });
+  const auto refused = io.run([&]() -> Awaitable<Result<MirrorWrites::Stored>> {
+    co_return co_await mirror->register_new(over, 10'000, *lease);
+  });
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, ErrorCode::limit_exceeded);
 
-  // m0 is kept alive by heartbeats (a record without lease R renews fine); m1 is not and expires.
   const auto status = [&](const std::string& id) {
     auto got = io.run([&]() -> Awaitable<Result<ServiceInstance>> { co_return co_await registry.get("mirrored", id); });
     return got ? std::string(to_string(got->status)) : std::string("gone");
   };
+  const auto expire = [&](const std::string& id, std::uint64_t revision) {
+    return io.run(
+        [&]() -> Awaitable<Result<bool>> { co_return co_await mirror->expire_alive("mirrored", id, revision); });
+  };
   const auto remove = [&](const std::string& id) {
     return io.run([&]() -> Awaitable<Result<bool>> { co_return co_await mirror->remove_expired("mirrored", id); });
   };
+  const auto hold = [&](const std::string& id) {
+    return io.run([&]() -> Awaitable<Result<std::optional<std::uint64_t>>> {
+      co_return co_await mirror->hold_alive("mirrored", id, *lease);
+    });
+  };
+  // Expiry is the caller's guarded delete: a stale revision deletes nothing.
+  EXPECT_FALSE(*expire("m1", written["m1"] - 1));
+  EXPECT_EQ(status("m1"), "healthy");
   EXPECT_FALSE(*remove("m1")) << "alive: nothing to remove";
-  ASSERT_TRUE(wait_until(
-      [&] {
-        EXPECT_TRUE(io.run([&]() -> Awaitable<Result<void>> { co_return co_await registry.renew("mirrored", "m0"); }));
-        return status("m1") == "down";
-      },
-      20s));
-  EXPECT_NE(status("m0"), "down");
-  EXPECT_NE(status("m0"), "gone");
+  EXPECT_TRUE(*expire("m1", written["m1"]));
+  EXPECT_FALSE(*expire("m1", written["m1"])) << "once";
   EXPECT_EQ(status("m1"), "down") << "expired records stay listed until removed";
-  EXPECT_FALSE(*remove("m0")) << "renewed: stays";
+  // A heartbeat elsewhere puts the alive key back: alive again, and the old write no longer counts.
+  const auto back = hold("m1");
+  ASSERT_TRUE(back && *back);
+  EXPECT_GT(**back, written["m1"]);
+  EXPECT_EQ(status("m1"), "healthy");
+  EXPECT_FALSE(*remove("m1"));
+  const auto none = hold("nobody");
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(*none) << "no record: nothing held";
+  EXPECT_TRUE(*expire("m1", **back));
   EXPECT_TRUE(*remove("m1"));
   EXPECT_FALSE(*remove("m1")) << "once";
   EXPECT_EQ(status("m1"), "gone");
+
+  // The same registration again is a heartbeat; a changed one is written.
+  auto again = test_instance("mirrored", 9000);
+  again.id = "m0";
+  again.ttl = 2s;
+  const auto same =
+      io.run([&]() -> Awaitable<Result<MirrorWrites::Stored>> { co_return co_await mirror->replace(again, *lease); });
+  ASSERT_TRUE(same) << same.error().describe();
+  EXPECT_TRUE(same->unchanged);
+  again.metadata["version"] = "2";
+  const auto changed = io.run(
+      [&]() -> Awaitable<Result<MirrorWrites::Stored>> { co_return co_await mirror->replace(again, *short_lease); });
+  ASSERT_TRUE(changed) << changed.error().describe();
+  EXPECT_FALSE(changed->unchanged);
+  auto got = io.run([&]() -> Awaitable<Result<ServiceInstance>> { co_return co_await registry.get("mirrored", "m0"); });
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->metadata["version"], "2");
+
+  // Nobody keeps the short lease alive (its holder died): etcd deletes the alive key under it.
+  ASSERT_TRUE(wait_until([&] { return status("m0") == "down"; }, 15s));
+  EXPECT_EQ(status("m7"), "healthy") << "under the other lease";
   // A persistent record is never removed as expired.
   auto kept = test_instance("mirrored", 9500);
   kept.id = "persistent";
-  ASSERT_TRUE(
-      io.run([&]() -> Awaitable<Result<MirrorWrites::Stored>> { co_return co_await mirror->register_new(kept, 0); }));
+  ASSERT_TRUE(io.run(
+      [&]() -> Awaitable<Result<MirrorWrites::Stored>> { co_return co_await mirror->register_new(kept, 0, "0"); }));
   EXPECT_FALSE(*remove("persistent"));
   EXPECT_NE(status("persistent"), "gone");
 }

@@ -205,10 +205,16 @@ TEST_F(ClusterMode, HeartbeatsToAnyNodeKeepATtlInstanceAliveAndItExpiresEverywhe
     EXPECT_EQ(status_of(*b, "pay", "p1"), "healthy");
     std::this_thread::sleep_for(400ms);  // the client's heartbeat period, not a wait for an event
   }
-  // Heartbeats stop: etcd's lease runs out once, and both nodes list the instance down.
+  // B took the instance over with its first heartbeat (one etcd write) and answered the others
+  // from memory; A let go of it when it saw B's write.
+  EXPECT_EQ(metric(*b, "svckit_cluster_liveness_taken_over_total"), 1);
+  EXPECT_EQ(members(*b)["store"].value("held_here", -1), 1);
+  EXPECT_EQ(members(*a)["store"].value("held_here", -1), 0);
+  // Heartbeats stop: B, the holder, expires it once, and both nodes list the instance down.
   ASSERT_TRUE(
       wait_until([&] { return status_of(*a, "pay", "p1") == "down" && status_of(*b, "pay", "p1") == "down"; }, 15s))
       << a->call("GET", "/v1/services/pay/instances").body;
+  EXPECT_EQ(metric(*a, "svckit_cluster_expired_total") + metric(*b, "svckit_cluster_expired_total"), 1);
   // After the grace (2 s) one node — the one that owns its checks — removes the record for all.
   ASSERT_TRUE(wait_until([&] { return ids(*a, "pay").empty() && ids(*b, "pay").empty(); }, 15s))
       << a->call("GET", "/v1/services/pay/instances").body;
@@ -216,6 +222,43 @@ TEST_F(ClusterMode, HeartbeatsToAnyNodeKeepATtlInstanceAliveAndItExpiresEverywhe
   // Registered again, it is new again: stored, listed healthy on both nodes.
   ASSERT_EQ(b->call("POST", "/v1/instances", instance_body("pay", 9100, R"(,"id":"p1","ttl":"2s")")).status, 200);
   ASSERT_TRUE(wait_until([&] { return ids(*a, "pay").size() == 1; }, 5s));
+}
+
+// The node holding an instance's liveness dies: heartbeats that move to another node keep it
+// alive without a gap; an instance whose heartbeats stopped with the node expires once etcd's
+// lease of the dead node runs out — never before its own TTL after its last heartbeat.
+TEST_F(ClusterMode, ANodeHoldingInstancesDiesAndTheirHeartbeatsMoveOrTheyExpireNoEarlierThanTheirTtl) {
+  auto a = node("a");
+  auto b = node("b");
+  ASSERT_TRUE(a && b);
+  for (const char* id : {"kept", "orphan"}) {
+    const auto body = instance_body("pay", 9200, std::string(R"(,"id":")") + id + R"(","ttl":"2s")");
+    ASSERT_EQ(a->call("POST", "/v1/instances", body).status, 200);
+  }
+  EXPECT_EQ(members(*a)["store"].value("held_here", -1), 2);
+  ASSERT_TRUE(wait_until([&] { return ids(*b, "pay").size() == 2; }, 5s));
+  ASSERT_EQ(a->call("PUT", "/v1/services/pay/instances/orphan/heartbeat").status, 200);
+  const auto last_orphan_heartbeat = std::chrono::steady_clock::now();
+  a->process.stop(SIGKILL);
+  // "kept"'s client moves to B at once; "orphan"'s never sends another heartbeat.
+  const auto until = std::chrono::steady_clock::now() + 6s;
+  bool orphan_down = false;
+  while (std::chrono::steady_clock::now() < until) {
+    ASSERT_EQ(b->call("PUT", "/v1/services/pay/instances/kept/heartbeat").status, 200);
+    EXPECT_NE(status_of(*b, "pay", "kept"), "down");
+    const auto asked = std::chrono::steady_clock::now();
+    if (status_of(*b, "pay", "orphan") == "down") {
+      if (!orphan_down) {
+        EXPECT_GE(asked - last_orphan_heartbeat, 2s) << "expired before its TTL";
+      }
+      orphan_down = true;
+    }
+    std::this_thread::sleep_for(400ms);  // the client's heartbeat period, not a wait for an event
+  }
+  // A's lease for TTL 2 s lives 3 s after its last keep-alive: the orphan is down by now.
+  EXPECT_TRUE(orphan_down);
+  EXPECT_EQ(status_of(*b, "pay", "kept"), "healthy");
+  EXPECT_EQ(metric(*b, "svckit_cluster_liveness_taken_over_total"), 1);
 }
 
 TEST_F(ClusterMode, AclTokensLiveInEtcdAndHoldOnEveryNode) {

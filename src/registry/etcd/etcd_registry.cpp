@@ -8,7 +8,9 @@
 // record (event `deregistered`). The registry index is etcd's revision; watches are etcd watches
 // from a revision, so they resume exactly after a disconnect or a leader change.
 // A mirror of the whole registry (svckitd's cluster mode, through MirrorWrites) writes TTL records
-// with no lease R ("lease": "0") and removes them itself once their grace has passed.
+// with no lease of their own ("lease": "0", "alive": "0"): P/a lives under a lease the mirror
+// holds for many instances, the mirror deletes P/a when an instance's TTL ran out, and removes the
+// record itself once its grace has passed.
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
 #include <map>
@@ -18,7 +20,6 @@
 #include "svckit/core/instance_json.hpp"
 #include "svckit/etcd/etcd_client.hpp"
 #include "svckit/etcd/group_commit.hpp"
-#include "svckit/etcd/lease_pool.hpp"
 #include "svckit/registry/change_stream.hpp"
 #include "svckit/registry/mirror_writes.hpp"
 #include "svckit/registry/plugin_registry.hpp"
@@ -60,7 +61,6 @@ class EtcdRegistry final : public Registry, public ChangeStream, public MirrorWr
   EtcdRegistry(const RegistryDeps& deps, etcd::EtcdOptions etcd_options, EtcdRegistryOptions options)
       : etcd_(std::make_shared<EtcdClient>(deps.executor, std::move(etcd_options))),
         group_(*etcd_),
-        leases_(deps.executor, etcd_),
         options_(std::move(options)),
         time_(deps.time) {}
 
@@ -76,13 +76,21 @@ class EtcdRegistry final : public Registry, public ChangeStream, public MirrorWr
   /// change is sent as it is committed); a compaction past `after_index` gives a reset and the
   /// stream goes on from it.
   Awaitable<Result<void>> follow(std::uint64_t after_index, std::shared_ptr<CancelToken> cancel, Sink sink) override;
-  /// The record (with no lease R: lease "0") and its alive key under a pooled lease A, in one
+  /// The record (no leases named in it) and its alive key under the caller's lease, in one
   /// nested transaction guarded by "the record does not exist" (create revision 0), grouped with
   /// the registrations that arrive meanwhile.
-  Awaitable<Result<Stored>> register_new(ServiceInstance in, std::size_t instances_now) override;
+  Awaitable<Result<Stored>> register_new(ServiceInstance in, std::size_t instances_now,
+                                         std::string alive_lease) override;
+  Awaitable<Result<Stored>> replace(ServiceInstance in, std::string alive_lease) override;
+  /// Puts P/a under the lease, guarded by "P/i exists" (grouped with other writes).
+  Awaitable<Result<std::optional<std::uint64_t>>> hold_alive(std::string service, std::string id,
+                                                             std::string alive_lease) override;
+  /// Deletes P/a guarded by its mod_revision (grouped with other writes).
+  Awaitable<Result<bool>> expire_alive(std::string service, std::string id, std::uint64_t index) override;
   /// Deletes P/i/<service>/<id> if it is a TTL record unchanged since read and P/a is absent.
   Awaitable<Result<bool>> remove_expired(std::string service, std::string id) override;
   std::chrono::milliseconds expiry_grace() const override { return options_.expiry_grace; }
+  void observe_alive(AliveObserver observer) override { alive_observer_ = std::move(observer); }
 
  private:
   struct Snapshot {
@@ -210,12 +218,25 @@ class EtcdRegistry final : public Registry, public ChangeStream, public MirrorWr
     co_return answer->value("succeeded", false);
   }
 
+  /// Tells alive_observer_ of the P/a writes and deletions among one revision's events.
+  void report_alive(const std::vector<json>& events, std::int64_t revision) const {
+    for (const auto& e : events) {
+      auto key = base64_decode(e["kv"].value("key", ""));
+      char kind = 0;
+      std::string service;
+      std::string id;
+      if (key && split_key(*key, kind, service, id) && kind == 'a') {
+        alive_observer_(service, id, static_cast<std::uint64_t>(revision));
+      }
+    }
+  }
+
   Awaitable<Result<Snapshot>> snapshot(const std::string& service, std::int64_t revision = 0);
   Awaitable<Result<std::vector<RegistryEvent>>> translate(const std::vector<json>& events, std::int64_t revision);
 
   std::shared_ptr<EtcdClient> etcd_;
-  etcd::GroupCommit group_;  // register_new's transactions
-  etcd::LeasePool leases_;   // register_new's leases
+  etcd::GroupCommit group_;       // MirrorWrites' transactions
+  AliveObserver alive_observer_;  // set-up only
   EtcdRegistryOptions options_;
   const TimeSource& time_;
 };
@@ -286,7 +307,8 @@ Awaitable<Result<ServiceInstance>> EtcdRegistry::register_instance(ServiceInstan
   co_return make_error(ErrorCode::unavailable, "etcd registry: the record kept changing under the registration");
 }
 
-Awaitable<Result<MirrorWrites::Stored>> EtcdRegistry::register_new(ServiceInstance in, std::size_t instances_now) {
+Awaitable<Result<MirrorWrites::Stored>> EtcdRegistry::register_new(ServiceInstance in, std::size_t instances_now,
+                                                                   std::string alive_lease) {
   in.normalize();
   if (auto valid = validate(in); !valid) co_return valid.error();
   if (instances_now >= options_.max_instances_per_service) {
@@ -298,17 +320,10 @@ Awaitable<Result<MirrorWrites::Stored>> EtcdRegistry::register_new(ServiceInstan
   const auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(time_.system_now());
   in.registered_at = now;
   in.last_heartbeat = now;
-  std::string alive = "0";
-  if (!in.persistent()) {
-    // A lease granted ahead: a grant is a raft write, and the pool keeps it off this path.
-    auto a = co_await leases_.take(std::chrono::seconds(lease_seconds(in.ttl)));
-    if (!a) co_return a.error();
-    alive = *a;
-  }
   const auto key = record_key(in.service, in.id);
-  json ops = json::array({json{{"request_put", put(key, encode_record(in, "0", alive), "0")}}});
+  json ops = json::array({json{{"request_put", put(key, encode_record(in, "0", "0"), "0")}}});
   if (!in.persistent()) {
-    ops.push_back(json{{"request_put", put(alive_key(in.service, in.id), "", alive)}});
+    ops.push_back(json{{"request_put", put(alive_key(in.service, in.id), "", alive_lease)}});
   } else {
     ops.push_back(json{{"request_delete_range", del(alive_key(in.service, in.id))}});
   }
@@ -316,13 +331,99 @@ Awaitable<Result<MirrorWrites::Stored>> EtcdRegistry::register_new(ServiceInstan
   absent.push_back(
       json{{"key", base64_encode(key)}, {"target", "CREATE"}, {"result", "EQUAL"}, {"create_revision", "0"}});
   auto done = co_await group_.commit(key, std::move(absent), std::move(ops));
-  if (!done || !done->succeeded) co_await revoke(alive);  // not written (or not known to be)
   if (!done) co_return done.error();
   Stored stored;
   stored.existed = !done->succeeded;
   stored.index = static_cast<std::uint64_t>(done->revision);
   stored.instance = std::move(in);
   co_return stored;
+}
+
+Awaitable<Result<MirrorWrites::Stored>> EtcdRegistry::replace(ServiceInstance in, std::string alive_lease) {
+  in.normalize();
+  if (auto valid = validate(in); !valid) co_return valid.error();
+  const auto key = record_key(in.service, in.id);
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto existing = co_await read_record(in.service, in.id);
+    if (!existing) co_return existing.error();
+    const auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(time_.system_now());
+    if (*existing) {
+      const auto& old = **existing;
+      in.registered_at = old.instance.registered_at;
+      auto same = in;
+      same.last_heartbeat = old.instance.last_heartbeat;
+      if (same == old.instance) {
+        Stored stored;
+        stored.unchanged = true;
+        stored.index = static_cast<std::uint64_t>(old.mod_revision);
+        stored.instance = std::move(in);
+        co_return stored;
+      }
+    } else {
+      const auto scope = options_.prefix + "/i/" + in.service + "/";
+      auto counting = range(scope, etcd::prefix_end(scope));
+      counting["count_only"] = true;
+      auto count = co_await etcd_->call("/v3/kv/range", counting);
+      if (!count) co_return count.error();
+      if (static_cast<std::size_t>(etcd::json_int(*count, "count")) >= options_.max_instances_per_service) {
+        co_return make_error(ErrorCode::limit_exceeded,
+                             "service '" + in.service + "' already has the maximum of " +
+                                 std::to_string(options_.max_instances_per_service) + " instances",
+                             "id");
+      }
+      in.registered_at = now;
+    }
+    in.last_heartbeat = now;
+    json ops = json::array({json{{"request_put", put(key, encode_record(in, "0", "0"), "0")}}});
+    if (!in.persistent()) {
+      ops.push_back(json{{"request_put", put(alive_key(in.service, in.id), "", alive_lease)}});
+    } else {
+      ops.push_back(json{{"request_delete_range", del(alive_key(in.service, in.id))}});
+    }
+    json compare = json::array();
+    compare.push_back(json{{"key", base64_encode(key)},
+                           {"target", "MOD"},
+                           {"result", "EQUAL"},
+                           {"mod_revision", std::to_string(*existing ? (**existing).mod_revision : 0)}});
+    auto done = co_await group_.commit(key, std::move(compare), std::move(ops));
+    if (!done) co_return done.error();
+    if (!done->succeeded) continue;  // changed meanwhile: read again
+    if (*existing) {                 // a record written by register_instance names leases of its own
+      co_await revoke((**existing).lease);
+      co_await revoke((**existing).alive_lease);
+    }
+    Stored stored;
+    stored.index = static_cast<std::uint64_t>(done->revision);
+    stored.instance = std::move(in);
+    co_return stored;
+  }
+  co_return make_error(ErrorCode::unavailable, "etcd registry: the record kept changing under the registration");
+}
+
+Awaitable<Result<std::optional<std::uint64_t>>> EtcdRegistry::hold_alive(std::string service, std::string id,
+                                                                         std::string alive_lease) {
+  const auto key = alive_key(service, id);
+  json compare = json::array();
+  compare.push_back(json{{"key", base64_encode(record_key(service, id))},
+                         {"target", "CREATE"},
+                         {"result", "GREATER"},
+                         {"create_revision", "0"}});
+  json ops = json::array({json{{"request_put", put(key, "", alive_lease)}}});
+  auto done = co_await group_.commit(key, std::move(compare), std::move(ops));
+  if (!done) co_return done.error();
+  if (!done->succeeded) co_return std::optional<std::uint64_t>{};
+  co_return std::optional<std::uint64_t>(static_cast<std::uint64_t>(done->revision));
+}
+
+Awaitable<Result<bool>> EtcdRegistry::expire_alive(std::string service, std::string id, std::uint64_t index) {
+  const auto key = alive_key(service, id);
+  json compare = json::array();
+  compare.push_back(json{
+      {"key", base64_encode(key)}, {"target", "MOD"}, {"result", "EQUAL"}, {"mod_revision", std::to_string(index)}});
+  json ops = json::array({json{{"request_delete_range", del(key)}}});
+  auto done = co_await group_.commit(key, std::move(compare), std::move(ops));
+  if (!done) co_return done.error();
+  co_return done->succeeded;
 }
 
 Awaitable<Result<bool>> EtcdRegistry::remove_expired(std::string service, std::string id) {
@@ -523,16 +624,23 @@ Awaitable<Result<std::vector<RegistryEvent>>> EtcdRegistry::translate(const std:
         const auto previous = old->instance.status;
         out.push_back(RegistryEvent{index, EventType::status_changed, std::move(now->instance), previous});
       }
-    } else if (c.alive_deleted) {  // lease A ran out: expired (the record is still there)
+    } else if (c.alive_deleted || (c.alive_put != nullptr && !c.alive_put->contains("prev_kv"))) {
+      // Lease A ran out (or its holder deleted P/a): expired, the record is still there. Or P/a
+      // is back with the record unchanged (a mirror's hold_alive): alive again.
       const auto body = range(record_key(name.first, name.second), std::string(), revision);
       auto record = co_await etcd_->call("/v3/kv/range", body);
       if (!record) co_return record.error();
       if (!record->contains("kvs") || (*record)["kvs"].empty()) continue;
       auto r = decode_record((*record)["kvs"][0]);
       if (!r) co_return r.error();
-      const auto previous = r->instance.status;
-      r->instance.status = InstanceStatus::down;
-      out.push_back(RegistryEvent{index, EventType::expired, std::move(r->instance), previous});
+      if (r->instance.persistent()) continue;  // its P/a means nothing
+      if (c.alive_deleted) {
+        const auto previous = r->instance.status;
+        r->instance.status = InstanceStatus::down;
+        out.push_back(RegistryEvent{index, EventType::expired, std::move(r->instance), previous});
+      } else {
+        out.push_back(RegistryEvent{index, EventType::status_changed, std::move(r->instance), InstanceStatus::down});
+      }
     }
   }
   co_return out;
@@ -635,6 +743,7 @@ Awaitable<Result<void>> EtcdRegistry::follow(std::uint64_t after_index, std::sha
       std::map<std::int64_t, std::vector<json>> by_revision;
       for (const auto& e : events) by_revision[etcd::json_int(e["kv"], "mod_revision")].push_back(e);
       for (const auto& [rev, group] : by_revision) {
+        if (alive_observer_) report_alive(group, rev);
         auto translated = co_await translate(group, rev);
         if (!translated) co_return translated.error();
         WatchResult batch;
