@@ -65,6 +65,8 @@ constexpr std::array kRules{
     RouteRule{Verb::get, "/v1/status/leader", Need::open, Access::deny},
     RouteRule{Verb::get, "/v1/agent/self", Need::operator_, Access::read},
     RouteRule{Verb::get, "/v1/cluster/members", Need::operator_, Access::read},
+    RouteRule{Verb::get, "/v1/gateway/routes", Need::operator_, Access::read},
+    RouteRule{Verb::put, "/v1/gateway/routes", Need::operator_, Access::write},
     // Token management (Consul's paths)
     RouteRule{Verb::put, "/v1/acl/token", Need::acl, Access::write},
     RouteRule{Verb::get, "/v1/acl/tokens", Need::acl, Access::read},

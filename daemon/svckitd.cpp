@@ -129,6 +129,11 @@ Svckitd::Svckitd(SvckitdConfig config)
   health_.add_routes(api_.router());
   api_.router().add(http::Verb::get, "/v1/cluster/members",
                     [this](http::RouteContext& ctx) { return list_members(ctx); });
+  api_.router().add(http::Verb::get, "/v1/gateway/routes",
+                    [this](http::RouteContext& ctx) { return get_shared_routes(ctx); });
+  api_.router().add(http::Verb::put, "/v1/gateway/routes",
+                    [this](http::RouteContext& ctx) { return put_shared_routes(ctx); });
+  file_routes_ = config_.gateway_routes;
   consul_.set_check_verdict(
       [this](const std::string& service, const std::string& id) { return health_.verdict(service, id); });
   consul_.add_routes(api_.router());
@@ -212,6 +217,7 @@ Result<void> Svckitd::start() {
   }
   if (config_.gateway_port >= 0) {
     auto options = gateway_options(config_);
+    options.routes = route_table();
     options.access_log_lines = access_lines_.get();
     options.tls = gateway_tls_;
     auto gateway = Gateway::create(io_, registry_, metrics_, balancers_, random_, time_, std::move(options));
@@ -301,6 +307,10 @@ http::Awaitable<void> Svckitd::shutdown_sequence() {
   if (acl_replica_) {
     acl_replica_->stop();
     (void)co_await acl_followed_.wait(std::chrono::seconds(5));
+  }
+  if (shared_routes_) {
+    shared_routes_->stop();
+    (void)co_await routes_followed_.wait(std::chrono::seconds(5));
   }
   if (cluster_) {
     cluster_->stop();
@@ -396,7 +406,72 @@ void Svckitd::reload_routes(const char* why) {
   reloads_.with({"ok"}).inc();
   spdlog::info("event=routes_reloaded why=\"{}\" routes={}", why, fresh.gateway_routes.size());
   key_files_ = route_key_files(fresh.gateway_routes);
-  gateway_->set_routes(RouteTable{fresh.gateway_routes, config_.gateway_service_paths, {}, {}});
+  {
+    std::lock_guard lock(routes_mutex_);
+    file_routes_ = std::move(fresh.gateway_routes);
+  }
+  gateway_->set_routes(route_table());
+}
+
+RouteTable Svckitd::route_table() const {
+  std::lock_guard lock(routes_mutex_);
+  auto routes = file_routes_;
+  routes.insert(routes.end(), shared_routes_list_.begin(), shared_routes_list_.end());
+  return RouteTable{std::move(routes), config_.gateway_service_paths, {}, {}};
+}
+
+http::Awaitable<http::Response> Svckitd::get_shared_routes(http::RouteContext&) {
+  using nlohmann::json;
+  json body{{"mode", cluster_ ? "cluster" : "embedded"}, {"routes", json::array()}, {"index", 0}};
+  if (shared_routes_) {
+    auto [document, index] = shared_routes_->current();
+    body["routes"] = document.value("routes", json::array());
+    body["index"] = index;
+    if (document.contains("updated_at")) body["updated_at"] = document["updated_at"];
+    if (document.contains("reason")) body["reason"] = document["reason"];
+  }
+  {
+    std::lock_guard lock(routes_mutex_);
+    body["file_routes"] = file_routes_.size();
+  }
+  co_return http::json_response(http::Status::ok, body);
+}
+
+http::Awaitable<http::Response> Svckitd::put_shared_routes(http::RouteContext& ctx) {
+  using nlohmann::json;
+  if (!shared_routes_) {
+    co_return http::error_response(make_error(
+        ErrorCode::invalid_argument,
+        "shared gateway routes live in the cluster store: start svckitd with --store etcd://...; in the embedded "
+        "mode the routes come from the config file (gateway.routes)",
+        "store"));
+  }
+  auto body = parse_json(ctx.request.body());
+  if (!body) co_return http::error_response(body.error());
+  if (!body->is_object() || !body->contains("routes")) {
+    co_return http::error_response(
+        make_error(ErrorCode::invalid_argument, "the body must be {\"routes\": [...], \"reason\": \"...\"}", "routes"));
+  }
+  std::string reason;
+  if (body->contains("reason")) {
+    if (!(*body)["reason"].is_string()) {
+      co_return http::error_response(make_error(ErrorCode::invalid_argument, "reason must be a string", "reason"));
+    }
+    reason = (*body)["reason"].get<std::string>();
+  }
+  auto written = co_await shared_routes_->write(std::move((*body)["routes"]), std::move(reason));
+  if (!written) co_return http::error_response(written.error());
+  std::size_t count = 0;
+  {
+    std::lock_guard lock(routes_mutex_);
+    count = shared_routes_list_.size();
+  }
+  co_return http::json_response(http::Status::ok, json{{"index", *written}, {"routes", count}});
+}
+
+http::Awaitable<void> Svckitd::follow_shared_routes() {
+  co_await shared_routes_->follow();
+  routes_followed_.set();
 }
 
 namespace {
@@ -497,6 +572,16 @@ Result<void> Svckitd::start_cluster_store() {
   config_api_.set_writer([this](ConfigApi::Drafter drafter) { return config_replica_->write(std::move(drafter)); });
   cluster_->on_probe_failed([this] { config_replica_->reopen(); });
   cluster_->on_store_rewound([this] { config_replica_->reload(); });
+  shared_routes_ = std::make_unique<SharedRoutes>(
+      cluster_->etcd(), cluster_->prefix(), time_, [this](std::vector<GatewayRoute> routes) {
+        {
+          std::lock_guard lock(routes_mutex_);
+          shared_routes_list_ = std::move(routes);
+        }
+        if (gateway_) gateway_->set_routes(route_table());
+      });
+  cluster_->on_probe_failed([this] { shared_routes_->reopen(); });
+  cluster_->on_store_rewound([this] { shared_routes_->reload(); });
   // The node serves once its cache holds etcd's state: run the load here, before any listener.
   auto loaded = asio::co_spawn(io_, load_cluster_store(), asio::use_future);
   while (loaded.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
@@ -506,6 +591,7 @@ Result<void> Svckitd::start_cluster_store() {
   if (auto r = loaded.get(); !r) return r;
   asio::co_spawn(io_, follow_cluster_store(), asio::detached);
   asio::co_spawn(io_, follow_config_replica(), asio::detached);
+  asio::co_spawn(io_, follow_shared_routes(), asio::detached);
   return {};
 }
 
@@ -514,6 +600,7 @@ http::Awaitable<Result<void>> Svckitd::load_cluster_store() {
   for (;;) {
     auto loaded = co_await cluster_->load();
     if (loaded) loaded = co_await config_replica_->load();
+    if (loaded) loaded = co_await shared_routes_->load();
     if (loaded || std::chrono::steady_clock::now() >= deadline) co_return loaded;
     spdlog::warn("event=cluster_store_waiting store={} error=\"{}\"", config_.store, loaded.error().describe());
     co_await sleep_for(std::chrono::milliseconds(500));

@@ -23,6 +23,7 @@
 #include "daemon/metric_expiry.hpp"
 #include "daemon/persister.hpp"
 #include "daemon/registry_api.hpp"
+#include "daemon/shared_routes.hpp"
 #include "svckit/core/async_event.hpp"
 #include "svckit/core/metrics.hpp"
 #include "svckit/core/time_source.hpp"
@@ -75,6 +76,12 @@ class Svckitd {
   http::Awaitable<void> reload_loop();
   void wait_for_hangup();
   void reload_routes(const char* why);
+  /// The gateway's table: the config file's routes, then the cluster's shared routes.
+  RouteTable route_table() const;
+  /// `GET` / `PUT /v1/gateway/routes`: the cluster's shared routes.
+  http::Awaitable<http::Response> get_shared_routes(http::RouteContext& ctx);
+  http::Awaitable<http::Response> put_shared_routes(http::RouteContext& ctx);
+  http::Awaitable<void> follow_shared_routes();
   static std::string file_stamp(const std::filesystem::path& file);
   /// The config file's stamp and those of the key files its routes read (JWKS, secrets, API keys).
   std::string routes_stamp() const;
@@ -112,6 +119,11 @@ class Svckitd {
   AsyncEvent members_left_;                        // set when members_->run() has returned (its lease revoked)
   std::unique_ptr<ConfigReplica> config_replica_;  // cluster mode: the config store in etcd
   AsyncEvent config_followed_;                     // set when config_replica_->follow() has returned
+  std::unique_ptr<SharedRoutes> shared_routes_;    // cluster mode: the gateway routes in etcd
+  AsyncEvent routes_followed_;                     // set when shared_routes_->follow() has returned
+  mutable std::mutex routes_mutex_;
+  std::vector<GatewayRoute> file_routes_;    // guarded by routes_mutex_: gateway.routes of the config file
+  std::vector<GatewayRoute> shared_routes_list_;  // guarded by routes_mutex_: the cluster's, after them
   boost::asio::signal_set signals_;
   boost::asio::signal_set hangup_;                                       // SIGHUP: reload gateway.routes
   boost::asio::strand<boost::asio::io_context::executor_type> control_;  // runs sweep, snapshot, shutdown

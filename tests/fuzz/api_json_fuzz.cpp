@@ -1,6 +1,6 @@
 // libFuzzer target for everything svckitd decodes from the network: JSON bodies (instances,
 // health checks, status changes, watch answers), request targets and query strings, durations, backend URLs,
-// svckitd's YAML config with the gateway's routes, the Consul-compatible API's registrations and
+// svckitd's YAML config with the gateway's routes (and the cluster's shared routes as JSON), the Consul-compatible API's registrations and
 // queries (and the Consul answers consul:// reads), the YAML/JSON of file:// registries, TOML
 // config files, svckitd's config API (keys, documents, long-poll queries), the flat keys of remote
 // config stores, the DNS messages dns+srv:// / dns:// decode and svckitd's DNS interface answers, and ACLs: rules
@@ -27,6 +27,7 @@
 #include "daemon/gateway_routes.hpp"
 #include "daemon/jwt.hpp"
 #include "daemon/registry_api.hpp"
+#include "daemon/shared_routes.hpp"
 #include "svckit/config/remote_config.hpp"
 #include "svckit/core/duration.hpp"
 #include "svckit/core/health_check_spec.hpp"
@@ -141,6 +142,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)svckit::instances_from_json(*json, "instances");
     (void)svckit::consul::instance_from_registration(*json, svckit::consul::Node{});
     (void)svckit::consul::instance_from_health_entry(*json);
+    // The cluster's shared gateway routes (PUT /v1/gateway/routes).
+    (void)svckit::daemon::parse_json_routes(*json);
+    if (json->is_object() && json->contains("routes")) (void)svckit::daemon::parse_json_routes((*json)["routes"]);
   }
   // Raw HTTP framing as the API server and the gateway see it: the request line and headers
   // (Transfer-Encoding, Host), and the chunked body lines a stalled parser is left with.

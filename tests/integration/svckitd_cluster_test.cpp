@@ -261,6 +261,70 @@ TEST_F(ClusterMode, ANodeHoldingInstancesDiesAndTheirHeartbeatsMoveOrTheyExpireN
   EXPECT_EQ(metric(*b, "svckit_cluster_liveness_taken_over_total"), 1);
 }
 
+// Gateway routes set over the API on one node live in etcd: every node's gateway serves them
+// (after its own file routes), a node started later loads them, and a bad route is refused
+// naming its field with nothing stored.
+TEST_F(ClusterMode, GatewayRoutesSetOnOneNodeServeOnEveryNodesGateway) {
+  const auto with_gateway = [&](const std::string& name, int& gateway_port) {
+    const auto port_file = dir.path() / name / "gateway.port";
+    fs::create_directories(dir.path() / name);
+    auto n = node(name, {"--gateway-port", "0", "--set", "gateway.port_file=" + port_file.string()});
+    if (n && wait_until([&] { return read_file(port_file).find('\n') != std::string::npos; }, 10s)) {
+      gateway_port = std::atoi(read_file(port_file).c_str());
+    }
+    return n;
+  };
+  int gateway_a = 0, gateway_b = 0, gateway_c = 0;
+  auto a = with_gateway("a", gateway_a);
+  auto b = with_gateway("b", gateway_b);
+  ASSERT_TRUE(a && b && gateway_a > 0 && gateway_b > 0);
+  IoThread io;
+  FaultServer orders(io.io(), "orders-1");
+  ASSERT_EQ(a->call("POST", "/v1/instances", instance_body("order-service", orders.port(), R"(,"id":"o1")")).status,
+            200);
+  EXPECT_EQ(a->json("GET", "/v1/gateway/routes")["routes"].size(), 0u);
+
+  const auto put = a->call("PUT", "/v1/gateway/routes",
+                           R"({"routes":[{"prefix":"/shop/orders","service":"order-service"}],"reason":"launch"})");
+  ASSERT_EQ(put.status, 200) << put.body;
+  const auto index = json::parse(put.body).value("index", 0);
+  EXPECT_GT(index, 0);
+  ASSERT_TRUE(wait_until([&] { return b->json("GET", "/v1/gateway/routes")["routes"].size() == 1; }, 5s));
+  EXPECT_EQ(b->json("GET", "/v1/gateway/routes").value("index", 0), index);
+  EXPECT_EQ(b->json("GET", "/v1/gateway/routes").value("reason", ""), "launch");
+  ASSERT_TRUE(b->wait_discovered("order-service", 1));
+  for (const int gateway : {gateway_a, gateway_b}) {
+    ASSERT_TRUE(a->wait_discovered("order-service", 1));
+    const auto routed = http_call(gateway, "GET", "/shop/orders/7");
+    EXPECT_EQ(routed.status, 200) << routed.body;
+    EXPECT_NE(routed.body.find("orders-1"), std::string::npos);
+    EXPECT_EQ(orders.last_target(), "/7") << "the prefix is stripped, as for file routes";
+  }
+
+  // A bad route is refused naming it; the stored routes stay.
+  const auto bad = b->call("PUT", "/v1/gateway/routes", R"({"routes":[{"prefix":"shop","service":"order-service"}]})");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(json::parse(bad.body, nullptr, false)["error"].value("field", ""), "routes[0].prefix") << bad.body;
+  EXPECT_EQ(b->call("PUT", "/v1/gateway/routes", R"({"routes":[{"service":"bad name"}]})").status, 400);
+  EXPECT_EQ(b->call("PUT", "/v1/gateway/routes", R"({"routes":[{"service":{"nested":1}}]})").status, 400);
+  EXPECT_EQ(b->call("PUT", "/v1/gateway/routes", R"([1,2])").status, 400);
+  EXPECT_EQ(b->call("PUT", "/v1/gateway/routes", "{").status, 400);
+  EXPECT_EQ(a->json("GET", "/v1/gateway/routes").value("index", 0), index);
+
+  // A node started later serves them from its start.
+  auto c = with_gateway("c", gateway_c);
+  ASSERT_TRUE(c && gateway_c > 0);
+  EXPECT_EQ(c->json("GET", "/v1/gateway/routes")["routes"].size(), 1u);
+  ASSERT_TRUE(c->wait_discovered("order-service", 1));
+  EXPECT_EQ(http_call(gateway_c, "GET", "/shop/orders/8").status, 200);
+
+  // Emptied on one node: gone from every gateway (the first path segment names the service again).
+  ASSERT_EQ(c->call("PUT", "/v1/gateway/routes", R"({"routes":[]})").status, 200);
+  ASSERT_TRUE(wait_until([&] { return http_call(gateway_a, "GET", "/shop/orders/7").status != 200; }, 5s));
+  EXPECT_NE(http_call(gateway_a, "GET", "/shop/orders/7").body.find(R"("service":"shop")"), std::string::npos)
+      << "routed by its first segment";
+}
+
 TEST_F(ClusterMode, AclTokensLiveInEtcdAndHoldOnEveryNode) {
   const std::string root = "cluster-root-secret-0123456789";
   const std::vector<std::string> acl{"--set", "acl.enabled=true", "--set", "acl.bootstrap_token=" + root};
@@ -689,6 +753,16 @@ TEST(ClusterClient, ASvckitdUrlOfSeveralNodesMovesPastOneThatAnswers503) {
   });
   ASSERT_TRUE(again);
   EXPECT_EQ(cut_off.hits(), 1) << "the node that answered is asked first from then on";
+}
+
+TEST(ClusterModeStart, SharedGatewayRoutesNeedTheClusterStore) {
+  TempDir dir;
+  auto embedded = SvckitdProcess::start(dir.path());
+  ASSERT_TRUE(embedded);
+  EXPECT_EQ(embedded->json("GET", "/v1/gateway/routes").value("mode", ""), "embedded");
+  const auto refused = embedded->call("PUT", "/v1/gateway/routes", R"({"routes":[]})");
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_EQ(json::parse(refused.body, nullptr, false)["error"].value("field", ""), "store") << refused.body;
 }
 
 TEST(ClusterModeStart, AStoreThatIsNotEtcdOrBesideASnapshotOrTokensFileIsRefusedNamingTheSetting) {
