@@ -125,9 +125,8 @@ http::Awaitable<Result<void>> SharedRoutes::load() {
 
 http::Awaitable<Result<std::uint64_t>> SharedRoutes::write(json routes, std::string reason) {
   if (auto parsed = parse_json_routes(routes); !parsed) co_return parsed.error();
-  const json document{{"routes", std::move(routes)},
-                      {"updated_at", format_rfc3339(time_.system_now())},
-                      {"reason", std::move(reason)}};
+  const json document{
+      {"routes", std::move(routes)}, {"updated_at", format_rfc3339(time_.system_now())}, {"reason", std::move(reason)}};
   const json put{{"key", etcd::base64_encode(key_)}, {"value", etcd::base64_encode(document.dump())}};
   auto answer = co_await etcd_.call("/v3/kv/put", put);
   if (!answer) co_return answer.error();

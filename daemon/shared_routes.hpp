@@ -66,7 +66,7 @@ class SharedRoutes {
   mutable std::mutex mutex_;
   nlohmann::json document_ = {{"routes", nlohmann::json::array()}};  // guarded by mutex_
   std::uint64_t written_at_ = 0;                                     // guarded by mutex_
-  std::atomic<std::int64_t> revision_{0};  // the last etcd revision applied
+  std::atomic<std::int64_t> revision_{0};                            // the last etcd revision applied
   std::atomic<bool> stopped_{false};
   WaitList applied_;  // woken after every change applied
   AsioSleeper sleeper_;

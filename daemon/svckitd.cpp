@@ -572,14 +572,14 @@ Result<void> Svckitd::start_cluster_store() {
   config_api_.set_writer([this](ConfigApi::Drafter drafter) { return config_replica_->write(std::move(drafter)); });
   cluster_->on_probe_failed([this] { config_replica_->reopen(); });
   cluster_->on_store_rewound([this] { config_replica_->reload(); });
-  shared_routes_ = std::make_unique<SharedRoutes>(
-      cluster_->etcd(), cluster_->prefix(), time_, [this](std::vector<GatewayRoute> routes) {
-        {
-          std::lock_guard lock(routes_mutex_);
-          shared_routes_list_ = std::move(routes);
-        }
-        if (gateway_) gateway_->set_routes(route_table());
-      });
+  shared_routes_ = std::make_unique<SharedRoutes>(cluster_->etcd(), cluster_->prefix(), time_,
+                                                  [this](std::vector<GatewayRoute> routes) {
+                                                    {
+                                                      std::lock_guard lock(routes_mutex_);
+                                                      shared_routes_list_ = std::move(routes);
+                                                    }
+                                                    if (gateway_) gateway_->set_routes(route_table());
+                                                  });
   cluster_->on_probe_failed([this] { shared_routes_->reopen(); });
   cluster_->on_store_rewound([this] { shared_routes_->reload(); });
   // The node serves once its cache holds etcd's state: run the load here, before any listener.

@@ -122,7 +122,7 @@ class Svckitd {
   std::unique_ptr<SharedRoutes> shared_routes_;    // cluster mode: the gateway routes in etcd
   AsyncEvent routes_followed_;                     // set when shared_routes_->follow() has returned
   mutable std::mutex routes_mutex_;
-  std::vector<GatewayRoute> file_routes_;    // guarded by routes_mutex_: gateway.routes of the config file
+  std::vector<GatewayRoute> file_routes_;         // guarded by routes_mutex_: gateway.routes of the config file
   std::vector<GatewayRoute> shared_routes_list_;  // guarded by routes_mutex_: the cluster's, after them
   boost::asio::signal_set signals_;
   boost::asio::signal_set hangup_;                                       // SIGHUP: reload gateway.routes

@@ -1,7 +1,7 @@
 // libFuzzer target for everything svckitd decodes from the network: JSON bodies (instances,
 // health checks, status changes, watch answers), request targets and query strings, durations, backend URLs,
-// svckitd's YAML config with the gateway's routes (and the cluster's shared routes as JSON), the Consul-compatible API's registrations and
-// queries (and the Consul answers consul:// reads), the YAML/JSON of file:// registries, TOML
+// svckitd's YAML config with the gateway's routes (and the cluster's shared routes as JSON), the Consul-compatible
+// API's registrations and queries (and the Consul answers consul:// reads), the YAML/JSON of file:// registries, TOML
 // config files, svckitd's config API (keys, documents, long-poll queries), the flat keys of remote
 // config stores, the DNS messages dns+srv:// / dns:// decode and svckitd's DNS interface answers, and ACLs: rules
 // documents, token creation bodies and the token headers every request may carry; the gateway's JWT verifier. The
