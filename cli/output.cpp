@@ -88,7 +88,11 @@ void print_members(std::ostream& out, const nlohmann::json& answer, bool json) {
   if (answer.contains("store")) {
     const auto& store = answer["store"];
     out << "store: " << store.value("url", "") << (store.value("connected", false) ? " (connected" : " (NOT connected")
-        << ", revision " << store.value("revision", 0) << ")\n";
+        << ", revision " << store.value("revision", 0) << ")";
+    if (store.contains("held_here")) {
+      out << "; heartbeats answered here for " << store.value("held_here", 0) << " TTL instance(s)";
+    }
+    out << "\n";
   } else {
     out << "store: embedded (one node)\n";
   }
