@@ -18,6 +18,7 @@
 #include "daemon/config_store.hpp"
 #include "daemon/consul_api.hpp"
 #include "daemon/dns_server.hpp"
+#include "daemon/eureka_api.hpp"
 #include "daemon/gateway.hpp"
 #include "daemon/health_checks.hpp"
 #include "daemon/metric_expiry.hpp"
@@ -129,6 +130,7 @@ class Svckitd {
   boost::asio::strand<boost::asio::io_context::executor_type> control_;  // runs sweep, snapshot, shutdown
   InstanceHealthChecks health_;
   ConsulApi consul_;
+  EurekaApi eureka_;
   ConfigStore config_store_;  // persisted beside the snapshot file (<snapshot>.config.json) when there is one
   ConfigApi config_api_;
   std::unique_ptr<Persister> persister_;  // null without a snapshot file

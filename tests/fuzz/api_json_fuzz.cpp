@@ -1,10 +1,10 @@
 // libFuzzer target for everything svckitd decodes from the network: JSON bodies (instances,
 // health checks, status changes, watch answers), request targets and query strings, durations, backend URLs,
 // svckitd's YAML config with the gateway's routes (and the cluster's shared routes as JSON), the Consul-compatible
-// API's registrations and queries (and the Consul answers consul:// reads), the YAML/JSON of file:// registries, TOML
-// config files, svckitd's config API (keys, documents, long-poll queries), the flat keys of remote
-// config stores, the DNS messages dns+srv:// / dns:// decode and svckitd's DNS interface answers, and ACLs: rules
-// documents, token creation bodies and the token headers every request may carry; the gateway's JWT verifier. The
+// API's registrations, Eureka registrations and queries (and the Consul answers consul:// reads), the YAML/JSON of
+// file:// registries, TOML config files, svckitd's config API (keys, documents, long-poll queries), the flat keys of
+// remote config stores, the DNS messages dns+srv:// / dns:// decode and svckitd's DNS interface answers, and ACLs:
+// rules documents, token creation bodies and the token headers every request may carry; the gateway's JWT verifier. The
 // invariant: no crash, and the API never answers 5xx to bad input.
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
@@ -39,6 +39,7 @@
 #include "svckit/http/server.hpp"
 #include "svckit/http/url.hpp"
 #include "svckit/registry/consul_json.hpp"
+#include "svckit/registry/eureka_json.hpp"
 #include "svckit/registry/registry_json.hpp"
 
 namespace {
@@ -142,6 +143,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)svckit::instances_from_json(*json, "instances");
     (void)svckit::consul::instance_from_registration(*json, svckit::consul::Node{});
     (void)svckit::consul::instance_from_health_entry(*json);
+    // Eureka registrations (POST /eureka/apps/{app}), and what svckitd shows back for them.
+    if (auto in = svckit::eureka::instance_from_registration(*json, "fuzz", "10.0.0.1")) {
+      (void)svckit::eureka::instance_json(*in);
+    }
     // The cluster's shared gateway routes (PUT /v1/gateway/routes).
     (void)svckit::daemon::parse_json_routes(*json);
     if (json->is_object() && json->contains("routes")) (void)svckit::daemon::parse_json_routes((*json)["routes"]);
