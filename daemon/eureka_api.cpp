@@ -85,23 +85,24 @@ std::vector<ServiceInstance> EurekaApi::visible(const RouteContext& ctx) const {
   return out;
 }
 
-Result<ServiceInstance> EurekaApi::path_instance(const RouteContext& ctx, Access need) const {
+std::variant<ServiceInstance, Response> EurekaApi::found_or_refused(const RouteContext& ctx,
+                                                                    std::optional<ServiceInstance> found,
+                                                                    const std::string& service, Access need) {
+  const auto unknown = make_error(ErrorCode::not_found, "no instance '" + ctx.params.at("id") + "'", "id");
+  if (auto refused = require_found_service(ctx, found ? &service : nullptr, need, unknown)) return std::move(*refused);
+  if (!found) return http::error_response(unknown);
+  return std::move(*found);
+}
+
+std::variant<ServiceInstance, Response> EurekaApi::path_instance(const RouteContext& ctx, Access need) const {
   auto service = eureka::service_of_app(ctx.params.at("app"));
-  if (!service) return service.error();
+  if (!service) return http::error_response(service.error());
   const auto& id = ctx.params.at("id");
   std::optional<ServiceInstance> found;
   registry_.for_each(*service, {}, [&](const ServiceInstance& in, const std::string&) {
     if (in.id == id) found = in;
   });
-  const Error unknown =
-      make_error(ErrorCode::not_found, "no instance '" + id + "' of app '" + ctx.params.at("app") + "'", "id");
-  if (!may_access_service(ctx, *service, need)) {
-    // Answered as unknown to a caller that may not read the service (IDs probe nothing), else 403.
-    if (!may_access_service(ctx, *service, Access::read)) return unknown;
-    return make_error(ErrorCode::permission_denied, "this token may not write service '" + *service + "'", "app");
-  }
-  if (!found) return unknown;
-  return *found;
+  return found_or_refused(ctx, std::move(found), *service, need);
 }
 
 Awaitable<Response> EurekaApi::register_instance(RouteContext& ctx) {
@@ -123,16 +124,18 @@ Awaitable<Response> EurekaApi::register_instance(RouteContext& ctx) {
 
 Awaitable<Response> EurekaApi::renew(RouteContext& ctx) {
   auto found = path_instance(ctx, Access::write);
-  if (!found) co_return http::error_response(found.error());  // 404: the client registers again
-  auto renewed = co_await registry_.renew(found->service, found->id);
+  if (auto* refused = std::get_if<Response>(&found)) co_return std::move(*refused);  // 404: the client registers again
+  const auto& in = std::get<ServiceInstance>(found);
+  auto renewed = co_await registry_.renew(in.service, in.id);
   if (!renewed) co_return http::error_response(renewed.error());
   co_return no_body(Status::ok);
 }
 
 Awaitable<Response> EurekaApi::cancel(RouteContext& ctx) {
   auto found = path_instance(ctx, Access::write);
-  if (!found) co_return http::error_response(found.error());
-  auto removed = co_await registry_.deregister(found->service, found->id);
+  if (auto* refused = std::get_if<Response>(&found)) co_return std::move(*refused);
+  const auto& in = std::get<ServiceInstance>(found);
+  auto removed = co_await registry_.deregister(in.service, in.id);
   if (!removed) co_return http::error_response(removed.error());
   co_return no_body(Status::ok);
 }
@@ -222,17 +225,25 @@ Awaitable<Response> EurekaApi::application(RouteContext& ctx) {
 Awaitable<Response> EurekaApi::instance(RouteContext& ctx) {
   if (wants_only_xml(ctx.request)) co_return not_acceptable();
   auto found = path_instance(ctx, Access::read);
-  if (!found) co_return http::error_response(found.error());
-  co_return http::json_response(Status::ok, json{{"instance", eureka::instance_json(*found)}});
+  if (auto* refused = std::get_if<Response>(&found)) co_return std::move(*refused);
+  co_return http::json_response(Status::ok,
+                                json{{"instance", eureka::instance_json(std::get<ServiceInstance>(found))}});
 }
 
 Awaitable<Response> EurekaApi::instance_by_id(RouteContext& ctx) {
   if (wants_only_xml(ctx.request)) co_return not_acceptable();
   const auto& id = ctx.params.at("id");
-  for (const auto& in : visible(ctx)) {
-    if (in.id == id) co_return http::json_response(Status::ok, json{{"instance", eureka::instance_json(in)}});
+  std::optional<ServiceInstance> found;
+  for (const auto& s : registry_.services_now()) {
+    registry_.for_each(s.name, {}, [&](const ServiceInstance& in, const std::string&) {
+      if (in.id == id && !found) found = in;
+    });
   }
-  co_return http::error_response(make_error(ErrorCode::not_found, "no instance '" + id + "'", "id"));
+  const auto service = found ? found->service : std::string();
+  auto answer = found_or_refused(ctx, std::move(found), service, Access::read);
+  if (auto* refused = std::get_if<Response>(&answer)) co_return std::move(*refused);
+  co_return http::json_response(Status::ok,
+                                json{{"instance", eureka::instance_json(std::get<ServiceInstance>(answer))}});
 }
 
 Awaitable<Response> EurekaApi::by_vip(RouteContext& ctx, bool secure) {
@@ -259,7 +270,8 @@ Awaitable<Response> EurekaApi::by_vip(RouteContext& ctx, bool secure) {
 
 Awaitable<Response> EurekaApi::set_status(RouteContext& ctx, bool remove_override) {
   auto found = path_instance(ctx, Access::write);
-  if (!found) co_return http::error_response(found.error());
+  if (auto* refused = std::get_if<Response>(&found)) co_return std::move(*refused);
+  const auto& in = std::get<ServiceInstance>(found);
   InstanceStatus status = InstanceStatus::healthy;  // removing the override: back in service
   if (!remove_override) {
     const auto* value = ctx.target.param("value");
@@ -275,15 +287,15 @@ Awaitable<Response> EurekaApi::set_status(RouteContext& ctx, bool remove_overrid
     }
     status = *parsed;
   }
-  auto changed = co_await registry_.set_status(found->service, found->id, status);
+  auto changed = co_await registry_.set_status(in.service, in.id, status);
   if (!changed) co_return http::error_response(changed.error());
   co_return no_body(Status::ok);
 }
 
 Awaitable<Response> EurekaApi::set_metadata(RouteContext& ctx) {
   auto found = path_instance(ctx, Access::write);
-  if (!found) co_return http::error_response(found.error());
-  auto updated = *found;
+  if (auto* refused = std::get_if<Response>(&found)) co_return std::move(*refused);
+  auto updated = std::get<ServiceInstance>(std::move(found));
   for (const auto& [key, value] : ctx.target.query) {
     if (key.empty() || key.rfind(eureka::kMetaPrefix, 0) == 0) {
       co_return http::error_response(make_error(ErrorCode::invalid_argument,

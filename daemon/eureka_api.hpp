@@ -25,6 +25,8 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
+#include <variant>
 
 #include "daemon/acl_rules.hpp"
 #include "svckit/http/router.hpp"
@@ -56,8 +58,14 @@ class EurekaApi {
 
   /// Every instance of the services the caller may read.
   std::vector<ServiceInstance> visible(const http::RouteContext& ctx) const;
-  /// The instance {app}/{id} of the path, if the caller has `need` on its service.
-  Result<ServiceInstance> path_instance(const http::RouteContext& ctx, Access need) const;
+  /// The instance {app}/{id} of the path — or the answer that refuses the request: 404 when
+  /// unknown, and as for the Consul API's IDs, a service the caller may not read is answered as
+  /// unknown (401 for a caller without a token), one it may read but not `need` with 403.
+  std::variant<ServiceInstance, http::Response> path_instance(const http::RouteContext& ctx, Access need) const;
+  /// `found` (an instance, or none) as path_instance() answers it.
+  static std::variant<ServiceInstance, http::Response> found_or_refused(const http::RouteContext& ctx,
+                                                                        std::optional<ServiceInstance> found,
+                                                                        const std::string& service, Access need);
   /// The registry index of at least three minutes ago (or of the oldest request seen): where a
   /// delta starts. Notes the index now.
   std::uint64_t delta_start();

@@ -124,6 +124,11 @@ TEST_F(SvckitdAcl, EveryEndpointAnswersEveryKindOfCallerAsDocumentedAndRefusalsC
             200);
   ASSERT_EQ(as(kRoot, "PUT", "/v1/config", R"({"app": {"x": 1}, "other": {"y": 2}})").status, 200);
 
+  // An instance registered through Eureka's API: only with write on its service (204 is Eureka's success).
+  const std::string eureka_body =
+      R"({"instance": {"instanceId": "eweb-1", "app": "WEB", "ipAddr": "127.0.0.1", "port": {"$": 9007, "@enabled": "true"}}})";
+  EXPECT_EQ(as("", "POST", "/eureka/apps/WEB", eureka_body).status, 401);
+  ASSERT_EQ(as(kRoot, "POST", "/eureka/apps/WEB", eureka_body).status, 204);
   const auto reader =
       token(R"({"service_prefix": {"": "read"}, "key_prefix": {"": "read"}, "operator": "read", "acl": "read"})");
   const auto other = token(R"({"service_prefix": {"other-": "write"}, "key_prefix": {"other": "write"}})");
@@ -177,6 +182,18 @@ TEST_F(SvckitdAcl, EveryEndpointAnswersEveryKindOfCallerAsDocumentedAndRefusalsC
       {"GET", "/v1/acl/token/self", "", Need::self, ""},
       {"GET", "/v1/acl/token/" + reader.first, "", Need::read, ""},
       {"DELETE", "/v1/acl/token/" + victim.first, "", Need::write, ""},
+      // Eureka's REST API: the app's service decides, as for the native API.
+      {"PUT", "/eureka/apps/WEB/web-1", "", Need::by_id_write, ""},
+      {"GET", "/eureka/apps", "", Need::filtered, "web"},
+      {"GET", "/eureka/apps/delta", "", Need::filtered, "web"},
+      {"GET", "/eureka/apps/WEB", "", Need::read, ""},
+      {"GET", "/eureka/apps/WEB/web-1", "", Need::by_id_read, ""},
+      {"GET", "/eureka/instances/web-1", "", Need::by_id_read, ""},
+      {"GET", "/eureka/vips/web", "", Need::filtered, "web"},
+      {"PUT", "/eureka/apps/WEB/web-1/status?value=OUT_OF_SERVICE", "", Need::by_id_write, ""},
+      {"DELETE", "/eureka/apps/WEB/web-1/status", "", Need::by_id_write, ""},
+      {"PUT", "/eureka/apps/WEB/web-1/metadata?build=7", "", Need::by_id_write, ""},
+      {"DELETE", "/eureka/apps/WEB/eweb-1", "", Need::by_id_write, ""},
       {"DELETE", "/v1/services/web/instances/web-2", "", Need::write, ""},
       {"PUT", "/v1/agent/service/deregister/cweb-2", "", Need::by_id_write, ""},
   };
@@ -218,6 +235,9 @@ TEST_F(SvckitdAcl, EveryEndpointAnswersEveryKindOfCallerAsDocumentedAndRefusalsC
     const auto answer = as(kRoot, e.method, e.target, e.body);
     EXPECT_EQ(answer.status, 200) << e.method << " " << e.target << " as the management token: " << answer.body;
   }
+
+  EXPECT_EQ(as(reader.second, "POST", "/eureka/apps/WEB", eureka_body).status, 403);
+  EXPECT_EQ(as(other.second, "POST", "/eureka/apps/WEB", eureka_body).status, 403);
 
   // The token of another prefix writes there, and only there.
   EXPECT_EQ(
