@@ -92,6 +92,15 @@ constexpr std::array kRules{
     RouteRule{Verb::put, "/eureka/v2/apps/{app}/{id}/status", Need::caller, Access::write},
     RouteRule{Verb::delete_, "/eureka/v2/apps/{app}/{id}/status", Need::caller, Access::write},
     RouteRule{Verb::put, "/eureka/v2/apps/{app}/{id}/metadata", Need::caller, Access::write},
+    // Nacos's Open API (naming): the handlers check the service named in the parameters
+    RouteRule{Verb::post, "/nacos/v1/ns/instance", Need::caller, Access::write},
+    RouteRule{Verb::put, "/nacos/v1/ns/instance", Need::caller, Access::write},
+    RouteRule{Verb::delete_, "/nacos/v1/ns/instance", Need::caller, Access::write},
+    RouteRule{Verb::get, "/nacos/v1/ns/instance", Need::caller, Access::read},
+    RouteRule{Verb::get, "/nacos/v1/ns/instance/list", Need::caller, Access::read},
+    RouteRule{Verb::put, "/nacos/v1/ns/instance/beat", Need::caller, Access::write},
+    RouteRule{Verb::get, "/nacos/v1/ns/service/list", Need::caller, Access::read},
+    RouteRule{Verb::get, "/nacos/v1/ns/operator/metrics", Need::operator_, Access::read},
     // Token management (Consul's paths)
     RouteRule{Verb::put, "/v1/acl/token", Need::acl, Access::write},
     RouteRule{Verb::get, "/v1/acl/tokens", Need::acl, Access::read},

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/acl_guard.hpp"
+#include "daemon/caller_address.hpp"
 #include "svckit/core/instance_json.hpp"
 
 namespace svckit::daemon {
@@ -63,11 +64,6 @@ bool has_tags(const ServiceInstance& in, const http::Target& target) {
 bool critical(InstanceStatus s) { return s != InstanceStatus::healthy && s != InstanceStatus::maintenance; }
 
 /// An IPv4 caller on a dual-stack listener shows as ::ffff:a.b.c.d: store the IPv4 address.
-std::string caller_host(std::string peer) {
-  if (peer.starts_with("::ffff:") && peer.find('.') != std::string::npos) return peer.substr(7);
-  return peer;
-}
-
 }  // namespace
 
 ConsulApi::ConsulApi(MemoryRegistry& registry, const TimeSource& time, RegistrationCheck check,

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "daemon/acl_guard.hpp"
+#include "daemon/caller_address.hpp"
 #include "svckit/core/instance_json.hpp"
 #include "svckit/registry/eureka_json.hpp"
 
@@ -41,11 +42,6 @@ Response not_acceptable() {
             {{"code", "invalid_argument"},
              {"field", "Accept"},
              {"message", "svckitd answers Eureka requests in JSON only: send Accept: application/json"}}}});
-}
-
-std::string caller_host(std::string peer) {  // an IPv4 caller on a dual-stack socket
-  if (peer.starts_with("::ffff:") && peer.find('.') != std::string::npos) return peer.substr(7);
-  return peer;
 }
 
 }  // namespace

@@ -146,7 +146,12 @@ std::optional<Response> refuse_browser_attack(const http::Request& request,
     }
   }
   const auto type = ascii_lower(request[http::beast_http::field::content_type]);
+  // Nacos's API is form-encoded by design (its Java client posts forms): allowed there, behind
+  // the Host and Origin checks above (a browser names the page's origin on every cross-site POST).
+  const bool nacos_form = std::string_view(request.target()).starts_with("/nacos/") &&
+                          type.starts_with("application/x-www-form-urlencoded");
   for (const char* simple : {"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"}) {
+    if (nacos_form) break;
     if (type.starts_with(simple)) {
       return refusal(http::Status::unsupported_media_type,
                      "Content-Type " + std::string(simple) + " is refused on writes; send application/json",

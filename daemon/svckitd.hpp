@@ -22,6 +22,7 @@
 #include "daemon/gateway.hpp"
 #include "daemon/health_checks.hpp"
 #include "daemon/metric_expiry.hpp"
+#include "daemon/nacos_api.hpp"
 #include "daemon/persister.hpp"
 #include "daemon/registry_api.hpp"
 #include "daemon/shared_routes.hpp"
@@ -131,6 +132,7 @@ class Svckitd {
   InstanceHealthChecks health_;
   ConsulApi consul_;
   EurekaApi eureka_;
+  NacosApi nacos_;
   ConfigStore config_store_;  // persisted beside the snapshot file (<snapshot>.config.json) when there is one
   ConfigApi config_api_;
   std::unique_ptr<Persister> persister_;  // null without a snapshot file

@@ -1,11 +1,11 @@
 // libFuzzer target for everything svckitd decodes from the network: JSON bodies (instances,
 // health checks, status changes, watch answers), request targets and query strings, durations, backend URLs,
 // svckitd's YAML config with the gateway's routes (and the cluster's shared routes as JSON), the Consul-compatible
-// API's registrations, Eureka registrations and queries (and the Consul answers consul:// reads), the YAML/JSON of
-// file:// registries, TOML config files, svckitd's config API (keys, documents, long-poll queries), the flat keys of
-// remote config stores, the DNS messages dns+srv:// / dns:// decode and svckitd's DNS interface answers, and ACLs:
-// rules documents, token creation bodies and the token headers every request may carry; the gateway's JWT verifier. The
-// invariant: no crash, and the API never answers 5xx to bad input.
+// API's registrations, Eureka registrations and Nacos's parameters and queries (and the Consul answers consul://
+// reads), the YAML/JSON of file:// registries, TOML config files, svckitd's config API (keys, documents, long-poll
+// queries), the flat keys of remote config stores, the DNS messages dns+srv:// / dns:// decode and svckitd's DNS
+// interface answers, and ACLs: rules documents, token creation bodies and the token headers every request may carry;
+// the gateway's JWT verifier. The invariant: no crash, and the API never answers 5xx to bad input.
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
 #include <boost/asio/co_spawn.hpp>
@@ -40,6 +40,7 @@
 #include "svckit/http/url.hpp"
 #include "svckit/registry/consul_json.hpp"
 #include "svckit/registry/eureka_json.hpp"
+#include "svckit/registry/nacos_json.hpp"
 #include "svckit/registry/registry_json.hpp"
 
 namespace {
@@ -173,7 +174,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)svckit::consul::parse_go_duration(text, "fuzz");
   (void)svckit::parse_structured(text, "yaml", "fuzz");
   (void)svckit::parse_structured(text, "toml", "fuzz");
-  if (auto target = svckit::http::parse_target(text)) (void)svckit::filter_from_query(target->query);
+  if (auto target = svckit::http::parse_target(text)) {
+    (void)svckit::filter_from_query(target->query);
+    // Nacos's registrations and lists are query (or form) parameters.
+    const svckit::nacos::Params params(target->query.begin(), target->query.end());
+    if (auto in = svckit::nacos::instance_from_params(params, "10.0.0.1")) {
+      if (auto scope = svckit::nacos::scope_of(params)) (void)svckit::nacos::host_json(*in, *scope);
+    }
+  }
   (void)svckit::net::parse_backend_url(text, 8500);
   (void)svckit::dns::validate_name(text, "fuzz");
   if (auto message = svckit::dns::decode_message(text)) {

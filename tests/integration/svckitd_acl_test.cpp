@@ -194,6 +194,11 @@ TEST_F(SvckitdAcl, EveryEndpointAnswersEveryKindOfCallerAsDocumentedAndRefusalsC
       {"DELETE", "/eureka/apps/WEB/web-1/status", "", Need::by_id_write, ""},
       {"PUT", "/eureka/apps/WEB/web-1/metadata?build=7", "", Need::by_id_write, ""},
       {"DELETE", "/eureka/apps/WEB/eweb-1", "", Need::by_id_write, ""},
+      // Nacos's API: the service named in the parameters decides.
+      {"GET", "/nacos/v1/ns/instance/list?serviceName=web", "", Need::read, ""},
+      {"GET", "/nacos/v1/ns/service/list", "", Need::filtered, "web"},
+      {"GET", "/nacos/v1/ns/operator/metrics", "", Need::read, ""},  // operator read
+      {"PUT", "/nacos/v1/ns/instance/beat?serviceName=web&ip=127.0.0.1&port=9008", "", Need::write, ""},
       {"DELETE", "/v1/services/web/instances/web-2", "", Need::write, ""},
       {"PUT", "/v1/agent/service/deregister/cweb-2", "", Need::by_id_write, ""},
   };
