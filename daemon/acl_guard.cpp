@@ -101,6 +101,11 @@ constexpr std::array kRules{
     RouteRule{Verb::put, "/nacos/v1/ns/instance/beat", Need::caller, Access::write},
     RouteRule{Verb::get, "/nacos/v1/ns/service/list", Need::caller, Access::read},
     RouteRule{Verb::get, "/nacos/v1/ns/operator/metrics", Need::operator_, Access::read},
+    // Nacos's config API: the handlers check key `nacos`
+    RouteRule{Verb::get, "/nacos/v1/cs/configs", Need::caller, Access::read},
+    RouteRule{Verb::post, "/nacos/v1/cs/configs", Need::caller, Access::write},
+    RouteRule{Verb::delete_, "/nacos/v1/cs/configs", Need::caller, Access::write},
+    RouteRule{Verb::post, "/nacos/v1/cs/configs/listener", Need::caller, Access::read},
     // Token management (Consul's paths)
     RouteRule{Verb::put, "/v1/acl/token", Need::acl, Access::write},
     RouteRule{Verb::get, "/v1/acl/tokens", Need::acl, Access::read},
@@ -271,6 +276,11 @@ std::optional<Response> require_found_service(const RouteContext& ctx, const std
 bool may_access_key(const RouteContext& ctx, const std::string& key, Access need) {
   const auto* who = acl_principal(ctx);
   return who == nullptr || who->rules->key(key) >= need;
+}
+
+std::optional<Response> require_key(const RouteContext& ctx, const std::string& key, Access need) {
+  if (may_access_key(ctx, key, need)) return std::nullopt;
+  return denied(*acl_principal(ctx), permission("key", need), key);
 }
 
 namespace {

@@ -63,6 +63,8 @@ std::optional<http::Response> require_service(const http::RouteContext& ctx, con
 std::optional<http::Response> require_found_service(const http::RouteContext& ctx, const std::string* service,
                                                     Access need, const Error& not_found);
 bool may_access_key(const http::RouteContext& ctx, const std::string& key, Access need);
+/// nullopt when allowed; otherwise the 401/403 answer naming the permission.
+std::optional<http::Response> require_key(const http::RouteContext& ctx, const std::string& key, Access need);
 /// The configuration document as the caller may read it: keys it may not read are left out.
 nlohmann::json visible_config(const http::RouteContext& ctx, const nlohmann::json& tree, const std::string& prefix);
 /// A cancel token for a long poll: cancelled when the client goes away or its token is revoked.

@@ -35,9 +35,11 @@ class ConfigApi {
   using Writer = std::function<http::Awaitable<Result<std::uint64_t>>(Drafter)>;
   /// Set-up only.
   void set_writer(Writer writer) { writer_ = std::move(writer); }
+  /// Applies a change through the writer (or here): its new version. For other APIs over the
+  /// same store (Nacos's config API).
+  http::Awaitable<Result<std::uint64_t>> write(Drafter drafter);
 
  private:
-  http::Awaitable<Result<std::uint64_t>> write(Drafter drafter);
   http::Awaitable<http::Response> get_document(http::RouteContext& ctx);
   http::Awaitable<http::Response> replace_document(http::RouteContext& ctx);
   http::Awaitable<http::Response> get_key(http::RouteContext& ctx);

@@ -53,7 +53,7 @@ void NacosApi::add_routes(http::Router& router) {
   router.add(V::get, "/nacos/v1/ns/operator/metrics", bind(&NacosApi::metrics));
 }
 
-Result<nacos::Params> NacosApi::params_of(const RouteContext& ctx) {
+Result<nacos::Params> nacos_params(const RouteContext& ctx) {
   nacos::Params out(ctx.target.query.begin(), ctx.target.query.end());
   const auto type = ascii_lower(ctx.request[http::beast_http::field::content_type]);
   if (type.starts_with("application/x-www-form-urlencoded") && !ctx.request.body().empty()) {
@@ -96,7 +96,7 @@ Awaitable<Response> NacosApi::store(RouteContext& ctx, ServiceInstance instance)
 }
 
 Awaitable<Response> NacosApi::register_instance(RouteContext& ctx) {
-  auto params = params_of(ctx);
+  auto params = nacos_params(ctx);
   if (!params) co_return http::error_response(params.error());
   auto in = nacos::instance_from_params(*params, caller_host(ctx.peer()));
   if (!in) co_return http::error_response(in.error());
@@ -104,7 +104,7 @@ Awaitable<Response> NacosApi::register_instance(RouteContext& ctx) {
 }
 
 Awaitable<Response> NacosApi::update_instance(RouteContext& ctx) {
-  auto params = params_of(ctx);
+  auto params = nacos_params(ctx);
   if (!params) co_return http::error_response(params.error());
   auto in = nacos::instance_from_params(*params, caller_host(ctx.peer()));
   if (!in) co_return http::error_response(in.error());
@@ -120,7 +120,7 @@ Awaitable<Response> NacosApi::update_instance(RouteContext& ctx) {
 }
 
 Awaitable<Response> NacosApi::deregister(RouteContext& ctx) {
-  auto params = params_of(ctx);
+  auto params = nacos_params(ctx);
   if (!params) co_return http::error_response(params.error());
   auto found = find(*params);
   if (!found) co_return http::error_response(found.error());
@@ -131,7 +131,7 @@ Awaitable<Response> NacosApi::deregister(RouteContext& ctx) {
 }
 
 Awaitable<Response> NacosApi::get_instance(RouteContext& ctx) {
-  auto params = params_of(ctx);
+  auto params = nacos_params(ctx);
   if (!params) co_return http::error_response(params.error());
   auto scope = nacos::scope_of(*params);
   if (!scope) co_return http::error_response(scope.error());
@@ -144,7 +144,7 @@ Awaitable<Response> NacosApi::get_instance(RouteContext& ctx) {
 }
 
 Awaitable<Response> NacosApi::list(RouteContext& ctx) {
-  auto params = params_of(ctx);
+  auto params = nacos_params(ctx);
   if (!params) co_return http::error_response(params.error());
   auto scope = nacos::scope_of(*params);
   if (!scope) co_return http::error_response(scope.error());
@@ -172,7 +172,7 @@ Awaitable<Response> NacosApi::list(RouteContext& ctx) {
 }
 
 Awaitable<Response> NacosApi::beat(RouteContext& ctx) {
-  auto params = params_of(ctx);
+  auto params = nacos_params(ctx);
   if (!params) co_return http::error_response(params.error());
   // The beat's JSON carries the instance (ip, port, cluster, weight, metadata): its fields fill
   // in what the query does not say.
@@ -217,7 +217,7 @@ Awaitable<Response> NacosApi::beat(RouteContext& ctx) {
 }
 
 Awaitable<Response> NacosApi::services(RouteContext& ctx) {
-  auto params = params_of(ctx);
+  auto params = nacos_params(ctx);
   if (!params) co_return http::error_response(params.error());
   const auto number = [&](const char* key, long long fallback) -> Result<long long> {
     const auto* v = nacos::param(*params, key);

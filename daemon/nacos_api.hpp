@@ -25,6 +25,9 @@
 
 namespace svckit::daemon {
 
+/// A Nacos request's parameters: the query and, for a form-encoded body, its fields.
+Result<nacos::Params> nacos_params(const http::RouteContext& ctx);
+
 class NacosApi {
  public:
   using RegistrationCheck = std::function<Result<void>(const ServiceInstance&)>;
@@ -44,8 +47,6 @@ class NacosApi {
   http::Awaitable<http::Response> services(http::RouteContext& ctx);
   http::Awaitable<http::Response> metrics(http::RouteContext& ctx);
 
-  /// The query and, for a form-encoded body, its fields.
-  static Result<nacos::Params> params_of(const http::RouteContext& ctx);
   /// Stores `instance` (registration checks, ACL write on its service); the answer Nacos gives.
   http::Awaitable<http::Response> store(http::RouteContext& ctx, ServiceInstance instance);
   /// The instance of serviceName/ip/port (in its group and namespace) `params` name.

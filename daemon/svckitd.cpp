@@ -123,6 +123,7 @@ Svckitd::Svckitd(SvckitdConfig config)
       nacos_(registry_, [this](const ServiceInstance& in) { return health_.supported(in); }),
       config_store_(time_),
       config_api_(config_store_, watches_, config_.default_wait, config_.max_wait),
+      nacos_config_(config_store_, config_api_, watches_, config_.max_wait),
       expirations_(
           metrics_.counter("svckit_expirations_total", "Instances marked down because their TTL ran out.").get()),
       reloads_(metrics_.counter("svckit_gateway_route_reloads_total",
@@ -142,6 +143,7 @@ Svckitd::Svckitd(SvckitdConfig config)
   eureka_.add_routes(api_.router());
   nacos_.add_routes(api_.router());
   config_api_.add_routes(api_.router());
+  nacos_config_.add_routes(api_.router());
   api_.set_registration_check([this](const ServiceInstance& in) { return health_.supported(in); });
 }
 

@@ -23,6 +23,7 @@
 #include "daemon/health_checks.hpp"
 #include "daemon/metric_expiry.hpp"
 #include "daemon/nacos_api.hpp"
+#include "daemon/nacos_config_api.hpp"
 #include "daemon/persister.hpp"
 #include "daemon/registry_api.hpp"
 #include "daemon/shared_routes.hpp"
@@ -135,6 +136,7 @@ class Svckitd {
   NacosApi nacos_;
   ConfigStore config_store_;  // persisted beside the snapshot file (<snapshot>.config.json) when there is one
   ConfigApi config_api_;
+  NacosConfigApi nacos_config_;
   std::unique_ptr<Persister> persister_;  // null without a snapshot file
   Counter& expirations_;
   Family<Counter>& reloads_;

@@ -3,6 +3,8 @@
 // filter by cluster and health — over the same registry the other APIs serve.
 #include <gtest/gtest.h>
 
+#include <future>
+
 #include "svckitd_process.hpp"
 
 namespace svckit::testing {
@@ -123,6 +125,58 @@ TEST_F(NacosApi, BadRequestsAreRefusedNamingTheParameterAndChangeNothing) {
                10s, false);
   EXPECT_EQ(cross_site.status, 403);
   EXPECT_EQ(hosts("serviceName=orders").size(), 0u);
+}
+
+TEST_F(NacosApi, ConfigsArePublishedReadListenedToAndRolledBackInTheConfigStore) {
+  const auto published =
+      form("POST", "/nacos/v1/cs/configs", "dataId=app.properties&group=DEFAULT_GROUP&content=a%3D1");
+  ASSERT_EQ(published.status, 200) << published.body;
+  EXPECT_EQ(published.body, "true");
+  const auto got = call("GET", "/nacos/v1/cs/configs?dataId=app.properties&group=DEFAULT_GROUP");
+  ASSERT_EQ(got.status, 200);
+  EXPECT_EQ(got.body, "a=1");
+  const auto md5 = got.header("Content-MD5");
+  EXPECT_EQ(md5, "3872c9ae3f427af0be0ead09d07ae2cf") << "MD5 of a=1";
+  EXPECT_EQ(daemon->json("GET", "/v1/config")["nacos"]["public"]["DEFAULT_GROUP"].value("app.properties", ""), "a=1");
+  const auto version = std::stoull(daemon->call("GET", "/v1/config").header("X-Svckit-Config-Version"));
+
+  // The listener: a stale MD5 answers at once; the current one waits for a change.
+  const auto listen = [&](const std::string& held_md5, int timeout_ms) {
+    const std::string body = "Listening-Configs=app.properties%02DEFAULT_GROUP%02" + held_md5 + "%01";
+    return raw_http(daemon->port,
+                    "POST /nacos/v1/cs/configs/listener HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                    "Content-Type: application/x-www-form-urlencoded\r\nLong-Pulling-Timeout: " +
+                        std::to_string(timeout_ms) + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+                        body,
+                    30s, false);
+  };
+  EXPECT_EQ(listen("0123", 5000).body, "app.properties%02DEFAULT_GROUP%01");
+  EXPECT_EQ(listen(md5, 100).body, "") << "nothing changed within the timeout";
+  auto waiting = std::async(std::launch::async, [&] { return listen(md5, 20000); });
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return daemon->call("GET", "/metrics").body.find("svckit_watchers_active 1") != std::string::npos ||
+               waiting.wait_for(0s) == std::future_status::ready;
+      },
+      10s));
+  ASSERT_EQ(call("POST", "/nacos/v1/cs/configs?dataId=app.properties&group=DEFAULT_GROUP&content=a%3D2").status, 200);
+  EXPECT_EQ(waiting.get().body, "app.properties%02DEFAULT_GROUP%01");
+  EXPECT_EQ(call("GET", "/nacos/v1/cs/configs?dataId=app.properties&group=DEFAULT_GROUP").body, "a=2");
+
+  // svckitd's rollback takes the Nacos config back too; a removal is a version as well.
+  ASSERT_EQ(daemon->call("POST", "/v1/config/rollback/" + std::to_string(version)).status, 200);
+  EXPECT_EQ(call("GET", "/nacos/v1/cs/configs?dataId=app.properties&group=DEFAULT_GROUP").body, "a=1");
+  ASSERT_EQ(call("DELETE", "/nacos/v1/cs/configs?dataId=app.properties&group=DEFAULT_GROUP").body, "true");
+  EXPECT_EQ(call("GET", "/nacos/v1/cs/configs?dataId=app.properties&group=DEFAULT_GROUP").status, 404);
+  EXPECT_FALSE(daemon->json("GET", "/v1/config").contains("nacos"));
+
+  // Bad requests name the parameter and change nothing.
+  EXPECT_EQ(error_field(call("GET", "/nacos/v1/cs/configs?group=DEFAULT_GROUP")), "dataId");
+  EXPECT_EQ(error_field(call("POST", "/nacos/v1/cs/configs?dataId=x")), "content");
+  EXPECT_EQ(error_field(call("POST", "/nacos/v1/cs/configs?dataId=a%20b&content=1")), "dataId");
+  EXPECT_EQ(error_field(form("POST", "/nacos/v1/cs/configs/listener", "Listening-Configs=only-one-field%01")),
+            "Listening-Configs");
+  EXPECT_FALSE(daemon->json("GET", "/v1/config").contains("nacos"));
 }
 
 }  // namespace

@@ -88,5 +88,38 @@ TEST(NacosNpm, TheNpmClientAndSvckitSeeEachOthersInstances) {
   EXPECT_EQ(daemon->call("GET", "/v1/services/npm-pay/instances/127.0.0.1:9600").status, 404);
 }
 
+// The config half: the npm client publishes and reads a config, and its subscription (Nacos's
+// long-polling listener) is told of a new content published through svckitd and of a rollback
+// made with svckitd's own config API.
+TEST(NacosNpm, TheNpmConfigClientPublishesReadsAndHearsChangesAndRollbacks) {
+  ASSERT_TRUE(std::filesystem::exists(std::filesystem::path(SVCKIT_NPM_DIR) / "node_modules" / "nacos"));
+  TempDir dir;
+  auto daemon = SvckitdProcess::start(dir.path());
+  ASSERT_NE(daemon, nullptr);
+  const auto out = dir.path() / "node.log";
+  auto child = ChildProcess::spawn({"node", std::string(SVCKIT_NPM_DIR) + "/nacos_config_client.js",
+                                    std::to_string(daemon->port), "shop.properties"},
+                                   out);
+  ASSERT_TRUE(child) << child.error().message;
+  ASSERT_TRUE(wait_until([&] { return lines(out) >= 1; }, 30s)) << read_file(out);
+  EXPECT_EQ(line(out, 0).value("got", ""), "v=1") << read_file(out);
+  // svckitd's own config API sees the config (versioned like any change).
+  const auto document = daemon->json("GET", "/v1/config");
+  EXPECT_EQ(document["nacos"]["public"]["DEFAULT_GROUP"].value("shop.properties", ""), "v=1") << document.dump();
+  const auto first_version = std::stoull(daemon->call("GET", "/v1/config").header("X-Svckit-Config-Version"));
+
+  // A new content, published by another Nacos client (here: raw HTTP), reaches the subscription.
+  const auto published =
+      http_call(daemon->port, "POST", "/nacos/v1/cs/configs?dataId=shop.properties&group=DEFAULT_GROUP&content=v%3D2");
+  ASSERT_EQ(published.status, 200) << published.body;
+  ASSERT_TRUE(wait_until([&] { return lines(out) >= 2; }, 30s)) << read_file(out);
+  EXPECT_EQ(line(out, 1).value("changed", ""), "v=2");
+  // A rollback with svckitd's config API: the Nacos client hears the old content again.
+  ASSERT_EQ(daemon->call("POST", "/v1/config/rollback/" + std::to_string(first_version)).status, 200);
+  const int status = child->wait_exit(30s);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << read_file(out);
+  EXPECT_EQ(line(out, 2).value("changed", ""), "v=1") << read_file(out);
+}
+
 }  // namespace
 }  // namespace svckit::testing

@@ -129,6 +129,7 @@ TEST_F(SvckitdAcl, EveryEndpointAnswersEveryKindOfCallerAsDocumentedAndRefusalsC
       R"({"instance": {"instanceId": "eweb-1", "app": "WEB", "ipAddr": "127.0.0.1", "port": {"$": 9007, "@enabled": "true"}}})";
   EXPECT_EQ(as("", "POST", "/eureka/apps/WEB", eureka_body).status, 401);
   ASSERT_EQ(as(kRoot, "POST", "/eureka/apps/WEB", eureka_body).status, 204);
+  ASSERT_EQ(as(kRoot, "POST", "/nacos/v1/cs/configs?dataId=app.properties&content=1").status, 200);
   const auto reader =
       token(R"({"service_prefix": {"": "read"}, "key_prefix": {"": "read"}, "operator": "read", "acl": "read"})");
   const auto other = token(R"({"service_prefix": {"other-": "write"}, "key_prefix": {"other": "write"}})");
@@ -145,6 +146,11 @@ TEST_F(SvckitdAcl, EveryEndpointAnswersEveryKindOfCallerAsDocumentedAndRefusalsC
   };
   const std::vector<Endpoint> endpoints{
       {"POST", "/v1/instances", instance_body("web", 9004, R"(,"id":"web-2")"), Need::write, ""},
+      // Nacos's config API (key nacos), before PUT /v1/config below replaces the document.
+      {"GET", "/nacos/v1/cs/configs?dataId=app.properties", "", Need::read, ""},  // key nacos
+      {"POST", "/nacos/v1/cs/configs/listener?Listening-Configs=app.properties%02DEFAULT_GROUP%02x%01", "", Need::read,
+       ""},
+      {"POST", "/nacos/v1/cs/configs?dataId=app.properties&content=2", "", Need::write, ""},
       {"GET", "/v1/services", "", Need::filtered, "web"},
       {"GET", "/v1/services/web/instances", "", Need::read, ""},
       {"GET", "/v1/services/web/instances/web-1", "", Need::read, ""},
