@@ -177,7 +177,8 @@ Awaitable<Response> EurekaApi::delta(RouteContext& ctx) {
     }
   }
   std::map<std::string, json> apps;  // by service
-  for (const auto& [key, type] : last) {
+  for (const auto& [changed_key, type] : last) {
+    const auto& key = changed_key;  // a plain reference: clang cannot capture a structured binding
     if (!may_access_service(ctx, key.first, Access::read)) continue;
     json entry;
     if (type == EventType::deregistered) {
