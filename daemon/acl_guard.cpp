@@ -101,6 +101,8 @@ constexpr std::array kRules{
     RouteRule{Verb::put, "/nacos/v1/ns/instance/beat", Need::caller, Access::write},
     RouteRule{Verb::get, "/nacos/v1/ns/service/list", Need::caller, Access::read},
     RouteRule{Verb::get, "/nacos/v1/ns/operator/metrics", Need::operator_, Access::read},
+    RouteRule{Verb::post, "/nacos/v1/auth/login", Need::caller, Access::read},  // the password is the token
+    RouteRule{Verb::post, "/nacos/v1/auth/users/login", Need::caller, Access::read},
     // Nacos's config API: the handlers check key `nacos`
     RouteRule{Verb::get, "/nacos/v1/cs/configs", Need::caller, Access::read},
     RouteRule{Verb::post, "/nacos/v1/cs/configs", Need::caller, Access::write},
@@ -166,9 +168,24 @@ std::string AclGuard::presented_secret(const http::Request& request) {
   if (auto s = request["X-Svckit-Token"]; !s.empty()) return std::string(s);
   if (auto s = request["X-Consul-Token"]; !s.empty()) return std::string(s);
   const std::string_view target = request.target();
-  if (target.find("token=") != std::string_view::npos) {
+  if (target.find("token=") != std::string_view::npos || target.find("Token=") != std::string_view::npos) {
     if (auto parsed = http::parse_target(target)) {
       if (const auto* t = parsed->param("token")) return *t;
+      if (const auto* t = parsed->param("accessToken")) return *t;  // Nacos clients' spelling
+    }
+  }
+  // Nacos clients log in with a user name and password (sent on login, and by some clients on
+  // every request): the password is an ACL token's secret.
+  if (target.starts_with("/nacos/")) {
+    if (auto parsed = http::parse_target(target)) {
+      if (const auto* p = parsed->param("password")) return *p;
+    }
+    const auto type = ascii_lower(request[http::beast_http::field::content_type]);
+    if (type.starts_with("application/x-www-form-urlencoded") &&
+        request.body().find("password=") != std::string::npos) {
+      if (auto form = http::parse_target("/?" + request.body())) {
+        if (const auto* p = form->param("password")) return *p;
+      }
     }
   }
   return {};

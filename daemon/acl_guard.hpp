@@ -38,7 +38,8 @@ class AclGuard {
   static std::vector<std::string> uncovered(const http::Router& router);
 
   /// The secret a request presents (first of Authorization: Bearer, X-Svckit-Token,
-  /// X-Consul-Token, ?token=), empty when none.
+  /// X-Consul-Token, ?token=, ?accessToken=, and on Nacos's paths a `password` parameter), empty
+  /// when none.
   static std::string presented_secret(const http::Request& request);
 
  private:

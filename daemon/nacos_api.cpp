@@ -51,6 +51,8 @@ void NacosApi::add_routes(http::Router& router) {
   router.add(V::put, "/nacos/v1/ns/instance/beat", bind(&NacosApi::beat));
   router.add(V::get, "/nacos/v1/ns/service/list", bind(&NacosApi::services));
   router.add(V::get, "/nacos/v1/ns/operator/metrics", bind(&NacosApi::metrics));
+  router.add(V::post, "/nacos/v1/auth/login", bind(&NacosApi::login));
+  router.add(V::post, "/nacos/v1/auth/users/login", bind(&NacosApi::login));
 }
 
 Result<nacos::Params> nacos_params(const RouteContext& ctx) {
@@ -251,6 +253,24 @@ Awaitable<Response> NacosApi::services(RouteContext& ctx) {
   for (std::size_t i = first; i < names.size() && i < first + static_cast<std::size_t>(*size); ++i)
     doms.push_back(names[i]);
   co_return http::json_response(Status::ok, json{{"count", names.size()}, {"doms", std::move(doms)}});
+}
+
+Awaitable<Response> NacosApi::login(RouteContext& ctx) {
+  auto params = nacos_params(ctx);
+  if (!params) co_return http::error_response(params.error());
+  const auto* password = nacos::param(*params, "password");
+  const auto* who = acl_principal(ctx);
+  if (who == nullptr) {  // ACLs off: any login works, and no token is needed
+    co_return http::json_response(Status::ok, json{{"accessToken", ""}, {"tokenTtl", 18'000}, {"globalAdmin", true}});
+  }
+  // With ACLs on the guard already resolved the password as a token: an unknown one got 401.
+  if (password == nullptr || password->empty() || who->anonymous()) {
+    co_return http::error_response(
+        make_error(ErrorCode::unauthenticated, "password must be the secret of an svckitd ACL token", "password"));
+  }
+  co_return http::json_response(Status::ok, json{{"accessToken", *password},
+                                                 {"tokenTtl", 18'000},
+                                                 {"globalAdmin", who->rules->keys_under("", Access::write)}});
 }
 
 Awaitable<Response> NacosApi::metrics(RouteContext&) {

@@ -46,6 +46,9 @@ class NacosApi {
   http::Awaitable<http::Response> beat(http::RouteContext& ctx);
   http::Awaitable<http::Response> services(http::RouteContext& ctx);
   http::Awaitable<http::Response> metrics(http::RouteContext& ctx);
+  /// POST /nacos/v1/auth/login: the password is an ACL token's secret, which becomes the
+  /// accessToken the client sends from then on.
+  http::Awaitable<http::Response> login(http::RouteContext& ctx);
 
   /// Stores `instance` (registration checks, ACL write on its service); the answer Nacos gives.
   http::Awaitable<http::Response> store(http::RouteContext& ctx, ServiceInstance instance);

@@ -428,6 +428,28 @@ TEST_F(SvckitdAcl, SvckitsOwnClientsSendTheirTokens) {
   EXPECT_EQ(anonymous.exit_code, 5) << anonymous.output;
 }
 
+// Nacos clients log in with a user name and password: the password is an ACL token's secret, and
+// the accessToken the login answers is what they send from then on.
+TEST_F(SvckitdAcl, NacosClientsLogInWithATokenSecretAsTheirPassword) {
+  const auto login = as("", "POST", std::string("/nacos/v1/auth/login?username=ops&password=") + kRoot);
+  ASSERT_EQ(login.status, 200) << login.body;
+  const auto token = json::parse(login.body, nullptr, false).value("accessToken", "");
+  EXPECT_EQ(token, kRoot);
+  const std::string form_body = std::string("username=ops&password=") + kRoot;
+  const auto form_login = raw_http(daemon->port,
+                                   "POST /nacos/v1/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                                   "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: " +
+                                       std::to_string(form_body.size()) + "\r\n\r\n" + form_body,
+                                   10s, false);
+  EXPECT_EQ(form_login.status, 200) << "as the Java client posts it";
+  EXPECT_EQ(as("", "POST", "/nacos/v1/auth/login?username=ops&password=not-a-token-0123456789").status, 401);
+  EXPECT_EQ(as("", "POST", "/nacos/v1/auth/login?username=ops").status, 401);
+  EXPECT_EQ(as("", "GET", "/nacos/v1/ns/instance/list?serviceName=web&accessToken=" + token).status, 200);
+  EXPECT_EQ(as("", "GET", "/nacos/v1/ns/instance/list?serviceName=web").status, 401);
+  const auto log = read_file(dir.path() / "svckitd.log");
+  EXPECT_EQ(log.find(kRoot), std::string::npos) << "a secret in svckitd's log";
+}
+
 TEST_F(SvckitdAcl, TheNpmConsulClientWorksWithATokenAndIsRefusedWithout) {
   ASSERT_TRUE(std::filesystem::exists(std::filesystem::path(SVCKIT_NPM_DIR) / "node_modules" / "consul"));
   ASSERT_EQ(as(kRoot, "POST", "/v1/instances", instance_body("npm-web", 9200, R"(,"id":"npm-web-1")")).status, 200);
