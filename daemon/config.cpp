@@ -224,6 +224,7 @@ const std::vector<std::pair<std::string, Setter>>& table() {
          return set_dns_seconds(&SvckitdConfig::dns_negative_ttl, c, v, f);
        }},
       {"dns.port_file", path(&SvckitdConfig::dns_port_file)},
+      {"dns.rate_limit", integer(&SvckitdConfig::dns_rate_limit, 0, 1'000'000)},
       {"gateway.port", set_gateway_port},
       {"gateway.port_file", path(&SvckitdConfig::gateway_port_file)},
       {"gateway.threads", integer(&SvckitdConfig::gateway_threads, 0, 256)},

@@ -51,6 +51,7 @@ struct SvckitdConfig {
   std::chrono::seconds dns_ttl{5};                       // TTL of the records answered
   std::chrono::seconds dns_negative_ttl{5};              // SOA MINIMUM: caching of "no such name"
   std::filesystem::path dns_port_file;                   // written with the DNS port once bound
+  double dns_rate_limit = 500;                           // UDP answers/s per source address; 0 = off
   unsigned gateway_threads = 0;                          // gateway I/O threads; 0 = number of cores.
   std::uint64_t gateway_max_body_bytes = 1ULL << 30;     // request bodies (streamed); larger get 413.
   std::size_t gateway_buffer_request_bytes = 64 << 10;   // request bodies up to this are retryable.

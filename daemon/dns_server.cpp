@@ -89,7 +89,8 @@ std::vector<std::string_view> labels_of(std::string_view name) {
 
 }  // namespace
 
-DnsServer::DnsServer(asio::io_context& io, const MemoryRegistry& registry, DnsOptions options, MetricsRegistry& metrics)
+DnsServer::DnsServer(asio::io_context& io, const MemoryRegistry& registry, DnsOptions options, MetricsRegistry& metrics,
+                     const TimeSource& time)
     : io_(io),
       registry_(registry),
       options_(std::move(options)),
@@ -101,7 +102,12 @@ DnsServer::DnsServer(asio::io_context& io, const MemoryRegistry& registry, DnsOp
       queries_tcp_(metrics.counter("svckit_dns_queries_tcp_total", "DNS queries answered over TCP.").get()),
       truncated_(
           metrics.counter("svckit_dns_truncated_total", "DNS answers cut to the UDP size and flagged TC.").get()),
-      malformed_(metrics.counter("svckit_dns_malformed_total", "DNS queries answered FORMERR or dropped.").get()) {}
+      malformed_(metrics.counter("svckit_dns_malformed_total", "DNS queries answered FORMERR or dropped.").get()),
+      rate_limited_(metrics
+                        .counter("svckit_dns_rate_limited_total",
+                                 "UDP queries over dns.rate_limit for their source: answered truncated or dropped.")
+                        .get()),
+      udp_limiter_(PeerRateLimits{options_.udp_rate_limit, 0, 10'000}, time) {}
 
 DnsServer::~DnsServer() {
   stopped_ = true;
@@ -270,6 +276,19 @@ std::string DnsServer::answer(std::string_view bytes, std::size_t limit, bool ud
   return reply(Rcode::no_error, answers, {}, additional);
 }
 
+std::string DnsServer::slip_answer(std::string_view bytes) const {
+  auto query = dns::decode_message(bytes);
+  if (!query || query->response) return {};
+  // The question only, flagged truncated: never larger than the query (no OPT record added).
+  query->edns_payload = 0;
+  auto out = dns::encode_response(*query, 0, {}, {}, {}, bytes.size());
+  if (out.size() > 3 && out.size() <= bytes.size()) {
+    out[2] = static_cast<char>(static_cast<unsigned char>(out[2]) | 0x02);
+    return out;
+  }
+  return {};
+}
+
 http::Awaitable<void> DnsServer::serve_udp() {
   std::array<char, 4096> buffer{};
   asio::ip::udp::endpoint peer;
@@ -282,7 +301,15 @@ http::Awaitable<void> DnsServer::serve_udp() {
       continue;  // e.g. an ICMP error from an earlier answer's peer
     }
     queries_udp_.inc();
-    auto out = answer(std::string_view(buffer.data(), n), kUdpPlainLimit, true);
+    const std::string_view query(buffer.data(), n);
+    std::string out;
+    if (udp_limiter_.enabled() && udp_limiter_.admit(peer.address().to_string())) {
+      rate_limited_.inc();
+      if (++slipped_ % 2 != 0) continue;  // dropped
+      out = slip_answer(query);
+    } else {
+      out = answer(query, kUdpPlainLimit, true);
+    }
     if (out.empty()) continue;
     (void)co_await udp_.async_send_to(asio::buffer(out), peer, asio::redirect_error(asio::use_awaitable, ec));
   }

@@ -33,6 +33,7 @@
 #include <string>
 #include <string_view>
 
+#include "daemon/peer_rate_limiter.hpp"
 #include "svckit/core/metrics.hpp"
 #include "svckit/http/types.hpp"
 #include "svckit/registry/memory_registry.hpp"
@@ -46,13 +47,20 @@ struct DnsOptions {
   std::chrono::seconds ttl{5};           // of the records answered
   std::chrono::seconds negative_ttl{5};  // how long a resolver may cache "no such name / no records"
   std::size_t max_tcp_connections = 256;
+  /// UDP answers per second per source address (0: no limit). UDP sources can be forged, and an
+  /// answer is larger than its query: without a limit svckitd would amplify a flood at the forged
+  /// address. Over the limit every second query gets an empty truncated answer (TC: a real resolver
+  /// retries over TCP, which a forged source cannot) no larger than the query, the others none —
+  /// BIND's response rate limiting with "slip 2". TCP is not limited (it cannot be forged).
+  double udp_rate_limit = 500;
   std::chrono::milliseconds tcp_idle_timeout{10'000};
 };
 
 class DnsServer {
  public:
   /// `registry` and `io` must outlive the server.
-  DnsServer(boost::asio::io_context& io, const MemoryRegistry& registry, DnsOptions options, MetricsRegistry& metrics);
+  DnsServer(boost::asio::io_context& io, const MemoryRegistry& registry, DnsOptions options, MetricsRegistry& metrics,
+            const TimeSource& time);
   ~DnsServer();
 
   /// Binds UDP and TCP. Errors name dns.port (in use, no permission) or dns.address.
@@ -64,6 +72,9 @@ class DnsServer {
   /// The answer to one query: the bytes to send back (empty: send nothing). `limit`: the most
   /// bytes the transport may carry (512 for plain UDP; the query's EDNS size is honoured on top).
   std::string answer(std::string_view query, std::size_t limit, bool udp) const;
+  /// A rate-limited UDP query's answer: its question, no records, TC set, no larger than the query
+  /// (empty when it cannot be read).
+  std::string slip_answer(std::string_view bytes) const;
 
  private:
   http::Awaitable<void> serve_udp();
@@ -85,6 +96,9 @@ class DnsServer {
   Counter& queries_tcp_;
   Counter& truncated_;
   Counter& malformed_;
+  Counter& rate_limited_;
+  PeerRateLimiter udp_limiter_;  // per source address
+  std::uint64_t slipped_ = 0;    // rate-limited UDP queries so far; only touched on strand_
 };
 
 }  // namespace svckit::daemon

@@ -246,7 +246,8 @@ Result<void> Svckitd::start() {
     dns.domain = config_.dns_domain;
     dns.ttl = config_.dns_ttl;
     dns.negative_ttl = config_.dns_negative_ttl;
-    dns_ = std::make_unique<DnsServer>(io_, registry_, std::move(dns), metrics_);
+    dns.udp_rate_limit = config_.dns_rate_limit;
+    dns_ = std::make_unique<DnsServer>(io_, registry_, std::move(dns), metrics_, time_);
     if (auto r = dns_->start(); !r) return r;
   }
   if (auto r = server_.listen(); !r) return r;

@@ -57,7 +57,7 @@ struct Fixture {
   svckit::daemon::ConfigApi config_api{config_store, watches, std::chrono::milliseconds(0),
                                        std::chrono::milliseconds(0)};
   boost::asio::io_context io;
-  svckit::daemon::DnsServer dns{io, registry, {}, metrics};  // answer() only: never started
+  svckit::daemon::DnsServer dns{io, registry, {}, metrics, time};  // answer() only: never started
 
   Fixture() {
     consul.add_routes(api.router());

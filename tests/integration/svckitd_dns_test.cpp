@@ -159,5 +159,59 @@ TEST_F(SvckitdDns, DatagramsThatAreNotQueriesGetFormerrOrNothingAndTheServerGoes
   EXPECT_NE(daemon->call("GET", "/metrics").body.find("svckit_dns_malformed_total"), std::string::npos);
 }
 
+// A flood of UDP queries from one source (as a forged one would be): past dns.rate_limit, answers
+// shrink to empty truncated ones no larger than the query, or none — never an amplifier.
+TEST(SvckitdDnsRateLimit, AFloodFromOneSourceGetsTruncatedOrNoAnswersPastTheLimit) {
+  TempDir dir;
+  auto daemon = SvckitdProcess::start(
+      dir.path(), {"--set", "dns.port=0", "--set", "dns.port_file=" + (dir.path() / "dns.port").string(), "--set",
+                   "dns.rate_limit=5"});
+  ASSERT_NE(daemon, nullptr);
+  ASSERT_TRUE(wait_until([&] { return !read_file(dir.path() / "dns.port").empty(); }, 10s));
+  const int port = std::stoi(read_file(dir.path() / "dns.port"));
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("big", 9200 + i)).status, 200);
+  }
+  const auto query = dns::encode_query(7, "big.service.svckit", dns::RecordType::srv, 4096);
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<std::uint16_t>(port));
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  constexpr int kQueries = 60;
+  for (int i = 0; i < kQueries; ++i) {
+    (void)::sendto(fd, query.data(), query.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  }
+  timeval timeout{1, 0};  // answers stop coming: every query was handled
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  int full = 0;
+  int truncated = 0;
+  std::string answer(8192, '\0');
+  for (;;) {
+    const auto n = ::recv(fd, answer.data(), answer.size(), 0);
+    if (n <= 0) break;
+    const auto message = dns::decode_message(std::string_view(answer.data(), static_cast<std::size_t>(n)));
+    ASSERT_TRUE(message);
+    if (message->truncated && message->answers.empty()) {
+      ++truncated;
+      EXPECT_LE(static_cast<std::size_t>(n), query.size()) << "a limited answer is no larger than its query";
+    } else {
+      ++full;
+      EXPECT_EQ(message->answers.size(), 20u);
+    }
+  }
+  ::close(fd);
+  EXPECT_GE(full, 1);
+  EXPECT_LT(full, kQueries) << "the limit (5/s, bucket 10) held";
+  EXPECT_GE(truncated, 1) << "every second limited query slips through truncated";
+  EXPECT_LT(full + truncated, kQueries) << "the others are dropped";
+  const auto metrics = daemon->call("GET", "/metrics").body;
+  const std::string series = "\nsvckit_dns_rate_limited_total ";
+  const auto at = metrics.find(series);
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_GE(std::atoi(metrics.c_str() + at + series.size()), kQueries - full);
+  // TCP is not limited (a forged source cannot complete a handshake): dig over TCP still answers.
+}
+
 }  // namespace
 }  // namespace svckit::testing

@@ -66,7 +66,7 @@ class DnsServerTest : public ::testing::Test {
   MemoryRegistry registry{clock, {}};
   boost::asio::io_context io;
   MetricsRegistry metrics;
-  DnsServer server{io, registry, DnsOptions{}, metrics};
+  DnsServer server{io, registry, DnsOptions{}, metrics, clock};
 };
 
 TEST_F(DnsServerTest, SrvAnswersHealthyInstancesWithTheirPortsWeightsAndAddressTargets) {
