@@ -65,7 +65,9 @@ http::Awaitable<Response> ConfigApi::get_document(RouteContext& ctx) {
       if (!parsed) co_return http::error_response(parsed.error());
       wait = std::min(*parsed, max_wait_);
     }
-    if (now.version <= *after && wait.count() > 0) {
+    // A version above the store's is from a timeline that is gone (etcd restored from a backup):
+    // answered at once with the document, like a watch from a lost index gets a reset.
+    if (now.version == *after && wait.count() > 0) {
       auto slot = watches_.take(ctx.peer());
       if (!slot) co_return http::error_response(slot.error());
       // Named before the co_await (GCC 12 may destroy temporaries of a co_await expression twice).
@@ -82,14 +84,15 @@ http::Awaitable<Response> ConfigApi::get_document(RouteContext& ctx) {
         (void)co_await store_.wait_newer(waited_for, until, std::move(cancel));
         now = store_.current();
         if (auto refused = refuse_if_revoked(ctx)) co_return std::move(*refused);
-        if (now.version <= waited_for) break;  // the wait ran out or was cut
+        if (now.version == waited_for) break;  // the wait ran out or was cut
+        if (now.version < waited_for) break;   // the store went back in time: answer at once
         seen_changed = !partial || visible_config(ctx, *now.tree, "") != seen;
         if (seen_changed || std::chrono::steady_clock::now() >= until) break;
         waited_for = now.version;
       }
       unseen_change = partial && now.version > *after && !seen_changed;
     }
-    if (now.version <= *after || unseen_change) {  // the wait ran out: nothing new (for this caller)
+    if (now.version == *after || unseen_change) {  // the wait ran out: nothing new (for this caller)
       Response unchanged{Status::not_modified, 11};
       unchanged.set(http::beast_http::field::etag, etag_of(now.version));
       unchanged.set(kConfigVersionHeader, std::to_string(now.version));

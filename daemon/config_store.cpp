@@ -173,7 +173,9 @@ boost::asio::awaitable<std::uint64_t> ConfigStore::wait_newer(std::uint64_t afte
   {
     // Parked under the store's lock: a commit after this check finds the ticket.
     std::lock_guard lock(mutex_);
-    if (history_.back().version > after || waiters_.closed()) co_return history_.back().version;
+    // Below `after`: the store was reloaded from an older state (an etcd restored from a backup),
+    // and `after` is a version of a timeline that is gone — nothing to wait for.
+    if (history_.back().version != after || waiters_.closed()) co_return history_.back().version;
     ticket.emplace(waiters_.park());
   }
   // A cancel (the client went away) wakes this wait like a change would.

@@ -70,8 +70,9 @@ class ConfigStore {
   /// Oldest first; at most `history` versions.
   std::vector<Version> history() const;
 
-  /// Returns when the version is above `after`, at `until`, or when `cancel` (optional) is
-  /// cancelled: the version then.
+  /// Returns when the version is no longer `after` (above it; or below it, at once: the store was
+  /// reloaded from an older state), at `until`, or when `cancel` (optional) is cancelled: the
+  /// version then.
   boost::asio::awaitable<std::uint64_t> wait_newer(std::uint64_t after, std::chrono::steady_clock::time_point until,
                                                    std::shared_ptr<CancelToken> cancel = nullptr);
 

@@ -466,6 +466,7 @@ TEST_F(ClusterMode, AnEtcdRestoredFromABackupIsNoticedAndTheNodeReloadsEverythin
   ASSERT_EQ(a->call("POST", "/v1/instances", instance_body("cart", 9302, R"(,"id":"lost-2")")).status, 200);
   ASSERT_EQ(a->call("PUT", "/v1/config/keys/cart.mode", R"("later")").status, 200);
   const auto later = a->call("GET", "/v1/services/cart/instances").header("X-Svckit-Index");
+  const auto later_config = a->call("GET", "/v1/config").header("X-Svckit-Config-Version");
 
   etcd.stop(SIGKILL);
   fs::remove_all(dir.path() / etcd_node.name);
@@ -490,6 +491,11 @@ TEST_F(ClusterMode, AnEtcdRestoredFromABackupIsNoticedAndTheNodeReloadsEverythin
   ASSERT_EQ(watched.status, 200);
   const auto body = json::parse(watched.body, nullptr, false);
   EXPECT_TRUE(body.value("reset", false)) << watched.body;
+  // So does a config long poll from a version of the lost timeline: the document as restored.
+  const auto polled = a->call("GET", "/v1/config?index=" + later_config + "&wait=20s");
+  ASSERT_EQ(polled.status, 200) << polled.body;
+  EXPECT_EQ(json::parse(polled.body, nullptr, false).value("cart", json::object()).value("mode", ""), "backup");
+  EXPECT_LT(std::stoull(polled.header("X-Svckit-Config-Version")), std::stoull(later_config));
   // And writes go on.
   ASSERT_EQ(a->call("POST", "/v1/instances", instance_body("cart", 9303, R"(,"id":"after")")).status, 200);
   EXPECT_EQ(ids(*a, "cart"), (std::vector<std::string>{"after", "kept"}));

@@ -83,6 +83,8 @@ TEST_F(SvckitdConfigTest, ALongPollAnswersWhenANewerVersionExistsOr304WhenTheWai
   EXPECT_EQ(answer.status, 200);
   EXPECT_EQ(json::parse(answer.body)["a"], 2);
   EXPECT_EQ(d->call("GET", "/v1/config?index=0").status, 200) << "already newer: at once";
+  EXPECT_EQ(d->call("GET", "/v1/config?index=999&wait=20s").status, 200)
+      << "a version the store never had (a lost timeline): the document at once, no wait";
   EXPECT_EQ(json::parse(d->call("GET", "/v1/config?index=x").body)["error"]["field"], "index");
 }
 
