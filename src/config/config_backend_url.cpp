@@ -21,6 +21,8 @@ void register_builtin_config_backends(RemoteConfigPlugins::Builder& builder) {
                               detail::redis_config_backend));
   }
   builder.add("http", entry(80, {"interval"}, detail::http_config_backend));
+  builder.add("nacos", entry(8848, net::url_options(net::kTokenOptions, {"dataId", "group", "tenant", "format"}),
+                             detail::nacos_config_backend));
   builder.add("https", entry(443, {"interval"}, detail::http_config_backend));
 }
 

@@ -16,6 +16,7 @@
 #include "svckit/testing/io_thread.hpp"
 #include "svckit/testing/process.hpp"
 #include "svckit/testing/servers.hpp"
+#include "svckitd_process.hpp"
 
 namespace svckit::config {
 namespace {
@@ -225,6 +226,54 @@ TEST_F(RemoteConfigTest, AnHttpDocumentIsPolledWithETagsAndAnUnchangedOneCostsA3
   }
   ASSERT_TRUE(saw("database.pool: 10 -> 12")) << seen_text();
   EXPECT_EQ(remote->version(), "\"v2\"");
+}
+
+// nacos:// reads one config of Nacos's config API — here svckitd's — and reloads when Nacos's
+// MD5 long-polling listener says it changed.
+TEST_F(RemoteConfigTest, ANacosConfigIsALayerThatReloadsWhenNacossListenerSaysItChanged) {
+  std::filesystem::create_directories(dir.path() / "svckitd");
+  auto daemon = testing::SvckitdProcess::start(dir.path() / "svckitd");
+  ASSERT_NE(daemon, nullptr);
+  const auto publish = [&](const std::string& data_id, const std::string& encoded_content) {
+    return testing::http_call(
+               daemon->port, "POST",
+               "/nacos/v1/cs/configs?dataId=" + data_id + "&group=DEFAULT_GROUP&content=" + encoded_content)
+        .status;
+  };
+  ASSERT_EQ(publish("shop.yaml", "database%3A%0A%20%20pool%3A%2010%0A"), 200);
+  auto remote = open("nacos://127.0.0.1:" + std::to_string(daemon->port) + "?dataId=shop.yaml");
+  ASSERT_TRUE(remote);
+  EXPECT_EQ(remote->version().size(), 32u) << "the content's MD5";
+  auto& config = manage(remote);
+  EXPECT_EQ(config.get<int>("database.pool", 0), 10);
+  ASSERT_EQ(publish("shop.yaml", "database%3A%0A%20%20pool%3A%2012%0A"), 200);
+  ASSERT_TRUE(saw("database.pool: 10 -> 12")) << seen_text();
+}
+
+// One remote per test: the fixture's stop token wakes one follow loop (a token has one hook).
+TEST_F(RemoteConfigTest, ANacosPropertiesConfigNestsItsDottedKeysAndAnUnpublishedOneIsEmpty) {
+  std::filesystem::create_directories(dir.path() / "svckitd");
+  auto daemon = testing::SvckitdProcess::start(dir.path() / "svckitd");
+  ASSERT_NE(daemon, nullptr);
+  ASSERT_EQ(testing::http_call(daemon->port, "POST",
+                               "/nacos/v1/cs/configs?dataId=flags.properties&group=DEFAULT_GROUP&content="
+                               "%23%20flags%0Afeature.beta%3Dtrue%0Afeature.colour%20%3A%20blue%0A")
+                .status,
+            200);
+  auto flags = open("nacos://127.0.0.1:" + std::to_string(daemon->port) + "?dataId=flags.properties");
+  ASSERT_TRUE(flags);
+  auto& flag_config = manage(flags);
+  EXPECT_EQ(flag_config.get<std::string>("feature.beta", ""), "true");
+  EXPECT_EQ(flag_config.get<std::string>("feature.colour", ""), "blue");
+  auto unpublished = connect_config_backend(
+      "nacos://127.0.0.1:" + std::to_string(daemon->port) + "?dataId=unpublished.json", io.executor());
+  ASSERT_TRUE(unpublished);
+  const auto content = io.run([&]() -> Awaitable<Result<RemoteContent>> { co_return co_await (*unpublished)->read(); });
+  ASSERT_TRUE(content) << content.error().message;
+  EXPECT_TRUE(content->tree.empty());
+  EXPECT_EQ(connect_config_backend("nacos://127.0.0.1:1", io.executor()).error().field, "dataId");
+  EXPECT_EQ(connect_config_backend("nacos://127.0.0.1:1?dataId=a.xml", io.executor()).error().field, "format");
+  EXPECT_EQ(connect_config_backend("nacos://127.0.0.1:1?dataId=a&colour=red", io.executor()).error().field, "colour");
 }
 
 TEST_F(RemoteConfigTest, AFileRenamedIntoPlaceIsReloadedByInotifyNotByThePoll) {

@@ -14,5 +14,7 @@ Result<std::unique_ptr<RemoteConfigBackend>> svckitd_config_backend(const net::B
                                                                     const boost::asio::any_io_executor& executor);
 Result<std::unique_ptr<RemoteConfigBackend>> http_config_backend(const net::BackendUrl& url,
                                                                  const boost::asio::any_io_executor& executor);
+Result<std::unique_ptr<RemoteConfigBackend>> nacos_config_backend(const net::BackendUrl& url,
+                                                                  const boost::asio::any_io_executor& executor);
 
 }  // namespace svckit::config::detail
