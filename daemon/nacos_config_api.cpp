@@ -1,7 +1,5 @@
 #include "daemon/nacos_config_api.hpp"
 
-#include <openssl/evp.h>
-
 #include <optional>
 
 #include "daemon/acl_guard.hpp"
@@ -66,19 +64,6 @@ std::optional<std::string> content_of(const json& tree, const ConfigRef& ref) {
   return node->get<std::string>();
 }
 
-std::string md5_hex(const std::string& text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  EVP_Digest(text.data(), text.size(), digest, &size, EVP_md5(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < size; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 0xf];
-  }
-  return out;
-}
-
 Response text(Status status, const std::string& body) {
   Response r{status, 11};
   r.set(http::beast_http::field::content_type, "text/plain; charset=utf-8");
@@ -132,7 +117,7 @@ std::string changed(const json& tree, const std::vector<Listened>& listened) {
   std::string out;
   for (const auto& l : listened) {
     const auto content = content_of(tree, l.ref);
-    const auto md5 = content ? md5_hex(*content) : std::string();
+    const auto md5 = content ? nacos::content_md5(*content) : std::string();
     if (md5 == l.md5) continue;
     std::string line = l.ref.data_id + '\x02' + l.ref.group;
     if (l.tenant_given) line += '\x02' + l.ref.tenant;
@@ -163,7 +148,7 @@ Awaitable<Response> NacosConfigApi::get(RouteContext& ctx) {
   const auto content = content_of(*store_.current().tree, *ref);
   if (!content) co_return text(Status::not_found, "config data not exist");
   auto r = text(Status::ok, *content);
-  r.set("Content-MD5", md5_hex(*content));
+  r.set("Content-MD5", nacos::content_md5(*content));
   co_return r;
 }
 

@@ -57,6 +57,9 @@ Result<ServiceInstance> instance_from_params(const Params& params, std::string_v
 /// The id svckitd gives a Nacos instance: "ip:port".
 std::string instance_id(std::string_view ip, std::string_view port);
 
+/// A config content's MD5 as Nacos writes it (lower-case hex): what its listener compares.
+std::string content_md5(const std::string& content);
+
 /// One host as /nacos/v1/ns/instance/list shows it.
 nlohmann::json host_json(const ServiceInstance& instance, const Scope& scope);
 /// The answer of /nacos/v1/ns/instance/list.

@@ -5,31 +5,17 @@
 // `format` (json, yaml, toml, or properties: key=value lines, dotted keys nested), by default
 // guessed from the dataId's extension. A config not published yet reads as an empty document.
 // `?token_env=` / `?token_file=`: sent as Nacos's accessToken (with svckitd: an ACL token secret).
-#include <openssl/evp.h>
-
 #include "config/remote/remote_backends.hpp"
 #include "svckit/core/structured_text.hpp"
 #include "svckit/http/client.hpp"
 #include "svckit/net/url_token.hpp"
+#include "svckit/registry/nacos_json.hpp"
 
 namespace svckit::config::detail {
 
 namespace {
 
 namespace bh = boost::beast::http;
-
-std::string md5_hex(const std::string& text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  EVP_Digest(text.data(), text.size(), digest, &size, EVP_md5(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < size; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 0xf];
-  }
-  return out;
-}
 
 /// Java properties, simply: `key=value` or `key: value` lines, `#`/`!` comments; dotted keys nest.
 Result<nlohmann::json> parse_properties(const std::string& text, const std::string& source) {
@@ -119,7 +105,7 @@ class NacosConfigBackend final : public RemoteConfigBackend {
     if (tree->is_null()) *tree = nlohmann::json::object();
     if (!tree->is_object())
       co_return make_error(ErrorCode::invalid_argument, name() + ": not a document of keys", "content");
-    co_return RemoteContent{std::move(*tree), md5_hex(text)};
+    co_return RemoteContent{std::move(*tree), nacos::content_md5(text)};
   }
 
   Awaitable<Result<bool>> wait_change(const std::string& version, std::chrono::milliseconds timeout,

@@ -1,5 +1,7 @@
 #include "svckit/registry/nacos_json.hpp"
 
+#include <openssl/evp.h>
+
 #include <cmath>
 
 namespace svckit::nacos {
@@ -67,6 +69,19 @@ Result<Scope> scope_of(const Params& params) {
     s.namespace_ = *ns;
   }
   return s;
+}
+
+std::string content_md5(const std::string& content) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  EVP_Digest(content.data(), content.size(), digest, &size, EVP_md5(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < size; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 0xf];
+  }
+  return out;
 }
 
 std::string instance_id(std::string_view ip, std::string_view port) {
