@@ -7,7 +7,12 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
+#include <array>
+#include <atomic>
 #include <set>
 #include <thread>
 
@@ -77,9 +82,19 @@ TEST_F(TaskQueueTest, ManyTasksAcrossWorkersAreEachDoneExactlyOnce) {
   MemoryTaskQueue queue(time, random, fast(30s));
   std::mutex mutex;
   std::multiset<int> done;
-  auto make_pool = [&](const std::string& id) {
+  // Each pool's first tasks wait until the other pool has started one too, so the test shows the
+  // work is shared however the two io threads are scheduled (a loaded machine once let one pool's
+  // four workers drain all 2,000 tasks before the other woke).
+  std::array<std::atomic<int>, 2> started{};
+  auto make_pool = [&](const std::string& id, int self) {
     auto pool = std::make_unique<WorkerPool>(io.get_executor(), queue, random, WorkerPoolOptions{"default", 4, id});
-    pool->handle<Numbered>("count", [&](Numbered args, CancelToken&) -> Awaitable<Result<nlohmann::json>> {
+    pool->handle<Numbered>("count", [&, self](Numbered args, CancelToken&) -> Awaitable<Result<nlohmann::json>> {
+      started[self].fetch_add(1);
+      asio::steady_timer pause(co_await asio::this_coro::executor);
+      for (int i = 0; i < 30'000 && started[1 - self].load() == 0; ++i) {
+        pause.expires_after(1ms);
+        co_await pause.async_wait(asio::use_awaitable);
+      }
       std::lock_guard lock(mutex);
       done.insert(args.n);
       co_return nlohmann::json{{"twice", args.n * 2}};
@@ -87,8 +102,8 @@ TEST_F(TaskQueueTest, ManyTasksAcrossWorkersAreEachDoneExactlyOnce) {
     pool->start();
     return pool;
   };
-  auto a = make_pool("a");
-  auto b = make_pool("b");
+  auto a = make_pool("a", 0);
+  auto b = make_pool("b", 1);
   constexpr int kTasks = 2000;
   std::string last;
   for (int i = 0; i < kTasks; ++i) last = enqueue(queue, spec("count", {{"n", i}})).id;
