@@ -9,10 +9,13 @@
 //   status UP/DOWN/STARTING/OUT_OF_SERVICE/UNKNOWN -> healthy/unhealthy/starting/maintenance/healthy
 //   (overriddenstatus OUT_OF_SERVICE wins); leaseInfo.durationInSecs -> ttl (default 90 s);
 //   metadata -> metadata, except metadata.zone -> zone, "svckit-tags" (comma-separated) -> tags,
-//   "svckit-weight" -> weight. The Eureka fields svckit has no place for (hostName, vipAddress,
-//   secureVipAddress, the page URLs, the other port, the renewal interval, the data center) are
-//   kept in metadata under the "eureka-" prefix, which the Eureka view hides and gives back as the
-//   fields they came from.
+//   "svckit-weight" -> weight, "svckit-status" -> the exact status where Eureka's is coarser (down
+//   shows as DOWN, like unhealthy), "svckit-ttl" -> the exact TTL in ms where durationInSecs cannot
+//   carry it (0: persistent; a TTL that is not whole seconds). The Eureka fields svckit has no place for (hostName,
+//   vipAddress, secureVipAddress, the page URLs, the other port, the renewal interval, the data center) are kept in
+//   metadata under the "eureka-" prefix, which the Eureka view hides and gives back as the fields they came from.
+//   Fields that hold what the view would write anyway (the page URLs of the instance's own address, a vipAddress equal
+//   to the app) are not kept, so an instance read back from the view is the instance written.
 #pragma once
 
 #include <cstdint>
@@ -40,6 +43,8 @@ inline constexpr const char* kRenewalMeta = "eureka-renewal-seconds";
 inline constexpr const char* kDataCenterMeta = "eureka-datacenter";
 inline constexpr const char* kTagsMeta = "svckit-tags";
 inline constexpr const char* kWeightMeta = "svckit-weight";
+inline constexpr const char* kStatusMeta = "svckit-status";
+inline constexpr const char* kTtlMeta = "svckit-ttl";
 inline constexpr int kDefaultLeaseSeconds = 90;  // Eureka's lease duration
 inline constexpr int kDefaultRenewalSeconds = 30;
 
@@ -57,6 +62,11 @@ Result<std::string> service_of_app(std::string_view app);
 /// missing ipAddr and hostName. Errors: invalid_argument naming the field ("instance.port").
 Result<ServiceInstance> instance_from_registration(const nlohmann::json& body, std::string_view app,
                                                    std::string_view caller_host);
+
+/// One instance of an answer (the value of "instance", as instance_json() writes it and Eureka
+/// servers answer): its app names the service; registrationTimestamp and lastRenewalTimestamp set
+/// registered_at and last_heartbeat. Errors as for instance_from_registration.
+Result<ServiceInstance> instance_from_answer(const nlohmann::json& instance);
 
 /// One instance as Eureka shows it (the value of "instance"); `action`: the delta's actionType
 /// ("ADDED", "MODIFIED", "DELETED"; empty: "ADDED", as Eureka writes in full fetches).

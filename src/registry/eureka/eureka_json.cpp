@@ -177,7 +177,7 @@ Result<ServiceInstance> instance_from_registration(const json& body, std::string
   } else if (secure->enabled && secure->number > 0) {
     in.port = secure->number;
     in.scheme = "https";
-    if (port->number > 0) in.metadata[kOtherPortMeta] = std::to_string(port->number);
+    if (port->enabled && port->number > 0) in.metadata[kOtherPortMeta] = std::to_string(port->number);
   } else {
     return field_error("instance.port", "must be an enabled port (port or securePort with @enabled true)");
   }
@@ -204,6 +204,8 @@ Result<ServiceInstance> instance_from_registration(const json& body, std::string
     if (!renewal) return renewal.error();
     if (*renewal > 0 && *renewal != kDefaultRenewalSeconds) in.metadata[kRenewalMeta] = std::to_string(*renewal);
   }
+  std::optional<InstanceStatus> exact_status;
+  std::optional<std::chrono::milliseconds> exact_ttl;
   if (i.contains("metadata") && !i["metadata"].is_null()) {
     if (!i["metadata"].is_object()) return field_error("instance.metadata", "must be an object");
     for (const auto& [key, value] : i["metadata"].items()) {
@@ -224,6 +226,12 @@ Result<ServiceInstance> instance_from_registration(const json& body, std::string
           if (comma == std::string::npos) break;
           start = comma + 1;
         }
+      } else if (key == kStatusMeta) {
+        exact_status = parse_instance_status(*text);
+      } else if (key == kTtlMeta) {
+        auto ttl = whole_number(i["metadata"], key.c_str(), field);
+        if (!ttl) return ttl.error();
+        exact_ttl = std::chrono::milliseconds(*ttl);
       } else if (key == kWeightMeta) {
         auto weight = whole_number(i["metadata"], key.c_str(), field);
         if (!weight) return weight.error();
@@ -233,6 +241,10 @@ Result<ServiceInstance> instance_from_registration(const json& body, std::string
       }
     }
   }
+  // The exact status counts only where it agrees with Eureka's (a Eureka client that changed the
+  // status since svckit wrote it wins); the exact TTL only where durationInSecs is its rounding.
+  if (exact_status && status_name(*exact_status) == status_name(in.status)) in.status = *exact_status;
+  if (exact_ttl && exact_ttl->count() >= 0) in.ttl = *exact_ttl;
   struct Kept {
     const char* field;
     const char* meta;
@@ -245,8 +257,24 @@ Result<ServiceInstance> instance_from_registration(const json& body, std::string
     keep(in, meta, *value);
   }
   if (!host_name->empty() && *host_name != in.host) in.metadata[kHostNameMeta] = *host_name;
+  // What the view writes by default is not kept: reading an instance back gives what was written.
+  const auto base = in.scheme + "://" + in.host + ":" + std::to_string(in.port);
+  const auto drop_if = [&](const char* meta, const std::string& fallback) {
+    if (auto it = in.metadata.find(meta); it != in.metadata.end() && it->second == fallback) in.metadata.erase(it);
+  };
   if (in.metadata.count(kVipMeta) != 0 && lower(in.metadata[kVipMeta]) == in.service) in.metadata.erase(kVipMeta);
-  if (in.metadata.count(kHealthCheckUrlMeta) != 0) in.health_check_path = path_of_url(in.metadata[kHealthCheckUrlMeta]);
+  if (auto it = in.metadata.find(kSecureVipMeta);
+      it != in.metadata.end() &&
+      lower(it->second) == lower(in.metadata.count(kVipMeta) ? in.metadata[kVipMeta] : in.service)) {
+    in.metadata.erase(it);
+  }
+  drop_if(kHomePageMeta, base + "/");
+  drop_if(kStatusPageMeta, base + "/info");
+  drop_if(kHealthCheckUrlMeta, base + "/health");  // the view's default: no path given
+  if (in.metadata.count(kHealthCheckUrlMeta) != 0) {
+    in.health_check_path = path_of_url(in.metadata[kHealthCheckUrlMeta]);
+    drop_if(kHealthCheckUrlMeta, base + in.health_check_path);  // the view writes it from the path
+  }
   if (i.contains("dataCenterInfo") && i["dataCenterInfo"].is_object()) {
     auto name = text_of(i["dataCenterInfo"], "name", "instance.dataCenterInfo.name");
     if (!name) return name.error();
@@ -259,6 +287,25 @@ Result<ServiceInstance> instance_from_registration(const json& body, std::string
     if (e.field == "host") e.field = "instance.ipAddr";
     if (e.field == "port") e.field = "instance.port";
     return e;
+  }
+  return in;
+}
+
+Result<ServiceInstance> instance_from_answer(const json& instance) {
+  if (!instance.is_object()) return field_error("instance", "must be an object");
+  auto app = text_of(instance, "app", "instance.app");
+  if (!app) return app.error();
+  auto in = instance_from_registration(json{{"instance", instance}}, *app, "");
+  if (!in) return in;
+  if (instance.contains("leaseInfo") && instance["leaseInfo"].is_object()) {
+    const auto& lease = instance["leaseInfo"];
+    const auto at = [&](const char* key) {
+      const auto& v = lease.contains(key) ? lease[key] : json();
+      return v.is_number_integer() ? v.get<long long>() : 0LL;
+    };
+    in->registered_at = SystemTime(std::chrono::milliseconds(at("registrationTimestamp")));
+    in->last_heartbeat =
+        SystemTime(std::chrono::milliseconds(std::max(at("lastRenewalTimestamp"), at("registrationTimestamp"))));
   }
   return in;
 }
@@ -284,12 +331,15 @@ json instance_json(const ServiceInstance& in, std::string_view action) {
     metadata[kTagsMeta] = tags;
   }
   if (in.weight != 100) metadata[kWeightMeta] = std::to_string(in.weight);
+  if (in.status == InstanceStatus::down) metadata[kStatusMeta] = std::string(to_string(in.status));
+  if (in.persistent() || in.ttl % std::chrono::seconds(1) != std::chrono::milliseconds(0)) {
+    metadata[kTtlMeta] = std::to_string(in.ttl.count());
+  }
   if (metadata.empty()) metadata["@class"] = "java.util.Collections$EmptyMap";
   const auto registered = epoch_ms(in.registered_at);
   const auto renewed = std::max(registered, epoch_ms(in.last_heartbeat));
-  const auto lease = in.persistent()
-                         ? kDefaultLeaseSeconds
-                         : static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(in.ttl).count());
+  const auto lease =
+      in.persistent() ? kDefaultLeaseSeconds : static_cast<int>(std::max<long long>(1, (in.ttl.count() + 999) / 1000));
   const int renewal = number_or(meta(kRenewalMeta, ""), kDefaultRenewalSeconds);
   const auto vip = meta(kVipMeta, in.service);
   json out{{"instanceId", in.id},

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "svckit/core/instance_json.hpp"
+
 namespace svckit::eureka {
 namespace {
 
@@ -82,7 +84,13 @@ TEST(EurekaJson, StatusesOverridesSecurePortsAndTagsMap) {
   const auto shown = instance_json(*in);
   EXPECT_EQ(shown["status"], "OUT_OF_SERVICE");
   EXPECT_EQ(shown["securePort"]["$"], 8443);
-  EXPECT_EQ(shown["port"]["$"], 8080) << "the other port is kept";
+  EXPECT_EQ(shown["port"]["@enabled"], "false") << "a disabled other port stays disabled";
+  body["instance"]["port"]["@enabled"] = true;
+  auto both = instance_from_registration(body, "ORDER-SERVICE", "");
+  ASSERT_TRUE(both);
+  EXPECT_EQ(both->port, 8080) << "the plain port first";
+  EXPECT_EQ(instance_json(*both)["securePort"]["$"], 8443) << "the other enabled port is kept";
+  EXPECT_EQ(instance_json(*both)["securePort"]["@enabled"], "true");
   EXPECT_EQ(shown["metadata"]["svckit-tags"], "blue,canary");
 
   EXPECT_EQ(status_name(InstanceStatus::down), "DOWN");
@@ -159,6 +167,53 @@ TEST(EurekaJson, MetadataFromOtherApisNeverBreaksTheView) {
   const auto shown = instance_json(in);
   EXPECT_EQ(shown["securePort"]["@enabled"], "false");
   EXPECT_EQ(shown["leaseInfo"]["renewalIntervalInSecs"], 30);
+}
+
+TEST(EurekaJson, EverySvckitInstanceSurvivesTheViewExactly) {
+  // What the eureka:// backend relies on: an instance written as the view shows it and read back
+  // from an answer is the same instance, whatever its status, TTL, tags, zone or weight.
+  ServiceInstance base;
+  base.service = "orders";
+  base.id = "orders-1";
+  base.host = "127.0.0.1";
+  base.port = 9001;
+  base.registered_at = SystemTime(std::chrono::milliseconds(1'700'000'000'000));
+  base.last_heartbeat = SystemTime(std::chrono::milliseconds(1'700'000'005'000));
+  std::vector<ServiceInstance> cases;
+  for (auto status : {InstanceStatus::healthy, InstanceStatus::unhealthy, InstanceStatus::starting,
+                      InstanceStatus::maintenance, InstanceStatus::down}) {
+    auto in = base;
+    in.status = status;
+    in.ttl = 1s;
+    cases.push_back(in);
+  }
+  auto persistent = base;
+  persistent.ttl = 0s;
+  persistent.tags = {"v2", "canary"};
+  persistent.zone = "eu-1";
+  persistent.weight = 300;
+  persistent.metadata = {{"version", "2"}};
+  cases.push_back(persistent);
+  auto odd_ttl = base;
+  odd_ttl.ttl = 1500ms;
+  odd_ttl.scheme = "https";
+  odd_ttl.health_check_path = "/ready";
+  cases.push_back(odd_ttl);
+  for (auto in : cases) {
+    in.normalize();
+    auto back = instance_from_answer(instance_json(in));
+    ASSERT_TRUE(back) << back.error().describe();
+    EXPECT_EQ(to_json(*back).dump(), to_json(in).dump());
+    EXPECT_EQ(*back, in) << to_string(in.status) << " ttl " << in.ttl.count();
+    EXPECT_EQ(back->registered_at, in.registered_at);
+    EXPECT_EQ(back->last_heartbeat, in.last_heartbeat);
+  }
+  EXPECT_EQ(instance_json(cases[4])["status"], "DOWN") << "down shows as Eureka's DOWN";
+  EXPECT_EQ(instance_json(odd_ttl)["leaseInfo"]["durationInSecs"], 2) << "rounded up for Eureka's clients";
+  // A Eureka client that changed the status wins over svckit's exact one.
+  auto moved = instance_json(cases[4]);
+  moved["status"] = "UP";
+  EXPECT_EQ(instance_from_answer(moved)->status, InstanceStatus::healthy);
 }
 
 }  // namespace
