@@ -44,6 +44,7 @@ void register_core_plugins(RegistryPlugins::Builder& builder) {
   builder.add("svckitd", 8500, svckitd_registry_factory());
   builder.add("etcd", 2379, etcd_registry_factory());
   builder.add("consul", 8500, consul_registry_factory());
+  builder.add("eureka", 8761, eureka_registry_factory());
   builder.add("file", 0, file_registry_factory());
   builder.add("dns+srv", 53, dns_srv_registry_factory());
   builder.add("dns", 53, dns_registry_factory());

@@ -1,6 +1,6 @@
 // The registry conformance suite: every backend runs these same tests, unchanged, against its real
 // server (memory: in process; svckitd: the daemon binary; redis: Debian's redis-server; etcd:
-// Debian's etcd; consul: svckitd's Consul-compatible API). A backend is only done when it passes them all.
+// Debian's etcd; consul and eureka: svckitd's Consul- and Eureka-compatible APIs). A backend is only done when it passes them all.
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -99,6 +99,12 @@ void start_consul_backend(Backend& b, const std::filesystem::path& dir) {
   b.daemon = SvckitdProcess::start(dir, {"--sweep-interval", kSweep, "--expiry-grace", kGrace});
   ASSERT_NE(b.daemon, nullptr);
   b.url = "consul://127.0.0.1:" + std::to_string(b.daemon->port) + "?timeout=5s&grace=" + kGrace;
+}
+
+void start_eureka_backend(Backend& b, const std::filesystem::path& dir) {
+  b.daemon = SvckitdProcess::start(dir, {"--sweep-interval", kSweep, "--expiry-grace", kGrace});
+  ASSERT_NE(b.daemon, nullptr);
+  b.url = "eureka://127.0.0.1:" + std::to_string(b.daemon->port) + "/eureka?timeout=5s&poll=100ms";
 }
 
 class RegistryConformance : public ::testing::TestWithParam<BackendCase> {
@@ -507,7 +513,8 @@ INSTANTIATE_TEST_SUITE_P(All, RegistryConformance,
                          ::testing::Values(BackendCase{"memory", start_memory}, BackendCase{"svckitd", start_svckitd},
                                            BackendCase{"redis", start_redis_backend},
                                            BackendCase{"etcd", start_etcd_backend},
-                                           BackendCase{"consul", start_consul_backend, true}),
+                                           BackendCase{"consul", start_consul_backend, true},
+                                           BackendCase{"eureka", start_eureka_backend, true}),
                          [](const auto& info) { return info.param.name; });
 
 }  // namespace

@@ -78,6 +78,11 @@ RegistryFactory etcd_registry_factory();
 /// ?key_file=, ?dc= (datacenter),
 /// ?timeout=5s, ?grace=30s (DeregisterCriticalServiceAfter of a TTL instance's check).
 RegistryFactory consul_registry_factory();
+/// eureka://host:port[,host:port...][/eureka] (Eureka's REST API; also svckitd's Eureka API; the
+/// path is the server's base, /eureka/v2 for Netflix's server) options: ?poll=2s (how often a
+/// watch reads the registry), ?user= with ?password_env= | ?password_file= (HTTP basic auth),
+/// ?tls=true with ?ca_file=, ?cert_file= + ?key_file=, ?timeout=5s.
+RegistryFactory eureka_registry_factory();
 /// file:///absolute/path.yaml (or .json): a read-only static list, reloaded on change (inotify);
 /// a file that does not parse or validate keeps the last good content. No options.
 RegistryFactory file_registry_factory();
