@@ -3,6 +3,7 @@
 #include <array>
 
 #include "daemon/ascii.hpp"
+#include "svckit/etcd/etcd_client.hpp"  // base64_decode
 
 namespace svckit::daemon {
 
@@ -165,6 +166,14 @@ AclGuard::AclGuard(AclTokenStore& tokens, AclRules anonymous, MetricsRegistry& m
 
 std::string AclGuard::presented_secret(const http::Request& request) {
   if (auto s = bearer(request[http::beast_http::field::authorization]); !s.empty()) return std::string(s);
+  // HTTP basic auth, as Eureka clients send it (http://user:secret@host:8761/eureka): the
+  // password is an ACL token's secret, the user name is only a label.
+  if (const std::string_view auth = request[http::beast_http::field::authorization];
+      auth.size() > 6 && ascii_lower(auth.substr(0, 6)) == "basic ") {
+    if (auto decoded = etcd::base64_decode(auth.substr(6)); decoded && decoded->find(':') != std::string::npos) {
+      return decoded->substr(decoded->find(':') + 1);
+    }
+  }
   if (auto s = request["X-Svckit-Token"]; !s.empty()) return std::string(s);
   if (auto s = request["X-Consul-Token"]; !s.empty()) return std::string(s);
   const std::string_view target = request.target();

@@ -74,9 +74,13 @@ Result<ServiceInstance> NacosApi::find(const nacos::Params& params) const {
   if (ip == nullptr || ip->empty()) return make_error(ErrorCode::invalid_argument, "ip is required", "ip");
   if (port == nullptr || port->empty()) return make_error(ErrorCode::invalid_argument, "port is required", "port");
   const auto id = nacos::instance_id(*ip, *port);
+  // Nacos names an instance by its address: the one with the id "ip:port" (how svckitd names the
+  // instances Nacos clients register), else the first at that address (one registered by another
+  // API, with an id of its own).
   std::optional<ServiceInstance> found;
   registry_.for_each(scope->service, {}, [&](const ServiceInstance& in, const std::string&) {
-    if (in.id == id && scope->holds(in)) found = in;
+    if (!scope->holds(in) || (found && found->id == id)) return;
+    if (in.id == id || (!found && in.host == *ip && std::to_string(in.port) == *port)) found = in;
   });
   if (!found) {
     return make_error(ErrorCode::not_found, "no instance " + id + " of service '" + scope->grouped_name() + "'", "ip");

@@ -45,6 +45,7 @@ void register_core_plugins(RegistryPlugins::Builder& builder) {
   builder.add("etcd", 2379, etcd_registry_factory());
   builder.add("consul", 8500, consul_registry_factory());
   builder.add("eureka", 8761, eureka_registry_factory());
+  builder.add("nacos", 8848, nacos_registry_factory());
   builder.add("file", 0, file_registry_factory());
   builder.add("dns+srv", 53, dns_srv_registry_factory());
   builder.add("dns", 53, dns_registry_factory());

@@ -1,6 +1,7 @@
 // The registry conformance suite: every backend runs these same tests, unchanged, against its real
 // server (memory: in process; svckitd: the daemon binary; redis: Debian's redis-server; etcd:
-// Debian's etcd; consul and eureka: svckitd's Consul- and Eureka-compatible APIs). A backend is only done when it passes them all.
+// Debian's etcd; consul, eureka, nacos: svckitd's Consul-, Eureka- and Nacos-compatible APIs). A backend is only done
+// when it passes them all.
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -105,6 +106,12 @@ void start_eureka_backend(Backend& b, const std::filesystem::path& dir) {
   b.daemon = SvckitdProcess::start(dir, {"--sweep-interval", kSweep, "--expiry-grace", kGrace});
   ASSERT_NE(b.daemon, nullptr);
   b.url = "eureka://127.0.0.1:" + std::to_string(b.daemon->port) + "/eureka?timeout=5s&poll=100ms";
+}
+
+void start_nacos_backend(Backend& b, const std::filesystem::path& dir) {
+  b.daemon = SvckitdProcess::start(dir, {"--sweep-interval", kSweep, "--expiry-grace", kGrace});
+  ASSERT_NE(b.daemon, nullptr);
+  b.url = "nacos://127.0.0.1:" + std::to_string(b.daemon->port) + "?timeout=5s&poll=100ms";
 }
 
 class RegistryConformance : public ::testing::TestWithParam<BackendCase> {
@@ -514,7 +521,8 @@ INSTANTIATE_TEST_SUITE_P(All, RegistryConformance,
                                            BackendCase{"redis", start_redis_backend},
                                            BackendCase{"etcd", start_etcd_backend},
                                            BackendCase{"consul", start_consul_backend, true},
-                                           BackendCase{"eureka", start_eureka_backend, true}),
+                                           BackendCase{"eureka", start_eureka_backend, true},
+                                           BackendCase{"nacos", start_nacos_backend, true}),
                          [](const auto& info) { return info.param.name; });
 
 }  // namespace

@@ -355,14 +355,25 @@ TEST_F(SvckitdAcl, SvckitsOwnClientsSendTheirTokens) {
   register_builtin_plugins(builder);
   const auto plugins = std::move(builder).build();
   const auto base = "://127.0.0.1:" + std::to_string(daemon->port);
-  for (const std::string scheme : {"svckitd", "consul"}) {
-    auto with =
-        plugins.create(scheme + base + "?token_file=" + token_file.string(), RegistryDeps{io.executor(), time, random});
+  // The token as each API's clients send it: a bearer token, Consul's header, Nacos's accessToken
+  // (as is, or from a login with the secret as password), Eureka's basic auth.
+  const auto secret = "?token_file=" + token_file.string();
+  const auto login = "?user=web&password_file=" + token_file.string();
+  const std::vector<std::pair<std::string, std::string>> clients = {
+      {"svckitd" + base + secret, "svckitd" + base},
+      {"consul" + base + secret, "consul" + base},
+      {"nacos" + base + secret, "nacos" + base},
+      {"nacos" + base + login, "nacos" + base},
+      {"eureka" + base + "/eureka" + login, "eureka" + base}};
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    const auto& [with_url, without_url] = clients[i];
+    const auto scheme = with_url.substr(0, with_url.find(':'));
+    auto with = plugins.create(with_url, RegistryDeps{io.executor(), time, random});
     ASSERT_TRUE(with) << with.error().describe();
-    auto without = plugins.create(scheme + base, RegistryDeps{io.executor(), time, random});
+    auto without = plugins.create(without_url, RegistryDeps{io.executor(), time, random});
     ASSERT_TRUE(without) << without.error().describe();
-    auto instance = test_instance("web", 9100);
-    instance.id = scheme + "-1";
+    auto instance = test_instance("web", static_cast<int>(9100 + i));
+    instance.id = scheme + "-" + std::to_string(i);
     const auto stored = io.run(
         [&]() -> Awaitable<Result<ServiceInstance>> { co_return co_await (*with)->register_instance(instance); });
     EXPECT_TRUE(stored) << scheme << ": " << stored.error().describe();
@@ -399,7 +410,9 @@ TEST_F(SvckitdAcl, SvckitsOwnClientsSendTheirTokens) {
   const auto listed =
       run_cli(dir.path(), {"--registry", cli_url, "--token-file", token_file.string(), "instances", "web"});
   EXPECT_EQ(listed.exit_code, 0) << listed.output;
-  EXPECT_NE(listed.output.find("svckitd-1"), std::string::npos) << listed.output;
+  EXPECT_NE(listed.output.find("svckitd-0"), std::string::npos) << listed.output;
+  EXPECT_NE(listed.output.find("eureka-4"), std::string::npos)
+      << "registered through the Eureka API: " << listed.output;
   const auto refused = run_cli(dir.path(), {"--registry", cli_url, "instances", "web"});
   EXPECT_EQ(refused.exit_code, 5) << refused.output;
   EXPECT_NE(refused.output.find("token"), std::string::npos) << refused.output;

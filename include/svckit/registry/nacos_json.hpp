@@ -9,7 +9,12 @@
 //   weight (a double, default 1.0) -> weight x 100 (0..10000); healthy=false -> unhealthy;
 //   enabled=false -> maintenance (no traffic); ephemeral=true (default) -> a TTL instance
 //   (metadata preserved.heart.beat.timeout ms, default 15 s), ephemeral=false -> persistent;
-//   metadata (a JSON object of strings) -> metadata.
+//   metadata (a JSON object of strings) -> metadata. What Nacos has no field for travels in
+//   metadata and is taken out of it again: "svckit-id" (an id other than ip:port), "svckit-tags"
+//   (comma-separated), "svckit-status" (starting or down, which Nacos shows as unhealthy),
+//   "svckit-scheme" (other than http), "svckit-health-path"; the heartbeat timeout is the TTL, not
+//   metadata. So an instance written by registration_params() and read back by instance_from_host()
+//   is the instance written.
 #pragma once
 
 #include <map>
@@ -30,6 +35,14 @@ inline constexpr const char* kDefaultNamespace = "public";
 inline constexpr const char* kGroupMeta = "nacos-group";
 inline constexpr const char* kNamespaceMeta = "nacos-namespace";
 inline constexpr const char* kHeartBeatTimeoutMeta = "preserved.heart.beat.timeout";
+inline constexpr const char* kIdMeta = "svckit-id";
+inline constexpr const char* kTagsMeta = "svckit-tags";
+inline constexpr const char* kStatusMeta = "svckit-status";
+inline constexpr const char* kSchemeMeta = "svckit-scheme";
+inline constexpr const char* kHealthPathMeta = "svckit-health-path";
+/// Fields svckitd adds to a host (ms since the epoch); Nacos clients ignore fields they do not know.
+inline constexpr const char* kRegisteredAtField = "svckitRegisteredAt";
+inline constexpr const char* kLastBeatField = "lastBeat";
 inline constexpr int kDefaultBeatIntervalMs = 5'000;
 inline constexpr int kDefaultBeatTimeoutMs = 15'000;
 
@@ -54,6 +67,13 @@ Result<Scope> scope_of(const Params& params);
 /// The instance a register (POST /nacos/v1/ns/instance) or update (PUT) describes. `caller_host`
 /// stands in for a missing ip. Errors: invalid_argument naming the parameter.
 Result<ServiceInstance> instance_from_params(const Params& params, std::string_view caller_host);
+/// The form parameters that register `instance` in `scope`'s group and namespace (POST or PUT
+/// /nacos/v1/ns/instance): what the nacos:// backend sends.
+Params registration_params(const ServiceInstance& instance, const Scope& scope);
+/// One host of a list answer (or a GET /instance answer) -> instance of `scope.service`. Errors:
+/// invalid_argument naming the field.
+Result<ServiceInstance> instance_from_host(const nlohmann::json& host, const Scope& scope);
+
 /// The id svckitd gives a Nacos instance: "ip:port".
 std::string instance_id(std::string_view ip, std::string_view port);
 

@@ -83,6 +83,12 @@ RegistryFactory consul_registry_factory();
 /// watch reads the registry), ?user= with ?password_env= | ?password_file= (HTTP basic auth),
 /// ?tls=true with ?ca_file=, ?cert_file= + ?key_file=, ?timeout=5s.
 RegistryFactory eureka_registry_factory();
+/// nacos://host:8848[,host:8848...] (Nacos's Open API v1; also svckitd's Nacos API) options:
+/// ?namespace= and ?group= (default public, DEFAULT_GROUP), ?poll=2s (how often a watch reads),
+/// ?user= with ?password_env= | ?password_file= (login for an access token) or ?token_env= |
+/// ?token_file= (a token as is; default NACOS_ACCESS_TOKEN), ?tls=true with ?ca_file=, ?cert_file=
+/// + ?key_file=, ?timeout=5s.
+RegistryFactory nacos_registry_factory();
 /// file:///absolute/path.yaml (or .json): a read-only static list, reloaded on change (inotify);
 /// a file that does not parse or validate keeps the last good content. No options.
 RegistryFactory file_registry_factory();

@@ -265,7 +265,7 @@ class EurekaRegistry final : public Registry {
   const TimeSource& time_;
   std::mutex mutex_;
   std::map<std::pair<std::string, std::string>, ServiceInstance> known_;  // the registry as last read; guarded
-  std::optional<std::chrono::steady_clock::time_point> full_at_;           // guarded by mutex_
+  std::optional<std::chrono::steady_clock::time_point> full_at_;          // guarded by mutex_
   PolledMirror mirror_;
 };
 
@@ -273,9 +273,9 @@ class EurekaRegistry final : public Registry {
 
 RegistryFactory eureka_registry_factory() {
   return [](const net::BackendUrl& url, const RegistryDeps& deps) -> Result<std::unique_ptr<Registry>> {
-    if (auto ok = net::check_url_options(url, "eureka://",
-                                         {"tls", "timeout", "poll", "user", "password_env", "password_file",
-                                          "ca_file", "cert_file", "key_file"});
+    if (auto ok = net::check_url_options(
+            url, "eureka://",
+            {"tls", "timeout", "poll", "user", "password_env", "password_file", "ca_file", "cert_file", "key_file"});
         !ok) {
       return ok.error();
     }

@@ -2,7 +2,11 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <optional>
 
 namespace svckit::nacos {
 
@@ -20,6 +24,46 @@ Result<bool> flag(const Params& params, const std::string& key, bool fallback) {
   if (*v == "true") return true;
   if (*v == "false") return false;
   return bad(key, "must be true or false");
+}
+
+long long epoch_ms(SystemTime t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+std::vector<std::string> split_tags(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const auto comma = text.find(',', start);
+    auto tag = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!tag.empty()) out.push_back(std::move(tag));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::string join_tags(const std::vector<std::string>& tags) {
+  std::string out;
+  for (const auto& t : tags) out += (out.empty() ? "" : ",") + t;
+  return out;
+}
+
+/// The metadata a Nacos view of `in` carries: its own, and what Nacos has no field for.
+json nacos_metadata(const ServiceInstance& in) {
+  json metadata = json::object();
+  for (const auto& [key, value] : in.metadata) {
+    if (key.rfind("nacos-", 0) != 0) metadata[key] = value;
+  }
+  if (in.id != in.host + ":" + std::to_string(in.port)) metadata[kIdMeta] = in.id;
+  if (!in.tags.empty()) metadata[kTagsMeta] = join_tags(in.tags);
+  if (in.status == InstanceStatus::starting || in.status == InstanceStatus::down) {
+    metadata[kStatusMeta] = std::string(to_string(in.status));
+  }
+  if (in.scheme != "http") metadata[kSchemeMeta] = in.scheme;
+  if (!in.health_check_path.empty()) metadata[kHealthPathMeta] = in.health_check_path;
+  if (!in.persistent()) metadata[kHeartBeatTimeoutMeta] = std::to_string(in.ttl.count());
+  return metadata;
 }
 
 }  // namespace
@@ -129,6 +173,27 @@ Result<ServiceInstance> instance_from_params(const Params& params, std::string_v
       }
     }
   }
+  std::optional<InstanceStatus> exact_status;
+  if (auto it = in.metadata.find(kIdMeta); it != in.metadata.end()) {
+    in.id = it->second;
+    in.metadata.erase(it);
+  }
+  if (auto it = in.metadata.find(kTagsMeta); it != in.metadata.end()) {
+    in.tags = split_tags(it->second);
+    in.metadata.erase(it);
+  }
+  if (auto it = in.metadata.find(kStatusMeta); it != in.metadata.end()) {
+    exact_status = parse_instance_status(it->second);
+    in.metadata.erase(it);
+  }
+  if (auto it = in.metadata.find(kSchemeMeta); it != in.metadata.end()) {
+    in.scheme = it->second;
+    in.metadata.erase(it);
+  }
+  if (auto it = in.metadata.find(kHealthPathMeta); it != in.metadata.end()) {
+    in.health_check_path = it->second;
+    in.metadata.erase(it);
+  }
   auto healthy = flag(params, "healthy", true);
   auto enabled = flag(params, "enabled", true);
   auto enable = flag(params, "enable", true);  // the Node client's spelling
@@ -139,6 +204,11 @@ Result<ServiceInstance> instance_from_params(const Params& params, std::string_v
   in.status = !*enabled || !*enable ? InstanceStatus::maintenance
               : *healthy            ? InstanceStatus::healthy
                                     : InstanceStatus::unhealthy;
+  // Starting and down show as unhealthy: the exact one counts where it agrees.
+  if (exact_status && in.status == InstanceStatus::unhealthy &&
+      (*exact_status == InstanceStatus::starting || *exact_status == InstanceStatus::down)) {
+    in.status = *exact_status;
+  }
   if (*ephemeral) {
     long long timeout = kDefaultBeatTimeoutMs;
     if (const auto it = in.metadata.find(kHeartBeatTimeoutMeta); it != in.metadata.end()) {
@@ -150,6 +220,7 @@ Result<ServiceInstance> instance_from_params(const Params& params, std::string_v
     }
     in.ttl = std::chrono::milliseconds(timeout);
   }
+  in.metadata.erase(kHeartBeatTimeoutMeta);  // it is the TTL
   in.normalize();
   if (auto valid = validate(in); !valid) {
     auto e = valid.error();
@@ -159,11 +230,58 @@ Result<ServiceInstance> instance_from_params(const Params& params, std::string_v
   return in;
 }
 
-json host_json(const ServiceInstance& in, const Scope& scope) {
-  json metadata = json::object();
-  for (const auto& [key, value] : in.metadata) {
-    if (key.rfind("nacos-", 0) != 0) metadata[key] = value;
+Params registration_params(const ServiceInstance& in, const Scope& scope) {
+  Params p;
+  p.emplace("serviceName", in.service);
+  if (!scope.group.empty()) p.emplace("groupName", scope.group);
+  if (!scope.namespace_.empty()) p.emplace("namespaceId", scope.namespace_);
+  p.emplace("ip", in.host);
+  p.emplace("port", std::to_string(in.port));
+  char weight[32];
+  std::snprintf(weight, sizeof weight, "%.2f", in.weight / 100.0);
+  p.emplace("weight", weight);
+  p.emplace("healthy", in.status == InstanceStatus::healthy ? "true" : "false");
+  p.emplace("enabled", in.status == InstanceStatus::maintenance ? "false" : "true");
+  p.emplace("ephemeral", in.persistent() ? "false" : "true");
+  p.emplace("clusterName", in.zone.empty() ? std::string(kDefaultCluster) : in.zone);
+  p.emplace("metadata", nacos_metadata(in).dump());
+  return p;
+}
+
+Result<ServiceInstance> instance_from_host(const json& host, const Scope& scope) {
+  if (!host.is_object()) return bad("hosts", "must hold objects");
+  Params p;
+  p.emplace("serviceName", scope.service);
+  const auto text = [&](const char* key) -> std::optional<std::string> {
+    if (!host.contains(key) || host[key].is_null()) return std::nullopt;
+    return host[key].is_string() ? host[key].get<std::string>() : host[key].dump();
+  };
+  for (const auto& [from, to] : {std::pair{"ip", "ip"}, std::pair{"port", "port"}, std::pair{"weight", "weight"},
+                                 std::pair{"healthy", "healthy"}, std::pair{"enabled", "enabled"},
+                                 std::pair{"ephemeral", "ephemeral"}, std::pair{"clusterName", "clusterName"}}) {
+    if (auto v = text(from)) p.emplace(to, *v);
   }
+  if (!text("ip")) return bad("ip", "is required");
+  json metadata = host.contains("metadata") && host["metadata"].is_object() ? host["metadata"] : json::object();
+  // The timeout as the host states it (svckitd's and Nacos 2's answers), when metadata does not.
+  if (!metadata.contains(kHeartBeatTimeoutMeta) && host.contains("instanceHeartBeatTimeOut") &&
+      host["instanceHeartBeatTimeOut"].is_number_integer()) {
+    metadata[kHeartBeatTimeoutMeta] = std::to_string(host["instanceHeartBeatTimeOut"].get<long long>());
+  }
+  p.emplace("metadata", metadata.dump());
+  auto in = instance_from_params(p, "");
+  if (!in) return in;
+  // svckitd's answers also say when the instance registered and last beat (Nacos's own do not).
+  const auto at = [&](const char* key) {
+    return host.contains(key) && host[key].is_number_integer() ? host[key].get<long long>() : 0LL;
+  };
+  in->registered_at = SystemTime(std::chrono::milliseconds(at(kRegisteredAtField)));
+  in->last_heartbeat = SystemTime(std::chrono::milliseconds(std::max(at(kLastBeatField), at(kRegisteredAtField))));
+  return in;
+}
+
+json host_json(const ServiceInstance& in, const Scope& scope) {
+  json metadata = nacos_metadata(in);
   const auto cluster = in.zone.empty() ? std::string(kDefaultCluster) : in.zone;
   const long long timeout = in.persistent() ? kDefaultBeatTimeoutMs : in.ttl.count();
   return json{{"instanceId", in.host + "#" + std::to_string(in.port) + "#" + cluster + "#" + scope.grouped_name()},
@@ -178,7 +296,9 @@ json host_json(const ServiceInstance& in, const Scope& scope) {
               {"metadata", std::move(metadata)},
               {"instanceHeartBeatInterval", kDefaultBeatIntervalMs},
               {"instanceHeartBeatTimeOut", timeout},
-              {"ipDeleteTimeout", timeout * 2}};
+              {"ipDeleteTimeout", timeout * 2},
+              {kRegisteredAtField, epoch_ms(in.registered_at)},
+              {kLastBeatField, std::max(epoch_ms(in.registered_at), epoch_ms(in.last_heartbeat))}};
 }
 
 json list_json(const Scope& scope, const std::string& clusters, const std::vector<ServiceInstance>& instances,

@@ -13,6 +13,7 @@
 
 #include "svckit/http/client.hpp"
 #include "svckit/net/backend_url.hpp"
+#include "svckit/registry/registry.hpp"  // Awaitable
 
 namespace svckit {
 

@@ -53,8 +53,8 @@ class PolledMirror {
   Fetch fetch_;
   MemoryRegistry mirror_;
   mutable std::mutex mutex_;
-  std::uint64_t tickets_ = 0;                                     // guarded by mutex_
-  std::map<std::string, std::uint64_t> applied_;                  // scope -> ticket of the read applied last
+  std::uint64_t tickets_ = 0;                                             // guarded by mutex_
+  std::map<std::string, std::uint64_t> applied_;                          // scope -> ticket of the read applied last
   std::map<std::string, std::chrono::steady_clock::time_point> read_at_;  // scope -> when that read was applied
 };
 

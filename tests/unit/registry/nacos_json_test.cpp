@@ -107,5 +107,50 @@ TEST(NacosJson, BadParametersNameTheirField) {
   EXPECT_EQ(field_of(p), "groupName") << "not the group of serviceName";
 }
 
+TEST(NacosJson, EverySvckitInstanceSurvivesNacosBothWaysExactly) {
+  // What the nacos:// backend relies on: registered with registration_params(), stored by the
+  // server, shown by host_json() and read back by instance_from_host(), it is the same instance.
+  ServiceInstance base;
+  base.service = "orders";
+  base.id = "127.0.0.1:9001";
+  base.host = "127.0.0.1";
+  base.port = 9001;
+  base.ttl = std::chrono::milliseconds(1500);
+  std::vector<ServiceInstance> cases;
+  for (auto status : {InstanceStatus::healthy, InstanceStatus::unhealthy, InstanceStatus::starting,
+                      InstanceStatus::maintenance, InstanceStatus::down}) {
+    auto in = base;
+    in.status = status;
+    cases.push_back(in);
+  }
+  auto rich = base;
+  rich.id = "orders-a";
+  rich.ttl = std::chrono::milliseconds(0);
+  rich.tags = {"v2", "canary"};
+  rich.zone = "eu-1";
+  rich.weight = 333;
+  rich.scheme = "https";
+  rich.health_check_path = "/ready";
+  rich.metadata = {{"version", "2"}};
+  cases.push_back(rich);
+  Scope scope;
+  scope.service = "orders";
+  for (auto in : cases) {
+    in.normalize();
+    auto stored = instance_from_params(registration_params(in, scope), "10.9.9.9");
+    ASSERT_TRUE(stored) << stored.error().describe();
+    EXPECT_EQ(*stored, in) << "as stored, " << to_string(in.status);
+    auto back = instance_from_host(host_json(*stored, scope), scope);
+    ASSERT_TRUE(back) << back.error().describe();
+    back->registered_at = in.registered_at;
+    back->last_heartbeat = in.last_heartbeat;
+    EXPECT_EQ(*back, in) << "read back, " << to_string(in.status);
+  }
+  const auto shown = host_json(cases[4], scope);
+  EXPECT_EQ(shown["healthy"], false) << "down shows as not healthy";
+  EXPECT_EQ(shown["enabled"], true);
+  EXPECT_EQ(host_json(rich, scope)["weight"], 3.33);
+}
+
 }  // namespace
 }  // namespace svckit::nacos
