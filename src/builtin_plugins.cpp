@@ -9,6 +9,7 @@ namespace svckit {
 void register_builtin_plugins(RegistryPlugins::Builder& builder) {
   register_core_plugins(builder);
   register_redis_plugins(builder);
+  register_nats_plugins(builder);
 }
 
 void register_builtin_health_checkers(HealthCheckers::Builder& builder) {

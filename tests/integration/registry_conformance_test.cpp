@@ -1,5 +1,6 @@
 // The registry conformance suite: every backend runs these same tests, unchanged, against its real
-// server (memory: in process; svckitd: the daemon binary; redis: Debian's redis-server; etcd:
+// server (memory: in process; svckitd: the daemon binary; redis: Debian's redis-server; nats: Debian's
+// nats-server with JetStream; etcd:
 // Debian's etcd; consul, eureka, nacos: svckitd's Consul-, Eureka- and Nacos-compatible APIs). A backend is only done
 // when it passes them all.
 #include <gtest/gtest.h>
@@ -112,6 +113,14 @@ void start_nacos_backend(Backend& b, const std::filesystem::path& dir) {
   b.daemon = SvckitdProcess::start(dir, {"--sweep-interval", kSweep, "--expiry-grace", kGrace});
   ASSERT_NE(b.daemon, nullptr);
   b.url = "nacos://127.0.0.1:" + std::to_string(b.daemon->port) + "?timeout=5s&poll=100ms";
+}
+
+void start_nats_backend(Backend& b, const std::filesystem::path& dir) {
+  int port = 0;
+  auto server = start_nats(dir, port);
+  ASSERT_TRUE(server) << server.error().message;
+  b.server = std::move(*server);
+  b.url = "nats://127.0.0.1:" + std::to_string(port) + "?sweep=" + kSweep + "&grace=" + kGrace;
 }
 
 class RegistryConformance : public ::testing::TestWithParam<BackendCase> {
@@ -522,7 +531,8 @@ INSTANTIATE_TEST_SUITE_P(All, RegistryConformance,
                                            BackendCase{"etcd", start_etcd_backend},
                                            BackendCase{"consul", start_consul_backend, true},
                                            BackendCase{"eureka", start_eureka_backend, true},
-                                           BackendCase{"nacos", start_nacos_backend, true}),
+                                           BackendCase{"nacos", start_nacos_backend, true},
+                                           BackendCase{"nats", start_nats_backend}),
                          [](const auto& info) { return info.param.name; });
 
 }  // namespace

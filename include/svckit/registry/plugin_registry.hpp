@@ -56,6 +56,8 @@ void register_builtin_plugins(RegistryPlugins::Builder& builder);
 void register_core_plugins(RegistryPlugins::Builder& builder);
 /// redis:// and rediss:// (svckit::redis, hiredis).
 void register_redis_plugins(RegistryPlugins::Builder& builder);
+/// nats:// (svckit::nats, cnats).
+void register_nats_plugins(RegistryPlugins::Builder& builder);
 
 /// memory:// options: ?sweep=1s (TTL sweep period; default 1s), ?grace=30s (expiry grace).
 RegistryFactory memory_registry_factory();
@@ -67,6 +69,11 @@ RegistryFactory svckitd_registry_factory();
 /// ?grace=30s (how long an expired instance stays listed as down), ?max_instances=10000 (per service),
 /// ?history=8192 (events kept for watchers that resume from an index).
 RegistryFactory redis_registry_factory();
+/// nats://host:4222[,host:4222...] (a NATS JetStream key-value bucket) options: ?bucket=svckit_registry
+/// (created when missing, file storage), ?replicas=1, ?sweep=1s (TTL sweep period), ?grace=30s,
+/// ?max_instances=10000 (per service), ?timeout=5s, ?user= with ?password_env= | ?password_file=,
+/// or ?token_env= | ?token_file= (default NATS_TOKEN), ?tls=true with ?ca_file=, ?cert_file= + ?key_file=.
+RegistryFactory nats_registry_factory();
 /// etcd://host:port[,host:port...] (etcd v3 JSON API) options: ?user= with ?password_env=NAME |
 /// ?password_file=PATH (etcd auth), ?tls=true (https with verification) with ?ca_file=, ?cert_file= +
 /// ?key_file= (client certificates, etcd --client-cert-auth), ?timeout=5s,
