@@ -42,8 +42,8 @@
 
 #include "svckit/core/completion.hpp"
 #include "svckit/core/instance_json.hpp"
-#include "svckit/registry/memory_registry.hpp"
 #include "svckit/net/url_token.hpp"
+#include "svckit/registry/memory_registry.hpp"
 #include "svckit/registry/plugin_registry.hpp"
 
 namespace svckit {
@@ -100,8 +100,8 @@ Error nats_failure(const std::string& what, natsStatus s) {
 struct Record {
   ServiceInstance instance;
   std::uint64_t revision = 0;
-  long long written_ms = 0;                // the server's time of the last write (the last heartbeat)
-  long long expired_at_ms = 0;             // > 0: expired (listed down) since then
+  long long written_ms = 0;                         // the server's time of the last write (the last heartbeat)
+  long long expired_at_ms = 0;                      // > 0: expired (listed down) since then
   InstanceStatus before = InstanceStatus::healthy;  // the status an expired instance comes back to
 };
 
@@ -116,8 +116,8 @@ std::string encode(const Record& r) {
 
 std::optional<Record> decode(kvEntry* e) {
   const auto* data = static_cast<const char*>(kvEntry_Value(e));
-  const auto parsed = parse_json_or_discarded(std::string_view(data == nullptr ? "" : data,
-                                                               static_cast<std::size_t>(kvEntry_ValueLen(e))));
+  const auto parsed = parse_json_or_discarded(
+      std::string_view(data == nullptr ? "" : data, static_cast<std::size_t>(kvEntry_ValueLen(e))));
   if (!parsed.is_object() || !parsed.contains("instance")) return std::nullopt;
   auto in = instance_from_json(parsed["instance"]);
   if (!in) return std::nullopt;
@@ -280,8 +280,9 @@ class NatsState : public std::enable_shared_from_this<NatsState> {
   Result<std::optional<std::uint64_t>> write(const std::string& key, const Record& record, std::uint64_t last) {
     const auto value = encode(record);
     std::uint64_t rev = 0;
-    const auto s = last == 0 ? kvStore_Put(&rev, kv_, key.c_str(), value.data(), static_cast<int>(value.size()))
-                             : kvStore_Update(&rev, kv_, key.c_str(), value.data(), static_cast<int>(value.size()), last);
+    const auto s = last == 0
+                       ? kvStore_Put(&rev, kv_, key.c_str(), value.data(), static_cast<int>(value.size()))
+                       : kvStore_Update(&rev, kv_, key.c_str(), value.data(), static_cast<int>(value.size()), last);
     if (s == NATS_OK) return std::optional<std::uint64_t>(rev);
     if (last != 0 && s == NATS_ERR) return std::optional<std::uint64_t>{};  // wrong last sequence
     return nats_failure("put", s);
@@ -335,7 +336,8 @@ class NatsState : public std::enable_shared_from_this<NatsState> {
       kvWatchOptions_Init(&wo);
       wo.Timeout = options_.timeout.count();
       if (auto s = kvStore_WatchAll(&raw, kv_, &wo); s != NATS_OK) {
-        if (++failures == 1 || failures % 50 == 0) spdlog::warn("event=nats_registry_watch_failed error=\"{}\"", nats_text(s));
+        if (++failures == 1 || failures % 50 == 0)
+          spdlog::warn("event=nats_registry_watch_failed error=\"{}\"", nats_text(s));
         std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100 * failures, 2'000)));
         continue;
       }
@@ -387,7 +389,7 @@ class NatsState : public std::enable_shared_from_this<NatsState> {
   /// Makes the cache the state read by a new watcher: the first load, or the exact difference.
   void resynchronize(std::map<std::string, Record> state, std::uint64_t top) {
     std::lock_guard lock(mutex_);
-    const auto index = top + 1;  // the cache's index: an empty bucket (revision 0) is index 1
+    const auto index = top + 1;               // the cache's index: an empty bucket (revision 0) is index 1
     if (!loaded_ || index < cache.index()) {  // first load, or a bucket that was recreated
       std::vector<ServiceInstance> instances;
       for (const auto& [key, r] : state) instances.push_back(r.instance);
@@ -487,10 +489,10 @@ class NatsState : public std::enable_shared_from_this<NatsState> {
   std::atomic<bool> stopped_{false};
   std::atomic<bool> resync_{false};
   std::mutex mutex_;
-  bool loaded_ = false;                                                    // guarded by mutex_
-  kvWatcher* watching_ = nullptr;                                          // guarded by mutex_
-  std::uint64_t seen_ = 0;                                                 // guarded by mutex_
-  std::map<std::string, Record> records_;                                  // by key; guarded by mutex_
+  bool loaded_ = false;                                                      // guarded by mutex_
+  kvWatcher* watching_ = nullptr;                                            // guarded by mutex_
+  std::uint64_t seen_ = 0;                                                   // guarded by mutex_
+  std::map<std::string, Record> records_;                                    // by key; guarded by mutex_
   std::multimap<std::uint64_t, std::shared_ptr<Completion<bool>>> waiters_;  // guarded by mutex_
 };
 
@@ -509,10 +511,10 @@ class NatsRegistry final : public Registry {
     auto current = co_await read(key);
     if (!current) co_return current.error();
     if (!*current && state_->cache.instance_count(in.service) >= state_->max_instances()) {
-      co_return make_error(ErrorCode::limit_exceeded,
-                           "service '" + in.service + "' has the maximum of " +
-                               std::to_string(state_->max_instances()) + " instances",
-                           "id");
+      co_return make_error(
+          ErrorCode::limit_exceeded,
+          "service '" + in.service + "' has the maximum of " + std::to_string(state_->max_instances()) + " instances",
+          "id");
     }
     Record record;
     record.instance = in;
@@ -624,10 +626,10 @@ class NatsRegistry final : public Registry {
 
 RegistryFactory nats_registry_factory() {
   return [](const net::BackendUrl& url, const RegistryDeps& deps) -> Result<std::unique_ptr<Registry>> {
-    if (auto ok = net::check_url_options(url, "nats://",
-                                         {"bucket", "replicas", "sweep", "grace", "timeout", "max_instances", "user",
-                                          "password_env", "password_file", "token_env", "token_file", "tls",
-                                          "ca_file", "cert_file", "key_file"});
+    if (auto ok = net::check_url_options(
+            url, "nats://",
+            {"bucket", "replicas", "sweep", "grace", "timeout", "max_instances", "user", "password_env",
+             "password_file", "token_env", "token_file", "tls", "ca_file", "cert_file", "key_file"});
         !ok) {
       return ok.error();
     }
@@ -644,7 +646,9 @@ RegistryFactory nats_registry_factory() {
     }
     if (auto it = url.query.find("bucket"); it != url.query.end()) {
       const auto& b = it->second;
-      if (b.empty() || b.size() > 64 || b.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != std::string::npos) {
+      if (b.empty() || b.size() > 64 ||
+          b.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") !=
+              std::string::npos) {
         return make_error(ErrorCode::invalid_argument, "bucket must be 1-64 of [A-Za-z0-9_-]", "bucket");
       }
       o.bucket = b;
@@ -655,10 +659,12 @@ RegistryFactory nats_registry_factory() {
     auto max = net::backend_url_count(url, "max_instances", o.max_instances);
     if (!max) return max.error();
     o.max_instances = *max;
-    for (auto [name, field] : {std::pair{"sweep", &o.sweep}, std::pair{"grace", &o.grace}, std::pair{"timeout", &o.timeout}}) {
+    for (auto [name, field] :
+         {std::pair{"sweep", &o.sweep}, std::pair{"grace", &o.grace}, std::pair{"timeout", &o.timeout}}) {
       auto d = net::backend_url_duration(url, name, *field);
       if (!d) return d.error();
-      if (d->count() <= 0) return make_error(ErrorCode::invalid_argument, std::string(name) + " must be positive", name);
+      if (d->count() <= 0)
+        return make_error(ErrorCode::invalid_argument, std::string(name) + " must be positive", name);
       *field = *d;
     }
     if (auto it = url.query.find("user"); it != url.query.end()) {
