@@ -86,6 +86,15 @@ class NacosRegistry final : public Registry {
     auto params = nacos::registration_params(in, scope_for(in.service));
     auto res = co_await call(http::Verb::post, "/nacos/v1/ns/instance", std::move(params));
     if (!res) co_return res.error();
+    {
+      std::lock_guard lock(mutex_);
+      auto& known = addresses_[{in.service, in.id}];
+      known.ip = in.host;
+      known.port = std::to_string(in.port);
+      known.cluster = in.zone.empty() ? std::string(nacos::kDefaultCluster) : in.zone;
+      known.ephemeral = !in.persistent();
+      known.instance.service.clear();  // an address only: read it back below
+    }
     auto stored = co_await lookup(in.service, in.id);  // the server's record (its registration time)
     if (!stored) co_return stored.error();
     co_return std::move(stored->instance);
@@ -106,7 +115,9 @@ class NacosRegistry final : public Registry {
     std::optional<Address> known;
     {
       std::lock_guard lock(mutex_);
-      if (auto it = addresses_.find({service, id}); it != addresses_.end()) known = it->second;
+      if (auto it = addresses_.find({service, id}); it != addresses_.end() && !it->second.instance.service.empty()) {
+        known = it->second;
+      }
     }
     if (!known) {
       auto found = co_await lookup(service, id);
@@ -260,24 +271,63 @@ class NacosRegistry final : public Registry {
     co_return out;
   }
 
-  /// The instance `id` of `service` and its address; remembered for later heartbeats.
+  /// One instance at a known address (GET /nacos/v1/ns/instance): nullopt when the server holds
+  /// another instance there, or none.
+  Awaitable<Result<std::optional<Address>>> read_one(const std::string& service, Address at) {
+    auto params = address_params(service, at);
+    params.erase("ephemeral");
+    params.emplace("cluster", at.cluster);
+    auto res = co_await call(http::Verb::get, "/nacos/v1/ns/instance", std::move(params));
+    if (!res) {
+      if (res.error().code == ErrorCode::not_found) co_return std::optional<Address>{};
+      co_return res.error();
+    }
+    const auto parsed = parse_json_or_discarded(res->body());
+    auto in = nacos::instance_from_host(parsed, scope_for(service));
+    if (!in) co_return std::optional<Address>{};
+    at.ephemeral = !in->persistent();
+    at.instance = std::move(*in);
+    co_return std::optional<Address>(std::move(at));
+  }
+
+  /// The instance `id` of `service` and its address; remembered for later heartbeats. An address
+  /// this client knows is read alone; otherwise the service's list is searched.
   Awaitable<Result<Address>> lookup(const std::string& service, const std::string& id) {
+    std::optional<Address> known;
+    {
+      std::lock_guard lock(mutex_);
+      if (auto it = addresses_.find({service, id}); it != addresses_.end()) known = it->second;
+    }
+    if (known) {
+      auto one = co_await read_one(service, *known);
+      if (!one) co_return one.error();
+      if (*one && (*one)->instance.id == id) {
+        co_return remember(service, id, std::move(**one));
+      }
+    }
     auto all = co_await read_service(service);
     if (!all) co_return all.error();
     for (auto& a : *all) {
-      if (a.instance.id != id) continue;
+      if (a.instance.id == id) co_return remember(service, id, std::move(a));
+    }
+    {
       std::lock_guard lock(mutex_);
-      auto& known = addresses_[{service, id}];
-      // A Nacos server does not say when an instance registered: the first time this client saw it.
-      if (a.instance.registered_at == SystemTime{}) {
-        a.instance.registered_at = known.instance.registered_at != SystemTime{}
-                                       ? known.instance.registered_at
-                                       : std::chrono::time_point_cast<std::chrono::milliseconds>(time_.system_now());
-      }
-      known = a;
-      co_return std::move(a);
+      addresses_.erase({service, id});
     }
     co_return make_error(ErrorCode::not_found, "no instance '" + id + "' of service '" + service + "'", "id");
+  }
+
+  Address remember(const std::string& service, const std::string& id, Address a) {
+    std::lock_guard lock(mutex_);
+    auto& known = addresses_[{service, id}];
+    // A Nacos server does not say when an instance registered: the first time this client saw it.
+    if (a.instance.registered_at == SystemTime{}) {
+      a.instance.registered_at = known.instance.registered_at != SystemTime{}
+                                     ? known.instance.registered_at
+                                     : std::chrono::time_point_cast<std::chrono::milliseconds>(time_.system_now());
+    }
+    known = a;
+    return a;
   }
 
   /// Every service's instances: the service list, page by page, then each service's list.
