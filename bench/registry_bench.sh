@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Registry benchmark: starts svckitd (twice: one per API under test), etcd (Debian's etcd-server)
+# Registry benchmark: starts svckitd (once per API under test: native, ACLs on, Consul, Eureka,
+# Nacos, and three cluster nodes), etcd (Debian's etcd-server), nats-server (JetStream)
 # and redis-server on free loopback ports with data in a temporary folder, runs the same workload
 # against each, prints figures side by side, and stops exactly the processes it started. Extra args go to registry_bench (e.g. --instances 1000).
 set -euo pipefail
@@ -33,6 +34,19 @@ build/daemon/svckitd --port 0 --port-file "$work/consul.port" --threads 2 --log-
   --set limits.max_instances_per_service=20000 >"$work/consul.log" 2>&1 &
 consul_pid=$!
 pids+=("$consul_pid")
+
+# Two more, empty, for the eureka:// and nacos:// columns (svckitd's Eureka and Nacos APIs).
+for api in eureka nacos; do
+  build/daemon/svckitd --port 0 --port-file "$work/$api.port" --threads 2 --log-level warn \
+    --set limits.max_instances_per_service=20000 >"$work/$api.log" 2>&1 &
+  pids+=("$!")
+  eval "${api}_pid=$!"
+done
+
+nats_port=$(free_port)
+nats-server -a 127.0.0.1 -p "$nats_port" -js -sd "$work/nats" >"$work/nats.log" 2>&1 &
+nats_pid=$!
+pids+=("$nats_pid")
 
 etcd_port=$(free_port)
 peer_port=$(free_port)
@@ -90,6 +104,7 @@ pids+=("$redis_pid")
 
 for _ in $(seq 1 400); do
   [ -s "$work/svckitd.port" ] && [ -s "$work/consul.port" ] && [ -s "$work/acl.port" ] && [ -s "$work/n1.port" ] &&
+    [ -s "$work/eureka.port" ] && [ -s "$work/nacos.port" ] && (echo >"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null &&
     [ -s "$work/n2.port" ] && [ -s "$work/n3.port" ] && curl -s -o /dev/null -X POST "http://127.0.0.1:$etcd_port/v3/kv/range" -d '{"key":"AA=="}' &&
     curl -s -o /dev/null -X POST "http://127.0.0.1:$registry_etcd_port/v3/kv/range" -d '{"key":"AA=="}' && break
   sleep 0.05
@@ -98,7 +113,7 @@ for _ in $(seq 1 200); do
   redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
   sleep 0.05
 done
-echo "peers: $(etcd --version | head -1) ($members members per etcd cluster), via its v3 JSON gateway; $(redis-server --version | cut -d' ' -f1-3) through redis://; $(nproc) cores"
+echo "peers: $(etcd --version | head -1) ($members members per etcd cluster), via its v3 JSON gateway; $(redis-server --version | cut -d' ' -f1-3) through redis://; nats-server $(nats-server --version | cut -d' ' -f2) through nats://; $(nproc) cores"
 svckitd_port=$(cat "$work/svckitd.port")
 acl_port=$(cat "$work/acl.port")
 # The client's token may write the services named registry-* (the ones measured) and read every service.
@@ -112,6 +127,9 @@ build/bench/registry_bench --svckitd-port "$svckitd_port" --svckitd-pid "$svckit
   --registry "svckitd://,svckitd://127.0.0.1:$svckitd_port?timeout=10s,$svckitd_pid" \
   "etcd://,etcd://127.0.0.1:$registry_etcd_port?prefix=/svckit-registry&max_instances=20000,$registry_etcd_pid,etcd=$registry_etcd_port" \
   "redis://,redis://127.0.0.1:$redis_port/0?max_instances=20000,$redis_pid" \
+  "nats://,nats://127.0.0.1:$nats_port?max_instances=20000,$nats_pid" \
   "svckitd:// ACLs on,svckitd://127.0.0.1:$acl_port?timeout=10s&token_env=BENCH_TOKEN,$acl_pid" \
   "consul:// (svckitd),consul://127.0.0.1:$(cat "$work/consul.port")?timeout=10s,$consul_pid" \
+  "eureka:// (svckitd; poll 100ms),eureka://127.0.0.1:$(cat "$work/eureka.port")/eureka?timeout=10s&poll=100ms,$eureka_pid" \
+  "nacos:// (svckitd; poll 100ms),nacos://127.0.0.1:$(cat "$work/nacos.port")?timeout=10s&poll=100ms,$nacos_pid" \
   "svckitd cluster (3 nodes; watch across nodes),svckitd://127.0.0.1:$(cat "$work/n1.port")?timeout=10s,$n1_pid,svckitd://127.0.0.1:$(cat "$work/n2.port")?timeout=10s,etcd=$cluster_etcd_port" "$@"

@@ -148,6 +148,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (auto in = svckit::eureka::instance_from_registration(*json, "fuzz", "10.0.0.1")) {
       (void)svckit::eureka::instance_json(*in);
     }
+    // What the eureka:// and nacos:// backends read from a server (which may be hostile).
+    if (json->is_object() && json->contains("instance"))
+      (void)svckit::eureka::instance_from_answer((*json)["instance"]);
+    {
+      svckit::nacos::Scope scope;
+      scope.service = "fuzz";
+      if (auto in = svckit::nacos::instance_from_host(*json, scope)) {
+        (void)svckit::nacos::registration_params(*in, scope);
+      }
+    }
     // The cluster's shared gateway routes (PUT /v1/gateway/routes).
     (void)svckit::daemon::parse_json_routes(*json);
     if (json->is_object() && json->contains("routes")) (void)svckit::daemon::parse_json_routes((*json)["routes"]);
