@@ -84,7 +84,9 @@ class Reader {
       if (at + 1 + len > bytes_.size()) return fail();
       if (!out.empty()) out.push_back('.');
       for (std::size_t i = 0; i < len; ++i) {
-        out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(bytes_[at + 1 + i]))));
+        const auto c = static_cast<unsigned char>(bytes_[at + 1 + i]);
+        if (c == '.') return fail();  // a dot inside a label has no text form here: FORMERR, not a wrong name
+        out.push_back(static_cast<char>(std::tolower(c)));
       }
       if (out.size() > kMaxNameLength + 2) return fail();
       at += 1 + len;

@@ -90,6 +90,9 @@ TEST(DnsMessage, PointersMustPointBackwardsSoTheyCannotLoop) {
   EXPECT_FALSE(decode_message(header + from_hex("4001") + u16(1) + u16(1))) << "an obsolete label type";
   EXPECT_FALSE(decode_message(from_hex("00018180000100ff00000000") + name_bytes("a.b") + u16(1) + u16(1)))
       << "255 answers claimed, none there";
+  // A label holding a dot ("v." then "web") has no text form: read as "v..web" it would be
+  // answered with another name (the fuzzer found svckitd echoing an undecodable question).
+  EXPECT_FALSE(decode_message(header + from_hex("02762e") + name_bytes("web") + u16(1) + u16(1)));
 }
 
 TEST(DnsMessage, ANegativeAnswerCarriesItsCachingTimeInTheSoa) {
