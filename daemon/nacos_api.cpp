@@ -66,26 +66,28 @@ Result<nacos::Params> nacos_params(const RouteContext& ctx) {
   return out;
 }
 
-Result<ServiceInstance> NacosApi::find(const nacos::Params& params) const {
+Awaitable<Result<ServiceInstance>> NacosApi::find(nacos::Params params) const {
   auto scope = nacos::scope_of(params);
-  if (!scope) return scope.error();
+  if (!scope) co_return scope.error();
   const auto* ip = nacos::param(params, "ip");
   const auto* port = nacos::param(params, "port");
-  if (ip == nullptr || ip->empty()) return make_error(ErrorCode::invalid_argument, "ip is required", "ip");
-  if (port == nullptr || port->empty()) return make_error(ErrorCode::invalid_argument, "port is required", "port");
+  if (ip == nullptr || ip->empty()) co_return make_error(ErrorCode::invalid_argument, "ip is required", "ip");
+  if (port == nullptr || port->empty()) co_return make_error(ErrorCode::invalid_argument, "port is required", "port");
   const auto id = nacos::instance_id(*ip, *port);
   // Nacos names an instance by its address: the one with the id "ip:port" (how svckitd names the
-  // instances Nacos clients register), else the first at that address (one registered by another
-  // API, with an id of its own).
+  // instances Nacos clients register; found by id), else the first at that address (one
+  // registered by another API, with an id of its own; found by a scan of the service).
+  if (auto by_id = co_await registry_.get(scope->service, id); by_id && scope->holds(*by_id))
+    co_return std::move(*by_id);
   std::optional<ServiceInstance> found;
   registry_.for_each(scope->service, {}, [&](const ServiceInstance& in, const std::string&) {
-    if (!scope->holds(in) || (found && found->id == id)) return;
-    if (in.id == id || (!found && in.host == *ip && std::to_string(in.port) == *port)) found = in;
+    if (!found && scope->holds(in) && in.host == *ip && std::to_string(in.port) == *port) found = in;
   });
   if (!found) {
-    return make_error(ErrorCode::not_found, "no instance " + id + " of service '" + scope->grouped_name() + "'", "ip");
+    co_return make_error(ErrorCode::not_found, "no instance " + id + " of service '" + scope->grouped_name() + "'",
+                         "ip");
   }
-  return *found;
+  co_return std::move(*found);
 }
 
 Awaitable<Response> NacosApi::store(RouteContext& ctx, ServiceInstance instance) {
@@ -115,7 +117,7 @@ Awaitable<Response> NacosApi::update_instance(RouteContext& ctx) {
   auto in = nacos::instance_from_params(*params, caller_host(ctx.peer()));
   if (!in) co_return http::error_response(in.error());
   if (auto refused = require_service(ctx, in->service, Access::write)) co_return std::move(*refused);
-  auto existing = find(*params);
+  auto existing = co_await find(*params);
   if (!existing) co_return http::error_response(existing.error());
   // An update keeps what it does not name: the lease kind, the registration's own metadata.
   if (nacos::param(*params, "ephemeral") == nullptr) in->ttl = existing->ttl;
@@ -128,7 +130,7 @@ Awaitable<Response> NacosApi::update_instance(RouteContext& ctx) {
 Awaitable<Response> NacosApi::deregister(RouteContext& ctx) {
   auto params = nacos_params(ctx);
   if (!params) co_return http::error_response(params.error());
-  auto found = find(*params);
+  auto found = co_await find(*params);
   if (!found) co_return http::error_response(found.error());
   if (auto refused = require_service(ctx, found->service, Access::write)) co_return std::move(*refused);
   auto removed = co_await registry_.deregister(found->service, found->id);
@@ -142,7 +144,7 @@ Awaitable<Response> NacosApi::get_instance(RouteContext& ctx) {
   auto scope = nacos::scope_of(*params);
   if (!scope) co_return http::error_response(scope.error());
   if (auto refused = require_service(ctx, scope->service, Access::read)) co_return std::move(*refused);
-  auto found = find(*params);
+  auto found = co_await find(*params);
   if (!found) co_return http::error_response(found.error());
   auto host = nacos::host_json(*found, *scope);
   host["service"] = scope->grouped_name();
@@ -207,7 +209,7 @@ Awaitable<Response> NacosApi::beat(RouteContext& ctx) {
   if (auto refused = require_service(ctx, scope->service, Access::write)) co_return std::move(*refused);
   const json answer{
       {"clientBeatInterval", nacos::kDefaultBeatIntervalMs}, {"code", 10200}, {"lightBeatEnabled", false}};
-  auto found = find(*params);
+  auto found = co_await find(*params);
   if (found) {
     auto renewed = co_await registry_.renew(found->service, found->id);
     if (!renewed) co_return http::error_response(renewed.error());

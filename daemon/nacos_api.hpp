@@ -53,7 +53,7 @@ class NacosApi {
   /// Stores `instance` (registration checks, ACL write on its service); the answer Nacos gives.
   http::Awaitable<http::Response> store(http::RouteContext& ctx, ServiceInstance instance);
   /// The instance of serviceName/ip/port (in its group and namespace) `params` name.
-  Result<ServiceInstance> find(const nacos::Params& params) const;
+  Awaitable<Result<ServiceInstance>> find(nacos::Params params) const;
 
   MemoryRegistry& registry_;
   RegistrationCheck check_;
