@@ -36,6 +36,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -230,11 +231,12 @@ class NatsState : public std::enable_shared_from_this<NatsState> {
 
   /// Ends the watcher thread and the sweep loop (from the registry's destructor).
   void stop() {
-    stopped_ = true;
     {
       std::lock_guard lock(mutex_);
+      stopped_ = true;
       if (watching_ != nullptr) kvWatcher_Stop(watching_);  // wakes kvWatcher_Next at once
     }
+    stop_wait_.notify_all();
     asio::post(executor_, [self = shared_from_this()] { self->timer_.cancel(); });
     if (watcher_.joinable()) watcher_.join();
   }
@@ -244,7 +246,7 @@ class NatsState : public std::enable_shared_from_this<NatsState> {
   Awaitable<T> blocking(std::function<T()> job) {
     auto done = std::make_shared<Completion<T>>(co_await asio::this_coro::executor);
     asio::post(pool_, [done, job = std::move(job)] { done->set(job()); });
-    auto value = co_await done->wait_until(std::chrono::steady_clock::now() + std::chrono::hours(24));
+    auto value = co_await done->wait_until(time_.steady_now() + std::chrono::hours(24));
     co_return std::move(*value);
   }
 
@@ -252,7 +254,7 @@ class NatsState : public std::enable_shared_from_this<NatsState> {
   Awaitable<bool> ready() { co_return co_await seen(0); }
   /// Waits until the cache has seen revision `rev` (and loaded the bucket).
   Awaitable<bool> seen(std::uint64_t rev) {
-    const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
+    const auto deadline = time_.steady_now() + options_.timeout;
     auto waiter = std::make_shared<Completion<bool>>(co_await asio::this_coro::executor);
     {
       std::lock_guard lock(mutex_);
@@ -338,7 +340,10 @@ class NatsState : public std::enable_shared_from_this<NatsState> {
       if (auto s = kvStore_WatchAll(&raw, kv_, &wo); s != NATS_OK) {
         if (++failures == 1 || failures % 50 == 0)
           spdlog::warn("event=nats_registry_watch_failed error=\"{}\"", nats_text(s));
-        std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100 * failures, 2'000)));
+        // Back off before the next attempt; stop() ends the wait at once.
+        std::unique_lock lock(mutex_);
+        stop_wait_.wait_for(lock, std::chrono::milliseconds(std::min(100 * failures, 2'000)),
+                            [&] { return stopped_.load(); });
         continue;
       }
       std::unique_ptr<kvWatcher, decltype(&kvWatcher_Destroy)> watcher(raw, kvWatcher_Destroy);
@@ -489,10 +494,11 @@ class NatsState : public std::enable_shared_from_this<NatsState> {
   std::atomic<bool> stopped_{false};
   std::atomic<bool> resync_{false};
   std::mutex mutex_;
-  bool loaded_ = false;                                                      // guarded by mutex_
-  kvWatcher* watching_ = nullptr;                                            // guarded by mutex_
-  std::uint64_t seen_ = 0;                                                   // guarded by mutex_
-  std::map<std::string, Record> records_;                                    // by key; guarded by mutex_
+  std::condition_variable stop_wait_;      // the watcher thread's backoff, ended by stop()
+  bool loaded_ = false;                    // guarded by mutex_
+  kvWatcher* watching_ = nullptr;          // guarded by mutex_
+  std::uint64_t seen_ = 0;                 // guarded by mutex_
+  std::map<std::string, Record> records_;  // by key; guarded by mutex_
   std::multimap<std::uint64_t, std::shared_ptr<Completion<bool>>> waiters_;  // guarded by mutex_
 };
 

@@ -78,10 +78,9 @@ Awaitable<Result<WatchResult>> PolledMirror::watch(WatchRequest request) {
   if (request.after_index == 0 || !fresh(request.service)) {
     if (auto read = co_await refresh(request.service); !read) co_return read.error();
   }
-  const auto deadline = std::chrono::steady_clock::now() + request.wait;
+  const auto deadline = time_.steady_now() + request.wait;
   while (true) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - time_.steady_now());
     WatchRequest slice(request.service, request.after_index, std::clamp(left, std::chrono::milliseconds(0), poll_),
                        request.cancel);
     auto answer = co_await mirror_.watch(std::move(slice));
