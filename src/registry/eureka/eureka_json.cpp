@@ -270,7 +270,6 @@ Result<ServiceInstance> instance_from_registration(const json& body, std::string
   }
   drop_if(kHomePageMeta, base + "/");
   drop_if(kStatusPageMeta, base + "/info");
-  drop_if(kHealthCheckUrlMeta, base + "/health");  // the view's default: no path given
   if (in.metadata.count(kHealthCheckUrlMeta) != 0) {
     in.health_check_path = path_of_url(in.metadata[kHealthCheckUrlMeta]);
     drop_if(kHealthCheckUrlMeta, base + in.health_check_path);  // the view writes it from the path
@@ -365,13 +364,14 @@ json instance_json(const ServiceInstance& in, std::string_view action) {
            {"homePageUrl", meta(kHomePageMeta, base + "/")},
            {"statusPageUrl", meta(kStatusPageMeta, base + "/info")},
            {"healthCheckUrl",
-            meta(kHealthCheckUrlMeta, in.health_check_path.empty() ? base + "/health" : base + in.health_check_path)},
+            meta(kHealthCheckUrlMeta, in.health_check_path.empty() ? std::string() : base + in.health_check_path)},
            {"vipAddress", vip},
            {"secureVipAddress", meta(kSecureVipMeta, vip)},
            {"isCoordinatingDiscoveryServer", "false"},
            {"lastUpdatedTimestamp", std::to_string(renewed)},
            {"lastDirtyTimestamp", std::to_string(registered)},
            {"actionType", action.empty() ? "ADDED" : std::string(action)}};
+  if (out["healthCheckUrl"] == "") out.erase("healthCheckUrl");  // none known: not made up
   return out;
 }
 

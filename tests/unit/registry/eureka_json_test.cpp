@@ -199,6 +199,9 @@ TEST(EurekaJson, EverySvckitInstanceSurvivesTheViewExactly) {
   odd_ttl.scheme = "https";
   odd_ttl.health_check_path = "/ready";
   cases.push_back(odd_ttl);
+  auto conventional = base;
+  conventional.health_check_path = "/health";  // the path eureka-js-client and many services use
+  cases.push_back(conventional);
   for (auto in : cases) {
     in.normalize();
     auto back = instance_from_answer(instance_json(in));
