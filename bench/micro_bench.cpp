@@ -2,6 +2,7 @@
 // alternative it replaced, measured in the same run:
 //   - encoding a list of instances: cached per-instance JSON vs append_json vs nlohmann::json DOM
 //   - store operations: upsert, renew (heartbeat), collect (watch), list
+//   - decoding a list answer (what svckitd:// reads): simdjson On-Demand vs the nlohmann DOM path
 //
 //   build/bench/micro_bench --benchmark_min_time=0.2
 #include <benchmark/benchmark.h>
@@ -9,6 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "svckit/core/instance_json.hpp"
+#include "svckit/registry/registry_decode.hpp"
+#include "svckit/registry/registry_json.hpp"
 #include "svckit/registry/registry_store.hpp"
 
 namespace {
@@ -94,9 +97,43 @@ void BM_WatchCollectOneEvent(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+std::string list_answer(int n) {
+  std::string text = "{\"index\":1,\"instances\":[";
+  for (int i = 0; i < n; ++i) {
+    if (i > 0) text += ',';
+    auto in = make(i);
+    in.registered_at = in.last_heartbeat = SystemTime(std::chrono::milliseconds(1'700'000'000'000));
+    append_json(text, in);
+  }
+  return text + "]}";
+}
+
+void BM_ListDecode_Simdjson(benchmark::State& state) {
+  const auto text = list_answer(static_cast<int>(state.range(0)));
+  for (auto _ : state) {
+    auto decoded = decode_instances(text, "instances");
+    if (!decoded || decoded->size() != static_cast<std::size_t>(state.range(0))) state.SkipWithError("decode");
+    benchmark::DoNotOptimize(decoded);
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * text.size()));
+}
+
+void BM_ListDecode_NlohmannDom(benchmark::State& state) {
+  const auto text = list_answer(static_cast<int>(state.range(0)));
+  for (auto _ : state) {
+    auto parsed = parse_json(text);
+    auto decoded = instances_from_json(*parsed, "instances");
+    if (!decoded || decoded->size() != static_cast<std::size_t>(state.range(0))) state.SkipWithError("decode");
+    benchmark::DoNotOptimize(decoded);
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * text.size()));
+}
+
 BENCHMARK(BM_ListEncode_CachedJson)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ListEncode_AppendJson)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ListEncode_NlohmannDom)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ListDecode_Simdjson)->Arg(2000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ListDecode_NlohmannDom)->Arg(2000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_StoreUpsertNew);
 BENCHMARK(BM_StoreRenew);
 BENCHMARK(BM_WatchCollectOneEvent);

@@ -102,6 +102,7 @@ Result<WatchResult> watch_result_from_json(const json& j) {
   WatchResult r;
   if (!j.contains("index") || !j["index"].is_number_unsigned()) return bad("index", "an unsigned integer");
   r.index = j["index"].get<std::uint64_t>();
+  if (j.contains("reset") && !j["reset"].is_boolean()) return bad("reset", "true or false");
   r.reset = j.value("reset", false);
   if (r.reset) {
     auto instances = instances_from_json(j, "instances");

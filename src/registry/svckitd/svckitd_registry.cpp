@@ -8,6 +8,7 @@
 #include "svckit/http/client.hpp"
 #include "svckit/net/url_token.hpp"
 #include "svckit/registry/plugin_registry.hpp"
+#include "svckit/registry/registry_decode.hpp"
 #include "svckit/registry/registry_json.hpp"
 
 namespace svckit {
@@ -60,9 +61,9 @@ class SvckitdRegistry final : public Registry {
     auto target = "/v1/services/" + net::url_encode(service) + "/instances";
     const auto query = filter_to_query(filter);
     if (!query.empty()) target += "?" + query;
-    auto r = co_await call(http::Verb::get, target, "", timeout_);
+    auto r = co_await call_text(http::Verb::get, target, "", timeout_);
     if (!r) co_return r.error();
-    co_return instances_from_json(*r, "instances");
+    co_return decode_instances(*r, "instances");
   }
 
   Awaitable<Result<std::vector<ServiceSummary>>> list_services() override {
@@ -85,9 +86,9 @@ class SvckitdRegistry final : public Registry {
                          "&wait=" + std::to_string(request.wait.count()) + "ms";
     if (!request.service.empty()) target += "&service=" + net::url_encode(request.service);
     // The server answers at `wait`; allow for transfer time on top.
-    auto r = co_await call(http::Verb::get, target, "", request.wait + timeout_, request.cancel);
+    auto r = co_await call_text(http::Verb::get, target, "", request.wait + timeout_, request.cancel);
     if (!r) co_return r.error();
-    co_return watch_result_from_json(*r);
+    co_return decode_watch_result(*r);
   }
 
  private:
@@ -100,6 +101,17 @@ class SvckitdRegistry final : public Registry {
   /// each and remembers the one that answered.
   Awaitable<Result<json>> call(http::Verb method, std::string target, std::string body,
                                std::chrono::milliseconds timeout, std::shared_ptr<CancelToken> cancel = nullptr) {
+    auto text = co_await call_text(method, std::move(target), std::move(body), timeout, std::move(cancel));
+    if (!text) co_return text.error();
+    auto parsed = parse_json_or_discarded(*text);
+    if (parsed.is_discarded()) co_return make_error(ErrorCode::protocol, "svckitd answered with invalid JSON");
+    co_return parsed;
+  }
+
+  /// As call(), the answer's body as it came (decoded by the caller).
+  Awaitable<Result<std::string>> call_text(http::Verb method, std::string target, std::string body,
+                                           std::chrono::milliseconds timeout,
+                                           std::shared_ptr<CancelToken> cancel = nullptr) {
     Error last = make_error(ErrorCode::unavailable, "no svckitd endpoints configured");
     const std::size_t first = preferred_.load();
     for (std::size_t i = 0; i < endpoints_.size(); ++i) {
@@ -122,9 +134,7 @@ class SvckitdRegistry final : public Registry {
       }
       preferred_ = k;
       if (res->result_int() >= 400) co_return http::error_from_response(*res);
-      auto parsed = parse_json_or_discarded(res->body());
-      if (parsed.is_discarded()) co_return make_error(ErrorCode::protocol, "svckitd answered with invalid JSON");
-      co_return parsed;
+      co_return std::move(res->body());
     }
     co_return last;
   }
