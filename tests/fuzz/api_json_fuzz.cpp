@@ -41,6 +41,7 @@
 #include "svckit/registry/consul_json.hpp"
 #include "svckit/registry/eureka_json.hpp"
 #include "svckit/registry/nacos_json.hpp"
+#include "svckit/registry/registry_decode.hpp"
 #include "svckit/registry/registry_json.hpp"
 
 namespace {
@@ -137,6 +138,27 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static Fixture fixture;
   const std::string_view text(reinterpret_cast<const char*>(data), size);
 
+  // Differential: svckitd://'s fast decoder must agree with the DOM path on every input — the same
+  // instances, or an error where the DOM path errs (then the same error).
+  {
+    const auto dom_list = [&]() -> svckit::Result<std::vector<svckit::ServiceInstance>> {
+      auto parsed = svckit::parse_json(text);
+      if (!parsed) return svckit::make_error(svckit::ErrorCode::protocol, "x");
+      return svckit::instances_from_json(*parsed, "instances");
+    }();
+    const auto fast_list = svckit::decode_instances(text, "instances");
+    if (dom_list.ok() != fast_list.ok() || (dom_list.ok() && *dom_list != *fast_list)) std::abort();
+    auto parsed = svckit::parse_json(text);
+    const auto dom_watch =
+        parsed ? svckit::watch_result_from_json(*parsed)
+               : svckit::Result<svckit::WatchResult>(svckit::make_error(svckit::ErrorCode::protocol, "x"));
+    const auto fast_watch = svckit::decode_watch_result(text);
+    if (dom_watch.ok() != fast_watch.ok()) std::abort();
+    if (dom_watch.ok() && (dom_watch->index != fast_watch->index || dom_watch->snapshot != fast_watch->snapshot ||
+                           dom_watch->events.size() != fast_watch->events.size())) {
+      std::abort();
+    }
+  }
   if (auto json = svckit::parse_json(text)) {
     if (auto instance = svckit::instance_from_json(*json)) (void)svckit::validate(*instance);
     if (auto check = svckit::health_check_from_json(*json, "check")) (void)svckit::validate(*check, "check");

@@ -1,6 +1,7 @@
 // Fast decoding of svckitd's list and watch answers, straight from the text into ServiceInstance
-// (simdjson On-Demand: no DOM, strings read in place). What svckitd:// reads on every list and on
-// a watch's reset, where a JSON DOM per record cost ~5 µs per instance.
+// (simdjson's parser, which picks the CPU's SIMD kernel at run time and reads strings in place,
+// instead of nlohmann::json's node-per-value DOM). What svckitd:// reads on every list and on a
+// watch's reset, where the DOM cost ~5 µs per instance.
 //
 // Same results and same errors as the DOM path (instances_from_json / watch_result_from_json over
 // parse_json): the fast path handles well-formed answers, and anything it does not expect — a

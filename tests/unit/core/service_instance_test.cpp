@@ -150,6 +150,26 @@ TEST(InstanceJson, Rfc3339MatchesGmtimeAndRoundTrips) {
   }
 }
 
+TEST(InstanceJson, Rfc3339OutOfRangeFieldsCountOnAsTimegmDoes) {
+  // The fast parser of svckit's own shape and timegm() agree where fields run past their range.
+  for (const char* text : {"2026-02-31T25:61:61.999Z", "2024-02-29T23:59:60.000Z", "1999-12-31T99:99:99.000Z",
+                           "2026-13-01T00:00:00.000Z" /* the general parser's */, "2026-1-2T3:4:5.6Z"}) {
+    std::tm tm{};
+    int millis = 0;
+    ASSERT_EQ(std::sscanf(text, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                          &tm.tm_min, &tm.tm_sec, &millis),
+              7);
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    const auto expected = SystemTime{} + std::chrono::seconds(timegm(&tm)) + std::chrono::milliseconds(millis);
+    auto parsed = parse_rfc3339(text, "t");
+    ASSERT_TRUE(parsed) << text;
+    EXPECT_EQ(*parsed, expected) << text;
+  }
+  EXPECT_FALSE(parse_rfc3339("2026-01-01T00:00:00.000+01:00", "t"));
+  EXPECT_FALSE(parse_rfc3339("2026-01-01 00:00:00.000Z", "t"));
+}
+
 TEST(InstanceJson, RejectsWrongTypesAndUnknownFields) {
   struct Case {
     const char* body;
