@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "svckit/core/instance_json.hpp"
+#include "svckit/registry/consul_json.hpp"
 #include "svckit/registry/registry_decode.hpp"
 #include "svckit/registry/registry_json.hpp"
 #include "svckit/registry/registry_store.hpp"
@@ -129,11 +130,44 @@ void BM_ListDecode_NlohmannDom(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * text.size()));
 }
 
+std::string consul_answer(int n) {
+  nlohmann::json answer = nlohmann::json::array();
+  const svckit::consul::Node agent;
+  for (int i = 0; i < n; ++i) answer.push_back(svckit::consul::health_entry(make(i), agent, 1));
+  return answer.dump();
+}
+
+void BM_ConsulDecode_Simdjson(benchmark::State& state) {
+  const auto text = consul_answer(static_cast<int>(state.range(0)));
+  for (auto _ : state) {
+    auto decoded = svckit::consul::decode_health_entries(text);
+    if (!decoded || decoded->size() != static_cast<std::size_t>(state.range(0))) state.SkipWithError("decode");
+    benchmark::DoNotOptimize(decoded);
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * text.size()));
+}
+
+void BM_ConsulDecode_NlohmannDom(benchmark::State& state) {
+  const auto text = consul_answer(static_cast<int>(state.range(0)));
+  for (auto _ : state) {
+    const auto parsed = nlohmann::json::parse(text);
+    std::vector<ServiceInstance> out;
+    for (const auto& item : parsed) {
+      if (auto in = svckit::consul::instance_from_health_entry(item)) out.push_back(std::move(*in));
+    }
+    if (out.size() != static_cast<std::size_t>(state.range(0))) state.SkipWithError("decode");
+    benchmark::DoNotOptimize(out);
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * text.size()));
+}
+
 BENCHMARK(BM_ListEncode_CachedJson)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ListEncode_AppendJson)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ListEncode_NlohmannDom)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ListDecode_Simdjson)->Arg(2000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ListDecode_NlohmannDom)->Arg(2000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ConsulDecode_Simdjson)->Arg(2000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ConsulDecode_NlohmannDom)->Arg(2000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_StoreUpsertNew);
 BENCHMARK(BM_StoreRenew);
 BENCHMARK(BM_WatchCollectOneEvent);

@@ -158,6 +158,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                            dom_watch->events.size() != fast_watch->events.size())) {
       std::abort();
     }
+    // consul://'s reader of /v1/health/service answers: each entry as the DOM mapping reads it.
+    if (parsed && parsed->is_array()) {
+      const auto entries = svckit::consul::decode_health_entries(text);
+      if (!entries || entries->size() != parsed->size()) std::abort();
+      for (std::size_t i = 0; i < parsed->size(); ++i) {
+        auto expected = svckit::consul::instance_from_health_entry((*parsed)[i]);
+        if (expected.ok() != (*entries)[i].instance.has_value()) std::abort();
+        if (expected.ok() && *expected != *(*entries)[i].instance) std::abort();
+      }
+    }
   }
   if (auto json = svckit::parse_json(text)) {
     if (auto instance = svckit::instance_from_json(*json)) (void)svckit::validate(*instance);

@@ -291,18 +291,13 @@ Awaitable<Result<Answer>> ConsulRegistry::read_service(const std::string& servic
   if (index > 0) target += "?index=" + std::to_string(index) + "&wait=" + consul::go_duration(wait);
   auto res = co_await call(http::Verb::get, target, "", index > 0 ? wait : std::chrono::milliseconds(0), cancel);
   if (!res) co_return res.error();
-  const auto parsed = parse_json_or_discarded(res->body());
-  if (!parsed.is_array()) co_return make_error(ErrorCode::protocol, "consul: health answer is not an array");
+  auto entries = consul::decode_health_entries(res->body());
+  if (!entries) co_return entries.error();
   Answer out;
   out.index = consul_index(*res);
-  for (const auto& item : parsed) {
-    auto in = consul::instance_from_health_entry(item);
-    if (!in) continue;  // an entry svckit cannot use (e.g. port 0) is not an instance for it
-    Entry e{std::move(*in), ""};
-    for (const auto& c : item.value("Checks", json::array())) {
-      if (c.value("Type", std::string()) == "ttl") e.ttl_check = c.value("CheckID", std::string());
-    }
-    out.entries.push_back(std::move(e));
+  for (auto& item : *entries) {
+    if (!item.instance) continue;  // an entry svckit cannot use (e.g. port 0) is not an instance for it
+    out.entries.push_back(Entry{std::move(*item.instance), std::move(item.ttl_check)});
   }
   std::sort(out.entries.begin(), out.entries.end(),
             [](const Entry& a, const Entry& b) { return a.instance.id < b.instance.id; });

@@ -138,5 +138,65 @@ TEST(ConsulJson, AHealthEntryFromRealConsulMapsItsChecks) {
   EXPECT_GT(in->ttl.count(), 0);
 }
 
+TEST(ConsulJson, HealthAnswersDecodeWithoutADomExactlyAsTheDomMappingReadsThem) {
+  // What consul:// reads on every blocking-query answer: decode_health_entries must give what
+  // instance_from_health_entry gives each entry, for svckitd's entries, real Consul's, and broken ones.
+  ServiceInstance in;
+  in.service = "orders";
+  in.id = "orders-7";
+  in.host = "10.1.2.3";
+  in.port = 9000;
+  in.zone = "eu-2";
+  in.scheme = "https";
+  in.weight = 250;
+  in.tags = {"canary", "v2"};
+  in.metadata = {{"build", "42"}, {"quote\"d", "line\nbreak"}};
+  in.ttl = 5s;
+  json answer = json::array();
+  Node agent;
+  for (auto status : {InstanceStatus::healthy, InstanceStatus::unhealthy, InstanceStatus::down,
+                      InstanceStatus::maintenance, InstanceStatus::starting}) {
+    in.status = status;
+    answer.push_back(health_entry(in, agent, 17));
+  }
+  answer.push_back(json::parse(R"({
+    "Node": {"Node": "n1", "Address": "10.0.0.9"},
+    "Service": {"ID": "api-1", "Service": "api", "Address": "", "Port": 80, "Tags": null, "Meta": null},
+    "Checks": [
+      {"CheckID": "serfHealth", "Status": "passing", "Type": ""},
+      {"CheckID": "service:api-1", "Status": "critical", "Type": "ttl",
+       "Output": "TTL expired (last output before timeout follows): "}
+    ]})"));
+  // Entries the fast path leaves to the DOM mapping: a float port, a numeric Meta value, a key twice, no Service.
+  answer.push_back(json::parse(R"({"Service": {"ID": "f", "Service": "api", "Address": "h", "Port": 81.0}})"));
+  answer.push_back(
+      json::parse(R"({"Service": {"ID": "m", "Service": "api", "Address": "h", "Port": 82, "Meta": {"n": 5}}})"));
+  answer.push_back(json::parse(R"({"Node": 7, "Service": {"ID": "z", "Service": "api", "Address": "", "Port": 83}})"));
+  answer.push_back(json::parse(R"({"Checks": []})"));
+  std::string twice = R"({"Service": {"ID": "d", "Service": "api", "Address": "h", "Port": 84, "Port": 85}})";
+  const auto text = answer.dump().insert(answer.dump().size() - 1, "," + twice);
+  auto decoded = decode_health_entries(text);
+  ASSERT_TRUE(decoded) << decoded.error().describe();
+  const auto dom = json::parse(text);
+  ASSERT_EQ(decoded->size(), dom.size());
+  for (std::size_t i = 0; i < dom.size(); ++i) {
+    auto expected = instance_from_health_entry(dom[i]);
+    ASSERT_EQ(expected.ok(), (*decoded)[i].instance.has_value()) << dom[i].dump();
+    if (expected) EXPECT_EQ(*expected, *(*decoded)[i].instance) << dom[i].dump();
+  }
+  for (std::size_t i = 0; i < dom.size(); ++i) {  // the TTL check's ID, which heartbeats pass
+    std::string ttl_check;
+    for (const auto& c : dom[i].value("Checks", json::array())) {
+      if (c.value("Type", std::string()) == "ttl") ttl_check = c.value("CheckID", std::string());
+    }
+    EXPECT_EQ((*decoded)[i].ttl_check, ttl_check) << dom[i].dump();
+  }
+  EXPECT_EQ((*decoded)[5].ttl_check, "service:api-1");
+  EXPECT_FALSE((*decoded)[0].ttl_check.empty());
+  EXPECT_EQ((*decoded).back().instance->port, 85) << "a key twice: the last, as a DOM reads it";
+  EXPECT_FALSE(decode_health_entries(R"({"not": "an array"})"));
+  EXPECT_FALSE(decode_health_entries("[1, 2"));
+}
+
 }  // namespace
 }  // namespace svckit::consul
