@@ -182,7 +182,9 @@ TEST(ConsulJson, HealthAnswersDecodeWithoutADomExactlyAsTheDomMappingReadsThem) 
   for (std::size_t i = 0; i < dom.size(); ++i) {
     auto expected = instance_from_health_entry(dom[i]);
     ASSERT_EQ(expected.ok(), (*decoded)[i].instance.has_value()) << dom[i].dump();
-    if (expected) EXPECT_EQ(*expected, *(*decoded)[i].instance) << dom[i].dump();
+    if (expected) {
+      EXPECT_EQ(*expected, *(*decoded)[i].instance) << dom[i].dump();
+    }
   }
   for (std::size_t i = 0; i < dom.size(); ++i) {  // the TTL check's ID, which heartbeats pass
     std::string ttl_check;
