@@ -418,11 +418,12 @@ Awaitable<Response> ConsulApi::health_service(RouteContext& ctx) {
   const auto& service = ctx.params.at("service");
   auto index = co_await block(ctx, service);
   if (!index) co_return http::error_response(index.error());
-  json out = json::array();
-  for (const auto& in : instances_of(service, ctx.target, flag(ctx.target, "passing"))) {
-    out.push_back(consul::health_entry(in, options_.node, *index));
-  }
-  co_return consul_json(out, *index);
+  const bool passing = flag(ctx.target, "passing");
+  const auto instances = instances_of(service, ctx.target, passing);
+  const bool complete = !passing && ctx.target.param("tag") == nullptr;
+  auto res = consul_json(json(), *index);
+  res.body() = health_cache_.answer(service, instances, *index, complete);
+  co_return res;
 }
 
 Awaitable<void> ConsulApi::reap() {

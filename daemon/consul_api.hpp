@@ -25,6 +25,7 @@
 #include <utility>
 
 #include "daemon/acl_rules.hpp"
+#include "daemon/consul_health_cache.hpp"
 #include "daemon/watch_slots.hpp"
 #include "svckit/health/check_tracker.hpp"
 #include "svckit/http/router.hpp"
@@ -99,6 +100,7 @@ class ConsulApi {
   ConsulApiOptions options_;
   WatchSlots& watches_;
   std::map<std::pair<std::string, std::string>, SteadyTime> critical_since_;  // only touched by reap()
+  ConsulHealthCache health_cache_{options_.node};  // /v1/health/service answers, from pieces kept between them
 };
 
 }  // namespace svckit::daemon
