@@ -5,7 +5,9 @@
 //
 // Each client follows the whole bucket with one KV watcher on a thread of its own and keeps a
 // MemoryRegistry as its cache (load_replicated / apply_replicated): lists, gets and watches are
-// answered from it. The index is one more than the bucket's revision of the last change a reader
+// answered from it, after a read barrier (the bucket's last revision, one stream-info request: the
+// cache must have seen it), so a read includes every write any client completed before it. The
+// index is one more than the bucket's revision of the last change a reader
 // can see (an empty bucket, revision 0, is index 1 as in every svckit registry) — a
 // heartbeat, or registering identical data again, writes a new revision but moves no index — so
 // every client of one bucket numbers changes alike, and an index never goes back (a bucket that
@@ -263,6 +265,17 @@ class NatsState : public std::enable_shared_from_this<NatsState> {
     }
     auto done = co_await waiter->wait_until(deadline);
     co_return done.has_value();
+  }
+
+  /// The bucket's last revision now (its stream's last sequence), read from the server.
+  Result<std::uint64_t> last_revision() {
+    jsStreamInfo* info = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    const auto stream = "KV_" + options_.bucket;
+    const auto s = js_GetStreamInfo(&info, js_, stream.c_str(), nullptr, &code);
+    std::unique_ptr<jsStreamInfo, decltype(&jsStreamInfo_Destroy)> guard(info, jsStreamInfo_Destroy);
+    if (s != NATS_OK || info == nullptr) return nats_failure("stream info", s);
+    return info->State.LastSeq;
   }
 
   /// The current record of a key, read from the server (not the cache).
@@ -567,20 +580,27 @@ class NatsRegistry final : public Registry {
     });
   }
 
+  // Reads come from the cache once it has caught up with the bucket as it is now (a read barrier:
+  // one stream-info request), so a write any client completed before the read is in the answer.
   Awaitable<Result<ServiceInstance>> get(std::string service, std::string id) override {
-    if (const bool ok = co_await state_->ready(); !ok) co_return not_ready();
+    if (auto caught_up = co_await catch_up(); !caught_up) co_return caught_up.error();
     co_return co_await state_->cache.get(std::move(service), std::move(id));
   }
   Awaitable<Result<std::vector<ServiceInstance>>> list(std::string service, InstanceFilter filter) override {
-    if (const bool ok = co_await state_->ready(); !ok) co_return not_ready();
+    if (auto caught_up = co_await catch_up(); !caught_up) co_return caught_up.error();
     co_return co_await state_->cache.list(std::move(service), std::move(filter));
   }
   Awaitable<Result<std::vector<ServiceSummary>>> list_services() override {
-    if (const bool ok = co_await state_->ready(); !ok) co_return not_ready();
+    if (auto caught_up = co_await catch_up(); !caught_up) co_return caught_up.error();
     co_return co_await state_->cache.list_services();
   }
+  /// A watch from index 0 (a snapshot) catches up first; a watch from an index waits for changes.
   Awaitable<Result<WatchResult>> watch(WatchRequest request) override {
-    if (const bool ok = co_await state_->ready(); !ok) co_return not_ready();
+    if (request.after_index == 0) {
+      if (auto caught_up = co_await catch_up(); !caught_up) co_return caught_up.error();
+    } else if (const bool ok = co_await state_->ready(); !ok) {
+      co_return not_ready();
+    }
     co_return co_await state_->cache.watch(std::move(request));
   }
 
@@ -593,6 +613,15 @@ class NatsRegistry final : public Registry {
   }
   static Error busy(const std::string& service, const std::string& id) {
     return make_error(ErrorCode::unavailable, "nats: instance '" + id + "' of '" + service + "' kept changing");
+  }
+
+  Awaitable<Result<void>> catch_up() {
+    auto self = state_;
+    std::function<Result<std::uint64_t>()> job = [self] { return self->last_revision(); };
+    auto last = co_await state_->blocking<Result<std::uint64_t>>(std::move(job));
+    if (!last) co_return last.error();
+    if (const bool ok = co_await state_->seen(*last); !ok) co_return not_ready();
+    co_return Result<void>{};
   }
 
   Awaitable<Result<std::optional<Record>>> read(std::string key) {
