@@ -143,12 +143,10 @@ Result<std::string> service_of_app(std::string_view app) {
   return service;
 }
 
-Result<ServiceInstance> instance_from_registration(const json& body, std::string_view app,
-                                                   std::string_view caller_host) {
-  if (!body.is_object() || !body.contains("instance") || !body["instance"].is_object()) {
-    return field_error("instance", "must be an object: the body is {\"instance\": {...}}");
-  }
-  const json& i = body["instance"];
+namespace {
+
+/// The value of "instance" (an object) -> instance: what both readers below share.
+Result<ServiceInstance> instance_from_object(const json& i, std::string_view app, std::string_view caller_host) {
   ServiceInstance in;
   auto service = service_of_app(app);
   if (!service) return service.error();
@@ -290,11 +288,21 @@ Result<ServiceInstance> instance_from_registration(const json& body, std::string
   return in;
 }
 
+}  // namespace
+
+Result<ServiceInstance> instance_from_registration(const json& body, std::string_view app,
+                                                   std::string_view caller_host) {
+  if (!body.is_object() || !body.contains("instance") || !body["instance"].is_object()) {
+    return field_error("instance", "must be an object: the body is {\"instance\": {...}}");
+  }
+  return instance_from_object(body["instance"], app, caller_host);
+}
+
 Result<ServiceInstance> instance_from_answer(const json& instance) {
   if (!instance.is_object()) return field_error("instance", "must be an object");
   auto app = text_of(instance, "app", "instance.app");
   if (!app) return app.error();
-  auto in = instance_from_registration(json{{"instance", instance}}, *app, "");
+  auto in = instance_from_object(instance, *app, "");  // no copy of the object (an answer holds thousands)
   if (!in) return in;
   if (instance.contains("leaseInfo") && instance["leaseInfo"].is_object()) {
     const auto& lease = instance["leaseInfo"];
