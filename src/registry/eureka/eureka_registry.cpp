@@ -49,16 +49,6 @@ std::vector<const json*> items_of(const json& node) {
   return out;
 }
 
-Error eureka_error(const http::Response& res, const std::string& what) {
-  const auto code = res.result_int();
-  const auto body = res.body().substr(0, 300);
-  if (code == 404) return make_error(ErrorCode::not_found, what + ": not known to the Eureka server");
-  if (code == 400) return make_error(ErrorCode::invalid_argument, what + ": " + body);
-  if (code == 401) return make_error(ErrorCode::unauthenticated, what + ": the Eureka server wants credentials");
-  if (code == 403) return make_error(ErrorCode::permission_denied, what + ": the credentials do not allow this");
-  return make_error(ErrorCode::unavailable, what + ": HTTP " + std::to_string(code) + " " + body);
-}
-
 class EurekaRegistry final : public Registry {
  public:
   EurekaRegistry(const RegistryDeps& deps, EurekaOptions options)
@@ -171,7 +161,7 @@ class EurekaRegistry final : public Registry {
     req.prepare_payload();
     auto res = co_await http_.send(std::move(req), "eureka " + path);
     if (!res) co_return res.error();
-    if (res->result_int() >= 300) co_return eureka_error(*res, "eureka " + path);
+    if (res->result_int() >= 300) co_return answer_error(*res, "eureka " + path);
     co_return std::move(*res);
   }
 

@@ -47,16 +47,6 @@ struct NacosOptions {
   net::TlsFiles tls;
 };
 
-Error nacos_error(const http::Response& res, const std::string& what) {
-  const auto code = res.result_int();
-  const auto body = res.body().substr(0, 300);
-  if (code == 404) return make_error(ErrorCode::not_found, what + ": " + body);
-  if (code == 400) return make_error(ErrorCode::invalid_argument, what + ": " + body);
-  if (code == 401) return make_error(ErrorCode::unauthenticated, what + ": the Nacos server wants a login");
-  if (code == 403) return make_error(ErrorCode::permission_denied, what + ": " + body);
-  return make_error(ErrorCode::unavailable, what + ": HTTP " + std::to_string(code) + " " + body);
-}
-
 std::string query_of(const nacos::Params& params) {
   std::string out;
   for (const auto& [key, value] : params) out += (out.empty() ? "?" : "&") + key + "=" + net::url_encode(value);
@@ -208,7 +198,7 @@ class NacosRegistry final : public Registry {
     req.prepare_payload();
     auto res = co_await http_.send(std::move(req), "nacos login");
     if (!res) co_return res.error();
-    if (res->result_int() >= 300) co_return nacos_error(*res, "nacos login as '" + options_.user + "'");
+    if (res->result_int() >= 300) co_return answer_error(*res, "nacos login as '" + options_.user + "'");
     const auto parsed = parse_json_or_discarded(res->body());
     if (!parsed.is_object() || !parsed.contains("accessToken") || !parsed["accessToken"].is_string()) {
       co_return make_error(ErrorCode::protocol, "nacos login: no accessToken in the answer");
@@ -232,7 +222,7 @@ class NacosRegistry final : public Registry {
       if (!res) co_return res.error();
       // A refused token after a login: the server may have restarted (its tokens with it).
       if (res->result_int() == 403 && !options_.user.empty() && attempt == 0) continue;
-      if (res->result_int() >= 300) co_return nacos_error(*res, "nacos " + path);
+      if (res->result_int() >= 300) co_return answer_error(*res, "nacos " + path);
       co_return std::move(*res);
     }
     co_return make_error(ErrorCode::permission_denied, "nacos " + path + ": refused after a new login");

@@ -2,6 +2,14 @@
 
 namespace svckit {
 
+Error answer_error(const http::Response& response, const std::string& what) {
+  auto e = http::error_from_response(response);
+  e.message = what + ": " + e.message;
+  const auto& body = response.body();
+  if (!body.empty() && body.front() != '{') e.message += " " + body.substr(0, 300);
+  return e;
+}
+
 FailoverHttp::FailoverHttp(const boost::asio::any_io_executor& executor, std::vector<net::HostPort> servers,
                            const net::TlsFiles& tls, std::chrono::milliseconds timeout)
     : http_(std::make_shared<http::HttpClient>(executor, http::client_options_for(tls))),

@@ -17,6 +17,11 @@
 
 namespace svckit {
 
+/// An answer of 300 or above as an error: http::error_from_response's code (and svckitd's JSON
+/// error, field named, when the server is svckitd), prefixed with `what`; a plain-text body (a
+/// Eureka or Nacos server's) is added, up to 300 bytes.
+Error answer_error(const http::Response& response, const std::string& what);
+
 class FailoverHttp {
  public:
   FailoverHttp(const boost::asio::any_io_executor& executor, std::vector<net::HostPort> servers,
