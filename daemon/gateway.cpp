@@ -66,6 +66,7 @@ http::ServerOptions server_options(const GatewayOptions& o) {
   s.max_header_bytes = o.max_header_bytes;
   s.max_connections = o.max_connections;
   s.reuse_port = true;
+  s.one_thread = true;  // each worker's io_context runs on its own single thread
   s.tls = o.tls;
   return s;
 }

@@ -139,8 +139,9 @@ Result<void> HttpServer::Impl::listen() {
 Awaitable<void> HttpServer::Impl::accept_loop() {
   for (;;) {
     boost::system::error_code ec;
-    auto socket =
-        co_await acceptor_.async_accept(asio::make_strand(io_), asio::redirect_error(asio::use_awaitable, ec));
+    const auto where =
+        options_.one_thread ? asio::any_io_executor(io_.get_executor()) : asio::any_io_executor(asio::make_strand(io_));
+    auto socket = co_await acceptor_.async_accept(where, asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
     if (ec) {
       spdlog::warn("accept failed: {}", ec.message());

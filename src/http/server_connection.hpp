@@ -1,6 +1,8 @@
 // Internal to http/: one accepted server connection, and the loop that serves a StreamHandler on it.
 #pragma once
 
+#include <algorithm>
+
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -45,20 +47,19 @@ std::optional<Response> refuse_framing(const RequestHead& head);
 Awaitable<void> watch_for_close(std::shared_ptr<ServerConnection> connection, std::shared_ptr<CancelToken> gone);
 
 /// Waits through keep-alive silence for the next request's first byte (the caller arms the idle
-/// deadline). On a plain socket, readiness; under TLS the request may already sit decrypted, or
-/// read but not yet decrypted, inside the TLS layer (it often arrives with the handshake's last
-/// flight), where the socket's readiness cannot see it: its first bytes are read into `buffer`.
+/// deadline) and reads what has arrived into `buffer`. A read, not a readiness wait: on a plain
+/// socket Asio queues it on the descriptor it already watches (a wait would re-arm epoll, one
+/// epoll_ctl per request); under TLS the request may already sit decrypted, or read but not yet
+/// decrypted, inside the TLS layer (it often arrives with the handshake's last flight), where the
+/// socket's readiness could not see it anyway. The buffer grows to at most 16 KiB here (1 KiB for
+/// a connection that never needed more), so idle connections stay small.
 template <class Stream>
 Awaitable<boost::system::error_code> await_next_request(Stream& stream, boost::beast::flat_buffer& buffer) {
   namespace asio = boost::asio;
   boost::system::error_code ec;
-  if constexpr (std::is_same_v<Stream, asio::ip::tcp::socket>) {
-    co_await stream.async_wait(asio::ip::tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
-  } else {
-    const auto n =
-        co_await stream.async_read_some(buffer.prepare(16 * 1024), asio::redirect_error(asio::use_awaitable, ec));
-    buffer.commit(n);
-  }
+  const auto room = std::clamp(buffer.capacity(), std::size_t{1024}, std::size_t{16 * 1024});
+  const auto n = co_await stream.async_read_some(buffer.prepare(room), asio::redirect_error(asio::use_awaitable, ec));
+  buffer.commit(n);
   co_return ec;
 }
 

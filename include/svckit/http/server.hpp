@@ -41,6 +41,10 @@ struct ServerOptions {
   /// Default: false. SO_REUSEPORT: several servers (one per I/O thread) listen on one port and the
   /// kernel spreads connections across them.
   bool reuse_port = false;
+  /// Default: false. Set when exactly one thread runs the io_context: connections then need no
+  /// strand, which saves a strand dispatch and a heap-allocated executor on every socket operation.
+  /// With several threads running it, leave it false (each connection is serialised on a strand).
+  bool one_thread = false;
   /// Default: null = plain HTTP. When set, every connection speaks TLS with the context's current
   /// certificate; a plain HTTP request gets a plain 400 naming https and is closed.
   std::shared_ptr<TlsServerContext> tls;
