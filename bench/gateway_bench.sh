@@ -7,6 +7,9 @@
 # one upstream is killed mid-load under each proxy and the failed requests wrk saw are counted.
 # The gateway is also measured on a route with JWT authentication (HS256, claims forwarded) and a
 # rate limit per JWT subject (set high enough never to refuse), to show what they cost.
+# For each proxy it also prints the CPU time per proxied request (user and system, from
+# /proc/PID/stat over each wrk run, all of the proxy's processes) and, from one extra short run under
+# `strace -c -f`, the system calls per request.
 # Stops exactly what it started.
 #   bench/gateway_bench.sh [--rounds 3] [--seconds 5] [--connections 64]
 set -euo pipefail
@@ -172,18 +175,53 @@ PY
 }
 stop_proxies() { stop haproxy; stop nginxproxy; stop svckitd; }
 
-# run_wrk <url> <seconds> [header] -> "rps p50_us p99_us non2xx errors"
+# proxy_ticks <pid> -> "utime stime" in clock ticks, summed over the process and its children
+# (HAProxy's master and worker, nginx's master and workers, svckitd's one process).
+proxy_ticks() {
+  local p u=0 s=0 f
+  for p in "$1" $(pgrep -P "$1" || true); do
+    f=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+    f=${f##*) }  # the fields after "(comm) "; utime and stime are fields 14 and 15
+    read -r -a a <<<"$f"
+    u=$((u + a[11])); s=$((s + a[12]))
+  done
+  echo "$u $s"
+}
+# run_wrk <pid> <url> <seconds> [header] -> "rps p50_us p99_us non2xx errors user_us sys_us" (CPU per request)
 run_wrk() {
-  local header=()
+  local header=() target=$1 before after
+  shift
   [ $# -ge 3 ] && header=(-H "$3")
-  wrk -t1 -c"$connections" -d"${2}s" --latency "${header[@]}" "$1" 2>&1 | awk '
+  before=$(proxy_ticks "$target")
+  wrk -t1 -c"$connections" -d"${2}s" --latency "${header[@]}" "$1" >"$work/wrk.out" 2>&1
+  after=$(proxy_ticks "$target")
+  awk -v before="$before" -v after="$after" -v tick="$(getconf CLK_TCK)" '
     function us(v) { if (v ~ /us$/) return v+0; if (v ~ /ms$/) return v*1000; if (v ~ /s$/) return v*1000000; return v }
     /Requests\/sec/ {rps=$2}
+    /requests in/ {n=$1}
     /^ +50%/ {p50=us($2)}
     /^ +99%/ {p99=us($2)}
     /Non-2xx or 3xx responses/ {bad=$5}
     /Socket errors/ {gsub(",", ""); err=$4+$6+$8+$10}
-    END {printf "%.0f %.1f %.1f %d %d\n", rps, p50, p99, bad+0, err+0}'
+    END {
+      split(before, b, " "); split(after, a, " ")
+      cu = n > 0 ? (a[1] - b[1]) / tick * 1e6 / n : 0; cs = n > 0 ? (a[2] - b[2]) / tick * 1e6 / n : 0
+      printf "%.0f %.1f %.1f %d %d %.2f %.2f\n", rps, p50, p99, bad+0, err+0, cu, cs
+    }' "$work/wrk.out"
+}
+# syscalls_per_request <pid> <url> -> system calls per proxied request (strace -c -f on every
+# process of the proxy over a 2 s wrk run; strace slows the proxy, the count per request stays)
+syscalls_per_request() {
+  local pids=() p
+  for p in "$1" $(pgrep -P "$1" || true); do pids+=(-p "$p"); done
+  strace -c -f -o "$work/strace.out" "${pids[@]}" 2>/dev/null &
+  local strace_pid=$!
+  sleep 0.5
+  local n
+  n=$(wrk -t1 -c"$connections" -d2s "$2" | awk '/requests in/ {print $1}')
+  kill -INT "$strace_pid" 2>/dev/null || true
+  wait "$strace_pid" 2>/dev/null || true
+  awk -v n="$n" '$NF == "total" && n > 0 {printf "%.2f", $4 / n}' "$work/strace.out"
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
@@ -195,43 +233,55 @@ for threads in 1 2; do
   for r in $(seq 1 "$rounds"); do
     for p in haproxy nginx svckitd svckitd+jwt; do
       case $p in
-        haproxy) url="http://127.0.0.1:$hp/" ;;
-        nginx) url="http://127.0.0.1:$np/" ;;
-        svckitd) url="http://127.0.0.1:$gp/plain/" ;;
-        svckitd+jwt) url="http://127.0.0.1:$gp/auth/" ;;
+        haproxy) url="http://127.0.0.1:$hp/"; target=${pid[haproxy]} ;;
+        nginx) url="http://127.0.0.1:$np/"; target=${pid[nginxproxy]} ;;
+        svckitd) url="http://127.0.0.1:$gp/plain/"; target=${pid[svckitd]} ;;
+        svckitd+jwt) url="http://127.0.0.1:$gp/auth/"; target=${pid[svckitd]} ;;
       esac
       if [ "$p" = svckitd+jwt ]; then
-        echo "$p $(run_wrk "$url" "$seconds" "Authorization: Bearer $token")" >>"$work/results"
+        echo "$p $(run_wrk "$target" "$url" "$seconds" "Authorization: Bearer $token")" >>"$work/results"
       else
-        echo "$p $(run_wrk "$url" "$seconds")" >>"$work/results"
+        echo "$p $(run_wrk "$target" "$url" "$seconds")" >>"$work/results"
       fi
     done
   done
   echo
   echo "threads/processes per proxy: $threads"
-  printf "  %-10s %12s %10s %10s %8s\n" proxy "requests/s" "p50 us" "p99 us" failed
+  printf "  %-11s %11s %9s %9s %7s %12s %12s %13s\n" proxy "requests/s" "p50 us" "p99 us" failed "user us/req" "sys us/req" "syscalls/req"
   for p in haproxy nginx svckitd svckitd+jwt; do
+    case $p in
+      haproxy) url="http://127.0.0.1:$hp/"; target=${pid[haproxy]} ;;
+      nginx) url="http://127.0.0.1:$np/"; target=${pid[nginxproxy]} ;;
+      svckitd) url="http://127.0.0.1:$gp/plain/"; target=${pid[svckitd]} ;;
+      svckitd+jwt) url="" ;;
+    esac
     rps=$(awk -v p=$p '$1==p {print $2}' "$work/results" | median)
     p50=$(awk -v p=$p '$1==p {print $3}' "$work/results" | median)
     p99=$(awk -v p=$p '$1==p {print $4}' "$work/results" | median)
     bad=$(awk -v p=$p '$1==p {s+=$5+$6} END {print s+0}' "$work/results")
-    printf "  %-10s %12.0f %10.1f %10.1f %8d\n" "$p" "$rps" "$p50" "$p99" "$bad"
-    eval "rps_${p/+/_}=$rps; p99_${p/+/_}=$p99"
+    cpu_user=$(awk -v p=$p '$1==p {print $7}' "$work/results" | median)
+    cpu_sys=$(awk -v p=$p '$1==p {print $8}' "$work/results" | median)
+    calls="-"
+    [ -n "$url" ] && command -v strace >/dev/null && calls=$(syscalls_per_request "$target" "$url")
+    printf "  %-11s %11.0f %9.1f %9.1f %7d %12.2f %12.2f %13s\n" "$p" "$rps" "$p50" "$p99" "$bad" "$cpu_user" "$cpu_sys" "$calls"
+    eval "rps_${p/+/_}=$rps; p99_${p/+/_}=$p99; user_${p/+/_}=$cpu_user; sys_${p/+/_}=$cpu_sys"
   done
   awk -v a="$rps_svckitd_jwt" -v b="$rps_svckitd" -v pa="$p99_svckitd_jwt" -v pb="$p99_svckitd" \
     'BEGIN {printf "  JWT + rate limit on/off: throughput %.2fx (goal >= 0.90), p99 %.2fx\n", a/b, pa/pb}'
   awk -v a="$rps_svckitd" -v h="$rps_haproxy" -v n="$rps_nginx" -v pa="$p99_svckitd" -v ph="$p99_haproxy" -v pn="$p99_nginx" \
     'BEGIN {printf "  svckitd/HAProxy: throughput %.2fx, p99 %.2fx;  svckitd/nginx: throughput %.2fx, p99 %.2fx\n", a/h, pa/ph, a/n, pa/pn}'
+  awk -v su="$user_svckitd" -v ss="$sys_svckitd" -v hu="$user_haproxy" -v hs="$sys_haproxy" \
+    'BEGIN {printf "  CPU per request svckitd/HAProxy: user %.2fx, system %.2fx (goal <= 1.00 each)\n", su/hu, ss/hs}'
   if [ "$threads" = 1 ]; then
     echo
     echo "one upstream killed (SIGKILL) 2 s into a 6 s run, restarted after:"
     for p in haproxy nginx svckitd; do
       case $p in
-        haproxy) url="http://127.0.0.1:$hp/" ;;
-        nginx) url="http://127.0.0.1:$np/" ;;
-        svckitd) url="http://127.0.0.1:$gp/plain/" ;;
+        haproxy) url="http://127.0.0.1:$hp/"; target=${pid[haproxy]} ;;
+        nginx) url="http://127.0.0.1:$np/"; target=${pid[nginxproxy]} ;;
+        svckitd) url="http://127.0.0.1:$gp/plain/"; target=${pid[svckitd]} ;;
       esac
-      run_wrk "$url" 6 >"$work/kill.out" &
+      run_wrk "$target" "$url" 6 >"$work/kill.out" &
       wrk_pid=$!
       sleep 2
       workers=$(pgrep -P "${pid[up2]}" || true)  # the worker holds the connections: it dies too
@@ -240,7 +290,7 @@ for threads in 1 2; do
       unset "pid[up2]"
       for w in $workers; do while kill -0 "$w" 2>/dev/null; do sleep 0.05; done; done
       wait "$wrk_pid"
-      read -r rps p50 p99 bad err <"$work/kill.out"
+      read -r rps p50 p99 bad err _ _ <"$work/kill.out"
       printf "  %-10s %8d non-2xx + %d socket errors of %.0f requests\n" "$p" "$bad" "$err" "$(awk -v r="$rps" 'BEGIN {print r*6}')"
       start_upstream 2 "$up2"
       sleep 2.5  # HAProxy's check (inter 1s, rise 2) sees it back before the next run

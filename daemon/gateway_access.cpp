@@ -1,4 +1,5 @@
 #include "daemon/gateway_access.hpp"
+#include "daemon/proxy_headers.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -121,11 +122,12 @@ std::optional<http::Response> check_access(const GatewayRoute& route, PeerRateLi
 }
 
 void apply_grant(std::vector<std::pair<std::string, std::string>>& fields, const AccessGrant& grant) {
-  std::erase_if(fields, [&grant](const auto& field) {
-    const auto name = ascii_lower(field.first);
-    return std::any_of(grant.drop_headers.begin(), grant.drop_headers.end(),
-                       [&name](const std::string& dropped) { return ascii_lower(dropped) == name; });
-  });
+  if (!grant.drop_headers.empty()) {
+    std::erase_if(fields, [&grant](const auto& field) {
+      return std::any_of(grant.drop_headers.begin(), grant.drop_headers.end(),
+                         [&field](const std::string& dropped) { return iequals(dropped, field.first); });
+    });
+  }
   fields.insert(fields.end(), grant.add_headers.begin(), grant.add_headers.end());
 }
 

@@ -2,6 +2,8 @@
 
 #include <strings.h>
 
+#include <iterator>
+
 #include "svckit/resilience/deadline.hpp"
 
 namespace svckit::daemon {
@@ -65,6 +67,7 @@ std::vector<std::pair<std::string, std::string>> upstream_fields(const http::Req
   const bool keep_upgrade = forwarding.keep_upgrade;
   const bool trusted_peer = forwarding.trusted_peer;
   std::vector<std::pair<std::string, std::string>> out;
+  out.reserve(static_cast<std::size_t>(std::distance(head.begin(), head.end())) + 4);  // + X-Forwarded-*
   const auto connection = connection_tokens(head);
   std::string forwarded_for;
   bool kept_proto = false;

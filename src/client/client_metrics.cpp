@@ -45,8 +45,13 @@ std::shared_ptr<const ClientSeries> ServiceClient::Impl::series_of(ServiceClient
   return made;
 }
 
-void ServiceClient::Impl::publish_pool() {
+void ServiceClient::Impl::publish_pool(SteadyTime now) {
   if (families.pool == nullptr) return;
+  const auto at = now.time_since_epoch().count();
+  auto due = next_pool_publish_ns.load(std::memory_order_relaxed);
+  if (at < due) return;
+  const auto next = at + std::chrono::duration_cast<std::chrono::steady_clock::duration>(kPoolPublishEvery).count();
+  if (!next_pool_publish_ns.compare_exchange_strong(due, next)) return;  // another call publishes
   const auto p = http.stats();
   families.pool->with({"opened"}).set(static_cast<double>(p.connections_opened));
   families.pool->with({"reused"}).set(static_cast<double>(p.connections_reused));

@@ -200,8 +200,9 @@ Awaitable<CallResult> ServiceClient::try_call(std::string service, http::Verb me
     if (series.in_flight) series.in_flight->add(1);
     const auto started = impl.deps.time.steady_now();
     result = co_await run(state, method, build_target(path, options.params), options);
+    const auto finished = impl.deps.time.steady_now();
     if (series.duration) {
-      series.duration->observe(std::chrono::duration<double>(impl.deps.time.steady_now() - started).count());
+      series.duration->observe(std::chrono::duration<double>(finished - started).count());
       series.in_flight->add(-1);
     }
     impl.in_flight.fetch_sub(1);
@@ -219,7 +220,7 @@ Awaitable<CallResult> ServiceClient::try_call(std::string service, http::Verb me
       } else {
         impl.families.calls->with({service, std::string(to_string(result.error->kind))}).inc();
       }
-      impl.publish_pool();
+      impl.publish_pool(finished);
     }
   }
   if (result.ok()) {
@@ -289,7 +290,7 @@ CallResult ServiceClient::call_sync(std::string service, http::Verb method, std:
 }
 
 std::optional<Deadline> incoming_deadline(const http::RequestHead& request, SteadyTime now) {
-  auto it = request.find(std::string(kDeadlineHeader));
+  auto it = request.find(kDeadlineHeader);
   if (it == request.end()) return std::nullopt;
   auto budget = parse_deadline_header(std::string_view(it->value().data(), it->value().size()));
   if (!budget) return std::nullopt;

@@ -23,6 +23,7 @@ namespace client_detail {
 
 constexpr std::chrono::milliseconds kMargin{2}, kMinAttempt{1};
 constexpr std::chrono::seconds kTickEvery{1};
+constexpr std::chrono::milliseconds kPoolPublishEvery{100};
 
 /// A caller's synchronous body sink, awaited like the transport's asynchronous ones.
 Awaitable<Result<void>> feed_sink(const http::BodySink* sink, std::string_view piece);
@@ -127,7 +128,10 @@ struct ServiceClient::Impl {
   Awaitable<Attempt> hedged_attempt(std::shared_ptr<ServiceClient::ServiceState> state_ptr, Route primary,
                                     http::Request request, std::chrono::milliseconds timeout, const std::string& target,
                                     const CallOptions& options, std::vector<std::string>& tried, CallResult& result);
-  void publish_pool();
+  /// The pool gauges, from the call path: at most every kPoolPublishEvery (the pool's stats take
+  /// its lock and each gauge a label lookup, too dear for every call; a scrape sees them at most
+  /// that old).
+  void publish_pool(SteadyTime now);
   /// hedged_attempt's race on its own strand (hedging.cpp).
   struct HedgeRace;
 
@@ -147,6 +151,7 @@ struct ServiceClient::Impl {
   std::mutex kinds_mutex;
   std::map<CallErrorKind, std::uint64_t> kinds;
   std::atomic<std::uint64_t> trace_counter{1};
+  std::atomic<std::int64_t> next_pool_publish_ns{0};  // steady clock, see publish_pool
 };
 
 }  // namespace svckit
