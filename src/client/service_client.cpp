@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <unordered_map>
+
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -86,6 +88,33 @@ Result<ServiceClient::Endpoint> ServiceClient::pick_endpoint(const std::string& 
 }
 
 std::shared_ptr<ServiceClient::ServiceState> ServiceClient::state_for(const std::string& service) {
+  // Each thread remembers the states it looked up, so the call path takes no process-wide lock:
+  // the cache belongs to one client (by its process-unique id, never reused) and is dropped when
+  // that client's states change (generation) or another client is used on this thread. Weak: the
+  // client alone owns its states, which end with it.
+  struct Known {
+    std::uint64_t client = 0;
+    std::uint64_t generation = 0;
+    std::unordered_map<std::string, std::weak_ptr<ServiceState>> states;
+  };
+  thread_local Known known;
+  const auto generation = impl_->states_generation.load(std::memory_order_acquire);
+  if (known.client == impl_->id && known.generation == generation) {
+    if (auto it = known.states.find(service); it != known.states.end()) {
+      if (auto state = it->second.lock()) return state;
+    }
+  } else {
+    known.states.clear();
+    known.client = impl_->id;
+    known.generation = generation;
+  }
+  auto state = state_for_locked(service);
+  if (known.states.size() >= 1024) known.states.clear();  // bounded: names may come from the network
+  known.states.insert_or_assign(service, state);
+  return state;
+}
+
+std::shared_ptr<ServiceClient::ServiceState> ServiceClient::state_for_locked(const std::string& service) {
   std::lock_guard lock(impl_->mutex);
   auto& slot = impl_->services[service];
   if (slot) return slot;
@@ -160,6 +189,7 @@ Result<void> ServiceClient::update_service_config(
   std::lock_guard lock(impl_->mutex);
   impl_->options.services[service] = std::move(config);
   impl_->services.erase(service);  // the next call builds fresh state; calls in flight keep theirs
+  impl_->states_generation.fetch_add(1, std::memory_order_release);  // and no thread keeps the old one
   return {};
 }
 

@@ -99,6 +99,10 @@ class CallAdmission {
 using namespace client_detail;  // NOLINT(google-build-using-namespace): internal header of one component
 
 struct ServiceClient::Impl {
+  static std::uint64_t next_client_id() {
+    static std::atomic<std::uint64_t> next{1};
+    return next.fetch_add(1, std::memory_order_relaxed);
+  }
   Impl(ServiceClientOptions o, Deps d);
 
   /// The service's series, looked up again when the registry removed series since (one atomic
@@ -142,7 +146,9 @@ struct ServiceClient::Impl {
   http::Transport& http;
   AsioSleeper real_sleeper;
   Sleeper& sleeper;
-  std::mutex mutex;  // guards services and options.services
+  const std::uint64_t id = next_client_id();        // process-unique: keys the per-thread state caches
+  std::mutex mutex;                                 // guards services and options.services
+  std::atomic<std::uint64_t> states_generation{0};  // bumped after an entry of services is replaced
   std::map<std::string, std::shared_ptr<ServiceState>> services;
   std::atomic<bool> shutting_down{false};
   std::atomic<std::int64_t> in_flight{0};

@@ -249,7 +249,9 @@ class ServiceClient {
 
  private:
   ServiceClient(ServiceClientOptions options, Deps deps);
+  /// The service's state; lock-free after a thread's first lookup of it (a per-thread cache).
   std::shared_ptr<ServiceState> state_for(const std::string& service);
+  std::shared_ptr<ServiceState> state_for_locked(const std::string& service);
   /// `options` must outlive the call (try_call's frame owns it).
   Awaitable<CallResult> run(std::shared_ptr<ServiceState> state, http::Verb method, std::string target,
                             const CallOptions& options);
