@@ -303,23 +303,32 @@ nlohmann::json access_line(SystemTime now, const std::string& remote, const http
 Gateway::Series& Gateway::series_for(const std::string& service, unsigned code) {
   // Family::handle() locks and builds label vectors; each I/O thread keeps the series it has used
   // and looks them up again once the registry removed series (a gone service's series expire, see
-  // MetricExpiry). The cache is emptied then too, so names that stopped coming do not pile up. The
-  // key starts with this gateway's process-unique id: a later gateway at the same address (tests)
-  // must not find an earlier one's series.
-  thread_local std::unordered_map<std::string, Series> cache;
-  thread_local std::uint64_t cache_generation = 0;
+  // MetricExpiry). The cache is emptied then too, so names that stopped coming do not pile up. It
+  // belongs to one gateway (by its process-unique id): a later gateway at the same address (tests)
+  // must not find an earlier one's series. Looked up by service, then code: no key is built.
+  struct Known {
+    std::uint64_t gateway = 0;
+    std::uint64_t generation = 0;
+    std::size_t size = 0;
+    std::unordered_map<std::string, std::vector<std::pair<unsigned, Series>>> by_service;
+  };
+  thread_local Known known;
   const auto generation = metrics_.generation();
-  if (generation != cache_generation || cache.size() >= 4096) {  // bounded: names can come from the network
-    cache.clear();
-    cache_generation = generation;
+  if (known.gateway != id_ || generation != known.generation ||
+      known.size >= 4096) {  // bounded: names come from the network
+    known.by_service.clear();
+    known.gateway = id_;
+    known.generation = generation;
+    known.size = 0;
   }
-  std::string key = std::to_string(id_) + '/' + service + '/' + std::to_string(code);
-  auto it = cache.find(key);
-  if (it == cache.end()) {
-    Series made{requests_.handle({service, std::to_string(code)}), duration_.handle({service}), generation};
-    it = cache.emplace(std::move(key), std::move(made)).first;
+  auto it = known.by_service.find(service);
+  if (it == known.by_service.end()) it = known.by_service.try_emplace(service).first;
+  for (auto& [known_code, series] : it->second) {
+    if (known_code == code) return series;
   }
-  return it->second;
+  ++known.size;
+  Series made{requests_.handle({service, std::to_string(code)}), duration_.handle({service}), generation};
+  return it->second.emplace_back(code, std::move(made)).second;
 }
 
 http::Awaitable<void> Gateway::serve(Worker& worker, http::ServerExchange& exchange) {
@@ -398,10 +407,10 @@ http::Awaitable<void> Gateway::proxy(Worker& worker, http::ServerExchange& excha
   CallOptions call;
   call.transport = &worker.pool;
   const auto& peer = exchange.context().remote_address;
-  call.headers = upstream_fields(
+  call.fields = upstream_fields(
       head, Forwarding{peer, route.stripped_prefix, false, trusted_peer(peer), options_.tls != nullptr});
   // Credentials stay here once verified, and a client never sets a header the gateway vouches for.
-  apply_grant(call.headers, grant);
+  apply_grant(call.fields, grant);
   call.content_type = std::string(head[beast_http::field::content_type]);
   call.deadline = incoming_deadline(head, started);
   call.streaming.buffer_up_to = options_.buffer_response_bytes;
@@ -424,7 +433,7 @@ http::Awaitable<void> Gateway::proxy(Worker& worker, http::ServerExchange& excha
       call.body.append(*piece);
     }
   } else if (has_body) {
-    if (length) call.headers.emplace_back("Content-Length", std::to_string(*length));
+    if (length) call.fields.set(beast_http::field::content_length, std::to_string(*length));
     call.streaming.request_body = [&exchange, &fault] { return pull_body(exchange, fault); };
   }
   call.streaming.on_head = [&exchange, &out](const http::Response& upstream_head) {

@@ -1,5 +1,4 @@
 #include "daemon/gateway_access.hpp"
-#include "daemon/proxy_headers.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -121,14 +120,9 @@ std::optional<http::Response> check_access(const GatewayRoute& route, PeerRateLi
   return std::nullopt;
 }
 
-void apply_grant(std::vector<std::pair<std::string, std::string>>& fields, const AccessGrant& grant) {
-  if (!grant.drop_headers.empty()) {
-    std::erase_if(fields, [&grant](const auto& field) {
-      return std::any_of(grant.drop_headers.begin(), grant.drop_headers.end(),
-                         [&field](const std::string& dropped) { return iequals(dropped, field.first); });
-    });
-  }
-  fields.insert(fields.end(), grant.add_headers.begin(), grant.add_headers.end());
+void apply_grant(http::beast_http::fields& fields, const AccessGrant& grant) {
+  for (const auto& dropped : grant.drop_headers) fields.erase(dropped);  // every field of that name, any case
+  for (const auto& [name, value] : grant.add_headers) fields.insert(name, value);
 }
 
 }  // namespace svckit::daemon

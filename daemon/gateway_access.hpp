@@ -30,6 +30,6 @@ std::optional<http::Response> check_access(const GatewayRoute& route, PeerRateLi
 
 /// The headers going upstream with the grant applied: `drop_headers` removed (names compared
 /// case-insensitively), `add_headers` appended. For proxied requests and WebSocket handshakes alike.
-void apply_grant(std::vector<std::pair<std::string, std::string>>& fields, const AccessGrant& grant);
+void apply_grant(http::beast_http::fields& fields, const AccessGrant& grant);
 
 }  // namespace svckit::daemon

@@ -139,12 +139,11 @@ http::Awaitable<void> Gateway::tunnel(http::ServerExchange& exchange, const Rout
     const auto addresses = co_await resolver.async_resolve(picked->endpoint.host, std::to_string(picked->endpoint.port),
                                                            asio::redirect_error(asio::use_awaitable, ec));
     if (!ec) co_await asio::async_connect(tunnel->upstream, addresses, asio::redirect_error(asio::use_awaitable, ec));
-    http::Request handshake{head.method(), picked->target, 11};
     const auto& peer = exchange.context().remote_address;
     auto fields = upstream_fields(
         head, Forwarding{peer, route.stripped_prefix, true, trusted_peer(peer), options_.tls != nullptr});
     apply_grant(fields, grant);  // as for proxied requests: verified claims in, credentials out
-    for (const auto& [name, value] : fields) handshake.insert(name, value);
+    http::Request handshake{head.method(), picked->target, 11, std::string{}, std::move(fields)};
     handshake.set(beast_http::field::host, picked->endpoint.host + ":" + std::to_string(picked->endpoint.port));
     if (!ec)
       co_await beast_http::async_write(tunnel->upstream, handshake, asio::redirect_error(asio::use_awaitable, ec));

@@ -2,8 +2,6 @@
 
 #include <strings.h>
 
-#include <iterator>
-
 #include "svckit/resilience/deadline.hpp"
 
 namespace svckit::daemon {
@@ -62,12 +60,10 @@ bool wants_upgrade(const http::RequestHead& head) {
   return has_token(connection_tokens(head), "upgrade") && !head[beast_http::field::upgrade].empty();
 }
 
-std::vector<std::pair<std::string, std::string>> upstream_fields(const http::RequestHead& head,
-                                                                 const Forwarding& forwarding) {
+beast_http::fields upstream_fields(const http::RequestHead& head, const Forwarding& forwarding) {
   const bool keep_upgrade = forwarding.keep_upgrade;
   const bool trusted_peer = forwarding.trusted_peer;
-  std::vector<std::pair<std::string, std::string>> out;
-  out.reserve(static_cast<std::size_t>(std::distance(head.begin(), head.end())) + 4);  // + X-Forwarded-*
+  beast_http::fields out;  // built once and moved into the upstream request: no list of pairs between
   const auto connection = connection_tokens(head);
   std::string forwarded_for;
   bool kept_proto = false;
@@ -77,7 +73,7 @@ std::vector<std::pair<std::string, std::string>> upstream_fields(const http::Req
     const std::string_view name = field.name_string();
     const auto id = field.name();
     if (keep_upgrade && upgrade_field(name)) {
-      out.emplace_back(std::string(name), std::string(field.value()));
+      out.insert(id, name, field.value());
       continue;
     }
     if (hop_by_hop(name, connection) || id == beast_http::field::host || id == beast_http::field::content_length ||
@@ -85,7 +81,7 @@ std::vector<std::pair<std::string, std::string>> upstream_fields(const http::Req
       continue;
     }
     if (iequals(name, "x-forwarded-for")) {
-      forwarded_for += std::string(field.value()) + ", ";
+      forwarded_for.append(field.value()).append(", ");
       continue;
     }
     if (forwarding_claim(name)) {
@@ -97,15 +93,16 @@ std::vector<std::pair<std::string, std::string>> upstream_fields(const http::Req
       kept_proto = kept_proto || iequals(name, "x-forwarded-proto");
       kept_host = kept_host || iequals(name, "x-forwarded-host");
     }
-    out.emplace_back(std::string(name), std::string(field.value()));
+    out.insert(id, name, field.value());
   }
-  out.emplace_back("X-Forwarded-For", forwarded_for + std::string(forwarding.remote_address));
+  forwarded_for += forwarding.remote_address;
+  out.insert("X-Forwarded-For", forwarded_for);
   while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
   prefix += forwarding.prefix;
-  if (!prefix.empty()) out.emplace_back("X-Forwarded-Prefix", std::move(prefix));
-  if (!kept_proto) out.emplace_back("X-Forwarded-Proto", forwarding.https ? "https" : "http");
+  if (!prefix.empty()) out.insert("X-Forwarded-Prefix", prefix);
+  if (!kept_proto) out.insert("X-Forwarded-Proto", forwarding.https ? "https" : "http");
   if (const auto host = head[beast_http::field::host]; !host.empty() && !kept_host) {
-    out.emplace_back("X-Forwarded-Host", std::string(host));
+    out.insert("X-Forwarded-Host", host);
   }
   return out;
 }

@@ -39,8 +39,7 @@ struct Forwarding {
 /// dropped (a client could otherwise claim another host or https) unless the peer is trusted, in
 /// which case they pass, the gateway's own Proto/Host are added only where missing, and its prefix
 /// is appended to the one received (a proxy in front removed /a, the gateway /b: "/a/b").
-std::vector<std::pair<std::string, std::string>> upstream_fields(const http::RequestHead& head,
-                                                                 const Forwarding& forwarding);
+http::beast_http::fields upstream_fields(const http::RequestHead& head, const Forwarding& forwarding);
 
 /// Removes hop-by-hop fields from an upstream answer; `keep_upgrade` keeps those of a 101.
 void strip_hop_by_hop(http::Response& response, bool keep_upgrade = false);

@@ -40,6 +40,14 @@ Awaitable<void> hedge_delay(Sleeper& sleeper, std::chrono::milliseconds delay,
 }  // namespace
 
 struct ServiceClient::Impl::HedgeRace {
+  /// One attempt of the race with its own request: a loser may run on after the call returned.
+  // NOLINTNEXTLINE(performance-unnecessary-value-param): owned by the coroutine
+  static Awaitable<Attempt> owned_attempt(ServiceClient::Impl& impl, std::shared_ptr<ServiceClient::ServiceState> state,
+                                          Route route, http::Request request, std::chrono::milliseconds timeout,
+                                          std::shared_ptr<CancelToken> cancel, http::Transport* via) {
+    co_return co_await impl.send_attempt(std::move(state), std::move(route), request, timeout, std::move(cancel), via);
+  }
+
   // NOLINTNEXTLINE(performance-unnecessary-value-param): owned by the coroutine
   static Awaitable<Attempt> run(ServiceClient::Impl& impl, asio::strand<asio::any_io_executor> strand,
                                 std::shared_ptr<ServiceClient::ServiceState> state_ptr, Route primary,
@@ -57,8 +65,8 @@ struct ServiceClient::Impl::HedgeRace {
       ++impl.in_flight;  // a loser outlives its call: shutdown() waits for it too
       asio::co_spawn(
           impl.deps.executor,
-          impl.send_attempt(state_ptr, std::move(route), std::move(req), timeout, race->cancels[slot],
-                            options.transport),
+          owned_attempt(impl, state_ptr, std::move(route), std::move(req), timeout, race->cancels[slot],
+                        options.transport),
           asio::bind_executor(strand, [&impl, race, slot, is_hedge, state_ptr](const std::exception_ptr&, Attempt a) {
             if (is_hedge) state_ptr->budget->retry_finished();  // the hedge held a retry slot
             race->done[slot] = std::move(a);

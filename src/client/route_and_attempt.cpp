@@ -40,6 +40,7 @@ void ServiceClient::Impl::tick_balancer(ServiceClient::ServiceState& state) {
 }
 
 std::string ServiceClient::Impl::traceparent(const CallOptions& options) {
+  if (const auto given = options.fields["traceparent"]; !given.empty()) return std::string(given);
   for (const auto& [name, value] : options.headers) {
     if (name.size() == 11 && strncasecmp(name.c_str(), "traceparent", 11) == 0) return value;
   }
@@ -110,24 +111,26 @@ std::optional<Route> ServiceClient::Impl::choose_route(ServiceClient::ServiceSta
   return std::nullopt;
 }
 
-http::Request ServiceClient::Impl::make_request(http::Verb method, const std::string& target,
-                                                const CallOptions& options, const Deadline& deadline,
-                                                const std::string& trace) {
-  http::Request request{method, target, 11};
+http::Request ServiceClient::Impl::make_request(http::Verb method, CallOptions& options, const std::string& trace) {
+  http::Request request{method, "/", 11, std::string{}, std::move(options.fields)};
   for (const auto& [name, value] : options.headers) request.insert(name, value);  // repeated fields stay
-  request.set(std::string(kDeadlineHeader), std::to_string(deadline.remaining(deps.time.steady_now()).count()));
   request.set("traceparent", trace);
   if (!options.content_type.empty()) request.set(http::beast_http::field::content_type, options.content_type);
   if (!options.body.empty()) {
     request.set(http::beast_http::field::content_type,
                 options.content_type.empty() ? "application/json" : options.content_type);
-    request.body() = options.body;
+    request.body() = std::move(options.body);
   }
   return request;
 }
 
+void ServiceClient::Impl::aim(http::Request& request, const std::string& target, std::chrono::milliseconds remaining) {
+  if (request.target() != target) request.target(target);
+  request.set(kDeadlineHeader, std::to_string(remaining.count()));
+}
+
 Awaitable<Attempt> ServiceClient::Impl::send_attempt(std::shared_ptr<ServiceClient::ServiceState> state_ptr,
-                                                     Route route, http::Request request,
+                                                     Route route, http::Request& request,
                                                      std::chrono::milliseconds timeout,
                                                      std::shared_ptr<CancelToken> cancel, http::Transport* via,
                                                      const http::Streaming* streaming) {
@@ -135,7 +138,7 @@ Awaitable<Attempt> ServiceClient::Impl::send_attempt(std::shared_ptr<ServiceClie
   auto& state = *state_ptr;
   const auto& cfg = state.config;
   Attempt out;
-  out.instance = route.instance;
+  out.instance = std::move(route.instance);  // route.instance is not read again
   if (route.pick.load) route.pick.load->active.fetch_add(1, std::memory_order_relaxed);
   const auto sent_at = deps.time.steady_now();
   const auto& faults = cfg.faults;
@@ -167,10 +170,9 @@ Awaitable<Attempt> ServiceClient::Impl::send_attempt(std::shared_ptr<ServiceClie
         return (*inner)(piece);
       };
     }
-    out.answer = co_await transport.send_streaming(route.endpoint, std::move(request), timeout, std::move(cancel),
-                                                   std::move(counted));
+    out.answer = co_await transport.send_in_place(route.endpoint, request, timeout, std::move(cancel), &counted);
   } else {
-    out.answer = co_await transport.send(route.endpoint, std::move(request), timeout, std::move(cancel));
+    out.answer = co_await transport.send_in_place(route.endpoint, request, timeout, std::move(cancel), nullptr);
   }
   out.latency = deps.time.steady_now() - sent_at;
   if (route.pick.load) route.pick.load->active.fetch_sub(1, std::memory_order_relaxed);

@@ -332,7 +332,7 @@ Awaitable<http::Response> call_service(ServiceClient& client, std::string servic
 }
 
 Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, http::Verb method, std::string target,
-                                         const CallOptions& options) {
+                                         CallOptions& options) {
   auto& impl = *impl_;
   const auto& cfg = state->config;
   const auto& time = impl.deps.time;
@@ -369,6 +369,7 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
   impl.refresh_from_discovery(*state);
   impl.tick_balancer(*state);
   const std::string trace = impl.traceparent(options);
+  http::Request request = impl.make_request(method, options, trace);  // every attempt sends it, aimed anew
   http::Streaming streaming = options.streaming;
   if (options.on_body) {
     streaming.on_body = [sink = &options.on_body](std::string_view piece) { return feed_sink(sink, piece); };
@@ -409,7 +410,8 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
       if (auto series = impl.series_of(*state); series->retries) series->retries->inc();
       co_await impl.sleeper.sleep_for(delay);
     }
-    const auto timeout = deadline.attempt_timeout(cfg.per_try_timeout, time.steady_now(), kMargin, kMinAttempt);
+    const auto now = time.steady_now();  // the attempt's one clock read before it is sent
+    const auto timeout = deadline.attempt_timeout(cfg.per_try_timeout, now, kMargin, kMinAttempt);
     if (!timeout) {
       fail(CallErrorKind::timeout, state->name + ": deadline exceeded", result.instance);
       break;
@@ -421,14 +423,14 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
                                                                   : ": no instance can take traffic"));
       break;
     }
-    auto request = impl.make_request(method, route->target, options, deadline, trace);
+    Impl::aim(request, route->target, deadline.remaining(now));
     Attempt done;
     if (hedge) {
       done = co_await impl.hedged_attempt(state, std::move(*route), request, *timeout, target, options, tried, result);
     } else {
       ++result.attempts;
-      done = co_await impl.send_attempt(state, std::move(*route), std::move(request), *timeout, nullptr,
-                                        options.transport, streaming.active() ? &streaming : nullptr);
+      done = co_await impl.send_attempt(state, std::move(*route), request, *timeout, nullptr, options.transport,
+                                        streaming.active() ? &streaming : nullptr);
     }
     result.instance = done.instance;
     transparent = done.not_sent;

@@ -119,12 +119,16 @@ struct ServiceClient::Impl {
   /// Where an attempt goes: the gateway, or an instance not tried yet whose breaker lets it through.
   std::optional<Route> choose_route(ServiceClient::ServiceState& state, const std::string& target,
                                     const CallOptions& options, std::vector<std::string>& tried, CallErrorKind& why);
-  http::Request make_request(http::Verb method, const std::string& target, const CallOptions& options,
-                             const Deadline& deadline, const std::string& trace);
+  /// The call's request: method, the caller's fields and body (moved out of `options`), the
+  /// trace; aim() gives it each
+  /// attempt's target and deadline. Built once per call and sent in place by every attempt.
+  http::Request make_request(http::Verb method, CallOptions& options, const std::string& trace);
+  static void aim(http::Request& request, const std::string& target, std::chrono::milliseconds remaining);
   /// One attempt on one route; its outcome feeds the balancer, the instance breaker and the budget.
-  /// `state` is shared: a hedge's loser may still be running after its call returned.
+  /// `state` is shared: a hedge's loser may still be running after its call returned. `request` is
+  /// borrowed (it must outlive the attempt; a hedge gives each attempt its own copy).
   Awaitable<Attempt> send_attempt(std::shared_ptr<ServiceClient::ServiceState> state_ptr, Route route,
-                                  http::Request request, std::chrono::milliseconds timeout,
+                                  http::Request& request, std::chrono::milliseconds timeout,
                                   std::shared_ptr<CancelToken> cancel, http::Transport* via,
                                   const http::Streaming* streaming = nullptr);
   /// The primary attempt, plus a hedge to another instance if it has not answered after the

@@ -152,7 +152,8 @@ class Exchange final : public ServerExchange {
     }
     boost::system::error_code ec;
     c_.arm(server_.options.read_timeout);
-    co_await beast_http::async_write(stream_, response, asio::redirect_error(asio::use_awaitable, ec));
+    beast_http::response_serializer<beast_http::string_body> serializer{response};  // not one allocated per write
+    co_await beast_http::async_write(stream_, serializer, asio::redirect_error(asio::use_awaitable, ec));
     c_.watchdog->disarm();
     if (ec) {
       broken_ = true;

@@ -44,4 +44,14 @@ Awaitable<Result<Response>> Transport::send_streaming(net::HostPort endpoint, Re
   co_return answer;
 }
 
+// NOLINTNEXTLINE(performance-unnecessary-value-param): owned by the coroutine
+Awaitable<Result<Response>> Transport::send_in_place(net::HostPort endpoint, Request& request,
+                                                     std::chrono::milliseconds timeout,
+                                                     std::shared_ptr<CancelToken> cancel, const Streaming* streaming) {
+  Request copy = request;
+  if (streaming == nullptr) co_return co_await send(std::move(endpoint), std::move(copy), timeout, std::move(cancel));
+  Streaming relay = *streaming;
+  co_return co_await send_streaming(std::move(endpoint), std::move(copy), timeout, std::move(cancel), std::move(relay));
+}
+
 }  // namespace svckit::http

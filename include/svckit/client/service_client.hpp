@@ -140,6 +140,10 @@ struct CallOptions {
   std::string body;
   std::string content_type;  // default application/json when body is set
   std::vector<std::pair<std::string, std::string>> headers;
+  /// Fields sent as they are, before `headers`: a proxy's forwarded head (svckitd's gateway builds
+  /// them once from the incoming request and the call moves them into its own request — no list
+  /// of pairs and no second copy in between). A traceparent among them continues that trace.
+  http::beast_http::fields fields;
   std::optional<std::chrono::milliseconds> timeout;
   std::optional<int> max_attempts;
   std::optional<bool> retry_non_idempotent;
@@ -253,8 +257,9 @@ class ServiceClient {
   std::shared_ptr<ServiceState> state_for(const std::string& service);
   std::shared_ptr<ServiceState> state_for_locked(const std::string& service);
   /// `options` must outlive the call (try_call's frame owns it).
+  /// The retry loop. Takes the call's fields and body out of `options` (moved into its request).
   Awaitable<CallResult> run(std::shared_ptr<ServiceState> state, http::Verb method, std::string target,
-                            const CallOptions& options);
+                            CallOptions& options);
 
   struct Impl;
   std::unique_ptr<Impl> impl_;

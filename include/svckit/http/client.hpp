@@ -70,6 +70,10 @@ class HttpClient final : public Transport {
   Awaitable<Result<Response>> send_streaming(net::HostPort endpoint, Request request, std::chrono::milliseconds timeout,
                                              std::shared_ptr<CancelToken> cancel, Streaming streaming) override;
 
+  /// Without a copy: `request` is sent as it is (Host, Content-Length and keep-alive filled in).
+  Awaitable<Result<Response>> send_in_place(net::HostPort endpoint, Request& request, std::chrono::milliseconds timeout,
+                                            std::shared_ptr<CancelToken> cancel, const Streaming* streaming) override;
+
   /// Closes every idle pooled connection.
   void close_idle() override;
   ClientStats stats() const override;
@@ -84,7 +88,7 @@ class HttpClient final : public Transport {
   Awaitable<Result<Slot>> acquire(std::shared_ptr<Endpoint> endpoint, bool allow_idle,
                                   std::chrono::steady_clock::time_point deadline);
   void give_back(Endpoint& endpoint, std::shared_ptr<Connection> connection);
-  Awaitable<Result<Response>> exchange(net::HostPort endpoint, Request request, std::chrono::milliseconds timeout,
+  Awaitable<Result<Response>> exchange(net::HostPort endpoint, Request& request, std::chrono::milliseconds timeout,
                                        std::shared_ptr<CancelToken> cancel, const Streaming* streaming);
 
   boost::asio::any_io_executor executor_;

@@ -79,6 +79,14 @@ class Transport {
   virtual Awaitable<Result<Response>> send_streaming(net::HostPort endpoint, Request request,
                                                      std::chrono::milliseconds timeout,
                                                      std::shared_ptr<CancelToken> cancel, Streaming streaming);
+  /// As send() (`streaming` null) or send_streaming(), but `request` is borrowed, not consumed:
+  /// the transport may fill in Host, Content-Length and keep-alive, and the caller may send the
+  /// same request again (a retry) once the call returned — one request built per call, not one
+  /// per attempt. REQUIRES: `request` and `*streaming` outlive the call. The default implementation
+  /// sends a copy.
+  virtual Awaitable<Result<Response>> send_in_place(net::HostPort endpoint, Request& request,
+                                                    std::chrono::milliseconds timeout,
+                                                    std::shared_ptr<CancelToken> cancel, const Streaming* streaming);
   virtual ClientStats stats() const = 0;
   /// Closes idle connections (shutdown).
   virtual void close_idle() = 0;

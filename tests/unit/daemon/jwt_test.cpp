@@ -275,14 +275,19 @@ TEST_F(Jwt, AVerifiedTokenIsRememberedOnlyUntilItExpiresAndOnlyForTheKeysThatVer
 }
 
 TEST(GatewayGrant, UpstreamHeadersLoseCredentialsAndForgedClaimsAndGainVerifiedOnes) {
-  std::vector<std::pair<std::string, std::string>> fields{
-      {"authorization", "Bearer x"}, {"x-user-id", "mallory"}, {"Accept", "*/*"}, {"X-USER-ID", "again"}};
+  http::beast_http::fields fields;
+  fields.insert("authorization", "Bearer x");
+  fields.insert("x-user-id", "mallory");
+  fields.insert("Accept", "*/*");
+  fields.insert("X-USER-ID", "again");
   AccessGrant grant;
   grant.drop_headers = {"Authorization", "X-User-Id"};
   grant.add_headers = {{"X-User-Id", "alice"}};
   apply_grant(fields, grant);
+  std::vector<std::pair<std::string, std::string>> got;
+  for (const auto& f : fields) got.emplace_back(std::string(f.name_string()), std::string(f.value()));
   const std::vector<std::pair<std::string, std::string>> want{{"Accept", "*/*"}, {"X-User-Id", "alice"}};
-  EXPECT_EQ(fields, want);
+  EXPECT_EQ(got, want);
 }
 
 TEST_F(Jwt, ApiKeyRoutesKnowTheirKeysByDigest) {
