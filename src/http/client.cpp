@@ -1,5 +1,7 @@
 #include "svckit/http/client.hpp"
 
+#include <unordered_map>
+
 #include <sys/socket.h>
 #include <algorithm>
 #include <boost/asio/connect.hpp>
@@ -265,56 +267,87 @@ bool peer_closed(const boost::system::error_code& ec) {
 
 }  // namespace
 
+namespace {
+std::atomic<std::uint64_t> next_http_client_id{1};
+}  // namespace
+
 HttpClient::HttpClient(asio::any_io_executor executor, ClientOptions options)
-    : executor_(std::move(executor)), options_(std::move(options)) {}
+    : id_(next_http_client_id.fetch_add(1, std::memory_order_relaxed)),
+      executor_(std::move(executor)),
+      options_(std::move(options)) {}
 
 // Idle connections hold their endpoint (home) and the endpoint holds them: break the cycle.
 HttpClient::~HttpClient() { close_idle(); }
 
 std::shared_ptr<HttpClient::Endpoint> HttpClient::endpoint_for(const std::string& key) {
-  std::lock_guard lock(mutex_);
-  auto& slot = endpoints_[key];
-  if (!slot) slot = std::make_shared<Endpoint>();
-  return slot;
+  // Each thread remembers the endpoints it used, so a request takes no client-wide lock (one
+  // ServiceClient's pool serves every thread of an application). Weak: the client owns them.
+  struct Known {
+    std::uint64_t client = 0;
+    std::unordered_map<std::string, std::weak_ptr<Endpoint>> endpoints;
+  };
+  thread_local Known known;
+  if (known.client != id_) {
+    known.endpoints.clear();
+    known.client = id_;
+  }
+  if (auto it = known.endpoints.find(key); it != known.endpoints.end()) {
+    if (auto endpoint = it->second.lock()) return endpoint;
+  }
+  std::shared_ptr<Endpoint> endpoint;
+  {
+    std::lock_guard lock(mutex_);
+    auto& slot = endpoints_[key];
+    if (!slot) slot = std::make_shared<Endpoint>();
+    endpoint = slot;
+  }
+  if (known.endpoints.size() >= 1024) known.endpoints.clear();  // bounded: hosts come from discovery
+  known.endpoints.insert_or_assign(key, endpoint);
+  return endpoint;
+}
+
+std::optional<Result<HttpClient::Slot>> HttpClient::take_slot(Endpoint& endpoint, bool allow_idle,
+                                                              std::optional<WaitList::Ticket>& ticket,
+                                                              std::vector<std::shared_ptr<Connection>>& stale) {
+  std::lock_guard lock(endpoint.mutex);
+  const auto now = Clock::now();
+  while (allow_idle && !endpoint.idle.empty()) {
+    auto c = std::move(endpoint.idle.back());
+    endpoint.idle.pop_back();
+    if (now - c->idle_since < options_.idle_timeout && c->socket().is_open() && c->clean_for_reuse()) {
+      return Slot{std::move(c)};
+    }
+    stale.push_back(std::move(c));
+  }
+  // Stale connections still count in `open` until destroyed: they leave after the lock.
+  const std::size_t leaving = stale.size();
+  if (options_.max_connections_per_endpoint == 0 || endpoint.open - leaving < options_.max_connections_per_endpoint) {
+    ++endpoint.open;
+    return Slot{};
+  }
+  const auto waiting = endpoint.waiters.waiting();
+  if (waiting >= options_.max_pending_per_endpoint) {
+    return make_error(ErrorCode::limit_exceeded, std::to_string(waiting) + " requests already wait for a connection");
+  }
+  ticket.emplace(endpoint.waiters.park());  // under the endpoint's lock: no give_back slips past
+  return std::nullopt;
 }
 
 Awaitable<Result<HttpClient::Slot>> HttpClient::acquire(std::shared_ptr<Endpoint> endpoint, bool allow_idle,
-                                                        Clock::time_point deadline) {
+                                                        Clock::time_point deadline, WaitList::Ticket ticket) {
+  std::optional<WaitList::Ticket> waiting(std::move(ticket));
   for (;;) {
-    std::vector<std::shared_ptr<Connection>> stale;  // destroyed after the lock is released
-    std::optional<WaitList::Ticket> ticket;
-    {
-      std::lock_guard lock(endpoint->mutex);
-      const auto now = Clock::now();
-      while (allow_idle && !endpoint->idle.empty()) {
-        auto c = std::move(endpoint->idle.back());
-        endpoint->idle.pop_back();
-        if (now - c->idle_since < options_.idle_timeout && c->socket().is_open() && c->clean_for_reuse()) {
-          co_return Slot{std::move(c)};
-        }
-        stale.push_back(std::move(c));
-      }
-      // Stale connections still count in `open` until destroyed: they leave with the lock.
-      const std::size_t leaving = stale.size();
-      if (options_.max_connections_per_endpoint == 0 ||
-          endpoint->open - leaving < options_.max_connections_per_endpoint) {
-        ++endpoint->open;
-        co_return Slot{};
-      }
-      const auto waiting = endpoint->waiters.waiting();
-      if (waiting >= options_.max_pending_per_endpoint) {
-        co_return make_error(ErrorCode::limit_exceeded,
-                             std::to_string(waiting) + " requests already wait for a connection");
-      }
-      ticket.emplace(endpoint->waiters.park());  // under the endpoint's lock: no give_back slips past
-    }
-    stale.clear();
     ++pool_waits_;
     const auto left = std::max(deadline - Clock::now(), Clock::duration::zero());
-    if (!co_await ticket->wait_for(left, sleeper_)) {
+    if (!co_await waiting->wait_for(left, sleeper_)) {
       co_return make_error(ErrorCode::timeout, "no free connection within the deadline (max_connections_per_endpoint " +
                                                    std::to_string(options_.max_connections_per_endpoint) + ")");
     }
+    waiting.reset();
+    std::vector<std::shared_ptr<Connection>> stale;  // destroyed after the lock is released
+    auto taken = take_slot(*endpoint, allow_idle, waiting, stale);
+    stale.clear();
+    if (taken) co_return std::move(*taken);
   }
 }
 
@@ -427,7 +460,17 @@ Awaitable<Result<Response>> HttpClient::exchange(net::HostPort endpoint, Request
   if (!streamed_request) request.prepare_payload();  // a streamed body keeps its Content-Length or goes chunked
 
   for (int attempt = 0; attempt < 2; ++attempt) {
-    auto slot = co_await acquire(pool, attempt == 0, deadline);
+    // Without a coroutine of its own when a connection is at hand (the common case).
+    std::optional<WaitList::Ticket> ticket;
+    std::vector<std::shared_ptr<Connection>> stale;
+    auto taken = take_slot(*pool, attempt == 0, ticket, stale);
+    stale.clear();
+    Result<Slot> slot = make_error(ErrorCode::internal, "no slot");
+    if (taken) {
+      slot = std::move(*taken);
+    } else {
+      slot = co_await acquire(pool, attempt == 0, deadline, std::move(*ticket));
+    }
     if (!slot) co_return slot.error();
     auto connection = std::move(slot->reused);
     const bool reused = connection != nullptr;

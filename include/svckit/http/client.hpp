@@ -6,12 +6,14 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 
 #include "svckit/core/cancel_token.hpp"
 #include "svckit/core/sleeper.hpp"
+#include "svckit/core/wait_list.hpp"
 #include "svckit/http/transport.hpp"
 
 namespace svckit::http {
@@ -83,14 +85,20 @@ class HttpClient final : public Transport {
   struct Endpoint;
   struct Slot;
   std::shared_ptr<Endpoint> endpoint_for(const std::string& key);
-  /// An idle connection (reused), or the right to open a new one, waiting within the deadline when
-  /// the endpoint is at max_connections_per_endpoint.
+  /// Without waiting: an idle connection (reused) or the right to open one; an error when
+  /// max_pending_per_endpoint requests already wait; nullopt with `ticket` parked when the endpoint
+  /// is at max_connections_per_endpoint. Stale idle connections go to `stale`, for the caller to
+  /// destroy (never under the endpoint's lock).
+  std::optional<Result<Slot>> take_slot(Endpoint& endpoint, bool allow_idle, std::optional<WaitList::Ticket>& ticket,
+                                        std::vector<std::shared_ptr<Connection>>& stale);
+  /// After take_slot parked `ticket`: waits for a connection within the deadline, then takes it.
   Awaitable<Result<Slot>> acquire(std::shared_ptr<Endpoint> endpoint, bool allow_idle,
-                                  std::chrono::steady_clock::time_point deadline);
+                                  std::chrono::steady_clock::time_point deadline, WaitList::Ticket ticket);
   void give_back(Endpoint& endpoint, std::shared_ptr<Connection> connection);
   Awaitable<Result<Response>> exchange(net::HostPort endpoint, Request& request, std::chrono::milliseconds timeout,
                                        std::shared_ptr<CancelToken> cancel, const Streaming* streaming);
 
+  const std::uint64_t id_;  // process-unique: keys the per-thread endpoint caches
   boost::asio::any_io_executor executor_;
   ClientOptions options_;
   mutable std::mutex mutex_;
