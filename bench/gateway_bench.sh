@@ -11,7 +11,8 @@
 # /proc/PID/stat over each wrk run, all of the proxy's processes) and, from one extra short run under
 # `strace -c -f`, the system calls per request.
 # Stops exactly what it started.
-#   bench/gateway_bench.sh [--rounds 3] [--seconds 5] [--connections 64]
+# --body-bytes N makes the upstreams answer N bytes of JSON instead of the small body.
+#   bench/gateway_bench.sh [--rounds 3] [--seconds 5] [--connections 64] [--body-bytes 16384]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup --bench
@@ -23,11 +24,13 @@ scripts/build >/dev/null
 rounds=3
 seconds=5
 connections=64
+body_bytes=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds="$2"; shift 2 ;;
     --seconds) seconds="$2"; shift 2 ;;
     --connections) connections="$2"; shift 2 ;;
+    --body-bytes) body_bytes="$2"; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -55,6 +58,11 @@ wait_port() {
 
 up1=$(free_port)
 up2=$(free_port)
+answer="location / { default_type application/json; return 200 '{\"ok\":true}'; }"
+if [ "$body_bytes" -gt 0 ]; then  # a JSON string of body_bytes bytes, served as a file
+  python3 -c "import sys; n=int(sys.argv[1]); sys.stdout.write('\"' + 'x' * max(0, n - 2) + '\"')" "$body_bytes" >"$work/body.json"
+  answer="location / { default_type application/json; root $work; try_files /body.json =404; }"
+fi
 start_upstream() {  # start_upstream <n> <port>
   mkdir -p "$work/up$1"
   cat >"$work/up$1/nginx.conf" <<CONF
@@ -67,7 +75,7 @@ http {
   access_log off;
   keepalive_requests 1000000;
   keepalive_timeout 60s;
-  server { listen 127.0.0.1:$2; location / { default_type application/json; return 200 '{"ok":true}'; } }
+  server { listen 127.0.0.1:$2; $answer }
 }
 CONF
   nginx -c "$work/up$1/nginx.conf" -p "$work/up$1" &
@@ -227,6 +235,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+
 
 echo "upstreams: 2 × $(nginx -v 2>&1) (1 worker each); proxies: $(haproxy -v | head -1 | cut -d' ' -f1-3), nginx, svckitd gateway"
 echo "wrk: 1 thread, $connections connections, ${seconds}s per run, $rounds rounds (A B C A B C ...); $(nproc) cores"
+echo "answer body: $([ "$body_bytes" -gt 0 ] && echo "$body_bytes bytes" || echo '{"ok":true}')"
 for threads in 1 2; do
   start_proxies "$threads"
   : >"$work/results"
