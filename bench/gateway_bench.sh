@@ -61,6 +61,7 @@ up2=$(free_port)
 answer="location / { default_type application/json; return 200 '{\"ok\":true}'; }"
 if [ "$body_bytes" -gt 0 ]; then  # a JSON string of body_bytes bytes, served as a file
   python3 -c "import sys; n=int(sys.argv[1]); sys.stdout.write('\"' + 'x' * max(0, n - 2) + '\"')" "$body_bytes" >"$work/body.json"
+  chmod 755 "$work" && chmod 644 "$work/body.json"  # nginx's workers drop root: they must read it
   answer="location / { default_type application/json; root $work; try_files /body.json =404; }"
 fi
 start_upstream() {  # start_upstream <n> <port>
