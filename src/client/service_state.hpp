@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "svckit/client/service_client.hpp"
@@ -49,11 +50,33 @@ struct ServiceClient::ServiceState {
 
   /// The breaker of one instance (created on first use). Shared: an attempt keeps its breaker
   /// even when the instance leaves meanwhile.
+  /// Lock-free after a thread's first lookup of the instance (a per-thread cache of weak pointers,
+  /// keyed by this state's process-unique id and dropped when a prune removed breakers).
   std::shared_ptr<CircuitBreaker> instance_breaker(const std::string& id, const TimeSource& time) {
-    std::lock_guard lock(mutex);
-    auto& slot = instance_breakers[id];
-    if (!slot) slot = std::make_shared<CircuitBreaker>(config.instance_breaker, time);
-    return slot;
+    struct Known {
+      std::uint64_t state = 0;
+      std::uint64_t generation = 0;
+      std::unordered_map<std::string, std::weak_ptr<CircuitBreaker>> breakers;
+    };
+    thread_local Known known;
+    const auto generation = breakers_generation.load(std::memory_order_acquire);
+    if (known.state != uid || known.generation != generation) {
+      known.breakers.clear();
+      known.state = uid;
+      known.generation = generation;
+    } else if (auto it = known.breakers.find(id); it != known.breakers.end()) {
+      if (auto breaker = it->second.lock()) return breaker;
+    }
+    std::shared_ptr<CircuitBreaker> breaker;
+    {
+      std::lock_guard lock(mutex);
+      auto& slot = instance_breakers[id];
+      if (!slot) slot = std::make_shared<CircuitBreaker>(config.instance_breaker, time);
+      breaker = slot;
+    }
+    if (known.breakers.size() >= 4096) known.breakers.clear();  // bounded
+    known.breakers.insert_or_assign(id, breaker);
+    return breaker;
   }
 
   /// Forgets the breakers of instances that are no longer among `instances` (discovery moved on):
@@ -62,9 +85,12 @@ struct ServiceClient::ServiceState {
     std::unordered_set<std::string_view> present;
     for (const auto& in : instances) present.insert(in.id);
     std::lock_guard lock(mutex);
+    const auto before = instance_breakers.size();
     for (auto it = instance_breakers.begin(); it != instance_breakers.end();) {
       it = present.count(it->first) > 0 ? std::next(it) : instance_breakers.erase(it);
     }
+    // A thread's cached breaker of a removed instance would outlive it: caches start over.
+    if (instance_breakers.size() != before) breakers_generation.fetch_add(1, std::memory_order_release);
   }
 
   const std::string name;
@@ -85,6 +111,13 @@ struct ServiceClient::ServiceState {
   std::unique_ptr<AdaptiveLimiter> adaptive;   // null: off
   std::mutex mutex;                            // guards instance_breakers
   std::map<std::string, std::shared_ptr<CircuitBreaker>> instance_breakers;
+  std::atomic<std::uint64_t> breakers_generation{0};  // bumped when a prune removed breakers
+  const std::uint64_t uid = next_uid();               // process-unique: keys the per-thread breaker caches
+
+  static std::uint64_t next_uid() {
+    static std::atomic<std::uint64_t> next{1};
+    return next.fetch_add(1, std::memory_order_relaxed);
+  }
 };
 
 }  // namespace svckit

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <unordered_map>
 
 namespace svckit {
 
@@ -53,11 +54,16 @@ Result<void> validate(const OutlierOptions& o) {
   return {};
 }
 
+namespace {
+std::atomic<std::uint64_t> next_detector_id{1};
+}  // namespace
+
 OutlierDetector::OutlierDetector(OutlierOptions options, const TimeSource& time, Random& random, Callback on_event)
     : options_(options),
       time_(time),
       random_(random),
       on_event_(std::move(on_event)),
+      id_(next_detector_id.fetch_add(1, std::memory_order_relaxed)),
       next_interval_(time.steady_now() + options_.interval) {}
 
 void OutlierDetector::set_hosts(const std::vector<std::string>& ids) {
@@ -68,6 +74,7 @@ void OutlierDetector::set_hosts(const std::vector<std::string>& ids) {
     next.emplace(id, it != hosts_.end() ? it->second : Host{});
   }
   hosts_ = std::move(next);
+  hosts_version_.fetch_add(1, std::memory_order_release);
   const auto before = ejected_count_;
   ejected_count_ = static_cast<std::size_t>(
       std::count_if(hosts_.begin(), hosts_.end(), [](const auto& h) { return h.second.ejected; }));
@@ -107,43 +114,75 @@ void OutlierDetector::try_eject(const std::string& id, Host& host, EjectionReaso
 void OutlierDetector::uneject(const std::string& id, Host& host, std::vector<OutlierEvent>& events) {
   if (!host.ejected) return;
   host.ejected = false;
-  host.consecutive_5xx = host.consecutive_gateway = host.consecutive_local = 0;
+  host.live->reset_streaks();
   --ejected_count_;
   ++generation_;
   ++stats_.unejections;
   events.push_back({OutlierEvent::Type::unejected, id, host.reason, host.ejection_count, {}});
 }
 
+std::shared_ptr<OutlierDetector::Live> OutlierDetector::live_for(const std::string& id) {
+  struct Known {
+    std::uint64_t detector = 0;
+    std::uint64_t version = 0;
+    std::unordered_map<std::string, std::shared_ptr<Live>> live;
+  };
+  thread_local Known known;
+  const auto version = hosts_version_.load(std::memory_order_acquire);
+  if (known.detector != id_ || known.version != version) {
+    known.live.clear();
+    known.detector = id_;
+    known.version = version;
+  } else if (auto it = known.live.find(id); it != known.live.end()) {
+    return it->second;
+  }
+  std::shared_ptr<Live> live;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = hosts_.find(id);
+    if (it == hosts_.end()) return nullptr;
+    live = it->second.live;
+  }
+  if (known.live.size() >= 4096) known.live.clear();  // bounded
+  known.live.emplace(id, live);
+  return live;
+}
+
 void OutlierDetector::report(const std::string& id, CallOutcome outcome) {
+  const auto live = live_for(id);
+  if (!live) return;
+  if (outcome == CallOutcome::success) {  // the common case: no lock
+    live->interval_success.fetch_add(1, std::memory_order_relaxed);
+    live->reset_streaks();
+    return;
+  }
   std::vector<OutlierEvent> events;
   {
     std::lock_guard lock(mutex_);
     auto it = hosts_.find(id);
-    if (it == hosts_.end()) return;
+    if (it == hosts_.end() || it->second.live != live) return;  // forgotten meanwhile
     Host& h = it->second;
+    Live& c = *h.live;
     const bool split = options_.split_external_local_origin_errors;
-    if (outcome == CallOutcome::success) {
-      ++h.interval_success;
-      h.consecutive_5xx = h.consecutive_gateway = h.consecutive_local = 0;
-      return;
-    }
-    ++h.interval_failure;
+    c.interval_failure.fetch_add(1, std::memory_order_relaxed);
     if (outcome == CallOutcome::local_failure && split) {
-      if (++h.consecutive_local >= options_.consecutive_local_origin_failure) {
-        h.consecutive_local = 0;
+      if (c.consecutive_local.fetch_add(1, std::memory_order_relaxed) + 1 >=
+          options_.consecutive_local_origin_failure) {
+        c.consecutive_local.store(0, std::memory_order_relaxed);
         try_eject(id, h, EjectionReason::consecutive_local_origin_failure,
                   options_.enforcing_consecutive_local_origin_failure, events);
       }
     } else {
       // Without the split, a local failure is what a proxy would answer as 503: 5xx and gateway.
       const bool gateway = outcome != CallOutcome::http_5xx;
-      if (gateway && ++h.consecutive_gateway >= options_.consecutive_gateway_failure) {
-        h.consecutive_gateway = 0;
+      if (gateway &&
+          c.consecutive_gateway.fetch_add(1, std::memory_order_relaxed) + 1 >= options_.consecutive_gateway_failure) {
+        c.consecutive_gateway.store(0, std::memory_order_relaxed);
         try_eject(id, h, EjectionReason::consecutive_gateway_failure, options_.enforcing_consecutive_gateway_failure,
                   events);
       }
-      if (++h.consecutive_5xx >= options_.consecutive_5xx) {
-        h.consecutive_5xx = 0;
+      if (c.consecutive_5xx.fetch_add(1, std::memory_order_relaxed) + 1 >= options_.consecutive_5xx) {
+        c.consecutive_5xx.store(0, std::memory_order_relaxed);
         try_eject(id, h, EjectionReason::consecutive_5xx, options_.enforcing_consecutive_5xx, events);
       }
     }
@@ -152,19 +191,29 @@ void OutlierDetector::report(const std::string& id, CallOutcome outcome) {
 }
 
 void OutlierDetector::run_interval_detectors(std::vector<OutlierEvent>& events) {
+  // The interval's counts, taken (and reset) at once: reports from now on count in the next one.
+  struct Counts {
+    std::uint64_t success = 0, failure = 0;
+  };
+  std::map<const Host*, Counts> counts;
+  for (auto& [id, h] : hosts_) {
+    counts[&h] = Counts{h.live->interval_success.exchange(0, std::memory_order_relaxed),
+                        h.live->interval_failure.exchange(0, std::memory_order_relaxed)};
+  }
+  const auto total_of = [&counts](const Host& h) { return counts[&h].success + counts[&h].failure; };
+  const auto rate = [&counts](const Host& h) {
+    const auto& c = counts[&h];
+    return 100.0 * static_cast<double>(c.success) / static_cast<double>(c.success + c.failure);
+  };
   // Success rate (Envoy): among hosts with enough requests, eject those below mean - factor × stdev.
   std::vector<std::pair<Host*, const std::string*>> volume;
   double sum = 0;
   for (auto& [id, h] : hosts_) {
-    const auto total = h.interval_success + h.interval_failure;
+    const auto total = total_of(h);
     if (h.ejected || total < options_.success_rate_request_volume || total == 0) continue;
     volume.emplace_back(&h, &id);
-    sum += 100.0 * static_cast<double>(h.interval_success) / static_cast<double>(total);
+    sum += rate(h);
   }
-  const auto rate = [](const Host& h) {
-    return 100.0 * static_cast<double>(h.interval_success) /
-           static_cast<double>(h.interval_success + h.interval_failure);
-  };
   if (!volume.empty() && volume.size() >= options_.success_rate_minimum_hosts) {
     const double mean = sum / static_cast<double>(volume.size());
     double var = 0;
@@ -179,11 +228,11 @@ void OutlierDetector::run_interval_detectors(std::vector<OutlierEvent>& events) 
   // Failure percentage: an absolute bar, for when most hosts fail alike.
   std::size_t eligible = 0;
   for (const auto& [id, h] : hosts_) {
-    if (!h.ejected && h.interval_success + h.interval_failure >= options_.failure_percentage_request_volume) ++eligible;
+    if (!h.ejected && total_of(h) >= options_.failure_percentage_request_volume) ++eligible;
   }
   if (eligible > 0 && eligible >= options_.failure_percentage_minimum_hosts) {
     for (auto& [id, h] : hosts_) {
-      const auto total = h.interval_success + h.interval_failure;
+      const auto total = total_of(h);
       if (h.ejected || total < options_.failure_percentage_request_volume) continue;
       if (100.0 - rate(h) >= options_.failure_percentage_threshold) {
         try_eject(id, h, EjectionReason::failure_percentage, options_.enforcing_failure_percentage, events);
@@ -195,7 +244,6 @@ void OutlierDetector::run_interval_detectors(std::vector<OutlierEvent>& events) 
     if (!h.ejected && h.ejection_count > 0 && time_.steady_now() - h.ejected_at >= h.ejected_for + options_.interval) {
       --h.ejection_count;
     }
-    h.interval_success = h.interval_failure = 0;
   }
 }
 
@@ -241,10 +289,7 @@ std::vector<std::string> OutlierDetector::ejected() const {
   return out;
 }
 
-std::uint64_t OutlierDetector::generation() const {
-  std::lock_guard lock(mutex_);
-  return generation_;
-}
+std::uint64_t OutlierDetector::generation() const { return generation_.load(std::memory_order_acquire); }
 
 OutlierStats OutlierDetector::stats() const {
   std::lock_guard lock(mutex_);

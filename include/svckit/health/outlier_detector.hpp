@@ -8,14 +8,18 @@
 //
 // Pure logic: an injected TimeSource and Random (for the enforcing_* percentages), no threads, no
 // timers — the owner calls tick() periodically (every second is plenty).
-// Thread-safety: every method may be called from any thread (one internal mutex). The event
-// callback runs on the reporting/ticking thread, outside the mutex.
+// Thread-safety: every method may be called from any thread. A success report takes no lock (the
+// host's counters are atomics, found through a per-thread cache) and generation() is one atomic
+// load; failures, ticks and host changes take one internal mutex. The event callback runs on the
+// reporting/ticking thread, outside the mutex.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -114,9 +118,18 @@ class OutlierDetector {
   OutlierStats stats() const;
 
  private:
+  /// What report() counts: atomics, so a success needs no lock. Shared with the per-thread caches.
+  struct Live {
+    std::atomic<int> consecutive_5xx{0}, consecutive_gateway{0}, consecutive_local{0};
+    std::atomic<std::uint64_t> interval_success{0}, interval_failure{0};
+    void reset_streaks() {  // written only when set: a success stream leaves the line shared
+      for (auto* streak : {&consecutive_5xx, &consecutive_gateway, &consecutive_local}) {
+        if (streak->load(std::memory_order_relaxed) != 0) streak->store(0, std::memory_order_relaxed);
+      }
+    }
+  };
   struct Host {
-    int consecutive_5xx = 0, consecutive_gateway = 0, consecutive_local = 0;
-    std::uint64_t interval_success = 0, interval_failure = 0;
+    std::shared_ptr<Live> live = std::make_shared<Live>();
     bool ejected = false;
     SteadyTime ejected_at{};
     std::chrono::milliseconds ejected_for{0};
@@ -124,6 +137,8 @@ class OutlierDetector {
     EjectionReason reason = EjectionReason::consecutive_5xx;
   };
 
+  /// The host's counters, lock-free after this thread's first report about it; null if unknown.
+  std::shared_ptr<Live> live_for(const std::string& id);
   bool enforced(double percent);
   void try_eject(const std::string& id, Host& host, EjectionReason reason, double enforcing,
                  std::vector<OutlierEvent>& events);
@@ -138,7 +153,9 @@ class OutlierDetector {
   mutable std::mutex mutex_;
   std::map<std::string, Host, std::less<>> hosts_;
   std::size_t ejected_count_ = 0;
-  std::uint64_t generation_ = 0;
+  std::atomic<std::uint64_t> generation_{0};     // written under mutex_, read without it
+  std::atomic<std::uint64_t> hosts_version_{0};  // bumped by set_hosts: per-thread caches start over
+  const std::uint64_t id_;                       // process-unique: keys the per-thread caches
   SteadyTime next_interval_{};
   OutlierStats stats_;
 };

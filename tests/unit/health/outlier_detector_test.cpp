@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "svckit/testing/fake_random.hpp"
 #include "svckit/testing/simulated_clock.hpp"
 
@@ -202,6 +204,48 @@ TEST_F(Outliers, PassingActiveCheckUnejectsAndRemovedHostsAreForgotten) {
   EXPECT_TRUE(d.ejected().empty());
   EXPECT_EQ(d.stats().hosts, 2u);
   d.report("h3", CallOutcome::http_5xx);  // unknown now: ignored
+}
+
+TEST_F(Outliers, AHostForgottenAndAddedAgainStartsWithFreshCountsEvenOnAThreadThatCachedIt) {
+  auto& d = make(10);
+  fail("h2", 4);  // this thread now holds h2's counters
+  auto without = ids(10);
+  std::erase(without, "h2");
+  d.set_hosts(without);
+  d.set_hosts(ids(10));  // h2 is back: a new host as far as the detector knows
+  fail("h2", 4);
+  EXPECT_FALSE(d.is_ejected("h2")) << "4 + 4 must not add up across the host's two lives";
+  fail("h2", 1);
+  EXPECT_TRUE(d.is_ejected("h2"));
+  d.set_hosts(ids(2));
+  d.report("h5", CallOutcome::success);  // forgotten: ignored, also on the lock-free path
+  EXPECT_EQ(d.stats().hosts, 2u);
+}
+
+TEST_F(Outliers, ReportsFromManyThreadsCountEverySuccessAndFailure) {
+  OutlierOptions o;
+  o.consecutive_5xx = 1'000'000;  // only the interval detectors judge
+  o.consecutive_gateway_failure = 1'000'000;
+  o.failure_percentage_minimum_hosts = 1;
+  o.failure_percentage_request_volume = 1;
+  o.failure_percentage_threshold = 50;
+  o.enforcing_failure_percentage = 100;
+  auto& d = make(2, o);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&d, t] {
+      for (int i = 0; i < 2'000; ++i) {
+        // h0: all successes; h1: 3 failures in 4 calls
+        d.report("h0", CallOutcome::success);
+        d.report("h1", (i + t) % 4 == 0 ? CallOutcome::success : CallOutcome::http_5xx);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  clock.advance(11s);
+  d.tick();
+  EXPECT_FALSE(d.is_ejected("h0"));
+  EXPECT_TRUE(d.is_ejected("h1")) << "75% failures over the interval, counted from four threads";
 }
 
 TEST_F(Outliers, OptionsAreValidatedNamingTheField) {
