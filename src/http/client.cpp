@@ -1,5 +1,7 @@
 #include "svckit/http/client.hpp"
 
+#include <array>
+
 #include <unordered_map>
 
 #include <sys/socket.h>
@@ -24,6 +26,7 @@
 #include <optional>
 
 #include "http/watchdog.hpp"
+#include "http/wire.hpp"
 #include "svckit/core/sleeper.hpp"
 #include "svckit/core/wait_list.hpp"
 #include "svckit/net/tls_context.hpp"
@@ -106,6 +109,7 @@ struct HttpClient::Connection {
   std::optional<beast::ssl_stream<tcp::socket>> secure;
   std::shared_ptr<detail::Watchdog> watchdog;  // set right after construction (it needs a weak_ptr to us)
   beast::flat_buffer buffer;
+  std::string wire;  // the request being written (wire.hpp): kept, so its capacity is reused
   std::size_t requests = 0;
   Clock::time_point idle_since{};
   std::atomic<bool> timed_out{false};
@@ -161,14 +165,26 @@ Awaitable<boost::system::error_code> write_streamed(Stream& stream, Request& req
   }
 }
 
-/// Writes the request and reads the whole response on a plain or a TLS stream.
+/// The request as at most two pieces: head (and a small body) in `wire`, then a large body.
+std::array<asio::const_buffer, 2> wire_pieces(std::string& wire, const Request& request) {
+  const auto rest = detail::to_wire(wire, request);
+  return {asio::buffer(wire), asio::buffer(rest.data(), rest.size())};
+}
+
+/// Writes the request and reads the whole response on a plain or a TLS stream. `wire` is the
+/// connection's buffer for the request's bytes.
 template <class Stream>
-Awaitable<boost::system::error_code> round_trip(Stream& stream, Request& request, beast::flat_buffer& buffer,
-                                                std::size_t limit, Exchange& out) {
+Awaitable<boost::system::error_code> round_trip(Stream& stream, Request& request, std::string& wire,
+                                                beast::flat_buffer& buffer, std::size_t limit, Exchange& out) {
   boost::system::error_code ec;
   const bool head_request = request.method() == beast_http::verb::head;
-  beast_http::request_serializer<beast_http::string_body> serializer{request};  // not one allocated per write
-  co_await beast_http::async_write(stream, serializer, asio::redirect_error(asio::use_awaitable, ec));
+  if (!request.chunked()) {  // one contiguous write (wire.hpp)
+    const auto pieces = wire_pieces(wire, request);
+    co_await asio::async_write(stream, pieces, asio::redirect_error(asio::use_awaitable, ec));
+  } else {  // Beast frames the chunks
+    beast_http::request_serializer<beast_http::string_body> serializer{request};
+    co_await beast_http::async_write(stream, serializer, asio::redirect_error(asio::use_awaitable, ec));
+  }
   if (ec) co_return ec;
   beast_http::response_parser<beast_http::string_body> parser;
   parser.body_limit(limit);
@@ -184,14 +200,17 @@ Awaitable<boost::system::error_code> round_trip(Stream& stream, Request& request
 /// As round_trip, but streamed: the request body from the source, and the head and body of an
 /// answer below 400 to the sinks, through a fixed buffer.
 template <class Stream>
-Awaitable<boost::system::error_code> round_trip_streaming(Stream& stream, Request& request, beast::flat_buffer& buffer,
-                                                          std::size_t limit, const Streaming& streaming,
-                                                          Exchange& out) {
+Awaitable<boost::system::error_code> round_trip_streaming(Stream& stream, Request& request, std::string& wire,
+                                                          beast::flat_buffer& buffer, std::size_t limit,
+                                                          const Streaming& streaming, Exchange& out) {
   const bool head_request = request.method() == beast_http::verb::head;
   boost::system::error_code ec;
   if (streaming.request_body) {
     ec = co_await write_streamed(stream, request, streaming.request_body, out);
-  } else {  // written here, not in a coroutine of its own: one frame less per request
+  } else if (!request.chunked()) {  // written here, not in a coroutine of its own; one contiguous write
+    const auto pieces = wire_pieces(wire, request);
+    co_await asio::async_write(stream, pieces, asio::redirect_error(asio::use_awaitable, ec));
+  } else {  // Beast frames the chunks
     beast_http::request_serializer<beast_http::string_body> serializer{request};
     co_await beast_http::async_write(stream, serializer, asio::redirect_error(asio::use_awaitable, ec));
   }
@@ -554,14 +573,15 @@ Awaitable<Result<Response>> HttpClient::exchange(net::HostPort endpoint, Request
     const auto limit = options_.max_response_bytes;
     auto& buffer = connection->buffer;
     // NOLINTBEGIN(bugprone-branch-clone): same calls, different stream types
+    auto& wire = connection->wire;
     if (streaming != nullptr && connection->secure) {
-      ec = co_await round_trip_streaming(*connection->secure, request, buffer, limit, *streaming, done);
+      ec = co_await round_trip_streaming(*connection->secure, request, wire, buffer, limit, *streaming, done);
     } else if (streaming != nullptr) {
-      ec = co_await round_trip_streaming(*connection->plain, request, buffer, limit, *streaming, done);
+      ec = co_await round_trip_streaming(*connection->plain, request, wire, buffer, limit, *streaming, done);
     } else if (connection->secure) {
-      ec = co_await round_trip(*connection->secure, request, buffer, limit, done);
+      ec = co_await round_trip(*connection->secure, request, wire, buffer, limit, done);
     } else {
-      ec = co_await round_trip(*connection->plain, request, buffer, limit, done);
+      ec = co_await round_trip(*connection->plain, request, wire, buffer, limit, done);
     }
     // NOLINTEND(bugprone-branch-clone)
     if (done.sink) co_return *done.sink;  // the connection is dropped: the rest of the body is unread

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -27,6 +28,7 @@ struct ServerConnection {
   boost::asio::ip::tcp::socket socket;
   std::shared_ptr<Watchdog> watchdog;  // read/idle/write deadlines, lazily (watchdog.hpp)
   bool idle = true;                    // only touched on the connection's strand
+  std::string wire;                    // an answer being written (wire.hpp): its capacity is reused
   void arm(std::chrono::milliseconds d) { watchdog->arm(Watchdog::Clock::now() + d); }
 };
 

@@ -1,4 +1,5 @@
 #include <strings.h>
+#include <array>
 #include <optional>
 #include <type_traits>
 #include <vector>
@@ -13,8 +14,11 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <array>
 #include "http/body_reader.hpp"
+
 #include "http/server_connection.hpp"
+#include "http/wire.hpp"
 #include "svckit/http/upgraded_stream.hpp"
 
 namespace svckit::http::detail {
@@ -152,8 +156,14 @@ class Exchange final : public ServerExchange {
     }
     boost::system::error_code ec;
     c_.arm(server_.options.read_timeout);
-    beast_http::response_serializer<beast_http::string_body> serializer{response};  // not one allocated per write
-    co_await beast_http::async_write(stream_, serializer, asio::redirect_error(asio::use_awaitable, ec));
+    if (!response.chunked()) {  // one contiguous write (wire.hpp)
+      const auto rest = detail::to_wire(c_.wire, response);
+      const std::array<asio::const_buffer, 2> pieces{asio::buffer(c_.wire), asio::buffer(rest.data(), rest.size())};
+      co_await asio::async_write(stream_, pieces, asio::redirect_error(asio::use_awaitable, ec));
+    } else {  // Beast frames the chunks
+      beast_http::response_serializer<beast_http::string_body> serializer{response};
+      co_await beast_http::async_write(stream_, serializer, asio::redirect_error(asio::use_awaitable, ec));
+    }
     c_.watchdog->disarm();
     if (ec) {
       broken_ = true;

@@ -1,0 +1,25 @@
+// HTTP/1.1 messages written by hand into one contiguous buffer, for the hot paths: the pooled
+// client's requests and the streaming server's whole answers. Beast's serializer hands the socket
+// a scatter list of a dozen pieces per message (start line in three, then every field) and walks
+// it through generic buffer-sequence views; this writes the head (and a small body) into a buffer
+// the connection keeps, so a message is one contiguous write. Internal to http/.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "svckit/http/types.hpp"
+
+namespace svckit::http::detail {
+
+/// Bodies up to this size are copied behind the head (one piece); larger ones are written from
+/// where they are, as a second piece.
+inline constexpr std::size_t kWireInlineBody = 16 * 1024;
+
+/// Writes `message`'s start line, fields and blank line into `out` (cleared first), then its body
+/// when it is at most kWireInlineBody bytes. Returns the body still to be written after `out`
+/// (empty when it was copied). REQUIRES: !message.chunked() (Beast's serializer frames those).
+std::string_view to_wire(std::string& out, const Request& message);
+std::string_view to_wire(std::string& out, const Response& message);
+
+}  // namespace svckit::http::detail

@@ -1,0 +1,80 @@
+// to_wire: the same bytes as Beast's serializer for every message the hot paths write by hand.
+#include "src/http/wire.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/beast/http/write.hpp>
+
+#include <sstream>
+
+namespace svckit::http {
+namespace {
+
+template <bool IsRequest>
+std::string beast_bytes(const beast_http::message<IsRequest, beast_http::string_body>& message) {
+  std::ostringstream out;
+  out << message;
+  return out.str();
+}
+
+template <bool IsRequest>
+std::string wire_bytes(const beast_http::message<IsRequest, beast_http::string_body>& message) {
+  std::string wire;
+  const auto rest = detail::to_wire(wire, message);
+  return wire + std::string(rest);
+}
+
+TEST(Wire, RequestsAreWhatBeastWrites) {
+  Request get{Verb::get, "/orders/7?expand=items&x=%20", 11};
+  get.set(beast_http::field::host, "127.0.0.1:8080");
+  get.insert("X-Forwarded-For", "10.0.0.1, 127.0.0.1");
+  get.insert("x-custom", "");
+  get.insert("X-Forwarded-For", "again");  // repeated fields stay, in order
+  get.prepare_payload();
+  EXPECT_EQ(wire_bytes(get), beast_bytes(get));
+
+  Request post{Verb::post, "/orders", 10};
+  post.set(beast_http::field::content_type, "application/json");
+  post.body() = R"({"product":7,"count":2})";
+  post.prepare_payload();
+  EXPECT_EQ(wire_bytes(post), beast_bytes(post));
+
+  Request odd{Verb::unknown, "/", 11};
+  odd.method_string("PURGE");
+  EXPECT_EQ(wire_bytes(odd), beast_bytes(odd));
+}
+
+TEST(Wire, ResponsesAreWhatBeastWritesWithTheirReasonAndStatus) {
+  for (const unsigned status : {100U, 101U, 200U, 204U, 304U, 404U, 418U, 499U, 503U, 599U}) {
+    Response r{static_cast<Status>(status), 11};
+    r.set(beast_http::field::server, "svckit");
+    r.body() = status == 204 || status == 304 ? "" : "{\"ok\":true}";
+    r.prepare_payload();
+    EXPECT_EQ(wire_bytes(r), beast_bytes(r)) << status;
+  }
+  Response custom{Status::ok, 10};
+  custom.reason("Fine Indeed");
+  custom.keep_alive(true);
+  EXPECT_EQ(wire_bytes(custom), beast_bytes(custom));
+}
+
+TEST(Wire, ALargeBodyIsLeftWhereItIsAsASecondPiece) {
+  Response big{Status::ok, 11};
+  big.body().assign(detail::kWireInlineBody + 1, 'x');
+  big.prepare_payload();
+  std::string wire;
+  const auto rest = detail::to_wire(wire, big);
+  EXPECT_EQ(rest.data(), big.body().data()) << "not copied";
+  EXPECT_EQ(rest.size(), big.body().size());
+  EXPECT_TRUE(wire.ends_with("\r\n\r\n"));
+  EXPECT_EQ(wire + std::string(rest), beast_bytes(big));
+
+  Response edge{Status::ok, 11};
+  edge.body().assign(detail::kWireInlineBody, 'y');
+  edge.prepare_payload();
+  EXPECT_TRUE(detail::to_wire(wire, edge).empty()) << "up to the limit it is copied behind the head";
+  EXPECT_EQ(wire, beast_bytes(edge));
+}
+
+}  // namespace
+}  // namespace svckit::http
