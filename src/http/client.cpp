@@ -181,6 +181,7 @@ Awaitable<boost::system::error_code> round_trip(Stream& stream, Request& request
   if (!request.chunked()) {  // one contiguous write (wire.hpp)
     const auto pieces = wire_pieces(wire, request);
     co_await asio::async_write(stream, pieces, asio::redirect_error(asio::use_awaitable, ec));
+    detail::keep_wire_small(wire);
   } else {  // Beast frames the chunks
     beast_http::request_serializer<beast_http::string_body> serializer{request};
     co_await beast_http::async_write(stream, serializer, asio::redirect_error(asio::use_awaitable, ec));
@@ -210,6 +211,7 @@ Awaitable<boost::system::error_code> round_trip_streaming(Stream& stream, Reques
   } else if (!request.chunked()) {  // written here, not in a coroutine of its own; one contiguous write
     const auto pieces = wire_pieces(wire, request);
     co_await asio::async_write(stream, pieces, asio::redirect_error(asio::use_awaitable, ec));
+    detail::keep_wire_small(wire);
   } else {  // Beast frames the chunks
     beast_http::request_serializer<beast_http::string_body> serializer{request};
     co_await beast_http::async_write(stream, serializer, asio::redirect_error(asio::use_awaitable, ec));

@@ -26,6 +26,7 @@
 
 #include "http/body_reader.hpp"
 #include "http/server_connection.hpp"
+#include "http/wire.hpp"
 #include "svckit/http/tls_server.hpp"
 
 namespace svckit::http {
@@ -367,7 +368,15 @@ Awaitable<void> HttpServer::Impl::request_loop(Stream& stream, std::shared_ptr<C
     }
     response.prepare_payload();
     arm(options_.read_timeout);
-    co_await beast_http::async_write(stream, response, asio::redirect_error(asio::use_awaitable, ec));
+    if (!response.chunked()) {  // one contiguous write, a large body as a second piece (wire.hpp)
+      const auto rest = detail::to_wire(connection->wire, response);
+      const std::array<asio::const_buffer, 2> pieces{asio::buffer(connection->wire),
+                                                     asio::buffer(rest.data(), rest.size())};
+      co_await asio::async_write(stream, pieces, asio::redirect_error(asio::use_awaitable, ec));
+      detail::keep_wire_small(connection->wire);
+    } else {
+      co_await beast_http::async_write(stream, response, asio::redirect_error(asio::use_awaitable, ec));
+    }
     response = Response{};  // the memory goes with the budget
     if (ec || !keep_alive) break;
   }

@@ -160,6 +160,7 @@ class Exchange final : public ServerExchange {
       const auto rest = detail::to_wire(c_.wire, response);
       const std::array<asio::const_buffer, 2> pieces{asio::buffer(c_.wire), asio::buffer(rest.data(), rest.size())};
       co_await asio::async_write(stream_, pieces, asio::redirect_error(asio::use_awaitable, ec));
+      detail::keep_wire_small(c_.wire);
     } else {  // Beast frames the chunks
       beast_http::response_serializer<beast_http::string_body> serializer{response};
       co_await beast_http::async_write(stream_, serializer, asio::redirect_error(asio::use_awaitable, ec));

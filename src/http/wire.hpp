@@ -13,13 +13,20 @@
 namespace svckit::http::detail {
 
 /// Bodies up to this size are copied behind the head (one piece); larger ones are written from
-/// where they are, as a second piece.
-inline constexpr std::size_t kWireInlineBody = 16 * 1024;
+/// where they are, as a second piece of the same write. Small, so the buffer a connection keeps
+/// between messages stays small (see keep_wire_small).
+inline constexpr std::size_t kWireInlineBody = 1024;
 
 /// Writes `message`'s start line, fields and blank line into `out` (cleared first), then its body
 /// when it is at most kWireInlineBody bytes. Returns the body still to be written after `out`
 /// (empty when it was copied). REQUIRES: !message.chunked() (Beast's serializer frames those).
 std::string_view to_wire(std::string& out, const Request& message);
 std::string_view to_wire(std::string& out, const Response& message);
+
+/// After a write: a connection's buffer that grew past 8 KiB (a very large head) is released, so
+/// thousands of idle keep-alive connections do not each hold one.
+inline void keep_wire_small(std::string& wire) {
+  if (wire.capacity() > 8 * 1024) std::string().swap(wire);
+}
 
 }  // namespace svckit::http::detail

@@ -74,6 +74,13 @@ TEST(Wire, ALargeBodyIsLeftWhereItIsAsASecondPiece) {
   edge.prepare_payload();
   EXPECT_TRUE(detail::to_wire(wire, edge).empty()) << "up to the limit it is copied behind the head";
   EXPECT_EQ(wire, beast_bytes(edge));
+
+  Request huge_head{Verb::get, "/", 11};
+  huge_head.set("X-Large", std::string(20'000, 'h'));
+  EXPECT_EQ(wire_bytes(huge_head), beast_bytes(huge_head));
+  (void)detail::to_wire(wire, huge_head);
+  detail::keep_wire_small(wire);
+  EXPECT_LE(wire.capacity(), 8u * 1024) << "an idle connection does not keep a large buffer";
 }
 
 }  // namespace
