@@ -69,8 +69,13 @@ struct HttpClient::Connection {
     }
     // Beast reads at most (capacity - size) bytes per call: a small buffer turns a 3 MB answer
     // into thousands of 512-byte reads.
-    buffer.reserve(std::size_t{64} * 1024);
+    buffer.reserve(kReadBuffer);
   }
+  static constexpr std::size_t kReadBuffer = std::size_t{64} * 1024;
+  /// Idle connections past this many per endpoint give their read buffer back (it is reserved
+  /// again when they are used): a pool that keeps every connection of a burst until idle_timeout
+  /// then holds no more buffers than one that kept only these.
+  static constexpr std::size_t kIdleWithBuffer = 32;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
   /// Gives the endpoint's slot back. Never destroy a connection while holding home->mutex.
@@ -377,6 +382,7 @@ void HttpClient::give_back(Endpoint& endpoint, std::shared_ptr<Connection> conne
   connection->idle_since = Clock::now();
   std::lock_guard lock(endpoint.mutex);
   if (endpoint.idle.size() >= options_.max_idle_per_endpoint) return;  // destroyed by the caller, unlocked
+  if (endpoint.idle.size() >= Connection::kIdleWithBuffer) connection->buffer.shrink_to_fit();  // empty: freed
   endpoint.idle.push_back(std::move(connection));
   endpoint.wake_one_locked();
 }
@@ -574,6 +580,7 @@ Awaitable<Result<Response>> HttpClient::exchange(net::HostPort endpoint, Request
     Exchange done;
     const auto limit = options_.max_response_bytes;
     auto& buffer = connection->buffer;
+    if (buffer.capacity() < Connection::kReadBuffer) buffer.reserve(Connection::kReadBuffer);  // see kIdleWithBuffer
     // NOLINTBEGIN(bugprone-branch-clone): same calls, different stream types
     auto& wire = connection->wire;
     if (streaming != nullptr && connection->secure) {
