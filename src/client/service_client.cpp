@@ -2,8 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <unordered_map>
-
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -16,6 +14,7 @@
 
 #include "client/service_client_impl.hpp"
 #include "client/service_state.hpp"
+#include "core/per_thread_cache.hpp"
 #include "svckit/resilience/deadline.hpp"
 
 #include <strings.h>
@@ -88,29 +87,13 @@ Result<ServiceClient::Endpoint> ServiceClient::pick_endpoint(const std::string& 
 }
 
 std::shared_ptr<ServiceClient::ServiceState> ServiceClient::state_for(const std::string& service) {
-  // Each thread remembers the states it looked up, so the call path takes no process-wide lock:
-  // the cache belongs to one client (by its process-unique id, never reused) and is dropped when
-  // that client's states change (generation) or another client is used on this thread. Weak: the
-  // client alone owns its states, which end with it.
-  struct Known {
-    std::uint64_t client = 0;
-    std::uint64_t generation = 0;
-    std::unordered_map<std::string, std::weak_ptr<ServiceState>> states;
-  };
-  thread_local Known known;
+  // The call path takes no client-wide lock: each thread remembers the states it looked up, until
+  // update_service_config replaces one (states_generation).
+  thread_local detail::PerThreadCache<ServiceState> known;
   const auto generation = impl_->states_generation.load(std::memory_order_acquire);
-  if (known.client == impl_->id && known.generation == generation) {
-    if (auto it = known.states.find(service); it != known.states.end()) {
-      if (auto state = it->second.lock()) return state;
-    }
-  } else {
-    known.states.clear();
-    known.client = impl_->id;
-    known.generation = generation;
-  }
+  if (auto state = known.find(impl_->id, generation, service)) return state;
   auto state = state_for_locked(service);
-  if (known.states.size() >= 1024) known.states.clear();  // bounded: names may come from the network
-  known.states.insert_or_assign(service, state);
+  known.remember(service, state);
   return state;
 }
 

@@ -5,9 +5,9 @@
 #include <memory>
 #include <mutex>
 #include <string_view>
-#include <unordered_map>
 #include <unordered_set>
 
+#include "core/per_thread_cache.hpp"
 #include "svckit/client/service_client.hpp"
 #include "svckit/resilience/adaptive_limit.hpp"
 #include "svckit/resilience/limiters.hpp"
@@ -53,20 +53,9 @@ struct ServiceClient::ServiceState {
   /// Lock-free after a thread's first lookup of the instance (a per-thread cache of weak pointers,
   /// keyed by this state's process-unique id and dropped when a prune removed breakers).
   std::shared_ptr<CircuitBreaker> instance_breaker(const std::string& id, const TimeSource& time) {
-    struct Known {
-      std::uint64_t state = 0;
-      std::uint64_t generation = 0;
-      std::unordered_map<std::string, std::weak_ptr<CircuitBreaker>> breakers;
-    };
-    thread_local Known known;
+    thread_local detail::PerThreadCache<CircuitBreaker> known;
     const auto generation = breakers_generation.load(std::memory_order_acquire);
-    if (known.state != uid || known.generation != generation) {
-      known.breakers.clear();
-      known.state = uid;
-      known.generation = generation;
-    } else if (auto it = known.breakers.find(id); it != known.breakers.end()) {
-      if (auto breaker = it->second.lock()) return breaker;
-    }
+    if (auto breaker = known.find(uid, generation, id)) return breaker;
     std::shared_ptr<CircuitBreaker> breaker;
     {
       std::lock_guard lock(mutex);
@@ -74,8 +63,7 @@ struct ServiceClient::ServiceState {
       if (!slot) slot = std::make_shared<CircuitBreaker>(config.instance_breaker, time);
       breaker = slot;
     }
-    if (known.breakers.size() >= 4096) known.breakers.clear();  // bounded
-    known.breakers.insert_or_assign(id, breaker);
+    known.remember(id, breaker);
     return breaker;
   }
 

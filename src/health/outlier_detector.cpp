@@ -1,8 +1,9 @@
 #include "svckit/health/outlier_detector.hpp"
 
+#include "core/per_thread_cache.hpp"
+
 #include <algorithm>
 #include <cmath>
-#include <unordered_map>
 
 namespace svckit {
 
@@ -122,20 +123,8 @@ void OutlierDetector::uneject(const std::string& id, Host& host, std::vector<Out
 }
 
 std::shared_ptr<OutlierDetector::Live> OutlierDetector::live_for(const std::string& id) {
-  struct Known {
-    std::uint64_t detector = 0;
-    std::uint64_t version = 0;
-    std::unordered_map<std::string, std::shared_ptr<Live>> live;
-  };
-  thread_local Known known;
-  const auto version = hosts_version_.load(std::memory_order_acquire);
-  if (known.detector != id_ || known.version != version) {
-    known.live.clear();
-    known.detector = id_;
-    known.version = version;
-  } else if (auto it = known.live.find(id); it != known.live.end()) {
-    return it->second;
-  }
+  thread_local detail::PerThreadCache<Live> known;
+  if (auto live = known.find(id_, hosts_version_.load(std::memory_order_acquire), id)) return live;
   std::shared_ptr<Live> live;
   {
     std::lock_guard lock(mutex_);
@@ -143,8 +132,7 @@ std::shared_ptr<OutlierDetector::Live> OutlierDetector::live_for(const std::stri
     if (it == hosts_.end()) return nullptr;
     live = it->second.live;
   }
-  if (known.live.size() >= 4096) known.live.clear();  // bounded
-  known.live.emplace(id, live);
+  known.remember(id, live);
   return live;
 }
 

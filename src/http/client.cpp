@@ -2,8 +2,6 @@
 
 #include <array>
 
-#include <unordered_map>
-
 #include <sys/socket.h>
 #include <algorithm>
 #include <boost/asio/connect.hpp>
@@ -25,6 +23,7 @@
 #include <limits>
 #include <optional>
 
+#include "core/per_thread_cache.hpp"
 #include "http/watchdog.hpp"
 #include "http/wire.hpp"
 #include "svckit/core/sleeper.hpp"
@@ -306,20 +305,10 @@ HttpClient::HttpClient(asio::any_io_executor executor, ClientOptions options)
 HttpClient::~HttpClient() { close_idle(); }
 
 std::shared_ptr<HttpClient::Endpoint> HttpClient::endpoint_for(const std::string& key) {
-  // Each thread remembers the endpoints it used, so a request takes no client-wide lock (one
-  // ServiceClient's pool serves every thread of an application). Weak: the client owns them.
-  struct Known {
-    std::uint64_t client = 0;
-    std::unordered_map<std::string, std::weak_ptr<Endpoint>> endpoints;
-  };
-  thread_local Known known;
-  if (known.client != id_) {
-    known.endpoints.clear();
-    known.client = id_;
-  }
-  if (auto it = known.endpoints.find(key); it != known.endpoints.end()) {
-    if (auto endpoint = it->second.lock()) return endpoint;
-  }
+  // A request takes no client-wide lock (one ServiceClient's pool serves every thread of an
+  // application): each thread remembers the endpoints it used. Endpoints are never removed.
+  thread_local svckit::detail::PerThreadCache<Endpoint> known;
+  if (auto endpoint = known.find(id_, 0, key)) return endpoint;
   std::shared_ptr<Endpoint> endpoint;
   {
     std::lock_guard lock(mutex_);
@@ -327,8 +316,7 @@ std::shared_ptr<HttpClient::Endpoint> HttpClient::endpoint_for(const std::string
     if (!slot) slot = std::make_shared<Endpoint>();
     endpoint = slot;
   }
-  if (known.endpoints.size() >= 1024) known.endpoints.clear();  // bounded: hosts come from discovery
-  known.endpoints.insert_or_assign(key, endpoint);
+  known.remember(key, endpoint);
   return endpoint;
 }
 
