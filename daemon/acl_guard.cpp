@@ -38,6 +38,7 @@ constexpr std::array kRules{
     RouteRule{Verb::get, "/v1/watch", Need::caller, Access::read},  // ?service= checked, else filtered
     RouteRule{Verb::get, "/healthz", Need::open, Access::deny},
     RouteRule{Verb::get, "/metrics", Need::operator_, Access::read},
+    RouteRule{Verb::get, "/v1/prometheus/sd", Need::caller, Access::read},  // filtered
     // Health of checked instances
     RouteRule{Verb::get, "/v1/health", Need::caller, Access::read},  // filtered
     RouteRule{Verb::get, "/v1/health/{service}", Need::service, Access::read},

@@ -120,6 +120,7 @@ Svckitd::Svckitd(SvckitdConfig config)
           registry_, time_, [this](const ServiceInstance& in) { return health_.supported(in); },
           consul_options(config_), watches_),
       eureka_(registry_, [this](const ServiceInstance& in) { return health_.supported(in); }),
+      prometheus_sd_(registry_),
       nacos_(registry_, [this](const ServiceInstance& in) { return health_.supported(in); }),
       config_store_(time_),
       config_api_(config_store_, watches_, config_.default_wait, config_.max_wait),
@@ -141,6 +142,7 @@ Svckitd::Svckitd(SvckitdConfig config)
       [this](const std::string& service, const std::string& id) { return health_.verdict(service, id); });
   consul_.add_routes(api_.router());
   eureka_.add_routes(api_.router());
+  prometheus_sd_.add_routes(api_.router());
   nacos_.add_routes(api_.router());
   config_api_.add_routes(api_.router());
   nacos_config_.add_routes(api_.router());

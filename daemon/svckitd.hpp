@@ -19,6 +19,7 @@
 #include "daemon/consul_api.hpp"
 #include "daemon/dns_server.hpp"
 #include "daemon/eureka_api.hpp"
+#include "daemon/prometheus_sd.hpp"
 #include "daemon/gateway.hpp"
 #include "daemon/health_checks.hpp"
 #include "daemon/metric_expiry.hpp"
@@ -133,6 +134,7 @@ class Svckitd {
   InstanceHealthChecks health_;
   ConsulApi consul_;
   EurekaApi eureka_;
+  PrometheusSdApi prometheus_sd_;
   NacosApi nacos_;
   ConfigStore config_store_;  // persisted beside the snapshot file (<snapshot>.config.json) when there is one
   ConfigApi config_api_;

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 
 namespace svckit::testing {
 namespace {
@@ -37,6 +39,27 @@ int connect_and_send(int port, const std::string& bytes) {
     sent += static_cast<std::size_t>(n);
   }
   return fd;
+}
+
+/// The payload of a chunked body (chunk extensions and trailers skipped); stops at a malformed
+/// or missing chunk (what arrived so far).
+std::string dechunk(const std::string& body) {
+  std::string out;
+  std::size_t at = 0;
+  for (;;) {
+    const auto line_end = body.find("\r\n", at);
+    if (line_end == std::string::npos) break;
+    std::size_t size = 0;
+    try {
+      size = std::stoul(body.substr(at, line_end - at), nullptr, 16);
+    } catch (const std::exception&) {
+      break;
+    }
+    if (size == 0 || line_end + 2 + size > body.size()) break;
+    out.append(body, line_end + 2, size);
+    at = line_end + 2 + size + 2;
+  }
+  return out;
 }
 
 }  // namespace
@@ -124,7 +147,11 @@ HttpAnswer http_call(int port, const std::string& method, const std::string& tar
     request += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   }
   request += "\r\n" + body;
-  return raw_http(port, request, timeout, /*half_close=*/false);
+  auto answer = raw_http(port, request, timeout, /*half_close=*/false);
+  if (lower(answer.header("Transfer-Encoding")).find("chunked") != std::string::npos) {
+    answer.body = dechunk(answer.body);
+  }
+  return answer;
 }
 
 }  // namespace svckit::testing

@@ -21,6 +21,7 @@
 
 #include "svckit/dns/dns_message.hpp"
 #include "svckit/http/client.hpp"
+#include "svckit/testing/http_call.hpp"
 
 namespace svckit::testing {
 namespace {
@@ -121,6 +122,24 @@ bool dns_answers(int port, std::chrono::milliseconds timeout) {
   }
   ::close(fd);
   return answered;
+}
+
+Result<ChildProcess> start_prometheus(const std::filesystem::path& dir, const std::string& config, int& port) {
+  if (port == 0) port = free_port();
+  {
+    std::ofstream out(dir / "prometheus.yml");
+    out << config;
+  }
+  auto child = ChildProcess::spawn(
+      {"prometheus", "--config.file", (dir / "prometheus.yml").string(), "--storage.tsdb.path", (dir / "data").string(),
+       "--web.listen-address", "127.0.0.1:" + std::to_string(port), "--log.level", "debug"},
+      dir / "prometheus.log");
+  if (!child) return child.error();
+  auto started = wait_started(
+      *child, [&] { return http_call(port, "GET", "/-/ready", {}, {}, std::chrono::seconds(1)).status == 200; },
+      "prometheus", dir / "prometheus.log", std::chrono::seconds(30));
+  if (!started) return started.error();
+  return std::move(*child);
 }
 
 Result<ChildProcess> start_dnsmasq(const std::filesystem::path& dir, const std::string& records, int& port) {

@@ -161,6 +161,7 @@ TEST_F(SvckitdAcl, EveryEndpointAnswersEveryKindOfCallerAsDocumentedAndRefusalsC
       {"GET", "/healthz", "", Need::open, ""},
       {"GET", "/metrics", "", Need::read, ""},  // operator read
       {"GET", "/v1/health", "", Need::filtered, "web"},
+      {"GET", "/v1/prometheus/sd", "", Need::filtered, "web"},
       {"GET", "/v1/health/web", "", Need::read, ""},
       {"GET", "/v1/config", "", Need::filtered, "app"},
       {"PUT", "/v1/config", R"({"app": {"x": 2}, "other": {"y": 2}})", Need::write, ""},

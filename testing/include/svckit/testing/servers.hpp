@@ -99,6 +99,11 @@ Result<ChildProcess> start_dnsmasq(const std::filesystem::path& dir, const std::
 /// True when a DNS server on 127.0.0.1:port (UDP) answers a query within `timeout`.
 bool dns_answers(int port, std::chrono::milliseconds timeout = std::chrono::milliseconds(300));
 
+/// Prometheus (Debian's 2.42) with `config` (prometheus.yml text, written to dir/prometheus.yml)
+/// on 127.0.0.1:`port` (chosen here when 0), its TSDB under dir/data; ready when /-/ready answers
+/// 200. Its log goes to dir/prometheus.log.
+Result<ChildProcess> start_prometheus(const std::filesystem::path& dir, const std::string& config, int& port);
+
 /// Sends a raw RESP/SQL-free probe: true when a TCP connect to 127.0.0.1:port succeeds and the
 /// server answers `request` with a reply starting with `expected` within `timeout`.
 bool tcp_probe(int port, const std::string& request, const std::string& expected,

@@ -1,0 +1,158 @@
+// A real Prometheus (Debian's 2.42) finds svckitd's registered instances through svckitd's
+// http_sd endpoint and scrapes them: up == 1 for a live instance, up == 0 for a dead one, the
+// labels svckitd gives arrive on the series, and registrations and deregistrations reach
+// Prometheus's target list at its next refresh.
+#include <gtest/gtest.h>
+
+#include "svckit/testing/servers.hpp"
+#include "svckitd_process.hpp"
+
+namespace svckit::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+/// Prometheus's active targets of job "svckit" as {svckit_instance → health ("up"/"down"/"unknown")}.
+std::map<std::string, std::string> target_health(int prometheus_port, json* raw = nullptr) {
+  std::map<std::string, std::string> out;
+  auto answer = http_call(prometheus_port, "GET", "/api/v1/targets?state=active");
+  auto body = json::parse(answer.body, nullptr, false);
+  if (!body.is_object() || !body.contains("data")) return out;
+  for (const auto& t : body["data"].value("activeTargets", json::array())) {
+    if (t["labels"].value("job", "") != "svckit") continue;
+    out[t["labels"].value("svckit_instance", "?")] = t.value("health", "");
+    if (raw != nullptr) (*raw)[t["labels"].value("svckit_instance", "?")] = t;
+  }
+  return out;
+}
+
+/// The value of `up` per svckit_instance from Prometheus's query API.
+std::map<std::string, std::string> up_values(int prometheus_port) {
+  std::map<std::string, std::string> out;
+  auto answer = http_call(prometheus_port, "GET", "/api/v1/query?query=up%7Bjob%3D%22svckit%22%7D");
+  auto body = json::parse(answer.body, nullptr, false);
+  if (!body.is_object() || !body.contains("data")) return out;
+  for (const auto& r : body["data"].value("result", json::array())) {
+    out[r["metric"].value("svckit_instance", "?")] = r["value"][1].get<std::string>();
+  }
+  return out;
+}
+
+TEST(PrometheusSd, RealPrometheusDiscoversThroughSvckitdAndScrapesTheInstances) {
+  TempDir dir;
+  auto daemon = SvckitdProcess::start(dir.path());
+  ASSERT_NE(daemon, nullptr);
+  // "live" is svckitd itself (it serves /metrics); "dead" listens nowhere; "hidden" opts out of
+  // scraping; "elsewhere" is a service the scrape config does not ask for.
+  const int dead_port = free_port();
+  ASSERT_EQ(daemon
+                ->call("POST", "/v1/instances",
+                       instance_body("shop", daemon->port,
+                                     R"(,"id":"live","zone":"z1","tags":["api","v2"],)"
+                                     R"("metadata":{"version":"1.2","prometheus.io/path":"/metrics"})"))
+                .status,
+            200);
+  ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("shop", dead_port, R"(,"id":"dead")")).status, 200);
+  ASSERT_EQ(
+      daemon
+          ->call("POST", "/v1/instances",
+                 instance_body("shop", daemon->port, R"(,"id":"hidden","metadata":{"prometheus.io/scrape":"false"})"))
+          .status,
+      200);
+  ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("elsewhere", daemon->port, R"(,"id":"other")")).status,
+            200);
+
+  const std::string config =
+      "global:\n  scrape_interval: 1s\n  scrape_timeout: 500ms\n"
+      "scrape_configs:\n"
+      "  - job_name: svckit\n"
+      "    http_sd_configs:\n"
+      "      - url: http://127.0.0.1:" +
+      std::to_string(daemon->port) +
+      "/v1/prometheus/sd?service=shop\n"
+      "        refresh_interval: 1s\n";
+  TempDir prometheus_dir;
+  int prometheus_port = 0;
+  auto prometheus = start_prometheus(prometheus_dir.path(), config, prometheus_port);
+  ASSERT_TRUE(prometheus) << prometheus.error().message;
+
+  // Both shop instances that may be scraped become targets; one up, one down.
+  const std::map<std::string, std::string> want{{"dead", "down"}, {"live", "up"}};
+  ASSERT_TRUE(wait_until([&] { return target_health(prometheus_port) == want; }, 30s))
+      << http_call(prometheus_port, "GET", "/api/v1/targets").body;
+  json raw = json::object();
+  target_health(prometheus_port, &raw);
+  const auto& discovered = raw["live"]["discoveredLabels"];
+  EXPECT_EQ(discovered.value("__meta_svckit_zone", ""), "z1");
+  EXPECT_EQ(discovered.value("__meta_svckit_tags", ""), ",api,v2,");
+  EXPECT_EQ(discovered.value("__meta_svckit_tagpresent_v2", ""), "true");
+  EXPECT_EQ(discovered.value("__meta_svckit_metadata_version", ""), "1.2");
+  EXPECT_EQ(discovered.value("__meta_svckit_status", ""), "healthy");
+  EXPECT_EQ(raw["live"]["labels"].value("svckit_service", ""), "shop");
+  EXPECT_EQ(raw["live"]["scrapeUrl"], "http://127.0.0.1:" + std::to_string(daemon->port) + "/metrics");
+
+  // The scrape results are queryable, labelled by svckitd's labels.
+  const std::map<std::string, std::string> want_up{{"dead", "0"}, {"live", "1"}};
+  EXPECT_TRUE(wait_until([&] { return up_values(prometheus_port) == want_up; }, 30s))
+      << http_call(prometheus_port, "GET", "/api/v1/query?query=up").body;
+  // svckitd's own series came through the scrape (its gauge of registered instances per service).
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return http_call(prometheus_port, "GET", "/api/v1/query?query=svckit_instances_active").body.find("\"shop\"") !=
+               std::string::npos;
+      },
+      30s));
+
+  // A deregistration and a registration reach Prometheus at its next refresh.
+  ASSERT_EQ(daemon->call("DELETE", "/v1/services/shop/instances/dead").status, 200);
+  ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("shop", daemon->port, R"(,"id":"second")")).status,
+            200);
+  const std::map<std::string, std::string> after{{"live", "up"}, {"second", "up"}};
+  EXPECT_TRUE(wait_until([&] { return target_health(prometheus_port) == after; }, 30s))
+      << http_call(prometheus_port, "GET", "/api/v1/targets").body;
+}
+
+TEST(PrometheusSd, FiltersAndRefusesBadQueriesWithAJsonError) {
+  TempDir dir;
+  auto daemon = SvckitdProcess::start(dir.path());
+  ASSERT_NE(daemon, nullptr);
+  ASSERT_EQ(
+      daemon->call("POST", "/v1/instances", instance_body("a", 9001, R"(,"id":"a1","tags":["x"],"zone":"z1")")).status,
+      200);
+  ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("a", 9002, R"(,"id":"a2","zone":"z2")")).status, 200);
+  ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("b", 9003, R"(,"id":"b1","tags":["x"])")).status, 200);
+  ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("c", 9004, R"(,"id":"c1")")).status, 200);
+  ASSERT_EQ(daemon->call("PUT", "/v1/services/c/instances/c1/status", R"({"status":"maintenance"})").status, 200);
+
+  auto ids = [&](const std::string& query) {
+    std::set<std::string> out;
+    const auto answer = daemon->call("GET", "/v1/prometheus/sd" + query);
+    EXPECT_EQ(answer.status, 200) << answer.body;
+    EXPECT_EQ(answer.header("Content-Type"), "application/json");
+    for (const auto& g : json::parse(answer.body, nullptr, false)) {
+      EXPECT_EQ(g["targets"].size(), 1U);
+      out.insert(g["labels"].value("svckit_instance", ""));
+    }
+    return out;
+  };
+  EXPECT_EQ(ids(""), (std::set<std::string>{"a1", "a2", "b1", "c1"}));
+  EXPECT_EQ(ids("?service=a"), (std::set<std::string>{"a1", "a2"}));
+  EXPECT_EQ(ids("?service=a,c"), (std::set<std::string>{"a1", "a2", "c1"}));
+  EXPECT_EQ(ids("?service=b&service=c"), (std::set<std::string>{"b1", "c1"}));
+  EXPECT_EQ(ids("?tag=x"), (std::set<std::string>{"a1", "b1"}));
+  EXPECT_EQ(ids("?service=a&zone=z2"), (std::set<std::string>{"a2"}));
+  EXPECT_EQ(ids("?status=healthy"), (std::set<std::string>{"a1", "a2", "b1"}));
+  EXPECT_EQ(ids("?service=nobody"), (std::set<std::string>{}));
+
+  for (const char* bad : {"?service=bad%20name", "?status=sleepy"}) {
+    const auto answer = daemon->call("GET", std::string("/v1/prometheus/sd") + bad);
+    EXPECT_EQ(answer.status, 400) << bad;
+    const auto body = json::parse(answer.body, nullptr, false);
+    EXPECT_TRUE(body.contains("error")) << answer.body;
+    EXPECT_FALSE(body["error"].value("field", "").empty()) << answer.body;
+  }
+}
+
+}  // namespace
+}  // namespace svckit::testing
