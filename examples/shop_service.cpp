@@ -2,7 +2,8 @@
 // user-service and order-service, each instance a process that registers itself (TTL heartbeat,
 // an HTTP health check svckitd runs) and shuts down gracefully. order-service calls the other two
 // by name through one ServiceClient: discovery + balancing, retries on another instance, breakers,
-// a fallback for user-service.
+// a fallback for user-service. Each serves GET /metrics (Prometheus text: its client, discovery and
+// product-cache series), which a Prometheus finds through svckitd's /v1/prometheus/sd.
 //
 //   shop_service --role product --registry svckitd://127.0.0.1:8500
 //   shop_service --role order   --registry svckitd://127.0.0.1:8500   GET /orders/{id}?product=&user=
@@ -18,6 +19,8 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "svckit/cache/cache.hpp"
+#include "svckit/cache/cache_metrics.hpp"
 #include "svckit/client/service_client.hpp"
 #include "svckit/core/duration.hpp"
 #include "svckit/discovery/discovery_client.hpp"
@@ -100,7 +103,8 @@ int main(int argc, char** argv) {
     std::cerr << "shop_service: " << registry.error().describe() << "\n";
     return 2;
   }
-  DiscoveryClient discovery(io.get_executor(), **registry, random);
+  MetricsRegistry metrics;
+  DiscoveryClient discovery(io.get_executor(), **registry, random, {}, &metrics);
   BalancerPlugins::Builder policies;
   register_builtin_balancers(policies);
   const auto balancers = std::move(policies).build();
@@ -108,22 +112,44 @@ int main(int argc, char** argv) {
   options.defaults.timeout = std::chrono::seconds(3);
   options.defaults.per_try_timeout = std::chrono::seconds(1);
   options.defaults.retry_budget_mode = ServiceConfig::RetryBudgetMode::concurrency;
-  auto client = ServiceClient::create(options, {io.get_executor(), &discovery, balancers, random, time});
+  auto client = ServiceClient::create(options, {io.get_executor(), &discovery, balancers, random, time, &metrics});
   if (!client) {
     std::cerr << "shop_service: " << client.error().describe() << "\n";
     return 2;
   }
   auto& services = **client;
 
+  // product-service keeps the products it built for 30 s (a stand-in for a database read).
+  cache::CacheOptions cache_options;
+  cache_options.max_entries = 1000;
+  cache_options.default_ttl = std::chrono::seconds(30);
+  auto products = cache::Cache<std::string, json>::create(cache_options, time);
+  if (!products) {
+    std::cerr << "shop_service: " << products.error().describe() << "\n";
+    return 2;
+  }
+  auto products_exported = cache::export_cache_metrics(metrics, "products", **products);
+
   std::string me;  // this instance's id, once registered
   http::Router router;
+  router.add(http::Verb::get, "/metrics", [&](http::RouteContext&) -> Awaitable<http::Response> {
+    http::Response res{http::Status::ok, 11};
+    res.set(http::beast_http::field::content_type, "text/plain; version=0.0.4");
+    res.body() = metrics.render_prometheus();
+    res.prepare_payload();
+    co_return res;
+  });
   router.add(http::Verb::get, "/health", [](http::RouteContext&) -> Awaitable<http::Response> {
     co_return http::json_response(http::Status::ok, json{{"status", "ok"}});
   });
   router.add(http::Verb::get, "/products/{id}", [&](http::RouteContext& c) -> Awaitable<http::Response> {
     const auto& id = c.params.at("id");
-    co_return http::json_response(http::Status::ok,
-                                  json{{"id", id}, {"name", "product " + id}, {"price_cents", 999}, {"instance", me}});
+    auto product = (*products)->get(id);
+    if (!product) {
+      product = json{{"id", id}, {"name", "product " + id}, {"price_cents", 999}, {"instance", me}};
+      (*products)->put(id, *product);
+    }
+    co_return http::json_response(http::Status::ok, *product);
   });
   router.add(http::Verb::get, "/users/{id}", [&](http::RouteContext& c) -> Awaitable<http::Response> {
     const auto& id = c.params.at("id");

@@ -1,5 +1,7 @@
 #include "svckit/core/metrics.hpp"
 
+#include <utility>
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -192,7 +194,33 @@ Family<Histogram>& MetricsRegistry::histogram(const std::string& name, const std
   return add<Histogram>(name, help, std::move(labels), MetricType::histogram, std::move(bounds));
 }
 
+CollectorHandle& CollectorHandle::operator=(CollectorHandle&& other) noexcept {
+  if (this != &other) {
+    reset();
+    registry_ = std::exchange(other.registry_, nullptr);
+    entry_ = other.entry_;
+  }
+  return *this;
+}
+
+void CollectorHandle::reset() {
+  if (registry_ == nullptr) return;
+  std::lock_guard lock(registry_->collectors_mutex_);
+  registry_->collectors_.erase(entry_);
+  registry_ = nullptr;
+}
+
+CollectorHandle MetricsRegistry::add_collector(std::function<void()> collect) {
+  std::lock_guard lock(collectors_mutex_);
+  collectors_.push_back(std::move(collect));
+  return CollectorHandle(this, std::prev(collectors_.end()));
+}
+
 std::string MetricsRegistry::render_prometheus() const {
+  {
+    std::lock_guard collecting(collectors_mutex_);
+    for (const auto& collect : collectors_) collect();
+  }
   std::lock_guard lock(mutex_);
   std::string out;
   for (const auto& f : families_) f->render(out);

@@ -10,8 +10,10 @@
 #include <set>
 
 #include "svckit/events/event_bus.hpp"
+#include "svckit/events/metered_event_bus.hpp"
 #include "svckit/testing/fake_random.hpp"
 #include "svckit/testing/io_thread.hpp"
+#include "svckit/testing/metric_value.hpp"
 #include "svckit/testing/process.hpp"
 
 namespace svckit::events {
@@ -63,6 +65,55 @@ class MemoryEventBusTest : public ::testing::Test {
   MemoryEventBus bus{time, random, sleeper};
   std::mutex mutex;
 };
+
+TEST_F(MemoryEventBusTest, AMeteredBusCountsPublishesHandlerRunsRetriesAndDeadLetters) {
+  MetricsRegistry metrics;
+  MeteredEventBus metered(bus, metrics, time);
+  auto o = options("orders.*", "billing");
+  o.max_deliveries = 2;
+  std::atomic<int> runs{0};
+  // n == "fail" always fails (dead-lettered after 2 deliveries); n == "once" fails its first run.
+  std::atomic<bool> failed_once{false};
+  auto sub = metered.subscribe(io.executor(), o, [&](const Event& e) -> Awaitable<Result<void>> {
+    ++runs;
+    const auto n = e.data.value("n", std::string());
+    if (n == "fail" || (n == "once" && !failed_once.exchange(true))) {
+      co_return make_error(ErrorCode::unavailable, "downstream is down");
+    }
+    co_return Result<void>{};
+  });
+  ASSERT_TRUE(sub);
+  auto publish_metered = [&](const std::string& type, const std::string& n) {
+    Event e;
+    e.type = type;
+    e.data = {{"n", n}};
+    return io.run([&]() -> Awaitable<Result<std::string>> { co_return co_await metered.publish(e); });
+  };
+  ASSERT_TRUE(publish_metered("orders.created", "a"));
+  ASSERT_TRUE(publish_metered("orders.created", "once"));
+  ASSERT_TRUE(publish_metered("orders.paid", "fail"));
+  Event bad;
+  bad.type = "Not A Type";
+  EXPECT_FALSE(io.run([&]() -> Awaitable<Result<std::string>> { co_return co_await metered.publish(bad); }));
+  // a: 1 run; once: 2 runs; fail: 2 runs, then a dead letter.
+  ASSERT_TRUE(testing::wait_until([&] { return (*sub)->stats().dead_lettered == 1 && runs == 5; }, 10s));
+  const auto text = metrics.render_prometheus();
+  auto value = [&](const std::string& series) { return testing::metric_value(text, series).value_or(-1); };
+  EXPECT_EQ(value(R"(svckit_events_published_total{type="orders.created",result="ok"})"), 2) << text;
+  EXPECT_EQ(value(R"(svckit_events_published_total{type="orders.paid",result="ok"})"), 1);
+  EXPECT_EQ(value(R"(svckit_events_published_total{type="Not A Type",result="error"})"), 1);
+  const std::string labels = R"({group="billing",pattern="orders.*")";
+  EXPECT_EQ(value("svckit_events_handled_total" + labels + R"(,result="ok"})"), 2);
+  EXPECT_EQ(value("svckit_events_handled_total" + labels + R"(,result="error"})"), 3);
+  EXPECT_EQ(value("svckit_events_delivered_total" + labels + "}"), 5);
+  EXPECT_EQ(value("svckit_events_retried_total" + labels + "}"), 2);
+  EXPECT_EQ(value("svckit_events_dead_lettered_total" + labels + "}"), 1);
+  EXPECT_EQ(value(R"(svckit_events_lag_seconds_count{group="billing"})"), 5);
+  EXPECT_EQ(value(R"(svckit_events_handler_seconds_count{group="billing"})"), 5);
+  close(**sub);
+  sub->reset();  // its collector goes with it
+  EXPECT_NO_THROW(metrics.render_prometheus());
+}
 
 TEST_F(MemoryEventBusTest, AGroupSharesTheLoadAndListenersEachGetEveryEvent) {
   std::vector<std::string> a, b, listener1, listener2, users;

@@ -4,6 +4,8 @@
 // Prometheus's target list at its next refresh.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "svckit/testing/servers.hpp"
 #include "svckitd_process.hpp"
 
@@ -111,6 +113,68 @@ TEST(PrometheusSd, RealPrometheusDiscoversThroughSvckitdAndScrapesTheInstances) 
   const std::map<std::string, std::string> after{{"live", "up"}, {"second", "up"}};
   EXPECT_TRUE(wait_until([&] { return target_health(prometheus_port) == after; }, 30s))
       << http_call(prometheus_port, "GET", "/api/v1/targets").body;
+}
+
+/// The first value of an instant query's result, or -1.
+double query_value(int prometheus_port, const std::string& encoded_query) {
+  auto body =
+      json::parse(http_call(prometheus_port, "GET", "/api/v1/query?query=" + encoded_query).body, nullptr, false);
+  if (!body.is_object() || !body.contains("data") || body["data"]["result"].empty()) return -1;
+  return std::stod(body["data"]["result"][0]["value"][1].get<std::string>());
+}
+
+TEST(PrometheusSd, RealPrometheusScrapesTheDemoShopFoundThroughSvckitd) {
+  TempDir dir;
+  auto daemon = SvckitdProcess::start(dir.path());
+  ASSERT_NE(daemon, nullptr);
+  std::vector<ChildProcess> shop;
+  int order_port = 0;
+  for (const char* role : {"product", "product", "user", "order"}) {
+    int port = 0;
+    auto child = start_listening_binary(
+        {SHOP_SERVICE_BIN, "--role", role, "--registry", daemon->url(), "--ttl", "3s", "--check-every", "500ms"},
+        dir.path(), port);
+    ASSERT_TRUE(child.ok()) << child.error().message;
+    shop.push_back(std::move(*child));
+    order_port = port;  // the last one
+  }
+  const std::string config =
+      "global:\n  scrape_interval: 1s\n  scrape_timeout: 500ms\n"
+      "scrape_configs:\n"
+      "  - job_name: svckit\n"
+      "    http_sd_configs:\n"
+      "      - url: http://127.0.0.1:" +
+      std::to_string(daemon->port) +
+      "/v1/prometheus/sd?service=product-service,user-service,order-service\n"
+      "        refresh_interval: 1s\n";
+  TempDir prometheus_dir;
+  int prometheus_port = 0;
+  auto prometheus = start_prometheus(prometheus_dir.path(), config, prometheus_port);
+  ASSERT_TRUE(prometheus) << prometheus.error().message;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const auto health = target_health(prometheus_port);
+        return health.size() == 4 &&
+               std::all_of(health.begin(), health.end(), [](const auto& h) { return h.second == "up"; });
+      },
+      30s))
+      << http_call(prometheus_port, "GET", "/api/v1/targets").body;
+
+  // Orders make order-service call product- and user-service by name; product-service's cache
+  // misses once per product and then hits. Prometheus sees both in its next scrapes.
+  ASSERT_TRUE(wait_until([&] { return http_call(order_port, "GET", "/orders/0").status == 200; }, 10s));
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(http_call(order_port, "GET", "/orders/" + std::to_string(i)).status, 200);
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return query_value(prometheus_port,
+                           "sum(svckit_client_calls_total%7Bsvckit_service%3D%22order-service%22%7D)") >= 42;
+      },
+      30s))
+      << http_call(prometheus_port, "GET", "/api/v1/query?query=svckit_client_calls_total").body;
+  EXPECT_TRUE(wait_until(
+      [&] { return query_value(prometheus_port, "sum(svckit_cache_hits_total%7Bcache%3D%22products%22%7D)") >= 1; },
+      30s))
+      << http_call(prometheus_port, "GET", "/api/v1/query?query=svckit_cache_hits_total").body;
 }
 
 TEST(PrometheusSd, FiltersAndRefusesBadQueriesWithAJsonError) {

@@ -15,10 +15,17 @@
 // OpenTelemetry SDK's cardinality limit). Past it, updates for new label sets go to one overflow
 // series whose every label reads "_overflow", so a flood of label values (service names from the
 // network) cannot grow memory or the exposition without bound.
+//
+// Collectors: figures a component keeps by itself (a cache's, a subscription's, a worker pool's
+// stats) reach the exposition through a collector — a function run at the start of every
+// render_prometheus() that copies them into series (Prometheus's client libraries call it a
+// Collector). Nothing is added to the component's hot path; the series are as fresh as the scrape.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -176,9 +183,46 @@ struct MetricsOptions {
 
 /// Owns metric families and renders them in the Prometheus text exposition format (0.0.4).
 /// Creating a family with a name already in use returns the existing one.
+class MetricsRegistry;
+
+/// Keeps a collector registered; destroying (or reset()) removes it, waiting for a run in progress,
+/// so what the collector reads may be destroyed right after. Move-only. Must not outlive the registry.
+class CollectorHandle {
+ public:
+  CollectorHandle() = default;
+  CollectorHandle(CollectorHandle&& other) noexcept { *this = std::move(other); }
+  CollectorHandle& operator=(CollectorHandle&& other) noexcept;
+  CollectorHandle(const CollectorHandle&) = delete;
+  CollectorHandle& operator=(const CollectorHandle&) = delete;
+  ~CollectorHandle() { reset(); }
+  void reset();
+  explicit operator bool() const { return registry_ != nullptr; }
+
+ private:
+  friend class MetricsRegistry;
+  using Entry = std::list<std::function<void()>>::iterator;
+  CollectorHandle(MetricsRegistry* registry, Entry entry) : registry_(registry), entry_(entry) {}
+  MetricsRegistry* registry_ = nullptr;
+  Entry entry_{};
+};
+
+/// Adds to `counter` what `total` (a monotonic figure kept elsewhere) grew by since the previous
+/// call with the same `last` (the figure's last seen value), so several sources may share a series.
+inline void advance_counter(Counter& counter, std::uint64_t total, std::uint64_t& last) noexcept {
+  if (total > last) counter.inc(total - last);
+  last = total;
+}
+
 class MetricsRegistry {
  public:
   explicit MetricsRegistry(MetricsOptions options = {}) : options_(options) {}
+  MetricsRegistry(const MetricsRegistry&) = delete;
+  MetricsRegistry& operator=(const MetricsRegistry&) = delete;
+
+  /// Runs `collect` at the start of every render_prometheus() until the handle goes. Collectors
+  /// run one at a time, in the order added; `collect` may create and update series but must not
+  /// render, add or remove collectors.
+  [[nodiscard]] CollectorHandle add_collector(std::function<void()> collect);
 
   Family<Counter>& counter(const std::string& name, const std::string& help, std::vector<std::string> labels = {});
   Family<Gauge>& gauge(const std::string& name, const std::string& help, std::vector<std::string> labels = {});
@@ -202,7 +246,11 @@ class MetricsRegistry {
   Family<M>& add(const std::string& name, const std::string& help, std::vector<std::string> labels, MetricType type,
                  std::vector<double> bounds);
 
+  friend class CollectorHandle;
+
   const MetricsOptions options_;
+  mutable std::mutex collectors_mutex_;  // held while collectors run and while one is removed
+  mutable std::list<std::function<void()>> collectors_;
   mutable std::mutex mutex_;
   std::vector<std::unique_ptr<FamilyBase>> families_;
   std::atomic<std::uint64_t> generation_{0};

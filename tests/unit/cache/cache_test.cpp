@@ -1,4 +1,5 @@
 #include "svckit/cache/cache.hpp"
+#include "svckit/cache/cache_metrics.hpp"
 
 #include <gtest/gtest.h>
 
@@ -6,6 +7,7 @@
 #include <string>
 #include <thread>
 
+#include "svckit/testing/metric_value.hpp"
 #include "svckit/testing/process.hpp"
 #include "svckit/testing/simulated_clock.hpp"
 
@@ -49,6 +51,31 @@ TEST(Cache, LruEvictsTheLeastRecentlyUsed) {
   EXPECT_EQ(s.hits, 4u);
   EXPECT_EQ(s.misses, 1u);
   EXPECT_DOUBLE_EQ(s.hit_rate(), 0.8);
+}
+
+TEST(Cache, ItsStatsReachPrometheusAtEachScrape) {
+  SimulatedClock clock;
+  auto c = make(clock, bounded(2));
+  MetricsRegistry metrics;
+  auto exported = export_cache_metrics(metrics, "products", *c);
+  c->put("a", 1);
+  c->put("b", 2);
+  c->put("c", 3);  // evicts a
+  EXPECT_EQ(c->get("b"), 2);
+  EXPECT_FALSE(c->get("a"));
+  auto text = metrics.render_prometheus();
+  auto value = [&](const std::string& name) { return testing::metric_value(text, name + "{cache=\"products\"}"); };
+  EXPECT_EQ(value("svckit_cache_hits_total"), 1.0) << text;
+  EXPECT_EQ(value("svckit_cache_misses_total"), 1.0);
+  EXPECT_EQ(value("svckit_cache_puts_total"), 3.0);
+  EXPECT_EQ(value("svckit_cache_evictions_total"), 1.0);
+  EXPECT_EQ(value("svckit_cache_entries"), 2.0);
+  EXPECT_EQ(c->get("c"), 3);
+  text = metrics.render_prometheus();
+  EXPECT_EQ(value("svckit_cache_hits_total"), 2.0) << "counters follow the cache between scrapes";
+  exported.reset();
+  c.reset();  // the cache may go once its handle has
+  EXPECT_NO_THROW(metrics.render_prometheus());
 }
 
 TEST(Cache, FifoEvictsTheOldestWhateverWasRead) {

@@ -2,6 +2,7 @@
 
 #include "daemon/metric_expiry.hpp"
 #include "svckit/core/metrics.hpp"
+#include "svckit/testing/metric_value.hpp"
 #include "svckit/testing/simulated_clock.hpp"
 
 namespace svckit {
@@ -79,6 +80,37 @@ TEST(Metrics, RemoveSeriesDropsEveryFamilysSeriesOfThoseValuesAndMovesTheGenerat
   const auto now = metrics.generation();
   EXPECT_EQ(metrics.remove_series("service", {"nobody"}), 0u);
   EXPECT_EQ(metrics.generation(), now);
+}
+
+TEST(Metrics, CollectorsRunAtEachRenderUntilTheirHandleGoes) {
+  MetricsRegistry metrics;
+  std::uint64_t kept_elsewhere = 0;
+  std::uint64_t last_a = 0, last_b = 0;
+  auto& total = metrics.counter("things_total", "Things.").get();
+  int runs = 0;
+  auto a = metrics.add_collector([&] {
+    ++runs;
+    advance_counter(total, kept_elsewhere, last_a);
+  });
+  {
+    std::uint64_t other = 7;  // a second source adds to the same series
+    auto b = metrics.add_collector([&] { advance_counter(total, other, last_b); });
+    kept_elsewhere = 5;
+    EXPECT_EQ(testing::metric_value(metrics.render_prometheus(), "things_total"), 12.0);
+    other = 10;
+    kept_elsewhere = 6;
+    EXPECT_EQ(testing::metric_value(metrics.render_prometheus(), "things_total"), 16.0);
+  }  // b removed: `other` may go
+  kept_elsewhere = 9;
+  EXPECT_EQ(testing::metric_value(metrics.render_prometheus(), "things_total"), 19.0);
+  EXPECT_EQ(runs, 3);
+  CollectorHandle moved = std::move(a);
+  EXPECT_FALSE(a);  // NOLINT(bugprone-use-after-move): the moved-from handle owns nothing
+  EXPECT_TRUE(moved);
+  moved.reset();
+  kept_elsewhere = 100;
+  EXPECT_EQ(testing::metric_value(metrics.render_prometheus(), "things_total"), 19.0);
+  EXPECT_EQ(runs, 3);
 }
 
 TEST(MetricExpiry, RemovesAGoneServicesSeriesOnlyAfterTheyStayedUnchangedForTheWholeWindow) {

@@ -8,9 +8,11 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include "svckit/queue/metered_task_queue.hpp"
 #include "svckit/queue/task_queue.hpp"
 #include "svckit/queue/worker_pool.hpp"
 #include "svckit/testing/fake_random.hpp"
+#include "svckit/testing/metric_value.hpp"
 #include "svckit/testing/virtual_time.hpp"
 
 namespace svckit::queue {
@@ -86,6 +88,85 @@ TEST(WorkerPoolVirtualTime, AHandlerIsCancelledAtItsTimeoutWhileHeartbeatsKeepLo
   EXPECT_EQ(kept->attempts, 1) << "heartbeats kept its lease: never redelivered";
   EXPECT_EQ(pool.stats().succeeded, 1u);
   EXPECT_EQ(pool.stats().lost_leases, 0u);
+
+  bool stopped = false;
+  asio::co_spawn(
+      io,
+      [&]() -> Awaitable<void> {
+        co_await pool.stop(0ms);
+        stopped = true;
+      },
+      asio::detached);
+  time.run_until(time.steady_now() + 5s);
+  EXPECT_TRUE(stopped);
+}
+
+TEST(WorkerPoolVirtualTime, AMeteredQueueCountsEveryOutcomeItsRunTimesAndItsDepth) {
+  asio::io_context io;
+  testing::VirtualTime time(io);
+  testing::FakeRandom random;
+  TaskStoreOptions options;
+  options.lease = 1s;
+  options.retry_backoff = {BackoffKind::full_jitter, 1ms, 5ms, 2.0};
+  MemoryTaskQueue memory(time, random, options, &time);
+  MetricsRegistry metrics;
+  MeteredTaskQueue queue(memory, metrics, time);
+  WorkerPool pool(io.get_executor(), queue, random, {"default", 2, "w"}, &time);
+  int flaky_runs = 0;
+  pool.handle("work", [&](const TaskRecord& task, CancelToken&) -> Awaitable<Result<nlohmann::json>> {
+    const auto kind = task.spec.payload.at("kind").get<std::string>();
+    const std::chrono::nanoseconds nap = 300ms;
+    co_await time.sleep_for(nap, nullptr);
+    if (kind == "bad") co_return make_error(ErrorCode::invalid_argument, "bad payload");
+    if (kind == "flaky" && ++flaky_runs == 1) co_return make_error(ErrorCode::unavailable, "try again");
+    if (kind == "doomed") co_return make_error(ErrorCode::unavailable, "never works");
+    co_return nlohmann::json{{"ok", true}};
+  });
+  auto spec = [](const std::string& kind, int max_retries, std::chrono::milliseconds delay = 0ms) {
+    TaskSpec s;
+    s.name = "work";
+    s.payload = {{"kind", kind}};
+    s.max_retries = max_retries;
+    s.delay = delay;
+    return s;
+  };
+  int enqueued = 0;
+  asio::co_spawn(
+      io,
+      [&]() -> Awaitable<void> {
+        std::vector<TaskSpec> specs{spec("ok", 0), spec("flaky", 2), spec("bad", 2), spec("doomed", 1),
+                                    spec("later", 0, 1h)};
+        for (auto& s : specs) {
+          auto made = co_await queue.enqueue(s);
+          if (made) ++enqueued;
+        }
+      },
+      asio::detached);
+  time.run_until(time.steady_now());
+  ASSERT_EQ(enqueued, 5);
+  pool.start();
+  time.run_until(time.steady_now() + 10s);
+
+  const auto text = metrics.render_prometheus();
+  auto value = [&](const std::string& series) { return testing::metric_value(text, series).value_or(-1); };
+  EXPECT_EQ(value(R"(svckit_tasks_enqueued_total{queue="default",result="ok"})"), 5) << text;
+  const std::string finished = R"(svckit_tasks_finished_total{queue="default",task="work",outcome=)";
+  EXPECT_EQ(value(finished + R"("succeeded"})"), 2);  // ok, flaky's second run
+  EXPECT_EQ(value(finished + R"("retried"})"), 2);    // flaky's first run, doomed's first run
+  EXPECT_EQ(value(finished + R"("failed"})"), 1);     // bad: not retryable
+  EXPECT_EQ(value(finished + R"("dead"})"), 1);       // doomed, out of retries
+  const auto stats = pool.stats();
+  EXPECT_EQ(stats.succeeded, 2U);
+  EXPECT_EQ(stats.dead + stats.failed, 2U);
+  // Every run took 300 ms of virtual time: six runs in the 0.5 s bucket, none below.
+  EXPECT_EQ(value(R"(svckit_task_run_seconds_count{queue="default",task="work"})"), 6);
+  EXPECT_EQ(value(R"(svckit_task_run_seconds_bucket{queue="default",task="work",le="0.1"})"), 0);
+  EXPECT_EQ(value(R"(svckit_task_run_seconds_bucket{queue="default",task="work",le="0.5"})"), 6);
+  // The depth as of the workers' last poll: the delayed task waits, nothing else is left.
+  EXPECT_EQ(value(R"(svckit_task_queue_depth{queue="default",state="scheduled"})"), 1);
+  EXPECT_EQ(value(R"(svckit_task_queue_depth{queue="default",state="pending"})"), 0);
+  EXPECT_EQ(value(R"(svckit_task_queue_depth{queue="default",state="active"})"), 0);
+  EXPECT_EQ(value(R"(svckit_task_queue_depth{queue="default",state="dead"})"), 1);
 
   bool stopped = false;
   asio::co_spawn(
