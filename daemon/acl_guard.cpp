@@ -37,6 +37,10 @@ constexpr std::array kRules{
     RouteRule{Verb::put, "/v1/services/{service}/instances/{id}/status", Need::service, Access::write},
     RouteRule{Verb::get, "/v1/watch", Need::caller, Access::read},  // ?service= checked, else filtered
     RouteRule{Verb::get, "/healthz", Need::open, Access::deny},
+    // The dashboard's static files (no data: it reads through the API with the user's token)
+    RouteRule{Verb::get, "/", Need::open, Access::deny},
+    RouteRule{Verb::get, "/ui", Need::open, Access::deny},
+    RouteRule{Verb::get, "/ui/{file}", Need::open, Access::deny},
     RouteRule{Verb::get, "/metrics", Need::operator_, Access::read},
     RouteRule{Verb::get, "/v1/prometheus/sd", Need::caller, Access::read},  // filtered
     // Health of checked instances
@@ -49,6 +53,7 @@ constexpr std::array kRules{
     RouteRule{Verb::put, "/v1/config/keys/{key}", Need::key, Access::write},
     RouteRule{Verb::delete_, "/v1/config/keys/{key}", Need::key, Access::write},
     RouteRule{Verb::get, "/v1/config/history", Need::config, Access::read},
+    RouteRule{Verb::get, "/v1/config/history/{version}", Need::config, Access::read},
     RouteRule{Verb::post, "/v1/config/rollback/{version}", Need::config, Access::write},
     // Consul-compatible API: IDs name no service, so the handler checks the one it finds
     RouteRule{Verb::put, "/v1/agent/service/register", Need::caller, Access::write},

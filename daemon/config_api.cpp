@@ -50,6 +50,7 @@ void ConfigApi::add_routes(http::Router& router) {
   router.add(V::put, "/v1/config/keys/{key}", bind(&ConfigApi::put_key));
   router.add(V::delete_, "/v1/config/keys/{key}", bind(&ConfigApi::delete_key));
   router.add(V::get, "/v1/config/history", bind(&ConfigApi::history));
+  router.add(V::get, "/v1/config/history/{version}", bind(&ConfigApi::history_version));
   router.add(V::post, "/v1/config/rollback/{version}", bind(&ConfigApi::rollback));
 }
 
@@ -169,6 +170,22 @@ http::Awaitable<Response> ConfigApi::history(RouteContext&) {
     versions.push_back(json{{"version", v.version}, {"applied_at", seconds}, {"reason", v.reason}});
   }
   co_return http::json_response(Status::ok, json{{"versions", versions}});
+}
+
+http::Awaitable<Response> ConfigApi::history_version(RouteContext& ctx) {
+  auto wanted = parse_version(ctx.params.at("version"), "version");
+  if (!wanted) co_return http::error_response(wanted.error());
+  for (const auto& v : store_.history()) {
+    if (v.version != *wanted) continue;
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(v.applied_at.time_since_epoch()).count();
+    co_return http::json_response(Status::ok, json{{"version", v.version},
+                                                   {"applied_at", seconds},
+                                                   {"reason", v.reason},
+                                                   {"document", v.tree ? *v.tree : json::object()}});
+  }
+  co_return http::error_response(make_error(
+      ErrorCode::not_found,
+      "version " + std::to_string(*wanted) + " is not in the history (it keeps the last versions only)", "version"));
 }
 
 http::Awaitable<Response> ConfigApi::rollback(RouteContext& ctx) {

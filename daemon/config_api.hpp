@@ -6,6 +6,7 @@
 //   PUT    /v1/config/keys/{key}          body = the JSON value; -> {"version"}
 //   DELETE /v1/config/keys/{key}          -> {"version"}
 //   GET    /v1/config/history             {"versions":[{"version","applied_at","reason"}]}
+//   GET    /v1/config/history/{version}   {"version","applied_at","reason","document"}
 //   POST   /v1/config/rollback/{version}  the old document as a new version -> {"version"}
 // Errors are JSON bodies naming the field (key, body, version, index, wait).
 #pragma once
@@ -46,6 +47,7 @@ class ConfigApi {
   http::Awaitable<http::Response> put_key(http::RouteContext& ctx);
   http::Awaitable<http::Response> delete_key(http::RouteContext& ctx);
   http::Awaitable<http::Response> history(http::RouteContext& ctx);
+  http::Awaitable<http::Response> history_version(http::RouteContext& ctx);
   http::Awaitable<http::Response> rollback(http::RouteContext& ctx);
 
   ConfigStore& store_;

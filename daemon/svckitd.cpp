@@ -1,5 +1,7 @@
 #include "daemon/svckitd.hpp"
 
+#include "daemon/ui_assets.hpp"
+
 #include <fstream>
 #include <sstream>
 
@@ -143,6 +145,7 @@ Svckitd::Svckitd(SvckitdConfig config)
   consul_.add_routes(api_.router());
   eureka_.add_routes(api_.router());
   prometheus_sd_.add_routes(api_.router());
+  add_ui_routes(api_.router());
   nacos_.add_routes(api_.router());
   config_api_.add_routes(api_.router());
   nacos_config_.add_routes(api_.router());

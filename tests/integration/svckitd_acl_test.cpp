@@ -169,6 +169,7 @@ TEST_F(SvckitdAcl, EveryEndpointAnswersEveryKindOfCallerAsDocumentedAndRefusalsC
       {"PUT", "/v1/config/keys/app.y", "3", Need::write, ""},
       {"DELETE", "/v1/config/keys/app.y", "", Need::write, ""},
       {"GET", "/v1/config/history", "", Need::read, ""},
+      {"GET", "/v1/config/history/1", "", Need::read, ""},
       {"POST", "/v1/config/rollback/1", "", Need::write, ""},
       {"PUT", "/v1/agent/service/register", R"({"Name": "web", "ID": "cweb-2", "Port": 9005})", Need::write, ""},
       {"PUT", "/v1/agent/check/pass/service:cweb-1", "", Need::by_id_write, ""},

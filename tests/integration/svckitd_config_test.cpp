@@ -65,6 +65,13 @@ TEST_F(SvckitdConfigTest, KeysDocumentsETagsHistoryAndRollback) {
   ASSERT_EQ(history.size(), 6u) << history.dump();
   EXPECT_EQ(history[4]["reason"], "delete features");
   EXPECT_EQ(history[5]["reason"], "rollback to 3");
+  // Each version's whole document stays readable (the dashboard's diff): 4 has no features, 5 does.
+  const auto v4 = d->json("GET", "/v1/config/history/4");
+  EXPECT_EQ(v4["reason"], "delete features");
+  EXPECT_FALSE(v4["document"].contains("features")) << v4.dump();
+  EXPECT_TRUE(d->json("GET", "/v1/config/history/5")["document"]["features"]["search"].get<bool>());
+  EXPECT_EQ(d->call("GET", "/v1/config/history/99").status, 404);
+  EXPECT_EQ(json::parse(d->call("GET", "/v1/config/history/x").body)["error"]["field"], "version");
   EXPECT_EQ(d->call("POST", "/v1/config/rollback/99").status, 404);
   EXPECT_EQ(json::parse(d->call("POST", "/v1/config/rollback/x").body)["error"]["field"], "version");
 }

@@ -1,0 +1,50 @@
+// svckitd's dashboard (/ui/) in headless Chromium, driven by tests/npm/dashboard_test.js with
+// playwright-core: the demo shop's services listed, an instance registered over HTTP appearing and a
+// killed one going unhealthy without a reload, a config rollback after confirming, no console
+// errors, a phone-sized viewport. A failure leaves a screenshot and the page's HTML in
+// <build>/test-artefacts.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include "svckitd_process.hpp"
+
+namespace svckit::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(DashboardBrowser, AUserSeesTheRegistryLiveAndRollsBackAConfigVersion) {
+  ASSERT_TRUE(std::filesystem::exists(std::filesystem::path(SVCKIT_NPM_DIR) / "node_modules" / "playwright-core"))
+      << "playwright-core is missing: run scripts/setup";
+  ASSERT_TRUE(std::filesystem::exists("/usr/bin/chromium")) << "Debian's chromium is missing: run scripts/setup";
+  TempDir dir;
+  auto daemon = SvckitdProcess::start(dir.path());
+  ASSERT_NE(daemon, nullptr);
+  std::vector<ChildProcess> shop;
+  for (const char* role : {"product", "product", "user"}) {
+    int port = 0;
+    auto child = start_listening_binary(
+        {SHOP_SERVICE_BIN, "--role", role, "--registry", daemon->url(), "--ttl", "30s", "--check-every", "300ms"},
+        dir.path(), port);
+    ASSERT_TRUE(child.ok()) << child.error().message;
+    shop.push_back(std::move(*child));
+  }
+  const auto artefacts = std::filesystem::path(SVCKIT_ARTEFACT_DIR) / "dashboard";
+  const auto out = dir.path() / "node.log";
+  auto node = ChildProcess::spawn({"node", std::string(SVCKIT_NPM_DIR) + "/dashboard_test.js",
+                                   std::to_string(daemon->port), artefacts.string(), std::to_string(shop[0].pid())},
+                                  out);
+  ASSERT_TRUE(node) << node.error().message;
+  const int status = node->wait_exit(120s);
+  const auto text = read_file(out);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << text << "\n(screenshot and HTML of a failure: " << artefacts.string() << ")";
+  const auto seen = nlohmann::json::parse(text.substr(0, text.find('\n')), nullptr, false);
+  ASSERT_TRUE(seen.is_object()) << text;
+  EXPECT_EQ(seen.value("product_instances", 0), 2) << text;
+  EXPECT_EQ(seen.value("rolled_back_limit", 0), 10) << text;
+  EXPECT_NE(seen.value("dialog_text", "").find("version 1"), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace svckit::testing
