@@ -43,6 +43,10 @@ constexpr std::array kRules{
     RouteRule{Verb::get, "/ui/{file}", Need::open, Access::deny},
     RouteRule{Verb::get, "/metrics", Need::operator_, Access::read},
     RouteRule{Verb::get, "/v1/prometheus/sd", Need::caller, Access::read},  // filtered
+    // Traces: ingestion is open (bounded store, like a collector's endpoint); reading shows traffic
+    RouteRule{Verb::post, "/v1/traces", Need::open, Access::deny},
+    RouteRule{Verb::get, "/v1/traces", Need::operator_, Access::read},
+    RouteRule{Verb::get, "/v1/traces/{trace_id}", Need::operator_, Access::read},
     // Health of checked instances
     RouteRule{Verb::get, "/v1/health", Need::caller, Access::read},  // filtered
     RouteRule{Verb::get, "/v1/health/{service}", Need::service, Access::read},

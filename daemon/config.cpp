@@ -154,6 +154,16 @@ Setter boolean(bool SvckitdConfig::*member) {
   };
 }
 
+Result<void> set_sample_ratio(SvckitdConfig& c, const std::string& v, const std::string& field) {
+  double ratio = -1;
+  auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), ratio);
+  if (ec != std::errc{} || ptr != v.data() + v.size() || !(ratio >= 0 && ratio <= 1)) {
+    return bad_value(field, v, "a number from 0 to 1");
+  }
+  c.tracing_sample_ratio = ratio;
+  return {};
+}
+
 Result<void> set_log_level(SvckitdConfig& c, const std::string& v, const std::string& field) {
   for (const char* level : {"trace", "debug", "info", "warn", "error", "off"}) {
     if (v == level) {
@@ -254,6 +264,9 @@ const std::vector<std::pair<std::string, Setter>>& table() {
       {"metrics.max_series_per_family", integer(&SvckitdConfig::metrics_max_series_per_family, 1, 10'000'000)},
       {"gateway.retry_budget_percent", integer(&SvckitdConfig::gateway_retry_budget_percent, 1, 100)},
       {"gateway.policy", text(&SvckitdConfig::gateway_policy)},
+      {"tracing.sample_ratio", set_sample_ratio},
+      {"tracing.otlp_endpoint", text(&SvckitdConfig::tracing_otlp_endpoint)},
+      {"tracing.max_spans", integer(&SvckitdConfig::tracing_max_spans, 0, 10'000'000)},
       {"gateway.access_log", boolean(&SvckitdConfig::gateway_access_log)},
       {"gateway.access_log_file", text(&SvckitdConfig::gateway_access_log_file)},
       {"tls.cert_file", text(&SvckitdConfig::tls_cert_file)},

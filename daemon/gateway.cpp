@@ -158,7 +158,8 @@ Result<std::unique_ptr<Gateway>> Gateway::create(asio::io_context& io, Registry&
                                                  const TimeSource& time, GatewayOptions options) {
   std::unique_ptr<Gateway> gateway(new Gateway(io, registry, metrics, random, time, std::move(options)));
   auto client = ServiceClient::create(client_options(gateway->options_),
-                                      {io.get_executor(), &gateway->discovery_, balancers, random, time, &metrics});
+                                      {io.get_executor(), &gateway->discovery_, balancers, random, time, &metrics,
+                                       nullptr, nullptr, gateway->options_.tracer});
   if (!client) {
     auto e = client.error();
     const auto dot = e.field.find('.');  // "defaults.balancing.policy" -> "gateway.policy"
@@ -341,6 +342,12 @@ http::Awaitable<void> Gateway::serve(Worker& worker, http::ServerExchange& excha
   const auto& head = exchange.head();
   const std::string_view target = head.target();
   Outcome out;
+  trace::Span span;  // the request's server span, when tracing
+  if (options_.tracer != nullptr) {
+    span = options_.tracer->start_span(std::string(head.method_string()), trace::SpanKind::server,
+                                       trace::parse_traceparent(head["traceparent"]));
+    out.trace = span.context();
+  }
   std::optional<http::Response> refusal;
   AccessGrant grant;
   const auto table = routes();
@@ -389,6 +396,19 @@ http::Awaitable<void> Gateway::serve(Worker& worker, http::ServerExchange& excha
     }
   }
   const auto elapsed = std::chrono::duration<double>(time_.steady_now() - started);
+  if (span.recording()) {
+    span.set_name(std::string(head.method_string()) + " " + (out.route.empty() ? std::string("unmatched") : out.route));
+    span.set_attribute("http.request.method", std::string(head.method_string()));
+    span.set_attribute("url.path", std::string(target.substr(0, target.find('?'))));
+    if (!out.route.empty()) span.set_attribute("http.route", out.route);
+    span.set_attribute("http.response.status_code", static_cast<std::int64_t>(out.status));
+    span.set_attribute("client.address", exchange.context().remote_address);
+    span.set_attribute("svckit.service", out.label);
+    if (!out.instance.empty()) span.set_attribute("svckit.instance", out.instance);
+    if (out.attempts > 1) span.set_attribute("svckit.attempts", static_cast<std::int64_t>(out.attempts));
+    if (out.status >= 500) span.set_status(trace::StatusCode::error, "HTTP " + std::to_string(out.status));
+  }
+  span.end();
   auto& series = series_for(out.label, out.status);
   series.requests->inc();
   series.duration->observe(elapsed.count());
@@ -399,9 +419,10 @@ http::Awaitable<void> Gateway::serve(Worker& worker, http::ServerExchange& excha
         out.status, out.instance, out.attempts, elapsed.count() * 1000);
   }
   if (options_.access_log_lines != nullptr) {
-    options_.access_log_lines->write(access_line(time_.system_now(), exchange.context().remote_address, head, out.label,
-                                                 out.status, out.instance, out.attempts, elapsed.count(), out.identity,
-                                                 out.route, out.bytes));
+    auto line = access_line(time_.system_now(), exchange.context().remote_address, head, out.label, out.status,
+                            out.instance, out.attempts, elapsed.count(), out.identity, out.route, out.bytes);
+    if (out.trace.valid()) line["trace_id"] = out.trace.trace_id_hex();
+    options_.access_log_lines->write(line);
   }
 }
 
@@ -416,6 +437,7 @@ http::Awaitable<void> Gateway::proxy(Worker& worker, http::ServerExchange& excha
       head, Forwarding{peer, route.stripped_prefix, false, trusted_peer(peer), options_.tls != nullptr});
   // Credentials stay here once verified, and a client never sets a header the gateway vouches for.
   apply_grant(call.fields, grant);
+  if (out.trace.valid()) call.fields.set("traceparent", out.trace.traceparent());  // the call: a child
   call.content_type = std::string(head[beast_http::field::content_type]);
   call.deadline = incoming_deadline(head, started);
   call.streaming.buffer_up_to = options_.buffer_response_bytes;

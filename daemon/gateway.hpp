@@ -32,6 +32,7 @@
 #include "daemon/json_lines.hpp"
 #include "svckit/balance/load_balancer.hpp"
 #include "svckit/client/service_client.hpp"
+#include "svckit/trace/tracer.hpp"
 #include "svckit/core/metrics.hpp"
 #include "svckit/discovery/discovery_client.hpp"
 #include "svckit/http/server.hpp"
@@ -63,6 +64,9 @@ struct GatewayOptions {
   RouteTable routes;
   /// Null: plain HTTP. Set: every worker's listener speaks TLS with it (X-Forwarded-Proto: https).
   std::shared_ptr<http::TlsServerContext> tls;
+  /// Non-null: each request is a server span ("<METHOD> <route>"), the parent of the call's spans;
+  /// the upstream receives their traceparent. Must outlive the gateway.
+  const trace::Tracer* tracer = nullptr;
 };
 
 class Gateway {
@@ -108,6 +112,7 @@ class Gateway {
     std::string identity;     // who the route's authentication said called (API key name, JWT sub)
     std::string route;        // the configured route ("host/prefix"), or "/{service}" for the default form
     std::uint64_t bytes = 0;  // body bytes answered to the client
+    trace::SpanContext trace;  // the request's server span (invalid when not tracing)
   };
   Series& series_for(const std::string& service, unsigned code);
   std::shared_ptr<const RouteTable> routes();

@@ -123,6 +123,7 @@ Svckitd::Svckitd(SvckitdConfig config)
           consul_options(config_), watches_),
       eureka_(registry_, [this](const ServiceInstance& in) { return health_.supported(in); }),
       prometheus_sd_(registry_),
+      traces_(config_.tracing_max_spans, "svckitd", metrics_),
       nacos_(registry_, [this](const ServiceInstance& in) { return health_.supported(in); }),
       config_store_(time_),
       config_api_(config_store_, watches_, config_.default_wait, config_.max_wait),
@@ -146,6 +147,7 @@ Svckitd::Svckitd(SvckitdConfig config)
   eureka_.add_routes(api_.router());
   prometheus_sd_.add_routes(api_.router());
   add_ui_routes(api_.router());
+  traces_.add_routes(api_.router());
   nacos_.add_routes(api_.router());
   config_api_.add_routes(api_.router());
   nacos_config_.add_routes(api_.router());
@@ -226,8 +228,25 @@ Result<void> Svckitd::start() {
                         "persistent storage is failing, nothing was changed: " + failing->message, "snapshot_file");
     });
   }
+  if (!config_.tracing_otlp_endpoint.empty()) {
+    trace::OtlpExporterOptions exporter;
+    exporter.endpoint = config_.tracing_otlp_endpoint;
+    exporter.service = "svckitd";
+    auto made = trace::OtlpHttpExporter::create(io_.get_executor(), std::move(exporter), &metrics_);
+    if (!made) {
+      auto e = made.error();
+      e.field = "tracing." + (e.field == "endpoint" ? std::string("otlp_endpoint") : e.field);
+      return e;
+    }
+    trace_exporter_ = std::move(*made);
+    trace_exporter_->start();
+    trace_tee_ = std::make_unique<trace::TeeSink>(traces_, *trace_exporter_);
+  }
+  tracer_ = std::make_unique<trace::Tracer>(time_, random_, trace::TracerOptions{config_.tracing_sample_ratio},
+                                            trace_tee_ ? static_cast<trace::SpanSink*>(trace_tee_.get()) : &traces_);
   if (config_.gateway_port >= 0) {
     auto options = gateway_options(config_);
+    options.tracer = tracer_.get();
     options.routes = route_table();
     options.access_log_lines = access_lines_.get();
     options.tls = gateway_tls_;
@@ -332,6 +351,7 @@ http::Awaitable<void> Svckitd::shutdown_sequence() {
     }
   }
   if (gateway_) co_await gateway_->shutdown();  // after the drain: requests in flight used its client
+  if (trace_exporter_) co_await trace_exporter_->shutdown();  // the last spans, bounded by its timeout
   if (persister_) {
     if (auto r = persister_->write_changed(); !r) {
       spdlog::error("event=final_snapshot_failed error=\"{}\"", r.error().describe());

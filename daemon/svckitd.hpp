@@ -20,6 +20,8 @@
 #include "daemon/dns_server.hpp"
 #include "daemon/eureka_api.hpp"
 #include "daemon/prometheus_sd.hpp"
+#include "daemon/trace_store.hpp"
+#include "svckit/trace/otlp_exporter.hpp"
 #include "daemon/gateway.hpp"
 #include "daemon/health_checks.hpp"
 #include "daemon/metric_expiry.hpp"
@@ -135,6 +137,10 @@ class Svckitd {
   ConsulApi consul_;
   EurekaApi eureka_;
   PrometheusSdApi prometheus_sd_;
+  TraceStore traces_;                                      // /v1/traces: received and the gateway's own spans
+  std::unique_ptr<trace::OtlpHttpExporter> trace_exporter_;  // tracing.otlp_endpoint; null when not set
+  std::unique_ptr<trace::TeeSink> trace_tee_;                // to traces_ and trace_exporter_, when both
+  std::unique_ptr<trace::Tracer> tracer_;                    // the gateway's spans
   NacosApi nacos_;
   ConfigStore config_store_;  // persisted beside the snapshot file (<snapshot>.config.json) when there is one
   ConfigApi config_api_;

@@ -27,6 +27,8 @@
 #include "svckit/http/router.hpp"
 #include "svckit/http/server.hpp"
 #include "svckit/registry/plugin_registry.hpp"
+#include "svckit/trace/http_server_span.hpp"
+#include "svckit/trace/otlp_exporter.hpp"
 
 namespace asio = boost::asio;
 using namespace svckit;
@@ -38,10 +40,12 @@ json parse(const http::Response& r) { return json::parse(r.body(), nullptr, fals
 
 /// order-service's two calls, side by side; a missing user is answered by a fallback.
 Awaitable<http::Response> place_order(ServiceClient& services, const std::string& order, const std::string& product,
-                                      const std::string& user, const std::string& me) {
+                                      const std::string& user, const std::string& me, const std::string& traceparent) {
   std::vector<CallSpec> calls;
-  calls.emplace_back("product-service", http::Verb::get, "/products/" + product);
-  CallOptions with_fallback;
+  CallOptions traced;  // the order's span is the calls' parent
+  if (!traceparent.empty()) traced.headers.emplace_back("traceparent", traceparent);
+  calls.emplace_back("product-service", http::Verb::get, "/products/" + product, traced);
+  CallOptions with_fallback = traced;
   with_fallback.fallback = [user](const ServiceCallError& e) -> std::optional<http::Response> {
     spdlog::warn("user-service unavailable ({}): answering from the fallback", e.what());
     return http::json_response(http::Status::ok, json{{"id", user}, {"name", "guest"}, {"fallback", true}});
@@ -72,6 +76,8 @@ int main(int argc, char** argv) {
   std::string ttl_text = "6s";
   std::string check_text = "2s";
   std::string drain_text = "1s";
+  std::string traces_url;
+  double trace_ratio = 1.0;
   app.add_option("--role", role, "product, user or order")->check(CLI::IsMember({"product", "user", "order"}));
   app.add_option("--registry", registry_url, "registry URL");
   app.add_option("--port", port, "HTTP port (0 = any free port)");
@@ -79,6 +85,8 @@ int main(int argc, char** argv) {
   app.add_option("--ttl", ttl_text, "registration TTL (heartbeat every third of it)");
   app.add_option("--check-every", check_text, "let the registry check GET /health this often (0s = no check)");
   app.add_option("--drain", drain_text, "maintenance period before deregistering on shutdown");
+  app.add_option("--traces", traces_url, "send spans over OTLP/HTTP JSON here (e.g. http://127.0.0.1:8500/v1/traces)");
+  app.add_option("--trace-ratio", trace_ratio, "share of new traces sampled")->check(CLI::Range(0.0, 1.0));
   CLI11_PARSE(app, argc, argv);
   const std::string name = role + "-service";
   spdlog::set_pattern("%H:%M:%S.%e " + name + " %l %v");
@@ -108,11 +116,23 @@ int main(int argc, char** argv) {
   BalancerPlugins::Builder policies;
   register_builtin_balancers(policies);
   const auto balancers = std::move(policies).build();
+  std::unique_ptr<trace::OtlpHttpExporter> exporter;  // --traces: spans go there
+  if (!traces_url.empty()) {
+    auto made = trace::OtlpHttpExporter::create(io.get_executor(), {traces_url, name}, &metrics);
+    if (!made) {
+      std::cerr << "shop_service: --traces: " << made.error().describe() << "\n";
+      return 2;
+    }
+    exporter = std::move(*made);
+    exporter->start();
+  }
+  trace::Tracer tracer(time, random, {trace_ratio}, exporter.get());
   ServiceClientOptions options;
   options.defaults.timeout = std::chrono::seconds(3);
   options.defaults.per_try_timeout = std::chrono::seconds(1);
   options.defaults.retry_budget_mode = ServiceConfig::RetryBudgetMode::concurrency;
-  auto client = ServiceClient::create(options, {io.get_executor(), &discovery, balancers, random, time, &metrics});
+  auto client = ServiceClient::create(
+      options, {io.get_executor(), &discovery, balancers, random, time, &metrics, nullptr, nullptr, &tracer});
   if (!client) {
     std::cerr << "shop_service: " << client.error().describe() << "\n";
     return 2;
@@ -161,13 +181,21 @@ int main(int argc, char** argv) {
     const std::string product = c.target.param("product") ? *c.target.param("product") : "1";
     const std::string user = c.target.param("user") ? *c.target.param("user") : "1";
     const std::string order = c.params.at("id");
-    co_return co_await place_order(services, order, product, user, me);
+    const std::string traceparent(c.request["traceparent"]);
+    co_return co_await place_order(services, order, product, user, me, traceparent);
   });
   http::ServerOptions server_options;
   server_options.port = port;
   http::HttpServer server(io, server_options, [&](http::Request& r) -> Awaitable<http::Response> {
+    // Probes (svckitd's health checks, Prometheus) are not traced: they would bury the orders.
+    const std::string_view path = r.target();
+    const bool probe = path == "/health" || path == "/metrics";
+    trace::Span span;
+    if (!probe) span = trace::start_server_span(tracer, r);  // r's traceparent is now the span's
     std::string route;
-    co_return co_await router.dispatch(r, route);
+    auto response = co_await router.dispatch(r, route);
+    trace::finish_server_span(span, r, route, response);
+    co_return response;
   });
   if (auto r = server.listen(); !r) {
     std::cerr << "shop_service: " << r.error().describe() << "\n";
@@ -213,6 +241,7 @@ int main(int argc, char** argv) {
           co_await discovery.shutdown(*drain);  // callers stop picking us, then we leave the registry
           server.begin_shutdown();
           co_await services.shutdown(std::chrono::seconds(2));
+          if (exporter) co_await exporter->shutdown();
           io.stop();
         },
         asio::detached);

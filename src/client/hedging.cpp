@@ -88,6 +88,8 @@ struct ServiceClient::Impl::HedgeRace {
       co_await race->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     };
     const std::string primary_instance = primary.instance;
+    const auto trace_parent = primary.trace_parent;
+    const int resend = primary.resend;
     tried.push_back(primary_instance);
     launch(std::move(primary), request, false);
     asio::co_spawn(strand, hedge_delay(impl.sleeper, state.config.hedging.delay, race), asio::detached);
@@ -103,6 +105,9 @@ struct ServiceClient::Impl::HedgeRace {
         ++impl.hedges;
         if (auto series = impl.series_of(state); series->hedges) series->hedges->inc();
         tried.push_back(second->instance);
+        second->trace_parent = trace_parent;
+        second->resend = resend;
+        second->hedge = true;
         launch(std::move(*second), request, true);
       } else {
         state.budget->retry_finished();  // no hedge after all

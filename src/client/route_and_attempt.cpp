@@ -39,11 +39,16 @@ void ServiceClient::Impl::tick_balancer(ServiceClient::ServiceState& state) {
   if (state.next_tick_ns.compare_exchange_strong(due, next)) state.balancer->tick();
 }
 
-std::string ServiceClient::Impl::traceparent(const CallOptions& options) {
+std::optional<std::string> ServiceClient::Impl::caller_traceparent(const CallOptions& options) {
   if (const auto given = options.fields["traceparent"]; !given.empty()) return std::string(given);
   for (const auto& [name, value] : options.headers) {
     if (name.size() == 11 && strncasecmp(name.c_str(), "traceparent", 11) == 0) return value;
   }
+  return std::nullopt;
+}
+
+std::string ServiceClient::Impl::traceparent(const CallOptions& options) {
+  if (auto given = caller_traceparent(options)) return std::move(*given);
   // "00-<32 hex trace id>-<16 hex span id>-01", written by hand into one buffer (snprintf, and
   // then appending character by character, showed in profiles).
   char out[55] = {'0', '0', '-'};
@@ -140,6 +145,21 @@ Awaitable<Attempt> ServiceClient::Impl::send_attempt(std::shared_ptr<ServiceClie
   auto& state = *state_ptr;
   const auto& cfg = state.config;
   Attempt out;
+  trace::Span span;  // this attempt's, a child of the call's: the request carries its context
+  if (deps.tracer != nullptr && route.trace_parent.valid()) {
+    span = deps.tracer->start_span(std::string(request.method_string()), trace::SpanKind::client, route.trace_parent);
+    request.set("traceparent", span.context().traceparent());
+    if (span.recording()) {
+      span.set_attribute("http.request.method", std::string(request.method_string()));
+      span.set_attribute("server.address", route.endpoint.host);
+      span.set_attribute("server.port", static_cast<std::int64_t>(route.endpoint.port));
+      span.set_attribute("url.path", route.target.substr(0, route.target.find('?')));
+      span.set_attribute("svckit.service", state.name);
+      span.set_attribute("svckit.instance", route.instance);
+      if (route.resend > 0) span.set_attribute("http.request.resend_count", static_cast<std::int64_t>(route.resend));
+      if (route.hedge) span.set_attribute("svckit.hedge", true);
+    }
+  }
   out.instance = std::move(route.instance);  // route.instance is not read again
   if (route.pick.load) route.pick.load->active.fetch_add(1, std::memory_order_relaxed);
   const auto sent_at = deps.time.steady_now();
@@ -183,6 +203,15 @@ Awaitable<Attempt> ServiceClient::Impl::send_attempt(std::shared_ptr<ServiceClie
   const int status = out.answer ? static_cast<int>(out.answer->result_int()) : 0;
   out.retryable = !out.answer ? !cancelled && !streamed && out.answer.error().code != ErrorCode::payload_too_large
                               : cfg.retry.retry_on_statuses.count(status) > 0;
+  if (span.recording()) {
+    if (out.answer) {
+      span.set_attribute("http.response.status_code", static_cast<std::int64_t>(status));
+      if (status >= 500) span.set_status(trace::StatusCode::error, "HTTP " + std::to_string(status));
+    } else {
+      span.set_attribute("error.type", cancelled ? std::string("cancelled") : std::string(to_string(out.answer.error().code)));
+      span.set_status(trace::StatusCode::error, out.answer.error().message);
+    }
+  }
   if (cancelled) {  // a hedge's loser: no verdict on the instance
     if (route.breaker) route.breaker->release(route.permit);
     co_return out;

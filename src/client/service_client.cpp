@@ -351,7 +351,21 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
   state->budget->call_started();
   impl.refresh_from_discovery(*state);
   impl.tick_balancer(*state);
-  const std::string trace = impl.traceparent(options);
+  // With a tracer the call is a span (its attempts its children); without, the caller's
+  // traceparent (or a new one) goes out as is.
+  trace::Span call_span;
+  std::string trace;
+  if (impl.deps.tracer != nullptr) {
+    const auto given = Impl::caller_traceparent(options);
+    std::optional<trace::SpanContext> parent;
+    if (given) parent = trace::parse_traceparent(*given);
+    call_span = impl.deps.tracer->start_span("call " + state->name, trace::SpanKind::internal, parent);
+    call_span.set_attribute("svckit.service", state->name);
+    call_span.set_attribute("http.request.method", std::string(http::beast_http::to_string(method)));
+    trace = call_span.context().traceparent();
+  } else {
+    trace = impl.traceparent(options);
+  }
   http::Request request = impl.make_request(method, options, trace);  // every attempt sends it, aimed anew
   http::Streaming streaming = options.streaming;
   if (options.on_body) {
@@ -407,6 +421,8 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
       break;
     }
     Impl::aim(request, route->target, deadline.remaining(now));
+    route->trace_parent = call_span.context();
+    route->resend = attempt - 1;
     Attempt done;
     if (hedge) {
       done = co_await impl.hedged_attempt(state, std::move(*route), request, *timeout, target, options, tried, result);
@@ -443,6 +459,17 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
   if (result.response && result.response->result_int() < 400) result.error.reset();
   admission.finish(result);
   if (result.error && result.response && result.error->kind != CallErrorKind::http_status) result.response.reset();
+  if (call_span.recording()) {
+    call_span.set_attribute("svckit.attempts", static_cast<std::int64_t>(result.attempts));
+    if (result.response) {
+      call_span.set_attribute("http.response.status_code", static_cast<std::int64_t>(result.response->result_int()));
+    }
+    if (result.error) {
+      call_span.set_attribute("error.type", std::string(to_string(result.error->kind)));
+      call_span.set_status(trace::StatusCode::error, result.error->what());
+    }
+  }
+  call_span.end();
   co_return result;
 }
 

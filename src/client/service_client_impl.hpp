@@ -36,6 +36,9 @@ struct Route {
   Pick pick;
   std::shared_ptr<CircuitBreaker> breaker;
   CircuitBreaker::Permit permit;
+  trace::SpanContext trace_parent;  // the call's span (valid when the client traces)
+  int resend = 0;                   // attempts before this one (OpenTelemetry's http.request.resend_count)
+  bool hedge = false;
 };
 
 /// What one attempt came to.
@@ -115,6 +118,8 @@ struct ServiceClient::Impl {
   void tick_balancer(ServiceClient::ServiceState& state);
   /// W3C traceparent: the caller's when given in the headers, else a new trace.
   std::string traceparent(const CallOptions& options);
+  /// The caller's traceparent, when its headers carry one.
+  static std::optional<std::string> caller_traceparent(const CallOptions& options);
   bool take_retry_token(ServiceClient::ServiceState& state);
   /// Where an attempt goes: the gateway, or an instance not tried yet whose breaker lets it through.
   std::optional<Route> choose_route(ServiceClient::ServiceState& state, const std::string& target,

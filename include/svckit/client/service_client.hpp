@@ -33,6 +33,7 @@
 #include "svckit/resilience/backoff.hpp"
 #include "svckit/resilience/circuit_breaker.hpp"
 #include "svckit/resilience/deadline.hpp"
+#include "svckit/trace/tracer.hpp"
 
 namespace svckit {
 
@@ -216,6 +217,10 @@ class ServiceClient {
     http::Transport* transport = nullptr;
     /// Null: real time (AsioSleeper). Must pair with `time`: a simulation passes both.
     Sleeper* sleeper = nullptr;
+    /// Non-null: every call is a span ("call <service>", internal) with one child span per attempt
+    /// and hedge ("<METHOD>", client; OpenTelemetry's HTTP semantic conventions), and each attempt
+    /// sends its own span's traceparent. Null: the caller's traceparent (or a new one) is sent as is.
+    const trace::Tracer* tracer = nullptr;
   };
   /// Errors: invalid options (field named, e.g. "services.orders.retry.backoff.cap").
   static Result<std::unique_ptr<ServiceClient>> create(ServiceClientOptions options, Deps deps);

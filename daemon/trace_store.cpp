@@ -1,0 +1,229 @@
+#include "daemon/trace_store.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <set>
+
+namespace svckit::daemon {
+
+using http::Awaitable;
+using http::Response;
+using http::RouteContext;
+using nlohmann::json;
+
+namespace {
+
+template <std::size_t N>
+std::string hex_of(const std::array<std::uint8_t, N>& bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(2 * N, '0');
+  for (std::size_t i = 0; i < N; ++i) {
+    out[2 * i] = kHex[bytes[i] >> 4];
+    out[2 * i + 1] = kHex[bytes[i] & 0xf];
+  }
+  return out;
+}
+
+bool is_root(const trace::SpanData& s) {
+  return std::all_of(s.parent_span_id.begin(), s.parent_span_id.end(), [](std::uint8_t b) { return b == 0; });
+}
+
+const char* kind_name(trace::SpanKind kind) {
+  switch (kind) {
+    case trace::SpanKind::server:
+      return "server";
+    case trace::SpanKind::client:
+      return "client";
+    case trace::SpanKind::producer:
+      return "producer";
+    case trace::SpanKind::consumer:
+      return "consumer";
+    case trace::SpanKind::internal:
+      break;
+  }
+  return "internal";
+}
+
+json attribute_json(const trace::AttributeValue& v) {
+  return std::visit([](const auto& x) { return json(x); }, v);
+}
+
+double ms(std::int64_t ns) { return static_cast<double>(ns) / 1e6; }
+
+}  // namespace
+
+TraceStore::TraceStore(std::size_t max_spans, std::string local_service, MetricsRegistry& metrics)
+    : max_spans_(max_spans),
+      local_service_(std::move(local_service)),
+      received_(metrics.counter("svckit_traces_spans_received_total", "Spans svckitd stored for /v1/traces.").get()),
+      dropped_(metrics
+                   .counter("svckit_traces_spans_dropped_total",
+                            "Spans svckitd did not keep (store off, or a trace past its span limit).")
+                   .get()) {}
+
+void TraceStore::add_locked(trace::ReceivedSpan span) {
+  if (max_spans_ == 0) {
+    dropped_.inc();
+    return;
+  }
+  const auto id = hex_of(span.span.context.trace_id);
+  auto [it, fresh] = traces_.try_emplace(id);
+  if (it->second.size() >= kMaxSpansPerTrace) {
+    dropped_.inc();
+    return;
+  }
+  if (fresh) arrival_.push_back(id);
+  it->second.push_back(std::move(span));
+  ++spans_;
+  received_.inc();
+  while (spans_ > max_spans_ && !arrival_.empty()) {  // the oldest traces go
+    auto old = traces_.find(arrival_.front());
+    arrival_.pop_front();
+    if (old == traces_.end()) continue;
+    spans_ -= old->second.size();
+    traces_.erase(old);
+  }
+}
+
+void TraceStore::on_end(trace::SpanData span) {
+  std::lock_guard lock(mutex_);
+  add_locked(trace::ReceivedSpan{local_service_, std::move(span)});
+}
+
+void TraceStore::add(std::vector<trace::ReceivedSpan> spans) {
+  std::lock_guard lock(mutex_);
+  for (auto& s : spans) add_locked(std::move(s));
+}
+
+std::size_t TraceStore::span_count() const {
+  std::lock_guard lock(mutex_);
+  return spans_;
+}
+
+std::vector<TraceStore::Summary> TraceStore::recent(std::size_t limit, const std::string& service) const {
+  std::vector<Summary> out;
+  std::lock_guard lock(mutex_);
+  for (const auto& [id, spans] : traces_) {
+    if (spans.empty()) continue;
+    Summary s;
+    s.trace_id = id;
+    s.spans = spans.size();
+    std::set<std::string> services;
+    const trace::ReceivedSpan* head = nullptr;
+    s.start_unix_ns = spans.front().span.start_unix_ns;
+    s.end_unix_ns = spans.front().span.end_unix_ns;
+    for (const auto& r : spans) {
+      services.insert(r.service);
+      s.start_unix_ns = std::min(s.start_unix_ns, r.span.start_unix_ns);
+      s.end_unix_ns = std::max(s.end_unix_ns, r.span.end_unix_ns);
+      if (r.span.status == trace::StatusCode::error) ++s.errors;
+      if (head == nullptr || (is_root(r.span) && !is_root(head->span)) ||
+          (is_root(r.span) == is_root(head->span) && r.span.start_unix_ns < head->span.start_unix_ns)) {
+        head = &r;
+      }
+    }
+    if (!service.empty() && services.count(service) == 0) continue;
+    s.name = head->span.name;
+    s.service = head->service;
+    s.services.assign(services.begin(), services.end());
+    out.push_back(std::move(s));
+  }
+  std::sort(out.begin(), out.end(), [](const Summary& a, const Summary& b) { return a.start_unix_ns > b.start_unix_ns; });
+  if (out.size() > limit) out.resize(limit);
+  return out;
+}
+
+std::vector<trace::ReceivedSpan> TraceStore::trace(const std::string& trace_id_hex) const {
+  std::vector<trace::ReceivedSpan> out;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = traces_.find(trace_id_hex);
+    if (it != traces_.end()) out = it->second;
+  }
+  std::stable_sort(out.begin(), out.end(), [](const trace::ReceivedSpan& a, const trace::ReceivedSpan& b) {
+    return a.span.start_unix_ns < b.span.start_unix_ns;
+  });
+  return out;
+}
+
+void TraceStore::add_routes(http::Router& router) {
+  router.add(http::Verb::post, "/v1/traces", [this](RouteContext& ctx) { return receive(ctx); });
+  router.add(http::Verb::get, "/v1/traces", [this](RouteContext& ctx) { return list(ctx); });
+  router.add(http::Verb::get, "/v1/traces/{trace_id}", [this](RouteContext& ctx) { return one(ctx); });
+}
+
+Awaitable<Response> TraceStore::receive(RouteContext& ctx) {
+  const std::string_view type = ctx.request[http::beast_http::field::content_type];
+  if (type.substr(0, type.find(';')) != "application/json") {
+    auto res = http::error_response(make_error(
+        ErrorCode::invalid_argument,
+        "svckitd accepts OTLP's JSON encoding only: send Content-Type: application/json (OTLP/HTTP JSON)",
+        "Content-Type"));
+    res.result(http::Status::unsupported_media_type);
+    co_return res;
+  }
+  auto spans = trace::parse_otlp_json(ctx.request.body());
+  if (!spans) co_return http::error_response(spans.error());
+  add(std::move(*spans));
+  co_return http::json_response(http::Status::ok, json::object());
+}
+
+Awaitable<Response> TraceStore::list(RouteContext& ctx) {
+  std::size_t limit = 50;
+  if (const auto* text = ctx.target.param("limit")) {
+    std::size_t n = 0;
+    auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), n);
+    if (ec != std::errc{} || ptr != text->data() + text->size() || n == 0 || n > 1000) {
+      co_return http::error_response(make_error(ErrorCode::invalid_argument, "limit must be 1..1000", "limit"));
+    }
+    limit = n;
+  }
+  const auto* service = ctx.target.param("service");
+  json traces = json::array();
+  for (const auto& s : recent(limit, service != nullptr ? *service : std::string())) {
+    traces.push_back(json{{"trace_id", s.trace_id},
+                          {"name", s.name},
+                          {"service", s.service},
+                          {"start_unix_ms", ms(s.start_unix_ns)},
+                          {"duration_ms", ms(s.end_unix_ns - s.start_unix_ns)},
+                          {"spans", s.spans},
+                          {"errors", s.errors},
+                          {"services", s.services}});
+  }
+  co_return http::json_response(http::Status::ok, json{{"traces", std::move(traces)}});
+}
+
+Awaitable<Response> TraceStore::one(RouteContext& ctx) {
+  const auto& id = ctx.params.at("trace_id");
+  if (id.size() != 32 || id.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    co_return http::error_response(
+        make_error(ErrorCode::invalid_argument, "a trace id is 32 lower-case hex digits", "trace_id"));
+  }
+  const auto spans = trace(id);
+  if (spans.empty()) {
+    co_return http::error_response(
+        make_error(ErrorCode::not_found, "no trace " + id + " (svckitd keeps the most recent ones only)", "trace_id"));
+  }
+  json list = json::array();
+  for (const auto& r : spans) {
+    const auto& s = r.span;
+    json attributes = json::object();
+    for (const auto& a : s.attributes) attributes[a.key] = attribute_json(a.value);
+    list.push_back(json{{"span_id", hex_of(s.context.span_id)},
+                        {"parent_span_id", is_root(s) ? std::string() : hex_of(s.parent_span_id)},
+                        {"name", s.name},
+                        {"kind", kind_name(s.kind)},
+                        {"service", r.service},
+                        {"start_unix_ms", ms(s.start_unix_ns)},
+                        {"duration_ms", ms(s.end_unix_ns - s.start_unix_ns)},
+                        {"attributes", std::move(attributes)},
+                        {"status",
+                         {{"code", s.status == trace::StatusCode::error ? "error"
+                                   : s.status == trace::StatusCode::ok  ? "ok"
+                                                                        : "unset"},
+                          {"message", s.status_message}}}});
+  }
+  co_return http::json_response(http::Status::ok, json{{"trace_id", id}, {"spans", std::move(list)}});
+}
+
+}  // namespace svckit::daemon

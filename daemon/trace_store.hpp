@@ -1,0 +1,75 @@
+// svckitd as a small trace backend: it receives spans over OTLP/HTTP (JSON encoding) at
+// `POST /v1/traces`, as an OpenTelemetry Collector or Jaeger would, keeps the most recent traces in
+// a bounded store, and serves them to the dashboard's waterfall:
+//
+//   POST /v1/traces                 OTLP ExportTraceServiceRequest (application/json) → {} (200);
+//                                   protobuf → 415; a bad span → 400 naming its field, nothing kept
+//   GET  /v1/traces?service=&limit= {"traces":[{"trace_id","name","service","start_unix_ms",
+//                                   "duration_ms","spans","errors","services"}]}, newest first
+//   GET  /v1/traces/{trace_id}      {"trace_id","spans":[{"span_id","parent_span_id","name","kind",
+//                                   "service","start_unix_ms","duration_ms","attributes":{...},
+//                                   "status":{"code","message"}}]}, in start order; 404 when unknown
+//
+// The store also takes svckitd's own spans (the gateway's) as a SpanSink. It holds at most
+// `max_spans` spans: when full, the traces that arrived first go first; one trace keeps at most
+// kMaxSpansPerTrace. No data leaves memory.
+//
+// Thread-safety: all methods are thread-safe; routes are added before serving.
+#pragma once
+
+#include <utility>  // before Asio 1.74 awaitable.hpp
+
+#include <deque>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "svckit/core/metrics.hpp"
+#include "svckit/http/router.hpp"
+#include "svckit/trace/otlp_json.hpp"
+
+namespace svckit::daemon {
+
+class TraceStore final : public trace::SpanSink {
+ public:
+  static constexpr std::size_t kMaxSpansPerTrace = 2000;
+
+  /// `local_service`: the service.name of spans given to on_end() (svckitd's own).
+  TraceStore(std::size_t max_spans, std::string local_service, MetricsRegistry& metrics);
+
+  void on_end(trace::SpanData span) override;
+  void add(std::vector<trace::ReceivedSpan> spans);
+
+  struct Summary {
+    std::string trace_id;
+    std::string name, service;  // the root's (or the earliest span's when the root is missing)
+    std::int64_t start_unix_ns = 0, end_unix_ns = 0;
+    std::size_t spans = 0, errors = 0;
+    std::vector<std::string> services;
+  };
+  /// Newest first (by start); `service` non-empty: traces with a span of that service.
+  std::vector<Summary> recent(std::size_t limit, const std::string& service) const;
+  /// The spans of one trace, in start order; empty when unknown.
+  std::vector<trace::ReceivedSpan> trace(const std::string& trace_id_hex) const;
+  std::size_t span_count() const;
+
+  void add_routes(http::Router& router);
+
+ private:
+  void add_locked(trace::ReceivedSpan span);
+  http::Awaitable<http::Response> receive(http::RouteContext& ctx);
+  http::Awaitable<http::Response> list(http::RouteContext& ctx);
+  http::Awaitable<http::Response> one(http::RouteContext& ctx);
+
+  const std::size_t max_spans_;
+  const std::string local_service_;
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, std::vector<trace::ReceivedSpan>> traces_;  // guarded by mutex_
+  std::deque<std::string> arrival_;                                            // guarded by mutex_: trace ids
+  std::size_t spans_ = 0;                                                      // guarded by mutex_
+  Counter& received_;
+  Counter& dropped_;
+};
+
+}  // namespace svckit::daemon

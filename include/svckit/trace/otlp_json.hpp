@@ -1,0 +1,36 @@
+// OTLP/HTTP's JSON encoding of spans (the OpenTelemetry protocol's ExportTraceServiceRequest, as
+// `POST /v1/traces` with Content-Type application/json carries it): ids as lower-case hex, times
+// as decimal strings of Unix nanoseconds, kinds and status codes as their numbers.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "svckit/core/result.hpp"
+#include "svckit/trace/tracer.hpp"
+
+namespace svckit::trace {
+
+/// One ExportTraceServiceRequest: one resource (service.name = `service`) and its spans.
+std::string otlp_json(std::string_view service, const std::vector<SpanData>& spans);
+
+/// A span as received, with the service.name of its resource ("" when none).
+struct ReceivedSpan {
+  std::string service;
+  SpanData span;
+};
+
+struct OtlpLimits {
+  std::size_t max_spans = 10'000;      // per request
+  std::size_t max_attributes = 128;    // per span
+  std::size_t max_string = 4096;       // bytes of a name, status message or attribute value
+};
+
+/// Decodes an ExportTraceServiceRequest in JSON. Errors (invalid_argument) name the field, e.g.
+/// "resourceSpans[0].scopeSpans[0].spans[3].traceId"; nothing is returned from a request with any
+/// bad span. Attribute values of kinds other than string, int, double and bool are kept as their
+/// JSON text.
+Result<std::vector<ReceivedSpan>> parse_otlp_json(std::string_view body, const OtlpLimits& limits = {});
+
+}  // namespace svckit::trace

@@ -1,0 +1,161 @@
+#include "svckit/trace/otlp_exporter.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <deque>
+#include <mutex>
+
+#include "svckit/core/sleeper.hpp"
+#include "svckit/http/client.hpp"
+#include "svckit/net/backend_url.hpp"
+#include "svckit/trace/otlp_json.hpp"
+
+namespace svckit::trace {
+
+namespace asio = boost::asio;
+
+struct OtlpHttpExporter::State {
+  State(asio::any_io_executor executor, OtlpExporterOptions o, net::HostPort where, std::string path,
+        MetricsRegistry* metrics)
+      : executor(executor),
+        options(std::move(o)),
+        endpoint(std::move(where)),
+        target(std::move(path)),
+        client(executor) {
+    if (metrics != nullptr) {
+      auto& family = metrics->counter("svckit_trace_spans_total",
+                                      "Spans handed to the OTLP exporter, by result (exported, dropped, failed).",
+                                      {"result"});
+      exported_series = family.handle({"exported"});
+      dropped_series = family.handle({"dropped"});
+      failed_series = family.handle({"failed"});
+    }
+  }
+
+  asio::any_io_executor executor;
+  OtlpExporterOptions options;
+  net::HostPort endpoint;
+  std::string target;
+  http::HttpClient client;
+  AsioSleeper sleeper;
+  CancelToken wake;  // cancelled to stop the loop's wait
+  std::shared_ptr<Counter> exported_series, dropped_series, failed_series;
+
+  mutable std::mutex mutex;
+  std::deque<SpanData> queue;  // guarded by mutex
+  bool stopping = false;       // guarded by mutex
+  OtlpExporterStats stats;     // guarded by mutex
+
+  std::vector<SpanData> take_batch() {
+    std::lock_guard lock(mutex);
+    std::vector<SpanData> batch;
+    const auto n = std::min(queue.size(), options.max_batch);
+    batch.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      batch.push_back(std::move(queue.front()));
+      queue.pop_front();
+    }
+    return batch;
+  }
+
+  asio::awaitable<void> send(std::vector<SpanData> batch) {
+    if (batch.empty()) co_return;
+    http::Request request{http::Verb::post, target, 11};
+    request.set(http::beast_http::field::content_type, "application/json");
+    request.body() = otlp_json(options.service, batch);
+    auto answer = co_await client.send(endpoint, std::move(request), options.timeout);
+    const bool ok = answer && answer->result_int() < 300;
+    {
+      std::lock_guard lock(mutex);
+      (ok ? stats.exported : stats.failed) += batch.size();
+    }
+    if (auto& series = ok ? exported_series : failed_series) series->inc(batch.size());
+  }
+
+  bool queue_full_batch() const {
+    std::lock_guard lock(mutex);
+    return queue.size() >= options.max_batch;
+  }
+
+  bool stopped() const {
+    std::lock_guard lock(mutex);
+    return stopping;
+  }
+};
+
+Result<std::unique_ptr<OtlpHttpExporter>> OtlpHttpExporter::create(asio::any_io_executor executor,
+                                                                   OtlpExporterOptions options,
+                                                                   MetricsRegistry* metrics) {
+  auto url = net::parse_backend_url(options.endpoint, 4318);
+  if (!url || (url->scheme != "http" && url->scheme != "https") || url->hosts.size() != 1) {
+    return make_error(ErrorCode::invalid_argument,
+                      "the OTLP endpoint must be an http(s) URL like http://127.0.0.1:4318/v1/traces, not '" +
+                          options.endpoint + "'",
+                      "endpoint");
+  }
+  if (options.service.empty()) return make_error(ErrorCode::invalid_argument, "a service name is needed", "service");
+  if (options.max_queue == 0) return make_error(ErrorCode::invalid_argument, "must be at least 1", "max_queue");
+  if (options.max_batch == 0) return make_error(ErrorCode::invalid_argument, "must be at least 1", "max_batch");
+  auto where = url->hosts.front();
+  where.tls = url->scheme == "https";
+  std::string path = url->path.empty() ? "/v1/traces" : url->path;
+  auto state = std::make_shared<State>(executor, std::move(options), std::move(where), std::move(path), metrics);
+  return std::unique_ptr<OtlpHttpExporter>(new OtlpHttpExporter(std::move(state)));
+}
+
+OtlpHttpExporter::~OtlpHttpExporter() {
+  {
+    std::lock_guard lock(state_->mutex);
+    state_->stopping = true;
+  }
+  state_->wake.cancel();
+}
+
+void OtlpHttpExporter::on_end(SpanData span) {
+  bool dropped = false;
+  bool wake = false;
+  {
+    std::lock_guard lock(state_->mutex);
+    if (state_->stopping || state_->queue.size() >= state_->options.max_queue) {
+      ++state_->stats.dropped;
+      dropped = true;
+    } else {
+      state_->queue.push_back(std::move(span));
+      wake = state_->queue.size() == state_->options.max_batch;
+    }
+  }
+  if (dropped && state_->dropped_series) state_->dropped_series->inc();
+  (void)wake;  // a full batch is sent at the loop's next turn (at most `interval` later)
+}
+
+void OtlpHttpExporter::start() {
+  asio::co_spawn(
+      state_->executor,
+      [](std::shared_ptr<State> state) -> asio::awaitable<void> {
+        while (!state->stopped()) {
+          if (!state->queue_full_batch()) co_await state->sleeper.sleep_for(state->options.interval, &state->wake);
+          if (state->stopped()) break;
+          co_await state->send(state->take_batch());
+        }
+      }(state_),
+      asio::detached);
+}
+
+asio::awaitable<void> OtlpHttpExporter::shutdown() {
+  {
+    std::lock_guard lock(state_->mutex);
+    if (state_->stopping) co_return;
+    state_->stopping = true;
+  }
+  state_->wake.cancel();
+  for (auto batch = state_->take_batch(); !batch.empty(); batch = state_->take_batch()) {
+    co_await state_->send(std::move(batch));
+  }
+}
+
+OtlpExporterStats OtlpHttpExporter::stats() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->stats;
+}
+
+}  // namespace svckit::trace

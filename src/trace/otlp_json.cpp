@@ -1,0 +1,224 @@
+#include "svckit/trace/otlp_json.hpp"
+
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+#include "svckit/core/instance_json.hpp"
+
+namespace svckit::trace {
+
+using nlohmann::json;
+
+namespace {
+
+json attribute_value(const AttributeValue& value) {
+  return std::visit(
+      [](const auto& v) -> json {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, std::string>) return json{{"stringValue", v}};
+        if constexpr (std::is_same_v<T, std::int64_t>) return json{{"intValue", std::to_string(v)}};
+        if constexpr (std::is_same_v<T, double>) return json{{"doubleValue", v}};
+        if constexpr (std::is_same_v<T, bool>) return json{{"boolValue", v}};
+      },
+      value);
+}
+
+template <std::size_t N>
+std::string hex_of(const std::array<std::uint8_t, N>& bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(2 * N, '0');
+  for (std::size_t i = 0; i < N; ++i) {
+    out[2 * i] = kHex[bytes[i] >> 4];
+    out[2 * i + 1] = kHex[bytes[i] & 0xf];
+  }
+  return out;
+}
+
+template <std::size_t N>
+bool read_hex(const json& value, std::array<std::uint8_t, N>& out) {
+  if (!value.is_string()) return false;
+  const auto& text = value.get_ref<const std::string&>();
+  if (text.size() != 2 * N) return false;
+  for (std::size_t i = 0; i < N; ++i) {
+    unsigned byte = 0;
+    const auto* first = text.data() + 2 * i;
+    auto [ptr, ec] = std::from_chars(first, first + 2, byte, 16);
+    if (ec != std::errc{} || ptr != first + 2) return false;
+    out[i] = static_cast<std::uint8_t>(byte);
+  }
+  return true;
+}
+
+Error bad(const std::string& field, const std::string& message) {
+  return make_error(ErrorCode::invalid_argument, message, field);
+}
+
+/// A uint64 as OTLP's JSON writes it: a decimal string (or a number).
+bool read_nanos(const json& value, std::int64_t& out) {
+  if (value.is_number_unsigned() || value.is_number_integer()) {
+    out = value.get<std::int64_t>();
+    return out >= 0;
+  }
+  if (!value.is_string()) return false;
+  const auto& text = value.get_ref<const std::string&>();
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc{} && ptr == text.data() + text.size() && out >= 0;
+}
+
+Result<AttributeValue> read_value(const json& value, const std::string& field, std::size_t max_string) {
+  if (!value.is_object()) return bad(field, "must be an AnyValue object");
+  auto clip = [&](std::string s) {
+    if (s.size() > max_string) s.resize(max_string);
+    return s;
+  };
+  if (auto it = value.find("stringValue"); it != value.end() && it->is_string()) return AttributeValue{clip(*it)};
+  if (auto it = value.find("boolValue"); it != value.end() && it->is_boolean()) return AttributeValue{it->get<bool>()};
+  if (auto it = value.find("doubleValue"); it != value.end() && it->is_number()) {
+    return AttributeValue{it->get<double>()};
+  }
+  if (auto it = value.find("intValue"); it != value.end()) {
+    std::int64_t n = 0;
+    if (it->is_number_integer()) return AttributeValue{it->get<std::int64_t>()};
+    if (it->is_string()) {
+      const auto& text = it->get_ref<const std::string&>();
+      auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+      if (ec == std::errc{} && ptr == text.data() + text.size()) return AttributeValue{n};
+    }
+    return bad(field + ".intValue", "must be a decimal integer");
+  }
+  return AttributeValue{clip(value.dump(-1, ' ', false, json::error_handler_t::replace))};
+}
+
+Result<std::vector<Attribute>> read_attributes(const json& list, const std::string& field, const OtlpLimits& limits) {
+  std::vector<Attribute> out;
+  if (list.is_null()) return out;
+  if (!list.is_array()) return bad(field, "must be an array of {key, value}");
+  if (list.size() > limits.max_attributes) {
+    return bad(field, "more than " + std::to_string(limits.max_attributes) + " attributes");
+  }
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const auto where = field + "[" + std::to_string(i) + "]";
+    const auto& a = list[i];
+    if (!a.is_object() || !a.contains("key") || !a["key"].is_string()) return bad(where + ".key", "must be a string");
+    auto value = read_value(a.value("value", json::object()), where + ".value", limits.max_string);
+    if (!value) return value.error();
+    out.push_back(Attribute{a["key"].get<std::string>(), std::move(*value)});
+  }
+  return out;
+}
+
+std::string service_of(const json& resource) {
+  if (!resource.is_object()) return {};
+  const auto attributes = resource.value("attributes", json::array());
+  if (!attributes.is_array()) return {};
+  for (const auto& a : attributes) {
+    if (a.is_object() && a.value("key", "") == "service.name" && a.contains("value") && a["value"].is_object()) {
+      return a["value"].value("stringValue", "");
+    }
+  }
+  return {};
+}
+
+Result<SpanData> read_span(const json& s, const std::string& where, const OtlpLimits& limits) {
+  if (!s.is_object()) return bad(where, "must be a span object");
+  SpanData out;
+  if (!read_hex(s.value("traceId", json()), out.context.trace_id)) {
+    return bad(where + ".traceId", "must be 32 hex digits");
+  }
+  if (!read_hex(s.value("spanId", json()), out.context.span_id)) return bad(where + ".spanId", "must be 16 hex digits");
+  if (!out.context.valid()) return bad(where + ".traceId", "all-zero ids are invalid");
+  if (auto parent = s.value("parentSpanId", json()); !parent.is_null() && !(parent.is_string() && parent.empty())) {
+    if (!read_hex(parent, out.parent_span_id)) return bad(where + ".parentSpanId", "must be 16 hex digits or empty");
+  }
+  out.context.sampled = true;
+  const auto name = s.value("name", json());
+  if (!name.is_string()) return bad(where + ".name", "must be a string");
+  out.name = name.get<std::string>().substr(0, limits.max_string);
+  const auto kind = s.value("kind", json(1));
+  if (!kind.is_number_integer() || kind.get<int>() < 0 || kind.get<int>() > 5) {
+    return bad(where + ".kind", "must be 0..5 (SpanKind)");
+  }
+  out.kind = static_cast<SpanKind>(std::max(1, kind.get<int>()));
+  if (!read_nanos(s.value("startTimeUnixNano", json()), out.start_unix_ns)) {
+    return bad(where + ".startTimeUnixNano", "must be Unix nanoseconds (a decimal string)");
+  }
+  if (!read_nanos(s.value("endTimeUnixNano", json()), out.end_unix_ns) || out.end_unix_ns < out.start_unix_ns) {
+    return bad(where + ".endTimeUnixNano", "must be Unix nanoseconds, not before the start");
+  }
+  auto attributes = read_attributes(s.value("attributes", json()), where + ".attributes", limits);
+  if (!attributes) return attributes.error();
+  out.attributes = std::move(*attributes);
+  if (const auto status = s.value("status", json()); status.is_object()) {
+    const int code = status.value("code", 0);
+    if (code < 0 || code > 2) return bad(where + ".status.code", "must be 0..2");
+    out.status = static_cast<StatusCode>(code);
+    out.status_message = status.value("message", "").substr(0, limits.max_string);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string otlp_json(std::string_view service, const std::vector<SpanData>& spans) {
+  json list = json::array();
+  for (const auto& s : spans) {
+    json attributes = json::array();
+    for (const auto& a : s.attributes) attributes.push_back(json{{"key", a.key}, {"value", attribute_value(a.value)}});
+    json span{{"traceId", hex_of(s.context.trace_id)},
+              {"spanId", hex_of(s.context.span_id)},
+              {"name", s.name},
+              {"kind", static_cast<int>(s.kind)},
+              {"startTimeUnixNano", std::to_string(s.start_unix_ns)},
+              {"endTimeUnixNano", std::to_string(s.end_unix_ns)},
+              {"attributes", std::move(attributes)}};
+    if (std::any_of(s.parent_span_id.begin(), s.parent_span_id.end(), [](std::uint8_t b) { return b != 0; })) {
+      span["parentSpanId"] = hex_of(s.parent_span_id);
+    }
+    if (s.status != StatusCode::unset) {
+      span["status"] = json{{"code", static_cast<int>(s.status)}};
+      if (!s.status_message.empty()) span["status"]["message"] = s.status_message;
+    }
+    list.push_back(std::move(span));
+  }
+  const json resource{
+      {"attributes", json::array({json{{"key", "service.name"}, {"value", {{"stringValue", std::string(service)}}}}})}};
+  const json request{
+      {"resourceSpans",
+       json::array({json{{"resource", resource},
+                         {"scopeSpans", json::array({json{{"scope", {{"name", "svckit"}}}, {"spans", std::move(list)}}})}}})}};
+  return request.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Result<std::vector<ReceivedSpan>> parse_otlp_json(std::string_view body, const OtlpLimits& limits) {
+  auto parsed = parse_json(body);
+  if (!parsed) return parsed.error();
+  const auto& root = *parsed;
+  if (!root.is_object()) return bad("body", "must be an ExportTraceServiceRequest object");
+  const auto resources = root.value("resourceSpans", json::array());
+  if (!resources.is_array()) return bad("resourceSpans", "must be an array");
+  std::vector<ReceivedSpan> out;
+  for (std::size_t r = 0; r < resources.size(); ++r) {
+    const auto rs = "resourceSpans[" + std::to_string(r) + "]";
+    if (!resources[r].is_object()) return bad(rs, "must be an object");
+    const auto service = service_of(resources[r].value("resource", json()));
+    const auto scopes = resources[r].value("scopeSpans", json::array());
+    if (!scopes.is_array()) return bad(rs + ".scopeSpans", "must be an array");
+    for (std::size_t s = 0; s < scopes.size(); ++s) {
+      const auto ss = rs + ".scopeSpans[" + std::to_string(s) + "]";
+      if (!scopes[s].is_object()) return bad(ss, "must be an object");
+      const auto spans = scopes[s].value("spans", json::array());
+      if (!spans.is_array()) return bad(ss + ".spans", "must be an array");
+      for (std::size_t i = 0; i < spans.size(); ++i) {
+        if (out.size() >= limits.max_spans) {
+          return bad("resourceSpans", "more than " + std::to_string(limits.max_spans) + " spans in one request");
+        }
+        auto span = read_span(spans[i], ss + ".spans[" + std::to_string(i) + "]", limits);
+        if (!span) return span.error();
+        out.push_back(ReceivedSpan{service, std::move(*span)});
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace svckit::trace

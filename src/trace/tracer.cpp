@@ -1,0 +1,157 @@
+#include "svckit/trace/tracer.hpp"
+
+#include <algorithm>
+
+namespace svckit::trace {
+
+namespace {
+
+constexpr char kHex[] = "0123456789abcdef";
+
+template <std::size_t N>
+std::string hex(const std::array<std::uint8_t, N>& bytes) {
+  std::string out(2 * N, '0');
+  for (std::size_t i = 0; i < N; ++i) {
+    out[2 * i] = kHex[bytes[i] >> 4];
+    out[2 * i + 1] = kHex[bytes[i] & 0xf];
+  }
+  return out;
+}
+
+int hex_value(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;  // upper case is invalid in traceparent
+}
+
+template <std::size_t N>
+bool unhex(std::string_view text, std::array<std::uint8_t, N>& out) {
+  if (text.size() != 2 * N) return false;
+  for (std::size_t i = 0; i < N; ++i) {
+    const int hi = hex_value(text[2 * i]);
+    const int lo = hex_value(text[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
+  }
+  return true;
+}
+
+template <std::size_t N>
+bool all_zero(const std::array<std::uint8_t, N>& bytes) {
+  return std::all_of(bytes.begin(), bytes.end(), [](std::uint8_t b) { return b == 0; });
+}
+
+template <std::size_t N>
+void fill(Random& random, std::array<std::uint8_t, N>& out) {
+  do {
+    for (std::size_t i = 0; i < N; i += 8) {
+      auto v = random.next_u64();
+      for (std::size_t j = i; j < std::min(N, i + 8); ++j, v >>= 8) out[j] = static_cast<std::uint8_t>(v);
+    }
+  } while (all_zero(out));
+}
+
+}  // namespace
+
+bool SpanContext::valid() const noexcept { return !all_zero(trace_id) && !all_zero(span_id); }
+std::string SpanContext::trace_id_hex() const { return hex(trace_id); }
+std::string SpanContext::span_id_hex() const { return hex(span_id); }
+std::string SpanContext::traceparent() const {
+  return "00-" + hex(trace_id) + "-" + hex(span_id) + (sampled ? "-01" : "-00");
+}
+
+std::optional<SpanContext> parse_traceparent(std::string_view header) {
+  // version "-" trace-id "-" parent-id "-" flags; a later version may append "-..." fields.
+  if (header.size() < 55 || header[2] != '-' || header[35] != '-' || header[52] != '-') return std::nullopt;
+  std::array<std::uint8_t, 1> version{};
+  std::array<std::uint8_t, 1> flags{};
+  SpanContext out;
+  if (!unhex(header.substr(0, 2), version) || version[0] == 0xff) return std::nullopt;
+  if (version[0] == 0 && header.size() != 55) return std::nullopt;
+  if (header.size() > 55 && header[55] != '-') return std::nullopt;
+  if (!unhex(header.substr(3, 32), out.trace_id) || !unhex(header.substr(36, 16), out.span_id) ||
+      !unhex(header.substr(53, 2), flags) || !out.valid()) {
+    return std::nullopt;
+  }
+  out.sampled = (flags[0] & 1) != 0;
+  return out;
+}
+
+Span::Span(Span&& other) noexcept : tracer_(std::exchange(other.tracer_, nullptr)), data_(std::move(other.data_)) {}
+
+Span& Span::operator=(Span&& other) noexcept {
+  if (this != &other) {
+    end();
+    tracer_ = std::exchange(other.tracer_, nullptr);
+    data_ = std::move(other.data_);
+  }
+  return *this;
+}
+
+void Span::put(std::string key, AttributeValue value) {
+  if (!recording()) return;
+  for (auto& a : data_.attributes) {
+    if (a.key == key) {
+      a.value = std::move(value);
+      return;
+    }
+  }
+  data_.attributes.push_back(Attribute{std::move(key), std::move(value)});
+}
+
+void Span::set_attribute(std::string key, std::string value) { put(std::move(key), std::move(value)); }
+void Span::set_attribute(std::string key, std::int64_t value) { put(std::move(key), value); }
+void Span::set_attribute(std::string key, double value) { put(std::move(key), value); }
+void Span::set_attribute(std::string key, bool value) { put(std::move(key), value); }
+
+void Span::set_status(StatusCode code, std::string message) {
+  if (!recording()) return;
+  // OpenTelemetry: ok is final; a message belongs to an error only.
+  if (data_.status == StatusCode::ok) return;
+  data_.status = code;
+  data_.status_message = code == StatusCode::error ? std::move(message) : std::string();
+}
+
+void Span::set_name(std::string name) {
+  if (recording()) data_.name = std::move(name);
+}
+
+void Span::end() {
+  const Tracer* tracer = std::exchange(tracer_, nullptr);
+  if (tracer == nullptr || !data_.context.sampled || tracer->sink_ == nullptr) return;
+  data_.end_unix_ns = std::max(tracer->now_unix_ns(), data_.start_unix_ns);
+  tracer->sink_->on_end(std::move(data_));
+}
+
+Tracer::Tracer(const TimeSource& time, Random& random, TracerOptions options, SpanSink* sink)
+    : time_(time), random_(random), options_(options), sink_(sink) {
+  options_.sample_ratio = std::clamp(options_.sample_ratio, 0.0, 1.0);
+}
+
+std::int64_t Tracer::now_unix_ns() const {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(time_.system_now().time_since_epoch()).count();
+}
+
+Span Tracer::start_span(std::string name, SpanKind kind, const std::optional<SpanContext>& parent) const {
+  Span span;
+  span.tracer_ = this;
+  auto& d = span.data_;
+  d.name = std::move(name);
+  d.kind = kind;
+  if (parent && parent->valid()) {
+    d.context.trace_id = parent->trace_id;
+    d.parent_span_id = parent->span_id;
+    d.context.sampled = parent->sampled;
+  } else {
+    fill(random_, d.context.trace_id);
+    // TraceIdRatioBased: the trace id's low 8 bytes against the ratio, so every process agrees.
+    std::uint64_t low = 0;
+    for (std::size_t i = 8; i < 16; ++i) low = low << 8 | d.context.trace_id[i];
+    d.context.sampled = static_cast<double>(low >> 11) * 0x1.0p-53 < options_.sample_ratio;
+  }
+  fill(random_, d.context.span_id);
+  d.start_unix_ns = now_unix_ns();
+  return span;
+}
+
+}  // namespace svckit::trace

@@ -1,0 +1,154 @@
+#include "svckit/trace/tracer.hpp"
+
+#include <gtest/gtest.h>
+
+#include <mutex>
+
+#include "svckit/testing/fake_random.hpp"
+#include "svckit/testing/simulated_clock.hpp"
+#include "svckit/trace/otlp_json.hpp"
+
+namespace svckit::trace {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Collect final : SpanSink {
+  void on_end(SpanData span) override { spans.push_back(std::move(span)); }
+  std::vector<SpanData> spans;
+};
+
+TEST(Traceparent, ParsesTheW3CFormAndRefusesMalformedOrZeroIds) {
+  const auto ctx = parse_traceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+  ASSERT_TRUE(ctx);
+  EXPECT_EQ(ctx->trace_id_hex(), "0af7651916cd43dd8448eb211c80319c");
+  EXPECT_EQ(ctx->span_id_hex(), "b7ad6b7169203331");
+  EXPECT_TRUE(ctx->sampled);
+  EXPECT_EQ(ctx->traceparent(), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+  EXPECT_FALSE(parse_traceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00")->sampled);
+  // A later version may carry more fields; version ff is invalid.
+  EXPECT_TRUE(parse_traceparent("01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra"));
+  for (const char* bad : {"", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0",
+                          "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
+                          "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+                          "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+                          "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                          "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra",
+                          "00_0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}) {
+    EXPECT_FALSE(parse_traceparent(bad)) << bad;
+  }
+}
+
+TEST(Tracer, ChildrenShareTheTraceAndLinkTheirParentWithTimesFromTheInjectedClock) {
+  testing::SimulatedClock clock;
+  testing::FakeRandom random;
+  Collect sink;
+  Tracer tracer(clock, random, {1.0}, &sink);
+  auto root = tracer.start_span("GET /orders/{id}", SpanKind::server);
+  ASSERT_TRUE(root.recording());
+  clock.advance(2ms);
+  {
+    auto child = tracer.start_span("call product-service", SpanKind::internal, root.context());
+    child.set_attribute("svckit.service", "product-service");
+    child.set_attribute("svckit.attempts", 2);
+    child.set_attribute("svckit.attempts", 3);  // replaced, not repeated
+    child.set_status(StatusCode::error, "boom");
+    clock.advance(5ms);
+  }  // ends here
+  root.set_status(StatusCode::ok, "ignored");
+  root.set_status(StatusCode::error, "after ok: ignored");
+  root.end();
+  root.end();  // once
+  ASSERT_EQ(sink.spans.size(), 2U);
+  const auto& child = sink.spans[0];
+  const auto& parent = sink.spans[1];
+  EXPECT_EQ(child.context.trace_id, parent.context.trace_id);
+  EXPECT_EQ(child.parent_span_id, parent.context.span_id);
+  EXPECT_NE(child.context.span_id, parent.context.span_id);
+  EXPECT_EQ(child.end_unix_ns - child.start_unix_ns, 5'000'000);
+  EXPECT_EQ(parent.end_unix_ns - parent.start_unix_ns, 7'000'000);
+  ASSERT_EQ(child.attributes.size(), 2U);
+  EXPECT_EQ(std::get<std::int64_t>(child.attributes[1].value), 3);
+  EXPECT_EQ(child.status, StatusCode::error);
+  EXPECT_EQ(child.status_message, "boom");
+  EXPECT_EQ(parent.status, StatusCode::ok);
+  EXPECT_TRUE(parent.status_message.empty());
+}
+
+TEST(Tracer, SamplingFollowsTheParentAndTheRatioForRoots) {
+  testing::SimulatedClock clock;
+  testing::FakeRandom random;
+  Collect sink;
+  Tracer none(clock, random, {0.0}, &sink);
+  auto unsampled = none.start_span("root", SpanKind::server);
+  EXPECT_FALSE(unsampled.recording());
+  EXPECT_TRUE(unsampled.context().valid()) << "an unsampled span still has a context to pass on";
+  EXPECT_EQ(unsampled.context().traceparent().substr(53), "00");
+  auto sampled_parent = parse_traceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+  EXPECT_TRUE(none.start_span("child", SpanKind::server, sampled_parent).recording()) << "parent-based";
+  Tracer all(clock, random, {1.0}, &sink);
+  EXPECT_FALSE(all.start_span("child", SpanKind::server, unsampled.context()).recording()) << "parent-based";
+  // A ratio of 0.25 samples about a quarter of roots.
+  Tracer quarter(clock, random, {0.25}, nullptr);
+  int sampled = 0;
+  for (int i = 0; i < 4000; ++i) sampled += quarter.start_span("r", SpanKind::server).recording() ? 1 : 0;
+  EXPECT_NEAR(sampled, 1000, 120);
+  unsampled.end();
+  EXPECT_EQ(sink.spans.size(), 1U);  // the sampled child only; nothing from unsampled spans
+}
+
+TEST(OtlpJson, RoundTripsSpansAndNamesTheFieldOfABadOne) {
+  testing::SimulatedClock clock;
+  testing::FakeRandom random;
+  Collect sink;
+  Tracer tracer(clock, random, {1.0}, &sink);
+  {
+    auto root = tracer.start_span("GET /x", SpanKind::server);
+    auto child = tracer.start_span("GET", SpanKind::client, root.context());
+    child.set_attribute("http.response.status_code", 503);
+    child.set_attribute("server.address", "10.0.0.5");
+    child.set_attribute("svckit.hedge", true);
+    child.set_attribute("ratio", 0.5);
+    child.set_status(StatusCode::error, "HTTP 503");
+  }
+  const auto text = otlp_json("order-service", sink.spans);
+  auto back = parse_otlp_json(text);
+  ASSERT_TRUE(back) << back.error().message;
+  ASSERT_EQ(back->size(), 2U);
+  EXPECT_EQ((*back)[0].service, "order-service");
+  const auto& c = (*back)[0].span;
+  EXPECT_EQ(c.context.trace_id, sink.spans[0].context.trace_id);
+  EXPECT_EQ(c.parent_span_id, sink.spans[0].parent_span_id);
+  EXPECT_EQ(c.kind, SpanKind::client);
+  EXPECT_EQ(c.status, StatusCode::error);
+  EXPECT_EQ(c.status_message, "HTTP 503");
+  EXPECT_EQ(c.start_unix_ns, sink.spans[0].start_unix_ns);
+  ASSERT_EQ(c.attributes.size(), 4U);
+  EXPECT_EQ(std::get<std::int64_t>(c.attributes[0].value), 503);
+  EXPECT_EQ(std::get<std::string>(c.attributes[1].value), "10.0.0.5");
+  EXPECT_TRUE(std::get<bool>(c.attributes[2].value));
+  EXPECT_DOUBLE_EQ(std::get<double>(c.attributes[3].value), 0.5);
+  EXPECT_EQ((*back)[1].span.parent_span_id, (std::array<std::uint8_t, 8>{}));
+
+  const auto bad = [](const std::string& span) {
+    auto r = parse_otlp_json(R"({"resourceSpans":[{"scopeSpans":[{"spans":[)" + span + "]}]}]}");
+    return r ? std::string("accepted") : r.error().field;
+  };
+  const std::string ids = R"("traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331")";
+  const std::string times = R"("startTimeUnixNano":"10","endTimeUnixNano":"20")";
+  const std::string base = "resourceSpans[0].scopeSpans[0].spans[0].";
+  EXPECT_EQ(bad("{" + ids + R"(,"name":"n",)" + times + "}"), "accepted");
+  EXPECT_EQ(bad(R"({"traceId":"xyz","spanId":"b7ad6b7169203331","name":"n",)" + times + "}"), base + "traceId");
+  EXPECT_EQ(bad("{" + ids + R"(,"name":5,)" + times + "}"), base + "name");
+  EXPECT_EQ(bad("{" + ids + R"(,"name":"n","kind":9,)" + times + "}"), base + "kind");
+  EXPECT_EQ(bad("{" + ids + R"(,"name":"n","startTimeUnixNano":"20","endTimeUnixNano":"10"})"),
+            base + "endTimeUnixNano");
+  EXPECT_EQ(bad("{" + ids + R"(,"name":"n",)" + times + R"(,"attributes":[{"key":"a","value":{"intValue":"x"}}]})"),
+            base + "attributes[0].value.intValue");
+  EXPECT_EQ(bad("{" + ids + R"(,"name":"n","parentSpanId":"12",)" + times + "}"), base + "parentSpanId");
+  EXPECT_FALSE(parse_otlp_json("[1,2"));
+  EXPECT_FALSE(parse_otlp_json(R"({"resourceSpans":5})"));
+}
+
+}  // namespace
+}  // namespace svckit::trace
