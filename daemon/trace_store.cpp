@@ -66,13 +66,16 @@ void TraceStore::add_locked(trace::ReceivedSpan span) {
     dropped_.inc();
     return;
   }
-  const auto id = hex_of(span.span.context.trace_id);
+  const auto& id = span.span.context.trace_id;
   auto [it, fresh] = traces_.try_emplace(id);
   if (it->second.size() >= kMaxSpansPerTrace) {
     dropped_.inc();
     return;
   }
-  if (fresh) arrival_.push_back(id);
+  if (fresh) {
+    arrival_.push_back(id);
+    it->second.reserve(8);
+  }
   it->second.push_back(std::move(span));
   ++spans_;
   received_.inc();
@@ -106,7 +109,7 @@ std::vector<TraceStore::Summary> TraceStore::recent(std::size_t limit, const std
   for (const auto& [id, spans] : traces_) {
     if (spans.empty()) continue;
     Summary s;
-    s.trace_id = id;
+    s.trace_id = hex_of(id);
     s.spans = spans.size();
     std::set<std::string> services;
     const trace::ReceivedSpan* head = nullptr;
@@ -135,9 +138,17 @@ std::vector<TraceStore::Summary> TraceStore::recent(std::size_t limit, const std
 
 std::vector<trace::ReceivedSpan> TraceStore::trace(const std::string& trace_id_hex) const {
   std::vector<trace::ReceivedSpan> out;
+  TraceId id{};
+  if (trace_id_hex.size() != 32) return out;
+  for (std::size_t i = 0; i < 16; ++i) {
+    unsigned byte = 0;
+    auto [ptr, ec] = std::from_chars(trace_id_hex.data() + 2 * i, trace_id_hex.data() + 2 * i + 2, byte, 16);
+    if (ec != std::errc{} || ptr != trace_id_hex.data() + 2 * i + 2) return out;
+    id[i] = static_cast<std::uint8_t>(byte);
+  }
   {
     std::lock_guard lock(mutex_);
-    auto it = traces_.find(trace_id_hex);
+    auto it = traces_.find(id);
     if (it != traces_.end()) out = it->second;
   }
   std::stable_sort(out.begin(), out.end(), [](const trace::ReceivedSpan& a, const trace::ReceivedSpan& b) {

@@ -19,6 +19,7 @@
 
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
+#include <array>
 #include <deque>
 #include <mutex>
 #include <string>
@@ -65,8 +66,16 @@ class TraceStore final : public trace::SpanSink {
   const std::size_t max_spans_;
   const std::string local_service_;
   mutable std::mutex mutex_;
-  std::unordered_map<std::string, std::vector<trace::ReceivedSpan>> traces_;  // guarded by mutex_
-  std::deque<std::string> arrival_;                                            // guarded by mutex_: trace ids
+  using TraceId = std::array<std::uint8_t, 16>;
+  struct TraceIdHash {
+    std::size_t operator()(const TraceId& id) const noexcept {
+      std::size_t h = 0;
+      for (std::size_t i = 8; i < 16; ++i) h = h << 8 | id[i];  // random bytes: the low half is a hash
+      return h;
+    }
+  };
+  std::unordered_map<TraceId, std::vector<trace::ReceivedSpan>, TraceIdHash> traces_;  // guarded by mutex_
+  std::deque<TraceId> arrival_;  // guarded by mutex_: trace ids, oldest first
   std::size_t spans_ = 0;                                                      // guarded by mutex_
   Counter& received_;
   Counter& dropped_;

@@ -96,6 +96,7 @@ void Span::put(std::string key, AttributeValue value) {
       return;
     }
   }
+  if (data_.attributes.empty()) data_.attributes.reserve(10);  // the HTTP conventions' usual few
   data_.attributes.push_back(Attribute{std::move(key), std::move(value)});
 }
 

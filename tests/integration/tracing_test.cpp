@@ -38,7 +38,8 @@ TEST(Tracing, AnOrderThroughTheGatewayIsOneTraceAcrossFourProcessesWithItsRetryM
   const auto gateway_file = dir.path() / "gateway.port";
   auto daemon = SvckitdProcess::start(dir.path(), {"--gateway-port", "0", "--set",
                                                    "gateway.port_file=" + gateway_file.string(), "--set",
-                                                   "tracing.otlp_endpoint=" + otlp});
+                                                   "tracing.otlp_endpoint=" + otlp, "--set",
+                                                   "tracing.sample_ratio=1"});
   ASSERT_NE(daemon, nullptr);
   ASSERT_TRUE(wait_until([&] { return read_file(gateway_file).find('\n') != std::string::npos; }, 10s));
   const int gateway = std::atoi(read_file(gateway_file).c_str());
