@@ -70,8 +70,8 @@ struct SvckitdConfig {
   bool gateway_access_log = false;
   std::string gateway_access_log_file;  // gateway.access_log_file: a JSON line per request; "-" = stderr.
   // Tracing: see docs/observability.md.
-  double tracing_sample_ratio = 0.1;     // tracing.sample_ratio: share of new traces the gateway samples (0..1).
-  std::string tracing_otlp_endpoint;     // tracing.otlp_endpoint: also export svckitd's spans there (OTLP/HTTP JSON).
+  double tracing_sample_ratio = 0.1;       // tracing.sample_ratio: share of new traces the gateway samples (0..1).
+  std::string tracing_otlp_endpoint;       // tracing.otlp_endpoint: also export svckitd's spans there (OTLP/HTTP JSON).
   std::size_t tracing_max_spans = 20'000;  // tracing.max_spans: spans kept for /v1/traces (oldest traces go first).
   std::vector<std::string>
       api_allowed_hosts;  // api.allowed_hosts: DNS names the API answers to (besides IPs, localhost).

@@ -32,11 +32,11 @@
 #include "daemon/json_lines.hpp"
 #include "svckit/balance/load_balancer.hpp"
 #include "svckit/client/service_client.hpp"
-#include "svckit/trace/tracer.hpp"
 #include "svckit/core/metrics.hpp"
 #include "svckit/discovery/discovery_client.hpp"
 #include "svckit/http/server.hpp"
 #include "svckit/registry/registry.hpp"
+#include "svckit/trace/tracer.hpp"
 
 namespace svckit::daemon {
 
@@ -109,9 +109,9 @@ class Gateway {
     std::string label = "_unknown";
     std::string instance;
     int attempts = 0;
-    std::string identity;     // who the route's authentication said called (API key name, JWT sub)
-    std::string route;        // the configured route ("host/prefix"), or "/{service}" for the default form
-    std::uint64_t bytes = 0;  // body bytes answered to the client
+    std::string identity;      // who the route's authentication said called (API key name, JWT sub)
+    std::string route;         // the configured route ("host/prefix"), or "/{service}" for the default form
+    std::uint64_t bytes = 0;   // body bytes answered to the client
     trace::SpanContext trace;  // the request's server span (invalid when not tracing)
   };
   Series& series_for(const std::string& service, unsigned code);

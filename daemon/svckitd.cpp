@@ -350,7 +350,7 @@ http::Awaitable<void> Svckitd::shutdown_sequence() {
       co_await sleep_for(std::chrono::milliseconds(5));
     }
   }
-  if (gateway_) co_await gateway_->shutdown();  // after the drain: requests in flight used its client
+  if (gateway_) co_await gateway_->shutdown();                // after the drain: requests in flight used its client
   if (trace_exporter_) co_await trace_exporter_->shutdown();  // the last spans, bounded by its timeout
   if (persister_) {
     if (auto r = persister_->write_changed(); !r) {

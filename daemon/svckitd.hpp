@@ -19,23 +19,23 @@
 #include "daemon/consul_api.hpp"
 #include "daemon/dns_server.hpp"
 #include "daemon/eureka_api.hpp"
-#include "daemon/prometheus_sd.hpp"
-#include "daemon/trace_store.hpp"
-#include "svckit/trace/otlp_exporter.hpp"
 #include "daemon/gateway.hpp"
 #include "daemon/health_checks.hpp"
 #include "daemon/metric_expiry.hpp"
 #include "daemon/nacos_api.hpp"
 #include "daemon/nacos_config_api.hpp"
 #include "daemon/persister.hpp"
+#include "daemon/prometheus_sd.hpp"
 #include "daemon/registry_api.hpp"
 #include "daemon/shared_routes.hpp"
+#include "daemon/trace_store.hpp"
 #include "svckit/core/async_event.hpp"
 #include "svckit/core/metrics.hpp"
 #include "svckit/core/time_source.hpp"
 #include "svckit/http/server.hpp"
 #include "svckit/http/tls_server.hpp"
 #include "svckit/registry/memory_registry.hpp"
+#include "svckit/trace/otlp_exporter.hpp"
 
 namespace svckit::daemon {
 
@@ -137,7 +137,7 @@ class Svckitd {
   ConsulApi consul_;
   EurekaApi eureka_;
   PrometheusSdApi prometheus_sd_;
-  TraceStore traces_;                                      // /v1/traces: received and the gateway's own spans
+  TraceStore traces_;                                        // /v1/traces: received and the gateway's own spans
   std::unique_ptr<trace::OtlpHttpExporter> trace_exporter_;  // tracing.otlp_endpoint; null when not set
   std::unique_ptr<trace::TeeSink> trace_tee_;                // to traces_ and trace_exporter_, when both
   std::unique_ptr<trace::Tracer> tracer_;                    // the gateway's spans

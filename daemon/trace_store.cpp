@@ -13,17 +13,6 @@ using nlohmann::json;
 
 namespace {
 
-template <std::size_t N>
-std::string hex_of(const std::array<std::uint8_t, N>& bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(2 * N, '0');
-  for (std::size_t i = 0; i < N; ++i) {
-    out[2 * i] = kHex[bytes[i] >> 4];
-    out[2 * i + 1] = kHex[bytes[i] & 0xf];
-  }
-  return out;
-}
-
 bool is_root(const trace::SpanData& s) {
   return std::all_of(s.parent_span_id.begin(), s.parent_span_id.end(), [](std::uint8_t b) { return b == 0; });
 }
@@ -109,7 +98,7 @@ std::vector<TraceStore::Summary> TraceStore::recent(std::size_t limit, const std
   for (const auto& [id, spans] : traces_) {
     if (spans.empty()) continue;
     Summary s;
-    s.trace_id = hex_of(id);
+    s.trace_id = trace::to_hex(id);
     s.spans = spans.size();
     std::set<std::string> services;
     const trace::ReceivedSpan* head = nullptr;
@@ -131,7 +120,8 @@ std::vector<TraceStore::Summary> TraceStore::recent(std::size_t limit, const std
     s.services.assign(services.begin(), services.end());
     out.push_back(std::move(s));
   }
-  std::sort(out.begin(), out.end(), [](const Summary& a, const Summary& b) { return a.start_unix_ns > b.start_unix_ns; });
+  std::sort(out.begin(), out.end(),
+            [](const Summary& a, const Summary& b) { return a.start_unix_ns > b.start_unix_ns; });
   if (out.size() > limit) out.resize(limit);
   return out;
 }
@@ -166,10 +156,10 @@ void TraceStore::add_routes(http::Router& router) {
 Awaitable<Response> TraceStore::receive(RouteContext& ctx) {
   const std::string_view type = ctx.request[http::beast_http::field::content_type];
   if (type.substr(0, type.find(';')) != "application/json") {
-    auto res = http::error_response(make_error(
-        ErrorCode::invalid_argument,
-        "svckitd accepts OTLP's JSON encoding only: send Content-Type: application/json (OTLP/HTTP JSON)",
-        "Content-Type"));
+    auto res = http::error_response(
+        make_error(ErrorCode::invalid_argument,
+                   "svckitd accepts OTLP's JSON encoding only: send Content-Type: application/json (OTLP/HTTP JSON)",
+                   "Content-Type"));
     res.result(http::Status::unsupported_media_type);
     co_return res;
   }
@@ -220,8 +210,8 @@ Awaitable<Response> TraceStore::one(RouteContext& ctx) {
     const auto& s = r.span;
     json attributes = json::object();
     for (const auto& a : s.attributes) attributes[a.key] = attribute_json(a.value);
-    list.push_back(json{{"span_id", hex_of(s.context.span_id)},
-                        {"parent_span_id", is_root(s) ? std::string() : hex_of(s.parent_span_id)},
+    list.push_back(json{{"span_id", trace::to_hex(s.context.span_id)},
+                        {"parent_span_id", is_root(s) ? std::string() : trace::to_hex(s.parent_span_id)},
                         {"name", s.name},
                         {"kind", kind_name(s.kind)},
                         {"service", r.service},

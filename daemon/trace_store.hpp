@@ -76,7 +76,7 @@ class TraceStore final : public trace::SpanSink {
   };
   std::unordered_map<TraceId, std::vector<trace::ReceivedSpan>, TraceIdHash> traces_;  // guarded by mutex_
   std::deque<TraceId> arrival_;  // guarded by mutex_: trace ids, oldest first
-  std::size_t spans_ = 0;                                                      // guarded by mutex_
+  std::size_t spans_ = 0;        // guarded by mutex_
   Counter& received_;
   Counter& dropped_;
 };

@@ -447,6 +447,101 @@ async function viewCluster() {
         h("td", {}, m.started || "–")))));
 }
 
+// Traces: the recent traces svckitd holds (received over OTLP, and its gateway's own), and one trace
+// as a waterfall: spans in start order, indented under their parent, bars on one time axis.
+async function viewTraces(service) {
+  let data, error = null;
+  try {
+    data = (await api("/v1/traces?limit=100" + (service ? "&service=" + encodeURIComponent(service) : ""))).json();
+  } catch (e) {
+    error = e;
+  }
+  if (current.view !== "traces") return;
+  if (error) return setView("Traces", errorBox(error));
+  const rows = data.traces.map((t) => h("tr", { "data-trace": t.trace_id },
+    h("th", { scope: "row" }, h("a", { href: "#/traces/" + t.trace_id }, t.name)),
+    h("td", {}, t.service),
+    h("td", {}, new Date(t.start_unix_ms).toLocaleTimeString()),
+    h("td", { class: "num" }, t.duration_ms.toFixed(2) + " ms"),
+    h("td", { class: "num" }, t.spans),
+    h("td", {}, t.errors ? badge("bad") : badge("ok")),
+    h("td", { class: "hide-narrow" }, t.services.join(", "))));
+  setView("Traces",
+    h("p", { class: "muted" }, "The most recent traces svckitd received at POST /v1/traces (OTLP/HTTP JSON) and its gateway's own. Refreshed every 5 s."),
+    table("Recent traces (newest first)", ["Root span", "Service", "Started", { label: "Duration", num: true }, { label: "Spans", num: true }, "Status", { label: "Services", narrow: true }], rows));
+}
+
+async function viewTrace(id) {
+  let data, error = null;
+  try {
+    data = (await api("/v1/traces/" + encodeURIComponent(id))).json();
+  } catch (e) {
+    error = e;
+  }
+  if (current.view !== "trace" || current.arg !== id) return;
+  if (error) return setView("Trace", h("p", {}, h("a", { href: "#/traces" }, "← all traces")), errorBox(error));
+  const spans = data.spans;
+  const ids = new Set(spans.map((s) => s.span_id));
+  const children = new Map();
+  for (const s of spans) {
+    const parent = s.parent_span_id && ids.has(s.parent_span_id) ? s.parent_span_id : "";
+    if (!children.has(parent)) children.set(parent, []);
+    children.get(parent).push(s);
+  }
+  const start = Math.min(...spans.map((s) => s.start_unix_ms));
+  const end = Math.max(...spans.map((s) => s.start_unix_ms + s.duration_ms));
+  const total = Math.max(end - start, 0.001);
+  const ordered = [];
+  const walk = (parent, depth) => {
+    for (const s of (children.get(parent) || []).sort((a, b) => a.start_unix_ms - b.start_unix_ms)) {
+      ordered.push([s, depth]);
+      walk(s.span_id, depth + 1);
+    }
+  };
+  walk("", 0);
+  const services = [...new Set(spans.map((s) => s.service))];
+  const rows = ordered.map(([s, depth]) => {
+    const left = ((s.start_unix_ms - start) / total) * 100;
+    const width = Math.max((s.duration_ms / total) * 100, 0.3);
+    const error = s.status.code === "error";
+    return h("tr", { "data-span": s.span_id, "data-service": s.service },
+      h("th", { scope: "row" },
+        h("span", { class: "indent", "aria-hidden": "true" }, "\u00a0\u00a0".repeat(depth)),
+        s.name, " ", h("span", { class: "kind" }, s.kind),
+        h("details", { class: "attrs" }, h("summary", {}, "attributes"),
+          h("dl", {}, Object.entries(s.attributes).flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, String(v))]),
+            s.status.message ? [h("dt", {}, "status"), h("dd", {}, s.status.message)] : ""))),
+      h("td", {}, s.service),
+      h("td", { class: "num" }, s.duration_ms.toFixed(3) + " ms"),
+      h("td", { class: "bar-cell" },
+        h("div", { class: "bar-track", role: "img", "aria-label": "starts at " + (s.start_unix_ms - start).toFixed(3) + " ms, lasts " + s.duration_ms.toFixed(3) + " ms" + (error ? ", failed" : "") },
+          svgBar(left, width, error))));
+  });
+  setView("Trace " + id.slice(0, 8),
+    h("p", {}, h("a", { href: "#/traces" }, "← all traces"), " · ", spans.length + " spans across " + services.length + " services (" + services.join(", ") + ") · " + total.toFixed(2) + " ms"),
+    h("div", { class: "table-wrap" }, h("table", { class: "waterfall" },
+      h("caption", { class: "muted" }, "Spans (indented under their parent)"),
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Span"), h("th", { scope: "col" }, "Service"), h("th", { scope: "col", class: "num" }, "Duration"), h("th", { scope: "col" }, "Timeline"))),
+      h("tbody", {}, rows))));
+}
+
+// A bar positioned with SVG attributes (the page's CSP allows no inline style).
+function svgBar(left, width, error) {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 100 10");
+  svg.setAttribute("preserveAspectRatio", "none");
+  svg.setAttribute("width", "100%");
+  svg.setAttribute("height", "14");
+  const rect = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+  rect.setAttribute("x", String(Math.min(left, 99.7)));
+  rect.setAttribute("y", "1");
+  rect.setAttribute("width", String(Math.min(width, 100 - Math.min(left, 99.7))));
+  rect.setAttribute("height", "8");
+  rect.setAttribute("class", error ? "bar-rect error" : "bar-rect");
+  svg.append(rect);
+  return svg;
+}
+
 // ---- Routing -------------------------------------------------------------------------------------
 
 function route() {
@@ -467,6 +562,13 @@ function route() {
     current = { view: "gateway", arg: "" };
     viewGateway();
     poller = setInterval(viewGateway, 3000);
+  } else if (section === "traces" && arg) {
+    current = { view: "trace", arg };
+    viewTrace(arg);
+  } else if (section === "traces") {
+    current = { view: "traces", arg: "" };
+    viewTraces();
+    poller = setInterval(viewTraces, 5000);
   } else if (section === "config") {
     current = { view: "config", arg: "" };
     viewConfig();

@@ -208,7 +208,8 @@ Awaitable<Attempt> ServiceClient::Impl::send_attempt(std::shared_ptr<ServiceClie
       span.set_attribute("http.response.status_code", static_cast<std::int64_t>(status));
       if (status >= 500) span.set_status(trace::StatusCode::error, "HTTP " + std::to_string(status));
     } else {
-      span.set_attribute("error.type", cancelled ? std::string("cancelled") : std::string(to_string(out.answer.error().code)));
+      span.set_attribute("error.type",
+                         cancelled ? std::string("cancelled") : std::string(to_string(out.answer.error().code)));
       span.set_status(trace::StatusCode::error, out.answer.error().message);
     }
   }

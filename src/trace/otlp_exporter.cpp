@@ -23,9 +23,9 @@ struct OtlpHttpExporter::State {
         target(std::move(path)),
         client(executor) {
     if (metrics != nullptr) {
-      auto& family = metrics->counter("svckit_trace_spans_total",
-                                      "Spans handed to the OTLP exporter, by result (exported, dropped, failed).",
-                                      {"result"});
+      auto& family =
+          metrics->counter("svckit_trace_spans_total",
+                           "Spans handed to the OTLP exporter, by result (exported, dropped, failed).", {"result"});
       exported_series = family.handle({"exported"});
       dropped_series = family.handle({"dropped"});
       failed_series = family.handle({"failed"});
@@ -88,10 +88,10 @@ Result<std::unique_ptr<OtlpHttpExporter>> OtlpHttpExporter::create(asio::any_io_
                                                                    MetricsRegistry* metrics) {
   auto url = net::parse_backend_url(options.endpoint, 4318);
   if (!url || (url->scheme != "http" && url->scheme != "https") || url->hosts.size() != 1) {
-    return make_error(ErrorCode::invalid_argument,
-                      "the OTLP endpoint must be an http(s) URL like http://127.0.0.1:4318/v1/traces, not '" +
-                          options.endpoint + "'",
-                      "endpoint");
+    return make_error(
+        ErrorCode::invalid_argument,
+        "the OTLP endpoint must be an http(s) URL like http://127.0.0.1:4318/v1/traces, not '" + options.endpoint + "'",
+        "endpoint");
   }
   if (options.service.empty()) return make_error(ErrorCode::invalid_argument, "a service name is needed", "service");
   if (options.max_queue == 0) return make_error(ErrorCode::invalid_argument, "must be at least 1", "max_queue");

@@ -24,17 +24,6 @@ json attribute_value(const AttributeValue& value) {
 }
 
 template <std::size_t N>
-std::string hex_of(const std::array<std::uint8_t, N>& bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(2 * N, '0');
-  for (std::size_t i = 0; i < N; ++i) {
-    out[2 * i] = kHex[bytes[i] >> 4];
-    out[2 * i + 1] = kHex[bytes[i] & 0xf];
-  }
-  return out;
-}
-
-template <std::size_t N>
 bool read_hex(const json& value, std::array<std::uint8_t, N>& out) {
   if (!value.is_string()) return false;
   const auto& text = value.get_ref<const std::string&>();
@@ -164,15 +153,15 @@ std::string otlp_json(std::string_view service, const std::vector<SpanData>& spa
   for (const auto& s : spans) {
     json attributes = json::array();
     for (const auto& a : s.attributes) attributes.push_back(json{{"key", a.key}, {"value", attribute_value(a.value)}});
-    json span{{"traceId", hex_of(s.context.trace_id)},
-              {"spanId", hex_of(s.context.span_id)},
+    json span{{"traceId", to_hex(s.context.trace_id)},
+              {"spanId", to_hex(s.context.span_id)},
               {"name", s.name},
               {"kind", static_cast<int>(s.kind)},
               {"startTimeUnixNano", std::to_string(s.start_unix_ns)},
               {"endTimeUnixNano", std::to_string(s.end_unix_ns)},
               {"attributes", std::move(attributes)}};
     if (std::any_of(s.parent_span_id.begin(), s.parent_span_id.end(), [](std::uint8_t b) { return b != 0; })) {
-      span["parentSpanId"] = hex_of(s.parent_span_id);
+      span["parentSpanId"] = to_hex(s.parent_span_id);
     }
     if (s.status != StatusCode::unset) {
       span["status"] = json{{"code", static_cast<int>(s.status)}};
@@ -184,8 +173,9 @@ std::string otlp_json(std::string_view service, const std::vector<SpanData>& spa
       {"attributes", json::array({json{{"key", "service.name"}, {"value", {{"stringValue", std::string(service)}}}}})}};
   const json request{
       {"resourceSpans",
-       json::array({json{{"resource", resource},
-                         {"scopeSpans", json::array({json{{"scope", {{"name", "svckit"}}}, {"spans", std::move(list)}}})}}})}};
+       json::array(
+           {json{{"resource", resource},
+                 {"scopeSpans", json::array({json{{"scope", {{"name", "svckit"}}}, {"spans", std::move(list)}}})}}})}};
   return request.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 

@@ -53,6 +53,9 @@ void fill(Random& random, std::array<std::uint8_t, N>& out) {
 
 }  // namespace
 
+std::string to_hex(const std::array<std::uint8_t, 16>& id) { return hex(id); }
+std::string to_hex(const std::array<std::uint8_t, 8>& id) { return hex(id); }
+
 bool SpanContext::valid() const noexcept { return !all_zero(trace_id) && !all_zero(span_id); }
 std::string SpanContext::trace_id_hex() const { return hex(trace_id); }
 std::string SpanContext::span_id_hex() const { return hex(span_id); }

@@ -5,7 +5,8 @@
 // reads), the YAML/JSON of file:// registries, TOML config files, svckitd's config API (keys, documents, long-poll
 // queries), the flat keys of remote config stores, the DNS messages dns+srv:// / dns:// decode and svckitd's DNS
 // interface answers, and ACLs: rules documents, token creation bodies and the token headers every request may carry;
-// the gateway's JWT verifier. The invariant: no crash, and the API never answers 5xx to bad input.
+// the gateway's JWT verifier; OTLP/HTTP JSON spans (svckitd's /v1/traces). The invariant: no crash, and the API never
+// answers 5xx to bad input.
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
 #include <boost/asio/co_spawn.hpp>
@@ -43,6 +44,7 @@
 #include "svckit/registry/nacos_json.hpp"
 #include "svckit/registry/registry_decode.hpp"
 #include "svckit/registry/registry_json.hpp"
+#include "svckit/trace/otlp_json.hpp"
 
 namespace {
 
@@ -193,6 +195,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // The cluster's shared gateway routes (PUT /v1/gateway/routes).
     (void)svckit::daemon::parse_json_routes(*json);
     if (json->is_object() && json->contains("routes")) (void)svckit::daemon::parse_json_routes((*json)["routes"]);
+  }
+  // OTLP/HTTP JSON spans (POST /v1/traces): decoded spans encode and decode again to the same ids.
+  if (auto spans = svckit::trace::parse_otlp_json(text)) {
+    std::vector<svckit::trace::SpanData> data;
+    for (const auto& r : *spans) data.push_back(r.span);
+    auto again = svckit::trace::parse_otlp_json(svckit::trace::otlp_json("fuzz", data));
+    if (!again || again->size() != spans->size()) std::abort();
+    for (std::size_t i = 0; i < spans->size(); ++i) {
+      if ((*again)[i].span.context.trace_id != (*spans)[i].span.context.trace_id) std::abort();
+    }
   }
   // Raw HTTP framing as the API server and the gateway see it: the request line and headers
   // (Transfer-Encoding, Host), and the chunked body lines a stalled parser is left with.

@@ -1,6 +1,7 @@
 // svckitd's dashboard (/ui/) in headless Chromium, driven by tests/npm/dashboard_test.js with
 // playwright-core: the demo shop's services listed, an instance registered over HTTP appearing and a
-// killed one going unhealthy without a reload, a config rollback after confirming, no console
+// killed one going unhealthy without a reload, an order's trace as a waterfall across three services,
+// a config rollback after confirming, no console
 // errors, a phone-sized viewport. A failure leaves a screenshot and the page's HTML in
 // <build>/test-artefacts.
 #include <gtest/gtest.h>
@@ -20,20 +21,24 @@ TEST(DashboardBrowser, AUserSeesTheRegistryLiveAndRollsBackAConfigVersion) {
   TempDir dir;
   auto daemon = SvckitdProcess::start(dir.path());
   ASSERT_NE(daemon, nullptr);
+  const std::string traces = "http://127.0.0.1:" + std::to_string(daemon->port) + "/v1/traces";
   std::vector<ChildProcess> shop;
-  for (const char* role : {"product", "product", "user"}) {
+  int order_port = 0;
+  for (const char* role : {"product", "product", "user", "order"}) {
     int port = 0;
-    auto child = start_listening_binary(
-        {SHOP_SERVICE_BIN, "--role", role, "--registry", daemon->url(), "--ttl", "30s", "--check-every", "300ms"},
-        dir.path(), port);
+    auto child = start_listening_binary({SHOP_SERVICE_BIN, "--role", role, "--registry", daemon->url(), "--ttl", "30s",
+                                         "--check-every", "300ms", "--traces", traces},
+                                        dir.path(), port);
     ASSERT_TRUE(child.ok()) << child.error().message;
     shop.push_back(std::move(*child));
+    order_port = port;  // the last one
   }
   const auto artefacts = std::filesystem::path(SVCKIT_ARTEFACT_DIR) / "dashboard";
   const auto out = dir.path() / "node.log";
-  auto node = ChildProcess::spawn({"node", std::string(SVCKIT_NPM_DIR) + "/dashboard_test.js",
-                                   std::to_string(daemon->port), artefacts.string(), std::to_string(shop[0].pid())},
-                                  out);
+  auto node =
+      ChildProcess::spawn({"node", std::string(SVCKIT_NPM_DIR) + "/dashboard_test.js", std::to_string(daemon->port),
+                           artefacts.string(), std::to_string(shop[0].pid()), std::to_string(order_port)},
+                          out);
   ASSERT_TRUE(node) << node.error().message;
   const int status = node->wait_exit(120s);
   const auto text = read_file(out);
@@ -44,6 +49,9 @@ TEST(DashboardBrowser, AUserSeesTheRegistryLiveAndRollsBackAConfigVersion) {
   EXPECT_EQ(seen.value("product_instances", 0), 2) << text;
   EXPECT_EQ(seen.value("rolled_back_limit", 0), 10) << text;
   EXPECT_NE(seen.value("dialog_text", "").find("version 1"), std::string::npos) << text;
+  EXPECT_EQ(seen.value("trace_services", nlohmann::json::array()),
+            nlohmann::json::array({"order-service", "product-service", "user-service"}))
+      << text;
 }
 
 }  // namespace

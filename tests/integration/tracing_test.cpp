@@ -24,8 +24,8 @@ std::vector<Span> spans_of(const SvckitdProcess& collector, const std::string& t
   std::vector<Span> out;
   const auto trace = collector.json("GET", "/v1/traces/" + trace_id);
   for (const auto& s : trace.value("spans", json::array())) {
-    out.push_back(Span{s["span_id"], s["parent_span_id"], s["service"], s["kind"], s["name"], s["attributes"],
-                       s["status"]});
+    out.push_back(
+        Span{s["span_id"], s["parent_span_id"], s["service"], s["kind"], s["name"], s["attributes"], s["status"]});
   }
   return out;
 }
@@ -36,25 +36,25 @@ TEST(Tracing, AnOrderThroughTheGatewayIsOneTraceAcrossFourProcessesWithItsRetryM
   ASSERT_NE(collector, nullptr);
   const std::string otlp = "http://127.0.0.1:" + std::to_string(collector->port) + "/v1/traces";
   const auto gateway_file = dir.path() / "gateway.port";
-  auto daemon = SvckitdProcess::start(dir.path(), {"--gateway-port", "0", "--set",
-                                                   "gateway.port_file=" + gateway_file.string(), "--set",
-                                                   "tracing.otlp_endpoint=" + otlp, "--set",
-                                                   "tracing.sample_ratio=1"});
+  auto daemon =
+      SvckitdProcess::start(dir.path(), {"--gateway-port", "0", "--set", "gateway.port_file=" + gateway_file.string(),
+                                         "--set", "tracing.otlp_endpoint=" + otlp, "--set", "tracing.sample_ratio=1"});
   ASSERT_NE(daemon, nullptr);
   ASSERT_TRUE(wait_until([&] { return read_file(gateway_file).find('\n') != std::string::npos; }, 10s));
   const int gateway = std::atoi(read_file(gateway_file).c_str());
   std::vector<ChildProcess> shop;
   for (const char* role : {"product", "user", "order"}) {
     int port = 0;
-    auto child = start_listening_binary({SHOP_SERVICE_BIN, "--role", role, "--registry", daemon->url(), "--traces",
-                                         otlp, "--check-every", "0s"},
-                                        dir.path(), port);
+    auto child = start_listening_binary(
+        {SHOP_SERVICE_BIN, "--role", role, "--registry", daemon->url(), "--traces", otlp, "--check-every", "0s"},
+        dir.path(), port);
     ASSERT_TRUE(child.ok()) << child.error().message;
     shop.push_back(std::move(*child));
   }
   // A product instance that listens nowhere: an order that picks it first retries on the live one.
-  ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("product-service", free_port(), R"(,"id":"dead")")).status,
-            200);
+  ASSERT_EQ(
+      daemon->call("POST", "/v1/instances", instance_body("product-service", free_port(), R"(,"id":"dead")")).status,
+      200);
   ASSERT_TRUE(wait_until([&] { return http_call(gateway, "GET", "/order-service/orders/0").status == 200; }, 10s));
   for (int i = 1; i <= 30; ++i) {
     ASSERT_EQ(http_call(gateway, "GET", "/order-service/orders/" + std::to_string(i)).status, 200);
@@ -138,8 +138,8 @@ TEST(Tracing, TheReceiverRefusesBadOtlpNamingTheFieldAndProtobufWith415) {
            spans + "]}]}]}";
   };
   EXPECT_EQ(d->call("POST", "/v1/traces", request(good_span)).status, 200);
-  auto bad = d->call("POST", "/v1/traces",
-                     request(good_span + R"(,{"traceId":"zz","spanId":"b7ad6b7169203331","name":"y"})"));
+  auto bad =
+      d->call("POST", "/v1/traces", request(good_span + R"(,{"traceId":"zz","spanId":"b7ad6b7169203331","name":"y"})"));
   EXPECT_EQ(bad.status, 400);
   EXPECT_EQ(json::parse(bad.body)["error"]["field"], "resourceSpans[0].scopeSpans[0].spans[1].traceId");
   auto nested = d->call("POST", "/v1/traces", std::string(100000, '[') + std::string(100000, ']'));

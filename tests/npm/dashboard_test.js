@@ -1,11 +1,12 @@
 // The dashboard in a real browser (Debian's Chromium, headless, driven by playwright-core): what a
 // user does, step by step. Run by tests/integration/dashboard_browser_test.cpp:
 //
-//   node dashboard_test.js API_PORT ARTEFACT_DIR VICTIM_PID
+//   node dashboard_test.js API_PORT ARTEFACT_DIR VICTIM_PID ORDER_PORT
 //
 // Steps: the demo's services are listed; an instance registered over HTTP (as curl would) appears
 // without a reload; the instance process VICTIM_PID is SIGKILLed and its service page shows it
-// unhealthy without a reload; a service page shows check results; the gateway page renders; a
+// unhealthy without a reload; a service page shows check results; the gateway page renders; an
+// order placed at order-service (ORDER_PORT) shows as a trace whose waterfall spans three services; a
 // config version is rolled back after confirming (and cancelling first changes nothing); the page
 // logs no console error. On failure a screenshot and the page's HTML go to ARTEFACT_DIR. Prints one
 // JSON line with what it saw; exits 1 on failure.
@@ -13,7 +14,7 @@ const { chromium } = require("playwright-core");
 const fs = require("fs");
 const path = require("path");
 
-const [port, artefacts, victimPid] = process.argv.slice(2);
+const [port, artefacts, victimPid, orderPort] = process.argv.slice(2);
 const base = `http://127.0.0.1:${port}`;
 const seen = {};
 const consoleErrors = [];
@@ -70,6 +71,18 @@ async function main() {
     await page.click('nav a[data-section="gateway"]');
     await page.waitForSelector("h2:text('Gateway')");
     await page.waitForSelector("table caption:text('Gateway traffic')");
+
+    // 5b. An order is one trace across order-, product- and user-service: listed, then a waterfall.
+    const order = await fetch(`http://127.0.0.1:${orderPort}/orders/77?product=5&user=6`);
+    if (!order.ok) throw new Error("the order failed: " + order.status);
+    await page.click('nav a[data-section="traces"]');
+    const link = await page.waitForSelector('tr[data-trace] a:text("GET /orders/{id}")', { timeout: 15000 });
+    await link.click();
+    await page.waitForFunction(() => new Set([...document.querySelectorAll("tr[data-span]")].map((r) => r.dataset.service)).size >= 3,
+      null, { timeout: 10000 });
+    seen.trace_services = await page.$$eval("tr[data-span]", (rows) => [...new Set(rows.map((r) => r.dataset.service))].sort());
+    seen.trace_spans = await page.$$eval("tr[data-span]", (rows) => rows.length);
+    if (seen.trace_spans < 7) throw new Error("the order's trace has " + seen.trace_spans + " spans");
 
     // 6. Config: two versions, a diff, a rollback that is cancelled, then confirmed.
     await api("PUT", "/v1/config", { feature: { search: true }, limit: 10 });

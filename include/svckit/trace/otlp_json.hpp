@@ -22,9 +22,9 @@ struct ReceivedSpan {
 };
 
 struct OtlpLimits {
-  std::size_t max_spans = 10'000;      // per request
-  std::size_t max_attributes = 128;    // per span
-  std::size_t max_string = 4096;       // bytes of a name, status message or attribute value
+  std::size_t max_spans = 10'000;    // per request
+  std::size_t max_attributes = 128;  // per span
+  std::size_t max_string = 4096;     // bytes of a name, status message or attribute value
 };
 
 /// Decodes an ExportTraceServiceRequest in JSON. Errors (invalid_argument) name the field, e.g.

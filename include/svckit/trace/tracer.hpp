@@ -47,6 +47,10 @@ struct SpanContext {
   std::string traceparent() const;
 };
 
+/// Lower-case hex of a trace id (32 digits) or span id (16 digits).
+std::string to_hex(const std::array<std::uint8_t, 16>& id);
+std::string to_hex(const std::array<std::uint8_t, 8>& id);
+
 /// A W3C traceparent header (version 00, or a later version read as 00); nullopt when it is
 /// malformed or carries the all-zero ids the specification forbids.
 std::optional<SpanContext> parse_traceparent(std::string_view header);
