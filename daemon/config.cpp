@@ -174,6 +174,12 @@ Result<void> set_log_level(SvckitdConfig& c, const std::string& v, const std::st
   return bad_value(field, v, "one of trace, debug, info, warn, error, off");
 }
 
+Result<void> set_log_format(SvckitdConfig& c, const std::string& v, const std::string& field) {
+  if (v != "text" && v != "json") return bad_value(field, v, "text or json");
+  c.log_format = v;
+  return {};
+}
+
 Result<void> set_bootstrap_token(SvckitdConfig& c, const std::string& v, const std::string& field) {
   if (!v.empty() && (v.size() < 16 || v.size() > 256)) {
     return make_error(ErrorCode::invalid_argument, "a token secret must be 16 to 256 bytes (the value is not shown)",
@@ -202,6 +208,7 @@ const std::vector<std::pair<std::string, Setter>>& table() {
       {"port_file", path(&SvckitdConfig::port_file)},
       {"threads", integer(&SvckitdConfig::threads, 0, 256)},
       {"log_level", set_log_level},
+      {"log_format", set_log_format},
       {"snapshot_file", path(&SvckitdConfig::snapshot_file)},
       {"store", text(&SvckitdConfig::store)},
       {"store_start_timeout", duration(&SvckitdConfig::store_start_timeout, 0ms)},

@@ -20,6 +20,7 @@ struct SvckitdConfig {
   std::filesystem::path port_file;      // written with the bound port once listening. Default: none.
   unsigned threads = 0;                 // I/O threads. Default: 0 = number of cores.
   std::string log_level = "info";       // trace, debug, info, warn, error, off.
+  std::string log_format = "text";      // log_format: text (key=value lines) or json (one object per line).
   std::filesystem::path snapshot_file;  // persistent registrations survive restarts. Default: none.
   // store: empty = embedded (memory + snapshot_file); etcd://... = cluster mode (cluster_store.hpp).
   std::string store;

@@ -8,6 +8,7 @@
 
 #include "daemon/config.hpp"
 #include "daemon/svckitd.hpp"
+#include "svckit/app/json_logs.hpp"
 
 namespace {
 
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
   flag("--threads", "threads", "I/O threads (0 = number of cores)");
   flag("--gateway-port", "gateway.port", "serve the gateway (/{service}/{path}) on this port; 0 picks one; off");
   flag("--log-level", "log_level", "trace, debug, info, warn, error, off");
+  flag("--log-format", "log_format", "text (key=value lines) or json (one JSON object per line)");
   flag("--snapshot-file", "snapshot_file", "keep persistent registrations in this file across restarts");
   flag("--store", "store", "cluster mode: keep the registry in etcd (etcd://h1:p1,h2:p2?prefix=/svckit)");
   flag("--sweep-interval", "sweep_interval", "how often TTL expiry is checked (e.g. 1s)");
@@ -68,7 +70,11 @@ int main(int argc, char** argv) {
   if (auto r = svckit::daemon::validate(config); !r) return fail(r.error());
   config.config_file = config_file;
 
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %l svckitd %v");
+  if (config.log_format == "json") {
+    spdlog::set_formatter(svckit::make_json_log_formatter("svckitd"));
+  } else {
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %l svckitd %v");
+  }
   spdlog::set_level(spdlog::level::from_str(config.log_level));
 
   svckit::daemon::Svckitd daemon(config);

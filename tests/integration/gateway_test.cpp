@@ -132,7 +132,13 @@ TEST_F(Gateway, HopByHopHeadersGoAndForwardingHeadersCome) {
   EXPECT_EQ(u.last_header("X-Forwarded-For"), "10.1.2.3, 127.0.0.1");
   EXPECT_EQ(u.last_header("X-Forwarded-Proto"), "http");
   EXPECT_EQ(u.last_header("X-Forwarded-Host"), "127.0.0.1");  // the Host the caller sent
-  EXPECT_EQ(u.last_header("traceparent"), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+  // The trace continues (same trace id, still sampled); the parent is now the gateway's own attempt
+  // span, a descendant of the caller's span.
+  const auto trace = u.last_header("traceparent");
+  ASSERT_EQ(trace.size(), 55U) << trace;
+  EXPECT_EQ(trace.substr(0, 36), "00-0af7651916cd43dd8448eb211c80319c-");
+  EXPECT_NE(trace.substr(36, 16), "b7ad6b7169203331");
+  EXPECT_EQ(trace.substr(52), "-01");
   const auto budget = std::atoi(u.last_header("X-Svckit-Deadline-Ms").c_str());
   EXPECT_GT(budget, 25'000);  // the gateway's 30 s deadline, less what has passed
   EXPECT_LE(budget, 30'000);

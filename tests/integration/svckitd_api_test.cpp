@@ -1,5 +1,10 @@
 // The svckitd HTTP API against a real svckitd process: every operation, bad input, limits, metrics.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <csignal>
+#include <set>
+#include <sstream>
 
 #include "svckitd_process.hpp"
 
@@ -186,6 +191,44 @@ TEST_F(SvckitdApi, MetricsExposeCountersByRouteAndCode) {
   EXPECT_TRUE(testing::wait_until(
       [&] { return daemon->call("GET", "/metrics").body.find("svckit_watchers_active 1\n") != std::string::npos; },
       std::chrono::seconds(5)));
+}
+
+}  // namespace
+}  // namespace svckit::testing
+
+namespace svckit::testing {
+namespace {
+
+TEST(SvckitdLogs, JsonFormatWritesOneObjectPerLineWithTheEventFields) {
+  TempDir dir;
+  auto daemon = SvckitdProcess::start(dir.path(), {"--log-format", "json", "--gateway-port", "0"});
+  ASSERT_NE(daemon, nullptr);
+  ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("web", 9001)).status, 200);
+  daemon->process.stop(SIGTERM);
+  std::istringstream lines(read_file(dir.path() / "svckitd.log"));
+  std::string line;
+  std::set<std::string> events;
+  int objects = 0;
+  while (std::getline(lines, line)) {
+    if (line.rfind("svckitd ", 0) == 0) continue;  // the banner on stdout ("svckitd listening on ...")
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << "not JSON: " << line;
+    EXPECT_EQ(j.value("component", ""), "svckitd") << line;
+    EXPECT_FALSE(j.value("time", "").empty()) << line;
+    EXPECT_FALSE(j.value("level", "").empty()) << line;
+    if (j.contains("fields")) events.insert(j["fields"].value("event", ""));
+    ++objects;
+  }
+  EXPECT_GE(objects, 3);
+  EXPECT_TRUE(events.count("gateway_listening")) << "events seen: " << events.size();
+  EXPECT_TRUE(events.count("shutdown_done"));
+  // A bad format is refused at start, naming the setting.
+  auto bad = ChildProcess::spawn({SVCKITD_BIN, "--port", "0", "--log-format", "xml"}, dir.path() / "bad.log");
+  ASSERT_TRUE(bad);
+  const int status = bad->wait_exit(std::chrono::seconds(10));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << status;
+  EXPECT_NE(read_file(dir.path() / "bad.log").find("log_format"), std::string::npos)
+      << read_file(dir.path() / "bad.log");
 }
 
 }  // namespace
