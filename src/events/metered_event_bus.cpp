@@ -42,10 +42,12 @@ class MeteredSubscription final : public Subscription {
 
 }  // namespace
 
-MeteredEventBus::MeteredEventBus(EventBus& inner, MetricsRegistry& metrics, const TimeSource& time)
+MeteredEventBus::MeteredEventBus(EventBus& inner, MetricsRegistry& metrics, const TimeSource& time,
+                                 const trace::Tracer* tracer)
     : inner_(inner),
       metrics_(metrics),
       time_(time),
+      tracer_(tracer),
       published_(metrics.counter("svckit_events_published_total", "Events published, by type and result.",
                                  {"type", "result"})),
       handled_(metrics.counter("svckit_events_handled_total", "Handler runs, by subscription and result.",
@@ -56,8 +58,24 @@ MeteredEventBus::MeteredEventBus(EventBus& inner, MetricsRegistry& metrics, cons
 
 Awaitable<Result<std::string>> MeteredEventBus::publish(Event event) {
   std::string type = event.type;
+  trace::Span span;
+  if (tracer_ != nullptr) {
+    span =
+        tracer_->start_span("publish " + type, trace::SpanKind::producer, trace::parse_traceparent(event.traceparent));
+    event.traceparent = span.context().traceparent();  // the consumers' parent
+    span.set_attribute("messaging.system", "svckit");
+    span.set_attribute("messaging.operation.type", "publish");
+    span.set_attribute("messaging.destination.name", type);
+  }
   auto published = co_await inner_.publish(std::move(event));
-  published_.with({std::move(type), published ? "ok" : "error"}).inc();
+  published_.with({type, published ? "ok" : "error"}).inc();
+  if (published) {
+    span.set_attribute("messaging.message.id", *published);
+  } else {
+    span.set_attribute("error.type", std::string(to_string(published.error().code)));
+    span.set_status(trace::StatusCode::error, published.error().message);
+  }
+  span.end();
   co_return published;
 }
 
@@ -68,13 +86,30 @@ Result<std::unique_ptr<Subscription>> MeteredEventBus::subscribe(boost::asio::an
   auto run_time = handler_seconds_.handle({options.group});
   auto lag = lag_seconds_.handle({options.group});
   const TimeSource* time = &time_;
+  const trace::Tracer* tracer = tracer_;
+  const std::string group = options.group;
   EventHandler metered = [=, handler = std::move(handler)](const Event& event) -> Awaitable<Result<void>> {
     const auto waited = time->system_now() - event.time;
     lag->observe(std::max(0.0, std::chrono::duration<double>(waited).count()));
+    trace::Span span;
+    if (tracer != nullptr) {
+      span = tracer->start_span("process " + event.type, trace::SpanKind::consumer,
+                                trace::parse_traceparent(event.traceparent));
+      span.set_attribute("messaging.system", "svckit");
+      span.set_attribute("messaging.operation.type", "process");
+      span.set_attribute("messaging.destination.name", event.type);
+      span.set_attribute("messaging.message.id", event.id);
+      if (!group.empty()) span.set_attribute("messaging.consumer.group.name", group);
+    }
     const auto started = time->steady_now();
     auto result = co_await handler(event);
     run_time->observe(std::chrono::duration<double>(time->steady_now() - started).count());
     (result ? ok : failed)->inc();
+    if (!result) {
+      span.set_attribute("error.type", std::string(to_string(result.error().code)));
+      span.set_status(trace::StatusCode::error, result.error().message);
+    }
+    span.end();
     co_return result;
   };
   auto inner = inner_.subscribe(std::move(executor), options, std::move(metered));

@@ -115,6 +115,59 @@ TEST_F(MemoryEventBusTest, AMeteredBusCountsPublishesHandlerRunsRetriesAndDeadLe
   EXPECT_NO_THROW(metrics.render_prometheus());
 }
 
+TEST_F(MemoryEventBusTest, ATracedBusMakesEachHandlerRunAChildOfItsPublish) {
+  struct Collect final : trace::SpanSink {
+    void on_end(trace::SpanData span) override {
+      std::lock_guard lock(mutex);
+      spans.push_back(std::move(span));
+    }
+    std::mutex mutex;
+    std::vector<trace::SpanData> spans;
+  } sink;
+  trace::Tracer tracer(time, random, {1.0}, &sink);
+  MetricsRegistry metrics;
+  MeteredEventBus traced(bus, metrics, time, &tracer);
+  std::atomic<int> runs{0};
+  auto o = options("orders.*", "billing");
+  o.max_deliveries = 2;
+  auto sub = traced.subscribe(io.executor(), o, [&](const Event&) -> Awaitable<Result<void>> {
+    // The first run fails (its span is an error), the redelivery succeeds.
+    if (++runs == 1) co_return make_error(ErrorCode::unavailable, "try again");
+    co_return Result<void>{};
+  });
+  ASSERT_TRUE(sub);
+  // The publisher is inside a trace (an order's request): the publish span continues it.
+  auto order = tracer.start_span("GET /orders/{id}", trace::SpanKind::server);
+  const auto order_context = order.context();
+  Event e;
+  e.type = "orders.created";
+  e.traceparent = order_context.traceparent();
+  ASSERT_TRUE(io.run([&]() -> Awaitable<Result<std::string>> { co_return co_await traced.publish(e); }));
+  order.end();
+  ASSERT_TRUE(testing::wait_until([&] { return (*sub)->stats().handled == 1; }, 10s));
+  close(**sub);
+  std::lock_guard lock(sink.mutex);
+  ASSERT_EQ(sink.spans.size(), 4U);  // publish, server, two handler runs (order of ending varies)
+  const trace::SpanData* publish = nullptr;
+  std::vector<const trace::SpanData*> runs_seen;
+  for (const auto& s : sink.spans) {
+    EXPECT_EQ(s.context.trace_id, order_context.trace_id) << s.name;
+    if (s.kind == trace::SpanKind::producer) publish = &s;
+    if (s.kind == trace::SpanKind::consumer) runs_seen.push_back(&s);
+  }
+  ASSERT_NE(publish, nullptr);
+  EXPECT_EQ(publish->name, "publish orders.created");
+  EXPECT_EQ(publish->parent_span_id, order_context.span_id);
+  ASSERT_EQ(runs_seen.size(), 2U);
+  int errors = 0;
+  for (const auto* r : runs_seen) {
+    EXPECT_EQ(r->name, "process orders.created");
+    EXPECT_EQ(r->parent_span_id, publish->context.span_id);
+    errors += r->status == trace::StatusCode::error ? 1 : 0;
+  }
+  EXPECT_EQ(errors, 1);
+}
+
 TEST_F(MemoryEventBusTest, AGroupSharesTheLoadAndListenersEachGetEveryEvent) {
   std::vector<std::string> a, b, listener1, listener2, users;
   auto sa = bus.subscribe(io.executor(), options("orders.*", "billing"), recorder(a));
