@@ -274,6 +274,7 @@ const std::vector<std::pair<std::string, Setter>>& table() {
       {"tracing.sample_ratio", set_sample_ratio},
       {"tracing.otlp_endpoint", text(&SvckitdConfig::tracing_otlp_endpoint)},
       {"tracing.max_spans", integer(&SvckitdConfig::tracing_max_spans, 0, 10'000'000)},
+      {"tracing.max_bytes", integer(&SvckitdConfig::tracing_max_bytes, 1024, std::uint64_t{1} << 36)},
       {"gateway.access_log", boolean(&SvckitdConfig::gateway_access_log)},
       {"gateway.access_log_file", text(&SvckitdConfig::gateway_access_log_file)},
       {"tls.cert_file", text(&SvckitdConfig::tls_cert_file)},

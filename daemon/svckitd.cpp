@@ -123,7 +123,7 @@ Svckitd::Svckitd(SvckitdConfig config)
           consul_options(config_), watches_),
       eureka_(registry_, [this](const ServiceInstance& in) { return health_.supported(in); }),
       prometheus_sd_(registry_),
-      traces_(config_.tracing_max_spans, "svckitd", metrics_),
+      traces_(config_.tracing_max_spans, config_.tracing_max_bytes, "svckitd", metrics_),
       nacos_(registry_, [this](const ServiceInstance& in) { return health_.supported(in); }),
       config_store_(time_),
       config_api_(config_store_, watches_, config_.default_wait, config_.max_wait),

@@ -39,10 +39,22 @@ json attribute_json(const trace::AttributeValue& v) {
 
 double ms(std::int64_t ns) { return static_cast<double>(ns) / 1e6; }
 
+/// What a span holds, roughly: its fixed part and its text.
+std::size_t weight(const trace::ReceivedSpan& r) {
+  std::size_t n = sizeof(trace::ReceivedSpan) + r.service.size() + r.span.name.size() + r.span.status_message.size();
+  for (const auto& a : r.span.attributes) {
+    n += sizeof(trace::Attribute) + a.key.size();
+    if (const auto* text = std::get_if<std::string>(&a.value)) n += text->size();
+  }
+  return n;
+}
+
 }  // namespace
 
-TraceStore::TraceStore(std::size_t max_spans, std::string local_service, MetricsRegistry& metrics)
+TraceStore::TraceStore(std::size_t max_spans, std::size_t max_bytes, std::string local_service,
+                       MetricsRegistry& metrics)
     : max_spans_(max_spans),
+      max_bytes_(max_bytes),
       local_service_(std::move(local_service)),
       received_(metrics.counter("svckit_traces_spans_received_total", "Spans svckitd stored for /v1/traces.").get()),
       dropped_(metrics
@@ -51,7 +63,8 @@ TraceStore::TraceStore(std::size_t max_spans, std::string local_service, Metrics
                    .get()) {}
 
 void TraceStore::add_locked(trace::ReceivedSpan span) {
-  if (max_spans_ == 0) {
+  const auto size = weight(span);
+  if (max_spans_ == 0 || size > max_bytes_) {
     dropped_.inc();
     return;
   }
@@ -67,12 +80,14 @@ void TraceStore::add_locked(trace::ReceivedSpan span) {
   }
   it->second.push_back(std::move(span));
   ++spans_;
+  bytes_ += size;
   received_.inc();
-  while (spans_ > max_spans_ && !arrival_.empty()) {  // the oldest traces go
+  while ((spans_ > max_spans_ || bytes_ > max_bytes_) && !arrival_.empty()) {  // the oldest traces go
     auto old = traces_.find(arrival_.front());
     arrival_.pop_front();
     if (old == traces_.end()) continue;
     spans_ -= old->second.size();
+    for (const auto& gone : old->second) bytes_ -= weight(gone);
     traces_.erase(old);
   }
 }
@@ -90,6 +105,11 @@ void TraceStore::add(std::vector<trace::ReceivedSpan> spans) {
 std::size_t TraceStore::span_count() const {
   std::lock_guard lock(mutex_);
   return spans_;
+}
+
+std::size_t TraceStore::byte_count() const {
+  std::lock_guard lock(mutex_);
+  return bytes_;
 }
 
 std::vector<TraceStore::Summary> TraceStore::recent(std::size_t limit, const std::string& service) const {

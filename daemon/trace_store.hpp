@@ -11,8 +11,9 @@
 //                                   "status":{"code","message"}}]}, in start order; 404 when unknown
 //
 // The store also takes svckitd's own spans (the gateway's) as a SpanSink. It holds at most
-// `max_spans` spans: when full, the traces that arrived first go first; one trace keeps at most
-// kMaxSpansPerTrace. No data leaves memory.
+// `max_spans` spans and about `max_bytes` of their text (names, attributes, messages): past
+// either, the traces that arrived first go first; one trace keeps at most kMaxSpansPerTrace. So a
+// sender of huge attributes cannot grow svckitd's memory past the bound. No data leaves memory.
 //
 // Thread-safety: all methods are thread-safe; routes are added before serving.
 #pragma once
@@ -37,7 +38,7 @@ class TraceStore final : public trace::SpanSink {
   static constexpr std::size_t kMaxSpansPerTrace = 2000;
 
   /// `local_service`: the service.name of spans given to on_end() (svckitd's own).
-  TraceStore(std::size_t max_spans, std::string local_service, MetricsRegistry& metrics);
+  TraceStore(std::size_t max_spans, std::size_t max_bytes, std::string local_service, MetricsRegistry& metrics);
 
   void on_end(trace::SpanData span) override;
   void add(std::vector<trace::ReceivedSpan> spans);
@@ -54,6 +55,7 @@ class TraceStore final : public trace::SpanSink {
   /// The spans of one trace, in start order; empty when unknown.
   std::vector<trace::ReceivedSpan> trace(const std::string& trace_id_hex) const;
   std::size_t span_count() const;
+  std::size_t byte_count() const;
 
   void add_routes(http::Router& router);
 
@@ -64,6 +66,7 @@ class TraceStore final : public trace::SpanSink {
   http::Awaitable<http::Response> one(http::RouteContext& ctx);
 
   const std::size_t max_spans_;
+  const std::size_t max_bytes_;
   const std::string local_service_;
   mutable std::mutex mutex_;
   using TraceId = std::array<std::uint8_t, 16>;
@@ -77,6 +80,7 @@ class TraceStore final : public trace::SpanSink {
   std::unordered_map<TraceId, std::vector<trace::ReceivedSpan>, TraceIdHash> traces_;  // guarded by mutex_
   std::deque<TraceId> arrival_;  // guarded by mutex_: trace ids, oldest first
   std::size_t spans_ = 0;        // guarded by mutex_
+  std::size_t bytes_ = 0;  // guarded by mutex_: the spans' weight (see weight() in the .cpp)
   Counter& received_;
   Counter& dropped_;
 };

@@ -1,0 +1,46 @@
+#include "daemon/trace_store.hpp"
+
+#include <gtest/gtest.h>
+
+namespace svckit::daemon {
+namespace {
+
+trace::ReceivedSpan span(std::uint8_t trace, std::uint8_t id, std::size_t attribute_bytes = 0) {
+  trace::ReceivedSpan r;
+  r.service = "s";
+  r.span.context.trace_id[15] = trace;
+  r.span.context.trace_id[0] = 1;
+  r.span.context.span_id[7] = id;
+  r.span.context.sampled = true;
+  r.span.name = "GET /x";
+  r.span.start_unix_ns = 1000 * trace + id;
+  r.span.end_unix_ns = r.span.start_unix_ns + 10;
+  if (attribute_bytes > 0) r.span.attributes.push_back({"big", std::string(attribute_bytes, 'x')});
+  return r;
+}
+
+TEST(TraceStore, KeepsAtMostItsSpansAndBytesDroppingTheOldestTracesWhole) {
+  MetricsRegistry metrics;
+  TraceStore store(6, 20'000, "svckitd", metrics);
+  for (std::uint8_t t = 1; t <= 4; ++t) store.add({span(t, 1), span(t, 2)});
+  EXPECT_EQ(store.span_count(), 6U);  // trace 1 went, whole
+  EXPECT_TRUE(store.trace("01000000000000000000000000000001").empty());
+  EXPECT_EQ(store.trace("01000000000000000000000000000004").size(), 2U);
+  const auto recent = store.recent(10, "");
+  ASSERT_EQ(recent.size(), 3U);
+  EXPECT_EQ(recent[0].trace_id, "01000000000000000000000000000004");  // newest first
+
+  // Bytes: one span heavier than the whole bound is dropped; heavy ones push the oldest out.
+  store.add({span(9, 1, 30'000)});
+  EXPECT_TRUE(store.trace("01000000000000000000000000000009").empty());
+  store.add({span(10, 1, 9'000), span(11, 1, 9'000)});
+  EXPECT_LE(store.byte_count(), 20'000U);
+  EXPECT_EQ(store.trace("0100000000000000000000000000000b").size(), 1U);
+  EXPECT_TRUE(store.trace("01000000000000000000000000000002").empty());
+  EXPECT_TRUE(store.trace("not hex").empty());
+  const auto text = metrics.render_prometheus();
+  EXPECT_NE(text.find("svckit_traces_spans_dropped_total 1\n"), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace svckit::daemon
