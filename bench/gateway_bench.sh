@@ -6,7 +6,9 @@
 # the table shows the median over rounds and the ratios svckitd/HAProxy and svckitd/nginx. Then
 # one upstream is killed mid-load under each proxy and the failed requests wrk saw are counted.
 # The gateway is also measured on a route with JWT authentication (HS256, claims forwarded) and a
-# rate limit per JWT subject (set high enough never to refuse), to show what they cost.
+# rate limit per JWT subject (set high enough never to refuse), to show what they cost, and with
+# every request traced (svckitd+trace: each request carries a new sampled W3C traceparent, so the
+# gateway records its three spans and keeps them in svckitd's trace store), against tracing off.
 # For each proxy it also prints the CPU time per proxied request (user and system, from
 # /proc/PID/stat over each wrk run, all of the proxy's processes) and, from one extra short run under
 # `strace -c -f`, the system calls per request.
@@ -167,8 +169,10 @@ print((part + b"." + b64(hmac.new(secret, part, hashlib.sha256).digest())).decod
 PY
 )
   # The gateway's t I/O threads do the proxying; svckitd's own single thread serves the registry.
+  # Tracing samples no new trace (ratio 0): the svckitd+trace rows send a sampled traceparent, so
+  # every one of their requests is traced (parent-based sampling) and the others none.
   build/daemon/svckitd --config "$work/svckitd.yaml" --port "$sp" --gateway-port "$gp" --threads 1 \
-    --set gateway.threads="$t" --log-level warn \
+    --set gateway.threads="$t" --set tracing.sample_ratio=0 --log-level warn \
     >"$work/svckitd.log" 2>&1 &
   pid[svckitd]=$!
   wait_port "$sp" /healthz
@@ -196,11 +200,13 @@ proxy_ticks() {
   done
   echo "$u $s"
 }
-# run_wrk <pid> <url> <seconds> [header] -> "rps p50_us p99_us non2xx errors user_us sys_us" (CPU per request)
+# run_wrk <pid> <url> <seconds> [header] [lua script] -> "rps p50_us p99_us non2xx errors user_us sys_us"
+# (CPU per request)
 run_wrk() {
   local header=() target=$1 before after
   shift
-  [ $# -ge 3 ] && header=(-H "$3")
+  [ $# -ge 3 ] && [ -n "$3" ] && header=(-H "$3")
+  [ $# -ge 4 ] && header+=(-s "$4")
   before=$(proxy_ticks "$target")
   wrk -t1 -c"$connections" -d"${2}s" --latency "${header[@]}" "$1" >"$work/wrk.out" 2>&1
   after=$(proxy_ticks "$target")
@@ -234,6 +240,13 @@ syscalls_per_request() {
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
+# A new sampled trace per request (W3C traceparent with random ids), as callers inside traces send.
+cat >"$work/trace.lua" <<'LUA'
+local hex = function(n) local t = {} for i = 1, n do t[i] = string.format("%x", math.random(0, 15)) end return table.concat(t) end
+request = function()
+  return wrk.format(nil, nil, {["traceparent"] = "00-" .. hex(32) .. "-" .. hex(16) .. "-01"})
+end
+LUA
 echo "upstreams: 2 × $(nginx -v 2>&1) (1 worker each); proxies: $(haproxy -v | head -1 | cut -d' ' -f1-3), nginx, svckitd gateway"
 echo "wrk: 1 thread, $connections connections, ${seconds}s per run, $rounds rounds (A B C A B C ...); $(nproc) cores"
 echo "answer body: $([ "$body_bytes" -gt 0 ] && echo "$body_bytes bytes" || echo '{"ok":true}')"
@@ -241,15 +254,17 @@ for threads in 1 2; do
   start_proxies "$threads"
   : >"$work/results"
   for r in $(seq 1 "$rounds"); do
-    for p in haproxy nginx svckitd svckitd+jwt; do
+    for p in haproxy nginx svckitd svckitd+jwt svckitd+trace; do
       case $p in
         haproxy) url="http://127.0.0.1:$hp/"; target=${pid[haproxy]} ;;
         nginx) url="http://127.0.0.1:$np/"; target=${pid[nginxproxy]} ;;
-        svckitd) url="http://127.0.0.1:$gp/plain/"; target=${pid[svckitd]} ;;
+        svckitd | svckitd+trace) url="http://127.0.0.1:$gp/plain/"; target=${pid[svckitd]} ;;
         svckitd+jwt) url="http://127.0.0.1:$gp/auth/"; target=${pid[svckitd]} ;;
       esac
       if [ "$p" = svckitd+jwt ]; then
         echo "$p $(run_wrk "$target" "$url" "$seconds" "Authorization: Bearer $token")" >>"$work/results"
+      elif [ "$p" = svckitd+trace ]; then
+        echo "$p $(run_wrk "$target" "$url" "$seconds" "" "$work/trace.lua")" >>"$work/results"
       else
         echo "$p $(run_wrk "$target" "$url" "$seconds")" >>"$work/results"
       fi
@@ -257,13 +272,13 @@ for threads in 1 2; do
   done
   echo
   echo "threads/processes per proxy: $threads"
-  printf "  %-11s %11s %9s %9s %7s %12s %12s %13s\n" proxy "requests/s" "p50 us" "p99 us" failed "user us/req" "sys us/req" "syscalls/req"
-  for p in haproxy nginx svckitd svckitd+jwt; do
+  printf "  %-13s %11s %9s %9s %7s %12s %12s %13s\n" proxy "requests/s" "p50 us" "p99 us" failed "user us/req" "sys us/req" "syscalls/req"
+  for p in haproxy nginx svckitd svckitd+jwt svckitd+trace; do
     case $p in
       haproxy) url="http://127.0.0.1:$hp/"; target=${pid[haproxy]} ;;
       nginx) url="http://127.0.0.1:$np/"; target=${pid[nginxproxy]} ;;
       svckitd) url="http://127.0.0.1:$gp/plain/"; target=${pid[svckitd]} ;;
-      svckitd+jwt) url="" ;;
+      svckitd+jwt | svckitd+trace) url="" ;;
     esac
     rps=$(awk -v p=$p '$1==p {print $2}' "$work/results" | median)
     p50=$(awk -v p=$p '$1==p {print $3}' "$work/results" | median)
@@ -273,11 +288,13 @@ for threads in 1 2; do
     cpu_sys=$(awk -v p=$p '$1==p {print $8}' "$work/results" | median)
     calls="-"
     [ -n "$url" ] && command -v strace >/dev/null && calls=$(syscalls_per_request "$target" "$url")
-    printf "  %-11s %11.0f %9.1f %9.1f %7d %12.2f %12.2f %13s\n" "$p" "$rps" "$p50" "$p99" "$bad" "$cpu_user" "$cpu_sys" "$calls"
+    printf "  %-13s %11.0f %9.1f %9.1f %7d %12.2f %12.2f %13s\n" "$p" "$rps" "$p50" "$p99" "$bad" "$cpu_user" "$cpu_sys" "$calls"
     eval "rps_${p/+/_}=$rps; p99_${p/+/_}=$p99; user_${p/+/_}=$cpu_user; sys_${p/+/_}=$cpu_sys"
   done
   awk -v a="$rps_svckitd_jwt" -v b="$rps_svckitd" -v pa="$p99_svckitd_jwt" -v pb="$p99_svckitd" \
     'BEGIN {printf "  JWT + rate limit on/off: throughput %.2fx (goal >= 0.90), p99 %.2fx\n", a/b, pa/pb}'
+  awk -v a="$rps_svckitd_trace" -v b="$rps_svckitd" -v pa="$p99_svckitd_trace" -v pb="$p99_svckitd" \
+    'BEGIN {printf "  tracing every request (3 spans kept by svckitd) on/off: throughput %.2fx (goal >= 0.90), p99 %.2fx\n", a/b, pa/pb}'
   awk -v a="$rps_svckitd" -v h="$rps_haproxy" -v n="$rps_nginx" -v pa="$p99_svckitd" -v ph="$p99_haproxy" -v pn="$p99_nginx" \
     'BEGIN {printf "  svckitd/HAProxy: throughput %.2fx, p99 %.2fx;  svckitd/nginx: throughput %.2fx, p99 %.2fx\n", a/h, pa/ph, a/n, pa/pn}'
   awk -v su="$user_svckitd" -v ss="$sys_svckitd" -v hu="$user_haproxy" -v hs="$sys_haproxy" \
