@@ -80,7 +80,7 @@ class TraceStore final : public trace::SpanSink {
   std::unordered_map<TraceId, std::vector<trace::ReceivedSpan>, TraceIdHash> traces_;  // guarded by mutex_
   std::deque<TraceId> arrival_;  // guarded by mutex_: trace ids, oldest first
   std::size_t spans_ = 0;        // guarded by mutex_
-  std::size_t bytes_ = 0;  // guarded by mutex_: the spans' weight (see weight() in the .cpp)
+  std::size_t bytes_ = 0;        // guarded by mutex_: the spans' weight (see weight() in the .cpp)
   Counter& received_;
   Counter& dropped_;
 };
