@@ -126,7 +126,10 @@ async function watchLoop() {
       registry.synced = true;
       backoff = 500;
       const stale = res.headers.get("X-Svckit-Stale") === "true";
-      status("Live · registry index " + registry.index + (stale ? " · stale: this node lost its store" : ""), stale ? "stale" : "");
+      // Changes happened but none is visible: likely ACLs hiding them from an anonymous caller.
+      const hidden = !token() && registry.services.size === 0 && registry.index > 1;
+      status("Live · registry index " + registry.index + (stale ? " · stale: this node lost its store" : "") +
+        (hidden ? " · nothing visible: if ACLs are on, enter an ACL token" : ""), stale ? "stale" : "");
       if (changed) {
         registry.generation++;
         onRegistryChange();

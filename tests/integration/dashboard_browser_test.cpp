@@ -56,3 +56,34 @@ TEST(DashboardBrowser, AUserSeesTheRegistryLiveAndRollsBackAConfigVersion) {
 
 }  // namespace
 }  // namespace svckit::testing
+
+namespace svckit::testing {
+namespace {
+
+TEST(DashboardBrowser, WithAclsTheTokenFieldUnlocksWhatTheTokenMayRead) {
+  TempDir dir;
+  const std::string root = "dashboard-root-secret-0123456789";
+  auto daemon =
+      SvckitdProcess::start(dir.path(), {"--set", "acl.enabled=true", "--set", "acl.bootstrap_token=" + root});
+  ASSERT_NE(daemon, nullptr);
+  ASSERT_EQ(
+      http_call(daemon->port, "POST", "/v1/instances", instance_body("web", 9001), {"X-Svckit-Token: " + root}).status,
+      200);
+  const auto artefacts = std::filesystem::path(SVCKIT_ARTEFACT_DIR) / "dashboard-acl";
+  const auto out = dir.path() / "node.log";
+  auto node = ChildProcess::spawn({"node", std::string(SVCKIT_NPM_DIR) + "/dashboard_acl_test.js",
+                                   std::to_string(daemon->port), artefacts.string(), root},
+                                  out);
+  ASSERT_TRUE(node) << node.error().message;
+  const int status = node->wait_exit(std::chrono::seconds(90));
+  const auto text = read_file(out);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << text;
+  const auto seen = nlohmann::json::parse(text.substr(0, text.find('\n')), nullptr, false);
+  ASSERT_TRUE(seen.is_object()) << text;
+  EXPECT_EQ(seen.value("rows_without_token", -1), 0) << text;
+  EXPECT_TRUE(seen.value("kept_after_reload", false)) << text;
+  EXPECT_TRUE(seen.value("locked_again", false)) << text;
+}
+
+}  // namespace
+}  // namespace svckit::testing
