@@ -13,11 +13,14 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <cstdio>
+#include <thread>
 
 #include "svckit/client/service_client.hpp"
+#include "svckit/trace/otlp_exporter.hpp"
 
 namespace {
 
@@ -154,7 +157,12 @@ int main(int argc, char** argv) {
   app.add_option("--connections", connections, "concurrent workers (and connections)");
   app.add_option("--seconds", seconds, "duration of each mode");
   std::string modes = "bac";
-  app.add_option("--modes", modes, "which modes to run, in order (default: bac)");
+  app.add_option(
+      "--modes", modes,
+      "which modes to run (b raw, a ServiceClient, t traced ServiceClient, c connection per call; default: bac)");
+  std::string otlp;
+  app.add_option("--otlp", otlp,
+                 "mode t exports its spans here (OTLP/HTTP JSON, e.g. http://127.0.0.1:8500/v1/traces)");
   CLI11_PARSE(app, argc, argv);
 
   std::vector<svckit::net::HostPort> hosts;
@@ -180,19 +188,54 @@ int main(int argc, char** argv) {
   svckit::BalancerPlugins::Builder builder;
   svckit::register_builtin_balancers(builder);
   const auto balancers = std::move(builder).build();
-  if (modes.find('a') != std::string::npos) {
+  // (a) ServiceClient; (t) the same with every call traced (ratio 1.0: a call span and an attempt
+  // span each), exported over OTLP/HTTP JSON to --otlp when given, else recorded and discarded.
+  const auto client_mode = [&](bool traced) {
     asio::io_context io(1);
     svckit::ServiceClientOptions options;
     options.services["upstream"] = config;
-    auto client = std::move(
-        svckit::ServiceClient::create(options, {io.get_executor(), nullptr, balancers, random, time}).value());
+    struct Discard final : svckit::trace::SpanSink {
+      void on_end(svckit::trace::SpanData) override {}
+    } discard;
+    // The exporter encodes and sends on an executor of its own (a thread), as a service with many
+    // spans should run it: on the calls' one thread, encoding a batch would stall them.
+    asio::io_context export_io(1);
+    auto export_work = asio::make_work_guard(export_io);
+    std::thread export_thread;
+    std::unique_ptr<svckit::trace::OtlpHttpExporter> exporter;
+    if (traced && !otlp.empty()) {
+      exporter = svckit::trace::OtlpHttpExporter::create(export_io.get_executor(), {otlp, "client-bench"}).value();
+      exporter->start();
+      export_thread = std::thread([&] { export_io.run(); });
+    }
+    svckit::trace::SpanSink* sink = exporter ? static_cast<svckit::trace::SpanSink*>(exporter.get()) : &discard;
+    svckit::trace::Tracer tracer(time, random, {1.0}, sink);
+    auto client =
+        std::move(svckit::ServiceClient::create(options, {io.get_executor(), nullptr, balancers, random, time, nullptr,
+                                                          nullptr, nullptr, traced ? &tracer : nullptr})
+                      .value());
     Run run;
     run.latencies.resize(connections);
     const auto started = Clock::now();
     run.until = started + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
     for (std::size_t w = 0; w < connections; ++w) asio::co_spawn(io, client_worker(*client, run, w), asio::detached);
     io.run();
-    print("(a) ServiceClient", summarise(run, run.last_done - started));
+    const auto figures = summarise(run, run.last_done - started);
+    if (exporter) {
+      asio::co_spawn(export_io, exporter->shutdown(), asio::use_future).get();  // what is left, then stop
+      export_work.reset();
+      export_io.stop();
+      export_thread.join();
+      std::printf("    spans exported %llu, dropped %llu, failed %llu\n",
+                  static_cast<unsigned long long>(exporter->stats().exported),
+                  static_cast<unsigned long long>(exporter->stats().dropped),
+                  static_cast<unsigned long long>(exporter->stats().failed));
+    }
+    return figures;
+  };
+  for (char mode : modes) {
+    if (mode == 'a') print("(a) ServiceClient", client_mode(false));
+    if (mode == 't') print("(t) ServiceClient, traced", client_mode(true));
   }
 
   if (modes.find('c') != std::string::npos)
