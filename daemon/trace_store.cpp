@@ -149,13 +149,7 @@ std::vector<TraceStore::Summary> TraceStore::recent(std::size_t limit, const std
 std::vector<trace::ReceivedSpan> TraceStore::trace(const std::string& trace_id_hex) const {
   std::vector<trace::ReceivedSpan> out;
   TraceId id{};
-  if (trace_id_hex.size() != 32) return out;
-  for (std::size_t i = 0; i < 16; ++i) {
-    unsigned byte = 0;
-    auto [ptr, ec] = std::from_chars(trace_id_hex.data() + 2 * i, trace_id_hex.data() + 2 * i + 2, byte, 16);
-    if (ec != std::errc{} || ptr != trace_id_hex.data() + 2 * i + 2) return out;
-    id[i] = static_cast<std::uint8_t>(byte);
-  }
+  if (!trace::from_hex(trace_id_hex, id)) return out;
   {
     std::lock_guard lock(mutex_);
     auto it = traces_.find(id);

@@ -112,8 +112,8 @@ OtlpHttpExporter::~OtlpHttpExporter() {
 }
 
 void OtlpHttpExporter::on_end(SpanData span) {
+  // A full batch is sent at the loop's next turn (at most `interval` later), not from here.
   bool dropped = false;
-  bool wake = false;
   {
     std::lock_guard lock(state_->mutex);
     if (state_->stopping || state_->queue.size() >= state_->options.max_queue) {
@@ -121,11 +121,9 @@ void OtlpHttpExporter::on_end(SpanData span) {
       dropped = true;
     } else {
       state_->queue.push_back(std::move(span));
-      wake = state_->queue.size() == state_->options.max_batch;
     }
   }
   if (dropped && state_->dropped_series) state_->dropped_series->inc();
-  (void)wake;  // a full batch is sent at the loop's next turn (at most `interval` later)
 }
 
 void OtlpHttpExporter::start() {

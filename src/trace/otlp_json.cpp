@@ -25,17 +25,7 @@ json attribute_value(const AttributeValue& value) {
 
 template <std::size_t N>
 bool read_hex(const json& value, std::array<std::uint8_t, N>& out) {
-  if (!value.is_string()) return false;
-  const auto& text = value.get_ref<const std::string&>();
-  if (text.size() != 2 * N) return false;
-  for (std::size_t i = 0; i < N; ++i) {
-    unsigned byte = 0;
-    const auto* first = text.data() + 2 * i;
-    auto [ptr, ec] = std::from_chars(first, first + 2, byte, 16);
-    if (ec != std::errc{} || ptr != first + 2) return false;
-    out[i] = static_cast<std::uint8_t>(byte);
-  }
-  return true;
+  return value.is_string() && from_hex(value.get_ref<const std::string&>(), out);
 }
 
 Error bad(const std::string& field, const std::string& message) {

@@ -18,18 +18,20 @@ std::string hex(const std::array<std::uint8_t, N>& bytes) {
   return out;
 }
 
-int hex_value(char c) noexcept {
+int hex_value(char c, bool upper_too) noexcept {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;  // upper case is invalid in traceparent
+  if (upper_too && c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
 }
 
+/// `upper_too` false: lower case only, as traceparent requires.
 template <std::size_t N>
-bool unhex(std::string_view text, std::array<std::uint8_t, N>& out) {
+bool unhex(std::string_view text, std::array<std::uint8_t, N>& out, bool upper_too = false) {
   if (text.size() != 2 * N) return false;
   for (std::size_t i = 0; i < N; ++i) {
-    const int hi = hex_value(text[2 * i]);
-    const int lo = hex_value(text[2 * i + 1]);
+    const int hi = hex_value(text[2 * i], upper_too);
+    const int lo = hex_value(text[2 * i + 1], upper_too);
     if (hi < 0 || lo < 0) return false;
     out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
   }
@@ -55,6 +57,8 @@ void fill(Random& random, std::array<std::uint8_t, N>& out) {
 
 std::string to_hex(const std::array<std::uint8_t, 16>& id) { return hex(id); }
 std::string to_hex(const std::array<std::uint8_t, 8>& id) { return hex(id); }
+bool from_hex(std::string_view text, std::array<std::uint8_t, 16>& out) { return unhex(text, out, true); }
+bool from_hex(std::string_view text, std::array<std::uint8_t, 8>& out) { return unhex(text, out, true); }
 
 bool SpanContext::valid() const noexcept { return !all_zero(trace_id) && !all_zero(span_id); }
 std::string SpanContext::trace_id_hex() const { return hex(trace_id); }

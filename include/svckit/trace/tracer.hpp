@@ -50,6 +50,10 @@ struct SpanContext {
 /// Lower-case hex of a trace id (32 digits) or span id (16 digits).
 std::string to_hex(const std::array<std::uint8_t, 16>& id);
 std::string to_hex(const std::array<std::uint8_t, 8>& id);
+/// The id written as hex digits (either case; exactly 2 per byte) into `out`; false (and `out`
+/// unspecified) when the text is anything else.
+bool from_hex(std::string_view text, std::array<std::uint8_t, 16>& out);
+bool from_hex(std::string_view text, std::array<std::uint8_t, 8>& out);
 
 /// A W3C traceparent header (version 00, or a later version read as 00); nullopt when it is
 /// malformed or carries the all-zero ids the specification forbids.

@@ -28,6 +28,12 @@ TEST(Traceparent, ParsesTheW3CFormAndRefusesMalformedOrZeroIds) {
   EXPECT_FALSE(parse_traceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00")->sampled);
   // A later version may carry more fields; version ff is invalid.
   EXPECT_TRUE(parse_traceparent("01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra"));
+  std::array<std::uint8_t, 8> id{};
+  EXPECT_TRUE(from_hex("B7AD6b7169203331", id)) << "ids in OTLP may be either case";
+  EXPECT_EQ(to_hex(id), "b7ad6b7169203331");
+  EXPECT_FALSE(from_hex("b7ad6b716920333", id));
+  EXPECT_FALSE(from_hex("b7ad6b716920333g", id));
+  EXPECT_FALSE(from_hex("+7ad6b7169203331", id));
   for (const char* bad : {"", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0",
                           "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
                           "00-00000000000000000000000000000000-b7ad6b7169203331-01",
