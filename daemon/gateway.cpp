@@ -345,7 +345,7 @@ http::Awaitable<void> Gateway::serve(Worker& worker, http::ServerExchange& excha
   trace::Span span;  // the request's server span, when tracing
   if (options_.tracer != nullptr) {
     span = options_.tracer->start_span(std::string(head.method_string()), trace::SpanKind::server,
-                                       trace::parse_traceparent(head["traceparent"]));
+                                       trace::parse_trace_context(head["traceparent"], head["tracestate"]));
     out.trace = span.context();
   }
   std::optional<http::Response> refusal;
@@ -413,10 +413,13 @@ http::Awaitable<void> Gateway::serve(Worker& worker, http::ServerExchange& excha
   series.requests->inc();
   series.duration->observe(elapsed.count());
   if (options_.access_log) {
+    // With a trace: its ids, which JSON logs lift to top-level "trace_id" / "span_id".
+    const std::string ids =
+        out.trace.valid() ? " trace_id=" + out.trace.trace_id_hex() + " span_id=" + out.trace.span_id_hex() : "";
     spdlog::info(
-        "event=access remote={} method={} target=\"{}\" service={} status={} instance={} attempts={} ms={:.3f}",
+        "event=access remote={} method={} target=\"{}\" service={} status={} instance={} attempts={} ms={:.3f}{}",
         exchange.context().remote_address, std::string(head.method_string()), std::string(target), out.label,
-        out.status, out.instance, out.attempts, elapsed.count() * 1000);
+        out.status, out.instance, out.attempts, elapsed.count() * 1000, ids);
   }
   if (options_.access_log_lines != nullptr) {
     auto line = access_line(time_.system_now(), exchange.context().remote_address, head, out.label, out.status,

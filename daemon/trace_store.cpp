@@ -41,7 +41,8 @@ double ms(std::int64_t ns) { return static_cast<double>(ns) / 1e6; }
 
 /// What a span holds, roughly: its fixed part and its text.
 std::size_t weight(const trace::ReceivedSpan& r) {
-  std::size_t n = sizeof(trace::ReceivedSpan) + r.service.size() + r.span.name.size() + r.span.status_message.size();
+  std::size_t n = sizeof(trace::ReceivedSpan) + r.service.size() + r.span.name.size() + r.span.status_message.size() +
+                  r.span.context.tracestate.size();
   for (const auto& a : r.span.attributes) {
     n += sizeof(trace::Attribute) + a.key.size();
     if (const auto* text = std::get_if<std::string>(&a.value)) n += text->size();
@@ -237,6 +238,7 @@ Awaitable<Response> TraceStore::one(RouteContext& ctx) {
                                    : s.status == trace::StatusCode::ok  ? "ok"
                                                                         : "unset"},
                           {"message", s.status_message}}}});
+    if (!s.context.tracestate.empty()) list.back()["trace_state"] = s.context.tracestate;
   }
   co_return http::json_response(http::Status::ok, json{{"trace_id", id}, {"spans", std::move(list)}});
 }

@@ -40,10 +40,12 @@ json parse(const http::Response& r) { return json::parse(r.body(), nullptr, fals
 
 /// order-service's two calls, side by side; a missing user is answered by a fallback.
 Awaitable<http::Response> place_order(ServiceClient& services, const std::string& order, const std::string& product,
-                                      const std::string& user, const std::string& me, const std::string& traceparent) {
+                                      const std::string& user, const std::string& me, const std::string& traceparent,
+                                      const std::string& tracestate) {
   std::vector<CallSpec> calls;
-  CallOptions traced;  // the order's span is the calls' parent
+  CallOptions traced;  // the order's span is the calls' parent; tracestate goes along unchanged
   if (!traceparent.empty()) traced.headers.emplace_back("traceparent", traceparent);
+  if (!tracestate.empty()) traced.headers.emplace_back("tracestate", tracestate);
   calls.emplace_back("product-service", http::Verb::get, "/products/" + product, traced);
   CallOptions with_fallback = traced;
   with_fallback.fallback = [user](const ServiceCallError& e) -> std::optional<http::Response> {
@@ -182,7 +184,8 @@ int main(int argc, char** argv) {
     const std::string user = c.target.param("user") ? *c.target.param("user") : "1";
     const std::string order = c.params.at("id");
     const std::string traceparent(c.request["traceparent"]);
-    co_return co_await place_order(services, order, product, user, me, traceparent);
+    const std::string tracestate(c.request["tracestate"]);
+    co_return co_await place_order(services, order, product, user, me, traceparent, tracestate);
   });
   http::ServerOptions server_options;
   server_options.port = port;

@@ -41,7 +41,12 @@ class JsonLogFormatter final : public spdlog::formatter {
     auto fields = log_fields(message);
     if (!fields.empty()) {
       auto& out = line["fields"] = nlohmann::json::object();
-      for (auto& [key, value] : fields) out[key] = std::move(value);
+      for (auto& [key, value] : fields) {
+        // A line logged inside a trace names it: lifted to the top, where log pipelines (Loki's
+        // derived fields, Elasticsearch's ECS trace.id) link a line to its trace.
+        if (key == "trace_id" || key == "span_id") line[key] = value;
+        out[key] = std::move(value);
+      }
     }
     const auto text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     dest.append(text.data(), text.data() + text.size());

@@ -39,10 +39,12 @@ void ServiceClient::Impl::tick_balancer(ServiceClient::ServiceState& state) {
   if (state.next_tick_ns.compare_exchange_strong(due, next)) state.balancer->tick();
 }
 
-std::optional<std::string> ServiceClient::Impl::caller_traceparent(const CallOptions& options) {
-  if (const auto given = options.fields["traceparent"]; !given.empty()) return std::string(given);
-  for (const auto& [name, value] : options.headers) {
-    if (name.size() == 11 && strncasecmp(name.c_str(), "traceparent", 11) == 0) return value;
+std::optional<std::string> ServiceClient::Impl::caller_header(const CallOptions& options, std::string_view name) {
+  if (const auto given = options.fields[boost::beast::string_view(name.data(), name.size())]; !given.empty()) {
+    return std::string(given);
+  }
+  for (const auto& [header, value] : options.headers) {
+    if (header.size() == name.size() && strncasecmp(header.c_str(), name.data(), name.size()) == 0) return value;
   }
   return std::nullopt;
 }

@@ -358,7 +358,7 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
   if (impl.deps.tracer != nullptr) {
     const auto given = Impl::caller_traceparent(options);
     std::optional<trace::SpanContext> parent;
-    if (given) parent = trace::parse_traceparent(*given);
+    if (given) parent = trace::parse_trace_context(*given, Impl::caller_header(options, "tracestate").value_or(""));
     call_span = impl.deps.tracer->start_span("call " + state->name, trace::SpanKind::internal, parent);
     call_span.set_attribute("svckit.service", state->name);
     call_span.set_attribute("http.request.method", std::string(http::beast_http::to_string(method)));

@@ -119,7 +119,11 @@ struct ServiceClient::Impl {
   /// W3C traceparent: the caller's when given in the headers, else a new trace.
   std::string traceparent(const CallOptions& options);
   /// The caller's traceparent, when its headers carry one.
-  static std::optional<std::string> caller_traceparent(const CallOptions& options);
+  /// The caller's header `name` (from fields, else headers; any case), if given.
+  static std::optional<std::string> caller_header(const CallOptions& options, std::string_view name);
+  static std::optional<std::string> caller_traceparent(const CallOptions& options) {
+    return caller_header(options, "traceparent");
+  }
   bool take_retry_token(ServiceClient::ServiceState& state);
   /// Where an attempt goes: the gateway, or an instance not tried yet whose breaker lets it through.
   std::optional<Route> choose_route(ServiceClient::ServiceState& state, const std::string& target,

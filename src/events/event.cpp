@@ -2,6 +2,7 @@
 
 #include "svckit/core/instance_json.hpp"
 #include "svckit/core/service_instance.hpp"
+#include "svckit/trace/tracer.hpp"
 
 namespace svckit::events {
 namespace {
@@ -54,6 +55,12 @@ Result<void> validate(const Event& event) {
   }
   if (event.id.size() > 128) return bad("id is longer than 128 characters", "id");
   if (event.traceparent.size() > 128) return bad("traceparent is longer than 128 characters", "traceparent");
+  if (!event.tracestate.empty() && event.traceparent.empty()) {
+    return bad("a tracestate needs a traceparent", "tracestate");
+  }
+  if (!trace::valid_tracestate(event.tracestate)) {
+    return bad("tracestate must be a W3C tracestate (at most 32 key=value members, 512 characters)", "tracestate");
+  }
   if (event.data.dump().size() > kMaxDataBytes) return bad("data is larger than 1 MiB", "data");
   return {};
 }
@@ -97,7 +104,7 @@ bool pattern_matches(std::string_view pattern, std::string_view type) noexcept {
 }
 
 nlohmann::json to_json(const Event& event) {
-  return nlohmann::json{{"id", event.id},
+  nlohmann::json out{{"id", event.id},
                         {"type", event.type},
                         {"source", event.source},
                         {"target", event.target},
@@ -105,6 +112,8 @@ nlohmann::json to_json(const Event& event) {
                         {"time", format_rfc3339(event.time)},
                         {"traceparent", event.traceparent},
                         {"data", event.data}};
+  if (!event.tracestate.empty()) out["tracestate"] = event.tracestate;
+  return out;
 }
 
 Result<Event> event_from_json(const nlohmann::json& json) {
@@ -115,6 +124,7 @@ Result<Event> event_from_json(const nlohmann::json& json) {
   event.source = read_string(json, "source");
   event.target = read_string(json, "target");
   event.traceparent = read_string(json, "traceparent");
+  event.tracestate = read_string(json, "tracestate");
   if (auto p = json.find("priority"); p != json.end()) {
     auto priority = p->is_string() ? svckit::parse_priority(p->get<std::string>()) : std::nullopt;
     if (!priority) return bad("priority must be high, medium or low", "priority");

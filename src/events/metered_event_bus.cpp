@@ -1,5 +1,7 @@
 #include "svckit/events/metered_event_bus.hpp"
 
+#include <optional>
+
 namespace svckit::events {
 
 namespace {
@@ -60,9 +62,10 @@ Awaitable<Result<std::string>> MeteredEventBus::publish(Event event) {
   std::string type = event.type;
   trace::Span span;
   if (tracer_ != nullptr) {
-    span =
-        tracer_->start_span("publish " + type, trace::SpanKind::producer, trace::parse_traceparent(event.traceparent));
+    span = tracer_->start_span("publish " + type, trace::SpanKind::producer,
+                               trace::parse_trace_context(event.traceparent, event.tracestate));
     event.traceparent = span.context().traceparent();  // the consumers' parent
+    event.tracestate = span.context().tracestate;
     span.set_attribute("messaging.system", "svckit");
     span.set_attribute("messaging.operation.type", "publish");
     span.set_attribute("messaging.destination.name", type);
@@ -92,9 +95,14 @@ Result<std::unique_ptr<Subscription>> MeteredEventBus::subscribe(boost::asio::an
     const auto waited = time->system_now() - event.time;
     lag->observe(std::max(0.0, std::chrono::duration<double>(waited).count()));
     trace::Span span;
+    std::optional<Event> traced;  // the event as the handler sees it: its span is the handler's parent
     if (tracer != nullptr) {
       span = tracer->start_span("process " + event.type, trace::SpanKind::consumer,
-                                trace::parse_traceparent(event.traceparent));
+                                trace::parse_trace_context(event.traceparent, event.tracestate));
+      if (span.context().sampled) {
+        traced.emplace(event);
+        traced->traceparent = span.context().traceparent();
+      }
       span.set_attribute("messaging.system", "svckit");
       span.set_attribute("messaging.operation.type", "process");
       span.set_attribute("messaging.destination.name", event.type);
@@ -102,7 +110,8 @@ Result<std::unique_ptr<Subscription>> MeteredEventBus::subscribe(boost::asio::an
       if (!group.empty()) span.set_attribute("messaging.consumer.group.name", group);
     }
     const auto started = time->steady_now();
-    auto result = co_await handler(event);
+    const Event& seen = traced ? *traced : event;
+    auto result = co_await handler(seen);
     run_time->observe(std::chrono::duration<double>(time->steady_now() - started).count());
     (result ? ok : failed)->inc();
     if (!result) {

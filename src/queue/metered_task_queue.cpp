@@ -23,9 +23,11 @@ std::string_view outcome_of(TaskState state) {
 
 }  // namespace
 
-MeteredTaskQueue::MeteredTaskQueue(TaskQueue& inner, MetricsRegistry& metrics, const TimeSource& time)
+MeteredTaskQueue::MeteredTaskQueue(TaskQueue& inner, MetricsRegistry& metrics, const TimeSource& time,
+                                   const trace::Tracer* tracer)
     : inner_(inner),
       time_(time),
+      tracer_(tracer),
       enqueued_(
           metrics.counter("svckit_tasks_enqueued_total", "Tasks enqueued, by queue and result.", {"queue", "result"})),
       finished_(metrics.counter("svckit_tasks_finished_total",
@@ -39,14 +41,26 @@ MeteredTaskQueue::MeteredTaskQueue(TaskQueue& inner, MetricsRegistry& metrics, c
                                       {"queue"}, task_buckets())),
       depth_(metrics.gauge("svckit_task_queue_depth", "Tasks in the queue, by state.", {"queue", "state"})) {}
 
-void MeteredTaskQueue::started(const TaskRecord& task) {
+void MeteredTaskQueue::started(TaskRecord& task) {
   const auto waited = std::chrono::duration<double>(time_.system_now() - task.run_at).count();
   wait_seconds_.with({task.spec.queue}).observe(std::max(0.0, waited));
+  trace::Span span;
+  if (tracer_ != nullptr) {
+    span = tracer_->start_span("run " + task.spec.name, trace::SpanKind::consumer,
+                               trace::parse_trace_context(task.spec.traceparent, task.spec.tracestate));
+    span.set_attribute("messaging.system", "svckit");
+    span.set_attribute("messaging.operation.type", "process");
+    span.set_attribute("messaging.destination.name", task.spec.queue);
+    span.set_attribute("messaging.message.id", task.id);
+    span.set_attribute("svckit.task.name", task.spec.name);
+    span.set_attribute("svckit.task.attempt", static_cast<std::int64_t>(task.attempts));
+    task.spec.traceparent = span.context().traceparent();  // the handler's calls: the run's children
+  }
   std::lock_guard lock(mutex_);
-  running_[task.id] = Running{task.spec.queue, task.spec.name, time_.steady_now()};
+  running_[task.id] = Running{task.spec.queue, task.spec.name, time_.steady_now(), std::move(span)};
 }
 
-void MeteredTaskQueue::finished(const std::string& id, std::string_view outcome) {
+void MeteredTaskQueue::finished(const std::string& id, std::string_view outcome, const std::string& error) {
   Running run;
   {
     std::lock_guard lock(mutex_);
@@ -55,7 +69,12 @@ void MeteredTaskQueue::finished(const std::string& id, std::string_view outcome)
     run = std::move(it->second);
     running_.erase(it);
   }
-  if (outcome.empty()) return;  // the report failed: nothing is known about the attempt
+  if (outcome.empty()) {  // the report failed: nothing is known about the attempt
+    run.span.set_status(trace::StatusCode::error, "the attempt's outcome was not stored");
+    return;
+  }
+  run.span.set_attribute("svckit.task.outcome", std::string(outcome));
+  if (outcome != "succeeded") run.span.set_status(trace::StatusCode::error, error);
   run_seconds_.with({run.queue, run.name})
       .observe(std::chrono::duration<double>(time_.steady_now() - run.started).count());
   finished_.with({run.queue, run.name, std::string(outcome)}).inc();
@@ -87,8 +106,26 @@ Awaitable<Result<std::map<TaskState, std::size_t>>> MeteredTaskQueue::counts(std
 
 Awaitable<Result<TaskRecord>> MeteredTaskQueue::enqueue(TaskSpec spec) {
   std::string queue = spec.queue;
+  trace::Span span;
+  if (tracer_ != nullptr) {
+    span = tracer_->start_span("enqueue " + spec.name, trace::SpanKind::producer,
+                               trace::parse_trace_context(spec.traceparent, spec.tracestate));
+    span.set_attribute("messaging.system", "svckit");
+    span.set_attribute("messaging.operation.type", "publish");
+    span.set_attribute("messaging.destination.name", queue);
+    span.set_attribute("svckit.task.name", spec.name);
+    spec.traceparent = span.context().traceparent();  // the runs' parent
+    spec.tracestate = span.context().tracestate;
+  }
   auto enqueued = co_await inner_.enqueue(std::move(spec));
   enqueued_.with({queue, enqueued ? "ok" : "error"}).inc();
+  if (enqueued) {
+    span.set_attribute("messaging.message.id", enqueued->id);
+  } else {
+    span.set_attribute("error.type", std::string(to_string(enqueued.error().code)));
+    span.set_status(trace::StatusCode::error, enqueued.error().message);
+  }
+  span.end();
   co_await refresh_depth(std::move(queue));
   co_return enqueued;
 }
@@ -104,15 +141,16 @@ Awaitable<Result<std::optional<TaskRecord>>> MeteredTaskQueue::fetch(std::string
 Awaitable<Result<SystemTime>> MeteredTaskQueue::renew(std::string id, std::string worker) {
   auto renewed = co_await inner_.renew(id, std::move(worker));
   if (!renewed && renewed.error().code == ErrorCode::not_found) {
-    std::string queue;
+    Running lost;
     {
       std::lock_guard lock(mutex_);
       if (auto it = running_.find(id); it != running_.end()) {
-        queue = it->second.queue;
+        lost = std::move(it->second);
         running_.erase(it);
       }
     }
-    if (!queue.empty()) leases_lost_.with({queue}).inc();
+    if (!lost.queue.empty()) leases_lost_.with({lost.queue}).inc();
+    lost.span.set_status(trace::StatusCode::error, "the task's lease was lost");
   }
   co_return renewed;
 }
@@ -135,8 +173,8 @@ Awaitable<Result<std::optional<TaskRecord>>> MeteredTaskQueue::complete_and_fetc
 
 Awaitable<Result<TaskState>> MeteredTaskQueue::fail(std::string id, std::string worker, std::string error,
                                                     bool retryable) {
-  auto state = co_await inner_.fail(id, std::move(worker), std::move(error), retryable);
-  finished(id, state ? outcome_of(*state) : "");
+  auto state = co_await inner_.fail(id, std::move(worker), error, retryable);
+  finished(id, state ? outcome_of(*state) : "", error);
   co_return state;
 }
 

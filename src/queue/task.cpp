@@ -2,6 +2,7 @@
 
 #include "core/enum_names.hpp"
 #include "svckit/core/service_instance.hpp"
+#include "svckit/trace/tracer.hpp"
 
 namespace svckit::queue {
 namespace {
@@ -40,6 +41,13 @@ Result<void> validate(const TaskSpec& spec) {
   if (spec.unique_key.size() > 256) return bad("unique_key is longer than 256 characters", "unique_key");
   if (!spec.unique_key.empty() && spec.unique_for.count() <= 0) {
     return bad("a unique_key needs unique_for > 0 (how long it holds)", "unique_for");
+  }
+  if (!spec.traceparent.empty() && !trace::parse_traceparent(spec.traceparent)) {
+    return bad("traceparent must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)", "traceparent");
+  }
+  if (!spec.tracestate.empty() && spec.traceparent.empty()) return bad("a tracestate needs a traceparent", "tracestate");
+  if (!trace::valid_tracestate(spec.tracestate)) {
+    return bad("tracestate must be a W3C tracestate (at most 32 key=value members, 512 characters)", "tracestate");
   }
   return {};
 }

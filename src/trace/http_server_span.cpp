@@ -4,7 +4,7 @@ namespace svckit::trace {
 
 Span start_server_span(const Tracer& tracer, http::Request& request) {
   auto span = tracer.start_span(std::string(request.method_string()), SpanKind::server,
-                                parse_traceparent(request["traceparent"]));
+                                parse_trace_context(request["traceparent"], request["tracestate"]));
   request.set("traceparent", span.context().traceparent());
   return span;
 }

@@ -110,6 +110,12 @@ Result<SpanData> read_span(const json& s, const std::string& where, const OtlpLi
     if (!read_hex(parent, out.parent_span_id)) return bad(where + ".parentSpanId", "must be 16 hex digits or empty");
   }
   out.context.sampled = true;
+  if (auto state = s.value("traceState", json()); !state.is_null()) {
+    if (!state.is_string() || !valid_tracestate(state.get<std::string>())) {
+      return bad(where + ".traceState", "must be a W3C tracestate string");
+    }
+    out.context.tracestate = state.get<std::string>();
+  }
   const auto name = s.value("name", json());
   if (!name.is_string()) return bad(where + ".name", "must be a string");
   out.name = name.get<std::string>().substr(0, limits.max_string);
@@ -153,6 +159,7 @@ std::string otlp_json(std::string_view service, const std::vector<SpanData>& spa
     if (std::any_of(s.parent_span_id.begin(), s.parent_span_id.end(), [](std::uint8_t b) { return b != 0; })) {
       span["parentSpanId"] = to_hex(s.parent_span_id);
     }
+    if (!s.context.tracestate.empty()) span["traceState"] = s.context.tracestate;
     if (s.status != StatusCode::unset) {
       span["status"] = json{{"code", static_cast<int>(s.status)}};
       if (!s.status_message.empty()) span["status"]["message"] = s.status_message;

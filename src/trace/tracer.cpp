@@ -84,6 +84,41 @@ std::optional<SpanContext> parse_traceparent(std::string_view header) {
   return out;
 }
 
+bool valid_tracestate(std::string_view value) {
+  if (value.size() > 512) return false;
+  std::size_t members = 0;
+  while (!value.empty()) {
+    const auto comma = value.find(',');
+    std::string_view member = value.substr(0, comma);
+    value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
+    while (!member.empty() && (member.front() == ' ' || member.front() == '\t')) member.remove_prefix(1);
+    while (!member.empty() && (member.back() == ' ' || member.back() == '\t')) member.remove_suffix(1);
+    if (member.empty()) continue;  // empty members are allowed and ignored
+    if (++members > 32) return false;
+    const auto eq = member.find('=');
+    if (eq == 0 || eq == std::string_view::npos || eq > 256 || member.size() - eq - 1 > 256) return false;
+    const auto key = member.substr(0, eq);
+    const auto val = member.substr(eq + 1);
+    const auto key_char = [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '*' || c == '/' ||
+             c == '@';
+    };
+    if (!((key[0] >= 'a' && key[0] <= 'z') || (key[0] >= '0' && key[0] <= '9'))) return false;
+    if (!std::all_of(key.begin(), key.end(), key_char)) return false;
+    if (val.empty() || val.back() == ' ') return false;
+    for (const char c : val) {
+      if (c < 0x20 || c > 0x7e || c == ',' || c == '=') return false;
+    }
+  }
+  return true;
+}
+
+std::optional<SpanContext> parse_trace_context(std::string_view traceparent, std::string_view tracestate) {
+  auto context = parse_traceparent(traceparent);
+  if (context && !tracestate.empty() && valid_tracestate(tracestate)) context->tracestate = std::string(tracestate);
+  return context;
+}
+
 Span::Span(Span&& other) noexcept : tracer_(std::exchange(other.tracer_, nullptr)), data_(std::move(other.data_)) {}
 
 Span& Span::operator=(Span&& other) noexcept {
@@ -150,6 +185,7 @@ Span Tracer::start_span(std::string name, SpanKind kind, const std::optional<Spa
     d.context.trace_id = parent->trace_id;
     d.parent_span_id = parent->span_id;
     d.context.sampled = parent->sampled;
+    d.context.tracestate = parent->tracestate;
   } else {
     fill(random_, d.context.trace_id);
     // TraceIdRatioBased: the trace id's low 8 bytes against the ratio, so every process agrees.

@@ -128,9 +128,15 @@ TEST_F(MemoryEventBusTest, ATracedBusMakesEachHandlerRunAChildOfItsPublish) {
   MetricsRegistry metrics;
   MeteredEventBus traced(bus, metrics, time, &tracer);
   std::atomic<int> runs{0};
+  std::mutex seen_mutex;
+  std::vector<std::pair<std::string, std::string>> seen;  // each run's traceparent and tracestate
   auto o = options("orders.*", "billing");
   o.max_deliveries = 2;
-  auto sub = traced.subscribe(io.executor(), o, [&](const Event&) -> Awaitable<Result<void>> {
+  auto sub = traced.subscribe(io.executor(), o, [&](const Event& event) -> Awaitable<Result<void>> {
+    {
+      std::lock_guard lock(seen_mutex);
+      seen.emplace_back(event.traceparent, event.tracestate);
+    }
     // The first run fails (its span is an error), the redelivery succeeds.
     if (++runs == 1) co_return make_error(ErrorCode::unavailable, "try again");
     co_return Result<void>{};
@@ -142,6 +148,7 @@ TEST_F(MemoryEventBusTest, ATracedBusMakesEachHandlerRunAChildOfItsPublish) {
   Event e;
   e.type = "orders.created";
   e.traceparent = order_context.traceparent();
+  e.tracestate = "shop=7";
   ASSERT_TRUE(io.run([&]() -> Awaitable<Result<std::string>> { co_return co_await traced.publish(e); }));
   order.end();
   ASSERT_TRUE(testing::wait_until([&] { return (*sub)->stats().handled == 1; }, 10s));
@@ -160,10 +167,17 @@ TEST_F(MemoryEventBusTest, ATracedBusMakesEachHandlerRunAChildOfItsPublish) {
   EXPECT_EQ(publish->parent_span_id, order_context.span_id);
   ASSERT_EQ(runs_seen.size(), 2U);
   int errors = 0;
+  EXPECT_EQ(publish->context.tracestate, "shop=7");
+  std::lock_guard seen_lock(seen_mutex);
+  ASSERT_EQ(seen.size(), 2U);
   for (const auto* r : runs_seen) {
     EXPECT_EQ(r->name, "process orders.created");
     EXPECT_EQ(r->parent_span_id, publish->context.span_id);
+    EXPECT_EQ(r->context.tracestate, "shop=7") << "tracestate travels with the event";
     errors += r->status == trace::StatusCode::error ? 1 : 0;
+    // The handler saw its own run's context, so what it calls joins the run.
+    const auto tp = r->context.traceparent();
+    EXPECT_TRUE(std::any_of(seen.begin(), seen.end(), [&](const auto& s) { return s.first == tp; })) << tp;
   }
   EXPECT_EQ(errors, 1);
 }

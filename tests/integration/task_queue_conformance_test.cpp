@@ -157,6 +157,23 @@ TEST_P(TaskQueueConformance, ATaskIsLeasedRunAndKeptWithItsResult) {
   EXPECT_EQ(get("no-such-task").error().code, ErrorCode::not_found);
 }
 
+TEST_P(TaskQueueConformance, ATaskKeepsItsTraceContextForItsRuns) {
+  auto traced = spec("traced");
+  traced.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  traced.tracestate = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE";
+  const auto task = enqueue(traced);
+  (void)enqueue(spec("plain"));
+  const auto leased = fetch("w1");
+  ASSERT_TRUE(leased);
+  EXPECT_EQ(leased->spec.traceparent, traced.traceparent);
+  EXPECT_EQ(leased->spec.tracestate, traced.tracestate);
+  const auto plain = fetch("w1");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->spec.traceparent, "");
+  EXPECT_EQ(plain->spec.tracestate, "");
+  EXPECT_EQ(get(task.id)->spec.traceparent, traced.traceparent);
+}
+
 TEST_P(TaskQueueConformance, ACompletionLeasesTheWorkersNextTaskInTheSameStep) {
   options.strict_priority = true;
   open();

@@ -123,6 +123,32 @@ TEST(Tracing, AnOrderThroughTheGatewayIsOneTraceAcrossFourProcessesWithItsRetryM
   }
   EXPECT_GE(retried, 1) << "no order picked the dead product instance first in 31 orders";
   std::printf("orders retried on another product instance: %d of %zu\n", retried, orders.size());
+
+  // A caller already inside a trace, with a vendor's tracestate: every process continues that
+  // trace and carries the tracestate on unchanged (W3C Trace Context).
+  const std::string caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+  ASSERT_EQ(http_call(gateway, "GET", "/order-service/orders/99", "",
+                      {"traceparent: 00-" + caller_trace + "-00f067aa0ba902b7-01", "tracestate: congo=t61rcWkgMzE"})
+                .status,
+            200);
+  std::vector<Span> continued;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        continued = spans_of(*collector, caller_trace);
+        return continued.size() >= 10;
+      },
+      20s))
+      << continued.size();
+  const auto trace = collector->json("GET", "/v1/traces/" + caller_trace);
+  std::set<std::string> services;
+  for (const auto& s : trace["spans"]) {
+    services.insert(s["service"].get<std::string>());
+    EXPECT_EQ(s.value("trace_state", ""), "congo=t61rcWkgMzE") << s["service"] << " " << s["name"];
+    if (s["kind"] == "server" && s["service"] == "svckitd") {
+      EXPECT_EQ(s["parent_span_id"], "00f067aa0ba902b7");
+    }
+  }
+  EXPECT_EQ(services, (std::set<std::string>{"svckitd", "order-service", "product-service", "user-service"}));
 }
 
 TEST(Tracing, TheReceiverRefusesBadOtlpNamingTheFieldAndProtobufWith415) {

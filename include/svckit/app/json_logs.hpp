@@ -5,7 +5,9 @@
 //    "fields":{"event":"gateway_listening","address":"127.0.0.1","port":"8080"}}
 //
 // svckit logs events as `key=value` pairs (values with spaces quoted: key="a b"); they are parsed
-// into "fields" so a pipeline can filter on them without a regex. `component` names the logger:
+// into "fields" so a pipeline can filter on them without a regex; `trace_id` and `span_id` (the
+// gateway's access lines inside a trace carry them) are also copied to the top level, where log
+// pipelines link a line to its trace. `component` names the logger:
 // spdlog's logger name, or the process's name for the default logger. Times are UTC.
 //
 //   spdlog::set_formatter(svckit::make_json_log_formatter("order-service"));

@@ -30,6 +30,7 @@ struct Event {
   Priority priority = Priority::medium;
   SystemTime time{};
   std::string traceparent;  // W3C trace context of the publisher's span ("" = none)
+  std::string tracestate;   // W3C tracestate that came with it ("" = none), carried unchanged
   nlohmann::json data;      // the payload; at most 1 MiB encoded
 };
 
@@ -43,7 +44,7 @@ Result<void> validate_pattern(std::string_view pattern);
 bool pattern_matches(std::string_view pattern, std::string_view type) noexcept;
 
 /// The envelope as JSON (what brokers carry): {"id","type","source","target","priority","time"
-/// (RFC 3339 ms),"traceparent","data"}. Decoding validates; errors name the field.
+/// (RFC 3339 ms),"traceparent","tracestate" (when set),"data"}. Decoding validates; errors name the field.
 nlohmann::json to_json(const Event& event);
 Result<Event> event_from_json(const nlohmann::json& json);
 

@@ -15,8 +15,16 @@
 //                                                    workers run) and by every counts() call
 //
 //   RedisTaskQueue redis(...);
-//   MeteredTaskQueue queue(redis, metrics, time);
+//   MeteredTaskQueue queue(redis, metrics, time, &tracer);  // tracer optional
 //   WorkerPool pool(executor, queue, random, {.queue = "emails"});
+//
+// With a tracer, tasks carry the trace on (OpenTelemetry's messaging conventions): an enqueue is a
+// producer span "enqueue <name>" (a child of the spec's traceparent, whose context the task stores
+// in place of it), and each attempt a consumer span "run <name>" from fetch to outcome, a child of
+// the stored context; the record a worker's handler gets carries the run span's traceparent, so
+// the handler's calls join the trace. Attributes: messaging.system "svckit",
+// messaging.destination.name (the queue), messaging.message.id (the task id), svckit.task.name,
+// svckit.task.attempt, svckit.task.outcome; an attempt that failed has status error with its error.
 //
 // Thread-safe as the inner queue is.
 #pragma once
@@ -27,13 +35,15 @@
 #include "svckit/core/metrics.hpp"
 #include "svckit/core/time_source.hpp"
 #include "svckit/queue/task_queue.hpp"
+#include "svckit/trace/tracer.hpp"
 
 namespace svckit::queue {
 
 class MeteredTaskQueue final : public TaskQueue {
  public:
-  /// `inner`, `metrics` and `time` must outlive the decorator.
-  MeteredTaskQueue(TaskQueue& inner, MetricsRegistry& metrics, const TimeSource& time);
+  /// `inner`, `metrics`, `time` and `tracer` (may be null: no spans) must outlive the decorator.
+  MeteredTaskQueue(TaskQueue& inner, MetricsRegistry& metrics, const TimeSource& time,
+                   const trace::Tracer* tracer = nullptr);
 
   Awaitable<Result<TaskRecord>> enqueue(TaskSpec spec) override;
   Awaitable<Result<std::optional<TaskRecord>>> fetch(std::string queue, std::string worker,
@@ -58,16 +68,19 @@ class MeteredTaskQueue final : public TaskQueue {
   struct Running {
     std::string queue, name;
     SteadyTime started;
+    trace::Span span;  // the attempt's "run" span, when tracing
   };
-  void started(const TaskRecord& task);
+  /// Records the fetch; with a tracer, starts the run span and gives `task` its traceparent.
+  void started(TaskRecord& task);
   /// Forgets the task's start; records its run time and `outcome` when it was fetched here and
-  /// `outcome` is not empty (empty: the report failed).
-  void finished(const std::string& id, std::string_view outcome);
+  /// `outcome` is not empty (empty: the report failed). `error`: the attempt's error, if it failed.
+  void finished(const std::string& id, std::string_view outcome, const std::string& error = {});
   /// counts() when the queue's depth was refreshed over a second ago (or never).
   Awaitable<void> refresh_depth(std::string queue);
 
   TaskQueue& inner_;
   const TimeSource& time_;
+  const trace::Tracer* tracer_;
   Family<Counter>& enqueued_;
   Family<Counter>& finished_;
   Family<Counter>& leases_lost_;

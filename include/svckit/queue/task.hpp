@@ -42,6 +42,8 @@ struct TaskSpec {
   std::chrono::milliseconds timeout{0};     // per attempt; 0 = no limit beyond the lease
   std::string unique_key;                   // non-empty: refuse another task with this key ...
   std::chrono::milliseconds unique_for{0};  // ... in this queue for this long (> 0 when a key is set)
+  std::string traceparent;                  // W3C trace context of the enqueuing span ("" = none) ...
+  std::string tracestate;                   // ... and its tracestate: a task run continues the trace
 };
 
 /// Checks every field; the first problem is returned with `field` set.

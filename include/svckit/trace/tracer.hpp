@@ -39,6 +39,9 @@ struct SpanContext {
   std::array<std::uint8_t, 16> trace_id{};
   std::array<std::uint8_t, 8> span_id{};
   bool sampled = false;
+  /// W3C `tracestate` (vendors' entries, "k1=v1,k2=v2"): carried along unchanged to children and
+  /// downstream; "" = none.
+  std::string tracestate;
 
   bool valid() const noexcept;
   std::string trace_id_hex() const;
@@ -58,6 +61,15 @@ bool from_hex(std::string_view text, std::array<std::uint8_t, 8>& out);
 /// A W3C traceparent header (version 00, or a later version read as 00); nullopt when it is
 /// malformed or carries the all-zero ids the specification forbids.
 std::optional<SpanContext> parse_traceparent(std::string_view header);
+
+/// Whether a `tracestate` value is well formed (W3C: at most 32 comma-separated `key=value`
+/// members, keys `[a-z0-9][a-z0-9_*/@-]*` (at most 256), values of printable ASCII without ',' and
+/// '=' (at most 256), 512 characters in all). An empty value is well formed.
+bool valid_tracestate(std::string_view value);
+
+/// parse_traceparent() with the `tracestate` that came along; a malformed tracestate is dropped
+/// (as the specification says), a malformed traceparent drops both.
+std::optional<SpanContext> parse_trace_context(std::string_view traceparent, std::string_view tracestate);
 
 /// OTLP's span kinds (the numbers are OTLP's).
 enum class SpanKind : int { internal = 1, server = 2, client = 3, producer = 4, consumer = 5 };

@@ -68,12 +68,14 @@ enum class TaskField : std::size_t {
   deadline,
   result,
   error,
-  fin
+  fin,
+  tp,
+  ts
 };
-constexpr std::size_t kTaskFieldCount = 18;
+constexpr std::size_t kTaskFieldCount = 20;
 constexpr std::string_view kTaskFields[kTaskFieldCount] = {
-    "q",        "name", "payload", "prio",   "max_retries", "timeout",  "ukey",   "ufor",  "state",
-    "attempts", "enq",  "run_at",  "worker", "lease",       "deadline", "result", "error", "fin"};
+    "q",      "name",  "payload",  "prio",   "max_retries", "timeout", "ukey", "ufor", "state", "attempts",
+    "enq",    "run_at", "worker",  "lease",  "deadline",    "result",  "error", "fin", "tp",    "ts"};
 
 Result<TaskRecord> decode_task(const std::string& id, const std::vector<Reply>& fields, std::size_t from = 0) {
   // The hash's fields, in whatever order HGETALL gives them (a field not set is absent: empty / 0).
@@ -106,6 +108,8 @@ Result<TaskRecord> decode_task(const std::string& id, const std::vector<Reply>& 
   task.spec.timeout = std::chrono::milliseconds(number(get(TaskField::timeout)));
   task.spec.unique_key = get(TaskField::ukey);
   task.spec.unique_for = std::chrono::milliseconds(number(get(TaskField::ufor)));
+  task.spec.traceparent = get(TaskField::tp);
+  task.spec.tracestate = get(TaskField::ts);
   auto parsed_state = parse_task_state(get(TaskField::state));
   if (!parsed_state) return protocol("task " + id + " has state '" + get(TaskField::state) + "'");
   task.state = *parsed_state;
@@ -270,11 +274,11 @@ Awaitable<Result<TaskRecord>> RedisTaskQueue::enqueue(TaskSpec spec) {
   const auto run_at = spec.run_at ? *spec.run_at : now + spec.delay;
   const std::string id = random_hex_id(random_);
   std::vector<std::string> fields;
-  fields.reserve(10);
+  fields.reserve(12);
   append(fields, std::string(id), spec.queue, spec.name, spec.payload.dump(),
          std::to_string(static_cast<int>(spec.priority)), std::to_string(spec.max_retries),
          std::to_string(spec.timeout.count()), spec.unique_key, std::to_string(spec.unique_for.count()),
-         std::to_string(ms_of(run_at)));
+         std::to_string(ms_of(run_at)), spec.traceparent, spec.tracestate);
   // The batch runs at its own `now` (a little later than this one): a task due at or before it is
   // pending at once, one due after it is scheduled — the same either way.
   auto reply = co_await enqueues_.submit(std::move(fields));

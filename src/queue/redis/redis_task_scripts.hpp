@@ -96,13 +96,13 @@ local function detach(id, q, state, prio)
 end
 )lua";
 
-// ARGV[4] = n, then n × (id q name payload prio max_retries timeout ukey ufor run_at): a batch of
+// ARGV[4] = n, then n × (id q name payload prio max_retries timeout ukey ufor run_at tp ts): a batch of
 // enqueues (concurrent producers share one round trip). Reply per task, flat: status, state (0) or
 // the holder of its unique key (4).
 inline constexpr const char* kEnqueue = R"lua(
 local out, woken = {}, {}
 for i = 0, tonumber(ARGV[4]) - 1 do
-  local b = 5 + i * 10
+  local b = 5 + i * 12
   local id, q, prio, run_at = ARGV[b], ARGV[b + 1], ARGV[b + 4], tonumber(ARGV[b + 9])
   local ukey, ufor = ARGV[b + 7], tonumber(ARGV[b + 8])
   local refused = nil
@@ -132,6 +132,7 @@ for i = 0, tonumber(ARGV[4]) - 1 do
                  'max_retries', ARGV[b + 5], 'timeout', ARGV[b + 6], 'enq', now, 'run_at', run_at,
                  'state', state)
     end
+    if ARGV[b + 10] ~= '' then redis.call('HSET', tk(id), 'tp', ARGV[b + 10], 'ts', ARGV[b + 11]) end
     table.insert(out, 0)
     table.insert(out, state)
     if state == 'scheduled' then

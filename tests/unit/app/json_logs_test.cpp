@@ -32,11 +32,12 @@ TEST(JsonLogs, EachLineIsOneJsonObjectWithTimeLevelComponentMessageAndFields) {
   spdlog::logger named("gateway", sink);
   named.set_formatter(make_json_log_formatter("order-service"));
   named.info("started");
+  named.info("event=access status=200 trace_id=4bf92f3577b34da6a3ce929d0e0e4736 span_id=00f067aa0ba902b7");
   std::istringstream lines(out.str());
   std::string line;
   std::vector<nlohmann::json> parsed;
   while (std::getline(lines, line)) parsed.push_back(nlohmann::json::parse(line));
-  ASSERT_EQ(parsed.size(), 2U);
+  ASSERT_EQ(parsed.size(), 3U);
   EXPECT_EQ(parsed[0]["level"], "warning");
   EXPECT_EQ(parsed[0]["component"], "order-service");
   EXPECT_EQ(parsed[0]["fields"]["event"], "breaker_open");
@@ -46,6 +47,10 @@ TEST(JsonLogs, EachLineIsOneJsonObjectWithTimeLevelComponentMessageAndFields) {
   EXPECT_EQ(parsed[1]["component"], "gateway");
   EXPECT_EQ(parsed[1]["message"], "started");
   EXPECT_FALSE(parsed[1].contains("fields"));
+  EXPECT_FALSE(parsed[0].contains("trace_id"));
+  EXPECT_EQ(parsed[2]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736") << "lifted for log pipelines";
+  EXPECT_EQ(parsed[2]["span_id"], "00f067aa0ba902b7");
+  EXPECT_EQ(parsed[2]["fields"]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
 }
 
 }  // namespace

@@ -53,7 +53,17 @@ TEST(EventEnvelope, RoundTripsThroughJsonAndRefusesBadFieldsByName) {
   EXPECT_EQ(back->priority, Priority::high);
   EXPECT_EQ(back->time, e.time);
   EXPECT_EQ(back->traceparent, e.traceparent);
+  EXPECT_EQ(back->tracestate, "") << "none given, none invented";
+  EXPECT_FALSE(to_json(e).contains("tracestate"));
   EXPECT_EQ(back->data, e.data);
+  Event with_state = e;
+  with_state.tracestate = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE";
+  EXPECT_EQ(event_from_json(to_json(with_state))->tracestate, with_state.tracestate);
+  with_state.tracestate = "Not A State";
+  EXPECT_EQ(validate(with_state).error().field, "tracestate");
+  with_state.tracestate = "k=v";
+  with_state.traceparent.clear();
+  EXPECT_EQ(validate(with_state).error().field, "tracestate") << "a tracestate alone belongs to no trace";
 
   auto refused = [](nlohmann::json j) {
     auto r = event_from_json(j);

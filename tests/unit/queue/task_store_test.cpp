@@ -242,6 +242,17 @@ TEST(TaskSpecValidation, ErrorsNameTheField) {
   bad = spec;
   bad.payload = std::string(600 * 1024, 'x');
   EXPECT_EQ(validate(bad).error().field, "payload");
+  bad = spec;
+  bad.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  bad.tracestate = "rojo=1";
+  EXPECT_TRUE(validate(bad));
+  bad.traceparent = "00-not-a-trace";
+  EXPECT_EQ(validate(bad).error().field, "traceparent");
+  bad.traceparent.clear();
+  EXPECT_EQ(validate(bad).error().field, "tracestate");
+  bad.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  bad.tracestate = "Bad State";
+  EXPECT_EQ(validate(bad).error().field, "tracestate");
   TaskStoreOptions o;
   o.weights = {6, 0, 1};
   EXPECT_EQ(validate(o).error().field, "weights");

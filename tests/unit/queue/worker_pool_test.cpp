@@ -14,6 +14,7 @@
 #include "svckit/testing/fake_random.hpp"
 #include "svckit/testing/metric_value.hpp"
 #include "svckit/testing/virtual_time.hpp"
+#include "svckit/trace/tracer.hpp"
 
 namespace svckit::queue {
 namespace {
@@ -167,6 +168,96 @@ TEST(WorkerPoolVirtualTime, AMeteredQueueCountsEveryOutcomeItsRunTimesAndItsDept
   EXPECT_EQ(value(R"(svckit_task_queue_depth{queue="default",state="pending"})"), 0);
   EXPECT_EQ(value(R"(svckit_task_queue_depth{queue="default",state="active"})"), 0);
   EXPECT_EQ(value(R"(svckit_task_queue_depth{queue="default",state="dead"})"), 1);
+
+  bool stopped = false;
+  asio::co_spawn(
+      io,
+      [&]() -> Awaitable<void> {
+        co_await pool.stop(0ms);
+        stopped = true;
+      },
+      asio::detached);
+  time.run_until(time.steady_now() + 5s);
+  EXPECT_TRUE(stopped);
+}
+
+struct SpanList final : trace::SpanSink {
+  void on_end(trace::SpanData span) override { spans.push_back(std::move(span)); }
+  std::vector<trace::SpanData> spans;
+};
+
+std::string attribute(const trace::SpanData& span, const std::string& key) {
+  for (const auto& a : span.attributes) {
+    if (a.key != key) continue;
+    if (const auto* text = std::get_if<std::string>(&a.value)) return *text;
+    if (const auto* number = std::get_if<std::int64_t>(&a.value)) return std::to_string(*number);
+  }
+  return "(none)";
+}
+
+TEST(WorkerPoolVirtualTime, ATracedQueueContinuesTheEnqueuersTraceIntoEveryRunAndTheHandler) {
+  asio::io_context io;
+  testing::VirtualTime time(io);
+  testing::FakeRandom random;
+  TaskStoreOptions options;
+  options.lease = 1s;
+  options.retry_backoff = {BackoffKind::full_jitter, 1ms, 5ms, 2.0};
+  MemoryTaskQueue memory(time, random, options, &time);
+  MetricsRegistry metrics;
+  SpanList sink;
+  trace::Tracer tracer(time, random, {0.0}, &sink);  // ratio 0: only the sampled parent below is traced
+  MeteredTaskQueue queue(memory, metrics, time, &tracer);
+  WorkerPool pool(io.get_executor(), queue, random, {"default", 1, "w"}, &time);
+  std::vector<std::string> seen;  // the traceparent each run's handler got
+  pool.handle("charge", [&](const TaskRecord& task, CancelToken&) -> Awaitable<Result<nlohmann::json>> {
+    seen.push_back(task.spec.traceparent);
+    if (seen.size() == 1) co_return make_error(ErrorCode::unavailable, "card service down");
+    co_return nlohmann::json{{"ok", true}};
+  });
+  const std::string order_span = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  std::string task_id;
+  asio::co_spawn(
+      io,
+      [&]() -> Awaitable<void> {
+        TaskSpec s;
+        s.name = "charge";
+        s.max_retries = 2;
+        s.traceparent = order_span;
+        s.tracestate = "shop=7";
+        auto made = co_await queue.enqueue(std::move(s));
+        if (made) task_id = made->id;
+      },
+      asio::detached);
+  time.run_until(time.steady_now());
+  ASSERT_FALSE(task_id.empty());
+  pool.start();
+  time.run_until(time.steady_now() + 5s);
+
+  ASSERT_EQ(sink.spans.size(), 3U);  // enqueue, the failed run, the run that succeeded
+  const auto& enqueue = sink.spans[0];
+  EXPECT_EQ(enqueue.name, "enqueue charge");
+  EXPECT_EQ(enqueue.kind, trace::SpanKind::producer);
+  EXPECT_EQ(enqueue.context.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(trace::to_hex(enqueue.parent_span_id), "00f067aa0ba902b7");
+  EXPECT_EQ(attribute(enqueue, "messaging.message.id"), task_id);
+  EXPECT_EQ(attribute(enqueue, "messaging.destination.name"), "default");
+  ASSERT_EQ(seen.size(), 2U);
+  for (std::size_t i = 1; i < 3; ++i) {
+    const auto& run = sink.spans[i];
+    EXPECT_EQ(run.name, "run charge");
+    EXPECT_EQ(run.kind, trace::SpanKind::consumer);
+    EXPECT_EQ(run.context.trace_id, enqueue.context.trace_id);
+    EXPECT_EQ(run.parent_span_id, enqueue.context.span_id) << "every attempt is a child of the enqueue";
+    EXPECT_EQ(run.context.tracestate, "shop=7");
+    EXPECT_EQ(attribute(run, "svckit.task.attempt"), std::to_string(i));
+    EXPECT_EQ(seen[i - 1], run.context.traceparent()) << "the handler's calls join the run's span";
+  }
+  EXPECT_EQ(attribute(sink.spans[1], "svckit.task.outcome"), "retried");
+  EXPECT_EQ(sink.spans[1].status, trace::StatusCode::error);
+  EXPECT_NE(sink.spans[1].status_message.find("card service down"), std::string::npos)
+      << sink.spans[1].status_message;
+  EXPECT_EQ(attribute(sink.spans[2], "svckit.task.outcome"), "succeeded");
+  EXPECT_EQ(sink.spans[2].status, trace::StatusCode::unset);
 
   bool stopped = false;
   asio::co_spawn(

@@ -45,6 +45,52 @@ TEST(Traceparent, ParsesTheW3CFormAndRefusesMalformedOrZeroIds) {
   }
 }
 
+TEST(Tracestate, AcceptsW3CListsAndRefusesMalformedOnes) {
+  for (const char* good : {"", "congo=t61rcWkgMzE", "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE",
+                           "tenant1@vendor=x, other=y", "a=b,,c=d", "k*/_-9=v!#$%&'()*+-./:;<>?@[]^_`{|}~"}) {
+    EXPECT_TRUE(valid_tracestate(good)) << good;
+  }
+  std::string many;
+  for (int i = 0; i < 33; ++i) many += (i ? ",k" : "k") + std::to_string(i) + "=v";
+  for (const std::string& bad : {std::string("novalue"), std::string("=v"), std::string("Upper=v"), std::string("k=v=w"),
+                                 std::string("k=a\x01b"), std::string("_k=v"), std::string(513, 'a'), many,
+                                 std::string("k=") + std::string(257, 'v')}) {
+    EXPECT_FALSE(valid_tracestate(bad)) << bad;
+  }
+  const std::string parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  EXPECT_EQ(parse_trace_context(parent, "congo=t61")->tracestate, "congo=t61");
+  EXPECT_EQ(parse_trace_context(parent, "Bad State")->tracestate, "") << "a malformed tracestate is dropped alone";
+  EXPECT_FALSE(parse_trace_context("junk", "congo=t61")) << "a malformed traceparent drops both";
+}
+
+TEST(Tracer, ChildrenCarryTheirParentsTracestateAndOtlpKeepsIt) {
+  testing::SimulatedClock clock;
+  testing::FakeRandom random;
+  Collect sink;
+  Tracer tracer(clock, random, {1.0}, &sink);
+  {
+    auto child = tracer.start_span(
+        "GET", SpanKind::client,
+        parse_trace_context("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "rojo=00f067aa0ba902b7"));
+    EXPECT_EQ(child.context().tracestate, "rojo=00f067aa0ba902b7");
+    auto grandchild = tracer.start_span("GET", SpanKind::client, child.context());
+    EXPECT_EQ(grandchild.context().tracestate, "rojo=00f067aa0ba902b7");
+    auto root = tracer.start_span("GET", SpanKind::server);
+    EXPECT_EQ(root.context().tracestate, "");
+  }
+  auto back = parse_otlp_json(otlp_json("svc", sink.spans));
+  ASSERT_TRUE(back) << back.error().message;
+  ASSERT_EQ(back->size(), 3U);
+  // Ended in reverse order of their start: root, grandchild, child.
+  EXPECT_EQ((*back)[0].span.context.tracestate, "");
+  EXPECT_EQ((*back)[1].span.context.tracestate, "rojo=00f067aa0ba902b7");
+  EXPECT_EQ((*back)[2].span.context.tracestate, "rojo=00f067aa0ba902b7");
+  auto bad = parse_otlp_json(
+      R"({"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331","name":"n","traceState":"Not Valid","startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]})");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().field, "resourceSpans[0].scopeSpans[0].spans[0].traceState");
+}
+
 TEST(Tracer, ChildrenShareTheTraceAndLinkTheirParentWithTimesFromTheInjectedClock) {
   testing::SimulatedClock clock;
   testing::FakeRandom random;
