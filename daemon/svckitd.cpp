@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "daemon/snapshot.hpp"
+#include "svckit/grpc/grpc_health_checker.hpp"
 #include "svckit/core/instance_json.hpp"
 
 namespace svckit::daemon {
@@ -89,6 +90,7 @@ ConsulApiOptions consul_options(const SvckitdConfig& c) {
 HealthCheckers builtin_checkers() {
   HealthCheckers::Builder builder;
   register_builtin_health_checkers(builder);
+  rpc::register_grpc_health_checker(builder);  // grpc.health.v1 Health/Check
   return std::move(builder).build();
 }
 

@@ -19,6 +19,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "shop_grpc.hpp"
 #include "svckit/cache/cache.hpp"
 #include "svckit/cache/cache_metrics.hpp"
 #include "svckit/client/service_client.hpp"
@@ -80,6 +81,8 @@ int main(int argc, char** argv) {
   std::string drain_text = "1s";
   std::string traces_url;
   double trace_ratio = 1.0;
+  int grpc_port = -1;
+  std::string grpc_delay_text = "0s";
   app.add_option("--role", role, "product, user or order")->check(CLI::IsMember({"product", "user", "order"}));
   app.add_option("--registry", registry_url, "registry URL");
   app.add_option("--port", port, "HTTP port (0 = any free port)");
@@ -89,13 +92,18 @@ int main(int argc, char** argv) {
   app.add_option("--drain", drain_text, "maintenance period before deregistering on shutdown");
   app.add_option("--traces", traces_url, "send spans over OTLP/HTTP JSON here (e.g. http://127.0.0.1:8500/v1/traces)");
   app.add_option("--trace-ratio", trace_ratio, "share of new traces sampled")->check(CLI::Range(0.0, 1.0));
+  app.add_option("--grpc-port", grpc_port,
+                 "product: also serve ProductService over gRPC here, registered as product-grpc (0 = any free port)")
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--grpc-delay", grpc_delay_text, "product: answer every gRPC call this much later (a slow instance)");
   CLI11_PARSE(app, argc, argv);
   const std::string name = role + "-service";
   spdlog::set_pattern("%H:%M:%S.%e " + name + " %l %v");
   auto ttl = parse_duration(ttl_text, "ttl");
   auto check_every = parse_duration(check_text, "check-every");
   auto drain = parse_duration(drain_text, "drain");
-  for (const auto* r : {&ttl, &check_every, &drain}) {
+  auto grpc_delay = parse_duration(grpc_delay_text, "grpc-delay");
+  for (const auto* r : {&ttl, &check_every, &drain, &grpc_delay}) {
     if (!*r) {
       std::cerr << "shop_service: " << r->error().describe() << "\n";
       return 2;
@@ -140,6 +148,25 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto& services = **client;
+  // order-service's calls by name over gRPC: the same pipeline, its own channels.
+  auto grpc_client = svckit::rpc::GrpcClient::create(
+      options, {io.get_executor(), &discovery, balancers, random, time, &metrics, nullptr, nullptr, &tracer});
+  if (!grpc_client) {
+    std::cerr << "shop_service: " << grpc_client.error().describe() << "\n";
+    return 2;
+  }
+  // product-service with --grpc-port: ProductService and grpc.health.v1, registered on their own.
+  std::unique_ptr<shop::ProductGrpcServer> grpc_server;
+  std::unique_ptr<DiscoveryClient> grpc_registration;
+  if (role == "product" && grpc_port >= 0) {
+    std::string error;
+    grpc_server = shop::ProductGrpcServer::start({static_cast<std::uint16_t>(grpc_port), *grpc_delay}, error);
+    if (!grpc_server) {
+      std::cerr << "shop_service: " << error << "\n";
+      return 2;
+    }
+    grpc_registration = std::make_unique<DiscoveryClient>(io.get_executor(), **registry, random);
+  }
 
   // product-service keeps the products it built for 30 s (a stand-in for a database read).
   cache::CacheOptions cache_options;
@@ -187,6 +214,25 @@ int main(int argc, char** argv) {
     const std::string tracestate(c.request["tracestate"]);
     co_return co_await place_order(services, order, product, user, me, traceparent, tracestate);
   });
+  // The same order with the product read over gRPC, by name (404 when it does not exist).
+  router.add(http::Verb::get, "/orders-grpc/{id}", [&](http::RouteContext& c) -> Awaitable<http::Response> {
+    const std::string product = c.target.param("product") ? *c.target.param("product") : "1";
+    const std::string order = c.params.at("id");
+    const std::string traceparent(c.request["traceparent"]);
+    co_return co_await shop::create_order_grpc(**grpc_client, order, product, traceparent);
+  });
+  // product-service: take the gRPC side out of rotation (NOT_SERVING to health checks) or back.
+  router.add(http::Verb::put, "/grpc/serving", [&](http::RouteContext& c) -> Awaitable<http::Response> {
+    const auto body = json::parse(c.request.body(), nullptr, false);
+    if (!grpc_server || !body.is_object() || !body.contains("serving") || !body["serving"].is_boolean()) {
+      co_return http::json_response(
+          http::Status::bad_request,
+          json{{"error", {{"code", "invalid_argument"}, {"field", "serving"}, {"message", "give {\"serving\": bool} to a product-service started with --grpc-port"}}}});
+    }
+    const bool serving = body["serving"].get<bool>();
+    grpc_server->health().set_status(serving ? InstanceStatus::healthy : InstanceStatus::unhealthy);
+    co_return http::json_response(http::Status::ok, json{{"serving", serving}});
+  });
   http::ServerOptions server_options;
   server_options.port = port;
   http::HttpServer server(io, server_options, [&](http::Request& r) -> Awaitable<http::Response> {
@@ -230,6 +276,33 @@ int main(int argc, char** argv) {
         me = registered->id;
         (void)co_await discovery.wait_synced(std::chrono::seconds(5));
         spdlog::info("registered as {} at {}", me, registered->base_url());
+        if (grpc_server) {
+          grpc_registration->start();
+          ServiceInstance grpc_self;
+          grpc_self.service = "product-grpc";
+          grpc_self.host = "127.0.0.1";
+          grpc_self.port = grpc_server->port();
+          grpc_self.ttl = *ttl;
+          grpc_self.tags = {"grpc"};
+          grpc_self.metadata["protocol"] = "grpc";
+          grpc_self.metadata["http_instance"] = me;
+          if (check_every->count() > 0) {
+            HealthCheckSpec check;  // grpc.health.v1 Health/Check on the gRPC port
+            check.type = "grpc";
+            check.interval = *check_every;
+            check.timeout = std::min(*check_every, std::chrono::milliseconds(1000));
+            grpc_self.checks = {check};
+          }
+          auto grpc_registered = co_await grpc_registration->register_self(grpc_self);
+          if (!grpc_registered) {
+            spdlog::error("gRPC registration failed: {}", grpc_registered.error().describe());
+            io.stop();
+            co_return;
+          }
+          grpc_server->set_instance(grpc_registered->id);
+          grpc_server->health().set_status(InstanceStatus::healthy);
+          spdlog::info("gRPC registered as {} at 127.0.0.1:{}", grpc_registered->id, grpc_server->port());
+        }
         if (!port_file.empty()) std::ofstream(port_file) << server.port() << "\n";
       },
       asio::detached);
@@ -241,9 +314,15 @@ int main(int argc, char** argv) {
         io,
         [&]() -> Awaitable<void> {
           spdlog::info("shutting down: maintenance, drain {}, deregister", drain_text);
+          if (grpc_server) {
+            grpc_server->health().set_status(InstanceStatus::maintenance);  // NOT_SERVING to checks
+            co_await grpc_registration->shutdown(*drain);
+            grpc_server->shutdown(std::chrono::seconds(1));
+          }
           co_await discovery.shutdown(*drain);  // callers stop picking us, then we leave the registry
           server.begin_shutdown();
           co_await services.shutdown(std::chrono::seconds(2));
+          co_await (*grpc_client)->shutdown(std::chrono::seconds(1));
           if (exporter) co_await exporter->shutdown();
           io.stop();
         },

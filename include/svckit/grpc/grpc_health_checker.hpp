@@ -1,0 +1,24 @@
+// The `grpc` health check type: grpc.health.v1 Health/Check on the instance (or the check's
+// `target`) within the check's timeout; healthy when the answer is SERVING. `params.service`
+// names the service to ask about ("" = the server as a whole), as Consul's GRPC check
+// "host:port/service" does. svckitd runs it like http or tcp:
+//
+//     {"type": "grpc", "interval_ms": 5000, "timeout_ms": 1000, "params": {"service": "svckit.demo.ProductService"}}
+//
+// The check waits for the connection within the timeout (a refused connection fails at the
+// timeout, with the connection error). This header needs no gRPC header; the serving side is
+// grpc_health.hpp.
+#pragma once
+
+#include <memory>
+
+#include "svckit/health/health_checker.hpp"
+
+namespace svckit::rpc {
+
+/// The `grpc` HealthChecker. Thread-safe.
+std::shared_ptr<HealthChecker> make_grpc_health_checker();
+/// Adds it to a HealthCheckers builder under the type name "grpc".
+void register_grpc_health_checker(HealthCheckers::Builder& builder);
+
+}  // namespace svckit::rpc
