@@ -61,16 +61,17 @@ class GrpcHealthChecker final : public HealthChecker {
     if (auto it = spec.params.find("service"); it != spec.params.end()) call->request.set_service(it->second);
     call->context.set_deadline(
         gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(spec.timeout.count(), GPR_TIMESPAN)));
-    // Wait for the connection within the timeout instead of failing at once while it opens.
-    call->context.set_wait_for_ready(true);
     const auto executor = co_await asio::this_coro::executor;
     auto status = co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(::grpc::Status)>(
         [&](auto handler) {
           auto shared = std::make_shared<decltype(handler)>(std::move(handler));
           const auto ex = asio::get_associated_executor(*shared, executor);
+          // The call's state is released on the checker's executor, never inside gRPC's callback
+          // (a ClientContext or channel destroyed there is freed under gRPC's feet).
           call->stub->async()->Check(&call->context, &call->request, &call->response,
-                                     [shared, ex, call](::grpc::Status s) {
-                                       asio::post(ex, [shared, s = std::move(s)]() mutable { (*shared)(std::move(s)); });
+                                     [shared, ex, call](::grpc::Status s) mutable {
+                                       asio::post(ex, [shared = std::move(shared), s = std::move(s),
+                                                       call = std::move(call)]() mutable { (*shared)(std::move(s)); });
                                      });
         },
         asio::use_awaitable);

@@ -221,9 +221,12 @@ Awaitable<Result<http::Response>> GrpcTransport::send(net::HostPort endpoint, ht
       [&](auto handler) {
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
         const auto ex = asio::get_associated_executor(*shared, executor);
+        // The call's state lives until it ended, and is released on the caller's executor, never
+        // inside gRPC's callback (a ClientContext destroyed there is freed under gRPC's feet).
         stub.UnaryCall(&call->context, method, ::grpc::StubOptions(), &call->request, &call->response,
-                       [shared, ex, call, channel](::grpc::Status s) {  // both live until it ends
-                         asio::post(ex, [shared, s = std::move(s)]() mutable { (*shared)(std::move(s)); });
+                       [shared, ex, call, channel](::grpc::Status s) mutable {
+                         asio::post(ex, [shared = std::move(shared), s = std::move(s), call = std::move(call),
+                                         channel = std::move(channel)]() mutable { (*shared)(std::move(s)); });
                        });
       },
       asio::use_awaitable);
@@ -233,10 +236,17 @@ Awaitable<Result<http::Response>> GrpcTransport::send(net::HostPort endpoint, ht
     co_return make_error(ErrorCode::timeout, "gRPC deadline exceeded: " + status.error_message());
   }
   if (code == Code::cancelled && cancel && cancel->cancelled()) co_return make_error(ErrorCode::cancelled, "cancelled");
-  if (code == Code::unavailable && channel->GetState(false) != GRPC_CHANNEL_READY) {
-    // No connection to the instance (refused, reset, gone): a transport failure, as HTTP's.
-    co_return make_error(ErrorCode::unavailable, "gRPC " + endpoint.host + ":" + std::to_string(endpoint.port) +
-                                                     " unavailable: " + status.error_message());
+  if (code == Code::unavailable) {
+    const auto where = "gRPC " + endpoint.host + ":" + std::to_string(endpoint.port) + " unavailable: ";
+    if (status.error_message().starts_with("failed to connect to all addresses")) {
+      // gRPC's pick failure: no connection could be made, so the call never left (a retry is
+      // gRPC's transparent retry, safe for any method and outside the retry budget).
+      co_return make_error(ErrorCode::unavailable, where + status.error_message(), std::string(http::kNotSent));
+    }
+    if (channel->GetState(false) != GRPC_CHANNEL_READY) {
+      // The connection went away during the call (reset, closed): a transport failure, as HTTP's.
+      co_return make_error(ErrorCode::unavailable, where + status.error_message());
+    }
   }
   http::Response response;
   response.version(11);

@@ -5,9 +5,9 @@
 //
 //     {"type": "grpc", "interval_ms": 5000, "timeout_ms": 1000, "params": {"service": "svckit.demo.ProductService"}}
 //
-// The check waits for the connection within the timeout (a refused connection fails at the
-// timeout, with the connection error). This header needs no gRPC header; the serving side is
-// grpc_health.hpp.
+// A refused connection fails at once with gRPC's connection error ("failed to connect to all
+// addresses; ... Connection refused"); a hung server at the timeout. This header needs no gRPC
+// header; the serving side is grpc_health.hpp.
 #pragma once
 
 #include <memory>

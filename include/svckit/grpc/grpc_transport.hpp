@@ -10,9 +10,11 @@
 // gRPC status becomes an HTTP status by google.rpc.Code's canonical mapping (OK 200, NOT_FOUND 404,
 // INVALID_ARGUMENT 400, RESOURCE_EXHAUSTED 429, UNIMPLEMENTED 501, INTERNAL 500, UNAVAILABLE 503,
 // ...), with `grpc-status` and `grpc-message` headers carrying the original; the body is the reply
-// message. A call that never reached a server (no connection) fails `unavailable`, one past its
-// deadline `timeout`, one cancelled `cancelled` — the errors ServiceClient retries and counts like
-// HTTP's.
+// message. A call that found no connection to make fails `unavailable` with field kNotSent (gRPC's
+// "failed to connect to all addresses": it never left, so ServiceClient retries it transparently,
+// for any method and outside the retry budget), one whose connection broke during the call
+// `unavailable`, one past its deadline `timeout`, one cancelled `cancelled` — the errors
+// ServiceClient retries and counts like HTTP's.
 //
 // One channel (HTTP/2 connection, cleartext) per endpoint, created on first use and kept until
 // close(endpoint) (GrpcClient calls it when the instance leaves discovery) or close_idle().
