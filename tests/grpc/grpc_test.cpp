@@ -228,6 +228,10 @@ TEST_F(GrpcByName, NotServingInstancesGetNoTraffic) {
     }
   }
   EXPECT_TRUE(reason_seen) << health.dump();
+  // Back in rotation once it answers SERVING again; svckitd ran every check cycle of it unharmed.
+  ASSERT_EQ(http_call(first, "PUT", "/grpc/serving", R"({"serving":true})").status, 200);
+  ASSERT_TRUE(wait_until([&] { return healthy() == 2; }, 10s));
+  EXPECT_TRUE(daemon->process.running());
 }
 
 TEST_F(GrpcByName, DeadlinesCutSlowCallsAndPerTryTimeoutsMoveOnToAFastInstance) {
