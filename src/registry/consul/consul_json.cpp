@@ -120,6 +120,18 @@ Result<ParsedCheck> parse_check(const json& object, const std::string& where) {
       spec.type = "tcp";
       spec.target = *target;
       active = true;
+    } else if (key == "grpc") {
+      // Consul's "GRPC": "host:port" or "host:port/service" — grpc.health.v1 Health/Check.
+      auto target = string_of(*value, field);
+      if (!target) return target.error();
+      const auto slash = target->find('/');
+      spec.type = "grpc";
+      spec.target = target->substr(0, slash);
+      if (slash != std::string::npos && slash + 1 < target->size()) spec.params["service"] = target->substr(slash + 1);
+      active = true;
+    } else if (key == "grpcusetls") {
+      if (!value->is_boolean()) return invalid("must be a boolean", field);
+      if (value->get<bool>()) return invalid("gRPC checks over TLS are not supported", field);
     } else if (key == "interval" || key == "timeout") {
       auto d = duration_of(*value, field);
       if (!d) return d.error();
@@ -458,6 +470,9 @@ json registration_for(const ServiceInstance& in, std::chrono::milliseconds dereg
            {"Status", status}};
     if (spec.type == "tcp") {
       c["TCP"] = target;
+    } else if (spec.type == "grpc") {
+      const auto service = spec.params.find("service");
+      c["GRPC"] = service == spec.params.end() ? target : target + "/" + service->second;
     } else {
       c["HTTP"] = "http://" + target + spec.path;
     }
