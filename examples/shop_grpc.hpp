@@ -12,6 +12,7 @@
 
 #include "svckit/grpc/grpc_client.hpp"
 #include "svckit/grpc/grpc_health.hpp"
+#include "svckit/grpc/grpc_registration.hpp"
 #include "svckit/http/types.hpp"
 
 namespace shop {

@@ -158,6 +158,7 @@ int main(int argc, char** argv) {
   // product-service with --grpc-port: ProductService and grpc.health.v1, registered on their own.
   std::unique_ptr<shop::ProductGrpcServer> grpc_server;
   std::unique_ptr<DiscoveryClient> grpc_registration;
+  std::unique_ptr<rpc::GrpcRegistration> grpc_self;  // once registered
   if (role == "product" && grpc_port >= 0) {
     std::string error;
     grpc_server = shop::ProductGrpcServer::start({static_cast<std::uint16_t>(grpc_port), *grpc_delay}, error);
@@ -277,30 +278,28 @@ int main(int argc, char** argv) {
         (void)co_await discovery.wait_synced(std::chrono::seconds(5));
         spdlog::info("registered as {} at {}", me, registered->base_url());
         if (grpc_server) {
-          grpc_registration->start();
-          ServiceInstance grpc_self;
-          grpc_self.service = "product-grpc";
-          grpc_self.host = "127.0.0.1";
-          grpc_self.port = grpc_server->port();
-          grpc_self.ttl = *ttl;
-          grpc_self.tags = {"grpc"};
-          grpc_self.metadata["protocol"] = "grpc";
-          grpc_self.metadata["http_instance"] = me;
+          rpc::GrpcRegistrationOptions grpc_options;
+          grpc_options.service = "product-grpc";
+          grpc_options.port = grpc_server->port();
+          grpc_options.ttl = *ttl;
+          grpc_options.metadata["http_instance"] = me;
+          HealthCheckSpec check;  // grpc.health.v1 Health/Check on the gRPC port
           if (check_every->count() > 0) {
-            HealthCheckSpec check;  // grpc.health.v1 Health/Check on the gRPC port
             check.type = "grpc";
             check.interval = *check_every;
             check.timeout = std::min(*check_every, std::chrono::milliseconds(1000));
-            grpc_self.checks = {check};
+          } else {
+            check.type.clear();  // no check: the TTL alone
           }
-          auto grpc_registered = co_await grpc_registration->register_self(grpc_self);
+          grpc_options.check = check;
+          grpc_self = std::make_unique<rpc::GrpcRegistration>(*grpc_registration, grpc_server->health(), grpc_options);
+          auto grpc_registered = co_await grpc_self->start();
           if (!grpc_registered) {
             spdlog::error("gRPC registration failed: {}", grpc_registered.error().describe());
             io.stop();
             co_return;
           }
           grpc_server->set_instance(grpc_registered->id);
-          grpc_server->health().set_status(InstanceStatus::healthy);
           spdlog::info("gRPC registered as {} at 127.0.0.1:{}", grpc_registered->id, grpc_server->port());
         }
         if (!port_file.empty()) std::ofstream(port_file) << server.port() << "\n";
@@ -315,8 +314,7 @@ int main(int argc, char** argv) {
         [&]() -> Awaitable<void> {
           spdlog::info("shutting down: maintenance, drain {}, deregister", drain_text);
           if (grpc_server) {
-            grpc_server->health().set_status(InstanceStatus::maintenance);  // NOT_SERVING to checks
-            co_await grpc_registration->shutdown(*drain);
+            if (grpc_self) co_await grpc_self->drain(*drain);  // NOT_SERVING, drain, deregister
             grpc_server->shutdown(std::chrono::seconds(1));
           }
           co_await discovery.shutdown(*drain);  // callers stop picking us, then we leave the registry

@@ -6,6 +6,8 @@
 #include <atomic>
 #include <boost/asio/detached.hpp>
 #include <csignal>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
 #include <map>
 #include <set>
 
@@ -13,6 +15,9 @@
 #include "svckit/demo/product.pb.h"
 #include "svckit/discovery/discovery_client.hpp"
 #include "svckit/grpc/grpc_client.hpp"
+#include "svckit/grpc/grpc_health.hpp"
+#include "svckit/grpc/grpc_health_checker.hpp"
+#include "svckit/grpc/grpc_registration.hpp"
 #include "svckit/registry/plugin_registry.hpp"
 #include "svckit/testing/fake_random.hpp"
 #include "svckit/testing/io_thread.hpp"
@@ -60,9 +65,9 @@ class GrpcByName : public ::testing::Test {
     return port;
   }
 
-  /// Healthy product-grpc instances as svckitd sees them.
-  std::size_t healthy() {
-    const auto listed = daemon->json("GET", "/v1/services/product-grpc/instances?status=healthy");
+  /// Healthy instances of `service` as svckitd sees them.
+  std::size_t healthy(const std::string& service = "product-grpc") {
+    const auto listed = daemon->json("GET", "/v1/services/" + service + "/instances?status=healthy");
     return listed.value("instances", json::array()).size();
   }
 
@@ -299,6 +304,69 @@ TEST_F(GrpcByName, TheDemoOrderServiceAndAThirdPartyClientCallProductServiceFoun
     EXPECT_EQ(instance["calls"][1]["message"], "no product 5000");
   }
   EXPECT_EQ(served_by.size(), 2U) << "each listed instance answered itself";
+}
+
+TEST_F(GrpcByName, ARegisteredServerFollowsMaintenanceAndDrainsBeforeItLeaves) {
+  rpc::HealthService health;
+  ::grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", ::grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&health);
+  auto server = builder.BuildAndStart();
+  ASSERT_TRUE(server);
+  DiscoveryClient registration(io.executor(), *registry, random);
+  rpc::GrpcRegistrationOptions options;
+  options.service = "inventory-grpc";
+  options.port = port;
+  options.ttl = 3s;
+  HealthCheckSpec check;
+  check.type = "grpc";
+  check.interval = 300ms;
+  check.timeout = 300ms;
+  options.check = check;
+  rpc::GrpcRegistration self(registration, health, options);
+  // Asks the server directly, as a probe would.
+  auto probe = [&] {
+    auto checker = rpc::make_grpc_health_checker();
+    CheckTarget target;
+    target.host = "127.0.0.1";
+    target.port = port;
+    HealthCheckSpec spec;
+    spec.type = "grpc";
+    spec.timeout = 2s;
+    return io.run([&]() { return checker->check(target, spec); }).message;
+  };
+  EXPECT_EQ(probe(), "gRPC health NOT_SERVING") << "not serving before it is registered";
+  auto registered = io.run([&]() { return self.start(); });
+  ASSERT_TRUE(registered) << registered.error().describe();
+  EXPECT_EQ(registered->tags, (std::vector<std::string>{"grpc"}));
+  EXPECT_EQ(probe(), "gRPC health SERVING");
+  ASSERT_TRUE(wait_until([&] { return healthy("inventory-grpc") == 1; }, 10s)) << "svckitd's grpc check";
+
+  // An operator puts it in maintenance through svckitd: the server answers NOT_SERVING, and SERVING
+  // again once maintenance is lifted.
+  const std::string status_path = "/v1/services/inventory-grpc/instances/" + self.id() + "/status";
+  ASSERT_EQ(daemon->call("PUT", status_path, R"({"status":"maintenance"})").status, 200);
+  ASSERT_TRUE(wait_until([&] { return probe() == "gRPC health NOT_SERVING"; }, 10s));
+  ASSERT_EQ(daemon->call("PUT", status_path, R"({"status":"healthy"})").status, 200);
+  ASSERT_TRUE(wait_until([&] { return probe() == "gRPC health SERVING"; }, 10s));
+  ASSERT_TRUE(wait_until([&] { return healthy("inventory-grpc") == 1; }, 10s));
+
+  // Draining: NOT_SERVING at once, then it leaves the registry.
+  std::atomic<bool> drained{false};
+  boost::asio::co_spawn(
+      io.io(),
+      [&]() -> Awaitable<void> {
+        co_await self.drain(1s);
+        drained = true;
+      },
+      boost::asio::detached);
+  EXPECT_TRUE(wait_until([&] { return probe() == "gRPC health NOT_SERVING"; }, 2s));
+  ASSERT_TRUE(wait_until([&] { return drained.load(); }, 10s));
+  const auto listed = daemon->json("GET", "/v1/services/inventory-grpc/instances");
+  EXPECT_TRUE(listed.value("instances", json::array()).empty()) << listed.dump();
+  health.shutdown();
+  server->Shutdown();
 }
 
 }  // namespace
