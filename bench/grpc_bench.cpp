@@ -28,8 +28,10 @@
 #include <iostream>
 #include <mutex>
 #include <string>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <thread>
+#include <fcntl.h>
 #include <unistd.h>
 #include <vector>
 
@@ -83,7 +85,8 @@ struct Server {
 
 Server spawn_server() {
   int in[2], out[2];
-  if (pipe(in) != 0 || pipe(out) != 0) std::exit(1);
+  // Close-on-exec: a later server must not hold an earlier one's stdin open (it would never end).
+  if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) std::exit(1);
   Server s;
   s.pid = fork();
   if (s.pid == 0) {
@@ -112,8 +115,17 @@ Server spawn_server() {
 struct Figures {
   double calls_per_second = 0;
   double p50_us = 0, p99_us = 0;
+  double cpu_us_per_call = 0;  // this (client) process's user + system CPU per call
   std::uint64_t failed = 0;
 };
+
+/// This process's user + system CPU so far, in microseconds (the servers are other processes).
+double cpu_us() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  const auto us = [](const timeval& t) { return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_usec); };
+  return us(u.ru_utime) + us(u.ru_stime);
+}
 
 Figures summarize(std::vector<double>& latencies_us, std::uint64_t failed, double seconds) {
   Figures f;
@@ -196,7 +208,7 @@ Figures run_plain(const std::vector<Server>& servers, int concurrency, std::chro
 }
 
 /// svckit: GrpcClient by name, the servers found through discovery (an in-process registry).
-Figures run_svckit(const std::vector<Server>& servers, int concurrency, std::chrono::seconds duration) {
+Figures run_svckit(const std::vector<Server>& servers, int concurrency, std::chrono::seconds duration, int threads) {
   boost::asio::io_context io;
   svckit::RealRandom random;
   svckit::RealTimeSource time;
@@ -212,10 +224,11 @@ Figures run_svckit(const std::vector<Server>& servers, int concurrency, std::chr
   svckit::ServiceClientOptions options;
   auto client = svckit::rpc::GrpcClient::create(options, {io.get_executor(), &discovery, balancers, random, time, &metrics});
   if (!client) std::exit(1);
-  std::vector<double> latencies;
+  std::mutex mutex;
+  std::vector<double> latencies;  // guarded by mutex
   latencies.reserve(1 << 20);
-  std::uint64_t failed = 0;
-  int running = concurrency;
+  std::uint64_t failed = 0;  // guarded by mutex
+  std::atomic<int> running{concurrency};
   Clock::time_point started, until;
   boost::asio::co_spawn(
       io,
@@ -247,13 +260,15 @@ Figures run_svckit(const std::vector<Server>& servers, int concurrency, std::chr
                   const auto t0 = Clock::now();
                   auto got = co_await (*client)->call<demo::ProductResponse>(
                       "products", "/svckit.demo.ProductService/GetProduct", request, read);
+                  const double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+                  std::lock_guard lock(mutex);
                   if (got.ok()) {
-                    latencies.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+                    latencies.push_back(us);
                   } else {
                     ++failed;
                   }
                 }
-                if (--running == 0) {
+                if (running.fetch_sub(1) == 1) {
                   co_await (*client)->shutdown(1s);
                   co_await discovery.shutdown(0ms);
                   io.stop();
@@ -263,14 +278,19 @@ Figures run_svckit(const std::vector<Server>& servers, int concurrency, std::chr
         }
       },
       boost::asio::detached);
+  // The client's executor on `threads` threads (ServiceClient is thread-safe on its executor).
+  std::vector<std::thread> more;
+  for (int i = 1; i < threads; ++i) more.emplace_back([&io] { io.run(); });
   io.run();
+  for (auto& t : more) t.join();
   const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
   return summarize(latencies, failed, seconds);
 }
 
 void print(const char* name, int round, const Figures& f) {
-  std::printf("%-8s round %d  %9.0f calls/s  p50 %7.0f us  p99 %7.0f us  failed %llu\n", name, round,
-              f.calls_per_second, f.p50_us, f.p99_us, static_cast<unsigned long long>(f.failed));
+  std::printf("%-8s round %d  %9.0f calls/s  p50 %7.0f us  p99 %7.0f us  client CPU %5.1f us/call  failed %llu\n",
+              name, round, f.calls_per_second, f.p50_us, f.p99_us, f.cpu_us_per_call,
+              static_cast<unsigned long long>(f.failed));
   std::fflush(stdout);
 }
 
@@ -285,6 +305,11 @@ int main(int argc, char** argv) {
   app.add_option("--concurrency", concurrency, "callers in a closed loop")->check(CLI::Range(1, 1024));
   app.add_option("--seconds", seconds, "per round and way")->check(CLI::Range(1, 600));
   app.add_option("--rounds", rounds, "alternating rounds")->check(CLI::Range(1, 20));
+  int threads = 1;
+  app.add_option("--threads", threads, "threads running svckit's io_context")->check(CLI::Range(1, 64));
+  std::string only;
+  app.add_option("--only", only, "run one side only (for profiling): plain or svckit")
+      ->check(CLI::IsMember({"plain", "svckit"}));
   CLI11_PARSE(app, argc, argv);
   if (serve_mode) return serve();
   std::signal(SIGPIPE, SIG_IGN);
@@ -295,19 +320,32 @@ int main(int argc, char** argv) {
               concurrency, seconds, rounds);
   std::vector<Figures> plain, ours;
   for (int r = 1; r <= rounds; ++r) {
-    plain.push_back(run_plain(servers, concurrency, std::chrono::seconds(seconds)));
-    print("plain", r, plain.back());
-    ours.push_back(run_svckit(servers, concurrency, std::chrono::seconds(seconds)));
-    print("svckit", r, ours.back());
+    if (only != "svckit") {
+      const double cpu = cpu_us();
+      plain.push_back(run_plain(servers, concurrency, std::chrono::seconds(seconds)));
+      plain.back().cpu_us_per_call = (cpu_us() - cpu) / (plain.back().calls_per_second * seconds);
+      print("plain", r, plain.back());
+    }
+    if (only != "plain") {
+      const double cpu = cpu_us();
+      ours.push_back(run_svckit(servers, concurrency, std::chrono::seconds(seconds), threads));
+      ours.back().cpu_us_per_call = (cpu_us() - cpu) / (ours.back().calls_per_second * seconds);
+      print("svckit", r, ours.back());
+    }
   }
+  if (plain.empty() || ours.empty()) return 0;
   auto mean = [](const std::vector<Figures>& v, double Figures::*m) {
     double sum = 0;
     for (const auto& f : v) sum += f.*m;
     return sum / static_cast<double>(v.size());
   };
-  std::printf("svckit / plain gRPC: %.2fx calls/s, p99 %.2fx (goal: >= 0.90x calls/s, p99 <= 1.10x)\n",
-              mean(ours, &Figures::calls_per_second) / mean(plain, &Figures::calls_per_second),
-              mean(ours, &Figures::p99_us) / mean(plain, &Figures::p99_us));
+  std::printf(
+      "svckit / plain gRPC: %.2fx calls/s, p99 %.2fx, client CPU per call %.2fx (goal: >= 0.90x calls/s, p99 <= "
+      "1.10x)\n",
+      mean(ours, &Figures::calls_per_second) / mean(plain, &Figures::calls_per_second),
+      mean(ours, &Figures::p99_us) / mean(plain, &Figures::p99_us),
+      mean(ours, &Figures::cpu_us_per_call) / mean(plain, &Figures::cpu_us_per_call));
+  std::fflush(stdout);
   for (auto& s : servers) {
     close(s.stdin_fd);
     int status = 0;

@@ -51,7 +51,9 @@ bool skipped_field(std::string_view name) {
   for (const auto s : kSkipped) {
     if (name == s) return true;
   }
-  return name.starts_with("grpc-") || name.starts_with(':');
+  // x-svckit-deadline-ms: ServiceClient's deadline for HTTP hops; a gRPC call carries its own
+  // (grpc-timeout), which the server's context reports.
+  return name.starts_with("grpc-") || name.starts_with(':') || name == "x-svckit-deadline-ms";
 }
 
 /// gRPC metadata keys are [0-9a-z_.-]; values printable ASCII (binary "-bin" values are not
