@@ -9,6 +9,15 @@
 // prints calls/s and latency percentiles; the last line compares svckit with plain gRPC.
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
+#include <fcntl.h>
+#include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
@@ -20,19 +29,10 @@
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
-#include <grpcpp/channel.h>
-#include <grpcpp/client_context.h>
-#include <grpcpp/create_channel.h>
-#include <grpcpp/server.h>
-#include <grpcpp/server_builder.h>
 #include <iostream>
 #include <mutex>
 #include <string>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <thread>
-#include <fcntl.h>
-#include <unistd.h>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -222,7 +222,8 @@ Figures run_svckit(const std::vector<Server>& servers, int concurrency, std::chr
   const auto balancers = std::move(policies).build();
   svckit::MetricsRegistry metrics;
   svckit::ServiceClientOptions options;
-  auto client = svckit::rpc::GrpcClient::create(options, {io.get_executor(), &discovery, balancers, random, time, &metrics});
+  auto client =
+      svckit::rpc::GrpcClient::create(options, {io.get_executor(), &discovery, balancers, random, time, &metrics});
   if (!client) std::exit(1);
   std::mutex mutex;
   std::vector<double> latencies;  // guarded by mutex
@@ -288,8 +289,8 @@ Figures run_svckit(const std::vector<Server>& servers, int concurrency, std::chr
 }
 
 void print(const char* name, int round, const Figures& f) {
-  std::printf("%-8s round %d  %9.0f calls/s  p50 %7.0f us  p99 %7.0f us  client CPU %5.1f us/call  failed %llu\n",
-              name, round, f.calls_per_second, f.p50_us, f.p99_us, f.cpu_us_per_call,
+  std::printf("%-8s round %d  %9.0f calls/s  p50 %7.0f us  p99 %7.0f us  client CPU %5.1f us/call  failed %llu\n", name,
+              round, f.calls_per_second, f.p50_us, f.p99_us, f.cpu_us_per_call,
               static_cast<unsigned long long>(f.failed));
   std::fflush(stdout);
 }

@@ -1,4 +1,5 @@
 #include "daemon/acl_replica.hpp"
+#include "svckit/core/log.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -60,7 +61,7 @@ void AclReplica::apply_event(const json& kv, bool deleted) {
   auto doc = value ? parse_json(*value) : Result<json>(value.error());
   auto token = doc ? AclTokenStore::stored_from_json(*doc, *key) : Result<AclTokenStore::Stored>(doc.error());
   if (!token) {
-    spdlog::warn("event=acl_replica_bad_token key={} error=\"{}\"", *key, token.error().describe());
+    logs::warn("acl", "event=acl_replica_bad_token key={} error=\"{}\"", *key, token.error().describe());
     return;
   }
   tokens_.apply_put(std::move(*token));
@@ -96,12 +97,12 @@ http::Awaitable<Result<void>> AclReplica::load() {
   generation_ = generation;
   count_ = count;
   advanced(etcd::json_int((*answer)["header"], "revision"));
-  spdlog::info("event=acl_replica_loaded tokens={} revision={}", tokens_.size(), revision_.load());
+  logs::info("acl", "event=acl_replica_loaded tokens={} revision={}", tokens_.size(), revision_.load());
   co_return Result<void>{};
 }
 
 void AclReplica::reopen() {
-  spdlog::info("event=acl_replica_reopened reason=\"etcd left a probe unanswered\"");
+  logs::info("acl", "event=acl_replica_reopened reason=\"etcd left a probe unanswered\"");
   follower_.reopen();
 }
 
@@ -142,7 +143,7 @@ http::Awaitable<Result<bool>> AclReplica::guarded_write(json ops, std::int64_t g
   const auto revision = etcd::json_int((*answer)["header"], "revision");
   const bool won = answer->value("succeeded", false);
   if (won) {
-    if (!co_await reach(revision)) spdlog::warn("event=acl_replica_lagging revision={}", revision);
+    if (!co_await reach(revision)) logs::warn("acl", "event=acl_replica_lagging revision={}", revision);
     co_return true;
   }
   // Another node wrote first: wait until this copy has its write (a newer generation; etcd's head

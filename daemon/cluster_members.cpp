@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "daemon/rendezvous.hpp"
+#include "svckit/core/log.hpp"
 
 namespace svckit::daemon {
 
@@ -50,7 +51,7 @@ http::Awaitable<Result<void>> ClusterMembers::join() {
                  {"lease", lease_}};
   auto stored = co_await etcd_.call("/v3/kv/put", put);
   if (!stored) co_return stored.error();
-  spdlog::info("event=cluster_joined node={} lease={}", self_.name, lease_);
+  logs::info("cluster", "event=cluster_joined node={} lease={}", self_.name, lease_);
   co_return Result<void>{};
 }
 
@@ -86,7 +87,8 @@ http::Awaitable<Result<bool>> ClusterMembers::read_members() {
   for (const auto& m : found) names.push_back(m.name);
   std::lock_guard lock(mutex_);
   if (names == names_) co_return false;
-  spdlog::info("event=cluster_members_changed count={} before={} after={}", names.size(), names_.size(), names.size());
+  logs::info("cluster", "event=cluster_members_changed count={} before={} after={}", names.size(), names_.size(),
+             names.size());
   members_ = std::move(found);
   names_ = std::move(names);
   co_return true;
@@ -96,7 +98,7 @@ http::Awaitable<void> ClusterMembers::run() {
   const auto period = std::max(std::chrono::milliseconds(100), ttl_ / 3);
   while (!stopped_) {
     if (auto renewed = co_await renew(); !renewed) {
-      spdlog::debug("event=cluster_member_renew_failed error=\"{}\"", renewed.error().describe());
+      logs::debug("cluster", "event=cluster_member_renew_failed error=\"{}\"", renewed.error().describe());
     }
     auto changed = co_await read_members();
     if (changed && *changed && on_change_) on_change_();
@@ -105,7 +107,7 @@ http::Awaitable<void> ClusterMembers::run() {
   if (lease_ != "0") {  // leave at once: the others take this node's share now, not at the lease's end
     const json revoke{{"ID", lease_}};
     (void)co_await etcd_.call("/v3/lease/revoke", revoke);
-    spdlog::info("event=cluster_left node={}", self_.name);
+    logs::info("cluster", "event=cluster_left node={}", self_.name);
   }
 }
 

@@ -8,6 +8,7 @@
 
 #include <map>
 
+#include "svckit/core/log.hpp"
 #include "svckit/net/backend_url.hpp"
 #include "svckit/registry/change_stream.hpp"
 #include "svckit/registry/mirror_writes.hpp"
@@ -115,12 +116,12 @@ void ClusterStore::applied_to(std::uint64_t revision) {
 void ClusterStore::set_connected(bool connected) {
   if (connected_.exchange(connected) != connected) {
     if (connected) {
-      spdlog::info("event=cluster_store_connected store={} revision={}", url_, applied_.load());
+      logs::info("cluster", "event=cluster_store_connected store={} revision={}", url_, applied_.load());
     } else {
-      spdlog::warn(
-          "event=cluster_store_disconnected store={} (reads are served from this node's cache; writes "
-          "fail with 503 until etcd answers)",
-          url_);
+      logs::warn("cluster",
+                 "event=cluster_store_disconnected store={} (reads are served from this node's cache; writes "
+                 "fail with 503 until etcd answers)",
+                 url_);
     }
   }
   connected_gauge_.set(connected ? 1 : 0);
@@ -133,7 +134,8 @@ Awaitable<Result<void>> ClusterStore::load() {
   resets_.inc();
   applied_to(all->index);
   set_connected(true);
-  spdlog::info("event=cluster_store_loaded store={} instances={} revision={}", url_, all->snapshot.size(), all->index);
+  logs::info("cluster", "event=cluster_store_loaded store={} instances={} revision={}", url_, all->snapshot.size(),
+             all->index);
   co_return Result<void>{};
 }
 
@@ -186,8 +188,8 @@ Awaitable<void> ClusterStore::reap_loop(MirrorWrites& mirror) {
       if (stopped_) break;
       auto removed = co_await mirror.remove_expired(service, id);
       if (!removed) {
-        spdlog::debug("event=cluster_expired_remove_failed service={} instance={} error=\"{}\"", service, id,
-                      removed.error().describe());
+        logs::debug("cluster", "event=cluster_expired_remove_failed service={} instance={} error=\"{}\"", service, id,
+                    removed.error().describe());
         break;  // etcd is away: the next round tries again
       }
       if (*removed) reaped_.inc();
@@ -202,8 +204,8 @@ void ClusterStore::apply(WatchResult changes) {
   track_expiries(changes);
   if (changes.reset) {  // the first load, etcd compacted the history we needed, or went back in time
     if (applied_.load() != 0) {
-      spdlog::warn("event=cluster_store_reload store={} from_revision={} to_revision={}", url_, applied_.load(),
-                   changes.index);
+      logs::warn("cluster", "event=cluster_store_reload store={} from_revision={} to_revision={}", url_,
+                 applied_.load(), changes.index);
     }
     if (applied_.load() != 0) release_held();  // the changes in between were not seen
     cache_.load_replicated(changes.snapshot, changes.index);
@@ -248,7 +250,7 @@ Awaitable<void> ClusterStore::follow() {
     auto ended = co_await stream->follow(applied_.load(), stream_cancel, sink);
     if (stopped_) break;
     set_connected(false);
-    spdlog::debug("event=cluster_store_watch_failed error=\"{}\"", ended ? "ended" : ended.error().describe());
+    logs::debug("cluster", "event=cluster_store_watch_failed error=\"{}\"", ended ? "ended" : ended.error().describe());
     (void)co_await sleeper_.sleep_for(retry, cancel_.get());
     retry = std::min(retry * 2, kRetryMost);
   }
@@ -271,7 +273,8 @@ Awaitable<void> ClusterStore::probe_loop() {
       continue;
     }
     if (connected_.load()) {
-      spdlog::warn("event=cluster_store_probe_failed error=\"{}\" (re-opening the watch)", answered.error().describe());
+      logs::warn("cluster", "event=cluster_store_probe_failed error=\"{}\" (re-opening the watch)",
+                 answered.error().describe());
     }
     set_connected(false);
     for (const auto& hook : probe_hooks_) hook();
@@ -288,7 +291,8 @@ Awaitable<void> ClusterStore::check_not_rewound(const nlohmann::json& header) {
   cluster_id_.compare_exchange_strong(seen, id);  // the first answer names the cluster
   const bool other_cluster = seen != 0 && id != 0 && id != seen;
   if (!other_cluster && revision >= applied_.load()) co_return;
-  spdlog::error(
+  logs::error(
+      "cluster",
       "event=cluster_store_rewound store={} revision={} applied={} cluster_id_changed={} (etcd was restored from a "
       "backup or replaced: reloading everything; watches from later indexes get a reset)",
       url_, revision, applied_.load(), other_cluster);
@@ -322,7 +326,7 @@ Awaitable<void> ClusterStore::follow_by_watches() {
     if (stopped_) break;
     if (!changes) {
       set_connected(false);
-      spdlog::debug("event=cluster_store_watch_failed error=\"{}\"", changes.error().describe());
+      logs::debug("cluster", "event=cluster_store_watch_failed error=\"{}\"", changes.error().describe());
       (void)co_await sleeper_.sleep_for(retry, cancel_.get());
       retry = std::min(retry * 2, kRetryMost);
       continue;
@@ -358,8 +362,8 @@ Awaitable<void> ClusterStore::wait_applied(std::uint64_t target, const std::stri
     if (done()) break;
     const auto left = deadline - std::chrono::steady_clock::now();
     if (left <= std::chrono::steady_clock::duration::zero() || !co_await ticket.wait_for(left, sleeper_)) {
-      spdlog::warn("event=cluster_store_lagging applied={} wanted={} service={} instance={}", applied_.load(), target,
-                   service, id);
+      logs::warn("cluster", "event=cluster_store_lagging applied={} wanted={} service={} instance={}", applied_.load(),
+                 target, service, id);
       break;
     }
   }

@@ -1,5 +1,7 @@
 #include "daemon/config.hpp"
 
+#include "svckit/core/log.hpp"
+
 #include <optional>
 
 #include <yaml-cpp/yaml.h>
@@ -165,13 +167,14 @@ Result<void> set_sample_ratio(SvckitdConfig& c, const std::string& v, const std:
 }
 
 Result<void> set_log_level(SvckitdConfig& c, const std::string& v, const std::string& field) {
-  for (const char* level : {"trace", "debug", "info", "warn", "error", "off"}) {
-    if (v == level) {
-      c.log_level = v;
-      return {};
-    }
+  // "info", or per component: "info,gateway=debug,health=warn" (svckit/core/log.hpp).
+  if (auto levels = logs::parse_levels(v, field); !levels) {
+    return bad_value(field, v,
+                     "a level (trace, debug, info, warn, error, off), optionally followed by "
+                     "component=level pairs: info,gateway=debug");
   }
-  return bad_value(field, v, "one of trace, debug, info, warn, error, off");
+  c.log_level = v;
+  return {};
 }
 
 Result<void> set_log_format(SvckitdConfig& c, const std::string& v, const std::string& field) {

@@ -19,7 +19,7 @@ struct SvckitdConfig {
   std::uint16_t port = 8500;            // Default: 8500; 0 = any free port.
   std::filesystem::path port_file;      // written with the bound port once listening. Default: none.
   unsigned threads = 0;                 // I/O threads. Default: 0 = number of cores.
-  std::string log_level = "info";       // trace, debug, info, warn, error, off.
+  std::string log_level = "info";       // trace, debug, info, warn, error, off; per component "info,gateway=debug".
   std::string log_format = "text";      // log_format: text (key=value lines) or json (one object per line).
   std::filesystem::path snapshot_file;  // persistent registrations survive restarts. Default: none.
   // store: empty = embedded (memory + snapshot_file); etcd://... = cluster mode (cluster_store.hpp).

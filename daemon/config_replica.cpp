@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "svckit/core/instance_json.hpp"
+#include "svckit/core/log.hpp"
 
 namespace svckit::daemon {
 
@@ -69,7 +70,7 @@ http::Awaitable<Result<void>> ConfigReplica::load() {
   }
   store_.load_replicated(std::move(versions));
   revision_ = etcd::json_int((*answer)["header"], "revision");
-  spdlog::info("event=config_replica_loaded version={} revision={}", store_.current().version, revision_);
+  logs::info("cluster", "event=config_replica_loaded version={} revision={}", store_.current().version, revision_);
   co_return Result<void>{};
 }
 
@@ -78,7 +79,7 @@ void ConfigReplica::apply_events(const json& events) {
     if (e.value("type", "PUT") == "DELETE") continue;  // a version leaving the kept history
     auto version = decode(e["kv"]);
     if (!version) {
-      spdlog::warn("event=config_replica_bad_version error=\"{}\"", version.error().describe());
+      logs::warn("cluster", "event=config_replica_bad_version error=\"{}\"", version.error().describe());
       continue;
     }
     store_.apply_replicated(std::move(*version));
@@ -86,7 +87,7 @@ void ConfigReplica::apply_events(const json& events) {
 }
 
 void ConfigReplica::reopen() {
-  spdlog::info("event=config_replica_reopened reason=\"etcd left a probe unanswered\"");
+  logs::info("cluster", "event=config_replica_reopened reason=\"etcd left a probe unanswered\"");
   follower_.reopen();
 }
 
@@ -128,7 +129,7 @@ http::Awaitable<Result<std::uint64_t>> ConfigReplica::write(ConfigApi::Drafter d
     if (!answer) co_return answer.error();
     if (answer->value("succeeded", false)) {
       if (!co_await reach(version)) {
-        spdlog::warn("event=config_replica_lagging version={} here={}", version, store_.current().version);
+        logs::warn("cluster", "event=config_replica_lagging version={} here={}", version, store_.current().version);
       }
       co_return version;
     }

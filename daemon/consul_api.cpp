@@ -8,6 +8,7 @@
 #include "daemon/acl_guard.hpp"
 #include "daemon/caller_address.hpp"
 #include "svckit/core/instance_json.hpp"
+#include "svckit/core/log.hpp"
 
 namespace svckit::daemon {
 
@@ -176,7 +177,7 @@ Awaitable<Response> ConsulApi::register_service(RouteContext& ctx) {
     auto removed = co_await registry_.deregister(old.service, old.id);
     if (!removed && removed.error().code != ErrorCode::not_found) co_return http::error_response(removed.error());
   }
-  spdlog::debug("event=consul_register service={} id={}", service, id);
+  logs::debug("consul-api", "event=consul_register service={} id={}", service, id);
   co_return empty_ok();
 }
 
@@ -457,8 +458,8 @@ Awaitable<void> ConsulApi::reap() {
   for (const auto& in : doomed) {
     auto r = co_await registry_.deregister(in.service, in.id);
     if (r) {
-      spdlog::info("event=consul_deregister_critical service={} id={} after={}", in.service, in.id,
-                   in.metadata.at(consul::kDeregisterAfterMeta));
+      logs::info("consul-api", "event=consul_deregister_critical service={} id={} after={}", in.service, in.id,
+                 in.metadata.at(consul::kDeregisterAfterMeta));
     }
   }
 }

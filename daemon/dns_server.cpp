@@ -15,6 +15,7 @@
 #include <functional>
 #include <vector>
 
+#include "svckit/core/log.hpp"
 #include "svckit/dns/dns_message.hpp"
 
 namespace svckit::daemon {
@@ -148,7 +149,7 @@ Result<void> DnsServer::start() {
   }
   asio::co_spawn(strand_, serve_udp(), asio::detached);
   asio::co_spawn(strand_, accept_tcp(), asio::detached);
-  spdlog::info("event=dns_listening address={} port={} domain={}", options_.address, port_, options_.domain);
+  logs::info("dns", "event=dns_listening address={} port={} domain={}", options_.address, port_, options_.domain);
   return {};
 }
 

@@ -8,6 +8,7 @@
 #include "daemon/acl_guard.hpp"
 #include "daemon/caller_address.hpp"
 #include "svckit/core/instance_json.hpp"
+#include "svckit/core/log.hpp"
 #include "svckit/registry/eureka_json.hpp"
 
 namespace svckit::daemon {
@@ -114,7 +115,7 @@ Awaitable<Response> EurekaApi::register_instance(RouteContext& ctx) {
   const auto id = in->id;
   auto stored = co_await registry_.register_instance(std::move(*in));
   if (!stored) co_return http::error_response(stored.error());
-  spdlog::debug("event=eureka_register service={} id={}", service, id);
+  logs::debug("eureka-api", "event=eureka_register service={} id={}", service, id);
   co_return no_body(Status::no_content);
 }
 

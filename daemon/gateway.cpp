@@ -16,6 +16,7 @@
 #include "daemon/gateway_access.hpp"
 #include "daemon/gateway_internal.hpp"
 #include "daemon/proxy_headers.hpp"
+#include "svckit/core/log.hpp"
 #include "svckit/http/client.hpp"
 
 namespace svckit::daemon {
@@ -416,7 +417,8 @@ http::Awaitable<void> Gateway::serve(Worker& worker, http::ServerExchange& excha
     // With a trace: its ids, which JSON logs lift to top-level "trace_id" / "span_id".
     const std::string ids =
         out.trace.valid() ? " trace_id=" + out.trace.trace_id_hex() + " span_id=" + out.trace.span_id_hex() : "";
-    spdlog::info(
+    logs::info(
+        "gateway",
         "event=access remote={} method={} target=\"{}\" service={} status={} instance={} attempts={} ms={:.3f}{}",
         exchange.context().remote_address, std::string(head.method_string()), std::string(target), out.label,
         out.status, out.instance, out.attempts, elapsed.count() * 1000, ids);
@@ -480,8 +482,8 @@ http::Awaitable<void> Gateway::proxy(Worker& worker, http::ServerExchange& excha
   if (exchange.head_sent()) {  // streamed: the status is on the wire already
     if (result.ok() && co_await exchange.finish()) co_return;
     // Cut mid-body: the client sees the connection close before the end (a proxy cannot do better).
-    spdlog::warn("event=gateway_stream_cut service={} instance={} error=\"{}\"", route.service, out.instance,
-                 result.error ? result.error->what() : "writing to the client failed");
+    logs::warn("gateway", "event=gateway_stream_cut service={} instance={} error=\"{}\"", route.service, out.instance,
+               result.error ? result.error->what() : "writing to the client failed");
     co_return;
   }
   http::Response response;

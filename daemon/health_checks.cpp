@@ -14,6 +14,7 @@
 
 #include "daemon/acl_guard.hpp"
 #include "svckit/core/instance_json.hpp"
+#include "svckit/core/log.hpp"
 
 namespace svckit::daemon {
 
@@ -129,8 +130,8 @@ void InstanceHealthChecks::apply(const ServiceInstance& instance) {
   }
   if (owns_) known_.insert_or_assign(key, instance);
   if (auto r = monitor_.watch(instance); !r) {
-    spdlog::warn("event=health_check_rejected service={} instance={} error=\"{}\"", instance.service, instance.id,
-                 r.error().describe());
+    logs::warn("health", "event=health_check_rejected service={} instance={} error=\"{}\"", instance.service,
+               instance.id, r.error().describe());
     return;
   }
   watched_.insert(key);
@@ -207,8 +208,8 @@ Awaitable<void> InstanceHealthChecks::write_status(std::string service, std::str
   if (!owned || from == to) co_return;
   if (auto r = co_await registry_.set_status(service, id, to); !r) co_return;
   changes_total_.with({service, std::string(to_string(to))}).inc();
-  spdlog::info("event=health_changed service={} instance={} from={} to={} reason=\"{}\"", service, id, to_string(from),
-               to_string(to), reason);
+  logs::info("health", "event=health_changed service={} instance={} from={} to={} reason=\"{}\"", service, id,
+             to_string(from), to_string(to), reason);
 }
 
 namespace {

@@ -9,6 +9,7 @@
 #include "daemon/config.hpp"
 #include "daemon/svckitd.hpp"
 #include "svckit/app/json_logs.hpp"
+#include "svckit/core/log.hpp"
 
 namespace {
 
@@ -35,7 +36,7 @@ int main(int argc, char** argv) {
   flag("--port-file", "port_file", "file to write the bound port to once listening");
   flag("--threads", "threads", "I/O threads (0 = number of cores)");
   flag("--gateway-port", "gateway.port", "serve the gateway (/{service}/{path}) on this port; 0 picks one; off");
-  flag("--log-level", "log_level", "trace, debug, info, warn, error, off");
+  flag("--log-level", "log_level", "trace, debug, info, warn, error, off; per component: info,gateway=debug");
   flag("--log-format", "log_format", "text (key=value lines) or json (one JSON object per line)");
   flag("--snapshot-file", "snapshot_file", "keep persistent registrations in this file across restarts");
   flag("--store", "store", "cluster mode: keep the registry in etcd (etcd://h1:p1,h2:p2?prefix=/svckit)");
@@ -75,7 +76,7 @@ int main(int argc, char** argv) {
   } else {
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %l svckitd %v");
   }
-  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  (void)svckit::logs::set_levels(config.log_level);  // validated with the rest of the config
 
   svckit::daemon::Svckitd daemon(config);
   if (auto r = daemon.start(); !r) return fail(r.error());

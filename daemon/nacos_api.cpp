@@ -8,6 +8,7 @@
 #include "daemon/ascii.hpp"
 #include "daemon/caller_address.hpp"
 #include "svckit/core/instance_json.hpp"
+#include "svckit/core/log.hpp"
 #include "svckit/http/url.hpp"
 
 namespace svckit::daemon {
@@ -99,7 +100,7 @@ Awaitable<Response> NacosApi::store(RouteContext& ctx, ServiceInstance instance)
   const auto id = instance.id;
   auto stored = co_await registry_.register_instance(std::move(instance));
   if (!stored) co_return http::error_response(stored.error());
-  spdlog::debug("event=nacos_register service={} id={}", service, id);
+  logs::debug("nacos-api", "event=nacos_register service={} id={}", service, id);
   co_return text_ok("ok");
 }
 

@@ -11,6 +11,7 @@
 
 #include "daemon/snapshot.hpp"
 #include "svckit/core/instance_json.hpp"
+#include "svckit/core/log.hpp"
 
 namespace svckit::daemon {
 
@@ -102,10 +103,10 @@ Result<void> Persister::write_changed() {
   healthy_.set(result ? 1 : 0);
   std::lock_guard failure_lock(failure_mutex_);
   if (!result) {
-    if (!failure_) spdlog::error("event=persist_failed error=\"{}\"", result.error().describe());
+    if (!failure_) logs::error("persistence", "event=persist_failed error=\"{}\"", result.error().describe());
     failure_ = result.error();
   } else if (failure_) {
-    spdlog::info("event=persist_recovered");
+    logs::info("persistence", "event=persist_recovered");
     failure_.reset();
   }
   return result;

@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "svckit/core/instance_json.hpp"
+#include "svckit/core/log.hpp"
 
 namespace svckit::daemon {
 
@@ -86,18 +87,19 @@ void SharedRoutes::apply(const json& kv, bool deleted, std::int64_t revision) {
     auto value = etcd::base64_decode(kv.value("value", ""));
     auto parsed = value ? json::parse(*value, nullptr, false) : json();
     if (!parsed.is_object() || !parsed.contains("routes")) {
-      spdlog::error("event=shared_routes_unreadable revision={} (not svckitd's: the routes in force stay)", revision);
+      logs::error("cluster", "event=shared_routes_unreadable revision={} (not svckitd's: the routes in force stay)",
+                  revision);
       return;
     }
     document = std::move(parsed);
   }
   auto routes = parse_json_routes(document["routes"]);
   if (!routes) {
-    spdlog::error("event=shared_routes_refused revision={} error=\"{}\" (the routes in force stay)", revision,
-                  routes.error().describe());
+    logs::error("cluster", "event=shared_routes_refused revision={} error=\"{}\" (the routes in force stay)", revision,
+                routes.error().describe());
   } else {
     on_change_(std::move(*routes));
-    spdlog::info("event=shared_routes_applied revision={} routes={}", revision, document["routes"].size());
+    logs::info("cluster", "event=shared_routes_applied revision={} routes={}", revision, document["routes"].size());
   }
   {
     std::lock_guard lock(mutex_);

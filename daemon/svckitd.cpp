@@ -16,8 +16,9 @@
 #include <thread>
 
 #include "daemon/snapshot.hpp"
-#include "svckit/grpc/grpc_health_checker.hpp"
 #include "svckit/core/instance_json.hpp"
+#include "svckit/core/log.hpp"
+#include "svckit/grpc/grpc_health_checker.hpp"
 
 namespace svckit::daemon {
 
@@ -191,13 +192,14 @@ Result<void> Svckitd::start() {
   }
   const bool loopback = config_.address == "127.0.0.1" || config_.address == "::1" || config_.address == "localhost";
   if (!loopback && config_.gateway_port >= 0 && !gateway_tls_) {
-    spdlog::warn(
-        "event=gateway_unencrypted address={} (on this address the gateway's clients send their requests and "
-        "credentials in clear: set gateway.tls.cert_file and gateway.tls.key_file)",
-        config_.address);
+    logs::warn("svckitd",
+               "event=gateway_unencrypted address={} (on this address the gateway's clients send their requests and "
+               "credentials in clear: set gateway.tls.cert_file and gateway.tls.key_file)",
+               config_.address);
   }
   if (!loopback && (!config_.acl_enabled || !tls_)) {
-    spdlog::warn(
+    logs::warn(
+        "svckitd",
         "event=api_unprotected address={} acl={} tls={} (on this address: without ACLs anyone who reaches it can "
         "change the registry and the configuration; without TLS tokens and data cross the network in clear)",
         config_.address, config_.acl_enabled, tls_ != nullptr);
@@ -212,8 +214,8 @@ Result<void> Svckitd::start() {
     auto snapshot = load_persistent_state(config_.snapshot_file);
     if (!snapshot) return snapshot.error();
     if (auto r = registry_.restore(snapshot->instances, snapshot->index); !r) return r;
-    spdlog::info("event=snapshot_restored file={} instances={}", config_.snapshot_file.string(),
-                 snapshot->instances.size());
+    logs::info("svckitd", "event=snapshot_restored file={} instances={}", config_.snapshot_file.string(),
+               snapshot->instances.size());
   }
   if (!config_.snapshot_file.empty()) {
     if (auto r = restore_config_store(); !r) return r;
@@ -256,8 +258,8 @@ Result<void> Svckitd::start() {
     if (!gateway) return gateway.error();
     gateway_ = std::move(*gateway);
     if (auto r = gateway_->start(); !r) return r;
-    spdlog::info("event=gateway_listening address={} port={} routes={} tls={}", config_.address, gateway_->port(),
-                 config_.gateway_routes.size(), gateway_tls_ != nullptr);
+    logs::info("svckitd", "event=gateway_listening address={} port={} routes={} tls={}", config_.address,
+               gateway_->port(), config_.gateway_routes.size(), gateway_tls_ != nullptr);
     if (!config_.config_file.empty()) {
       key_files_ = route_key_files(config_.gateway_routes);
       config_stamp_ = routes_stamp();
@@ -279,7 +281,7 @@ Result<void> Svckitd::start() {
   if (auto r = server_.listen(); !r) return r;
   signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
     if (ec) return;
-    spdlog::info("event=signal signal={}", signal);
+    logs::info("svckitd", "event=signal signal={}", signal);
     request_shutdown();
   });
   if (cluster_) join_cluster();  // before the checks start: they run only for this node's share
@@ -288,7 +290,7 @@ Result<void> Svckitd::start() {
   if (persister_) asio::co_spawn(control_, snapshot_loop(), asio::detached);
   if ((tls_ || gateway_tls_) && config_.tls_reload_interval.count() > 0)
     asio::co_spawn(control_, tls_reload_loop(), asio::detached);
-  spdlog::info("event=listening address={} port={} tls={}", config_.address, server_.port(), tls_ != nullptr);
+  logs::info("svckitd", "event=listening address={} port={} tls={}", config_.address, server_.port(), tls_ != nullptr);
   return {};
 }
 
@@ -309,7 +311,7 @@ void Svckitd::request_shutdown() {
 }
 
 http::Awaitable<void> Svckitd::shutdown_sequence() {
-  spdlog::info("event=shutdown_begin connections={}", server_.connections());
+  logs::info("svckitd", "event=shutdown_begin connections={}", server_.connections());
   boost::system::error_code ec;
   signals_.cancel(ec);
   hangup_.cancel(ec);
@@ -356,11 +358,11 @@ http::Awaitable<void> Svckitd::shutdown_sequence() {
   if (trace_exporter_) co_await trace_exporter_->shutdown();  // the last spans, bounded by its timeout
   if (persister_) {
     if (auto r = persister_->write_changed(); !r) {
-      spdlog::error("event=final_snapshot_failed error=\"{}\"", r.error().describe());
+      logs::error("svckitd", "event=final_snapshot_failed error=\"{}\"", r.error().describe());
       exit_code_ = 1;
     }
   }
-  spdlog::info("event=shutdown_done connections_left={}", open());
+  logs::info("svckitd", "event=shutdown_done connections_left={}", open());
   io_.stop();
 }
 
@@ -371,7 +373,7 @@ http::Awaitable<void> Svckitd::sweep_loop() {
     if (registry_.sweep() > 0) {
       const auto expired = registry_.expirations_total() - before;
       expirations_.inc(expired);
-      if (expired > 0) spdlog::info("event=instances_expired count={}", expired);
+      if (expired > 0) logs::info("svckitd", "event=instances_expired count={}", expired);
     }
     co_await consul_.reap();
     LabelValues live;
@@ -379,7 +381,7 @@ http::Awaitable<void> Svckitd::sweep_loop() {
       if (s.instances > 0) live.insert(s.name);
     }
     if (const auto expired = metric_expiry_.sweep(live); !expired.empty()) {
-      spdlog::info("event=metric_series_expired services={}", expired.size());
+      logs::info("svckitd", "event=metric_series_expired services={}", expired.size());
     }
   }
 }
@@ -433,12 +435,12 @@ void Svckitd::reload_routes(const char* why) {
   if (applied) applied = validate(fresh);
   if (!applied) {
     reloads_.with({"error"}).inc();
-    spdlog::error("event=routes_reload_failed why=\"{}\" error=\"{}\" (the routes in force stay)", why,
-                  applied.error().describe());
+    logs::error("svckitd", "event=routes_reload_failed why=\"{}\" error=\"{}\" (the routes in force stay)", why,
+                applied.error().describe());
     return;
   }
   reloads_.with({"ok"}).inc();
-  spdlog::info("event=routes_reloaded why=\"{}\" routes={}", why, fresh.gateway_routes.size());
+  logs::info("svckitd", "event=routes_reloaded why=\"{}\" routes={}", why, fresh.gateway_routes.size());
   key_files_ = route_key_files(fresh.gateway_routes);
   {
     std::lock_guard lock(routes_mutex_);
@@ -551,9 +553,9 @@ Result<void> Svckitd::start_acl() {
     }
     auto made = acl_replica_ ? run_at_start(acl_replica_->bootstrap(secret)) : acl_tokens_->bootstrap(secret);
     if (!made) return made.error();
-    if (*made) spdlog::info("event=acl_bootstrapped tokens_file=\"{}\"", file.string());
+    if (*made) logs::info("svckitd", "event=acl_bootstrapped tokens_file=\"{}\"", file.string());
   } else if (!secret.empty()) {
-    spdlog::info("event=acl_bootstrap_skipped reason=\"the token store was bootstrapped before\"");
+    logs::info("svckitd", "event=acl_bootstrap_skipped reason=\"the token store was bootstrapped before\"");
   }
   AclRules anonymous;
   if (!config_.acl_anonymous_rules.empty()) {
@@ -574,7 +576,7 @@ Result<void> Svckitd::start_acl() {
     return make_error(ErrorCode::internal, "routes without an ACL rule (they would be refused): " + names,
                       "acl.enabled");
   }
-  spdlog::info("event=acl_enabled tokens={}", acl_tokens_->size());
+  logs::info("svckitd", "event=acl_enabled tokens={}", acl_tokens_->size());
   return {};
 }
 
@@ -590,7 +592,8 @@ Result<void> Svckitd::restore_config_store() {
     if (auto r = config_store_.restore(saved); !r) {
       return make_error(ErrorCode::invalid_argument, path.string() + ": " + r.error().message, "snapshot_file");
     }
-    spdlog::info("event=config_store_restored file={} version={}", path.string(), config_store_.current().version);
+    logs::info("svckitd", "event=config_store_restored file={} version={}", path.string(),
+               config_store_.current().version);
   }
   return {};
 }
@@ -636,7 +639,8 @@ http::Awaitable<Result<void>> Svckitd::load_cluster_store() {
     if (loaded) loaded = co_await config_replica_->load();
     if (loaded) loaded = co_await shared_routes_->load();
     if (loaded || std::chrono::steady_clock::now() >= deadline) co_return loaded;
-    spdlog::warn("event=cluster_store_waiting store={} error=\"{}\"", config_.store, loaded.error().describe());
+    logs::warn("svckitd", "event=cluster_store_waiting store={} error=\"{}\"", config_.store,
+               loaded.error().describe());
     co_await sleep_for(std::chrono::milliseconds(500));
   }
 }
@@ -736,10 +740,10 @@ http::Awaitable<void> Svckitd::tls_reload_loop() {
       if (context == nullptr) continue;
       auto reloaded = context->reload_if_changed();
       if (!reloaded) {
-        spdlog::error("event=tls_reload_failed error=\"{}\" (the certificate in force stays)",
-                      reloaded.error().describe());
+        logs::error("svckitd", "event=tls_reload_failed error=\"{}\" (the certificate in force stays)",
+                    reloaded.error().describe());
       } else if (*reloaded) {
-        spdlog::info("event=tls_reloaded cert_file={}", *cert_file);
+        logs::info("svckitd", "event=tls_reloaded cert_file={}", *cert_file);
       }
     }
   }

@@ -4,13 +4,13 @@
 // as an answer, a short deadline, and a server taken out of rotation.
 #include <utility>  // before Asio 1.74 awaitable.hpp, which uses std::exchange without it
 
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <grpcpp/server.h>
-#include <grpcpp/server_builder.h>
 #include <iostream>
 #include <set>
 

@@ -84,9 +84,8 @@ void ProductGrpcServer::shutdown(std::chrono::milliseconds grace) {
   }
 }
 
-svckit::http::Awaitable<svckit::http::Response> create_order_grpc(svckit::rpc::GrpcClient& products,
-                                                                  std::string order, std::string product,
-                                                                  std::string traceparent) {
+svckit::http::Awaitable<svckit::http::Response> create_order_grpc(svckit::rpc::GrpcClient& products, std::string order,
+                                                                  std::string product, std::string traceparent) {
   namespace http = svckit::http;
   demo::ProductRequest request;
   request.set_product_id(product);

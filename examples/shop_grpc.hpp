@@ -22,7 +22,7 @@ namespace shop {
 class ProductGrpcServer {
  public:
   struct Options {
-    std::uint16_t port = 0;             // 0: any free port
+    std::uint16_t port = 0;              // 0: any free port
     std::chrono::milliseconds delay{0};  // added to every answer (a slow instance, for tests)
   };
   /// Listens on 127.0.0.1; nullptr (and `error` set) when it cannot.

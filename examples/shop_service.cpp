@@ -228,7 +228,10 @@ int main(int argc, char** argv) {
     if (!grpc_server || !body.is_object() || !body.contains("serving") || !body["serving"].is_boolean()) {
       co_return http::json_response(
           http::Status::bad_request,
-          json{{"error", {{"code", "invalid_argument"}, {"field", "serving"}, {"message", "give {\"serving\": bool} to a product-service started with --grpc-port"}}}});
+          json{{"error",
+                {{"code", "invalid_argument"},
+                 {"field", "serving"},
+                 {"message", "give {\"serving\": bool} to a product-service started with --grpc-port"}}}});
     }
     const bool serving = body["serving"].get<bool>();
     grpc_server->health().set_status(serving ? InstanceStatus::healthy : InstanceStatus::unhealthy);

@@ -14,6 +14,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "svckit/client/service_client.hpp"
+#include "svckit/core/log.hpp"
 #include "svckit/discovery/discovery_client.hpp"
 #include "svckit/http/server.hpp"
 
@@ -30,7 +31,7 @@ asio::awaitable<void> pause(std::chrono::milliseconds d) {
 }
 
 asio::awaitable<void> shut_down(asio::io_context& io, ShutdownPlan plan, int signal) {
-  spdlog::info("event=shutdown signal={} drain_ms={}", signal, plan.drain.count());
+  logs::info("app", "event=shutdown signal={} drain_ms={}", signal, plan.drain.count());
   if (plan.discovery != nullptr) co_await plan.discovery->shutdown(plan.drain);
   if (plan.server != nullptr) {
     plan.server->begin_shutdown();
@@ -52,7 +53,7 @@ int run_until_signal(asio::io_context& io, ShutdownPlan plan) {
   on_signal = [&](const boost::system::error_code& ec, int signal) {
     if (ec) return;
     if (received != 0) {  // a second signal: stop waiting
-      spdlog::warn("event=shutdown_forced signal={}", signal);
+      logs::warn("app", "event=shutdown_forced signal={}", signal);
       io.stop();
       return;
     }

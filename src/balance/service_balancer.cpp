@@ -1,4 +1,5 @@
 #include "svckit/balance/service_balancer.hpp"
+#include "svckit/core/log.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -42,11 +43,11 @@ ServiceBalancer::ServiceBalancer(std::string service, ServiceBalancerOptions opt
   if (options_.outlier) {
     auto on_event = [this](const OutlierEvent& e) {
       if (e.type == OutlierEvent::Type::ejected) {
-        spdlog::warn("event=outlier_ejected service={} instance={} reason={} ejections={} duration_ms={}", service_,
-                     e.id, to_string(e.reason), e.ejection_count, e.duration.count());
+        logs::warn("balancer", "event=outlier_ejected service={} instance={} reason={} ejections={} duration_ms={}",
+                   service_, e.id, to_string(e.reason), e.ejection_count, e.duration.count());
         if (metrics_) metrics_->ejections->with({service_, std::string(to_string(e.reason))}).inc();
       } else {
-        spdlog::info("event=outlier_unejected service={} instance={}", service_, e.id);
+        logs::info("balancer", "event=outlier_unejected service={} instance={}", service_, e.id);
         if (metrics_) metrics_->unejections->with({service_}).inc();
       }
     };

@@ -5,6 +5,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <vector>
 
+#include "svckit/core/log.hpp"
 #include "svckit/core/sleeper.hpp"
 #include "svckit/core/wait_list.hpp"
 
@@ -162,8 +163,8 @@ Awaitable<void> RedisCacheTier::follow_invalidations(std::shared_ptr<CancelToken
     first = false;
     if (stop->cancelled()) break;
     if (!ended && ended.error().code != ErrorCode::timeout) {
-      spdlog::warn("event=cache_invalidations_lost cache={} error=\"{}\" retry_in_ms={}", options_.name,
-                   ended.error().message, backoff.count());
+      logs::warn("cache", "event=cache_invalidations_lost cache={} error=\"{}\" retry_in_ms={}", options_.name,
+                 ended.error().message, backoff.count());
       // Not subscribed now: `stop`'s hook is free for the pause.
       const auto pause = std::chrono::duration_cast<std::chrono::nanoseconds>(backoff);
       (void)co_await sleeper.sleep_for(pause, stop.get());

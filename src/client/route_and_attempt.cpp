@@ -9,6 +9,7 @@
 #include "client/service_client_impl.hpp"
 
 #include <strings.h>
+#include "svckit/core/log.hpp"
 
 namespace svckit {
 
@@ -228,8 +229,8 @@ Awaitable<Attempt> ServiceClient::Impl::send_attempt(std::shared_ptr<ServiceClie
     route.breaker->record(route.permit, !counted, out.latency);
   }
   state.budget->record_attempt(!out.retryable);
-  spdlog::debug("event=attempt service={} instance={} status={} latency_us={}", state.name, out.instance, status,
-                std::chrono::duration_cast<std::chrono::microseconds>(out.latency).count());
+  logs::debug("client", "event=attempt service={} instance={} status={} latency_us={}", state.name, out.instance,
+              status, std::chrono::duration_cast<std::chrono::microseconds>(out.latency).count());
   co_return out;
 }
 

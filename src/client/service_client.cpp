@@ -15,6 +15,7 @@
 #include "client/service_client_impl.hpp"
 #include "client/service_state.hpp"
 #include "core/per_thread_cache.hpp"
+#include "svckit/core/log.hpp"
 #include "svckit/resilience/deadline.hpp"
 
 #include <strings.h>
@@ -109,8 +110,8 @@ std::shared_ptr<ServiceClient::ServiceState> ServiceClient::state_for_locked(con
       impl->families.breaker->with({service}).set(static_cast<double>(static_cast<int>(t.to)));
       impl->families.transitions->with({service, std::string(to_string(t.to))}).inc();
     }
-    spdlog::warn("event=breaker_transition service={} from={} to={} reason=\"{}\"", service, to_string(t.from),
-                 to_string(t.to), t.reason);
+    logs::warn("client", "event=breaker_transition service={} from={} to={} reason=\"{}\"", service, to_string(t.from),
+               to_string(t.to), t.reason);
   };
   auto state = std::make_shared<ServiceState>(service, config, impl_->deps.time, on_trip);
   impl_->series_of(*state);

@@ -1,4 +1,5 @@
 #include "svckit/config/follow_changes.hpp"
+#include "svckit/core/log.hpp"
 
 #include <spdlog/spdlog.h>
 #include <sys/inotify.h>
@@ -73,7 +74,7 @@ std::shared_ptr<FileWatch> watch_files(const asio::any_io_executor& executor,
       const int wd = ::inotify_add_watch(fd, directory.c_str(),
                                          IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE);
       if (wd < 0) {
-        spdlog::warn("event=config_inotify_failed directory={} (polling only)", directory.string());
+        logs::warn("config", "event=config_inotify_failed directory={} (polling only)", directory.string());
         continue;
       }
       it = by_directory.emplace(directory.string(), wd).first;

@@ -1,5 +1,6 @@
 #include "svckit/config/remote_config.hpp"
 #include "svckit/core/instance_json.hpp"
+#include "svckit/core/log.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -52,13 +53,13 @@ void write_cache(const std::filesystem::path& path, const std::string& source, c
     std::ofstream out(temporary, std::ios::trunc);
     out << json{{"source", source}, {"version", content.version}, {"tree", content.tree}}.dump(2) << "\n";
     if (!out) {
-      spdlog::warn("event=config_cache_write_failed path={}", path.string());
+      logs::warn("config", "event=config_cache_write_failed path={}", path.string());
       return;
     }
   }
   std::error_code ec;
   std::filesystem::rename(temporary, path, ec);
-  if (ec) spdlog::warn("event=config_cache_write_failed path={} error=\"{}\"", path.string(), ec.message());
+  if (ec) logs::warn("config", "event=config_cache_write_failed path={} error=\"{}\"", path.string(), ec.message());
 }
 
 /// A value as JSON when it parses as JSON, otherwise the text itself.
@@ -122,8 +123,8 @@ Awaitable<Result<std::shared_ptr<RemoteConfig>>> RemoteConfig::open(std::unique_
     co_return make_error(content.error().code,
                          name + ": " + content.error().message + "; and " + cached.error().message);
   }
-  spdlog::warn("event=config_started_from_cache source={} cache={} version={} error=\"{}\"", name,
-               self->options_.cache_file.string(), cached->version, content.error().message);
+  logs::warn("config", "event=config_started_from_cache source={} cache={} version={} error=\"{}\"", name,
+             self->options_.cache_file.string(), cached->version, content.error().message);
   std::lock_guard lock(self->mutex_);
   self->content_ = std::move(*cached);
   self->from_cache_ = true;
@@ -156,7 +157,7 @@ bool RemoteConfig::apply(RemoteContent content) {
 void RemoteConfig::fail(const Error& error) {
   std::lock_guard lock(mutex_);
   if (last_error_ != error.message) {
-    spdlog::warn("event=config_remote_failed source={} error=\"{}\"", backend_->name(), error.message);
+    logs::warn("config", "event=config_remote_failed source={} error=\"{}\"", backend_->name(), error.message);
   }
   last_error_ = error.message;
 }
@@ -180,7 +181,7 @@ Awaitable<void> RemoteConfig::follow(std::shared_ptr<CancelToken> stop) {
         delay = options_.retry;
         read_now = false;
         if (apply(std::move(*content))) {
-          spdlog::info("event=config_remote_changed source={} version={}", backend_->name(), version());
+          logs::info("config", "event=config_remote_changed source={} version={}", backend_->name(), version());
         }
         continue;
       }

@@ -1,4 +1,5 @@
 #include "svckit/coord/lock_manager.hpp"
+#include "svckit/core/log.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -88,8 +89,8 @@ struct Holding {
       if (released || was_lost) return;
       was_lost = true;
     }
-    spdlog::warn("event=lock_lost lock={} backend={} fencing_token={} why=\"{}\"", held.name, manager->backend->kind(),
-                 held.fencing_token, why);
+    logs::warn("locks", "event=lock_lost lock={} backend={} fencing_token={} why=\"{}\"", held.name,
+               manager->backend->kind(), held.fencing_token, why);
     LockManagerState::count(manager->lost, manager->lost_metric);
     forget_reentrant();
     lost->cancel();
@@ -136,8 +137,8 @@ Awaitable<void> keep_alive(std::shared_ptr<Holding> h, SteadyTime confirmed_at) 
       co_return;
     } else {
       LockManagerState::count(m.renewals_failed, m.renewals_failed_metric);
-      spdlog::warn("event=lock_renewal_failed lock={} backend={} error=\"{}\"", h->held.name, m.backend->kind(),
-                   renewed.error().message);
+      logs::warn("locks", "event=lock_renewal_failed lock={} backend={} error=\"{}\"", h->held.name, m.backend->kind(),
+                 renewed.error().message);
       next_renewal = m.time.steady_now() + retry;
     }
   }

@@ -1,4 +1,5 @@
 #include "svckit/discovery/discovery_client.hpp"
+#include "svckit/core/log.hpp"
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
@@ -81,8 +82,8 @@ Awaitable<void> DiscoveryClient::watch_loop() {
       reachable_ = false;
       ++watch_errors_;
       if (watch_errors_metric_ != nullptr) watch_errors_metric_->inc();
-      spdlog::warn("event=watch_failed error=\"{}\" retry_in_ms={} cached_services={}", result.error().describe(),
-                   backoff.count(), current_catalog()->size());
+      logs::warn("discovery", "event=watch_failed error=\"{}\" retry_in_ms={} cached_services={}",
+                 result.error().describe(), backoff.count(), current_catalog()->size());
       co_await sleep(watch_cancel_.get(), jittered(backoff));
       backoff = std::min(backoff * 2, options_.retry_max);
       continue;
@@ -91,7 +92,7 @@ Awaitable<void> DiscoveryClient::watch_loop() {
     backoff = options_.retry_initial;
     apply(*result);
     reachable_ = true;  // after apply(): whoever sees it also sees the cache it reflects
-    if (reconnected) spdlog::info("event=watch_connected index={}", result->index);
+    if (reconnected) logs::info("discovery", "event=watch_connected index={}", result->index);
   }
   if (--loops_running_ == 0) loops_done_.set();
 }
@@ -157,7 +158,7 @@ void DiscoveryClient::apply_reset(const WatchResult& result, Catalog& next, std:
       if (options_.empty_push_protection && !old_list->empty()) {
         ++empty_rejected_;
         if (empty_rejected_metric_ != nullptr) empty_rejected_metric_->inc();
-        spdlog::warn("event=empty_push_rejected service={} kept_instances={}", name, old_list->size());
+        logs::warn("discovery", "event=empty_push_rejected service={} kept_instances={}", name, old_list->size());
         rebuilt[name] = old_list;
         stale_services_.insert(name);
         continue;
@@ -300,11 +301,11 @@ Awaitable<void> DiscoveryClient::heartbeat_loop() {
       auto again = co_await registry_.register_instance(*self_);
       if (again) {
         ++reregistrations_;
-        spdlog::info("event=reregistered service={} id={}", self_->service, self_->id);
+        logs::info("discovery", "event=reregistered service={} id={}", self_->service, self_->id);
       }
     } else {
-      spdlog::warn("event=heartbeat_failed service={} id={} error=\"{}\"", self_->service, self_->id,
-                   r.error().describe());
+      logs::warn("discovery", "event=heartbeat_failed service={} id={} error=\"{}\"", self_->service, self_->id,
+                 r.error().describe());
     }
   }
   heartbeat_running_ = false;
@@ -329,13 +330,13 @@ Awaitable<Result<void>> DiscoveryClient::deregister_self() {
 Awaitable<void> DiscoveryClient::shutdown(std::chrono::milliseconds drain) {
   if (self_) {
     if (auto r = co_await update_status(InstanceStatus::maintenance); !r) {
-      spdlog::warn("event=drain_status_failed error=\"{}\"", r.error().describe());
+      logs::warn("discovery", "event=drain_status_failed error=\"{}\"", r.error().describe());
     }
     if (drain.count() > 0) {
       co_await sleep(nullptr, drain);
     }
     if (auto r = co_await deregister_self(); !r) {
-      spdlog::warn("event=deregister_failed error=\"{}\"", r.error().describe());
+      logs::warn("discovery", "event=deregister_failed error=\"{}\"", r.error().describe());
     }
   }
   stopping_ = true;

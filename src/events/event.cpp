@@ -105,13 +105,13 @@ bool pattern_matches(std::string_view pattern, std::string_view type) noexcept {
 
 nlohmann::json to_json(const Event& event) {
   nlohmann::json out{{"id", event.id},
-                        {"type", event.type},
-                        {"source", event.source},
-                        {"target", event.target},
-                        {"priority", std::string(svckit::to_string(event.priority))},
-                        {"time", format_rfc3339(event.time)},
-                        {"traceparent", event.traceparent},
-                        {"data", event.data}};
+                     {"type", event.type},
+                     {"source", event.source},
+                     {"target", event.target},
+                     {"priority", std::string(svckit::to_string(event.priority))},
+                     {"time", format_rfc3339(event.time)},
+                     {"traceparent", event.traceparent},
+                     {"data", event.data}};
   if (!event.tracestate.empty()) out["tracestate"] = event.tracestate;
   return out;
 }

@@ -7,8 +7,8 @@ namespace svckit::rpc {
 namespace hv1 = ::grpc::health::v1;
 
 void HealthService::set_status(InstanceStatus status) {
-  const auto serving = status == InstanceStatus::healthy ? hv1::HealthCheckResponse::SERVING
-                                                         : hv1::HealthCheckResponse::NOT_SERVING;
+  const auto serving =
+      status == InstanceStatus::healthy ? hv1::HealthCheckResponse::SERVING : hv1::HealthCheckResponse::NOT_SERVING;
   {
     std::lock_guard lock(mutex_);
     if (shut_down_ || statuses_[""] == serving) return;

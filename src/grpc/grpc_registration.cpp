@@ -4,8 +4,7 @@
 
 namespace svckit::rpc {
 
-GrpcRegistration::GrpcRegistration(DiscoveryClient& discovery, HealthService& health,
-                                   GrpcRegistrationOptions options)
+GrpcRegistration::GrpcRegistration(DiscoveryClient& discovery, HealthService& health, GrpcRegistrationOptions options)
     : discovery_(discovery), health_(health), options_(std::move(options)) {}
 
 GrpcRegistration::~GrpcRegistration() {

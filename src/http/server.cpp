@@ -27,6 +27,7 @@
 #include "http/body_reader.hpp"
 #include "http/server_connection.hpp"
 #include "http/wire.hpp"
+#include "svckit/core/log.hpp"
 #include "svckit/http/tls_server.hpp"
 
 namespace svckit::http {
@@ -145,11 +146,11 @@ Awaitable<void> HttpServer::Impl::accept_loop() {
     auto socket = co_await acceptor_.async_accept(where, asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
     if (ec) {
-      spdlog::warn("accept failed: {}", ec.message());
+      logs::warn("http", "accept failed: {}", ec.message());
       continue;
     }
     if (connections() >= options_.max_connections) {
-      spdlog::warn("connection limit {} reached; closing new connection", options_.max_connections);
+      logs::warn("http", "connection limit {} reached; closing new connection", options_.max_connections);
       socket.close(ec);
       continue;
     }
@@ -162,8 +163,8 @@ Awaitable<void> HttpServer::Impl::accept_loop() {
       std::lock_guard lock(mutex_);
       auto& count = per_peer_[address];
       if (options_.max_connections_per_peer != 0 && count >= options_.max_connections_per_peer) {
-        spdlog::warn("connection limit per peer {} reached for {}; closing new connection",
-                     options_.max_connections_per_peer, address);
+        logs::warn("http", "connection limit per peer {} reached for {}; closing new connection",
+                   options_.max_connections_per_peer, address);
         if (count == 0) per_peer_.erase(address);
         socket.close(ec);
         continue;
@@ -255,7 +256,7 @@ Awaitable<bool> HttpServer::Impl::tls_handshake(asio::ssl::stream<tcp::socket&>&
   }
   co_await stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
   if (ec) {
-    spdlog::debug("event=tls_handshake_failed error=\"{}\"", ec.message());
+    logs::debug("http", "event=tls_handshake_failed error=\"{}\"", ec.message());
     co_return false;
   }
   co_return true;
@@ -320,8 +321,8 @@ Awaitable<void> HttpServer::Impl::request_loop(Stream& stream, std::shared_ptr<C
     try {
       response = co_await handler_(request, context);
     } catch (const std::exception& e) {
-      spdlog::error("handler for {} {} threw: {}", std::string(request.method_string()), std::string(request.target()),
-                    e.what());
+      logs::error("http", "handler for {} {} threw: {}", std::string(request.method_string()),
+                  std::string(request.target()), e.what());
       response = error_response(make_error(ErrorCode::internal, "internal error"));
     }
     context.watch_close = nullptr;
@@ -402,7 +403,7 @@ Awaitable<bool> HttpServer::Impl::write_streamed(Stream& stream, Connection& con
     sent += piece.size();
   }
   if (sent != source.size()) {
-    spdlog::error("event=streamed_body_mismatch promised={} sent={}", source.size(), sent);
+    logs::error("http", "event=streamed_body_mismatch promised={} sent={}", source.size(), sent);
     co_return false;
   }
   co_return true;

@@ -19,6 +19,7 @@
 
 #include "http/server_connection.hpp"
 #include "http/wire.hpp"
+#include "svckit/core/log.hpp"
 #include "svckit/http/upgraded_stream.hpp"
 
 namespace svckit::http::detail {
@@ -311,8 +312,8 @@ Awaitable<void> serve_streaming_on(Stream& stream, ServerConnection& connection,
     try {
       co_await server.handler(exchange);
     } catch (const std::exception& e) {
-      spdlog::error("streaming handler for {} {} threw: {}", std::string(exchange.head().method_string()),
-                    std::string(exchange.head().target()), e.what());
+      logs::error("http", "streaming handler for {} {} threw: {}", std::string(exchange.head().method_string()),
+                  std::string(exchange.head().target()), e.what());
       threw = true;
     }
     if (threw) {  // no co_await inside a catch block

@@ -1,4 +1,5 @@
 #include "svckit/queue/periodic.hpp"
+#include "svckit/core/log.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -196,7 +197,7 @@ Awaitable<std::size_t> PeriodicScheduler::tick() {
     } else {
       ++stats_.errors;
       failed_ = true;
-      spdlog::warn("event=periodic_enqueue_failed task={} error=\"{}\"", entry.task.name, r.error().describe());
+      logs::warn("tasks", "event=periodic_enqueue_failed task={} error=\"{}\"", entry.task.name, r.error().describe());
       continue;  // same fire again at the next tick
     }
     // The next fire after now: fires missed during a stall are skipped, not replayed.

@@ -45,7 +45,8 @@ Result<void> validate(const TaskSpec& spec) {
   if (!spec.traceparent.empty() && !trace::parse_traceparent(spec.traceparent)) {
     return bad("traceparent must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)", "traceparent");
   }
-  if (!spec.tracestate.empty() && spec.traceparent.empty()) return bad("a tracestate needs a traceparent", "tracestate");
+  if (!spec.tracestate.empty() && spec.traceparent.empty())
+    return bad("a tracestate needs a traceparent", "tracestate");
   if (!trace::valid_tracestate(spec.tracestate)) {
     return bad("tracestate must be a W3C tracestate (at most 32 key=value members, 512 characters)", "tracestate");
   }

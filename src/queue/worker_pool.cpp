@@ -1,4 +1,5 @@
 #include "svckit/queue/worker_pool.hpp"
+#include "svckit/core/log.hpp"
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
@@ -95,8 +96,8 @@ Awaitable<void> WorkerPool::worker_loop(std::shared_ptr<State> state) {
     if (!task) {
       auto next = co_await state->queue.fetch(state->options.queue, state->options.worker_id, state->options.poll_wait);
       if (!next) {
-        spdlog::warn("event=task_fetch_failed queue={} error=\"{}\" retry_in_ms={}", state->options.queue,
-                     next.error().describe(), backoff.count());
+        logs::warn("tasks", "event=task_fetch_failed queue={} error=\"{}\" retry_in_ms={}", state->options.queue,
+                   next.error().describe(), backoff.count());
         const std::chrono::nanoseconds pause = backoff;
         co_await state->sleeper.sleep_for(pause);
         backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
@@ -127,7 +128,7 @@ Awaitable<void> WorkerPool::heartbeat(std::shared_ptr<State> state, std::string 
     if (renewed) continue;
     if (renewed.error().code == ErrorCode::unavailable) continue;  // try again; the lease may still hold
     // Lost (another worker may have it now) or past its timeout: the handler must stop.
-    spdlog::warn("event=task_lease_lost id={} error=\"{}\"", id, renewed.error().describe());
+    logs::warn("tasks", "event=task_lease_lost id={} error=\"{}\"", id, renewed.error().describe());
     if (renewed.error().code == ErrorCode::not_found) state->lost.fetch_add(1);
     cancel->cancel();
     co_return;
@@ -182,7 +183,7 @@ Awaitable<std::optional<TaskRecord>> WorkerPool::run_one(std::shared_ptr<State> 
     if (!state->stopping) {
       auto next = co_await state->queue.complete_and_fetch(task.id, worker, std::move(*result), state->options.queue);
       if (!next) {
-        spdlog::warn("event=task_result_refused id={} error=\"{}\"", task.id, next.error().describe());
+        logs::warn("tasks", "event=task_result_refused id={} error=\"{}\"", task.id, next.error().describe());
         co_return std::nullopt;
       }
       state->succeeded.fetch_add(1);
@@ -192,7 +193,7 @@ Awaitable<std::optional<TaskRecord>> WorkerPool::run_one(std::shared_ptr<State> 
     if (completed) {
       state->succeeded.fetch_add(1);
     } else {
-      spdlog::warn("event=task_result_refused id={} error=\"{}\"", task.id, completed.error().describe());
+      logs::warn("tasks", "event=task_result_refused id={} error=\"{}\"", task.id, completed.error().describe());
     }
     co_return std::nullopt;
   }
@@ -201,7 +202,7 @@ Awaitable<std::optional<TaskRecord>> WorkerPool::run_one(std::shared_ptr<State> 
                                  : result.error().describe();
   auto after = co_await state->queue.fail(task.id, worker, reason, retryable);
   if (!after) {
-    spdlog::warn("event=task_failure_refused id={} error=\"{}\"", task.id, after.error().describe());
+    logs::warn("tasks", "event=task_failure_refused id={} error=\"{}\"", task.id, after.error().describe());
     co_return std::nullopt;
   }
   if (*after == TaskState::retry) state->retried.fetch_add(1);

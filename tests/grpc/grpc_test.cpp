@@ -3,11 +3,11 @@
 // in-process GrpcClient, by the demo's order-service, and by a third-party client (@grpc/grpc-js).
 #include <gtest/gtest.h>
 
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
 #include <atomic>
 #include <boost/asio/detached.hpp>
 #include <csignal>
-#include <grpcpp/server.h>
-#include <grpcpp/server_builder.h>
 #include <map>
 #include <set>
 
@@ -54,9 +54,9 @@ class GrpcByName : public ::testing::Test {
 
   /// A product-service with its gRPC side; returns its HTTP port.
   int start_product(const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> argv{SHOP_SERVICE_BIN, "--role",        "product", "--registry", daemon->url(),
-                                  "--grpc-port",    "0",             "--ttl",   "3s",         "--check-every",
-                                  "300ms",          "--drain",       "100ms"};
+    std::vector<std::string> argv{SHOP_SERVICE_BIN, "--role",  "product", "--registry", daemon->url(),
+                                  "--grpc-port",    "0",       "--ttl",   "3s",         "--check-every",
+                                  "300ms",          "--drain", "100ms"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     int port = 0;
     auto child = start_listening_binary(argv, dir.path(), port);
@@ -268,8 +268,8 @@ TEST_F(GrpcByName, TheDemoOrderServiceAndAThirdPartyClientCallProductServiceFoun
   for (int i = 0; i < 2; ++i) start_product();
   ASSERT_TRUE(wait_until([&] { return healthy() == 2; }, 15s));
   int order = 0;
-  auto child = start_listening_binary({SHOP_SERVICE_BIN, "--role", "order", "--registry", daemon->url()},
-                                      dir.path(), order);
+  auto child =
+      start_listening_binary({SHOP_SERVICE_BIN, "--role", "order", "--registry", daemon->url()}, dir.path(), order);
   ASSERT_TRUE(child.ok()) << child.error().message;
   ASSERT_TRUE(wait_until([&] { return http_call(order, "GET", "/orders-grpc/1?product=7").status == 200; }, 10s));
   const auto placed = json::parse(http_call(order, "GET", "/orders-grpc/2?product=7").body);

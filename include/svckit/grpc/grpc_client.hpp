@@ -85,7 +85,7 @@ class GrpcClient {
   using Deps = ServiceClient::Deps;  // Deps::transport is ignored: calls go over gRPC
   /// Errors: invalid options, field named as ServiceClient::create names them.
   static Result<std::unique_ptr<GrpcClient>> create(ServiceClientOptions options, Deps deps,
-                                                     GrpcTransportOptions transport = {});
+                                                    GrpcTransportOptions transport = {});
   ~GrpcClient();
   GrpcClient(const GrpcClient&) = delete;
   GrpcClient& operator=(const GrpcClient&) = delete;

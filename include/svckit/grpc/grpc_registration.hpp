@@ -35,9 +35,9 @@ class HealthService;
 
 struct GrpcRegistrationOptions {
   GrpcRegistrationOptions() = default;  // not an aggregate (GCC 12 coroutine note in registry/registry.hpp)
-  std::string service;            // required: the name callers use
-  std::string host = "127.0.0.1";  // where callers reach the server
-  int port = 0;                   // required: the server's bound port
+  std::string service;                  // required: the name callers use
+  std::string host = "127.0.0.1";       // where callers reach the server
+  int port = 0;                         // required: the server's bound port
   std::chrono::milliseconds ttl{10'000};
   std::vector<std::string> tags{"grpc"};
   std::map<std::string, std::string> metadata{{"protocol", "grpc"}};

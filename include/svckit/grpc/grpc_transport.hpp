@@ -72,7 +72,8 @@ class GrpcTransport final : public http::Transport {
   GrpcTransport(const GrpcTransport&) = delete;
   GrpcTransport& operator=(const GrpcTransport&) = delete;
 
-  Awaitable<Result<http::Response>> send(net::HostPort endpoint, http::Request request, std::chrono::milliseconds timeout,
+  Awaitable<Result<http::Response>> send(net::HostPort endpoint, http::Request request,
+                                         std::chrono::milliseconds timeout,
                                          std::shared_ptr<CancelToken> cancel = nullptr) override;
   http::ClientStats stats() const override;
   /// Drops every channel (their connections close once no call uses them).

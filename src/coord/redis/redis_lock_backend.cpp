@@ -1,4 +1,5 @@
 #include "svckit/coord/redis_lock_backend.hpp"
+#include "svckit/core/log.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -182,8 +183,8 @@ Awaitable<void> run_subscriber(std::shared_ptr<RedisLockBackend::State> state) {
                                                   std::move(on_subscribed));
     if (state->stop->cancelled()) break;
     if (!ended && ended.error().code != ErrorCode::timeout) {
-      spdlog::warn("event=lock_subscription_lost backend=redis error=\"{}\" retry_in_ms={}", ended.error().message,
-                   backoff.count());
+      logs::warn("locks", "event=lock_subscription_lost backend=redis error=\"{}\" retry_in_ms={}",
+                 ended.error().message, backoff.count());
       const auto pause = std::chrono::duration_cast<std::chrono::nanoseconds>(backoff);
       (void)co_await state->sleeper.sleep_for(pause, state->stop_backoff.get());
       backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5s);

@@ -22,6 +22,7 @@
 
 #include "events/amqp/amqp_connection.hpp"
 #include "svckit/core/completion.hpp"
+#include "svckit/core/log.hpp"
 #include "svckit/events/delivery_policy.hpp"
 #include "svckit/net/backend_url.hpp"
 
@@ -179,8 +180,8 @@ struct AmqpEventBus::Publisher {
           auto opened = AmqpConnection::open(options);
           Result<void> ready = opened ? prepare(**opened) : Result<void>(opened.error());
           if (!ready) {
-            spdlog::warn("event=amqp_publisher_connect_failed error=\"{}\" retry_in_ms={}", ready.error().describe(),
-                         pause.count());
+            logs::warn("events", "event=amqp_publisher_connect_failed error=\"{}\" retry_in_ms={}",
+                       ready.error().describe(), pause.count());
             std::unique_lock again(mutex);
             wakeup.wait_for(again, pause, [&] { return stopping; });
             pause = next_pause(pause);
@@ -191,7 +192,7 @@ struct AmqpEventBus::Publisher {
           declared = {dead_exchange};
           pause = std::chrono::milliseconds(50);
           reconnects.fetch_add(1);
-          spdlog::info("event=amqp_publisher_reconnected");
+          logs::info("events", "event=amqp_publisher_reconnected");
           continue;
         }
         const std::size_t n = std::min<std::size_t>(queue.size(), 512);
@@ -208,8 +209,8 @@ struct AmqpEventBus::Publisher {
       if (!sent) {
         // Not confirmed: back to the front of the queue, for the next connection (subscribers
         // de-duplicate by id should the broker have stored some of them).
-        spdlog::warn("event=amqp_publisher_connection_lost error=\"{}\" requeued={}", sent.error().describe(),
-                     batch.size());
+        logs::warn("events", "event=amqp_publisher_connection_lost error=\"{}\" requeued={}", sent.error().describe(),
+                   batch.size());
         connection.reset();
         for (auto it = batch.rbegin(); it != batch.rend(); ++it) queue.push_front(std::move(*it));
       }
@@ -465,8 +466,8 @@ class AmqpSubscription final : public Subscription {
         auto opened = AmqpConnection::open(s.bus);
         Result<void> started = opened ? start(s, **opened) : Result<void>(opened.error());
         if (!started) {
-          spdlog::warn("event=amqp_consumer_connect_failed queue={} error=\"{}\" retry_in_ms={}", s.queue,
-                       started.error().describe(), pause.count());
+          logs::warn("events", "event=amqp_consumer_connect_failed queue={} error=\"{}\" retry_in_ms={}", s.queue,
+                     started.error().describe(), pause.count());
           std::unique_lock lock(s.mutex);
           s.wakeup.wait_for(lock, pause, [&] { return s.finished; });
           pause = next_pause(pause);
@@ -476,7 +477,7 @@ class AmqpSubscription final : public Subscription {
         ++generation;
         s.reconnects.fetch_add(1);
         pause = std::chrono::milliseconds(50);
-        spdlog::info("event=amqp_consumer_reconnected queue={}", s.queue);
+        logs::info("events", "event=amqp_consumer_reconnected queue={}", s.queue);
         continue;
       }
       auto* state = connection->state();
@@ -489,7 +490,7 @@ class AmqpSubscription final : public Subscription {
       }
       if (!lost) lost = !receive(s, *connection, generation);
       if (lost) {
-        spdlog::warn("event=amqp_consumer_connection_lost queue={}", s.queue);
+        logs::warn("events", "event=amqp_consumer_connection_lost queue={}", s.queue);
         connection.reset();
         std::lock_guard lock(s.mutex);
         for (auto& level : s.waiting) level.clear();  // unacknowledged: the broker redelivers them
@@ -567,8 +568,8 @@ class AmqpSubscription final : public Subscription {
   /// it when the dead letter could not be stored.
   static Awaitable<void> dead_letter(Shared& s, const Delivery& d, const std::string& error, int deliveries,
                                      const std::string& id) {
-    spdlog::warn("event=event_dead_lettered queue={} group={} id={} deliveries={} error=\"{}\"", s.queue,
-                 s.options.group, id, deliveries, error);
+    logs::warn("events", "event=event_dead_lettered queue={} group={} id={} deliveries={} error=\"{}\"", s.queue,
+               s.options.group, id, deliveries, error);
     AmqpEventBus::Publisher::Request r;
     r.exchange = s.bus.prefix + ".dead";
     r.key = s.options.group.empty() ? std::string("_listeners") : s.options.group;
@@ -578,7 +579,7 @@ class AmqpSubscription final : public Subscription {
     r.headers.add(kLetterDeliveriesHeader, std::int64_t{deliveries});
     auto stored = co_await s.publisher->publish(std::move(r));
     if (!stored) {
-      spdlog::warn("event=dead_letter_failed id={} error=\"{}\"", id, stored.error().describe());
+      logs::warn("events", "event=dead_letter_failed id={} error=\"{}\"", id, stored.error().describe());
       settle(s, d, Settle::requeue);
       co_return;
     }

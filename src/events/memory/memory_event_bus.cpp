@@ -15,6 +15,7 @@
 #include <mutex>
 #include <optional>
 
+#include "svckit/core/log.hpp"
 #include "svckit/core/service_instance.hpp"
 #include "svckit/core/wait_list.hpp"
 #include "svckit/events/delivery_policy.hpp"
@@ -202,8 +203,8 @@ class MemorySubscription final : public Subscription {
       ++next->deliveries;
       const auto verdict = s->policy.after(handled, next->deliveries);
       if (verdict.kind == DeliveryPolicy::Verdict::Kind::dead_letter) {
-        spdlog::warn("event=event_dead_lettered type={} id={} group={} deliveries={} error=\"{}\"", next->event.type,
-                     next->event.id, s->channel->group, next->deliveries, verdict.reason);
+        logs::warn("events", "event=event_dead_lettered type={} id={} group={} deliveries={} error=\"{}\"",
+                   next->event.type, next->event.id, s->channel->group, next->deliveries, verdict.reason);
         {
           std::lock_guard lock(s->state->mutex);
           dead_letter(*s, std::move(*next), verdict.reason);

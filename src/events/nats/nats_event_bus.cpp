@@ -19,6 +19,7 @@
 #include <unordered_map>
 
 #include "svckit/core/completion.hpp"
+#include "svckit/core/log.hpp"
 #include "svckit/events/delivery_policy.hpp"
 
 namespace svckit::events {
@@ -223,7 +224,7 @@ struct NatsEventBus::Context {
   }
 
   static void on_disconnected(natsConnection*, void* closure) {
-    if (!static_cast<Context*>(closure)->closing) spdlog::warn("event=nats_disconnected");
+    if (!static_cast<Context*>(closure)->closing) logs::warn("events", "event=nats_disconnected");
   }
   /// cnats's last callback for the connection (its callbacks run in order on one thread).
   static void on_closed(natsConnection*, void* closure) {
@@ -235,10 +236,11 @@ struct NatsEventBus::Context {
   static void on_reconnected(natsConnection*, void* closure) {
     auto* self = static_cast<Context*>(closure);
     self->reconnects.fetch_add(1);
-    spdlog::info("event=nats_reconnected");
+    logs::info("events", "event=nats_reconnected");
     // The broker may have come back without its store: declare the streams again (off cnats's thread).
     asio::post(self->blocking, [self] {
-      if (auto r = self->declare(); !r) spdlog::warn("event=nats_declare_failed error=\"{}\"", r.error().describe());
+      if (auto r = self->declare(); !r)
+        logs::warn("events", "event=nats_declare_failed error=\"{}\"", r.error().describe());
     });
   }
   static std::int64_t reconnect_delay(natsConnection*, int attempts, void*) {
@@ -358,11 +360,11 @@ class NatsSubscription final : public Subscription {
     natsMsgHeader_Set(letter.get(), kMsgId, id.c_str());
     natsMsgHeader_Set(letter.get(), kErrorHeader, error.c_str());
     natsMsgHeader_Set(letter.get(), kDeliveriesHeader, std::to_string(deliveries).c_str());
-    spdlog::warn("event=event_dead_lettered subject={} group={} id={} deliveries={} error=\"{}\"",
-                 natsMsg_GetSubject(msg), s.options.group, event_id, deliveries, error);
+    logs::warn("events", "event=event_dead_lettered subject={} group={} id={} deliveries={} error=\"{}\"",
+               natsMsg_GetSubject(msg), s.options.group, event_id, deliveries, error);
     auto stored = co_await c.publish(std::move(letter), id);
     if (!stored) {
-      spdlog::warn("event=dead_letter_failed id={} error=\"{}\"", event_id, stored.error().describe());
+      logs::warn("events", "event=dead_letter_failed id={} error=\"{}\"", event_id, stored.error().describe());
       co_return;
     }
     natsMsg_Term(msg, nullptr);

@@ -14,6 +14,7 @@
 #include <optional>
 
 #include "svckit/core/instance_json.hpp"
+#include "svckit/core/log.hpp"
 #include "svckit/events/delivery_policy.hpp"
 
 namespace svckit::events {
@@ -209,8 +210,8 @@ class RedisSubscription final : public Subscription {
   }
 
   static Awaitable<void> dead_letter(Shared& s, const Entry& entry, const std::string& error, int deliveries) {
-    spdlog::warn("event=event_dead_lettered stream={} group={} entry={} deliveries={} error=\"{}\"", s.stream,
-                 s.options.group, entry.id, deliveries, error);
+    logs::warn("events", "event=event_dead_lettered stream={} group={} entry={} deliveries={} error=\"{}\"", s.stream,
+               s.options.group, entry.id, deliveries, error);
     auto keys = redis::command_args(s.stream, s.context->dead_stream(s.options.group));
     const auto envelope = entry.fields.count("e") != 0 ? entry.fields.at("e") : std::string();
     auto args = redis::command_args(s.options.group, entry.id, envelope, error, std::to_string(deliveries),
@@ -218,7 +219,7 @@ class RedisSubscription final : public Subscription {
     auto r = co_await s.context->client.eval(dead_letter_script, std::move(keys), std::move(args));
     if (!r) {
       // Not acknowledged either: the entry stays pending and is dead-lettered again on its next delivery.
-      spdlog::warn("event=dead_letter_failed entry={} error=\"{}\"", entry.id, r.error().describe());
+      logs::warn("events", "event=dead_letter_failed entry={} error=\"{}\"", entry.id, r.error().describe());
       co_return;
     }
     s.policy->dead_lettered();  // after the store: a reader who sees the count finds the letter
@@ -267,8 +268,8 @@ class RedisSubscription final : public Subscription {
           // ack fails: logged at the 1st, 2nd, 4th, 8th... failure, with the count.
           const auto failures = s->ack_failures.fetch_add(1) + 1;
           if ((failures & (failures - 1)) == 0) {
-            spdlog::warn("event=event_ack_failed entry={} failures={} error=\"{}\"", entry.id, failures,
-                         acked.error().describe());
+            logs::warn("events", "event=event_ack_failed entry={} failures={} error=\"{}\"", entry.id, failures,
+                       acked.error().describe());
           }
         }
       }
@@ -310,8 +311,8 @@ class RedisSubscription final : public Subscription {
       if (!declared) {
         auto made = co_await declare(*s, from_end);
         if (!made) {
-          spdlog::warn("event=event_group_declare_failed stream={} group={} error=\"{}\"", s->stream, o.group,
-                       made.error().describe());
+          logs::warn("events", "event=event_group_declare_failed stream={} group={} error=\"{}\"", s->stream, o.group,
+                     made.error().describe());
           const std::chrono::nanoseconds wait = pause;
           co_await s->context->sleeper.sleep_for(wait, stop);
           pause = std::min(pause * 2, std::chrono::milliseconds(5000));
@@ -375,8 +376,8 @@ class RedisSubscription final : public Subscription {
           (void)co_await declare(*s, from_start);
           continue;
         }
-        spdlog::warn("event=event_read_failed stream={} group={} error=\"{}\" retry_in_ms={}", s->stream, o.group,
-                     read.error().describe(), pause.count());
+        logs::warn("events", "event=event_read_failed stream={} group={} error=\"{}\" retry_in_ms={}", s->stream,
+                   o.group, read.error().describe(), pause.count());
         const std::chrono::nanoseconds wait = pause;
         co_await s->context->sleeper.sleep_for(wait, stop);
         pause = std::min(pause * 2, std::chrono::milliseconds(5000));

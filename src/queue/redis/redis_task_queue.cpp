@@ -12,6 +12,7 @@
 
 #include "queue/redis/redis_task_scripts.hpp"
 #include "svckit/core/instance_json.hpp"
+#include "svckit/core/log.hpp"
 #include "svckit/core/wait_list.hpp"
 
 namespace svckit::queue {
@@ -74,8 +75,8 @@ enum class TaskField : std::size_t {
 };
 constexpr std::size_t kTaskFieldCount = 20;
 constexpr std::string_view kTaskFields[kTaskFieldCount] = {
-    "q",      "name",  "payload",  "prio",   "max_retries", "timeout", "ukey", "ufor", "state", "attempts",
-    "enq",    "run_at", "worker",  "lease",  "deadline",    "result",  "error", "fin", "tp",    "ts"};
+    "q",   "name",   "payload", "prio",  "max_retries", "timeout", "ukey",  "ufor", "state", "attempts",
+    "enq", "run_at", "worker",  "lease", "deadline",    "result",  "error", "fin",  "tp",    "ts"};
 
 Result<TaskRecord> decode_task(const std::string& id, const std::vector<Reply>& fields, std::size_t from = 0) {
   // The hash's fields, in whatever order HGETALL gives them (a field not set is absent: empty / 0).
@@ -260,10 +261,10 @@ Awaitable<Result<std::string>> RedisTaskQueue::check_server() {
   if (reply && reply->elements.size() == 2) policy = reply->elements[1].text;
   if (!reply && reply.error().code == ErrorCode::unavailable) co_return reply.error();
   if (policy != "noeviction") {
-    spdlog::warn(
-        "event=redis_eviction_policy policy={} server={}:{} message=\"task queues need maxmemory-policy "
-        "noeviction: an evicting Redis may drop queued tasks\"",
-        policy, client_.options().server.host, client_.options().server.port);
+    logs::warn("tasks",
+               "event=redis_eviction_policy policy={} server={}:{} message=\"task queues need maxmemory-policy "
+               "noeviction: an evicting Redis may drop queued tasks\"",
+               policy, client_.options().server.host, client_.options().server.port);
   }
   co_return policy;
 }

@@ -28,6 +28,7 @@
 #include <set>
 #include <sstream>
 
+#include "svckit/core/log.hpp"
 #include "svckit/dns/dns_resolver.hpp"
 #include "svckit/registry/memory_registry.hpp"
 #include "svckit/registry/plugin_registry.hpp"
@@ -185,23 +186,25 @@ class DnsState : public std::enable_shared_from_this<DnsState> {
     if (!resolution) {
       ++followed.failures;
       if (followed.failures == 1 || followed.failures % 10 == 0) {
-        spdlog::warn("event=dns_resolve_failed service={} failures={} error=\"{}\" (the last known instances stay)",
-                     service, followed.failures, resolution.error().describe());
+        logs::warn("registry",
+                   "event=dns_resolve_failed service={} failures={} error=\"{}\" (the last known instances stay)",
+                   service, followed.failures, resolution.error().describe());
       }
       // Backoff: min_ttl, doubling, up to max_ttl.
       auto delay = options_.min_ttl;
       for (std::size_t i = 1; i < followed.failures && delay < options_.max_ttl; ++i) delay *= 2;
       return std::min(delay, options_.max_ttl);
     }
-    if (followed.failures > 0) spdlog::info("event=dns_resolve_recovered service={}", service);
+    if (followed.failures > 0) logs::info("registry", "event=dns_resolve_recovered service={}", service);
     followed.failures = 0;
     const auto found = resolution->instances.size();
     auto changes = store.replace_now(service, std::move(resolution->instances));
     if (!changes) {  // a record that makes no valid instance: keep the last good state
-      spdlog::error("event=dns_answer_rejected service={} error=\"{}\"", service, changes.error().describe());
+      logs::error("registry", "event=dns_answer_rejected service={} error=\"{}\"", service, changes.error().describe());
       return options_.min_ttl;
     }
-    if (*changes > 0) spdlog::info("event=dns_resolved service={} instances={} changes={}", service, found, *changes);
+    if (*changes > 0)
+      logs::info("registry", "event=dns_resolved service={} instances={} changes={}", service, found, *changes);
     followed.resolved = true;
     return resolution->ttl;
   }

@@ -32,6 +32,7 @@
 #include <sstream>
 
 #include "svckit/core/instance_json.hpp"
+#include "svckit/core/log.hpp"
 #include "svckit/core/structured_text.hpp"
 #include "svckit/registry/memory_registry.hpp"
 #include "svckit/registry/plugin_registry.hpp"
@@ -133,10 +134,10 @@ Awaitable<void> follow(std::shared_ptr<FileState> state) {
     if (!ours) continue;
     auto applied = state->reload();
     if (!applied) {
-      spdlog::error("event=registry_file_rejected file={} error=\"{}\" (the last good content stays)",
-                    state->path.string(), applied.error().describe());
+      logs::error("registry", "event=registry_file_rejected file={} error=\"{}\" (the last good content stays)",
+                  state->path.string(), applied.error().describe());
     } else if (*applied > 0) {
-      spdlog::info("event=registry_file_reloaded file={} changes={}", state->path.string(), *applied);
+      logs::info("registry", "event=registry_file_reloaded file={} changes={}", state->path.string(), *applied);
     }
   }
 }

@@ -45,6 +45,7 @@
 
 #include "svckit/core/completion.hpp"
 #include "svckit/core/instance_json.hpp"
+#include "svckit/core/log.hpp"
 #include "svckit/net/url_token.hpp"
 #include "svckit/registry/memory_registry.hpp"
 #include "svckit/registry/plugin_registry.hpp"
@@ -352,7 +353,7 @@ class NatsState : public std::enable_shared_from_this<NatsState> {
       wo.Timeout = options_.timeout.count();
       if (auto s = kvStore_WatchAll(&raw, kv_, &wo); s != NATS_OK) {
         if (++failures == 1 || failures % 50 == 0)
-          spdlog::warn("event=nats_registry_watch_failed error=\"{}\"", nats_text(s));
+          logs::warn("registry", "event=nats_registry_watch_failed error=\"{}\"", nats_text(s));
         // Back off before the next attempt; stop() ends the wait at once.
         std::unique_lock lock(mutex_);
         stop_wait_.wait_for(lock, std::chrono::milliseconds(std::min(100 * failures, 2'000)),
@@ -490,7 +491,8 @@ class NatsState : public std::enable_shared_from_this<NatsState> {
           job = [self, key = key, down, rev = r.revision] { return self->write(key, down, rev); };
         }
         auto done = co_await self->blocking<Result<std::optional<std::uint64_t>>>(std::move(job));
-        if (!done) spdlog::debug("event=nats_registry_sweep_failed key={} error=\"{}\"", key, done.error().message);
+        if (!done)
+          logs::debug("registry", "event=nats_registry_sweep_failed key={} error=\"{}\"", key, done.error().message);
       }
     }
   }

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 #include <algorithm>
+#include "svckit/core/log.hpp"
 
 namespace svckit {
 
@@ -45,7 +46,7 @@ Awaitable<Result<void>> PolledMirror::refresh(std::string scope) {
   for (auto& in : *fetched) {
     in.normalize();
     if (auto ok = validate(in); !ok || (!scope.empty() && in.service != scope)) {
-      spdlog::debug("event=mirror_instance_skipped service={} id={}", in.service, in.id);
+      logs::debug("registry", "event=mirror_instance_skipped service={} id={}", in.service, in.id);
       continue;
     }
     const bool listed = std::any_of(valid.begin(), valid.end(), [&](const ServiceInstance& other) {

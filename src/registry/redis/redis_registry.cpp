@@ -22,6 +22,7 @@
 #include "registry/redis/redis_scripts.hpp"
 #include "svckit/core/duration.hpp"
 #include "svckit/core/instance_json.hpp"
+#include "svckit/core/log.hpp"
 #include "svckit/redis/redis_client.hpp"
 #include "svckit/registry/plugin_registry.hpp"
 
@@ -243,7 +244,8 @@ class RedisRegistry final : public Registry {
           redis::command_args(s->key("services"), s->key("ttl"), s->key("gone"), s->key("index"), s->key("events")),
           redis::command_args(s->options.prefix, std::to_string(s->options.expiry_grace.count()), "1000",
                               s->history()));
-      if (!swept && !s->stopped) spdlog::debug("event=redis_registry_sweep_failed error={}", swept.error().message);
+      if (!swept && !s->stopped)
+        logs::debug("registry", "event=redis_registry_sweep_failed error={}", swept.error().message);
     }
   }
 

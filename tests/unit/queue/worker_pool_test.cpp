@@ -254,8 +254,7 @@ TEST(WorkerPoolVirtualTime, ATracedQueueContinuesTheEnqueuersTraceIntoEveryRunAn
   }
   EXPECT_EQ(attribute(sink.spans[1], "svckit.task.outcome"), "retried");
   EXPECT_EQ(sink.spans[1].status, trace::StatusCode::error);
-  EXPECT_NE(sink.spans[1].status_message.find("card service down"), std::string::npos)
-      << sink.spans[1].status_message;
+  EXPECT_NE(sink.spans[1].status_message.find("card service down"), std::string::npos) << sink.spans[1].status_message;
   EXPECT_EQ(attribute(sink.spans[2], "svckit.task.outcome"), "succeeded");
   EXPECT_EQ(sink.spans[2].status, trace::StatusCode::unset);
 

@@ -60,10 +60,9 @@ TEST(ConsulJson, ARegistrationInEitherSpellingMapsToAnInstance) {
 
 TEST(ConsulJson, AGrpcCheckMapsToTheGrpcHealthCheckAndBack) {
   Node agent;
-  auto in = instance_from_registration(
-      json::parse(R"({"Name": "products", "Port": 50051,
+  auto in = instance_from_registration(json::parse(R"({"Name": "products", "Port": 50051,
                       "Check": {"GRPC": "10.0.0.5:50051/svckit.demo.ProductService", "Interval": "5s"}})"),
-      agent);
+                                       agent);
   ASSERT_TRUE(in) << in.error().describe();
   ASSERT_EQ(in->checks.size(), 1u);
   EXPECT_EQ(in->checks[0].type, "grpc");
@@ -71,11 +70,13 @@ TEST(ConsulJson, AGrpcCheckMapsToTheGrpcHealthCheckAndBack) {
   EXPECT_EQ(in->checks[0].params.at("service"), "svckit.demo.ProductService");
   EXPECT_EQ(in->checks[0].interval, 5s);
   auto whole = instance_from_registration(
-      json::parse(R"({"Name": "p", "Port": 1, "Check": {"GRPC": "h:1", "GRPCUseTLS": false, "Interval": "1s"}})"), agent);
+      json::parse(R"({"Name": "p", "Port": 1, "Check": {"GRPC": "h:1", "GRPCUseTLS": false, "Interval": "1s"}})"),
+      agent);
   ASSERT_TRUE(whole) << whole.error().describe();
   EXPECT_TRUE(whole->checks[0].params.empty()) << "no service: the server as a whole";
   auto tls = instance_from_registration(
-      json::parse(R"({"Name": "p", "Port": 1, "Check": {"GRPC": "h:1", "GRPCUseTLS": true, "Interval": "1s"}})"), agent);
+      json::parse(R"({"Name": "p", "Port": 1, "Check": {"GRPC": "h:1", "GRPCUseTLS": true, "Interval": "1s"}})"),
+      agent);
   ASSERT_FALSE(tls);
   EXPECT_EQ(tls.error().field, "Check.GRPCUseTLS");
   // What the consul:// backend sends to a real Consul.

@@ -52,9 +52,9 @@ TEST(Tracestate, AcceptsW3CListsAndRefusesMalformedOnes) {
   }
   std::string many;
   for (int i = 0; i < 33; ++i) many += (i ? ",k" : "k") + std::to_string(i) + "=v";
-  for (const std::string& bad : {std::string("novalue"), std::string("=v"), std::string("Upper=v"), std::string("k=v=w"),
-                                 std::string("k=a\x01b"), std::string("_k=v"), std::string(513, 'a'), many,
-                                 std::string("k=") + std::string(257, 'v')}) {
+  for (const std::string& bad : {std::string("novalue"), std::string("=v"), std::string("Upper=v"),
+                                 std::string("k=v=w"), std::string("k=a\x01b"), std::string("_k=v"),
+                                 std::string(513, 'a'), many, std::string("k=") + std::string(257, 'v')}) {
     EXPECT_FALSE(valid_tracestate(bad)) << bad;
   }
   const std::string parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
