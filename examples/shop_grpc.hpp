@@ -14,6 +14,7 @@
 #include "svckit/grpc/grpc_health.hpp"
 #include "svckit/grpc/grpc_registration.hpp"
 #include "svckit/http/types.hpp"
+#include "svckit/trace/tracer.hpp"
 
 namespace shop {
 
@@ -22,8 +23,9 @@ namespace shop {
 class ProductGrpcServer {
  public:
   struct Options {
-    std::uint16_t port = 0;              // 0: any free port
-    std::chrono::milliseconds delay{0};  // added to every answer (a slow instance, for tests)
+    std::uint16_t port = 0;                         // 0: any free port
+    std::chrono::milliseconds delay{0};             // added to every answer (a slow instance, for tests)
+    const svckit::trace::Tracer* tracer = nullptr;  // non-null: every call is a server span
   };
   /// Listens on 127.0.0.1; nullptr (and `error` set) when it cannot.
   static std::unique_ptr<ProductGrpcServer> start(Options options, std::string& error);
@@ -48,6 +50,7 @@ class ProductGrpcServer {
 /// order-service's order through gRPC: GetProduct on `product-grpc` by name (idempotent: retried
 /// on another instance), answered as JSON; NOT_FOUND → 404, other failures → 503.
 svckit::http::Awaitable<svckit::http::Response> create_order_grpc(svckit::rpc::GrpcClient& products, std::string order,
-                                                                  std::string product, std::string traceparent);
+                                                                  std::string product, std::string traceparent,
+                                                                  std::string tracestate);
 
 }  // namespace shop

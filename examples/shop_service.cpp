@@ -161,7 +161,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<rpc::GrpcRegistration> grpc_self;  // once registered
   if (role == "product" && grpc_port >= 0) {
     std::string error;
-    grpc_server = shop::ProductGrpcServer::start({static_cast<std::uint16_t>(grpc_port), *grpc_delay}, error);
+    grpc_server = shop::ProductGrpcServer::start({static_cast<std::uint16_t>(grpc_port), *grpc_delay, &tracer}, error);
     if (!grpc_server) {
       std::cerr << "shop_service: " << error << "\n";
       return 2;
@@ -220,7 +220,8 @@ int main(int argc, char** argv) {
     const std::string product = c.target.param("product") ? *c.target.param("product") : "1";
     const std::string order = c.params.at("id");
     const std::string traceparent(c.request["traceparent"]);
-    co_return co_await shop::create_order_grpc(**grpc_client, order, product, traceparent);
+    const std::string tracestate(c.request["tracestate"]);
+    co_return co_await shop::create_order_grpc(**grpc_client, order, product, traceparent, tracestate);
   });
   // product-service: take the gRPC side out of rotation (NOT_SERVING to health checks) or back.
   router.add(http::Verb::put, "/grpc/serving", [&](http::RouteContext& c) -> Awaitable<http::Response> {

@@ -369,5 +369,53 @@ TEST_F(GrpcByName, ARegisteredServerFollowsMaintenanceAndDrainsBeforeItLeaves) {
   server->Shutdown();
 }
 
+TEST_F(GrpcByName, AnOrderOverGrpcIsOneTraceFromTheOrderToTheProductServer) {
+  const std::string otlp = daemon->url().replace(0, std::string("svckitd://").size(), "http://") + "/v1/traces";
+  start_product({"--traces", otlp});
+  ASSERT_TRUE(wait_until([&] { return healthy() == 1; }, 15s));
+  int order = 0;
+  auto child = start_listening_binary(
+      {SHOP_SERVICE_BIN, "--role", "order", "--registry", daemon->url(), "--traces", otlp}, dir.path(), order);
+  ASSERT_TRUE(child.ok()) << child.error().message;
+  ASSERT_TRUE(wait_until([&] { return http_call(order, "GET", "/orders-grpc/1?product=7").status == 200; }, 10s));
+  const std::string trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+  ASSERT_EQ(http_call(order, "GET", "/orders-grpc/2?product=7", "",
+                      {"traceparent: 00-" + trace_id + "-00f067aa0ba902b7-01", "tracestate: shop=7"})
+                .status,
+            200);
+  json spans;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        // Every process's spans arrived: the order's server span, its call and attempt, the product's.
+        spans = daemon->json("GET", "/v1/traces/" + trace_id).value("spans", json::array());
+        return spans.size() >= 4 && std::any_of(spans.begin(), spans.end(), [](const json& s) {
+                 return s["kind"] == "server" && s["service"] == "product-service";
+               });
+      },
+      20s))
+      << spans.dump();
+  std::map<std::string, json> by_id;
+  for (const auto& s : spans) by_id[s["span_id"]] = s;
+  bool checked = false;
+  for (const auto& s : spans) {
+    if (s["service"] != "product-service") continue;
+    EXPECT_EQ(s["name"], "svckit.demo.ProductService/GetProduct");
+    EXPECT_EQ(s["attributes"]["rpc.system"], "grpc");
+    EXPECT_EQ(s["attributes"]["rpc.service"], "svckit.demo.ProductService");
+    EXPECT_EQ(s["attributes"]["rpc.method"], "GetProduct");
+    EXPECT_EQ(s["attributes"]["rpc.grpc.status_code"], 0);
+    EXPECT_EQ(s.value("trace_state", ""), "shop=7");
+    // Its parent is order-service's attempt, whose parent is the call, inside the order's span.
+    ASSERT_TRUE(by_id.count(s["parent_span_id"])) << spans.dump();
+    const auto& attempt = by_id[s["parent_span_id"]];
+    EXPECT_EQ(attempt["service"], "order-service");
+    EXPECT_EQ(attempt["kind"], "client");
+    ASSERT_TRUE(by_id.count(attempt["parent_span_id"]));
+    EXPECT_EQ(by_id[attempt["parent_span_id"]]["name"], "call product-grpc");
+    checked = true;
+  }
+  EXPECT_TRUE(checked);
+}
+
 }  // namespace
 }  // namespace svckit::testing
