@@ -28,6 +28,8 @@ function(svckit_grpc_library name)
   endforeach()
   add_library(${name} STATIC ${sources})
   set_target_properties(${name} PROPERTIES UNITY_BUILD OFF)
-  target_include_directories(${name} SYSTEM PUBLIC $<BUILD_INTERFACE:${out_dir}>)
+  # Installed under include/svckit/proto (cmake/SvckitInstall.cmake), included as "grpc/...".
+  target_include_directories(${name} SYSTEM PUBLIC $<BUILD_INTERFACE:${out_dir}>
+                                                   $<INSTALL_INTERFACE:include/svckit/proto>)
   target_link_libraries(${name} PUBLIC PkgConfig::GRPCPP)
 endfunction()

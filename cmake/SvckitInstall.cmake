@@ -6,11 +6,13 @@ include(CMakePackageConfigHelpers)
 set(_svckit_cmake_dir ${CMAKE_INSTALL_LIBDIR}/cmake/svckit)
 install(DIRECTORY include/svckit DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY testing/include/svckit DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-foreach(component core redis nats amqp postgres svckit testing)
+foreach(component core redis nats amqp postgres svckit testing grpc)
   if(component STREQUAL "core")
     set(_targets svckit_asio svckit_core)
   elseif(component STREQUAL "svckit")
     set(_targets svckit)
+  elseif(component STREQUAL "grpc")
+    set(_targets svckit_grpc svckit_grpc_health_proto)
   else()
     set(_targets svckit_${component})
   endif()
@@ -20,6 +22,9 @@ foreach(component core redis nats amqp postgres svckit testing)
   install(EXPORT svckit-${component} NAMESPACE svckit:: FILE svckit-${component}-targets.cmake
           DESTINATION ${_svckit_cmake_dir})
 endforeach()
+# The grpc.health.v1 messages and stubs svckit::grpc's headers include.
+install(DIRECTORY ${PROJECT_BINARY_DIR}/generated/grpc DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/svckit/proto
+        FILES_MATCHING PATTERN "*.h")
 install(TARGETS svckitd svckit_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 configure_package_config_file(cmake/svckitConfig.cmake.in
   ${CMAKE_CURRENT_BINARY_DIR}/svckitConfig.cmake

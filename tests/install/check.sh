@@ -24,6 +24,12 @@ cmake -S "$here/testing_consumer" -B "$prefix/testing-build" -G Ninja -DCMAKE_PR
 cmake --build "$prefix/testing-build" >/dev/null
 "$prefix/testing-build/testing_consumer" >/dev/null
 
+# The grpc component: a user's own protoc run, GrpcClient and HealthService from the package.
+cmake -S "$here/grpc_consumer" -B "$prefix/grpc-build" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" \
+  -DCMAKE_CXX_COMPILER_LAUNCHER="$launcher" >/dev/null
+cmake --build "$prefix/grpc-build" >/dev/null
+"$prefix/grpc-build/grpc_consumer" >/dev/null
+
 # One component, no client libraries visible to pkg-config.
 mkdir -p "$prefix/no-pkgconfig"
 PKG_CONFIG_LIBDIR="$prefix/no-pkgconfig" PKG_CONFIG_PATH="" cmake -S "$here/core_consumer" \
@@ -40,4 +46,4 @@ if PKG_CONFIG_LIBDIR="$prefix/no-pkgconfig" PKG_CONFIG_PATH="" cmake -S "$here/r
   exit 1
 fi
 grep -q "needs hiredis" "$prefix/redis.log" || { cat "$prefix/redis.log" >&2; exit 1; }
-echo "check.sh: full package, svckit::testing and core-only consumers built and ran; redis without hiredis refused"
+echo "check.sh: full package, svckit::testing, grpc and core-only consumers built and ran; redis without hiredis refused"
