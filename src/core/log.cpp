@@ -1,18 +1,47 @@
 #include "svckit/core/log.hpp"
 
+#include <atomic>
+#include <memory>
 #include <optional>
+#include <vector>
 
 #include <spdlog/details/log_msg.h>
 #include <spdlog/sinks/sink.h>
 
 namespace svckit::logs {
 
+namespace {
+
+/// Bumped by set_levels(); 0 while no component has a level of its own (then only the default
+/// logger's level is consulted: one atomic load, as spdlog's own level check). Logging runs on
+/// request paths (the client's per-attempt debug line, the gateway's access line), so the
+/// registry's mutex is taken once per thread and component after a change, not per line.
+std::atomic<std::uint64_t> levels_generation{0};
+
+}  // namespace
+
 bool enabled(std::string_view component, spdlog::level::level_enum level) {
   auto* fallback = spdlog::default_logger_raw();
   if (fallback == nullptr) return false;
+  const auto generation = levels_generation.load(std::memory_order_acquire);
+  if (generation == 0) return fallback->should_log(level);
+  struct Known {
+    std::uint64_t generation = 0;
+    std::vector<std::pair<std::string, std::shared_ptr<spdlog::logger>>> loggers;  // null: none configured
+  };
+  thread_local Known known;
+  if (known.generation != generation) {
+    known.loggers.clear();
+    known.generation = generation;
+  }
+  for (const auto& [name, configured] : known.loggers) {
+    if (name == component) return (configured ? configured.get() : fallback)->should_log(level);
+  }
   // A configured component is a logger of that name in spdlog's registry: its level decides.
-  if (auto configured = spdlog::get(std::string(component))) return configured->should_log(level);
-  return fallback->should_log(level);
+  auto configured = spdlog::get(std::string(component));
+  const bool on = (configured ? configured.get() : fallback)->should_log(level);
+  if (known.loggers.size() < 64) known.loggers.emplace_back(std::string(component), std::move(configured));
+  return on;
 }
 
 void write(std::string_view component, spdlog::level::level_enum level, std::string_view message) {
@@ -85,6 +114,7 @@ Result<void> set_levels(std::string_view spec, const std::string& field) {
     }
     logger->set_level(level);
   }
+  levels_generation.fetch_add(1, std::memory_order_acq_rel);
   return {};
 }
 

@@ -8,8 +8,10 @@
 // Lines go to spdlog's default logger's sinks (whatever the application set up: console, file,
 // JSON via make_json_log_formatter, whose "component" field is the component's name), filtered by
 // the component's level, or the default logger's level when the component has none. Levels live
-// in spdlog's own registry (a logger per configured component), so spdlog::get("gateway") and
-// spdlog::set_level() see and change them as for any spdlog logger.
+// in spdlog's own registry (a logger per configured component): spdlog::get("gateway")->set_level()
+// changes one at once; a component logger registered with spdlog directly is seen after the next
+// set_levels(). Checking a level costs one atomic load until a component has a level of its own,
+// then a per-thread lookup (spdlog's registry is asked once per thread and component).
 //
 // Thread-safety: as spdlog's: any thread may log and set levels.
 #pragma once

@@ -23,6 +23,7 @@ struct CapturedLogs {
     spdlog::drop("gateway");
     spdlog::drop("health");
     spdlog::set_default_logger(previous);
+    (void)logs::set_levels("info");  // and every thread forgets the dropped components' levels
   }
   std::vector<nlohmann::json> lines() const {
     std::vector<nlohmann::json> parsed;
@@ -51,6 +52,8 @@ TEST(ComponentLogs, EachComponentLogsAtItsOwnLevelUnderItsName) {
   EXPECT_TRUE(logs::enabled("gateway", spdlog::level::debug));
   EXPECT_FALSE(logs::enabled("discovery", spdlog::level::info));
   EXPECT_EQ(spdlog::get("gateway")->level(), spdlog::level::debug) << "levels live in spdlog's registry";
+  spdlog::get("gateway")->set_level(spdlog::level::err);
+  EXPECT_FALSE(logs::enabled("gateway", spdlog::level::debug)) << "a level changed through spdlog counts at once";
 }
 
 TEST(ComponentLogs, ABadSpecNamesThePartAndChangesNothing) {
