@@ -8,6 +8,8 @@
 
 #include "client/service_client_impl.hpp"
 
+#include <charconv>
+
 #include <strings.h>
 #include "svckit/core/log.hpp"
 
@@ -149,14 +151,27 @@ Awaitable<Attempt> ServiceClient::Impl::send_attempt(std::shared_ptr<ServiceClie
   const auto& cfg = state.config;
   Attempt out;
   trace::Span span;  // this attempt's, a child of the call's: the request carries its context
+  // A gRPC call (GrpcTransport: the target is "/package.Service/Method") is named and described
+  // with OpenTelemetry's RPC conventions instead of HTTP's.
+  const bool grpc = std::string_view(request[http::beast_http::field::content_type]).starts_with("application/grpc");
   if (deps.tracer != nullptr && route.trace_parent.valid()) {
-    span = deps.tracer->start_span(std::string(request.method_string()), trace::SpanKind::client, route.trace_parent);
+    const std::string_view rpc_method = std::string_view(route.target).substr(route.target.starts_with('/') ? 1 : 0);
+    span = deps.tracer->start_span(grpc ? std::string(rpc_method) : std::string(request.method_string()),
+                                   trace::SpanKind::client, route.trace_parent);
     request.set("traceparent", span.context().traceparent());
     if (span.recording()) {
-      span.set_attribute("http.request.method", std::string(request.method_string()));
+      if (grpc) {
+        const auto slash = rpc_method.find('/');
+        span.set_attribute("rpc.system", "grpc");
+        span.set_attribute("rpc.service", std::string(rpc_method.substr(0, slash)));
+        if (slash != std::string_view::npos)
+          span.set_attribute("rpc.method", std::string(rpc_method.substr(slash + 1)));
+      } else {
+        span.set_attribute("http.request.method", std::string(request.method_string()));
+        span.set_attribute("url.path", route.target.substr(0, route.target.find('?')));
+      }
       span.set_attribute("server.address", route.endpoint.host);
       span.set_attribute("server.port", static_cast<std::int64_t>(route.endpoint.port));
-      span.set_attribute("url.path", route.target.substr(0, route.target.find('?')));
       span.set_attribute("svckit.service", state.name);
       span.set_attribute("svckit.instance", route.instance);
       if (route.resend > 0) span.set_attribute("http.request.resend_count", static_cast<std::int64_t>(route.resend));
@@ -207,7 +222,14 @@ Awaitable<Attempt> ServiceClient::Impl::send_attempt(std::shared_ptr<ServiceClie
   out.retryable = !out.answer ? !cancelled && !streamed && out.answer.error().code != ErrorCode::payload_too_large
                               : cfg.retry.retry_on_statuses.count(status) > 0;
   if (span.recording()) {
-    if (out.answer) {
+    if (out.answer && grpc) {
+      // The gRPC status the transport carried over; a client span is an error for any but OK.
+      const std::string_view code = (*out.answer)["grpc-status"];
+      int number = 0;
+      std::from_chars(code.data(), code.data() + code.size(), number);
+      span.set_attribute("rpc.grpc.status_code", static_cast<std::int64_t>(number));
+      if (number != 0) span.set_status(trace::StatusCode::error, std::string((*out.answer)["grpc-message"]));
+    } else if (out.answer) {
       span.set_attribute("http.response.status_code", static_cast<std::int64_t>(status));
       if (status >= 500) span.set_status(trace::StatusCode::error, "HTTP " + std::to_string(status));
     } else {

@@ -410,6 +410,11 @@ TEST_F(GrpcByName, AnOrderOverGrpcIsOneTraceFromTheOrderToTheProductServer) {
     const auto& attempt = by_id[s["parent_span_id"]];
     EXPECT_EQ(attempt["service"], "order-service");
     EXPECT_EQ(attempt["kind"], "client");
+    EXPECT_EQ(attempt["name"], "svckit.demo.ProductService/GetProduct") << "RPC conventions on the client too";
+    EXPECT_EQ(attempt["attributes"]["rpc.system"], "grpc");
+    EXPECT_EQ(attempt["attributes"]["rpc.method"], "GetProduct");
+    EXPECT_EQ(attempt["attributes"]["rpc.grpc.status_code"], 0);
+    EXPECT_FALSE(attempt["attributes"].contains("http.request.method"));
     ASSERT_TRUE(by_id.count(attempt["parent_span_id"]));
     EXPECT_EQ(by_id[attempt["parent_span_id"]]["name"], "call product-grpc");
     checked = true;
