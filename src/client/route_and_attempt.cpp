@@ -251,8 +251,14 @@ Awaitable<Attempt> ServiceClient::Impl::send_attempt(std::shared_ptr<ServiceClie
     route.breaker->record(route.permit, !counted, out.latency);
   }
   state.budget->record_attempt(!out.retryable);
-  logs::debug("client", "event=attempt service={} instance={} status={} latency_us={}", state.name, out.instance,
-              status, std::chrono::duration_cast<std::chrono::microseconds>(out.latency).count());
+  if (logs::enabled("client", spdlog::level::debug)) {
+    // The attempt's trace ids (JSON logs lift them to the top of the line).
+    const auto ids = trace::parse_traceparent(request["traceparent"]);
+    logs::debug("client", "event=attempt service={} instance={} status={} latency_us={} trace_id={} span_id={}",
+                state.name, out.instance, status,
+                std::chrono::duration_cast<std::chrono::microseconds>(out.latency).count(),
+                ids ? ids->trace_id_hex() : "-", ids ? ids->span_id_hex() : "-");
+  }
   co_return out;
 }
 

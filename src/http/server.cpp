@@ -34,6 +34,17 @@ namespace svckit::http {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
+
+namespace {
+
+/// " trace_id=<32 hex> span_id=<16 hex>" of a W3C traceparent (the caller's span), or "" — for
+/// log lines about a request (JSON logs lift both to the top of the line).
+std::string trace_ids(std::string_view traceparent) {
+  if (traceparent.size() < 55 || traceparent[2] != '-' || traceparent[35] != '-' || traceparent[52] != '-') return {};
+  return " trace_id=" + std::string(traceparent.substr(3, 32)) + " span_id=" + std::string(traceparent.substr(36, 16));
+}
+
+}  // namespace
 using tcp = asio::ip::tcp;
 
 using Clock = std::chrono::steady_clock;
@@ -321,8 +332,9 @@ Awaitable<void> HttpServer::Impl::request_loop(Stream& stream, std::shared_ptr<C
     try {
       response = co_await handler_(request, context);
     } catch (const std::exception& e) {
-      logs::error("http", "handler for {} {} threw: {}", std::string(request.method_string()),
-                  std::string(request.target()), e.what());
+      logs::error("http", "event=handler_threw method={} target=\"{}\" error=\"{}\"{}",
+                  std::string(request.method_string()), std::string(request.target()), e.what(),
+                  trace_ids(request["traceparent"]));
       response = error_response(make_error(ErrorCode::internal, "internal error"));
     }
     context.watch_close = nullptr;

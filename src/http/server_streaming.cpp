@@ -312,8 +312,8 @@ Awaitable<void> serve_streaming_on(Stream& stream, ServerConnection& connection,
     try {
       co_await server.handler(exchange);
     } catch (const std::exception& e) {
-      logs::error("http", "streaming handler for {} {} threw: {}", std::string(exchange.head().method_string()),
-                  std::string(exchange.head().target()), e.what());
+      logs::error("http", "event=handler_threw method={} target=\"{}\" error=\"{}\" streaming=true",
+                  std::string(exchange.head().method_string()), std::string(exchange.head().target()), e.what());
       threw = true;
     }
     if (threw) {  // no co_await inside a catch block

@@ -7,6 +7,9 @@
 #include <sstream>
 
 #include "svckit/app/json_logs.hpp"
+#include "svckit/http/server.hpp"
+#include "svckit/testing/http_call.hpp"
+#include "svckit/testing/io_thread.hpp"
 
 namespace svckit {
 namespace {
@@ -67,6 +70,29 @@ TEST(ComponentLogs, ABadSpecNamesThePartAndChangesNothing) {
   EXPECT_EQ(spdlog::default_logger()->level(), spdlog::level::info);
   EXPECT_TRUE(logs::set_levels("gateway=trace")) << "a component alone keeps the default level";
   EXPECT_EQ(spdlog::default_logger()->level(), spdlog::level::info);
+}
+
+TEST(ComponentLogs, AHandlerThatThrowsIsLoggedWithTheRequestsTraceIds) {
+  CapturedLogs logs_out;
+  testing::IoThread io;
+  http::ServerOptions options;
+  http::HttpServer server(io.io(), options, [](http::Request&) -> http::Awaitable<http::Response> {
+    throw std::runtime_error("boom");
+    co_return http::Response{};
+  });
+  ASSERT_TRUE(server.listen());
+  const auto answer = testing::http_call(server.port(), "GET", "/orders/7", "",
+                                         {"traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"});
+  EXPECT_EQ(answer.status, 500);
+  server.begin_shutdown();
+  io.stop();
+  const auto lines = logs_out.lines();
+  ASSERT_EQ(lines.size(), 1U) << logs_out.out.str();
+  EXPECT_EQ(lines[0]["component"], "http");
+  EXPECT_EQ(lines[0]["fields"]["event"], "handler_threw");
+  EXPECT_EQ(lines[0]["fields"]["error"], "boom");
+  EXPECT_EQ(lines[0]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(lines[0]["span_id"], "00f067aa0ba902b7");
 }
 
 }  // namespace
