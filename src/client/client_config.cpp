@@ -226,6 +226,7 @@ Result<void> ClientConfigLoader::add_yaml(const std::string& yaml_text, const st
 
 Result<void> ClientConfigLoader::add_env(const std::vector<std::pair<std::string, std::string>>& env) {
   std::vector<Setting> added;
+  std::vector<Setting> base_urls;  // <SERVICE>_BASE_URL: added after, unless <SERVICE>_URL is set
   std::string gateway = gateway_url_;
   for (const auto& [name, value] : env) {
     const std::string where = "environment " + name;
@@ -249,10 +250,18 @@ Result<void> ClientConfigLoader::add_env(const std::vector<std::pair<std::string
     } else if (name == "CB_RECOVERY_TIMEOUT") {
       added.push_back({"", "circuit_breaker.open_wait", value, where});
     } else if (ends_with(name, "_URL") && (value.rfind("http://", 0) == 0 || value.rfind("https://", 0) == 0)) {
-      const auto service = service_name_from_env(name.substr(0, name.size() - 4));
+      // <SERVICE>_BASE_URL (JAVA_SERVICE_BASE_URL -> java-service) or <SERVICE>_URL; when a
+      // service has both, <SERVICE>_URL wins whatever the environment's order.
+      const bool base = ends_with(name, "_BASE_URL");
+      const auto service = service_name_from_env(name.substr(0, name.size() - (base ? 9 : 4)));
       if (auto r = validate_service_name(service, where); !r) return r.error();
-      added.push_back({service, "urls", value, where});
+      (base ? base_urls : added).push_back({service, "urls", value, where});
     }
+  }
+  for (auto& setting : base_urls) {
+    const bool overridden = std::any_of(
+        added.begin(), added.end(), [&](const Setting& s) { return s.service == setting.service && s.key == "urls"; });
+    if (!overridden) added.push_back(std::move(setting));
   }
   // <SERVICE>_TIMEOUT: for a service configured somewhere (a URL, YAML) a bad value is an error.
   // Otherwise it applies to the service of that name when it is discovered (JAVA_SERVICE_TIMEOUT=30

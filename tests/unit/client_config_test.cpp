@@ -63,6 +63,39 @@ services:
   EXPECT_EQ(model.timeout, 120s);
 }
 
+TEST(ClientConfig, ServiceUrlsComeFromEitherSpellingAndUrlWinsOverBaseUrl) {
+  struct Case {
+    std::vector<std::pair<std::string, std::string>> env;
+    std::string service;
+    std::vector<std::string> urls;  // empty: the service is not configured with URLs
+  };
+  const std::vector<Case> cases{
+      {{{"JAVA_SERVICE_BASE_URL", "http://java:8080"}}, "java-service", {"http://java:8080"}},
+      {{{"JAVA_SERVICE_URL", "http://java:8080"}}, "java-service", {"http://java:8080"}},
+      {{{"JAVA_SERVICE_BASE_URL", "http://old:1"}, {"JAVA_SERVICE_URL", "http://new:2"}},
+       "java-service",
+       {"http://new:2"}},
+      {{{"JAVA_SERVICE_URL", "http://new:2"}, {"JAVA_SERVICE_BASE_URL", "http://old:1"}},
+       "java-service",
+       {"http://new:2"}},
+      {{{"USER_SERVICE_BASE_URL", "http://a:1,http://b:2"}}, "user-service", {"http://a:1", "http://b:2"}},
+      {{{"DATABASE_BASE_URL", "postgres://db"}}, "database", {}},
+  };
+  for (const auto& c : cases) {
+    ClientConfigLoader loader;
+    ASSERT_TRUE(loader.add_env(c.env)) << c.env.front().first;
+    auto built = loader.build();
+    ASSERT_TRUE(built) << built.error().describe();
+    const auto it = built->services.find(c.service);
+    if (c.urls.empty()) {
+      EXPECT_EQ(it, built->services.end()) << c.env.front().first << " is not a service's URL";
+    } else {
+      ASSERT_NE(it, built->services.end()) << c.env.front().first;
+      EXPECT_EQ(it->second.static_urls, c.urls) << c.env.front().first;
+    }
+  }
+}
+
 TEST(ClientConfig, ErrorsNameSourceAndKeyAndApplyNothing) {
   ClientConfigLoader loader;
   auto r = loader.add_env({{"DEFAULT_RETRY_TIMES", "many"}});
