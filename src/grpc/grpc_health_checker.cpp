@@ -1,19 +1,15 @@
 #include "svckit/grpc/grpc_health_checker.hpp"
 
+#include "grpc/grpc_call.hpp"
+
 #include <chrono>
 #include <utility>
 
-#include <grpc/support/time.h>
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
-#include <boost/asio/associated_executor.hpp>
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "svckit/grpc/grpc_transport.hpp"
@@ -26,12 +22,13 @@ namespace asio = boost::asio;
 namespace hv1 = ::grpc::health::v1;
 
 /// One check's state, shared with gRPC's completion callback (it may outlive the check's frame).
+/// Members go in reverse order: the ClientContext before the stub and channel it used.
 struct HealthCall {
+  std::shared_ptr<::grpc::Channel> channel;
+  std::unique_ptr<hv1::Health::Stub> stub;
   ::grpc::ClientContext context;
   hv1::HealthCheckRequest request;
   hv1::HealthCheckResponse response;
-  std::shared_ptr<::grpc::Channel> channel;
-  std::unique_ptr<hv1::Health::Stub> stub;
 };
 
 std::string_view serving_name(hv1::HealthCheckResponse::ServingStatus status) {
@@ -52,29 +49,16 @@ class GrpcHealthChecker final : public HealthChecker {
   asio::awaitable<CheckResult> check(const CheckTarget& target, const HealthCheckSpec& spec) override {
     const auto started = std::chrono::steady_clock::now();
     auto call = std::make_shared<HealthCall>();
-    const bool v6 = target.host.find(':') != std::string::npos;
-    const std::string address = (v6 ? "[" + target.host + "]" : target.host) + ":" + std::to_string(target.port);
     ::grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // its own connection, closed with the channel
-    call->channel = ::grpc::CreateCustomChannel(address, ::grpc::InsecureChannelCredentials(), args);
+    call->channel = ::grpc::CreateCustomChannel(detail::grpc_target(target.host, target.port),
+                                                ::grpc::InsecureChannelCredentials(), args);
     call->stub = hv1::Health::NewStub(call->channel);
     if (auto it = spec.params.find("service"); it != spec.params.end()) call->request.set_service(it->second);
-    call->context.set_deadline(
-        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(spec.timeout.count(), GPR_TIMESPAN)));
-    const auto executor = co_await asio::this_coro::executor;
-    auto status = co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(::grpc::Status)>(
-        [&](auto handler) {
-          auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-          const auto ex = asio::get_associated_executor(*shared, executor);
-          // The call's state is released on the checker's executor, never inside gRPC's callback
-          // (a ClientContext or channel destroyed there is freed under gRPC's feet).
-          call->stub->async()->Check(&call->context, &call->request, &call->response,
-                                     [shared, ex, call](::grpc::Status s) mutable {
-                                       asio::post(ex, [shared = std::move(shared), s = std::move(s),
-                                                       call = std::move(call)]() mutable { (*shared)(std::move(s)); });
-                                     });
-        },
-        asio::use_awaitable);
+    call->context.set_deadline(detail::deadline_after(spec.timeout));
+    auto status = co_await detail::await_call(call, [&](std::function<void(::grpc::Status)> done) {
+      call->stub->async()->Check(&call->context, &call->request, &call->response, std::move(done));
+    });
     CheckResult result;
     result.latency = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
     if (!status.ok()) {

@@ -1,12 +1,13 @@
 #include "svckit/grpc/grpc_transport.hpp"
 
+#include "grpc/grpc_call.hpp"
+
 #include <atomic>
 #include <map>
 #include <mutex>
 #include <string>
 #include <utility>
 
-#include <grpc/support/time.h>
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
 #include <grpcpp/create_channel.h>
@@ -14,11 +15,6 @@
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/channel_arguments.h>
-#include <boost/asio/associated_executor.hpp>
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 namespace svckit::rpc {
 
@@ -66,7 +62,9 @@ std::string lower(std::string_view text) {
 
 /// One call's state, shared with gRPC's completion callback: it outlives the awaiting coroutine
 /// if that is destroyed first (its executor stopped).
+/// Members go in reverse order: the ClientContext before the channel it used.
 struct UnaryCall {
+  std::shared_ptr<::grpc::Channel> channel;
   ::grpc::ClientContext context;
   ::grpc::ByteBuffer request;
   ::grpc::ByteBuffer response;
@@ -142,11 +140,7 @@ struct GrpcTransport::Impl {
   std::atomic<std::uint64_t> opened{0};
   std::atomic<std::uint64_t> reused{0};
 
-  static std::string key_of(const net::HostPort& endpoint) {
-    // IPv6 literals in brackets, as gRPC's target syntax wants them.
-    const bool v6 = endpoint.host.find(':') != std::string::npos;
-    return (v6 ? "[" + endpoint.host + "]" : endpoint.host) + ":" + std::to_string(endpoint.port);
-  }
+  static std::string key_of(const net::HostPort& endpoint) { return detail::grpc_target(endpoint.host, endpoint.port); }
 
   std::shared_ptr<::grpc::Channel> channel_for(const net::HostPort& endpoint) {
     const auto key = key_of(endpoint);
@@ -181,17 +175,16 @@ GrpcTransport::~GrpcTransport() = default;
 Awaitable<Result<http::Response>> GrpcTransport::send(net::HostPort endpoint, http::Request request,
                                                       std::chrono::milliseconds timeout,
                                                       std::shared_ptr<CancelToken> cancel) {
-  namespace asio = boost::asio;
   if (endpoint.tls) co_return make_error(ErrorCode::invalid_argument, "gRPC over TLS is not supported", "scheme");
   if (request.body().size() > impl_->options.max_message_bytes) {
     co_return make_error(ErrorCode::payload_too_large, "the request message is larger than the limit", "body");
   }
   impl_->requests.fetch_add(1, std::memory_order_relaxed);
-  auto channel = impl_->channel_for(endpoint);
   auto call = std::make_shared<UnaryCall>();
+  call->channel = impl_->channel_for(endpoint);
+  const auto& channel = call->channel;
   // The deadline on gRPC's monotonic clock: the attempt's timeout from now.
-  call->context.set_deadline(
-      gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(timeout.count(), GPR_TIMESPAN)));
+  call->context.set_deadline(detail::deadline_after(timeout));
   for (const auto& field : request) {
     const auto name = lower(std::string_view(field.name_string().data(), field.name_string().size()));
     const std::string_view value(field.value().data(), field.value().size());
@@ -204,21 +197,10 @@ Awaitable<Result<http::Response>> GrpcTransport::send(net::HostPort endpoint, ht
   if (cancel && !cancel->set_hook([call] { call->context.TryCancel(); })) {
     co_return make_error(ErrorCode::cancelled, "cancelled before it was sent", std::string(http::kNotSent));
   }
-  const auto executor = co_await asio::this_coro::executor;
   ::grpc::GenericStub stub(channel);
-  auto status = co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(::grpc::Status)>(
-      [&](auto handler) {
-        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        const auto ex = asio::get_associated_executor(*shared, executor);
-        // The call's state lives until it ended, and is released on the caller's executor, never
-        // inside gRPC's callback (a ClientContext destroyed there is freed under gRPC's feet).
-        stub.UnaryCall(&call->context, method, ::grpc::StubOptions(), &call->request, &call->response,
-                       [shared, ex, call, channel](::grpc::Status s) mutable {
-                         asio::post(ex, [shared = std::move(shared), s = std::move(s), call = std::move(call),
-                                         channel = std::move(channel)]() mutable { (*shared)(std::move(s)); });
-                       });
-      },
-      asio::use_awaitable);
+  auto status = co_await detail::await_call(call, [&](std::function<void(::grpc::Status)> done) {
+    stub.UnaryCall(&call->context, method, ::grpc::StubOptions(), &call->request, &call->response, std::move(done));
+  });
   if (cancel) cancel->clear_hook();
   const auto code = static_cast<Code>(status.error_code());
   if (code == Code::deadline_exceeded) {
