@@ -484,6 +484,10 @@ async function viewTrace(id) {
   if (current.view !== "trace" || current.arg !== id) return;
   if (error) return setView("Trace", h("p", {}, h("a", { href: "#/traces" }, "← all traces")), errorBox(error));
   const spans = data.spans;
+  // Services export their spans in batches, so a trace fills in over a few seconds: the view is
+  // refreshed, and redrawn only when spans arrived (an opened attributes list stays open).
+  if (current.spans === spans.length) return;
+  current.spans = spans.length;
   const ids = new Set(spans.map((s) => s.span_id));
   const children = new Map();
   for (const s of spans) {
@@ -566,8 +570,9 @@ function route() {
     viewGateway();
     poller = setInterval(viewGateway, 3000);
   } else if (section === "traces" && arg) {
-    current = { view: "trace", arg };
+    current = { view: "trace", arg, spans: -1 };
     viewTrace(arg);
+    poller = setInterval(() => viewTrace(arg), 2000);
   } else if (section === "traces") {
     current = { view: "traces", arg: "" };
     viewTraces();

@@ -79,7 +79,7 @@ async function main() {
     const link = await page.waitForSelector('tr[data-trace] a:text("GET /orders/{id}")', { timeout: 15000 });
     await link.click();
     await page.waitForFunction(() => new Set([...document.querySelectorAll("tr[data-span]")].map((r) => r.dataset.service)).size >= 3,
-      null, { timeout: 10000 });
+      null, { timeout: 30000 });
     seen.trace_services = await page.$$eval("tr[data-span]", (rows) => [...new Set(rows.map((r) => r.dataset.service))].sort());
     seen.trace_spans = await page.$$eval("tr[data-span]", (rows) => rows.length);
     if (seen.trace_spans < 7) throw new Error("the order's trace has " + seen.trace_spans + " spans");
