@@ -7,9 +7,12 @@
 
 namespace svckit::cli {
 
-http::Awaitable<Result<nlohmann::json>> daemon_request(std::string registry, http::Verb verb, std::string target,
-                                                       std::string body, std::string command,
-                                                       boost::asio::any_io_executor executor) {
+namespace {
+
+/// The first node's answer below 300 (nodes that cannot be reached are skipped).
+http::Awaitable<Result<http::Response>> daemon_call(std::string registry, http::Verb verb, std::string target,
+                                                    std::string body, std::string command,
+                                                    boost::asio::any_io_executor executor) {
   auto url = net::parse_backend_url(registry, 8500);
   if (!url) co_return url.error();
   if (url->scheme != "svckitd" || url->hosts.empty()) {
@@ -37,12 +40,32 @@ http::Awaitable<Result<nlohmann::json>> daemon_request(std::string registry, htt
       co_return last;
     }
     if (answer->result_int() >= 300) co_return http::error_from_response(*answer);
-    if (answer->body().empty()) co_return nlohmann::json();
-    auto parsed = parse_json(answer->body());
-    if (!parsed) co_return make_error(ErrorCode::protocol, "svckitd answered with invalid JSON");
-    co_return std::move(*parsed);
+    co_return std::move(*answer);
   }
   co_return last;
+}
+
+}  // namespace
+
+http::Awaitable<Result<nlohmann::json>> daemon_request(std::string registry, http::Verb verb, std::string target,
+                                                       std::string body, std::string command,
+                                                       boost::asio::any_io_executor executor) {
+  auto answer = co_await daemon_call(std::move(registry), verb, std::move(target), std::move(body), std::move(command),
+                                     std::move(executor));
+  if (!answer) co_return answer.error();
+  if (answer->body().empty()) co_return nlohmann::json();
+  auto parsed = parse_json(answer->body());
+  if (!parsed) co_return make_error(ErrorCode::protocol, "svckitd answered with invalid JSON");
+  co_return std::move(*parsed);
+}
+
+http::Awaitable<Result<std::string>> daemon_text(std::string registry, std::string target, std::string command,
+                                                 boost::asio::any_io_executor executor) {
+  std::string no_body;
+  auto answer = co_await daemon_call(std::move(registry), http::Verb::get, std::move(target), std::move(no_body),
+                                     std::move(command), std::move(executor));
+  if (!answer) co_return answer.error();
+  co_return std::move(answer->body());
 }
 
 }  // namespace svckit::cli

@@ -21,4 +21,8 @@ http::Awaitable<Result<nlohmann::json>> daemon_request(std::string registry, htt
                                                        std::string body, std::string command,
                                                        boost::asio::any_io_executor executor);
 
+/// The same call, answering the body as text (svckitd's /metrics): errors as daemon_request's.
+http::Awaitable<Result<std::string>> daemon_text(std::string registry, std::string target, std::string command,
+                                                 boost::asio::any_io_executor executor);
+
 }  // namespace svckit::cli

@@ -4,6 +4,7 @@
 // 4 registry unavailable or timed out.
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
@@ -14,10 +15,12 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/daemon_request.hpp"
+#include "cli/debug_commands.hpp"
 #include "cli/output.hpp"
 #include "cli/token_commands.hpp"
 #include "svckit/core/duration.hpp"
 #include "svckit/core/instance_json.hpp"
+#include "svckit/core/log.hpp"
 #include "svckit/registry/plugin_registry.hpp"
 #include "svckit/registry/registry_json.hpp"
 
@@ -26,28 +29,7 @@ namespace {
 namespace asio = boost::asio;
 using namespace svckit;
 
-int exit_code_for(const Error& e) {
-  switch (e.code) {
-    case ErrorCode::invalid_argument:
-    case ErrorCode::payload_too_large:
-      return 2;
-    case ErrorCode::not_found:
-      return 3;
-    case ErrorCode::unavailable:
-    case ErrorCode::timeout:
-      return 4;
-    case ErrorCode::unauthenticated:
-    case ErrorCode::permission_denied:
-      return 5;
-    default:
-      return 1;
-  }
-}
-
-int report(const Error& e) {
-  std::cerr << "svckit: " << e.message << (e.field.empty() ? "" : " [" + e.field + "]") << "\n";
-  return exit_code_for(e);
-}
+using cli::report;
 
 struct Options {
   std::string registry;
@@ -293,6 +275,41 @@ int main(int argc, char** argv) {
   tokens->add_option("--rules", token_request.rules,
                      "create: JSON rules, e.g. '{\"service\": {\"web\": \"write\"}}', or @file");
   app.add_subcommand("members", "list svckitd's nodes (cluster mode), the checks each runs, and the store");
+  cli::CallCommand call;
+  auto* call_cmd = app.add_subcommand("call",
+                                      "call a service by name through discovery (balancing, retries, breakers); "
+                                      "each attempt is printed to stderr, the answer's body to stdout");
+  call_cmd->add_option("service", call.service, "service name")->required();
+  call_cmd->add_option("path", call.path, "path and query, e.g. /products/5?x=1")->required();
+  call_cmd->add_option("-X,--request", call.method, "HTTP method (default GET)");
+  call_cmd->add_option("-d,--data", call.data, "request body, @FILE, or @- for stdin");
+  call_cmd->add_option("-H,--header", call.headers, "header 'Name: value' (repeatable)");
+  call_cmd->add_option("--timeout", call.timeout, "the call's deadline, retries included (default 10s)");
+  call_cmd->add_option("--attempts", call.attempts, "attempts at most, 1..10 (default: the client's 3)");
+  call_cmd->add_flag("--idempotent", call.idempotent, "retry this method although it is not idempotent (POST)");
+  call_cmd->add_flag("-i,--include", call.include, "print the answer's status line and headers");
+  call_cmd->add_flag("-q,--quiet", call.quiet, "do not print the attempts");
+  cli::HealthCommand health;
+  auto* health_cmd = app.add_subcommand("health",
+                                        "a service's instances with their registry status, svckitd's checks "
+                                        "and their last results (or a probe of each with --probe)");
+  health_cmd->add_option("service", health.service, "service name")->required();
+  health_cmd->add_option("id", health.id, "only this instance");
+  health_cmd->add_flag("--probe", health.probe, "also GET each instance's health path from here");
+  health_cmd->add_option("--timeout", health.timeout, "probe timeout (default 5s)");
+  cli::MetricsCommand metrics;
+  auto* metrics_cmd = app.add_subcommand("metrics",
+                                         "svckitd's (or --url's) /metrics as tables: gateway requests and "
+                                         "client calls per service, p50/p99");
+  metrics_cmd->add_option("--service", metrics.service, "only this service");
+  metrics_cmd->add_option("--url", metrics.url, "read this /metrics URL instead of svckitd's (a service's own)");
+  cli::PingCommand ping;
+  auto* ping_cmd = app.add_subcommand("ping",
+                                      "DNS, connect, TLS and HTTP timings of a URL, or of each instance of a "
+                                      "service (its health path)");
+  ping_cmd->add_option("target", ping.target, "http(s)://host:port/path, or a service name")->required();
+  ping_cmd->add_option("-c,--count", ping.count, "pings per target, 1..1000 (default 1)");
+  ping_cmd->add_option("--timeout", ping.timeout, "per ping (default 5s)");
   auto* watch = app.add_subcommand("watch", "print changes as they happen");
   watch->add_option("service", o.service, "only this service");
   watch->add_option("-n,--count", o.count, "exit after this many events");
@@ -305,6 +322,13 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   const std::string command = app.get_subcommands().front()->get_name();
+  // The library's log lines go to stderr (stdout carries the command's output), warnings and up
+  // unless SVCKIT_LOG_LEVEL says otherwise (e.g. debug, or info,client=debug).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("svckit"));
+  const char* log_level = std::getenv("SVCKIT_LOG_LEVEL");
+  if (auto levels = logs::set_levels(log_level != nullptr ? log_level : "warn"); !levels) {
+    return report(levels.error());
+  }
   if (!token_file.empty()) {
     std::ifstream in(token_file);
     if (!in) return report(make_error(ErrorCode::invalid_argument, "cannot read " + token_file, "token-file"));
@@ -318,6 +342,11 @@ int main(int argc, char** argv) {
     ::setenv("CONSUL_HTTP_TOKEN", token.c_str(), 1);
   }
 
+  const cli::CommonOptions common{o.registry, o.json};
+  if (command == "call") return cli::run_call(common, call);
+  if (command == "health") return cli::run_health(common, health);
+  if (command == "metrics") return cli::run_metrics(common, metrics);
+  if (command == "ping") return cli::run_ping(common, ping);
   if (command == "members") {
     asio::io_context members_io;
     int members_code = 1;

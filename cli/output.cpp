@@ -7,7 +7,44 @@
 #include "svckit/core/instance_json.hpp"
 #include "svckit/registry/registry_json.hpp"
 
+#include <iostream>
+#include <sstream>
+
 namespace svckit::cli {
+
+int exit_code_for(const Error& e) {
+  switch (e.code) {
+    case ErrorCode::invalid_argument:
+    case ErrorCode::payload_too_large:
+      return 2;
+    case ErrorCode::not_found:
+      return 3;
+    case ErrorCode::unavailable:
+    case ErrorCode::timeout:
+      return 4;
+    case ErrorCode::unauthenticated:
+    case ErrorCode::permission_denied:
+      return 5;
+    default:
+      return 1;
+  }
+}
+
+Error invalid(std::string message, std::string field) {
+  return make_error(ErrorCode::invalid_argument, std::move(message), std::move(field));
+}
+
+std::string fixed(double v, int digits) {
+  std::ostringstream out;
+  out.precision(digits);
+  out << std::fixed << v;
+  return out.str();
+}
+
+int report(const Error& e) {
+  std::cerr << "svckit: " << e.message << (e.field.empty() ? "" : " [" + e.field + "]") << "\n";
+  return exit_code_for(e);
+}
 
 void print_table(std::ostream& out, const std::vector<std::vector<std::string>>& rows) {
   std::vector<std::size_t> widths;

@@ -17,10 +17,6 @@ using nlohmann::json;
 
 namespace {
 
-Error invalid(std::string message, std::string field) {
-  return make_error(ErrorCode::invalid_argument, std::move(message), std::move(field));
-}
-
 /// The create body (built outside the coroutine: no brace-initialised temporaries in its frame).
 Result<std::string> create_body(const TokenRequest& r) {
   std::string text = r.rules.empty() ? std::string("{}") : r.rules;

@@ -424,6 +424,7 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
     Impl::aim(request, route->target, deadline.remaining(now));
     route->trace_parent = call_span.context();
     route->resend = attempt - 1;
+    result.response.reset();  // the answer of the attempt before, kept until another one is made
     Attempt done;
     if (hedge) {
       done = co_await impl.hedged_attempt(state, std::move(*route), request, *timeout, target, options, tried, result);
@@ -452,7 +453,6 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
     }
     result.response = std::move(*done.answer);
     if (!done.retryable) break;
-    if (attempt < max_attempts) result.response.reset();  // try again elsewhere
     tried.push_back(done.instance);
   }
   retry_slot.release();

@@ -5,13 +5,15 @@
 // reads), the YAML/JSON of file:// registries, TOML config files, svckitd's config API (keys, documents, long-poll
 // queries), the flat keys of remote config stores, the DNS messages dns+srv:// / dns:// decode and svckitd's DNS
 // interface answers, and ACLs: rules documents, token creation bodies and the token headers every request may carry;
-// the gateway's JWT verifier; OTLP/HTTP JSON spans (svckitd's /v1/traces). The invariant: no crash, and the API never
-// answers 5xx to bad input.
+// the gateway's JWT verifier; OTLP/HTTP JSON spans (svckitd's /v1/traces); Prometheus's text format (`svckit metrics`).
+// The invariant: no crash, and the API never answers 5xx to bad input.
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -33,6 +35,7 @@
 #include "svckit/core/duration.hpp"
 #include "svckit/core/health_check_spec.hpp"
 #include "svckit/core/instance_json.hpp"
+#include "svckit/core/prometheus_text.hpp"
 #include "svckit/core/structured_text.hpp"
 #include "svckit/dns/dns_message.hpp"
 
@@ -169,6 +172,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (expected.ok() != (*entries)[i].instance.has_value()) std::abort();
         if (expected.ok() && *expected != *(*entries)[i].instance) std::abort();
       }
+    }
+  }
+  // Prometheus's text format (`svckit metrics` reads it): a quantile of any histogram it names is
+  // finite and lies between 0 (or the lowest bound) and the highest finite bound.
+  if (auto samples = svckit::parse_prometheus_text(text, 10'000)) {
+    for (const auto& s : *samples) {
+      const auto buckets = svckit::buckets_of(*samples, s.name.substr(0, s.name.rfind("_bucket")), {});
+      const auto q = svckit::histogram_quantile(0.99, buckets);
+      if (!q) continue;
+      double low = 0;
+      double high = 0;
+      for (const auto& [le, count] : buckets) {
+        low = std::min(low, le);
+        if (!std::isinf(le)) high = std::max(high, le);
+      }
+      if (!std::isfinite(*q) || *q < low || *q > high) std::abort();
     }
   }
   if (auto json = svckit::parse_json(text)) {

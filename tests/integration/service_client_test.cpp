@@ -129,12 +129,16 @@ TEST_F(Client, NonIdempotentCallsAreRetriedOnlyWhenAllowed) {
   EXPECT_EQ(post.error->kind, CallErrorKind::http_status);
   EXPECT_EQ(post.error->status, 503);
   EXPECT_EQ(post.attempts, 1);
+  ASSERT_TRUE(post.response.has_value()) << "an http_status error keeps the answer, retried or not";
+  EXPECT_EQ(post.response->result_int(), 503);
 
   CallOptions allow;
   allow.retry_non_idempotent = true;
   auto retried = call(http::Verb::post, allow);
   EXPECT_EQ(retried.attempts, 3);
   EXPECT_EQ(retried.error->kind, CallErrorKind::http_status);
+  ASSERT_TRUE(retried.response.has_value());
+  EXPECT_EQ(retried.response->result_int(), 503);
 }
 
 TEST_F(Client, ARequestThatNeverLeftIsRetriedForAnyMethodOutsideTheBudget) {

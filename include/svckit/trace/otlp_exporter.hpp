@@ -25,6 +25,7 @@
 #include <string>
 
 #include "svckit/core/metrics.hpp"
+#include "svckit/core/result.hpp"
 #include "svckit/trace/tracer.hpp"
 
 namespace svckit::trace {

@@ -1,0 +1,175 @@
+// svckit health: a service's instances as the registry lists them, with svckitd's checks of each
+// (state, last result) — or, with --probe, a GET of each instance's health path from here.
+#include <utility>  // before Asio 1.74 awaitable.hpp
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <iostream>
+#include <sstream>
+
+#include "cli/daemon_request.hpp"
+#include "cli/debug_commands.hpp"
+#include "cli/output.hpp"
+#include "svckit/core/duration.hpp"
+#include "svckit/core/instance_json.hpp"
+#include "svckit/http/client.hpp"
+#include "svckit/registry/plugin_registry.hpp"
+
+namespace svckit::cli {
+
+namespace {
+
+namespace asio = boost::asio;
+using nlohmann::json;
+
+/// One instance's line: what the registry says, what svckitd's checks say, what a probe saw.
+struct InstanceHealth {
+  ServiceInstance instance;
+  std::string checked_state;  // svckitd's state from its checks; "" when it runs none
+  std::string last_check;     // the last result: "ok 1.2 ms" / "failed: timed out after 300ms"
+  std::string probe;          // --probe: "200 in 1.3 ms" / "connect: refused"
+  bool probe_ok = false;
+  bool healthy() const {
+    if (!probe.empty()) return probe_ok;
+    if (!checked_state.empty()) return checked_state == "healthy";
+    return instance.status == InstanceStatus::healthy;
+  }
+};
+
+/// svckitd's /v1/health/{service} laid over the registry's instances.
+void apply_checks(const json& answer, std::vector<InstanceHealth>& rows) {
+  if (!answer.is_object() || !answer.contains("instances") || !answer["instances"].is_array()) return;
+  for (const auto& in : answer["instances"]) {
+    const auto id = in.value("id", std::string());
+    for (auto& row : rows) {
+      if (row.instance.id != id) continue;
+      row.checked_state = in.value("state", std::string());
+      std::string last;
+      for (const auto& check : in.value("checks", json::array())) {
+        const auto history = check.value("history", json::array());
+        if (history.empty()) continue;
+        const auto& h = history.back();
+        last += (last.empty() ? "" : "; ") + check.value("type", std::string("check")) + " " +
+                (h.value("ok", false) ? "ok" : "failed: " + h.value("message", std::string())) + " " +
+                fixed(h.value("latency_ms", 0.0), 1) + " ms";
+      }
+      row.last_check = last;
+    }
+  }
+}
+
+http::Awaitable<void> probe_all(std::vector<InstanceHealth>& rows, std::chrono::milliseconds timeout,
+                                asio::any_io_executor executor) {
+  http::HttpClient client(executor, http::ClientOptions{});
+  for (auto& row : rows) {
+    const auto& in = row.instance;
+    const std::string path = in.health_check_path.empty() ? std::string("/health") : in.health_check_path;
+    net::HostPort endpoint{in.host, static_cast<std::uint16_t>(in.port), in.scheme == "https"};
+    http::Request request{http::Verb::get, path, 11};
+    request.set(http::beast_http::field::host, in.host + ":" + std::to_string(in.port));
+    request.set(http::beast_http::field::user_agent, "svckit-health");
+    const auto start = std::chrono::steady_clock::now();
+    auto answer = co_await client.send(endpoint, std::move(request), timeout);
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    if (answer) {
+      row.probe = "GET " + path + " " + std::to_string(answer->result_int()) + " in " + fixed(ms, 1) + " ms";
+      row.probe_ok = answer->result_int() >= 200 && answer->result_int() < 300;
+    } else {
+      row.probe = "GET " + path + " failed: " + answer.error().message;
+      row.probe_ok = false;
+    }
+  }
+  client.close_idle();
+}
+
+void print(const CommonOptions& common, const HealthCommand& c, const std::vector<InstanceHealth>& rows) {
+  const auto healthy = std::count_if(rows.begin(), rows.end(), [](const auto& r) { return r.healthy(); });
+  if (common.json) {
+    json out{{"service", c.service}, {"healthy", healthy}, {"instances", json::array()}};
+    for (const auto& r : rows) {
+      json item{{"id", r.instance.id},
+                {"address", r.instance.base_url()},
+                {"status", to_string(r.instance.status)},
+                {"healthy", r.healthy()}};
+      if (!r.checked_state.empty()) item["checks"] = {{"state", r.checked_state}, {"last", r.last_check}};
+      if (!r.probe.empty()) item["probe"] = {{"ok", r.probe_ok}, {"result", r.probe}};
+      out["instances"].push_back(std::move(item));
+    }
+    std::cout << out.dump() << "\n";
+    return;
+  }
+  std::cout << c.service << ": " << healthy << " of " << rows.size() << " instances healthy\n";
+  std::vector<std::vector<std::string>> table{{"ID", "ADDRESS", "REGISTRY", "CHECKS", "LAST CHECK"}};
+  if (c.probe) table.front().emplace_back("PROBE");
+  for (const auto& r : rows) {
+    table.push_back({r.instance.id, r.instance.base_url(), std::string(to_string(r.instance.status)),
+                     r.checked_state.empty() ? "-" : r.checked_state, r.last_check.empty() ? "-" : r.last_check});
+    if (c.probe) table.back().push_back(r.probe);
+  }
+  print_table(std::cout, table);
+}
+
+}  // namespace
+
+int run_health(const CommonOptions& common, const HealthCommand& c) {
+  if (auto v = validate_service_name(c.service); !v) return report(v.error());
+  auto timeout = parse_duration(c.timeout, "timeout");
+  if (!timeout) return report(timeout.error());
+  asio::io_context io;
+  RealTimeSource time;
+  RealRandom random;
+  RegistryPlugins::Builder builder;
+  register_builtin_plugins(builder);
+  const auto plugins = std::move(builder).build();
+  auto registry = plugins.create(common.registry, RegistryDeps{io.get_executor(), time, random});
+  if (!registry) return report(registry.error());
+
+  int code = 1;
+  asio::co_spawn(
+      io,
+      [&]() -> http::Awaitable<void> {
+        InstanceFilter all;
+        auto listed = co_await (*registry)->list(c.service, std::move(all));
+        if (!listed) {
+          code = report(listed.error());
+          io.stop();
+          co_return;
+        }
+        std::vector<InstanceHealth> rows;
+        for (auto& in : *listed) {
+          if (c.id.empty() || in.id == c.id) rows.push_back(InstanceHealth{std::move(in), {}, {}, {}, false});
+        }
+        if (rows.empty()) {
+          code =
+              report(make_error(ErrorCode::not_found,
+                                c.id.empty() ? "no instances of " + c.service : c.service + "/" + c.id + " not found",
+                                c.id.empty() ? "service" : "id"));
+          io.stop();
+          co_return;
+        }
+        if (common.registry.starts_with("svckitd://")) {  // svckitd runs checks: show them
+          std::string target = "/v1/health/" + c.service;
+          std::string no_body;
+          std::string command = "health";
+          auto executor = io.get_executor();
+          auto checks = co_await daemon_request(common.registry, http::Verb::get, std::move(target), std::move(no_body),
+                                                std::move(command), executor);
+          if (checks) apply_checks(*checks, rows);
+        }
+        if (c.probe) co_await probe_all(rows, *timeout, io.get_executor());
+        print(common, c, rows);
+        const bool any = std::any_of(rows.begin(), rows.end(), [](const auto& r) { return r.healthy(); });
+        code = any ? 0 : 1;
+        io.stop();
+      },
+      [&](const std::exception_ptr& e) {
+        if (e) {
+          code = 1;
+          io.stop();
+        }
+      });
+  io.run();
+  return code;
+}
+
+}  // namespace svckit::cli
