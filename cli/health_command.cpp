@@ -12,6 +12,7 @@
 #include "cli/output.hpp"
 #include "svckit/core/duration.hpp"
 #include "svckit/core/instance_json.hpp"
+#include "svckit/discovery/service_health.hpp"
 #include "svckit/http/client.hpp"
 #include "svckit/registry/plugin_registry.hpp"
 
@@ -23,7 +24,7 @@ namespace asio = boost::asio;
 using nlohmann::json;
 
 /// One instance's line: what the registry says, what svckitd's checks say, what a probe saw.
-struct InstanceHealth {
+struct HealthRow {
   ServiceInstance instance;
   std::string checked_state;  // svckitd's state from its checks; "" when it runs none
   std::string last_check;     // the last result: "ok 1.2 ms" / "failed: timed out after 300ms"
@@ -37,7 +38,7 @@ struct InstanceHealth {
 };
 
 /// svckitd's /v1/health/{service} laid over the registry's instances.
-void apply_checks(const json& answer, std::vector<InstanceHealth>& rows) {
+void apply_checks(const json& answer, std::vector<HealthRow>& rows) {
   if (!answer.is_object() || !answer.contains("instances") || !answer["instances"].is_array()) return;
   for (const auto& in : answer["instances"]) {
     const auto id = in.value("id", std::string());
@@ -58,31 +59,30 @@ void apply_checks(const json& answer, std::vector<InstanceHealth>& rows) {
   }
 }
 
-http::Awaitable<void> probe_all(std::vector<InstanceHealth>& rows, std::chrono::milliseconds timeout,
-                                asio::any_io_executor executor) {
+/// The library's health_check_service() probes each instance; its answers go into the rows.
+http::Awaitable<void> probe_all(std::vector<HealthRow>& rows, Registry& registry, const HealthCommand& c,
+                                std::chrono::milliseconds timeout, asio::any_io_executor executor) {
+  RealTimeSource time;
+  RealRandom random;
+  DiscoveryClient discovery(executor, registry, random);  // never started: it asks the registry
   http::HttpClient client(executor, http::ClientOptions{});
+  HealthCheckRequest request(c.service, c.id, &client);
+  request.timeout = timeout;
+  auto probed = co_await health_check_service(discovery, time, std::move(request));
+  client.close_idle();
+  if (!probed) co_return;
   for (auto& row : rows) {
-    const auto& in = row.instance;
-    const std::string path = in.health_check_path.empty() ? std::string("/health") : in.health_check_path;
-    net::HostPort endpoint{in.host, static_cast<std::uint16_t>(in.port), in.scheme == "https"};
-    http::Request request{http::Verb::get, path, 11};
-    request.set(http::beast_http::field::host, in.host + ":" + std::to_string(in.port));
-    request.set(http::beast_http::field::user_agent, "svckit-health");
-    const auto start = std::chrono::steady_clock::now();
-    auto answer = co_await client.send(endpoint, std::move(request), timeout);
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    if (answer) {
-      row.probe = "GET " + path + " " + std::to_string(answer->result_int()) + " in " + fixed(ms, 1) + " ms";
-      row.probe_ok = answer->result_int() >= 200 && answer->result_int() < 300;
-    } else {
-      row.probe = "GET " + path + " failed: " + answer.error().message;
-      row.probe_ok = false;
+    for (const auto& p : probed->instances) {
+      if (p.instance.id != row.instance.id) continue;
+      row.probe_ok = p.healthy;
+      row.probe = p.http_status != 0
+                      ? p.detail + " in " + fixed(static_cast<double>(p.latency.count()) / 1000.0, 1) + " ms"
+                      : p.detail;
     }
   }
-  client.close_idle();
 }
 
-void print(const CommonOptions& common, const HealthCommand& c, const std::vector<InstanceHealth>& rows) {
+void print(const CommonOptions& common, const HealthCommand& c, const std::vector<HealthRow>& rows) {
   const auto healthy = std::count_if(rows.begin(), rows.end(), [](const auto& r) { return r.healthy(); });
   if (common.json) {
     json out{{"service", c.service}, {"healthy", healthy}, {"instances", json::array()}};
@@ -135,9 +135,9 @@ int run_health(const CommonOptions& common, const HealthCommand& c) {
           io.stop();
           co_return;
         }
-        std::vector<InstanceHealth> rows;
+        std::vector<HealthRow> rows;
         for (auto& in : *listed) {
-          if (c.id.empty() || in.id == c.id) rows.push_back(InstanceHealth{std::move(in), {}, {}, {}, false});
+          if (c.id.empty() || in.id == c.id) rows.push_back(HealthRow{std::move(in), {}, {}, {}, false});
         }
         if (rows.empty()) {
           code =
@@ -156,7 +156,7 @@ int run_health(const CommonOptions& common, const HealthCommand& c) {
                                                 std::move(command), executor);
           if (checks) apply_checks(*checks, rows);
         }
-        if (c.probe) co_await probe_all(rows, *timeout, io.get_executor());
+        if (c.probe) co_await probe_all(rows, **registry, c, *timeout, io.get_executor());
         print(common, c, rows);
         const bool any = std::any_of(rows.begin(), rows.end(), [](const auto& r) { return r.healthy(); });
         code = any ? 0 : 1;

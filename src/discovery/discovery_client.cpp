@@ -25,7 +25,8 @@ DiscoveryClient::DiscoveryClient(const asio::any_io_executor& executor, Registry
       random_(random),
       sleeper_(sleeper),
       options_(options),
-      catalog_(std::make_shared<const Catalog>()) {
+      catalog_(std::make_shared<const Catalog>()),
+      selector_(options.selection, random) {
   if (metrics != nullptr) {
     watch_errors_metric_ =
         &metrics->counter("svckit_discovery_watch_errors_total", "Failed registry watch calls.").get();
@@ -231,22 +232,18 @@ Awaitable<Result<std::vector<ServiceInstance>>> DiscoveryClient::discover_async(
   co_return co_await registry_.list(std::move(service), InstanceFilter{});
 }
 
-Result<std::string> DiscoveryClient::service_url(const std::string& service) const {
+Result<ServiceInstance> DiscoveryClient::get_service(const std::string& service) const {
   const auto catalog = current_catalog();
-  auto it = catalog->find(service);
-  if (it != catalog->end()) {
-    const auto& list = *it->second;
-    std::size_t healthy = 0;
-    for (const auto& in : list) healthy += in.status == InstanceStatus::healthy && in.weight > 0 ? 1 : 0;
-    if (healthy > 0) {
-      auto pick = round_robin_.fetch_add(1, std::memory_order_relaxed) % healthy;
-      for (const auto& in : list) {
-        if (in.status != InstanceStatus::healthy || in.weight == 0) continue;
-        if (pick-- == 0) return in.base_url();
-      }
-    }
+  if (auto it = catalog->find(service); it != catalog->end()) {
+    if (const auto* in = selector_.pick(service, *it->second)) return *in;
   }
   return make_error(ErrorCode::not_found, "no healthy instance of '" + service + "'", "service");
+}
+
+Result<std::string> DiscoveryClient::service_url(const std::string& service) const {
+  auto in = get_service(service);
+  if (!in) return in.error();
+  return in->base_url();
 }
 
 std::vector<std::string> DiscoveryClient::services() const {

@@ -4,9 +4,13 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include "svckit/core/instance_json.hpp"
+#include "svckit/discovery/default_discovery.hpp"
 #include "svckit/discovery/discovery_client.hpp"
+#include "svckit/http/client.hpp"
 #include "svckit/registry/plugin_registry.hpp"
 #include "svckit/testing/fake_random.hpp"
+#include "svckit/testing/fault_server.hpp"
 #include "svckit/testing/io_thread.hpp"
 #include "svckitd_process.hpp"
 
@@ -56,6 +60,66 @@ class DiscoveryOverSvckitd : public ::testing::Test {
   std::unique_ptr<Registry> registry;
   std::unique_ptr<DiscoveryClient> client;
 };
+
+TEST_F(DiscoveryOverSvckitd, TheFreeFunctionsWorkOverTheDefaultClientTheApplicationSet) {
+  ASSERT_EQ(default_discovery(), nullptr);
+  EXPECT_EQ(get_service_url("orders").error().code, ErrorCode::internal) << "no default set: a clear error";
+  EXPECT_NE(discover_service("orders").error().message.find("set_default_discovery"), std::string::npos);
+
+  FaultServer up(io.io(), "up");
+  set_default_discovery(client.get());
+  io.run([&]() -> Awaitable<void> {
+    client->start();
+    EXPECT_TRUE(co_await client->wait_synced(5s));
+    auto self = co_await register_service(me(up.port(), 0ms));
+    EXPECT_TRUE(self.ok()) << self.error().describe();
+  });
+  auto dead = me(free_port(), 0ms);
+  dead.weight = 300;
+  dead.normalize();
+  ASSERT_EQ(daemon->call("POST", "/v1/instances", to_json(dead).dump()).status, 200);
+  ASSERT_TRUE(wait_until([&] { return discover_service("orders")->size() == 2; }, 5s));
+
+  // Weighted: the instance of weight 300 gets three picks in four.
+  int heavy = 0;
+  for (int i = 0; i < 8; ++i) heavy += *get_service_url("orders") == dead.base_url() ? 1 : 0;
+  EXPECT_EQ(heavy, 6);
+  EXPECT_EQ(get_service("orders")->service, "orders");
+
+  // Health from the registry says both are healthy; a probe tells the dead one apart.
+  http::HttpClient probe_client(io.executor());
+  std::optional<Result<ServiceHealthReport>> from_registry, probed, one;
+  io.run([&]() -> Awaitable<void> {
+    from_registry = co_await health_check_service("orders");
+    probed = co_await health_check_service("orders", "", &probe_client);
+    one = co_await health_check_service("orders", dead.id, &probe_client);
+    probe_client.close_idle();
+  });
+  ASSERT_TRUE(from_registry->ok());
+  EXPECT_EQ((*from_registry)->healthy_count(), 2U);
+  EXPECT_EQ((*from_registry)->instances[0].source, "registry");
+  ASSERT_TRUE(probed->ok());
+  EXPECT_EQ((*probed)->healthy_count(), 1U);
+  for (const auto& h : (*probed)->instances) {
+    EXPECT_EQ(h.healthy, h.instance.port == up.port()) << h.detail;
+    EXPECT_EQ(h.source, "probe");
+  }
+  EXPECT_EQ(up.last_target(), "/health");
+  ASSERT_TRUE(one->ok());
+  EXPECT_FALSE((*one)->healthy());
+  EXPECT_NE((*one)->instances.at(0).detail.find("failed"), std::string::npos);
+
+  std::optional<Result<ServiceHealthReport>> missing;
+  io.run([&]() -> Awaitable<void> {
+    missing = co_await health_check_service("orders", "nobody");
+    auto gone = co_await deregister_service();
+    EXPECT_TRUE(gone.ok());
+  });
+  EXPECT_EQ(missing->error().code, ErrorCode::not_found);
+  EXPECT_EQ(missing->error().field, "id");
+  set_default_discovery(nullptr);
+  EXPECT_EQ(default_discovery(), nullptr);
+}
 
 TEST_F(DiscoveryOverSvckitd, CacheFollowsChangesMadeByAnotherProcess) {
   std::vector<EventType> seen;

@@ -17,6 +17,7 @@
 #include "svckit/core/random.hpp"
 #include "svckit/core/sleeper.hpp"
 #include "svckit/core/time_source.hpp"
+#include "svckit/discovery/instance_selection.hpp"
 #include "svckit/registry/registry.hpp"
 
 namespace svckit {
@@ -29,6 +30,9 @@ struct DiscoveryOptions {
   /// Default: true. A snapshot that drops every instance of a service that had some is not applied
   /// (the last known instances stay) until a change event for that service arrives.
   bool empty_push_protection = true;
+  /// How get_service() and service_url() choose an instance (instance_selection.hpp). Default:
+  /// weighted (smooth weighted round robin).
+  InstanceSelection selection = InstanceSelection::weighted;
 };
 
 struct DiscoveryStats {
@@ -81,7 +85,10 @@ class DiscoveryClient {
   std::vector<ServiceInstance> discover(const std::string& service, const InstanceFilter& filter = {}) const;
   /// Cache first; before the first sync, asks the registry directly.
   Awaitable<Result<std::vector<ServiceInstance>>> discover_async(std::string service);
-  /// base_url() of a healthy instance, round robin. not_found when none is healthy.
+  /// One healthy instance (weight above 0) chosen by options.selection — weighted by default, so
+  /// an instance of weight 200 gets twice the picks of one of weight 100. not_found when none.
+  Result<ServiceInstance> get_service(const std::string& service) const;
+  /// get_service()'s base_url().
   Result<std::string> service_url(const std::string& service) const;
   std::vector<std::string> services() const;
   /// Cached instances of `service`, any status, without copying them (0 for an unknown service).
@@ -119,7 +126,7 @@ class DiscoveryClient {
   std::shared_ptr<const Catalog> current_catalog() const;
   mutable std::mutex catalog_mutex_;
   std::shared_ptr<const Catalog> catalog_;  // guarded by catalog_mutex_; the Catalog itself is immutable
-  mutable std::atomic<std::uint64_t> round_robin_{0};
+  mutable InstanceSelector selector_;
   std::atomic<std::uint64_t> index_{0};
   std::atomic<bool> synced_{false};
   std::atomic<bool> reachable_{false};

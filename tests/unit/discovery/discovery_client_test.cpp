@@ -1,6 +1,8 @@
 // DiscoveryClient logic against a scripted Registry: what it does with snapshots, events, errors.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -188,6 +190,22 @@ TEST_F(DiscoveryClientTest, AppliesSnapshotThenEventsInOrder) {
   EXPECT_EQ(seen, (std::vector<std::string>{"registered:127.0.0.1:1", "registered:127.0.0.1:2",
                                             "registered:127.0.0.1:1", "status_changed:127.0.0.1:1",
                                             "deregistered:127.0.0.1:1", "registered:127.0.0.1:9"}));
+}
+
+TEST_F(DiscoveryClientTest, GetServiceFollowsTheWeights) {
+  io.run([&]() -> Awaitable<void> {
+    client->start();
+    co_return;
+  });
+  auto heavy = make("a", 1);
+  heavy.weight = 300;
+  push_and_wait(snapshot(3, {heavy, make("a", 2), make("a", 3, InstanceStatus::unhealthy)}), 3);
+  std::map<std::string, int> picks;
+  for (int i = 0; i < 8; ++i) ++picks[client->get_service("a")->id];
+  EXPECT_EQ(picks, (std::map<std::string, int>{{"127.0.0.1:1", 6}, {"127.0.0.1:2", 2}}))
+      << "3:1, never the unhealthy one";
+  EXPECT_EQ(*client->service_url("a"), "http://127.0.0.1:1") << "service_url() picks the same way";
+  EXPECT_EQ(client->get_service("nothing").error().code, ErrorCode::not_found);
 }
 
 TEST_F(DiscoveryClientTest, EmptyPushIsRejectedUntilTheServiceChangesAgain) {
