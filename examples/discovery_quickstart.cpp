@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <iostream>
 
+#include "svckit/discovery/default_discovery.hpp"
 #include "svckit/discovery/discovery_client.hpp"
 #include "svckit/registry/plugin_registry.hpp"
 
@@ -28,6 +29,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   svckit::DiscoveryClient discovery(io.get_executor(), **registry, random);
+  // Optional: the process-wide default behind the free functions (get_service_url(...) anywhere).
+  svckit::set_default_discovery(&discovery);
 
   int exit_code = 1;
   boost::asio::co_spawn(
@@ -55,9 +58,15 @@ int main(int argc, char** argv) {
         (void)co_await seen.wait(std::chrono::seconds(5));
 
         // Reads come from the cache: no network round trip per call.
+        // One healthy instance, picked by weight (nginx's smooth weighted round robin).
         auto url = discovery.service_url("quickstart");
         std::cout << "quickstart is at " << (url ? *url : url.error().describe()) << "\n";
-        exit_code = url ? 0 : 1;
+        // The same through the free functions over the default client, and a one-call health check
+        // (from the registry's statuses; pass an http::Transport to probe each instance instead).
+        auto same = svckit::get_service_url("quickstart");
+        auto health = co_await svckit::health_check_service("quickstart");
+        std::cout << "healthy instances: " << (health ? health->healthy_count() : 0) << "\n";
+        exit_code = url && same && health && health->healthy() ? 0 : 1;
 
         // Graceful exit: maintenance, drain, deregister, stop the loops.
         co_await discovery.shutdown(std::chrono::milliseconds(100));
@@ -65,5 +74,6 @@ int main(int argc, char** argv) {
       },
       boost::asio::detached);
   io.run();
+  svckit::set_default_discovery(nullptr);  // before `discovery` goes
   return exit_code;
 }
