@@ -4,8 +4,8 @@
 
 namespace svckit::client_detail {
 
-CallAdmission::CallAdmission(ServiceClient::ServiceState& state, const TimeSource& time)
-    : state_(state), time_(time), started_(time.steady_now()) {}
+CallAdmission::CallAdmission(ServiceClient::ServiceState& state, const TimeSource& time, bool use_breaker)
+    : state_(state), time_(time), use_breaker_(use_breaker), started_(time.steady_now()) {}
 
 CallAdmission::~CallAdmission() {
   if (permit_) state_.service_breaker.release(*permit_);  // no verdict: the call never finished
@@ -39,9 +39,11 @@ std::optional<CallAdmission::Refusal> CallAdmission::enter() {
     return Refusal{CallErrorKind::rate_limited,
                    name + ": rejected locally by adaptive throttling (backend overloaded)"};
   }
-  auto permit = state_.service_breaker.acquire();
-  if (!permit) return Refusal{CallErrorKind::circuit_open, name + ": " + permit.error().message};
-  permit_ = *permit;
+  if (use_breaker_) {
+    auto permit = state_.service_breaker.acquire();
+    if (!permit) return Refusal{CallErrorKind::circuit_open, name + ": " + permit.error().message};
+    permit_ = *permit;
+  }
   started_ = time_.steady_now();
   return std::nullopt;
 }

@@ -157,6 +157,12 @@ Result<void> apply(ServiceConfig& c, const std::string& key, const std::string& 
     c.balancing.policy = v;
   } else if (key == "urls") {
     c.static_urls = split(v);
+  } else if (key.rfind("headers.", 0) == 0 && key.size() > 8) {
+    c.headers.emplace_back(key.substr(8), v);
+  } else if (key == "api_key") {
+    c.api_key = v;
+  } else if (key == "api_key_header") {
+    c.api_key_header = v;
   } else {
     return bad(where, "is not a known setting");
   }
@@ -271,6 +277,14 @@ Result<void> ClientConfigLoader::add_env(const std::vector<std::pair<std::string
   std::set<std::string> known;
   for (const auto& setting : settings_) known.insert(setting.service);
   for (const auto& setting : added) known.insert(setting.service);
+  // <SERVICE>_API_KEY: only for a service configured somewhere (plenty of processes hold
+  // OPENAI_API_KEY-like secrets meant for others: never send one to a service merely discovered).
+  for (const auto& [name, value] : env) {
+    if (!ends_with(name, "_API_KEY")) continue;
+    const auto service = service_name_from_env(name.substr(0, name.size() - 8));
+    if (known.count(service) == 0 || service.empty()) continue;
+    added.push_back({service, "api_key", value, "environment " + name});
+  }
   for (const auto& [name, value] : env) {
     if (!ends_with(name, "_TIMEOUT") || name == "DEFAULT_TIMEOUT" || name == "CB_RECOVERY_TIMEOUT") continue;
     const auto service = service_name_from_env(name.substr(0, name.size() - 8));

@@ -81,6 +81,7 @@ std::optional<Route> ServiceClient::Impl::choose_route(ServiceClient::ServiceSta
                                                        const CallOptions& options, std::vector<std::string>& tried,
                                                        CallErrorKind& why) {
   Route route;
+  if (options.retry) route.retry_on = &options.retry->retry_on_statuses;
   if (state.mode == ServiceClient::ServiceState::Mode::gateway) {
     route.endpoint = state.gateway;
     route.target = state.gateway_prefix + "/" + state.name + target;
@@ -105,11 +106,16 @@ std::optional<Route> ServiceClient::Impl::choose_route(ServiceClient::ServiceSta
       continue;
     }
     if (!picked) return std::nullopt;
-    auto breaker = state.instance_breaker(picked->instance->id, deps.time);
-    auto permit = breaker->acquire();
-    if (!permit) {
-      skip.push_back(picked->instance->id);
-      continue;
+    std::shared_ptr<CircuitBreaker> breaker;
+    CircuitBreaker::Permit permit_taken;
+    if (options.circuit_breaker.value_or(true)) {
+      breaker = state.instance_breaker(picked->instance->id, deps.time);
+      auto permit = breaker->acquire();
+      if (!permit) {
+        skip.push_back(picked->instance->id);
+        continue;
+      }
+      permit_taken = *permit;
     }
     route.endpoint = net::HostPort{picked->instance->host, static_cast<std::uint16_t>(picked->instance->port),
                                    picked->instance->scheme == "https"};
@@ -117,10 +123,20 @@ std::optional<Route> ServiceClient::Impl::choose_route(ServiceClient::ServiceSta
     route.instance = picked->instance->id;
     route.pick = std::move(*picked);
     route.breaker = std::move(breaker);
-    route.permit = *permit;
+    route.permit = permit_taken;
     return route;
   }
   return std::nullopt;
+}
+
+void ServiceClient::Impl::add_service_headers(http::Request& request, const ServiceConfig& config) {
+  for (const auto& [name, value] : config.headers) {
+    if (request.find(name) == request.end()) request.set(name, value);
+  }
+  if (!config.api_key.empty() && request.find(config.api_key_header) == request.end()) {
+    const bool bearer = ::strcasecmp(config.api_key_header.c_str(), "authorization") == 0;
+    request.set(config.api_key_header, bearer ? "Bearer " + config.api_key : config.api_key);
+  }
 }
 
 http::Request ServiceClient::Impl::make_request(http::Verb method, CallOptions& options, const std::string& trace) {
@@ -219,8 +235,9 @@ Awaitable<Attempt> ServiceClient::Impl::send_attempt(std::shared_ptr<ServiceClie
   const bool cancelled = !out.answer && out.answer.error().code == ErrorCode::cancelled;
   out.not_sent = !out.answer && !cancelled && out.answer.error().field == http::kNotSent;
   const int status = out.answer ? static_cast<int>(out.answer->result_int()) : 0;
-  out.retryable = !out.answer ? !cancelled && !streamed && out.answer.error().code != ErrorCode::payload_too_large
-                              : cfg.retry.retry_on_statuses.count(status) > 0;
+  out.retryable = !out.answer
+                      ? !cancelled && !streamed && out.answer.error().code != ErrorCode::payload_too_large
+                      : (route.retry_on != nullptr ? *route.retry_on : cfg.retry.retry_on_statuses).count(status) > 0;
   if (span.recording()) {
     if (out.answer && grpc) {
       // The gRPC status the transport carried over; a client span is an error for any but OK.

@@ -184,6 +184,19 @@ bool idempotent(http::Verb v) {
          v == http::Verb::options || v == http::Verb::trace;
 }
 
+/// A call's own retry strategy, checked as a service's is (errors name "retry.<field>").
+Result<void> validate_call_retry(const CallOptions& options) {
+  if (!options.retry) return {};
+  if (options.retry->max_attempts < 1 || options.retry->max_attempts > 10) {
+    return make_error(ErrorCode::invalid_argument, "retry.max_attempts must be in 1..10", "retry.max_attempts");
+  }
+  if (auto r = validate(options.retry->backoff); !r) {
+    return make_error(ErrorCode::invalid_argument, "retry.backoff." + r.error().field + ": " + r.error().message,
+                      "retry.backoff." + r.error().field);
+  }
+  return {};
+}
+
 std::string build_target(const std::string& path, const std::multimap<std::string, std::string>& params) {
   std::string target = path.empty() || path.front() != '/' ? "/" + path : path;
   char sep = target.find('?') == std::string::npos ? '?' : '&';
@@ -204,6 +217,8 @@ Awaitable<CallResult> ServiceClient::try_call(std::string service, http::Verb me
   CallResult result;
   if (auto valid = validate_service_name(service, "service"); !valid) {
     result.error.emplace(CallErrorKind::invalid_argument, valid.error().message, service);
+  } else if (auto retry = validate_call_retry(options); !retry) {
+    result.error.emplace(CallErrorKind::invalid_argument, retry.error().message, service);
   } else if (impl.shutting_down) {
     result.error.emplace(CallErrorKind::cancelled, "the client is shutting down", service);
   } else {
@@ -220,8 +235,14 @@ Awaitable<CallResult> ServiceClient::try_call(std::string service, http::Verb me
       series.in_flight->add(-1);
     }
     impl.in_flight.fetch_sub(1);
-    if (!result.ok() && result.error && options.fallback) {
-      if (auto answer = options.fallback(*result.error)) {
+    if (!result.ok() && result.error && (options.fallback || options.async_fallback)) {
+      std::optional<http::Response> answer;
+      if (options.fallback) answer = options.fallback(*result.error);
+      if (!answer && options.async_fallback) {
+        ServiceCallError why = *result.error;
+        answer = co_await options.async_fallback(std::move(why));
+      }
+      if (answer) {
         ++impl.fallbacks;
         if (series.fallbacks) series.fallbacks->inc();
         result.response = std::move(*answer);
@@ -334,7 +355,7 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
   };
   const auto status_so_far = [&] { return result.error ? result.error->status : 0; };
 
-  CallAdmission admission(*state, time);
+  CallAdmission admission(*state, time, options.circuit_breaker.value_or(true));
   if (auto refused = admission.enter()) {
     fail(refused->kind, std::move(refused->message));
     co_return result;
@@ -343,11 +364,12 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
   const auto started = time.steady_now();
   auto deadline = Deadline::after(started, options.timeout.value_or(cfg.timeout));
   if (options.deadline) deadline = deadline.earliest(*options.deadline);
-  const int max_attempts = std::max(1, options.max_attempts.value_or(cfg.retry.max_attempts));
-  const bool may_retry = idempotent(method) || options.retry_non_idempotent.value_or(cfg.retry.retry_non_idempotent);
+  const RetryPolicy& retry = options.retry ? *options.retry : cfg.retry;
+  const int max_attempts = std::max(1, options.max_attempts.value_or(retry.max_attempts));
+  const bool may_retry = idempotent(method) || options.retry_non_idempotent.value_or(retry.retry_non_idempotent);
   const bool hedge = may_retry && options.hedge.value_or(cfg.hedging.enabled) &&
                      state->mode != ServiceState::Mode::gateway && !options.on_body && !options.streaming.active();
-  Backoff backoff(cfg.retry.backoff, impl.deps.random);
+  Backoff backoff(retry.backoff, impl.deps.random);
   std::vector<std::string> tried;
   state->budget->call_started();
   impl.refresh_from_discovery(*state);
@@ -368,6 +390,7 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
     trace = impl.traceparent(options);
   }
   http::Request request = impl.make_request(method, options, trace);  // every attempt sends it, aimed anew
+  Impl::add_service_headers(request, cfg);
   http::Streaming streaming = options.streaming;
   if (options.on_body) {
     streaming.on_body = [sink = &options.on_body](std::string_view piece) { return feed_sink(sink, piece); };

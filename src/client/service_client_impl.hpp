@@ -39,6 +39,7 @@ struct Route {
   trace::SpanContext trace_parent;  // the call's span (valid when the client traces)
   int resend = 0;                   // attempts before this one (OpenTelemetry's http.request.resend_count)
   bool hedge = false;
+  const std::set<int>* retry_on = nullptr;  // the call's own retried statuses; null: the service's
 };
 
 /// What one attempt came to.
@@ -77,7 +78,8 @@ class CallAdmission {
     CallErrorKind kind;
     std::string message;
   };
-  CallAdmission(ServiceClient::ServiceState& state, const TimeSource& time);
+  /// `use_breaker` false: the service breaker is neither asked nor fed (CallOptions::circuit_breaker).
+  CallAdmission(ServiceClient::ServiceState& state, const TimeSource& time, bool use_breaker = true);
   CallAdmission(const CallAdmission&) = delete;
   CallAdmission& operator=(const CallAdmission&) = delete;
   ~CallAdmission();
@@ -89,6 +91,7 @@ class CallAdmission {
  private:
   ServiceClient::ServiceState& state_;
   const TimeSource& time_;
+  bool use_breaker_;
   SteadyTime started_;
   bool in_bulkhead_ = false;
   bool in_adaptive_ = false;
@@ -131,6 +134,8 @@ struct ServiceClient::Impl {
   /// The call's request: method, the caller's fields and body (moved out of `options`), the
   /// trace; aim() gives it each
   /// attempt's target and deadline. Built once per call and sent in place by every attempt.
+  /// The service's default headers and API key, each unless the call set that header itself.
+  static void add_service_headers(http::Request& request, const ServiceConfig& config);
   http::Request make_request(http::Verb method, CallOptions& options, const std::string& trace);
   static void aim(http::Request& request, const std::string& target, std::chrono::milliseconds remaining);
   /// One attempt on one route; its outcome feeds the balancer, the instance breaker and the budget.

@@ -1,4 +1,7 @@
 // The value types of service_client.hpp: error kinds, ServiceCallError, ServiceConfig validation.
+#include <algorithm>
+#include <cctype>
+#include <string_view>
 #include "svckit/client/service_client.hpp"
 
 namespace svckit {
@@ -48,6 +51,22 @@ Result<void> validate(const ServiceConfig& c, const std::string& prefix) {
     return make_error(ErrorCode::invalid_argument, prefix + field + " " + why, prefix + field);
   };
   if (c.timeout.count() <= 0) return bad("timeout", "must be > 0");
+  // Header names are RFC 9110 tokens; values carry no CR, LF or NUL (no header injection).
+  const auto token = [](const std::string& name) {
+    return !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char ch) {
+      return std::isalnum(ch) != 0 ||
+             std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(ch)) != std::string_view::npos;
+    });
+  };
+  const auto clean = [](const std::string& value) {
+    return value.find_first_of(std::string("\r\n\0", 3)) == std::string::npos;
+  };
+  for (const auto& [name, value] : c.headers) {
+    if (!token(name)) return bad("headers." + name, "is not a valid header name");
+    if (!clean(value)) return bad("headers." + name, "must not contain CR, LF or NUL");
+  }
+  if (!token(c.api_key_header)) return bad("api_key_header", "is not a valid header name");
+  if (!clean(c.api_key)) return bad("api_key", "must not contain CR, LF or NUL");
   if (c.per_try_timeout.count() <= 0) return bad("per_try_timeout", "must be > 0");
   if (c.retry.max_attempts < 1 || c.retry.max_attempts > 10) return bad("retry.max_attempts", "must be in 1..10");
   if (auto r = validate(c.retry.backoff); !r) return named(r.error(), "retry.backoff.");

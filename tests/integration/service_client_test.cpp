@@ -216,6 +216,92 @@ TEST_F(Client, ServiceBreakerOpensFallsBackAndRecovers) {
   EXPECT_GT(client->stats().pool.connections_reused, 0u) << "keep-alive connections are reused";
 }
 
+TEST_F(Client, PerCallRetryStrategyAndBreakerBypass) {
+  for (auto& s : servers) s->answer_status(500);  // the service's config does not retry 500
+  auto c = config();
+  c.service_breaker.sliding_window_size = 3;
+  c.service_breaker.minimum_number_of_calls = 3;
+  c.service_breaker.wait_duration_in_open_state = 60s;
+  c.balancing.outlier.reset();
+  make(c);
+  EXPECT_EQ(call().attempts, 1) << "500 is not among the service's retried statuses";
+
+  // This call's own strategy: retry 500 too, four attempts, fixed backoff.
+  CallOptions own;
+  own.retry = RetryPolicy{};
+  own.retry->max_attempts = 4;
+  own.retry->retry_on_statuses = {500, 503};
+  own.retry->backoff = BackoffPolicy{BackoffKind::fixed, 1ms, 1ms, 1.0};
+  auto retried = call(http::Verb::get, own);
+  EXPECT_EQ(retried.attempts, 4);
+  EXPECT_EQ(retried.response->result_int(), 500);
+  CallOptions bad = own;
+  bad.retry->max_attempts = 0;
+  auto refused = call(http::Verb::get, bad);
+  ASSERT_TRUE(refused.error.has_value());
+  EXPECT_EQ(refused.error->kind, CallErrorKind::invalid_argument);
+  EXPECT_NE(std::string(refused.error->what()).find("retry.max_attempts"), std::string::npos);
+
+  (void)call();  // the third failure in the window: the service breaker opens
+  ASSERT_EQ(call().error->kind, CallErrorKind::circuit_open);
+  // A call that bypasses the breakers reaches the service (and feeds no breaker).
+  for (auto& s : servers) s->answer_status(200);
+  CallOptions bypass;
+  bypass.circuit_breaker = false;
+  const int before = servers[0]->hits() + servers[1]->hits() + servers[2]->hits();
+  auto through = call(http::Verb::get, bypass);
+  EXPECT_TRUE(through.ok()) << (through.error ? through.error->what() : "");
+  EXPECT_EQ(servers[0]->hits() + servers[1]->hits() + servers[2]->hits(), before + 1);
+  EXPECT_EQ(call().error->kind, CallErrorKind::circuit_open) << "still open for everyone else";
+}
+
+TEST_F(Client, ServiceHeadersApiKeyAndAnAsyncFallback) {
+  auto c = config();
+  c.headers = {{"X-Tenant", "acme"}, {"X-Client", "orders-ui"}};
+  c.api_key = "k-123";
+  for (const auto& s : servers) c.static_urls.push_back(s->url());
+  make(c);
+  CallOptions own;
+  own.headers = {{"X-Tenant", "globex"}};  // the call's own header wins
+  ASSERT_TRUE(call(http::Verb::get, own).ok());
+  int seen = 0;
+  for (const auto& s : servers) {
+    if (s->hits() == 0) continue;
+    ++seen;
+    EXPECT_EQ(s->last_header("x-api-key"), "k-123");
+    EXPECT_EQ(s->last_header("x-tenant"), "globex");
+    EXPECT_EQ(s->last_header("x-client"), "orders-ui");
+  }
+  EXPECT_EQ(seen, 1);
+
+  c.api_key_header = "Authorization";
+  ASSERT_TRUE(client->update_service_config("orders", c).ok());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(call().ok());
+  for (const auto& s : servers) EXPECT_EQ(s->last_header("authorization"), "Bearer k-123");
+
+  c.headers = {{"X-Bad", "a\r\nInjected: yes"}};
+  auto refused = client->update_service_config("orders", c);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().field, "services.orders.headers.X-Bad");
+  c.headers.clear();
+  c.api_key_header = "Bad Header";
+  EXPECT_EQ(client->update_service_config("orders", c).error().field, "services.orders.api_key_header");
+
+  // An asynchronous fallback: a coroutine (here it waits, as a read of a local store would).
+  for (auto& s : servers) s->answer_status(503);
+  CallOptions with_fallback;
+  with_fallback.async_fallback = [this](ServiceCallError e) -> Awaitable<std::optional<http::Response>> {
+    boost::asio::steady_timer timer(io.executor(), 5ms);
+    co_await timer.async_wait(boost::asio::use_awaitable);
+    const nlohmann::json body{{"server", "local-cache"}, {"because", std::string(to_string(e.kind))}};
+    co_return http::json_response(http::Status::ok, body);
+  };
+  auto fb = call(http::Verb::get, with_fallback);
+  ASSERT_TRUE(fb.ok());
+  EXPECT_EQ(server_of(fb), "local-cache");
+  EXPECT_EQ(client->stats().fallbacks, 1U);
+}
+
 TEST_F(Client, ClientErrorsDoNotTripTheServiceBreaker) {
   for (auto& srv : servers) srv->answer_status(404);
   auto c = config();

@@ -116,6 +116,38 @@ TEST(ClientConfig, ErrorsNameSourceAndKeyAndApplyNothing) {
   EXPECT_EQ(built.error().field, "defaults.service_breaker.failure_rate_threshold");
 }
 
+TEST(ClientConfig, DefaultHeadersAndApiKeysFromYamlAndTheEnvironment) {
+  ClientConfigLoader loader;
+  ASSERT_TRUE(loader
+                  .add_yaml(R"(
+defaults:
+  headers: {X-Client: shop}
+services:
+  payment-service:
+    urls: [http://10.0.0.9:7000]
+    api_key_header: Authorization
+    headers: {X-Tenant: acme}
+)",
+                            "client.yaml")
+                  .ok());
+  // PAYMENT_SERVICE_API_KEY configures a configured service; OPENAI_API_KEY belongs to someone else.
+  ASSERT_TRUE(loader.add_env({{"PAYMENT_SERVICE_API_KEY", "pk-1"}, {"OPENAI_API_KEY", "sk-not-ours"}}).ok());
+  auto built = loader.build();
+  ASSERT_TRUE(built.ok()) << built.error().describe();
+  const auto& pay = built->services.at("payment-service");
+  EXPECT_EQ(pay.api_key, "pk-1");
+  EXPECT_EQ(pay.api_key_header, "Authorization");
+  EXPECT_EQ(pay.headers, (std::vector<std::pair<std::string, std::string>>{{"X-Client", "shop"}, {"X-Tenant", "acme"}}))
+      << "the defaults' headers, then the service's own";
+  EXPECT_EQ(built->defaults.headers, (std::vector<std::pair<std::string, std::string>>{{"X-Client", "shop"}}));
+  EXPECT_EQ(built->services.count("openai"), 0U);
+  EXPECT_TRUE(built->defaults.api_key.empty());
+
+  ClientConfigLoader bad;
+  auto refused = bad.add_yaml("services:\n  p:\n    urls: [http://h:1]\n    api_key_header: \"Bad Name\"\n", "c.yaml");
+  EXPECT_FALSE(refused.ok() && bad.build().ok()) << "an invalid header name is refused";
+}
+
 TEST(ClientConfig, RetryBudgetModeAndHedgingFromYaml) {
   ClientConfigLoader loader;
   ASSERT_TRUE(loader

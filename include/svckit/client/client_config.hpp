@@ -14,6 +14,8 @@
 //     retry_budget: {mode: token_bucket, max_tokens: 10, token_ratio: 0.1,    (gRPC A6)
 //                    percent: 20, min_concurrency: 3}                        (mode: concurrency, Envoy)
 //     hedging: {enabled: false, delay: 50ms}
+//     headers: {X-Client: shop}        sent with every call unless the call sets it
+//     api_key: ...   api_key_header: X-API-Key  (Authorization: sent as "Bearer <key>")
 //   services:
 //     model-service: {urls: [http://10.0.0.7:9000], timeout: 30s}
 //
@@ -24,7 +26,8 @@
 // values that are not http(s) URLs — DATABASE_URL=postgres://… — are left alone) and
 // <SERVICE>_TIMEOUT (also for a service only found through discovery: JAVA_SERVICE_TIMEOUT=30
 // sets java-service's timeout; for a service configured nowhere else, a value that is not a valid
-// timeout is someone else's variable and is ignored).
+// timeout is someone else's variable and is ignored), <SERVICE>_API_KEY (only for a service
+// configured somewhere else: OPENAI_API_KEY is never sent to a discovered "openai").
 // Errors name the source and the key (e.g. "environment DEFAULT_RETRY_TIMES", "client.yaml:
 // services.model-service.timeout"); on error nothing is applied.
 #pragma once

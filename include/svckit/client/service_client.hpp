@@ -125,6 +125,13 @@ struct ServiceConfig {
   /// Learned limit of calls in flight (Netflix concurrency-limits defaults); over it: bulkhead_full.
   enum class AdaptiveConcurrency { off, aimd, gradient2 } adaptive_concurrency = AdaptiveConcurrency::off;
   FaultInjection faults;
+  /// Sent with every call to this service unless the call sets the same header itself (a tenant,
+  /// a client id). Never logged.
+  std::vector<std::pair<std::string, std::string>> headers;
+  /// An API key sent in `api_key_header` with every call (unless the call sets that header); with
+  /// api_key_header "Authorization" it goes as "Bearer <key>". Never logged.
+  std::string api_key;
+  std::string api_key_header = "X-API-Key";
 };
 
 struct ServiceClientOptions {
@@ -148,6 +155,13 @@ struct CallOptions {
   std::optional<std::chrono::milliseconds> timeout;
   std::optional<int> max_attempts;
   std::optional<bool> retry_non_idempotent;
+  /// This call's retry strategy instead of the service's: attempts, backoff (kind, base, cap),
+  /// the statuses retried, non-idempotent methods. max_attempts / retry_non_idempotent above still
+  /// win when set.
+  std::optional<RetryPolicy> retry;
+  /// false: this call bypasses the service's and the instances' circuit breakers (neither asked
+  /// nor fed) — for a health probe or an operator's call that must reach a tripped service.
+  std::optional<bool> circuit_breaker;
   std::optional<std::string> hash_key;  // ring_hash / maglev key
   std::optional<bool> hedge;            // override the service's hedging.enabled
   /// The caller's own deadline (e.g. from incoming_deadline() of the request being served): the
@@ -170,6 +184,9 @@ struct CallOptions {
   http::Transport* transport = nullptr;
   /// Called when the call fails for good (or the service breaker is open): its answer is returned.
   std::function<std::optional<http::Response>(const ServiceCallError&)> fallback;
+  /// The same as a coroutine (it may read a local database or call another service); runs on the
+  /// client's executor. Tried after `fallback` when both are set and `fallback` gave nothing.
+  std::function<Awaitable<std::optional<http::Response>>(ServiceCallError)> async_fallback;
 };
 
 struct CallResult {
