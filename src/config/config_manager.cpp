@@ -1,6 +1,7 @@
 #include "svckit/config/config_manager.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 
 namespace svckit::config {
@@ -171,10 +172,118 @@ Result<json> ConfigManager::build(std::vector<std::string> stamps) {
     if (!expanded) return expanded.error();
     merged = std::move(*expanded);
   }
+  auto previous = std::move(from_sources_);
+  from_sources_ = std::move(merged);
+  auto composed = compose(overrides_);
+  if (!composed) from_sources_ = std::move(previous);  // nothing of a refused load is kept
+  return composed;
+}
+
+Result<json> ConfigManager::compose(const json& overrides) const {
+  json tree = from_sources_;
+  merge_into(tree, overrides);
   for (const auto& validate : validators_) {
-    if (auto ok = validate(merged); !ok) return ok.error();
+    if (auto ok = validate(tree); !ok) return ok.error();
   }
-  return merged;
+  return tree;
+}
+
+namespace {
+
+/// "a.b.c" -> {"a","b","c"}; errors for an empty key or segment.
+Result<std::vector<std::string>> split_key(std::string_view dotted_key) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  for (;;) {
+    const auto dot = dotted_key.find('.', start);
+    auto part = dotted_key.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    if (part.empty()) {
+      return make_error(ErrorCode::invalid_argument,
+                        "a config key is dotted names without empty parts, got '" + std::string(dotted_key) + "'",
+                        "key");
+    }
+    parts.emplace_back(part);
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  return parts;
+}
+
+}  // namespace
+
+Result<std::uint64_t> ConfigManager::set(std::string_view dotted_key, json value, const std::string& reason) {
+  auto parts = split_key(dotted_key);
+  if (!parts) return parts.error();
+  std::lock_guard sources(sources_mutex_);
+  json overrides = overrides_;
+  json* node = &overrides;
+  for (const auto& part : *parts) {
+    if (!node->is_object()) *node = json::object();
+    node = &(*node)[part];
+  }
+  *node = std::move(value);
+  return apply_overrides(std::move(overrides), reason.empty() ? "set " + std::string(dotted_key) : reason);
+}
+
+Result<std::uint64_t> ConfigManager::unset(std::string_view dotted_key, const std::string& reason) {
+  auto parts = split_key(dotted_key);
+  if (!parts) return parts.error();
+  std::lock_guard sources(sources_mutex_);
+  json overrides = overrides_;
+  json* node = &overrides;
+  for (std::size_t i = 0; i + 1 < parts->size(); ++i) {
+    if (!node->is_object() || !node->contains((*parts)[i])) node = nullptr;
+    if (node == nullptr) break;
+    node = &(*node)[(*parts)[i]];
+  }
+  if (node == nullptr || !node->is_object() || node->erase(parts->back()) == 0) {
+    return make_error(ErrorCode::not_found, "no run-time override at " + std::string(dotted_key), "key");
+  }
+  return apply_overrides(std::move(overrides), reason.empty() ? "unset " + std::string(dotted_key) : reason);
+}
+
+Result<std::uint64_t> ConfigManager::apply_overrides(json overrides, const std::string& reason) {
+  auto tree = compose(overrides);
+  if (!tree) return tree.error();
+  {
+    std::lock_guard lock(mutex_);  // overrides() reads it under mutex_ only
+    overrides_ = std::move(overrides);
+  }
+  apply(std::move(*tree), reason);
+  return snapshot()->version();
+}
+
+json ConfigManager::overrides() const {
+  std::lock_guard lock(mutex_);
+  return overrides_;
+}
+
+Result<std::string> config_profile(const std::function<const char*(const char*)>& getenv, std::string fallback) {
+  for (const char* name : {"MICROSERVICE_ENV", "ENVIRONMENT"}) {
+    const char* value = getenv(name);
+    if (value == nullptr || *value == '\0') continue;
+    std::string profile(value);
+    for (auto& ch : profile) {
+      ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      if (std::isalnum(static_cast<unsigned char>(ch)) == 0 && ch != '-' && ch != '_') {
+        return make_error(
+            ErrorCode::invalid_argument,
+            std::string(name) + " must be a profile name (letters, digits, '-', '_'), got '" + value + "'", name);
+      }
+    }
+    return profile;
+  }
+  return fallback;
+}
+
+std::vector<std::unique_ptr<ConfigSource>> profile_file_sources(const std::filesystem::path& base,
+                                                                const std::string& profile) {
+  std::vector<std::unique_ptr<ConfigSource>> out;
+  out.push_back(file_source(base));
+  auto with_profile = base;
+  with_profile.replace_filename(base.stem().string() + "." + profile + base.extension().string());
+  out.push_back(file_source(with_profile, true));
+  return out;
 }
 
 bool ConfigManager::apply(json tree, const std::string& reason) {
@@ -188,7 +297,7 @@ bool ConfigManager::apply(json tree, const std::string& reason) {
     changes = diff(current_ ? current_->tree() : json::object(), tree);
     now = std::make_shared<const ConfigSnapshot>(next_version_++, std::move(tree));
     current_ = now;
-    history_.push_back({ConfigVersion{now->version(), time_.system_now(), reason}, now});
+    history_.push_back({ConfigVersion{now->version(), time_.system_now(), reason}, now, overrides_});
     if (history_.size() > options_.history) history_.erase(history_.begin());
     for (const auto& [id, cb] : callbacks_) callbacks.push_back(cb);
   }
@@ -236,6 +345,7 @@ std::vector<ConfigVersion> ConfigManager::history() const {
 
 Result<std::uint64_t> ConfigManager::rollback(std::uint64_t version) {
   json tree;
+  json overrides;
   {
     std::lock_guard lock(mutex_);
     auto it =
@@ -245,10 +355,15 @@ Result<std::uint64_t> ConfigManager::rollback(std::uint64_t version) {
     }
     if (current_->version() == version) return version;
     tree = it->snapshot->tree();
+    overrides = it->overrides;
   }
   std::lock_guard sources(sources_mutex_);  // not interleaved with a reload
   for (const auto& validate : validators_) {
     if (auto ok = validate(tree); !ok) return ok.error();
+  }
+  {
+    std::lock_guard lock(mutex_);
+    overrides_ = std::move(overrides);
   }
   apply(std::move(tree), "rollback to " + std::to_string(version));
   return snapshot()->version();

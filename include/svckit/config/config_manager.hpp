@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -117,9 +118,23 @@ class ConfigManager {
 
   /// The versions kept, oldest first.
   std::vector<ConfigVersion> history() const;
-  /// Applies the content of `version` again as a new version (history is never rewritten).
-  /// Errors: not_found when it is no longer kept. It holds until a source changes again.
+  /// Applies the content of `version` again as a new version (history is never rewritten), with
+  /// the run-time overrides it had. Errors: not_found when it is no longer kept. It holds until a
+  /// source changes again.
   Result<std::uint64_t> rollback(std::uint64_t version);
+
+  /// A run-time override: `value` at `dotted_key` ("features.search", or "limits" with an object),
+  /// over every source, as a new version — checked by the validators first (a refusal changes
+  /// nothing and names the key), kept across reloads until unset(), and rolled back like any
+  /// version (rollback to a version before the set() drops it). Values are taken as given (no
+  /// ${VAR} expansion). Returns the version applied (the current one when nothing changed).
+  /// Errors: invalid_argument for an empty key or segment (field "key"), a validator's error.
+  Result<std::uint64_t> set(std::string_view dotted_key, nlohmann::json value, const std::string& reason = {});
+  /// Removes the override at `dotted_key` (and any below it): the sources' value shows again.
+  /// not_found when no override is there.
+  Result<std::uint64_t> unset(std::string_view dotted_key, const std::string& reason = {});
+  /// The run-time overrides now (a tree; empty object when none).
+  nlohmann::json overrides() const;
 
   /// Registers a callback for every applied version; returns an id for unsubscribe().
   std::uint64_t on_change(ChangeCallback callback);
@@ -135,14 +150,18 @@ class ConfigManager {
   struct Kept {
     ConfigVersion info;
     std::shared_ptr<const ConfigSnapshot> snapshot;
+    nlohmann::json overrides;  // the run-time overrides it was built with
   };
   ConfigManager(std::vector<std::unique_ptr<ConfigSource>> sources, ConfigOptions options, const TimeSource& time,
                 std::vector<ConfigValidator> validators);
   // The rest run with sources_mutex_ held.
   std::vector<std::string> read_stamps() const;
-  Result<nlohmann::json> build(std::vector<std::string> stamps);  // merge + expand + validate
+  Result<nlohmann::json> build(std::vector<std::string> stamps);  // merge + expand, then compose()
+  /// The sources' tree with `overrides` over it, checked by the validators.
+  Result<nlohmann::json> compose(const nlohmann::json& overrides) const;
   Result<bool> reload_locked(std::vector<std::string> stamps, const std::string& reason);
   bool apply(nlohmann::json tree, const std::string& reason);
+  Result<std::uint64_t> apply_overrides(nlohmann::json overrides, const std::string& reason);
 
   ConfigOptions options_;
   const TimeSource& time_;
@@ -150,6 +169,9 @@ class ConfigManager {
   std::vector<std::unique_ptr<ConfigSource>> sources_;
   std::vector<std::string> stamps_;  // guarded by sources_mutex_
   std::vector<ConfigValidator> validators_;
+  nlohmann::json from_sources_ = nlohmann::json::object();  // the last good sources' tree; sources_mutex_
+  // set()'s overrides: written with sources_mutex_ and mutex_ held, read under either.
+  nlohmann::json overrides_ = nlohmann::json::object();
 
   mutable std::mutex mutex_;
   std::shared_ptr<const ConfigSnapshot> current_;                             // guarded by mutex_
@@ -159,6 +181,15 @@ class ConfigManager {
   std::uint64_t next_callback_ = 1;                                           // guarded by mutex_
   std::string last_error_;                                                    // guarded by mutex_
 };
+
+/// The configuration profile this process runs in: MICROSERVICE_ENV, else ENVIRONMENT (lower-cased:
+/// "dev", "test", "prod", ...), else `fallback`. Errors: a value other than letters, digits, '-'
+/// and '_' (field: the variable's name).
+Result<std::string> config_profile(const std::function<const char*(const char*)>& getenv, std::string fallback = "dev");
+/// `base` ("config/app.yaml") and, after it, its profile's file ("config/app.prod.yaml", optional:
+/// a profile without one adds nothing) — later sources win, so the profile overrides the base.
+std::vector<std::unique_ptr<ConfigSource>> profile_file_sources(const std::filesystem::path& base,
+                                                                const std::string& profile);
 
 /// Leaves of `a` and `b` that differ, by dotted key, sorted.
 std::vector<ConfigChange> diff(const nlohmann::json& a, const nlohmann::json& b);

@@ -207,6 +207,76 @@ TEST_F(Config, RollbackMakesANewVersionAndHistoryIsBounded) {
   EXPECT_FALSE(c->reload_if_changed().value()) << "a rollback holds until a source changes";
 }
 
+TEST_F(Config, SetIsARunTimeOverrideVersionedValidatedAndRolledBack) {
+  write(file, "port: 8080\nfeature:\n  beta: false\n");
+  auto c = make({[](const json& tree) -> Result<void> {
+    const auto port = tree.value("port", 0);
+    if (port < 1 || port > 65535) return make_error(ErrorCode::invalid_argument, "port out of range", "port");
+    return {};
+  }});
+  ASSERT_NE(c, nullptr);
+  std::vector<ConfigChange> seen;
+  c->on_change([&](const ConfigSnapshot&, const std::vector<ConfigChange>& changes) { seen = changes; });
+
+  auto v2 = c->set("feature.beta", true);
+  ASSERT_TRUE(v2) << v2.error().describe();
+  EXPECT_EQ(*v2, 2U);
+  EXPECT_TRUE(c->get<bool>("feature.beta", false));
+  ASSERT_EQ(seen.size(), 1U);
+  EXPECT_EQ(seen[0].key, "feature.beta");
+  EXPECT_EQ(c->history().back().reason, "set feature.beta");
+  ASSERT_TRUE(c->set("limits", json{{"rps", 50}}, "ops: raise the limit"));
+  EXPECT_EQ(c->get<int>("limits.rps", 0), 50);
+  EXPECT_EQ(c->overrides(), (json{{"feature", {{"beta", true}}}, {"limits", {{"rps", 50}}}}));
+
+  // Refused by the validator or malformed: nothing changes.
+  const auto before = c->snapshot();
+  auto refused = c->set("port", 70000);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().field, "port");
+  EXPECT_EQ(c->set("a..b", 1).error().field, "key");
+  EXPECT_EQ(c->set("", 1).error().field, "key");
+  EXPECT_EQ(c->snapshot(), before);
+
+  // An override holds over the sources across reloads, until unset.
+  write(file, "port: 9090\nfeature:\n  beta: false\n");
+  ASSERT_TRUE(c->reload_if_changed().value());
+  EXPECT_EQ(c->get<int>("port", 0), 9090);
+  EXPECT_TRUE(c->get<bool>("feature.beta", false)) << "the override still wins over the file";
+  ASSERT_TRUE(c->unset("feature.beta"));
+  EXPECT_FALSE(c->get<bool>("feature.beta", true)) << "the file's value shows again";
+  EXPECT_EQ(c->unset("feature.beta").error().code, ErrorCode::not_found);
+
+  // Rolled back like the rest: back to version 2 brings its override back, and with it its value.
+  ASSERT_TRUE(c->rollback(2));
+  EXPECT_TRUE(c->get<bool>("feature.beta", false));
+  EXPECT_EQ(c->get<int>("port", 0), 8080);
+  EXPECT_EQ(c->overrides(), (json{{"feature", {{"beta", true}}}}));
+}
+
+TEST(ConfigProfile, MicroserviceEnvThenEnvironmentChooseTheProfileFile) {
+  Env env;
+  EXPECT_EQ(*config_profile(env.getenv()), "dev");
+  env.vars["ENVIRONMENT"] = "Prod";
+  EXPECT_EQ(*config_profile(env.getenv()), "prod");
+  env.vars["MICROSERVICE_ENV"] = "test";
+  EXPECT_EQ(*config_profile(env.getenv()), "test");
+  env.vars["MICROSERVICE_ENV"] = "../etc";
+  EXPECT_EQ(config_profile(env.getenv()).error().field, "MICROSERVICE_ENV");
+
+  TempDir dir;
+  write(dir.path() / "app.yaml", "db: {pool: 5, url: local}\n");
+  write(dir.path() / "app.prod.yaml", "db: {pool: 50}\n");
+  SimulatedClock clock;
+  auto prod = ConfigManager::create(profile_file_sources(dir.path() / "app.yaml", "prod"), {}, clock);
+  ASSERT_TRUE(prod) << prod.error().describe();
+  EXPECT_EQ((*prod)->get<int>("db.pool", 0), 50);
+  EXPECT_EQ((*prod)->get<std::string>("db.url", ""), "local");
+  auto test = ConfigManager::create(profile_file_sources(dir.path() / "app.yaml", "test"), {}, clock);
+  ASSERT_TRUE(test) << "a profile without a file of its own adds nothing";
+  EXPECT_EQ((*test)->get<int>("db.pool", 0), 5);
+}
+
 TEST_F(Config, SourcesReportTheirOwnErrors) {
   TempDir d;
   EXPECT_EQ(file_source(d.path() / "missing.yaml")->load().error().code, ErrorCode::unavailable);
