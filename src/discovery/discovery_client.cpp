@@ -325,7 +325,7 @@ Awaitable<Result<void>> DiscoveryClient::deregister_self() {
 }
 
 Awaitable<void> DiscoveryClient::shutdown(std::chrono::milliseconds drain) {
-  if (self_) {
+  if (self_ && options_.deregister_on_shutdown) {
     if (auto r = co_await update_status(InstanceStatus::maintenance); !r) {
       logs::warn("discovery", "event=drain_status_failed error=\"{}\"", r.error().describe());
     }

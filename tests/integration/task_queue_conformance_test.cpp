@@ -8,6 +8,7 @@
 #include <ostream>
 
 #include "svckit/queue/redis_task_queue.hpp"
+#include "svckit/queue/task_queue_url.hpp"
 #include "svckit/redis/redis_client.hpp"
 #include "svckit/testing/fake_random.hpp"
 #include "svckit/testing/io_thread.hpp"
@@ -401,6 +402,49 @@ TEST_P(TaskQueueConformance, BadTasksAreRefusedNamingTheField) {
   s.max_retries = 101;
   EXPECT_EQ(try_enqueue(s).error().field, "max_retries");
   EXPECT_TRUE(counts().empty()) << "nothing was stored";
+}
+
+TEST(TaskQueueUrl, ConnectsByUrlAndRefusesWhatIsNoTaskQueue) {
+  testing::SimulatedClock clock;
+  testing::FakeRandom random;
+  testing::IoThread io;
+  auto& redis = SharedRedis::get();
+  ASSERT_TRUE(redis.error.empty()) << redis.error;
+  const std::vector<std::string> urls{"memory://",
+                                      "redis://127.0.0.1:" + std::to_string(redis.port) + "?prefix={by-url}"};
+  for (const auto& url : urls) {
+    SCOPED_TRACE(url);
+    auto queue = connect_task_queue(url, io.executor(), clock, random);
+    ASSERT_TRUE(queue) << queue.error().describe();
+    TaskSpec s;
+    s.name = "resize";
+    s.payload = {{"image", 7}};
+    auto fetched = io.run([&]() -> Awaitable<Result<std::optional<TaskRecord>>> {
+      auto stored = co_await (*queue)->enqueue(s);
+      if (!stored) co_return stored.error();
+      const std::chrono::milliseconds no_wait{0};
+      std::string name = "default";
+      std::string worker = "w1";
+      co_return co_await (*queue)->fetch(std::move(name), std::move(worker), no_wait);
+    });
+    ASSERT_TRUE(fetched) << fetched.error().describe();
+    ASSERT_TRUE(fetched->has_value());
+    EXPECT_EQ((*fetched)->spec.payload["image"], 7);
+    io.run([&]() -> Awaitable<void> {
+      nlohmann::json result = {{"ok", true}};
+      std::string worker = "w1";
+      auto done = co_await (*queue)->complete((*fetched)->id, std::move(worker), std::move(result));
+      EXPECT_TRUE(done) << done.error().describe();
+    });
+  }
+  for (const std::string_view url : {"amqp://mq:5672", "kafka://k:9092", "memory://host"}) {
+    auto refused = connect_task_queue(url, io.executor(), clock, random);
+    ASSERT_FALSE(refused) << url;
+    EXPECT_EQ(refused.error().code, ErrorCode::invalid_argument) << url;
+  }
+  EXPECT_NE(connect_task_queue("amqp://mq", io.executor(), clock, random).error().message.find("redis://"),
+            std::string::npos);
+  io.stop();
 }
 
 INSTANTIATE_TEST_SUITE_P(All, TaskQueueConformance, ::testing::Values(Backend::memory, Backend::redis),

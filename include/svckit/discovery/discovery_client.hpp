@@ -33,6 +33,9 @@ struct DiscoveryOptions {
   /// How get_service() and service_url() choose an instance (instance_selection.hpp). Default:
   /// weighted (smooth weighted round robin).
   InstanceSelection selection = InstanceSelection::weighted;
+  /// Default: true. false: shutdown() leaves this process's registration in place (it expires by
+  /// its TTL, or an operator removes it) — auto_deregister: false in a service_discovery config.
+  bool deregister_on_shutdown = true;
 };
 
 struct DiscoveryStats {
@@ -78,7 +81,8 @@ class DiscoveryClient {
   Awaitable<Result<ServiceInstance>> register_self(ServiceInstance instance);
   Awaitable<Result<void>> update_status(InstanceStatus status);
   Awaitable<Result<void>> deregister_self();
-  /// Graceful exit: maintenance -> wait `drain` (callers stop picking us) -> deregister -> stop loops.
+  /// Graceful exit: maintenance -> wait `drain` (callers stop picking us) -> deregister (unless
+  /// options.deregister_on_shutdown is false: then the status stays as it was) -> stop loops.
   Awaitable<void> shutdown(std::chrono::milliseconds drain);
 
   /// Cached instances of `service` that match `filter` (no network round trip).
