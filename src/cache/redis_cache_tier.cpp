@@ -5,6 +5,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <vector>
 
+#include "svckit/cache/stored_value.hpp"
 #include "svckit/core/log.hpp"
 #include "svckit/core/sleeper.hpp"
 #include "svckit/core/wait_list.hpp"
@@ -38,6 +39,9 @@ Result<void> RedisCacheTier::validate() const {
 }
 
 std::vector<std::string> RedisCacheTier::set_command(const std::string& key, std::string value) const {
+  const auto plain = value.size();
+  value = encode_stored_value(std::move(value), options_.compress_above);
+  if (value.size() < plain) compressed_.fetch_add(1, std::memory_order_relaxed);
   if (options_.ttl.count() > 0) {
     return redis::command_args("SET", redis_key(key), std::move(value), "PX", std::to_string(options_.ttl.count()));
   }
@@ -49,8 +53,14 @@ Awaitable<Result<std::string>> RedisCacheTier::get_or_load(const std::string& ke
   auto cached = co_await redis_->command(std::move(get));
   const bool redis_up = cached.ok();
   if (cached && !cached->is_nil()) {
-    hits_.fetch_add(1, std::memory_order_relaxed);
-    co_return std::move(cached->text);
+    auto value = decode_stored_value(std::move(cached->text));
+    if (value) {
+      hits_.fetch_add(1, std::memory_order_relaxed);
+      co_return std::move(*value);
+    }
+    // A corrupt stored value is a miss: it is loaded again and overwritten.
+    logs::warn("cache", "event=cache_value_corrupt cache={} key={} error=\"{}\"", options_.name, key,
+               value.error().message);
   }
   (redis_up ? misses_ : errors_).fetch_add(1, std::memory_order_relaxed);
 
@@ -182,6 +192,7 @@ RedisTierStats RedisCacheTier::stats() const {
   s.loads = loads_.load();
   s.errors = errors_.load();
   s.invalidations = invalidations_.load();
+  s.compressed = compressed_.load();
   return s;
 }
 

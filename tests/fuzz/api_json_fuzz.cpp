@@ -5,8 +5,8 @@
 // reads), the YAML/JSON of file:// registries, TOML config files, svckitd's config API (keys, documents, long-poll
 // queries), the flat keys of remote config stores, the DNS messages dns+srv:// / dns:// decode and svckitd's DNS
 // interface answers, and ACLs: rules documents, token creation bodies and the token headers every request may carry;
-// the gateway's JWT verifier; OTLP/HTTP JSON spans (svckitd's /v1/traces); Prometheus's text format (`svckit metrics`).
-// The invariant: no crash, and the API never answers 5xx to bad input.
+// the gateway's JWT verifier; OTLP/HTTP JSON spans (svckitd's /v1/traces); Prometheus's text format (`svckit metrics`);
+// the cache tier's compressed values. The invariant: no crash, and the API never answers 5xx to bad input.
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
 #include <algorithm>
@@ -31,6 +31,7 @@
 #include "daemon/jwt.hpp"
 #include "daemon/registry_api.hpp"
 #include "daemon/shared_routes.hpp"
+#include "svckit/cache/stored_value.hpp"
 #include "svckit/config/remote_config.hpp"
 #include "svckit/core/duration.hpp"
 #include "svckit/core/health_check_spec.hpp"
@@ -189,6 +190,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
       if (!std::isfinite(*q) || *q < low || *q > high) std::abort();
     }
+  }
+  // The Redis cache tier's stored values (compressed frames): never more than the limit, and what
+  // is encoded decodes to itself.
+  if (auto value = svckit::cache::decode_stored_value(std::string(text), 1 << 20); value && value->size() > (1 << 20)) {
+    std::abort();
+  }
+  if (auto round = svckit::cache::decode_stored_value(svckit::cache::encode_stored_value(std::string(text), 64));
+      !round || *round != text) {
+    std::abort();
   }
   if (auto json = svckit::parse_json(text)) {
     if (auto instance = svckit::instance_from_json(*json)) (void)svckit::validate(*instance);

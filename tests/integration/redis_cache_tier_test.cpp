@@ -34,10 +34,11 @@ void from_json(const nlohmann::json& j, Product& p) {
 
 /// One "process": its own Redis client, L1 cache and tier.
 struct Node {
-  Node(boost::asio::any_io_executor executor, int port, testing::FakeRandom& random, const TimeSource& time)
+  Node(boost::asio::any_io_executor executor, int port, testing::FakeRandom& random, const TimeSource& time,
+       std::size_t compress_above = 0)
       : redis(std::make_shared<redis::RedisClient>(executor, options(port))),
         local(make_local(time)),
-        tier(redis, tier_options(), random),
+        tier(redis, tier_options(compress_above), random),
         products(*local, tier) {}
   static redis::RedisOptions options(int port) {
     redis::RedisOptions o;
@@ -51,10 +52,11 @@ struct Node {
     auto made = Cache<std::string, Product>::create(o, time);
     return std::move(*made);
   }
-  static RedisTierOptions tier_options() {
+  static RedisTierOptions tier_options(std::size_t compress_above) {
     RedisTierOptions o;
     o.name = "products";
     o.ttl = 60s;
+    o.compress_above = compress_above;
     return o;
   }
   std::shared_ptr<redis::RedisClient> redis;
@@ -117,6 +119,32 @@ TEST_F(RedisCacheTierTest, WhatOneProcessLoadedAnotherReadsFromRedis) {
   ASSERT_TRUE(ttl);
   EXPECT_GT(ttl->integer, 50'000);
   EXPECT_LE(ttl->integer, 60'000);
+}
+
+TEST_F(RedisCacheTierTest, LargeValuesAreStoredCompressedAndEveryProcessReadsThem) {
+  Node a(io.executor(), port, random, time, 1024);
+  Node b(io.executor(), port, random, time);  // compression off: it still reads a's values
+  std::string long_name;
+  for (int i = 0; i < 400; ++i) long_name += "blue ceramic mug, 350 ml; ";
+  const auto big = [&](const std::string& key) -> Awaitable<Result<Product>> { co_return Product{long_name + key, 7}; };
+  auto stored =
+      io.run([&]() -> Awaitable<Result<Product>> { co_return co_await a.products.get_or_load("sku-9", big); });
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(a.tier.stats().compressed, 1U);
+  redis::RedisClient probe(io.executor(), Node::options(port));
+  auto length = io.run([&]() -> Awaitable<Result<redis::Reply>> {
+    auto args = redis::command_args("STRLEN", "svckit:cache:products:sku-9");
+    co_return co_await probe.command(std::move(args));
+  });
+  ASSERT_TRUE(length);
+  EXPECT_LT(length->integer, static_cast<long long>(long_name.size()) / 10) << "stored deflated";
+  auto read = get(b, "sku-9", "b");
+  ASSERT_TRUE(read) << read.error().describe();
+  EXPECT_EQ(read->name, long_name + "sku-9") << "b, without compression, decodes it";
+  EXPECT_EQ(b.tier.stats().hits, 1U);
+  // Small values stay as they are.
+  ASSERT_TRUE(get(a, "sku-1", "a"));
+  EXPECT_EQ(a.tier.stats().compressed, 1U);
 }
 
 TEST_F(RedisCacheTierTest, ConcurrentMissesOnOneKeyLoadItOnce) {

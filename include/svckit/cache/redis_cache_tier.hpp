@@ -39,6 +39,9 @@ struct RedisTierOptions {
   std::string name;                        // required: the cache's namespace (letters, digits, -_.:)
   std::string prefix = "svckit:cache:";    // keys: prefix + name + ":" + key
   std::chrono::milliseconds ttl{300'000};  // Default: 5 min in Redis (0 = no expiry)
+  /// Default: 0 = never. Values of at least this many bytes are stored deflated when that makes
+  /// them smaller (stored_value.hpp); every process reads both forms.
+  std::size_t compress_above = 0;
 };
 
 struct RedisTierStats {
@@ -47,6 +50,7 @@ struct RedisTierStats {
   std::uint64_t loads = 0;          // loader calls (one per key at a time in this process)
   std::uint64_t errors = 0;         // Redis failures (the loader was used instead)
   std::uint64_t invalidations = 0;  // L1 drops asked for by other processes
+  std::uint64_t compressed = 0;     // values this process stored deflated
 };
 
 /// The Redis tier over encoded values (strings). Thread-safe.
@@ -92,6 +96,7 @@ class RedisCacheTier {
   AsioSleeper sleeper_;                                     // followers of a flight wait on it
   std::function<void(const std::string&)> drop_;            // guarded by mutex_
   std::atomic<std::uint64_t> hits_{0}, misses_{0}, loads_{0}, errors_{0}, invalidations_{0};
+  mutable std::atomic<std::uint64_t> compressed_{0};  // counted in set_command
 };
 
 /// L1 + L2 for values with nlohmann to_json/from_json. Thread-safe (both tiers are).

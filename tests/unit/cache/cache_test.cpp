@@ -1,5 +1,6 @@
 #include "svckit/cache/cache.hpp"
 #include "svckit/cache/cache_metrics.hpp"
+#include "svckit/cache/expire_periodically.hpp"
 
 #include <gtest/gtest.h>
 
@@ -10,6 +11,10 @@
 #include "svckit/testing/metric_value.hpp"
 #include "svckit/testing/process.hpp"
 #include "svckit/testing/simulated_clock.hpp"
+#include "svckit/testing/virtual_time.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
 
 namespace svckit::cache {
 namespace {
@@ -269,6 +274,35 @@ TEST(Cache, ShardedCacheStaysWithinItsBoundUnderConcurrentUse) {
       EXPECT_EQ(*v, k);
     }
   }
+}
+
+TEST(CacheBackgroundExpiry, ExpiredEntriesGoWithoutBeingReadAndTheLoopStops) {
+  boost::asio::io_context io;
+  testing::VirtualTime time(io);
+  CacheOptions options;
+  options.default_ttl = 10s;
+  auto cache = Cache<std::string, int>::create(options, time).value();
+  cache->put("short", 1);
+  cache->put("long", 2, 60s);
+  cache->put("forever", 3, 0ms);
+  auto stop = std::make_shared<CancelToken>();
+  std::optional<std::uint64_t> removed;
+  boost::asio::co_spawn(io, expire_periodically(*cache, time, 5s, stop),
+                        [&](const std::exception_ptr&, std::uint64_t n) { removed = n; });
+  const auto start = time.steady_now();
+  time.run_until(start + 9s);
+  EXPECT_EQ(cache->stats().entries, 3U) << "nothing expired yet";
+  time.run_until(start + 15s);
+  EXPECT_EQ(cache->stats().entries, 2U) << "'short' removed by the loop at 15 s, never read";
+  EXPECT_EQ(cache->stats().expirations, 1U);
+  EXPECT_EQ(cache->stats().misses, 0U) << "no read was needed";
+  time.run_until(start + 65s);
+  EXPECT_EQ(cache->stats().entries, 1U);
+  stop->cancel();
+  time.run_until(start + 70s);
+  ASSERT_TRUE(removed.has_value()) << "the loop ended when stopped";
+  EXPECT_EQ(*removed, 2U);
+  EXPECT_EQ(time.sleepers(), 0U);
 }
 
 }  // namespace
