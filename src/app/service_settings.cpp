@@ -8,6 +8,7 @@
 #include "svckit/config/config_manager.hpp"
 #include "svckit/core/duration.hpp"
 #include "svckit/core/structured_text.hpp"
+#include "svckit/net/backend_url.hpp"
 
 namespace svckit::app {
 
@@ -30,6 +31,13 @@ Result<bool> parse_bool(const std::string& text, const std::string& field) {
   if (v == "true" || v == "1" || v == "yes" || v == "on") return true;
   if (v == "false" || v == "0" || v == "no" || v == "off") return false;
   return invalid(field, "must be true or false, got '" + text + "'");
+}
+
+/// A scalar as text (YAML types `dc: 1` as a number); maps and lists are errors naming `field`.
+Result<std::string> text_of(const json& v, const std::string& field) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number() || v.is_boolean()) return v.dump();
+  return invalid(field, "must be a single value, not a map or a list");
 }
 
 Result<std::chrono::milliseconds> positive_duration(const json& value, const std::string& field) {
@@ -73,7 +81,12 @@ std::string variable_named(const std::string& raw) {
 /// The registry URL of a `service_discovery` section (seed shape: backend + backend_config).
 Result<std::string> registry_url_of(const json& raw, const json& expanded, const Env& env) {
   const std::string prefix = "service_discovery.";
-  const auto backend_name = lower(expanded.value("backend", std::string("memory")));
+  std::string backend_name = "memory";
+  if (expanded.contains("backend")) {
+    auto text = text_of(expanded["backend"], prefix + "backend");
+    if (!text) return text.error();
+    backend_name = lower(*text);
+  }
   const auto* backend = std::find_if(std::begin(kBackends), std::end(kBackends),
                                      [&](const Backend& b) { return backend_name == b.name; });
   if (backend == std::end(kBackends)) {
@@ -95,7 +108,7 @@ Result<std::string> registry_url_of(const json& raw, const json& expanded, const
   std::string query;
   bool tls = false;
   if (config.contains("url")) {
-    if (!config["url"].is_string()) return invalid(prefix + "backend_config.url", "must be a string");
+    if (!config["url"].is_string()) return invalid(prefix + "backend_config.url", "must be a URL");
     std::string url = config["url"].get<std::string>();
     const auto sep = url.find("://");
     if (sep != std::string::npos) {
@@ -113,13 +126,16 @@ Result<std::string> registry_url_of(const json& raw, const json& expanded, const
     address = url;
   }
   const auto add = [&](const std::string& key, const std::string& value) {
-    query += (query.empty() ? "?" : "&") + key + "=" + value;
+    query += (query.empty() ? "?" : "&") + key + "=" + net::url_encode(value);  // no option injected by a value
   };
   if (tls) add("tls", "true");
-  if (config.contains("datacenter")) add("dc", config["datacenter"].get<std::string>());
-  if (config.contains("namespace")) add("namespace", config["namespace"].get<std::string>());
-  if (config.contains("group")) add("group", config["group"].get<std::string>());
-  if (config.contains("username")) add("user", config["username"].get<std::string>());
+  for (auto [key, option] : {std::pair{"datacenter", "dc"}, std::pair{"namespace", "namespace"},
+                             std::pair{"group", "group"}, std::pair{"username", "user"}}) {
+    if (!config.contains(key)) continue;
+    auto text = text_of(config[key], prefix + "backend_config." + key);
+    if (!text) return text.error();
+    add(option, *text);
+  }
   for (const char* secret : {"token", "password"}) {
     if (!raw_config.contains(secret)) continue;
     const auto field = prefix + "backend_config." + secret;
@@ -167,7 +183,9 @@ Result<void> apply_discovery_yaml(const json& raw, const json& expanded, const E
     *target = *b;
   }
   if (expanded.contains("selection")) {
-    auto s = parse_instance_selection(expanded.value("selection", std::string()), prefix + "selection");
+    auto text = text_of(expanded["selection"], prefix + "selection");
+    if (!text) return text.error();
+    auto s = parse_instance_selection(*text, prefix + "selection");
     if (!s) return s.error();
     out.selection = *s;
   }

@@ -6,7 +6,8 @@
 // queries), the flat keys of remote config stores, the DNS messages dns+srv:// / dns:// decode and svckitd's DNS
 // interface answers, and ACLs: rules documents, token creation bodies and the token headers every request may carry;
 // the gateway's JWT verifier; OTLP/HTTP JSON spans (svckitd's /v1/traces); Prometheus's text format (`svckit metrics`);
-// the cache tier's compressed values. The invariant: no crash, and the API never answers 5xx to bad input.
+// the cache tier's compressed values; service_discovery YAML. The invariant: no crash, and the API never answers 5xx to
+// bad input.
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
 #include <algorithm>
@@ -31,6 +32,7 @@
 #include "daemon/jwt.hpp"
 #include "daemon/registry_api.hpp"
 #include "daemon/shared_routes.hpp"
+#include "svckit/app/service_settings.hpp"
 #include "svckit/cache/stored_value.hpp"
 #include "svckit/config/remote_config.hpp"
 #include "svckit/core/duration.hpp"
@@ -191,6 +193,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (!std::isfinite(*q) || *q < low || *q > high) std::abort();
     }
   }
+  // A service's wiring settings (service_discovery YAML, env): an error or settings, never a throw.
+  (void)svckit::app::load_service_settings({{"CONSUL_TOKEN", "t"}}, text);
   // The Redis cache tier's stored values (compressed frames): never more than the limit, and what
   // is encoded decodes to itself.
   if (auto value = svckit::cache::decode_stored_value(std::string(text), 1 << 20); value && value->size() > (1 << 20)) {

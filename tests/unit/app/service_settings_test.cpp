@@ -138,6 +138,12 @@ service_discovery:
        "service_discovery.backend_config.url"},
       {"service_discovery:\n  backend_config: {url: '${NOT_SET}'}\n", "service_discovery.backend_config.url"},
       {"service_discovery:\n  healthcheck: 1s\n", "service_discovery.healthcheck"},
+      {"service_discovery:\n  backend: [consul]\n", "service_discovery.backend"},
+      {"service_discovery:\n  backend: consul\n  backend_config: {datacenter: {a: 1}}\n",
+       "service_discovery.backend_config.datacenter"},
+      {"service_discovery:\n  backend: consul\n  backend_config: {url: 8500}\n",
+       "service_discovery.backend_config.url"},
+      {"service_discovery:\n  selection: [weighted]\n", "service_discovery.selection"},
   };
   for (const auto& [text, field] : bad) {
     auto r = load_service_settings({}, text);
@@ -163,6 +169,13 @@ TEST(ServiceSettings, OtherBackendsAndTheSelfRegistration) {
                             "'${NACOS_PASSWORD}', namespace: dev}\n");
   ASSERT_TRUE(s) << s.error().describe();
   EXPECT_EQ(s->discovery.registry_url, "nacos://127.0.0.1:8848?namespace=dev&user=nacos&password_env=NACOS_PASSWORD");
+  s = load_service_settings(
+      {}, "service_discovery:\n  backend: consul\n  backend_config: {datacenter: 'dc1&token_env=HOME'}\n");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->discovery.registry_url, "consul://127.0.0.1:8500?dc=dc1%26token_env%3DHOME")
+      << "a value cannot add an option";
+  s = load_service_settings({}, "service_discovery:\n  backend: consul\n  backend_config: {datacenter: 2}\n");
+  EXPECT_EQ(s->discovery.registry_url, "consul://127.0.0.1:8500?dc=2") << "YAML's number is the text it was";
   s = load_service_settings({}, "service_discovery:\n  backend: memory\n  cleanup_interval: 2s\n");
   EXPECT_EQ(s->discovery.registry_url, "memory://?sweep=2000ms");
 

@@ -26,7 +26,8 @@ TEST(StoredValue, EverySizeRoundTrips) {
   // failed to decode until the input was padded): every size from tiny to a few KiB comes back.
   for (std::size_t n = 1; n < 4000; n += 7) {
     std::string value;
-    for (std::size_t i = 0; i < n; ++i) value += "{\"key\": \"app.db\", \"x\": 1}"[i % 27];
+    const std::string_view pattern = R"({"key": "app.db", "x": 1})";
+    for (std::size_t i = 0; i < n; ++i) value += pattern[i % pattern.size()];
     const auto stored = encode_stored_value(value, 16);
     auto back = decode_stored_value(stored);
     ASSERT_TRUE(back) << n << ": " << back.error().message;
