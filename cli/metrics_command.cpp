@@ -5,6 +5,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <cmath>
 #include <iostream>
 #include <map>
 #include <set>
@@ -24,16 +25,21 @@ namespace {
 namespace asio = boost::asio;
 using nlohmann::json;
 
-std::string count_text(double v) { return std::to_string(static_cast<long long>(v)); }
+/// A counter as a whole number; NaN, infinities and absurd values (a page that lies) as 0, never
+/// an out-of-range conversion.
+long long whole(double v) { return std::isfinite(v) && std::fabs(v) < 9e18 ? static_cast<long long>(v) : 0; }
 
-json count(double v) { return static_cast<long long>(v); }
+std::string count_text(double v) { return std::to_string(whole(v)); }
+
+json count(double v) { return whole(v); }
 
 std::string seconds_as_ms(const std::optional<double>& seconds) { return seconds ? fixed(*seconds * 1000, 2) : "-"; }
 
 json ms_json(const std::optional<double>& seconds) { return seconds ? json(*seconds * 1000) : json(nullptr); }
 
 std::string_view breaker_name(double state) {
-  switch (static_cast<int>(state)) {
+  if (!(state >= 0 && state <= 4)) return "?";
+  switch (whole(state)) {
     case 0:
       return "closed";
     case 1:
@@ -135,8 +141,8 @@ void print(const CommonOptions& common, const std::string& source, const Figures
         {"SERVICE", "REQUESTS", "2XX", "4XX", "5XX", "5XX %", "P50 MS", "P99 MS"}};
     for (const auto& [service, r] : f.gateway) {
       table.push_back({service, count_text(r.requests), count_text(r.c2xx), count_text(r.c4xx), count_text(r.c5xx),
-                       r.requests > 0 ? fixed(100 * r.c5xx / r.requests, 1) : "-", seconds_as_ms(r.p50),
-                       seconds_as_ms(r.p99)});
+                       r.requests > 0 && std::isfinite(r.c5xx / r.requests) ? fixed(100 * r.c5xx / r.requests, 1) : "-",
+                       seconds_as_ms(r.p50), seconds_as_ms(r.p99)});
     }
     print_table(std::cout, table);
   }

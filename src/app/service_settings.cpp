@@ -104,6 +104,7 @@ Result<std::string> registry_url_of(const json& raw, const json& expanded, const
                      "is not a known setting (url, datacenter, token, username, password, namespace, group)");
     }
   }
+  std::string scheme_out = backend->scheme;
   std::string address = backend->default_address;
   std::string query;
   bool tls = false;
@@ -118,8 +119,12 @@ Result<std::string> registry_url_of(const json& raw, const json& expanded, const
         return invalid(prefix + "backend_config.url", "a " + backend_name + " URL is http(s)://host:port or " +
                                                           backend->scheme + "://..., got '" + url + "'");
       }
-      if (scheme == backend->scheme || scheme == "rediss") return url;  // already the registry's own URL
+      if (scheme == "rediss") scheme_out = scheme;  // the registry's own URL: its options are kept
       url = url.substr(sep + 3);
+    }
+    if (const auto q = url.find('?'); q != std::string::npos) {
+      query = url.substr(q);
+      url.resize(q);
     }
     while (!url.empty() && url.back() == '/') url.pop_back();
     if (url.empty()) return invalid(prefix + "backend_config.url", "names no host");
@@ -149,7 +154,7 @@ Result<std::string> registry_url_of(const json& raw, const json& expanded, const
     if (env.count(name) == 0 || env.at(name).empty()) continue;  // ${NAME:-} unset: no secret
     add(std::string(secret) + "_env", name);
   }
-  return std::string(backend->scheme) + "://" + address + query;
+  return scheme_out + "://" + address + query;
 }
 
 Result<void> apply_discovery_yaml(const json& raw, const json& expanded, const Env& env, DiscoverySettings& out) {

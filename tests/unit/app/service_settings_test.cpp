@@ -162,6 +162,12 @@ TEST(ServiceSettings, OtherBackendsAndTheSelfRegistration) {
   EXPECT_EQ(s->discovery.registry_url, "etcd://e1:2379");
   s = load_service_settings({}, "service_discovery:\n  backend: redis\n  backend_config: {url: 'redis://r:6379/1'}\n");
   EXPECT_EQ(s->discovery.registry_url, "redis://r:6379/1") << "a URL of the backend's own scheme is used as is";
+  s = load_service_settings({{"T", "x"}},
+                            "service_discovery:\n  backend: consul\n  backend_config: {url: "
+                            "'consul://c:8500?timeout=2s', datacenter: eu, token: '${T}'}\n");
+  ASSERT_TRUE(s) << s.error().describe();
+  EXPECT_EQ(s->discovery.registry_url, "consul://c:8500?timeout=2s&dc=eu&token_env=T")
+      << "its own options are kept and the section's are added";
   s = load_service_settings({}, "service_discovery:\n  backend: eureka\n");
   EXPECT_EQ(s->discovery.registry_url, "eureka://127.0.0.1:8761/eureka");
   s = load_service_settings({{"NACOS_PASSWORD", "pw"}},
