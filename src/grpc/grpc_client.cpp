@@ -67,7 +67,8 @@ Result<std::unique_ptr<GrpcClient>> GrpcClient::create(ServiceClientOptions opti
     GrpcTransport* channels = client->transport_.get();
     client->discovery_handler_ = client->discovery_->on_event([channels](const RegistryEvent& event) {
       if (event.type == EventType::deregistered || event.type == EventType::expired) {
-        channels->close(net::HostPort{event.instance.host, static_cast<std::uint16_t>(event.instance.port), false});
+        channels->close(net::HostPort{event.instance.host, static_cast<std::uint16_t>(event.instance.port),
+                                      event.instance.scheme == "https"});
       }
     });
   }

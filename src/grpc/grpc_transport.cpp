@@ -3,6 +3,8 @@
 #include "grpc/grpc_call.hpp"
 
 #include <atomic>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <string>
@@ -135,20 +137,52 @@ std::optional<Code> parse_code(std::string_view text) noexcept {
 struct GrpcTransport::Impl {
   GrpcTransportOptions options;
   mutable std::mutex mutex;
-  std::map<std::string, std::shared_ptr<::grpc::Channel>> channels;  // guarded by mutex; by "host:port"
+  std::map<std::string, std::shared_ptr<::grpc::Channel>> channels;  // guarded by mutex; by key_of()
   std::atomic<std::uint64_t> requests{0};
   std::atomic<std::uint64_t> opened{0};
   std::atomic<std::uint64_t> reused{0};
 
-  static std::string key_of(const net::HostPort& endpoint) { return detail::grpc_target(endpoint.host, endpoint.port); }
+  /// The channel's key: TLS and cleartext channels to one address are two channels.
+  static std::string key_of(const net::HostPort& endpoint) {
+    return (endpoint.tls ? "tls:" : "") + detail::grpc_target(endpoint.host, endpoint.port);
+  }
 
-  std::shared_ptr<::grpc::Channel> channel_for(const net::HostPort& endpoint) {
+  /// The credentials of a TLS channel from the options' files (read each time a TLS channel opens,
+  /// so rotated files are picked up by new channels). Errors name the option.
+  Result<std::shared_ptr<::grpc::ChannelCredentials>> tls_credentials() const {
+    ::grpc::SslCredentialsOptions ssl;
+    const auto read = [](const std::string& path, const char* field, std::string& out) -> Result<void> {
+      if (path.empty()) return {};
+      std::ifstream in(path, std::ios::binary);
+      if (!in) return make_error(ErrorCode::invalid_argument, std::string(field) + ": cannot read " + path, field);
+      out.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+      return {};
+    };
+    if (options.cert_file.empty() != options.key_file.empty()) {
+      return make_error(ErrorCode::invalid_argument, "cert_file and key_file go together", "cert_file");
+    }
+    if (auto r = read(options.ca_file, "ca_file", ssl.pem_root_certs); !r) return r.error();
+    if (auto r = read(options.cert_file, "cert_file", ssl.pem_cert_chain); !r) return r.error();
+    if (auto r = read(options.key_file, "key_file", ssl.pem_private_key); !r) return r.error();
+    return ::grpc::SslCredentials(ssl);
+  }
+
+  Result<std::shared_ptr<::grpc::Channel>> channel_for(const net::HostPort& endpoint) {
     const auto key = key_of(endpoint);
     std::lock_guard lock(mutex);
     auto& channel = channels[key];
     if (channel) {
       reused.fetch_add(1, std::memory_order_relaxed);
       return channel;
+    }
+    std::shared_ptr<::grpc::ChannelCredentials> credentials = ::grpc::InsecureChannelCredentials();
+    if (endpoint.tls) {
+      auto tls = tls_credentials();
+      if (!tls) {
+        channels.erase(key);
+        return tls.error();
+      }
+      credentials = std::move(*tls);
     }
     ::grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
@@ -160,7 +194,7 @@ struct GrpcTransport::Impl {
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-    channel = ::grpc::CreateCustomChannel(key, ::grpc::InsecureChannelCredentials(), args);
+    channel = ::grpc::CreateCustomChannel(detail::grpc_target(endpoint.host, endpoint.port), credentials, args);
     opened.fetch_add(1, std::memory_order_relaxed);
     return channel;
   }
@@ -175,13 +209,14 @@ GrpcTransport::~GrpcTransport() = default;
 Awaitable<Result<http::Response>> GrpcTransport::send(net::HostPort endpoint, http::Request request,
                                                       std::chrono::milliseconds timeout,
                                                       std::shared_ptr<CancelToken> cancel) {
-  if (endpoint.tls) co_return make_error(ErrorCode::invalid_argument, "gRPC over TLS is not supported", "scheme");
   if (request.body().size() > impl_->options.max_message_bytes) {
     co_return make_error(ErrorCode::payload_too_large, "the request message is larger than the limit", "body");
   }
   impl_->requests.fetch_add(1, std::memory_order_relaxed);
   auto call = std::make_shared<UnaryCall>();
-  call->channel = impl_->channel_for(endpoint);
+  auto channel_made = impl_->channel_for(endpoint);
+  if (!channel_made) co_return channel_made.error();
+  call->channel = std::move(*channel_made);
   const auto& channel = call->channel;
   // The deadline on gRPC's monotonic clock: the attempt's timeout from now.
   call->context.set_deadline(detail::deadline_after(timeout));

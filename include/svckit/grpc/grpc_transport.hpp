@@ -16,7 +16,8 @@
 // `unavailable`, one past its deadline `timeout`, one cancelled `cancelled` — the errors
 // ServiceClient retries and counts like HTTP's.
 //
-// One channel (HTTP/2 connection, cleartext) per endpoint, created on first use and kept until
+// One channel (HTTP/2 connection; TLS for an instance whose scheme is https) per endpoint, created
+// on first use and kept until
 // close(endpoint) (GrpcClient calls it when the instance leaves discovery) or close_idle().
 //
 // Thread-safety: every method may be called from any thread. A call completes on the executor of
@@ -63,6 +64,13 @@ std::optional<Code> parse_code(std::string_view text) noexcept;
 
 struct GrpcTransportOptions {
   std::size_t max_message_bytes = std::size_t{4} << 20;  // each way; gRPC's default receive limit
+  /// TLS, for instances registered with scheme "https" (endpoint.tls): PEM files read when the
+  /// first TLS channel opens. ca_file: the CAs to trust (empty: gRPC's default roots); cert_file
+  /// + key_file: this client's certificate for servers that ask for one (mutual TLS), both or
+  /// neither. The server's certificate must name the host it is reached by.
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
 };
 
 class GrpcTransport final : public http::Transport {
