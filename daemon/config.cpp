@@ -8,6 +8,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <fstream>
 #include <functional>
 
 #include "daemon/acl_rules.hpp"
@@ -266,6 +267,9 @@ const std::vector<std::pair<std::string, Setter>>& table() {
                                  "a host name (a comma-separated list of them, without ports)")},
       {"health.min_interval", duration(&SvckitdConfig::health_min_interval, 10ms)},
       {"health.allow_any_target", boolean(&SvckitdConfig::health_allow_any_target)},
+      {"health.grpc_tls.ca_file", text(&SvckitdConfig::health_grpc_tls_ca_file)},
+      {"health.grpc_tls.cert_file", text(&SvckitdConfig::health_grpc_tls_cert_file)},
+      {"health.grpc_tls.key_file", text(&SvckitdConfig::health_grpc_tls_key_file)},
       {"metrics.series_expiry", duration(&SvckitdConfig::metrics_series_expiry, 0ms)},
       {"limits.write_rate_per_peer", integer(&SvckitdConfig::write_rate_per_peer, 0, 10'000'000)},
       {"limits.write_burst_per_peer", integer(&SvckitdConfig::write_burst_per_peer, 0, 10'000'000)},
@@ -408,6 +412,18 @@ Result<void> validate(const SvckitdConfig& c) {
     return make_error(ErrorCode::invalid_argument,
                       "gateway.tls.client_ca_file needs gateway.tls.cert_file and gateway.tls.key_file",
                       "gateway.tls.client_ca_file");
+  }
+  if (c.health_grpc_tls_cert_file.empty() != c.health_grpc_tls_key_file.empty()) {
+    return make_error(ErrorCode::invalid_argument,
+                      "a client certificate for gRPC checks needs both health.grpc_tls.cert_file and key_file",
+                      c.health_grpc_tls_cert_file.empty() ? "health.grpc_tls.cert_file" : "health.grpc_tls.key_file");
+  }
+  for (auto [file, field] : {std::pair{&c.health_grpc_tls_ca_file, "health.grpc_tls.ca_file"},
+                             std::pair{&c.health_grpc_tls_cert_file, "health.grpc_tls.cert_file"},
+                             std::pair{&c.health_grpc_tls_key_file, "health.grpc_tls.key_file"}}) {
+    if (!file->empty() && !std::ifstream(*file).good()) {
+      return make_error(ErrorCode::invalid_argument, std::string(field) + ": cannot read " + *file, field);
+    }
   }
   if (!c.store.empty() && !c.store.starts_with("etcd://")) {
     return make_error(ErrorCode::invalid_argument,

@@ -79,6 +79,9 @@ struct SvckitdConfig {
       api_allowed_hosts;  // api.allowed_hosts: DNS names the API answers to (besides IPs, localhost).
   std::chrono::milliseconds health_min_interval{1000};  // health.min_interval: shortest check interval accepted.
   bool health_allow_any_target = false;                 // health.allow_any_target: checks may probe other hosts.
+  std::string health_grpc_tls_ca_file;    // health.grpc_tls.ca_file: CAs trusted by grpc checks with params.tls
+  std::string health_grpc_tls_cert_file;  // health.grpc_tls.cert_file (+ key_file): svckitd's client certificate
+  std::string health_grpc_tls_key_file;
   double write_rate_per_peer = 0;          // limits.write_rate_per_peer: API writes/s per client address; 0 = off.
   double write_burst_per_peer = 0;         // limits.write_burst_per_peer: 0 = 2 x the rate.
   std::size_t max_tracked_peers = 10'000;  // limits.max_tracked_peers: rate buckets kept (least recently seen go).

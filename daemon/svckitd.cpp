@@ -88,10 +88,12 @@ ConsulApiOptions consul_options(const SvckitdConfig& c) {
   return o;
 }
 
-HealthCheckers builtin_checkers() {
+HealthCheckers builtin_checkers(const SvckitdConfig& c) {
   HealthCheckers::Builder builder;
   register_builtin_health_checkers(builder);
-  rpc::register_grpc_health_checker(builder);  // grpc.health.v1 Health/Check
+  // grpc.health.v1 Health/Check; checks with params.tls trust what the operator configured.
+  rpc::register_grpc_health_checker(
+      builder, rpc::GrpcCheckerTls{c.health_grpc_tls_ca_file, c.health_grpc_tls_cert_file, c.health_grpc_tls_key_file});
   return std::move(builder).build();
 }
 
@@ -104,7 +106,7 @@ http::Awaitable<void> sleep_for(std::chrono::milliseconds d) {
 
 Svckitd::Svckitd(SvckitdConfig config)
     : config_(std::move(config)),
-      checkers_(builtin_checkers()),
+      checkers_(builtin_checkers(config_)),
       metrics_(MetricsOptions{config_.metrics_max_series_per_family}),
       metric_expiry_(metrics_, time_, config_.metrics_series_expiry),
       registry_(time_, registry_options(config_)),

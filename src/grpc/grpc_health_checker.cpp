@@ -3,6 +3,8 @@
 #include "grpc/grpc_call.hpp"
 
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <utility>
 
 #include <grpcpp/channel.h>
@@ -44,15 +46,42 @@ std::string_view serving_name(hv1::HealthCheckResponse::ServingStatus status) {
   }
 }
 
+/// The TLS credentials of `tls`'s files; a message naming the file when one cannot be read.
+std::shared_ptr<::grpc::ChannelCredentials> tls_credentials(const GrpcCheckerTls& tls, std::string& error) {
+  ::grpc::SslCredentialsOptions ssl;
+  for (auto [path, out] : {std::pair{&tls.ca_file, &ssl.pem_root_certs}, std::pair{&tls.cert_file, &ssl.pem_cert_chain},
+                           std::pair{&tls.key_file, &ssl.pem_private_key}}) {
+    if (path->empty()) continue;
+    std::ifstream in(*path, std::ios::binary);
+    if (!in) {
+      error = "gRPC health check over TLS: cannot read " + *path;
+      return nullptr;
+    }
+    out->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  return ::grpc::SslCredentials(ssl);
+}
+
 class GrpcHealthChecker final : public HealthChecker {
  public:
+  explicit GrpcHealthChecker(GrpcCheckerTls tls) : tls_(std::move(tls)) {}
+
   asio::awaitable<CheckResult> check(const CheckTarget& target, const HealthCheckSpec& spec) override {
     const auto started = std::chrono::steady_clock::now();
     auto call = std::make_shared<HealthCall>();
     ::grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // its own connection, closed with the channel
-    call->channel = ::grpc::CreateCustomChannel(detail::grpc_target(target.host, target.port),
-                                                ::grpc::InsecureChannelCredentials(), args);
+    std::shared_ptr<::grpc::ChannelCredentials> credentials = ::grpc::InsecureChannelCredentials();
+    if (auto it = spec.params.find("tls"); it != spec.params.end() && it->second == "true") {
+      std::string error;
+      credentials = tls_credentials(tls_, error);
+      if (!credentials) {
+        CheckResult failed;
+        failed.message = error;
+        co_return failed;
+      }
+    }
+    call->channel = ::grpc::CreateCustomChannel(detail::grpc_target(target.host, target.port), credentials, args);
     call->stub = hv1::Health::NewStub(call->channel);
     if (auto it = spec.params.find("service"); it != spec.params.end()) call->request.set_service(it->second);
     call->context.set_deadline(detail::deadline_after(spec.timeout));
@@ -72,12 +101,19 @@ class GrpcHealthChecker final : public HealthChecker {
     result.message = "gRPC health " + std::string(serving_name(call->response.status()));
     co_return result;
   }
+
+ private:
+  const GrpcCheckerTls tls_;
 };
 
 }  // namespace
 
-std::shared_ptr<HealthChecker> make_grpc_health_checker() { return std::make_shared<GrpcHealthChecker>(); }
+std::shared_ptr<HealthChecker> make_grpc_health_checker(GrpcCheckerTls tls) {
+  return std::make_shared<GrpcHealthChecker>(std::move(tls));
+}
 
-void register_grpc_health_checker(HealthCheckers::Builder& builder) { builder.add("grpc", make_grpc_health_checker()); }
+void register_grpc_health_checker(HealthCheckers::Builder& builder, GrpcCheckerTls tls) {
+  builder.add("grpc", make_grpc_health_checker(std::move(tls)));
+}
 
 }  // namespace svckit::rpc

@@ -10,6 +10,7 @@
 #include <iterator>
 
 #include "svckit/grpc/grpc_health.hpp"
+#include "svckit/grpc/grpc_health_checker.hpp"
 #include "svckit/grpc/grpc_transport.hpp"
 #include "svckit/testing/io_thread.hpp"
 #include "svckit/testing/process.hpp"
@@ -102,6 +103,29 @@ TEST_F(GrpcTls, WhatTheServerOrTheClientWouldNotTrustFails) {
   refused = check(missing, true);
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().field, "ca_file");
+}
+
+TEST_F(GrpcTls, TheGrpcHealthCheckOverTlsTrustsWhatTheOperatorConfigured) {
+  const auto run = [&](const rpc::GrpcCheckerTls& tls, bool over_tls) {
+    auto checker = rpc::make_grpc_health_checker(tls);
+    CheckTarget target;
+    target.host = "127.0.0.1";
+    target.port = port;
+    HealthCheckSpec spec;
+    spec.type = "grpc";
+    spec.timeout = 3s;
+    if (over_tls) spec.params["tls"] = "true";
+    return io.run([&]() { return checker->check(target, spec); });
+  };
+  const rpc::GrpcCheckerTls operator_tls{pki.ca.string(), pki.client_cert.string(), pki.client_key.string()};
+  auto ok = run(operator_tls, true);
+  EXPECT_TRUE(ok.ok) << ok.message;
+  EXPECT_EQ(ok.message, "gRPC health SERVING");
+  EXPECT_FALSE(run(operator_tls, false).ok) << "a check without params.tls speaks cleartext";
+  EXPECT_FALSE(run(rpc::GrpcCheckerTls{}, true).ok) << "the test CA is not among the default roots";
+  auto unreadable = run(rpc::GrpcCheckerTls{(dir.path() / "gone.pem").string(), "", ""}, true);
+  EXPECT_FALSE(unreadable.ok);
+  EXPECT_NE(unreadable.message.find("cannot read"), std::string::npos) << unreadable.message;
 }
 
 }  // namespace

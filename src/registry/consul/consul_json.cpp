@@ -131,7 +131,7 @@ Result<ParsedCheck> parse_check(const json& object, const std::string& where) {
       active = true;
     } else if (key == "grpcusetls") {
       if (!value->is_boolean()) return invalid("must be a boolean", field);
-      if (value->get<bool>()) return invalid("gRPC checks over TLS are not supported", field);
+      if (value->get<bool>()) spec.params["tls"] = "true";  // trusting svckitd's health.grpc_tls settings
     } else if (key == "interval" || key == "timeout") {
       auto d = duration_of(*value, field);
       if (!d) return d.error();
@@ -473,6 +473,7 @@ json registration_for(const ServiceInstance& in, std::chrono::milliseconds dereg
     } else if (spec.type == "grpc") {
       const auto service = spec.params.find("service");
       c["GRPC"] = service == spec.params.end() ? target : target + "/" + service->second;
+      if (auto tls = spec.params.find("tls"); tls != spec.params.end() && tls->second == "true") c["GRPCUseTLS"] = true;
     } else {
       c["HTTP"] = "http://" + target + spec.path;
     }

@@ -72,6 +72,13 @@ TEST(SvckitdConfig, ErrorsNameTheKeyAndLeaveConfigUnchanged) {
 
   c.default_wait = 10min;
   EXPECT_EQ(validate(c).error().field, "watch.default_wait");
+
+  SvckitdConfig grpc_tls;
+  ASSERT_TRUE(apply_setting(grpc_tls, "health.grpc_tls.cert_file", "/etc/hosts", "flag").ok());
+  EXPECT_EQ(validate(grpc_tls).error().field, "health.grpc_tls.key_file") << "a certificate needs its key";
+  grpc_tls = SvckitdConfig{};
+  ASSERT_TRUE(apply_setting(grpc_tls, "health.grpc_tls.ca_file", "/no/such/ca.pem", "flag").ok());
+  EXPECT_EQ(validate(grpc_tls).error().field, "health.grpc_tls.ca_file") << "an unreadable file, at start";
 }
 
 TEST(SvckitdConfig, EveryKeyHasAnEnvironmentName) {

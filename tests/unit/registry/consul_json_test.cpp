@@ -77,8 +77,14 @@ TEST(ConsulJson, AGrpcCheckMapsToTheGrpcHealthCheckAndBack) {
   auto tls = instance_from_registration(
       json::parse(R"({"Name": "p", "Port": 1, "Check": {"GRPC": "h:1", "GRPCUseTLS": true, "Interval": "1s"}})"),
       agent);
-  ASSERT_FALSE(tls);
-  EXPECT_EQ(tls.error().field, "Check.GRPCUseTLS");
+  ASSERT_TRUE(tls) << tls.error().describe();
+  EXPECT_EQ(tls->checks[0].params.at("tls"), "true") << "checked over TLS, trusting svckitd's health.grpc_tls";
+  EXPECT_EQ(registration_for(*tls, 30s)["Checks"][0]["GRPCUseTLS"], true) << "and back";
+  auto not_bool = instance_from_registration(
+      json::parse(R"({"Name": "p", "Port": 1, "Check": {"GRPC": "h:1", "GRPCUseTLS": "yes", "Interval": "1s"}})"),
+      agent);
+  ASSERT_FALSE(not_bool);
+  EXPECT_EQ(not_bool.error().field, "Check.GRPCUseTLS");
   // What the consul:// backend sends to a real Consul.
   in->status = InstanceStatus::healthy;
   const auto body = registration_for(*in, 30s);
