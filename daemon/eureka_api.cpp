@@ -29,20 +29,22 @@ Response no_body(Status status) {
   return r;
 }
 
-/// A request that accepts only XML: Eureka's other encoding, which svckitd does not write.
-bool wants_only_xml(const http::Request& request) {
+/// Whether to answer in XML, as a Eureka server does: when the request asks for no JSON — no
+/// Accept header (Prometheus's eureka_sd sends none), */*, or XML only. JSON for anyone who
+/// names it (Eureka's own clients, svckit's eureka://, eureka-js-client).
+bool wants_xml(const http::Request& request) {
   const auto accept = std::string(request[http::beast_http::field::accept]);
-  return accept.find("xml") != std::string::npos && accept.find("json") == std::string::npos &&
-         accept.find("*/*") == std::string::npos;
+  return accept.find("json") == std::string::npos;
 }
 
-Response not_acceptable() {
-  return http::json_response(
-      Status::not_acceptable,
-      json{{"error",
-            {{"code", "invalid_argument"},
-             {"field", "Accept"},
-             {"message", "svckitd answers Eureka requests in JSON only: send Accept: application/json"}}}});
+/// A document in the encoding the request asked for.
+Response answer(const http::Request& request, const json& document) {
+  if (!wants_xml(request)) return http::json_response(Status::ok, document);
+  Response r{Status::ok, 11};
+  r.set(http::beast_http::field::content_type, "application/xml");
+  r.body() = eureka::to_xml(document);
+  r.prepare_payload();
+  return r;
 }
 
 }  // namespace
@@ -138,11 +140,10 @@ Awaitable<Response> EurekaApi::cancel(RouteContext& ctx) {
 }
 
 Awaitable<Response> EurekaApi::applications(RouteContext& ctx) {
-  if (wants_only_xml(ctx.request)) co_return not_acceptable();
   (void)delta_start();  // every fetch marks where a later delta may start
   const auto index = registry_.index();
   const auto all = visible(ctx);
-  co_return http::json_response(Status::ok, eureka::applications_json(all, index, eureka::apps_hashcode(all)));
+  co_return answer(ctx.request, eureka::applications_json(all, index, eureka::apps_hashcode(all)));
 }
 
 std::uint64_t EurekaApi::delta_start() {
@@ -157,7 +158,6 @@ std::uint64_t EurekaApi::delta_start() {
 }
 
 Awaitable<Response> EurekaApi::delta(RouteContext& ctx) {
-  if (wants_only_xml(ctx.request)) co_return not_acceptable();
   const auto since = delta_start();
   auto changes = co_await registry_.watch(WatchRequest("", since, std::chrono::milliseconds(0)));
   if (!changes) co_return http::error_response(changes.error());
@@ -199,15 +199,14 @@ Awaitable<Response> EurekaApi::delta(RouteContext& ctx) {
   json list = json::array();
   for (auto& [service, app] : apps) list.push_back(std::move(app));
   const auto all = visible(ctx);
-  co_return http::json_response(Status::ok, json{{"applications",
-                                                  {{"versions__delta", std::to_string(changes->index)},
-                                                   {"apps__hashcode", eureka::apps_hashcode(all)},
-                                                   {"application", std::move(list)}}}});
+  co_return answer(ctx.request, json{{"applications",
+                                      {{"versions__delta", std::to_string(changes->index)},
+                                       {"apps__hashcode", eureka::apps_hashcode(all)},
+                                       {"application", std::move(list)}}}});
 }
 
 Awaitable<Response> EurekaApi::application(RouteContext& ctx) {
   if (ctx.params.at("app") == "delta") co_return co_await delta(ctx);
-  if (wants_only_xml(ctx.request)) co_return not_acceptable();
   auto service = eureka::service_of_app(ctx.params.at("app"));
   if (!service) co_return http::error_response(service.error());
   if (auto refused = require_service(ctx, *service, Access::read)) co_return std::move(*refused);
@@ -217,19 +216,16 @@ Awaitable<Response> EurekaApi::application(RouteContext& ctx) {
     co_return http::error_response(
         make_error(ErrorCode::not_found, "no app '" + ctx.params.at("app") + "' is registered", "app"));
   }
-  co_return http::json_response(Status::ok, json{{"application", eureka::application_json(*service, list)}});
+  co_return answer(ctx.request, json{{"application", eureka::application_json(*service, list)}});
 }
 
 Awaitable<Response> EurekaApi::instance(RouteContext& ctx) {
-  if (wants_only_xml(ctx.request)) co_return not_acceptable();
   auto found = path_instance(ctx, Access::read);
   if (auto* refused = std::get_if<Response>(&found)) co_return std::move(*refused);
-  co_return http::json_response(Status::ok,
-                                json{{"instance", eureka::instance_json(std::get<ServiceInstance>(found))}});
+  co_return answer(ctx.request, json{{"instance", eureka::instance_json(std::get<ServiceInstance>(found))}});
 }
 
 Awaitable<Response> EurekaApi::instance_by_id(RouteContext& ctx) {
-  if (wants_only_xml(ctx.request)) co_return not_acceptable();
   const auto& id = ctx.params.at("id");
   std::optional<ServiceInstance> found;
   for (const auto& s : registry_.services_now()) {
@@ -240,12 +236,11 @@ Awaitable<Response> EurekaApi::instance_by_id(RouteContext& ctx) {
   const auto service = found ? found->service : std::string();
   auto answer = found_or_refused(ctx, std::move(found), service, Access::read);
   if (auto* refused = std::get_if<Response>(&answer)) co_return std::move(*refused);
-  co_return http::json_response(Status::ok,
-                                json{{"instance", eureka::instance_json(std::get<ServiceInstance>(answer))}});
+  co_return ::svckit::daemon::answer(ctx.request,
+                                     json{{"instance", eureka::instance_json(std::get<ServiceInstance>(answer))}});
 }
 
 Awaitable<Response> EurekaApi::by_vip(RouteContext& ctx, bool secure) {
-  if (wants_only_xml(ctx.request)) co_return not_acceptable();
   const auto& vip = ctx.params.at("vip");
   std::vector<ServiceInstance> matching;
   for (const auto& in : visible(ctx)) {
@@ -262,8 +257,8 @@ Awaitable<Response> EurekaApi::by_vip(RouteContext& ctx, bool secure) {
     }
     if (hit) matching.push_back(in);
   }
-  co_return http::json_response(
-      Status::ok, eureka::applications_json(matching, registry_.index(), eureka::apps_hashcode(matching)));
+  co_return answer(ctx.request,
+                   eureka::applications_json(matching, registry_.index(), eureka::apps_hashcode(matching)));
 }
 
 Awaitable<Response> EurekaApi::set_status(RouteContext& ctx, bool remove_override) {

@@ -148,10 +148,27 @@ TEST_F(EurekaApi, BadRequestsAreRefusedNamingTheFieldAndChangeNothing) {
             "instance.app");
   EXPECT_EQ(error_field(call("POST", "/eureka/apps/bad%20app", registration("ORDERS", "o-1", 8081).dump())), "app");
   EXPECT_TRUE(fetched("ORDERS").empty());
-  // XML only: Eureka's other encoding is not spoken.
-  const auto xml = http_call(daemon->port, "GET", "/eureka/apps", {}, {"Accept: application/xml"});
-  EXPECT_EQ(xml.status, 406);
-  EXPECT_EQ(error_field(xml), "Accept");
+}
+
+TEST_F(EurekaApi, WithoutJsonInAcceptTheAnswerIsEurekasXml) {
+  auto reg = registration("ORDER-SERVICE", "o-1", 8081);
+  reg["instance"]["metadata"] = {{"version", "3 & <4>"}, {"prometheus.io/scrape", "true"}};
+  ASSERT_EQ(call("POST", "/eureka/apps/ORDER-SERVICE", reg.dump()).status, 204);
+  for (const auto& headers : {std::vector<std::string>{}, {"Accept: application/xml"}, {"Accept: */*"}}) {
+    const auto xml = http_call(daemon->port, "GET", "/eureka/apps", {}, headers);
+    ASSERT_EQ(xml.status, 200);
+    EXPECT_EQ(xml.body.rfind("<?xml", 0), 0U) << xml.body;
+    EXPECT_NE(xml.body.find("?><applications>"), std::string::npos) << xml.body;
+    EXPECT_NE(xml.body.find("<versions__delta>"), std::string::npos) << xml.body;
+    EXPECT_NE(xml.body.find("<name>ORDER-SERVICE</name>"), std::string::npos) << xml.body;
+    EXPECT_NE(xml.body.find("<port enabled=\"true\">8081</port>"), std::string::npos) << xml.body;
+    EXPECT_NE(xml.body.find("<version>3 &amp; &lt;4&gt;</version>"), std::string::npos) << "escaped: " << xml.body;
+    EXPECT_EQ(xml.body.find("prometheus.io"), std::string::npos) << "not an XML name: left out";
+  }
+  const auto one = http_call(daemon->port, "GET", "/eureka/apps/ORDER-SERVICE/o-1", {}, {});
+  EXPECT_NE(one.body.find("?><instance>"), std::string::npos) << one.body;
+  EXPECT_NE(one.body.find("<instanceId>o-1</instanceId>"), std::string::npos) << one.body;
+  EXPECT_EQ(call("GET", "/eureka/apps").body.front(), '{') << "JSON for a client that asks for it";
 }
 
 }  // namespace

@@ -115,6 +115,57 @@ TEST(PrometheusSd, RealPrometheusDiscoversThroughSvckitdAndScrapesTheInstances) 
       << http_call(prometheus_port, "GET", "/api/v1/targets").body;
 }
 
+TEST(PrometheusSd, RealPrometheusDiscoversThroughSvckitdsEurekaApi) {
+  // Prometheus's eureka_sd_configs reads Eureka's XML (it sends no Accept header): svckitd answers
+  // it so, and Prometheus scrapes what it finds there.
+  TempDir dir;
+  auto daemon = SvckitdProcess::start(dir.path());
+  ASSERT_NE(daemon, nullptr);
+  const int dead_port = free_port();
+  ASSERT_EQ(daemon
+                ->call("POST", "/v1/instances",
+                       instance_body("shop", daemon->port, R"(,"id":"live","metadata":{"version":"1.2"})"))
+                .status,
+            200);
+  ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("shop", dead_port, R"(,"id":"dead")")).status, 200);
+  const std::string config =
+      "global:\n  scrape_interval: 1s\n  scrape_timeout: 500ms\n"
+      "scrape_configs:\n"
+      "  - job_name: eureka\n"
+      "    eureka_sd_configs:\n"
+      "      - server: http://127.0.0.1:" +
+      std::to_string(daemon->port) +
+      "/eureka\n"
+      "        refresh_interval: 1s\n";
+  TempDir prometheus_dir;
+  int prometheus_port = 0;
+  auto prometheus = start_prometheus(prometheus_dir.path(), config, prometheus_port);
+  ASSERT_TRUE(prometheus) << prometheus.error().message;
+  // {instance id -> health} of job "eureka", from the labels Prometheus's Eureka discovery sets.
+  const auto health = [&](json* raw) {
+    std::map<std::string, std::string> out;
+    auto body = json::parse(http_call(prometheus_port, "GET", "/api/v1/targets?state=active").body, nullptr, false);
+    if (!body.is_object() || !body.contains("data")) return out;
+    for (const auto& t : body["data"].value("activeTargets", json::array())) {
+      if (t["labels"].value("job", "") != "eureka") continue;
+      const auto id = t["discoveredLabels"].value("__meta_eureka_app_instance_id", "?");
+      out[id] = t.value("health", "");
+      if (raw != nullptr) (*raw)[id] = t;
+    }
+    return out;
+  };
+  const std::map<std::string, std::string> want{{"dead", "down"}, {"live", "up"}};
+  ASSERT_TRUE(wait_until([&] { return health(nullptr) == want; }, 30s))
+      << http_call(prometheus_port, "GET", "/api/v1/targets").body;
+  json raw = json::object();
+  health(&raw);
+  const auto& discovered = raw["live"]["discoveredLabels"];
+  EXPECT_EQ(discovered.value("__meta_eureka_app_name", ""), "SHOP");
+  EXPECT_EQ(discovered.value("__meta_eureka_app_instance_status", ""), "UP");
+  EXPECT_EQ(discovered.value("__meta_eureka_app_instance_metadata_version", ""), "1.2");
+  EXPECT_EQ(raw["live"]["scrapeUrl"], "http://127.0.0.1:" + std::to_string(daemon->port) + "/metrics");
+}
+
 /// The first value of an instant query's result, or -1.
 double query_value(int prometheus_port, const std::string& encoded_query) {
   auto body =

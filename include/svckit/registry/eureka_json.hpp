@@ -81,4 +81,11 @@ nlohmann::json applications_json(const std::vector<ServiceInstance>& instances, 
 /// Eureka's reconcile hash: "<STATUS>_<count>_" per status, statuses sorted ("DOWN_1_UP_3_").
 std::string apps_hashcode(const std::vector<ServiceInstance>& instances);
 
+/// One of the documents above in Eureka's XML encoding (what a Eureka server answers without an
+/// Accept header, and what Prometheus's eureka_sd_configs reads): an object is an element named
+/// by its key, "@name" members its attributes, "$" its text, arrays repeated elements. Text is
+/// escaped; keys that are not XML names (metadata such as "prometheus.io/scrape") and characters
+/// XML 1.0 cannot carry are left out.
+std::string to_xml(const nlohmann::json& document);
+
 }  // namespace svckit::eureka

@@ -1,6 +1,7 @@
 #include "svckit/registry/eureka_json.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <map>
 #include <set>
@@ -405,6 +406,90 @@ std::string apps_hashcode(const std::vector<ServiceInstance>& instances) {
   for (const auto& in : instances) ++counts[std::string(status_name(in.status))];
   std::string out;
   for (const auto& [status, n] : counts) out += status + "_" + std::to_string(n) + "_";
+  return out;
+}
+
+namespace {
+
+bool xml_name(std::string_view name) {
+  if (name.empty()) return false;
+  const auto first = static_cast<unsigned char>(name.front());
+  if (!(std::isalpha(first) != 0 || first == '_')) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [](unsigned char c) { return std::isalnum(c) != 0 || c == '_' || c == '-' || c == '.'; });
+}
+
+std::string scalar_text(const nlohmann::json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_null()) return {};
+  return v.dump();
+}
+
+void append_escaped(std::string& out, std::string_view text) {
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (ch) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      default:
+        if (c < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') break;  // not representable in XML 1.0
+        out += ch;
+    }
+  }
+}
+
+void append_element(std::string& out, const std::string& name, const nlohmann::json& value) {
+  if (!xml_name(name)) return;
+  if (value.is_array()) {
+    for (const auto& item : value) append_element(out, name, item);
+    return;
+  }
+  out += '<';
+  out += name;
+  if (value.is_object()) {
+    for (const auto& [key, member] : value.items()) {
+      if (key.size() < 2 || key.front() != '@' || !xml_name(std::string_view(key).substr(1))) continue;
+      out += ' ';
+      out += key.substr(1);
+      out += "=\"";
+      append_escaped(out, scalar_text(member));
+      out += '"';
+    }
+    out += '>';
+    if (auto text = value.find("$"); text != value.end()) append_escaped(out, scalar_text(*text));
+    for (const auto& [key, member] : value.items()) {
+      if (key == "$" || key.starts_with('@')) continue;
+      append_element(out, key, member);
+    }
+  } else {
+    out += '>';
+    append_escaped(out, scalar_text(value));
+  }
+  out += "</";
+  out += name;
+  out += '>';
+}
+
+}  // namespace
+
+std::string to_xml(const nlohmann::json& document) {
+  std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>";
+  if (document.is_object()) {
+    for (const auto& [key, value] : document.items()) append_element(out, key, value);
+  }
   return out;
 }
 

@@ -219,5 +219,22 @@ TEST(EurekaJson, EverySvckitInstanceSurvivesTheViewExactly) {
   EXPECT_EQ(instance_from_answer(moved)->status, InstanceStatus::healthy);
 }
 
+TEST(EurekaJson, XmlEncodingOfADocument) {
+  const nlohmann::json doc{{"instance",
+                            {{"port", {{"$", 8080}, {"@enabled", "true"}}},
+                             {"metadata", {{"note", "a<b & \"c\"\x01"}, {"bad/key", "x"}, {"9lives", "y"}}},
+                             {"tags", {"a", "b"}},
+                             {"empty", nullptr}}}};
+  const auto xml = to_xml(doc);
+  EXPECT_EQ(xml.rfind("<?xml version=\"1.0\"", 0), 0U);
+  EXPECT_NE(xml.find("<port enabled=\"true\">8080</port>"), std::string::npos) << xml;
+  EXPECT_NE(xml.find("<note>a&lt;b &amp; &quot;c&quot;</note>"), std::string::npos)
+      << "escaped, control char dropped: " << xml;
+  EXPECT_EQ(xml.find("bad/key"), std::string::npos) << xml;
+  EXPECT_EQ(xml.find("9lives"), std::string::npos) << "not XML names: left out";
+  EXPECT_NE(xml.find("<tags>a</tags><tags>b</tags>"), std::string::npos) << "arrays repeat the element";
+  EXPECT_NE(xml.find("<empty></empty>"), std::string::npos) << xml;
+}
+
 }  // namespace
 }  // namespace svckit::eureka
