@@ -78,7 +78,7 @@ std::string variable_named(const std::string& raw) {
   return ok ? name : std::string();
 }
 
-/// The registry URL of a `service_discovery` section (seed shape: backend + backend_config).
+/// The registry URL of a `service_discovery` section (a backend and its backend_config).
 Result<std::string> registry_url_of(const json& raw, const json& expanded, const Env& env) {
   const std::string prefix = "service_discovery.";
   std::string backend_name = "memory";
