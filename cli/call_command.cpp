@@ -4,7 +4,6 @@
 
 #include <unistd.h>
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <cctype>
@@ -14,6 +13,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "cli/command_runner.hpp"
 #include "cli/debug_commands.hpp"
 #include "cli/output.hpp"
 #include "svckit/balance/load_balancer.hpp"
@@ -21,7 +21,6 @@
 #include "svckit/core/duration.hpp"
 #include "svckit/core/instance_json.hpp"
 #include "svckit/discovery/discovery_client.hpp"
-#include "svckit/registry/plugin_registry.hpp"
 
 namespace svckit::cli {
 
@@ -221,10 +220,7 @@ int run_call(const CommonOptions& common, const CallCommand& c) {
   asio::io_context io;
   RealTimeSource time;
   RealRandom random;
-  RegistryPlugins::Builder registries;
-  register_builtin_plugins(registries);
-  const auto registry_plugins = std::move(registries).build();
-  auto registry = registry_plugins.create(common.registry, RegistryDeps{io.get_executor(), time, random});
+  auto registry = open_registry(common.registry, io.get_executor(), time, random);
   if (!registry) return report(registry.error());
   DiscoveryClient discovery(io.get_executor(), **registry, random);
   BalancerPlugins::Builder policies;
@@ -240,33 +236,22 @@ int run_call(const CommonOptions& common, const CallCommand& c) {
   auto client = ServiceClient::create(options, deps);
   if (!client) return report(client.error());
 
-  int code = 1;
   std::string method(http::beast_http::to_string(prepared->verb));
-  asio::co_spawn(
-      io,
-      [&]() -> http::Awaitable<void> {
-        discovery.start();
-        const bool synced = co_await discovery.wait_synced(prepared->timeout);
-        if (!synced) {
-          code =
-              report(make_error(ErrorCode::unavailable, "the registry did not answer within " + c.timeout, "registry"));
-        } else {
-          auto result = co_await (*client)->try_call(c.service, prepared->verb, c.path, std::move(prepared->options));
-          print_result(common, c, result, recorder.attempts(), method);
-          code = exit_code_for_call(result);
-        }
-        co_await (*client)->shutdown(std::chrono::milliseconds(0));
-        co_await discovery.shutdown(std::chrono::milliseconds(0));
-        io.stop();
-      },
-      [&](const std::exception_ptr& e) {
-        if (e) {
-          code = 1;
-          io.stop();
-        }
-      });
-  io.run();
-  return code;
+  return run_to_exit(io, [&]() -> http::Awaitable<int> {
+    int code = 1;
+    discovery.start();
+    const bool synced = co_await discovery.wait_synced(prepared->timeout);
+    if (!synced) {
+      code = report(make_error(ErrorCode::unavailable, "the registry did not answer within " + c.timeout, "registry"));
+    } else {
+      auto result = co_await (*client)->try_call(c.service, prepared->verb, c.path, std::move(prepared->options));
+      print_result(common, c, result, recorder.attempts(), method);
+      code = exit_code_for_call(result);
+    }
+    co_await (*client)->shutdown(std::chrono::milliseconds(0));
+    co_await discovery.shutdown(std::chrono::milliseconds(0));
+    co_return code;
+  }());
 }
 
 }  // namespace svckit::cli

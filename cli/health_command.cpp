@@ -2,11 +2,11 @@
 // (state, last result) — or, with --probe, a GET of each instance's health path from here.
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <iostream>
 #include <sstream>
 
+#include "cli/command_runner.hpp"
 #include "cli/daemon_request.hpp"
 #include "cli/debug_commands.hpp"
 #include "cli/output.hpp"
@@ -14,7 +14,6 @@
 #include "svckit/core/instance_json.hpp"
 #include "svckit/discovery/service_health.hpp"
 #include "svckit/http/client.hpp"
-#include "svckit/registry/plugin_registry.hpp"
 
 namespace svckit::cli {
 
@@ -118,58 +117,36 @@ int run_health(const CommonOptions& common, const HealthCommand& c) {
   asio::io_context io;
   RealTimeSource time;
   RealRandom random;
-  RegistryPlugins::Builder builder;
-  register_builtin_plugins(builder);
-  const auto plugins = std::move(builder).build();
-  auto registry = plugins.create(common.registry, RegistryDeps{io.get_executor(), time, random});
+  auto registry = open_registry(common.registry, io.get_executor(), time, random);
   if (!registry) return report(registry.error());
 
-  int code = 1;
-  asio::co_spawn(
-      io,
-      [&]() -> http::Awaitable<void> {
-        InstanceFilter all;
-        auto listed = co_await (*registry)->list(c.service, std::move(all));
-        if (!listed) {
-          code = report(listed.error());
-          io.stop();
-          co_return;
-        }
-        std::vector<HealthRow> rows;
-        for (auto& in : *listed) {
-          if (c.id.empty() || in.id == c.id) rows.push_back(HealthRow{std::move(in), {}, {}, {}, false});
-        }
-        if (rows.empty()) {
-          code =
-              report(make_error(ErrorCode::not_found,
-                                c.id.empty() ? "no instances of " + c.service : c.service + "/" + c.id + " not found",
-                                c.id.empty() ? "service" : "id"));
-          io.stop();
-          co_return;
-        }
-        if (common.registry.starts_with("svckitd://")) {  // svckitd runs checks: show them
-          std::string target = "/v1/health/" + c.service;
-          std::string no_body;
-          std::string command = "health";
-          auto executor = io.get_executor();
-          auto checks = co_await daemon_request(common.registry, http::Verb::get, std::move(target), std::move(no_body),
-                                                std::move(command), executor);
-          if (checks) apply_checks(*checks, rows);
-        }
-        if (c.probe) co_await probe_all(rows, **registry, c, *timeout, io.get_executor());
-        print(common, c, rows);
-        const bool any = std::any_of(rows.begin(), rows.end(), [](const auto& r) { return r.healthy(); });
-        code = any ? 0 : 1;
-        io.stop();
-      },
-      [&](const std::exception_ptr& e) {
-        if (e) {
-          code = 1;
-          io.stop();
-        }
-      });
-  io.run();
-  return code;
+  return run_to_exit(io, [&]() -> http::Awaitable<int> {
+    InstanceFilter all;
+    auto listed = co_await (*registry)->list(c.service, std::move(all));
+    if (!listed) co_return report(listed.error());
+    std::vector<HealthRow> rows;
+    for (auto& in : *listed) {
+      if (c.id.empty() || in.id == c.id) rows.push_back(HealthRow{std::move(in), {}, {}, {}, false});
+    }
+    if (rows.empty()) {
+      co_return report(make_error(ErrorCode::not_found,
+                                  c.id.empty() ? "no instances of " + c.service : c.service + "/" + c.id + " not found",
+                                  c.id.empty() ? "service" : "id"));
+    }
+    if (common.registry.starts_with("svckitd://")) {  // svckitd runs checks: show them
+      std::string target = "/v1/health/" + c.service;
+      std::string no_body;
+      std::string command = "health";
+      auto executor = io.get_executor();
+      auto checks = co_await daemon_request(common.registry, http::Verb::get, std::move(target), std::move(no_body),
+                                            std::move(command), executor);
+      if (checks) apply_checks(*checks, rows);
+    }
+    if (c.probe) co_await probe_all(rows, **registry, c, *timeout, io.get_executor());
+    print(common, c, rows);
+    const bool any = std::any_of(rows.begin(), rows.end(), [](const auto& r) { return r.healthy(); });
+    co_return any ? 0 : 1;
+  }());
 }
 
 }  // namespace svckit::cli

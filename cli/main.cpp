@@ -14,6 +14,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "cli/command_runner.hpp"
 #include "cli/daemon_request.hpp"
 #include "cli/debug_commands.hpp"
 #include "cli/output.hpp"
@@ -21,7 +22,6 @@
 #include "svckit/core/duration.hpp"
 #include "svckit/core/instance_json.hpp"
 #include "svckit/core/log.hpp"
-#include "svckit/registry/plugin_registry.hpp"
 #include "svckit/registry/registry_json.hpp"
 
 namespace {
@@ -394,19 +394,7 @@ int main(int argc, char** argv) {
   asio::io_context io;
   RealTimeSource time;
   RealRandom random;
-  RegistryPlugins::Builder builder;
-  register_builtin_plugins(builder);
-  const auto plugins = std::move(builder).build();
-  auto registry = plugins.create(o.registry, RegistryDeps{io.get_executor(), time, random});
+  auto registry = cli::open_registry(o.registry, io.get_executor(), time, random);
   if (!registry) return report(registry.error());
-
-  int code = 1;
-  // The command is all there is to do: stop at its end (pooled connections and their idle timers
-  // would otherwise keep the loop alive for seconds).
-  asio::co_spawn(io, run_command(command, o, **registry), [&](std::exception_ptr e, int result) {
-    code = e ? 1 : result;
-    io.stop();
-  });
-  io.run();
-  return code;
+  return cli::run_to_exit(io, run_command(command, o, **registry));
 }

@@ -3,7 +3,6 @@
 // since the process started and p50/p99 from the latency histograms.
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <cmath>
 #include <iostream>
@@ -11,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "cli/command_runner.hpp"
 #include "cli/daemon_request.hpp"
 #include "cli/debug_commands.hpp"
 #include "cli/output.hpp"
@@ -191,37 +191,22 @@ int run_metrics(const CommonOptions& common, const MetricsCommand& c) {
     if (auto v = validate_service_name(c.service); !v) return report(v.error());
   }
   asio::io_context io;
-  int code = 1;
   const std::string source = c.url.empty() ? common.registry + " /metrics" : c.url;
-  asio::co_spawn(
-      io,
-      [&]() -> http::Awaitable<void> {
-        Result<std::string> text = std::string();
-        if (c.url.empty()) {
-          std::string target = "/metrics";
-          std::string command = "metrics";
-          text = co_await daemon_text(common.registry, std::move(target), std::move(command), io.get_executor());
-        } else {
-          text = co_await fetch_url(c.url, io.get_executor());
-        }
-        if (!text) {
-          code = report(text.error());
-        } else if (auto samples = parse_prometheus_text(*text); !samples) {
-          code = report(samples.error());
-        } else {
-          print(common, source, summarize(*samples, c.service));
-          code = 0;
-        }
-        io.stop();
-      },
-      [&](const std::exception_ptr& e) {
-        if (e) {
-          code = 1;
-          io.stop();
-        }
-      });
-  io.run();
-  return code;
+  return run_to_exit(io, [&]() -> http::Awaitable<int> {
+    Result<std::string> text = std::string();
+    if (c.url.empty()) {
+      std::string target = "/metrics";
+      std::string command = "metrics";
+      text = co_await daemon_text(common.registry, std::move(target), std::move(command), io.get_executor());
+    } else {
+      text = co_await fetch_url(c.url, io.get_executor());
+    }
+    if (!text) co_return report(text.error());
+    auto samples = parse_prometheus_text(*text);
+    if (!samples) co_return report(samples.error());
+    print(common, source, summarize(*samples, c.service));
+    co_return 0;
+  }());
 }
 
 }  // namespace svckit::cli

@@ -5,7 +5,6 @@
 
 #include <openssl/ssl.h>
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -19,12 +18,12 @@
 #include <iostream>
 #include <sstream>
 
+#include "cli/command_runner.hpp"
 #include "cli/debug_commands.hpp"
 #include "cli/output.hpp"
 #include "svckit/core/duration.hpp"
 #include "svckit/http/types.hpp"
 #include "svckit/net/backend_url.hpp"
-#include "svckit/registry/plugin_registry.hpp"
 
 namespace svckit::cli {
 
@@ -161,10 +160,7 @@ http::Awaitable<Result<std::vector<Target>>> service_targets(std::string registr
                                                              asio::any_io_executor executor) {
   RealTimeSource time;
   RealRandom random;
-  RegistryPlugins::Builder builder;
-  register_builtin_plugins(builder);
-  const auto plugins = std::move(builder).build();
-  auto registry = plugins.create(registry_url, RegistryDeps{executor, time, random});
+  auto registry = open_registry(registry_url, executor, time, random);
   if (!registry) co_return registry.error();
   InstanceFilter all;
   auto listed = co_await (*registry)->list(service, std::move(all));
@@ -197,68 +193,48 @@ int run_ping(const CommonOptions& common, const PingCommand& c) {
   tls_context.set_verify_mode(asio::ssl::verify_peer);
 
   asio::io_context io;
-  int code = 1;
-  asio::co_spawn(
-      io,
-      [&]() -> http::Awaitable<void> {
-        std::vector<Target> targets;
-        if (is_url) {
-          auto t = parse_url(c.target);
-          if (!t) {
-            code = report(t.error());
-            io.stop();
-            co_return;
-          }
-          targets.push_back(std::move(*t));
-        } else {
-          auto listed = co_await service_targets(common.registry, c.target, io.get_executor());
-          if (!listed) {
-            code = report(listed.error());
-            io.stop();
-            co_return;
-          }
-          targets = std::move(*listed);
-        }
-        json rows = json::array();
-        std::vector<std::vector<std::string>> table{
-            {"TARGET", "STATUS", "DNS MS", "CONNECT MS", "TLS MS", "FIRST BYTE MS", "TOTAL MS", "BYTES"}};
-        bool all_answered = true;
-        for (const auto& target : targets) {
-          for (int i = 0; i < c.count; ++i) {
-            const auto t = co_await ping_once(target, *timeout, tls_context);
-            all_answered = all_answered && t.error.empty();
-            rows.push_back({{"target", target.label},
-                            {"url", std::string(target.tls ? "https://" : "http://") + target.host + ":" +
-                                        std::to_string(target.port) + target.path},
-                            {"status", t.status},
-                            {"dns_ms", ms_or_null(t.dns)},
-                            {"connect_ms", ms_or_null(t.connect)},
-                            {"tls_ms", ms_or_null(t.tls)},
-                            {"first_byte_ms", ms_or_null(t.first_byte)},
-                            {"total_ms", ms_or_null(t.total)},
-                            {"bytes", t.bytes}});
-            if (!t.error.empty()) rows.back()["error"] = t.error;
-            table.push_back({target.label, t.error.empty() ? std::to_string(t.status) : t.error, ms_cell(t.dns),
-                             ms_cell(t.connect), target.tls ? ms_cell(t.tls) : "-", ms_cell(t.first_byte),
-                             ms_cell(t.total), t.error.empty() ? std::to_string(t.bytes) : "-"});
-          }
-        }
-        if (common.json) {
-          std::cout << rows.dump() << "\n";
-        } else {
-          print_table(std::cout, table);
-        }
-        code = all_answered ? 0 : 4;
-        io.stop();
-      },
-      [&](const std::exception_ptr& e) {
-        if (e) {
-          code = 1;
-          io.stop();
-        }
-      });
-  io.run();
-  return code;
+  return run_to_exit(io, [&]() -> http::Awaitable<int> {
+    std::vector<Target> targets;
+    if (is_url) {
+      auto t = parse_url(c.target);
+      if (!t) co_return report(t.error());
+      targets.push_back(std::move(*t));
+    } else {
+      auto listed = co_await service_targets(common.registry, c.target, io.get_executor());
+      if (!listed) co_return report(listed.error());
+      targets = std::move(*listed);
+    }
+    json rows = json::array();
+    std::vector<std::vector<std::string>> table{
+        {"TARGET", "STATUS", "DNS MS", "CONNECT MS", "TLS MS", "FIRST BYTE MS", "TOTAL MS", "BYTES"}};
+    bool all_answered = true;
+    for (const auto& target : targets) {
+      for (int i = 0; i < c.count; ++i) {
+        const auto t = co_await ping_once(target, *timeout, tls_context);
+        all_answered = all_answered && t.error.empty();
+        rows.push_back({{"target", target.label},
+                        {"url", std::string(target.tls ? "https://" : "http://") + target.host + ":" +
+                                    std::to_string(target.port) + target.path},
+                        {"status", t.status},
+                        {"dns_ms", ms_or_null(t.dns)},
+                        {"connect_ms", ms_or_null(t.connect)},
+                        {"tls_ms", ms_or_null(t.tls)},
+                        {"first_byte_ms", ms_or_null(t.first_byte)},
+                        {"total_ms", ms_or_null(t.total)},
+                        {"bytes", t.bytes}});
+        if (!t.error.empty()) rows.back()["error"] = t.error;
+        table.push_back({target.label, t.error.empty() ? std::to_string(t.status) : t.error, ms_cell(t.dns),
+                         ms_cell(t.connect), target.tls ? ms_cell(t.tls) : "-", ms_cell(t.first_byte), ms_cell(t.total),
+                         t.error.empty() ? std::to_string(t.bytes) : "-"});
+      }
+    }
+    if (common.json) {
+      std::cout << rows.dump() << "\n";
+    } else {
+      print_table(std::cout, table);
+    }
+    co_return all_answered ? 0 : 4;
+  }());
 }
 
 }  // namespace svckit::cli

@@ -15,16 +15,20 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-/// Prometheus's active targets of job "svckit" as {svckit_instance → health ("up"/"down"/"unknown")}.
-std::map<std::string, std::string> target_health(int prometheus_port, json* raw = nullptr) {
+/// Prometheus's active targets of `job` as {id → health ("up"/"down"/"unknown")}, the id being the
+/// target's `id_label` (a label it keeps, else one it was discovered with); `raw` gets each target.
+std::map<std::string, std::string> target_health(int prometheus_port, json* raw = nullptr,
+                                                 const std::string& job = "svckit",
+                                                 const std::string& id_label = "svckit_instance") {
   std::map<std::string, std::string> out;
   auto answer = http_call(prometheus_port, "GET", "/api/v1/targets?state=active");
   auto body = json::parse(answer.body, nullptr, false);
   if (!body.is_object() || !body.contains("data")) return out;
   for (const auto& t : body["data"].value("activeTargets", json::array())) {
-    if (t["labels"].value("job", "") != "svckit") continue;
-    out[t["labels"].value("svckit_instance", "?")] = t.value("health", "");
-    if (raw != nullptr) (*raw)[t["labels"].value("svckit_instance", "?")] = t;
+    if (t["labels"].value("job", "") != job) continue;
+    const auto id = t["labels"].value(id_label, t["discoveredLabels"].value(id_label, std::string("?")));
+    out[id] = t.value("health", "");
+    if (raw != nullptr) (*raw)[id] = t;
   }
   return out;
 }
@@ -141,18 +145,9 @@ TEST(PrometheusSd, RealPrometheusDiscoversThroughSvckitdsEurekaApi) {
   int prometheus_port = 0;
   auto prometheus = start_prometheus(prometheus_dir.path(), config, prometheus_port);
   ASSERT_TRUE(prometheus) << prometheus.error().message;
-  // {instance id -> health} of job "eureka", from the labels Prometheus's Eureka discovery sets.
+  // {instance id -> health} of job "eureka", by the label Prometheus's Eureka discovery sets.
   const auto health = [&](json* raw) {
-    std::map<std::string, std::string> out;
-    auto body = json::parse(http_call(prometheus_port, "GET", "/api/v1/targets?state=active").body, nullptr, false);
-    if (!body.is_object() || !body.contains("data")) return out;
-    for (const auto& t : body["data"].value("activeTargets", json::array())) {
-      if (t["labels"].value("job", "") != "eureka") continue;
-      const auto id = t["discoveredLabels"].value("__meta_eureka_app_instance_id", "?");
-      out[id] = t.value("health", "");
-      if (raw != nullptr) (*raw)[id] = t;
-    }
-    return out;
+    return target_health(prometheus_port, raw, "eureka", "__meta_eureka_app_instance_id");
   };
   const std::map<std::string, std::string> want{{"dead", "down"}, {"live", "up"}};
   ASSERT_TRUE(wait_until([&] { return health(nullptr) == want; }, 30s))
