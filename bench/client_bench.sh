@@ -3,7 +3,8 @@
 # ports, then measures in one run (a) ServiceClient, (b) a raw keep-alive Beast loop, (c) a new
 # connection per call — all with the same number of connections, on one client thread — and
 # (d) wrk (1 thread) against the same upstream as the ceiling. Stops exactly what it started.
-#   bench/client_bench.sh [--connections 16] [--seconds 5]
+#   bench/client_bench.sh [--connections 16] [--seconds 5] [--modes bac]
+# (--modes: the client modes in the order to run them, e.g. bawbaw to alternate; see client_bench --help)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup
@@ -17,10 +18,12 @@ fi
 scripts/build >/dev/null
 connections=16
 seconds=5
+modes=bac
 while [ $# -gt 0 ]; do
   case "$1" in
     --connections) connections="$2"; shift 2 ;;
     --seconds) seconds="$2"; shift 2 ;;
+    --modes) modes="$2"; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -56,7 +59,7 @@ pid=$!
 for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$p1/" && break; sleep 0.05; done
 echo "upstream: $(nginx -v 2>&1), 1 worker, ports $p1 $p2; $(nproc) cores; $connections connections; ${seconds}s per mode"
 build/bench/client_bench --upstream "127.0.0.1:$p1" --upstream "127.0.0.1:$p2" --connections "$connections" \
-  --seconds "$seconds"
+  --seconds "$seconds" --modes "$modes"
 wrk -t1 -c"$connections" -d"${seconds}s" --latency "http://127.0.0.1:$p1/" | awk '
   /Requests\/sec/ {rps=$2}
   /^ +50%/ {p50=$2}
