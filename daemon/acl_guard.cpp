@@ -78,6 +78,7 @@ constexpr std::array kRules{
     RouteRule{Verb::get, "/v1/cluster/members", Need::operator_, Access::read},
     RouteRule{Verb::get, "/v1/gateway/routes", Need::operator_, Access::read},
     RouteRule{Verb::put, "/v1/gateway/routes", Need::operator_, Access::write},
+    RouteRule{Verb::get, "/v1/gateway/services/{service}", Need::service, Access::read},
     // Eureka's REST API: the handlers check the app's service (reads are filtered)
     RouteRule{Verb::post, "/eureka/apps/{app}", Need::caller, Access::write},
     RouteRule{Verb::put, "/eureka/apps/{app}/{id}", Need::caller, Access::write},

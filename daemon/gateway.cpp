@@ -268,6 +268,10 @@ http::Awaitable<void> Gateway::shutdown() {
   stop_workers();
 }
 
+std::optional<ServiceBalancingView> Gateway::balancing(const std::string& service) const {
+  return client_->inspect(service);
+}
+
 void Gateway::stop_workers() {
   for (auto& worker : workers_) {
     worker->work.reset();

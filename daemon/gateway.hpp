@@ -95,6 +95,10 @@ class Gateway {
   /// Replaces the routes (hot reload). Thread-safe; requests already routed are not affected.
   void set_routes(RouteTable routes);
 
+  /// How the gateway balances `service` now (instances, outlier ejections, breakers); nullopt
+  /// before its first request to the service. Thread-safe.
+  std::optional<ServiceBalancingView> balancing(const std::string& service) const;
+
   struct Tunnel;  // a spliced WebSocket connection pair (gateway_tunnel.cpp)
 
  private:

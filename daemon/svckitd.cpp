@@ -145,6 +145,8 @@ Svckitd::Svckitd(SvckitdConfig config)
                     [this](http::RouteContext& ctx) { return get_shared_routes(ctx); });
   api_.router().add(http::Verb::put, "/v1/gateway/routes",
                     [this](http::RouteContext& ctx) { return put_shared_routes(ctx); });
+  api_.router().add(http::Verb::get, "/v1/gateway/services/{service}",
+                    [this](http::RouteContext& ctx) { return get_gateway_service(ctx); });
   file_routes_ = config_.gateway_routes;
   consul_.set_check_verdict(
       [this](const std::string& service, const std::string& id) { return health_.verdict(service, id); });

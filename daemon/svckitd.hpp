@@ -86,6 +86,8 @@ class Svckitd {
   RouteTable route_table() const;
   /// `GET` / `PUT /v1/gateway/routes`: the cluster's shared routes.
   http::Awaitable<http::Response> get_shared_routes(http::RouteContext& ctx);
+  /// GET /v1/gateway/services/{service} (gateway_view.cpp).
+  http::Awaitable<http::Response> get_gateway_service(http::RouteContext& ctx);
   http::Awaitable<http::Response> put_shared_routes(http::RouteContext& ctx);
   http::Awaitable<void> follow_shared_routes();
   static std::string file_stamp(const std::filesystem::path& file);

@@ -199,6 +199,39 @@ async function loadHealth(service) {
   }
 }
 
+// The gateway's view of the service: outlier ejections and breakers per instance. null when the
+// gateway is off (404) or the token may not read it.
+let gatewayCache = { service: "", data: null };
+
+async function loadGatewayView(service) {
+  try {
+    const res = await api("/v1/gateway/services/" + encodeURIComponent(service));
+    gatewayCache = { service, data: res.json() };
+  } catch (e) {
+    gatewayCache = { service, data: null };
+  }
+}
+
+function gatewayView(service) {
+  return gatewayCache.service === service && gatewayCache.data && gatewayCache.data.active ? gatewayCache.data : null;
+}
+
+function gatewayCell(view, id) {
+  const g = (view.instances || []).find((i) => i.id === id);
+  if (!g) return h("span", { class: "muted" }, "not balanced yet");
+  const o = g.outlier;
+  const parts = [];
+  if (o && o.ejected) {
+    parts.push(h("span", { class: "badge bad" }, "ejected"), " ", o.reason.replace(/_/g, " "),
+      ", back in " + Math.ceil(o.remaining_ms / 1000) + " s");
+  } else {
+    parts.push(h("span", { class: "badge ok" }, "in rotation"));
+  }
+  if (o && o.ejections) parts.push(h("div", { class: "muted" }, o.ejections + (o.ejections === 1 ? " ejection" : " ejections") + " so far"));
+  if (g.breaker !== "closed") parts.push(h("div", {}, "breaker ", badge(g.breaker)));
+  return parts;
+}
+
 function checksOf(service, id) {
   if (healthCache.service !== service || !healthCache.data) return null;
   return (healthCache.data.instances || []).find((i) => i.id === id) || null;
@@ -209,7 +242,7 @@ function timeline(history) {
     history.map((r) => h("span", { class: r.ok ? "ok" : "bad", title: r.at + " " + (r.ok ? "ok" : "failed") + (r.message ? ": " + r.message : "") + " (" + r.latency_ms + " ms)" })));
 }
 
-function instanceRow(service, inst) {
+function instanceRow(service, inst, gateway) {
   const health = checksOf(service, inst.id);
   const checks = (inst.checks || []).map((c, n) => {
     const state = health && health.checks && health.checks[n];
@@ -225,24 +258,29 @@ function instanceRow(service, inst) {
     h("td", { class: "hide-narrow" }, inst.zone || ""),
     h("td", {}, (inst.tags || []).map((t) => h("span", { class: "tag" }, t))),
     h("td", { class: "hide-narrow" }, Object.entries(inst.metadata || {}).map(([k, v]) => h("div", {}, h("code", {}, k), " = ", v))),
-    h("td", {}, checks.length ? checks : h("span", { class: "muted" }, inst.ttl && inst.ttl !== "0s" ? "TTL " + inst.ttl : "none")));
+    h("td", {}, checks.length ? checks : h("span", { class: "muted" }, inst.ttl && inst.ttl !== "0s" ? "TTL " + inst.ttl : "none")),
+    gateway ? h("td", { "data-gateway": inst.id }, gatewayCell(gateway, inst.id)) : "");
 }
 
 async function viewService(service, reload = true) {
   // Only services with active checks have health (asking for another would answer 404).
   const checked = [...(registry.services.get(service) || new Map()).values()].some((i) => (i.checks || []).length);
-  if (reload && checked) await loadHealth(service);
+  if (reload) await Promise.all([checked ? loadHealth(service) : null, loadGatewayView(service)]);
   if (current.view !== "service" || current.arg !== service) return;
+  const gateway = gatewayView(service);
   const instances = registry.services.get(service);
   const list = instances ? [...instances.values()].sort((a, b) => a.id.localeCompare(b.id)) : [];
   const agg = healthCache.service === service && healthCache.data ? healthCache.data : null;
   setView("Service " + service,
     h("p", {}, h("a", { href: "#/services" }, "← all services"),
-      agg ? [" · checks: ", badge(agg.status), " ", agg.healthy + " healthy, " + agg.unhealthy + " unhealthy, " + agg.unknown + " unknown"] : ""),
+      agg ? [" · checks: ", badge(agg.status), " ", agg.healthy + " healthy, " + agg.unhealthy + " unhealthy, " + agg.unknown + " unknown"] : "",
+      gateway ? [" · gateway: ", h("span", { id: "gateway-rotation" }, gateway.balancer.healthy + " of " + gateway.balancer.hosts + " in rotation"),
+        gateway.balancer.panic ? [" ", h("span", { class: "badge bad" }, "panic")] : "",
+        gateway.breaker !== "closed" ? [" · service breaker ", badge(gateway.breaker)] : ""] : ""),
     healthCache.error ? errorBox(healthCache.error) : "",
     registry.synced && !instances ? h("p", { class: "muted" }, "No instance of " + service + " is registered.") : "",
-    table("Instances (live)", ["Instance", "Address", "Status", { label: "Weight", num: true }, { label: "Zone", narrow: true }, "Tags", { label: "Metadata", narrow: true }, "Checks and recent results"],
-      list.map((i) => instanceRow(service, i))));
+    table("Instances (live)", ["Instance", "Address", "Status", { label: "Weight", num: true }, { label: "Zone", narrow: true }, "Tags", { label: "Metadata", narrow: true }, "Checks and recent results"].concat(gateway ? ["Gateway (outlier detection, breaker)"] : []),
+      list.map((i) => instanceRow(service, i, gateway))));
 }
 
 // Gateway: rates and quantiles computed from successive scrapes of svckitd's /metrics.

@@ -123,4 +123,9 @@ bool ServiceBalancer::spilled_over() const {
   return spilled_;
 }
 
+std::vector<ServiceInstance> ServiceBalancer::instances() const {
+  std::lock_guard lock(mutex_);
+  return instances_;
+}
+
 }  // namespace svckit

@@ -287,6 +287,29 @@ OutlierStats OutlierDetector::stats() const {
   return out;
 }
 
+std::vector<OutlierHostView> OutlierDetector::hosts() const {
+  std::lock_guard lock(mutex_);
+  const auto now = time_.steady_now();
+  std::vector<OutlierHostView> out;
+  out.reserve(hosts_.size());
+  for (const auto& [id, host] : hosts_) {
+    OutlierHostView v;
+    v.id = id;
+    v.ejected = host.ejected;
+    v.ejection_count = host.ejection_count;
+    v.reason = host.reason;
+    if (host.ejected) {
+      const auto left = host.ejected_for - std::chrono::duration_cast<std::chrono::milliseconds>(now - host.ejected_at);
+      v.remaining = std::max(left, std::chrono::milliseconds(0));
+    }
+    v.consecutive_5xx = host.live->consecutive_5xx.load(std::memory_order_relaxed);
+    v.consecutive_gateway_failures = host.live->consecutive_gateway.load(std::memory_order_relaxed);
+    v.consecutive_local_failures = host.live->consecutive_local.load(std::memory_order_relaxed);
+    out.push_back(std::move(v));
+  }
+  return out;  // hosts_ is a map: sorted by id
+}
+
 void OutlierDetector::emit(const std::vector<OutlierEvent>& events) const {
   if (!on_event_) return;
   for (const auto& e : events) on_event_(e);

@@ -19,8 +19,12 @@ TEST(DashboardBrowser, AUserSeesTheRegistryLiveAndRollsBackAConfigVersion) {
       << "playwright-core is missing: run scripts/setup";
   ASSERT_TRUE(std::filesystem::exists("/usr/bin/chromium")) << "Debian's chromium is missing: run scripts/setup";
   TempDir dir;
-  auto daemon = SvckitdProcess::start(dir.path());
+  const auto port_file = dir.path() / "gateway.port";
+  auto daemon =
+      SvckitdProcess::start(dir.path(), {"--gateway-port", "0", "--set", "gateway.port_file=" + port_file.string()});
   ASSERT_NE(daemon, nullptr);
+  ASSERT_TRUE(wait_until([&] { return read_file(port_file).find('\n') != std::string::npos; }, 10s));
+  const int gateway = std::atoi(read_file(port_file).c_str());
   const std::string traces = "http://127.0.0.1:" + std::to_string(daemon->port) + "/v1/traces";
   std::vector<ChildProcess> shop;
   int order_port = 0;
@@ -35,10 +39,10 @@ TEST(DashboardBrowser, AUserSeesTheRegistryLiveAndRollsBackAConfigVersion) {
   }
   const auto artefacts = std::filesystem::path(SVCKIT_ARTEFACT_DIR) / "dashboard";
   const auto out = dir.path() / "node.log";
-  auto node =
-      ChildProcess::spawn({"node", std::string(SVCKIT_NPM_DIR) + "/dashboard_test.js", std::to_string(daemon->port),
-                           artefacts.string(), std::to_string(shop[0].pid()), std::to_string(order_port)},
-                          out);
+  auto node = ChildProcess::spawn(
+      {"node", std::string(SVCKIT_NPM_DIR) + "/dashboard_test.js", std::to_string(daemon->port), artefacts.string(),
+       std::to_string(shop[0].pid()), std::to_string(order_port), std::to_string(gateway)},
+      out);
   ASSERT_TRUE(node) << node.error().message;
   const int status = node->wait_exit(120s);
   const auto text = read_file(out);
@@ -48,6 +52,7 @@ TEST(DashboardBrowser, AUserSeesTheRegistryLiveAndRollsBackAConfigVersion) {
   ASSERT_TRUE(seen.is_object()) << text;
   EXPECT_EQ(seen.value("product_instances", 0), 2) << text;
   EXPECT_EQ(seen.value("rolled_back_limit", 0), 10) << text;
+  EXPECT_NE(seen.value("ejection_shown", "").find("consecutive 5xx"), std::string::npos) << text;
   EXPECT_NE(seen.value("dialog_text", "").find("version 1"), std::string::npos) << text;
   EXPECT_EQ(seen.value("trace_services", nlohmann::json::array()),
             nlohmann::json::array({"order-service", "product-service", "user-service"}))

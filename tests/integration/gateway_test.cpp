@@ -85,6 +85,46 @@ TEST_F(Gateway, RetriesAnotherInstanceWhenOneRefusesOrFails) {
   }
 }
 
+// GET /v1/gateway/services/{service}: the gateway's view of a service, as the dashboard shows it.
+TEST_F(Gateway, ItsOutlierEjectionsAndBreakersAreVisibleThroughTheApi) {
+  auto before = daemon->call("GET", "/v1/gateway/services/orders");
+  ASSERT_EQ(before.status, 200) << before.body;
+  EXPECT_EQ(nlohmann::json::parse(before.body)["active"], false) << "no request for it yet";
+  EXPECT_EQ(daemon->call("GET", "/v1/gateway/services/bad%20name").status, 400);
+
+  add("orders", upstreams[0]->port());
+  upstreams[1]->answer_status(503);
+  add("orders", upstreams[1]->port());
+  wait_routable("orders");
+  // Five 503s in a row eject an instance (Envoy's consecutive_5xx); every request still succeeds
+  // on the other one (a retry), so the one that fails keeps getting picked until it is out.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        EXPECT_EQ(http_call(gateway, "GET", "/orders/x").status, 200);
+        return upstreams[1]->hits() >= 5;
+      },
+      10s));
+  const auto view = nlohmann::json::parse(daemon->call("GET", "/v1/gateway/services/orders").body);
+  EXPECT_EQ(view["active"], true);
+  EXPECT_EQ(view["breaker"], "closed");
+  EXPECT_EQ(view["balancer"]["hosts"], 2);
+  EXPECT_EQ(view["balancer"]["healthy"], 1) << view.dump();
+  ASSERT_EQ(view["instances"].size(), 2u) << view.dump();
+  for (const auto& in : view["instances"]) {
+    const bool failing = in["address"] == "127.0.0.1:" + std::to_string(upstreams[1]->port());
+    EXPECT_EQ(in["status"], "healthy");
+    EXPECT_EQ(in["outlier"]["ejected"], failing) << in.dump();
+    if (failing) {
+      EXPECT_EQ(in["outlier"]["reason"], "consecutive_5xx");
+      EXPECT_EQ(in["outlier"]["ejections"], 1);
+      EXPECT_GT(in["outlier"]["remaining_ms"].get<int>(), 0);
+      EXPECT_LE(in["outlier"]["remaining_ms"].get<int>(), 30'000) << "base_ejection_time";
+    } else {
+      EXPECT_FALSE(in["outlier"].contains("remaining_ms"));
+    }
+  }
+}
+
 TEST_F(Gateway, ErrorsAreJsonNamingTheService) {
   auto none = http_call(gateway, "GET", "/nobody/x");
   EXPECT_EQ(none.status, 503);

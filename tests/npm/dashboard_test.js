@@ -1,11 +1,12 @@
 // The dashboard in a real browser (Debian's Chromium, headless, driven by playwright-core): what a
 // user does, step by step. Run by tests/integration/dashboard_browser_test.cpp:
 //
-//   node dashboard_test.js API_PORT ARTEFACT_DIR VICTIM_PID ORDER_PORT
+//   node dashboard_test.js API_PORT ARTEFACT_DIR VICTIM_PID ORDER_PORT GATEWAY_PORT
 //
 // Steps: the demo's services are listed; an instance registered over HTTP (as curl would) appears
 // without a reload; the instance process VICTIM_PID is SIGKILLed and its service page shows it
-// unhealthy without a reload; a service page shows check results; the gateway page renders; an
+// unhealthy without a reload; a service page shows check results; an instance nobody listens at is
+// ejected by the gateway's outlier detection and its service page says so; the gateway page renders; an
 // order placed at order-service (ORDER_PORT) shows as a trace whose waterfall spans three services; a
 // config version is rolled back after confirming (and cancelling first changes nothing); the page
 // logs no console error. On failure a screenshot and the page's HTML go to ARTEFACT_DIR. Prints one
@@ -14,7 +15,7 @@ const { chromium } = require("playwright-core");
 const fs = require("fs");
 const path = require("path");
 
-const [port, artefacts, victimPid, orderPort] = process.argv.slice(2);
+const [port, artefacts, victimPid, orderPort, gatewayPort] = process.argv.slice(2);
 const base = `http://127.0.0.1:${port}`;
 const seen = {};
 const consoleErrors = [];
@@ -67,7 +68,18 @@ async function main() {
     if (!seen.still_same_page) throw new Error("the page reloaded");
     seen.instances_before_kill = victim.instances.length;
 
-    // 5. The gateway page renders its table (the gateway may have had no traffic).
+    // 4b. late-service's one instance (port 9: nobody listens) fails five requests through the
+    // gateway in a row: outlier detection ejects it, and its page shows that without a reload.
+    await page.evaluate(() => { location.hash = "#/services/late-service"; });
+    await page.waitForSelector('tr[data-instance="late-1"]');
+    for (let i = 0; i < 5; i++) await fetch(`http://127.0.0.1:${gatewayPort}/late-service/x`);
+    await page.waitForFunction(() => {
+      const cell = document.querySelector('td[data-gateway="late-1"]');
+      return cell && cell.textContent.includes("ejected") && cell.textContent.includes("back in");
+    }, null, { timeout: 15000 });
+    seen.ejection_shown = await page.$eval('td[data-gateway="late-1"]', (c) => c.textContent);
+
+    // 5. The gateway page renders its table.
     await page.click('nav a[data-section="gateway"]');
     await page.waitForSelector("h2:text('Gateway')");
     await page.waitForSelector("table caption:text('Gateway traffic')");

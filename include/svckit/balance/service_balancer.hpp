@@ -50,6 +50,8 @@ class ServiceBalancer {
 
   BalancerState state() const { return balancer_->state(); }
   bool spilled_over() const;
+  /// The instances of the last update() (after the subset; before ejections and zones).
+  std::vector<ServiceInstance> instances() const;
   const OutlierDetector* outlier() const { return outlier_.get(); }
   const std::string& service() const { return service_; }
 

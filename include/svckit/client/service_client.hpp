@@ -210,6 +210,26 @@ struct CallSpec {
   CallOptions options;
 };
 
+/// One instance as a client's balancing sees it now (ServiceClient::inspect).
+struct InstanceBalancingView {
+  std::string id;
+  std::string address;                              // host:port
+  InstanceStatus status = InstanceStatus::healthy;  // as discovery last reported it
+  int weight = 0;
+  /// nullopt: outlier detection is off for the service (or has not seen the instance yet).
+  std::optional<OutlierHostView> outlier;
+  BreakerState breaker = BreakerState::closed;  // the instance's breaker (closed until first used)
+};
+
+/// A service as a client's balancing sees it now: what Envoy's admin /clusters page shows.
+struct ServiceBalancingView {
+  std::string service;
+  BalancerState balancer;  // host counts, panic
+  bool spilled_over = false;
+  BreakerState service_breaker = BreakerState::closed;
+  std::vector<InstanceBalancingView> instances;  // sorted by id
+};
+
 /// get_metrics(): the same figures are Prometheus series (svckit_client_*) when a MetricsRegistry
 /// is given.
 struct ServiceClientStats {
@@ -270,6 +290,10 @@ class ServiceClient {
   Awaitable<void> shutdown(std::chrono::milliseconds drain);
   ServiceClientStats stats() const;
   ServiceClientStats get_metrics() const { return stats(); }
+  /// The balancing state of `service`: instances, outlier ejections, breakers. nullopt when the
+  /// client has not called the service yet (its state is made on the first call) or reaches it
+  /// through a gateway. Thread-safe; takes the locks a configuration change takes, never a call's.
+  std::optional<ServiceBalancingView> inspect(const std::string& service) const;
 
   struct ServiceState;
 

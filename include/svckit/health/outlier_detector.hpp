@@ -97,6 +97,18 @@ struct OutlierStats {
   std::uint64_t skipped_not_enforced = 0;  // detected, but the enforcing_* roll said no
 };
 
+/// One watched host as the detector sees it now (dashboards, debugging).
+struct OutlierHostView {
+  std::string id;
+  bool ejected = false;
+  std::uint32_t ejection_count = 0;                         // times ejected so far (multiplies base_ejection_time)
+  EjectionReason reason = EjectionReason::consecutive_5xx;  // of the last ejection, if any
+  std::chrono::milliseconds remaining{0};                   // ejected: until tick() returns it (0 once due)
+  int consecutive_5xx = 0;                                  // the streaks the consecutive_* detectors count
+  int consecutive_gateway_failures = 0;
+  int consecutive_local_failures = 0;
+};
+
 class OutlierDetector {
  public:
   using Callback = std::function<void(const OutlierEvent&)>;
@@ -116,6 +128,8 @@ class OutlierDetector {
   /// Increases on every ejection and un-ejection: rebuild host sets when it moved.
   std::uint64_t generation() const;
   OutlierStats stats() const;
+  /// Every watched host, sorted by id.
+  std::vector<OutlierHostView> hosts() const;
 
  private:
   /// What report() counts: atomics, so a success needs no lock. Shared with the per-thread caches.

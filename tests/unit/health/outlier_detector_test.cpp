@@ -84,6 +84,33 @@ TEST_F(Outliers, FiveConsecutive5xxEjectForThirtySecondsTimesTheEjectionCount) {
   EXPECT_FALSE(d.is_ejected("h1"));
 }
 
+TEST_F(Outliers, HostsShowStreaksEjectionsAndTheTimeLeftOut) {
+  auto& d = make(3);
+  fail("h0", 2);
+  fail("h2", 2, CallOutcome::local_failure);
+  auto hosts = d.hosts();
+  ASSERT_EQ(hosts.size(), 3u);
+  EXPECT_EQ(hosts[0].id, "h0");
+  EXPECT_EQ(hosts[0].consecutive_5xx, 2);
+  EXPECT_FALSE(hosts[0].ejected);
+  EXPECT_EQ(hosts[0].ejection_count, 0u);
+  EXPECT_EQ(hosts[2].consecutive_gateway_failures, 2) << "a local failure is a gateway failure unless split";
+  EXPECT_EQ(hosts[2].consecutive_local_failures, 0);
+  fail("h1", 5);
+  clock.advance(10s);
+  hosts = d.hosts();
+  EXPECT_TRUE(hosts[1].ejected);
+  EXPECT_EQ(hosts[1].ejection_count, 1u);
+  EXPECT_EQ(hosts[1].reason, EjectionReason::consecutive_5xx);
+  EXPECT_EQ(hosts[1].remaining, 20s) << "30 s base ejection time, 10 s of it passed";
+  EXPECT_EQ(hosts[0].remaining, 0ms) << "not ejected";
+  clock.advance(25s);
+  EXPECT_EQ(d.hosts()[1].remaining, 0ms) << "due: tick() returns it";
+  d.tick();
+  EXPECT_FALSE(d.hosts()[1].ejected);
+  EXPECT_EQ(d.hosts()[1].ejection_count, 1u) << "remembered: the next ejection lasts longer";
+}
+
 TEST_F(Outliers, EjectionTimeIsCappedAtMaxEjectionTime) {
   auto& d = make(10);
   for (int round = 1; round <= 12; ++round) {
