@@ -200,7 +200,9 @@ Awaitable<void> ClusterStore::reap_loop(MirrorWrites& mirror) {
   reap_done_.set();
 }
 
-void ClusterStore::apply(WatchResult changes) {
+bool ClusterStore::apply(WatchResult changes, std::uint64_t reloads) {
+  const std::lock_guard lock(apply_mutex_);
+  if (reloads_.load() != reloads) return false;
   track_expiries(changes);
   if (changes.reset) {  // the first load, etcd compacted the history we needed, or went back in time
     if (applied_.load() != 0) {
@@ -216,6 +218,7 @@ void ClusterStore::apply(WatchResult changes) {
     for (const auto& [revision, events] : by_revision) cache_.apply_replicated(revision, events);
   }
   applied_to(changes.index);
+  return true;
 }
 
 Awaitable<void> ClusterStore::follow() {
@@ -241,10 +244,12 @@ Awaitable<void> ClusterStore::follow() {
       stream_cancel_ = stream_cancel;
     }
     if (stopped_) break;
-    ChangeStream::Sink sink = [this, &retry](WatchResult batch) -> Awaitable<Result<void>> {
+    const auto reloads = reloads_.load();
+    ChangeStream::Sink sink = [this, &retry, reloads](WatchResult batch) -> Awaitable<Result<void>> {
+      if (!apply(std::move(batch), reloads))
+        co_return make_error(ErrorCode::cancelled, "reloaded: the stream re-opens");
       set_connected(true);
       retry = kRetryFirst;
-      apply(std::move(batch));
       co_return Result<void>{};
     };
     auto ended = co_await stream->follow(applied_.load(), stream_cancel, sink);
@@ -266,10 +271,11 @@ Awaitable<void> ClusterStore::probe_loop() {
   while (!stopped_) {
     (void)co_await sleeper_.sleep_for(kProbeEvery, probe_cancel_.get());
     if (stopped_) break;
+    const auto applied_before = applied_.load();
     auto answered = co_await etcd_->call("/v3/kv/range", probe);
     if (stopped_) break;
     if (answered) {
-      co_await check_not_rewound(answered->value("header", nlohmann::json::object()));
+      co_await check_not_rewound(answered->value("header", nlohmann::json::object()), applied_before);
       continue;
     }
     if (connected_.load()) {
@@ -284,13 +290,23 @@ Awaitable<void> ClusterStore::probe_loop() {
   probe_done_.set();
 }
 
-Awaitable<void> ClusterStore::check_not_rewound(const nlohmann::json& header) {
+Awaitable<void> ClusterStore::check_not_rewound(const nlohmann::json& header, std::uint64_t applied_before) {
   const auto id = static_cast<std::uint64_t>(etcd::json_int(header, "cluster_id"));
   const auto revision = static_cast<std::uint64_t>(etcd::json_int(header, "revision"));
   std::uint64_t seen = 0;
   cluster_id_.compare_exchange_strong(seen, id);  // the first answer names the cluster
   const bool other_cluster = seen != 0 && id != 0 && id != seen;
-  if (!other_cluster && revision >= applied_.load()) co_return;
+  // Against what was applied when the probe left, not now: etcd answered at the revision it had
+  // then, and the watch stream may since have delivered (and the cache applied) later ones — a
+  // race under write load that used to reload everything, and, with a stream batch landing after
+  // the reload, leave a gap of registrations in this node's cache.
+  if (!other_cluster && revision >= applied_before) {
+    if (revision < applied_.load()) {  // the stream was faster than the probe's answer: no rewind
+      logs::debug("cluster", "event=cluster_store_probe_raced revision={} applied_before={} applied={}", revision,
+                  applied_before, applied_.load());
+    }
+    co_return;
+  }
   logs::error(
       "cluster",
       "event=cluster_store_rewound store={} revision={} applied={} cluster_id_changed={} (etcd was restored from a "
@@ -299,16 +315,20 @@ Awaitable<void> ClusterStore::check_not_rewound(const nlohmann::json& header) {
   auto all = co_await remote_->watch(WatchRequest("", 0, std::chrono::milliseconds(0)));
   if (!all) co_return;  // the next probe tries again
   cluster_id_ = id;
-  WatchResult reset;
-  reset.reset = true;
-  reset.index = all->index;
-  reset.snapshot = std::move(all->snapshot);
-  track_expiries(reset);
-  release_held();
-  cache_.load_replicated(reset.snapshot, reset.index);
-  resets_.inc();
-  applied_ = reset.index;  // backwards: applied_to() only moves forward
-  applied_to(reset.index);
+  {
+    const std::lock_guard lock(apply_mutex_);
+    ++reloads_;  // what the stream or a watch delivers from now on was asked for before this snapshot
+    WatchResult reset;
+    reset.reset = true;
+    reset.index = all->index;
+    reset.snapshot = std::move(all->snapshot);
+    track_expiries(reset);
+    release_held();
+    cache_.load_replicated(reset.snapshot, reset.index);
+    resets_.inc();
+    applied_ = reset.index;  // backwards: applied_to() only moves forward
+    applied_to(reset.index);
+  }
   {
     std::lock_guard lock(stream_mutex_);
     if (stream_cancel_) stream_cancel_->cancel();  // the stream waits for revisions from before
@@ -322,6 +342,7 @@ Awaitable<void> ClusterStore::follow_by_watches() {
     // After a failure, a watch that answers at once first: it tells that etcd is back without
     // waiting for a change (a long watch would only return with one).
     const auto wait = connected_.load() ? kWatchWait : std::chrono::milliseconds(0);
+    const auto reloads = reloads_.load();
     auto changes = co_await remote_->watch(WatchRequest("", applied_.load(), wait, cancel_));
     if (stopped_) break;
     if (!changes) {
@@ -333,7 +354,7 @@ Awaitable<void> ClusterStore::follow_by_watches() {
     }
     retry = kRetryFirst;
     set_connected(true);
-    apply(std::move(*changes));
+    (void)apply(std::move(*changes), reloads);  // not applied after a reload: asked again from its revision
   }
 }
 

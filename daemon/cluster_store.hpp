@@ -100,7 +100,9 @@ class ClusterStore final : public RegistryWriteThrough {
   /// holds the instance).
   Awaitable<void> wait_applied(std::uint64_t target, const std::string& service, const std::string& id, bool removed);
   /// Applies one batch (or a reset) from etcd to the cache.
-  void apply(WatchResult changes);
+  /// Applies a watch answer or stream batch asked for at reload count `reloads`; false (nothing
+  /// applied) when a reload came in between.
+  bool apply(WatchResult changes, std::uint64_t reloads);
   /// follow() for a backend without ChangeStream: one watch after another.
   Awaitable<void> follow_by_watches();
   /// Removes the records of instances expired for longer than the grace (the ones this node owns),
@@ -124,7 +126,9 @@ class ClusterStore final : public RegistryWriteThrough {
   /// would otherwise leave the stream waiting forever, the cache unmarked).
   Awaitable<void> probe_loop();
   /// After a probe's answer: etcd went back in time (or is another cluster) -> reload everything.
-  Awaitable<void> check_not_rewound(const nlohmann::json& header);
+  /// `applied_before` is what the cache had applied when the probe was sent: the stream may have
+  /// applied later revisions while the answer travelled, which is no rewind.
+  Awaitable<void> check_not_rewound(const nlohmann::json& header, std::uint64_t applied_before);
   void applied_to(std::uint64_t revision);
   void set_connected(bool connected);
   struct WriteInProgress {
@@ -142,6 +146,11 @@ class ClusterStore final : public RegistryWriteThrough {
   AsioSleeper sleeper_;
   WaitList progress_;  // woken whenever applied_ moves
   std::atomic<std::uint64_t> applied_{0};
+  /// Bumped by a reload (check_not_rewound): a watch answer or stream batch that was asked for
+  /// before it is dropped, not applied — it would move applied_ past revisions the reload's
+  /// snapshot does not hold, and the re-opened stream would never deliver them.
+  std::atomic<std::uint64_t> reloads_{0};
+  std::mutex apply_mutex_;  // one apply() or reload at a time (follow() and probe_loop() may run on two threads)
   std::atomic<bool> connected_{false};
   std::atomic<bool> stopped_{false};
   std::atomic<int> writes_{0};  // write calls in progress
