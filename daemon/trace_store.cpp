@@ -63,7 +63,7 @@ TraceStore::TraceStore(std::size_t max_spans, std::size_t max_bytes, std::string
                             "Spans svckitd did not keep (store off, or a trace past its span limit).")
                    .get()) {}
 
-void TraceStore::add_locked(trace::ReceivedSpan span) {
+void TraceStore::add_locked(trace::ReceivedSpan span, std::vector<Trace>& evicted) {
   const auto size = weight(span);
   if (max_spans_ == 0 || size > max_bytes_) {
     dropped_.inc();
@@ -71,15 +71,17 @@ void TraceStore::add_locked(trace::ReceivedSpan span) {
   }
   const auto& id = span.span.context.trace_id;
   auto [it, fresh] = traces_.try_emplace(id);
-  if (it->second.size() >= kMaxSpansPerTrace) {
+  auto& trace = it->second;
+  if (trace.spans.size() >= kMaxSpansPerTrace) {
     dropped_.inc();
     return;
   }
   if (fresh) {
     arrival_.push_back(id);
-    it->second.reserve(8);
+    trace.spans.reserve(4);  // a gateway request's trace here: server, call and attempt spans
   }
-  it->second.push_back(std::move(span));
+  trace.spans.push_back(std::move(span));
+  trace.bytes += size;
   ++spans_;
   bytes_ += size;
   received_.inc();
@@ -87,20 +89,23 @@ void TraceStore::add_locked(trace::ReceivedSpan span) {
     auto old = traces_.find(arrival_.front());
     arrival_.pop_front();
     if (old == traces_.end()) continue;
-    spans_ -= old->second.size();
-    for (const auto& gone : old->second) bytes_ -= weight(gone);
+    spans_ -= old->second.spans.size();
+    bytes_ -= old->second.bytes;
+    evicted.push_back(std::move(old->second));
     traces_.erase(old);
   }
 }
 
 void TraceStore::on_end(trace::SpanData span) {
+  std::vector<Trace> evicted;  // freed after the lock: the other threads' spans need not wait for it
   std::lock_guard lock(mutex_);
-  add_locked(trace::ReceivedSpan{local_service_, std::move(span)});
+  add_locked(trace::ReceivedSpan{local_service_, std::move(span)}, evicted);
 }
 
 void TraceStore::add(std::vector<trace::ReceivedSpan> spans) {
+  std::vector<Trace> evicted;
   std::lock_guard lock(mutex_);
-  for (auto& s : spans) add_locked(std::move(s));
+  for (auto& s : spans) add_locked(std::move(s), evicted);
 }
 
 std::size_t TraceStore::span_count() const {
@@ -116,7 +121,8 @@ std::size_t TraceStore::byte_count() const {
 std::vector<TraceStore::Summary> TraceStore::recent(std::size_t limit, const std::string& service) const {
   std::vector<Summary> out;
   std::lock_guard lock(mutex_);
-  for (const auto& [id, spans] : traces_) {
+  for (const auto& [id, trace] : traces_) {
+    const auto& spans = trace.spans;
     if (spans.empty()) continue;
     Summary s;
     s.trace_id = trace::to_hex(id);
@@ -154,7 +160,7 @@ std::vector<trace::ReceivedSpan> TraceStore::trace(const std::string& trace_id_h
   {
     std::lock_guard lock(mutex_);
     auto it = traces_.find(id);
-    if (it != traces_.end()) out = it->second;
+    if (it != traces_.end()) out = it->second.spans;
   }
   std::stable_sort(out.begin(), out.end(), [](const trace::ReceivedSpan& a, const trace::ReceivedSpan& b) {
     return a.span.start_unix_ns < b.span.start_unix_ns;

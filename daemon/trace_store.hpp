@@ -60,7 +60,6 @@ class TraceStore final : public trace::SpanSink {
   void add_routes(http::Router& router);
 
  private:
-  void add_locked(trace::ReceivedSpan span);
   http::Awaitable<http::Response> receive(http::RouteContext& ctx);
   http::Awaitable<http::Response> list(http::RouteContext& ctx);
   http::Awaitable<http::Response> one(http::RouteContext& ctx);
@@ -77,10 +76,16 @@ class TraceStore final : public trace::SpanSink {
       return h;
     }
   };
-  std::unordered_map<TraceId, std::vector<trace::ReceivedSpan>, TraceIdHash> traces_;  // guarded by mutex_
-  std::deque<TraceId> arrival_;  // guarded by mutex_: trace ids, oldest first
-  std::size_t spans_ = 0;        // guarded by mutex_
-  std::size_t bytes_ = 0;        // guarded by mutex_: the spans' weight (see weight() in the .cpp)
+  struct Trace {
+    std::vector<trace::ReceivedSpan> spans;
+    std::size_t bytes = 0;  // the spans' weight: an eviction need not walk their (cold) text
+  };
+  /// Adds one span; the traces it pushes out go to `evicted`, to be destroyed after the lock.
+  void add_locked(trace::ReceivedSpan span, std::vector<Trace>& evicted);
+  std::unordered_map<TraceId, Trace, TraceIdHash> traces_;  // guarded by mutex_
+  std::deque<TraceId> arrival_;                             // guarded by mutex_: trace ids, oldest first
+  std::size_t spans_ = 0;                                   // guarded by mutex_
+  std::size_t bytes_ = 0;  // guarded by mutex_: the spans' weight (see weight() in the .cpp)
   Counter& received_;
   Counter& dropped_;
 };

@@ -42,5 +42,21 @@ TEST(TraceStore, KeepsAtMostItsSpansAndBytesDroppingTheOldestTracesWhole) {
   EXPECT_NE(text.find("svckit_traces_spans_dropped_total 1\n"), std::string::npos) << text;
 }
 
+// Evictions subtract each trace's remembered weight: after any churn the count is what a fresh
+// store holding the same spans counts.
+TEST(TraceStore, ItsByteCountAfterEvictionsIsWhatTheKeptSpansWeigh) {
+  MetricsRegistry metrics;
+  TraceStore churned(4, 1'000'000, "svckitd", metrics);
+  for (std::uint8_t t = 1; t <= 50; ++t) churned.add({span(t, 1, t), span(t, 2, 2 * t)});
+  churned.on_end(span(60, 1, 7).span);  // svckitd's own span: pushes trace 49 out
+  TraceStore fresh(4, 1'000'000, "svckitd", metrics);
+  fresh.add({span(50, 1, 50), span(50, 2, 100)});
+  fresh.on_end(span(60, 1, 7).span);
+  EXPECT_EQ(churned.span_count(), 3U);
+  EXPECT_EQ(churned.byte_count(), fresh.byte_count());
+  EXPECT_EQ(churned.trace("01000000000000000000000000000032").size(), 2U);  // trace 50
+  EXPECT_EQ(churned.trace("0100000000000000000000000000003c")[0].service, "svckitd");
+}
+
 }  // namespace
 }  // namespace svckit::daemon
