@@ -292,7 +292,9 @@ class ServiceClient {
   ServiceClientStats get_metrics() const { return stats(); }
   /// The balancing state of `service`: instances, outlier ejections, breakers. nullopt when the
   /// client has not called the service yet (its state is made on the first call) or reaches it
-  /// through a gateway. Thread-safe; takes the locks a configuration change takes, never a call's.
+  /// through a gateway. Thread-safe; holds each lock it reads under briefly (the client's, the
+  /// balancer's, the detector's, each breaker's — calls take the last two too): for dashboards and
+  /// debugging, not for a hot loop.
   std::optional<ServiceBalancingView> inspect(const std::string& service) const;
 
   struct ServiceState;
