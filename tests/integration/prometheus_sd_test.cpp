@@ -45,6 +45,16 @@ std::map<std::string, std::string> up_values(int prometheus_port) {
   return out;
 }
 
+/// A Prometheus config that scrapes every second one job, `job`, whose targets come from one
+/// service-discovery block (`kind`, e.g. http_sd_configs, with its `first_line` setting) refreshed
+/// every second.
+std::string scrape_config(const std::string& job, const std::string& kind, const std::string& first_line) {
+  return "global:\n  scrape_interval: 1s\n  scrape_timeout: 500ms\n"
+         "scrape_configs:\n"
+         "  - job_name: " +
+         job + "\n    " + kind + ":\n      - " + first_line + "\n        refresh_interval: 1s\n";
+}
+
 TEST(PrometheusSd, RealPrometheusDiscoversThroughSvckitdAndScrapesTheInstances) {
   TempDir dir;
   auto daemon = SvckitdProcess::start(dir.path());
@@ -70,14 +80,8 @@ TEST(PrometheusSd, RealPrometheusDiscoversThroughSvckitdAndScrapesTheInstances) 
             200);
 
   const std::string config =
-      "global:\n  scrape_interval: 1s\n  scrape_timeout: 500ms\n"
-      "scrape_configs:\n"
-      "  - job_name: svckit\n"
-      "    http_sd_configs:\n"
-      "      - url: http://127.0.0.1:" +
-      std::to_string(daemon->port) +
-      "/v1/prometheus/sd?service=shop\n"
-      "        refresh_interval: 1s\n";
+      scrape_config("svckit", "http_sd_configs",
+                    "url: http://127.0.0.1:" + std::to_string(daemon->port) + "/v1/prometheus/sd?service=shop");
   TempDir prometheus_dir;
   int prometheus_port = 0;
   auto prometheus = start_prometheus(prometheus_dir.path(), config, prometheus_port);
@@ -132,15 +136,8 @@ TEST(PrometheusSd, RealPrometheusDiscoversThroughSvckitdsEurekaApi) {
                 .status,
             200);
   ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("shop", dead_port, R"(,"id":"dead")")).status, 200);
-  const std::string config =
-      "global:\n  scrape_interval: 1s\n  scrape_timeout: 500ms\n"
-      "scrape_configs:\n"
-      "  - job_name: eureka\n"
-      "    eureka_sd_configs:\n"
-      "      - server: http://127.0.0.1:" +
-      std::to_string(daemon->port) +
-      "/eureka\n"
-      "        refresh_interval: 1s\n";
+  const std::string config = scrape_config("eureka", "eureka_sd_configs",
+                                           "server: http://127.0.0.1:" + std::to_string(daemon->port) + "/eureka");
   TempDir prometheus_dir;
   int prometheus_port = 0;
   auto prometheus = start_prometheus(prometheus_dir.path(), config, prometheus_port);
@@ -184,15 +181,9 @@ TEST(PrometheusSd, RealPrometheusScrapesTheDemoShopFoundThroughSvckitd) {
     shop.push_back(std::move(*child));
     order_port = port;  // the last one
   }
-  const std::string config =
-      "global:\n  scrape_interval: 1s\n  scrape_timeout: 500ms\n"
-      "scrape_configs:\n"
-      "  - job_name: svckit\n"
-      "    http_sd_configs:\n"
-      "      - url: http://127.0.0.1:" +
-      std::to_string(daemon->port) +
-      "/v1/prometheus/sd?service=product-service,user-service,order-service\n"
-      "        refresh_interval: 1s\n";
+  const std::string config = scrape_config("svckit", "http_sd_configs",
+                                           "url: http://127.0.0.1:" + std::to_string(daemon->port) +
+                                               "/v1/prometheus/sd?service=product-service,user-service,order-service");
   TempDir prometheus_dir;
   int prometheus_port = 0;
   auto prometheus = start_prometheus(prometheus_dir.path(), config, prometheus_port);
