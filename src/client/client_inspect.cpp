@@ -31,8 +31,7 @@ std::optional<ServiceBalancingView> ServiceClient::inspect(const std::string& se
   for (const auto& in : state->balancer->instances()) {
     InstanceBalancingView v;
     v.id = in.id;
-    v.address =
-        (in.host.find(':') != std::string::npos ? "[" + in.host + "]" : in.host) + ":" + std::to_string(in.port);
+    v.address = in.authority();
     v.status = in.status;
     v.weight = in.weight;
     const auto o = std::lower_bound(outliers.begin(), outliers.end(), in.id,

@@ -77,13 +77,12 @@ std::optional<InstanceStatus> parse_instance_status(std::string_view text) noexc
   return detail::parse_name(kStatusNames, text);
 }
 
-std::string ServiceInstance::base_url() const {
+std::string ServiceInstance::authority() const {
   const bool ipv6 = host.find(':') != std::string::npos;
-  std::string url = scheme + "://";
-  url += ipv6 ? "[" + host + "]" : host;
-  url += ":" + std::to_string(port);
-  return url;
+  return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
+
+std::string ServiceInstance::base_url() const { return scheme + "://" + authority(); }
 
 bool ServiceInstance::has_tag(std::string_view tag) const { return std::binary_search(tags.begin(), tags.end(), tag); }
 

@@ -52,6 +52,8 @@ struct ServiceInstance {
 
   /// "http://10.0.0.5:8080" (IPv6 hosts are bracketed).
   std::string base_url() const;
+  /// "10.0.0.5:8080", "[::1]:8080": the host and port as a URL's authority spells them.
+  std::string authority() const;
   bool has_tag(std::string_view tag) const;
   bool persistent() const { return ttl.count() == 0; }
 
