@@ -1,5 +1,6 @@
 #include "svckit/core/health_check_spec.hpp"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "svckit/core/duration.hpp"
@@ -126,6 +127,7 @@ json to_json(const HealthCheckSpec& s) {
 Result<HealthCheckSpec> health_check_from_json(const json& j, const std::string& prefix) {
   if (!j.is_object()) return field_error(prefix, "must be a JSON object");
   HealthCheckSpec s;
+  bool timeout_given = false;
   for (const auto& [key, v] : j.items()) {
     const std::string field = prefix + "." + key;
     if (key == "type" || key == "path" || key == "body_contains" || key == "host_header" || key == "target") {
@@ -158,6 +160,7 @@ Result<HealthCheckSpec> health_check_from_json(const json& j, const std::string&
        : key == "timeout" ? s.timeout
        : key == "jitter"  ? s.jitter
                           : s.no_traffic_interval) = *d;
+      timeout_given = timeout_given || key == "timeout";
     } else if (key == "healthy_threshold" || key == "unhealthy_threshold") {
       if (!v.is_number_integer() || v.get<std::int64_t>() < 1 || v.get<std::int64_t>() > 100) {
         return field_error(field, "must be an integer in 1..100");
@@ -167,6 +170,8 @@ Result<HealthCheckSpec> health_check_from_json(const json& j, const std::string&
       return field_error(field, "is not a known field");
     }
   }
+  // The default timeout (2 s) never outlasts a shorter interval: "interval": "1s" alone is valid.
+  if (!timeout_given) s.timeout = std::min(s.timeout, s.interval);
   return s;
 }
 

@@ -75,6 +75,16 @@ TEST(HealthCheckSpecJson, RoundTripsAndRejectsBadFieldsByName) {
     ASSERT_FALSE(r.ok()) << text;
     EXPECT_EQ(r.error().field, field) << text;
   }
+  // No timeout given: the default (2 s) shrinks to a shorter interval; a given one is kept, and
+  // one longer than the interval is refused.
+  auto short_interval = health_check_from_json(nlohmann::json::parse(R"({"interval": "1s"})"), "checks[0]");
+  ASSERT_TRUE(short_interval.ok());
+  EXPECT_EQ(short_interval->timeout, std::chrono::seconds(1));
+  EXPECT_TRUE(validate(*short_interval, "checks[0]").ok());
+  auto too_long = health_check_from_json(nlohmann::json::parse(R"({"interval": "1s", "timeout": "3s"})"), "checks[0]");
+  ASSERT_TRUE(too_long.ok());
+  EXPECT_EQ(validate(*too_long, "checks[0]").error().field, "checks[0].timeout");
+
   HealthCheckSpec s;
   s.timeout = std::chrono::seconds(20);  // longer than the interval
   EXPECT_EQ(validate(s, "checks[1]").error().field, "checks[1].timeout");
