@@ -2,6 +2,7 @@
 
 #include "svckit/net/backend_url.hpp"
 #include "svckit/net/plugin_table.hpp"
+#include "svckit/queue/amqp_task_queue.hpp"
 #include "svckit/queue/redis_task_queue.hpp"
 
 namespace svckit::queue {
@@ -83,15 +84,15 @@ Result<std::unique_ptr<TaskQueue>> connect_task_queue(std::string_view url, boos
   for (const char* scheme : {"redis", "rediss"}) {
     builder.add(scheme, {6379, net::url_options(net::kConnectionOptions, {"prefix"}), redis});
   }
-  for (const char* scheme : {"amqp", "amqps"}) {
-    builder.add(scheme,
-                {5672, {}, [](const net::BackendUrl&, std::string_view, const TaskQueueDeps&) -> Result<Product> {
-                   return make_error(ErrorCode::invalid_argument,
-                                     "amqp:// is not a task queue backend (a RabbitMQ queue cannot answer get, "
-                                     "list, counts or results); use redis:// or memory://",
-                                     "url");
-                 }});
-  }
+  builder.add("amqp", {5672,
+                       {"user", "password_env", "password_file", "prefix", "lease", "poll", "timeout"},
+                       [](const net::BackendUrl&, std::string_view text, const TaskQueueDeps& deps) -> Result<Product> {
+                         auto options = AmqpTaskQueueOptions::from_url(text);
+                         if (!options) return options.error();
+                         auto queue = AmqpTaskQueue::create(deps.time, deps.random, std::move(*options));
+                         if (!queue) return queue.error();
+                         return Product(std::move(*queue));
+                       }});
   return std::move(builder).build().create(url, TaskQueueDeps{std::move(executor), time, random});
 }
 

@@ -25,23 +25,20 @@
 
 #include <mutex>
 
+#include "svckit/amqp/amqp_server.hpp"
 #include "svckit/events/event_bus.hpp"
 
 namespace svckit::events {
 
-struct AmqpEventBusOptions {
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 5672;
-  std::string user = "guest";
-  std::string password = "guest";
-  std::string vhost = "/";
+/// The broker (host, port, user, password, vhost, connect_timeout: amqp/amqp_server.hpp) and
+/// the bus's own settings.
+struct AmqpEventBusOptions : amqp::AmqpServerOptions {
   std::string prefix = "svckit";        // exchanges <prefix>.<namespace>, <prefix>.dead; queues <prefix>.group.<g>
   std::size_t max_pending = 1'000'000;  // per group queue; more: publish → limit_exceeded
   std::size_t max_dead_letters = 10'000;
   std::chrono::milliseconds publish_timeout{5'000};
   std::size_t max_buffered = 10'000;  // publishes waiting for a connection or a confirm
   std::uint16_t prefetch = 256;       // deliveries a member holds unacknowledged
-  std::chrono::milliseconds connect_timeout{2'000};
 
   /// amqp://host[:port][/vhost] with ?user=, ?password_env=NAME or ?password_file=PATH (secrets
   /// never sit in the URL), ?prefix=, ?prefetch=, ?timeout= (publish). Errors name the option

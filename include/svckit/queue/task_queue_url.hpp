@@ -3,9 +3,8 @@
 //
 //   memory://                                                      MemoryTaskQueue (one process)
 //   redis://host:port[/db][?prefix=&user=&password_env=&tls=...]   RedisTaskQueue on its own client
-//
-// amqp:// is refused with the reason: TaskQueue's contract includes reading tasks back (get, list,
-// counts, run_now, remove, results), which a RabbitMQ queue cannot answer without a second store.
+//   amqp://host:port[/vhost][?prefix=&user=&password_env=&lease=]  AmqpTaskQueue (RabbitMQ; what it
+//                                                                  answers differently: its header)
 #pragma once
 
 #include <memory>
@@ -19,8 +18,8 @@
 namespace svckit::queue {
 
 /// Errors: invalid_argument naming the option (`url` for the URL itself: an unknown scheme, a
-/// host on memory://, amqp://). redis:// connects lazily: the first call tells whether Redis
-/// answers. `executor` runs the Redis client's I/O; `time` and `random` must outlive the queue.
+/// host on memory://). redis:// and amqp:// connect lazily: the first call tells whether the
+/// server answers. `executor` runs the Redis client's I/O; `time` and `random` must outlive the queue.
 Result<std::unique_ptr<TaskQueue>> connect_task_queue(std::string_view url, boost::asio::any_io_executor executor,
                                                       const TimeSource& time, Random& random);
 

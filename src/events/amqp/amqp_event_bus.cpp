@@ -20,7 +20,7 @@
 #include <set>
 #include <thread>
 
-#include "events/amqp/amqp_connection.hpp"
+#include "amqp/amqp_connection.hpp"
 #include "svckit/core/completion.hpp"
 #include "svckit/core/log.hpp"
 #include "svckit/events/delivery_policy.hpp"
@@ -71,26 +71,9 @@ std::chrono::milliseconds next_pause(std::chrono::milliseconds pause) {
 }  // namespace
 
 Result<AmqpEventBusOptions> AmqpEventBusOptions::from_url(std::string_view url) {
-  if (url.substr(0, url.find('?')).find('@') != std::string_view::npos) {
-    return make_error(ErrorCode::invalid_argument,
-                      "credentials go in ?user= and ?password_env= / ?password_file=, not in the URL", "url");
-  }
-  auto parsed = net::parse_backend_url(url, 5672);
-  if (!parsed) return parsed.error();
-  if (parsed->scheme != "amqp") return make_error(ErrorCode::invalid_argument, "expected amqp://host:port", "url");
-  if (parsed->hosts.size() != 1) return make_error(ErrorCode::invalid_argument, "expected one host", "url");
   AmqpEventBusOptions o;
-  o.host = parsed->hosts.front().host;
-  o.port = parsed->hosts.front().port;
-  if (parsed->path.size() > 1) {
-    auto vhost = net::url_decode(std::string_view(parsed->path).substr(1), false);
-    if (!vhost) return make_error(ErrorCode::invalid_argument, vhost.error().message, "url");
-    o.vhost = *vhost;
-  }
-  if (auto it = parsed->query.find("user"); it != parsed->query.end()) o.user = it->second;
-  auto secret = net::backend_url_secret(*parsed);
-  if (!secret) return secret.error();
-  if (!secret->empty()) o.password = *secret;
+  auto parsed = amqp::parse_amqp_url(url, o);
+  if (!parsed) return parsed.error();
   if (auto it = parsed->query.find("prefix"); it != parsed->query.end()) o.prefix = it->second;
   auto prefetch = net::backend_url_count(*parsed, "prefetch", o.prefetch, 65535);
   if (!prefetch) return prefetch.error();

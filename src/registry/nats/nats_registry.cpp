@@ -576,10 +576,11 @@ class NatsRegistry final : public Registry {
   }
 
   Awaitable<Result<void>> set_status(std::string service, std::string id, InstanceStatus status) override {
-    co_return co_await update(std::move(service), std::move(id), [status](Record& r) {
+    auto change = [status](Record& r) {
       r.instance.status = status;
       r.expired_at_ms = 0;
-    });
+    };
+    co_return co_await update(std::move(service), std::move(id), std::move(change));
   }
 
   // Reads come from the cache once it has caught up with the bucket as it is now (a read barrier:

@@ -1,7 +1,8 @@
-// AmqpConnection: one rabbitmq-c connection with channel 1 open, for the AMQP event bus. RAII over
-// amqp_connection_state_t with errors as Result (text from the broker's close reason or the
-// library). Blocking, and not thread-safe: each owner (the publisher thread, a subscription's
-// consumer thread, a dead-letter read) has its own.
+// AmqpConnection: one rabbitmq-c connection with channel 1 open, for the AMQP event bus and the
+// AMQP task queue. RAII over amqp_connection_state_t with errors as Result (text from the broker's
+// close reason or the library). Blocking, and not thread-safe: each owner (the publisher thread, a
+// subscription's consumer thread, a dead-letter read, the task queue's broker thread) has its own.
+// Private to the svckit::amqp component, so that rabbitmq-c's headers stay out of the installed ones.
 #pragma once
 
 #include <amqp.h>
@@ -12,10 +13,10 @@
 #include <utility>
 #include <vector>
 
+#include "svckit/amqp/amqp_server.hpp"
 #include "svckit/core/result.hpp"
-#include "svckit/events/amqp_event_bus.hpp"
 
-namespace svckit::events::amqp {
+namespace svckit::amqp {
 
 constexpr amqp_channel_t kChannel = 1;
 
@@ -40,7 +41,7 @@ std::string to_string(amqp_bytes_t bytes);
 class AmqpConnection {
  public:
   /// Connects, logs in and opens channel 1 (heartbeats off: a restart closes the socket).
-  static Result<std::unique_ptr<AmqpConnection>> open(const AmqpEventBusOptions& options);
+  static Result<std::unique_ptr<AmqpConnection>> open(const AmqpServerOptions& server);
   ~AmqpConnection();
   AmqpConnection(const AmqpConnection&) = delete;
   AmqpConnection& operator=(const AmqpConnection&) = delete;
@@ -57,9 +58,19 @@ class AmqpConnection {
                                     Table& arguments);
   Result<void> bind(const std::string& queue, const std::string& exchange, const std::string& key);
 
+  /// Opens one more channel (for operations whose failure must not close channel 1).
+  Result<void> open_channel(amqp_channel_t channel);
+  /// After the broker closed `channel` (a declare with other arguments, a missing queue):
+  /// acknowledges the close and opens it again.
+  Result<void> reopen_channel(amqp_channel_t channel);
+  /// Declares a durable, shared queue on `channel`; returns its ready message count.
+  Result<std::uint32_t> declare_durable(const std::string& name, Table& arguments, amqp_channel_t channel);
+  /// Deletes a queue (unused or not) on `channel`.
+  Result<void> delete_queue(const std::string& name, amqp_channel_t channel);
+
  private:
   explicit AmqpConnection(amqp_connection_state_t state) : state_(state) {}
   amqp_connection_state_t state_;
 };
 
-}  // namespace svckit::events::amqp
+}  // namespace svckit::amqp

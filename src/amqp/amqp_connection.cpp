@@ -1,8 +1,8 @@
-#include "events/amqp/amqp_connection.hpp"
+#include "amqp/amqp_connection.hpp"
 
 #include <amqp_tcp_socket.h>
 
-namespace svckit::events::amqp {
+namespace svckit::amqp {
 
 namespace {
 
@@ -108,7 +108,7 @@ std::int64_t header_number(const amqp_table_t& headers, std::string_view key) {
   }
 }
 
-Result<std::unique_ptr<AmqpConnection>> AmqpConnection::open(const AmqpEventBusOptions& o) {
+Result<std::unique_ptr<AmqpConnection>> AmqpConnection::open(const AmqpServerOptions& o) {
   amqp_connection_state_t state = amqp_new_connection();
   if (state == nullptr) return make_error(ErrorCode::internal, "amqp: out of memory");
   std::unique_ptr<AmqpConnection> connection(new AmqpConnection(state));
@@ -163,4 +163,28 @@ Result<void> AmqpConnection::bind(const std::string& queue, const std::string& e
   return rpc_result("binding " + queue + " to " + exchange + " by " + key);
 }
 
-}  // namespace svckit::events::amqp
+Result<void> AmqpConnection::open_channel(amqp_channel_t channel) {
+  amqp_channel_open(state_, channel);
+  return rpc_result("opening channel " + std::to_string(channel));
+}
+
+Result<void> AmqpConnection::reopen_channel(amqp_channel_t channel) {
+  amqp_channel_close_ok_t close_ok{};
+  // The close-ok may fail when the channel was not closed by the broker: opening tells.
+  (void)amqp_send_method(state_, channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok);
+  return open_channel(channel);
+}
+
+Result<std::uint32_t> AmqpConnection::declare_durable(const std::string& name, Table& arguments,
+                                                      amqp_channel_t channel) {
+  auto* ok = amqp_queue_declare(state_, channel, bytes(name), 0, 1, 0, 0, arguments.get());
+  if (auto r = rpc_result("declaring queue " + name); !r) return r.error();
+  return ok != nullptr ? ok->message_count : 0;
+}
+
+Result<void> AmqpConnection::delete_queue(const std::string& name, amqp_channel_t channel) {
+  amqp_queue_delete(state_, channel, bytes(name), 0, 0);
+  return rpc_result("deleting queue " + name);
+}
+
+}  // namespace svckit::amqp

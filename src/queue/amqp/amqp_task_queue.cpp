@@ -1,0 +1,980 @@
+// AmqpTaskQueue: every operation is a job run on the queue's broker thread, which alone touches the
+// rabbitmq-c connection and the state kept with it (leases, records, declared queues). Channel 1
+// is in confirm mode and carries publishes, basic.get and acknowledgements; channel 2 carries the
+// declares, purges and deletes (a declare the broker refuses closes its channel — on channel 1
+// that would hand every leased task back) and the outcome messages sent to enqueuing processes.
+#include "svckit/queue/amqp_task_queue.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+#include "amqp/amqp_connection.hpp"
+#include "svckit/core/completion.hpp"
+#include "svckit/core/instance_json.hpp"
+#include "svckit/core/log.hpp"
+#include "svckit/resilience/backoff.hpp"
+
+namespace svckit::queue {
+
+namespace asio = boost::asio;
+using amqp::AmqpConnection;
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr amqp_channel_t kTasks = amqp::kChannel;  // confirms, basic.get, acknowledgements
+constexpr amqp_channel_t kSide = 2;                // declares, purges, deletes, outcome messages
+constexpr const char* kLevels[3] = {"high", "medium", "low"};
+constexpr const char* kDeliveryCount = "x-delivery-count";  // a quorum queue's count of returns
+constexpr const char* kErrorHeader = "svckit-error";
+
+long long ms_of(SystemTime t) { return std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count(); }
+SystemTime time_of(long long ms) { return SystemTime(milliseconds(ms)); }
+
+amqp_bytes_t bytes_of(const std::string& s) { return amqp_bytes_t{s.size(), const_cast<char*>(s.data())}; }
+
+bool valid_prefix(const std::string& p) {
+  return !p.empty() && p.size() <= 64 &&
+         p.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == std::string::npos;
+}
+
+/// Delays share wait queues: rounded up to 10 ms below 1 s, 100 ms below 10 s, 1 s below 10 min,
+/// 10 s beyond — so a workload's backoffs use tens of queues, not one per millisecond.
+long long wait_bucket(long long ms) {
+  const long long step = ms < 1'000 ? 10 : ms < 10'000 ? 100 : ms < 600'000 ? 1'000 : 10'000;
+  return (ms + step - 1) / step * step;
+}
+
+Error not_held(const std::string& id) {
+  return make_error(ErrorCode::not_found, "task " + id + " is not active under this worker (its lease was lost)", "id");
+}
+
+Error protocol(const std::string& what) { return make_error(ErrorCode::protocol, "amqp task queue: " + what); }
+
+/// The message a task travels as: the record's spec and history, and the enqueuer's reply queue.
+std::string task_body(const TaskRecord& t, const std::string& reply_to) {
+  const auto& s = t.spec;
+  nlohmann::json j{{"id", t.id},
+                   {"queue", s.queue},
+                   {"name", s.name},
+                   {"payload", s.payload},
+                   {"priority", std::string(to_string(s.priority))},
+                   {"max_retries", s.max_retries},
+                   {"timeout_ms", s.timeout.count()},
+                   {"unique_key", s.unique_key},
+                   {"unique_for_ms", s.unique_for.count()},
+                   {"traceparent", s.traceparent},
+                   {"tracestate", s.tracestate},
+                   {"state", std::string(to_string(t.state))},
+                   {"attempts", t.attempts},
+                   {"enqueued_at_ms", ms_of(t.enqueued_at)},
+                   {"run_at_ms", ms_of(t.run_at)},
+                   {"finished_at_ms", ms_of(t.finished_at)},
+                   {"last_error", t.last_error},
+                   {"result", t.result},
+                   {"reply_to", reply_to}};
+  return j.dump();
+}
+
+/// A task from its message; anything malformed (a message some other client published) is a
+/// protocol error.
+Result<TaskRecord> task_from_body(const std::string& body, std::string& reply_to) {
+  auto parsed = parse_json(body);
+  if (!parsed) return protocol("a task message is not JSON: " + parsed.error().message);
+  const auto& j = *parsed;
+  try {
+    TaskRecord t;
+    t.id = j.at("id").get<std::string>();
+    t.spec.queue = j.at("queue").get<std::string>();
+    t.spec.name = j.at("name").get<std::string>();
+    t.spec.payload = j.value("payload", nlohmann::json());
+    const auto priority = parse_priority(j.value("priority", std::string("medium")));
+    if (!priority) return protocol("task " + t.id + " has an unknown priority");
+    t.spec.priority = *priority;
+    t.spec.max_retries = j.value("max_retries", 3);
+    t.spec.timeout = milliseconds(j.value("timeout_ms", 0LL));
+    t.spec.unique_key = j.value("unique_key", std::string());
+    t.spec.unique_for = milliseconds(j.value("unique_for_ms", 0LL));
+    t.spec.traceparent = j.value("traceparent", std::string());
+    t.spec.tracestate = j.value("tracestate", std::string());
+    t.state = parse_task_state(j.value("state", std::string("pending"))).value_or(TaskState::pending);
+    t.attempts = j.value("attempts", 0);
+    t.enqueued_at = time_of(j.value("enqueued_at_ms", 0LL));
+    t.run_at = time_of(j.value("run_at_ms", 0LL));
+    t.finished_at = time_of(j.value("finished_at_ms", 0LL));
+    t.last_error = j.value("last_error", std::string());
+    t.result = j.value("result", nlohmann::json());
+    reply_to = j.value("reply_to", std::string());
+    if (t.id.empty() || t.spec.queue.empty()) return protocol("a task message has no id or queue");
+    return t;
+  } catch (const nlohmann::json::exception& e) {
+    return protocol(std::string("a task message has a field of the wrong type: ") + e.what());
+  }
+}
+
+/// One message taken by basic.get.
+struct Delivery {
+  std::uint64_t tag = 0;
+  std::string body;
+  std::string message_id;
+  std::int64_t returns = 0;  // x-delivery-count
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+struct AmqpTaskQueue::Broker {
+  using Job = std::function<void(Broker&)>;
+
+  struct Lease {
+    TaskRecord task;  // active, with worker, lease_until and deadline
+    std::uint64_t tag = 0;
+    std::string reply_to;
+  };
+
+  Broker(const TimeSource& t, Random& r, AmqpTaskQueueOptions o) : time(t), random(r), options(std::move(o)) {
+    thread = std::thread([this] { run(); });
+  }
+  ~Broker() {
+    {
+      std::lock_guard lock(mutex);
+      stopping = true;
+    }
+    wakeup.notify_all();
+    thread.join();
+  }
+
+  void post(Job job) {
+    {
+      std::lock_guard lock(mutex);
+      jobs.push_back(std::move(job));
+    }
+    wakeup.notify_one();
+  }
+
+  void run() {
+    for (;;) {
+      std::deque<Job> batch;
+      {
+        std::unique_lock lock(mutex);
+        wakeup.wait_for(lock, std::chrono::milliseconds(200), [&] { return stopping || !jobs.empty(); });
+        batch.swap(jobs);
+        closing = stopping;
+      }
+      for (auto& job : batch) job(*this);  // when closing, each answers unavailable
+      if (closing) break;
+      if (batch.empty() && connection && !leases.empty()) {
+        if (auto swept = sweep(); !swept) drop_connection(swept.error());
+      }
+    }
+    connection.reset();
+  }
+
+  // --- the connection --------------------------------------------------------------------------
+
+  Result<void> connect() {
+    if (closing) return make_error(ErrorCode::unavailable, "amqp task queue: closing");
+    if (connection) return {};
+    auto opened = AmqpConnection::open(options);
+    if (!opened) return opened.error();
+    auto& c = **opened;
+    amqp_confirm_select(c.state(), kTasks);
+    if (auto r = c.rpc_result("enabling publisher confirms"); !r) return r;
+    if (auto r = c.open_channel(kSide); !r) return r;
+    amqp::Table none;
+    auto reply = c.declare_queue("", false, true, true, none);  // exclusive: outcomes for this process
+    if (!reply) return reply.error();
+    connection = std::move(*opened);
+    reply_queue = *reply;
+    next_tag = 0;
+    declared.clear();
+    wait_queues.clear();
+    return {};
+  }
+
+  /// After a transport failure: the broker returns every delivery this connection held.
+  void drop_connection(const Error& why) {
+    if (!connection) return;
+    logs::warn("tasks", "event=amqp_task_queue_connection_lost error=\"{}\" leases_lost={}", why.describe(),
+               leases.size());
+    connection.reset();
+    leases.clear();
+    reply_queue.clear();
+  }
+
+  /// Runs `op` connected; a transport failure (unavailable) drops the connection.
+  template <class T, class F>
+  Result<T> connected(F&& op) {
+    if (auto c = connect(); !c) return c.error();
+    Result<T> r = op();
+    if (!r && r.error().code == ErrorCode::unavailable) drop_connection(r.error());
+    return r;
+  }
+
+  /// A declare on the side channel; when the broker refuses it (and closes that channel), the
+  /// channel is opened again and the refusal returned as internal.
+  Result<std::uint32_t> declare(const std::string& name, amqp::Table& args) {
+    auto r = connection->declare_durable(name, args, kSide);
+    if (r || r.error().message.find("channel closed by the broker") == std::string::npos) return r;
+    if (auto again = connection->reopen_channel(kSide); !again) return again.error();
+    return make_error(ErrorCode::internal, r.error().message);
+  }
+
+  std::string name(const std::string& queue, const std::string& suffix) const {
+    return options.prefix + "." + queue + "." + suffix;
+  }
+  std::string work_queue(const std::string& queue, Priority p) const {
+    return name(queue, kLevels[static_cast<int>(p)]);
+  }
+
+  /// Declares the queues of task queue `queue`; returns their ready messages: high, medium, low,
+  /// dead, failed, paused.
+  Result<std::array<std::uint32_t, 6>> declare_queues(const std::string& queue) {
+    std::array<std::uint32_t, 6> ready{};
+    for (std::size_t level = 0; level < 3; ++level) {
+      amqp::Table args;
+      args.add("x-queue-type", std::string("quorum"));
+      auto n = declare(name(queue, kLevels[level]), args);
+      if (!n) return n.error();
+      ready[level] = *n;
+    }
+    for (std::size_t i = 0; i < 2; ++i) {
+      amqp::Table args;
+      args.add("x-max-length", static_cast<std::int64_t>(options.store.max_dead));
+      args.add("x-message-ttl", static_cast<std::int64_t>(options.store.dead_max_age.count()));
+      auto n = declare(name(queue, i == 0 ? "dead" : "failed"), args);
+      if (!n) return n.error();
+      ready[3 + i] = *n;
+    }
+    amqp::Table none;
+    auto n = declare(name(queue, "paused"), none);
+    if (!n) return n.error();
+    ready[5] = *n;
+    declared.insert(queue);
+    return ready;
+  }
+
+  /// declare_queues once per connection.
+  Result<void> declare_topology(const std::string& queue) {
+    if (declared.count(queue) != 0) return {};
+    auto r = declare_queues(queue);
+    if (!r) return r.error();
+    return {};
+  }
+
+  /// The wait queue for `delay` into `target`: declared again every minute, which keeps it from
+  /// expiring (x-expires counts from the last declare, not from the last publish).
+  Result<std::string> wait_queue(const std::string& queue, Priority p, long long delay_ms) {
+    const auto bucket = wait_bucket(delay_ms);
+    const auto wait = name(queue, std::string(kLevels[static_cast<int>(p)]) + ".wait." + std::to_string(bucket));
+    const auto now = time.steady_now();
+    auto it = wait_queues.find(wait);
+    if (it == wait_queues.end() || now - it->second > std::chrono::minutes(1)) {
+      amqp::Table args;
+      args.add("x-message-ttl", static_cast<std::int64_t>(bucket));
+      args.add("x-dead-letter-exchange", std::string());
+      args.add("x-dead-letter-routing-key", work_queue(queue, p));
+      args.add("x-expires", static_cast<std::int64_t>(bucket + 600'000));
+      if (auto r = declare(wait, args); !r) return r.error();
+      wait_queues[wait] = now;
+    }
+    return wait;
+  }
+
+  /// Publishes a persistent message on the confirm channel and waits for the broker's answer:
+  /// true when stored, false when refused (a full queue with reject-publish).
+  Result<bool> publish(const std::string& queue, const std::string& body, const std::string& id,
+                       const std::string& error = {}) {
+    amqp_basic_properties_t props{};
+    props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG;
+    props.content_type = amqp_cstring_bytes("application/json");
+    props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
+    props.message_id = bytes_of(id);
+    amqp::Table headers;
+    if (!error.empty()) {
+      headers.add(kErrorHeader, error);
+      props._flags |= AMQP_BASIC_HEADERS_FLAG;
+      props.headers = headers.get();
+    }
+    const int status = amqp_basic_publish(connection->state(), kTasks, amqp_empty_bytes, bytes_of(queue), 0, 0, &props,
+                                          amqp_bytes_t{body.size(), const_cast<char*>(body.data())});
+    if (auto r = AmqpConnection::status(status, "publishing to " + queue); !r) return r.error();
+    return wait_confirm(++next_tag);
+  }
+
+  Result<bool> wait_confirm(std::uint64_t tag) {
+    for (;;) {
+      amqp_frame_t frame;
+      const auto ms = options.broker_timeout.count();
+      timeval wait{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
+      const int status = amqp_simple_wait_frame_noblock(connection->state(), &frame, &wait);
+      if (status == AMQP_STATUS_TIMEOUT) {
+        return make_error(ErrorCode::unavailable,
+                          "amqp task queue: no confirmation within " + std::to_string(ms) + " ms");
+      }
+      if (auto r = AmqpConnection::status(status, "waiting for a confirmation"); !r) return r.error();
+      if (frame.frame_type != AMQP_FRAME_METHOD) continue;
+      const auto id = frame.payload.method.id;
+      if (id == AMQP_BASIC_ACK_METHOD || id == AMQP_BASIC_NACK_METHOD) {
+        const bool ack = id == AMQP_BASIC_ACK_METHOD;
+        const std::uint64_t answered =
+            ack ? static_cast<const amqp_basic_ack_t*>(frame.payload.method.decoded)->delivery_tag
+                : static_cast<const amqp_basic_nack_t*>(frame.payload.method.decoded)->delivery_tag;
+        if (answered >= tag) return ack;  // one publish at a time: it is ours
+        continue;
+      }
+      if (id == AMQP_CHANNEL_CLOSE_METHOD || id == AMQP_CONNECTION_CLOSE_METHOD) {
+        return make_error(ErrorCode::unavailable, "amqp task queue: the broker closed the connection");
+      }
+    }
+  }
+
+  /// One message of `queue` (nullopt: empty), unacknowledged unless `no_ack`.
+  Result<std::optional<Delivery>> get_one(const std::string& queue, bool no_ack) {
+    auto& c = *connection;
+    const amqp_rpc_reply_t reply = amqp_basic_get(c.state(), kTasks, bytes_of(queue), no_ack ? 1 : 0);
+    if (reply.reply_type != AMQP_RESPONSE_NORMAL) {
+      if (auto r = c.rpc_result("reading " + queue); !r) return r.error();
+    }
+    if (reply.reply.id != AMQP_BASIC_GET_OK_METHOD) return std::optional<Delivery>{};
+    Delivery d;
+    d.tag = static_cast<const amqp_basic_get_ok_t*>(reply.reply.decoded)->delivery_tag;
+    amqp_message_t message;
+    const amqp_rpc_reply_t read = amqp_read_message(c.state(), kTasks, &message, 0);
+    if (read.reply_type != AMQP_RESPONSE_NORMAL) return make_error(ErrorCode::unavailable, "amqp: reading " + queue);
+    d.body = amqp::to_string(message.body);
+    if ((message.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) != 0) {
+      d.message_id = amqp::to_string(message.properties.message_id);
+    }
+    if ((message.properties._flags & AMQP_BASIC_HEADERS_FLAG) != 0) {
+      d.returns = amqp::header_number(message.properties.headers, kDeliveryCount);
+    }
+    amqp_destroy_message(&message);
+    amqp_maybe_release_buffers(c.state());
+    return std::optional<Delivery>(std::move(d));
+  }
+
+  Result<void> settle(std::uint64_t tag, bool ack, bool requeue = true) {
+    const int status = ack ? amqp_basic_ack(connection->state(), kTasks, tag, 0)
+                           : amqp_basic_reject(connection->state(), kTasks, tag, requeue ? 1 : 0);
+    return AmqpConnection::status(status, ack ? "acknowledging" : "returning");
+  }
+
+  // --- records: what this process knows of tasks -------------------------------------------------
+
+  void remember(const TaskRecord& t) {
+    auto [it, added] = records.insert_or_assign(t.id, t);
+    if (added) record_order.push_back(t.id);
+    if (t.state == TaskState::succeeded || t.state == TaskState::failed || t.state == TaskState::dead) {
+      finished_order.emplace_back(t.finished_at, t.id);
+    }
+    while (records.size() > options.max_records && !record_order.empty()) {
+      records.erase(record_order.front());
+      record_order.pop_front();
+    }
+  }
+
+  /// Forgets finished tasks after the retention, as the other backends sweep them.
+  void forget_finished() {
+    const auto now = time.system_now();
+    while (!finished_order.empty() && finished_order.front().first + options.store.retention <= now) {
+      auto it = records.find(finished_order.front().second);
+      if (it != records.end() && it->second.finished_at == finished_order.front().first) records.erase(it);
+      finished_order.pop_front();
+    }
+  }
+
+  /// Tells the enqueuing process how its task ended (best effort: its reply queue lives as long as
+  /// its connection).
+  void tell(const std::string& reply_to, const TaskRecord& t) {
+    if (reply_to.empty() || reply_to == reply_queue) return;
+    const auto body = task_body(t, "");
+    amqp_basic_properties_t props{};
+    props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG;
+    props.content_type = amqp_cstring_bytes("application/json");
+    (void)amqp_basic_publish(connection->state(), kSide, amqp_empty_bytes, bytes_of(reply_to), 0, 0, &props,
+                             amqp_bytes_t{body.size(), const_cast<char*>(body.data())});
+  }
+
+  /// Applies the outcomes other processes sent to this one's reply queue.
+  Result<void> read_outcomes() {
+    for (int i = 0; i < 10'000; ++i) {
+      auto d = get_one(reply_queue, true);
+      if (!d) return d.error();
+      if (!*d) return {};
+      std::string ignored;
+      auto t = task_from_body((*d)->body, ignored);
+      if (t && records.count(t->id) != 0) remember(*t);
+    }
+    return {};
+  }
+
+  // --- attempts -------------------------------------------------------------------------------
+
+  /// Ends an attempt that did not succeed: the next attempt (after its backoff), or a dead or failed
+  /// letter — published before the delivery is acknowledged.
+  Result<TaskState> end_attempt(Lease lease, const std::string& error, bool retryable) {
+    auto t = std::move(lease.task);
+    const auto now = time.system_now();
+    t.last_error = error;
+    t.worker.clear();
+    t.deadline.reset();
+    std::string target;
+    if (!retryable || t.attempts > t.spec.max_retries) {
+      t.state = retryable ? TaskState::dead : TaskState::failed;
+      t.finished_at = now;
+      target = name(t.spec.queue, retryable ? "dead" : "failed");
+    } else {
+      Backoff backoff(options.store.retry_backoff, random);
+      auto delay = backoff.next();
+      for (int i = 1; i < t.attempts; ++i) delay = backoff.next();  // retry n waits like the n-th
+      t.state = TaskState::retry;
+      t.run_at = now + delay;
+      if (delay.count() > 0) {
+        auto wait = wait_queue(t.spec.queue, t.spec.priority, delay.count());
+        if (!wait) return wait.error();
+        target = *wait;
+      } else {
+        target = work_queue(t.spec.queue, t.spec.priority);
+      }
+    }
+    auto stored = publish(target, task_body(t, lease.reply_to), t.id, error);
+    if (!stored) return stored.error();
+    if (!*stored) return make_error(ErrorCode::unavailable, "amqp task queue: the broker refused " + target);
+    if (auto r = settle(lease.tag, true); !r) return r.error();
+    remember(t);
+    tell(lease.reply_to, t);
+    return t.state;
+  }
+
+  /// Leases that ran out (or whose attempt passed its timeout) end as failed attempts.
+  Result<void> sweep() {
+    forget_finished();
+    const auto now = time.system_now();
+    std::vector<std::string> expired;
+    for (const auto& [id, lease] : leases) {
+      if (lease.task.lease_until <= now || (lease.task.deadline && *lease.task.deadline <= now)) expired.push_back(id);
+    }
+    for (const auto& id : expired) {
+      auto lease = std::move(leases.at(id));
+      leases.erase(id);
+      const bool timed_out = lease.task.deadline && *lease.task.deadline <= now;
+      const auto why = timed_out
+                           ? "timeout: the attempt ran past " + std::to_string(lease.task.spec.timeout.count()) + " ms"
+                           : "lease expired: worker " + lease.task.worker + " stopped renewing";
+      redeliveries.fetch_add(1);
+      if (auto r = end_attempt(std::move(lease), why, true); !r) return r.error();
+    }
+    return {};
+  }
+
+  Result<bool> paused(const std::string& queue) {
+    const auto now = time.steady_now();
+    auto it = pause_seen.find(queue);
+    if (it != pause_seen.end() && now - it->second.second < options.pause_check) return it->second.first;
+    amqp::Table none;
+    auto count = declare(name(queue, "paused"), none);
+    if (!count) return count.error();
+    pause_seen[queue] = {*count > 0, now};
+    return *count > 0;
+  }
+
+  /// The next due task of `queue`, leased to `worker`.
+  Result<std::optional<TaskRecord>> fetch(const std::string& queue, const std::string& worker) {
+    if (auto r = declare_topology(queue); !r) return r.error();
+    if (auto r = sweep(); !r) return r.error();
+    auto is_paused = paused(queue);
+    if (!is_paused) return is_paused.error();
+    if (*is_paused) return std::optional<TaskRecord>{};
+    std::vector<int> levels{0, 1, 2};
+    while (!levels.empty()) {
+      std::size_t pick = 0;
+      if (!options.store.strict_priority) {  // weight / (sum of the weights of those not yet found empty)
+        std::uint64_t total = 0;
+        for (int l : levels) total += static_cast<std::uint64_t>(options.store.weights[static_cast<std::size_t>(l)]);
+        auto r = random.uniform(total);
+        for (; pick + 1 < levels.size(); ++pick) {
+          const auto w = static_cast<std::uint64_t>(options.store.weights[static_cast<std::size_t>(levels[pick])]);
+          if (r < w) break;
+          r -= w;
+        }
+      }
+      const auto level = static_cast<Priority>(levels[pick]);
+      auto task = take(queue, level, worker);
+      if (!task) return task.error();
+      if (*task) return task;
+      levels.erase(levels.begin() + static_cast<std::ptrdiff_t>(pick));
+    }
+    return std::optional<TaskRecord>{};
+  }
+
+  /// Takes the first usable task of one priority (nullopt: none).
+  Result<std::optional<TaskRecord>> take(const std::string& queue, Priority level, const std::string& worker) {
+    const auto from = work_queue(queue, level);
+    for (;;) {
+      auto d = get_one(from, false);
+      if (!d) return d.error();
+      if (!*d) return std::optional<TaskRecord>{};
+      std::string reply_to;
+      auto t = task_from_body((*d)->body, reply_to);
+      const auto now = time.system_now();
+      if (!t) {  // not a task: kept in the failed queue with the reason, not handed to a worker
+        auto kept = publish(name(queue, "failed"), (*d)->body, (*d)->message_id, t.error().message);
+        if (!kept) return kept.error();
+        if (auto r = settle((*d)->tag, true); !r) return r.error();
+        continue;
+      }
+      if ((*d)->returns > 0) redeliveries.fetch_add(1);
+      t->attempts += static_cast<int>((*d)->returns) + 1;
+      t->state = TaskState::active;
+      t->worker = worker;
+      t->lease_until = now + options.store.lease;
+      if (t->spec.timeout.count() > 0) t->deadline = now + t->spec.timeout;
+      Lease lease{*t, (*d)->tag, reply_to};
+      if (t->attempts > t->spec.max_retries + 1) {  // its workers kept dying: no more attempts
+        t->attempts = t->spec.max_retries + 1;
+        lease.task.attempts = t->attempts;
+        auto r = end_attempt(std::move(lease),
+                             "returned " + std::to_string((*d)->returns) +
+                                 " times by the broker without an outcome (its workers' connections were lost)",
+                             true);
+        if (!r) return r.error();
+        continue;
+      }
+      leases[t->id] = lease;
+      remember(*t);
+      return std::optional<TaskRecord>(std::move(*t));
+    }
+  }
+
+  /// Walks a dead-letter queue for `id` (each other message returned where it was); `found`
+  /// decides what happens to the match. Returns whether it was there.
+  Result<bool> walk_letters(const std::string& letters, const std::string& id,
+                            const std::function<Result<void>(Delivery&)>& found) {
+    std::vector<std::uint64_t> others;
+    Result<bool> outcome = false;
+    for (std::size_t i = 0; i < options.store.max_dead + 1; ++i) {
+      auto d = get_one(letters, false);
+      if (!d) return d.error();
+      if (!*d) break;
+      if ((*d)->message_id == id) {
+        auto r = found(**d);
+        outcome = r ? Result<bool>(true) : Result<bool>(r.error());
+        break;
+      }
+      others.push_back((*d)->tag);
+    }
+    for (auto tag : others) {
+      if (auto r = settle(tag, false); !r) return r.error();
+    }
+    return outcome;
+  }
+
+  /// Runs `act` on dead/failed letter `id` of the queue known for it (this process's record) or
+  /// of every queue this process declared.
+  Result<void> on_letter(const std::string& id, const std::function<Result<void>(Delivery&)>& act) {
+    if (leases.count(id) != 0) {
+      return make_error(ErrorCode::invalid_argument, "task " + id + " is running; it can be changed when it ends",
+                        "id");
+    }
+    std::vector<std::string> queues;
+    if (auto it = records.find(id); it != records.end()) {
+      const auto state = it->second.state;
+      if (state == TaskState::pending || state == TaskState::scheduled || state == TaskState::retry ||
+          state == TaskState::active) {
+        return make_error(ErrorCode::invalid_argument,
+                          "task " + id + " is " + std::string(to_string(state)) +
+                              ": amqp:// runs again or removes only dead and failed tasks (RabbitMQ keeps no index "
+                              "of the others)",
+                          "id");
+      }
+      queues.push_back(it->second.spec.queue);
+    } else {
+      queues.assign(declared.begin(), declared.end());
+    }
+    for (const auto& queue : queues) {
+      for (const char* letters : {"dead", "failed"}) {
+        auto hit = walk_letters(name(queue, letters), id, act);
+        if (!hit) return hit.error();
+        if (*hit) return {};
+      }
+    }
+    return make_error(ErrorCode::not_found, "no dead or failed task " + id + " in the queues this process uses", "id");
+  }
+
+  const TimeSource& time;
+  Random& random;
+  const AmqpTaskQueueOptions options;
+  std::atomic<std::uint64_t> redeliveries{0};
+
+  // The thread's only.
+  std::unique_ptr<AmqpConnection> connection;
+  std::uint64_t next_tag = 0;                                     // the confirm channel's last publish
+  std::string reply_queue;                                        // this process's outcomes arrive here
+  std::set<std::string> declared;                                 // task queues declared on this connection
+  std::map<std::string, SteadyTime> wait_queues;                  // wait queue → when last declared
+  std::map<std::string, std::pair<bool, SteadyTime>> pause_seen;  // task queue → paused, when seen
+  std::map<std::string, Lease> leases;                            // by task id: deliveries this connection holds
+  std::unordered_map<std::string, TaskRecord> records;            // by task id: tasks this process enqueued or ran
+  std::deque<std::string> record_order;                           // oldest first, for the bound
+  std::deque<std::pair<SystemTime, std::string>> finished_order;  // for the retention
+  bool closing = false;
+
+  std::mutex mutex;
+  std::condition_variable wakeup;
+  std::deque<Job> jobs;   // guarded by mutex
+  bool stopping = false;  // guarded by mutex
+  std::thread thread;     // last: starts after the rest is built
+};
+
+namespace {
+
+/// Runs `job` on the broker thread and waits for its result.
+template <class T, class F>
+Awaitable<Result<T>> on_broker(AmqpTaskQueue::Broker& broker, F job) {
+  const auto executor = co_await asio::this_coro::executor;
+  auto done = std::make_shared<Completion<Result<T>>>(executor);
+  broker.post([done, job = std::move(job)](AmqpTaskQueue::Broker& b) mutable { done->set(job(b)); });
+  const auto patience = broker.options.broker_timeout * 4 + std::chrono::seconds(1);
+  auto result = co_await done->wait_until(std::chrono::steady_clock::now() + patience);
+  if (!result) {
+    co_return make_error(ErrorCode::unavailable, "amqp task queue: no answer from the broker thread within " +
+                                                     std::to_string(patience.count()) + " ms");
+  }
+  co_return std::move(*result);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+Result<AmqpTaskQueueOptions> AmqpTaskQueueOptions::from_url(std::string_view url) {
+  AmqpTaskQueueOptions o;
+  auto parsed = amqp::parse_amqp_url(url, o);
+  if (!parsed) return parsed.error();
+  if (auto it = parsed->query.find("prefix"); it != parsed->query.end()) o.prefix = it->second;
+  auto lease = net::backend_url_duration(*parsed, "lease", o.store.lease);
+  if (!lease) return lease.error();
+  o.store.lease = *lease;
+  auto poll = net::backend_url_duration(*parsed, "poll", o.poll);
+  if (!poll) return poll.error();
+  o.poll = *poll;
+  auto timeout = net::backend_url_duration(*parsed, "timeout", o.broker_timeout);
+  if (!timeout) return timeout.error();
+  o.broker_timeout = *timeout;
+  if (auto ok = net::check_url_options(*parsed, "amqp://",
+                                       {"user", "password_env", "password_file", "prefix", "lease", "poll", "timeout"});
+      !ok) {
+    return ok.error();
+  }
+  return o;
+}
+
+Result<std::unique_ptr<AmqpTaskQueue>> AmqpTaskQueue::create(const TimeSource& time, Random& random,
+                                                             AmqpTaskQueueOptions options) {
+  if (!valid_prefix(options.prefix)) {
+    return make_error(ErrorCode::invalid_argument, "must be 1..64 characters of A-Z, a-z, 0-9, '_' or '-'", "prefix");
+  }
+  if (auto v = validate(options.store); !v) return v.error();
+  if (options.poll.count() <= 0) return make_error(ErrorCode::invalid_argument, "must be > 0", "poll");
+  if (options.broker_timeout.count() <= 0) return make_error(ErrorCode::invalid_argument, "must be > 0", "timeout");
+  if (options.max_records == 0) return make_error(ErrorCode::invalid_argument, "must be > 0", "max_records");
+  // The broker thread logs: create spdlog's registry here, not first on it (see AmqpEventBus).
+  (void)spdlog::default_logger_raw();
+  return std::unique_ptr<AmqpTaskQueue>(new AmqpTaskQueue(std::make_unique<Broker>(time, random, std::move(options))));
+}
+
+AmqpTaskQueue::AmqpTaskQueue(std::unique_ptr<Broker> broker) : broker_(std::move(broker)) {}
+AmqpTaskQueue::~AmqpTaskQueue() = default;
+
+std::chrono::milliseconds AmqpTaskQueue::lease() const { return broker_->options.store.lease; }
+std::uint64_t AmqpTaskQueue::redeliveries() const { return broker_->redeliveries.load(); }
+
+Awaitable<Result<TaskRecord>> AmqpTaskQueue::enqueue(TaskSpec spec) {
+  if (auto v = validate(spec); !v) co_return v.error();
+  auto job = [spec = std::move(spec)](Broker& b) mutable {
+    return b.connected<TaskRecord>([&]() -> Result<TaskRecord> {
+      if (auto r = b.declare_topology(spec.queue); !r) return r.error();
+      TaskRecord t;
+      t.id = random_hex_id(b.random);
+      const auto now = b.time.system_now();
+      t.enqueued_at = now;
+      t.run_at = spec.run_at ? *spec.run_at : now + spec.delay;
+      t.state = t.run_at > now ? TaskState::scheduled : TaskState::pending;
+      if (!spec.unique_key.empty()) {
+        const auto marker =
+            b.name(spec.queue, "unique." + std::to_string(spec.unique_for.count()) + "." + spec.unique_key);
+        if (marker.size() > 255) {
+          return make_error(ErrorCode::invalid_argument, "too long for a RabbitMQ queue name on amqp://", "unique_key");
+        }
+        amqp::Table args;
+        args.add("x-max-length", std::int64_t{1});
+        args.add("x-overflow", std::string("reject-publish"));
+        args.add("x-message-ttl", static_cast<std::int64_t>(spec.unique_for.count()));
+        args.add("x-expires", static_cast<std::int64_t>(spec.unique_for.count() + 60'000));
+        if (auto r = b.declare(marker, args); !r) return r.error();
+        auto taken = b.publish(marker, t.id, t.id);
+        if (!taken) return taken.error();
+        if (!*taken) {
+          std::string holder = "another task";
+          if (auto d = b.get_one(marker, false); d && *d) {
+            holder = "task " + (*d)->body;
+            (void)b.settle((*d)->tag, false);
+          }
+          return make_error(ErrorCode::limit_exceeded, holder + " holds unique_key '" + spec.unique_key + "'",
+                            "unique_key");
+        }
+      }
+      t.spec = std::move(spec);
+      const auto delay = std::chrono::ceil<milliseconds>(t.run_at - now).count();
+      std::string target = b.work_queue(t.spec.queue, t.spec.priority);
+      if (delay > 0) {
+        auto wait = b.wait_queue(t.spec.queue, t.spec.priority, delay);
+        if (!wait) return wait.error();
+        target = *wait;
+      }
+      auto stored = b.publish(target, task_body(t, b.reply_queue), t.id);
+      if (!stored) return stored.error();
+      if (!*stored) return make_error(ErrorCode::unavailable, "amqp task queue: the broker refused the task");
+      b.remember(t);
+      return t;
+    });
+  };
+  co_return co_await on_broker<TaskRecord>(*broker_, std::move(job));
+}
+
+Awaitable<Result<std::optional<TaskRecord>>> AmqpTaskQueue::fetch(std::string queue, std::string worker,
+                                                                  std::chrono::milliseconds wait) {
+  // Waits on real time, like the Redis queue's BLPOP: the broker's clock is real.
+  const auto give_up = std::chrono::steady_clock::now() + wait;
+  auto& broker = *broker_;
+  for (;;) {
+    auto job = [queue, worker](Broker& b) {
+      return b.connected<std::optional<TaskRecord>>([&] { return b.fetch(queue, worker); });
+    };
+    auto got = co_await on_broker<std::optional<TaskRecord>>(broker, std::move(job));
+    if (!got || *got) co_return got;
+    const auto left = std::chrono::duration_cast<milliseconds>(give_up - std::chrono::steady_clock::now());
+    if (left.count() <= 0) co_return got;
+    asio::steady_timer timer(co_await asio::this_coro::executor, std::min(left, broker.options.poll));
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+Awaitable<Result<SystemTime>> AmqpTaskQueue::renew(std::string id, std::string worker) {
+  auto job = [id, worker](Broker& b) -> Result<SystemTime> {
+    auto it = b.leases.find(id);
+    if (it == b.leases.end() || it->second.task.worker != worker) return not_held(id);
+    auto& task = it->second.task;
+    const auto now = b.time.system_now();
+    if (task.deadline && *task.deadline <= now) {
+      return make_error(ErrorCode::timeout, "task " + id + " ran past its timeout", "timeout");
+    }
+    task.lease_until = now + b.options.store.lease;
+    b.remember(task);
+    return task.lease_until;
+  };
+  co_return co_await on_broker<SystemTime>(*broker_, std::move(job));
+}
+
+Awaitable<Result<void>> AmqpTaskQueue::complete(std::string id, std::string worker, nlohmann::json result) {
+  auto job = [id, worker, result = std::move(result)](Broker& b) -> Result<void> {
+    auto it = b.leases.find(id);
+    if (it == b.leases.end() || it->second.task.worker != worker) return not_held(id);
+    return b.connected<void>([&]() -> Result<void> {
+      auto lease = std::move(it->second);
+      b.leases.erase(it);
+      if (auto r = b.settle(lease.tag, true); !r) return r;
+      auto& t = lease.task;
+      t.state = TaskState::succeeded;
+      t.result = result;
+      t.finished_at = b.time.system_now();
+      t.worker.clear();
+      t.deadline.reset();
+      b.remember(t);
+      b.tell(lease.reply_to, t);
+      return {};
+    });
+  };
+  co_return co_await on_broker<void>(*broker_, std::move(job));
+}
+
+Awaitable<Result<TaskState>> AmqpTaskQueue::fail(std::string id, std::string worker, std::string error,
+                                                 bool retryable) {
+  auto job = [id, worker, error = std::move(error), retryable](Broker& b) -> Result<TaskState> {
+    auto it = b.leases.find(id);
+    if (it == b.leases.end() || it->second.task.worker != worker) return not_held(id);
+    return b.connected<TaskState>([&]() -> Result<TaskState> {
+      auto lease = std::move(it->second);
+      b.leases.erase(it);
+      return b.end_attempt(std::move(lease), error, retryable);
+    });
+  };
+  co_return co_await on_broker<TaskState>(*broker_, std::move(job));
+}
+
+Awaitable<Result<TaskRecord>> AmqpTaskQueue::get(std::string id) {
+  auto job = [id](Broker& b) -> Result<TaskRecord> {
+    auto read = b.connected<void>([&] { return b.read_outcomes(); });
+    if (!read) return read.error();
+    b.forget_finished();
+    auto it = b.records.find(id);
+    if (it == b.records.end()) {
+      return make_error(ErrorCode::not_found,
+                        "no task " + id +
+                            " known to this process (amqp:// keeps task records in the processes that enqueued or "
+                            "ran them)",
+                        "id");
+    }
+    return it->second;
+  };
+  co_return co_await on_broker<TaskRecord>(*broker_, std::move(job));
+}
+
+Awaitable<Result<std::vector<TaskRecord>>> AmqpTaskQueue::list(std::string queue, TaskState state, std::size_t limit) {
+  auto job = [queue, state, limit](Broker& b) -> Result<std::vector<TaskRecord>> {
+    std::vector<TaskRecord> out;
+    if (state == TaskState::pending) {
+      return make_error(ErrorCode::invalid_argument,
+                        "amqp:// cannot list pending tasks: reading them would count as attempts", "state");
+    }
+    if (state == TaskState::dead || state == TaskState::failed) {
+      return b.connected<std::vector<TaskRecord>>([&]() -> Result<std::vector<TaskRecord>> {
+        if (auto r = b.declare_topology(queue); !r) return r.error();
+        std::vector<std::uint64_t> taken;
+        const auto letters = b.name(queue, state == TaskState::dead ? "dead" : "failed");
+        while (out.size() < limit) {
+          auto d = b.get_one(letters, false);
+          if (!d) return d.error();
+          if (!*d) break;
+          taken.push_back((*d)->tag);
+          std::string reply_to;
+          if (auto t = task_from_body((*d)->body, reply_to)) out.push_back(std::move(*t));
+        }
+        for (auto tag : taken) {
+          if (auto r = b.settle(tag, false); !r) return r.error();
+        }
+        return out;
+      });
+    }
+    if (state == TaskState::active) {
+      for (const auto& [id, lease] : b.leases) {
+        if (lease.task.spec.queue == queue && out.size() < limit) out.push_back(lease.task);
+      }
+      return out;
+    }
+    b.forget_finished();
+    for (const auto& id : b.record_order) {
+      auto it = b.records.find(id);
+      if (it != b.records.end() && it->second.spec.queue == queue && it->second.state == state && out.size() < limit) {
+        out.push_back(it->second);
+      }
+    }
+    return out;
+  };
+  co_return co_await on_broker<std::vector<TaskRecord>>(*broker_, std::move(job));
+}
+
+Awaitable<Result<std::map<TaskState, std::size_t>>> AmqpTaskQueue::counts(std::string queue) {
+  auto job = [queue](Broker& b) -> Result<std::map<TaskState, std::size_t>> {
+    return b.connected<std::map<TaskState, std::size_t>>([&]() -> Result<std::map<TaskState, std::size_t>> {
+      if (auto r = b.read_outcomes(); !r) return r.error();
+      std::map<TaskState, std::size_t> out;
+      const auto add = [&](TaskState s, std::size_t n) {
+        if (n > 0) out[s] += n;
+      };
+      auto ready = b.declare_queues(queue);
+      if (!ready) return ready.error();
+      add(TaskState::pending, (*ready)[0] + (*ready)[1] + (*ready)[2]);
+      add(TaskState::dead, (*ready)[3]);
+      add(TaskState::failed, (*ready)[4]);
+      for (const auto& [id, lease] : b.leases) add(TaskState::active, lease.task.spec.queue == queue ? 1 : 0);
+      b.forget_finished();
+      const auto now = b.time.system_now();
+      for (const auto& [id, t] : b.records) {
+        if (t.spec.queue != queue) continue;
+        if ((t.state == TaskState::scheduled || t.state == TaskState::retry) && t.run_at > now) add(t.state, 1);
+        if (t.state == TaskState::succeeded) add(t.state, 1);
+      }
+      return out;
+    });
+  };
+  co_return co_await on_broker<std::map<TaskState, std::size_t>>(*broker_, std::move(job));
+}
+
+Awaitable<Result<void>> AmqpTaskQueue::run_now(std::string id) {
+  auto job = [id](Broker& b) -> Result<void> {
+    return b.connected<void>([&]() -> Result<void> {
+      return b.on_letter(id, [&](Delivery& d) -> Result<void> {
+        std::string reply_to;
+        auto t = task_from_body(d.body, reply_to);
+        if (!t) return t.error();
+        t->state = TaskState::pending;
+        t->attempts = 0;  // a dead task run again starts counting anew
+        t->run_at = b.time.system_now();
+        t->finished_at = {};
+        auto stored = b.publish(b.work_queue(t->spec.queue, t->spec.priority), task_body(*t, reply_to), t->id);
+        if (!stored) return stored.error();
+        if (auto r = b.settle(d.tag, true); !r) return r;
+        b.remember(*t);
+        return {};
+      });
+    });
+  };
+  co_return co_await on_broker<void>(*broker_, std::move(job));
+}
+
+Awaitable<Result<void>> AmqpTaskQueue::remove(std::string id) {
+  auto job = [id](Broker& b) -> Result<void> {
+    return b.connected<void>([&]() -> Result<void> {
+      auto removed = b.on_letter(id, [&](Delivery& d) { return b.settle(d.tag, true); });
+      if (removed) {
+        b.records.erase(id);
+      }
+      return removed;
+    });
+  };
+  co_return co_await on_broker<void>(*broker_, std::move(job));
+}
+
+Awaitable<Result<void>> AmqpTaskQueue::pause(std::string queue) {
+  auto job = [queue](Broker& b) -> Result<void> {
+    return b.connected<void>([&]() -> Result<void> {
+      if (auto r = b.declare_topology(queue); !r) return r;
+      auto stored = b.publish(b.name(queue, "paused"), "{}", "paused");
+      if (!stored) return stored.error();
+      b.pause_seen[queue] = {true, b.time.steady_now()};
+      return {};
+    });
+  };
+  co_return co_await on_broker<void>(*broker_, std::move(job));
+}
+
+Awaitable<Result<void>> AmqpTaskQueue::resume(std::string queue) {
+  auto job = [queue](Broker& b) -> Result<void> {
+    return b.connected<void>([&]() -> Result<void> {
+      if (auto r = b.declare_topology(queue); !r) return r;
+      const auto marker = b.name(queue, "paused");
+      amqp_queue_purge(b.connection->state(), kSide, bytes_of(marker));
+      if (auto r = b.connection->rpc_result("purging " + marker); !r) return r;
+      b.pause_seen[queue] = {false, b.time.steady_now()};
+      return {};
+    });
+  };
+  co_return co_await on_broker<void>(*broker_, std::move(job));
+}
+
+}  // namespace svckit::queue
