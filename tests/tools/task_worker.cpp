@@ -1,9 +1,10 @@
-// A worker process for the task queue's crash tests: a WorkerPool on a RedisTaskQueue that the
-// tests SIGKILL mid-task. Its handlers leave traces in Redis so the tests can see what ran:
+// A worker process for the task queue's crash tests: a WorkerPool on a RedisTaskQueue (or, given
+// an amqp:// QUEUE_URL, an AmqpTaskQueue) that the tests SIGKILL mid-task. Its handlers leave traces in Redis so the
+// tests can see what ran:
 //   count {n}: HINCRBY {crash}:runs n 1 (one per execution), then succeeds
 //   slow:      first attempt: SET {crash}:started:<id> <worker>, then runs until cancelled;
 //              later attempts: INCR {crash}:finished:<id>, then succeed
-// Usage: svckit_task_worker REDIS_PORT WORKER_ID CONCURRENCY LEASE_MS
+// Usage: svckit_task_worker REDIS_PORT WORKER_ID CONCURRENCY LEASE_MS [QUEUE_URL]
 // SIGTERM stops it gracefully (2 s drain); SIGKILL is what the tests are about.
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
@@ -19,6 +20,7 @@
 #include <string>
 
 #include "svckit/core/sleeper.hpp"
+#include "svckit/queue/amqp_task_queue.hpp"
 #include "svckit/queue/redis_task_queue.hpp"
 #include "svckit/queue/worker_pool.hpp"
 
@@ -36,8 +38,8 @@ void from_json(const nlohmann::json& j, Count& out) { out.n = j.at("n").get<long
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 5) {
-    std::cerr << "usage: svckit_task_worker REDIS_PORT WORKER_ID CONCURRENCY LEASE_MS\n";
+  if (argc != 5 && argc != 6) {
+    std::cerr << "usage: svckit_task_worker REDIS_PORT WORKER_ID CONCURRENCY LEASE_MS [QUEUE_URL]\n";
     return 2;
   }
   const int port = std::stoi(argv[1]);
@@ -56,12 +58,29 @@ int main(int argc, char** argv) {
   queue_options.store.lease = lease;
   queue_options.store.retry_backoff = {BackoffKind::full_jitter, std::chrono::milliseconds(10),
                                        std::chrono::milliseconds(100), 2.0};
-  RedisTaskQueue queue(client, time, random, queue_options);
+  RedisTaskQueue redis_queue(client, time, random, queue_options);
+  TaskQueue* queue = &redis_queue;
+  std::unique_ptr<AmqpTaskQueue> amqp_queue;
+  if (argc == 6) {
+    auto options = AmqpTaskQueueOptions::from_url(argv[5]);
+    if (!options) {
+      std::cerr << options.error().describe() << "\n";
+      return 2;
+    }
+    options->store = queue_options.store;
+    auto created = AmqpTaskQueue::create(time, random, std::move(*options));
+    if (!created) {
+      std::cerr << created.error().describe() << "\n";
+      return 2;
+    }
+    amqp_queue = std::move(*created);
+    queue = amqp_queue.get();
+  }
   WorkerPoolOptions pool_options;
   pool_options.concurrency = concurrency;
   pool_options.worker_id = worker_id;
   pool_options.poll_wait = std::chrono::milliseconds(500);
-  WorkerPool pool(io.get_executor(), queue, random, pool_options);
+  WorkerPool pool(io.get_executor(), *queue, random, pool_options);
 
   pool.handle<Count>("count", [&](Count args, CancelToken&) -> Awaitable<Result<nlohmann::json>> {
     auto trace = redis::command_args("HINCRBY", "{crash}:runs", std::to_string(args.n), "1");
@@ -98,7 +117,7 @@ int main(int argc, char** argv) {
   asio::co_spawn(
       io,
       [&]() -> Awaitable<void> {
-        auto policy = co_await queue.check_server();
+        auto policy = co_await redis_queue.check_server();
         if (!policy) spdlog::warn("event=redis_check_failed error=\"{}\"", policy.error().describe());
         pool.start();
         std::cout << "ready " << worker_id << std::endl;

@@ -710,8 +710,8 @@ Awaitable<Result<TaskRecord>> AmqpTaskQueue::enqueue(TaskSpec spec) {
       TaskRecord t;
       t.id = random_hex_id(b.random);
       const auto now = b.time.system_now();
-      t.enqueued_at = now;
-      t.run_at = spec.run_at ? *spec.run_at : now + spec.delay;
+      t.enqueued_at = time_of(ms_of(now));  // the message keeps milliseconds
+      t.run_at = time_of(ms_of(spec.run_at ? *spec.run_at : now + spec.delay));
       t.state = t.run_at > now ? TaskState::scheduled : TaskState::pending;
       if (!spec.unique_key.empty()) {
         const auto marker =
