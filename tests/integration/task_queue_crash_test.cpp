@@ -1,11 +1,13 @@
-// The Redis task queue under crashes, with real processes: worker processes (tests/tools/
-// task_worker.cpp) SIGKILLed mid-task, and redis-server (AOF, fsync always) killed and restarted
-// mid-run. Every task must end exactly once in succeeded (or dead), none lost.
+// The Redis and RabbitMQ task queues under crashes, with real processes: worker processes
+// (tests/tools/task_worker.cpp) SIGKILLed mid-task, and redis-server (AOF, fsync always) killed and
+// restarted mid-run. Every task must end exactly once in succeeded (or dead), none lost. (The
+// handlers leave their traces in Redis whichever queue they run on.)
 #include <gtest/gtest.h>
 
 #include <csignal>
 #include <memory>
 
+#include "svckit/queue/amqp_task_queue.hpp"
 #include "svckit/queue/redis_task_queue.hpp"
 #include "svckit/testing/fake_random.hpp"
 #include "svckit/testing/io_thread.hpp"
@@ -40,10 +42,13 @@ class TaskQueueCrashTest : public ::testing::Test {
       queue = std::make_unique<RedisTaskQueue>(*client, time, random);
     }
   }
-  testing::ChildProcess worker(const std::string& id, int concurrency, int lease_ms) {
-    auto child = testing::ChildProcess::spawn(
-        {TASK_WORKER_BIN, std::to_string(port), id, std::to_string(concurrency), std::to_string(lease_ms)},
-        dir.path() / ("worker-" + id + ".log"));
+  /// A worker process on the Redis queue, or on `queue_url`'s.
+  testing::ChildProcess worker(const std::string& id, int concurrency, int lease_ms,
+                               const std::string& queue_url = {}) {
+    std::vector<std::string> args{TASK_WORKER_BIN, std::to_string(port), id, std::to_string(concurrency),
+                                  std::to_string(lease_ms)};
+    if (!queue_url.empty()) args.push_back(queue_url);
+    auto child = testing::ChildProcess::spawn(args, dir.path() / ("worker-" + id + ".log"));
     EXPECT_TRUE(child) << child.error().message;
     return child ? std::move(*child) : testing::ChildProcess{};
   }
@@ -182,6 +187,97 @@ TEST_F(TaskQueueCrashTest, ARedisRestartWithAofMidRunLosesNoTask) {
   EXPECT_EQ(command({"HLEN", "{crash}:runs"})->integer, kTasks);
   a.stop(SIGTERM);
   b.stop(SIGTERM);
+}
+
+/// The same crashes on the amqp:// queue: the broker hands a dead worker's deliveries back when its
+/// connection drops (at once, not after the lease), counting each return as an attempt.
+class AmqpTaskQueueCrashTest : public TaskQueueCrashTest {
+ protected:
+  void SetUp() override {
+    start_redis();  // the handlers' traces
+    auto started = testing::start_rabbitmq(rabbit_dir.path(), rabbit);
+    ASSERT_TRUE(started) << started.error().message;
+    url = "amqp://127.0.0.1:" + std::to_string(rabbit.port) + "?prefix=crash";
+    auto options = AmqpTaskQueueOptions::from_url(url);
+    ASSERT_TRUE(options) << options.error().describe();
+    auto created = AmqpTaskQueue::create(time, random, *options);
+    ASSERT_TRUE(created) << created.error().describe();
+    amqp_queue = std::move(*created);
+  }
+  void TearDown() override {
+    amqp_queue.reset();
+    TaskQueueCrashTest::TearDown();
+  }
+  std::map<TaskState, std::size_t> amqp_counts() {
+    auto r = io.run([&]() -> Awaitable<Result<std::map<TaskState, std::size_t>>> {
+      co_return co_await amqp_queue->counts("default");
+    });
+    return r ? *r : std::map<TaskState, std::size_t>{};
+  }
+  testing::TempDir rabbit_dir;
+  testing::RabbitMq rabbit;
+  std::string url;
+  std::unique_ptr<AmqpTaskQueue> amqp_queue;
+};
+
+TEST_F(AmqpTaskQueueCrashTest, AWorkerKilledMidTaskHandsItToAnotherDoneOnce) {
+  auto a = worker("a", 1, 1000, url);
+  TaskSpec s;
+  s.name = "slow";
+  const auto task = io.run([&]() -> Awaitable<Result<TaskRecord>> { co_return co_await amqp_queue->enqueue(s); });
+  ASSERT_TRUE(task) << task.error().describe();
+  const std::vector<std::string> started_key{"GET", "{crash}:started:" + task->id};
+  ASSERT_TRUE(testing::wait_until(
+      [&] {
+        auto r = command(started_key);
+        return r && r->text == "a";
+      },
+      20s))
+      << "worker a took the task";
+  EXPECT_NE(a.stop(SIGKILL), -1);
+  auto b = worker("b", 1, 1000, url);
+  ASSERT_TRUE(testing::wait_until([&] { return amqp_counts()[TaskState::succeeded] == 1; }, 30s));
+  const auto done = io.run([&]() -> Awaitable<Result<TaskRecord>> { co_return co_await amqp_queue->get(task->id); });
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->attempts, 2) << "the broker's return counts as an attempt";
+  EXPECT_EQ(done->result["by"], "b");
+  EXPECT_EQ(command({"GET", "{crash}:finished:" + task->id})->text, "1") << "completed exactly once";
+  b.stop(SIGTERM);
+}
+
+TEST_F(AmqpTaskQueueCrashTest, TwoThousandTasksAcrossFourWorkersWithRandomKillsAreEachDoneOnce) {
+  constexpr int kTasks = 2'000 / kScale;
+  constexpr int kWorkers = 4;
+  constexpr int kKills = 6;
+  std::vector<testing::ChildProcess> workers;
+  for (int i = 0; i < kWorkers; ++i) workers.push_back(worker("w" + std::to_string(i), 8, 1000, url));
+  const auto ids = io.run([&]() -> Awaitable<std::vector<std::string>> {
+    std::vector<std::string> out;
+    for (int i = 0; i < kTasks; ++i) {
+      TaskSpec s;
+      s.name = "count";
+      s.payload = {{"n", i}};
+      s.max_retries = 10;
+      auto r = co_await amqp_queue->enqueue(std::move(s));
+      EXPECT_TRUE(r) << r.error().describe();
+      if (r) out.push_back(r->id);
+    }
+    co_return out;
+  });
+  ASSERT_EQ(ids.size(), static_cast<std::size_t>(kTasks));
+  for (int kill = 0; kill < kKills; ++kill) {
+    const auto progress = static_cast<std::size_t>((kill + 1) * kTasks / (kKills + 2));
+    ASSERT_TRUE(testing::wait_until([&] { return amqp_counts()[TaskState::succeeded] >= progress; }, 60s))
+        << "kill " << kill;
+    const auto victim = random.uniform(kWorkers);
+    EXPECT_NE(workers[victim].stop(SIGKILL), -1);
+    workers[victim] = worker("w" + std::to_string(victim) + "-" + std::to_string(kill), 8, 1000, url);
+  }
+  ASSERT_TRUE(testing::wait_until([&] { return amqp_counts()[TaskState::succeeded] == kTasks; }, 120s))
+      << "succeeded: " << amqp_counts()[TaskState::succeeded];
+  EXPECT_EQ(amqp_counts()[TaskState::dead], 0u) << "10 retries are more than the kills can use";
+  EXPECT_EQ(command({"HLEN", "{crash}:runs"})->integer, kTasks) << "every task's handler ran";
+  for (auto& w : workers) w.stop(SIGTERM);
 }
 
 TEST_F(TaskQueueCrashTest, AnEvictingRedisIsReportedAtStart) {

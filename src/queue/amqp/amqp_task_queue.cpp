@@ -453,9 +453,9 @@ struct AmqpTaskQueue::Broker {
     auto stored = publish(target, task_body(t, lease.reply_to), t.id, error);
     if (!stored) return stored.error();
     if (!*stored) return make_error(ErrorCode::unavailable, "amqp task queue: the broker refused " + target);
+    tell(lease.reply_to, t);  // before the acknowledgement: a crash between sends it again, never not at all
     if (auto r = settle(lease.tag, true); !r) return r.error();
     remember(t);
-    tell(lease.reply_to, t);
     return t.state;
   }
 
@@ -797,15 +797,15 @@ Awaitable<Result<void>> AmqpTaskQueue::complete(std::string id, std::string work
     return b.connected<void>([&]() -> Result<void> {
       auto lease = std::move(it->second);
       b.leases.erase(it);
-      if (auto r = b.settle(lease.tag, true); !r) return r;
       auto& t = lease.task;
       t.state = TaskState::succeeded;
       t.result = result;
       t.finished_at = b.time.system_now();
       t.worker.clear();
       t.deadline.reset();
+      b.tell(lease.reply_to, t);  // before the acknowledgement (see end_attempt)
+      if (auto r = b.settle(lease.tag, true); !r) return r;
       b.remember(t);
-      b.tell(lease.reply_to, t);
       return {};
     });
   };
