@@ -1,7 +1,8 @@
-// Task queue throughput on Redis, end to end: producers enqueue N tasks while a WorkerPool with a
-// no-op handler consumes them; the figure is N / (time from the first enqueue to the last
-// completion). bench/task_queue_bench.sh runs it next to BullMQ on the same redis-server with the
-// same N and concurrency (bench/npm/bullmq_bench.js) and prints both.
+// Task queue throughput on Redis (or, with --amqp, on a RabbitMQ node this program starts), end to
+// end: producers enqueue N tasks while a WorkerPool with a no-op handler consumes them; the figure
+// is N / (time from the first enqueue to the last completion). bench/task_queue_bench.sh runs it
+// next to BullMQ on the same redis-server with the same N and concurrency
+// (bench/npm/bullmq_bench.js), and the amqp:// row after them, and prints all.
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
 #include <CLI/CLI.hpp>
@@ -12,8 +13,10 @@
 #include <cstdio>
 #include <thread>
 
+#include "svckit/queue/amqp_task_queue.hpp"
 #include "svckit/queue/redis_task_queue.hpp"
 #include "svckit/queue/worker_pool.hpp"
+#include "svckit/testing/servers.hpp"
 
 namespace {
 
@@ -27,7 +30,7 @@ double seconds_since(Clock::time_point start) { return std::chrono::duration<dou
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"svckit task queue benchmark (Redis)"};
+  CLI::App app{"svckit task queue benchmark (Redis, or RabbitMQ with --amqp)"};
   int port = 6379;
   int tasks = 20'000;
   std::size_t concurrency = 16;
@@ -40,6 +43,8 @@ int main(int argc, char** argv) {
   app.add_option("--producers", producers, "concurrent enqueueing coroutines")->check(CLI::Range(1, 1024));
   app.add_option("--threads", threads, "io_context threads")->check(CLI::Range(1, 64));
   app.add_option("--queue", queue_name, "queue name");
+  bool amqp = false;
+  app.add_flag("--amqp", amqp, "run on an AmqpTaskQueue, on a RabbitMQ node started here (not on Redis)");
   CLI11_PARSE(app, argc, argv);
 
   asio::io_context io;
@@ -49,7 +54,27 @@ int main(int argc, char** argv) {
   redis_options.server = {"127.0.0.1", static_cast<std::uint16_t>(port), false};
   redis_options.max_idle_connections = concurrency + static_cast<std::size_t>(producers) + 4;
   redis::RedisClient client(io.get_executor(), redis_options);
-  RedisTaskQueue queue(client, time, random);
+  RedisTaskQueue redis_queue(client, time, random);
+  TaskQueue* chosen = &redis_queue;
+  testing::TempDir rabbit_dir;
+  testing::RabbitMq rabbit;
+  std::unique_ptr<AmqpTaskQueue> amqp_queue;
+  if (amqp) {
+    if (auto started = testing::start_rabbitmq(rabbit_dir.path(), rabbit); !started) {
+      std::fprintf(stderr, "rabbitmq-server: %s\n", started.error().message.c_str());
+      return 1;
+    }
+    AmqpTaskQueueOptions o;
+    o.port = static_cast<std::uint16_t>(rabbit.port);
+    auto created = AmqpTaskQueue::create(time, random, o);
+    if (!created) {
+      std::fprintf(stderr, "%s\n", created.error().describe().c_str());
+      return 1;
+    }
+    amqp_queue = std::move(*created);
+    chosen = amqp_queue.get();
+  }
+  TaskQueue& queue = *chosen;
   WorkerPoolOptions pool_options;
   pool_options.queue = queue_name;
   pool_options.concurrency = concurrency;
@@ -97,10 +122,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "enqueue failed %d times\n", enqueue_errors.load());
     return 1;
   }
-  std::printf(
-      "svckit RedisTaskQueue: %d tasks, concurrency %zu, %d producers: enqueue %.0f/s, end to end %.0f tasks/s (%.2f "
-      "s)\n",
-      tasks, concurrency, producers, tasks / enqueue_seconds.load(), tasks / total, total);
-  std::printf("RESULT svckit %.0f\n", tasks / total);
+  std::printf("svckit %s: %d tasks, concurrency %zu, %d producers: enqueue %.0f/s, end to end %.0f tasks/s (%.2f s)\n",
+              amqp ? "AmqpTaskQueue" : "RedisTaskQueue", tasks, concurrency, producers, tasks / enqueue_seconds.load(),
+              tasks / total, total);
+  std::printf("RESULT %s %.0f\n", amqp ? "amqp" : "svckit", tasks / total);
   return 0;
 }

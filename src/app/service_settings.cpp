@@ -243,21 +243,31 @@ Result<ServiceSettings> load_service_settings(const std::vector<std::pair<std::s
     }
     out.redis_url = it->second;
   }
+  if (auto it = env.find("RABBITMQ_URL"); it != env.end() && !it->second.empty()) {
+    if (!it->second.starts_with("amqp://")) {
+      return invalid("RABBITMQ_URL", "must be amqp://host:port[/vhost] (credentials in ?user= and ?password_env=)");
+    }
+    out.rabbitmq_url = it->second;
+  }
   out.queue_type = out.redis_url.empty() ? "memory" : "redis";
   if (auto it = env.find("QUEUE_TYPE"); it != env.end() && !it->second.empty()) {
-    const auto type = lower(it->second);
-    if (type == "rabbitmq" || type == "amqp") {
-      return invalid("QUEUE_TYPE",
-                     "rabbitmq is not a task queue backend here (a RabbitMQ queue cannot answer get, "
-                     "list, counts or results): use redis or memory; events can use amqp:// in "
-                     "MESSAGING_URL");
+    auto type = lower(it->second);
+    if (type == "amqp") type = "rabbitmq";
+    if (type != "redis" && type != "memory" && type != "rabbitmq") {
+      return invalid("QUEUE_TYPE", "must be redis, rabbitmq or memory, got '" + it->second + "'");
     }
-    if (type != "redis" && type != "memory")
-      return invalid("QUEUE_TYPE", "must be redis or memory, got '" + it->second + "'");
     if (type == "redis" && out.redis_url.empty()) return invalid("QUEUE_TYPE", "redis needs REDIS_URL");
+    if (type == "rabbitmq" && out.rabbitmq_url.empty()) {
+      if (!out.messaging_url.starts_with("amqp://")) {
+        return invalid("QUEUE_TYPE", "rabbitmq needs RABBITMQ_URL (or an amqp:// MESSAGING_URL)");
+      }
+      out.rabbitmq_url = out.messaging_url;
+    }
     out.queue_type = type;
   }
-  out.queue_url = out.queue_type == "redis" ? out.redis_url : "memory://";
+  out.queue_url = out.queue_type == "redis"      ? out.redis_url
+                  : out.queue_type == "rabbitmq" ? out.rabbitmq_url
+                                                 : "memory://";
   if (auto it = env.find("MESSAGE_WORKERS"); it != env.end() && !it->second.empty()) {
     int n = 0;
     const auto& v = it->second;

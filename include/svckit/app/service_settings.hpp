@@ -12,8 +12,10 @@
 //   SVCKIT_REGISTRY          registry URL (svckitd://, consul://, etcd://, redis://, ...)  memory://
 //   MESSAGING_URL            event bus URL (memory://, redis://, nats://, amqp://)          memory://
 //   REDIS_URL                Redis for the task queue when QUEUE_TYPE is redis              (none)
-//   QUEUE_TYPE               memory or redis (rabbitmq is refused: see task_queue_url.hpp)   redis when REDIS_URL is
-//   set, else memory MESSAGE_WORKERS          task/event workers, 1..1024                                    4
+//   RABBITMQ_URL             RabbitMQ for the task queue when QUEUE_TYPE is rabbitmq        (none)
+//   QUEUE_TYPE               memory, redis or rabbitmq (amqp)                               redis when REDIS_URL is
+//                                                                                           set, else memory
+//   MESSAGE_WORKERS          task/event workers, 1..1024                                    4
 //   HEALTH_CHECK_ENABLED     true/false (1/0, yes/no): run and register health checks        true
 //   MICROSERVICE_ENV, ENVIRONMENT   the config profile (config_manager.hpp config_profile)  dev
 //
@@ -59,7 +61,8 @@ struct ServiceSettings {
   bool health_check_enabled = true;
   DiscoverySettings discovery;
   std::string messaging_url = "memory://";
-  std::string redis_url;  // "" when REDIS_URL is unset
+  std::string redis_url;     // "" when REDIS_URL is unset
+  std::string rabbitmq_url;  // RABBITMQ_URL, or MESSAGING_URL when QUEUE_TYPE=rabbitmq and it is amqp://
   std::string queue_type = "memory";
   std::string queue_url = "memory://";
   int message_workers = 4;

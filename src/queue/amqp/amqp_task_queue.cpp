@@ -36,7 +36,6 @@ namespace {
 constexpr amqp_channel_t kTasks = amqp::kChannel;  // confirms, basic.get, acknowledgements
 constexpr amqp_channel_t kSide = 2;                // declares, purges, deletes, outcome messages
 constexpr const char* kLevels[3] = {"high", "medium", "low"};
-constexpr const char* kDeliveryCount = "x-delivery-count";  // a quorum queue's count of returns
 constexpr const char* kErrorHeader = "svckit-error";
 
 long long ms_of(SystemTime t) { return std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count(); }
@@ -128,7 +127,7 @@ struct Delivery {
   std::uint64_t tag = 0;
   std::string body;
   std::string message_id;
-  std::int64_t returns = 0;  // x-delivery-count
+  bool redelivered = false;  // delivered before, and returned (its holder's connection was lost)
 };
 
 }  // namespace
@@ -164,15 +163,40 @@ struct AmqpTaskQueue::Broker {
     wakeup.notify_one();
   }
 
+  /// How long a caller waits for the thread's answer (a job may make a few round trips).
+  std::chrono::milliseconds patience() const { return options.broker_timeout * 4 + std::chrono::seconds(1); }
+  /// When a caller waiting from now stops waiting (real time: the broker's round trips are real).
+  std::chrono::steady_clock::time_point answer_deadline() const {
+    return std::chrono::steady_clock::now() + patience();
+  }
+
+  struct Enqueue {
+    TaskSpec spec;
+    std::shared_ptr<Completion<Result<TaskRecord>>> done;
+  };
+  /// Enqueues without a unique key go out together: all sent, then all confirms awaited (the
+  /// broker writes them in one batch; one at a time, each would wait for a disk write of its own).
+  void post_enqueue(TaskSpec spec, std::shared_ptr<Completion<Result<TaskRecord>>> done) {
+    {
+      std::lock_guard lock(mutex);
+      enqueues.push_back(Enqueue{std::move(spec), std::move(done)});
+    }
+    wakeup.notify_one();
+  }
+
   void run() {
     for (;;) {
       std::deque<Job> batch;
+      std::deque<Enqueue> new_tasks;
       {
         std::unique_lock lock(mutex);
-        wakeup.wait_for(lock, std::chrono::milliseconds(200), [&] { return stopping || !jobs.empty(); });
+        wakeup.wait_for(lock, std::chrono::milliseconds(200),
+                        [&] { return stopping || !jobs.empty() || !enqueues.empty(); });
         batch.swap(jobs);
+        new_tasks.swap(enqueues);
         closing = stopping;
       }
+      if (!new_tasks.empty()) enqueue_batch(new_tasks);
       for (auto& job : batch) job(*this);  // when closing, each answers unavailable
       if (closing) break;
       if (batch.empty() && connection && !leases.empty()) {
@@ -180,6 +204,104 @@ struct AmqpTaskQueue::Broker {
       }
     }
     connection.reset();
+  }
+
+  // --- enqueueing -------------------------------------------------------------------------------
+
+  /// The record of a new task (declaring its queues first).
+  Result<TaskRecord> prepare(TaskSpec spec) {
+    if (auto r = declare_topology(spec.queue); !r) return r.error();
+    TaskRecord t;
+    t.id = random_hex_id(random);
+    const auto now = time.system_now();
+    t.enqueued_at = time_of(ms_of(now));  // the message keeps milliseconds
+    t.run_at = time_of(ms_of(spec.run_at ? *spec.run_at : now + spec.delay));
+    t.state = t.run_at > t.enqueued_at ? TaskState::scheduled : TaskState::pending;
+    t.spec = std::move(spec);
+    empty_seen.erase(t.spec.queue);
+    return t;
+  }
+
+  /// Where a new or retried task goes: its priority's queue when due, else the wait queue.
+  std::string target_of(const TaskRecord& t) {
+    const auto delay = std::chrono::ceil<milliseconds>(t.run_at - time.system_now()).count();
+    if (delay <= 0) return work_queue(t.spec.queue, t.spec.priority);
+    auto wait = wait_queue(t.spec.queue, t.spec.priority, delay);
+    return wait ? *wait : work_queue(t.spec.queue, t.spec.priority);
+  }
+
+  /// Takes `t`'s unique key for its window: a marker in a queue that holds one message for that
+  /// long and refuses a second (limit_exceeded naming the holder).
+  Result<void> take_unique_key(const TaskRecord& t) {
+    const auto& spec = t.spec;
+    const auto marker = name(spec.queue, "unique." + std::to_string(spec.unique_for.count()) + "." + spec.unique_key);
+    if (marker.size() > 255) {
+      return make_error(ErrorCode::invalid_argument, "too long for a RabbitMQ queue name on amqp://", "unique_key");
+    }
+    amqp::Table args;
+    args.add("x-max-length", std::int64_t{1});
+    args.add("x-overflow", std::string("reject-publish"));
+    args.add("x-message-ttl", static_cast<std::int64_t>(spec.unique_for.count()));
+    args.add("x-expires", static_cast<std::int64_t>(spec.unique_for.count() + 60'000));
+    if (auto r = declare(marker, args); !r) return r.error();
+    auto taken = publish(marker, t.id, t.id);
+    if (!taken) return taken.error();
+    if (*taken) return {};
+    std::string holder = "another task";
+    if (auto d = get_one(marker, false); d && *d) {
+      holder = "task " + (*d)->body;
+      (void)settle((*d)->tag, false);
+    }
+    return make_error(ErrorCode::limit_exceeded, holder + " holds unique_key '" + spec.unique_key + "'", "unique_key");
+  }
+
+  void enqueue_batch(std::deque<Enqueue>& batch) {
+    if (auto c = connect(); !c) {
+      for (auto& e : batch) e.done->set(c.error());
+      return;
+    }
+    struct Sent {
+      Enqueue* request;
+      std::uint64_t tag;
+      TaskRecord task;
+    };
+    std::vector<Sent> sent;
+    std::map<std::uint64_t, bool> answers;
+    std::optional<Error> lost;
+    for (auto& e : batch) {
+      if (lost) {
+        e.done->set(*lost);
+        continue;
+      }
+      auto t = prepare(std::move(e.spec));
+      if (!t) {
+        if (t.error().code == ErrorCode::unavailable) lost = t.error();
+        e.done->set(t.error());
+        continue;
+      }
+      auto tag = send(target_of(*t), task_body(*t, reply_queue), t->id);
+      if (!tag) {
+        lost = tag.error();
+        e.done->set(tag.error());
+        continue;
+      }
+      answers[*tag] = false;
+      sent.push_back(Sent{&e, *tag, std::move(*t)});
+    }
+    if (!lost && !answers.empty()) {
+      if (auto confirmed = wait_confirms(answers); !confirmed) lost = confirmed.error();
+    }
+    for (auto& s : sent) {
+      if (lost) {
+        s.request->done->set(make_error(ErrorCode::unavailable, "amqp task queue: not confirmed: " + lost->message));
+      } else if (!answers[s.tag]) {
+        s.request->done->set(make_error(ErrorCode::unavailable, "amqp task queue: the broker refused the task"));
+      } else {
+        remember(s.task);
+        s.request->done->set(std::move(s.task));
+      }
+    }
+    if (lost) drop_connection(*lost);
   }
 
   // --- the connection --------------------------------------------------------------------------
@@ -245,7 +367,6 @@ struct AmqpTaskQueue::Broker {
     std::array<std::uint32_t, 6> ready{};
     for (std::size_t level = 0; level < 3; ++level) {
       amqp::Table args;
-      args.add("x-queue-type", std::string("quorum"));
       auto n = declare(name(queue, kLevels[level]), args);
       if (!n) return n.error();
       ready[level] = *n;
@@ -293,10 +414,9 @@ struct AmqpTaskQueue::Broker {
     return wait;
   }
 
-  /// Publishes a persistent message on the confirm channel and waits for the broker's answer:
-  /// true when stored, false when refused (a full queue with reject-publish).
-  Result<bool> publish(const std::string& queue, const std::string& body, const std::string& id,
-                       const std::string& error = {}) {
+  /// Sends a persistent message on the confirm channel; returns its confirm tag.
+  Result<std::uint64_t> send(const std::string& queue, const std::string& body, const std::string& id,
+                             const std::string& error = {}) {
     amqp_basic_properties_t props{};
     props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG;
     props.content_type = amqp_cstring_bytes("application/json");
@@ -311,11 +431,26 @@ struct AmqpTaskQueue::Broker {
     const int status = amqp_basic_publish(connection->state(), kTasks, amqp_empty_bytes, bytes_of(queue), 0, 0, &props,
                                           amqp_bytes_t{body.size(), const_cast<char*>(body.data())});
     if (auto r = AmqpConnection::status(status, "publishing to " + queue); !r) return r.error();
-    return wait_confirm(++next_tag);
+    return ++next_tag;
   }
 
-  Result<bool> wait_confirm(std::uint64_t tag) {
-    for (;;) {
+  /// Publishes and waits for the broker's answer: true when stored, false when refused (a full
+  /// queue with reject-publish).
+  Result<bool> publish(const std::string& queue, const std::string& body, const std::string& id,
+                       const std::string& error = {}) {
+    auto tag = send(queue, body, id, error);
+    if (!tag) return tag.error();
+    std::map<std::uint64_t, bool> answers{{*tag, false}};
+    if (auto r = wait_confirms(answers); !r) return r.error();
+    return answers.begin()->second;
+  }
+
+  /// Waits until the broker answered every tag of `answers` (each set to ack / nack). An error
+  /// means the connection is lost (the answers not yet set are unknown).
+  Result<void> wait_confirms(std::map<std::uint64_t, bool>& answers) {
+    std::set<std::uint64_t> waiting;
+    for (const auto& [tag, ignored] : answers) waiting.insert(tag);
+    while (!waiting.empty()) {
       amqp_frame_t frame;
       const auto ms = options.broker_timeout.count();
       timeval wait{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
@@ -327,18 +462,22 @@ struct AmqpTaskQueue::Broker {
       if (auto r = AmqpConnection::status(status, "waiting for a confirmation"); !r) return r.error();
       if (frame.frame_type != AMQP_FRAME_METHOD) continue;
       const auto id = frame.payload.method.id;
-      if (id == AMQP_BASIC_ACK_METHOD || id == AMQP_BASIC_NACK_METHOD) {
-        const bool ack = id == AMQP_BASIC_ACK_METHOD;
-        const std::uint64_t answered =
-            ack ? static_cast<const amqp_basic_ack_t*>(frame.payload.method.decoded)->delivery_tag
-                : static_cast<const amqp_basic_nack_t*>(frame.payload.method.decoded)->delivery_tag;
-        if (answered >= tag) return ack;  // one publish at a time: it is ours
-        continue;
-      }
       if (id == AMQP_CHANNEL_CLOSE_METHOD || id == AMQP_CONNECTION_CLOSE_METHOD) {
         return make_error(ErrorCode::unavailable, "amqp task queue: the broker closed the connection");
       }
+      if (id != AMQP_BASIC_ACK_METHOD && id != AMQP_BASIC_NACK_METHOD) continue;
+      const bool ack = id == AMQP_BASIC_ACK_METHOD;
+      const auto* a = static_cast<const amqp_basic_ack_t*>(frame.payload.method.decoded);
+      const auto* n = static_cast<const amqp_basic_nack_t*>(frame.payload.method.decoded);
+      const std::uint64_t tag = ack ? a->delivery_tag : n->delivery_tag;
+      const bool multiple = (ack ? a->multiple : n->multiple) != 0;
+      const auto end = multiple ? waiting.upper_bound(tag) : waiting.find(tag);
+      const auto first = multiple ? waiting.begin() : end;
+      if (!multiple && end == waiting.end()) continue;
+      for (auto it = first; it != (multiple ? end : std::next(end)); ++it) answers[*it] = ack;
+      waiting.erase(first, multiple ? end : std::next(end));
     }
+    return {};
   }
 
   /// One message of `queue` (nullopt: empty), unacknowledged unless `no_ack`.
@@ -350,16 +489,15 @@ struct AmqpTaskQueue::Broker {
     }
     if (reply.reply.id != AMQP_BASIC_GET_OK_METHOD) return std::optional<Delivery>{};
     Delivery d;
-    d.tag = static_cast<const amqp_basic_get_ok_t*>(reply.reply.decoded)->delivery_tag;
+    const auto* ok = static_cast<const amqp_basic_get_ok_t*>(reply.reply.decoded);
+    d.tag = ok->delivery_tag;
+    d.redelivered = ok->redelivered != 0;
     amqp_message_t message;
     const amqp_rpc_reply_t read = amqp_read_message(c.state(), kTasks, &message, 0);
     if (read.reply_type != AMQP_RESPONSE_NORMAL) return make_error(ErrorCode::unavailable, "amqp: reading " + queue);
     d.body = amqp::to_string(message.body);
     if ((message.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) != 0) {
       d.message_id = amqp::to_string(message.properties.message_id);
-    }
-    if ((message.properties._flags & AMQP_BASIC_HEADERS_FLAG) != 0) {
-      d.returns = amqp::header_number(message.properties.headers, kDeliveryCount);
     }
     amqp_destroy_message(&message);
     amqp_maybe_release_buffers(c.state());
@@ -448,6 +586,7 @@ struct AmqpTaskQueue::Broker {
         target = *wait;
       } else {
         target = work_queue(t.spec.queue, t.spec.priority);
+        empty_seen.erase(t.spec.queue);
       }
     }
     auto stored = publish(target, task_body(t, lease.reply_to), t.id, error);
@@ -498,7 +637,16 @@ struct AmqpTaskQueue::Broker {
     auto is_paused = paused(queue);
     if (!is_paused) return is_paused.error();
     if (*is_paused) return std::optional<TaskRecord>{};
-    std::vector<int> levels{0, 1, 2};
+    // A priority found empty within the poll interval, with nothing enqueued here since, is not
+    // asked again: waiting fetches of one process ask the broker once per interval between them,
+    // and a queue whose tasks are all of one priority costs one basic.get per task, not three.
+    const auto now = time.steady_now();
+    auto& seen = empty_seen[queue];
+    std::vector<int> levels;
+    for (int l = 0; l < 3; ++l) {
+      const auto& at = seen[static_cast<std::size_t>(l)];
+      if (!at || now - *at >= options.poll) levels.push_back(l);
+    }
     while (!levels.empty()) {
       std::size_t pick = 0;
       if (!options.store.strict_priority) {  // weight / (sum of the weights of those not yet found empty)
@@ -515,6 +663,7 @@ struct AmqpTaskQueue::Broker {
       auto task = take(queue, level, worker);
       if (!task) return task.error();
       if (*task) return task;
+      seen[static_cast<std::size_t>(level)] = now;
       levels.erase(levels.begin() + static_cast<std::ptrdiff_t>(pick));
     }
     return std::optional<TaskRecord>{};
@@ -536,23 +685,28 @@ struct AmqpTaskQueue::Broker {
         if (auto r = settle((*d)->tag, true); !r) return r.error();
         continue;
       }
-      if ((*d)->returns > 0) redeliveries.fetch_add(1);
-      t->attempts += static_cast<int>((*d)->returns) + 1;
+      if ((*d)->redelivered) {
+        // Its worker's connection was lost mid-attempt: that attempt counts. The count travels in
+        // the message, so the task goes back with it (or, with its retries used up, goes dead).
+        redeliveries.fetch_add(1);
+        t->attempts += 1;
+        t->last_error = "returned by the broker: the connection of the worker running it was lost";
+        if (t->attempts > t->spec.max_retries) {
+          Lease lost{*t, (*d)->tag, reply_to};
+          if (auto r = end_attempt(std::move(lost), t->last_error, true); !r) return r.error();
+          continue;
+        }
+        auto again = publish(from, task_body(*t, reply_to), t->id);
+        if (!again) return again.error();
+        if (auto r = settle((*d)->tag, true); !r) return r.error();
+        continue;
+      }
+      t->attempts += 1;
       t->state = TaskState::active;
       t->worker = worker;
       t->lease_until = now + options.store.lease;
       if (t->spec.timeout.count() > 0) t->deadline = now + t->spec.timeout;
       Lease lease{*t, (*d)->tag, reply_to};
-      if (t->attempts > t->spec.max_retries + 1) {  // its workers kept dying: no more attempts
-        t->attempts = t->spec.max_retries + 1;
-        lease.task.attempts = t->attempts;
-        auto r = end_attempt(std::move(lease),
-                             "returned " + std::to_string((*d)->returns) +
-                                 " times by the broker without an outcome (its workers' connections were lost)",
-                             true);
-        if (!r) return r.error();
-        continue;
-      }
       leases[t->id] = lease;
       remember(*t);
       return std::optional<TaskRecord>(std::move(*t));
@@ -626,6 +780,8 @@ struct AmqpTaskQueue::Broker {
   std::set<std::string> declared;                                 // task queues declared on this connection
   std::map<std::string, SteadyTime> wait_queues;                  // wait queue → when last declared
   std::map<std::string, std::pair<bool, SteadyTime>> pause_seen;  // task queue → paused, when seen
+  // Task queue → when a fetch last found each of its priorities empty.
+  std::map<std::string, std::array<std::optional<SteadyTime>, 3>> empty_seen;
   std::map<std::string, Lease> leases;                            // by task id: deliveries this connection holds
   std::unordered_map<std::string, TaskRecord> records;            // by task id: tasks this process enqueued or ran
   std::deque<std::string> record_order;                           // oldest first, for the bound
@@ -634,9 +790,10 @@ struct AmqpTaskQueue::Broker {
 
   std::mutex mutex;
   std::condition_variable wakeup;
-  std::deque<Job> jobs;   // guarded by mutex
-  bool stopping = false;  // guarded by mutex
-  std::thread thread;     // last: starts after the rest is built
+  std::deque<Job> jobs;          // guarded by mutex
+  std::deque<Enqueue> enqueues;  // guarded by mutex
+  bool stopping = false;         // guarded by mutex
+  std::thread thread;            // last: starts after the rest is built
 };
 
 namespace {
@@ -647,8 +804,8 @@ Awaitable<Result<T>> on_broker(AmqpTaskQueue::Broker& broker, F job) {
   const auto executor = co_await asio::this_coro::executor;
   auto done = std::make_shared<Completion<Result<T>>>(executor);
   broker.post([done, job = std::move(job)](AmqpTaskQueue::Broker& b) mutable { done->set(job(b)); });
-  const auto patience = broker.options.broker_timeout * 4 + std::chrono::seconds(1);
-  auto result = co_await done->wait_until(std::chrono::steady_clock::now() + patience);
+  const auto patience = broker.patience();
+  auto result = co_await done->wait_until(broker.answer_deadline());
   if (!result) {
     co_return make_error(ErrorCode::unavailable, "amqp task queue: no answer from the broker thread within " +
                                                      std::to_string(patience.count()) + " ms");
@@ -704,55 +861,27 @@ std::uint64_t AmqpTaskQueue::redeliveries() const { return broker_->redeliveries
 
 Awaitable<Result<TaskRecord>> AmqpTaskQueue::enqueue(TaskSpec spec) {
   if (auto v = validate(spec); !v) co_return v.error();
-  auto job = [spec = std::move(spec)](Broker& b) mutable {
-    return b.connected<TaskRecord>([&]() -> Result<TaskRecord> {
-      if (auto r = b.declare_topology(spec.queue); !r) return r.error();
-      TaskRecord t;
-      t.id = random_hex_id(b.random);
-      const auto now = b.time.system_now();
-      t.enqueued_at = time_of(ms_of(now));  // the message keeps milliseconds
-      t.run_at = time_of(ms_of(spec.run_at ? *spec.run_at : now + spec.delay));
-      t.state = t.run_at > now ? TaskState::scheduled : TaskState::pending;
-      if (!spec.unique_key.empty()) {
-        const auto marker =
-            b.name(spec.queue, "unique." + std::to_string(spec.unique_for.count()) + "." + spec.unique_key);
-        if (marker.size() > 255) {
-          return make_error(ErrorCode::invalid_argument, "too long for a RabbitMQ queue name on amqp://", "unique_key");
-        }
-        amqp::Table args;
-        args.add("x-max-length", std::int64_t{1});
-        args.add("x-overflow", std::string("reject-publish"));
-        args.add("x-message-ttl", static_cast<std::int64_t>(spec.unique_for.count()));
-        args.add("x-expires", static_cast<std::int64_t>(spec.unique_for.count() + 60'000));
-        if (auto r = b.declare(marker, args); !r) return r.error();
-        auto taken = b.publish(marker, t.id, t.id);
-        if (!taken) return taken.error();
-        if (!*taken) {
-          std::string holder = "another task";
-          if (auto d = b.get_one(marker, false); d && *d) {
-            holder = "task " + (*d)->body;
-            (void)b.settle((*d)->tag, false);
-          }
-          return make_error(ErrorCode::limit_exceeded, holder + " holds unique_key '" + spec.unique_key + "'",
-                            "unique_key");
-        }
-      }
-      t.spec = std::move(spec);
-      const auto delay = std::chrono::ceil<milliseconds>(t.run_at - now).count();
-      std::string target = b.work_queue(t.spec.queue, t.spec.priority);
-      if (delay > 0) {
-        auto wait = b.wait_queue(t.spec.queue, t.spec.priority, delay);
-        if (!wait) return wait.error();
-        target = *wait;
-      }
-      auto stored = b.publish(target, task_body(t, b.reply_queue), t.id);
-      if (!stored) return stored.error();
-      if (!*stored) return make_error(ErrorCode::unavailable, "amqp task queue: the broker refused the task");
-      b.remember(t);
-      return t;
-    });
-  };
-  co_return co_await on_broker<TaskRecord>(*broker_, std::move(job));
+  if (!spec.unique_key.empty()) {  // the key is taken (a round trip of its own) before the task is sent
+    auto job = [spec = std::move(spec)](Broker& b) mutable {
+      return b.connected<TaskRecord>([&]() -> Result<TaskRecord> {
+        auto t = b.prepare(std::move(spec));
+        if (!t) return t.error();
+        if (auto taken = b.take_unique_key(*t); !taken) return taken.error();
+        auto stored = b.publish(b.target_of(*t), task_body(*t, b.reply_queue), t->id);
+        if (!stored) return stored.error();
+        if (!*stored) return make_error(ErrorCode::unavailable, "amqp task queue: the broker refused the task");
+        b.remember(*t);
+        return t;
+      });
+    };
+    co_return co_await on_broker<TaskRecord>(*broker_, std::move(job));
+  }
+  const auto executor = co_await asio::this_coro::executor;
+  auto done = std::make_shared<Completion<Result<TaskRecord>>>(executor);
+  broker_->post_enqueue(std::move(spec), done);
+  auto result = co_await done->wait_until(broker_->answer_deadline());
+  if (!result) co_return make_error(ErrorCode::unavailable, "amqp task queue: no answer from the broker thread");
+  co_return std::move(*result);
 }
 
 Awaitable<Result<std::optional<TaskRecord>>> AmqpTaskQueue::fetch(std::string queue, std::string worker,
@@ -926,6 +1055,7 @@ Awaitable<Result<void>> AmqpTaskQueue::run_now(std::string id) {
         t->attempts = 0;  // a dead task run again starts counting anew
         t->run_at = b.time.system_now();
         t->finished_at = {};
+        b.empty_seen.erase(t->spec.queue);
         auto stored = b.publish(b.work_queue(t->spec.queue, t->spec.priority), task_body(*t, reply_to), t->id);
         if (!stored) return stored.error();
         if (auto r = b.settle(d.tag, true); !r) return r;
@@ -971,6 +1101,7 @@ Awaitable<Result<void>> AmqpTaskQueue::resume(std::string queue) {
       amqp_queue_purge(b.connection->state(), kSide, bytes_of(marker));
       if (auto r = b.connection->rpc_result("purging " + marker); !r) return r;
       b.pause_seen[queue] = {false, b.time.steady_now()};
+      b.empty_seen.erase(queue);
       return {};
     });
   };

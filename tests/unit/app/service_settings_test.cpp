@@ -50,6 +50,18 @@ TEST(ServiceSettings, EachEnvironmentVariableOfTheTable) {
          EXPECT_EQ(s.queue_type, "memory");
          EXPECT_EQ(s.queue_url, "memory://");
        }},
+      {"QUEUE_TYPE=rabbitmq with RABBITMQ_URL",
+       {{"RABBITMQ_URL", "amqp://mq:5672/%2F?user=tasks"}, {"QUEUE_TYPE", "RabbitMQ"}},
+       [](const ServiceSettings& s) {
+         EXPECT_EQ(s.queue_type, "rabbitmq");
+         EXPECT_EQ(s.queue_url, "amqp://mq:5672/%2F?user=tasks");
+       }},
+      {"QUEUE_TYPE=amqp on the event bus's amqp:// MESSAGING_URL",
+       {{"MESSAGING_URL", "amqp://mq:5672"}, {"QUEUE_TYPE", "amqp"}},
+       [](const ServiceSettings& s) {
+         EXPECT_EQ(s.queue_type, "rabbitmq");
+         EXPECT_EQ(s.queue_url, "amqp://mq:5672");
+       }},
       {"MESSAGE_WORKERS",
        {{"MESSAGE_WORKERS", "16"}},
        [](const ServiceSettings& s) { EXPECT_EQ(s.message_workers, 16); }},
@@ -75,7 +87,8 @@ TEST(ServiceSettings, BadValuesNameTheirVariable) {
       {{{"MESSAGE_WORKERS", "4x"}}, "MESSAGE_WORKERS"},
       {{{"MESSAGE_WORKERS", "5000"}}, "MESSAGE_WORKERS"},
       {{{"QUEUE_TYPE", "kafka"}}, "QUEUE_TYPE"},
-      {{{"QUEUE_TYPE", "rabbitmq"}}, "QUEUE_TYPE"},
+      {{{"QUEUE_TYPE", "rabbitmq"}}, "QUEUE_TYPE"},  // no RABBITMQ_URL, no amqp:// MESSAGING_URL
+      {{{"RABBITMQ_URL", "http://mq:15672"}}, "RABBITMQ_URL"},
       {{{"QUEUE_TYPE", "redis"}}, "QUEUE_TYPE"},  // no REDIS_URL
       {{{"REDIS_URL", "localhost:6379"}}, "REDIS_URL"},
       {{{"MESSAGING_URL", "rabbit"}}, "MESSAGING_URL"},
