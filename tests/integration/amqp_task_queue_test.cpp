@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <functional>
 #include <set>
 
 #include "svckit/queue/amqp_task_queue.hpp"
@@ -44,7 +45,8 @@ class AmqpTaskQueueTest : public ::testing::Test {
     io.stop();
   }
   /// A queue (its own connection: another process, as far as the broker can tell).
-  AmqpTaskQueue& open(int port = 0, std::chrono::milliseconds lease = 10s) {
+  AmqpTaskQueue& open(int port = 0, std::chrono::milliseconds lease = 10s,
+                      const std::function<void(AmqpTaskQueueOptions&)>& tweak = {}) {
     if (port == 0) {
       auto& node = SharedNode::get();
       EXPECT_TRUE(node.error.empty()) << node.error;
@@ -59,6 +61,7 @@ class AmqpTaskQueueTest : public ::testing::Test {
     o.store.retry_backoff = {BackoffKind::fixed, 300ms, 300ms, 1.0};
     o.pause_check = 0ms;  // every fetch asks the broker whether the queue is paused
     o.broker_timeout = 2s;
+    if (tweak) tweak(o);
     auto created = AmqpTaskQueue::create(time, random, o);
     EXPECT_TRUE(created) << created.error().describe();
     queues.push_back(std::move(*created));
@@ -192,6 +195,19 @@ TEST_F(AmqpTaskQueueTest, AnOutcomeTravelsBackToTheProcessThatEnqueued) {
   EXPECT_EQ(counts(producer)[TaskState::succeeded], 1u);
   auto& stranger = open();
   EXPECT_EQ(get(stranger, id).error().code, ErrorCode::not_found) << "records live where the task was";
+
+  // What a process remembers is bounded by bytes too: 1 KB payloads, 8 KB of records.
+  auto& small = open(0, 10s, [](AmqpTaskQueueOptions& o) { o.max_record_bytes = 8 << 10; });
+  std::vector<std::string> ids;
+  for (int i = 0; i < 20; ++i) {
+    auto big = spec("big");
+    big.payload = {{"blob", std::string(1000, 'x')}};
+    ids.push_back(enqueue(small, big)->id);
+  }
+  EXPECT_EQ(get(small, ids.front()).error().code, ErrorCode::not_found) << "the oldest went";
+  auto newest = get(small, ids.back());
+  ASSERT_TRUE(newest);
+  EXPECT_EQ(newest->spec.payload["blob"].get<std::string>().size(), 1000U);
 }
 
 TEST_F(AmqpTaskQueueTest, ALostConnectionHandsItsLeasesBackAndATaskThatKeepsKillingWorkersGoesDead) {

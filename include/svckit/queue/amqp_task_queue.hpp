@@ -51,7 +51,8 @@ struct AmqpTaskQueueOptions : amqp::AmqpServerOptions {
   std::chrono::milliseconds poll{10};               // a waiting fetch asks the broker again after this long
   std::chrono::milliseconds broker_timeout{5'000};  // a round trip to the broker (a confirm)
   std::chrono::milliseconds pause_check{1'000};     // how old this process's view of "paused" may be
-  std::size_t max_records = 100'000;                // tasks this process remembers for get()
+  std::size_t max_records = 100'000;                // tasks this process remembers for get() ...
+  std::size_t max_record_bytes = 64 << 20;          // ... and their payloads' and results' size; oldest go first
 
   /// amqp://host[:port][/vhost] with ?user=, ?password_env= or ?password_file=, ?prefix=,
   /// ?lease=, ?poll=, ?timeout= (broker round trip). Errors name the option.

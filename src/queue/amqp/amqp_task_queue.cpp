@@ -512,15 +512,55 @@ struct AmqpTaskQueue::Broker {
 
   // --- records: what this process knows of tasks -------------------------------------------------
 
+  /// What a record costs to keep, roughly: its text and its payload's and result's JSON.
+  static std::size_t weigh(const TaskRecord& t) {
+    return 256 + t.id.size() + t.spec.name.size() + t.last_error.size() + t.spec.payload.dump().size() +
+           (t.result.is_null() ? 0 : t.result.dump().size());
+  }
+
   void remember(const TaskRecord& t) {
-    auto [it, added] = records.insert_or_assign(t.id, t);
-    if (added) record_order.push_back(t.id);
+    auto it = records.find(t.id);
+    if (it == records.end()) {
+      const auto weight = weigh(t);
+      records.emplace(t.id, t);
+      record_weights[t.id] = weight;
+      record_bytes += weight;
+      record_order.push_back(t.id);
+    } else {
+      const bool changed = it->second.state != t.state;  // a renewal changes only the lease
+      it->second = t;
+      if (changed) {
+        auto& weight = record_weights[t.id];
+        record_bytes -= weight;
+        weight = weigh(t);
+        record_bytes += weight;
+      }
+    }
     if (t.state == TaskState::succeeded || t.state == TaskState::failed || t.state == TaskState::dead) {
       finished_order.emplace_back(t.finished_at, t.id);
     }
-    while (records.size() > options.max_records && !record_order.empty()) {
-      records.erase(record_order.front());
+    // The oldest go past either bound; ids of records forgotten otherwise leave the order here too.
+    while (!record_order.empty() && (records.size() > options.max_records || record_bytes > options.max_record_bytes ||
+                                     records.count(record_order.front()) == 0)) {
+      forget(record_order.front());
       record_order.pop_front();
+    }
+    if (record_order.size() > 2 * options.max_records) {  // forgotten ids behind a long-lived one
+      std::erase_if(record_order, [&](const std::string& id) { return records.count(id) == 0; });
+    }
+    if (finished_order.size() > 2 * options.max_records) {
+      std::erase_if(finished_order, [&](const auto& entry) {
+        auto r = records.find(entry.second);
+        return r == records.end() || r->second.finished_at != entry.first;
+      });
+    }
+  }
+
+  void forget(std::string id) {  // a copy: callers pass keys of the maps it erases from
+    records.erase(id);
+    if (auto w = record_weights.find(id); w != record_weights.end()) {
+      record_bytes -= w->second;
+      record_weights.erase(w);
     }
   }
 
@@ -529,7 +569,7 @@ struct AmqpTaskQueue::Broker {
     const auto now = time.system_now();
     while (!finished_order.empty() && finished_order.front().first + options.store.retention <= now) {
       auto it = records.find(finished_order.front().second);
-      if (it != records.end() && it->second.finished_at == finished_order.front().first) records.erase(it);
+      if (it != records.end() && it->second.finished_at == finished_order.front().first) forget(it->first);
       finished_order.pop_front();
     }
   }
@@ -784,7 +824,9 @@ struct AmqpTaskQueue::Broker {
   std::map<std::string, std::array<std::optional<SteadyTime>, 3>> empty_seen;
   std::map<std::string, Lease> leases;                            // by task id: deliveries this connection holds
   std::unordered_map<std::string, TaskRecord> records;            // by task id: tasks this process enqueued or ran
-  std::deque<std::string> record_order;                           // oldest first, for the bound
+  std::unordered_map<std::string, std::size_t> record_weights;    // by task id: weigh() when last changed
+  std::size_t record_bytes = 0;                                   // their sum
+  std::deque<std::string> record_order;                           // oldest first, for the bounds
   std::deque<std::pair<SystemTime, std::string>> finished_order;  // for the retention
   bool closing = false;
 
@@ -848,6 +890,9 @@ Result<std::unique_ptr<AmqpTaskQueue>> AmqpTaskQueue::create(const TimeSource& t
   if (options.poll.count() <= 0) return make_error(ErrorCode::invalid_argument, "must be > 0", "poll");
   if (options.broker_timeout.count() <= 0) return make_error(ErrorCode::invalid_argument, "must be > 0", "timeout");
   if (options.max_records == 0) return make_error(ErrorCode::invalid_argument, "must be > 0", "max_records");
+  if (options.max_record_bytes == 0) {
+    return make_error(ErrorCode::invalid_argument, "must be > 0", "max_record_bytes");
+  }
   // The broker thread logs: create spdlog's registry here, not first on it (see AmqpEventBus).
   (void)spdlog::default_logger_raw();
   return std::unique_ptr<AmqpTaskQueue>(new AmqpTaskQueue(std::make_unique<Broker>(time, random, std::move(options))));
@@ -1071,9 +1116,7 @@ Awaitable<Result<void>> AmqpTaskQueue::remove(std::string id) {
   auto job = [id](Broker& b) -> Result<void> {
     return b.connected<void>([&]() -> Result<void> {
       auto removed = b.on_letter(id, [&](Delivery& d) { return b.settle(d.tag, true); });
-      if (removed) {
-        b.records.erase(id);
-      }
+      if (removed) b.forget(id);
       return removed;
     });
   };
