@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 namespace svckit::daemon {
 namespace {
 
@@ -56,6 +58,35 @@ TEST(TraceStore, ItsByteCountAfterEvictionsIsWhatTheKeptSpansWeigh) {
   EXPECT_EQ(churned.byte_count(), fresh.byte_count());
   EXPECT_EQ(churned.trace("01000000000000000000000000000032").size(), 2U);  // trace 50
   EXPECT_EQ(churned.trace("0100000000000000000000000000003c")[0].service, "svckitd");
+}
+
+// svckitd's own spans come from the gateway's threads at once: every one is kept (within the
+// bounds) and seen by the next read.
+TEST(TraceStore, OwnSpansEndedOnManyThreadsAreAllSeenByTheNextRead) {
+  MetricsRegistry metrics;
+  TraceStore store(100'000, 100'000'000, "svckitd", metrics);
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 1'000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&store, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        auto s = span(static_cast<std::uint8_t>(t + 1), 1).span;
+        s.context.trace_id[14] = static_cast<std::uint8_t>(i % 250);
+        s.context.span_id[6] = static_cast<std::uint8_t>(i / 250);
+        store.on_end(std::move(s));
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(store.span_count(), static_cast<std::size_t>(kThreads * kPerThread));
+  EXPECT_EQ(store.recent(100'000, "svckitd").size(), static_cast<std::size_t>(kThreads * 250));
+  EXPECT_EQ(store.trace("01000000000000000000000000000701").size(), 4U) << "i = 7, 257, 507, 757 on thread 0";
+
+  TraceStore small(10, 100'000'000, "svckitd", metrics);
+  for (std::uint8_t t = 1; t <= 40; ++t) small.on_end(span(t, 1).span);
+  EXPECT_EQ(small.span_count(), 10U) << "the bound holds";
+  EXPECT_EQ(small.recent(100, "")[0].trace_id, "01000000000000000000000000000028");
 }
 
 }  // namespace
