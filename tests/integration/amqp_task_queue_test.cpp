@@ -7,6 +7,9 @@
 // the restart test has a node of its own.
 #include <gtest/gtest.h>
 
+#include <amqp.h>
+#include <amqp_tcp_socket.h>
+
 #include <csignal>
 #include <functional>
 #include <set>
@@ -136,6 +139,38 @@ TEST_F(AmqpTaskQueueTest, DelaysAndRunAtWaitOnTheBrokersClock) {
   EXPECT_EQ(second->id, b->id);
   EXPECT_GE(ms_since(t0), 700.0);
   EXPECT_EQ(second->run_at, b->run_at) << "the record keeps the time asked for";
+}
+
+/// Publishes `body` into `queue` as any AMQP client could (default exchange, routing key = queue).
+void publish_raw(int port, const std::string& queue, const std::string& body) {
+  amqp_connection_state_t c = amqp_new_connection();
+  amqp_socket_t* socket = amqp_tcp_socket_new(c);
+  ASSERT_EQ(amqp_socket_open(socket, "127.0.0.1", port), AMQP_STATUS_OK);
+  ASSERT_EQ(amqp_login(c, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest").reply_type,
+            AMQP_RESPONSE_NORMAL);
+  amqp_channel_open(c, 1);
+  ASSERT_EQ(amqp_get_rpc_reply(c).reply_type, AMQP_RESPONSE_NORMAL);
+  EXPECT_EQ(amqp_basic_publish(c, 1, amqp_empty_bytes, amqp_cstring_bytes(queue.c_str()), 0, 0, nullptr,
+                               amqp_bytes_t{body.size(), const_cast<char*>(body.data())}),
+            AMQP_STATUS_OK);
+  amqp_channel_close(c, 1, AMQP_REPLY_SUCCESS);
+  amqp_connection_close(c, AMQP_REPLY_SUCCESS);
+  amqp_destroy_connection(c);
+}
+
+TEST_F(AmqpTaskQueueTest, AMessageThatIsNoTaskGoesToTheFailedQueueNotToAWorker) {
+  auto& q = open();
+  EXPECT_TRUE(counts(q).empty());  // declares the queues
+  const auto prefix = std::string("rt-") + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  publish_raw(SharedNode::get().server.port, prefix.substr(0, 64) + ".default.medium", "{\"not\": \"a task\"");
+  publish_raw(SharedNode::get().server.port, prefix.substr(0, 64) + ".default.medium",
+              R"({"id": 7, "queue": [], "name": "x"})");
+  const auto good = enqueue(q, spec("real"));
+  ASSERT_TRUE(good);
+  auto got = fetch(q, "w", 2s);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->id, good->id) << "the two malformed messages were set aside";
+  EXPECT_EQ(counts(q)[TaskState::failed], 2u);
 }
 
 TEST_F(AmqpTaskQueueTest, FailuresBackOffThenGoDeadAndDeadOrFailedTasksAreReadRunAgainAndRemoved) {
@@ -276,6 +311,12 @@ TEST_F(AmqpTaskQueueTest, ConfirmedTasksSurviveABrokerKilledMidRun) {
     ids.insert(r->id);
   }
   EXPECT_NE(node.broker.stop(SIGKILL), -1);
+  auto known = get(q, *ids.begin());
+  ASSERT_TRUE(known) << "with the broker away, what this process knows: " << known.error().describe();
+  EXPECT_EQ(known->state, TaskState::pending);
+  auto refused = enqueue(q, spec("while-down"));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::unavailable) << refused.error().describe();
   started = testing::start_rabbitmq(dir.path(), node);
   ASSERT_TRUE(started) << started.error().message;
   std::set<std::string> seen;
