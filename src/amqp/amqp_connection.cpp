@@ -175,9 +175,10 @@ Result<void> AmqpConnection::reopen_channel(amqp_channel_t channel) {
   return open_channel(channel);
 }
 
-Result<std::uint32_t> AmqpConnection::declare_durable(const std::string& name, Table& arguments,
-                                                      amqp_channel_t channel) {
-  auto* ok = amqp_queue_declare(state_, channel, bytes(name), 0, 1, 0, 0, arguments.get());
+Result<std::uint32_t> AmqpConnection::declare_durable(const std::string& name, Table& arguments, amqp_channel_t channel,
+                                                      bool passive) {
+  auto* ok = amqp_queue_declare(state_, channel, bytes(name), passive ? 1 : 0, 1, 0, 0,
+                                passive ? amqp_empty_table : arguments.get());
   if (auto r = rpc_result("declaring queue " + name); !r) return r.error();
   return ok != nullptr ? ok->message_count : 0;
 }

@@ -63,8 +63,10 @@ class AmqpConnection {
   /// After the broker closed `channel` (a declare with other arguments, a missing queue):
   /// acknowledges the close and opens it again.
   Result<void> reopen_channel(amqp_channel_t channel);
-  /// Declares a durable, shared queue on `channel`; returns its ready message count.
-  Result<std::uint32_t> declare_durable(const std::string& name, Table& arguments, amqp_channel_t channel);
+  /// Declares a durable, shared queue on `channel`; returns its ready message count. `passive`:
+  /// only looks the queue up (whatever its arguments; a missing one closes the channel).
+  Result<std::uint32_t> declare_durable(const std::string& name, Table& arguments, amqp_channel_t channel,
+                                        bool passive = false);
   /// Deletes a queue (unused or not) on `channel`.
   Result<void> delete_queue(const std::string& name, amqp_channel_t channel);
 

@@ -158,7 +158,7 @@ void publish_raw(int port, const std::string& queue, const std::string& body) {
   amqp_destroy_connection(c);
 }
 
-TEST_F(AmqpTaskQueueTest, AMessageThatIsNoTaskGoesToTheFailedQueueNotToAWorker) {
+TEST_F(AmqpTaskQueueTest, AMessageThatIsNoTaskIsSetAsideAndProcessesWithOtherOptionsShareTheQueues) {
   auto& q = open();
   EXPECT_TRUE(counts(q).empty());  // declares the queues
   const auto prefix = std::string("rt-") + ::testing::UnitTest::GetInstance()->current_test_info()->name();
@@ -171,6 +171,12 @@ TEST_F(AmqpTaskQueueTest, AMessageThatIsNoTaskGoesToTheFailedQueueNotToAWorker) 
   ASSERT_TRUE(got);
   EXPECT_EQ(got->id, good->id) << "the two malformed messages were set aside";
   EXPECT_EQ(counts(q)[TaskState::failed], 2u);
+
+  // A process with other options (the dead-letter queues' bound) uses the queues as declared.
+  auto& other = open(0, 10s, [](AmqpTaskQueueOptions& o) { o.store.max_dead = 5; });
+  EXPECT_EQ(counts(other)[TaskState::failed], 2u);
+  ASSERT_TRUE(enqueue(other, spec("from-other")));
+  EXPECT_TRUE(fetch(q, "w", 2s)) << "one set of queues";
 }
 
 TEST_F(AmqpTaskQueueTest, FailuresBackOffThenGoDeadAndDeadOrFailedTasksAreReadRunAgainAndRemoved) {

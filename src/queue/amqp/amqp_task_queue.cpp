@@ -223,11 +223,10 @@ struct AmqpTaskQueue::Broker {
   }
 
   /// Where a new or retried task goes: its priority's queue when due, else the wait queue.
-  std::string target_of(const TaskRecord& t) {
+  Result<std::string> target_of(const TaskRecord& t) {
     const auto delay = std::chrono::ceil<milliseconds>(t.run_at - time.system_now()).count();
     if (delay <= 0) return work_queue(t.spec.queue, t.spec.priority);
-    auto wait = wait_queue(t.spec.queue, t.spec.priority, delay);
-    return wait ? *wait : work_queue(t.spec.queue, t.spec.priority);
+    return wait_queue(t.spec.queue, t.spec.priority, delay);  // an error: never run early instead
   }
 
   /// Takes `t`'s unique key for its window: a marker in a queue that holds one message for that
@@ -279,7 +278,13 @@ struct AmqpTaskQueue::Broker {
         e.done->set(t.error());
         continue;
       }
-      auto tag = send(target_of(*t), task_body(*t, reply_queue), t->id);
+      auto target = target_of(*t);
+      if (!target) {
+        if (target.error().code == ErrorCode::unavailable) lost = target.error();
+        e.done->set(target.error());
+        continue;
+      }
+      auto tag = send(*target, task_body(*t, reply_queue), t->id);
       if (!tag) {
         lost = tag.error();
         e.done->set(tag.error());
@@ -345,13 +350,23 @@ struct AmqpTaskQueue::Broker {
     return r;
   }
 
-  /// A declare on the side channel; when the broker refuses it (and closes that channel), the
-  /// channel is opened again and the refusal returned as internal.
+  /// A declare on the side channel. When the broker refuses it (and closes that channel), the
+  /// channel is opened again; a queue that exists with other arguments (406: another process
+  /// declared it with other options, say another max_dead) is used as it is, with a warning.
   Result<std::uint32_t> declare(const std::string& name, amqp::Table& args) {
     auto r = connection->declare_durable(name, args, kSide);
     if (r || r.error().message.find("channel closed by the broker") == std::string::npos) return r;
     if (auto again = connection->reopen_channel(kSide); !again) return again.error();
-    return make_error(ErrorCode::internal, r.error().message);
+    if (r.error().message.find("406") == std::string::npos) return make_error(ErrorCode::internal, r.error().message);
+    if (warned_arguments.insert(name).second) {
+      logs::warn("tasks", "event=amqp_queue_arguments_differ queue={} error=\"{}\" message=\"used as declared before\"",
+                 name, r.error().message);
+    }
+    amqp::Table none;
+    auto existing = connection->declare_durable(name, none, kSide, true);
+    if (existing || existing.error().message.find("channel closed by the broker") == std::string::npos) return existing;
+    if (auto again = connection->reopen_channel(kSide); !again) return again.error();
+    return make_error(ErrorCode::internal, existing.error().message);
   }
 
   std::string name(const std::string& queue, const std::string& suffix) const {
@@ -817,6 +832,7 @@ struct AmqpTaskQueue::Broker {
   std::unique_ptr<AmqpConnection> connection;
   std::uint64_t next_tag = 0;                                     // the confirm channel's last publish
   std::string reply_queue;                                        // this process's outcomes arrive here
+  std::set<std::string> warned_arguments;                         // queues found with other arguments (logged once)
   std::set<std::string> declared;                                 // task queues declared on this connection
   std::map<std::string, SteadyTime> wait_queues;                  // wait queue → when last declared
   std::map<std::string, std::pair<bool, SteadyTime>> pause_seen;  // task queue → paused, when seen
@@ -912,7 +928,9 @@ Awaitable<Result<TaskRecord>> AmqpTaskQueue::enqueue(TaskSpec spec) {
         auto t = b.prepare(std::move(spec));
         if (!t) return t.error();
         if (auto taken = b.take_unique_key(*t); !taken) return taken.error();
-        auto stored = b.publish(b.target_of(*t), task_body(*t, b.reply_queue), t->id);
+        auto target = b.target_of(*t);
+        if (!target) return target.error();
+        auto stored = b.publish(*target, task_body(*t, b.reply_queue), t->id);
         if (!stored) return stored.error();
         if (!*stored) return make_error(ErrorCode::unavailable, "amqp task queue: the broker refused the task");
         b.remember(*t);
