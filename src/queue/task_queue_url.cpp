@@ -85,7 +85,7 @@ Result<std::unique_ptr<TaskQueue>> connect_task_queue(std::string_view url, boos
     builder.add(scheme, {6379, net::url_options(net::kConnectionOptions, {"prefix"}), redis});
   }
   builder.add("amqp", {5672,
-                       {"user", "password_env", "password_file", "prefix", "lease", "poll", "timeout"},
+                       {"user", "password_env", "password_file", "prefix", "lease", "poll", "max_poll", "timeout"},
                        [](const net::BackendUrl&, std::string_view text, const TaskQueueDeps& deps) -> Result<Product> {
                          auto options = AmqpTaskQueueOptions::from_url(text);
                          if (!options) return options.error();

@@ -48,14 +48,15 @@ struct AmqpTaskQueueOptions : amqp::AmqpServerOptions {
   /// and failed queue), retention (of this process's records of finished tasks).
   TaskStoreOptions store;
   std::string prefix = "svckit-tasks";              // a name's first part: [A-Za-z0-9_-]+
-  std::chrono::milliseconds poll{10};               // a waiting fetch asks the broker again after this long
+  std::chrono::milliseconds poll{10};               // a waiting fetch asks the broker again after this long,
+  std::chrono::milliseconds max_poll{100};          // growing to this while the queue stays empty
   std::chrono::milliseconds broker_timeout{5'000};  // a round trip to the broker (a confirm)
   std::chrono::milliseconds pause_check{1'000};     // how old this process's view of "paused" may be
   std::size_t max_records = 100'000;                // tasks this process remembers for get() ...
   std::size_t max_record_bytes = 64 << 20;          // ... and their payloads' and results' size; oldest go first
 
   /// amqp://host[:port][/vhost] with ?user=, ?password_env= or ?password_file=, ?prefix=,
-  /// ?lease=, ?poll=, ?timeout= (broker round trip). Errors name the option.
+  /// ?lease=, ?poll=, ?max_poll=, ?timeout= (broker round trip). Errors name the option.
   static Result<AmqpTaskQueueOptions> from_url(std::string_view url);
 };
 

@@ -218,7 +218,7 @@ struct AmqpTaskQueue::Broker {
     t.run_at = time_of(ms_of(spec.run_at ? *spec.run_at : now + spec.delay));
     t.state = t.run_at > t.enqueued_at ? TaskState::scheduled : TaskState::pending;
     t.spec = std::move(spec);
-    empty_seen.erase(t.spec.queue);
+    woke(t.spec.queue);
     return t;
   }
 
@@ -641,7 +641,7 @@ struct AmqpTaskQueue::Broker {
         target = *wait;
       } else {
         target = work_queue(t.spec.queue, t.spec.priority);
-        empty_seen.erase(t.spec.queue);
+        woke(t.spec.queue);
       }
     }
     auto stored = publish(target, task_body(t, lease.reply_to), t.id, error);
@@ -692,16 +692,20 @@ struct AmqpTaskQueue::Broker {
     auto is_paused = paused(queue);
     if (!is_paused) return is_paused.error();
     if (*is_paused) return std::optional<TaskRecord>{};
-    // A priority found empty within the poll interval, with nothing enqueued here since, is not
-    // asked again: waiting fetches of one process ask the broker once per interval between them,
+    // A priority found empty within the poll window, with nothing enqueued here since, is not
+    // asked again: waiting fetches of one process ask the broker once per window between them,
     // and a queue whose tasks are all of one priority costs one basic.get per task, not three.
+    // The window starts at `poll` and doubles while the queue stays empty, up to `max_poll`: an
+    // idle worker process costs the broker a few requests a second, not hundreds.
     const auto now = time.steady_now();
     auto& seen = empty_seen[queue];
+    auto window = idle_window.try_emplace(queue, options.poll).first;
     std::vector<int> levels;
     for (int l = 0; l < 3; ++l) {
       const auto& at = seen[static_cast<std::size_t>(l)];
-      if (!at || now - *at >= options.poll) levels.push_back(l);
+      if (!at || now - *at >= window->second) levels.push_back(l);
     }
+    const bool asked = !levels.empty();
     while (!levels.empty()) {
       std::size_t pick = 0;
       if (!options.store.strict_priority) {  // weight / (sum of the weights of those not yet found empty)
@@ -717,11 +721,21 @@ struct AmqpTaskQueue::Broker {
       const auto level = static_cast<Priority>(levels[pick]);
       auto task = take(queue, level, worker);
       if (!task) return task.error();
-      if (*task) return task;
+      if (*task) {
+        window->second = options.poll;
+        return task;
+      }
       seen[static_cast<std::size_t>(level)] = now;
       levels.erase(levels.begin() + static_cast<std::ptrdiff_t>(pick));
     }
+    if (asked) window->second = std::min(window->second * 2, std::max(options.max_poll, options.poll));
     return std::optional<TaskRecord>{};
+  }
+
+  /// Something may be due in `queue` now (enqueued or moved back here): ask the broker again.
+  void woke(const std::string& queue) {
+    empty_seen.erase(queue);
+    idle_window.erase(queue);
   }
 
   /// Takes the first usable task of one priority (nullopt: none).
@@ -838,6 +852,7 @@ struct AmqpTaskQueue::Broker {
   std::map<std::string, std::pair<bool, SteadyTime>> pause_seen;  // task queue → paused, when seen
   // Task queue → when a fetch last found each of its priorities empty.
   std::map<std::string, std::array<std::optional<SteadyTime>, 3>> empty_seen;
+  std::map<std::string, milliseconds> idle_window;                // task queue → how long "found empty" holds
   std::map<std::string, Lease> leases;                            // by task id: deliveries this connection holds
   std::unordered_map<std::string, TaskRecord> records;            // by task id: tasks this process enqueued or ran
   std::unordered_map<std::string, std::size_t> record_weights;    // by task id: weigh() when last changed
@@ -886,11 +901,15 @@ Result<AmqpTaskQueueOptions> AmqpTaskQueueOptions::from_url(std::string_view url
   auto poll = net::backend_url_duration(*parsed, "poll", o.poll);
   if (!poll) return poll.error();
   o.poll = *poll;
+  auto max_poll = net::backend_url_duration(*parsed, "max_poll", o.max_poll);
+  if (!max_poll) return max_poll.error();
+  o.max_poll = *max_poll;
   auto timeout = net::backend_url_duration(*parsed, "timeout", o.broker_timeout);
   if (!timeout) return timeout.error();
   o.broker_timeout = *timeout;
-  if (auto ok = net::check_url_options(*parsed, "amqp://",
-                                       {"user", "password_env", "password_file", "prefix", "lease", "poll", "timeout"});
+  if (auto ok = net::check_url_options(
+          *parsed, "amqp://",
+          {"user", "password_env", "password_file", "prefix", "lease", "poll", "max_poll", "timeout"});
       !ok) {
     return ok.error();
   }
@@ -904,6 +923,7 @@ Result<std::unique_ptr<AmqpTaskQueue>> AmqpTaskQueue::create(const TimeSource& t
   }
   if (auto v = validate(options.store); !v) return v.error();
   if (options.poll.count() <= 0) return make_error(ErrorCode::invalid_argument, "must be > 0", "poll");
+  if (options.max_poll < options.poll) return make_error(ErrorCode::invalid_argument, "must be >= poll", "max_poll");
   if (options.broker_timeout.count() <= 0) return make_error(ErrorCode::invalid_argument, "must be > 0", "timeout");
   if (options.max_records == 0) return make_error(ErrorCode::invalid_argument, "must be > 0", "max_records");
   if (options.max_record_bytes == 0) {
@@ -1119,7 +1139,7 @@ Awaitable<Result<void>> AmqpTaskQueue::run_now(std::string id) {
         t->attempts = 0;  // a dead task run again starts counting anew
         t->run_at = b.time.system_now();
         t->finished_at = {};
-        b.empty_seen.erase(t->spec.queue);
+        b.woke(t->spec.queue);
         auto stored = b.publish(b.work_queue(t->spec.queue, t->spec.priority), task_body(*t, reply_to), t->id);
         if (!stored) return stored.error();
         if (auto r = b.settle(d.tag, true); !r) return r;
@@ -1163,7 +1183,7 @@ Awaitable<Result<void>> AmqpTaskQueue::resume(std::string queue) {
       amqp_queue_purge(b.connection->state(), kSide, bytes_of(marker));
       if (auto r = b.connection->rpc_result("purging " + marker); !r) return r;
       b.pause_seen[queue] = {false, b.time.steady_now()};
-      b.empty_seen.erase(queue);
+      b.woke(queue);
       return {};
     });
   };
