@@ -27,8 +27,9 @@
 //   exclusive reply queue (Celery's rpc:// result backend); when that process is gone, so is the
 //   result. counts() takes pending, dead and failed from the broker (every process's), the rest
 //   from this process.
-// - list() reads pending, dead and failed tasks by taking and returning them (an O(n) walk);
-//   run_now() and remove() work on dead and failed tasks only.
+// - list() reads dead and failed tasks by taking and returning them (an O(n) walk) and refuses
+//   pending ones (a task taken and returned is marked redelivered: a lost attempt); run_now() and
+//   remove() work on dead and failed tasks only.
 // - A delay is rounded up to 10 ms below 1 s, 100 ms below 10 s, 1 s below 10 min, 10 s above;
 //   a paused queue is noticed by other processes within `pause_check`.
 // - A lease that runs out while this process lives is recovered by this process's next fetch,
