@@ -20,6 +20,8 @@
 #include <unordered_map>
 
 #include "amqp/amqp_connection.hpp"
+#include "queue/amqp/amqp_task_message.hpp"
+#include "queue/amqp/amqp_task_records.hpp"
 #include "svckit/core/completion.hpp"
 #include "svckit/core/instance_json.hpp"
 #include "svckit/core/log.hpp"
@@ -29,6 +31,7 @@ namespace svckit::queue {
 
 namespace asio = boost::asio;
 using amqp::AmqpConnection;
+using namespace amqp_tasks;  // the task message: amqp_task_message.hpp
 using std::chrono::milliseconds;
 
 namespace {
@@ -38,9 +41,6 @@ constexpr amqp_channel_t kSide = 2;                // declares, purges, deletes,
 constexpr const char* kLevels[3] = {"high", "medium", "low"};
 constexpr const char* kErrorHeader = "svckit-error";
 
-long long ms_of(SystemTime t) { return std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count(); }
-SystemTime time_of(long long ms) { return SystemTime(milliseconds(ms)); }
-
 amqp_bytes_t bytes_of(const std::string& s) { return amqp_bytes_t{s.size(), const_cast<char*>(s.data())}; }
 
 bool valid_prefix(const std::string& p) {
@@ -48,78 +48,8 @@ bool valid_prefix(const std::string& p) {
          p.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == std::string::npos;
 }
 
-/// Delays share wait queues: rounded up to 10 ms below 1 s, 100 ms below 10 s, 1 s below 10 min,
-/// 10 s beyond — so a workload's backoffs use tens of queues, not one per millisecond.
-long long wait_bucket(long long ms) {
-  const long long step = ms < 1'000 ? 10 : ms < 10'000 ? 100 : ms < 600'000 ? 1'000 : 10'000;
-  return (ms + step - 1) / step * step;
-}
-
 Error not_held(const std::string& id) {
   return make_error(ErrorCode::not_found, "task " + id + " is not active under this worker (its lease was lost)", "id");
-}
-
-Error protocol(const std::string& what) { return make_error(ErrorCode::protocol, "amqp task queue: " + what); }
-
-/// The message a task travels as: the record's spec and history, and the enqueuer's reply queue.
-std::string task_body(const TaskRecord& t, const std::string& reply_to) {
-  const auto& s = t.spec;
-  nlohmann::json j{{"id", t.id},
-                   {"queue", s.queue},
-                   {"name", s.name},
-                   {"payload", s.payload},
-                   {"priority", std::string(to_string(s.priority))},
-                   {"max_retries", s.max_retries},
-                   {"timeout_ms", s.timeout.count()},
-                   {"unique_key", s.unique_key},
-                   {"unique_for_ms", s.unique_for.count()},
-                   {"traceparent", s.traceparent},
-                   {"tracestate", s.tracestate},
-                   {"state", std::string(to_string(t.state))},
-                   {"attempts", t.attempts},
-                   {"enqueued_at_ms", ms_of(t.enqueued_at)},
-                   {"run_at_ms", ms_of(t.run_at)},
-                   {"finished_at_ms", ms_of(t.finished_at)},
-                   {"last_error", t.last_error},
-                   {"result", t.result},
-                   {"reply_to", reply_to}};
-  return j.dump();
-}
-
-/// A task from its message; anything malformed (a message some other client published) is a
-/// protocol error.
-Result<TaskRecord> task_from_body(const std::string& body, std::string& reply_to) {
-  auto parsed = parse_json(body);
-  if (!parsed) return protocol("a task message is not JSON: " + parsed.error().message);
-  const auto& j = *parsed;
-  try {
-    TaskRecord t;
-    t.id = j.at("id").get<std::string>();
-    t.spec.queue = j.at("queue").get<std::string>();
-    t.spec.name = j.at("name").get<std::string>();
-    t.spec.payload = j.value("payload", nlohmann::json());
-    const auto priority = parse_priority(j.value("priority", std::string("medium")));
-    if (!priority) return protocol("task " + t.id + " has an unknown priority");
-    t.spec.priority = *priority;
-    t.spec.max_retries = j.value("max_retries", 3);
-    t.spec.timeout = milliseconds(j.value("timeout_ms", 0LL));
-    t.spec.unique_key = j.value("unique_key", std::string());
-    t.spec.unique_for = milliseconds(j.value("unique_for_ms", 0LL));
-    t.spec.traceparent = j.value("traceparent", std::string());
-    t.spec.tracestate = j.value("tracestate", std::string());
-    t.state = parse_task_state(j.value("state", std::string("pending"))).value_or(TaskState::pending);
-    t.attempts = j.value("attempts", 0);
-    t.enqueued_at = time_of(j.value("enqueued_at_ms", 0LL));
-    t.run_at = time_of(j.value("run_at_ms", 0LL));
-    t.finished_at = time_of(j.value("finished_at_ms", 0LL));
-    t.last_error = j.value("last_error", std::string());
-    t.result = j.value("result", nlohmann::json());
-    reply_to = j.value("reply_to", std::string());
-    if (t.id.empty() || t.spec.queue.empty()) return protocol("a task message has no id or queue");
-    return t;
-  } catch (const nlohmann::json::exception& e) {
-    return protocol(std::string("a task message has a field of the wrong type: ") + e.what());
-  }
 }
 
 /// One message taken by basic.get.
@@ -143,7 +73,11 @@ struct AmqpTaskQueue::Broker {
     std::string reply_to;
   };
 
-  Broker(const TimeSource& t, Random& r, AmqpTaskQueueOptions o) : time(t), random(r), options(std::move(o)) {
+  Broker(const TimeSource& t, Random& r, AmqpTaskQueueOptions o)
+      : time(t),
+        random(r),
+        options(std::move(o)),
+        records(options.max_records, options.max_record_bytes, options.store.retention) {
     thread = std::thread([this] { run(); });
   }
   ~Broker() {
@@ -302,7 +236,7 @@ struct AmqpTaskQueue::Broker {
       } else if (!answers[s.tag]) {
         s.request->done->set(make_error(ErrorCode::unavailable, "amqp task queue: the broker refused the task"));
       } else {
-        remember(s.task);
+        records.remember(s.task);
         s.request->done->set(std::move(s.task));
       }
     }
@@ -525,70 +459,6 @@ struct AmqpTaskQueue::Broker {
     return AmqpConnection::status(status, ack ? "acknowledging" : "returning");
   }
 
-  // --- records: what this process knows of tasks -------------------------------------------------
-
-  /// What a record costs to keep, roughly: its text and its payload's and result's JSON.
-  static std::size_t weigh(const TaskRecord& t) {
-    return 256 + t.id.size() + t.spec.name.size() + t.last_error.size() + t.spec.payload.dump().size() +
-           (t.result.is_null() ? 0 : t.result.dump().size());
-  }
-
-  void remember(const TaskRecord& t) {
-    auto it = records.find(t.id);
-    if (it == records.end()) {
-      const auto weight = weigh(t);
-      records.emplace(t.id, t);
-      record_weights[t.id] = weight;
-      record_bytes += weight;
-      record_order.push_back(t.id);
-    } else {
-      const bool changed = it->second.state != t.state;  // a renewal changes only the lease
-      it->second = t;
-      if (changed) {
-        auto& weight = record_weights[t.id];
-        record_bytes -= weight;
-        weight = weigh(t);
-        record_bytes += weight;
-      }
-    }
-    if (t.state == TaskState::succeeded || t.state == TaskState::failed || t.state == TaskState::dead) {
-      finished_order.emplace_back(t.finished_at, t.id);
-    }
-    // The oldest go past either bound; ids of records forgotten otherwise leave the order here too.
-    while (!record_order.empty() && (records.size() > options.max_records || record_bytes > options.max_record_bytes ||
-                                     records.count(record_order.front()) == 0)) {
-      forget(record_order.front());
-      record_order.pop_front();
-    }
-    if (record_order.size() > 2 * options.max_records) {  // forgotten ids behind a long-lived one
-      std::erase_if(record_order, [&](const std::string& id) { return records.count(id) == 0; });
-    }
-    if (finished_order.size() > 2 * options.max_records) {
-      std::erase_if(finished_order, [&](const auto& entry) {
-        auto r = records.find(entry.second);
-        return r == records.end() || r->second.finished_at != entry.first;
-      });
-    }
-  }
-
-  void forget(std::string id) {  // a copy: callers pass keys of the maps it erases from
-    records.erase(id);
-    if (auto w = record_weights.find(id); w != record_weights.end()) {
-      record_bytes -= w->second;
-      record_weights.erase(w);
-    }
-  }
-
-  /// Forgets finished tasks after the retention, as the other backends sweep them.
-  void forget_finished() {
-    const auto now = time.system_now();
-    while (!finished_order.empty() && finished_order.front().first + options.store.retention <= now) {
-      auto it = records.find(finished_order.front().second);
-      if (it != records.end() && it->second.finished_at == finished_order.front().first) forget(it->first);
-      finished_order.pop_front();
-    }
-  }
-
   /// Tells the enqueuing process how its task ended (best effort: its reply queue lives as long as
   /// its connection).
   void tell(const std::string& reply_to, const TaskRecord& t) {
@@ -609,7 +479,7 @@ struct AmqpTaskQueue::Broker {
       if (!*d) return {};
       std::string ignored;
       auto t = task_from_body((*d)->body, ignored);
-      if (t && records.count(t->id) != 0) remember(*t);
+      if (t && records.find(t->id) != nullptr) records.remember(*t);
     }
     return {};
   }
@@ -649,13 +519,13 @@ struct AmqpTaskQueue::Broker {
     if (!*stored) return make_error(ErrorCode::unavailable, "amqp task queue: the broker refused " + target);
     tell(lease.reply_to, t);  // before the acknowledgement: a crash between sends it again, never not at all
     if (auto r = settle(lease.tag, true); !r) return r.error();
-    remember(t);
+    records.remember(t);
     return t.state;
   }
 
   /// Leases that ran out (or whose attempt passed its timeout) end as failed attempts.
   Result<void> sweep() {
-    forget_finished();
+    records.forget_finished(time.system_now());
     const auto now = time.system_now();
     std::vector<std::string> expired;
     for (const auto& [id, lease] : leases) {
@@ -747,6 +617,7 @@ struct AmqpTaskQueue::Broker {
       if (!*d) return std::optional<TaskRecord>{};
       std::string reply_to;
       auto t = task_from_body((*d)->body, reply_to);
+      if (t && t->spec.queue != queue) t = protocol("a task of queue '" + t->spec.queue + "' in " + from);
       const auto now = time.system_now();
       if (!t) {  // not a task: kept in the failed queue with the reason, not handed to a worker
         auto kept = publish(name(queue, "failed"), (*d)->body, (*d)->message_id, t.error().message);
@@ -777,7 +648,7 @@ struct AmqpTaskQueue::Broker {
       if (t->spec.timeout.count() > 0) t->deadline = now + t->spec.timeout;
       Lease lease{*t, (*d)->tag, reply_to};
       leases[t->id] = lease;
-      remember(*t);
+      records.remember(*t);
       return std::optional<TaskRecord>(std::move(*t));
     }
   }
@@ -813,8 +684,8 @@ struct AmqpTaskQueue::Broker {
                         "id");
     }
     std::vector<std::string> queues;
-    if (auto it = records.find(id); it != records.end()) {
-      const auto state = it->second.state;
+    if (const auto* known = records.find(id)) {
+      const auto state = known->state;
       if (state == TaskState::pending || state == TaskState::scheduled || state == TaskState::retry ||
           state == TaskState::active) {
         return make_error(ErrorCode::invalid_argument,
@@ -823,7 +694,7 @@ struct AmqpTaskQueue::Broker {
                               "of the others)",
                           "id");
       }
-      queues.push_back(it->second.spec.queue);
+      queues.push_back(known->spec.queue);
     } else {
       queues.assign(declared.begin(), declared.end());
     }
@@ -852,13 +723,9 @@ struct AmqpTaskQueue::Broker {
   std::map<std::string, std::pair<bool, SteadyTime>> pause_seen;  // task queue → paused, when seen
   // Task queue → when a fetch last found each of its priorities empty.
   std::map<std::string, std::array<std::optional<SteadyTime>, 3>> empty_seen;
-  std::map<std::string, milliseconds> idle_window;                // task queue → how long "found empty" holds
-  std::map<std::string, Lease> leases;                            // by task id: deliveries this connection holds
-  std::unordered_map<std::string, TaskRecord> records;            // by task id: tasks this process enqueued or ran
-  std::unordered_map<std::string, std::size_t> record_weights;    // by task id: weigh() when last changed
-  std::size_t record_bytes = 0;                                   // their sum
-  std::deque<std::string> record_order;                           // oldest first, for the bounds
-  std::deque<std::pair<SystemTime, std::string>> finished_order;  // for the retention
+  std::map<std::string, milliseconds> idle_window;  // task queue → how long "found empty" holds
+  std::map<std::string, Lease> leases;              // by task id: deliveries this connection holds
+  AmqpTaskRecords records;                          // tasks this process enqueued or ran
   bool closing = false;
 
   std::mutex mutex;
@@ -953,7 +820,7 @@ Awaitable<Result<TaskRecord>> AmqpTaskQueue::enqueue(TaskSpec spec) {
         auto stored = b.publish(*target, task_body(*t, b.reply_queue), t->id);
         if (!stored) return stored.error();
         if (!*stored) return make_error(ErrorCode::unavailable, "amqp task queue: the broker refused the task");
-        b.remember(*t);
+        b.records.remember(*t);
         return t;
       });
     };
@@ -996,7 +863,7 @@ Awaitable<Result<SystemTime>> AmqpTaskQueue::renew(std::string id, std::string w
       return make_error(ErrorCode::timeout, "task " + id + " ran past its timeout", "timeout");
     }
     task.lease_until = now + b.options.store.lease;
-    b.remember(task);
+    b.records.remember(task);
     return task.lease_until;
   };
   co_return co_await on_broker<SystemTime>(*broker_, std::move(job));
@@ -1017,7 +884,7 @@ Awaitable<Result<void>> AmqpTaskQueue::complete(std::string id, std::string work
       t.deadline.reset();
       b.tell(lease.reply_to, t);  // before the acknowledgement (see end_attempt)
       if (auto r = b.settle(lease.tag, true); !r) return r;
-      b.remember(t);
+      b.records.remember(t);
       return {};
     });
   };
@@ -1042,17 +909,17 @@ Awaitable<Result<TaskRecord>> AmqpTaskQueue::get(std::string id) {
   auto job = [id](Broker& b) -> Result<TaskRecord> {
     // Outcomes other processes sent first; with the broker away, what this process knows.
     auto read = b.connected<void>([&] { return b.read_outcomes(); });
-    b.forget_finished();
-    auto it = b.records.find(id);
-    if (it == b.records.end() && !read) return read.error();
-    if (it == b.records.end()) {
+    b.records.forget_finished(b.time.system_now());
+    const auto* known = b.records.find(id);
+    if (known == nullptr && !read) return read.error();
+    if (known == nullptr) {
       return make_error(ErrorCode::not_found,
                         "no task " + id +
                             " known to this process (amqp:// keeps task records in the processes that enqueued or "
                             "ran them)",
                         "id");
     }
-    return it->second;
+    return *known;
   };
   co_return co_await on_broker<TaskRecord>(*broker_, std::move(job));
 }
@@ -1089,13 +956,10 @@ Awaitable<Result<std::vector<TaskRecord>>> AmqpTaskQueue::list(std::string queue
       }
       return out;
     }
-    b.forget_finished();
-    for (const auto& id : b.record_order) {
-      auto it = b.records.find(id);
-      if (it != b.records.end() && it->second.spec.queue == queue && it->second.state == state && out.size() < limit) {
-        out.push_back(it->second);
-      }
-    }
+    b.records.forget_finished(b.time.system_now());
+    b.records.each([&](const TaskRecord& t) {
+      if (t.spec.queue == queue && t.state == state && out.size() < limit) out.push_back(t);
+    });
     return out;
   };
   co_return co_await on_broker<std::vector<TaskRecord>>(*broker_, std::move(job));
@@ -1115,13 +979,13 @@ Awaitable<Result<std::map<TaskState, std::size_t>>> AmqpTaskQueue::counts(std::s
       add(TaskState::dead, (*ready)[3]);
       add(TaskState::failed, (*ready)[4]);
       for (const auto& [id, lease] : b.leases) add(TaskState::active, lease.task.spec.queue == queue ? 1 : 0);
-      b.forget_finished();
+      b.records.forget_finished(b.time.system_now());
       const auto now = b.time.system_now();
-      for (const auto& [id, t] : b.records) {
-        if (t.spec.queue != queue) continue;
+      b.records.each([&](const TaskRecord& t) {
+        if (t.spec.queue != queue) return;
         if ((t.state == TaskState::scheduled || t.state == TaskState::retry) && t.run_at > now) add(t.state, 1);
         if (t.state == TaskState::succeeded) add(t.state, 1);
-      }
+      });
       return out;
     });
   };
@@ -1143,7 +1007,7 @@ Awaitable<Result<void>> AmqpTaskQueue::run_now(std::string id) {
         auto stored = b.publish(b.work_queue(t->spec.queue, t->spec.priority), task_body(*t, reply_to), t->id);
         if (!stored) return stored.error();
         if (auto r = b.settle(d.tag, true); !r) return r;
-        b.remember(*t);
+        b.records.remember(*t);
         return {};
       });
     });
@@ -1155,7 +1019,7 @@ Awaitable<Result<void>> AmqpTaskQueue::remove(std::string id) {
   auto job = [id](Broker& b) -> Result<void> {
     return b.connected<void>([&]() -> Result<void> {
       auto removed = b.on_letter(id, [&](Delivery& d) { return b.settle(d.tag, true); });
-      if (removed) b.forget(id);
+      if (removed) b.records.forget(id);
       return removed;
     });
   };
