@@ -5,6 +5,7 @@
 
 #include <optional>
 
+#include "registry/scratch_json_parser.hpp"
 #include "svckit/core/duration.hpp"
 #include "svckit/core/instance_json.hpp"
 #include "svckit/registry/registry_json.hpp"
@@ -141,9 +142,9 @@ Fast<std::vector<ServiceInstance>> instances_of(sd::array array) {
 }
 
 Fast<std::vector<ServiceInstance>> fast_instances(std::string_view text, std::string_view field) {
-  sd::parser parser;
+  registry_detail::ScratchJsonParser parser;
   sd::element doc;
-  if (parser.parse(text.data(), text.size()).get(doc) != SUCCESS) return std::nullopt;
+  if (parser.parse(text).get(doc) != SUCCESS) return std::nullopt;
   sd::array array;
   if (doc.get_array().get(array) == SUCCESS) return instances_of(array);
   sd::object object;
@@ -195,10 +196,10 @@ Fast<RegistryEvent> event_of(sd::object object) {
 }
 
 Fast<WatchResult> fast_watch(std::string_view text) {
-  sd::parser parser;
+  registry_detail::ScratchJsonParser parser;
   sd::element doc;
   sd::object object;
-  if (parser.parse(text.data(), text.size()).get(doc) != SUCCESS || doc.get_object().get(object) != SUCCESS) {
+  if (parser.parse(text).get(doc) != SUCCESS || doc.get_object().get(object) != SUCCESS) {
     return std::nullopt;
   }
   WatchResult r;

@@ -4,9 +4,11 @@
 #include <simdjson.h>
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <cstdlib>
 #include <vector>
 
+#include "registry/scratch_json_parser.hpp"
 #include "svckit/core/instance_json.hpp"
 #include "svckit/registry/consul_json.hpp"
 
@@ -27,14 +29,25 @@ std::optional<std::string_view> string_at(sd::object object, std::string_view ke
 }
 
 /// False when a key appears twice: simdjson finds the first, a DOM keeps the last, so the DOM decides.
+/// Keys are told apart by length and first and last byte before their bytes are compared (an
+/// entry has a few dozen keys, compared pairwise on every answer).
 bool unique_keys(sd::object object) {
-  std::vector<std::string_view> keys;
+  struct Seen {
+    std::uint32_t print;
+    std::string_view key;
+  };
+  std::vector<Seen> seen;
+  seen.reserve(32);
   for (auto [key, value] : object) {
     (void)value;
-    for (const auto& k : keys) {
-      if (k == key) return false;
+    const auto print = key.empty() ? 0U
+                                   : static_cast<std::uint32_t>(key.size()) << 16 |
+                                         static_cast<std::uint32_t>(static_cast<unsigned char>(key.front())) << 8 |
+                                         static_cast<unsigned char>(key.back());
+    for (const auto& s : seen) {
+      if (s.print == print && s.key == key) return false;
     }
-    keys.push_back(key);
+    seen.push_back({print, key});
   }
   return true;
 }
@@ -171,10 +184,10 @@ HealthEntry dom_entry(const nlohmann::json& item) {
 }  // namespace
 
 Result<std::vector<HealthEntry>> decode_health_entries(std::string_view text) {
-  sd::parser parser;
+  registry_detail::ScratchJsonParser parser;
   sd::element doc;
   sd::array array;
-  if (parser.parse(text.data(), text.size()).get(doc) != SUCCESS || doc.get_array().get(array) != SUCCESS) {
+  if (parser.parse(text).get(doc) != SUCCESS || doc.get_array().get(array) != SUCCESS) {
     // Not what simdjson reads as an array: the DOM has the last word (and the error).
     const auto parsed = parse_json_or_discarded(text);
     if (!parsed.is_array()) return make_error(ErrorCode::protocol, "consul: health answer is not an array");

@@ -13,6 +13,7 @@
 
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 
@@ -238,7 +239,8 @@ class ConsulRegistry final : public Registry {
   std::map<Key, ServiceInstance> registered_;  // what this client registered (with its checks)
   /// scope -> the last states answered (newest last): several watchers of one scope, each at its
   /// own index, each find their base.
-  std::map<std::string, std::deque<std::pair<std::uint64_t, State>>> answered_;
+  /// States are shared, never copied: an answer is the whole service.
+  std::map<std::string, std::deque<std::pair<std::uint64_t, std::shared_ptr<const State>>>> answered_;
   static constexpr std::size_t kStatesPerScope = 4;
 };
 
@@ -350,36 +352,38 @@ Awaitable<Result<std::optional<ServiceInstance>>> ConsulRegistry::agent_lookup(c
   co_return std::optional<ServiceInstance>(std::move(*in));
 }
 
-/// The events that turn `before` into `after`, each with `index`.
+/// a == b but for the heartbeat time (the answers carry none; a copy only when they differ).
+bool same_but_heartbeat(const ServiceInstance& a, const ServiceInstance& b) {
+  if (a.last_heartbeat == b.last_heartbeat) return a == b;
+  auto copy = b;
+  copy.last_heartbeat = a.last_heartbeat;
+  return a == copy;
+}
+
+/// The events that turn `before` into `after`, each with `index`. Instances that did not change
+/// are compared in place, never copied: a watch answer is the whole service every time.
 std::vector<RegistryEvent> differences(const State& before, const State& after, std::uint64_t index) {
   std::vector<RegistryEvent> out;
+  auto event = [&](EventType type, const ServiceInstance& in) -> RegistryEvent& {
+    auto& e = out.emplace_back();
+    e.index = index;
+    e.type = type;
+    e.instance = in;
+    return e;
+  };
   for (const auto& [key, in] : after) {
     auto it = before.find(key);
-    RegistryEvent e;
-    e.index = index;
-    e.instance = in;
     if (it == before.end()) {
-      e.type = EventType::registered;
+      event(EventType::registered, in);
     } else if (it->second.status != in.status) {
-      e.previous_status = it->second.status;
       const bool expired = in.ttl.count() > 0 && in.status == InstanceStatus::down;
-      e.type = expired ? EventType::expired : EventType::status_changed;
-    } else {
-      auto a = it->second;
-      auto b = in;
-      a.last_heartbeat = b.last_heartbeat = {};
-      if (a == b) continue;
-      e.type = EventType::updated;
+      event(expired ? EventType::expired : EventType::status_changed, in).previous_status = it->second.status;
+    } else if (!same_but_heartbeat(it->second, in)) {
+      event(EventType::updated, in);
     }
-    out.push_back(std::move(e));
   }
   for (const auto& [key, in] : before) {
-    if (after.count(key) != 0) continue;
-    RegistryEvent e;
-    e.index = index;
-    e.type = EventType::deregistered;
-    e.instance = in;
-    out.push_back(std::move(e));
+    if (after.count(key) == 0) event(EventType::deregistered, in);
   }
   return out;
 }
@@ -397,24 +401,29 @@ Awaitable<Result<std::pair<std::uint64_t, State>>> ConsulRegistry::read_scope(co
 }
 
 Awaitable<Result<WatchResult>> ConsulRegistry::watch(WatchRequest request) {
+  using Shared = std::pair<std::uint64_t, std::shared_ptr<const State>>;
   const auto& scope = request.service;
-  auto remember = [&](const std::pair<std::uint64_t, State>& state) {
+  auto remember = [&](const Shared& state) {
     std::lock_guard lock(mutex_);
     auto& states = answered_[scope];
     std::erase_if(states, [&](const auto& s) { return s.first == state.first; });
     states.push_back(state);
     if (states.size() > kStatesPerScope) states.pop_front();
   };
-  auto reset = [&](const std::pair<std::uint64_t, State>& state) {
+  auto share = [](std::pair<std::uint64_t, State>&& read) {
+    return Shared{read.first, std::make_shared<const State>(std::move(read.second))};
+  };
+  auto reset = [&](const Shared& state) {
     WatchResult out;
     out.index = state.first;
     out.reset = true;
-    for (const auto& [key, in] : state.second) out.snapshot.push_back(in);
+    out.snapshot.reserve(state.second->size());
+    for (const auto& [key, in] : *state.second) out.snapshot.push_back(in);
     remember(state);
     return out;
   };
 
-  std::optional<std::pair<std::uint64_t, State>> base;
+  std::optional<Shared> base;
   {
     std::lock_guard lock(mutex_);
     if (auto it = answered_.find(scope); it != answered_.end()) {
@@ -426,9 +435,10 @@ Awaitable<Result<WatchResult>> ConsulRegistry::watch(WatchRequest request) {
   if (request.after_index == 0 || !base) {
     auto now = co_await read_scope(scope, 0, std::chrono::milliseconds(0), request.cancel);
     if (!now) co_return now.error();
+    auto shared = share(std::move(*now));
     // No state of our own at that index: usable as the base only if nothing changed since.
-    if (request.after_index == 0 || now->first != request.after_index) co_return reset(*now);
-    base = std::move(*now);
+    if (request.after_index == 0 || shared.first != request.after_index) co_return reset(shared);
+    base = std::move(shared);
     remember(*base);
   }
   const auto deadline = std::chrono::steady_clock::now() + request.wait;
@@ -441,18 +451,19 @@ Awaitable<Result<WatchResult>> ConsulRegistry::watch(WatchRequest request) {
       idle.index = index;
       co_return idle;
     }
-    auto next = co_await read_scope(scope, index, left, request.cancel);
-    if (!next) co_return next.error();
-    if (next->first < request.after_index) co_return reset(*next);  // Consul: index went backwards
-    auto events = differences(base->second, next->second, next->first);
+    auto read = co_await read_scope(scope, index, left, request.cancel);
+    if (!read) co_return read.error();
+    auto next = share(std::move(*read));
+    if (next.first < request.after_index) co_return reset(next);  // Consul: index went backwards
+    auto events = differences(*base->second, *next.second, next.first);
     if (!events.empty()) {
       WatchResult out;
-      out.index = next->first;
+      out.index = next.first;
       out.events = std::move(events);
-      remember(*next);
+      remember(next);
       co_return out;
     }
-    index = std::max(index, next->first);
+    index = std::max(index, next.first);
     base->first = index;
     remember(*base);
   }

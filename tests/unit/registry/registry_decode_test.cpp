@@ -88,6 +88,34 @@ TEST(RegistryDecode, ListsDecodeToWhatTheDomPathGivesForEveryField) {
   EXPECT_EQ(*from_array, instances);
 }
 
+// The decoder's parser keeps its buffers per thread between answers: answers that grow one
+// instance at a time, one far past what the kept buffers take, small ones after it, and broken
+// ones in between each decode to exactly their own instances (nothing of an earlier answer).
+TEST(RegistryDecode, AnswersOfEverySizeInAnyOrderDecodeToTheirOwnInstances) {
+  const auto base = varied();
+  auto many = [&](std::size_t n) {
+    std::vector<ServiceInstance> out;
+    for (std::size_t i = 0; i < n; ++i) {
+      auto in = base[i % base.size()];
+      in.id = "orders-" + std::to_string(i);
+      out.push_back(std::move(in));
+    }
+    return out;
+  };
+  std::vector<std::size_t> sizes;
+  for (std::size_t n = 0; n <= 40; ++n) sizes.push_back(n);
+  sizes.insert(sizes.end(), {5000, 3, 0, 200, 1});  // 5,000 instances: ~2 MB of JSON
+  for (const auto n : sizes) {
+    const auto instances = many(n);
+    const auto text = list_text(instances);
+    auto fast = decode_instances(text, "instances");
+    ASSERT_TRUE(fast) << n << ": " << fast.error().describe();
+    EXPECT_EQ(*fast, instances) << n << " instances";
+    EXPECT_FALSE(decode_instances(text.substr(0, text.size() / 2), "instances")) << "half of " << n;
+    EXPECT_FALSE(decode_instances("", "instances"));
+  }
+}
+
 TEST(RegistryDecode, BadAnswersGetTheDomPathsErrorNamingTheField) {
   const auto good = to_json(varied()[0]);
   std::vector<std::string> bad;
