@@ -112,6 +112,18 @@ bool ip_literal(const std::string& host) {
   return std::count(host.begin(), host.end(), '.') == 3;
 }
 
+/// "<8 or 32 hex digits>.addr.<domain>", a trailing dot allowed (`host` is lower case): how
+/// svckitd's DNS interface names an address, e.g. in its SRV targets — an IP literal in another
+/// spelling, which svckitd's DNS always answers with the address it spells.
+bool address_name(std::string_view host, const std::string& domain) {
+  if (domain.empty()) return false;
+  if (host.ends_with('.')) host.remove_suffix(1);
+  const auto dot = host.find('.');
+  if (dot != 8 && dot != 32) return false;
+  if (host.substr(0, dot).find_first_not_of("0123456789abcdef") != std::string_view::npos) return false;
+  return host.substr(dot) == ".addr." + ascii_lower(domain);
+}
+
 Response refusal(http::Status status, const std::string& message, const std::string& field) {
   auto response = http::error_response(make_error(ErrorCode::invalid_argument, message, field));
   response.result(status);
@@ -121,11 +133,12 @@ Response refusal(http::Status status, const std::string& message, const std::str
 }  // namespace
 
 std::optional<Response> refuse_browser_attack(const http::Request& request,
-                                              const std::vector<std::string>& allowed_hosts) {
+                                              const std::vector<std::string>& allowed_hosts,
+                                              const std::string& address_domain) {
   const auto host_header = request[http::beast_http::field::host];
   if (!host_header.empty()) {  // (HTTP/1.0 may omit it; HTTP/1.1 without one never gets here)
     const auto host = host_part(host_header);
-    const bool allowed = ip_literal(host) || host == "localhost" ||
+    const bool allowed = ip_literal(host) || host == "localhost" || address_name(host, address_domain) ||
                          std::find(allowed_hosts.begin(), allowed_hosts.end(), host) != allowed_hosts.end();
     if (!allowed) {
       return refusal(http::Status::forbidden,
@@ -185,7 +198,7 @@ Awaitable<Response> RegistryApi::handle(http::Request& request, const http::Requ
     return *accessor;
   };
   Response response;
-  if (auto refused = refuse_browser_attack(request, options_.allowed_hosts)) {
+  if (auto refused = refuse_browser_attack(request, options_.allowed_hosts, options_.address_domain)) {
     response = std::move(*refused);
     route = "refused";
   }

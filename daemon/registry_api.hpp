@@ -23,16 +23,22 @@ struct RegistryApiOptions {
   /// page can reach svckitd through a DNS name an attacker controls (DNS rebinding) but never
   /// through an IP literal, so names must be listed. Default: none.
   std::vector<std::string> allowed_hosts;
+  /// The domain of svckitd's DNS interface (dns.domain): `<hex>.addr.<domain>`, the names it gives
+  /// addresses (e.g. as SRV targets, which Prometheus's dns_sd_configs scrapes by), pass as the IP
+  /// literals they spell. Empty: none do.
+  std::string address_domain;
 };
 
 /// The browser defences of svckitd's API, in the order applied (nullopt: the request may pass):
-/// a Host that is neither an IP literal, "localhost" nor in `allowed_hosts` → 403 (field Host);
+/// a Host that is neither an IP literal, "localhost", an address name `<hex>.addr.<address_domain>`
+/// nor in `allowed_hosts` → 403 (field Host);
 /// a write (not GET/HEAD/OPTIONS) from a page of another origin (an Origin header whose host:port
 /// is not the Host) → 403 (field Origin); a write whose Content-Type is one a cross-origin page
 /// can send without asking (text/plain, application/x-www-form-urlencoded, multipart/form-data)
 /// → 415 (field Content-Type).
 std::optional<http::Response> refuse_browser_attack(const http::Request& request,
-                                                    const std::vector<std::string>& allowed_hosts);
+                                                    const std::vector<std::string>& allowed_hosts,
+                                                    const std::string& address_domain = {});
 
 /// Thread-safe once constructed (the router is immutable; the registry and metrics are thread-safe).
 class RegistryApi {

@@ -113,7 +113,8 @@ Svckitd::Svckitd(SvckitdConfig config)
       watches_(config_.max_watchers, config_.max_watchers_per_peer),
       write_limiter_(
           PeerRateLimits{config_.write_rate_per_peer, config_.write_burst_per_peer, config_.max_tracked_peers}, time_),
-      api_(registry_, metrics_, RegistryApiOptions{config_.default_wait, config_.max_wait, config_.api_allowed_hosts},
+      api_(registry_, metrics_,
+           RegistryApiOptions{config_.default_wait, config_.max_wait, config_.api_allowed_hosts, config_.dns_domain},
            watches_),
       balancers_(builtin_balancers()),
       io_(),

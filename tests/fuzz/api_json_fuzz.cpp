@@ -59,8 +59,10 @@ struct Fixture {
   svckit::MetricsRegistry metrics;
   svckit::MemoryRegistry registry{time, {}};
   svckit::daemon::WatchSlots watches{100, 10};
-  svckit::daemon::RegistryApi api{
-      registry, metrics, {std::chrono::milliseconds(0), std::chrono::milliseconds(0), {}}, watches};  // no waiting
+  svckit::daemon::RegistryApi api{registry,
+                                  metrics,
+                                  {std::chrono::milliseconds(0), std::chrono::milliseconds(0), {}, "svckit"},
+                                  watches};  // no waiting
   svckit::daemon::ConsulApi consul{registry, time, nullptr, consul_options(), watches};
   svckit::daemon::ConfigStore config_store{time};
   svckit::daemon::ConfigApi config_api{config_store, watches, std::chrono::milliseconds(0),
@@ -96,7 +98,7 @@ struct AclFixture {
   svckit::MemoryRegistry registry{time, {}};
   svckit::daemon::WatchSlots watches{100, 10};
   svckit::daemon::RegistryApi api{
-      registry, metrics, {std::chrono::milliseconds(0), std::chrono::milliseconds(0), {}}, watches};
+      registry, metrics, {std::chrono::milliseconds(0), std::chrono::milliseconds(0), {}, "svckit"}, watches};
   svckit::daemon::AclTokenStore tokens{{}, time};
   svckit::daemon::AclGuard guard{tokens, svckit::daemon::AclRules{}, metrics};
   svckit::daemon::AclApi acl_api{tokens};

@@ -1,10 +1,20 @@
 // A real Prometheus (Debian's 2.42) finds svckitd's registered instances through svckitd's
 // http_sd endpoint and scrapes them: up == 1 for a live instance, up == 0 for a dead one, the
 // labels svckitd gives arrive on the series, and registrations and deregistrations reach
-// Prometheus's target list at its next refresh.
+// Prometheus's target list at its next refresh. The same through svckitd's Eureka API
+// (eureka_sd_configs) and its DNS interface (dns_sd_configs, SRV records).
 #include <gtest/gtest.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
 
 #include "svckit/testing/servers.hpp"
 #include "svckitd_process.hpp"
@@ -156,6 +166,88 @@ TEST(PrometheusSd, RealPrometheusDiscoversThroughSvckitdsEurekaApi) {
   EXPECT_EQ(discovered.value("__meta_eureka_app_instance_status", ""), "UP");
   EXPECT_EQ(discovered.value("__meta_eureka_app_instance_metadata_version", ""), "1.2");
   EXPECT_EQ(raw["live"]["scrapeUrl"], "http://127.0.0.1:" + std::to_string(daemon->port) + "/metrics");
+}
+
+/// The namespace a /proc/<pid>/ns/ link names (e.g. "net:[4026531840]").
+std::string namespace_of(const std::string& pid, const char* kind) {
+  std::error_code ec;
+  return std::filesystem::read_symlink("/proc/" + pid + "/ns/" + kind, ec).string();
+}
+
+/// Prepares the private network and mount namespace the `prometheus_dns_sd` ctest entry runs this
+/// process in: loopback up, and /etc/resolv.conf (bind-mounted over, in this mount namespace only)
+/// naming 127.0.0.1, where svckitd's DNS interface will listen on port 53. Prometheus's DNS
+/// discovery asks the system resolver and has no port setting, so this is the only way to point
+/// it at svckitd without a resolver in between. An empty answer: ready; else why not.
+std::string enter_private_network(const std::filesystem::path& dir) {
+  if (const char* on = std::getenv("SVCKIT_TEST_PRIVATE_NETWORK"); on == nullptr || std::string(on) != "1") {
+    return "runs in a network namespace of its own: ctest -R prometheus_dns_sd";
+  }
+  // Never touch the machine's resolver: both namespaces must differ from PID 1's.
+  if (namespace_of("self", "net") == namespace_of("1", "net") ||
+      namespace_of("self", "mnt") == namespace_of("1", "mnt")) {
+    return "SVCKIT_TEST_PRIVATE_NETWORK=1 but this process shares PID 1's network or mount namespace";
+  }
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  ifreq lo{};
+  std::strncpy(lo.ifr_name, "lo", IFNAMSIZ - 1);
+  const bool up =
+      fd >= 0 && ::ioctl(fd, SIOCGIFFLAGS, &lo) == 0 && (lo.ifr_flags |= IFF_UP, ::ioctl(fd, SIOCSIFFLAGS, &lo) == 0);
+  const int up_errno = errno;
+  if (fd >= 0) ::close(fd);
+  if (!up) return std::string("cannot bring loopback up: ") + std::strerror(up_errno);
+  const auto resolv = dir / "resolv.conf";
+  std::ofstream(resolv) << "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n";
+  if (::mount(resolv.c_str(), "/etc/resolv.conf", nullptr, MS_BIND, nullptr) != 0) {
+    return std::string("cannot bind-mount /etc/resolv.conf: ") + std::strerror(errno);
+  }
+  return {};
+}
+
+TEST(PrometheusDnsSd, RealPrometheusDiscoversThroughSvckitdsDnsInterface) {
+  TempDir dir;
+  if (const auto why = enter_private_network(dir.path()); !why.empty()) GTEST_SKIP() << why;
+  auto daemon = SvckitdProcess::start(dir.path(), {"--set", "dns.port=53", "--set", "dns.address=127.0.0.1", "--set",
+                                                   "dns.ttl=1s", "--set", "dns.negative_ttl=1s"});
+  ASSERT_NE(daemon, nullptr);
+  // "live" is svckitd itself (it serves /metrics); "dead" listens nowhere; "resting" is in
+  // maintenance, so the DNS interface does not answer it (healthy instances only).
+  const int dead_port = free_port(), resting_port = free_port();
+  ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("shop", daemon->port, R"(,"id":"live")")).status, 200);
+  ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("shop", dead_port, R"(,"id":"dead")")).status, 200);
+  ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("shop", resting_port, R"(,"id":"resting")")).status,
+            200);
+  ASSERT_EQ(daemon->call("PUT", "/v1/services/shop/instances/resting/status", R"({"status":"maintenance"})").status,
+            200);
+
+  const std::string config = scrape_config("dns", "dns_sd_configs", "names: [shop.service.svckit]\n        type: SRV");
+  TempDir prometheus_dir;
+  int prometheus_port = 0;
+  auto prometheus = start_prometheus(prometheus_dir.path(), config, prometheus_port);
+  ASSERT_TRUE(prometheus) << prometheus.error().message;
+  // {SRV port -> health}: the SRV records' targets are <hex>.addr.svckit names, which Prometheus
+  // resolves through svckitd again when it scrapes.
+  const auto health = [&](json* raw) {
+    return target_health(prometheus_port, raw, "dns", "__meta_dns_srv_record_port");
+  };
+  const std::map<std::string, std::string> want{{std::to_string(dead_port), "down"},
+                                                {std::to_string(daemon->port), "up"}};
+  ASSERT_TRUE(wait_until([&] { return health(nullptr) == want; }, 30s))
+      << http_call(prometheus_port, "GET", "/api/v1/targets").body;
+  json raw = json::object();
+  health(&raw);
+  const auto& live = raw[std::to_string(daemon->port)];
+  EXPECT_EQ(live["discoveredLabels"].value("__meta_dns_name", ""), "shop.service.svckit");
+  EXPECT_EQ(live["discoveredLabels"].value("__meta_dns_srv_record_target", ""), "7f000001.addr.svckit.");
+  EXPECT_EQ(live["scrapeUrl"], "http://7f000001.addr.svckit:" + std::to_string(daemon->port) + "/metrics");
+
+  // Out of maintenance, "resting" is answered and becomes a target; "dead" deregistered leaves.
+  ASSERT_EQ(daemon->call("PUT", "/v1/services/shop/instances/resting/status", R"({"status":"healthy"})").status, 200);
+  ASSERT_EQ(daemon->call("DELETE", "/v1/services/shop/instances/dead").status, 200);
+  const std::map<std::string, std::string> after{{std::to_string(resting_port), "down"},
+                                                 {std::to_string(daemon->port), "up"}};
+  EXPECT_TRUE(wait_until([&] { return health(nullptr) == after; }, 30s))
+      << http_call(prometheus_port, "GET", "/api/v1/targets").body;
 }
 
 /// The first value of an instant query's result, or -1.

@@ -356,6 +356,20 @@ TEST_F(Hardening, BrowserPagesCannotWriteAndRebindingNamesAreRefused) {
   auto local = raw_http(daemon->port, "GET /v1/services HTTP/1.1\r\nHost: localhost:8500\r\nConnection: close\r\n\r\n",
                         10s, false);
   EXPECT_EQ(local.status, 200) << local.body;
+  // The names svckitd's DNS interface gives addresses (its SRV targets, which Prometheus's
+  // dns_sd_configs scrapes by) are IP literals in another spelling; look-alikes are not.
+  const auto host_status = [&](const std::string& host) {
+    return raw_http(daemon->port, "GET /v1/services HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n", 10s,
+                    false)
+        .status;
+  };
+  EXPECT_EQ(host_status("7f000001.addr.svckit:8500"), 200);
+  EXPECT_EQ(host_status("7F000001.ADDR.svckit."), 200);
+  EXPECT_EQ(host_status("00000000000000000000000000000001.addr.svckit"), 200);
+  for (const char* look_alike : {"7f00001.addr.svckit", "7f000001.addr.svckit.attacker.example", "7g000001.addr.svckit",
+                                 "x.7f000001.addr.svckit", "7f000001.addr.consul", "addr.svckit"}) {
+    EXPECT_EQ(host_status(look_alike), 403) << look_alike;
+  }
   EXPECT_EQ(daemon->json("GET", "/v1/services")["services"].size(), 1u) << "refused writes changed nothing";
 }
 
