@@ -63,7 +63,7 @@ TraceStore::TraceStore(std::size_t max_spans, std::size_t max_bytes, std::string
                             "Spans svckitd did not keep (store off, or a trace past its span limit).")
                    .get()) {}
 
-void TraceStore::add_locked(trace::ReceivedSpan span, std::vector<Trace>& evicted) {
+void TraceStore::add_locked(trace::ReceivedSpan span, Evicted& evicted) {
   const auto size = weight(span);
   if (max_spans_ == 0 || size > max_bytes_) {
     dropped_.inc();
@@ -91,19 +91,19 @@ void TraceStore::add_locked(trace::ReceivedSpan span, std::vector<Trace>& evicte
     if (old == traces_.end()) continue;
     spans_ -= old->second.spans.size();
     bytes_ -= old->second.bytes;
-    evicted.push_back(std::move(old->second));
+    evicted.add(std::move(old->second));
     traces_.erase(old);
   }
 }
 
 void TraceStore::on_end(trace::SpanData span) {
-  std::vector<Trace> evicted;  // freed after the lock: the other threads' spans need not wait for it
+  Evicted evicted;  // freed after the lock: the other threads' spans need not wait for it
   std::lock_guard lock(mutex_);
   add_locked(trace::ReceivedSpan{local_service_, std::move(span)}, evicted);
 }
 
 void TraceStore::add(std::vector<trace::ReceivedSpan> spans) {
-  std::vector<Trace> evicted;
+  Evicted evicted;
   std::lock_guard lock(mutex_);
   for (auto& s : spans) add_locked(std::move(s), evicted);
 }
@@ -230,7 +230,7 @@ Awaitable<Response> TraceStore::one(RouteContext& ctx) {
   for (const auto& r : spans) {
     const auto& s = r.span;
     json attributes = json::object();
-    for (const auto& a : s.attributes) attributes[a.key] = attribute_json(a.value);
+    for (const auto& a : s.attributes) attributes[std::string(a.key.view())] = attribute_json(a.value);
     list.push_back(json{{"span_id", trace::to_hex(s.context.span_id)},
                         {"parent_span_id", is_root(s) ? std::string() : trace::to_hex(s.parent_span_id)},
                         {"name", s.name},

@@ -80,8 +80,23 @@ class TraceStore final : public trace::SpanSink {
     std::vector<trace::ReceivedSpan> spans;
     std::size_t bytes = 0;  // the spans' weight: an eviction need not walk their (cold) text
   };
-  /// Adds one span; the traces it pushes out go to `evicted`, to be destroyed after the lock.
-  void add_locked(trace::ReceivedSpan span, std::vector<Trace>& evicted);
+  /// The traces an insert pushed out, destroyed after the lock; usually one, kept without an
+  /// allocation of its own.
+  struct Evicted {
+    bool has_first = false;
+    Trace first;
+    std::vector<Trace> more;
+    void add(Trace trace) {
+      if (!has_first) {
+        first = std::move(trace);
+        has_first = true;
+      } else {
+        more.push_back(std::move(trace));
+      }
+    }
+  };
+  /// Adds one span; the traces it pushes out go to `evicted`.
+  void add_locked(trace::ReceivedSpan span, Evicted& evicted);
   std::unordered_map<TraceId, Trace, TraceIdHash> traces_;  // guarded by mutex_
   std::deque<TraceId> arrival_;                             // guarded by mutex_: trace ids, oldest first
   std::size_t spans_ = 0;                                   // guarded by mutex_

@@ -148,7 +148,8 @@ std::string otlp_json(std::string_view service, const std::vector<SpanData>& spa
   json list = json::array();
   for (const auto& s : spans) {
     json attributes = json::array();
-    for (const auto& a : s.attributes) attributes.push_back(json{{"key", a.key}, {"value", attribute_value(a.value)}});
+    for (const auto& a : s.attributes)
+      attributes.push_back(json{{"key", a.key.view()}, {"value", attribute_value(a.value)}});
     json span{{"traceId", to_hex(s.context.trace_id)},
               {"spanId", to_hex(s.context.span_id)},
               {"name", s.name},

@@ -1,6 +1,7 @@
 #include "svckit/trace/tracer.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace svckit::trace {
 
@@ -144,10 +145,10 @@ Span& Span::operator=(Span&& other) noexcept {
   return *this;
 }
 
-void Span::put(std::string key, AttributeValue value) {
+void Span::put(AttributeKey key, AttributeValue value) {
   if (!recording()) return;
   for (auto& a : data_.attributes) {
-    if (a.key == key) {
+    if (a.key.view() == key.view()) {
       a.value = std::move(value);
       return;
     }
@@ -156,10 +157,10 @@ void Span::put(std::string key, AttributeValue value) {
   data_.attributes.push_back(Attribute{std::move(key), std::move(value)});
 }
 
-void Span::set_attribute(std::string key, std::string value) { put(std::move(key), std::move(value)); }
-void Span::set_attribute(std::string key, std::int64_t value) { put(std::move(key), value); }
-void Span::set_attribute(std::string key, double value) { put(std::move(key), value); }
-void Span::set_attribute(std::string key, bool value) { put(std::move(key), value); }
+void Span::set_attribute(AttributeKey key, std::string value) { put(std::move(key), std::move(value)); }
+void Span::set_attribute(AttributeKey key, std::int64_t value) { put(std::move(key), value); }
+void Span::set_attribute(AttributeKey key, double value) { put(std::move(key), value); }
+void Span::set_attribute(AttributeKey key, bool value) { put(std::move(key), value); }
 
 void Span::set_status(StatusCode code, std::string message) {
   if (!recording()) return;

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -76,9 +77,32 @@ enum class SpanKind : int { internal = 1, server = 2, client = 3, producer = 4, 
 /// OTLP's status codes.
 enum class StatusCode : int { unset = 0, ok = 1, error = 2 };
 
+/// An attribute's key. A string literal — how code names the semantic conventions' keys
+/// ("http.request.method") — is kept as a pointer to it: no copy and no allocation per span (most
+/// of those names are longer than std::string keeps inline). Any other text is owned.
+class AttributeKey {
+ public:
+  AttributeKey() = default;
+  /// A string literal (consteval: only a constant with static storage compiles here).
+  template <std::size_t N>
+  consteval AttributeKey(const char (&literal)[N])  // NOLINT(google-explicit-constructor)
+      : key_(std::in_place_index<0>, literal, N - 1) {}
+  AttributeKey(std::string text) : key_(std::in_place_index<1>, std::move(text)) {}  // NOLINT: implicit
+
+  std::string_view view() const noexcept {
+    if (const auto* literal = std::get_if<0>(&key_)) return *literal;
+    return std::get<1>(key_);
+  }
+  std::size_t size() const noexcept { return view().size(); }
+  friend bool operator==(const AttributeKey& a, std::string_view b) noexcept { return a.view() == b; }
+
+ private:
+  std::variant<std::string_view, std::string> key_;
+};
+
 using AttributeValue = std::variant<std::string, std::int64_t, double, bool>;
 struct Attribute {
-  std::string key;
+  AttributeKey key;
   AttributeValue value;
 };
 
@@ -136,19 +160,19 @@ class Span {
   /// Its context (to pass on); invalid for a default-constructed span.
   const SpanContext& context() const noexcept { return data_.context; }
 
-  void set_attribute(std::string key, std::string value);
-  void set_attribute(std::string key, const char* value) { set_attribute(std::move(key), std::string(value)); }
-  void set_attribute(std::string key, std::int64_t value);
-  void set_attribute(std::string key, int value) { set_attribute(std::move(key), static_cast<std::int64_t>(value)); }
-  void set_attribute(std::string key, double value);
-  void set_attribute(std::string key, bool value);
+  void set_attribute(AttributeKey key, std::string value);
+  void set_attribute(AttributeKey key, const char* value) { set_attribute(std::move(key), std::string(value)); }
+  void set_attribute(AttributeKey key, std::int64_t value);
+  void set_attribute(AttributeKey key, int value) { set_attribute(std::move(key), static_cast<std::int64_t>(value)); }
+  void set_attribute(AttributeKey key, double value);
+  void set_attribute(AttributeKey key, bool value);
   void set_status(StatusCode code, std::string message = {});
   void set_name(std::string name);
   void end();
 
  private:
   friend class Tracer;
-  void put(std::string key, AttributeValue value);
+  void put(AttributeKey key, AttributeValue value);
 
   const Tracer* tracer_ = nullptr;  // null: ended, or never started
   SpanData data_;
