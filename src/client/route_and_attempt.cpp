@@ -42,9 +42,9 @@ void ServiceClient::Impl::tick_balancer(ServiceClient::ServiceState& state) {
   if (state.next_tick_ns.compare_exchange_strong(due, next)) state.balancer->tick();
 }
 
-std::optional<std::string> ServiceClient::Impl::caller_header(const CallOptions& options, std::string_view name) {
+std::optional<std::string_view> ServiceClient::Impl::caller_header(const CallOptions& options, std::string_view name) {
   if (const auto given = options.fields[boost::beast::string_view(name.data(), name.size())]; !given.empty()) {
-    return std::string(given);
+    return std::string_view(given.data(), given.size());
   }
   for (const auto& [header, value] : options.headers) {
     if (header.size() == name.size() && strncasecmp(header.c_str(), name.data(), name.size()) == 0) return value;
@@ -52,11 +52,13 @@ std::optional<std::string> ServiceClient::Impl::caller_header(const CallOptions&
   return std::nullopt;
 }
 
-std::string ServiceClient::Impl::traceparent(const CallOptions& options) {
-  if (auto given = caller_traceparent(options)) return std::move(*given);
+std::string_view ServiceClient::Impl::traceparent(const CallOptions& options,
+                                                  trace::SpanContext::TraceparentText& out) {
+  if (auto given = caller_traceparent(options)) return *given;
   // "00-<32 hex trace id>-<16 hex span id>-01", written by hand into one buffer (snprintf, and
   // then appending character by character, showed in profiles).
-  char out[55] = {'0', '0', '-'};
+  out[0] = out[1] = '0';
+  out[2] = '-';
   const auto hex = [&out](std::size_t at, std::uint64_t v) {
     for (int i = 15; i >= 0; --i, v >>= 4) out[at + static_cast<std::size_t>(i)] = "0123456789abcdef"[v & 0xf];
   };
@@ -67,7 +69,7 @@ std::string ServiceClient::Impl::traceparent(const CallOptions& options) {
   out[52] = '-';
   out[53] = '0';
   out[54] = '1';
-  return std::string(out, sizeof out);
+  return std::string_view(out.data(), out.size());
 }
 
 bool ServiceClient::Impl::take_retry_token(ServiceClient::ServiceState& state) {
@@ -139,7 +141,7 @@ void ServiceClient::Impl::add_service_headers(http::Request& request, const Serv
   }
 }
 
-http::Request ServiceClient::Impl::make_request(http::Verb method, CallOptions& options, const std::string& trace) {
+http::Request ServiceClient::Impl::make_request(http::Verb method, CallOptions& options, std::string_view trace) {
   http::Request request{method, "/", 11, std::string{}, std::move(options.fields)};
   for (const auto& [name, value] : options.headers) request.insert(name, value);  // repeated fields stay
   request.set("traceparent", trace);
@@ -174,7 +176,8 @@ Awaitable<Attempt> ServiceClient::Impl::send_attempt(std::shared_ptr<ServiceClie
     const std::string_view rpc_method = std::string_view(route.target).substr(route.target.starts_with('/') ? 1 : 0);
     span = deps.tracer->start_span(grpc ? std::string(rpc_method) : std::string(request.method_string()),
                                    trace::SpanKind::client, route.trace_parent);
-    request.set("traceparent", span.context().traceparent());
+    const auto text = span.context().traceparent_text();
+    request.set("traceparent", std::string_view(text.data(), text.size()));
     if (span.recording()) {
       if (grpc) {
         const auto slash = rpc_method.find('/');

@@ -377,7 +377,8 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
   // With a tracer the call is a span (its attempts its children); without, the caller's
   // traceparent (or a new one) goes out as is.
   trace::Span call_span;
-  std::string trace;
+  trace::SpanContext::TraceparentText trace_text;
+  std::string_view trace;
   if (impl.deps.tracer != nullptr) {
     const auto given = Impl::caller_traceparent(options);
     std::optional<trace::SpanContext> parent;
@@ -385,9 +386,10 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
     call_span = impl.deps.tracer->start_span("call " + state->name, trace::SpanKind::internal, parent);
     call_span.set_attribute("svckit.service", state->name);
     call_span.set_attribute("http.request.method", std::string(http::beast_http::to_string(method)));
-    trace = call_span.context().traceparent();
+    trace_text = call_span.context().traceparent_text();
+    trace = std::string_view(trace_text.data(), trace_text.size());
   } else {
-    trace = impl.traceparent(options);
+    trace = impl.traceparent(options, trace_text);
   }
   http::Request request = impl.make_request(method, options, trace);  // every attempt sends it, aimed anew
   Impl::add_service_headers(request, cfg);

@@ -120,11 +120,13 @@ struct ServiceClient::Impl {
   /// whichever call finds it due (no timer to own, and a simulation's virtual clock drives it).
   void tick_balancer(ServiceClient::ServiceState& state);
   /// W3C traceparent: the caller's when given in the headers, else a new trace.
-  std::string traceparent(const CallOptions& options);
+  /// The caller's traceparent (a view into `options`), else a new one written into `out`.
+  std::string_view traceparent(const CallOptions& options, trace::SpanContext::TraceparentText& out);
   /// The caller's traceparent, when its headers carry one.
   /// The caller's header `name` (from fields, else headers; any case), if given.
-  static std::optional<std::string> caller_header(const CallOptions& options, std::string_view name);
-  static std::optional<std::string> caller_traceparent(const CallOptions& options) {
+  /// A view into `options`: valid while its fields and headers are (make_request moves the fields).
+  static std::optional<std::string_view> caller_header(const CallOptions& options, std::string_view name);
+  static std::optional<std::string_view> caller_traceparent(const CallOptions& options) {
     return caller_header(options, "traceparent");
   }
   bool take_retry_token(ServiceClient::ServiceState& state);
@@ -136,7 +138,8 @@ struct ServiceClient::Impl {
   /// attempt's target and deadline. Built once per call and sent in place by every attempt.
   /// The service's default headers and API key, each unless the call set that header itself.
   static void add_service_headers(http::Request& request, const ServiceConfig& config);
-  http::Request make_request(http::Verb method, CallOptions& options, const std::string& trace);
+  /// `trace` may point into options' own fields: Beast copies a value before it replaces a field.
+  http::Request make_request(http::Verb method, CallOptions& options, std::string_view trace);
   static void aim(http::Request& request, const std::string& target, std::chrono::milliseconds remaining);
   /// One attempt on one route; its outcome feeds the balancer, the instance breaker and the budget.
   /// `state` is shared: a hedge's loser may still be running after its call returned. `request` is

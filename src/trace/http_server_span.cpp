@@ -5,7 +5,8 @@ namespace svckit::trace {
 Span start_server_span(const Tracer& tracer, http::Request& request) {
   auto span = tracer.start_span(std::string(request.method_string()), SpanKind::server,
                                 parse_trace_context(request["traceparent"], request["tracestate"]));
-  request.set("traceparent", span.context().traceparent());
+  const auto text = span.context().traceparent_text();
+  request.set("traceparent", std::string_view(text.data(), text.size()));
   return span;
 }
 

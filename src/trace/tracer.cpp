@@ -64,10 +64,10 @@ bool from_hex(std::string_view text, std::array<std::uint8_t, 8>& out) { return 
 bool SpanContext::valid() const noexcept { return !all_zero(trace_id) && !all_zero(span_id); }
 std::string SpanContext::trace_id_hex() const { return hex(trace_id); }
 std::string SpanContext::span_id_hex() const { return hex(span_id); }
-std::string SpanContext::traceparent() const {
-  // One allocation: three of these are written per traced proxied request.
-  std::string out(55, '-');  // "00-" 32 hex "-" 16 hex "-" flags
+SpanContext::TraceparentText SpanContext::traceparent_text() const noexcept {
+  TraceparentText out;  // "00-" 32 hex "-" 16 hex "-" flags
   out[0] = out[1] = out[53] = '0';
+  out[2] = out[35] = out[52] = '-';
   out[54] = sampled ? '1' : '0';
   char* p = out.data() + 3;
   for (const auto b : trace_id) {
@@ -80,6 +80,11 @@ std::string SpanContext::traceparent() const {
     *p++ = kHex[b & 0xf];
   }
   return out;
+}
+
+std::string SpanContext::traceparent() const {
+  const auto text = traceparent_text();
+  return std::string(text.data(), text.size());
 }
 
 std::optional<SpanContext> parse_traceparent(std::string_view header) {

@@ -3,8 +3,11 @@
 // deadline holds, a killed instance costs no failed idempotent call, and all three ways to reach
 // a service work.
 #include "svckit/client/service_client.hpp"
+#include "svckit/trace/tracer.hpp"
 
 #include <gtest/gtest.h>
+
+#include <set>
 
 #include <csignal>
 #include <nlohmann/json.hpp>
@@ -92,6 +95,38 @@ TEST_F(Client, RetriesLandOnAnotherInstanceAndCarryDeadlineAndTrace) {
   EXPECT_LE(deadline, 10000);
   EXPECT_EQ(servers[0]->last_header("traceparent").substr(0, 3), "00-");
   EXPECT_EQ(servers[0]->last_header("traceparent").size(), 55u);
+}
+
+// Without a tracer, a caller's traceparent (given as a field or as a header pair) goes out as it
+// is, on every attempt; with none given, each call gets a new sampled one.
+TEST_F(Client, TheCallersTraceparentGoesOutUnchangedOnEveryAttempt) {
+  servers[0]->answer_status(503);
+  auto c = config();
+  c.balancing.outlier.reset();
+  c.retry_budget_token_ratio = 1;
+  make(c);
+  const std::string given = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  for (int i = 0; i < 6; ++i) {
+    CallOptions options;
+    if (i % 2 == 0) {
+      options.fields.set("traceparent", given);
+    } else {
+      options.headers.emplace_back("TraceParent", given);
+    }
+    auto r = call(http::Verb::get, std::move(options));
+    ASSERT_TRUE(r.ok()) << (r.error ? r.error->what() : "");
+  }
+  for (const auto& s : servers) EXPECT_EQ(s->last_header("traceparent"), given) << "the 503 and the retries alike";
+  auto fresh = call();
+  ASSERT_TRUE(fresh.ok());
+  std::set<std::string> seen;
+  for (const auto& s : servers) seen.insert(s->last_header("traceparent"));
+  seen.erase(given);
+  ASSERT_EQ(seen.size(), 1u);
+  const auto made = *seen.begin();
+  EXPECT_EQ(made.size(), 55u);
+  EXPECT_TRUE(trace::parse_traceparent(made).has_value()) << made;
+  EXPECT_EQ(made.substr(53), "01");
 }
 
 TEST_F(Client, TheRetryBudgetStopsRetriesFromMultiplyingAnOutage) {

@@ -49,6 +49,10 @@ struct SpanContext {
   std::string span_id_hex() const;
   /// "00-<trace id>-<span id>-<01|00>".
   std::string traceparent() const;
+  /// The same 55 characters in a fixed buffer: the request path writes one per hop, without an
+  /// allocation (std::string_view(text.data(), text.size()) to use it).
+  using TraceparentText = std::array<char, 55>;
+  TraceparentText traceparent_text() const noexcept;
 };
 
 /// Lower-case hex of a trace id (32 digits) or span id (16 digits).
