@@ -25,7 +25,8 @@ if(SVCKIT_SANITIZE)
   add_link_options(-fsanitize=${SVCKIT_SANITIZE})
 endif()
 
-# svckit_test(NAME SOURCES... [LABELS l]) : one GoogleTest executable registered with CTest.
+# svckit_test(NAME SOURCES... [LABELS l] [PROPERTIES p v ...]) : one GoogleTest executable
+# registered with CTest (PROPERTIES: more CTest properties of each of its tests).
 # SERIAL: the binary's tests measure promised timings (e.g. "unhealthy within 900 ms"); ctest runs
 # them alone, never next to a compile-heavy neighbour on a 2-core runner.
 # Test code is compiled with SVCKIT_TEST_CODE_FLAGS (default -O0): it is not what ships, and its
@@ -33,7 +34,7 @@ endif()
 # 56 s -> 38 s). The library, daemon and examples the tests run keep the build type's flags.
 set(SVCKIT_TEST_CODE_FLAGS "-O0" CACHE STRING "Extra compile flags of the test executables (not the code they test)")
 function(svckit_test name)
-  cmake_parse_arguments(ARG "SERIAL" "" "SOURCES;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "SERIAL" "" "SOURCES;LABELS;PROPERTIES" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE svckit::testing GTest::gtest GTest::gmock GTest::gtest_main svckit_warnings)
   separate_arguments(test_flags UNIX_COMMAND "${SVCKIT_TEST_CODE_FLAGS}")
@@ -43,5 +44,6 @@ function(svckit_test name)
   if(ARG_SERIAL)
     set(serial TRUE)
   endif()
-  gtest_discover_tests(${name} PROPERTIES LABELS "${ARG_LABELS}" RUN_SERIAL ${serial} DISCOVERY_TIMEOUT 30)
+  gtest_discover_tests(${name} PROPERTIES LABELS "${ARG_LABELS}" RUN_SERIAL ${serial} ${ARG_PROPERTIES}
+                       DISCOVERY_TIMEOUT 30)
 endfunction()

@@ -3,6 +3,7 @@
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -15,6 +16,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <cctype>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -257,8 +260,53 @@ namespace {
 Result<void> start_rabbitmq_once(const std::filesystem::path& dir, RabbitMq& server);
 }  // namespace
 
-Result<void> start_rabbitmq(const std::filesystem::path& dir, RabbitMq& server) {
+std::string RabbitMq::url() const {
+  std::string path;
+  for (const char c : vhost) {
+    if (std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.') {
+      path += c;
+    } else {
+      static constexpr char kHex[] = "0123456789ABCDEF";
+      path += '%';
+      path += kHex[static_cast<unsigned char>(c) >> 4];
+      path += kHex[static_cast<unsigned char>(c) & 0xf];
+    }
+  }
+  return "amqp://127.0.0.1:" + std::to_string(port) + "/" + path;
+}
+
+namespace {
+
+/// A vhost of the run's shared node claimed for `server`; false when there is none to claim.
+bool claim_shared_rabbitmq(RabbitMq& server) {
+  const char* where = std::getenv("SVCKIT_TEST_SHARED_RABBITMQ");
+  if (where == nullptr || *where == '\0') return false;
+  const std::filesystem::path dir(where);
+  int port = 0, vhosts = 0;
+  std::ifstream(dir / "port") >> port;
+  std::ifstream(dir / "vhosts") >> vhosts;
+  const std::string header("AMQP\0\0\x09\x01", 8);
+  if (port <= 0 || vhosts <= 0 || !tcp_probe(port, header, std::string("\x01\x00\x00", 3))) return false;
+  for (int k = 1; k <= vhosts; ++k) {
+    const auto name = "t" + std::to_string(k);
+    const int fd = ::open((dir / "claims" / name).c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
+    if (fd < 0) continue;  // another test process has it
+    ::close(fd);
+    server.port = port;
+    server.vhost = name;
+    server.shared = true;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<void> start_rabbitmq(const std::filesystem::path& dir, RabbitMq& server, RabbitMqNode node) {
+  if (server.shared)
+    return make_error(ErrorCode::invalid_argument, "the shared RabbitMQ node is not this test's to start");
   const bool fresh = server.port == 0 && server.dist_port == 0;
+  if (fresh && node == RabbitMqNode::shared_if_any && claim_shared_rabbitmq(server)) return {};
   for (int attempt = 1;; ++attempt) {
     auto started = start_rabbitmq_once(dir, server);
     // A port found free was taken by another process (a parallel test) before the broker bound

@@ -26,7 +26,7 @@ namespace asio = boost::asio;
 class AmqpEventBusTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto started = testing::start_rabbitmq(dir.path(), rabbit);
+    auto started = testing::start_rabbitmq(dir.path(), rabbit, node_kind());
     ASSERT_TRUE(started) << started.error().message;
     bus = connect_bus();
     ASSERT_TRUE(bus);
@@ -37,7 +37,7 @@ class AmqpEventBusTest : public ::testing::Test {
     bus.reset();
   }
   std::unique_ptr<AmqpEventBus> connect_bus(std::size_t max_pending = 1'000'000, std::uint16_t prefetch = 256) {
-    auto o = AmqpEventBusOptions::from_url("amqp://127.0.0.1:" + std::to_string(rabbit.port) + "/%2F?user=guest");
+    auto o = AmqpEventBusOptions::from_url(rabbit.url() + "?user=guest");
     EXPECT_TRUE(o) << o.error().describe();
     o->publish_timeout = 1s;
     o->max_pending = max_pending;
@@ -46,6 +46,8 @@ class AmqpEventBusTest : public ::testing::Test {
     EXPECT_TRUE(connected) << connected.error().describe();
     return connected ? std::move(*connected) : nullptr;
   }
+  /// A vhost of the run's shared node, unless the test crashes the broker.
+  virtual testing::RabbitMqNode node_kind() const { return testing::RabbitMqNode::shared_if_any; }
   SubscribeOptions options(const std::string& pattern, const std::string& group = {}) {
     SubscribeOptions o;
     o.pattern = pattern;
@@ -213,7 +215,13 @@ TEST_F(AmqpEventBusTest, FailuresRetryIntoTheDeadLettersAFullGroupRefusesAndHigh
   subscriptions.clear();
 }
 
-TEST_F(AmqpEventBusTest, ABrokerCrashAndRestartMidStreamLosesNoConfirmedEvent) {
+/// Kills and restarts its broker: a node of its own.
+class AmqpEventBusCrashTest : public AmqpEventBusTest {
+ protected:
+  testing::RabbitMqNode node_kind() const override { return testing::RabbitMqNode::own; }
+};
+
+TEST_F(AmqpEventBusCrashTest, ABrokerCrashAndRestartMidStreamLosesNoConfirmedEvent) {
   std::multiset<std::string> handled;
   ASSERT_TRUE(subscribe(*bus, options("orders.*", "audit"), recorder(handled)));
   std::set<std::string> confirmed;

@@ -48,15 +48,17 @@ class AmqpTaskQueueTest : public ::testing::Test {
     io.stop();
   }
   /// A queue (its own connection: another process, as far as the broker can tell).
-  AmqpTaskQueue& open(int port = 0, std::chrono::milliseconds lease = 10s,
+  /// On `own` (a node of the test's own), else on this process's node (see SharedNode).
+  AmqpTaskQueue& open(const testing::RabbitMq* own = nullptr, std::chrono::milliseconds lease = 10s,
                       const std::function<void(AmqpTaskQueueOptions&)>& tweak = {}) {
-    if (port == 0) {
+    if (own == nullptr) {
       auto& node = SharedNode::get();
       EXPECT_TRUE(node.error.empty()) << node.error;
-      port = node.server.port;
+      own = &node.server;
     }
     AmqpTaskQueueOptions o;
-    o.port = static_cast<std::uint16_t>(port);
+    o.port = static_cast<std::uint16_t>(own->port);
+    o.vhost = own->vhost;
     o.prefix = std::string("rt-") + ::testing::UnitTest::GetInstance()->current_test_info()->name();
     o.prefix = o.prefix.substr(0, 64);
     o.store.lease = lease;
@@ -142,11 +144,11 @@ TEST_F(AmqpTaskQueueTest, DelaysAndRunAtWaitOnTheBrokersClock) {
 }
 
 /// Publishes `body` into `queue` as any AMQP client could (default exchange, routing key = queue).
-void publish_raw(int port, const std::string& queue, const std::string& body) {
+void publish_raw(const testing::RabbitMq& node, const std::string& queue, const std::string& body) {
   amqp_connection_state_t c = amqp_new_connection();
   amqp_socket_t* socket = amqp_tcp_socket_new(c);
-  ASSERT_EQ(amqp_socket_open(socket, "127.0.0.1", port), AMQP_STATUS_OK);
-  ASSERT_EQ(amqp_login(c, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest").reply_type,
+  ASSERT_EQ(amqp_socket_open(socket, "127.0.0.1", node.port), AMQP_STATUS_OK);
+  ASSERT_EQ(amqp_login(c, node.vhost.c_str(), 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest").reply_type,
             AMQP_RESPONSE_NORMAL);
   amqp_channel_open(c, 1);
   ASSERT_EQ(amqp_get_rpc_reply(c).reply_type, AMQP_RESPONSE_NORMAL);
@@ -162,8 +164,8 @@ TEST_F(AmqpTaskQueueTest, AMessageThatIsNoTaskIsSetAsideAndProcessesWithOtherOpt
   auto& q = open();
   EXPECT_TRUE(counts(q).empty());  // declares the queues
   const auto prefix = std::string("rt-") + ::testing::UnitTest::GetInstance()->current_test_info()->name();
-  publish_raw(SharedNode::get().server.port, prefix.substr(0, 64) + ".default.medium", "{\"not\": \"a task\"");
-  publish_raw(SharedNode::get().server.port, prefix.substr(0, 64) + ".default.medium",
+  publish_raw(SharedNode::get().server, prefix.substr(0, 64) + ".default.medium", "{\"not\": \"a task\"");
+  publish_raw(SharedNode::get().server, prefix.substr(0, 64) + ".default.medium",
               R"({"id": 7, "queue": [], "name": "x"})");
   const auto good = enqueue(q, spec("real"));
   ASSERT_TRUE(good);
@@ -173,7 +175,7 @@ TEST_F(AmqpTaskQueueTest, AMessageThatIsNoTaskIsSetAsideAndProcessesWithOtherOpt
   EXPECT_EQ(counts(q)[TaskState::failed], 2u);
 
   // A process with other options (the dead-letter queues' bound) uses the queues as declared.
-  auto& other = open(0, 10s, [](AmqpTaskQueueOptions& o) { o.store.max_dead = 5; });
+  auto& other = open(nullptr, 10s, [](AmqpTaskQueueOptions& o) { o.store.max_dead = 5; });
   EXPECT_EQ(counts(other)[TaskState::failed], 2u);
   ASSERT_TRUE(enqueue(other, spec("from-other")));
   EXPECT_TRUE(fetch(q, "w", 2s)) << "one set of queues";
@@ -238,7 +240,7 @@ TEST_F(AmqpTaskQueueTest, AnOutcomeTravelsBackToTheProcessThatEnqueued) {
   EXPECT_EQ(get(stranger, id).error().code, ErrorCode::not_found) << "records live where the task was";
 
   // What a process remembers is bounded by bytes too: 1 KB payloads, 8 KB of records.
-  auto& small = open(0, 10s, [](AmqpTaskQueueOptions& o) { o.max_record_bytes = 8 << 10; });
+  auto& small = open(nullptr, 10s, [](AmqpTaskQueueOptions& o) { o.max_record_bytes = 8 << 10; });
   std::vector<std::string> ids;
   for (int i = 0; i < 20; ++i) {
     auto big = spec("big");
@@ -268,7 +270,7 @@ TEST_F(AmqpTaskQueueTest, ALostConnectionHandsItsLeasesBackAndATaskThatKeepsKill
   EXPECT_EQ(counts(c)[TaskState::dead], 1u);
 
   // A lease that runs out while its process lives: the next fetch recovers it as an attempt.
-  auto& short_lease = open(0, 200ms);
+  auto& short_lease = open(nullptr, 200ms);
   const auto slow = enqueue(short_lease, spec("slow"))->id;
   ASSERT_TRUE(fetch(short_lease, "stalls"));
   auto recovered = fetch(short_lease, "survivor", 3s);
@@ -306,9 +308,9 @@ TEST_F(AmqpTaskQueueTest, AUniqueKeyIsTakenForItsWindowAndAPauseReachesOtherProc
 TEST_F(AmqpTaskQueueTest, ConfirmedTasksSurviveABrokerKilledMidRun) {
   testing::TempDir dir;
   testing::RabbitMq node;
-  auto started = testing::start_rabbitmq(dir.path(), node);
+  auto started = testing::start_rabbitmq(dir.path(), node, testing::RabbitMqNode::own);  // it is killed
   ASSERT_TRUE(started) << started.error().message;
-  auto& q = open(node.port);
+  auto& q = open(&node);
   constexpr int kTasks = 200;
   std::set<std::string> ids;
   for (int i = 0; i < kTasks; ++i) {

@@ -63,7 +63,7 @@ class Brokers {
           rabbit_error_ = testing::start_rabbitmq(dir_.path() / "rabbit", rabbit_);
         }
         if (!rabbit_error_) return rabbit_error_.error();
-        return "amqp://127.0.0.1:" + std::to_string(rabbit_.port) + "/%2F?user=guest";
+        return rabbit_.url() + "?user=guest";
     }
     return make_error(ErrorCode::invalid_argument, "no such backend");
   }

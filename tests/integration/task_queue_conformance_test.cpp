@@ -113,6 +113,7 @@ class TaskQueueConformance : public ::testing::TestWithParam<Backend> {
       queue.reset();  // its connection's leases go back to the broker before the next one opens
       AmqpTaskQueueOptions o;
       o.port = static_cast<std::uint16_t>(rabbit.server.port);
+      o.vhost = rabbit.server.vhost;
       o.store = options;
       o.prefix = std::string("test-") + ::testing::UnitTest::GetInstance()->current_test_info()->name();
       for (auto& c : o.prefix) c = std::isalnum(static_cast<unsigned char>(c)) != 0 ? c : '-';
@@ -476,7 +477,7 @@ TEST(TaskQueueUrl, ConnectsByUrlAndRefusesWhatIsNoTaskQueue) {
   ASSERT_TRUE(rabbit.error.empty()) << rabbit.error;
   const std::vector<std::string> urls{"memory://",
                                       "redis://127.0.0.1:" + std::to_string(redis.port) + "?prefix={by-url}",
-                                      "amqp://127.0.0.1:" + std::to_string(rabbit.server.port) + "?prefix=by-url"};
+                                      rabbit.server.url() + "?prefix=by-url"};
   for (const auto& url : urls) {
     SCOPED_TRACE(url);
     auto queue = connect_task_queue(url, io.executor(), clock, random);

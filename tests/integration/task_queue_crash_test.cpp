@@ -197,7 +197,7 @@ class AmqpTaskQueueCrashTest : public TaskQueueCrashTest {
     start_redis();  // the handlers' traces
     auto started = testing::start_rabbitmq(rabbit_dir.path(), rabbit);
     ASSERT_TRUE(started) << started.error().message;
-    url = "amqp://127.0.0.1:" + std::to_string(rabbit.port) + "?prefix=crash";
+    url = rabbit.url() + "?prefix=crash";
     auto options = AmqpTaskQueueOptions::from_url(url);
     ASSERT_TRUE(options) << options.error().describe();
     auto created = AmqpTaskQueue::create(time, random, *options);

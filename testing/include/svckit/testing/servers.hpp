@@ -33,19 +33,34 @@ void rotate_server_certificate(const TestPki& in_use, const TestPki& next);
 Result<ChildProcess> start_redis_tls(const std::filesystem::path& dir, const TestPki& pki, bool require_client_cert,
                                      int& port);
 
-/// A RabbitMQ node of the test's own: its epmd on a free port, node rabbit-<port>@localhost, data
-/// under the directory. Destroying it kills both.
+/// A RabbitMQ node for a test: one of its own (its epmd on a free port, node
+/// rabbit-<port>@localhost, data under the directory; destroying it kills both), or a vhost of its
+/// own on the node a ctest run shares (below).
 struct RabbitMq {
   ChildProcess epmd;
   ChildProcess broker;  // the Erlang VM itself (SIGTERM: a clean shutdown; SIGKILL: a crash)
   int port = 0;         // AMQP
   int epmd_port = 0;
   int dist_port = 0;
+  std::string vhost = "/";  // "tK" on the shared node
+  bool shared = false;      // the run's shared node: never stop or restart it
+
+  /// "amqp://127.0.0.1:<port>/<vhost, URL-encoded>" (no query).
+  std::string url() const;
+};
+enum class RabbitMqNode {
+  shared_if_any,  // a vhost of the run's shared node when there is one, else a node of its own
+  own,            // always a node of its own (a test that crashes or restarts the broker)
 };
 /// Starts (or, after broker.stop(), restarts with its data and port) the node on 127.0.0.1:port
 /// (chosen when 0), with epmd if it is not running; ready when it answers the AMQP handshake
 /// (10–20 s). RabbitMQ 3.10 from Debian, run as the current user (HOME = dir).
-Result<void> start_rabbitmq(const std::filesystem::path& dir, RabbitMq& server);
+/// With `shared_if_any`, a fresh `server` and SVCKIT_TEST_SHARED_RABBITMQ naming the directory of
+/// a running shared node (tests/tools/shared_rabbitmq.sh, started by ctest's `rabbitmq` fixture),
+/// the test claims one of that node's vhosts instead (a file created with O_EXCL: each vhost serves
+/// one test process, so no test sees another's queues) — no node start, which costs 5–10 s.
+Result<void> start_rabbitmq(const std::filesystem::path& dir, RabbitMq& server,
+                            RabbitMqNode node = RabbitMqNode::shared_if_any);
 
 /// nats-server with JetStream (store under `dir`/js) on 127.0.0.1:`port` (chosen here when 0; pass
 /// the old port to restart it with its data); ready when it answers INFO.
