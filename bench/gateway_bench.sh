@@ -8,7 +8,9 @@
 # The gateway is also measured on a route with JWT authentication (HS256, claims forwarded) and a
 # rate limit per JWT subject (set high enough never to refuse), to show what they cost, and with
 # every request traced (svckitd+trace: each request carries a new sampled W3C traceparent, so the
-# gateway records its three spans and keeps them in svckitd's trace store), against tracing off.
+# gateway records its three spans and keeps them in svckitd's trace store), against the same
+# requests unsampled (svckitd+untraced: the same wrk script with the sampled flag off, so that
+# wrk's own cost of writing the header, on the same cores, is the same on both sides).
 # For each proxy it also prints the CPU time per proxied request (user and system, from
 # /proc/PID/stat over each wrk run, all of the proxy's processes) and, from one extra short run under
 # `strace -c -f`, the system calls per request.
@@ -240,13 +242,22 @@ syscalls_per_request() {
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-# A new sampled trace per request (W3C traceparent with random ids), as callers inside traces send.
-cat >"$work/trace.lua" <<'LUA'
-local hex = function(n) local t = {} for i = 1, n do t[i] = string.format("%x", math.random(0, 15)) end return table.concat(t) end
+# A new trace per request (W3C traceparent: a random 64-bit prefix per run, then a counter), as
+# callers inside traces send; sampled (flags 01) or not (00). Cheap to write: 48 math.random calls
+# per request (the first version) cost wrk ~6 us of CPU per request on cores the proxy shares.
+trace_script() {  # trace_script <flags> <file>
+  cat >"$2" <<LUA
+math.randomseed(os.time())
+local prefix = string.format("%08x%08x", math.random(0, 0x7fffffff), math.random(0, 0x7fffffff))
+local n = 0
 request = function()
-  return wrk.format(nil, nil, {["traceparent"] = "00-" .. hex(32) .. "-" .. hex(16) .. "-01"})
+  n = n + 1
+  return wrk.format(nil, nil, {["traceparent"] = "00-" .. prefix .. string.format("%016x", n) .. "-00f067aa0ba902b7-$1"})
 end
 LUA
+}
+trace_script 01 "$work/trace.lua"
+trace_script 00 "$work/untraced.lua"
 echo "upstreams: 2 × $(nginx -v 2>&1) (1 worker each); proxies: $(haproxy -v | head -1 | cut -d' ' -f1-3), nginx, svckitd gateway"
 echo "wrk: 1 thread, $connections connections, ${seconds}s per run, $rounds rounds (A B C A B C ...); $(nproc) cores"
 echo "answer body: $([ "$body_bytes" -gt 0 ] && echo "$body_bytes bytes" || echo '{"ok":true}')"
@@ -254,17 +265,19 @@ for threads in 1 2; do
   start_proxies "$threads"
   : >"$work/results"
   for r in $(seq 1 "$rounds"); do
-    for p in haproxy nginx svckitd svckitd+jwt svckitd+trace; do
+    for p in haproxy nginx svckitd svckitd+jwt svckitd+untraced svckitd+trace; do
       case $p in
         haproxy) url="http://127.0.0.1:$hp/"; target=${pid[haproxy]} ;;
         nginx) url="http://127.0.0.1:$np/"; target=${pid[nginxproxy]} ;;
-        svckitd | svckitd+trace) url="http://127.0.0.1:$gp/plain/"; target=${pid[svckitd]} ;;
+        svckitd | svckitd+trace | svckitd+untraced) url="http://127.0.0.1:$gp/plain/"; target=${pid[svckitd]} ;;
         svckitd+jwt) url="http://127.0.0.1:$gp/auth/"; target=${pid[svckitd]} ;;
       esac
       if [ "$p" = svckitd+jwt ]; then
         echo "$p $(run_wrk "$target" "$url" "$seconds" "Authorization: Bearer $token")" >>"$work/results"
       elif [ "$p" = svckitd+trace ]; then
         echo "$p $(run_wrk "$target" "$url" "$seconds" "" "$work/trace.lua")" >>"$work/results"
+      elif [ "$p" = svckitd+untraced ]; then
+        echo "$p $(run_wrk "$target" "$url" "$seconds" "" "$work/untraced.lua")" >>"$work/results"
       else
         echo "$p $(run_wrk "$target" "$url" "$seconds")" >>"$work/results"
       fi
@@ -272,13 +285,13 @@ for threads in 1 2; do
   done
   echo
   echo "threads/processes per proxy: $threads"
-  printf "  %-13s %11s %9s %9s %7s %12s %12s %13s\n" proxy "requests/s" "p50 us" "p99 us" failed "user us/req" "sys us/req" "syscalls/req"
-  for p in haproxy nginx svckitd svckitd+jwt svckitd+trace; do
+  printf "  %-16s %11s %9s %9s %7s %12s %12s %13s\n" proxy "requests/s" "p50 us" "p99 us" failed "user us/req" "sys us/req" "syscalls/req"
+  for p in haproxy nginx svckitd svckitd+jwt svckitd+untraced svckitd+trace; do
     case $p in
       haproxy) url="http://127.0.0.1:$hp/"; target=${pid[haproxy]} ;;
       nginx) url="http://127.0.0.1:$np/"; target=${pid[nginxproxy]} ;;
       svckitd) url="http://127.0.0.1:$gp/plain/"; target=${pid[svckitd]} ;;
-      svckitd+jwt | svckitd+trace) url="" ;;
+      svckitd+jwt | svckitd+trace | svckitd+untraced) url="" ;;
     esac
     rps=$(awk -v p=$p '$1==p {print $2}' "$work/results" | median)
     p50=$(awk -v p=$p '$1==p {print $3}' "$work/results" | median)
@@ -288,13 +301,14 @@ for threads in 1 2; do
     cpu_sys=$(awk -v p=$p '$1==p {print $8}' "$work/results" | median)
     calls="-"
     [ -n "$url" ] && command -v strace >/dev/null && calls=$(syscalls_per_request "$target" "$url")
-    printf "  %-13s %11.0f %9.1f %9.1f %7d %12.2f %12.2f %13s\n" "$p" "$rps" "$p50" "$p99" "$bad" "$cpu_user" "$cpu_sys" "$calls"
+    printf "  %-16s %11.0f %9.1f %9.1f %7d %12.2f %12.2f %13s\n" "$p" "$rps" "$p50" "$p99" "$bad" "$cpu_user" "$cpu_sys" "$calls"
     eval "rps_${p/+/_}=$rps; p99_${p/+/_}=$p99; user_${p/+/_}=$cpu_user; sys_${p/+/_}=$cpu_sys"
   done
   awk -v a="$rps_svckitd_jwt" -v b="$rps_svckitd" -v pa="$p99_svckitd_jwt" -v pb="$p99_svckitd" \
     'BEGIN {printf "  JWT + rate limit on/off: throughput %.2fx (goal >= 0.90), p99 %.2fx\n", a/b, pa/pb}'
-  awk -v a="$rps_svckitd_trace" -v b="$rps_svckitd" -v pa="$p99_svckitd_trace" -v pb="$p99_svckitd" \
-    'BEGIN {printf "  tracing every request (3 spans kept by svckitd) on/off: throughput %.2fx (goal >= 0.90), p99 %.2fx\n", a/b, pa/pb}'
+  awk -v a="$rps_svckitd_trace" -v b="$rps_svckitd_untraced" -v pa="$p99_svckitd_trace" -v pb="$p99_svckitd_untraced" \
+    -v ua="$user_svckitd_trace" -v ub="$user_svckitd_untraced" -v sa="$sys_svckitd_trace" -v sb="$sys_svckitd_untraced" \
+    'BEGIN {printf "  every request traced (3 spans kept by svckitd) vs the same requests unsampled: throughput %.2fx (goal >= 0.90), p99 %.2fx, CPU +%.2f us/request\n", a/b, pa/pb, (ua+sa)-(ub+sb)}'
   awk -v a="$rps_svckitd" -v h="$rps_haproxy" -v n="$rps_nginx" -v pa="$p99_svckitd" -v ph="$p99_haproxy" -v pn="$p99_nginx" \
     'BEGIN {printf "  svckitd/HAProxy: throughput %.2fx, p99 %.2fx;  svckitd/nginx: throughput %.2fx, p99 %.2fx\n", a/h, pa/ph, a/n, pa/pn}'
   awk -v su="$user_svckitd" -v ss="$sys_svckitd" -v hu="$user_haproxy" -v hs="$sys_haproxy" \

@@ -39,17 +39,6 @@ json attribute_json(const trace::AttributeValue& v) {
 
 double ms(std::int64_t ns) { return static_cast<double>(ns) / 1e6; }
 
-/// What a span holds, roughly: its fixed part and its text.
-std::size_t weight(const trace::ReceivedSpan& r) {
-  std::size_t n = sizeof(trace::ReceivedSpan) + r.service.size() + r.span.name.size() + r.span.status_message.size() +
-                  r.span.context.tracestate.size();
-  for (const auto& a : r.span.attributes) {
-    n += sizeof(trace::Attribute) + a.key.size();
-    if (const auto* text = std::get_if<std::string>(&a.value)) n += text->size();
-  }
-  return n;
-}
-
 }  // namespace
 
 TraceStore::TraceStore(std::size_t max_spans, std::size_t max_bytes, std::string local_service,
@@ -63,13 +52,13 @@ TraceStore::TraceStore(std::size_t max_spans, std::size_t max_bytes, std::string
                             "Spans svckitd did not keep (store off, or a trace past its span limit).")
                    .get()) {}
 
-void TraceStore::add_locked(trace::ReceivedSpan span, Evicted& evicted) {
-  const auto size = weight(span);
+void TraceStore::add_locked(PackedSpan span, Evicted& evicted) {
+  const auto size = span.weight();
   if (max_spans_ == 0 || size > max_bytes_) {
     dropped_.inc();
     return;
   }
-  const auto& id = span.span.context.trace_id;
+  const auto& id = span.trace_id();
   auto [it, fresh] = traces_.try_emplace(id);
   auto& trace = it->second;
   if (trace.spans.size() >= kMaxSpansPerTrace) {
@@ -97,15 +86,19 @@ void TraceStore::add_locked(trace::ReceivedSpan span, Evicted& evicted) {
 }
 
 void TraceStore::on_end(trace::SpanData span) {
+  auto packed = PackedSpan::pack(local_service_, span);
   Evicted evicted;  // freed after the lock: the other threads' spans need not wait for it
   std::lock_guard lock(mutex_);
-  add_locked(trace::ReceivedSpan{local_service_, std::move(span)}, evicted);
+  add_locked(std::move(packed), evicted);
 }
 
 void TraceStore::add(std::vector<trace::ReceivedSpan> spans) {
+  std::vector<PackedSpan> packed;
+  packed.reserve(spans.size());
+  for (const auto& s : spans) packed.push_back(PackedSpan::pack(s.service, s.span));
   Evicted evicted;
   std::lock_guard lock(mutex_);
-  for (auto& s : spans) add_locked(std::move(s), evicted);
+  for (auto& s : packed) add_locked(std::move(s), evicted);
 }
 
 std::size_t TraceStore::span_count() const {
@@ -127,23 +120,23 @@ std::vector<TraceStore::Summary> TraceStore::recent(std::size_t limit, const std
     Summary s;
     s.trace_id = trace::to_hex(id);
     s.spans = spans.size();
-    std::set<std::string> services;
-    const trace::ReceivedSpan* head = nullptr;
-    s.start_unix_ns = spans.front().span.start_unix_ns;
-    s.end_unix_ns = spans.front().span.end_unix_ns;
+    std::set<std::string, std::less<>> services;
+    const PackedSpan* head = nullptr;
+    s.start_unix_ns = spans.front().start_unix_ns();
+    s.end_unix_ns = spans.front().end_unix_ns();
     for (const auto& r : spans) {
-      services.insert(r.service);
-      s.start_unix_ns = std::min(s.start_unix_ns, r.span.start_unix_ns);
-      s.end_unix_ns = std::max(s.end_unix_ns, r.span.end_unix_ns);
-      if (r.span.status == trace::StatusCode::error) ++s.errors;
-      if (head == nullptr || (is_root(r.span) && !is_root(head->span)) ||
-          (is_root(r.span) == is_root(head->span) && r.span.start_unix_ns < head->span.start_unix_ns)) {
+      if (services.find(r.service()) == services.end()) services.emplace(r.service());
+      s.start_unix_ns = std::min(s.start_unix_ns, r.start_unix_ns());
+      s.end_unix_ns = std::max(s.end_unix_ns, r.end_unix_ns());
+      if (r.status() == trace::StatusCode::error) ++s.errors;
+      if (head == nullptr || (r.root() && !head->root()) ||
+          (r.root() == head->root() && r.start_unix_ns() < head->start_unix_ns())) {
         head = &r;
       }
     }
     if (!service.empty() && services.count(service) == 0) continue;
-    s.name = head->span.name;
-    s.service = head->service;
+    s.name = head->name();
+    s.service = head->service();
     s.services.assign(services.begin(), services.end());
     out.push_back(std::move(s));
   }
@@ -160,7 +153,10 @@ std::vector<trace::ReceivedSpan> TraceStore::trace(const std::string& trace_id_h
   {
     std::lock_guard lock(mutex_);
     auto it = traces_.find(id);
-    if (it != traces_.end()) out = it->second.spans;
+    if (it != traces_.end()) {
+      out.reserve(it->second.spans.size());
+      for (const auto& s : it->second.spans) out.push_back(s.unpack());
+    }
   }
   std::stable_sort(out.begin(), out.end(), [](const trace::ReceivedSpan& a, const trace::ReceivedSpan& b) {
     return a.span.start_unix_ns < b.span.start_unix_ns;

@@ -27,6 +27,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "daemon/packed_span.hpp"
 #include "svckit/core/metrics.hpp"
 #include "svckit/http/router.hpp"
 #include "svckit/trace/otlp_json.hpp"
@@ -77,7 +78,7 @@ class TraceStore final : public trace::SpanSink {
     }
   };
   struct Trace {
-    std::vector<trace::ReceivedSpan> spans;
+    std::vector<PackedSpan> spans;
     std::size_t bytes = 0;  // the spans' weight: an eviction need not walk their (cold) text
   };
   /// The traces an insert pushed out, destroyed after the lock; usually one, kept without an
@@ -95,8 +96,8 @@ class TraceStore final : public trace::SpanSink {
       }
     }
   };
-  /// Adds one span; the traces it pushes out go to `evicted`.
-  void add_locked(trace::ReceivedSpan span, Evicted& evicted);
+  /// Adds one span (packed before the lock); the traces it pushes out go to `evicted`.
+  void add_locked(PackedSpan span, Evicted& evicted);
   std::unordered_map<TraceId, Trace, TraceIdHash> traces_;  // guarded by mutex_
   std::deque<TraceId> arrival_;                             // guarded by mutex_: trace ids, oldest first
   std::size_t spans_ = 0;                                   // guarded by mutex_

@@ -1,0 +1,95 @@
+// What tracing costs one proxied gateway request, in isolation (Google Benchmark): the three spans
+// svckitd's gateway records for a request (the server span, the ServiceClient's call span and its
+// attempt span, with the attributes each sets), ended into svckitd's trace store at its default
+// bounds (20,000 spans, 64 MiB) so that every insert also evicts the oldest trace, as in a long
+// run. Next to it, the same request in an unsampled trace (contexts made and passed on, nothing
+// recorded): the difference is what recording costs.
+//
+//   build/bench/trace_bench --benchmark_min_time=1 --benchmark_repetitions=3
+//
+// Linked with svckitd's allocator (see bench/CMakeLists.txt), as the spans are made in svckitd.
+#include <benchmark/benchmark.h>
+
+#include <string>
+
+#include "daemon/trace_store.hpp"
+#include "svckit/core/metrics.hpp"
+#include "svckit/core/random.hpp"
+#include "svckit/core/time_source.hpp"
+#include "svckit/trace/tracer.hpp"
+
+namespace {
+
+using namespace svckit;
+
+/// One gateway request's spans, with the names and attributes the gateway (daemon/gateway.cpp) and
+/// the ServiceClient (src/client/) give them.
+void one_request(const trace::Tracer& tracer, const trace::SpanContext& caller, std::uint64_t n) {
+  const std::string method = "GET";
+  const std::string target = "/plain/items";
+  const std::string instance = "127.0.0.1:" + std::to_string(20000 + n % 2);
+  auto server = tracer.start_span(method, trace::SpanKind::server, caller);
+  {
+    auto call = tracer.start_span("call bench", trace::SpanKind::internal, server.context());
+    call.set_attribute("svckit.service", std::string("bench"));
+    call.set_attribute("http.request.method", method);
+    {
+      auto attempt = tracer.start_span(method, trace::SpanKind::client, call.context());
+      attempt.set_attribute("http.request.method", method);
+      attempt.set_attribute("url.path", std::string("/items"));
+      attempt.set_attribute("server.address", std::string("127.0.0.1"));
+      attempt.set_attribute("server.port", static_cast<std::int64_t>(20000 + n % 2));
+      attempt.set_attribute("svckit.service", std::string("bench"));
+      attempt.set_attribute("svckit.instance", instance);
+      attempt.set_attribute("http.response.status_code", static_cast<std::int64_t>(200));
+    }
+    call.set_attribute("svckit.attempts", static_cast<std::int64_t>(1));
+    call.set_attribute("http.response.status_code", static_cast<std::int64_t>(200));
+  }
+  if (server.recording()) {
+    server.set_name(method + " /plain");
+    server.set_attribute("http.request.method", method);
+    server.set_attribute("url.path", target);
+    server.set_attribute("http.route", std::string("/plain"));
+    server.set_attribute("http.response.status_code", static_cast<std::int64_t>(200));
+    server.set_attribute("client.address", std::string("127.0.0.1"));
+    server.set_attribute("svckit.service", std::string("bench"));
+    server.set_attribute("svckit.instance", instance);
+  }
+}
+
+void run(benchmark::State& state, bool sampled) {
+  RealTimeSource time;
+  RealRandom random;
+  MetricsRegistry metrics;
+  daemon::TraceStore store(20'000, 64 << 20, "svckitd", metrics);
+  trace::Tracer tracer(time, random, {.sample_ratio = 0.0}, &store);
+  trace::SpanContext caller;  // a new trace per request, as a caller inside traces sends
+  caller.span_id = {0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7};
+  caller.sampled = sampled;
+  std::uint64_t n = 0;
+  const auto next = [&] {
+    ++n;
+    for (std::size_t i = 0; i < 8; ++i) caller.trace_id[15 - i] = static_cast<std::uint8_t>(n >> (8 * i));
+    caller.trace_id[0] = 0x4b;
+  };
+  for (int i = 0; i < 30'000; ++i) {  // fill the store first: the runs below evict as they add
+    next();
+    one_request(tracer, caller, n);
+  }
+  for (auto _ : state) {
+    next();
+    one_request(tracer, caller, n);
+  }
+  state.counters["stored_spans"] = static_cast<double>(store.span_count());
+}
+
+void BM_GatewayRequestSpans_Unsampled(benchmark::State& state) { run(state, false); }
+void BM_GatewayRequestSpans_SampledAndStored(benchmark::State& state) { run(state, true); }
+
+}  // namespace
+
+BENCHMARK(BM_GatewayRequestSpans_Unsampled);
+BENCHMARK(BM_GatewayRequestSpans_SampledAndStored);
+
+BENCHMARK_MAIN();
