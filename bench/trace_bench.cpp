@@ -5,6 +5,9 @@
 // run. Next to it, the same request in an unsampled trace (contexts made and passed on, nothing
 // recorded): the difference is what recording costs.
 //
+// And OTLP/HTTP's JSON encoding both ways for a batch of 512 such spans: what an application's
+// exporter writes per batch, and what svckitd's /v1/traces reads.
+//
 //   build/bench/trace_bench --benchmark_min_time=1 --benchmark_repetitions=3
 //
 // Linked with svckitd's allocator (see bench/CMakeLists.txt), as the spans are made in svckitd.
@@ -16,6 +19,7 @@
 #include "svckit/core/metrics.hpp"
 #include "svckit/core/random.hpp"
 #include "svckit/core/time_source.hpp"
+#include "svckit/trace/otlp_json.hpp"
 #include "svckit/trace/tracer.hpp"
 
 namespace {
@@ -84,6 +88,43 @@ void run(benchmark::State& state, bool sampled) {
   state.counters["stored_spans"] = static_cast<double>(store.span_count());
 }
 
+/// Collects ended spans, for the encoding benchmarks.
+struct Collect final : trace::SpanSink {
+  std::vector<trace::SpanData> spans;
+  void on_end(trace::SpanData span) override { spans.push_back(std::move(span)); }
+};
+
+std::vector<trace::SpanData> batch_of(std::size_t n) {
+  RealTimeSource time;
+  RealRandom random;
+  Collect sink;
+  trace::Tracer tracer(time, random, {.sample_ratio = 1.0}, &sink);
+  for (std::uint64_t i = 0; sink.spans.size() < n; ++i)
+    one_request(tracer, tracer.start_span("root", trace::SpanKind::server).context(), i);
+  sink.spans.resize(n);
+  return sink.spans;
+}
+
+void BM_OtlpJsonEncode512(benchmark::State& state) {
+  const auto batch = batch_of(512);
+  std::size_t bytes = 0;
+  for (auto _ : state) {
+    auto body = trace::otlp_json("order-service", batch);
+    bytes = body.size();
+    benchmark::DoNotOptimize(body);
+  }
+  state.counters["body_bytes"] = static_cast<double>(bytes);
+}
+
+void BM_OtlpJsonDecode512(benchmark::State& state) {
+  const auto body = trace::otlp_json("order-service", batch_of(512));
+  for (auto _ : state) {
+    auto spans = trace::parse_otlp_json(body);
+    if (!spans || spans->size() != 512) state.SkipWithError("the batch did not decode");
+    benchmark::DoNotOptimize(spans);
+  }
+}
+
 void BM_GatewayRequestSpans_Unsampled(benchmark::State& state) { run(state, false); }
 void BM_GatewayRequestSpans_SampledAndStored(benchmark::State& state) { run(state, true); }
 
@@ -91,5 +132,7 @@ void BM_GatewayRequestSpans_SampledAndStored(benchmark::State& state) { run(stat
 
 BENCHMARK(BM_GatewayRequestSpans_Unsampled);
 BENCHMARK(BM_GatewayRequestSpans_SampledAndStored);
+BENCHMARK(BM_OtlpJsonEncode512)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_OtlpJsonDecode512)->Unit(benchmark::kMicrosecond);
 
 BENCHMARK_MAIN();

@@ -23,6 +23,22 @@ json attribute_value(const AttributeValue& value) {
       value);
 }
 
+/// The member `key` of an object, or null (nothing is copied: json::value() would copy the
+/// member — a request's whole span list — to hand it back).
+const json* member(const json& object, const char* key) {
+  if (!object.is_object()) return nullptr;
+  const auto it = object.find(key);
+  return it == object.end() ? nullptr : &*it;
+}
+
+const json kNull;
+
+/// The member `key`, or null JSON when there is none.
+const json& member_or_null(const json& object, const char* key) {
+  const auto* found = member(object, key);
+  return found != nullptr ? *found : kNull;
+}
+
 template <std::size_t N>
 bool read_hex(const json& value, std::array<std::uint8_t, N>& out) {
   return value.is_string() && from_hex(value.get_ref<const std::string&>(), out);
@@ -79,7 +95,9 @@ Result<std::vector<Attribute>> read_attributes(const json& list, const std::stri
     const auto where = field + "[" + std::to_string(i) + "]";
     const auto& a = list[i];
     if (!a.is_object() || !a.contains("key") || !a["key"].is_string()) return bad(where + ".key", "must be a string");
-    auto value = read_value(a.value("value", json::object()), where + ".value", limits.max_string);
+    static const json kEmptyObject = json::object();
+    const auto* given = member(a, "value");
+    auto value = read_value(given != nullptr ? *given : kEmptyObject, where + ".value", limits.max_string);
     if (!value) return value.error();
     out.push_back(Attribute{a["key"].get<std::string>(), std::move(*value)});
   }
@@ -87,13 +105,13 @@ Result<std::vector<Attribute>> read_attributes(const json& list, const std::stri
 }
 
 std::string service_of(const json& resource) {
-  if (!resource.is_object()) return {};
-  const auto attributes = resource.value("attributes", json::array());
-  if (!attributes.is_array()) return {};
-  for (const auto& a : attributes) {
-    if (a.is_object() && a.value("key", "") == "service.name" && a.contains("value") && a["value"].is_object()) {
-      return a["value"].value("stringValue", "");
-    }
+  const auto* attributes = member(resource, "attributes");
+  if (attributes == nullptr || !attributes->is_array()) return {};
+  for (const auto& a : *attributes) {
+    const auto& key = member_or_null(a, "key");
+    if (!key.is_string() || key.get_ref<const std::string&>() != "service.name") continue;
+    const auto& name = member_or_null(member_or_null(a, "value"), "stringValue");
+    return name.is_string() ? name.get<std::string>() : std::string();
   }
   return {};
 }
@@ -101,43 +119,55 @@ std::string service_of(const json& resource) {
 Result<SpanData> read_span(const json& s, const std::string& where, const OtlpLimits& limits) {
   if (!s.is_object()) return bad(where, "must be a span object");
   SpanData out;
-  if (!read_hex(s.value("traceId", json()), out.context.trace_id)) {
+  if (!read_hex(member_or_null(s, "traceId"), out.context.trace_id)) {
     return bad(where + ".traceId", "must be 32 hex digits");
   }
-  if (!read_hex(s.value("spanId", json()), out.context.span_id)) return bad(where + ".spanId", "must be 16 hex digits");
+  if (!read_hex(member_or_null(s, "spanId"), out.context.span_id))
+    return bad(where + ".spanId", "must be 16 hex digits");
   if (!out.context.valid()) return bad(where + ".traceId", "all-zero ids are invalid");
-  if (auto parent = s.value("parentSpanId", json()); !parent.is_null() && !(parent.is_string() && parent.empty())) {
+  if (const auto& parent = member_or_null(s, "parentSpanId");
+      !parent.is_null() && !(parent.is_string() && parent.empty())) {
     if (!read_hex(parent, out.parent_span_id)) return bad(where + ".parentSpanId", "must be 16 hex digits or empty");
   }
   out.context.sampled = true;
-  if (auto state = s.value("traceState", json()); !state.is_null()) {
-    if (!state.is_string() || !valid_tracestate(state.get<std::string>())) {
+  if (const auto& state = member_or_null(s, "traceState"); !state.is_null()) {
+    if (!state.is_string() || !valid_tracestate(state.get_ref<const std::string&>())) {
       return bad(where + ".traceState", "must be a W3C tracestate string");
     }
-    out.context.tracestate = state.get<std::string>();
+    out.context.tracestate = state.get_ref<const std::string&>();
   }
-  const auto name = s.value("name", json());
+  const auto& name = member_or_null(s, "name");
   if (!name.is_string()) return bad(where + ".name", "must be a string");
-  out.name = name.get<std::string>().substr(0, limits.max_string);
-  const auto kind = s.value("kind", json(1));
-  if (!kind.is_number_integer() || kind.get<int>() < 0 || kind.get<int>() > 5) {
-    return bad(where + ".kind", "must be 0..5 (SpanKind)");
+  out.name = name.get_ref<const std::string&>().substr(0, limits.max_string);
+  if (const auto* kind = member(s, "kind"); kind != nullptr) {
+    if (!kind->is_number_integer() || kind->get<std::int64_t>() < 0 || kind->get<std::int64_t>() > 5) {
+      return bad(where + ".kind", "must be 0..5 (SpanKind)");
+    }
+    out.kind = static_cast<SpanKind>(std::max<std::int64_t>(1, kind->get<std::int64_t>()));
+  } else {
+    out.kind = SpanKind::internal;
   }
-  out.kind = static_cast<SpanKind>(std::max(1, kind.get<int>()));
-  if (!read_nanos(s.value("startTimeUnixNano", json()), out.start_unix_ns)) {
+  if (!read_nanos(member_or_null(s, "startTimeUnixNano"), out.start_unix_ns)) {
     return bad(where + ".startTimeUnixNano", "must be Unix nanoseconds (a decimal string)");
   }
-  if (!read_nanos(s.value("endTimeUnixNano", json()), out.end_unix_ns) || out.end_unix_ns < out.start_unix_ns) {
+  if (!read_nanos(member_or_null(s, "endTimeUnixNano"), out.end_unix_ns) || out.end_unix_ns < out.start_unix_ns) {
     return bad(where + ".endTimeUnixNano", "must be Unix nanoseconds, not before the start");
   }
-  auto attributes = read_attributes(s.value("attributes", json()), where + ".attributes", limits);
+  auto attributes = read_attributes(member_or_null(s, "attributes"), where + ".attributes", limits);
   if (!attributes) return attributes.error();
   out.attributes = std::move(*attributes);
-  if (const auto status = s.value("status", json()); status.is_object()) {
-    const int code = status.value("code", 0);
+  if (const auto& status = member_or_null(s, "status"); status.is_object()) {
+    std::int64_t code = 0;
+    if (const auto& given = member_or_null(status, "code"); !given.is_null()) {
+      if (!given.is_number_integer()) return bad(where + ".status.code", "must be 0..2");
+      code = given.get<std::int64_t>();
+    }
     if (code < 0 || code > 2) return bad(where + ".status.code", "must be 0..2");
     out.status = static_cast<StatusCode>(code);
-    out.status_message = status.value("message", "").substr(0, limits.max_string);
+    if (const auto& message = member_or_null(status, "message"); !message.is_null()) {
+      if (!message.is_string()) return bad(where + ".status.message", "must be a string");
+      out.status_message = message.get_ref<const std::string&>().substr(0, limits.max_string);
+    }
   }
   return out;
 }
@@ -182,19 +212,23 @@ Result<std::vector<ReceivedSpan>> parse_otlp_json(std::string_view body, const O
   if (!parsed) return parsed.error();
   const auto& root = *parsed;
   if (!root.is_object()) return bad("body", "must be an ExportTraceServiceRequest object");
-  const auto resources = root.value("resourceSpans", json::array());
+  static const json kNone = json::array();
+  const auto* given = member(root, "resourceSpans");
+  const auto& resources = given != nullptr ? *given : kNone;
   if (!resources.is_array()) return bad("resourceSpans", "must be an array");
   std::vector<ReceivedSpan> out;
   for (std::size_t r = 0; r < resources.size(); ++r) {
     const auto rs = "resourceSpans[" + std::to_string(r) + "]";
     if (!resources[r].is_object()) return bad(rs, "must be an object");
-    const auto service = service_of(resources[r].value("resource", json()));
-    const auto scopes = resources[r].value("scopeSpans", json::array());
+    const auto service = service_of(member_or_null(resources[r], "resource"));
+    const auto* scopes_given = member(resources[r], "scopeSpans");
+    const auto& scopes = scopes_given != nullptr ? *scopes_given : kNone;
     if (!scopes.is_array()) return bad(rs + ".scopeSpans", "must be an array");
     for (std::size_t s = 0; s < scopes.size(); ++s) {
       const auto ss = rs + ".scopeSpans[" + std::to_string(s) + "]";
       if (!scopes[s].is_object()) return bad(ss, "must be an object");
-      const auto spans = scopes[s].value("spans", json::array());
+      const auto* spans_given = member(scopes[s], "spans");
+      const auto& spans = spans_given != nullptr ? *spans_given : kNone;
       if (!spans.is_array()) return bad(ss + ".spans", "must be an array");
       for (std::size_t i = 0; i < spans.size(); ++i) {
         if (out.size() >= limits.max_spans) {

@@ -198,6 +198,17 @@ TEST(OtlpJson, RoundTripsSpansAndNamesTheFieldOfABadOne) {
   EXPECT_EQ(bad("{" + ids + R"(,"name":"n",)" + times + R"(,"attributes":[{"key":"a","value":{"intValue":"x"}}]})"),
             base + "attributes[0].value.intValue");
   EXPECT_EQ(bad("{" + ids + R"(,"name":"n","parentSpanId":"12",)" + times + "}"), base + "parentSpanId");
+  // Members of the wrong type are the sender's error (400 naming them), never an exception.
+  EXPECT_EQ(bad("{" + ids + R"(,"name":"n",)" + times + R"(,"status":{"code":"2"}})"), base + "status.code");
+  EXPECT_EQ(bad("{" + ids + R"(,"name":"n",)" + times + R"(,"status":{"code":2,"message":7}})"),
+            base + "status.message");
+  EXPECT_EQ(bad("{" + ids + R"(,"name":"n",)" + times + R"(,"kind":4294967298})"), base + "kind");
+  const auto odd_service = parse_otlp_json(
+      R"({"resourceSpans":[{"resource":{"attributes":[{"key":7},{"key":"service.name","value":{"stringValue":5}}]},)"
+      R"("scopeSpans":[{"spans":[{)" +
+      ids + R"(,"name":"n",)" + times + "}]}]}]}");
+  ASSERT_TRUE(odd_service) << odd_service.error().message;
+  EXPECT_EQ((*odd_service)[0].service, "");
   EXPECT_FALSE(parse_otlp_json("[1,2"));
   EXPECT_FALSE(parse_otlp_json(R"({"resourceSpans":5})"));
 }
