@@ -5,6 +5,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "core/json_string.hpp"
 #include "svckit/core/duration.hpp"
 
 namespace svckit {
@@ -227,27 +228,7 @@ nlohmann::json to_json(const ServiceInstance& in) {
 
 namespace {
 
-void append_string(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
-  std::size_t run = 0;  // start of the pending run of bytes that need no escaping
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const auto u = static_cast<unsigned char>(text[i]);
-    if (u >= 0x20 && u != '"' && u != '\\') continue;  // UTF-8 passes through, as in nlohmann::json::dump()
-    out.append(text.data() + run, i - run);
-    run = i + 1;
-    if (u == '"' || u == '\\') {
-      out += '\\';
-      out += static_cast<char>(u);
-    } else {
-      out += "\\u00";
-      out += kHex[u >> 4];
-      out += kHex[u & 15];
-    }
-  }
-  out.append(text.data() + run, text.size() - run);
-  out += '"';
-}
+void append_string(std::string& out, std::string_view text) { detail::append_json_string(out, text); }
 
 void append_key(std::string& out, std::string_view key) {
   out += '"';

@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
 #include <mutex>
+
+#include <nlohmann/json.hpp>
 
 #include "svckit/testing/fake_random.hpp"
 #include "svckit/testing/simulated_clock.hpp"
@@ -211,6 +215,58 @@ TEST(OtlpJson, RoundTripsSpansAndNamesTheFieldOfABadOne) {
   EXPECT_EQ((*odd_service)[0].service, "");
   EXPECT_FALSE(parse_otlp_json("[1,2"));
   EXPECT_FALSE(parse_otlp_json(R"({"resourceSpans":5})"));
+}
+
+// The batch is JSON whatever bytes the spans hold: a client's URL path or a header value need not
+// be UTF-8. Well-formed UTF-8 and every escape come back as they were; other bytes as U+FFFD.
+TEST(OtlpJson, WritesValidJsonForAnyBytesAndKeepsEveryValue) {
+  SpanData s;
+  s.context.trace_id[15] = 1;
+  s.context.span_id[7] = 2;
+  s.context.sampled = true;
+  s.name = std::string("quote \" backslash \\ newline \n tab \t nul \0 end", 45);
+  const std::string utf8 = "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80";  // café € 😀
+  s.attributes.push_back({"utf8", utf8});
+  s.attributes.push_back({"broken", std::string("a\xff b\xc3 c\xed\xa0\x80 d\xf4\x90\x80\x80 e\xc0\xaf")});
+  s.attributes.push_back({"int.min", std::numeric_limits<std::int64_t>::min()});
+  s.attributes.push_back({"int.max", std::numeric_limits<std::int64_t>::max()});
+  s.attributes.push_back({"pi", 3.141592653589793});
+  s.attributes.push_back({"tiny", 5e-324});
+  s.attributes.push_back({"nan", std::numeric_limits<double>::quiet_NaN()});
+  s.attributes.push_back({"inf", -std::numeric_limits<double>::infinity()});
+  s.attributes.push_back({"no", false});
+  s.status = StatusCode::ok;
+  const auto text = otlp_json("svc \"x\"", {s});
+  ASSERT_TRUE(nlohmann::json::accept(text)) << text;
+  auto back = parse_otlp_json(text);
+  ASSERT_TRUE(back) << back.error().message;
+  ASSERT_EQ(back->size(), 1U);
+  EXPECT_EQ((*back)[0].service, "svc \"x\"");
+  const auto& b = (*back)[0].span;
+  EXPECT_EQ(b.name, s.name);
+  EXPECT_EQ(b.status, StatusCode::ok);
+  ASSERT_EQ(b.attributes.size(), s.attributes.size());
+  EXPECT_EQ(std::get<std::string>(b.attributes[0].value), utf8);
+  EXPECT_EQ(std::get<std::string>(b.attributes[1].value),
+            "a\xef\xbf\xbd b\xef\xbf\xbd c\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd d\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+            "\xef\xbf\xbd e\xef\xbf\xbd\xef\xbf\xbd");
+  EXPECT_EQ(std::get<std::int64_t>(b.attributes[2].value), std::numeric_limits<std::int64_t>::min());
+  EXPECT_EQ(std::get<std::int64_t>(b.attributes[3].value), std::numeric_limits<std::int64_t>::max());
+  EXPECT_EQ(std::get<double>(b.attributes[4].value), 3.141592653589793);
+  EXPECT_EQ(std::get<double>(b.attributes[5].value), 5e-324);
+  EXPECT_TRUE(std::isnan(std::get<double>(b.attributes[6].value)));
+  EXPECT_EQ(std::get<double>(b.attributes[7].value), -std::numeric_limits<double>::infinity());
+  EXPECT_FALSE(std::get<bool>(b.attributes[8].value));
+
+  // Every single byte value, alone and after a lead byte: always JSON.
+  for (int byte = 0; byte < 256; ++byte) {
+    for (const auto* prefix : {"", "\xc3", "\xe2\x82", "\xf0\x9f\x98"}) {
+      SpanData one = s;
+      one.attributes.assign(1, Attribute{"b", std::string(prefix) + static_cast<char>(byte)});
+      const auto json_text = otlp_json("s", {one});
+      ASSERT_TRUE(nlohmann::json::accept(json_text)) << byte << " after " << std::string(prefix).size() << " bytes";
+    }
+  }
 }
 
 }  // namespace
