@@ -5,7 +5,7 @@
 
 #include <optional>
 
-#include "registry/scratch_json_parser.hpp"
+#include "core/scratch_json_parser.hpp"
 #include "svckit/core/duration.hpp"
 #include "svckit/core/instance_json.hpp"
 #include "svckit/registry/registry_json.hpp"
@@ -142,7 +142,7 @@ Fast<std::vector<ServiceInstance>> instances_of(sd::array array) {
 }
 
 Fast<std::vector<ServiceInstance>> fast_instances(std::string_view text, std::string_view field) {
-  registry_detail::ScratchJsonParser parser;
+  detail::ScratchJsonParser parser;
   sd::element doc;
   if (parser.parse(text).get(doc) != SUCCESS) return std::nullopt;
   sd::array array;
@@ -196,7 +196,7 @@ Fast<RegistryEvent> event_of(sd::object object) {
 }
 
 Fast<WatchResult> fast_watch(std::string_view text) {
-  registry_detail::ScratchJsonParser parser;
+  detail::ScratchJsonParser parser;
   sd::element doc;
   sd::object object;
   if (parser.parse(text).get(doc) != SUCCESS || doc.get_object().get(object) != SUCCESS) {

@@ -7,6 +7,7 @@
 
 #include "core/json_string.hpp"
 #include "svckit/core/instance_json.hpp"
+#include "trace/otlp_decode_fast.hpp"
 
 namespace svckit::trace {
 
@@ -124,7 +125,7 @@ Result<SpanData> read_span(const json& s, const std::string& where, const OtlpLi
     return bad(where + ".spanId", "must be 16 hex digits");
   if (!out.context.valid()) return bad(where + ".traceId", "all-zero ids are invalid");
   if (const auto& parent = member_or_null(s, "parentSpanId");
-      !parent.is_null() && !(parent.is_string() && parent.empty())) {
+      !parent.is_null() && !(parent.is_string() && parent.get_ref<const std::string&>().empty())) {
     if (!read_hex(parent, out.parent_span_id)) return bad(where + ".parentSpanId", "must be 16 hex digits or empty");
   }
   out.context.sampled = true;
@@ -197,7 +198,7 @@ void append_number(std::string& out, T value) {
 void append_value(std::string& out, const AttributeValue& value) {
   if (const auto* text = std::get_if<std::string>(&value)) {
     out += R"({"stringValue":)";
-    detail::append_json_string(out, *text);
+    svckit::detail::append_json_string(out, *text);
   } else if (const auto* n = std::get_if<std::int64_t>(&value)) {
     out += R"({"intValue":")";
     append_number(out, *n);
@@ -228,10 +229,10 @@ void append_span(std::string& out, const SpanData& s) {
   }
   if (!s.context.tracestate.empty()) {
     out += R"(,"traceState":)";
-    detail::append_json_string(out, s.context.tracestate);
+    svckit::detail::append_json_string(out, s.context.tracestate);
   }
   out += R"(,"name":)";
-  detail::append_json_string(out, s.name);
+  svckit::detail::append_json_string(out, s.name);
   out += R"(,"kind":)";
   append_number(out, static_cast<int>(s.kind));
   out += R"(,"startTimeUnixNano":")";
@@ -242,7 +243,7 @@ void append_span(std::string& out, const SpanData& s) {
   for (std::size_t i = 0; i < s.attributes.size(); ++i) {
     if (i > 0) out += ',';
     out += R"({"key":)";
-    detail::append_json_string(out, s.attributes[i].key.view());
+    svckit::detail::append_json_string(out, s.attributes[i].key.view());
     out += R"(,"value":)";
     append_value(out, s.attributes[i].value);
     out += '}';
@@ -253,7 +254,7 @@ void append_span(std::string& out, const SpanData& s) {
     append_number(out, static_cast<int>(s.status));
     if (!s.status_message.empty()) {
       out += R"(,"message":)";
-      detail::append_json_string(out, s.status_message);
+      svckit::detail::append_json_string(out, s.status_message);
     }
     out += '}';
   }
@@ -268,7 +269,7 @@ std::string otlp_json(std::string_view service, const std::vector<SpanData>& spa
   std::string out;
   out.reserve(256 + 512 * spans.size());
   out += R"({"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":)";
-  detail::append_json_string(out, service);
+  svckit::detail::append_json_string(out, service);
   out += R"(}}]},"scopeSpans":[{"scope":{"name":"svckit"},"spans":[)";
   for (std::size_t i = 0; i < spans.size(); ++i) {
     if (i > 0) out += ',';
@@ -279,6 +280,11 @@ std::string otlp_json(std::string_view service, const std::vector<SpanData>& spa
 }
 
 Result<std::vector<ReceivedSpan>> parse_otlp_json(std::string_view body, const OtlpLimits& limits) {
+  if (auto fast = detail::fast_otlp_json(body, limits)) return std::move(*fast);
+  return parse_otlp_json_dom(body, limits);
+}
+
+Result<std::vector<ReceivedSpan>> parse_otlp_json_dom(std::string_view body, const OtlpLimits& limits) {
   auto parsed = parse_json(body);
   if (!parsed) return parsed.error();
   const auto& root = *parsed;

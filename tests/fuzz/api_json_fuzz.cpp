@@ -234,7 +234,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)svckit::daemon::parse_json_routes(*json);
     if (json->is_object() && json->contains("routes")) (void)svckit::daemon::parse_json_routes((*json)["routes"]);
   }
-  // OTLP/HTTP JSON spans (POST /v1/traces): decoded spans encode and decode again to the same ids.
+  // OTLP/HTTP JSON spans (POST /v1/traces): the fast decoder accepts what the DOM accepts (and
+  // refuses with the same field); decoded spans encode and decode again to the same ids.
+  {
+    const auto fast = svckit::trace::parse_otlp_json(text);
+    const auto dom = svckit::trace::parse_otlp_json_dom(text);
+    if (fast.ok() != dom.ok()) std::abort();
+    if (fast.ok() && fast->size() != dom->size()) std::abort();
+    if (!fast.ok() && fast.error().field != dom.error().field) std::abort();
+  }
   if (auto spans = svckit::trace::parse_otlp_json(text)) {
     std::vector<svckit::trace::SpanData> data;
     for (const auto& r : *spans) data.push_back(r.span);

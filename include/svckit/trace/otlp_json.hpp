@@ -30,7 +30,12 @@ struct OtlpLimits {
 /// Decodes an ExportTraceServiceRequest in JSON. Errors (invalid_argument) name the field, e.g.
 /// "resourceSpans[0].scopeSpans[0].spans[3].traceId"; nothing is returned from a request with any
 /// bad span. Attribute values of kinds other than string, int, double and bool are kept as their
-/// JSON text.
+/// JSON text. Well-formed batches of the usual shapes are decoded straight from simdjson's parse;
+/// anything else goes through parse_otlp_json_dom(), so the results are the same.
 Result<std::vector<ReceivedSpan>> parse_otlp_json(std::string_view body, const OtlpLimits& limits = {});
+
+/// The same decoding through nlohmann::json's DOM only: the reference parse_otlp_json() falls
+/// back to (and is tested against).
+Result<std::vector<ReceivedSpan>> parse_otlp_json_dom(std::string_view body, const OtlpLimits& limits = {});
 
 }  // namespace svckit::trace

@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <vector>
 
-#include "registry/scratch_json_parser.hpp"
+#include "core/scratch_json_parser.hpp"
 #include "svckit/core/instance_json.hpp"
 #include "svckit/registry/consul_json.hpp"
 
@@ -184,7 +184,7 @@ HealthEntry dom_entry(const nlohmann::json& item) {
 }  // namespace
 
 Result<std::vector<HealthEntry>> decode_health_entries(std::string_view text) {
-  registry_detail::ScratchJsonParser parser;
+  detail::ScratchJsonParser parser;
   sd::element doc;
   sd::array array;
   if (parser.parse(text).get(doc) != SUCCESS || doc.get_array().get(array) != SUCCESS) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <mutex>
@@ -266,6 +267,138 @@ TEST(OtlpJson, WritesValidJsonForAnyBytesAndKeepsEveryValue) {
       const auto json_text = otlp_json("s", {one});
       ASSERT_TRUE(nlohmann::json::accept(json_text)) << byte << " after " << std::string(prefix).size() << " bytes";
     }
+  }
+}
+
+bool same_value(const AttributeValue& a, const AttributeValue& b) {
+  if (a.index() != b.index()) return false;
+  if (const auto* x = std::get_if<double>(&a)) {
+    const double y = std::get<double>(b);
+    return (std::isnan(*x) && std::isnan(y)) || *x == y;
+  }
+  return a == b;
+}
+
+/// Both decoders gave the same: the same error (field and message), or the same spans.
+::testing::AssertionResult same_decoding(const std::string& body) {
+  const auto fast = parse_otlp_json(body);
+  const auto dom = parse_otlp_json_dom(body);
+  if (fast.ok() != dom.ok()) {
+    return ::testing::AssertionFailure() << (fast.ok() ? "the DOM" : "the fast decoder") << " refused ("
+                                         << (fast.ok() ? dom.error().message : fast.error().message) << "): " << body;
+  }
+  if (!fast.ok()) {
+    if (fast.error().field == dom.error().field && fast.error().message == dom.error().message) {
+      return ::testing::AssertionSuccess();
+    }
+    return ::testing::AssertionFailure() << fast.error().field << " vs " << dom.error().field << ": " << body;
+  }
+  if (fast->size() != dom->size()) return ::testing::AssertionFailure() << "span counts differ: " << body;
+  for (std::size_t i = 0; i < fast->size(); ++i) {
+    const auto& a = (*fast)[i];
+    const auto& b = (*dom)[i];
+    const bool same =
+        a.service == b.service && a.span.context.trace_id == b.span.context.trace_id &&
+        a.span.context.span_id == b.span.context.span_id && a.span.context.sampled == b.span.context.sampled &&
+        a.span.context.tracestate == b.span.context.tracestate && a.span.parent_span_id == b.span.parent_span_id &&
+        a.span.name == b.span.name && a.span.kind == b.span.kind && a.span.start_unix_ns == b.span.start_unix_ns &&
+        a.span.end_unix_ns == b.span.end_unix_ns && a.span.status == b.span.status &&
+        a.span.status_message == b.span.status_message && a.span.attributes.size() == b.span.attributes.size() &&
+        std::equal(a.span.attributes.begin(), a.span.attributes.end(), b.span.attributes.begin(),
+                   [](const Attribute& x, const Attribute& y) {
+                     return x.key.view() == y.key.view() && same_value(x.value, y.value);
+                   });
+    if (!same) return ::testing::AssertionFailure() << "span " << i << " differs: " << body;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// svckitd's /v1/traces decodes through simdjson and falls back to the DOM for anything unusual:
+// whatever the body, the answer is the DOM's — the same spans, or the same error naming the field.
+TEST(OtlpJson, TheFastDecoderGivesWhatTheDomGivesForAnyBody) {
+  const std::string ids = R"("traceId":"0AF7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331")";
+  const std::string times = R"("startTimeUnixNano":"10","endTimeUnixNano":20)";
+  const auto wrap = [](const std::string& spans, const std::string& resource = "") {
+    return R"({"resourceSpans":[{)" + resource + R"("scopeSpans":[{"scope":{"name":"x"},"spans":[)" + spans + "]}]}]}";
+  };
+  const std::string good =
+      "{" + ids + R"(,"parentSpanId":"","name":"GET \u00e9\n","kind":2,)" + times +
+      R"(,"traceState":"k=v","attributes":[{"key":"s","value":{"stringValue":"v\"x"}},)"
+      R"({"key":"i","value":{"intValue":"-7"}},{"key":"j","value":{"intValue":8}},)"
+      R"({"key":"d","value":{"doubleValue":0.1}},{"key":"e","value":{"doubleValue":3}},)"
+      R"({"key":"n","value":{"doubleValue":"NaN"}},{"key":"b","value":{"boolValue":true}},)"
+      R"({"key":"u","value":{"stringValue":"\u00e9\ud83d\ude00"}}],"status":{"code":2,"message":"m"},)"
+      R"("events":[],"droppedAttributesCount":0})";
+  // What the DOM keeps as JSON text (the fast decoder leaves it to the DOM).
+  const std::string other_kinds =
+      "{" + ids + R"(,"name":"n",)" + times + R"(,"attributes":[{"key":"a","value":{"arrayValue":{"values":[]}}}]})";
+  const std::string resource = R"("resource":{"attributes":[{"key":"service.name","value":{"stringValue":"svc"}}]},)";
+  const std::vector<std::string> bodies = {
+      wrap(good, resource),
+      wrap(good + "," + good),
+      wrap(other_kinds),
+      wrap("{" + ids + R"(,"name":"n",)" + times + "}"),
+      wrap("{" + ids + R"(,"name":"n","kind":0,)" + times + R"(,"status":{"message":"no code"}})"),
+      wrap("{" + ids + R"(,"name":"n",)" + times + R"(,"status":"ok"})"),
+      wrap("{" + ids + R"(,"name":"n","name":"twice",)" + times + "}"),
+      wrap("{" + ids + R"(,"name":"n",)" + times + R"(,"attributes":[{"key":"k"}]})"),
+      wrap("{" + ids + R"(,"name":"n",)" + times + R"(,"attributes":[{"key":"k","value":{"stringValue":5}}]})"),
+      wrap("{" + ids + R"(,"name":"n",)" + times + R"(,"attributes":[{"key":"k","value":{"intValue":1.5}}]})"),
+      wrap("{" + ids + R"(,"name":"n",)" + times +
+           R"(,"attributes":[{"key":"k","value":{"intValue":18446744073709551615}}]})"),
+      wrap("{" + ids + R"(,"name":"n",)" + times + R"(,"attributes":[{"key":"k","value":{"doubleValue":1e999}}]})"),
+      wrap("{" + ids + R"(,"name":"n",)" + times + R"(,"attributes":null})"),
+      wrap("{" + ids + R"(,"name":"n","startTimeUnixNano":-1,"endTimeUnixNano":20})"),
+      wrap("{" + ids + R"(,"name":"n","startTimeUnixNano":"-0","endTimeUnixNano":"+20"})"),
+      wrap("{" + ids + R"(,"name":"n","kind":-0,)" + times + "}"),
+      wrap("{" + ids + R"(,"name":"\ud800",)" + times + "}"),
+      wrap("{" + ids + R"(,"name":"n",)" + times + "}",
+           R"("resource":{"attributes":[{"key":"service.name","key":"other","value":{"stringValue":"a"}}]},)"),
+      wrap("{" + ids + R"(,"name":"n",)" + times + "}",
+           R"("resource":{"attributes":[{"key":"service.name","value":{"stringValue":"a","stringValue":"b"}}]},)"),
+      wrap("{" + ids + R"(,"name":"n",)" + times + "}", R"("resource":{"attributes":[{"key":"service.name"}]},)"),
+      R"({"resourceSpans":[]})",
+      R"({"resourceSpans":[{}]})",
+      R"({"other":1})",
+      R"({"resourceSpans":[],"resourceSpans":[1]})",
+      "[]",
+      "",
+      std::string(100, '[') + std::string(100, ']'),
+  };
+  for (const auto& body : bodies) EXPECT_TRUE(same_decoding(body));
+  // A root span as SDKs write it ("parentSpanId":""), every attribute kept.
+  const auto root = parse_otlp_json(bodies[0]);
+  ASSERT_TRUE(root) << root.error().message;
+  ASSERT_EQ(root->size(), 1U);
+  EXPECT_EQ((*root)[0].service, "svc");
+  EXPECT_EQ((*root)[0].span.parent_span_id, (std::array<std::uint8_t, 8>{}));
+  EXPECT_EQ((*root)[0].span.attributes.size(), 8U);
+  EXPECT_EQ((*root)[0].span.name, "GET \u00e9\n");
+
+  // Seeded mutations of the good batch: characters replaced, dropped or doubled.
+  const auto base = wrap(good + "," + good, resource);
+  std::uint64_t state = 42;
+  const auto next = [&state] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return state >> 33;
+  };
+  const std::string alphabet = "{}[]\",:0123456789abcdefxnulltrue-.eE\\ ";
+  for (int round = 0; round < 3000; ++round) {
+    auto body = base;
+    for (int edits = 1 + static_cast<int>(next() % 3); edits > 0; --edits) {
+      const auto at = next() % body.size();
+      switch (next() % 3) {
+        case 0:
+          body[at] = alphabet[next() % alphabet.size()];
+          break;
+        case 1:
+          body.erase(at, 1);
+          break;
+        default:
+          body.insert(at, body.substr(at, 1 + next() % 12));
+      }
+    }
+    ASSERT_TRUE(same_decoding(body)) << "round " << round;
   }
 }
 

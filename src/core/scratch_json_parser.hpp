@@ -1,4 +1,5 @@
-// ScratchJsonParser: the simdjson DOM parser (and its buffers) a thread's registry decodes reuse.
+// ScratchJsonParser: the simdjson DOM parser (and its buffers) a thread's decoders reuse (the registry
+// backends' answers, OTLP batches).
 //
 // A fresh simdjson::dom::parser allocates its tape, string and input buffers (about 15 bytes per
 // byte of JSON) for every answer, and the first touch of that fresh memory — page faults — cost
@@ -22,7 +23,7 @@
 #include <string>
 #include <string_view>
 
-namespace svckit::registry_detail {
+namespace svckit::detail {
 
 class ScratchJsonParser {
  public:
@@ -85,4 +86,4 @@ class ScratchJsonParser {
   std::unique_ptr<Buffers> own_;
 };
 
-}  // namespace svckit::registry_detail
+}  // namespace svckit::detail
