@@ -4,6 +4,7 @@
 // and p50/p99 per mode; bench/client_bench.sh adds wrk as the ceiling and prints them side by side.
 //
 //   build/bench/client_bench --upstream 127.0.0.1:8081 --upstream 127.0.0.1:8082 --connections 16 --seconds 5
+#include <sys/resource.h>
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
@@ -33,7 +34,25 @@ struct Figures {
   double calls_per_second = 0;
   double p50_us = 0, p99_us = 0;
   std::uint64_t errors = 0;
+  std::uint64_t calls = 0;
+  double cpu_us_per_call = 0;  // this process's user + system time (all its threads) per call
 };
+
+/// This process's CPU time so far (user + system, every thread), in seconds.
+double cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const auto seconds = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+/// `f` with the CPU time spent since `cpu_before` per call.
+Figures with_cpu(Figures f, double cpu_before) {
+  if (f.calls > 0) f.cpu_us_per_call = (cpu_seconds() - cpu_before) * 1e6 / static_cast<double>(f.calls);
+  return f;
+}
 
 struct Run {
   Clock::time_point until;
@@ -50,6 +69,7 @@ Figures summarise(Run& run, std::chrono::duration<double> elapsed) {
   f.errors = run.errors;
   if (all.empty()) return f;
   std::sort(all.begin(), all.end());
+  f.calls = all.size();
   f.calls_per_second = static_cast<double>(all.size()) / elapsed.count();
   f.p50_us = all[all.size() / 2];
   f.p99_us = all[std::min(all.size() - 1, all.size() * 99 / 100)];
@@ -129,6 +149,7 @@ asio::awaitable<void> client_worker(svckit::ServiceClient& client, Run& run, std
 
 template <class Spawn>
 Figures measure(std::size_t workers, double seconds, Spawn spawn) {
+  const double cpu_before = cpu_seconds();
   asio::io_context io(1);
   Run run;
   run.latencies.resize(workers);
@@ -137,12 +158,13 @@ Figures measure(std::size_t workers, double seconds, Spawn spawn) {
   run.until = started + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   for (std::size_t w = 0; w < workers; ++w) spawn(io, run, w);
   io.run();
-  return summarise(run, (run.last_done == Clock::time_point{} ? Clock::now() : run.last_done) - started);
+  return with_cpu(summarise(run, (run.last_done == Clock::time_point{} ? Clock::now() : run.last_done) - started),
+                  cpu_before);
 }
 
 void print(const char* mode, const Figures& f) {
-  std::printf("%-28s %10.0f calls/s   p50 %7.1f us   p99 %7.1f us   errors %llu\n", mode, f.calls_per_second, f.p50_us,
-              f.p99_us, static_cast<unsigned long long>(f.errors));
+  std::printf("%-28s %10.0f calls/s   p50 %7.1f us   p99 %7.1f us   cpu %5.1f us/call   errors %llu\n", mode,
+              f.calls_per_second, f.p50_us, f.p99_us, f.cpu_us_per_call, static_cast<unsigned long long>(f.errors));
   std::fflush(stdout);
 }
 
@@ -191,6 +213,7 @@ int main(int argc, char** argv) {
   // (a) ServiceClient; (t) the same with every call traced (ratio 1.0: a call span and an attempt
   // span each), exported over OTLP/HTTP JSON to --otlp when given, else recorded and discarded.
   const auto client_mode = [&](bool traced) {
+    const double cpu_before = cpu_seconds();
     asio::io_context io(1);
     svckit::ServiceClientOptions options;
     options.services["upstream"] = config;
@@ -220,7 +243,7 @@ int main(int argc, char** argv) {
     run.until = started + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
     for (std::size_t w = 0; w < connections; ++w) asio::co_spawn(io, client_worker(*client, run, w), asio::detached);
     io.run();
-    const auto figures = summarise(run, run.last_done - started);
+    auto figures = summarise(run, run.last_done - started);
     if (exporter) {
       asio::co_spawn(export_io, exporter->shutdown(), asio::use_future).get();  // what is left, then stop
       export_work.reset();
@@ -231,7 +254,7 @@ int main(int argc, char** argv) {
                   static_cast<unsigned long long>(exporter->stats().dropped),
                   static_cast<unsigned long long>(exporter->stats().failed));
     }
-    return figures;
+    return with_cpu(figures, cpu_before);  // with the exporter's thread, and its last batches
   };
   for (char mode : modes) {
     if (mode == 'a') print("(a) ServiceClient", client_mode(false));

@@ -37,14 +37,31 @@ struct OtlpHttpExporter::State {
   net::HostPort endpoint;
   std::string target;
   http::HttpClient client;
-  AsioSleeper sleeper;
-  CancelToken wake;  // cancelled to stop the loop's wait
   std::shared_ptr<Counter> exported_series, dropped_series, failed_series;
 
   mutable std::mutex mutex;
-  std::deque<SpanData> queue;  // guarded by mutex
-  bool stopping = false;       // guarded by mutex
-  OtlpExporterStats stats;     // guarded by mutex
+  std::deque<SpanData> queue;                 // guarded by mutex
+  bool stopping = false;                      // guarded by mutex
+  OtlpExporterStats stats;                    // guarded by mutex
+  std::shared_ptr<CancelToken> loop_waiting;  // guarded by mutex: ends the loop's wait, while it waits
+  AsioSleeper sleeper;
+
+  /// Takes the loop's wait to end (cancel it after the lock), if it waits: a full batch is
+  /// queued, or the exporter stops.
+  std::shared_ptr<CancelToken> wake_loop_locked() { return std::exchange(loop_waiting, nullptr); }
+
+  /// Waits up to `interval`, or until a full batch is queued or the exporter stops.
+  asio::awaitable<void> wait_for_batch() {
+    auto wait = std::make_shared<CancelToken>();
+    {
+      std::lock_guard lock(mutex);
+      if (stopping || queue.size() >= options.max_batch) co_return;
+      loop_waiting = wait;
+    }
+    (void)co_await sleeper.sleep_for(options.interval, wait.get());
+    std::lock_guard lock(mutex);
+    if (loop_waiting == wait) loop_waiting.reset();
+  }
 
   std::vector<SpanData> take_batch() {
     std::lock_guard lock(mutex);
@@ -70,11 +87,6 @@ struct OtlpHttpExporter::State {
       (ok ? stats.exported : stats.failed) += batch.size();
     }
     if (auto& series = ok ? exported_series : failed_series) series->inc(batch.size());
-  }
-
-  bool queue_full_batch() const {
-    std::lock_guard lock(mutex);
-    return queue.size() >= options.max_batch;
   }
 
   bool stopped() const {
@@ -104,16 +116,19 @@ Result<std::unique_ptr<OtlpHttpExporter>> OtlpHttpExporter::create(asio::any_io_
 }
 
 OtlpHttpExporter::~OtlpHttpExporter() {
+  std::shared_ptr<CancelToken> to_wake;
   {
     std::lock_guard lock(state_->mutex);
     state_->stopping = true;
+    to_wake = state_->wake_loop_locked();
   }
-  state_->wake.cancel();
+  if (to_wake) to_wake->cancel();
 }
 
 void OtlpHttpExporter::on_end(SpanData span) {
-  // A full batch is sent at the loop's next turn (at most `interval` later), not from here.
+  // Never sends from here: a full batch wakes the loop, which sends it on its executor.
   bool dropped = false;
+  std::shared_ptr<CancelToken> to_wake;
   {
     std::lock_guard lock(state_->mutex);
     if (state_->stopping || state_->queue.size() >= state_->options.max_queue) {
@@ -121,8 +136,10 @@ void OtlpHttpExporter::on_end(SpanData span) {
       dropped = true;
     } else {
       state_->queue.push_back(std::move(span));
+      if (state_->queue.size() >= state_->options.max_batch) to_wake = state_->wake_loop_locked();
     }
   }
+  if (to_wake) to_wake->cancel();
   if (dropped && state_->dropped_series) state_->dropped_series->inc();
 }
 
@@ -131,7 +148,7 @@ void OtlpHttpExporter::start() {
       state_->executor,
       [](std::shared_ptr<State> state) -> asio::awaitable<void> {
         while (!state->stopped()) {
-          if (!state->queue_full_batch()) co_await state->sleeper.sleep_for(state->options.interval, &state->wake);
+          co_await state->wait_for_batch();
           if (state->stopped()) break;
           co_await state->send(state->take_batch());
         }
@@ -140,12 +157,14 @@ void OtlpHttpExporter::start() {
 }
 
 asio::awaitable<void> OtlpHttpExporter::shutdown() {
+  std::shared_ptr<CancelToken> to_wake;
   {
     std::lock_guard lock(state_->mutex);
     if (state_->stopping) co_return;
     state_->stopping = true;
+    to_wake = state_->wake_loop_locked();
   }
-  state_->wake.cancel();
+  if (to_wake) to_wake->cancel();
   for (auto batch = state_->take_batch(); !batch.empty(); batch = state_->take_batch()) {
     co_await state_->send(std::move(batch));
   }

@@ -4,7 +4,7 @@
 //
 //  - on_end() never blocks and never waits for the network: the span joins a bounded queue; a
 //    full queue drops it and counts the drop (svckit_trace_spans_total{result="dropped"});
-//  - a loop sends a batch every `interval`, or at once when `max_batch` spans wait; a failed send
+//  - a loop sends a batch every `interval`, or as soon as `max_batch` spans wait; a failed send
 //    is counted (result="failed") and its spans dropped (no retry storm toward a dead collector);
 //  - shutdown() sends what is queued and stops.
 //
