@@ -6,9 +6,13 @@
 // socket down, so the operation in progress fails — or the next one, whatever the interleaving of
 // threads); when it finds the connection idle, it stops until the next arm().
 //
-// Thread-safe (a small mutex). Create with make(); `expire` runs on the timer's executor.
+// Thread-safe. arm() and disarm() — a few per request on every connection — take no lock while the
+// timer runs for a deadline no later than the new one (the usual case: each operation's deadline
+// is later than the last); starting or restarting the timer, its wake-ups and stop() take a small
+// mutex. Create with make(); `expire` runs on the timer's executor.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
@@ -30,23 +34,23 @@ class Watchdog : public std::enable_shared_from_this<Watchdog> {
 
   /// The operations from now on must end by `deadline`.
   void arm(Clock::time_point deadline) {
+    const auto at = deadline.time_since_epoch().count();
+    deadline_.store(at, std::memory_order_relaxed);
+    busy_.store(true);  // seq_cst: ordered before the load of watching_ (see on_timer)
+    if (watching_.load() && at >= timer_at_.load(std::memory_order_relaxed)) return;  // the timer covers it
     std::lock_guard lock(mutex_);
-    deadline_ = deadline;
-    busy_ = true;
-    if (!watching_ || deadline < timer_at_) {  // not running, or a sooner deadline than the timer's
-      watching_ = true;
+    if (stopped_) return;
+    if (!watching_.load() || at < timer_at_.load(std::memory_order_relaxed)) {
+      watching_.store(true);
       start_locked();
     }
   }
   /// No operation pending: the watchdog lets the connection be (and stops at its next wake-up).
-  void disarm() {
-    std::lock_guard lock(mutex_);
-    busy_ = false;
-  }
+  void disarm() { busy_.store(false); }
   /// Stops for good (the connection is closing); `expire` is not called after this returns.
   void stop() {
     std::lock_guard lock(mutex_);
-    busy_ = false;
+    busy_.store(false);
     stopped_ = true;
     timer_.cancel();
   }
@@ -56,8 +60,9 @@ class Watchdog : public std::enable_shared_from_this<Watchdog> {
       : timer_(executor), expire_(std::move(expire)) {}
 
   void start_locked() {
-    timer_at_ = deadline_;
-    timer_.expires_at(deadline_);  // a wait still pending completes as aborted, and is ignored
+    const auto at = deadline_.load(std::memory_order_relaxed);
+    timer_at_.store(at, std::memory_order_relaxed);
+    timer_.expires_at(Clock::time_point(Clock::duration(at)));  // a pending wait completes as aborted, ignored
     timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
       auto self = weak.lock();
       if (!self || ec) return;
@@ -67,27 +72,35 @@ class Watchdog : public std::enable_shared_from_this<Watchdog> {
 
   void on_timer() {
     std::unique_lock lock(mutex_);
-    if (!busy_ || stopped_) {
-      watching_ = false;
+    if (stopped_) {
+      watching_.store(false);
       return;
     }
-    if (Clock::now() < deadline_) {
+    if (!busy_.load()) {
+      watching_.store(false);
+      // An arm() that saw watching_ still true returned without the lock; its busy_ store comes
+      // before its watching_ load, and this store before this load (all seq_cst), so one of the
+      // two sees the other: here, and the timer goes on.
+      if (!busy_.load()) return;
+      watching_.store(true);
+    }
+    if (Clock::now().time_since_epoch().count() < deadline_.load(std::memory_order_relaxed)) {
       start_locked();  // the deadline moved on since the timer was set
       return;
     }
-    watching_ = false;
+    watching_.store(false);
     lock.unlock();
     expire_();
   }
 
   boost::asio::steady_timer timer_;
   std::function<void()> expire_;
-  std::mutex mutex_;
-  Clock::time_point deadline_{};  // guarded by mutex_
-  Clock::time_point timer_at_{};  // guarded by mutex_: when the pending wait ends
-  bool busy_ = false;             // guarded by mutex_
-  bool watching_ = false;         // guarded by mutex_: the timer has a wait pending
-  bool stopped_ = false;          // guarded by mutex_
+  std::mutex mutex_;  // serialises starting the timer, its wake-ups and stop()
+  std::atomic<Clock::rep> deadline_{0};
+  std::atomic<Clock::rep> timer_at_{0};  // written under mutex_: when the pending wait ends
+  std::atomic<bool> busy_{false};
+  std::atomic<bool> watching_{false};  // written under mutex_: the timer has a wait pending
+  bool stopped_ = false;               // guarded by mutex_
 };
 
 }  // namespace svckit::http::detail
