@@ -5,8 +5,13 @@
 // receiver). Also: the receiver refuses bad OTLP naming the field, and protobuf with 415.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <filesystem>
 #include <set>
 
+#include "svckit/testing/process.hpp"
 #include "svckitd_process.hpp"
 
 namespace svckit::testing {
@@ -179,6 +184,54 @@ TEST(Tracing, TheReceiverRefusesBadOtlpNamingTheFieldAndProtobufWith415) {
   EXPECT_EQ(traces[0]["duration_ms"], 500.0);
   EXPECT_EQ(d->call("GET", "/v1/traces/0af7651916cd43dd8448eb211c80319d").status, 404);
   EXPECT_EQ(json::parse(d->call("GET", "/v1/traces/nothex").body)["error"]["field"], "trace_id");
+}
+
+// OpenTelemetry's own JavaScript SDK, exporting with its OTLP/HTTP (JSON) exporter and
+// BatchSpanProcessor, lands in svckitd's receiver as it sent it: the trace whole across several
+// batches, the parent link, kinds, every attribute kind, the failed child's status.
+TEST(Tracing, OpenTelemetrysJavaScriptSdkExportsIntoSvckitd) {
+  ASSERT_TRUE(std::filesystem::exists(std::filesystem::path(SVCKIT_NPM_DIR) / "node_modules" / "@opentelemetry" /
+                                      "exporter-trace-otlp-http"))
+      << "the npm OpenTelemetry packages are missing: run scripts/setup";
+  TempDir dir;
+  auto d = SvckitdProcess::start(dir.path());
+  ASSERT_NE(d, nullptr);
+  const auto log = dir.path() / "node.log";
+  auto child = ChildProcess::spawn({"node", std::string(SVCKIT_NPM_DIR) + "/otel_client.js",
+                                    "http://127.0.0.1:" + std::to_string(d->port) + "/v1/traces", "1100"},
+                                   log);
+  ASSERT_TRUE(child) << child.error().message;
+  const int status = child->wait_exit(60s);
+  const auto text = read_file(log);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << text;
+  const auto ids = json::parse(text.substr(0, text.find('\n')), nullptr, false);
+  ASSERT_TRUE(ids.is_object()) << text;
+
+  const auto spans = spans_of(*d, ids["trace_id"]);
+  ASSERT_EQ(spans.size(), 1102U) << "a root, the failed child and 1,100 steps, over three batches of at most 512";
+  const auto find = [&](const std::string& id) {
+    return std::find_if(spans.begin(), spans.end(), [&](const Span& s) { return s.id == id; });
+  };
+  const auto root = find(ids["root"]);
+  ASSERT_NE(root, spans.end());
+  EXPECT_EQ(root->parent, "");
+  EXPECT_EQ(root->service, "npm-otel");
+  EXPECT_EQ(root->kind, "server");
+  EXPECT_EQ(root->name, "GET /orders/{id}");
+  EXPECT_EQ(root->attributes["http.request.method"], "GET");
+  EXPECT_EQ(root->attributes["http.response.status_code"], 200);
+  EXPECT_EQ(root->attributes["ratio"], 0.25);
+  EXPECT_EQ(root->attributes["cached"], true);
+  EXPECT_EQ(root->attributes["note"], "caf\u00e9 \u20ac");
+  ASSERT_TRUE(root->attributes["tags"].is_string()) << root->attributes.dump();  // an array: kept as its JSON
+  EXPECT_EQ(json::parse(root->attributes["tags"].get<std::string>())["arrayValue"]["values"][1]["stringValue"], "b");
+  const auto failed = find(ids["child"]);
+  ASSERT_NE(failed, spans.end());
+  EXPECT_EQ(failed->parent, ids["root"]);
+  EXPECT_EQ(failed->kind, "client");
+  EXPECT_EQ(failed->status["code"], "error");
+  EXPECT_EQ(failed->status["message"], "timeout after 5 s");
+  EXPECT_EQ(std::count_if(spans.begin(), spans.end(), [&](const Span& s) { return s.parent == ids["root"]; }), 1101);
 }
 
 }  // namespace
