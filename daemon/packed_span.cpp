@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
-#include <stdexcept>
 #include <type_traits>
 
 namespace svckit::daemon {
@@ -47,16 +46,15 @@ std::string_view get_text(const char*& in, std::size_t size) {
   return text;
 }
 
-std::uint32_t size32(std::size_t n) {
-  // A span's text is bounded far below this by OTLP's limits (128 attributes of at most 4 KiB)
-  // and by what svckitd's own spans hold.
-  if (n > std::numeric_limits<std::uint32_t>::max()) throw std::length_error("a span's text is over 4 GiB");
-  return static_cast<std::uint32_t>(n);
-}
+constexpr std::size_t kMaxText = std::numeric_limits<std::uint32_t>::max();
 
 }  // namespace
 
-PackedSpan PackedSpan::pack(std::string_view service, const trace::SpanData& span) {
+std::optional<PackedSpan> PackedSpan::pack(std::string_view service, const trace::SpanData& span) {
+  std::size_t size = service.size() + span.name.size() + span.status_message.size() + span.context.tracestate.size();
+  for (const auto& a : span.attributes) size += 4 + a.key.size() + 1 + value_size(a.value);
+  // Every size below is at most the total: one check covers them all.
+  if (size > kMaxText || span.attributes.size() > kMaxText) return std::nullopt;
   PackedSpan p;
   p.trace_id_ = span.context.trace_id;
   p.span_id_ = span.context.span_id;
@@ -66,14 +64,12 @@ PackedSpan PackedSpan::pack(std::string_view service, const trace::SpanData& spa
   p.end_unix_ns_ = span.end_unix_ns;
   p.kind_ = span.kind;
   p.status_ = span.status;
-  p.service_size_ = size32(service.size());
-  p.name_size_ = size32(span.name.size());
-  p.status_message_size_ = size32(span.status_message.size());
-  p.tracestate_size_ = size32(span.context.tracestate.size());
-  p.attribute_count_ = size32(span.attributes.size());
-  std::size_t size = service.size() + span.name.size() + span.status_message.size() + span.context.tracestate.size();
-  for (const auto& a : span.attributes) size += 4 + a.key.size() + 1 + value_size(a.value);
-  p.text_size_ = size32(size);
+  p.service_size_ = static_cast<std::uint32_t>(service.size());
+  p.name_size_ = static_cast<std::uint32_t>(span.name.size());
+  p.status_message_size_ = static_cast<std::uint32_t>(span.status_message.size());
+  p.tracestate_size_ = static_cast<std::uint32_t>(span.context.tracestate.size());
+  p.attribute_count_ = static_cast<std::uint32_t>(span.attributes.size());
+  p.text_size_ = static_cast<std::uint32_t>(size);
   p.text_ = std::make_unique_for_overwrite<char[]>(size);
   char* out = p.text_.get();
   out = put_text(out, service);

@@ -12,6 +12,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string_view>
 
 #include "svckit/trace/otlp_json.hpp"
@@ -21,7 +22,9 @@ namespace svckit::daemon {
 
 class PackedSpan {
  public:
-  static PackedSpan pack(std::string_view service, const trace::SpanData& span);
+  /// nullopt when its text is 4 GiB or more (the store drops such a span; OTLP's limits and
+  /// svckitd's body limit keep real ones far below).
+  static std::optional<PackedSpan> pack(std::string_view service, const trace::SpanData& span);
   trace::ReceivedSpan unpack() const;
 
   const std::array<std::uint8_t, 16>& trace_id() const noexcept { return trace_id_; }

@@ -87,15 +87,25 @@ void TraceStore::add_locked(PackedSpan span, Evicted& evicted) {
 
 void TraceStore::on_end(trace::SpanData span) {
   auto packed = PackedSpan::pack(local_service_, span);
+  if (!packed) {
+    dropped_.inc();
+    return;
+  }
   Evicted evicted;  // freed after the lock: the other threads' spans need not wait for it
   std::lock_guard lock(mutex_);
-  add_locked(std::move(packed), evicted);
+  add_locked(std::move(*packed), evicted);
 }
 
 void TraceStore::add(std::vector<trace::ReceivedSpan> spans) {
   std::vector<PackedSpan> packed;
   packed.reserve(spans.size());
-  for (const auto& s : spans) packed.push_back(PackedSpan::pack(s.service, s.span));
+  for (const auto& s : spans) {
+    if (auto p = PackedSpan::pack(s.service, s.span)) {
+      packed.push_back(std::move(*p));
+    } else {
+      dropped_.inc();
+    }
+  }
   Evicted evicted;
   std::lock_guard lock(mutex_);
   for (auto& s : packed) add_locked(std::move(s), evicted);

@@ -33,7 +33,9 @@ trace::SpanData full_span() {
 // with their types.
 TEST(PackedSpan, UnpacksToTheSpanItPacked) {
   const auto span = full_span();
-  const auto packed = PackedSpan::pack("order-service", span);
+  const auto made = PackedSpan::pack("order-service", span);
+  ASSERT_TRUE(made);
+  const auto& packed = *made;
   const auto back = packed.unpack();
   EXPECT_EQ(back.service, "order-service");
   const auto& s = back.span;
@@ -65,7 +67,9 @@ TEST(PackedSpan, UnpacksToTheSpanItPacked) {
 
 TEST(PackedSpan, AnEmptyRootSpanPacksToNoTextAtAll) {
   trace::SpanData s;
-  const auto packed = PackedSpan::pack("", s);
+  const auto made = PackedSpan::pack("", s);
+  ASSERT_TRUE(made);
+  const auto& packed = *made;
   EXPECT_TRUE(packed.root());
   EXPECT_EQ(packed.weight(), sizeof(PackedSpan));
   const auto back = packed.unpack();
