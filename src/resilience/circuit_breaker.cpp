@@ -54,6 +54,8 @@ void CircuitBreaker::transition_locked(BreakerState to, std::string_view reason,
   const auto from = state_;
   state_ = to;
   ++epoch_;
+  passing_epoch_.store(to == BreakerState::closed || to == BreakerState::disabled ? epoch_ : 0,
+                       std::memory_order_release);
   state_since_ = time_.steady_now();
   calls_.clear();
   for (auto& b : buckets_) b = Bucket{};
@@ -95,6 +97,9 @@ void CircuitBreaker::finish_half_open_if_done_locked(std::vector<BreakerTransiti
 }
 
 Result<CircuitBreaker::Permit> CircuitBreaker::acquire() {
+  // Closed or disabled: nothing to expire or decide, the permit is the epoch (a transition racing
+  // with this makes it a permit of the state before, whose outcome record() ignores).
+  if (const auto epoch = passing_epoch_.load(std::memory_order_acquire); epoch != 0) return Permit{epoch, 0};
   std::vector<BreakerTransition> transitions;
   Result<Permit> result = Permit{};
   {

@@ -15,10 +15,12 @@
 // Every permit carries the breaker's epoch (bumped on every transition); an outcome whose epoch
 // is not the current one is ignored, so calls started before a transition never corrupt the new
 // state (the most common complaint against Resilience4j and Polly).
-// Pure logic: an injected TimeSource, no threads. Thread-safe (one mutex). The transition callback
-// runs outside the mutex.
+// Pure logic: an injected TimeSource, no threads. Thread-safe: one mutex, except that acquire() in
+// the closed or disabled state — every call's, on the request path — reads one atomic instead. The
+// transition callback runs outside the mutex.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -111,6 +113,7 @@ class CircuitBreaker {
   mutable std::mutex mutex_;
   BreakerState state_ = BreakerState::closed;
   std::uint64_t epoch_ = 1;
+  std::atomic<std::uint64_t> passing_epoch_{1};  // written under mutex_: epoch_ while closed or disabled, else 0
   SteadyTime state_since_{};
   std::deque<Outcome> calls_;                                            // count-based window
   std::uint32_t total_calls_ = 0, total_failures_ = 0, total_slow_ = 0;  // over calls_, kept as it slides
