@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -125,6 +126,38 @@ std::string read_file(const std::filesystem::path& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+namespace {
+
+/// True when `port` can be bound on loopback now.
+bool bindable(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
+
+}  // namespace
+
+int free_port_outside_ephemeral() {
+  int low = 32768;
+  std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> low;
+  constexpr int kFirst = 10000;
+  if (low <= kFirst + 1000) return free_port();
+  static std::atomic<int> next{0};
+  const int span = low - kFirst;
+  const int start = static_cast<int>((static_cast<unsigned>(getpid()) * 7919U) % static_cast<unsigned>(span));
+  for (int tries = 0; tries < 200; ++tries) {
+    const int port = kFirst + (start + 97 * next.fetch_add(1)) % span;
+    if (bindable(port)) return port;
+  }
+  return free_port();
 }
 
 int free_port() {

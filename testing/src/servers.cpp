@@ -323,9 +323,10 @@ Result<void> start_rabbitmq(const std::filesystem::path& dir, RabbitMq& server, 
 namespace {
 
 Result<void> start_rabbitmq_once(const std::filesystem::path& dir, RabbitMq& server) {
-  if (server.port == 0) server.port = free_port();
-  if (server.epmd_port == 0) server.epmd_port = free_port();
-  if (server.dist_port == 0) server.dist_port = free_port();
+  // Outside the ephemeral range: a crash test restarts the broker on these ports after a SIGKILL.
+  if (server.port == 0) server.port = free_port_outside_ephemeral();
+  if (server.epmd_port == 0) server.epmd_port = free_port_outside_ephemeral();
+  if (server.dist_port == 0) server.dist_port = free_port_outside_ephemeral();
   const auto epmd_port = std::to_string(server.epmd_port);
   if (!server.epmd.running()) {
     auto epmd = ChildProcess::spawn({"epmd", "-port", epmd_port, "-address", "127.0.0.1"}, dir / "epmd.log");

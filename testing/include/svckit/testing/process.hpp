@@ -64,6 +64,12 @@ std::string read_file(const std::filesystem::path& path);
 /// cannot bind port 0 themselves and report it (etcd, redis); svckit binaries take port 0.
 int free_port();
 
+/// A free loopback port below the kernel's ephemeral range (net.ipv4.ip_local_port_range), for a
+/// server a test kills and restarts on the same port: a port from free_port() is one the kernel
+/// also hands out for outgoing connections and to other tests' free_port(), so while the server
+/// is down another process may take it. Different processes probe from different places.
+int free_port_outside_ephemeral();
+
 /// True when a TCP connect to 127.0.0.1:port succeeds.
 bool port_open(int port);
 
