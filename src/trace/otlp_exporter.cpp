@@ -40,7 +40,11 @@ struct OtlpHttpExporter::State {
   std::shared_ptr<Counter> exported_series, dropped_series, failed_series;
 
   mutable std::mutex mutex;
-  std::deque<SpanData> queue;                 // guarded by mutex
+  // The queued spans, each already encoded (OTLP JSON objects, comma-separated) by the thread that
+  // ended it: the SpanData is freed where it was made, and a batch is one string. `ends[i]` is
+  // where span i's text ends in `queue` (its comma excluded).
+  std::string queue;                          // guarded by mutex
+  std::deque<std::size_t> ends;               // guarded by mutex
   bool stopping = false;                      // guarded by mutex
   OtlpExporterStats stats;                    // guarded by mutex
   std::shared_ptr<CancelToken> loop_waiting;  // guarded by mutex: ends the loop's wait, while it waits
@@ -55,7 +59,7 @@ struct OtlpHttpExporter::State {
     auto wait = std::make_shared<CancelToken>();
     {
       std::lock_guard lock(mutex);
-      if (stopping || queue.size() >= options.max_batch) co_return;
+      if (stopping || ends.size() >= options.max_batch) co_return;
       loop_waiting = wait;
     }
     (void)co_await sleeper.sleep_for(options.interval, wait.get());
@@ -63,30 +67,35 @@ struct OtlpHttpExporter::State {
     if (loop_waiting == wait) loop_waiting.reset();
   }
 
-  std::vector<SpanData> take_batch() {
+  /// Up to max_batch queued spans: their text and how many. Empty when none wait.
+  std::pair<std::string, std::size_t> take_batch() {
     std::lock_guard lock(mutex);
-    std::vector<SpanData> batch;
-    const auto n = std::min(queue.size(), options.max_batch);
-    batch.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      batch.push_back(std::move(queue.front()));
-      queue.pop_front();
+    const auto n = std::min(ends.size(), options.max_batch);
+    if (n == 0) return {};
+    if (n == ends.size()) {
+      ends.clear();
+      return {std::exchange(queue, std::string()), n};
     }
+    const auto cut = ends[n - 1];
+    std::pair<std::string, std::size_t> batch{queue.substr(0, cut), n};
+    queue.erase(0, cut + 1);  // and the comma after it
+    for (std::size_t i = 0; i < n; ++i) ends.pop_front();
+    for (auto& end : ends) end -= cut + 1;
     return batch;
   }
 
-  asio::awaitable<void> send(std::vector<SpanData> batch) {
-    if (batch.empty()) co_return;
+  asio::awaitable<void> send(std::pair<std::string, std::size_t> batch) {
+    if (batch.second == 0) co_return;
     http::Request request{http::Verb::post, target, 11};
     request.set(http::beast_http::field::content_type, "application/json");
-    request.body() = otlp_json(options.service, batch);
+    request.body() = otlp_json_around(options.service, batch.first);
     auto answer = co_await client.send(endpoint, std::move(request), options.timeout);
     const bool ok = answer && answer->result_int() < 300;
     {
       std::lock_guard lock(mutex);
-      (ok ? stats.exported : stats.failed) += batch.size();
+      (ok ? stats.exported : stats.failed) += batch.second;
     }
-    if (auto& series = ok ? exported_series : failed_series) series->inc(batch.size());
+    if (auto& series = ok ? exported_series : failed_series) series->inc(batch.second);
   }
 
   bool stopped() const {
@@ -126,19 +135,26 @@ OtlpHttpExporter::~OtlpHttpExporter() {
 }
 
 void OtlpHttpExporter::on_end(SpanData span) {
-  // Never sends from here: a full batch wakes the loop, which sends it on its executor.
+  // Never sends from here: the span is encoded (~0.3 us) and queued, and a full batch wakes the
+  // loop, which sends it on its executor.
+  thread_local std::string text;
+  text.clear();
+  append_otlp_span(text, span);
   bool dropped = false;
   std::shared_ptr<CancelToken> to_wake;
   {
     std::lock_guard lock(state_->mutex);
-    if (state_->stopping || state_->queue.size() >= state_->options.max_queue) {
+    if (state_->stopping || state_->ends.size() >= state_->options.max_queue) {
       ++state_->stats.dropped;
       dropped = true;
     } else {
-      state_->queue.push_back(std::move(span));
-      if (state_->queue.size() >= state_->options.max_batch) to_wake = state_->wake_loop_locked();
+      if (!state_->ends.empty()) state_->queue += ',';
+      state_->queue += text;
+      state_->ends.push_back(state_->queue.size());
+      if (state_->ends.size() >= state_->options.max_batch) to_wake = state_->wake_loop_locked();
     }
   }
+  if (text.capacity() > 64 * 1024) std::string().swap(text);  // a huge span: do not keep its buffer
   if (to_wake) to_wake->cancel();
   if (dropped && state_->dropped_series) state_->dropped_series->inc();
 }
@@ -165,7 +181,7 @@ asio::awaitable<void> OtlpHttpExporter::shutdown() {
     to_wake = state_->wake_loop_locked();
   }
   if (to_wake) to_wake->cancel();
-  for (auto batch = state_->take_batch(); !batch.empty(); batch = state_->take_batch()) {
+  for (auto batch = state_->take_batch(); batch.second > 0; batch = state_->take_batch()) {
     co_await state_->send(std::move(batch));
   }
 }

@@ -15,6 +15,11 @@ namespace svckit::trace {
 /// One ExportTraceServiceRequest: one resource (service.name = `service`) and its spans.
 std::string otlp_json(std::string_view service, const std::vector<SpanData>& spans);
 
+/// The same in two steps, for a sender that encodes each span as it ends: one span's JSON object
+/// appended to `out`, and the request around `spans`, a comma-separated list of such objects.
+void append_otlp_span(std::string& out, const SpanData& span);
+std::string otlp_json_around(std::string_view service, std::string_view spans);
+
 /// A span as received, with the service.name of its resource ("" when none).
 struct ReceivedSpan {
   std::string service;
