@@ -74,7 +74,7 @@ struct SvckitdConfig {
   double tracing_sample_ratio = 0.1;       // tracing.sample_ratio: share of new traces the gateway samples (0..1).
   std::string tracing_otlp_endpoint;       // tracing.otlp_endpoint: also export svckitd's spans there (OTLP/HTTP JSON).
   std::size_t tracing_max_spans = 20'000;  // tracing.max_spans: spans kept for /v1/traces (oldest traces go first).
-  std::size_t tracing_max_bytes = 64 << 20;  // tracing.max_bytes: their text (names, attributes) at most.
+  std::size_t tracing_max_bytes = 64 << 20;  // tracing.max_bytes: their packed size (fields + text) at most.
   std::vector<std::string>
       api_allowed_hosts;  // api.allowed_hosts: DNS names the API answers to (besides IPs, localhost).
   std::chrono::milliseconds health_min_interval{1000};  // health.min_interval: shortest check interval accepted.

@@ -11,7 +11,7 @@
 //                                   "status":{"code","message"}}]}, in start order; 404 when unknown
 //
 // The store also takes svckitd's own spans (the gateway's) as a SpanSink. It holds at most
-// `max_spans` spans and about `max_bytes` of their text (names, attributes, messages): past
+// `max_spans` spans and `max_bytes` of packed spans (PackedSpan::weight: fixed fields and text): past
 // either, the traces that arrived first go first; one trace keeps at most kMaxSpansPerTrace. So a
 // sender of huge attributes cannot grow svckitd's memory past the bound. No data leaves memory.
 //
