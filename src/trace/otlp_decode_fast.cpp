@@ -37,8 +37,10 @@ bool nanos_of(sd::element v, std::int64_t& out) {
   if (v.is_int64()) return v.get_int64().get(out) == SUCCESS && out >= 0;
   std::string_view text;
   if (!text_of(v, text)) return false;
-  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return ec == std::errc{} && ptr == text.data() + text.size() && out >= 0;
+  const auto n = decimal_int64(text);
+  if (!n || *n < 0) return false;
+  out = *n;
+  return true;
 }
 
 template <std::size_t N>
@@ -69,9 +71,9 @@ std::optional<AttributeValue> value_of(sd::element v, std::size_t max_string) {
       return member.value.get_int64().get(n) == SUCCESS ? std::optional(AttributeValue{n}) : std::nullopt;
     std::string_view text;
     if (!text_of(member.value, text)) return std::nullopt;
-    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-    if (ec != std::errc{} || ptr != text.data() + text.size()) return std::nullopt;
-    return AttributeValue{n};
+    const auto parsed = decimal_int64(text);
+    if (!parsed) return std::nullopt;
+    return AttributeValue{*parsed};
   }
   if (kind == "doubleValue") {
     double d = 0;
@@ -81,10 +83,9 @@ std::optional<AttributeValue> value_of(sd::element v, std::size_t max_string) {
     }
     std::string_view text;
     if (!text_of(member.value, text)) return std::nullopt;
-    if (text == "NaN") return AttributeValue{std::numeric_limits<double>::quiet_NaN()};
-    if (text == "Infinity") return AttributeValue{std::numeric_limits<double>::infinity()};
-    if (text == "-Infinity") return AttributeValue{-std::numeric_limits<double>::infinity()};
-    return std::nullopt;
+    const auto word = double_word(text);
+    if (!word) return std::nullopt;
+    return AttributeValue{*word};
   }
   return std::nullopt;
 }
@@ -226,6 +227,20 @@ bool service_of(sd::element resource, std::string& out) {
 }
 
 }  // namespace
+
+std::optional<std::int64_t> decimal_int64(std::string_view text) {
+  std::int64_t n = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc{} || ptr != text.data() + text.size()) return std::nullopt;
+  return n;
+}
+
+std::optional<double> double_word(std::string_view text) {
+  if (text == "NaN") return std::numeric_limits<double>::quiet_NaN();
+  if (text == "Infinity") return std::numeric_limits<double>::infinity();
+  if (text == "-Infinity") return -std::numeric_limits<double>::infinity();
+  return std::nullopt;
+}
 
 std::optional<std::vector<ReceivedSpan>> fast_otlp_json(std::string_view body, const OtlpLimits& limits) {
   if (json_too_deep_at(body)) return std::nullopt;

@@ -8,6 +8,7 @@
 // through the DOM path, which gives the answer (and the error naming the field).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -15,6 +16,12 @@
 #include "svckit/trace/otlp_json.hpp"
 
 namespace svckit::trace::detail {
+
+/// The protobuf JSON mapping's text forms, which both decoders read: an int64 written as its
+/// decimal string (all of `text`), and a double that JSON numbers cannot say ("NaN", "Infinity",
+/// "-Infinity").
+std::optional<std::int64_t> decimal_int64(std::string_view text);
+std::optional<double> double_word(std::string_view text);
 
 std::optional<std::vector<ReceivedSpan>> fast_otlp_json(std::string_view body, const OtlpLimits& limits);
 

@@ -47,9 +47,10 @@ bool read_nanos(const json& value, std::int64_t& out) {
     return out >= 0;
   }
   if (!value.is_string()) return false;
-  const auto& text = value.get_ref<const std::string&>();
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return ec == std::errc{} && ptr == text.data() + text.size() && out >= 0;
+  const auto n = detail::decimal_int64(value.get_ref<const std::string&>());
+  if (!n || *n < 0) return false;
+  out = *n;
+  return true;
 }
 
 Result<AttributeValue> read_value(const json& value, const std::string& field, std::size_t max_string) {
@@ -65,18 +66,12 @@ Result<AttributeValue> read_value(const json& value, const std::string& field, s
   }
   if (auto it = value.find("doubleValue"); it != value.end() && it->is_string()) {
     // The protobuf JSON mapping's words for what JSON numbers cannot say.
-    const auto& text = it->get_ref<const std::string&>();
-    if (text == "NaN") return AttributeValue{std::numeric_limits<double>::quiet_NaN()};
-    if (text == "Infinity") return AttributeValue{std::numeric_limits<double>::infinity()};
-    if (text == "-Infinity") return AttributeValue{-std::numeric_limits<double>::infinity()};
+    if (const auto word = detail::double_word(it->get_ref<const std::string&>())) return AttributeValue{*word};
   }
   if (auto it = value.find("intValue"); it != value.end()) {
-    std::int64_t n = 0;
     if (it->is_number_integer()) return AttributeValue{it->get<std::int64_t>()};
     if (it->is_string()) {
-      const auto& text = it->get_ref<const std::string&>();
-      auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-      if (ec == std::errc{} && ptr == text.data() + text.size()) return AttributeValue{n};
+      if (const auto n = detail::decimal_int64(it->get_ref<const std::string&>())) return AttributeValue{*n};
     }
     return bad(field + ".intValue", "must be a decimal integer");
   }
