@@ -5,6 +5,10 @@
 // run. Next to it, the same request in an unsampled trace (contexts made and passed on, nothing
 // recorded): the difference is what recording costs.
 //
+// A ServiceClient call's two spans (the call and its attempt, with the attributes the client sets)
+// ended into an OtlpHttpExporter (encoded and queued, as an application that exports pays on its
+// own threads; the batch's network send is not in it), next to the same call unsampled.
+//
 // And OTLP/HTTP's JSON encoding both ways for a batch of 512 such spans: what an application's
 // exporter writes per batch, and what svckitd's /v1/traces reads.
 //
@@ -13,12 +17,15 @@
 // Linked with svckitd's allocator (see bench/CMakeLists.txt), as the spans are made in svckitd.
 #include <benchmark/benchmark.h>
 
+#include <boost/asio/io_context.hpp>
+#include <memory>
 #include <string>
 
 #include "daemon/trace_store.hpp"
 #include "svckit/core/metrics.hpp"
 #include "svckit/core/random.hpp"
 #include "svckit/core/time_source.hpp"
+#include "svckit/trace/otlp_exporter.hpp"
 #include "svckit/trace/otlp_json.hpp"
 #include "svckit/trace/tracer.hpp"
 
@@ -88,6 +95,62 @@ void run(benchmark::State& state, bool sampled) {
   state.counters["stored_spans"] = static_cast<double>(store.span_count());
 }
 
+/// One ServiceClient call's spans, with the names and attributes src/client/ gives them.
+void one_call(const trace::Tracer& tracer, const std::optional<trace::SpanContext>& caller, const std::string& service,
+              const std::string& host, int port, const std::string& instance) {
+  auto call = tracer.start_span("call " + service, trace::SpanKind::internal, caller);
+  call.set_attribute("svckit.service", service);
+  call.set_attribute("http.request.method", std::string("GET"));
+  {
+    auto attempt = tracer.start_span(std::string("GET"), trace::SpanKind::client, call.context());
+    if (attempt.recording()) {
+      attempt.set_attribute("http.request.method", std::string("GET"));
+      attempt.set_attribute("url.path", std::string("/items/42"));
+      attempt.set_attribute("server.address", host);
+      attempt.set_attribute("server.port", static_cast<std::int64_t>(port));
+      attempt.set_attribute("svckit.service", service);
+      attempt.set_attribute("svckit.instance", instance);
+      attempt.set_attribute("http.response.status_code", static_cast<std::int64_t>(200));
+    }
+  }
+  if (call.recording()) {
+    call.set_attribute("svckit.attempts", static_cast<std::int64_t>(1));
+    call.set_attribute("http.response.status_code", static_cast<std::int64_t>(200));
+  }
+}
+
+void run_client(benchmark::State& state, double ratio) {
+  RealTimeSource time;
+  RealRandom random;
+  boost::asio::io_context io;  // never run: the exporter's loop is not started, spans only queue
+  const trace::OtlpExporterOptions options{
+      .endpoint = "http://127.0.0.1:4318/v1/traces", .service = "order-service", .max_queue = 1 << 14};
+  const auto make_exporter = [&] {
+    auto made = trace::OtlpHttpExporter::create(io.get_executor(), options);
+    return std::move(*made);
+  };
+  auto exporter = make_exporter();
+  auto tracer =
+      std::make_unique<trace::Tracer>(time, random, trace::TracerOptions{.sample_ratio = ratio}, exporter.get());
+  const std::string service = "product-service", host = "127.0.0.1", instance = "product-service-7f9c4d-2";
+  std::int64_t n = 0;
+  for (auto _ : state) {
+    if (++n % (1 << 12) == 0) {  // a full queue drops (2 spans a call): a fresh exporter before that
+      state.PauseTiming();
+      tracer.reset();
+      exporter = make_exporter();
+      tracer =
+          std::make_unique<trace::Tracer>(time, random, trace::TracerOptions{.sample_ratio = ratio}, exporter.get());
+      state.ResumeTiming();
+    }
+    one_call(*tracer, std::nullopt, service, host, 8080 + static_cast<int>(n % 2), instance);
+  }
+  state.counters["dropped"] = static_cast<double>(exporter->stats().dropped);
+}
+
+void BM_ClientCallSpans_Unsampled(benchmark::State& state) { run_client(state, 0.0); }
+void BM_ClientCallSpans_SampledAndQueued(benchmark::State& state) { run_client(state, 1.0); }
+
 /// Collects ended spans, for the encoding benchmarks.
 struct Collect final : trace::SpanSink {
   std::vector<trace::SpanData> spans;
@@ -132,6 +195,8 @@ void BM_GatewayRequestSpans_SampledAndStored(benchmark::State& state) { run(stat
 
 BENCHMARK(BM_GatewayRequestSpans_Unsampled);
 BENCHMARK(BM_GatewayRequestSpans_SampledAndStored);
+BENCHMARK(BM_ClientCallSpans_Unsampled);
+BENCHMARK(BM_ClientCallSpans_SampledAndQueued);
 BENCHMARK(BM_OtlpJsonEncode512)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_OtlpJsonDecode512)->Unit(benchmark::kMicrosecond);
 

@@ -1,5 +1,9 @@
 #include "core/json_string.hpp"
 
+#include <algorithm>
+#include <array>
+#include <cstring>
+
 namespace svckit::detail {
 
 namespace {
@@ -34,14 +38,31 @@ std::size_t utf8_sequence(std::string_view text, std::size_t i) {
 
 }  // namespace
 
-void append_json_string(std::string& out, std::string_view text) {
+namespace {
+
+/// For each byte, whether it is written as it is (no escape, no UTF-8 check): one load per byte.
+constexpr std::array<bool, 256> kPlain = [] {
+  std::array<bool, 256> plain{};
+  for (int u = 0x20; u < 0x80; ++u) plain[static_cast<std::size_t>(u)] = u != '"' && u != '\\';
+  return plain;
+}();
+
+constexpr bool plain_byte(unsigned char u) noexcept { return kPlain[u]; }
+
+}  // namespace
+
+char* write_json_string(char* p, std::string_view text) noexcept {
   static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
+  *p++ = '"';
   std::size_t run = 0;  // start of the pending run of bytes written as they are
   std::size_t i = 0;
+  const auto flush = [&] {
+    std::memcpy(p, text.data() + run, i - run);
+    p += i - run;
+  };
   while (i < text.size()) {
     const auto u = static_cast<unsigned char>(text[i]);
-    if (u >= 0x20 && u < 0x80 && u != '"' && u != '\\') {
+    if (plain_byte(u)) {
       ++i;
       continue;
     }
@@ -51,21 +72,39 @@ void append_json_string(std::string& out, std::string_view text) {
         continue;
       }
     }
-    out.append(text.data() + run, i - run);
+    flush();
     if (u == '"' || u == '\\') {
-      out += '\\';
-      out += static_cast<char>(u);
+      *p++ = '\\';
+      *p++ = static_cast<char>(u);
     } else if (u < 0x20) {
-      out += "\\u00";
-      out += kHex[u >> 4];
-      out += kHex[u & 15];
+      std::memcpy(p, "\\u00", 4);
+      p[4] = kHex[u >> 4];
+      p[5] = kHex[u & 15];
+      p += 6;
     } else {
-      out += "\\ufffd";  // not UTF-8
+      std::memcpy(p, "\\ufffd", 6);  // not UTF-8
+      p += 6;
     }
     run = ++i;
   }
-  out.append(text.data() + run, text.size() - run);
-  out += '"';
+  flush();
+  *p++ = '"';
+  return p;
+}
+
+void append_json_string(std::string& out, std::string_view text) {
+  // Most text needs no escape: appended as it is, without sizing for the worst case.
+  if (std::all_of(text.begin(), text.end(), [](char c) { return plain_byte(static_cast<unsigned char>(c)); })) {
+    out.reserve(out.size() + text.size() + 2);
+    out += '"';
+    out += text;
+    out += '"';
+    return;
+  }
+  const auto old = out.size();
+  out.resize(old + json_string_bound(text));
+  char* end = write_json_string(out.data() + old, text);
+  out.resize(static_cast<std::size_t>(end - out.data()));
 }
 
 }  // namespace svckit::detail

@@ -14,4 +14,12 @@ namespace svckit::detail {
 /// a client, say).
 void append_json_string(std::string& out, std::string_view text);
 
+/// The most bytes write_json_string() writes for `text`: two quotes and six per byte ("\u001f").
+constexpr std::size_t json_string_bound(std::string_view text) noexcept { return 2 + 6 * text.size(); }
+
+/// Writes `text` as append_json_string() does, at `p`, which has room for json_string_bound(text)
+/// bytes; returns the end of what it wrote. For encoders that size their output once and write
+/// through a pointer.
+char* write_json_string(char* p, std::string_view text) noexcept;
+
 }  // namespace svckit::detail

@@ -14,6 +14,8 @@ namespace svckit::trace {
 
 namespace asio = boost::asio;
 
+constexpr std::size_t kMaxSpareBytes = std::size_t{4} << 20;
+
 struct OtlpHttpExporter::State {
   State(asio::any_io_executor executor, OtlpExporterOptions o, net::HostPort where, std::string path,
         MetricsRegistry* metrics)
@@ -44,6 +46,7 @@ struct OtlpHttpExporter::State {
   // ended it: the SpanData is freed where it was made, and a batch is one string. `ends[i]` is
   // where span i's text ends in `queue` (its comma excluded).
   std::string queue;                          // guarded by mutex
+  std::string spare;                          // guarded by mutex: a sent batch's buffer, for the next queue
   std::deque<std::size_t> ends;               // guarded by mutex
   bool stopping = false;                      // guarded by mutex
   OtlpExporterStats stats;                    // guarded by mutex
@@ -74,7 +77,12 @@ struct OtlpHttpExporter::State {
     if (n == 0) return {};
     if (n == ends.size()) {
       ends.clear();
-      return {std::exchange(queue, std::string()), n};
+      // The queue goes on in the last sent batch's buffer: no regrowth from empty (a copy of
+      // everything queued so far at each doubling) and no fresh pages to fault in, per batch.
+      std::string taken = std::exchange(queue, std::move(spare));
+      queue.clear();
+      spare = std::string();
+      return {std::move(taken), n};
     }
     const auto cut = ends[n - 1];
     std::pair<std::string, std::size_t> batch{queue.substr(0, cut), n};
@@ -94,6 +102,10 @@ struct OtlpHttpExporter::State {
     {
       std::lock_guard lock(mutex);
       (ok ? stats.exported : stats.failed) += batch.second;
+      // Kept unless it is large (a batch of huge spans): memory held for nothing when spans are few.
+      if (batch.first.capacity() > spare.capacity() && batch.first.capacity() <= kMaxSpareBytes) {
+        spare = std::move(batch.first);
+      }
     }
     if (auto& series = ok ? exported_series : failed_series) series->inc(batch.second);
   }

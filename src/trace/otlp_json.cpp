@@ -1,7 +1,11 @@
 #include "svckit/trace/otlp_json.hpp"
 
+#include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
 
@@ -170,90 +174,123 @@ Result<SpanData> read_span(const json& s, const std::string& where, const OtlpLi
 
 namespace {
 
-void append_hex(std::string& out, const std::uint8_t* bytes, std::size_t n) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
-  for (std::size_t i = 0; i < n; ++i) {
-    out += kHex[bytes[i] >> 4];
-    out += kHex[bytes[i] & 0xf];
-  }
-  out += '"';
+/// The span's JSON is sized once (an upper bound), written through a pointer, then trimmed: a
+/// span is encoded on the thread that ends it, on the request path.
+/// A literal's bytes (its length known here: copied inline, not through a memcpy call).
+template <std::size_t N>
+char* put(char* p, const char (&literal)[N]) noexcept {
+  std::memcpy(p, literal, N - 1);
+  return p + N - 1;
 }
 
+template <std::size_t N>
+char* put_hex(char* p, const std::array<std::uint8_t, N>& bytes) noexcept {
+  static constexpr char kHex[] = "0123456789abcdef";
+  *p++ = '"';
+  for (const auto b : bytes) {
+    *p++ = kHex[b >> 4];
+    *p++ = kHex[b & 0xf];
+  }
+  *p++ = '"';
+  return p;
+}
+
+constexpr std::size_t kNumberBound = 32;  // an int64 (20) or a double's shortest form (24)
+
 template <class T>
-void append_number(std::string& out, T value) {
-  std::array<char, 32> text{};
-  const auto end = std::to_chars(text.data(), text.data() + text.size(), value).ptr;
-  out.append(text.data(), end);
+char* put_number(char* p, T value) noexcept {
+  return std::to_chars(p, p + kNumberBound, value).ptr;
+}
+
+using svckit::detail::json_string_bound;
+using svckit::detail::write_json_string;
+
+std::size_t value_bound(const AttributeValue& value) {
+  const auto* text = std::get_if<std::string>(&value);
+  return 24 + (text != nullptr ? json_string_bound(*text) : kNumberBound);
 }
 
 /// An AnyValue. Integers are decimal strings (OTLP's JSON encoding writes int64 as the protobuf
 /// JSON mapping does); a double that is not finite is the mapping's "NaN" / "Infinity" /
 /// "-Infinity" string.
-void append_value(std::string& out, const AttributeValue& value) {
+char* put_value(char* p, const AttributeValue& value) {
   if (const auto* text = std::get_if<std::string>(&value)) {
-    out += R"({"stringValue":)";
-    svckit::detail::append_json_string(out, *text);
+    p = put(p, R"({"stringValue":)");
+    p = write_json_string(p, *text);
   } else if (const auto* n = std::get_if<std::int64_t>(&value)) {
-    out += R"({"intValue":")";
-    append_number(out, *n);
-    out += '"';
+    p = put(p, R"({"intValue":")");
+    p = put_number(p, *n);
+    *p++ = '"';
   } else if (const auto* d = std::get_if<double>(&value)) {
-    out += R"({"doubleValue":)";
+    p = put(p, R"({"doubleValue":)");
     if (std::isnan(*d)) {
-      out += R"("NaN")";
+      p = put(p, R"("NaN")");
     } else if (std::isinf(*d)) {
-      out += *d > 0 ? R"("Infinity")" : R"("-Infinity")";
+      p = *d > 0 ? put(p, R"("Infinity")") : put(p, R"("-Infinity")");
     } else {
-      append_number(out, *d);
+      p = put_number(p, *d);
     }
   } else {
-    out += std::get<bool>(value) ? R"({"boolValue":true)" : R"({"boolValue":false)";
+    p = std::get<bool>(value) ? put(p, R"({"boolValue":true)") : put(p, R"({"boolValue":false)");
   }
-  out += '}';
+  *p++ = '}';
+  return p;
+}
+
+std::size_t span_bound(const SpanData& s) {
+  std::size_t n = 256 + 4 * kNumberBound;  // the keys, the three ids, kind, times and status code
+  n += json_string_bound(s.context.tracestate) + json_string_bound(s.name) + json_string_bound(s.status_message);
+  for (const auto& a : s.attributes) n += 24 + json_string_bound(a.key.view()) + value_bound(a.value);
+  return n;
 }
 
 void append_span(std::string& out, const SpanData& s) {
-  out += R"({"traceId":)";
-  append_hex(out, s.context.trace_id.data(), s.context.trace_id.size());
-  out += R"(,"spanId":)";
-  append_hex(out, s.context.span_id.data(), s.context.span_id.size());
+  const auto old = out.size();
+  const auto bound = span_bound(s);
+  out.resize(old + bound);
+  char* p = out.data() + old;
+  p = put(p, R"({"traceId":)");
+  p = put_hex(p, s.context.trace_id);
+  p = put(p, R"(,"spanId":)");
+  p = put_hex(p, s.context.span_id);
   if (std::any_of(s.parent_span_id.begin(), s.parent_span_id.end(), [](std::uint8_t b) { return b != 0; })) {
-    out += R"(,"parentSpanId":)";
-    append_hex(out, s.parent_span_id.data(), s.parent_span_id.size());
+    p = put(p, R"(,"parentSpanId":)");
+    p = put_hex(p, s.parent_span_id);
   }
   if (!s.context.tracestate.empty()) {
-    out += R"(,"traceState":)";
-    svckit::detail::append_json_string(out, s.context.tracestate);
+    p = put(p, R"(,"traceState":)");
+    p = write_json_string(p, s.context.tracestate);
   }
-  out += R"(,"name":)";
-  svckit::detail::append_json_string(out, s.name);
-  out += R"(,"kind":)";
-  append_number(out, static_cast<int>(s.kind));
-  out += R"(,"startTimeUnixNano":")";
-  append_number(out, s.start_unix_ns);
-  out += R"(","endTimeUnixNano":")";
-  append_number(out, s.end_unix_ns);
-  out += R"(","attributes":[)";
+  p = put(p, R"(,"name":)");
+  p = write_json_string(p, s.name);
+  p = put(p, R"(,"kind":)");
+  p = put_number(p, static_cast<int>(s.kind));
+  p = put(p, R"(,"startTimeUnixNano":")");
+  p = put_number(p, s.start_unix_ns);
+  p = put(p, R"(","endTimeUnixNano":")");
+  p = put_number(p, s.end_unix_ns);
+  p = put(p, R"(","attributes":[)");
   for (std::size_t i = 0; i < s.attributes.size(); ++i) {
-    if (i > 0) out += ',';
-    out += R"({"key":)";
-    svckit::detail::append_json_string(out, s.attributes[i].key.view());
-    out += R"(,"value":)";
-    append_value(out, s.attributes[i].value);
-    out += '}';
+    if (i > 0) *p++ = ',';
+    p = put(p, R"({"key":)");
+    p = write_json_string(p, s.attributes[i].key.view());
+    p = put(p, R"(,"value":)");
+    p = put_value(p, s.attributes[i].value);
+    *p++ = '}';
   }
-  out += ']';
+  *p++ = ']';
   if (s.status != StatusCode::unset) {
-    out += R"(,"status":{"code":)";
-    append_number(out, static_cast<int>(s.status));
+    p = put(p, R"(,"status":{"code":)");
+    p = put_number(p, static_cast<int>(s.status));
     if (!s.status_message.empty()) {
-      out += R"(,"message":)";
-      svckit::detail::append_json_string(out, s.status_message);
+      p = put(p, R"(,"message":)");
+      p = write_json_string(p, s.status_message);
     }
-    out += '}';
+    *p++ = '}';
   }
-  out += '}';
+  *p++ = '}';
+  if (p > out.data() + old + bound) std::abort();  // the bound is wrong: memory is already overwritten
+  out.resize(static_cast<std::size_t>(p - out.data()));
 }
 
 }  // namespace

@@ -8,6 +8,8 @@
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <set>
+#include <string>
 #include <thread>
 
 #include "svckit/core/metrics.hpp"
@@ -31,6 +33,9 @@ class Collector {
             std::lock_guard lock(mutex_);
             ++batches_;
             if (spans) received_ += spans->size();
+            if (spans) {
+              for (const auto& s : *spans) names_.insert(s.span.name);
+            }
           }
           changed_.notify_all();
           http::Response response{spans ? http::Status::ok : http::Status::bad_request, 11};
@@ -49,6 +54,10 @@ class Collector {
     std::lock_guard lock(mutex_);
     return received_;
   }
+  std::set<std::string> names() {
+    std::lock_guard lock(mutex_);
+    return names_;
+  }
   std::size_t batches() {
     std::lock_guard lock(mutex_);
     return batches_;
@@ -57,8 +66,9 @@ class Collector {
  private:
   std::mutex mutex_;
   std::condition_variable changed_;
-  std::size_t received_ = 0;  // guarded by mutex_
-  std::size_t batches_ = 0;   // guarded by mutex_
+  std::size_t received_ = 0;     // guarded by mutex_
+  std::size_t batches_ = 0;      // guarded by mutex_
+  std::set<std::string> names_;  // guarded by mutex_: every span's name received
   http::HttpServer server_;
 };
 
@@ -102,6 +112,11 @@ TEST(OtlpHttpExporter, AFullBatchGoesOutAtOnceAndTheRestAtShutdown) {
   runner.join();
   EXPECT_EQ(collector.received(), 11U);
   EXPECT_EQ(collector.batches(), 3U);
+  // Each batch after the first is queued in the buffer of the one sent before it: every span
+  // arrives once and whole.
+  std::set<std::string> expected;
+  for (int i = 1; i <= 11; ++i) expected.insert("GET /" + std::to_string(i));
+  EXPECT_EQ(collector.names(), expected);
   EXPECT_EQ(exporter->stats().exported, 11U);
   EXPECT_EQ(exporter->stats().dropped, 0U);
 }
