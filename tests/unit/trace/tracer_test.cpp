@@ -270,6 +270,45 @@ TEST(OtlpJson, WritesValidJsonForAnyBytesAndKeepsEveryValue) {
   }
 }
 
+// The encoder sizes a span's JSON once, for the worst case: text that is all escapes (six bytes
+// per byte) in every field, the longest numbers, a parent and a tracestate. It must fit, and come
+// back whole.
+TEST(OtlpJson, TheWorstCaseSpanFitsItsBoundAndComesBack) {
+  const std::string controls(300, '\x01');  // "\u0001" each
+  const std::string broken(300, '\xff');    // "\ufffd" each
+  SpanData s;
+  s.context.trace_id.fill(0xff);
+  s.context.span_id.fill(0xff);
+  s.parent_span_id.fill(0xee);
+  s.context.sampled = true;
+  s.context.tracestate = controls;
+  s.name = broken;
+  s.kind = SpanKind::consumer;
+  s.start_unix_ns = std::numeric_limits<std::int64_t>::min();
+  s.end_unix_ns = std::numeric_limits<std::int64_t>::max();
+  s.status = StatusCode::error;
+  s.status_message = controls + broken;
+  s.attributes.push_back({std::string(controls), broken});
+  s.attributes.push_back({std::string(broken), -1.2345678901234567e-308});
+  s.attributes.push_back({std::string(controls), std::numeric_limits<std::int64_t>::min()});
+  s.attributes.push_back({std::string(broken), -std::numeric_limits<double>::infinity()});
+  s.attributes.push_back({std::string(controls), false});
+  std::string text;
+  append_otlp_span(text, s);
+  ASSERT_TRUE(nlohmann::json::accept(text)) << text.substr(0, 200);
+  s.context.tracestate = "k=v";  // the decoder checks W3C's grammar, which control bytes break
+  s.start_unix_ns = 1;           // and reads times as OTLP's unsigned fixed64
+  const auto back = parse_otlp_json(otlp_json("s", {s}));
+  ASSERT_TRUE(back) << back.error().message;
+  ASSERT_EQ(back->size(), 1U);
+  const auto& b = (*back)[0].span;
+  EXPECT_EQ(b.name.size(), 300U * 3);  // U+FFFD is three bytes of UTF-8
+  EXPECT_EQ(b.status_message.size(), 300U + 300U * 3);
+  EXPECT_EQ(b.end_unix_ns, std::numeric_limits<std::int64_t>::max());
+  ASSERT_EQ(b.attributes.size(), 5U);
+  EXPECT_EQ(std::get<double>(b.attributes[1].value), -1.2345678901234567e-308);
+}
+
 bool same_value(const AttributeValue& a, const AttributeValue& b) {
   if (a.index() != b.index()) return false;
   if (const auto* x = std::get_if<double>(&a)) {
