@@ -80,11 +80,17 @@ class ConsulRegistry final : public Registry {
   Awaitable<Result<ServiceInstance>> register_instance(ServiceInstance in) override {
     in.normalize();
     if (auto r = validate(in); !r) co_return r.error();
-    // The agent's record of this ID (one small read, not the service's list): it keeps the
-    // registration time across re-registrations.
-    auto current = co_await agent_lookup(in.service, in.id);
-    if (!current) co_return current.error();
-    in.registered_at = *current ? (*current)->registered_at : SystemTime{};
+    // The registration time: kept when this client registered the ID before (a re-registration,
+    // which then changes nothing a reader sees); otherwise now, as Consul, which has no such time,
+    // takes a registration from a new process for a new one. No read before the write: a
+    // registration is one write and one read back.
+    in.registered_at = SystemTime{};
+    {
+      std::lock_guard lock(mutex_);
+      if (auto it = registered_.find({in.service, in.id}); it != registered_.end()) {
+        in.registered_at = it->second.registered_at;
+      }
+    }
     if (in.registered_at == SystemTime{}) {
       in.registered_at = std::chrono::time_point_cast<std::chrono::milliseconds>(time_.system_now());
     }
@@ -95,9 +101,16 @@ class ConsulRegistry final : public Registry {
     auto body = consul::registration_for(in, options_.deregister_after).dump();
     auto res = co_await call(http::Verb::put, "/v1/agent/service/register", std::move(body));
     if (!res) co_return res.error();
-    // Read it back: the registration time is the store's (svckitd keeps its own).
+    // Read it back: the registration time is the store's (svckitd keeps its own, from the ID's
+    // first registration).
     auto stored = co_await agent_lookup(in.service, in.id);
-    if (stored && *stored && (*stored)->registered_at != SystemTime{}) in.registered_at = (*stored)->registered_at;
+    if (stored && *stored && (*stored)->registered_at != SystemTime{}) {
+      in.registered_at = (*stored)->registered_at;
+      std::lock_guard lock(mutex_);
+      if (auto it = registered_.find({in.service, in.id}); it != registered_.end()) {
+        it->second.registered_at = in.registered_at;
+      }
+    }
     in.last_heartbeat = time_.system_now();
     co_return in;
   }
