@@ -5,6 +5,9 @@
 // run. Next to it, the same request in an unsampled trace (contexts made and passed on, nothing
 // recorded): the difference is what recording costs.
 //
+// The same recorded requests from two threads at once into one store, as svckitd's gateway with
+// gateway.threads = 2 makes them: what the store's locking costs when its writers collide.
+//
 // A ServiceClient call's two spans (the call and its attempt, with the attributes the client sets)
 // ended into an OtlpHttpExporter (encoded and queued, as an application that exports pays on its
 // own threads; the batch's network send is not in it), next to the same call unsampled.
@@ -93,6 +96,30 @@ void run(benchmark::State& state, bool sampled) {
     one_request(tracer, caller, n);
   }
   state.counters["stored_spans"] = static_cast<double>(store.span_count());
+}
+
+/// The store and tracer shared by the threads of BM_GatewayRequestSpans_SampledAndStored_Threads
+/// (made in Setup, before the threads start).
+struct Shared {
+  RealTimeSource time;
+  RealRandom random;
+  MetricsRegistry metrics;
+  daemon::TraceStore store{20'000, 64 << 20, "svckitd", metrics};
+  trace::Tracer tracer{time, random, {.sample_ratio = 0.0}, &store};
+};
+std::unique_ptr<Shared> shared;
+
+void BM_GatewayRequestSpans_SampledAndStored_Threads(benchmark::State& state) {
+  trace::SpanContext caller;
+  caller.span_id = {0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7};
+  caller.sampled = true;
+  std::uint64_t n = static_cast<std::uint64_t>(state.thread_index()) << 40;  // ids of its own per thread
+  for (auto _ : state) {
+    ++n;
+    for (std::size_t i = 0; i < 8; ++i) caller.trace_id[15 - i] = static_cast<std::uint8_t>(n >> (8 * i));
+    caller.trace_id[0] = 0x4b;
+    one_request(shared->tracer, caller, n);
+  }
 }
 
 /// One ServiceClient call's spans, with the names and attributes src/client/ gives them.
@@ -195,6 +222,22 @@ void BM_GatewayRequestSpans_SampledAndStored(benchmark::State& state) { run(stat
 
 BENCHMARK(BM_GatewayRequestSpans_Unsampled);
 BENCHMARK(BM_GatewayRequestSpans_SampledAndStored);
+BENCHMARK(BM_GatewayRequestSpans_SampledAndStored_Threads)
+    ->Setup([](const benchmark::State&) {
+      shared = std::make_unique<Shared>();
+      trace::SpanContext caller;
+      caller.span_id[7] = 1;
+      caller.sampled = true;
+      for (std::uint64_t n = 1; n <= 30'000; ++n) {  // full first, as in the single-thread case
+        caller.trace_id[0] = 0x4c;
+        for (std::size_t i = 0; i < 8; ++i) caller.trace_id[15 - i] = static_cast<std::uint8_t>(n >> (8 * i));
+        one_request(shared->tracer, caller, n);
+      }
+    })
+    ->Teardown([](const benchmark::State&) { shared.reset(); })
+    ->Threads(1)
+    ->Threads(2)
+    ->UseRealTime();
 BENCHMARK(BM_ClientCallSpans_Unsampled);
 BENCHMARK(BM_ClientCallSpans_SampledAndQueued);
 BENCHMARK(BM_OtlpJsonEncode512)->Unit(benchmark::kMicrosecond);

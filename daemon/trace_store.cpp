@@ -41,47 +41,68 @@ double ms(std::int64_t ns) { return static_cast<double>(ns) / 1e6; }
 
 }  // namespace
 
+namespace {
+
+/// Shards for a store of `max_spans`: each must hold two traces of kMaxSpansPerTrace.
+std::size_t shards_for(std::size_t max_spans) {
+  return std::clamp<std::size_t>(max_spans / (2 * TraceStore::kMaxSpansPerTrace), 1, TraceStore::kMaxShards);
+}
+
+}  // namespace
+
 TraceStore::TraceStore(std::size_t max_spans, std::size_t max_bytes, std::string local_service,
                        MetricsRegistry& metrics)
     : max_spans_(max_spans),
       max_bytes_(max_bytes),
       local_service_(std::move(local_service)),
+      shard_count_(shards_for(max_spans)),
+      shard_spans_(max_spans / shard_count_),
+      shard_bytes_(max_bytes / shard_count_),
+      shards_(std::make_unique<Shard[]>(shard_count_)),
       received_(metrics.counter("svckit_traces_spans_received_total", "Spans svckitd stored for /v1/traces.").get()),
       dropped_(metrics
                    .counter("svckit_traces_spans_dropped_total",
                             "Spans svckitd did not keep (store off, or a trace past its span limit).")
                    .get()) {}
 
-void TraceStore::add_locked(PackedSpan span, Evicted& evicted) {
+TraceStore::Shard& TraceStore::shard_of(const TraceId& id) const {
+  // Every byte (a sender's ids need not be random anywhere), mixed by a multiply so that the
+  // shard does not follow the bits the shard's own hash table uses.
+  std::uint64_t folded = 0;
+  for (std::size_t i = 0; i < 8; ++i) folded = folded << 8 | static_cast<std::uint64_t>(id[i] ^ id[i + 8]);
+  return shards_[((folded * 0x9e3779b97f4a7c15ULL) >> 32) % shard_count_];
+}
+
+void TraceStore::add_locked(Shard& shard, PackedSpan span, Evicted& evicted) {
   const auto size = span.weight();
-  if (max_spans_ == 0 || size > max_bytes_) {
+  if (shard_spans_ == 0 || size > shard_bytes_) {
     dropped_.inc();
     return;
   }
   const auto& id = span.trace_id();
-  auto [it, fresh] = traces_.try_emplace(id);
+  auto [it, fresh] = shard.traces.try_emplace(id);
   auto& trace = it->second;
   if (trace.spans.size() >= kMaxSpansPerTrace) {
     dropped_.inc();
     return;
   }
   if (fresh) {
-    arrival_.push_back(id);
+    shard.arrival.push_back(id);
     trace.spans.reserve(4);  // a gateway request's trace here: server, call and attempt spans
   }
   trace.spans.push_back(std::move(span));
   trace.bytes += size;
-  ++spans_;
-  bytes_ += size;
+  ++shard.spans;
+  shard.bytes += size;
   received_.inc();
-  while ((spans_ > max_spans_ || bytes_ > max_bytes_) && !arrival_.empty()) {  // the oldest traces go
-    auto old = traces_.find(arrival_.front());
-    arrival_.pop_front();
-    if (old == traces_.end()) continue;
-    spans_ -= old->second.spans.size();
-    bytes_ -= old->second.bytes;
+  while ((shard.spans > shard_spans_ || shard.bytes > shard_bytes_) && !shard.arrival.empty()) {  // oldest go
+    auto old = shard.traces.find(shard.arrival.front());
+    shard.arrival.pop_front();
+    if (old == shard.traces.end()) continue;
+    shard.spans -= old->second.spans.size();
+    shard.bytes -= old->second.bytes;
     evicted.add(std::move(old->second));
-    traces_.erase(old);
+    shard.traces.erase(old);
   }
 }
 
@@ -92,8 +113,9 @@ void TraceStore::on_end(trace::SpanData span) {
     return;
   }
   Evicted evicted;  // freed after the lock: the other threads' spans need not wait for it
-  std::lock_guard lock(mutex_);
-  add_locked(std::move(*packed), evicted);
+  auto& shard = shard_of(packed->trace_id());
+  std::lock_guard lock(shard.mutex);
+  add_locked(shard, std::move(*packed), evicted);
 }
 
 void TraceStore::add(std::vector<trace::ReceivedSpan> spans) {
@@ -106,25 +128,53 @@ void TraceStore::add(std::vector<trace::ReceivedSpan> spans) {
       dropped_.inc();
     }
   }
+  // Grouped by shard, each shard's lock taken once: a batch's spans keep their order within a
+  // trace (a trace is in one shard).
+  std::stable_sort(packed.begin(), packed.end(), [this](const PackedSpan& a, const PackedSpan& b) {
+    return &shard_of(a.trace_id()) < &shard_of(b.trace_id());
+  });
   Evicted evicted;
-  std::lock_guard lock(mutex_);
-  for (auto& s : packed) add_locked(std::move(s), evicted);
+  for (std::size_t i = 0; i < packed.size();) {
+    auto& shard = shard_of(packed[i].trace_id());
+    std::lock_guard lock(shard.mutex);
+    for (; i < packed.size() && &shard_of(packed[i].trace_id()) == &shard; ++i) {
+      add_locked(shard, std::move(packed[i]), evicted);
+    }
+  }
 }
 
 std::size_t TraceStore::span_count() const {
-  std::lock_guard lock(mutex_);
-  return spans_;
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < shard_count_; ++i) {
+    std::lock_guard lock(shards_[i].mutex);
+    n += shards_[i].spans;
+  }
+  return n;
 }
 
 std::size_t TraceStore::byte_count() const {
-  std::lock_guard lock(mutex_);
-  return bytes_;
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < shard_count_; ++i) {
+    std::lock_guard lock(shards_[i].mutex);
+    n += shards_[i].bytes;
+  }
+  return n;
 }
 
 std::vector<TraceStore::Summary> TraceStore::recent(std::size_t limit, const std::string& service) const {
   std::vector<Summary> out;
-  std::lock_guard lock(mutex_);
-  for (const auto& [id, trace] : traces_) {
+  for (std::size_t i = 0; i < shard_count_; ++i) {
+    std::lock_guard lock(shards_[i].mutex);
+    summarize(shards_[i], service, out);
+  }
+  std::sort(out.begin(), out.end(),
+            [](const Summary& a, const Summary& b) { return a.start_unix_ns > b.start_unix_ns; });
+  if (out.size() > limit) out.resize(limit);
+  return out;
+}
+
+void TraceStore::summarize(const Shard& shard, const std::string& service, std::vector<Summary>& out) const {
+  for (const auto& [id, trace] : shard.traces) {
     const auto& spans = trace.spans;
     if (spans.empty()) continue;
     Summary s;
@@ -150,10 +200,6 @@ std::vector<TraceStore::Summary> TraceStore::recent(std::size_t limit, const std
     s.services.assign(services.begin(), services.end());
     out.push_back(std::move(s));
   }
-  std::sort(out.begin(), out.end(),
-            [](const Summary& a, const Summary& b) { return a.start_unix_ns > b.start_unix_ns; });
-  if (out.size() > limit) out.resize(limit);
-  return out;
 }
 
 std::vector<trace::ReceivedSpan> TraceStore::trace(const std::string& trace_id_hex) const {
@@ -161,9 +207,10 @@ std::vector<trace::ReceivedSpan> TraceStore::trace(const std::string& trace_id_h
   TraceId id{};
   if (!trace::from_hex(trace_id_hex, id)) return out;
   {
-    std::lock_guard lock(mutex_);
-    auto it = traces_.find(id);
-    if (it != traces_.end()) {
+    const auto& shard = shard_of(id);
+    std::lock_guard lock(shard.mutex);
+    auto it = shard.traces.find(id);
+    if (it != shard.traces.end()) {
       out.reserve(it->second.spans.size());
       for (const auto& s : it->second.spans) out.push_back(s.unpack());
     }

@@ -89,5 +89,43 @@ TEST(TraceStore, OwnSpansEndedOnManyThreadsAreAllSeenByTheNextRead) {
   EXPECT_EQ(small.recent(100, "")[0].trace_id, "01000000000000000000000000000028");
 }
 
+// A store large enough to be split into shards keeps its bounds and its reads whole: every kept
+// trace is found, the newest come first, and what goes is among the oldest.
+TEST(TraceStore, AShardedStoreKeepsItsBoundsAndAnswersAcrossItsShards) {
+  MetricsRegistry metrics;
+  TraceStore store(16'000, 1'000'000'000, "svckitd", metrics);  // 4 shards of 4,000 spans
+  constexpr int kTraces = 20'000;
+  const auto id_of = [](int n) {
+    auto s = span(1, 1).span;
+    s.context.trace_id[13] = static_cast<std::uint8_t>(n >> 8);  // sequential ids, as some senders make
+    s.context.trace_id[14] = static_cast<std::uint8_t>(n);
+    s.start_unix_ns = 1'000'000 + n;
+    return s;
+  };
+  for (int n = 0; n < kTraces; ++n) store.on_end(id_of(n));
+  EXPECT_LE(store.span_count(), 16'000U);
+  EXPECT_GE(store.span_count(), 15'000U) << "each shard full, give or take the last eviction";
+  const auto newest = store.recent(3, "");
+  ASSERT_EQ(newest.size(), 3U);
+  EXPECT_EQ(newest[0].start_unix_ns, 1'000'000 + kTraces - 1);
+  EXPECT_EQ(newest[2].start_unix_ns, 1'000'000 + kTraces - 3);
+  // The 1,000 newest are all kept (each shard evicted only its own oldest), the 1,000 oldest gone.
+  for (int n = kTraces - 1'000; n < kTraces; ++n) {
+    ASSERT_EQ(store.trace(trace::to_hex(id_of(n).context.trace_id)).size(), 1U) << n;
+  }
+  for (int n = 0; n < 1'000; ++n) ASSERT_TRUE(store.trace(trace::to_hex(id_of(n).context.trace_id)).empty()) << n;
+  EXPECT_EQ(store.recent(100'000, "").size(), store.span_count());
+
+  // One trace's spans, sent in one batch with others, stay together and in order.
+  std::vector<trace::ReceivedSpan> batch;
+  for (std::uint8_t t = 100; t < 140; ++t) {
+    for (std::uint8_t i = 1; i <= 3; ++i) batch.push_back(span(t, i));
+  }
+  store.add(std::move(batch));
+  const auto one = store.trace("01000000000000000000000000000077");  // trace 119
+  ASSERT_EQ(one.size(), 3U);
+  EXPECT_EQ(one[2].span.context.span_id[7], 3);
+}
+
 }  // namespace
 }  // namespace svckit::daemon
