@@ -446,10 +446,7 @@ http::Awaitable<void> Gateway::proxy(Worker& worker, http::ServerExchange& excha
       head, Forwarding{peer, route.stripped_prefix, false, trusted_peer(peer), options_.tls != nullptr});
   // Credentials stay here once verified, and a client never sets a header the gateway vouches for.
   apply_grant(call.fields, grant);
-  if (out.trace.valid()) {  // the call: a child
-    const auto text = out.trace.traceparent_text();
-    call.fields.set("traceparent", std::string_view(text.data(), text.size()));
-  }
+  if (out.trace.valid()) call.trace_parent = out.trace;  // the call: a child (the context, not its text)
   call.content_type = std::string(head[beast_http::field::content_type]);
   call.deadline = incoming_deadline(head, started);
   call.streaming.buffer_up_to = options_.buffer_response_bytes;

@@ -380,13 +380,23 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
   trace::SpanContext::TraceparentText trace_text;
   std::string_view trace;
   if (impl.deps.tracer != nullptr) {
-    const auto given = Impl::caller_traceparent(options);
-    std::optional<trace::SpanContext> parent;
-    if (given) parent = trace::parse_trace_context(*given, Impl::caller_header(options, "tracestate").value_or(""));
-    call_span = impl.deps.tracer->start_span("call " + state->name, trace::SpanKind::internal, parent);
-    call_span.set_attribute("svckit.service", state->name);
-    call_span.set_attribute("http.request.method", std::string(http::beast_http::to_string(method)));
+    std::optional<trace::SpanContext> parent = options.trace_parent;
+    if (!parent) {
+      if (const auto given = Impl::caller_traceparent(options)) {
+        parent = trace::parse_trace_context(*given, Impl::caller_header(options, "tracestate").value_or(""));
+      }
+    }
+    // Named once it is known to record: an unsampled call (most, at a low ratio) builds no text.
+    call_span = impl.deps.tracer->start_span(std::string(), trace::SpanKind::internal, parent);
+    if (call_span.recording()) {
+      call_span.set_name("call " + state->name);
+      call_span.set_attribute("svckit.service", state->name);
+      call_span.set_attribute("http.request.method", std::string(http::beast_http::to_string(method)));
+    }
     trace_text = call_span.context().traceparent_text();
+    trace = std::string_view(trace_text.data(), trace_text.size());
+  } else if (options.trace_parent && options.trace_parent->valid()) {
+    trace_text = options.trace_parent->traceparent_text();
     trace = std::string_view(trace_text.data(), trace_text.size());
   } else {
     trace = impl.traceparent(options, trace_text);

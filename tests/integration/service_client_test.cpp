@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <mutex>
 #include <set>
 
 #include <csignal>
@@ -127,6 +128,61 @@ TEST_F(Client, TheCallersTraceparentGoesOutUnchangedOnEveryAttempt) {
   EXPECT_EQ(made.size(), 55u);
   EXPECT_TRUE(trace::parse_traceparent(made).has_value()) << made;
   EXPECT_EQ(made.substr(53), "01");
+}
+
+/// Keeps the spans it is given.
+struct CollectedSpans final : trace::SpanSink {
+  std::mutex mutex;
+  std::vector<trace::SpanData> spans;
+  void on_end(trace::SpanData span) override {
+    std::lock_guard lock(mutex);
+    spans.push_back(std::move(span));
+  }
+};
+
+// A caller that has its trace context as an object (svckitd's gateway: the server span of the
+// request it serves) passes it as CallOptions::trace_parent: it wins over a traceparent text among
+// the fields; without a tracer it goes out as its own text, with one the call's span is its child
+// and the attempt's span the child of that.
+TEST_F(Client, ATraceParentContextWinsOverATraceparentField) {
+  make(config());
+  trace::SpanContext parent;
+  ASSERT_TRUE(trace::from_hex("4bf92f3577b34da6a3ce929d0e0e4736", parent.trace_id));
+  ASSERT_TRUE(trace::from_hex("00f067aa0ba902b7", parent.span_id));
+  parent.sampled = true;
+  const std::string stale = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  CallOptions options;
+  options.fields.set("traceparent", stale);
+  options.trace_parent = parent;
+  ASSERT_TRUE(call(http::Verb::get, options).ok());
+  std::set<std::string> sent;
+  for (const auto& s : servers) sent.insert(s->last_header("traceparent"));
+  EXPECT_TRUE(sent.count(parent.traceparent())) << "without a tracer: the context's own text";
+  EXPECT_FALSE(sent.count(stale));
+
+  CollectedSpans collected;
+  trace::Tracer tracer(time, random, {.sample_ratio = 0.0}, &collected);
+  ServiceClientOptions traced;
+  traced.services["orders"] = config();
+  for (const auto& s : servers) traced.services["orders"].static_urls.push_back(s->url());
+  auto created = ServiceClient::create(
+      traced, {io.executor(), nullptr, balancers, random, time, &metrics, nullptr, nullptr, &tracer});
+  ASSERT_TRUE(created.ok()) << created.error().describe();
+  client = std::move(*created);
+  ASSERT_TRUE(call(http::Verb::get, options).ok());
+  client.reset();
+  std::lock_guard lock(collected.mutex);
+  ASSERT_EQ(collected.spans.size(), 2U) << "sampled, as its parent is, though the ratio is 0";
+  const auto& attempt = collected.spans[0];
+  const auto& whole = collected.spans[1];
+  EXPECT_EQ(whole.name, "call orders");
+  EXPECT_EQ(whole.context.trace_id, parent.trace_id);
+  EXPECT_EQ(whole.parent_span_id, parent.span_id);
+  EXPECT_EQ(attempt.context.trace_id, parent.trace_id);
+  EXPECT_EQ(attempt.parent_span_id, whole.context.span_id);
+  sent.clear();
+  for (const auto& s : servers) sent.insert(s->last_header("traceparent"));
+  EXPECT_TRUE(sent.count(attempt.context.traceparent())) << "the request carries its attempt's span";
 }
 
 TEST_F(Client, TheRetryBudgetStopsRetriesFromMultiplyingAnOutage) {

@@ -152,6 +152,10 @@ struct CallOptions {
   /// them once from the incoming request and the call moves them into its own request — no list
   /// of pairs and no second copy in between). A traceparent among them continues that trace.
   http::beast_http::fields fields;
+  /// The trace this call continues (the span of the request being served), as a context rather
+  /// than a `traceparent` text among `fields`/`headers`: a proxy that has the context already
+  /// saves printing it and the call parsing it again. When set, it wins over such a header.
+  std::optional<trace::SpanContext> trace_parent;
   std::optional<std::chrono::milliseconds> timeout;
   std::optional<int> max_attempts;
   std::optional<bool> retry_non_idempotent;
