@@ -77,13 +77,13 @@ char* write_json_string(char* p, std::string_view text) noexcept {
       *p++ = '\\';
       *p++ = static_cast<char>(u);
     } else if (u < 0x20) {
-      std::memcpy(p, "\\u00", 4);
-      p[4] = kHex[u >> 4];
-      p[5] = kHex[u & 15];
-      p += 6;
+      constexpr std::string_view kControl = "\\u00";
+      p = std::copy(kControl.begin(), kControl.end(), p);
+      *p++ = kHex[u >> 4];
+      *p++ = kHex[u & 15];
     } else {
-      std::memcpy(p, "\\ufffd", 6);  // not UTF-8
-      p += 6;
+      constexpr std::string_view kReplacement = "\\ufffd";  // not UTF-8
+      p = std::copy(kReplacement.begin(), kReplacement.end(), p);
     }
     run = ++i;
   }
