@@ -9,21 +9,24 @@ TokenBucketBudget::TokenBucketBudget(TokenBucketBudgetOptions options)
     : options_(options), tokens_(options.max_tokens) {}
 
 void TokenBucketBudget::record_attempt(bool succeeded) {
-  std::lock_guard lock(mutex_);
-  tokens_ = succeeded ? std::min(options_.max_tokens, tokens_ + options_.token_ratio) : std::max(0.0, tokens_ - 1);
+  auto current = tokens_.load(std::memory_order_relaxed);
+  for (;;) {
+    const double next =
+        succeeded ? std::min(options_.max_tokens, current + options_.token_ratio) : std::max(0.0, current - 1);
+    // A success with the bucket full (the steady state) changes nothing: no write, so callers on
+    // several threads do not pass the bucket's cache line back and forth on every attempt.
+    if (next == current) return;
+    if (tokens_.compare_exchange_weak(current, next, std::memory_order_relaxed)) return;
+  }
 }
 
 bool TokenBucketBudget::try_start_retry() {
-  std::lock_guard lock(mutex_);
-  if (tokens_ > options_.max_tokens / 2) return true;
+  if (tokens_.load(std::memory_order_relaxed) > options_.max_tokens / 2) return true;
   exhausted_.fetch_add(1, std::memory_order_relaxed);
   return false;
 }
 
-double TokenBucketBudget::tokens() const {
-  std::lock_guard lock(mutex_);
-  return tokens_;
-}
+double TokenBucketBudget::tokens() const { return tokens_.load(std::memory_order_relaxed); }
 
 bool ConcurrencyBudget::try_start_retry() {
   const auto active = static_cast<double>(active_.load(std::memory_order_relaxed));

@@ -5,13 +5,13 @@
 //    while tokens > max_tokens / 2.
 //  - ConcurrencyBudget, Envoy's retry_budget: retries in flight <= max(min_retry_concurrency,
 //    budget_percent × active requests).
-// Pure logic; thread-safe (atomics / one small mutex).
+// Pure logic; thread-safe (atomics only: the token count is updated by compare-and-swap, and a
+// success with the bucket full, the steady state, writes nothing).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 
 #include "svckit/core/result.hpp"
 
@@ -50,8 +50,7 @@ class TokenBucketBudget final : public RetryBudget {
 
  private:
   const TokenBucketBudgetOptions options_;
-  mutable std::mutex mutex_;
-  double tokens_;
+  std::atomic<double> tokens_;
 };
 
 struct ConcurrencyBudgetOptions {

@@ -1,6 +1,9 @@
 // Backoff sequences and jitter bounds (property tests over many seeds), and both retry budgets.
 #include <gtest/gtest.h>
 
+#include <thread>
+#include <vector>
+
 #include "svckit/resilience/backoff.hpp"
 #include "svckit/resilience/retry_budget.hpp"
 #include "svckit/testing/fake_random.hpp"
@@ -98,6 +101,40 @@ TEST(RetryBudget, TokenBucketStopsRetriesAtHalfAndRefillsWithSuccesses) {
   EXPECT_DOUBLE_EQ(budget.tokens(), 10) << "capped at max_tokens";
   for (int i = 0; i < 100; ++i) budget.record_attempt(false);
   EXPECT_DOUBLE_EQ(budget.tokens(), 0) << "never below zero";
+}
+
+// The token bucket is updated without a lock: outcomes recorded from several threads at once are
+// all applied, each to the value the one before left — the same count one thread reaches. (Each
+// success adds the same ratio, so the sequence of values does not depend on who adds.)
+TEST(RetryBudget, TokenBucketAppliesEveryOutcomeRecordedFromManyThreads) {
+  constexpr int kThreads = 4;
+  constexpr int kEach = 2'000;
+  TokenBucketBudget concurrent({100, 0.01});
+  TokenBucketBudget alone({100, 0.01});
+  for (int i = 0; i < 100; ++i) {
+    concurrent.record_attempt(false);
+    alone.record_attempt(false);
+  }
+  ASSERT_DOUBLE_EQ(concurrent.tokens(), 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&concurrent] {
+      for (int i = 0; i < kEach; ++i) concurrent.record_attempt(true);
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kThreads * kEach; ++i) alone.record_attempt(true);
+  EXPECT_EQ(concurrent.tokens(), alone.tokens()) << "an update was lost";
+  EXPECT_NEAR(concurrent.tokens(), 80, 1e-6);
+
+  threads.clear();
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&concurrent] {
+      for (int i = 0; i < 10; ++i) concurrent.record_attempt(false);
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_NEAR(concurrent.tokens(), 40, 1e-6);
 }
 
 TEST(RetryBudget, ConcurrencyBudgetScalesWithActiveRequestsWithAFloor) {
