@@ -12,6 +12,7 @@ WaitList::Ticket WaitList::park() {
     entry->wake.cancel();
   } else {
     entry->position = line_.insert(line_.end(), entry);
+    count_locked();
   }
   return Ticket(*this, std::move(entry));
 }
@@ -20,12 +21,17 @@ std::shared_ptr<WaitList::Entry> WaitList::pick_locked() {
   if (line_.empty()) return nullptr;
   auto entry = std::move(line_.front());
   line_.pop_front();
+  count_locked();
   entry->state = State::notified;
   entry->handed_out = true;
   return entry;
 }
 
 bool WaitList::notify_one() {
+  // Nobody waits (the usual case: a pooled connection given back with no request queued for one):
+  // no lock. A park() whose count this does not see yet comes after this call, as if it had
+  // waited for the lock; callers that park and notify under a lock of their own see it surely.
+  if (line_size_.load(std::memory_order_acquire) == 0) return false;
   std::shared_ptr<Entry> entry;
   {
     std::lock_guard lock(mutex_);
@@ -63,17 +69,17 @@ bool WaitList::closed() const {
   return closed_;
 }
 
-std::size_t WaitList::waiting() const {
-  std::lock_guard lock(mutex_);
-  return line_.size();
-}
+std::size_t WaitList::waiting() const { return line_size_.load(std::memory_order_acquire); }
 
 WaitList::Ticket::~Ticket() {
   if (!entry_) return;  // moved from
   bool pass_on = false;
   {
     std::lock_guard lock(list_->mutex_);
-    if (entry_->state == State::waiting) list_->line_.erase(entry_->position);
+    if (entry_->state == State::waiting) {
+      list_->line_.erase(entry_->position);
+      list_->count_locked();
+    }
     pass_on = entry_->state == State::notified && entry_->handed_out && !list_->closed_;
     entry_->state = State::left;
   }
@@ -93,6 +99,7 @@ std::function<void()> WaitList::Ticket::waker() const {
       std::lock_guard lock(list->mutex_);
       if (entry->state != State::waiting) return;
       list->line_.erase(entry->position);
+      list->count_locked();
       entry->state = State::notified;
     }
     entry->wake.cancel();
@@ -106,7 +113,10 @@ boost::asio::awaitable<bool> WaitList::Ticket::wait_for(std::chrono::nanoseconds
     entry_->state = State::taken;
     co_return true;
   }
-  if (entry_->state == State::waiting) list_->line_.erase(entry_->position);
+  if (entry_->state == State::waiting) {
+    list_->line_.erase(entry_->position);
+    list_->count_locked();
+  }
   entry_->state = State::left;  // from now on notify_one() passes this one by
   co_return false;
 }

@@ -19,6 +19,7 @@
 
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstddef>
@@ -90,8 +91,12 @@ class WaitList {
   /// Marks the oldest waiting entry notified and removes it from the line; null when none.
   std::shared_ptr<Entry> pick_locked();
 
+  /// Publishes line_.size() after a change to the line (mutex_ held).
+  void count_locked() { line_size_.store(line_.size(), std::memory_order_release); }
+
   mutable std::mutex mutex_;
   std::list<std::shared_ptr<Entry>> line_;  // waiting entries only, oldest first
+  std::atomic<std::size_t> line_size_{0};   // line_.size(), written under mutex_, read without it
   bool closed_ = false;
 };
 

@@ -4,10 +4,15 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <mutex>
 #include <optional>
+#include <thread>
+#include <vector>
 
 #include "svckit/testing/virtual_time.hpp"
 
@@ -171,6 +176,56 @@ TEST(WaitList, CloseReleasesEveryoneAndLaterWaitsReturnAtOnce) {
   auto late = list.park();
   EXPECT_TRUE(late.notified());
   EXPECT_EQ(list.waiting(), 0u);
+}
+
+// Threads handing out units one at a time (as the connection pool does: park and notify under
+// its own lock) and threads taking them: notify_one() skips its lock when nobody is parked, and no
+// wake-up is lost for it — every taker gets all its units, none waits forever.
+TEST(WaitList, UnitsHandedOutFromManyThreadsReachEveryWaiter) {
+  constexpr int kTakers = 4, kTakesEach = 2'000, kGivers = 2;
+  constexpr int kGivesEach = kTakers * kTakesEach / kGivers;
+  WaitList list;
+  std::mutex mutex;
+  int free_units = 0;  // guarded by mutex
+  std::atomic<bool> lost{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kTakers; ++t) {
+    threads.emplace_back([&] {
+      for (int taken = 0; taken < kTakesEach && !lost;) {
+        std::optional<WaitList::Ticket> ticket;
+        {
+          std::lock_guard lock(mutex);
+          if (free_units > 0) {
+            --free_units;
+            ++taken;
+            continue;
+          }
+          ticket.emplace(list.park());
+        }
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        while (!ticket->notified()) {
+          if (std::chrono::steady_clock::now() > give_up) {
+            lost = true;  // a unit was handed out and this waiter never heard of it
+            break;
+          }
+          std::this_thread::yield();
+        }
+      }
+    });
+  }
+  for (int g = 0; g < kGivers; ++g) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kGivesEach; ++i) {
+        std::lock_guard lock(mutex);
+        ++free_units;
+        list.notify_one();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_FALSE(lost) << "a wake-up was lost";
+  EXPECT_EQ(free_units, 0);
+  EXPECT_EQ(list.waiting(), 0U);
 }
 
 }  // namespace
