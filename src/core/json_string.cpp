@@ -36,10 +36,6 @@ std::size_t utf8_sequence(std::string_view text, std::size_t i) {
   return n;
 }
 
-}  // namespace
-
-namespace {
-
 /// For each byte, whether it is written as it is (no escape, no UTF-8 check): one load per byte.
 constexpr std::array<bool, 256> kPlain = [] {
   std::array<bool, 256> plain{};
@@ -57,6 +53,7 @@ char* write_json_string(char* p, std::string_view text) noexcept {
   std::size_t run = 0;  // start of the pending run of bytes written as they are
   std::size_t i = 0;
   const auto flush = [&] {
+    if (i == run) return;  // nothing pending (and a default string_view's null data never reaches memcpy)
     std::memcpy(p, text.data() + run, i - run);
     p += i - run;
   };

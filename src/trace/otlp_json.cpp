@@ -174,8 +174,6 @@ Result<SpanData> read_span(const json& s, const std::string& where, const OtlpLi
 
 namespace {
 
-/// The span's JSON is sized once (an upper bound), written through a pointer, then trimmed: a
-/// span is encoded on the thread that ends it, on the request path.
 /// A literal's bytes (its length known here: copied inline, not through a memcpy call).
 template <std::size_t N>
 char* put(char* p, const char (&literal)[N]) noexcept {
@@ -244,6 +242,8 @@ std::size_t span_bound(const SpanData& s) {
   return n;
 }
 
+/// The span's JSON is sized once (span_bound), written through a pointer, then trimmed: a span is
+/// encoded on the thread that ends it, on the request path.
 void append_span(std::string& out, const SpanData& s) {
   const auto old = out.size();
   const auto bound = span_bound(s);
