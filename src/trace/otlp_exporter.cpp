@@ -1,5 +1,6 @@
 #include "svckit/trace/otlp_exporter.hpp"
 
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <deque>
@@ -48,6 +49,7 @@ struct OtlpHttpExporter::State {
   std::string queue;                          // guarded by mutex
   std::string spare;                          // guarded by mutex: a sent batch's buffer, for the next queue
   std::deque<std::size_t> ends;               // guarded by mutex
+  std::atomic<std::size_t> queued{0};         // ends.size(), written under mutex, read without it
   bool stopping = false;                      // guarded by mutex
   OtlpExporterStats stats;                    // guarded by mutex
   std::shared_ptr<CancelToken> loop_waiting;  // guarded by mutex: ends the loop's wait, while it waits
@@ -77,6 +79,7 @@ struct OtlpHttpExporter::State {
     if (n == 0) return {};
     if (n == ends.size()) {
       ends.clear();
+      queued.store(0, std::memory_order_relaxed);
       // The queue goes on in the last sent batch's buffer: no regrowth from empty (a copy of
       // everything queued so far at each doubling) and no fresh pages to fault in, per batch.
       std::string taken = std::exchange(queue, std::move(spare));
@@ -88,6 +91,7 @@ struct OtlpHttpExporter::State {
     std::pair<std::string, std::size_t> batch{queue.substr(0, cut), n};
     queue.erase(0, cut + 1);  // and the comma after it
     for (std::size_t i = 0; i < n; ++i) ends.pop_front();
+    queued.store(ends.size(), std::memory_order_relaxed);
     for (auto& end : ends) end -= cut + 1;
     return batch;
   }
@@ -149,20 +153,23 @@ OtlpHttpExporter::~OtlpHttpExporter() {
 void OtlpHttpExporter::on_end(SpanData span) {
   // Never sends from here: the span is encoded (~0.3 us) and queued, and a full batch wakes the
   // loop, which sends it on its executor.
+  // A full queue (a collector that is down or slow) drops the span: it is not encoded for nothing.
+  const bool room = state_->queued.load(std::memory_order_relaxed) < state_->options.max_queue;
   thread_local std::string text;
   text.clear();
-  append_otlp_span(text, span);
+  if (room) append_otlp_span(text, span);
   bool dropped = false;
   std::shared_ptr<CancelToken> to_wake;
   {
     std::lock_guard lock(state_->mutex);
-    if (state_->stopping || state_->ends.size() >= state_->options.max_queue) {
+    if (!room || state_->stopping || state_->ends.size() >= state_->options.max_queue) {
       ++state_->stats.dropped;
       dropped = true;
     } else {
       if (!state_->ends.empty()) state_->queue += ',';
       state_->queue += text;
       state_->ends.push_back(state_->queue.size());
+      state_->queued.store(state_->ends.size(), std::memory_order_relaxed);
       if (state_->ends.size() >= state_->options.max_batch) to_wake = state_->wake_loop_locked();
     }
   }
