@@ -169,6 +169,52 @@ Awaitable<boost::system::error_code> write_streamed(Stream& stream, Request& req
   }
 }
 
+/// A body of a declared length is read straight into the answer's string: Beast's string body
+/// reader copies every byte once more out of the connection's buffer (and zero-fills the string
+/// before it copies). What the buffer already holds goes first; the rest is read into the string's
+/// tail, grown by at most kDirectPiece at a time, so a server that declares a large body and sends
+/// little makes the client commit little memory. Bytes past the body stay in the buffer (the
+/// connection is then not reused, see clean_for_reuse).
+constexpr std::size_t kDirectPiece = std::size_t{256} * 1024;
+
+/// Takes the body's bytes the buffer holds; true when that was all of it.
+bool take_buffered_body(beast::flat_buffer& buffer, std::string& body, std::uint64_t length) {
+  body.clear();
+  body.reserve(length);  // address space only: the pages are touched as bytes arrive
+  const auto have = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), length));
+  body.append(static_cast<const char*>(buffer.data().data()), have);
+  buffer.consume(have);
+  return body.size() == length;
+}
+
+/// Reads the rest of a declared-length body into `body` (after take_buffered_body).
+template <class Stream>
+Awaitable<boost::system::error_code> read_body_rest(Stream& stream, std::string& body, std::uint64_t length) {
+  boost::system::error_code ec;
+  while (body.size() < length) {
+    const auto old = body.size();
+    const auto piece = static_cast<std::size_t>(std::min<std::uint64_t>(length - old, kDirectPiece));
+    body.resize(old + piece);
+    const auto n = co_await stream.async_read_some(asio::buffer(body.data() + old, piece),
+                                                   asio::redirect_error(asio::use_awaitable, ec));
+    body.resize(old + n);
+    // The stream ended before the declared length: what Beast's parser reports.
+    if (ec == asio::error::eof) co_return beast_http::error::partial_message;
+    if (ec) co_return ec;
+  }
+  co_return ec;
+}
+
+/// After the head: whether the body has a declared length still to read (not chunked, not
+/// skipped, not empty, not read to the end of the stream).
+template <class Parser>
+std::optional<std::uint64_t> sized_body(const Parser& parser) {
+  if (parser.is_done() || parser.chunked()) return std::nullopt;
+  const auto length = parser.content_length();  // none: the body runs to the end of the stream
+  if (!length) return std::nullopt;
+  return *length;
+}
+
 /// The request as at most two pieces: head (and a small body) in `wire`, then a large body.
 std::array<asio::const_buffer, 2> wire_pieces(std::string& wire, const Request& request) {
   const auto rest = detail::to_wire(wire, request);
@@ -192,10 +238,20 @@ Awaitable<boost::system::error_code> round_trip(Stream& stream, Request& request
   }
   if (ec) co_return ec;
   beast_http::response_parser<beast_http::string_body> parser;
-  parser.body_limit(limit);
+  parser.body_limit(limit);   // checked against the Content-Length as the head is parsed
   parser.skip(head_request);  // an answer to HEAD has a Content-Length but no body
-  co_await beast_http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+  co_await beast_http::async_read_header(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
   out.got_some = parser.got_some();
+  if (ec) co_return ec;
+  if (const auto length = sized_body(parser)) {
+    out.keep_alive = parser.keep_alive();
+    out.response = parser.release();
+    if (!take_buffered_body(buffer, out.response.body(), *length)) {
+      ec = co_await read_body_rest(stream, out.response.body(), *length);
+    }
+    co_return ec;
+  }
+  co_await beast_http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return ec;
   out.keep_alive = parser.keep_alive();
   out.response = parser.release();
@@ -235,6 +291,14 @@ Awaitable<boost::system::error_code> round_trip_streaming(Stream& stream, Reques
     // The limit is checked against the Content-Length before a byte of the body is read (Beast
     // checks body_limit only when it parses the header, and this parser's was unlimited).
     if (length && *length > limit) co_return beast_http::error::body_limit;
+    if (const auto sized = sized_body(head)) {
+      out.keep_alive = head.keep_alive();
+      out.response = Response(std::move(head.release().base()));
+      if (!take_buffered_body(buffer, out.response.body(), *sized)) {
+        ec = co_await read_body_rest(stream, out.response.body(), *sized);
+      }
+      co_return ec;
+    }
     beast_http::response_parser<beast_http::string_body> rest(std::move(head));
     rest.body_limit(limit);
     co_await beast_http::async_read(stream, buffer, rest, asio::redirect_error(asio::use_awaitable, ec));

@@ -1,12 +1,14 @@
 // HttpClient against HttpServer in one process (loopback, port 0).
 #include <gtest/gtest.h>
 
+#include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/asio/write.hpp>
+#include <thread>
 
 #include "svckit/http/client.hpp"
 #include "svckit/http/server.hpp"
@@ -209,6 +211,68 @@ TEST(HttpClientFraming, AnErrorAnswerOverTheLimitFailsBeforeItsBodyIsRead) {
   auto r = io.run([&] {
     return client.send_streaming({"127.0.0.1", upstream.port()}, Request{Verb::get, "/", 11}, 10s, nullptr, streaming);
   });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::payload_too_large) << r.error().describe();
+}
+
+// Answers with a declared length are read straight into the answer's string (the part that came
+// with the head, then the rest): one larger than the client's read piece, written by the server in
+// several pieces, arrives whole, over send() and over send_streaming()'s buffered path alike, and
+// the connection is reused after it.
+TEST(HttpClientFraming, ALargeAnswerReadStraightIntoTheBodyArrivesWhole) {
+  std::string big(700 * 1024 + 13, 'x');
+  for (std::size_t i = 0; i < big.size(); i += 997) big[i] = static_cast<char>('a' + i % 26);
+  testing::RawServer upstream([&big](const std::string&, int) { return answer_with(big); });
+  testing::IoThread io;
+  HttpClient client(io.executor());
+  const net::HostPort at{"127.0.0.1", upstream.port()};
+  auto whole = io.run([&] { return client.send(at, Request{Verb::get, "/", 11}, 10s); });
+  ASSERT_TRUE(whole.ok()) << whole.error().describe();
+  EXPECT_TRUE(whole->body() == big) << "got " << whole->body().size() << " bytes";
+  Streaming streaming;
+  streaming.buffer_up_to = big.size();
+  streaming.on_body = [](std::string_view) -> Awaitable<Result<void>> { co_return Result<void>{}; };
+  auto buffered = io.run([&] {
+    return client.send_streaming(at, Request{Verb::get, "/", 11}, 10s, nullptr, streaming);
+  });
+  ASSERT_TRUE(buffered.ok()) << buffered.error().describe();
+  EXPECT_TRUE(buffered->body() == big) << "got " << buffered->body().size() << " bytes";
+  EXPECT_EQ(client.stats().connections_reused, 1u);
+}
+
+// A server that ends the connection before the declared length is an error, never a short body.
+TEST(HttpClientFraming, AnAnswerCutBeforeItsDeclaredLengthIsAnError) {
+  asio::io_context server_io;
+  asio::ip::tcp::acceptor acceptor(server_io, {asio::ip::make_address("127.0.0.1"), 0});
+  std::thread server([&] {  // one connection: an answer that began is not sent again
+    boost::system::error_code ec;
+    auto socket = acceptor.accept(ec);
+    if (ec) return;
+    std::array<char, 4096> head{};
+    (void)socket.read_some(asio::buffer(head), ec);
+    const std::string cut = "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + std::string(70000, 'y');
+    asio::write(socket, asio::buffer(cut), ec);
+    socket.close(ec);
+  });
+  testing::IoThread io;
+  HttpClient client(io.executor());
+  auto r = io.run([&] {
+    return client.send({"127.0.0.1", acceptor.local_endpoint().port()}, Request{Verb::post, "/", 11}, 5s);
+  });
+  server.join();
+  ASSERT_FALSE(r.ok()) << "a body of " << r->body().size() << " bytes was taken for 100000";
+  EXPECT_EQ(r.error().code, ErrorCode::unavailable) << r.error().describe();
+}
+
+// The limit holds for answers read whole too, before a byte of their body is read.
+TEST(HttpClientFraming, AnAnswerOverTheLimitIsRefusedFromItsHead) {
+  testing::RawServer upstream(
+      [](const std::string&, int) { return std::string("HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\nabc"); });
+  testing::IoThread io;
+  ClientOptions options;
+  options.max_response_bytes = 4096;
+  HttpClient client(io.executor(), options);
+  auto r = io.run([&] { return client.send({"127.0.0.1", upstream.port()}, Request{Verb::get, "/", 11}, 10s); });
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ErrorCode::payload_too_large) << r.error().describe();
 }
