@@ -7,6 +7,7 @@
 namespace svckit::daemon {
 
 namespace beast_http = http::beast_http;
+using namespace std::string_view_literals;
 
 namespace {
 
@@ -24,15 +25,44 @@ bool has_token(std::string_view list, std::string_view token) {
   return false;
 }
 
-bool upgrade_field(std::string_view name) { return iequals(name, "connection") || iequals(name, "upgrade"); }
+bool upgrade_field(beast_http::field id) {
+  return id == beast_http::field::connection || id == beast_http::field::upgrade;
+}
 
-/// Fields in which a proxy states facts about the original request.
-bool forwarding_claim(std::string_view name) {
-  for (const char* h :
-       {"x-forwarded-host", "x-forwarded-proto", "x-forwarded-port", "x-forwarded-prefix", "x-real-ip", "forwarded"}) {
+/// The fixed hop-by-hop fields (RFC 9110 7.6.1), all of which Beast knows by id: Beast maps every
+/// name it knows to its id whatever the case, so a field whose id is `unknown` is none of them.
+bool fixed_hop_by_hop(beast_http::field id) {
+  switch (id) {
+    case beast_http::field::connection:
+    case beast_http::field::keep_alive:
+    case beast_http::field::proxy_connection:
+    case beast_http::field::proxy_authenticate:
+    case beast_http::field::proxy_authorization:
+    case beast_http::field::te:
+    case beast_http::field::trailer:
+    case beast_http::field::transfer_encoding:
+    case beast_http::field::upgrade:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/// Fields in which a proxy states facts about the original request: Forwarded (known to Beast)
+/// and the X- ones (not), compared only for fields Beast does not know.
+bool forwarding_claim(beast_http::field id, std::string_view name) {
+  if (id == beast_http::field::forwarded) return true;
+  if (id != beast_http::field::unknown) return false;
+  for (const auto h :
+       {"x-forwarded-host"sv, "x-forwarded-proto"sv, "x-forwarded-port"sv, "x-forwarded-prefix"sv, "x-real-ip"sv}) {
     if (iequals(name, h)) return true;
   }
   return false;
+}
+
+/// The hop-by-hop test of a field whose id is known (no name comparisons for the fixed list).
+bool hop_by_hop(beast_http::field id, std::string_view name, std::string_view connection_tokens) {
+  return fixed_hop_by_hop(id) || (!connection_tokens.empty() && has_token(connection_tokens, name));
 }
 }  // namespace
 
@@ -41,11 +71,7 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 bool hop_by_hop(std::string_view name, std::string_view connection_tokens) {
-  for (const char* h : {"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
-                        "te", "trailer", "transfer-encoding", "upgrade"}) {
-    if (iequals(name, h)) return true;
-  }
-  return has_token(connection_tokens, name);
+  return hop_by_hop(beast_http::string_to_field(name), name, connection_tokens);
 }
 
 std::string connection_tokens(const beast_http::fields& fields) {
@@ -72,26 +98,27 @@ beast_http::fields upstream_fields(const http::RequestHead& head, const Forwardi
   for (const auto& field : head) {
     const std::string_view name = field.name_string();
     const auto id = field.name();
-    if (keep_upgrade && upgrade_field(name)) {
+    if (keep_upgrade && upgrade_field(id)) {
       out.insert(id, name, field.value());
       continue;
     }
-    if (hop_by_hop(name, connection) || id == beast_http::field::host || id == beast_http::field::content_length ||
-        id == beast_http::field::content_type || id == beast_http::field::expect || iequals(name, kDeadlineHeader)) {
+    if (hop_by_hop(id, name, connection) || id == beast_http::field::host || id == beast_http::field::content_length ||
+        id == beast_http::field::content_type || id == beast_http::field::expect ||
+        (id == beast_http::field::unknown && iequals(name, kDeadlineHeader))) {
       continue;
     }
-    if (iequals(name, "x-forwarded-for")) {
+    if (id == beast_http::field::unknown && iequals(name, "x-forwarded-for"sv)) {
       forwarded_for.append(field.value()).append(", ");
       continue;
     }
-    if (forwarding_claim(name)) {
+    if (forwarding_claim(id, name)) {
       if (!trusted_peer) continue;  // a client's word about the original request is not taken
-      if (iequals(name, "x-forwarded-prefix")) {
+      if (iequals(name, "x-forwarded-prefix"sv)) {
         prefix = field.value();
         continue;
       }
-      kept_proto = kept_proto || iequals(name, "x-forwarded-proto");
-      kept_host = kept_host || iequals(name, "x-forwarded-host");
+      kept_proto = kept_proto || iequals(name, "x-forwarded-proto"sv);
+      kept_host = kept_host || iequals(name, "x-forwarded-host"sv);
     }
     out.insert(id, name, field.value());
   }
@@ -110,9 +137,9 @@ beast_http::fields upstream_fields(const http::RequestHead& head, const Forwardi
 void strip_hop_by_hop(http::Response& response, bool keep_upgrade) {
   const auto connection = connection_tokens(response);
   for (auto it = response.begin(); it != response.end();) {
-    const auto name = it->name_string();
-    const bool keep = keep_upgrade && upgrade_field(name);
-    it = !keep && hop_by_hop(name, connection) ? response.erase(it) : std::next(it);
+    const auto id = it->name();
+    const bool keep = keep_upgrade && upgrade_field(id);
+    it = !keep && hop_by_hop(id, it->name_string(), connection) ? response.erase(it) : std::next(it);
   }
 }
 
