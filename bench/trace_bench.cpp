@@ -13,7 +13,7 @@
 // own threads; the batch's network send is not in it), next to the same call unsampled.
 //
 // And OTLP/HTTP's JSON encoding both ways for a batch of 512 such spans: what an application's
-// exporter writes per batch, and what svckitd's /v1/traces reads.
+// exporter writes per batch, and what svckitd's /v1/traces reads — then stores (TraceStoreAdd512).
 //
 //   build/bench/trace_bench --benchmark_min_time=1 --benchmark_repetitions=3
 //
@@ -215,6 +215,33 @@ void BM_OtlpJsonDecode512(benchmark::State& state) {
   }
 }
 
+/// A decoded batch of 512 spans stored as svckitd's POST /v1/traces stores it (the store full at
+/// its default bounds, so each batch also evicts); each round stores a copy made untimed.
+void BM_TraceStoreAdd512(benchmark::State& state) {
+  MetricsRegistry metrics;
+  daemon::TraceStore store{20'000, 64 << 20, "svckitd", metrics};
+  std::vector<trace::ReceivedSpan> batch;
+  for (auto& span : batch_of(512)) batch.push_back({"order-service", std::move(span)});
+  const auto fresh_ids = [&batch](std::uint64_t round) {  // new traces each round: the store evicts
+    for (auto& s : batch) {
+      for (std::size_t i = 0; i < 4; ++i) s.span.context.trace_id[8 + i] = static_cast<std::uint8_t>(round >> (8 * i));
+    }
+  };
+  std::uint64_t round = 0;
+  for (int i = 0; i < 60; ++i) {  // fill the store first
+    fresh_ids(++round);
+    store.add(batch);
+  }
+  for (auto _ : state) {
+    state.PauseTiming();
+    fresh_ids(++round);
+    auto copy = batch;
+    state.ResumeTiming();
+    store.add(std::move(copy));
+  }
+  state.counters["stored_spans"] = static_cast<double>(store.span_count());
+}
+
 void BM_GatewayRequestSpans_Unsampled(benchmark::State& state) { run(state, false); }
 void BM_GatewayRequestSpans_SampledAndStored(benchmark::State& state) { run(state, true); }
 
@@ -242,5 +269,6 @@ BENCHMARK(BM_ClientCallSpans_Unsampled);
 BENCHMARK(BM_ClientCallSpans_SampledAndQueued);
 BENCHMARK(BM_OtlpJsonEncode512)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_OtlpJsonDecode512)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_TraceStoreAdd512)->Unit(benchmark::kMicrosecond);
 
 BENCHMARK_MAIN();

@@ -119,27 +119,22 @@ void TraceStore::on_end(trace::SpanData span) {
 }
 
 void TraceStore::add(std::vector<trace::ReceivedSpan> spans) {
-  std::vector<PackedSpan> packed;
-  packed.reserve(spans.size());
+  // Grouped by shard (each span's trace id hashed once), each shard's lock taken once: a batch's
+  // spans keep their order within a trace (a trace is in one shard).
+  std::vector<std::vector<PackedSpan>> by_shard(shard_count_);
   for (const auto& s : spans) {
     if (auto p = PackedSpan::pack(s.service, s.span)) {
-      packed.push_back(std::move(*p));
+      by_shard[static_cast<std::size_t>(&shard_of(p->trace_id()) - shards_.get())].push_back(std::move(*p));
     } else {
       dropped_.inc();
     }
   }
-  // Grouped by shard, each shard's lock taken once: a batch's spans keep their order within a
-  // trace (a trace is in one shard).
-  std::stable_sort(packed.begin(), packed.end(), [this](const PackedSpan& a, const PackedSpan& b) {
-    return &shard_of(a.trace_id()) < &shard_of(b.trace_id());
-  });
-  Evicted evicted;
-  for (std::size_t i = 0; i < packed.size();) {
-    auto& shard = shard_of(packed[i].trace_id());
+  Evicted evicted;  // freed after the locks
+  for (std::size_t i = 0; i < shard_count_; ++i) {
+    if (by_shard[i].empty()) continue;
+    auto& shard = shards_[i];
     std::lock_guard lock(shard.mutex);
-    for (; i < packed.size() && &shard_of(packed[i].trace_id()) == &shard; ++i) {
-      add_locked(shard, std::move(packed[i]), evicted);
-    }
+    for (auto& span : by_shard[i]) add_locked(shard, std::move(span), evicted);
   }
 }
 
