@@ -130,17 +130,28 @@ std::string read_file(const std::filesystem::path& path) {
 
 namespace {
 
-/// True when `port` can be bound on loopback now.
-bool bindable(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return false;
+/// 127.0.0.1:`port` (0: any free port, when bound).
+sockaddr_in loopback(int port) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  return addr;
+}
+
+/// Binds a new TCP socket to 127.0.0.1:`port`; returns the port bound (the one chosen for 0), or
+/// 0 when it could not be bound. The socket is closed again.
+int bind_loopback(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return 0;
+  auto addr = loopback(port);
+  int bound = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    socklen_t len = sizeof addr;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) bound = ntohs(addr.sin_port);
+  }
   close(fd);
-  return ok;
+  return bound;
 }
 
 }  // namespace
@@ -155,34 +166,18 @@ int free_port_outside_ephemeral() {
   const int start = static_cast<int>((static_cast<unsigned>(getpid()) * 7919U) % static_cast<unsigned>(span));
   for (int tries = 0; tries < 200; ++tries) {
     const int port = kFirst + (start + 97 * next.fetch_add(1)) % span;
-    if (bindable(port)) return port;
+    if (bind_loopback(port) == port) return port;
   }
   return free_port();
 }
 
-int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    socklen_t len = sizeof addr;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
-}
+int free_port() { return bind_loopback(0); }
 
 bool port_open(int port) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  if (fd < 0) return false;
+  const auto addr = loopback(port);
+  const bool ok = connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
   close(fd);
   return ok;
 }
