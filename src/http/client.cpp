@@ -244,6 +244,7 @@ Awaitable<boost::system::error_code> round_trip(Stream& stream, Request& request
   out.got_some = parser.got_some();
   if (ec) co_return ec;
   if (const auto length = sized_body(parser)) {
+    if (*length > limit) co_return beast_http::error::body_limit;  // as the parser would have
     out.keep_alive = parser.keep_alive();
     out.response = parser.release();
     if (!take_buffered_body(buffer, out.response.body(), *length)) {
