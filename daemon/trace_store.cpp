@@ -118,7 +118,7 @@ void TraceStore::on_end(trace::SpanData span) {
   add_locked(shard, std::move(*packed), evicted);
 }
 
-void TraceStore::add(std::vector<trace::ReceivedSpan> spans) {
+void TraceStore::add(const std::vector<trace::ReceivedSpan>& spans) {
   // Grouped by shard (each span's trace id hashed once), each shard's lock taken once: a batch's
   // spans keep their order within a trace (a trace is in one shard).
   std::vector<std::vector<PackedSpan>> by_shard(shard_count_);
@@ -234,7 +234,7 @@ Awaitable<Response> TraceStore::receive(RouteContext& ctx) {
   }
   auto spans = trace::parse_otlp_json(ctx.request.body());
   if (!spans) co_return http::error_response(spans.error());
-  add(std::move(*spans));
+  add(*spans);
   co_return http::json_response(http::Status::ok, json::object());
 }
 

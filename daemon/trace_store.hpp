@@ -51,7 +51,7 @@ class TraceStore final : public trace::SpanSink {
   TraceStore(std::size_t max_spans, std::size_t max_bytes, std::string local_service, MetricsRegistry& metrics);
 
   void on_end(trace::SpanData span) override;
-  void add(std::vector<trace::ReceivedSpan> spans);
+  void add(const std::vector<trace::ReceivedSpan>& spans);
 
   struct Summary {
     std::string trace_id;
