@@ -244,7 +244,8 @@ TEST(HttpClientFraming, ALargeAnswerReadStraightIntoTheBodyArrivesWhole) {
 TEST(HttpClientFraming, AnAnswerCutBeforeItsDeclaredLengthIsAnError) {
   asio::io_context server_io;
   asio::ip::tcp::acceptor acceptor(server_io, {asio::ip::make_address("127.0.0.1"), 0});
-  std::thread server([&] {  // one connection: an answer that began is not sent again
+  const auto at = acceptor.local_endpoint();  // read before the server thread uses the acceptor
+  std::thread server([&] {                    // one connection: an answer that began is not sent again
     boost::system::error_code ec;
     auto socket = acceptor.accept(ec);
     if (ec) return;
@@ -256,10 +257,13 @@ TEST(HttpClientFraming, AnAnswerCutBeforeItsDeclaredLengthIsAnError) {
   });
   testing::IoThread io;
   HttpClient client(io.executor());
-  auto r = io.run([&] {
-    return client.send({"127.0.0.1", acceptor.local_endpoint().port()}, Request{Verb::post, "/", 11}, 5s);
-  });
-  server.join();
+  auto r = io.run([&] { return client.send({"127.0.0.1", at.port()}, Request{Verb::post, "/", 11}, 5s); });
+  {  // had the client never connected, this wakes the server thread's accept (else it waits in the backlog)
+    boost::system::error_code ec;
+    asio::ip::tcp::socket poke(server_io);
+    poke.connect(at, ec);
+    server.join();
+  }
   ASSERT_FALSE(r.ok()) << "a body of " << r->body().size() << " bytes was taken for 100000";
   EXPECT_EQ(r.error().code, ErrorCode::unavailable) << r.error().describe();
 }
