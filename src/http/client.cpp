@@ -191,17 +191,22 @@ bool take_buffered_body(beast::flat_buffer& buffer, std::string& body, std::uint
 template <class Stream>
 Awaitable<boost::system::error_code> read_body_rest(Stream& stream, std::string& body, std::uint64_t length) {
   boost::system::error_code ec;
-  while (body.size() < length) {
-    const auto old = body.size();
-    const auto piece = static_cast<std::size_t>(std::min<std::uint64_t>(length - old, kDirectPiece));
-    body.resize(old + piece);
-    const auto n = co_await stream.async_read_some(asio::buffer(body.data() + old, piece),
+  // The string grows (zero-filled) only when the bytes read so far fill it: each byte is filled
+  // once however the peer splits its writes (a peer sending a byte at a time costs no 256 KiB
+  // fill per byte).
+  std::size_t filled = body.size();
+  while (filled < length) {
+    if (filled == body.size()) {
+      body.resize(filled + static_cast<std::size_t>(std::min<std::uint64_t>(length - filled, kDirectPiece)));
+    }
+    const auto n = co_await stream.async_read_some(asio::buffer(body.data() + filled, body.size() - filled),
                                                    asio::redirect_error(asio::use_awaitable, ec));
-    body.resize(old + n);
-    // The stream ended before the declared length: what Beast's parser reports.
-    if (ec == asio::error::eof) co_return beast_http::error::partial_message;
-    if (ec) co_return ec;
+    filled += n;
+    if (ec) break;
   }
+  body.resize(filled);
+  // The stream ended before the declared length: what Beast's parser reports.
+  if (ec == asio::error::eof) co_return beast_http::error::partial_message;
   co_return ec;
 }
 
