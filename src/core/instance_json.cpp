@@ -115,19 +115,18 @@ std::optional<SystemTime> parse_rfc3339_exact(std::string_view t) {
       t[23] != 'Z') {
     return std::nullopt;
   }
-  const auto digits = [&](std::size_t at, std::size_t n, int& out) {
-    out = 0;
-    for (std::size_t i = at; i < at + n; ++i) {
-      if (t[i] < '0' || t[i] > '9') return false;
-      out = out * 10 + (t[i] - '0');
-    }
-    return true;
+  // Every digit position at once: a byte outside '0'..'9' wraps to 10 or more as unsigned.
+  unsigned bad = 0;
+  const auto d = [&](std::size_t i) {
+    const auto v = static_cast<unsigned>(static_cast<unsigned char>(t[i])) - '0';
+    bad |= v > 9 ? 1u : 0u;
+    return static_cast<int>(v);
   };
-  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, millis = 0;
-  if (!digits(0, 4, year) || !digits(5, 2, month) || !digits(8, 2, day) || !digits(11, 2, hour) ||
-      !digits(14, 2, minute) || !digits(17, 2, second) || !digits(20, 3, millis) || month < 1 || month > 12) {
-    return std::nullopt;
-  }
+  const int year = d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3);
+  const int month = d(5) * 10 + d(6), day = d(8) * 10 + d(9);
+  const int hour = d(11) * 10 + d(12), minute = d(14) * 10 + d(15), second = d(17) * 10 + d(18);
+  const int millis = d(20) * 100 + d(21) * 10 + d(22);
+  if (bad != 0 || month < 1 || month > 12) return std::nullopt;
   const long long days = days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
   const long long secs = days * 86400 + hour * 3600LL + minute * 60LL + second;
   return SystemTime{} + std::chrono::seconds(secs) + std::chrono::milliseconds(millis);

@@ -3,6 +3,7 @@
 #include <simdjson.h>
 #include <nlohmann/json.hpp>
 
+#include <cstring>
 #include <optional>
 
 #include "core/scratch_json_parser.hpp"
@@ -27,104 +28,213 @@ Fast<std::int64_t> int_of(sd::element v, std::int64_t lo, std::int64_t hi) {
   return n;
 }
 
-/// One instance object, as instance_from_json reads it; nullopt for anything unexpected.
+/// The fields of an instance object, named by its key.
+enum class Field {
+  unknown,
+  service,
+  id,
+  host,
+  scheme,
+  zone,
+  health_check_path,
+  port,
+  weight,
+  tags,
+  metadata,
+  status,
+  ttl,
+  registered_at,
+  last_heartbeat,
+  checks
+};
+
+/// `key` (of the literal's length, already checked) is the literal: a compare of known length the
+/// compiler turns into a load or two, not a call.
+template <std::size_t N>
+bool same(std::string_view key, const char (&literal)[N]) noexcept {
+  return std::memcmp(key.data(), literal, N - 1) == 0;
+}
+
+/// One comparison per key (by length first) instead of a chain of them: a list of 2,000 instances
+/// has 26,000 keys.
+Field field_of(std::string_view key) noexcept {
+  switch (key.size()) {
+    case 2:
+      return same(key, "id") ? Field::id : Field::unknown;
+    case 3:
+      return same(key, "ttl") ? Field::ttl : Field::unknown;
+    case 4:
+      if (same(key, "host")) return Field::host;
+      if (same(key, "port")) return Field::port;
+      if (same(key, "tags")) return Field::tags;
+      return same(key, "zone") ? Field::zone : Field::unknown;
+    case 6:
+      if (same(key, "scheme")) return Field::scheme;
+      if (same(key, "status")) return Field::status;
+      if (same(key, "weight")) return Field::weight;
+      return same(key, "checks") ? Field::checks : Field::unknown;
+    case 7:
+      return same(key, "service") ? Field::service : Field::unknown;
+    case 8:
+      return same(key, "metadata") ? Field::metadata : Field::unknown;
+    case 13:
+      return same(key, "registered_at") ? Field::registered_at : Field::unknown;
+    case 14:
+      return same(key, "last_heartbeat") ? Field::last_heartbeat : Field::unknown;
+    case 17:
+      return same(key, "health_check_path") ? Field::health_check_path : Field::unknown;
+    default:
+      return Field::unknown;
+  }
+}
+
+/// Reads a number field; false when it is not an integer in [lo, hi].
+template <class T>
+bool read_int(sd::element v, std::int64_t lo, std::int64_t hi, T& out) {
+  auto n = int_of(v, lo, hi);
+  if (!n) return false;
+  out = static_cast<T>(*n);
+  return true;
+}
+
+bool read_tags(sd::element v, std::vector<std::string>& out) {
+  sd::array tags;
+  if (v.get_array().get(tags) != SUCCESS) return false;
+  out.reserve(tags.size());
+  for (const auto tag : tags) {
+    std::string_view s;
+    if (tag.get_string().get(s) != SUCCESS) return false;
+    out.emplace_back(s);
+  }
+  return true;
+}
+
+bool read_metadata(sd::element v, std::map<std::string, std::string>& out) {
+  sd::object metadata;
+  if (v.get_object().get(metadata) != SUCCESS) return false;
+  for (auto m = metadata.begin(); m != metadata.end(); ++m) {
+    std::string_view value;
+    if (m.value().get_string().get(value) != SUCCESS) return false;
+    // svckitd writes the keys sorted: with the end as hint each insert takes constant time.
+    const auto before = out.size();
+    out.emplace_hint(out.end(), std::string(m.key_c_str(), m.key_length()), std::string(value));
+    if (out.size() == before) return false;  // the key twice
+  }
+  return true;
+}
+
+bool read_ttl(sd::element v, std::chrono::milliseconds& out) {
+  std::string_view s;
+  if (v.get_string().get(s) == SUCCESS) {
+    auto d = parse_duration(s, "ttl");
+    if (!d) return false;
+    out = *d;
+    return true;
+  }
+  std::int64_t secs = 0;
+  if (!read_int(v, 0, 86400, secs)) return false;
+  out = std::chrono::seconds(secs);
+  return true;
+}
+
+bool read_time(sd::element v, std::string_view field, SystemTime& out) {
+  std::string_view s;
+  if (v.get_string().get(s) != SUCCESS) return false;
+  auto t = parse_rfc3339(s, field);
+  if (!t) return false;
+  out = *t;
+  return true;
+}
+
+/// Rare, and nested: the checks go through the DOM path's own reader.
+bool read_checks(sd::element v, std::vector<HealthCheckSpec>& out) {
+  sd::array checks;
+  if (v.get_array().get(checks) != SUCCESS) return false;
+  if (checks.size() == 0) return true;
+  nlohmann::json wrapper{{"service", "x"}, {"host", "x"}, {"port", 1}};
+  wrapper["checks"] = nlohmann::json::parse(simdjson::minify(checks), nullptr, false);
+  auto with_checks = instance_from_json(wrapper);
+  if (!with_checks) return false;
+  out = std::move(with_checks->checks);
+  return true;
+}
+
+bool read_text(sd::element v, std::string& out) {
+  std::string_view s;
+  if (v.get_string().get(s) != SUCCESS) return false;
+  out.assign(s);
+  return true;
+}
+
+bool read_status(sd::element v, InstanceStatus& out) {
+  std::string_view s;
+  if (v.get_string().get(s) != SUCCESS) return false;
+  auto status = parse_instance_status(s);
+  if (!status) return false;
+  out = *status;
+  return true;
+}
+
+bool read_field(Field field, std::string_view key, sd::element v, ServiceInstance& in) {
+  switch (field) {
+    case Field::service:
+      return read_text(v, in.service);
+    case Field::id:
+      return read_text(v, in.id);
+    case Field::host:
+      return read_text(v, in.host);
+    case Field::scheme:
+      return read_text(v, in.scheme);
+    case Field::zone:
+      return read_text(v, in.zone);
+    case Field::health_check_path:
+      return read_text(v, in.health_check_path);
+    case Field::port:
+      return read_int(v, 1, 65535, in.port);
+    case Field::weight:
+      return read_int(v, InstanceLimits::kMinWeight, InstanceLimits::kMaxWeight, in.weight);
+    case Field::tags:
+      return read_tags(v, in.tags);
+    case Field::metadata:
+      return read_metadata(v, in.metadata);
+    case Field::status:
+      return read_status(v, in.status);
+    case Field::ttl:
+      return read_ttl(v, in.ttl);
+    case Field::registered_at:
+      return read_time(v, key, in.registered_at);
+    case Field::last_heartbeat:
+      return read_time(v, key, in.last_heartbeat);
+    case Field::checks:
+      return read_checks(v, in.checks);
+    case Field::unknown:
+      return false;
+  }
+  return false;
+}
+
+/// Reads one instance object into `in` (default-constructed), as instance_from_json reads it; false
+/// for anything unexpected (an unknown or repeated field, a wrong type), which the DOM path names.
+bool read_instance(sd::object object, ServiceInstance& in) {
+  unsigned seen = 0;  // one bit per field: a duplicate key falls back (the DOM keeps the last one)
+  // The iterator's key_c_str()/key_length()/value() rather than a range-for: the key_value_pair a
+  // range-for builds per field cost a store-forwarding stall on every key.
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    const std::string_view key(it.key_c_str(), it.key_length());
+    const Field field = field_of(key);
+    const unsigned bit = 1u << static_cast<unsigned>(field);
+    if (field == Field::unknown || (seen & bit) != 0) return false;
+    seen |= bit;
+    if (!read_field(field, key, it.value(), in)) return false;
+  }
+  if (in.service.empty() || in.host.empty() || in.port == 0) return false;
+  in.normalize();
+  return true;
+}
+
 Fast<ServiceInstance> instance_of(sd::object object) {
   ServiceInstance in;
-  unsigned seen = 0;  // one bit per key: a duplicate key falls back (the DOM keeps the last one)
-  const auto once = [&](unsigned bit) {
-    if ((seen & bit) != 0) return false;
-    seen |= bit;
-    return true;
-  };
-  for (const auto field : object) {
-    const std::string_view key = field.key;
-    const sd::element v = field.value;
-    std::string* text_target = nullptr;
-    unsigned bit = 0;
-    if (key == "service") {
-      text_target = &in.service, bit = 1u << 0;
-    } else if (key == "id") {
-      text_target = &in.id, bit = 1u << 1;
-    } else if (key == "host") {
-      text_target = &in.host, bit = 1u << 2;
-    } else if (key == "scheme") {
-      text_target = &in.scheme, bit = 1u << 3;
-    } else if (key == "zone") {
-      text_target = &in.zone, bit = 1u << 4;
-    } else if (key == "health_check_path") {
-      text_target = &in.health_check_path, bit = 1u << 5;
-    }
-    if (text_target != nullptr) {
-      std::string_view s;
-      if (!once(bit) || v.get_string().get(s) != SUCCESS) return std::nullopt;
-      text_target->assign(s);
-    } else if (key == "port") {
-      auto n = int_of(v, 1, 65535);
-      if (!n || !once(1u << 6)) return std::nullopt;
-      in.port = static_cast<int>(*n);
-    } else if (key == "weight") {
-      auto n = int_of(v, InstanceLimits::kMinWeight, InstanceLimits::kMaxWeight);
-      if (!n || !once(1u << 7)) return std::nullopt;
-      in.weight = static_cast<int>(*n);
-    } else if (key == "tags") {
-      sd::array tags;
-      if (!once(1u << 8) || v.get_array().get(tags) != SUCCESS) return std::nullopt;
-      in.tags.reserve(tags.size());
-      for (const auto tag : tags) {
-        std::string_view s;
-        if (tag.get_string().get(s) != SUCCESS) return std::nullopt;
-        in.tags.emplace_back(s);
-      }
-    } else if (key == "metadata") {
-      sd::object metadata;
-      if (!once(1u << 9) || v.get_object().get(metadata) != SUCCESS) return std::nullopt;
-      for (const auto entry : metadata) {
-        std::string_view mv;
-        if (entry.value.get_string().get(mv) != SUCCESS) return std::nullopt;
-        if (!in.metadata.emplace(std::string(entry.key), std::string(mv)).second) return std::nullopt;  // twice
-      }
-    } else if (key == "status") {
-      std::string_view s;
-      if (!once(1u << 10) || v.get_string().get(s) != SUCCESS) return std::nullopt;
-      auto status = parse_instance_status(s);
-      if (!status) return std::nullopt;
-      in.status = *status;
-    } else if (key == "ttl") {
-      if (!once(1u << 11)) return std::nullopt;
-      std::string_view s;
-      if (v.get_string().get(s) == SUCCESS) {
-        auto d = parse_duration(s, "ttl");
-        if (!d) return std::nullopt;
-        in.ttl = *d;
-      } else {
-        auto secs = int_of(v, 0, 86400);
-        if (!secs) return std::nullopt;
-        in.ttl = std::chrono::seconds(*secs);
-      }
-    } else if (key == "registered_at" || key == "last_heartbeat") {
-      std::string_view s;
-      if (!once(key == "registered_at" ? 1u << 12 : 1u << 13) || v.get_string().get(s) != SUCCESS) {
-        return std::nullopt;
-      }
-      auto t = parse_rfc3339(s, key);
-      if (!t) return std::nullopt;
-      (key == "registered_at" ? in.registered_at : in.last_heartbeat) = *t;
-    } else if (key == "checks") {
-      // Rare, and nested: the checks go through the DOM path's own reader.
-      sd::array checks;
-      if (!once(1u << 14) || v.get_array().get(checks) != SUCCESS) return std::nullopt;
-      if (checks.size() == 0) continue;
-      nlohmann::json wrapper{{"service", "x"}, {"host", "x"}, {"port", 1}};
-      wrapper["checks"] = nlohmann::json::parse(simdjson::minify(checks), nullptr, false);
-      auto with_checks = instance_from_json(wrapper);
-      if (!with_checks) return std::nullopt;
-      in.checks = std::move(with_checks->checks);
-    } else {
-      return std::nullopt;  // an unknown field: the DOM path names it
-    }
-  }
-  if (in.service.empty() || in.host.empty() || in.port == 0) return std::nullopt;
-  in.normalize();
+  if (!read_instance(object, in)) return std::nullopt;
   return in;
 }
 
@@ -134,9 +244,7 @@ Fast<std::vector<ServiceInstance>> instances_of(sd::array array) {
   for (const auto item : array) {
     sd::object object;
     if (item.get_object().get(object) != SUCCESS) return std::nullopt;
-    auto in = instance_of(object);
-    if (!in) return std::nullopt;
-    out.push_back(std::move(*in));
+    if (!read_instance(object, out.emplace_back())) return std::nullopt;  // built in place: no move
   }
   return out;
 }

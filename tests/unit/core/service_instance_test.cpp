@@ -170,6 +170,20 @@ TEST(InstanceJson, Rfc3339OutOfRangeFieldsCountOnAsTimegmDoes) {
   EXPECT_FALSE(parse_rfc3339("2026-01-01 00:00:00.000Z", "t"));
 }
 
+TEST(InstanceJson, Rfc3339RefusesANonDigitInAnyDigitPosition) {
+  // '/' and ':' are the bytes just below '0' and just above '9'.
+  const std::string good = "2026-01-02T03:04:05.678Z";
+  ASSERT_TRUE(parse_rfc3339(good, "t"));
+  for (std::size_t i = 0; i < good.size(); ++i) {
+    if (good[i] < '0' || good[i] > '9') continue;
+    for (const char bad : {'/', ':', 'a', '\xff'}) {
+      auto text = good;
+      text[i] = bad;
+      EXPECT_FALSE(parse_rfc3339(text, "t")) << text;
+    }
+  }
+}
+
 TEST(InstanceJson, RejectsWrongTypesAndUnknownFields) {
   struct Case {
     const char* body;
