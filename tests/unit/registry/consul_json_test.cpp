@@ -211,7 +211,20 @@ TEST(ConsulJson, HealthAnswersDecodeWithoutADomExactlyAsTheDomMappingReadsThem) 
   answer.push_back(json::parse(R"({"Node": 7, "Service": {"ID": "z", "Service": "api", "Address": "", "Port": 83}})"));
   answer.push_back(json::parse(R"({"Checks": []})"));
   std::string twice = R"({"Service": {"ID": "d", "Service": "api", "Address": "h", "Port": 84, "Port": 85}})";
-  const auto text = answer.dump().insert(answer.dump().size() - 1, "," + twice);
+  // Keys twice that the mapping reads (Meta's, svckit's own Meta keys, a check's) go to the DOM,
+  // which keeps the last; keys twice that no path reads change nothing.
+  const std::string more[] = {
+      R"({"Service": {"ID": "m", "Service": "api", "Address": "h", "Port": 86, "Meta": {"b": "1", "b": "2"}}})",
+      R"({"Service": {"ID": "z", "Service": "api", "Address": "h", "Port": 87,
+          "Meta": {"svckit-zone": "a", "svckit-zone": "b"}}})",
+      R"({"X": 1, "X": 2, "Service": {"ID": "u", "Service": "api", "Address": "h", "Port": 88, "Y": 1, "Y": 2},
+          "Checks": [{"CheckID": "c", "Status": "critical", "Status": "passing", "Type": "", "Output": ""}]})",
+      R"({"Service": {"ID": "w", "Service": "api", "Address": "h", "Port": 89, "Weights": {"Passing": 3, "Passing": 4}}})",
+      R"({"Node": {"Address": "n1", "Address": "n2"}, "Service": {"ID": "n", "Service": "api", "Address": "", "Port": 90}})"};
+  std::string text = answer.dump();
+  text.pop_back();
+  for (const auto& entry : more) text += "," + entry;
+  text += "," + twice + "]";
   auto decoded = decode_health_entries(text);
   ASSERT_TRUE(decoded) << decoded.error().describe();
   const auto dom = json::parse(text);
@@ -233,6 +246,12 @@ TEST(ConsulJson, HealthAnswersDecodeWithoutADomExactlyAsTheDomMappingReadsThem) 
   EXPECT_EQ((*decoded)[5].ttl_check, "service:api-1");
   EXPECT_FALSE((*decoded)[0].ttl_check.empty());
   EXPECT_EQ((*decoded).back().instance->port, 85) << "a key twice: the last, as a DOM reads it";
+  const auto at = [&](std::size_t from_end) { return *(*decoded)[decoded->size() - 1 - from_end].instance; };
+  EXPECT_EQ(at(5).metadata.at("b"), "2");
+  EXPECT_EQ(at(4).zone, "b");
+  EXPECT_EQ(at(3).status, InstanceStatus::healthy) << "the check's last Status";
+  EXPECT_EQ(at(2).weight, 4);
+  EXPECT_EQ(at(1).host, "n2");
   EXPECT_FALSE(decode_health_entries(R"({"not": "an array"})"));
   EXPECT_FALSE(decode_health_entries("[1, 2"));
 }
