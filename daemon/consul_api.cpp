@@ -420,10 +420,17 @@ Awaitable<Response> ConsulApi::health_service(RouteContext& ctx) {
   auto index = co_await block(ctx, service);
   if (!index) co_return http::error_response(index.error());
   const bool passing = flag(ctx.target, "passing");
-  const auto instances = instances_of(service, ctx.target, passing);
   const bool complete = !passing && ctx.target.param("tag") == nullptr;
   auto res = consul_json(json(), *index);
-  res.body() = health_cache_.answer(service, instances, *index, complete);
+  res.body() = health_cache_.answer(
+      service,
+      [&](const ConsulHealthCache::Visit& visit) {
+        registry_.for_each(service, {}, [&](const ServiceInstance& in, const std::string& record) {
+          if (passing && in.status != InstanceStatus::healthy) return;
+          if (has_tags(in, ctx.target)) visit(in, record);
+        });
+      },
+      *index, complete);
   co_return res;
 }
 

@@ -1,14 +1,19 @@
 #include "daemon/consul_health_cache.hpp"
 
+#include <algorithm>
+#include <iterator>
+
 namespace svckit::daemon {
 
 namespace {
 constexpr std::size_t kDigits = 20;  // of both placeholders
 }  // namespace
 
-std::shared_ptr<const ConsulHealthCache::Piece> ConsulHealthCache::build(const ServiceInstance& instance) const {
+std::shared_ptr<const ConsulHealthCache::Piece> ConsulHealthCache::build(const ServiceInstance& instance,
+                                                                         std::string record) const {
   auto piece = std::make_shared<Piece>();
-  piece->instance = instance;
+  piece->id = instance.id;
+  piece->record = std::move(record);
   piece->text = consul::health_entry(instance, node_, kPlaceholder).dump();
   const auto other = consul::health_entry(instance, node_, kPlaceholderToo).dump();
   for (std::size_t i = 0; i < piece->text.size() && i < other.size(); ++i) {
@@ -17,34 +22,53 @@ std::shared_ptr<const ConsulHealthCache::Piece> ConsulHealthCache::build(const S
   return piece;
 }
 
-std::string ConsulHealthCache::answer(const std::string& service, const std::vector<ServiceInstance>& instances,
-                                      std::uint64_t index, bool complete) {
-  // The pieces this answer can reuse, looked up under the lock; the others are built outside it.
-  std::vector<std::shared_ptr<const Piece>> pieces(instances.size());
+std::string ConsulHealthCache::answer(const std::string& service, const ForEach& for_each, std::uint64_t index,
+                                      bool complete) {
+  std::shared_ptr<const Pieces> known;
   {
     std::lock_guard lock(mutex_);
-    if (auto s = pieces_.find(service); s != pieces_.end()) {
-      for (std::size_t i = 0; i < instances.size(); ++i) {
-        auto it = s->second.find(instances[i].id);
-        if (it != s->second.end() && it->second->instance == instances[i]) pieces[i] = it->second;
+    if (auto s = pieces_.find(service); s != pieces_.end()) known = s->second;
+  }
+  // While the registry is visited: reuse what is unchanged, copy only what changed (built after).
+  Pieces pieces;
+  struct Missing {
+    std::size_t at;
+    ServiceInstance instance;
+    std::string record;
+  };
+  std::vector<Missing> missing;
+  for_each([&](const ServiceInstance& in, const std::string& record) {
+    if (known) {
+      const auto it = std::lower_bound(known->begin(), known->end(), in.id,
+                                       [](const auto& piece, const std::string& id) { return piece->id < id; });
+      if (it != known->end() && (*it)->id == in.id && (*it)->record == record) {
+        pieces.push_back(*it);
+        return;
       }
     }
-  }
-  bool built = false;
-  for (std::size_t i = 0; i < instances.size(); ++i) {
-    if (pieces[i]) continue;
-    pieces[i] = build(instances[i]);
-    built = true;
-  }
-  if (built || complete) {
+    missing.push_back({pieces.size(), in, record});
+    pieces.emplace_back();
+  });
+  for (auto& m : missing) pieces[m.at] = build(m.instance, std::move(m.record));
+  // A new snapshot when something was built, or when a complete answer has fewer entries than the
+  // snapshot (instances gone).
+  if (!missing.empty() || (complete && (!known || known->size() != pieces.size()))) {
+    auto mine = std::make_shared<Pieces>(pieces);
+    const auto by_id = [](const auto& a, const auto& b) { return a->id < b->id; };
+    if (!std::is_sorted(mine->begin(), mine->end(), by_id)) std::sort(mine->begin(), mine->end(), by_id);
+    if (!complete && known) {  // a filtered answer: the others stay as they were
+      Pieces merged;
+      merged.reserve(known->size() + mine->size());
+      std::set_union(mine->begin(), mine->end(), known->begin(), known->end(), std::back_inserter(merged), by_id);
+      *mine = std::move(merged);
+    }
     std::lock_guard lock(mutex_);
-    auto& mine = pieces_[service];
-    count_ -= mine.size();
-    if (complete) mine.clear();  // only what the service holds now
-    for (const auto& piece : pieces) mine.insert_or_assign(piece->instance.id, piece);
-    count_ += mine.size();
+    auto& slot = pieces_[service];
+    count_ -= slot ? slot->size() : 0;
+    count_ += mine->size();
+    slot = std::move(mine);
     // Services gone from the registry leave pieces behind: start over when they pile up.
-    if (count_ > 4 * instances.size() + 100'000) {
+    if (count_ > 4 * pieces.size() + 100'000) {
       pieces_.clear();
       count_ = 0;
     }
