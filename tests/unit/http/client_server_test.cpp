@@ -195,6 +195,24 @@ TEST(HttpClientFraming, BytesThatArriveWhileAConnectionIsIdleRetireIt) {
   EXPECT_EQ(client.stats().connections_reused, 1u) << "a clean connection is still reused";
 }
 
+// The same past a body too large for the connection's buffer (read straight into the answer's
+// string, up to its declared length): the bytes behind it stay on the socket, and the check before
+// reuse retires the connection.
+TEST(HttpClientFraming, BytesPastALargeBodyAreNeverHandedToTheNextCaller) {
+  const std::string big(300 * 1024, 'b');
+  testing::RawServer upstream([&big](const std::string& head, int) {
+    return answer_with(big + target_of(head)) + answer_with("/injected");
+  });
+  testing::IoThread io;
+  HttpClient client(io.executor());
+  for (const std::string target : {"/a", "/b"}) {
+    auto r = io.run([&] { return client.send({"127.0.0.1", upstream.port()}, Request{Verb::get, target, 11}, 5s); });
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+    EXPECT_TRUE(r->body() == big + target) << "got " << r->body().size() << " bytes";
+  }
+  EXPECT_EQ(client.stats().connections_reused, 0u) << "a connection with unread bytes is closed";
+}
+
 // Before: an error answer's Content-Length was not held against max_response_bytes until its body
 // had been read (100 MB of RSS per request through the gateway); here the body never comes, so the
 // old client waited for it until the timeout.
