@@ -200,9 +200,8 @@ TEST(HttpClientFraming, BytesThatArriveWhileAConnectionIsIdleRetireIt) {
 // reuse retires the connection.
 TEST(HttpClientFraming, BytesPastALargeBodyAreNeverHandedToTheNextCaller) {
   const std::string big(300 * 1024, 'b');
-  testing::RawServer upstream([&big](const std::string& head, int) {
-    return answer_with(big + target_of(head)) + answer_with("/injected");
-  });
+  testing::RawServer upstream(
+      [&big](const std::string& head, int) { return answer_with(big + target_of(head)) + answer_with("/injected"); });
   testing::IoThread io;
   HttpClient client(io.executor());
   for (const std::string target : {"/a", "/b"}) {
