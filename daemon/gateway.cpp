@@ -185,7 +185,7 @@ Gateway::Gateway(asio::io_context& io, Registry& registry, MetricsRegistry& metr
       duration_(metrics.histogram("svckit_gateway_request_duration_seconds",
                                   "Gateway request latency, retries included.", {"service"})),
       tunnels_(
-          metrics.counter("svckit_gateway_tunnels_total", "Upgraded (WebSocket) connections passed through.").with({})),
+          metrics.counter("svckit_gateway_tunnels_total", "Upgraded (WebSocket) connections passed through.").get()),
       routes_(with_limiters(options_.routes, time)) {}
 
 std::shared_ptr<const RouteTable> Gateway::with_limiters(RouteTable table, const TimeSource& time) {

@@ -119,13 +119,11 @@ void Family<M>::render(std::string& out) const {
 template <class M>
 std::size_t Family<M>::remove_series(std::string_view label, const LabelValues& values) {
   const int index = label_index(label);
-  std::lock_guard lock(mutex_);
-  retired_.clear();  // removed one pass ago: any with() reference to them has long been used
   if (index < 0) return 0;
+  std::lock_guard lock(mutex_);
   std::size_t removed = 0;
   for (auto it = series_.begin(); it != series_.end();) {
     if (values.count(it->first[static_cast<std::size_t>(index)]) > 0) {
-      retired_.push_back(std::move(it->second));
       it = series_.erase(it);
       ++removed;
     } else {
@@ -133,7 +131,6 @@ std::size_t Family<M>::remove_series(std::string_view label, const LabelValues& 
     }
   }
   if (overflow_ && values.count(kOverflowLabelValue) > 0) {
-    retired_.push_back(std::move(overflow_));
     overflow_.reset();
     ++removed;
   }

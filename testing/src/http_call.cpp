@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cctype>
 #include <cstring>
 #include <stdexcept>
@@ -21,14 +22,15 @@ std::string lower(std::string s) {
 }
 
 /// A connection to 127.0.0.1:port with `bytes` written (as many as the server took: it may answer
-/// and close before reading everything, e.g. 413); -1 when the connect failed.
-int connect_and_send(int port, const std::string& bytes) {
+/// and close before reading everything, e.g. 413); -1 when the connect failed (`error` says why).
+int connect_and_send(int port, const std::string& bytes, std::string* error = nullptr) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(static_cast<uint16_t>(port));
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {  // NOLINT
+    if (error != nullptr) *error = "connect to port " + std::to_string(port) + ": " + std::strerror(errno);
     close(fd);
     return -1;
   }
@@ -78,19 +80,23 @@ std::string HttpAnswer::header(const std::string& name) const {
 
 HttpAnswer raw_http(int port, const std::string& bytes, std::chrono::milliseconds timeout, bool half_close) {
   HttpAnswer answer;
-  const int fd = connect_and_send(port, bytes);
+  const int fd = connect_and_send(port, bytes, &answer.error);
   if (fd < 0) return answer;
   if (half_close) shutdown(fd, SHUT_WR);
   std::string data;
+  std::string ended = "the server closed the connection";
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   char buf[65536];
   for (;;) {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) break;
     pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+    if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+      ended = "no answer within " + std::to_string(timeout.count()) + " ms";
+      break;
+    }
     const auto n = recv(fd, buf, sizeof buf, 0);
+    if (n < 0) ended = std::string("recv: ") + std::strerror(errno);
     if (n <= 0) break;
     data.append(buf, static_cast<std::size_t>(n));
     // Stop at the end of the first response when Content-Length says so.
@@ -104,7 +110,10 @@ HttpAnswer raw_http(int port, const std::string& bytes, std::chrono::millisecond
   }
   close(fd);
   const auto head_end = data.find("\r\n\r\n");
-  if (data.rfind("HTTP/1.", 0) != 0 || head_end == std::string::npos) return answer;
+  if (data.rfind("HTTP/1.", 0) != 0 || head_end == std::string::npos) {
+    answer.error = ended + " after " + std::to_string(data.size()) + " bytes of answer";
+    return answer;
+  }
   answer.status = std::atoi(data.c_str() + 9);
   answer.raw_headers = data.substr(0, head_end + 2);
   answer.body = data.substr(head_end + 4);

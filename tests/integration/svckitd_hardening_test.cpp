@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <iostream>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -565,30 +566,54 @@ TEST(HardeningMetrics, ConcurrentScrapesWhileServicesComeAndGo) {
   ASSERT_NE(daemon, nullptr);
   std::atomic<bool> done{false};
   std::atomic<int> failed{0};
+  std::mutex first_failure_mutex;
+  std::string first_failure;
+  const auto failure = [&](const std::string& what, const HttpAnswer& answer) {
+    std::lock_guard lock(first_failure_mutex);
+    if (first_failure.empty()) first_failure = what + ": status " + std::to_string(answer.status) + " " + answer.error;
+  };
   std::vector<std::thread> scrapers;
   for (int t = 0; t < 3; ++t) {
     scrapers.emplace_back([&] {
       while (!done) {
-        if (daemon->call("GET", "/metrics").status != 200) ++failed;
+        const auto answer = daemon->call("GET", "/metrics");
+        if (answer.status != 200) {
+          ++failed;
+          failure("GET /metrics", answer);
+        }
       }
     });
   }
+  // The scrapers stop and are joined however the writes below end (a failed ASSERT returns).
+  struct StopScrapers {
+    std::atomic<bool>& done;
+    std::vector<std::thread>& threads;
+    ~StopScrapers() {
+      done = true;
+      for (auto& t : threads) t.join();
+    }
+  } stop{done, scrapers};
+  const auto write = [&](const std::string& method, const std::string& target, const std::string& body = {}) {
+    const auto answer = daemon->call(method, target, body);
+    if (answer.status != 200) failure(method + " " + target, answer);
+    return answer.status;
+  };
   for (int round = 0; round < 3; ++round) {
     for (int i = 0; i < 40; ++i) {
-      ASSERT_EQ(daemon->call("POST", "/v1/instances", instance_body("churn-" + std::to_string(i), 7000 + i)).status,
-                200);
+      ASSERT_EQ(write("POST", "/v1/instances", instance_body("churn-" + std::to_string(i), 7000 + i)), 200)
+          << first_failure << "\nsvckitd log:\n"
+          << read_file(dir.path() / "svckitd.log");
     }
     for (int i = 0; i < 40; ++i) {
-      ASSERT_EQ(daemon
-                    ->call("DELETE", "/v1/services/churn-" + std::to_string(i) +
-                                         "/instances/127.0.0.1:" + std::to_string(7000 + i))
-                    .status,
-                200);
+      ASSERT_EQ(write("DELETE", "/v1/services/churn-" + std::to_string(i) + "/instances/127.0.0.1:" +
+                                    std::to_string(7000 + i)),
+                200)
+          << first_failure << "\nsvckitd log:\n"
+          << read_file(dir.path() / "svckitd.log");
     }
   }
   done = true;
-  for (auto& t : scrapers) t.join();
-  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(failed.load(), 0) << first_failure;
   EXPECT_EQ(daemon->call("GET", "/healthz").status, 200);
   EXPECT_EQ(daemon->call("GET", "/metrics").body.find("svckit_instances_active{service=\"churn-"), std::string::npos)
       << "gone services' gauges are removed";

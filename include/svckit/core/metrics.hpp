@@ -3,13 +3,14 @@
 // Thread-safety: every type here is thread-safe. Updating an existing series is lock-free
 // (atomics); `Family::with()` takes a mutex only to find or create the series.
 //
-// Series lifetime: a series lives until it is removed — by `Family::clear()` (at once) or by
-// `MetricsRegistry::remove_series()` (per-service series of services that are gone). A removed
-// series is freed no earlier than the next removal pass, so a reference used at once
-// (`family.with({...}).inc()`) is always safe. Code that keeps a series across calls keeps a
-// `handle()` (shared ownership: never dangles) and looks it up again when
-// `MetricsRegistry::generation()` moved (its series may have been removed; updates to a removed
-// series are no longer exported).
+// Series lifetime: a family holds a series until it is removed — by `Family::clear()` or by
+// `MetricsRegistry::remove_series()` (per-service series of services that are gone). Every way to
+// reach a labelled series shares its ownership: `family.with({...}).inc()` holds it for the
+// expression (a scrape removing the series on another thread meanwhile cannot free it under the
+// update), and code that keeps a series across calls keeps a `handle()` and looks it up again
+// when `MetricsRegistry::generation()` moved (updates to a removed series are no longer
+// exported). `get()` of a family without labels returns a plain reference: removal by label never
+// touches that series, only `clear()` does.
 //
 // Cardinality: each family holds at most `MetricsOptions::max_series_per_family` series (the
 // OpenTelemetry SDK's cardinality limit). Past it, updates for new label sets go to one overflow
@@ -95,7 +96,7 @@ class FamilyBase {
   virtual ~FamilyBase() = default;
   virtual void render(std::string& out) const = 0;
   /// Removes the series whose label `label` reads one of `values` (none when the family has no
-  /// such label). Frees the series removed by the previous call. Returns how many were removed.
+  /// such label); holders of a removed series keep it until they let go. Returns how many.
   virtual std::size_t remove_series(std::string_view label, const LabelValues& values) = 0;
   /// Adds, per value of `label`, an activity figure: the sum over its series of the counter or
   /// gauge value or the histogram count. Unchanged between two calls = no update in between
@@ -118,6 +119,28 @@ class FamilyBase {
   std::size_t max_series_;
 };
 
+/// One series held for as long as this value lives (see the lifetime rules above); forwards the
+/// series' own operations, so `family.with({...}).inc()` reads as on the series itself.
+template <class M>
+class SeriesRef {
+ public:
+  explicit SeriesRef(std::shared_ptr<M> series) : series_(std::move(series)) {}
+  template <class... A>
+  void inc(A... a) const noexcept {
+    series_->inc(a...);
+  }
+  void set(double v) const noexcept { series_->set(v); }
+  void add(double d) const noexcept { series_->add(d); }
+  void observe(double v) const noexcept { series_->observe(v); }
+  auto value() const noexcept { return series_->value(); }
+  auto count() const noexcept { return series_->count(); }
+  auto sum() const noexcept { return series_->sum(); }
+  const std::shared_ptr<M>& handle() const noexcept { return series_; }
+
+ private:
+  std::shared_ptr<M> series_;
+};
+
 /// All series of one metric name. REQUIRES: with() gets exactly label_names.size() values.
 template <class M>
 class Family final : public FamilyBase {
@@ -129,8 +152,9 @@ class Family final : public FamilyBase {
 
   /// The series for these label values (created on first use; the overflow series once the
   /// family is full). See the lifetime rules at the top of this header.
-  M& with(const std::vector<std::string>& label_values) { return *handle(label_values); }
-  M& get() { return with({}); }
+  SeriesRef<M> with(const std::vector<std::string>& label_values) { return SeriesRef<M>(handle(label_values)); }
+  /// The series of a family without labels (valid until clear()).
+  M& get() { return *handle({}); }
   /// Shared ownership of the series: stays valid after the series is removed.
   std::shared_ptr<M> handle(const std::vector<std::string>& label_values) {
     std::lock_guard lock(mutex_);
@@ -172,8 +196,7 @@ class Family final : public FamilyBase {
   std::vector<double> bounds_;
   mutable std::mutex mutex_;
   std::map<std::vector<std::string>, std::shared_ptr<M>> series_;
-  std::shared_ptr<M> overflow_;              // null until the family first overflows
-  std::vector<std::shared_ptr<M>> retired_;  // removed by the last remove_series(), freed by the next
+  std::shared_ptr<M> overflow_;  // null until the family first overflows
 };
 
 struct MetricsOptions {

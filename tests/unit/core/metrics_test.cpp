@@ -82,6 +82,22 @@ TEST(Metrics, RemoveSeriesDropsEveryFamilysSeriesOfThoseValuesAndMovesTheGenerat
   EXPECT_EQ(metrics.generation(), now);
 }
 
+// Before: with() returned a bare reference and a removed series was freed by the next removal
+// pass, so an update preempted between with() and inc() while two scrapes removed the service
+// wrote to freed memory (ASan: heap-use-after-free).
+TEST(Metrics, AnUpdateInFlightKeepsItsSeriesAliveThroughAnyNumberOfRemovals) {
+  MetricsRegistry metrics;
+  auto& gauge = metrics.gauge("instances", "i", {"service"});
+  const auto in_flight = gauge.with({"churn"});  // what `gauge.with({...}).set(1)` holds meanwhile
+  EXPECT_EQ(metrics.remove_series("service", {"churn"}), 1u);
+  EXPECT_EQ(metrics.remove_series("service", {"other"}), 0u);  // once freed what the first removed
+  EXPECT_EQ(metrics.remove_series("service", {"churn"}), 0u);
+  in_flight.set(4);
+  EXPECT_EQ(in_flight.value(), 4.0);
+  EXPECT_EQ(in_flight.handle().use_count(), 1) << "the family let go; the update holds the last share";
+  EXPECT_EQ(metrics.render_prometheus().find("churn"), std::string::npos);
+}
+
 TEST(Metrics, CollectorsRunAtEachRenderUntilTheirHandleGoes) {
   MetricsRegistry metrics;
   std::uint64_t kept_elsewhere = 0;

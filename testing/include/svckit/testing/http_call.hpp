@@ -9,7 +9,8 @@
 namespace svckit::testing {
 
 struct HttpAnswer {
-  int status = 0;  // 0 when the connection failed
+  int status = 0;     // 0 when the connection failed
+  std::string error;  // why status is 0: the failed call and its errno, or what arrived
   std::string body;
   std::string header(const std::string& name) const;
   std::string raw_headers;
