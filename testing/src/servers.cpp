@@ -359,7 +359,7 @@ Result<void> start_rabbitmq_once(const std::filesystem::path& dir, RabbitMq& ser
   const std::string start_frame("\x01\x00\x00", 3);
   return wait_started(
       server.broker, [&] { return tcp_probe(server.port, header, start_frame); }, "rabbitmq-server",
-      dir / "rabbitmq.log", std::chrono::seconds(60));
+      dir / "rabbitmq.log", std::chrono::seconds(120));  // a restart after a crash recovers its queues first
 }
 
 }  // namespace

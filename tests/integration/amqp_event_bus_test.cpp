@@ -225,12 +225,24 @@ TEST_F(AmqpEventBusCrashTest, ABrokerCrashAndRestartMidStreamLosesNoConfirmedEve
   std::multiset<std::string> handled;
   ASSERT_TRUE(subscribe(*bus, options("orders.*", "audit"), recorder(handled)));
   std::set<std::string> confirmed;
+  // Each publish waits 1 s for its confirm (the bus's publish_timeout here, so that a refusal is
+  // quick); a loaded machine's broker may fsync slower than that. A publish that timed out is sent
+  // again under the same id until confirmed: subscribers see that id once or more, never zero.
+  const auto publish_confirmed = [&](const std::string& id) -> Result<std::string> {
+    Result<std::string> published = make_error(ErrorCode::unavailable, "not yet");
+    const auto give_up = std::chrono::steady_clock::now() + 90s;
+    while (!published && published.error().code == ErrorCode::unavailable &&
+           std::chrono::steady_clock::now() < give_up) {
+      published = publish(*bus, "orders.created", id);
+    }
+    return published;
+  };
   for (int i = 0; i < 300; ++i) {
-    auto id = publish(*bus, "orders.created");
+    auto id = publish_confirmed("before-" + std::to_string(i));
     ASSERT_TRUE(id) << id.error().describe();
     confirmed.insert(*id);
   }
-  ASSERT_TRUE(testing::wait_until([&] { return count(handled) >= 100; }, 20s));
+  ASSERT_TRUE(testing::wait_until([&] { return count(handled) >= 100; }, 60s));
   // Persistent events on a durable queue are confirmed once on disk: a crash keeps them.
   EXPECT_NE(rabbit.broker.stop(SIGKILL), -1);
   auto refused = publish(*bus, "orders.created");
@@ -239,14 +251,11 @@ TEST_F(AmqpEventBusCrashTest, ABrokerCrashAndRestartMidStreamLosesNoConfirmedEve
   auto restarted = testing::start_rabbitmq(dir.path(), rabbit);  // same port and data
   ASSERT_TRUE(restarted) << restarted.error().message;
   for (int i = 0; i < 300; ++i) {
-    Result<std::string> id = make_error(ErrorCode::unavailable, "not yet");
-    for (int attempt = 0; attempt < 30 && !id; ++attempt) {
-      id = publish(*bus, "orders.created", "after-" + std::to_string(i));
-    }
+    auto id = publish_confirmed("after-" + std::to_string(i));
     ASSERT_TRUE(id) << id.error().describe();
     confirmed.insert(*id);
   }
-  ASSERT_TRUE(testing::wait_until([&] { return all_handled(confirmed, handled); }, 60s))
+  ASSERT_TRUE(testing::wait_until([&] { return all_handled(confirmed, handled); }, 120s))
       << "handled " << count(handled) << " of " << confirmed.size();
   EXPECT_GE(bus->reconnects(), 1u);
 }
