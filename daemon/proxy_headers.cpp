@@ -74,30 +74,42 @@ bool hop_by_hop(std::string_view name, std::string_view connection_tokens) {
   return hop_by_hop(beast_http::string_to_field(name), name, connection_tokens);
 }
 
-std::string connection_tokens(const beast_http::fields& fields) {
-  std::string out;
-  for (auto [it, end] = fields.equal_range(beast_http::field::connection); it != end; ++it) {
-    out += std::string(it->value()) + ",";
+ConnectionTokens::ConnectionTokens(const beast_http::fields& fields) {
+  // A walk over the few fields a message has, comparing ids: Beast's lookup by field compares
+  // names case-insensitively down its tree.
+  int seen = 0;
+  for (const auto& field : fields) {
+    if (field.name() != beast_http::field::connection) continue;
+    if (++seen == 1) {
+      single_ = field.value();
+      continue;
+    }
+    if (seen == 2) joined_.assign(single_);
+    joined_.append(",").append(field.value());
   }
-  return out;
 }
 
 bool wants_upgrade(const http::RequestHead& head) {
-  return has_token(connection_tokens(head), "upgrade") && !head[beast_http::field::upgrade].empty();
+  const ConnectionTokens connection(head);
+  return !connection.text().empty() && has_token(connection.text(), "upgrade") &&
+         !head[beast_http::field::upgrade].empty();
 }
 
 beast_http::fields upstream_fields(const http::RequestHead& head, const Forwarding& forwarding) {
   const bool keep_upgrade = forwarding.keep_upgrade;
   const bool trusted_peer = forwarding.trusted_peer;
   beast_http::fields out;  // built once and moved into the upstream request: no list of pairs between
-  const auto connection = connection_tokens(head);
+  const ConnectionTokens tokens(head);
+  const auto connection = tokens.text();
   std::string forwarded_for;
   bool kept_proto = false;
   bool kept_host = false;
-  std::string prefix;  // a trusted proxy's X-Forwarded-Prefix, then ours
+  std::string prefix;     // a trusted proxy's X-Forwarded-Prefix, then ours
+  std::string_view host;  // the first Host field (a request has one; the server refuses two)
   for (const auto& field : head) {
     const std::string_view name = field.name_string();
     const auto id = field.name();
+    if (id == beast_http::field::host && host.empty()) host = field.value();
     if (keep_upgrade && upgrade_field(id)) {
       out.insert(id, name, field.value());
       continue;
@@ -122,20 +134,25 @@ beast_http::fields upstream_fields(const http::RequestHead& head, const Forwardi
     }
     out.insert(id, name, field.value());
   }
-  forwarded_for += forwarding.remote_address;
-  out.insert("X-Forwarded-For", forwarded_for);
+  // Beast has no ids for the X-Forwarded-* names: inserted as `unknown` without looking them up.
+  constexpr auto unknown = beast_http::field::unknown;
+  if (forwarded_for.empty()) {
+    out.insert(unknown, "X-Forwarded-For", forwarding.remote_address);
+  } else {
+    forwarded_for += forwarding.remote_address;
+    out.insert(unknown, "X-Forwarded-For", forwarded_for);
+  }
   while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
   prefix += forwarding.prefix;
-  if (!prefix.empty()) out.insert("X-Forwarded-Prefix", prefix);
-  if (!kept_proto) out.insert("X-Forwarded-Proto", forwarding.https ? "https" : "http");
-  if (const auto host = head[beast_http::field::host]; !host.empty() && !kept_host) {
-    out.insert("X-Forwarded-Host", host);
-  }
+  if (!prefix.empty()) out.insert(unknown, "X-Forwarded-Prefix", prefix);
+  if (!kept_proto) out.insert(unknown, "X-Forwarded-Proto", forwarding.https ? "https" : "http");
+  if (!kept_host && !host.empty()) out.insert(unknown, "X-Forwarded-Host", host);
   return out;
 }
 
 void strip_hop_by_hop(http::Response& response, bool keep_upgrade) {
-  const auto connection = connection_tokens(response);
+  const ConnectionTokens tokens(response);
+  const auto connection = tokens.text();
   for (auto it = response.begin(); it != response.end();) {
     const auto id = it->name();
     const bool keep = keep_upgrade && upgrade_field(id);

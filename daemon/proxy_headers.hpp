@@ -15,8 +15,19 @@ bool iequals(std::string_view a, std::string_view b);
 /// Hop-by-hop: the fixed list, plus any field the Connection header names (`connection_tokens`).
 bool hop_by_hop(std::string_view name, std::string_view connection_tokens);
 
-/// Every Connection field's value, joined with commas.
-std::string connection_tokens(const http::beast_http::fields& fields);
+/// Every Connection field's value, joined with commas: a view of the one field's value when there
+/// is one (the usual case: no copy), an owned string only when a message repeats the field.
+class ConnectionTokens {
+ public:
+  explicit ConnectionTokens(const http::beast_http::fields& fields);
+  ConnectionTokens(const ConnectionTokens&) = delete;
+  ConnectionTokens& operator=(const ConnectionTokens&) = delete;
+  std::string_view text() const noexcept { return joined_.empty() ? single_ : std::string_view(joined_); }
+
+ private:
+  std::string_view single_;  // the only Connection field's value (views into `fields`)
+  std::string joined_;       // several fields: their values joined
+};
 
 /// A request asking for a protocol upgrade (WebSocket): Connection names "upgrade" and Upgrade is set.
 bool wants_upgrade(const http::RequestHead& head);

@@ -44,12 +44,12 @@ struct LockManagerState {
   std::atomic<std::uint64_t> next_owner{1};
 
   std::atomic<std::uint64_t> acquired{0}, contended{0}, lost{0}, renewals{0}, renewals_failed{0};
-  std::shared_ptr<Counter> acquired_metric;  // series held for the manager's life
-  std::shared_ptr<Counter> contended_metric;  // series held for the manager's life
-  std::shared_ptr<Counter> lost_metric;  // series held for the manager's life
+  std::shared_ptr<Counter> acquired_metric;         // series held for the manager's life
+  std::shared_ptr<Counter> contended_metric;        // series held for the manager's life
+  std::shared_ptr<Counter> lost_metric;             // series held for the manager's life
   std::shared_ptr<Counter> renewals_failed_metric;  // series held for the manager's life
-  std::shared_ptr<Histogram> wait_metric;  // series held for the manager's life
-  std::shared_ptr<Gauge> held_metric;  // series held for the manager's life
+  std::shared_ptr<Histogram> wait_metric;           // series held for the manager's life
+  std::shared_ptr<Gauge> held_metric;               // series held for the manager's life
 
   std::mutex mutex;
   std::map<std::pair<std::string, std::string>, std::weak_ptr<Holding>> reentrant;  // guarded by mutex
@@ -223,13 +223,13 @@ LockManager::LockManager(std::shared_ptr<LockBackend> backend, asio::any_io_exec
       metrics->counter("svckit_lock_acquired_total", "Lock acquisitions that succeeded", {"backend"}).handle(labels);
   state_->contended_metric =
       metrics->counter("svckit_lock_contended_total", "Lock acquisitions that found the lock held", {"backend"})
-           .handle(labels);
+          .handle(labels);
   state_->lost_metric =
       metrics->counter("svckit_lock_lost_total", "Held locks lost (lease expired or renewal refused)", {"backend"})
-           .handle(labels);
+          .handle(labels);
   state_->renewals_failed_metric =
       metrics->counter("svckit_lock_renewals_failed_total", "Watchdog lease renewals that failed", {"backend"})
-           .handle(labels);
+          .handle(labels);
   state_->wait_metric =
       metrics->histogram("svckit_lock_wait_seconds", "Time spent acquiring a lock", {"backend"}).handle(labels);
   state_->held_metric = metrics->gauge("svckit_lock_held", "Locks held by this process", {"backend"}).handle(labels);

@@ -19,6 +19,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <cerrno>
+#include <charconv>
 #include <deque>
 #include <limits>
 #include <optional>
@@ -128,8 +129,19 @@ namespace {
 
 constexpr std::size_t kStreamChunk = std::size_t{64} * 1024;
 
+/// Appends "host:port" to `out`, written in place: no temporaries on the request path.
+void append_host_port(std::string& out, const net::HostPort& ep) {
+  char port[8];
+  const auto end = std::to_chars(port, port + sizeof port, ep.port).ptr;
+  out.reserve(out.size() + ep.host.size() + 1 + static_cast<std::size_t>(end - port));
+  out.append(ep.host).append(1, ':').append(port, end);
+}
+
 std::string pool_key(const net::HostPort& ep) {
-  return (ep.tls ? "https://" : "") + ep.host + ":" + std::to_string(ep.port);
+  std::string key;
+  if (ep.tls) key.append("https://");
+  append_host_port(key, ep);
+  return key;
 }
 
 /// What one exchange on one connection came to.
@@ -537,8 +549,10 @@ Awaitable<Result<Response>> HttpClient::exchange(net::HostPort endpoint, Request
     if (!tls) co_return error;
   }
   // A borrowed request may carry the Host of its previous attempt: replaced only when it differs.
-  if (auto host = endpoint.host + ":" + std::to_string(endpoint.port); request[beast_http::field::host] != host) {
-    request.set(beast_http::field::host, host);
+  {
+    // The key without its scheme is "host:port", the Host field's value.
+    const std::string_view host = std::string_view(key).substr(endpoint.tls ? 8 : 0);
+    if (request[beast_http::field::host] != host) request.set(beast_http::field::host, host);
   }
   request.keep_alive(true);
   const bool streamed_request = streaming != nullptr && streaming->request_body;

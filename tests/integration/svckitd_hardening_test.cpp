@@ -605,8 +605,8 @@ TEST(HardeningMetrics, ConcurrentScrapesWhileServicesComeAndGo) {
           << read_file(dir.path() / "svckitd.log");
     }
     for (int i = 0; i < 40; ++i) {
-      ASSERT_EQ(write("DELETE", "/v1/services/churn-" + std::to_string(i) + "/instances/127.0.0.1:" +
-                                    std::to_string(7000 + i)),
+      ASSERT_EQ(write("DELETE",
+                      "/v1/services/churn-" + std::to_string(i) + "/instances/127.0.0.1:" + std::to_string(7000 + i)),
                 200)
           << first_failure << "\nsvckitd log:\n"
           << read_file(dir.path() / "svckitd.log");

@@ -44,6 +44,33 @@ TEST(ProxyHeaders, AnUpstreamAnswerLosesItsHopByHopFields) {
   upgrade.set("Keep-Alive", "timeout=5");
   strip_hop_by_hop(upgrade, /*keep_upgrade=*/true);
   EXPECT_EQ(names(upgrade), (std::vector<std::string>{"Connection", "Upgrade"}));
+
+  // The Connection field repeated: the tokens of every one count.
+  http::Response repeated{http::Status::ok, 11};
+  repeated.insert("Connection", "keep-alive");
+  repeated.insert("X-First", "1");
+  repeated.insert("connection", "x-first");
+  repeated.insert("CONNECTION", "X-Third");
+  repeated.insert("X-Third", "3");
+  repeated.insert("X-Kept", "2");
+  strip_hop_by_hop(repeated);
+  EXPECT_EQ(names(repeated), (std::vector<std::string>{"X-Kept"}));
+}
+
+TEST(ProxyHeaders, ARequestsRepeatedConnectionFieldsAllNameHopByHopFields) {
+  http::RequestHead head;
+  head.insert("Host", "shop.example");
+  head.insert("Connection", "x-one");
+  head.insert("X-One", "1");
+  head.insert("Connection", "X-Two, upgrade");
+  head.insert("X-Two", "2");
+  head.insert("X-Kept", "yes");
+  EXPECT_FALSE(wants_upgrade(head)) << "no Upgrade field";
+  head.insert("Upgrade", "websocket");
+  EXPECT_TRUE(wants_upgrade(head)) << "\"upgrade\" in the second Connection field";
+  const auto out = upstream_fields(head, Forwarding{"127.0.0.1", "", false, false, false});
+  EXPECT_EQ(names(out),
+            (std::vector<std::string>{"X-Kept", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"}));
 }
 
 TEST(ProxyHeaders, ForwardingClaimsOfAnUntrustedClientAreDroppedInAnyCase) {
