@@ -1,6 +1,8 @@
 #include "svckit/trace/tracer.hpp"
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <utility>
 
 namespace svckit::trace {
@@ -64,21 +66,32 @@ bool from_hex(std::string_view text, std::array<std::uint8_t, 8>& out) { return 
 bool SpanContext::valid() const noexcept { return !all_zero(trace_id) && !all_zero(span_id); }
 std::string SpanContext::trace_id_hex() const { return hex(trace_id); }
 std::string SpanContext::span_id_hex() const { return hex(span_id); }
+namespace {
+
+/// The two lower-case hex digits of every byte value, so a byte is written with one copy.
+constexpr std::array<std::array<char, 2>, 256> kHexPairs = [] {
+  std::array<std::array<char, 2>, 256> pairs{};
+  for (std::size_t b = 0; b < 256; ++b) pairs[b] = {kHex[b >> 4], kHex[b & 0xf]};
+  return pairs;
+}();
+
+template <std::size_t N>
+char* write_hex(char* p, const std::array<std::uint8_t, N>& bytes) noexcept {
+  for (const auto b : bytes) {
+    std::memcpy(p, kHexPairs[b].data(), 2);
+    p += 2;
+  }
+  return p;
+}
+
+}  // namespace
+
 SpanContext::TraceparentText SpanContext::traceparent_text() const noexcept {
   TraceparentText out;  // "00-" 32 hex "-" 16 hex "-" flags
   out[0] = out[1] = out[53] = '0';
   out[2] = out[35] = out[52] = '-';
   out[54] = sampled ? '1' : '0';
-  char* p = out.data() + 3;
-  for (const auto b : trace_id) {
-    *p++ = kHex[b >> 4];
-    *p++ = kHex[b & 0xf];
-  }
-  ++p;
-  for (const auto b : span_id) {
-    *p++ = kHex[b >> 4];
-    *p++ = kHex[b & 0xf];
-  }
+  write_hex(write_hex(out.data() + 3, trace_id) + 1, span_id);
   return out;
 }
 
@@ -214,7 +227,7 @@ Span Tracer::start_span(std::string name, SpanKind kind, const std::optional<Spa
     d.context.sampled = static_cast<double>(low >> 11) * 0x1.0p-53 < options_.sample_ratio;
   }
   fill(random_, d.context.span_id);
-  d.start_unix_ns = now_unix_ns();
+  if (d.context.sampled) d.start_unix_ns = now_unix_ns();  // an unsampled span is never exported
   return span;
 }
 
