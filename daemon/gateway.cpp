@@ -348,15 +348,16 @@ http::Awaitable<void> Gateway::serve(Worker& worker, http::ServerExchange& excha
   const std::string_view target = head.target();
   Outcome out;
   trace::Span span;  // the request's server span, when tracing
+  const auto facts = scan_head(head);
   if (options_.tracer != nullptr) {
     span = options_.tracer->start_span(std::string(head.method_string()), trace::SpanKind::server,
-                                       trace::parse_trace_context(head["traceparent"], head["tracestate"]));
+                                       trace::parse_trace_context(facts.traceparent, facts.tracestate));
     out.trace = span.context();
   }
   std::optional<http::Response> refusal;
   AccessGrant grant;
   const auto table = routes();
-  const auto route = match_route(*table, head[beast_http::field::host], target);
+  const auto route = match_route(*table, facts.host, target);
   if (route && route->by_route) {
     const auto& r = table->routes[route->route_index];
     out.route = r.host + r.prefix;
@@ -397,7 +398,7 @@ http::Awaitable<void> Gateway::serve(Worker& worker, http::ServerExchange& excha
     if (wants_upgrade(head)) {
       co_await tunnel(exchange, *route, grant, out);
     } else {
-      co_await proxy(worker, exchange, *route, grant, out);
+      co_await proxy(worker, exchange, facts, *route, grant, out);
     }
   }
   const auto elapsed = std::chrono::duration<double>(time_.steady_now() - started);
@@ -435,8 +436,8 @@ http::Awaitable<void> Gateway::serve(Worker& worker, http::ServerExchange& excha
   }
 }
 
-http::Awaitable<void> Gateway::proxy(Worker& worker, http::ServerExchange& exchange, const RouteMatch& route,
-                                     const AccessGrant& grant, Outcome& out) {
+http::Awaitable<void> Gateway::proxy(Worker& worker, http::ServerExchange& exchange, const HeadFacts& facts,
+                                     const RouteMatch& route, const AccessGrant& grant, Outcome& out) {
   const auto started = time_.steady_now();
   const auto& head = exchange.head();
   CallOptions call;
@@ -447,8 +448,10 @@ http::Awaitable<void> Gateway::proxy(Worker& worker, http::ServerExchange& excha
   // Credentials stay here once verified, and a client never sets a header the gateway vouches for.
   apply_grant(call.fields, grant);
   if (out.trace.valid()) call.trace_parent = out.trace;  // the call: a child (the context, not its text)
-  call.content_type = std::string(head[beast_http::field::content_type]);
-  call.deadline = incoming_deadline(head, started);
+  call.content_type = facts.content_type;
+  if (facts.deadline.data() != nullptr) {  // as incoming_deadline(head, started) reads it
+    if (auto budget = parse_deadline_header(facts.deadline)) call.deadline = Deadline::after(started, *budget);
+  }
   call.streaming.buffer_up_to = options_.buffer_response_bytes;
   const auto length = exchange.content_length();
   BodyFault fault = BodyFault::none;  // a streamed body went past max_body_bytes or was malformed

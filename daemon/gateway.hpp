@@ -40,6 +40,8 @@
 
 namespace svckit::daemon {
 
+struct HeadFacts;  // daemon/proxy_headers.hpp
+
 struct GatewayOptions {
   std::string address = "127.0.0.1";
   std::uint16_t port = 0;
@@ -125,8 +127,8 @@ class Gateway {
           const TimeSource& time, GatewayOptions options);
 
   http::Awaitable<void> serve(Worker& worker, http::ServerExchange& exchange);
-  http::Awaitable<void> proxy(Worker& worker, http::ServerExchange& exchange, const RouteMatch& route,
-                              const AccessGrant& grant, Outcome& out);
+  http::Awaitable<void> proxy(Worker& worker, http::ServerExchange& exchange, const HeadFacts& facts,
+                              const RouteMatch& route, const AccessGrant& grant, Outcome& out);
   /// The table with a rate limiter for each route that has a rate_limit.
   static std::shared_ptr<const RouteTable> with_limiters(RouteTable table, const TimeSource& time);
   /// The peer is one of options_.trusted_proxies (its X-Forwarded-* headers are passed on).

@@ -95,6 +95,37 @@ bool wants_upgrade(const http::RequestHead& head) {
          !head[beast_http::field::upgrade].empty();
 }
 
+HeadFacts scan_head(const http::RequestHead& head) {
+  HeadFacts facts;
+  const auto first = [](std::string_view& slot, std::string_view value) {
+    if (slot.data() == nullptr) slot = value.data() != nullptr ? value : std::string_view("", 0);
+  };
+  for (const auto& field : head) {
+    switch (field.name()) {
+      case beast_http::field::host:
+        first(facts.host, field.value());
+        break;
+      case beast_http::field::content_type:
+        first(facts.content_type, field.value());
+        break;
+      case beast_http::field::unknown: {
+        const std::string_view name = field.name_string();
+        if (name.size() == 11 && iequals(name, "traceparent"sv)) {
+          first(facts.traceparent, field.value());
+        } else if (name.size() == 10 && iequals(name, "tracestate"sv)) {
+          first(facts.tracestate, field.value());
+        } else if (name.size() == kDeadlineHeader.size() && iequals(name, kDeadlineHeader)) {
+          first(facts.deadline, field.value());
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  return facts;
+}
+
 beast_http::fields upstream_fields(const http::RequestHead& head, const Forwarding& forwarding) {
   const bool keep_upgrade = forwarding.keep_upgrade;
   const bool trusted_peer = forwarding.trusted_peer;

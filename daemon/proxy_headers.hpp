@@ -32,6 +32,18 @@ class ConnectionTokens {
 /// A request asking for a protocol upgrade (WebSocket): Connection names "upgrade" and Upgrade is set.
 bool wants_upgrade(const http::RequestHead& head);
 
+/// The fields the gateway reads from every request, found in one walk over its head (Beast's
+/// lookups compare names case-insensitively down a tree, one walk per field asked for). The first
+/// of a repeated field, as `head[name]` gives. Views into the head: valid while it is.
+struct HeadFacts {
+  std::string_view host;
+  std::string_view content_type;
+  std::string_view traceparent;
+  std::string_view tracestate;
+  std::string_view deadline;  // the svckit deadline header (kDeadlineHeader)
+};
+HeadFacts scan_head(const http::RequestHead& head);
+
 /// How the request reached the gateway, for the X-Forwarded-* fields.
 struct Forwarding {
   std::string_view remote_address;  // the client's address (appended to X-Forwarded-For)

@@ -73,6 +73,29 @@ TEST(ProxyHeaders, ARequestsRepeatedConnectionFieldsAllNameHopByHopFields) {
             (std::vector<std::string>{"X-Kept", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"}));
 }
 
+TEST(ProxyHeaders, OneWalkFindsWhatTheGatewayReadsAsHeadLookupsWould) {
+  http::RequestHead head;
+  head.insert("HOST", "shop.example");
+  head.insert("content-type", "application/json");
+  head.insert("TraceParent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+  head.insert("traceparent", "00-ffffffffffffffffffffffffffffffff-ffffffffffffffff-01");  // the first counts
+  head.insert("x-svckit-deadline-ms", "");
+  head.insert("X-Svckit-Deadline-Ms", "250");
+  head.insert("Tracestates", "not=this");
+  const auto facts = scan_head(head);
+  for (const auto& [fact, name] :
+       std::vector<std::pair<std::string_view, std::string>>{{facts.host, "Host"},
+                                                             {facts.content_type, "Content-Type"},
+                                                             {facts.traceparent, "traceparent"},
+                                                             {facts.tracestate, "tracestate"},
+                                                             {facts.deadline, "X-Svckit-Deadline-Ms"}}) {
+    EXPECT_EQ(fact, head[name]) << name;
+  }
+  EXPECT_NE(facts.deadline.data(), nullptr) << "present though empty: its value is refused, not ignored";
+  EXPECT_EQ(facts.tracestate.data(), nullptr) << "absent";
+  EXPECT_EQ(scan_head(http::RequestHead{}).host.data(), nullptr);
+}
+
 TEST(ProxyHeaders, ForwardingClaimsOfAnUntrustedClientAreDroppedInAnyCase) {
   http::RequestHead head;
   head.set("Host", "shop.example");
