@@ -554,7 +554,7 @@ Awaitable<Result<Response>> HttpClient::exchange(net::HostPort endpoint, Request
     const std::string_view host = std::string_view(key).substr(endpoint.tls ? 8 : 0);
     if (request[beast_http::field::host] != host) request.set(beast_http::field::host, host);
   }
-  request.keep_alive(true);
+  detail::set_keep_alive(request, true);
   const bool streamed_request = streaming != nullptr && streaming->request_body;
   if (!streamed_request) request.prepare_payload();  // a streamed body keeps its Content-Length or goes chunked
 

@@ -146,14 +146,15 @@ class Exchange final : public ServerExchange {
     if (answer_ != Answer::none) co_return make_error(ErrorCode::internal, "an answer was already started", "response");
     answer_ = Answer::done;
     response.version(head_.version());
-    if (response.result() != Status::switching_protocols) response.keep_alive(keep_alive());  // 101 keeps Upgrade
+    if (response.result() != Status::switching_protocols)
+      detail::set_keep_alive(response, keep_alive());  // 101 keeps Upgrade
     if (head_.method() == Verb::head) {
       // The head of the answer a GET would get: a Content-Length already there (a relayed answer)
       // stays; the body is never sent.
       if (!response.has_content_length() && !response.chunked()) response.prepare_payload();
       response.body().clear();
     } else {
-      response.prepare_payload();
+      detail::prepare_payload(response);
     }
     boost::system::error_code ec;
     c_.arm(server_.options.read_timeout);

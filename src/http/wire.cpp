@@ -1,5 +1,7 @@
 #include "http/wire.hpp"
 
+#include <charconv>
+
 namespace svckit::http::detail {
 
 namespace {
@@ -24,7 +26,51 @@ std::string_view append_body(std::string& out, const std::string& body) {
   return {};
 }
 
+/// Whether `fields` has a field with this id (a walk: a message has few fields, and Beast's own
+/// lookup compares names case-insensitively down a tree).
+bool has_field(const beast_http::fields& fields, beast_http::field id) {
+  for (const auto& field : fields) {
+    if (field.name() == id) return true;
+  }
+  return false;
+}
+
+template <class Message>
+void keep_alive_of(Message& message, bool keep) {
+  if (message.version() == 11 && !has_field(message.base(), beast_http::field::connection)) {
+    if (!keep) message.set(beast_http::field::connection, "close");
+    return;
+  }
+  message.keep_alive(keep);
+}
+
 }  // namespace
+
+void set_keep_alive(Request& message, bool keep) { keep_alive_of(message, keep); }
+void set_keep_alive(Response& message, bool keep) { keep_alive_of(message, keep); }
+
+void prepare_payload(Response& message) {
+  const auto status = message.result_int();
+  if (status >= 200 && status != 204 && status != 304) {
+    std::string_view length;
+    int lengths = 0;
+    bool transfer_encoding = false;
+    for (const auto& field : message.base()) {
+      if (field.name() == beast_http::field::content_length) {
+        length = field.value();
+        ++lengths;
+      } else if (field.name() == beast_http::field::transfer_encoding) {
+        transfer_encoding = true;
+      }
+    }
+    char size[24];
+    const auto end = std::to_chars(size, size + sizeof size, message.body().size()).ptr;
+    if (lengths == 1 && !transfer_encoding && length == std::string_view(size, static_cast<std::size_t>(end - size))) {
+      return;
+    }
+  }
+  message.prepare_payload();
+}
 
 std::string_view to_wire(std::string& out, const Request& message) {
   out.clear();

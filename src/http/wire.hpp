@@ -23,6 +23,18 @@ inline constexpr std::size_t kWireInlineBody = 1024;
 std::string_view to_wire(std::string& out, const Request& message);
 std::string_view to_wire(std::string& out, const Response& message);
 
+/// `message.keep_alive(keep)` without Beast's rewrite of the Connection field's tokens when there
+/// is nothing to rewrite: an HTTP/1.1 message without a Connection field is kept alive by default
+/// (nothing to do) and closed by adding `Connection: close`. Otherwise Beast's keep_alive(). The
+/// message comes out the same either way (a test compares them).
+void set_keep_alive(Request& message, bool keep);
+void set_keep_alive(Response& message, bool keep);
+
+/// `message.prepare_payload()`, skipped when it would change nothing: one Content-Length that
+/// already reads the body's size, no Transfer-Encoding, and a status that may carry a body (an
+/// answer relayed from an upstream, the gateway's usual case). Same result as Beast's.
+void prepare_payload(Response& message);
+
 /// After a write: a connection's buffer that grew past 8 KiB (a very large head) is released, so
 /// thousands of idle keep-alive connections do not each hold one.
 inline void keep_wire_small(std::string& wire) {
