@@ -59,13 +59,9 @@ std::string_view ServiceClient::Impl::traceparent(const CallOptions& options,
   // then appending character by character, showed in profiles).
   out[0] = out[1] = '0';
   out[2] = '-';
-  const auto hex = [&out](std::size_t at, std::uint64_t v) {
-    for (int i = 15; i >= 0; --i, v >>= 4) out[at + static_cast<std::size_t>(i)] = "0123456789abcdef"[v & 0xf];
-  };
-  hex(3, deps.random.next_u64());
-  hex(19, deps.random.next_u64());
+  trace::write_hex16(trace::write_hex16(out.data() + 3, deps.random.next_u64()), deps.random.next_u64());
   out[35] = '-';
-  hex(36, deps.random.next_u64() | 1);
+  trace::write_hex16(out.data() + 36, deps.random.next_u64() | 1);
   out[52] = '-';
   out[53] = '0';
   out[54] = '1';

@@ -8,7 +8,17 @@ namespace {
 
 void append_fields(std::string& out, const beast_http::fields& fields) {
   for (const auto& field : fields) {
-    out.append(field.name_string()).append(": ").append(field.value()).append("\r\n");
+    const std::string_view name = field.name_string();
+    const std::string_view value = field.value();
+    // Beast keeps each field as one "Name: value\r\n" line (name, ": ", value, CRLF in one block):
+    // copied in one piece when it is laid out so, written piece by piece otherwise.
+    if (value.data() == name.data() + name.size() + 2 && name.data()[name.size()] == ':' &&
+        name.data()[name.size() + 1] == ' ' && value.data()[value.size()] == '\r' &&
+        value.data()[value.size() + 1] == '\n') {
+      out.append(name.data(), name.size() + 2 + value.size() + 2);
+    } else {
+      out.append(name).append(": ").append(value).append("\r\n");
+    }
   }
   out.append("\r\n");
 }

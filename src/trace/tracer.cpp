@@ -86,6 +86,14 @@ char* write_hex(char* p, const std::array<std::uint8_t, N>& bytes) noexcept {
 
 }  // namespace
 
+char* write_hex16(char* out, std::uint64_t v) noexcept {
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    std::memcpy(out, kHexPairs[(v >> shift) & 0xff].data(), 2);
+    out += 2;
+  }
+  return out;
+}
+
 SpanContext::TraceparentText SpanContext::traceparent_text() const noexcept {
   TraceparentText out;  // "00-" 32 hex "-" 16 hex "-" flags
   out[0] = out[1] = out[53] = '0';

@@ -55,6 +55,8 @@ struct SpanContext {
   TraceparentText traceparent_text() const noexcept;
 };
 
+/// Writes the 16 lower-case hex digits of `v`, most significant first, at `out`; returns out + 16.
+char* write_hex16(char* out, std::uint64_t v) noexcept;
 /// Lower-case hex of a trace id (32 digits) or span id (16 digits).
 std::string to_hex(const std::array<std::uint8_t, 16>& id);
 std::string to_hex(const std::array<std::uint8_t, 8>& id);

@@ -23,6 +23,21 @@ struct Collect final : SpanSink {
   std::vector<SpanData> spans;
 };
 
+TEST(Traceparent, SixteenHexDigitsAreWrittenMostSignificantFirst) {
+  for (const auto& [value, text] :
+       std::vector<std::pair<std::uint64_t, std::string>>{{0, "0000000000000000"},
+                                                          {1, "0000000000000001"},
+                                                          {0x0af7651916cd43ddULL, "0af7651916cd43dd"},
+                                                          {0xffffffffffffffffULL, "ffffffffffffffff"},
+                                                          {0x8000000000000000ULL, "8000000000000000"}}) {
+    std::array<char, 17> out{};
+    out[16] = 'x';
+    EXPECT_EQ(write_hex16(out.data(), value), out.data() + 16);
+    EXPECT_EQ(std::string(out.data(), 16), text);
+    EXPECT_EQ(out[16], 'x') << "nothing written past the 16 digits";
+  }
+}
+
 TEST(Traceparent, ParsesTheW3CFormAndRefusesMalformedOrZeroIds) {
   const auto ctx = parse_traceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
   ASSERT_TRUE(ctx);
