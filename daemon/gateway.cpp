@@ -368,7 +368,8 @@ http::Awaitable<void> Gateway::serve(Worker& worker, http::ServerExchange& excha
     refusal = gateway_error(
         http::Status::not_found, "not_found",
         table->service_paths ? "no route matches; route requests as /{service}/{path}" : "no route matches", "");
-  } else if (auto valid = validate_service_name(route->service, "service"); !valid) {
+  } else if (auto valid = route->by_route ? Result<void>{} : validate_service_name(route->service, "service");
+             !valid) {  // a configured route's name was checked when the routes were loaded
     refusal = gateway_error(http::Status::bad_request, "invalid_argument", valid.error().message, route->service);
   } else if (head.method() == http::Verb::unknown) {
     refusal = gateway_error(http::Status::not_implemented, "not_implemented",

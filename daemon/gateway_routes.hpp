@@ -56,7 +56,7 @@ struct GatewayRoute {
   std::string host;
   /// Path prefix, matched by whole segments ("/api" matches /api, /api/x and /api?q, not /apix).
   std::string prefix = "/";
-  std::string service;
+  std::string service;  // REQUIRES: a valid service name (parse_routes checks; the gateway trusts it)
   /// Default true: the prefix is removed before the request goes upstream (/api/x -> /x).
   bool strip_prefix = true;
   std::shared_ptr<const RouteAuth> auth;  // null: anyone may call it
