@@ -97,8 +97,9 @@ bool wants_upgrade(const http::RequestHead& head) {
 
 HeadFacts scan_head(const http::RequestHead& head) {
   HeadFacts facts;
+  // Beast's values point into their field even when empty: a null data() is "not seen yet".
   const auto first = [](std::string_view& slot, std::string_view value) {
-    if (slot.data() == nullptr) slot = value.data() != nullptr ? value : std::string_view("", 0);
+    if (slot.data() == nullptr) slot = value;
   };
   for (const auto& field : head) {
     switch (field.name()) {
@@ -166,18 +167,18 @@ beast_http::fields upstream_fields(const http::RequestHead& head, const Forwardi
     out.insert(id, name, field.value());
   }
   // Beast has no ids for the X-Forwarded-* names: inserted as `unknown` without looking them up.
-  constexpr auto unknown = beast_http::field::unknown;
+  constexpr auto kUnknown = beast_http::field::unknown;
   if (forwarded_for.empty()) {
-    out.insert(unknown, "X-Forwarded-For", forwarding.remote_address);
+    out.insert(kUnknown, "X-Forwarded-For", forwarding.remote_address);
   } else {
     forwarded_for += forwarding.remote_address;
-    out.insert(unknown, "X-Forwarded-For", forwarded_for);
+    out.insert(kUnknown, "X-Forwarded-For", forwarded_for);
   }
   while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
   prefix += forwarding.prefix;
-  if (!prefix.empty()) out.insert(unknown, "X-Forwarded-Prefix", prefix);
-  if (!kept_proto) out.insert(unknown, "X-Forwarded-Proto", forwarding.https ? "https" : "http");
-  if (!kept_host && !host.empty()) out.insert(unknown, "X-Forwarded-Host", host);
+  if (!prefix.empty()) out.insert(kUnknown, "X-Forwarded-Prefix", prefix);
+  if (!kept_proto) out.insert(kUnknown, "X-Forwarded-Proto", forwarding.https ? "https" : "http");
+  if (!kept_host && !host.empty()) out.insert(kUnknown, "X-Forwarded-Host", host);
   return out;
 }
 
