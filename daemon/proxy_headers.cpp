@@ -183,8 +183,9 @@ beast_http::fields upstream_fields(const http::RequestHead& head, const Forwardi
 }
 
 void strip_hop_by_hop(http::Response& response, bool keep_upgrade) {
-  const ConnectionTokens tokens(response);
-  const auto connection = tokens.text();
+  // A copy: the loop erases the Connection fields the tokens would otherwise point into (short
+  // values, "keep-alive", stay in the string's own buffer).
+  const std::string connection(ConnectionTokens(response).text());
   for (auto it = response.begin(); it != response.end();) {
     const auto id = it->name();
     const bool keep = keep_upgrade && upgrade_field(id);

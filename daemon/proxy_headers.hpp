@@ -16,7 +16,8 @@ bool iequals(std::string_view a, std::string_view b);
 bool hop_by_hop(std::string_view name, std::string_view connection_tokens);
 
 /// Every Connection field's value, joined with commas: a view of the one field's value when there
-/// is one (the usual case: no copy), an owned string only when a message repeats the field.
+/// is one (the usual case: no copy), an owned string only when a message repeats the field. The
+/// view is valid while `fields` is unchanged: copy it before erasing fields.
 class ConnectionTokens {
  public:
   explicit ConnectionTokens(const http::beast_http::fields& fields);
