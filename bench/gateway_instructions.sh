@@ -6,8 +6,10 @@
 # one probe, shutdown) are subtracted from those of a loaded run, and the rest divided by the
 # requests wrk completed. With --top N it also prints the N functions with the most instructions
 # of their own, per request (the loaded run's, divided by its requests: the dynamic loader's
-# start-up work is left out of that list). Stops exactly what it started.
-#   bench/gateway_instructions.sh [--seconds 6] [--binary build/daemon/svckitd] [--top 0]
+# start-up work is left out of that list). With --traced every request carries a new sampled W3C
+# traceparent, so the gateway records its three spans and keeps them in svckitd's trace store: the
+# difference to a run without it is what tracing costs per request. Stops exactly what it started.
+#   bench/gateway_instructions.sh [--seconds 6] [--binary build/daemon/svckitd] [--top 0] [--traced]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup --bench
@@ -17,11 +19,13 @@ done
 seconds=6
 binary=build/daemon/svckitd
 top=0
+traced=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --binary) binary="$2"; shift 2 ;;
     --top) top="$2"; shift 2 ;;
+    --traced) traced=1; shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -65,6 +69,18 @@ CONF
   upstreams+=("$port")
   answers "$port" /
 done
+# A new sampled trace per request: a random 64-bit prefix per run, then a counter (cheap for wrk).
+cat >"$work/traced.lua" <<'LUA'
+math.randomseed(os.time())
+local prefix = string.format("%08x%08x", math.random(0, 0x7fffffff), math.random(0, 0x7fffffff))
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format(nil, nil, {["traceparent"] = "00-" .. prefix .. string.format("%016x", n) .. "-00f067aa0ba902b7-01"})
+end
+LUA
+script=()
+[ "$traced" -eq 0 ] || script=(-s "$work/traced.lua")
 cat >"$work/svckitd.yaml" <<CONF
 gateway:
   routes:
@@ -88,7 +104,7 @@ run_once() {
   done
   answers "$gp" /plain/
   if [ "$1" -gt 0 ]; then
-    requests=$(wrk -t1 -c4 -d"$1"s "http://127.0.0.1:$gp/plain/" | awk '/requests in/ {print $1}')
+    requests=$(wrk -t1 -c4 -d"$1"s "${script[@]}" "http://127.0.0.1:$gp/plain/" | awk '/requests in/ {print $1}')
   fi
   kill -INT "$pid"
   wait "$pid" || true
@@ -98,13 +114,13 @@ run_once() {
 read -r idle _ < <(run_once 0 "$work/idle.out")
 read -r busy requests < <(run_once "$seconds" "$work/busy.out")
 echo "binary: $binary"
-echo "requests through the gateway under callgrind: $requests (wrk, 4 connections, ${seconds}s)"
+echo "requests through the gateway under callgrind: $requests (wrk, 4 connections, ${seconds}s$([ "$traced" -eq 0 ] || echo ', each a new sampled trace'))"
 echo "instructions: $busy loaded, $idle without load"
 python3 -c "import sys; b,i,r=map(int,sys.argv[1:]); print(f'instructions per proxied request: {(b-i)/r:,.0f}')" \
   "$busy" "$idle" "$requests"
 if [ "$top" -gt 0 ]; then
   echo "functions with the most instructions of their own, per request:"
   callgrind_annotate --inclusive=no "$work/busy.out" 2>/dev/null |
-    awk -v r="$requests" -v n="$top" '/^ *[0-9,]+ \(/ && !/PROGRAM TOTALS/ && !/ld-linux/ && c < n {
+    awk -v r="$requests" -v n="$top" '/^ *[0-9,]+ \(/ && !/PROGRAM TOTALS/ && !/ld-linux/ && !/\/elf\// && c < n {
       v=$1; gsub(",", "", v); $1=""; $2=""; printf "%8.0f %s\n", v / r, substr($0, 1, 150); c++ }'
 fi
