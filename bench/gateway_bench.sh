@@ -242,20 +242,7 @@ syscalls_per_request() {
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-# A new trace per request (W3C traceparent: a random 64-bit prefix per run, then a counter), as
-# callers inside traces send; sampled (flags 01) or not (00). Cheap to write: 48 math.random calls
-# per request (the first version) cost wrk ~6 us of CPU per request on cores the proxy shares.
-trace_script() {  # trace_script <flags> <file>
-  cat >"$2" <<LUA
-math.randomseed(os.time())
-local prefix = string.format("%08x%08x", math.random(0, 0x7fffffff), math.random(0, 0x7fffffff))
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format(nil, nil, {["traceparent"] = "00-" .. prefix .. string.format("%016x", n) .. "-00f067aa0ba902b7-$1"})
-end
-LUA
-}
+. bench/lib/trace_script.sh
 trace_script 01 "$work/trace.lua"
 trace_script 00 "$work/untraced.lua"
 echo "upstreams: 2 × $(nginx -v 2>&1) (1 worker each); proxies: $(haproxy -v | head -1 | cut -d' ' -f1-3), nginx, svckitd gateway"

@@ -69,16 +69,8 @@ CONF
   upstreams+=("$port")
   answers "$port" /
 done
-# A new sampled trace per request: a random 64-bit prefix per run, then a counter (cheap for wrk).
-cat >"$work/traced.lua" <<'LUA'
-math.randomseed(os.time())
-local prefix = string.format("%08x%08x", math.random(0, 0x7fffffff), math.random(0, 0x7fffffff))
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format(nil, nil, {["traceparent"] = "00-" .. prefix .. string.format("%016x", n) .. "-00f067aa0ba902b7-01"})
-end
-LUA
+. bench/lib/trace_script.sh
+trace_script 01 "$work/traced.lua"
 script=()
 [ "$traced" -eq 0 ] || script=(-s "$work/traced.lua")
 cat >"$work/svckitd.yaml" <<CONF

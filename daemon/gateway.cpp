@@ -450,9 +450,7 @@ http::Awaitable<void> Gateway::proxy(Worker& worker, http::ServerExchange& excha
   apply_grant(call.fields, grant);
   if (out.trace.valid()) call.trace_parent = out.trace;  // the call: a child (the context, not its text)
   call.content_type = facts.content_type;
-  if (facts.deadline.data() != nullptr) {  // as incoming_deadline(head, started) reads it
-    if (auto budget = parse_deadline_header(facts.deadline)) call.deadline = Deadline::after(started, *budget);
-  }
+  call.deadline = incoming_deadline(facts.deadline, started);
   call.streaming.buffer_up_to = options_.buffer_response_bytes;
   const auto length = exchange.content_length();
   BodyFault fault = BodyFault::none;  // a streamed body went past max_body_bytes or was malformed

@@ -327,7 +327,11 @@ CallResult ServiceClient::call_sync(std::string service, http::Verb method, std:
 std::optional<Deadline> incoming_deadline(const http::RequestHead& request, SteadyTime now) {
   auto it = request.find(kDeadlineHeader);
   if (it == request.end()) return std::nullopt;
-  auto budget = parse_deadline_header(std::string_view(it->value().data(), it->value().size()));
+  return incoming_deadline(std::string_view(it->value().data(), it->value().size()), now);
+}
+
+std::optional<Deadline> incoming_deadline(std::string_view header_value, SteadyTime now) {
+  auto budget = parse_deadline_header(header_value);  // refuses an empty value
   if (!budget) return std::nullopt;
   return Deadline::after(now, *budget);
 }

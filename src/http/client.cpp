@@ -129,18 +129,14 @@ namespace {
 
 constexpr std::size_t kStreamChunk = std::size_t{64} * 1024;
 
-/// Appends "host:port" to `out`, written in place: no temporaries on the request path.
-void append_host_port(std::string& out, const net::HostPort& ep) {
+/// "[https://]host:port", written in place: no temporaries on the request path.
+std::string pool_key(const net::HostPort& ep) {
   char port[8];
   const auto end = std::to_chars(port, port + sizeof port, ep.port).ptr;
-  out.reserve(out.size() + ep.host.size() + 1 + static_cast<std::size_t>(end - port));
-  out.append(ep.host).append(1, ':').append(port, end);
-}
-
-std::string pool_key(const net::HostPort& ep) {
   std::string key;
+  key.reserve(8 + ep.host.size() + 1 + static_cast<std::size_t>(end - port));
   if (ep.tls) key.append("https://");
-  append_host_port(key, ep);
+  key.append(ep.host).append(1, ':').append(port, end);
   return key;
 }
 

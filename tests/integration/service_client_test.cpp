@@ -562,6 +562,13 @@ TEST_F(Client, RateLimitFaultInjectionAndTheCallersDeadline) {
   EXPECT_LT(std::chrono::steady_clock::now() - started, 700ms) << "the caller's 300 ms, not the service's 10 s";
   incoming.set(std::string(kDeadlineHeader), "soon");
   EXPECT_FALSE(incoming_deadline(incoming, time.steady_now()).has_value());
+  // From a value already found (the gateway reads the head once): absent or empty is no deadline.
+  EXPECT_FALSE(incoming_deadline(std::string_view(), time.steady_now()).has_value());
+  EXPECT_FALSE(incoming_deadline(std::string_view(""), time.steady_now()).has_value());
+  const auto now = time.steady_now();
+  const auto from_value = incoming_deadline(std::string_view("300"), now);
+  ASSERT_TRUE(from_value.has_value());
+  EXPECT_EQ(from_value->remaining(now), 300ms);
 }
 
 TEST_F(Client, AdaptiveConcurrencyAdmitsUpToItsLearnedLimit) {

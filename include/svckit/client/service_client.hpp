@@ -320,6 +320,8 @@ class ServiceClient {
 /// The deadline a caller sent with `request` (X-Svckit-Deadline-Ms), measured from `now`; nullopt
 /// when absent or malformed (a malformed header never fails the request it came with).
 std::optional<Deadline> incoming_deadline(const http::RequestHead& request, SteadyTime now);
+/// The same from the header's value already found (empty: absent, also nullopt).
+std::optional<Deadline> incoming_deadline(std::string_view header_value, SteadyTime now);
 
 /// GET `path` on `service` through an application-owned client; throws ServiceCallError.
 Awaitable<http::Response> call_service(ServiceClient& client, std::string service, std::string path);
