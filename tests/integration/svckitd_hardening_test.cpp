@@ -588,10 +588,13 @@ TEST(HardeningMetrics, ConcurrentScrapesWhileServicesComeAndGo) {
   struct StopScrapers {
     std::atomic<bool>& done;
     std::vector<std::thread>& threads;
-    ~StopScrapers() {
+    void now() {
       done = true;
-      for (auto& t : threads) t.join();
+      for (auto& t : threads) {
+        if (t.joinable()) t.join();
+      }
     }
+    ~StopScrapers() { now(); }
   } stop{done, scrapers};
   const auto write = [&](const std::string& method, const std::string& target, const std::string& body = {}) {
     const auto answer = daemon->call(method, target, body);
@@ -612,7 +615,7 @@ TEST(HardeningMetrics, ConcurrentScrapesWhileServicesComeAndGo) {
           << read_file(dir.path() / "svckitd.log");
     }
   }
-  done = true;
+  stop.now();  // every scrape has ended: none can fail after the count is read
   EXPECT_EQ(failed.load(), 0) << first_failure;
   EXPECT_EQ(daemon->call("GET", "/healthz").status, 200);
   EXPECT_EQ(daemon->call("GET", "/metrics").body.find("svckit_instances_active{service=\"churn-"), std::string::npos)
