@@ -8,8 +8,13 @@
 # of their own, per request (the loaded run's, divided by its requests: the dynamic loader's
 # start-up work is left out of that list). With --traced every request carries a new sampled W3C
 # traceparent, so the gateway records its three spans and keeps them in svckitd's trace store: the
-# difference to a run without it is what tracing costs per request. Stops exactly what it started.
-#   bench/gateway_instructions.sh [--seconds 6] [--binary build/daemon/svckitd] [--top 0] [--traced]
+# difference to a run without it is what tracing costs per request. --unsampled sends the same
+# traceparent with its sampled flag off (parsed and passed on, nothing recorded): what a request in
+# an unsampled trace costs, and the baseline that leaves only recording in --traced's difference.
+# --keep FILE keeps the loaded run's callgrind output (callgrind_annotate --inclusive=yes FILE
+# shows what each function costs with its callees). Stops exactly what it started.
+#   bench/gateway_instructions.sh [--seconds 6] [--binary build/daemon/svckitd] [--top 0]
+#                                 [--traced|--unsampled] [--keep FILE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup --bench
@@ -20,12 +25,15 @@ seconds=6
 binary=build/daemon/svckitd
 top=0
 traced=0
+keep=
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --binary) binary="$2"; shift 2 ;;
     --top) top="$2"; shift 2 ;;
     --traced) traced=1; shift ;;
+    --unsampled) traced=2; shift ;;
+    --keep) keep="$2"; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -70,7 +78,7 @@ CONF
   answers "$port" /
 done
 . bench/lib/trace_script.sh
-trace_script 01 "$work/traced.lua"
+trace_script "$([ "$traced" -eq 2 ] && echo 00 || echo 01)" "$work/traced.lua"
 script=()
 [ "$traced" -eq 0 ] || script=(-s "$work/traced.lua")
 cat >"$work/svckitd.yaml" <<CONF
@@ -106,10 +114,11 @@ run_once() {
 read -r idle _ < <(run_once 0 "$work/idle.out")
 read -r busy requests < <(run_once "$seconds" "$work/busy.out")
 echo "binary: $binary"
-echo "requests through the gateway under callgrind: $requests (wrk, 4 connections, ${seconds}s$([ "$traced" -eq 0 ] || echo ', each a new sampled trace'))"
+echo "requests through the gateway under callgrind: $requests (wrk, 4 connections, ${seconds}s$([ "$traced" -eq 1 ] && echo ', each a new sampled trace')$([ "$traced" -eq 2 ] && echo ', each in a new unsampled trace'))"
 echo "instructions: $busy loaded, $idle without load"
 python3 -c "import sys; b,i,r=map(int,sys.argv[1:]); print(f'instructions per proxied request: {(b-i)/r:,.0f}')" \
   "$busy" "$idle" "$requests"
+[ -z "$keep" ] || cp "$work/busy.out" "$keep"
 if [ "$top" -gt 0 ]; then
   echo "functions with the most instructions of their own, per request:"
   callgrind_annotate --inclusive=no "$work/busy.out" 2>/dev/null |
