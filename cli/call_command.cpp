@@ -54,7 +54,7 @@ class SpanRecorder final : public trace::SpanSink {
 std::string attribute(const trace::SpanData& span, std::string_view key) {
   for (const auto& a : span.attributes) {
     if (a.key != key) continue;
-    if (const auto* s = std::get_if<std::string>(&a.value)) return *s;
+    if (const auto* s = std::get_if<std::string_view>(&a.value)) return std::string(*s);
     if (const auto* i = std::get_if<std::int64_t>(&a.value)) return std::to_string(*i);
     if (const auto* b = std::get_if<bool>(&a.value)) return *b ? "true" : "false";
   }

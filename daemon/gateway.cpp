@@ -405,8 +405,8 @@ http::Awaitable<void> Gateway::serve(Worker& worker, http::ServerExchange& excha
   const auto elapsed = std::chrono::duration<double>(time_.steady_now() - started);
   if (span.recording()) {
     span.set_name(std::string(head.method_string()) + " " + (out.route.empty() ? std::string("unmatched") : out.route));
-    span.set_attribute("http.request.method", std::string(head.method_string()));
-    span.set_attribute("url.path", std::string(target.substr(0, target.find('?'))));
+    span.set_attribute("http.request.method", head.method_string());
+    span.set_attribute("url.path", target.substr(0, target.find('?')));
     if (!out.route.empty()) span.set_attribute("http.route", out.route);
     span.set_attribute("http.response.status_code", static_cast<std::int64_t>(out.status));
     span.set_attribute("client.address", exchange.context().remote_address);

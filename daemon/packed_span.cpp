@@ -9,35 +9,9 @@ namespace svckit::daemon {
 
 namespace {
 
-// An attribute in the text: key size (4 bytes), key, type (1 byte), value — a string as its size
-// (4 bytes) and bytes, an integer or double as 8 bytes, a bool as 1. Sizes and numbers in the
-// machine's byte order: the text never leaves the process.
-enum class Tag : std::uint8_t { text = 0, integer = 1, real = 2, boolean = 3 };
-
-std::size_t value_size(const trace::AttributeValue& v) {
-  if (const auto* s = std::get_if<std::string>(&v)) return 4 + s->size();
-  if (std::holds_alternative<bool>(v)) return 1;
-  return 8;
-}
-
-template <class T>
-char* put(char* out, const T& value) {
-  static_assert(std::is_trivially_copyable_v<T>);
-  std::memcpy(out, &value, sizeof value);
-  return out + sizeof value;
-}
-
 char* put_text(char* out, std::string_view text) {
   if (!text.empty()) std::memcpy(out, text.data(), text.size());
   return out + text.size();
-}
-
-template <class T>
-T get(const char*& in) {
-  T value;
-  std::memcpy(&value, in, sizeof value);
-  in += sizeof value;
-  return value;
 }
 
 std::string_view get_text(const char*& in, std::size_t size) {
@@ -51,10 +25,11 @@ constexpr std::size_t kMaxText = std::numeric_limits<std::uint32_t>::max();
 }  // namespace
 
 std::optional<PackedSpan> PackedSpan::pack(std::string_view service, const trace::SpanData& span) {
-  std::size_t size = service.size() + span.name.size() + span.status_message.size() + span.context.tracestate.size();
-  for (const auto& a : span.attributes) size += 4 + a.key.size() + 1 + value_size(a.value);
+  const auto attributes = span.attributes.bytes();
+  const std::size_t size = service.size() + span.name.size() + span.status_message.size() +
+                           span.context.tracestate.size() + attributes.size();
   // Every size below is at most the total: one check covers them all.
-  if (size > kMaxText || span.attributes.size() > kMaxText) return std::nullopt;
+  if (size > kMaxText) return std::nullopt;
   PackedSpan p;
   p.trace_id_ = span.context.trace_id;
   p.span_id_ = span.context.span_id;
@@ -68,7 +43,6 @@ std::optional<PackedSpan> PackedSpan::pack(std::string_view service, const trace
   p.name_size_ = static_cast<std::uint32_t>(span.name.size());
   p.status_message_size_ = static_cast<std::uint32_t>(span.status_message.size());
   p.tracestate_size_ = static_cast<std::uint32_t>(span.context.tracestate.size());
-  p.attribute_count_ = static_cast<std::uint32_t>(span.attributes.size());
   p.text_size_ = static_cast<std::uint32_t>(size);
   p.text_ = std::make_unique_for_overwrite<char[]>(size);
   char* out = p.text_.get();
@@ -76,25 +50,7 @@ std::optional<PackedSpan> PackedSpan::pack(std::string_view service, const trace
   out = put_text(out, span.name);
   out = put_text(out, span.status_message);
   out = put_text(out, span.context.tracestate);
-  for (const auto& a : span.attributes) {
-    const auto key = a.key.view();
-    out = put(out, static_cast<std::uint32_t>(key.size()));
-    out = put_text(out, key);
-    if (const auto* s = std::get_if<std::string>(&a.value)) {
-      out = put(out, Tag::text);
-      out = put(out, static_cast<std::uint32_t>(s->size()));
-      out = put_text(out, *s);
-    } else if (const auto* i = std::get_if<std::int64_t>(&a.value)) {
-      out = put(out, Tag::integer);
-      out = put(out, *i);
-    } else if (const auto* d = std::get_if<double>(&a.value)) {
-      out = put(out, Tag::real);
-      out = put(out, *d);
-    } else {
-      out = put(out, Tag::boolean);
-      out = put(out, static_cast<std::uint8_t>(std::get<bool>(a.value) ? 1 : 0));
-    }
-  }
+  put_text(out, attributes);
   return p;
 }
 
@@ -118,25 +74,9 @@ trace::ReceivedSpan PackedSpan::unpack() const {
   s.name = get_text(in, name_size_);
   s.status_message = get_text(in, status_message_size_);
   s.context.tracestate = get_text(in, tracestate_size_);
-  s.attributes.reserve(attribute_count_);
-  for (std::uint32_t i = 0; i < attribute_count_; ++i) {
-    trace::Attribute a;
-    a.key = trace::AttributeKey(std::string(get_text(in, get<std::uint32_t>(in))));
-    switch (get<Tag>(in)) {
-      case Tag::text:
-        a.value = std::string(get_text(in, get<std::uint32_t>(in)));
-        break;
-      case Tag::integer:
-        a.value = get<std::int64_t>(in);
-        break;
-      case Tag::real:
-        a.value = get<double>(in);
-        break;
-      case Tag::boolean:
-        a.value = get<std::uint8_t>(in) != 0;
-        break;
-    }
-    s.attributes.push_back(std::move(a));
+  // Packed by Attributes itself (pack() above): always well formed.
+  if (auto attributes = trace::Attributes::from_bytes(std::string_view(in, text_.get() + text_size_ - in))) {
+    s.attributes = std::move(*attributes);
   }
   return r;
 }

@@ -1,7 +1,7 @@
 // A span as svckitd's trace store keeps it: the fixed fields inline and all of its text — service,
 // name, status message, tracestate, every attribute's key and value — in one allocation. Keeping a
-// span costs one allocation of its exact size (a SpanData holds a string per text field and a
-// vector of ~80-byte attributes, about 1 KB for a gateway span), and dropping one frees one block
+// span costs one allocation of its exact size (a SpanData holds a string per text field and an
+// attribute buffer with room to spare), and the attributes' packed form is copied whole; dropping one frees one block
 // without walking its attributes: the store evicts traces that were written long before, whose
 // memory is cold by then, so an eviction that walked them cost more than the insert itself.
 //
@@ -43,14 +43,13 @@ class PackedSpan {
   std::array<std::uint8_t, 8> parent_span_id_{};
   std::int64_t start_unix_ns_ = 0;
   std::int64_t end_unix_ns_ = 0;
-  // service, name, status message, tracestate, then the attributes (see packed_span.cpp).
+  // service, name, status message, tracestate, then the attributes' packed form (Attributes::bytes).
   std::unique_ptr<char[]> text_;
   std::uint32_t text_size_ = 0;
   std::uint32_t service_size_ = 0;
   std::uint32_t name_size_ = 0;
   std::uint32_t status_message_size_ = 0;
   std::uint32_t tracestate_size_ = 0;
-  std::uint32_t attribute_count_ = 0;
   trace::SpanKind kind_ = trace::SpanKind::internal;
   trace::StatusCode status_ = trace::StatusCode::unset;
   bool sampled_ = false;

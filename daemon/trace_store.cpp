@@ -33,7 +33,7 @@ const char* kind_name(trace::SpanKind kind) {
   return "internal";
 }
 
-json attribute_json(const trace::AttributeValue& v) {
+json attribute_json(const trace::AttributeValueView& v) {
   return std::visit([](const auto& x) { return json(x); }, v);
 }
 
@@ -278,7 +278,7 @@ Awaitable<Response> TraceStore::one(RouteContext& ctx) {
   for (const auto& r : spans) {
     const auto& s = r.span;
     json attributes = json::object();
-    for (const auto& a : s.attributes) attributes[std::string(a.key.view())] = attribute_json(a.value);
+    for (const auto& a : s.attributes) attributes[std::string(a.key)] = attribute_json(a.value);
     list.push_back(json{{"span_id", trace::to_hex(s.context.span_id)},
                         {"parent_span_id", is_root(s) ? std::string() : trace::to_hex(s.parent_span_id)},
                         {"name", s.name},

@@ -178,12 +178,11 @@ Awaitable<Attempt> ServiceClient::Impl::send_attempt(std::shared_ptr<ServiceClie
       if (grpc) {
         const auto slash = rpc_method.find('/');
         span.set_attribute("rpc.system", "grpc");
-        span.set_attribute("rpc.service", std::string(rpc_method.substr(0, slash)));
-        if (slash != std::string_view::npos)
-          span.set_attribute("rpc.method", std::string(rpc_method.substr(slash + 1)));
+        span.set_attribute("rpc.service", rpc_method.substr(0, slash));
+        if (slash != std::string_view::npos) span.set_attribute("rpc.method", rpc_method.substr(slash + 1));
       } else {
-        span.set_attribute("http.request.method", std::string(request.method_string()));
-        span.set_attribute("url.path", route.target.substr(0, route.target.find('?')));
+        span.set_attribute("http.request.method", request.method_string());
+        span.set_attribute("url.path", std::string_view(route.target).substr(0, route.target.find('?')));
       }
       span.set_attribute("server.address", route.endpoint.host);
       span.set_attribute("server.port", static_cast<std::int64_t>(route.endpoint.port));

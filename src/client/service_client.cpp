@@ -395,7 +395,7 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
     if (call_span.recording()) {
       call_span.set_name("call " + state->name);
       call_span.set_attribute("svckit.service", state->name);
-      call_span.set_attribute("http.request.method", std::string(http::beast_http::to_string(method)));
+      call_span.set_attribute("http.request.method", http::beast_http::to_string(method));
     }
     trace_text = call_span.context().traceparent_text();
     trace = std::string_view(trace_text.data(), trace_text.size());
@@ -505,7 +505,7 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
       call_span.set_attribute("http.response.status_code", static_cast<std::int64_t>(result.response->result_int()));
     }
     if (result.error) {
-      call_span.set_attribute("error.type", std::string(to_string(result.error->kind)));
+      call_span.set_attribute("error.type", to_string(result.error->kind));
       call_span.set_status(trace::StatusCode::error, result.error->what());
     }
   }

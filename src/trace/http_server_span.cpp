@@ -17,7 +17,7 @@ void finish_server_span(Span& span, const http::Request& request, const std::str
     const std::string_view target = request.target();
     span.set_name(route.empty() || route == "unmatched" ? method : method + " " + route);
     span.set_attribute("http.request.method", method);
-    span.set_attribute("url.path", std::string(target.substr(0, target.find('?'))));
+    span.set_attribute("url.path", target.substr(0, target.find('?')));
     if (!route.empty()) span.set_attribute("http.route", route);
     const auto status = static_cast<std::int64_t>(response.result_int());
     span.set_attribute("http.response.status_code", status);

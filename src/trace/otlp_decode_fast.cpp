@@ -90,11 +90,10 @@ std::optional<AttributeValue> value_of(sd::element v, std::size_t max_string) {
   return std::nullopt;
 }
 
-bool attributes_of(sd::element v, const OtlpLimits& limits, std::vector<Attribute>& out) {
+bool attributes_of(sd::element v, const OtlpLimits& limits, Attributes& out) {
   if (v.is_null()) return true;
   sd::array list;
   if (v.get_array().get(list) != SUCCESS || list.size() > limits.max_attributes) return false;
-  out.reserve(list.size());
   for (const auto item : list) {
     sd::object a;
     if (item.get_object().get(a) != SUCCESS) return false;
@@ -111,7 +110,7 @@ bool attributes_of(sd::element v, const OtlpLimits& limits, std::vector<Attribut
       }
     }
     if (!has_key || !value) return false;
-    out.push_back(Attribute{std::string(key), std::move(*value)});
+    out.append(key, *value);
   }
   return true;
 }

@@ -82,8 +82,8 @@ Result<AttributeValue> read_value(const json& value, const std::string& field, s
   return AttributeValue{clip(value.dump(-1, ' ', false, json::error_handler_t::replace))};
 }
 
-Result<std::vector<Attribute>> read_attributes(const json& list, const std::string& field, const OtlpLimits& limits) {
-  std::vector<Attribute> out;
+Result<Attributes> read_attributes(const json& list, const std::string& field, const OtlpLimits& limits) {
+  Attributes out;
   if (list.is_null()) return out;
   if (!list.is_array()) return bad(field, "must be an array of {key, value}");
   if (list.size() > limits.max_attributes) {
@@ -97,7 +97,7 @@ Result<std::vector<Attribute>> read_attributes(const json& list, const std::stri
     const auto* given = member(a, "value");
     auto value = read_value(given != nullptr ? *given : kEmptyObject, where + ".value", limits.max_string);
     if (!value) return value.error();
-    out.push_back(Attribute{a["key"].get<std::string>(), std::move(*value)});
+    out.append(a["key"].get_ref<const std::string&>(), *value);
   }
   return out;
 }
@@ -203,16 +203,16 @@ char* put_number(char* p, T value) noexcept {
 using svckit::detail::json_string_bound;
 using svckit::detail::write_json_string;
 
-std::size_t value_bound(const AttributeValue& value) {
-  const auto* text = std::get_if<std::string>(&value);
+std::size_t value_bound(const AttributeValueView& value) {
+  const auto* text = std::get_if<std::string_view>(&value);
   return 24 + (text != nullptr ? json_string_bound(*text) : kNumberBound);
 }
 
 /// An AnyValue. Integers are decimal strings (OTLP's JSON encoding writes int64 as the protobuf
 /// JSON mapping does); a double that is not finite is the mapping's "NaN" / "Infinity" /
 /// "-Infinity" string.
-char* put_value(char* p, const AttributeValue& value) {
-  if (const auto* text = std::get_if<std::string>(&value)) {
+char* put_value(char* p, const AttributeValueView& value) {
+  if (const auto* text = std::get_if<std::string_view>(&value)) {
     p = put(p, R"({"stringValue":)");
     p = write_json_string(p, *text);
   } else if (const auto* n = std::get_if<std::int64_t>(&value)) {
@@ -238,7 +238,7 @@ char* put_value(char* p, const AttributeValue& value) {
 std::size_t span_bound(const SpanData& s) {
   std::size_t n = 256 + 4 * kNumberBound;  // the keys, the three ids, kind, times and status code
   n += json_string_bound(s.context.tracestate) + json_string_bound(s.name) + json_string_bound(s.status_message);
-  for (const auto& a : s.attributes) n += 24 + json_string_bound(a.key.view()) + value_bound(a.value);
+  for (const auto& a : s.attributes) n += 24 + json_string_bound(a.key) + value_bound(a.value);
   return n;
 }
 
@@ -270,12 +270,14 @@ void append_span(std::string& out, const SpanData& s) {
   p = put(p, R"(","endTimeUnixNano":")");
   p = put_number(p, s.end_unix_ns);
   p = put(p, R"(","attributes":[)");
-  for (std::size_t i = 0; i < s.attributes.size(); ++i) {
-    if (i > 0) *p++ = ',';
+  bool first = true;
+  for (const auto& a : s.attributes) {
+    if (!first) *p++ = ',';
+    first = false;
     p = put(p, R"({"key":)");
-    p = write_json_string(p, s.attributes[i].key.view());
+    p = write_json_string(p, a.key);
     p = put(p, R"(,"value":)");
-    p = put_value(p, s.attributes[i].value);
+    p = put_value(p, a.value);
     *p++ = '}';
   }
   *p++ = ']';

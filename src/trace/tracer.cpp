@@ -11,6 +11,10 @@ namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
 
+/// Room for a span's attributes from its start: the HTTP conventions' usual eight or so take
+/// 250-400 bytes packed, so one allocation holds them.
+constexpr std::size_t kAttributeBytes = 448;
+
 template <std::size_t N>
 std::string hex(const std::array<std::uint8_t, N>& bytes) {
   std::string out(2 * N, '0');
@@ -171,23 +175,6 @@ Span& Span::operator=(Span&& other) noexcept {
   return *this;
 }
 
-void Span::put(AttributeKey key, AttributeValue value) {
-  if (!recording()) return;
-  for (auto& a : data_.attributes) {
-    if (a.key.view() == key.view()) {
-      a.value = std::move(value);
-      return;
-    }
-  }
-  if (data_.attributes.empty()) data_.attributes.reserve(10);  // the HTTP conventions' usual few
-  data_.attributes.push_back(Attribute{std::move(key), std::move(value)});
-}
-
-void Span::set_attribute(AttributeKey key, std::string value) { put(std::move(key), std::move(value)); }
-void Span::set_attribute(AttributeKey key, std::int64_t value) { put(std::move(key), value); }
-void Span::set_attribute(AttributeKey key, double value) { put(std::move(key), value); }
-void Span::set_attribute(AttributeKey key, bool value) { put(std::move(key), value); }
-
 void Span::set_status(StatusCode code, std::string message) {
   if (!recording()) return;
   // OpenTelemetry: ok is final; a message belongs to an error only.
@@ -235,7 +222,10 @@ Span Tracer::start_span(std::string name, SpanKind kind, const std::optional<Spa
     d.context.sampled = static_cast<double>(low >> 11) * 0x1.0p-53 < options_.sample_ratio;
   }
   fill(random_, d.context.span_id);
-  if (d.context.sampled) d.start_unix_ns = now_unix_ns();  // an unsampled span is never exported
+  if (d.context.sampled) {  // an unsampled span is never exported
+    d.start_unix_ns = now_unix_ns();
+    d.attributes.reserve(kAttributeBytes);
+  }
   return span;
 }
 

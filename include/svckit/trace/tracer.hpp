@@ -27,11 +27,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <variant>
-#include <vector>
 
 #include "svckit/core/random.hpp"
 #include "svckit/core/time_source.hpp"
+#include "svckit/trace/attributes.hpp"
 
 namespace svckit::trace {
 
@@ -83,35 +82,6 @@ enum class SpanKind : int { internal = 1, server = 2, client = 3, producer = 4, 
 /// OTLP's status codes.
 enum class StatusCode : int { unset = 0, ok = 1, error = 2 };
 
-/// An attribute's key. A string literal — how code names the semantic conventions' keys
-/// ("http.request.method") — is kept as a pointer to it: no copy and no allocation per span (most
-/// of those names are longer than std::string keeps inline). Any other text is owned.
-class AttributeKey {
- public:
-  AttributeKey() = default;
-  /// A string literal (consteval: only a constant with static storage compiles here).
-  template <std::size_t N>
-  consteval AttributeKey(const char (&literal)[N])  // NOLINT(google-explicit-constructor)
-      : key_(std::in_place_index<0>, literal, N - 1) {}
-  AttributeKey(std::string text) : key_(std::in_place_index<1>, std::move(text)) {}  // NOLINT: implicit
-
-  std::string_view view() const noexcept {
-    if (const auto* literal = std::get_if<0>(&key_)) return *literal;
-    return std::get<1>(key_);
-  }
-  std::size_t size() const noexcept { return view().size(); }
-  friend bool operator==(const AttributeKey& a, std::string_view b) noexcept { return a.view() == b; }
-
- private:
-  std::variant<std::string_view, std::string> key_;
-};
-
-using AttributeValue = std::variant<std::string, std::int64_t, double, bool>;
-struct Attribute {
-  AttributeKey key;
-  AttributeValue value;
-};
-
 /// An ended span, as sinks receive it.
 struct SpanData {
   SpanContext context;
@@ -120,7 +90,7 @@ struct SpanData {
   SpanKind kind = SpanKind::internal;
   std::int64_t start_unix_ns = 0;
   std::int64_t end_unix_ns = 0;
-  std::vector<Attribute> attributes;
+  Attributes attributes;
   StatusCode status = StatusCode::unset;
   std::string status_message;
 };
@@ -166,19 +136,28 @@ class Span {
   /// Its context (to pass on); invalid for a default-constructed span.
   const SpanContext& context() const noexcept { return data_.context; }
 
-  void set_attribute(AttributeKey key, std::string value);
-  void set_attribute(AttributeKey key, const char* value) { set_attribute(std::move(key), std::string(value)); }
-  void set_attribute(AttributeKey key, std::int64_t value);
-  void set_attribute(AttributeKey key, int value) { set_attribute(std::move(key), static_cast<std::int64_t>(value)); }
-  void set_attribute(AttributeKey key, double value);
-  void set_attribute(AttributeKey key, bool value);
+  /// Copies `key` and `value` into the span (OpenTelemetry's SetAttribute: a key set again gets
+  /// the new value).
+  void set_attribute(std::string_view key, std::string_view value) {
+    if (recording()) data_.attributes.set(key, value);
+  }
+  void set_attribute(std::string_view key, const char* value) { set_attribute(key, std::string_view(value)); }
+  void set_attribute(std::string_view key, std::int64_t value) {
+    if (recording()) data_.attributes.set(key, value);
+  }
+  void set_attribute(std::string_view key, int value) { set_attribute(key, static_cast<std::int64_t>(value)); }
+  void set_attribute(std::string_view key, double value) {
+    if (recording()) data_.attributes.set(key, value);
+  }
+  void set_attribute(std::string_view key, bool value) {
+    if (recording()) data_.attributes.set(key, value);
+  }
   void set_status(StatusCode code, std::string message = {});
   void set_name(std::string name);
   void end();
 
  private:
   friend class Tracer;
-  void put(AttributeKey key, AttributeValue value);
 
   const Tracer* tracer_ = nullptr;  // null: ended, or never started
   SpanData data_;

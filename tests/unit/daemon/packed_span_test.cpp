@@ -18,14 +18,14 @@ trace::SpanData full_span() {
   s.end_unix_ns = 1'765'000'000'123'456'789;
   s.status = trace::StatusCode::error;
   s.status_message = std::string("HTTP 503\0after a NUL", 20);
-  s.attributes.push_back({"http.request.method", std::string("GET")});
-  s.attributes.push_back({std::string("an.owned.key"), std::int64_t{-42}});
-  s.attributes.push_back({"ratio", 0.25});
-  s.attributes.push_back({"svckit.hedge", true});
-  s.attributes.push_back({"flag.off", false});
-  s.attributes.push_back({"empty", std::string()});
-  s.attributes.push_back({std::string(), std::string(5000, 'v')});  // an empty key, a long value
-  s.attributes.push_back({"int.max", std::numeric_limits<std::int64_t>::max()});
+  s.attributes.set("http.request.method", "GET");
+  s.attributes.set(std::string("an.owned.key"), std::int64_t{-42});
+  s.attributes.set("ratio", 0.25);
+  s.attributes.set("svckit.hedge", true);
+  s.attributes.set("flag.off", false);
+  s.attributes.set("empty", std::string());
+  s.attributes.set(std::string(), std::string(5000, 'v'));  // an empty key, a long value
+  s.attributes.set("int.max", std::numeric_limits<std::int64_t>::max());
   return s;
 }
 
@@ -50,11 +50,20 @@ TEST(PackedSpan, UnpacksToTheSpanItPacked) {
   EXPECT_EQ(s.end_unix_ns, span.end_unix_ns);
   EXPECT_EQ(s.status, trace::StatusCode::error);
   EXPECT_EQ(s.status_message, span.status_message);
-  ASSERT_EQ(s.attributes.size(), span.attributes.size());
-  for (std::size_t i = 0; i < span.attributes.size(); ++i) {
-    EXPECT_EQ(s.attributes[i].key.view(), span.attributes[i].key.view()) << i;
-    EXPECT_EQ(s.attributes[i].value, span.attributes[i].value) << i;
-  }
+  ASSERT_EQ(s.attributes.size(), 8U);
+  EXPECT_TRUE(s.attributes == span.attributes);
+  auto a = s.attributes.begin();
+  EXPECT_EQ((*a).key, "http.request.method");
+  EXPECT_EQ(std::get<std::string_view>((*a).value), "GET");
+  EXPECT_EQ(std::get<std::int64_t>((*++a).value), -42);
+  EXPECT_EQ(std::get<double>((*++a).value), 0.25);
+  EXPECT_TRUE(std::get<bool>((*++a).value));
+  EXPECT_FALSE(std::get<bool>((*++a).value));
+  EXPECT_EQ(std::get<std::string_view>((*++a).value), "");
+  EXPECT_EQ((*++a).key, "");
+  EXPECT_EQ(std::get<std::string_view>((*a).value).size(), 5000U);
+  EXPECT_EQ(std::get<std::int64_t>((*++a).value), std::numeric_limits<std::int64_t>::max());
+  EXPECT_TRUE(++a == s.attributes.end());
   EXPECT_EQ(packed.trace_id(), span.context.trace_id);
   EXPECT_EQ(packed.service(), "order-service");
   EXPECT_EQ(packed.name(), span.name);

@@ -17,7 +17,7 @@ trace::ReceivedSpan span(std::uint8_t trace, std::uint8_t id, std::size_t attrib
   r.span.name = "GET /x";
   r.span.start_unix_ns = 1000 * trace + id;
   r.span.end_unix_ns = r.span.start_unix_ns + 10;
-  if (attribute_bytes > 0) r.span.attributes.push_back({"big", std::string(attribute_bytes, 'x')});
+  if (attribute_bytes > 0) r.span.attributes.set("big", std::string(attribute_bytes, 'x'));
   return r;
 }
 

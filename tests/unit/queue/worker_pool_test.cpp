@@ -189,7 +189,7 @@ struct SpanList final : trace::SpanSink {
 std::string attribute(const trace::SpanData& span, const std::string& key) {
   for (const auto& a : span.attributes) {
     if (a.key != key) continue;
-    if (const auto* text = std::get_if<std::string>(&a.value)) return *text;
+    if (const auto* text = std::get_if<std::string_view>(&a.value)) return std::string(*text);
     if (const auto* number = std::get_if<std::int64_t>(&a.value)) return std::to_string(*number);
   }
   return "(none)";

@@ -18,6 +18,11 @@ namespace {
 
 using namespace std::chrono_literals;
 
+/// The attribute at `i` (attributes are read by walking them).
+AttributeView nth(const Attributes& attributes, std::size_t i) {
+  return *std::next(attributes.begin(), static_cast<std::ptrdiff_t>(i));
+}
+
 struct Collect final : SpanSink {
   void on_end(SpanData span) override { spans.push_back(std::move(span)); }
   std::vector<SpanData> spans;
@@ -140,7 +145,7 @@ TEST(Tracer, ChildrenShareTheTraceAndLinkTheirParentWithTimesFromTheInjectedCloc
   EXPECT_EQ(child.end_unix_ns - child.start_unix_ns, 5'000'000);
   EXPECT_EQ(parent.end_unix_ns - parent.start_unix_ns, 7'000'000);
   ASSERT_EQ(child.attributes.size(), 2U);
-  EXPECT_EQ(std::get<std::int64_t>(child.attributes[1].value), 3);
+  EXPECT_EQ(std::get<std::int64_t>(nth(child.attributes, 1).value), 3);
   EXPECT_EQ(child.status, StatusCode::error);
   EXPECT_EQ(child.status_message, "boom");
   EXPECT_EQ(parent.status, StatusCode::ok);
@@ -196,10 +201,10 @@ TEST(OtlpJson, RoundTripsSpansAndNamesTheFieldOfABadOne) {
   EXPECT_EQ(c.status_message, "HTTP 503");
   EXPECT_EQ(c.start_unix_ns, sink.spans[0].start_unix_ns);
   ASSERT_EQ(c.attributes.size(), 4U);
-  EXPECT_EQ(std::get<std::int64_t>(c.attributes[0].value), 503);
-  EXPECT_EQ(std::get<std::string>(c.attributes[1].value), "10.0.0.5");
-  EXPECT_TRUE(std::get<bool>(c.attributes[2].value));
-  EXPECT_DOUBLE_EQ(std::get<double>(c.attributes[3].value), 0.5);
+  EXPECT_EQ(std::get<std::int64_t>(nth(c.attributes, 0).value), 503);
+  EXPECT_EQ(std::get<std::string_view>(nth(c.attributes, 1).value), "10.0.0.5");
+  EXPECT_TRUE(std::get<bool>(nth(c.attributes, 2).value));
+  EXPECT_DOUBLE_EQ(std::get<double>(nth(c.attributes, 3).value), 0.5);
   EXPECT_EQ((*back)[1].span.parent_span_id, (std::array<std::uint8_t, 8>{}));
 
   const auto bad = [](const std::string& span) {
@@ -242,15 +247,15 @@ TEST(OtlpJson, WritesValidJsonForAnyBytesAndKeepsEveryValue) {
   s.context.sampled = true;
   s.name = std::string("quote \" backslash \\ newline \n tab \t nul \0 end", 45);
   const std::string utf8 = "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80";  // café € 😀
-  s.attributes.push_back({"utf8", utf8});
-  s.attributes.push_back({"broken", std::string("a\xff b\xc3 c\xed\xa0\x80 d\xf4\x90\x80\x80 e\xc0\xaf")});
-  s.attributes.push_back({"int.min", std::numeric_limits<std::int64_t>::min()});
-  s.attributes.push_back({"int.max", std::numeric_limits<std::int64_t>::max()});
-  s.attributes.push_back({"pi", 3.141592653589793});
-  s.attributes.push_back({"tiny", 5e-324});
-  s.attributes.push_back({"nan", std::numeric_limits<double>::quiet_NaN()});
-  s.attributes.push_back({"inf", -std::numeric_limits<double>::infinity()});
-  s.attributes.push_back({"no", false});
+  s.attributes.append("utf8", AttributeValue(utf8));
+  s.attributes.append("broken", AttributeValue(std::string("a\xff b\xc3 c\xed\xa0\x80 d\xf4\x90\x80\x80 e\xc0\xaf")));
+  s.attributes.append("int.min", AttributeValue(std::numeric_limits<std::int64_t>::min()));
+  s.attributes.append("int.max", AttributeValue(std::numeric_limits<std::int64_t>::max()));
+  s.attributes.append("pi", AttributeValue(3.141592653589793));
+  s.attributes.append("tiny", AttributeValue(5e-324));
+  s.attributes.append("nan", AttributeValue(std::numeric_limits<double>::quiet_NaN()));
+  s.attributes.append("inf", AttributeValue(-std::numeric_limits<double>::infinity()));
+  s.attributes.append("no", AttributeValue(false));
   s.status = StatusCode::ok;
   const auto text = otlp_json("svc \"x\"", {s});
   ASSERT_TRUE(nlohmann::json::accept(text)) << text;
@@ -262,23 +267,24 @@ TEST(OtlpJson, WritesValidJsonForAnyBytesAndKeepsEveryValue) {
   EXPECT_EQ(b.name, s.name);
   EXPECT_EQ(b.status, StatusCode::ok);
   ASSERT_EQ(b.attributes.size(), s.attributes.size());
-  EXPECT_EQ(std::get<std::string>(b.attributes[0].value), utf8);
-  EXPECT_EQ(std::get<std::string>(b.attributes[1].value),
+  EXPECT_EQ(std::get<std::string_view>(nth(b.attributes, 0).value), utf8);
+  EXPECT_EQ(std::get<std::string_view>(nth(b.attributes, 1).value),
             "a\xef\xbf\xbd b\xef\xbf\xbd c\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd d\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
             "\xef\xbf\xbd e\xef\xbf\xbd\xef\xbf\xbd");
-  EXPECT_EQ(std::get<std::int64_t>(b.attributes[2].value), std::numeric_limits<std::int64_t>::min());
-  EXPECT_EQ(std::get<std::int64_t>(b.attributes[3].value), std::numeric_limits<std::int64_t>::max());
-  EXPECT_EQ(std::get<double>(b.attributes[4].value), 3.141592653589793);
-  EXPECT_EQ(std::get<double>(b.attributes[5].value), 5e-324);
-  EXPECT_TRUE(std::isnan(std::get<double>(b.attributes[6].value)));
-  EXPECT_EQ(std::get<double>(b.attributes[7].value), -std::numeric_limits<double>::infinity());
-  EXPECT_FALSE(std::get<bool>(b.attributes[8].value));
+  EXPECT_EQ(std::get<std::int64_t>(nth(b.attributes, 2).value), std::numeric_limits<std::int64_t>::min());
+  EXPECT_EQ(std::get<std::int64_t>(nth(b.attributes, 3).value), std::numeric_limits<std::int64_t>::max());
+  EXPECT_EQ(std::get<double>(nth(b.attributes, 4).value), 3.141592653589793);
+  EXPECT_EQ(std::get<double>(nth(b.attributes, 5).value), 5e-324);
+  EXPECT_TRUE(std::isnan(std::get<double>(nth(b.attributes, 6).value)));
+  EXPECT_EQ(std::get<double>(nth(b.attributes, 7).value), -std::numeric_limits<double>::infinity());
+  EXPECT_FALSE(std::get<bool>(nth(b.attributes, 8).value));
 
   // Every single byte value, alone and after a lead byte: always JSON.
   for (int byte = 0; byte < 256; ++byte) {
     for (const auto* prefix : {"", "\xc3", "\xe2\x82", "\xf0\x9f\x98"}) {
       SpanData one = s;
-      one.attributes.assign(1, Attribute{"b", std::string(prefix) + static_cast<char>(byte)});
+      one.attributes.clear();
+      one.attributes.set("b", std::string(prefix) + static_cast<char>(byte));
       const auto json_text = otlp_json("s", {one});
       ASSERT_TRUE(nlohmann::json::accept(json_text)) << byte << " after " << std::string(prefix).size() << " bytes";
     }
@@ -303,11 +309,11 @@ TEST(OtlpJson, TheWorstCaseSpanFitsItsBoundAndComesBack) {
   s.end_unix_ns = std::numeric_limits<std::int64_t>::max();
   s.status = StatusCode::error;
   s.status_message = controls + broken;
-  s.attributes.push_back({std::string(controls), broken});
-  s.attributes.push_back({std::string(broken), -1.2345678901234567e-308});
-  s.attributes.push_back({std::string(controls), std::numeric_limits<std::int64_t>::min()});
-  s.attributes.push_back({std::string(broken), -std::numeric_limits<double>::infinity()});
-  s.attributes.push_back({std::string(controls), false});
+  s.attributes.append(std::string(controls), AttributeValue(broken));
+  s.attributes.append(std::string(broken), AttributeValue(-1.2345678901234567e-308));
+  s.attributes.append(std::string(controls), AttributeValue(std::numeric_limits<std::int64_t>::min()));
+  s.attributes.append(std::string(broken), AttributeValue(-std::numeric_limits<double>::infinity()));
+  s.attributes.append(std::string(controls), AttributeValue(false));
   std::string text;
   append_otlp_span(text, s);
   ASSERT_TRUE(nlohmann::json::accept(text)) << text.substr(0, 200);
@@ -321,10 +327,10 @@ TEST(OtlpJson, TheWorstCaseSpanFitsItsBoundAndComesBack) {
   EXPECT_EQ(b.status_message.size(), 300U + 300U * 3);
   EXPECT_EQ(b.end_unix_ns, std::numeric_limits<std::int64_t>::max());
   ASSERT_EQ(b.attributes.size(), 5U);
-  EXPECT_EQ(std::get<double>(b.attributes[1].value), -1.2345678901234567e-308);
+  EXPECT_EQ(std::get<double>(nth(b.attributes, 1).value), -1.2345678901234567e-308);
 }
 
-bool same_value(const AttributeValue& a, const AttributeValue& b) {
+bool same_value(const AttributeValueView& a, const AttributeValueView& b) {
   if (a.index() != b.index()) return false;
   if (const auto* x = std::get_if<double>(&a)) {
     const double y = std::get<double>(b);
@@ -359,8 +365,8 @@ bool same_value(const AttributeValue& a, const AttributeValue& b) {
         a.span.end_unix_ns == b.span.end_unix_ns && a.span.status == b.span.status &&
         a.span.status_message == b.span.status_message && a.span.attributes.size() == b.span.attributes.size() &&
         std::equal(a.span.attributes.begin(), a.span.attributes.end(), b.span.attributes.begin(),
-                   [](const Attribute& x, const Attribute& y) {
-                     return x.key.view() == y.key.view() && same_value(x.value, y.value);
+                   [](const AttributeView& x, const AttributeView& y) {
+                     return x.key == y.key && same_value(x.value, y.value);
                    });
     if (!same) return ::testing::AssertionFailure() << "span " << i << " differs: " << body;
   }
