@@ -331,7 +331,9 @@ std::optional<Deadline> incoming_deadline(const http::RequestHead& request, Stea
 }
 
 std::optional<Deadline> incoming_deadline(std::string_view header_value, SteadyTime now) {
-  auto budget = parse_deadline_header(header_value);  // refuses an empty value
+  // No header (the usual case) is no deadline, without building parse_deadline_header's error.
+  if (header_value.empty()) return std::nullopt;
+  auto budget = parse_deadline_header(header_value);
   if (!budget) return std::nullopt;
   return Deadline::after(now, *budget);
 }
