@@ -140,7 +140,7 @@ void ServiceClient::Impl::add_service_headers(http::Request& request, const Serv
 http::Request ServiceClient::Impl::make_request(http::Verb method, CallOptions& options, std::string_view trace) {
   http::Request request{method, "/", 11, std::string{}, std::move(options.fields)};
   for (const auto& [name, value] : options.headers) request.insert(name, value);  // repeated fields stay
-  request.set("traceparent", trace);
+  if (!trace.empty()) request.set("traceparent", trace);
   if (!options.content_type.empty()) request.set(http::beast_http::field::content_type, options.content_type);
   if (!options.body.empty()) {
     request.set(http::beast_http::field::content_type,

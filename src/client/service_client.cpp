@@ -407,7 +407,9 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
   } else {
     trace = impl.traceparent(options, trace_text);
   }
-  http::Request request = impl.make_request(method, options, trace);  // every attempt sends it, aimed anew
+  // Every attempt sends it, aimed anew. With a tracer each attempt writes its own span's
+  // traceparent (send_attempt), so none is written here only to be replaced.
+  http::Request request = impl.make_request(method, options, impl.deps.tracer != nullptr ? std::string_view() : trace);
   Impl::add_service_headers(request, cfg);
   http::Streaming streaming = options.streaming;
   if (options.on_body) {

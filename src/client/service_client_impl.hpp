@@ -138,7 +138,8 @@ struct ServiceClient::Impl {
   /// attempt's target and deadline. Built once per call and sent in place by every attempt.
   /// The service's default headers and API key, each unless the call set that header itself.
   static void add_service_headers(http::Request& request, const ServiceConfig& config);
-  /// `trace` may point into options' own fields: Beast copies a value before it replaces a field.
+  /// `trace` (the traceparent to send; empty: none is written) may point into options' own fields:
+  /// Beast copies a value before it replaces a field.
   http::Request make_request(http::Verb method, CallOptions& options, std::string_view trace);
   static void aim(http::Request& request, const std::string& target, std::chrono::milliseconds remaining);
   /// One attempt on one route; its outcome feeds the balancer, the instance breaker and the budget.
