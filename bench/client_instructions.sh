@@ -5,19 +5,21 @@
 # to compare two builds by, and the gap to the raw loop in user-space work. A run of 0.05 s (start,
 # discovery, shutdown) is subtracted from each loaded run and the rest divided by its calls. With
 # --top N it also prints the N functions with the most instructions of their own per ServiceClient
-# call. Stops exactly what it started.
-#   bench/client_instructions.sh [--seconds 4] [--binary build/bench/client_bench] [--top 0]
+# call; --keep FILE keeps the ServiceClient run's callgrind output. Stops exactly what it started.
+#   bench/client_instructions.sh [--seconds 4] [--binary build/bench/client_bench] [--top 0] [--keep FILE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup --bench
 seconds=4
 binary=build/bench/client_bench
 top=0
+keep=
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --binary) binary="$2"; shift 2 ;;
     --top) top="$2"; shift 2 ;;
+    --keep) keep="$2"; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -81,6 +83,7 @@ read -r service service_calls < <(per_call a)
 read -r raw raw_calls < <(per_call b)
 echo "binary: $binary (4 connections, ${seconds}s under callgrind)"
 echo "instructions per call: ServiceClient $service ($service_calls calls), raw keep-alive loop $raw ($raw_calls calls)"
+[ -z "$keep" ] || cp "$work/busy-a.out" "$keep"
 if [ "$top" -gt 0 ]; then
   echo "functions with the most instructions of their own, per ServiceClient call:"
   callgrind_annotate --inclusive=no "$work/busy-a.out" 2>/dev/null |

@@ -134,7 +134,8 @@ std::string pool_key(const net::HostPort& ep) {
   char port[8];
   const auto end = std::to_chars(port, port + sizeof port, ep.port).ptr;
   std::string key;
-  key.reserve(8 + ep.host.size() + 1 + static_cast<std::size_t>(end - port));
+  // Exactly its size: an IPv4 "host:port" then fits the string's own buffer (no allocation).
+  key.reserve((ep.tls ? 8 : 0) + ep.host.size() + 1 + static_cast<std::size_t>(end - port));
   if (ep.tls) key.append("https://");
   key.append(ep.host).append(1, ':').append(port, end);
   return key;
