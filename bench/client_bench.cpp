@@ -164,8 +164,8 @@ Figures measure(std::size_t workers, double seconds, Spawn spawn) {
 
 void print(const char* mode, const Figures& f) {
   std::printf("%-28s %10.0f calls/s   p50 %7.1f us   p99 %7.1f us   cpu %5.1f us/call   errors %llu   calls %llu\n",
-              mode, f.calls_per_second, f.p50_us, f.p99_us, f.cpu_us_per_call, static_cast<unsigned long long>(f.errors),
-              static_cast<unsigned long long>(f.calls));
+              mode, f.calls_per_second, f.p50_us, f.p99_us, f.cpu_us_per_call,
+              static_cast<unsigned long long>(f.errors), static_cast<unsigned long long>(f.calls));
   std::fflush(stdout);
 }
 
