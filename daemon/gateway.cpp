@@ -350,8 +350,8 @@ http::Awaitable<void> Gateway::serve(Worker& worker, http::ServerExchange& excha
   trace::Span span;  // the request's server span, when tracing
   const auto facts = scan_head(head);
   if (options_.tracer != nullptr) {
-    span = options_.tracer->start_span(std::string(head.method_string()), trace::SpanKind::server,
-                                       trace::parse_trace_context(facts.traceparent, facts.tracestate));
+    options_.tracer->start_span(span, std::string(head.method_string()), trace::SpanKind::server,
+                                trace::parse_trace_context(facts.traceparent, facts.tracestate));
     out.trace = span.context();
   }
   std::optional<http::Response> refusal;

@@ -170,8 +170,8 @@ Awaitable<Attempt> ServiceClient::Impl::send_attempt(std::shared_ptr<ServiceClie
   const bool grpc = std::string_view(request[http::beast_http::field::content_type]).starts_with("application/grpc");
   if (deps.tracer != nullptr && route.trace_parent.valid()) {
     const std::string_view rpc_method = std::string_view(route.target).substr(route.target.starts_with('/') ? 1 : 0);
-    span = deps.tracer->start_span(grpc ? std::string(rpc_method) : std::string(request.method_string()),
-                                   trace::SpanKind::client, route.trace_parent);
+    deps.tracer->start_span(span, grpc ? std::string(rpc_method) : std::string(request.method_string()),
+                            trace::SpanKind::client, route.trace_parent);
     const auto text = span.context().traceparent_text();
     request.set("traceparent", std::string_view(text.data(), text.size()));
     if (span.recording()) {

@@ -393,7 +393,7 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
       }
     }
     // Named once it is known to record: an unsampled call (most, at a low ratio) builds no text.
-    call_span = impl.deps.tracer->start_span(std::string(), trace::SpanKind::internal, parent);
+    impl.deps.tracer->start_span(call_span, std::string(), trace::SpanKind::internal, parent);
     if (call_span.recording()) {
       call_span.set_name("call " + state->name);
       call_span.set_attribute("svckit.service", state->name);

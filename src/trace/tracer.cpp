@@ -205,16 +205,28 @@ std::int64_t Tracer::now_unix_ns() const {
 
 Span Tracer::start_span(std::string name, SpanKind kind, const std::optional<SpanContext>& parent) const {
   Span span;
+  start_span(span, std::move(name), kind, parent);
+  return span;
+}
+
+void Tracer::start_span(Span& span, std::string name, SpanKind kind, const std::optional<SpanContext>& parent) const {
+  span.end();
   span.tracer_ = this;
   auto& d = span.data_;
   d.name = std::move(name);
   d.kind = kind;
+  d.end_unix_ns = 0;
+  d.attributes.clear();
+  d.status = StatusCode::unset;
+  d.status_message.clear();
   if (parent && parent->valid()) {
     d.context.trace_id = parent->trace_id;
     d.parent_span_id = parent->span_id;
     d.context.sampled = parent->sampled;
     d.context.tracestate = parent->tracestate;
   } else {
+    d.parent_span_id = {};
+    d.context.tracestate.clear();
     fill(random_, d.context.trace_id);
     // TraceIdRatioBased: the trace id's low 8 bytes against the ratio, so every process agrees.
     std::uint64_t low = 0;
@@ -222,11 +234,11 @@ Span Tracer::start_span(std::string name, SpanKind kind, const std::optional<Spa
     d.context.sampled = static_cast<double>(low >> 11) * 0x1.0p-53 < options_.sample_ratio;
   }
   fill(random_, d.context.span_id);
+  d.start_unix_ns = 0;
   if (d.context.sampled) {  // an unsampled span is never exported
     d.start_unix_ns = now_unix_ns();
     d.attributes.reserve(kAttributeBytes);
   }
-  return span;
 }
 
 }  // namespace svckit::trace

@@ -170,6 +170,10 @@ class Tracer {
 
   /// A span now, a child of `parent` when it is valid (else the root of a new trace).
   Span start_span(std::string name, SpanKind kind, const std::optional<SpanContext>& parent = std::nullopt) const;
+  /// The same, started in `span` itself (which ends first if it was running): for a span declared
+  /// before it is known whether to start one, without moving a new span's data into it.
+  void start_span(Span& span, std::string name, SpanKind kind,
+                  const std::optional<SpanContext>& parent = std::nullopt) const;
   double sample_ratio() const noexcept { return options_.sample_ratio; }
 
  private:

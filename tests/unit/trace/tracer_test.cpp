@@ -152,6 +152,51 @@ TEST(Tracer, ChildrenShareTheTraceAndLinkTheirParentWithTimesFromTheInjectedCloc
   EXPECT_TRUE(parent.status_message.empty());
 }
 
+// start_span(span, ...) starts a span in place: one that was running ends first (and is
+// exported whole), and the new one keeps nothing of it — not its attributes, status, tracestate or
+// parent.
+TEST(Tracer, StartingASpanInPlaceEndsTheOldOneAndKeepsNothingOfIt) {
+  testing::SimulatedClock clock;
+  testing::FakeRandom random;
+  Collect sink;
+  Tracer tracer(clock, random, {1.0}, &sink);
+  trace::Span span;
+  tracer.start_span(span, "first", SpanKind::client,
+                    parse_trace_context("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "k=v"));
+  span.set_attribute("only.first", "x");
+  span.set_status(StatusCode::error, "first failed");
+  const auto first = span.context();
+  clock.advance(std::chrono::milliseconds(3));
+  tracer.start_span(span, "second", SpanKind::server);  // a root
+  ASSERT_EQ(sink.spans.size(), 1U);
+  EXPECT_EQ(sink.spans[0].name, "first");
+  EXPECT_EQ(sink.spans[0].end_unix_ns - sink.spans[0].start_unix_ns, 3'000'000);
+  EXPECT_TRUE(sink.spans[0].attributes.find("only.first"));
+  EXPECT_EQ(sink.spans[0].status_message, "first failed");
+  EXPECT_NE(span.context().trace_id, first.trace_id);
+  EXPECT_TRUE(span.context().tracestate.empty());
+  span.set_attribute("only.second", 2);
+  span.end();
+  ASSERT_EQ(sink.spans.size(), 2U);
+  const auto& second = sink.spans[1];
+  EXPECT_EQ(second.name, "second");
+  EXPECT_EQ(second.kind, SpanKind::server);
+  EXPECT_EQ(second.parent_span_id, (std::array<std::uint8_t, 8>{}));
+  EXPECT_EQ(second.attributes.size(), 1U);
+  EXPECT_FALSE(second.attributes.find("only.first"));
+  EXPECT_EQ(second.status, StatusCode::unset);
+  EXPECT_TRUE(second.status_message.empty());
+  // In a moved-from span, too (what end() leaves behind).
+  trace::Span moved_from = tracer.start_span("third", SpanKind::internal);
+  moved_from.set_attribute("a", true);
+  trace::Span taker = std::move(moved_from);
+  tracer.start_span(moved_from, "fourth", SpanKind::internal);  // NOLINT(bugprone-use-after-move): restarts it
+  EXPECT_TRUE(moved_from.recording());
+  moved_from.end();
+  EXPECT_EQ(sink.spans.back().name, "fourth");
+  EXPECT_TRUE(sink.spans.back().attributes.empty());
+}
+
 TEST(Tracer, SamplingFollowsTheParentAndTheRatioForRoots) {
   testing::SimulatedClock clock;
   testing::FakeRandom random;
