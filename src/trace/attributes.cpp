@@ -184,16 +184,20 @@ void Attributes::replace(char* at, const AttributeValueView& value) {
   put_text(put_text(extend(encoded.size() + rest.size()), encoded), rest);
 }
 
+// inline: the setters' one record writer, kept in them rather than called.
+inline char* Attributes::start_record(std::string_view key, std::size_t value_bytes) {
+  const auto key_size = checked_size(key.size(), "a key");
+  char* out = put_text(put(extend(4 + std::size_t{key_size} + value_bytes), key_size), key);
+  ++count_;
+  key_sizes_ |= size_bit(key.size());
+  return out;
+}
+
 void Attributes::set(std::string_view key, std::string_view value) {
   if (char* at = value_of(key)) return replace(at, value);
   if (views_own(key) || views_own(value)) return append(AttributeView{key, value});
-  const auto key_size = checked_size(key.size(), "a key");
   const auto value_size = checked_size(value.size(), "a value");
-  char* out = extend(4 + std::size_t{key_size} + 5 + value_size);
-  out = put_text(put(out, key_size), key);
-  put_text(put(put(out, Tag::text), value_size), value);
-  ++count_;
-  key_sizes_ |= size_bit(key.size());
+  put_text(put(put(start_record(key, 5 + std::size_t{value_size}), Tag::text), value_size), value);
 }
 
 void Attributes::set_fixed(std::string_view key, std::uint8_t tag, const void* value, std::size_t size) {
@@ -212,13 +216,9 @@ void Attributes::set_fixed(std::string_view key, std::uint8_t tag, const void* v
     const std::string copy(key);
     return set_fixed(copy, tag, value, size);
   }
-  const auto key_size = checked_size(key.size(), "a key");
-  char* out = extend(4 + std::size_t{key_size} + 1 + size);
-  out = put_text(put(out, key_size), key);
+  char* out = start_record(key, 1 + size);
   *out++ = static_cast<char>(tag);
   std::memcpy(out, value, size);
-  ++count_;
-  key_sizes_ |= size_bit(key.size());
 }
 
 void Attributes::set(std::string_view key, std::int64_t value) {
@@ -241,14 +241,7 @@ void Attributes::append(const AttributeView& attribute) {
     append(AttributeView{key, text != nullptr ? AttributeValueView(std::string_view(copy)) : attribute.value});
     return;
   }
-  const auto key_size = checked_size(attribute.key.size(), "a key");
-  const auto value_bytes = encoded_size(attribute.value);
-  char* out = extend(4 + std::size_t{key_size} + value_bytes);
-  out = put(out, key_size);
-  out = put_text(out, attribute.key);
-  put_value(out, attribute.value);
-  ++count_;
-  key_sizes_ |= size_bit(attribute.key.size());
+  put_value(start_record(attribute.key, encoded_size(attribute.value)), attribute.value);
 }
 
 void Attributes::append(std::string_view key, const AttributeValue& value) {

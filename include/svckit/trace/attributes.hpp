@@ -116,6 +116,9 @@ class Attributes {
   void replace(char* at, const AttributeValueView& value);
   /// set() of an integer, double or bool, whose value is `size` bytes after its type byte.
   void set_fixed(std::string_view key, std::uint8_t tag, const void* value, std::size_t size);
+  /// Adds a record for `key` whose value (type byte included) takes `value_bytes`: writes the key
+  /// and counts it; returns where the value goes. Sizes are checked before anything is written.
+  char* start_record(std::string_view key, std::size_t value_bytes);
   /// Whether `text` views this object's own bytes (which a write may move).
   bool views_own(std::string_view text) const noexcept;
   static std::uint64_t size_bit(std::size_t n) noexcept { return std::uint64_t{1} << (n % 64); }
