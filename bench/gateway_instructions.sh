@@ -46,37 +46,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-answers() {  # answers <port> <path> -> waits until it answers 200 (Valgrind starts slowly)
-  for _ in $(seq 1 600); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1$2" || true)" = 200 ] && return 0
-    sleep 0.1
-  done
-  echo "nothing answers 200 on port $1$2" >&2
-  exit 1
-}
-
-upstreams=()
-for n in 1 2; do
-  port=$(free_port)
-  mkdir -p "$work/up$n"
-  cat >"$work/up$n/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $work/up$n/nginx.pid;
-error_log $work/up$n/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server { listen 127.0.0.1:$port; location / { default_type application/json; return 200 '{"ok":true}'; } }
-}
-CONF
-  nginx -c "$work/up$n/nginx.conf" -p "$work/up$n" &
-  pids+=($!)
-  upstreams+=("$port")
-  answers "$port" /
-done
+. bench/lib/upstreams.sh
+start_upstreams 2
 . bench/lib/trace_script.sh
 trace_script "$([ "$traced" -eq 2 ] && echo 00 || echo 01)" "$work/traced.lua"
 script=()
