@@ -25,6 +25,7 @@
 #include <optional>
 
 #include "core/per_thread_cache.hpp"
+#include "http/response_head.hpp"
 #include "http/watchdog.hpp"
 #include "http/wire.hpp"
 #include "svckit/core/sleeper.hpp"
@@ -229,6 +230,33 @@ std::optional<std::uint64_t> sized_body(const Parser& parser) {
   return *length;
 }
 
+/// Looks at what `buffer` holds of an answer's head: true when reading can stop — a whole plain head
+/// parsed into `plain` and `response` (response_head.hpp; its bytes are still in the buffer), or a
+/// head that is not plain, or more bytes than a plain head may have (`plain` empty: Beast's parser
+/// reads those bytes instead); false while more bytes are needed.
+bool head_read(const beast::flat_buffer& buffer, bool head_request, Response& response,
+               std::optional<detail::PlainHead>& plain) {
+  const std::string_view held(static_cast<const char*>(buffer.data().data()), buffer.size());
+  if (const auto end = detail::response_head_end(held)) {
+    plain = detail::parse_plain_response_head(held.substr(0, end), head_request, response);
+    return true;
+  }
+  return held.size() >= detail::kMaxPlainHead;
+}
+
+/// A read of the head failed: the error Beast's read_header would give (an end of stream before a
+/// byte is end_of_stream, after some partial_message), and whether any byte arrived.
+boost::system::error_code head_read_failed(boost::system::error_code ec, const beast::flat_buffer& buffer,
+                                           Exchange& out) {
+  out.got_some = buffer.size() > 0;
+  if (ec == asio::error::eof)
+    return out.got_some ? beast_http::error::partial_message : beast_http::error::end_of_stream;
+  return ec;
+}
+
+/// Bytes asked for per read of a head: what Beast's read_header asks for.
+constexpr std::size_t kHeadReadSize = std::size_t{64} * 1024;
+
 /// The request as at most two pieces: head (and a small body) in `wire`, then a large body.
 std::array<asio::const_buffer, 2> wire_pieces(std::string& wire, const Request& request) {
   const auto rest = detail::to_wire(wire, request);
@@ -251,6 +279,25 @@ Awaitable<boost::system::error_code> round_trip(Stream& stream, Request& request
     co_await beast_http::async_write(stream, serializer, asio::redirect_error(asio::use_awaitable, ec));
   }
   if (ec) co_return ec;
+  // A plain head is read whole and parsed in one pass (response_head.hpp); any other goes to
+  // Beast's parser below, which reads the same bytes from the buffer.
+  std::optional<detail::PlainHead> plain;
+  while (!head_read(buffer, head_request, out.response, plain)) {
+    const auto n = co_await stream.async_read_some(buffer.prepare(beast::read_size(buffer, kHeadReadSize)),
+                                                   asio::redirect_error(asio::use_awaitable, ec));
+    buffer.commit(n);
+    if (ec) co_return head_read_failed(ec, buffer, out);
+  }
+  if (plain) {
+    buffer.consume(plain->head_bytes);
+    out.got_some = true;
+    out.keep_alive = plain->keep_alive;
+    if (plain->body_bytes > limit) co_return beast_http::error::body_limit;  // as the parser would
+    if (plain->body_bytes > 0 && !take_buffered_body(buffer, out.response.body(), plain->body_bytes)) {
+      ec = co_await read_body_rest(stream, out.response.body(), plain->body_bytes);
+    }
+    co_return ec;
+  }
   beast_http::response_parser<beast_http::string_body> parser;
   parser.body_limit(limit);   // checked against the Content-Length as the head is parsed
   parser.skip(head_request);  // an answer to HEAD has a Content-Length but no body
@@ -292,6 +339,29 @@ Awaitable<boost::system::error_code> round_trip_streaming(Stream& stream, Reques
     co_await beast_http::async_write(stream, serializer, asio::redirect_error(asio::use_awaitable, ec));
   }
   if (ec) co_return ec;
+  // A plain head read whole and parsed in one pass (as in round_trip) when the answer is then
+  // buffered; an answer that will be streamed to the sinks goes to Beast's parser, from the start.
+  std::optional<detail::PlainHead> plain;
+  while (!head_read(buffer, head_request, out.response, plain)) {
+    const auto n = co_await stream.async_read_some(buffer.prepare(beast::read_size(buffer, kHeadReadSize)),
+                                                   asio::redirect_error(asio::use_awaitable, ec));
+    buffer.commit(n);
+    if (ec) co_return head_read_failed(ec, buffer, out);
+  }
+  if (plain && (out.response.result_int() >= 400 || !streaming.on_body ||
+                (plain->content_length && *plain->content_length <= streaming.buffer_up_to))) {
+    buffer.consume(plain->head_bytes);
+    out.got_some = true;
+    out.keep_alive = plain->keep_alive;
+    // The limit against the declared length, before a byte of the body is read (as below).
+    if (plain->content_length && *plain->content_length > limit && plain->body_bytes > 0) {
+      co_return beast_http::error::body_limit;
+    }
+    if (plain->body_bytes > 0 && !take_buffered_body(buffer, out.response.body(), plain->body_bytes)) {
+      ec = co_await read_body_rest(stream, out.response.body(), plain->body_bytes);
+    }
+    co_return ec;
+  }
   beast_http::response_parser<beast_http::buffer_body> head;
   // Not boost::none: Beast 1.74 compares `len_ > body_limit_` on the optional, so "no limit"
   // refuses every body with a Content-Length.
