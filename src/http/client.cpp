@@ -25,7 +25,7 @@
 #include <optional>
 
 #include "core/per_thread_cache.hpp"
-#include "http/response_head.hpp"
+#include "http/plain_head.hpp"
 #include "http/watchdog.hpp"
 #include "http/wire.hpp"
 #include "svckit/core/sleeper.hpp"
@@ -231,13 +231,13 @@ std::optional<std::uint64_t> sized_body(const Parser& parser) {
 }
 
 /// Looks at what `buffer` holds of an answer's head: true when reading can stop — a whole plain head
-/// parsed into `plain` and `response` (response_head.hpp; its bytes are still in the buffer), or a
+/// parsed into `plain` and `response` (plain_head.hpp; its bytes are still in the buffer), or a
 /// head that is not plain, or more bytes than a plain head may have (`plain` empty: Beast's parser
 /// reads those bytes instead); false while more bytes are needed.
 bool head_read(const beast::flat_buffer& buffer, bool head_request, Response& response,
                std::optional<detail::PlainHead>& plain) {
   const std::string_view held(static_cast<const char*>(buffer.data().data()), buffer.size());
-  if (const auto end = detail::response_head_end(held)) {
+  if (const auto end = detail::head_end(held)) {
     plain = detail::parse_plain_response_head(held.substr(0, end), head_request, response);
     return true;
   }
@@ -279,7 +279,7 @@ Awaitable<boost::system::error_code> round_trip(Stream& stream, Request& request
     co_await beast_http::async_write(stream, serializer, asio::redirect_error(asio::use_awaitable, ec));
   }
   if (ec) co_return ec;
-  // A plain head is read whole and parsed in one pass (response_head.hpp); any other goes to
+  // A plain head is read whole and parsed in one pass (plain_head.hpp); any other goes to
   // Beast's parser below, which reads the same bytes from the buffer.
   std::optional<detail::PlainHead> plain;
   while (!head_read(buffer, head_request, out.response, plain)) {

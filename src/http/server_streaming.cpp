@@ -16,6 +16,7 @@
 
 #include <array>
 #include "http/body_reader.hpp"
+#include "http/plain_head.hpp"
 
 #include "http/server_connection.hpp"
 #include "http/wire.hpp"
@@ -73,32 +74,38 @@ class Upgraded final : public UpgradedStream {
   Stream& stream_;
 };
 
+/// One request and its answer. The request is either a plain head without a body that the fast
+/// path parsed (`plain` set, `head` its head; plain_head.hpp) or whatever Beast's `parser` read
+/// (then `head` is the parser's, and the body is read through it).
 template <class Stream>
 class Exchange final : public ServerExchange {
  public:
   Exchange(Stream& stream, ServerConnection& c, beast::flat_buffer& buffer, const RequestContext& context,
-           const StreamingServerState& server, beast_http::request_parser<beast_http::buffer_body>& parser)
+           const StreamingServerState& server, beast_http::request_parser<beast_http::buffer_body>& parser,
+           const PlainHead* plain, const RequestHead& head)
       : stream_(stream),
         c_(c),
         buffer_(buffer),
         context_(context),
         server_(server),
         parser_(parser),
-        head_(parser.get().base()) {}
+        plain_(plain),
+        head_(head) {}
 
   const RequestHead& head() const override { return head_; }
   std::optional<std::uint64_t> content_length() const override {
+    if (plain_ != nullptr) return plain_->content_length;
     const auto n = parser_.content_length();
     return n ? std::optional<std::uint64_t>(*n) : std::nullopt;
   }
-  bool chunked() const override { return parser_.chunked(); }
+  bool chunked() const override { return plain_ == nullptr && parser_.chunked(); }
   const RequestContext& context() const override { return context_; }
   bool head_sent() const override { return answer_ != Answer::none; }
 
   Awaitable<Result<std::string_view>> read_body() override {
     if (piece_.empty()) {  // the first read
       piece_.resize(kPiece);
-      if (answer_ == Answer::none && !parser_.is_done() && expects_continue()) {
+      if (answer_ == Answer::none && !body_done() && expects_continue()) {
         // The client waits for this before it sends the body (RFC 9110 10.1.1).
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         boost::system::error_code ec;
@@ -112,7 +119,7 @@ class Exchange final : public ServerExchange {
         }
       }
     }
-    while (!parser_.is_done()) {
+    while (!body_done()) {
       parser_.get().body().data = piece_.data();
       parser_.get().body().size = piece_.size();
       boost::system::error_code ec;
@@ -221,9 +228,7 @@ class Exchange final : public ServerExchange {
   }
 
   /// The connection can serve another request.
-  bool reusable() const {
-    return !broken_ && !upgraded_ && answer_ == Answer::done && parser_.is_done() && keep_alive();
-  }
+  bool reusable() const { return !broken_ && !upgraded_ && answer_ == Answer::done && body_done() && keep_alive(); }
 
  private:
   enum class Answer { none, streaming, done };
@@ -233,9 +238,13 @@ class Exchange final : public ServerExchange {
     return expect.size() == 12 && strncasecmp(expect.data(), "100-continue", 12) == 0;
   }
 
+  /// The request's body is read to its end (a plain request has none).
+  bool body_done() const { return plain_ != nullptr || parser_.is_done(); }
+
   /// Only a request read to its end leaves the connection fit for the next one.
   bool keep_alive() const {
-    return parser_.keep_alive() && !server_.shutting_down && !broken_ && !upgraded_ && parser_.is_done();
+    const bool asked = plain_ != nullptr ? plain_->keep_alive : parser_.keep_alive();
+    return asked && !server_.shutting_down && !broken_ && !upgraded_ && body_done();
   }
 
   Awaitable<Result<void>> write_piece(std::string_view piece, bool more) {
@@ -259,8 +268,9 @@ class Exchange final : public ServerExchange {
   beast::flat_buffer& buffer_;
   const RequestContext& context_;
   const StreamingServerState& server_;
-  beast_http::request_parser<beast_http::buffer_body>& parser_;
-  const RequestHead& head_;  // the parser's: read_body() fills only the body
+  beast_http::request_parser<beast_http::buffer_body>& parser_;  // unused for a plain request
+  const PlainHead* plain_;                                       // set for a plain request
+  const RequestHead& head_;  // the plain one, or the parser's: read_body() fills only the body
   std::vector<char> piece_;
   std::uint64_t body_read_ = 0;
   Answer answer_ = Answer::none;
@@ -289,20 +299,47 @@ Awaitable<void> serve_streaming_on(Stream& stream, ServerConnection& connection,
       if (ec || server.shutting_down) co_return;
     }
     connection.arm(server.options.read_timeout);
-    co_await beast_http::async_read_header(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    // A plain request without a body is read whole and parsed in one pass (plain_head.hpp); any
+    // other goes to Beast's parser, which reads the same bytes from the buffer.
+    RequestHead plain_head;
+    std::optional<PlainHead> plain;
+    const auto head_limit = std::min(kMaxPlainHead, server.options.max_header_bytes);
+    for (;;) {
+      const std::string_view held(static_cast<const char*>(buffer.data().data()), buffer.size());
+      if (const auto end = head_end(held, head_limit)) {
+        plain = parse_plain_request_head(held.substr(0, end), plain_head);
+        break;
+      }
+      if (held.size() >= head_limit) break;
+      const auto n = co_await stream.async_read_some(buffer.prepare(beast::read_size(buffer, kPiece)),
+                                                     asio::redirect_error(asio::use_awaitable, ec));
+      buffer.commit(n);
+      if (ec) {
+        // What Beast's read_header would give: an end of stream with part of a head read.
+        if (ec == asio::error::eof && buffer.size() > 0) ec = beast_http::error::partial_message;
+        if (ec == asio::error::eof) ec = beast_http::error::end_of_stream;
+        break;
+      }
+    }
+    if (plain) {
+      buffer.consume(plain->head_bytes);
+    } else if (!ec) {
+      co_await beast_http::async_read_header(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    }
     if (ec) {
       if (auto answer = answer_unreadable(ec, server.options)) {
         co_await beast_http::async_write(stream, *answer, asio::redirect_error(asio::use_awaitable, ec));
       }
       co_return;
     }
-    if (auto refused = refuse_framing(parser.get().base())) {
+    const RequestHead& head = plain ? plain_head : parser.get().base();
+    if (auto refused = refuse_framing(head)) {
       co_await beast_http::async_write(stream, *refused, asio::redirect_error(asio::use_awaitable, ec));
       co_return;
     }
     connection.watchdog->disarm();  // the handler sets deadlines per read and write
-    Exchange<Stream> exchange(stream, connection, buffer, context, server, parser);
-    if (const auto length = parser.content_length(); length && *length > server.options.max_body_bytes) {
+    Exchange<Stream> exchange(stream, connection, buffer, context, server, parser, plain ? &*plain : nullptr, head);
+    if (const auto length = exchange.content_length(); length && *length > server.options.max_body_bytes) {
       auto res = error_response(make_error(
           ErrorCode::payload_too_large,
           "request body is larger than " + std::to_string(server.options.max_body_bytes) + " bytes", "body"));

@@ -6,8 +6,8 @@
 // queries), the flat keys of remote config stores, the DNS messages dns+srv:// / dns:// decode and svckitd's DNS
 // interface answers, and ACLs: rules documents, token creation bodies and the token headers every request may carry;
 // the gateway's JWT verifier; OTLP/HTTP JSON spans (svckitd's /v1/traces); Prometheus's text format (`svckit metrics`);
-// the cache tier's compressed values; service_discovery YAML; upstream answers' heads (the client's fast parser
-// against Beast's). The invariant: no crash, and the API never answers 5xx to
+// the cache tier's compressed values; service_discovery YAML; the heads of answers and requests (the fast
+// parsers against Beast's). The invariant: no crash, and the API never answers 5xx to
 // bad input.
 #include <utility>  // before Asio 1.74 awaitable.hpp
 
@@ -181,9 +181,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
     }
   }
-  // The client's fast response-head parser: wherever it takes a head, Beast reads it the same.
+  // The fast head parsers (answers, requests): wherever they take a head, Beast reads it the same.
   if (!svckit::http::testing::plain_head_disagreement(text, false).empty() ||
-      !svckit::http::testing::plain_head_disagreement(text, true).empty()) {
+      !svckit::http::testing::plain_head_disagreement(text, true).empty() ||
+      !svckit::http::testing::plain_request_disagreement(text).empty()) {
     std::abort();
   }
   // Prometheus's text format (`svckit metrics` reads it): a quantile of any histogram it names is
