@@ -45,7 +45,7 @@ struct ServiceClient::Impl::HedgeRace {
   static Awaitable<Attempt> owned_attempt(ServiceClient::Impl& impl, std::shared_ptr<ServiceClient::ServiceState> state,
                                           Route route, http::Request request, std::chrono::milliseconds timeout,
                                           std::shared_ptr<CancelToken> cancel, http::Transport* via) {
-    co_return co_await impl.send_attempt(std::move(state), std::move(route), request, timeout, std::move(cancel), via);
+    co_return co_await impl.send_attempt(std::move(state), route, request, timeout, std::move(cancel), via);
   }
 
   // NOLINTNEXTLINE(performance-unnecessary-value-param): owned by the coroutine

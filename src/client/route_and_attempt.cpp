@@ -156,7 +156,7 @@ void ServiceClient::Impl::aim(http::Request& request, const std::string& target,
 }
 
 Awaitable<Attempt> ServiceClient::Impl::send_attempt(std::shared_ptr<ServiceClient::ServiceState> state_ptr,
-                                                     Route route, http::Request& request,
+                                                     Route& route, http::Request& request,
                                                      std::chrono::milliseconds timeout,
                                                      std::shared_ptr<CancelToken> cancel, http::Transport* via,
                                                      const http::Streaming* streaming) {

@@ -473,7 +473,7 @@ Awaitable<CallResult> ServiceClient::run(std::shared_ptr<ServiceState> state, ht
       done = co_await impl.hedged_attempt(state, std::move(*route), request, *timeout, target, options, tried, result);
     } else {
       ++result.attempts;
-      done = co_await impl.send_attempt(state, std::move(*route), request, *timeout, nullptr, options.transport,
+      done = co_await impl.send_attempt(state, *route, request, *timeout, nullptr, options.transport,
                                         streaming.active() ? &streaming : nullptr);
     }
     result.instance = done.instance;

@@ -143,9 +143,10 @@ struct ServiceClient::Impl {
   http::Request make_request(http::Verb method, CallOptions& options, std::string_view trace);
   static void aim(http::Request& request, const std::string& target, std::chrono::milliseconds remaining);
   /// One attempt on one route; its outcome feeds the balancer, the instance breaker and the budget.
-  /// `state` is shared: a hedge's loser may still be running after its call returned. `request` is
-  /// borrowed (it must outlive the attempt; a hedge gives each attempt its own copy).
-  Awaitable<Attempt> send_attempt(std::shared_ptr<ServiceClient::ServiceState> state_ptr, Route route,
+  /// `state` is shared: a hedge's loser may still be running after its call returned. `route` and
+  /// `request` are borrowed (they must outlive the attempt; a hedge gives each attempt its own).
+  /// The attempt takes the route's instance id (moved into Attempt::instance).
+  Awaitable<Attempt> send_attempt(std::shared_ptr<ServiceClient::ServiceState> state_ptr, Route& route,
                                   http::Request& request, std::chrono::milliseconds timeout,
                                   std::shared_ptr<CancelToken> cancel, http::Transport* via,
                                   const http::Streaming* streaming = nullptr);

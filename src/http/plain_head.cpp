@@ -43,6 +43,30 @@ bool is_text(char c) noexcept { return kText[static_cast<unsigned char>(c)]; }
 bool is_target(char c) noexcept { return kTarget[static_cast<unsigned char>(c)]; }
 bool is_space(char c) noexcept { return c == ' ' || c == '\t'; }
 
+/// Whether every byte of [first, last) is text (kText), eight at a time: a word with no byte below
+/// 0x20 and none equal to 0x7f is all text (obs-text has its high bit set and passes); a word that
+/// may have one is checked byte by byte (a tab is text).
+bool all_text(const char* first, const char* last) noexcept {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
+  while (last - first >= 8) {
+    std::uint64_t x = 0;
+    std::memcpy(&x, first, 8);
+    const std::uint64_t below_space = (x - 0x20 * kOnes) & ~x & kHighs;
+    const std::uint64_t del = x ^ (0x7f * kOnes);
+    if ((below_space | ((del - kOnes) & ~del & kHighs)) != 0) {
+      for (int i = 0; i < 8; ++i) {
+        if (!is_text(first[i])) return false;
+      }
+    }
+    first += 8;
+  }
+  for (; first < last; ++first) {
+    if (!is_text(*first)) return false;
+  }
+  return true;
+}
+
 bool iequals(std::string_view a, std::string_view lower) noexcept {
   if (a.size() != lower.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
@@ -116,7 +140,9 @@ bool parse_fields(const char* p, const char* end, beast_http::fields& out, Field
     ++p;
     while (p < end && is_space(*p)) ++p;
     const char* const value_start = p;
-    while (p < end && is_text(*p)) ++p;
+    const auto* cr = static_cast<const char*>(std::memchr(p, '\r', static_cast<std::size_t>(end - p)));
+    if (cr == nullptr || !all_text(p, cr)) return false;
+    p = cr;
     // CRLF, and no obs-fold after it (a line that starts with a space or a tab continues the
     // value: Beast joins those).
     if (end - p < 3 || p[0] != '\r' || p[1] != '\n' || is_space(p[2])) return false;
