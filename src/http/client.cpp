@@ -254,9 +254,6 @@ boost::system::error_code head_read_failed(boost::system::error_code ec, const b
   return ec;
 }
 
-/// Bytes asked for per read of a head: what Beast's read_header asks for.
-constexpr std::size_t kHeadReadSize = std::size_t{64} * 1024;
-
 /// The request as at most two pieces: head (and a small body) in `wire`, then a large body.
 std::array<asio::const_buffer, 2> wire_pieces(std::string& wire, const Request& request) {
   const auto rest = detail::to_wire(wire, request);
@@ -283,7 +280,7 @@ Awaitable<boost::system::error_code> round_trip(Stream& stream, Request& request
   // Beast's parser below, which reads the same bytes from the buffer.
   std::optional<detail::PlainHead> plain;
   while (!head_read(buffer, head_request, out.response, plain)) {
-    const auto n = co_await stream.async_read_some(buffer.prepare(beast::read_size(buffer, kHeadReadSize)),
+    const auto n = co_await stream.async_read_some(buffer.prepare(beast::read_size(buffer, detail::kHeadReadSize)),
                                                    asio::redirect_error(asio::use_awaitable, ec));
     buffer.commit(n);
     if (ec) co_return head_read_failed(ec, buffer, out);
@@ -343,7 +340,7 @@ Awaitable<boost::system::error_code> round_trip_streaming(Stream& stream, Reques
   // buffered; an answer that will be streamed to the sinks goes to Beast's parser, from the start.
   std::optional<detail::PlainHead> plain;
   while (!head_read(buffer, head_request, out.response, plain)) {
-    const auto n = co_await stream.async_read_some(buffer.prepare(beast::read_size(buffer, kHeadReadSize)),
+    const auto n = co_await stream.async_read_some(buffer.prepare(beast::read_size(buffer, detail::kHeadReadSize)),
                                                    asio::redirect_error(asio::use_awaitable, ec));
     buffer.commit(n);
     if (ec) co_return head_read_failed(ec, buffer, out);

@@ -22,6 +22,9 @@ namespace svckit::http::detail {
 /// refuse with header_limit).
 inline constexpr std::size_t kMaxPlainHead = 4096;
 
+/// Bytes asked for per read while a head arrives: what Beast's read_header asks for.
+inline constexpr std::size_t kHeadReadSize = std::size_t{64} * 1024;
+
 /// Where the head held in `bytes` ends (just past its blank line), or 0 when the first
 /// min(kMaxPlainHead, limit) bytes hold no whole head yet. `bytes` starts at the start line.
 std::size_t head_end(std::string_view bytes, std::size_t limit = kMaxPlainHead) noexcept;

@@ -292,10 +292,28 @@ Awaitable<void> HttpServer::Impl::request_loop(Stream& stream, std::shared_ptr<C
     }
     // A request has begun: all of it within read_timeout, however slowly it trickles (Slowloris).
     arm(options_.read_timeout);
-    co_await beast_http::async_read_header(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    // A plain request without a body is read whole and parsed in one pass (plain_head.hpp); any
+    // other goes to Beast's parser, which reads the same bytes from the buffer.
+    RequestHead plain_head;
+    std::optional<detail::PlainHead> plain;
+    const auto head_limit = std::min(detail::kMaxPlainHead, options_.max_header_bytes);
+    while (!detail::request_head_read(buffer, head_limit, plain_head, plain)) {
+      const auto n = co_await stream.async_read_some(buffer.prepare(beast::read_size(buffer, detail::kHeadReadSize)),
+                                                     asio::redirect_error(asio::use_awaitable, ec));
+      buffer.commit(n);
+      if (ec) {
+        ec = detail::head_read_failed(ec, buffer);
+        break;
+      }
+    }
+    if (plain) {
+      buffer.consume(plain->head_bytes);
+    } else if (!ec) {
+      co_await beast_http::async_read_header(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    }
     std::optional<Response> refused;
-    if (!ec) refused = detail::refuse_framing(parser.get().base());  // before any body byte is parsed
-    while (!ec && !refused && !parser.is_done()) ec = co_await detail::read_body_some(stream, buffer, parser);
+    if (!ec) refused = detail::refuse_framing(plain ? plain_head : parser.get().base());  // before any body byte
+    while (!ec && !refused && !plain && !parser.is_done()) ec = co_await detail::read_body_some(stream, buffer, parser);
     if (ec) refused = detail::answer_unreadable(ec, options_);
     if (ec || refused) {
       if (refused) {
@@ -305,7 +323,7 @@ Awaitable<void> HttpServer::Impl::request_loop(Stream& stream, std::shared_ptr<C
       break;
     }
     connection->watchdog->disarm();  // the handler may take long (long polls): no deadline while it runs
-    Request request = parser.release();
+    Request request = plain ? Request(std::move(plain_head)) : parser.release();
     Response response;
     if (request.body().size() > options_.max_body_bytes) {
       // Beast 1.74 may skip body_limit in eager mode when header and body arrive in one read.
@@ -515,6 +533,11 @@ std::optional<Response> answer_unreadable(const boost::system::error_code& ec, c
   response.keep_alive(false);
   response.prepare_payload();
   return response;
+}
+
+boost::system::error_code head_read_failed(const boost::system::error_code& ec, const beast::flat_buffer& buffer) {
+  if (ec != asio::error::eof) return ec;
+  return buffer.size() > 0 ? beast_http::error::partial_message : beast_http::error::end_of_stream;
 }
 
 }  // namespace detail

@@ -17,6 +17,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 
+#include "http/plain_head.hpp"
 #include "http/watchdog.hpp"
 #include "svckit/http/server.hpp"
 
@@ -43,6 +44,26 @@ std::optional<Response> answer_unreadable(const boost::system::error_code& ec, c
 /// coding before `chunked` (gzip, deflate, ...) → 501; an HTTP/1.1 request without Host → 400.
 /// nullopt when the head is fine.
 std::optional<Response> refuse_framing(const RequestHead& head);
+
+/// Looks at what `buffer` holds of a request's head: true when reading can stop — a whole plain
+/// request without a body parsed into `plain` and `head` (plain_head.hpp; its bytes are still in
+/// the buffer), or a head that is not plain, or `limit` bytes (min(kMaxPlainHead,
+/// max_header_bytes)) without a whole head (`plain` empty: Beast's parser reads those bytes
+/// instead); false while more bytes are needed.
+inline bool request_head_read(const boost::beast::flat_buffer& buffer, std::size_t limit, RequestHead& head,
+                              std::optional<PlainHead>& plain) {
+  const std::string_view held(static_cast<const char*>(buffer.data().data()), buffer.size());
+  if (const auto end = head_end(held, limit)) {
+    plain = parse_plain_request_head(held.substr(0, end), head);
+    return true;
+  }
+  return held.size() >= limit;
+}
+
+/// A read of a request's head failed: the error Beast's read_header would give (an end of stream
+/// before a byte is end_of_stream, after some partial_message).
+boost::system::error_code head_read_failed(const boost::system::error_code& ec,
+                                           const boost::beast::flat_buffer& buffer);
 
 /// Waits until the client's side of `connection` becomes readable, and cancels `gone` if that was
 /// its close or a reset (not a pipelined request). Ends quietly when the wait is cancelled.

@@ -304,20 +304,12 @@ Awaitable<void> serve_streaming_on(Stream& stream, ServerConnection& connection,
     RequestHead plain_head;
     std::optional<PlainHead> plain;
     const auto head_limit = std::min(kMaxPlainHead, server.options.max_header_bytes);
-    for (;;) {
-      const std::string_view held(static_cast<const char*>(buffer.data().data()), buffer.size());
-      if (const auto end = head_end(held, head_limit)) {
-        plain = parse_plain_request_head(held.substr(0, end), plain_head);
-        break;
-      }
-      if (held.size() >= head_limit) break;
-      const auto n = co_await stream.async_read_some(buffer.prepare(beast::read_size(buffer, kPiece)),
+    while (!request_head_read(buffer, head_limit, plain_head, plain)) {
+      const auto n = co_await stream.async_read_some(buffer.prepare(beast::read_size(buffer, kHeadReadSize)),
                                                      asio::redirect_error(asio::use_awaitable, ec));
       buffer.commit(n);
       if (ec) {
-        // What Beast's read_header would give: an end of stream with part of a head read.
-        if (ec == asio::error::eof && buffer.size() > 0) ec = beast_http::error::partial_message;
-        if (ec == asio::error::eof) ec = beast_http::error::end_of_stream;
+        ec = head_read_failed(ec, buffer);
         break;
       }
     }
