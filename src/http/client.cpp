@@ -233,15 +233,33 @@ std::optional<std::uint64_t> sized_body(const Parser& parser) {
 /// Looks at what `buffer` holds of an answer's head: true when reading can stop — a whole plain head
 /// parsed into `plain` and `response` (plain_head.hpp; its bytes are still in the buffer), or a
 /// head that is not plain, or more bytes than a plain head may have (`plain` empty: Beast's parser
-/// reads those bytes instead); false while more bytes are needed.
+/// reads those bytes instead); false while more bytes are needed. `scanned` (0 for a new head)
+/// carries where the next look starts.
 bool head_read(const beast::flat_buffer& buffer, bool head_request, Response& response,
-               std::optional<detail::PlainHead>& plain) {
+               std::optional<detail::PlainHead>& plain, std::size_t& scanned) {
   const std::string_view held(static_cast<const char*>(buffer.data().data()), buffer.size());
-  if (const auto end = detail::head_end(held)) {
+  if (const auto end = detail::head_end(held, detail::kMaxPlainHead, scanned)) {
     plain = detail::parse_plain_response_head(held.substr(0, end), head_request, response);
     return true;
   }
+  scanned = detail::scan_resume(held);
   return held.size() >= detail::kMaxPlainHead;
+}
+
+/// A plain answer's head taken (head_read): its bytes leave the buffer, and the body's bytes the
+/// buffer already holds go into the answer. Returns the exchange's result when that is all of it
+/// (or the body is over `limit`, as Beast's parser would refuse it); nullopt when the rest of the
+/// body is still to be read (read_body_rest).
+std::optional<boost::system::error_code> take_plain_answer(beast::flat_buffer& buffer, const detail::PlainHead& plain,
+                                                           std::size_t limit, Exchange& out) {
+  buffer.consume(plain.head_bytes);
+  out.got_some = true;
+  out.keep_alive = plain.keep_alive;
+  if (plain.body_bytes > limit) return beast_http::error::body_limit;
+  if (plain.body_bytes == 0 || take_buffered_body(buffer, out.response.body(), plain.body_bytes)) {
+    return boost::system::error_code{};
+  }
+  return std::nullopt;
 }
 
 /// A read of the head failed: the error Beast's read_header would give (an end of stream before a
@@ -279,21 +297,16 @@ Awaitable<boost::system::error_code> round_trip(Stream& stream, Request& request
   // A plain head is read whole and parsed in one pass (plain_head.hpp); any other goes to
   // Beast's parser below, which reads the same bytes from the buffer.
   std::optional<detail::PlainHead> plain;
-  while (!head_read(buffer, head_request, out.response, plain)) {
+  std::size_t scanned = 0;
+  while (!head_read(buffer, head_request, out.response, plain, scanned)) {
     const auto n = co_await stream.async_read_some(buffer.prepare(beast::read_size(buffer, detail::kHeadReadSize)),
                                                    asio::redirect_error(asio::use_awaitable, ec));
     buffer.commit(n);
     if (ec) co_return head_read_failed(ec, buffer, out);
   }
   if (plain) {
-    buffer.consume(plain->head_bytes);
-    out.got_some = true;
-    out.keep_alive = plain->keep_alive;
-    if (plain->body_bytes > limit) co_return beast_http::error::body_limit;  // as the parser would
-    if (plain->body_bytes > 0 && !take_buffered_body(buffer, out.response.body(), plain->body_bytes)) {
-      ec = co_await read_body_rest(stream, out.response.body(), plain->body_bytes);
-    }
-    co_return ec;
+    if (const auto done = take_plain_answer(buffer, *plain, limit, out)) co_return *done;
+    co_return co_await read_body_rest(stream, out.response.body(), plain->body_bytes);
   }
   beast_http::response_parser<beast_http::string_body> parser;
   parser.body_limit(limit);   // checked against the Content-Length as the head is parsed
@@ -339,7 +352,8 @@ Awaitable<boost::system::error_code> round_trip_streaming(Stream& stream, Reques
   // A plain head read whole and parsed in one pass (as in round_trip) when the answer is then
   // buffered; an answer that will be streamed to the sinks goes to Beast's parser, from the start.
   std::optional<detail::PlainHead> plain;
-  while (!head_read(buffer, head_request, out.response, plain)) {
+  std::size_t scanned = 0;
+  while (!head_read(buffer, head_request, out.response, plain, scanned)) {
     const auto n = co_await stream.async_read_some(buffer.prepare(beast::read_size(buffer, detail::kHeadReadSize)),
                                                    asio::redirect_error(asio::use_awaitable, ec));
     buffer.commit(n);
@@ -347,17 +361,8 @@ Awaitable<boost::system::error_code> round_trip_streaming(Stream& stream, Reques
   }
   if (plain && (out.response.result_int() >= 400 || !streaming.on_body ||
                 (plain->content_length && *plain->content_length <= streaming.buffer_up_to))) {
-    buffer.consume(plain->head_bytes);
-    out.got_some = true;
-    out.keep_alive = plain->keep_alive;
-    // The limit against the declared length, before a byte of the body is read (as below).
-    if (plain->content_length && *plain->content_length > limit && plain->body_bytes > 0) {
-      co_return beast_http::error::body_limit;
-    }
-    if (plain->body_bytes > 0 && !take_buffered_body(buffer, out.response.body(), plain->body_bytes)) {
-      ec = co_await read_body_rest(stream, out.response.body(), plain->body_bytes);
-    }
-    co_return ec;
+    if (const auto done = take_plain_answer(buffer, *plain, limit, out)) co_return *done;
+    co_return co_await read_body_rest(stream, out.response.body(), plain->body_bytes);
   }
   beast_http::response_parser<beast_http::buffer_body> head;
   // Not boost::none: Beast 1.74 compares `len_ > body_limit_` on the optional, so "no limit"

@@ -212,10 +212,10 @@ bool keep_alive(int version, const FieldFacts& facts) noexcept {
 
 }  // namespace
 
-std::size_t head_end(std::string_view bytes, std::size_t limit) noexcept {
+std::size_t head_end(std::string_view bytes, std::size_t limit, std::size_t from) noexcept {
   const auto n = std::min({bytes.size(), kMaxPlainHead, limit});
-  if (n < 4) return 0;
-  const char* p = bytes.data();
+  if (n < 4 || from >= n) return 0;
+  const char* p = bytes.data() + from;
   const char* const last = p + n - 3;  // a match must start before this
   while (p < last) {
     const auto* cr = static_cast<const char*>(std::memchr(p, '\r', static_cast<std::size_t>(last - p)));

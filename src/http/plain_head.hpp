@@ -27,7 +27,14 @@ inline constexpr std::size_t kHeadReadSize = std::size_t{64} * 1024;
 
 /// Where the head held in `bytes` ends (just past its blank line), or 0 when the first
 /// min(kMaxPlainHead, limit) bytes hold no whole head yet. `bytes` starts at the start line.
-std::size_t head_end(std::string_view bytes, std::size_t limit = kMaxPlainHead) noexcept;
+/// `from`: where to start looking — a caller reading a head piece by piece passes
+/// scan_resume(bytes) of its last miss, so a peer sending a byte at a time does not make it scan
+/// the whole head again per byte.
+std::size_t head_end(std::string_view bytes, std::size_t limit = kMaxPlainHead, std::size_t from = 0) noexcept;
+
+/// Where the next head_end over the same bytes (and more) may start after it found no end in
+/// `bytes`: a blank line may begin in the last three bytes.
+inline std::size_t scan_resume(std::string_view bytes) noexcept { return bytes.size() > 3 ? bytes.size() - 3 : 0; }
 
 /// What a plain head says besides its fields: the same as Beast's parser reports after the head.
 struct PlainHead {

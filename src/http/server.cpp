@@ -296,8 +296,9 @@ Awaitable<void> HttpServer::Impl::request_loop(Stream& stream, std::shared_ptr<C
     // other goes to Beast's parser, which reads the same bytes from the buffer.
     RequestHead plain_head;
     std::optional<detail::PlainHead> plain;
+    std::size_t scanned = 0;
     const auto head_limit = std::min(detail::kMaxPlainHead, options_.max_header_bytes);
-    while (!detail::request_head_read(buffer, head_limit, plain_head, plain)) {
+    while (!detail::request_head_read(buffer, head_limit, plain_head, plain, scanned)) {
       const auto n = co_await stream.async_read_some(buffer.prepare(beast::read_size(buffer, detail::kHeadReadSize)),
                                                      asio::redirect_error(asio::use_awaitable, ec));
       buffer.commit(n);

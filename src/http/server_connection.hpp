@@ -49,14 +49,16 @@ std::optional<Response> refuse_framing(const RequestHead& head);
 /// request without a body parsed into `plain` and `head` (plain_head.hpp; its bytes are still in
 /// the buffer), or a head that is not plain, or `limit` bytes (min(kMaxPlainHead,
 /// max_header_bytes)) without a whole head (`plain` empty: Beast's parser reads those bytes
-/// instead); false while more bytes are needed.
+/// instead); false while more bytes are needed. `scanned` (0 for a new head) carries where the
+/// next look starts.
 inline bool request_head_read(const boost::beast::flat_buffer& buffer, std::size_t limit, RequestHead& head,
-                              std::optional<PlainHead>& plain) {
+                              std::optional<PlainHead>& plain, std::size_t& scanned) {
   const std::string_view held(static_cast<const char*>(buffer.data().data()), buffer.size());
-  if (const auto end = head_end(held, limit)) {
+  if (const auto end = head_end(held, limit, scanned)) {
     plain = parse_plain_request_head(held.substr(0, end), head);
     return true;
   }
+  scanned = scan_resume(held);
   return held.size() >= limit;
 }
 

@@ -303,8 +303,9 @@ Awaitable<void> serve_streaming_on(Stream& stream, ServerConnection& connection,
     // other goes to Beast's parser, which reads the same bytes from the buffer.
     RequestHead plain_head;
     std::optional<PlainHead> plain;
+    std::size_t scanned = 0;
     const auto head_limit = std::min(kMaxPlainHead, server.options.max_header_bytes);
-    while (!request_head_read(buffer, head_limit, plain_head, plain)) {
+    while (!request_head_read(buffer, head_limit, plain_head, plain, scanned)) {
       const auto n = co_await stream.async_read_some(buffer.prepare(beast::read_size(buffer, kHeadReadSize)),
                                                      asio::redirect_error(asio::use_awaitable, ec));
       buffer.commit(n);

@@ -105,6 +105,18 @@ TEST(ResponseHead, FindsTheEndOnlyOnceTheWholeHeadIsThere) {
     EXPECT_FALSE(detail::parse_plain_response_head(std::string_view(text).substr(0, cut), false, out)) << cut;
   }
   EXPECT_EQ(detail::head_end(text), head);
+  // Read piece by piece, resuming where the last look stopped: the end is found at the same place
+  // however the pieces fall (the blank line split across two pieces too).
+  for (std::size_t piece = 1; piece <= 6; ++piece) {
+    std::size_t scanned = 0;
+    std::size_t found = 0;
+    for (std::size_t have = piece; found == 0 && have < text.size() + piece; have += piece) {
+      const auto bytes = std::string_view(text).substr(0, have);
+      found = detail::head_end(bytes, detail::kMaxPlainHead, scanned);
+      if (found == 0) scanned = detail::scan_resume(bytes);
+    }
+    EXPECT_EQ(found, head) << piece;
+  }
   EXPECT_EQ(detail::head_end("\r\n\r\n"), 4U);
   EXPECT_EQ(detail::head_end("\r\r\n\r\r\n\r\n"), 8U);
 }
